@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages raftkv needs, only those missing.
+#   scripts/deps.sh build   compilers' libraries: jansson, libuv, Criterion
+#   scripts/deps.sh test    plus what the end-to-end tests drive: redis-tools, chromium
+#   scripts/deps.sh bench   plus the servers measured side by side: redis-server, etcd
+set -euo pipefail
+want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev)
+case "${1:-build}" in
+  build) ;;
+  test) want+=(redis-tools chromium) ;;
+  bench) want+=(redis-tools redis-server etcd-server etcd-client) ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}" >&2
+SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

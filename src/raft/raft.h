@@ -1,0 +1,253 @@
+/* raft.h - the pure Raft core: its API, and the order of work every driver must follow.
+ *
+ * The core does no I/O, reads no clock and draws no randomness of its own. A
+ * driver (the Maelstrom stdio node, the TCP server, the deterministic test
+ * cluster) feeds it events, each carrying the current time in milliseconds,
+ * and gets back a `struct raft_update` that says what to persist, what to
+ * send and what to apply. Randomness (election timeouts) comes from a PRNG
+ * seeded through `raft_config.seed`, so a run replays exactly from its seed.
+ *
+ * ORDER OF WORK (the driver's contract, as etcd's Ready and Ongaro's thesis 3.8):
+ *   1. Persist: if RAFT_UPDATE_HARD_STATE, store (term, voted_for). If
+ *      RAFT_UPDATE_ENTRIES, first drop every stored entry with index >=
+ *      entries[0].index, then append `entries`. If RAFT_UPDATE_SNAPSHOT,
+ *      store the snapshot and drop stored entries it covers.
+ *   2. Make step 1 durable (fsync), possibly once for many updates (group
+ *      commit), and only then
+ *   3. send `messages` (a vote or an append acknowledgement must never leave
+ *      before the state it promises is on disk). Then
+ *   4. apply: restore `snap_data` if RAFT_UPDATE_SNAPSHOT, then apply
+ *      `committed` entries in order, each exactly once; then serve
+ *      `reads_ready` and fail `reads_failed`.
+ *   5. Report durability back with RAFT_EVENT_PERSISTED (index and term of the
+ *      last durable entry). A leader counts itself in a quorum only for
+ *      entries it has reported durable.
+ * Everything an update points to is owned by the core and stays valid only
+ * until the next call into the core; copy what must live longer.
+ *
+ * Node ids are small integers 0..n_nodes-1; drivers map them to names.
+ */
+#ifndef RAFTKV_RAFT_H
+#define RAFTKV_RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RAFT_MAX_NODES 16
+#define RAFT_NO_NODE (-1)
+
+typedef uint64_t raft_term;
+typedef uint64_t raft_index;
+
+/* Return codes of raft_step(): 0 or one of these (negative). */
+#define RAFT_OK 0
+#define RAFT_ERR_NOT_LEADER (-1) /* proposal/read refused; certainly not appended */
+#define RAFT_ERR_INVALID (-2)    /* malformed event (bad node id, ...) */
+#define RAFT_ERR_NOMEM (-3)
+#define RAFT_ERR_BUSY (-4) /* too many pending reads or unapplied entries */
+
+enum raft_role { RAFT_FOLLOWER, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
+
+enum raft_entry_type { RAFT_ENTRY_NOOP = 0, RAFT_ENTRY_COMMAND = 1 };
+
+struct raft_entry {
+    raft_term term;
+    raft_index index;
+    uint8_t type; /* enum raft_entry_type */
+    uint32_t len;
+    uint8_t *data; /* len bytes, opaque to the core */
+};
+
+enum raft_msg_type {
+    RAFT_MSG_PREVOTE,
+    RAFT_MSG_PREVOTE_RESP,
+    RAFT_MSG_VOTE,
+    RAFT_MSG_VOTE_RESP,
+    RAFT_MSG_APPEND, /* also the heartbeat, with no entries */
+    RAFT_MSG_APPEND_RESP,
+    RAFT_MSG_SNAPSHOT,
+    RAFT_MSG_SNAPSHOT_RESP,
+    RAFT_MSG_TYPE_COUNT
+};
+
+struct raft_msg {
+    enum raft_msg_type type;
+    int from, to;
+    raft_term term; /* for PREVOTE: the term the sender would campaign in */
+
+    /* PREVOTE, VOTE: the candidate's last log position. */
+    raft_index last_log_index;
+    raft_term last_log_term;
+    /* PREVOTE_RESP, VOTE_RESP */
+    bool granted;
+
+    /* APPEND: consistency check position, leader commit, entries. */
+    raft_index prev_index;
+    raft_term prev_term;
+    raft_index commit;
+    size_t n_entries;
+    struct raft_entry *entries;
+    /* APPEND and SNAPSHOT carry the leader's heartbeat round; the answer
+     * echoes it. It proves leadership for ReadIndex (thesis 6.4). */
+    uint64_t seq;
+
+    /* APPEND_RESP: on success, match_index is the last index known to match
+     * the leader. On rejection, reject_index is the prev_index rejected and
+     * (hint_index, hint_term) let the leader skip a whole term at once
+     * (thesis 5.3 fast backtracking): hint_index is the follower's last
+     * index if its log is shorter, else the first index of hint_term, the
+     * term of its entry at reject_index. SNAPSHOT_RESP uses match_index. */
+    bool success;
+    raft_index match_index;
+    raft_index reject_index;
+    raft_index hint_index;
+    raft_term hint_term;
+
+    /* SNAPSHOT: the whole state-machine image as of snap_index. */
+    raft_index snap_index;
+    raft_term snap_term;
+    size_t snap_len;
+    uint8_t *snap_data;
+};
+
+struct raft_config {
+    int id;      /* this node, 0..n_nodes-1 */
+    int n_nodes; /* 1..RAFT_MAX_NODES */
+    uint64_t election_timeout_ms;   /* drawn uniformly from [this, 2*this) */
+    uint64_t heartbeat_interval_ms; /* must be well below election_timeout_ms */
+    bool pre_vote;                  /* thesis 9.6 */
+    bool check_quorum;              /* thesis 6.2: leader steps down without a quorum */
+    size_t max_entries_per_msg;     /* batching bound per APPEND */
+    size_t max_bytes_per_msg;
+    size_t max_inflight; /* APPEND messages in flight per follower (pipelining) */
+    size_t max_pending_reads;
+    uint64_t seed; /* the only source of randomness */
+    /* One "condition -> action" line per decision, when set. */
+    void (*trace)(void *ctx, const char *line);
+    void *trace_ctx;
+};
+
+/* Fill a config with the defaults documented in the README. */
+void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t seed);
+
+/* What storage held at start-up. Entries are copied by raft_new(). */
+struct raft_restore {
+    raft_term term;
+    int voted_for; /* RAFT_NO_NODE if none */
+    raft_index snap_index; /* 0 if no snapshot */
+    raft_term snap_term;
+    const uint8_t *snap_data; /* kept by the core to send to lagging followers */
+    size_t snap_len;
+    const struct raft_entry *entries; /* snap_index+1 .. in order */
+    size_t n_entries;
+};
+
+enum raft_event_type {
+    RAFT_EVENT_TICK,      /* time passed; fire due timers */
+    RAFT_EVENT_RECEIVE,   /* a message from a peer */
+    RAFT_EVENT_PROPOSE,   /* append commands (leader only) */
+    RAFT_EVENT_READ,      /* linearizable reads by ReadIndex (leader only) */
+    RAFT_EVENT_PERSISTED, /* entries up to (index, term) are durable */
+    RAFT_EVENT_SNAPSHOT,  /* the driver snapshotted its state at `index` (<= applied) */
+};
+
+struct raft_event {
+    enum raft_event_type type;
+    uint64_t now_ms;
+    union {
+        struct raft_msg receive;
+        struct {
+            size_t n;
+            const uint8_t *const *data;
+            const uint32_t *len;
+        } propose; /* on success update->proposed_first is the first index given */
+        struct {
+            size_t n;
+            const uint64_t *ids; /* driver's ids; answered in reads_ready/failed */
+        } read;
+        struct {
+            raft_index index;
+            raft_term term;
+        } persisted;
+        struct {
+            raft_index index;
+            const uint8_t *data; /* copied */
+            size_t len;
+        } snapshot;
+    };
+};
+
+#define RAFT_UPDATE_HARD_STATE (1u << 0)
+#define RAFT_UPDATE_ENTRIES (1u << 1)
+#define RAFT_UPDATE_MESSAGES (1u << 2)
+#define RAFT_UPDATE_COMMITTED (1u << 3)
+#define RAFT_UPDATE_SNAPSHOT (1u << 4)
+#define RAFT_UPDATE_READS (1u << 5)
+#define RAFT_UPDATE_ROLE (1u << 6) /* role, leader or term changed */
+
+struct raft_update {
+    unsigned flags;
+    /* Always filled: where the node stands after this step. */
+    raft_term term;
+    int voted_for;
+    enum raft_role role;
+    int leader; /* the leader this node knows for `term`, or RAFT_NO_NODE */
+    raft_index commit_index;
+    raft_index last_index;
+
+    struct raft_entry *entries; /* to persist */
+    size_t n_entries;
+
+    struct raft_msg *messages; /* to send, after persisting */
+    size_t n_messages;
+
+    struct raft_entry *committed; /* to apply, in order */
+    size_t n_committed;
+
+    raft_index snap_index; /* snapshot received from the leader: install it */
+    raft_term snap_term;
+    const uint8_t *snap_data;
+    size_t snap_len;
+
+    const uint64_t *reads_ready; /* serve from the state machine now */
+    size_t n_reads_ready;
+    const uint64_t *reads_failed; /* leadership lost or not leader: fail them */
+    size_t n_reads_failed;
+
+    raft_index proposed_first; /* PROPOSE: index of the first new entry */
+    raft_term proposed_term;
+};
+
+struct raft;
+
+/* Create a node from its config and what storage held (NULL: empty). */
+struct raft *raft_new(const struct raft_config *config, const struct raft_restore *restore,
+                      uint64_t now_ms);
+void raft_free(struct raft *r);
+
+/* The single entry point. Returns RAFT_OK or a RAFT_ERR_*; `update` is
+ * filled in either case (a refused proposal may still carry messages). */
+int raft_step(struct raft *r, const struct raft_event *event, struct raft_update *update);
+
+/* Absolute time (ms) at which the driver must deliver the next TICK. */
+uint64_t raft_deadline(const struct raft *r);
+
+/* Read-only views for drivers, INFO and tests. */
+enum raft_role raft_role(const struct raft *r);
+raft_term raft_current_term(const struct raft *r);
+int raft_leader(const struct raft *r);
+raft_index raft_commit_index(const struct raft *r);
+raft_index raft_applied_index(const struct raft *r);
+raft_index raft_last_index(const struct raft *r);
+raft_index raft_snapshot_index(const struct raft *r);
+/* The entry at `index` if it is in memory (not compacted), else NULL. */
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
+/* For a leader: what it knows of follower `id` (match index, next index). */
+bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *next);
+
+const char *raft_role_name(enum raft_role role);
+const char *raft_msg_type_name(enum raft_msg_type type);
+const char *raft_strerror(int rc);
+
+#endif
