@@ -19,7 +19,7 @@ PKGS    := jansson libuv
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 
-LIB_SRC    := $(wildcard src/common/*.c src/raft/*.c src/kv/*.c src/storage/*.c src/check/*.c)
+LIB_SRC    := $(wildcard src/common/*.c src/raft/*.c src/kv/*.c src/storage/*.c src/replica/*.c src/check/*.c)
 RAFTKV_SRC := $(wildcard src/node/*.c src/server/*.c)
 WHIRL_SRC  := $(wildcard src/whirl/*.c src/whirl/report/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
