@@ -1,0 +1,155 @@
+/* replica.h - one raftkv replica: the Raft core, the KV state machine, the log
+ * store and the tables of pending client requests, glued together with no
+ * transport of its own.
+ *
+ * Both front ends drive it the same way: the Maelstrom stdio node (src/node)
+ * and the TCP/Redis server (src/server). A transport feeds it client commands
+ * and peer messages as they arrive, and ends every input batch with
+ * replica_flush(), which does the work in the order raft.h demands:
+ *
+ *   1. all commands submitted since the last flush go to the core as ONE
+ *      PROPOSE event (writes, cas, deletes) and ONE READ event (reads);
+ *   2. everything the core asked to persist is written to the log store and
+ *      made durable with one sync (group commit);
+ *   3. outgoing Raft messages go out through config.send;
+ *   4. client answers go out through config.complete;
+ *   5. durability is reported back to the core (RAFT_EVENT_PERSISTED), and
+ *      steps 2-5 repeat until the core has nothing more to say.
+ *
+ * Outputs are produced ONLY inside replica_flush(); replica_submit(),
+ * replica_receive() and replica_tick() only step the core and queue. So a
+ * transport's loop is: read everything available, submit/receive each
+ * message, replica_flush(), write its buffers; on its timer (armed at
+ * replica_deadline()), replica_tick() then replica_flush().
+ *
+ * Request outcomes (struct replica_result) are chosen so that a transport
+ * can map them to client errors without knowing Raft:
+ *   REPLICA_DONE         the state machine's answer (kv.code, kv.value)
+ *   REPLICA_NOT_LEADER   definite: certainly not appended anywhere; `leader`
+ *                        names the leader this replica knows (or
+ *                        RAFT_NO_NODE): a transport may redirect or forward
+ *   REPLICA_UNAVAILABLE  definite: refused (table full, core busy, read
+ *                        not confirmed), certainly not appended
+ *   REPLICA_INDEFINITE   the command may or may not take effect (appended,
+ *                        then leadership changed or it timed out)
+ * A read never changes state, so a failed read is always definite.
+ *
+ * No de-duplication table: a command enters the log once, when a leader's
+ * replica proposes it; nothing here or in the transports retries a command
+ * that might have been appended, so no command can be applied twice.
+ */
+#ifndef RAFTKV_REPLICA_H
+#define RAFTKV_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv/kv.h"
+#include "raft/raft.h"
+
+enum replica_status {
+    REPLICA_DONE = 0,
+    REPLICA_NOT_LEADER,
+    REPLICA_UNAVAILABLE,
+    REPLICA_INDEFINITE,
+};
+
+struct replica_result {
+    enum replica_status status;
+    int leader;           /* NOT_LEADER: the known leader's id, or RAFT_NO_NODE */
+    struct kv_result kv;  /* DONE: kv.value is borrowed, valid during the callback */
+    const char *text;     /* a short reason for errors; static storage */
+};
+
+/* The seam for durable storage (issue 5). Every function returns 0 or a
+ * negative code; any failure makes replica_flush() fail, after which the
+ * replica must not be used (the transport stops the process: it cannot trust
+ * state it failed to store). With no log store the replica keeps everything in
+ * memory. */
+struct replica_log_store {
+    void *impl;
+    /* What was stored at start-up; the replica copies it. May be NULL. */
+    int (*load)(void *impl, struct raft_restore *out);
+    int (*save_hard_state)(void *impl, raft_term term, int voted_for);
+    /* Drop every stored entry with index >= entries[0].index, then append. */
+    int (*append)(void *impl, const struct raft_entry *entries, size_t n);
+    int (*save_snapshot)(void *impl, raft_index index, raft_term term, const uint8_t *data,
+                         size_t len);
+    /* Make everything written since the last sync durable. */
+    int (*sync)(void *impl);
+};
+
+struct replica_config {
+    struct raft_config raft; /* id and n_nodes included; see raft_config_default */
+    /* Called in replica_flush() only. The message and everything it points
+     * to are valid during the call only. */
+    void (*send)(void *ctx, const struct raft_msg *m);
+    void (*complete)(void *ctx, uint64_t client_ref, const struct replica_result *res);
+    void *ctx;
+    const struct replica_log_store *store; /* NULL: in memory only */
+    size_t max_pending;          /* bound on pending writes and reads together */
+    uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
+    raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
+    /* DELIBERATE BUG for testing checkers: serve reads from local state on
+     * any node, without ReadIndex. Never use in production. */
+    bool unsafe_local_reads;
+};
+
+/* Defaults: raft_config_default(id, n_nodes, seed), 65536 pending,
+ * 2000 ms timeout, snapshot every 10000 entries, no store. */
+void replica_config_default(struct replica_config *c, int id, int n_nodes, uint64_t seed);
+
+struct replica;
+
+/* NULL on allocation failure or if the store's load fails. */
+struct replica *replica_new(const struct replica_config *config, uint64_t now_ms);
+void replica_free(struct replica *r);
+
+/* Queue a client command (READ, WRITE, CAS, DELETE); its references are
+ * borrowed (encoded or copied at once). The outcome arrives through
+ * config.complete in a later replica_flush(), exactly once per submit. */
+void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_command *c,
+                    uint64_t now_ms);
+
+/* Step the core with a message from a peer. Everything `m` points to is
+ * borrowed for the call. Returns 0 or RAFT_ERR_INVALID for a bad message
+ * (dropped, nothing changed). */
+int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms);
+
+/* Fire due timers (elections, heartbeats, request timeouts). */
+void replica_tick(struct replica *r, uint64_t now_ms);
+
+/* End a batch: propose, persist, sync, send, complete (see above).
+ * Returns 0, or a negative code when the log store failed (fatal). */
+int replica_flush(struct replica *r, uint64_t now_ms);
+
+/* Absolute time (ms) at which replica_tick() must be called next. */
+uint64_t replica_deadline(const struct replica *r);
+
+/* Views for routing, INFO and tests. */
+int replica_id(const struct replica *r);
+int replica_n_nodes(const struct replica *r);
+enum raft_role replica_role(const struct replica *r);
+raft_term replica_term(const struct replica *r);
+int replica_leader(const struct replica *r); /* RAFT_NO_NODE if unknown */
+raft_index replica_commit_index(const struct replica *r);
+raft_index replica_applied_index(const struct replica *r);
+raft_index replica_last_index(const struct replica *r);
+bool replica_progress(const struct replica *r, int id, raft_index *match, raft_index *next);
+size_t replica_pending(const struct replica *r); /* writes + reads awaiting an outcome */
+const struct kv_store *replica_store(const struct replica *r);
+
+struct replica_stats {
+    uint64_t proposed;   /* commands appended by this replica as leader */
+    uint64_t applied;    /* log entries applied */
+    uint64_t syncs;      /* log store syncs */
+    uint64_t messages_sent;
+    uint64_t indefinite; /* requests answered INDEFINITE */
+    uint64_t snapshots;  /* snapshots taken */
+};
+void replica_stats(const struct replica *r, struct replica_stats *out);
+
+const char *replica_status_name(enum replica_status s);
+
+#endif
