@@ -1,0 +1,154 @@
+/* storage.h - durable Raft state in a data directory: hard state, log, snapshot.
+ *
+ * The drivers (src/replica via src/node and src/server) use this to honour
+ * raft.h's ORDER OF WORK: persist, make durable, then send. The directory holds
+ *   LOCK                   flock'ed while open; holds the owner's pid
+ *   meta                   term and vote, two CRC'd slots written alternately
+ *   wal-<first_index>.log  log segments of CRC'd records, rolled by size
+ *   snap-<index>.snap      the latest state-machine snapshot, CRC'd
+ *
+ * Group commit: storage_set_hard_state() and storage_append() only buffer
+ * (one write() per batch, none per entry); storage_sync() writes what is
+ * buffered and makes everything durable with one fdatasync per dirty file.
+ * Call append many times, then sync once, then send the messages.
+ *
+ * INTEGRATION (the order of calls in a driver):
+ *   storage_open(dir, &opts, &s, &restore, err, sizeof err)
+ *   raft_new(&config, &restore, now)        // the core copies what it needs
+ *   storage_release_restore(s)              // optional: free the loaded log
+ *   loop over raft_step() updates:
+ *     if (u.flags & RAFT_UPDATE_HARD_STATE) storage_set_hard_state(s, u.term, u.voted_for)
+ *     if (u.flags & RAFT_UPDATE_ENTRIES)    storage_append(s, u.entries, u.n_entries)
+ *     if (u.flags & RAFT_UPDATE_SNAPSHOT)   storage_save_snapshot(s, u.snap_index, ...)
+ *     ... more steps may be batched here ...
+ *     storage_sync(s)                        // once for the whole batch
+ *     send messages; apply; then step RAFT_EVENT_PERSISTED with
+ *     (storage_last_index(s), storage_last_term(s))
+ *   after applying past the compaction threshold: kv_snapshot() then
+ *     storage_save_snapshot(s, applied, term_of_applied, data, len) and step
+ *     RAFT_EVENT_SNAPSHOT.
+ *   storage_close(s)
+ *
+ * ERRORS: every function returns STORAGE_OK (0) or a negative STORAGE_ERR_*;
+ * storage_error(s) (or the caller's err buffer for storage_open) says what
+ * and where. STORAGE_ERR_IO is FATAL for the caller: a failed write or
+ * fsync (ENOSPC, EIO) leaves the kernel's page cache in an unknown state,
+ * and retrying fsync can report success for data that was dropped (the
+ * 2018 "fsyncgate" lesson). After it the store refuses every further write
+ * with STORAGE_ERR_FAILED; the node must log the message and exit, and its
+ * state is recovered from disk (and peers) on restart.
+ * STORAGE_ERR_CORRUPT from storage_open means the directory holds damage
+ * that is not a torn tail; the node must refuse to start.
+ */
+#ifndef RAFTKV_STORAGE_H
+#define RAFTKV_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+#define STORAGE_OK 0
+#define STORAGE_ERR_IO (-1)      /* a system call failed (ENOSPC, EIO, ...): fatal */
+#define STORAGE_ERR_CORRUPT (-2) /* damage before the tail: refuse to start */
+#define STORAGE_ERR_LOCKED (-3)  /* another process holds the directory */
+#define STORAGE_ERR_INVALID (-4) /* caller error: index gap, bad argument */
+#define STORAGE_ERR_NOMEM (-5)
+#define STORAGE_ERR_FAILED (-6) /* an earlier fatal error; the store is read-only */
+
+#define STORAGE_DEFAULT_SEGMENT_BYTES (64u * 1024 * 1024)
+#define STORAGE_DEFAULT_BUFFER_BYTES (1u * 1024 * 1024)
+
+/* Zero-initialised options (or a NULL pointer) mean the defaults. */
+struct storage_options {
+    size_t segment_bytes; /* roll to a new segment beyond this; 0: 64 MiB */
+    size_t buffer_bytes;  /* write() the buffer once it holds this much; 0: 1 MiB */
+    /* Told one line per notable recovery action (what a torn tail cut,
+     * leftover temp files removed). NULL: stderr. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+    /* Fault injection for tests: the Nth write()/ftruncate (fail_write_at)
+     * or fsync/fdatasync (fail_sync_at) call, counted from 1 since open,
+     * fails with fail_errno (default ENOSPC for writes, EIO for syncs).
+     * 0 disables. */
+    uint64_t fail_write_at;
+    uint64_t fail_sync_at;
+    int fail_errno;
+};
+
+/* Sync latency histogram: bucket i counts syncs of [2^i, 2^(i+1)) microseconds
+ * (bucket 0 also counts < 1 us; the last bucket everything longer). */
+#define STORAGE_SYNC_BUCKETS 24
+
+struct storage_stats {
+    uint64_t syncs;          /* storage_sync() calls that had something to make durable */
+    uint64_t fsyncs;         /* fsync/fdatasync system calls, all files and directories */
+    uint64_t writes;         /* write() system calls for log records */
+    uint64_t entries;        /* log entries appended */
+    uint64_t bytes;          /* log bytes written, headers included */
+    uint64_t truncations;    /* conflicting suffixes dropped */
+    uint64_t snapshots;      /* snapshots saved */
+    uint64_t sync_ns_last, sync_ns_max, sync_ns_total;
+    uint64_t sync_us_hist[STORAGE_SYNC_BUCKETS];
+    uint64_t segments;   /* log segment files now on disk */
+    uint64_t disk_bytes; /* bytes of segments + snapshot now on disk */
+};
+
+struct storage;
+
+/* Open (creating if missing) the data directory `dir`, lock it against other
+ * processes, and load it: *restore_out receives the hard state, the latest
+ * snapshot and the log entries after it. A torn tail of the last segment is
+ * cut back to the last complete record (and logged). The memory restore_out
+ * points to belongs to the store until storage_release_restore() or
+ * storage_close(). On failure returns a STORAGE_ERR_* and writes a message
+ * naming the file (and byte offset for corruption, the holder's pid for
+ * STORAGE_ERR_LOCKED) into err; *out is then NULL. */
+int storage_open(const char *dir, const struct storage_options *options, struct storage **out,
+                 struct raft_restore *restore_out, char *err, size_t errlen);
+
+/* Release the memory of the restore_out given by storage_open(). */
+void storage_release_restore(struct storage *s);
+
+/* Flush and sync what is buffered (best effort, unless failed), unlock, free. */
+void storage_close(struct storage *s);
+
+/* Record (term, voted_for); durable at the next storage_sync(). */
+int storage_set_hard_state(struct storage *s, raft_term term, int voted_for);
+
+/* Append entries with consecutive indexes. If entries[0].index <= the last
+ * stored index, the stored log from that index on is dropped first (durably,
+ * before anything new is written over it). entries[0].index must be at most
+ * storage_last_index() + 1. Durable at the next storage_sync(). */
+int storage_append(struct storage *s, const struct raft_entry *entries, size_t n);
+
+/* Make everything set or appended so far durable: write the buffer, then
+ * fdatasync each dirty file (and the directory if files were created).
+ * Returns at once when nothing is pending. */
+int storage_sync(struct storage *s);
+
+/* Save the state machine as of (index, term), durably before returning
+ * (temp file, fsync, rename, fsync the directory), then drop the log it
+ * covers: whole segments up to index are deleted. If the stored log holds
+ * (index, term), the entries after index are kept; otherwise (a snapshot
+ * installed from the leader) the whole log is dropped and the next append
+ * must start at index + 1. Pending appends are synced first. */
+int storage_save_snapshot(struct storage *s, raft_index index, raft_term term, const uint8_t *data,
+                          size_t len);
+
+/* The last stored (appended, maybe not yet synced) index and its term; the
+ * snapshot's when the log is empty; 0 when there is nothing. */
+raft_index storage_last_index(const struct storage *s);
+raft_term storage_last_term(const struct storage *s);
+/* The first index held in the log (snapshot index + 1 when empty). */
+raft_index storage_first_index(const struct storage *s);
+raft_index storage_snapshot_index(const struct storage *s);
+/* The term of a stored entry or of the snapshot's last entry; 0 if unknown. */
+raft_term storage_term_at(const struct storage *s, raft_index index);
+
+void storage_get_stats(const struct storage *s, struct storage_stats *out);
+/* The message of the last error; "" if none. */
+const char *storage_error(const struct storage *s);
+const char *storage_strerror(int rc);
+
+#endif
