@@ -1,0 +1,133 @@
+/* store.c - the replicated map itself: read, write, compare-and-set, delete
+ * on JSON keys and values, compared as JSON values. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/kv_internal.h"
+
+struct kv_store *kv_store_new(void)
+{
+    struct kv_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->map = json_object();
+    if (!s->map) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void kv_store_free(struct kv_store *s)
+{
+    if (!s)
+        return;
+    json_decref(s->map);
+    free(s);
+}
+
+size_t kv_store_size(const struct kv_store *s)
+{
+    return json_object_size(s->map);
+}
+
+char *kv_key_text(const json_t *key, char *buf, size_t size)
+{
+    /* Small integers are by far the commonest key; skip the encoder. */
+    if (json_is_integer(key)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(key));
+        return buf;
+    }
+    size_t n = json_dumpb(key, buf, size, KV_KEY_FLAGS);
+    if (n == 0)
+        return NULL;
+    if (n < size) {
+        buf[n] = '\0';
+        return buf;
+    }
+    return json_dumps(key, KV_KEY_FLAGS);
+}
+
+static void result_set(struct kv_result *r, int code, json_t *value, const char *text)
+{
+    r->code = code;
+    r->value = value;
+    snprintf(r->text, sizeof r->text, "%s", text);
+}
+
+/* A short rendering of a value for error texts; truncated, never fails. */
+static void value_brief(const json_t *v, char *out, size_t size)
+{
+    size_t n = v ? json_dumpb(v, out, size - 1, KV_KEY_FLAGS) : 0;
+    if (n == 0 || n >= size - 1) {
+        snprintf(out, size, "%s", v ? "(large value)" : "nothing");
+        return;
+    }
+    out[n] = '\0';
+}
+
+void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *r)
+{
+    char buf[64], want[48], have[48];
+    result_set(r, KV_OK, NULL, "");
+    if (!c->key) {
+        result_set(r, KV_ERR_MALFORMED, NULL, "command has no key");
+        return;
+    }
+    char *k = kv_key_text(c->key, buf, sizeof buf);
+    if (!k) {
+        result_set(r, KV_ERR_MALFORMED, NULL, "key cannot be encoded");
+        return;
+    }
+    json_t *cur = json_object_get(s->map, k);
+    switch (c->op) {
+    case KV_READ:
+        if (!cur)
+            result_set(r, KV_ERR_NO_KEY, NULL, "key does not exist");
+        else
+            r->value = json_incref(cur);
+        break;
+    case KV_WRITE:
+        if (!c->value)
+            result_set(r, KV_ERR_MALFORMED, NULL, "write has no value");
+        else if (json_object_set(s->map, k, c->value) != 0)
+            result_set(r, KV_ERR_MALFORMED, NULL, "write failed");
+        break;
+    case KV_CAS:
+        if (!c->from || !c->to)
+            result_set(r, KV_ERR_MALFORMED, NULL, "cas needs from and to");
+        else if (!cur)
+            result_set(r, KV_ERR_NO_KEY, NULL, "key does not exist");
+        else if (!json_equal(cur, c->from)) {
+            value_brief(c->from, want, sizeof want);
+            value_brief(cur, have, sizeof have);
+            r->code = KV_ERR_PRECONDITION;
+            snprintf(r->text, sizeof r->text, "expected %s, had %s", want, have);
+        } else if (json_object_set(s->map, k, c->to) != 0)
+            result_set(r, KV_ERR_MALFORMED, NULL, "cas failed");
+        break;
+    case KV_DELETE:
+        if (!cur)
+            result_set(r, KV_ERR_NO_KEY, NULL, "key does not exist");
+        else
+            json_object_del(s->map, k);
+        break;
+    default:
+        result_set(r, KV_ERR_MALFORMED, NULL, "unknown operation");
+        break;
+    }
+    if (k != buf)
+        free(k);
+}
+
+void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, struct kv_result *r)
+{
+    struct kv_command c;
+    if (kv_command_decode(data, len, &c) != 0) {
+        result_set(r, KV_ERR_MALFORMED, NULL, "undecodable command");
+        return;
+    }
+    kv_apply(s, &c, r);
+    kv_command_release(&c);
+}

@@ -1,0 +1,219 @@
+/* test_kv.c - the KV state machine: read/write/cas/delete semantics, JSON
+ * value comparison, command bytes and snapshots. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/kv.h"
+
+static struct kv_store *store;
+
+static void setup(void)
+{
+    store = kv_store_new();
+    cr_assert_not_null(store);
+}
+
+static void teardown(void)
+{
+    kv_store_free(store);
+}
+
+TestSuite(kv, .init = setup, .fini = teardown);
+
+/* Apply one command built from JSON texts (NULL: absent); returns the code. */
+static int run(enum kv_op op, const char *key, const char *a, const char *b, json_t **value)
+{
+    struct kv_command c = {.op = op};
+    c.key = key ? json_loads(key, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *ja = a ? json_loads(a, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *jb = b ? json_loads(b, JSON_DECODE_ANY, NULL) : NULL;
+    if (op == KV_WRITE)
+        c.value = ja;
+    if (op == KV_CAS) {
+        c.from = ja;
+        c.to = jb;
+    }
+    struct kv_result r;
+    kv_apply(store, &c, &r);
+    json_decref(c.key);
+    json_decref(ja);
+    json_decref(jb);
+    if (value)
+        *value = r.value;
+    else
+        json_decref(r.value);
+    return r.code;
+}
+
+static void assert_reads(const char *key, const char *expected)
+{
+    json_t *v = NULL;
+    cr_assert_eq(run(KV_READ, key, NULL, NULL, &v), KV_OK, "read %s", key);
+    json_t *want = json_loads(expected, JSON_DECODE_ANY, NULL);
+    cr_assert(json_equal(v, want), "read %s", key);
+    json_decref(v);
+    json_decref(want);
+}
+
+Test(kv, reading_a_missing_key_fails_with_code_20)
+{
+    cr_assert_eq(run(KV_READ, "0", NULL, NULL, NULL), KV_ERR_NO_KEY);
+}
+
+Test(kv, a_write_creates_the_key_and_a_read_returns_it)
+{
+    cr_assert_eq(run(KV_WRITE, "0", "3", NULL, NULL), KV_OK);
+    assert_reads("0", "3");
+    cr_assert_eq(run(KV_WRITE, "0", "4", NULL, NULL), KV_OK);
+    assert_reads("0", "4");
+    cr_assert_eq(kv_store_size(store), 1);
+}
+
+Test(kv, cas_on_a_missing_key_fails_with_code_20_and_creates_nothing)
+{
+    cr_assert_eq(run(KV_CAS, "7", "1", "2", NULL), KV_ERR_NO_KEY);
+    cr_assert_eq(kv_store_size(store), 0);
+}
+
+Test(kv, cas_with_a_wrong_from_fails_with_code_22_and_changes_nothing)
+{
+    run(KV_WRITE, "1", "2", NULL, NULL);
+    cr_assert_eq(run(KV_CAS, "1", "3", "4", NULL), KV_ERR_PRECONDITION);
+    assert_reads("1", "2");
+}
+
+Test(kv, cas_with_the_right_from_sets_to)
+{
+    run(KV_WRITE, "1", "2", NULL, NULL);
+    cr_assert_eq(run(KV_CAS, "1", "2", "4", NULL), KV_OK);
+    assert_reads("1", "4");
+}
+
+Test(kv, values_compare_as_json_so_1_and_string_1_differ)
+{
+    run(KV_WRITE, "1", "1", NULL, NULL);
+    cr_assert_eq(run(KV_CAS, "1", "\"1\"", "5", NULL), KV_ERR_PRECONDITION);
+    cr_assert_eq(run(KV_CAS, "1", "1", "5", NULL), KV_OK);
+}
+
+Test(kv, keys_compare_as_json_so_1_and_string_1_are_different_keys)
+{
+    run(KV_WRITE, "1", "10", NULL, NULL);
+    run(KV_WRITE, "\"1\"", "20", NULL, NULL);
+    assert_reads("1", "10");
+    assert_reads("\"1\"", "20");
+    cr_assert_eq(kv_store_size(store), 2);
+}
+
+Test(kv, objects_compare_by_content_as_keys_and_values)
+{
+    run(KV_WRITE, "{\"a\":1,\"b\":[1,2]}", "{\"x\":{\"y\":null,\"z\":true}}", NULL, NULL);
+    assert_reads("{\"b\":[1,2],\"a\":1}", "{\"x\":{\"z\":true,\"y\":null}}");
+    cr_assert_eq(run(KV_CAS, "{\"b\":[1,2],\"a\":1}", "{\"x\":{\"z\":true,\"y\":null}}", "[]",
+                     NULL),
+                 KV_OK);
+    assert_reads("{\"a\":1,\"b\":[1,2]}", "[]");
+}
+
+Test(kv, delete_removes_a_key_and_fails_on_a_missing_one)
+{
+    run(KV_WRITE, "3", "1", NULL, NULL);
+    cr_assert_eq(run(KV_DELETE, "3", NULL, NULL, NULL), KV_OK);
+    cr_assert_eq(run(KV_READ, "3", NULL, NULL, NULL), KV_ERR_NO_KEY);
+    cr_assert_eq(run(KV_DELETE, "3", NULL, NULL, NULL), KV_ERR_NO_KEY);
+}
+
+Test(kv, a_command_without_its_fields_is_malformed_and_changes_nothing)
+{
+    cr_assert_eq(run(KV_WRITE, "1", NULL, NULL, NULL), KV_ERR_MALFORMED);
+    cr_assert_eq(run(KV_READ, NULL, NULL, NULL, NULL), KV_ERR_MALFORMED);
+    cr_assert_eq(kv_store_size(store), 0);
+}
+
+Test(kv, commands_survive_encoding_and_decoding)
+{
+    struct kv_command c = {.op = KV_CAS};
+    c.key = json_loads("{\"k\":[1,\"x\"]}", 0, NULL);
+    c.from = json_integer(1);
+    c.to = json_string("two");
+    uint8_t *data;
+    size_t len;
+    cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
+    struct kv_command d;
+    cr_assert_eq(kv_command_decode(data, len, &d), 0);
+    cr_assert_eq(d.op, KV_CAS);
+    cr_assert(json_equal(d.key, c.key));
+    cr_assert(json_equal(d.from, c.from));
+    cr_assert(json_equal(d.to, c.to));
+    cr_assert_null(d.value);
+    kv_command_release(&d);
+    free(data);
+    json_decref(c.key);
+    json_decref(c.from);
+    json_decref(c.to);
+}
+
+Test(kv, applying_command_bytes_changes_the_map)
+{
+    const char *w = "{\"k\":5,\"op\":\"w\",\"v\":\"five\"}";
+    struct kv_result r;
+    kv_apply_bytes(store, (const uint8_t *)w, strlen(w), &r);
+    cr_assert_eq(r.code, KV_OK);
+    assert_reads("5", "\"five\"");
+}
+
+Test(kv, malformed_command_bytes_change_nothing)
+{
+    const char *bad[] = {"",
+                         "{",
+                         "[]",
+                         "42",
+                         "{\"op\":\"w\",\"k\":1}",
+                         "{\"op\":\"c\",\"k\":1,\"f\":1}",
+                         "{\"op\":\"x\",\"k\":1,\"v\":1}",
+                         "{\"op\":\"ww\",\"k\":1,\"v\":1}",
+                         "{\"op\":7,\"k\":1,\"v\":1}",
+                         "{\"op\":\"w\",\"v\":1}",
+                         "{\"op\":\"w\",\"k\":1,\"v\":1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct kv_result r;
+        kv_apply_bytes(store, (const uint8_t *)bad[i], strlen(bad[i]), &r);
+        cr_assert_eq(r.code, KV_ERR_MALFORMED, "%s", bad[i]);
+        cr_assert_eq(kv_store_size(store), 0, "%s", bad[i]);
+    }
+    struct kv_result r;
+    kv_apply_bytes(store, NULL, 0, &r);
+    cr_assert_eq(r.code, KV_ERR_MALFORMED);
+}
+
+Test(kv, a_snapshot_restores_the_same_map)
+{
+    run(KV_WRITE, "1", "10", NULL, NULL);
+    run(KV_WRITE, "\"1\"", "{\"a\":[1,2]}", NULL, NULL);
+    run(KV_WRITE, "{\"z\":1,\"a\":2}", "null", NULL, NULL);
+    uint8_t *data;
+    size_t len;
+    cr_assert_eq(kv_snapshot(store, &data, &len), 0);
+
+    struct kv_store *other = kv_store_new();
+    cr_assert_eq(kv_restore(other, data, len), 0);
+    kv_store_free(store);
+    store = other;
+    cr_assert_eq(kv_store_size(store), 3);
+    assert_reads("1", "10");
+    assert_reads("\"1\"", "{\"a\":[1,2]}");
+    assert_reads("{\"a\":2,\"z\":1}", "null");
+    free(data);
+}
+
+Test(kv, a_corrupt_snapshot_is_refused_and_keeps_the_map)
+{
+    run(KV_WRITE, "1", "10", NULL, NULL);
+    const char *bad[] = {"{", "[1]", "{\"not json\":1}", "{\"{\\\"b\\\":1, \\\"a\\\":2}\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_neq(kv_restore(store, (const uint8_t *)bad[i], strlen(bad[i])), 0, "%s",
+                      bad[i]);
+    assert_reads("1", "10");
+    cr_assert_eq(kv_store_size(store), 1);
+}
