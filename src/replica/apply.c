@@ -1,0 +1,164 @@
+/* apply.c - taking in one update of the Raft core, in raft.h's order:
+ * hand what must be persisted to the log store (synced later, once per
+ * batch), copy the messages to send after the sync, then apply committed
+ * entries to the map and serve the reads the core confirmed. */
+#include <stdlib.h>
+
+#include "replica/replica_internal.h"
+
+static void store_failed(struct replica *r, int rc)
+{
+    if (!r->failed)
+        r->failed = rc < 0 ? rc : -1;
+}
+
+static void persist(struct replica *r, const struct raft_update *u)
+{
+    const struct replica_log_store *store = r->config.store;
+    if (u->flags & RAFT_UPDATE_HARD_STATE) {
+        if (store && store->save_hard_state) {
+            int rc = store->save_hard_state(store->impl, u->term, u->voted_for);
+            if (rc != 0)
+                store_failed(r, rc);
+        }
+        r->store_dirty = true;
+    }
+    if (u->flags & RAFT_UPDATE_SNAPSHOT) {
+        if (store && store->save_snapshot) {
+            int rc = store->save_snapshot(store->impl, u->snap_index, u->snap_term,
+                                          u->snap_data, u->snap_len);
+            if (rc != 0)
+                store_failed(r, rc);
+        }
+        if (u->snap_index > r->stored_index) {
+            r->stored_index = u->snap_index;
+            r->stored_term = u->snap_term;
+        }
+        r->store_dirty = true;
+        r->persist_due = true;
+    }
+    if ((u->flags & RAFT_UPDATE_ENTRIES) && u->n_entries > 0) {
+        if (store && store->append) {
+            int rc = store->append(store->impl, u->entries, u->n_entries);
+            if (rc != 0)
+                store_failed(r, rc);
+        }
+        /* Appending drops everything from entries[0] on, so the store now
+         * ends exactly at the last of these. */
+        r->stored_index = u->entries[u->n_entries - 1].index;
+        r->stored_term = u->entries[u->n_entries - 1].term;
+        r->store_dirty = true;
+        r->persist_due = true;
+    }
+}
+
+void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c)
+{
+    struct kv_result res;
+    kv_apply(r->kv, c, &res);
+    replica_answer_kv(r, ref, &res);
+}
+
+static void install_snapshot(struct replica *r, const struct raft_update *u)
+{
+    if (u->snap_index <= r->applied)
+        return;
+    if (kv_restore(r->kv, u->snap_data, u->snap_len) != 0) {
+        /* The leader's image is unreadable: applying on would diverge. */
+        store_failed(r, -1);
+        return;
+    }
+    r->applied = u->snap_index;
+    r->applied_term = u->snap_term;
+    r->snapshot_index = u->snap_index;
+    /* Proposals inside the snapshot can no longer be matched to a result. */
+    replica_settle_proposals(r, u->snap_index, 0, NULL);
+}
+
+static void apply_committed(struct replica *r, const struct raft_update *u)
+{
+    for (size_t i = 0; i < u->n_committed; i++) {
+        const struct raft_entry *e = &u->committed[i];
+        if (e->index <= r->applied)
+            continue; /* never twice */
+        struct kv_result res = {.code = KV_OK};
+        if (e->type == RAFT_ENTRY_COMMAND)
+            kv_apply_bytes(r->kv, e->data, e->len, &res);
+        r->applied = e->index;
+        r->applied_term = e->term;
+        r->stats.applied++;
+        replica_settle_proposals(r, e->index, e->term, &res);
+        json_decref(res.value);
+    }
+}
+
+static void serve_reads(struct replica *r, const struct raft_update *u)
+{
+    for (size_t i = 0; i < u->n_reads_ready; i++) {
+        struct pending_read *p = replica_find_read(r, u->reads_ready[i]);
+        if (!p)
+            continue; /* already timed out */
+        struct kv_command c = {.op = KV_READ, .key = p->key};
+        replica_answer_read(r, p->ref, &c);
+        json_decref(p->key);
+        p->key = NULL;
+        p->done = true;
+    }
+    for (size_t i = 0; i < u->n_reads_failed; i++) {
+        struct pending_read *p = replica_find_read(r, u->reads_failed[i]);
+        if (!p)
+            continue;
+        replica_answer(r, p->ref,
+                       raft_role(r->raft) == RAFT_LEADER ? REPLICA_UNAVAILABLE
+                                                         : REPLICA_NOT_LEADER,
+                       "leadership not confirmed");
+        json_decref(p->key);
+        p->key = NULL;
+        p->done = true;
+    }
+    replica_pop_done_reads(r);
+}
+
+void replica_absorb(struct replica *r, const struct raft_update *u)
+{
+    persist(r, u);
+    if (u->flags & RAFT_UPDATE_MESSAGES)
+        for (size_t i = 0; i < u->n_messages; i++)
+            replica_outbox_push(r, &u->messages[i]);
+    if (u->flags & RAFT_UPDATE_SNAPSHOT)
+        install_snapshot(r, u);
+    if (u->flags & RAFT_UPDATE_COMMITTED)
+        apply_committed(r, u);
+    if (u->flags & RAFT_UPDATE_READS)
+        serve_reads(r, u);
+}
+
+void replica_take_snapshot(struct replica *r, uint64_t now_ms)
+{
+    uint8_t *data;
+    size_t len;
+    raft_index index = r->applied;
+    if (kv_snapshot(r->kv, &data, &len) != 0) {
+        r->snapshot_index = index; /* try again a threshold later */
+        return;
+    }
+    const struct replica_log_store *store = r->config.store;
+    if (store && store->save_snapshot) {
+        int rc = store->save_snapshot(store->impl, index, r->applied_term, data, len);
+        if (rc != 0) {
+            store_failed(r, rc);
+            free(data);
+            return;
+        }
+    }
+    struct raft_event e = {.type = RAFT_EVENT_SNAPSHOT, .now_ms = now_ms};
+    e.snapshot.index = index;
+    e.snapshot.data = data;
+    e.snapshot.len = len;
+    struct raft_update u;
+    raft_step(r->raft, &e, &u);
+    free(data);
+    r->snapshot_index = index;
+    r->stats.snapshots++;
+    replica_absorb(r, &u);
+}

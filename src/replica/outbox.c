@@ -1,0 +1,149 @@
+/* outbox.c - what a batch produces, held until the batch is durable: deep
+ * copies of the core's outgoing messages (the core's own buffers live only
+ * until its next step) and the finished client requests. */
+#include <stdio.h>
+#include <string.h>
+
+#include "replica/replica_internal.h"
+
+bool replica_grow(void **arr, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+/* ---- finished requests -------------------------------------------------- */
+
+static struct finished *push_done(struct replica *r, uint64_t ref, enum replica_status st)
+{
+    if (!GROW(r->done, r->n_done, r->cap_done))
+        return NULL; /* the client times out: allowed for every outcome */
+    struct finished *f = &r->done[r->n_done++];
+    memset(f, 0, sizeof *f);
+    f->ref = ref;
+    f->status = st;
+    f->leader = RAFT_NO_NODE;
+    if (st == REPLICA_INDEFINITE)
+        r->stats.indefinite++;
+    return f;
+}
+
+void replica_answer(struct replica *r, uint64_t ref, enum replica_status st, const char *why)
+{
+    struct finished *f = push_done(r, ref, st);
+    if (!f)
+        return;
+    f->text = why;
+    if (st == REPLICA_NOT_LEADER)
+        f->leader = raft_leader(r->raft) == r->config.raft.id ? RAFT_NO_NODE
+                                                              : raft_leader(r->raft);
+}
+
+void replica_answer_kv_error(struct replica *r, uint64_t ref, int code, const char *why)
+{
+    struct finished *f = push_done(r, ref, REPLICA_DONE);
+    if (!f)
+        return;
+    f->kv.code = code;
+    snprintf(f->kv.text, sizeof f->kv.text, "%s", why);
+    f->text = why;
+}
+
+void replica_answer_kv(struct replica *r, uint64_t ref, struct kv_result *res)
+{
+    struct finished *f = push_done(r, ref, REPLICA_DONE);
+    if (!f) {
+        json_decref(res->value);
+        return;
+    }
+    f->kv = *res; /* takes the value reference */
+    f->text = "";
+}
+
+void replica_emit_done(struct replica *r)
+{
+    /* complete() may not call back into the replica's batch, but the array
+     * is walked by index in case a transport submits from inside it. */
+    for (size_t i = 0; i < r->n_done; i++) {
+        struct finished f = r->done[i];
+        struct replica_result res = {
+            .status = f.status, .leader = f.leader, .kv = f.kv, .text = f.text};
+        r->config.complete(r->config.ctx, f.ref, &res);
+        json_decref(f.kv.value);
+    }
+    r->n_done = 0;
+}
+
+/* ---- outgoing messages -------------------------------------------------- */
+
+static void msg_release(struct raft_msg *m)
+{
+    if (m->n_entries > 0)
+        free(m->entries[0].data); /* one block holds every entry's bytes */
+    free(m->entries);
+    free(m->snap_data);
+}
+
+void replica_outbox_push(struct replica *r, const struct raft_msg *m)
+{
+    if (!GROW(r->outbox, r->n_outbox, r->cap_outbox))
+        return; /* a lost message: Raft retries */
+    struct raft_msg c = *m;
+    c.entries = NULL;
+    c.n_entries = 0;
+    c.snap_data = NULL;
+    c.snap_len = 0;
+    if (m->n_entries > 0) {
+        size_t bytes = 0;
+        for (size_t i = 0; i < m->n_entries; i++)
+            bytes += m->entries[i].len;
+        c.entries = malloc(m->n_entries * sizeof *c.entries);
+        uint8_t *block = malloc(bytes ? bytes : 1);
+        if (!c.entries || !block) {
+            free(c.entries);
+            free(block);
+            return;
+        }
+        for (size_t i = 0; i < m->n_entries; i++) {
+            c.entries[i] = m->entries[i];
+            c.entries[i].data = block;
+            if (m->entries[i].len)
+                memcpy(block, m->entries[i].data, m->entries[i].len);
+            block += m->entries[i].len;
+        }
+        c.n_entries = m->n_entries;
+    }
+    if (m->snap_len > 0) {
+        c.snap_data = malloc(m->snap_len);
+        if (!c.snap_data) {
+            msg_release(&c);
+            return;
+        }
+        memcpy(c.snap_data, m->snap_data, m->snap_len);
+        c.snap_len = m->snap_len;
+    }
+    r->outbox[r->n_outbox++] = c;
+}
+
+void replica_outbox_send(struct replica *r)
+{
+    for (size_t i = 0; i < r->n_outbox; i++) {
+        r->config.send(r->config.ctx, &r->outbox[i]);
+        r->stats.messages_sent++;
+    }
+    replica_outbox_clear(r);
+}
+
+void replica_outbox_clear(struct replica *r)
+{
+    for (size_t i = 0; i < r->n_outbox; i++)
+        msg_release(&r->outbox[i]);
+    r->n_outbox = 0;
+}

@@ -1,0 +1,135 @@
+/* pending.c - the bounded tables of requests in flight: proposals by log
+ * index, reads by id, both FIFO in arrival order so that the timeout sweep
+ * looks at the front only. */
+#include <string.h>
+
+#include "replica/replica_internal.h"
+
+/* Make room at the tail of a FIFO, sliding live items to the front first. */
+static bool fifo_room(void **items, size_t *head, size_t *tail, size_t *cap, size_t elem)
+{
+    if (*head > 0 && (*tail == *cap || *head >= *cap / 2)) {
+        memmove(*items, (char *)*items + *head * elem, (*tail - *head) * elem);
+        *tail -= *head;
+        *head = 0;
+    }
+    return replica_grow(items, *tail, cap, elem);
+}
+
+/* ---- proposals ---------------------------------------------------------- */
+
+void replica_supersede(struct replica *r, raft_index first)
+{
+    struct proposal_table *t = &r->proposals;
+    while (t->tail > t->head && t->items[t->tail - 1].index >= first) {
+        t->tail--;
+        replica_answer(r, t->items[t->tail].ref, REPLICA_INDEFINITE,
+                       "superseded by a later leader");
+    }
+}
+
+void replica_track_proposal(struct replica *r, uint64_t ref, raft_index index, raft_term term,
+                            uint64_t at)
+{
+    struct proposal_table *t = &r->proposals;
+    if (!fifo_room((void **)&t->items, &t->head, &t->tail, &t->cap, sizeof *t->items)) {
+        /* Appended but untracked: the client must not learn a definite answer. */
+        replica_answer(r, ref, REPLICA_INDEFINITE, "out of memory");
+        return;
+    }
+    t->items[t->tail++] = (struct pending_proposal){
+        .index = index, .term = term, .ref = ref, .at = at};
+}
+
+void replica_settle_proposals(struct replica *r, raft_index index, raft_term term,
+                              const struct kv_result *res)
+{
+    struct proposal_table *t = &r->proposals;
+    while (t->head < t->tail && t->items[t->head].index <= index) {
+        struct pending_proposal *p = &t->items[t->head++];
+        if (p->index == index && p->term == term && res) {
+            struct kv_result copy = *res;
+            json_incref(copy.value);
+            replica_answer_kv(r, p->ref, &copy);
+        } else {
+            /* Another entry took its place (or a snapshot skipped it). */
+            replica_answer(r, p->ref, REPLICA_INDEFINITE, "lost leadership");
+        }
+    }
+    if (t->head == t->tail)
+        t->head = t->tail = 0;
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+int replica_track_read(struct replica *r, uint64_t ref, json_t *key, uint64_t at, uint64_t *id)
+{
+    struct read_table *t = &r->reads;
+    if (!fifo_room((void **)&t->items, &t->head, &t->tail, &t->cap, sizeof *t->items))
+        return -1;
+    *id = r->next_read_id++;
+    t->items[t->tail++] = (struct pending_read){.id = *id, .ref = ref, .key = key, .at = at};
+    return 0;
+}
+
+struct pending_read *replica_find_read(struct replica *r, uint64_t id)
+{
+    struct read_table *t = &r->reads;
+    size_t lo = t->head, hi = t->tail;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->items[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < t->tail && t->items[lo].id == id && !t->items[lo].done)
+        return &t->items[lo];
+    return NULL;
+}
+
+void replica_pop_done_reads(struct replica *r)
+{
+    struct read_table *t = &r->reads;
+    while (t->head < t->tail && t->items[t->head].done)
+        t->head++;
+    if (t->head == t->tail)
+        t->head = t->tail = 0;
+}
+
+static void read_fail(struct replica *r, struct pending_read *p, const char *why)
+{
+    bool leader = raft_role(r->raft) == RAFT_LEADER;
+    replica_answer(r, p->ref, leader ? REPLICA_UNAVAILABLE : REPLICA_NOT_LEADER, why);
+    json_decref(p->key);
+    p->key = NULL;
+    p->done = true;
+}
+
+void replica_fail_reads_from(struct replica *r, uint64_t first_id, const char *why)
+{
+    struct read_table *t = &r->reads;
+    for (size_t i = t->head; i < t->tail; i++)
+        if (t->items[i].id >= first_id && !t->items[i].done)
+            read_fail(r, &t->items[i], why);
+    replica_pop_done_reads(r);
+}
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+void replica_expire(struct replica *r, uint64_t now_ms)
+{
+    uint64_t limit = r->config.request_timeout_ms;
+    struct proposal_table *pt = &r->proposals;
+    while (pt->head < pt->tail && pt->items[pt->head].at + limit <= now_ms) {
+        struct pending_proposal *p = &pt->items[pt->head++];
+        replica_answer(r, p->ref, REPLICA_INDEFINITE, "timed out");
+    }
+    if (pt->head == pt->tail)
+        pt->head = pt->tail = 0;
+    struct read_table *rt = &r->reads;
+    for (size_t i = rt->head; i < rt->tail && rt->items[i].at + limit <= now_ms; i++)
+        if (!rt->items[i].done)
+            read_fail(r, &rt->items[i], "read not confirmed in time");
+    replica_pop_done_reads(r);
+}

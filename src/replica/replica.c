@@ -1,0 +1,351 @@
+/* replica.c - the replica's batch cycle: collect commands, step the core,
+ * persist, sync once, send, answer clients, report durability (replica.h). */
+#include "replica/replica.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/replica_internal.h"
+
+void replica_config_default(struct replica_config *c, int id, int n_nodes, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    raft_config_default(&c->raft, id, n_nodes, seed);
+    c->max_pending = 65536;
+    c->request_timeout_ms = 2000;
+    c->snapshot_threshold = 10000;
+}
+
+struct replica *replica_new(const struct replica_config *config, uint64_t now_ms)
+{
+    assert(config->send && config->complete);
+    struct replica *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->config = *config;
+    if (r->config.max_pending == 0)
+        r->config.max_pending = 65536;
+    r->kv = kv_store_new();
+    if (!r->kv)
+        goto err_after_alloc;
+
+    struct raft_restore restore = {.voted_for = RAFT_NO_NODE};
+    const struct replica_log_store *store = config->store;
+    if (store && store->load && store->load(store->impl, &restore) != 0)
+        goto err_after_kv;
+    if (restore.snap_index > 0) {
+        if (kv_restore(r->kv, restore.snap_data, restore.snap_len) != 0)
+            goto err_after_kv;
+        r->applied = restore.snap_index;
+        r->snapshot_index = restore.snap_index;
+    }
+    if (restore.n_entries > 0) {
+        const struct raft_entry *last = &restore.entries[restore.n_entries - 1];
+        r->stored_index = last->index;
+        r->stored_term = last->term;
+    } else {
+        r->stored_index = restore.snap_index;
+        r->stored_term = restore.snap_term;
+    }
+    r->raft = raft_new(&r->config.raft, &restore, now_ms);
+    if (!r->raft)
+        goto err_after_kv;
+    /* What storage held is durable already; the core may count it. */
+    if (r->stored_index > 0)
+        r->persist_due = true;
+    return r;
+
+err_after_kv:
+    kv_store_free(r->kv);
+err_after_alloc:
+    free(r);
+    return NULL;
+}
+
+void replica_free(struct replica *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_queued_writes; i++)
+        free(r->queued_writes[i].data);
+    free(r->queued_writes);
+    for (size_t i = 0; i < r->n_queued_reads; i++)
+        json_decref(r->queued_reads[i].key);
+    free(r->queued_reads);
+    free(r->proposals.items);
+    for (size_t i = r->reads.head; i < r->reads.tail; i++)
+        json_decref(r->reads.items[i].key);
+    free(r->reads.items);
+    replica_outbox_clear(r);
+    free(r->outbox);
+    for (size_t i = 0; i < r->n_done; i++)
+        json_decref(r->done[i].kv.value);
+    free(r->done);
+    raft_free(r->raft);
+    kv_store_free(r->kv);
+    free(r);
+}
+
+/* ---- the batch ---------------------------------------------------------- */
+
+void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_command *c,
+                    uint64_t now_ms)
+{
+    size_t in_flight = replica_pending(r);
+    if (in_flight >= r->config.max_pending) {
+        replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "too many pending requests");
+        return;
+    }
+    if (c->op == KV_READ) {
+        if (!c->key) {
+            replica_answer_kv_error(r, client_ref, KV_ERR_MALFORMED, "read has no key");
+            return;
+        }
+        if (!GROW(r->queued_reads, r->n_queued_reads, r->cap_queued_reads)) {
+            replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "out of memory");
+            return;
+        }
+        r->queued_reads[r->n_queued_reads++] =
+            (struct queued_read){.ref = client_ref, .key = json_incref(c->key), .at = now_ms};
+        return;
+    }
+    uint8_t *data;
+    size_t len;
+    if (kv_command_encode(c, &data, &len) != 0) {
+        replica_answer_kv_error(r, client_ref, KV_ERR_MALFORMED, "command lacks its fields");
+        return;
+    }
+    if (!GROW(r->queued_writes, r->n_queued_writes, r->cap_queued_writes)) {
+        free(data);
+        replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "out of memory");
+        return;
+    }
+    r->queued_writes[r->n_queued_writes++] =
+        (struct queued_write){.ref = client_ref, .data = data, .len = len, .at = now_ms};
+}
+
+int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
+{
+    if (m->from < 0 || m->from >= r->config.raft.n_nodes || m->to != r->config.raft.id ||
+        (unsigned)m->type >= RAFT_MSG_TYPE_COUNT)
+        return RAFT_ERR_INVALID;
+    struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
+    e.receive = *m;
+    struct raft_update u;
+    int rc = raft_step(r->raft, &e, &u);
+    replica_absorb(r, &u);
+    return rc == RAFT_ERR_INVALID ? rc : 0;
+}
+
+void replica_tick(struct replica *r, uint64_t now_ms)
+{
+    if (now_ms >= raft_deadline(r->raft)) {
+        struct raft_event e = {.type = RAFT_EVENT_TICK, .now_ms = now_ms};
+        struct raft_update u;
+        raft_step(r->raft, &e, &u);
+        replica_absorb(r, &u);
+    }
+    replica_expire(r, now_ms);
+}
+
+/* All writes of the batch as one PROPOSE. */
+static void propose_queued(struct replica *r, uint64_t now_ms)
+{
+    size_t n = r->n_queued_writes;
+    if (n == 0)
+        return;
+    const uint8_t **data = malloc(n * sizeof *data);
+    uint32_t *len = malloc(n * sizeof *len);
+    int rc = RAFT_ERR_NOMEM;
+    struct raft_update u;
+    bool stepped = false;
+    if (data && len && raft_role(r->raft) == RAFT_LEADER) {
+        for (size_t i = 0; i < n; i++) {
+            data[i] = r->queued_writes[i].data;
+            len[i] = (uint32_t)r->queued_writes[i].len;
+        }
+        struct raft_event e = {.type = RAFT_EVENT_PROPOSE, .now_ms = now_ms};
+        e.propose.n = n;
+        e.propose.data = data;
+        e.propose.len = len;
+        rc = raft_step(r->raft, &e, &u);
+        stepped = true;
+    } else if (raft_role(r->raft) != RAFT_LEADER) {
+        rc = RAFT_ERR_NOT_LEADER;
+    }
+    if (rc == RAFT_OK) {
+        /* Entries we proposed earlier at these indexes were cut from our log;
+         * they might still commit elsewhere (Figure 8), so only INDEFINITE. */
+        replica_supersede(r, u.proposed_first);
+        for (size_t i = 0; i < n; i++)
+            replica_track_proposal(r, r->queued_writes[i].ref, u.proposed_first + i,
+                                   u.proposed_term, r->queued_writes[i].at);
+        r->stats.proposed += n;
+    } else {
+        enum replica_status st =
+            rc == RAFT_ERR_NOT_LEADER ? REPLICA_NOT_LEADER : REPLICA_UNAVAILABLE;
+        const char *why = rc == RAFT_ERR_NOT_LEADER ? "not the leader"
+                          : rc == RAFT_ERR_BUSY     ? "leader busy"
+                                                    : "cannot propose";
+        for (size_t i = 0; i < n; i++)
+            replica_answer(r, r->queued_writes[i].ref, st, why);
+    }
+    if (stepped)
+        replica_absorb(r, &u);
+    for (size_t i = 0; i < n; i++)
+        free(r->queued_writes[i].data);
+    r->n_queued_writes = 0;
+    free(data);
+    free(len);
+}
+
+/* All reads of the batch as one READ (ReadIndex, thesis 6.4). */
+static void read_queued(struct replica *r, uint64_t now_ms)
+{
+    size_t n = r->n_queued_reads;
+    if (n == 0)
+        return;
+    if (r->config.unsafe_local_reads) {
+        /* The deliberate bug: no proof of leadership at all. */
+        for (size_t i = 0; i < n; i++) {
+            struct kv_command c = {.op = KV_READ, .key = r->queued_reads[i].key};
+            replica_answer_read(r, r->queued_reads[i].ref, &c);
+            json_decref(r->queued_reads[i].key);
+        }
+        r->n_queued_reads = 0;
+        return;
+    }
+    bool leader = raft_role(r->raft) == RAFT_LEADER;
+    uint64_t *ids = leader ? malloc(n * sizeof *ids) : NULL;
+    uint64_t first = r->next_read_id;
+    size_t tracked = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct queued_read *q = &r->queued_reads[i];
+        if (ids && replica_track_read(r, q->ref, q->key, q->at, &ids[tracked]) == 0) {
+            tracked++; /* the table owns the key now */
+            continue;
+        }
+        replica_answer(r, q->ref, leader ? REPLICA_UNAVAILABLE : REPLICA_NOT_LEADER,
+                       leader ? "out of memory" : "not the leader");
+        json_decref(q->key);
+    }
+    r->n_queued_reads = 0;
+    if (tracked == 0) {
+        free(ids);
+        return;
+    }
+    struct raft_event e = {.type = RAFT_EVENT_READ, .now_ms = now_ms};
+    e.read.n = tracked;
+    e.read.ids = ids;
+    struct raft_update u;
+    int rc = raft_step(r->raft, &e, &u);
+    free(ids);
+    if (rc != RAFT_OK)
+        replica_fail_reads_from(r, first, rc == RAFT_ERR_BUSY ? "too many reads" : "not the leader");
+    replica_absorb(r, &u);
+}
+
+/* Report what is durable; the core may then count this node in quorums. */
+static void report_persisted(struct replica *r, uint64_t now_ms)
+{
+    r->persist_due = false;
+    struct raft_event e = {.type = RAFT_EVENT_PERSISTED, .now_ms = now_ms};
+    e.persisted.index = r->stored_index;
+    e.persisted.term = r->stored_term;
+    struct raft_update u;
+    raft_step(r->raft, &e, &u);
+    replica_absorb(r, &u);
+}
+
+int replica_flush(struct replica *r, uint64_t now_ms)
+{
+    if (r->failed)
+        return r->failed;
+    propose_queued(r, now_ms);
+    read_queued(r, now_ms);
+    /* Bounded: each round only reacts to the previous one's durability or
+     * snapshot; the core settles in a few rounds. */
+    for (int round = 0; round < 16; round++) {
+        const struct replica_log_store *store = r->config.store;
+        if (r->failed)
+            return r->failed;
+        if (store && r->store_dirty) {
+            int rc = store->sync(store->impl);
+            if (rc != 0) {
+                r->failed = rc < 0 ? rc : -1;
+                return r->failed;
+            }
+            r->stats.syncs++;
+        }
+        r->store_dirty = false;
+        replica_outbox_send(r);
+        replica_emit_done(r);
+        if (r->persist_due) {
+            report_persisted(r, now_ms);
+            continue;
+        }
+        if (r->config.snapshot_threshold > 0 &&
+            r->applied - r->snapshot_index >= r->config.snapshot_threshold) {
+            replica_take_snapshot(r, now_ms);
+            continue;
+        }
+        if (r->n_outbox == 0 && r->n_done == 0 && !r->store_dirty)
+            break;
+    }
+    return r->failed;
+}
+
+uint64_t replica_deadline(const struct replica *r)
+{
+    uint64_t d = raft_deadline(r->raft);
+    uint64_t t = r->config.request_timeout_ms;
+    if (r->proposals.head < r->proposals.tail) {
+        uint64_t p = r->proposals.items[r->proposals.head].at + t;
+        d = p < d ? p : d;
+    }
+    if (r->reads.head < r->reads.tail) {
+        uint64_t p = r->reads.items[r->reads.head].at + t;
+        d = p < d ? p : d;
+    }
+    return d;
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+int replica_id(const struct replica *r) { return r->config.raft.id; }
+int replica_n_nodes(const struct replica *r) { return r->config.raft.n_nodes; }
+enum raft_role replica_role(const struct replica *r) { return raft_role(r->raft); }
+raft_term replica_term(const struct replica *r) { return raft_current_term(r->raft); }
+int replica_leader(const struct replica *r) { return raft_leader(r->raft); }
+raft_index replica_commit_index(const struct replica *r) { return raft_commit_index(r->raft); }
+raft_index replica_applied_index(const struct replica *r) { return r->applied; }
+raft_index replica_last_index(const struct replica *r) { return raft_last_index(r->raft); }
+const struct kv_store *replica_store(const struct replica *r) { return r->kv; }
+
+bool replica_progress(const struct replica *r, int id, raft_index *match, raft_index *next)
+{
+    return raft_progress(r->raft, id, match, next);
+}
+
+size_t replica_pending(const struct replica *r)
+{
+    return r->n_queued_writes + r->n_queued_reads + (r->proposals.tail - r->proposals.head) +
+           (r->reads.tail - r->reads.head);
+}
+
+void replica_stats(const struct replica *r, struct replica_stats *out)
+{
+    *out = r->stats;
+}
+
+const char *replica_status_name(enum replica_status s)
+{
+    switch (s) {
+    case REPLICA_DONE: return "done";
+    case REPLICA_NOT_LEADER: return "not-leader";
+    case REPLICA_UNAVAILABLE: return "unavailable";
+    case REPLICA_INDEFINITE: return "indefinite";
+    }
+    return "?";
+}

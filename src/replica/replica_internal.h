@@ -1,0 +1,120 @@
+/* replica_internal.h - the replica's state and the helpers its files share:
+ * the batch queues, the pending-request tables, the outbox of copied
+ * messages and the queue of finished requests. Not for transports. */
+#ifndef RAFTKV_REPLICA_INTERNAL_H
+#define RAFTKV_REPLICA_INTERNAL_H
+
+#include <stdlib.h>
+
+#include "replica/replica.h"
+
+/* Make room for one more element in a malloc'd array; false on OOM. */
+#define GROW(arr, n, cap) replica_grow((void **)&(arr), (n), &(cap), sizeof *(arr))
+bool replica_grow(void **arr, size_t n, size_t *cap, size_t elem);
+
+struct queued_write { /* encoded, waiting for this batch's PROPOSE */
+    uint64_t ref;
+    uint8_t *data;
+    size_t len;
+    uint64_t at;
+};
+
+struct queued_read { /* waiting for this batch's READ */
+    uint64_t ref;
+    json_t *key;
+    uint64_t at;
+};
+
+/* A command this replica appended as leader, answered when its index is
+ * applied: with the state machine's result if the entry there has the term
+ * it was proposed in, INDEFINITE otherwise. Sorted by index. */
+struct pending_proposal {
+    raft_index index;
+    raft_term term;
+    uint64_t ref;
+    uint64_t at;
+};
+
+/* A read waiting for the core's ReadIndex confirmation. Sorted by id. */
+struct pending_read {
+    uint64_t id;
+    uint64_t ref;
+    json_t *key;
+    uint64_t at;
+    bool done;
+};
+
+/* FIFO tables: live items are [head, tail). */
+struct proposal_table {
+    struct pending_proposal *items;
+    size_t head, tail, cap;
+};
+struct read_table {
+    struct pending_read *items;
+    size_t head, tail, cap;
+};
+
+struct finished { /* an outcome waiting for config.complete */
+    uint64_t ref;
+    enum replica_status status;
+    int leader;
+    struct kv_result kv; /* kv.value owned here */
+    const char *text;
+};
+
+struct replica {
+    struct replica_config config;
+    struct raft *raft;
+    struct kv_store *kv;
+
+    struct queued_write *queued_writes;
+    size_t n_queued_writes, cap_queued_writes;
+    struct queued_read *queued_reads;
+    size_t n_queued_reads, cap_queued_reads;
+
+    struct proposal_table proposals;
+    struct read_table reads;
+    uint64_t next_read_id;
+
+    struct raft_msg *outbox; /* deep copies, sent after the sync */
+    size_t n_outbox, cap_outbox;
+    struct finished *done;
+    size_t n_done, cap_done;
+
+    raft_index applied, snapshot_index;
+    raft_term applied_term;
+    raft_index stored_index; /* last entry handed to the log store */
+    raft_term stored_term;
+    bool persist_due; /* entries stored since the last PERSISTED */
+    bool store_dirty; /* written to the log store since the last sync */
+    int failed;       /* a log store error: the replica is finished */
+    struct replica_stats stats;
+};
+
+/* apply.c: take in one update of the core (persist, queue, apply, serve). */
+void replica_absorb(struct replica *r, const struct raft_update *u);
+void replica_take_snapshot(struct replica *r, uint64_t now_ms);
+void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c);
+
+/* pending.c: the tables of requests in flight. */
+void replica_supersede(struct replica *r, raft_index first);
+void replica_track_proposal(struct replica *r, uint64_t ref, raft_index index, raft_term term,
+                            uint64_t at);
+int replica_track_read(struct replica *r, uint64_t ref, json_t *key, uint64_t at, uint64_t *id);
+void replica_fail_reads_from(struct replica *r, uint64_t first_id, const char *why);
+void replica_settle_proposals(struct replica *r, raft_index index, raft_term term,
+                              const struct kv_result *res);
+struct pending_read *replica_find_read(struct replica *r, uint64_t id);
+void replica_pop_done_reads(struct replica *r);
+void replica_expire(struct replica *r, uint64_t now_ms);
+
+/* outbox.c: outputs held until the batch is durable. */
+void replica_answer(struct replica *r, uint64_t ref, enum replica_status st, const char *why);
+void replica_answer_kv_error(struct replica *r, uint64_t ref, int code, const char *why);
+void replica_answer_kv(struct replica *r, uint64_t ref, struct kv_result *res);
+void replica_outbox_push(struct replica *r, const struct raft_msg *m);
+void replica_outbox_send(struct replica *r);
+void replica_outbox_clear(struct replica *r);
+void replica_emit_done(struct replica *r);
+
+#endif
