@@ -1,0 +1,116 @@
+/* peer_codec.h - the framed binary encoding spoken between raftkv servers.
+ *
+ * Every frame is
+ *     u32 length (big endian; the bytes after this field, at most max_frame)
+ *     u8  version (PEER_CODEC_VERSION)
+ *     u8  kind    (enum peer_frame_kind)
+ *     body
+ * Integers in bodies are unsigned LEB128 varints, so a heartbeat costs a
+ * dozen bytes. A Raft message body is
+ *     u8 type, varint from, varint to, u8 flags (granted, success),
+ *     u16 mask of the non-zero u64 fields, then those fields in a fixed order,
+ *     APPEND: varint n_entries, varint first index, then per entry
+ *             varint term, u8 type, varint len, bytes
+ *     SNAPSHOT: varint len, bytes
+ * Only non-zero fields travel, and the codec needs no knowledge of which
+ * fields a message type uses: what the core writes, the peer reads back.
+ *
+ * The first frame on a connection is HELLO, naming the sender, the receiver
+ * and a fingerprint of the cluster's peer list: the receiver refuses a
+ * connection from a name not in its --peers, or with another peer list.
+ * After it, every Raft message's `from` must be the HELLO's sender.
+ *
+ * Followers proxy client commands to the leader with PROXY_REQ frames (a
+ * request id and kv_command_encode() bytes) and get PROXY_RESP back.
+ *
+ * Decoders never trust a length: every count and size is checked against
+ * the bytes actually present before anything is allocated, and a frame with
+ * trailing or missing bytes is rejected as a whole.
+ */
+#ifndef RAFTKV_PEER_CODEC_H
+#define RAFTKV_PEER_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+#define PEER_CODEC_VERSION 1
+#define PEER_DEFAULT_MAX_FRAME (64u << 20) /* 64 MiB: a snapshot travels in one frame */
+#define PEER_FRAME_HEADER 6                /* length + version + kind */
+#define PEER_MAX_NAME 64
+
+enum peer_frame_kind {
+    PEER_FRAME_HELLO = 1,
+    PEER_FRAME_RAFT = 2,
+    PEER_FRAME_PROXY_REQ = 3,
+    PEER_FRAME_PROXY_RESP = 4,
+};
+
+#define PEER_OK 0
+#define PEER_ERR_MALFORMED (-1)
+#define PEER_ERR_TOO_LARGE (-2)
+#define PEER_ERR_VERSION (-3)
+#define PEER_ERR_NOMEM (-4)
+
+/* A growable output buffer for encoded frames. */
+struct peer_wbuf {
+    uint8_t *data;
+    size_t len, cap;
+};
+void peer_wbuf_free(struct peer_wbuf *b);
+
+struct peer_hello {
+    char sender[PEER_MAX_NAME + 1];
+    char receiver[PEER_MAX_NAME + 1];
+    uint64_t cluster_fingerprint;
+};
+
+struct peer_proxy_req {
+    uint64_t id;
+    const uint8_t *command; /* kv_command_encode() bytes; borrowed */
+    size_t command_len;
+};
+
+struct peer_proxy_resp {
+    uint64_t id;
+    uint8_t status; /* enum replica_status */
+    int leader;     /* RAFT_NO_NODE or a node id */
+    int kv_code;
+    const char *value_json; /* compact JSON text or NULL; borrowed */
+    size_t value_len;
+    const char *text; /* borrowed, may be NULL */
+    size_t text_len;
+};
+
+/* Append one whole frame to b. Return PEER_OK or PEER_ERR_*; on error b is
+ * unchanged. peer_encode_raft rejects an APPEND whose entries do not have
+ * consecutive indexes (a programmer error upstream, reported not asserted). */
+int peer_encode_hello(struct peer_wbuf *b, const struct peer_hello *h);
+int peer_encode_raft(struct peer_wbuf *b, const struct raft_msg *m);
+int peer_encode_proxy_req(struct peer_wbuf *b, const struct peer_proxy_req *r);
+int peer_encode_proxy_resp(struct peer_wbuf *b, const struct peer_proxy_resp *r);
+
+/* Look at the start of a byte stream: 1 if a whole frame is there (*kind,
+ * and *frame_len = all its bytes, header included; the body is at
+ * data + PEER_FRAME_HEADER, body length *frame_len - PEER_FRAME_HEADER),
+ * 0 if more bytes are needed, or a PEER_ERR_* (length past max_frame,
+ * unknown version): the connection is then to be closed. */
+int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *kind,
+                    size_t *frame_len);
+
+/* Decode a frame body. For raft: node ids must be < n_nodes; on success
+ * m->entries is malloc'd (release with peer_raft_msg_release) and entry
+ * data and snap_data point into `body`, which must outlive their use. */
+int peer_decode_hello(const uint8_t *body, size_t len, struct peer_hello *h);
+int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_msg *m);
+void peer_raft_msg_release(struct raft_msg *m);
+int peer_decode_proxy_req(const uint8_t *body, size_t len, struct peer_proxy_req *r);
+int peer_decode_proxy_resp(const uint8_t *body, size_t len, struct peer_proxy_resp *r);
+
+/* FNV-1a over the canonical peer list text, e.g. "n1=127.0.0.1:7101,...". */
+uint64_t peer_fingerprint(const char *text);
+
+const char *peer_strerror(int rc);
+
+#endif

@@ -1,0 +1,288 @@
+/* test_peer_codec.c - the frames between raftkv servers: round trips of every
+ * Raft message type and of the handshake and proxy frames, and rejection of
+ * truncated, oversized and garbage frames.
+ *
+ * src/server is linked only into build/raftkv, so the unit under test is
+ * compiled into this file directly. */
+#include "server/peer_codec.c"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "common/rng.h"
+
+/* A message of `type` with every field the codec carries set to something
+ * distinct, so a field dropped or swapped on the way shows up. */
+static void sample_msg(enum raft_msg_type type, struct raft_msg *m, struct raft_entry *entries,
+                       uint8_t *payload)
+{
+    memset(m, 0, sizeof *m);
+    m->type = type;
+    m->from = 2;
+    m->to = 1;
+    m->term = 7 + type;
+    m->last_log_index = 300;
+    m->last_log_term = 6;
+    m->granted = type % 2;
+    m->prev_index = 41;
+    m->prev_term = 5;
+    m->commit = 40;
+    m->seq = 1u << 20;
+    m->success = type % 3 == 0;
+    m->match_index = 44;
+    m->reject_index = 42;
+    m->hint_index = 39;
+    m->hint_term = UINT64_MAX;
+    m->snap_index = 1000;
+    m->snap_term = 4;
+    if (type == RAFT_MSG_APPEND) {
+        for (int i = 0; i < 3; i++) {
+            entries[i].index = 42 + (raft_index)i;
+            entries[i].term = 5 + (raft_term)i / 2;
+            entries[i].type = i == 0 ? RAFT_ENTRY_NOOP : RAFT_ENTRY_COMMAND;
+            entries[i].len = i == 0 ? 0 : 10 * (uint32_t)i;
+            entries[i].data = i == 0 ? NULL : payload;
+        }
+        m->entries = entries;
+        m->n_entries = 3;
+    }
+    if (type == RAFT_MSG_SNAPSHOT) {
+        m->snap_data = payload;
+        m->snap_len = 100;
+    }
+}
+
+static void assert_same_msg(const struct raft_msg *a, const struct raft_msg *b)
+{
+    cr_assert_eq(a->type, b->type);
+    cr_assert_eq(a->from, b->from);
+    cr_assert_eq(a->to, b->to);
+    cr_assert_eq(a->granted, b->granted);
+    cr_assert_eq(a->success, b->success);
+    const uint64_t fa[] = {a->term, a->last_log_index, a->last_log_term, a->prev_index,
+                           a->prev_term, a->commit, a->seq, a->match_index, a->reject_index,
+                           a->hint_index, a->hint_term, a->snap_index, a->snap_term};
+    const uint64_t fb[] = {b->term, b->last_log_index, b->last_log_term, b->prev_index,
+                           b->prev_term, b->commit, b->seq, b->match_index, b->reject_index,
+                           b->hint_index, b->hint_term, b->snap_index, b->snap_term};
+    for (size_t i = 0; i < sizeof fa / sizeof fa[0]; i++)
+        cr_assert_eq(fa[i], fb[i], "field %zu of type %d", i, (int)a->type);
+    cr_assert_eq(a->n_entries, b->n_entries);
+    for (size_t i = 0; i < a->n_entries; i++) {
+        cr_assert_eq(a->entries[i].index, b->entries[i].index);
+        cr_assert_eq(a->entries[i].term, b->entries[i].term);
+        cr_assert_eq(a->entries[i].type, b->entries[i].type);
+        cr_assert_eq(a->entries[i].len, b->entries[i].len);
+        if (a->entries[i].len)
+            cr_assert_eq(memcmp(a->entries[i].data, b->entries[i].data, a->entries[i].len), 0);
+    }
+    cr_assert_eq(a->snap_len, b->snap_len);
+    if (a->snap_len)
+        cr_assert_eq(memcmp(a->snap_data, b->snap_data, a->snap_len), 0);
+}
+
+static const uint8_t *body_of(const struct peer_wbuf *b, uint8_t want_kind, size_t *len)
+{
+    uint8_t kind = 0;
+    size_t flen = 0;
+    cr_assert_eq(peer_frame_peek(b->data, b->len, PEER_DEFAULT_MAX_FRAME, &kind, &flen), 1);
+    cr_assert_eq(kind, want_kind);
+    cr_assert_eq(flen, b->len);
+    *len = flen - PEER_FRAME_HEADER;
+    return b->data + PEER_FRAME_HEADER;
+}
+
+Test(peer_codec, round_trips_every_raft_message_type)
+{
+    uint8_t payload[100];
+    for (int i = 0; i < 100; i++)
+        payload[i] = (uint8_t)(i * 7);
+    for (int t = 0; t < RAFT_MSG_TYPE_COUNT; t++) {
+        struct raft_entry entries[3];
+        struct raft_msg m, back;
+        sample_msg((enum raft_msg_type)t, &m, entries, payload);
+        struct peer_wbuf b = {0};
+        cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+        size_t len;
+        const uint8_t *body = body_of(&b, PEER_FRAME_RAFT, &len);
+        cr_assert_eq(peer_decode_raft(body, len, 3, &back), PEER_OK, "type %d", t);
+        /* Entries only travel in APPEND, snapshot data only in SNAPSHOT. */
+        if (t != RAFT_MSG_APPEND) {
+            m.n_entries = 0;
+        }
+        if (t != RAFT_MSG_SNAPSHOT) {
+            m.snap_len = 0;
+        }
+        assert_same_msg(&m, &back);
+        peer_raft_msg_release(&back);
+        peer_wbuf_free(&b);
+    }
+}
+
+Test(peer_codec, encodes_a_heartbeat_in_a_few_bytes)
+{
+    struct raft_msg m = {.type = RAFT_MSG_APPEND, .from = 0, .to = 1, .term = 3,
+                         .prev_index = 1000, .prev_term = 3, .commit = 1000, .seq = 77};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    cr_assert_leq(b.len, 24, "heartbeat is %zu bytes", b.len);
+    peer_wbuf_free(&b);
+}
+
+Test(peer_codec, rejects_every_truncation_of_a_raft_frame)
+{
+    uint8_t payload[100] = {1, 2, 3};
+    for (int t = 0; t < RAFT_MSG_TYPE_COUNT; t++) {
+        struct raft_entry entries[3];
+        struct raft_msg m, back;
+        sample_msg((enum raft_msg_type)t, &m, entries, payload);
+        struct peer_wbuf b = {0};
+        cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+        const uint8_t *body = b.data + PEER_FRAME_HEADER;
+        size_t len = b.len - PEER_FRAME_HEADER;
+        for (size_t k = 0; k < len; k++)
+            cr_assert_eq(peer_decode_raft(body, k, 3, &back), PEER_ERR_MALFORMED, "%d cut %zu", t, k);
+        /* A trailing byte is as wrong as a missing one. */
+        uint8_t *longer = malloc(len + 1);
+        memcpy(longer, body, len);
+        longer[len] = 0;
+        cr_assert_eq(peer_decode_raft(longer, len + 1, 3, &back), PEER_ERR_MALFORMED);
+        free(longer);
+        /* The frame layer waits for the rest of a truncated frame. */
+        uint8_t kind;
+        size_t flen;
+        for (size_t k = 0; k < b.len; k++)
+            cr_assert_eq(peer_frame_peek(b.data, k, PEER_DEFAULT_MAX_FRAME, &kind, &flen), 0);
+        peer_wbuf_free(&b);
+    }
+}
+
+Test(peer_codec, rejects_node_ids_outside_the_cluster_and_unknown_types)
+{
+    struct raft_msg m = {.type = RAFT_MSG_VOTE, .from = 4, .to = 0, .term = 2};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    struct raft_msg back;
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 3, &back), PEER_ERR_MALFORMED);
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 5, &back), PEER_OK);
+    b.data[6] = RAFT_MSG_TYPE_COUNT;
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 5, &back), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+}
+
+Test(peer_codec, rejects_oversized_and_foreign_frames_from_their_header)
+{
+    uint8_t kind;
+    size_t flen;
+    const uint8_t huge[6] = {0x7f, 0xff, 0xff, 0xff, PEER_CODEC_VERSION, PEER_FRAME_RAFT};
+    cr_assert_eq(peer_frame_peek(huge, 4, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_TOO_LARGE);
+    const uint8_t version[6] = {0, 0, 0, 10, 9, PEER_FRAME_RAFT};
+    cr_assert_eq(peer_frame_peek(version, 6, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
+    const uint8_t bad_kind[6] = {0, 0, 0, 10, PEER_CODEC_VERSION, 99};
+    cr_assert_eq(peer_frame_peek(bad_kind, 6, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_MALFORMED);
+    /* Someone typing "GET x" at a peer port is refused at once. */
+    const char *text = "GET x\r\n";
+    cr_assert_lt(peer_frame_peek((const uint8_t *)text, 7, PEER_DEFAULT_MAX_FRAME, &kind, &flen), 0);
+}
+
+Test(peer_codec, never_crashes_on_random_garbage)
+{
+    uint64_t seed = 0x5eed1234;
+    printf("peer_codec garbage seed %llu\n", (unsigned long long)seed);
+    struct rng g;
+    rng_seed(&g, seed);
+    uint8_t payload[100] = {0};
+    uint8_t buf[512];
+    for (int round = 0; round < 20000; round++) {
+        size_t len;
+        if (round % 2) { /* a valid frame with a few bytes flipped */
+            struct raft_entry entries[3];
+            struct raft_msg m;
+            sample_msg((enum raft_msg_type)rng_below(&g, RAFT_MSG_TYPE_COUNT), &m, entries, payload);
+            struct peer_wbuf b = {0};
+            peer_encode_raft(&b, &m);
+            len = b.len - 6 < sizeof buf ? b.len - 6 : sizeof buf;
+            memcpy(buf, b.data + 6, len);
+            peer_wbuf_free(&b);
+            for (int k = 0; k < 3; k++)
+                buf[rng_below(&g, len)] ^= (uint8_t)(1u << rng_below(&g, 8));
+        } else {
+            len = rng_below(&g, sizeof buf);
+            for (size_t i = 0; i < len; i++)
+                buf[i] = (uint8_t)rng_next(&g);
+        }
+        struct raft_msg back;
+        if (peer_decode_raft(buf, len, 3, &back) == PEER_OK) {
+            cr_assert_lt(back.from, 3);
+            cr_assert_lt(back.to, 3);
+            size_t total = 0;
+            for (size_t i = 0; i < back.n_entries; i++) {
+                total += back.entries[i].len;
+                cr_assert(back.entries[i].len == 0 ||
+                          (back.entries[i].data >= buf && back.entries[i].data + back.entries[i].len <= buf + len));
+            }
+            cr_assert_leq(total, len);
+            peer_raft_msg_release(&back);
+        }
+        struct peer_hello h;
+        peer_decode_hello(buf, len, &h);
+        struct peer_proxy_req q;
+        peer_decode_proxy_req(buf, len, &q);
+        struct peer_proxy_resp p;
+        peer_decode_proxy_resp(buf, len, &p);
+    }
+}
+
+Test(peer_codec, round_trips_the_handshake_and_refuses_bad_names)
+{
+    struct peer_hello h = {.sender = "n2", .receiver = "n1", .cluster_fingerprint = peer_fingerprint("n1=a,n2=b")};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_hello(&b, &h), PEER_OK);
+    size_t len;
+    const uint8_t *body = body_of(&b, PEER_FRAME_HELLO, &len);
+    struct peer_hello back;
+    cr_assert_eq(peer_decode_hello(body, len, &back), PEER_OK);
+    cr_assert_str_eq(back.sender, "n2");
+    cr_assert_str_eq(back.receiver, "n1");
+    cr_assert_eq(back.cluster_fingerprint, h.cluster_fingerprint);
+    cr_assert_neq(peer_fingerprint("n1=a,n2=b"), peer_fingerprint("n1=a,n2=c"));
+    for (size_t k = 0; k < len; k++)
+        cr_assert_eq(peer_decode_hello(body, k, &back), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+    struct peer_hello empty = {.sender = "", .receiver = "n1"};
+    cr_assert_eq(peer_encode_hello(&b, &empty), PEER_ERR_MALFORMED);
+    cr_assert_eq(b.len, 0);
+}
+
+Test(peer_codec, round_trips_proxied_requests_and_answers)
+{
+    const uint8_t cmd[] = "{\"op\":\"w\",\"k\":\"a\",\"v\":\"b\"}";
+    struct peer_proxy_req q = {.id = 123456789012ull, .command = cmd, .command_len = sizeof cmd - 1};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_proxy_req(&b, &q), PEER_OK);
+    size_t len;
+    const uint8_t *body = body_of(&b, PEER_FRAME_PROXY_REQ, &len);
+    struct peer_proxy_req qb;
+    cr_assert_eq(peer_decode_proxy_req(body, len, &qb), PEER_OK);
+    cr_assert_eq(qb.id, q.id);
+    cr_assert_eq(qb.command_len, q.command_len);
+    cr_assert_eq(memcmp(qb.command, cmd, q.command_len), 0);
+    peer_wbuf_free(&b);
+
+    struct peer_proxy_resp p = {.id = 9, .status = 3, .leader = RAFT_NO_NODE, .kv_code = 22,
+                                .value_json = "\"x\"", .value_len = 3, .text = "no", .text_len = 2};
+    cr_assert_eq(peer_encode_proxy_resp(&b, &p), PEER_OK);
+    body = body_of(&b, PEER_FRAME_PROXY_RESP, &len);
+    struct peer_proxy_resp pb;
+    cr_assert_eq(peer_decode_proxy_resp(body, len, &pb), PEER_OK);
+    cr_assert_eq(pb.id, 9);
+    cr_assert_eq(pb.status, 3);
+    cr_assert_eq(pb.leader, RAFT_NO_NODE);
+    cr_assert_eq(pb.kv_code, 22);
+    cr_assert_eq(pb.value_len, 3);
+    cr_assert_eq(memcmp(pb.value_json, "\"x\"", 3), 0);
+    cr_assert_eq(pb.text_len, 2);
+    for (size_t k = 0; k < len; k++)
+        cr_assert_eq(peer_decode_proxy_resp(body, k, &pb), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+}
