@@ -24,6 +24,11 @@
  *      entries it has reported durable.
  * Everything an update points to is owned by the core and stays valid only
  * until the next call into the core; copy what must live longer.
+ * Also (core notes): report PERSISTED in every role, not only as leader (a
+ * follower may become leader later and a single node commits only through
+ * it); a READ refused with an error lists its ids in reads_failed too; a
+ * snapshot install keeps the entries after snap_index exactly when the log
+ * held (snap_index, snap_term), as storage_save_snapshot() does.
  *
  * Node ids are small integers 0..n_nodes-1; drivers map them to names.
  */

@@ -1,0 +1,515 @@
+/* raft.c - the core's single entry point: raft_step() dispatch, the update
+ * it returns, creation from restored state, defaults and read-only views.
+ *
+ * Every event runs to completion and leaves its effects in the core's own
+ * reusable buffers; finish_update() then points the caller's raft_update at
+ * them (entries to persist, messages, committed entries, reads).
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/raft_private.h"
+
+/* Defaults, chosen for a simulated network with up to ~20 ms mean latency
+ * (exponential tails reach 100 ms) and for a real LAN:
+ *   election_timeout_ms 300   drawn from [300, 600): several round trips
+ *                             even at the tail of the latency distribution;
+ *   heartbeat_interval_ms 50  six heartbeats per minimum election timeout,
+ *                             so one or two lost heartbeats depose nobody;
+ *   pre_vote, check_quorum on (thesis 9.6 and 6.2);
+ *   max_entries_per_msg 256, max_bytes_per_msg 1 MiB: one APPEND carries a
+ *                             whole burst of proposals;
+ *   max_inflight 8            APPENDs in flight per follower (pipelining);
+ *   max_pending_reads 4096    ReadIndex queue bound (RAFT_ERR_BUSY beyond). */
+void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    c->id = id;
+    c->n_nodes = n_nodes;
+    c->election_timeout_ms = 300;
+    c->heartbeat_interval_ms = 50;
+    c->pre_vote = true;
+    c->check_quorum = true;
+    c->max_entries_per_msg = 256;
+    c->max_bytes_per_msg = 1u << 20;
+    c->max_inflight = 8;
+    c->max_pending_reads = 4096;
+    c->seed = seed;
+}
+
+static bool config_valid(const struct raft_config *c)
+{
+    return c->n_nodes >= 1 && c->n_nodes <= RAFT_MAX_NODES && c->id >= 0 && c->id < c->n_nodes &&
+           c->election_timeout_ms > 0 && c->heartbeat_interval_ms > 0 &&
+           c->max_entries_per_msg > 0 && c->max_bytes_per_msg > 0 && c->max_inflight > 0 &&
+           c->max_pending_reads > 0;
+}
+
+struct raft *raft_new(const struct raft_config *config, const struct raft_restore *restore,
+                      uint64_t now_ms)
+{
+    if (!config || !config_valid(config))
+        return NULL;
+    struct raft *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->cfg = *config;
+    /* Mix in the id so nodes seeded alike still draw different timeouts. */
+    rng_seed(&r->rng, config->seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(config->id + 1)));
+    r->now = now_ms;
+    r->role = RAFT_FOLLOWER;
+    r->voted_for = RAFT_NO_NODE;
+    r->leader = RAFT_NO_NODE;
+    r->reads = calloc(config->max_pending_reads, sizeof *r->reads);
+    r->inflight_store = calloc((size_t)config->n_nodes * config->max_inflight,
+                               sizeof *r->inflight_store);
+    if (!r->reads || !r->inflight_store)
+        goto err_after_alloc;
+    for (int i = 0; i < config->n_nodes; i++)
+        r->progress[i].inflight = r->inflight_store + (size_t)i * config->max_inflight;
+
+    log_init(&r->log, 0, 0);
+    if (restore) {
+        if (restore->voted_for < RAFT_NO_NODE || restore->voted_for >= config->n_nodes)
+            goto err_after_alloc;
+        r->term = restore->term;
+        r->voted_for = restore->voted_for;
+        if (restore->snap_index > 0) {
+            log_init(&r->log, restore->snap_index, restore->snap_term);
+            r->snap_index = restore->snap_index;
+            r->snap_term = restore->snap_term;
+            if (restore->snap_len) {
+                r->snap_data = malloc(restore->snap_len);
+                if (!r->snap_data)
+                    goto err_after_alloc;
+                memcpy(r->snap_data, restore->snap_data, restore->snap_len);
+                r->snap_len = restore->snap_len;
+            }
+            r->commit = r->applied = restore->snap_index;
+        }
+        for (size_t i = 0; i < restore->n_entries; i++) {
+            const struct raft_entry *e = &restore->entries[i];
+            if (e->index != log_last_index(&r->log) + 1 || e->term < log_last_term(&r->log) ||
+                e->term > r->term || (e->len && !e->data))
+                goto err_after_log;
+            if (log_append(&r->log, e->term, e->type, e->data, e->len) != RAFT_OK)
+                goto err_after_log;
+        }
+    }
+    /* What storage held is durable by definition. */
+    r->persisted = log_last_index(&r->log);
+    election_reset_timer(r);
+    return r;
+
+err_after_log:
+    log_free(&r->log);
+err_after_alloc:
+    free(r->snap_data);
+    free(r->reads);
+    free(r->inflight_store);
+    free(r);
+    return NULL;
+}
+
+void raft_free(struct raft *r)
+{
+    if (!r)
+        return;
+    log_free(&r->log);
+    free(r->snap_data);
+    free(r->reads);
+    free(r->inflight_store);
+    free(r->msgs);
+    free(r->ready_buf);
+    free(r->failed_buf);
+    free(r);
+}
+
+int raft_majority(const struct raft *r)
+{
+    return r->cfg.n_nodes / 2 + 1;
+}
+
+struct raft_msg *raft_msg_push(struct raft *r, enum raft_msg_type type, int to)
+{
+    if (r->n_msgs == r->cap_msgs) {
+        size_t cap = r->cap_msgs ? r->cap_msgs * 2 : 64;
+        struct raft_msg *m = realloc(r->msgs, cap * sizeof *m);
+        if (!m)
+            return NULL; /* the message is lost, as the network may lose it */
+        r->msgs = m;
+        r->cap_msgs = cap;
+    }
+    struct raft_msg *m = &r->msgs[r->n_msgs++];
+    memset(m, 0, sizeof *m);
+    m->type = type;
+    m->from = r->cfg.id;
+    m->to = to;
+    m->term = r->term;
+    return m;
+}
+
+void raft_mark_written(struct raft *r, raft_index from)
+{
+    if (r->persist_from == 0 || from < r->persist_from)
+        r->persist_from = from;
+}
+
+static bool msg_valid(const struct raft *r, const struct raft_msg *m)
+{
+    if ((unsigned)m->type >= RAFT_MSG_TYPE_COUNT || m->from < 0 || m->from >= r->cfg.n_nodes ||
+        m->from == r->cfg.id || m->to != r->cfg.id)
+        return false;
+    if (m->type == RAFT_MSG_APPEND) {
+        if (m->n_entries && !m->entries)
+            return false;
+        for (size_t i = 0; i < m->n_entries; i++) {
+            const struct raft_entry *e = &m->entries[i];
+            if (e->index != m->prev_index + 1 + i || e->term > m->term || (e->len && !e->data) ||
+                e->term < (i ? m->entries[i - 1].term : m->prev_term))
+                return false;
+        }
+        if (m->prev_term > m->term)
+            return false;
+    }
+    if (m->type == RAFT_MSG_SNAPSHOT && ((m->snap_len && !m->snap_data) || m->snap_index == 0))
+        return false;
+    return true;
+}
+
+/* Figure 3.1 "Rules for all servers": a higher term seen in any RPC makes
+ * this node a follower of that term, with the exceptions pre-vote and
+ * check-quorum introduce (thesis 9.6): a pre-vote request or a granted
+ * pre-vote response does not change the term, and a vote request inside a
+ * live leader's lease is ignored so a rejoining node cannot depose it. */
+static int step_receive(struct raft *r, const struct raft_msg *m)
+{
+    if (!msg_valid(r, m))
+        return RAFT_ERR_INVALID;
+    const char *type = raft_msg_type_name(m->type);
+
+    if (m->term > r->term) {
+        if (m->type == RAFT_MSG_PREVOTE ||
+            (m->type == RAFT_MSG_PREVOTE_RESP && m->granted)) {
+            /* handled below without a term change */
+        } else if (m->type == RAFT_MSG_VOTE && election_in_lease(r)) {
+            TRACE(r, "recv vote from n%d term %llu > %llu within leader lease -> ignore", m->from,
+                  (unsigned long long)m->term, (unsigned long long)r->term);
+            return RAFT_OK;
+        } else {
+            bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT;
+            TRACE(r, "recv %s from n%d term %llu > %llu -> step down", type, m->from,
+                  (unsigned long long)m->term, (unsigned long long)r->term);
+            election_become_follower(r, m->term, from_leader ? m->from : RAFT_NO_NODE);
+        }
+    } else if (m->term < r->term) {
+        /* 5.1: a stale request is rejected with the current term, which
+         * makes a deposed leader or stale candidate step down. */
+        struct raft_msg *resp = NULL;
+        switch (m->type) {
+        case RAFT_MSG_APPEND:
+            resp = raft_msg_push(r, RAFT_MSG_APPEND_RESP, m->from);
+            if (resp) {
+                resp->reject_index = m->prev_index;
+                resp->seq = m->seq;
+            }
+            break;
+        case RAFT_MSG_SNAPSHOT:
+            resp = raft_msg_push(r, RAFT_MSG_SNAPSHOT_RESP, m->from);
+            if (resp)
+                resp->seq = m->seq;
+            break;
+        case RAFT_MSG_PREVOTE:
+            raft_msg_push(r, RAFT_MSG_PREVOTE_RESP, m->from);
+            break;
+        case RAFT_MSG_VOTE:
+            raft_msg_push(r, RAFT_MSG_VOTE_RESP, m->from);
+            break;
+        default:
+            break;
+        }
+        TRACE(r, "recv %s from n%d term %llu < %llu -> %s", type, m->from,
+              (unsigned long long)m->term, (unsigned long long)r->term,
+              resp || m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE ? "reject"
+                                                                               : "ignore");
+        return RAFT_OK;
+    }
+
+    switch (m->type) {
+    case RAFT_MSG_PREVOTE:
+    case RAFT_MSG_VOTE:
+        recv_vote_request(r, m);
+        return RAFT_OK;
+    case RAFT_MSG_PREVOTE_RESP:
+    case RAFT_MSG_VOTE_RESP:
+        recv_vote_response(r, m);
+        return RAFT_OK;
+    case RAFT_MSG_APPEND:
+        return recv_append(r, m);
+    case RAFT_MSG_APPEND_RESP:
+        replication_recv_append_resp(r, m);
+        return RAFT_OK;
+    case RAFT_MSG_SNAPSHOT:
+        return recv_snapshot(r, m);
+    case RAFT_MSG_SNAPSHOT_RESP:
+        replication_recv_snapshot_resp(r, m);
+        return RAFT_OK;
+    default:
+        return RAFT_ERR_INVALID;
+    }
+}
+
+static int step_propose(struct raft *r, const struct raft_event *e)
+{
+    if (r->role != RAFT_LEADER) {
+        TRACE(r, "propose %zu commands as %s -> refuse, not leader", e->propose.n,
+              raft_role_name(r->role));
+        return RAFT_ERR_NOT_LEADER;
+    }
+    if (e->propose.n == 0)
+        return RAFT_OK;
+    if (!e->propose.data || !e->propose.len)
+        return RAFT_ERR_INVALID;
+    raft_index last = log_last_index(&r->log);
+    if (last - r->commit + e->propose.n > RAFT_MAX_UNCOMMITTED_ENTRIES) {
+        TRACE(r, "propose with %llu entries uncommitted -> refuse, busy",
+              (unsigned long long)(last - r->commit));
+        return RAFT_ERR_BUSY;
+    }
+    for (size_t i = 0; i < e->propose.n; i++) {
+        if (e->propose.len[i] && !e->propose.data[i]) {
+            log_truncate_from(&r->log, last + 1);
+            return RAFT_ERR_INVALID;
+        }
+        if (log_append(&r->log, r->term, RAFT_ENTRY_COMMAND, e->propose.data[i],
+                       e->propose.len[i]) != RAFT_OK) {
+            log_truncate_from(&r->log, last + 1);
+            return RAFT_ERR_NOMEM;
+        }
+    }
+    r->proposed_first = last + 1;
+    r->proposed_term = r->term;
+    raft_mark_written(r, last + 1);
+    /* New entries go out at once, batched into one APPEND per follower. */
+    replication_broadcast_append(r);
+    return RAFT_OK;
+}
+
+static int step_persisted(struct raft *r, raft_index index, raft_term term)
+{
+    raft_term t;
+    if (index <= r->persisted || !log_term_at(&r->log, index, &t) || t != term)
+        return RAFT_OK; /* stale: the log changed since that write */
+    r->persisted = index;
+    if (r->role == RAFT_LEADER)
+        commit_leader_advance(r);
+    return RAFT_OK;
+}
+
+static void finish_update(struct raft *r, struct raft_update *u, raft_term term0, int vote0,
+                          enum raft_role role0, int leader0)
+{
+    memset(u, 0, sizeof *u);
+    raft_index last = log_last_index(&r->log);
+
+    if (r->persist_from && r->persist_from <= last) {
+        u->flags |= RAFT_UPDATE_ENTRIES;
+        u->entries = log_get(&r->log, r->persist_from);
+        u->n_entries = (size_t)(last - r->persist_from + 1);
+    }
+    if (r->installed_snapshot) {
+        u->flags |= RAFT_UPDATE_SNAPSHOT;
+        u->snap_index = r->snap_index;
+        u->snap_term = r->snap_term;
+        u->snap_data = r->snap_data;
+        u->snap_len = r->snap_len;
+    }
+    /* Messages point into the log only now, after every change this step
+     * made to it (appends may have moved the array). */
+    for (size_t i = 0; i < r->n_msgs; i++) {
+        struct raft_msg *m = &r->msgs[i];
+        if (m->type == RAFT_MSG_APPEND && m->n_entries) {
+            m->entries = log_get(&r->log, m->prev_index + 1);
+            assert(m->entries && m->prev_index + m->n_entries <= last);
+        }
+    }
+    if (r->n_msgs) {
+        u->flags |= RAFT_UPDATE_MESSAGES;
+        u->messages = r->msgs;
+        u->n_messages = r->n_msgs;
+    }
+    if (r->commit > r->applied) {
+        u->flags |= RAFT_UPDATE_COMMITTED;
+        u->committed = log_get(&r->log, r->applied + 1);
+        u->n_committed = (size_t)(r->commit - r->applied);
+        assert(u->committed);
+        r->applied = r->commit;
+    }
+    if (r->role == RAFT_LEADER)
+        read_index_collect(r);
+    if (r->n_ready || r->n_failed) {
+        u->flags |= RAFT_UPDATE_READS;
+        u->reads_ready = r->ready_buf;
+        u->n_reads_ready = r->n_ready;
+        u->reads_failed = r->failed_buf;
+        u->n_reads_failed = r->n_failed;
+    }
+    if (r->hard_state_dirty || r->term != term0 || r->voted_for != vote0)
+        u->flags |= RAFT_UPDATE_HARD_STATE;
+    if (r->role != role0 || r->leader != leader0 || r->term != term0)
+        u->flags |= RAFT_UPDATE_ROLE;
+    u->term = r->term;
+    u->voted_for = r->voted_for;
+    u->role = r->role;
+    u->leader = r->leader;
+    u->commit_index = r->commit;
+    u->last_index = last;
+    u->proposed_first = r->proposed_first;
+    u->proposed_term = r->proposed_term;
+}
+
+int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
+{
+    assert(r && e && u);
+    raft_term term0 = r->term;
+    int vote0 = r->voted_for;
+    enum raft_role role0 = r->role;
+    int leader0 = r->leader;
+    r->n_msgs = r->n_ready = r->n_failed = 0;
+    r->persist_from = 0;
+    r->hard_state_dirty = false;
+    r->installed_snapshot = false;
+    r->proposed_first = 0;
+    r->proposed_term = 0;
+    if (e->now_ms > r->now)
+        r->now = e->now_ms; /* time never runs backwards inside the core */
+
+    int rc = RAFT_OK;
+    switch (e->type) {
+    case RAFT_EVENT_TICK:
+        election_tick(r);
+        break;
+    case RAFT_EVENT_RECEIVE:
+        rc = step_receive(r, &e->receive);
+        break;
+    case RAFT_EVENT_PROPOSE:
+        rc = step_propose(r, e);
+        break;
+    case RAFT_EVENT_READ:
+        if (e->read.n && !e->read.ids)
+            rc = RAFT_ERR_INVALID;
+        else
+            rc = read_index_request(r, e->read.ids, e->read.n);
+        break;
+    case RAFT_EVENT_PERSISTED:
+        rc = step_persisted(r, e->persisted.index, e->persisted.term);
+        break;
+    case RAFT_EVENT_SNAPSHOT:
+        if (e->snapshot.len && !e->snapshot.data)
+            rc = RAFT_ERR_INVALID;
+        else
+            rc = snapshot_take(r, e->snapshot.index, e->snapshot.data, e->snapshot.len);
+        break;
+    default:
+        rc = RAFT_ERR_INVALID;
+    }
+    finish_update(r, u, term0, vote0, role0, leader0);
+    return rc;
+}
+
+uint64_t raft_deadline(const struct raft *r)
+{
+    if (r->role != RAFT_LEADER)
+        return r->election_deadline;
+    return r->heartbeat_deadline < r->quorum_deadline ? r->heartbeat_deadline
+                                                      : r->quorum_deadline;
+}
+
+enum raft_role raft_role(const struct raft *r)
+{
+    return r->role;
+}
+raft_term raft_current_term(const struct raft *r)
+{
+    return r->term;
+}
+int raft_leader(const struct raft *r)
+{
+    return r->leader;
+}
+raft_index raft_commit_index(const struct raft *r)
+{
+    return r->commit;
+}
+raft_index raft_applied_index(const struct raft *r)
+{
+    return r->applied;
+}
+raft_index raft_last_index(const struct raft *r)
+{
+    return log_last_index(&r->log);
+}
+raft_index raft_snapshot_index(const struct raft *r)
+{
+    return r->snap_index;
+}
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
+{
+    return log_get(&r->log, index);
+}
+
+bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *next)
+{
+    if (r->role != RAFT_LEADER || id < 0 || id >= r->cfg.n_nodes)
+        return false;
+    if (id == r->cfg.id) {
+        *match = r->persisted < log_last_index(&r->log) ? r->persisted : log_last_index(&r->log);
+        *next = log_last_index(&r->log) + 1;
+        return true;
+    }
+    *match = r->progress[id].match;
+    *next = r->progress[id].next;
+    return true;
+}
+
+const char *raft_role_name(enum raft_role role)
+{
+    switch (role) {
+    case RAFT_FOLLOWER:
+        return "follower";
+    case RAFT_PRE_CANDIDATE:
+        return "pre-candidate";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    case RAFT_LEADER:
+        return "leader";
+    }
+    return "?";
+}
+
+const char *raft_msg_type_name(enum raft_msg_type type)
+{
+    static const char *const names[RAFT_MSG_TYPE_COUNT] = {
+        "prevote", "prevote_resp", "vote",     "vote_resp",
+        "append",  "append_resp",  "snapshot", "snapshot_resp",
+    };
+    return (unsigned)type < RAFT_MSG_TYPE_COUNT ? names[type] : "?";
+}
+
+const char *raft_strerror(int rc)
+{
+    switch (rc) {
+    case RAFT_OK:
+        return "ok";
+    case RAFT_ERR_NOT_LEADER:
+        return "not the leader";
+    case RAFT_ERR_INVALID:
+        return "invalid event";
+    case RAFT_ERR_NOMEM:
+        return "out of memory";
+    case RAFT_ERR_BUSY:
+        return "busy: too many pending reads or uncommitted entries";
+    }
+    return "unknown error";
+}

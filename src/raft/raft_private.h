@@ -1,0 +1,173 @@
+/* raft_private.h - the core's internal state and the functions its files share.
+ *
+ * Not for drivers: they use raft.h only. Each group of declarations below is
+ * implemented by the file named above it.
+ */
+#ifndef RAFTKV_RAFT_PRIVATE_H
+#define RAFTKV_RAFT_PRIVATE_H
+
+#include "common/rng.h"
+#include "raft/raft.h"
+
+/* A leader refuses proposals (RAFT_ERR_BUSY) while this many entries wait to
+ * commit, so a leader cut off from its followers cannot grow without bound
+ * before check-quorum deposes it. */
+#define RAFT_MAX_UNCOMMITTED_ENTRIES 65536u
+/* Entries kept in memory behind a snapshot so that a follower only slightly
+ * behind still gets entries rather than the whole image. */
+#define RAFT_SNAPSHOT_TRAILING 64u
+
+/* ---- log.c: the in-memory log, with a compaction offset ---- */
+struct raft_log {
+    struct raft_entry *entries; /* entries[i] has index offset + 1 + i */
+    size_t n, cap;
+    raft_index offset;     /* index of the last compacted entry (0: none) */
+    raft_term offset_term; /* its term, so prev_term stays known */
+};
+
+void log_init(struct raft_log *l, raft_index offset, raft_term offset_term);
+void log_free(struct raft_log *l);
+raft_index log_last_index(const struct raft_log *l);
+raft_term log_last_term(const struct raft_log *l);
+/* The term at index if known (offset..last), else false. */
+bool log_term_at(const struct raft_log *l, raft_index index, raft_term *term);
+struct raft_entry *log_get(const struct raft_log *l, raft_index index);
+/* Append a copy of data as entry (last+1, term, type). */
+int log_append(struct raft_log *l, raft_term term, uint8_t type, const uint8_t *data,
+               uint32_t len);
+/* Drop every entry with index >= from. */
+void log_truncate_from(struct raft_log *l, raft_index from);
+/* Drop every entry with index <= upto; upto must be within offset..last. */
+void log_compact_to(struct raft_log *l, raft_index upto);
+/* Drop everything; the log restarts after (offset, offset_term). */
+void log_reset(struct raft_log *l, raft_index offset, raft_term offset_term);
+
+/* ---- replication.c: what the leader knows of each follower ---- */
+enum progress_state { PROGRESS_PROBE, PROGRESS_REPLICATE, PROGRESS_SNAPSHOT };
+
+struct raft_progress {
+    raft_index match, next;
+    enum progress_state state;
+    bool probe_sent;    /* PROBE: one APPEND out, waiting for its answer */
+    bool recent_active; /* heard from it since the last check-quorum */
+    uint64_t acked_seq; /* highest heartbeat round it answered this term */
+    raft_index *inflight; /* REPLICATE: last index of each unacked APPEND (ring) */
+    size_t inflight_head, inflight_count;
+    uint64_t snapshot_sent_ms;
+    raft_index match_at_heartbeat; /* match at the previous heartbeat tick */
+};
+
+/* ---- read_index.c ---- */
+struct raft_read {
+    uint64_t id;
+    raft_index index; /* read index; 0 until the leader committed in its term */
+    uint64_t seq;     /* heartbeat round that must confirm it; 0 until assigned */
+};
+
+struct raft {
+    struct raft_config cfg;
+    struct rng rng;
+    uint64_t now;
+
+    enum raft_role role;
+    raft_term term;
+    int voted_for;
+    int leader;
+
+    struct raft_log log;
+    raft_index commit;
+    raft_index applied;
+    raft_index persisted; /* last entry the driver reported durable */
+
+    /* The latest snapshot image this node holds. */
+    raft_index snap_index;
+    raft_term snap_term;
+    uint8_t *snap_data;
+    size_t snap_len;
+
+    /* Timers (absolute ms). */
+    uint64_t election_deadline;
+    uint64_t heartbeat_deadline;
+    uint64_t quorum_deadline;
+    uint64_t leader_contact_ms; /* when a current leader was last heard */
+    bool heard_leader;
+
+    uint32_t votes_granted; /* bitmask, in the current (pre-)election */
+    uint32_t votes_denied;
+
+    struct raft_progress progress[RAFT_MAX_NODES];
+    raft_index *inflight_store;
+    uint64_t hb_seq; /* latest heartbeat round started */
+
+    struct raft_read *reads; /* ring of pending reads, max_pending_reads long */
+    size_t reads_head, reads_count;
+
+    /* The update under construction. */
+    struct raft_msg *msgs;
+    size_t n_msgs, cap_msgs;
+    uint64_t *ready_buf, *failed_buf;
+    size_t n_ready, n_failed, cap_ready, cap_failed;
+    raft_index persist_from; /* lowest index written this step; 0: none */
+    bool hard_state_dirty;
+    bool installed_snapshot;
+    raft_index proposed_first;
+    raft_term proposed_term;
+};
+
+/* ---- trace.c ---- */
+void trace_decision(struct raft *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define TRACE(r, ...)                                                                      \
+    do {                                                                                   \
+        if ((r)->cfg.trace)                                                                \
+            trace_decision((r), __VA_ARGS__);                                              \
+    } while (0)
+
+/* ---- raft.c: update building ---- */
+struct raft_msg *raft_msg_push(struct raft *r, enum raft_msg_type type, int to);
+int raft_majority(const struct raft *r);
+void raft_mark_written(struct raft *r, raft_index from);
+
+/* ---- election.c ---- */
+void election_reset_timer(struct raft *r);
+void election_tick(struct raft *r);
+void election_become_follower(struct raft *r, raft_term term, int leader);
+void election_start(struct raft *r, bool pre_vote);
+bool election_in_lease(const struct raft *r);
+void election_count_vote(struct raft *r, int from, bool granted);
+void election_set_term(struct raft *r, raft_term term);
+
+/* ---- recv_vote.c ---- */
+void recv_vote_request(struct raft *r, const struct raft_msg *m);
+void recv_vote_response(struct raft *r, const struct raft_msg *m);
+
+/* ---- replication.c ---- */
+void replication_become_leader(struct raft *r);
+void replication_reset_progress(struct raft *r);
+void replication_send_append(struct raft *r, int to);
+void replication_send_heartbeat(struct raft *r, int to);
+void replication_broadcast_append(struct raft *r);
+void replication_broadcast_heartbeat(struct raft *r);
+void replication_heartbeat_tick(struct raft *r);
+void replication_recv_append_resp(struct raft *r, const struct raft_msg *m);
+void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m);
+void replication_check_quorum(struct raft *r);
+
+/* ---- recv_append.c ---- */
+int recv_append(struct raft *r, const struct raft_msg *m);
+
+/* ---- recv_snapshot.c ---- */
+int recv_snapshot(struct raft *r, const struct raft_msg *m);
+int snapshot_take(struct raft *r, raft_index index, const uint8_t *data, size_t len);
+
+/* ---- commit.c ---- */
+void commit_leader_advance(struct raft *r);
+void commit_follower_advance(struct raft *r, raft_index leader_commit, raft_index last_new);
+
+/* ---- read_index.c ---- */
+int read_index_request(struct raft *r, const uint64_t *ids, size_t n);
+void read_index_on_commit(struct raft *r);
+void read_index_collect(struct raft *r);
+void read_index_fail_all(struct raft *r);
+void read_fail_id(struct raft *r, uint64_t id);
+
+#endif

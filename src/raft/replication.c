@@ -1,0 +1,333 @@
+/* replication.c - the leader's side of log replication: per-follower
+ * progress, sending batched and pipelined APPENDs, heartbeats, snapshots to
+ * followers behind the log, answers to all of these, and check-quorum.
+ *
+ * Each follower's progress is in one of three states (as etcd's tracker):
+ *   PROBE      the leader does not know where the logs agree; one APPEND at
+ *              a time, each answer moves nextIndex (5.3, with fast
+ *              backtracking from the follower's hint);
+ *   REPLICATE  the logs agree up to match; APPENDs stream optimistically,
+ *              up to max_inflight unacknowledged (pipelining, thesis 10.2.1);
+ *   SNAPSHOT   nextIndex fell behind the log; the image is on its way.
+ */
+#include <string.h>
+
+#include "raft/raft_private.h"
+
+static void inflight_clear(struct raft_progress *pr)
+{
+    pr->inflight_head = pr->inflight_count = 0;
+}
+
+static void inflight_push(struct raft *r, struct raft_progress *pr, raft_index last)
+{
+    size_t cap = r->cfg.max_inflight;
+    pr->inflight[(pr->inflight_head + pr->inflight_count) % cap] = last;
+    pr->inflight_count++;
+}
+
+/* Acknowledged up to `match`: every APPEND ending at or before it is done. */
+static void inflight_free_to(struct raft *r, struct raft_progress *pr, raft_index match)
+{
+    size_t cap = r->cfg.max_inflight;
+    while (pr->inflight_count && pr->inflight[pr->inflight_head] <= match) {
+        pr->inflight_head = (pr->inflight_head + 1) % cap;
+        pr->inflight_count--;
+    }
+}
+
+static void progress_probe(struct raft_progress *pr, raft_index next)
+{
+    pr->state = PROGRESS_PROBE;
+    pr->next = next;
+    pr->probe_sent = false;
+    inflight_clear(pr);
+}
+
+void replication_reset_progress(struct raft *r)
+{
+    raft_index next = log_last_index(&r->log) + 1;
+    for (int i = 0; i < r->cfg.n_nodes; i++) {
+        struct raft_progress *pr = &r->progress[i];
+        pr->match = 0;
+        pr->recent_active = false;
+        pr->acked_seq = 0;
+        pr->snapshot_sent_ms = 0;
+        pr->match_at_heartbeat = 0;
+        progress_probe(pr, next);
+    }
+}
+
+/* 5.2 and 8 (thesis 6.4): a new leader appends a no-op of its own term, so
+ * that it can commit, and so learn which earlier entries are committed,
+ * without waiting for a client. */
+void replication_become_leader(struct raft *r)
+{
+    r->role = RAFT_LEADER;
+    r->leader = r->cfg.id;
+    replication_reset_progress(r);
+    r->heartbeat_deadline = r->now + r->cfg.heartbeat_interval_ms;
+    r->quorum_deadline = r->now + r->cfg.election_timeout_ms;
+    raft_index last = log_last_index(&r->log);
+    if (log_append(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0) == RAFT_OK)
+        raft_mark_written(r, last + 1);
+    TRACE(r, "won term %llu -> lead, append no-op at %llu", (unsigned long long)r->term,
+          (unsigned long long)(last + 1));
+    replication_broadcast_append(r);
+    commit_leader_advance(r);
+}
+
+static void send_snapshot(struct raft *r, int to)
+{
+    struct raft_progress *pr = &r->progress[to];
+    struct raft_msg *m = raft_msg_push(r, RAFT_MSG_SNAPSHOT, to);
+    if (!m)
+        return;
+    m->snap_index = r->snap_index;
+    m->snap_term = r->snap_term;
+    m->snap_data = r->snap_data;
+    m->snap_len = r->snap_len;
+    m->commit = r->commit;
+    m->seq = r->hb_seq;
+    pr->state = PROGRESS_SNAPSHOT;
+    pr->snapshot_sent_ms = r->now;
+    inflight_clear(pr);
+    TRACE(r, "n%d next %llu behind log start %llu -> send snapshot at %llu", to,
+          (unsigned long long)pr->next, (unsigned long long)(r->log.offset + 1),
+          (unsigned long long)r->snap_index);
+}
+
+/* One APPEND from pr->next: as many entries as the batch bounds allow (at
+ * least one when there is any). Returns false when nothing was sent. */
+static bool send_one_append(struct raft *r, int to)
+{
+    struct raft_progress *pr = &r->progress[to];
+    if (pr->state == PROGRESS_SNAPSHOT)
+        return false;
+    raft_index prev = pr->next - 1;
+    raft_term prev_term;
+    if (!log_term_at(&r->log, prev, &prev_term)) {
+        send_snapshot(r, to);
+        return true;
+    }
+    raft_index last = log_last_index(&r->log);
+    size_t n = 0, bytes = 0;
+    for (raft_index i = pr->next; i <= last && n < r->cfg.max_entries_per_msg; i++) {
+        size_t len = log_get(&r->log, i)->len;
+        if (n > 0 && bytes + len > r->cfg.max_bytes_per_msg)
+            break;
+        bytes += len;
+        n++;
+    }
+    if (pr->state == PROGRESS_PROBE) {
+        if (pr->probe_sent)
+            return false;
+        pr->probe_sent = true;
+    } else if (n == 0 || pr->inflight_count >= r->cfg.max_inflight) {
+        return false;
+    }
+    struct raft_msg *m = raft_msg_push(r, RAFT_MSG_APPEND, to);
+    if (!m)
+        return false;
+    m->prev_index = prev;
+    m->prev_term = prev_term;
+    m->commit = r->commit;
+    m->n_entries = n; /* entries are pointed at in finish_update() */
+    m->seq = r->hb_seq;
+    if (pr->state == PROGRESS_REPLICATE) {
+        /* Optimistic: assume it arrives and send the next batch after it. */
+        inflight_push(r, pr, prev + n);
+        pr->next = prev + n + 1;
+    }
+    return true;
+}
+
+void replication_send_append(struct raft *r, int to)
+{
+    struct raft_progress *pr = &r->progress[to];
+    if (pr->state == PROGRESS_REPLICATE) {
+        while (send_one_append(r, to))
+            ;
+    } else {
+        send_one_append(r, to);
+    }
+}
+
+void replication_broadcast_append(struct raft *r)
+{
+    for (int i = 0; i < r->cfg.n_nodes; i++)
+        if (i != r->cfg.id)
+            replication_send_append(r, i);
+}
+
+/* An empty APPEND at the position known to match: it asserts leadership
+ * (5.2), carries the commit index and the heartbeat round for ReadIndex. */
+void replication_send_heartbeat(struct raft *r, int to)
+{
+    struct raft_progress *pr = &r->progress[to];
+    raft_index prev = pr->match;
+    raft_term prev_term;
+    if (!log_term_at(&r->log, prev, &prev_term)) {
+        prev = 0; /* compacted: index 0 matches everywhere */
+        prev_term = 0;
+    }
+    struct raft_msg *m = raft_msg_push(r, RAFT_MSG_APPEND, to);
+    if (!m)
+        return;
+    m->prev_index = prev;
+    m->prev_term = prev_term;
+    m->commit = r->commit < prev ? r->commit : prev;
+    m->seq = r->hb_seq;
+}
+
+void replication_broadcast_heartbeat(struct raft *r)
+{
+    for (int i = 0; i < r->cfg.n_nodes; i++)
+        if (i != r->cfg.id)
+            replication_send_heartbeat(r, i);
+}
+
+void replication_heartbeat_tick(struct raft *r)
+{
+    raft_index last = log_last_index(&r->log);
+    for (int i = 0; i < r->cfg.n_nodes; i++) {
+        if (i == r->cfg.id)
+            continue;
+        struct raft_progress *pr = &r->progress[i];
+        switch (pr->state) {
+        case PROGRESS_PROBE:
+            /* The probe may have been lost: send it again. */
+            pr->probe_sent = false;
+            send_one_append(r, i);
+            break;
+        case PROGRESS_REPLICATE:
+            if (pr->match < last && pr->match == pr->match_at_heartbeat) {
+                /* No progress for a whole heartbeat interval while behind:
+                 * an APPEND of the stream was lost. Probe from match. */
+                TRACE(r, "n%d stuck at %llu < %llu -> probe", i, (unsigned long long)pr->match,
+                      (unsigned long long)last);
+                progress_probe(pr, pr->match + 1);
+                send_one_append(r, i);
+            } else {
+                replication_send_heartbeat(r, i);
+            }
+            break;
+        case PROGRESS_SNAPSHOT:
+            if (r->now - pr->snapshot_sent_ms >= r->cfg.election_timeout_ms)
+                send_snapshot(r, i); /* lost, or its answer was */
+            else
+                replication_send_heartbeat(r, i);
+            break;
+        }
+        pr->match_at_heartbeat = pr->match;
+    }
+}
+
+/* 5.3: on rejection, move nextIndex back. The hint lets the leader skip a
+ * whole conflicting term per round trip instead of one entry. */
+static raft_index next_from_hint(const struct raft *r, const struct raft_msg *m)
+{
+    if (m->hint_term == 0)
+        return m->hint_index + 1; /* the follower's log ends at hint_index */
+    raft_index k = m->reject_index;
+    raft_index last = log_last_index(&r->log);
+    if (k > last)
+        k = last;
+    raft_term t;
+    while (k > r->log.offset && log_term_at(&r->log, k, &t) && t > m->hint_term)
+        k--;
+    if (log_term_at(&r->log, k, &t) && t == m->hint_term)
+        return k + 1; /* we share hint_term up to k */
+    return m->hint_index; /* we have none of hint_term: skip all of it */
+}
+
+void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
+{
+    if (r->role != RAFT_LEADER)
+        return;
+    struct raft_progress *pr = &r->progress[m->from];
+    pr->recent_active = true;
+    if (m->seq > pr->acked_seq)
+        pr->acked_seq = m->seq;
+
+    if (m->success) {
+        if (m->match_index > log_last_index(&r->log))
+            return; /* not something this leader sent */
+        if (m->match_index > pr->match) {
+            pr->match = m->match_index;
+            if (pr->next <= pr->match)
+                pr->next = pr->match + 1;
+            inflight_free_to(r, pr, pr->match);
+            commit_leader_advance(r);
+        }
+        if (pr->state == PROGRESS_PROBE && m->match_index >= pr->next - 1) {
+            TRACE(r, "n%d matches at %llu -> replicate", m->from,
+                  (unsigned long long)m->match_index);
+            pr->state = PROGRESS_REPLICATE;
+            pr->next = pr->match + 1;
+            inflight_clear(pr);
+        }
+        replication_send_append(r, m->from);
+        return;
+    }
+
+    if (pr->state == PROGRESS_REPLICATE) {
+        if (m->reject_index <= pr->match)
+            return; /* stale: sent before a later success */
+    } else if (pr->state == PROGRESS_PROBE) {
+        if (m->reject_index != pr->next - 1)
+            return; /* answers an older probe */
+    } else {
+        return;
+    }
+    raft_index next = next_from_hint(r, m);
+    if (next > m->reject_index)
+        next = m->reject_index;
+    if (next <= pr->match)
+        next = pr->match + 1;
+    TRACE(r, "n%d rejects at %llu (hint %llu term %llu) -> probe from %llu", m->from,
+          (unsigned long long)m->reject_index, (unsigned long long)m->hint_index,
+          (unsigned long long)m->hint_term, (unsigned long long)next);
+    progress_probe(pr, next);
+    send_one_append(r, m->from);
+}
+
+void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
+{
+    if (r->role != RAFT_LEADER)
+        return;
+    struct raft_progress *pr = &r->progress[m->from];
+    pr->recent_active = true;
+    if (m->seq > pr->acked_seq)
+        pr->acked_seq = m->seq;
+    if (pr->state != PROGRESS_SNAPSHOT || m->match_index > log_last_index(&r->log))
+        return;
+    if (m->match_index > pr->match) {
+        pr->match = m->match_index;
+        commit_leader_advance(r);
+    }
+    TRACE(r, "n%d installed snapshot, matches at %llu -> probe", m->from,
+          (unsigned long long)pr->match);
+    progress_probe(pr, pr->match + 1);
+    send_one_append(r, m->from);
+}
+
+/* Thesis 6.2: a leader that has not heard from a majority within an
+ * election timeout steps down, so clients stuck with it can find the real
+ * leader and its reads never rest on a stale view. */
+void replication_check_quorum(struct raft *r)
+{
+    r->quorum_deadline = r->now + r->cfg.election_timeout_ms;
+    int active = 1;
+    for (int i = 0; i < r->cfg.n_nodes; i++) {
+        if (i == r->cfg.id)
+            continue;
+        if (r->progress[i].recent_active)
+            active++;
+        r->progress[i].recent_active = false;
+    }
+    if (!r->cfg.check_quorum || active >= raft_majority(r))
+        return;
+    TRACE(r, "heard from %d of %d in an election timeout -> step down", active, r->cfg.n_nodes);
+    election_become_follower(r, r->term, RAFT_NO_NODE);
+}
