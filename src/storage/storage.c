@@ -1,0 +1,404 @@
+/* storage.c - the durable store the drivers use: ties the directory lock, the
+ * hard-state file, the log segments and the snapshot together, enforces the
+ * "stop after a disk error" rule, and keeps the statistics (see storage.h). */
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/dir_lock.h"
+#include "storage/meta.h"
+#include "storage/sio.h"
+#include "storage/snapshot.h"
+#include "storage/wal.h"
+
+#define STORAGE_ERR_BYTES 512
+
+struct storage {
+    char *dir;
+    int dirfd;
+    int lock_fd;
+    struct sio io;
+    struct meta meta;
+    struct wal wal;
+
+    bool hard_state_dirty;
+    raft_term term;
+    int voted_for;
+
+    raft_index snap_index;
+    raft_term snap_term;
+    uint64_t snap_file_bytes;
+
+    /* What storage_open() handed out, until storage_release_restore(). */
+    struct raft_entry *restore_entries;
+    size_t n_restore_entries;
+    uint8_t *restore_snap;
+
+    bool failed; /* a disk error happened: refuse every further write */
+    char err[STORAGE_ERR_BYTES];
+
+    uint64_t syncs, snapshots;
+    uint64_t sync_ns_last, sync_ns_max, sync_ns_total;
+    uint64_t sync_us_hist[STORAGE_SYNC_BUCKETS];
+};
+
+const char *storage_strerror(int rc)
+{
+    switch (rc) {
+    case STORAGE_OK: return "ok";
+    case STORAGE_ERR_IO: return "disk I/O error";
+    case STORAGE_ERR_CORRUPT: return "corrupt data directory";
+    case STORAGE_ERR_LOCKED: return "data directory in use";
+    case STORAGE_ERR_INVALID: return "invalid argument";
+    case STORAGE_ERR_NOMEM: return "out of memory";
+    case STORAGE_ERR_FAILED: return "store stopped after an earlier disk error";
+    default: return "unknown storage error";
+    }
+}
+
+const char *storage_error(const struct storage *s)
+{
+    return s->err;
+}
+
+static uint64_t storage_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Map an internal module result (-1 I/O, -2 corrupt, -3 memory, -4 caller)
+ * to a STORAGE_ERR_*, and stop the store on anything but a caller error:
+ * after a failed write or fsync the file's contents are unknown. */
+static int storage_result(struct storage *s, int rc)
+{
+    switch (rc) {
+    case 0: return STORAGE_OK;
+    case -4: return STORAGE_ERR_INVALID;
+    case -3: s->failed = true; return STORAGE_ERR_NOMEM;
+    case -2: s->failed = true; return STORAGE_ERR_CORRUPT;
+    default: s->failed = true; return STORAGE_ERR_IO;
+    }
+}
+
+static int storage_check_usable(struct storage *s)
+{
+    if (!s->failed)
+        return 0;
+    /* Keep the original message: it is the one that explains the stop. */
+    return STORAGE_ERR_FAILED;
+}
+
+/* mkdir -p, fsync'ing each parent whose entry we created. */
+static int storage_make_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        snprintf(err, errlen, "%s: not a directory", dir);
+        return -1;
+    }
+    char *path = strdup(dir);
+    if (!path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) == 0) {
+            /* Make the new directory's name durable in its parent. */
+            char parent[4096];
+            const char *slash = strrchr(path, '/');
+            if (!slash)
+                snprintf(parent, sizeof parent, ".");
+            else if (slash == path)
+                snprintf(parent, sizeof parent, "/");
+            else
+                snprintf(parent, sizeof parent, "%.*s", (int)(slash - path), path);
+            int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (pfd >= 0) {
+                fsync(pfd);
+                close(pfd);
+            }
+        } else if (errno != EEXIST) {
+            snprintf(err, errlen, "%s: mkdir: %s", path, strerror(errno));
+            free(path);
+            return -1;
+        }
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    free(path);
+    return 0;
+}
+
+static void storage_free(struct storage *s)
+{
+    storage_release_restore(s);
+    wal_close(&s->wal);
+    meta_close(&s->meta);
+    if (s->dirfd >= 0)
+        close(s->dirfd);
+    dir_lock_release(s->lock_fd);
+    free(s->dir);
+    free(s);
+}
+
+int storage_open(const char *dir, const struct storage_options *options, struct storage **out,
+                 struct raft_restore *restore_out, char *err, size_t errlen)
+{
+    static const struct storage_options defaults = {0};
+    const struct storage_options *o = options ? options : &defaults;
+    *out = NULL;
+    memset(restore_out, 0, sizeof *restore_out);
+    restore_out->voted_for = RAFT_NO_NODE;
+    if (!dir || !*dir) {
+        snprintf(err, errlen, "no data directory given");
+        return STORAGE_ERR_INVALID;
+    }
+    if (storage_make_dir(dir, err, errlen) < 0)
+        return STORAGE_ERR_IO;
+
+    struct storage *s = calloc(1, sizeof *s);
+    if (!s || !(s->dir = strdup(dir))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return STORAGE_ERR_NOMEM;
+    }
+    s->lock_fd = -1;
+    s->meta.fd = -1;
+    s->wal.tail_fd = -1;
+    s->io.fail_write_at = o->fail_write_at;
+    s->io.fail_sync_at = o->fail_sync_at;
+    s->io.fail_write_errno = o->fail_errno;
+    s->io.fail_sync_errno = o->fail_errno;
+
+    int rc;
+    s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dirfd < 0) {
+        snprintf(err, errlen, "%s: open: %s", dir, strerror(errno));
+        rc = STORAGE_ERR_IO;
+        goto fail;
+    }
+    s->lock_fd = dir_lock_acquire(s->dirfd, dir, err, errlen);
+    if (s->lock_fd < 0) {
+        rc = s->lock_fd == -1 ? STORAGE_ERR_LOCKED : STORAGE_ERR_IO;
+        goto fail;
+    }
+    int mrc = meta_open(&s->meta, &s->io, s->dirfd, dir, err, errlen);
+    if (mrc < 0) {
+        rc = mrc == -2 ? STORAGE_ERR_CORRUPT : STORAGE_ERR_IO;
+        goto fail;
+    }
+    s->term = s->meta.term;
+    s->voted_for = s->meta.voted_for;
+
+    size_t snap_len;
+    int src = snapshot_load(&s->io, s->dirfd, dir, o->log, o->log_ctx, &s->snap_index,
+                            &s->snap_term, &s->restore_snap, &snap_len, &s->snap_file_bytes, err,
+                            errlen);
+    if (src < 0) {
+        rc = src == -2 ? STORAGE_ERR_CORRUPT : STORAGE_ERR_IO;
+        goto fail;
+    }
+    int wrc = wal_open(&s->wal, &s->io, s->dirfd, s->dir,
+                       o->segment_bytes ? o->segment_bytes : STORAGE_DEFAULT_SEGMENT_BYTES,
+                       o->buffer_bytes ? o->buffer_bytes : STORAGE_DEFAULT_BUFFER_BYTES, o->log,
+                       o->log_ctx, s->snap_index, s->snap_term, &s->restore_entries,
+                       &s->n_restore_entries, err, errlen);
+    if (wrc < 0) {
+        rc = wrc == -2 ? STORAGE_ERR_CORRUPT : wrc == -3 ? STORAGE_ERR_NOMEM : STORAGE_ERR_IO;
+        goto fail;
+    }
+
+    restore_out->term = s->term;
+    restore_out->voted_for = s->voted_for;
+    restore_out->snap_index = s->snap_index;
+    restore_out->snap_term = s->snap_term;
+    restore_out->snap_data = s->restore_snap;
+    restore_out->snap_len = snap_len;
+    restore_out->entries = s->restore_entries;
+    restore_out->n_entries = s->n_restore_entries;
+    *out = s;
+    return STORAGE_OK;
+fail:
+    storage_free(s);
+    return rc;
+}
+
+void storage_release_restore(struct storage *s)
+{
+    wal_free_entries(s->restore_entries, s->n_restore_entries);
+    s->restore_entries = NULL;
+    s->n_restore_entries = 0;
+    free(s->restore_snap);
+    s->restore_snap = NULL;
+}
+
+void storage_close(struct storage *s)
+{
+    if (!s)
+        return;
+    if (!s->failed && storage_sync(s) != STORAGE_OK)
+        fprintf(stderr, "storage: closing %s: %s\n", s->dir, s->err);
+    storage_free(s);
+}
+
+int storage_set_hard_state(struct storage *s, raft_term term, int voted_for)
+{
+    int rc = storage_check_usable(s);
+    if (rc)
+        return rc;
+    if (voted_for < RAFT_NO_NODE) {
+        snprintf(s->err, sizeof s->err, "invalid vote %d", voted_for);
+        return STORAGE_ERR_INVALID;
+    }
+    if (term == s->meta.term && voted_for == s->meta.voted_for) {
+        s->hard_state_dirty = false; /* already what is on disk */
+    } else {
+        s->hard_state_dirty = true;
+    }
+    s->term = term;
+    s->voted_for = voted_for;
+    return STORAGE_OK;
+}
+
+int storage_append(struct storage *s, const struct raft_entry *entries, size_t n)
+{
+    int rc = storage_check_usable(s);
+    if (rc || n == 0)
+        return rc;
+    if (!entries || entries[0].index <= s->snap_index) {
+        snprintf(s->err, sizeof s->err,
+                 "append at index %" PRIu64 " inside the snapshot (up to %" PRIu64 ")",
+                 entries ? entries[0].index : 0, s->snap_index);
+        return STORAGE_ERR_INVALID;
+    }
+    return storage_result(s, wal_append(&s->wal, entries, n, s->err, sizeof s->err));
+}
+
+static void storage_note_sync(struct storage *s, uint64_t ns)
+{
+    s->syncs++;
+    s->sync_ns_last = ns;
+    s->sync_ns_total += ns;
+    if (ns > s->sync_ns_max)
+        s->sync_ns_max = ns;
+    uint64_t us = ns / 1000;
+    int b = 0;
+    while (us > 1 && b < STORAGE_SYNC_BUCKETS - 1) {
+        us >>= 1;
+        b++;
+    }
+    s->sync_us_hist[b]++;
+}
+
+int storage_sync(struct storage *s)
+{
+    int rc = storage_check_usable(s);
+    if (rc)
+        return rc;
+    if (!s->hard_state_dirty && !wal_pending(&s->wal))
+        return STORAGE_OK;
+    uint64_t start = storage_now_ns();
+    if (s->hard_state_dirty) {
+        if (meta_store(&s->meta, &s->io, s->term, s->voted_for, s->dir, s->err, sizeof s->err) <
+            0)
+            return storage_result(s, -1);
+        s->hard_state_dirty = false;
+    }
+    rc = storage_result(s, wal_sync(&s->wal, s->err, sizeof s->err));
+    if (rc == STORAGE_OK)
+        storage_note_sync(s, storage_now_ns() - start);
+    return rc;
+}
+
+int storage_save_snapshot(struct storage *s, raft_index index, raft_term term, const uint8_t *data,
+                          size_t len)
+{
+    int rc = storage_check_usable(s);
+    if (rc)
+        return rc;
+    if (index < s->snap_index || (len > 0 && !data)) {
+        snprintf(s->err, sizeof s->err,
+                 "snapshot at index %" PRIu64 " is older than the stored one at %" PRIu64, index,
+                 s->snap_index);
+        return STORAGE_ERR_INVALID;
+    }
+    if ((rc = storage_sync(s)) != STORAGE_OK)
+        return rc;
+    uint64_t bytes;
+    if (snapshot_save(&s->io, s->dirfd, s->dir, index, term, data, len, &bytes, s->err,
+                      sizeof s->err) < 0)
+        return storage_result(s, -1);
+    s->snap_index = index;
+    s->snap_term = term;
+    s->snap_file_bytes = bytes;
+    s->snapshots++;
+    return storage_result(s, wal_compact(&s->wal, index, term, s->err, sizeof s->err));
+}
+
+raft_index storage_last_index(const struct storage *s)
+{
+    raft_index last = wal_last_index(&s->wal);
+    return last > s->snap_index ? last : s->snap_index;
+}
+
+raft_term storage_last_term(const struct storage *s)
+{
+    return storage_term_at(s, storage_last_index(s));
+}
+
+raft_index storage_first_index(const struct storage *s)
+{
+    return s->wal.pos_first > s->snap_index ? s->wal.pos_first : s->snap_index + 1;
+}
+
+raft_index storage_snapshot_index(const struct storage *s)
+{
+    return s->snap_index;
+}
+
+raft_term storage_term_at(const struct storage *s, raft_index index)
+{
+    if (index == 0)
+        return 0;
+    if (index == s->snap_index)
+        return s->snap_term;
+    if (index < s->snap_index)
+        return 0;
+    return wal_term_at(&s->wal, index);
+}
+
+void storage_get_stats(const struct storage *s, struct storage_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->syncs = s->syncs;
+    out->fsyncs = s->io.sync_calls;
+    out->writes = s->wal.writes;
+    out->entries = s->wal.entries;
+    out->bytes = s->wal.bytes;
+    out->truncations = s->wal.truncations;
+    out->snapshots = s->snapshots;
+    out->sync_ns_last = s->sync_ns_last;
+    out->sync_ns_max = s->sync_ns_max;
+    out->sync_ns_total = s->sync_ns_total;
+    memcpy(out->sync_us_hist, s->sync_us_hist, sizeof out->sync_us_hist);
+    out->segments = s->wal.n_segs;
+    out->disk_bytes = wal_disk_bytes(&s->wal) + s->snap_file_bytes;
+}

@@ -1,0 +1,97 @@
+/* wal.h - the Raft log on disk: a chain of segment files of CRC'd records.
+ *
+ * Segment wal-<first_index>.log = a 24-byte header (magic, version,
+ * first_index, CRC) followed by records
+ *     [len u32][crc32c u32][term u64][index u64][type u8][data: len bytes]
+ * with the CRC over every other header field and the data. Indexes run
+ * without gaps across segments; terms never decrease. Appends are encoded
+ * into one user-space buffer and reach the file in one write() per batch;
+ * wal_sync() then needs one fdatasync. A segment is closed (and synced) once
+ * it passes segment_bytes, so compaction after a snapshot can delete whole
+ * files, and the tail segment is the only one ever written.
+ *
+ * Start-up recovery tells a torn tail from corruption: a bad record (short,
+ * bad CRC, wrong index, zero-filled) in the LAST segment with no valid record
+ * anywhere after it is what a crash mid-write leaves, so the file is cut
+ * there and the cut is logged. Anything else - a bad record followed by a
+ * valid one, damage in an earlier segment, an index gap between files - may be
+ * acknowledged data gone bad, and recovery stops with the file and offset.
+ * (After a power loss the unsynced tail could in principle persist out of
+ * order and trip the second rule; refusing to start is the safe side of that.)
+ */
+#ifndef RAFTKV_STORAGE_WAL_H
+#define RAFTKV_STORAGE_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+#include "storage/sio.h"
+
+struct wal_segment {
+    uint64_t first; /* index of its first record, as in its name */
+    uint64_t last;  /* index of its last record; first - 1 when empty */
+    uint64_t bytes; /* file size, counting what is still buffered for it */
+};
+
+/* Where each stored entry lives, for truncation and term look-ups. */
+struct wal_pos {
+    uint64_t offset; /* in its segment */
+    uint64_t term;
+};
+
+typedef void (*wal_log_fn)(void *ctx, const char *line);
+
+struct wal {
+    struct sio *io;
+    int dirfd;
+    const char *dir; /* borrowed from the store, for messages */
+    size_t segment_bytes, buffer_bytes;
+    wal_log_fn log;
+    void *log_ctx;
+
+    struct wal_segment *segs;
+    size_t n_segs, cap_segs;
+    struct wal_pos *pos; /* one per entry in the segments, from pos_first */
+    size_t n_pos, cap_pos;
+    uint64_t pos_first; /* index of pos[0]; the next index when empty */
+
+    int tail_fd; /* last segment, open for append; -1 if there is none */
+    uint8_t *buf; /* records encoded but not yet written to tail_fd */
+    size_t buf_len, buf_cap;
+    bool tail_dirty; /* written but not fdatasync'ed */
+    bool dir_dirty;  /* names created but the directory not fsync'ed */
+
+    uint64_t writes, bytes, entries, truncations;
+};
+
+/* Recover the log in dirfd, reconciled with the snapshot (snap_index,
+ * snap_term): entries it covers are skipped, a log that contradicts it is
+ * dropped. *entries receives the entries after snap_index (malloc'd array,
+ * each data malloc'd; free with wal_free_entries). Returns 0, -1 on an I/O
+ * error, -2 on corruption (err names file and offset), -3 out of memory. */
+int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t segment_bytes,
+             size_t buffer_bytes, wal_log_fn log, void *log_ctx, uint64_t snap_index,
+             uint64_t snap_term, struct raft_entry **entries, size_t *n_entries, char *err,
+             size_t errlen);
+void wal_free_entries(struct raft_entry *entries, size_t n);
+
+/* Append consecutive entries, first dropping the stored suffix from
+ * entries[0].index if it overlaps (durably, before the new records).
+ * Returns 0, -1 on an I/O error, -3 out of memory, -4 on a caller error. */
+int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *err,
+               size_t errlen);
+/* Write the buffer and make the log durable. Returns 0 or -1. */
+int wal_sync(struct wal *w, char *err, size_t errlen);
+bool wal_pending(const struct wal *w);
+/* After a snapshot at (index, term) is durable: delete the segments it
+ * covers, or the whole log if the log does not contain (index, term). */
+int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t errlen);
+
+uint64_t wal_last_index(const struct wal *w); /* pos_first - 1 when empty */
+uint64_t wal_term_at(const struct wal *w, uint64_t index); /* 0 if not held */
+uint64_t wal_disk_bytes(const struct wal *w);
+void wal_close(struct wal *w);
+
+#endif

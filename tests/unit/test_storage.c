@@ -1,0 +1,335 @@
+/* test_storage.c - the durable store's contract: what is synced comes back
+ * after close and reopen; truncation, snapshots, compaction, locking and
+ * group commit behave as storage.h promises. */
+#include "test_storage_util.h"
+
+static char dir[256];
+
+static void setup(void)
+{
+    tsu_make_dir(dir, sizeof dir);
+}
+
+static void teardown(void)
+{
+    tsu_remove_dir(dir);
+}
+
+TestSuite(storage, .init = setup, .fini = teardown);
+
+Test(storage, a_new_directory_opens_empty_with_no_vote)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.term, 0);
+    cr_assert_eq(r.voted_for, RAFT_NO_NODE);
+    cr_assert_eq(r.snap_index, 0);
+    cr_assert_eq(r.n_entries, 0);
+    cr_assert_eq(storage_last_index(s), 0);
+    cr_assert_eq(storage_first_index(s), 1);
+    storage_close(s);
+}
+
+Test(storage, hard_state_entries_and_snapshot_survive_close_and_reopen)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(storage_set_hard_state(s, 7, 2), STORAGE_OK);
+    tsu_append_range(s, 1, 10, 3);
+    tsu_append_range(s, 11, 20, 7);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    const uint8_t image[] = "the state machine at 5";
+    cr_assert_eq(storage_save_snapshot(s, 5, 3, image, sizeof image), STORAGE_OK);
+    storage_close(s);
+
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.term, 7);
+    cr_assert_eq(r.voted_for, 2);
+    cr_assert_eq(r.snap_index, 5);
+    cr_assert_eq(r.snap_term, 3);
+    cr_assert_eq(r.snap_len, sizeof image);
+    cr_assert_eq(memcmp(r.snap_data, image, sizeof image), 0);
+    cr_assert_eq(r.n_entries, 15, "entries after the snapshot: %zu", r.n_entries);
+    for (size_t i = 0; i < 15; i++)
+        tsu_expect_entry(&r, i, 6 + i, 6 + i <= 10 ? 3 : 7);
+    cr_assert_eq(storage_last_index(s), 20);
+    cr_assert_eq(storage_last_term(s), 7);
+    cr_assert_eq(storage_term_at(s, 5), 3);
+    storage_close(s);
+}
+
+Test(storage, the_latest_hard_state_wins_after_many_updates)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    for (raft_term t = 1; t <= 9; t++) {
+        cr_assert_eq(storage_set_hard_state(s, t, (int)(t % 3)), STORAGE_OK);
+        cr_assert_eq(storage_sync(s), STORAGE_OK);
+    }
+    cr_assert_eq(storage_set_hard_state(s, 10, RAFT_NO_NODE), STORAGE_OK);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.term, 10);
+    cr_assert_eq(r.voted_for, RAFT_NO_NODE);
+    storage_close(s);
+}
+
+Test(storage, an_empty_entry_round_trips)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    struct raft_entry noop = {.term = 1, .index = 1, .type = RAFT_ENTRY_NOOP, .len = 0, .data = NULL};
+    cr_assert_eq(storage_append(s, &noop, 1), STORAGE_OK);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, 1);
+    cr_assert_eq(r.entries[0].type, RAFT_ENTRY_NOOP);
+    cr_assert_eq(r.entries[0].len, 0);
+    storage_close(s);
+}
+
+Test(storage, a_conflicting_suffix_is_replaced_and_stays_replaced_after_reopen)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 10, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    tsu_append_range(s, 6, 8, 2); /* a new leader overwrites 6.. */
+    cr_assert_eq(storage_last_index(s), 8);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    struct storage_stats st;
+    storage_get_stats(s, &st);
+    cr_assert_eq(st.truncations, 1);
+    storage_close(s);
+
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, 8, "the old 9 and 10 must be gone: %zu entries", r.n_entries);
+    for (size_t i = 0; i < 8; i++)
+        tsu_expect_entry(&r, i, i + 1, i < 5 ? 1 : 2);
+    storage_close(s);
+}
+
+Test(storage, truncation_across_segments_deletes_the_later_segments)
+{
+    struct storage_options o = {.segment_bytes = 400};
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &o);
+    for (raft_index i = 1; i <= 40; i++)
+        tsu_append_range(s, i, i, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    int before = tsu_count_files(dir, "wal-");
+    cr_assert_gt(before, 3, "rolled into %d segments", before);
+    tsu_append_range(s, 3, 4, 2);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cr_assert_eq(tsu_count_files(dir, "wal-"), 1, "segments after 3 must be deleted");
+    tsu_append_range(s, 5, 30, 2);
+    storage_close(s);
+
+    s = tsu_open(dir, &r, &o);
+    cr_assert_eq(r.n_entries, 30);
+    for (size_t i = 0; i < 30; i++)
+        tsu_expect_entry(&r, i, i + 1, i < 2 ? 1 : 2);
+    storage_close(s);
+}
+
+Test(storage, appends_that_leave_a_gap_or_reach_into_the_snapshot_are_refused_without_failing)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 5, 1);
+    struct tsu_entries t;
+    tsu_fill(&t, 0, 7, 1);
+    cr_assert_eq(storage_append(s, t.e, 1), STORAGE_ERR_INVALID);
+    cr_assert_eq(storage_save_snapshot(s, 3, 1, (const uint8_t *)"x", 1), STORAGE_OK);
+    tsu_fill(&t, 0, 2, 1);
+    cr_assert_eq(storage_append(s, t.e, 1), STORAGE_ERR_INVALID);
+    /* The store still works: a caller error is not a disk error. */
+    tsu_append_range(s, 6, 6, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_close(s);
+}
+
+Test(storage, a_second_open_of_the_same_directory_is_refused_naming_the_holder)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    struct storage *second = NULL;
+    struct raft_restore r2;
+    char err[512] = "";
+    int rc = storage_open(dir, NULL, &second, &r2, err, sizeof err);
+    cr_assert_eq(rc, STORAGE_ERR_LOCKED, "rc %d: %s", rc, err);
+    cr_assert_null(second);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    cr_assert_not_null(strstr(err, pid), "message names the holder: %s", err);
+    storage_close(s);
+    /* Released on close. */
+    s = tsu_open(dir, &r, NULL);
+    storage_close(s);
+}
+
+Test(storage, group_commit_makes_many_appends_durable_with_one_sync)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    struct storage_stats before, after;
+    storage_get_stats(s, &before);
+    for (raft_index i = 1; i <= 100; i++)
+        tsu_append_range(s, i, i, 1);
+    storage_get_stats(s, &after);
+    cr_assert_eq(after.fsyncs, before.fsyncs, "appending alone must not sync");
+    cr_assert_eq(after.writes, before.writes, "appending alone must not write()");
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_get_stats(s, &after);
+    cr_assert_eq(after.syncs - before.syncs, 1);
+    /* One fdatasync for the segment, one fsync for the new file's name. */
+    cr_assert_eq(after.fsyncs - before.fsyncs, 2, "fsyncs: %" PRIu64, after.fsyncs - before.fsyncs);
+    cr_assert_eq(after.writes - before.writes, 1, "one write() for the whole batch");
+    cr_assert_eq(after.entries - before.entries, 100);
+
+    /* The next batch goes to an existing file: exactly one fdatasync. */
+    tsu_append_range(s, 101, 150, 1);
+    storage_get_stats(s, &before);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_get_stats(s, &after);
+    cr_assert_eq(after.fsyncs - before.fsyncs, 1);
+    cr_assert_eq(after.sync_ns_last > 0, 1);
+    cr_assert_geq(after.sync_ns_max, after.sync_ns_last);
+    storage_close(s);
+}
+
+Test(storage, a_sync_with_nothing_pending_costs_nothing)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 3, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    struct storage_stats before, after;
+    storage_get_stats(s, &before);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cr_assert_eq(storage_set_hard_state(s, 0, RAFT_NO_NODE), STORAGE_OK); /* unchanged */
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_get_stats(s, &after);
+    cr_assert_eq(after.syncs, before.syncs);
+    cr_assert_eq(after.fsyncs, before.fsyncs);
+    storage_close(s);
+}
+
+Test(storage, a_vote_alone_costs_one_fdatasync)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    struct storage_stats before, after;
+    storage_get_stats(s, &before);
+    cr_assert_eq(storage_set_hard_state(s, 4, 1), STORAGE_OK);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_get_stats(s, &after);
+    cr_assert_eq(after.fsyncs - before.fsyncs, 1);
+    storage_close(s);
+}
+
+Test(storage, segments_roll_at_the_configured_size_and_a_snapshot_deletes_the_covered_ones)
+{
+    struct storage_options o = {.segment_bytes = 1000};
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &o);
+    for (raft_index i = 1; i <= 200; i += 10)
+        tsu_append_range(s, i, i + 9, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    struct storage_stats st;
+    storage_get_stats(s, &st);
+    int files = tsu_count_files(dir, "wal-");
+    cr_assert_eq((int)st.segments, files);
+    cr_assert_gt(files, 5, "200 entries of ~45 bytes in 1000-byte segments: %d files", files);
+    uint64_t disk_before = st.disk_bytes;
+
+    cr_assert_eq(storage_save_snapshot(s, 190, 1, (const uint8_t *)"img", 3), STORAGE_OK);
+    storage_get_stats(s, &st);
+    cr_assert_leq(st.segments, 2, "only segments reaching past 190 stay: %" PRIu64, st.segments);
+    cr_assert_eq(tsu_count_files(dir, "wal-"), (int)st.segments);
+    cr_assert_lt(st.disk_bytes, disk_before / 3);
+    cr_assert_eq(storage_first_index(s), 191);
+    tsu_append_range(s, 201, 210, 1);
+    storage_close(s);
+
+    s = tsu_open(dir, &r, &o);
+    cr_assert_eq(r.snap_index, 190);
+    cr_assert_eq(r.n_entries, 20);
+    tsu_expect_entry(&r, 0, 191, 1);
+    tsu_expect_entry(&r, 19, 210, 1);
+    storage_close(s);
+}
+
+Test(storage, disk_use_stays_bounded_when_snapshots_follow_the_log)
+{
+    struct storage_options o = {.segment_bytes = 2000};
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &o);
+    uint64_t max_disk = 0;
+    for (raft_index i = 1; i <= 5000; i += 50) {
+        tsu_append_range(s, i, i + 49, 1);
+        cr_assert_eq(storage_sync(s), STORAGE_OK);
+        if ((i + 49) % 500 == 0)
+            cr_assert_eq(storage_save_snapshot(s, i + 49, 1, (const uint8_t *)"s", 1), STORAGE_OK);
+        struct storage_stats st;
+        storage_get_stats(s, &st);
+        if (st.disk_bytes > max_disk)
+            max_disk = st.disk_bytes;
+    }
+    /* 500 entries between snapshots of ~47 bytes each plus one open segment. */
+    cr_assert_lt(max_disk, 500 * 47 + 3 * 2000, "max disk %" PRIu64, max_disk);
+    cr_assert_lt(tsu_count_files(dir, "wal-"), 16);
+    cr_assert_eq(tsu_count_files(dir, "snap-"), 1);
+    storage_close(s);
+}
+
+Test(storage, a_snapshot_from_the_leader_beyond_the_log_replaces_the_whole_log)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 10, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cr_assert_eq(storage_save_snapshot(s, 50, 4, (const uint8_t *)"leader", 6), STORAGE_OK);
+    cr_assert_eq(storage_last_index(s), 50);
+    cr_assert_eq(storage_last_term(s), 4);
+    cr_assert_eq(tsu_count_files(dir, "wal-"), 0);
+    tsu_append_range(s, 51, 52, 4);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.snap_index, 50);
+    cr_assert_eq(r.n_entries, 2);
+    tsu_expect_entry(&r, 0, 51, 4);
+    storage_close(s);
+}
+
+Test(storage, a_snapshot_whose_term_contradicts_the_log_drops_the_log)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 10, 1);
+    /* The leader's snapshot at 5 is of term 2: our 5 (term 1) was never
+     * committed, and neither was anything after it. */
+    cr_assert_eq(storage_save_snapshot(s, 5, 2, (const uint8_t *)"x", 1), STORAGE_OK);
+    cr_assert_eq(storage_last_index(s), 5);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, 0);
+    cr_assert_eq(r.snap_term, 2);
+    storage_close(s);
+}
+
+Test(storage, the_restore_memory_can_be_released_early)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 3, 1);
+    cr_assert_eq(storage_save_snapshot(s, 2, 1, (const uint8_t *)"ab", 2), STORAGE_OK);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, 1);
+    storage_release_restore(s);
+    storage_release_restore(s); /* twice is harmless */
+    tsu_append_range(s, 4, 4, 1);
+    storage_close(s);
+}
