@@ -1,0 +1,141 @@
+/* messages_svg.c - messages.svg and messages-invalid.svg: Lamport diagrams.
+ * Every node and client is a vertical line, time flows down, each message is
+ * an arrow from its send to its receive, labelled with its type, its body on
+ * hover; a dropped message ends halfway in a cross.
+ *
+ * The caller bounds the number of messages; the height grows with it so
+ * labels stay readable.
+ */
+#include "whirl/report/pages.h"
+
+#include "whirl/report/html_escape.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MSG_COL_W 110.0
+#define MSG_LEFT 80.0
+#define MSG_TOP 50.0
+
+/* Nodes before clients, each group by number: n2 before n10. */
+static int cmp_participant(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    bool cx = x[0] == 'c', cy = y[0] == 'c';
+    if (cx != cy)
+        return cx ? 1 : -1;
+    long nx = strtol(x + 1, NULL, 10), ny = strtol(y + 1, NULL, 10);
+    if (nx != ny)
+        return nx < ny ? -1 : 1;
+    return strcmp(x, y);
+}
+
+static int find_participant(const char **ps, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ps[i], id) == 0)
+            return (int)i;
+    return -1;
+}
+
+int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t n, uint64_t from_ns,
+                       uint64_t to_ns, const char *title, const char *path)
+{
+    (void)run;
+    const char **ps = malloc((2 * n + 1) * sizeof *ps);
+    if (!ps)
+        return -1;
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (find_participant(ps, np, msgs[i].src) < 0)
+            ps[np++] = msgs[i].src;
+        if (find_participant(ps, np, msgs[i].dest) < 0)
+            ps[np++] = msgs[i].dest;
+    }
+    qsort(ps, np, sizeof *ps, cmp_participant);
+    /* Time shown: the window, trimmed to the messages actually kept. */
+    uint64_t last = from_ns;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t = msgs[i].dropped ? msgs[i].send_ns : msgs[i].recv_ns;
+        last = t > last ? t : last;
+    }
+    if (n > 0 && last < to_ns)
+        to_ns = last;
+    double span = to_ns > from_ns ? (double)(to_ns - from_ns) : 1;
+    double h = n * 14.0;
+    h = h < 400 ? 400 : h > 8000 ? 8000 : h;
+    double width = MSG_LEFT + (np ? np : 1) * MSG_COL_W + 40, height = MSG_TOP + h + 40;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        free(ps);
+        return -1;
+    }
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+            "font-family=\"sans-serif\" font-size=\"10\">\n"
+            "<style>.life{stroke:#999;stroke-dasharray:2 3}.msg line{stroke:#3b6ea5}.msg.client line{stroke:#2a9d4b}"
+            ".msg.dropped line{stroke:#d62728;stroke-dasharray:4 3}.msg:hover line{stroke-width:3}"
+            ".msg text{fill:#222}.who{font-size:12px;font-weight:bold}.tick-label{fill:#666}</style>\n"
+            "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" "
+            "orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#555\"/></marker></defs>\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"10\" y=\"16\" font-size=\"13\">",
+            width, height, width, height);
+    html_escape(f, title);
+    fprintf(f, " (%zu messages, %.3f s to %.3f s)</text>\n", n, from_ns / 1e9, to_ns / 1e9);
+    /* time ticks */
+    double step = svg_nice_step(span, (int)(h / 60) > 2 ? (int)(h / 60) : 2);
+    for (double t = 0; t <= span; t += step) {
+        double y = MSG_TOP + t / span * h;
+        fprintf(f, "<text class=\"tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.1f ms</text>", MSG_LEFT - 20,
+                y + 3, (from_ns + t) / 1e6);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", MSG_LEFT - 15, y,
+                width - 20, y);
+    }
+    for (size_t i = 0; i < np; i++) {
+        double x = MSG_LEFT + (i + 0.5) * MSG_COL_W;
+        fprintf(f, "<text class=\"who\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, MSG_TOP - 12);
+        html_escape(f, ps[i]);
+        fprintf(f, "</text><line class=\"life\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, MSG_TOP, x,
+                MSG_TOP + h);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct run_msg *m = &msgs[i];
+        int a = find_participant(ps, np, m->src), b = find_participant(ps, np, m->dest);
+        double x1 = MSG_LEFT + (a + 0.5) * MSG_COL_W, x2 = MSG_LEFT + (b + 0.5) * MSG_COL_W;
+        double y1 = MSG_TOP + (m->send_ns - from_ns) / span * h;
+        double y2 = MSG_TOP + ((m->dropped ? m->send_ns : m->recv_ns) - from_ns) / span * h;
+        if (m->dropped) { /* halfway, then a cross */
+            x2 = (x1 + x2) / 2;
+            y2 = y1 + 6;
+        } else if (a == b) {
+            x2 += 20; /* a message to oneself */
+        }
+        bool client = m->src[0] == 'c' || m->dest[0] == 'c';
+        fprintf(f, "<g class=\"msg%s%s\"><title>", client ? " client" : "", m->dropped ? " dropped" : "");
+        html_escape(f, m->src);
+        fputs(" -> ", f);
+        html_escape(f, m->dest);
+        fputc(' ', f);
+        html_escape(f, m->type);
+        fprintf(f, ", sent %.3f ms", m->send_ns / 1e6);
+        if (m->dropped)
+            fputs(", dropped", f);
+        else
+            fprintf(f, ", received %.3f ms", m->recv_ns / 1e6);
+        fputc('\n', f);
+        html_escape(f, m->body);
+        fprintf(f, "</title><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" marker-end=\"url(#arrow)\"/>", x1, y1,
+                x2, y2);
+        if (m->dropped)
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\" text-anchor=\"middle\">&#x2715;</text>", x2, y2 + 4);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", (x1 + x2) / 2, (y1 + y2) / 2 - 2);
+        html_escape(f, m->type);
+        fputs("</text></g>\n", f);
+    }
+    fputs("</svg>\n", f);
+    free(ps);
+    int bad = ferror(f);
+    bad |= fclose(f);
+    return bad ? -1 : 0;
+}
