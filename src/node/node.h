@@ -1,0 +1,41 @@
+/* node.h - the Maelstrom node: turns protocol lines into replica calls and
+ * replica outputs into protocol lines. No I/O here: the loop (node_loop.c)
+ * feeds it lines and writes what it renders, so tests can drive it too. */
+#ifndef RAFTKV_NODE_H
+#define RAFTKV_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/outbuf.h"
+
+struct node_options {
+    uint64_t seed;                /* 0: derived from the clock and pid */
+    uint64_t election_timeout_ms; /* 0: the core's default */
+    uint64_t heartbeat_ms;        /* 0: the core's default */
+    uint64_t request_timeout_ms;  /* forwarded and pending requests; 0: 1000 */
+    size_t max_requests;          /* bound on requests in flight; 0: 65536 */
+    bool unsafe_local_reads;      /* the deliberate bug (replica.h) */
+    const char *data_dir;         /* NULL: in memory */
+};
+
+struct node;
+
+struct node *node_new(const struct node_options *o);
+void node_free(struct node *n);
+
+/* One input line (no newline). Never fails: bad input is logged, answered
+ * if it asked for an answer, and dropped. */
+void node_handle_line(struct node *n, const char *line, size_t len, uint64_t now_ms);
+/* End of an input batch or timer: flush the replica, render batches. */
+void node_end_batch(struct node *n, uint64_t now_ms);
+void node_tick(struct node *n, uint64_t now_ms);
+/* Rendered lines waiting to be written to stdout; the caller empties it. */
+struct outbuf *node_output(struct node *n);
+/* Absolute ms of the next node_tick(); UINT64_MAX when nothing is due. */
+uint64_t node_deadline(const struct node *n);
+/* Nonzero after a fatal error (storage); the process must exit non-zero. */
+int node_failed(const struct node *n);
+
+#endif

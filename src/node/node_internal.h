@@ -1,0 +1,89 @@
+/* node_internal.h - the node's state, shared by its files: identity, the
+ * replica, the table of client requests in flight, the forwarding batches. */
+#ifndef RAFTKV_NODE_INTERNAL_H
+#define RAFTKV_NODE_INTERNAL_H
+
+#include <jansson.h>
+
+#include "node/node.h"
+#include "node/raft_codec.h"
+#include "replica/replica.h"
+
+enum request_kind {
+    REQ_FREE,
+    REQ_LOCAL,         /* a client of this node, submitted to the local replica */
+    REQ_FORWARDED_OUT, /* a client of this node, forwarded to the leader */
+    REQ_FORWARDED_IN,  /* from a follower's fwd batch, submitted here */
+};
+
+/* A request in flight. Its ref, (gen << 32 | slot), is the replica's
+ * client_ref and the id of a forward; gen makes stale refs harmless. */
+struct request {
+    uint32_t gen;
+    uint8_t kind;
+    bool forwarded; /* forwarded once already: never again */
+    struct kv_command cmd; /* owned references */
+    char *client;          /* REQ_LOCAL / FORWARDED_OUT: the client's name */
+    json_int_t msg_id;     /* the client's msg_id */
+    int origin;            /* FORWARDED_IN: the follower's raft id */
+    uint64_t fwd_id;       /* FORWARDED_IN: the follower's ref */
+};
+
+struct deadline_item { /* forwarded-out requests, in the order they left */
+    uint64_t ref;
+    uint64_t at;
+};
+
+struct node {
+    struct node_options opts;
+    bool initialized;
+    char **names; /* raft id -> node name */
+    int n_nodes, self;
+    char addressed_as[64]; /* before init: the dest the last message named */
+    struct replica *replica;
+    uint64_t seed;
+    int last_role, last_leader;
+    uint64_t last_term;
+
+    struct outbuf out;
+    uint64_t next_msg_id;
+    struct raft_codec_arena arena;
+
+    struct request *reqs;
+    uint32_t *free_slots;
+    size_t n_free, cap_reqs, max_reqs;
+
+    struct deadline_item *fwd_deadlines;
+    size_t fwd_head, fwd_tail, fwd_cap;
+
+    /* This batch's forwards per leader, and answers to forwards per follower:
+     * lists of members rendered as they come, wrapped in one line each. */
+    struct outbuf fwd_batch[RAFT_MAX_NODES];
+    size_t n_fwd_batch[RAFT_MAX_NODES];
+    struct outbuf fwd_reply[RAFT_MAX_NODES];
+    size_t n_fwd_reply[RAFT_MAX_NODES];
+
+    uint64_t last_now; /* the time of the latest input, for callbacks */
+    int failed;
+};
+
+/* node.c */
+void node_line_begin(struct node *n, const char *dest, const char *type);
+void node_line_end(struct node *n);
+int node_peer_id(const struct node *n, const char *name);
+
+/* node_client.c */
+void node_client_request(struct node *n, const char *src, json_t *body, const char *type,
+                         uint64_t now_ms);
+void node_fwd_request(struct node *n, int from, json_t *body, uint64_t now_ms);
+void node_fwd_reply(struct node *n, json_t *body);
+void node_reply_error(struct node *n, const char *dest, json_int_t msg_id, bool has_id, int code,
+                      const char *text);
+void node_complete(void *ctx, uint64_t ref, const struct replica_result *res);
+void node_emit_forwards(struct node *n);
+void node_expire_forwards(struct node *n, uint64_t now_ms);
+uint64_t node_forward_deadline(const struct node *n);
+bool node_requests_init(struct node *n);
+void node_requests_free(struct node *n);
+
+#endif
