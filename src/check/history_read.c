@@ -62,7 +62,7 @@ int check_history_read_stream(FILE *in, const char *name, enum check_format form
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int64_t line_no = 0;
+    int64_t line_no = 0, first_unknown = 0;
     int rc = 0;
     char why[256];
     if (!name)
@@ -74,13 +74,16 @@ int check_history_read_stream(FILE *in, const char *name, enum check_format form
         if (format == CHECK_FORMAT_AUTO) {
             if (check_line_blank(line))
                 continue;
-            format = check_format_detect(name, line);
+            format = check_format_detect(NULL, line);
             if (format == CHECK_FORMAT_AUTO) {
-                snprintf(err, err_len, "%s:%lld: not a history this checker reads (whirl jsonl, Jepsen EDN or log)",
-                         name, (long long)line_no);
-                rc = CHECK_ERR_PARSE;
-                break;
+                /* A Jepsen log may open with other log lines: skip them
+                 * until an op line says what this is. */
+                if (!first_unknown)
+                    first_unknown = line_no;
+                continue;
             }
+            if (first_unknown && format != CHECK_FORMAT_JEPSEN_LOG)
+                break;
         }
         if (strlen(line) != (size_t)len) {
             snprintf(err, err_len, "%s:%lld: line holds a NUL byte", name, (long long)line_no);
@@ -101,6 +104,14 @@ int check_history_read_stream(FILE *in, const char *name, enum check_format form
             rc = r;
             break;
         }
+    }
+    /* Nothing recognisable at all: only a log (by its name) may hold no op. */
+    if (rc == 0 && format == CHECK_FORMAT_AUTO && check_format_detect(name, NULL) == CHECK_FORMAT_JEPSEN_LOG)
+        format = CHECK_FORMAT_JEPSEN_LOG;
+    if (rc == 0 && first_unknown && format != CHECK_FORMAT_JEPSEN_LOG) {
+        snprintf(err, err_len, "%s:%lld: not a history this checker reads (whirl jsonl, Jepsen EDN or log)", name,
+                 (long long)first_unknown);
+        rc = CHECK_ERR_PARSE;
     }
     if (rc == 0 && ferror(in)) {
         snprintf(err, err_len, "%s: read error: %s", name, strerror(errno));
