@@ -114,7 +114,7 @@ static inline void tsu_segment_path(const char *dir, int k, char *out, size_t n)
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
         if (strncmp(de->d_name, "wal-", 4) == 0 && count < 256)
-            snprintf(names[count++], sizeof names[0], "%s", de->d_name);
+            snprintf(names[count++], sizeof names[0], "%.63s", de->d_name);
     closedir(d);
     cr_assert_gt(count, k, "only %d segments", count);
     qsort(names, (size_t)count, sizeof names[0], (int (*)(const void *, const void *))strcmp);

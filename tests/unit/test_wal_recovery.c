@@ -1,0 +1,287 @@
+/* test_wal_recovery.c - start-up after crashes and disk damage: a torn tail is
+ * cut back to the last complete entry (and said so); damage anywhere else
+ * stops the open with the file and byte offset, and changes nothing. */
+#include "test_storage_util.h"
+
+static char dir[256];
+static struct tsu_log rlog;
+static struct storage_options opts;
+
+static void setup(void)
+{
+    tsu_make_dir(dir, sizeof dir);
+    memset(&rlog, 0, sizeof rlog);
+    memset(&opts, 0, sizeof opts);
+    opts.log = tsu_log_line;
+    opts.log_ctx = &rlog;
+}
+
+static void teardown(void)
+{
+    tsu_remove_dir(dir);
+}
+
+TestSuite(wal_recovery, .init = setup, .fini = teardown);
+
+/* Entries 1..9 of term 1 have 14-byte payloads: 25 + 14 = 39-byte records
+ * after the 24-byte segment header. */
+#define REC 39
+#define HDR 24
+
+static void write_log(raft_index n)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    tsu_append_range(s, 1, n, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_close(s);
+}
+
+static int open_expecting(int want, char *err, size_t errlen)
+{
+    struct storage *s = NULL;
+    struct raft_restore r;
+    int rc = storage_open(dir, &opts, &s, &r, err, errlen);
+    cr_assert_eq(rc, want, "rc %d (%s): %s", rc, storage_strerror(rc), err);
+    if (s)
+        storage_close(s);
+    return rc;
+}
+
+Test(wal_recovery, a_record_cut_short_by_a_crash_is_dropped_and_the_cut_is_logged)
+{
+    write_log(9);
+    char seg[512];
+    tsu_segment_path(dir, 0, seg, sizeof seg);
+    cr_assert_eq(tsu_file_size(seg), HDR + 9 * REC);
+    tsu_truncate(seg, HDR + 8 * REC + 20); /* the 9th record half written */
+
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 8);
+    tsu_expect_entry(&r, 7, 8, 1);
+    cr_assert_eq(storage_last_index(s), 8);
+    cr_assert_not_null(strstr(rlog.text, "torn tail"), "log: %s", rlog.text);
+    cr_assert_not_null(strstr(rlog.text, "wal-00000000000000000001.log"), "log: %s", rlog.text);
+    cr_assert_eq(tsu_file_size(seg), HDR + 8 * REC, "the torn bytes are cut from the file");
+    /* The log continues cleanly from the cut. */
+    tsu_append_range(s, 9, 9, 2);
+    storage_close(s);
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 9);
+    tsu_expect_entry(&r, 8, 9, 2);
+    storage_close(s);
+}
+
+Test(wal_recovery, a_header_cut_short_is_a_torn_tail)
+{
+    write_log(3);
+    char seg[512];
+    tsu_segment_path(dir, 0, seg, sizeof seg);
+    tsu_append_bytes(seg, "\x27\x00\x00\x00\xaa\xbb", 6);
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 3);
+    cr_assert_eq(rlog.lines, 1);
+    storage_close(s);
+}
+
+Test(wal_recovery, a_flipped_byte_in_the_last_record_cuts_just_that_record)
+{
+    write_log(9);
+    char seg[512];
+    tsu_segment_path(dir, 0, seg, sizeof seg);
+    tsu_xor_byte(seg, -3, 0x40); /* inside the 9th record's payload */
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 8);
+    cr_assert_not_null(strstr(rlog.text, "checksum mismatch"), "log: %s", rlog.text);
+    cr_assert_not_null(strstr(rlog.text, "offset 336"), "offset of record 9: %s", rlog.text);
+    storage_close(s);
+}
+
+Test(wal_recovery, a_zero_filled_tail_is_cut_and_every_entry_kept)
+{
+    write_log(9);
+    char seg[512];
+    tsu_segment_path(dir, 0, seg, sizeof seg);
+    static const uint8_t zeros[4096];
+    tsu_append_bytes(seg, zeros, sizeof zeros);
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 9);
+    cr_assert_not_null(strstr(rlog.text, "zero-filled"), "log: %s", rlog.text);
+    cr_assert_eq(tsu_file_size(seg), HDR + 9 * REC);
+    storage_close(s);
+}
+
+Test(wal_recovery, a_bad_record_followed_by_good_ones_refuses_to_start_naming_file_and_offset)
+{
+    write_log(9);
+    char seg[512];
+    tsu_segment_path(dir, 0, seg, sizeof seg);
+    tsu_xor_byte(seg, HDR + 2 * REC + 30, 0x01); /* record 3 of 9 */
+    char err[512] = "";
+    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
+    cr_assert_not_null(strstr(err, "wal-00000000000000000001.log"), "%s", err);
+    cr_assert_not_null(strstr(err, "offset 102"), "record 3 starts at 24 + 2 * 39: %s", err);
+    cr_assert_not_null(strstr(err, "valid record at offset 141"), "%s", err);
+    /* Nothing was cut: the damage stays for a human to look at. */
+    cr_assert_eq(tsu_file_size(seg), HDR + 9 * REC);
+    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
+}
+
+Test(wal_recovery, damage_at_the_end_of_an_earlier_segment_is_corruption_not_a_torn_tail)
+{
+    opts.segment_bytes = 200;
+    write_log(9);
+    int files = tsu_count_files(dir, "wal-");
+    cr_assert_geq(files, 2);
+    char seg[512];
+    tsu_segment_path(dir, 1, seg, sizeof seg); /* the one before the last */
+    tsu_xor_byte(seg, -1, 0x80);
+    char err[512] = "";
+    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
+    cr_assert_not_null(strstr(err, strrchr(seg, '/') + 1), "names %s: %s", seg, err);
+    cr_assert_not_null(strstr(err, "not the last segment"), "%s", err);
+}
+
+Test(wal_recovery, a_missing_segment_in_the_middle_is_an_index_gap)
+{
+    opts.segment_bytes = 100;
+    write_log(9);
+    cr_assert_geq(tsu_count_files(dir, "wal-"), 3);
+    char seg[512];
+    tsu_segment_path(dir, 1, seg, sizeof seg);
+    cr_assert_eq(unlink(seg), 0);
+    char err[512] = "";
+    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
+    cr_assert_not_null(strstr(err, "index gap"), "%s", err);
+}
+
+Test(wal_recovery, a_segment_created_but_never_written_is_removed)
+{
+    write_log(4);
+    char empty[512];
+    snprintf(empty, sizeof empty, "%s/wal-00000000000000000005.log", dir);
+    int fd = open(empty, O_CREAT | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 4);
+    cr_assert_eq(access(empty, F_OK), -1, "the empty segment is gone");
+    tsu_append_range(s, 5, 6, 1);
+    storage_close(s);
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 6);
+    storage_close(s);
+}
+
+Test(wal_recovery, a_leftover_snapshot_temp_file_is_ignored_and_removed)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    tsu_append_range(s, 1, 9, 1);
+    cr_assert_eq(storage_save_snapshot(s, 5, 1, (const uint8_t *)"five", 4), STORAGE_OK);
+    storage_close(s);
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s/snap-00000000000000000009.tmp", dir);
+    int fd = open(tmp, O_CREAT | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "half a snapshot", 15), 15);
+    close(fd);
+
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.snap_index, 5);
+    cr_assert_eq(r.snap_len, 4);
+    cr_assert_eq(memcmp(r.snap_data, "five", 4), 0);
+    cr_assert_eq(r.n_entries, 4);
+    cr_assert_eq(access(tmp, F_OK), -1);
+    cr_assert_not_null(strstr(rlog.text, "half-written"), "log: %s", rlog.text);
+    storage_close(s);
+}
+
+Test(wal_recovery, a_damaged_snapshot_refuses_to_start_naming_the_file)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    tsu_append_range(s, 1, 9, 1);
+    cr_assert_eq(storage_save_snapshot(s, 5, 1, (const uint8_t *)"five", 4), STORAGE_OK);
+    storage_close(s);
+    char snap[512];
+    snprintf(snap, sizeof snap, "%s/snap-00000000000000000005.snap", dir);
+    tsu_xor_byte(snap, -1, 0x01);
+    char err[512] = "";
+    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
+    cr_assert_not_null(strstr(err, "snap-00000000000000000005.snap"), "%s", err);
+    cr_assert_not_null(strstr(err, "checksum"), "%s", err);
+}
+
+Test(wal_recovery, a_torn_hard_state_slot_falls_back_to_the_previous_state)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(storage_set_hard_state(s, 3, 1), STORAGE_OK);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cr_assert_eq(storage_set_hard_state(s, 4, 2), STORAGE_OK);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_close(s);
+    /* A new file holds seq 1 in slot 1, so (3,1) went to slot 0 and (4,2) to
+     * slot 1: damage the newest, as a torn write of it would. */
+    char meta[512];
+    snprintf(meta, sizeof meta, "%s/meta", dir);
+    tsu_xor_byte(meta, 512 + 16, 0xff);
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.term, 3);
+    cr_assert_eq(r.voted_for, 1);
+    storage_close(s);
+
+    tsu_xor_byte(meta, 0 + 16, 0xff);
+    char err[512] = "";
+    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
+    cr_assert_not_null(strstr(err, "meta"), "%s", err);
+}
+
+/* A crash after a leader's snapshot was saved but before the old log was
+ * deleted leaves a log that contradicts the snapshot: it must not count. */
+Test(wal_recovery, a_log_that_contradicts_the_snapshot_is_dropped_at_start_up)
+{
+    write_log(9);
+    char other[256];
+    tsu_make_dir(other, sizeof other);
+    struct raft_restore r;
+    struct storage *s = tsu_open(other, &r, NULL);
+    cr_assert_eq(storage_save_snapshot(s, 5, 3, (const uint8_t *)"lead", 4), STORAGE_OK);
+    storage_close(s);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp %s/snap-00000000000000000005.snap %s/", other, dir);
+    cr_assert_eq(system(cmd), 0);
+    tsu_remove_dir(other);
+
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.snap_index, 5);
+    cr_assert_eq(r.snap_term, 3);
+    cr_assert_eq(r.n_entries, 0, "our entry 5 has term 1, not 3: the log is stale");
+    cr_assert_eq(storage_last_index(s), 5);
+    cr_assert_eq(tsu_count_files(dir, "wal-"), 0);
+    cr_assert_not_null(strstr(rlog.text, "dropping"), "log: %s", rlog.text);
+    tsu_append_range(s, 6, 6, 3);
+    storage_close(s);
+}
+
+Test(wal_recovery, a_log_starting_after_the_snapshot_leaves_a_gap_and_is_refused)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(storage_save_snapshot(s, 5, 1, (const uint8_t *)"x", 1), STORAGE_OK);
+    tsu_append_range(s, 6, 9, 1);
+    storage_close(s);
+    char snap[512];
+    snprintf(snap, sizeof snap, "%s/snap-00000000000000000005.snap", dir);
+    cr_assert_eq(unlink(snap), 0);
+    char err[512] = "";
+    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
+    cr_assert_not_null(strstr(err, "wal-00000000000000000006.log"), "%s", err);
+    cr_assert_not_null(strstr(err, "index gap"), "%s", err);
+}
