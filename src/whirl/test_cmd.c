@@ -1,0 +1,114 @@
+/* test_cmd.c - `whirl test`: runs the test --test-count times, each in its
+ * own store folder, and sums up. */
+#include "whirl/test_cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "whirl/analysis.h"
+#include "whirl/net.h"
+#include "whirl/report/report.h"
+#include "whirl/run.h"
+#include "whirl/store.h"
+
+static uint64_t seed_from_clock(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    /* Small enough to type back in. */
+    return ((uint64_t)tv.tv_sec * 1000003u + (uint64_t)tv.tv_usec + (uint64_t)getpid() * 7919u) % 1000000000u;
+}
+
+static void write_outputs(struct whirl_run *run)
+{
+    char err[512];
+    char **ids = malloc((size_t)(run->n_nodes ? run->n_nodes : 1) * sizeof *ids);
+    for (int i = 0; ids && i < run->n_nodes; i++)
+        ids[i] = run->nodes[i].id;
+    if (!ids || whirl_history_write(&run->history, run->dir, ids, err, sizeof err) != 0)
+        whirl_say(run, "whirl: %s", ids ? err : "out of memory");
+    free(ids);
+    if (whirl_net_write_log(run, err, sizeof err) != 0)
+        whirl_say(run, "whirl: %s", err);
+}
+
+/* One run into its own folder. Returns the verdict, or WHIRL_EXIT_ABORTED. */
+static int run_once(struct whirl_opts *o, int number, uint64_t seed)
+{
+    struct whirl_run run;
+    memset(&run, 0, sizeof run);
+    run.opts = o;
+    run.seed = seed;
+    run.run_number = number;
+    char err[512];
+    if (whirl_store_create_run(o->store_dir, o->workload, run.dir, sizeof run.dir, err, sizeof err) != 0) {
+        fprintf(stderr, "whirl: %s\n", err);
+        return WHIRL_EXIT_ABORTED;
+    }
+    whirl_store_point_latest(o->store_dir, run.dir);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/whirl.log", run.dir);
+    run.log = fopen(path, "w");
+    if (o->test_count > 1)
+        whirl_say(&run, "=== run %d of %d", number, o->test_count);
+    whirl_say(&run, "whirl: seed %llu (replay with --seed %llu%s)", (unsigned long long)seed,
+              (unsigned long long)seed, o->test_count > 1 ? " --test-count 1" : "");
+    whirl_say(&run, "whirl: %s", o->command_line ? o->command_line : "");
+    whirl_say(&run, "whirl: %d nodes, %d clients, rate %g/s, latency %g ms, store %s", o->node_count, o->concurrency,
+              o->rate, o->latency_ms, run.dir);
+    if (o->nemesis & (WHIRL_NEMESIS_KILL | WHIRL_NEMESIS_PAUSE))
+        whirl_say(&run, "whirl: note: --nemesis kill and pause are not injected yet; only partitions are");
+
+    int code;
+    if (whirl_run_test(&run) != 0) {
+        write_outputs(&run);
+        whirl_say(&run, "whirl: the test could not run: %s", run.abort_reason);
+        code = WHIRL_EXIT_ABORTED;
+    } else {
+        write_outputs(&run);
+        enum whirl_verdict v = whirl_analyse(&run);
+        if (report_write(run.dir, err, sizeof err) != 0)
+            whirl_say(&run, "whirl: reports not written: %s", err);
+        whirl_say(&run, "Results in %s (store/latest)", run.dir);
+        whirl_say(&run, "%s", whirl_verdict_line(v));
+        code = (int)v;
+    }
+    if (run.log)
+        fclose(run.log);
+    run.log = NULL;
+    whirl_run_free(&run);
+    return code;
+}
+
+int whirl_test_main(int argc, char **argv)
+{
+    struct whirl_opts o;
+    char err[512];
+    if (whirl_opts_parse(argc, argv, &o, err, sizeof err) != 0) {
+        fprintf(stderr, "whirl test: %s\n\n", err);
+        whirl_usage(stderr);
+        whirl_opts_free(&o);
+        return WHIRL_EXIT_USAGE;
+    }
+    uint64_t seed = o.seed_given ? o.seed : seed_from_clock();
+    int worst = 0, counts[4] = {0, 0, 0, 0};
+    for (int i = 0; i < o.test_count; i++) {
+        int code = run_once(&o, i + 1, seed + (uint64_t)i);
+        counts[code == WHIRL_EXIT_ABORTED ? 3 : code]++;
+        /* Invalid beats could-not-run beats unknown beats valid. */
+        static const int rank[4] = {0, 3, 1, 2};
+        if (rank[code == WHIRL_EXIT_ABORTED ? 3 : code] > rank[worst == WHIRL_EXIT_ABORTED ? 3 : worst])
+            worst = code;
+    }
+    if (o.test_count > 1) {
+        printf("\n%d runs: %d valid, %d invalid, %d unknown, %d could not run (seeds %llu..%llu)\n", o.test_count,
+               counts[0], counts[1], counts[2], counts[3], (unsigned long long)seed,
+               (unsigned long long)(seed + (uint64_t)o.test_count - 1));
+        if (worst != WHIRL_EXIT_ABORTED)
+            printf("%s\n", whirl_verdict_line((enum whirl_verdict)worst));
+    }
+    whirl_opts_free(&o);
+    return worst;
+}
