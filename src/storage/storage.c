@@ -42,6 +42,8 @@ struct storage {
     struct raft_entry *restore_entries;
     size_t n_restore_entries;
     uint8_t *restore_snap;
+    struct raft_restore restore;
+    bool restore_released;
 
     bool failed; /* a disk error happened: refuse every further write */
     char err[STORAGE_ERR_BYTES];
@@ -234,6 +236,7 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
     restore_out->snap_len = snap_len;
     restore_out->entries = s->restore_entries;
     restore_out->n_entries = s->n_restore_entries;
+    s->restore = *restore_out;
     *out = s;
     return STORAGE_OK;
 fail:
@@ -248,6 +251,19 @@ void storage_release_restore(struct storage *s)
     s->n_restore_entries = 0;
     free(s->restore_snap);
     s->restore_snap = NULL;
+    s->restore.entries = NULL;
+    s->restore.n_entries = 0;
+    s->restore.snap_data = NULL;
+    s->restore.snap_len = 0;
+    s->restore_released = true;
+}
+
+int storage_restore(const struct storage *s, struct raft_restore *out)
+{
+    *out = s->restore;
+    if (s->restore_released)
+        return STORAGE_ERR_INVALID;
+    return STORAGE_OK;
 }
 
 void storage_close(struct storage *s)
@@ -283,12 +299,18 @@ int storage_append(struct storage *s, const struct raft_entry *entries, size_t n
     int rc = storage_check_usable(s);
     if (rc || n == 0)
         return rc;
-    if (!entries || entries[0].index <= s->snap_index) {
-        snprintf(s->err, sizeof s->err,
-                 "append at index %" PRIu64 " inside the snapshot (up to %" PRIu64 ")",
-                 entries ? entries[0].index : 0, s->snap_index);
+    if (!entries) {
+        snprintf(s->err, sizeof s->err, "append of %zu entries from NULL", n);
         return STORAGE_ERR_INVALID;
     }
+    /* Entries the snapshot covers are committed, hence the snapshot's own
+     * history: there is nothing to store for them. */
+    while (n > 0 && entries[0].index <= s->snap_index) {
+        entries++;
+        n--;
+    }
+    if (n == 0)
+        return STORAGE_OK;
     return storage_result(s, wal_append(&s->wal, entries, n, s->err, sizeof s->err));
 }
 

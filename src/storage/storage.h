@@ -107,6 +107,10 @@ struct storage;
 int storage_open(const char *dir, const struct storage_options *options, struct storage **out,
                  struct raft_restore *restore_out, char *err, size_t errlen);
 
+/* The restore storage_open() gave, again (for a loader called later, such as
+ * the replica's log-store seam). STORAGE_ERR_INVALID once released. */
+int storage_restore(const struct storage *s, struct raft_restore *out);
+
 /* Release the memory of the restore_out given by storage_open(). */
 void storage_release_restore(struct storage *s);
 
@@ -116,10 +120,13 @@ void storage_close(struct storage *s);
 /* Record (term, voted_for); durable at the next storage_sync(). */
 int storage_set_hard_state(struct storage *s, raft_term term, int voted_for);
 
-/* Append entries with consecutive indexes. If entries[0].index <= the last
- * stored index, the stored log from that index on is dropped first (durably,
- * before anything new is written over it). entries[0].index must be at most
- * storage_last_index() + 1. Durable at the next storage_sync(). */
+/* Append entries with consecutive indexes and non-decreasing terms. If
+ * entries[0].index <= the last stored index, the stored log from that index
+ * on is dropped first (durably, before anything new is written over it).
+ * Entries the snapshot covers are skipped (committed, so already in it).
+ * entries[0].index must be at most storage_last_index() + 1, else
+ * STORAGE_ERR_INVALID (the store stays usable). Durable at the next
+ * storage_sync(). */
 int storage_append(struct storage *s, const struct raft_entry *entries, size_t n);
 
 /* Make everything set or appended so far durable: write the buffer, then

@@ -369,15 +369,15 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *
             return -4;
         }
     }
-    if (first <= wal_last_index(w)) {
-        int rc = wal_truncate_from(w, first, err, errlen);
-        if (rc < 0)
-            return rc;
-    }
     if (first > w->pos_first && entries[0].term < wal_term_at(w, first - 1)) {
         snprintf(err, errlen, "appended entry %" PRIu64 " has a term below its predecessor's",
                  first);
         return -4;
+    }
+    if (first <= wal_last_index(w)) {
+        int rc = wal_truncate_from(w, first, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     for (size_t i = 0; i < n; i++) {
         const struct raft_entry *e = &entries[i];

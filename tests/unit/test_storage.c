@@ -133,7 +133,7 @@ Test(storage, truncation_across_segments_deletes_the_later_segments)
     storage_close(s);
 }
 
-Test(storage, appends_that_leave_a_gap_or_reach_into_the_snapshot_are_refused_without_failing)
+Test(storage, an_append_that_leaves_a_gap_is_refused_without_stopping_the_store)
 {
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, NULL);
@@ -141,12 +141,45 @@ Test(storage, appends_that_leave_a_gap_or_reach_into_the_snapshot_are_refused_wi
     struct tsu_entries t;
     tsu_fill(&t, 0, 7, 1);
     cr_assert_eq(storage_append(s, t.e, 1), STORAGE_ERR_INVALID);
-    cr_assert_eq(storage_save_snapshot(s, 3, 1, (const uint8_t *)"x", 1), STORAGE_OK);
-    tsu_fill(&t, 0, 2, 1);
-    cr_assert_eq(storage_append(s, t.e, 1), STORAGE_ERR_INVALID);
+    tsu_fill(&t, 0, 6, 2);
+    tsu_fill(&t, 1, 7, 1);
+    cr_assert_eq(storage_append(s, t.e, 2), STORAGE_ERR_INVALID, "terms must not decrease");
     /* The store still works: a caller error is not a disk error. */
     tsu_append_range(s, 6, 6, 1);
     cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cr_assert_eq(storage_last_index(s), 6);
+    storage_close(s);
+}
+
+Test(storage, entries_the_snapshot_covers_are_skipped_and_the_rest_appended)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 5, 1);
+    cr_assert_eq(storage_save_snapshot(s, 3, 1, (const uint8_t *)"x", 1), STORAGE_OK);
+    tsu_append_range(s, 2, 7, 1); /* 2 and 3 are inside the snapshot */
+    cr_assert_eq(storage_last_index(s), 7);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, 4);
+    tsu_expect_entry(&r, 0, 4, 1);
+    tsu_expect_entry(&r, 3, 7, 1);
+    storage_close(s);
+}
+
+Test(storage, the_restore_is_available_again_until_released)
+{
+    struct raft_restore r, again;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 4, 2);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(storage_restore(s, &again), STORAGE_OK);
+    cr_assert_eq(again.n_entries, 4);
+    cr_assert_eq(again.entries, r.entries);
+    storage_release_restore(s);
+    cr_assert_eq(storage_restore(s, &again), STORAGE_ERR_INVALID);
+    cr_assert_eq(again.n_entries, 0);
     storage_close(s);
 }
 

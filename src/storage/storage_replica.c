@@ -1,0 +1,41 @@
+/* storage_replica.c - struct replica_log_store over struct storage: thin
+ * casts, since the seam was shaped after raft.h's order of work as the store
+ * is. Each returns STORAGE_OK or a negative STORAGE_ERR_*, which the replica
+ * treats as fatal (storage_error() says why). */
+#include "storage/storage_replica.h"
+
+static int storage_replica_load(void *impl, struct raft_restore *out)
+{
+    return storage_restore(impl, out);
+}
+
+static int storage_replica_save_hard_state(void *impl, raft_term term, int voted_for)
+{
+    return storage_set_hard_state(impl, term, voted_for);
+}
+
+static int storage_replica_append(void *impl, const struct raft_entry *entries, size_t n)
+{
+    return storage_append(impl, entries, n);
+}
+
+static int storage_replica_save_snapshot(void *impl, raft_index index, raft_term term,
+                                         const uint8_t *data, size_t len)
+{
+    return storage_save_snapshot(impl, index, term, data, len);
+}
+
+static int storage_replica_sync(void *impl)
+{
+    return storage_sync(impl);
+}
+
+void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
+{
+    out->impl = s;
+    out->load = storage_replica_load;
+    out->save_hard_state = storage_replica_save_hard_state;
+    out->append = storage_replica_append;
+    out->save_snapshot = storage_replica_save_snapshot;
+    out->sync = storage_replica_sync;
+}

@@ -1,0 +1,25 @@
+/* storage_replica.h - the durable store behind the replica's log-store seam.
+ *
+ * src/replica takes its storage as a table of functions (struct
+ * replica_log_store) so that it can run in memory; this fills that table
+ * from an open struct storage, so a driver only writes:
+ *
+ *   struct storage *st; struct raft_restore restore; char err[512];
+ *   if (storage_open(dir, NULL, &st, &restore, err, sizeof err) != 0) die(err);
+ *   struct replica_log_store ls;
+ *   storage_replica_log_store(st, &ls);
+ *   config.store = &ls;              // must outlive the replica
+ *   r = replica_new(&config, now);   // calls ls.load
+ *   storage_release_restore(st);     // the replica copied it
+ *   ... on a replica_flush() failure: log storage_error(st), exit ...
+ *   replica_free(r); storage_close(st);
+ */
+#ifndef RAFTKV_STORAGE_REPLICA_H
+#define RAFTKV_STORAGE_REPLICA_H
+
+#include "replica/replica.h"
+#include "storage/storage.h"
+
+void storage_replica_log_store(struct storage *s, struct replica_log_store *out);
+
+#endif
