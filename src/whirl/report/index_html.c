@@ -196,8 +196,9 @@ int index_html_write(const struct run *run, const struct run_msg_stats *ms)
     fputs("<h2>Summary</h2><table>\n", f);
     fprintf(f, "<tr><th>duration</th><td>%.3f s</td></tr>\n", run->end_ns / 1e9);
     if (run->results) {
-        const char *fields[] = {"seed", "command", "command_line", "workload", "node_count", "nodes",
-                                "concurrency", "rate", "time_limit", "nemesis", "availability", "lost_writes"};
+        const char *fields[] = {"seed",         "command", "run",          "options",  "requests",
+                                "requests_per_s", "net",   "availability", "linearizable", "lost_writes",
+                                "problems",     "nodes"};
         for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
             summary_value(f, fields[i], json_object_get(run->results, fields[i]));
     }

@@ -8,11 +8,14 @@
 
 #include "whirl/report/html_escape.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LIN_MAX_OPS 80
+/* Ops of the key before the failing one shown for context. */
+#define LIN_CONTEXT_OPS 8
 #define LIN_ROW_H 34.0
 #define LIN_LEFT 90.0
 #define LIN_W 900.0
@@ -23,11 +26,30 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* "R 3", "W 2", "CAS 1->4": the op as Knossos labels its bars. */
 static void bar_label(char *buf, size_t len, const struct run_op *op)
 {
-    const char *v = op->f == RUN_READ ? (op->outcome == RUN_OK ? op->response : "?") : op->request;
-    snprintf(buf, len, "%s %s", op->f == RUN_READ ? "R" : op->f == RUN_WRITE ? "W" : op->f == RUN_CAS ? "CAS" : op->f_name,
-             v ? v : "");
+    const char *v = op->request;
+    if (op->f == RUN_READ) /* a read that failed with 20 saw the empty register */
+        v = op->outcome == RUN_OK ? op->response : op->error && strncmp(op->error, "[20,", 4) == 0 ? "nil" : "?";
+    if (!v)
+        v = "";
+    if (op->f == RUN_CAS && v[0] == '[' && strchr(v, ',')) {
+        const char *comma = strchr(v, ',');
+        size_t tl = strlen(comma + 1);
+        snprintf(buf, len, "CAS %.*s\u2192%.*s", (int)(comma - v - 1), v + 1, (int)(tl ? tl - 1 : 0), comma + 1);
+        return;
+    }
+    snprintf(buf, len, "%s %s", op->f == RUN_READ ? "R" : op->f == RUN_WRITE ? "W" : op->f == RUN_CAS ? "CAS" : op->f_name, v);
+}
+
+/* Digits after the point that tell ticks `step` apart. */
+static int tick_decimals(double step)
+{
+    int d = 0;
+    while (d < 6 && step * pow(10, d) < 0.999)
+        d++;
+    return d;
 }
 
 int linear_svg_write(const struct run *run, int k, const char *path)
@@ -48,6 +70,15 @@ int linear_svg_write(const struct run *run, int k, const char *path)
     }
     if (failed >= 0 && run->ops[failed].completed)
         w1 = run->ops[failed].t1_ns;
+    /* Some history before it too: the last ops of the key that led here. */
+    size_t before = 0;
+    for (int i = failed - 1; i >= 0 && before < LIN_CONTEXT_OPS; i--) {
+        const struct run_op *op = &run->ops[i];
+        if (op->key != k)
+            continue;
+        w0 = op->t0_ns < w0 ? op->t0_ns : w0;
+        before++;
+    }
     if (n_conc == 0 || w1 <= w0) {
         w0 = 0;
         w1 = run->end_ns ? run->end_ns : 1;
@@ -95,8 +126,8 @@ int linear_svg_write(const struct run *run, int k, const char *path)
         double x = LIN_LEFT + t * 1e6 / span * LIN_W;
         fprintf(f,
                 "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#666\">%.1f ms</text>\n",
-                x, top - 8, x, top + chart_h, x, top + chart_h + 14, (w0 / 1e6) + t);
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#666\">%.*f ms</text>\n",
+                x, top - 8, x, top + chart_h, x, top + chart_h + 14, tick_decimals(step), (w0 / 1e6) + t);
     }
     for (size_t r = 0; r < np; r++)
         fprintf(f, "<text class=\"proc\" x=\"10\" y=\"%.1f\">process %lld</text>\n", top + r * LIN_ROW_H + 20,

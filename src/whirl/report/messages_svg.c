@@ -10,6 +10,7 @@
 
 #include "whirl/report/html_escape.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,10 +86,13 @@ int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t
     fprintf(f, " (%zu messages, %.3f s to %.3f s)</text>\n", n, from_ns / 1e9, to_ns / 1e9);
     /* time ticks */
     double step = svg_nice_step(span, (int)(h / 60) > 2 ? (int)(h / 60) : 2);
+    int decimals = 0; /* enough digits to tell the ticks apart */
+    while (decimals < 6 && step / 1e6 * pow(10, decimals) < 0.999)
+        decimals++;
     for (double t = 0; t <= span; t += step) {
         double y = MSG_TOP + t / span * h;
-        fprintf(f, "<text class=\"tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.1f ms</text>", MSG_LEFT - 20,
-                y + 3, (from_ns + t) / 1e6);
+        fprintf(f, "<text class=\"tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f ms</text>", MSG_LEFT - 20,
+                y + 3, decimals, (from_ns + t) / 1e6);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", MSG_LEFT - 15, y,
                 width - 20, y);
     }

@@ -151,13 +151,23 @@ static void open_map_free(struct open_map *m)
 
 /* ---- keys ------------------------------------------------------------- */
 
-/* The key's name as results.json spells it: a string key as itself, any
- * other JSON value as its compact text. */
+/* The key's name as the checker and results.json spell it: its canonical
+ * compact JSON text (0, "a", [1,2]). */
 static char *key_text_of(const json_t *key)
 {
-    if (json_is_string(key))
-        return strdup(json_string_value(key));
     return report_run_json_text(key, 0);
+}
+
+/* A string key's folder drops the quotes ("a" -> a) unless the bare text
+ * could be mistaken for another key (a number or a JSON literal). */
+static bool key_unquotable(const char *text, size_t n)
+{
+    if (n < 3 || text[0] != '"' || text[n - 1] != '"' || memchr(text + 1, '\\', n - 2))
+        return false;
+    json_t *bare = json_loadb(text + 1, n - 2, JSON_DECODE_ANY, NULL);
+    bool clash = bare != NULL;
+    json_decref(bare);
+    return !clash;
 }
 
 /* A folder name that is safe on any file system and in a URL: letters,
@@ -166,6 +176,10 @@ static char *key_text_of(const json_t *key)
 static char *key_dir_of(const char *text)
 {
     size_t n = strlen(text);
+    if (key_unquotable(text, n)) {
+        text++;
+        n -= 2;
+    }
     if (n > 80)
         n = 80;
     char *d = malloc(n * 3 + 4);
