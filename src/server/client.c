@@ -1,0 +1,303 @@
+/* client.c - Redis-protocol client connections: accept, read and parse,
+ * answer in order, back-pressure and limits.
+ *
+ * Commands of one connection may finish out of order (a read confirmed by
+ * ReadIndex before an earlier write commits), but Redis clients pipeline and
+ * match replies by position, so every command gets a struct client_req in
+ * arrival order and a reply leaves only when all earlier ones have.
+ *
+ * Limits: past --max-clients a new connection gets an error and is closed;
+ * past --max-pending-per-client unanswered commands the connection is no
+ * longer read until half have been answered (TCP then pushes back on the
+ * client); a client whose unread replies pass --max-output-bytes is closed.
+ * A malformed or oversized request gets "-ERR Protocol error: ..." and the
+ * connection is closed once that reply is written: the parser never reads
+ * past the limit, so nothing unbounded is held.
+ */
+#include <inttypes.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_internal.h"
+
+#define CLIENT_READ_CHUNK (64u << 10)
+
+static void client_on_closed(uv_handle_t *h)
+{
+    struct client *c = h->data;
+    resp_parser_free(&c->parser);
+    server_out_free(&c->out);
+    free(c);
+}
+
+static void client_req_free(struct client_req *r)
+{
+    for (size_t i = 0; i < r->n_ops; i++)
+        json_decref(r->results[i].value);
+    free(r->results);
+    resp_buf_free(&r->reply);
+    free(r);
+}
+
+static void client_close(struct client *c, const char *why)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct server *s = c->srv;
+    server_log(SLOG_DEBUG, "client_closed", "client=%" PRIu64 " reason=\"%s\"", c->id, why);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_clients--;
+    /* Answered requests go now; the others are freed when they finish. */
+    struct client_req *r = c->head;
+    while (r) {
+        struct client_req *next = r->next;
+        if (r->done)
+            client_req_free(r);
+        else
+            r->client = NULL;
+        r = next;
+    }
+    c->head = c->tail = NULL;
+    uv_close((uv_handle_t *)&c->tcp, client_on_closed);
+}
+
+static void client_write_done(uv_write_t *w, int status)
+{
+    struct server_out *o = w->data;
+    struct client *c = (struct client *)((char *)o - offsetof(struct client, out));
+    o->writing = false;
+    o->inflight.len = 0;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        client_close(c, uv_strerror(status));
+        return;
+    }
+    server_out_start(o, (uv_stream_t *)&c->tcp, client_write_done);
+    if (c->close_after_write && !o->writing && o->pending.len == 0)
+        client_close(c, "closed after reply");
+}
+
+static void client_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+    (void)h;
+    (void)size;
+    /* One buffer for every client: the parser copies what it keeps, so a
+     * read's bytes are dead once client_read returns. */
+    static char chunk[CLIENT_READ_CHUNK];
+    *buf = uv_buf_init(chunk, sizeof chunk);
+}
+
+static void client_maybe_pause(struct client *c)
+{
+    if (c->reading && c->n_pending >= c->srv->opt.max_pending_per_client) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct client *c = st->data;
+    if (n < 0) {
+        client_close(c, n == UV_EOF ? "closed by client" : uv_strerror((int)n));
+        return;
+    }
+    size_t off = 0;
+    while (off < (size_t)n && !c->closing && !c->close_after_write) {
+        size_t used = 0;
+        struct resp_request req = {0};
+        int rc = resp_parse(&c->parser, buf->base + off, (size_t)n - off, &used, &req);
+        off += used;
+        if (rc == RESP_READY) {
+            commands_dispatch(c, &req);
+            resp_request_release(&req);
+            continue;
+        }
+        if (rc < 0) {
+            c->srv->stats.errors_protocol++;
+            server_log(SLOG_INFO, "client_protocol_error", "client=%" PRIu64 " reason=\"%s\"", c->id,
+                       c->parser.err);
+            /* Answer after the replies already owed, then close. */
+            struct client_req *r = calloc(1, sizeof *r);
+            if (!r) {
+                client_close(c, "out of memory");
+                return;
+            }
+            char msg[160];
+            snprintf(msg, sizeof msg, "ERR %s", c->parser.err);
+            resp_write_error(&r->reply, msg);
+            r->client = c;
+            if (c->tail)
+                c->tail->next = r;
+            else
+                c->head = r;
+            c->tail = r;
+            c->n_pending++;
+            c->close_after_write = true;
+            uv_read_stop(st);
+            c->reading = false;
+            client_req_done(r);
+            return;
+        }
+        break; /* NEED_MORE: all consumed */
+    }
+    client_maybe_pause(c);
+}
+
+/* libuv needs the read callback again when resuming. */
+static void client_resume(struct client *c)
+{
+    if (!c->reading && !c->closing && !c->close_after_write && !c->srv->shutting_down &&
+        c->n_pending <= c->srv->opt.max_pending_per_client / 2) {
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);
+    }
+}
+
+void client_req_done(struct client_req *r)
+{
+    r->done = true;
+    struct client *c = r->client;
+    if (!c) {
+        client_req_free(r);
+        return;
+    }
+    while (c->head && c->head->done) {
+        struct client_req *h = c->head;
+        c->head = h->next;
+        if (!c->head)
+            c->tail = NULL;
+        c->n_pending--;
+        if (resp_buf_append(&c->out.pending, h->reply.data, h->reply.len) != 0) {
+            client_req_free(h);
+            client_close(c, "out of memory");
+            return;
+        }
+        client_req_free(h);
+    }
+    if (server_out_bytes(&c->out) > c->srv->opt.max_output_bytes) {
+        server_log(SLOG_WARN, "client_output_limit", "client=%" PRIu64 " bytes=%zu", c->id,
+                   server_out_bytes(&c->out));
+        client_close(c, "output limit");
+        return;
+    }
+    client_resume(c);
+}
+
+static void client_on_connection(uv_stream_t *listener, int status)
+{
+    struct server *s = listener->data;
+    if (status < 0 || s->shutting_down)
+        return;
+    struct client *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->srv = s;
+    c->id = ++s->next_client_id;
+    c->proto = 2;
+    resp_parser_init(&c->parser, &s->opt.limits);
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, client_on_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->next = s->clients;
+    if (c->next)
+        c->next->prev = c;
+    s->clients = c;
+    s->n_clients++;
+    if (s->n_clients > s->opt.max_clients) {
+        s->stats.clients_refused++;
+        resp_write_error(&c->out.pending, "ERR max number of clients reached");
+        c->close_after_write = true;
+        server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done);
+        if (!c->out.writing)
+            client_close(c, "max clients");
+        return;
+    }
+    s->stats.clients_accepted++;
+    c->reading = true;
+    uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);
+}
+
+int client_start(struct server *s)
+{
+    struct sockaddr_storage addr;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->opt.listen_port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(s->opt.listen_host, port, &hints, &res) != 0 || !res) {
+        server_log(SLOG_ERROR, "listen_failed", "addr=%s:%d reason=\"cannot resolve\"", s->opt.listen_host,
+                   s->opt.listen_port);
+        return -1;
+    }
+    memcpy(&addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    uv_tcp_init(s->loop, &s->client_listener);
+    s->client_listener.data = s;
+    int rc = uv_tcp_bind(&s->client_listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->client_listener, 511, client_on_connection);
+    if (rc != 0) {
+        server_log(SLOG_ERROR, "listen_failed", "addr=%s:%d reason=\"%s\"", s->opt.listen_host,
+                   s->opt.listen_port, uv_strerror(rc));
+        return -1;
+    }
+    server_log(SLOG_INFO, "client_listening", "addr=%s:%d", s->opt.listen_host, s->opt.listen_port);
+    return 0;
+}
+
+void client_stop_accepting(struct server *s)
+{
+    if (!uv_is_closing((uv_handle_t *)&s->client_listener))
+        uv_close((uv_handle_t *)&s->client_listener, NULL);
+}
+
+void client_stop_reading_all(struct server *s)
+{
+    for (struct client *c = s->clients; c; c = c->next)
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+}
+
+void client_close_all(struct server *s)
+{
+    while (s->clients)
+        client_close(s->clients, "shutdown");
+}
+
+void client_flush_writes(struct server *s)
+{
+    struct client *c = s->clients;
+    while (c) {
+        struct client *next = c->next;
+        if (!c->closing) {
+            server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done);
+            if (c->close_after_write && !c->out.writing && c->out.pending.len == 0 && !c->head)
+                client_close(c, "closed after reply");
+        }
+        c = next;
+    }
+}
+
+size_t client_pending_total(const struct server *s)
+{
+    size_t n = 0;
+    for (const struct client *c = s->clients; c; c = c->next)
+        n += c->n_pending;
+    return n;
+}

@@ -1,0 +1,135 @@
+/* info.c - the INFO command: where this node stands in the cluster (role,
+ * term, commit and applied index, leader, each peer's link and progress),
+ * storage and fsync latency, clients, and one `metrics:` line of counters
+ * meant for scraping. Redis's format: "# Section" then "key:value" lines. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/server_internal.h"
+#include "storage/storage.h"
+
+static void info_line(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void info_line(struct resp_buf *b, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof line - 3)
+        n = (int)sizeof line - 3;
+    line[n++] = '\r';
+    line[n++] = '\n';
+    resp_buf_append(b, line, (size_t)n);
+}
+
+/* Upper bound (us) of the histogram bucket holding quantile q. */
+static uint64_t info_sync_quantile_us(const struct storage_stats *st, double q)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < STORAGE_SYNC_BUCKETS; i++)
+        total += st->sync_us_hist[i];
+    if (!total)
+        return 0;
+    uint64_t want = (uint64_t)(q * (double)total + 0.5), seen = 0;
+    for (int i = 0; i < STORAGE_SYNC_BUCKETS; i++) {
+        seen += st->sync_us_hist[i];
+        if (seen >= want && seen > 0)
+            return 1ull << (i + 1);
+    }
+    return 1ull << STORAGE_SYNC_BUCKETS;
+}
+
+void info_write(struct server *s, struct resp_buf *out, int proto)
+{
+    (void)proto;
+    struct resp_buf b = {0};
+    const struct server_options *o = &s->opt;
+    uint64_t now = server_now(s);
+    struct replica *r = s->replica;
+
+    info_line(&b, "# Server");
+    info_line(&b, "raftkv_version:0.1.0");
+    info_line(&b, "node:%s", o->id);
+    info_line(&b, "process_id:%ld", (long)getpid());
+    info_line(&b, "listen:%s:%d", o->listen_host, o->listen_port);
+    info_line(&b, "peer_addr:%s:%d", o->peer_host[o->self], o->peer_port[o->self]);
+    info_line(&b, "uptime_in_seconds:%" PRIu64, (now - s->started_ms) / 1000);
+
+    resp_buf_append(&b, "\r\n", 2);
+    info_line(&b, "# Raft");
+    int leader = replica_leader(r);
+    info_line(&b, "role:%s", raft_role_name(replica_role(r)));
+    info_line(&b, "term:%" PRIu64, replica_term(r));
+    info_line(&b, "leader:%s", leader >= 0 ? o->names[leader] : "none");
+    info_line(&b, "commit_index:%" PRIu64, replica_commit_index(r));
+    info_line(&b, "applied_index:%" PRIu64, replica_applied_index(r));
+    info_line(&b, "last_index:%" PRIu64, replica_last_index(r));
+    info_line(&b, "nodes:%d", o->n_nodes);
+    for (int i = 0; i < o->n_nodes; i++) {
+        if (i == o->self)
+            continue;
+        const struct peer_link *l = &s->links[i];
+        raft_index match = 0, next = 0;
+        bool known = replica_progress(r, i, &match, &next);
+        char progress[96] = "";
+        if (known)
+            snprintf(progress, sizeof progress, ",match=%" PRIu64 ",next=%" PRIu64 ",lag=%" PRIu64, match,
+                     next, replica_last_index(r) > match ? replica_last_index(r) - match : 0);
+        info_line(&b, "peer_%s:addr=%s:%d,link=%s,connects=%" PRIu64 ",frames_sent=%" PRIu64
+                      ",frames_dropped=%" PRIu64 "%s",
+                  o->names[i], o->peer_host[i], o->peer_port[i], l->state == LINK_CONNECTED ? "up" : "down",
+                  l->connects, l->frames_sent, l->frames_dropped, progress);
+    }
+
+    resp_buf_append(&b, "\r\n", 2);
+    info_line(&b, "# Persistence");
+    info_line(&b, "durable:%s", o->in_memory ? "no" : "yes");
+    info_line(&b, "data_dir:%s", o->in_memory ? "" : o->data_dir);
+    if (s->storage) {
+        struct storage_stats st;
+        storage_get_stats(s->storage, &st);
+        info_line(&b, "fsync_batches:%" PRIu64, st.syncs);
+        info_line(&b, "fsync_calls:%" PRIu64, st.fsyncs);
+        info_line(&b, "fsync_last_us:%" PRIu64, st.sync_ns_last / 1000);
+        info_line(&b, "fsync_max_us:%" PRIu64, st.sync_ns_max / 1000);
+        info_line(&b, "fsync_avg_us:%" PRIu64, st.syncs ? st.sync_ns_total / 1000 / st.syncs : 0);
+        info_line(&b, "fsync_p50_us_le:%" PRIu64, info_sync_quantile_us(&st, 0.50));
+        info_line(&b, "fsync_p99_us_le:%" PRIu64, info_sync_quantile_us(&st, 0.99));
+        info_line(&b, "log_entries_written:%" PRIu64, st.entries);
+        info_line(&b, "log_bytes_written:%" PRIu64, st.bytes);
+        info_line(&b, "snapshots:%" PRIu64, st.snapshots);
+        info_line(&b, "disk_bytes:%" PRIu64, st.disk_bytes);
+    }
+
+    resp_buf_append(&b, "\r\n", 2);
+    info_line(&b, "# Clients");
+    info_line(&b, "connected_clients:%zu", s->n_clients);
+    info_line(&b, "pending_operations:%zu", s->ops.len);
+    info_line(&b, "replica_pending:%zu", replica_pending(r));
+
+    struct replica_stats rs;
+    replica_stats(r, &rs);
+    resp_buf_append(&b, "\r\n", 2);
+    info_line(&b, "# Stats");
+    info_line(&b,
+              "metrics:commands=%" PRIu64 ",ops=%" PRIu64 ",proxied_out=%" PRIu64 ",proxied_in=%" PRIu64
+              ",rerouted=%" PRIu64 ",tryagain=%" PRIu64 ",uncertain=%" PRIu64 ",protocol_errors=%" PRIu64
+              ",clients_accepted=%" PRIu64 ",clients_refused=%" PRIu64 ",peers_refused=%" PRIu64
+              ",bad_frames=%" PRIu64 ",proposed=%" PRIu64 ",applied=%" PRIu64 ",syncs=%" PRIu64
+              ",raft_messages_sent=%" PRIu64 ",indefinite=%" PRIu64 ",snapshots=%" PRIu64,
+              s->stats.commands, s->stats.ops, s->stats.ops_proxied_out, s->stats.ops_proxied_in,
+              s->stats.rerouted, s->stats.errors_tryagain, s->stats.errors_uncertain,
+              s->stats.errors_protocol, s->stats.clients_accepted, s->stats.clients_refused,
+              s->stats.peers_refused, s->stats.frames_bad, rs.proposed, rs.applied, rs.syncs,
+              rs.messages_sent, rs.indefinite, rs.snapshots);
+
+    resp_write_bulk(out, b.data ? b.data : "", b.len);
+    resp_buf_free(&b);
+}

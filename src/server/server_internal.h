@@ -1,0 +1,268 @@
+/* server_internal.h - the TCP server's shared state: options, the server, its
+ * client and peer connections, and the operations in flight. Private to
+ * src/server.
+ *
+ * One thread, one libuv loop. The order of work follows Redis's beforeSleep:
+ * the poll phase reads every ready socket (clients and peers) and feeds the
+ * replica; then one uv_check callback (server_after_io) ends the batch with
+ * replica_flush() - propose, persist, ONE fsync, send, answer - and only then
+ * starts the socket writes, so no reply or vote leaves before the state it
+ * depends on is durable.
+ */
+#ifndef RAFTKV_SERVER_INTERNAL_H
+#define RAFTKV_SERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "kv/kv.h"
+#include "raft/raft.h"
+#include "replica/replica.h"
+#include "server/peer_codec.h"
+#include "server/req_table.h"
+#include "server/resp.h"
+
+struct storage;
+
+/* ---- Options (server_options.c) ---------------------------------------- */
+
+struct server_options {
+    char id[PEER_MAX_NAME + 1];
+    int self; /* index of id in names */
+    int n_nodes;
+    char names[RAFT_MAX_NODES][PEER_MAX_NAME + 1];
+    char peer_host[RAFT_MAX_NODES][256];
+    int peer_port[RAFT_MAX_NODES];
+    char peers_text[4096]; /* canonical, for the handshake fingerprint */
+    char listen_host[256];
+    int listen_port;
+    char data_dir[PATH_MAX];
+    bool in_memory; /* --in-memory: no data dir, nothing survives a restart */
+    size_t max_clients;
+    size_t max_pending_per_client;
+    size_t max_pending;     /* operations in flight, all clients and proxies */
+    size_t max_output_bytes; /* a client that reads no replies is closed past this */
+    size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
+    size_t max_frame;
+    struct resp_limits limits;
+    uint64_t election_timeout_ms;
+    uint64_t heartbeat_ms;
+    uint64_t request_timeout_ms;
+    uint64_t shutdown_wait_ms;
+    uint64_t seed;
+    int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
+};
+
+/* Parse `serve` options (and --config FILE). Returns 0, or 64 after
+ * printing why to stderr; 1 when --help/--version printed and we exit 0. */
+int server_options_parse(struct server_options *o, int argc, char **argv);
+void server_options_usage(FILE *f);
+
+/* ---- Logging (server_log.c): key=value lines on stderr ------------------- */
+
+enum { SLOG_ERROR, SLOG_WARN, SLOG_INFO, SLOG_DEBUG };
+void server_log_init(const char *node, int level);
+/* fmt continues the line with " key=value ..." pairs. */
+void server_log(int level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- Connections ---------------------------------------------------------- */
+
+/* Double-buffered socket output: `pending` fills while `inflight` is being
+ * written by uv_write; they swap when the write completes. */
+struct server_out {
+    struct resp_buf pending;
+    struct resp_buf inflight;
+    uv_write_t req;
+    bool writing;
+};
+
+enum link_state { LINK_IDLE, LINK_CONNECTING, LINK_CONNECTED, LINK_BACKOFF };
+
+/* Our outbound connection to one peer: we send on it, never read. */
+struct peer_link {
+    struct server *srv;
+    int peer;
+    enum link_state state;
+    uv_tcp_t *tcp; /* allocated per attempt; freed on close */
+    uv_connect_t connect_req;
+    uv_timer_t backoff_timer;
+    uint64_t backoff_ms;
+    struct server_out out;
+    uint64_t frames_sent, frames_dropped, connects, bytes_sent;
+    bool ever_connected;
+};
+
+/* An inbound connection from a peer: we read from it, never write. */
+struct peer_conn {
+    struct server *srv;
+    uv_tcp_t tcp;
+    int peer; /* -1 until the handshake named a configured peer */
+    uint8_t *in;
+    size_t in_len, in_cap;
+    struct peer_conn *prev, *next;
+    bool closing;
+};
+
+struct client_req;
+
+struct client {
+    struct server *srv;
+    uv_tcp_t tcp;
+    uint64_t id;
+    struct resp_parser parser;
+    int proto; /* 2 or 3 (HELLO 3) */
+    char name[64];
+    struct client_req *head, *tail; /* requests in arrival order */
+    size_t n_pending;               /* requests not yet answered */
+    struct server_out out;
+    bool reading, closing, close_after_write;
+    struct client *prev, *next;
+};
+
+/* ---- Operations ------------------------------------------------------------ */
+
+/* One kv command in flight. Reached by id from the replica's completion
+ * callback and from proxy answers, through server.ops. */
+enum op_origin { OP_LOCAL_CLIENT, OP_REMOTE_PROXY };
+enum op_route { OP_ROUTE_NONE, OP_ROUTE_REPLICA, OP_ROUTE_PROXY };
+
+struct server_op {
+    uint64_t id;
+    enum op_origin origin;
+    enum op_route route;
+    struct kv_command cmd; /* owns its JSON references */
+    /* OP_LOCAL_CLIENT */
+    struct client_req *req;
+    size_t index; /* in req->results */
+    int hops;     /* re-routes after a definite NOT_LEADER */
+    uint64_t deadline_ms;
+    int proxy_peer;                /* OP_ROUTE_PROXY: the leader asked */
+    struct server_op *prev, *next; /* the proxied list, by deadline */
+    struct server_op *reroute_next;
+    /* OP_REMOTE_PROXY */
+    int from_peer;
+    uint64_t remote_id;
+};
+
+struct op_result {
+    enum replica_status status;
+    int kv_code;
+    json_t *value; /* owned */
+    char text[96];
+};
+
+enum command_kind {
+    CMD_IMMEDIATE, /* answered at once */
+    CMD_GET,
+    CMD_SET,
+    CMD_DEL,
+    CMD_EXISTS,
+    CMD_MGET,
+    CMD_CAS,
+};
+
+/* One client command: its reply is written once all its operations are
+ * done and every earlier command of the connection has been answered. */
+struct client_req {
+    struct client *client; /* NULL once the connection closed */
+    struct client_req *next;
+    enum command_kind kind;
+    size_t n_ops, n_done;
+    struct op_result *results;
+    struct resp_buf reply;
+    bool done;
+    uint64_t started_ms;
+};
+
+/* ---- The server ------------------------------------------------------------- */
+
+struct server_stats {
+    uint64_t commands, ops, ops_proxied_out, ops_proxied_in, rerouted;
+    uint64_t errors_tryagain, errors_uncertain, errors_protocol;
+    uint64_t clients_accepted, clients_refused, peers_refused;
+    uint64_t frames_bad;
+};
+
+struct server {
+    struct server_options opt;
+    uv_loop_t *loop;
+    struct replica *replica;
+    struct storage *storage;
+    struct replica_log_store log_store;
+    uv_tcp_t client_listener, peer_listener;
+    uv_timer_t tick_timer;
+    uv_check_t check;
+    uv_signal_t sig_term, sig_int;
+    struct peer_link links[RAFT_MAX_NODES];
+    struct peer_conn *peer_conns;
+    struct client *clients;
+    size_t n_clients;
+    uint64_t next_client_id;
+    struct req_table ops;
+    uint64_t next_op_id;
+    struct server_op *proxied_head, *proxied_tail;
+    struct server_op *reroute_head; /* definite NOT_LEADER answers to route again */
+    bool shutting_down;
+    bool finished; /* handles are closing; uv_run is about to return */
+    uint64_t shutdown_deadline_ms;
+    int exit_code;
+    bool fatal;
+    struct server_stats stats;
+    uint64_t started_ms;
+};
+
+uint64_t server_now(struct server *s);
+/* End of an I/O batch: flush the replica, start writes, rearm the timer. */
+void server_after_io(struct server *s);
+void server_fatal(struct server *s, const char *why);
+
+/* server_out.c */
+void server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_write_t *, int));
+void server_out_free(struct server_out *o);
+size_t server_out_bytes(const struct server_out *o);
+
+/* peer.c */
+int peer_start(struct server *s);
+void peer_stop(struct server *s);
+/* Queue a frame for `peer`; false if dropped (link down or queue full). */
+bool peer_send_raft(struct server *s, const struct raft_msg *m);
+bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, const uint8_t *cmd, size_t len);
+bool peer_send_proxy_resp(struct server *s, int peer, const struct peer_proxy_resp *r);
+bool peer_link_up(const struct server *s, int peer);
+void peer_flush_writes(struct server *s);
+
+/* client.c */
+int client_start(struct server *s);
+void client_stop_accepting(struct server *s);
+void client_stop_reading_all(struct server *s);
+void client_close_all(struct server *s);
+/* A request finished: write every answered request at the head in order. */
+void client_req_done(struct client_req *r);
+void client_flush_writes(struct server *s);
+size_t client_pending_total(const struct server *s);
+
+/* commands.c */
+void commands_dispatch(struct client *c, struct resp_request *req);
+void commands_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
+void commands_proxy_serve(struct server *s, int from_peer, const struct peer_proxy_req *q);
+void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p);
+/* Time out proxied operations whose answer never came; returns the next
+ * deadline (UINT64_MAX if none). */
+uint64_t commands_expire(struct server *s, uint64_t now_ms);
+void commands_free_all(struct server *s);
+/* Route again the operations a leader change bounced; true if any. */
+bool commands_reroute(struct server *s);
+
+/* info.c */
+void info_write(struct server *s, struct resp_buf *b, int proto);
+
+/* server_store.c */
+int server_store_open(struct server *s, char *err, size_t errlen);
+void server_store_loaded(struct server *s);
+void server_store_close(struct server *s);
+
+#endif

@@ -1,0 +1,261 @@
+/* server_main.c - `raftkv serve`: start-up, the loop's batch boundary, timers
+ * and graceful shutdown. The order of work is described in
+ * server_internal.h; the options in server_options.c. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/server.h"
+#include "server/server_internal.h"
+#include "storage/storage.h"
+
+uint64_t server_now(struct server *s)
+{
+    return uv_now(s->loop);
+}
+
+static void server_on_send(void *ctx, const struct raft_msg *m)
+{
+    peer_send_raft(ctx, m);
+}
+
+static void server_on_complete(void *ctx, uint64_t ref, const struct replica_result *res)
+{
+    commands_complete(ctx, ref, res);
+}
+
+static void server_on_trace(void *ctx, const char *line)
+{
+    (void)ctx;
+    server_log(SLOG_DEBUG, "raft", "decision=\"%s\"", line);
+}
+
+static void server_tick(uv_timer_t *t);
+
+static void server_close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Close every handle; uv_run returns once they are all closed. */
+static void server_finish(struct server *s, const char *why)
+{
+    if (s->finished)
+        return;
+    s->finished = true;
+    if (s->exit_code == 0 && s->fatal)
+        s->exit_code = 1;
+    server_log(s->fatal ? SLOG_ERROR : SLOG_INFO, "shutdown", "reason=\"%s\" pending=%zu", why, s->ops.len);
+    uv_timer_stop(&s->tick_timer);
+    server_close_handle((uv_handle_t *)&s->tick_timer);
+    server_close_handle((uv_handle_t *)&s->check);
+    server_close_handle((uv_handle_t *)&s->sig_term);
+    server_close_handle((uv_handle_t *)&s->sig_int);
+    client_stop_accepting(s);
+    client_close_all(s);
+    peer_stop(s);
+}
+
+void server_fatal(struct server *s, const char *why)
+{
+    if (s->fatal)
+        return;
+    s->fatal = true;
+    s->shutting_down = true;
+    server_finish(s, why);
+}
+
+static bool server_drained(struct server *s)
+{
+    if (s->ops.len > 0)
+        return false;
+    for (struct client *c = s->clients; c; c = c->next)
+        if (c->head || server_out_bytes(&c->out) > 0)
+            return false;
+    return true;
+}
+
+void server_after_io(struct server *s)
+{
+    if (s->fatal || s->finished || !s->replica)
+        return;
+    uint64_t now = server_now(s);
+    uint64_t next_expiry = commands_expire(s, now);
+    /* Bounced operations go again at once; a few rounds at most. */
+    for (int round = 0; round < 4; round++) {
+        commands_reroute(s);
+        int rc = replica_flush(s->replica, now);
+        if (rc != 0) {
+            server_log(SLOG_ERROR, "storage_failed", "rc=%d reason=\"%s\"", rc,
+                       s->storage ? storage_error(s->storage) : "?");
+            server_fatal(s, "storage failed: the node cannot trust its disk and stops");
+            return;
+        }
+        if (!s->reroute_head)
+            break;
+    }
+    peer_flush_writes(s);
+    client_flush_writes(s);
+    if (s->shutting_down) {
+        if (server_drained(s)) {
+            server_finish(s, "SIGTERM: in-flight requests answered");
+            return;
+        }
+        if (now >= s->shutdown_deadline_ms) {
+            server_finish(s, "SIGTERM: shutdown wait elapsed with requests in flight");
+            return;
+        }
+        if (next_expiry > s->shutdown_deadline_ms)
+            next_expiry = s->shutdown_deadline_ms;
+    }
+    next_expiry = commands_expire(s, now) < next_expiry ? commands_expire(s, now) : next_expiry;
+    uint64_t deadline = replica_deadline(s->replica);
+    if (next_expiry < deadline)
+        deadline = next_expiry;
+    uint64_t delay = deadline > now ? deadline - now : 0;
+    if (delay > 1000)
+        delay = 1000;
+    if (!uv_is_closing((uv_handle_t *)&s->tick_timer))
+        uv_timer_start(&s->tick_timer, server_tick, delay, 0);
+}
+
+static void server_tick(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    if (s->fatal)
+        return;
+    replica_tick(s->replica, server_now(s));
+    /* The poll phase may now block: end this batch here, not in uv_check. */
+    server_after_io(s);
+}
+
+static void server_check(uv_check_t *h)
+{
+    server_after_io(h->data);
+}
+
+static void server_on_signal(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    if (s->shutting_down) {
+        server_log(SLOG_WARN, "shutdown_forced", "signal=%d", signum);
+        server_finish(s, "second signal");
+        return;
+    }
+    s->shutting_down = true;
+    s->shutdown_deadline_ms = server_now(s) + s->opt.shutdown_wait_ms;
+    server_log(SLOG_INFO, "shutdown_begin", "signal=%d pending=%zu wait_ms=%" PRIu64, signum, s->ops.len,
+               s->opt.shutdown_wait_ms);
+    client_stop_accepting(s);
+    client_stop_reading_all(s);
+    server_after_io(s);
+}
+
+static void server_free(struct server *s)
+{
+    commands_free_all(s);
+    replica_free(s->replica);
+    s->replica = NULL;
+    server_store_close(s);
+    for (int i = 0; i < s->opt.n_nodes; i++)
+        server_out_free(&s->links[i].out);
+    if (s->loop) {
+        uv_loop_close(s->loop);
+        free(s->loop);
+    }
+    free(s);
+}
+
+int server_main(int argc, char **argv)
+{
+    struct server *s = calloc(1, sizeof *s);
+    if (!s)
+        return 1;
+    int rc = server_options_parse(&s->opt, argc, argv);
+    if (rc != 0) {
+        free(s);
+        return rc == 1 ? 0 : 64;
+    }
+    struct server_options *o = &s->opt;
+    server_log_init(o->id, o->log_level);
+    signal(SIGPIPE, SIG_IGN);
+    if (o->seed == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        o->seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^ (uint64_t)o->self;
+    }
+    s->loop = malloc(sizeof *s->loop);
+    if (!s->loop || uv_loop_init(s->loop) != 0) {
+        free(s->loop);
+        s->loop = NULL;
+        server_free(s);
+        return 1;
+    }
+    s->started_ms = server_now(s);
+
+    if (!o->in_memory) {
+        char err[512];
+        rc = server_store_open(s, err, sizeof err);
+        if (rc != 0) {
+            server_log(SLOG_ERROR, "storage_open_failed", "dir=%s rc=%d reason=\"%s\"", o->data_dir, rc, err);
+            server_free(s);
+            return 1;
+        }
+    }
+    struct replica_config rc_cfg;
+    replica_config_default(&rc_cfg, o->self, o->n_nodes, o->seed);
+    rc_cfg.raft.election_timeout_ms = o->election_timeout_ms;
+    rc_cfg.raft.heartbeat_interval_ms = o->heartbeat_ms;
+    if (o->log_level >= SLOG_DEBUG) {
+        rc_cfg.raft.trace = server_on_trace;
+        rc_cfg.raft.trace_ctx = s;
+    }
+    rc_cfg.send = server_on_send;
+    rc_cfg.complete = server_on_complete;
+    rc_cfg.ctx = s;
+    rc_cfg.store = o->in_memory ? NULL : &s->log_store;
+    rc_cfg.max_pending = o->max_pending;
+    rc_cfg.request_timeout_ms = o->request_timeout_ms;
+    s->replica = replica_new(&rc_cfg, server_now(s));
+    server_store_loaded(s);
+    if (!s->replica) {
+        server_log(SLOG_ERROR, "replica_failed", "reason=\"cannot create the replica from the stored state\"");
+        server_free(s);
+        return 1;
+    }
+
+    uv_timer_init(s->loop, &s->tick_timer);
+    s->tick_timer.data = s;
+    uv_check_init(s->loop, &s->check);
+    s->check.data = s;
+    uv_check_start(&s->check, server_check);
+    uv_signal_init(s->loop, &s->sig_term);
+    s->sig_term.data = s;
+    uv_signal_start(&s->sig_term, server_on_signal, SIGTERM);
+    uv_signal_init(s->loop, &s->sig_int);
+    s->sig_int.data = s;
+    uv_signal_start(&s->sig_int, server_on_signal, SIGINT);
+
+    if (peer_start(s) != 0 || client_start(s) != 0) {
+        s->exit_code = 1;
+        s->fatal = true;
+        server_finish(s, "cannot listen");
+    } else {
+        server_log(SLOG_INFO, "started",
+                   "id=%s nodes=%d peers=%s listen=%s:%d durable=%s data_dir=%s seed=%" PRIu64
+                   " election_timeout_ms=%" PRIu64 " heartbeat_ms=%" PRIu64,
+                   o->id, o->n_nodes, o->peers_text, o->listen_host, o->listen_port,
+                   o->in_memory ? "no" : "yes", o->in_memory ? "-" : o->data_dir, o->seed,
+                   o->election_timeout_ms, o->heartbeat_ms);
+        server_after_io(s);
+    }
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    int exit_code = s->exit_code;
+    server_free(s);
+    server_log(SLOG_INFO, "stopped", "exit=%d", exit_code);
+    return exit_code;
+}

@@ -1,0 +1,349 @@
+/* server_options.c - the options of `raftkv serve`, from the command line or
+ * a config file holding the same keys (one "key = value" a line). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_internal.h"
+
+#ifndef RAFTKV_VERSION
+#define RAFTKV_VERSION "0.1.0"
+#endif
+
+void server_options_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: raftkv serve --id NAME --peers NAME=HOST:PORT,... --listen HOST:PORT\n"
+            "                    (--data-dir DIR | --in-memory) [options]\n"
+            "       raftkv serve --config FILE [options]\n"
+            "\n"
+            "A raftkv cluster member: peers talk Raft over TCP on the addresses in --peers;\n"
+            "clients speak the Redis protocol (RESP2/RESP3) on --listen. Durable by default:\n"
+            "every write is fsynced on a majority before it is acknowledged.\n"
+            "\n"
+            "  --id NAME                  this node's name; must appear in --peers\n"
+            "  --peers LIST               every member, this one included: n1=127.0.0.1:7101,...\n"
+            "  --listen HOST:PORT         the Redis-protocol client port\n"
+            "  --data-dir DIR             durable state (created if missing, locked while running)\n"
+            "  --in-memory                keep nothing on disk (tests and benchmarks only)\n"
+            "  --config FILE              read options from FILE: lines 'key = value', '#' comments,\n"
+            "                             keys as the long options without '--' (in-memory = true)\n"
+            "  --max-clients N            client connections at once (default 10000)\n"
+            "  --max-pending-per-client N commands in flight per connection before it is no\n"
+            "                             longer read (default 1024)\n"
+            "  --max-pending N            operations in flight in all (default 65536); past it\n"
+            "                             commands get -TRYAGAIN\n"
+            "  --max-output-bytes N       a client not reading its replies is closed past this\n"
+            "                             (default 67108864)\n"
+            "  --max-bulk-bytes N         one argument (default %u)\n"
+            "  --max-args N               arguments of one command (default %u)\n"
+            "  --max-request-bytes N      one command, all counted (default %u)\n"
+            "  --max-inline-bytes N       one inline (telnet) command line (default %u)\n"
+            "  --peer-queue-bytes N       unsent bytes per peer before frames are dropped\n"
+            "                             (default 16777216; Raft retransmits)\n"
+            "  --max-frame-bytes N        largest peer frame accepted (default %u)\n"
+            "  --election-timeout-ms N    base election timeout (default 1000)\n"
+            "  --heartbeat-ms N           leader heartbeat interval (default 100)\n"
+            "  --request-timeout-ms N     a command not answered by then gets -UNCERTAIN\n"
+            "                             (default 2000)\n"
+            "  --shutdown-wait-ms N       on SIGTERM, how long in-flight commands may take\n"
+            "                             (default 5000)\n"
+            "  --seed N                   seed of the election-timeout generator (default: from\n"
+            "                             the clock and pid, logged)\n"
+            "  --log-level LEVEL          error|warn|info|debug (default info)\n"
+            "  --help, --version\n",
+            RESP_DEFAULT_MAX_BULK_BYTES, RESP_DEFAULT_MAX_ARGS, RESP_DEFAULT_MAX_REQUEST_BYTES,
+            RESP_DEFAULT_MAX_INLINE_BYTES, PEER_DEFAULT_MAX_FRAME);
+}
+
+static void server_options_default(struct server_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->self = -1;
+    o->max_clients = 10000;
+    o->max_pending_per_client = 1024;
+    o->max_pending = 65536;
+    o->max_output_bytes = 64u << 20;
+    o->peer_queue_bytes = 16u << 20;
+    o->max_frame = PEER_DEFAULT_MAX_FRAME;
+    resp_limits_default(&o->limits);
+    o->election_timeout_ms = 1000;
+    o->heartbeat_ms = 100;
+    o->request_timeout_ms = 2000;
+    o->shutdown_wait_ms = 5000;
+    o->log_level = SLOG_INFO;
+}
+
+/* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
+ * supported; use IPv4 or a host name). */
+static int parse_hostport(const char *s, char *host, size_t hostcap, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= hostcap)
+        return -1;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || p <= 0 || p > 65535)
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static int parse_peers(struct server_options *o, const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        return -1;
+    o->n_nodes = 0;
+    o->peers_text[0] = '\0';
+    int rc = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item || (size_t)(eq - item) > PEER_MAX_NAME || o->n_nodes >= RAFT_MAX_NODES) {
+            rc = -1;
+            break;
+        }
+        int n = o->n_nodes;
+        memcpy(o->names[n], item, (size_t)(eq - item));
+        o->names[n][eq - item] = '\0';
+        for (int j = 0; j < n; j++)
+            if (strcmp(o->names[j], o->names[n]) == 0)
+                rc = -1;
+        if (rc || parse_hostport(eq + 1, o->peer_host[n], sizeof o->peer_host[n], &o->peer_port[n]) != 0) {
+            rc = -1;
+            break;
+        }
+        size_t used = strlen(o->peers_text);
+        snprintf(o->peers_text + used, sizeof o->peers_text - used, "%s%s=%s:%d", n ? "," : "",
+                 o->names[n], o->peer_host[n], o->peer_port[n]);
+        o->n_nodes++;
+    }
+    free(copy);
+    return rc == 0 && o->n_nodes > 0 ? 0 : -1;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    uint64_t v;
+    if (parse_u64(s, &v) != 0 || v == 0 || v > SIZE_MAX / 4)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int server_options_apply(struct server_options *o, int argc, char **argv, int depth);
+
+/* Turn a config file into "--key value" pairs and apply them. */
+static int server_options_file(struct server_options *o, const char *path, int depth)
+{
+    if (depth > 0) {
+        fprintf(stderr, "raftkv serve: --config cannot be nested (%s)\n", path);
+        return 64;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "raftkv serve: cannot read config %s: %s\n", path, strerror(errno));
+        return 64;
+    }
+    char *args[256];
+    int n = 0, rc = 0, lineno = 0;
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        char *hash = strchr(p, '#');
+        if (hash)
+            *hash = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strlen(p);
+        while (len && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == ' ' || p[len - 1] == '\t'))
+            p[--len] = '\0';
+        if (!*p)
+            continue;
+        char *sep = p + strcspn(p, " \t=");
+        char *val = sep;
+        if (*val)
+            *val++ = '\0';
+        while (*val == ' ' || *val == '\t' || *val == '=')
+            val++;
+        if (n + 2 > (int)(sizeof args / sizeof args[0])) {
+            rc = 64;
+            break;
+        }
+        bool flag = strcmp(p, "in-memory") == 0;
+        if (flag && *val && strcmp(val, "true") != 0 && strcmp(val, "yes") != 0 && strcmp(val, "1") != 0)
+            continue;
+        if (!flag && !*val) {
+            fprintf(stderr, "raftkv serve: %s:%d: '%s' has no value\n", path, lineno, p);
+            rc = 64;
+            break;
+        }
+        size_t klen = strlen(p) + 3;
+        args[n] = malloc(klen);
+        if (!args[n]) {
+            rc = 64;
+            break;
+        }
+        snprintf(args[n++], klen, "--%s", p);
+        if (!flag) {
+            args[n] = strdup(val);
+            if (!args[n]) {
+                rc = 64;
+                break;
+            }
+            n++;
+        }
+    }
+    fclose(f);
+    if (rc == 0)
+        rc = server_options_apply(o, n, args, depth + 1);
+    for (int i = 0; i < n; i++)
+        free(args[i]);
+    return rc;
+}
+
+static int server_options_apply(struct server_options *o, int argc, char **argv, int depth)
+{
+    const char *peers = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool used = true; /* whether v was consumed */
+        size_t size;
+        uint64_t u;
+        int bad = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            server_options_usage(stdout);
+            return 1;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("raftkv %s\n", RAFTKV_VERSION);
+            return 1;
+        } else if (strcmp(a, "--in-memory") == 0) {
+            o->in_memory = true;
+            used = false;
+        } else if (!v) {
+            fprintf(stderr, "raftkv serve: %s needs a value (or is unknown)\n", a);
+            return 64;
+        } else if (strcmp(a, "--config") == 0) {
+            int rc = server_options_file(o, v, depth);
+            if (rc)
+                return rc;
+        } else if (strcmp(a, "--id") == 0) {
+            bad = strlen(v) == 0 || strlen(v) > PEER_MAX_NAME;
+            if (!bad)
+                snprintf(o->id, sizeof o->id, "%s", v);
+        } else if (strcmp(a, "--peers") == 0) {
+            peers = v;
+            bad = parse_peers(o, v) != 0;
+        } else if (strcmp(a, "--listen") == 0) {
+            bad = parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port) != 0;
+        } else if (strcmp(a, "--data-dir") == 0) {
+            bad = strlen(v) == 0 || strlen(v) >= sizeof o->data_dir;
+            if (!bad)
+                snprintf(o->data_dir, sizeof o->data_dir, "%s", v);
+        } else if (strcmp(a, "--log-level") == 0) {
+            static const char *levels[] = {"error", "warn", "info", "debug"};
+            bad = 1;
+            for (int l = 0; l < 4; l++)
+                if (strcmp(v, levels[l]) == 0) {
+                    o->log_level = l;
+                    bad = 0;
+                }
+        } else if (strcmp(a, "--seed") == 0) {
+            bad = parse_u64(v, &o->seed) != 0;
+        } else {
+            struct {
+                const char *name;
+                size_t *size;
+                uint64_t *ms;
+            } nums[] = {
+                {"--max-clients", &o->max_clients, NULL},
+                {"--max-pending-per-client", &o->max_pending_per_client, NULL},
+                {"--max-pending", &o->max_pending, NULL},
+                {"--max-output-bytes", &o->max_output_bytes, NULL},
+                {"--max-bulk-bytes", &o->limits.max_bulk_bytes, NULL},
+                {"--max-args", &o->limits.max_args, NULL},
+                {"--max-request-bytes", &o->limits.max_request_bytes, NULL},
+                {"--max-inline-bytes", &o->limits.max_inline_bytes, NULL},
+                {"--peer-queue-bytes", &o->peer_queue_bytes, NULL},
+                {"--max-frame-bytes", &o->max_frame, NULL},
+                {"--election-timeout-ms", NULL, &o->election_timeout_ms},
+                {"--heartbeat-ms", NULL, &o->heartbeat_ms},
+                {"--request-timeout-ms", NULL, &o->request_timeout_ms},
+                {"--shutdown-wait-ms", NULL, &o->shutdown_wait_ms},
+            };
+            size_t k;
+            for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
+                if (strcmp(a, nums[k].name) == 0)
+                    break;
+            if (k == sizeof nums / sizeof nums[0]) {
+                fprintf(stderr, "raftkv serve: unknown option %s\n", a);
+                return 64;
+            }
+            if (nums[k].size) {
+                bad = parse_size(v, &size) != 0;
+                if (!bad)
+                    *nums[k].size = size;
+            } else {
+                bad = parse_u64(v, &u) != 0 || u == 0 || u > 3600u * 1000;
+                if (!bad)
+                    *nums[k].ms = u;
+            }
+        }
+        if (bad) {
+            fprintf(stderr, "raftkv serve: bad value for %s: '%s'\n", a, v);
+            return 64;
+        }
+        if (used)
+            i++;
+    }
+    (void)peers;
+    return 0;
+}
+
+int server_options_parse(struct server_options *o, int argc, char **argv)
+{
+    server_options_default(o);
+    int rc = server_options_apply(o, argc - 1, argv + 1, 0);
+    if (rc)
+        return rc;
+    const char *missing = !o->id[0] ? "--id" : !o->n_nodes ? "--peers" : !o->listen_port ? "--listen"
+                          : (!o->data_dir[0] && !o->in_memory) ? "--data-dir (or --in-memory)" : NULL;
+    if (missing) {
+        fprintf(stderr, "raftkv serve: %s is required\n\n", missing);
+        server_options_usage(stderr);
+        return 64;
+    }
+    for (int i = 0; i < o->n_nodes; i++)
+        if (strcmp(o->names[i], o->id) == 0)
+            o->self = i;
+    if (o->self < 0) {
+        fprintf(stderr, "raftkv serve: --id %s is not one of --peers\n", o->id);
+        return 64;
+    }
+    if (o->heartbeat_ms * 2 > o->election_timeout_ms) {
+        fprintf(stderr, "raftkv serve: --heartbeat-ms must be at most half of --election-timeout-ms\n");
+        return 64;
+    }
+    return 0;
+}
