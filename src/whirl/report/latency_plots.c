@@ -12,6 +12,8 @@
 /* Above this many points, markers lose their hover titles: the file would
  * otherwise grow by ~80 bytes a point for little use. */
 #define LATENCY_TITLED_POINTS_MAX 5000
+/* Above this many, points are drawn as dots of one path per outcome. */
+#define LATENCY_ELEMENT_POINTS_MAX 20000
 
 static const enum svg_shape f_shapes[RUN_F_COUNT] = {SVG_CIRCLE, SVG_SQUARE, SVG_TRIANGLE, SVG_CIRCLE};
 static const char *const f_dashes[RUN_F_COUNT] = {NULL, "6 3", "2 2", "8 2 2 2"};
@@ -55,6 +57,34 @@ static void plot_frame(struct svg_plot *p, const struct run *run, const char *ti
     p->y_label = "latency (ms)";
 }
 
+/* One dotted path per outcome: shapes by function would cost an element a
+ * point, and a browser opening 100,000 elements takes seconds. */
+static int dots_write(struct svg_plot *p, const struct run *run)
+{
+    double *xs = malloc((run->n_ops + 1) * sizeof *xs), *ys = malloc((run->n_ops + 1) * sizeof *ys);
+    if (!xs || !ys) {
+        free(xs);
+        free(ys);
+        return -1;
+    }
+    for (int o = 0; o < RUN_OUTCOME_COUNT; o++) {
+        size_t n = 0;
+        for (size_t i = 0; i < run->n_ops; i++) {
+            const struct run_op *op = &run->ops[i];
+            if (op->completed && op->outcome == o) {
+                xs[n] = op->t0_ns / 1e9;
+                ys[n++] = latency_ms(op);
+            }
+        }
+        char title[64];
+        snprintf(title, sizeof title, "%s: %zu requests", report_run_outcome_names[o], n);
+        svg_plot_dots(p, xs, ys, n, report_outcome_colors[o], title);
+    }
+    free(xs);
+    free(ys);
+    return 0;
+}
+
 static int raw_write(const struct run *run)
 {
     double lo = INFINITY, hi = 0;
@@ -76,17 +106,22 @@ static int raw_write(const struct run *run)
         return -1;
     report_shade_faults(&p, run);
     svg_plot_axes(&p);
-    char title[160];
-    for (size_t i = 0; i < run->n_ops; i++) {
-        const struct run_op *op = &run->ops[i];
-        if (!op->completed)
-            continue;
-        double ms = latency_ms(op);
-        if (n <= LATENCY_TITLED_POINTS_MAX)
-            snprintf(title, sizeof title, "%s %s: %.3f ms at %.3f s, process %lld", op->f_name,
-                     report_run_outcome_names[op->outcome], ms, op->t0_ns / 1e9, (long long)op->process);
-        svg_plot_point(&p, op->t0_ns / 1e9, ms, report_outcome_colors[op->outcome], f_shapes[op->f],
-                       n <= LATENCY_TITLED_POINTS_MAX ? title : NULL);
+    if (n <= LATENCY_ELEMENT_POINTS_MAX) {
+        char title[160];
+        for (size_t i = 0; i < run->n_ops; i++) {
+            const struct run_op *op = &run->ops[i];
+            if (!op->completed)
+                continue;
+            double ms = latency_ms(op);
+            if (n <= LATENCY_TITLED_POINTS_MAX)
+                snprintf(title, sizeof title, "%s %s: %.3f ms at %.3f s, process %lld", op->f_name,
+                         report_run_outcome_names[op->outcome], ms, op->t0_ns / 1e9, (long long)op->process);
+            svg_plot_point(&p, op->t0_ns / 1e9, ms, report_outcome_colors[op->outcome], f_shapes[op->f],
+                           n <= LATENCY_TITLED_POINTS_MAX ? title : NULL);
+        }
+    } else if (dots_write(&p, run) != 0) {
+        svg_plot_end(&p);
+        return -1;
     }
     struct svg_legend_entry legend[RUN_F_COUNT - 1 + RUN_OUTCOME_COUNT];
     int nl = 0;

@@ -220,6 +220,24 @@ void svg_plot_point(struct svg_plot *p, double x, double y, const char *color, e
     close_shape(p->f, title, shape);
 }
 
+void svg_plot_dots(struct svg_plot *p, const double *xs, const double *ys, size_t n, const char *color,
+                   const char *title)
+{
+    if (n == 0)
+        return;
+    fprintf(p->f, "<path class=\"pts\" data-n=\"%zu\" stroke=\"%s\" stroke-width=\"4\" stroke-linecap=\"round\" "
+                  "stroke-opacity=\"0.7\" fill=\"none\" d=\"", n, color);
+    for (size_t i = 0; i < n; i++)
+        fprintf(p->f, "M%.1f %.1fh0", svg_plot_px(p, xs[i]), svg_plot_py(p, ys[i]));
+    fputs("\">", p->f);
+    if (title) {
+        fputs("<title>", p->f);
+        html_escape(p->f, title);
+        fputs("</title>", p->f);
+    }
+    fputs("</path>\n", p->f);
+}
+
 void svg_plot_line(struct svg_plot *p, const double *xs, const double *ys, int n, const char *color,
                    const char *dash, enum svg_shape shape, const char *title)
 {

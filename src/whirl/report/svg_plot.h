@@ -47,6 +47,11 @@ void svg_plot_axes(struct svg_plot *p);
 /* One marker; title (may be NULL) shows on hover. */
 void svg_plot_point(struct svg_plot *p, double x, double y, const char *color, enum svg_shape shape,
                     const char *title);
+/* n points of one series as a single path of round dots: for plots with too
+ * many points to give each its own element (browsers slow down past ~10^4).
+ * The path has class "pts" and data-n="n". */
+void svg_plot_dots(struct svg_plot *p, const double *xs, const double *ys, size_t n, const char *color,
+                   const char *title);
 /* A polyline through n points, with optional markers. */
 void svg_plot_line(struct svg_plot *p, const double *xs, const double *ys, int n, const char *color,
                    const char *dash, enum svg_shape shape, const char *title);

@@ -80,7 +80,7 @@ for (let i = 0; i < nOps; i++) {
   clock[p] = t1 + expo(5 * MS);
   if (done.type === 'info') procId[p] = nextProc++;
 }
-const end = Math.max(...events.map(e => e.time));
+const end = events.reduce((m, e) => Math.max(m, e.time), 0);
 // nemesis: a partition every 10 s for 5 s (and always one early one for short runs)
 for (let t = 1000 * MS; t < end; t += 10000 * MS) {
   events.push({ time: Math.round(t), process: 'nemesis', type: 'info', f: 'start-partition', value: [['n0'], ['n1', 'n2']], text: 'one node isolated' });
