@@ -356,12 +356,12 @@ int storage_save_snapshot(struct storage *s, raft_index index, raft_term term, c
     int rc = storage_check_usable(s);
     if (rc)
         return rc;
-    if (index < s->snap_index || (len > 0 && !data)) {
-        snprintf(s->err, sizeof s->err,
-                 "snapshot at index %" PRIu64 " is older than the stored one at %" PRIu64, index,
-                 s->snap_index);
+    if (len > 0 && !data) {
+        snprintf(s->err, sizeof s->err, "snapshot of %zu bytes from NULL", len);
         return STORAGE_ERR_INVALID;
     }
+    if (index < s->snap_index)
+        return STORAGE_OK; /* the stored, newer snapshot already covers it */
     if ((rc = storage_sync(s)) != STORAGE_OK)
         return rc;
     uint64_t bytes;

@@ -139,7 +139,8 @@ int storage_sync(struct storage *s);
  * covers: whole segments up to index are deleted. If the stored log holds
  * (index, term), the entries after index are kept; otherwise (a snapshot
  * installed from the leader) the whole log is dropped and the next append
- * must start at index + 1. Pending appends are synced first. */
+ * must start at index + 1. Pending appends are synced first. A snapshot
+ * older than the stored one changes nothing (the stored one covers it). */
 int storage_save_snapshot(struct storage *s, raft_index index, raft_term term, const uint8_t *data,
                           size_t len);
 

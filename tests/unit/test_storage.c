@@ -352,6 +352,22 @@ Test(storage, a_snapshot_whose_term_contradicts_the_log_drops_the_log)
     storage_close(s);
 }
 
+Test(storage, a_snapshot_older_than_the_stored_one_changes_nothing)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 9, 1);
+    cr_assert_eq(storage_save_snapshot(s, 6, 1, (const uint8_t *)"six", 3), STORAGE_OK);
+    cr_assert_eq(storage_save_snapshot(s, 4, 1, (const uint8_t *)"four", 4), STORAGE_OK);
+    cr_assert_eq(storage_snapshot_index(s), 6);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.snap_index, 6);
+    cr_assert_eq(memcmp(r.snap_data, "six", 3), 0);
+    cr_assert_eq(r.n_entries, 3);
+    storage_close(s);
+}
+
 Test(storage, the_restore_memory_can_be_released_early)
 {
     struct raft_restore r;
