@@ -281,6 +281,14 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
     else {
         c->peer = idx;
         server_log(SLOG_INFO, "peer_conn_accepted", "peer=%s", h.sender);
+        /* The peer is back: dial it now rather than when the backoff ends,
+         * so a restarted node hears the leader within a heartbeat. */
+        struct peer_link *l = &s->links[idx];
+        if (l->state == LINK_BACKOFF && !l->tcp) {
+            uv_timer_stop(&l->backoff_timer);
+            l->backoff_ms = PEER_BACKOFF_MIN_MS;
+            link_connect(l);
+        }
     }
 }
 
