@@ -68,8 +68,15 @@ static int whirl_check_file(const char *path, enum check_format format, const st
     printf("%s %s\n", path, whirl_verdict_name(v));
     if (verbose) {
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-        printf("  %zu key%s, %zu events, %zu ops dropped (definite failures, unknown reads), checked in %.1f ms\n",
-               h.n_keys, h.n_keys == 1 ? "" : "s", h.n_events, h.n_dropped, ms);
+        uint64_t states = 0;
+        size_t ops = 0;
+        for (size_t k = 0; k < h.n_keys; k++) {
+            states += h.keys[k].report.states_explored;
+            ops += h.keys[k].n_ops;
+        }
+        printf("  %zu key%s, %zu events, %zu ops checked, %zu dropped (definite failures, unknown reads), "
+               "%llu configurations, checked in %.1f ms\n",
+               h.n_keys, h.n_keys == 1 ? "" : "s", h.n_events, ops, h.n_dropped, (unsigned long long)states, ms);
     }
     for (size_t i = 0; i < h.n_keys; i++) {
         enum lin_verdict kv = h.keys[i].report.verdict;
