@@ -50,9 +50,9 @@ void whirl_usage(FILE *out)
           "\n"
           "Options of whirl test (Maelstrom's names and defaults):\n"
           "  -w, --workload NAME     the workload; only lin-kv (default lin-kv)\n"
-          "  --bin PATH [ARGS...]    the node binary; arguments after it that are not\n"
-          "                          whirl options go to the binary, and after a\n"
-          "                          literal -- everything does\n"
+          "  --bin PATH [ARGS...]    the node binary; arguments after it that do not\n"
+          "                          start with '-' go to the binary, and after a\n"
+          "                          literal -- everything does (--bin raftkv -- -v)\n"
           "  --node-count N          nodes n0..n{N-1} (default 5)\n"
           "  --time-limit S          seconds of client requests (default 60)\n"
           "  --rate R                requests per second over all clients; 0 = no\n"
@@ -191,12 +191,12 @@ int whirl_opts_parse(int argc, char **argv, struct whirl_opts *o, char *err, siz
         const char *value;
         const struct opt_def *d = find_opt(arg, &value);
         if (!d) {
+            if (arg[0] == '-')
+                return fail(err, errlen, "unknown option %s (options for the node go after a literal --)", arg);
             if (o->bin) {
                 o->bin_args[n_bin_args++] = argv[i];
                 continue;
             }
-            if (arg[0] == '-')
-                return fail(err, errlen, "unknown option %s", arg);
             return fail(err, errlen, "unexpected argument '%s' (node arguments go after --bin PATH)", arg);
         }
         if (d->takes_value && !value) {

@@ -1,10 +1,11 @@
 /* opts.h - `whirl test` options: Maelstrom's names and defaults, plus
  * whirl's own (--seed, --store, --message-log-limit, ...).
  *
- * Arguments for the node binary: every argument after `--bin PATH` that is
- * not a recognised whirl option (or the value of one) is passed to the
- * binary, in order; after a literal `--`, everything is. Before --bin an
- * unknown option is an error.
+ * Arguments for the node binary: every argument after `--bin PATH` that
+ * does not start with '-' (and is not the value of a whirl option) is passed
+ * to the binary, in order; after a literal `--`, everything is. An unknown
+ * option before `--` is an error, so a mistyped whirl option is never
+ * silently handed to the node.
  */
 #ifndef RAFTKV_WHIRL_OPTS_H
 #define RAFTKV_WHIRL_OPTS_H
