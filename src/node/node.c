@@ -20,6 +20,8 @@ struct node *node_new(const struct node_options *o)
     n->opts = *o;
     if (n->opts.request_timeout_ms == 0)
         n->opts.request_timeout_ms = 1000;
+    if (n->opts.park_timeout_ms == 0)
+        n->opts.park_timeout_ms = 800;
     n->max_reqs = o->max_requests ? o->max_requests : 65536;
     n->self = -1;
     n->last_leader = RAFT_NO_NODE;
@@ -327,6 +329,7 @@ void node_end_batch(struct node *n, uint64_t now_ms)
     n->last_now = now_ms;
     if (!n->initialized || n->failed)
         return;
+    node_release_parked(n, now_ms);
     int rc = replica_flush(n->replica, now_ms);
     if (rc != 0) {
         node_log(NODE_LOG_ERROR, "storage failed (%d); stopping", rc);

@@ -50,7 +50,8 @@ void node_requests_free(struct node *n)
             request_clear(&n->reqs[i]);
     free(n->reqs);
     free(n->free_slots);
-    free(n->fwd_deadlines);
+    free(n->forwarded.items);
+    free(n->parked.items);
 }
 
 static uint64_t request_ref(const struct node *n, const struct request *q)
@@ -192,27 +193,32 @@ static void fwd_member_command(struct outbuf *b, const struct kv_command *c)
     }
 }
 
+static bool fifo_push(struct ref_fifo *f, uint64_t ref, uint64_t at)
+{
+    if (f->tail == f->cap && f->head > 0) {
+        memmove(f->items, f->items + f->head, (f->tail - f->head) * sizeof *f->items);
+        f->tail -= f->head;
+        f->head = 0;
+    }
+    if (f->tail == f->cap) {
+        size_t ncap = f->cap ? f->cap * 2 : 1024;
+        struct deadline_item *d = realloc(f->items, ncap * sizeof *d);
+        if (!d)
+            return false;
+        f->items = d;
+        f->cap = ncap;
+    }
+    f->items[f->tail++] = (struct deadline_item){.ref = ref, .at = at};
+    return true;
+}
+
 static void forward(struct node *n, struct request *q, int leader, uint64_t now_ms)
 {
-    if (n->fwd_tail == n->fwd_cap && n->fwd_head > 0) {
-        memmove(n->fwd_deadlines, n->fwd_deadlines + n->fwd_head,
-                (n->fwd_tail - n->fwd_head) * sizeof *n->fwd_deadlines);
-        n->fwd_tail -= n->fwd_head;
-        n->fwd_head = 0;
-    }
-    if (n->fwd_tail == n->fwd_cap) {
-        size_t ncap = n->fwd_cap ? n->fwd_cap * 2 : 1024;
-        struct deadline_item *d = realloc(n->fwd_deadlines, ncap * sizeof *d);
-        if (!d) {
-            answer_client(n, q, 11, "out of memory", NULL); /* not sent anywhere */
-            return;
-        }
-        n->fwd_deadlines = d;
-        n->fwd_cap = ncap;
-    }
     uint64_t ref = request_ref(n, q);
-    n->fwd_deadlines[n->fwd_tail++] =
-        (struct deadline_item){.ref = ref, .at = now_ms + n->opts.request_timeout_ms};
+    if (!fifo_push(&n->forwarded, ref, now_ms + n->opts.request_timeout_ms)) {
+        answer_client(n, q, 11, "out of memory", NULL); /* not sent anywhere */
+        return;
+    }
     q->kind = REQ_FORWARDED_OUT;
     q->forwarded = true;
     struct outbuf *b = &n->fwd_batch[leader];
@@ -246,10 +252,40 @@ void node_emit_forwards(struct node *n)
     }
 }
 
+/* Hold a request that no replica has seen until a leader is known: failing
+ * it at once during an election would only make the client spin. */
+static void park(struct node *n, struct request *q, uint64_t now_ms)
+{
+    q->kind = REQ_PARKED;
+    if (!fifo_push(&n->parked, request_ref(n, q), now_ms + n->opts.park_timeout_ms))
+        answer_client(n, q, 11, "no leader known", NULL);
+}
+
+static void route(struct node *n, struct request *q, uint64_t now_ms);
+
+void node_release_parked(struct node *n, uint64_t now_ms)
+{
+    int leader = replica_leader(n->replica);
+    if (n->parked.head == n->parked.tail || leader < 0 || leader >= n->n_nodes)
+        return;
+    if (leader == n->self && replica_role(n->replica) != RAFT_LEADER)
+        return;
+    /* Take the whole queue: routing may park some again. */
+    struct ref_fifo taken = n->parked;
+    memset(&n->parked, 0, sizeof n->parked);
+    for (size_t i = taken.head; i < taken.tail; i++) {
+        struct request *q = request_get(n, taken.items[i].ref);
+        if (q && q->kind == REQ_PARKED)
+            route(n, q, now_ms);
+    }
+    free(taken.items);
+}
+
 void node_expire_forwards(struct node *n, uint64_t now_ms)
 {
-    while (n->fwd_head < n->fwd_tail && n->fwd_deadlines[n->fwd_head].at <= now_ms) {
-        struct request *q = request_get(n, n->fwd_deadlines[n->fwd_head++].ref);
+    struct ref_fifo *f = &n->forwarded;
+    while (f->head < f->tail && f->items[f->head].at <= now_ms) {
+        struct request *q = request_get(n, f->items[f->head++].ref);
         if (!q || q->kind != REQ_FORWARDED_OUT)
             continue; /* answered already */
         if (q->cmd.op == KV_READ)
@@ -257,13 +293,24 @@ void node_expire_forwards(struct node *n, uint64_t now_ms)
         else
             answer_client(n, q, 13, "no answer from the leader; outcome unknown", NULL);
     }
-    if (n->fwd_head == n->fwd_tail)
-        n->fwd_head = n->fwd_tail = 0;
+    if (f->head == f->tail)
+        f->head = f->tail = 0;
+    f = &n->parked;
+    while (f->head < f->tail && f->items[f->head].at <= now_ms) {
+        struct request *q = request_get(n, f->items[f->head++].ref);
+        if (q && q->kind == REQ_PARKED)
+            answer_client(n, q, 11, "no leader known; not attempted", NULL);
+    }
+    if (f->head == f->tail)
+        f->head = f->tail = 0;
 }
 
 uint64_t node_forward_deadline(const struct node *n)
 {
-    return n->fwd_head < n->fwd_tail ? n->fwd_deadlines[n->fwd_head].at : UINT64_MAX;
+    uint64_t a = n->forwarded.head < n->forwarded.tail ? n->forwarded.items[n->forwarded.head].at
+                                                       : UINT64_MAX;
+    uint64_t b = n->parked.head < n->parked.tail ? n->parked.items[n->parked.head].at : UINT64_MAX;
+    return a < b ? a : b;
 }
 
 /* ---- requests in ---------------------------------------------------------- */
@@ -351,13 +398,27 @@ void node_client_request(struct node *n, const char *src, json_t *body, const ch
     q->msg_id = msg_id;
     q->cmd = c;
     own_command(&q->cmd);
+    route(n, q, now_ms);
+}
+
+/* Send a request of this node's client where it can be served: the local
+ * replica if it leads (or for the deliberately unsafe local reads), the
+ * known leader by forwarding, else park it until a leader is known. */
+static void route(struct node *n, struct request *q, uint64_t now_ms)
+{
     int leader = replica_leader(n->replica);
-    if (!n->opts.unsafe_local_reads || c.op != KV_READ) {
-        if (leader != RAFT_NO_NODE && leader != n->self && leader >= 0 && leader < n->n_nodes) {
-            forward(n, q, leader, now_ms);
-            return;
-        }
+    bool local_read = n->opts.unsafe_local_reads && q->cmd.op == KV_READ;
+    if (!local_read && !q->forwarded && leader >= 0 && leader < n->n_nodes &&
+        leader != n->self) {
+        forward(n, q, leader, now_ms);
+        return;
     }
+    if (!local_read && (leader < 0 || leader >= n->n_nodes ||
+                        (leader == n->self && replica_role(n->replica) != RAFT_LEADER))) {
+        park(n, q, now_ms);
+        return;
+    }
+    q->kind = REQ_LOCAL;
     replica_submit(n->replica, request_ref(n, q), &q->cmd, now_ms);
 }
 
@@ -444,10 +505,17 @@ void node_complete(void *ctx, uint64_t ref, const struct replica_result *res)
         request_free(n, q);
         return;
     }
-    /* A refusal before appending is definite, so one forward is safe. */
-    if (res->status == REPLICA_NOT_LEADER && !q->forwarded && res->leader >= 0 &&
-        res->leader < n->n_nodes && res->leader != n->self) {
-        forward(n, q, res->leader, n->last_now);
+    /* A refusal before appending is definite, so the request may still be
+     * sent elsewhere, once: forwarded to the leader, or parked until one is
+     * known (a parked request that finds no leader in time gets 11). */
+    if (res->status == REPLICA_NOT_LEADER && q->kind == REQ_LOCAL && !q->forwarded) {
+        if (res->leader >= 0 && res->leader < n->n_nodes && res->leader != n->self)
+            forward(n, q, res->leader, n->last_now);
+        else if (!q->reparked) {
+            q->reparked = true;
+            park(n, q, n->last_now);
+        } else
+            answer_client(n, q, code, text, NULL);
         return;
     }
     answer_client(n, q, code, text, res->kv.value);

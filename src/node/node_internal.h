@@ -14,6 +14,7 @@ enum request_kind {
     REQ_LOCAL,         /* a client of this node, submitted to the local replica */
     REQ_FORWARDED_OUT, /* a client of this node, forwarded to the leader */
     REQ_FORWARDED_IN,  /* from a follower's fwd batch, submitted here */
+    REQ_PARKED,        /* a client of this node, held until a leader is known */
 };
 
 /* A request in flight. Its ref, (gen << 32 | slot), is the replica's
@@ -22,6 +23,7 @@ struct request {
     uint32_t gen;
     uint8_t kind;
     bool forwarded; /* forwarded once already: never again */
+    bool reparked;  /* parked again after a refusal: not a third time */
     struct kv_command cmd; /* owned references */
     char *client;          /* REQ_LOCAL / FORWARDED_OUT: the client's name */
     json_int_t msg_id;     /* the client's msg_id */
@@ -29,9 +31,16 @@ struct request {
     uint64_t fwd_id;       /* FORWARDED_IN: the follower's ref */
 };
 
-struct deadline_item { /* forwarded-out requests, in the order they left */
+struct deadline_item {
     uint64_t ref;
     uint64_t at;
+};
+
+/* Request refs in the order they were queued, each with its deadline; an
+ * entry whose request was answered meanwhile is skipped (stale ref). */
+struct ref_fifo {
+    struct deadline_item *items;
+    size_t head, tail, cap;
 };
 
 struct node {
@@ -53,8 +62,8 @@ struct node {
     uint32_t *free_slots;
     size_t n_free, cap_reqs, max_reqs;
 
-    struct deadline_item *fwd_deadlines;
-    size_t fwd_head, fwd_tail, fwd_cap;
+    struct ref_fifo forwarded; /* REQ_FORWARDED_OUT awaiting the leader */
+    struct ref_fifo parked;    /* REQ_PARKED awaiting a known leader */
 
     /* This batch's forwards per leader, and answers to forwards per follower:
      * lists of members rendered as they come, wrapped in one line each. */
@@ -81,6 +90,7 @@ void node_reply_error(struct node *n, const char *dest, json_int_t msg_id, bool 
                       const char *text);
 void node_complete(void *ctx, uint64_t ref, const struct replica_result *res);
 void node_emit_forwards(struct node *n);
+void node_release_parked(struct node *n, uint64_t now_ms);
 void node_expire_forwards(struct node *n, uint64_t now_ms);
 uint64_t node_forward_deadline(const struct node *n);
 bool node_requests_init(struct node *n);
