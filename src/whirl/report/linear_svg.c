@@ -126,7 +126,7 @@ int linear_svg_write(const struct run *run, int k, const char *path)
         double x = LIN_LEFT + t * 1e6 / span * LIN_W;
         fprintf(f,
                 "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#666\">%.*f ms</text>\n",
+                "<text class=\"tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#666\">%.*f ms</text>\n",
                 x, top - 8, x, top + chart_h, x, top + chart_h + 14, tick_decimals(step), (w0 / 1e6) + t);
     }
     for (size_t r = 0; r < np; r++)

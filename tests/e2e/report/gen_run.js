@@ -4,7 +4,7 @@
 // reports without a cluster, and to make the 100,000-op timeline that the
 // performance check opens. Deterministic from --seed.
 //
-//   node gen_run.js DIR [--ops N] [--seed S] [--invalid] [--procs P]
+//   node gen_run.js DIR [--ops N] [--seed S] [--invalid] [--procs P] [--no-messages]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -15,6 +15,7 @@ if (!dir) { console.error('usage: gen_run.js DIR [--ops N] [--seed S] [--invalid
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? Number(args[i + 1]) : def; };
 const nOps = opt('--ops', 200), seed = opt('--seed', 1), procs = opt('--procs', 10);
 const invalid = args.includes('--invalid');
+const withMessages = !args.includes('--no-messages');
 console.log(`gen_run: ${dir} ops=${nOps} seed=${seed} procs=${procs} invalid=${invalid}`);
 
 // mulberry32: small, seeded, good enough for test data.
@@ -38,7 +39,7 @@ let badIndexOp = null;
 for (let i = 0; i < nOps; i++) {
   let p = 0;
   for (let q = 1; q < procs; q++) if (clock[q] < clock[p]) p = q;
-  const key = Math.floor(clock[p] / (2000 * MS)) % 5; // a new key every 2 s
+  const key = Math.floor(i / Math.ceil(nOps / 5)); // five keys in turn, several processes on each
   const r = rnd();
   const f = r < 0.5 ? 'read' : r < 0.75 ? 'write' : 'cas';
   const t0 = Math.round(clock[p]);
@@ -90,9 +91,9 @@ events.sort((a, b) => a.time - b.time);
 events.forEach((e, i) => { e.index = i; });
 msgs.sort((a, b) => a.send - b.send);
 fs.writeFileSync(path.join(dir, 'history.jsonl'), events.map(e => JSON.stringify(e)).join('\n') + '\n');
-fs.writeFileSync(path.join(dir, 'messages.jsonl'), msgs.map(m => JSON.stringify(m)).join('\n') + '\n');
+if (withMessages) fs.writeFileSync(path.join(dir, 'messages.jsonl'), msgs.map(m => JSON.stringify(m)).join('\n') + '\n');
 const keys = {};
-for (let k = 0; k < 5; k++) keys[String(k)] = { valid: true };
+for (let k = 0; k < 5; k++) keys[String(k)] = { valid: true, ops: 0 };
 if (invalid && badIndexOp) keys['0'] = { valid: false, failed_op_index: badIndexOp.ev.index, possible: [badIndexOp.ev.index % 5, null] };
 const results = { valid: invalid && badIndexOp ? false : true, seed, command: `gen_run.js ${args.join(' ')}`, node_count: 3, keys };
 fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
