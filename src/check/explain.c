@@ -83,8 +83,9 @@ static void explain_impl(FILE *out, const struct lin_op *ops, const int64_t *com
     }
     const struct lin_op *f = &ops[r->failed_op];
     int64_t f_complete = complete ? complete[r->failed_op] : -1;
-    fprintf(out, "not linearizable: at most %zu of %zu operations linearize (%" PRIu64 " configurations explored)\n",
-            r->prefix_ops, n, r->states_explored);
+    fprintf(out, "not linearizable: no order of the %zu operations gets past the one below (%" PRIu64
+            " configurations explored)\n",
+            n, r->states_explored);
     explain_op_line(out, "cannot linearize: ", f, f_complete, values);
 
     fprintf(out, "register values possible just before it:");
@@ -119,7 +120,7 @@ static void explain_impl(FILE *out, const struct lin_op *ops, const int64_t *com
     size_t first = 0;
     if (!verbose && r->prefix_ops > EXPLAIN_SHORT_PREFIX)
         first = r->prefix_ops - EXPLAIN_SHORT_PREFIX;
-    fprintf(out, "longest linearizable prefix: %zu operation%s%s\n", r->prefix_ops, r->prefix_ops == 1 ? "" : "s",
+    fprintf(out, "longest linearizable prefix before it: %zu operation%s%s\n", r->prefix_ops, r->prefix_ops == 1 ? "" : "s",
             first ? " (the last ones shown)" : "");
     int32_t value = LIN_NIL;
     for (size_t i = 0; i < r->prefix_ops; i++) {

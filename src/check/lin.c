@@ -419,7 +419,7 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
     for (size_t i = 0; i < n; i++)
         zobrist[i] = lin_mix64(0x5851f42d4c957f2dULL * (i + 1));
 
-    size_t depth = 0, best_depth = 0;
+    size_t depth = 0, best_depth = 0, best_pos = 0;
     bool have_best = false;
     uint32_t best_op = 0;
     uint64_t set_hash = 0, steps = 0;
@@ -478,9 +478,14 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
             e = e->next;
             continue;
         }
-        /* An operation that has returned is not linearized: a dead end. */
-        if (!have_best || depth > best_depth) {
+        /* An operation that has returned is not linearized: a dead end.
+         * The op to blame is the one whose return no path gets past: the
+         * dead end furthest along in time (where Knossos's set of
+         * configurations becomes empty); its prefix is the deepest there. */
+        size_t pos = (size_t)(e - entries);
+        if (!have_best || pos > best_pos || (pos == best_pos && depth > best_depth)) {
             have_best = true;
+            best_pos = pos;
             best_depth = depth;
             best_op = e->op;
             for (size_t i = 0; i < depth; i++)

@@ -52,7 +52,7 @@ expect_rc 64 "$whirl" check
 
 # An invalid file is explained: the op, the values possible before it.
 explained=$("$whirl" check "$suite/etcd/etcd_001.log")
-for want in "cannot linearize:" "register values possible just before it:" "longest linearizable prefix:"; do
+for want in "cannot linearize:" "register values possible just before it:" "longest linearizable prefix before it:"; do
   printf '%s\n' "$explained" | grep -qF "$want" || { echo "explanation lacks '$want'"; failures=$((failures + 1)); }
 done
 
