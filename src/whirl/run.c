@@ -124,6 +124,14 @@ static void on_init_deadline(void *ctx, void *p, uint64_t arg)
                 names, run->opts->init_timeout_s, run->dir);
 }
 
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct whirl_run *run = h->data;
+    whirl_abort(run, "interrupted by signal %d (%s); stopping the nodes", signum, strsignal(signum));
+    /* A second signal ends whirl at once. */
+    uv_signal_stop(h);
+}
+
 static int send_inits(struct whirl_run *run)
 {
     json_t *ids = json_array();
@@ -183,6 +191,12 @@ int whirl_run_test(struct whirl_run *run)
     run->progress_tty = isatty(STDERR_FILENO);
     if (run->progress_tty)
         uv_timer_start(&run->progress, on_progress, 250, 250);
+
+    uv_signal_init(run->loop, &run->sigint);
+    uv_signal_init(run->loop, &run->sigterm);
+    run->sigint.data = run->sigterm.data = run;
+    uv_signal_start_oneshot(&run->sigint, on_signal, SIGINT);
+    uv_signal_start_oneshot(&run->sigterm, on_signal, SIGTERM);
 
     run->phase = WHIRL_PHASE_INIT;
     uint64_t deadline = 0;
@@ -247,6 +261,8 @@ int whirl_run_test(struct whirl_run *run)
     uv_close((uv_handle_t *)&run->timer, on_handle_closed);
     uv_close((uv_handle_t *)&run->prepare, on_handle_closed);
     uv_close((uv_handle_t *)&run->progress, on_handle_closed);
+    uv_close((uv_handle_t *)&run->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&run->sigterm, on_handle_closed);
     /* Let the killed processes' exits and every close callback run. */
     while (uv_run(run->loop, UV_RUN_DEFAULT) != 0)
         ;

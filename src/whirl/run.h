@@ -96,6 +96,7 @@ struct whirl_run {
     uint64_t timer_armed_ns;  /* deadline it is armed for, or UINT64_MAX */
     uv_prepare_t prepare;     /* flushes stdin batches, re-arms the timer */
     uv_timer_t progress;      /* live progress line */
+    uv_signal_t sigint, sigterm; /* stop cleanly: kill the nodes, keep the history */
     bool progress_tty;
     uint64_t start_hr;        /* uv_hrtime() at start */
     struct whirl_timers timers;
