@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Times beyond this (about 11 days, in ns) are treated as corrupt and clamped. */
+#define REPORT_RUN_MAX_NS 1e15
+
 enum run_f { RUN_READ, RUN_WRITE, RUN_CAS, RUN_F_OTHER, RUN_F_COUNT };
 enum run_outcome { RUN_OK, RUN_FAIL, RUN_INFO, RUN_OUTCOME_COUNT };
 enum run_verdict { RUN_VALID, RUN_INVALID, RUN_UNKNOWN, RUN_NO_VERDICT };

@@ -245,7 +245,8 @@ static uint64_t time_of(const json_t *ev)
 {
     json_t *t = json_object_get(ev, "time");
     double v = json_is_number(t) ? json_number_value(t) : 0;
-    return v > 0 ? (uint64_t)v : 0;
+    /* Clamped so a corrupt time cannot overflow the conversion. */
+    return v > 0 ? (uint64_t)(v < REPORT_RUN_MAX_NS ? v : REPORT_RUN_MAX_NS) : 0;
 }
 
 static int64_t index_of(const json_t *ev, int64_t fallback)
@@ -530,6 +531,8 @@ static void load_results(struct run *run)
         return;
     }
     run->verdict = verdict_of(json_object_get(run->results, "valid"));
+    if (run->verdict == RUN_NO_VERDICT && json_object_get(run->results, "valid"))
+        run->verdict = RUN_UNKNOWN; /* a verdict we cannot read is no proof of anything */
     json_t *keys = json_object_get(run->results, "keys");
     const char *name;
     json_t *kr;

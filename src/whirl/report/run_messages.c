@@ -12,7 +12,7 @@ static uint64_t ns_of(const json_t *v, bool *present)
 {
     *present = json_is_number(v);
     double d = *present ? json_number_value(v) : 0;
-    return d > 0 ? (uint64_t)d : 0;
+    return d > 0 ? (uint64_t)(d < REPORT_RUN_MAX_NS ? d : REPORT_RUN_MAX_NS) : 0;
 }
 
 static void copy_str(char *dst, size_t len, const json_t *v)
