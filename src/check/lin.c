@@ -60,6 +60,7 @@ struct lin_memo {
 
 struct lin_frame {
     struct lin_entry *entry;
+    struct lin_entry *limit; /* for an unknown op: the return the main walk stopped at */
     int32_t value_before;
 };
 
@@ -273,9 +274,13 @@ static int lin_cmp_event(const void *a, const void *b)
     return (x->op > y->op) - (x->op < y->op);
 }
 
-/* Builds the list after `head`; entries has room for 2n. */
+/* Builds the time-ordered list of calls and returns after `head`, and the
+ * calls of unknown ops (which have no return) after `info_head`, apart: the
+ * walk tries the ops that must be linearized first and the optional ones
+ * only when it is stuck (see lin_check). Entries are in one array in time
+ * order, so an entry's index is its place in time. entries has room for 2n. */
 static int lin_build_entries(const struct lin_op *ops, size_t n, struct lin_entry *head,
-                             struct lin_entry *entries)
+                             struct lin_entry *info_head, struct lin_entry *entries)
 {
     struct lin_event *ev = malloc((2 * n + 1) * sizeof *ev);
     struct lin_entry **call_of = malloc((n + 1) * sizeof *call_of);
@@ -294,20 +299,23 @@ static int lin_build_entries(const struct lin_op *ops, size_t n, struct lin_entr
         }
     }
     qsort(ev, k, sizeof *ev, lin_cmp_event);
-    struct lin_entry *prev = head;
-    head->prev = NULL;
+    struct lin_entry *prev = head, *info_prev = info_head;
+    head->prev = info_head->prev = NULL;
     for (size_t i = 0; i < k; i++) {
         struct lin_entry *e = &entries[i];
-        *e = (struct lin_entry){.prev = prev, .next = NULL, .match = NULL, .op = ev[i].op,
+        bool optional = ops[ev[i].op].outcome == LIN_INFO;
+        struct lin_entry **tail = optional ? &info_prev : &prev;
+        *e = (struct lin_entry){.prev = *tail, .next = NULL, .match = NULL, .op = ev[i].op,
                                 .is_return = ev[i].is_return};
-        prev->next = e;
-        prev = e;
+        (*tail)->next = e;
+        *tail = e;
         if (!e->is_return)
             call_of[e->op] = e;
         else
             call_of[e->op]->match = e;
     }
     prev->next = NULL;
+    info_prev->next = NULL;
     free(ev);
     free(call_of);
     return 0;
@@ -398,7 +406,7 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
     if (max_states > LIN_MAX_MEMO_BYTES / (words * sizeof(uint64_t)))
         max_states = LIN_MAX_MEMO_BYTES / (words * sizeof(uint64_t));
 
-    struct lin_entry head;
+    struct lin_entry head, info_head;
     struct lin_entry *entries = malloc(2 * n * sizeof *entries);
     struct lin_frame *stack = malloc(n * sizeof *stack);
     uint32_t *info_path = malloc(n * sizeof *info_path); /* unknown ops linearized, in path order */
@@ -411,7 +419,7 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
     enum lin_verdict verdict = LIN_UNKNOWN;
     bool memo_ok = false;
 
-    if (!entries || !stack || !info_path || !bits || !zobrist || !best_prefix || lin_build_entries(ops, n, &head, entries) != 0 ||
+    if (!entries || !stack || !info_path || !bits || !zobrist || !best_prefix || lin_build_entries(ops, n, &head, &info_head, entries) != 0 ||
         !(memo_ok = lin_memo_init(&memo, words) == 0)) {
         lin_unknown(r, "out of memory");
         goto done;
@@ -425,7 +433,13 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
     uint64_t set_hash = 0, steps = 0;
     int32_t value = LIN_NIL;
     double deadline = lin_now_seconds() + max_seconds;
-    struct lin_entry *e = head.next;
+    /* The walk: `e` runs along the main list; when it meets a return (an op
+     * that must be linearized by now and is not), the unknown ops called
+     * before that return (`limit`) are tried in turn from `x`. Together
+     * these are exactly the candidates of the classic walk, in another
+     * order: required ops first, so a valid history is usually found
+     * without guessing which unknown ops took effect. */
+    struct lin_entry *e = head.next, *limit = NULL, *x = NULL;
 
     for (;;) {
         if (++steps % LIN_CLOCK_EVERY == 0 && lin_now_seconds() > deadline) {
@@ -434,22 +448,35 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
             lin_unknown(r, why);
             goto done;
         }
-        if (!e) {
-            verdict = LIN_VALID;
-            break;
+        struct lin_entry *candidate = NULL;
+        if (!limit) {
+            if (!e) { /* every op with a return is linearized */
+                verdict = LIN_VALID;
+                break;
+            }
+            if (e->is_return) {
+                limit = e;
+                x = info_head.next;
+                continue;
+            }
+            candidate = e;
+        } else if (x && x < limit) { /* entries are in time order in one array */
+            candidate = x;
         }
-        if (!e->is_return) {
+
+        if (candidate) {
             int32_t next_value;
-            bool is_info = ops[e->op].outcome == LIN_INFO;
+            bool is_info = ops[candidate->op].outcome == LIN_INFO;
+            uint32_t op = candidate->op;
             /* An unknown op that leaves the value as it is gains nothing over
              * never taking effect, which the search covers anyway. */
-            if (lin_step(&ops[e->op], value, &next_value) && !(is_info && next_value == value)) {
-                uint64_t h = set_hash ^ zobrist[e->op];
-                bits[e->op / 64] |= 1ULL << (e->op % 64);
+            if (lin_step(&ops[op], value, &next_value) && !(is_info && next_value == value)) {
+                uint64_t h = set_hash ^ zobrist[op];
+                bits[op / 64] |= 1ULL << (op % 64);
                 int fresh = 1;
                 if (n_info_path || is_info)
                     fresh = !lin_dominated(&memo, bits, next_value, h, zobrist, info_path, n_info_path,
-                                           is_info ? e->op : UINT32_MAX);
+                                           is_info ? op : UINT32_MAX);
                 if (fresh)
                     fresh = lin_memo_insert(&memo, bits, next_value, lin_config_hash(h, next_value));
                 if (fresh < 0) {
@@ -464,34 +491,39 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
                         lin_unknown(r, why);
                         goto done;
                     }
-                    stack[depth++] = (struct lin_frame){.entry = e, .value_before = value};
+                    stack[depth++] = (struct lin_frame){.entry = candidate, .limit = limit, .value_before = value};
                     if (is_info)
-                        info_path[n_info_path++] = e->op;
+                        info_path[n_info_path++] = op;
                     value = next_value;
                     set_hash = h;
-                    lin_lift(e);
+                    lin_lift(candidate);
                     e = head.next;
+                    limit = NULL;
                     continue;
                 }
-                bits[e->op / 64] &= ~(1ULL << (e->op % 64));
+                bits[op / 64] &= ~(1ULL << (op % 64));
             }
-            e = e->next;
+            if (limit)
+                x = x->next;
+            else
+                e = e->next;
             continue;
         }
-        /* An operation that has returned is not linearized: a dead end.
+
+        /* The op returning at `limit` cannot be linearized here: a dead end.
          * The op to blame is the one whose return no path gets past: the
          * dead end furthest along in time (where Knossos's set of
          * configurations becomes empty); its prefix is the deepest there. */
-        size_t pos = (size_t)(e - entries);
+        size_t pos = (size_t)(limit - entries);
         if (!have_best || pos > best_pos || (pos == best_pos && depth > best_depth)) {
             have_best = true;
             best_pos = pos;
             best_depth = depth;
-            best_op = e->op;
+            best_op = limit->op;
             for (size_t i = 0; i < depth; i++)
                 best_prefix[i] = stack[i].entry->op;
         }
-        if (lin_pairs_add(&dead_ends, e->op, value) != 0) {
+        if (lin_pairs_add(&dead_ends, limit->op, value) != 0) {
             lin_unknown(r, "out of memory");
             goto done;
         }
@@ -500,13 +532,20 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
             break;
         }
         struct lin_frame f = stack[--depth];
-        if (ops[f.entry->op].outcome == LIN_INFO)
-            n_info_path--;
+        uint32_t op = f.entry->op;
         value = f.value_before;
-        set_hash ^= zobrist[f.entry->op];
-        bits[f.entry->op / 64] &= ~(1ULL << (f.entry->op % 64));
+        set_hash ^= zobrist[op];
+        bits[op / 64] &= ~(1ULL << (op % 64));
         lin_unlift(f.entry);
-        e = f.entry->next;
+        /* Resume the walk just after the undone choice, where it was made. */
+        if (ops[op].outcome == LIN_INFO) {
+            n_info_path--;
+            limit = f.limit;
+            x = f.entry->next;
+        } else {
+            limit = NULL;
+            e = f.entry->next;
+        }
     }
 
     r->verdict = verdict;

@@ -80,7 +80,8 @@ static int whirl_check_file(const char *path, enum check_format format, const st
     }
     for (size_t i = 0; i < h.n_keys; i++) {
         enum lin_verdict kv = h.keys[i].report.verdict;
-        if (kv == LIN_VALID && !verbose)
+        /* Valid keys are listed only on request, and only for a few keys. */
+        if (kv == LIN_VALID && (!verbose || h.n_keys > 20))
             continue;
         if (h.n_keys > 1 || h.keys[i].key[0])
             printf("  key %s: %s\n", h.keys[i].key, whirl_verdict_name(kv));
