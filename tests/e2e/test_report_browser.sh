@@ -38,6 +38,15 @@ node "$here/report/gen_run.js" "$synth" --ops 400 --invalid --seed 7
 "$whirl" report "$synth"
 node "$here/report/check_run.js" "$synth"
 
+echo "== a run without results.json: whirl report checks the history itself"
+nores="$work/nores"
+node "$here/report/gen_run.js" "$nores" --ops 400 --invalid --seed 7 >/dev/null
+rm "$nores/results.json"
+"$whirl" report "$nores"
+grep -q 'computed by whirl report' "$nores/index.html" || { echo "index.html does not say who computed the verdict"; exit 1; }
+grep -q "can't read 9 from register" "$nores/independent/0/linear.txt" || { echo "linear.txt lacks the checker's reason"; cat "$nores/independent/0/linear.txt"; exit 1; }
+WHIRL_EXPECT_VERDICT=invalid node "$here/report/check_run.js" "$nores"
+
 echo "== the same pages over HTTP: whirl serve, every link resolves"
 "$whirl" serve --port 0 "$work/store" >"$work/serve.out" 2>&1 &
 server_pid=$!

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "whirl/report/html_escape.c"
+#include "whirl/report/report_check.c"
 #include "whirl/report/run_load.c"
 #include "whirl/report/run_messages.c"
 #include "whirl/report/serve.c"
@@ -324,6 +325,49 @@ Test(report_run, messages_are_counted_and_only_the_window_is_kept)
     cr_assert_eq(report_run_messages_window(&run, 4000, 9000, 5, &msgs, &n, &st), 0);
     cr_assert_str_eq(msgs[0].type, "vote", "a type missing at top level comes from the body");
     report_run_messages_free(msgs, n);
+    report_run_free(&run);
+    remove_run(dir);
+}
+
+static const char history_stale_read[] =
+    "{\"index\":0,\"time\":1000,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":5,\"value\":1}\n"
+    "{\"index\":1,\"time\":2000,\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"key\":5,\"value\":1}\n"
+    "{\"index\":2,\"time\":3000,\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"key\":5,\"value\":null}\n"
+    "{\"index\":3,\"time\":4000,\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"key\":5,\"value\":2}\n"
+    "{\"index\":4,\"time\":5000,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":6,\"value\":null}\n"
+    "{\"index\":5,\"time\":6000,\"process\":0,\"type\":\"fail\",\"f\":\"read\",\"key\":6,\"value\":null,"
+    "\"error\":[20,\"no key\"]}\n";
+
+Test(report_check, without_results_json_the_report_checks_the_history_itself)
+{
+    char *dir = make_run(history_stale_read, NULL);
+    struct run run;
+    cr_assert_eq(report_run_load(&run, dir, NULL, 0), 0);
+    cr_assert_eq(run.verdict, RUN_NO_VERDICT);
+    cr_assert_eq(report_check_missing(&run), 0);
+    cr_assert(run.checked_here);
+    cr_assert_eq(run.verdict, RUN_INVALID);
+    cr_assert_eq(run.keys[0].verdict, RUN_INVALID);
+    cr_assert_eq(run.keys[0].failed_op, 1, "the read of 2 cannot be linearized");
+    cr_assert_eq(run.keys[0].n_possible, 1);
+    cr_assert_str_eq(run.keys[0].possible[0], "1");
+    cr_assert_not_null(strstr(run.keys[0].explanation, "can't read 2"), "%s", run.keys[0].explanation);
+    cr_assert_eq(run.keys[1].verdict, RUN_VALID);
+    report_run_free(&run);
+    remove_run(dir);
+}
+
+Test(report_check, keys_results_json_already_explains_are_not_checked_again)
+{
+    char *dir = make_run(history_stale_read, "{\"valid\":false,\"keys\":{\"5\":{\"valid\":false,\"explanation\":\"given\"},"
+                                             "\"6\":{\"valid\":\"unknown\"}}}");
+    struct run run;
+    cr_assert_eq(report_run_load(&run, dir, NULL, 0), 0);
+    cr_assert_eq(report_check_missing(&run), 0);
+    cr_assert(!run.checked_here);
+    cr_assert_str_eq(run.keys[0].explanation, "given");
+    cr_assert_eq(run.keys[0].failed_op, -1);
+    cr_assert_eq(run.keys[1].verdict, RUN_UNKNOWN, "results.json's verdict stands");
     report_run_free(&run);
     remove_run(dir);
 }

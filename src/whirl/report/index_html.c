@@ -193,6 +193,8 @@ int index_html_write(const struct run *run, const struct run_msg_stats *ms)
             : run->verdict == RUN_INVALID ? "Analysis invalid: not linearizable"
             : run->verdict == RUN_UNKNOWN ? "Unknown: the checker could not decide"
                                           : "No verdict (results.json missing)");
+    if (run->checked_here)
+        fputs("<p><i>No results.json: the verdicts were computed by whirl report from history.jsonl.</i></p>\n", f);
     fputs("<h2>Summary</h2><table>\n", f);
     fprintf(f, "<tr><th>duration</th><td>%.3f s</td></tr>\n", run->end_ns / 1e9);
     if (run->results) {

@@ -111,6 +111,8 @@ int report_write(const char *run_dir, char *err, size_t errlen)
     if (report_run_load(&run, run_dir, err, errlen) != 0)
         return -1;
     struct report_errors e = {err, errlen, 0};
+    /* Best effort: without a checkable history the pages still show the ops. */
+    report_check_missing(&run);
     char path[4200];
     if (report_run_path(path, sizeof path, run.dir, "timeline.html") == 0)
         note(&e, timeline_write(&run, -1, path), "timeline.html");

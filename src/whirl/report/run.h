@@ -90,6 +90,7 @@ struct run {
     size_t n_processes;
     struct run_msg_stats msg_stats;
     bool have_messages;
+    bool checked_here;      /* verdicts computed by the report: no results.json */
 };
 
 /* Loads history.jsonl and results.json. Returns 0 or -1 with err. */
@@ -109,6 +110,17 @@ size_t *report_run_ops_of_key(const struct run *run, int k, size_t *n);
 
 /* The column of a process in run.processes (binary search), -1 if absent. */
 int report_run_process_column(const struct run *run, int64_t process);
+
+/* The op (index into run.ops) whose invoke or completion has this history
+ * index, or -1. */
+int report_run_op_of_index(const struct run *run, int64_t index);
+
+/* Checks, with src/check, the keys whose verdict results.json does not give
+ * (all of them when there is no results.json, else invalid keys given
+ * without their failing op), filling verdicts, failing ops and
+ * explanations. Returns 0, or -1 if the history cannot be checked.
+ * (report_check.c) */
+int report_check_missing(struct run *run);
 
 /* The earliest failing op over all invalid keys (index into ops), or -1. */
 int report_run_first_invalid_op(const struct run *run);

@@ -482,7 +482,7 @@ static char *read_small_file(const char *path, size_t max)
     return buf;
 }
 
-static int op_of_history_index(const struct run *run, int64_t index)
+int report_run_op_of_index(const struct run *run, int64_t index)
 {
     for (size_t i = 0; i < run->n_ops; i++)
         if (run->ops[i].invoke_index == index || run->ops[i].complete_index == index)
@@ -496,7 +496,7 @@ static void key_results(struct run *run, struct run_key *k, const json_t *kr)
     json_t *fi = json_object_get(kr, "failed_op_index");
     if (json_is_integer(fi)) {
         k->failed_op_index = (int64_t)json_integer_value(fi);
-        k->failed_op = op_of_history_index(run, k->failed_op_index);
+        k->failed_op = report_run_op_of_index(run, k->failed_op_index);
     }
     json_t *pos = json_object_get(kr, "possible");
     if (json_is_array(pos) && json_array_size(pos) > 0) {
