@@ -246,6 +246,7 @@ int client_start(struct server *s)
     memcpy(&addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     uv_tcp_init(s->loop, &s->client_listener);
+    s->client_listener_open = true;
     s->client_listener.data = s;
     int rc = uv_tcp_bind(&s->client_listener, (const struct sockaddr *)&addr, 0);
     if (rc == 0)
@@ -261,7 +262,7 @@ int client_start(struct server *s)
 
 void client_stop_accepting(struct server *s)
 {
-    if (!uv_is_closing((uv_handle_t *)&s->client_listener))
+    if (s->client_listener_open && !uv_is_closing((uv_handle_t *)&s->client_listener))
         uv_close((uv_handle_t *)&s->client_listener, NULL);
 }
 

@@ -440,6 +440,7 @@ int peer_start(struct server *s)
     }
     int self = s->opt.self;
     uv_tcp_init(s->loop, &s->peer_listener);
+    s->peer_listener_open = true;
     s->peer_listener.data = s;
     int rc = uv_tcp_bind(&s->peer_listener, (const struct sockaddr *)&peer_addrs[self], 0);
     if (rc == 0)
@@ -459,6 +460,7 @@ int peer_start(struct server *s)
             continue;
         uv_timer_init(s->loop, &l->backoff_timer);
         l->backoff_timer.data = l;
+        l->started = true;
         link_connect(l);
     }
     return 0;
@@ -466,11 +468,11 @@ int peer_start(struct server *s)
 
 void peer_stop(struct server *s)
 {
-    if (!uv_is_closing((uv_handle_t *)&s->peer_listener))
+    if (s->peer_listener_open && !uv_is_closing((uv_handle_t *)&s->peer_listener))
         uv_close((uv_handle_t *)&s->peer_listener, NULL);
     for (int i = 0; i < s->opt.n_nodes; i++) {
         struct peer_link *l = &s->links[i];
-        if (i == s->opt.self)
+        if (i == s->opt.self || !l->started)
             continue;
         uv_timer_stop(&l->backoff_timer);
         uv_close((uv_handle_t *)&l->backoff_timer, NULL);

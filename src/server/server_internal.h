@@ -94,6 +94,7 @@ struct peer_link {
     struct server_out out;
     uint64_t frames_sent, frames_dropped, connects, bytes_sent;
     bool ever_connected;
+    bool started; /* backoff_timer initialised */
 };
 
 /* An inbound connection from a peer: we read from it, never write. */
@@ -194,6 +195,7 @@ struct server {
     struct storage *storage;
     struct replica_log_store log_store;
     uv_tcp_t client_listener, peer_listener;
+    bool client_listener_open, peer_listener_open; /* initialised, so closable */
     uv_timer_t tick_timer;
     uv_check_t check;
     uv_signal_t sig_term, sig_int;

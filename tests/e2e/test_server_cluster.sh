@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# test_server_cluster.sh - `raftkv serve` as a 3-node TCP cluster driven with
+# redis-cli: every command against the leader and the followers, bad input,
+# peers that are not configured, kill -9 of a follower and of the leader with
+# restarts from their data directories, and graceful SIGTERM.
+#   tests/e2e/test_server_cluster.sh BUILD      (KEEP=1 keeps the logs)
+set -euo pipefail
+build=${1:-build}
+source "$(dirname "$0")/lib_server.sh"
+
+pick_ports
+for i in 1 2 3; do start_node "$i"; done
+L=$(wait_leader)
+F1=$(( L % 3 + 1 )); F2=$(( F1 % 3 + 1 ))
+echo "cluster up: leader n$L, followers n$F1 n$F2, work dir $WORK"
+
+# --- Commands, on the leader and through followers (proxied) -------------------
+expect "PING" "$(cli $F1 PING)" PONG
+expect "SET on a follower" "$(cli $F1 SET greeting hello)" OK
+expect "GET on the other follower" "$(cli $F2 GET greeting)" hello
+expect "GET on the leader" "$(cli $L GET greeting)" hello
+expect "GET of a missing key is nil" "$(cli $F1 GET nosuchkey)" ""
+expect "CAS that matches swaps (1)" "$(cli $F2 CAS greeting hello world)" 1
+expect "CAS that does not match (0)" "$(cli $L CAS greeting hello again)" 0
+expect "CAS of a missing key is nil" "$(cli $F1 CAS nosuchkey a b)" ""
+expect "value after CAS" "$(cli $F1 GET greeting)" world
+expect "binary-safe spaces and newlines" "$(cli $L SET 'a key' $'two\nlines')" OK
+expect "read back" "$(cli $F2 GET 'a key')" $'two\nlines'
+expect "EXISTS counts existing keys" "$(cli $F1 EXISTS greeting nosuchkey 'a key')" 2
+expect "MGET in order" "$(cli $F2 MGET greeting nosuchkey 'a key' | head -c 100)" $'world\n\ntwo\nlines'
+expect "DEL counts deleted keys" "$(cli $F1 DEL greeting nosuchkey)" 1
+expect "deleted key is gone" "$(cli $L EXISTS greeting)" 0
+expect "LEADER names the leader" "$(cli $F2 LEADER)" "n$L"
+expect "nil in RESP2" "$(raw_lines ${CPORT[$F1]} 'GET nosuchkey\r\n' 1)" '$-1'
+expect "HELLO 3 switches to RESP3 nulls" \
+  "$(raw_lines ${CPORT[$F1]} 'HELLO 3\r\nGET nosuchkey\r\n' 27 | awk -F'|' '{print $1 "|" $NF}')" '%7|_'
+expect "redis-cli -3 works" "$(redis-cli -3 -p ${CPORT[$F2]} SET r3 x)" OK
+expect "INFO role on the leader" "$(info_field $L role)" leader
+expect "INFO role on a follower" "$(info_field $F1 role)" follower
+expect "INFO names the leader" "$(info_field $F2 leader)" "n$L"
+cli $L INFO | grep -q '^metrics:commands=' || fail "INFO has no metrics line"
+cli $L INFO | grep -q '^fsync_p99_us_le:' || fail "INFO has no fsync latency"
+echo "ok  INFO carries metrics, fsync latency and peers' progress"
+cli $L INFO | grep -q "^peer_n$F1:.*match=" || fail "INFO on the leader has no progress for n$F1"
+
+# --- Bad input gets an error and harms nothing else ---------------------------------
+expect "unknown command" "$(cli $F1 FLUSHALL)" "ERR unknown command 'FLUSHALL'"
+expect "wrong arity" "$(cli $L GET)" "ERR wrong number of arguments for 'get' command"
+expect "malformed RESP" "$(raw ${CPORT[$L]} '*1\r\n$x\r\n')" "-ERR Protocol error: invalid bulk length"
+expect "oversized bulk refused from its header" "$(raw ${CPORT[$F1]} '*2\r\n$3\r\nGET\r\n$999999999\r\n')" \
+  "-ERR Protocol error: bulk string too long"
+expect "too many arguments" "$(raw ${CPORT[$F1]} '*100000\r\n')" "-ERR Protocol error: too many arguments"
+expect "inline command (telnet)" "$(raw ${CPORT[$L]} 'PING\r\n')" "+PONG"
+expect "garbage on a peer port is refused" "$(raw ${PPORT[$L]} 'GET x\r\n')" ""
+grep -q 'event=peer_refused' "$WORK/n$L.log" || fail "peer port garbage not logged as refused"
+# A process that is not a configured peer: n9 with its own peer list.
+"$RAFTKV" serve --id n9 --peers "n9=127.0.0.1:$(free_port),n$L=127.0.0.1:${PPORT[$L]}" --listen "127.0.0.1:$(free_port)" \
+  --in-memory >/dev/null 2>&1 & stranger=$!
+sleep 0.5; kill -9 $stranger 2>/dev/null || true; wait $stranger 2>/dev/null || true
+grep -q 'claimed=n9 reason="sender is not a configured peer"' "$WORK/n$L.log" || fail "stranger n9 not refused"
+echo "ok  a process that is not a configured peer is refused"
+expect "still serving after bad input" "$(cli $L SET after bad)" OK
+
+# --- kill -9 a follower, write while it is down, restart it from its data ---------
+kill_node $F2 9
+for k in 1 2 3 4 5 6 7 8 9 10; do cli $L SET "k$k" "v$k" >/dev/null; done
+expect "writes go on with one follower down" "$(cli $F1 GET k10)" v10
+start_node $F2
+target=$(info_field $L commit_index)
+wait_applied $F2 "$target"
+expect "restarted follower has the data it missed" "$(cli $F2 GET k7)" v7
+expect "restarted follower kept its own data" "$(cli $F2 GET 'a key')" $'two\nlines'
+
+# --- kill -9 the leader: a new one is elected, nothing acknowledged is lost --------
+kill_node $L 9
+L2=$(NOT_LEADER=$L wait_leader $F1 $F2)
+[ "$L2" != "$L" ] || fail "killed leader still named"
+echo "ok  new leader n$L2 after kill -9 of n$L"
+expect "acknowledged writes survive the leader" "$(cli $L2 GET k3)" v3
+expect "writes accepted by the new leader" "$(cli $F1 SET afterkill yes)" OK
+start_node $L
+wait_applied $L "$(info_field $L2 commit_index)"
+expect "old leader rejoined and caught up" "$(cli $L GET afterkill)" yes
+
+# --- Graceful SIGTERM: exit 0, data synced, node comes back with it --------------
+F=$(( L2 % 3 + 1 ))
+kill_node $F TERM
+expect "SIGTERM exits 0" "$LAST_EXIT" 0
+grep -q 'event=shutdown reason="SIGTERM' "$WORK/n$F.log" || fail "no graceful shutdown line"
+start_node $F
+wait_applied $F "$(info_field $L2 commit_index)"
+expect "node restarted after SIGTERM has the data" "$(cli $F GET afterkill)" yes
+
+# --- Every node stops gracefully ----------------------------------------------------
+for i in 1 2 3; do kill_node $i TERM; expect "n$i stops with 0 on SIGTERM" "$LAST_EXIT" 0; done
+PID=()
+echo "test_server_cluster: all checks passed"
