@@ -126,8 +126,8 @@ static void model_run(uint64_t seed, int steps)
                               "seed %" PRIu64 " step %d: tearing %jd bytes lost %" PRIu64
                               " entries",
                               seed, step, (intmax_t)chop, m.last - last);
-                if (last < m.last)
-                    cr_assert_gt(log.lines, 0, "a cut is always logged");
+                /* (A cut that lands on a record boundary looks like a shorter
+                 * log and is not logged; the recovery tests check the log.) */
                 m.last = last;
                 model_check(&m, s, &r, seed, step);
             } else {

@@ -1,0 +1,146 @@
+/* test_storage_replica.c - the store behind a real replica: writes a
+ * single-node replica acknowledged survive a restart from the data
+ * directory, through snapshots and compaction, and one batch of writes costs
+ * a handful of syncs, not one each (group commit). */
+#include "storage/storage_replica.h"
+#include "test_storage_util.h"
+
+static char dir[256];
+
+static void setup(void)
+{
+    tsu_make_dir(dir, sizeof dir);
+}
+
+static void teardown(void)
+{
+    tsu_remove_dir(dir);
+}
+
+TestSuite(storage_replica, .init = setup, .fini = teardown);
+
+struct outcome {
+    int done, other;
+};
+
+static void on_send(void *ctx, const struct raft_msg *m)
+{
+    (void)ctx;
+    (void)m; /* a single node sends nothing that matters */
+}
+
+static void on_complete(void *ctx, uint64_t ref, const struct replica_result *res)
+{
+    (void)ref;
+    struct outcome *o = ctx;
+    if (res->status == REPLICA_DONE && res->kv.code == KV_OK)
+        o->done++;
+    else
+        o->other++;
+}
+
+struct node {
+    struct storage *st;
+    struct replica_log_store ls;
+    struct replica *r;
+    struct outcome out;
+    uint64_t now;
+};
+
+static void node_start(struct node *n, uint64_t now)
+{
+    memset(n, 0, sizeof *n);
+    n->now = now;
+    struct raft_restore restore;
+    n->st = tsu_open(dir, &restore, NULL);
+    storage_replica_log_store(n->st, &n->ls);
+    struct replica_config c;
+    replica_config_default(&c, 0, 1, 42);
+    c.send = on_send;
+    c.complete = on_complete;
+    c.ctx = &n->out;
+    c.store = &n->ls;
+    c.snapshot_threshold = 25;
+    n->r = replica_new(&c, n->now);
+    cr_assert_not_null(n->r, "replica_new from the stored state");
+    storage_release_restore(n->st);
+    for (int i = 0; i < 1000 && replica_role(n->r) != RAFT_LEADER; i++) {
+        n->now += 10;
+        replica_tick(n->r, n->now);
+        cr_assert_eq(replica_flush(n->r, n->now), 0, "%s", storage_error(n->st));
+    }
+    cr_assert_eq(replica_role(n->r), RAFT_LEADER, "a single node elects itself");
+}
+
+static void node_stop(struct node *n)
+{
+    replica_free(n->r);
+    storage_close(n->st);
+}
+
+static void node_write_batch(struct node *n, int first, int count)
+{
+    int want = n->out.done + count;
+    for (int i = first; i < first + count; i++) {
+        json_t *key = json_integer(i), *value = json_integer(i * 10);
+        struct kv_command c = {.op = KV_WRITE, .key = key, .value = value};
+        replica_submit(n->r, (uint64_t)i, &c, n->now);
+        json_decref(key);
+        json_decref(value);
+    }
+    for (int i = 0; i < 1000 && n->out.done < want; i++) {
+        cr_assert_eq(replica_flush(n->r, n->now), 0, "%s", storage_error(n->st));
+        n->now += 1;
+        replica_tick(n->r, n->now);
+    }
+    cr_assert_eq(n->out.done, want, "acknowledged %d of %d", n->out.done, want);
+    cr_assert_eq(n->out.other, 0);
+}
+
+static void expect_value(struct node *n, int key, int value)
+{
+    json_t *k = json_integer(key);
+    struct kv_command c = {.op = KV_READ, .key = k};
+    struct kv_result res;
+    kv_apply((struct kv_store *)replica_store(n->r), &c, &res);
+    cr_assert_eq(res.code, KV_OK, "key %d lost after restart", key);
+    cr_assert(json_is_integer(res.value) && json_integer_value(res.value) == value,
+              "key %d: wrong value after restart", key);
+    json_decref(res.value);
+    json_decref(k);
+}
+
+Test(storage_replica, acknowledged_writes_survive_a_restart_through_snapshots)
+{
+    struct node n;
+    node_start(&n, 0);
+    raft_term term_before = replica_term(n.r);
+    for (int b = 0; b < 6; b++)
+        node_write_batch(&n, b * 20, 20);
+    struct storage_stats st;
+    storage_get_stats(n.st, &st);
+    cr_assert_gt(st.snapshots, 0, "120 entries with a threshold of 25 snapshot the map");
+    uint64_t now = n.now;
+    node_stop(&n);
+
+    node_start(&n, now + 1000);
+    cr_assert_geq(replica_term(n.r), term_before);
+    for (int i = 0; i < 120; i++)
+        expect_value(&n, i, i * 10);
+    node_write_batch(&n, 500, 5);
+    node_stop(&n);
+}
+
+Test(storage_replica, a_batch_of_writes_is_made_durable_with_few_syncs)
+{
+    struct node n;
+    node_start(&n, 0);
+    struct storage_stats before, after;
+    storage_get_stats(n.st, &before);
+    node_write_batch(&n, 0, 20);
+    storage_get_stats(n.st, &after);
+    cr_assert_leq(after.syncs - before.syncs, 4, "20 writes in one batch took %" PRIu64 " syncs",
+                  after.syncs - before.syncs);
+    cr_assert_geq(after.entries - before.entries, 20);
+    node_stop(&n);
+}
