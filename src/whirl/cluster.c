@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +176,7 @@ int whirl_node_spawn(struct whirl_node *node)
     uv_process_options_t po;
     memset(&po, 0, sizeof po);
     po.file = run->opts->bin;
-    po.args = run->opts->bin_args;
+    po.args = node->args;
     po.exit_cb = on_node_exit;
     po.stdio = stdio;
     po.stdio_count = 3;
@@ -202,6 +204,95 @@ int whirl_node_spawn(struct whirl_node *node)
     return 0;
 }
 
+/* Copies the node argv, replacing {data} by the node's data folder, which
+ * is created when an argument uses it or the kill nemesis may restart. */
+static int node_make_args(struct whirl_node *node)
+{
+    struct whirl_run *run = node->run;
+    char **src = run->opts->bin_args;
+    int n = 0;
+    while (src[n])
+        n++;
+    node->args = calloc((size_t)n + 1, sizeof *node->args);
+    if (!node->args)
+        return -1;
+    char *abs_dir = realpath(run->dir, NULL);
+    snprintf(node->data_dir, sizeof node->data_dir, "%s/data/%s", abs_dir ? abs_dir : run->dir, node->id);
+    free(abs_dir);
+    bool used = (run->opts->nemesis & WHIRL_NEMESIS_KILL) != 0;
+    for (int i = 0; i < n; i++) {
+        const char *a = src[i];
+        const char *at = i > 0 ? strstr(a, WHIRL_DATA_PLACEHOLDER) : NULL;
+        if (!at) {
+            node->args[i] = strdup(a);
+        } else {
+            size_t pre = (size_t)(at - a), dl = strlen(node->data_dir);
+            const char *post = at + strlen(WHIRL_DATA_PLACEHOLDER);
+            node->args[i] = malloc(pre + dl + strlen(post) + 1);
+            if (node->args[i])
+                sprintf(node->args[i], "%.*s%s%s", (int)pre, a, node->data_dir, post);
+            used = true;
+        }
+        if (!node->args[i])
+            return -1;
+    }
+    if (used) {
+        char parent[4300];
+        snprintf(parent, sizeof parent, "%s/data", run->dir);
+        if ((mkdir(parent, 0755) != 0 && errno != EEXIST) || (mkdir(node->data_dir, 0755) != 0 && errno != EEXIST))
+            return -1;
+    }
+    return 0;
+}
+
+int whirl_node_send_init(struct whirl_node *node)
+{
+    struct whirl_run *run = node->run;
+    json_t *ids = json_array();
+    for (int i = 0; i < run->n_nodes; i++)
+        json_array_append_new(ids, json_string(run->nodes[i].id));
+    json_t *msg = json_pack("{s:s, s:s, s:{s:s, s:i, s:s, s:o}}", "src", "c0", "dest", node->id, "body", "type",
+                            "init", "msg_id", 1, "node_id", node->id, "node_ids", ids);
+    char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    int rc = line ? whirl_node_send(node, line, strlen(line)) : -1;
+    free(line);
+    json_decref(msg);
+    return rc;
+}
+
+int whirl_node_restart(struct whirl_node *node)
+{
+    if (node->running)
+        return 0;
+    if (node->open_handles > 0) {
+        close_handle(node, (uv_handle_t *)&node->out);
+        if (node->err.type == UV_NAMED_PIPE)
+            close_handle(node, (uv_handle_t *)&node->err);
+        return UV_EAGAIN;
+    }
+    memset(&node->proc, 0, sizeof node->proc);
+    memset(&node->in, 0, sizeof node->in);
+    memset(&node->out, 0, sizeof node->out);
+    memset(&node->err, 0, sizeof node->err);
+    node->outq.len = 0;
+    node->inflight.len = 0;
+    node->writing = false;
+    node->errcarry.len = 0;
+    if (node->log_fd >= 0) {
+        char mark[128];
+        int len = snprintf(mark, sizeof mark, "--- whirl: restarting %s at %.3f s\n", node->id,
+                           (double)whirl_now(node->run) / 1e9);
+        if (write(node->log_fd, mark, (size_t)len) < 0) {
+            /* the log is best effort */
+        }
+    }
+    int rc = whirl_node_spawn(node);
+    if (rc != 0)
+        return rc;
+    node->restarts++;
+    return whirl_node_send_init(node) == 0 ? 0 : UV_ENOMEM;
+}
+
 int whirl_cluster_start(struct whirl_run *run)
 {
     int n = run->opts->node_count;
@@ -218,6 +309,13 @@ int whirl_cluster_start(struct whirl_run *run)
         node->index = i;
         node->log_fd = -1;
         snprintf(node->id, sizeof node->id, "n%d", i);
+    }
+    for (int i = 0; i < n; i++) {
+        struct whirl_node *node = &run->nodes[i];
+        if (node_make_args(node) != 0) {
+            whirl_abort(run, "cannot prepare the arguments or data folder of %s", node->id);
+            return -1;
+        }
     }
     for (int i = 0; i < n; i++) {
         struct whirl_node *node = &run->nodes[i];
@@ -360,6 +458,9 @@ void whirl_cluster_free(struct whirl_run *run)
         whirl_buf_free(&node->inflight);
         if (node->log_fd >= 0)
             close(node->log_fd);
+        for (int a = 0; node->args && node->args[a]; a++)
+            free(node->args[a]);
+        free(node->args);
     }
     free(run->nodes);
     free(run->dirty);

@@ -9,11 +9,21 @@
 
 #include "whirl/run.h"
 
+/* The literal text {data} in a node argument becomes that node's own data
+ * folder, <run>/data/<id> (created when used), which survives restarts. */
+#define WHIRL_DATA_PLACEHOLDER "{data}"
+
 /* Allocates the node slots n0..n{N-1}, opens their logs and spawns them.
  * Returns 0, or -1 after whirl_abort(). */
 int whirl_cluster_start(struct whirl_run *run);
 /* (Re)spawns the process of one slot. Returns 0 or a libuv error. */
 int whirl_node_spawn(struct whirl_node *node);
+/* Queues Maelstrom's init message for the node. Returns 0 or -1. */
+int whirl_node_send_init(struct whirl_node *node);
+/* Starts a stopped node again in its slot (same id, log and data folder) and
+ * sends it init. Returns 0, or UV_EAGAIN while the old process's pipes are
+ * still closing (retry a little later), or another libuv error. */
+int whirl_node_restart(struct whirl_node *node);
 /* Queues one line (a newline is added) for the node's stdin; written in one
  * batch per loop iteration by whirl_cluster_flush(). Returns 0, or -1 if the
  * node cannot take it (not running, stdin closed, or backlog too large). */

@@ -1,7 +1,13 @@
-/* nemesis.h - faults on a schedule: network partitions in Jepsen's shapes
- * alternating with healed periods, every --nemesis-interval seconds, from the
- * run's nemesis rng. (Kill and pause are recognised by the options and will
- * be scheduled here too: each fault is a start event and a stop event.)
+/* nemesis.h - faults on a schedule: every --nemesis-interval seconds the
+ * cluster alternates between healthy and one fault, chosen from the run's
+ * nemesis rng among those --nemesis enables:
+ *   partition  the network cut in one of Jepsen's shapes (below);
+ *   kill       SIGKILL to one node, a minority or (rarely) all nodes, then a
+ *              restart in the same slot (same id, log and data folder) and a
+ *              new init, as Maelstrom does at every start;
+ *   pause      SIGSTOP to such a set of nodes, then SIGCONT.
+ * Each fault is an info event in the history when it starts and when it
+ * ends; at the end of the test every fault is undone.
  */
 #ifndef RAFTKV_WHIRL_NEMESIS_H
 #define RAFTKV_WHIRL_NEMESIS_H
@@ -22,6 +28,8 @@ enum whirl_shape {
     WHIRL_SHAPE_COUNT
 };
 
+enum whirl_fault { WHIRL_FAULT_NONE, WHIRL_FAULT_PARTITION, WHIRL_FAULT_KILL, WHIRL_FAULT_PAUSE };
+
 extern const char *const whirl_shape_names[WHIRL_SHAPE_COUNT];
 
 /* Chooses a partition for n nodes: fills blocked[src * n + dest] (symmetric)
@@ -30,9 +38,14 @@ extern const char *const whirl_shape_names[WHIRL_SHAPE_COUNT];
  * the shape, or -1 when n < 2 leaves nothing to partition. */
 int whirl_partition_pick(struct rng *g, int n, char **ids, bool *blocked, struct whirl_buf *value);
 
-/* Starts the schedule (if --nemesis asks for partitions). */
-void whirl_nemesis_start(struct whirl_run *run);
-/* Ends the schedule and heals the network (recorded in the history). */
+/* Chooses the nodes a kill or pause hits: usually one, often a minority,
+ * one time in ten all of them. Fills targets[n]; returns how many. */
+int whirl_fault_targets(struct rng *g, int n, bool *targets);
+
+/* Starts the schedule (if --nemesis asks for any fault). Returns 0 or -1. */
+int whirl_nemesis_start(struct whirl_run *run);
+/* Ends the schedule and undoes the fault in force (recorded in the history). */
 void whirl_nemesis_stop(struct whirl_run *run);
+void whirl_nemesis_free(struct whirl_run *run);
 
 #endif

@@ -134,20 +134,9 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static int send_inits(struct whirl_run *run)
 {
-    json_t *ids = json_array();
-    for (int i = 0; i < run->n_nodes; i++)
-        json_array_append_new(ids, json_string(run->nodes[i].id));
     int rc = 0;
-    for (int i = 0; i < run->n_nodes && rc == 0; i++) {
-        json_t *msg = json_pack("{s:s, s:s, s:{s:s, s:i, s:s, s:O}}", "src", "c0", "dest", run->nodes[i].id, "body",
-                                "type", "init", "msg_id", 1, "node_id", run->nodes[i].id, "node_ids", ids);
-        char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-        if (!line || whirl_net_control(run, i, line, strlen(line)) != 0)
-            rc = -1;
-        free(line);
-        json_decref(msg);
-    }
-    json_decref(ids);
+    for (int i = 0; i < run->n_nodes && rc == 0; i++)
+        rc = whirl_node_send_init(&run->nodes[i]);
     run->inits_pending = run->n_nodes;
     return rc;
 }
@@ -211,7 +200,7 @@ int whirl_run_test(struct whirl_run *run)
     for (;;) {
         if (run->aborted && run->phase < WHIRL_PHASE_STOP) {
             whirl_workload_stop(run);
-            run->nemesis_open = false;
+            whirl_nemesis_stop(run);
             whirl_cluster_close_stdin(run);
             run->phase = WHIRL_PHASE_STOP;
             deadline = whirl_now(run) + WHIRL_STOP_GRACE_NS / 4;
@@ -226,7 +215,8 @@ int whirl_run_test(struct whirl_run *run)
             whirl_at(run, deadline, noop, NULL, 0);
             if (whirl_workload_start(run) != 0)
                 whirl_abort(run, "out of memory");
-            whirl_nemesis_start(run);
+            if (whirl_nemesis_start(run) != 0)
+                whirl_abort(run, "out of memory");
             continue;
         }
         if (run->phase == WHIRL_PHASE_TEST && now >= deadline) {
@@ -273,6 +263,7 @@ int whirl_run_test(struct whirl_run *run)
 void whirl_run_free(struct whirl_run *run)
 {
     whirl_workload_free(run);
+    whirl_nemesis_free(run);
     whirl_cluster_free(run);
     whirl_net_free(run);
     whirl_timers_free(&run->timers);

@@ -45,6 +45,9 @@ struct whirl_node {
     int64_t exit_status;
     int term_signal;
     int log_fd;               /* node-logs/<id>.log */
+    char **args;              /* argv for the process, {data} substituted */
+    char data_dir[4200];      /* <run>/data/<id>: survives restarts */
+    uint64_t restarts;
     struct whirl_buf carry;   /* partial stdout line */
     struct whirl_buf errcarry;/* partial stderr line (--log-stderr) */
     struct whirl_buf outq;    /* bytes queued for stdin */
@@ -134,6 +137,8 @@ struct whirl_run {
     bool nemesis_open;
     bool partitioned;
     uint64_t nemesis_gen;
+    int fault;                /* the fault in force: enum whirl_fault */
+    bool *fault_targets;      /* nodes killed or paused by it */
 
     struct whirl_history history;
 

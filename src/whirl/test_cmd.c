@@ -58,8 +58,6 @@ static int run_once(struct whirl_opts *o, int number, uint64_t seed)
     whirl_say(&run, "whirl: %s", o->command_line ? o->command_line : "");
     whirl_say(&run, "whirl: %d nodes, %d clients, rate %g/s, latency %g ms, store %s", o->node_count, o->concurrency,
               o->rate, o->latency_ms, run.dir);
-    if (o->nemesis & (WHIRL_NEMESIS_KILL | WHIRL_NEMESIS_PAUSE))
-        whirl_say(&run, "whirl: note: --nemesis kill and pause are not injected yet; only partitions are");
 
     int code;
     if (whirl_run_test(&run) != 0) {
