@@ -280,7 +280,7 @@ int storage_set_hard_state(struct storage *s, raft_term term, int voted_for)
     int rc = storage_check_usable(s);
     if (rc)
         return rc;
-    if (voted_for < RAFT_NO_NODE) {
+    if (voted_for < RAFT_NO_NODE || voted_for >= RAFT_MAX_NODES) {
         snprintf(s->err, sizeof s->err, "invalid vote %d", voted_for);
         return STORAGE_ERR_INVALID;
     }

@@ -249,6 +249,20 @@ Test(storage, a_sync_with_nothing_pending_costs_nothing)
     storage_close(s);
 }
 
+Test(storage, a_vote_for_an_impossible_node_is_refused_without_stopping_the_store)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(storage_set_hard_state(s, 2, RAFT_MAX_NODES), STORAGE_ERR_INVALID);
+    cr_assert_eq(storage_set_hard_state(s, 2, -2), STORAGE_ERR_INVALID);
+    cr_assert_eq(storage_set_hard_state(s, 2, 1), STORAGE_OK);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.voted_for, 1);
+    storage_close(s);
+}
+
 Test(storage, a_vote_alone_costs_one_fdatasync)
 {
     struct raft_restore r;
