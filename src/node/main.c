@@ -38,8 +38,9 @@ static void usage(FILE *f)
             "                             default 1000\n"
             "  --max-requests N           requests in flight before new ones get error 11\n"
             "                             (default 65536)\n"
-            "  --data-dir DIR             durable Raft state (not yet wired in; without it the\n"
-            "                             node keeps its state in memory and says so)\n"
+            "  --data-dir DIR             keep term, vote, log and snapshots durably in DIR\n"
+            "                             (fsync before any message that depends on them);\n"
+            "                             without it the node keeps its state in memory only\n"
             "  --unsafe-local-reads       DELIBERATE BUG for testing checkers: serve reads from\n"
             "                             local state on any node, with no proof of leadership;\n"
             "                             stale reads under partitions. Never use for real.\n");
@@ -117,10 +118,6 @@ int main(int argc, char **argv)
             usage(stderr);
             return 64;
         }
-    }
-    if (o.data_dir) {
-        fprintf(stderr, "raftkv: --data-dir is not supported yet\n");
-        return 64;
     }
     struct node *n = node_new(&o);
     if (!n) {

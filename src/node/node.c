@@ -11,6 +11,7 @@
 
 #include "node/node_internal.h"
 #include "node/node_log.h"
+#include "storage/storage_replica.h"
 
 struct node *node_new(const struct node_options *o)
 {
@@ -40,6 +41,7 @@ void node_free(struct node *n)
         return;
     node_requests_free(n);
     replica_free(n->replica);
+    storage_close(n->storage);
     for (int i = 0; i < n->n_nodes; i++)
         free(n->names[i]);
     free(n->names);
@@ -172,16 +174,35 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     c.request_timeout_ms = n->opts.request_timeout_ms + n->opts.request_timeout_ms / 2;
     c.unsafe_local_reads = n->opts.unsafe_local_reads;
     c.store = NULL;
-    if (n->opts.data_dir)
-        return "--data-dir is not supported yet";
+    if (n->opts.data_dir) {
+        static char err[600];
+        struct raft_restore restore;
+        int rc = storage_open(n->opts.data_dir, NULL, &n->storage, &restore, err, sizeof err);
+        if (rc != 0) {
+            node_log(NODE_LOG_ERROR, "cannot use --data-dir %s: %s", n->opts.data_dir, err);
+            n->failed = rc;
+            return err;
+        }
+        storage_replica_log_store(n->storage, &n->log_store);
+        c.store = &n->log_store;
+    }
     n->replica = replica_new(&c, now_ms);
-    if (!n->replica)
+    if (n->storage)
+        storage_release_restore(n->storage);
+    if (!n->replica) {
+        storage_close(n->storage);
+        n->storage = NULL;
         return "cannot start the replica";
+    }
     node_log(NODE_LOG_INFO,
-             "started: %d nodes, raft id %d, seed %llu, election timeout %llu ms, state in memory "
-             "only (no --data-dir)%s",
+             "started: %d nodes, raft id %d, seed %llu, election timeout %llu ms, %s%s%s, term "
+             "%llu, last index %llu%s",
              n->n_nodes, n->self, (unsigned long long)n->seed,
              (unsigned long long)c.raft.election_timeout_ms,
+             n->storage ? "durable state in " : "state in memory only (no --data-dir)",
+             n->storage ? n->opts.data_dir : "", "",
+             (unsigned long long)replica_term(n->replica),
+             (unsigned long long)replica_last_index(n->replica),
              n->opts.unsafe_local_reads ? ", UNSAFE LOCAL READS (deliberate bug)" : "");
     return NULL;
 }
@@ -332,7 +353,8 @@ void node_end_batch(struct node *n, uint64_t now_ms)
     node_release_parked(n, now_ms);
     int rc = replica_flush(n->replica, now_ms);
     if (rc != 0) {
-        node_log(NODE_LOG_ERROR, "storage failed (%d); stopping", rc);
+        node_log(NODE_LOG_ERROR, "storage failed: %s; stopping",
+                 n->storage ? storage_error(n->storage) : "unknown");
         n->failed = rc;
         return;
     }

@@ -8,6 +8,7 @@
 #include "node/node.h"
 #include "node/raft_codec.h"
 #include "replica/replica.h"
+#include "storage/storage.h"
 
 enum request_kind {
     REQ_FREE,
@@ -50,6 +51,8 @@ struct node {
     int n_nodes, self;
     char addressed_as[64]; /* before init: the dest the last message named */
     struct replica *replica;
+    struct storage *storage;          /* NULL: in memory */
+    struct replica_log_store log_store; /* the replica's seam over `storage` */
     uint64_t seed;
     int last_role, last_leader;
     uint64_t last_term;

@@ -30,7 +30,10 @@ static void persist(struct replica *r, const struct raft_update *u)
             if (rc != 0)
                 store_failed(r, rc);
         }
-        if (u->snap_index > r->stored_index) {
+        /* The store keeps the entries after the snapshot only if they
+         * continue it; otherwise it now ends at the snapshot. */
+        const struct raft_entry *last = raft_entry_at(r->raft, r->stored_index);
+        if (u->snap_index >= r->stored_index || !last || last->term != r->stored_term) {
             r->stored_index = u->snap_index;
             r->stored_term = u->snap_term;
         }
