@@ -7,6 +7,7 @@
 #include "whirl/report/html_escape.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,17 +60,46 @@ static void latency_row(FILE *f, const struct run *run, int fn, double *buf)
     fputs("</tr>\n", f);
 }
 
+/* A results.json value as HTML: objects as nested name/value tables (two
+ * levels), reals rounded, anything else as compact JSON. */
+static void json_html(FILE *f, const json_t *v, int depth)
+{
+    if (json_is_object(v) && depth < 2 && json_object_size(v) > 0) {
+        const char *k;
+        json_t *x;
+        fputs("<table class=\"inner\">", f);
+        json_object_foreach((json_t *)v, k, x) {
+            fputs("<tr><th>", f);
+            html_escape(f, k);
+            fputs("</th><td>", f);
+            json_html(f, x, depth + 1);
+            fputs("</td></tr>", f);
+        }
+        fputs("</table>", f);
+    } else if (json_is_real(v)) {
+        fprintf(f, "%.4g", json_real_value(v));
+    } else if (json_is_string(v)) {
+        fputs("<code>", f);
+        html_escape(f, json_string_value(v));
+        fputs("</code>", f);
+    } else {
+        char *s = report_run_json_text(v, 2000);
+        fputs("<code>", f);
+        html_escape(f, s);
+        fputs("</code>", f);
+        free(s);
+    }
+}
+
 static void summary_value(FILE *f, const char *name, const json_t *v)
 {
     if (!v)
         return;
     fputs("<tr><th>", f);
     html_escape(f, name);
-    fputs("</th><td><code>", f);
-    char *s = json_is_string(v) ? strdup(json_string_value(v)) : report_run_json_text(v, 2000);
-    html_escape(f, s);
-    free(s);
-    fputs("</code></td></tr>\n", f);
+    fputs("</th><td>", f);
+    json_html(f, v, 0);
+    fputs("</td></tr>\n", f);
 }
 
 static void counts_table(FILE *f, const struct run *run)
@@ -176,15 +206,19 @@ int index_html_write(const struct run *run, const struct run_msg_stats *ms)
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    const char *slash = strrchr(run->dir, '/');
-    const char *name = slash && slash[1] ? slash + 1 : run->dir;
+    /* The run's own folder name, also when reached through store/latest. */
+    char real[PATH_MAX];
+    const char *dir = realpath(run->dir, real) ? real : run->dir;
+    const char *slash = strrchr(dir, '/');
+    const char *name = slash && slash[1] ? slash + 1 : dir;
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", f);
     html_escape(f, name);
     fputs(" - whirl run</title><style>body{font-family:sans-serif;margin:20px;max-width:1200px}"
           "table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}"
           ".verdict{font-size:22px;color:#fff;padding:8px 14px;display:inline-block;border-radius:4px}"
           "img{max-width:100%;border:1px solid #eee;margin:4px 0}code{white-space:pre-wrap;word-break:break-all}"
-          "pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:400px}</style></head>\n<body>\n<h1>Run ",
+          "pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:400px}"
+          "table.inner{margin:0}table.inner td,table.inner th{border:none;border-bottom:1px solid #f0f0f0;padding:1px 6px}</style></head>\n<body>\n<h1>Run ",
           f);
     html_escape(f, name);
     fprintf(f, "</h1>\n<div class=\"verdict %s\" style=\"background:%s\">%s</div>\n", report_run_verdict_names[run->verdict],

@@ -3,14 +3,15 @@
  * an arrow from its send to its receive, labelled with its type, its body on
  * hover; a dropped message ends halfway in a cross.
  *
- * The caller bounds the number of messages; the height grows with it so
- * labels stay readable.
+ * Time is drawn by order, not to scale: every distinct send or receive time
+ * gets its own row, as in a Lamport diagram, so a request and its reply a
+ * few microseconds apart never draw on top of each other. The left margin
+ * gives the real times. The caller bounds the number of messages.
  */
 #include "whirl/report/pages.h"
 
 #include "whirl/report/html_escape.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define MSG_COL_W 110.0
 #define MSG_LEFT 80.0
 #define MSG_TOP 50.0
+#define MSG_ROW_H 13.0
 
 /* Nodes before clients, each group by number: n2 before n10. */
 static int cmp_participant(const void *a, const void *b)
@@ -30,6 +32,26 @@ static int cmp_participant(const void *a, const void *b)
     if (nx != ny)
         return nx < ny ? -1 : 1;
     return strcmp(x, y);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The y of time t: its row among the sorted distinct times. */
+static double row_y(const uint64_t *times, size_t rows, uint64_t t)
+{
+    size_t lo = 0, hi = rows;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (times[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return MSG_TOP + (lo + 0.5) * MSG_ROW_H;
 }
 
 static int find_participant(const char **ps, size_t n, const char *id)
@@ -55,17 +77,28 @@ int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t
             ps[np++] = msgs[i].dest;
     }
     qsort(ps, np, sizeof *ps, cmp_participant);
-    /* Time shown: the window, trimmed to the messages actually kept. */
-    uint64_t last = from_ns;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t t = msgs[i].dropped ? msgs[i].send_ns : msgs[i].recv_ns;
-        last = t > last ? t : last;
+    /* The rows: distinct event times, in order. */
+    uint64_t *times = malloc((2 * n + 1) * sizeof *times);
+    if (!times) {
+        free(ps);
+        return -1;
     }
-    if (n > 0 && last < to_ns)
-        to_ns = last;
-    double span = to_ns > from_ns ? (double)(to_ns - from_ns) : 1;
-    double h = n * 14.0;
-    h = h < 400 ? 400 : h > 8000 ? 8000 : h;
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        times[nt++] = msgs[i].send_ns;
+        if (!msgs[i].dropped)
+            times[nt++] = msgs[i].recv_ns;
+    }
+    qsort(times, nt, sizeof *times, cmp_u64);
+    size_t rows = 0;
+    for (size_t i = 0; i < nt; i++)
+        if (rows == 0 || times[rows - 1] != times[i])
+            times[rows++] = times[i];
+    if (n > 0) {
+        from_ns = times[0];
+        to_ns = times[rows - 1];
+    }
+    double h = (rows + 1) * MSG_ROW_H;
     double width = MSG_LEFT + (np ? np : 1) * MSG_COL_W + 40, height = MSG_TOP + h + 40;
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -84,15 +117,11 @@ int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t
             width, height, width, height);
     html_escape(f, title);
     fprintf(f, " (%zu messages, %.3f s to %.3f s)</text>\n", n, from_ns / 1e9, to_ns / 1e9);
-    /* time ticks */
-    double step = svg_nice_step(span, (int)(h / 60) > 2 ? (int)(h / 60) : 2);
-    int decimals = 0; /* enough digits to tell the ticks apart */
-    while (decimals < 6 && step / 1e6 * pow(10, decimals) < 0.999)
-        decimals++;
-    for (double t = 0; t <= span; t += step) {
-        double y = MSG_TOP + t / span * h;
-        fprintf(f, "<text class=\"tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f ms</text>", MSG_LEFT - 20,
-                y + 3, decimals, (from_ns + t) / 1e6);
+    /* real times at the left, every few rows */
+    for (size_t r = 0; r < rows; r += 4) {
+        double y = row_y(times, rows, times[r]);
+        fprintf(f, "<text class=\"tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3f ms</text>", MSG_LEFT - 20,
+                y + 3, times[r] / 1e6);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", MSG_LEFT - 15, y,
                 width - 20, y);
     }
@@ -107,8 +136,8 @@ int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t
         const struct run_msg *m = &msgs[i];
         int a = find_participant(ps, np, m->src), b = find_participant(ps, np, m->dest);
         double x1 = MSG_LEFT + (a + 0.5) * MSG_COL_W, x2 = MSG_LEFT + (b + 0.5) * MSG_COL_W;
-        double y1 = MSG_TOP + (m->send_ns - from_ns) / span * h;
-        double y2 = MSG_TOP + ((m->dropped ? m->send_ns : m->recv_ns) - from_ns) / span * h;
+        double y1 = row_y(times, rows, m->send_ns);
+        double y2 = m->dropped ? y1 : row_y(times, rows, m->recv_ns);
         if (m->dropped) { /* halfway, then a cross */
             x2 = (x1 + x2) / 2;
             y2 = y1 + 6;
@@ -139,6 +168,7 @@ int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t
     }
     fputs("</svg>\n", f);
     free(ps);
+    free(times);
     int bad = ferror(f);
     bad |= fclose(f);
     return bad ? -1 : 0;

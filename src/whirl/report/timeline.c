@@ -63,12 +63,18 @@ static const char timeline_js[] =
     "var lat=[];for(var i=0;i<N;i+=Math.max(1,N>>12))lat.push(ops[i][2]-ops[i][1]);lat.sort(function(a,b){return a-b});\n"
     "var med=lat.length?Math.max(lat[lat.length>>1],1):1000;\n"
     "var endUs=D.end||1;\n"
-    "var scale=Math.min(50/1000,Math.max(12/med,0.02/1000));\n" /* px per microsecond */
+    /* px per microsecond: a typical op 12px tall, unless ops are so sparse that
+     * the page would be mostly blank; then about 40px of column per op. */
+    "var busy=0;for(var i=0;i<N;i++)busy+=ops[i][2]-ops[i][1];busy=Math.max(1,busy/endUs);\n"
+    "var scale=Math.min(12/med,N*40/busy/endUs,0.05);scale=Math.max(scale,400/endUs);\n"
     "if(endUs*scale>4e6)scale=4e6/endUs;\n"
+    /* where the next op of the same process starts: a short op may grow to
+     * a readable 14px when nothing follows it that closely */
+    "var next=new Float64Array(N),lastOf={};for(var i=N-1;i>=0;i--){var c=ops[i][0];next[i]=lastOf[c]===undefined?Infinity:lastOf[c];lastOf[c]=ops[i][1]}\n"
     "var sc=document.getElementById('scroll'),tl=document.getElementById('tl'),layer=document.getElementById('ops'),head=document.getElementById('head');\n"
     "function esc(s){return String(s).replace(/[&<>\"']/g,function(c){return '&#'+c.charCodeAt(0)+';'})}\n"
     "function label(o){var f=D.fs[o[4]],v=o[6],r=o[7];\n"
-    " if(f==='read')return 'R '+(o[3]===0&&r!==null?r:'');if(f==='write')return 'W '+v;\n"
+    " if(f==='read')return 'R '+(o[3]===0&&r!==null?r:o[8]&&o[8].indexOf('[20,')===0?'nil':'');if(f==='write')return 'W '+v;\n"
     " if(f==='cas'){try{var a=JSON.parse(v);return 'CAS '+a[0]+'\\u2192'+a[1]}catch(e){return 'CAS '+v}}return f+' '+v}\n"
     "function tip(o){var s='process '+D.procs[o[0]]+', key '+D.keys[o[5]]+'\\n'+D.fs[o[4]]+' '+o[6]+'\\n';\n"
     " s+=(o[11]?OUT[o[3]]:'pending (never answered)')+(o[7]!==null?': '+o[7]:'')+(o[8]!==null?' error '+o[8]:'')+'\\n';\n"
@@ -85,7 +91,7 @@ static const char timeline_js[] =
     " for(var i=0;i<N;i++){var o=ops[i];\n"
     "  if(!all&&(o[2]<t0||o[1]>t1||o[0]<c0||o[0]>c1))continue;\n"
     "  if(!all&&n>=MAXDRAW)break;\n"
-    "  var hgt=Math.max(2,(o[2]-o[1])*scale);\n"
+    "  var hgt=Math.max(2,(o[2]-o[1])*scale,Math.min(14,(next[i]-o[1])*scale-1));\n"
     "  h.push('<div class=\"op '+OUT[o[3]]+(o[11]?'':' pending')+'\" data-i=\"'+i+'\" style=\"left:'+(GUT+o[0]*COLW+4)+'px;top:'+(TOP+o[1]*scale)+'px;height:'+hgt+'px\" title=\"'+esc(tip(o))+'\">'+(hgt>=12?esc(label(o)):'')+'</div>');n++}\n"
     " layer.innerHTML=h.join('');document.body.dataset.rendered=n;\n"
     " var hh='';for(var c=Math.max(0,c0);c<Math.min(D.procs.length,c1+1);c++)hh+='<div class=\"ph\" style=\"left:'+(GUT+c*COLW+2)+'px\">'+esc(D.procs[c])+'</div>';\n"
