@@ -32,6 +32,16 @@ int check_add_parsed(struct check_history *h, int64_t process, int type, int f, 
                      const json_t *value, int64_t error, int64_t index, int64_t position, char *err,
                      size_t err_len);
 
+/* The fast path for one history.jsonl line: returns 0 with the event added,
+ * 1 for a nemesis line, CHECK_ERR_NOMEM, or CHECK_FAST_DECLINED when the
+ * line is not in the simple form it handles (then check_jsonl_line's jansson
+ * path reads it, and reports errors). */
+#define CHECK_FAST_DECLINED 2
+int check_jsonl_fast(struct check_history *h, const char *line, int64_t position);
+/* The general path: jansson. */
+int check_jsonl_line_general(struct check_history *h, const char *line, int64_t position, char *err,
+                             size_t err_len);
+
 /* Parses one EDN value (maps, vectors, lists, sets, keywords, symbols,
  * integers, floats, strings, nil, booleans) into a jansson tree: nil ->
  * null, keywords -> strings keeping their ':', maps -> objects keyed by the

@@ -17,6 +17,15 @@ static bool check_blank(const char *s)
 
 int check_jsonl_line(struct check_history *h, const char *line, int64_t position, char *err, size_t err_len)
 {
+    int rc = check_jsonl_fast(h, line, position);
+    if (rc != CHECK_FAST_DECLINED)
+        return rc;
+    return check_jsonl_line_general(h, line, position, err, err_len);
+}
+
+int check_jsonl_line_general(struct check_history *h, const char *line, int64_t position, char *err,
+                             size_t err_len)
+{
     if (check_blank(line))
         return 1;
     json_error_t jerr;

@@ -27,8 +27,11 @@
 
 #define LIN_DEFAULT_MAX_STATES 5000000ULL
 #define LIN_DEFAULT_MAX_SECONDS 60.0
-/* The memo table's bitsets may not grow past this many bytes. */
+/* The memo table (bitsets and slots) may not grow past about this many
+ * bytes, whatever max_states says. */
 #define LIN_MAX_MEMO_BYTES (1ULL << 30)
+/* Slot bytes per state: 16-byte slots at a load factor between 1/4 and 1/2. */
+#define LIN_SLOT_BYTES_PER_STATE 64
 /* How many search steps pass between two looks at the clock. */
 #define LIN_CLOCK_EVERY 16384
 
@@ -403,8 +406,9 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
     uint64_t max_states = limits && limits->max_states ? limits->max_states : LIN_DEFAULT_MAX_STATES;
     double max_seconds = limits && limits->max_seconds > 0 ? limits->max_seconds : LIN_DEFAULT_MAX_SECONDS;
     size_t words = (n + 63) / 64;
-    if (max_states > LIN_MAX_MEMO_BYTES / (words * sizeof(uint64_t)))
-        max_states = LIN_MAX_MEMO_BYTES / (words * sizeof(uint64_t));
+    uint64_t state_bytes = words * sizeof(uint64_t) + LIN_SLOT_BYTES_PER_STATE;
+    if (max_states > LIN_MAX_MEMO_BYTES / state_bytes)
+        max_states = LIN_MAX_MEMO_BYTES / state_bytes;
 
     struct lin_entry head, info_head;
     struct lin_entry *entries = malloc(2 * n * sizeof *entries);

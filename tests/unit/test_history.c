@@ -363,3 +363,102 @@ Test(history, an_explanation_quotes_event_indexes_of_the_failing_op)
     free(out);
     check_history_free(&p.h);
 }
+
+/* ---- the jsonl fast path ------------------------------------------------------------ */
+
+#include "check/history_internal.h"
+
+static void assert_same_history(const struct check_history *a, const struct check_history *b, uint64_t seed)
+{
+    cr_assert_eq(a->n_keys, b->n_keys, "seed %llu", (unsigned long long)seed);
+    cr_assert_eq(a->n_ignored, b->n_ignored, "seed %llu", (unsigned long long)seed);
+    cr_assert_eq(a->n_dropped, b->n_dropped, "seed %llu", (unsigned long long)seed);
+    for (size_t k = 0; k < a->n_keys; k++) {
+        const struct check_key *x = &a->keys[k], *y = &b->keys[k];
+        cr_assert_str_eq(x->key, y->key, "seed %llu", (unsigned long long)seed);
+        cr_assert_eq(x->n_ops, y->n_ops, "seed %llu key %s", (unsigned long long)seed, x->key);
+        for (size_t i = 0; i < x->n_ops; i++) {
+            const struct lin_op *o = &x->ops[i], *p = &y->ops[i];
+            cr_assert(o->process == p->process && o->f == p->f && o->outcome == p->outcome && o->id == p->id &&
+                          o->call == p->call && o->ret == p->ret,
+                      "seed %llu key %s op %zu", (unsigned long long)seed, x->key, i);
+            cr_assert_str_eq(lin_values_text(a->values, o->a), lin_values_text(b->values, p->a));
+            cr_assert_str_eq(lin_values_text(a->values, o->b), lin_values_text(b->values, p->b));
+        }
+    }
+}
+
+Test(history, the_jsonl_fast_path_reads_every_line_as_jansson_does)
+{
+    const char *templates[] = {
+        "{\"index\":%d,\"time\":5,\"process\":%d,\"type\":\"invoke\",\"f\":\"cas\",\"key\":%d,\"value\":[1,2],\"node\":\"n1\"}",
+        "{\"index\":%d,\"time\":6,\"process\":%d,\"type\":\"fail\",\"f\":\"cas\",\"key\":%d,\"value\":[1,2],"
+        "\"error\":[22,\"had \\\"3\\\"\"]}",
+        "{\"index\":%d,\"process\":%d,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k%d\",\"value\":\"v\"}",
+        "{\"index\":%d,\"process\":%d,\"type\":\"ok\",\"f\":\"write\",\"key\":\"k%d\",\"value\":\"v\"}",
+        "{\"index\":%d,\"process\":%d,\"type\":\"invoke\",\"f\":\"read\",\"key\":%d,\"value\":null}",
+        "{\"index\":%d,\"process\":%d,\"type\":\"ok\",\"f\":\"read\",\"key\":%d,\"value\":-7}",
+        "{\"index\":%d,\"process\":%d,\"type\":\"info\",\"f\":\"cas\",\"key\":%d,\"value\":[1,2],\"error\":[1000,\"\"]}",
+        " { \"process\" : %d , \"index\" : %d , \"type\" : \"invoke\" , \"f\" : \"write\" , \"key\" : %d , \"value\" : 3 } ",
+        "{\"index\":%d,\"time\":9,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"value\":[%d,{\"a\":[%d]}]}",
+    };
+    const char mutations[] = "{}[]\":,\\ -0123456789.eEnulltrufasx\t";
+    uint64_t seed = (uint64_t)time(NULL);
+    printf("jsonl fast path comparison: seed %llu\n", (unsigned long long)seed);
+    struct rng g;
+    rng_seed(&g, seed);
+    for (int round = 0; round < 200; round++) {
+        struct check_history a, b;
+        cr_assert_eq(check_history_init(&a), 0);
+        cr_assert_eq(check_history_init(&b), 0);
+        for (int i = 0; i < 40; i++) {
+            char line[512];
+            const char *t = templates[rng_below(&g, sizeof templates / sizeof templates[0])];
+            snprintf(line, sizeof line, t, (int)rng_below(&g, 50), (int)rng_below(&g, 4), (int)rng_below(&g, 3));
+            size_t len = strlen(line);
+            for (uint64_t m = rng_below(&g, 3); m > 0 && len > 2; m--) { /* replace, insert or delete a byte */
+                size_t at = rng_below(&g, len);
+                uint64_t how = rng_below(&g, 3);
+                char c = mutations[rng_below(&g, sizeof mutations - 1)];
+                if (how == 0)
+                    line[at] = c;
+                else if (how == 1 && len + 1 < sizeof line) {
+                    memmove(line + at + 1, line + at, len - at + 1);
+                    line[at] = c;
+                    len++;
+                } else {
+                    memmove(line + at, line + at + 1, len - at);
+                    len--;
+                }
+            }
+            char err[256];
+            int rc_a = check_jsonl_line(&a, line, i, err, sizeof err);
+            int rc_b = check_jsonl_line_general(&b, line, i, err, sizeof err);
+            cr_assert_eq(rc_a < 0, rc_b < 0, "seed %llu: fast %d, jansson %d on %s", (unsigned long long)seed, rc_a,
+                         rc_b, line);
+            if (rc_a >= 0)
+                cr_assert_eq(rc_a, rc_b, "seed %llu on %s", (unsigned long long)seed, line);
+        }
+        check_history_finish(&a);
+        check_history_finish(&b);
+        assert_same_history(&a, &b, seed);
+        check_history_free(&a);
+        check_history_free(&b);
+    }
+}
+
+Test(history, the_jsonl_fast_path_takes_the_lines_whirl_writes)
+{
+    struct check_history h;
+    cr_assert_eq(check_history_init(&h), 0);
+    const char *line = "{\"index\":3,\"time\":4,\"process\":5,\"type\":\"fail\",\"f\":\"cas\",\"key\":0,\"value\":[4,1],"
+                       "\"node\":\"n2\",\"error\":[22,\"expected 4, had 2\"]}";
+    cr_assert_eq(check_jsonl_fast(&h, line, 1), 0);
+    const char *nemesis = "{\"index\":9,\"time\":9,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start-partition\","
+                          "\"value\":[[\"n1\",\"n2\"],[\"n3\"]],\"text\":\"majority ring\"}";
+    cr_assert_eq(check_jsonl_fast(&h, nemesis, 2), 1);
+    cr_assert_eq(check_jsonl_fast(&h, "{\"index\":1,\"index\":2}", 3), CHECK_FAST_DECLINED);
+    cr_assert_eq(check_jsonl_fast(&h, "{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":1.5}", 4),
+                 CHECK_FAST_DECLINED);
+    check_history_free(&h);
+}
