@@ -1,0 +1,295 @@
+/* test_node_replica.c - the replica's promises to transports: answers come
+ * from the state machine once applied; a follower refuses definitely and
+ * names the leader; a command appended by a leader that lost its term is
+ * answered INDEFINITE, never definitely; reads need a quorum; tables are
+ * bounded and time out. Replicas run in-process on a virtual clock with a
+ * message queue between them, and links can be cut. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/replica.h"
+
+#define N_MAX 3
+#define MSGS_MAX 4096
+#define DONE_MAX 256
+
+struct queued {
+    struct raft_msg m;
+    struct raft_entry *entries;
+    uint8_t *bytes;
+};
+
+static struct replica *nodes[N_MAX];
+static int n_nodes;
+static uint64_t now;
+static bool cut[N_MAX];
+static struct queued msgs[MSGS_MAX];
+static size_t n_msgs;
+
+static struct done {
+    uint64_t ref;
+    enum replica_status status;
+    int code;
+    json_t *value;
+    int leader;
+} done[DONE_MAX];
+static size_t n_done;
+
+static void on_send(void *ctx, const struct raft_msg *m)
+{
+    (void)ctx;
+    cr_assert_lt(n_msgs, MSGS_MAX);
+    struct queued *q = &msgs[n_msgs++];
+    q->m = *m;
+    size_t bytes = 0;
+    for (size_t i = 0; i < m->n_entries; i++)
+        bytes += m->entries[i].len;
+    q->entries = m->n_entries ? malloc(m->n_entries * sizeof *q->entries) : NULL;
+    q->bytes = malloc(bytes + m->snap_len + 1);
+    uint8_t *p = q->bytes;
+    for (size_t i = 0; i < m->n_entries; i++) {
+        q->entries[i] = m->entries[i];
+        memcpy(p, m->entries[i].data, m->entries[i].len);
+        q->entries[i].data = p;
+        p += m->entries[i].len;
+    }
+    if (m->snap_len) {
+        memcpy(p, m->snap_data, m->snap_len);
+        q->m.snap_data = p;
+    }
+    q->m.entries = q->entries;
+}
+
+static void on_complete(void *ctx, uint64_t ref, const struct replica_result *res)
+{
+    (void)ctx;
+    cr_assert_lt(n_done, DONE_MAX);
+    done[n_done++] = (struct done){.ref = ref, .status = res->status, .code = res->kv.code,
+                                   .value = json_incref(res->kv.value), .leader = res->leader};
+}
+
+static void start(int n, void (*tweak)(struct replica_config *))
+{
+    n_nodes = n;
+    now = 1000;
+    for (int i = 0; i < n; i++) {
+        struct replica_config c;
+        replica_config_default(&c, i, n, 42 + (uint64_t)i);
+        /* Node 0 times out first, so it is the first leader. */
+        c.raft.election_timeout_ms = i == 0 ? 100 : 400;
+        c.send = on_send;
+        c.complete = on_complete;
+        c.request_timeout_ms = 3000;
+        if (tweak)
+            tweak(&c);
+        nodes[i] = replica_new(&c, now);
+        cr_assert_not_null(nodes[i]);
+        cut[i] = false;
+    }
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < n_nodes; i++)
+        replica_free(nodes[i]);
+    for (size_t i = 0; i < n_msgs; i++) {
+        free(msgs[i].entries);
+        free(msgs[i].bytes);
+    }
+    for (size_t i = 0; i < n_done; i++)
+        json_decref(done[i].value);
+    n_msgs = n_done = 0;
+    n_nodes = 0;
+}
+
+TestSuite(node_replica, .fini = teardown);
+
+/* Deliver what is queued (dropping what crosses a cut), tick and flush all,
+ * advancing the clock by `ms` one millisecond at a time. */
+static void run_for(uint64_t ms)
+{
+    for (uint64_t t = 0; t < ms; t++) {
+        now++;
+        size_t n = n_msgs;
+        struct queued batch[MSGS_MAX];
+        memcpy(batch, msgs, n * sizeof *batch);
+        n_msgs = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct queued *q = &batch[i];
+            if (!cut[q->m.from] && !cut[q->m.to])
+                replica_receive(nodes[q->m.to], &q->m, now);
+            free(q->entries);
+            free(q->bytes);
+        }
+        for (int i = 0; i < n_nodes; i++) {
+            replica_tick(nodes[i], now);
+            cr_assert_eq(replica_flush(nodes[i], now), 0);
+        }
+    }
+}
+
+static int leader(void)
+{
+    for (int i = 0; i < n_nodes; i++)
+        if (!cut[i] && replica_role(nodes[i]) == RAFT_LEADER)
+            return i;
+    return -1;
+}
+
+static void submit(int node, uint64_t ref, enum kv_op op, json_int_t key, json_int_t a,
+                   json_int_t b)
+{
+    struct kv_command c = {.op = op, .key = json_integer(key)};
+    if (op == KV_WRITE)
+        c.value = json_integer(a);
+    if (op == KV_CAS) {
+        c.from = json_integer(a);
+        c.to = json_integer(b);
+    }
+    replica_submit(nodes[node], ref, &c, now);
+    json_decref(c.key);
+    json_decref(c.value);
+    json_decref(c.from);
+    json_decref(c.to);
+}
+
+static const struct done *outcome(uint64_t ref)
+{
+    const struct done *found = NULL;
+    for (size_t i = 0; i < n_done; i++) {
+        if (done[i].ref == ref) {
+            cr_assert_null(found, "request %llu answered twice", (unsigned long long)ref);
+            found = &done[i];
+        }
+    }
+    return found;
+}
+
+Test(node_replica, a_single_replica_answers_from_the_state_machine)
+{
+    start(1, NULL);
+    run_for(300);
+    cr_assert_eq(leader(), 0);
+    submit(0, 1, KV_READ, 7, 0, 0);
+    run_for(20);
+    submit(0, 2, KV_WRITE, 7, 3, 0);
+    run_for(20);
+    submit(0, 3, KV_CAS, 7, 4, 5);
+    run_for(20);
+    submit(0, 4, KV_CAS, 7, 3, 5);
+    run_for(20);
+    submit(0, 5, KV_READ, 7, 0, 0);
+    run_for(20);
+    cr_assert_eq(outcome(1)->code, KV_ERR_NO_KEY);
+    cr_assert_eq(outcome(2)->status, REPLICA_DONE);
+    cr_assert_eq(outcome(2)->code, KV_OK);
+    cr_assert_eq(outcome(3)->code, KV_ERR_PRECONDITION);
+    cr_assert_eq(outcome(4)->code, KV_OK);
+    cr_assert_eq(outcome(5)->status, REPLICA_DONE);
+    cr_assert_eq(json_integer_value(outcome(5)->value), 5);
+}
+
+Test(node_replica, a_follower_refuses_definitely_and_names_the_leader)
+{
+    start(3, NULL);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    submit(1, 1, KV_WRITE, 1, 1, 0);
+    submit(2, 2, KV_READ, 1, 0, 0);
+    run_for(5);
+    cr_assert_eq(outcome(1)->status, REPLICA_NOT_LEADER);
+    cr_assert_eq(outcome(1)->leader, 0);
+    cr_assert_eq(outcome(2)->status, REPLICA_NOT_LEADER);
+    submit(0, 3, KV_WRITE, 1, 1, 0);
+    run_for(20);
+    cr_assert_eq(outcome(3)->status, REPLICA_DONE);
+    cr_assert_eq(replica_applied_index(nodes[1]), replica_applied_index(nodes[0]),
+                 "followers apply what the leader committed");
+}
+
+Test(node_replica, a_write_appended_by_a_deposed_leader_is_answered_indefinite_and_not_applied)
+{
+    start(3, NULL);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    cut[0] = true;            /* the leader is alone now */
+    submit(0, 1, KV_WRITE, 9, 111, 0);
+    run_for(5);
+    cr_assert_null(outcome(1), "cannot commit without a quorum");
+    run_for(1500);            /* the majority elects a new leader */
+    int l = leader();
+    cr_assert(l == 1 || l == 2);
+    submit(l, 2, KV_WRITE, 9, 222, 0);
+    run_for(50);
+    cr_assert_eq(outcome(2)->status, REPLICA_DONE);
+    cut[0] = false;           /* heal: node 0's entry is overwritten */
+    run_for(1000);
+    const struct done *d = outcome(1);
+    cr_assert_not_null(d);
+    cr_assert_eq(d->status, REPLICA_INDEFINITE, "never a definite answer after appending");
+    submit(l, 3, KV_READ, 9, 0, 0);
+    run_for(50);
+    cr_assert_eq(json_integer_value(outcome(3)->value), 222, "the lost write never applied");
+}
+
+Test(node_replica, a_leader_cut_off_from_its_quorum_serves_no_read)
+{
+    start(3, NULL);
+    run_for(400);
+    submit(0, 1, KV_WRITE, 4, 1, 0);
+    run_for(20);
+    cut[0] = true;
+    submit(0, 2, KV_READ, 4, 0, 0);
+    run_for(4000);
+    const struct done *d = outcome(2);
+    cr_assert_not_null(d, "the read is answered (timed out or failed)");
+    cr_assert_neq(d->status, REPLICA_DONE, "no data without a quorum round");
+    cr_assert_neq(d->status, REPLICA_INDEFINITE, "a failed read is definite");
+}
+
+static void small_table(struct replica_config *c)
+{
+    c->max_pending = 2;
+    c->request_timeout_ms = 500;
+}
+
+Test(node_replica, the_pending_table_is_bounded_and_times_out)
+{
+    start(3, small_table);
+    run_for(400);
+    cut[1] = cut[2] = true; /* nothing can commit */
+    submit(0, 1, KV_WRITE, 1, 1, 0);
+    submit(0, 2, KV_WRITE, 1, 2, 0);
+    submit(0, 3, KV_WRITE, 1, 3, 0);
+    run_for(2);
+    cr_assert_eq(outcome(3)->status, REPLICA_UNAVAILABLE, "a full table refuses, definitely");
+    cr_assert_null(outcome(1));
+    run_for(600);
+    cr_assert_eq(outcome(1)->status, REPLICA_INDEFINITE);
+    cr_assert_eq(outcome(2)->status, REPLICA_INDEFINITE);
+    cr_assert_eq(replica_pending(nodes[0]), 0);
+}
+
+static void snap_often(struct replica_config *c)
+{
+    c->snapshot_threshold = 10;
+}
+
+Test(node_replica, a_lagging_follower_catches_up_from_a_snapshot)
+{
+    start(3, snap_often);
+    run_for(400);
+    cut[2] = true;
+    for (int i = 0; i < 40; i++) {
+        submit(0, 100 + (uint64_t)i, KV_WRITE, i % 5, i, 0);
+        run_for(5);
+    }
+    struct replica_stats st;
+    replica_stats(nodes[0], &st);
+    cr_assert_gt(st.snapshots, 0, "the leader compacted its log");
+    cut[2] = false;
+    run_for(500);
+    cr_assert_eq(replica_applied_index(nodes[2]), replica_applied_index(nodes[0]));
+    cr_assert_eq(kv_store_size(replica_store(nodes[2])), 5);
+}
