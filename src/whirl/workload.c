@@ -184,7 +184,13 @@ void whirl_workload_on_reply(struct whirl_run *run, int64_t client_no, int src_n
     if (!b)
         return;
     json_t *irt = json_object_get(b, "in_reply_to");
-    if (!json_is_integer(irt) || (uint64_t)json_integer_value(irt) != c->msg_id) {
+    if (!json_is_integer(irt)) {
+        /* Every reply must say what it answers; this one cannot be matched. */
+        run->bad_replies++;
+        json_decref(b);
+        return;
+    }
+    if ((uint64_t)json_integer_value(irt) != c->msg_id) {
         run->net.stale_replies++;
         json_decref(b);
         return;

@@ -71,4 +71,23 @@ a, b = ops(sys.argv[1]), ops(sys.argv[2])
 assert len(a) >= 50 and a == b, "seed 99 gave different workloads"
 print(f"   first {len(a)} requests identical")
 PY
+echo "== --availability total fails a valid history with failed requests (exit 1)"
+set +e
+"$whirl" test --bin "$node" --node-count 1 --time-limit 1 --rate 100 --seed 13 --availability total \
+  --store "$store/avail" >"$store/avail.out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || { tail -n 12 "$store/avail.out"; fail "--availability total: exit code $rc, want 1"; }
+grep -q 'BELOW --availability' "$store/avail.out" || fail "no availability message"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); a=r["availability"]; assert a["valid"] is False and a["required"]==1.0 and r["linearizable"]["valid"] is True, a' \
+  "$store/avail/latest/results.json" || fail "availability in results.json"
+echo "   linearizable but only $(grep -o '[0-9.]*% of requests ok' "$store/avail.out") -> invalid"
+
+echo "== --test-count 2 runs twice, each in its own folder, and sums up"
+"$whirl" test --bin "$node" --node-count 1 --time-limit 0.5 --rate 50 --seed 40 --test-count 2 \
+  --store "$store/multi" >"$store/multi.out" 2>&1 || { cat "$store/multi.out"; fail "--test-count 2"; }
+[ "$(ls -d "$store"/multi/lin-kv/*/ | wc -l)" -eq 2 ] || fail "want 2 run folders"
+grep -q '2 runs: 2 valid, 0 invalid, 0 unknown, 0 could not run (seeds 40..41)' "$store/multi.out" || fail "summary"
+grep -q 'seed 41' "$store/multi.out" || fail "second run's seed"
+echo "   2 folders; $(grep '2 runs' "$store/multi.out")"
 echo "ok"

@@ -21,7 +21,18 @@ while IFS= read -r line; do
       id=$(sed -E 's/.*"node_id":"([^"]+)".*/\1/' <<<"$line")
       [ "$mode" = silent-n1 ] && [ "$id" = n1 ] && continue
       echo "{\"src\":\"$id\",\"dest\":\"c0\",\"body\":{\"type\":\"init_ok\",\"in_reply_to\":1}}"
-      [ "$mode" = junk ] && echo "this is not a message"
+      if [ "$mode" = junk ]; then
+        echo "this is not a message"
+        echo '{"src":"'$id'","dest":"n1","body":{"type":"x"'            # truncated
+        echo '{"src":"n9","dest":"n1","body":{"type":"x"}}'             # not its own id
+        echo '{"src":"'$id'","dest":"n7","body":{"type":"x"}}'          # no such node
+        echo '{"src":"'$id'","dest":"q1","body":{"type":"x"}}'          # neither node nor client
+        echo '{"src":"'$id'","dest":"n1"}'                              # no body
+        echo '{"src":"'$id'","dest":"n1","body":[1]}'                   # body not an object
+        echo '{"src":"'$id'","dest":"n1","body":{"a":01x}}'             # bad number
+        echo '{"src":"'$id'","dest":"n1","body":{}} trailing'           # text after the object
+        echo '{"src":"'$id'","dest":"n1","body":{"type":"ok","v":[1,{"a":"\""}]}}'  # valid
+      fi
       [ "$mode" = crash ] && { sleep 0.5; echo "crashing on purpose" >&2; exit 7; }
       ;;
   esac
@@ -52,9 +63,11 @@ python3 - "$(readlink -f "$tmp/store/latest")" <<'PY' || fail "junk not in resul
 import json, sys
 r = json.load(open(sys.argv[1] + "/results.json"))
 n0 = [n for n in r["nodes"] if n["id"] == "n0"][0]
-assert n0["junk_lines"] == 1 and "this is not a message" in n0["first_junk"], n0
+assert n0["junk_lines"] == 9 and "this is not a message" in n0["first_junk"], n0
+assert r["net"]["servers_msgs"] >= 2, "the valid node-to-node lines were not carried"
+
 assert any("n0" in p for p in r["problems"]), r["problems"]
-print("   results.json: n0 junk_lines 1:", n0["first_junk"])
+print("   results.json: n0 has 9 junk lines of 9 kinds, the first:", n0["first_junk"])
 PY
 
 echo "== a node that crashes during the run"
