@@ -62,10 +62,9 @@ static int find_participant(const char **ps, size_t n, const char *id)
     return -1;
 }
 
-int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t n, uint64_t from_ns,
+int messages_svg_write(const struct run_op *mark, const struct run_msg *msgs, size_t n, uint64_t from_ns,
                        uint64_t to_ns, const char *title, const char *path)
 {
-    (void)run;
     const char **ps = malloc((2 * n + 1) * sizeof *ps);
     if (!ps)
         return -1;
@@ -124,6 +123,26 @@ int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t
                 y + 3, times[r] / 1e6);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", MSG_LEFT - 15, y,
                 width - 20, y);
+    }
+    if (mark && rows > 0) {
+        /* the op's span, from the row of its invoke to that of its completion */
+        double y0 = row_y(times, rows, mark->t0_ns) - MSG_ROW_H / 2;
+        double y1 = row_y(times, rows, mark->t1_ns) + MSG_ROW_H / 2;
+        fprintf(f, "<rect class=\"mark\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#d62728\" "
+                   "fill-opacity=\"0.12\"><title>",
+                MSG_LEFT - 15, y0, width - MSG_LEFT - 5, y1 - y0);
+        char *desc = NULL;
+        size_t desc_len = 0;
+        FILE *m = open_memstream(&desc, &desc_len);
+        if (m) {
+            linear_describe_op(m, mark);
+            fclose(m);
+            html_escape(f, desc); /* the op's values are untrusted text */
+            free(desc);
+        }
+        fprintf(f, "</title></rect><text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\" text-anchor=\"end\">"
+                   "process %lld's op that cannot be linearized</text>\n",
+                width - 22, y0 + 11, (long long)mark->process);
     }
     for (size_t i = 0; i < np; i++) {
         double x = MSG_LEFT + (i + 0.5) * MSG_COL_W;

@@ -27,8 +27,9 @@ int timeline_write(const struct run *run, int k, const char *path);
 int latency_plots_write(const struct run *run);
 /* rate.svg in the run folder. */
 int rate_plot_write(const struct run *run);
-/* A Lamport diagram of msgs at path; [from_ns, to_ns) is the window shown. */
-int messages_svg_write(const struct run *run, const struct run_msg *msgs, size_t n, uint64_t from_ns,
+/* A Lamport diagram of msgs at path; [from_ns, to_ns) is the window shown.
+ * mark (may be NULL): an op whose span is shaded across the diagram. */
+int messages_svg_write(const struct run_op *mark, const struct run_msg *msgs, size_t n, uint64_t from_ns,
                        uint64_t to_ns, const char *title, const char *path);
 /* independent/<key>/linear.svg and linear.txt for an invalid key k. */
 int linear_svg_write(const struct run *run, int k, const char *path);

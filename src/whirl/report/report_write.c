@@ -78,7 +78,7 @@ static void messages_invalid(const struct run *run, int op_i, struct report_erro
     snprintf(title, sizeof title, "Messages around the first invalid operation (process %lld %s, history index %lld)",
              (long long)op->process, op->f_name, (long long)op->invoke_index);
     if (report_run_path(path, sizeof path, run->dir, "messages-invalid.svg") == 0)
-        note(e, messages_svg_write(run, msgs, n, from, to, title, path), "messages-invalid.svg");
+        note(e, messages_svg_write(op, msgs, n, from, to, title, path), "messages-invalid.svg");
     report_run_messages_free(msgs, n);
 }
 
@@ -126,7 +126,7 @@ int report_write(const char *run_dir, char *err, size_t errlen)
         run.have_messages = true;
         run.msg_stats = stats;
         if (report_run_path(path, sizeof path, run.dir, "messages.svg") == 0)
-            note(&e, messages_svg_write(&run, msgs, n, 0, REPORT_MESSAGES_WINDOW_NS, "Messages of the first seconds", path),
+            note(&e, messages_svg_write(NULL, msgs, n, 0, REPORT_MESSAGES_WINDOW_NS, "Messages of the first seconds", path),
                  "messages.svg");
         report_run_messages_free(msgs, n);
         int first_bad = report_run_first_invalid_op(&run);

@@ -117,6 +117,7 @@ if (nMessages > 0) {
 if (invalidKeys.length > 0 && nMessages > 0) {
   const g = got['messages-invalid.svg'];
   check(g && !g.parseError && g.msgs >= 1, `messages-invalid.svg exists and draws messages (${g && g.msgs})`);
+  check(g && g.mark === 1, 'messages-invalid.svg shades the span of the op that cannot be linearized');
 }
 
 // invalid keys: linear.svg with the failing op, and linear.txt
