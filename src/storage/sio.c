@@ -7,10 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int sio_write_fault(struct sio *io)
+/* Returns -1 (errno set) when this write is the one to fail; a torn failure
+ * first writes the first half of the bytes at `off` (-1: the file position). */
+static int sio_write_fault(struct sio *io, int fd, const void *buf, size_t len, off_t off)
 {
     io->write_calls++;
     if (io->fail_write_at && io->write_calls == io->fail_write_at) {
+        if (io->fail_write_torn && buf && len > 1) {
+            ssize_t n = off < 0 ? write(fd, buf, len / 2) : pwrite(fd, buf, len / 2, off);
+            (void)n; /* the write fails either way */
+        }
         errno = io->fail_write_errno ? io->fail_write_errno : ENOSPC;
         return -1;
     }
@@ -29,7 +35,7 @@ static int sio_sync_fault(struct sio *io)
 
 int sio_write_all(struct sio *io, int fd, const void *buf, size_t len)
 {
-    if (sio_write_fault(io) < 0)
+    if (sio_write_fault(io, fd, buf, len, -1) < 0)
         return -1;
     const uint8_t *p = buf;
     while (len > 0) {
@@ -47,7 +53,7 @@ int sio_write_all(struct sio *io, int fd, const void *buf, size_t len)
 
 int sio_pwrite_all(struct sio *io, int fd, const void *buf, size_t len, off_t off)
 {
-    if (sio_write_fault(io) < 0)
+    if (sio_write_fault(io, fd, buf, len, off) < 0)
         return -1;
     const uint8_t *p = buf;
     while (len > 0) {
@@ -66,7 +72,7 @@ int sio_pwrite_all(struct sio *io, int fd, const void *buf, size_t len, off_t of
 
 int sio_ftruncate(struct sio *io, int fd, off_t len)
 {
-    if (sio_write_fault(io) < 0)
+    if (sio_write_fault(io, fd, NULL, 0, 0) < 0)
         return -1;
     return ftruncate(fd, len);
 }

@@ -8,6 +8,7 @@
 #ifndef RAFTKV_STORAGE_SIO_H
 #define RAFTKV_STORAGE_SIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -17,6 +18,7 @@ struct sio {
     uint64_t sync_calls;  /* fsync/fdatasync */
     uint64_t fail_write_at, fail_sync_at; /* 0: never */
     int fail_write_errno, fail_sync_errno;
+    bool fail_write_torn; /* the failing write first writes half its bytes */
 };
 
 /* Write all of buf at the file position (loops over short writes). */

@@ -189,6 +189,7 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
     s->io.fail_sync_at = o->fail_sync_at;
     s->io.fail_write_errno = o->fail_errno;
     s->io.fail_sync_errno = o->fail_errno;
+    s->io.fail_write_torn = o->fail_write_torn;
 
     int rc;
     s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -272,6 +273,14 @@ void storage_close(struct storage *s)
         return;
     if (!s->failed && storage_sync(s) != STORAGE_OK)
         fprintf(stderr, "storage: closing %s: %s\n", s->dir, s->err);
+    storage_free(s);
+}
+
+void storage_abandon(struct storage *s)
+{
+    if (!s)
+        return;
+    s->wal.buf_len = 0; /* never reaches the file, as after kill -9 */
     storage_free(s);
 }
 

@@ -43,6 +43,7 @@
 #ifndef RAFTKV_STORAGE_H
 #define RAFTKV_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,9 @@ struct storage_options {
     uint64_t fail_write_at;
     uint64_t fail_sync_at;
     int fail_errno;
+    /* With fail_write_at: the failing write first puts half of its bytes in
+     * the file, leaving the torn tail a crash mid-write leaves. */
+    bool fail_write_torn;
 };
 
 /* Sync latency histogram: bucket i counts syncs of [2^i, 2^(i+1)) microseconds
@@ -116,6 +120,11 @@ void storage_release_restore(struct storage *s);
 
 /* Flush and sync what is buffered (best effort, unless failed), unlock, free. */
 void storage_close(struct storage *s);
+
+/* Let go as a kill -9 would, for crash tests: what is still buffered is
+ * dropped, nothing is synced (what reached the files stays, as it does in
+ * the page cache), the lock is released and the memory freed. */
+void storage_abandon(struct storage *s);
 
 /* Record (term, voted_for); durable at the next storage_sync(). */
 int storage_set_hard_state(struct storage *s, raft_term term, int voted_for);

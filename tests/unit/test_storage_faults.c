@@ -126,3 +126,36 @@ Test(storage_faults, a_write_error_in_the_middle_of_a_large_batch_is_caught_at_a
     expect_stopped(s);
     storage_close(s);
 }
+
+Test(storage_faults, a_write_torn_by_a_crash_is_cut_back_at_the_next_start)
+{
+    struct storage_options o = {.fail_write_at = 1, .fail_write_torn = true};
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &o);
+    tsu_append_range(s, 4, 10, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_ERR_IO);
+    storage_abandon(s);
+
+    struct tsu_log log = {0};
+    struct storage_options quiet = {.log = tsu_log_line, .log_ctx = &log};
+    s = tsu_open(dir, &r, &quiet);
+    cr_assert_geq(r.n_entries, 3, "the synced entries survive");
+    cr_assert_lt(r.n_entries, 10, "half the batch never reached the file");
+    for (size_t i = 0; i < r.n_entries; i++)
+        tsu_expect_entry(&r, i, i + 1, 1);
+    cr_assert_not_null(strstr(log.text, "torn tail"), "log: %s", log.text);
+    storage_close(s);
+}
+
+Test(storage_faults, abandoning_the_store_drops_what_was_never_synced_and_frees_the_lock)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 4, 5, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    tsu_append_range(s, 6, 9, 1);
+    storage_abandon(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, 5, "1..5 were synced, 6..9 only buffered");
+    storage_close(s);
+}
