@@ -240,6 +240,7 @@ int whirl_run_test(struct whirl_run *run)
         uv_run(run->loop, UV_RUN_ONCE);
     }
     clear_progress(run);
+    run->progress_tty = false;
     int killed = 0;
     for (int i = 0; i < run->n_nodes; i++)
         if (run->nodes[i].running) {

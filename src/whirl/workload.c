@@ -7,6 +7,9 @@
 
 #include "whirl/net.h"
 
+/* How far the rate limiter may fall behind its schedule and still catch up. */
+#define WHIRL_RATE_MAX_BACKLOG_NS 100000000ull
+
 bool whirl_error_is_definite(int code)
 {
     switch (code) {
@@ -122,7 +125,10 @@ static void pump(struct whirl_run *run)
         run->idle_head = (run->idle_head + 1) % run->n_clients;
         run->idle_n--;
         issue(run, &run->clients[t]);
-        uint64_t base = run->next_rate_ns > now ? run->next_rate_ns : now;
+        /* Slots follow the schedule, not the (late by up to a timer tick)
+         * moment they were served, so the mean rate holds; a backlog from a
+         * time when every client was busy is forgotten, not burst out. */
+        uint64_t base = run->next_rate_ns + WHIRL_RATE_MAX_BACKLOG_NS >= now ? run->next_rate_ns : now;
         run->next_rate_ns = base + rate_gap_ns(run);
     }
 }
