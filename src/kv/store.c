@@ -35,8 +35,20 @@ size_t kv_store_size(const struct kv_store *s)
 char *kv_key_text(const json_t *key, char *buf, size_t size)
 {
     /* Small integers are by far the commonest key; skip the encoder. */
-    if (json_is_integer(key)) {
-        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(key));
+    if (json_is_integer(key) && size >= 24) {
+        json_int_t v = json_integer_value(key);
+        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        char tmp[24];
+        char *p = tmp + sizeof tmp;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--p = '-';
+        size_t n = (size_t)(tmp + sizeof tmp - p);
+        memcpy(buf, p, n);
+        buf[n] = '\0';
         return buf;
     }
     size_t n = json_dumpb(key, buf, size, KV_KEY_FLAGS);

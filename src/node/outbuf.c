@@ -70,18 +70,27 @@ void outbuf_str(struct outbuf *b, const char *s)
     b->len = (size_t)(o - b->data);
 }
 
+/* Integers are on every line (msg_ids, terms, indexes): format them by hand
+ * rather than through printf. */
 void outbuf_u64(struct outbuf *b, uint64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    outbuf_raw(b, tmp, (size_t)n);
+    char *p = tmp + sizeof tmp;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    outbuf_raw(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 void outbuf_i64(struct outbuf *b, int64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    outbuf_raw(b, tmp, (size_t)n);
+    if (v < 0) {
+        outbuf_raw(b, "-", 1);
+        outbuf_u64(b, (uint64_t)0 - (uint64_t)v);
+        return;
+    }
+    outbuf_u64(b, (uint64_t)v);
 }
 
 void outbuf_json(struct outbuf *b, const json_t *v)

@@ -217,3 +217,33 @@ Test(kv, a_corrupt_snapshot_is_refused_and_keeps_the_map)
     assert_reads("1", "10");
     cr_assert_eq(kv_store_size(store), 1);
 }
+
+Test(kv, encoded_commands_are_canonical_json_with_sorted_keys)
+{
+    /* The Maelstrom codec re-renders embedded commands canonically; the
+     * bytes must not change on the way. */
+    const char *vals[] = {"0", "-17", "9007199254740993", "\"s\\u00e9\\n\"", "{\"b\":1,\"a\":[2,{\"d\":null,\"c\":true}]}", "1.5"};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        for (int op = KV_READ; op <= KV_DELETE; op++) {
+            json_t *v = json_loads(vals[i], JSON_DECODE_ANY, NULL);
+            cr_assert_not_null(v, "%s", vals[i]);
+            struct kv_command c = {.op = (enum kv_op)op, .key = v, .value = v, .from = v, .to = v};
+            if (op != KV_WRITE)
+                c.value = NULL;
+            if (op != KV_CAS)
+                c.from = c.to = NULL;
+            uint8_t *data;
+            size_t len;
+            cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
+            json_t *back = json_loadb((const char *)data, len, 0, NULL);
+            cr_assert_not_null(back, "%.*s", (int)len, data);
+            char *canon = json_dumps(back, JSON_COMPACT | JSON_SORT_KEYS);
+            cr_assert_eq(strlen(canon), len);
+            cr_assert(memcmp(canon, data, len) == 0, "%s vs %.*s", canon, (int)len, data);
+            free(canon);
+            free(data);
+            json_decref(back);
+            json_decref(v);
+        }
+    }
+}
