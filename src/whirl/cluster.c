@@ -92,10 +92,22 @@ static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     const char *p = buf->base, *end = buf->base + nread;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (node->discarding) {
+            /* The rest of an overlong line, already reported. */
+            if (!nl)
+                return;
+            node->discarding = false;
+            p = nl + 1;
+            continue;
+        }
         if (!nl) {
             if (node->carry.len + (size_t)(end - p) > WHIRL_MAX_LINE) {
-                whirl_node_note_junk(node, node->carry.len ? node->carry.data : p, 100, "line longer than 16 MiB");
+                if (node->carry.len)
+                    whirl_node_note_junk(node, node->carry.data, node->carry.len, "line longer than 16 MiB");
+                else
+                    whirl_node_note_junk(node, p, (size_t)(end - p), "line longer than 16 MiB");
                 node->carry.len = 0;
+                node->discarding = true;
             } else if (whirl_buf_append(&node->carry, p, (size_t)(end - p)) != 0) {
                 whirl_abort(node->run, "out of memory reading %s", node->id);
             }
@@ -198,6 +210,7 @@ int whirl_node_spawn(struct whirl_node *node)
     node->stdin_open = true;
     node->init_ok = false;
     node->carry.len = 0;
+    node->discarding = false;
     uv_read_start((uv_stream_t *)&node->out, on_alloc, on_stdout);
     if (err_pipe)
         uv_read_start((uv_stream_t *)&node->err, on_alloc, on_stderr);

@@ -49,6 +49,7 @@ struct whirl_node {
     char data_dir[4200];      /* <run>/data/<id>: survives restarts */
     uint64_t restarts;
     struct whirl_buf carry;   /* partial stdout line */
+    bool discarding;          /* skipping the rest of an overlong line */
     struct whirl_buf errcarry;/* partial stderr line (--log-stderr) */
     struct whirl_buf outq;    /* bytes queued for stdin */
     struct whirl_buf inflight;/* bytes handed to uv_write */

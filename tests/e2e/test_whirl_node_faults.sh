@@ -33,6 +33,10 @@ while IFS= read -r line; do
         echo '{"src":"'$id'","dest":"n1","body":{}} trailing'           # text after the object
         echo '{"src":"'$id'","dest":"n1","body":{"type":"ok","v":[1,{"a":"\""}]}}'  # valid
       fi
+      if [ "$mode" = huge ]; then
+        head -c 20000000 /dev/zero | tr '\0' x; echo
+        echo '{"src":"'$id'","dest":"'$id'","body":{"type":"after"}}'
+      fi
       [ "$mode" = crash ] && { sleep 0.5; echo "crashing on purpose" >&2; exit 7; }
       ;;
   esac
@@ -68,6 +72,17 @@ assert r["net"]["servers_msgs"] >= 2, "the valid node-to-node lines were not car
 
 assert any("n0" in p for p in r["problems"]), r["problems"]
 print("   results.json: n0 has 9 junk lines of 9 kinds, the first:", n0["first_junk"])
+PY
+
+echo "== a node that writes a 20 MB line"
+"$whirl" test --bin "$tmp/node.sh" huge --node-count 1 "${common[@]}" >"$tmp/out" 2>&1
+grep -q 'line longer than 16 MiB' "$tmp/out" || { tail -c 2000 "$tmp/out"; fail "overlong line not reported"; }
+python3 - "$(readlink -f "$tmp/store/latest")" <<'PY' || fail "overlong line in results.json"
+import json, sys
+r = json.load(open(sys.argv[1] + "/results.json"))
+assert r["nodes"][0]["junk_lines"] == 1, r["nodes"][0]["junk_lines"]
+assert r["net"]["servers_msgs"] == 1, "the message after the overlong line was lost"
+print("   one junk line reported (bounded buffering), the next message carried")
 PY
 
 echo "== a node that crashes during the run"
