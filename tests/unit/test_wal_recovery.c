@@ -285,3 +285,31 @@ Test(wal_recovery, a_log_starting_after_the_snapshot_leaves_a_gap_and_is_refused
     cr_assert_not_null(strstr(err, "wal-00000000000000000006.log"), "%s", err);
     cr_assert_not_null(strstr(err, "index gap"), "%s", err);
 }
+
+Test(wal_recovery, a_large_zero_filled_or_garbage_tail_is_cut_quickly, .timeout = 20)
+{
+    write_log(9);
+    char seg[512];
+    tsu_segment_path(dir, 0, seg, sizeof seg);
+    size_t big = 16u << 20;
+    uint8_t *junk = calloc(1, big);
+    cr_assert_not_null(junk);
+    tsu_append_bytes(seg, junk, big);
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 9);
+    storage_close(s);
+
+    /* A garbage tail: a write torn after its first bytes, then noise. */
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < (2u << 20); i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        junk[i] = (uint8_t)x;
+    }
+    tsu_append_bytes(seg, junk, 2u << 20);
+    free(junk);
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 9);
+    cr_assert_eq(tsu_file_size(seg), HDR + 9 * REC);
+    storage_close(s);
+}

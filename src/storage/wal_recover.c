@@ -1,0 +1,289 @@
+/* wal_recover.c - reading the log back at start-up: list the segments,
+ * check every record, cut a torn tail, refuse anything else that is
+ * damaged, and reconcile the log with the snapshot (rules in wal.h). */
+#include "storage/wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage/wal_internal.h"
+
+static int wal_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int wal_list_segments(struct wal *w, uint64_t **firsts, size_t *n, char *err,
+                             size_t errlen)
+{
+    *firsts = NULL;
+    *n = 0;
+    int dup_fd = dup(w->dirfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        snprintf(err, errlen, "%s: list: %s", w->dir, strerror(errno));
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return -1;
+    }
+    size_t cap = 0;
+    rewinddir(d); /* a dup shares the directory offset with dirfd */
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t first;
+        char expect[WAL_NAME_MAX];
+        if (sscanf(de->d_name, "wal-%20" SCNu64 ".log", &first) != 1)
+            continue;
+        wal_name(expect, first);
+        if (strcmp(expect, de->d_name) != 0)
+            continue; /* not a name we write */
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            uint64_t *grown = realloc(*firsts, cap * sizeof *grown);
+            if (!grown) {
+                closedir(d);
+                snprintf(err, errlen, "out of memory");
+                return -3;
+            }
+            *firsts = grown;
+        }
+        (*firsts)[(*n)++] = first;
+    }
+    closedir(d);
+    if (*n)
+        qsort(*firsts, *n, sizeof **firsts, wal_cmp_u64);
+    return 0;
+}
+
+void wal_free_entries(struct raft_entry *entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(entries[i].data);
+    free(entries);
+}
+
+struct wal_loaded {
+    struct raft_entry *v;
+    size_t n, cap;
+};
+
+static int wal_keep_entry(struct wal_loaded *out, const struct wal_record *r)
+{
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? 2 * out->cap : 256;
+        struct raft_entry *v = realloc(out->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        out->v = v;
+        out->cap = cap;
+    }
+    struct raft_entry *e = &out->v[out->n];
+    e->term = r->term;
+    e->index = r->index;
+    e->type = r->type;
+    e->len = r->len;
+    e->data = NULL;
+    if (r->len) {
+        e->data = malloc(r->len);
+        if (!e->data)
+            return -1;
+        memcpy(e->data, r->data, r->len);
+    }
+    out->n++;
+    return 0;
+}
+
+/* Scan one segment into w->segs / w->pos, keeping entries after skip_index.
+ * A torn tail of the last segment is cut off (or the whole file removed if
+ * even its header is torn). */
+static int wal_load_segment(struct wal *w, uint64_t first, bool is_last, uint64_t skip_index,
+                            struct wal_loaded *out, char *err, size_t errlen)
+{
+    char name[WAL_NAME_MAX];
+    wal_name(name, first);
+    uint8_t *buf;
+    size_t size;
+    if (sio_read_file(w->dirfd, name, &buf, &size) < 0) {
+        snprintf(err, errlen, "%s/%s: read: %s", w->dir, name, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    uint64_t expect = w->n_segs ? w->segs[w->n_segs - 1].last + 1 : first;
+    if (w->n_segs && first != expect) {
+        snprintf(err, errlen,
+                 "%s/%s: index gap: the file starts at index %" PRIu64
+                 " but the previous segment ends at %" PRIu64,
+                 w->dir, name, first, expect - 1);
+        rc = -2;
+        goto done;
+    }
+    uint8_t header[WAL_HEADER_BYTES];
+    wal_encode_header(header, first);
+    if (size < WAL_HEADER_BYTES || memcmp(buf, header, WAL_HEADER_BYTES) != 0) {
+        size_t valid = size >= WAL_HEADER_BYTES ? wal_find_valid_after(buf, size, 0) : 0;
+        if (!is_last || valid) {
+            snprintf(err, errlen, "%s/%s: corrupt segment header at offset 0", w->dir, name);
+            rc = -2;
+            goto done;
+        }
+        wal_logf(w, "%s/%s: torn segment (%zu bytes, header incomplete): removing it", w->dir,
+                 name, size);
+        if (unlinkat(w->dirfd, name, 0) < 0 || sio_fsync(w->io, w->dirfd) < 0) {
+            snprintf(err, errlen, "%s/%s: remove: %s", w->dir, name, strerror(errno));
+            rc = -1;
+        }
+        goto done;
+    }
+    if (wal_push_segment(w, first, WAL_HEADER_BYTES) < 0) {
+        snprintf(err, errlen, "out of memory");
+        rc = -3;
+        goto done;
+    }
+    if (w->n_pos == 0)
+        w->pos_first = first;
+    struct wal_segment *seg = &w->segs[w->n_segs - 1];
+    size_t off = WAL_HEADER_BYTES;
+    uint64_t prev_term = w->n_pos ? w->pos[w->n_pos - 1].term : 0;
+    while (off < size) {
+        struct wal_record r;
+        const char *why = wal_decode_record(buf, size, off, &r);
+        char why_buf[128];
+        if (!why && r.index != seg->last + 1) {
+            snprintf(why_buf, sizeof why_buf, "index %" PRIu64 " where %" PRIu64 " was expected",
+                     r.index, seg->last + 1);
+            why = why_buf;
+        } else if (!why && r.term < prev_term) {
+            snprintf(why_buf, sizeof why_buf, "term %" PRIu64 " after term %" PRIu64, r.term,
+                     prev_term);
+            why = why_buf;
+        }
+        if (why) {
+            if (wal_all_zero(buf + off, size - off))
+                why = "zero-filled";
+            size_t valid = wal_find_valid_after(buf, size, off);
+            if (!is_last) {
+                snprintf(err, errlen, "%s/%s: corrupt record at offset %zu: %s (not the last segment)",
+                         w->dir, name, off, why);
+                rc = -2;
+            } else if (valid) {
+                snprintf(err, errlen,
+                         "%s/%s: corrupt record at offset %zu: %s, followed by a valid record at "
+                         "offset %zu",
+                         w->dir, name, off, why, valid);
+                rc = -2;
+            } else {
+                wal_logf(w,
+                         "%s/%s: torn tail at offset %zu (%s): cutting %zu bytes; the log now ends "
+                         "at index %" PRIu64,
+                         w->dir, name, off, why, size - off, seg->last);
+                int fd = openat(w->dirfd, name, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || sio_ftruncate(w->io, fd, (off_t)off) < 0 ||
+                    sio_fdatasync(w->io, fd) < 0) {
+                    snprintf(err, errlen, "%s/%s: truncate torn tail: %s", w->dir, name,
+                             strerror(errno));
+                    rc = -1;
+                }
+                if (fd >= 0)
+                    close(fd);
+            }
+            break;
+        }
+        if (wal_push_pos(w, off, r.term) < 0 ||
+            (r.index > skip_index && wal_keep_entry(out, &r) < 0)) {
+            snprintf(err, errlen, "out of memory");
+            rc = -3;
+            break;
+        }
+        prev_term = r.term;
+        seg->last = r.index;
+        off += WAL_RECORD_HEADER + (size_t)r.len;
+        seg->bytes = off;
+    }
+done:
+    free(buf);
+    return rc;
+}
+
+int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t segment_bytes,
+             size_t buffer_bytes, wal_log_fn log, void *log_ctx, uint64_t snap_index,
+             uint64_t snap_term, struct raft_entry **entries, size_t *n_entries, char *err,
+             size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    w->io = io;
+    w->dirfd = dirfd;
+    w->dir = dir;
+    w->segment_bytes = segment_bytes;
+    w->buffer_bytes = buffer_bytes;
+    w->log = log;
+    w->log_ctx = log_ctx;
+    w->tail_fd = -1;
+    w->pos_first = snap_index + 1;
+    *entries = NULL;
+    *n_entries = 0;
+
+    uint64_t *firsts;
+    size_t n_files;
+    int rc = wal_list_segments(w, &firsts, &n_files, err, errlen);
+    if (rc < 0)
+        return rc;
+    struct wal_loaded out = {0};
+    for (size_t i = 0; i < n_files && rc == 0; i++)
+        rc = wal_load_segment(w, firsts[i], i + 1 == n_files, snap_index, &out, err, errlen);
+    free(firsts);
+    if (rc < 0)
+        goto fail;
+    if (w->n_pos == 0) {
+        /* Only empty segments (or none): nothing to keep. */
+        if ((rc = wal_delete_segments_from(w, 0, err, errlen)) < 0)
+            goto fail;
+        w->pos_first = snap_index + 1;
+    } else if (w->pos_first > snap_index + 1) {
+        char name[WAL_NAME_MAX];
+        wal_name(name, w->segs[0].first);
+        snprintf(err, errlen,
+                 "%s/%s: index gap: the log starts at index %" PRIu64
+                 " but the snapshot ends at %" PRIu64 " (offset %d)",
+                 dir, name, w->pos_first, snap_index, WAL_HEADER_BYTES);
+        rc = -2;
+        goto fail;
+    } else if (snap_index >= w->pos_first &&
+               (snap_index > wal_last_index(w) || wal_term_at(w, snap_index) != snap_term)) {
+        /* A crash between saving a leader's snapshot and dropping the old
+         * log: the log does not lead to the snapshot, so none of it counts. */
+        wal_logf(w,
+                 "%s: the log (%" PRIu64 "..%" PRIu64 ") does not contain the snapshot's entry %" PRIu64
+                 " (term %" PRIu64 "): dropping it",
+                 dir, w->pos_first, wal_last_index(w), snap_index, snap_term);
+        if ((rc = wal_compact(w, snap_index, snap_term, err, errlen)) < 0)
+            goto fail;
+        wal_free_entries(out.v, out.n);
+        out = (struct wal_loaded){0};
+    } else if ((rc = wal_compact(w, snap_index, snap_term, err, errlen)) < 0) {
+        goto fail;
+    }
+    if (w->n_segs > 0) {
+        char name[WAL_NAME_MAX];
+        wal_name(name, w->segs[w->n_segs - 1].first);
+        w->tail_fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (w->tail_fd < 0) {
+            snprintf(err, errlen, "%s/%s: open: %s", dir, name, strerror(errno));
+            rc = -1;
+            goto fail;
+        }
+    }
+    *entries = out.v;
+    *n_entries = out.n;
+    return 0;
+fail:
+    wal_free_entries(out.v, out.n);
+    wal_close(w);
+    return rc;
+}
