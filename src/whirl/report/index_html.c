@@ -159,6 +159,12 @@ static void keys_table(FILE *f, const struct run *run)
                 html_url_segment(f, key->dir);
                 fprintf(f, "/%s\">%s</a> ", pages[p], pages[p]);
             }
+            if (key->verdict == RUN_INVALID && key->failed_op >= 0) {
+                fputs("<a href=\"independent/", f);
+                html_url_segment(f, key->dir);
+                fprintf(f, "/timeline.html#op=%lld\">the failing op</a>",
+                        (long long)run->ops[key->failed_op].invoke_index);
+            }
             fputs("</td></tr>\n", f);
         }
     }

@@ -142,6 +142,8 @@ int linear_svg_write(const struct run *run, int k, const char *path)
         double x = LIN_LEFT + (a - w0) / span * LIN_W, w = (b - a) / span * LIN_W;
         double y = top + row * LIN_ROW_H + 5;
         bool is_failed = (int)drawn[i] == failed;
+        /* a click opens the key's timeline at this op */
+        fprintf(f, "<a href=\"timeline.html#op=%lld\">", (long long)op->invoke_index);
         fprintf(f, "<g class=\"op %s%s\"><title>", report_run_outcome_names[op->outcome], is_failed ? " failed" : "");
         char *desc = NULL;
         size_t desc_len = 0;
@@ -157,7 +159,7 @@ int linear_svg_write(const struct run *run, int k, const char *path)
         bar_label(label, sizeof label, op);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + 16);
         html_escape(f, label);
-        fputs("</text></g>\n", f);
+        fputs("</text></g></a>\n", f);
     }
     double y = top + chart_h + 40;
     fprintf(f, "<text class=\"note\" x=\"10\" y=\"%.1f\">", y);

@@ -6,7 +6,8 @@
  * them. A large run draws only the bars in view (virtualised on scroll), so
  * a 100,000-op page opens in about a second. For tests, `?all=1` draws every
  * op; body[data-total-ops] and body[data-rendered] say how many exist and how
- * many are drawn, and window.whirlOps holds the data.
+ * many are drawn, and window.whirlOps holds the data. timeline.html#op=N opens
+ * at the op whose invoke has history index N.
  */
 #include "whirl/report/pages.h"
 
@@ -100,8 +101,12 @@ static const char timeline_js[] =
     " head.innerHTML=hh}\n"
     "function schedule(){if(!pending){pending=true;requestAnimationFrame(render)}}\n"
     "window.whirlZoom=function(k){var mid=(sc.scrollTop+sc.clientHeight/2-TOP)/scale;scale*=k;layout();sc.scrollTop=mid*scale+TOP-sc.clientHeight/2;render()};\n"
+    /* brings op i to the middle of the view; #op=<history index> does it on load */
+    "window.whirlScrollTo=function(i){var o=ops[i];if(!o)return;sc.scrollTop=TOP+o[1]*scale-sc.clientHeight/2;sc.scrollLeft=GUT+o[0]*COLW-sc.clientWidth/2;render()};\n"
+    "var hashOp=/#op=(\\d+)/.exec(location.hash);\n"
     "sc.addEventListener('scroll',schedule);window.addEventListener('resize',schedule);\n"
-    "layout();render();document.body.dataset.renderMs=performance.now().toFixed(0);document.body.dataset.ready='1';\n"
+    "layout();render();if(hashOp)for(var i=0;i<N;i++)if(ops[i][10]==hashOp[1]){whirlScrollTo(i);break}\n"
+    "document.body.dataset.renderMs=performance.now().toFixed(0);document.body.dataset.ready='1';\n"
     "})();\n";
 
 static void write_key_text(FILE *f, const struct run *run, int k)

@@ -11,8 +11,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const os = require('os');
-const { spawnSync } = require('child_process');
+const { inspectPages } = require('./chromium');
 
 const dir = path.resolve(process.argv[2] || '');
 if (!process.argv[2] || !fs.existsSync(path.join(dir, 'history.jsonl'))) {
@@ -61,24 +60,14 @@ for (const d of keyDirs) {
     if (fs.existsSync(path.join(dir, 'independent', d, p))) pages.push(`independent/${d}/${p}`);
   }
 }
-const inspect = 'file://' + path.join(__dirname, 'inspect.html');
-const url = `${inspect}?run=${encodeURIComponent('file://' + dir + '/')}&pages=${pages.map(encodeURIComponent).join(',')}`;
-const chromium = process.env.CHROMIUM || 'chromium';
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'whirl-chromium-'));
-const t0 = Date.now();
-const res = spawnSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`,
-  '--allow-file-access-from-files', '--virtual-time-budget=60000', '--dump-dom', url],
-  { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120000 });
-fs.rmSync(profile, { recursive: true, force: true });
-const m = /<pre id="result">([^<]*)<\/pre>/.exec(res.stdout || '');
-if (!m || m[1] === 'pending') {
-  console.error(`chromium gave no result (status ${res.status}):\n${(res.stderr || '').slice(-2000)}`);
+let got, ms;
+try {
+  ({ pages: got, ms } = inspectPages(dir, pages));
+} catch (e) {
+  console.error(e.message);
   process.exit(1);
 }
-const unescape = s => s.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-const got = JSON.parse(unescape(m[1]));
-console.log(`chromium inspected ${pages.length} pages in ${Date.now() - t0} ms`);
+console.log(`chromium inspected ${pages.length} pages in ${ms} ms`);
 
 // timeline: one element per op, for the run and summed over the keys
 const tl = got['timeline.html'];
@@ -135,7 +124,7 @@ for (const k of invalidKeys) {
 // index: verdict, links only to existing files, plots shown
 const idx = got['index.html'];
 check(idx && idx.verdict.split(' ').includes(verdict), `index.html shows the verdict ${verdict} (${idx && idx.verdict})`);
-const missing = idx.links.filter(h => !/^[a-z]+:/.test(h)).map(decodeURIComponent)
+const missing = idx.links.filter(h => !/^[a-z]+:/.test(h)).map(h => decodeURIComponent(h.replace(/[?#].*$/, '')))
   .filter(h => !fs.existsSync(path.join(dir, h)));
 check(missing.length === 0, `every link on index.html resolves to a file (${idx.links.length} links; missing: ${missing.join(' ') || 'none'})`);
 for (const want of ['timeline.html', 'latency-raw.svg', 'latency-quantiles.svg', 'rate.svg', 'results.json', 'history.jsonl']) {
