@@ -1,0 +1,628 @@
+/* cluster.c - the test cluster's clock, event loop and per-node driver.
+ *
+ * The driver is the reference implementation of raft.h's ORDER OF WORK:
+ * persist (to the simulated disk), then send, then apply, then report
+ * PERSISTED. It holds no Raft logic of its own.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_private.h"
+
+void cluster_fail(struct cluster *c, const char *fmt, ...)
+{
+    if (c->failed)
+        return;
+    c->failed = true;
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(c->error, sizeof c->error, "seed=%llu step=%llu t=%llu: %s",
+             (unsigned long long)c->seed, (unsigned long long)c->steps,
+             (unsigned long long)c->now, what);
+}
+
+/* ---- trace capture ---- */
+
+static void trace_cb(void *ctx, const char *line)
+{
+    struct cluster_node *nd = ctx;
+    struct cluster *c = nd->c;
+    if (c->trace_print)
+        fprintf(stderr, "%s\n", line);
+    if (!c->trace_on)
+        return;
+    if (c->n_trace == c->cap_trace) {
+        size_t cap = c->cap_trace ? c->cap_trace * 2 : 256;
+        char **l = realloc(c->trace_lines, cap * sizeof *l);
+        if (!l)
+            return;
+        c->trace_lines = l;
+        c->cap_trace = cap;
+    }
+    c->trace_lines[c->n_trace++] = strdup(line);
+}
+
+void cluster_trace_enable(struct cluster *c, bool on)
+{
+    c->trace_on = on;
+}
+
+void cluster_trace_clear(struct cluster *c)
+{
+    for (size_t i = 0; i < c->n_trace; i++)
+        free(c->trace_lines[i]);
+    c->n_trace = 0;
+}
+
+size_t cluster_trace_count(const struct cluster *c, const char *needle)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_trace; i++)
+        if (c->trace_lines[i] && strstr(c->trace_lines[i], needle))
+            k++;
+    return k;
+}
+
+bool cluster_trace_contains(const struct cluster *c, const char *needle)
+{
+    return cluster_trace_count(c, needle) > 0;
+}
+
+/* ---- the simulated disk ---- */
+
+static void disk_truncate_from(struct cluster_disk *d, raft_index from)
+{
+    while (d->n && d->offset + d->n >= from) {
+        d->n--;
+        free(d->ents[d->n].data);
+    }
+}
+
+static raft_index disk_last(const struct cluster_disk *d)
+{
+    return d->offset + d->n;
+}
+
+static bool disk_term_at(const struct cluster_disk *d, raft_index index, raft_term *t)
+{
+    if (index == d->offset) {
+        *t = d->offset_term;
+        return true;
+    }
+    if (index < d->offset || index > disk_last(d))
+        return false;
+    *t = d->ents[index - d->offset - 1].term;
+    return true;
+}
+
+static void disk_append(struct cluster_disk *d, const struct raft_entry *e)
+{
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->ents = realloc(d->ents, d->cap * sizeof *d->ents);
+        if (!d->ents)
+            abort();
+    }
+    struct raft_entry *x = &d->ents[d->n++];
+    *x = *e;
+    x->data = NULL;
+    if (e->len) {
+        x->data = malloc(e->len);
+        if (!x->data)
+            abort();
+        memcpy(x->data, e->data, e->len);
+    }
+}
+
+/* As storage_save_snapshot(): keep entries after index only if the log
+ * holds (index, term); otherwise drop the whole log. */
+static void disk_save_snapshot(struct cluster_disk *d, raft_index index, raft_term term,
+                               const uint8_t *data, size_t len)
+{
+    raft_term t;
+    if (disk_term_at(d, index, &t) && t == term) {
+        size_t drop = (size_t)(index - d->offset);
+        for (size_t i = 0; i < drop; i++)
+            free(d->ents[i].data);
+        memmove(d->ents, d->ents + drop, (d->n - drop) * sizeof *d->ents);
+        d->n -= drop;
+    } else {
+        disk_truncate_from(d, d->offset + 1);
+    }
+    d->offset = index;
+    d->offset_term = term;
+    d->snap_index = index;
+    d->snap_term = term;
+    free(d->snap);
+    d->snap = NULL;
+    d->snap_len = len;
+    if (len) {
+        d->snap = malloc(len);
+        if (!d->snap)
+            abort();
+        memcpy(d->snap, data, len);
+    }
+}
+
+static void disk_free(struct cluster_disk *d)
+{
+    disk_truncate_from(d, d->offset + 1);
+    free(d->ents);
+    free(d->snap);
+    memset(d, 0, sizeof *d);
+}
+
+/* ---- the driver ---- */
+
+static void step_node(struct cluster_node *nd, const struct raft_event *e, int *rc_out)
+{
+    struct raft_update u;
+    int rc = raft_step(nd->raft, e, &u);
+    if (rc_out)
+        *rc_out = rc;
+    if (rc == RAFT_ERR_INVALID && e->type == RAFT_EVENT_RECEIVE)
+        cluster_fail(nd->c, "n%d refused a message a core sent: %s", nd->id,
+                     raft_msg_type_name(e->receive.type));
+    cluster_handle_update(nd, &u);
+}
+
+static void maybe_snapshot(struct cluster_node *nd)
+{
+    struct cluster *c = nd->c;
+    if (!c->snapshot_every || !nd->alive || nd->sm_applied < nd->last_snap + c->snapshot_every)
+        return;
+    raft_index index = nd->sm_applied;
+    const struct raft_entry *e = raft_entry_at(nd->raft, index);
+    if (!e)
+        return;
+    uint8_t *data;
+    size_t len;
+    cluster_sm_encode(&nd->sm, &data, &len);
+    disk_save_snapshot(&nd->disk, index, e->term, data, len);
+    nd->last_snap = index;
+    struct raft_event ev = {.type = RAFT_EVENT_SNAPSHOT, .now_ms = c->now};
+    ev.snapshot.index = index;
+    ev.snapshot.data = data;
+    ev.snapshot.len = len;
+    step_node(nd, &ev, NULL);
+    free(data);
+}
+
+void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
+{
+    struct cluster *c = nd->c;
+    struct cluster_disk *d = &nd->disk;
+    bool wrote = false;
+
+    /* 1. Persist. */
+    if (u->flags & RAFT_UPDATE_HARD_STATE) {
+        if (u->term < d->term)
+            cluster_fail(c, "n%d term went back from %llu to %llu", nd->id,
+                         (unsigned long long)d->term, (unsigned long long)u->term);
+        d->term = u->term;
+        d->voted_for = u->voted_for;
+    }
+    if (u->flags & RAFT_UPDATE_ENTRIES) {
+        raft_index first = u->entries[0].index;
+        if (first > disk_last(d) + 1 || first <= d->offset) {
+            cluster_fail(c, "n%d asked to persist from %llu, disk holds %llu..%llu", nd->id,
+                         (unsigned long long)first, (unsigned long long)(d->offset + 1),
+                         (unsigned long long)disk_last(d));
+            return;
+        }
+        disk_truncate_from(d, first);
+        for (size_t i = 0; i < u->n_entries; i++) {
+            raft_term prev_term = 0;
+            disk_term_at(d, u->entries[i].index - 1, &prev_term);
+            cluster_safety_persisted(nd, &u->entries[i], prev_term);
+            disk_append(d, &u->entries[i]);
+        }
+        wrote = true;
+    }
+    if (u->flags & RAFT_UPDATE_SNAPSHOT) {
+        disk_save_snapshot(d, u->snap_index, u->snap_term, u->snap_data, u->snap_len);
+        nd->last_snap = u->snap_index;
+        wrote = true;
+    }
+    /* 2. (The simulated disk is durable at once.) 3. Send. */
+    for (size_t i = 0; i < u->n_messages; i++)
+        cluster_net_send(c, &u->messages[i]);
+    /* 4. Apply. */
+    if (u->flags & RAFT_UPDATE_SNAPSHOT) {
+        cluster_sm_decode(&nd->sm, u->snap_data, u->snap_len);
+        cluster_safety_snapshot_applied(nd, u->snap_index, u->snap_term);
+        nd->sm_applied = u->snap_index;
+        cluster_ops_node_snapshot(nd, u->snap_index);
+    }
+    for (size_t i = 0; i < u->n_committed; i++) {
+        const struct raft_entry *e = &u->committed[i];
+        if (e->index != nd->sm_applied + 1) {
+            cluster_fail(c, "n%d applied %llu after %llu: not in order", nd->id,
+                         (unsigned long long)e->index, (unsigned long long)nd->sm_applied);
+            return;
+        }
+        cluster_safety_applied(nd, e);
+        cluster_sm_apply(nd, e);
+        nd->sm_applied = e->index;
+    }
+    if (u->n_reads_ready)
+        cluster_reads_done(nd, u->reads_ready, u->n_reads_ready, true);
+    if (u->n_reads_failed)
+        cluster_reads_done(nd, u->reads_failed, u->n_reads_failed, false);
+    /* 5. Report durability. */
+    if (wrote && nd->alive) {
+        struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .now_ms = c->now};
+        ev.persisted.index = disk_last(d);
+        disk_term_at(d, ev.persisted.index, &ev.persisted.term);
+        step_node(nd, &ev, NULL);
+    }
+    maybe_snapshot(nd);
+}
+
+/* ---- lifecycle ---- */
+
+static void node_start(struct cluster_node *nd)
+{
+    struct cluster *c = nd->c;
+    struct raft_config cfg = c->base;
+    cfg.id = nd->id;
+    cfg.n_nodes = c->n;
+    cfg.seed = c->seed * 1000003u + (uint64_t)nd->id * 7919u + c->steps;
+    cfg.trace = c->trace_hook ? trace_cb : NULL;
+    cfg.trace_ctx = nd;
+    struct cluster_disk *d = &nd->disk;
+    struct raft_restore rs = {
+        .term = d->term,
+        .voted_for = d->voted_for,
+        .snap_index = d->snap_index,
+        .snap_term = d->snap_term,
+        .snap_data = d->snap,
+        .snap_len = d->snap_len,
+        .entries = d->ents,
+        .n_entries = d->n,
+    };
+    nd->raft = raft_new(&cfg, &rs, c->now);
+    if (!nd->raft) {
+        cluster_fail(c, "n%d: raft_new refused its own disk", nd->id);
+        nd->alive = false;
+        return;
+    }
+    nd->alive = true;
+    memset(&nd->sm, 0, sizeof nd->sm);
+    cluster_sm_decode(&nd->sm, d->snap, d->snap_len);
+    nd->sm_applied = d->snap_index;
+    nd->last_snap = d->snap_index;
+    nd->lead_term = 0;
+    nd->lead_last = 0;
+}
+
+struct cluster *cluster_new_config(int n, uint64_t seed, const struct raft_config *base)
+{
+    if (n < 1 || n > RAFT_MAX_NODES)
+        return NULL;
+    struct cluster *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->n = n;
+    c->seed = seed;
+    c->base = *base;
+    rng_seed(&c->rng, seed);
+    const char *env = getenv("RAFTKV_TRACE");
+    c->trace_print = env && *env && strcmp(env, "0") != 0;
+    c->trace_hook = base->trace != NULL || c->trace_print;
+    c->trace_on = base->trace != NULL;
+    c->next_op_id = 1;
+    cluster_net_init(c);
+    for (int i = 0; i < n; i++) {
+        struct cluster_node *nd = &c->nodes[i];
+        nd->c = c;
+        nd->id = i;
+        nd->disk.voted_for = RAFT_NO_NODE;
+        node_start(nd);
+    }
+    return c;
+}
+
+/* A marker: cluster_new() captures the trace; this hook is replaced. */
+static void trace_marker(void *ctx, const char *line)
+{
+    (void)ctx;
+    (void)line;
+}
+
+struct cluster *cluster_new(int n, uint64_t seed)
+{
+    struct raft_config base;
+    raft_config_default(&base, 0, n < 1 ? 1 : n, seed);
+    base.trace = trace_marker;
+    return cluster_new_config(n, seed, &base);
+}
+
+void cluster_free(struct cluster *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++) {
+        raft_free(c->nodes[i].raft);
+        disk_free(&c->nodes[i].disk);
+    }
+    cluster_net_free(c);
+    cluster_ops_free(c);
+    cluster_safety_free(c);
+    cluster_trace_clear(c);
+    free(c->trace_lines);
+    free(c);
+}
+
+uint64_t cluster_seed(const struct cluster *c)
+{
+    return c->seed;
+}
+uint64_t cluster_now(const struct cluster *c)
+{
+    return c->now;
+}
+uint64_t cluster_steps(const struct cluster *c)
+{
+    return c->steps;
+}
+int cluster_n(const struct cluster *c)
+{
+    return c->n;
+}
+struct rng *cluster_rng(struct cluster *c)
+{
+    return &c->rng;
+}
+bool cluster_ok(const struct cluster *c)
+{
+    return !c->failed;
+}
+const char *cluster_error(const struct cluster *c)
+{
+    return c->error;
+}
+struct raft *cluster_raft(struct cluster *c, int node)
+{
+    return node >= 0 && node < c->n && c->nodes[node].alive ? c->nodes[node].raft : NULL;
+}
+bool cluster_alive(const struct cluster *c, int node)
+{
+    return node >= 0 && node < c->n && c->nodes[node].alive;
+}
+void cluster_set_snapshot_every(struct cluster *c, raft_index every)
+{
+    c->snapshot_every = every;
+}
+uint64_t cluster_msgs_sent(const struct cluster *c, enum raft_msg_type type)
+{
+    return (unsigned)type < RAFT_MSG_TYPE_COUNT ? c->msgs_sent[type] : 0;
+}
+uint64_t cluster_max_entries_in_append(const struct cluster *c)
+{
+    return c->max_entries_in_append;
+}
+
+int cluster_leader(const struct cluster *c)
+{
+    int best = -1;
+    raft_term best_term = 0;
+    for (int i = 0; i < c->n; i++) {
+        const struct cluster_node *nd = &c->nodes[i];
+        if (nd->alive && raft_role(nd->raft) == RAFT_LEADER &&
+            raft_current_term(nd->raft) >= best_term) {
+            best = i;
+            best_term = raft_current_term(nd->raft);
+        }
+    }
+    return best;
+}
+
+bool cluster_sm_get(const struct cluster *c, int node, int key, int32_t *value)
+{
+    if (node < 0 || node >= c->n || key < 0 || key >= CLUSTER_MAX_KEYS)
+        return false;
+    if (!c->nodes[node].sm.present[key])
+        return false;
+    *value = c->nodes[node].sm.value[key];
+    return true;
+}
+
+void cluster_crash(struct cluster *c, int node)
+{
+    struct cluster_node *nd = &c->nodes[node];
+    if (!nd->alive)
+        return;
+    cluster_ops_node_crashed(nd);
+    raft_free(nd->raft);
+    nd->raft = NULL;
+    nd->alive = false;
+}
+
+void cluster_restart(struct cluster *c, int node)
+{
+    struct cluster_node *nd = &c->nodes[node];
+    if (nd->alive)
+        return;
+    node_start(nd);
+}
+
+/* ---- the event loop ---- */
+
+enum next_kind { NEXT_NONE, NEXT_MSG, NEXT_NODE, NEXT_OP };
+
+static enum next_kind next_event(const struct cluster *c, uint64_t *at, int *node)
+{
+    enum next_kind kind = NEXT_NONE;
+    uint64_t t;
+    if (cluster_net_peek(c, &t)) {
+        kind = NEXT_MSG;
+        *at = t;
+    }
+    for (int i = 0; i < c->n; i++) {
+        if (!c->nodes[i].alive)
+            continue;
+        t = raft_deadline(c->nodes[i].raft);
+        if (t < c->now)
+            t = c->now;
+        if (kind == NEXT_NONE || t < *at) {
+            kind = NEXT_NODE;
+            *at = t;
+            *node = i;
+        }
+    }
+    if (cluster_ops_next_deadline(c, &t) && (kind == NEXT_NONE || t < *at)) {
+        kind = NEXT_OP;
+        *at = t;
+    }
+    return kind;
+}
+
+static void run_event(struct cluster *c, enum next_kind kind, uint64_t at, int node)
+{
+    if (at > c->now) {
+        c->now = at;
+        c->steps_at_now = 0;
+    }
+    c->steps++;
+    /* Messages answered at zero latency could ping-pong forever without the
+     * clock moving; a core that never settles is a bug worth a report. */
+    if (++c->steps_at_now > CLUSTER_MAX_STEPS_AT_ONE_TIME) {
+        cluster_fail(c, "livelock: over %d events without the clock moving",
+                     CLUSTER_MAX_STEPS_AT_ONE_TIME);
+        return;
+    }
+    switch (kind) {
+    case NEXT_MSG: {
+        struct cluster_flight f;
+        cluster_net_pop(c, &f);
+        struct cluster_node *nd = &c->nodes[f.msg.to];
+        /* A crashed receiver or a cut link loses it on arrival. */
+        if (nd->alive && !c->links[f.msg.from][f.msg.to].cut) {
+            struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .now_ms = c->now};
+            ev.receive = f.msg;
+            step_node(nd, &ev, NULL);
+        }
+        cluster_flight_free(&f);
+        break;
+    }
+    case NEXT_NODE: {
+        struct raft_event ev = {.type = RAFT_EVENT_TICK, .now_ms = c->now};
+        step_node(&c->nodes[node], &ev, NULL);
+        break;
+    }
+    case NEXT_OP:
+        cluster_ops_expire(c);
+        break;
+    case NEXT_NONE:
+        break;
+    }
+    cluster_safety_after_step(c);
+}
+
+bool cluster_step(struct cluster *c)
+{
+    if (c->failed)
+        return false;
+    uint64_t at = 0;
+    int node = -1;
+    enum next_kind kind = next_event(c, &at, &node);
+    if (kind == NEXT_NONE)
+        return false;
+    run_event(c, kind, at, node);
+    return !c->failed;
+}
+
+bool cluster_elapse(struct cluster *c, uint64_t ms)
+{
+    uint64_t until = c->now + ms;
+    while (!c->failed) {
+        uint64_t at = 0;
+        int node = -1;
+        enum next_kind kind = next_event(c, &at, &node);
+        if (kind == NEXT_NONE || at > until)
+            break;
+        run_event(c, kind, at, node);
+    }
+    if (!c->failed)
+        c->now = until;
+    return !c->failed;
+}
+
+bool cluster_step_until(struct cluster *c, bool (*pred)(struct cluster *c, void *ctx), void *ctx,
+                        uint64_t max_ms)
+{
+    uint64_t until = c->now + max_ms;
+    while (!c->failed) {
+        if (pred(c, ctx))
+            return true;
+        uint64_t at = 0;
+        int node = -1;
+        enum next_kind kind = next_event(c, &at, &node);
+        if (kind == NEXT_NONE || at > until)
+            break;
+        run_event(c, kind, at, node);
+    }
+    if (!c->failed && c->now < until)
+        c->now = until;
+    return !c->failed && pred(c, ctx);
+}
+
+static bool one_leader_known(struct cluster *c, void *ctx)
+{
+    (void)ctx;
+    int l = cluster_leader(c);
+    if (l < 0)
+        return false;
+    raft_term t = raft_current_term(c->nodes[l].raft);
+    int followers = 0;
+    for (int i = 0; i < c->n; i++)
+        if (c->nodes[i].alive && raft_current_term(c->nodes[i].raft) == t &&
+            raft_leader(c->nodes[i].raft) == l)
+            followers++;
+    return followers >= c->n / 2 + 1;
+}
+
+int cluster_wait_leader(struct cluster *c, uint64_t max_ms)
+{
+    return cluster_step_until(c, one_leader_known, NULL, max_ms) ? cluster_leader(c) : -1;
+}
+
+static bool all_applied(struct cluster *c, void *ctx)
+{
+    raft_index index = *(raft_index *)ctx;
+    for (int i = 0; i < c->n; i++)
+        if (c->nodes[i].alive && c->nodes[i].sm_applied < index)
+            return false;
+    return true;
+}
+
+bool cluster_wait_applied(struct cluster *c, raft_index index, uint64_t max_ms)
+{
+    return cluster_step_until(c, all_applied, &index, max_ms);
+}
+
+int cluster_propose(struct cluster *c, int node, const void *data, uint32_t len,
+                    raft_index *index)
+{
+    struct cluster_node *nd = &c->nodes[node];
+    if (!nd->alive)
+        return RAFT_ERR_NOT_LEADER;
+    const uint8_t *d = data;
+    struct raft_event ev = {.type = RAFT_EVENT_PROPOSE, .now_ms = c->now};
+    ev.propose.n = 1;
+    ev.propose.data = &d;
+    ev.propose.len = &len;
+    struct raft_update u;
+    int rc = raft_step(nd->raft, &ev, &u);
+    if (rc == RAFT_OK && index)
+        *index = u.proposed_first;
+    cluster_handle_update(nd, &u);
+    cluster_safety_after_step(c);
+    return rc;
+}

@@ -1,0 +1,148 @@
+/* cluster_private.h - the test cluster's internals, shared by its files:
+ * cluster.c (clock, event loop, the driver), cluster_net.c (links and
+ * messages in flight), cluster_safety.c (the invariants), cluster_client.c
+ * (state machine and client operations).
+ */
+#ifndef RAFTKV_TEST_CLUSTER_PRIVATE_H
+#define RAFTKV_TEST_CLUSTER_PRIVATE_H
+
+#include "cluster.h"
+
+#define CLUSTER_MAX_STEPS_AT_ONE_TIME 200000
+
+/* What a node's disk holds: exactly what its updates told the driver to
+ * persist. A crash keeps this and nothing else. */
+struct cluster_disk {
+    raft_term term;
+    int voted_for;
+    struct raft_entry *ents; /* ents[i] has index offset + 1 + i; deep copies */
+    size_t n, cap;
+    raft_index offset;
+    raft_term offset_term;
+    raft_index snap_index;
+    raft_term snap_term;
+    uint8_t *snap;
+    size_t snap_len;
+};
+
+struct cluster_sm {
+    bool present[CLUSTER_MAX_KEYS];
+    int32_t value[CLUSTER_MAX_KEYS];
+};
+
+struct cluster_node {
+    struct cluster *c;
+    int id;
+    struct raft *raft;
+    bool alive;
+    struct cluster_disk disk;
+    struct cluster_sm sm;
+    raft_index sm_applied;
+    raft_index last_snap;
+    /* Leader append-only: what this node's log looked like as leader. */
+    raft_term lead_term;
+    raft_index lead_last;
+    raft_term lead_last_term;
+};
+
+struct cluster_flight {
+    uint64_t at, seq;
+    struct raft_msg msg; /* deep copy: entries, their data and snapshot owned */
+};
+
+struct cluster_pending {
+    struct cluster_completion done; /* filled as it goes */
+    bool is_read;
+    raft_index index; /* write/cas: where it was proposed */
+    raft_term term;
+    uint64_t deadline; /* 0: none */
+};
+
+struct cluster_entry_rec {
+    raft_index index; /* 0: empty slot */
+    raft_term term;
+    raft_term prev_term;
+    uint64_t hash;
+};
+
+struct cluster_applied_rec {
+    raft_term term; /* 0: nothing applied at this index yet */
+    uint64_t hash;
+};
+
+struct cluster {
+    int n;
+    uint64_t seed;
+    uint64_t now;
+    uint64_t steps;
+    uint64_t steps_at_now;
+    struct rng rng;
+    struct raft_config base;
+    bool trace_hook; /* cores get a trace callback */
+    bool trace_on, trace_print;
+    char **trace_lines;
+    size_t n_trace, cap_trace;
+
+    struct cluster_node nodes[RAFT_MAX_NODES];
+    struct cluster_link links[RAFT_MAX_NODES][RAFT_MAX_NODES];
+
+    struct cluster_flight *heap;
+    size_t n_heap, cap_heap;
+    uint64_t send_seq;
+
+    raft_index snapshot_every;
+
+    cluster_complete_fn on_complete;
+    void *on_complete_ctx;
+    struct cluster_pending *ops;
+    size_t n_ops, cap_ops;
+    uint64_t next_op_id;
+
+    /* Safety records. */
+    bool failed;
+    char error[512];
+    int *leader_of_term; /* by term: the node that led it, or -1 */
+    size_t cap_terms;
+    struct cluster_entry_rec *entry_map;
+    size_t cap_entry_map, n_entry_map;
+    struct cluster_applied_rec *applied;
+    size_t cap_applied;
+    raft_index max_applied;
+
+    uint64_t msgs_sent[RAFT_MSG_TYPE_COUNT];
+    uint64_t max_entries_in_append;
+};
+
+/* cluster.c */
+void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u);
+void cluster_fail(struct cluster *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cluster_net.c */
+void cluster_net_init(struct cluster *c);
+void cluster_net_send(struct cluster *c, const struct raft_msg *m);
+bool cluster_net_peek(const struct cluster *c, uint64_t *at);
+bool cluster_net_pop(struct cluster *c, struct cluster_flight *out);
+void cluster_flight_free(struct cluster_flight *f);
+void cluster_net_free(struct cluster *c);
+
+/* cluster_safety.c */
+uint64_t cluster_entry_hash(const struct raft_entry *e);
+void cluster_safety_persisted(struct cluster_node *nd, const struct raft_entry *e,
+                              raft_term prev_term);
+void cluster_safety_applied(struct cluster_node *nd, const struct raft_entry *e);
+void cluster_safety_snapshot_applied(struct cluster_node *nd, raft_index index, raft_term term);
+void cluster_safety_after_step(struct cluster *c);
+void cluster_safety_free(struct cluster *c);
+
+/* cluster_client.c */
+void cluster_sm_apply(struct cluster_node *nd, const struct raft_entry *e);
+void cluster_sm_encode(const struct cluster_sm *sm, uint8_t **data, size_t *len);
+void cluster_sm_decode(struct cluster_sm *sm, const uint8_t *data, size_t len);
+void cluster_reads_done(struct cluster_node *nd, const uint64_t *ids, size_t n, bool ok);
+void cluster_ops_node_snapshot(struct cluster_node *nd, raft_index snap_index);
+void cluster_ops_node_crashed(struct cluster_node *nd);
+bool cluster_ops_next_deadline(const struct cluster *c, uint64_t *at);
+void cluster_ops_expire(struct cluster *c);
+void cluster_ops_free(struct cluster *c);
+
+#endif
