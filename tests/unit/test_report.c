@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "whirl/report/html_escape.c"
+#include "whirl/report/process_map.c"
 #include "whirl/report/report_check.c"
 #include "whirl/report/run_load.c"
 #include "whirl/report/run_messages.c"
@@ -146,6 +147,26 @@ Test(report_serve, content_types_follow_the_extension)
     cr_assert_str_eq(content_type("/x/results.json"), "application/json");
     cr_assert_str_eq(content_type("/x/node-logs/n1.log"), "text/plain; charset=utf-8");
     cr_assert_str_eq(content_type("/x.d/noext"), "application/octet-stream");
+}
+
+/* ---- the process -> open op map -------------------------------------- */
+
+Test(report_process_map, keeps_every_process_through_growth_and_removals)
+{
+    struct process_map m;
+    cr_assert_eq(process_map_init(&m), 0);
+    /* ids far apart and negative too: a hash, not an array */
+    for (long i = 0; i < 20000; i++)
+        cr_assert_eq(process_map_put(&m, i * 7919 - 50000, i), 0);
+    for (long i = 0; i < 20000; i += 2)
+        cr_assert_eq(process_map_put(&m, i * 7919 - 50000, -1), 0);
+    for (long i = 0; i < 20000; i++)
+        cr_assert_eq(process_map_get(&m, i * 7919 - 50000), i % 2 ? i : -1, "process %ld", i);
+    /* a removed process can open a new op, found past the tombstones */
+    cr_assert_eq(process_map_put(&m, -50000, 42), 0);
+    cr_assert_eq(process_map_get(&m, -50000), 42);
+    cr_assert_eq(process_map_get(&m, 123456789), -1);
+    process_map_free(&m);
 }
 
 /* ---- reading a run back ----------------------------------------------- */

@@ -7,6 +7,8 @@
  */
 #include "whirl/report/run.h"
 
+#include "whirl/report/process_map.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,99 +56,6 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
         return NULL;
     *cap = c;
     return q;
-}
-
-/* ---- process -> open op: a small open-addressing map ------------------ */
-
-struct open_map {
-    int64_t *proc;
-    long *op; /* -1 = empty slot, -2 = deleted */
-    size_t cap, used;
-};
-
-static int open_map_init(struct open_map *m)
-{
-    m->cap = 1024;
-    m->used = 0;
-    m->proc = calloc(m->cap, sizeof *m->proc);
-    m->op = malloc(m->cap * sizeof *m->op);
-    if (!m->proc || !m->op)
-        return -1;
-    for (size_t i = 0; i < m->cap; i++)
-        m->op[i] = -1;
-    return 0;
-}
-
-static size_t open_map_slot(const struct open_map *m, int64_t proc)
-{
-    uint64_t h = (uint64_t)proc * 0x9E3779B97F4A7C15ull;
-    size_t i = (size_t)(h >> 20) & (m->cap - 1);
-    size_t tomb = SIZE_MAX;
-    while (m->op[i] != -1) {
-        if (m->op[i] == -2) {
-            if (tomb == SIZE_MAX)
-                tomb = i;
-        } else if (m->proc[i] == proc) {
-            return i;
-        }
-        i = (i + 1) & (m->cap - 1);
-    }
-    return tomb != SIZE_MAX ? tomb : i;
-}
-
-static long open_map_get(const struct open_map *m, int64_t proc)
-{
-    size_t i = open_map_slot(m, proc);
-    return m->op[i] >= 0 && m->proc[i] == proc ? m->op[i] : -1;
-}
-
-static int open_map_put(struct open_map *m, int64_t proc, long op);
-
-static int open_map_rehash(struct open_map *m)
-{
-    struct open_map n = {0};
-    n.cap = m->cap * 2;
-    n.proc = calloc(n.cap, sizeof *n.proc);
-    n.op = malloc(n.cap * sizeof *n.op);
-    if (!n.proc || !n.op) {
-        free(n.proc);
-        free(n.op);
-        return -1;
-    }
-    for (size_t i = 0; i < n.cap; i++)
-        n.op[i] = -1;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->op[i] >= 0)
-            open_map_put(&n, m->proc[i], m->op[i]);
-    free(m->proc);
-    free(m->op);
-    *m = n;
-    return 0;
-}
-
-/* op < 0 removes the entry. */
-static int open_map_put(struct open_map *m, int64_t proc, long op)
-{
-    if ((m->used + 1) * 2 > m->cap && open_map_rehash(m) != 0)
-        return -1;
-    size_t i = open_map_slot(m, proc);
-    bool present = m->op[i] >= 0 && m->proc[i] == proc;
-    if (op < 0) {
-        if (present)
-            m->op[i] = -2;
-        return 0;
-    }
-    if (!present && m->op[i] == -1)
-        m->used++;
-    m->proc[i] = proc;
-    m->op[i] = op;
-    return 0;
-}
-
-static void open_map_free(struct open_map *m)
-{
-    free(m->proc);
-    free(m->op);
 }
 
 /* ---- keys ------------------------------------------------------------- */
@@ -304,7 +213,7 @@ static void nemesis_event(struct run *run, const json_t *ev, bool open[RUN_FAULT
     }
 }
 
-static int client_event(struct run *run, struct open_map *open, const json_t *ev, int64_t process,
+static int client_event(struct run *run, struct process_map *open, const json_t *ev, int64_t process,
                         int64_t line_no)
 {
     const char *type = json_string_value(json_object_get(ev, "type"));
@@ -335,9 +244,9 @@ static int client_event(struct run *run, struct open_map *open, const json_t *ev
         op->node = node ? strdup(node) : NULL;
         run->keys[k].n_ops++;
         /* A second invoke on a process with an open op abandons the first. */
-        return open_map_put(open, process, (long)run->n_ops++);
+        return process_map_put(open, process, (long)run->n_ops++);
     }
-    long i = open_map_get(open, process);
+    long i = process_map_get(open, process);
     if (i < 0)
         return 1; /* a completion with no invoke */
     struct run_op *op = &run->ops[i];
@@ -347,7 +256,7 @@ static int client_event(struct run *run, struct open_map *open, const json_t *ev
     op->t1_ns = t >= op->t0_ns ? t : op->t0_ns;
     op->response = report_run_json_text(json_object_get(ev, "value"), 200);
     op->error = report_run_json_text(json_object_get(ev, "error"), 200);
-    return open_map_put(open, process, -1);
+    return process_map_put(open, process, -1);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -397,8 +306,8 @@ static int load_history(struct run *run, char *err, size_t errlen)
         set_err(err, errlen, "cannot open", path);
         return -1;
     }
-    struct open_map open;
-    if (open_map_init(&open) != 0) {
+    struct process_map open;
+    if (process_map_init(&open) != 0) {
         fclose(f);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -436,7 +345,7 @@ static int load_history(struct run *run, char *err, size_t errlen)
     }
     free(line);
     fclose(f);
-    open_map_free(&open);
+    process_map_free(&open);
     for (size_t i = 0; i < run->n_ops; i++)
         if (!run->ops[i].completed)
             run->ops[i].t1_ns = run->end_ns;
