@@ -4,7 +4,8 @@
  * the tail. After every restart what comes back must equal the model (or,
  * after a torn tail, a prefix of it missing no more than the bytes torn).
  *
- * Seeded: prints its seed; RAFTKV_STORAGE_SEED=<n> replays one run. */
+ * Seeded: prints its seed; RAFTKV_STORAGE_SEED=<n> replays one run,
+ * RAFTKV_STORAGE_SEEDS=<n> runs n seeds instead of 6. */
 #include <time.h>
 
 #include "common/rng.h"
@@ -155,7 +156,10 @@ Test(storage_model, random_operations_and_restarts_match_the_model)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t base = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    for (uint64_t k = 0; k < 12; k++) {
+    /* A handful of seeds keeps `make test` fast; RAFTKV_STORAGE_SEEDS=<n> for a long soak. */
+    const char *many = getenv("RAFTKV_STORAGE_SEEDS");
+    uint64_t n_seeds = many ? strtoull(many, NULL, 10) : 6;
+    for (uint64_t k = 0; k < n_seeds; k++) {
         uint64_t seed = base + k;
         fprintf(stderr, "storage_model: seed %" PRIu64 " (replay: RAFTKV_STORAGE_SEED=%" PRIu64
                         ")\n",
