@@ -126,6 +126,62 @@ static json_t *keys_json(struct whirl_run *run, struct check_history *ch, size_t
     return keys;
 }
 
+/* Acknowledged writes against the final reads: a key whose acknowledged
+ * writes all vanished (it reads empty at the end) lost them. Subtler losses
+ * (an older value read back) are the linearizability check's to find, since
+ * the final reads are in the history. Returns the lost_writes array (or null
+ * without final reads) and adds a final_reads summary to results. */
+static json_t *lost_writes_json(struct whirl_run *run, json_t *results_extra, size_t *n_lost)
+{
+    *n_lost = 0;
+    int64_t n = run->n_final_keys;
+    if (!run->final_values || n <= 0)
+        return json_null();
+    uint32_t *acked = calloc((size_t)n, sizeof *acked);
+    int32_t *last = calloc((size_t)n, sizeof *last);
+    json_t *lost = json_array();
+    json_t *unread = json_array();
+    if (!acked || !last) {
+        free(acked);
+        free(last);
+        return lost;
+    }
+    for (size_t i = 0; i < run->history.n; i++) {
+        const struct whirl_event *e = &run->history.ev[i];
+        if (e->process == WHIRL_PROCESS_NEMESIS || e->type != WHIRL_EV_OK || e->key < 0 || e->key >= n)
+            continue;
+        if (e->f == WHIRL_F_WRITE || e->f == WHIRL_F_CAS) {
+            acked[e->key]++;
+            last[e->key] = e->f == WHIRL_F_WRITE ? e->a : e->b;
+        }
+    }
+    for (int64_t k = 0; k < n; k++) {
+        const char *fv = run->final_values[k];
+        if (!fv) {
+            if (json_array_size(unread) < 50)
+                json_array_append_new(unread, json_integer(k));
+            continue;
+        }
+        if (acked[k] > 0 && strcmp(fv, "null") == 0) {
+            (*n_lost)++;
+            json_array_append_new(lost, json_pack("{s:I, s:n, s:I, s:i}", "key", (json_int_t)k, "final",
+                                                  "acknowledged", (json_int_t)acked[k], "last_acknowledged",
+                                                  last[k]));
+            if (*n_lost <= 5)
+                whirl_say(run, "!!! LOST WRITES: key %lld reads empty at the end after %u acknowledged writes "
+                               "(the last wrote %d)", (long long)k, acked[k], last[k]);
+        }
+    }
+    whirl_say(run, "Final reads: %lld of %lld keys read%s; %zu key(s) lost acknowledged writes",
+              (long long)run->final_done, (long long)n, run->final_done < n ? " (some never answered)" : "", *n_lost);
+    json_object_set_new(results_extra, "final_reads",
+                        json_pack("{s:I, s:I, s:o}", "keys", (json_int_t)n, "read", (json_int_t)run->final_done,
+                                  "unread", unread));
+    free(acked);
+    free(last);
+    return lost;
+}
+
 enum whirl_verdict whirl_analyse(struct whirl_run *run)
 {
     const struct whirl_opts *o = run->opts;
@@ -211,6 +267,12 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
     whirl_say(run, "Keys: %zu checked: %zu valid, %zu invalid, %zu unknown",
               key_counts[0] + key_counts[1] + key_counts[2], key_counts[0], key_counts[1], key_counts[2]);
 
+    json_t *extra = json_object();
+    size_t n_lost = 0;
+    json_t *lost = lost_writes_json(run, extra, &n_lost);
+    if (n_lost > 0)
+        verdict = WHIRL_INVALID;
+
     json_t *nodes = json_array();
     json_t *problems = json_array();
     for (int i = 0; i < run->n_nodes; i++) {
@@ -255,7 +317,7 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
     static const char *const dists[3] = {"constant", "uniform", "exponential"};
     json_t *results = json_pack(
         "{s:o, s:I, s:s, s:i, s:{s:i, s:i, s:f, s:f, s:f, s:s, s:o, s:f}, s:o, s:o,"
-        " s:{s:I, s:I, s:I, s:f, s:I}, s:{s:f, s:f, s:o, s:b}, s:{s:o, s:I, s:I, s:I}, s:o, s:o, s:o, s:n,"
+        " s:{s:I, s:I, s:I, s:f, s:I}, s:{s:f, s:f, s:o, s:b}, s:{s:o, s:I, s:I, s:I}, s:o, s:o, s:o, s:o,"
         " s:I, s:f}",
         "valid", verdict == WHIRL_VALID ? json_true() : verdict == WHIRL_INVALID ? json_false() : json_string("unknown"),
         "seed", (json_int_t)run->seed, "command", o->command_line ? o->command_line : "", "run", run->run_number,
@@ -268,9 +330,10 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
         answered_fraction, "required", o->availability < 0 ? json_null() : json_real(o->availability), "valid",
         available, "linearizable", "valid", verdict_json(lin), "keys_valid", (json_int_t)key_counts[0],
         "keys_invalid", (json_int_t)key_counts[1], "keys_unknown", (json_int_t)key_counts[2], "keys", keys, "nodes",
-        nodes, "problems", problems, "lost_writes", "requests", (json_int_t)invocations, "requests_per_s",
+        nodes, "problems", problems, "lost_writes", lost, "requests", (json_int_t)invocations, "requests_per_s",
         (double)invocations / duration_s);
     if (results) {
+        json_object_update(results, extra);
         char path[4200];
         snprintf(path, sizeof path, "%s/results.json", run->dir);
         if (json_dump_file(results, path, JSON_INDENT(1) | JSON_ENSURE_ASCII) != 0)
@@ -279,6 +342,7 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
     } else {
         whirl_say(run, "whirl: cannot build results.json");
     }
+    json_decref(extra);
     free(invoke_ns);
     free(lat_all);
     for (int f = 0; f < 3; f++)

@@ -12,7 +12,7 @@ enum opt_id {
     OPT_WORKLOAD, OPT_BIN, OPT_NODE_COUNT, OPT_TIME_LIMIT, OPT_RATE, OPT_CONCURRENCY, OPT_LATENCY,
     OPT_LATENCY_DIST, OPT_NEMESIS, OPT_NEMESIS_INTERVAL, OPT_AVAILABILITY, OPT_LOG_STDERR,
     OPT_LOG_NET_SEND, OPT_LOG_NET_RECV, OPT_TEST_COUNT, OPT_SEED, OPT_STORE, OPT_MESSAGE_LOG_LIMIT,
-    OPT_INIT_TIMEOUT, OPT_PER_KEY_LIMIT, OPT_PROCESS_LIMIT, OPT_QUIET,
+    OPT_INIT_TIMEOUT, OPT_PER_KEY_LIMIT, OPT_PROCESS_LIMIT, OPT_QUIET, OPT_FINAL_READS, OPT_FINAL_READ_TIMEOUT,
 };
 
 struct opt_def {
@@ -33,7 +33,8 @@ static const struct opt_def opt_defs[] = {
     {"--seed", OPT_SEED, true},               {"--store", OPT_STORE, true},
     {"--message-log-limit", OPT_MESSAGE_LOG_LIMIT, true}, {"--init-timeout", OPT_INIT_TIMEOUT, true},
     {"--per-key-limit", OPT_PER_KEY_LIMIT, true}, {"--process-limit", OPT_PROCESS_LIMIT, true},
-    {"--quiet-period", OPT_QUIET, true},
+    {"--quiet-period", OPT_QUIET, true},      {"--final-reads", OPT_FINAL_READS, false},
+    {"--final-read-timeout", OPT_FINAL_READ_TIMEOUT, true},
 };
 
 void whirl_usage(FILE *out)
@@ -84,6 +85,10 @@ void whirl_usage(FILE *out)
           "  --per-key-limit N       operations on one key before it is retired (default 100)\n"
           "  --process-limit N       processes on one key before it is retired (default 20)\n"
           "  --quiet-period S        healed, request-free seconds before the end (default 0.5)\n"
+          "  --final-reads           after the faults end, read every key until a read\n"
+          "                          succeeds; report acknowledged writes that were lost\n"
+          "                          (on by default with --nemesis kill)\n"
+          "  --final-read-timeout S  give up on final reads after S seconds (default 10)\n"
           "\n"
           "Exit codes: 0 valid, 1 invalid, 2 unknown, 3 the test could not run,\n"
           "64 bad usage.\n",
@@ -171,6 +176,7 @@ int whirl_opts_parse(int argc, char **argv, struct whirl_opts *o, char *err, siz
     o->per_key_limit = 100;
     o->process_limit = 20;
     o->quiet_s = 0.5;
+    o->final_read_timeout_s = 10;
     const char *concurrency = "1n";
 
     o->bin_args = calloc((size_t)argc + 2, sizeof *o->bin_args);
@@ -329,6 +335,12 @@ int whirl_opts_parse(int argc, char **argv, struct whirl_opts *o, char *err, siz
                 return fail(err, errlen, "--process-limit must be a positive integer, not '%s'", value);
             o->process_limit = (int)n;
             break;
+        case OPT_FINAL_READS: o->final_reads = true; break;
+        case OPT_FINAL_READ_TIMEOUT:
+            if (parse_double(value, &x) || x <= 0 || x > 3600)
+                return fail(err, errlen, "--final-read-timeout must be a positive number of seconds, not '%s'", value);
+            o->final_read_timeout_s = x;
+            break;
         case OPT_QUIET:
             if (parse_double(value, &x) || x < 0 || x > 3600)
                 return fail(err, errlen, "--quiet-period must be a number of seconds >= 0, not '%s'", value);
@@ -336,6 +348,8 @@ int whirl_opts_parse(int argc, char **argv, struct whirl_opts *o, char *err, siz
             break;
         }
     }
+    if (o->nemesis & WHIRL_NEMESIS_KILL)
+        o->final_reads = true;
     if (!o->bin)
         return fail(err, errlen, "--bin PATH is required");
     if (access(o->bin, X_OK) != 0)

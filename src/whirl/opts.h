@@ -51,6 +51,8 @@ struct whirl_opts {
     int per_key_limit;          /* operations on one key before it is retired */
     int process_limit;          /* distinct processes on one key before it is retired */
     double quiet_s;             /* healed, request-free period before the end */
+    bool final_reads;           /* read every key after the faults (also implied by kill) */
+    double final_read_timeout_s;
     char *command_line;         /* as typed, for results.json (malloc'd) */
 };
 

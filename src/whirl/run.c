@@ -229,7 +229,15 @@ int whirl_run_test(struct whirl_run *run)
             deadline = now + (uint64_t)(run->opts->quiet_s * 1e9);
             whirl_at(run, deadline, noop, NULL, 0);
         }
-        if (run->phase == WHIRL_PHASE_QUIET && now >= deadline) {
+        if (run->phase == WHIRL_PHASE_QUIET && now >= deadline && run->opts->final_reads && run->opts->rate > 0) {
+            run->phase = WHIRL_PHASE_FINAL;
+            whirl_say(run, "final reads of %lld keys", (long long)run->next_key);
+            if (whirl_workload_start_final_reads(run, now + (uint64_t)(run->opts->final_read_timeout_s * 1e9)) != 0)
+                whirl_abort(run, "out of memory");
+            continue;
+        }
+        if ((run->phase == WHIRL_PHASE_QUIET && now >= deadline) ||
+            (run->phase == WHIRL_PHASE_FINAL && whirl_workload_final_reads_done(run))) {
             whirl_cluster_close_stdin(run);
             run->phase = WHIRL_PHASE_STOP;
             deadline = now + WHIRL_STOP_GRACE_NS;

@@ -4,7 +4,8 @@
  *
  * Phases: spawn nodes -> init handshake -> workload and nemesis until the
  * time limit -> heal, let outstanding requests finish or time out -> quiet
- * period -> close the nodes' stdin, then kill stragglers -> check -> write
+ * period -> final reads of every key (with --final-reads or the kill
+ * nemesis) -> close the nodes' stdin, then kill stragglers -> check -> write
  * the store. Everything happens on one libuv loop in one thread, so no part
  * needs locks; all times are nanoseconds since the run started.
  */
@@ -134,6 +135,14 @@ struct whirl_run {
     int *idle;                /* ring of threads waiting for a request slot */
     int idle_head, idle_n;
 
+    /* final reads: one successful read of every key after the faults end */
+    bool final_open;
+    uint64_t final_deadline_ns;
+    int64_t *final_queue;     /* ring of keys still to read */
+    int64_t final_head, final_n, n_final_keys;
+    char **final_values;      /* per key: the value read (JSON), NULL if never read */
+    int64_t final_done;
+
     /* nemesis */
     bool nemesis_open;
     bool partitioned;
@@ -151,7 +160,9 @@ struct whirl_run {
     uint64_t n_crashed;
 };
 
-enum whirl_phase { WHIRL_PHASE_INIT, WHIRL_PHASE_TEST, WHIRL_PHASE_DRAIN, WHIRL_PHASE_QUIET, WHIRL_PHASE_STOP };
+enum whirl_phase {
+    WHIRL_PHASE_INIT, WHIRL_PHASE_TEST, WHIRL_PHASE_DRAIN, WHIRL_PHASE_QUIET, WHIRL_PHASE_FINAL, WHIRL_PHASE_STOP
+};
 
 /* Nanoseconds since the run started. */
 uint64_t whirl_now(const struct whirl_run *run);

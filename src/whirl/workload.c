@@ -7,6 +7,8 @@
 
 #include "whirl/net.h"
 
+/* The pause of a client thread between failed final reads. */
+#define WHIRL_FINAL_RETRY_NS 50000000ull
 /* How far the rate limiter may fall behind its schedule and still catch up. */
 #define WHIRL_RATE_MAX_BACKLOG_NS 100000000ull
 
@@ -37,6 +39,7 @@ static void on_rate_slot(void *ctx, void *p, uint64_t arg)
 }
 
 static void on_timeout(void *ctx, void *p, uint64_t msg_id);
+static void send_request(struct whirl_run *run, struct whirl_client *c);
 
 static int64_t *group_has_process(struct whirl_key_group *g, int64_t process)
 {
@@ -77,6 +80,13 @@ static void issue(struct whirl_run *run, struct whirl_client *c)
     c->a = c->f == WHIRL_F_READ ? 0 : (int32_t)rng_below(r, 5);
     c->b = c->f == WHIRL_F_CAS ? (int32_t)rng_below(r, 5) : 0;
     c->key = g->key;
+    c->final = false;
+    send_request(run, c);
+}
+
+/* Records the invocation of c's chosen operation and sends it. */
+static void send_request(struct whirl_run *run, struct whirl_client *c)
+{
     c->node = (int)(c->process % run->n_nodes);
     c->msg_id = ++run->next_msg_id;
     c->busy = true;
@@ -110,8 +120,35 @@ static void issue(struct whirl_run *run, struct whirl_client *c)
     whirl_at(run, now + run->timeout_ns, on_timeout, c, c->msg_id);
 }
 
+static int pop_idle(struct whirl_run *run)
+{
+    int t = run->idle[run->idle_head];
+    run->idle_head = (run->idle_head + 1) % run->n_clients;
+    run->idle_n--;
+    return t;
+}
+
+static void pump_final(struct whirl_run *run)
+{
+    while (run->idle_n > 0 && run->final_n > 0 && whirl_now(run) < run->final_deadline_ns) {
+        struct whirl_client *c = &run->clients[pop_idle(run)];
+        int64_t key = run->final_queue[run->final_head];
+        run->final_head = (run->final_head + 1) % run->n_final_keys;
+        run->final_n--;
+        c->f = WHIRL_F_READ;
+        c->a = c->b = 0;
+        c->key = key;
+        c->final = true;
+        send_request(run, c);
+    }
+}
+
 static void pump(struct whirl_run *run)
 {
+    if (run->final_open) {
+        pump_final(run);
+        return;
+    }
     while (run->workload_open && run->idle_n > 0) {
         uint64_t now = whirl_now(run);
         if (now < run->next_rate_ns) {
@@ -121,10 +158,7 @@ static void pump(struct whirl_run *run)
             }
             return;
         }
-        int t = run->idle[run->idle_head];
-        run->idle_head = (run->idle_head + 1) % run->n_clients;
-        run->idle_n--;
-        issue(run, &run->clients[t]);
+        issue(run, &run->clients[pop_idle(run)]);
         /* Slots follow the schedule, not the (late by up to a timer tick)
          * moment they were served, so the mean rate holds; a backlog from a
          * time when every client was busy is forgotten, not burst out. */
@@ -139,6 +173,30 @@ static void make_idle(struct whirl_run *run, struct whirl_client *c)
     run->idle[(run->idle_head + run->idle_n) % run->n_clients] = c->thread;
     run->idle_n++;
     pump(run);
+}
+
+static void on_final_backoff(void *ctx, void *p, uint64_t arg)
+{
+    (void)arg;
+    make_idle(ctx, p);
+}
+
+/* A final read's outcome: 0 when the key is read (ok, or 20 = empty), else
+ * -1 with the key queued again. */
+static int final_read_result(struct whirl_run *run, struct whirl_client *c, uint8_t type, int code,
+                             const char *value_json)
+{
+    int64_t k = c->key;
+    if (type == WHIRL_EV_OK || (type == WHIRL_EV_FAIL && code == 20)) {
+        if (!run->final_values[k]) {
+            run->final_values[k] = strdup(type == WHIRL_EV_OK && value_json ? value_json : "null");
+            run->final_done++;
+        }
+        return 0;
+    }
+    run->final_queue[(run->final_head + run->final_n) % run->n_final_keys] = k;
+    run->final_n++;
+    return -1;
 }
 
 /* Records the completion of c's outstanding request. An indefinite outcome
@@ -160,6 +218,15 @@ static void complete(struct whirl_run *run, struct whirl_client *c, uint8_t type
         run->info++;
     if (type == WHIRL_EV_INFO)
         c->process += run->n_clients;
+    if (c->final && final_read_result(run, c, type, code, value_json) != 0) {
+        /* Back off before retrying, so a node without a leader is not
+         * flooded with reads for the rest of the deadline. */
+        c->busy = false;
+        c->final = false;
+        whirl_at(run, whirl_now(run) + WHIRL_FINAL_RETRY_NS, on_final_backoff, c, 0);
+        return;
+    }
+    c->final = false;
     make_idle(run, c);
 }
 
@@ -293,8 +360,50 @@ bool whirl_workload_idle(const struct whirl_run *run)
     return true;
 }
 
+static void on_final_deadline(void *ctx, void *p, uint64_t arg)
+{
+    /* Nothing to do: firing wakes the run loop to notice the deadline. */
+    (void)ctx;
+    (void)p;
+    (void)arg;
+}
+
+int whirl_workload_start_final_reads(struct whirl_run *run, uint64_t deadline_ns)
+{
+    int64_t n = run->next_key;
+    if (n <= 0 || run->n_clients == 0)
+        return 0;
+    run->final_queue = malloc((size_t)n * sizeof *run->final_queue);
+    run->final_values = calloc((size_t)n, sizeof *run->final_values);
+    if (!run->final_queue || !run->final_values)
+        return -1;
+    for (int64_t k = 0; k < n; k++)
+        run->final_queue[k] = k;
+    run->n_final_keys = n;
+    run->final_head = 0;
+    run->final_n = n;
+    run->final_deadline_ns = deadline_ns;
+    run->final_open = true;
+    whirl_at(run, deadline_ns, on_final_deadline, NULL, 0);
+    pump(run);
+    return 0;
+}
+
+bool whirl_workload_final_reads_done(const struct whirl_run *run)
+{
+    if (run->final_done >= run->n_final_keys)
+        return true;
+    return whirl_now(run) >= run->final_deadline_ns && whirl_workload_idle(run);
+}
+
 void whirl_workload_free(struct whirl_run *run)
 {
+    for (int64_t k = 0; run->final_values && k < run->n_final_keys; k++)
+        free(run->final_values[k]);
+    free(run->final_values);
+    free(run->final_queue);
+    run->final_values = NULL;
+    run->final_queue = NULL;
     for (int g = 0; g < run->n_groups; g++)
         free(run->groups[g].procs);
     free(run->groups);

@@ -9,6 +9,8 @@
  * time against node (process mod N); an indefinite outcome makes it continue
  * as process + concurrency, as Jepsen does. Requests are paced by --rate
  * with uniform gaps in [0, 2/rate) over all threads (Jepsen's stagger).
+ * Final reads (below) are ordinary reads in the history, so the
+ * linearizability check covers them too.
  */
 #ifndef RAFTKV_WHIRL_WORKLOAD_H
 #define RAFTKV_WHIRL_WORKLOAD_H
@@ -32,6 +34,7 @@ struct whirl_client {
     int64_t key;
     int32_t a, b;
     int node;
+    bool final;          /* the outstanding request is a final read */
 };
 
 struct whirl_key_group {
@@ -50,6 +53,12 @@ void whirl_workload_stop(struct whirl_run *run);
 bool whirl_workload_idle(const struct whirl_run *run);
 /* A reply body from node src_node delivered to client "c<client_no>". */
 void whirl_workload_on_reply(struct whirl_run *run, int64_t client_no, int src_node, const char *body, size_t len);
+/* Final reads: every key used gets read until one read succeeds (ok, or
+ * error 20 = empty), by the idle client threads, without the rate limit,
+ * retrying after failures, until deadline_ns. Returns 0 or -1. */
+int whirl_workload_start_final_reads(struct whirl_run *run, uint64_t deadline_ns);
+/* True once every key is read, or the deadline passed with nothing pending. */
+bool whirl_workload_final_reads_done(const struct whirl_run *run);
 void whirl_workload_free(struct whirl_run *run);
 /* Whether an error code is definite (the operation certainly did not and
  * will not happen), per the protocol's table; unknown codes are not. */
