@@ -432,4 +432,5 @@ void storage_get_stats(const struct storage *s, struct storage_stats *out)
     memcpy(out->sync_us_hist, s->sync_us_hist, sizeof out->sync_us_hist);
     out->segments = s->wal.n_segs;
     out->disk_bytes = wal_disk_bytes(&s->wal) + s->snap_file_bytes;
+    out->log_entries = s->wal.n_pos;
 }

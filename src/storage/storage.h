@@ -96,6 +96,7 @@ struct storage_stats {
     uint64_t sync_us_hist[STORAGE_SYNC_BUCKETS];
     uint64_t segments;   /* log segment files now on disk */
     uint64_t disk_bytes; /* bytes of segments + snapshot now on disk */
+    uint64_t log_entries; /* entries after the snapshot, each indexed in memory */
 };
 
 struct storage;

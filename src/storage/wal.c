@@ -328,8 +328,6 @@ int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t 
         size_t drop = 0;
         while (drop + 1 < w->n_segs && w->segs[drop].last <= index)
             drop++;
-        if (drop == 0)
-            return 0;
         for (size_t i = 0; i < drop; i++) { /* oldest first: the rest stays a suffix */
             char name[WAL_NAME_MAX];
             wal_name(name, w->segs[i].first);
@@ -338,17 +336,19 @@ int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t 
                 return -1;
             }
         }
-        if (sio_fsync(w->io, w->dirfd) < 0) {
+        if (drop > 0 && sio_fsync(w->io, w->dirfd) < 0) {
             snprintf(err, errlen, "%s: fsync directory: %s", w->dir, strerror(errno));
             return -1;
         }
-        uint64_t new_first = w->segs[drop].first;
-        size_t gone = (size_t)(new_first - w->pos_first);
-        memmove(w->pos, w->pos + gone, (w->n_pos - gone) * sizeof *w->pos);
-        w->n_pos -= gone;
-        w->pos_first = new_first;
         memmove(w->segs, w->segs + drop, (w->n_segs - drop) * sizeof *w->segs);
         w->n_segs -= drop;
+        /* Positions of covered entries are never needed again (nothing is
+         * truncated below a snapshot), so memory stays bounded by the
+         * snapshot interval even while the tail segment still holds them. */
+        size_t gone = (size_t)(index + 1 - w->pos_first);
+        memmove(w->pos, w->pos + gone, (w->n_pos - gone) * sizeof *w->pos);
+        w->n_pos -= gone;
+        w->pos_first = index + 1;
         return 0;
     }
     /* The snapshot is not a point of this log (installed from a leader):

@@ -53,7 +53,7 @@ struct wal {
 
     struct wal_segment *segs;
     size_t n_segs, cap_segs;
-    struct wal_pos *pos; /* one per entry in the segments, from pos_first */
+    struct wal_pos *pos; /* one per stored entry after the snapshot, from pos_first */
     size_t n_pos, cap_pos;
     uint64_t pos_first; /* index of pos[0]; the next index when empty */
 

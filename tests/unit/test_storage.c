@@ -297,6 +297,7 @@ Test(storage, segments_roll_at_the_configured_size_and_a_snapshot_deletes_the_co
     cr_assert_eq(tsu_count_files(dir, "wal-"), (int)st.segments);
     cr_assert_lt(st.disk_bytes, disk_before / 3);
     cr_assert_eq(storage_first_index(s), 191);
+    cr_assert_eq(st.log_entries, 10, "only 191..200 stay indexed in memory");
     tsu_append_range(s, 201, 210, 1);
     storage_close(s);
 
@@ -327,6 +328,10 @@ Test(storage, disk_use_stays_bounded_when_snapshots_follow_the_log)
     /* 500 entries between snapshots of ~47 bytes each plus one open segment. */
     cr_assert_lt(max_disk, 500 * 47 + 3 * 2000, "max disk %" PRIu64, max_disk);
     cr_assert_lt(tsu_count_files(dir, "wal-"), 16);
+    struct storage_stats st;
+    storage_get_stats(s, &st);
+    cr_assert_eq(st.log_entries, 0, "the last snapshot covers the whole log: %" PRIu64,
+                 st.log_entries);
     cr_assert_eq(tsu_count_files(dir, "snap-"), 1);
     storage_close(s);
 }
