@@ -12,7 +12,9 @@
  * buffered and makes everything durable with one fdatasync per dirty file.
  * Call append many times, then sync once, then send the messages.
  *
- * INTEGRATION (the order of calls in a driver):
+ * INTEGRATION. Through src/replica (what src/node and src/server use), the
+ * adapter in storage_replica.h does all of the below; see its comment.
+ * Driving the core directly, the order of calls is:
  *   storage_open(dir, &opts, &s, &restore, err, sizeof err)
  *   raft_new(&config, &restore, now)        // the core copies what it needs
  *   storage_release_restore(s)              // optional: free the loaded log
@@ -26,7 +28,9 @@
  *     (storage_last_index(s), storage_last_term(s))
  *   after applying past the compaction threshold: kv_snapshot() then
  *     storage_save_snapshot(s, applied, term_of_applied, data, len) and step
- *     RAFT_EVENT_SNAPSHOT.
+ *     RAFT_EVENT_SNAPSHOT. The term must be that of the entry at `applied`
+ *     (storage_term_at() has it): a term the log does not hold means "a
+ *     leader's snapshot" and the whole log is dropped, as thesis 5.3 says.
  *   storage_close(s)
  *
  * ERRORS: every function returns STORAGE_OK (0) or a negative STORAGE_ERR_*;
