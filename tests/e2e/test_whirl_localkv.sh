@@ -39,7 +39,9 @@ assert r["valid"] is True and r["seed"] == 11, r["valid"]
 assert r["stats"]["read"]["ok"] + r["stats"]["read"]["fail"] > 0
 print(f"   {invokes} requests, all completed; results.json valid")
 PY
-cmp -s "$run/whirl.log" <(tail -n +1 "$store/one.out") || echo "   (console and whirl.log differ only by progress lines)"
+"$whirl" check "$run/history.jsonl" "$run/history.edn" >/dev/null 2>&1 || fail "whirl check disagrees: valid run's history"
+echo "   whirl check reads history.jsonl and history.edn back as valid"
+cmp -s "$run/whirl.log" "$store/one.out" || fail "whirl.log is not what the console showed"
 
 echo "== localkv on 3 nodes is not linearizable (exit 1)"
 set +e
@@ -57,6 +59,13 @@ bad = [k for k, v in r["keys"].items() if v["valid"] is False]
 assert bad and "failed_op_index" in r["keys"][bad[0]], "invalid key without its failing op"
 print(f"   invalid keys: {bad}")
 PY
+
+set +e
+"$whirl" check "$store/latest/history.jsonl" "$store/latest/history.edn" >/dev/null 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "whirl check on the invalid run's history: exit code $rc, want 1"
+echo "   whirl check reads history.jsonl and history.edn back as invalid"
 
 echo "== the same seed replays the same workload"
 for i in 1 2; do
