@@ -68,11 +68,18 @@ static int meta_create(struct sio *io, int dirfd, const char *dir, char *err, si
     return 0;
 }
 
-int meta_open(struct meta *m, struct sio *io, int dirfd, const char *dir, char *err,
-              size_t errlen)
+int meta_open(struct meta *m, struct sio *io, int dirfd, const char *dir, bool may_create,
+              char *err, size_t errlen)
 {
     m->fd = -1;
     int fd = openat(dirfd, META_NAME, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !may_create) {
+        snprintf(err, errlen,
+                 "%s/%s is missing but the directory holds a log or snapshot: without the "
+                 "term and vote this node could vote twice in one term",
+                 dir, META_NAME);
+        return -2;
+    }
     if (fd < 0 && errno == ENOENT) {
         if (meta_create(io, dirfd, dir, err, errlen) < 0)
             return -1;

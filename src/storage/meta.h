@@ -13,6 +13,7 @@
 #ifndef RAFTKV_STORAGE_META_H
 #define RAFTKV_STORAGE_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,10 +27,11 @@ struct meta {
     int voted_for;
 };
 
-/* Open `meta` in dirfd, creating it (atomically, via rename) if missing.
- * Returns 0, -1 on an I/O error, -2 if both slots are damaged; err says. */
-int meta_open(struct meta *m, struct sio *io, int dirfd, const char *dir, char *err,
-              size_t errlen);
+/* Open `meta` in dirfd, creating it (atomically, via rename) if missing and
+ * may_create. Returns 0, -1 on an I/O error, -2 if both slots are damaged or
+ * the file is missing when it may not be created; err says. */
+int meta_open(struct meta *m, struct sio *io, int dirfd, const char *dir, bool may_create,
+              char *err, size_t errlen);
 /* Write (term, voted_for) to the other slot and fdatasync it. Syncing here,
  * not later, keeps the invariant that at most one slot is ever unsynced. */
 int meta_store(struct meta *m, struct sio *io, uint64_t term, int voted_for, const char *dir,

@@ -3,6 +3,7 @@
  * "stop after a disk error" rule, and keeps the statistics (see storage.h). */
 #include "storage/storage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -149,6 +150,26 @@ static int storage_make_dir(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+/* Whether the directory holds log segments or snapshots: the meta file is
+ * created before either, so then it must exist. */
+static bool storage_dir_has_state(int dirfd)
+{
+    int dup_fd = dup(dirfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return true; /* cannot tell: do not create a fresh term and vote */
+    }
+    rewinddir(d);
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL)
+        found = strncmp(de->d_name, "wal-", 4) == 0 || strncmp(de->d_name, "snap-", 5) == 0;
+    closedir(d);
+    return found;
+}
+
 static void storage_free(struct storage *s)
 {
     storage_release_restore(s);
@@ -203,7 +224,8 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
         rc = s->lock_fd == -1 ? STORAGE_ERR_LOCKED : STORAGE_ERR_IO;
         goto fail;
     }
-    int mrc = meta_open(&s->meta, &s->io, s->dirfd, dir, err, errlen);
+    int mrc = meta_open(&s->meta, &s->io, s->dirfd, dir, !storage_dir_has_state(s->dirfd), err,
+                        errlen);
     if (mrc < 0) {
         rc = mrc == -2 ? STORAGE_ERR_CORRUPT : STORAGE_ERR_IO;
         goto fail;

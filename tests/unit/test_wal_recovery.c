@@ -243,6 +243,32 @@ Test(wal_recovery, a_torn_hard_state_slot_falls_back_to_the_previous_state)
     cr_assert_not_null(strstr(err, "meta"), "%s", err);
 }
 
+Test(wal_recovery, a_log_without_its_hard_state_file_refuses_to_start)
+{
+    write_log(3);
+    char meta[512];
+    snprintf(meta, sizeof meta, "%s/meta", dir);
+    cr_assert_eq(unlink(meta), 0);
+    char err[512] = "";
+    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
+    cr_assert_not_null(strstr(err, "meta is missing"), "%s", err);
+    cr_assert_eq(access(meta, F_OK), -1, "no fresh term 0 was written");
+}
+
+Test(wal_recovery, a_path_that_is_a_file_is_refused_with_a_message)
+{
+    write_log(1);
+    char file[512];
+    snprintf(file, sizeof file, "%s/meta", dir);
+    struct storage *s = NULL;
+    struct raft_restore r;
+    char err[512] = "";
+    int rc = storage_open(file, NULL, &s, &r, err, sizeof err);
+    cr_assert_lt(rc, 0);
+    cr_assert_null(s);
+    cr_assert_not_null(strstr(err, "not a directory"), "%s", err);
+}
+
 /* A crash after a leader's snapshot was saved but before the old log was
  * deleted leaves a log that contradicts the snapshot: it must not count. */
 Test(wal_recovery, a_log_that_contradicts_the_snapshot_is_dropped_at_start_up)
