@@ -187,8 +187,30 @@ static int wal_roll(struct wal *w, uint64_t next_first, char *err, size_t errlen
     return wal_create_segment(w, next_first, err, errlen);
 }
 
-/* Delete segments [from, n_segs) newest first, so a crash midway leaves a
- * prefix of the log, never a hole; then fsync the directory. */
+/* Unlink one segment and make that durable before anything else changes:
+ * unlinks not yet fsync'ed may reach the disk in any order, and a crash
+ * that kept a later segment but lost an earlier one would leave an index
+ * gap that start-up must take for corruption. Deletions are rare (a
+ * snapshot, a truncation across segments), so the extra fsyncs are cheap. */
+static int wal_unlink_segment(struct wal *w, uint64_t first, char *err, size_t errlen)
+{
+    char name[WAL_NAME_MAX];
+    wal_name(name, first);
+    if (unlinkat(w->dirfd, name, 0) < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "%s/%s: unlink: %s", w->dir, name, strerror(errno));
+        return -1;
+    }
+    if (sio_fsync(w->io, w->dirfd) < 0) {
+        snprintf(err, errlen, "%s: fsync directory after removing %s: %s", w->dir, name,
+                 strerror(errno));
+        return -1;
+    }
+    w->dir_dirty = false;
+    return 0;
+}
+
+/* Delete segments [from, n_segs) newest first, each durably, so a crash
+ * midway leaves a prefix of the log, never a hole. */
 int wal_delete_segments_from(struct wal *w, size_t from, char *err, size_t errlen)
 {
     if (from >= w->n_segs)
@@ -200,19 +222,10 @@ int wal_delete_segments_from(struct wal *w, size_t from, char *err, size_t errle
     w->buf_len = 0;
     w->tail_dirty = false;
     for (size_t i = w->n_segs; i-- > from;) {
-        char name[WAL_NAME_MAX];
-        wal_name(name, w->segs[i].first);
-        if (unlinkat(w->dirfd, name, 0) < 0 && errno != ENOENT) {
-            snprintf(err, errlen, "%s/%s: unlink: %s", w->dir, name, strerror(errno));
+        if (wal_unlink_segment(w, w->segs[i].first, err, errlen) < 0)
             return -1;
-        }
         w->n_segs = i;
     }
-    if (sio_fsync(w->io, w->dirfd) < 0) {
-        snprintf(err, errlen, "%s: fsync directory: %s", w->dir, strerror(errno));
-        return -1;
-    }
-    w->dir_dirty = false;
     return 0;
 }
 
@@ -328,18 +341,9 @@ int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t 
         size_t drop = 0;
         while (drop + 1 < w->n_segs && w->segs[drop].last <= index)
             drop++;
-        for (size_t i = 0; i < drop; i++) { /* oldest first: the rest stays a suffix */
-            char name[WAL_NAME_MAX];
-            wal_name(name, w->segs[i].first);
-            if (unlinkat(w->dirfd, name, 0) < 0 && errno != ENOENT) {
-                snprintf(err, errlen, "%s/%s: unlink: %s", w->dir, name, strerror(errno));
+        for (size_t i = 0; i < drop; i++) /* oldest first: the rest stays a suffix */
+            if (wal_unlink_segment(w, w->segs[i].first, err, errlen) < 0)
                 return -1;
-            }
-        }
-        if (drop > 0 && sio_fsync(w->io, w->dirfd) < 0) {
-            snprintf(err, errlen, "%s: fsync directory: %s", w->dir, strerror(errno));
-            return -1;
-        }
         memmove(w->segs, w->segs + drop, (w->n_segs - drop) * sizeof *w->segs);
         w->n_segs -= drop;
         /* Positions of covered entries are never needed again (nothing is
