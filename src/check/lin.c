@@ -285,7 +285,7 @@ static int lin_search_init(struct lin_search *s, const struct lin_op *ops, size_
         return -1;
     for (size_t i = 0; i < n; i++)
         s->zobrist[i] = lin_mix64(0x5851f42d4c957f2dULL * (i + 1));
-    if (lin_memo_init(&s->memo) != 0)
+    if (lin_memo_init(&s->memo, n) != 0)
         return -1;
     s->memo_ok = true;
     return 0;

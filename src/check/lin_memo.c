@@ -13,15 +13,18 @@ struct lin_memo_slot {
     uint64_t at; /* arena offset + 1; 0 is an empty slot */
 };
 
-#define LIN_MEMO_FIRST_SLOTS 1024
-#define LIN_MEMO_FIRST_WORDS 1024
+#define LIN_MEMO_MIN_SLOTS 16
+#define LIN_MEMO_MAX_FIRST_SLOTS 4096
 
-int lin_memo_init(struct lin_memo *m)
+int lin_memo_init(struct lin_memo *m, size_t expected)
 {
     memset(m, 0, sizeof *m);
-    m->n_slots = LIN_MEMO_FIRST_SLOTS;
+    /* Most keys of a whirl run hold a few dozen ops: start small. */
+    m->n_slots = LIN_MEMO_MIN_SLOTS;
+    while (m->n_slots < 4 * expected && m->n_slots < LIN_MEMO_MAX_FIRST_SLOTS)
+        m->n_slots *= 2;
     m->slots = calloc(m->n_slots, sizeof *m->slots);
-    m->arena_cap = LIN_MEMO_FIRST_WORDS;
+    m->arena_cap = m->n_slots;
     m->arena = malloc(m->arena_cap * sizeof *m->arena);
     if (!m->slots || !m->arena) {
         lin_memo_free(m);

@@ -30,7 +30,8 @@ struct lin_memo {
     size_t arena_cap; /* words allocated */
 };
 
-int lin_memo_init(struct lin_memo *m);
+/* `expected`: about how many configurations the table will hold. */
+int lin_memo_init(struct lin_memo *m, size_t expected);
 void lin_memo_free(struct lin_memo *m);
 bool lin_memo_contains(const struct lin_memo *m, const struct lin_memo_key *k);
 /* 1 if the key was new (now stored), 0 if it was there, -1 out of memory. */

@@ -462,3 +462,23 @@ Test(history, the_jsonl_fast_path_takes_the_lines_whirl_writes)
                  CHECK_FAST_DECLINED);
     check_history_free(&h);
 }
+
+Test(history, an_invocation_while_the_process_is_busy_leaves_the_earlier_op_unknown)
+{
+    const char *text = "INFO  jepsen.util - 0\t:invoke\t:write\t1\n"
+                       "INFO  jepsen.util - 0\t:invoke\t:read\tnil\n"
+                       "INFO  jepsen.util - 0\t:ok\t:read\t1\n"
+                       "INFO  jepsen.util - 0\t:ok\t:write\t1\n"; /* matches nothing pending: ignored */
+    struct parsed p;
+    parse(&p, text, CHECK_FORMAT_JEPSEN_LOG);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    const struct check_key *k = &p.h.keys[0];
+    cr_assert_eq(k->n_ops, 2);
+    cr_assert_eq(k->ops[0].f, LIN_WRITE);
+    cr_assert_eq(k->ops[0].outcome, LIN_INFO);
+    cr_assert_eq(k->ops[1].f, LIN_READ);
+    cr_assert_eq(k->ops[1].outcome, LIN_OK);
+    cr_assert_eq(p.h.n_ignored, 1);
+    cr_assert_eq(check_history_run(&p.h, NULL), LIN_VALID);
+    check_history_free(&p.h);
+}
