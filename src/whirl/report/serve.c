@@ -63,8 +63,13 @@ static void reply(struct serve_conn *c, int code, const char *reason, const char
                   const char *extra_header, bool head_only)
 {
     c->answered = true;
+    static const char fmt[] = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s"
+                              "Cache-Control: no-store\r\nConnection: close\r\n\r\n";
+    const char *extra = extra_header ? extra_header : "", *crlf = extra_header ? "\r\n" : "";
+    /* sized to fit: a Location header echoes a request target of any length */
+    int hl = snprintf(NULL, 0, fmt, code, reason, type, len, extra, crlf);
     struct serve_reply *r = calloc(1, sizeof *r);
-    char *head = malloc(512);
+    char *head = hl > 0 ? malloc((size_t)hl + 1) : NULL;
     if (!r || !head) {
         free(r);
         free(head);
@@ -72,10 +77,7 @@ static void reply(struct serve_conn *c, int code, const char *reason, const char
         conn_close(c);
         return;
     }
-    int hl = snprintf(head, 512,
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%sCache-Control: no-store\r\n"
-                      "Connection: close\r\n\r\n",
-                      code, reason, type, len, extra_header ? extra_header : "", extra_header ? "\r\n" : "");
+    snprintf(head, (size_t)hl + 1, fmt, code, reason, type, len, extra, crlf);
     r->head = head;
     r->body = body;
     r->req.data = r;
