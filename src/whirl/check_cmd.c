@@ -13,6 +13,9 @@
 
 #include "check/check.h"
 
+/* Keys explained in full without --verbose; later ones get one line. */
+#define WHIRL_CHECK_EXPLAINED_KEYS 3
+
 static void whirl_check_usage(FILE *out)
 {
     fprintf(out,
@@ -42,6 +45,21 @@ static bool whirl_parse_number(const char *s, double *out)
         return false;
     *out = d;
     return true;
+}
+
+/* Prints key i's explanation, indented under its key line. */
+static void whirl_check_explain(const struct check_history *h, size_t i, bool verbose)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return;
+    check_explain_key(mem, h, i, verbose);
+    fclose(mem);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        printf("    %s\n", line);
+    free(text);
 }
 
 /* Checks one file; returns its verdict, or -1 if unreadable. */
@@ -78,26 +96,30 @@ static int whirl_check_file(const char *path, enum check_format format, const st
                "%llu configurations, checked in %.1f ms\n",
                h.n_keys, h.n_keys == 1 ? "" : "s", h.n_events, ops, h.n_dropped, (unsigned long long)states, ms);
     }
+    size_t explained = 0;
     for (size_t i = 0; i < h.n_keys; i++) {
-        enum lin_verdict kv = h.keys[i].report.verdict;
+        const struct check_key *k = &h.keys[i];
+        enum lin_verdict kv = k->report.verdict;
         /* Valid keys are listed only on request, and only for a few keys. */
         if (kv == LIN_VALID && (!verbose || h.n_keys > 20))
             continue;
-        if (h.n_keys > 1 || h.keys[i].key[0])
-            printf("  key %s: %s\n", h.keys[i].key, whirl_verdict_name(kv));
-        if (kv != LIN_VALID) {
-            /* Indent the explanation under its key. */
-            char *text = NULL;
-            size_t len = 0;
-            FILE *mem = open_memstream(&text, &len);
-            if (mem) {
-                check_explain_key(mem, &h, i, verbose);
-                fclose(mem);
-                for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-                    printf("    %s\n", line);
-                free(text);
+        if (h.n_keys > 1 || k->key[0])
+            printf("  key %s: %s\n", k->key, whirl_verdict_name(kv));
+        if (kv == LIN_VALID)
+            continue;
+        if (!verbose && explained == WHIRL_CHECK_EXPLAINED_KEYS) {
+            /* Past the first few, one line says what failed. */
+            char d[256];
+            if (kv == LIN_INVALID && k->report.failed_op < k->n_ops) {
+                lin_op_describe(d, sizeof d, &k->ops[k->report.failed_op], h.values);
+                printf("    cannot linearize: %s  [event %lld]\n", d, (long long)k->ops[k->report.failed_op].id);
+            } else if (kv == LIN_UNKNOWN) {
+                printf("    %s\n", k->report.reason);
             }
+            continue;
         }
+        explained++;
+        whirl_check_explain(&h, i, verbose);
     }
     check_history_free(&h);
     return (int)v;
