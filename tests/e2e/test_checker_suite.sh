@@ -56,5 +56,31 @@ for want in "cannot linearize:" "register values possible just before it:" "long
   printf '%s\n' "$explained" | grep -qF "$want" || { echo "explanation lacks '$want'"; failures=$((failures + 1)); }
 done
 
+# The other two formats, detected from their content: Maelstrom's EDN
+# (valid) and whirl's jsonl (a stale read: invalid).
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/history.edn" <<'EDN'
+{:type :invoke, :f :write, :value [0 3], :process 0, :time 1, :index 0}
+{:type :invoke, :f :read, :value [0 nil], :process 1, :time 2, :index 1}
+{:type :ok, :f :write, :value [0 3], :process 0, :time 3, :index 2}
+{:type :info, :f :start-partition, :value nil, :process :nemesis, :time 4, :index 3}
+{:type :ok, :f :read, :value [0 3], :process 1, :time 5, :index 4}
+{:type :invoke, :f :cas, :value [0 [1 2]], :process 0, :time 6, :index 5}
+{:type :fail, :f :cas, :value [0 [1 2]], :process 0, :time 7, :index 6, :error [22 "expected 1"]}
+EDN
+cat > "$tmp/h" <<'JSONL'
+{"index":0,"time":1,"process":0,"type":"invoke","f":"write","key":7,"value":1,"node":"n0"}
+{"index":1,"time":2,"process":0,"type":"ok","f":"write","key":7,"value":1,"node":"n0"}
+{"index":2,"time":3,"process":1,"type":"invoke","f":"write","key":7,"value":2,"node":"n1"}
+{"index":3,"time":4,"process":1,"type":"ok","f":"write","key":7,"value":2,"node":"n1"}
+{"index":4,"time":5,"process":2,"type":"invoke","f":"read","key":7,"value":null,"node":"n2"}
+{"index":5,"time":6,"process":2,"type":"ok","f":"read","key":7,"value":1,"node":"n2"}
+JSONL
+expect_rc 0 "$whirl" check "$tmp/history.edn"
+expect_rc 1 "$whirl" check "$tmp/h"
+"$whirl" check "$tmp/h" | grep -qF "can't read 1 from register 2" ||
+  { echo "jsonl explanation lacks the stale read"; failures=$((failures + 1)); }
+
 [ "$failures" -eq 0 ] && echo "test_checker_suite: ok"
 [ "$failures" -eq 0 ]
