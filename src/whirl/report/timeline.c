@@ -164,7 +164,11 @@ int timeline_write(const struct run *run, int k, const char *path)
     for (size_t i = 0; i < np; i++)
         fprintf(f, "%s%lld", i ? "," : "", (long long)procs[i]);
     fputs("],\"fs\":[\"read\",\"write\",\"cas\",\"other\"],\"keys\":[", f);
-    for (size_t i = 0; i < run->n_keys; i++) {
+    /* a key's own page names only its key: thousands of key pages must not
+     * each carry every key */
+    if (k >= 0)
+        write_key_text(f, run, k);
+    for (size_t i = 0; k < 0 && i < run->n_keys; i++) {
         fputs(i ? "," : "", f);
         write_key_text(f, run, (int)i);
     }
@@ -181,7 +185,7 @@ int timeline_write(const struct run *run, int k, const char *path)
         const struct run_op *op = &run->ops[idx[i]];
         fprintf(f, "%s[%d,%llu,%llu,%d,%d,%d,", i ? ",\n" : "", column_of(procs, np, op->process),
                 (unsigned long long)(op->t0_ns / 1000), (unsigned long long)(op->t1_ns / 1000), op->outcome, op->f,
-                op->key);
+                k >= 0 ? 0 : op->key);
         html_script_string(f, op->request);
         fputc(',', f);
         html_script_string(f, op->response);
