@@ -182,6 +182,41 @@ static json_t *lost_writes_json(struct whirl_run *run, json_t *results_extra, si
     return lost;
 }
 
+/* How soon each node on the majority side served again after a fault
+ * started or ended (issue 2 asks for 1 s): per change, the slowest first ok
+ * among the nodes sent requests; a node asked but silent until the next
+ * change counts as never. Changes after the time limit are left out. */
+static json_t *recovery_json(struct whirl_run *run)
+{
+    json_t *list = json_array();
+    uint64_t worst = 0, limit = run->test_start_ns + (uint64_t)(run->opts->time_limit_s * 1e9);
+    size_t changes = 0, slow = 0, never = 0;
+    for (size_t i = 0; i < run->n_transitions; i++) {
+        const struct whirl_transition *t = &run->transitions[i];
+        if (t->asked_mask == 0 || t->at_ns >= limit)
+            continue;
+        changes++;
+        uint64_t silent = t->asked_mask & ~t->ok_mask;
+        json_t *item = json_pack("{s:f, s:s, s:f}", "at_s", (double)t->at_ns / 1e9, "after", t->what, "ms",
+                                 (double)t->worst_ns / 1e6);
+        json_t *silent_ids = json_array();
+        for (int n = 0; n < run->n_nodes && n < 64; n++)
+            if ((silent >> n) & 1)
+                json_array_append_new(silent_ids, json_string(run->nodes[n].id));
+        json_object_set_new(item, "never", silent_ids);
+        json_array_append_new(list, item);
+        worst = t->worst_ns > worst ? t->worst_ns : worst;
+        slow += t->worst_ns > 1000000000ull;
+        never += silent != 0;
+    }
+    if (changes > 0)
+        whirl_say(run, "Recovery: majority-side nodes answered again within %.0f ms at worst after %zu fault "
+                       "changes (%zu slower than 1 s, %zu with a node silent until the next change)",
+                  (double)worst / 1e6, changes, slow, never);
+    return json_pack("{s:I, s:f, s:I, s:I, s:o}", "changes", (json_int_t)changes, "max_ms", (double)worst / 1e6,
+                     "over_1s", (json_int_t)slow, "never", (json_int_t)never, "list", list);
+}
+
 enum whirl_verdict whirl_analyse(struct whirl_run *run)
 {
     const struct whirl_opts *o = run->opts;
@@ -268,6 +303,7 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
               key_counts[0] + key_counts[1] + key_counts[2], key_counts[0], key_counts[1], key_counts[2]);
 
     json_t *extra = json_object();
+    json_object_set_new(extra, "recovery", recovery_json(run));
     size_t n_lost = 0;
     json_t *lost = lost_writes_json(run, extra, &n_lost);
     if (n_lost > 0)

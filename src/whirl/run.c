@@ -211,6 +211,7 @@ int whirl_run_test(struct whirl_run *run)
             whirl_say(run, "all %d nodes answered init after %.0f ms; running lin-kv for %g s", run->n_nodes,
                       (double)now / 1e6, run->opts->time_limit_s);
             run->phase = WHIRL_PHASE_TEST;
+            run->test_start_ns = now;
             deadline = now + (uint64_t)(run->opts->time_limit_s * 1e9);
             whirl_at(run, deadline, noop, NULL, 0);
             if (whirl_workload_start(run) != 0)

@@ -90,6 +90,18 @@ struct whirl_net_stats {
 struct whirl_client;
 struct whirl_key_group;
 
+/* A change of the cluster's health (a fault starting or ending) and how long
+ * each node on the majority side took to answer again: the first ok of a
+ * request sent to it after the change. Clusters above 64 nodes skip this. */
+struct whirl_transition {
+    uint64_t at_ns;
+    uint64_t side_mask;       /* nodes expected to serve (bit i = node i); 0 = none */
+    uint64_t asked_mask;      /* of those, nodes sent a request since the change */
+    uint64_t ok_mask;         /* of those, nodes that answered one ok */
+    uint64_t worst_ns;        /* the slowest first ok */
+    char what[48];
+};
+
 struct whirl_run {
     struct whirl_opts *opts;
     uint64_t seed;
@@ -104,6 +116,7 @@ struct whirl_run {
     uv_signal_t sigint, sigterm; /* stop cleanly: kill the nodes, keep the history */
     bool progress_tty;
     uint64_t start_hr;        /* uv_hrtime() at start */
+    uint64_t test_start_ns;   /* when init was done and the workload began */
     struct whirl_timers timers;
 
     struct rng rng_net, rng_nemesis, rng_workload, rng_rate;
@@ -148,6 +161,8 @@ struct whirl_run {
     bool partitioned;
     uint64_t nemesis_gen;
     int fault;                /* the fault in force: enum whirl_fault */
+    struct whirl_transition *transitions;
+    size_t n_transitions, cap_transitions;
     bool *fault_targets;      /* nodes killed or paused by it */
 
     struct whirl_history history;

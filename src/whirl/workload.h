@@ -35,6 +35,7 @@ struct whirl_client {
     int32_t a, b;
     int node;
     bool final;          /* the outstanding request is a final read */
+    uint64_t invoke_ns;
 };
 
 struct whirl_key_group {
