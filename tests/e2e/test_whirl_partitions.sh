@@ -42,7 +42,10 @@ assert res["net"]["dropped"] > 0, "no message dropped under partitions"
 dropped = [m for m in msgs if m["dropped"]]
 assert dropped and all(m["recv"] is None for m in dropped), "dropped messages in messages.jsonl"
 assert all(m["src"].startswith("n") and m["dest"].startswith("n") for m in dropped), "a client message was cut"
-# Every dropped message crossed the cut that was in force when it was sent.
+rec = res["recovery"]
+assert rec["changes"] == len(rec["list"]) and all({"at_s", "after", "ms", "never"} <= set(x) for x in rec["list"]), rec
+assert all(x["after"] not in ("majority ring", "bridge") for x in rec["list"]), "ring/bridge have no majority side"
+print(f"   recovery measured after {rec['changes']} changes, worst {rec['max_ms']:.0f} ms")
 print(f"   {len(starts)} partitions ({', '.join(s['text'] for s in starts)}), {res['net']['dropped']} messages dropped")
 ev2, _, _ = load(sys.argv[2])
 sched = lambda evs: [(e["f"], json.dumps(e["value"])) for e in evs if e["process"] == "nemesis"]
