@@ -150,6 +150,26 @@ static int storage_make_dir(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+static uint64_t storage_env_u64(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, NULL, 10) : 0;
+}
+
+/* The test hook of storage.h: fault injection from the environment. */
+static void storage_faults_from_env(struct sio *io)
+{
+    io->fail_write_at = storage_env_u64("RAFTKV_STORAGE_FAIL_WRITE_AT");
+    io->fail_sync_at = storage_env_u64("RAFTKV_STORAGE_FAIL_SYNC_AT");
+    io->fail_write_errno = io->fail_sync_errno = (int)storage_env_u64("RAFTKV_STORAGE_FAIL_ERRNO");
+    io->fail_write_torn = storage_env_u64("RAFTKV_STORAGE_FAIL_TORN") != 0;
+    if (io->fail_write_at || io->fail_sync_at)
+        fprintf(stderr,
+                "storage: TEST HOOK: write call %" PRIu64 " / sync call %" PRIu64
+                " will fail (0: never)\n",
+                io->fail_write_at, io->fail_sync_at);
+}
+
 /* Whether the directory holds log segments or snapshots: the meta file is
  * created before either, so then it must exist. */
 static bool storage_dir_has_state(int dirfd)
@@ -211,6 +231,8 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
     s->io.fail_write_errno = o->fail_errno;
     s->io.fail_sync_errno = o->fail_errno;
     s->io.fail_write_torn = o->fail_write_torn;
+    if (!o->fail_write_at && !o->fail_sync_at && !o->fail_errno && !o->fail_write_torn)
+        storage_faults_from_env(&s->io);
 
     int rc;
     s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

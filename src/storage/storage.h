@@ -82,6 +82,11 @@ struct storage_options {
     /* With fail_write_at: the failing write first puts half of its bytes in
      * the file, leaving the torn tail a crash mid-write leaves. */
     bool fail_write_torn;
+    /* When all the fail_* fields above are zero, storage_open() reads them
+     * from the environment instead, so end-to-end tests can break the disk
+     * of a real node without a command-line option:
+     * RAFTKV_STORAGE_FAIL_WRITE_AT, RAFTKV_STORAGE_FAIL_SYNC_AT (call
+     * numbers), RAFTKV_STORAGE_FAIL_ERRNO (a number), RAFTKV_STORAGE_FAIL_TORN (1). */
 };
 
 /* Sync latency histogram: bucket i counts syncs of [2^i, 2^(i+1)) microseconds

@@ -144,3 +144,62 @@ Test(storage_replica, a_batch_of_writes_is_made_durable_with_few_syncs)
     cr_assert_geq(after.entries - before.entries, 20);
     node_stop(&n);
 }
+
+/* A fresh single-node replica in `path`, ticked until it leads. */
+static uint64_t start_fresh_leader(struct node *n, const char *path, struct storage_options *o)
+{
+    memset(n, 0, sizeof *n);
+    struct raft_restore restore;
+    n->st = tsu_open(path, &restore, o);
+    storage_replica_log_store(n->st, &n->ls);
+    struct replica_config c;
+    replica_config_default(&c, 0, 1, 7);
+    c.send = on_send;
+    c.complete = on_complete;
+    c.ctx = &n->out;
+    c.store = &n->ls;
+    n->r = replica_new(&c, 0);
+    cr_assert_not_null(n->r);
+    uint64_t now = 0;
+    while (replica_role(n->r) != RAFT_LEADER && now < 20000) {
+        now += 10;
+        replica_tick(n->r, now);
+        cr_assert_eq(replica_flush(n->r, now), 0, "%s", storage_error(n->st));
+    }
+    cr_assert_eq(replica_role(n->r), RAFT_LEADER);
+    return now;
+}
+
+Test(storage_replica, a_failed_fsync_stops_the_replica_before_the_write_is_acknowledged)
+{
+    /* A rehearsal counts the fsyncs an election takes; the same seed and
+     * clock make the real run identical up to the write, whose fsync fails. */
+    char rehearsal[256];
+    tsu_make_dir(rehearsal, sizeof rehearsal);
+    struct node n;
+    start_fresh_leader(&n, rehearsal, NULL);
+    struct storage_stats st;
+    storage_get_stats(n.st, &st);
+    node_stop(&n);
+    tsu_remove_dir(rehearsal);
+
+    struct storage_options o = {.fail_sync_at = st.fsyncs + 1};
+    uint64_t now = start_fresh_leader(&n, dir, &o);
+    json_t *key = json_integer(1), *value = json_integer(2);
+    struct kv_command cmd = {.op = KV_WRITE, .key = key, .value = value};
+    replica_submit(n.r, 1, &cmd, now);
+    json_decref(key);
+    json_decref(value);
+    int rc = replica_flush(n.r, now);
+    for (int i = 0; i < 100 && rc == 0; i++) {
+        now += 10;
+        replica_tick(n.r, now);
+        rc = replica_flush(n.r, now);
+    }
+    cr_assert_neq(rc, 0, "the failed sync reaches the driver");
+    cr_assert_eq(n.out.done, 0, "nothing is acknowledged on a disk that failed");
+    cr_assert_not_null(strstr(storage_error(n.st), "Input/output error"), "%s",
+                       storage_error(n.st));
+    replica_free(n.r);
+    storage_close(n.st);
+}
