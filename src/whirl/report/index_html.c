@@ -241,8 +241,20 @@ int index_html_write(const struct run *run, const struct run_msg_stats *ms)
         const char *fields[] = {"seed",         "command", "run",          "options",  "requests",
                                 "requests_per_s", "net",   "availability", "linearizable", "lost_writes",
                                 "problems",     "nodes"};
-        for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        const size_t n_fields = sizeof fields / sizeof *fields;
+        for (size_t i = 0; i < n_fields; i++)
             summary_value(f, fields[i], json_object_get(run->results, fields[i]));
+        /* then whatever else the runtime adds, except what has its own section */
+        const char *name;
+        json_t *v;
+        json_object_foreach(run->results, name, v) {
+            bool shown = strcmp(name, "valid") == 0 || strcmp(name, "keys") == 0 || strcmp(name, "stats") == 0 ||
+                         strcmp(name, "latency_ms") == 0;
+            for (size_t i = 0; i < n_fields && !shown; i++)
+                shown = strcmp(name, fields[i]) == 0;
+            if (!shown)
+                summary_value(f, name, v);
+        }
     }
     fputs("</table>\n", f);
     counts_table(f, run);
