@@ -91,11 +91,19 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
         for (size_t i = 0; i < restore->n_entries; i++) {
             const struct raft_entry *e = &restore->entries[i];
             if (e->index != log_last_index(&r->log) + 1 || e->term < log_last_term(&r->log) ||
-                e->term > r->term || (e->len && !e->data))
+                (e->len && !e->data))
                 goto err_after_log;
             if (log_append(&r->log, e->term, e->type, e->data, e->len) != RAFT_OK)
                 goto err_after_log;
         }
+    }
+    /* A crash between syncing the log and syncing the hard state can leave
+     * entries of a term newer than the stored term. Nothing that depended
+     * on the lost hard state was sent (raft.h: persist before send), so
+     * adopting the log's term with no vote is safe. */
+    if (log_last_term(&r->log) > r->term) {
+        r->term = log_last_term(&r->log);
+        r->voted_for = RAFT_NO_NODE;
     }
     /* What storage held is durable by definition. */
     r->persisted = log_last_index(&r->log);
@@ -199,8 +207,9 @@ static int step_receive(struct raft *r, const struct raft_msg *m)
             return RAFT_OK;
         } else {
             bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT;
-            TRACE(r, "recv %s from n%d term %llu > %llu -> step down", type, m->from,
-                  (unsigned long long)m->term, (unsigned long long)r->term);
+            TRACE(r, "recv %s from n%d term %llu > %llu -> %s", type, m->from,
+                  (unsigned long long)m->term, (unsigned long long)r->term,
+                  r->role == RAFT_FOLLOWER ? "adopt term" : "step down, adopt term");
             election_become_follower(r, m->term, from_leader ? m->from : RAFT_NO_NODE);
         }
     } else if (m->term < r->term) {

@@ -77,7 +77,7 @@ void recv_vote_response(struct raft *r, const struct raft_msg *m)
         if (r->role != RAFT_CANDIDATE || m->term != r->term)
             return;
     }
-    TRACE(r, "recv %s from n%d %s", raft_msg_type_name(m->type), m->from,
+    TRACE(r, "recv %s from n%d %s -> count it", raft_msg_type_name(m->type), m->from,
           m->granted ? "granted" : "denied");
     election_count_vote(r, m->from, m->granted);
 }

@@ -198,6 +198,34 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
     struct cluster *c = nd->c;
     struct cluster_disk *d = &nd->disk;
     bool wrote = false;
+    int crash_at = CRASH_NONE;
+    if (c->crash_point_prob > 0 && (u->flags & (RAFT_UPDATE_HARD_STATE | RAFT_UPDATE_ENTRIES |
+                                                RAFT_UPDATE_MESSAGES | RAFT_UPDATE_COMMITTED)) &&
+        rng_double(&c->rng) < c->crash_point_prob)
+        crash_at = (int)rng_below(&c->rng, CRASH_POINTS);
+
+    if (crash_at == CRASH_MID_PERSIST) {
+        /* Power lost before the sync finished: any part of what was
+         * written may be on disk, the log up to a torn tail that recovery
+         * cuts back to the last whole entry. Nothing was sent. */
+        if ((u->flags & RAFT_UPDATE_HARD_STATE) && rng_below(&c->rng, 2)) {
+            d->term = u->term;
+            d->voted_for = u->voted_for;
+        }
+        if ((u->flags & RAFT_UPDATE_ENTRIES) && u->entries[0].index <= disk_last(d) + 1 &&
+            u->entries[0].index > d->offset && rng_below(&c->rng, 2)) {
+            size_t keep = (size_t)rng_below(&c->rng, u->n_entries + 1);
+            disk_truncate_from(d, u->entries[0].index);
+            for (size_t i = 0; i < keep; i++) {
+                raft_term prev_term = 0;
+                disk_term_at(d, u->entries[i].index - 1, &prev_term);
+                cluster_safety_persisted(nd, &u->entries[i], prev_term);
+                disk_append(d, &u->entries[i]);
+            }
+        }
+        cluster_crash(c, nd->id);
+        return;
+    }
 
     /* 1. Persist. */
     if (u->flags & RAFT_UPDATE_HARD_STATE) {
@@ -229,9 +257,18 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
         nd->last_snap = u->snap_index;
         wrote = true;
     }
-    /* 2. (The simulated disk is durable at once.) 3. Send. */
+    /* 2. (The simulated disk is durable at once.) */
+    if (crash_at == CRASH_BEFORE_SEND) {
+        cluster_crash(c, nd->id);
+        return;
+    }
+    /* 3. Send. */
     for (size_t i = 0; i < u->n_messages; i++)
         cluster_net_send(c, &u->messages[i]);
+    if (crash_at == CRASH_BEFORE_APPLY) {
+        cluster_crash(c, nd->id);
+        return;
+    }
     /* 4. Apply. */
     if (u->flags & RAFT_UPDATE_SNAPSHOT) {
         cluster_sm_decode(&nd->sm, u->snap_data, u->snap_len);
@@ -254,6 +291,10 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
         cluster_reads_done(nd, u->reads_ready, u->n_reads_ready, true);
     if (u->n_reads_failed)
         cluster_reads_done(nd, u->reads_failed, u->n_reads_failed, false);
+    if (crash_at == CRASH_BEFORE_PERSISTED) {
+        cluster_crash(c, nd->id);
+        return;
+    }
     /* 5. Report durability. */
     if (wrote && nd->alive) {
         struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .now_ms = c->now};
@@ -395,6 +436,11 @@ bool cluster_alive(const struct cluster *c, int node)
 {
     return node >= 0 && node < c->n && c->nodes[node].alive;
 }
+void cluster_set_crash_points(struct cluster *c, double probability)
+{
+    c->crash_point_prob = probability;
+}
+
 void cluster_set_snapshot_every(struct cluster *c, raft_index every)
 {
     c->snapshot_every = every;

@@ -138,6 +138,14 @@ void cluster_drop_in_flight(struct cluster *c);
 void cluster_crash(struct cluster *c, int node);
 void cluster_restart(struct cluster *c, int node);
 
+/* Crash points: each update a node's driver handles crashes the node with
+ * this probability, at a random point of the order of work: mid-persist
+ * (hard state maybe written, the new entries cut at a random torn tail,
+ * nothing sent), after persisting before sending, after sending before
+ * applying, or after applying before reporting PERSISTED. The node stays
+ * down until cluster_restart(). */
+void cluster_set_crash_points(struct cluster *c, double probability);
+
 /* Driver-side snapshots: after applying, a node snapshots its state machine
  * once it is `every` entries past its last snapshot (0: never). */
 void cluster_set_snapshot_every(struct cluster *c, raft_index every);

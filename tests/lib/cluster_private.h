@@ -10,6 +10,10 @@
 
 #define CLUSTER_MAX_STEPS_AT_ONE_TIME 200000
 
+/* Where in the order of work a crash point strikes (cluster_set_crash_points). */
+enum { CRASH_NONE = -1, CRASH_MID_PERSIST, CRASH_BEFORE_SEND, CRASH_BEFORE_APPLY,
+       CRASH_BEFORE_PERSISTED, CRASH_POINTS };
+
 /* What a node's disk holds: exactly what its updates told the driver to
  * persist. A crash keeps this and nothing else. */
 struct cluster_disk {
@@ -91,6 +95,7 @@ struct cluster {
     uint64_t send_seq;
 
     raft_index snapshot_every;
+    double crash_point_prob;
 
     cluster_complete_fn on_complete;
     void *on_complete_ctx;

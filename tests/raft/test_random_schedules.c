@@ -4,7 +4,10 @@
  * Each schedule (derived from its seed alone): 3 or 5 nodes; random link
  * latency (constant, uniform or exponential), drops, duplicates and extra
  * reordering; a nemesis alternating healed phases with partitions (one node
- * isolated, halves, majority ring, bridge), crashes and restarts;
+ * isolated, halves, majority ring, bridge), crashes and restarts, and in
+ * half the schedules crash points inside the driver's order of work
+ * (mid-persist with a torn tail, before send, before apply, before
+ * PERSISTED);
  * driver-side snapshots at a random interval; concurrent clients doing
  * read/write/cas on a few keys with timeouts. Every key's history must be
  * linearizable.
@@ -23,7 +26,7 @@
 #include "check/lin.h"
 
 #define N_KEYS 3
-#define MAX_CLIENTS 10
+#define MAX_CLIENTS 14
 #define OP_TIMEOUT_MS 1000
 
 struct client {
@@ -193,7 +196,8 @@ static char *run_schedule(uint64_t seed)
     struct run run;
     memset(&run, 0, sizeof run);
     rng_seed(&run.g, seed ^ 0x5ca1ab1eULL);
-    int n = rng_below(&run.g, 2) ? 5 : 3;
+    static const int sizes[] = {3, 3, 5, 5, 7};
+    int n = sizes[rng_below(&run.g, 5)];
     struct raft_config base;
     raft_config_default(&base, 0, n, seed);
     base.max_inflight = 1 + rng_below(&run.g, 8);
@@ -212,6 +216,8 @@ static char *run_schedule(uint64_t seed)
     static const raft_index snap_choices[] = {0, 8, 32, 100};
     cluster_set_snapshot_every(c, snap_choices[rng_below(&run.g, 4)]);
     cluster_on_complete(c, on_complete, &run);
+    if (rng_below(&run.g, 2))
+        cluster_set_crash_points(c, 0.0005 + rng_double(&run.g) * 0.0025);
 
     run.n_clients = 2 * n;
     for (int i = 0; i < run.n_clients; i++) {
@@ -220,7 +226,7 @@ static char *run_schedule(uint64_t seed)
     }
     run.next_process = run.n_clients;
 
-    uint64_t active_ms = 3000 + rng_below(&run.g, 3000);
+    uint64_t active_ms = 4000 + rng_below(&run.g, 8000);
     uint64_t next_nemesis = 300 + rng_below(&run.g, 700);
     while (cluster_now(c) < active_ms && cluster_ok(c)) {
         if (cluster_now(c) >= next_nemesis) {
