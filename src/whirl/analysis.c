@@ -313,12 +313,19 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
     json_t *problems = json_array();
     for (int i = 0; i < run->n_nodes; i++) {
         struct whirl_node *node = &run->nodes[i];
-        json_array_append_new(nodes, json_pack("{s:s, s:b, s:I, s:i, s:I, s:I, s:s?}", "id", node->id, "crashed",
-                                               node->crashed, "exit_status", (json_int_t)node->exit_status,
+        json_array_append_new(nodes, json_pack("{s:s, s:b, s:I, s:i, s:I, s:I, s:s?, s:I, s:I}", "id", node->id,
+                                               "crashed", node->crashed, "exit_status", (json_int_t)node->exit_status,
                                                "signal", node->term_signal, "lines", (json_int_t)node->lines_out,
                                                "junk_lines", (json_int_t)node->junk_lines, "first_junk",
-                                               node->junk_lines ? node->first_junk : NULL));
+                                               node->junk_lines ? node->first_junk : NULL, "restarts",
+                                               (json_int_t)node->restarts, "restart_inits_missed",
+                                               (json_int_t)node->restart_inits_missed));
         char text[400];
+        if (node->restart_inits_missed) {
+            snprintf(text, sizeof text, "node %s did not answer init after %llu of its %llu restarts", node->id,
+                     (unsigned long long)node->restart_inits_missed, (unsigned long long)node->restarts);
+            json_array_append_new(problems, json_string(text));
+        }
         if (node->crashed) {
             if (node->term_signal)
                 snprintf(text, sizeof text, "node %s was killed by signal %d", node->id, node->term_signal);

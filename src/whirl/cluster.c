@@ -273,6 +273,18 @@ int whirl_node_send_init(struct whirl_node *node)
     return rc;
 }
 
+/* A restarted node must answer init like a fresh one; one that does not is
+ * a finding, not a silent gap in service. */
+static void on_restart_init_deadline(void *ctx, void *p, uint64_t restart)
+{
+    struct whirl_run *run = ctx;
+    struct whirl_node *node = p;
+    if (node->restarts != restart || node->init_ok || !node->running)
+        return;
+    node->restart_inits_missed++;
+    whirl_say(run, "!!! node %s did not answer init within %g s of its restart", node->id, run->opts->init_timeout_s);
+}
+
 int whirl_node_restart(struct whirl_node *node)
 {
     if (node->running)
@@ -303,6 +315,8 @@ int whirl_node_restart(struct whirl_node *node)
     if (rc != 0)
         return rc;
     node->restarts++;
+    whirl_at(node->run, whirl_now(node->run) + (uint64_t)(node->run->opts->init_timeout_s * 1e9),
+             on_restart_init_deadline, node, node->restarts);
     return whirl_node_send_init(node) == 0 ? 0 : UV_ENOMEM;
 }
 

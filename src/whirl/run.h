@@ -49,6 +49,7 @@ struct whirl_node {
     char **args;              /* argv for the process, {data} substituted */
     char data_dir[4200];      /* <run>/data/<id>: survives restarts */
     uint64_t restarts;
+    uint64_t restart_inits_missed; /* restarts not answered with init_ok in time */
     struct whirl_buf carry;   /* partial stdout line */
     bool discarding;          /* skipping the rest of an overlong line */
     struct whirl_buf errcarry;/* partial stderr line (--log-stderr) */

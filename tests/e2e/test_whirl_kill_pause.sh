@@ -44,6 +44,32 @@ for r in kills:
 assert served, "no restarted node answered a request after its restart"
 for nid in ("n0", "n1", "n2"):
     assert os.path.isdir(f"{run}/data/{nid}"), f"no data folder for {nid}"
+assert all(n["restart_inits_missed"] == 0 for n in res["nodes"]), res["nodes"]
+restarted = sum(n["restarts"] for n in res["nodes"])
+assert restarted == sum(len(r["value"]) for r in kills), "restart counts"
 print(f"   {kinds.count('kill')} kills, {kinds.count('pause')} pauses, all undone; restarted nodes served again")
 PY
+
+echo "== a node that answers init only on its first start is reported after a restart"
+cat >"$tmp/once.sh" <<'NODE'
+#!/usr/bin/env bash
+data=$1
+first=1; [ -e "$data/started" ] && first=0
+touch "$data/started"
+while IFS= read -r line; do
+  case "$line" in
+    *'"type":"init"'*)
+      id=$(sed -E 's/.*"node_id":"([^"]+)".*/\1/' <<<"$line")
+      [ $first = 1 ] && echo "{\"src\":\"$id\",\"dest\":\"c0\",\"body\":{\"type\":\"init_ok\",\"in_reply_to\":1}}"
+      ;;
+  esac
+done
+NODE
+chmod +x "$tmp/once.sh"
+"$whirl" test --bin "$tmp/once.sh" "{data}" --node-count 1 --rate 1 --time-limit 1.5 --nemesis kill --nemesis-interval 0.4 \
+  --init-timeout 0.3 --final-read-timeout 0.5 --seed 33 --store "$tmp/once" >"$tmp/once.out" 2>&1 || true
+grep -q '!!! node n0 did not answer init within 0.3 s of its restart' "$tmp/once.out" || { cat "$tmp/once.out"; fail "missed init after restart not reported"; }
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); n=r["nodes"][0]; assert n["restarts"]>=1 and n["restart_inits_missed"]>=1, n; assert any("did not answer init" in p for p in r["problems"])' \
+  "$tmp/once/latest/results.json" || fail "results.json lacks the missed init"
+echo "   reported; {data} kept the node's marker file across its restart"
 echo "ok"
