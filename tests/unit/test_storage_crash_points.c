@@ -1,0 +1,177 @@
+/* test_storage_crash_points.c - a crash at EVERY system call of a scripted
+ * workload (appends, segment rolls, truncations within and across segments,
+ * compaction, a leader's snapshot, hard-state changes): the Nth write (whole
+ * or torn in half) or the Nth fsync fails, the store is abandoned as a
+ * kill -9 would leave it, and the directory is reopened. Every time it must
+ * open (a crash is never "corruption"), and everything acknowledged before
+ * the crash must be there, except what the interrupted operation was
+ * itself allowed to remove. */
+#include "test_storage_util.h"
+
+#define CP_MAX 200
+
+struct cp_model {
+    raft_term term_of[CP_MAX]; /* acknowledged entries: index -> term (0: none) */
+    raft_index acked_last;
+    raft_index acked_snap;
+    raft_term acked_hard_term;
+    raft_index touch_from; /* the in-flight operation may remove entries >= this */
+    raft_index leader_snap; /* the in-flight operation installs this snapshot */
+};
+
+enum cp_fault { CP_WRITE, CP_WRITE_TORN, CP_SYNC };
+
+/* Steps of the script; each returns false once the store has failed. */
+static bool cp_append(struct storage *s, struct cp_model *m, raft_index first, raft_index last,
+                      raft_term term)
+{
+    m->touch_from = first <= m->acked_last ? first : CP_MAX;
+    struct tsu_entries t;
+    for (raft_index i = first; i <= last; i++)
+        tsu_fill(&t, i - first, i, term);
+    if (storage_append(s, t.e, last - first + 1) != STORAGE_OK || storage_sync(s) != STORAGE_OK)
+        return false;
+    for (raft_index i = first; i < CP_MAX; i++)
+        m->term_of[i] = i <= last ? term : 0;
+    m->acked_last = last;
+    m->touch_from = CP_MAX;
+    return true;
+}
+
+static bool cp_hard_state(struct storage *s, struct cp_model *m, raft_term term, int vote)
+{
+    if (storage_set_hard_state(s, term, vote) != STORAGE_OK || storage_sync(s) != STORAGE_OK)
+        return false;
+    m->acked_hard_term = term;
+    return true;
+}
+
+static bool cp_snapshot(struct storage *s, struct cp_model *m, raft_index index, raft_term term,
+                        bool from_leader)
+{
+    if (from_leader) {
+        m->touch_from = 1;
+        m->leader_snap = index;
+    }
+    if (storage_save_snapshot(s, index, term, (const uint8_t *)"snapshot", 8) != STORAGE_OK)
+        return false;
+    if (from_leader) {
+        for (raft_index i = 1; i < CP_MAX; i++)
+            m->term_of[i] = 0;
+        m->acked_last = index;
+    }
+    m->acked_snap = index;
+    m->touch_from = CP_MAX;
+    m->leader_snap = 0;
+    return true;
+}
+
+/* The script; returns true if it ran to the end (the fault never fired). */
+static bool cp_script(struct storage *s, struct cp_model *m)
+{
+    return cp_hard_state(s, m, 1, 0) && cp_append(s, m, 1, 10, 1) &&
+           cp_append(s, m, 11, 30, 1) &&      /* rolls segments */
+           cp_append(s, m, 28, 29, 2) &&      /* truncate inside the tail */
+           cp_append(s, m, 30, 45, 2) &&      /* more segments */
+           cp_append(s, m, 17, 20, 3) &&      /* truncate across segments */
+           cp_snapshot(s, m, 15, 1, false) && /* compaction keeps 16.. */
+           cp_append(s, m, 21, 40, 3) &&
+           cp_hard_state(s, m, 4, 1) &&
+           cp_snapshot(s, m, 60, 4, true) &&  /* a leader's snapshot: log dropped */
+           cp_append(s, m, 61, 75, 4) &&
+           cp_append(s, m, 70, 72, 5) && cp_snapshot(s, m, 71, 5, false) &&
+           cp_append(s, m, 73, 80, 5);
+}
+
+static void cp_check(const char *dir, const struct cp_model *m, const char *what)
+{
+    struct tsu_log log = {0};
+    struct storage_options o = {.segment_bytes = 300, .log = tsu_log_line, .log_ctx = &log};
+    struct storage *s = NULL;
+    struct raft_restore r;
+    char err[512] = "";
+    int rc = storage_open(dir, &o, &s, &r, err, sizeof err);
+    cr_assert_eq(rc, STORAGE_OK, "%s: reopen refused: %s", what, err);
+    cr_assert_geq(r.term, m->acked_hard_term, "%s: hard state went back", what);
+    cr_assert_geq(r.snap_index, m->acked_snap, "%s: snapshot went back", what);
+    if (m->leader_snap && r.snap_index != m->leader_snap)
+        cr_assert_leq(r.snap_index, m->acked_snap, "%s: unknown snapshot", what);
+    /* What came back is real: contiguous entries this script wrote. */
+    for (size_t i = 0; i < r.n_entries; i++) {
+        const struct raft_entry *e = &r.entries[i];
+        cr_assert_eq(e->index, r.snap_index + 1 + i, "%s: entries not contiguous", what);
+        char want[48];
+        int len = snprintf(want, sizeof want, "entry %" PRIu64 " term %" PRIu64, e->index,
+                           e->term);
+        cr_assert(e->len == (uint32_t)len && memcmp(e->data, want, (size_t)len) == 0,
+                  "%s: entry %" PRIu64 " damaged", what, e->index);
+        if (i > 0)
+            cr_assert_geq(e->term, r.entries[i - 1].term, "%s: terms go back", what);
+    }
+    /* Nothing acknowledged is missing, unless the crashed operation was
+     * removing it (a truncation from touch_from, a leader's snapshot). */
+    for (raft_index i = 1; i <= m->acked_last && i < CP_MAX; i++) {
+        if (m->term_of[i] == 0 || i >= m->touch_from || i <= r.snap_index)
+            continue;
+        cr_assert_lt(i - r.snap_index - 1, r.n_entries,
+                     "%s: acknowledged entry %" PRIu64 " lost (log ends at %" PRIu64 ")", what, i,
+                     r.snap_index + r.n_entries);
+        cr_assert_eq(r.entries[i - r.snap_index - 1].term, m->term_of[i],
+                     "%s: acknowledged entry %" PRIu64 " changed term", what, i);
+    }
+    storage_close(s);
+}
+
+static int cp_run_all(enum cp_fault fault)
+{
+    static const char *names[] = {"write", "torn write", "fsync"};
+    int crashes = 0;
+    for (uint64_t n = 1; n < 1000; n++) {
+        char dir[256];
+        tsu_make_dir(dir, sizeof dir);
+        struct storage_options o = {.segment_bytes = 300};
+        if (fault == CP_SYNC)
+            o.fail_sync_at = n;
+        else
+            o.fail_write_at = n;
+        o.fail_write_torn = fault == CP_WRITE_TORN;
+        o.log = tsu_log_line;
+        struct tsu_log quiet = {0};
+        o.log_ctx = &quiet;
+        static struct cp_model m;
+        memset(&m, 0, sizeof m);
+        m.touch_from = CP_MAX;
+        struct raft_restore r;
+        struct storage *s = NULL;
+        char err[512] = "";
+        bool finished = false;
+        if (storage_open(dir, &o, &s, &r, err, sizeof err) == STORAGE_OK) {
+            finished = cp_script(s, &m);
+            storage_abandon(s);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s #%" PRIu64 " failing", names[fault], n);
+        cp_check(dir, &m, what);
+        tsu_remove_dir(dir);
+        if (finished)
+            break; /* the fault lies past the end of the script */
+        crashes++;
+    }
+    fprintf(stderr, "storage_crash_points: crashed at each of %d %s calls\n", crashes,
+            names[fault]);
+    return crashes;
+}
+
+Test(storage_crash_points, a_failed_or_torn_write_at_any_point_never_loses_what_was_acknowledged)
+{
+    int plain = cp_run_all(CP_WRITE);
+    int torn = cp_run_all(CP_WRITE_TORN);
+    cr_assert_gt(plain, 20, "the script makes %d write calls", plain);
+    cr_assert_eq(plain, torn);
+}
+
+Test(storage_crash_points, a_failed_fsync_at_any_point_never_loses_what_was_acknowledged)
+{
+    int n = cp_run_all(CP_SYNC);
+    cr_assert_gt(n, 20, "the script makes %d sync calls", n);
+}
