@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "whirl/durability.h"
+#include "whirl/recovery.h"
 #include "whirl/workload.h"
 
 #define EXPLAIN_MAX_KEYS 3
@@ -126,97 +128,6 @@ static json_t *keys_json(struct whirl_run *run, struct check_history *ch, size_t
     return keys;
 }
 
-/* Acknowledged writes against the final reads: a key whose acknowledged
- * writes all vanished (it reads empty at the end) lost them. Subtler losses
- * (an older value read back) are the linearizability check's to find, since
- * the final reads are in the history. Returns the lost_writes array (or null
- * without final reads) and adds a final_reads summary to results. */
-static json_t *lost_writes_json(struct whirl_run *run, json_t *results_extra, size_t *n_lost)
-{
-    *n_lost = 0;
-    int64_t n = run->n_final_keys;
-    if (!run->final_values || n <= 0)
-        return json_null();
-    uint32_t *acked = calloc((size_t)n, sizeof *acked);
-    int32_t *last = calloc((size_t)n, sizeof *last);
-    json_t *lost = json_array();
-    json_t *unread = json_array();
-    if (!acked || !last) {
-        free(acked);
-        free(last);
-        return lost;
-    }
-    for (size_t i = 0; i < run->history.n; i++) {
-        const struct whirl_event *e = &run->history.ev[i];
-        if (e->process == WHIRL_PROCESS_NEMESIS || e->type != WHIRL_EV_OK || e->key < 0 || e->key >= n)
-            continue;
-        if (e->f == WHIRL_F_WRITE || e->f == WHIRL_F_CAS) {
-            acked[e->key]++;
-            last[e->key] = e->f == WHIRL_F_WRITE ? e->a : e->b;
-        }
-    }
-    for (int64_t k = 0; k < n; k++) {
-        const char *fv = run->final_values[k];
-        if (!fv) {
-            if (json_array_size(unread) < 50)
-                json_array_append_new(unread, json_integer(k));
-            continue;
-        }
-        if (acked[k] > 0 && strcmp(fv, "null") == 0) {
-            (*n_lost)++;
-            json_array_append_new(lost, json_pack("{s:I, s:n, s:I, s:i}", "key", (json_int_t)k, "final",
-                                                  "acknowledged", (json_int_t)acked[k], "last_acknowledged",
-                                                  last[k]));
-            if (*n_lost <= 5)
-                whirl_say(run, "!!! LOST WRITES: key %lld reads empty at the end after %u acknowledged writes "
-                               "(the last wrote %d)", (long long)k, acked[k], last[k]);
-        }
-    }
-    whirl_say(run, "Final reads: %lld of %lld keys read%s; %zu key(s) lost acknowledged writes",
-              (long long)run->final_done, (long long)n, run->final_done < n ? " (some never answered)" : "", *n_lost);
-    json_object_set_new(results_extra, "final_reads",
-                        json_pack("{s:I, s:I, s:o}", "keys", (json_int_t)n, "read", (json_int_t)run->final_done,
-                                  "unread", unread));
-    free(acked);
-    free(last);
-    return lost;
-}
-
-/* How soon each node on the majority side served again after a fault
- * started or ended (issue 2 asks for 1 s): per change, the slowest first ok
- * among the nodes sent requests; a node asked but silent until the next
- * change counts as never. Changes after the time limit are left out. */
-static json_t *recovery_json(struct whirl_run *run)
-{
-    json_t *list = json_array();
-    uint64_t worst = 0, limit = run->test_start_ns + (uint64_t)(run->opts->time_limit_s * 1e9);
-    size_t changes = 0, slow = 0, never = 0;
-    for (size_t i = 0; i < run->n_transitions; i++) {
-        const struct whirl_transition *t = &run->transitions[i];
-        if (t->asked_mask == 0 || t->at_ns >= limit)
-            continue;
-        changes++;
-        uint64_t silent = t->asked_mask & ~t->ok_mask;
-        json_t *item = json_pack("{s:f, s:s, s:f}", "at_s", (double)t->at_ns / 1e9, "after", t->what, "ms",
-                                 (double)t->worst_ns / 1e6);
-        json_t *silent_ids = json_array();
-        for (int n = 0; n < run->n_nodes && n < 64; n++)
-            if ((silent >> n) & 1)
-                json_array_append_new(silent_ids, json_string(run->nodes[n].id));
-        json_object_set_new(item, "never", silent_ids);
-        json_array_append_new(list, item);
-        worst = t->worst_ns > worst ? t->worst_ns : worst;
-        slow += t->worst_ns > 1000000000ull;
-        never += silent != 0;
-    }
-    if (changes > 0)
-        whirl_say(run, "Recovery: majority-side nodes answered again within %.0f ms at worst after %zu fault "
-                       "changes (%zu slower than 1 s, %zu with a node silent until the next change)",
-                  (double)worst / 1e6, changes, slow, never);
-    return json_pack("{s:I, s:f, s:I, s:I, s:o}", "changes", (json_int_t)changes, "max_ms", (double)worst / 1e6,
-                     "over_1s", (json_int_t)slow, "never", (json_int_t)never, "list", list);
-}
-
 enum whirl_verdict whirl_analyse(struct whirl_run *run)
 {
     const struct whirl_opts *o = run->opts;
@@ -303,9 +214,9 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
               key_counts[0] + key_counts[1] + key_counts[2], key_counts[0], key_counts[1], key_counts[2]);
 
     json_t *extra = json_object();
-    json_object_set_new(extra, "recovery", recovery_json(run));
+    json_object_set_new(extra, "recovery", whirl_recovery_json(run));
     size_t n_lost = 0;
-    json_t *lost = lost_writes_json(run, extra, &n_lost);
+    json_t *lost = whirl_lost_writes_json(run, extra, &n_lost);
     if (n_lost > 0)
         verdict = WHIRL_INVALID;
 

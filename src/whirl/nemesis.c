@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "whirl/cluster.h"
+#include "whirl/recovery.h"
 
 const char *const whirl_shape_names[WHIRL_SHAPE_COUNT] = {"one node isolated", "minority third", "random halves",
                                                           "majority ring", "bridge"};
@@ -179,61 +180,6 @@ static void on_restart_retry(void *ctx, void *p, uint64_t index)
     restart_node(ctx, (int)index);
 }
 
-static bool node_down(const struct whirl_run *run, int i)
-{
-    return run->fault != WHIRL_FAULT_NONE && run->fault != WHIRL_FAULT_PARTITION && run->fault_targets[i];
-}
-
-/* Whether i and j, both running, can talk. */
-static bool linked(const struct whirl_run *run, int i, int j)
-{
-    return !node_down(run, i) && !node_down(run, j) && !run->blocked[(size_t)i * (size_t)run->n_nodes + (size_t)j];
-}
-
-/* Notes a change of health with the nodes expected to serve after it: those
- * in a closed group of running nodes (everyone it hears hears exactly the
- * same nodes) that holds a majority. Ring and bridge partitions have no such
- * group (where the leader ends up decides who can serve), so they are not
- * measured. */
-static void note_transition(struct whirl_run *run, const char *what)
-{
-    if (run->n_nodes > 64)
-        return;
-    if (run->n_transitions == run->cap_transitions) {
-        size_t cap = run->cap_transitions ? run->cap_transitions * 2 : 16;
-        struct whirl_transition *t = realloc(run->transitions, cap * sizeof *t);
-        if (!t)
-            return;
-        run->transitions = t;
-        run->cap_transitions = cap;
-    }
-    int n = run->n_nodes, majority = n / 2 + 1;
-    uint64_t mask = 0;
-    for (int i = 0; i < n; i++) {
-        if (node_down(run, i))
-            continue;
-        int size = 0;
-        bool closed = true;
-        for (int j = 0; j < n && closed; j++) {
-            if (!linked(run, i, j))
-                continue;
-            size++;
-            for (int k = 0; k < n; k++)
-                if (linked(run, i, k) != linked(run, j, k)) {
-                    closed = false;
-                    break;
-                }
-        }
-        if (closed && size >= majority)
-            mask |= 1ull << i;
-    }
-    struct whirl_transition *t = &run->transitions[run->n_transitions++];
-    memset(t, 0, sizeof *t);
-    t->at_ns = whirl_now(run);
-    t->side_mask = mask;
-    snprintf(t->what, sizeof t->what, "%s", what);
-}
-
 static void end_fault(struct whirl_run *run)
 {
     struct whirl_buf value = {0};
@@ -265,7 +211,7 @@ static void end_fault(struct whirl_run *run)
     whirl_buf_free(&value);
     run->fault = WHIRL_FAULT_NONE;
     snprintf(run->net_state, sizeof run->net_state, "healed");
-    note_transition(run, "healed");
+    whirl_recovery_note(run, "healed");
 }
 
 static const char *target_text(int count, int n)
@@ -319,7 +265,7 @@ static void start_fault(struct whirl_run *run)
     }
     whirl_buf_free(&value);
     if (run->fault != WHIRL_FAULT_NONE)
-        note_transition(run, run->net_state);
+        whirl_recovery_note(run, run->net_state);
 }
 
 static void on_phase(void *ctx, void *p, uint64_t gen)
@@ -359,9 +305,7 @@ void whirl_nemesis_stop(struct whirl_run *run)
 
 void whirl_nemesis_free(struct whirl_run *run)
 {
-    free(run->transitions);
-    run->transitions = NULL;
-    run->n_transitions = run->cap_transitions = 0;
+    whirl_recovery_free(run);
     free(run->fault_targets);
     run->fault_targets = NULL;
 }

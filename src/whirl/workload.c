@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "whirl/net.h"
+#include "whirl/recovery.h"
 
 /* The pause of a client thread between failed final reads. */
 #define WHIRL_FINAL_RETRY_NS 50000000ull
@@ -93,9 +94,7 @@ static void send_request(struct whirl_run *run, struct whirl_client *c)
 
     uint64_t now = whirl_now(run);
     c->invoke_ns = now;
-    if (run->n_transitions > 0 && c->node < 64)
-        run->transitions[run->n_transitions - 1].asked_mask |=
-            run->transitions[run->n_transitions - 1].side_mask & (1ull << c->node);
+    whirl_recovery_on_request(run, c->node);
     struct whirl_event e = {.time_ns = now, .process = c->process, .type = WHIRL_EV_INVOKE, .f = c->f,
                             .node = c->node, .key = c->key, .a = c->a, .b = c->b};
     whirl_history_add(&run->history, &e);
@@ -214,15 +213,8 @@ static void complete(struct whirl_run *run, struct whirl_client *c, uint8_t type
                             .error_text = has_error ? strdup(text ? text : "") : NULL};
     whirl_history_add(&run->history, &e);
     run->requests++;
-    if (type == WHIRL_EV_OK && run->n_transitions > 0) {
-        struct whirl_transition *t = &run->transitions[run->n_transitions - 1];
-        uint64_t bit = c->node < 64 ? 1ull << c->node : 0;
-        if (c->invoke_ns >= t->at_ns && (t->side_mask & bit) && !(t->ok_mask & bit)) {
-            t->ok_mask |= bit;
-            if (e.time_ns - t->at_ns > t->worst_ns)
-                t->worst_ns = e.time_ns - t->at_ns;
-        }
-    }
+    if (type == WHIRL_EV_OK)
+        whirl_recovery_on_ok(run, c->node, c->invoke_ns, e.time_ns);
     if (type == WHIRL_EV_OK)
         run->ok++;
     else if (type == WHIRL_EV_FAIL)
