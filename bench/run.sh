@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# run.sh - `make bench`: every figure the README quotes, each with the exact
+# command that produced it. Not a test: nothing here passes or fails on speed.
+#   bench/run.sh BUILD [SECTION...]   sections: node durable net check storage server
+# Env: BENCH_SECONDS (default 30) shortens the whirl runs.
+set -u
+build=${1:-build}; shift || true
+sections=${*:-node durable net check storage server}
+secs=${BENCH_SECONDS:-30}
+store=$(mktemp -d /tmp/raftkv-bench.XXXXXX)
+trap 'rm -rf "$store"' EXIT
+
+echo "raftkv bench on $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(date -u +%Y-%m-%d)"
+echo
+
+# One whirl run: prints the command, then whirl's summary lines.
+whirl_run() {
+  local title=$1; shift
+  local cmd=("$build/whirl" test -w lin-kv --store "$store" --seed 1 "$@")
+  echo "== $title"
+  echo "\$ ${cmd[*]}"
+  "${cmd[@]}" 2>&1 | grep -E '^(Operations|  (read|write|cas) |Latency|Messages|Availability|Throughput|Answered|Everything|Analysis|Errors)' | sed 's/^/   /'
+  echo
+}
+
+for s in $sections; do
+  case $s in
+  node)
+    whirl_run "raftkv, 3 nodes, latency 0, no faults ($secs s)" --bin "$build/raftkv" \
+      --node-count 3 --concurrency 30 --rate 1000000 --time-limit "$secs"
+    whirl_run "raftkv, 5 nodes, latency 0, no faults ($secs s)" --bin "$build/raftkv" \
+      --node-count 5 --concurrency 30 --rate 1000000 --time-limit "$secs"
+    whirl_run "raftkv, 3 nodes, latency 10 ms, no faults ($secs s)" --bin "$build/raftkv" \
+      --node-count 3 --concurrency 30 --rate 1000000 --time-limit "$secs" --latency 10
+    ;;
+  durable)
+    whirl_run "raftkv durable (--data-dir, fsync), 3 nodes, latency 0 ($secs s)" \
+      --bin "$build/raftkv" --data-dir "{data}" \
+      --node-count 3 --concurrency 30 --rate 1000000 --time-limit "$secs"
+    ;;
+  net)
+    # A trivial node (a local map, no replication) isolates whirl's own cost:
+    # every request is two messages through whirl's network and client layer.
+    whirl_run "whirl's network and clients, trivial node, 1 node ($secs s)" --bin "$build/tests/nodes/localkv" \
+      --node-count 1 --concurrency 30 --rate 1000000 --time-limit "$secs"
+    ;;
+  check)
+    echo "== linearizability checker"
+    echo "\$ $build/bench/check_bench"
+    "$build/bench/check_bench" 2>&1 | sed 's/^/   /'
+    echo
+    ;;
+  storage)
+    echo "== storage (write-ahead log on this disk)"
+    echo "\$ $build/bench/storage_bench"
+    "$build/bench/storage_bench" 2>&1 | sed 's/^/   /'
+    echo
+    ;;
+  server)
+    if [ -f bench/server_bench.sh ]; then
+      echo "== TCP server with redis-benchmark, beside redis-server and etcd"
+      bash bench/server_bench.sh "$build" 2>&1 | sed 's/^/   /'
+    fi
+    ;;
+  *) echo "bench: unknown section $s" >&2; exit 64 ;;
+  esac
+done
