@@ -127,6 +127,7 @@ static void on_init_deadline(void *ctx, void *p, uint64_t arg)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct whirl_run *run = h->data;
+    run->interrupted = true;
     whirl_abort(run, "interrupted by signal %d (%s); stopping the nodes", signum, strsignal(signum));
     /* A second signal ends whirl at once. */
     uv_signal_stop(h);

@@ -171,6 +171,7 @@ struct whirl_run {
     /* phase control */
     int phase;                /* enum whirl_phase */
     bool aborted;
+    bool interrupted;         /* by SIGINT/SIGTERM: no further runs either */
     char abort_reason[512];
     int inits_pending;
     uint64_t n_crashed;

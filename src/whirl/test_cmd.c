@@ -2,6 +2,7 @@
  * own store folder, and sums up. */
 #include "whirl/test_cmd.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -34,8 +35,9 @@ static void write_outputs(struct whirl_run *run)
         whirl_say(run, "whirl: %s", err);
 }
 
-/* One run into its own folder. Returns the verdict, or WHIRL_EXIT_ABORTED. */
-static int run_once(struct whirl_opts *o, int number, uint64_t seed)
+/* One run into its own folder. Returns the verdict, or WHIRL_EXIT_ABORTED;
+ * *interrupted tells whether a signal stopped it. */
+static int run_once(struct whirl_opts *o, int number, uint64_t seed, bool *interrupted)
 {
     struct whirl_run run;
     memset(&run, 0, sizeof run);
@@ -73,6 +75,7 @@ static int run_once(struct whirl_opts *o, int number, uint64_t seed)
         whirl_say(&run, "%s", whirl_verdict_line(v));
         code = (int)v;
     }
+    *interrupted = run.interrupted;
     if (run.log)
         fclose(run.log);
     run.log = NULL;
@@ -93,17 +96,23 @@ int whirl_test_main(int argc, char **argv)
     uint64_t seed = o.seed_given ? o.seed : seed_from_clock();
     int worst = 0, counts[4] = {0, 0, 0, 0};
     for (int i = 0; i < o.test_count; i++) {
-        int code = run_once(&o, i + 1, seed + (uint64_t)i);
+        bool interrupted = false;
+        int code = run_once(&o, i + 1, seed + (uint64_t)i, &interrupted);
         counts[code == WHIRL_EXIT_ABORTED ? 3 : code]++;
         /* Invalid beats could-not-run beats unknown beats valid. */
         static const int rank[4] = {0, 3, 1, 2};
         if (rank[code == WHIRL_EXIT_ABORTED ? 3 : code] > rank[worst == WHIRL_EXIT_ABORTED ? 3 : worst])
             worst = code;
+        if (interrupted) {
+            printf("whirl: interrupted; %d of %d runs done\n", i + 1, o.test_count);
+            break;
+        }
     }
     if (o.test_count > 1) {
-        printf("\n%d runs: %d valid, %d invalid, %d unknown, %d could not run (seeds %llu..%llu)\n", o.test_count,
+        int done = counts[0] + counts[1] + counts[2] + counts[3];
+        printf("\n%d runs: %d valid, %d invalid, %d unknown, %d could not run (seeds %llu..%llu)\n", done,
                counts[0], counts[1], counts[2], counts[3], (unsigned long long)seed,
-               (unsigned long long)(seed + (uint64_t)o.test_count - 1));
+               (unsigned long long)(seed + (uint64_t)done - 1));
         if (worst != WHIRL_EXIT_ABORTED)
             printf("%s\n", whirl_verdict_line((enum whirl_verdict)worst));
     }
