@@ -196,11 +196,17 @@ void client_req_done(struct client_req *r)
 static void client_on_connection(uv_stream_t *listener, int status)
 {
     struct server *s = listener->data;
-    if (status < 0 || s->shutting_down)
+    if (status < 0) {
+        server_log(SLOG_WARN, "accept_failed", "reason=\"%s\"", uv_strerror(status));
         return;
+    }
+    /* Always accept: libuv stops watching a listener whose connection
+     * was left unaccepted. */
     struct client *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        server_log(SLOG_ERROR, "accept_failed", "reason=\"out of memory\"");
         return;
+    }
     c->srv = s;
     c->id = ++s->next_client_id;
     c->proto = 2;
@@ -217,6 +223,10 @@ static void client_on_connection(uv_stream_t *listener, int status)
         c->next->prev = c;
     s->clients = c;
     s->n_clients++;
+    if (s->shutting_down) {
+        client_close(c, "shutting down");
+        return;
+    }
     if (s->n_clients > s->opt.max_clients) {
         s->stats.clients_refused++;
         resp_write_error(&c->out.pending, "ERR max number of clients reached");

@@ -13,7 +13,9 @@
  * every node; there is no redirect to follow). A definite "not the leader"
  * answer (the command certainly was not appended) is routed again to the
  * leader now known, at most 3 times. Nothing that might have been appended
- * is ever retried, so no command is applied twice.
+ * is ever retried, so no command is applied twice. While no leader is
+ * reachable (an election), commands wait for one up to
+ * --request-timeout-ms, then get -TRYAGAIN.
  *
  * ERRORS, and what they promise:
  *   -TRYAGAIN ...   definite: the command did not and will not take effect
@@ -46,17 +48,39 @@ static void op_free(struct server_op *op)
     free(op);
 }
 
-static void proxied_unlink(struct server *s, struct server_op *op)
+/* The proxied and parked lists: FIFO, so ordered by deadline (the timeout
+ * is the same for all). */
+static void oplist_push(struct server_op **head, struct server_op **tail, struct server_op *op)
+{
+    op->prev = *tail;
+    op->next = NULL;
+    if (*tail)
+        (*tail)->next = op;
+    else
+        *head = op;
+    *tail = op;
+}
+
+static void oplist_unlink(struct server_op **head, struct server_op **tail, struct server_op *op)
 {
     if (op->prev)
         op->prev->next = op->next;
-    else if (s->proxied_head == op)
-        s->proxied_head = op->next;
+    else if (*head == op)
+        *head = op->next;
     if (op->next)
         op->next->prev = op->prev;
-    else if (s->proxied_tail == op)
-        s->proxied_tail = op->prev;
+    else if (*tail == op)
+        *tail = op->prev;
     op->prev = op->next = NULL;
+}
+
+static void op_unlist(struct server *s, struct server_op *op)
+{
+    if (op->route == OP_ROUTE_PROXY)
+        oplist_unlink(&s->proxied_head, &s->proxied_tail, op);
+    else if (op->route == OP_ROUTE_PARKED)
+        oplist_unlink(&s->parked_head, &s->parked_tail, op);
+    op->route = OP_ROUTE_NONE;
 }
 
 static void format_reply(struct server *s, struct client_req *r);
@@ -66,8 +90,7 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
                       json_t *value, const char *text)
 {
     req_table_take(&s->ops, op->id);
-    if (op->route == OP_ROUTE_PROXY)
-        proxied_unlink(s, op);
+    op_unlist(s, op);
     if (op->origin == OP_REMOTE_PROXY) {
         char *vj = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         struct peer_proxy_resp p = {.id = op->remote_id, .status = (uint8_t)status,
@@ -116,20 +139,41 @@ static void op_route(struct server *s, struct server_op *op)
             op->route = OP_ROUTE_PROXY;
             op->proxy_peer = leader;
             op->deadline_ms = now + s->opt.request_timeout_ms + COMMANDS_PROXY_MARGIN_MS;
-            op->prev = s->proxied_tail;
-            op->next = NULL;
-            if (s->proxied_tail)
-                s->proxied_tail->next = op;
-            else
-                s->proxied_head = op;
-            s->proxied_tail = op;
+            oplist_push(&s->proxied_head, &s->proxied_tail, op);
             s->stats.ops_proxied_out++;
             return;
         }
         free(bytes);
     }
+    if (op->origin == OP_LOCAL_CLIENT && !s->shutting_down) {
+        /* No leader reachable (an election, a restart): wait for one, up
+         * to the request timeout, rather than fail at once. Nothing was
+         * sent anywhere, so a timeout here is still definite. */
+        op->route = OP_ROUTE_PARKED;
+        op->deadline_ms = now + s->opt.request_timeout_ms;
+        oplist_push(&s->parked_head, &s->parked_tail, op);
+        return;
+    }
     op_finish(s, op, REPLICA_NOT_LEADER, 0, NULL,
               leader < 0 ? "no leader known" : "leader not reachable from this node");
+}
+
+void commands_unpark(struct server *s)
+{
+    if (!s->parked_head)
+        return;
+    int leader = replica_leader(s->replica);
+    if (replica_role(s->replica) != RAFT_LEADER && !peer_link_up(s, leader))
+        return;
+    struct server_op *list = s->parked_head;
+    s->parked_head = s->parked_tail = NULL;
+    while (list) {
+        struct server_op *op = list;
+        list = op->next;
+        op->prev = op->next = NULL;
+        op->route = OP_ROUTE_NONE;
+        op_route(s, op);
+    }
 }
 
 static struct server_op *op_new(struct server *s, enum op_origin origin)
@@ -153,9 +197,7 @@ static bool op_bounce(struct server *s, struct server_op *op, enum replica_statu
     if (status != REPLICA_NOT_LEADER || op->origin != OP_LOCAL_CLIENT || op->hops >= COMMANDS_MAX_HOPS)
         return false;
     op->hops++;
-    if (op->route == OP_ROUTE_PROXY)
-        proxied_unlink(s, op);
-    op->route = OP_ROUTE_NONE;
+    op_unlist(s, op);
     op->reroute_next = s->reroute_head;
     s->reroute_head = op;
     s->stats.rerouted++;
@@ -248,7 +290,12 @@ uint64_t commands_expire(struct server *s, uint64_t now_ms)
 {
     while (s->proxied_head && s->proxied_head->deadline_ms <= now_ms)
         op_finish(s, s->proxied_head, REPLICA_INDEFINITE, 0, NULL, "no answer from the leader in time");
-    return s->proxied_head ? s->proxied_head->deadline_ms : UINT64_MAX;
+    while (s->parked_head && s->parked_head->deadline_ms <= now_ms)
+        op_finish(s, s->parked_head, REPLICA_NOT_LEADER, 0, NULL, "no leader reachable in time");
+    uint64_t next = s->proxied_head ? s->proxied_head->deadline_ms : UINT64_MAX;
+    if (s->parked_head && s->parked_head->deadline_ms < next)
+        next = s->parked_head->deadline_ms;
+    return next;
 }
 
 void commands_free_all(struct server *s)
@@ -265,6 +312,7 @@ void commands_free_all(struct server *s)
     free(ops);
     req_table_free(&s->ops);
     s->proxied_head = s->proxied_tail = s->reroute_head = NULL;
+    s->parked_head = s->parked_tail = NULL;
 }
 
 /* ---- Replies ----------------------------------------------------------------- */
@@ -509,6 +557,26 @@ static void reply_config(struct client *c, struct client_req *r, const struct re
         resp_write_bulk(&r->reply, "", 0);
 }
 
+/* DEBUG.CUT PEER MS: a one-node view of a network partition, for tests:
+ * every frame to and from PEER is dropped for MS milliseconds (0 heals).
+ * Only with --enable-debug-commands. */
+static void reply_debug_cut(struct server *s, struct client_req *r, const struct resp_request *q)
+{
+    int peer = -1;
+    for (int i = 0; q->argc == 3 && i < s->opt.n_nodes; i++)
+        if (i != s->opt.self && arg_is(q, 1, s->opt.names[i]))
+            peer = i;
+    char *end = NULL;
+    unsigned long long ms = q->argc == 3 ? strtoull(q->argv[2], &end, 10) : 0;
+    if (peer < 0 || !end || *end || ms > 3600000ull) {
+        resp_write_error(&r->reply, "ERR usage: DEBUG.CUT PEER-NAME MS");
+        return;
+    }
+    s->cut_until_ms[peer] = server_now(s) + ms;
+    server_log(SLOG_WARN, "debug_cut", "peer=%s ms=%llu", s->opt.names[peer], ms);
+    resp_write_simple(&r->reply, "OK");
+}
+
 static void reply_arity(struct client_req *r, const char *name)
 {
     char msg[96];
@@ -612,6 +680,8 @@ void commands_dispatch(struct client *c, struct resp_request *q)
             resp_write_simple(&r->reply, "OK");
         else
             resp_write_error(&r->reply, "ERR raftkv has only database 0");
+    } else if (strcmp(name, "debug.cut") == 0 && s->opt.debug_commands) {
+        reply_debug_cut(s, r, q);
     } else if (strcmp(name, "quit") == 0) {
         resp_write_simple(&r->reply, "OK");
         c->close_after_write = true;

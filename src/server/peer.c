@@ -176,7 +176,7 @@ static bool link_queue(struct server *s, int peer)
     if (peer < 0 || peer >= s->opt.n_nodes || peer == s->opt.self)
         return false;
     struct peer_link *l = &s->links[peer];
-    if (l->state != LINK_CONNECTED ||
+    if (l->state != LINK_CONNECTED || server_now(s) < s->cut_until_ms[peer] ||
         server_out_bytes(&l->out) + peer_scratch.len > s->opt.peer_queue_bytes ||
         resp_buf_append(&l->out.pending, peer_scratch.data, peer_scratch.len) != 0) {
         l->frames_dropped++;
@@ -302,6 +302,8 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
             conn_handle_hello(c, body, len);
         return;
     }
+    if (server_now(s) < s->cut_until_ms[c->peer])
+        return; /* DEBUG.CUT: as if the network lost it */
     int rc = PEER_OK;
     switch (kind) {
     case PEER_FRAME_RAFT: {

@@ -54,6 +54,7 @@ struct server_options {
     uint64_t shutdown_wait_ms;
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
+    bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */
 };
 
 /* Parse `serve` options (and --config FILE). Returns 0, or 64 after
@@ -129,7 +130,7 @@ struct client {
 /* One kv command in flight. Reached by id from the replica's completion
  * callback and from proxy answers, through server.ops. */
 enum op_origin { OP_LOCAL_CLIENT, OP_REMOTE_PROXY };
-enum op_route { OP_ROUTE_NONE, OP_ROUTE_REPLICA, OP_ROUTE_PROXY };
+enum op_route { OP_ROUTE_NONE, OP_ROUTE_REPLICA, OP_ROUTE_PROXY, OP_ROUTE_PARKED };
 
 struct server_op {
     uint64_t id;
@@ -142,7 +143,7 @@ struct server_op {
     int hops;     /* re-routes after a definite NOT_LEADER */
     uint64_t deadline_ms;
     int proxy_peer;                /* OP_ROUTE_PROXY: the leader asked */
-    struct server_op *prev, *next; /* the proxied list, by deadline */
+    struct server_op *prev, *next; /* the proxied or parked list, by deadline */
     struct server_op *reroute_next;
     /* OP_REMOTE_PROXY */
     int from_peer;
@@ -207,6 +208,7 @@ struct server {
     struct req_table ops;
     uint64_t next_op_id;
     struct server_op *proxied_head, *proxied_tail;
+    struct server_op *parked_head, *parked_tail; /* waiting for a leader */
     struct server_op *reroute_head; /* definite NOT_LEADER answers to route again */
     bool shutting_down;
     bool finished; /* handles are closing; uv_run is about to return */
@@ -215,6 +217,8 @@ struct server {
     bool fatal;
     struct server_stats stats;
     uint64_t started_ms;
+    /* DEBUG.CUT: frames to and from peer i are dropped until this time. */
+    uint64_t cut_until_ms[RAFT_MAX_NODES];
 };
 
 uint64_t server_now(struct server *s);
@@ -252,12 +256,14 @@ void commands_dispatch(struct client *c, struct resp_request *req);
 void commands_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
 void commands_proxy_serve(struct server *s, int from_peer, const struct peer_proxy_req *q);
 void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p);
-/* Time out proxied operations whose answer never came; returns the next
- * deadline (UINT64_MAX if none). */
+/* Time out proxied operations whose answer never came and parked ones no
+ * leader turned up for; returns the next deadline (UINT64_MAX if none). */
 uint64_t commands_expire(struct server *s, uint64_t now_ms);
 void commands_free_all(struct server *s);
 /* Route again the operations a leader change bounced; true if any. */
 bool commands_reroute(struct server *s);
+/* Route the operations parked while no leader was reachable, if one is. */
+void commands_unpark(struct server *s);
 
 /* info.c */
 void info_write(struct server *s, struct resp_buf *b, int proto);

@@ -87,6 +87,7 @@ void server_after_io(struct server *s)
     uint64_t next_expiry = commands_expire(s, now);
     /* Bounced operations go again at once; a few rounds at most. */
     for (int round = 0; round < 4; round++) {
+        commands_unpark(s);
         commands_reroute(s);
         int rc = replica_flush(s->replica, now);
         if (rc != 0) {
@@ -95,7 +96,8 @@ void server_after_io(struct server *s)
             server_fatal(s, "storage failed: the node cannot trust its disk and stops");
             return;
         }
-        if (!s->reroute_head)
+        if (!s->reroute_head && !(s->parked_head && (replica_role(s->replica) == RAFT_LEADER ||
+                                                      peer_link_up(s, replica_leader(s->replica)))))
             break;
     }
     peer_flush_writes(s);

@@ -53,6 +53,8 @@ void server_options_usage(FILE *f)
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info)\n"
+            "  --enable-debug-commands    allow DEBUG.CUT PEER MS (drop all frames to and from\n"
+            "                             PEER for MS ms; fault-injection tests only)\n"
             "  --help, --version\n",
             RESP_DEFAULT_MAX_BULK_BYTES, RESP_DEFAULT_MAX_ARGS, RESP_DEFAULT_MAX_REQUEST_BYTES,
             RESP_DEFAULT_MAX_INLINE_BYTES, PEER_DEFAULT_MAX_FRAME);
@@ -190,7 +192,7 @@ static int server_options_file(struct server_options *o, const char *path, int d
             rc = 64;
             break;
         }
-        bool flag = strcmp(p, "in-memory") == 0;
+        bool flag = strcmp(p, "in-memory") == 0 || strcmp(p, "enable-debug-commands") == 0;
         if (flag && *val && strcmp(val, "true") != 0 && strcmp(val, "yes") != 0 && strcmp(val, "1") != 0)
             continue;
         if (!flag && !*val) {
@@ -240,6 +242,9 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             return 1;
         } else if (strcmp(a, "--in-memory") == 0) {
             o->in_memory = true;
+            used = false;
+        } else if (strcmp(a, "--enable-debug-commands") == 0) {
+            o->debug_commands = true;
             used = false;
         } else if (!v) {
             fprintf(stderr, "raftkv serve: %s needs a value (or is unknown)\n", a);
