@@ -81,6 +81,8 @@ static void disk_truncate_from(struct cluster_disk *d, raft_index from)
         d->n--;
         free(d->ents[d->n].data);
     }
+    if (d->durable > d->offset + d->n)
+        d->durable = d->offset + d->n;
 }
 
 static raft_index disk_last(const struct cluster_disk *d)
@@ -136,6 +138,7 @@ static void disk_save_snapshot(struct cluster_disk *d, raft_index index, raft_te
     }
     d->offset = index;
     d->offset_term = term;
+    d->durable = disk_last(d); /* saving a snapshot syncs what was pending */
     d->snap_index = index;
     d->snap_term = term;
     free(d->snap);
@@ -227,6 +230,12 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
         return;
     }
 
+    /* Thesis 10.2.1: a leader may send its new entries while its own
+     * write is still in flight; its PERSISTED comes when the sync does. */
+    bool early_send = c->sync_delay_ms > 0 && u->role == RAFT_LEADER &&
+                      (u->flags & RAFT_UPDATE_ENTRIES) &&
+                      !(u->flags & (RAFT_UPDATE_HARD_STATE | RAFT_UPDATE_SNAPSHOT));
+
     /* 1. Persist. */
     if (u->flags & RAFT_UPDATE_HARD_STATE) {
         if (u->term < d->term)
@@ -257,7 +266,16 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
         nd->last_snap = u->snap_index;
         wrote = true;
     }
-    /* 2. (The simulated disk is durable at once.) */
+    /* 2. Sync: at once, covering any write still pending, unless this
+     * leader update goes out first. */
+    if (early_send) {
+        if (!nd->sync_at)
+            nd->sync_at = c->now + c->sync_delay_ms;
+        wrote = false;
+    } else {
+        d->durable = disk_last(d);
+        nd->sync_at = 0;
+    }
     if (crash_at == CRASH_BEFORE_SEND) {
         cluster_crash(c, nd->id);
         return;
@@ -307,6 +325,18 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
 
 /* ---- lifecycle ---- */
 
+static void node_synced(struct cluster_node *nd)
+{
+    struct cluster *c = nd->c;
+    struct cluster_disk *d = &nd->disk;
+    nd->sync_at = 0;
+    d->durable = disk_last(d);
+    struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .now_ms = c->now};
+    ev.persisted.index = disk_last(d);
+    disk_term_at(d, ev.persisted.index, &ev.persisted.term);
+    step_node(nd, &ev, NULL);
+}
+
 static void node_start(struct cluster_node *nd)
 {
     struct cluster *c = nd->c;
@@ -334,6 +364,8 @@ static void node_start(struct cluster_node *nd)
         return;
     }
     nd->alive = true;
+    nd->sync_at = 0;
+    d->durable = disk_last(d);
     memset(&nd->sm, 0, sizeof nd->sm);
     cluster_sm_decode(&nd->sm, d->snap, d->snap_len);
     nd->sm_applied = d->snap_index;
@@ -436,6 +468,11 @@ bool cluster_alive(const struct cluster *c, int node)
 {
     return node >= 0 && node < c->n && c->nodes[node].alive;
 }
+void cluster_set_leader_sync_delay(struct cluster *c, uint64_t ms)
+{
+    c->sync_delay_ms = ms;
+}
+
 void cluster_set_crash_points(struct cluster *c, double probability)
 {
     c->crash_point_prob = probability;
@@ -485,6 +522,12 @@ void cluster_crash(struct cluster *c, int node)
     if (!nd->alive)
         return;
     cluster_ops_node_crashed(nd);
+    /* Writes not yet synced are lost, but for a torn prefix of them. */
+    struct cluster_disk *d = &nd->disk;
+    if (d->durable < disk_last(d)) {
+        raft_index keep = d->durable + rng_below(&c->rng, disk_last(d) - d->durable + 1);
+        disk_truncate_from(d, keep + 1);
+    }
     raft_free(nd->raft);
     nd->raft = NULL;
     nd->alive = false;
@@ -500,7 +543,7 @@ void cluster_restart(struct cluster *c, int node)
 
 /* ---- the event loop ---- */
 
-enum next_kind { NEXT_NONE, NEXT_MSG, NEXT_NODE, NEXT_OP };
+enum next_kind { NEXT_NONE, NEXT_MSG, NEXT_NODE, NEXT_SYNC, NEXT_OP };
 
 static enum next_kind next_event(const struct cluster *c, uint64_t *at, int *node)
 {
@@ -518,6 +561,14 @@ static enum next_kind next_event(const struct cluster *c, uint64_t *at, int *nod
             t = c->now;
         if (kind == NEXT_NONE || t < *at) {
             kind = NEXT_NODE;
+            *at = t;
+            *node = i;
+        }
+    }
+    for (int i = 0; i < c->n; i++) {
+        t = c->nodes[i].sync_at;
+        if (c->nodes[i].alive && t && (kind == NEXT_NONE || t < *at)) {
+            kind = NEXT_SYNC;
             *at = t;
             *node = i;
         }
@@ -562,6 +613,9 @@ static void run_event(struct cluster *c, enum next_kind kind, uint64_t at, int n
         step_node(&c->nodes[node], &ev, NULL);
         break;
     }
+    case NEXT_SYNC:
+        node_synced(&c->nodes[node]);
+        break;
     case NEXT_OP:
         cluster_ops_expire(c);
         break;

@@ -146,6 +146,12 @@ void cluster_restart(struct cluster *c, int node);
  * down until cluster_restart(). */
 void cluster_set_crash_points(struct cluster *c, double probability);
 
+/* Thesis 10.2.1: with ms > 0 a leader's driver sends new entries before its
+ * own sync, which completes ms later (then PERSISTED is reported); a crash
+ * before that loses them (all but a torn prefix). 0: every update syncs
+ * before sending. */
+void cluster_set_leader_sync_delay(struct cluster *c, uint64_t ms);
+
 /* Driver-side snapshots: after applying, a node snapshots its state machine
  * once it is `every` entries past its last snapshot (0: never). */
 void cluster_set_snapshot_every(struct cluster *c, raft_index every);

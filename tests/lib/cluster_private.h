@@ -27,6 +27,7 @@ struct cluster_disk {
     raft_term snap_term;
     uint8_t *snap;
     size_t snap_len;
+    raft_index durable; /* entries past this are written but not yet synced */
 };
 
 struct cluster_sm {
@@ -43,6 +44,7 @@ struct cluster_node {
     struct cluster_sm sm;
     raft_index sm_applied;
     raft_index last_snap;
+    uint64_t sync_at; /* a pending leader sync completes then (0: none) */
     /* Leader append-only: what this node's log looked like as leader. */
     raft_term lead_term;
     raft_index lead_last;
@@ -96,6 +98,7 @@ struct cluster {
 
     raft_index snapshot_every;
     double crash_point_prob;
+    uint64_t sync_delay_ms;
 
     cluster_complete_fn on_complete;
     void *on_complete_ctx;

@@ -7,7 +7,8 @@
  * isolated, halves, majority ring, bridge), crashes and restarts, and in
  * half the schedules crash points inside the driver's order of work
  * (mid-persist with a torn tail, before send, before apply, before
- * PERSISTED);
+ * PERSISTED), and in half a leader that sends before its own sync
+ * completes (thesis 10.2.1);
  * driver-side snapshots at a random interval; concurrent clients doing
  * read/write/cas on a few keys with timeouts. Every key's history must be
  * linearizable.
@@ -218,6 +219,8 @@ static char *run_schedule(uint64_t seed)
     cluster_on_complete(c, on_complete, &run);
     if (rng_below(&run.g, 2))
         cluster_set_crash_points(c, 0.0005 + rng_double(&run.g) * 0.0025);
+    if (rng_below(&run.g, 2))
+        cluster_set_leader_sync_delay(c, 1 + rng_below(&run.g, 10));
 
     run.n_clients = 2 * n;
     for (int i = 0; i < run.n_clients; i++) {
