@@ -69,7 +69,7 @@ static void issue(struct whirl_run *run, struct whirl_client *c)
 {
     struct whirl_key_group *g = &run->groups[c->group];
     group_admit(run, g, c->process);
-    struct rng *r = &run->rng_workload;
+    struct rng *r = &c->rng;
     switch (c->role) {
     case WHIRL_ROLE_READER: c->f = WHIRL_F_READ; break;
     case WHIRL_ROLE_WRITER: c->f = rng_below(r, 3) == 0 ? WHIRL_F_WRITE : WHIRL_F_CAS; break;
@@ -330,6 +330,9 @@ int whirl_workload_start(struct whirl_run *run)
     run->next_key = n_groups;
     for (int t = 0; t < threads; t++) {
         struct whirl_client *c = &run->clients[t];
+        /* Each thread draws from its own generator, so what a thread asks
+         * for does not depend on how the threads interleave. */
+        rng_seed(&c->rng, rng_next(&run->rng_workload));
         c->thread = t;
         c->process = t;
         c->group = t / size < n_groups ? t / size : n_groups - 1;

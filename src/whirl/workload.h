@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/rng.h"
 #include "whirl/run.h"
 
 enum whirl_role { WHIRL_ROLE_READER, WHIRL_ROLE_WRITER, WHIRL_ROLE_MIXED };
@@ -35,6 +36,7 @@ struct whirl_client {
     int32_t a, b;
     int node;
     bool final;          /* the outstanding request is a final read */
+    struct rng rng;      /* this thread's choices of function and values */
     uint64_t invoke_ns;
 };
 
