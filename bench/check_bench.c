@@ -2,7 +2,7 @@
  * the checker suite's real Jepsen etcd histories, and a generated
  * 100,000-operation lin-kv history (valid by construction).
  *
- *   build/bench/check_bench [--suite DIR] [--ops N] [--seed S] [--keep FILE]
+ *   build/bench/check_bench [--suite DIR] [--ops N] [--seed S] [--info PCT] [--keep FILE]
  *
  * Targets (issue 3): the whole suite in under 0.1 s, the 100,000-op history
  * in under 1 s. Each figure is the best of 5 runs.
@@ -157,8 +157,9 @@ static int gen_cmp_event(const void *x, const void *y)
 /* Simulates lin-kv clients on a register per key: each operation takes
  * effect at a random point inside its call, in point order, so the history
  * is linearizable by construction. Writes 200 ops per key, 10 processes per
- * key, 5% unknown outcomes (half of which took effect). */
-static int bench_generate(const char *path, size_t n_ops, uint64_t seed)
+ * key, info_pct% of writes and cas with unknown outcomes (half of which
+ * took effect). */
+static int bench_generate(const char *path, size_t n_ops, uint64_t seed, unsigned info_pct)
 {
     struct rng g;
     rng_seed(&g, seed);
@@ -193,7 +194,7 @@ static int bench_generate(const char *path, size_t n_ops, uint64_t seed)
             o->f = p < procs / 2 ? LIN_READ : rng_below(&g, 3) == 0 ? LIN_WRITE : LIN_CAS;
             o->a = (int)rng_below(&g, 5);
             o->b = (int)rng_below(&g, 5);
-            if (o->f != LIN_READ && rng_below(&g, 20) == 0) {
+            if (o->f != LIN_READ && rng_below(&g, 100) < info_pct) {
                 o->outcome = 2;
                 o->effective = rng_below(&g, 2) == 0;
                 proc[p] = next_process++; /* an unknown outcome: the client continues as a new process */
@@ -256,7 +257,7 @@ static int bench_generate(const char *path, size_t n_ops, uint64_t seed)
     return 0;
 }
 
-static int bench_generated(size_t n_ops, uint64_t seed, const char *keep)
+static int bench_generated(size_t n_ops, uint64_t seed, unsigned info_pct, const char *keep)
 {
     char tmp[] = "/tmp/check_bench_XXXXXX";
     const char *path = keep;
@@ -267,12 +268,13 @@ static int bench_generated(size_t n_ops, uint64_t seed, const char *keep)
         close(fd);
         path = tmp;
     }
-    if (bench_generate(path, n_ops, seed) != 0) {
+    if (bench_generate(path, n_ops, seed, info_pct) != 0) {
         fprintf(stderr, "check_bench: cannot write %s\n", path);
         return -1;
     }
     double best_total = 1e9, best_check = 1e9;
     size_t keys = 0, ops = 0, max_ops = 0;
+    uint64_t states = 0;
     enum lin_verdict verdict = LIN_UNKNOWN;
     for (int round = 0; round < BENCH_ROUNDS; round++) {
         struct check_history h;
@@ -291,16 +293,18 @@ static int bench_generated(size_t n_ops, uint64_t seed, const char *keep)
             best_check = t1 - c0;
         keys = h.n_keys;
         ops = max_ops = 0;
+        states = 0;
         for (size_t k = 0; k < h.n_keys; k++) {
             ops += h.keys[k].n_ops;
+            states += h.keys[k].report.states_explored;
             if (h.keys[k].n_ops > max_ops)
                 max_ops = h.keys[k].n_ops;
         }
         check_history_free(&h);
     }
     printf("generated lin-kv history: %zu operations (seed %" PRIu64 "), %zu keys, %zu ops checked (at most %zu per "
-           "key): %s\n",
-           n_ops, seed, keys, ops, max_ops,
+           "key), %" PRIu64 " configurations: %s\n",
+           n_ops, seed, keys, ops, max_ops, states,
            verdict == LIN_VALID ? "valid" : verdict == LIN_INVALID ? "INVALID (generator bug)" : "unknown");
     printf("  read + check: %.1f ms   check only: %.1f ms   (best of %d; target < 1000 ms)\n", best_total * 1e3,
            best_check * 1e3, BENCH_ROUNDS);
@@ -315,6 +319,7 @@ int main(int argc, char **argv)
 {
     const char *suite = NULL, *keep = NULL;
     size_t n_ops = 100000;
+    unsigned info_pct = 5; /* of writes and cas: outcome unknown */
     uint64_t seed = (uint64_t)time(NULL);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--suite") == 0 && i + 1 < argc)
@@ -323,23 +328,25 @@ int main(int argc, char **argv)
             n_ops = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--info") == 0 && i + 1 < argc)
+            info_pct = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--keep") == 0 && i + 1 < argc)
             keep = argv[++i];
         else {
-            fprintf(stderr, "usage: check_bench [--suite DIR] [--ops N] [--seed S] [--keep FILE]\n");
+            fprintf(stderr, "usage: check_bench [--suite DIR] [--ops N] [--seed S] [--info PCT] [--keep FILE]\n");
             return 64;
         }
     }
     if (!suite)
         suite = bench_find_suite();
-    printf("== linearizability checker: build/bench/check_bench --ops %zu --seed %" PRIu64 "%s%s\n", n_ops, seed,
-           suite ? " --suite " : "", suite ? suite : "");
+    printf("== linearizability checker: build/bench/check_bench --ops %zu --seed %" PRIu64 " --info %u%s%s\n", n_ops,
+           seed, info_pct, suite ? " --suite " : "", suite ? suite : "");
     int rc = 0;
     if (suite)
         rc |= bench_suite(suite) != 0;
     else
         printf("checker suite: not found (set SHARED), skipped\n");
     if (n_ops > 0)
-        rc |= bench_generated(n_ops, seed, keep) != 0;
+        rc |= bench_generated(n_ops, seed, info_pct, keep) != 0;
     return rc;
 }
