@@ -24,6 +24,13 @@ int check_edn_line(struct check_history *h, const char *line, int64_t position, 
     /* Blank lines, comments, and the brackets of a history printed as one vector. */
     if (*p == '\0' || *p == ';' || strcmp(p, "[") == 0 || strcmp(p, "]") == 0)
         return 1;
+    if (*p == '[') { /* the first op of a history printed as one vector */
+        const char *q = p + 1;
+        while (*q == ' ' || *q == '\t' || *q == ',')
+            q++;
+        if (*q == '{')
+            p = q;
+    }
     const char *end;
     json_t *o = check_edn_parse(p, &end, err, err_len);
     if (!o)

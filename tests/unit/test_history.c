@@ -185,16 +185,16 @@ Test(history, edn_independent_tuples_become_keys)
     check_history_free(&p.h);
 }
 
-Test(history, edn_plain_values_are_one_register_and_a_cas_fail_without_code_is_dropped)
+Test(history, edn_plain_values_are_one_register_and_a_cas_fail_without_code_is_dropped_even_in_one_vector)
 {
-    const char *text = "{:type :invoke, :f :write, :value 1, :process 0}\n"
+    const char *text = "[{:type :invoke, :f :write, :value 1, :process 0}\n"
                        "{:type :ok, :f :write, :value 1, :process 0}\n"
                        "{:type :invoke, :f :cas, :value [1 2], :process 1}\n"
                        "{:type :fail, :f :cas, :value [1 2], :process 1}\n"
                        "{:type :invoke, :f :read, :value nil, :process 1}\n"
-                       "{:type :ok, :f :read, :value 1, :process 1}\n";
+                       "{:type :ok, :f :read, :value 1, :process 1}]\n";
     struct parsed p;
-    parse(&p, text, CHECK_FORMAT_EDN);
+    parse(&p, text, CHECK_FORMAT_AUTO);
     cr_assert_eq(p.rc, 0, "%s", p.err);
     cr_assert_eq(p.h.n_keys, 1);
     cr_assert_str_eq(p.h.keys[0].key, "");
