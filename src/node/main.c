@@ -40,7 +40,9 @@ static void usage(FILE *f)
             "                             (default 65536)\n"
             "  --data-dir DIR             keep term, vote, log and snapshots durably in DIR\n"
             "                             (fsync before any message that depends on them);\n"
-            "                             without it the node keeps its state in memory only\n"
+            "                             without it the node keeps its state in memory only.\n"
+            "                             \"{node}\" in DIR is replaced by the node's name, so\n"
+            "                             one command line serves a whole cluster\n"
             "  --unsafe-local-reads       DELIBERATE BUG for testing checkers: serve reads from\n"
             "                             local state on any node, with no proof of leadership;\n"
             "                             stale reads under partitions. Never use for real.\n");

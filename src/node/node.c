@@ -154,6 +154,26 @@ static const char *adopt_membership(struct node *n, const json_t *body)
     return NULL;
 }
 
+/* The data directory with every "{node}" replaced by this node's name, so
+ * that all nodes of a cluster can share one command line, as Maelstrom runs
+ * them. */
+static void data_dir_for(const char *pattern, const char *name, char *out, size_t size)
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p && o + 1 < size;) {
+        if (strncmp(p, "{node}", 6) == 0) {
+            int w = snprintf(out + o, size - o, "%s", name);
+            o += w < 0 ? 0 : (size_t)w;
+            if (o >= size)
+                o = size - 1;
+            p += 6;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+}
+
 static const char *start_replica(struct node *n, uint64_t now_ms)
 {
     struct replica_config c;
@@ -177,9 +197,10 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     if (n->opts.data_dir) {
         static char err[600];
         struct raft_restore restore;
-        int rc = storage_open(n->opts.data_dir, NULL, &n->storage, &restore, err, sizeof err);
+        data_dir_for(n->opts.data_dir, n->names[n->self], n->data_dir, sizeof n->data_dir);
+        int rc = storage_open(n->data_dir, NULL, &n->storage, &restore, err, sizeof err);
         if (rc != 0) {
-            node_log(NODE_LOG_ERROR, "cannot use --data-dir %s: %s", n->opts.data_dir, err);
+            node_log(NODE_LOG_ERROR, "cannot use --data-dir %s: %s", n->data_dir, err);
             n->failed = rc;
             return err;
         }
@@ -195,12 +216,12 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
         return "cannot start the replica";
     }
     node_log(NODE_LOG_INFO,
-             "started: %d nodes, raft id %d, seed %llu, election timeout %llu ms, %s%s%s, term "
+             "started: %d nodes, raft id %d, seed %llu, election timeout %llu ms, %s%s, term "
              "%llu, last index %llu%s",
              n->n_nodes, n->self, (unsigned long long)n->seed,
              (unsigned long long)c.raft.election_timeout_ms,
              n->storage ? "durable state in " : "state in memory only (no --data-dir)",
-             n->storage ? n->opts.data_dir : "", "",
+             n->storage ? n->data_dir : "",
              (unsigned long long)replica_term(n->replica),
              (unsigned long long)replica_last_index(n->replica),
              n->opts.unsafe_local_reads ? ", UNSAFE LOCAL READS (deliberate bug)" : "");
@@ -294,7 +315,7 @@ void node_handle_line(struct node *n, const char *line, size_t len, uint64_t now
     bool has_id = json_is_integer(id);
     json_int_t msg_id = has_id ? json_integer_value(id) : 0;
     const char *type = json_string_value(json_object_get(body, "type"));
-    if (json_object_get(body, "in_reply_to") && !(type && strcmp(type, "fwd_ok") == 0)) {
+    if (json_object_get(body, "in_reply_to")) {
         node_log(NODE_LOG_DEBUG, "ignored a reply (%s) from %s", type ? type : "?", src);
         goto done; /* never answer an answer */
     }

@@ -53,6 +53,7 @@ struct node {
     struct replica *replica;
     struct storage *storage;          /* NULL: in memory */
     struct replica_log_store log_store; /* the replica's seam over `storage` */
+    char data_dir[4096];                /* --data-dir with {node} filled in */
     uint64_t seed;
     int last_role, last_leader;
     uint64_t last_term;
