@@ -26,6 +26,21 @@ static void snap_name(char *buf, size_t n, const char *fmt, uint64_t index)
     snprintf(buf, n, fmt, index);
 }
 
+/* 1 for a snapshot name we write, 2 for a temp name, 0 for anything else;
+ * *index gets its index. Names are compared exactly, so a stray
+ * "snap-5.snap" is left alone rather than mistaken for snap-000...5.snap. */
+static int snap_parse(const char *name, uint64_t *index)
+{
+    char tail[8], canon[64];
+    if (sscanf(name, "snap-%20" SCNu64 ".%7s", index, tail) != 2)
+        return 0;
+    snap_name(canon, sizeof canon, SNAP_NAME_FMT, *index);
+    if (strcmp(canon, name) == 0)
+        return 1;
+    snap_name(canon, sizeof canon, SNAP_TMP_FMT, *index);
+    return strcmp(canon, name) == 0 ? 2 : 0;
+}
+
 int snapshot_save(struct sio *io, int dirfd, const char *dir, uint64_t index, uint64_t term,
                   const uint8_t *data, size_t len, uint64_t *file_bytes, char *err,
                   size_t errlen)
@@ -81,9 +96,7 @@ int snapshot_save(struct sio *io, int dirfd, const char *dir, uint64_t index, ui
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         uint64_t other;
-        char tail[8];
-        if (sscanf(de->d_name, "snap-%20" SCNu64 ".%7s", &other, tail) == 2 && other < index &&
-            (strcmp(tail, "snap") == 0 || strcmp(tail, "tmp") == 0))
+        if (snap_parse(de->d_name, &other) && other < index)
             unlinkat(dirfd, de->d_name, 0);
     }
     closedir(d);
@@ -125,14 +138,14 @@ int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn lo
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         uint64_t idx;
-        char tail[8];
-        if (sscanf(de->d_name, "snap-%20" SCNu64 ".%7s", &idx, tail) != 2)
+        int kind = snap_parse(de->d_name, &idx);
+        if (kind == 0)
             continue;
-        if (strcmp(tail, "tmp") == 0) {
+        if (kind == 2) {
             snap_log(log, log_ctx, "%s/%s: removing a snapshot left half-written by a crash", dir,
                      de->d_name);
             unlinkat(dirfd, de->d_name, 0);
-        } else if (strcmp(tail, "snap") == 0 && (!have || idx > newest)) {
+        } else if (!have || idx > newest) {
             newest = idx;
             have = 1;
         }
@@ -186,9 +199,7 @@ int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn lo
         rewinddir(d);
         while ((de = readdir(d)) != NULL) {
             uint64_t idx;
-            char tail[8];
-            if (sscanf(de->d_name, "snap-%20" SCNu64 ".%7s", &idx, tail) == 2 &&
-                strcmp(tail, "snap") == 0 && idx < newest) {
+            if (snap_parse(de->d_name, &idx) == 1 && idx < newest) {
                 snap_log(log, log_ctx, "%s/%s: removing a superseded snapshot", dir, de->d_name);
                 unlinkat(dirfd, de->d_name, 0);
             }

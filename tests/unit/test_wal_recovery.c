@@ -255,6 +255,30 @@ Test(wal_recovery, a_log_without_its_hard_state_file_refuses_to_start)
     cr_assert_eq(access(meta, F_OK), -1, "no fresh term 0 was written");
 }
 
+Test(wal_recovery, files_with_names_the_store_does_not_write_are_left_alone)
+{
+    write_log(3);
+    const char *strays[] = {"snap-5.snap", "wal-7.log", "snap-x.tmp", "notes.txt"};
+    for (size_t i = 0; i < 4; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, strays[i]);
+        int fd = open(path, O_CREAT | O_WRONLY, 0644);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, "junk", 4), 4);
+        close(fd);
+    }
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 3);
+    cr_assert_eq(r.snap_index, 0);
+    storage_close(s);
+    for (size_t i = 0; i < 4; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, strays[i]);
+        cr_assert_eq(access(path, F_OK), 0, "%s was removed", strays[i]);
+    }
+}
+
 Test(wal_recovery, a_path_that_is_a_file_is_refused_with_a_message)
 {
     write_log(1);
