@@ -2,6 +2,7 @@
  * own store folder, and sums up. */
 #include "whirl/test_cmd.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ static void write_outputs(struct whirl_run *run)
 
 /* One run into its own folder. Returns the verdict, or WHIRL_EXIT_ABORTED;
  * *interrupted tells whether a signal stopped it. */
-static int run_once(struct whirl_opts *o, int number, uint64_t seed, bool *interrupted)
+static int run_once(struct whirl_opts *o, int number, uint64_t seed, bool *interrupted, char *dir, size_t dirlen)
 {
     struct whirl_run run;
     memset(&run, 0, sizeof run);
@@ -76,11 +77,28 @@ static int run_once(struct whirl_opts *o, int number, uint64_t seed, bool *inter
         code = (int)v;
     }
     *interrupted = run.interrupted;
+    snprintf(dir, dirlen, "%s", run.dir);
     if (run.log)
         fclose(run.log);
     run.log = NULL;
     whirl_run_free(&run);
     return code;
+}
+
+/* --test-count K: the series' summary beside its run folders, named after
+ * the first: <store>/lin-kv/series-<timestamp>.json. */
+static void write_series(const struct whirl_opts *o, const char *first_dir, json_t *runs, int done)
+{
+    const char *base = strrchr(first_dir, '/');
+    if (!base)
+        return;
+    char path[4300];
+    snprintf(path, sizeof path, "%.*s/series-%s.json", (int)(base - first_dir), first_dir, base + 1);
+    json_t *summary = json_pack("{s:s, s:i, s:i, s:O}", "command", o->command_line ? o->command_line : "",
+                                "test_count", o->test_count, "runs_done", done, "runs", runs);
+    if (summary && json_dump_file(summary, path, JSON_INDENT(1)) == 0)
+        printf("Summary in %s\n", path);
+    json_decref(summary);
 }
 
 int whirl_test_main(int argc, char **argv)
@@ -95,9 +113,18 @@ int whirl_test_main(int argc, char **argv)
     }
     uint64_t seed = o.seed_given ? o.seed : seed_from_clock();
     int worst = 0, counts[4] = {0, 0, 0, 0};
+    json_t *series = json_array();
+    char first_dir[4096] = "";
     for (int i = 0; i < o.test_count; i++) {
         bool interrupted = false;
-        int code = run_once(&o, i + 1, seed + (uint64_t)i, &interrupted);
+        char dir[4096] = "";
+        int code = run_once(&o, i + 1, seed + (uint64_t)i, &interrupted, dir, sizeof dir);
+        static const char *const verdicts[4] = {"valid", "invalid", "unknown", "could not run"};
+        json_array_append_new(series, json_pack("{s:i, s:I, s:s, s:s}", "run", i + 1, "seed",
+                                                (json_int_t)(seed + (uint64_t)i), "verdict",
+                                                verdicts[code == WHIRL_EXIT_ABORTED ? 3 : code], "dir", dir));
+        if (i == 0)
+            snprintf(first_dir, sizeof first_dir, "%s", dir);
         counts[code == WHIRL_EXIT_ABORTED ? 3 : code]++;
         /* Invalid beats could-not-run beats unknown beats valid. */
         static const int rank[4] = {0, 3, 1, 2};
@@ -113,9 +140,11 @@ int whirl_test_main(int argc, char **argv)
         printf("\n%d runs: %d valid, %d invalid, %d unknown, %d could not run (seeds %llu..%llu)\n", done,
                counts[0], counts[1], counts[2], counts[3], (unsigned long long)seed,
                (unsigned long long)(seed + (uint64_t)done - 1));
+        write_series(&o, first_dir, series, done);
         if (worst != WHIRL_EXIT_ABORTED)
             printf("%s\n", whirl_verdict_line((enum whirl_verdict)worst));
     }
+    json_decref(series);
     whirl_opts_free(&o);
     return worst;
 }

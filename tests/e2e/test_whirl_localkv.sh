@@ -108,5 +108,7 @@ echo "== --test-count 2 runs twice, each in its own folder, and sums up"
 [ "$(ls -d "$store"/multi/lin-kv/*/ | wc -l)" -eq 2 ] || fail "want 2 run folders"
 grep -q '2 runs: 2 valid, 0 invalid, 0 unknown, 0 could not run (seeds 40..41)' "$store/multi.out" || fail "summary"
 grep -q 'seed 41' "$store/multi.out" || fail "second run's seed"
+python3 -c 'import json,glob,sys; [p]=glob.glob(sys.argv[1]+"/lin-kv/series-*.json"); s=json.load(open(p)); assert [r["verdict"] for r in s["runs"]]==["valid","valid"] and s["runs"][1]["seed"]==41, s' \
+  "$store/multi" || fail "series summary file"
 echo "   2 folders; $(grep '2 runs' "$store/multi.out")"
 echo "ok"
