@@ -13,6 +13,7 @@ enum opt_id {
     OPT_LATENCY_DIST, OPT_NEMESIS, OPT_NEMESIS_INTERVAL, OPT_AVAILABILITY, OPT_LOG_STDERR,
     OPT_LOG_NET_SEND, OPT_LOG_NET_RECV, OPT_TEST_COUNT, OPT_SEED, OPT_STORE, OPT_MESSAGE_LOG_LIMIT,
     OPT_INIT_TIMEOUT, OPT_PER_KEY_LIMIT, OPT_PROCESS_LIMIT, OPT_QUIET, OPT_FINAL_READS, OPT_FINAL_READ_TIMEOUT,
+    OPT_NO_REPORT,
 };
 
 struct opt_def {
@@ -34,7 +35,7 @@ static const struct opt_def opt_defs[] = {
     {"--message-log-limit", OPT_MESSAGE_LOG_LIMIT, true}, {"--init-timeout", OPT_INIT_TIMEOUT, true},
     {"--per-key-limit", OPT_PER_KEY_LIMIT, true}, {"--process-limit", OPT_PROCESS_LIMIT, true},
     {"--quiet-period", OPT_QUIET, true},      {"--final-reads", OPT_FINAL_READS, false},
-    {"--final-read-timeout", OPT_FINAL_READ_TIMEOUT, true},
+    {"--final-read-timeout", OPT_FINAL_READ_TIMEOUT, true}, {"--no-report", OPT_NO_REPORT, false},
 };
 
 void whirl_usage(FILE *out)
@@ -89,6 +90,8 @@ void whirl_usage(FILE *out)
           "                          succeeds; report acknowledged writes that were lost\n"
           "                          (on by default with --nemesis kill)\n"
           "  --final-read-timeout S  give up on final reads after S seconds (default 10)\n"
+          "  --no-report             skip the HTML/SVG reports (results and histories\n"
+          "                          are still written; `whirl report DIR` makes them later)\n"
           "\n"
           "Exit codes: 0 valid, 1 invalid, 2 unknown, 3 the test could not run,\n"
           "64 bad usage.\n",
@@ -336,6 +339,7 @@ int whirl_opts_parse(int argc, char **argv, struct whirl_opts *o, char *err, siz
             o->process_limit = (int)n;
             break;
         case OPT_FINAL_READS: o->final_reads = true; break;
+        case OPT_NO_REPORT: o->no_report = true; break;
         case OPT_FINAL_READ_TIMEOUT:
             if (parse_double(value, &x) || x <= 0 || x > 3600)
                 return fail(err, errlen, "--final-read-timeout must be a positive number of seconds, not '%s'", value);

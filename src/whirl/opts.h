@@ -52,6 +52,7 @@ struct whirl_opts {
     int process_limit;          /* distinct processes on one key before it is retired */
     double quiet_s;             /* healed, request-free period before the end */
     bool final_reads;           /* read every key after the faults (also implied by kill) */
+    bool no_report;             /* skip the HTML/SVG reports (benchmarks) */
     double final_read_timeout_s;
     char *command_line;         /* as typed, for results.json (malloc'd) */
 };

@@ -70,7 +70,7 @@ static int run_once(struct whirl_opts *o, int number, uint64_t seed, bool *inter
     } else {
         write_outputs(&run);
         enum whirl_verdict v = whirl_analyse(&run);
-        if (report_write(run.dir, err, sizeof err) != 0)
+        if (!o->no_report && report_write(run.dir, err, sizeof err) != 0)
             whirl_say(&run, "whirl: reports not written: %s", err);
         whirl_say(&run, "Results in %s (store/latest)", run.dir);
         whirl_say(&run, "%s", whirl_verdict_line(v));
