@@ -222,6 +222,7 @@ int server_main(int argc, char **argv)
     rc_cfg.store = o->in_memory ? NULL : &s->log_store;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
+    rc_cfg.snapshot_threshold = o->snapshot_entries;
     s->replica = replica_new(&rc_cfg, server_now(s));
     server_store_loaded(s);
     if (!s->replica) {

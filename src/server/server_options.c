@@ -50,6 +50,8 @@ void server_options_usage(FILE *f)
             "                             (default 2000)\n"
             "  --shutdown-wait-ms N       on SIGTERM, how long in-flight commands may take\n"
             "                             (default 5000)\n"
+            "  --snapshot-entries N       snapshot the state machine (and drop the log it\n"
+            "                             covers) every N applied entries (default 100000)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info)\n"
@@ -75,6 +77,7 @@ static void server_options_default(struct server_options *o)
     o->heartbeat_ms = 100;
     o->request_timeout_ms = 2000;
     o->shutdown_wait_ms = 5000;
+    o->snapshot_entries = 100000;
     o->log_level = SLOG_INFO;
 }
 
@@ -296,6 +299,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--heartbeat-ms", NULL, &o->heartbeat_ms},
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},
                 {"--shutdown-wait-ms", NULL, &o->shutdown_wait_ms},
+                {"--snapshot-entries", NULL, &o->snapshot_entries},
             };
             size_t k;
             for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
@@ -310,7 +314,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 if (!bad)
                     *nums[k].size = size;
             } else {
-                bad = parse_u64(v, &u) != 0 || u == 0 || u > 3600u * 1000;
+                bad = parse_u64(v, &u) != 0 || u == 0 || u > 1000000000ull;
                 if (!bad)
                     *nums[k].ms = u;
             }
