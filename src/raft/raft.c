@@ -94,6 +94,8 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
         }
         for (size_t i = 0; i < restore->n_entries; i++) {
             const struct raft_entry *e = &restore->entries[i];
+            if (e->index <= restore->snap_index)
+                continue; /* already inside the snapshot (a segment straddling it) */
             if (e->index != log_last_index(&r->log) + 1 || e->term < log_last_term(&r->log) ||
                 (e->len && !e->data))
                 goto err_after_log;

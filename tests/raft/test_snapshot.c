@@ -137,3 +137,20 @@ Test(snapshot, restore_with_a_gap_after_the_snapshot_is_refused)
     raft_config_default(&cfg, 0, 3, 1);
     cr_assert_null(raft_new(&cfg, &rs, 0));
 }
+
+/* Storage may hand back entries the snapshot already covers (a log segment
+ * straddling it): they are skipped, not mistaken for a gap */
+Test(snapshot, restore_skips_entries_the_snapshot_already_covers)
+{
+    struct raft_entry ents[3] = {{.term = 2, .index = 19}, {.term = 2, .index = 20},
+                                 {.term = 2, .index = 21}};
+    struct raft_restore rs = {.term = 2, .voted_for = RAFT_NO_NODE, .snap_index = 20,
+                              .snap_term = 2, .entries = ents, .n_entries = 3};
+    struct raft_config cfg;
+    raft_config_default(&cfg, 0, 3, 1);
+    struct raft *r = raft_new(&cfg, &rs, 0);
+    cr_assert_not_null(r);
+    cr_assert_eq(raft_last_index(r), 21);
+    cr_assert_null(raft_entry_at(r, 20), "inside the snapshot");
+    raft_free(r);
+}
