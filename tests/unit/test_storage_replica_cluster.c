@@ -1,0 +1,240 @@
+/* test_storage_replica_cluster.c - three replicas on real data directories,
+ * wired by an in-process message queue: a follower cut off while the others
+ * commit and compact catches up by InstallSnapshot, which its store saves as
+ * a leader's snapshot (dropping its stale log), and after a restart from its
+ * directory alone it holds exactly the leader's map. */
+#include "storage/storage_replica.h"
+#include "test_storage_util.h"
+
+#define CL_NODES 3
+#define CL_QUEUE 65536
+
+struct cl_msg {
+    struct raft_msg m;
+};
+
+struct cl_node {
+    char dir[300];
+    struct storage *st;
+    struct replica_log_store ls;
+    struct replica *r;
+    uint64_t acked;
+};
+
+static struct cl_node nodes[CL_NODES];
+static struct cl_msg queue[CL_QUEUE];
+static size_t queue_len;
+static bool isolated[CL_NODES];
+static uint64_t now_ms;
+static char base[256];
+
+static void cl_msg_free(struct raft_msg *m)
+{
+    for (size_t i = 0; i < m->n_entries; i++)
+        free(m->entries[i].data);
+    free(m->entries);
+    free(m->snap_data);
+}
+
+/* The replica's messages live only during the call: copy them deeply. */
+static void cl_send(void *ctx, const struct raft_msg *m)
+{
+    (void)ctx;
+    if (queue_len == CL_QUEUE || isolated[m->from] || isolated[m->to])
+        return; /* dropped, as a network may */
+    struct raft_msg *c = &queue[queue_len++].m;
+    *c = *m;
+    c->entries = NULL;
+    c->snap_data = NULL;
+    if (m->n_entries) {
+        c->entries = calloc(m->n_entries, sizeof *c->entries);
+        cr_assert_not_null(c->entries);
+        for (size_t i = 0; i < m->n_entries; i++) {
+            c->entries[i] = m->entries[i];
+            c->entries[i].data = NULL;
+            if (m->entries[i].len) {
+                c->entries[i].data = malloc(m->entries[i].len);
+                cr_assert_not_null(c->entries[i].data);
+                memcpy(c->entries[i].data, m->entries[i].data, m->entries[i].len);
+            }
+        }
+    }
+    if (m->snap_len) {
+        c->snap_data = malloc(m->snap_len);
+        cr_assert_not_null(c->snap_data);
+        memcpy(c->snap_data, m->snap_data, m->snap_len);
+    }
+}
+
+static void cl_complete(void *ctx, uint64_t ref, const struct replica_result *res)
+{
+    (void)ref;
+    struct cl_node *n = ctx;
+    if (res->status == REPLICA_DONE && res->kv.code == KV_OK)
+        n->acked++;
+}
+
+static void cl_start(int i)
+{
+    struct cl_node *n = &nodes[i];
+    struct raft_restore restore;
+    n->st = tsu_open(n->dir, &restore, NULL);
+    storage_replica_log_store(n->st, &n->ls);
+    struct replica_config c;
+    replica_config_default(&c, i, CL_NODES, 100 + (uint64_t)i);
+    c.send = cl_send;
+    c.complete = cl_complete;
+    c.ctx = n;
+    c.store = &n->ls;
+    c.snapshot_threshold = 25;
+    n->r = replica_new(&c, now_ms);
+    cr_assert_not_null(n->r);
+    storage_release_restore(n->st);
+}
+
+static void cl_stop(int i)
+{
+    replica_free(nodes[i].r);
+    storage_close(nodes[i].st);
+    nodes[i].r = NULL;
+}
+
+/* Deliver what is queued, flush everyone, let 5 ms pass. */
+static void cl_round(void)
+{
+    size_t n = queue_len;
+    static struct cl_msg batch[CL_QUEUE];
+    memcpy(batch, queue, n * sizeof *batch);
+    queue_len = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct raft_msg *m = &batch[k].m;
+        if (nodes[m->to].r && !isolated[m->from] && !isolated[m->to])
+            replica_receive(nodes[m->to].r, m, now_ms);
+        cl_msg_free(m);
+    }
+    for (int i = 0; i < CL_NODES; i++)
+        if (nodes[i].r)
+            cr_assert_eq(replica_flush(nodes[i].r, now_ms), 0, "%s", storage_error(nodes[i].st));
+    now_ms += 5;
+    for (int i = 0; i < CL_NODES; i++)
+        if (nodes[i].r)
+            replica_tick(nodes[i].r, now_ms);
+}
+
+static int cl_leader(void)
+{
+    for (int i = 0; i < CL_NODES; i++)
+        if (nodes[i].r && !isolated[i] && replica_role(nodes[i].r) == RAFT_LEADER)
+            return i;
+    return -1;
+}
+
+static int cl_wait_leader(void)
+{
+    for (int k = 0; k < 4000; k++) {
+        int l = cl_leader();
+        if (l >= 0)
+            return l;
+        cl_round();
+    }
+    cr_assert_fail("no leader elected");
+    return -1;
+}
+
+static void setup(void)
+{
+    char tmpl[] = "/tmp/raftkv-storage-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    snprintf(base, sizeof base, "%s", tmpl);
+    memset(nodes, 0, sizeof nodes);
+    memset(isolated, 0, sizeof isolated);
+    queue_len = 0;
+    now_ms = 0;
+    for (int i = 0; i < CL_NODES; i++)
+        snprintf(nodes[i].dir, sizeof nodes[i].dir, "%s/n%d", base, i);
+}
+
+static void teardown(void)
+{
+    for (size_t k = 0; k < queue_len; k++)
+        cl_msg_free(&queue[k].m);
+    queue_len = 0;
+    for (int i = 0; i < CL_NODES; i++)
+        if (nodes[i].r)
+            cl_stop(i);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    (void)!system(cmd);
+}
+
+TestSuite(storage_replica_cluster, .init = setup, .fini = teardown);
+
+static json_t *cl_read(int i, int key)
+{
+    json_t *k = json_integer(key);
+    struct kv_command c = {.op = KV_READ, .key = k};
+    struct kv_result res;
+    kv_apply((struct kv_store *)replica_store(nodes[i].r), &c, &res);
+    json_decref(k);
+    return res.code == KV_OK ? res.value : NULL;
+}
+
+Test(storage_replica_cluster, a_follower_catches_up_by_snapshot_and_restarts_from_its_own_disk,
+     .timeout = 120)
+{
+    for (int i = 0; i < CL_NODES; i++)
+        cl_start(i);
+    int leader = cl_wait_leader();
+    int lagger = (leader + 1) % CL_NODES;
+    isolated[lagger] = true;
+
+    /* 200 writes while the lagger is away: the others snapshot every 25. */
+    for (int w = 0; w < 200; w += 10) {
+        leader = cl_wait_leader();
+        uint64_t want = nodes[leader].acked + 10;
+        for (int k = w; k < w + 10; k++) {
+            json_t *key = json_integer(k % 40), *value = json_integer(k);
+            struct kv_command c = {.op = KV_WRITE, .key = key, .value = value};
+            replica_submit(nodes[leader].r, (uint64_t)k, &c, now_ms);
+            json_decref(key);
+            json_decref(value);
+        }
+        for (int k = 0; k < 2000 && nodes[leader].acked < want; k++)
+            cl_round();
+        cr_assert_geq(nodes[leader].acked, want, "writes %d.. were not acknowledged", w);
+    }
+    cr_assert_gt(storage_snapshot_index(nodes[leader].st), 100, "the leader compacted its log");
+    cr_assert_eq(storage_snapshot_index(nodes[lagger].st), 0);
+
+    /* Back on the network, the lagger can only catch up by a snapshot. */
+    isolated[lagger] = false;
+    raft_index target = replica_commit_index(nodes[leader].r);
+    for (int k = 0; k < 4000 && replica_applied_index(nodes[lagger].r) < target; k++)
+        cl_round();
+    cr_assert_geq(replica_applied_index(nodes[lagger].r), target, "the lagger caught up");
+    cr_assert_gt(storage_snapshot_index(nodes[lagger].st), 0, "by an installed snapshot");
+    fprintf(stderr, "storage_replica_cluster: leader n%d snapshot %" PRIu64 ", commit %" PRIu64
+                    "; n%d installed snapshot %" PRIu64 " at %" PRIu64 " ms\n",
+            leader, storage_snapshot_index(nodes[leader].st), target, lagger,
+            storage_snapshot_index(nodes[lagger].st), now_ms);
+    for (int k = 0; k < 50; k++)
+        cl_round();
+
+    /* Restart it: its own directory must hold the snapshot and every entry
+     * after it (checked before it can hear from anyone), and once it learns
+     * the commit index its map must be the leader's. */
+    cl_stop(lagger);
+    cl_start(lagger);
+    cr_assert_gt(replica_applied_index(nodes[lagger].r), 0, "restored from the snapshot");
+    cr_assert_geq(replica_last_index(nodes[lagger].r), target, "the log after it came back");
+    for (int k = 0; k < 4000 && replica_applied_index(nodes[lagger].r) < target; k++)
+        cl_round();
+    leader = cl_leader();
+    cr_assert_geq(leader, 0);
+    for (int key = 0; key < 40; key++) {
+        json_t *a = cl_read(leader, key), *b = cl_read(lagger, key);
+        cr_assert(a && b && json_equal(a, b), "key %d differs after the restart", key);
+        json_decref(a);
+        json_decref(b);
+    }
+}
