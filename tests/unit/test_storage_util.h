@@ -141,8 +141,7 @@ static inline off_t tsu_file_size(const char *path)
     return st.st_size;
 }
 
-/* Overwrite bytes at `off` (negative: from the end) with `len` copies of `byte`
- * or, if xor_mask != 0, flip bits of one byte. */
+/* Flip the bits of `mask` in the byte at `off` (negative: from the end). */
 static inline void tsu_xor_byte(const char *path, off_t off, uint8_t mask)
 {
     int fd = open(path, O_RDWR);
