@@ -36,6 +36,20 @@ static void write_outputs(struct whirl_run *run)
         whirl_say(run, "whirl: %s", err);
 }
 
+/* A run that could not run still leaves a results.json saying why, so the
+ * store's listing shows it. */
+static void write_aborted_results(struct whirl_run *run)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.json", run->dir);
+    json_t *r = json_pack("{s:s, s:s, s:I, s:s, s:i}", "valid", "unknown", "error", run->abort_reason, "seed",
+                          (json_int_t)run->seed, "command", run->opts->command_line ? run->opts->command_line : "",
+                          "run", run->run_number);
+    if (r)
+        json_dump_file(r, path, JSON_INDENT(1) | JSON_ENSURE_ASCII);
+    json_decref(r);
+}
+
 /* One run into its own folder. Returns the verdict, or WHIRL_EXIT_ABORTED;
  * *interrupted tells whether a signal stopped it. */
 static int run_once(struct whirl_opts *o, int number, uint64_t seed, bool *interrupted, char *dir, size_t dirlen)
@@ -66,6 +80,7 @@ static int run_once(struct whirl_opts *o, int number, uint64_t seed, bool *inter
     if (whirl_run_test(&run) != 0) {
         write_outputs(&run);
         whirl_say(&run, "whirl: the test could not run: %s", run.abort_reason);
+        write_aborted_results(&run);
         code = WHIRL_EXIT_ABORTED;
     } else {
         write_outputs(&run);

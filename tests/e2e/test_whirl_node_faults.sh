@@ -59,6 +59,9 @@ rc=$?
 [ $rc -eq 3 ] || { cat "$tmp/out"; fail "exit code $rc, want 3"; }
 grep -q 'node n[01] exited before answering init' "$tmp/out" || { cat "$tmp/out"; fail "exit not named"; }
 echo "   $(grep 'before answering init' "$tmp/out" | head -n 1)"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["valid"]=="unknown" and "before answering init" in r["error"], r' \
+  "$tmp/store/latest/results.json" || fail "results.json of a run that could not run"
+echo "   results.json says why the run could not run"
 
 echo "== a node that writes junk to stdout"
 "$whirl" test --bin "$tmp/node.sh" junk --node-count 2 "${common[@]}" >"$tmp/out" 2>&1
