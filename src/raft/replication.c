@@ -283,6 +283,8 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
     raft_index next = next_from_hint(r, m);
     if (next > m->reject_index)
         next = m->reject_index;
+    if (next > log_last_index(&r->log) + 1)
+        next = log_last_index(&r->log) + 1; /* a reject of what we never sent */
     if (next <= pr->match)
         next = pr->match + 1;
     TRACE(r, "n%d rejects at %llu (hint %llu term %llu) -> probe from %llu", m->from,
