@@ -184,6 +184,7 @@ static int wal_roll(struct wal *w, uint64_t next_first, char *err, size_t errlen
     }
     close(w->tail_fd);
     w->tail_fd = -1;
+    w->roll_pending = false;
     return wal_create_segment(w, next_first, err, errlen);
 }
 
@@ -310,7 +311,7 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *
         int rc = 0;
         if (w->n_segs == 0)
             rc = wal_create_segment(w, e->index, err, errlen);
-        else if (w->segs[w->n_segs - 1].bytes >= w->segment_bytes &&
+        else if ((w->roll_pending || w->segs[w->n_segs - 1].bytes >= w->segment_bytes) &&
                  w->segs[w->n_segs - 1].last >= w->segs[w->n_segs - 1].first)
             rc = wal_roll(w, e->index, err, errlen);
         if (rc < 0)
@@ -349,6 +350,11 @@ int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t 
         /* Positions of covered entries are never needed again (nothing is
          * truncated below a snapshot), so memory stays bounded by the
          * snapshot interval even while the tail segment still holds them. */
+        /* If the snapshot reaches into the tail, the next append starts a
+         * new segment, so the next snapshot can delete this one whole: disk
+         * use then follows the snapshot interval, not the segment size. */
+        if (w->n_segs > 0 && w->segs[w->n_segs - 1].first <= index)
+            w->roll_pending = true;
         size_t gone = (size_t)(index + 1 - w->pos_first);
         memmove(w->pos, w->pos + gone, (w->n_pos - gone) * sizeof *w->pos);
         w->n_pos -= gone;

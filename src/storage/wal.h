@@ -61,6 +61,7 @@ struct wal {
     uint8_t *buf; /* records encoded but not yet written to tail_fd */
     size_t buf_len, buf_cap;
     bool tail_dirty; /* written but not fdatasync'ed */
+    bool roll_pending; /* a snapshot covers part of the tail: start a new one */
     bool dir_dirty;  /* names created but the directory not fsync'ed */
 
     uint64_t writes, bytes, entries, truncations;

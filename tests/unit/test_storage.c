@@ -336,6 +336,32 @@ Test(storage, disk_use_stays_bounded_when_snapshots_follow_the_log)
     storage_close(s);
 }
 
+Test(storage, with_large_segments_disk_use_still_follows_the_snapshot_interval)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL); /* 64 MiB segments */
+    uint64_t max_disk = 0;
+    for (raft_index i = 1; i <= 5000; i += 50) {
+        tsu_append_range(s, i, i + 49, 1);
+        cr_assert_eq(storage_sync(s), STORAGE_OK);
+        if ((i + 49) % 500 == 0)
+            cr_assert_eq(storage_save_snapshot(s, i + 45, 1, (const uint8_t *)"s", 1), STORAGE_OK);
+        struct storage_stats st;
+        storage_get_stats(s, &st);
+        if (st.disk_bytes > max_disk)
+            max_disk = st.disk_bytes;
+    }
+    /* Two snapshot intervals of ~47-byte records at most, not 5000 entries. */
+    cr_assert_lt(max_disk, 2 * 500 * 48 + 200, "max disk %" PRIu64, max_disk);
+    cr_assert_leq(tsu_count_files(dir, "wal-"), 2);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.snap_index, 4996);
+    cr_assert_eq(r.n_entries, 4);
+    tsu_expect_entry(&r, 3, 5000, 1);
+    storage_close(s);
+}
+
 Test(storage, a_snapshot_from_the_leader_beyond_the_log_replaces_the_whole_log)
 {
     struct raft_restore r;
