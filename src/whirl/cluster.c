@@ -323,13 +323,13 @@ int whirl_node_restart(struct whirl_node *node)
 int whirl_cluster_start(struct whirl_run *run)
 {
     int n = run->opts->node_count;
-    run->n_nodes = n;
     run->nodes = calloc((size_t)n, sizeof *run->nodes);
     run->dirty = calloc((size_t)n, sizeof *run->dirty);
     if (!run->nodes || !run->dirty) {
         whirl_abort(run, "out of memory");
         return -1;
     }
+    run->n_nodes = n;
     for (int i = 0; i < n; i++) {
         struct whirl_node *node = &run->nodes[i];
         node->run = run;

@@ -251,13 +251,9 @@ int whirl_run_test(struct whirl_run *run)
     }
     clear_progress(run);
     run->progress_tty = false;
-    int killed = 0;
     for (int i = 0; i < run->n_nodes; i++)
-        if (run->nodes[i].running) {
-            killed++;
+        if (run->nodes[i].running)
             whirl_say(run, "node %s did not exit after its stdin closed; killed", run->nodes[i].id);
-        }
-    (void)killed;
     whirl_cluster_close(run);
     uv_close((uv_handle_t *)&run->timer, on_handle_closed);
     uv_close((uv_handle_t *)&run->prepare, on_handle_closed);
