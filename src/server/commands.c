@@ -124,7 +124,8 @@ static void op_route(struct server *s, struct server_op *op)
         op_finish(s, op, REPLICA_UNAVAILABLE, 0, NULL, "node is stopping");
         return;
     }
-    if (replica_role(s->replica) == RAFT_LEADER) {
+    bool local_read = s->opt.unsafe_local_reads && op->cmd.op == KV_READ; /* the deliberate bug */
+    if (replica_role(s->replica) == RAFT_LEADER || local_read) {
         op->route = OP_ROUTE_REPLICA;
         replica_submit(s->replica, op->id, &op->cmd, now);
         return;

@@ -56,6 +56,7 @@ struct server_options {
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */
+    bool unsafe_local_reads; /* DELIBERATE BUG, to show the checker catches it */
 };
 
 /* Parse `serve` options (and --config FILE). Returns 0, or 64 after

@@ -223,6 +223,9 @@ int server_main(int argc, char **argv)
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
+    rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
+    if (o->unsafe_local_reads)
+        server_log(SLOG_WARN, "unsafe_local_reads", "detail=\"reads are NOT linearizable (testing only)\"");
     s->replica = replica_new(&rc_cfg, server_now(s));
     server_store_loaded(s);
     if (!s->replica) {

@@ -55,6 +55,8 @@ void server_options_usage(FILE *f)
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info)\n"
+            "  --unsafe-local-reads       DELIBERATE BUG for testing checkers: every node answers\n"
+            "                             GET from its own state, with no proof of leadership\n"
             "  --enable-debug-commands    allow DEBUG.CUT PEER MS (drop all frames to and from\n"
             "                             PEER for MS ms; fault-injection tests only)\n"
             "  --help, --version\n",
@@ -245,6 +247,9 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             return 1;
         } else if (strcmp(a, "--in-memory") == 0) {
             o->in_memory = true;
+            used = false;
+        } else if (strcmp(a, "--unsafe-local-reads") == 0) {
+            o->unsafe_local_reads = true;
             used = false;
         } else if (strcmp(a, "--enable-debug-commands") == 0) {
             o->debug_commands = true;
