@@ -219,11 +219,6 @@ int whirl_net_from_client(struct whirl_run *run, int dest, const char *line, siz
     return 0;
 }
 
-int whirl_net_control(struct whirl_run *run, int dest, const char *line, size_t len)
-{
-    return whirl_node_send(&run->nodes[dest], line, len);
-}
-
 int whirl_net_write_log(struct whirl_run *run, char *err, size_t errlen)
 {
     char path[4200];

@@ -23,8 +23,6 @@ void whirl_net_from_node(struct whirl_run *run, struct whirl_node *from, const c
 /* A client's request line to node dest. Returns 0, or -1 if it could not be
  * queued (counted as dropped). */
 int whirl_net_from_client(struct whirl_run *run, int dest, const char *line, size_t len);
-/* Sends a control message (init) straight to a node, without latency. */
-int whirl_net_control(struct whirl_run *run, int dest, const char *line, size_t len);
 /* Writes messages.jsonl. Returns 0 or -1. */
 int whirl_net_write_log(struct whirl_run *run, char *err, size_t errlen);
 /* Frees the messages still in flight in the timer queue (end of run). */

@@ -2,7 +2,6 @@
  * to killing them, the timer queue's driver and the console. */
 #include "whirl/run.h"
 
-#include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
