@@ -26,6 +26,7 @@ struct node *node_new(const struct node_options *o)
     n->max_reqs = o->max_requests ? o->max_requests : 65536;
     n->self = -1;
     n->last_leader = RAFT_NO_NODE;
+    n->routed_leader = RAFT_NO_NODE;
     n->last_role = -1;
     n->next_msg_id = 1;
     if (!node_requests_init(n)) {
@@ -371,6 +372,10 @@ void node_end_batch(struct node *n, uint64_t now_ms)
     n->last_now = now_ms;
     if (!n->initialized || n->failed)
         return;
+    if (replica_leader(n->replica) != n->routed_leader) {
+        n->routed_leader = replica_leader(n->replica);
+        node_leader_changed(n, now_ms);
+    }
     node_release_parked(n, now_ms);
     int rc = replica_flush(n->replica, now_ms);
     if (rc != 0) {

@@ -221,6 +221,7 @@ static void forward(struct node *n, struct request *q, int leader, uint64_t now_
     }
     q->kind = REQ_FORWARDED_OUT;
     q->forwarded = true;
+    q->origin = leader; /* where it went, for leader_changed() */
     struct outbuf *b = &n->fwd_batch[leader];
     list_item_open(b, &n->n_fwd_batch[leader]);
     outbuf_u64(b, ref);
@@ -279,6 +280,26 @@ void node_release_parked(struct node *n, uint64_t now_ms)
             route(n, q, now_ms);
     }
     free(taken.items);
+}
+
+/* The leader this node knows changed (or it stopped hearing from it): the
+ * requests forwarded to another node will likely never be answered, and
+ * their clients would wait for a timeout. A read is sent again (it changes
+ * nothing, so whichever answer comes first is right); a write or cas may
+ * have been appended there, so its client learns at once that the outcome
+ * is unknown (13) rather than a second copy being sent. */
+void node_leader_changed(struct node *n, uint64_t now_ms)
+{
+    int leader = replica_leader(n->replica);
+    for (size_t i = 0; i < n->cap_reqs; i++) {
+        struct request *q = &n->reqs[i];
+        if (q->kind != REQ_FORWARDED_OUT || q->origin == leader)
+            continue;
+        if (q->cmd.op == KV_READ)
+            route(n, q, now_ms);
+        else
+            answer_client(n, q, 13, "the leader changed; outcome unknown", NULL);
+    }
 }
 
 void node_expire_forwards(struct node *n, uint64_t now_ms)
@@ -408,7 +429,8 @@ static void route(struct node *n, struct request *q, uint64_t now_ms)
 {
     int leader = replica_leader(n->replica);
     bool local_read = n->opts.unsafe_local_reads && q->cmd.op == KV_READ;
-    if (!local_read && !q->forwarded && leader >= 0 && leader < n->n_nodes &&
+    bool may_forward = !q->forwarded || q->cmd.op == KV_READ; /* reads change nothing */
+    if (!local_read && may_forward && leader >= 0 && leader < n->n_nodes &&
         leader != n->self) {
         forward(n, q, leader, now_ms);
         return;

@@ -28,7 +28,7 @@ struct request {
     struct kv_command cmd; /* owned references */
     char *client;          /* REQ_LOCAL / FORWARDED_OUT: the client's name */
     json_int_t msg_id;     /* the client's msg_id */
-    int origin;            /* FORWARDED_IN: the follower's raft id */
+    int origin;            /* FORWARDED_IN: the follower's id; OUT: the leader's */
     uint64_t fwd_id;       /* FORWARDED_IN: the follower's ref */
 };
 
@@ -56,6 +56,7 @@ struct node {
     char data_dir[4096];                /* --data-dir with {node} filled in */
     uint64_t seed;
     int last_role, last_leader;
+    int routed_leader; /* the leader forwards went to, as of the last batch */
     uint64_t last_term;
 
     struct outbuf out;
@@ -95,6 +96,7 @@ void node_reply_error(struct node *n, const char *dest, json_int_t msg_id, bool 
 void node_complete(void *ctx, uint64_t ref, const struct replica_result *res);
 void node_emit_forwards(struct node *n);
 void node_release_parked(struct node *n, uint64_t now_ms);
+void node_leader_changed(struct node *n, uint64_t now_ms);
 void node_expire_forwards(struct node *n, uint64_t now_ms);
 uint64_t node_forward_deadline(const struct node *n);
 bool node_requests_init(struct node *n);
