@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check/check.h"
 
@@ -23,7 +25,8 @@ static void whirl_check_usage(FILE *out)
             "  Checks each history for linearizability against a compare-and-set register\n"
             "  per key, and prints `FILE valid|invalid|unknown`.\n"
             "  FILE: whirl's history.jsonl, Maelstrom's history.edn, or Jepsen log lines;\n"
-            "        the format is detected from the content, else the extension.\n"
+            "        the format is detected from the content, else the extension; a run\n"
+            "        folder (e.g. store/latest) means the history in it.\n"
             "  --max-states N   give up on a key (unknown) after N memoized configurations\n"
             "  --max-seconds S  give up on a key (unknown) after S seconds\n"
             "  --format F       do not detect the format\n"
@@ -71,6 +74,15 @@ static int whirl_check_file(const char *path, enum check_format format, const st
     if (check_history_init(&h) != 0) {
         fprintf(stderr, "whirl check: out of memory\n");
         return -1;
+    }
+    /* A run folder (store/latest) stands for the history in it. */
+    char in_dir[4096];
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(in_dir, sizeof in_dir, "%s/history.jsonl", path);
+        if (access(in_dir, R_OK) != 0)
+            snprintf(in_dir, sizeof in_dir, "%s/history.edn", path);
+        path = in_dir;
     }
     int rc = check_history_read(path, format, &h, err, sizeof err);
     if (rc != 0) {

@@ -79,6 +79,8 @@ cat > "$tmp/h" <<'JSONL'
 JSONL
 expect_rc 0 "$whirl" check "$tmp/history.edn"
 expect_rc 1 "$whirl" check "$tmp/h"
+mkdir "$tmp/run" && cp "$tmp/h" "$tmp/run/history.jsonl"
+expect_rc 1 "$whirl" check "$tmp/run"   # a run folder means its history
 "$whirl" check "$tmp/h" | grep -qF "can't read 1 from register 2" ||
   { echo "jsonl explanation lacks the stale read"; failures=$((failures + 1)); }
 
