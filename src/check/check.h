@@ -92,7 +92,11 @@ int check_history_finish(struct check_history *h);
 
 /* Checks every key (lin_check with the given limits; NULL = defaults) and
  * returns the overall verdict: invalid if any key is, else unknown if any key
- * is, else valid. Each key's report stays in keys[i].report. */
+ * is, else valid. Each key's report stays in keys[i].report. max_seconds
+ * bounds each key (default CHECK_DEFAULT_KEY_SECONDS); the whole history is
+ * bounded by CHECK_MAX_TOTAL_SECONDS, keys left then being unknown. */
+#define CHECK_DEFAULT_KEY_SECONDS 60.0
+#define CHECK_MAX_TOTAL_SECONDS 600.0
 enum lin_verdict check_history_run(struct check_history *h, const struct lin_limits *limits);
 
 /* Guesses the format from the file name and its first non-blank line. */

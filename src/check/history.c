@@ -4,8 +4,10 @@
  */
 #include "check/check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What a process is waiting for: an invocation not yet completed. */
 struct check_pending {
@@ -289,13 +291,35 @@ int check_history_finish(struct check_history *h)
     return 0;
 }
 
+static double check_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 enum lin_verdict check_history_run(struct check_history *h, const struct lin_limits *limits)
 {
     bool any_invalid = false, any_unknown = false;
+    struct lin_limits per_key = limits ? *limits : (struct lin_limits){0};
+    double per_key_seconds = per_key.max_seconds > 0 ? per_key.max_seconds : CHECK_DEFAULT_KEY_SECONDS;
+    double deadline = check_now_seconds() + CHECK_MAX_TOTAL_SECONDS;
     for (size_t i = 0; i < h->n_keys; i++) {
         struct check_key *k = &h->keys[i];
         lin_report_free(&k->report);
-        enum lin_verdict v = lin_check(k->ops, k->n_ops, limits, &k->report);
+        /* Each key gets its own bound, but no more than what is left of
+         * the whole history's. */
+        double left = deadline - check_now_seconds();
+        per_key.max_seconds = left < per_key_seconds ? left : per_key_seconds;
+        enum lin_verdict v;
+        if (left <= 0) {
+            memset(&k->report, 0, sizeof k->report);
+            k->report.verdict = v = LIN_UNKNOWN;
+            snprintf(k->report.reason, sizeof k->report.reason, "not checked: the history's time bound of %g s was spent",
+                     (double)CHECK_MAX_TOTAL_SECONDS);
+        } else {
+            v = lin_check(k->ops, k->n_ops, &per_key, &k->report);
+        }
         any_invalid |= v == LIN_INVALID;
         any_unknown |= v == LIN_UNKNOWN;
     }
