@@ -125,6 +125,7 @@ void election_tick(struct raft *r)
             replication_check_quorum(r);
         if (r->role == RAFT_LEADER && r->now >= r->heartbeat_deadline) {
             r->heartbeat_deadline = r->now + r->cfg.heartbeat_interval_ms;
+            read_index_heartbeat(r);
             replication_heartbeat_tick(r);
         }
         return;

@@ -98,6 +98,8 @@ struct raft {
     struct raft_progress progress[RAFT_MAX_NODES];
     raft_index *inflight_store;
     uint64_t hb_seq; /* latest heartbeat round started */
+    uint64_t read_round;  /* latest round started for reads */
+    bool read_round_open; /* ... and not yet confirmed */
 
     struct raft_read *reads; /* ring of pending reads, max_pending_reads long */
     size_t reads_head, reads_count;
@@ -167,6 +169,8 @@ void commit_follower_advance(struct raft *r, raft_index leader_commit, raft_inde
 int read_index_request(struct raft *r, const uint64_t *ids, size_t n);
 void read_index_on_commit(struct raft *r);
 void read_index_collect(struct raft *r);
+void read_index_advance(struct raft *r);
+void read_index_heartbeat(struct raft *r);
 void read_index_fail_all(struct raft *r);
 void read_fail_id(struct raft *r, uint64_t id);
 

@@ -5,9 +5,14 @@
  * took read_index = commit index then; (3) a heartbeat round started after
  * the read arrived was answered by a majority in this term, so no newer
  * leader existed at that moment; (4) the state machine applied read_index.
- * Reads taken in one event share one round. Pending reads live in a ring
- * bounded by max_pending_reads; both their index and round only grow along
- * the ring, so they complete in order from its head.
+ *
+ * Rounds are shared: at most one round started for reads is in flight; reads
+ * that arrive meanwhile wait for the next one, which starts when it is
+ * confirmed, or rides the next heartbeat if it is lost. So a read waits one
+ * or two round trips, and a stream of reads costs one round per round trip
+ * rather than one per read. Pending reads live in a ring bounded by
+ * max_pending_reads; their index and round only grow along the ring, so they
+ * complete in order from its head.
  */
 #include <stdlib.h>
 
@@ -43,13 +48,45 @@ static bool committed_in_term(const struct raft *r)
     return log_term_at(&r->log, r->commit, &t) && t == r->term;
 }
 
-/* Start a new heartbeat round, broadcast at once rather than at the next
- * heartbeat tick, so a read waits one round trip and no longer. */
-static uint64_t start_round(struct raft *r)
+/* Give every read that has its index but no round the round `seq`. The
+ * unassigned reads are a suffix of the ring. */
+static size_t assign_round(struct raft *r, uint64_t seq)
 {
+    size_t k = 0;
+    for (size_t i = r->reads_count; i > 0; i--) {
+        struct raft_read *rd = read_at(r, i - 1);
+        if (rd->seq != 0)
+            break;
+        if (rd->index == 0)
+            continue;
+        rd->seq = seq;
+        k++;
+    }
+    if (k) {
+        r->read_round = seq;
+        r->read_round_open = true;
+    }
+    return k;
+}
+
+static bool reads_unassigned(struct raft *r)
+{
+    if (!r->reads_count)
+        return false;
+    struct raft_read *last = read_at(r, r->reads_count - 1);
+    return last->seq == 0 && last->index != 0;
+}
+
+/* Start a round now, broadcast at once rather than at the next heartbeat. */
+static void start_round(struct raft *r)
+{
+    if (!reads_unassigned(r))
+        return;
     r->hb_seq++;
+    size_t k = assign_round(r, r->hb_seq);
+    TRACE(r, "%zu reads at index %llu, no round in flight -> heartbeat round %llu", k,
+          (unsigned long long)r->commit, (unsigned long long)r->hb_seq);
     replication_broadcast_heartbeat(r);
-    return r->hb_seq;
 }
 
 int read_index_request(struct raft *r, const uint64_t *ids, size_t n)
@@ -68,23 +105,21 @@ int read_index_request(struct raft *r, const uint64_t *ids, size_t n)
             read_fail_id(r, ids[i]);
         return RAFT_ERR_BUSY;
     }
-    raft_index index = 0;
-    uint64_t seq = 0;
-    if (committed_in_term(r)) {
-        index = r->commit;
-        seq = start_round(r);
-        TRACE(r, "read of %zu -> read index %llu, heartbeat round %llu", n,
-              (unsigned long long)index, (unsigned long long)seq);
-    } else {
-        TRACE(r, "read of %zu before no-op of term %llu committed -> wait", n,
-              (unsigned long long)r->term);
-    }
+    raft_index index = committed_in_term(r) ? r->commit : 0;
     for (size_t i = 0; i < n; i++) {
         struct raft_read *rd = read_at(r, r->reads_count++);
         rd->id = ids[i];
         rd->index = index;
-        rd->seq = seq;
+        rd->seq = 0;
     }
+    if (!index)
+        TRACE(r, "read of %zu before no-op of term %llu committed -> wait", n,
+              (unsigned long long)r->term);
+    else if (r->read_round_open)
+        TRACE(r, "read of %zu at index %llu, round %llu in flight -> join the next", n,
+              (unsigned long long)index, (unsigned long long)r->read_round);
+    if (!r->read_round_open)
+        start_round(r);
     return RAFT_OK;
 }
 
@@ -92,19 +127,19 @@ void read_index_on_commit(struct raft *r)
 {
     if (!r->reads_count || !committed_in_term(r))
         return;
-    uint64_t seq = 0;
+    size_t k = 0;
     for (size_t i = 0; i < r->reads_count; i++) {
         struct raft_read *rd = read_at(r, i);
-        if (rd->seq != 0)
-            continue;
-        if (!seq) {
-            seq = start_round(r);
-            TRACE(r, "no-op committed at %llu -> waiting reads get round %llu",
-                  (unsigned long long)r->commit, (unsigned long long)seq);
+        if (rd->index == 0) {
+            rd->index = r->commit;
+            k++;
         }
-        rd->index = r->commit;
-        rd->seq = seq;
     }
+    if (k)
+        TRACE(r, "no-op committed at %llu -> %zu waiting reads take it as read index",
+              (unsigned long long)r->commit, k);
+    if (!r->read_round_open)
+        start_round(r);
 }
 
 /* The latest round a majority (this leader included) has answered. */
@@ -122,6 +157,28 @@ static uint64_t confirmed_round(const struct raft *r)
         acked[j] = v;
     }
     return acked[raft_majority(r) - 1];
+}
+
+void read_index_advance(struct raft *r)
+{
+    if (r->role != RAFT_LEADER || !r->read_round_open)
+        return;
+    if (confirmed_round(r) < r->read_round)
+        return;
+    r->read_round_open = false;
+    start_round(r); /* the reads that arrived meanwhile */
+}
+
+void read_index_heartbeat(struct raft *r)
+{
+    /* A round whose answers were lost would hold reads forever: the
+     * heartbeat starts a fresh one for waiting reads (it is sent anyway). */
+    if (!reads_unassigned(r))
+        return;
+    r->hb_seq++;
+    size_t k = assign_round(r, r->hb_seq);
+    TRACE(r, "%zu reads waiting at heartbeat -> round %llu rides it", k,
+          (unsigned long long)r->hb_seq);
 }
 
 void read_index_collect(struct raft *r)
@@ -149,4 +206,5 @@ void read_index_fail_all(struct raft *r)
         r->reads_head = (r->reads_head + 1) % r->cfg.max_pending_reads;
         r->reads_count--;
     }
+    r->read_round_open = false;
 }

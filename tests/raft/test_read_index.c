@@ -121,6 +121,57 @@ static void record(void *ctx, const struct cluster_completion *d)
     o->last = *d;
 }
 
+/* 6.4: a stream of reads costs one round per round trip, not one per read */
+Test(read_index, reads_arriving_while_a_round_is_in_flight_share_the_next_round)
+{
+    struct solo s;
+    leader_with_noop_committed(&s);
+    uint64_t a = 1, b = 2, c = 3;
+    solo_read(&s, &a, 1);
+    const struct raft_msg *hb = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert_not_null(hb);
+    uint64_t first = hb->seq;
+    solo_read(&s, &b, 1);
+    cr_assert_eq(solo_count(&s, RAFT_MSG_APPEND), 0, "round %llu is still in flight",
+                 (unsigned long long)first);
+    solo_read(&s, &c, 1);
+    cr_assert_eq(solo_count(&s, RAFT_MSG_APPEND), 0);
+    /* The first round is confirmed: read 1 is served, and reads 2 and 3
+     * (which arrived after it started) get a round of their own. */
+    struct raft_msg resp = solo_from(1, RAFT_MSG_APPEND_RESP, raft_current_term(s.r));
+    resp.success = true;
+    resp.seq = first;
+    solo_recv(&s, &resp);
+    cr_assert_eq(s.u.n_reads_ready, 1);
+    cr_assert_eq(s.u.reads_ready[0], 1);
+    hb = solo_msg(&s, RAFT_MSG_APPEND, 2);
+    cr_assert(hb && hb->seq > first, "the next round starts at once");
+    resp.seq = hb->seq;
+    solo_recv(&s, &resp);
+    cr_assert_eq(s.u.n_reads_ready, 2);
+    solo_free(&s);
+}
+
+/* 6.4: lost heartbeats do not strand reads */
+Test(read_index, reads_whose_round_was_lost_ride_the_next_heartbeat)
+{
+    struct solo s;
+    leader_with_noop_committed(&s);
+    uint64_t a = 1, b = 2;
+    solo_read(&s, &a, 1);
+    uint64_t first = solo_msg(&s, RAFT_MSG_APPEND, 1)->seq;
+    solo_read(&s, &b, 1); /* waits for the next round; the first is lost */
+    solo_tick(&s, raft_deadline(s.r));
+    const struct raft_msg *hb = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert(hb && hb->seq > first, "the heartbeat carries a new round");
+    struct raft_msg resp = solo_from(2, RAFT_MSG_APPEND_RESP, raft_current_term(s.r));
+    resp.success = true;
+    resp.seq = hb->seq;
+    solo_recv(&s, &resp);
+    cr_assert_eq(s.u.n_reads_ready, 2, "both reads: the new round proves the older one too");
+    solo_free(&s);
+}
+
 /* 6.4 step 4: the state machine has applied the read index when it answers */
 Test(read_index, read_after_an_acknowledged_write_sees_it)
 {
