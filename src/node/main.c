@@ -38,6 +38,8 @@ static void usage(FILE *f)
             "                             default 1000\n"
             "  --max-requests N           requests in flight before new ones get error 11\n"
             "                             (default 65536)\n"
+            "  --snapshot-entries N       snapshot the map and compact the log every N applied\n"
+            "                             entries (default 10000), bounding memory and disk\n"
             "  --data-dir DIR             keep term, vote, log and snapshots durably in DIR\n"
             "                             (fsync before any message that depends on them);\n"
             "                             without it the node keeps its state in memory only.\n"
@@ -115,6 +117,8 @@ int main(int argc, char **argv)
             o.request_timeout_ms = num;
         else if (strcmp(a, "--max-requests") == 0 && num > 0)
             o.max_requests = num;
+        else if (strcmp(a, "--snapshot-entries") == 0 && num > 0)
+            o.snapshot_entries = num;
         else {
             fprintf(stderr, "raftkv: unknown option or bad value: %s %s\n", a, v);
             usage(stderr);

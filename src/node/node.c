@@ -194,6 +194,8 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     c.max_pending = n->max_reqs;
     c.request_timeout_ms = n->opts.request_timeout_ms + n->opts.request_timeout_ms / 2;
     c.unsafe_local_reads = n->opts.unsafe_local_reads;
+    if (n->opts.snapshot_entries)
+        c.snapshot_threshold = n->opts.snapshot_entries;
     c.store = NULL;
     if (n->opts.data_dir) {
         static char err[600];

@@ -17,6 +17,7 @@ struct node_options {
     uint64_t request_timeout_ms;  /* forwarded and pending requests; 0: 1000 */
     uint64_t park_timeout_ms;     /* waiting for a leader to be known; 0: 800 */
     size_t max_requests;          /* bound on requests in flight; 0: 65536 */
+    uint64_t snapshot_entries;    /* snapshot after this many applied entries; 0: default */
     bool unsafe_local_reads;      /* the deliberate bug (replica.h) */
     const char *data_dir;         /* NULL: in memory */
 };
