@@ -192,7 +192,6 @@ struct lin_search {
     size_t n_info_path;
     struct lin_pair_set dead_ends;
     size_t *best_prefix;
-    uint64_t max_states;
 };
 
 static bool lin_is_info(const struct lin_search *s, uint32_t op)
