@@ -29,6 +29,11 @@ BENCH_SRC  := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ := $(call obj,$(LIB_SRC))
+# The drivers' code minus their main(), so unit tests can link it.
+RAFTKV_MAIN := src/node/main.c
+WHIRL_MAIN  := src/whirl/main.c
+RAFTKV_LIB_OBJ := $(call obj,$(filter-out $(RAFTKV_MAIN),$(RAFTKV_SRC)))
+WHIRL_LIB_OBJ  := $(call obj,$(filter-out $(WHIRL_MAIN),$(WHIRL_SRC)))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
@@ -48,17 +53,25 @@ $(BUILD)/libraftkv.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/raftkv: $(call obj,$(RAFTKV_SRC)) $(BUILD)/libraftkv.a
+$(BUILD)/libnode.a: $(RAFTKV_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libwhirl.a: $(WHIRL_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/raftkv: $(call obj,$(RAFTKV_MAIN)) $(BUILD)/libnode.a $(BUILD)/libraftkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/whirl: $(call obj,$(WHIRL_SRC)) $(BUILD)/libraftkv.a
+$(BUILD)/whirl: $(call obj,$(WHIRL_MAIN)) $(BUILD)/libwhirl.a $(BUILD)/libraftkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/nodes/%: $(BUILD)/obj/tests/nodes/%.o $(BUILD)/libraftkv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/unit_tests: $(call obj,$(UNIT_SRC)) $(BUILD)/libraftkv.a
+$(BUILD)/tests/unit_tests: $(call obj,$(UNIT_SRC)) $(BUILD)/libwhirl.a $(BUILD)/libnode.a $(BUILD)/libraftkv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 

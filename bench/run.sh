@@ -16,7 +16,7 @@ echo
 # One whirl run: prints the command, then whirl's summary lines.
 whirl_run() {
   local title=$1; shift
-  local cmd=("$build/whirl" test -w lin-kv --store "$store" --seed 1 "$@")
+  local cmd=("$build/whirl" test -w lin-kv --store "$store" --seed 1 --no-report "$@")
   echo "== $title"
   echo "\$ ${cmd[*]}"
   "${cmd[@]}" 2>&1 | grep -E '^(Operations|  (read|write|cas) |Latency|Messages|Availability|Throughput|Answered|Everything|Analysis|Errors)' | sed 's/^/   /'
@@ -35,8 +35,8 @@ for s in $sections; do
     ;;
   durable)
     whirl_run "raftkv durable (--data-dir, fsync), 3 nodes, latency 0 ($secs s)" \
-      --bin "$build/raftkv" --data-dir "{data}" \
-      --node-count 3 --concurrency 30 --rate 1000000 --time-limit "$secs"
+      --node-count 3 --concurrency 30 --rate 1000000 --time-limit "$secs" \
+      --bin "$build/raftkv" -- --data-dir "{data}"
     ;;
   net)
     # A trivial node (a local map, no replication) isolates whirl's own cost:

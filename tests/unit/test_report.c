@@ -2,9 +2,6 @@
  * request-path guard of `whirl serve`, reading a run folder back (pairing,
  * pending ops, fault periods, malformed lines, the checker's per-key
  * results, key folder names), and the SVG axis arithmetic.
- *
- * whirl's sources are linked only into build/whirl, not libraftkv.a, so the
- * few report files under test are compiled into this test directly.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -12,14 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "whirl/report/html_escape.c"
-#include "whirl/report/process_map.c"
-#include "whirl/report/report_check.c"
-#include "whirl/report/run_load.c"
-#include "whirl/report/run_messages.c"
-#include "whirl/report/serve.c"
-#include "whirl/report/serve_pages.c"
-#include "whirl/report/svg_plot.c"
+#include <jansson.h>
+
+#include "whirl/report/html_escape.h"
+#include "whirl/report/process_map.h"
+#include "whirl/report/report.h"
+#include "whirl/report/run.h"
+#include "whirl/report/serve_pages.h"
+#include "whirl/report/svg_plot.h"
+
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -142,11 +140,11 @@ Test(report_serve, malformed_paths_are_refused)
 
 Test(report_serve, content_types_follow_the_extension)
 {
-    cr_assert_str_eq(content_type("/x/timeline.html"), "text/html; charset=utf-8");
-    cr_assert_str_eq(content_type("/x/rate.svg"), "image/svg+xml");
-    cr_assert_str_eq(content_type("/x/results.json"), "application/json");
-    cr_assert_str_eq(content_type("/x/node-logs/n1.log"), "text/plain; charset=utf-8");
-    cr_assert_str_eq(content_type("/x.d/noext"), "application/octet-stream");
+    cr_assert_str_eq(serve_content_type("/x/timeline.html"), "text/html; charset=utf-8");
+    cr_assert_str_eq(serve_content_type("/x/rate.svg"), "image/svg+xml");
+    cr_assert_str_eq(serve_content_type("/x/results.json"), "application/json");
+    cr_assert_str_eq(serve_content_type("/x/node-logs/n1.log"), "text/plain; charset=utf-8");
+    cr_assert_str_eq(serve_content_type("/x.d/noext"), "application/octet-stream");
 }
 
 /* ---- the process -> open op map -------------------------------------- */
@@ -269,13 +267,13 @@ Test(report_run, keys_are_named_by_canonical_json_and_folders_are_safe)
     cr_assert_eq(run.keys[0].n_ops, 2);
     report_run_free(&run);
     remove_run(dir);
-    char *d = key_dir_of("\"1\"");
+    char *d = report_key_dir_of("\"1\"");
     cr_assert_str_eq(d, "%221%22", "the string \"1\" must not share key 1's folder");
     free(d);
-    d = key_dir_of("\"../etc\"");
+    d = report_key_dir_of("\"../etc\"");
     cr_assert_str_eq(d, "%2E.%2Fetc");
     free(d);
-    d = key_dir_of("[1,{\"b\":2}]");
+    d = report_key_dir_of("[1,{\"b\":2}]");
     cr_assert_null(strpbrk(d, "/\\\"[]{}:,"), "%s", d);
     free(d);
 }

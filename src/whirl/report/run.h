@@ -94,6 +94,10 @@ struct run {
 };
 
 /* Loads history.jsonl and results.json. Returns 0 or -1 with err. */
+/* The folder name under independent/ for a key given as compact JSON text
+ * (malloc'd): safe on any file system, distinct for distinct keys. */
+char *report_key_dir_of(const char *text);
+
 int report_run_load(struct run *run, const char *dir, char *err, size_t errlen);
 void report_run_free(struct run *run);
 

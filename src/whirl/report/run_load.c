@@ -82,7 +82,7 @@ static bool key_unquotable(const char *text, size_t n)
 /* A folder name that is safe on any file system and in a URL: letters,
  * digits, '-', '_' and '.' stay, everything else becomes %XX; "." and ".."
  * cannot come out because dots at the start are escaped too. */
-static char *key_dir_of(const char *text)
+char *report_key_dir_of(const char *text)
 {
     size_t n = strlen(text);
     if (key_unquotable(text, n)) {
@@ -125,7 +125,7 @@ static int key_find_or_add(struct run *run, const char *text)
     k = &run->keys[run->n_keys];
     memset(k, 0, sizeof *k);
     k->text = strdup(text);
-    k->dir = key_dir_of(text);
+    k->dir = report_key_dir_of(text);
     k->verdict = RUN_NO_VERDICT;
     k->failed_op_index = -1;
     k->failed_op = -1;

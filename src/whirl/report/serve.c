@@ -97,7 +97,7 @@ static void reply_error(struct serve_conn *c, int code, const char *reason, bool
     reply(c, code, reason, "text/plain; charset=utf-8", body, (size_t)n, NULL, head_only);
 }
 
-static const char *content_type(const char *path)
+const char *serve_content_type(const char *path)
 {
     static const char *const types[][2] = {
         {".html", "text/html; charset=utf-8"}, {".svg", "image/svg+xml"},
@@ -228,7 +228,7 @@ static void serve_path(struct serve_conn *c, const char *target, bool head_only)
     if (!data)
         reply_error(c, 404, "Not Found", head_only);
     else
-        reply(c, 200, "OK", content_type(real), data, len, NULL, head_only);
+        reply(c, 200, "OK", serve_content_type(real), data, len, NULL, head_only);
 }
 
 static void handle_request(struct serve_conn *c)

@@ -21,5 +21,7 @@ char *serve_listing_page(const char *fs_dir, const char *url_path, size_t *len);
  * into out. Returns 0, or -1 for a path that is malformed or unsafe: a bad
  * escape, a NUL or backslash, a ".." segment, no leading '/'. (serve.c) */
 int serve_decode_path(const char *target, char *out, size_t len);
+/* The Content-Type for a file served from the store, by its extension. */
+const char *serve_content_type(const char *path);
 
 #endif
