@@ -47,7 +47,7 @@ static const char *bench_find_suite(void)
     const char *fixed[] = {"../shared/checker-suite", "/work/shared/checker-suite"};
     for (size_t i = 0; i < 2; i++)
         if (access(fixed[i], R_OK) == 0)
-            return fixed[i];
+            return realpath(fixed[i], path) ? path : fixed[i];
     return NULL;
 }
 
