@@ -91,13 +91,17 @@ struct run {
     struct run_msg_stats msg_stats;
     bool have_messages;
     bool checked_here;      /* verdicts computed by the report: no results.json */
+    /* Ops grouped by key, built once at load so per-key pages cost their own
+     * size: key k's ops are key_ops[key_ops_start[k] .. key_ops_start[k+1]). */
+    size_t *key_ops;
+    size_t *key_ops_start;
 };
 
-/* Loads history.jsonl and results.json. Returns 0 or -1 with err. */
 /* The folder name under independent/ for a key given as compact JSON text
  * (malloc'd): safe on any file system, distinct for distinct keys. */
 char *report_key_dir_of(const char *text);
 
+/* Loads history.jsonl and results.json. Returns 0 or -1 with err. */
 int report_run_load(struct run *run, const char *dir, char *err, size_t errlen);
 void report_run_free(struct run *run);
 

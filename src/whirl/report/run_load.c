@@ -452,6 +452,8 @@ static void load_results(struct run *run)
     }
 }
 
+static int index_ops_by_key(struct run *run);
+
 int report_run_load(struct run *run, const char *dir, char *err, size_t errlen)
 {
     char dummy[8];
@@ -470,6 +472,29 @@ int report_run_load(struct run *run, const char *dir, char *err, size_t errlen)
         return -1;
     }
     load_results(run);
+    if (index_ops_by_key(run) != 0) {
+        snprintf(err, errlen, "out of memory indexing %s", dir);
+        report_run_free(run);
+        return -1;
+    }
+    return 0;
+}
+
+/* A counting sort of op indexes by key; ops keep history order within a key. */
+static int index_ops_by_key(struct run *run)
+{
+    run->key_ops = malloc((run->n_ops + 1) * sizeof *run->key_ops);
+    run->key_ops_start = calloc(run->n_keys + 2, sizeof *run->key_ops_start);
+    if (!run->key_ops || !run->key_ops_start)
+        return -1;
+    for (size_t i = 0; i < run->n_ops; i++)
+        if (run->ops[i].key >= 0 && (size_t)run->ops[i].key < run->n_keys)
+            run->key_ops_start[run->ops[i].key + 2]++;
+    for (size_t k = 2; k < run->n_keys + 2; k++)
+        run->key_ops_start[k] += run->key_ops_start[k - 1];
+    for (size_t i = 0; i < run->n_ops; i++)
+        if (run->ops[i].key >= 0 && (size_t)run->ops[i].key < run->n_keys)
+            run->key_ops[run->key_ops_start[run->ops[i].key + 1]++] = i;
     return 0;
 }
 
@@ -479,9 +504,13 @@ size_t *report_run_ops_of_key(const struct run *run, int k, size_t *n)
     *n = 0;
     if (!idx)
         return NULL;
-    for (size_t i = 0; i < run->n_ops; i++)
-        if (k < 0 || run->ops[i].key == k)
+    if (k < 0) {
+        for (size_t i = 0; i < run->n_ops; i++)
             idx[(*n)++] = i;
+    } else if ((size_t)k < run->n_keys && run->key_ops_start) {
+        *n = run->key_ops_start[k + 1] - run->key_ops_start[k];
+        memcpy(idx, run->key_ops + run->key_ops_start[k], *n * sizeof *idx);
+    }
     return idx;
 }
 
@@ -499,6 +528,10 @@ int report_run_first_invalid_op(const struct run *run)
 
 void report_run_free(struct run *run)
 {
+    free(run->key_ops);
+    free(run->key_ops_start);
+    run->key_ops = NULL;
+    run->key_ops_start = NULL;
     for (size_t i = 0; i < run->n_ops; i++) {
         struct run_op *op = &run->ops[i];
         free(op->f_name);
