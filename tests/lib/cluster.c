@@ -26,140 +26,6 @@ void cluster_fail(struct cluster *c, const char *fmt, ...)
              (unsigned long long)c->now, what);
 }
 
-/* ---- trace capture ---- */
-
-static void trace_cb(void *ctx, const char *line)
-{
-    struct cluster_node *nd = ctx;
-    struct cluster *c = nd->c;
-    if (c->trace_print)
-        fprintf(stderr, "%s\n", line);
-    if (!c->trace_on)
-        return;
-    if (c->n_trace == c->cap_trace) {
-        size_t cap = c->cap_trace ? c->cap_trace * 2 : 256;
-        char **l = realloc(c->trace_lines, cap * sizeof *l);
-        if (!l)
-            return;
-        c->trace_lines = l;
-        c->cap_trace = cap;
-    }
-    c->trace_lines[c->n_trace++] = strdup(line);
-}
-
-void cluster_trace_enable(struct cluster *c, bool on)
-{
-    c->trace_on = on;
-}
-
-void cluster_trace_clear(struct cluster *c)
-{
-    for (size_t i = 0; i < c->n_trace; i++)
-        free(c->trace_lines[i]);
-    c->n_trace = 0;
-}
-
-size_t cluster_trace_count(const struct cluster *c, const char *needle)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < c->n_trace; i++)
-        if (c->trace_lines[i] && strstr(c->trace_lines[i], needle))
-            k++;
-    return k;
-}
-
-bool cluster_trace_contains(const struct cluster *c, const char *needle)
-{
-    return cluster_trace_count(c, needle) > 0;
-}
-
-/* ---- the simulated disk ---- */
-
-static void disk_truncate_from(struct cluster_disk *d, raft_index from)
-{
-    while (d->n && d->offset + d->n >= from) {
-        d->n--;
-        free(d->ents[d->n].data);
-    }
-    if (d->durable > d->offset + d->n)
-        d->durable = d->offset + d->n;
-}
-
-static raft_index disk_last(const struct cluster_disk *d)
-{
-    return d->offset + d->n;
-}
-
-static bool disk_term_at(const struct cluster_disk *d, raft_index index, raft_term *t)
-{
-    if (index == d->offset) {
-        *t = d->offset_term;
-        return true;
-    }
-    if (index < d->offset || index > disk_last(d))
-        return false;
-    *t = d->ents[index - d->offset - 1].term;
-    return true;
-}
-
-static void disk_append(struct cluster_disk *d, const struct raft_entry *e)
-{
-    if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 64;
-        d->ents = realloc(d->ents, d->cap * sizeof *d->ents);
-        if (!d->ents)
-            abort();
-    }
-    struct raft_entry *x = &d->ents[d->n++];
-    *x = *e;
-    x->data = NULL;
-    if (e->len) {
-        x->data = malloc(e->len);
-        if (!x->data)
-            abort();
-        memcpy(x->data, e->data, e->len);
-    }
-}
-
-/* As storage_save_snapshot(): keep entries after index only if the log
- * holds (index, term); otherwise drop the whole log. */
-static void disk_save_snapshot(struct cluster_disk *d, raft_index index, raft_term term,
-                               const uint8_t *data, size_t len)
-{
-    raft_term t;
-    if (disk_term_at(d, index, &t) && t == term) {
-        size_t drop = (size_t)(index - d->offset);
-        for (size_t i = 0; i < drop; i++)
-            free(d->ents[i].data);
-        memmove(d->ents, d->ents + drop, (d->n - drop) * sizeof *d->ents);
-        d->n -= drop;
-    } else {
-        disk_truncate_from(d, d->offset + 1);
-    }
-    d->offset = index;
-    d->offset_term = term;
-    d->durable = disk_last(d); /* saving a snapshot syncs what was pending */
-    d->snap_index = index;
-    d->snap_term = term;
-    free(d->snap);
-    d->snap = NULL;
-    d->snap_len = len;
-    if (len) {
-        d->snap = malloc(len);
-        if (!d->snap)
-            abort();
-        memcpy(d->snap, data, len);
-    }
-}
-
-static void disk_free(struct cluster_disk *d)
-{
-    disk_truncate_from(d, d->offset + 1);
-    free(d->ents);
-    free(d->snap);
-    memset(d, 0, sizeof *d);
-}
-
 /* ---- the driver ---- */
 
 static void step_node(struct cluster_node *nd, const struct raft_event *e, int *rc_out)
@@ -186,7 +52,7 @@ static void maybe_snapshot(struct cluster_node *nd)
     uint8_t *data;
     size_t len;
     cluster_sm_encode(&nd->sm, &data, &len);
-    disk_save_snapshot(&nd->disk, index, e->term, data, len);
+    cluster_disk_save_snapshot(&nd->disk, index, e->term, data, len);
     nd->last_snap = index;
     struct raft_event ev = {.type = RAFT_EVENT_SNAPSHOT, .now_ms = c->now};
     ev.snapshot.index = index;
@@ -215,15 +81,15 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
             d->term = u->term;
             d->voted_for = u->voted_for;
         }
-        if ((u->flags & RAFT_UPDATE_ENTRIES) && u->entries[0].index <= disk_last(d) + 1 &&
+        if ((u->flags & RAFT_UPDATE_ENTRIES) && u->entries[0].index <= cluster_disk_last(d) + 1 &&
             u->entries[0].index > d->offset && rng_below(&c->rng, 2)) {
             size_t keep = (size_t)rng_below(&c->rng, u->n_entries + 1);
-            disk_truncate_from(d, u->entries[0].index);
+            cluster_disk_truncate_from(d, u->entries[0].index);
             for (size_t i = 0; i < keep; i++) {
                 raft_term prev_term = 0;
-                disk_term_at(d, u->entries[i].index - 1, &prev_term);
+                cluster_disk_term_at(d, u->entries[i].index - 1, &prev_term);
                 cluster_safety_persisted(nd, &u->entries[i], prev_term);
-                disk_append(d, &u->entries[i]);
+                cluster_disk_append(d, &u->entries[i]);
             }
         }
         cluster_crash(c, nd->id);
@@ -246,23 +112,23 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
     }
     if (u->flags & RAFT_UPDATE_ENTRIES) {
         raft_index first = u->entries[0].index;
-        if (first > disk_last(d) + 1 || first <= d->offset) {
+        if (first > cluster_disk_last(d) + 1 || first <= d->offset) {
             cluster_fail(c, "n%d asked to persist from %llu, disk holds %llu..%llu", nd->id,
                          (unsigned long long)first, (unsigned long long)(d->offset + 1),
-                         (unsigned long long)disk_last(d));
+                         (unsigned long long)cluster_disk_last(d));
             return;
         }
-        disk_truncate_from(d, first);
+        cluster_disk_truncate_from(d, first);
         for (size_t i = 0; i < u->n_entries; i++) {
             raft_term prev_term = 0;
-            disk_term_at(d, u->entries[i].index - 1, &prev_term);
+            cluster_disk_term_at(d, u->entries[i].index - 1, &prev_term);
             cluster_safety_persisted(nd, &u->entries[i], prev_term);
-            disk_append(d, &u->entries[i]);
+            cluster_disk_append(d, &u->entries[i]);
         }
         wrote = true;
     }
     if (u->flags & RAFT_UPDATE_SNAPSHOT) {
-        disk_save_snapshot(d, u->snap_index, u->snap_term, u->snap_data, u->snap_len);
+        cluster_disk_save_snapshot(d, u->snap_index, u->snap_term, u->snap_data, u->snap_len);
         nd->last_snap = u->snap_index;
         wrote = true;
     }
@@ -273,7 +139,7 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
             nd->sync_at = c->now + c->sync_delay_ms;
         wrote = false;
     } else {
-        d->durable = disk_last(d);
+        d->durable = cluster_disk_last(d);
         nd->sync_at = 0;
     }
     if (crash_at == CRASH_BEFORE_SEND) {
@@ -316,8 +182,8 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
     /* 5. Report durability. */
     if (wrote && nd->alive) {
         struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .now_ms = c->now};
-        ev.persisted.index = disk_last(d);
-        disk_term_at(d, ev.persisted.index, &ev.persisted.term);
+        ev.persisted.index = cluster_disk_last(d);
+        cluster_disk_term_at(d, ev.persisted.index, &ev.persisted.term);
         step_node(nd, &ev, NULL);
     }
     maybe_snapshot(nd);
@@ -330,10 +196,10 @@ static void node_synced(struct cluster_node *nd)
     struct cluster *c = nd->c;
     struct cluster_disk *d = &nd->disk;
     nd->sync_at = 0;
-    d->durable = disk_last(d);
+    d->durable = cluster_disk_last(d);
     struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .now_ms = c->now};
-    ev.persisted.index = disk_last(d);
-    disk_term_at(d, ev.persisted.index, &ev.persisted.term);
+    ev.persisted.index = cluster_disk_last(d);
+    cluster_disk_term_at(d, ev.persisted.index, &ev.persisted.term);
     step_node(nd, &ev, NULL);
 }
 
@@ -344,7 +210,7 @@ static void node_start(struct cluster_node *nd)
     cfg.id = nd->id;
     cfg.n_nodes = c->n;
     cfg.seed = c->seed * 1000003u + (uint64_t)nd->id * 7919u + c->steps;
-    cfg.trace = c->trace_hook ? trace_cb : NULL;
+    cfg.trace = c->trace_hook ? cluster_trace_cb : NULL;
     cfg.trace_ctx = nd;
     struct cluster_disk *d = &nd->disk;
     struct raft_restore rs = {
@@ -365,7 +231,7 @@ static void node_start(struct cluster_node *nd)
     }
     nd->alive = true;
     nd->sync_at = 0;
-    d->durable = disk_last(d);
+    d->durable = cluster_disk_last(d);
     memset(&nd->sm, 0, sizeof nd->sm);
     cluster_sm_decode(&nd->sm, d->snap, d->snap_len);
     nd->sm_applied = d->snap_index;
@@ -422,7 +288,7 @@ void cluster_free(struct cluster *c)
         return;
     for (int i = 0; i < c->n; i++) {
         raft_free(c->nodes[i].raft);
-        disk_free(&c->nodes[i].disk);
+        cluster_disk_free(&c->nodes[i].disk);
     }
     cluster_net_free(c);
     cluster_ops_free(c);
@@ -524,9 +390,9 @@ void cluster_crash(struct cluster *c, int node)
     cluster_ops_node_crashed(nd);
     /* Writes not yet synced are lost, but for a torn prefix of them. */
     struct cluster_disk *d = &nd->disk;
-    if (d->durable < disk_last(d)) {
-        raft_index keep = d->durable + rng_below(&c->rng, disk_last(d) - d->durable + 1);
-        disk_truncate_from(d, keep + 1);
+    if (d->durable < cluster_disk_last(d)) {
+        raft_index keep = d->durable + rng_below(&c->rng, cluster_disk_last(d) - d->durable + 1);
+        cluster_disk_truncate_from(d, keep + 1);
     }
     raft_free(nd->raft);
     nd->raft = NULL;

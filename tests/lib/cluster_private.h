@@ -1,5 +1,6 @@
 /* cluster_private.h - the test cluster's internals, shared by its files:
- * cluster.c (clock, event loop, the driver), cluster_net.c (links and
+ * cluster.c (clock, event loop, the driver), cluster_disk.c (the simulated
+ * disk), cluster_net.c (links and
  * messages in flight), cluster_safety.c (the invariants), cluster_client.c
  * (state machine and client operations).
  */
@@ -124,6 +125,18 @@ struct cluster {
 /* cluster.c */
 void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u);
 void cluster_fail(struct cluster *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cluster_trace.c */
+void cluster_trace_cb(void *ctx, const char *line);
+
+/* cluster_disk.c */
+raft_index cluster_disk_last(const struct cluster_disk *d);
+bool cluster_disk_term_at(const struct cluster_disk *d, raft_index index, raft_term *t);
+void cluster_disk_truncate_from(struct cluster_disk *d, raft_index from);
+void cluster_disk_append(struct cluster_disk *d, const struct raft_entry *e);
+void cluster_disk_save_snapshot(struct cluster_disk *d, raft_index index, raft_term term,
+                                const uint8_t *data, size_t len);
+void cluster_disk_free(struct cluster_disk *d);
 
 /* cluster_net.c */
 void cluster_net_init(struct cluster *c);
