@@ -121,10 +121,11 @@ void election_count_vote(struct raft *r, int from, bool granted)
 void election_tick(struct raft *r)
 {
     if (r->role == RAFT_LEADER) {
-        if (r->now >= r->quorum_deadline)
-            replication_check_quorum(r);
-        if (r->role == RAFT_LEADER && r->now >= r->heartbeat_deadline) {
-            r->heartbeat_deadline = r->now + r->cfg.heartbeat_interval_ms;
+        if (r->now < r->heartbeat_deadline)
+            return;
+        r->heartbeat_deadline = r->now + r->cfg.heartbeat_interval_ms;
+        replication_check_quorum(r);
+        if (r->role == RAFT_LEADER) {
             read_index_heartbeat(r);
             replication_heartbeat_tick(r);
         }

@@ -438,8 +438,7 @@ uint64_t raft_deadline(const struct raft *r)
 {
     if (r->role != RAFT_LEADER)
         return r->election_deadline;
-    return r->heartbeat_deadline < r->quorum_deadline ? r->heartbeat_deadline
-                                                      : r->quorum_deadline;
+    return r->heartbeat_deadline;
 }
 
 enum raft_role raft_role(const struct raft *r)

@@ -49,7 +49,7 @@ struct raft_progress {
     raft_index match, next;
     enum progress_state state;
     bool probe_sent;    /* PROBE: one APPEND out, waiting for its answer */
-    bool recent_active; /* heard from it since the last check-quorum */
+    uint64_t last_heard_ms; /* its last answer in this term (check-quorum) */
     uint64_t acked_seq; /* highest heartbeat round it answered this term */
     raft_index *inflight; /* REPLICATE: last index of each unacked APPEND (ring) */
     size_t inflight_head, inflight_count;
@@ -88,7 +88,6 @@ struct raft {
     /* Timers (absolute ms). */
     uint64_t election_deadline;
     uint64_t heartbeat_deadline;
-    uint64_t quorum_deadline;
     uint64_t leader_contact_ms; /* when a current leader was last heard */
     bool heard_leader;
 

@@ -50,7 +50,7 @@ void replication_reset_progress(struct raft *r)
     for (int i = 0; i < r->cfg.n_nodes; i++) {
         struct raft_progress *pr = &r->progress[i];
         pr->match = 0;
-        pr->recent_active = false;
+        pr->last_heard_ms = r->now; /* a new leader gives everyone a full timeout */
         pr->acked_seq = 0;
         pr->snapshot_sent_ms = 0;
         pr->match_at_heartbeat = 0;
@@ -67,7 +67,6 @@ void replication_become_leader(struct raft *r)
     r->leader = r->cfg.id;
     replication_reset_progress(r);
     r->heartbeat_deadline = r->now + r->cfg.heartbeat_interval_ms;
-    r->quorum_deadline = r->now + r->cfg.election_timeout_ms;
     raft_index last = log_last_index(&r->log);
     if (log_append(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0) == RAFT_OK)
         raft_mark_written(r, last + 1);
@@ -246,7 +245,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
     if (r->role != RAFT_LEADER)
         return;
     struct raft_progress *pr = &r->progress[m->from];
-    pr->recent_active = true;
+    pr->last_heard_ms = r->now;
     if (m->seq > pr->acked_seq)
         pr->acked_seq = m->seq;
 
@@ -299,7 +298,7 @@ void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
     if (r->role != RAFT_LEADER)
         return;
     struct raft_progress *pr = &r->progress[m->from];
-    pr->recent_active = true;
+    pr->last_heard_ms = r->now;
     if (m->seq > pr->acked_seq)
         pr->acked_seq = m->seq;
     if (pr->state != PROGRESS_SNAPSHOT || m->match_index > log_last_index(&r->log))
@@ -316,19 +315,17 @@ void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
 
 /* Thesis 6.2: a leader that has not heard from a majority within an
  * election timeout steps down, so clients stuck with it can find the real
- * leader and its reads never rest on a stale view. */
+ * leader and its reads never rest on a stale view. Checked at every
+ * heartbeat, so it stops within a heartbeat interval of that timeout. */
 void replication_check_quorum(struct raft *r)
 {
-    r->quorum_deadline = r->now + r->cfg.election_timeout_ms;
+    if (!r->cfg.check_quorum)
+        return;
     int active = 1;
-    for (int i = 0; i < r->cfg.n_nodes; i++) {
-        if (i == r->cfg.id)
-            continue;
-        if (r->progress[i].recent_active)
+    for (int i = 0; i < r->cfg.n_nodes; i++)
+        if (i != r->cfg.id && r->now - r->progress[i].last_heard_ms < r->cfg.election_timeout_ms)
             active++;
-        r->progress[i].recent_active = false;
-    }
-    if (!r->cfg.check_quorum || active >= raft_majority(r))
+    if (active >= raft_majority(r))
         return;
     TRACE(r, "heard from %d of %d in an election timeout -> step down", active, r->cfg.n_nodes);
     election_become_follower(r, r->term, RAFT_NO_NODE);
