@@ -61,8 +61,9 @@ $(BUILD)/libwhirl.a: $(WHIRL_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# main.c refers to server_main weakly; -u makes the archive yield the server.
 $(BUILD)/raftkv: $(call obj,$(RAFTKV_MAIN)) $(BUILD)/libnode.a $(BUILD)/libraftkv.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -Wl,-u,server_main -o $@ $^ $(LIBS)
 
 $(BUILD)/whirl: $(call obj,$(WHIRL_MAIN)) $(BUILD)/libwhirl.a $(BUILD)/libraftkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -9,7 +9,22 @@ build=${1:-build}
 source "$(dirname "$0")/lib_server.sh"
 
 pick_ports
-for i in 1 2 3; do start_node "$i"; done
+# n3 reads its options from a config file holding the same keys.
+cat >"$WORK/n3.conf" <<CONF
+# raftkv serve --config: one "key = value" a line
+id = n3
+peers = $PEERS
+listen = 127.0.0.1:${CPORT[3]}
+data-dir = $WORK/n3
+election-timeout-ms = 300
+heartbeat-ms = 50
+max-clients = 8
+CONF
+start_node_from_config() {
+  "$RAFTKV" serve --config "$WORK/n3.conf" >>"$WORK/n3.log" 2>&1 &
+  PID[3]=$!
+}
+start_node 1; start_node 2; start_node_from_config
 L=$(wait_leader)
 F1=$(( L % 3 + 1 )); F2=$(( F1 % 3 + 1 ))
 echo "cluster up: leader n$L, followers n$F1 n$F2, work dir $WORK"
@@ -61,11 +76,21 @@ grep -q 'claimed=n9 reason="sender is not a configured peer"' "$WORK/n$L.log" ||
 echo "ok  a process that is not a configured peer is refused"
 expect "still serving after bad input" "$(cli $L SET after bad)" OK
 
+# --- Connection limit (n3: max-clients = 8 in its config file) --------------------------
+exec 5<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 6<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 7<>"/dev/tcp/127.0.0.1/${CPORT[3]}"
+exec 8<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 9<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 10<>"/dev/tcp/127.0.0.1/${CPORT[3]}"
+exec 11<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 12<>"/dev/tcp/127.0.0.1/${CPORT[3]}"
+sleep 0.2
+expect "a client past --max-clients is refused" "$(raw ${CPORT[3]} 'PING\r\n')" "-ERR max number of clients reached"
+exec 5>&- 6>&- 7>&- 8>&- 9>&- 10>&- 11>&- 12>&-
+sleep 0.2
+expect "served again once clients leave" "$(raw ${CPORT[3]} 'PING\r\n')" "+PONG"
+
 # --- kill -9 a follower, write while it is down, restart it from its data ---------
 kill_node $F2 9
 for k in 1 2 3 4 5 6 7 8 9 10; do cli $L SET "k$k" "v$k" >/dev/null; done
 expect "writes go on with one follower down" "$(cli $F1 GET k10)" v10
-start_node $F2
+[ $F2 = 3 ] && start_node_from_config || start_node $F2
 target=$(info_field $L commit_index)
 wait_applied $F2 "$target"
 expect "restarted follower has the data it missed" "$(cli $F2 GET k7)" v7
@@ -78,7 +103,7 @@ L2=$(NOT_LEADER=$L wait_leader $F1 $F2)
 echo "ok  new leader n$L2 after kill -9 of n$L"
 expect "acknowledged writes survive the leader" "$(cli $L2 GET k3)" v3
 expect "writes accepted by the new leader" "$(cli $F1 SET afterkill yes)" OK
-start_node $L
+[ $L = 3 ] && start_node_from_config || start_node $L
 wait_applied $L "$(info_field $L2 commit_index)"
 expect "old leader rejoined and caught up" "$(cli $L GET afterkill)" yes
 
@@ -87,7 +112,7 @@ F=$(( L2 % 3 + 1 ))
 kill_node $F TERM
 expect "SIGTERM exits 0" "$LAST_EXIT" 0
 grep -q 'event=shutdown reason="SIGTERM' "$WORK/n$F.log" || fail "no graceful shutdown line"
-start_node $F
+[ $F = 3 ] && start_node_from_config || start_node $F
 wait_applied $F "$(info_field $L2 commit_index)"
 expect "node restarted after SIGTERM has the data" "$(cli $F GET afterkill)" yes
 

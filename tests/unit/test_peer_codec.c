@@ -1,13 +1,13 @@
 /* test_peer_codec.c - the frames between raftkv servers: round trips of every
  * Raft message type and of the handshake and proxy frames, and rejection of
  * truncated, oversized and garbage frames.
- *
- * src/server is linked only into build/raftkv, so the unit under test is
- * compiled into this file directly. */
-#include "server/peer_codec.c"
+ */
+#include "server/peer_codec.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/rng.h"
 

@@ -1,10 +1,9 @@
-/* test_resp.c - the RESP request parser and reply writers.
- *
- * src/server is linked only into build/raftkv, so the unit under test is
- * compiled into this file directly. */
-#include "server/resp.c"
+/* test_resp.c - the RESP request parser and reply writers. */
+#include "server/resp.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Parse all of `in` fed in pieces of at most `piece` bytes (0: all at once);
  * collect the requests into a flat "arg|arg;arg;" rendering. Returns the

@@ -1,7 +1,6 @@
 /* test_resp_req_table.c - the server's id -> operation map (src/server/
- * req_table.c), which routes replica and proxy answers to their requests.
- * Compiled in directly: src/server is linked only into build/raftkv. */
-#include "server/req_table.c"
+ * req_table.c), which routes replica and proxy answers to their requests. */
+#include "server/req_table.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
