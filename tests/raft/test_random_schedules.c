@@ -14,6 +14,7 @@
  * linearizable, and once the faults end a leader must serve a read again.
  *
  *   RAFTKV_SCHEDULES=N   how many schedules (default 1000)
+ *   RAFTKV_SEED_FROM=F   start at seed F (default 1), for long soaks
  *   RAFTKV_SEED=S        replay only schedule S (with RAFTKV_TRACE=1 to see
  *                        every decision of every node)
  * A failure prints `seed=S` and what failed.
@@ -327,6 +328,9 @@ Test(random_schedules, every_seeded_fault_schedule_keeps_raft_safe_and_histories
     } else if (count && *count) {
         n = strtoull(count, NULL, 10);
     }
+    const char *from = getenv("RAFTKV_SEED_FROM");
+    if (!(one && *one) && from && *from)
+        first = strtoull(from, NULL, 10);
     size_t failures = 0;
     for (uint64_t s = first; s < first + n; s++) {
         char *why = run_schedule(s);
