@@ -181,6 +181,7 @@ struct lin_search {
     struct lin_entry head, info_head;
     struct lin_entry *entries;
     uint32_t *rank;     /* op -> its bit in set.req or set.info */
+    uint32_t *twin;     /* unknown op -> the latest earlier-called identical unknown op, or UINT32_MAX */
     uint64_t *zobrist;  /* op -> random 64-bit key */
     struct lin_set set;
     uint64_t *key_buf;
@@ -249,6 +250,26 @@ static double lin_now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Identical unknown ops are interchangeable: the earlier-called one can
+ * take effect wherever the later one could. So the search lets an unknown op
+ * take effect only once its earlier twin has, which cuts the orders of
+ * identical ops to one without losing any outcome. Pairs twins along the
+ * unknown ops' list (in call order); quadratic only in the unknown ops. */
+static void lin_find_twins(struct lin_search *s)
+{
+    for (struct lin_entry *x = s->info_head.next; x; x = x->next) {
+        const struct lin_op *o = &s->ops[x->op];
+        s->twin[x->op] = UINT32_MAX;
+        for (struct lin_entry *y = x->prev; y && y != &s->info_head; y = y->prev) {
+            const struct lin_op *p = &s->ops[y->op];
+            if (p->f == o->f && p->a == o->a && (o->f != LIN_CAS || p->b == o->b)) {
+                s->twin[x->op] = y->op;
+                break;
+            }
+        }
+    }
+}
+
 /* Allocates everything and numbers the ops; 0 or -1 (out of memory). */
 static int lin_search_init(struct lin_search *s, const struct lin_op *ops, size_t n)
 {
@@ -257,11 +278,12 @@ static int lin_search_init(struct lin_search *s, const struct lin_op *ops, size_
     s->n = n;
     s->entries = malloc(2 * n * sizeof *s->entries);
     s->rank = malloc(n * sizeof *s->rank);
+    s->twin = malloc(n * sizeof *s->twin);
     s->zobrist = malloc(n * sizeof *s->zobrist);
     s->stack = malloc(n * sizeof *s->stack);
     s->info_path = malloc(n * sizeof *s->info_path);
     s->best_prefix = malloc(n * sizeof *s->best_prefix);
-    if (!s->entries || !s->rank || !s->zobrist || !s->stack || !s->info_path || !s->best_prefix)
+    if (!s->entries || !s->rank || !s->twin || !s->zobrist || !s->stack || !s->info_path || !s->best_prefix)
         return -1;
     long k = lin_entries_build(ops, n, &s->head, &s->info_head, s->entries);
     if (k < 0)
@@ -275,6 +297,7 @@ static int lin_search_init(struct lin_search *s, const struct lin_op *ops, size_
         else if (ops[e->op].outcome == LIN_INFO)
             s->rank[e->op] = n_info++;
     }
+    lin_find_twins(s);
     size_t req_words = (n_req + 63) / 64, info_words = (n_info + 63) / 64;
     s->set = (struct lin_set){.req = calloc(req_words + 1, sizeof(uint64_t)),
                               .info = calloc(info_words + 1, sizeof(uint64_t)),
@@ -297,6 +320,7 @@ static void lin_search_free(struct lin_search *s)
     lin_pairs_free(&s->dead_ends);
     free(s->entries);
     free(s->rank);
+    free(s->twin);
     free(s->zobrist);
     free(s->stack);
     free(s->info_path);
@@ -398,6 +422,11 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
             }
             candidate = e;
         } else if (x && x < limit) { /* entries sit in time order in one array */
+            uint32_t twin = s.twin[x->op];
+            if (twin != UINT32_MAX && !(s.set.info[s.rank[twin] / 64] & (1ULL << (s.rank[twin] % 64)))) {
+                x = x->next; /* its earlier twin has not taken effect yet */
+                continue;
+            }
             candidate = x;
         }
 

@@ -137,6 +137,17 @@ Test(lin, a_cas_succeeds_only_from_its_from_value)
     cr_assert_eq(check(bad, N(bad)), LIN_INVALID);
 }
 
+Test(lin, identical_unknown_writes_can_each_take_effect_once)
+{
+    /* Two unknown writes of 1; the second is needed after the write of 2. */
+    struct lin_op h[] = {op_unknown(op_write(1, 1, 0, 0)), op_read(2, 1, 1, 2),      op_unknown(op_write(3, 1, 10, 0)),
+                         op_write(4, 2, 12, 13),           op_read(2, 2, 14, 15),    op_read(2, 1, 16, 17)};
+    cr_assert_eq(check(h, N(h)), LIN_VALID);
+    /* Called too late to be the second 1: invalid. */
+    h[2].call = 18;
+    cr_assert_eq(check(h, N(h)), LIN_INVALID);
+}
+
 Test(lin, a_failed_cas_is_invalid_when_the_register_certainly_held_from)
 {
     struct lin_op h[] = {op_write(1, 1, 0, 1), op_cas_failed(2, 1, 5, 2, 3)};
