@@ -296,7 +296,8 @@ int resp_parse(struct resp_parser *p, const char *data, size_t len, size_t *cons
                 p->inline_buf = b;
                 p->inline_cap = cap;
             }
-            memcpy(p->inline_buf + p->inline_len, data + i, take);
+            if (take) /* an empty line may come before any buffer exists */
+                memcpy(p->inline_buf + p->inline_len, data + i, take);
             p->inline_len += take;
             i += take;
             if (!nl)

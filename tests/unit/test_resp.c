@@ -103,6 +103,17 @@ Test(resp_parser, gives_the_same_requests_whatever_the_input_is_split_at)
     cr_assert_str_eq(out, pipeline_rendered);
 }
 
+Test(resp_parser, ignores_empty_lines_even_before_any_request)
+{
+    char out[128];
+    int n;
+    const char in[] = "\n\r\n*1\r\n$4\r\nPING\r\n";
+    int rc = parse_pieces(in, sizeof in - 1, 0, NULL, out, sizeof out, &n);
+    cr_assert_eq(rc, RESP_READY);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(out, "PING;");
+}
+
 Test(resp_parser, reports_need_more_for_an_incomplete_request)
 {
     struct resp_parser p;
