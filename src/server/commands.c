@@ -243,6 +243,12 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
         kv_command_release(&cmd);
         p.status = REPLICA_NOT_LEADER;
         p.text = "not the leader";
+    } else if (s->shutting_down) {
+        /* Draining: take nothing new, or a busy cluster could keep this
+         * node from ever finishing its in-flight work. */
+        kv_command_release(&cmd);
+        p.status = REPLICA_UNAVAILABLE;
+        p.text = "the leader is shutting down";
     } else if (s->ops.len >= s->opt.max_pending) {
         kv_command_release(&cmd);
         p.status = REPLICA_UNAVAILABLE;
