@@ -72,6 +72,8 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
                                                 RAFT_UPDATE_MESSAGES | RAFT_UPDATE_COMMITTED)) &&
         rng_double(&c->rng) < c->crash_point_prob)
         crash_at = (int)rng_below(&c->rng, CRASH_POINTS);
+    if (crash_at != CRASH_NONE)
+        c->crash_points_hit[crash_at]++;
 
     if (crash_at == CRASH_MID_PERSIST) {
         /* Power lost before the sync finished: any part of what was
@@ -337,6 +339,11 @@ bool cluster_alive(const struct cluster *c, int node)
 void cluster_set_leader_sync_delay(struct cluster *c, uint64_t ms)
 {
     c->sync_delay_ms = ms;
+}
+
+uint64_t cluster_crash_points_hit(const struct cluster *c, int point)
+{
+    return point >= 0 && point < CRASH_POINTS ? c->crash_points_hit[point] : 0;
 }
 
 void cluster_set_crash_points(struct cluster *c, double probability)

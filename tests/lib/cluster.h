@@ -145,6 +145,10 @@ void cluster_restart(struct cluster *c, int node);
  * applying, or after applying before reporting PERSISTED. The node stays
  * down until cluster_restart(). */
 void cluster_set_crash_points(struct cluster *c, double probability);
+/* How often each crash point struck: 0 mid-persist, 1 before send, 2 before
+ * apply, 3 before PERSISTED. */
+#define CLUSTER_CRASH_POINT_KINDS 4
+uint64_t cluster_crash_points_hit(const struct cluster *c, int point);
 
 /* Thesis 10.2.1: with ms > 0 a leader's driver sends new entries before its
  * own sync, which completes ms later (then PERSISTED is reported); a crash

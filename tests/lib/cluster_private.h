@@ -99,6 +99,7 @@ struct cluster {
 
     raft_index snapshot_every;
     double crash_point_prob;
+    uint64_t crash_points_hit[CRASH_POINTS];
     uint64_t sync_delay_ms;
 
     cluster_complete_fn on_complete;

@@ -203,7 +203,7 @@ static void nemesis(struct run *run, int n)
 }
 
 /* Runs one schedule; returns NULL or a malloc'd failure description. */
-static char *run_schedule(uint64_t seed)
+static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits)
 {
     struct run run;
     memset(&run, 0, sizeof run);
@@ -228,7 +228,7 @@ static char *run_schedule(uint64_t seed)
     static const raft_index snap_choices[] = {0, 8, 32, 100};
     cluster_set_snapshot_every(c, snap_choices[rng_below(&run.g, 4)]);
     cluster_on_complete(c, on_complete, &run);
-    if (rng_below(&run.g, 2))
+    if (rng_below(&run.g, 2) || force_crash_points)
         cluster_set_crash_points(c, 0.0005 + rng_double(&run.g) * 0.0025);
     if (rng_below(&run.g, 2))
         cluster_set_leader_sync_delay(c, 1 + rng_below(&run.g, 10));
@@ -312,6 +312,9 @@ static char *run_schedule(uint64_t seed)
     }
     for (int k = 0; k < N_KEYS; k++)
         free(run.h.ops[k]);
+    if (hits)
+        for (int p = 0; p < CLUSTER_CRASH_POINT_KINDS; p++)
+            hits[p] += cluster_crash_points_hit(c, p);
     cluster_free(c);
     return failure;
 }
@@ -333,10 +336,10 @@ Test(random_schedules, every_seeded_fault_schedule_keeps_raft_safe_and_histories
         first = strtoull(from, NULL, 10);
     size_t failures = 0;
     for (uint64_t s = first; s < first + n; s++) {
-        char *why = run_schedule(s);
+        char *why = run_schedule(s, false, NULL);
         if (why) {
             fprintf(stderr, "seed=%llu FAILED: %s\n  replay: RAFTKV_SEED=%llu build/tests/raft_tests "
-                            "--filter 'random_schedules/*'\n",
+                            "--filter 'random_schedules/every*'\n",
                     (unsigned long long)s, why, (unsigned long long)s);
             free(why);
             if (++failures >= 5)
@@ -344,4 +347,40 @@ Test(random_schedules, every_seeded_fault_schedule_keeps_raft_safe_and_histories
         }
     }
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
+}
+
+/* Issue 5's crash-point test: every schedule crashes nodes inside the
+ * driver's order of work (mid-persist with a torn tail, after the sync
+ * before sending, after sending before applying, after applying before
+ * PERSISTED); each point must have struck many times. */
+Test(random_schedules, crashes_at_every_point_of_the_order_of_work_keep_raft_safe, .timeout = 600)
+{
+    const char *count = getenv("RAFTKV_SCHEDULES");
+    const char *one = getenv("RAFTKV_SEED");
+    uint64_t first = 1000001;
+    uint64_t n = count && *count ? strtoull(count, NULL, 10) / 4 + 1 : 250;
+    if (one && *one) {
+        first = strtoull(one, NULL, 10);
+        n = 1;
+    }
+    uint64_t hits[CLUSTER_CRASH_POINT_KINDS] = {0};
+    size_t failures = 0;
+    for (uint64_t s = first; s < first + n; s++) {
+        char *why = run_schedule(s, true, hits);
+        if (why) {
+            fprintf(stderr,
+                    "seed=%llu FAILED: %s\n  replay: RAFTKV_SEED=%llu build/tests/raft_tests "
+                    "--filter 'random_schedules/crashes*'\n",
+                    (unsigned long long)s, why, (unsigned long long)s);
+            free(why);
+            if (++failures >= 5)
+                break;
+        }
+    }
+    cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
+    if (n < 100)
+        return; /* a replay */
+    for (int p = 0; p < CLUSTER_CRASH_POINT_KINDS; p++)
+        cr_assert_geq(hits[p], n / 2, "crash point %d struck only %llu times", p,
+                      (unsigned long long)hits[p]);
 }
