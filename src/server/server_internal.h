@@ -255,6 +255,13 @@ size_t client_pending_total(const struct server *s);
 
 /* commands.c */
 void commands_dispatch(struct client *c, struct resp_request *req);
+/* All operations of a command ended: write its reply into r->reply. */
+void commands_format_reply(struct server *s, struct client_req *r);
+
+/* route.c; it also defines the commands_complete/proxy/expire/reroute/unpark
+ * functions below, named for the caller's view */
+struct server_op *route_op_new(struct server *s, enum op_origin origin);
+void route_op(struct server *s, struct server_op *op);
 void commands_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
 void commands_proxy_serve(struct server *s, int from_peer, const struct peer_proxy_req *q);
 void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p);
