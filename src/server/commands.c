@@ -2,8 +2,8 @@
  * how each becomes replicated key-value operations, and how their outcomes
  * become replies.
  *
- * Keys and values are Redis strings stored as JSON strings (kv.h), so they
- * must be valid UTF-8; anything else gets an error and changes nothing.
+ * Keys and values are binary-safe Redis strings, stored as JSON values as
+ * resp_value.h describes.
  *
  * Each data command becomes one operation per key, run where route.c says
  * (locally on the leader, proxied from a follower); the reply is written
@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/resp_value.h"
 #include "server/server_internal.h"
 
 /* ---- Replies ----------------------------------------------------------------- */
@@ -53,15 +54,10 @@ static const char *result_error(const struct op_result *res, char *buf, size_t c
 
 static void write_value(struct resp_buf *b, const struct op_result *res, int proto)
 {
-    if (res->kv_code != KV_OK || !res->value) {
+    if (res->kv_code != KV_OK || !res->value)
         resp_write_null(b, proto);
-    } else if (json_is_string(res->value)) {
-        resp_write_bulk(b, json_string_value(res->value), json_string_length(res->value));
-    } else { /* written by another front end: show its JSON text */
-        char *t = json_dumps(res->value, JSON_COMPACT | JSON_ENCODE_ANY);
-        resp_write_bulk(b, t ? t : "", t ? strlen(t) : 0);
-        free(t);
-    }
+    else
+        resp_value_write_bulk(b, res->value);
 }
 
 void commands_format_reply(struct server *s, struct client_req *r)
@@ -116,7 +112,7 @@ void commands_format_reply(struct server *s, struct client_req *r)
 
 static json_t *arg_json(const struct resp_request *q, size_t i)
 {
-    return json_stringn(q->argv[i], q->argl[i]); /* NULL if not UTF-8 */
+    return resp_value_from_bytes(q->argv[i], q->argl[i]);
 }
 
 /* Start the data operations of a command: `n` operations of type `op`,
@@ -147,8 +143,7 @@ static void start_ops(struct server *s, struct client_req *r, const struct resp_
         for (size_t i = 0; cmds && i < n; i++)
             kv_command_release(&cmds[i]);
         free(cmds);
-        resp_write_error(&r->reply, r->results ? "ERR keys and values must be valid UTF-8"
-                                               : "ERR out of memory");
+        resp_write_error(&r->reply, "ERR out of memory");
         client_req_done(r);
         return;
     }

@@ -26,7 +26,7 @@ void server_options_usage(FILE *f)
             "Commands: GET SET DEL EXISTS MGET, CAS key from to (:1 swapped, :0 the value\n"
             "differs, nil no such key), PING ECHO HELLO [2|3] INFO LEADER QUIT, and enough of\n"
             "COMMAND CLIENT CONFIG SELECT for redis-cli and redis-benchmark. Keys and values\n"
-            "are UTF-8 strings. Reads and writes are linearizable. Any node takes any command:\n"
+            "are binary-safe. Reads and writes are linearizable. Any node takes any command:\n"
             "followers pass it to the leader and relay the answer. Errors: -TRYAGAIN (did not\n"
             "happen: no leader reachable, too busy), -UNCERTAIN (may have happened: leader\n"
             "lost or timeout; read to find out), -ERR (bad command or arguments).\n"

@@ -41,6 +41,10 @@ expect "CAS of a missing key is nil" "$(cli $F1 CAS nosuchkey a b)" ""
 expect "value after CAS" "$(cli $F1 GET greeting)" world
 expect "binary-safe spaces and newlines" "$(cli $L SET 'a key' $'two\nlines')" OK
 expect "read back" "$(cli $F2 GET 'a key')" $'two\nlines'
+expect "binary value through a follower" "$(raw_lines ${CPORT[$F1]} '*3\r\n$3\r\nSET\r\n$3\r\nbin\r\n$4\r\n\xff\x00\r\x01\r\n' 1)" "+OK"
+expect "binary value read back exactly" \
+  "$(redis-cli -p ${CPORT[$F2]} GET bin | od -An -tx1 | tr -d ' \n')" "ff000d010a"
+expect "CAS compares binary values" "$(raw_lines ${CPORT[$L]} '*4\r\n$3\r\nCAS\r\n$3\r\nbin\r\n$4\r\n\xff\x00\r\x01\r\n$1\r\nz\r\n' 1)" ":1"
 expect "EXISTS counts existing keys" "$(cli $F1 EXISTS greeting nosuchkey 'a key')" 2
 expect "MGET in order" "$(cli $F2 MGET greeting nosuchkey 'a key' | head -c 100)" $'world\n\ntwo\nlines'
 expect "DEL counts deleted keys" "$(cli $F1 DEL greeting nosuchkey)" 1
