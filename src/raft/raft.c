@@ -25,7 +25,9 @@
  *   max_entries_per_msg 256, max_bytes_per_msg 1 MiB: one APPEND carries a
  *                             whole burst of proposals;
  *   max_inflight 8            APPENDs in flight per follower (pipelining);
- *   max_pending_reads 4096    ReadIndex queue bound (RAFT_ERR_BUSY beyond). */
+ *   max_pending_reads 4096    ReadIndex queue bound (RAFT_ERR_BUSY beyond);
+ *   snapshot_trailing 1024    entries kept behind a snapshot, so a follower
+ *                             a second behind under load still gets entries. */
 void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t seed)
 {
     memset(c, 0, sizeof *c);
@@ -39,6 +41,7 @@ void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t se
     c->max_bytes_per_msg = 1u << 20;
     c->max_inflight = 8;
     c->max_pending_reads = 4096;
+    c->snapshot_trailing = 1024;
     c->seed = seed;
 }
 

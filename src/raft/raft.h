@@ -131,9 +131,12 @@ struct raft_config {
     /* One "condition -> action" line per decision, when set. */
     void (*trace)(void *ctx, const char *line);
     void *trace_ctx;
+    /* Entries kept in memory behind a snapshot (RAFT_EVENT_SNAPSHOT), so a
+     * follower a little behind gets entries rather than the whole image. */
+    size_t snapshot_trailing;
 };
 
-/* Fill a config with the defaults documented in the README. */
+/* Fill a config with the defaults documented in the README (and in raft.c). */
 void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t seed);
 
 /* What storage held at start-up. Entries are copied by raft_new(). */

@@ -13,9 +13,6 @@
  * commit, so a leader cut off from its followers cannot grow without bound
  * before check-quorum deposes it. */
 #define RAFT_MAX_UNCOMMITTED_ENTRIES 65536u
-/* Entries kept in memory behind a snapshot so that a follower only slightly
- * behind still gets entries rather than the whole image. */
-#define RAFT_SNAPSHOT_TRAILING 64u
 
 /* ---- log.c: the in-memory log, with a compaction offset ---- */
 struct raft_log {

@@ -40,7 +40,8 @@ int snapshot_take(struct raft *r, raft_index index, const uint8_t *data, size_t 
         return rc;
     /* Keep a few entries behind the image so that a follower just behind
      * gets entries, not the whole image. */
-    raft_index upto = index > RAFT_SNAPSHOT_TRAILING ? index - RAFT_SNAPSHOT_TRAILING : 0;
+    size_t keep = r->cfg.snapshot_trailing;
+    raft_index upto = index > keep ? index - keep : 0;
     if (upto > r->log.offset)
         log_compact_to(&r->log, upto);
     TRACE(r, "snapshot at %llu term %llu -> log starts after %llu", (unsigned long long)index,

@@ -195,8 +195,20 @@ static void nemesis(struct run *run, int n)
         cluster_partition_bridge(c, (int)rng_below(&run->g, (uint64_t)n));
         break;
     case NEM_CRASH: {
-        int victim = (int)rng_below(&run->g, (uint64_t)n);
-        cluster_crash(c, victim);
+        /* The leader half the time (its crash loses the most in flight);
+         * now and then every node at once, as a power cut. */
+        uint64_t how = rng_below(&run->g, 8);
+        int leader = cluster_leader(c);
+        if (how == 0) {
+            for (int i = 0; i < n; i++)
+                cluster_crash(c, i);
+            for (int i = 0; i < n; i++)
+                cluster_restart(c, i);
+        } else if (how < 4 && leader >= 0) {
+            cluster_crash(c, leader);
+        } else {
+            cluster_crash(c, (int)rng_below(&run->g, (uint64_t)n));
+        }
         break;
     }
     }
@@ -214,6 +226,7 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
     raft_config_default(&base, 0, n, seed);
     base.max_inflight = 1 + rng_below(&run.g, 8);
     base.max_entries_per_msg = 1 + rng_below(&run.g, 64);
+    base.snapshot_trailing = rng_below(&run.g, 3) ? rng_below(&run.g, 16) : 1024;
     run.c = cluster_new_config(n, seed, &base);
     cr_assert_not_null(run.c);
     struct cluster *c = run.c;
@@ -277,11 +290,11 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
     if (getenv("RAFTKV_SEED") || getenv("RAFTKV_VERBOSE"))
         fprintf(stderr,
                 "seed=%llu nodes=%d t=%llums steps=%llu ok=%llu fail=%llu info=%llu "
-                "ops/key=%zu,%zu,%zu\n",
+                "ops/key=%zu,%zu,%zu snapshots_sent=%llu\n",
                 (unsigned long long)seed, n, (unsigned long long)cluster_now(c),
                 (unsigned long long)cluster_steps(c), (unsigned long long)run.ok,
                 (unsigned long long)run.fail, (unsigned long long)run.info, run.h.n[0], run.h.n[1],
-                run.h.n[2]);
+                run.h.n[2], (unsigned long long)cluster_msgs_sent(c, RAFT_MSG_SNAPSHOT));
     char *failure = NULL;
     if (!cluster_ok(c)) {
         failure = strdup(cluster_error(c));

@@ -12,8 +12,11 @@
 /* Thesis 5.1 */
 Test(snapshot, snapshot_compacts_the_log_behind_it)
 {
+    struct raft_config cfg;
+    raft_config_default(&cfg, 0, 1, 42);
+    cfg.snapshot_trailing = 64;
     struct solo s;
-    solo_init(&s, 1, NULL);
+    solo_init_config(&s, &cfg, NULL);
     solo_tick(&s, raft_deadline(s.r));
     for (int i = 0; i < 4; i++)
         solo_propose(&s, 100);
@@ -26,8 +29,8 @@ Test(snapshot, snapshot_compacts_the_log_behind_it)
     e.snapshot.len = 3;
     cr_assert_eq(raft_step(s.r, &e, &s.u), RAFT_OK);
     cr_assert_eq(raft_snapshot_index(s.r), 400);
-    cr_assert_null(raft_entry_at(s.r, 100), "compacted");
-    cr_assert_not_null(raft_entry_at(s.r, 400), "a few trailing entries are kept");
+    cr_assert_null(raft_entry_at(s.r, 336), "compacted");
+    cr_assert_not_null(raft_entry_at(s.r, 337), "snapshot_trailing entries are kept");
     cr_assert_not_null(raft_entry_at(s.r, 401));
     /* An image beyond what was applied is a driver error. */
     e.snapshot.index = 402;
@@ -38,7 +41,10 @@ Test(snapshot, snapshot_compacts_the_log_behind_it)
 /* Thesis 5.3 (InstallSnapshot) */
 Test(snapshot, lagging_follower_catches_up_through_a_snapshot)
 {
-    struct cluster *c = cluster_new(3, 41);
+    struct raft_config base;
+    raft_config_default(&base, 0, 3, 41);
+    base.snapshot_trailing = 10;
+    struct cluster *c = cluster_new_config(3, 41, &base);
     cluster_set_snapshot_every(c, 50);
     int leader = cluster_wait_leader(c, 2000);
     cr_assert_geq(leader, 0);
