@@ -19,6 +19,7 @@ data-dir = $WORK/n3
 election-timeout-ms = 300
 heartbeat-ms = 50
 max-clients = 8
+max-pending-per-client = 4
 CONF
 start_node_from_config() {
   "$RAFTKV" serve --config "$WORK/n3.conf" >>"$WORK/n3.log" 2>&1 &
@@ -79,6 +80,21 @@ sleep 0.5; kill -9 $stranger 2>/dev/null || true; wait $stranger 2>/dev/null || 
 grep -q 'claimed=n9 reason="sender is not a configured peer"' "$WORK/n$L.log" || fail "stranger n9 not refused"
 echo "ok  a process that is not a configured peer is refused"
 expect "still serving after bad input" "$(cli $L SET after bad)" OK
+
+# --- Pipelining past --max-pending-per-client (n3: 4): paused, resumed, in order --------
+for k in 1 2 3 4 5 6 7 8 9; do cli $L SET "p$k" "$k" >/dev/null; done
+req=
+for i in $(seq 1 3000); do req+="*2\r\n\$3\r\nGET\r\n\$2\r\np$(( i % 9 + 1 ))\r\n"; done
+exec 3<>"/dev/tcp/127.0.0.1/${CPORT[3]}"
+printf '%b' "$req" >&3
+got=
+for i in $(seq 1 3000); do
+  IFS= read -r -t 10 hdr <&3 || fail "pipelined reply $i never came (connection not resumed?)"
+  IFS= read -r -t 10 val <&3 || fail "pipelined reply $i cut short"
+  [ "${val%$'\r'}" = "$(( i % 9 + 1 ))" ] || fail "pipelined reply $i out of order: ${val%$'\r'}"
+done
+exec 3<&- 3>&-
+echo "ok  3000 pipelined GETs (100 KB, more than one read) through a 4-command window arrive complete and in order"
 
 # --- Connection limit (n3: max-clients = 8 in its config file) --------------------------
 exec 5<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 6<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 7<>"/dev/tcp/127.0.0.1/${CPORT[3]}"
