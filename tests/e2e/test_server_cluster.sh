@@ -20,6 +20,7 @@ election-timeout-ms = 300
 heartbeat-ms = 50
 max-clients = 8
 max-pending-per-client = 4
+max-output-bytes = 1048576
 CONF
 start_node_from_config() {
   "$RAFTKV" serve --config "$WORK/n3.conf" >>"$WORK/n3.log" 2>&1 &
@@ -95,6 +96,19 @@ for i in $(seq 1 3000); do
 done
 exec 3<&- 3>&-
 echo "ok  3000 pipelined GETs (100 KB, more than one read) through a 4-command window arrive complete and in order"
+
+# --- A client that never reads its replies is cut off at --max-output-bytes (n3: 1 MiB)
+big=$(head -c 100000 /dev/zero | tr '\0' 'b')
+cli $L SET big "$big" >/dev/null
+req=
+for i in $(seq 1 300); do req+='*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n'; done
+exec 3<>"/dev/tcp/127.0.0.1/${CPORT[3]}"
+printf '%b' "$req" >&3
+for _ in $(seq 1 50); do grep -q 'event=client_output_limit' "$WORK/n3.log" && break; sleep 0.1; done
+exec 3<&- 3>&-
+grep -q 'event=client_output_limit' "$WORK/n3.log" || fail "a client reading nothing was not cut off"
+echo "ok  a client that reads no replies is closed past --max-output-bytes (30 MB of replies asked)"
+expect "others still served" "$(cli 3 PING)" PONG
 
 # --- Connection limit (n3: max-clients = 8 in its config file) --------------------------
 exec 5<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 6<>"/dev/tcp/127.0.0.1/${CPORT[3]}" 7<>"/dev/tcp/127.0.0.1/${CPORT[3]}"
