@@ -176,8 +176,11 @@ static bool link_queue(struct server *s, int peer)
     if (peer < 0 || peer >= s->opt.n_nodes || peer == s->opt.self)
         return false;
     struct peer_link *l = &s->links[peer];
+    /* The bound is on what piles up: one frame (a snapshot may be larger
+     * than the bound) always fits an empty queue. */
+    size_t queued = server_out_bytes(&l->out);
     if (l->state != LINK_CONNECTED || server_now(s) < s->cut_until_ms[peer] ||
-        server_out_bytes(&l->out) + peer_scratch.len > s->opt.peer_queue_bytes ||
+        (queued > 0 && queued + peer_scratch.len > s->opt.peer_queue_bytes) ||
         resp_buf_append(&l->out.pending, peer_scratch.data, peer_scratch.len) != 0) {
         l->frames_dropped++;
         return false;

@@ -53,7 +53,7 @@ static void put_bytes(struct peer_wbuf *b, const void *p, size_t n)
  * fills the body then calls frame_end. */
 static int frame_begin(struct peer_wbuf *b, size_t body_bound, uint8_t kind, size_t *start)
 {
-    if (body_bound > PEER_DEFAULT_MAX_FRAME * 4ull)
+    if (body_bound > UINT32_MAX - 16)
         return PEER_ERR_TOO_LARGE;
     if (wbuf_reserve(b, PEER_FRAME_HEADER + body_bound) != 0)
         return PEER_ERR_NOMEM;

@@ -36,7 +36,7 @@
 #include "raft/raft.h"
 
 #define PEER_CODEC_VERSION 1
-#define PEER_DEFAULT_MAX_FRAME (64u << 20) /* 64 MiB: a snapshot travels in one frame */
+#define PEER_DEFAULT_MAX_FRAME (256u << 20) /* a snapshot travels in one frame */
 #define PEER_FRAME_HEADER 6                /* length + version + kind */
 #define PEER_MAX_NAME 64
 

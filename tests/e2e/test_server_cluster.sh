@@ -21,12 +21,13 @@ heartbeat-ms = 50
 max-clients = 8
 max-pending-per-client = 4
 max-output-bytes = 1048576
+snapshot-entries = 100
 CONF
 start_node_from_config() {
   "$RAFTKV" serve --config "$WORK/n3.conf" >>"$WORK/n3.log" 2>&1 &
   PID[3]=$!
 }
-start_node 1; start_node 2; start_node_from_config
+start_node 1 --snapshot-entries 100; start_node 2 --snapshot-entries 100; start_node_from_config
 L=$(wait_leader)
 F1=$(( L % 3 + 1 )); F2=$(( F1 % 3 + 1 ))
 echo "cluster up: leader n$L, followers n$F1 n$F2, work dir $WORK"
@@ -124,11 +125,17 @@ expect "served again once clients leave" "$(raw ${CPORT[3]} 'PING\r\n')" "+PONG"
 kill_node $F2 9
 for k in 1 2 3 4 5 6 7 8 9 10; do cli $L SET "k$k" "v$k" >/dev/null; done
 expect "writes go on with one follower down" "$(cli $F1 GET k10)" v10
-[ $F2 = 3 ] && start_node_from_config || start_node $F2
+# Past --snapshot-entries (100): the leader compacts its log, so the
+# restarted follower can only catch up from a snapshot sent over TCP.
+seq 1 300 | awk '{print "SET s" $1 " " $1}' | redis-cli -p ${CPORT[$L]} >/dev/null
+[ "$(info_field $L snapshots)" -ge 1 ] || fail "the leader took no snapshot"
+[ $F2 = 3 ] && start_node_from_config || start_node $F2 --snapshot-entries 100
 target=$(info_field $L commit_index)
 wait_applied $F2 "$target"
 expect "restarted follower has the data it missed" "$(cli $F2 GET k7)" v7
 expect "restarted follower kept its own data" "$(cli $F2 GET 'a key')" $'two\nlines'
+expect "restarted follower caught up through a snapshot" "$(cli $F2 GET s150)" 150
+[ "$(info_field $F2 snapshots)" -ge 1 ] || fail "n$F2 caught up without installing a snapshot"
 
 # --- kill -9 the leader: a new one is elected, nothing acknowledged is lost --------
 kill_node $L 9
@@ -137,7 +144,7 @@ L2=$(NOT_LEADER=$L wait_leader $F1 $F2)
 echo "ok  new leader n$L2 after kill -9 of n$L"
 expect "acknowledged writes survive the leader" "$(cli $L2 GET k3)" v3
 expect "writes accepted by the new leader" "$(cli $F1 SET afterkill yes)" OK
-[ $L = 3 ] && start_node_from_config || start_node $L
+[ $L = 3 ] && start_node_from_config || start_node $L --snapshot-entries 100
 wait_applied $L "$(info_field $L2 commit_index)"
 expect "old leader rejoined and caught up" "$(cli $L GET afterkill)" yes
 
@@ -146,7 +153,7 @@ F=$(( L2 % 3 + 1 ))
 kill_node $F TERM
 expect "SIGTERM exits 0" "$LAST_EXIT" 0
 grep -q 'event=shutdown reason="SIGTERM' "$WORK/n$F.log" || fail "no graceful shutdown line"
-[ $F = 3 ] && start_node_from_config || start_node $F
+[ $F = 3 ] && start_node_from_config || start_node $F --snapshot-entries 100
 wait_applied $F "$(info_field $L2 commit_index)"
 expect "node restarted after SIGTERM has the data" "$(cli $F GET afterkill)" yes
 
