@@ -181,6 +181,8 @@ void cluster_trace_enable(struct cluster *c, bool on);
 bool cluster_trace_contains(const struct cluster *c, const char *needle);
 void cluster_trace_clear(struct cluster *c);
 size_t cluster_trace_count(const struct cluster *c, const char *needle);
+/* Index of the first captured line at or after `from` containing needle, or -1. */
+long cluster_trace_find(const struct cluster *c, const char *needle, long from);
 
 /* Messages sent so far, by type; and APPENDs with more than one entry. */
 uint64_t cluster_msgs_sent(const struct cluster *c, enum raft_msg_type type);

@@ -52,3 +52,11 @@ bool cluster_trace_contains(const struct cluster *c, const char *needle)
 {
     return cluster_trace_count(c, needle) > 0;
 }
+
+long cluster_trace_find(const struct cluster *c, const char *needle, long from)
+{
+    for (size_t i = from < 0 ? 0 : (size_t)from; i < c->n_trace; i++)
+        if (c->trace_lines[i] && strstr(c->trace_lines[i], needle))
+            return (long)i;
+    return -1;
+}

@@ -2,6 +2,7 @@
  * pre-vote (thesis 9.6) and check-quorum (thesis 6.2). One behaviour each.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 
 #include "../lib/cluster.h"
 #include "../lib/solo.h"
@@ -59,6 +60,36 @@ Test(election, three_nodes_elect_one_leader_that_all_know)
     for (int i = 0; i < 3; i++)
         cr_assert_eq(raft_leader(cluster_raft(c, i)), leader, "n%d follows n%d", i,
                      raft_leader(cluster_raft(c, i)));
+    cluster_free(c);
+}
+
+/* 5.2, 9.6, 8: the first election, read as the winner's decision trace */
+Test(election, first_election_goes_pre_vote_then_vote_then_noop_commit)
+{
+    struct cluster *c = cluster_new(3, 11);
+    int leader = cluster_wait_leader(c, 2000);
+    cr_assert_geq(leader, 0);
+    cluster_elapse(c, 50);
+    char who[8];
+    snprintf(who, sizeof who, "n%d ", leader);
+    static const char *const steps[] = {
+        "election timeout as follower in term 0 -> pre-vote",
+        "pre-vote quorum for term 1 -> start election",
+        "vote quorum in term 1 -> become leader",
+        "won term 1 -> lead, append no-op at 1",
+        "index 1 on a quorum in term 1 -> commit",
+    };
+    long at = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "%s%s", who, steps[i]);
+        long found = cluster_trace_find(c, line, at);
+        cr_assert_geq(found, 0, "missing, or out of order: \"%s\"", line);
+        at = found + 1;
+    }
+    /* The followers granted in term 1 and adopted it; nobody else campaigned to a vote. */
+    cr_assert_eq(cluster_trace_count(c, "-> become leader"), 1);
+    cr_assert_geq(cluster_trace_count(c, "log up to date -> grant"), 2);
     cluster_free(c);
 }
 
