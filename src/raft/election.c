@@ -126,8 +126,8 @@ void election_tick(struct raft *r)
         r->heartbeat_deadline = r->now + r->cfg.heartbeat_interval_ms;
         replication_check_quorum(r);
         if (r->role == RAFT_LEADER) {
-            read_index_heartbeat(r);
-            replication_heartbeat_tick(r);
+            bool read_round = read_index_heartbeat(r);
+            replication_heartbeat_tick(r, read_round);
         }
         return;
     }

@@ -52,6 +52,7 @@ struct raft_progress {
     size_t inflight_head, inflight_count;
     uint64_t snapshot_sent_ms;
     raft_index match_at_heartbeat; /* match at the previous heartbeat tick */
+    bool sent_since_tick; /* an APPEND went out since the last heartbeat tick */
 };
 
 /* ---- read_index.c ---- */
@@ -145,7 +146,7 @@ void replication_send_append(struct raft *r, int to);
 void replication_send_heartbeat(struct raft *r, int to);
 void replication_broadcast_append(struct raft *r);
 void replication_broadcast_heartbeat(struct raft *r);
-void replication_heartbeat_tick(struct raft *r);
+void replication_heartbeat_tick(struct raft *r, bool read_round);
 void replication_recv_append_resp(struct raft *r, const struct raft_msg *m);
 void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m);
 void replication_check_quorum(struct raft *r);
@@ -166,7 +167,7 @@ int read_index_request(struct raft *r, const uint64_t *ids, size_t n);
 void read_index_on_commit(struct raft *r);
 void read_index_collect(struct raft *r);
 void read_index_advance(struct raft *r);
-void read_index_heartbeat(struct raft *r);
+bool read_index_heartbeat(struct raft *r);
 void read_index_fail_all(struct raft *r);
 void read_fail_id(struct raft *r, uint64_t id);
 

@@ -169,16 +169,17 @@ void read_index_advance(struct raft *r)
     start_round(r); /* the reads that arrived meanwhile */
 }
 
-void read_index_heartbeat(struct raft *r)
+bool read_index_heartbeat(struct raft *r)
 {
     /* A round whose answers were lost would hold reads forever: the
-     * heartbeat starts a fresh one for waiting reads (it is sent anyway). */
+     * heartbeat starts a fresh one for waiting reads. */
     if (!reads_unassigned(r))
-        return;
+        return false;
     r->hb_seq++;
     size_t k = assign_round(r, r->hb_seq);
     TRACE(r, "%zu reads waiting at heartbeat -> round %llu rides it", k,
           (unsigned long long)r->hb_seq);
+    return true;
 }
 
 void read_index_collect(struct raft *r)

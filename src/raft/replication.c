@@ -133,6 +133,7 @@ static bool send_one_append(struct raft *r, int to)
     m->commit = r->commit;
     m->n_entries = n; /* entries are pointed at in finish_update() */
     m->seq = r->hb_seq;
+    pr->sent_since_tick = true;
     if (pr->state == PROGRESS_REPLICATE) {
         /* Optimistic: assume it arrives and send the next batch after it. */
         inflight_push(r, pr, prev + n);
@@ -177,6 +178,7 @@ void replication_send_heartbeat(struct raft *r, int to)
     m->prev_term = prev_term;
     m->commit = r->commit < prev ? r->commit : prev;
     m->seq = r->hb_seq;
+    pr->sent_since_tick = true;
 }
 
 void replication_broadcast_heartbeat(struct raft *r)
@@ -186,7 +188,11 @@ void replication_broadcast_heartbeat(struct raft *r)
             replication_send_heartbeat(r, i);
 }
 
-void replication_heartbeat_tick(struct raft *r)
+/* Figure 2 (heartbeats) and thesis 6.2: every follower hears from the
+ * leader each interval. A follower streamed an APPEND since the last tick
+ * has heard already and gets no extra heartbeat, unless a read round must
+ * ride on it. */
+void replication_heartbeat_tick(struct raft *r, bool read_round)
 {
     raft_index last = log_last_index(&r->log);
     for (int i = 0; i < r->cfg.n_nodes; i++) {
@@ -207,7 +213,7 @@ void replication_heartbeat_tick(struct raft *r)
                       (unsigned long long)last);
                 progress_probe(pr, pr->match + 1);
                 send_one_append(r, i);
-            } else {
+            } else if (read_round || !pr->sent_since_tick) {
                 replication_send_heartbeat(r, i);
             }
             break;
@@ -219,6 +225,7 @@ void replication_heartbeat_tick(struct raft *r)
             break;
         }
         pr->match_at_heartbeat = pr->match;
+        pr->sent_since_tick = false;
     }
 }
 
