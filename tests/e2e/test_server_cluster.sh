@@ -157,6 +157,17 @@ grep -q 'event=shutdown reason="SIGTERM' "$WORK/n$F.log" || fail "no graceful sh
 wait_applied $F "$(info_field $L2 commit_index)"
 expect "node restarted after SIGTERM has the data" "$(cli $F GET afterkill)" yes
 
+# --- kill -9 of the whole cluster right after acknowledged writes: none is lost ---
+acked=$(seq 1 200 | awk '{print "SET d" $1 " " $1}' | redis-cli -p ${CPORT[$L2]} | grep -c '^OK$' || true)
+expect "200 writes acknowledged before the crash" "$acked" 200
+for i in 1 2 3; do kill -9 "${PID[$i]}" 2>/dev/null || true; done
+for i in 1 2 3; do wait "${PID[$i]}" 2>/dev/null || true; done
+start_node 1 --snapshot-entries 100; start_node 2 --snapshot-entries 100; start_node_from_config
+L3=$(wait_leader)
+missing=0
+for k in $(seq 1 200); do [ "$(cli $L3 GET d$k)" = "$k" ] || missing=$((missing + 1)); done
+expect "no acknowledged write lost to kill -9 of all nodes (count missing)" "$missing" 0
+
 # --- Every node stops gracefully ----------------------------------------------------
 for i in 1 2 3; do kill_node $i TERM; expect "n$i stops with 0 on SIGTERM" "$LAST_EXIT" 0; done
 PID=()
