@@ -10,7 +10,7 @@ bin=$build/raftkv
 [ -x "$bin" ] || { echo "no $bin"; exit 1; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-exec python3 - "$bin" "$dir/data" <<'PY'
+python3 - "$bin" "$dir/data" <<'PY'
 import json, os, select, signal, subprocess, sys, time
 
 bin, data = sys.argv[1], sys.argv[2]
