@@ -10,15 +10,18 @@ build=${1:-build}
 bin=$build/raftkv
 [ -x "$bin" ] || { echo "no $bin"; exit 1; }
 exec python3 - "$bin" <<'PY'
-import json, os, select, subprocess, sys, time
+import json, os, select, shutil, subprocess, sys, tempfile, time
 
 bin = sys.argv[1]
+logdir = tempfile.mkdtemp(prefix="raftkv-cluster-")
+def logpath(n):
+    return os.path.join(logdir, n + ".log")
 names = ["a1", "b2", "c3"]          # arbitrary names, not n0..n2
 procs, bufs = {}, {}
 for n in names:
     procs[n] = subprocess.Popen([bin, "--log-level", "info", "--seed", str(len(procs) + 1)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=open(f"/tmp/raftkv-cluster-{n}.log", "w"))
+                                stderr=open(logpath(n), "w"))
     bufs[n] = b""
 cut = set()          # nodes isolated from the others
 replies = {}         # (client, in_reply_to) -> body
@@ -30,7 +33,7 @@ def fail(why):
     for n, p in procs.items():
         p.kill()
         print(f"--- {n} log tail:")
-        print("".join(open(f"/tmp/raftkv-cluster-{n}.log").readlines()[-15:]))
+        print("".join(open(logpath(n)).readlines()[-15:]))
     sys.exit(1)
 
 def check(cond, what):
@@ -143,7 +146,7 @@ check(answered == sent, f"all {sent} requests of 30 concurrent clients are answe
 # Cut off the leader: the other two elect a new one and carry on.
 def leader_of():
     for n in names:
-        log = open(f"/tmp/raftkv-cluster-{n}.log").read().strip().split("\n")
+        log = open(logpath(n)).read().strip().split("\n")
         lines = [l for l in log if ": term " in l]
         if lines and ": leader, leader" in lines[-1]:
             return n
@@ -171,5 +174,6 @@ for n in names:
     except subprocess.TimeoutExpired:
         fail(f"{n} did not exit on EOF")
     check(rc == 0, f"{n} exits 0 on EOF")
+shutil.rmtree(logdir)
 print(f"test_node_cluster: {checks} checks passed")
 PY
