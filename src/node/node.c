@@ -36,10 +36,29 @@ struct node *node_new(const struct node_options *o)
     return n;
 }
 
+/* One closing line: what this node did, for comparing runs (syncs per
+ * applied entry shows group commit at work). */
+static void log_stats(const struct node *n)
+{
+    if (!n->replica)
+        return;
+    struct replica_stats st;
+    replica_stats(n->replica, &st);
+    node_log(NODE_LOG_INFO,
+             "stats: term %llu, commit %llu, applied %llu entries, proposed %llu, %llu syncs, "
+             "%llu raft messages sent, %llu indefinite answers, %llu snapshots",
+             (unsigned long long)replica_term(n->replica),
+             (unsigned long long)replica_commit_index(n->replica),
+             (unsigned long long)st.applied, (unsigned long long)st.proposed,
+             (unsigned long long)st.syncs, (unsigned long long)st.messages_sent,
+             (unsigned long long)st.indefinite, (unsigned long long)st.snapshots);
+}
+
 void node_free(struct node *n)
 {
     if (!n)
         return;
+    log_stats(n);
     node_requests_free(n);
     replica_free(n->replica);
     storage_close(n->storage);
