@@ -163,9 +163,23 @@ static void client_resume(struct client *c)
     }
 }
 
+/* Record how long a data command took, from parsed to answered. */
+static void client_req_latency(struct server *s, const struct client_req *r)
+{
+    uint64_t us = (uv_hrtime() - r->started_ns) / 1000;
+    int b = 0;
+    while (us > 1 && b < SERVER_LATENCY_BUCKETS - 1) {
+        us >>= 1;
+        b++;
+    }
+    s->stats.latency_us_hist[b]++;
+}
+
 void client_req_done(struct client_req *r)
 {
     r->done = true;
+    if (r->data && r->client)
+        client_req_latency(r->client->srv, r);
     struct client *c = r->client;
     if (!c) {
         client_req_free(r);

@@ -120,6 +120,7 @@ static json_t *arg_json(const struct resp_request *q, size_t i)
 static void start_ops(struct server *s, struct client_req *r, const struct resp_request *q,
                       enum kv_op kop, size_t first, size_t n, size_t step)
 {
+    r->data = true;
     if (s->ops.len + n > s->opt.max_pending) {
         resp_write_error(&r->reply, "TRYAGAIN too many pending operations");
         s->stats.errors_tryagain++;
@@ -303,7 +304,7 @@ void commands_dispatch(struct client *c, struct resp_request *q)
     if (!r)
         return; /* the client's reply stream would be out of step: close it */
     r->client = c;
-    r->started_ms = server_now(s);
+    r->started_ns = uv_hrtime();
     if (c->tail)
         c->tail->next = r;
     else

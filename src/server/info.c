@@ -29,21 +29,21 @@ static void info_line(struct resp_buf *b, const char *fmt, ...)
     resp_buf_append(b, line, (size_t)n);
 }
 
-/* Upper bound (us) of the histogram bucket holding quantile q. */
-static uint64_t info_sync_quantile_us(const struct storage_stats *st, double q)
+/* Upper bound (us) of the log2 histogram bucket holding quantile q. */
+static uint64_t info_quantile_us(const uint64_t *hist, int buckets, double q)
 {
     uint64_t total = 0;
-    for (int i = 0; i < STORAGE_SYNC_BUCKETS; i++)
-        total += st->sync_us_hist[i];
+    for (int i = 0; i < buckets; i++)
+        total += hist[i];
     if (!total)
         return 0;
     uint64_t want = (uint64_t)(q * (double)total + 0.5), seen = 0;
-    for (int i = 0; i < STORAGE_SYNC_BUCKETS; i++) {
-        seen += st->sync_us_hist[i];
+    for (int i = 0; i < buckets; i++) {
+        seen += hist[i];
         if (seen >= want && seen > 0)
             return 1ull << (i + 1);
     }
-    return 1ull << STORAGE_SYNC_BUCKETS;
+    return 1ull << buckets;
 }
 
 void info_write(struct server *s, struct resp_buf *out, int proto)
@@ -100,8 +100,8 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
         info_line(&b, "fsync_last_us:%" PRIu64, st.sync_ns_last / 1000);
         info_line(&b, "fsync_max_us:%" PRIu64, st.sync_ns_max / 1000);
         info_line(&b, "fsync_avg_us:%" PRIu64, st.syncs ? st.sync_ns_total / 1000 / st.syncs : 0);
-        info_line(&b, "fsync_p50_us_le:%" PRIu64, info_sync_quantile_us(&st, 0.50));
-        info_line(&b, "fsync_p99_us_le:%" PRIu64, info_sync_quantile_us(&st, 0.99));
+        info_line(&b, "fsync_p50_us_le:%" PRIu64, info_quantile_us(st.sync_us_hist, STORAGE_SYNC_BUCKETS, 0.50));
+        info_line(&b, "fsync_p99_us_le:%" PRIu64, info_quantile_us(st.sync_us_hist, STORAGE_SYNC_BUCKETS, 0.99));
         info_line(&b, "log_entries_written:%" PRIu64, st.entries);
         info_line(&b, "log_bytes_written:%" PRIu64, st.bytes);
         info_line(&b, "snapshots:%" PRIu64, st.snapshots);
@@ -113,6 +113,13 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
     info_line(&b, "connected_clients:%zu", s->n_clients);
     info_line(&b, "pending_operations:%zu", s->ops.len);
     info_line(&b, "replica_pending:%zu", replica_pending(r));
+    /* From parsed to answered, data commands only; bucket upper bounds. */
+    info_line(&b, "command_latency_p50_us_le:%" PRIu64,
+              info_quantile_us(s->stats.latency_us_hist, SERVER_LATENCY_BUCKETS, 0.50));
+    info_line(&b, "command_latency_p99_us_le:%" PRIu64,
+              info_quantile_us(s->stats.latency_us_hist, SERVER_LATENCY_BUCKETS, 0.99));
+    info_line(&b, "command_latency_p999_us_le:%" PRIu64,
+              info_quantile_us(s->stats.latency_us_hist, SERVER_LATENCY_BUCKETS, 0.999));
 
     struct replica_stats rs;
     replica_stats(r, &rs);

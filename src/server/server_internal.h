@@ -179,16 +179,21 @@ struct client_req {
     struct op_result *results;
     struct resp_buf reply;
     bool done;
-    uint64_t started_ms;
+    bool data; /* a data command (its latency is recorded) */
+    uint64_t started_ns;
 };
 
 /* ---- The server ------------------------------------------------------------- */
+
+/* Data-command latency: bucket i counts [2^i, 2^(i+1)) microseconds. */
+#define SERVER_LATENCY_BUCKETS 32
 
 struct server_stats {
     uint64_t commands, ops, ops_proxied_out, ops_proxied_in, rerouted;
     uint64_t errors_tryagain, errors_uncertain, errors_protocol;
     uint64_t clients_accepted, clients_refused, peers_refused;
     uint64_t frames_bad;
+    uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
 };
 
 struct server {

@@ -62,7 +62,8 @@ expect "INFO role on a follower" "$(info_field $F1 role)" follower
 expect "INFO names the leader" "$(info_field $F2 leader)" "n$L"
 cli $L INFO | grep -q '^metrics:commands=' || fail "INFO has no metrics line"
 cli $L INFO | grep -q '^fsync_p99_us_le:' || fail "INFO has no fsync latency"
-echo "ok  INFO carries metrics, fsync latency and peers' progress"
+[ "$(info_field $F1 command_latency_p99_us_le)" -gt 0 ] || fail "INFO has no command latency on n$F1"
+echo "ok  INFO carries metrics, fsync and command latency, and peers' progress"
 cli $L INFO | grep -q "^peer_n$F1:.*match=" || fail "INFO on the leader has no progress for n$F1"
 
 # --- Bad input gets an error and harms nothing else ---------------------------------
