@@ -1,0 +1,22 @@
+# common.sh - sourced by the short acceptance tests (test_accept_*.sh): the
+# build's binaries, a scratch folder removed at exit, and the seed (from
+# ACCEPT_SEED, else the clock; printed so a failure can be replayed).
+build=${1:-build}
+accept_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+whirl=$build/whirl
+raftkv=$build/raftkv
+for b in "$whirl" "$raftkv"; do
+  [ -x "$b" ] || { echo "FAIL: $b is not built"; exit 1; }
+done
+seed=${ACCEPT_SEED:-$(( $(date +%s%N) / 1000 % 1000000 ))}
+echo "seed $seed (replay with ACCEPT_SEED=$seed)"
+tmp=$(mktemp -d)
+# Keep the runs of a failing test for inspection; remove them otherwise.
+trap 'rc=$?; if [ $rc = 0 ]; then rm -rf "$tmp"; else echo "runs kept in $tmp"; fi' EXIT
+# runs NAME K [criteria...] -- whirl test args...: K runs from $seed.
+runs() {
+  local name=$1 k=$2
+  shift 2
+  python3 "$accept_dir/whirl_runs.py" --whirl "$whirl" --name "$name" --runs "$k" --seed "$seed" \
+    --store "$tmp/$name" --report-failures "$@"
+}
