@@ -65,7 +65,7 @@ static void link_on_closed(uv_handle_t *h)
 static void link_backoff_fire(uv_timer_t *t)
 {
     struct peer_link *l = t->data;
-    if (l->srv->shutting_down && l->srv->fatal)
+    if (l->state == LINK_IDLE || l->srv->finished)
         return;
     link_connect(l);
 }
@@ -73,6 +73,8 @@ static void link_backoff_fire(uv_timer_t *t)
 /* Drop the connection and schedule a redial. */
 static void link_down(struct peer_link *l, const char *why)
 {
+    if (l->state == LINK_IDLE)
+        return; /* stopped for good */
     if (l->state == LINK_CONNECTED)
         server_log(SLOG_WARN, "peer_link_down", "peer=%s reason=\"%s\"", l->srv->opt.names[l->peer], why);
     if (l->tcp && !uv_is_closing((uv_handle_t *)l->tcp))
@@ -122,6 +124,8 @@ static void link_on_connect(uv_connect_t *req, int status)
 {
     struct peer_link *l = req->data;
     struct server *s = l->srv;
+    if (l->state == LINK_IDLE)
+        return; /* peer_stop() ran: the socket is closing, nothing to redial */
     if (status < 0 || (uv_tcp_t *)req->handle != l->tcp) {
         if ((uv_tcp_t *)req->handle == l->tcp) {
             server_log(SLOG_DEBUG, "peer_connect_failed", "peer=%s reason=\"%s\" retry_ms=%" PRIu64,
@@ -155,6 +159,7 @@ static void link_connect(struct peer_link *l)
         uv_timer_start(&l->backoff_timer, link_backoff_fire, PEER_BACKOFF_MIN_MS, 0);
         return;
     }
+    l->state = LINK_CONNECTING;
     l->tcp = malloc(sizeof *l->tcp);
     if (!l->tcp) {
         link_down(l, "out of memory");
@@ -163,7 +168,6 @@ static void link_connect(struct peer_link *l)
     uv_tcp_init(s->loop, l->tcp);
     l->tcp->data = l;
     l->connect_req.data = l;
-    l->state = LINK_CONNECTING;
     int rc = uv_tcp_connect(&l->connect_req, l->tcp, (const struct sockaddr *)&peer_addrs[l->peer],
                             link_on_connect);
     if (rc != 0)
@@ -190,8 +194,22 @@ static bool link_queue(struct server *s, int peer)
     return true;
 }
 
+/* Whether a frame for `peer` would be queued at all: checked before
+ * encoding, so nothing is encoded for a link that is down (or stopped). */
+static bool link_open(struct server *s, int peer)
+{
+    if (peer < 0 || peer >= s->opt.n_nodes || peer == s->opt.self)
+        return false;
+    if (s->links[peer].state == LINK_CONNECTED)
+        return true;
+    s->links[peer].frames_dropped++;
+    return false;
+}
+
 bool peer_send_raft(struct server *s, const struct raft_msg *m)
 {
+    if (!link_open(s, m->to))
+        return false;
     peer_scratch.len = 0;
     if (peer_encode_raft(&peer_scratch, m) != PEER_OK)
         return false;
@@ -201,6 +219,8 @@ bool peer_send_raft(struct server *s, const struct raft_msg *m)
 bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, const uint8_t *cmd, size_t len)
 {
     struct peer_proxy_req q = {.id = id, .command = cmd, .command_len = len};
+    if (!link_open(s, peer))
+        return false;
     peer_scratch.len = 0;
     if (peer_encode_proxy_req(&peer_scratch, &q) != PEER_OK)
         return false;
@@ -209,6 +229,8 @@ bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, const uint8_t 
 
 bool peer_send_proxy_resp(struct server *s, int peer, const struct peer_proxy_resp *r)
 {
+    if (!link_open(s, peer))
+        return false;
     peer_scratch.len = 0;
     if (peer_encode_proxy_resp(&peer_scratch, r) != PEER_OK)
         return false;
