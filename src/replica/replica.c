@@ -130,6 +130,15 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     if (m->from < 0 || m->from >= r->config.raft.n_nodes || m->to != r->config.raft.id ||
         (unsigned)m->type >= RAFT_MSG_TYPE_COUNT)
         return RAFT_ERR_INVALID;
+    /* A snapshot the map cannot load would leave the core past entries the
+     * map never saw: refuse it before the core adopts it. */
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        struct kv_store *scratch = kv_store_new();
+        int ok = scratch && kv_restore(scratch, m->snap_data, m->snap_len) == 0;
+        kv_store_free(scratch);
+        if (!ok)
+            return RAFT_ERR_INVALID;
+    }
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
     e.receive = *m;
     struct raft_update u;

@@ -10,7 +10,7 @@ build=${1:-build}
 bin=$build/raftkv
 [ -x "$bin" ] || { echo "no $bin"; exit 1; }
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 python3 - "$bin" "${RAFTKV_FUZZ_SEED:-}" "$work/stderr" <<'PY'
 import json, random, subprocess, sys, time
 seed = int(sys.argv[2]) if sys.argv[2] else random.randrange(1 << 30)

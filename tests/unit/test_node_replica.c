@@ -204,6 +204,7 @@ Test(node_replica, a_follower_refuses_definitely_and_names_the_leader)
     submit(0, 3, KV_WRITE, 1, 1, 0);
     run_for(20);
     cr_assert_eq(outcome(3)->status, REPLICA_DONE);
+    run_for(200); /* the commit index reaches followers with the next APPEND */
     cr_assert_eq(replica_applied_index(nodes[1]), replica_applied_index(nodes[0]),
                  "followers apply what the leader committed");
 }
@@ -292,4 +293,22 @@ Test(node_replica, a_lagging_follower_catches_up_from_a_snapshot)
     run_for(500);
     cr_assert_eq(replica_applied_index(nodes[2]), replica_applied_index(nodes[0]));
     cr_assert_eq(kv_store_size(replica_store(nodes[2])), 5);
+}
+
+Test(node_replica, a_snapshot_the_map_cannot_load_is_refused_and_changes_nothing)
+{
+    start(3, NULL);
+    run_for(400);
+    submit(0, 1, KV_WRITE, 1, 7, 0);
+    run_for(20);
+    raft_index applied = replica_applied_index(nodes[1]);
+    const char *bad = "{\"not a canonical key\":1}";
+    struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .from = 0, .to = 1,
+                         .term = replica_term(nodes[0]), .snap_index = applied + 100,
+                         .snap_term = replica_term(nodes[0]), .snap_data = (uint8_t *)bad,
+                         .snap_len = strlen(bad)};
+    cr_assert_eq(replica_receive(nodes[1], &m, now), RAFT_ERR_INVALID);
+    cr_assert_eq(replica_flush(nodes[1], now), 0, "the replica carries on");
+    cr_assert_eq(replica_applied_index(nodes[1]), applied);
+    cr_assert_lt(replica_last_index(nodes[1]), applied + 100);
 }
