@@ -198,6 +198,13 @@ int server_main(int argc, char **argv)
         return 1;
     }
     s->started_ms = server_now(s);
+    /* Operation ids travel to the leader and come back in its answers; a
+     * late answer meant for an earlier incarnation of this node must not
+     * match a new operation, so ids start from the wall clock in ns (a
+     * restarted node starts past every id it used before). */
+    struct timespec now_ts;
+    clock_gettime(CLOCK_REALTIME, &now_ts);
+    s->next_op_id = (uint64_t)now_ts.tv_sec * 1000000000ull + (uint64_t)now_ts.tv_nsec;
 
     if (!o->in_memory) {
         char err[512];
