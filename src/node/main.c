@@ -1,6 +1,7 @@
 /* main.c - the raftkv binary: `raftkv [options]` runs a Maelstrom node on
  * stdin/stdout; `raftkv serve ...` runs the TCP/Redis server (src/server). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,8 @@ int main(int argc, char **argv)
             return 64;
         }
     }
+    /* A closed stdout must be an error we see (EPIPE), not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
     struct node *n = node_new(&o);
     if (!n) {
         fprintf(stderr, "raftkv: out of memory\n");
