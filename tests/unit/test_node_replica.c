@@ -112,7 +112,7 @@ static void run_for(uint64_t ms)
     for (uint64_t t = 0; t < ms; t++) {
         now++;
         size_t n = n_msgs;
-        struct queued batch[MSGS_MAX];
+        static struct queued batch[MSGS_MAX]; /* large: kept off the stack */
         memcpy(batch, msgs, n * sizeof *batch);
         n_msgs = 0;
         for (size_t i = 0; i < n; i++) {
