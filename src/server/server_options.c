@@ -59,7 +59,7 @@ void server_options_usage(FILE *f)
             "  --shutdown-wait-ms N       on SIGTERM, how long in-flight commands may take\n"
             "                             (default 5000)\n"
             "  --snapshot-entries N       snapshot the state machine (and drop the log it\n"
-            "                             covers) every N applied entries (default 100000)\n"
+            "                             covers) every N applied entries (default 500000)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info)\n"
@@ -87,7 +87,7 @@ static void server_options_default(struct server_options *o)
     o->heartbeat_ms = 100;
     o->request_timeout_ms = 2000;
     o->shutdown_wait_ms = 5000;
-    o->snapshot_entries = 100000;
+    o->snapshot_entries = 500000;
     o->log_level = SLOG_INFO;
 }
 
