@@ -30,6 +30,12 @@ def main():
         bad = [str(r["seed"]) for r in rs if not r["passed"]]
         if bad:
             line += f" (failing seeds {' '.join(bad)})"
+        names = []
+        for r in rs:
+            names += [k for k in r.get("checks", {}) if k not in names]
+        if names:
+            line += " [" + ", ".join(f"{k} {sum(r.get('checks', {}).get(k, False) for r in rs)}/{len(rs)}"
+                                     for k in names) + "]"
         if "requests_per_s" in rs[0]:
             line += f"; req/s {fmt([r['requests_per_s'] for r in rs], '{:.1f}')}"
             line += f"; answered {fmt([r['answered'] and 100 * r['answered'] for r in rs], '{:.2f}')}%"

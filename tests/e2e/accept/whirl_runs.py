@@ -56,36 +56,43 @@ def time_limit(args):
 
 
 def judge(a, rc, res, run_dir):
-    """The list of reasons this run fails its criteria (empty = passed)."""
-    why = []
+    """(checks, reasons): each criterion asked for -> passed?, and why the
+    run fails them (empty = passed)."""
+    checks, why = {}, []
+    def check(name, ok, reason):
+        checks[name] = checks.get(name, True) and ok
+        if not ok:
+            why.append(reason)
     if res is None:
-        return [f"no results.json (whirl exit {rc})"]
-    if a.expect_valid and (rc != 0 or res.get("valid") is not True):
+        return {"ran": False}, [f"no results.json (whirl exit {rc})"]
+    if a.expect_valid:
         lin = res.get("linearizable", {})
-        why.append(f"verdict {res.get('valid')!r} (exit {rc}; keys invalid {lin.get('keys_invalid')}, "
-                   f"unknown {lin.get('keys_unknown')}; problems {res.get('problems')})")
+        check("valid", rc == 0 and res.get("valid") is True,
+              f"verdict {res.get('valid')!r} (exit {rc}; keys invalid {lin.get('keys_invalid')}, "
+              f"unknown {lin.get('keys_unknown')}; problems {res.get('problems')})")
     if a.no_lost_writes:
         lost = res.get("lost_writes")
         fr = res.get("final_reads")
-        if lost is None:
-            why.append("no lost-writes check in results.json (final reads did not run)")
-        elif lost_count(res):
-            why.append(f"lost writes: {json.dumps(lost)[:600]}")
-        if isinstance(fr, dict) and fr.get("read", 0) < fr.get("keys", 0):
-            why.append(f"final reads read only {fr['read']} of {fr['keys']} keys (unread: {fr.get('unread')})")
+        check("no_lost_writes", lost is not None, "no lost-writes check in results.json (final reads did not run)")
+        check("no_lost_writes", not lost_count(res), f"lost writes: {json.dumps(lost)[:600]}")
+        check("no_lost_writes", not (isinstance(fr, dict) and fr.get("read", 0) < fr.get("keys", 0)),
+              f"final reads read only {(fr or {}).get('read')} of {(fr or {}).get('keys')} keys "
+              f"(unread: {(fr or {}).get('unread')})")
     if a.min_answered is not None:
         ans = res.get("availability", {}).get("answered_fraction", 0)
-        if ans + 1e-12 < a.min_answered:
-            why.append(f"answered from the data {ans:.4%} < {a.min_answered:.4%}")
+        check("answered", ans + 1e-12 >= a.min_answered, f"answered from the data {ans:.4%} < {a.min_answered:.4%}")
     if a.max_recovery_ms is not None:
         rec = res.get("recovery") or {}
-        if rec.get("changes", 0) < a.min_recovery_changes:
-            why.append(f"recovery measured after only {rec.get('changes', 0)} changes")
+        check("recovery", rec.get("changes", 0) >= a.min_recovery_changes,
+              f"recovery measured after only {rec.get('changes', 0)} changes")
         if rec.get("max_ms", 0) > a.max_recovery_ms or rec.get("never", 0) > 0:
-            slow = [f"{x['after']}@{x['at_s']:.1f}s:{x['ms']:.0f}ms{'(never ' + ','.join(x['never']) + ')' if x['never'] else ''}"
+            slow = [f"{x['after']}@{x['at_s']:.1f}s:{x['ms']:.0f}ms"
+                    + (f"(never {','.join(x['never'])})" if x["never"] else "")
                     for x in rec.get("list", []) if x["ms"] > a.max_recovery_ms or x["never"]]
-            why.append(f"recovery over {a.max_recovery_ms:.0f} ms or silent: {' '.join(slow)}")
-    return why
+            check("recovery", False, f"recovery over {a.max_recovery_ms:.0f} ms or silent: {' '.join(slow)}")
+        else:
+            check("recovery", True, "")
+    return checks, why
 
 
 def lost_count(res):
@@ -127,7 +134,7 @@ def main():
                 res = json.load(f)
         except (OSError, ValueError):
             pass
-        why = judge(a, rc, res, run_dir)
+        checks, why = judge(a, rc, res, run_dir)
         ours = None
         if res is not None and os.path.exists(os.path.join(run_dir, "history.jsonl")):
             try:
@@ -170,7 +177,7 @@ def main():
             rec = (res or {}).get("recovery") or {}
             with open(a.summary, "a") as f:
                 f.write(json.dumps({
-                    "case": a.name, "seed": seed, "passed": ok, "exit": rc, "why": why, "run_dir": run_dir,
+                    "case": a.name, "seed": seed, "passed": ok, "checks": checks, "exit": rc, "why": why, "run_dir": run_dir,
                     "valid": (res or {}).get("valid"), "requests_per_s": (res or {}).get("requests_per_s"),
                     "answered": (res or {}).get("availability", {}).get("answered_fraction"),
                     "ok_fraction": (res or {}).get("availability", {}).get("ok_fraction"),
