@@ -407,6 +407,7 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
     switch (e->type) {
     case RAFT_EVENT_TICK:
         election_tick(r);
+        read_index_tick(r);
         break;
     case RAFT_EVENT_RECEIVE:
         rc = step_receive(r, &e->receive);
@@ -441,6 +442,8 @@ uint64_t raft_deadline(const struct raft *r)
 {
     if (r->role != RAFT_LEADER)
         return r->election_deadline;
+    if (read_index_due(r))
+        return r->now; /* reads wait for a round that no APPEND carried */
     return r->heartbeat_deadline;
 }
 

@@ -155,7 +155,9 @@ enum raft_event_type {
     RAFT_EVENT_TICK,      /* time passed; fire due timers */
     RAFT_EVENT_RECEIVE,   /* a message from a peer */
     RAFT_EVENT_PROPOSE,   /* append commands (leader only) */
-    RAFT_EVENT_READ,      /* linearizable reads by ReadIndex (leader only) */
+    RAFT_EVENT_READ,      /* linearizable reads by ReadIndex (leader only); their
+                           * heartbeat round rides the next APPEND, or goes out at
+                           * the TICK raft_deadline() then asks for at once */
     RAFT_EVENT_PERSISTED, /* entries up to (index, term) are durable */
     RAFT_EVENT_SNAPSHOT,  /* the driver snapshotted its state at `index` (<= applied) */
 };
@@ -238,7 +240,9 @@ void raft_free(struct raft *r);
  * filled in either case (a refused proposal may still carry messages). */
 int raft_step(struct raft *r, const struct raft_event *event, struct raft_update *update);
 
-/* Absolute time (ms) at which the driver must deliver the next TICK. */
+/* Absolute time (ms) at which the driver must deliver the next TICK. It may
+ * be the current time: reads wait for a round no APPEND carried, so a driver
+ * ends each batch (after its PROPOSE, if any) by ticking when it is due. */
 uint64_t raft_deadline(const struct raft *r);
 
 /* Read-only views for drivers, INFO and tests. */

@@ -53,6 +53,7 @@ struct raft_progress {
     uint64_t snapshot_sent_ms;
     raft_index match_at_heartbeat; /* match at the previous heartbeat tick */
     bool sent_since_tick; /* an APPEND went out since the last heartbeat tick */
+    uint64_t sent_seq;    /* heartbeat round carried by the last message sent to it */
 };
 
 /* ---- read_index.c ---- */
@@ -168,6 +169,11 @@ void read_index_on_commit(struct raft *r);
 void read_index_collect(struct raft *r);
 void read_index_advance(struct raft *r);
 bool read_index_heartbeat(struct raft *r);
+/* Before any message to a follower: waiting reads start a round it carries. */
+void read_index_before_send(struct raft *r);
+/* A round must start, or reach followers replication did not: TICK now. */
+bool read_index_due(const struct raft *r);
+void read_index_tick(struct raft *r);
 void read_index_fail_all(struct raft *r);
 void read_fail_id(struct raft *r, uint64_t id);
 

@@ -6,13 +6,24 @@
  * the read arrived was answered by a majority in this term, so no newer
  * leader existed at that moment; (4) the state machine applied read_index.
  *
- * Rounds are shared: at most one round started for reads is in flight; reads
- * that arrive meanwhile wait for the next one, which starts when it is
- * confirmed, or rides the next heartbeat if it is lost. So a read waits one
- * or two round trips, and a stream of reads costs one round per round trip
- * rather than one per read. Pending reads live in a ring bounded by
- * max_pending_reads; their index and round only grow along the ring, so they
- * complete in order from its head.
+ * A round is a value of hb_seq: every APPEND and SNAPSHOT carries the
+ * current one and every answer echoes it, so any message sent after the
+ * round began proves leadership when answered. Rounds start lazily and ride
+ * replication (thesis 6.4: "the leader can piggyback on ... AppendEntries"):
+ * reads that arrive wait, unassigned, for the next message the leader sends
+ * anyway; the first such send starts a round for all of them. Only what
+ * replication does not cover costs extra: followers that got no message
+ * carrying the round get an empty heartbeat at the next TICK, which
+ * raft_deadline() makes due at once (a driver ends its batch with it, so
+ * a PROPOSE in the same batch carries the round for free). And a round is
+ * forced with heartbeats only while no round is in flight: reads arriving
+ * meanwhile wait for its answers (or for the next APPEND). So a stream of
+ * reads costs at most one heartbeat round per round trip, and none while
+ * writes keep APPENDs flowing.
+ *
+ * Pending reads live in a ring bounded by max_pending_reads; their index
+ * and round only grow along the ring, so they complete in order from its
+ * head.
  */
 #include <stdlib.h>
 
@@ -69,24 +80,62 @@ static size_t assign_round(struct raft *r, uint64_t seq)
     return k;
 }
 
-static bool reads_unassigned(struct raft *r)
+static bool reads_unassigned(const struct raft *r)
 {
     if (!r->reads_count)
         return false;
-    struct raft_read *last = read_at(r, r->reads_count - 1);
+    const struct raft_read *last =
+        &r->reads[(r->reads_head + r->reads_count - 1) % r->cfg.max_pending_reads];
     return last->seq == 0 && last->index != 0;
 }
 
-/* Start a round now, broadcast at once rather than at the next heartbeat. */
-static void start_round(struct raft *r)
+/* Start a round for the waiting reads: from now on every message to a
+ * follower carries it. */
+static void start_round(struct raft *r, const char *why)
 {
-    if (!reads_unassigned(r))
-        return;
     r->hb_seq++;
     size_t k = assign_round(r, r->hb_seq);
-    TRACE(r, "%zu reads at index %llu, no round in flight -> heartbeat round %llu", k,
-          (unsigned long long)r->commit, (unsigned long long)r->hb_seq);
-    replication_broadcast_heartbeat(r);
+    TRACE(r, "%zu reads at index %llu waiting, %s -> round %llu", k,
+          (unsigned long long)r->commit, why, (unsigned long long)r->hb_seq);
+}
+
+void read_index_before_send(struct raft *r)
+{
+    if (reads_unassigned(r))
+        start_round(r, "a message to a follower goes out");
+}
+
+/* Some follower has not been sent a message carrying the latest round. */
+static bool round_uncovered(const struct raft *r)
+{
+    for (int i = 0; i < r->cfg.n_nodes; i++)
+        if (i != r->cfg.id && r->progress[i].sent_seq < r->read_round)
+            return true;
+    return false;
+}
+
+bool read_index_due(const struct raft *r)
+{
+    if (r->role != RAFT_LEADER)
+        return false;
+    if (r->read_round_open && round_uncovered(r))
+        return true;
+    return !r->read_round_open && reads_unassigned(r);
+}
+
+void read_index_tick(struct raft *r)
+{
+    if (r->role != RAFT_LEADER)
+        return;
+    if (!r->read_round_open && reads_unassigned(r))
+        start_round(r, "no round in flight and no APPEND went out");
+    if (!r->read_round_open || !round_uncovered(r))
+        return;
+    TRACE(r, "round %llu not carried to every follower by replication -> heartbeat the rest",
+          (unsigned long long)r->read_round);
+    for (int i = 0; i < r->cfg.n_nodes; i++)
+        if (i != r->cfg.id && r->progress[i].sent_seq < r->read_round)
+            replication_send_heartbeat(r, i);
 }
 
 int read_index_request(struct raft *r, const uint64_t *ids, size_t n)
@@ -115,11 +164,11 @@ int read_index_request(struct raft *r, const uint64_t *ids, size_t n)
     if (!index)
         TRACE(r, "read of %zu before no-op of term %llu committed -> wait", n,
               (unsigned long long)r->term);
-    else if (r->read_round_open)
-        TRACE(r, "read of %zu at index %llu, round %llu in flight -> join the next", n,
-              (unsigned long long)index, (unsigned long long)r->read_round);
-    if (!r->read_round_open)
-        start_round(r);
+    else
+        TRACE(r, "read of %zu at index %llu -> wait for the next message out%s", n,
+              (unsigned long long)index, r->read_round_open ? " (a round is in flight)" : "");
+    if (index && r->cfg.n_nodes == 1)
+        start_round(r, "no followers to ask"); /* a quorum of one: confirmed at once */
     return RAFT_OK;
 }
 
@@ -138,8 +187,8 @@ void read_index_on_commit(struct raft *r)
     if (k)
         TRACE(r, "no-op committed at %llu -> %zu waiting reads take it as read index",
               (unsigned long long)r->commit, k);
-    if (!r->read_round_open)
-        start_round(r);
+    if (k && r->cfg.n_nodes == 1)
+        start_round(r, "no followers to ask");
 }
 
 /* The latest round a majority (this leader included) has answered. */
@@ -165,8 +214,7 @@ void read_index_advance(struct raft *r)
         return;
     if (confirmed_round(r) < r->read_round)
         return;
-    r->read_round_open = false;
-    start_round(r); /* the reads that arrived meanwhile */
+    r->read_round_open = false; /* reads that arrived meanwhile are now due */
 }
 
 bool read_index_heartbeat(struct raft *r)
@@ -175,10 +223,7 @@ bool read_index_heartbeat(struct raft *r)
      * heartbeat starts a fresh one for waiting reads. */
     if (!reads_unassigned(r))
         return false;
-    r->hb_seq++;
-    size_t k = assign_round(r, r->hb_seq);
-    TRACE(r, "%zu reads waiting at heartbeat -> round %llu rides it", k,
-          (unsigned long long)r->hb_seq);
+    start_round(r, "heartbeat due");
     return true;
 }
 

@@ -54,6 +54,7 @@ void replication_reset_progress(struct raft *r)
         pr->acked_seq = 0;
         pr->snapshot_sent_ms = 0;
         pr->match_at_heartbeat = 0;
+        pr->sent_seq = 0;
         progress_probe(pr, next);
     }
 }
@@ -79,6 +80,7 @@ void replication_become_leader(struct raft *r)
 static void send_snapshot(struct raft *r, int to)
 {
     struct raft_progress *pr = &r->progress[to];
+    read_index_before_send(r);
     struct raft_msg *m = raft_msg_push(r, RAFT_MSG_SNAPSHOT, to);
     if (!m)
         return;
@@ -87,7 +89,7 @@ static void send_snapshot(struct raft *r, int to)
     m->snap_data = r->snap_data;
     m->snap_len = r->snap_len;
     m->commit = r->commit;
-    m->seq = r->hb_seq;
+    m->seq = pr->sent_seq = r->hb_seq;
     pr->state = PROGRESS_SNAPSHOT;
     pr->snapshot_sent_ms = r->now;
     inflight_clear(pr);
@@ -125,6 +127,7 @@ static bool send_one_append(struct raft *r, int to)
     } else if (n == 0 || pr->inflight_count >= r->cfg.max_inflight) {
         return false;
     }
+    read_index_before_send(r);
     struct raft_msg *m = raft_msg_push(r, RAFT_MSG_APPEND, to);
     if (!m)
         return false;
@@ -132,7 +135,7 @@ static bool send_one_append(struct raft *r, int to)
     m->prev_term = prev_term;
     m->commit = r->commit;
     m->n_entries = n; /* entries are pointed at in finish_update() */
-    m->seq = r->hb_seq;
+    m->seq = pr->sent_seq = r->hb_seq;
     pr->sent_since_tick = true;
     if (pr->state == PROGRESS_REPLICATE) {
         /* Optimistic: assume it arrives and send the next batch after it. */
@@ -171,13 +174,14 @@ void replication_send_heartbeat(struct raft *r, int to)
         prev = 0; /* compacted: index 0 matches everywhere */
         prev_term = 0;
     }
+    read_index_before_send(r);
     struct raft_msg *m = raft_msg_push(r, RAFT_MSG_APPEND, to);
     if (!m)
         return;
     m->prev_index = prev;
     m->prev_term = prev_term;
     m->commit = r->commit < prev ? r->commit : prev;
-    m->seq = r->hb_seq;
+    m->seq = pr->sent_seq = r->hb_seq;
     pr->sent_since_tick = true;
 }
 

@@ -255,6 +255,18 @@ static void read_queued(struct replica *r, uint64_t now_ms)
     replica_absorb(r, &u);
 }
 
+/* The core asks for a TICK at once when reads wait for a round that no
+ * APPEND carried (raft.h): deliver it, so the round leaves with this batch. */
+static void tick_if_due(struct replica *r, uint64_t now_ms)
+{
+    if (raft_deadline(r->raft) > now_ms)
+        return;
+    struct raft_event e = {.type = RAFT_EVENT_TICK, .now_ms = now_ms};
+    struct raft_update u;
+    raft_step(r->raft, &e, &u);
+    replica_absorb(r, &u);
+}
+
 /* Report what is durable; the core may then count this node in quorums. */
 static void report_persisted(struct replica *r, uint64_t now_ms)
 {
@@ -271,14 +283,17 @@ int replica_flush(struct replica *r, uint64_t now_ms)
 {
     if (r->failed)
         return r->failed;
-    propose_queued(r, now_ms);
+    /* Reads first: the APPENDs of the proposal carry their heartbeat round
+     * (thesis 6.4), so a mixed batch needs no separate round. */
     read_queued(r, now_ms);
+    propose_queued(r, now_ms);
     /* Bounded: each round only reacts to the previous one's durability or
      * snapshot; the core settles in a few rounds. */
     for (int round = 0; round < 16; round++) {
         const struct replica_log_store *store = r->config.store;
         if (r->failed)
             return r->failed;
+        tick_if_due(r, now_ms);
         if (store && r->store_dirty) {
             int rc = store->sync(store->impl);
             if (rc != 0) {

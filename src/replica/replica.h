@@ -8,7 +8,9 @@
  * replica_flush(), which does the work in the order raft.h demands:
  *
  *   1. all commands submitted since the last flush go to the core as ONE
- *      PROPOSE event (writes, cas, deletes) and ONE READ event (reads);
+ *      READ event (reads) and then ONE PROPOSE event (writes, cas,
+ *      deletes), whose APPENDs carry the reads' ReadIndex round; a TICK
+ *      follows when the core asks for one at once (a round no APPEND took);
  *   2. everything the core asked to persist is written to the log store and
  *      made durable with one sync (group commit);
  *   3. outgoing Raft messages go out through config.send;

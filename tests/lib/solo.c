@@ -76,6 +76,14 @@ int solo_read(struct solo *s, const uint64_t *ids, size_t n)
     return step(s, &e);
 }
 
+int solo_read_round(struct solo *s, const uint64_t *ids, size_t n)
+{
+    int rc = solo_read(s, ids, n);
+    if (rc == RAFT_OK && raft_deadline(s->r) <= s->now)
+        solo_tick(s, s->now);
+    return rc;
+}
+
 int solo_persisted_all(struct solo *s)
 {
     raft_index last = raft_last_index(s->r);

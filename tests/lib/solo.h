@@ -25,6 +25,9 @@ int solo_tick(struct solo *s, uint64_t now);
 int solo_recv(struct solo *s, const struct raft_msg *m);
 int solo_propose(struct solo *s, size_t n);            /* n small commands */
 int solo_read(struct solo *s, const uint64_t *ids, size_t n);
+/* READ, then the TICK a driver delivers when it ends a batch with no
+ * PROPOSE (the core asks for it at once when a round must go out). */
+int solo_read_round(struct solo *s, const uint64_t *ids, size_t n);
 int solo_persisted_all(struct solo *s);                 /* PERSISTED at the last entry */
 
 /* Drive the core from follower to leader of its next term: time out, take

@@ -56,8 +56,10 @@ Test(read_index, read_waits_until_the_leader_commits_its_noop)
     ack.match_index = raft_last_index(s.r);
     solo_recv(&s, &ack);
     cr_assert_eq(s.u.n_reads_ready, 0, "committed, but leadership not yet confirmed");
+    cr_assert_eq(raft_deadline(s.r), s.now, "the commit makes a round due at once");
+    solo_tick(&s, s.now);
     const struct raft_msg *hb = solo_msg(&s, RAFT_MSG_APPEND, 1);
-    cr_assert_not_null(hb, "the commit starts the round at once");
+    cr_assert_not_null(hb, "the tick sends the round");
     struct raft_msg resp = ack;
     resp.seq = hb->seq;
     solo_recv(&s, &resp);
@@ -72,11 +74,11 @@ Test(read_index, read_is_served_only_after_a_quorum_answers_a_fresh_heartbeat_ro
     struct solo s;
     leader_with_noop_committed(&s);
     uint64_t id = 9;
-    solo_read(&s, &id, 1);
+    solo_read_round(&s, &id, 1);
     cr_assert_eq(s.u.n_reads_ready, 0);
     const struct raft_msg *hb1 = solo_msg(&s, RAFT_MSG_APPEND, 1);
     const struct raft_msg *hb2 = solo_msg(&s, RAFT_MSG_APPEND, 2);
-    cr_assert(hb1 && hb2, "the round is broadcast immediately");
+    cr_assert(hb1 && hb2, "with nothing to replicate, the round is broadcast at once");
     uint64_t seq = hb1->seq;
     cr_assert_eq(hb2->seq, seq);
     /* An answer to an older round proves nothing about this read. */
@@ -99,7 +101,7 @@ Test(read_index, reads_in_one_event_share_one_heartbeat_round)
     struct solo s;
     leader_with_noop_committed(&s);
     uint64_t ids[3] = {1, 2, 3};
-    solo_read(&s, ids, 3);
+    solo_read_round(&s, ids, 3);
     cr_assert_eq(solo_count(&s, RAFT_MSG_APPEND), 2, "one heartbeat per follower, not per read");
     struct raft_msg resp = solo_from(1, RAFT_MSG_APPEND_RESP, raft_current_term(s.r));
     resp.success = true;
@@ -127,14 +129,14 @@ Test(read_index, reads_arriving_while_a_round_is_in_flight_share_the_next_round)
     struct solo s;
     leader_with_noop_committed(&s);
     uint64_t a = 1, b = 2, c = 3;
-    solo_read(&s, &a, 1);
+    solo_read_round(&s, &a, 1);
     const struct raft_msg *hb = solo_msg(&s, RAFT_MSG_APPEND, 1);
     cr_assert_not_null(hb);
     uint64_t first = hb->seq;
-    solo_read(&s, &b, 1);
+    solo_read_round(&s, &b, 1);
     cr_assert_eq(solo_count(&s, RAFT_MSG_APPEND), 0, "round %llu is still in flight",
                  (unsigned long long)first);
-    solo_read(&s, &c, 1);
+    solo_read_round(&s, &c, 1);
     cr_assert_eq(solo_count(&s, RAFT_MSG_APPEND), 0);
     /* The first round is confirmed: read 1 is served, and reads 2 and 3
      * (which arrived after it started) get a round of their own. */
@@ -144,8 +146,10 @@ Test(read_index, reads_arriving_while_a_round_is_in_flight_share_the_next_round)
     solo_recv(&s, &resp);
     cr_assert_eq(s.u.n_reads_ready, 1);
     cr_assert_eq(s.u.reads_ready[0], 1);
+    cr_assert_eq(raft_deadline(s.r), s.now, "the next round is due at once");
+    solo_tick(&s, s.now);
     hb = solo_msg(&s, RAFT_MSG_APPEND, 2);
-    cr_assert(hb && hb->seq > first, "the next round starts at once");
+    cr_assert(hb && hb->seq > first, "the tick starts the next round");
     resp.seq = hb->seq;
     solo_recv(&s, &resp);
     cr_assert_eq(s.u.n_reads_ready, 2);
@@ -158,9 +162,9 @@ Test(read_index, reads_whose_round_was_lost_ride_the_next_heartbeat)
     struct solo s;
     leader_with_noop_committed(&s);
     uint64_t a = 1, b = 2;
-    solo_read(&s, &a, 1);
+    solo_read_round(&s, &a, 1);
     uint64_t first = solo_msg(&s, RAFT_MSG_APPEND, 1)->seq;
-    solo_read(&s, &b, 1); /* waits for the next round; the first is lost */
+    solo_read_round(&s, &b, 1); /* waits for the next round; the first is lost */
     solo_tick(&s, raft_deadline(s.r));
     const struct raft_msg *hb = solo_msg(&s, RAFT_MSG_APPEND, 1);
     cr_assert(hb && hb->seq > first, "the heartbeat carries a new round");
@@ -169,6 +173,56 @@ Test(read_index, reads_whose_round_was_lost_ride_the_next_heartbeat)
     resp.seq = hb->seq;
     solo_recv(&s, &resp);
     cr_assert_eq(s.u.n_reads_ready, 2, "both reads: the new round proves the older one too");
+    solo_free(&s);
+}
+
+/* 6.4 ("piggyback on AppendEntries"): entries proposed right after a read
+ * carry its round; no empty heartbeat is sent for it */
+Test(read_index, a_read_round_rides_the_appends_of_a_proposal_that_follows_it)
+{
+    struct solo s;
+    leader_with_noop_committed(&s);
+    struct raft_msg ack = solo_from(2, RAFT_MSG_APPEND_RESP, raft_current_term(s.r));
+    ack.success = true;
+    ack.match_index = raft_last_index(s.r);
+    solo_recv(&s, &ack); /* n2 replicates too */
+    uint64_t id = 4;
+    solo_read(&s, &id, 1);
+    cr_assert_eq(solo_count(&s, RAFT_MSG_APPEND), 0, "the read waits for the next message out");
+    cr_assert_eq(raft_deadline(s.r), s.now);
+    solo_propose(&s, 1);
+    const struct raft_msg *a1 = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    const struct raft_msg *a2 = solo_msg(&s, RAFT_MSG_APPEND, 2);
+    cr_assert(a1 && a2 && a1->n_entries == 1 && a2->n_entries == 1);
+    cr_assert_eq(a1->seq, a2->seq);
+    cr_assert_gt(raft_deadline(s.r), s.now, "every follower has the round: nothing is due");
+    struct raft_msg resp = solo_from(1, RAFT_MSG_APPEND_RESP, raft_current_term(s.r));
+    resp.success = true;
+    resp.match_index = a1->prev_index + 1;
+    resp.seq = a1->seq;
+    solo_recv(&s, &resp);
+    cr_assert_eq(s.u.n_reads_ready, 1, "the answer to the APPEND confirms the read");
+    cr_assert_eq(s.u.reads_ready[0], 4);
+    solo_free(&s);
+}
+
+/* 6.4: a follower the replication stream did not reach gets the round alone */
+Test(read_index, a_follower_replication_skipped_gets_the_round_in_a_heartbeat)
+{
+    struct solo s;
+    leader_with_noop_committed(&s); /* n2 still probing: its probe is unanswered */
+    uint64_t id = 4;
+    solo_read(&s, &id, 1);
+    solo_propose(&s, 1);
+    const struct raft_msg *a1 = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert(a1 && a1->n_entries == 1);
+    uint64_t round = a1->seq;
+    cr_assert_null(solo_msg(&s, RAFT_MSG_APPEND, 2), "one probe at a time");
+    cr_assert_eq(raft_deadline(s.r), s.now, "n2 lacks the round");
+    solo_tick(&s, s.now);
+    cr_assert_null(solo_msg(&s, RAFT_MSG_APPEND, 1), "n1 has it already");
+    const struct raft_msg *hb = solo_msg(&s, RAFT_MSG_APPEND, 2);
+    cr_assert(hb && hb->n_entries == 0 && hb->seq == round);
     solo_free(&s);
 }
 
