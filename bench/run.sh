@@ -37,6 +37,17 @@ for s in $sections; do
     whirl_run "raftkv durable (--data-dir, fsync), 3 nodes, latency 0 ($secs s)" \
       --node-count 3 --concurrency 30 --rate 1000000 --time-limit "$secs" \
       --bin "$build/raftkv" -- --data-dir "{data}"
+    # Group commit: each node logs its sync and commit counts when it exits.
+    for log in "$store"/latest/node-logs/*.log; do
+      grep -h 'stats:' "$log" | tail -n 1
+    done | python3 -c '
+import re, sys
+for line in sys.stdin:
+    m = re.search(r"^(\S+).*commit (\d+).* (\d+) syncs", line)
+    if m and int(m.group(2)):
+        print(f"   {m.group(1)}: {m.group(3)} fsyncs for {m.group(2)} committed entries = {int(m.group(3)) / int(m.group(2)):.3f} per entry")
+'
+    echo
     ;;
   net)
     # A trivial node (a local map, no replication) isolates whirl's own cost:
