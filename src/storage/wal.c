@@ -119,7 +119,9 @@ static int wal_flush(struct wal *w, char *err, size_t errlen)
     return 0;
 }
 
-int wal_sync(struct wal *w, char *err, size_t errlen)
+/* Make the tail segment's written bytes durable: flush the buffer, then
+ * fdatasync the tail if anything reached it since the last sync. */
+static int wal_sync_tail(struct wal *w, char *err, size_t errlen)
 {
     if (wal_flush(w, err, errlen) < 0)
         return -1;
@@ -132,6 +134,13 @@ int wal_sync(struct wal *w, char *err, size_t errlen)
         }
         w->tail_dirty = false;
     }
+    return 0;
+}
+
+int wal_sync(struct wal *w, char *err, size_t errlen)
+{
+    if (wal_sync_tail(w, err, errlen) < 0)
+        return -1;
     if (w->dir_dirty) {
         if (sio_fsync(w->io, w->dirfd) < 0) {
             snprintf(err, errlen, "%s: fsync directory: %s", w->dir, strerror(errno));
@@ -171,17 +180,8 @@ static int wal_create_segment(struct wal *w, uint64_t first, char *err, size_t e
 /* Close the full tail segment durably so that only one file is ever dirty. */
 static int wal_roll(struct wal *w, uint64_t next_first, char *err, size_t errlen)
 {
-    if (wal_flush(w, err, errlen) < 0)
+    if (wal_sync_tail(w, err, errlen) < 0)
         return -1;
-    if (w->tail_dirty) {
-        if (sio_fdatasync(w->io, w->tail_fd) < 0) {
-            char name[WAL_NAME_MAX];
-            wal_name(name, w->segs[w->n_segs - 1].first);
-            snprintf(err, errlen, "%s/%s: fdatasync: %s", w->dir, name, strerror(errno));
-            return -1;
-        }
-        w->tail_dirty = false;
-    }
     close(w->tail_fd);
     w->tail_fd = -1;
     w->roll_pending = false;
