@@ -127,7 +127,7 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             server_log(SLOG_INFO, "client_protocol_error", "client=%" PRIu64 " reason=\"%s\"", c->id,
                        c->parser.err);
             /* Answer after the replies already owed, then close. */
-            struct client_req *r = calloc(1, sizeof *r);
+            struct client_req *r = client_req_new(c);
             if (!r) {
                 client_close(c, "out of memory");
                 return;
@@ -135,13 +135,6 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             char msg[160];
             snprintf(msg, sizeof msg, "ERR %s", c->parser.err);
             resp_write_error(&r->reply, msg);
-            r->client = c;
-            if (c->tail)
-                c->tail->next = r;
-            else
-                c->head = r;
-            c->tail = r;
-            c->n_pending++;
             c->close_after_write = true;
             uv_read_stop(st);
             c->reading = false;
@@ -151,6 +144,21 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         break; /* NEED_MORE: all consumed */
     }
     client_maybe_pause(c);
+}
+
+struct client_req *client_req_new(struct client *c)
+{
+    struct client_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->client = c;
+    if (c->tail)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    c->n_pending++;
+    return r;
 }
 
 /* libuv needs the read callback again when resuming. */

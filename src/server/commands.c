@@ -300,17 +300,10 @@ void commands_dispatch(struct client *c, struct resp_request *q)
     if (q->argc == 0)
         return;
     s->stats.commands++;
-    struct client_req *r = calloc(1, sizeof *r);
+    struct client_req *r = client_req_new(c);
     if (!r)
         return; /* the client's reply stream would be out of step: close it */
-    r->client = c;
     r->started_ns = uv_hrtime();
-    if (c->tail)
-        c->tail->next = r;
-    else
-        c->head = r;
-    c->tail = r;
-    c->n_pending++;
 
     char name[24];
     size_t nl = q->argl[0] < sizeof name - 1 ? q->argl[0] : sizeof name - 1;

@@ -253,6 +253,9 @@ int client_start(struct server *s);
 void client_stop_accepting(struct server *s);
 void client_stop_reading_all(struct server *s);
 void client_close_all(struct server *s);
+/* A new request of c, queued after its others so its reply keeps its place;
+ * NULL when out of memory. */
+struct client_req *client_req_new(struct client *c);
 /* A request finished: write every answered request at the head in order. */
 void client_req_done(struct client_req *r);
 void client_flush_writes(struct server *s);
