@@ -70,7 +70,7 @@ void whirl_recovery_on_request(struct whirl_run *run, int node)
     t->asked_mask |= t->side_mask & (1ull << node);
 }
 
-void whirl_recovery_on_ok(struct whirl_run *run, int node, uint64_t invoke_ns, uint64_t now_ns)
+void whirl_recovery_on_answer(struct whirl_run *run, int node, uint64_t invoke_ns, uint64_t now_ns)
 {
     if (run->n_transitions == 0 || node >= 64)
         return;

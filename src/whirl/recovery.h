@@ -17,7 +17,7 @@ void whirl_recovery_note(struct whirl_run *run, const char *what);
 /* A client request was sent to node. */
 void whirl_recovery_on_request(struct whirl_run *run, int node);
 /* A request to node invoked at invoke_ns completed ok at now_ns. */
-void whirl_recovery_on_ok(struct whirl_run *run, int node, uint64_t invoke_ns, uint64_t now_ns);
+void whirl_recovery_on_answer(struct whirl_run *run, int node, uint64_t invoke_ns, uint64_t now_ns);
 /* The figures for results.json (prints the console line). */
 json_t *whirl_recovery_json(struct whirl_run *run);
 void whirl_recovery_free(struct whirl_run *run);

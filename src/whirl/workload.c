@@ -213,8 +213,10 @@ static void complete(struct whirl_run *run, struct whirl_client *c, uint8_t type
                             .error_text = has_error ? strdup(text ? text : "") : NULL};
     whirl_history_add(&run->history, &e);
     run->requests++;
-    if (type == WHIRL_EV_OK)
-        whirl_recovery_on_ok(run, c->node, c->invoke_ns, e.time_ns);
+    /* A node answers from the data with ok, or with 20 or 22 (the key is
+     * missing, the cas precondition failed): all three mean it serves again. */
+    if (type == WHIRL_EV_OK || (type == WHIRL_EV_FAIL && has_error && (code == 20 || code == 22)))
+        whirl_recovery_on_answer(run, c->node, c->invoke_ns, e.time_ns);
     if (type == WHIRL_EV_OK)
         run->ok++;
     else if (type == WHIRL_EV_FAIL)
