@@ -75,6 +75,20 @@ void node_free(struct node *n)
 }
 
 struct outbuf *node_output(struct node *n) { return &n->out; }
+
+void node_set_output_writer(struct node *n, void (*write)(void *ctx), void *ctx)
+{
+    n->write_output = write;
+    n->write_output_ctx = ctx;
+}
+
+/* replica.h: the leader's APPENDs are rendered; write them before the sync. */
+static void flush_sends(void *ctx)
+{
+    struct node *n = ctx;
+    if (n->write_output)
+        n->write_output(n->write_output_ctx);
+}
 int node_failed(const struct node *n) { return n->failed; }
 
 int node_peer_id(const struct node *n, const char *name)
@@ -209,6 +223,7 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     }
     c.send = send_raft;
     c.complete = node_complete;
+    c.flush_sends = flush_sends;
     c.ctx = n;
     c.max_pending = n->max_reqs;
     c.request_timeout_ms = n->opts.request_timeout_ms + n->opts.request_timeout_ms / 2;

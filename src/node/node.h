@@ -35,6 +35,10 @@ void node_end_batch(struct node *n, uint64_t now_ms);
 void node_tick(struct node *n, uint64_t now_ms);
 /* Rendered lines waiting to be written to stdout; the caller empties it. */
 struct outbuf *node_output(struct node *n);
+/* Optional: how to write node_output() out in the middle of a batch. A
+ * leader's APPENDs are written with it before its own sync (replica.h), so
+ * followers work while it syncs; without it they leave at the batch end. */
+void node_set_output_writer(struct node *n, void (*write)(void *ctx), void *ctx);
 /* Absolute ms of the next node_tick(); UINT64_MAX when nothing is due. */
 uint64_t node_deadline(const struct node *n);
 /* Nonzero after a fatal error (storage); the process must exit non-zero. */

@@ -60,6 +60,8 @@ struct node {
     uint64_t last_term;
 
     struct outbuf out;
+    void (*write_output)(void *ctx); /* node_set_output_writer() */
+    void *write_output_ctx;
     uint64_t next_msg_id;
     struct raft_codec_arena arena;
 

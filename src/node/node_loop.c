@@ -73,6 +73,11 @@ static void flush_output(struct node_loop *l)
     out->len = 0;
 }
 
+static void write_output_now(void *ctx)
+{
+    flush_output(ctx);
+}
+
 static void node_loop_on_timer(uv_timer_t *t);
 
 static void arm_timer(struct node_loop *l)
@@ -219,6 +224,7 @@ int node_loop_run(struct node *node)
     struct node_loop l = {.node = node};
     l.loop = uv_default_loop();
     l.check.data = l.timer.data = l.in_pipe.data = l.in_file.data = &l;
+    node_set_output_writer(node, write_output_now, &l);
     uv_check_init(l.loop, &l.check);
     uv_check_start(&l.check, on_check);
     uv_timer_init(l.loop, &l.timer);

@@ -15,7 +15,12 @@
  *   2. Make step 1 durable (fsync), possibly once for many updates (group
  *      commit), and only then
  *   3. send `messages` (a vote or an append acknowledgement must never leave
- *      before the state it promises is on disk). Then
+ *      before the state it promises is on disk). The one exception (thesis
+ *      10.2.1): a LEADER's APPEND messages may be sent before step 2 ends,
+ *      provided nothing unsynced holds a term, vote or snapshot (only its
+ *      own new entries), so followers store them while it syncs; it counts
+ *      itself only after step 5, and a crash before the sync loses its
+ *      copy like any follower's. Every other message waits. Then
  *   4. apply: restore `snap_data` if RAFT_UPDATE_SNAPSHOT, then apply
  *      `committed` entries in order, each exactly once; then serve
  *      `reads_ready` and fail `reads_failed`.

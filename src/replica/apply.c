@@ -22,6 +22,7 @@ static void persist(struct replica *r, const struct raft_update *u)
                 store_failed(r, rc);
         }
         r->store_dirty = true;
+        r->hard_state_unsynced = true;
     }
     if (u->flags & RAFT_UPDATE_SNAPSHOT) {
         if (store && store->save_snapshot) {
@@ -38,6 +39,7 @@ static void persist(struct replica *r, const struct raft_update *u)
             r->stored_term = u->snap_term;
         }
         r->store_dirty = true;
+        r->hard_state_unsynced = true;
         r->persist_due = true;
     }
     if ((u->flags & RAFT_UPDATE_ENTRIES) && u->n_entries > 0) {

@@ -141,6 +141,27 @@ void replica_outbox_send(struct replica *r)
     replica_outbox_clear(r);
 }
 
+/* Thesis 10.2.1: the leader's APPENDs may leave before its own sync. They
+ * promise nothing about this node's disk (the core counts the leader only
+ * once PERSISTED says so); a crash before the sync loses the entries here,
+ * as if they had reached one follower fewer. Everything else (a vote, an
+ * acknowledgement) stays until the sync. Order among what stays is kept. */
+void replica_outbox_send_appends(struct replica *r)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < r->n_outbox; i++) {
+        struct raft_msg *m = &r->outbox[i];
+        if (m->type == RAFT_MSG_APPEND) {
+            r->config.send(r->config.ctx, m);
+            r->stats.messages_sent++;
+            msg_release(m);
+        } else {
+            r->outbox[kept++] = *m;
+        }
+    }
+    r->n_outbox = kept;
+}
+
 void replica_outbox_clear(struct replica *r)
 {
     for (size_t i = 0; i < r->n_outbox; i++)

@@ -294,6 +294,13 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         if (r->failed)
             return r->failed;
         tick_if_due(r, now_ms);
+        if (store && r->store_dirty && !r->hard_state_unsynced &&
+            raft_role(r->raft) == RAFT_LEADER) {
+            size_t before = r->n_outbox;
+            replica_outbox_send_appends(r);
+            if (r->n_outbox < before && r->config.flush_sends)
+                r->config.flush_sends(r->config.ctx);
+        }
         if (store && r->store_dirty) {
             int rc = store->sync(store->impl);
             if (rc != 0) {
@@ -303,6 +310,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
             r->stats.syncs++;
         }
         r->store_dirty = false;
+        r->hard_state_unsynced = false;
         replica_outbox_send(r);
         replica_emit_done(r);
         if (r->persist_due) {

@@ -12,8 +12,13 @@
  *      deletes), whose APPENDs carry the reads' ReadIndex round; a TICK
  *      follows when the core asks for one at once (a round no APPEND took);
  *   2. everything the core asked to persist is written to the log store and
- *      made durable with one sync (group commit);
- *   3. outgoing Raft messages go out through config.send;
+ *      made durable with one sync (group commit); a leader's APPENDs go out
+ *      through config.send just before that sync, not after it (thesis
+ *      10.2.1: the followers' round trip overlaps the leader's own sync,
+ *      which the core counts only once PERSISTED reports it), unless the
+ *      batch wrote a term, vote or snapshot;
+ *   3. every other outgoing Raft message (votes, append acknowledgements)
+ *      goes out through config.send, only after the sync;
  *   4. client answers go out through config.complete;
  *   5. durability is reported back to the core (RAFT_EVENT_PERSISTED), and
  *      steps 2-5 repeat until the core has nothing more to say.
@@ -76,6 +81,7 @@ struct replica_log_store {
     int (*save_hard_state)(void *impl, raft_term term, int voted_for);
     /* Drop every stored entry with index >= entries[0].index, then append. */
     int (*append)(void *impl, const struct raft_entry *entries, size_t n);
+    /* Durable when it returns, with everything written before it. */
     int (*save_snapshot)(void *impl, raft_index index, raft_term term, const uint8_t *data,
                          size_t len);
     /* Make everything written since the last sync durable. */
@@ -89,6 +95,11 @@ struct replica_config {
     void (*send)(void *ctx, const struct raft_msg *m);
     void (*complete)(void *ctx, uint64_t client_ref, const struct replica_result *res);
     void *ctx;
+    /* Optional: called in replica_flush() right after a leader's APPENDs
+     * went to send ahead of the log store's sync. A transport that buffers
+     * what send renders writes it out here, so the followers work while
+     * this replica syncs. NULL: they leave with the rest of the batch. */
+    void (*flush_sends)(void *ctx);
     const struct replica_log_store *store; /* NULL: in memory only */
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */

@@ -87,6 +87,7 @@ struct replica {
     raft_term stored_term;
     bool persist_due; /* entries stored since the last PERSISTED */
     bool store_dirty; /* written to the log store since the last sync */
+    bool hard_state_unsynced; /* ... and that included a term, vote or snapshot */
     int failed;       /* a log store error: the replica is finished */
     struct replica_stats stats;
 };
@@ -114,6 +115,7 @@ void replica_answer_kv_error(struct replica *r, uint64_t ref, int code, const ch
 void replica_answer_kv(struct replica *r, uint64_t ref, struct kv_result *res);
 void replica_outbox_push(struct replica *r, const struct raft_msg *m);
 void replica_outbox_send(struct replica *r);
+void replica_outbox_send_appends(struct replica *r);
 void replica_outbox_clear(struct replica *r);
 void replica_emit_done(struct replica *r);
 
