@@ -5,15 +5,11 @@
 # killed and restarted localkv loses what it acknowledged.
 #   tests/e2e/test_whirl_final_reads.sh BUILD
 set -euo pipefail
-build=${1:-build}
-whirl=$build/whirl
-node=$build/tests/nodes/localkv
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+scratch
 
 echo "== a correct single node: every key read back, nothing lost (exit 0)"
-"$whirl" test --bin "$node" --node-count 1 --concurrency 2 --rate 100 --time-limit 2 --per-key-limit 10 --final-reads \
+"$whirl" test --bin "$localkv" --node-count 1 --concurrency 2 --rate 100 --time-limit 2 --per-key-limit 10 --final-reads \
   --seed 51 --store "$tmp/ok" >"$tmp/ok.out" 2>&1 || { tail -n 20 "$tmp/ok.out"; fail "exit code $?"; }
 python3 - "$tmp/ok/latest" <<'PY'
 import json, sys
@@ -25,7 +21,7 @@ PY
 
 echo "== a node that forgets on restart: lost writes reported (exit 1)"
 set +e
-"$whirl" test --bin "$node" --node-count 1 --concurrency 2 --rate 100 --time-limit 3 --per-key-limit 10 \
+"$whirl" test --bin "$localkv" --node-count 1 --concurrency 2 --rate 100 --time-limit 3 --per-key-limit 10 \
   --nemesis kill --nemesis-interval 0.5 --seed 52 --store "$tmp/lost" >"$tmp/lost.out" 2>&1
 rc=$?
 set -e

@@ -5,15 +5,11 @@
 # whirl's own kills are never reported as crashes.
 #   tests/e2e/test_whirl_kill_pause.sh BUILD
 set -euo pipefail
-build=${1:-build}
-whirl=$build/whirl
-node=$build/tests/nodes/localkv
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+scratch
 
 set +e
-"$whirl" test --bin "$node" --node-count 3 --concurrency 2n --rate 60 --time-limit 4 --nemesis kill,pause \
+"$whirl" test --bin "$localkv" --node-count 3 --concurrency 2n --rate 60 --time-limit 4 --nemesis kill,pause \
   --nemesis-interval 0.4 --seed 32 --store "$tmp/store" -- --unused-arg "{data}" >"$tmp/out" 2>&1
 rc=$?
 set -e

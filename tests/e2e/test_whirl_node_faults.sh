@@ -4,11 +4,8 @@
 # junk to stdout, one that crashes mid-run.
 #   tests/e2e/test_whirl_node_faults.sh BUILD
 set -uo pipefail
-build=${1:-build}
-whirl=$build/whirl
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+scratch
 common=(--time-limit 2 --rate 20 --seed 5 --store "$tmp/store")
 
 # A node that answers init, then behaves per $1.

@@ -3,12 +3,8 @@
 # option, bad usage exits 64 with a message and the usage on stderr.
 #   tests/e2e/test_whirl_options.sh BUILD
 set -uo pipefail
-build=${1:-build}
-whirl=$build/whirl
-node=$build/tests/nodes/localkv
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
+scratch
 
 "$whirl" --help >"$tmp/help" 2>&1 || fail "--help exit code $?"
 for opt in --workload --bin --node-count --time-limit --rate --concurrency --latency --latency-dist --nemesis \
@@ -28,16 +24,16 @@ expect_usage() { # description, then whirl's arguments
   [ ! -s "$tmp/out" ] || fail "$what: wrote to stdout"
   echo "$what -> 64: $(head -n 1 "$tmp/err")"
 }
-expect_usage "an unknown option" test -w lin-kv --bin "$node" --frobnicate
+expect_usage "an unknown option" test -w lin-kv --bin "$localkv" --frobnicate
 expect_usage "no --bin" test -w lin-kv --node-count 3
 expect_usage "a missing binary" test -w lin-kv --bin "$tmp/nope"
-expect_usage "a bad node count" test --bin "$node" --node-count zero
-expect_usage "a bad concurrency" test --bin "$node" --concurrency 3x
-expect_usage "a negative rate" test --bin "$node" --rate -1
-expect_usage "an unknown latency distribution" test --bin "$node" --latency-dist pareto
-expect_usage "an unknown fault" test --bin "$node" --nemesis meteor
-expect_usage "a bad availability" test --bin "$node" --availability 1.5
-expect_usage "an unknown workload" test -w broadcast --bin "$node"
-expect_usage "a value missing at the end" test --bin "$node" --time-limit
+expect_usage "a bad node count" test --bin "$localkv" --node-count zero
+expect_usage "a bad concurrency" test --bin "$localkv" --concurrency 3x
+expect_usage "a negative rate" test --bin "$localkv" --rate -1
+expect_usage "an unknown latency distribution" test --bin "$localkv" --latency-dist pareto
+expect_usage "an unknown fault" test --bin "$localkv" --nemesis meteor
+expect_usage "a bad availability" test --bin "$localkv" --availability 1.5
+expect_usage "an unknown workload" test -w broadcast --bin "$localkv"
+expect_usage "a value missing at the end" test --bin "$localkv" --time-limit
 expect_usage "an unknown command" frobnicate
 echo "ok"

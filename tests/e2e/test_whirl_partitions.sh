@@ -6,14 +6,11 @@
 # build/raftkv for node-to-node traffic (skipped if it is not built).
 #   tests/e2e/test_whirl_partitions.sh BUILD
 set -euo pipefail
-build=${1:-build}
-whirl=$build/whirl
-node=$build/raftkv
+source "$(dirname "$0")/lib.sh"
+node=$raftkv
 [ -x "$node" ] || node=build/raftkv
 if [ ! -x "$node" ]; then echo "SKIP: no raftkv binary to make node-to-node traffic"; exit 0; fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+scratch
 
 for i in 1 2; do
   set +e
