@@ -6,10 +6,9 @@
 # new one and keeps answering, and all nodes exit 0 when stdin closes.
 #   tests/e2e/test_node_cluster.sh BUILD
 set -euo pipefail
-build=${1:-build}
-bin=$build/raftkv
-[ -x "$bin" ] || { echo "no $bin"; exit 1; }
-exec python3 - "$bin" <<'PY'
+source "$(dirname "$0")/lib.sh"
+need "$raftkv"
+exec python3 - "$raftkv" <<'PY'
 import json, os, select, shutil, subprocess, sys, tempfile, time
 
 bin = sys.argv[1]

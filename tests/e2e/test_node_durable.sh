@@ -5,12 +5,10 @@
 # its state is in memory.
 #   tests/e2e/test_node_durable.sh BUILD
 set -euo pipefail
-build=${1:-build}
-bin=$build/raftkv
-[ -x "$bin" ] || { echo "no $bin"; exit 1; }
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-python3 - "$bin" "$dir/data" <<'PY'
+source "$(dirname "$0")/lib.sh"
+need "$raftkv"
+scratch
+python3 - "$raftkv" "$tmp/data" <<'PY'
 import json, os, select, signal, subprocess, sys, time
 
 bin, data = sys.argv[1], sys.argv[2]

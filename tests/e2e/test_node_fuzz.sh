@@ -6,12 +6,10 @@
 # The seed is printed; replay with RAFTKV_FUZZ_SEED=N.
 #   tests/e2e/test_node_fuzz.sh BUILD
 set -euo pipefail
-build=${1:-build}
-bin=$build/raftkv
-[ -x "$bin" ] || { echo "no $bin"; exit 1; }
-work=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-python3 - "$bin" "${RAFTKV_FUZZ_SEED:-}" "$work/stderr" <<'PY'
+source "$(dirname "$0")/lib.sh"
+need "$raftkv"
+scratch
+python3 - "$raftkv" "${RAFTKV_FUZZ_SEED:-}" "$tmp/stderr" <<'PY'
 import json, random, subprocess, sys, time
 seed = int(sys.argv[2]) if sys.argv[2] else random.randrange(1 << 30)
 print("seed", seed, "(replay with RAFTKV_FUZZ_SEED=%d)" % seed)

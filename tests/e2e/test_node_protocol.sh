@@ -4,10 +4,9 @@
 # JSON keys and values, unique msg_ids, only JSON on stdout, exit 0 on EOF.
 #   tests/e2e/test_node_protocol.sh BUILD
 set -euo pipefail
-build=${1:-build}
-bin=$build/raftkv
-[ -x "$bin" ] || { echo "no $bin"; exit 1; }
-exec python3 - "$bin" <<'PY'
+source "$(dirname "$0")/lib.sh"
+need "$raftkv"
+exec python3 - "$raftkv" <<'PY'
 import json, subprocess, sys, time, select, os
 
 bin = sys.argv[1]

@@ -7,19 +7,18 @@
 # test passes on the first invalid verdict.
 #   tests/e2e/test_node_unsafe_reads.sh BUILD
 set -euo pipefail
-build=$(cd "${1:-build}" && pwd)
-[ -x "$build/raftkv" ] && [ -x "$build/whirl" ] || { echo "needs $build/raftkv and $build/whirl"; exit 1; }
-store=$(mktemp -d)
-trap 'rm -rf "$store"' EXIT
-cd "$store"
+source "$(dirname "$0")/lib.sh"
+need "$raftkv" "$whirl"
+scratch
+cd "$tmp"
 for attempt in 1 2 3; do
   set +e
-  "$build/whirl" test -w lin-kv --bin "$build/raftkv" --node-count 3 --concurrency 4n --rate 100 \
-    --time-limit 10 --nemesis partition --nemesis-interval 2 --store "$store/s$attempt" \
+  "$whirl" test -w lin-kv --bin "$raftkv" --node-count 3 --concurrency 4n --rate 100 \
+    --time-limit 10 --nemesis partition --nemesis-interval 2 --store "$tmp/s$attempt" \
     -- --unsafe-local-reads >out.txt 2>&1
   rc=$?
   set -e
-  grep -q "UNSAFE LOCAL READS" "$store/s$attempt/latest/node-logs/n0.log" \
+  grep -q "UNSAFE LOCAL READS" "$tmp/s$attempt/latest/node-logs/n0.log" \
     || { echo "FAIL: the node log does not admit the deliberate bug"; exit 1; }
   grep -E "seed|Keys:" out.txt | head -2
   if [ "$rc" -eq 1 ]; then

@@ -5,25 +5,24 @@
 # once a leader is elected - parked requests, not error 11 storms.
 #   tests/e2e/test_node_whirl.sh BUILD
 set -euo pipefail
-build=$(cd "${1:-build}" && pwd)
-[ -x "$build/raftkv" ] && [ -x "$build/whirl" ] || { echo "needs $build/raftkv and $build/whirl"; exit 1; }
-store=$(mktemp -d)
-trap 'rm -rf "$store"' EXIT
-cd "$store"
+source "$(dirname "$0")/lib.sh"
+need "$raftkv" "$whirl"
+scratch
+cd "$tmp"
 
 echo "== partitions: 3 nodes, 4n clients, rate 50, 15 s, nemesis every 3 s"
-"$build/whirl" test -w lin-kv --bin "$build/raftkv" --node-count 3 --concurrency 4n --rate 50 \
-  --time-limit 15 --nemesis partition --nemesis-interval 3 --store "$store/s1" >out1.txt 2>&1 \
+"$whirl" test -w lin-kv --bin "$raftkv" --node-count 3 --concurrency 4n --rate 50 \
+  --time-limit 15 --nemesis partition --nemesis-interval 3 --store "$tmp/s1" >out1.txt 2>&1 \
   || { tail -30 out1.txt; echo "FAIL: not valid under partitions"; exit 1; }
 tail -4 out1.txt
 echo "ok - valid under partitions"
 
 echo "== no faults: 3 nodes, 30 clients, unlimited rate, 5 s"
-"$build/whirl" test -w lin-kv --bin "$build/raftkv" --node-count 3 --concurrency 30 \
-  --rate 1000000 --time-limit 5 --store "$store/s2" >out2.txt 2>&1 \
+"$whirl" test -w lin-kv --bin "$raftkv" --node-count 3 --concurrency 30 \
+  --rate 1000000 --time-limit 5 --store "$tmp/s2" >out2.txt 2>&1 \
   || { tail -30 out2.txt; echo "FAIL: not valid without faults"; exit 1; }
 tail -7 out2.txt
-python3 - "$store/s2/latest/results.json" <<'PY'
+python3 - "$tmp/s2/latest/results.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 frac = r["availability"]["answered_fraction"]
