@@ -43,24 +43,27 @@ static int skip_string(struct scan *s, int *has_escape)
     return -1;
 }
 
+/* Skips a run of decimal digits; tells whether there was at least one. */
+static int skip_digits(struct scan *s)
+{
+    const char *digits = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p != digits;
+}
+
 static int skip_number(struct scan *s)
 {
     const char *start = s->p;
     if (s->p < s->end && *s->p == '-')
         s->p++;
-    const char *digits = s->p;
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-        s->p++;
-    if (s->p == digits) {
+    if (!skip_digits(s)) {
         s->why = start == s->p ? "unexpected character" : "bad number";
         return -1;
     }
     if (s->p < s->end && *s->p == '.') {
         s->p++;
-        digits = s->p;
-        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-            s->p++;
-        if (s->p == digits) {
+        if (!skip_digits(s)) {
             s->why = "bad number";
             return -1;
         }
@@ -69,10 +72,7 @@ static int skip_number(struct scan *s)
         s->p++;
         if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
             s->p++;
-        digits = s->p;
-        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-            s->p++;
-        if (s->p == digits) {
+        if (!skip_digits(s)) {
             s->why = "bad number";
             return -1;
         }
