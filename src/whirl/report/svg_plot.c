@@ -112,6 +112,19 @@ static void tick_label(char *buf, size_t len, double v)
     snprintf(buf, len, "%g", v);
 }
 
+/* A labelled y tick at value y, with its grid line across the frame. */
+static void y_major_tick(struct svg_plot *p, double y)
+{
+    double fl = p->left, fr = p->left + frame_w(p), py = svg_plot_py(p, y);
+    char buf[32];
+    tick_label(buf, sizeof buf, y);
+    fprintf(p->f,
+            "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+            "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+            "<text class=\"lbl tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+            fl, py, fr, py, fl - 6, py, fl, py, fl - 8, py + 4, buf);
+}
+
 void svg_plot_axes(struct svg_plot *p)
 {
     FILE *f = p->f;
@@ -138,12 +151,7 @@ void svg_plot_axes(struct svg_plot *p)
                     continue;
                 double py = svg_plot_py(p, y);
                 if (m == 1) {
-                    tick_label(buf, sizeof buf, y);
-                    fprintf(f,
-                            "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                            "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                            "<text class=\"lbl tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-                            fl, py, fr, py, fl - 6, py, fl, py, fl - 8, py + 4, buf);
+                    y_major_tick(p, y);
                 } else {
                     fprintf(f, "<line class=\"tick minor\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
                             fl - 3, py, fl, py);
@@ -153,13 +161,7 @@ void svg_plot_axes(struct svg_plot *p)
     } else {
         double ys = svg_nice_step(p->y1 - p->y0, 6);
         for (double y = ceil(p->y0 / ys) * ys; y <= p->y1 + ys * 1e-9; y += ys) {
-            double py = svg_plot_py(p, y);
-            tick_label(buf, sizeof buf, y);
-            fprintf(f,
-                    "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                    "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                    "<text class=\"lbl tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-                    fl, py, fr, py, fl - 6, py, fl, py, fl - 8, py + 4, buf);
+            y_major_tick(p, y);
         }
     }
     fputs("</g>\n", f);
