@@ -1,10 +1,12 @@
 # lib_server.sh - shared helpers for the TCP server's end-to-end tests: free
 # loopback ports, a 3-node cluster as children of the test (so `wait` gives
-# their exit codes), waiting for a leader, and checks that print what they
-# checked. Sourced, not run; not a test (the runner runs test_*.sh only).
+# their exit codes), waiting for a leader, cutting links, and checks that
+# print what they checked. Sourced, not run; not a test (the runner runs test_*.sh only).
 
 : "${build:?set build before sourcing lib_server.sh}"
 RAFTKV=$(cd "$build" && pwd)/raftkv
+LINKV=$(cd "$build" && pwd)/tests/nodes/resp_linkv # Jepsen's lin-kv over RESP
+WHIRL=$(cd "$build" && pwd)/whirl                  # its checker
 [ -x "$RAFTKV" ] || { echo "missing $RAFTKV (run make)"; exit 1; }
 command -v redis-cli >/dev/null || bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/deps.sh" test
 command -v redis-cli >/dev/null || { echo "redis-cli missing (bash scripts/deps.sh test)"; exit 1; }
@@ -74,6 +76,18 @@ fail() {
 }
 
 cli() { local i=$1; shift; redis-cli -p "${CPORT[$i]}" "$@" 2>&1 || true; }
+
+# Every node's client address, as resp_linkv's --nodes wants them.
+client_addrs() {
+  local i out=
+  for i in $(seq 1 $NODES); do out+="${out:+,}n$i=127.0.0.1:${CPORT[$i]}"; done
+  echo "$out"
+}
+
+cut_both() { # cut_both A B MS: drop frames between nA and nB, both ways (needs --enable-debug-commands)
+  cli "$1" DEBUG.CUT "n$2" "$3" >/dev/null
+  cli "$2" DEBUG.CUT "n$1" "$3" >/dev/null
+}
 
 expect() { # expect WHAT ACTUAL WANT
   [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"

@@ -11,8 +11,6 @@ build=${1:-build}
 duration=${2:-${RAFTKV_LIN_SECONDS:-20}}
 seed=${3:-$(( $(date +%s) % 100000 ))}
 source "$(dirname "$0")/lib_server.sh"
-LINKV=$(cd "$build" && pwd)/tests/nodes/resp_linkv
-WHIRL=$(cd "$build" && pwd)/whirl
 [ -x "$LINKV" ] && [ -x "$WHIRL" ] || fail "missing $LINKV or $WHIRL (run make)"
 echo "seed $seed (replay: $0 $build $duration $seed)"
 RANDOM=$seed
@@ -20,17 +18,10 @@ RANDOM=$seed
 pick_ports
 for i in 1 2 3; do start_node "$i" --enable-debug-commands; done
 wait_leader >/dev/null
-nodes=
-for i in 1 2 3; do nodes+="${nodes:+,}n$i=127.0.0.1:${CPORT[$i]}"; done
 
-"$LINKV" --nodes "$nodes" --time-limit "$duration" --concurrency 9 --timeout-ms 1000 \
+"$LINKV" --nodes "$(client_addrs)" --time-limit "$duration" --concurrency 9 --timeout-ms 1000 \
   --seed "$seed" --out "$WORK/history.jsonl" >"$WORK/linkv.out" 2>"$WORK/linkv.err" &
 client=$!
-
-cut_both() { # cut_both A B MS: drop frames between nA and nB, both ways
-  cli "$1" DEBUG.CUT "n$2" "$3" >/dev/null
-  cli "$2" DEBUG.CUT "n$1" "$3" >/dev/null
-}
 
 faults=0
 while kill -0 $client 2>/dev/null; do

@@ -9,8 +9,6 @@ set -euo pipefail
 build=${1:-build}
 seed=${2:-$(( $(date +%s) % 100000 ))}
 source "$(dirname "$0")/lib_server.sh"
-LINKV=$(cd "$build" && pwd)/tests/nodes/resp_linkv
-WHIRL=$(cd "$build" && pwd)/whirl
 [ -x "$LINKV" ] && [ -x "$WHIRL" ] || fail "missing $LINKV or $WHIRL (run make)"
 echo "seed $seed"
 RANDOM=$seed
@@ -18,9 +16,7 @@ RANDOM=$seed
 pick_ports
 for i in 1 2 3; do start_node "$i" --enable-debug-commands --unsafe-local-reads; done
 wait_leader >/dev/null
-nodes=
-for i in 1 2 3; do nodes+="${nodes:+,}n$i=127.0.0.1:${CPORT[$i]}"; done
-"$LINKV" --nodes "$nodes" --time-limit 8 --concurrency 9 --timeout-ms 1000 --ops-per-key 1000000 \
+"$LINKV" --nodes "$(client_addrs)" --time-limit 8 --concurrency 9 --timeout-ms 1000 --ops-per-key 1000000 \
   --seed "$seed" --out "$WORK/history.jsonl" >"$WORK/linkv.out" 2>"$WORK/linkv.err" &
 client=$!
 sleep 1
@@ -28,8 +24,7 @@ while kill -0 $client 2>/dev/null; do
   # Isolate one node at a time: it keeps answering reads from what it had.
   n=$((RANDOM % 3 + 1)); o=$((n % 3 + 1)); p=$((o % 3 + 1))
   echo "nemesis: isolate n$n for 2 s"
-  cli $n DEBUG.CUT n$o 2000 >/dev/null; cli $o DEBUG.CUT n$n 2000 >/dev/null
-  cli $n DEBUG.CUT n$p 2000 >/dev/null; cli $p DEBUG.CUT n$n 2000 >/dev/null
+  cut_both $n $o 2000; cut_both $n $p 2000
   sleep 2.5
 done
 wait $client || fail "workload client failed"
