@@ -27,6 +27,14 @@ static void server_on_complete(void *ctx, uint64_t ref, const struct replica_res
     commands_complete(ctx, ref, res);
 }
 
+/* replica.h: a leader's APPENDs were just queued ahead of its own fsync;
+ * write them now (uv_try_write, the rest queued) so the followers append
+ * and fsync while this node does (thesis 10.2.1). */
+static void server_on_flush_sends(void *ctx)
+{
+    peer_flush_writes(ctx);
+}
+
 static void server_on_trace(void *ctx, const char *line)
 {
     (void)ctx;
@@ -225,6 +233,7 @@ int server_main(int argc, char **argv)
     }
     rc_cfg.send = server_on_send;
     rc_cfg.complete = server_on_complete;
+    rc_cfg.flush_sends = server_on_flush_sends;
     rc_cfg.ctx = s;
     rc_cfg.store = o->in_memory ? NULL : &s->log_store;
     rc_cfg.max_pending = o->max_pending;
