@@ -56,7 +56,9 @@ static void oplist_unlink(struct server_op **head, struct server_op **tail, stru
 
 static void op_unlist(struct server *s, struct server_op *op)
 {
-    if (op->route == OP_ROUTE_PROXY)
+    if (op->route == OP_ROUTE_QUEUED)
+        oplist_unlink(&s->queued_head, &s->queued_tail, op);
+    else if (op->route == OP_ROUTE_PROXY)
         oplist_unlink(&s->proxied_head, &s->proxied_tail, op);
     else if (op->route == OP_ROUTE_PARKED)
         oplist_unlink(&s->parked_head, &s->parked_tail, op);
@@ -104,8 +106,8 @@ void route_op(struct server *s, struct server_op *op)
     }
     bool local_read = s->opt.unsafe_local_reads && op->cmd.op == KV_READ; /* the deliberate bug */
     if (replica_role(s->replica) == RAFT_LEADER || local_read) {
-        op->route = OP_ROUTE_REPLICA;
-        replica_submit(s->replica, op->id, &op->cmd, now);
+        op->route = OP_ROUTE_QUEUED;
+        oplist_push(&s->queued_head, &s->queued_tail, op);
         return;
     }
     int leader = replica_leader(s->replica);
@@ -153,6 +155,28 @@ void commands_unpark(struct server *s)
         op->route = OP_ROUTE_NONE;
         route_op(s, op);
     }
+}
+
+/* Why queued rather than submitted at once: replica_flush() answers what
+ * the acknowledgements just read committed only after it has synced the
+ * batch's new entries, so submitting as requests arrive would hold those
+ * answers behind one more fsync. The server flushes the replica first,
+ * writes the answers, then submits these and flushes again (server_after_io). */
+bool commands_submit_queued(struct server *s)
+{
+    if (!s->queued_head)
+        return false;
+    uint64_t now = server_now(s);
+    struct server_op *list = s->queued_head;
+    s->queued_head = s->queued_tail = NULL;
+    while (list) {
+        struct server_op *op = list;
+        list = op->next;
+        op->prev = op->next = NULL;
+        op->route = OP_ROUTE_REPLICA;
+        replica_submit(s->replica, op->id, &op->cmd, now);
+    }
+    return true;
 }
 
 struct server_op *route_op_new(struct server *s, enum op_origin origin)
@@ -238,8 +262,8 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
             op->from_peer = from_peer;
             op->remote_id = q->id;
             s->stats.ops_proxied_in++;
-            op->route = OP_ROUTE_REPLICA;
-            replica_submit(s->replica, op->id, &op->cmd, server_now(s));
+            op->route = OP_ROUTE_QUEUED;
+            oplist_push(&s->queued_head, &s->queued_tail, op);
             return;
         }
         kv_command_release(&cmd);
@@ -298,4 +322,5 @@ void commands_free_all(struct server *s)
     req_table_free(&s->ops);
     s->proxied_head = s->proxied_tail = s->reroute_head = NULL;
     s->parked_head = s->parked_tail = NULL;
+    s->queued_head = s->queued_tail = NULL;
 }

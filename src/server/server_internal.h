@@ -132,7 +132,9 @@ struct client {
 /* One kv command in flight. Reached by id from the replica's completion
  * callback and from proxy answers, through server.ops. */
 enum op_origin { OP_LOCAL_CLIENT, OP_REMOTE_PROXY };
-enum op_route { OP_ROUTE_NONE, OP_ROUTE_REPLICA, OP_ROUTE_PROXY, OP_ROUTE_PARKED };
+/* OP_ROUTE_QUEUED: for the local replica, submitted at the batch end
+ * (commands_submit_queued), after the answers the batch already earned. */
+enum op_route { OP_ROUTE_NONE, OP_ROUTE_QUEUED, OP_ROUTE_REPLICA, OP_ROUTE_PROXY, OP_ROUTE_PARKED };
 
 struct server_op {
     uint64_t id;
@@ -145,7 +147,7 @@ struct server_op {
     int hops;     /* re-routes after a definite NOT_LEADER */
     uint64_t deadline_ms;
     int proxy_peer;                /* OP_ROUTE_PROXY: the leader asked */
-    struct server_op *prev, *next; /* the proxied or parked list, by deadline */
+    struct server_op *prev, *next; /* the queued, proxied or parked list */
     struct server_op *reroute_next;
     /* OP_REMOTE_PROXY */
     int from_peer;
@@ -216,6 +218,7 @@ struct server {
     uint64_t next_op_id;
     struct server_op *proxied_head, *proxied_tail;
     struct server_op *parked_head, *parked_tail; /* waiting for a leader */
+    struct server_op *queued_head, *queued_tail; /* for the replica, this batch */
     struct server_op *reroute_head; /* definite NOT_LEADER answers to route again */
     bool shutting_down;
     bool finished; /* handles are closing; uv_run is about to return */
@@ -281,6 +284,8 @@ void commands_free_all(struct server *s);
 bool commands_reroute(struct server *s);
 /* Route the operations parked while no leader was reachable, if one is. */
 void commands_unpark(struct server *s);
+/* Submit the operations queued for the local replica; true if any. */
+bool commands_submit_queued(struct server *s);
 
 /* info.c */
 void info_write(struct server *s, struct resp_buf *b, int proto);

@@ -97,7 +97,16 @@ void server_after_io(struct server *s)
     for (int round = 0; round < 4; round++) {
         commands_unpark(s);
         commands_reroute(s);
+        /* First what the peers' messages earned (answers to committed
+         * operations, a follower's acknowledgements), written at once;
+         * then the new operations, whose flush syncs them. */
         int rc = replica_flush(s->replica, now);
+        if (rc == 0 && s->queued_head) {
+            peer_flush_writes(s);
+            client_flush_writes(s);
+            commands_submit_queued(s);
+            rc = replica_flush(s->replica, now);
+        }
         if (rc != 0) {
             server_log(SLOG_ERROR, "storage_failed", "rc=%d reason=\"%s\"", rc,
                        s->storage ? storage_error(s->storage) : "?");
