@@ -56,6 +56,16 @@ static void text_member(struct text *t, const char *name, const json_t *v)
         text_put(t, s, strlen(s));
         return;
     }
+    if (json_is_string(v) && kv_plain_ascii(json_string_value(v), json_string_length(v))) {
+        size_t n = json_string_length(v);
+        if (!text_reserve(t, n + 2))
+            return;
+        t->p[t->len] = '"';
+        memcpy(t->p + t->len + 1, json_string_value(v), n);
+        t->p[t->len + n + 1] = '"';
+        t->len += n + 2;
+        return;
+    }
     size_t need = json_dumpb(v, NULL, 0, KV_KEY_FLAGS);
     if (need == 0) {
         t->err = 1;
@@ -110,11 +120,95 @@ static json_t *take(json_t *o, const char *name)
     return json_incref(json_object_get(o, name));
 }
 
+/* ---- The fast path: the canonical bytes kv_command_encode makes for
+ * plain strings and small integers, read without jansson's parser. It
+ * accepts only input that json_loadb would read as the same values and
+ * gives up on anything else, which the general path then reads; so it
+ * changes speed, never meaning. */
+
+struct scan {
+    const char *p, *end;
+};
+
+static bool scan_lit(struct scan *sc, const char *lit, size_t n)
+{
+    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
+        return false;
+    sc->p += n;
+    return true;
+}
+
+/* A plain string or an integer of at most 18 digits (no leading zeros,
+ * as JSON demands), as a new reference; NULL to give up. */
+static json_t *scan_value(struct scan *sc)
+{
+    const char *p = sc->p;
+    if (p < sc->end && *p == '"') {
+        const char *q = ++p;
+        while (q < sc->end && *q != '"') {
+            unsigned char ch = (unsigned char)*q;
+            if (ch < 0x20 || ch > 0x7e || ch == '\\')
+                return NULL;
+            q++;
+        }
+        if (q == sc->end)
+            return NULL;
+        sc->p = q + 1;
+        return json_stringn_nocheck(p, (size_t)(q - p));
+    }
+    bool neg = p < sc->end && *p == '-';
+    p += neg;
+    const char *digits = p;
+    json_int_t v = 0;
+    while (p < sc->end && *p >= '0' && *p <= '9' && p - digits < 18)
+        v = v * 10 + (*p++ - '0');
+    size_t nd = (size_t)(p - digits);
+    if (nd == 0 || (nd > 1 && digits[0] == '0') ||
+        (p < sc->end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E')))
+        return NULL;
+    sc->p = p;
+    return json_integer(neg ? -v : v);
+}
+
+/* 0, or -1 to leave the bytes to the general path (c is then partly
+ * filled; the caller releases it). */
+static int decode_canonical(const uint8_t *data, size_t len, struct kv_command *c)
+{
+    struct scan sc = {(const char *)data, (const char *)data + len};
+    bool cas = scan_lit(&sc, "{\"f\":", 5);
+    if (cas && (!(c->from = scan_value(&sc)) || !scan_lit(&sc, ",\"k\":", 5)))
+        return -1;
+    if (!cas && !scan_lit(&sc, "{\"k\":", 5))
+        return -1;
+    if (!(c->key = scan_value(&sc)) || !scan_lit(&sc, ",\"op\":\"", 7) || sc.end - sc.p < 2 ||
+        sc.p[1] != '"')
+        return -1;
+    char op = sc.p[0];
+    sc.p += 2;
+    if (cas) {
+        if (op != 'c' || !scan_lit(&sc, ",\"t\":", 5) || !(c->to = scan_value(&sc)))
+            return -1;
+        c->op = KV_CAS;
+    } else if (op == 'w') {
+        if (!scan_lit(&sc, ",\"v\":", 5) || !(c->value = scan_value(&sc)))
+            return -1;
+        c->op = KV_WRITE;
+    } else if (op == 'r' || op == 'd') {
+        c->op = op == 'r' ? KV_READ : KV_DELETE;
+    } else {
+        return -1;
+    }
+    return scan_lit(&sc, "}", 1) && sc.p == sc.end ? 0 : -1;
+}
+
 int kv_command_decode(const uint8_t *data, size_t len, struct kv_command *c)
 {
     memset(c, 0, sizeof *c);
     if (!data || len == 0)
         return -1;
+    if (decode_canonical(data, len, c) == 0)
+        return 0;
+    kv_command_release(c);
     json_t *o = json_loadb((const char *)data, len, JSON_DECODE_ANY, NULL);
     if (!json_is_object(o)) {
         json_decref(o);

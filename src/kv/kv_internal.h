@@ -20,4 +20,17 @@ struct kv_store {
  * key cannot be encoded. */
 char *kv_key_text(const json_t *key, char *buf, size_t size);
 
+/* Whether n bytes are printable ASCII other than '"' and '\\': a JSON
+ * string of them is written (and read back) byte for byte, no escapes,
+ * which lets the hot paths skip jansson's encoder and parser. */
+static inline int kv_plain_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
 #endif

@@ -51,6 +51,19 @@ char *kv_key_text(const json_t *key, char *buf, size_t size)
         buf[n] = '\0';
         return buf;
     }
+    /* Redis keys: a string needing no escapes is itself between quotes,
+     * exactly what the encoder would write. */
+    if (json_is_string(key)) {
+        const char *s = json_string_value(key);
+        size_t len = json_string_length(key);
+        if (len + 3 <= size && kv_plain_ascii(s, len)) {
+            buf[0] = '"';
+            memcpy(buf + 1, s, len);
+            buf[len + 1] = '"';
+            buf[len + 2] = '\0';
+            return buf;
+        }
+    }
     size_t n = json_dumpb(key, buf, size, KV_KEY_FLAGS);
     if (n == 0)
         return NULL;
@@ -81,7 +94,7 @@ static void value_brief(const json_t *v, char *out, size_t size)
 
 void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *r)
 {
-    char buf[64], want[48], have[48];
+    char buf[256], want[48], have[48];
     result_set(r, KV_OK, NULL, "");
     if (!c->key) {
         result_set(r, KV_ERR_MALFORMED, NULL, "command has no key");
@@ -92,7 +105,8 @@ void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *
         result_set(r, KV_ERR_MALFORMED, NULL, "key cannot be encoded");
         return;
     }
-    json_t *cur = json_object_get(s->map, k);
+    /* A write needs no lookup of its own: json_object_set finds the slot. */
+    json_t *cur = c->op == KV_WRITE ? NULL : json_object_get(s->map, k);
     switch (c->op) {
     case KV_READ:
         if (!cur)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "kv/kv.h"
 
 static struct kv_store *store;
@@ -245,5 +246,107 @@ Test(kv, encoded_commands_are_canonical_json_with_sorted_keys)
             json_decref(back);
             json_decref(v);
         }
+    }
+}
+
+/* What kv_command_decode must return for `data`, read the general way:
+ * jansson's parser, then the members the op needs. */
+static int reference_decode(const uint8_t *data, size_t len, struct kv_command *c)
+{
+    memset(c, 0, sizeof *c);
+    json_t *o = len ? json_loadb((const char *)data, len, JSON_DECODE_ANY, NULL) : NULL;
+    const char *op = json_string_value(json_object_get(o, "op"));
+    int rc = -1;
+    if (op && op[0] && !op[1] && strchr("rwcd", op[0])) {
+        c->op = op[0] == 'r' ? KV_READ : op[0] == 'w' ? KV_WRITE : op[0] == 'c' ? KV_CAS : KV_DELETE;
+        c->key = json_incref(json_object_get(o, "k"));
+        if (c->op == KV_WRITE)
+            c->value = json_incref(json_object_get(o, "v"));
+        if (c->op == KV_CAS) {
+            c->from = json_incref(json_object_get(o, "f"));
+            c->to = json_incref(json_object_get(o, "t"));
+        }
+        rc = c->key && (c->op != KV_WRITE || c->value) && (c->op != KV_CAS || (c->from && c->to)) ? 0 : -1;
+    }
+    json_decref(o);
+    if (rc != 0)
+        kv_command_release(c);
+    return rc;
+}
+
+static bool same_json(const json_t *a, const json_t *b)
+{
+    /* json_equal treats 1 and 1.0 alike; the state machine must not. */
+    return (!a && !b) || (a && b && json_typeof(a) == json_typeof(b) && json_equal(a, b));
+}
+
+static void assert_decodes_as_reference(const uint8_t *data, size_t len)
+{
+    struct kv_command got, want;
+    int rc_got = kv_command_decode(data, len, &got);
+    int rc_want = reference_decode(data, len, &want);
+    cr_assert_eq(rc_got, rc_want, "%.*s", (int)len, data);
+    if (rc_got == 0) {
+        cr_assert_eq(got.op, want.op, "%.*s", (int)len, data);
+        cr_assert(same_json(got.key, want.key), "%.*s", (int)len, data);
+        cr_assert(same_json(got.value, want.value), "%.*s", (int)len, data);
+        cr_assert(same_json(got.from, want.from), "%.*s", (int)len, data);
+        cr_assert(same_json(got.to, want.to), "%.*s", (int)len, data);
+        kv_command_release(&got);
+        kv_command_release(&want);
+    }
+}
+
+Test(kv, decoding_near_canonical_command_bytes_agrees_with_the_general_json_parser)
+{
+    const char *cases[] = {
+        "{\"k\":017,\"op\":\"r\"}", "{\"k\":-,\"op\":\"r\"}", "{\"k\":1.,\"op\":\"r\"}",
+        "{\"k\":1.5,\"op\":\"r\"}", "{\"k\":-0,\"op\":\"d\"}", "{\"k\":00,\"op\":\"d\"}",
+        "{\"k\":1e2,\"op\":\"r\"}", "{\"k\":\"a\",\"op\":\"r\",\"v\":1}",
+        "{\"k\":\"a\",\"op\":\"w\"}", "{\"k\":\"a\",\"op\":\"w\",\"v\":\"b\"} ",
+        "{\"k\": \"a\",\"op\":\"r\"}", "{\"k\":\"a\\u0041\",\"op\":\"r\"}",
+        "{\"k\":\"a\",\"op\":\"c\",\"t\":1}", "{\"f\":1,\"k\":\"a\",\"op\":\"w\",\"t\":1}",
+        "{\"f\":1,\"k\":\"a\",\"op\":\"c\",\"t\":12345678901234567890}",
+        "{\"k\":\"a\",\"op\":\"w\",\"v\":\"\x7f\"}", "{\"k\":\"a\",\"op\":\"w\",\"v\":\"b}",
+        "{\"k\":\"a\",\"op\":\"w\",\"v\":\"\xc3\xa9\"}", "{\"k\":\"a\",\"op\":\"w\",\"v\":\"\xc3\"}"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_decodes_as_reference((const uint8_t *)cases[i], strlen(cases[i]));
+}
+
+Test(kv, decoding_command_bytes_agrees_with_the_general_json_parser_on_mutated_input)
+{
+    uint64_t seed = 20261126;
+    printf("kv decode seed %llu\n", (unsigned long long)seed);
+    struct rng g;
+    rng_seed(&g, seed);
+    const char *vals[] = {"0", "-0", "7", "-17", "123456789012345678", "1234567890123456789",
+                          "9007199254740993", "1.5", "2e3", "\"\"", "\"key:000000012345\"",
+                          "\"a/b c~\"", "\"s\\u00e9\\n\"", "\"q\\\"x\"", "\"nul\\u0000\"", "null",
+                          "true", "[1,\"x\"]", "{\"b\":1,\"a\":2}", "{\"$base64\":\"AAE=\"}"};
+    size_t nv = sizeof vals / sizeof vals[0];
+    for (int iter = 0; iter < 20000; iter++) {
+        json_t *v[3];
+        for (int i = 0; i < 3; i++)
+            v[i] = json_loads(vals[rng_below(&g, nv)], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        struct kv_command c = {.op = (enum kv_op)rng_below(&g, 4), .key = v[0]};
+        if (c.op == KV_WRITE)
+            c.value = v[1];
+        if (c.op == KV_CAS) {
+            c.from = v[1];
+            c.to = v[2];
+        }
+        uint8_t *data;
+        size_t len;
+        cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
+        /* Most rounds mutate a byte or cut the end; some keep it intact. */
+        int how = (int)rng_below(&g, 4);
+        if (how == 1)
+            data[rng_below(&g, len)] = "\"\\{},:0123456789-.eEkvftop rwcd\x7f\x01"[rng_below(&g, 35)];
+        else if (how == 2)
+            len = rng_below(&g, len);
+        assert_decodes_as_reference(data, len);
+        free(data);
+        for (int i = 0; i < 3; i++)
+            json_decref(v[i]);
     }
 }
