@@ -87,7 +87,10 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
     res->status = status;
     res->kv_code = kv_code;
     res->value = value ? json_incref(value) : NULL;
-    snprintf(res->text, sizeof res->text, "%s", text ? text : "");
+    if (text && text[0])
+        snprintf(res->text, sizeof res->text, "%s", text);
+    else
+        res->text[0] = '\0';
     op_free(op);
     if (++r->n_done == r->n_ops) {
         commands_format_reply(s, r);
