@@ -209,7 +209,7 @@ int kv_command_decode(const uint8_t *data, size_t len, struct kv_command *c)
     if (decode_canonical(data, len, c) == 0)
         return 0;
     kv_command_release(c);
-    json_t *o = json_loadb((const char *)data, len, JSON_DECODE_ANY, NULL);
+    json_t *o = json_loadb((const char *)data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
         return -1;

@@ -23,7 +23,7 @@ static int keys_canonical(json_t *map)
     json_t *v;
     char buf[64];
     json_object_foreach(map, k, v) {
-        json_t *key = json_loads(k, JSON_DECODE_ANY, NULL);
+        json_t *key = json_loads(k, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         char *text = key ? kv_key_text(key, buf, sizeof buf) : NULL;
         int same = text && strcmp(text, k) == 0;
         if (text && text != buf)
@@ -39,7 +39,7 @@ int kv_restore(struct kv_store *s, const uint8_t *data, size_t len)
 {
     if (!data || len == 0)
         return -1;
-    json_t *map = json_loadb((const char *)data, len, 0, NULL);
+    json_t *map = json_loadb((const char *)data, len, JSON_ALLOW_NUL, NULL);
     if (!json_is_object(map) || keys_canonical(map) != 0) {
         json_decref(map);
         return -1;

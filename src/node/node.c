@@ -330,7 +330,7 @@ void node_handle_line(struct node *n, const char *line, size_t len, uint64_t now
         len--;
     if (len == 0)
         return;
-    json_t *msg = json_loadb(line, len, 0, &jerr);
+    json_t *msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
     if (!msg) {
         node_log(NODE_LOG_WARN, "dropped an unparseable line (%s): %.*s", jerr.text,
                  (int)(len < 80 ? len : 80), line);

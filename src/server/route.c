@@ -287,7 +287,7 @@ void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p)
         return;
     json_t *value = NULL;
     if (p->value_json)
-        value = json_loadb(p->value_json, p->value_len, JSON_DECODE_ANY, NULL);
+        value = json_loadb(p->value_json, p->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     char text[96];
     snprintf(text, sizeof text, "%.*s", (int)(p->text ? p->text_len : 0), p->text ? p->text : "");
     if (status == REPLICA_DONE && p->value_json && !value) {
