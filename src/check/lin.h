@@ -50,7 +50,7 @@ struct lin_report {
     enum lin_verdict verdict;
     /* For LIN_INVALID: the operation that cannot be linearized (index into
      * the ops array given), the register values possible just before it, and
-     * the deepest linearizable prefix found that reaches it (ops linearized). *
+     * the deepest linearizable prefix found that reaches it (ops linearized). */
     size_t failed_op;
     int32_t *possible; /* malloc'd; lin_report_free() releases it */
     size_t n_possible;
