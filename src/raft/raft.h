@@ -263,6 +263,12 @@ const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* For a leader: what it knows of follower `id` (match index, next index). */
 bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *next);
 
+/* A deep copy of `src` that outlives the core's buffers (entries and snapshot
+ * bytes included); release it with raft_msg_release(). RAFT_OK or
+ * RAFT_ERR_NOMEM. */
+int raft_msg_copy(struct raft_msg *dst, const struct raft_msg *src);
+void raft_msg_release(struct raft_msg *m);
+
 const char *raft_role_name(enum raft_role role);
 const char *raft_msg_type_name(enum raft_msg_type type);
 const char *raft_strerror(int rc);

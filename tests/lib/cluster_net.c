@@ -163,10 +163,7 @@ bool cluster_net_pop(struct cluster *c, struct cluster_flight *out)
 
 void cluster_flight_free(struct cluster_flight *f)
 {
-    free(f->msg.entries); /* entries and their data are one block */
-    free(f->msg.snap_data);
-    f->msg.entries = NULL;
-    f->msg.snap_data = NULL;
+    raft_msg_release(&f->msg);
 }
 
 size_t cluster_in_flight(const struct cluster *c)
@@ -188,37 +185,6 @@ void cluster_net_free(struct cluster *c)
 }
 
 /* ---- sending ---- */
-
-static void copy_msg(struct raft_msg *dst, const struct raft_msg *m)
-{
-    *dst = *m;
-    dst->entries = NULL;
-    dst->snap_data = NULL;
-    if (m->n_entries) {
-        size_t bytes = m->n_entries * sizeof *m->entries;
-        for (size_t i = 0; i < m->n_entries; i++)
-            bytes += m->entries[i].len;
-        uint8_t *block = malloc(bytes);
-        if (!block)
-            abort();
-        struct raft_entry *ents = (struct raft_entry *)block;
-        uint8_t *data = block + m->n_entries * sizeof *m->entries;
-        for (size_t i = 0; i < m->n_entries; i++) {
-            ents[i] = m->entries[i];
-            ents[i].data = m->entries[i].len ? data : NULL;
-            if (m->entries[i].len)
-                memcpy(data, m->entries[i].data, m->entries[i].len);
-            data += m->entries[i].len;
-        }
-        dst->entries = ents;
-    }
-    if (m->snap_len) {
-        dst->snap_data = malloc(m->snap_len);
-        if (!dst->snap_data)
-            abort();
-        memcpy(dst->snap_data, m->snap_data, m->snap_len);
-    }
-}
 
 static uint64_t draw_latency(struct cluster *c, const struct cluster_link *l)
 {
@@ -259,7 +225,8 @@ void cluster_net_send(struct cluster *c, const struct raft_msg *m)
         struct cluster_flight f;
         f.at = c->now + draw_latency(c, l);
         f.seq = c->send_seq++;
-        copy_msg(&f.msg, m);
+        if (raft_msg_copy(&f.msg, m) != RAFT_OK)
+            abort();
         heap_push(c, &f);
     }
 }

@@ -24,16 +24,11 @@ struct fake_store {
     size_t appends_before_sync; /* leader APPENDs with entries sent while unsynced */
 };
 
-struct queued {
-    struct raft_msg m;
-    struct raft_entry *entries;
-    uint8_t *bytes;
-};
 
 static struct replica *nodes[N];
 static struct fake_store stores[N];
 static struct replica_log_store seams[N];
-static struct queued msgs[MSGS_MAX];
+static struct raft_msg msgs[MSGS_MAX]; /* deep copies, in flight */
 static size_t n_msgs;
 static uint64_t now;
 static size_t violations;
@@ -87,26 +82,7 @@ static void on_send(void *ctx, const struct raft_msg *m)
     if (leader_append && m->n_entries && s->unsynced_entries)
         s->appends_before_sync++;
     cr_assert_lt(n_msgs, MSGS_MAX);
-    struct queued *q = &msgs[n_msgs++];
-    q->m = *m;
-    size_t bytes = m->snap_len + 1;
-    for (size_t i = 0; i < m->n_entries; i++)
-        bytes += m->entries[i].len;
-    q->entries = m->n_entries ? malloc(m->n_entries * sizeof *q->entries) : NULL;
-    q->bytes = malloc(bytes);
-    uint8_t *p = q->bytes;
-    for (size_t i = 0; i < m->n_entries; i++) {
-        q->entries[i] = m->entries[i];
-        if (m->entries[i].len)
-            memcpy(p, m->entries[i].data, m->entries[i].len);
-        q->entries[i].data = p;
-        p += m->entries[i].len;
-    }
-    if (m->snap_len) {
-        memcpy(p, m->snap_data, m->snap_len);
-        q->m.snap_data = p;
-    }
-    q->m.entries = q->entries;
+    cr_assert_eq(raft_msg_copy(&msgs[n_msgs++], m), RAFT_OK);
 }
 
 static void on_complete(void *ctx, uint64_t ref, const struct replica_result *res)
@@ -153,8 +129,7 @@ static void finish(void)
     for (int i = 0; i < N; i++)
         replica_free(nodes[i]);
     for (size_t i = 0; i < n_msgs; i++) {
-        free(msgs[i].entries);
-        free(msgs[i].bytes);
+        raft_msg_release(&msgs[i]);
     }
     n_msgs = 0;
 }
@@ -165,17 +140,16 @@ TestSuite(replica_order, .fini = finish);
  * and flush every node. */
 static void step_ms(int down)
 {
-    static struct queued batch[MSGS_MAX];
+    static struct raft_msg batch[MSGS_MAX];
     now++;
     size_t n = n_msgs;
     memcpy(batch, msgs, n * sizeof *batch);
     n_msgs = 0;
     for (size_t i = 0; i < n; i++) {
-        struct queued *q = &batch[i];
-        if (q->m.to != down && q->m.from != down)
-            replica_receive(nodes[q->m.to], &q->m, now);
-        free(q->entries);
-        free(q->bytes);
+        struct raft_msg *q = &batch[i];
+        if (q->to != down && q->from != down)
+            replica_receive(nodes[q->to], q, now);
+        raft_msg_release(q);
     }
     for (int i = 0; i < N; i++) {
         replica_tick(nodes[i], now);

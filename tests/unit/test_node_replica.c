@@ -14,17 +14,12 @@
 #define MSGS_MAX 4096
 #define DONE_MAX 256
 
-struct queued {
-    struct raft_msg m;
-    struct raft_entry *entries;
-    uint8_t *bytes;
-};
 
 static struct replica *nodes[N_MAX];
 static int n_nodes;
 static uint64_t now;
 static bool cut[N_MAX];
-static struct queued msgs[MSGS_MAX];
+static struct raft_msg msgs[MSGS_MAX]; /* deep copies, in flight */
 static size_t n_msgs;
 
 static struct done {
@@ -40,25 +35,7 @@ static void on_send(void *ctx, const struct raft_msg *m)
 {
     (void)ctx;
     cr_assert_lt(n_msgs, MSGS_MAX);
-    struct queued *q = &msgs[n_msgs++];
-    q->m = *m;
-    size_t bytes = 0;
-    for (size_t i = 0; i < m->n_entries; i++)
-        bytes += m->entries[i].len;
-    q->entries = m->n_entries ? malloc(m->n_entries * sizeof *q->entries) : NULL;
-    q->bytes = malloc(bytes + m->snap_len + 1);
-    uint8_t *p = q->bytes;
-    for (size_t i = 0; i < m->n_entries; i++) {
-        q->entries[i] = m->entries[i];
-        memcpy(p, m->entries[i].data, m->entries[i].len);
-        q->entries[i].data = p;
-        p += m->entries[i].len;
-    }
-    if (m->snap_len) {
-        memcpy(p, m->snap_data, m->snap_len);
-        q->m.snap_data = p;
-    }
-    q->m.entries = q->entries;
+    cr_assert_eq(raft_msg_copy(&msgs[n_msgs++], m), RAFT_OK);
 }
 
 static void on_complete(void *ctx, uint64_t ref, const struct replica_result *res)
@@ -94,8 +71,7 @@ static void teardown(void)
     for (int i = 0; i < n_nodes; i++)
         replica_free(nodes[i]);
     for (size_t i = 0; i < n_msgs; i++) {
-        free(msgs[i].entries);
-        free(msgs[i].bytes);
+        raft_msg_release(&msgs[i]);
     }
     for (size_t i = 0; i < n_done; i++)
         json_decref(done[i].value);
@@ -112,15 +88,14 @@ static void run_for(uint64_t ms)
     for (uint64_t t = 0; t < ms; t++) {
         now++;
         size_t n = n_msgs;
-        static struct queued batch[MSGS_MAX]; /* large: kept off the stack */
+        static struct raft_msg batch[MSGS_MAX]; /* large: kept off the stack */
         memcpy(batch, msgs, n * sizeof *batch);
         n_msgs = 0;
         for (size_t i = 0; i < n; i++) {
-            struct queued *q = &batch[i];
-            if (!cut[q->m.from] && !cut[q->m.to])
-                replica_receive(nodes[q->m.to], &q->m, now);
-            free(q->entries);
-            free(q->bytes);
+            struct raft_msg *q = &batch[i];
+            if (!cut[q->from] && !cut[q->to])
+                replica_receive(nodes[q->to], q, now);
+            raft_msg_release(q);
         }
         for (int i = 0; i < n_nodes; i++) {
             replica_tick(nodes[i], now);
