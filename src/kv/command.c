@@ -11,71 +11,6 @@
 static const char *const op_names[] = {[KV_READ] = "r", [KV_WRITE] = "w", [KV_CAS] = "c",
                                        [KV_DELETE] = "d"};
 
-/* A growable byte string for the encoder. */
-struct text {
-    char *p;
-    size_t len, cap;
-    int err;
-};
-
-/* Room for n more bytes and a NUL; false (and t->err) on OOM. */
-static bool text_reserve(struct text *t, size_t n)
-{
-    if (t->err)
-        return false;
-    if (t->len + n + 1 <= t->cap)
-        return true;
-    size_t ncap = t->cap ? t->cap : 64;
-    while (ncap < t->len + n + 1)
-        ncap *= 2;
-    char *p = realloc(t->p, ncap);
-    if (!p) {
-        t->err = 1;
-        return false;
-    }
-    t->p = p;
-    t->cap = ncap;
-    return true;
-}
-
-static void text_put(struct text *t, const char *s, size_t n)
-{
-    if (!text_reserve(t, n))
-        return;
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-}
-
-/* `"name":` then the value in the canonical form (compact, sorted keys). */
-static void text_member(struct text *t, const char *name, const json_t *v)
-{
-    text_put(t, name, strlen(name));
-    if (json_is_integer(v)) {
-        char small[32];
-        char *s = kv_key_text(v, small, sizeof small);
-        text_put(t, s, strlen(s));
-        return;
-    }
-    if (json_is_string(v) && kv_plain_ascii(json_string_value(v), json_string_length(v))) {
-        size_t n = json_string_length(v);
-        if (!text_reserve(t, n + 2))
-            return;
-        t->p[t->len] = '"';
-        memcpy(t->p + t->len + 1, json_string_value(v), n);
-        t->p[t->len + n + 1] = '"';
-        t->len += n + 2;
-        return;
-    }
-    size_t need = json_dumpb(v, NULL, 0, KV_KEY_FLAGS);
-    if (need == 0) {
-        t->err = 1;
-        return;
-    }
-    if (!text_reserve(t, need))
-        return;
-    t->len += json_dumpb(v, t->p + t->len, need, KV_KEY_FLAGS);
-}
-
 /* Hand-made rather than through a jansson object: this runs once per client
  * write. The members come in sorted order (f, k, op, t, v), so the bytes
  * equal what json_dumps(..., JSON_COMPACT | JSON_SORT_KEYS) would make. */
@@ -87,23 +22,23 @@ int kv_command_encode(const struct kv_command *c, uint8_t **data, size_t *len)
         return -1;
     if (c->op == KV_CAS && (!c->from || !c->to))
         return -1;
-    struct text t = {0};
+    struct kv_text t = {0};
     if (c->op == KV_CAS) {
-        text_member(&t, "{\"f\":", c->from);
-        text_member(&t, ",\"k\":", c->key);
+        kv_text_member(&t, "{\"f\":", c->from);
+        kv_text_member(&t, ",\"k\":", c->key);
     } else {
-        text_member(&t, "{\"k\":", c->key);
+        kv_text_member(&t, "{\"k\":", c->key);
     }
     static const char *const op_members[] = {[KV_READ] = ",\"op\":\"r\"",
                                              [KV_WRITE] = ",\"op\":\"w\"",
                                              [KV_CAS] = ",\"op\":\"c\"",
                                              [KV_DELETE] = ",\"op\":\"d\""};
-    text_put(&t, op_members[c->op], strlen(op_members[c->op]));
+    kv_text_put(&t, op_members[c->op], strlen(op_members[c->op]));
     if (c->op == KV_CAS)
-        text_member(&t, ",\"t\":", c->to);
+        kv_text_member(&t, ",\"t\":", c->to);
     if (c->op == KV_WRITE)
-        text_member(&t, ",\"v\":", c->value);
-    text_put(&t, "}", 1);
+        kv_text_member(&t, ",\"v\":", c->value);
+    kv_text_put(&t, "}", 1);
     if (t.err) {
         free(t.p);
         return -1;

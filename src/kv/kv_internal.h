@@ -3,14 +3,17 @@
 #ifndef RAFTKV_KV_INTERNAL_H
 #define RAFTKV_KV_INTERNAL_H
 
-#include "kv/kv.h"
+#include <stdbool.h>
 
-/* The map: a jansson object from the canonical text of each key to its value.
- * Canonical text (compact, sorted object keys) makes equal JSON keys the
- * same string, so 1 and "1" are distinct keys and {"a":1,"b":2} and
- * {"b":2,"a":1} are the same key. */
+#include "kv/kv.h"
+#include "kv/map.h"
+
+/* The map from the canonical text of each key to its value. Canonical text
+ * (compact, sorted object keys) makes equal JSON keys the same string, so 1
+ * and "1" are distinct keys and {"a":1,"b":2} and {"b":2,"a":1} are the
+ * same key. */
 struct kv_store {
-    json_t *map;
+    struct kv_map map;
 };
 
 #define KV_KEY_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
@@ -32,5 +35,20 @@ static inline int kv_plain_ascii(const char *s, size_t n)
     }
     return 1;
 }
+
+/* A growable byte string (text.c). Appends after an out-of-memory failure
+ * do nothing and leave err set, so a writer checks once at the end. The
+ * buffer always has room for a terminating NUL. */
+struct kv_text {
+    char *p;
+    size_t len, cap;
+    int err;
+};
+bool kv_text_reserve(struct kv_text *t, size_t n);
+void kv_text_put(struct kv_text *t, const char *s, size_t n);
+/* A value in canonical form (compact, sorted object keys). */
+void kv_text_value(struct kv_text *t, const json_t *v);
+/* `name` verbatim, then the value in canonical form. */
+void kv_text_member(struct kv_text *t, const char *name, const json_t *v);
 
 #endif

@@ -11,8 +11,7 @@ struct kv_store *kv_store_new(void)
     struct kv_store *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->map = json_object();
-    if (!s->map) {
+    if (kv_map_init(&s->map) != 0) {
         free(s);
         return NULL;
     }
@@ -23,13 +22,13 @@ void kv_store_free(struct kv_store *s)
 {
     if (!s)
         return;
-    json_decref(s->map);
+    kv_map_free(&s->map);
     free(s);
 }
 
 size_t kv_store_size(const struct kv_store *s)
 {
-    return json_object_size(s->map);
+    return s->map.size;
 }
 
 char *kv_key_text(const json_t *key, char *buf, size_t size)
@@ -105,8 +104,9 @@ void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *
         result_set(r, KV_ERR_MALFORMED, NULL, "key cannot be encoded");
         return;
     }
-    /* A write needs no lookup of its own: json_object_set finds the slot. */
-    json_t *cur = c->op == KV_WRITE ? NULL : json_object_get(s->map, k);
+    size_t klen = strlen(k);
+    /* A write needs no lookup of its own: kv_map_set finds the slot. */
+    json_t *cur = c->op == KV_WRITE ? NULL : kv_map_get(&s->map, k, klen);
     switch (c->op) {
     case KV_READ:
         if (!cur)
@@ -117,7 +117,7 @@ void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *
     case KV_WRITE:
         if (!c->value)
             result_set(r, KV_ERR_MALFORMED, NULL, "write has no value");
-        else if (json_object_set(s->map, k, c->value) != 0)
+        else if (kv_map_set(&s->map, k, klen, c->value) != 0)
             result_set(r, KV_ERR_MALFORMED, NULL, "write failed");
         break;
     case KV_CAS:
@@ -130,14 +130,14 @@ void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *
             value_brief(cur, have, sizeof have);
             r->code = KV_ERR_PRECONDITION;
             snprintf(r->text, sizeof r->text, "expected %s, had %s", want, have);
-        } else if (json_object_set(s->map, k, c->to) != 0)
+        } else if (kv_map_set(&s->map, k, klen, c->to) != 0)
             result_set(r, KV_ERR_MALFORMED, NULL, "cas failed");
         break;
     case KV_DELETE:
         if (!cur)
             result_set(r, KV_ERR_NO_KEY, NULL, "key does not exist");
         else
-            json_object_del(s->map, k);
+            kv_map_del(&s->map, k, klen);
         break;
     default:
         result_set(r, KV_ERR_MALFORMED, NULL, "unknown operation");

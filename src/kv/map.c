@@ -1,0 +1,223 @@
+/* map.c - the store's hash map (map.h): SipHash-1-3 keyed slots, linear
+ * probing, backward-shift deletion. */
+#include "kv/map.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <threads.h>
+
+#define MAP_MIN_SLOTS 64
+/* Grow past 70% full: linear probing's runs stay short below that. */
+#define MAP_FULL(m) ((m)->size + 1 > ((m)->mask + 1) / 10 * 7)
+
+static uint64_t sip_k0, sip_k1;
+static once_flag sip_once = ONCE_FLAG_INIT;
+
+static void sip_seed(void)
+{
+    uint64_t k[2] = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
+    /* Without entropy the map still works; only collision resistance is lost. */
+    if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k) {
+        k[0] = 0x0706050403020100ull;
+        k[1] = 0x0f0e0d0c0b0a0908ull;
+    }
+    sip_k0 = k[0];
+    sip_k1 = k[1];
+}
+
+static inline uint64_t rotl(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND                                                                           \
+    do {                                                                                   \
+        v0 += v1;                                                                          \
+        v1 = rotl(v1, 13);                                                                 \
+        v1 ^= v0;                                                                          \
+        v0 = rotl(v0, 32);                                                                 \
+        v2 += v3;                                                                          \
+        v3 = rotl(v3, 16);                                                                 \
+        v3 ^= v2;                                                                          \
+        v0 += v3;                                                                          \
+        v3 = rotl(v3, 21);                                                                 \
+        v3 ^= v0;                                                                          \
+        v2 += v1;                                                                          \
+        v1 = rotl(v1, 17);                                                                 \
+        v1 ^= v2;                                                                          \
+        v2 = rotl(v2, 32);                                                                 \
+    } while (0)
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* SipHash-1-3 (one compression round, three finalization rounds). */
+static uint64_t map_hash(const char *key, size_t len)
+{
+    uint64_t v0 = sip_k0 ^ 0x736f6d6570736575ull, v1 = sip_k1 ^ 0x646f72616e646f6dull;
+    uint64_t v2 = sip_k0 ^ 0x6c7967656e657261ull, v3 = sip_k1 ^ 0x7465646279746573ull;
+    const unsigned char *p = (const unsigned char *)key;
+    const unsigned char *end = p + (len & ~(size_t)7);
+    for (; p < end; p += 8) {
+        uint64_t m = load_le64(p);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t b = (uint64_t)len << 56;
+    for (size_t i = 0; i < (len & 7); i++)
+        b |= (uint64_t)p[i] << (8 * i);
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static struct kv_map_slot *slots_new(size_t count)
+{
+    return calloc(count, sizeof(struct kv_map_slot));
+}
+
+int kv_map_init(struct kv_map *m)
+{
+    call_once(&sip_once, sip_seed);
+    m->slots = slots_new(MAP_MIN_SLOTS);
+    m->mask = MAP_MIN_SLOTS - 1;
+    m->size = 0;
+    return m->slots ? 0 : -1;
+}
+
+void kv_map_clear(struct kv_map *m)
+{
+    for (size_t i = 0; i <= m->mask; i++) {
+        struct kv_map_entry *e = m->slots[i].entry;
+        if (e) {
+            json_decref(e->value);
+            free(e);
+            m->slots[i].entry = NULL;
+        }
+    }
+    m->size = 0;
+}
+
+void kv_map_free(struct kv_map *m)
+{
+    if (!m->slots)
+        return;
+    kv_map_clear(m);
+    free(m->slots);
+    m->slots = NULL;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint64_t h)
+{
+    size_t i = (size_t)h & m->mask;
+    for (;;) {
+        const struct kv_map_slot *s = &m->slots[i];
+        if (!s->entry)
+            return i;
+        if (s->hash == h && s->entry->key_len == len && memcmp(s->entry->key, key, len) == 0)
+            return i;
+        i = (i + 1) & m->mask;
+    }
+}
+
+static int map_grow(struct kv_map *m)
+{
+    size_t count = (m->mask + 1) * 2;
+    struct kv_map_slot *slots = slots_new(count);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i <= m->mask; i++) {
+        if (!m->slots[i].entry)
+            continue;
+        size_t j = (size_t)m->slots[i].hash & (count - 1);
+        while (slots[j].entry)
+            j = (j + 1) & (count - 1);
+        slots[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->mask = count - 1;
+    return 0;
+}
+
+json_t *kv_map_get(const struct kv_map *m, const char *key, size_t len)
+{
+    const struct kv_map_slot *s = &m->slots[map_find(m, key, len, map_hash(key, len))];
+    return s->entry ? s->entry->value : NULL;
+}
+
+int kv_map_set(struct kv_map *m, const char *key, size_t len, json_t *value)
+{
+    if (len > UINT32_MAX)
+        return -1;
+    uint64_t h = map_hash(key, len);
+    struct kv_map_slot *s = &m->slots[map_find(m, key, len, h)];
+    if (s->entry) {
+        json_t *old = s->entry->value;
+        s->entry->value = json_incref(value);
+        json_decref(old);
+        return 0;
+    }
+    if (MAP_FULL(m)) {
+        if (map_grow(m) != 0)
+            return -1;
+        s = &m->slots[map_find(m, key, len, h)];
+    }
+    struct kv_map_entry *e = malloc(sizeof *e + len + 1);
+    if (!e)
+        return -1;
+    e->value = json_incref(value);
+    e->key_len = (uint32_t)len;
+    memcpy(e->key, key, len);
+    e->key[len] = '\0';
+    s->hash = h;
+    s->entry = e;
+    m->size++;
+    return 0;
+}
+
+int kv_map_del(struct kv_map *m, const char *key, size_t len)
+{
+    size_t i = map_find(m, key, len, map_hash(key, len));
+    struct kv_map_entry *e = m->slots[i].entry;
+    if (!e)
+        return 0;
+    json_decref(e->value);
+    free(e);
+    m->size--;
+    /* Pull later members of the run back over the hole, each only if its
+     * home slot does not lie cyclically in (hole, j]. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & m->mask; m->slots[j].entry; j = (j + 1) & m->mask) {
+        size_t home = (size_t)m->slots[j].hash & m->mask;
+        if (((j - home) & m->mask) >= ((j - hole) & m->mask)) {
+            m->slots[hole] = m->slots[j];
+            hole = j;
+        }
+    }
+    m->slots[hole].entry = NULL;
+    m->slots[hole].hash = 0;
+    return 1;
+}
+
+const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos)
+{
+    for (; *pos <= m->mask; (*pos)++) {
+        if (m->slots[*pos].entry)
+            return m->slots[(*pos)++].entry;
+    }
+    return NULL;
+}

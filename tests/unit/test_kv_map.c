@@ -1,0 +1,178 @@
+/* test_kv_map.c - the store's hash map against a jansson object as the
+ * model: random sets, overwrites and deletes keep every lookup, the size and
+ * the iteration equal to the model's; snapshots do not depend on the order
+ * keys arrived in. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+#include "kv/kv.h"
+#include "kv/map.h"
+
+static uint64_t test_seed(void)
+{
+    const char *env = getenv("RAFTKV_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 10) : 20261126;
+    printf("kv map seed %llu (replay: RAFTKV_SEED=%llu)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
+    return seed;
+}
+
+/* Keys from a small space so that overwrites and deletes of present keys
+ * are common, with some long keys so hashing sees more than one block. */
+static size_t random_key(struct rng *g, char *buf, size_t cap)
+{
+    uint64_t k = rng_below(g, 3000);
+    int n = k % 7 == 0 ? snprintf(buf, cap, "\"a-rather-long-key-%llu-xxxxxxxxxxxx\"", (unsigned long long)k)
+                       : snprintf(buf, cap, "%llu", (unsigned long long)k);
+    return (size_t)n;
+}
+
+static void assert_same_as_model(const struct kv_map *m, json_t *model)
+{
+    cr_assert_eq(m->size, json_object_size(model));
+    size_t pos = 0, seen = 0;
+    for (const struct kv_map_entry *e; (e = kv_map_next(m, &pos));) {
+        json_t *want = json_object_getn(model, e->key, e->key_len);
+        cr_assert_not_null(want, "map holds %s, the model does not", e->key);
+        cr_assert_eq(e->value, want, "value of %s", e->key);
+        seen++;
+    }
+    cr_assert_eq(seen, json_object_size(model), "iteration visits each entry once");
+    const char *k;
+    size_t klen;
+    json_t *v;
+    json_object_keylen_foreach(model, k, klen, v)
+    {
+        cr_assert_eq(kv_map_get(m, k, klen), v, "lookup of %s", k);
+    }
+}
+
+Test(kv_map, random_sets_overwrites_and_deletes_agree_with_a_model)
+{
+    struct rng g;
+    rng_seed(&g, test_seed());
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    json_t *model = json_object();
+    json_t *values[16];
+    for (int i = 0; i < 16; i++)
+        values[i] = json_integer(i);
+    char key[96];
+    for (int step = 0; step < 60000; step++) {
+        size_t n = random_key(&g, key, sizeof key);
+        uint64_t what = rng_below(&g, 10);
+        if (what < 6) {
+            json_t *v = values[rng_below(&g, 16)];
+            cr_assert_eq(kv_map_set(&m, key, n, v), 0);
+            json_object_setn(model, key, n, v);
+        } else if (what < 9) {
+            int had = json_object_getn(model, key, n) != NULL;
+            cr_assert_eq(kv_map_del(&m, key, n), had, "delete of %s at step %d", key, step);
+            json_object_deln(model, key, n);
+        } else {
+            cr_assert_eq(kv_map_get(&m, key, n), json_object_getn(model, key, n), "step %d", step);
+        }
+        if (step % 5000 == 0)
+            assert_same_as_model(&m, model);
+    }
+    assert_same_as_model(&m, model);
+    /* The map holds its own references: clearing it leaves only ours and the
+     * model's. */
+    kv_map_free(&m);
+    json_object_clear(model);
+    for (int i = 0; i < 16; i++) {
+        cr_assert_eq(values[i]->refcount, 1);
+        json_decref(values[i]);
+    }
+    json_decref(model);
+}
+
+Test(kv_map, deleting_everything_leaves_an_empty_map_that_still_works)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    json_t *v = json_true();
+    char key[32];
+    for (int i = 0; i < 5000; i++)
+        kv_map_set(&m, key, (size_t)snprintf(key, sizeof key, "%d", i), v);
+    for (int i = 4999; i >= 0; i--)
+        cr_assert_eq(kv_map_del(&m, key, (size_t)snprintf(key, sizeof key, "%d", i)), 1);
+    cr_assert_eq(m.size, 0);
+    size_t pos = 0;
+    cr_assert_null(kv_map_next(&m, &pos));
+    cr_assert_null(kv_map_get(&m, "1", 1));
+    cr_assert_eq(kv_map_set(&m, "1", 1, v), 0);
+    cr_assert_eq(kv_map_get(&m, "1", 1), v);
+    kv_map_free(&m);
+}
+
+Test(kv_map, keys_are_bytes_so_a_prefix_is_a_different_key)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    json_t *a = json_integer(1), *b = json_integer(2);
+    kv_map_set(&m, "\"ab\"", 4, a);
+    kv_map_set(&m, "\"ab", 3, b);
+    cr_assert_eq(kv_map_get(&m, "\"ab\"", 4), a);
+    cr_assert_eq(kv_map_get(&m, "\"ab", 3), b);
+    cr_assert_null(kv_map_get(&m, "\"a", 2));
+    kv_map_free(&m);
+    json_decref(a);
+    json_decref(b);
+}
+
+static void write_key(struct kv_store *s, json_t *key, json_t *value)
+{
+    struct kv_command c = {.op = KV_WRITE, .key = key, .value = value};
+    struct kv_result r;
+    kv_apply(s, &c, &r);
+    cr_assert_eq(r.code, KV_OK);
+}
+
+Test(kv_map, snapshots_of_equal_maps_are_equal_bytes_whatever_the_write_order)
+{
+    /* Keys whose text needs escaping inside the snapshot object too. */
+    json_t *keys[] = {json_string("quote\"d"), json_string("back\\slash"), json_integer(-7),
+                      json_loads("{\"b\":[1,\"x\"],\"a\":null}", 0, NULL), json_string("plain"),
+                      json_string("ünïcödé"), json_stringn("nul\0byte", 8)};
+    size_t n = sizeof keys / sizeof keys[0];
+    struct kv_store *fwd = kv_store_new(), *rev = kv_store_new();
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_integer((json_int_t)i);
+        write_key(fwd, keys[i], v);
+        json_decref(v);
+    }
+    for (size_t i = n; i-- > 0;) {
+        json_t *v = json_integer((json_int_t)i);
+        write_key(rev, keys[i], v);
+        json_decref(v);
+    }
+    uint8_t *a, *b;
+    size_t alen, blen;
+    cr_assert_eq(kv_snapshot(fwd, &a, &alen), 0);
+    cr_assert_eq(kv_snapshot(rev, &b, &blen), 0);
+    cr_assert_eq(alen, blen);
+    cr_assert_eq(memcmp(a, b, alen), 0, "%.*s\n%.*s", (int)alen, a, (int)blen, b);
+
+    /* And the image is what it claims: JSON that restores every key. */
+    struct kv_store *back = kv_store_new();
+    cr_assert_eq(kv_restore(back, a, alen), 0, "%.*s", (int)alen, a);
+    cr_assert_eq(kv_store_size(back), n);
+    for (size_t i = 0; i < n; i++) {
+        struct kv_command c = {.op = KV_READ, .key = keys[i]};
+        struct kv_result r;
+        kv_apply(back, &c, &r);
+        cr_assert_eq(r.code, KV_OK, "key %zu", i);
+        cr_assert_eq(json_integer_value(r.value), (json_int_t)i);
+        json_decref(r.value);
+        json_decref(keys[i]);
+    }
+    free(a);
+    free(b);
+    kv_store_free(fwd);
+    kv_store_free(rev);
+    kv_store_free(back);
+}
