@@ -185,3 +185,23 @@ void kv_command_release(struct kv_command *c)
     json_decref(c->to);
     memset(c, 0, sizeof *c);
 }
+
+static int scalar(const json_t *v)
+{
+    return v && !json_is_object(v) && !json_is_array(v);
+}
+
+int kv_command_scalar(const struct kv_command *c)
+{
+    switch (c->op) {
+    case KV_READ:
+    case KV_DELETE:
+        return scalar(c->key);
+    case KV_WRITE:
+        return scalar(c->key) && scalar(c->value);
+    case KV_CAS:
+        return scalar(c->key) && scalar(c->from) && scalar(c->to);
+    default:
+        return 0;
+    }
+}

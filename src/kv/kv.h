@@ -53,6 +53,11 @@ int kv_command_encode(const struct kv_command *c, uint8_t **data, size_t *len);
 /* Decode; on success the command owns its references (kv_command_release). */
 int kv_command_decode(const uint8_t *data, size_t len, struct kv_command *c);
 void kv_command_release(struct kv_command *c);
+/* Whether the command has all its parts and none is an object or array:
+ * its values cannot change under a holder's feet (nobody mutates jansson
+ * scalars in place), so the command may be kept and applied instead of its
+ * bytes. */
+int kv_command_scalar(const struct kv_command *c);
 
 /* The whole map as bytes, and back; used for Raft snapshots. */
 int kv_snapshot(const struct kv_store *s, uint8_t **data, size_t *len);

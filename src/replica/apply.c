@@ -87,8 +87,13 @@ static void apply_committed(struct replica *r, const struct raft_update *u)
         if (e->index <= r->applied)
             continue; /* never twice */
         struct kv_result res = {.code = KV_OK};
-        if (e->type == RAFT_ENTRY_COMMAND)
-            kv_apply_bytes(r->kv, e->data, e->len, &res);
+        if (e->type == RAFT_ENTRY_COMMAND) {
+            const struct kv_command *own = replica_proposed_command(r, e->index, e->term);
+            if (own)
+                kv_apply(r->kv, own, &res);
+            else
+                kv_apply_bytes(r->kv, e->data, e->len, &res);
+        }
         r->applied = e->index;
         r->applied_term = e->term;
         r->stats.applied++;

@@ -23,22 +23,37 @@ void replica_supersede(struct replica *r, raft_index first)
     struct proposal_table *t = &r->proposals;
     while (t->tail > t->head && t->items[t->tail - 1].index >= first) {
         t->tail--;
+        kv_command_release(&t->items[t->tail].cmd);
         replica_answer(r, t->items[t->tail].ref, REPLICA_INDEFINITE,
                        "superseded by a later leader");
     }
 }
 
 void replica_track_proposal(struct replica *r, uint64_t ref, raft_index index, raft_term term,
-                            uint64_t at)
+                            uint64_t at, struct kv_command *cmd)
 {
     struct proposal_table *t = &r->proposals;
     if (!fifo_room((void **)&t->items, &t->head, &t->tail, &t->cap, sizeof *t->items)) {
+        kv_command_release(cmd);
         /* Appended but untracked: the client must not learn a definite answer. */
         replica_answer(r, ref, REPLICA_INDEFINITE, "out of memory");
         return;
     }
     t->items[t->tail++] = (struct pending_proposal){
-        .index = index, .term = term, .ref = ref, .at = at};
+        .index = index, .term = term, .ref = ref, .at = at, .cmd = *cmd};
+    memset(cmd, 0, sizeof *cmd);
+}
+
+const struct kv_command *replica_proposed_command(struct replica *r, raft_index index,
+                                                  raft_term term)
+{
+    /* Applying settles every proposal at or below each index, so the one
+     * for this index, if still here, is at the front. */
+    struct proposal_table *t = &r->proposals;
+    if (t->head == t->tail)
+        return NULL;
+    const struct pending_proposal *p = &t->items[t->head];
+    return p->index == index && p->term == term && p->cmd.key ? &p->cmd : NULL;
 }
 
 void replica_settle_proposals(struct replica *r, raft_index index, raft_term term,
@@ -47,6 +62,7 @@ void replica_settle_proposals(struct replica *r, raft_index index, raft_term ter
     struct proposal_table *t = &r->proposals;
     while (t->head < t->tail && t->items[t->head].index <= index) {
         struct pending_proposal *p = &t->items[t->head++];
+        kv_command_release(&p->cmd);
         if (p->index == index && p->term == term && res) {
             struct kv_result copy = *res;
             json_incref(copy.value);
@@ -123,6 +139,7 @@ void replica_expire(struct replica *r, uint64_t now_ms)
     struct proposal_table *pt = &r->proposals;
     while (pt->head < pt->tail && pt->items[pt->head].at + limit <= now_ms) {
         struct pending_proposal *p = &pt->items[pt->head++];
+        kv_command_release(&p->cmd);
         replica_answer(r, p->ref, REPLICA_INDEFINITE, "timed out");
     }
     if (pt->head == pt->tail)

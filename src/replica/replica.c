@@ -67,12 +67,16 @@ void replica_free(struct replica *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_queued_writes; i++)
+    for (size_t i = 0; i < r->n_queued_writes; i++) {
         free(r->queued_writes[i].data);
+        kv_command_release(&r->queued_writes[i].cmd);
+    }
     free(r->queued_writes);
     for (size_t i = 0; i < r->n_queued_reads; i++)
         json_decref(r->queued_reads[i].key);
     free(r->queued_reads);
+    for (size_t i = r->proposals.head; i < r->proposals.tail; i++)
+        kv_command_release(&r->proposals.items[i].cmd);
     free(r->proposals.items);
     for (size_t i = r->reads.head; i < r->reads.tail; i++)
         json_decref(r->reads.items[i].key);
@@ -121,8 +125,14 @@ void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_comm
         replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "out of memory");
         return;
     }
-    r->queued_writes[r->n_queued_writes++] =
-        (struct queued_write){.ref = client_ref, .data = data, .len = len, .at = now_ms};
+    struct queued_write *w = &r->queued_writes[r->n_queued_writes++];
+    *w = (struct queued_write){.ref = client_ref, .data = data, .len = len, .at = now_ms};
+    if (kv_command_scalar(c))
+        w->cmd = (struct kv_command){.op = c->op,
+                                     .key = json_incref(c->key),
+                                     .value = json_incref(c->value),
+                                     .from = json_incref(c->from),
+                                     .to = json_incref(c->to)};
 }
 
 int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
@@ -189,7 +199,8 @@ static void propose_queued(struct replica *r, uint64_t now_ms)
         replica_supersede(r, u.proposed_first);
         for (size_t i = 0; i < n; i++)
             replica_track_proposal(r, r->queued_writes[i].ref, u.proposed_first + i,
-                                   u.proposed_term, r->queued_writes[i].at);
+                                   u.proposed_term, r->queued_writes[i].at,
+                                   &r->queued_writes[i].cmd);
         r->stats.proposed += n;
     } else {
         enum replica_status st =
@@ -202,8 +213,10 @@ static void propose_queued(struct replica *r, uint64_t now_ms)
     }
     if (stepped)
         replica_absorb(r, &u);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(r->queued_writes[i].data);
+        kv_command_release(&r->queued_writes[i].cmd);
+    }
     r->n_queued_writes = 0;
     free(data);
     free(len);

@@ -17,6 +17,7 @@ struct queued_write { /* encoded, waiting for this batch's PROPOSE */
     uint8_t *data;
     size_t len;
     uint64_t at;
+    struct kv_command cmd; /* the decoded form, owned; see pending_proposal */
 };
 
 struct queued_read { /* waiting for this batch's READ */
@@ -27,12 +28,19 @@ struct queued_read { /* waiting for this batch's READ */
 
 /* A command this replica appended as leader, answered when its index is
  * applied: with the state machine's result if the entry there has the term
- * it was proposed in, INDEFINITE otherwise. Sorted by index. */
+ * it was proposed in, INDEFINITE otherwise. Sorted by index.
+ *
+ * cmd keeps the command the entry was encoded from, when all its parts are
+ * JSON scalars (nobody mutates those in place), so that applying the entry
+ * on this node need not decode its bytes again: decode(encode(c)) equals c.
+ * A write's value then goes into the map as the very reference the client's
+ * request carried. */
 struct pending_proposal {
     raft_index index;
     raft_term term;
     uint64_t ref;
     uint64_t at;
+    struct kv_command cmd; /* owned; key NULL if not kept */
 };
 
 /* A read waiting for the core's ReadIndex confirmation. Sorted by id. */
@@ -99,8 +107,12 @@ void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_comman
 
 /* pending.c: the tables of requests in flight. */
 void replica_supersede(struct replica *r, raft_index first);
+/* Takes over cmd's references (cmd->key NULL: nothing kept). */
 void replica_track_proposal(struct replica *r, uint64_t ref, raft_index index, raft_term term,
-                            uint64_t at);
+                            uint64_t at, struct kv_command *cmd);
+/* The command this node proposed at (index, term), if it kept it. */
+const struct kv_command *replica_proposed_command(struct replica *r, raft_index index,
+                                                  raft_term term);
 int replica_track_read(struct replica *r, uint64_t ref, json_t *key, uint64_t at, uint64_t *id);
 void replica_fail_reads_from(struct replica *r, uint64_t first_id, const char *why);
 void replica_settle_proposals(struct replica *r, raft_index index, raft_term term,

@@ -209,6 +209,43 @@ Test(node_replica, a_write_appended_by_a_deposed_leader_is_answered_indefinite_a
     cr_assert_eq(json_integer_value(outcome(3)->value), 222, "the lost write never applied");
 }
 
+/* A leader applies the commands it proposed from its own copy rather than
+ * decoding their entries; the copy must only stand in for the entry it was
+ * encoded into, never for one that replaced it. */
+Test(node_replica, a_deposed_leader_applies_the_entry_that_replaced_its_own_proposal)
+{
+    start(3, NULL);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    cut[0] = true;
+    /* Two, so that one sits at the index of the new leader's write (its
+     * first entry is a no-op). */
+    submit(0, 1, KV_WRITE, 9, 111, 0);
+    run_for(1);
+    submit(0, 6, KV_WRITE, 9, 112, 0);
+    run_for(1500);
+    int l = leader();
+    cr_assert(l == 1 || l == 2);
+    submit(l, 2, KV_WRITE, 9, 222, 0);
+    run_for(50);
+    cr_assert_eq(outcome(2)->status, REPLICA_DONE);
+    cut[0] = false; /* node 0 applies the new leader's entry at its index */
+    run_for(1000);
+    cr_assert_eq(outcome(1)->status, REPLICA_INDEFINITE);
+    cr_assert_eq(outcome(6)->status, REPLICA_INDEFINITE);
+    cut[l] = true; /* node 0 (shortest timeout) leads again, on its own map */
+    run_for(1500);
+    cr_assert_eq(leader(), 0);
+    submit(0, 3, KV_READ, 9, 0, 0);
+    submit(0, 4, KV_WRITE, 10, 333, 0);
+    run_for(100);
+    cr_assert_eq(outcome(3)->status, REPLICA_DONE);
+    cr_assert_eq(json_integer_value(outcome(3)->value), 222);
+    submit(0, 5, KV_READ, 10, 0, 0);
+    run_for(100);
+    cr_assert_eq(json_integer_value(outcome(5)->value), 333, "its own new write applies");
+}
+
 Test(node_replica, a_leader_cut_off_from_its_quorum_serves_no_read)
 {
     start(3, NULL);
