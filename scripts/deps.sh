@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages raftkv needs, only those missing.
-#   scripts/deps.sh build   compilers' libraries: jansson, libuv, Criterion
+#   scripts/deps.sh build   compilers' libraries: jansson, libuv, jemalloc, Criterion
 #   scripts/deps.sh test    plus what the end-to-end tests drive: redis-tools, chromium
 #   scripts/deps.sh bench   plus the servers measured side by side: redis-server, etcd
 set -euo pipefail
-want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev)
+want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev libjemalloc-dev)
 case "${1:-build}" in
   build) ;;
   test) want+=(redis-tools chromium) ;;
