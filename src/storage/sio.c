@@ -77,6 +77,11 @@ int sio_ftruncate(struct sio *io, int fd, off_t len)
     return ftruncate(fd, len);
 }
 
+int sio_sync_fault_errno(struct sio *io)
+{
+    return sio_sync_fault(io) < 0 ? errno : 0;
+}
+
 int sio_fdatasync(struct sio *io, int fd)
 {
     if (sio_sync_fault(io) < 0)

@@ -26,6 +26,9 @@ int sio_write_all(struct sio *io, int fd, const void *buf, size_t len);
 int sio_pwrite_all(struct sio *io, int fd, const void *buf, size_t len, off_t off);
 int sio_ftruncate(struct sio *io, int fd, off_t len);
 int sio_fdatasync(struct sio *io, int fd);
+/* Count a sync call made elsewhere (another thread); returns the errno it
+ * must fail with when it is the injected failure, else 0. */
+int sio_sync_fault_errno(struct sio *io);
 /* fsync a directory, making created, renamed and deleted names durable. */
 int sio_fsync(struct sio *io, int fd);
 /* Read exactly len bytes at off; 0, or -1 (errno, or EIO for a short file). */

@@ -403,6 +403,58 @@ int storage_sync(struct storage *s)
     return rc;
 }
 
+int storage_sync_begin(struct storage *s, struct storage_sync_job *job)
+{
+    int rc = storage_check_usable(s);
+    if (rc)
+        return rc;
+    struct wal *w = &s->wal;
+    if (s->hard_state_dirty || w->dir_dirty || w->sync_inflight)
+        return STORAGE_SYNC_INLINE;
+    if (wal_write_buffered(w, s->err, sizeof s->err) < 0)
+        return storage_result(s, -1);
+    if (!w->tail_dirty)
+        return STORAGE_OK;
+    /* A duplicate, so that rolling or deleting the segment meanwhile cannot
+     * close the descriptor under the job (or hand its number to another file). */
+    int fd = fcntl(w->tail_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return STORAGE_SYNC_INLINE;
+    *job = (struct storage_sync_job){.fd = fd, .start_ns = storage_now_ns()};
+    job->fail_errno = sio_sync_fault_errno(&s->io);
+    w->tail_dirty = false;
+    w->sync_inflight = true;
+    return STORAGE_SYNC_STARTED;
+}
+
+void storage_sync_job_run(struct storage_sync_job *job)
+{
+    if (job->fail_errno) {
+        job->rc = -1;
+        job->err = job->fail_errno;
+    } else {
+        job->rc = fdatasync(job->fd);
+        job->err = job->rc < 0 ? errno : 0;
+    }
+    close(job->fd);
+    job->fd = -1;
+    job->ns = storage_now_ns() - job->start_ns;
+}
+
+int storage_sync_end(struct storage *s, struct storage_sync_job *job)
+{
+    s->wal.sync_inflight = false;
+    if (job->rc < 0) {
+        if (!s->failed)
+            snprintf(s->err, sizeof s->err, "%s: fdatasync of the log tail: %s", s->dir,
+                     strerror(job->err));
+        s->failed = true;
+        return STORAGE_ERR_IO;
+    }
+    storage_note_sync(s, job->ns);
+    return storage_check_usable(s);
+}
+
 int storage_save_snapshot(struct storage *s, raft_index index, raft_term term, const uint8_t *data,
                           size_t len)
 {

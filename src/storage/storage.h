@@ -136,6 +136,34 @@ void storage_close(struct storage *s);
  * the page cache), the lock is released and the memory freed. */
 void storage_abandon(struct storage *s);
 
+/* ---- Syncing off the event loop (the TCP server does this) ----
+ * storage_sync_begin() writes what is buffered and, when all that needs to be
+ * made durable is the tail segment's data, fills *job and returns
+ * STORAGE_SYNC_STARTED: run storage_sync_job_run(job) on any thread (it
+ * touches nothing but the job), then hand the job back with
+ * storage_sync_end() on the store's own thread. What was written before
+ * storage_sync_begin() is durable once storage_sync_end() returns
+ * STORAGE_OK. Meanwhile appends may go on (they are not covered), and a
+ * storage_sync() also makes the job's bytes durable. One job at a time.
+ * Returns STORAGE_OK when nothing needs syncing, STORAGE_SYNC_INLINE when
+ * storage_sync() must do it (a term, vote, new segment name or a job already
+ * running), or a negative STORAGE_ERR_*. */
+#define STORAGE_SYNC_STARTED 1
+#define STORAGE_SYNC_INLINE 2
+
+struct storage_sync_job {
+    int fd;         /* a duplicate of the tail's descriptor; the job closes it */
+    int fail_errno; /* an injected fault: fail with it instead of syncing */
+    int rc, err;    /* result: 0, or -1 with err an errno */
+    uint64_t start_ns, ns;
+};
+
+int storage_sync_begin(struct storage *s, struct storage_sync_job *job);
+void storage_sync_job_run(struct storage_sync_job *job);
+/* STORAGE_OK, or STORAGE_ERR_IO (the store has failed, as after a failed
+ * storage_sync()). */
+int storage_sync_end(struct storage *s, struct storage_sync_job *job);
+
 /* Record (term, voted_for); durable at the next storage_sync(). */
 int storage_set_hard_state(struct storage *s, raft_term term, int voted_for);
 

@@ -96,12 +96,12 @@ uint64_t wal_disk_bytes(const struct wal *w)
 
 bool wal_pending(const struct wal *w)
 {
-    return w->buf_len > 0 || w->tail_dirty || w->dir_dirty;
+    return w->buf_len > 0 || w->tail_dirty || w->dir_dirty || w->sync_inflight;
 }
 
 /* ---- writing ---- */
 
-static int wal_flush(struct wal *w, char *err, size_t errlen)
+int wal_write_buffered(struct wal *w, char *err, size_t errlen)
 {
     if (w->buf_len == 0)
         return 0;
@@ -123,9 +123,9 @@ static int wal_flush(struct wal *w, char *err, size_t errlen)
  * fdatasync the tail if anything reached it since the last sync. */
 static int wal_sync_tail(struct wal *w, char *err, size_t errlen)
 {
-    if (wal_flush(w, err, errlen) < 0)
+    if (wal_write_buffered(w, err, errlen) < 0)
         return -1;
-    if (w->tail_dirty) {
+    if (w->tail_fd >= 0 && (w->tail_dirty || w->sync_inflight)) {
         if (sio_fdatasync(w->io, w->tail_fd) < 0) {
             char name[WAL_NAME_MAX];
             wal_name(name, w->segs[w->n_segs - 1].first);
@@ -245,7 +245,7 @@ static size_t wal_segment_of(const struct wal *w, uint64_t index)
 static int wal_truncate_from(struct wal *w, uint64_t index, char *err, size_t errlen)
 {
     assert(index >= w->pos_first && index <= wal_last_index(w));
-    if (wal_flush(w, err, errlen) < 0)
+    if (wal_write_buffered(w, err, errlen) < 0)
         return -1;
     size_t k = wal_segment_of(w, index);
     struct wal_segment seg = w->segs[k];
@@ -327,7 +327,7 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *
         tail->bytes += rec;
         tail->last = e->index;
         w->entries++;
-        if (w->buf_len >= w->buffer_bytes && wal_flush(w, err, errlen) < 0)
+        if (w->buf_len >= w->buffer_bytes && wal_write_buffered(w, err, errlen) < 0)
             return -1;
     }
     return 0;

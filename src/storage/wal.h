@@ -63,6 +63,9 @@ struct wal {
     bool tail_dirty; /* written but not fdatasync'ed */
     bool roll_pending; /* a snapshot covers part of the tail: start a new one */
     bool dir_dirty;  /* names created but the directory not fsync'ed */
+    /* A background fdatasync of the tail (storage_sync_begin) has not ended:
+     * until it does, a synchronous sync fdatasyncs the tail even if clean. */
+    bool sync_inflight;
 
     uint64_t writes, bytes, entries, truncations;
 };
@@ -85,6 +88,8 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *
                size_t errlen);
 /* Write the buffer and make the log durable. Returns 0 or -1. */
 int wal_sync(struct wal *w, char *err, size_t errlen);
+/* Write the buffer to the tail segment without syncing. Returns 0 or -1. */
+int wal_write_buffered(struct wal *w, char *err, size_t errlen);
 bool wal_pending(const struct wal *w);
 /* After a snapshot at (index, term) is durable: delete the segments it
  * covers, or the whole log if the log does not contain (index, term). */
