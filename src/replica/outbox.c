@@ -134,11 +134,29 @@ void replica_outbox_push(struct replica *r, const struct raft_msg *m)
 
 void replica_outbox_send(struct replica *r)
 {
+    for (size_t i = 0; i < r->n_held; i++) {
+        r->config.send(r->config.ctx, &r->held[i]);
+        r->stats.messages_sent++;
+        msg_release(&r->held[i]);
+    }
+    r->n_held = 0;
     for (size_t i = 0; i < r->n_outbox; i++) {
         r->config.send(r->config.ctx, &r->outbox[i]);
         r->stats.messages_sent++;
     }
     replica_outbox_clear(r);
+}
+
+void replica_outbox_hold(struct replica *r)
+{
+    for (size_t i = 0; i < r->n_outbox; i++) {
+        if (!GROW(r->held, r->n_held, r->cap_held)) {
+            msg_release(&r->outbox[i]); /* a lost message: Raft retries */
+            continue;
+        }
+        r->held[r->n_held++] = r->outbox[i];
+    }
+    r->n_outbox = 0;
 }
 
 /* Thesis 10.2.1: the leader's APPENDs may leave before its own sync. They
@@ -167,4 +185,11 @@ void replica_outbox_clear(struct replica *r)
     for (size_t i = 0; i < r->n_outbox; i++)
         msg_release(&r->outbox[i]);
     r->n_outbox = 0;
+}
+
+void replica_held_clear(struct replica *r)
+{
+    for (size_t i = 0; i < r->n_held; i++)
+        msg_release(&r->held[i]);
+    r->n_held = 0;
 }

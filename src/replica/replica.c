@@ -83,6 +83,8 @@ void replica_free(struct replica *r)
     free(r->reads.items);
     replica_outbox_clear(r);
     free(r->outbox);
+    replica_held_clear(r);
+    free(r->held);
     for (size_t i = 0; i < r->n_done; i++)
         json_decref(r->done[i].kv.value);
     free(r->done);
@@ -280,16 +282,98 @@ static void tick_if_due(struct replica *r, uint64_t now_ms)
     replica_absorb(r, &u);
 }
 
-/* Report what is durable; the core may then count this node in quorums. */
-static void report_persisted(struct replica *r, uint64_t now_ms)
+/* Report what is durable; the core may then count this node in quorums.
+ * (A report the log has since moved past is stale, and the core ignores it.) */
+static void report_persisted(struct replica *r, raft_index index, raft_term term,
+                             uint64_t now_ms)
 {
-    r->persist_due = false;
     struct raft_event e = {.type = RAFT_EVENT_PERSISTED, .now_ms = now_ms};
-    e.persisted.index = r->stored_index;
-    e.persisted.term = r->stored_term;
+    e.persisted.index = index;
+    e.persisted.term = term;
     struct raft_update u;
     raft_step(r->raft, &e, &u);
     replica_absorb(r, &u);
+}
+
+void replica_synced(struct replica *r, int rc)
+{
+    if (!r->sync_running)
+        return;
+    r->sync_running = false;
+    r->sync_ended = true;
+    r->sync_rc = rc;
+}
+
+/* What a background sync that ended released: its held messages and its
+ * PERSISTED report. */
+static int finish_background_sync(struct replica *r, uint64_t now_ms)
+{
+    r->sync_ended = false;
+    if (r->sync_rc != 0) {
+        if (!r->failed)
+            r->failed = r->sync_rc < 0 ? r->sync_rc : -1;
+        return r->failed;
+    }
+    r->stats.syncs++;
+    if (r->n_held > 0) {
+        size_t n = r->n_outbox;
+        r->n_outbox = 0; /* only the held ones: the outbox may wait for more */
+        replica_outbox_send(r);
+        r->n_outbox = n;
+    }
+    if (r->sync_persist) {
+        r->sync_persist = false;
+        report_persisted(r, r->sync_index, r->sync_term, now_ms);
+    }
+    return 0;
+}
+
+/* How this round's writes become durable (or not yet).
+ *   0  durable now: send everything
+ *   1  a background sync began and holds the outbox, or one is running and
+ *      covers what the outbox vouches for: nothing more to do until it ends
+ *   2  a background sync is running and the batch wrote more after it
+ *      began: the outbox waits for the sync after it
+ *  <0  the store failed */
+static int sync_round(struct replica *r)
+{
+    const struct replica_log_store *store = r->config.store;
+    if (!store || !r->store_dirty) {
+        if (!r->sync_running)
+            return 0;
+        replica_outbox_hold(r); /* nothing new written: the running sync covers it */
+        return 1;
+    }
+    if (r->config.sync_start && !r->hard_state_unsynced) {
+        if (r->sync_running)
+            return 2;
+        int rc = r->config.sync_start(r->config.ctx);
+        if (rc < 0)
+            return rc;
+        if (rc == REPLICA_SYNC_STARTED) {
+            r->sync_running = true;
+            r->sync_index = r->stored_index;
+            r->sync_term = r->stored_term;
+            r->sync_persist = r->persist_due;
+            r->persist_due = false;
+            r->store_dirty = false;
+            replica_outbox_hold(r);
+            return 1;
+        }
+        if (rc == 0) {
+            r->store_dirty = false;
+            return 0;
+        }
+    }
+    /* Inline; it also makes a running background sync's bytes durable, so
+     * what that one holds may go too. */
+    int rc = store->sync(store->impl);
+    if (rc != 0)
+        return rc < 0 ? rc : -1;
+    r->stats.syncs++;
+    r->store_dirty = false;
+    r->hard_state_unsynced = false;
+    return 0;
 }
 
 int replica_flush(struct replica *r, uint64_t now_ms)
@@ -298,6 +382,8 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         return r->failed;
     /* Reads first: the APPENDs of the proposal carry their heartbeat round
      * (thesis 6.4), so a mixed batch needs no separate round. */
+    if (r->sync_ended && finish_background_sync(r, now_ms) != 0)
+        return r->failed;
     read_queued(r, now_ms);
     propose_queued(r, now_ms);
     /* Bounded: each round only reacts to the previous one's durability or
@@ -307,34 +393,38 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         if (r->failed)
             return r->failed;
         tick_if_due(r, now_ms);
-        if (store && r->store_dirty && !r->hard_state_unsynced &&
+        if (store && (r->store_dirty || r->sync_running) && !r->hard_state_unsynced &&
             raft_role(r->raft) == RAFT_LEADER) {
             size_t before = r->n_outbox;
             replica_outbox_send_appends(r);
             if (r->n_outbox < before && r->config.flush_sends)
                 r->config.flush_sends(r->config.ctx);
         }
-        if (store && r->store_dirty) {
-            int rc = store->sync(store->impl);
-            if (rc != 0) {
-                r->failed = rc < 0 ? rc : -1;
-                return r->failed;
-            }
-            r->stats.syncs++;
+        int durable = sync_round(r);
+        if (durable < 0) {
+            r->failed = durable;
+            return r->failed;
         }
-        r->store_dirty = false;
-        r->hard_state_unsynced = false;
-        replica_outbox_send(r);
+        if (durable == 0)
+            replica_outbox_send(r);
+        /* Answers vouch for nothing on this disk: a committed entry is
+         * durable on a majority, which counts this node only once
+         * PERSISTED said so. So they never wait for a background sync. */
         replica_emit_done(r);
-        if (r->persist_due) {
-            report_persisted(r, now_ms);
+        if (durable == 0 && r->persist_due) {
+            r->persist_due = false;
+            report_persisted(r, r->stored_index, r->stored_term, now_ms);
             continue;
         }
+        /* Checked before giving way to a running sync too: under steady
+         * load one always runs, and the log must still be compacted. */
         if (r->config.snapshot_threshold > 0 &&
             r->applied - r->snapshot_index >= r->config.snapshot_threshold) {
             replica_take_snapshot(r, now_ms);
             continue;
         }
+        if (durable != 0)
+            break; /* the rest follows when the running sync ends */
         if (r->n_outbox == 0 && r->n_done == 0 && !r->store_dirty)
             break;
     }

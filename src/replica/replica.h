@@ -18,7 +18,10 @@
  *      which the core counts only once PERSISTED reports it), unless the
  *      batch wrote a term, vote or snapshot;
  *   3. every other outgoing Raft message (votes, append acknowledgements)
- *      goes out through config.send, only after the sync;
+ *      goes out through config.send, only after the sync; with
+ *      config.sync_start the sync runs in the background and these wait
+ *      for it while the replica goes on with later batches (their own
+ *      messages then wait for the sync after it);
  *   4. client answers go out through config.complete;
  *   5. durability is reported back to the core (RAFT_EVENT_PERSISTED), and
  *      steps 2-5 repeat until the core has nothing more to say.
@@ -88,6 +91,9 @@ struct replica_log_store {
     int (*sync)(void *impl);
 };
 
+#define REPLICA_SYNC_STARTED 1
+#define REPLICA_SYNC_INLINE 2
+
 struct replica_config {
     struct raft_config raft; /* id and n_nodes included; see raft_config_default */
     /* Called in replica_flush() only. The message and everything it points
@@ -101,6 +107,20 @@ struct replica_config {
      * this replica syncs. NULL: they leave with the rest of the batch. */
     void (*flush_sends)(void *ctx);
     const struct replica_log_store *store; /* NULL: in memory only */
+    /* Optional, for transports that can sync on another thread: begin
+     * making everything written to config.store so far durable in the
+     * background (storage_sync_begin does the store's part). Returns
+     * REPLICA_SYNC_STARTED (the transport calls replica_synced() when it
+     * ends, then replica_flush()), 0 when nothing needed syncing, or
+     * REPLICA_SYNC_INLINE when this batch must use sync() (the store says
+     * so: a term, a vote, a new file); negative on failure. The replica
+     * starts at most one at a time and uses sync() for any batch that wrote
+     * a term, vote or snapshot. While one runs, the replica goes on: a
+     * leader proposes and replicates, commits on its followers' acknowledge-
+     * ments and answers clients; only the messages that vouch for this
+     * node's disk (acknowledgements, votes) wait for the sync that covers
+     * what they vouch for. */
+    int (*sync_start)(void *ctx);
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
@@ -136,6 +156,12 @@ void replica_tick(struct replica *r, uint64_t now_ms);
 /* End a batch: propose, persist, sync, send, complete (see above).
  * Returns 0, or a negative code when the log store failed (fatal). */
 int replica_flush(struct replica *r, uint64_t now_ms);
+
+/* A background sync begun by config.store->sync_start has ended with rc (0
+ * or negative: the replica then fails, as after a failed sync()). Outputs
+ * it released go out in the next replica_flush(), which the transport calls
+ * next. */
+void replica_synced(struct replica *r, int rc);
 
 /* Absolute time (ms) at which replica_tick() must be called next. */
 uint64_t replica_deadline(const struct replica *r);

@@ -86,6 +86,10 @@ struct replica {
 
     struct raft_msg *outbox; /* deep copies, sent after the sync */
     size_t n_outbox, cap_outbox;
+    /* Messages waiting for the background sync now running, which covers
+     * everything they vouch for; sent before the outbox, in order. */
+    struct raft_msg *held;
+    size_t n_held, cap_held;
     struct finished *done;
     size_t n_done, cap_done;
 
@@ -96,6 +100,13 @@ struct replica {
     bool persist_due; /* entries stored since the last PERSISTED */
     bool store_dirty; /* written to the log store since the last sync */
     bool hard_state_unsynced; /* ... and that included a term, vote or snapshot */
+    /* A background sync (store->sync_start) is running; it covers the log
+     * up to (sync_index, sync_term), which PERSISTED reports when it ends
+     * if sync_persist. sync_ended: replica_synced() came, with sync_rc. */
+    bool sync_running, sync_ended, sync_persist;
+    int sync_rc;
+    raft_index sync_index;
+    raft_term sync_term;
     int failed;       /* a log store error: the replica is finished */
     struct replica_stats stats;
 };
@@ -126,9 +137,13 @@ void replica_answer(struct replica *r, uint64_t ref, enum replica_status st, con
 void replica_answer_kv_error(struct replica *r, uint64_t ref, int code, const char *why);
 void replica_answer_kv(struct replica *r, uint64_t ref, struct kv_result *res);
 void replica_outbox_push(struct replica *r, const struct raft_msg *m);
+/* Sends the held messages, then the outbox. */
 void replica_outbox_send(struct replica *r);
+/* Moves the outbox behind the held messages, to wait for the running sync. */
+void replica_outbox_hold(struct replica *r);
 void replica_outbox_send_appends(struct replica *r);
 void replica_outbox_clear(struct replica *r);
+void replica_held_clear(struct replica *r);
 void replica_emit_done(struct replica *r);
 
 #endif

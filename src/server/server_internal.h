@@ -24,8 +24,7 @@
 #include "server/peer_codec.h"
 #include "server/req_table.h"
 #include "server/resp.h"
-
-struct storage;
+#include "storage/storage.h"
 
 /* ---- Options (server_options.c) ---------------------------------------- */
 
@@ -204,6 +203,11 @@ struct server {
     struct replica *replica;
     struct storage *storage;
     struct replica_log_store log_store;
+    /* The log's fdatasync runs on libuv's thread pool while the loop goes
+     * on serving (replica_config.sync_start); one at a time. */
+    struct storage_sync_job sync_job;
+    uv_work_t sync_work;
+    bool sync_running;
     uv_tcp_t client_listener, peer_listener;
     bool client_listener_open, peer_listener_open; /* initialised, so closable */
     uv_timer_t tick_timer;
@@ -294,5 +298,7 @@ void info_write(struct server *s, struct resp_buf *b, int proto);
 int server_store_open(struct server *s, char *err, size_t errlen);
 void server_store_loaded(struct server *s);
 void server_store_close(struct server *s);
+/* replica_config.sync_start */
+int server_store_sync_start(void *ctx);
 
 #endif

@@ -245,6 +245,7 @@ int server_main(int argc, char **argv)
     rc_cfg.flush_sends = server_on_flush_sends;
     rc_cfg.ctx = s;
     rc_cfg.store = o->in_memory ? NULL : &s->log_store;
+    rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;

@@ -1,6 +1,7 @@
 /* server_store.c - opening and closing the data directory around the
- * replica; src/storage owns the files, CRCs and locking, and fills the
- * replica's log-store seam (storage_replica.h). */
+ * replica, and running its log syncs on libuv's thread pool; src/storage
+ * owns the files, CRCs and locking, and fills the replica's log-store seam
+ * (storage_replica.h). */
 #include <string.h>
 
 #include "server/server_internal.h"
@@ -43,4 +44,40 @@ void server_store_close(struct server *s)
         storage_close(s->storage);
         s->storage = NULL;
     }
+}
+
+static void sync_work_run(uv_work_t *w)
+{
+    struct server *s = w->data;
+    storage_sync_job_run(&s->sync_job);
+}
+
+static void sync_work_done(uv_work_t *w, int status)
+{
+    (void)status; /* never cancelled: the job always runs */
+    struct server *s = w->data;
+    s->sync_running = false;
+    int rc = storage_sync_end(s->storage, &s->sync_job);
+    if (!s->replica)
+        return;
+    replica_synced(s->replica, rc);
+    server_after_io(s);
+}
+
+int server_store_sync_start(void *ctx)
+{
+    struct server *s = ctx;
+    if (!s->storage || s->sync_running)
+        return REPLICA_SYNC_INLINE;
+    int rc = storage_sync_begin(s->storage, &s->sync_job);
+    if (rc != STORAGE_SYNC_STARTED)
+        return rc == STORAGE_SYNC_INLINE ? REPLICA_SYNC_INLINE : rc;
+    s->sync_work.data = s;
+    if (uv_queue_work(s->loop, &s->sync_work, sync_work_run, sync_work_done) != 0) {
+        /* No thread to run it on: run it here. */
+        storage_sync_job_run(&s->sync_job);
+        return storage_sync_end(s->storage, &s->sync_job);
+    }
+    s->sync_running = true;
+    return REPLICA_SYNC_STARTED;
 }

@@ -2,8 +2,9 @@
  * from the state machine once applied; a follower refuses definitely and
  * names the leader; a command appended by a leader that lost its term is
  * answered INDEFINITE, never definitely; reads need a quorum; tables are
- * bounded and time out. Replicas run in-process on a virtual clock with a
- * message queue between them, and links can be cut. */
+ * bounded and time out; with a log store that syncs in the background, only
+ * what vouches for a disk waits for its sync. Replicas run in-process on a
+ * virtual clock with a message queue between them, and links can be cut. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,77 @@ static struct replica *nodes[N_MAX];
 static int n_nodes;
 static uint64_t now;
 static bool cut[N_MAX];
+
+/* A log store that keeps nothing and whose background syncs end when a test
+ * says so (or at once, with auto_sync). */
+static struct fake_store {
+    struct replica_log_store seam;
+    bool dirty, running;
+    int started, inline_syncs;
+} stores[N_MAX];
+static bool auto_sync;
+
+static int fake_dirty(void *impl)
+{
+    ((struct fake_store *)impl)->dirty = true;
+    return 0;
+}
+static int fake_hard_state(void *impl, raft_term term, int voted_for)
+{
+    (void)term, (void)voted_for;
+    return fake_dirty(impl);
+}
+static int fake_append(void *impl, const struct raft_entry *e, size_t n)
+{
+    (void)e, (void)n;
+    return fake_dirty(impl);
+}
+static int fake_snapshot(void *impl, raft_index i, raft_term t, const uint8_t *d, size_t n)
+{
+    (void)impl, (void)i, (void)t, (void)d, (void)n;
+    return 0;
+}
+static int fake_sync(void *impl)
+{
+    struct fake_store *f = impl;
+    f->dirty = false;
+    f->inline_syncs++;
+    return 0;
+}
+static int fake_sync_start(void *ctx)
+{
+    struct fake_store *f = ctx;
+    cr_assert(!f->running, "one background sync at a time");
+    if (!f->dirty)
+        return 0;
+    f->dirty = false;
+    f->running = true;
+    f->started++;
+    return REPLICA_SYNC_STARTED;
+}
+
+static void background_syncs(struct replica_config *c)
+{
+    struct fake_store *f = &stores[c->raft.id];
+    *f = (struct fake_store){.seam = {.impl = f,
+                                      .save_hard_state = fake_hard_state,
+                                      .append = fake_append,
+                                      .save_snapshot = fake_snapshot,
+                                      .sync = fake_sync}};
+    c->store = &f->seam;
+    c->sync_start = fake_sync_start;
+    c->ctx = f; /* this harness's send and complete ignore it */
+}
+
+/* End node i's running background sync with rc; false if none ran. */
+static bool end_sync(int i, int rc)
+{
+    if (!stores[i].running)
+        return false;
+    stores[i].running = false;
+    replica_synced(nodes[i], rc);
+    return true;
+}
 static struct raft_msg msgs[MSGS_MAX]; /* deep copies, in flight */
 static size_t n_msgs;
 
@@ -77,6 +149,8 @@ static void teardown(void)
         json_decref(done[i].value);
     n_msgs = n_done = 0;
     n_nodes = 0;
+    auto_sync = false;
+    memset(stores, 0, sizeof stores);
 }
 
 TestSuite(node_replica, .fini = teardown);
@@ -97,6 +171,8 @@ static void run_for(uint64_t ms)
                 replica_receive(nodes[q->to], q, now);
             raft_msg_release(q);
         }
+        for (int i = 0; i < n_nodes && auto_sync; i++)
+            end_sync(i, 0);
         for (int i = 0; i < n_nodes; i++) {
             replica_tick(nodes[i], now);
             cr_assert_eq(replica_flush(nodes[i], now), 0);
@@ -323,4 +399,89 @@ Test(node_replica, a_snapshot_the_map_cannot_load_is_refused_and_changes_nothing
     cr_assert_eq(replica_flush(nodes[1], now), 0, "the replica carries on");
     cr_assert_eq(replica_applied_index(nodes[1]), applied);
     cr_assert_lt(replica_last_index(nodes[1]), applied + 100);
+}
+
+/* Elect node 0 with background syncs that end at once, then stop them
+ * ending on their own. */
+static void start_with_background_syncs(void)
+{
+    start(3, background_syncs);
+    auto_sync = true;
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    auto_sync = false;
+    for (int i = 0; i < 3; i++)
+        cr_assert_gt(stores[i].started, 0, "node %d synced in the background", i);
+}
+
+Test(node_replica, a_follower_acknowledges_only_once_its_background_sync_has_ended)
+{
+    start_with_background_syncs();
+    submit(0, 1, KV_WRITE, 1, 10, 0);
+    run_for(5);
+    cr_assert(stores[0].running && stores[1].running && stores[2].running);
+    cr_assert(end_sync(0, 0));
+    run_for(5);
+    cr_assert_null(outcome(1), "the leader's own disk is not a quorum: the followers' "
+                               "acknowledgements must wait for their syncs");
+    cr_assert(end_sync(1, 0));
+    run_for(5);
+    cr_assert_eq(outcome(1)->status, REPLICA_DONE);
+}
+
+Test(node_replica, a_leader_commits_and_answers_on_its_followers_while_its_own_sync_runs)
+{
+    start_with_background_syncs();
+    submit(0, 1, KV_WRITE, 1, 10, 0);
+    run_for(5);
+    cr_assert(end_sync(1, 0) && end_sync(2, 0));
+    run_for(5);
+    cr_assert(stores[0].running, "the leader's sync has not ended");
+    cr_assert_eq(outcome(1)->status, REPLICA_DONE);
+    /* And it went on proposing meanwhile: a second write waits for no sync
+     * of the leader's either. */
+    submit(0, 2, KV_WRITE, 1, 20, 0);
+    run_for(5);
+    cr_assert(end_sync(1, 0) && end_sync(2, 0));
+    run_for(5);
+    cr_assert_eq(outcome(2)->status, REPLICA_DONE);
+}
+
+Test(node_replica, what_a_follower_wrote_while_a_sync_ran_waits_for_the_next_sync)
+{
+    start_with_background_syncs();
+    cut[2] = true; /* commits need node 1 now */
+    submit(0, 1, KV_WRITE, 1, 10, 0);
+    run_for(3);
+    cr_assert(stores[1].running);
+    int first = stores[1].started;
+    submit(0, 2, KV_WRITE, 1, 20, 0);
+    run_for(3); /* node 1 writes w2 while its first sync runs */
+    cr_assert(stores[1].dirty, "node 1 wrote w2");
+    cr_assert_eq(stores[1].started, first, "no second sync while one runs");
+    end_sync(0, 0);
+    run_for(3);
+    end_sync(0, 0);
+    run_for(3);
+    cr_assert_null(outcome(1));
+    cr_assert_null(outcome(2));
+    int before = stores[1].started;
+    cr_assert(end_sync(1, 0));
+    run_for(3);
+    cr_assert_eq(outcome(1)->status, REPLICA_DONE, "the first sync vouches for w1");
+    cr_assert_null(outcome(2), "w2 was written after the first sync began");
+    cr_assert_eq(stores[1].started, before + 1, "the next sync began at once");
+    cr_assert(end_sync(1, 0));
+    end_sync(0, 0);
+    run_for(3);
+    cr_assert_eq(outcome(2)->status, REPLICA_DONE);
+}
+
+Test(node_replica, a_failed_background_sync_stops_the_replica)
+{
+    start_with_background_syncs();
+    submit(0, 1, KV_WRITE, 1, 10, 0);
+    run_for(3);
+    cr_assert(end_sync(1, -5));
+    cr_assert_lt(replica_flush(nodes[1], now), 0);
 }
