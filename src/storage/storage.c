@@ -315,7 +315,9 @@ void storage_close(struct storage *s)
 {
     if (!s)
         return;
-    if (!s->failed && storage_sync(s) != STORAGE_OK)
+    /* Trimmed, so that a clean restart finds no unused space to report. */
+    if (!s->failed && (storage_result(s, wal_trim_tail(&s->wal, s->err, sizeof s->err)) != STORAGE_OK ||
+                       storage_sync(s) != STORAGE_OK))
         fprintf(stderr, "storage: closing %s: %s\n", s->dir, s->err);
     storage_free(s);
 }

@@ -101,12 +101,34 @@ bool wal_pending(const struct wal *w)
 
 /* ---- writing ---- */
 
+/* Allocate the tail's file ahead of its records, a step at a time: an
+ * fdatasync of bytes written inside the file's size flushes only data, while
+ * one that grows the file also flushes its new size (on this project's
+ * machines, ext4: ~100 us against ~170 us per sync). Best effort: if
+ * fallocate fails, the file just grows as it is written. */
+static void wal_preallocate(struct wal *w, uint64_t end)
+{
+    if (end <= w->tail_alloc || w->prealloc_off)
+        return;
+    uint64_t want = end + WAL_PREALLOC_STEP;
+    uint64_t cap = end > w->segment_bytes ? end : w->segment_bytes;
+    if (want > cap)
+        want = cap;
+    if (fallocate(w->tail_fd, 0, (off_t)w->tail_alloc, (off_t)(want - w->tail_alloc)) < 0) {
+        w->prealloc_off = true;
+        return;
+    }
+    w->tail_alloc = want;
+}
+
 int wal_write_buffered(struct wal *w, char *err, size_t errlen)
 {
     if (w->buf_len == 0)
         return 0;
     assert(w->tail_fd >= 0 && w->n_segs > 0);
-    if (sio_write_all(w->io, w->tail_fd, w->buf, w->buf_len) < 0) {
+    uint64_t off = w->segs[w->n_segs - 1].bytes - w->buf_len;
+    wal_preallocate(w, off + w->buf_len);
+    if (sio_pwrite_all(w->io, w->tail_fd, w->buf, w->buf_len, (off_t)off) < 0) {
         char name[WAL_NAME_MAX];
         wal_name(name, w->segs[w->n_segs - 1].first);
         snprintf(err, errlen, "%s/%s: write: %s", w->dir, name, strerror(errno));
@@ -137,6 +159,27 @@ static int wal_sync_tail(struct wal *w, char *err, size_t errlen)
     return 0;
 }
 
+int wal_trim_tail(struct wal *w, char *err, size_t errlen)
+{
+    if (w->tail_fd < 0 || w->n_segs == 0)
+        return 0;
+    if (wal_write_buffered(w, err, errlen) < 0)
+        return -1;
+    w->prealloc_off = true; /* the tail is finished */
+    uint64_t used = w->segs[w->n_segs - 1].bytes;
+    if (w->tail_alloc <= used)
+        return 0;
+    if (sio_ftruncate(w->io, w->tail_fd, (off_t)used) < 0) {
+        char name[WAL_NAME_MAX];
+        wal_name(name, w->segs[w->n_segs - 1].first);
+        snprintf(err, errlen, "%s/%s: trim: %s", w->dir, name, strerror(errno));
+        return -1;
+    }
+    w->tail_alloc = used;
+    w->tail_dirty = true;
+    return 0;
+}
+
 int wal_sync(struct wal *w, char *err, size_t errlen)
 {
     if (wal_sync_tail(w, err, errlen) < 0)
@@ -159,7 +202,7 @@ static int wal_create_segment(struct wal *w, uint64_t first, char *err, size_t e
     assert(w->tail_fd < 0 && w->buf_len == 0);
     char name[WAL_NAME_MAX];
     wal_name(name, first);
-    int fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    int fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(err, errlen, "%s/%s: create: %s", w->dir, name, strerror(errno));
         return -1;
@@ -171,16 +214,20 @@ static int wal_create_segment(struct wal *w, uint64_t first, char *err, size_t e
         return -3;
     }
     w->tail_fd = fd;
+    w->tail_alloc = 0;
+    w->prealloc_off = false;
     wal_encode_header(w->buf, first);
     w->buf_len = WAL_HEADER_BYTES;
     w->dir_dirty = true;
     return 0;
 }
 
-/* Close the full tail segment durably so that only one file is ever dirty. */
+/* Close the full tail segment durably so that only one file is ever dirty.
+ * Its allocation past the records goes first: only the last segment may end
+ * in zeros (recovery takes them for the unused end of the tail). */
 static int wal_roll(struct wal *w, uint64_t next_first, char *err, size_t errlen)
 {
-    if (wal_sync_tail(w, err, errlen) < 0)
+    if (wal_trim_tail(w, err, errlen) < 0 || wal_sync_tail(w, err, errlen) < 0)
         return -1;
     close(w->tail_fd);
     w->tail_fd = -1;
@@ -255,7 +302,7 @@ static int wal_truncate_from(struct wal *w, uint64_t index, char *err, size_t er
     char name[WAL_NAME_MAX];
     wal_name(name, seg.first);
     if (w->tail_fd < 0) {
-        w->tail_fd = openat(w->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+        w->tail_fd = openat(w->dirfd, name, O_WRONLY | O_CLOEXEC);
         if (w->tail_fd < 0) {
             snprintf(err, errlen, "%s/%s: open: %s", w->dir, name, strerror(errno));
             return -1;
@@ -269,6 +316,8 @@ static int wal_truncate_from(struct wal *w, uint64_t index, char *err, size_t er
         return -1;
     }
     w->tail_dirty = false;
+    w->tail_alloc = cut;
+    w->prealloc_off = false;
     w->segs[k].last = index - 1;
     w->segs[k].bytes = cut;
     w->n_pos = index - w->pos_first;

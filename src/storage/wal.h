@@ -43,6 +43,10 @@ struct wal_pos {
 
 typedef void (*wal_log_fn)(void *ctx, const char *line);
 
+/* How far ahead of its records the tail's file is allocated (capped at the
+ * segment size): one size-changing sync per step. */
+#define WAL_PREALLOC_STEP (4u * 1024 * 1024)
+
 struct wal {
     struct sio *io;
     int dirfd;
@@ -61,6 +65,10 @@ struct wal {
     uint8_t *buf; /* records encoded but not yet written to tail_fd */
     size_t buf_len, buf_cap;
     bool tail_dirty; /* written but not fdatasync'ed */
+    /* The tail's file is allocated (fallocate) up to here, ahead of its
+     * records; the bytes past the records are zeros. */
+    uint64_t tail_alloc;
+    bool prealloc_off; /* fallocate failed for this tail: let it grow */
     bool roll_pending; /* a snapshot covers part of the tail: start a new one */
     bool dir_dirty;  /* names created but the directory not fsync'ed */
     /* A background fdatasync of the tail (storage_sync_begin) has not ended:
@@ -90,6 +98,10 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *
 int wal_sync(struct wal *w, char *err, size_t errlen);
 /* Write the buffer to the tail segment without syncing. Returns 0 or -1. */
 int wal_write_buffered(struct wal *w, char *err, size_t errlen);
+/* Write the buffer and give back the tail's allocation past its records,
+ * for good: the tail is finished (a roll, a clean close). Durable at the
+ * next sync. Returns 0 or -1. */
+int wal_trim_tail(struct wal *w, char *err, size_t errlen);
 bool wal_pending(const struct wal *w);
 /* After a snapshot at (index, term) is durable: delete the segments it
  * covers, or the whole log if the log does not contain (index, term). */

@@ -179,10 +179,16 @@ static int wal_load_segment(struct wal *w, uint64_t first, bool is_last, uint64_
                          w->dir, name, off, why, valid);
                 rc = -2;
             } else {
-                wal_logf(w,
-                         "%s/%s: torn tail at offset %zu (%s): cutting %zu bytes; the log now ends "
-                         "at index %" PRIu64,
-                         w->dir, name, off, why, size - off, seg->last);
+                if (strcmp(why, "zero-filled") == 0)
+                    wal_logf(w,
+                             "%s/%s: %zu bytes of preallocated space after offset %zu: trimming "
+                             "them; the log ends at index %" PRIu64,
+                             w->dir, name, size - off, off, seg->last);
+                else
+                    wal_logf(w,
+                             "%s/%s: torn tail at offset %zu (%s): cutting %zu bytes; the log "
+                             "now ends at index %" PRIu64,
+                             w->dir, name, off, why, size - off, seg->last);
                 int fd = openat(w->dirfd, name, O_WRONLY | O_CLOEXEC);
                 if (fd < 0 || sio_ftruncate(w->io, fd, (off_t)off) < 0 ||
                     sio_fdatasync(w->io, fd) < 0) {
@@ -272,13 +278,15 @@ int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t s
     if (w->n_segs > 0) {
         char name[WAL_NAME_MAX];
         wal_name(name, w->segs[w->n_segs - 1].first);
-        w->tail_fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+        w->tail_fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
         if (w->tail_fd < 0) {
             snprintf(err, errlen, "%s/%s: open: %s", dir, name, strerror(errno));
             rc = -1;
             goto fail;
         }
     }
+    if (w->n_segs > 0)
+        w->tail_alloc = w->segs[w->n_segs - 1].bytes; /* the file ends there now */
     *entries = out.v;
     *n_entries = out.n;
     return 0;

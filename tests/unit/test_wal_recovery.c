@@ -100,6 +100,7 @@ Test(wal_recovery, a_flipped_byte_in_the_last_record_cuts_just_that_record)
     storage_close(s);
 }
 
+/* What a crash leaves after writing into space allocated ahead (wal.c). */
 Test(wal_recovery, a_zero_filled_tail_is_cut_and_every_entry_kept)
 {
     write_log(9);
@@ -110,7 +111,7 @@ Test(wal_recovery, a_zero_filled_tail_is_cut_and_every_entry_kept)
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, &opts);
     cr_assert_eq(r.n_entries, 9);
-    cr_assert_not_null(strstr(rlog.text, "zero-filled"), "log: %s", rlog.text);
+    cr_assert_not_null(strstr(rlog.text, "preallocated space"), "log: %s", rlog.text);
     cr_assert_eq(tsu_file_size(seg), HDR + 9 * REC);
     storage_close(s);
 }
@@ -361,5 +362,69 @@ Test(wal_recovery, a_large_zero_filled_or_garbage_tail_is_cut_quickly, .timeout 
     s = tsu_open(dir, &r, &opts);
     cr_assert_eq(r.n_entries, 9);
     cr_assert_eq(tsu_file_size(seg), HDR + 9 * REC);
+    storage_close(s);
+}
+
+/* ---- The tail's space allocated ahead of its records (wal.c) ---- */
+
+Test(wal_recovery, the_tail_is_allocated_ahead_and_a_clean_close_gives_the_space_back)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    tsu_append_range(s, 1, 9, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    char seg[512];
+    tsu_segment_path(dir, 0, seg, sizeof seg);
+    cr_assert_gt(tsu_file_size(seg), HDR + 9 * REC, "allocated ahead of the records");
+    storage_close(s);
+    cr_assert_eq(tsu_file_size(seg), HDR + 9 * REC, "a clean close trims the tail");
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 9);
+    cr_assert_eq(rlog.lines, 0, "a clean restart has nothing to report: %s", rlog.text);
+    storage_close(s);
+}
+
+Test(wal_recovery, after_a_crash_the_unused_allocation_is_trimmed_and_every_synced_entry_kept)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    tsu_append_range(s, 1, 9, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_abandon(s); /* kill -9 */
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 9);
+    for (size_t i = 0; i < 9; i++)
+        tsu_expect_entry(&r, i, i + 1, 1);
+    cr_assert_not_null(strstr(rlog.text, "preallocated space"), "log: %s", rlog.text);
+    /* Appends go on where the records end, not after the zeros. */
+    tsu_append_range(s, 10, 12, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_abandon(s);
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 12);
+    tsu_expect_entry(&r, 11, 12, 1);
+    storage_close(s);
+}
+
+Test(wal_recovery, a_rolled_segment_ends_at_its_last_record_so_a_crash_after_the_roll_recovers)
+{
+    /* A snapshot covering part of the tail makes the next append start a
+     * new segment while the old one, allocated megabytes ahead, still holds
+     * needed entries. Zeros at the end of any segment but the last would be
+     * damage, so the roll must trim it. */
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &opts);
+    tsu_append_range(s, 1, 10, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cr_assert_eq(storage_save_snapshot(s, 5, 1, (const uint8_t *)"{}", 2), STORAGE_OK, "%s",
+                 storage_error(s));
+    tsu_append_range(s, 11, 12, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cr_assert_eq(tsu_count_files(dir, "wal-"), 2, "the append rolled to a new segment");
+    storage_abandon(s);
+    s = tsu_open(dir, &r, &opts);
+    cr_assert_eq(r.n_entries, 7, "entries 6..12");
+    tsu_expect_entry(&r, 0, 6, 1);
+    tsu_expect_entry(&r, 6, 12, 1);
     storage_close(s);
 }
