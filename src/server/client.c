@@ -118,8 +118,12 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         int rc = resp_parse(&c->parser, buf->base + off, (size_t)n - off, &used, &req);
         off += used;
         if (rc == RESP_READY) {
-            commands_dispatch(c, &req);
+            int failed = commands_dispatch(c, &req);
             resp_request_release(&req);
+            if (failed) {
+                client_close(c, "out of memory");
+                return;
+            }
             continue;
         }
         if (rc < 0) {

@@ -305,15 +305,15 @@ static void reply_arity(struct client_req *r, const char *name)
     resp_write_error(&r->reply, msg);
 }
 
-void commands_dispatch(struct client *c, struct resp_request *q)
+int commands_dispatch(struct client *c, struct resp_request *q)
 {
     struct server *s = c->srv;
     if (q->argc == 0)
-        return;
+        return 0;
     s->stats.commands++;
     struct client_req *r = client_req_new(c);
     if (!r)
-        return; /* the client's reply stream would be out of step: close it */
+        return -1; /* no reply slot: the stream would be out of step */
     r->started_ns = uv_hrtime();
 
     char name[24];
@@ -330,7 +330,7 @@ void commands_dispatch(struct client *c, struct resp_request *q)
             goto arity;
         r->kind = CMD_GET;
         start_ops(s, r, q, KV_READ, 1, 1, 1);
-        return;
+        return 0;
     } else if (strcmp(name, "set") == 0) {
         if (argc != 3) {
             if (argc > 3)
@@ -340,20 +340,20 @@ void commands_dispatch(struct client *c, struct resp_request *q)
         } else {
             r->kind = CMD_SET;
             start_ops(s, r, q, KV_WRITE, 1, 1, 1);
-            return;
+            return 0;
         }
     } else if (strcmp(name, "del") == 0 || strcmp(name, "exists") == 0 || strcmp(name, "mget") == 0) {
         if (argc < 2)
             goto arity;
         r->kind = name[0] == 'd' ? CMD_DEL : name[0] == 'e' ? CMD_EXISTS : CMD_MGET;
         start_ops(s, r, q, r->kind == CMD_DEL ? KV_DELETE : KV_READ, 1, argc - 1, 1);
-        return;
+        return 0;
     } else if (strcmp(name, "cas") == 0) {
         if (argc != 4)
             goto arity;
         r->kind = CMD_CAS;
         start_ops(s, r, q, KV_CAS, 1, 1, 1);
-        return;
+        return 0;
     } else if (strcmp(name, "ping") == 0) {
         if (argc > 2)
             goto arity;
@@ -409,8 +409,9 @@ void commands_dispatch(struct client *c, struct resp_request *q)
         resp_write_error(&r->reply, msg);
     }
     client_req_done(r);
-    return;
+    return 0;
 arity:
     reply_arity(r, name[0] ? name : "?");
     client_req_done(r);
+    return 0;
 }

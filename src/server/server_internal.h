@@ -269,7 +269,9 @@ void client_flush_writes(struct server *s);
 size_t client_pending_total(const struct server *s);
 
 /* commands.c */
-void commands_dispatch(struct client *c, struct resp_request *req);
+/* 0, or -1 when the request could not even be given a place in the reply
+ * stream (out of memory): the caller closes the connection. */
+int commands_dispatch(struct client *c, struct resp_request *req);
 /* All operations of a command ended: write its reply into r->reply. */
 void commands_format_reply(struct server *s, struct client_req *r);
 
