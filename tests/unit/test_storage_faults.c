@@ -9,13 +9,7 @@ static char dir[256];
 
 static void setup(void)
 {
-    tsu_make_dir(dir, sizeof dir);
-    /* Create the directory first, so that opening it again writes nothing
-     * and the injected fault counts start at the calls under test. */
-    struct raft_restore r;
-    struct storage *s = tsu_open(dir, &r, NULL);
-    tsu_append_range(s, 1, 3, 1);
-    storage_close(s);
+    tsu_make_seeded_dir(dir, sizeof dir);
 }
 
 static void teardown(void)

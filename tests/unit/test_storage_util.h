@@ -103,6 +103,18 @@ static inline struct storage *tsu_open(const char *dir, struct raft_restore *r,
     return s;
 }
 
+/* A fresh directory holding entries 1..3 of term 1 in a closed store, so that
+ * a test's open writes nothing (no new file or name to sync) and counted
+ * system calls and faults start at the calls under test. */
+static inline void tsu_make_seeded_dir(char *out, size_t n)
+{
+    tsu_make_dir(out, n);
+    struct raft_restore r;
+    struct storage *s = tsu_open(out, &r, NULL);
+    tsu_append_range(s, 1, 3, 1);
+    storage_close(s);
+}
+
 /* The path of the segment with the highest first index (k = 0), or of the
  * k-th newest one. */
 static inline void tsu_segment_path(const char *dir, int k, char *out, size_t n)
