@@ -10,6 +10,8 @@
 
 #include "node/outbuf.h"
 
+struct storage_sync_job;
+
 struct node_options {
     uint64_t seed;                /* 0: derived from the clock and pid */
     uint64_t election_timeout_ms; /* 0: the core's default */
@@ -39,6 +41,15 @@ struct outbuf *node_output(struct node *n);
  * leader's APPENDs are written with it before its own sync (replica.h), so
  * followers work while it syncs; without it they leave at the batch end. */
 void node_set_output_writer(struct node *n, void (*write)(void *ctx), void *ctx);
+/* Optional, with --data-dir: how to run the log's fdatasync off the loop
+ * (replica.h, sync_start). queue(ctx, job) arranges for
+ * storage_sync_job_run(job) to run on another thread and then, back on
+ * this one, node_sync_done() followed by node_end_batch(); it returns 0, or
+ * nonzero if it cannot (the node then syncs inline). Set before the init
+ * message arrives. Without it the node syncs inline. */
+void node_set_background_sync(struct node *n,
+                              int (*queue)(void *ctx, struct storage_sync_job *job), void *ctx);
+void node_sync_done(struct node *n);
 /* Absolute ms of the next node_tick(); UINT64_MAX when nothing is due. */
 uint64_t node_deadline(const struct node *n);
 /* Nonzero after a fatal error (storage); the process must exit non-zero. */

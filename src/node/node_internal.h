@@ -80,6 +80,12 @@ struct node {
     size_t n_fwd_reply[RAFT_MAX_NODES];
 
     uint64_t last_now; /* the time of the latest input, for callbacks */
+
+    /* node_set_background_sync(); job is the one running, if sync_running */
+    int (*queue_sync)(void *ctx, struct storage_sync_job *job);
+    void *queue_sync_ctx;
+    struct storage_sync_job sync_job;
+    bool sync_running;
     int failed;
 };
 

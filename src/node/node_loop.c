@@ -1,7 +1,8 @@
 /* node_loop.c - the node's event loop on libuv, in Redis's order: read all
  * that stdin has, hand each line to the node, then (in the check phase, once
  * per loop iteration) end the batch and write every output line with one
- * write; one timer armed at the node's next deadline. Exits 0 on EOF. */
+ * write; one timer armed at the node's next deadline; the log's fdatasync
+ * on libuv's thread pool. Exits 0 on EOF. */
 #include "node/node_loop.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "node/node_log.h"
+#include "storage/storage.h"
 
 #define NODE_LOOP_MAX_LINE (64u * 1024 * 1024) /* a longer line is dropped */
 
@@ -21,12 +23,14 @@ struct node_loop {
     uv_idle_t in_file; /* stdin that is a regular file: read it when idle */
     uv_check_t check;
     uv_timer_t timer;
+    uv_work_t sync_work;
     struct node *node;
     char *line;
     size_t line_len, line_cap;
     bool skipping; /* dropping the rest of an over-long line */
     bool dirty;
     bool eof;
+    bool stopped;
     int exit_code;
 };
 
@@ -54,6 +58,7 @@ static int write_all(const char *p, size_t len)
 static void stop(struct node_loop *l, int code)
 {
     l->exit_code = code;
+    l->stopped = true;
     uv_stop(l->loop);
 }
 
@@ -113,6 +118,30 @@ static void node_loop_on_timer(uv_timer_t *t)
     struct node_loop *l = t->data;
     node_tick(l->node, uv_now(l->loop));
     end_batch(l);
+}
+
+static void sync_work_run(uv_work_t *w)
+{
+    storage_sync_job_run(w->data);
+}
+
+static void sync_work_done(uv_work_t *w, int status)
+{
+    (void)status; /* never cancelled */
+    struct node_loop *l = w->loop->data;
+    node_sync_done(l->node);
+    if (l->stopped) {
+        flush_output(l);
+        return;
+    }
+    end_batch(l);
+}
+
+static int queue_sync(void *ctx, struct storage_sync_job *job)
+{
+    struct node_loop *l = ctx;
+    l->sync_work.data = job;
+    return uv_queue_work(l->loop, &l->sync_work, sync_work_run, sync_work_done);
 }
 
 static void on_check(uv_check_t *c)
@@ -224,7 +253,9 @@ int node_loop_run(struct node *node)
     struct node_loop l = {.node = node};
     l.loop = uv_default_loop();
     l.check.data = l.timer.data = l.in_pipe.data = l.in_file.data = &l;
+    l.loop->data = &l;
     node_set_output_writer(node, write_output_now, &l);
+    node_set_background_sync(node, queue_sync, &l);
     uv_check_init(l.loop, &l.check);
     uv_check_start(&l.check, on_check);
     uv_timer_init(l.loop, &l.timer);
