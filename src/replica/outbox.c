@@ -83,53 +83,13 @@ void replica_emit_done(struct replica *r)
 
 /* ---- outgoing messages -------------------------------------------------- */
 
-static void msg_release(struct raft_msg *m)
-{
-    if (m->n_entries > 0)
-        free(m->entries[0].data); /* one block holds every entry's bytes */
-    free(m->entries);
-    free(m->snap_data);
-}
-
 void replica_outbox_push(struct replica *r, const struct raft_msg *m)
 {
     if (!GROW(r->outbox, r->n_outbox, r->cap_outbox))
         return; /* a lost message: Raft retries */
-    struct raft_msg c = *m;
-    c.entries = NULL;
-    c.n_entries = 0;
-    c.snap_data = NULL;
-    c.snap_len = 0;
-    if (m->n_entries > 0) {
-        size_t bytes = 0;
-        for (size_t i = 0; i < m->n_entries; i++)
-            bytes += m->entries[i].len;
-        c.entries = malloc(m->n_entries * sizeof *c.entries);
-        uint8_t *block = malloc(bytes ? bytes : 1);
-        if (!c.entries || !block) {
-            free(c.entries);
-            free(block);
-            return;
-        }
-        for (size_t i = 0; i < m->n_entries; i++) {
-            c.entries[i] = m->entries[i];
-            c.entries[i].data = block;
-            if (m->entries[i].len)
-                memcpy(block, m->entries[i].data, m->entries[i].len);
-            block += m->entries[i].len;
-        }
-        c.n_entries = m->n_entries;
-    }
-    if (m->snap_len > 0) {
-        c.snap_data = malloc(m->snap_len);
-        if (!c.snap_data) {
-            msg_release(&c);
-            return;
-        }
-        memcpy(c.snap_data, m->snap_data, m->snap_len);
-        c.snap_len = m->snap_len;
-    }
-    r->outbox[r->n_outbox++] = c;
+    if (raft_msg_copy(&r->outbox[r->n_outbox], m) != RAFT_OK)
+        return;
+    r->n_outbox++;
 }
 
 void replica_outbox_send(struct replica *r)
@@ -137,7 +97,7 @@ void replica_outbox_send(struct replica *r)
     for (size_t i = 0; i < r->n_held; i++) {
         r->config.send(r->config.ctx, &r->held[i]);
         r->stats.messages_sent++;
-        msg_release(&r->held[i]);
+        raft_msg_release(&r->held[i]);
     }
     r->n_held = 0;
     for (size_t i = 0; i < r->n_outbox; i++) {
@@ -151,7 +111,7 @@ void replica_outbox_hold(struct replica *r)
 {
     for (size_t i = 0; i < r->n_outbox; i++) {
         if (!GROW(r->held, r->n_held, r->cap_held)) {
-            msg_release(&r->outbox[i]); /* a lost message: Raft retries */
+            raft_msg_release(&r->outbox[i]); /* a lost message: Raft retries */
             continue;
         }
         r->held[r->n_held++] = r->outbox[i];
@@ -172,7 +132,7 @@ void replica_outbox_send_appends(struct replica *r)
         if (m->type == RAFT_MSG_APPEND) {
             r->config.send(r->config.ctx, m);
             r->stats.messages_sent++;
-            msg_release(m);
+            raft_msg_release(m);
         } else {
             r->outbox[kept++] = *m;
         }
@@ -183,13 +143,13 @@ void replica_outbox_send_appends(struct replica *r)
 void replica_outbox_clear(struct replica *r)
 {
     for (size_t i = 0; i < r->n_outbox; i++)
-        msg_release(&r->outbox[i]);
+        raft_msg_release(&r->outbox[i]);
     r->n_outbox = 0;
 }
 
 void replica_held_clear(struct replica *r)
 {
     for (size_t i = 0; i < r->n_held; i++)
-        msg_release(&r->held[i]);
+        raft_msg_release(&r->held[i]);
     r->n_held = 0;
 }
