@@ -28,42 +28,13 @@ static bool isolated[CL_NODES];
 static uint64_t now_ms;
 static char base[256];
 
-static void cl_msg_free(struct raft_msg *m)
-{
-    for (size_t i = 0; i < m->n_entries; i++)
-        free(m->entries[i].data);
-    free(m->entries);
-    free(m->snap_data);
-}
-
 /* The replica's messages live only during the call: copy them deeply. */
 static void cl_send(void *ctx, const struct raft_msg *m)
 {
     (void)ctx;
     if (queue_len == CL_QUEUE || isolated[m->from] || isolated[m->to])
         return; /* dropped, as a network may */
-    struct raft_msg *c = &queue[queue_len++].m;
-    *c = *m;
-    c->entries = NULL;
-    c->snap_data = NULL;
-    if (m->n_entries) {
-        c->entries = calloc(m->n_entries, sizeof *c->entries);
-        cr_assert_not_null(c->entries);
-        for (size_t i = 0; i < m->n_entries; i++) {
-            c->entries[i] = m->entries[i];
-            c->entries[i].data = NULL;
-            if (m->entries[i].len) {
-                c->entries[i].data = malloc(m->entries[i].len);
-                cr_assert_not_null(c->entries[i].data);
-                memcpy(c->entries[i].data, m->entries[i].data, m->entries[i].len);
-            }
-        }
-    }
-    if (m->snap_len) {
-        c->snap_data = malloc(m->snap_len);
-        cr_assert_not_null(c->snap_data);
-        memcpy(c->snap_data, m->snap_data, m->snap_len);
-    }
+    cr_assert_eq(raft_msg_copy(&queue[queue_len++].m, m), RAFT_OK);
 }
 
 static void cl_complete(void *ctx, uint64_t ref, const struct replica_result *res)
@@ -110,7 +81,7 @@ static void cl_round(void)
         struct raft_msg *m = &batch[k].m;
         if (nodes[m->to].r && !isolated[m->from] && !isolated[m->to])
             replica_receive(nodes[m->to].r, m, now_ms);
-        cl_msg_free(m);
+        raft_msg_release(m);
     }
     for (int i = 0; i < CL_NODES; i++)
         if (nodes[i].r)
@@ -157,7 +128,7 @@ static void setup(void)
 static void teardown(void)
 {
     for (size_t k = 0; k < queue_len; k++)
-        cl_msg_free(&queue[k].m);
+        raft_msg_release(&queue[k].m);
     queue_len = 0;
     for (int i = 0; i < CL_NODES; i++)
         if (nodes[i].r)
