@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "whirl/report/html_escape.h"
+#include "whirl/report/pages.h"
 #include "whirl/report/process_map.h"
 #include "whirl/report/report.h"
 #include "whirl/report/run.h"
@@ -356,6 +357,39 @@ static const char history_stale_read[] =
     "{\"index\":4,\"time\":5000,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":6,\"value\":null}\n"
     "{\"index\":5,\"time\":6000,\"process\":0,\"type\":\"fail\",\"f\":\"read\",\"key\":6,\"value\":null,"
     "\"error\":[20,\"no key\"]}\n";
+
+Test(report_svg, the_lamport_diagram_marks_the_client_line_of_the_failing_process)
+{
+    /* whirl's history process 3 is client c4 (workload.c). */
+    struct run_msg msgs[3] = {
+        {.send_ns = 1000, .recv_ns = 2000, .src = "c4", .dest = "n1", .type = "write"},
+        {.send_ns = 1500, .recv_ns = 2500, .src = "c2", .dest = "n1", .type = "read"},
+        {.send_ns = 3000, .recv_ns = 4000, .src = "n1", .dest = "c4", .type = "write_ok"},
+    };
+    struct run_op mark = {.process = 3, .t0_ns = 1000, .t1_ns = 4000, .f_name = "write",
+                          .request = "[1,2]", .invoke_index = 0, .complete_index = 1};
+    char path[] = "/tmp/raftkv-msgsvg-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(messages_svg_write(&mark, msgs, 3, 0, 10000, "t", path), 0);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(path);
+    /* Columns: n1, c2, c4; only c4's line is marked, labelled with the process. */
+    const char *c4 = strstr(text, ">c4</text>");
+    cr_assert_not_null(c4, "%s", text);
+    const char *marked = "<line class=\"life marked\"", *plain = "<line class=\"life\"";
+    cr_assert(strncmp(c4 + strlen(">c4</text>"), marked, strlen(marked)) == 0, "%.200s", c4);
+    cr_assert_not_null(strstr(text, ">process 3</text>"));
+    const char *c2 = strstr(text, ">c2</text>");
+    cr_assert(strncmp(c2 + strlen(">c2</text>"), plain, strlen(plain)) == 0, "%.200s", c2);
+    cr_assert_not_null(strstr(text, "process 3's op (client c4)"));
+}
 
 Test(report_check, without_results_json_the_report_checks_the_history_itself)
 {

@@ -7,6 +7,10 @@
  * gets its own row, as in a Lamport diagram, so a request and its reply a
  * few microseconds apart never draw on top of each other. The left margin
  * gives the real times. The caller bounds the number of messages.
+ *
+ * A marked op (one that cannot be linearized) is shaded across its span, and
+ * its client's line is drawn in red: whirl's history process p talks to the
+ * cluster as client "c<p+1>" (workload.c), so the column is known exactly.
  */
 #include "whirl/report/pages.h"
 
@@ -109,7 +113,8 @@ int messages_svg_write(const struct run_op *mark, const struct run_msg *msgs, si
             "font-family=\"sans-serif\" font-size=\"10\">\n"
             "<style>.life{stroke:#999;stroke-dasharray:2 3}.msg line{stroke:#3b6ea5}.msg.client line{stroke:#2a9d4b}"
             ".msg.dropped line{stroke:#d62728;stroke-dasharray:4 3}.msg:hover line{stroke-width:3}"
-            ".msg text{fill:#222}.who{font-size:12px;font-weight:bold}.tick-label{fill:#666}</style>\n"
+            ".msg text{fill:#222}.who{font-size:12px;font-weight:bold}.tick-label{fill:#666}"
+            ".life.marked{stroke:#d62728;stroke-width:2;stroke-dasharray:none}.proc{fill:#d62728}</style>\n"
             "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" "
             "orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#555\"/></marker></defs>\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"10\" y=\"16\" font-size=\"13\">",
@@ -141,15 +146,22 @@ int messages_svg_write(const struct run_op *mark, const struct run_msg *msgs, si
             free(desc);
         }
         fprintf(f, "</title></rect><text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\" text-anchor=\"end\">"
-                   "process %lld's op that cannot be linearized</text>\n",
-                width - 22, y0 + 11, (long long)mark->process);
+                   "process %lld's op (client c%lld) that cannot be linearized</text>\n",
+                width - 22, y0 + 11, (long long)mark->process, (long long)mark->process + 1);
     }
+    char mark_client[32] = "";
+    if (mark)
+        snprintf(mark_client, sizeof mark_client, "c%lld", (long long)mark->process + 1);
     for (size_t i = 0; i < np; i++) {
         double x = MSG_LEFT + (i + 0.5) * MSG_COL_W;
         fprintf(f, "<text class=\"who\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, MSG_TOP - 12);
         html_escape(f, ps[i]);
-        fprintf(f, "</text><line class=\"life\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, MSG_TOP, x,
-                MSG_TOP + h);
+        bool marked = mark_client[0] && strcmp(ps[i], mark_client) == 0;
+        fprintf(f, "</text><line class=\"life%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+                marked ? " marked" : "", x, MSG_TOP, x, MSG_TOP + h);
+        if (marked)
+            fprintf(f, "<text class=\"proc\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">process %lld</text>\n",
+                    x, MSG_TOP - 1, (long long)mark->process);
     }
     for (size_t i = 0; i < n; i++) {
         const struct run_msg *m = &msgs[i];
