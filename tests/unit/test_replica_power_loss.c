@@ -106,7 +106,8 @@ static int d_append(void *impl, const struct raft_entry *e, size_t n)
         struct stored_entry *s = &d->log[d->written++];
         *s = (struct stored_entry){.index = e[i].index, .term = e[i].term, .type = e[i].type,
                                    .len = e[i].len};
-        memcpy(s->data, e[i].data, e[i].len);
+        if (e[i].len)
+            memcpy(s->data, e[i].data, e[i].len);
     }
     return 0;
 }
