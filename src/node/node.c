@@ -211,37 +211,22 @@ static void data_dir_for(const char *pattern, const char *name, char *out, size_
 void node_set_background_sync(struct node *n,
                               int (*queue)(void *ctx, struct storage_sync_job *job), void *ctx)
 {
-    n->queue_sync = queue;
-    n->queue_sync_ctx = ctx;
+    n->bg_sync.queue = queue;
+    n->bg_sync.ctx = ctx;
 }
 
 /* replica_config.sync_start */
 static int node_sync_start(void *ctx)
 {
-    struct node *n = ctx;
-    if (n->sync_running)
-        return REPLICA_SYNC_INLINE;
-    int rc = storage_sync_begin(n->storage, &n->sync_job);
-    if (rc != STORAGE_SYNC_STARTED)
-        return rc == STORAGE_SYNC_INLINE ? REPLICA_SYNC_INLINE : rc;
-    if (n->queue_sync(n->queue_sync_ctx, &n->sync_job) != 0) {
-        storage_sync_job_run(&n->sync_job); /* no thread to run it on */
-        return storage_sync_end(n->storage, &n->sync_job);
-    }
-    n->sync_running = true;
-    return REPLICA_SYNC_STARTED;
+    return storage_replica_sync_start(&((struct node *)ctx)->bg_sync);
 }
 
 void node_sync_done(struct node *n)
 {
-    if (!n->sync_running)
-        return;
-    n->sync_running = false;
-    int rc = storage_sync_end(n->storage, &n->sync_job);
+    int rc = storage_replica_sync_end(&n->bg_sync);
     if (n->replica)
         replica_synced(n->replica, rc);
 }
-
 
 static const char *start_replica(struct node *n, uint64_t now_ms)
 {
@@ -278,7 +263,8 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
         }
         storage_replica_log_store(n->storage, &n->log_store);
         c.store = &n->log_store;
-        if (n->queue_sync)
+        n->bg_sync.storage = n->storage;
+        if (n->bg_sync.queue)
             c.sync_start = node_sync_start;
     }
     n->replica = replica_new(&c, now_ms);

@@ -8,7 +8,7 @@
 #include "node/node.h"
 #include "node/raft_codec.h"
 #include "replica/replica.h"
-#include "storage/storage.h"
+#include "storage/storage_replica.h"
 
 enum request_kind {
     REQ_FREE,
@@ -81,11 +81,7 @@ struct node {
 
     uint64_t last_now; /* the time of the latest input, for callbacks */
 
-    /* node_set_background_sync(); job is the one running, if sync_running */
-    int (*queue_sync)(void *ctx, struct storage_sync_job *job);
-    void *queue_sync_ctx;
-    struct storage_sync_job sync_job;
-    bool sync_running;
+    struct storage_replica_sync bg_sync; /* node_set_background_sync() */
     int failed;
 };
 

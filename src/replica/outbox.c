@@ -92,7 +92,7 @@ void replica_outbox_push(struct replica *r, const struct raft_msg *m)
     r->n_outbox++;
 }
 
-void replica_outbox_send(struct replica *r)
+void replica_held_send(struct replica *r)
 {
     for (size_t i = 0; i < r->n_held; i++) {
         r->config.send(r->config.ctx, &r->held[i]);
@@ -100,6 +100,11 @@ void replica_outbox_send(struct replica *r)
         raft_msg_release(&r->held[i]);
     }
     r->n_held = 0;
+}
+
+void replica_outbox_send(struct replica *r)
+{
+    replica_held_send(r);
     for (size_t i = 0; i < r->n_outbox; i++) {
         r->config.send(r->config.ctx, &r->outbox[i]);
         r->stats.messages_sent++;

@@ -315,12 +315,7 @@ static int finish_background_sync(struct replica *r, uint64_t now_ms)
         return r->failed;
     }
     r->stats.syncs++;
-    if (r->n_held > 0) {
-        size_t n = r->n_outbox;
-        r->n_outbox = 0; /* only the held ones: the outbox may wait for more */
-        replica_outbox_send(r);
-        r->n_outbox = n;
-    }
+    replica_held_send(r); /* not the outbox: it may vouch for later writes */
     if (r->sync_persist) {
         r->sync_persist = false;
         report_persisted(r, r->sync_index, r->sync_term, now_ms);
@@ -328,13 +323,12 @@ static int finish_background_sync(struct replica *r, uint64_t now_ms)
     return 0;
 }
 
-/* How this round's writes become durable (or not yet).
- *   0  durable now: send everything
- *   1  a background sync began and holds the outbox, or one is running and
- *      covers what the outbox vouches for: nothing more to do until it ends
- *   2  a background sync is running and the batch wrote more after it
- *      began: the outbox waits for the sync after it
- *  <0  the store failed */
+/* Whether this round must wait for a background sync. 0: what was written
+ * is durable now; send everything. 1: nothing more can happen until the
+ * running background sync ends: either it covers all that was written (it
+ * just began, or nothing was written since) and the outbox is held for it,
+ * or more was written after it began and the outbox stays for the sync
+ * after it. <0: the store failed. */
 static int sync_round(struct replica *r)
 {
     const struct replica_log_store *store = r->config.store;
@@ -346,7 +340,7 @@ static int sync_round(struct replica *r)
     }
     if (r->config.sync_start && !r->hard_state_unsynced) {
         if (r->sync_running)
-            return 2;
+            return 1;
         int rc = r->config.sync_start(r->config.ctx);
         if (rc < 0)
             return rc;
@@ -380,10 +374,10 @@ int replica_flush(struct replica *r, uint64_t now_ms)
 {
     if (r->failed)
         return r->failed;
-    /* Reads first: the APPENDs of the proposal carry their heartbeat round
-     * (thesis 6.4), so a mixed batch needs no separate round. */
     if (r->sync_ended && finish_background_sync(r, now_ms) != 0)
         return r->failed;
+    /* Reads first: the APPENDs of the proposal carry their heartbeat round
+     * (thesis 6.4), so a mixed batch needs no separate round. */
     read_queued(r, now_ms);
     propose_queued(r, now_ms);
     /* Bounded: each round only reacts to the previous one's durability or
@@ -400,18 +394,18 @@ int replica_flush(struct replica *r, uint64_t now_ms)
             if (r->n_outbox < before && r->config.flush_sends)
                 r->config.flush_sends(r->config.ctx);
         }
-        int durable = sync_round(r);
-        if (durable < 0) {
-            r->failed = durable;
+        int waiting = sync_round(r);
+        if (waiting < 0) {
+            r->failed = waiting;
             return r->failed;
         }
-        if (durable == 0)
+        if (!waiting)
             replica_outbox_send(r);
         /* Answers vouch for nothing on this disk: a committed entry is
          * durable on a majority, which counts this node only once
          * PERSISTED said so. So they never wait for a background sync. */
         replica_emit_done(r);
-        if (durable == 0 && r->persist_due) {
+        if (!waiting && r->persist_due) {
             r->persist_due = false;
             report_persisted(r, r->stored_index, r->stored_term, now_ms);
             continue;
@@ -423,7 +417,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
             replica_take_snapshot(r, now_ms);
             continue;
         }
-        if (durable != 0)
+        if (waiting)
             break; /* the rest follows when the running sync ends */
         if (r->n_outbox == 0 && r->n_done == 0 && !r->store_dirty)
             break;

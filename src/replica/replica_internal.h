@@ -139,6 +139,8 @@ void replica_answer_kv(struct replica *r, uint64_t ref, struct kv_result *res);
 void replica_outbox_push(struct replica *r, const struct raft_msg *m);
 /* Sends the held messages, then the outbox. */
 void replica_outbox_send(struct replica *r);
+/* Sends the held messages only: the sync they waited for has ended. */
+void replica_held_send(struct replica *r);
 /* Moves the outbox behind the held messages, to wait for the running sync. */
 void replica_outbox_hold(struct replica *r);
 void replica_outbox_send_appends(struct replica *r);

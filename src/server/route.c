@@ -160,11 +160,13 @@ void commands_unpark(struct server *s)
     }
 }
 
-/* Why queued rather than submitted at once: replica_flush() answers what
- * the acknowledgements just read committed only after it has synced the
- * batch's new entries, so submitting as requests arrive would hold those
- * answers behind one more fsync. The server flushes the replica first,
- * writes the answers, then submits these and flushes again (server_after_io). */
+/* Why queued rather than submitted at once: when a batch's sync runs inline
+ * (it wrote a term or vote, or no background sync could start),
+ * replica_flush() answers what the acknowledgements just read committed only
+ * after that sync, so submitting as requests arrive would hold those answers
+ * behind it. The server flushes the replica first, writes the answers, then
+ * submits these and flushes again (server_after_io). With background syncs
+ * (the usual case) the two flushes cost little more than one. */
 bool commands_submit_queued(struct server *s)
 {
     if (!s->queued_head)

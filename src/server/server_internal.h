@@ -24,7 +24,7 @@
 #include "server/peer_codec.h"
 #include "server/req_table.h"
 #include "server/resp.h"
-#include "storage/storage.h"
+#include "storage/storage_replica.h"
 
 /* ---- Options (server_options.c) ---------------------------------------- */
 
@@ -205,9 +205,8 @@ struct server {
     struct replica_log_store log_store;
     /* The log's fdatasync runs on libuv's thread pool while the loop goes
      * on serving (replica_config.sync_start); one at a time. */
-    struct storage_sync_job sync_job;
+    struct storage_replica_sync bg_sync;
     uv_work_t sync_work;
-    bool sync_running;
     uv_tcp_t client_listener, peer_listener;
     bool client_listener_open, peer_listener_open; /* initialised, so closable */
     uv_timer_t tick_timer;

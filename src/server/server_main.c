@@ -214,6 +214,7 @@ int server_main(int argc, char **argv)
         server_free(s);
         return 1;
     }
+    s->loop->data = s; /* for the thread pool's completions */
     s->started_ms = server_now(s);
     /* Operation ids travel to the leader and come back in its answers; a
      * late answer meant for an earlier incarnation of this node must not

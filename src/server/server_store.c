@@ -14,6 +14,29 @@ static void store_log(void *ctx, const char *line)
     server_log(SLOG_WARN, "storage_recovery", "detail=\"%s\"", line);
 }
 
+static void sync_work_run(uv_work_t *w)
+{
+    storage_sync_job_run(w->data);
+}
+
+static void sync_work_done(uv_work_t *w, int status)
+{
+    (void)status; /* never cancelled: the job always runs */
+    struct server *s = w->loop->data;
+    int rc = storage_replica_sync_end(&s->bg_sync);
+    if (!s->replica)
+        return;
+    replica_synced(s->replica, rc);
+    server_after_io(s);
+}
+
+static int sync_queue(void *ctx, struct storage_sync_job *job)
+{
+    struct server *s = ctx;
+    s->sync_work.data = job;
+    return uv_queue_work(s->loop, &s->sync_work, sync_work_run, sync_work_done);
+}
+
 int server_store_open(struct server *s, char *err, size_t errlen)
 {
     struct storage_options so = {.log = store_log};
@@ -23,6 +46,7 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     if (rc != STORAGE_OK)
         return rc;
     storage_replica_log_store(s->storage, &s->log_store);
+    s->bg_sync = (struct storage_replica_sync){.storage = s->storage, .queue = sync_queue, .ctx = s};
     server_log(SLOG_INFO, "storage_opened", "dir=%s term=%llu voted_for=%d snapshot_index=%llu entries=%zu",
                s->opt.data_dir, (unsigned long long)restore.term, restore.voted_for,
                (unsigned long long)restore.snap_index, restore.n_entries);
@@ -46,38 +70,7 @@ void server_store_close(struct server *s)
     }
 }
 
-static void sync_work_run(uv_work_t *w)
-{
-    struct server *s = w->data;
-    storage_sync_job_run(&s->sync_job);
-}
-
-static void sync_work_done(uv_work_t *w, int status)
-{
-    (void)status; /* never cancelled: the job always runs */
-    struct server *s = w->data;
-    s->sync_running = false;
-    int rc = storage_sync_end(s->storage, &s->sync_job);
-    if (!s->replica)
-        return;
-    replica_synced(s->replica, rc);
-    server_after_io(s);
-}
-
 int server_store_sync_start(void *ctx)
 {
-    struct server *s = ctx;
-    if (!s->storage || s->sync_running)
-        return REPLICA_SYNC_INLINE;
-    int rc = storage_sync_begin(s->storage, &s->sync_job);
-    if (rc != STORAGE_SYNC_STARTED)
-        return rc == STORAGE_SYNC_INLINE ? REPLICA_SYNC_INLINE : rc;
-    s->sync_work.data = s;
-    if (uv_queue_work(s->loop, &s->sync_work, sync_work_run, sync_work_done) != 0) {
-        /* No thread to run it on: run it here. */
-        storage_sync_job_run(&s->sync_job);
-        return storage_sync_end(s->storage, &s->sync_job);
-    }
-    s->sync_running = true;
-    return REPLICA_SYNC_STARTED;
+    return storage_replica_sync_start(&((struct server *)ctx)->bg_sync);
 }

@@ -1,6 +1,6 @@
 /* storage_replica.c - struct replica_log_store over struct storage: thin
  * casts, since the seam was shaped after raft.h's order of work as the store
- * is. Each returns STORAGE_OK or a negative STORAGE_ERR_*, which the replica
+ * is; and the store's half of the replica's background syncs. Each returns STORAGE_OK or a negative STORAGE_ERR_*, which the replica
  * treats as fatal (storage_error() says why). */
 #include "storage/storage_replica.h"
 
@@ -38,4 +38,21 @@ void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
     out->append = storage_replica_append;
     out->save_snapshot = storage_replica_save_snapshot;
     out->sync = storage_replica_sync;
+}
+
+int storage_replica_sync_start(struct storage_replica_sync *b)
+{
+    int rc = storage_sync_begin(b->storage, &b->job);
+    if (rc != STORAGE_SYNC_STARTED)
+        return rc == STORAGE_SYNC_INLINE ? REPLICA_SYNC_INLINE : rc;
+    if (b->queue(b->ctx, &b->job) != 0) {
+        storage_sync_job_run(&b->job); /* no thread to run it on */
+        return storage_sync_end(b->storage, &b->job);
+    }
+    return REPLICA_SYNC_STARTED;
+}
+
+int storage_replica_sync_end(struct storage_replica_sync *b)
+{
+    return storage_sync_end(b->storage, &b->job);
 }

@@ -22,4 +22,21 @@
 
 void storage_replica_log_store(struct storage *s, struct replica_log_store *out);
 
+/* Background syncs (replica_config.sync_start) for a driver with a thread
+ * pool. storage_replica_sync_start() begins a sync job on `storage` and
+ * hands it to queue(ctx, job), which runs storage_sync_job_run(job) on
+ * another thread and, back on this one, calls storage_replica_sync_end() and
+ * passes its result to replica_synced(). Returns what sync_start must: a
+ * REPLICA_SYNC_* code, 0, or a negative STORAGE_ERR_*. If queue fails
+ * (nonzero), the job runs here and now. The replica starts one at a time. */
+struct storage_replica_sync {
+    struct storage *storage;
+    int (*queue)(void *ctx, struct storage_sync_job *job);
+    void *ctx;
+    struct storage_sync_job job;
+};
+
+int storage_replica_sync_start(struct storage_replica_sync *b);
+int storage_replica_sync_end(struct storage_replica_sync *b);
+
 #endif
