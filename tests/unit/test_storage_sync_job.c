@@ -1,7 +1,10 @@
 /* test_storage_sync_job.c - syncing off the event loop (storage.h): a job
- * covers what was written before it began, appends may go on meanwhile, a
- * synchronous sync still covers the job's bytes, the job survives the tail
- * rolling under it, and a failed job stops the store like a failed sync. */
+ * writes the batch and syncs once, appends may go on meanwhile and need a
+ * job of their own, a synchronous sync still syncs the job's bytes, the job
+ * survives the tail rolling under it, and a failed job stops the store like
+ * a failed sync. Whether the fdatasync reaches the disk cannot be seen on a
+ * live file system; what a lost sync would cost is modelled by
+ * test_replica_power_loss.c. */
 #include <errno.h>
 #include <pthread.h>
 
@@ -37,7 +40,7 @@ static void run_elsewhere(struct storage_sync_job *job)
     cr_assert_eq(pthread_join(t, NULL), 0);
 }
 
-Test(storage_sync_job, a_job_makes_what_was_written_before_it_durable)
+Test(storage_sync_job, a_job_covers_the_batch_written_before_it_and_later_appends_need_another)
 {
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, NULL);
