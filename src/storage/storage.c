@@ -246,8 +246,8 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
         rc = s->lock_fd == -1 ? STORAGE_ERR_LOCKED : STORAGE_ERR_IO;
         goto fail;
     }
-    int mrc = meta_open(&s->meta, &s->io, s->dirfd, dir, !storage_dir_has_state(s->dirfd), err,
-                        errlen);
+    int mrc = meta_open(&s->meta, &s->io, s->dirfd, dir, !storage_dir_has_state(s->dirfd), o->log,
+                        o->log_ctx, err, errlen);
     if (mrc < 0) {
         rc = mrc == -2 ? STORAGE_ERR_CORRUPT : STORAGE_ERR_IO;
         goto fail;

@@ -113,11 +113,14 @@ struct storage;
 /* Open (creating if missing) the data directory `dir`, lock it against other
  * processes, and load it: *restore_out receives the hard state, the latest
  * snapshot and the log entries after it. A torn tail of the last segment is
- * cut back to the last complete record (and logged). The memory restore_out
- * points to belongs to the store until storage_release_restore() or
- * storage_close(). On failure returns a STORAGE_ERR_* and writes a message
- * naming the file (and byte offset for corruption, the holder's pid for
- * STORAGE_ERR_LOCKED) into err; *out is then NULL. */
+ * cut back to the last complete record (and logged). With one of the two
+ * hard-state slots damaged, the term restored is above any the lost slot
+ * may have held, with no vote (and a warning is logged; see meta.h). The
+ * memory restore_out points to belongs to the store until
+ * storage_release_restore() or storage_close(). On failure returns a
+ * STORAGE_ERR_* and writes a message naming the file (and byte offset for
+ * corruption, the holder's pid for STORAGE_ERR_LOCKED) into err; *out is
+ * then NULL. */
 int storage_open(const char *dir, const struct storage_options *options, struct storage **out,
                  struct raft_restore *restore_out, char *err, size_t errlen);
 

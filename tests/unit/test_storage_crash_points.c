@@ -15,6 +15,7 @@ struct cp_model {
     raft_index acked_last;
     raft_index acked_snap;
     raft_term acked_hard_term;
+    int acked_vote;
     raft_index touch_from; /* the in-flight operation may remove entries >= this */
     raft_index leader_snap; /* the in-flight operation installs this snapshot */
 };
@@ -43,6 +44,7 @@ static bool cp_hard_state(struct storage *s, struct cp_model *m, raft_term term,
     if (storage_set_hard_state(s, term, vote) != STORAGE_OK || storage_sync(s) != STORAGE_OK)
         return false;
     m->acked_hard_term = term;
+    m->acked_vote = vote;
     return true;
 }
 
@@ -80,7 +82,8 @@ static bool cp_script(struct storage *s, struct cp_model *m)
            cp_snapshot(s, m, 60, 4, true) &&  /* a leader's snapshot: log dropped */
            cp_append(s, m, 61, 75, 4) &&
            cp_append(s, m, 70, 72, 5) && cp_snapshot(s, m, 71, 5, false) &&
-           cp_append(s, m, 73, 80, 5);
+           cp_append(s, m, 73, 80, 5) &&
+           cp_hard_state(s, m, 40, 2); /* past the term ceiling: raised first */
 }
 
 static void cp_check(const char *dir, const struct cp_model *m, const char *what)
@@ -93,6 +96,8 @@ static void cp_check(const char *dir, const struct cp_model *m, const char *what
     int rc = storage_open(dir, &o, &s, &r, err, sizeof err);
     cr_assert_eq(rc, STORAGE_OK, "%s: reopen refused: %s", what, err);
     cr_assert_geq(r.term, m->acked_hard_term, "%s: hard state went back", what);
+    if (m->acked_hard_term > 0 && r.term == m->acked_hard_term)
+        cr_assert_eq(r.voted_for, m->acked_vote, "%s: the vote changed within its term", what);
     cr_assert_geq(r.snap_index, m->acked_snap, "%s: snapshot went back", what);
     if (m->leader_snap && r.snap_index != m->leader_snap)
         cr_assert_leq(r.snap_index, m->acked_snap, "%s: unknown snapshot", what);

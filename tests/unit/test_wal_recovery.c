@@ -219,31 +219,6 @@ Test(wal_recovery, a_damaged_snapshot_refuses_to_start_naming_the_file)
     cr_assert_not_null(strstr(err, "checksum"), "%s", err);
 }
 
-Test(wal_recovery, a_torn_hard_state_slot_falls_back_to_the_previous_state)
-{
-    struct raft_restore r;
-    struct storage *s = tsu_open(dir, &r, &opts);
-    cr_assert_eq(storage_set_hard_state(s, 3, 1), STORAGE_OK);
-    cr_assert_eq(storage_sync(s), STORAGE_OK);
-    cr_assert_eq(storage_set_hard_state(s, 4, 2), STORAGE_OK);
-    cr_assert_eq(storage_sync(s), STORAGE_OK);
-    storage_close(s);
-    /* A new file holds seq 1 in slot 1, so (3,1) went to slot 0 and (4,2) to
-     * slot 1: damage the newest, as a torn write of it would. */
-    char meta[512];
-    snprintf(meta, sizeof meta, "%s/meta", dir);
-    tsu_xor_byte(meta, 512 + 16, 0xff);
-    s = tsu_open(dir, &r, &opts);
-    cr_assert_eq(r.term, 3);
-    cr_assert_eq(r.voted_for, 1);
-    storage_close(s);
-
-    tsu_xor_byte(meta, 0 + 16, 0xff);
-    char err[512] = "";
-    open_expecting(STORAGE_ERR_CORRUPT, err, sizeof err);
-    cr_assert_not_null(strstr(err, "meta"), "%s", err);
-}
-
 Test(wal_recovery, a_log_without_its_hard_state_file_refuses_to_start)
 {
     write_log(3);
