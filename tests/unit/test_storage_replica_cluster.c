@@ -2,7 +2,8 @@
  * wired by an in-process message queue: a follower cut off while the others
  * commit and compact catches up by InstallSnapshot, which its store saves as
  * a leader's snapshot (dropping its stale log), and after a restart from its
- * directory alone it holds exactly the leader's map. */
+ * directory alone it holds exactly the leader's map. A follower restarted
+ * over a damaged hard-state slot rejoins at its higher term. */
 #include "storage/storage_replica.h"
 #include "test_storage_util.h"
 
@@ -208,4 +209,59 @@ Test(storage_replica_cluster, a_follower_catches_up_by_snapshot_and_restarts_fro
         json_decref(a);
         json_decref(b);
     }
+}
+
+/* Write key=value through the leader and wait until it is acknowledged. */
+static void cl_write(int key, int value)
+{
+    int leader = cl_wait_leader();
+    uint64_t want = nodes[leader].acked + 1;
+    json_t *k = json_integer(key), *v = json_integer(value);
+    struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
+    replica_submit(nodes[leader].r, (uint64_t)key, &c, now_ms);
+    json_decref(k);
+    json_decref(v);
+    for (int i = 0; i < 4000 && nodes[leader].acked < want; i++)
+        cl_round();
+    cr_assert_geq(nodes[leader].acked, want, "write of key %d not acknowledged", key);
+}
+
+/* A follower whose newest hard-state slot is damaged restarts above every
+ * term it may have held (meta.h): the cluster adopts that term at the next
+ * election and goes on committing, with the follower in it. */
+Test(storage_replica_cluster, a_member_restarted_over_a_damaged_hard_state_slot_rejoins,
+     .timeout = 120)
+{
+    for (int i = 0; i < CL_NODES; i++)
+        cl_start(i);
+    cl_write(1, 10);
+    int f = (cl_wait_leader() + 1) % CL_NODES;
+    raft_term before = replica_term(nodes[f].r);
+    cr_assert_lt(before, 17, "the test expects the first ceiling (16) still in force");
+    cl_stop(f);
+
+    /* Damage the slot with the higher sequence number (bytes 8..15). */
+    char meta[400];
+    snprintf(meta, sizeof meta, "%s/meta", nodes[f].dir);
+    uint8_t file[1024];
+    int fd = open(meta, O_RDONLY);
+    cr_assert_eq(pread(fd, file, sizeof file, 0), 1024);
+    close(fd);
+    uint64_t seq[2] = {0, 0};
+    for (int s = 0; s < 2; s++)
+        for (int b = 0; b < 8; b++)
+            seq[s] |= (uint64_t)file[512 * s + 8 + b] << (8 * b);
+    tsu_xor_byte(meta, (seq[1] > seq[0] ? 512 : 0) + 16, 0xff);
+
+    cl_start(f);
+    cr_assert_eq(replica_term(nodes[f].r), 17);
+    cl_write(2, 20);
+    for (int k = 0; k < 200; k++)
+        cl_round();
+    int leader = cl_wait_leader();
+    cr_assert_geq(replica_term(nodes[leader].r), 17, "the cluster adopted the member's term");
+    cr_assert_eq(replica_term(nodes[f].r), replica_term(nodes[leader].r));
+    json_t *v = cl_read(f, 2);
+    cr_assert(v && json_integer_value(v) == 20, "the member applied the write after its restart");
+    json_decref(v);
 }
