@@ -9,6 +9,7 @@
 #include "check/check.h"
 #include "whirl/durability.h"
 #include "whirl/recovery.h"
+#include "whirl/stats.h"
 #include "whirl/workload.h"
 
 #define EXPLAIN_MAX_KEYS 3
@@ -131,8 +132,10 @@ static json_t *keys_json(struct whirl_run *run, struct check_history *ch, size_t
 enum whirl_verdict whirl_analyse(struct whirl_run *run)
 {
     const struct whirl_opts *o = run->opts;
-    /* Counts and latencies, pairing each completion with its thread's invoke. */
-    uint64_t counts[3][4] = {{0}};
+    /* Counts by function and outcome, and the stats verdict. */
+    struct whirl_stats st;
+    whirl_stats_compute(run->history.ev, run->history.n, &st);
+    /* Latencies, pairing each completion with its thread's invoke. */
     uint64_t *invoke_ns = calloc((size_t)(run->n_clients ? run->n_clients : 1), sizeof *invoke_ns);
     uint64_t *lat_all = malloc((run->history.n + 1) * sizeof *lat_all);
     uint64_t *lat_f[3];
@@ -150,7 +153,6 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
             invoke_ns[thread] = e->time_ns;
             continue;
         }
-        counts[e->f][e->type]++;
         if (e->type == WHIRL_EV_OK) {
             uint64_t l = e->time_ns - invoke_ns[thread];
             lat_all[n_lat++] = l;
@@ -174,12 +176,13 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
         keys = json_object();
 
     double duration_s = o->time_limit_s;
-    double ok_fraction = invocations ? (double)(counts[0][1] + counts[1][1] + counts[2][1]) / (double)invocations : 1;
+    uint64_t n_ok = st.n[WHIRL_F_READ][WHIRL_EV_OK] + st.n[WHIRL_F_WRITE][WHIRL_EV_OK] + st.n[WHIRL_F_CAS][WHIRL_EV_OK];
+    double ok_fraction = invocations ? (double)n_ok / (double)invocations : 1;
     double answered_fraction = invocations ? (double)answered / (double)invocations : 1;
     bool available = o->availability < 0 || ok_fraction + 1e-12 >= o->availability;
 
     enum whirl_verdict verdict = lin == LIN_INVALID ? WHIRL_INVALID : lin == LIN_UNKNOWN ? WHIRL_UNKNOWN : WHIRL_VALID;
-    if (!available)
+    if (!available || !st.valid)
         verdict = WHIRL_INVALID;
 
     /* Console summary. */
@@ -187,14 +190,13 @@ enum whirl_verdict whirl_analyse(struct whirl_run *run)
     whirl_say(run, "%s", "");
     whirl_say(run, "Operations (%llu requests, %.0f/s):", (unsigned long long)invocations,
               (double)invocations / duration_s);
-    json_t *stats = json_object();
-    for (int f = 0; f < 3; f++) {
-        whirl_say(run, "  %-5s  ok %8llu   fail %8llu   info %8llu", fnames[f], (unsigned long long)counts[f][1],
-                  (unsigned long long)counts[f][2], (unsigned long long)counts[f][3]);
-        json_object_set_new(stats, fnames[f],
-                            json_pack("{s:I, s:I, s:I}", "ok", (json_int_t)counts[f][1], "fail",
-                                      (json_int_t)counts[f][2], "info", (json_int_t)counts[f][3]));
-    }
+    for (int f = 0; f < 3; f++)
+        whirl_say(run, "  %-5s  ok %8llu   fail %8llu   info %8llu", fnames[f],
+                  (unsigned long long)st.n[f][WHIRL_EV_OK], (unsigned long long)st.n[f][WHIRL_EV_FAIL],
+                  (unsigned long long)st.n[f][WHIRL_EV_INFO]);
+    if (!st.valid)
+        whirl_say(run, "!!! STATS: %s", st.reason);
+    json_t *stats = whirl_stats_json(&st);
     json_t *lat = json_object();
     json_t *lat_total = latency_json(lat_all, n_lat);
     whirl_say(run, "Latency of ok requests (ms): p50 %.2f  p95 %.2f  p99 %.2f  max %.2f",

@@ -320,9 +320,24 @@ int whirl_node_restart(struct whirl_node *node)
     return whirl_node_send_init(node) == 0 ? 0 : UV_ENOMEM;
 }
 
+/* Whether some node argument (after the binary) holds {data}. */
+static bool args_use_data(const struct whirl_opts *o)
+{
+    for (int i = 1; o->bin_args[0] && o->bin_args[i]; i++)
+        if (strstr(o->bin_args[i], WHIRL_DATA_PLACEHOLDER))
+            return true;
+    return false;
+}
+
 int whirl_cluster_start(struct whirl_run *run)
 {
     int n = run->opts->node_count;
+    /* Without a folder that outlives the process, a killed node restarts
+     * with nothing, and the final reads report what it had as lost. */
+    if ((run->opts->nemesis & WHIRL_NEMESIS_KILL) && !args_use_data(run->opts))
+        whirl_say(run, "whirl: warning: the kill nemesis restarts nodes, but no node argument holds {data}: a killed "
+                       "node comes back empty unless it keeps its state elsewhere, and the writes it acknowledged "
+                       "will be reported lost (e.g. --bin build/raftkv -- --data-dir {data})");
     run->nodes = calloc((size_t)n, sizeof *run->nodes);
     run->dirty = calloc((size_t)n, sizeof *run->dirty);
     if (!run->nodes || !run->dirty) {

@@ -1,6 +1,7 @@
-/* index_html.c - a run's index.html: the verdict and the numbers (counts,
- * latencies, messages, availability, faults, seed, command line), links to
- * every report and raw file that exists, and the per-key verdicts.
+/* index_html.c - a run's index.html: the verdict and why, the numbers
+ * (counts with the stats verdict, latencies, messages, availability, faults,
+ * seed, command line), links to every report and raw file that exists, and
+ * the per-key verdicts.
  */
 #include "whirl/report/pages.h"
 
@@ -102,6 +103,43 @@ static void summary_value(FILE *f, const char *name, const json_t *v)
     fputs("</td></tr>\n", f);
 }
 
+/* The stats verdict: results.json's (stats.valid, stats.reason) when it has
+ * one, else worked out from the ops with the same rule (stats.h): a function
+ * that was invoked but never completed ok makes the run invalid. */
+static void stats_verdict(FILE *f, const struct run *run, size_t c[RUN_F_COUNT][RUN_OUTCOME_COUNT])
+{
+    const json_t *st = json_object_get(run->results, "stats");
+    const json_t *valid = json_object_get(st, "valid");
+    if (json_is_boolean(valid)) {
+        const char *reason = json_string_value(json_object_get(st, "reason"));
+        enum run_verdict v = json_is_true(valid) ? RUN_VALID : RUN_INVALID;
+        fprintf(f, "<p class=\"stats\">Stats: <b style=\"color:%s\">%s</b>", verdict_colors[v],
+                report_run_verdict_names[v]);
+        if (json_is_true(valid)) {
+            fputs(": every function that was invoked succeeded at least once.", f);
+        } else {
+            fputs(": ", f);
+            html_escape(f, reason ? reason : "some function never succeeded");
+            fputs(".", f);
+        }
+        fputs("</p>\n", f);
+        return;
+    }
+    bool any = false;
+    for (int fn = RUN_READ; fn <= RUN_CAS; fn++) {
+        if (c[fn][RUN_OK] > 0 || c[fn][RUN_FAIL] + c[fn][RUN_INFO] == 0)
+            continue;
+        if (!any)
+            fprintf(f, "<p class=\"stats\">Stats (from the history): <b style=\"color:%s\">invalid</b>:",
+                    verdict_colors[RUN_INVALID]);
+        fprintf(f, "%s no %s ever succeeded (0 ok, %zu fail, %zu info)", any ? ";" : "", report_run_f_names[fn],
+                c[fn][RUN_FAIL], c[fn][RUN_INFO]);
+        any = true;
+    }
+    if (any)
+        fputs(".</p>\n", f);
+}
+
 static void counts_table(FILE *f, const struct run *run)
 {
     size_t c[RUN_F_COUNT][RUN_OUTCOME_COUNT] = {{0}};
@@ -129,6 +167,30 @@ static void counts_table(FILE *f, const struct run *run)
     if (run->skipped_lines)
         fprintf(f, " %zu malformed history lines were skipped.", run->skipped_lines);
     fputs("</p>\n", f);
+    stats_verdict(f, run, c);
+}
+
+/* Why an invalid run is invalid, from results.json: every check that
+ * failed, or "not linearizable" when results.json does not say. */
+static void invalid_reasons(FILE *f, const struct run *run)
+{
+    const json_t *r = run->results;
+    const json_t *lost = json_object_get(r, "lost_writes");
+    const char *why[4];
+    int n = 0;
+    if (json_is_false(json_object_get(json_object_get(r, "linearizable"), "valid")))
+        why[n++] = "not linearizable";
+    if (json_is_false(json_object_get(json_object_get(r, "stats"), "valid")))
+        why[n++] = "some operation never succeeded";
+    if (json_is_array(lost) && json_array_size(lost) > 0)
+        why[n++] = "acknowledged writes lost";
+    if (json_is_false(json_object_get(json_object_get(r, "availability"), "valid")))
+        why[n++] = "availability below --availability";
+    if (n == 0)
+        why[n++] = "not linearizable";
+    fputs("Analysis invalid: ", f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%s", i ? "; " : "", why[i]);
 }
 
 static void keys_table(FILE *f, const struct run *run)
@@ -227,12 +289,16 @@ int index_html_write(const struct run *run, const struct run_msg_stats *ms)
           "table.inner{margin:0}table.inner td,table.inner th{border:none;border-bottom:1px solid #f0f0f0;padding:1px 6px}</style></head>\n<body>\n<h1>Run ",
           f);
     html_escape(f, name);
-    fprintf(f, "</h1>\n<div class=\"verdict %s\" style=\"background:%s\">%s</div>\n", report_run_verdict_names[run->verdict],
-            verdict_colors[run->verdict],
-            run->verdict == RUN_VALID     ? "Everything looks good: linearizable"
-            : run->verdict == RUN_INVALID ? "Analysis invalid: not linearizable"
-            : run->verdict == RUN_UNKNOWN ? "Unknown: the checker could not decide"
-                                          : "No verdict (results.json missing)");
+    fprintf(f, "</h1>\n<div class=\"verdict %s\" style=\"background:%s\">", report_run_verdict_names[run->verdict],
+            verdict_colors[run->verdict]);
+    if (run->verdict == RUN_INVALID)
+        invalid_reasons(f, run);
+    else
+        fputs(run->verdict == RUN_VALID     ? "Everything looks good: linearizable"
+              : run->verdict == RUN_UNKNOWN ? "Unknown: the checker could not decide"
+                                            : "No verdict (results.json missing)",
+              f);
+    fputs("</div>\n", f);
     if (run->checked_here)
         fputs("<p><i>No results.json: the verdicts were computed by whirl report from history.jsonl.</i></p>\n", f);
     fputs("<h2>Summary</h2><table>\n", f);

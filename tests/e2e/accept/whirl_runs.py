@@ -69,7 +69,8 @@ def judge(a, rc, res, run_dir):
         lin = res.get("linearizable", {})
         check("valid", rc == 0 and res.get("valid") is True,
               f"verdict {res.get('valid')!r} (exit {rc}; keys invalid {lin.get('keys_invalid')}, "
-              f"unknown {lin.get('keys_unknown')}; problems {res.get('problems')})")
+              f"unknown {lin.get('keys_unknown')}; stats {(res.get('stats') or {}).get('reason')}; "
+              f"problems {res.get('problems')})")
     if a.no_lost_writes:
         lost = res.get("lost_writes")
         fr = res.get("final_reads")
