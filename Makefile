@@ -16,12 +16,17 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
 PKGS    := jansson libuv
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
-TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
+# pkg-config's answers (PKG_*) live in $(BUILD)/flags.mk, written by the rule
+# below after scripts/deps.sh has installed the packages. Make remakes an
+# included makefile before anything else and then rereads everything, so on
+# a fresh machine the first make installs, then asks pkg-config, then builds.
+FLAGS_MK := $(BUILD)/flags.mk
+LIBS     = $(PKG_LIBS) -lm
+TEST_LIBS = $(PKG_TEST_LIBS)
 # The servers (raftkv, whirl) allocate with jemalloc, as Redis does: glibc's
 # malloc spent ~15% of a busy leader's CPU in fastbin consolidation and
 # frees. Sanitized builds keep the sanitizer's allocator. MALLOC_LIBS= opts out.
-MALLOC_LIBS ?= $(if $(SAN),,$(shell pkg-config --libs jemalloc 2>/dev/null))
+MALLOC_LIBS ?= $(if $(SAN),,$(PKG_MALLOC_LIBS))
 
 LIB_SRC    := $(wildcard src/common/*.c src/raft/*.c src/kv/*.c src/storage/*.c src/replica/*.c src/check/*.c)
 RAFTKV_SRC := $(wildcard src/node/*.c src/server/*.c)
@@ -39,19 +44,27 @@ WHIRL_MAIN  := src/whirl/main.c
 RAFTKV_LIB_OBJ := $(call obj,$(filter-out $(RAFTKV_MAIN),$(RAFTKV_SRC)))
 WHIRL_LIB_OBJ  := $(call obj,$(filter-out $(WHIRL_MAIN),$(WHIRL_SRC)))
 
-DEPS_STAMP := $(BUILD)/.deps-ok
-
 .PHONY: all deps test test-unit test-e2e test-asan accept bench demo cluster cluster-stop clean
 all: $(BUILD)/raftkv $(BUILD)/whirl $(patsubst tests/nodes/%.c,$(BUILD)/tests/nodes/%,$(TEST_NODE_SRC))
 
-# Debian packages the build needs; installed once, only when missing.
-deps $(DEPS_STAMP): scripts/deps.sh
+# Debian packages the build needs, installed only when missing; then the
+# flags pkg-config gives for them. Every goal but clean and cluster-stop reads
+# flags.mk, so make, make demo and make test all install first.
+$(FLAGS_MK): scripts/deps.sh Makefile
 	@bash scripts/deps.sh build
-	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
-
-$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -c $< -o $@
+	@set -e; cflags=$$(pkg-config --cflags $(PKGS)); libs=$$(pkg-config --libs $(PKGS)); \
+	  test_libs=$$(pkg-config --libs criterion); malloc_libs=$$(pkg-config --libs jemalloc); \
+	  printf '# written by the Makefile from pkg-config\nPKG_CFLAGS := %s\nPKG_LIBS := %s\nPKG_TEST_LIBS := %s\nPKG_MALLOC_LIBS := %s\n' \
+	    "$$cflags" "$$libs" "$$test_libs" "$$malloc_libs" >$@.tmp; mv $@.tmp $@
+ifneq ($(if $(MAKECMDGOALS),$(filter-out clean cluster-stop,$(MAKECMDGOALS)),all),)
+include $(FLAGS_MK)
+endif
+deps: $(FLAGS_MK)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/libraftkv.a: $(LIB_OBJ)
 	@rm -f $@
@@ -72,6 +85,8 @@ $(BUILD)/raftkv: $(call obj,$(RAFTKV_MAIN)) $(BUILD)/libnode.a $(BUILD)/libraftk
 $(BUILD)/whirl: $(call obj,$(WHIRL_MAIN)) $(BUILD)/libwhirl.a $(BUILD)/libraftkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(MALLOC_LIBS)
 
+# Kept, or the next make (which reads their .d files) would build them again.
+.SECONDARY: $(call obj,$(TEST_NODE_SRC) $(BENCH_SRC))
 $(BUILD)/tests/nodes/%: $(BUILD)/obj/tests/nodes/%.o $(BUILD)/libraftkv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -96,6 +111,7 @@ test-unit: all $(TEST_BINS)
 
 # End-to-end: whirl against real node binaries, the checker suite, reports.
 test-e2e: all
+	@bash scripts/deps.sh test
 	@bash tests/e2e/run.sh $(BUILD)
 
 # The same C tests under AddressSanitizer and UndefinedBehaviorSanitizer.
