@@ -17,7 +17,7 @@ L=$(wait_leader)
 F=$(( L % 3 + 1 )); G=$(( F % 3 + 1 ))
 echo "cluster up: leader n$L, victim n$F, other follower n$G, work dir $WORK"
 
-for k in $(seq 1 20); do expect_quiet=$(cli $L SET "k$k" "v$k"); [ "$expect_quiet" = OK ] || fail "SET k$k: $expect_quiet"; done
+for k in $(seq 1 20); do r=$(cli $L SET "k$k" "v$k"); [ "$r" = OK ] || fail "SET k$k: $r"; done
 wait_applied $F "$(info_field $L commit_index)"
 echo "ok  20 keys written and applied on n$F"
 
