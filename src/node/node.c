@@ -131,6 +131,15 @@ static void send_raft(void *ctx, const struct raft_msg *m)
     node_line_end(n);
 }
 
+/* replica.h, rate-limited there: a follower lost data it had acknowledged. */
+static void lost_data_raft(void *ctx, int id, raft_index agree, raft_index match)
+{
+    struct node *n = ctx;
+    char text[640];
+    replica_lost_data_text(text, sizeof text, n->names[id], agree, match);
+    node_log(NODE_LOG_ERROR, "%s", text);
+}
+
 static void trace_raft(void *ctx, const char *line)
 {
     (void)ctx;
@@ -244,6 +253,7 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     c.send = send_raft;
     c.complete = node_complete;
     c.flush_sends = flush_sends;
+    c.peer_lost_data = lost_data_raft;
     c.ctx = n;
     c.max_pending = n->max_reqs;
     c.request_timeout_ms = n->opts.request_timeout_ms + n->opts.request_timeout_ms / 2;

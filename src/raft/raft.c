@@ -385,6 +385,7 @@ static void finish_update(struct raft *r, struct raft_update *u, raft_term term0
     u->last_index = last;
     u->proposed_first = r->proposed_first;
     u->proposed_term = r->proposed_term;
+    u->lost_data_peers = r->role == RAFT_LEADER ? r->lost_data_seen : 0;
 }
 
 int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
@@ -400,6 +401,7 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
     r->installed_snapshot = false;
     r->proposed_first = 0;
     r->proposed_term = 0;
+    r->lost_data_seen = 0;
     if (e->now_ms > r->now)
         r->now = e->now_ms; /* time never runs backwards inside the core */
 
@@ -491,6 +493,16 @@ bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *
     }
     *match = r->progress[id].match;
     *next = r->progress[id].next;
+    return true;
+}
+
+bool raft_peer_lost_data(const struct raft *r, int id, raft_index *agree)
+{
+    if (r->role != RAFT_LEADER || id < 0 || id >= r->cfg.n_nodes || id == r->cfg.id ||
+        !r->progress[id].lost_data)
+        return false;
+    if (agree)
+        *agree = r->progress[id].lost_agree;
     return true;
 }
 

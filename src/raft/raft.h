@@ -232,6 +232,12 @@ struct raft_update {
 
     raft_index proposed_first; /* PROPOSE: index of the first new entry */
     raft_term proposed_term;
+
+    /* Leader: followers (bit i: node i) that lost data they acknowledged,
+     * confirmed again in this step (raft_peer_lost_data() says more). At
+     * most once per heartbeat interval each, while it lasts: a driver logs
+     * it, rate-limited. */
+    uint32_t lost_data_peers;
 };
 
 struct raft;
@@ -262,6 +268,13 @@ raft_index raft_snapshot_index(const struct raft *r);
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* For a leader: what it knows of follower `id` (match index, next index). */
 bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *next);
+/* For a leader: whether follower `id` lost data it had acknowledged: it
+ * refused, twice in a row, probes at the match it acknowledged, saying its
+ * log agrees with the leader's at most up to *agree (< match; its log ends
+ * there after a wiped disk). Its match stays (it must not count as holding
+ * what it forgot), so it gets one probe per heartbeat and never catches up;
+ * the flag clears if it matches at its old match again. */
+bool raft_peer_lost_data(const struct raft *r, int id, raft_index *agree);
 
 /* A deep copy of `src` that outlives the core's buffers (entries and snapshot
  * bytes included); release it with raft_msg_release(). RAFT_OK or

@@ -54,6 +54,12 @@ struct raft_progress {
     raft_index match_at_heartbeat; /* match at the previous heartbeat tick */
     bool sent_since_tick; /* an APPEND went out since the last heartbeat tick */
     uint64_t sent_seq;    /* heartbeat round carried by the last message sent to it */
+    /* A follower that lost data it acknowledged (replication.c): */
+    bool suspect;      /* REPLICATE: refused below match; probe at the next tick */
+    bool probe_parked; /* PROBE: nothing out; the next tick sends the probe */
+    uint8_t refused_below_match; /* probes in a row it refused below match */
+    bool lost_data;        /* confirmed: flagged for INFO and the drivers */
+    raft_index lost_agree; /* the last index it said may still agree with ours */
 };
 
 /* ---- read_index.c ---- */
@@ -112,6 +118,7 @@ struct raft {
     bool installed_snapshot;
     raft_index proposed_first;
     raft_term proposed_term;
+    uint32_t lost_data_seen; /* followers confirmed lost in this step (bitmask) */
 };
 
 /* ---- trace.c ---- */

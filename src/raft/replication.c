@@ -9,6 +9,16 @@
  *   REPLICATE  the logs agree up to match; APPENDs stream optimistically,
  *              up to max_inflight unacknowledged (pipelining, thesis 10.2.1);
  *   SNAPSHOT   nextIndex fell behind the log; the image is on its way.
+ *
+ * A follower that refuses to agree at or below the match it acknowledged
+ * has lost entries it promised were durable (a wiped or replaced disk).
+ * nextIndex never goes below match + 1 (match never goes down: that
+ * follower must not count as holding what it forgot), so such a follower
+ * would refuse every probe; it is probed once per heartbeat interval, never
+ * on each refusal. Two such refusals of probes sent in different intervals
+ * (one may be a stale answer, reordered behind a later success) flag it as
+ * lost: raft_peer_lost_data() and the update's lost_data_peers tell the
+ * driver, until it matches at its old match again.
  */
 #include <string.h>
 
@@ -41,7 +51,16 @@ static void progress_probe(struct raft_progress *pr, raft_index next)
     pr->state = PROGRESS_PROBE;
     pr->next = next;
     pr->probe_sent = false;
+    pr->probe_parked = false;
+    pr->suspect = false;
     inflight_clear(pr);
+}
+
+static void lost_data_clear(struct raft_progress *pr)
+{
+    pr->refused_below_match = 0;
+    pr->lost_data = false;
+    pr->lost_agree = 0;
 }
 
 void replication_reset_progress(struct raft *r)
@@ -55,6 +74,7 @@ void replication_reset_progress(struct raft *r)
         pr->snapshot_sent_ms = 0;
         pr->match_at_heartbeat = 0;
         pr->sent_seq = 0;
+        lost_data_clear(pr);
         progress_probe(pr, next);
     }
 }
@@ -205,12 +225,19 @@ void replication_heartbeat_tick(struct raft *r, bool read_round)
         struct raft_progress *pr = &r->progress[i];
         switch (pr->state) {
         case PROGRESS_PROBE:
-            /* The probe may have been lost: send it again. */
+            /* The probe may have been lost, or was refused below match
+             * and parked until now: send it again. */
             pr->probe_sent = false;
+            pr->probe_parked = false;
             send_one_append(r, i);
             break;
         case PROGRESS_REPLICATE:
-            if (pr->match < last && pr->match == pr->match_at_heartbeat) {
+            if (pr->suspect) {
+                TRACE(r, "n%d refused below match %llu -> probe at match", i,
+                      (unsigned long long)pr->match);
+                progress_probe(pr, pr->match + 1);
+                send_one_append(r, i);
+            } else if (pr->match < last && pr->match == pr->match_at_heartbeat) {
                 /* No progress for a whole heartbeat interval while behind:
                  * an APPEND of the stream was lost. Probe from match. */
                 TRACE(r, "n%d stuck at %llu < %llu -> probe", i, (unsigned long long)pr->match,
@@ -251,6 +278,54 @@ static raft_index next_from_hint(const struct raft *r, const struct raft_msg *m)
     return m->hint_index; /* we have none of hint_term: skip all of it */
 }
 
+/* The follower says our logs agree at most up to an index below the match
+ * it acknowledged. Never resend at once (that is a storm: it refuses again
+ * at once); the heartbeat tick probes again. */
+static void refused_below_match(struct raft *r, int id, const struct raft_msg *m)
+{
+    struct raft_progress *pr = &r->progress[id];
+    if (pr->state == PROGRESS_REPLICATE) {
+        /* Maybe a stale answer: keep streaming, probe at the next tick. */
+        if (!pr->suspect)
+            TRACE(r, "n%d rejects at %llu (hint %llu term %llu) below match %llu -> probe at "
+                     "next heartbeat",
+                  id, (unsigned long long)m->reject_index, (unsigned long long)m->hint_index,
+                  (unsigned long long)m->hint_term, (unsigned long long)pr->match);
+        pr->suspect = true;
+        return;
+    }
+    /* PROBE: it refused the probe out. hint_term 0: its log ends at
+     * hint_index; else its entries from hint_index on have another term. */
+    raft_index agree = m->hint_term == 0 ? m->hint_index : m->hint_index - 1;
+    if (pr->refused_below_match < 255)
+        pr->refused_below_match++;
+    bool confirmed = pr->refused_below_match >= 2;
+    if (!pr->lost_data)
+        TRACE(r, "n%d refuses probe at %llu, agrees only to %llu < match %llu (%u in a row) -> %s",
+              id, (unsigned long long)m->reject_index, (unsigned long long)agree,
+              (unsigned long long)pr->match, (unsigned)pr->refused_below_match,
+              confirmed ? "flag lost data, probe at next heartbeat" : "probe at next heartbeat");
+    progress_probe(pr, pr->match + 1);
+    pr->probe_sent = pr->probe_parked = true;
+    if (confirmed) {
+        pr->lost_data = true;
+        pr->lost_agree = agree;
+        r->lost_data_seen |= 1u << id;
+    }
+}
+
+/* It holds its acknowledged match after all (a snapshot, or the refusals
+ * were stale). */
+static void matched_again(struct raft *r, int id, raft_index match)
+{
+    struct raft_progress *pr = &r->progress[id];
+    if (match < pr->match || (!pr->lost_data && !pr->refused_below_match))
+        return;
+    TRACE(r, "n%d matches at %llu >= match %llu -> not lost", id, (unsigned long long)match,
+          (unsigned long long)pr->match);
+    lost_data_clear(pr);
+}
+
 void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
 {
     if (r->role != RAFT_LEADER)
@@ -263,6 +338,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
     if (m->success) {
         if (m->match_index > log_last_index(&r->log))
             return; /* not something this leader sent */
+        matched_again(r, m->from, m->match_index);
         if (m->match_index > pr->match) {
             pr->match = m->match_index;
             if (pr->next <= pr->match)
@@ -281,22 +357,20 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
         return;
     }
 
-    if (pr->state == PROGRESS_REPLICATE) {
-        if (m->reject_index <= pr->match)
-            return; /* stale: sent before a later success */
-    } else if (pr->state == PROGRESS_PROBE) {
-        if (m->reject_index != pr->next - 1)
-            return; /* answers an older probe */
-    } else {
+    if (pr->state == PROGRESS_SNAPSHOT)
         return;
-    }
+    if (pr->state == PROGRESS_PROBE && (pr->probe_parked || m->reject_index != pr->next - 1))
+        return; /* answers an older probe, or no probe is out */
     raft_index next = next_from_hint(r, m);
     if (next > m->reject_index)
         next = m->reject_index;
+    if (next <= pr->match) {
+        /* In REPLICATE every reject at or below match lands here. */
+        refused_below_match(r, m->from, m);
+        return;
+    }
     if (next > log_last_index(&r->log) + 1)
         next = log_last_index(&r->log) + 1; /* a reject of what we never sent */
-    if (next <= pr->match)
-        next = pr->match + 1;
     TRACE(r, "n%d rejects at %llu (hint %llu term %llu) -> probe from %llu", m->from,
           (unsigned long long)m->reject_index, (unsigned long long)m->hint_index,
           (unsigned long long)m->hint_term, (unsigned long long)next);
@@ -314,6 +388,7 @@ void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
         pr->acked_seq = m->seq;
     if (pr->state != PROGRESS_SNAPSHOT || m->match_index > log_last_index(&r->log))
         return;
+    matched_again(r, m->from, m->match_index);
     if (m->match_index > pr->match) {
         pr->match = m->match_index;
         commit_leader_advance(r);

@@ -141,6 +141,7 @@ void replica_absorb(struct replica *r, const struct raft_update *u)
         apply_committed(r, u);
     if (u->flags & RAFT_UPDATE_READS)
         serve_reads(r, u);
+    r->lost_data_due |= u->lost_data_peers;
 }
 
 void replica_take_snapshot(struct replica *r, uint64_t now_ms)

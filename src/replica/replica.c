@@ -450,6 +450,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         if (r->n_outbox == 0 && r->n_done == 0 && !r->store_dirty)
             break;
     }
+    replica_report_lost_data(r, now_ms);
     return r->failed;
 }
 

@@ -121,6 +121,12 @@ struct replica_config {
      * node's disk (acknowledgements, votes) wait for the sync that covers
      * what they vouch for. */
     int (*sync_start)(void *ctx);
+    /* Optional: as leader, follower `id` lost data it had acknowledged: its
+     * log agrees with ours only up to `agree`, below its `match`
+     * (raft_peer_lost_data()). Called in replica_flush() when first found,
+     * then at most once per REPLICA_LOST_DATA_REPEAT_MS while it lasts; the
+     * transport logs it as an error, in replica_lost_data_text()'s words. */
+    void (*peer_lost_data)(void *ctx, int id, raft_index agree, raft_index match);
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
@@ -128,6 +134,13 @@ struct replica_config {
      * any node, without ReadIndex. Never use in production. */
     bool unsafe_local_reads;
 };
+
+#define REPLICA_LOST_DATA_REPEAT_MS 30000
+
+/* What happened and what to do, for config.peer_lost_data's log line; `peer`
+ * is the follower's name. snprintf's return. */
+int replica_lost_data_text(char *buf, size_t cap, const char *peer, raft_index agree,
+                           raft_index match);
 
 /* Defaults: raft_config_default(id, n_nodes, seed), 65536 pending,
  * 2000 ms timeout, snapshot every 10000 entries, no store. */
@@ -185,6 +198,8 @@ raft_index replica_applied_index(const struct replica *r);
 raft_index replica_last_index(const struct replica *r);
 bool replica_progress(const struct replica *r, int id, raft_index *match, raft_index *next);
 size_t replica_pending(const struct replica *r); /* writes + reads awaiting an outcome */
+/* As leader: follower `id` lost data it had acknowledged (raft_peer_lost_data). */
+bool replica_peer_lost_data(const struct replica *r, int id);
 const struct kv_store *replica_store(const struct replica *r);
 
 struct replica_stats {

@@ -109,6 +109,10 @@ struct replica {
     raft_index sync_index;
     raft_term sync_term;
     int failed;       /* a log store error: the replica is finished */
+    /* Followers that lost data (lost_data.c): confirmed since the last
+     * report, reported at least once, and when last. */
+    uint32_t lost_data_due, lost_data_reported;
+    uint64_t lost_data_reported_ms[RAFT_MAX_NODES];
     struct replica_stats stats;
 };
 
@@ -116,6 +120,9 @@ struct replica {
 void replica_absorb(struct replica *r, const struct raft_update *u);
 void replica_take_snapshot(struct replica *r, uint64_t now_ms);
 void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c);
+
+/* lost_data.c: config.peer_lost_data, rate-limited. */
+void replica_report_lost_data(struct replica *r, uint64_t now_ms);
 
 /* pending.c: the tables of requests in flight. */
 void replica_supersede(struct replica *r, raft_index first);

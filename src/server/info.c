@@ -78,10 +78,12 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
         const struct peer_link *l = &s->links[i];
         raft_index match = 0, next = 0;
         bool known = replica_progress(r, i, &match, &next);
-        char progress[96] = "";
+        char progress[112] = "";
+        /* lost_data=1: it lost entries it had acknowledged (raft_peer_lost_data). */
         if (known)
-            snprintf(progress, sizeof progress, ",match=%" PRIu64 ",next=%" PRIu64 ",lag=%" PRIu64, match,
-                     next, replica_last_index(r) > match ? replica_last_index(r) - match : 0);
+            snprintf(progress, sizeof progress, ",match=%" PRIu64 ",next=%" PRIu64 ",lag=%" PRIu64 ",lost_data=%d",
+                     match, next, replica_last_index(r) > match ? replica_last_index(r) - match : 0,
+                     replica_peer_lost_data(r, i) ? 1 : 0);
         info_line(&b, "peer_%s:addr=%s:%d,link=%s,connects=%" PRIu64 ",frames_sent=%" PRIu64
                       ",frames_dropped=%" PRIu64 "%s",
                   o->names[i], o->peer_host[i], o->peer_port[i], l->state == LINK_CONNECTED ? "up" : "down",

@@ -35,6 +35,16 @@ static void server_on_flush_sends(void *ctx)
     peer_flush_writes(ctx);
 }
 
+/* replica.h, rate-limited there: a follower lost data it had acknowledged. */
+static void server_on_peer_lost_data(void *ctx, int id, raft_index agree, raft_index match)
+{
+    struct server *s = ctx;
+    char text[640];
+    replica_lost_data_text(text, sizeof text, s->opt.names[id], agree, match);
+    server_log(SLOG_ERROR, "peer_lost_data", "peer=%s agree=%" PRIu64 " match=%" PRIu64 " msg=\"%s\"",
+               s->opt.names[id], agree, match, text);
+}
+
 static void server_on_trace(void *ctx, const char *line)
 {
     (void)ctx;
@@ -244,6 +254,7 @@ int server_main(int argc, char **argv)
     rc_cfg.send = server_on_send;
     rc_cfg.complete = server_on_complete;
     rc_cfg.flush_sends = server_on_flush_sends;
+    rc_cfg.peer_lost_data = server_on_peer_lost_data;
     rc_cfg.ctx = s;
     rc_cfg.store = o->in_memory ? NULL : &s->log_store;
     rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;

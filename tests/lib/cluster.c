@@ -359,6 +359,11 @@ uint64_t cluster_msgs_sent(const struct cluster *c, enum raft_msg_type type)
 {
     return (unsigned)type < RAFT_MSG_TYPE_COUNT ? c->msgs_sent[type] : 0;
 }
+uint64_t cluster_msgs_sent_to(const struct cluster *c, enum raft_msg_type type, int to)
+{
+    return (unsigned)type < RAFT_MSG_TYPE_COUNT && to >= 0 && to < c->n ? c->msgs_sent_to[to][type]
+                                                                        : 0;
+}
 uint64_t cluster_max_entries_in_append(const struct cluster *c)
 {
     return c->max_entries_in_append;
@@ -404,6 +409,15 @@ void cluster_crash(struct cluster *c, int node)
     raft_free(nd->raft);
     nd->raft = NULL;
     nd->alive = false;
+}
+
+void cluster_wipe_disk(struct cluster *c, int node)
+{
+    struct cluster_node *nd = &c->nodes[node];
+    if (nd->alive)
+        return;
+    cluster_disk_free(&nd->disk);
+    nd->disk.voted_for = RAFT_NO_NODE;
 }
 
 void cluster_restart(struct cluster *c, int node)

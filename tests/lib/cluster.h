@@ -137,6 +137,10 @@ void cluster_drop_in_flight(struct cluster *c);
 /* Faults on nodes. */
 void cluster_crash(struct cluster *c, int node);
 void cluster_restart(struct cluster *c, int node);
+/* A crashed node's disk replaced by an empty one (a wiped or new disk), so
+ * it restarts having forgotten what it acknowledged. Raft assumes this never
+ * happens; tests use it to see how the leader copes (replication.c). */
+void cluster_wipe_disk(struct cluster *c, int node);
 
 /* Crash points: each update a node's driver handles crashes the node with
  * this probability, at a random point of the order of work: mid-persist
@@ -186,6 +190,7 @@ long cluster_trace_find(const struct cluster *c, const char *needle, long from);
 
 /* Messages sent so far, by type; and APPENDs with more than one entry. */
 uint64_t cluster_msgs_sent(const struct cluster *c, enum raft_msg_type type);
+uint64_t cluster_msgs_sent_to(const struct cluster *c, enum raft_msg_type type, int to);
 uint64_t cluster_max_entries_in_append(const struct cluster *c);
 
 #endif

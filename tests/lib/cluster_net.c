@@ -206,8 +206,11 @@ static uint64_t draw_latency(struct cluster *c, const struct cluster_link *l)
 
 void cluster_net_send(struct cluster *c, const struct raft_msg *m)
 {
-    if ((unsigned)m->type < RAFT_MSG_TYPE_COUNT)
+    if ((unsigned)m->type < RAFT_MSG_TYPE_COUNT) {
         c->msgs_sent[m->type]++;
+        if (m->to >= 0 && m->to < c->n)
+            c->msgs_sent_to[m->to][m->type]++;
+    }
     if (m->type == RAFT_MSG_APPEND && m->n_entries > c->max_entries_in_append)
         c->max_entries_in_append = m->n_entries;
     if (m->to < 0 || m->to >= c->n || m->from < 0 || m->from >= c->n) {

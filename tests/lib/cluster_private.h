@@ -120,6 +120,7 @@ struct cluster {
     raft_index max_applied;
 
     uint64_t msgs_sent[RAFT_MSG_TYPE_COUNT];
+    uint64_t msgs_sent_to[RAFT_MAX_NODES][RAFT_MSG_TYPE_COUNT];
     uint64_t max_entries_in_append;
 };
 

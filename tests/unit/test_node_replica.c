@@ -537,4 +537,72 @@ Test(node_replica, a_write_forwarded_in_an_earlier_term_is_refused_by_a_later_le
     run_for(50);
     cr_assert_eq(outcome(1)->status, REPLICA_NOT_LEADER);
     cr_assert_eq(outcome(2)->status, REPLICA_DONE);
+
+/* config.peer_lost_data: what the leader's replica tells its transport. */
+static struct lost_report {
+    int id;
+    raft_index agree, match;
+    uint64_t at;
+} lost[8];
+static int n_lost;
+
+static void on_lost_data(void *ctx, int id, raft_index agree, raft_index match)
+{
+    (void)ctx;
+    cr_assert_lt(n_lost, 8);
+    lost[n_lost++] = (struct lost_report){.id = id, .agree = agree, .match = match, .at = now};
+}
+
+static void report_lost_data(struct replica_config *c)
+{
+    c->peer_lost_data = on_lost_data;
+}
+
+Test(node_replica, a_follower_that_lost_its_data_is_reported_rate_limited)
+{
+    n_lost = 0;
+    start(3, report_lost_data);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    for (int i = 0; i < 5; i++)
+        submit(0, 1 + (uint64_t)i, KV_WRITE, i, i, 0);
+    run_for(50);
+    raft_index match, next;
+    cr_assert(replica_progress(nodes[0], 2, &match, &next));
+    cr_assert_eq(match, replica_last_index(nodes[0]));
+    cr_assert_geq(match, 6, "the no-op and five writes");
+    cr_assert_not(replica_peer_lost_data(nodes[0], 2));
+
+    /* Node 2 comes back with nothing (in memory: a wiped disk). */
+    replica_free(nodes[2]);
+    struct replica_config c;
+    replica_config_default(&c, 2, 3, 99);
+    c.raft.election_timeout_ms = 400;
+    c.send = on_send;
+    c.complete = on_complete;
+    c.peer_lost_data = on_lost_data;
+    nodes[2] = replica_new(&c, now);
+    cr_assert_not_null(nodes[2]);
+    run_for(1000);
+    cr_assert_eq(leader(), 0);
+    cr_assert(replica_peer_lost_data(nodes[0], 2));
+    cr_assert_not(replica_peer_lost_data(nodes[0], 1));
+    cr_assert_eq(n_lost, 1, "reported once, not per probe (%d)", n_lost);
+    cr_assert_eq(lost[0].id, 2);
+    cr_assert_eq(lost[0].agree, 0, "its log is empty");
+    cr_assert_eq(lost[0].match, match);
+    cr_assert_eq(replica_commit_index(nodes[2]), 0);
+
+    /* Still lost 30 s later: reported again, once. */
+    run_for(30000);
+    cr_assert_eq(n_lost, 2, "%d reports in 31 s", n_lost);
+    cr_assert_geq(lost[1].at - lost[0].at, 30000);
+    cr_assert_leq(lost[1].at - lost[0].at, 30100);
+
+    char text[640];
+    replica_lost_data_text(text, sizeof text, "n3", 0, 1234);
+    cr_assert(strstr(text, "peer n3 says its log agrees with the leader's only up to index 0, "
+                           "below index 1234 that it acknowledged: it lost data"),
+              "%s", text);
+    cr_assert(strstr(text, "remove it and add it back as a new member"), "%s", text);
 }
