@@ -537,6 +537,7 @@ Test(node_replica, a_write_forwarded_in_an_earlier_term_is_refused_by_a_later_le
     run_for(50);
     cr_assert_eq(outcome(1)->status, REPLICA_NOT_LEADER);
     cr_assert_eq(outcome(2)->status, REPLICA_DONE);
+}
 
 /* config.peer_lost_data: what the leader's replica tells its transport. */
 static struct lost_report {
@@ -606,3 +607,4 @@ Test(node_replica, a_follower_that_lost_its_data_is_reported_rate_limited)
               "%s", text);
     cr_assert(strstr(text, "remove it and add it back as a new member"), "%s", text);
 }
+
