@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages raftkv needs, only those missing.
 #   scripts/deps.sh build   compilers' libraries: jansson, libuv, jemalloc, Criterion
-#   scripts/deps.sh test    plus what the end-to-end tests drive: redis-tools, chromium
+#   scripts/deps.sh test    plus what the end-to-end tests drive: redis-tools, chromium,
+#                           python3-redis (redis-py's pipeline(), for the order test)
 #   scripts/deps.sh bench   plus the servers measured side by side: redis-server, etcd
 set -euo pipefail
 want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev libjemalloc-dev)
 case "${1:-build}" in
   build) ;;
-  test) want+=(redis-tools chromium) ;;
+  test) want+=(redis-tools chromium python3-redis) ;;
   bench) want+=(redis-tools redis-server etcd-server etcd-client) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
 esac
