@@ -132,12 +132,20 @@ static struct op_list *list_of(struct router *rt, const struct router_op *op)
     return NULL;
 }
 
-/* Leave WAITING or FORWARDED (if in either) for `state`. */
+static bool state_unsent(uint8_t state)
+{
+    return state == OP_HELD || state == OP_WAITING;
+}
+
+/* Leave WAITING or FORWARDED (if in either) for `state`, keeping the
+ * connection's count of operations not sent. */
 static void op_set_state(struct router *rt, struct router_op *op, enum op_state state)
 {
     struct op_list *l = list_of(rt, op);
     if (l)
         list_unlink(l, op);
+    if (op->conn)
+        op->conn->unsent += (size_t)state_unsent((uint8_t)state) - (size_t)state_unsent(op->state);
     op->state = (uint8_t)state;
 }
 
@@ -342,19 +350,27 @@ void router_submit(struct router *rt, struct router_conn *conn, enum router_kind
     rt->stats.submitted++;
     op->kind = (uint8_t)kind;
     op->user = user;
-    op->state = OP_HELD;
     op->conn = conn;
+    op_set_state(rt, op, OP_HELD);
+    struct router_op *prev = conn ? conn->tail : NULL;
     if (conn) {
-        op->conn_prev = conn->tail;
-        if (conn->tail)
-            conn->tail->conn_next = op;
+        op->conn_prev = prev;
+        if (prev)
+            prev->conn_next = op;
         else
             conn->head = op;
         conn->tail = op;
-        if (op->conn_prev)
-            rt->stats.held++;
     }
-    pump(rt, conn, op, now_ms);
+    if (!prev) {
+        pump(rt, conn, op, now_ms);
+        return;
+    }
+    /* Behind others: when all of them were sent, the one before it says
+     * whether this one may go too (rule 6), without walking the list. */
+    if (conn->unsent == 1 && prev->kind == op->kind &&
+        route_eq(&prev->route, route_for(rt, op)) && dispatch(rt, op, now_ms))
+        return;
+    rt->stats.held++;
 }
 
 /* Let waiting operations go where the view now allows, oldest first. */
@@ -379,8 +395,7 @@ static void release_waiting(struct router *rt, uint64_t now)
         if (!o)
             continue; /* ended meanwhile */
         uint64_t deadline = o->deadline;
-        list_unlink(&rt->waiting, o);
-        o->state = OP_HELD;
+        op_set_state(rt, o, OP_HELD);
         o->refused = false;
         if (o->conn)
             pump(rt, o->conn, NULL, now);

@@ -76,6 +76,7 @@ struct router_op;
  * no order to keep with others. */
 struct router_conn {
     struct router_op *head, *tail; /* its unfinished operations, in order */
+    size_t unsent;                 /* how many of them were not sent yet */
 };
 
 struct router_config {

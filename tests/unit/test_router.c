@@ -443,3 +443,27 @@ Test(router, abort_all)
     }
     cr_assert_eq(seen, 3);
 }
+
+/* Rule 6: nothing overtakes an operation of its connection that waits,
+ * even on the route the ones in flight took. */
+Test(router, nothing_overtakes_a_waiting_operation)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_WRITE, 2, 0);
+    cr_assert_not(router_forward_done(rt, ev(0)->id, REPLICA_NOT_LEADER, 1));
+    submit(&a, ROUTER_WRITE, 3, 2);
+    cr_assert_eq(d.n, 2, "op 3 waits behind op 1");
+    cr_assert_eq(a.unsent, 2);
+    router_view(rt, 2, 4, false, 3);
+    /* op 2 went to the old route: indefinite; then 1 and 3 go, in order */
+    cr_assert_eq(d.n, 5);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 2);
+    cr_assert_eq(ev(3)->kind, EV_FORWARD);
+    cr_assert_eq(ev(3)->user, 1);
+    cr_assert_eq(ev(4)->kind, EV_FORWARD);
+    cr_assert_eq(ev(4)->user, 3);
+    cr_assert_eq(a.unsent, 0);
+}
