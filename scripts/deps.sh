@@ -2,13 +2,13 @@
 # deps.sh - install the Debian packages raftkv needs, only those missing.
 #   scripts/deps.sh build   compilers' libraries: jansson, libuv, jemalloc, Criterion
 #   scripts/deps.sh test    plus what the end-to-end tests drive: redis-tools, chromium,
-#                           and run them with: python3, nodejs, curl
+#                           python3-redis (pipeline order test), and to run them: python3, nodejs, curl
 #   scripts/deps.sh bench   plus the servers measured side by side: redis-server, etcd
 set -euo pipefail
 want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev libjemalloc-dev)
 case "${1:-build}" in
   build) ;;
-  test) want+=(redis-tools chromium python3 nodejs curl) ;;
+  test) want+=(redis-tools chromium python3 python3-redis nodejs curl) ;;
   bench) want+=(redis-tools redis-server etcd-server etcd-client) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
 esac

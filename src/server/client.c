@@ -27,6 +27,10 @@
 static void client_on_closed(uv_handle_t *h)
 {
     struct client *c = h->data;
+    /* Only now, not in client_close(): that may run inside a router
+     * callback (a reply past the output limit), which must not call back
+     * into the router. Until here its operations go on as usual. */
+    route_conn_closed(c->srv, &c->order);
     resp_parser_free(&c->parser);
     server_out_free(&c->out);
     free(c);

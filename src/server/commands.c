@@ -5,9 +5,9 @@
  * Keys and values are binary-safe Redis strings, stored as JSON values as
  * resp_value.h describes.
  *
- * Each data command becomes one operation per key, run where route.c says
- * (locally on the leader, proxied from a follower); the reply is written
- * once all of them have ended.
+ * Each data command becomes one operation per key, run where the router
+ * says (route.c: locally on the leader, proxied from a follower), in the
+ * connection's order; the reply is written once all of them have ended.
  *
  * ERRORS, and what they promise:
  *   -TRYAGAIN ...   definite: the command did not and will not take effect
@@ -121,7 +121,7 @@ static void start_ops(struct server *s, struct client_req *r, const struct resp_
                       enum kv_op kop, size_t first, size_t n, size_t step)
 {
     r->data = true;
-    if (s->ops.len + n > s->opt.max_pending) {
+    if (s->n_ops + n > s->opt.max_pending) {
         resp_write_error(&r->reply, "TRYAGAIN too many pending operations");
         s->stats.errors_tryagain++;
         client_req_done(r);

@@ -113,7 +113,7 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
     resp_buf_append(&b, "\r\n", 2);
     info_line(&b, "# Clients");
     info_line(&b, "connected_clients:%zu", s->n_clients);
-    info_line(&b, "pending_operations:%zu", s->ops.len);
+    info_line(&b, "pending_operations:%zu", s->n_ops);
     info_line(&b, "replica_pending:%zu", replica_pending(r));
     /* From parsed to answered, data commands only; bucket upper bounds. */
     info_line(&b, "command_latency_p50_us_le:%" PRIu64,
@@ -125,6 +125,8 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
 
     struct replica_stats rs;
     replica_stats(r, &rs);
+    struct router_stats ts;
+    router_stats(s->router, &ts);
     resp_buf_append(&b, "\r\n", 2);
     info_line(&b, "# Stats");
     info_line(&b,
@@ -134,7 +136,7 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
               ",bad_frames=%" PRIu64 ",proposed=%" PRIu64 ",applied=%" PRIu64 ",syncs=%" PRIu64
               ",raft_messages_sent=%" PRIu64 ",indefinite=%" PRIu64 ",snapshots=%" PRIu64,
               s->stats.commands, s->stats.ops, s->stats.ops_proxied_out, s->stats.ops_proxied_in,
-              s->stats.rerouted, s->stats.errors_tryagain, s->stats.errors_uncertain,
+              ts.rerouted, s->stats.errors_tryagain, s->stats.errors_uncertain,
               s->stats.errors_protocol, s->stats.clients_accepted, s->stats.clients_refused,
               s->stats.peers_refused, s->stats.frames_bad, rs.proposed, rs.applied, rs.syncs,
               rs.messages_sent, rs.indefinite, rs.snapshots);

@@ -216,9 +216,10 @@ bool peer_send_raft(struct server *s, const struct raft_msg *m)
     return link_queue(s, m->to);
 }
 
-bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, const uint8_t *cmd, size_t len)
+bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, raft_term term, const uint8_t *cmd,
+                         size_t len)
 {
-    struct peer_proxy_req q = {.id = id, .command = cmd, .command_len = len};
+    struct peer_proxy_req q = {.id = id, .term = term, .command = cmd, .command_len = len};
     if (!link_open(s, peer))
         return false;
     peer_scratch.len = 0;

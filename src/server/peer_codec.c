@@ -325,10 +325,11 @@ void peer_raft_msg_release(struct raft_msg *m)
 int peer_encode_proxy_req(struct peer_wbuf *b, const struct peer_proxy_req *q)
 {
     size_t start;
-    int rc = frame_begin(b, 20 + q->command_len, PEER_FRAME_PROXY_REQ, &start);
+    int rc = frame_begin(b, 30 + q->command_len, PEER_FRAME_PROXY_REQ, &start);
     if (rc != PEER_OK)
         return rc;
     put_varint(b, q->id);
+    put_varint(b, q->term);
     put_varint(b, q->command_len);
     put_bytes(b, q->command, q->command_len);
     frame_end(b, start);
@@ -339,6 +340,7 @@ int peer_decode_proxy_req(const uint8_t *body, size_t len, struct peer_proxy_req
 {
     struct reader r = {body, len, 0, false};
     q->id = get_varint(&r);
+    q->term = get_varint(&r);
     q->command = get_bytes(&r, &q->command_len);
     return reader_done(&r) && q->command_len > 0 ? PEER_OK : PEER_ERR_MALFORMED;
 }

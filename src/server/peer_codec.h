@@ -21,7 +21,9 @@
  * After it, every Raft message's `from` must be the HELLO's sender.
  *
  * Followers proxy client commands to the leader with PROXY_REQ frames (a
- * request id and kv_command_encode() bytes) and get PROXY_RESP back.
+ * request id, the term of the leader it is meant for, and
+ * kv_command_encode() bytes) and get PROXY_RESP back. The leader appends a
+ * proxied write only while it leads in that term (router.h, rule 2).
  *
  * Decoders never trust a length: every count and size is checked against
  * the bytes actually present before anything is allocated, and a frame with
@@ -35,7 +37,7 @@
 
 #include "raft/raft.h"
 
-#define PEER_CODEC_VERSION 1
+#define PEER_CODEC_VERSION 2 /* 2: PROXY_REQ carries a term */
 #define PEER_DEFAULT_MAX_FRAME (256u << 20) /* a snapshot travels in one frame */
 #define PEER_FRAME_HEADER 6                /* length + version + kind */
 #define PEER_MAX_NAME 64
@@ -68,6 +70,7 @@ struct peer_hello {
 
 struct peer_proxy_req {
     uint64_t id;
+    raft_term term; /* the term of the leader it was sent to */
     const uint8_t *command; /* kv_command_encode() bytes; borrowed */
     size_t command_len;
 };

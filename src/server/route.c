@@ -1,76 +1,96 @@
-/* route.c - where a client command's operations run, and how each ends.
+/* route.c - the server's side of the router (src/router/router.h), which
+ * decides where a client command's operations run and how each ends, and
+ * the leader's side of a proxied operation.
  *
- * ROUTING. An operation goes to the local replica when this node leads, and
- * is otherwise PROXIED to the leader over the peer link with a request id;
- * the leader runs it and answers with a PROXY_RESP (commands_proxy_serve and
- * commands_proxy_answer). A definite "not the leader" answer (the operation
- * certainly was not appended) is routed again to the leader now known, at
- * most 3 times. Nothing that might have been appended is ever retried, so no
- * operation is applied twice. While no leader is reachable (an election),
- * operations are PARKED until one is, up to --request-timeout-ms, then fail
- * definitely. A proxied operation whose answer does not come within the
- * request timeout (plus a margin) ends indefinite.
+ * ROUTING is the router's: local on the leader; otherwise PROXIED to the
+ * leader over the peer link, tagged with its term; waiting for a leader at
+ * most --request-timeout-ms; a proxied write whose fate is unknown ends
+ * indefinite and is never sent again; definite refusals and reads may go
+ * again; and one connection's operations take effect in the order sent
+ * (rule 6: `struct client.order`). This file carries out what it asks: its
+ * submit queues an operation for the local replica (submitted at the batch
+ * end), its forward sends a PROXY_REQ, its finish ends the operation.
  *
- * Every operation is in server.ops (id -> operation) from creation to
- * op_finish(), the one place it ends; answers for unknown ids are ignored.
+ * The leader runs a proxied operation with replica_submit_in_term() under
+ * the forward's term and answers with a PROXY_RESP (commands_proxy_serve).
+ *
+ * Ids. A dispatched operation is in server.ops under an id of this server
+ * (from the wall clock at start, then counting), fresh at every dispatch:
+ * replica completions and PROXY_RESPs carry it back, and one meant for an
+ * earlier dispatch, or for an earlier incarnation of this node, finds
+ * nothing. The op remembers the router's id of its current dispatch.
+ * op_finish() is the one place an operation ends.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/server_internal.h"
 
-#define ROUTE_MAX_HOPS 3
-#define ROUTE_PROXY_MARGIN_MS 500
+/* A proxied operation's answer may take the leader's own request timeout
+ * (it times out what it runs), plus the trip back. */
+#define ROUTE_FORWARD_MARGIN_MS 500
 
-static void op_free(struct server_op *op)
+static void op_free(struct server *s, struct server_op *op)
 {
     kv_command_release(&op->cmd);
     free(op);
+    s->n_ops--;
 }
 
-/* The proxied and parked lists: FIFO, so ordered by deadline (the timeout
- * is the same for all). */
-static void oplist_push(struct server_op **head, struct server_op **tail, struct server_op *op)
+static void queue_push(struct server *s, struct server_op *op)
 {
-    op->prev = *tail;
+    op->prev = s->queued_tail;
     op->next = NULL;
-    if (*tail)
-        (*tail)->next = op;
+    if (s->queued_tail)
+        s->queued_tail->next = op;
     else
-        *head = op;
-    *tail = op;
+        s->queued_head = op;
+    s->queued_tail = op;
 }
 
-static void oplist_unlink(struct server_op **head, struct server_op **tail, struct server_op *op)
+static void queue_unlink(struct server *s, struct server_op *op)
 {
     if (op->prev)
         op->prev->next = op->next;
-    else if (*head == op)
-        *head = op->next;
+    else if (s->queued_head == op)
+        s->queued_head = op->next;
     if (op->next)
         op->next->prev = op->prev;
-    else if (*tail == op)
-        *tail = op->prev;
+    else if (s->queued_tail == op)
+        s->queued_tail = op->prev;
     op->prev = op->next = NULL;
 }
 
-static void op_unlist(struct server *s, struct server_op *op)
+/* Not dispatched any more: out of server.ops. */
+static void op_unkey(struct server *s, struct server_op *op)
 {
-    if (op->route == OP_ROUTE_QUEUED)
-        oplist_unlink(&s->queued_head, &s->queued_tail, op);
-    else if (op->route == OP_ROUTE_PROXY)
-        oplist_unlink(&s->proxied_head, &s->proxied_tail, op);
-    else if (op->route == OP_ROUTE_PARKED)
-        oplist_unlink(&s->parked_head, &s->parked_tail, op);
-    op->route = OP_ROUTE_NONE;
+    if (op->id)
+        req_table_take(&s->ops, op->id);
+    op->id = 0;
+}
+
+/* A dispatch: a fresh id in server.ops. -1 when out of memory (the op is
+ * then in no table). */
+static int op_rekey(struct server *s, struct server_op *op, uint64_t router_id)
+{
+    op_unkey(s, op);
+    op->id = ++s->next_op_id;
+    op->router_id = router_id;
+    if (req_table_put(&s->ops, op->id, op) != 0) {
+        op->id = 0;
+        return -1;
+    }
+    return 0;
 }
 
 /* The one place an operation ends: record its outcome where it came from. */
 static void op_finish(struct server *s, struct server_op *op, enum replica_status status, int kv_code,
                       json_t *value, const char *text)
 {
-    req_table_take(&s->ops, op->id);
-    op_unlist(s, op);
+    op_unkey(s, op);
+    if (op->route == OP_ROUTE_QUEUED)
+        queue_unlink(s, op);
+    op->route = OP_ROUTE_NONE;
     if (op->origin == OP_REMOTE_PROXY) {
         char *vj = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         struct peer_proxy_resp p = {.id = op->remote_id, .status = (uint8_t)status,
@@ -79,7 +99,7 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
                                     .text = text, .text_len = text ? strlen(text) : 0};
         peer_send_proxy_resp(s, op->from_peer, &p);
         free(vj);
-        op_free(op);
+        op_free(s, op);
         return;
     }
     struct client_req *r = op->req;
@@ -91,73 +111,110 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
         snprintf(res->text, sizeof res->text, "%s", text);
     else
         res->text[0] = '\0';
-    op_free(op);
+    op_free(s, op);
     if (++r->n_done == r->n_ops) {
         commands_format_reply(s, r);
         client_req_done(r);
     }
 }
 
-/* Send an operation where it can run: the local replica if this node
- * leads, else the leader it knows, over the peer link. */
+/* ---- The router's callbacks (they only queue work) ------------------------- */
+
+static void route_on_submit(void *ctx, uint64_t router_id, void *user)
+{
+    struct server *s = ctx;
+    struct server_op *op = user;
+    /* Out of memory: still queued, in no table; commands_submit_queued
+     * ends it outside this callback. */
+    op_rekey(s, op, router_id);
+    op->route = OP_ROUTE_QUEUED;
+    queue_push(s, op);
+}
+
+static bool route_on_forward(void *ctx, int leader, raft_term term, uint64_t router_id, void *user)
+{
+    struct server *s = ctx;
+    struct server_op *op = user;
+    if (!peer_link_up(s, leader))
+        return false;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (kv_command_encode(&op->cmd, &bytes, &len) != 0)
+        return false;
+    /* Sent under the id op_rekey() is about to give it. */
+    bool sent = peer_send_proxy_req(s, leader, s->next_op_id + 1, term, bytes, len);
+    free(bytes);
+    if (!sent)
+        return false; /* nothing left this node */
+    /* Out of memory for the table: the answer will find nothing, and the
+     * router ends the op at its forward timeout. */
+    op_rekey(s, op, router_id);
+    op->route = OP_ROUTE_PROXY;
+    s->stats.ops_proxied_out++;
+    return true;
+}
+
+static void route_on_finish(void *ctx, void *user, enum replica_status status, const char *text)
+{
+    op_finish(ctx, user, status, 0, NULL, text);
+}
+
+int route_start(struct server *s)
+{
+    struct router_config c;
+    router_config_default(&c, s->opt.self, s->opt.n_nodes);
+    c.max_ops = s->opt.max_pending;
+    c.unsafe_local_reads = s->opt.unsafe_local_reads;
+    c.leader_wait_ms = s->opt.request_timeout_ms;
+    c.forward_timeout_ms = s->opt.request_timeout_ms + ROUTE_FORWARD_MARGIN_MS;
+    c.submit = route_on_submit;
+    c.forward = route_on_forward;
+    c.finish = route_on_finish;
+    c.ctx = s;
+    s->router = router_new(&c);
+    return s->router ? 0 : -1;
+}
+
+/* ---- Client operations --------------------------------------------------------- */
+
+struct server_op *route_op_new(struct server *s, enum op_origin origin)
+{
+    struct server_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return NULL;
+    op->origin = origin;
+    s->n_ops++;
+    s->stats.ops++;
+    return op;
+}
+
 void route_op(struct server *s, struct server_op *op)
 {
-    uint64_t now = server_now(s);
     if (s->fatal) {
         op_finish(s, op, REPLICA_UNAVAILABLE, 0, NULL, "node is stopping");
         return;
     }
-    bool local_read = s->opt.unsafe_local_reads && op->cmd.op == KV_READ; /* the deliberate bug */
-    if (replica_role(s->replica) == RAFT_LEADER || local_read) {
-        op->route = OP_ROUTE_QUEUED;
-        oplist_push(&s->queued_head, &s->queued_tail, op);
-        return;
-    }
-    int leader = replica_leader(s->replica);
-    if (op->origin == OP_LOCAL_CLIENT && leader >= 0 && leader != s->opt.self && peer_link_up(s, leader)) {
-        uint8_t *bytes = NULL;
-        size_t len = 0;
-        if (kv_command_encode(&op->cmd, &bytes, &len) == 0 &&
-            peer_send_proxy_req(s, leader, op->id, bytes, len)) {
-            free(bytes);
-            op->route = OP_ROUTE_PROXY;
-            op->proxy_peer = leader;
-            op->deadline_ms = now + s->opt.request_timeout_ms + ROUTE_PROXY_MARGIN_MS;
-            oplist_push(&s->proxied_head, &s->proxied_tail, op);
-            s->stats.ops_proxied_out++;
-            return;
-        }
-        free(bytes);
-    }
-    if (op->origin == OP_LOCAL_CLIENT && !s->shutting_down) {
-        /* No leader reachable (an election, a restart): wait for one, up
-         * to the request timeout, rather than fail at once. Nothing was
-         * sent anywhere, so a timeout here is still definite. */
-        op->route = OP_ROUTE_PARKED;
-        op->deadline_ms = now + s->opt.request_timeout_ms;
-        oplist_push(&s->parked_head, &s->parked_tail, op);
-        return;
-    }
-    op_finish(s, op, REPLICA_NOT_LEADER, 0, NULL,
-              leader < 0 ? "no leader known" : "leader not reachable from this node");
+    struct client *c = op->req->client;
+    enum router_kind kind = op->cmd.op == KV_READ ? ROUTER_READ : ROUTER_WRITE;
+    router_submit(s->router, c ? &c->order : NULL, kind, op, server_now(s));
 }
 
-void commands_unpark(struct server *s)
+void route_view(struct server *s, uint64_t now_ms)
 {
-    if (!s->parked_head)
-        return;
-    int leader = replica_leader(s->replica);
-    if (replica_role(s->replica) != RAFT_LEADER && !peer_link_up(s, leader))
-        return;
-    struct server_op *list = s->parked_head;
-    s->parked_head = s->parked_tail = NULL;
-    while (list) {
-        struct server_op *op = list;
-        list = op->next;
-        op->prev = op->next = NULL;
-        op->route = OP_ROUTE_NONE;
-        route_op(s, op);
-    }
+    struct replica *r = s->replica;
+    int leader = replica_leader(r);
+    bool leads = replica_role(r) == RAFT_LEADER;
+    /* A leader this node cannot reach is no leader to forward to: the
+     * router then waits for a view it can use (rule 1). */
+    if (!leads && leader >= 0 && !peer_link_up(s, leader))
+        leader = RAFT_NO_NODE;
+    router_view(s->router, leader, replica_term(r), leads, now_ms);
+}
+
+void route_conn_closed(struct server *s, struct router_conn *conn)
+{
+    if (s->router)
+        router_conn_close(s->router, conn);
 }
 
 /* Why queued rather than submitted at once: when a batch's sync runs inline
@@ -179,50 +236,15 @@ bool commands_submit_queued(struct server *s)
         list = op->next;
         op->prev = op->next = NULL;
         op->route = OP_ROUTE_REPLICA;
-        replica_submit(s->replica, op->id, &op->cmd, now);
-    }
-    return true;
-}
-
-struct server_op *route_op_new(struct server *s, enum op_origin origin)
-{
-    struct server_op *op = calloc(1, sizeof *op);
-    if (!op)
-        return NULL;
-    op->origin = origin;
-    op->id = ++s->next_op_id;
-    if (req_table_put(&s->ops, op->id, op) != 0) {
-        free(op);
-        return NULL;
-    }
-    s->stats.ops++;
-    return op;
-}
-
-/* A definite "not the leader": it was never appended, so it may go again. */
-static bool op_bounce(struct server *s, struct server_op *op, enum replica_status status)
-{
-    if (status != REPLICA_NOT_LEADER || op->origin != OP_LOCAL_CLIENT || op->hops >= ROUTE_MAX_HOPS)
-        return false;
-    op->hops++;
-    op_unlist(s, op);
-    op->reroute_next = s->reroute_head;
-    s->reroute_head = op;
-    s->stats.rerouted++;
-    return true;
-}
-
-bool commands_reroute(struct server *s)
-{
-    if (!s->reroute_head)
-        return false;
-    struct server_op *list = s->reroute_head;
-    s->reroute_head = NULL;
-    while (list) {
-        struct server_op *op = list;
-        list = op->reroute_next;
-        op->reroute_next = NULL;
-        route_op(s, op);
+        if (op->origin == OP_REMOTE_PROXY) {
+            replica_submit_in_term(s->replica, op->id, &op->cmd, op->term, now);
+        } else if (op->id) {
+            replica_submit(s->replica, op->id, &op->cmd, now);
+        } else {
+            /* No id (out of memory at dispatch): end it here, definitely. */
+            if (router_local_done(s->router, op->router_id, REPLICA_UNAVAILABLE, now))
+                op_finish(s, op, REPLICA_UNAVAILABLE, 0, NULL, "out of memory");
+        }
     }
     return true;
 }
@@ -232,12 +254,47 @@ void commands_complete(struct server *s, uint64_t op_id, const struct replica_re
     struct server_op *op = req_table_get(&s->ops, op_id);
     if (!op)
         return;
-    if (op_bounce(s, op, res->status))
-        return;
+    if (op->origin == OP_LOCAL_CLIENT) {
+        op->route = OP_ROUTE_NONE;
+        op_unkey(s, op);
+        if (!router_local_done(s->router, op->router_id, res->status, server_now(s)))
+            return; /* routed again (a definite refusal) */
+    }
     bool done = res->status == REPLICA_DONE;
     op_finish(s, op, res->status, done ? res->kv.code : 0, done ? res->kv.value : NULL,
               done ? res->kv.text : res->text);
 }
+
+void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p)
+{
+    struct server_op *op = req_table_get(&s->ops, p->id);
+    if (!op || op->route != OP_ROUTE_PROXY)
+        return; /* ended already, or not ours */
+    enum replica_status status = p->status <= REPLICA_INDEFINITE ? p->status : REPLICA_INDEFINITE;
+    op->route = OP_ROUTE_NONE;
+    op_unkey(s, op);
+    if (!router_forward_done(s->router, op->router_id, status, server_now(s)))
+        return; /* routed again (a definite refusal) */
+    json_t *value = NULL;
+    if (p->value_json)
+        value = json_loadb(p->value_json, p->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    char text[96];
+    snprintf(text, sizeof text, "%.*s", (int)(p->text ? p->text_len : 0), p->text ? p->text : "");
+    if (status == REPLICA_DONE && p->value_json && !value) {
+        status = REPLICA_INDEFINITE; /* applied, but the answer is unreadable */
+        snprintf(text, sizeof text, "unreadable answer from the leader");
+    }
+    op_finish(s, op, status, p->kv_code, value, text);
+    json_decref(value);
+}
+
+uint64_t commands_expire(struct server *s, uint64_t now_ms)
+{
+    router_tick(s->router, now_ms);
+    return router_deadline(s->router);
+}
+
+/* ---- The leader's side of a proxied operation ------------------------------------ */
 
 void commands_proxy_serve(struct server *s, int from_peer, const struct peer_proxy_req *q)
 {
@@ -256,7 +313,7 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
         kv_command_release(&cmd);
         p.status = REPLICA_UNAVAILABLE;
         p.text = "the leader is shutting down";
-    } else if (s->ops.len >= s->opt.max_pending) {
+    } else if (s->n_ops >= s->opt.max_pending) {
         kv_command_release(&cmd);
         p.status = REPLICA_UNAVAILABLE;
         p.text = "too many pending operations";
@@ -266,10 +323,15 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
             op->cmd = cmd;
             op->from_peer = from_peer;
             op->remote_id = q->id;
-            s->stats.ops_proxied_in++;
-            op->route = OP_ROUTE_QUEUED;
-            oplist_push(&s->queued_head, &s->queued_tail, op);
-            return;
+            op->term = q->term;
+            if (op_rekey(s, op, 0) == 0) {
+                s->stats.ops_proxied_in++;
+                op->route = OP_ROUTE_QUEUED;
+                queue_push(s, op);
+                return;
+            }
+            op->cmd = (struct kv_command){0};
+            op_free(s, op);
         }
         kv_command_release(&cmd);
         p.status = REPLICA_UNAVAILABLE;
@@ -279,43 +341,13 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
     peer_send_proxy_resp(s, from_peer, &p);
 }
 
-void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p)
-{
-    struct server_op *op = req_table_get(&s->ops, p->id);
-    if (!op || op->route != OP_ROUTE_PROXY)
-        return; /* timed out already, or not ours */
-    enum replica_status status = p->status <= REPLICA_INDEFINITE ? p->status : REPLICA_INDEFINITE;
-    if (op_bounce(s, op, status))
-        return;
-    json_t *value = NULL;
-    if (p->value_json)
-        value = json_loadb(p->value_json, p->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    char text[96];
-    snprintf(text, sizeof text, "%.*s", (int)(p->text ? p->text_len : 0), p->text ? p->text : "");
-    if (status == REPLICA_DONE && p->value_json && !value) {
-        status = REPLICA_INDEFINITE; /* applied, but the answer is unreadable */
-        snprintf(text, sizeof text, "unreadable answer from the leader");
-    }
-    op_finish(s, op, status, p->kv_code, value, text);
-    json_decref(value);
-}
-
-uint64_t commands_expire(struct server *s, uint64_t now_ms)
-{
-    while (s->proxied_head && s->proxied_head->deadline_ms <= now_ms)
-        op_finish(s, s->proxied_head, REPLICA_INDEFINITE, 0, NULL, "no answer from the leader in time");
-    while (s->parked_head && s->parked_head->deadline_ms <= now_ms)
-        op_finish(s, s->parked_head, REPLICA_NOT_LEADER, 0, NULL, "no leader reachable in time");
-    uint64_t next = s->proxied_head ? s->proxied_head->deadline_ms : UINT64_MAX;
-    if (s->parked_head && s->parked_head->deadline_ms < next)
-        next = s->parked_head->deadline_ms;
-    return next;
-}
-
 void commands_free_all(struct server *s)
 {
     /* Finish every operation (its client, if still there, is closed), so
-     * each request is freed exactly once through the usual path. */
+     * each request is freed exactly once through the usual path: the
+     * router's first, then the proxied ones served for peers. */
+    if (s->router)
+        router_abort_all(s->router, "server stopped");
     size_t n = 0;
     struct server_op **ops = s->ops.len ? calloc(s->ops.len, sizeof *ops) : NULL;
     for (size_t i = 0; ops && i < s->ops.cap; i++)
@@ -325,7 +357,7 @@ void commands_free_all(struct server *s)
         op_finish(s, ops[i], REPLICA_INDEFINITE, 0, NULL, "server stopped");
     free(ops);
     req_table_free(&s->ops);
-    s->proxied_head = s->proxied_tail = s->reroute_head = NULL;
-    s->parked_head = s->parked_tail = NULL;
+    router_free(s->router);
+    s->router = NULL;
     s->queued_head = s->queued_tail = NULL;
 }

@@ -21,6 +21,7 @@
 #include "kv/kv.h"
 #include "raft/raft.h"
 #include "replica/replica.h"
+#include "router/router.h"
 #include "server/peer_codec.h"
 #include "server/req_table.h"
 #include "server/resp.h"
@@ -121,6 +122,10 @@ struct client {
     char name[64];
     struct client_req *head, *tail; /* requests in arrival order */
     size_t n_pending;               /* requests not yet answered */
+    /* Its operations' order (router.h, rule 6). Closed with
+     * router_conn_close() when the handle is, not before: ops it held may
+     * still be dispatched by the router until then. */
+    struct router_conn order;
     struct server_out out;
     bool reading, closing, close_after_write;
     struct client *prev, *next;
@@ -129,28 +134,30 @@ struct client {
 /* ---- Operations ------------------------------------------------------------ */
 
 /* One kv command in flight. Reached by id from the replica's completion
- * callback and from proxy answers, through server.ops. */
+ * callback and from proxy answers, through server.ops. A client's operation
+ * is there only while it is dispatched (queued, at the replica, or
+ * forwarded), under a fresh id per dispatch, so an answer to an earlier
+ * attempt (or to an earlier incarnation of this node) finds nothing. */
 enum op_origin { OP_LOCAL_CLIENT, OP_REMOTE_PROXY };
-/* OP_ROUTE_QUEUED: for the local replica, submitted at the batch end
+/* OP_ROUTE_NONE: in the router (held or waiting for a leader).
+ * OP_ROUTE_QUEUED: for the local replica, submitted at the batch end
  * (commands_submit_queued), after the answers the batch already earned. */
-enum op_route { OP_ROUTE_NONE, OP_ROUTE_QUEUED, OP_ROUTE_REPLICA, OP_ROUTE_PROXY, OP_ROUTE_PARKED };
+enum op_route { OP_ROUTE_NONE, OP_ROUTE_QUEUED, OP_ROUTE_REPLICA, OP_ROUTE_PROXY };
 
 struct server_op {
-    uint64_t id;
+    uint64_t id; /* 0 while not dispatched */
     enum op_origin origin;
     enum op_route route;
     struct kv_command cmd; /* owns its JSON references */
+    struct server_op *prev, *next; /* the queued list */
     /* OP_LOCAL_CLIENT */
     struct client_req *req;
-    size_t index; /* in req->results */
-    int hops;     /* re-routes after a definite NOT_LEADER */
-    uint64_t deadline_ms;
-    int proxy_peer;                /* OP_ROUTE_PROXY: the leader asked */
-    struct server_op *prev, *next; /* the queued, proxied or parked list */
-    struct server_op *reroute_next;
+    size_t index;        /* in req->results */
+    uint64_t router_id; /* the router's id of the current dispatch */
     /* OP_REMOTE_PROXY */
     int from_peer;
     uint64_t remote_id;
+    raft_term term; /* the term it was forwarded in (replica_submit_in_term) */
 };
 
 struct op_result {
@@ -190,7 +197,7 @@ struct client_req {
 #define SERVER_LATENCY_BUCKETS 32
 
 struct server_stats {
-    uint64_t commands, ops, ops_proxied_out, ops_proxied_in, rerouted;
+    uint64_t commands, ops, ops_proxied_out, ops_proxied_in;
     uint64_t errors_tryagain, errors_uncertain, errors_protocol;
     uint64_t clients_accepted, clients_refused, peers_refused;
     uint64_t frames_bad;
@@ -217,12 +224,11 @@ struct server {
     struct client *clients;
     size_t n_clients;
     uint64_t next_client_id;
-    struct req_table ops;
+    struct req_table ops; /* dispatched operations by id */
+    size_t n_ops;         /* every operation, dispatched or not */
     uint64_t next_op_id;
-    struct server_op *proxied_head, *proxied_tail;
-    struct server_op *parked_head, *parked_tail; /* waiting for a leader */
+    struct router *router; /* where client operations run (router.h) */
     struct server_op *queued_head, *queued_tail; /* for the replica, this batch */
-    struct server_op *reroute_head; /* definite NOT_LEADER answers to route again */
     bool shutting_down;
     bool finished; /* handles are closing; uv_run is about to return */
     uint64_t shutdown_deadline_ms;
@@ -249,7 +255,8 @@ int peer_start(struct server *s);
 void peer_stop(struct server *s);
 /* Queue a frame for `peer`; false if dropped (link down or queue full). */
 bool peer_send_raft(struct server *s, const struct raft_msg *m);
-bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, const uint8_t *cmd, size_t len);
+bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, raft_term term, const uint8_t *cmd,
+                         size_t len);
 bool peer_send_proxy_resp(struct server *s, int peer, const struct peer_proxy_resp *r);
 bool peer_link_up(const struct server *s, int peer);
 void peer_flush_writes(struct server *s);
@@ -274,21 +281,23 @@ int commands_dispatch(struct client *c, struct resp_request *req);
 /* All operations of a command ended: write its reply into r->reply. */
 void commands_format_reply(struct server *s, struct client_req *r);
 
-/* route.c; it also defines the commands_complete/proxy/expire/reroute/unpark
- * functions below, named for the caller's view */
+/* route.c: the server's side of the router (router.h); it also defines the
+ * commands_complete/proxy/expire functions below, named for the caller's view */
+/* The router, configured from the options: 0, or -1 out of memory. */
+int route_start(struct server *s);
 struct server_op *route_op_new(struct server *s, enum op_origin origin);
 void route_op(struct server *s, struct server_op *op);
+/* Tell the router the replica's view of the leader (after every batch). */
+void route_view(struct server *s, uint64_t now_ms);
+/* A client connection's handle closed: its held operations end. */
+void route_conn_closed(struct server *s, struct router_conn *conn);
 void commands_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
 void commands_proxy_serve(struct server *s, int from_peer, const struct peer_proxy_req *q);
 void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p);
-/* Time out proxied operations whose answer never came and parked ones no
- * leader turned up for; returns the next deadline (UINT64_MAX if none). */
+/* Fire the router's deadlines (a leader that never came, a forward never
+ * answered); returns the next one (UINT64_MAX if none). */
 uint64_t commands_expire(struct server *s, uint64_t now_ms);
 void commands_free_all(struct server *s);
-/* Route again the operations a leader change bounced; true if any. */
-bool commands_reroute(struct server *s);
-/* Route the operations parked while no leader was reachable, if one is. */
-void commands_unpark(struct server *s);
 /* Submit the operations queued for the local replica; true if any. */
 bool commands_submit_queued(struct server *s);
 

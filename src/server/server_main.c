@@ -67,7 +67,7 @@ static void server_finish(struct server *s, const char *why)
     s->finished = true;
     if (s->exit_code == 0 && s->fatal)
         s->exit_code = 1;
-    server_log(s->fatal ? SLOG_ERROR : SLOG_INFO, "shutdown", "reason=\"%s\" pending=%zu", why, s->ops.len);
+    server_log(s->fatal ? SLOG_ERROR : SLOG_INFO, "shutdown", "reason=\"%s\" pending=%zu", why, s->n_ops);
     uv_timer_stop(&s->tick_timer);
     server_close_handle((uv_handle_t *)&s->tick_timer);
     server_close_handle((uv_handle_t *)&s->check);
@@ -89,7 +89,7 @@ void server_fatal(struct server *s, const char *why)
 
 static bool server_drained(struct server *s)
 {
-    if (s->ops.len > 0)
+    if (s->n_ops > 0)
         return false;
     for (struct client *c = s->clients; c; c = c->next)
         if (c->head || server_out_bytes(&c->out) > 0)
@@ -102,20 +102,25 @@ void server_after_io(struct server *s)
     if (s->fatal || s->finished || !s->replica)
         return;
     uint64_t now = server_now(s);
+    /* The view this batch's input left (a new leader, a lost one) first:
+     * what waits for a leader goes, what went to a former one ends. */
+    route_view(s, now);
     uint64_t next_expiry = commands_expire(s, now);
-    /* Bounced operations go again at once; a few rounds at most. */
+    /* Operations the router routes again (a definite refusal) go at once;
+     * a few rounds at most. */
     for (int round = 0; round < 4; round++) {
-        commands_unpark(s);
-        commands_reroute(s);
         /* First what the peers' messages earned (answers to committed
          * operations, a follower's acknowledgements), written at once;
          * then the new operations, whose flush syncs them. */
         int rc = replica_flush(s->replica, now);
-        if (rc == 0 && s->queued_head) {
-            peer_flush_writes(s);
-            client_flush_writes(s);
-            commands_submit_queued(s);
-            rc = replica_flush(s->replica, now);
+        if (rc == 0) {
+            route_view(s, now);
+            if (s->queued_head) {
+                peer_flush_writes(s);
+                client_flush_writes(s);
+                commands_submit_queued(s);
+                rc = replica_flush(s->replica, now);
+            }
         }
         if (rc != 0) {
             server_log(SLOG_ERROR, "storage_failed", "rc=%d reason=\"%s\"", rc,
@@ -123,8 +128,8 @@ void server_after_io(struct server *s)
             server_fatal(s, "storage failed: the node cannot trust its disk and stops");
             return;
         }
-        if (!s->reroute_head && !(s->parked_head && (replica_role(s->replica) == RAFT_LEADER ||
-                                                      peer_link_up(s, replica_leader(s->replica)))))
+        route_view(s, now);
+        if (!s->queued_head)
             break;
     }
     peer_flush_writes(s);
@@ -141,11 +146,13 @@ void server_after_io(struct server *s)
         if (next_expiry > s->shutdown_deadline_ms)
             next_expiry = s->shutdown_deadline_ms;
     }
-    next_expiry = commands_expire(s, now) < next_expiry ? commands_expire(s, now) : next_expiry;
+    uint64_t routed = router_deadline(s->router);
+    if (routed < next_expiry)
+        next_expiry = routed;
     uint64_t deadline = replica_deadline(s->replica);
     if (next_expiry < deadline)
         deadline = next_expiry;
-    uint64_t delay = deadline > now ? deadline - now : 0;
+    uint64_t delay = deadline > now && !s->queued_head ? deadline - now : 0;
     if (delay > 1000)
         delay = 1000;
     if (!uv_is_closing((uv_handle_t *)&s->tick_timer))
@@ -177,7 +184,7 @@ static void server_on_signal(uv_signal_t *h, int signum)
     }
     s->shutting_down = true;
     s->shutdown_deadline_ms = server_now(s) + s->opt.shutdown_wait_ms;
-    server_log(SLOG_INFO, "shutdown_begin", "signal=%d pending=%zu wait_ms=%" PRIu64, signum, s->ops.len,
+    server_log(SLOG_INFO, "shutdown_begin", "signal=%d pending=%zu wait_ms=%" PRIu64, signum, s->n_ops,
                s->opt.shutdown_wait_ms);
     client_stop_accepting(s);
     client_stop_reading_all(s);
@@ -268,6 +275,11 @@ int server_main(int argc, char **argv)
     server_store_loaded(s);
     if (!s->replica) {
         server_log(SLOG_ERROR, "replica_failed", "reason=\"cannot create the replica from the stored state\"");
+        server_free(s);
+        return 1;
+    }
+    if (route_start(s) != 0) {
+        server_log(SLOG_ERROR, "router_failed", "reason=\"out of memory\"");
         server_free(s);
         return 1;
     }

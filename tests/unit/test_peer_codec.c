@@ -257,16 +257,34 @@ Test(peer_codec, round_trips_the_handshake_and_refuses_bad_names)
 Test(peer_codec, round_trips_proxied_requests_and_answers)
 {
     const uint8_t cmd[] = "{\"op\":\"w\",\"k\":\"a\",\"v\":\"b\"}";
-    struct peer_proxy_req q = {.id = 123456789012ull, .command = cmd, .command_len = sizeof cmd - 1};
+    struct peer_proxy_req q = {.id = 123456789012ull, .term = 0x123456789aull, .command = cmd,
+                               .command_len = sizeof cmd - 1};
     struct peer_wbuf b = {0};
     cr_assert_eq(peer_encode_proxy_req(&b, &q), PEER_OK);
     size_t len;
     const uint8_t *body = body_of(&b, PEER_FRAME_PROXY_REQ, &len);
     struct peer_proxy_req qb;
     cr_assert_eq(peer_decode_proxy_req(body, len, &qb), PEER_OK);
-    cr_assert_eq(qb.id, q.id);
+    cr_assert_eq(qb.id, 123456789012ull);
+    cr_assert_eq(qb.term, 0x123456789aull); /* the forward's term, all 40 bits of it */
     cr_assert_eq(qb.command_len, q.command_len);
     cr_assert_eq(memcmp(qb.command, cmd, q.command_len), 0);
+    for (size_t k = 0; k < len; k++)
+        cr_assert_eq(peer_decode_proxy_req(body, k, &qb), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+
+    /* The wire layout, byte for byte: version 2, kind 3, then varints id 5,
+     * term 7, command length 2, and the command. */
+    struct peer_proxy_req small = {.id = 5, .term = 7, .command = (const uint8_t *)"ab", .command_len = 2};
+    cr_assert_eq(peer_encode_proxy_req(&b, &small), PEER_OK);
+    const uint8_t want[] = {0, 0, 0, 7, 2, 3, 5, 7, 2, 'a', 'b'};
+    cr_assert_eq(b.len, sizeof want);
+    cr_assert_eq(memcmp(b.data, want, sizeof want), 0);
+    /* A version 1 frame (no term) is refused at its header. */
+    const uint8_t v1[] = {0, 0, 0, 6, 1, 3, 5, 2, 'a', 'b'};
+    uint8_t kind;
+    size_t flen;
+    cr_assert_eq(peer_frame_peek(v1, sizeof v1, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
     peer_wbuf_free(&b);
 
     struct peer_proxy_resp p = {.id = 9, .status = 3, .leader = RAFT_NO_NODE, .kv_code = 22,
