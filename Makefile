@@ -23,7 +23,7 @@ TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 # frees. Sanitized builds keep the sanitizer's allocator. MALLOC_LIBS= opts out.
 MALLOC_LIBS ?= $(if $(SAN),,$(shell pkg-config --libs jemalloc 2>/dev/null))
 
-LIB_SRC    := $(wildcard src/common/*.c src/raft/*.c src/kv/*.c src/storage/*.c src/replica/*.c src/check/*.c)
+LIB_SRC    := $(wildcard src/common/*.c src/raft/*.c src/kv/*.c src/storage/*.c src/replica/*.c src/router/*.c src/check/*.c)
 RAFTKV_SRC := $(wildcard src/node/*.c src/server/*.c)
 WHIRL_SRC  := $(wildcard src/whirl/*.c src/whirl/report/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)

@@ -98,6 +98,12 @@ void replica_free(struct replica *r)
 void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_command *c,
                     uint64_t now_ms)
 {
+    replica_submit_in_term(r, client_ref, c, 0, now_ms);
+}
+
+void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct kv_command *c,
+                            raft_term term, uint64_t now_ms)
+{
     size_t in_flight = replica_pending(r);
     if (in_flight >= r->config.max_pending) {
         replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "too many pending requests");
@@ -128,7 +134,8 @@ void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_comm
         return;
     }
     struct queued_write *w = &r->queued_writes[r->n_queued_writes++];
-    *w = (struct queued_write){.ref = client_ref, .data = data, .len = len, .at = now_ms};
+    *w = (struct queued_write){
+        .ref = client_ref, .data = data, .len = len, .at = now_ms, .term = term};
     if (kv_command_scalar(c))
         w->cmd = (struct kv_command){.op = c->op,
                                      .key = json_incref(c->key),
@@ -170,9 +177,30 @@ void replica_tick(struct replica *r, uint64_t now_ms)
     replica_expire(r, now_ms);
 }
 
+/* Refuse the batch's writes forwarded for a term this replica does not
+ * lead in (router.h, rule 2); the rest keep their order. */
+static void refuse_other_terms(struct replica *r)
+{
+    bool leader = raft_role(r->raft) == RAFT_LEADER;
+    raft_term term = raft_current_term(r->raft);
+    size_t kept = 0;
+    for (size_t i = 0; i < r->n_queued_writes; i++) {
+        struct queued_write *w = &r->queued_writes[i];
+        if (leader && w->term != 0 && w->term != term) {
+            replica_answer(r, w->ref, REPLICA_NOT_LEADER, "not the leader of the forward's term");
+            free(w->data);
+            kv_command_release(&w->cmd);
+            continue;
+        }
+        r->queued_writes[kept++] = *w;
+    }
+    r->n_queued_writes = kept;
+}
+
 /* All writes of the batch as one PROPOSE. */
 static void propose_queued(struct replica *r, uint64_t now_ms)
 {
+    refuse_other_terms(r);
     size_t n = r->n_queued_writes;
     if (n == 0)
         return;

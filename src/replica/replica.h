@@ -145,6 +145,14 @@ void replica_free(struct replica *r);
 void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_command *c,
                     uint64_t now_ms);
 
+/* The same for a command forwarded by another node's router tagged with
+ * `term` (router.h, rule 2): a write is appended only if this replica leads
+ * in exactly that term when it proposes, and is otherwise refused with
+ * REPLICA_NOT_LEADER (definite). So a forwarded write can be appended in
+ * one term at most, however late it arrives. Reads ignore the term. */
+void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct kv_command *c,
+                            raft_term term, uint64_t now_ms);
+
 /* Step the core with a message from a peer. Everything `m` points to is
  * borrowed for the call. Returns 0 or RAFT_ERR_INVALID for a bad message
  * (dropped, nothing changed). */

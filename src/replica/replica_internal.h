@@ -17,6 +17,7 @@ struct queued_write { /* encoded, waiting for this batch's PROPOSE */
     uint8_t *data;
     size_t len;
     uint64_t at;
+    raft_term term;        /* only the leader of this term may append it; 0: any */
     struct kv_command cmd; /* the decoded form, owned; see pending_proposal */
 };
 

@@ -7,7 +7,9 @@
  * carries out what it asks through three callbacks: run an operation on the
  * local replica, forward it to the leader, or end it. The callbacks only
  * queue work (replica_submit() and a forward buffer do); they must not call
- * back into the router. The deterministic simulator drives it the same way.
+ * back into the router, nor free a struct router_conn (close it with
+ * router_conn_close() instead). The deterministic simulator drives it the
+ * same way.
  *
  * THE RULES
  *  1. Where. An operation runs on the local replica when this node leads;
@@ -74,12 +76,16 @@ struct router_op;
  * no order to keep with others. */
 struct router_conn {
     struct router_op *head, *tail; /* its unfinished operations, in order */
+    size_t unsent;                 /* how many of them were not sent yet */
 };
 
 struct router_config {
     int self;                    /* this node's Raft id */
     int n_nodes;
     size_t max_ops;              /* operations in the router at once; more are refused */
+    /* DELIBERATE BUG for testing checkers: reads run on the local replica
+     * whoever leads (with replica_config.unsafe_local_reads). */
+    bool unsafe_local_reads;
     uint64_t leader_wait_ms;     /* rule 1 */
     uint64_t forward_timeout_ms; /* rules 3 and 5 */
     /* Run `op` on the local replica: replica_submit(..., id, ...). */

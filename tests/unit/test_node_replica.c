@@ -485,3 +485,56 @@ Test(node_replica, a_failed_background_sync_stops_the_replica)
     cr_assert(end_sync(1, -5));
     cr_assert_lt(replica_flush(nodes[1], now), 0);
 }
+
+/* router.h, rule 2: a forwarded write is appended only by the leader of the
+ * term it was forwarded in; in any other term it is refused definitely and
+ * changes nothing; the rest of the batch keeps its order. */
+Test(node_replica, a_write_forwarded_for_another_term_is_refused_definitely)
+{
+    start(1, NULL);
+    run_for(300);
+    cr_assert_eq(leader(), 0);
+    raft_term t = replica_term(nodes[0]);
+    struct kv_command c = {.op = KV_WRITE, .key = json_integer(9), .value = json_integer(1)};
+    replica_submit_in_term(nodes[0], 1, &c, t + 2, now);
+    replica_submit_in_term(nodes[0], 2, &c, t + 1, now);
+    json_decref(c.value);
+    c.value = json_integer(2);
+    replica_submit_in_term(nodes[0], 3, &c, t, now);
+    json_decref(c.value);
+    c.value = json_integer(3);
+    replica_submit_in_term(nodes[0], 4, &c, t + 3, now);
+    json_decref(c.value);
+    json_decref(c.key);
+    run_for(20);
+    cr_assert_eq(outcome(1)->status, REPLICA_NOT_LEADER);
+    cr_assert_eq(outcome(2)->status, REPLICA_NOT_LEADER);
+    cr_assert_eq(outcome(3)->status, REPLICA_DONE);
+    cr_assert_eq(outcome(4)->status, REPLICA_NOT_LEADER);
+    submit(0, 5, KV_READ, 9, 0, 0);
+    run_for(20);
+    cr_assert_eq(json_integer_value(outcome(5)->value), 2, "only the write of this term applied");
+}
+
+/* The same for a forward that arrives late, from a term before this
+ * leader's. */
+Test(node_replica, a_write_forwarded_in_an_earlier_term_is_refused_by_a_later_leader)
+{
+    start(3, NULL);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    raft_term old = replica_term(nodes[0]);
+    cut[0] = true;
+    run_for(1500);
+    int l = leader();
+    cr_assert(l == 1 || l == 2);
+    cr_assert_gt(replica_term(nodes[l]), old);
+    struct kv_command c = {.op = KV_WRITE, .key = json_integer(9), .value = json_integer(1)};
+    replica_submit_in_term(nodes[l], 1, &c, old, now);
+    replica_submit_in_term(nodes[l], 2, &c, replica_term(nodes[l]), now);
+    json_decref(c.value);
+    json_decref(c.key);
+    run_for(50);
+    cr_assert_eq(outcome(1)->status, REPLICA_NOT_LEADER);
+    cr_assert_eq(outcome(2)->status, REPLICA_DONE);
+}

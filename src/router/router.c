@@ -1,0 +1,570 @@
+/* router.c - the routing rules of router.h: operations by id, their
+ * connections' order, the lists of operations waiting for a leader and of
+ * operations forwarded, and the leader view they are routed by.
+ *
+ * An operation is in one state at a time:
+ *   HELD       behind earlier operations of its connection (rule 6)
+ *   WAITING    for a leader it can be sent to (rules 1 and 4); on `waiting`
+ *   LOCAL      submitted to the local replica (rule 7)
+ *   FORWARDED  sent to a leader; on `forwarded`, in deadline order
+ * Its id is (gen << 32 | slot); gen changes at every dispatch, so an answer
+ * to an earlier attempt finds no operation.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/router.h"
+
+enum op_state { OP_FREE, OP_HELD, OP_WAITING, OP_LOCAL, OP_FORWARDED };
+
+/* Where an operation went (or would go): the local replica, or a leader in
+ * a term. */
+struct route {
+    bool known;
+    bool local;
+    int leader;
+    raft_term term;
+};
+
+struct router_op {
+    uint32_t slot, gen;
+    uint8_t state;
+    uint8_t kind;
+    uint8_t retries;   /* definite refusals routed again (rule 4) */
+    bool refused;      /* waiting for a view other than `refused_by` */
+    void *user;
+    struct router_conn *conn;
+    struct router_op *conn_prev, *conn_next;
+    struct router_op *list_prev, *list_next; /* waiting or forwarded */
+    struct route route;      /* LOCAL or FORWARDED: where it went */
+    struct route refused_by; /* the view that refused it */
+    uint64_t deadline;       /* WAITING, FORWARDED */
+};
+
+struct op_list {
+    struct router_op *head, *tail;
+};
+
+struct router {
+    struct router_config c;
+    struct router_op **slots;
+    size_t cap, n_ops;
+    uint32_t *free_slots;
+    size_t n_free;
+    struct op_list waiting, forwarded;
+    struct route view;
+    struct router_stats stats;
+};
+
+/* Definite refusals routed again, at most, before the operation ends with
+ * the last one. */
+#define ROUTER_MAX_RETRIES 3
+
+void router_config_default(struct router_config *c, int self, int n_nodes)
+{
+    memset(c, 0, sizeof *c);
+    c->self = self;
+    c->n_nodes = n_nodes;
+    c->max_ops = 65536;
+    c->leader_wait_ms = 1000;
+    c->forward_timeout_ms = 1500;
+}
+
+struct router *router_new(const struct router_config *c)
+{
+    struct router *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return NULL;
+    rt->c = *c;
+    return rt;
+}
+
+void router_free(struct router *rt)
+{
+    if (!rt)
+        return;
+    for (size_t i = 0; i < rt->cap; i++)
+        free(rt->slots[i]);
+    free(rt->slots);
+    free(rt->free_slots);
+    free(rt);
+}
+
+/* ---- lists ---------------------------------------------------------------- */
+
+static void list_unlink(struct op_list *l, struct router_op *op)
+{
+    if (op->list_prev)
+        op->list_prev->list_next = op->list_next;
+    else
+        l->head = op->list_next;
+    if (op->list_next)
+        op->list_next->list_prev = op->list_prev;
+    else
+        l->tail = op->list_prev;
+    op->list_prev = op->list_next = NULL;
+}
+
+/* Insert keeping deadline order; deadlines mostly grow, so from the tail. */
+static void list_insert(struct op_list *l, struct router_op *op)
+{
+    struct router_op *after = l->tail;
+    while (after && after->deadline > op->deadline)
+        after = after->list_prev;
+    op->list_prev = after;
+    op->list_next = after ? after->list_next : l->head;
+    if (op->list_next)
+        op->list_next->list_prev = op;
+    else
+        l->tail = op;
+    if (after)
+        after->list_next = op;
+    else
+        l->head = op;
+}
+
+static struct op_list *list_of(struct router *rt, const struct router_op *op)
+{
+    if (op->state == OP_WAITING)
+        return &rt->waiting;
+    if (op->state == OP_FORWARDED)
+        return &rt->forwarded;
+    return NULL;
+}
+
+static bool state_unsent(uint8_t state)
+{
+    return state == OP_HELD || state == OP_WAITING;
+}
+
+/* Leave WAITING or FORWARDED (if in either) for `state`, keeping the
+ * connection's count of operations not sent. */
+static void op_set_state(struct router *rt, struct router_op *op, enum op_state state)
+{
+    struct op_list *l = list_of(rt, op);
+    if (l)
+        list_unlink(l, op);
+    if (op->conn)
+        op->conn->unsent += (size_t)state_unsent((uint8_t)state) - (size_t)state_unsent(op->state);
+    op->state = (uint8_t)state;
+}
+
+/* ---- operations ------------------------------------------------------------ */
+
+static uint64_t op_id(const struct router_op *op)
+{
+    return ((uint64_t)op->gen << 32) | op->slot;
+}
+
+static struct router_op *op_lookup(struct router *rt, uint64_t id, enum op_state state)
+{
+    uint64_t slot = id & 0xffffffffu;
+    if (slot >= rt->cap)
+        return NULL;
+    struct router_op *op = rt->slots[slot];
+    if (!op || op->state != state || op->gen != (uint32_t)(id >> 32))
+        return NULL;
+    return op;
+}
+
+static struct router_op *op_alloc(struct router *rt)
+{
+    if (rt->n_ops >= rt->c.max_ops)
+        return NULL;
+    if (rt->n_free == 0) {
+        size_t ncap = rt->cap ? rt->cap * 2 : 64;
+        struct router_op **s = realloc(rt->slots, ncap * sizeof *s);
+        if (!s)
+            return NULL;
+        rt->slots = s;
+        uint32_t *f = realloc(rt->free_slots, ncap * sizeof *f);
+        if (!f)
+            return NULL;
+        rt->free_slots = f;
+        for (size_t i = rt->cap; i < ncap; i++)
+            rt->slots[i] = NULL;
+        for (size_t i = ncap; i > rt->cap; i--)
+            rt->free_slots[rt->n_free++] = (uint32_t)(i - 1);
+        rt->cap = ncap;
+    }
+    uint32_t slot = rt->free_slots[rt->n_free - 1];
+    struct router_op *op = rt->slots[slot];
+    if (!op) {
+        op = calloc(1, sizeof *op);
+        if (!op)
+            return NULL;
+        rt->slots[slot] = op;
+    }
+    rt->n_free--;
+    uint32_t gen = op->gen + 1;
+    memset(op, 0, sizeof *op);
+    op->slot = slot;
+    op->gen = gen;
+    rt->n_ops++;
+    return op;
+}
+
+static void conn_unlink(struct router_op *op)
+{
+    struct router_conn *c = op->conn;
+    if (!c)
+        return;
+    if (op->conn_prev)
+        op->conn_prev->conn_next = op->conn_next;
+    else
+        c->head = op->conn_next;
+    if (op->conn_next)
+        op->conn_next->conn_prev = op->conn_prev;
+    else
+        c->tail = op->conn_prev;
+    op->conn_prev = op->conn_next = NULL;
+    op->conn = NULL;
+}
+
+static void pump(struct router *rt, struct router_conn *conn, struct router_op *lone, uint64_t now);
+
+/* The operation left the router: free its slot, and let its connection's
+ * next operations go. */
+static void op_end(struct router *rt, struct router_op *op, uint64_t now)
+{
+    struct router_conn *conn = op->conn;
+    op_set_state(rt, op, OP_FREE);
+    conn_unlink(op);
+    op->user = NULL;
+    rt->free_slots[rt->n_free++] = op->slot;
+    rt->n_ops--;
+    if (conn)
+        pump(rt, conn, NULL, now);
+}
+
+/* The router ends it: the front end learns through config.finish. */
+static void op_finish(struct router *rt, struct router_op *op, enum replica_status status,
+                      const char *text, uint64_t now)
+{
+    if (status == REPLICA_INDEFINITE)
+        rt->stats.ended_indefinite++;
+    else
+        rt->stats.ended_refused++;
+    rt->c.finish(rt->c.ctx, op->user, status, text);
+    op_end(rt, op, now);
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+static bool route_eq(const struct route *a, const struct route *b)
+{
+    if (a->known != b->known)
+        return false;
+    if (!a->known)
+        return true;
+    if (a->local || b->local)
+        return a->local == b->local;
+    return a->leader == b->leader && a->term == b->term;
+}
+
+/* Where `op` would go now: where the view says (or, for the deliberately
+ * unsafe reads, the local replica). */
+static const struct route *route_for(const struct router *rt, const struct router_op *op)
+{
+    static const struct route local = {.known = true, .local = true, .leader = RAFT_NO_NODE};
+    return rt->c.unsafe_local_reads && op->kind == ROUTER_READ ? &local : &rt->view;
+}
+
+/* Send it where the view says; false if it could not go (no route, or the
+ * forward could not be sent): the caller makes it wait. */
+static bool dispatch(struct router *rt, struct router_op *op, uint64_t now)
+{
+    const struct route *r = route_for(rt, op);
+    if (!r->known)
+        return false;
+    op->gen++; /* a new attempt: answers to earlier ones are stale */
+    op->route = *r;
+    if (r->local) {
+        op_set_state(rt, op, OP_LOCAL);
+        rt->stats.local++;
+        rt->c.submit(rt->c.ctx, op_id(op), op->user);
+        return true;
+    }
+    if (!rt->c.forward(rt->c.ctx, r->leader, r->term, op_id(op), op->user))
+        return false;
+    op_set_state(rt, op, OP_FORWARDED);
+    op->deadline = now + rt->c.forward_timeout_ms;
+    list_insert(&rt->forwarded, op);
+    rt->stats.forwarded++;
+    return true;
+}
+
+/* Make it wait for a leader (rules 1 and 4), keeping a deadline it already
+ * has while it waits. */
+static void wait_for_leader(struct router *rt, struct router_op *op, uint64_t now)
+{
+    if (op->state == OP_WAITING)
+        return;
+    op_set_state(rt, op, OP_WAITING);
+    op->deadline = now + rt->c.leader_wait_ms;
+    list_insert(&rt->waiting, op);
+    rt->stats.waited_for_leader++;
+}
+
+/* Rule 6: send a connection's held operations that may go now, front to
+ * back; with conn NULL, the one operation `lone`. */
+static void pump(struct router *rt, struct router_conn *conn, struct router_op *lone, uint64_t now)
+{
+    if (!conn) {
+        if (lone->state == OP_HELD && !dispatch(rt, lone, now))
+            wait_for_leader(rt, lone, now);
+        return;
+    }
+    const struct router_op *front = NULL; /* the first one in flight */
+    for (struct router_op *op = conn->head; op;) {
+        struct router_op *next = op->conn_next;
+        if (op->state == OP_LOCAL || op->state == OP_FORWARDED) {
+            if (!front)
+                front = op;
+        } else if (op->state == OP_WAITING) {
+            return;
+        } else { /* HELD */
+            if (front && (op->kind != front->kind || !route_eq(&front->route, route_for(rt, op))))
+                return;
+            if (!dispatch(rt, op, now)) {
+                if (!front)
+                    wait_for_leader(rt, op, now);
+                return;
+            }
+            if (!front)
+                front = op;
+        }
+        op = next;
+    }
+}
+
+void router_submit(struct router *rt, struct router_conn *conn, enum router_kind kind, void *user,
+                   uint64_t now_ms)
+{
+    struct router_op *op = op_alloc(rt);
+    if (!op) {
+        rt->stats.ended_refused++;
+        rt->c.finish(rt->c.ctx, user, REPLICA_UNAVAILABLE, "too many requests in flight");
+        return;
+    }
+    rt->stats.submitted++;
+    op->kind = (uint8_t)kind;
+    op->user = user;
+    op->conn = conn;
+    op_set_state(rt, op, OP_HELD);
+    struct router_op *prev = conn ? conn->tail : NULL;
+    if (conn) {
+        op->conn_prev = prev;
+        if (prev)
+            prev->conn_next = op;
+        else
+            conn->head = op;
+        conn->tail = op;
+    }
+    if (!prev) {
+        pump(rt, conn, op, now_ms);
+        return;
+    }
+    /* Behind others: when all of them were sent, the one before it says
+     * whether this one may go too (rule 6), without walking the list. */
+    if (conn->unsent == 1 && prev->kind == op->kind &&
+        route_eq(&prev->route, route_for(rt, op)) && dispatch(rt, op, now_ms))
+        return;
+    rt->stats.held++;
+}
+
+/* Let waiting operations go where the view now allows, oldest first. */
+static void release_waiting(struct router *rt, uint64_t now)
+{
+    if (!rt->view.known || !rt->waiting.head)
+        return;
+    /* Take the list: operations that still cannot go wait again. */
+    struct router_op *op = rt->waiting.head;
+    size_t n = 0;
+    for (struct router_op *o = op; o; o = o->list_next)
+        n++;
+    uint64_t *ids = malloc(n * sizeof *ids);
+    if (!ids)
+        return; /* tried again at the next view */
+    n = 0;
+    for (struct router_op *o = op; o; o = o->list_next)
+        if (!o->refused || !route_eq(&o->refused_by, &rt->view))
+            ids[n++] = op_id(o);
+    for (size_t i = 0; i < n; i++) {
+        struct router_op *o = op_lookup(rt, ids[i], OP_WAITING);
+        if (!o)
+            continue; /* ended meanwhile */
+        uint64_t deadline = o->deadline;
+        op_set_state(rt, o, OP_HELD);
+        o->refused = false;
+        if (o->conn)
+            pump(rt, o->conn, NULL, now);
+        else
+            pump(rt, NULL, o, now);
+        if (o->state == OP_WAITING && o->deadline != deadline) {
+            /* Still waiting: it keeps the deadline it had. */
+            list_unlink(&rt->waiting, o);
+            o->deadline = deadline;
+            list_insert(&rt->waiting, o);
+        } else if (o->state == OP_HELD && !o->conn) {
+            wait_for_leader(rt, o, now);
+        }
+    }
+    free(ids);
+}
+
+void router_view(struct router *rt, int leader, raft_term term, bool self_leads, uint64_t now_ms)
+{
+    struct route v = {.known = false};
+    if (self_leads)
+        v = (struct route){.known = true, .local = true, .term = term, .leader = rt->c.self};
+    else if (leader >= 0 && leader < rt->c.n_nodes && leader != rt->c.self)
+        v = (struct route){.known = true, .leader = leader, .term = term};
+    bool changed = !route_eq(&v, &rt->view);
+    rt->view = v;
+    if (changed) {
+        /* Rules 3 and 5: what went to a former leader. The list may lose
+         * several members per step (a connection's next operations go out
+         * as one ends), so walk it by id snapshots. */
+        size_t n = 0;
+        for (struct router_op *o = rt->forwarded.head; o; o = o->list_next)
+            n += !route_eq(&o->route, &v);
+        uint64_t *ids = n ? malloc(n * sizeof *ids) : NULL;
+        if (n && !ids)
+            n = 0; /* they time out instead */
+        size_t k = 0;
+        for (struct router_op *o = rt->forwarded.head; o && k < n; o = o->list_next)
+            if (!route_eq(&o->route, &v))
+                ids[k++] = op_id(o);
+        /* Reads first go back to HELD (all of a connection's at once,
+         * so none of them is sent again ahead of an earlier one). */
+        for (size_t i = 0; i < k; i++) {
+            struct router_op *o = op_lookup(rt, ids[i], OP_FORWARDED);
+            if (o && o->kind == ROUTER_READ) {
+                op_set_state(rt, o, OP_HELD);
+                rt->stats.rerouted++;
+            }
+        }
+        for (size_t i = 0; i < k; i++) {
+            struct router_op *o = op_lookup(rt, ids[i], OP_FORWARDED);
+            if (o)
+                op_finish(rt, o, REPLICA_INDEFINITE, "the leader changed; outcome unknown", now_ms);
+        }
+        for (size_t i = 0; i < k; i++) {
+            uint64_t slot = ids[i] & 0xffffffffu;
+            struct router_op *o = rt->slots[slot];
+            if (o->state != OP_HELD || o->gen != (uint32_t)(ids[i] >> 32))
+                continue;
+            if (o->conn)
+                pump(rt, o->conn, NULL, now_ms);
+            else
+                pump(rt, NULL, o, now_ms);
+        }
+        free(ids);
+    }
+    release_waiting(rt, now_ms);
+}
+
+/* An answer for the attempt `op`: end it, or route it again (rule 4). */
+static bool answered(struct router *rt, struct router_op *op, enum replica_status status,
+                     uint64_t now)
+{
+    if (status == REPLICA_NOT_LEADER && op->retries < ROUTER_MAX_RETRIES) {
+        op->retries++;
+        rt->stats.rerouted++;
+        op->refused = true;
+        op->refused_by = op->route;
+        op_set_state(rt, op, OP_HELD);
+        op->gen++; /* nothing more is expected from that attempt */
+        wait_for_leader(rt, op, now);
+        /* The view may already differ from the one that refused it. */
+        if (!route_eq(&op->refused_by, &rt->view))
+            release_waiting(rt, now);
+        return false;
+    }
+    op_end(rt, op, now);
+    return true;
+}
+
+bool router_local_done(struct router *rt, uint64_t id, enum replica_status status, uint64_t now_ms)
+{
+    struct router_op *op = op_lookup(rt, id, OP_LOCAL);
+    return op ? answered(rt, op, status, now_ms) : false;
+}
+
+bool router_forward_done(struct router *rt, uint64_t id, enum replica_status status,
+                         uint64_t now_ms)
+{
+    struct router_op *op = op_lookup(rt, id, OP_FORWARDED);
+    if (!op)
+        return false;
+    if ((unsigned)status > REPLICA_INDEFINITE)
+        status = REPLICA_INDEFINITE;
+    return answered(rt, op, status, now_ms);
+}
+
+void router_conn_close(struct router *rt, struct router_conn *conn)
+{
+    /* Detach everything first, so ending one releases nothing else. */
+    struct router_op *op = conn->head;
+    conn->head = conn->tail = NULL;
+    while (op) {
+        struct router_op *next = op->conn_next;
+        op->conn = NULL;
+        op->conn_prev = op->conn_next = NULL;
+        if (op->state == OP_HELD || op->state == OP_WAITING)
+            op_finish(rt, op, REPLICA_UNAVAILABLE, "connection closed", 0);
+        op = next;
+    }
+}
+
+void router_tick(struct router *rt, uint64_t now_ms)
+{
+    while (rt->forwarded.head && rt->forwarded.head->deadline <= now_ms) {
+        struct router_op *op = rt->forwarded.head;
+        if (op->kind == ROUTER_READ)
+            op_finish(rt, op, REPLICA_UNAVAILABLE,
+                      "no answer from the leader; a read changes nothing", now_ms);
+        else
+            op_finish(rt, op, REPLICA_INDEFINITE, "no answer from the leader; outcome unknown",
+                      now_ms);
+    }
+    while (rt->waiting.head && rt->waiting.head->deadline <= now_ms) {
+        struct router_op *op = rt->waiting.head;
+        op_finish(rt, op, REPLICA_NOT_LEADER,
+                  op->refused ? "refused by the leader; no other leader in time"
+                              : "no leader reachable in time; not attempted",
+                  now_ms);
+    }
+}
+
+uint64_t router_deadline(const struct router *rt)
+{
+    uint64_t a = rt->forwarded.head ? rt->forwarded.head->deadline : UINT64_MAX;
+    uint64_t b = rt->waiting.head ? rt->waiting.head->deadline : UINT64_MAX;
+    return a < b ? a : b;
+}
+
+void router_abort_all(struct router *rt, const char *text)
+{
+    /* No operation may be sent anywhere while this runs. */
+    rt->view.known = false;
+    for (size_t i = 0; i < rt->cap; i++) {
+        struct router_op *op = rt->slots[i];
+        if (!op || op->state == OP_FREE)
+            continue;
+        bool sent = op->state == OP_LOCAL || op->state == OP_FORWARDED;
+        op_finish(rt, op, sent && op->kind == ROUTER_WRITE ? REPLICA_INDEFINITE : REPLICA_UNAVAILABLE,
+                  text, 0);
+    }
+}
+
+size_t router_ops(const struct router *rt)
+{
+    return rt->n_ops;
+}
+
+void router_stats(const struct router *rt, struct router_stats *out)
+{
+    *out = rt->stats;
+}

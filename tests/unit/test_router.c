@@ -1,0 +1,469 @@
+/* test_router.c - scripted tests of each routing rule in router.h, with a
+ * driver that records what the router asks for. Node 0 is this node; the
+ * tests move the leader view and answer operations as a replica or a
+ * leader would. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "router/router.h"
+
+#define MAX_EVENTS 64
+
+enum ev_kind { EV_SUBMIT, EV_FORWARD, EV_FINISH };
+
+struct ev {
+    enum ev_kind kind;
+    int user;     /* the test's operation number */
+    uint64_t id;  /* SUBMIT, FORWARD */
+    int leader;   /* FORWARD */
+    raft_term term;
+    enum replica_status status; /* FINISH */
+};
+
+struct drv {
+    struct ev ev[MAX_EVENTS];
+    size_t n;
+    bool link_down;
+};
+
+static struct drv d;
+static struct router *rt;
+static int users[32];
+
+static void on_submit(void *ctx, uint64_t id, void *user)
+{
+    struct drv *x = ctx;
+    x->ev[x->n++] = (struct ev){.kind = EV_SUBMIT, .user = *(int *)user, .id = id};
+}
+
+static bool on_forward(void *ctx, int leader, raft_term term, uint64_t id, void *user)
+{
+    struct drv *x = ctx;
+    if (x->link_down)
+        return false;
+    x->ev[x->n++] = (struct ev){
+        .kind = EV_FORWARD, .user = *(int *)user, .id = id, .leader = leader, .term = term};
+    return true;
+}
+
+static void on_finish(void *ctx, void *user, enum replica_status status, const char *text)
+{
+    struct drv *x = ctx;
+    cr_assert(text && text[0], "every ending says why");
+    x->ev[x->n++] = (struct ev){.kind = EV_FINISH, .user = *(int *)user, .status = status};
+}
+
+static void setup(void)
+{
+    memset(&d, 0, sizeof d);
+    for (int i = 0; i < 32; i++)
+        users[i] = i;
+    struct router_config c;
+    router_config_default(&c, 0, 3);
+    c.leader_wait_ms = 1000;
+    c.forward_timeout_ms = 1500;
+    c.submit = on_submit;
+    c.forward = on_forward;
+    c.finish = on_finish;
+    c.ctx = &d;
+    rt = router_new(&c);
+    cr_assert(rt);
+}
+
+static void teardown(void)
+{
+    router_free(rt);
+}
+
+/* The i-th recorded event, which must exist. */
+static struct ev *ev(size_t i)
+{
+    cr_assert_lt(i, d.n, "expected event %zu, only %zu happened", i, d.n);
+    return &d.ev[i];
+}
+
+static void submit(struct router_conn *conn, enum router_kind kind, int user, uint64_t now)
+{
+    router_submit(rt, conn, kind, &users[user], now);
+}
+
+TestSuite(router, .init = setup, .fini = teardown);
+
+/* Rule 1: local when leading, forwarded with the leader's term otherwise. */
+Test(router, leader_runs_locally_follower_forwards_with_term)
+{
+    router_view(rt, 0, 4, true, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(ev(0)->kind, EV_SUBMIT);
+    cr_assert_eq(ev(0)->user, 1);
+
+    router_view(rt, 2, 5, false, 10);
+    submit(NULL, ROUTER_WRITE, 2, 10);
+    cr_assert_eq(ev(1)->kind, EV_FORWARD);
+    cr_assert_eq(ev(1)->leader, 2);
+    cr_assert_eq(ev(1)->term, 5);
+}
+
+/* Rule 1: no leader known: it waits, and goes once one is known. */
+Test(router, waits_for_a_leader_then_goes)
+{
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    cr_assert_eq(d.n, 0, "nothing happens without a leader");
+    router_view(rt, RAFT_NO_NODE, 3, false, 400);
+    cr_assert_eq(d.n, 0);
+    router_view(rt, 1, 3, false, 500);
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(ev(0)->kind, EV_FORWARD);
+    cr_assert_eq(ev(0)->leader, 1);
+}
+
+/* Rule 1: waiting ends definitely after leader_wait_ms (11 / -TRYAGAIN). */
+Test(router, wait_for_a_leader_is_bounded_and_definite)
+{
+    submit(NULL, ROUTER_WRITE, 1, 100);
+    cr_assert_eq(router_deadline(rt), 1100);
+    router_tick(rt, 1099);
+    cr_assert_eq(d.n, 0);
+    router_tick(rt, 1100);
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(ev(0)->kind, EV_FINISH);
+    cr_assert_eq(ev(0)->status, REPLICA_NOT_LEADER, "definite: it was never sent");
+    cr_assert_eq(router_ops(rt), 0);
+    cr_assert_eq(router_deadline(rt), UINT64_MAX);
+}
+
+/* A forward that could not be sent (link down) left nothing: it waits. */
+Test(router, unsendable_forward_waits_and_is_definite)
+{
+    d.link_down = true;
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    cr_assert_eq(d.n, 0);
+    router_view(rt, 1, 3, false, 600); /* the link is still down */
+    cr_assert_eq(d.n, 0);
+    d.link_down = false;
+    router_view(rt, 1, 3, false, 700);
+    cr_assert_eq(ev(0)->kind, EV_FORWARD);
+    cr_assert(router_forward_done(rt, ev(0)->id, REPLICA_DONE, 710));
+    d.n = 0;
+    d.link_down = true;
+    submit(NULL, ROUTER_WRITE, 2, 800);
+    router_tick(rt, 1800);
+    cr_assert_eq(ev(0)->kind, EV_FINISH);
+    cr_assert_eq(ev(0)->status, REPLICA_NOT_LEADER);
+}
+
+/* Rule 3: a forwarded write whose leader changed ends indefinite at once
+ * and is never sent again; the answer of the old attempt is ignored. */
+Test(router, forwarded_write_is_indefinite_on_leader_change_never_resent)
+{
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    uint64_t id = ev(0)->id;
+    router_view(rt, 2, 4, false, 50);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->status, REPLICA_INDEFINITE);
+    cr_assert_eq(router_ops(rt), 0);
+    cr_assert_not(router_forward_done(rt, id, REPLICA_DONE, 60), "a late answer finds nothing");
+    router_view(rt, 1, 5, false, 70);
+    router_tick(rt, 10000);
+    cr_assert_eq(d.n, 2, "nothing is sent again");
+}
+
+/* Rule 3: the same leader in a new term is a new route too. */
+Test(router, forwarded_write_is_indefinite_when_only_the_term_changes)
+{
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    router_view(rt, 1, 4, false, 10);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->status, REPLICA_INDEFINITE);
+}
+
+/* Rule 3: no answer in time: a write ends indefinite. */
+Test(router, forwarded_write_times_out_indefinite)
+{
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    cr_assert_eq(router_deadline(rt), 1500);
+    router_tick(rt, 1499);
+    cr_assert_eq(d.n, 1);
+    router_tick(rt, 1500);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->status, REPLICA_INDEFINITE);
+}
+
+/* Rule 5: a forwarded read is routed again at once when the leader
+ * changes, and ends definitely when no answer comes. */
+Test(router, forwarded_read_is_rerouted_and_times_out_definite)
+{
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_READ, 1, 0);
+    uint64_t old = ev(0)->id;
+    router_view(rt, 2, 4, false, 10);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(ev(1)->kind, EV_FORWARD);
+    cr_assert_eq(ev(1)->leader, 2);
+    cr_assert_neq(ev(1)->id, old, "a new attempt has a new id");
+    cr_assert_not(router_forward_done(rt, old, REPLICA_DONE, 20));
+    router_tick(rt, 10 + 1500);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->status, REPLICA_UNAVAILABLE, "a read changes nothing: definite");
+}
+
+/* Rule 4: a definite refusal is retried once the view differs; an
+ * answer with the value ends it (true: the caller delivers it). */
+Test(router, not_leader_refusal_is_retried_on_a_new_view)
+{
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    cr_assert_not(router_forward_done(rt, ev(0)->id, REPLICA_NOT_LEADER, 5));
+    cr_assert_eq(d.n, 1, "not sent again to the view that refused it");
+    router_view(rt, 1, 3, false, 6);
+    cr_assert_eq(d.n, 1);
+    router_view(rt, 2, 4, false, 7);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(ev(1)->kind, EV_FORWARD);
+    cr_assert_eq(ev(1)->leader, 2);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 8));
+    cr_assert_eq(router_ops(rt), 0);
+}
+
+/* Rule 4: a refusal from the local replica is retried the same way, and
+ * retries are bounded. */
+Test(router, local_refusals_are_retried_a_bounded_number_of_times)
+{
+    router_view(rt, 0, 3, true, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    raft_term t = 3;
+    size_t sent = 0;
+    for (int i = 0; i < 10 && router_ops(rt); i++) {
+        struct ev *last = ev(d.n - 1);
+        cr_assert(last->kind == EV_SUBMIT || last->kind == EV_FORWARD);
+        sent++;
+        bool ended = last->kind == EV_SUBMIT
+                         ? router_local_done(rt, last->id, REPLICA_NOT_LEADER, 10)
+                         : router_forward_done(rt, last->id, REPLICA_NOT_LEADER, 10);
+        if (ended)
+            break;
+        router_view(rt, i % 2 ? 0 : 1, ++t, i % 2, 10);
+    }
+    cr_assert_eq(sent, 4, "the first attempt and 3 retries");
+    cr_assert_eq(router_ops(rt), 0);
+}
+
+/* Rule 4: other definite answers end the operation. */
+Test(router, unavailable_is_not_retried)
+{
+    router_view(rt, 0, 3, true, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_UNAVAILABLE, 1));
+    cr_assert_eq(router_ops(rt), 0);
+}
+
+/* Rule 7: local operations are not timed out by the router. */
+Test(router, local_operations_wait_for_the_replica)
+{
+    router_view(rt, 0, 3, true, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    cr_assert_eq(router_deadline(rt), UINT64_MAX);
+    router_tick(rt, 1000000);
+    cr_assert_eq(d.n, 1);
+    router_view(rt, 1, 4, false, 1000001); /* deposed: the replica answers */
+    cr_assert_eq(d.n, 1);
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_INDEFINITE, 1000002));
+}
+
+/* Rule 6: a pipeline of writes goes out at once, in order. */
+Test(router, pipelined_writes_go_together_in_order)
+{
+    struct router_conn conn = {0};
+    router_view(rt, 1, 3, false, 0);
+    for (int i = 1; i <= 4; i++)
+        submit(&conn, ROUTER_WRITE, i, 0);
+    cr_assert_eq(d.n, 4);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(ev(i)->kind, EV_FORWARD);
+        cr_assert_eq(ev(i)->user, i + 1);
+    }
+}
+
+/* Rule 6: a read after a write on one connection waits for the write's
+ * answer; a read on another connection does not. */
+Test(router, read_after_write_waits_for_the_write)
+{
+    struct router_conn a = {0}, b = {0};
+    router_view(rt, 0, 3, true, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    submit(&b, ROUTER_READ, 3, 0);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(ev(0)->user, 1);
+    cr_assert_eq(ev(1)->user, 3, "the other connection's read goes at once");
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_DONE, 1));
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(ev(2)->kind, EV_SUBMIT);
+    cr_assert_eq(ev(2)->user, 2);
+}
+
+/* Rule 6: a write after reads waits for all of them; reads share a round. */
+Test(router, write_after_reads_waits_for_all_of_them)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_READ, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    submit(&a, ROUTER_WRITE, 3, 0);
+    submit(&a, ROUTER_READ, 4, 0);
+    cr_assert_eq(d.n, 2, "both reads go, the write waits");
+    cr_assert(router_forward_done(rt, ev(0)->id, REPLICA_DONE, 1));
+    cr_assert_eq(d.n, 2);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 1));
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(ev(2)->user, 3);
+    cr_assert(router_forward_done(rt, ev(2)->id, REPLICA_DONE, 2));
+    cr_assert_eq(ev(3)->user, 4);
+}
+
+/* Rule 6: ops of one connection never go two routes at once: a write
+ * behind writes in flight to an old leader waits until they end. */
+Test(router, connection_never_has_two_routes_in_flight)
+{
+    struct router_conn a = {0};
+    router_view(rt, 0, 3, true, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    router_view(rt, 2, 4, false, 5); /* deposed; op 1 is still the replica's */
+    submit(&a, ROUTER_WRITE, 2, 5);
+    cr_assert_eq(d.n, 1, "op 2 waits for op 1, which went elsewhere");
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_INDEFINITE, 6));
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(ev(1)->kind, EV_FORWARD);
+    cr_assert_eq(ev(1)->user, 2);
+    cr_assert_eq(ev(1)->leader, 2);
+}
+
+/* Rules 3 and 6: a leader change ends a connection's forwarded writes and
+ * its next operation goes to the new leader only after them. */
+Test(router, leader_change_ends_writes_then_the_next_goes)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_WRITE, 2, 0);
+    submit(&a, ROUTER_READ, 3, 0);
+    cr_assert_eq(d.n, 2);
+    router_view(rt, 2, 4, false, 10);
+    cr_assert_eq(d.n, 5);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 1);
+    cr_assert_eq(ev(2)->status, REPLICA_INDEFINITE);
+    cr_assert_eq(ev(3)->kind, EV_FINISH);
+    cr_assert_eq(ev(3)->user, 2);
+    cr_assert_eq(ev(4)->kind, EV_FORWARD);
+    cr_assert_eq(ev(4)->user, 3);
+    cr_assert_eq(ev(4)->leader, 2);
+}
+
+/* Rule 6 with rule 4: refused writes go again in their order. */
+Test(router, refused_writes_are_retried_in_order)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_WRITE, 2, 0);
+    cr_assert_not(router_forward_done(rt, ev(0)->id, REPLICA_NOT_LEADER, 1));
+    cr_assert_not(router_forward_done(rt, ev(1)->id, REPLICA_NOT_LEADER, 1));
+    cr_assert_eq(d.n, 2);
+    router_view(rt, 0, 4, true, 2);
+    cr_assert_eq(d.n, 4);
+    cr_assert_eq(ev(2)->kind, EV_SUBMIT);
+    cr_assert_eq(ev(2)->user, 1);
+    cr_assert_eq(ev(3)->kind, EV_SUBMIT);
+    cr_assert_eq(ev(3)->user, 2);
+}
+
+/* A closed connection's unsent operations end; those in flight go on. */
+Test(router, closing_a_connection)
+{
+    struct router_conn a = {0};
+    router_view(rt, 0, 3, true, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    router_conn_close(rt, &a);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->user, 2);
+    cr_assert_eq(ev(1)->status, REPLICA_UNAVAILABLE);
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_DONE, 1));
+    cr_assert_eq(router_ops(rt), 0);
+}
+
+/* The table is bounded: more operations are refused definitely. */
+Test(router, bounded)
+{
+    router_free(rt);
+    struct router_config c;
+    router_config_default(&c, 0, 3);
+    c.max_ops = 2;
+    c.submit = on_submit;
+    c.forward = on_forward;
+    c.finish = on_finish;
+    c.ctx = &d;
+    rt = router_new(&c);
+    router_view(rt, 0, 3, true, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    submit(NULL, ROUTER_WRITE, 2, 0);
+    submit(NULL, ROUTER_WRITE, 3, 0);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 3);
+    cr_assert_eq(ev(2)->status, REPLICA_UNAVAILABLE);
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_DONE, 1));
+    submit(NULL, ROUTER_WRITE, 4, 0);
+    cr_assert_eq(ev(3)->kind, EV_SUBMIT);
+}
+
+/* Abort: writes in flight may have happened, the rest did not. */
+Test(router, abort_all)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    submit(NULL, ROUTER_READ, 3, 0);
+    router_abort_all(rt, "stopping");
+    cr_assert_eq(router_ops(rt), 0);
+    int seen = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        if (d.ev[i].kind != EV_FINISH)
+            continue;
+        seen++;
+        cr_assert_eq(d.ev[i].status, d.ev[i].user == 1 ? REPLICA_INDEFINITE : REPLICA_UNAVAILABLE);
+    }
+    cr_assert_eq(seen, 3);
+}
+
+/* Rule 6: nothing overtakes an operation of its connection that waits,
+ * even on the route the ones in flight took. */
+Test(router, nothing_overtakes_a_waiting_operation)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_WRITE, 2, 0);
+    cr_assert_not(router_forward_done(rt, ev(0)->id, REPLICA_NOT_LEADER, 1));
+    submit(&a, ROUTER_WRITE, 3, 2);
+    cr_assert_eq(d.n, 2, "op 3 waits behind op 1");
+    cr_assert_eq(a.unsent, 2);
+    router_view(rt, 2, 4, false, 3);
+    /* op 2 went to the old route: indefinite; then 1 and 3 go, in order */
+    cr_assert_eq(d.n, 5);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 2);
+    cr_assert_eq(ev(3)->kind, EV_FORWARD);
+    cr_assert_eq(ev(3)->user, 1);
+    cr_assert_eq(ev(4)->kind, EV_FORWARD);
+    cr_assert_eq(ev(4)->user, 3);
+    cr_assert_eq(a.unsent, 0);
+}
