@@ -270,6 +270,10 @@ static void send_ordered(struct rcluster *c, struct msg *m)
     if (c->links.stream_gaps && (c->cut[m->from][m->to] || rng_double(&c->g) < c->links.drop))
         return;
     uint64_t at = c->now + latency(c);
+    /* A stream that stalls (TCP retransmission backoff): this message and
+     * every later one on the link wait. */
+    if (rng_double(&c->g) < c->links.stall)
+        at += 200 + rng_below(&c->g, 800);
     if (at < c->last_fifo[m->from][m->to])
         at = c->last_fifo[m->from][m->to];
     c->last_fifo[m->from][m->to] = at;

@@ -54,6 +54,7 @@ struct rcluster_links {
     uint64_t latency_min_ms, latency_max_ms;
     double drop;      /* any message */
     double duplicate; /* Raft messages only */
+    double stall;     /* a forward or answer holds up its stream for 0.2-1 s */
     bool stream_gaps; /* forwards and answers may be lost with later ones arriving */
 };
 

@@ -21,6 +21,11 @@
  *   RAFTKV_STREAM_GAPS=1 forwards and answers may be lost while later ones on
  *                        their link arrive (rcluster.h): per-connection
  *                        order then fails (router.h rule 6 assumes streams)
+ *   RAFTKV_STREAM_STALLS=1  forward streams sometimes stall 0.2-1 s (TCP
+ *                        backoff): per-connection order then fails too (a
+ *                        write ended 13 by the forward timeout is appended
+ *                        later in the same term, after the connection's
+ *                        next operations, which its ending released)
  *   RAFTKV_NO_ORDER=1    check plain linearizability only
  * A failure prints `seed=S` and what failed.
  */
@@ -250,7 +255,7 @@ static void dump(const struct lin_op *h, size_t n, const struct lin_report *rep)
 }
 
 /* Runs one schedule; NULL or a malloc'd description of what failed. */
-static char *run_schedule(uint64_t seed)
+static char *run_schedule(uint64_t seed, size_t *undecided)
 {
     struct run run;
     memset(&run, 0, sizeof run);
@@ -264,6 +269,8 @@ static char *run_schedule(uint64_t seed)
     links.latency_max_ms = links.latency_min_ms + rng_below(&run.g, 25);
     links.drop = rng_double(&run.g) * 0.05;
     links.duplicate = rng_double(&run.g) * 0.05;
+    double stall = rng_below(&run.g, 2) ? rng_double(&run.g) * 0.02 : 0;
+    links.stall = getenv("RAFTKV_STREAM_STALLS") ? stall : 0;
     links.stream_gaps = getenv("RAFTKV_STREAM_GAPS") != NULL;
     rcluster_set_links(c, &links);
     run.n_open = 2 * run.n;
@@ -285,7 +292,7 @@ static char *run_schedule(uint64_t seed)
     rcluster_heal(c);
     for (int i = 0; i < run.n; i++)
         rcluster_restart(c, i);
-    rcluster_elapse(c, 2000);
+    rcluster_elapse(c, 4000);
 
     char buf[512];
     char *failure = NULL;
@@ -320,16 +327,21 @@ static char *run_schedule(uint64_t seed)
     if (!failure && !rcluster_ok(c))
         failure = strdup(rcluster_error(c));
     for (int k = 0; k < N_KEYS && !failure; k++) {
-        struct lin_limits lim = {.connection_order = !getenv("RAFTKV_NO_ORDER"), .max_seconds = 20};
+        /* A crash leaves its connections' writes unknown; a key with many
+         * of them can be too costly to decide: counted, not failed. */
+        struct lin_limits lim = {.connection_order = !getenv("RAFTKV_NO_ORDER"), .max_states = 400000};
         struct lin_report rep;
         enum lin_verdict v = lin_check(run.h[k], run.nh[k], &lim, &rep);
         if (v == LIN_INVALID && getenv("RAFTKV_SEED"))
             dump(run.h[k], run.nh[k], &rep);
-        if (v != LIN_VALID) {
-            snprintf(buf, sizeof buf, "key %d %s in each connection's order (%zu ops, failed op %zu) %s",
-                     k, v == LIN_INVALID ? "not linearizable" : "undecided", run.nh[k],
-                     rep.failed_op, rep.reason);
+        if (v == LIN_INVALID) {
+            snprintf(buf, sizeof buf, "key %d not linearizable in each connection's order (%zu ops, failed op %zu)",
+                     k, run.nh[k], rep.failed_op);
             failure = strdup(buf);
+        } else if (v == LIN_UNKNOWN) {
+            (*undecided)++;
+            if (getenv("RAFTKV_SEED"))
+                fprintf(stderr, "seed=%llu key %d undecided: %s\n", (unsigned long long)seed, k, rep.reason);
         }
         lin_report_free(&rep);
     }
@@ -364,9 +376,9 @@ Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_
     printf("routed schedules: seeds %llu..%llu (replay one with RAFTKV_SEED=S)\n",
            (unsigned long long)first, (unsigned long long)(first + n - 1));
     fflush(stdout);
-    size_t failures = 0;
+    size_t failures = 0, undecided = 0;
     for (uint64_t s = first; s < first + n; s++) {
-        char *why = run_schedule(s);
+        char *why = run_schedule(s, &undecided);
         if (why) {
             fprintf(stderr, "seed=%llu FAILED: %s\n  replay: RAFTKV_SEED=%llu build/tests/raft_tests "
                             "--filter 'routed_schedules/*'\n",
@@ -376,5 +388,8 @@ Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_
                 break;
         }
     }
+    printf("routed schedules: %zu keys undecided within the checker's bound\n", undecided);
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
+    cr_assert_leq(undecided, 3 * n / 100 + 1, "%zu keys undecided: the schedules are too hard to judge",
+                  undecided);
 }
