@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "node/node_internal.h"
 #include "node/node_log.h"
@@ -32,8 +34,19 @@ bool node_requests_init(struct node *n)
         free(n->free_slots);
         return false;
     }
-    for (size_t i = 0; i < n->cap_reqs; i++)
+    /* Refs of a restarted process must not match those of the one before
+     * it, whose forwards may still be answered: generations start at a
+     * value drawn from the clock and pid, below 2^30 so that a ref stays a
+     * JSON integer (jansson's are signed 64-bit). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t z = ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40)) *
+                 0x9e3779b97f4a7c15ULL;
+    n->first_gen = (uint32_t)(z >> 34);
+    for (size_t i = 0; i < n->cap_reqs; i++) {
+        n->reqs[i].gen = n->first_gen;
         n->free_slots[i] = (uint32_t)(n->cap_reqs - 1 - i);
+    }
     n->n_free = n->cap_reqs;
     return true;
 }
@@ -87,6 +100,8 @@ static struct request *request_alloc(struct node *n)
             return NULL;
         n->free_slots = f;
         memset(n->reqs + n->cap_reqs, 0, (ncap - n->cap_reqs) * sizeof *r);
+        for (size_t i = n->cap_reqs; i < ncap; i++)
+            n->reqs[i].gen = n->first_gen;
         for (size_t i = ncap; i > n->cap_reqs; i--)
             n->free_slots[n->n_free++] = (uint32_t)(i - 1);
         n->cap_reqs = ncap;

@@ -58,6 +58,7 @@ struct node {
     struct request *reqs;
     uint32_t *free_slots;
     size_t n_free, cap_reqs, max_reqs;
+    uint32_t first_gen; /* every slot's first generation */
 
     /* This batch's forwards per leader (one term per line), and answers to
      * forwards per follower: lists of members rendered as they come,
