@@ -74,6 +74,14 @@ struct check_history {
     size_t n_events;  /* events given to check_history_add() */
     size_t n_dropped; /* operations left out (definite failures, unknown reads) */
     size_t n_ignored; /* completions without a matching invocation */
+    /* Set after check_history_init(), before any event: a process is a
+     * pipelining connection. Its invocations may overlap; a completion
+     * answers its oldest pending invocation of the same function (replies
+     * in order, as Redis gives them, pair exactly); and the check keeps each
+     * process's order (lin_limits.connection_order). Off, a process has
+     * one invocation pending at most: a new one leaves the previous
+     * without an outcome. */
+    bool connection_order;
     enum lin_verdict verdict; /* after check_history_run() */
     struct check_index *index;
 };

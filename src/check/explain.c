@@ -50,7 +50,8 @@ static void explain_op_line(FILE *out, const char *lead, const struct lin_op *op
 }
 
 /* Why op cannot be the next operation when the register holds `value`. */
-static void explain_why(FILE *out, const struct lin_op *op, int32_t value, const struct lin_values *values)
+static void explain_why(FILE *out, const struct lin_op *op, int32_t value, const struct lin_values *values,
+                        bool connection_order)
 {
     const char *v = lin_values_text(values, value);
     const char *a = lin_values_text(values, op->a);
@@ -61,6 +62,9 @@ static void explain_why(FILE *out, const struct lin_op *op, int32_t value, const
         fprintf(out, "can't cas %s from %s to %s\n", v, a, b);
     else if (op->f == LIN_CAS && op->outcome == LIN_FAIL && value == op->a)
         fprintf(out, "a cas from %s failed, yet register %s held %s\n", a, v, a);
+    else if (connection_order)
+        fprintf(out, "it applies to register %s, but not after all of process %" PRId64
+                "'s earlier operations, or no order of the operations after it works\n", v, op->process);
     else
         fprintf(out, "it applies to register %s, but no order of the operations after it works\n", v);
 }
@@ -83,9 +87,9 @@ static void explain_impl(FILE *out, const struct lin_op *ops, const int64_t *com
     }
     const struct lin_op *f = &ops[r->failed_op];
     int64_t f_complete = complete ? complete[r->failed_op] : -1;
-    fprintf(out, "not linearizable: no order of the %zu operations gets past the one below (%" PRIu64
+    fprintf(out, "not linearizable%s: no order of the %zu operations gets past the one below (%" PRIu64
             " configurations explored)\n",
-            n, r->states_explored);
+            r->connection_order ? " in each process's order" : "", n, r->states_explored);
     explain_op_line(out, "cannot linearize: ", f, f_complete, values);
 
     fprintf(out, "register values possible just before it:");
@@ -94,7 +98,7 @@ static void explain_impl(FILE *out, const struct lin_op *ops, const int64_t *com
     fprintf(out, "%s\n", r->n_possible ? "" : " (none recorded)");
     for (size_t i = 0; i < r->n_possible; i++) {
         fprintf(out, "  from %s: ", lin_values_text(values, r->possible[i]));
-        explain_why(out, f, r->possible[i], values);
+        explain_why(out, f, r->possible[i], values, r->connection_order);
     }
 
     size_t n_concurrent = 0;

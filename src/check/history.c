@@ -9,13 +9,21 @@
 #include <string.h>
 #include <time.h>
 
-/* What a process is waiting for: an invocation not yet completed. */
-struct check_pending {
-    int64_t process;
+/* An invocation not yet completed: its key and op. */
+struct check_open {
     size_t key;
     size_t op;
-    bool used;   /* slot taken by this process */
-    bool active; /* an invocation is pending */
+};
+
+/* What a process is waiting for: its invocations not yet completed, oldest
+ * first. One at most, unless the history is pipelined (connection_order),
+ * where a completion answers the oldest pending invocation of its
+ * function. */
+struct check_pending {
+    int64_t process;
+    bool used; /* slot taken by this process */
+    struct check_open *open;
+    size_t head, len, cap; /* open[head .. head+len) */
 };
 
 struct check_index {
@@ -62,6 +70,8 @@ void check_history_free(struct check_history *h)
     if (h->index) {
         lin_values_free(h->index->key_ids);
         free(h->index->key_of_id);
+        for (size_t i = 0; h->index->pending && i < h->index->n_pending_slots; i++)
+            free(h->index->pending[i].open);
         free(h->index->pending);
         free(h->index);
     }
@@ -214,21 +224,48 @@ int check_history_add(struct check_history *h, const struct check_event *ev)
     struct check_index *x = h->index;
     if (ev->type != CHECK_INVOKE) {
         struct check_pending *p = check_pending_slot(x, ev->process, false);
-        if (!p || !p->active || h->keys[p->key].ops[p->op].f != (uint8_t)ev->f) {
+        size_t i = 0;
+        while (p && i < p->len) {
+            struct check_open *o = &p->open[p->head + i];
+            if (h->keys[o->key].ops[o->op].f == (uint8_t)ev->f)
+                break;
+            i++;
+        }
+        if (!p || i == p->len) {
             /* No invocation of this function is pending for the process
              * (e.g. a log that starts mid-operation): nothing to pair. */
             h->n_ignored++;
             return 0;
         }
-        p->active = false;
-        return check_complete(h, &h->keys[p->key], p->op, ev);
+        struct check_open o = p->open[p->head + i];
+        memmove(&p->open[p->head + i], &p->open[p->head + i + 1], (p->len - i - 1) * sizeof o);
+        p->len--;
+        return check_complete(h, &h->keys[o.key], o.op, ev);
     }
 
     struct check_pending *p = check_pending_slot(x, ev->process, true);
     if (!p)
         return CHECK_ERR_NOMEM;
-    if (p->active) /* a new invocation: the previous one never completed */
-        check_op_unknown(h, &h->keys[p->key].ops[p->op]);
+    if (!h->connection_order) {
+        /* A new invocation: the previous one never completed. */
+        for (; p->len; p->len--, p->head++)
+            check_op_unknown(h, &h->keys[p->open[p->head].key].ops[p->open[p->head].op]);
+    }
+    if (p->len == 0)
+        p->head = 0;
+    if (p->head + p->len == p->cap) {
+        if (p->head > 0) {
+            memmove(p->open, p->open + p->head, p->len * sizeof *p->open);
+            p->head = 0;
+        } else {
+            size_t cap = p->cap ? p->cap * 2 : 1;
+            struct check_open *o = realloc(p->open, cap * sizeof *o);
+            if (!o)
+                return CHECK_ERR_NOMEM;
+            p->open = o;
+            p->cap = cap;
+        }
+    }
     size_t ki = check_key_find_or_add(h, ev->key);
     if (ki == CHECK_NO_KEY)
         return CHECK_ERR_NOMEM;
@@ -259,9 +296,7 @@ int check_history_add(struct check_history *h, const struct check_event *ev)
     }
     k->complete_index[k->n_ops] = -1;
     k->ops[k->n_ops] = op;
-    p->key = ki;
-    p->op = k->n_ops++;
-    p->active = true;
+    p->open[p->head + p->len++] = (struct check_open){.key = ki, .op = k->n_ops++};
     return 0;
 }
 
@@ -270,10 +305,8 @@ int check_history_finish(struct check_history *h)
     struct check_index *x = h->index;
     for (size_t i = 0; i < x->n_pending_slots; i++) {
         struct check_pending *p = &x->pending[i];
-        if (p->used && p->active) {
-            check_op_unknown(h, &h->keys[p->key].ops[p->op]);
-            p->active = false;
-        }
+        for (; p->used && p->len; p->len--, p->head++)
+            check_op_unknown(h, &h->keys[p->open[p->head].key].ops[p->open[p->head].op]);
     }
     /* Remove dropped operations (unknown reads change nothing). */
     for (size_t ki = 0; ki < h->n_keys; ki++) {
@@ -302,6 +335,7 @@ enum lin_verdict check_history_run(struct check_history *h, const struct lin_lim
 {
     bool any_invalid = false, any_unknown = false;
     struct lin_limits per_key = limits ? *limits : (struct lin_limits){0};
+    per_key.connection_order |= h->connection_order;
     double per_key_seconds = per_key.max_seconds > 0 ? per_key.max_seconds : CHECK_DEFAULT_KEY_SECONDS;
     double deadline = check_now_seconds() + CHECK_MAX_TOTAL_SECONDS;
     for (size_t i = 0; i < h->n_keys; i++) {

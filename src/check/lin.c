@@ -18,6 +18,11 @@
  * valid history is usually found without guessing which of them took
  * effect; the walk succeeds when every op with a return is linearized.
  *
+ * With per-process order (lin_limits.connection_order) an op is a
+ * candidate only when its process's earlier op with a return is linearized
+ * and none of its process's later ops is (lin_order_allows). Both depend on
+ * the set alone, so the memo stays exact.
+ *
  * Configurations are stored compactly (struct lin_set): ops with a return
  * are numbered in order of their returns, so the linearized ones form a
  * run of ones up to the first open op, then a few bits for ops in flight;
@@ -193,11 +198,39 @@ struct lin_search {
     size_t n_info_path;
     struct lin_pair_set dead_ends;
     size_t *best_prefix;
+    bool order_on; /* lin_limits.connection_order */
+    struct lin_order order;
 };
 
 static bool lin_is_info(const struct lin_search *s, uint32_t op)
 {
     return s->ops[op].outcome == LIN_INFO;
+}
+
+static bool lin_linearized(const struct lin_search *s, uint32_t op)
+{
+    const uint64_t *words = lin_is_info(s, op) ? s->set.info : s->set.req;
+    uint32_t rank = s->rank[op];
+    return (words[rank / 64] >> (rank % 64)) & 1;
+}
+
+/* Per-process order: op may take effect now if its process's previous op
+ * with a return has (and so, inductively, every earlier op with a return)
+ * and no later op of its process has. Later ops that are linearized come
+ * in order too, so only the unknown ops up to the next op with a return
+ * need a look: past that one nothing can be linearized yet. */
+static bool lin_order_allows(const struct lin_search *s, uint32_t op)
+{
+    uint32_t p = s->order.prev_req[op];
+    if (p != LIN_NO_OP && !lin_linearized(s, p))
+        return false;
+    for (uint32_t q = s->order.next[op]; q != LIN_NO_OP; q = s->order.next[q]) {
+        if (lin_linearized(s, q))
+            return false;
+        if (!lin_is_info(s, q))
+            break;
+    }
+    return true;
 }
 
 /* Whether configuration (set, value) is dominated by one already seen:
@@ -254,14 +287,20 @@ static double lin_now_seconds(void)
  * take effect wherever the later one could. So the search lets an unknown op
  * take effect only once its earlier twin has, which cuts the orders of
  * identical ops to one without losing any outcome. Pairs twins along the
- * unknown ops' list (in call order); quadratic only in the unknown ops. */
+ * unknown ops' list (in call order); quadratic only in the unknown ops.
+ * Under per-process order only ops the rule cannot bind are interchangeable
+ * (lin_order.free); in Jepsen's histories that is every unknown op. */
 static void lin_find_twins(struct lin_search *s)
 {
     for (struct lin_entry *x = s->info_head.next; x; x = x->next) {
         const struct lin_op *o = &s->ops[x->op];
         s->twin[x->op] = UINT32_MAX;
+        if (s->order_on && !s->order.free[x->op])
+            continue;
         for (struct lin_entry *y = x->prev; y && y != &s->info_head; y = y->prev) {
             const struct lin_op *p = &s->ops[y->op];
+            if (s->order_on && !s->order.free[y->op])
+                continue;
             if (p->f == o->f && p->a == o->a && (o->f != LIN_CAS || p->b == o->b)) {
                 s->twin[x->op] = y->op;
                 break;
@@ -271,11 +310,14 @@ static void lin_find_twins(struct lin_search *s)
 }
 
 /* Allocates everything and numbers the ops; 0 or -1 (out of memory). */
-static int lin_search_init(struct lin_search *s, const struct lin_op *ops, size_t n)
+static int lin_search_init(struct lin_search *s, const struct lin_op *ops, size_t n, bool order_on)
 {
     memset(s, 0, sizeof *s);
     s->ops = ops;
     s->n = n;
+    s->order_on = order_on;
+    if (order_on && lin_order_build(ops, n, &s->order) != 0)
+        return -1;
     s->entries = malloc(2 * n * sizeof *s->entries);
     s->rank = malloc(n * sizeof *s->rank);
     s->twin = malloc(n * sizeof *s->twin);
@@ -318,6 +360,7 @@ static void lin_search_free(struct lin_search *s)
     if (s->memo_ok)
         lin_memo_free(&s->memo);
     lin_pairs_free(&s->dead_ends);
+    lin_order_free(&s->order);
     free(s->entries);
     free(s->rank);
     free(s->twin);
@@ -340,6 +383,8 @@ static int lin_try(struct lin_search *s, struct lin_entry *call, struct lin_entr
     /* An unknown op that leaves the value as it is gains nothing over
      * never taking effect, which the search covers anyway. */
     if (!lin_step(&s->ops[op], *value, &next_value) || (info && next_value == *value))
+        return 0;
+    if (s->order_on && !lin_order_allows(s, op))
         return 0;
     struct lin_set_mark mark = lin_set_save(&s->set);
     lin_set_add(&s->set, info, s->rank[op], s->zobrist[op]);
@@ -368,6 +413,7 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
 {
     memset(r, 0, sizeof *r);
     r->verdict = LIN_VALID;
+    r->connection_order = limits && limits->connection_order;
     if (n == 0)
         return LIN_VALID;
     if (n > UINT32_MAX / 4)
@@ -377,7 +423,7 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
     double max_seconds = limits && limits->max_seconds > 0 ? limits->max_seconds : LIN_DEFAULT_MAX_SECONDS;
     struct lin_search s;
     enum lin_verdict verdict = LIN_UNKNOWN;
-    if (lin_search_init(&s, ops, n) != 0) {
+    if (lin_search_init(&s, ops, n, limits && limits->connection_order) != 0) {
         lin_unknown(r, "out of memory");
         goto done;
     }

@@ -20,6 +20,7 @@
 #ifndef RAFTKV_LIN_H
 #define RAFTKV_LIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,21 @@ enum lin_verdict { LIN_VALID = 0, LIN_INVALID = 1, LIN_UNKNOWN = 2 };
 struct lin_limits {
     uint64_t max_states; /* memoized (set, value) pairs before giving up; 0 = default */
     double max_seconds;  /* wall-clock bound for one register; 0 = default */
+    /* Not a bound but one more rule: per-process (per-connection) order.
+     * Each process's operations take effect in the order they were invoked
+     * (call time; equal calls in array order), even when they overlap in
+     * time, as a pipelining connection's do: an op may be linearized only
+     * after every earlier-invoked op of its process that is linearized at
+     * all. An op of unknown outcome (LIN_INFO) either takes effect in that
+     * order - after its process's earlier ops, before its later ones - or
+     * never; one that never takes effect blocks nothing, and once a later
+     * op of its process has taken effect it no longer can. Ops with a
+     * return always take effect, so they do block their later ops. Off,
+     * only real-time order counts; on a history whose processes run one op
+     * at a time (Jepsen's) the rule follows from real-time order and the
+     * verdict is the same. The rule holds within one register (key):
+     * order between a process's ops on different keys is not checked. */
+    bool connection_order;
 };
 
 struct lin_report {
@@ -57,6 +73,7 @@ struct lin_report {
     size_t prefix_ops;
     size_t *prefix; /* indexes of ops, in linearization order, of that prefix */
     uint64_t states_explored;
+    bool connection_order; /* checked with lin_limits.connection_order */
     char reason[256]; /* for LIN_UNKNOWN: which bound was hit */
 };
 

@@ -1,6 +1,7 @@
 /* lin_internal.h - pieces of the linearizability search shared by its
  * files: the time-ordered entry lists (lin_entries.c) and the set of
- * (op, value) pairs met at dead ends, kept for explanations (lin_pairs.c).
+ * (op, value) pairs met at dead ends, kept for explanations (lin_pairs.c);
+ * the per-process order tables (lin_order.c).
  */
 #ifndef RAFTKV_CHECK_LIN_INTERNAL_H
 #define RAFTKV_CHECK_LIN_INTERNAL_H
@@ -35,6 +36,20 @@ void lin_entries_lift(struct lin_entry *call);
 void lin_entries_unlift(struct lin_entry *call);
 
 uint64_t lin_mix64(uint64_t z);
+
+/* Per-process order (lin_limits.connection_order), tables by op index. */
+#define LIN_NO_OP UINT32_MAX
+struct lin_order {
+    uint32_t *prev_req; /* the latest earlier-invoked op of its process with a return */
+    uint32_t *next;     /* the next-invoked op of its process */
+    /* Real time already orders it after every other op of its process: it
+     * is the last one invoked, and all the others returned before its call. */
+    bool *free;
+};
+
+/* 0, or -1 when out of memory. */
+int lin_order_build(const struct lin_op *ops, size_t n, struct lin_order *o);
+void lin_order_free(struct lin_order *o);
 
 struct lin_pair_set {
     uint64_t *slots; /* (op << 32 | (uint32_t)value) + 1; 0 is empty */

@@ -26,7 +26,6 @@ struct node *node_new(const struct node_options *o)
     n->max_reqs = o->max_requests ? o->max_requests : 65536;
     n->self = -1;
     n->last_leader = RAFT_NO_NODE;
-    n->routed_leader = RAFT_NO_NODE;
     n->last_role = -1;
     n->next_msg_id = 1;
     if (!node_requests_init(n)) {
@@ -52,6 +51,15 @@ static void log_stats(const struct node *n)
              (unsigned long long)st.applied, (unsigned long long)st.proposed,
              (unsigned long long)st.syncs, (unsigned long long)st.messages_sent,
              (unsigned long long)st.indefinite, (unsigned long long)st.snapshots);
+    struct router_stats rs;
+    router_stats(n->router, &rs);
+    node_log(NODE_LOG_INFO,
+             "router: %llu requests, %llu local, %llu forwarded, %llu routed again, %llu waited "
+             "for a leader, %llu ended indefinite, %llu refused",
+             (unsigned long long)rs.submitted, (unsigned long long)rs.local,
+             (unsigned long long)rs.forwarded, (unsigned long long)rs.rerouted,
+             (unsigned long long)rs.waited_for_leader, (unsigned long long)rs.ended_indefinite,
+             (unsigned long long)rs.ended_refused);
 }
 
 void node_free(struct node *n)
@@ -59,6 +67,7 @@ void node_free(struct node *n)
     if (!n)
         return;
     log_stats(n);
+    router_free(n->router); /* requests still in it are freed below */
     node_requests_free(n);
     replica_free(n->replica);
     storage_close(n->storage);
@@ -280,7 +289,20 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     n->replica = replica_new(&c, now_ms);
     if (n->storage)
         storage_release_restore(n->storage);
-    if (!n->replica) {
+    struct router_config rc;
+    router_config_default(&rc, n->self, n->n_nodes);
+    rc.max_ops = n->max_reqs;
+    rc.leader_wait_ms = n->opts.park_timeout_ms;
+    rc.forward_timeout_ms = n->opts.request_timeout_ms;
+    rc.unsafe_local_reads = n->opts.unsafe_local_reads;
+    rc.submit = node_router_submit;
+    rc.forward = node_router_forward;
+    rc.finish = node_router_finish;
+    rc.ctx = n;
+    n->router = n->replica ? router_new(&rc) : NULL;
+    if (!n->router) {
+        replica_free(n->replica);
+        n->replica = NULL;
         storage_close(n->storage);
         n->storage = NULL;
         return "cannot start the replica";
@@ -441,17 +463,20 @@ void node_end_batch(struct node *n, uint64_t now_ms)
     n->last_now = now_ms;
     if (!n->initialized || n->failed)
         return;
-    if (replica_leader(n->replica) != n->routed_leader) {
-        n->routed_leader = replica_leader(n->replica);
-        node_leader_changed(n, now_ms);
-    }
-    node_release_parked(n, now_ms);
-    int rc = replica_flush(n->replica, now_ms);
-    if (rc != 0) {
-        node_log(NODE_LOG_ERROR, "storage failed: %s; stopping",
-                 n->storage ? storage_error(n->storage) : "unknown");
-        n->failed = rc;
-        return;
+    /* The router routes by the view this batch left (rules 1-5); what it
+     * submits here, or from the replica's answers during the flush (a
+     * refusal routed again, rule 4), the next flush takes. */
+    router_view(n->router, replica_leader(n->replica), replica_term(n->replica),
+                replica_role(n->replica) == RAFT_LEADER, now_ms);
+    for (int round = 0; round == 0 || (n->resubmitted && round < 4); round++) {
+        n->resubmitted = false;
+        int rc = replica_flush(n->replica, now_ms);
+        if (rc != 0) {
+            node_log(NODE_LOG_ERROR, "storage failed: %s; stopping",
+                     n->storage ? storage_error(n->storage) : "unknown");
+            n->failed = rc;
+            return;
+        }
     }
     node_emit_forwards(n);
     log_changes(n);
@@ -463,7 +488,7 @@ void node_tick(struct node *n, uint64_t now_ms)
         return;
     n->last_now = now_ms;
     replica_tick(n->replica, now_ms);
-    node_expire_forwards(n, now_ms);
+    router_tick(n->router, now_ms);
 }
 
 uint64_t node_deadline(const struct node *n)
@@ -471,6 +496,6 @@ uint64_t node_deadline(const struct node *n)
     if (!n->initialized || n->failed)
         return UINT64_MAX;
     uint64_t d = replica_deadline(n->replica);
-    uint64_t f = node_forward_deadline(n);
+    uint64_t f = router_deadline(n->router);
     return f < d ? f : d;
 }

@@ -1,17 +1,23 @@
 /* node_client.c - client requests at the Maelstrom node: validation, the
- * bounded table of requests in flight, replies, and forwarding to the leader.
+ * bounded table of requests in flight, replies, and the carrying-out of the
+ * router's decisions (src/router: where a request runs, when it waits for a
+ * leader, how it ends when the leader changes or does not answer).
  *
- * Forwarding rules (why no request is ever applied twice): a follower that
- * knows the leader forwards a request once, in a batch {"type":"fwd",
- * "reqs":[...]} per leader; the leader submits it to its replica and answers
- * in a batch {"type":"fwd_ok","reps":[...]}. A forward is never retried: if
- * no answer comes within the timeout the client gets 13 (indefinite) for a
- * write or cas and 11 for a read, which changes nothing either way. Error 11
- * for a write only when it certainly was not appended: no leader known, or a
- * replica refused it before appending (NOT_LEADER). So no session table. */
+ * Forwarding: the router sends a request of this node's client to the
+ * leader it knows, tagged with that leader's term, in a batch per leader
+ * {"type":"fwd","term":T,"reqs":[{"i":id,"q":ref,"op":...},...]}; the
+ * leader submits each with replica_submit_in_term(), so a write is
+ * appended only if it still leads in term T, and answers in a batch
+ * {"type":"fwd_ok","reps":[{"i":id,"q":ref,"code":C,...},...]}, with
+ * "st" (the replica_status) when the replica did not run it. The router
+ * never sends a write twice: a forwarded write whose leader changed or
+ * which got no answer in time ends 13 (indefinite); 11 (definite) only
+ * when it certainly was not appended. So no session table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "node/node_internal.h"
 #include "node/node_log.h"
@@ -28,8 +34,19 @@ bool node_requests_init(struct node *n)
         free(n->free_slots);
         return false;
     }
-    for (size_t i = 0; i < n->cap_reqs; i++)
+    /* Refs of a restarted process must not match those of the one before
+     * it, whose forwards may still be answered: generations start at a
+     * value drawn from the clock and pid, below 2^30 so that a ref stays a
+     * JSON integer (jansson's are signed 64-bit). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t z = ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40)) *
+                 0x9e3779b97f4a7c15ULL;
+    n->first_gen = (uint32_t)(z >> 34);
+    for (size_t i = 0; i < n->cap_reqs; i++) {
+        n->reqs[i].gen = n->first_gen;
         n->free_slots[i] = (uint32_t)(n->cap_reqs - 1 - i);
+    }
     n->n_free = n->cap_reqs;
     return true;
 }
@@ -50,8 +67,6 @@ void node_requests_free(struct node *n)
             request_clear(&n->reqs[i]);
     free(n->reqs);
     free(n->free_slots);
-    free(n->forwarded.items);
-    free(n->parked.items);
 }
 
 static uint64_t request_ref(const struct node *n, const struct request *q)
@@ -85,6 +100,8 @@ static struct request *request_alloc(struct node *n)
             return NULL;
         n->free_slots = f;
         memset(n->reqs + n->cap_reqs, 0, (ncap - n->cap_reqs) * sizeof *r);
+        for (size_t i = n->cap_reqs; i < ncap; i++)
+            n->reqs[i].gen = n->first_gen;
         for (size_t i = ncap; i > n->cap_reqs; i--)
             n->free_slots[n->n_free++] = (uint32_t)(i - 1);
         n->cap_reqs = ncap;
@@ -164,7 +181,33 @@ static int outcome_code(const struct replica_result *res, const char **text)
     }
 }
 
-/* ---- forwarding out ------------------------------------------------------ */
+/* ---- carrying out the router's decisions ---------------------------------- */
+
+/* The router's handle for a request is its ref. */
+_Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "a request ref must fit a router handle");
+
+static void *request_handle(const struct node *n, const struct request *q)
+{
+    return (void *)(uintptr_t)request_ref(n, q);
+}
+
+static struct request *request_of_handle(struct node *n, void *user)
+{
+    struct request *q = request_get(n, (uint64_t)(uintptr_t)user);
+    return q && q->kind == REQ_CLIENT ? q : NULL;
+}
+
+/* router_config.submit: run it on the local replica. */
+void node_router_submit(void *ctx, uint64_t id, void *user)
+{
+    struct node *n = ctx;
+    struct request *q = request_of_handle(n, user);
+    if (!q)
+        return;
+    q->router_id = id;
+    n->resubmitted = true;
+    replica_submit(n->replica, request_ref(n, q), &q->cmd, n->last_now);
+}
 
 /* Open the next member of a batch list: `{"i":`, comma-separated. */
 static void list_item_open(struct outbuf *b, size_t *count)
@@ -193,54 +236,61 @@ static void fwd_member_command(struct outbuf *b, const struct kv_command *c)
     }
 }
 
-static bool fifo_push(struct ref_fifo *f, uint64_t ref, uint64_t at)
+static void emit_fwd_batch(struct node *n, int p)
 {
-    if (f->tail == f->cap && f->head > 0) {
-        memmove(f->items, f->items + f->head, (f->tail - f->head) * sizeof *f->items);
-        f->tail -= f->head;
-        f->head = 0;
-    }
-    if (f->tail == f->cap) {
-        size_t ncap = f->cap ? f->cap * 2 : 1024;
-        struct deadline_item *d = realloc(f->items, ncap * sizeof *d);
-        if (!d)
-            return false;
-        f->items = d;
-        f->cap = ncap;
-    }
-    f->items[f->tail++] = (struct deadline_item){.ref = ref, .at = at};
+    node_line_begin(n, n->names[p], "fwd");
+    outbuf_lit(&n->out, ",\"term\":");
+    outbuf_u64(&n->out, n->fwd_term[p]);
+    outbuf_lit(&n->out, ",\"reqs\":[");
+    outbuf_raw(&n->out, n->fwd_batch[p].data, n->fwd_batch[p].len);
+    outbuf_lit(&n->out, "]");
+    node_line_end(n);
+    n->fwd_batch[p].len = 0;
+    n->n_fwd_batch[p] = 0;
+}
+
+/* router_config.forward: add it to this batch's line to `leader`; a line
+ * carries one term, so a forward in another term starts a new line. */
+bool node_router_forward(void *ctx, int leader, raft_term term, uint64_t id, void *user)
+{
+    struct node *n = ctx;
+    struct request *q = request_of_handle(n, user);
+    if (!q || leader < 0 || leader >= n->n_nodes || leader == n->self)
+        return false;
+    if (n->n_fwd_batch[leader] && n->fwd_term[leader] != term)
+        emit_fwd_batch(n, leader);
+    n->fwd_term[leader] = term;
+    struct outbuf *b = &n->fwd_batch[leader];
+    list_item_open(b, &n->n_fwd_batch[leader]);
+    outbuf_u64(b, id);
+    outbuf_lit(b, ",\"q\":");
+    outbuf_u64(b, request_ref(n, q));
+    fwd_member_command(b, &q->cmd);
+    outbuf_raw(b, "}", 1);
     return true;
 }
 
-static void forward(struct node *n, struct request *q, int leader, uint64_t now_ms)
+/* The wire code of a status the router or a replica ended a request with
+ * (REPLICA_DONE aside). */
+static int status_code(enum replica_status status)
 {
-    uint64_t ref = request_ref(n, q);
-    if (!fifo_push(&n->forwarded, ref, now_ms + n->opts.request_timeout_ms)) {
-        answer_client(n, q, 11, "out of memory", NULL); /* not sent anywhere */
-        return;
-    }
-    q->kind = REQ_FORWARDED_OUT;
-    q->forwarded = true;
-    q->origin = leader; /* where it went, for leader_changed() */
-    struct outbuf *b = &n->fwd_batch[leader];
-    list_item_open(b, &n->n_fwd_batch[leader]);
-    outbuf_u64(b, ref);
-    fwd_member_command(b, &q->cmd);
-    outbuf_raw(b, "}", 1);
+    return status == REPLICA_NOT_LEADER || status == REPLICA_UNAVAILABLE ? 11 : 13;
+}
+
+/* router_config.finish: the router ended it. */
+void node_router_finish(void *ctx, void *user, enum replica_status status, const char *text)
+{
+    struct node *n = ctx;
+    struct request *q = request_of_handle(n, user);
+    if (q)
+        answer_client(n, q, status_code(status), text, NULL);
 }
 
 void node_emit_forwards(struct node *n)
 {
     for (int p = 0; p < n->n_nodes; p++) {
-        if (n->n_fwd_batch[p]) {
-            node_line_begin(n, n->names[p], "fwd");
-            outbuf_lit(&n->out, ",\"reqs\":[");
-            outbuf_raw(&n->out, n->fwd_batch[p].data, n->fwd_batch[p].len);
-            outbuf_lit(&n->out, "]");
-            node_line_end(n);
-            n->fwd_batch[p].len = 0;
-            n->n_fwd_batch[p] = 0;
-        }
+        if (n->n_fwd_batch[p])
+            emit_fwd_batch(n, p);
         if (n->n_fwd_reply[p]) {
             node_line_begin(n, n->names[p], "fwd_ok");
             outbuf_lit(&n->out, ",\"reps\":[");
@@ -251,87 +301,6 @@ void node_emit_forwards(struct node *n)
             n->n_fwd_reply[p] = 0;
         }
     }
-}
-
-/* Hold a request that no replica has seen until a leader is known: failing
- * it at once during an election would only make the client spin. */
-static void park(struct node *n, struct request *q, uint64_t now_ms)
-{
-    q->kind = REQ_PARKED;
-    if (!fifo_push(&n->parked, request_ref(n, q), now_ms + n->opts.park_timeout_ms))
-        answer_client(n, q, 11, "no leader known", NULL);
-}
-
-static void route(struct node *n, struct request *q, uint64_t now_ms);
-
-void node_release_parked(struct node *n, uint64_t now_ms)
-{
-    int leader = replica_leader(n->replica);
-    if (n->parked.head == n->parked.tail || leader < 0 || leader >= n->n_nodes)
-        return;
-    if (leader == n->self && replica_role(n->replica) != RAFT_LEADER)
-        return;
-    /* Take the whole queue: routing may park some again. */
-    struct ref_fifo taken = n->parked;
-    memset(&n->parked, 0, sizeof n->parked);
-    for (size_t i = taken.head; i < taken.tail; i++) {
-        struct request *q = request_get(n, taken.items[i].ref);
-        if (q && q->kind == REQ_PARKED)
-            route(n, q, now_ms);
-    }
-    free(taken.items);
-}
-
-/* The leader this node knows changed (or it stopped hearing from it): the
- * requests forwarded to another node will likely never be answered, and
- * their clients would wait for a timeout. A read is sent again (it changes
- * nothing, so whichever answer comes first is right); a write or cas may
- * have been appended there, so its client learns at once that the outcome
- * is unknown (13) rather than a second copy being sent. */
-void node_leader_changed(struct node *n, uint64_t now_ms)
-{
-    int leader = replica_leader(n->replica);
-    for (size_t i = 0; i < n->cap_reqs; i++) {
-        struct request *q = &n->reqs[i];
-        if (q->kind != REQ_FORWARDED_OUT || q->origin == leader)
-            continue;
-        if (q->cmd.op == KV_READ)
-            route(n, q, now_ms);
-        else
-            answer_client(n, q, 13, "the leader changed; outcome unknown", NULL);
-    }
-}
-
-void node_expire_forwards(struct node *n, uint64_t now_ms)
-{
-    struct ref_fifo *f = &n->forwarded;
-    while (f->head < f->tail && f->items[f->head].at <= now_ms) {
-        struct request *q = request_get(n, f->items[f->head++].ref);
-        if (!q || q->kind != REQ_FORWARDED_OUT)
-            continue; /* answered already */
-        if (q->cmd.op == KV_READ)
-            answer_client(n, q, 11, "no answer from the leader; a read changes nothing", NULL);
-        else
-            answer_client(n, q, 13, "no answer from the leader; outcome unknown", NULL);
-    }
-    if (f->head == f->tail)
-        f->head = f->tail = 0;
-    f = &n->parked;
-    while (f->head < f->tail && f->items[f->head].at <= now_ms) {
-        struct request *q = request_get(n, f->items[f->head++].ref);
-        if (q && q->kind == REQ_PARKED)
-            answer_client(n, q, 11, "no leader known; not attempted", NULL);
-    }
-    if (f->head == f->tail)
-        f->head = f->tail = 0;
-}
-
-uint64_t node_forward_deadline(const struct node *n)
-{
-    uint64_t a = n->forwarded.head < n->forwarded.tail ? n->forwarded.items[n->forwarded.head].at
-                                                       : UINT64_MAX;
-    uint64_t b = n->parked.head < n->parked.tail ? n->parked.items[n->parked.head].at : UINT64_MAX;
-    return a < b ? a : b;
 }
 
 /* ---- requests in ---------------------------------------------------------- */
@@ -414,59 +383,50 @@ void node_client_request(struct node *n, const char *src, json_t *body, const ch
         node_reply_error(n, src, msg_id, true, 11, "too many requests in flight");
         return;
     }
-    q->kind = REQ_LOCAL;
+    q->kind = REQ_CLIENT;
     q->client = client;
     q->msg_id = msg_id;
     q->cmd = c;
     own_command(&q->cmd);
-    route(n, q, now_ms);
+    /* One request at a time per Maelstrom client: no order to keep. */
+    router_submit(n->router, NULL, c.op == KV_READ ? ROUTER_READ : ROUTER_WRITE,
+                  request_handle(n, q), now_ms);
 }
 
-/* Send a request of this node's client where it can be served: the local
- * replica if it leads (or for the deliberately unsafe local reads), the
- * known leader by forwarding, else park it until a leader is known. */
-static void route(struct node *n, struct request *q, uint64_t now_ms)
-{
-    int leader = replica_leader(n->replica);
-    bool local_read = n->opts.unsafe_local_reads && q->cmd.op == KV_READ;
-    bool may_forward = !q->forwarded || q->cmd.op == KV_READ; /* reads change nothing */
-    if (!local_read && may_forward && leader >= 0 && leader < n->n_nodes &&
-        leader != n->self) {
-        forward(n, q, leader, now_ms);
-        return;
-    }
-    if (!local_read && (leader < 0 || leader >= n->n_nodes ||
-                        (leader == n->self && replica_role(n->replica) != RAFT_LEADER))) {
-        park(n, q, now_ms);
-        return;
-    }
-    q->kind = REQ_LOCAL;
-    replica_submit(n->replica, request_ref(n, q), &q->cmd, now_ms);
-}
-
+/* A follower's batch: every request in it is submitted here, tagged with
+ * the batch's term (router.h, rule 2); the answers go back in one fwd_ok. */
 void node_fwd_request(struct node *n, int from, json_t *body, uint64_t now_ms)
 {
     json_t *reqs = json_object_get(body, "reqs");
+    const json_t *jterm = json_object_get(body, "term");
     size_t i;
     json_t *item;
     if (!json_is_array(reqs)) {
         node_log(NODE_LOG_WARN, "dropped a fwd without reqs from %s", n->names[from]);
         return;
     }
+    /* Without a term no leader could tell whether to append it. */
+    bool has_term = json_is_integer(jterm) && json_integer_value(jterm) > 0;
+    raft_term term = has_term ? (raft_term)json_integer_value(jterm) : 0;
     json_array_foreach(reqs, i, item) {
         const json_t *jid = json_object_get(item, "i");
+        const json_t *jref = json_object_get(item, "q");
         const char *op = json_string_value(json_object_get(item, "op"));
-        if (!json_is_integer(jid) || !op)
+        if (!json_is_integer(jid) || !json_is_integer(jref) || !op)
             continue; /* never made by a raftkv node; its sender times out */
         uint64_t fwd_id = (uint64_t)json_integer_value(jid);
+        uint64_t fwd_ref = (uint64_t)json_integer_value(jref);
         struct outbuf *b = &n->fwd_reply[from];
         struct kv_command c;
-        const char *err = parse_command(item, op, "k", "v", "f", "t", &c);
+        const char *err = has_term ? parse_command(item, op, "k", "v", "f", "t", &c)
+                                   : "fwd has no term";
         struct request *q = err ? NULL : request_alloc(n);
         if (!q) {
             list_item_open(b, &n->n_fwd_reply[from]);
             outbuf_u64(b, fwd_id);
-            outbuf_lit(b, err ? ",\"code\":12,\"text\":" : ",\"code\":11,\"text\":");
+            outbuf_lit(b, ",\"q\":");
+            outbuf_u64(b, fwd_ref);
+            outbuf_lit(b, err ? ",\"code\":12,\"text\":" : ",\"code\":11,\"st\":2,\"text\":");
             outbuf_str(b, err ? err : "too many requests in flight");
             outbuf_raw(b, "}", 1);
             continue;
@@ -474,13 +434,16 @@ void node_fwd_request(struct node *n, int from, json_t *body, uint64_t now_ms)
         q->kind = REQ_FORWARDED_IN;
         q->origin = from;
         q->fwd_id = fwd_id;
+        q->fwd_ref = fwd_ref;
         q->cmd = c;
         own_command(&q->cmd);
-        /* Never forwarded again from here: a refusal goes back as 11. */
-        replica_submit(n->replica, request_ref(n, q), &q->cmd, now_ms);
+        /* Not routed again from here: a refusal goes back to the follower,
+         * whose router decides. */
+        replica_submit_in_term(n->replica, request_ref(n, q), &q->cmd, term, now_ms);
     }
 }
 
+/* The leader's answers to this node's forwards. */
 void node_fwd_reply(struct node *n, json_t *body)
 {
     json_t *reps = json_object_get(body, "reps");
@@ -488,15 +451,29 @@ void node_fwd_reply(struct node *n, json_t *body)
     json_t *item;
     json_array_foreach(reps, i, item) {
         const json_t *jid = json_object_get(item, "i");
+        const json_t *jref = json_object_get(item, "q");
         const json_t *code = json_object_get(item, "code");
-        if (!json_is_integer(jid) || !json_is_integer(code))
+        const json_t *st = json_object_get(item, "st");
+        if (!json_is_integer(jid) || !json_is_integer(jref) || !json_is_integer(code))
             continue;
-        struct request *q = request_get(n, (uint64_t)json_integer_value(jid));
-        if (!q || q->kind != REQ_FORWARDED_OUT)
-            continue; /* timed out and answered already */
+        struct request *q = request_get(n, (uint64_t)json_integer_value(jref));
+        if (!q || q->kind != REQ_CLIENT)
+            continue; /* ended already */
+        /* "st": the replica did not run it (NOT_LEADER may be retried);
+         * without it the code is the state machine's answer. */
+        enum replica_status status = REPLICA_DONE;
+        if (st)
+            status = json_is_integer(st) && json_integer_value(st) > 0 &&
+                             json_integer_value(st) <= REPLICA_INDEFINITE
+                         ? (enum replica_status)json_integer_value(st)
+                         : REPLICA_INDEFINITE;
+        else if (json_integer_value(code) == 11)
+            status = REPLICA_UNAVAILABLE;
+        if (!router_forward_done(n->router, (uint64_t)json_integer_value(jid), status, n->last_now))
+            continue; /* a stale answer, or the router sends it again */
         const char *text = json_string_value(json_object_get(item, "text"));
-        answer_client(n, q, (int)json_integer_value(code), text ? text : "",
-                      json_object_get(item, "v"));
+        int c = status == REPLICA_DONE ? (int)json_integer_value(code) : status_code(status);
+        answer_client(n, q, c, text ? text : "", json_object_get(item, "v"));
     }
 }
 
@@ -514,8 +491,14 @@ void node_complete(void *ctx, uint64_t ref, const struct replica_result *res)
         struct outbuf *b = &n->fwd_reply[q->origin];
         list_item_open(b, &n->n_fwd_reply[q->origin]);
         outbuf_u64(b, q->fwd_id);
+        outbuf_lit(b, ",\"q\":");
+        outbuf_u64(b, q->fwd_ref);
         outbuf_lit(b, ",\"code\":");
         outbuf_i64(b, code);
+        if (res->status != REPLICA_DONE) {
+            outbuf_lit(b, ",\"st\":");
+            outbuf_i64(b, res->status);
+        }
         if (code == 0 && q->cmd.op == KV_READ) {
             outbuf_lit(b, ",\"v\":");
             outbuf_json(b, res->kv.value);
@@ -527,18 +510,8 @@ void node_complete(void *ctx, uint64_t ref, const struct replica_result *res)
         request_free(n, q);
         return;
     }
-    /* A refusal before appending is definite, so the request may still be
-     * sent elsewhere, once: forwarded to the leader, or parked until one is
-     * known (a parked request that finds no leader in time gets 11). */
-    if (res->status == REPLICA_NOT_LEADER && q->kind == REQ_LOCAL && !q->forwarded) {
-        if (res->leader >= 0 && res->leader < n->n_nodes && res->leader != n->self)
-            forward(n, q, res->leader, n->last_now);
-        else if (!q->reparked) {
-            q->reparked = true;
-            park(n, q, n->last_now);
-        } else
-            answer_client(n, q, code, text, NULL);
-        return;
-    }
-    answer_client(n, q, code, text, res->kv.value);
+    /* A client of this node: the router says whether this ends it (or a
+     * definite refusal sends it elsewhere, rule 4). */
+    if (router_local_done(n->router, q->router_id, res->status, n->last_now))
+        answer_client(n, q, code, text, res->kv.value);
 }

@@ -1,5 +1,6 @@
 /* node_internal.h - the node's state, shared by its files: identity, the
- * replica, the table of client requests in flight, the forwarding batches. */
+ * replica and its router, the table of client requests in flight, the
+ * forwarding batches. */
 #ifndef RAFTKV_NODE_INTERNAL_H
 #define RAFTKV_NODE_INTERNAL_H
 
@@ -8,40 +9,28 @@
 #include "node/node.h"
 #include "node/raft_codec.h"
 #include "replica/replica.h"
+#include "router/router.h"
 #include "storage/storage_replica.h"
 
 enum request_kind {
     REQ_FREE,
-    REQ_LOCAL,         /* a client of this node, submitted to the local replica */
-    REQ_FORWARDED_OUT, /* a client of this node, forwarded to the leader */
-    REQ_FORWARDED_IN,  /* from a follower's fwd batch, submitted here */
-    REQ_PARKED,        /* a client of this node, held until a leader is known */
+    REQ_CLIENT,       /* a client of this node: in the router until it ends */
+    REQ_FORWARDED_IN, /* from a follower's fwd batch, submitted here */
 };
 
 /* A request in flight. Its ref, (gen << 32 | slot), is the replica's
- * client_ref and the id of a forward; gen makes stale refs harmless. */
+ * client_ref, the router's `user` handle and the "q" of a forward; gen
+ * makes stale refs harmless. */
 struct request {
     uint32_t gen;
     uint8_t kind;
-    bool forwarded; /* forwarded once already: never again */
-    bool reparked;  /* parked again after a refusal: not a third time */
     struct kv_command cmd; /* owned references */
-    char *client;          /* REQ_LOCAL / FORWARDED_OUT: the client's name */
-    json_int_t msg_id;     /* the client's msg_id */
-    int origin;            /* FORWARDED_IN: the follower's id; OUT: the leader's */
-    uint64_t fwd_id;       /* FORWARDED_IN: the follower's ref */
-};
-
-struct deadline_item {
-    uint64_t ref;
-    uint64_t at;
-};
-
-/* Request refs in the order they were queued, each with its deadline; an
- * entry whose request was answered meanwhile is skipped (stale ref). */
-struct ref_fifo {
-    struct deadline_item *items;
-    size_t head, tail, cap;
+    char *client;          /* REQ_CLIENT: the client's name */
+    json_int_t msg_id;     /* REQ_CLIENT: the client's msg_id */
+    uint64_t router_id;    /* REQ_CLIENT: the router's id of its local attempt */
+    int origin;            /* FORWARDED_IN: the follower's id */
+    uint64_t fwd_id;       /* FORWARDED_IN: the follower's router id */
+    uint64_t fwd_ref;      /* FORWARDED_IN: the follower's request ref */
 };
 
 struct node {
@@ -51,12 +40,13 @@ struct node {
     int n_nodes, self;
     char addressed_as[64]; /* before init: the dest the last message named */
     struct replica *replica;
+    struct router *router;
+    bool resubmitted; /* the router submitted to the replica during a flush */
     struct storage *storage;          /* NULL: in memory */
     struct replica_log_store log_store; /* the replica's seam over `storage` */
     char data_dir[4096];                /* --data-dir with {node} filled in */
     uint64_t seed;
     int last_role, last_leader;
-    int routed_leader; /* the leader forwards went to, as of the last batch */
     uint64_t last_term;
 
     struct outbuf out;
@@ -68,14 +58,14 @@ struct node {
     struct request *reqs;
     uint32_t *free_slots;
     size_t n_free, cap_reqs, max_reqs;
+    uint32_t first_gen; /* every slot's first generation */
 
-    struct ref_fifo forwarded; /* REQ_FORWARDED_OUT awaiting the leader */
-    struct ref_fifo parked;    /* REQ_PARKED awaiting a known leader */
-
-    /* This batch's forwards per leader, and answers to forwards per follower:
-     * lists of members rendered as they come, wrapped in one line each. */
+    /* This batch's forwards per leader (one term per line), and answers to
+     * forwards per follower: lists of members rendered as they come,
+     * wrapped in one line each. */
     struct outbuf fwd_batch[RAFT_MAX_NODES];
     size_t n_fwd_batch[RAFT_MAX_NODES];
+    raft_term fwd_term[RAFT_MAX_NODES];
     struct outbuf fwd_reply[RAFT_MAX_NODES];
     size_t n_fwd_reply[RAFT_MAX_NODES];
 
@@ -99,10 +89,10 @@ void node_reply_error(struct node *n, const char *dest, json_int_t msg_id, bool 
                       const char *text);
 void node_complete(void *ctx, uint64_t ref, const struct replica_result *res);
 void node_emit_forwards(struct node *n);
-void node_release_parked(struct node *n, uint64_t now_ms);
-void node_leader_changed(struct node *n, uint64_t now_ms);
-void node_expire_forwards(struct node *n, uint64_t now_ms);
-uint64_t node_forward_deadline(const struct node *n);
+/* The router's callbacks (router_config.submit, forward, finish). */
+void node_router_submit(void *ctx, uint64_t id, void *user);
+bool node_router_forward(void *ctx, int leader, raft_term term, uint64_t id, void *user);
+void node_router_finish(void *ctx, void *user, enum replica_status status, const char *text);
 bool node_requests_init(struct node *n);
 void node_requests_free(struct node *n);
 

@@ -21,7 +21,8 @@
 static void whirl_check_usage(FILE *out)
 {
     fprintf(out,
-            "usage: whirl check [--max-states N] [--max-seconds S] [--format jsonl|edn|log] [--verbose] FILE...\n"
+            "usage: whirl check [--max-states N] [--max-seconds S] [--format jsonl|edn|log] [--connection-order]\n"
+            "                   [--verbose] FILE...\n"
             "  Checks each history for linearizability against a compare-and-set register\n"
             "  per key, and prints `FILE valid|invalid|unknown`.\n"
             "  FILE: whirl's history.jsonl, Maelstrom's history.edn, or Jepsen log lines;\n"
@@ -30,6 +31,9 @@ static void whirl_check_usage(FILE *out)
             "  --max-states N   give up on a key (unknown) after N memoized configurations\n"
             "  --max-seconds S  give up on a key (unknown) after S seconds\n"
             "  --format F       do not detect the format\n"
+            "  --connection-order  each process is a pipelining connection: its requests may\n"
+            "                   overlap, completions answer them in order, and they must take\n"
+            "                   effect in the order they were sent (checked within each key)\n"
             "  --verbose        explain invalid keys in full, and list per-key verdicts\n"
             "  exit: 0 all valid, 1 any invalid, 3 any file unreadable, 2 any unknown, 64 usage\n");
 }
@@ -75,6 +79,7 @@ static int whirl_check_file(const char *path, enum check_format format, const st
         fprintf(stderr, "whirl check: out of memory\n");
         return -1;
     }
+    h.connection_order = limits->connection_order;
     /* A run folder (store/latest) stands for the history in it. */
     char in_dir[4096];
     struct stat st;
@@ -156,6 +161,8 @@ int whirl_check_main(int argc, char **argv)
         }
         if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             verbose = true;
+        } else if (strcmp(a, "--connection-order") == 0) {
+            limits.connection_order = true;
         } else if (strcmp(a, "--max-states") == 0 || strcmp(a, "--max-seconds") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "whirl check: %s needs a value\n", a);

@@ -84,5 +84,20 @@ expect_rc 1 "$whirl" check "$tmp/run"   # a run folder means its history
 "$whirl" check "$tmp/h" | grep -qF "can't read 1 from register 2" ||
   { echo "jsonl explanation lacks the stale read"; failures=$((failures + 1)); }
 
+# --connection-order: a pipelined read that returns before its own
+# connection's earlier write, with the old value: linearizable (the two
+# overlap), not in the connection's order. Jepsen's histories, whose
+# processes run one op at a time, keep their verdicts with the option.
+cat > "$tmp/pipelined" <<'JSONL'
+{"index":0,"time":1,"process":0,"type":"invoke","f":"write","key":7,"value":1}
+{"index":1,"time":2,"process":0,"type":"invoke","f":"read","key":7,"value":null}
+{"index":2,"time":3,"process":0,"type":"ok","f":"read","key":7,"value":null}
+{"index":3,"time":4,"process":0,"type":"ok","f":"write","key":7,"value":1}
+JSONL
+expect_rc 0 "$whirl" check "$tmp/pipelined"
+expect_rc 1 "$whirl" check --connection-order "$tmp/pipelined"
+expect_rc 0 "$whirl" check --connection-order "$suite/etcd/etcd_002.log"
+expect_rc 1 "$whirl" check --connection-order "$suite/etcd/etcd_001.log"
+
 [ "$failures" -eq 0 ] && echo "test_checker_suite: ok"
 [ "$failures" -eq 0 ]

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # test_node_cluster.sh - three build/raftkv nodes behind a tiny in-test router
 # (no whirl needed): a leader is elected, requests sent to every node are
-# answered (followers forward to the leader), writes are visible from every
-# node, a leader cut off from the others steps down and the majority elects a
-# new one and keeps answering, and all nodes exit 0 when stdin closes.
+# answered (followers forward to the leader, each batch tagged with the
+# leader's term), writes are visible from every node, a leader cut off from
+# the others steps down and the majority elects a new one and keeps
+# answering, a leader appends a forwarded write only in the term it was
+# forwarded in, and all nodes exit 0 when stdin closes.
 #   tests/e2e/test_node_cluster.sh BUILD
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -25,6 +27,7 @@ for n in names:
 cut = set()          # nodes isolated from the others
 replies = {}         # (client, in_reply_to) -> body
 counts = {"server": 0, "client": 0}
+fwds, fwd_oks = [], []  # forward batches seen between nodes
 checks = 0
 
 def fail(why):
@@ -71,6 +74,10 @@ def pump(seconds):
                 d = m["dest"]
                 if d in procs:
                     counts["server"] += 1
+                    if m["body"].get("type") == "fwd":
+                        fwds.append(m["body"])
+                    if m["body"].get("type") == "fwd_ok":
+                        fwd_oks.append(m["body"])
                     if n in cut or d in cut:
                         continue
                     send(d, m)
@@ -164,6 +171,41 @@ cut.clear()
 pump(1.5)
 b = request(old, {"type": "read", "key": 2})
 check(b and b.get("type") == "read_ok" and b["value"] == 20, "after healing the old leader catches up")
+
+check(fwds and all(isinstance(f.get("term"), int) and f["term"] > 0 for f in fwds),
+      f"all {len(fwds)} forward batches carry a term")
+
+# A forward as a follower would send it, by hand: in an earlier term it is
+# refused definitely (11, replica status 1: not the leader) and not applied;
+# in the leader's term it is applied; without a term it is malformed (12).
+lead = leader_of()
+term = int([l for l in open(logpath(lead)).read().split("\n") if ": term " in l][-1]
+           .split(": term ")[1].split(":")[0])
+peer = [n for n in names if n != lead][0]
+def forward(term, i, value):
+    body = {"type": "fwd", "msg_id": 9000 + i, "reqs": [{"i": i, "q": 1, "op": "w", "k": 55, "v": value}]}
+    if term is not None:
+        body["term"] = term
+    send(lead, {"src": peer, "dest": lead, "body": body})
+    end = time.time() + 3
+    while time.time() < end:
+        pump(0.01)
+        for f in fwd_oks:
+            for r in f.get("reps", []):
+                if r.get("i") == i:
+                    return r
+    return None
+r = forward(term - 1, 77001, 50)
+check(r and r.get("code") == 11 and r.get("st") == 1 and r.get("q") == 1,
+      f"a write forwarded in term {term - 1} is refused by the leader of term {term}: {r}")
+b = request(lead, {"type": "read", "key": 55})
+check(b and b.get("code") == 20, "the refused forward changed nothing")
+r = forward(term, 77002, 51)
+check(r and r.get("code") == 0 and "st" not in r, f"a write forwarded in the leader's term is applied: {r}")
+b = request(peer, {"type": "read", "key": 55})
+check(b and b.get("value") == 51, "and read back through a follower")
+r = forward(None, 77003, 52)
+check(r and r.get("code") == 12, f"a forward without a term is malformed: {r}")
 
 for n in names:
     procs[n].stdin.close()

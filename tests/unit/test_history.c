@@ -482,3 +482,34 @@ Test(history, an_invocation_while_the_process_is_busy_leaves_the_earlier_op_unkn
     cr_assert_eq(check_history_run(&p.h, NULL), LIN_VALID);
     check_history_free(&p.h);
 }
+
+Test(history, with_connection_order_a_busy_process_pipelines_and_completions_answer_in_order)
+{
+    /* The same lines as above, read as one pipelining connection: both
+     * ops complete (in order), and the read, sent after the write, saw
+     * nothing of it. */
+    const char *text = "INFO  jepsen.util - 0\t:invoke\t:write\t1\n"
+                       "INFO  jepsen.util - 0\t:invoke\t:read\tnil\n"
+                       "INFO  jepsen.util - 0\t:ok\t:write\t1\n"
+                       "INFO  jepsen.util - 0\t:ok\t:read\tnil\n";
+    struct parsed p;
+    cr_assert_eq(check_history_init(&p.h), 0);
+    p.h.connection_order = true;
+    FILE *in = fmemopen((void *)text, strlen(text), "r");
+    p.rc = check_history_read_stream(in, "test", CHECK_FORMAT_JEPSEN_LOG, &p.h, p.err, sizeof p.err);
+    fclose(in);
+    cr_assert_eq(p.rc, 0, "%s", p.err);
+    const struct check_key *k = &p.h.keys[0];
+    cr_assert_eq(k->n_ops, 2);
+    cr_assert_eq(k->ops[0].f, LIN_WRITE);
+    cr_assert_eq(k->ops[0].outcome, LIN_OK);
+    cr_assert_eq(k->ops[1].f, LIN_READ);
+    cr_assert_eq(k->ops[1].outcome, LIN_OK);
+    cr_assert_eq(p.h.n_ignored, 0);
+    cr_assert_eq(check_history_run(&p.h, NULL), LIN_INVALID);
+    /* The same history without the order rule: the ops overlap, so valid. */
+    struct lin_report r;
+    cr_assert_eq(lin_check(k->ops, k->n_ops, NULL, &r), LIN_VALID);
+    lin_report_free(&r);
+    check_history_free(&p.h);
+}

@@ -1,0 +1,748 @@
+/* rcluster.c - the simulator of rcluster.h: nodes (replica + router + model
+ * disk), the event queue of messages, node timers, the connections and
+ * their operations, and the checks after every step. */
+#include "rcluster.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+#include "kv/kv.h"
+#include "replica/replica.h"
+#include "router/router.h"
+
+#define RC_MAX_NODES 7
+#define RC_MAX_CONNS 256
+#define RC_MAX_TERMS 4096
+
+/* ---- the model disk: durable as soon as written (no torn writes) ---------- */
+
+struct disk_entry {
+    raft_index index;
+    raft_term term;
+    uint8_t type;
+    uint32_t len;
+    uint8_t *data;
+};
+
+struct disk {
+    raft_term term;
+    int vote;
+    struct disk_entry *log; /* index i at log[i - 1]: no snapshots */
+    size_t n, cap;
+    struct raft_entry *restore;
+};
+
+static int disk_load(void *impl, struct raft_restore *out)
+{
+    struct disk *d = impl;
+    memset(out, 0, sizeof *out);
+    out->term = d->term;
+    out->voted_for = d->vote;
+    free(d->restore);
+    d->restore = calloc(d->n + 1, sizeof *d->restore);
+    if (!d->restore)
+        return -1;
+    for (size_t i = 0; i < d->n; i++)
+        d->restore[i] = (struct raft_entry){.index = d->log[i].index, .term = d->log[i].term,
+                                            .type = d->log[i].type, .len = d->log[i].len,
+                                            .data = d->log[i].data};
+    out->entries = d->restore;
+    out->n_entries = d->n;
+    return 0;
+}
+
+static int disk_hard_state(void *impl, raft_term term, int vote)
+{
+    struct disk *d = impl;
+    d->term = term;
+    d->vote = vote;
+    return 0;
+}
+
+static int disk_append(void *impl, const struct raft_entry *e, size_t n)
+{
+    struct disk *d = impl;
+    size_t at = (size_t)(e[0].index - 1);
+    if (at > d->n)
+        return -1;
+    for (size_t i = at; i < d->n; i++)
+        free(d->log[i].data);
+    d->n = at;
+    if (d->n + n > d->cap) {
+        size_t cap = d->cap ? d->cap : 256;
+        while (cap < d->n + n)
+            cap *= 2;
+        struct disk_entry *l = realloc(d->log, cap * sizeof *l);
+        if (!l)
+            return -1;
+        d->log = l;
+        d->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct disk_entry *s = &d->log[d->n++];
+        *s = (struct disk_entry){.index = e[i].index, .term = e[i].term, .type = e[i].type,
+                                 .len = e[i].len, .data = NULL};
+        if (e[i].len) {
+            s->data = malloc(e[i].len);
+            if (!s->data)
+                return -1;
+            memcpy(s->data, e[i].data, e[i].len);
+        }
+    }
+    return 0;
+}
+
+static int disk_snapshot(void *impl, raft_index i, raft_term t, const uint8_t *data, size_t len)
+{
+    (void)impl, (void)i, (void)t, (void)data, (void)len;
+    return -1; /* the replicas here never snapshot */
+}
+
+static int disk_sync(void *impl)
+{
+    (void)impl;
+    return 0;
+}
+
+static void disk_free(struct disk *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->log[i].data);
+    free(d->log);
+    free(d->restore);
+}
+
+/* ---- state ------------------------------------------------------------------ */
+
+enum msg_kind { MSG_RAFT, MSG_FWD, MSG_ANS };
+
+struct msg {
+    uint64_t at, seq;
+    uint8_t kind;
+    int from, to;
+    uint32_t from_inc; /* MSG_FWD: the sender's incarnation, echoed by MSG_ANS */
+    struct raft_msg raft;
+    /* MSG_FWD and MSG_ANS */
+    uint64_t rid;  /* the follower router's id */
+    uint32_t cop;  /* the client operation */
+    raft_term term;
+    uint8_t f;
+    int key;
+    int32_t a, b;
+    /* MSG_ANS */
+    uint8_t status;
+    int code;
+    int32_t value;
+};
+
+/* A replica submission: the router's local attempt, or a forward in. */
+struct sub {
+    bool fwd_in;
+    uint64_t rid;
+    uint32_t cop;
+    int origin;
+    uint32_t origin_inc;
+    uint8_t f;
+};
+
+struct node {
+    struct rcluster *c;
+    int id;
+    bool alive;
+    uint32_t inc; /* incarnation: bumped by every restart */
+    struct disk disk;
+    struct replica_log_store seam;
+    struct replica *r;
+    struct router *rt;
+    struct sub *subs;
+    size_t n_subs, cap_subs;
+    bool resubmitted;
+    raft_index applied;
+};
+
+struct conn {
+    int node;
+    uint32_t inc;
+    bool alive;
+    struct router_conn rc;
+};
+
+struct cop {
+    int conn;
+    uint8_t f;
+    int key;
+    int32_t a, b;
+    bool done;
+};
+
+struct rcluster {
+    int n;
+    uint64_t now, steps, seq;
+    struct rng g;
+    struct rcluster_links links;
+    bool cut[RC_MAX_NODES][RC_MAX_NODES];
+    uint64_t last_fifo[RC_MAX_NODES][RC_MAX_NODES]; /* latest delivery time of a fwd/ans */
+    struct node nodes[RC_MAX_NODES];
+    struct msg *heap;
+    size_t n_heap, cap_heap;
+    struct conn conns[RC_MAX_CONNS];
+    int n_conns;
+    struct cop *cops;
+    size_t n_cops, cap_cops, unfinished;
+    int leader_of_term[RC_MAX_TERMS];
+    rcluster_done_fn done;
+    void *ctx;
+    char error[512];
+};
+
+static void fail(struct rcluster *c, const char *fmt, const char *a, long long x, long long y)
+{
+    if (c->error[0])
+        return;
+    char what[400];
+    snprintf(what, sizeof what, fmt, a, x, y);
+    snprintf(c->error, sizeof c->error, "t=%llums step %llu: %s", (unsigned long long)c->now,
+             (unsigned long long)c->steps, what);
+}
+
+/* ---- the event queue: a binary heap by (at, seq) ---------------------------- */
+
+static bool msg_before(const struct msg *x, const struct msg *y)
+{
+    return x->at != y->at ? x->at < y->at : x->seq < y->seq;
+}
+
+static void heap_push(struct rcluster *c, struct msg *m)
+{
+    if (c->n_heap == c->cap_heap) {
+        c->cap_heap = c->cap_heap ? c->cap_heap * 2 : 1024;
+        c->heap = realloc(c->heap, c->cap_heap * sizeof *c->heap);
+        if (!c->heap)
+            abort();
+    }
+    m->seq = c->seq++;
+    size_t i = c->n_heap++;
+    while (i > 0 && msg_before(m, &c->heap[(i - 1) / 2])) {
+        c->heap[i] = c->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    c->heap[i] = *m;
+}
+
+static struct msg heap_pop(struct rcluster *c)
+{
+    struct msg top = c->heap[0];
+    struct msg last = c->heap[--c->n_heap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const struct msg *best = &last;
+        if (l < c->n_heap && msg_before(&c->heap[l], best)) {
+            m = l;
+            best = &c->heap[l];
+        }
+        if (r < c->n_heap && msg_before(&c->heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        c->heap[i] = c->heap[m];
+        i = m;
+    }
+    if (c->n_heap)
+        c->heap[i] = last;
+    return top;
+}
+
+static uint64_t latency(struct rcluster *c)
+{
+    uint64_t span = c->links.latency_max_ms - c->links.latency_min_ms;
+    return c->links.latency_min_ms + (span ? rng_below(&c->g, span + 1) : 0);
+}
+
+/* A forward or an answer: delivered in order on its link; with
+ * links.stream_gaps it may be lost (a drop, or a cut link) while later ones
+ * arrive. */
+static void send_ordered(struct rcluster *c, struct msg *m)
+{
+    if (c->links.stream_gaps && (c->cut[m->from][m->to] || rng_double(&c->g) < c->links.drop))
+        return;
+    uint64_t at = c->now + latency(c);
+    /* A stream that stalls (TCP retransmission backoff): this message and
+     * every later one on the link wait. */
+    if (rng_double(&c->g) < c->links.stall)
+        at += 200 + rng_below(&c->g, 800);
+    if (at < c->last_fifo[m->from][m->to])
+        at = c->last_fifo[m->from][m->to];
+    c->last_fifo[m->from][m->to] = at;
+    m->at = at;
+    heap_push(c, m);
+}
+
+/* ---- client operations ------------------------------------------------------ */
+
+static void cop_end(struct rcluster *c, uint32_t id, enum rcluster_outcome outcome, int code,
+                    int32_t value)
+{
+    struct cop *o = &c->cops[id];
+    if (o->done) {
+        fail(c, "operation %s%lld ended twice", "", (long long)id, 0);
+        return;
+    }
+    o->done = true;
+    c->unfinished--;
+    struct rcluster_done d = {
+        .op = id, .conn = o->conn, .outcome = outcome, .code = code, .value = value};
+    c->done(c->ctx, &d);
+}
+
+/* The front end's answer for a replica or forward result. */
+static void cop_result(struct rcluster *c, uint32_t id, enum replica_status status, int code,
+                       int32_t value)
+{
+    if (status == REPLICA_DONE) {
+        if (code == 0)
+            cop_end(c, id, RC_OK, 0, value);
+        else
+            cop_end(c, id, RC_FAIL, code, 0);
+    } else if (status == REPLICA_INDEFINITE) {
+        cop_end(c, id, RC_INFO, 13, 0);
+    } else {
+        cop_end(c, id, RC_FAIL, 11, 0);
+    }
+}
+
+static void command_of(uint8_t f, int key, int32_t a, int32_t b, struct kv_command *k)
+{
+    memset(k, 0, sizeof *k);
+    k->op = f == RC_READ ? KV_READ : f == RC_WRITE ? KV_WRITE : KV_CAS;
+    k->key = json_integer(key);
+    if (f == RC_WRITE)
+        k->value = json_integer(a);
+    if (f == RC_CAS) {
+        k->from = json_integer(a);
+        k->to = json_integer(b);
+    }
+}
+
+static uint64_t node_sub(struct node *nd, struct sub s)
+{
+    if (nd->n_subs == nd->cap_subs) {
+        nd->cap_subs = nd->cap_subs ? nd->cap_subs * 2 : 256;
+        nd->subs = realloc(nd->subs, nd->cap_subs * sizeof *nd->subs);
+        if (!nd->subs)
+            abort();
+    }
+    nd->subs[nd->n_subs] = s;
+    return nd->n_subs++;
+}
+
+static void replica_run(struct node *nd, uint8_t f, int key, int32_t a, int32_t b, raft_term term,
+                        struct sub s)
+{
+    struct kv_command k;
+    command_of(f, key, a, b, &k);
+    uint64_t ref = node_sub(nd, s);
+    if (term)
+        replica_submit_in_term(nd->r, ref, &k, term, nd->c->now);
+    else
+        replica_submit(nd->r, ref, &k, nd->c->now);
+    json_decref(k.key);
+    json_decref(k.value);
+    json_decref(k.from);
+    json_decref(k.to);
+}
+
+/* ---- the router's callbacks --------------------------------------------------- */
+
+static uint32_t cop_of(void *user)
+{
+    return (uint32_t)(uintptr_t)user;
+}
+
+static void rt_submit(void *ctx, uint64_t id, void *user)
+{
+    struct node *nd = ctx;
+    const struct cop *o = &nd->c->cops[cop_of(user)];
+    nd->resubmitted = true;
+    replica_run(nd, o->f, o->key, o->a, o->b, 0,
+                (struct sub){.fwd_in = false, .rid = id, .cop = cop_of(user), .f = o->f});
+}
+
+static bool rt_forward(void *ctx, int leader, raft_term term, uint64_t id, void *user)
+{
+    struct node *nd = ctx;
+    struct rcluster *c = nd->c;
+    if (c->cut[nd->id][leader])
+        return false; /* as a TCP front end with no connection to the leader */
+    const struct cop *o = &c->cops[cop_of(user)];
+    struct msg m = {.kind = MSG_FWD, .from = nd->id, .to = leader, .from_inc = nd->inc,
+                    .rid = id, .cop = cop_of(user), .term = term, .f = o->f, .key = o->key,
+                    .a = o->a, .b = o->b};
+    send_ordered(c, &m);
+    return true;
+}
+
+static void rt_finish(void *ctx, void *user, enum replica_status status, const char *text)
+{
+    struct node *nd = ctx;
+    (void)text;
+    cop_result(nd->c, cop_of(user), status, 0, 0);
+}
+
+/* ---- the replica's callbacks ---------------------------------------------------- */
+
+static void rp_send(void *ctx, const struct raft_msg *m)
+{
+    struct node *nd = ctx;
+    struct rcluster *c = nd->c;
+    if (m->to < 0 || m->to >= c->n || c->cut[nd->id][m->to])
+        return;
+    int copies = 1 + (rng_double(&c->g) < c->links.duplicate);
+    for (int i = 0; i < copies; i++) {
+        if (rng_double(&c->g) < c->links.drop)
+            continue;
+        struct msg q = {.kind = MSG_RAFT, .from = nd->id, .to = m->to, .at = c->now + latency(c)};
+        if (raft_msg_copy(&q.raft, m) != RAFT_OK)
+            abort();
+        heap_push(c, &q);
+    }
+}
+
+static void rp_complete(void *ctx, uint64_t ref, const struct replica_result *res)
+{
+    struct node *nd = ctx;
+    struct rcluster *c = nd->c;
+    if (ref >= nd->n_subs)
+        return;
+    struct sub s = nd->subs[ref];
+    int code = res->status == REPLICA_DONE ? res->kv.code : 0;
+    int32_t value = res->kv.value ? (int32_t)json_integer_value(res->kv.value) : 0;
+    if (s.fwd_in) {
+        struct msg m = {.kind = MSG_ANS, .from = nd->id, .to = s.origin, .from_inc = s.origin_inc,
+                        .rid = s.rid, .cop = s.cop, .status = (uint8_t)res->status,
+                        .code = code, .value = value};
+        send_ordered(c, &m);
+        return;
+    }
+    if (router_local_done(nd->rt, s.rid, res->status, c->now))
+        cop_result(c, s.cop, res->status, code, value);
+}
+
+/* ---- nodes ------------------------------------------------------------------------ */
+
+static void node_start(struct node *nd, uint64_t seed)
+{
+    struct rcluster *c = nd->c;
+    struct replica_config rc;
+    replica_config_default(&rc, nd->id, c->n, seed * 7919 + (uint64_t)nd->id * 131 + nd->inc);
+    rc.raft.election_timeout_ms = 150;
+    rc.raft.heartbeat_interval_ms = 30;
+    rc.send = rp_send;
+    rc.complete = rp_complete;
+    rc.ctx = nd;
+    rc.snapshot_threshold = 0;
+    rc.request_timeout_ms = 600;
+    nd->seam = (struct replica_log_store){.impl = &nd->disk, .load = disk_load,
+                                          .save_hard_state = disk_hard_state,
+                                          .append = disk_append, .save_snapshot = disk_snapshot,
+                                          .sync = disk_sync};
+    rc.store = &nd->seam;
+    nd->r = replica_new(&rc, c->now);
+    struct router_config tc;
+    router_config_default(&tc, nd->id, c->n);
+    tc.leader_wait_ms = 300;
+    tc.forward_timeout_ms = 500;
+    tc.submit = rt_submit;
+    tc.forward = rt_forward;
+    tc.finish = rt_finish;
+    tc.ctx = nd;
+    nd->rt = router_new(&tc);
+    if (!nd->r || !nd->rt)
+        abort();
+    nd->alive = true;
+    nd->applied = replica_applied_index(nd->r);
+    nd->n_subs = 0;
+}
+
+/* node_end_batch's work: the router's view, then flushes. */
+static void node_end_batch(struct node *nd)
+{
+    struct rcluster *c = nd->c;
+    router_view(nd->rt, replica_leader(nd->r), replica_term(nd->r),
+                replica_role(nd->r) == RAFT_LEADER, c->now);
+    for (int round = 0; round == 0 || (nd->resubmitted && round < 4); round++) {
+        nd->resubmitted = false;
+        if (replica_flush(nd->r, c->now) != 0)
+            fail(c, "node %s%lld: flush failed", "", nd->id, 0);
+    }
+}
+
+static uint64_t node_deadline(const struct node *nd)
+{
+    if (!nd->alive)
+        return UINT64_MAX;
+    uint64_t a = replica_deadline(nd->r), b = router_deadline(nd->rt);
+    return a < b ? a : b;
+}
+
+static void check_node(struct rcluster *c, struct node *nd)
+{
+    if (!nd->alive)
+        return;
+    raft_index applied = replica_applied_index(nd->r);
+    if (applied < nd->applied)
+        fail(c, "node %s%lld applied index went down to %lld", "", nd->id, (long long)applied);
+    nd->applied = applied;
+    if (replica_role(nd->r) == RAFT_LEADER) {
+        raft_term t = replica_term(nd->r);
+        if (t < RC_MAX_TERMS) {
+            if (c->leader_of_term[t] >= 0 && c->leader_of_term[t] != nd->id)
+                fail(c, "two leaders in term %s%lld: node %lld", "", (long long)t, nd->id);
+            c->leader_of_term[t] = nd->id;
+        }
+    }
+}
+
+struct rcluster *rcluster_new(int n, uint64_t seed, rcluster_done_fn done, void *ctx)
+{
+    if (n < 1 || n > RC_MAX_NODES)
+        return NULL;
+    struct rcluster *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->n = n;
+    c->done = done;
+    c->ctx = ctx;
+    rng_seed(&c->g, seed ^ 0x7e57c0deULL);
+    c->links = (struct rcluster_links){.latency_min_ms = 1, .latency_max_ms = 1};
+    for (int t = 0; t < RC_MAX_TERMS; t++)
+        c->leader_of_term[t] = -1;
+    for (int i = 0; i < n; i++) {
+        struct node *nd = &c->nodes[i];
+        nd->c = c;
+        nd->id = i;
+        nd->disk.vote = RAFT_NO_NODE;
+        node_start(nd, seed);
+    }
+    return c;
+}
+
+static void node_stop(struct node *nd)
+{
+    router_free(nd->rt); /* its operations end below, with their connections */
+    replica_free(nd->r);
+    nd->rt = NULL;
+    nd->r = NULL;
+    nd->alive = false;
+}
+
+void rcluster_free(struct rcluster *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++) {
+        if (c->nodes[i].alive)
+            node_stop(&c->nodes[i]);
+        disk_free(&c->nodes[i].disk);
+        free(c->nodes[i].subs);
+    }
+    for (size_t i = 0; i < c->n_heap; i++)
+        if (c->heap[i].kind == MSG_RAFT)
+            raft_msg_release(&c->heap[i].raft);
+    free(c->heap);
+    free(c->cops);
+    free(c);
+}
+
+void rcluster_set_links(struct rcluster *c, const struct rcluster_links *l)
+{
+    c->links = *l;
+}
+
+uint64_t rcluster_now(const struct rcluster *c) { return c->now; }
+uint64_t rcluster_steps(const struct rcluster *c) { return c->steps; }
+bool rcluster_ok(const struct rcluster *c) { return !c->error[0]; }
+const char *rcluster_error(const struct rcluster *c) { return c->error; }
+bool rcluster_alive(const struct rcluster *c, int node) { return c->nodes[node].alive; }
+size_t rcluster_unfinished(const struct rcluster *c) { return c->unfinished; }
+
+void rcluster_cut(struct rcluster *c, int a, int b, bool cut)
+{
+    c->cut[a][b] = c->cut[b][a] = cut;
+}
+
+void rcluster_heal(struct rcluster *c)
+{
+    memset(c->cut, 0, sizeof c->cut);
+}
+
+int rcluster_leader(const struct rcluster *c)
+{
+    int best = -1;
+    for (int i = 0; i < c->n; i++) {
+        const struct node *nd = &c->nodes[i];
+        if (nd->alive && replica_role(nd->r) == RAFT_LEADER &&
+            (best < 0 || replica_term(nd->r) > replica_term(c->nodes[best].r)))
+            best = i;
+    }
+    return best;
+}
+
+void rcluster_crash(struct rcluster *c, int node)
+{
+    struct node *nd = &c->nodes[node];
+    if (!nd->alive)
+        return;
+    node_stop(nd);
+    /* Its connections break: what they had in flight is unknown. */
+    for (int i = 0; i < c->n_conns; i++) {
+        struct conn *k = &c->conns[i];
+        if (!k->alive || k->node != node)
+            continue;
+        k->alive = false;
+        memset(&k->rc, 0, sizeof k->rc);
+        for (size_t j = 0; j < c->n_cops; j++)
+            if (!c->cops[j].done && c->cops[j].conn == i)
+                cop_end(c, (uint32_t)j, RC_INFO, 13, 0);
+    }
+}
+
+void rcluster_restart(struct rcluster *c, int node)
+{
+    struct node *nd = &c->nodes[node];
+    if (nd->alive)
+        return;
+    nd->inc++;
+    node_start(nd, (uint64_t)node + 1000003ULL * nd->inc + rng_next(&c->g));
+}
+
+int rcluster_connect(struct rcluster *c, int node)
+{
+    if (c->n_conns == RC_MAX_CONNS || !c->nodes[node].alive)
+        return -1;
+    struct conn *k = &c->conns[c->n_conns];
+    *k = (struct conn){.node = node, .inc = c->nodes[node].inc, .alive = true};
+    return c->n_conns++;
+}
+
+bool rcluster_conn_alive(const struct rcluster *c, int conn)
+{
+    return c->conns[conn].alive;
+}
+
+uint64_t rcluster_submit(struct rcluster *c, int conn, enum rcluster_f f, int key, int32_t a,
+                         int32_t b)
+{
+    if (c->n_cops == c->cap_cops) {
+        c->cap_cops = c->cap_cops ? c->cap_cops * 2 : 1024;
+        c->cops = realloc(c->cops, c->cap_cops * sizeof *c->cops);
+        if (!c->cops)
+            abort();
+    }
+    uint32_t id = (uint32_t)c->n_cops++;
+    c->cops[id] = (struct cop){.conn = conn, .f = (uint8_t)f, .key = key, .a = a, .b = b};
+    c->unfinished++;
+    struct conn *k = &c->conns[conn];
+    if (!k->alive) {
+        cop_end(c, id, RC_FAIL, 11, 0);
+        return id;
+    }
+    struct node *nd = &c->nodes[k->node];
+    router_submit(nd->rt, &k->rc, f == RC_READ ? ROUTER_READ : ROUTER_WRITE,
+                  (void *)(uintptr_t)id, c->now);
+    node_end_batch(nd);
+    check_node(c, nd);
+    return id;
+}
+
+/* ---- stepping ------------------------------------------------------------------- */
+
+static void deliver(struct rcluster *c, struct msg *m)
+{
+    struct node *nd = &c->nodes[m->to];
+    bool cut = c->cut[m->from][m->to] && (m->kind == MSG_RAFT || c->links.stream_gaps);
+    if (!nd->alive || cut) {
+        if (m->kind == MSG_RAFT)
+            raft_msg_release(&m->raft);
+        return;
+    }
+    if (m->kind == MSG_RAFT) {
+        replica_receive(nd->r, &m->raft, c->now);
+        raft_msg_release(&m->raft);
+    } else if (m->kind == MSG_FWD) {
+        replica_run(nd, m->f, m->key, m->a, m->b, m->term,
+                    (struct sub){.fwd_in = true, .rid = m->rid, .cop = m->cop, .origin = m->from,
+                                 .origin_inc = m->from_inc, .f = m->f});
+    } else if (m->from_inc == nd->inc) { /* answers to an earlier incarnation are lost */
+        if (router_forward_done(nd->rt, m->rid, (enum replica_status)m->status, c->now))
+            cop_result(c, m->cop, (enum replica_status)m->status, m->code, m->value);
+    }
+    node_end_batch(nd);
+    check_node(c, nd);
+}
+
+static bool step(struct rcluster *c, uint64_t until)
+{
+    int who = -1;
+    uint64_t at = UINT64_MAX;
+    for (int i = 0; i < c->n; i++) {
+        uint64_t d = node_deadline(&c->nodes[i]);
+        if (d < at) {
+            at = d;
+            who = i;
+        }
+    }
+    if (c->n_heap && c->heap[0].at <= at) {
+        at = c->heap[0].at;
+        who = -1;
+    }
+    if (at > until)
+        return false;
+    if (at > c->now)
+        c->now = at;
+    c->steps++;
+    if (who < 0) {
+        struct msg m = heap_pop(c);
+        deliver(c, &m);
+    } else {
+        struct node *nd = &c->nodes[who];
+        replica_tick(nd->r, c->now);
+        router_tick(nd->rt, c->now);
+        node_end_batch(nd);
+        check_node(c, nd);
+    }
+    return true;
+}
+
+bool rcluster_elapse(struct rcluster *c, uint64_t ms)
+{
+    uint64_t until = c->now + ms;
+    while (!c->error[0] && step(c, until))
+        ;
+    if (c->now < until)
+        c->now = until;
+    return !c->error[0];
+}
+
+bool rcluster_check_maps(struct rcluster *c)
+{
+    uint8_t *img[RC_MAX_NODES] = {0};
+    size_t len[RC_MAX_NODES] = {0};
+    for (int i = 0; i < c->n; i++)
+        if (c->nodes[i].alive && kv_snapshot(replica_store(c->nodes[i].r), &img[i], &len[i]) != 0)
+            img[i] = NULL;
+    for (int i = 0; i < c->n; i++)
+        for (int j = i + 1; j < c->n; j++) {
+            if (!img[i] || !img[j] ||
+                replica_applied_index(c->nodes[i].r) != replica_applied_index(c->nodes[j].r))
+                continue;
+            if (len[i] != len[j] || memcmp(img[i], img[j], len[i]) != 0)
+                fail(c, "nodes %s%lld and %lld applied as much but hold different maps", "", i, j);
+        }
+    for (int i = 0; i < c->n; i++)
+        free(img[i]);
+    return !c->error[0];
+}

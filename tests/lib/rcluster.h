@@ -1,0 +1,96 @@
+/* rcluster.h - the deterministic simulator with the whole request path:
+ * each node is a struct replica (its log on a model disk that survives a
+ * crash) plus a struct router, driven as the front ends drive them, on one
+ * virtual clock.
+ *
+ * Links carry Raft messages with latency, drops and duplicates (a
+ * partition cuts them, in flight too), and the routers' forwards and the
+ * leaders' answers with latency, in order per link and never duplicated,
+ * as a TCP stream: a cut link refuses new forwards (the router's forward
+ * callback returns false) and what was sent still arrives. So a forward can
+ * arrive late, after a leader change, or never (its leader crashed). With
+ * links.stream_gaps a forward or answer is also dropped (links.drop, or a
+ * cut) while later ones on the link arrive: router.h's rule 6 does not
+ * hold then (a read re-routed after a lost forward can take effect after
+ * later reads of its connection that were answered). A crash loses
+ * everything but the disk (no torn writes here: cluster.h models those);
+ * messages in flight may still arrive, including answers addressed to the
+ * crashed incarnation, which are ignored.
+ *
+ * Clients are connections attached to a node (followers too) that pipeline
+ * operations; each connection's operations go through the node's router
+ * with its struct router_conn, so rule 6 (per-connection order) applies.
+ * A completion reports the outcome the front end would give: ok, a
+ * definite failure (11, or 20/22 from the state machine), or unknown (13;
+ * also every operation of a connection whose node crashed).
+ *
+ * After every step the simulator checks: at most one leader per term, a
+ * node's applied index never goes down while it lives, and every operation
+ * ends at most once. rcluster_error() holds the first violation.
+ */
+#ifndef RAFTKV_TEST_RCLUSTER_H
+#define RAFTKV_TEST_RCLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+enum rcluster_f { RC_READ, RC_WRITE, RC_CAS };
+enum rcluster_outcome { RC_OK, RC_FAIL, RC_INFO };
+
+struct rcluster_done {
+    uint64_t op;   /* rcluster_submit's id */
+    int conn;
+    enum rcluster_outcome outcome;
+    int code;      /* RC_FAIL: 11, 20 or 22; RC_INFO: 13 */
+    int32_t value; /* RC_OK read: the value read */
+};
+
+typedef void (*rcluster_done_fn)(void *ctx, const struct rcluster_done *d);
+
+struct rcluster_links {
+    uint64_t latency_min_ms, latency_max_ms;
+    double drop;      /* any message */
+    double duplicate; /* Raft messages only */
+    double stall;     /* a forward or answer holds up its stream for 0.2-1 s */
+    bool stream_gaps; /* forwards and answers may be lost with later ones arriving */
+};
+
+struct rcluster;
+
+struct rcluster *rcluster_new(int n, uint64_t seed, rcluster_done_fn done, void *ctx);
+void rcluster_free(struct rcluster *c);
+void rcluster_set_links(struct rcluster *c, const struct rcluster_links *l);
+
+uint64_t rcluster_now(const struct rcluster *c);
+uint64_t rcluster_steps(const struct rcluster *c);
+/* Run every event due up to now + ms. False once a check failed. */
+bool rcluster_elapse(struct rcluster *c, uint64_t ms);
+bool rcluster_ok(const struct rcluster *c);
+const char *rcluster_error(const struct rcluster *c);
+
+void rcluster_cut(struct rcluster *c, int a, int b, bool cut); /* both ways */
+void rcluster_heal(struct rcluster *c);
+void rcluster_crash(struct rcluster *c, int node);
+void rcluster_restart(struct rcluster *c, int node);
+bool rcluster_alive(const struct rcluster *c, int node);
+int rcluster_leader(const struct rcluster *c); /* a live leader of the highest term, or -1 */
+
+/* A connection to `node` (which must be alive); -1 when the table is full.
+ * It dies with its node: its unfinished operations end unknown (reads
+ * too; the caller drops them), and later submits on it end 11 at once. */
+int rcluster_connect(struct rcluster *c, int node);
+bool rcluster_conn_alive(const struct rcluster *c, int conn);
+/* An operation on `conn`: read key, write key = a, cas key a -> b. Its id;
+ * it may end within the call. */
+uint64_t rcluster_submit(struct rcluster *c, int conn, enum rcluster_f f, int key, int32_t a,
+                         int32_t b);
+size_t rcluster_unfinished(const struct rcluster *c);
+
+/* Every live node that has applied as much as `node`, holds the same map.
+ * False (and an error) if not. */
+bool rcluster_check_maps(struct rcluster *c);
+
+#endif
