@@ -3,13 +3,15 @@
 #   scripts/deps.sh build   compilers' libraries: jansson, libuv, jemalloc, Criterion
 #   scripts/deps.sh test    plus what the end-to-end tests drive: redis-tools, chromium
 #   scripts/deps.sh bench   plus the servers measured side by side: redis-server, etcd
+#   scripts/deps.sh fuzz    plus clang and its runtime (libFuzzer, sanitizers)
 set -euo pipefail
 want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev libjemalloc-dev)
 case "${1:-build}" in
   build) ;;
   test) want+=(redis-tools chromium) ;;
   bench) want+=(redis-tools redis-server etcd-server etcd-client) ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
+  fuzz) want+=(clang libclang-rt-dev) ;;
+  *) echo "usage: $0 build|test|bench|fuzz" >&2; exit 64 ;;
 esac
 missing=()
 for p in "${want[@]}"; do
