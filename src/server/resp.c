@@ -69,6 +69,8 @@ static int resp_read_header_line(struct resp_parser *p, const char *data, size_t
 {
     while (*i < len) {
         char c = data[(*i)++];
+        if (c == '\0') /* the number is parsed as a C string: a NUL would end it early */
+            return -1;
         if (c == '\n') {
             if (p->line_len == 0 || p->line[p->line_len - 1] != '\r')
                 return -1;

@@ -167,6 +167,15 @@ Test(resp_parser, rejects_malformed_requests)
     }
 }
 
+Test(resp_parser, rejects_a_nul_byte_in_a_length_line)
+{
+    /* Read as C strings these were "*0" and "$3": junk after the NUL passed. */
+    static const char empty_array[] = "*0\0junk\r\n";
+    static const char bulk[] = "*1\r\n$3\0x\r\nabc\r\n";
+    cr_assert_eq(parse_once(empty_array, sizeof empty_array - 1, NULL, NULL), RESP_ERR_PROTOCOL);
+    cr_assert_eq(parse_once(bulk, sizeof bulk - 1, NULL, NULL), RESP_ERR_PROTOCOL);
+}
+
 Test(resp_parser, rejects_a_header_line_that_never_ends_without_reading_it_all)
 {
     char in[200];
