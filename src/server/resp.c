@@ -210,7 +210,7 @@ int resp_parse(struct resp_parser *p, const char *data, size_t len, size_t *cons
             p->line_len = 0;
             if (n <= 0) { /* "*0" and "*-1": nothing to do, as Redis */
                 resp_reset_request(p);
-                break;
+                continue; /* its bytes are not the next request's */
             }
             if ((uint64_t)n > p->limits.max_args)
                 return resp_fail(p, RESP_ERR_TOO_LARGE, "Protocol error: too many arguments");

@@ -212,6 +212,9 @@ Test(resp_parser, refuses_too_many_arguments_and_too_large_requests)
     /* The same request fits a limit of its own size. */
     lim.max_request_bytes = sizeof in - 1;
     cr_assert_eq(parse_once(in, sizeof in - 1, &lim, NULL), RESP_READY);
+    /* An empty array before it is a request of its own, not counted in. */
+    const char after_empty[] = "*0\r\n*3\r\n$3\r\nSET\r\n$10\r\n0123456789\r\n$10\r\n0123456789\r\n";
+    cr_assert_eq(parse_once(after_empty, sizeof after_empty - 1, &lim, NULL), RESP_READY);
 }
 
 Test(resp_parser, refuses_an_inline_line_past_the_limit_without_a_newline)
