@@ -496,6 +496,8 @@ long resp_reply_parse(const char *data, size_t len, struct resp_reply *out)
             out->type = RESP_R_NULL;
             return head;
         }
+        if (data[0] == '%' && v > INT64_MAX / 2)
+            return -1; /* its 2v elements would not fit in `integer` */
         out->type = RESP_R_ARRAY;
         out->integer = data[0] == '%' ? 2 * v : v;
         return head;

@@ -293,3 +293,17 @@ Test(resp_reply, reads_back_what_the_writers_wrote)
     cr_assert_eq(resp_reply_parse("$3\r\nabcd\r\n", 10, &r), -1);
     resp_buf_free(&b);
 }
+
+Test(resp_reply, reads_a_map_as_its_keys_and_values_and_refuses_one_too_large_to_count)
+{
+    struct resp_reply r;
+    cr_assert_eq(resp_reply_parse("%2\r\n", 4, &r), 4);
+    cr_assert_eq(r.type, RESP_R_ARRAY);
+    cr_assert_eq(r.integer, 4);
+    /* 2 x 2^62 elements overflow int64 (UBSan found it). */
+    static const char huge[] = "%4611686018427387904\r\n";
+    cr_assert_eq(resp_reply_parse(huge, sizeof huge - 1, &r), -1);
+    static const char largest[] = "%4611686018427387903\r\n";
+    cr_assert_eq(resp_reply_parse(largest, sizeof largest - 1, &r), (long)sizeof largest - 1);
+    cr_assert_eq(r.integer, 9223372036854775806);
+}
