@@ -209,6 +209,8 @@ int resp_parse(struct resp_parser *p, const char *data, size_t len, size_t *cons
                 return resp_fail(p, RESP_ERR_PROTOCOL, "Protocol error: invalid multibulk length");
             p->line_len = 0;
             if (n <= 0) { /* "*0" and "*-1": nothing to do, as Redis */
+                if (p->request_bytes + (i - before) > p->limits.max_request_bytes)
+                    return resp_fail(p, RESP_ERR_TOO_LARGE, "Protocol error: request too large");
                 resp_reset_request(p);
                 continue; /* its bytes are not the next request's */
             }

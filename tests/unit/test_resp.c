@@ -215,6 +215,14 @@ Test(resp_parser, refuses_too_many_arguments_and_too_large_requests)
     /* An empty array before it is a request of its own, not counted in. */
     const char after_empty[] = "*0\r\n*3\r\n$3\r\nSET\r\n$10\r\n0123456789\r\n$10\r\n0123456789\r\n";
     cr_assert_eq(parse_once(after_empty, sizeof after_empty - 1, &lim, NULL), RESP_READY);
+    /* But an empty array's own header counts, read at once or in pieces. */
+    lim.max_request_bytes = 8;
+    const char long_empty[] = "*0000000000\r\n";
+    int n;
+    char out[64];
+    cr_assert_eq(parse_once(long_empty, sizeof long_empty - 1, &lim, NULL), RESP_ERR_TOO_LARGE);
+    cr_assert_eq(parse_pieces(long_empty, sizeof long_empty - 1, 1, &lim, out, sizeof out, &n),
+                 RESP_ERR_TOO_LARGE);
 }
 
 Test(resp_parser, refuses_an_inline_line_past_the_limit_without_a_newline)
