@@ -5,6 +5,7 @@
 #   make accept     the long acceptance runs (minutes to hours)
 #   make bench      throughput and latency figures, with the exact commands
 #   make demo       a 5-node cluster under partitions, its verdict and report
+#   make fuzz       libFuzzer on every parser, FUZZ_SECONDS (60) each
 #
 # Sources are found by folder, so adding a file never needs an edit here.
 
@@ -35,6 +36,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 RAFT_TEST_SRC := $(wildcard tests/raft/*.c tests/lib/*.c)
 TEST_NODE_SRC := $(wildcard tests/nodes/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ := $(call obj,$(LIB_SRC))
@@ -44,7 +46,8 @@ WHIRL_MAIN  := src/whirl/main.c
 RAFTKV_LIB_OBJ := $(call obj,$(filter-out $(RAFTKV_MAIN),$(RAFTKV_SRC)))
 WHIRL_LIB_OBJ  := $(call obj,$(filter-out $(WHIRL_MAIN),$(WHIRL_SRC)))
 
-.PHONY: all deps test test-unit test-e2e test-asan accept bench demo cluster cluster-stop clean
+.PHONY: all deps test test-unit test-e2e test-asan accept bench demo cluster cluster-stop clean \
+	fuzz fuzz-bins fuzz-replay
 all: $(BUILD)/raftkv $(BUILD)/whirl $(patsubst tests/nodes/%.c,$(BUILD)/tests/nodes/%,$(TEST_NODE_SRC))
 
 # Debian packages the build needs, installed only when missing; then the
@@ -103,11 +106,29 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libraftkv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Fuzz targets (tests/fuzz/README.md): replay_<t> runs a target over files
+# with replay_main.c, in any build; fuzz_<t> is the libFuzzer binary, made
+# in build-fuzz by `make fuzz`.
+.SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/fuzz/*.c))
+FUZZ_LIB_OBJ := $(BUILD)/obj/tests/fuzz/scratch.o $(BUILD)/libnode.a $(BUILD)/libraftkv.a
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/replay_main.o $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 TEST_BINS := $(if $(UNIT_SRC),$(BUILD)/tests/unit_tests) $(if $(RAFT_TEST_SRC),$(BUILD)/tests/raft_tests)
 
 # The C tests, in this build (normal or sanitized).
 test-unit: all $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $$t --jobs 2; done
+
+# Every fuzz target over its seed corpus and saved regressions.
+fuzz-replay: $(patsubst %,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== fuzz corpus $$t"; \
+	  $(BUILD)/tests/fuzz/replay_$$t tests/fuzz/corpus/$$t; done
 
 # End-to-end: whirl against real node binaries, the checker suite, reports.
 test-e2e: all
@@ -117,7 +138,7 @@ test-e2e: all
 # The same C tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test-unit
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test-unit fuzz-replay
 
 test: test-unit test-asan test-e2e
 	@echo "make test: all suites passed"
@@ -127,6 +148,19 @@ accept: all
 
 bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 	@bash bench/run.sh $(BUILD)
+
+# libFuzzer (clang) on every target for FUZZ_SECONDS each; new inputs go to
+# build-fuzz/corpus, or are merged into tests/fuzz/corpus with FUZZ_SAVE=1.
+FUZZ_SECONDS ?= 60
+FUZZ_SAVE ?= 0
+fuzz:
+	@bash scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT=-O1 \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  fuzz-bins
+	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_SAVE) $(FUZZ_TARGETS)
+
+fuzz-bins: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 demo: all
 	@bash scripts/demo.sh $(BUILD)
@@ -138,6 +172,6 @@ cluster-stop:
 	@bash scripts/cluster.sh stop $(BUILD)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

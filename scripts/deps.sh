@@ -4,13 +4,15 @@
 #   scripts/deps.sh test    plus what the end-to-end tests drive: redis-tools, chromium,
 #                           python3-redis (pipeline order test), and to run them: python3, nodejs, curl
 #   scripts/deps.sh bench   plus the servers measured side by side: redis-server, etcd
+#   scripts/deps.sh fuzz    plus clang and its runtime (libFuzzer, sanitizers)
 set -euo pipefail
 want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev libjemalloc-dev)
 case "${1:-build}" in
   build) ;;
   test) want+=(redis-tools chromium python3 python3-redis nodejs curl) ;;
   bench) want+=(redis-tools redis-server etcd-server etcd-client) ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
+  fuzz) want+=(clang libclang-rt-dev) ;;
+  *) echo "usage: $0 build|test|bench|fuzz" >&2; exit 64 ;;
 esac
 missing=()
 for p in "${want[@]}"; do

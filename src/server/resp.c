@@ -69,6 +69,8 @@ static int resp_read_header_line(struct resp_parser *p, const char *data, size_t
 {
     while (*i < len) {
         char c = data[(*i)++];
+        if (c == '\0') /* the number is parsed as a C string: a NUL would end it early */
+            return -1;
         if (c == '\n') {
             if (p->line_len == 0 || p->line[p->line_len - 1] != '\r')
                 return -1;
@@ -207,8 +209,10 @@ int resp_parse(struct resp_parser *p, const char *data, size_t len, size_t *cons
                 return resp_fail(p, RESP_ERR_PROTOCOL, "Protocol error: invalid multibulk length");
             p->line_len = 0;
             if (n <= 0) { /* "*0" and "*-1": nothing to do, as Redis */
+                if (p->request_bytes + (i - before) > p->limits.max_request_bytes)
+                    return resp_fail(p, RESP_ERR_TOO_LARGE, "Protocol error: request too large");
                 resp_reset_request(p);
-                break;
+                continue; /* its bytes are not the next request's */
             }
             if ((uint64_t)n > p->limits.max_args)
                 return resp_fail(p, RESP_ERR_TOO_LARGE, "Protocol error: too many arguments");
@@ -494,6 +498,8 @@ long resp_reply_parse(const char *data, size_t len, struct resp_reply *out)
             out->type = RESP_R_NULL;
             return head;
         }
+        if (data[0] == '%' && v > INT64_MAX / 2)
+            return -1; /* its 2v elements would not fit in `integer` */
         out->type = RESP_R_ARRAY;
         out->integer = data[0] == '%' ? 2 * v : v;
         return head;

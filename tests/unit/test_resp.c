@@ -167,6 +167,15 @@ Test(resp_parser, rejects_malformed_requests)
     }
 }
 
+Test(resp_parser, rejects_a_nul_byte_in_a_length_line)
+{
+    /* Read as C strings these were "*0" and "$3": junk after the NUL passed. */
+    static const char empty_array[] = "*0\0junk\r\n";
+    static const char bulk[] = "*1\r\n$3\0x\r\nabc\r\n";
+    cr_assert_eq(parse_once(empty_array, sizeof empty_array - 1, NULL, NULL), RESP_ERR_PROTOCOL);
+    cr_assert_eq(parse_once(bulk, sizeof bulk - 1, NULL, NULL), RESP_ERR_PROTOCOL);
+}
+
 Test(resp_parser, rejects_a_header_line_that_never_ends_without_reading_it_all)
 {
     char in[200];
@@ -203,6 +212,17 @@ Test(resp_parser, refuses_too_many_arguments_and_too_large_requests)
     /* The same request fits a limit of its own size. */
     lim.max_request_bytes = sizeof in - 1;
     cr_assert_eq(parse_once(in, sizeof in - 1, &lim, NULL), RESP_READY);
+    /* An empty array before it is a request of its own, not counted in. */
+    const char after_empty[] = "*0\r\n*3\r\n$3\r\nSET\r\n$10\r\n0123456789\r\n$10\r\n0123456789\r\n";
+    cr_assert_eq(parse_once(after_empty, sizeof after_empty - 1, &lim, NULL), RESP_READY);
+    /* But an empty array's own header counts, read at once or in pieces. */
+    lim.max_request_bytes = 8;
+    const char long_empty[] = "*0000000000\r\n";
+    int n;
+    char out[64];
+    cr_assert_eq(parse_once(long_empty, sizeof long_empty - 1, &lim, NULL), RESP_ERR_TOO_LARGE);
+    cr_assert_eq(parse_pieces(long_empty, sizeof long_empty - 1, 1, &lim, out, sizeof out, &n),
+                 RESP_ERR_TOO_LARGE);
 }
 
 Test(resp_parser, refuses_an_inline_line_past_the_limit_without_a_newline)
@@ -280,4 +300,18 @@ Test(resp_reply, reads_back_what_the_writers_wrote)
     cr_assert_eq(resp_reply_parse("?x\r\n", 4, &r), -1);
     cr_assert_eq(resp_reply_parse("$3\r\nabcd\r\n", 10, &r), -1);
     resp_buf_free(&b);
+}
+
+Test(resp_reply, reads_a_map_as_its_keys_and_values_and_refuses_one_too_large_to_count)
+{
+    struct resp_reply r;
+    cr_assert_eq(resp_reply_parse("%2\r\n", 4, &r), 4);
+    cr_assert_eq(r.type, RESP_R_ARRAY);
+    cr_assert_eq(r.integer, 4);
+    /* 2 x 2^62 elements overflow int64 (UBSan found it). */
+    static const char huge[] = "%4611686018427387904\r\n";
+    cr_assert_eq(resp_reply_parse(huge, sizeof huge - 1, &r), -1);
+    static const char largest[] = "%4611686018427387903\r\n";
+    cr_assert_eq(resp_reply_parse(largest, sizeof largest - 1, &r), (long)sizeof largest - 1);
+    cr_assert_eq(r.integer, 9223372036854775806);
 }
