@@ -31,6 +31,7 @@ struct router_op {
     uint8_t state;
     uint8_t kind;
     uint8_t retries;   /* definite refusals routed again (rule 4) */
+    uint64_t seq;      /* its number in its connection */
     bool refused;      /* waiting for a view other than `refused_by` */
     void *user;
     struct router_conn *conn;
@@ -251,6 +252,13 @@ static void op_finish(struct router *rt, struct router_op *op, enum replica_stat
 
 /* ---- routing ------------------------------------------------------------------ */
 
+/* Rules 4 and 5: it may be sent again only while nothing after it on its
+ * connection was sent. */
+static bool may_resend(const struct router_op *op)
+{
+    return !op->conn || op->seq >= op->conn->last_sent;
+}
+
 static bool route_eq(const struct route *a, const struct route *b)
 {
     if (a->known != b->known)
@@ -279,6 +287,8 @@ static bool dispatch(struct router *rt, struct router_op *op, uint64_t now)
         return false;
     op->gen++; /* a new attempt: answers to earlier ones are stale */
     op->route = *r;
+    if (op->conn && op->seq > op->conn->last_sent)
+        op->conn->last_sent = op->seq;
     if (r->local) {
         op_set_state(rt, op, OP_LOCAL);
         rt->stats.local++;
@@ -352,6 +362,8 @@ void router_submit(struct router *rt, struct router_conn *conn, enum router_kind
     op->user = user;
     op->conn = conn;
     op_set_state(rt, op, OP_HELD);
+    if (conn)
+        op->seq = ++conn->next_seq;
     struct router_op *prev = conn ? conn->tail : NULL;
     if (conn) {
         op->conn_prev = prev;
@@ -440,14 +452,17 @@ void router_view(struct router *rt, int leader, raft_term term, bool self_leads,
          * so none of them is sent again ahead of an earlier one). */
         for (size_t i = 0; i < k; i++) {
             struct router_op *o = op_lookup(rt, ids[i], OP_FORWARDED);
-            if (o && o->kind == ROUTER_READ) {
+            if (o && o->kind == ROUTER_READ && may_resend(o)) {
                 op_set_state(rt, o, OP_HELD);
                 rt->stats.rerouted++;
             }
         }
         for (size_t i = 0; i < k; i++) {
             struct router_op *o = op_lookup(rt, ids[i], OP_FORWARDED);
-            if (o)
+            if (o && o->kind == ROUTER_READ)
+                op_finish(rt, o, REPLICA_UNAVAILABLE,
+                          "the leader changed; a read changes nothing", now_ms);
+            else if (o)
                 op_finish(rt, o, REPLICA_INDEFINITE, "the leader changed; outcome unknown", now_ms);
         }
         for (size_t i = 0; i < k; i++) {
@@ -469,7 +484,7 @@ void router_view(struct router *rt, int leader, raft_term term, bool self_leads,
 static bool answered(struct router *rt, struct router_op *op, enum replica_status status,
                      uint64_t now)
 {
-    if (status == REPLICA_NOT_LEADER && op->retries < ROUTER_MAX_RETRIES) {
+    if (status == REPLICA_NOT_LEADER && op->retries < ROUTER_MAX_RETRIES && may_resend(op)) {
         op->retries++;
         rt->stats.rerouted++;
         op->refused = true;

@@ -30,10 +30,15 @@
  *     be retried: the operation waits for a leader view other than the one
  *     that refused it (rule 1's wait), then goes again. Other definite
  *     answers (REPLICA_UNAVAILABLE: busy, table full) end the operation.
- *  5. Reads change nothing, so they may always be retried: a read forwarded
- *     to a leader that is no longer the leader is routed again at once; a
- *     read with no answer within forward_timeout_ms ends definitely
+ *  5. Reads change nothing, so they may be retried: a read forwarded to a
+ *     leader that is no longer the leader is routed again at once; a read
+ *     with no answer within forward_timeout_ms ends definitely
  *     (REPLICA_UNAVAILABLE: 11, -TRYAGAIN).
+ *     Rules 4 and 5 send an operation again only while nothing submitted
+ *     after it on its connection has been sent: a later one may already have
+ *     taken effect (its forward arrived where this one's was lost), and the
+ *     retry would take effect after it. Such an operation ends instead, with
+ *     its definite answer.
  *  6. Per-connection order. Operations submitted with the same
  *     struct router_conn take effect in the order they were submitted: each
  *     one's linearization point comes after those of every earlier one.
@@ -77,6 +82,7 @@ struct router_op;
 struct router_conn {
     struct router_op *head, *tail; /* its unfinished operations, in order */
     size_t unsent;                 /* how many of them were not sent yet */
+    uint64_t next_seq, last_sent;  /* submission numbers: the next, the latest sent */
 };
 
 struct router_config {

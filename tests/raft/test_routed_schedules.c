@@ -18,11 +18,12 @@
  *   RAFTKV_SEED_FROM=F   start at seed F (default 1)
  *   RAFTKV_SEED=S        replay only schedule S (RAFTKV_VERBOSE=1 prints its
  *                        counts; a failing key's history is printed)
- *   RAFTKV_STREAM_GAPS=1 forwards and answers may be lost while later ones on
- *                        their link arrive (rcluster.h): per-connection
- *                        order then fails (router.h rule 6 assumes streams)
+ *   Forwards and answers may be lost while later ones on their link arrive
+ *   (rcluster.h stream gaps; router.h rules 4-5 send nothing again once a
+ *   later operation of its connection was sent); RAFTKV_NO_STREAM_GAPS=1
+ *   turns that off.
  *   RAFTKV_STREAM_STALLS=1  forward streams sometimes stall 0.2-1 s (TCP
- *                        backoff): per-connection order then fails too (a
+ *                        backoff): per-connection order then fails (a
  *                        write ended 13 by the forward timeout is appended
  *                        later in the same term, after the connection's
  *                        next operations, which its ending released)
@@ -271,7 +272,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     links.duplicate = rng_double(&run.g) * 0.05;
     double stall = rng_below(&run.g, 2) ? rng_double(&run.g) * 0.02 : 0;
     links.stall = getenv("RAFTKV_STREAM_STALLS") ? stall : 0;
-    links.stream_gaps = getenv("RAFTKV_STREAM_GAPS") != NULL;
+    links.stream_gaps = getenv("RAFTKV_NO_STREAM_GAPS") == NULL;
     rcluster_set_links(c, &links);
     run.n_open = 2 * run.n;
     for (int i = 0; i < run.n_open; i++)

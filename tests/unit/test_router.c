@@ -366,22 +366,42 @@ Test(router, leader_change_ends_writes_then_the_next_goes)
     cr_assert_eq(ev(4)->leader, 2);
 }
 
-/* Rule 6 with rule 4: refused writes go again in their order. */
-Test(router, refused_writes_are_retried_in_order)
+/* Rules 4 and 6: of a connection's refused writes only the last one sent
+ * is retried; an earlier one ends with its refusal, since something after it
+ * was sent (and might have taken effect). */
+Test(router, only_the_last_sent_operation_of_a_connection_is_retried)
 {
     struct router_conn a = {0};
     router_view(rt, 1, 3, false, 0);
     submit(&a, ROUTER_WRITE, 1, 0);
     submit(&a, ROUTER_WRITE, 2, 0);
-    cr_assert_not(router_forward_done(rt, ev(0)->id, REPLICA_NOT_LEADER, 1));
+    cr_assert(router_forward_done(rt, ev(0)->id, REPLICA_NOT_LEADER, 1),
+              "op 1 ends: op 2 was sent after it");
     cr_assert_not(router_forward_done(rt, ev(1)->id, REPLICA_NOT_LEADER, 1));
     cr_assert_eq(d.n, 2);
     router_view(rt, 0, 4, true, 2);
-    cr_assert_eq(d.n, 4);
+    cr_assert_eq(d.n, 3);
     cr_assert_eq(ev(2)->kind, EV_SUBMIT);
+    cr_assert_eq(ev(2)->user, 2);
+}
+
+/* Rule 5 with the same limit: a connection's forwarded reads, on a leader
+ * change, are sent again only from the last one sent; earlier ones end
+ * definitely (their forward may be lost while a later one was answered). */
+Test(router, earlier_reads_of_a_connection_end_on_a_leader_change)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_READ, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    router_view(rt, 2, 4, false, 5);
+    cr_assert_eq(d.n, 4);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
     cr_assert_eq(ev(2)->user, 1);
-    cr_assert_eq(ev(3)->kind, EV_SUBMIT);
+    cr_assert_eq(ev(2)->status, REPLICA_UNAVAILABLE);
+    cr_assert_eq(ev(3)->kind, EV_FORWARD);
     cr_assert_eq(ev(3)->user, 2);
+    cr_assert_eq(ev(3)->leader, 2);
 }
 
 /* A closed connection's unsent operations end; those in flight go on. */
@@ -444,26 +464,21 @@ Test(router, abort_all)
     cr_assert_eq(seen, 3);
 }
 
-/* Rule 6: nothing overtakes an operation of its connection that waits,
- * even on the route the ones in flight took. */
+/* Rule 6: nothing overtakes an operation of its connection that waits. */
 Test(router, nothing_overtakes_a_waiting_operation)
 {
     struct router_conn a = {0};
     router_view(rt, 1, 3, false, 0);
     submit(&a, ROUTER_WRITE, 1, 0);
-    submit(&a, ROUTER_WRITE, 2, 0);
     cr_assert_not(router_forward_done(rt, ev(0)->id, REPLICA_NOT_LEADER, 1));
-    submit(&a, ROUTER_WRITE, 3, 2);
-    cr_assert_eq(d.n, 2, "op 3 waits behind op 1");
+    submit(&a, ROUTER_WRITE, 2, 2);
+    cr_assert_eq(d.n, 1, "op 2 waits behind op 1");
     cr_assert_eq(a.unsent, 2);
     router_view(rt, 2, 4, false, 3);
-    /* op 2 went to the old route: indefinite; then 1 and 3 go, in order */
-    cr_assert_eq(d.n, 5);
-    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(ev(1)->kind, EV_FORWARD);
+    cr_assert_eq(ev(1)->user, 1);
+    cr_assert_eq(ev(2)->kind, EV_FORWARD);
     cr_assert_eq(ev(2)->user, 2);
-    cr_assert_eq(ev(3)->kind, EV_FORWARD);
-    cr_assert_eq(ev(3)->user, 1);
-    cr_assert_eq(ev(4)->kind, EV_FORWARD);
-    cr_assert_eq(ev(4)->user, 3);
     cr_assert_eq(a.unsent, 0);
 }
