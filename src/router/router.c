@@ -57,6 +57,8 @@ struct router {
     struct router_stats stats;
 };
 
+#define BROKEN_TEXT "an earlier write on this connection has an unknown outcome; not attempted"
+
 /* Definite refusals routed again, at most, before the operation ends with
  * the last one. */
 #define ROUTER_MAX_RETRIES 3
@@ -325,6 +327,15 @@ static void pump(struct router *rt, struct router_conn *conn, struct router_op *
             wait_for_leader(rt, lone, now);
         return;
     }
+    if (conn->broken) {
+        /* Rule 8: end the first one not sent; ending it pumps again. */
+        for (struct router_op *op = conn->head; op; op = op->conn_next)
+            if (state_unsent(op->state)) {
+                op_finish(rt, op, REPLICA_UNAVAILABLE, BROKEN_TEXT, now);
+                return;
+            }
+        return;
+    }
     const struct router_op *front = NULL; /* the first one in flight */
     for (struct router_op *op = conn->head; op;) {
         struct router_op *next = op->conn_next;
@@ -351,6 +362,11 @@ static void pump(struct router *rt, struct router_conn *conn, struct router_op *
 void router_submit(struct router *rt, struct router_conn *conn, enum router_kind kind, void *user,
                    uint64_t now_ms)
 {
+    if (conn && conn->broken) {
+        rt->stats.ended_refused++;
+        rt->c.finish(rt->c.ctx, user, REPLICA_UNAVAILABLE, BROKEN_TEXT);
+        return;
+    }
     struct router_op *op = op_alloc(rt);
     if (!op) {
         rt->stats.ended_refused++;
@@ -497,6 +513,9 @@ static bool answered(struct router *rt, struct router_op *op, enum replica_statu
             release_waiting(rt, now);
         return false;
     }
+    /* Rule 8: the replica times out what it appended as INDEFINITE. */
+    if (status == REPLICA_INDEFINITE && op->kind == ROUTER_WRITE && op->conn)
+        op->conn->broken = true;
     op_end(rt, op, now);
     return true;
 }
@@ -540,9 +559,12 @@ void router_tick(struct router *rt, uint64_t now_ms)
         if (op->kind == ROUTER_READ)
             op_finish(rt, op, REPLICA_UNAVAILABLE,
                       "no answer from the leader; a read changes nothing", now_ms);
-        else
+        else {
+            if (op->conn)
+                op->conn->broken = true; /* rule 8 */
             op_finish(rt, op, REPLICA_INDEFINITE, "no answer from the leader; outcome unknown",
                       now_ms);
+        }
     }
     while (rt->waiting.head && rt->waiting.head->deadline <= now_ms) {
         struct router_op *op = rt->waiting.head;

@@ -57,6 +57,15 @@
  *     means the route's leader no longer leads that term.
  *  7. Local operations are timed out by the replica (its request timeout),
  *     not here; the router waits for the replica's answer.
+ *  8. A write of a connection that ends REPLICA_INDEFINITE by a timeout
+ *     here or by the local replica's answer (its timeout, a lost term) may
+ *     still take effect later, after
+ *     anything the connection sent behind it. So the connection is broken:
+ *     its operations not sent yet, and every later one, end definitely
+ *     (REPLICA_UNAVAILABLE) without being sent; a front end closes such a
+ *     connection once its answers are out (the TCP server does, after an
+ *     -UNCERTAIN). A write ended by a leader change (rule 3) does not break
+ *     it: rule 2 keeps that write in a term before the next operations'.
  *
  * Every operation ends exactly once: through router_local_done() or
  * router_forward_done() returning true (the caller answers with the result
@@ -83,6 +92,7 @@ struct router_conn {
     struct router_op *head, *tail; /* its unfinished operations, in order */
     size_t unsent;                 /* how many of them were not sent yet */
     uint64_t next_seq, last_sent;  /* submission numbers: the next, the latest sent */
+    bool broken; /* a write of it ended with an unknown outcome (rule 8) */
 };
 
 struct router_config {

@@ -22,11 +22,9 @@
  *   (rcluster.h stream gaps; router.h rules 4-5 send nothing again once a
  *   later operation of its connection was sent); RAFTKV_NO_STREAM_GAPS=1
  *   turns that off.
- *   RAFTKV_STREAM_STALLS=1  forward streams sometimes stall 0.2-1 s (TCP
- *                        backoff): per-connection order then fails (a
- *                        write ended 13 by the forward timeout is appended
- *                        later in the same term, after the connection's
- *                        next operations, which its ending released)
+ *   Forward streams sometimes stall 0.2-1 s (TCP backoff), so a write can
+ *   end 13 by the forward timeout and be appended later (router.h rule 8
+ *   breaks its connection); RAFTKV_NO_STREAM_STALLS=1 turns that off.
  *   RAFTKV_NO_ORDER=1    check plain linearizability only
  * A failure prints `seed=S` and what failed.
  */
@@ -271,7 +269,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     links.drop = rng_double(&run.g) * 0.05;
     links.duplicate = rng_double(&run.g) * 0.05;
     double stall = rng_below(&run.g, 2) ? rng_double(&run.g) * 0.02 : 0;
-    links.stall = getenv("RAFTKV_STREAM_STALLS") ? stall : 0;
+    links.stall = getenv("RAFTKV_NO_STREAM_STALLS") ? 0 : stall;
     links.stream_gaps = getenv("RAFTKV_NO_STREAM_GAPS") == NULL;
     rcluster_set_links(c, &links);
     run.n_open = 2 * run.n;

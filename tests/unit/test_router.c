@@ -334,10 +334,10 @@ Test(router, connection_never_has_two_routes_in_flight)
     struct router_conn a = {0};
     router_view(rt, 0, 3, true, 0);
     submit(&a, ROUTER_WRITE, 1, 0);
-    router_view(rt, 2, 4, false, 5); /* deposed; op 1 is still the replica's */
+    router_view(rt, 2, 4, false, 5); /* deposed; op 1 is still the replica's (it commits) */
     submit(&a, ROUTER_WRITE, 2, 5);
     cr_assert_eq(d.n, 1, "op 2 waits for op 1, which went elsewhere");
-    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_INDEFINITE, 6));
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_DONE, 6));
     cr_assert_eq(d.n, 2);
     cr_assert_eq(ev(1)->kind, EV_FORWARD);
     cr_assert_eq(ev(1)->user, 2);
@@ -481,4 +481,53 @@ Test(router, nothing_overtakes_a_waiting_operation)
     cr_assert_eq(ev(2)->kind, EV_FORWARD);
     cr_assert_eq(ev(2)->user, 2);
     cr_assert_eq(a.unsent, 0);
+}
+
+/* Rule 8: a write that timed out may still be appended; nothing of its
+ * connection is sent after it, and the connection stays refused. */
+Test(router, a_timed_out_write_breaks_its_connection)
+{
+    struct router_conn a = {0}, b = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    submit(&b, ROUTER_READ, 3, 0);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 1));
+    router_tick(rt, 1500);
+    cr_assert_eq(d.n, 4);
+    cr_assert_eq(ev(2)->user, 1);
+    cr_assert_eq(ev(2)->status, REPLICA_INDEFINITE);
+    cr_assert_eq(ev(3)->kind, EV_FINISH, "the read behind it is not sent");
+    cr_assert_eq(ev(3)->user, 2);
+    cr_assert_eq(ev(3)->status, REPLICA_UNAVAILABLE);
+    submit(&a, ROUTER_READ, 4, 1600);
+    cr_assert_eq(ev(4)->kind, EV_FINISH);
+    cr_assert_eq(ev(4)->status, REPLICA_UNAVAILABLE);
+    submit(&b, ROUTER_READ, 5, 1600);
+    cr_assert_eq(ev(5)->kind, EV_FORWARD, "other connections go on");
+    cr_assert_eq(router_ops(rt), 1);
+}
+
+/* Rule 8 for the local replica's indefinite answer; rule 3's ending does
+ * not break a connection. */
+Test(router, an_indefinite_local_write_breaks_its_connection_a_leader_change_does_not)
+{
+    struct router_conn a = {0}, b = {0};
+    router_view(rt, 0, 3, true, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_INDEFINITE, 1));
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->user, 2);
+    cr_assert_eq(ev(1)->status, REPLICA_UNAVAILABLE);
+    cr_assert(a.broken);
+
+    router_view(rt, 1, 4, false, 2);
+    submit(&b, ROUTER_WRITE, 3, 2);
+    submit(&b, ROUTER_READ, 4, 2);
+    router_view(rt, 2, 5, false, 3);
+    cr_assert_not(b.broken);
+    cr_assert_eq(ev(d.n - 1)->kind, EV_FORWARD);
+    cr_assert_eq(ev(d.n - 1)->user, 4);
+    cr_assert_eq(ev(d.n - 1)->leader, 2);
 }
