@@ -69,8 +69,14 @@ void commands_format_reply(struct server *s, struct client_req *r)
         if (e) {
             if (e[0] == 'T')
                 s->stats.errors_tryagain++;
-            else if (e[0] == 'U')
+            else if (e[0] == 'U') {
                 s->stats.errors_uncertain++;
+                /* router.h rule 8: what the connection sends after a write
+                 * of unknown outcome could take effect before it; it is
+                 * refused, so close the connection once the replies are out. */
+                if (r->client)
+                    r->client->close_after_write = true;
+            }
             resp_write_error(&r->reply, e);
             return;
         }
