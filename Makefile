@@ -5,6 +5,7 @@
 #   make accept     the long acceptance runs (minutes to hours)
 #   make bench      throughput and latency figures, with the exact commands
 #   make demo       a 5-node cluster under partitions, its verdict and report
+#   make mutate     mutation testing: realistic bugs the fast suites must catch
 #
 # Sources are found by folder, so adding a file never needs an edit here.
 
@@ -41,7 +42,7 @@ WHIRL_LIB_OBJ  := $(call obj,$(filter-out $(WHIRL_MAIN),$(WHIRL_SRC)))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps test test-unit test-e2e test-asan accept bench demo cluster cluster-stop clean
+.PHONY: all deps test test-unit test-e2e test-asan accept bench demo cluster cluster-stop clean mutate
 all: $(BUILD)/raftkv $(BUILD)/whirl $(patsubst tests/nodes/%.c,$(BUILD)/tests/nodes/%,$(TEST_NODE_SRC))
 
 # Debian packages the build needs; installed once, only when missing.
@@ -114,6 +115,11 @@ bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 demo: all
 	@bash scripts/demo.sh $(BUILD)
+
+# Each bug of tests/mutants/ in a scratch copy, against the fast suites
+# (not part of make test: it takes a while). MUTANTS="raft kv" picks areas or ids.
+mutate:
+	@/usr/bin/python3 scripts/mutate.py $(MUTANTS)
 
 cluster: all
 	@bash scripts/cluster.sh start $(BUILD)

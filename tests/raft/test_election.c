@@ -34,6 +34,26 @@ Test(election, election_timeouts_are_drawn_from_t_to_2t_and_differ_by_seed)
     cr_assert_geq(distinct, 4, "timeouts should vary with the seed");
 }
 
+/* 5.2: granting a vote restarts the election timer, so the voter leaves
+ * the candidate it chose a whole timeout to win. */
+Test(election, granting_a_vote_restarts_the_election_timer)
+{
+    /* Term 2 already adopted, no vote yet: the grant changes no term, so
+     * nothing but the grant itself can restart the timer. */
+    struct raft_restore rs = {.term = 2, .voted_for = RAFT_NO_NODE};
+    struct solo s;
+    solo_init(&s, 3, &rs);
+    uint64_t t0 = s.now; /* the first deadline is in [t0 + 250, t0 + 500) */
+    cr_assert_lt(raft_deadline(s.r), t0 + 500);
+    solo_tick(&s, t0 + 240);
+    struct raft_msg v = solo_from(1, RAFT_MSG_VOTE, 2);
+    solo_recv(&s, &v);
+    const struct raft_msg *resp = solo_msg(&s, RAFT_MSG_VOTE_RESP, 1);
+    cr_assert(resp && resp->granted);
+    cr_assert_geq(raft_deadline(s.r), t0 + 240 + 250, "timer not restarted by the grant");
+    solo_free(&s);
+}
+
 /* 5.2 */
 Test(election, single_node_elects_itself_after_its_election_timeout)
 {

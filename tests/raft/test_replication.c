@@ -148,6 +148,75 @@ Test(replication, follower_commit_is_bounded_by_its_last_new_entry)
     solo_free(&s);
 }
 
+/* Figure 2, AppendEntries rule 5: the bound is the last entry this APPEND
+ * vouches for, not the end of our log, whose stale suffix may never commit. */
+Test(replication, follower_commit_ignores_its_own_suffix_beyond_the_append)
+{
+    raft_term terms[] = {1, 1, 1, 1};
+    struct raft_entry ents[4];
+    struct raft_restore rs;
+    restore_terms(&rs, ents, terms, 4, 1);
+    struct solo s;
+    solo_init(&s, 3, &rs);
+    /* A heartbeat at index 1 from the leader of term 2, which committed 3
+     * of its own log: our entries 2..4 are not known to match it. */
+    struct raft_msg m = append_from_leader(2, 1, 1, NULL, 0, 3);
+    solo_recv(&s, &m);
+    cr_assert(solo_msg(&s, RAFT_MSG_APPEND_RESP, 1)->success);
+    cr_assert_eq(raft_commit_index(s.r), 1);
+    /* One matching entry vouched for: commit reaches it, and no further. */
+    struct raft_entry e = {.term = 1, .index = 2, .len = 1, .data = payload};
+    m = append_from_leader(2, 1, 1, &e, 1, 3);
+    solo_recv(&s, &m);
+    cr_assert_eq(raft_commit_index(s.r), 2);
+    cr_assert_eq(raft_last_index(s.r), 4, "agreeing entries are kept");
+    solo_free(&s);
+}
+
+/* 5.3: matchIndex only grows; an older success arriving late says less. */
+Test(replication, a_late_older_success_does_not_move_match_back)
+{
+    struct solo s;
+    solo_init(&s, 3, NULL);
+    solo_become_leader(&s); /* no-op at 1 */
+    solo_propose(&s, 3);    /* 2..4 */
+    solo_persisted_all(&s);
+    raft_term t = raft_current_term(s.r);
+    struct raft_msg ok = solo_from(1, RAFT_MSG_APPEND_RESP, t);
+    ok.success = true;
+    ok.match_index = 4;
+    solo_recv(&s, &ok);
+    raft_index match, next;
+    cr_assert(raft_progress(s.r, 1, &match, &next));
+    cr_assert_eq(match, 4);
+    ok.match_index = 2; /* the answer to an earlier APPEND, reordered */
+    solo_recv(&s, &ok);
+    cr_assert(raft_progress(s.r, 1, &match, &next));
+    cr_assert_eq(match, 4, "match went back to %llu", (unsigned long long)match);
+    cr_assert_geq(next, 5);
+    solo_free(&s);
+}
+
+/* 5.4.2: a majority of 4 is 3, the leader included. */
+Test(replication, a_leader_of_four_commits_only_with_three_holding_the_entry)
+{
+    struct solo s;
+    solo_init(&s, 4, NULL);
+    solo_become_leader(&s); /* no-op at 1, durable on the leader */
+    raft_term t = raft_current_term(s.r);
+    struct raft_msg ok = solo_from(1, RAFT_MSG_APPEND_RESP, t);
+    ok.success = true;
+    ok.match_index = 1;
+    solo_recv(&s, &ok);
+    cr_assert_eq(raft_commit_index(s.r), 0, "2 of 4 is no majority");
+    ok = solo_from(2, RAFT_MSG_APPEND_RESP, t);
+    ok.success = true;
+    ok.match_index = 1;
+    solo_recv(&s, &ok);
+    cr_assert_eq(raft_commit_index(s.r), 1);
+    solo_free(&s);
+}
+
 /* 8, thesis 6.4 */
 Test(replication, new_leader_appends_a_noop_of_its_term)
 {

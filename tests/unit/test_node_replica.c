@@ -232,10 +232,10 @@ Test(node_replica, a_single_replica_answers_from_the_state_machine)
     run_for(20);
     submit(0, 5, KV_READ, 7, 0, 0);
     run_for(20);
-    cr_assert_eq(outcome(1)->code, KV_ERR_NO_KEY);
+    cr_assert_eq(outcome(1)->code, 20); /* the Maelstrom codes, not the constants under test */
     cr_assert_eq(outcome(2)->status, REPLICA_DONE);
     cr_assert_eq(outcome(2)->code, KV_OK);
-    cr_assert_eq(outcome(3)->code, KV_ERR_PRECONDITION);
+    cr_assert_eq(outcome(3)->code, 22);
     cr_assert_eq(outcome(4)->code, KV_OK);
     cr_assert_eq(outcome(5)->status, REPLICA_DONE);
     cr_assert_eq(json_integer_value(outcome(5)->value), 5);
