@@ -297,6 +297,50 @@ Test(replication, leader_counts_itself_only_for_entries_reported_durable)
     solo_free(&s);
 }
 
+static void persisted(struct solo *s, raft_index index, raft_term term)
+{
+    struct raft_event e = {.type = RAFT_EVENT_PERSISTED, .now_ms = s->now};
+    e.persisted.index = index;
+    e.persisted.term = term;
+    raft_step(s->r, &e, &s->u);
+}
+
+/* raft.h: entries replaced by a conflicting suffix are no longer durable,
+ * and a PERSISTED report for an entry since replaced does not vouch for the
+ * entry now at that index. Seen through the leader's own match index. */
+Test(replication, durability_follows_truncation_and_ignores_reports_for_replaced_entries)
+{
+    raft_term terms[] = {1, 1, 1};
+    struct raft_entry ents[3];
+    struct raft_restore rs;
+    restore_terms(&rs, ents, terms, 3, 1);
+    struct solo s;
+    solo_init(&s, 3, &rs);
+    struct raft_entry e = {.term = 2, .index = 2, .len = 1, .data = payload};
+    struct raft_msg m = append_from_leader(2, 1, 1, &e, 1, 0);
+    solo_recv(&s, &m); /* replaces 2..3 (term 1) with 2 (term 2), not yet durable */
+    cr_assert_eq(raft_last_index(s.r), 2);
+    /* Win term 3 without reporting anything durable. */
+    solo_tick(&s, raft_deadline(s.r));
+    struct raft_msg g = solo_from(1, RAFT_MSG_PREVOTE_RESP, 3);
+    g.granted = true;
+    solo_recv(&s, &g);
+    g = solo_from(1, RAFT_MSG_VOTE_RESP, 3);
+    g.granted = true;
+    solo_recv(&s, &g);
+    cr_assert_eq(raft_role(s.r), RAFT_LEADER);
+    raft_index match, next;
+    cr_assert(raft_progress(s.r, 0, &match, &next));
+    cr_assert_eq(match, 1, "only entry 1 is durable, not %llu", (unsigned long long)match);
+    persisted(&s, 2, 1); /* the write of the old entry 2 (term 1) completing late */
+    cr_assert(raft_progress(s.r, 0, &match, &next));
+    cr_assert_eq(match, 1, "a report for a replaced entry counted");
+    persisted(&s, 3, 3);
+    cr_assert(raft_progress(s.r, 0, &match, &next));
+    cr_assert_eq(match, 3);
+    solo_free(&s);
+}
+
 /* 5.3: replication starts when the command arrives, not at the heartbeat */
 Test(replication, proposal_is_sent_to_followers_at_once)
 {

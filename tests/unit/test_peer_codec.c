@@ -286,3 +286,50 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
         cr_assert_eq(peer_decode_proxy_resp(body, k, &pb), PEER_ERR_MALFORMED);
     peer_wbuf_free(&b);
 }
+
+/* Ids run 0..n_nodes-1: n_nodes itself is the first id outside. */
+Test(peer_codec, rejects_the_first_node_id_past_the_cluster)
+{
+    struct raft_msg m = {.type = RAFT_MSG_VOTE, .from = 3, .to = 0, .term = 2};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    struct raft_msg back;
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 3, &back), PEER_ERR_MALFORMED);
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 4, &back), PEER_OK);
+    peer_wbuf_free(&b);
+    m = (struct raft_msg){.type = RAFT_MSG_VOTE, .from = 0, .to = 3, .term = 2};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 3, &back), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+}
+
+/* Every frame holds at least its version and kind bytes. */
+Test(peer_codec, rejects_a_frame_length_below_two)
+{
+    uint8_t kind;
+    size_t flen;
+    for (uint8_t n = 0; n < 2; n++) {
+        const uint8_t f[8] = {0, 0, 0, n, PEER_CODEC_VERSION, PEER_FRAME_RAFT, 0, 0};
+        cr_assert_eq(peer_frame_peek(f, sizeof f, PEER_DEFAULT_MAX_FRAME, &kind, &flen),
+                     PEER_ERR_MALFORMED, "length %u", n);
+    }
+}
+
+/* A proxied answer names a leader inside the largest cluster, or none. */
+Test(peer_codec, rejects_a_proxied_answer_naming_a_leader_past_any_cluster)
+{
+    struct peer_proxy_resp p = {.id = 1, .status = 0, .leader = RAFT_MAX_NODES};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_proxy_resp(&b, &p), PEER_OK);
+    size_t len;
+    const uint8_t *body = body_of(&b, PEER_FRAME_PROXY_RESP, &len);
+    struct peer_proxy_resp pb;
+    cr_assert_eq(peer_decode_proxy_resp(body, len, &pb), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+    p.leader = RAFT_MAX_NODES - 1;
+    cr_assert_eq(peer_encode_proxy_resp(&b, &p), PEER_OK);
+    body = body_of(&b, PEER_FRAME_PROXY_RESP, &len);
+    cr_assert_eq(peer_decode_proxy_resp(body, len, &pb), PEER_OK);
+    cr_assert_eq(pb.leader, RAFT_MAX_NODES - 1);
+    peer_wbuf_free(&b);
+}
