@@ -270,6 +270,29 @@ Test(election, follower_in_leader_lease_ignores_vote_request_with_higher_term)
     solo_free(&s);
 }
 
+/* Thesis 9.6 with 6.2: the lease covers pre-votes too, or a rejoining node
+ * would win a pre-vote round and then depose the leader. */
+Test(election, follower_in_leader_lease_denies_a_pre_vote)
+{
+    struct solo s;
+    solo_init(&s, 3, NULL);
+    struct raft_msg hb = solo_from(1, RAFT_MSG_APPEND, 2); /* n1 leads term 2 */
+    solo_recv(&s, &hb);
+    s.now += 10;
+    struct raft_msg pv = solo_from(2, RAFT_MSG_PREVOTE, 3);
+    pv.last_log_index = 10;
+    pv.last_log_term = 2;
+    solo_recv(&s, &pv);
+    const struct raft_msg *resp = solo_msg(&s, RAFT_MSG_PREVOTE_RESP, 2);
+    cr_assert(!resp || !resp->granted, "pre-vote granted inside the lease");
+    s.now += 1000; /* the lease ran out: the same log wins the pre-vote */
+    solo_recv(&s, &pv);
+    resp = solo_msg(&s, RAFT_MSG_PREVOTE_RESP, 2);
+    cr_assert(resp && resp->granted);
+    cr_assert_eq(raft_current_term(s.r), 2, "a pre-vote changes no term");
+    solo_free(&s);
+}
+
 /* 6.2 */
 Test(election, leader_that_cannot_hear_a_majority_steps_down_within_an_election_timeout)
 {
