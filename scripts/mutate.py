@@ -240,7 +240,7 @@ def main(argv):
                 ok, out = build(work)
                 if not ok:
                     m.fate = "BUILD-ERROR"
-                    errs = [l for l in out.splitlines() if "error" in l]
+                    errs = [l for l in out.splitlines() if "error:" in l]
                     m.detail = (errs[0] if errs else out.strip().splitlines()[-1])[:100]
                 else:
                     order = SUITES[::-1] if m.file.startswith("src/raft/") else SUITES
