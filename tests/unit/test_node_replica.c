@@ -325,9 +325,14 @@ Test(node_replica, a_deposed_leader_applies_the_entry_that_replaced_its_own_prop
 /* A leader proposing at indexes where its own earlier, since cut, proposals
  * were still waiting answers those as superseded at once, so its new
  * proposal is not queued behind them. */
+static void long_timeout(struct replica_config *c)
+{
+    c->request_timeout_ms = 60000; /* nothing is answered by timing out */
+}
+
 Test(node_replica, a_new_proposal_supersedes_older_ones_at_its_indexes)
 {
-    start(3, NULL);
+    start(3, long_timeout);
     run_for(400);
     cr_assert_eq(leader(), 0);
     cut[0] = true;
