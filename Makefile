@@ -6,6 +6,7 @@
 #   make bench      throughput and latency figures, with the exact commands
 #   make demo       a 5-node cluster under partitions, its verdict and report
 #   make fuzz       libFuzzer on every parser, FUZZ_SECONDS (60) each
+#   make mutate     mutation testing: realistic bugs the fast suites must catch
 #
 # Sources are found by folder, so adding a file never needs an edit here.
 
@@ -47,7 +48,7 @@ RAFTKV_LIB_OBJ := $(call obj,$(filter-out $(RAFTKV_MAIN),$(RAFTKV_SRC)))
 WHIRL_LIB_OBJ  := $(call obj,$(filter-out $(WHIRL_MAIN),$(WHIRL_SRC)))
 
 .PHONY: all deps test test-unit test-e2e test-asan accept bench demo cluster cluster-stop clean \
-	fuzz fuzz-bins fuzz-replay
+	fuzz fuzz-bins fuzz-replay mutate
 all: $(BUILD)/raftkv $(BUILD)/whirl $(patsubst tests/nodes/%.c,$(BUILD)/tests/nodes/%,$(TEST_NODE_SRC))
 
 # Debian packages the build needs, installed only when missing; then the
@@ -164,6 +165,11 @@ fuzz-bins: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 demo: all
 	@bash scripts/demo.sh $(BUILD)
+
+# Each bug of tests/mutants/ in a scratch copy, against the fast suites
+# (not part of make test: it takes a while). MUTANTS="raft kv" picks areas or ids.
+mutate:
+	@/usr/bin/python3 scripts/mutate.py $(MUTANTS)
 
 cluster: all
 	@bash scripts/cluster.sh start $(BUILD)

@@ -34,6 +34,26 @@ Test(election, election_timeouts_are_drawn_from_t_to_2t_and_differ_by_seed)
     cr_assert_geq(distinct, 4, "timeouts should vary with the seed");
 }
 
+/* 5.2: granting a vote restarts the election timer, so the voter leaves
+ * the candidate it chose a whole timeout to win. */
+Test(election, granting_a_vote_restarts_the_election_timer)
+{
+    /* Term 2 already adopted, no vote yet: the grant changes no term, so
+     * nothing but the grant itself can restart the timer. */
+    struct raft_restore rs = {.term = 2, .voted_for = RAFT_NO_NODE};
+    struct solo s;
+    solo_init(&s, 3, &rs);
+    uint64_t t0 = s.now; /* the first deadline is in [t0 + 250, t0 + 500) */
+    cr_assert_lt(raft_deadline(s.r), t0 + 500);
+    solo_tick(&s, t0 + 240);
+    struct raft_msg v = solo_from(1, RAFT_MSG_VOTE, 2);
+    solo_recv(&s, &v);
+    const struct raft_msg *resp = solo_msg(&s, RAFT_MSG_VOTE_RESP, 1);
+    cr_assert(resp && resp->granted);
+    cr_assert_geq(raft_deadline(s.r), t0 + 240 + 250, "timer not restarted by the grant");
+    solo_free(&s);
+}
+
 /* 5.2 */
 Test(election, single_node_elects_itself_after_its_election_timeout)
 {
@@ -247,6 +267,29 @@ Test(election, follower_in_leader_lease_ignores_vote_request_with_higher_term)
     resp = solo_msg(&s, RAFT_MSG_VOTE_RESP, 2);
     cr_assert(resp && resp->granted);
     cr_assert_eq(raft_current_term(s.r), 3);
+    solo_free(&s);
+}
+
+/* Thesis 9.6 with 6.2: the lease covers pre-votes too, or a rejoining node
+ * would win a pre-vote round and then depose the leader. */
+Test(election, follower_in_leader_lease_denies_a_pre_vote)
+{
+    struct solo s;
+    solo_init(&s, 3, NULL);
+    struct raft_msg hb = solo_from(1, RAFT_MSG_APPEND, 2); /* n1 leads term 2 */
+    solo_recv(&s, &hb);
+    s.now += 10;
+    struct raft_msg pv = solo_from(2, RAFT_MSG_PREVOTE, 3);
+    pv.last_log_index = 10;
+    pv.last_log_term = 2;
+    solo_recv(&s, &pv);
+    const struct raft_msg *resp = solo_msg(&s, RAFT_MSG_PREVOTE_RESP, 2);
+    cr_assert(!resp || !resp->granted, "pre-vote granted inside the lease");
+    s.now += 1000; /* the lease ran out: the same log wins the pre-vote */
+    solo_recv(&s, &pv);
+    resp = solo_msg(&s, RAFT_MSG_PREVOTE_RESP, 2);
+    cr_assert(resp && resp->granted);
+    cr_assert_eq(raft_current_term(s.r), 2, "a pre-vote changes no term");
     solo_free(&s);
 }
 

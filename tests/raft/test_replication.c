@@ -148,6 +148,75 @@ Test(replication, follower_commit_is_bounded_by_its_last_new_entry)
     solo_free(&s);
 }
 
+/* Figure 2, AppendEntries rule 5: the bound is the last entry this APPEND
+ * vouches for, not the end of our log, whose stale suffix may never commit. */
+Test(replication, follower_commit_ignores_its_own_suffix_beyond_the_append)
+{
+    raft_term terms[] = {1, 1, 1, 1};
+    struct raft_entry ents[4];
+    struct raft_restore rs;
+    restore_terms(&rs, ents, terms, 4, 1);
+    struct solo s;
+    solo_init(&s, 3, &rs);
+    /* A heartbeat at index 1 from the leader of term 2, which committed 3
+     * of its own log: our entries 2..4 are not known to match it. */
+    struct raft_msg m = append_from_leader(2, 1, 1, NULL, 0, 3);
+    solo_recv(&s, &m);
+    cr_assert(solo_msg(&s, RAFT_MSG_APPEND_RESP, 1)->success);
+    cr_assert_eq(raft_commit_index(s.r), 1);
+    /* One matching entry vouched for: commit reaches it, and no further. */
+    struct raft_entry e = {.term = 1, .index = 2, .len = 1, .data = payload};
+    m = append_from_leader(2, 1, 1, &e, 1, 3);
+    solo_recv(&s, &m);
+    cr_assert_eq(raft_commit_index(s.r), 2);
+    cr_assert_eq(raft_last_index(s.r), 4, "agreeing entries are kept");
+    solo_free(&s);
+}
+
+/* 5.3: matchIndex only grows; an older success arriving late says less. */
+Test(replication, a_late_older_success_does_not_move_match_back)
+{
+    struct solo s;
+    solo_init(&s, 3, NULL);
+    solo_become_leader(&s); /* no-op at 1 */
+    solo_propose(&s, 3);    /* 2..4 */
+    solo_persisted_all(&s);
+    raft_term t = raft_current_term(s.r);
+    struct raft_msg ok = solo_from(1, RAFT_MSG_APPEND_RESP, t);
+    ok.success = true;
+    ok.match_index = 4;
+    solo_recv(&s, &ok);
+    raft_index match, next;
+    cr_assert(raft_progress(s.r, 1, &match, &next));
+    cr_assert_eq(match, 4);
+    ok.match_index = 2; /* the answer to an earlier APPEND, reordered */
+    solo_recv(&s, &ok);
+    cr_assert(raft_progress(s.r, 1, &match, &next));
+    cr_assert_eq(match, 4, "match went back to %llu", (unsigned long long)match);
+    cr_assert_geq(next, 5);
+    solo_free(&s);
+}
+
+/* 5.4.2: a majority of 4 is 3, the leader included. */
+Test(replication, a_leader_of_four_commits_only_with_three_holding_the_entry)
+{
+    struct solo s;
+    solo_init(&s, 4, NULL);
+    solo_become_leader(&s); /* no-op at 1, durable on the leader */
+    raft_term t = raft_current_term(s.r);
+    struct raft_msg ok = solo_from(1, RAFT_MSG_APPEND_RESP, t);
+    ok.success = true;
+    ok.match_index = 1;
+    solo_recv(&s, &ok);
+    cr_assert_eq(raft_commit_index(s.r), 0, "2 of 4 is no majority");
+    ok = solo_from(2, RAFT_MSG_APPEND_RESP, t);
+    ok.success = true;
+    ok.match_index = 1;
+    solo_recv(&s, &ok);
+    cr_assert_eq(raft_commit_index(s.r), 1);
+    solo_free(&s);
+}
+
 /* 8, thesis 6.4 */
 Test(replication, new_leader_appends_a_noop_of_its_term)
 {
@@ -225,6 +294,50 @@ Test(replication, leader_counts_itself_only_for_entries_reported_durable)
     cr_assert_eq(s.u.n_committed, 2);
     solo_persisted_all(&s);
     cr_assert_eq(raft_commit_index(s.r), 3);
+    solo_free(&s);
+}
+
+static void persisted(struct solo *s, raft_index index, raft_term term)
+{
+    struct raft_event e = {.type = RAFT_EVENT_PERSISTED, .now_ms = s->now};
+    e.persisted.index = index;
+    e.persisted.term = term;
+    raft_step(s->r, &e, &s->u);
+}
+
+/* raft.h: entries replaced by a conflicting suffix are no longer durable,
+ * and a PERSISTED report for an entry since replaced does not vouch for the
+ * entry now at that index. Seen through the leader's own match index. */
+Test(replication, durability_follows_truncation_and_ignores_reports_for_replaced_entries)
+{
+    raft_term terms[] = {1, 1, 1};
+    struct raft_entry ents[3];
+    struct raft_restore rs;
+    restore_terms(&rs, ents, terms, 3, 1);
+    struct solo s;
+    solo_init(&s, 3, &rs);
+    struct raft_entry e = {.term = 2, .index = 2, .len = 1, .data = payload};
+    struct raft_msg m = append_from_leader(2, 1, 1, &e, 1, 0);
+    solo_recv(&s, &m); /* replaces 2..3 (term 1) with 2 (term 2), not yet durable */
+    cr_assert_eq(raft_last_index(s.r), 2);
+    /* Win term 3 without reporting anything durable. */
+    solo_tick(&s, raft_deadline(s.r));
+    struct raft_msg g = solo_from(1, RAFT_MSG_PREVOTE_RESP, 3);
+    g.granted = true;
+    solo_recv(&s, &g);
+    g = solo_from(1, RAFT_MSG_VOTE_RESP, 3);
+    g.granted = true;
+    solo_recv(&s, &g);
+    cr_assert_eq(raft_role(s.r), RAFT_LEADER);
+    raft_index match, next;
+    cr_assert(raft_progress(s.r, 0, &match, &next));
+    cr_assert_eq(match, 1, "only entry 1 is durable, not %llu", (unsigned long long)match);
+    persisted(&s, 2, 1); /* the write of the old entry 2 (term 1) completing late */
+    cr_assert(raft_progress(s.r, 0, &match, &next));
+    cr_assert_eq(match, 1, "a report for a replaced entry counted");
+    persisted(&s, 3, 3);
+    cr_assert(raft_progress(s.r, 0, &match, &next));
+    cr_assert_eq(match, 3);
     solo_free(&s);
 }
 

@@ -109,6 +109,38 @@ Test(snapshot, installing_a_snapshot_replaces_a_log_that_does_not_hold_it)
     solo_free(&s);
 }
 
+/* InstallSnapshot: a suffix is kept only when our entry at the snapshot's
+ * index has the snapshot's term; one of another term conflicts with it. */
+Test(snapshot, installing_a_snapshot_drops_a_suffix_whose_term_conflicts)
+{
+    struct raft_entry ents[3] = {{.term = 1, .index = 1}, {.term = 1, .index = 2},
+                                 {.term = 1, .index = 3}};
+    struct raft_restore rs = {.term = 1, .voted_for = RAFT_NO_NODE, .entries = ents,
+                              .n_entries = 3};
+    struct solo s;
+    solo_init(&s, 3, &rs);
+    uint8_t image[1] = {4};
+    struct raft_msg m = solo_from(1, RAFT_MSG_SNAPSHOT, 3);
+    m.snap_index = 2;
+    m.snap_term = 2; /* our entry 2 is of term 1 */
+    m.snap_data = image;
+    m.snap_len = 1;
+    solo_recv(&s, &m);
+    cr_assert(s.u.flags & RAFT_UPDATE_SNAPSHOT);
+    cr_assert_eq(raft_last_index(s.r), 2, "the entry after a conflicting point was kept");
+    /* The log continues from the snapshot's (index, term). */
+    struct raft_entry next = {.term = 3, .index = 3};
+    struct raft_msg a = solo_from(1, RAFT_MSG_APPEND, 3);
+    a.prev_index = 2;
+    a.prev_term = 2;
+    a.entries = &next;
+    a.n_entries = 1;
+    solo_recv(&s, &a);
+    cr_assert(solo_msg(&s, RAFT_MSG_APPEND_RESP, 1)->success);
+    cr_assert_eq(raft_entry_at(s.r, 3)->term, 3);
+    solo_free(&s);
+}
+
 /* Thesis 5.1: a restart begins at the snapshot */
 Test(snapshot, restart_from_a_snapshot_starts_at_its_index)
 {

@@ -146,3 +146,30 @@ Test(node_codec, only_raft_types_are_raft_messages)
     cr_assert_eq(raft_codec_type("read"), -1);
     cr_assert_eq(raft_codec_type("raft_"), -1);
 }
+
+/* One message is one line: bytes with a raw newline (never made by this
+ * project, but JSON allows it between tokens) must not split the line. */
+Test(node_codec, entry_bytes_with_a_raw_newline_never_split_the_line)
+{
+    const char *data = "{\"k\":1,\n\"op\":\"r\"}";
+    struct raft_entry e = {.term = 1, .index = 1, .type = RAFT_ENTRY_COMMAND,
+                           .data = (uint8_t *)data, .len = (uint32_t)strlen(data)};
+    struct raft_msg m = {.type = RAFT_MSG_APPEND, .term = 1, .entries = &e, .n_entries = 1};
+    struct outbuf b = {0};
+    raft_codec_encode_fields(&b, &m);
+    cr_assert_null(memchr(b.data, '\n', b.len), "newline in %.*s", (int)b.len, b.data);
+    outbuf_free(&b);
+}
+
+/* A snapshot's image is the map: a JSON object, nothing else. */
+Test(node_codec, a_snapshot_image_that_is_not_an_object_is_refused)
+{
+    const char *bad[] = {"{\"t\":1,\"si\":3,\"sd\":[1,2]}", "{\"t\":1,\"si\":3,\"sd\":7}",
+                         "{\"t\":1,\"si\":3}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *snap = json_loads(bad[i], 0, NULL);
+        struct raft_msg out = {0};
+        cr_assert_neq(raft_codec_decode(snap, RAFT_MSG_SNAPSHOT, &arena, &out), 0, "%s", bad[i]);
+        json_decref(snap);
+    }
+}

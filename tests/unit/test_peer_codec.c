@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/rng.h"
 
@@ -303,4 +305,115 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
     for (size_t k = 0; k < len; k++)
         cr_assert_eq(peer_decode_proxy_resp(body, k, &pb), PEER_ERR_MALFORMED);
     peer_wbuf_free(&b);
+}
+
+/* Ids run 0..n_nodes-1: n_nodes itself is the first id outside. */
+Test(peer_codec, rejects_the_first_node_id_past_the_cluster)
+{
+    struct raft_msg m = {.type = RAFT_MSG_VOTE, .from = 3, .to = 0, .term = 2};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    struct raft_msg back;
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 3, &back), PEER_ERR_MALFORMED);
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 4, &back), PEER_OK);
+    peer_wbuf_free(&b);
+    m = (struct raft_msg){.type = RAFT_MSG_VOTE, .from = 0, .to = 3, .term = 2};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    cr_assert_eq(peer_decode_raft(b.data + 6, b.len - 6, 3, &back), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+}
+
+/* Every frame holds at least its version and kind bytes. */
+Test(peer_codec, rejects_a_frame_length_below_two)
+{
+    uint8_t kind;
+    size_t flen;
+    for (uint8_t n = 0; n < 2; n++) {
+        const uint8_t f[8] = {0, 0, 0, n, PEER_CODEC_VERSION, PEER_FRAME_RAFT, 0, 0};
+        cr_assert_eq(peer_frame_peek(f, sizeof f, PEER_DEFAULT_MAX_FRAME, &kind, &flen),
+                     PEER_ERR_MALFORMED, "length %u", n);
+    }
+}
+
+/* A proxied answer names a leader inside the largest cluster, or none. */
+Test(peer_codec, rejects_a_proxied_answer_naming_a_leader_past_any_cluster)
+{
+    struct peer_proxy_resp p = {.id = 1, .status = 0, .leader = RAFT_MAX_NODES};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_proxy_resp(&b, &p), PEER_OK);
+    size_t len;
+    const uint8_t *body = body_of(&b, PEER_FRAME_PROXY_RESP, &len);
+    struct peer_proxy_resp pb;
+    cr_assert_eq(peer_decode_proxy_resp(body, len, &pb), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+    p.leader = RAFT_MAX_NODES - 1;
+    cr_assert_eq(peer_encode_proxy_resp(&b, &p), PEER_OK);
+    body = body_of(&b, PEER_FRAME_PROXY_RESP, &len);
+    cr_assert_eq(peer_decode_proxy_resp(body, len, &pb), PEER_OK);
+    cr_assert_eq(pb.leader, RAFT_MAX_NODES - 1);
+    peer_wbuf_free(&b);
+}
+
+/* A length prefix claiming more bytes than the body has is refused before
+ * anything reads them: the body ends right before an unreadable page, so
+ * a read past it crashes the test. */
+Test(peer_codec, a_name_longer_than_the_body_is_refused_without_reading_past_it)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uint8_t *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(map, MAP_FAILED);
+    cr_assert_eq(mprotect(map + page, page, PROT_NONE), 0);
+    const uint8_t body[] = {40, 'n', '1'}; /* a 40-byte name with 2 bytes present */
+    uint8_t *at = map + page - sizeof body;
+    memcpy(at, body, sizeof body);
+    struct peer_hello h;
+    cr_assert_eq(peer_decode_hello(at, sizeof body, &h), PEER_ERR_MALFORMED);
+    munmap(map, 2 * page);
+}
+
+/* A varint's tenth byte may only carry bit 63. */
+Test(peer_codec, a_varint_past_64_bits_is_refused)
+{
+    uint8_t body[13];
+    memset(body, 0xff, 9);
+    body[9] = 0x02; /* bit 64 */
+    body[10] = 1;   /* command length */
+    body[11] = 'x';
+    struct peer_proxy_req q;
+    cr_assert_eq(peer_decode_proxy_req(body, 12, &q), PEER_ERR_MALFORMED);
+    body[9] = 0x01; /* bit 63 alone fits */
+    cr_assert_eq(peer_decode_proxy_req(body, 12, &q), PEER_OK);
+    cr_assert_eq(q.id, UINT64_MAX);
+}
+
+/* An APPEND claiming more entries than its bytes could hold is malformed,
+ * found before anything is allocated for them. */
+Test(peer_codec, an_entry_count_beyond_the_bytes_left_is_malformed)
+{
+    uint8_t body[32];
+    size_t n = 0;
+    body[n++] = (uint8_t)RAFT_MSG_APPEND;
+    body[n++] = 1; /* from */
+    body[n++] = 0; /* to */
+    body[n++] = 0; /* flags */
+    body[n++] = 0; /* field mask */
+    body[n++] = 0;
+    for (int i = 0; i < 8; i++) /* 2^56 entries */
+        body[n++] = 0x80;
+    body[n++] = 0x01;
+    body[n++] = 1; /* first index */
+    struct raft_msg m;
+    cr_assert_eq(peer_decode_raft(body, n, 3, &m), PEER_ERR_MALFORMED);
+}
+
+/* The encoder leaves zero fields out of the mask; a frame carrying one
+ * was not made by a raftkv server. */
+Test(peer_codec, a_field_present_with_value_zero_is_refused)
+{
+    const uint8_t body[] = {(uint8_t)RAFT_MSG_VOTE, 1, 0, 0, 0x00, 0x01 /* term */, 0};
+    struct raft_msg m;
+    cr_assert_eq(peer_decode_raft(body, sizeof body, 3, &m), PEER_ERR_MALFORMED);
+    const uint8_t ok[] = {(uint8_t)RAFT_MSG_VOTE, 1, 0, 0, 0x00, 0x01, 5};
+    cr_assert_eq(peer_decode_raft(ok, sizeof ok, 3, &m), PEER_OK);
+    cr_assert_eq(m.term, 5);
 }

@@ -198,6 +198,26 @@ Test(resp_parser, refuses_a_bulk_longer_than_the_limit_before_allocating_it)
     cr_assert_eq(parse_once(huge, sizeof huge - 1, NULL, NULL), RESP_ERR_TOO_LARGE);
 }
 
+/* The limit is the longest bulk allowed, not the first refused. */
+Test(resp_parser, accepts_a_bulk_of_exactly_the_limit)
+{
+    struct resp_limits lim;
+    resp_limits_default(&lim);
+    lim.max_bulk_bytes = 16;
+    const char in[] = "*2\r\n$3\r\nSET\r\n$16\r\n0123456789abcdef\r\n";
+    cr_assert_eq(parse_once(in, sizeof in - 1, &lim, NULL), RESP_READY);
+}
+
+/* A bulk's declared length is checked against the CRLF that must follow. */
+Test(resp_parser, rejects_a_bulk_whose_length_does_not_end_at_crlf)
+{
+    const char *bad[] = {"*1\r\n$3\r\nGETX\n", "*1\r\n$3\r\nGE\r\n\r\n",
+                         "*1\r\n$3\r\nGET\rX"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(parse_once(bad[i], strlen(bad[i]), NULL, NULL), RESP_ERR_PROTOCOL, "%s",
+                     bad[i]);
+}
+
 Test(resp_parser, refuses_too_many_arguments_and_too_large_requests)
 {
     struct resp_limits lim;

@@ -427,3 +427,52 @@ Test(storage, the_restore_memory_can_be_released_early)
     tsu_append_range(s, 4, 4, 1);
     storage_close(s);
 }
+
+static uint64_t fsyncs(const struct storage *s)
+{
+    struct storage_stats st;
+    storage_get_stats(s, &st);
+    return st.fsyncs;
+}
+
+/* Only the tail segment may hold unsynced records: each full segment is
+ * synced as it is closed, before the next one takes records. Seen through
+ * the sync count: one per closed segment, plus the new tail and the
+ * directory that names it. */
+Test(storage, a_segment_is_synced_when_it_is_closed)
+{
+    struct storage_options o = {.segment_bytes = 256};
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &o);
+    tsu_append_range(s, 1, 2, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    int files = tsu_count_files(dir, "wal-");
+    uint64_t before = fsyncs(s);
+    tsu_append_range(s, 3, 40, 1); /* one call, several rolls, no sync between */
+    cr_assert_eq(storage_sync(s), STORAGE_OK, "%s", storage_error(s));
+    int rolled = tsu_count_files(dir, "wal-") - files;
+    cr_assert_geq(rolled, 2);
+    cr_assert_geq(fsyncs(s) - before, (uint64_t)rolled + 2, "%d rolls, %llu syncs", rolled,
+                  (unsigned long long)(fsyncs(s) - before));
+    storage_close(s);
+}
+
+/* A conflicting suffix is cut durably before records are written over the
+ * cut, so a crash cannot bring old records back among new ones: a sync for
+ * the cut, then one for the new records. */
+Test(storage, cutting_a_conflicting_suffix_is_synced_before_new_records_follow)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 10, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    uint64_t before = fsyncs(s);
+    tsu_append_range(s, 5, 6, 2);
+    cr_assert_eq(storage_sync(s), STORAGE_OK, "%s", storage_error(s));
+    cr_assert_geq(fsyncs(s) - before, 2);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, 6);
+    tsu_expect_entry(&r, 4, 5, 2);
+    storage_close(s);
+}
