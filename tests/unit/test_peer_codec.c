@@ -374,16 +374,18 @@ Test(peer_codec, a_name_longer_than_the_body_is_refused_without_reading_past_it)
 /* A varint's tenth byte may only carry bit 63. */
 Test(peer_codec, a_varint_past_64_bits_is_refused)
 {
-    uint8_t body[13];
+    uint8_t body[14];
     memset(body, 0xff, 9);
-    body[9] = 0x02; /* bit 64 */
-    body[10] = 1;   /* command length */
-    body[11] = 'x';
+    body[9] = 0x02;  /* bit 64 */
+    body[10] = 7;    /* term */
+    body[11] = 1;    /* command length */
+    body[12] = 'x';
     struct peer_proxy_req q;
-    cr_assert_eq(peer_decode_proxy_req(body, 12, &q), PEER_ERR_MALFORMED);
+    cr_assert_eq(peer_decode_proxy_req(body, 13, &q), PEER_ERR_MALFORMED);
     body[9] = 0x01; /* bit 63 alone fits */
-    cr_assert_eq(peer_decode_proxy_req(body, 12, &q), PEER_OK);
+    cr_assert_eq(peer_decode_proxy_req(body, 13, &q), PEER_OK);
     cr_assert_eq(q.id, UINT64_MAX);
+    cr_assert_eq(q.term, 7);
 }
 
 /* An APPEND claiming more entries than its bytes could hold is malformed,
