@@ -531,3 +531,54 @@ Test(router, an_indefinite_local_write_breaks_its_connection_a_leader_change_doe
     cr_assert_eq(ev(d.n - 1)->user, 4);
     cr_assert_eq(ev(d.n - 1)->leader, 2);
 }
+
+/* Rule 1: re-trying an unsendable forward at each view keeps the deadline
+ * the wait began with. */
+Test(router, waiting_keeps_its_first_deadline)
+{
+    d.link_down = true;
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    router_view(rt, 1, 3, false, 600);
+    router_view(rt, 1, 3, false, 900);
+    cr_assert_eq(router_deadline(rt), 1000);
+    router_tick(rt, 1000);
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(ev(0)->kind, EV_FINISH);
+    cr_assert_eq(ev(0)->status, REPLICA_NOT_LEADER);
+}
+
+/* Rule 6 when a refused read is released: it does not go to the new leader
+ * while an earlier read of its connection is still with the local replica. */
+Test(router, a_released_operation_waits_for_earlier_ones_on_another_route)
+{
+    struct router_conn a = {0};
+    router_view(rt, 0, 3, true, 0);
+    submit(&a, ROUTER_READ, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    cr_assert_eq(d.n, 2);
+    router_view(rt, 2, 4, false, 5); /* deposed */
+    cr_assert_not(router_local_done(rt, ev(1)->id, REPLICA_NOT_LEADER, 6));
+    cr_assert_eq(d.n, 2, "op 2 waits: op 1 is still on the local route");
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_DONE, 7));
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(ev(2)->kind, EV_FORWARD);
+    cr_assert_eq(ev(2)->user, 2);
+}
+
+/* Rule 8: a broken connection sends nothing new, even behind writes of its
+ * own still in flight on the same route. */
+Test(router, a_broken_connection_sends_nothing_new)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_WRITE, 1, 0);
+    submit(&a, ROUTER_WRITE, 2, 1);
+    router_tick(rt, 1500); /* op 1 times out; op 2 is still in flight */
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 1);
+    submit(&a, ROUTER_WRITE, 3, 1500);
+    cr_assert_eq(ev(3)->kind, EV_FINISH);
+    cr_assert_eq(ev(3)->user, 3);
+    cr_assert_eq(ev(3)->status, REPLICA_UNAVAILABLE);
+}
