@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "kv/kv.h"
+#include "server/acl.h"
 #include "raft/raft.h"
 #include "replica/replica.h"
 #include "router/router.h"
@@ -57,6 +58,9 @@ struct server_options {
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */
     bool unsafe_local_reads; /* DELIBERATE BUG, to show the checker catches it */
+    char requirepass_file[PATH_MAX]; /* the default user's password (acl.h) */
+    char aclfile[PATH_MAX];          /* named users (acl.h) */
+    bool protected_mode;             /* default on: see acl_protected_refuses */
 };
 
 /* Parse `serve` options (and --config FILE). Returns 0, or 64 after
@@ -120,6 +124,10 @@ struct client {
     struct resp_parser parser;
     int proto; /* 2 or 3 (HELLO 3) */
     char name[64];
+    const struct acl_user *user; /* NULL until authenticated */
+    char addr[64], laddr[64];    /* "ip:port", for CLIENT LIST and logs */
+    uint64_t connected_ms, last_cmd_ms;
+    const char *last_cmd;        /* its last command's full name */
     struct client_req *head, *tail; /* requests in arrival order */
     size_t n_pending;               /* requests not yet answered */
     /* Its operations' order (router.h, rule 6). Closed with
@@ -167,22 +175,12 @@ struct op_result {
     char text[96];
 };
 
-enum command_kind {
-    CMD_IMMEDIATE, /* answered at once */
-    CMD_GET,
-    CMD_SET,
-    CMD_DEL,
-    CMD_EXISTS,
-    CMD_MGET,
-    CMD_CAS,
-};
-
 /* One client command: its reply is written once all its operations are
  * done and every earlier command of the connection has been answered. */
 struct client_req {
     struct client *client; /* NULL once the connection closed */
     struct client_req *next;
-    enum command_kind kind;
+    const struct command_def *cmd; /* a data command's row: its reply function */
     size_t n_ops, n_done;
     struct op_result *results;
     struct resp_buf reply;
@@ -201,6 +199,7 @@ struct server_stats {
     uint64_t errors_tryagain, errors_uncertain, errors_protocol;
     uint64_t clients_accepted, clients_refused, peers_refused;
     uint64_t frames_bad;
+    uint64_t auth_failures, acl_denied, protected_refused;
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
 };
 
@@ -235,6 +234,7 @@ struct server {
     int exit_code;
     bool fatal;
     struct server_stats stats;
+    struct acl acl; /* users and their permissions */
     uint64_t started_ms;
     /* DEBUG.CUT: frames to and from peer i are dropped until this time. */
     uint64_t cut_until_ms[RAFT_MAX_NODES];
@@ -301,8 +301,13 @@ void commands_free_all(struct server *s);
 /* Submit the operations queued for the local replica; true if any. */
 bool commands_submit_queued(struct server *s);
 
+/* server_auth.c: the users from --aclfile and --requirepass-file (acl.h);
+ * 0, or -1 after printing why to stderr. */
+int server_auth_setup(struct server *s);
+
 /* info.c */
-void info_write(struct server *s, struct resp_buf *b, int proto);
+/* c: the connection asking (its user is shown), or NULL */
+void info_write(struct server *s, const struct client *c, struct resp_buf *b, int proto);
 
 /* server_store.c */
 int server_store_open(struct server *s, char *err, size_t errlen);

@@ -203,6 +203,7 @@ static void server_free(struct server *s)
         uv_loop_close(s->loop);
         free(s->loop);
     }
+    acl_free(&s->acl);
     free(s);
 }
 
@@ -218,6 +219,11 @@ int server_main(int argc, char **argv)
     }
     struct server_options *o = &s->opt;
     server_log_init(o->id, o->log_level);
+    if (server_auth_setup(s) != 0) {
+        acl_free(&s->acl);
+        free(s);
+        return 64;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (o->seed == 0) {
         struct timespec ts;

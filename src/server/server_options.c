@@ -68,6 +68,13 @@ void server_options_usage(FILE *f)
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info)\n"
+            "  --requirepass-file FILE    the default user's password: FILE's one line (not\n"
+            "                             readable by other users); clients AUTH with it\n"
+            "  --aclfile FILE             named users, Redis ACL lines: user NAME on >password\n"
+            "                             ~* +@read|+@all -@admin|+@all ... (the default user is\n"
+            "                             off unless the file has a 'user default' line)\n"
+            "  --protected-mode yes|no    with no password and no users, serve only clients on\n"
+            "                             127.0.0.1 and ::1 (default yes)\n"
             "  --unsafe-local-reads       DELIBERATE BUG for testing checkers: every node answers\n"
             "                             GET from its own state, with no proof of leadership\n"
             "  --enable-debug-commands    allow DEBUG.CUT PEER MS (drop all frames to and from\n"
@@ -94,6 +101,7 @@ static void server_options_default(struct server_options *o)
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 500000;
     o->log_level = SLOG_INFO;
+    o->protected_mode = true;
 }
 
 /* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
@@ -295,6 +303,19 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                     o->log_level = l;
                     bad = 0;
                 }
+        } else if (strcmp(a, "--requirepass-file") == 0 || strcmp(a, "--aclfile") == 0) {
+            char *dst = a[2] == 'r' ? o->requirepass_file : o->aclfile;
+            bad = strlen(v) == 0 || strlen(v) >= sizeof o->aclfile;
+            if (!bad)
+                snprintf(dst, sizeof o->aclfile, "%s", v);
+        } else if (strcmp(a, "--protected-mode") == 0) {
+            bad = strcmp(v, "yes") != 0 && strcmp(v, "no") != 0;
+            o->protected_mode = strcmp(v, "no") != 0;
+        } else if (strcmp(a, "--requirepass") == 0) {
+            fprintf(stderr, "raftkv serve: --requirepass is not supported: a password on the command line is "
+                            "visible to every user of the machine; put it in a file only you can read and "
+                            "use --requirepass-file FILE\n");
+            return 64;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {
