@@ -74,11 +74,16 @@ void server_log(int level, const char *event, const char *fmt, ...)
 
 /* ---- Connections ---------------------------------------------------------- */
 
+struct tls_session;
+
 /* Double-buffered socket output: `pending` fills while `inflight` is being
- * written by uv_write; they swap when the write completes. */
+ * written by uv_write; they swap when the write completes. With `tls` set,
+ * pending is plaintext and `cipher` gathers the session's output. */
 struct server_out {
     struct resp_buf pending;
     struct resp_buf inflight;
+    struct resp_buf cipher;
+    struct tls_session *tls; /* owned by the connection, not freed here */
     uv_write_t req;
     bool writing;
 };
@@ -246,9 +251,18 @@ void server_after_io(struct server *s);
 void server_fatal(struct server *s, const char *why);
 
 /* server_out.c */
-void server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_write_t *, int));
+/* Write what is pending (encrypted first on a TLS connection). 0, or -1
+ * when TLS failed: the caller closes the connection. */
+int server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_write_t *, int));
 void server_out_free(struct server_out *o);
 size_t server_out_bytes(const struct server_out *o);
+/* Ciphertext read from a TLS connection: feed it and append the plaintext
+ * it yields to `plain`, never past max_plain bytes (what stays decrypted
+ * later, on the next call). 0, or TLS_FAILED / TLS_CLOSED (net/tls.h; the
+ * reason is tls_error()). After it, call server_out_start: the handshake
+ * may have answers to send. */
+int server_tls_input(struct tls_session *t, const void *data, size_t n, struct resp_buf *plain,
+                     size_t max_plain);
 
 /* peer.c */
 int peer_start(struct server *s);
