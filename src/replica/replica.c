@@ -534,6 +534,11 @@ bool replica_cluster_id(const struct replica *r, uint8_t out[CLUSTER_ID_BYTES])
     return kv_cluster_id(r->kv, out);
 }
 
+void replica_set_cluster_id(struct replica *r, const uint8_t id[CLUSTER_ID_BYTES])
+{
+    memcpy(r->config.cluster_id, id, CLUSTER_ID_BYTES);
+}
+
 bool replica_progress(const struct replica *r, int id, raft_index *match, raft_index *next)
 {
     return raft_progress(r->raft, id, match, next);

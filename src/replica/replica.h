@@ -217,6 +217,10 @@ bool replica_peer_lost_data(const struct replica *r, int id);
 const struct kv_store *replica_store(const struct replica *r);
 /* The cluster id the state machine holds (kv_cluster_id). */
 bool replica_cluster_id(const struct replica *r, uint8_t out[CLUSTER_ID_BYTES]);
+/* Replace config.cluster_id, the id this replica would propose: a
+ * transport that learned the cluster's id another way (a peer's handshake)
+ * proposes that one, never a new one. */
+void replica_set_cluster_id(struct replica *r, const uint8_t id[CLUSTER_ID_BYTES]);
 
 struct replica_stats {
     uint64_t proposed;   /* commands appended by this replica as leader */

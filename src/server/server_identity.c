@@ -119,9 +119,15 @@ static void on_snapshot_refused(void *ctx, int from, const uint8_t ours[CLUSTER_
 
 int server_identity_replica_config(struct server *s, struct replica_config *c)
 {
-    (void)s;
-    /* Drawn at every start, used only if this member leads a cluster that
-     * has no id yet. */
+    c->snapshot_refused = on_snapshot_refused;
+    /* A member that knows the id proposes that one, should it ever lead a
+     * state machine without it (members that all took the id from
+     * handshakes); otherwise a new one is drawn at every start, used only
+     * if this member leads a cluster that has none yet. */
+    if (s->identity.has_cluster_id) {
+        memcpy(c->cluster_id, s->identity.cluster_id, CLUSTER_ID_BYTES);
+        return 0;
+    }
     size_t got = 0;
     while (got < CLUSTER_ID_BYTES) {
         ssize_t n = getrandom(c->cluster_id + got, CLUSTER_ID_BYTES - got, 0);
@@ -135,7 +141,6 @@ int server_identity_replica_config(struct server *s, struct replica_config *c)
     }
     if (cluster_id_is_zero(c->cluster_id))
         c->cluster_id[0] = 1; /* all zero means "none" */
-    c->snapshot_refused = on_snapshot_refused;
     return 0;
 }
 
@@ -154,6 +159,8 @@ static int learn(struct server *s, const uint8_t id[CLUSTER_ID_BYTES], const cha
         }
     }
     s->identity = next;
+    if (s->replica)
+        replica_set_cluster_id(s->replica, id);
     char hex[CLUSTER_ID_HEX_LEN + 1];
     cluster_id_hex(id, hex);
     server_log(SLOG_INFO, "cluster_id_learned", "name=%s cluster_id=%s from=%s", s->opt.id, hex, from);

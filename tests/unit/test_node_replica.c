@@ -751,3 +751,18 @@ Test(node_replica, a_snapshot_of_another_cluster_is_refused)
     cr_assert_eq(replica_receive(nodes[1], &m, now), 0);
     cr_assert_eq(refused_from, -1);
 }
+
+Test(node_replica, a_replica_proposes_the_id_its_transport_learned)
+{
+    start(3, own_cluster_id);
+    uint8_t learned[16];
+    memset(learned, 0x77, sizeof learned); /* as if from a peer's handshake */
+    replica_set_cluster_id(nodes[0], learned);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    for (int i = 0; i < 3; i++) {
+        uint8_t id[16];
+        cr_assert(replica_cluster_id(nodes[i], id));
+        cr_assert_eq(id[0], 0x77, "node %d has %02x, not the learned id", i, id[0]);
+    }
+}

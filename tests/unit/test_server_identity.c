@@ -55,7 +55,8 @@ Test(server_identity, another_clusters_id_is_refused_and_ours_or_none_accepted)
     srv->identity.has_cluster_id = true;
     memset(srv->identity.cluster_id, 0x5a, 16);
     srv->identity.cluster_id[0] = 0xa1;
-    struct peer_hello same = hello("n2", 0xa1), fresh = hello("n2", 0), other = hello("n3", 0xb2);
+    struct peer_hello same = hello("n2", 0xa1), fresh = hello("n2", 0), other = hello("n3", 0xa1);
+    other.cluster_id[15] = 0x01; /* differs in the last byte only */
     cr_assert(server_identity_hello_ok(srv, &same, &tcp));
     cr_assert(server_identity_hello_ok(srv, &fresh, &tcp));
     cr_assert(!server_identity_hello_ok(srv, &other, &tcp));
