@@ -118,7 +118,7 @@ for i in 1 2 3; do
 done
 deadline=$((SECONDS + 15)) B_ID=none
 while [ $SECONDS -lt $deadline ]; do
-  B_ID=$(redis-cli -p "${BCPORT[3]}" INFO 2>/dev/null | tr -d '\r' | awk -F: '$1 == "cluster_id" {print $2}')
+  B_ID=$(redis-cli -p "${BCPORT[3]}" INFO 2>/dev/null | tr -d '\r' | awk -F: '$1 == "cluster_id" {print $2}' || true)
   [ -n "$B_ID" ] && [ "$B_ID" != none ] && break
   sleep 0.1
 done
