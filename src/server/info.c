@@ -57,6 +57,10 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
     info_line(&b, "# Server");
     info_line(&b, "raftkv_version:0.1.0");
     info_line(&b, "node:%s", o->id);
+    char cid[CLUSTER_ID_HEX_LEN + 1] = "none";
+    if (s->identity.has_cluster_id)
+        cluster_id_hex(s->identity.cluster_id, cid);
+    info_line(&b, "cluster_id:%s", cid);
     info_line(&b, "process_id:%ld", (long)getpid());
     info_line(&b, "listen:%s:%d", o->listen_host, o->listen_port);
     info_line(&b, "peer_addr:%s:%d", o->peer_host[o->self], o->peer_port[o->self]);

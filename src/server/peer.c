@@ -142,6 +142,7 @@ static void link_on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(l->tcp, 1);
     uv_read_start((uv_stream_t *)l->tcp, link_alloc, link_read);
     struct peer_hello h = {.cluster_fingerprint = peer_fingerprint(s->opt.peers_text)};
+    server_identity_hello(s, h.cluster_id);
     snprintf(h.sender, sizeof h.sender, "%s", s->opt.id);
     snprintf(h.receiver, sizeof h.receiver, "%s", s->opt.names[l->peer]);
     peer_scratch.len = 0;
@@ -304,7 +305,10 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
         conn_refuse(c, "handshake addressed to another node", h.sender);
     else if (h.cluster_fingerprint != peer_fingerprint(s->opt.peers_text))
         conn_refuse(c, "peer list differs from ours", h.sender);
-    else {
+    else if (!server_identity_hello_ok(s, &h, &c->tcp)) {
+        s->stats.peers_refused++; /* logged with both ids */
+        conn_close(c, "cluster id mismatch");
+    } else {
         c->peer = idx;
         server_log(SLOG_INFO, "peer_conn_accepted", "peer=%s", h.sender);
         /* The peer is back: dial it now rather than when the backoff ends,

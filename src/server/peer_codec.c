@@ -137,7 +137,8 @@ int peer_encode_hello(struct peer_wbuf *b, const struct peer_hello *h)
     if (ls == 0 || ls > PEER_MAX_NAME || lr == 0 || lr > PEER_MAX_NAME)
         return PEER_ERR_MALFORMED;
     size_t start;
-    int rc = frame_begin(b, 2 * (10 + PEER_MAX_NAME) + 10, PEER_FRAME_HELLO, &start);
+    int rc = frame_begin(b, 2 * (10 + PEER_MAX_NAME) + 10 + sizeof h->cluster_id, PEER_FRAME_HELLO,
+                         &start);
     if (rc != PEER_OK)
         return rc;
     put_varint(b, ls);
@@ -145,6 +146,7 @@ int peer_encode_hello(struct peer_wbuf *b, const struct peer_hello *h)
     put_varint(b, lr);
     put_bytes(b, h->receiver, lr);
     put_varint(b, h->cluster_fingerprint);
+    put_bytes(b, h->cluster_id, sizeof h->cluster_id);
     frame_end(b, start);
     return PEER_OK;
 }
@@ -167,6 +169,8 @@ int peer_decode_hello(const uint8_t *body, size_t len, struct peer_hello *h)
     if (get_name(&r, h->sender) != 0 || get_name(&r, h->receiver) != 0)
         return PEER_ERR_MALFORMED;
     h->cluster_fingerprint = get_varint(&r);
+    for (size_t i = 0; i < sizeof h->cluster_id; i++)
+        h->cluster_id[i] = get_u8(&r);
     return reader_done(&r) ? PEER_OK : PEER_ERR_MALFORMED;
 }
 

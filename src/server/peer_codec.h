@@ -15,9 +15,11 @@
  * Only non-zero fields travel, and the codec needs no knowledge of which
  * fields a message type uses: what the core writes, the peer reads back.
  *
- * The first frame on a connection is HELLO, naming the sender, the receiver
- * and a fingerprint of the cluster's peer list: the receiver refuses a
- * connection from a name not in its --peers, or with another peer list.
+ * The first frame on a connection is HELLO, naming the sender, the receiver,
+ * a fingerprint of the cluster's peer list and the sender's cluster id (16
+ * bytes, all zero while the sender does not know it): the receiver refuses
+ * a connection from a name not in its --peers, with another peer list, or
+ * with a cluster id other than its own (when both are known).
  * After it, every Raft message's `from` must be the HELLO's sender.
  *
  * Followers proxy client commands to the leader with PROXY_REQ frames (a
@@ -37,7 +39,7 @@
 
 #include "raft/raft.h"
 
-#define PEER_CODEC_VERSION 2 /* 2: PROXY_REQ carries a term */
+#define PEER_CODEC_VERSION 3 /* 2: PROXY_REQ carries a term; 3: HELLO a cluster id */
 #define PEER_DEFAULT_MAX_FRAME (256u << 20) /* a snapshot travels in one frame */
 #define PEER_FRAME_HEADER 6                /* length + version + kind */
 #define PEER_MAX_NAME 64
@@ -66,6 +68,7 @@ struct peer_hello {
     char sender[PEER_MAX_NAME + 1];
     char receiver[PEER_MAX_NAME + 1];
     uint64_t cluster_fingerprint;
+    uint8_t cluster_id[16]; /* CLUSTER_ID_BYTES; all zero: not known yet */
 };
 
 struct peer_proxy_req {

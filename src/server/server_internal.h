@@ -25,6 +25,7 @@
 #include "server/peer_codec.h"
 #include "server/req_table.h"
 #include "server/resp.h"
+#include "storage/identity.h"
 #include "storage/storage_replica.h"
 
 /* ---- Options (server_options.c) ---------------------------------------- */
@@ -243,6 +244,9 @@ struct server {
     uint64_t started_ms;
     /* DEBUG.CUT: frames to and from peer i are dropped until this time. */
     uint64_t cut_until_ms[RAFT_MAX_NODES];
+    /* server_identity.c: who we are; identity.has_cluster_id once known. */
+    struct identity identity;
+    bool storage_had_data; /* the data directory held Raft state at start */
 };
 
 uint64_t server_now(struct server *s);
@@ -317,6 +321,21 @@ bool commands_submit_queued(struct server *s);
 
 /* info.c */
 void info_write(struct server *s, struct resp_buf *b, int proto);
+
+/* server_identity.c */
+/* Check (or make) the data directory's identity record against the
+ * options; 0, or -1 after an error log line saying why and what to do. */
+int server_identity_start(struct server *s);
+/* The replica's cluster id to propose (drawn with getrandom) and its
+ * refused-snapshot callback. 0 or -1 (logged). */
+int server_identity_replica_config(struct server *s, struct replica_config *c);
+/* After the replica changed: record a cluster id it learned. 0, or -1
+ * (logged) when the record cannot be written or conflicts: fatal. */
+int server_identity_sync(struct server *s);
+/* The cluster id a HELLO carries (all zero while not known). */
+void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]);
+/* Whether a HELLO's cluster id may join us; false after logging why. */
+bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp);
 
 /* server_store.c */
 int server_store_open(struct server *s, char *err, size_t errlen);

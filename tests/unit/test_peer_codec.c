@@ -256,6 +256,40 @@ Test(peer_codec, round_trips_the_handshake_and_refuses_bad_names)
     cr_assert_eq(b.len, 0);
 }
 
+/* The cluster id travels as 16 raw bytes after the fingerprint; all zero
+ * (a fresh member) round-trips as all zero. */
+Test(peer_codec, round_trips_the_handshake_with_its_cluster_id)
+{
+    struct peer_hello h = {.sender = "n2", .receiver = "n1", .cluster_fingerprint = 5,
+                           .cluster_id = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x80}};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_hello(&b, &h), PEER_OK);
+    /* Byte for byte: length 25, version 3, kind 1, "n2", "n1", varint 5, the id. */
+    const uint8_t want[] = {0, 0, 0, 25, 3, 1, 2, 'n', '2', 2, 'n', '1', 5,
+                            0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x80};
+    cr_assert_eq(b.len, sizeof want);
+    cr_assert_eq(memcmp(b.data, want, sizeof want), 0);
+    size_t len;
+    const uint8_t *body = body_of(&b, PEER_FRAME_HELLO, &len);
+    struct peer_hello back;
+    cr_assert_eq(peer_decode_hello(body, len, &back), PEER_OK);
+    cr_assert_eq(back.cluster_id[0], 0xde);
+    cr_assert_eq(back.cluster_id[15], 0x80);
+    cr_assert_eq(memcmp(back.cluster_id, h.cluster_id, 16), 0);
+    /* Without its id (a version 2 body) the handshake is malformed. */
+    cr_assert_eq(peer_decode_hello(body, len - 16, &back), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+
+    struct peer_hello fresh = {.sender = "n3", .receiver = "n1", .cluster_fingerprint = 5};
+    cr_assert_eq(peer_encode_hello(&b, &fresh), PEER_OK);
+    body = body_of(&b, PEER_FRAME_HELLO, &len);
+    memset(back.cluster_id, 0xff, 16);
+    cr_assert_eq(peer_decode_hello(body, len, &back), PEER_OK);
+    const uint8_t zero[16] = {0};
+    cr_assert_eq(memcmp(back.cluster_id, zero, 16), 0);
+    peer_wbuf_free(&b);
+}
+
 Test(peer_codec, round_trips_proxied_requests_and_answers)
 {
     const uint8_t cmd[] = "{\"op\":\"w\",\"k\":\"a\",\"v\":\"b\"}";
@@ -275,18 +309,21 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
         cr_assert_eq(peer_decode_proxy_req(body, k, &qb), PEER_ERR_MALFORMED);
     peer_wbuf_free(&b);
 
-    /* The wire layout, byte for byte: version 2, kind 3, then varints id 5,
+    /* The wire layout, byte for byte: version 3, kind 3, then varints id 5,
      * term 7, command length 2, and the command. */
     struct peer_proxy_req small = {.id = 5, .term = 7, .command = (const uint8_t *)"ab", .command_len = 2};
     cr_assert_eq(peer_encode_proxy_req(&b, &small), PEER_OK);
-    const uint8_t want[] = {0, 0, 0, 7, 2, 3, 5, 7, 2, 'a', 'b'};
+    const uint8_t want[] = {0, 0, 0, 7, 3, 3, 5, 7, 2, 'a', 'b'};
     cr_assert_eq(b.len, sizeof want);
     cr_assert_eq(memcmp(b.data, want, sizeof want), 0);
-    /* A version 1 frame (no term) is refused at its header. */
+    /* A version 1 frame (no term) is refused at its header, and so is a
+     * version 2 one (its HELLO has no cluster id). */
     const uint8_t v1[] = {0, 0, 0, 6, 1, 3, 5, 2, 'a', 'b'};
     uint8_t kind;
     size_t flen;
     cr_assert_eq(peer_frame_peek(v1, sizeof v1, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
+    const uint8_t v2[] = {0, 0, 0, 7, 2, 3, 5, 7, 2, 'a', 'b'};
+    cr_assert_eq(peer_frame_peek(v2, sizeof v2, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
     peer_wbuf_free(&b);
 
     struct peer_proxy_resp p = {.id = 9, .status = 3, .leader = RAFT_NO_NODE, .kv_code = 22,
