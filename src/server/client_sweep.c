@@ -26,12 +26,19 @@ size_t client_sweep_budget(size_t n_clients)
     return share > CLIENT_SWEEP_MIN ? share : CLIENT_SWEEP_MIN;
 }
 
+size_t client_sweep_tick_budget(const struct server *s)
+{
+    return client_sweep_budget(s->sweep_round_n > s->n_clients ? s->sweep_round_n : s->n_clients);
+}
+
 size_t client_sweep_run(struct server *s, uint64_t now_ms, size_t budget,
                         void (*expire)(struct client *c, enum client_expiry why))
 {
     uint64_t idle_ms = s->opt.timeout_s * 1000u;
     size_t visits = budget < s->n_clients ? budget : s->n_clients;
     for (size_t i = 0; i < visits && s->clients; i++) {
+        if (!s->sweep_next)
+            s->sweep_round_n = s->n_clients; /* a round begins */
         struct client *c = s->sweep_next ? s->sweep_next : s->clients;
         s->sweep_next = c->next; /* before expire() unlinks c */
         enum client_expiry why = client_expiry(c, now_ms, idle_ms);
@@ -69,7 +76,7 @@ static void client_sweep_expire(struct client *c, enum client_expiry why)
 static void client_sweep_tick(uv_timer_t *t)
 {
     struct server *s = t->data;
-    client_sweep_run(s, server_now(s), client_sweep_budget(s->n_clients), client_sweep_expire);
+    client_sweep_run(s, server_now(s), client_sweep_tick_budget(s), client_sweep_expire);
     server_log_limited_flush();
 }
 

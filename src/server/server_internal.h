@@ -254,6 +254,7 @@ struct server {
     uv_timer_t sweep_timer; /* client_sweep.c: one timer for every client */
     bool sweep_open;
     struct client *sweep_next; /* where the next sweep tick starts; NULL: the head */
+    size_t sweep_round_n;      /* clients when the sweep last started at the head */
     uint64_t next_client_id;
     struct req_table ops; /* dispatched operations by id */
     size_t n_ops;         /* every operation, dispatched or not */
@@ -321,6 +322,10 @@ enum client_expiry { CLIENT_LIVE, CLIENT_EXPIRED_IDLE, CLIENT_EXPIRED_HANDSHAKE 
 enum client_expiry client_expiry(const struct client *c, uint64_t now_ms, uint64_t idle_ms);
 /* Clients one tick visits: max(CLIENT_SWEEP_MIN, ceil(n / 10)). */
 size_t client_sweep_budget(size_t n_clients);
+/* The budget of the next tick: n is the larger of the clients now and when
+ * this round began at the head, so a round takes 10 ticks however many of
+ * its clients it closes. */
+size_t client_sweep_tick_budget(const struct server *s);
 /* Visit up to `budget` clients (never one twice) from the cursor on; hand
  * each expired one to expire(), which must close it. Returns the visits. */
 size_t client_sweep_run(struct server *s, uint64_t now_ms, size_t budget,

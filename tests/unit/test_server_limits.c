@@ -225,7 +225,7 @@ static struct server *sweep_server(size_t n, struct client *cs)
     return s;
 }
 
-static uint64_t expired_ids[1000];
+static uint64_t expired_ids[2000];
 static size_t n_expired;
 
 /* What client_close does to the list. */
@@ -293,5 +293,21 @@ Test(client_sweep, the_cursor_leaves_a_client_closed_elsewhere)
     client_sweep_run(s, 5000, 1, sweep_expire);
     cr_assert_eq(n_expired, 2);
     cr_assert_eq(expired_ids[1], 4, "the sweep went on to the next one");
+    free(s);
+}
+
+Test(client_sweep, a_round_takes_ten_ticks_even_when_it_closes_most_clients)
+{
+    /* 2000 silent sockets past their deadline at once (an attack ending):
+     * each tick's share is that of the round's 2000, not of those left, or
+     * the last of them would linger for dozens of ticks. */
+    static struct client cs[2000];
+    struct server *s = sweep_server(2000, cs);
+    s->opt.timeout_s = 1;
+    n_expired = 0;
+    cr_assert_eq(client_sweep_tick_budget(s), 200);
+    for (int tick = 0; tick < 10; tick++)
+        client_sweep_run(s, 60000, client_sweep_tick_budget(s), sweep_expire);
+    cr_assert_eq(s->n_clients, 0, "%zu left after 10 ticks", s->n_clients);
     free(s);
 }
