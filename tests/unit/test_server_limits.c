@@ -33,6 +33,10 @@ Test(ratelog, ten_lines_a_second_pass_then_the_rest_are_counted_and_reported_onc
     cr_assert_eq(rl.suppressed_total, 26);
     cr_assert(ratelog_admit(&rl, "client_refused", 6001, &report));
     cr_assert_eq(report, 0, "reported once");
+    /* Nothing dropped in the window of 6000: the next one reports nothing. */
+    cr_assert(ratelog_admit(&rl, "client_refused", 7000, &report));
+    cr_assert_eq(report, 0, "the 26 are not reported again");
+    cr_assert_eq(rl.suppressed_total, 26);
 }
 
 Test(ratelog, each_event_has_its_own_budget)
@@ -61,13 +65,15 @@ Test(ratelog, a_flood_that_stopped_is_reported_by_the_timer)
     cr_assert_str_eq(event, "client_output_limit");
     cr_assert_eq(count, 7);
     cr_assert_not(ratelog_take_expired(&rl, 3000, &event, &count), "taken once");
-    cr_assert_not(ratelog_take_expired(&rl, 9000, &event, &count));
-    /* And the next line starts a fresh window with a full budget. */
+    /* And the lines right after the report have a full budget. */
     for (int i = 0; i < 10; i++) {
-        cr_assert(ratelog_admit(&rl, "client_output_limit", 9000, &report));
+        cr_assert(ratelog_admit(&rl, "client_output_limit", 3000, &report), "line %d", i);
         cr_assert_eq(report, 0);
     }
-    cr_assert_not(ratelog_admit(&rl, "client_output_limit", 9000, &report));
+    cr_assert_not(ratelog_admit(&rl, "client_output_limit", 3000, &report));
+    cr_assert(ratelog_take_expired(&rl, 4000, &event, &count));
+    cr_assert_eq(count, 1);
+    cr_assert_not(ratelog_take_expired(&rl, 9000, &event, &count));
 }
 
 Test(ratelog, quiet_events_are_not_reported)
