@@ -117,6 +117,14 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
     resp_buf_append(&b, "\r\n", 2);
     info_line(&b, "# Clients");
     info_line(&b, "connected_clients:%zu", s->n_clients);
+    info_line(&b, "maxclients:%zu", o->max_clients);
+    info_line(&b, "timeout:%" PRIu64, o->timeout_s);
+    /* Closed by client_sweep.c: idle past --timeout, or no first command
+     * within --client-handshake-timeout-ms. */
+    info_line(&b, "clients_idle_timeout:%" PRIu64, s->stats.clients_idle_timeout);
+    info_line(&b, "clients_handshake_timeout:%" PRIu64, s->stats.clients_handshake_timeout);
+    info_line(&b, "rejected_connections:%" PRIu64, s->stats.clients_refused);
+    info_line(&b, "log_lines_suppressed:%" PRIu64, server_log_suppressed_total());
     info_line(&b, "pending_operations:%zu", s->n_ops);
     info_line(&b, "replica_pending:%zu", replica_pending(r));
     /* From parsed to answered, data commands only; bucket upper bounds. */

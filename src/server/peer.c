@@ -283,7 +283,9 @@ static void conn_close(struct peer_conn *c, const char *why)
 static void conn_refuse(struct peer_conn *c, const char *why, const char *who)
 {
     c->srv->stats.peers_refused++;
-    server_log(SLOG_WARN, "peer_refused", "claimed=%s reason=\"%s\"", who, why);
+    char addr[SERVER_ADDR_TEXT];
+    server_log_limited(SLOG_WARN, "peer_refused", "addr=%s claimed=%s reason=\"%s\"",
+                       server_addr_text(&c->tcp, addr, sizeof addr), who, why);
     conn_close(c, why);
 }
 
@@ -370,8 +372,10 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
     }
     if (rc != PEER_OK) {
         s->stats.frames_bad++;
-        server_log(SLOG_WARN, "peer_bad_frame", "peer=%s kind=%u reason=\"%s\"", s->opt.names[c->peer],
-                   kind, peer_strerror(rc));
+        char addr[SERVER_ADDR_TEXT];
+        server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s kind=%u reason=\"%s\"",
+                           s->opt.names[c->peer], server_addr_text(&c->tcp, addr, sizeof addr), kind,
+                           peer_strerror(rc));
         conn_close(c, "bad frame");
     }
 }
@@ -415,8 +419,13 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             c->srv->stats.frames_bad++;
             if (c->peer < 0)
                 conn_refuse(c, peer_strerror(rc), "?");
-            else
+            else {
+                char addr[SERVER_ADDR_TEXT];
+                server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s reason=\"%s\"",
+                                   c->srv->opt.names[c->peer], server_addr_text(&c->tcp, addr, sizeof addr),
+                                   peer_strerror(rc));
                 conn_close(c, peer_strerror(rc));
+            }
             return;
         }
         conn_handle_frame(c, kind, c->in + off + PEER_FRAME_HEADER, flen - PEER_FRAME_HEADER);

@@ -46,6 +46,8 @@ struct server_options {
     size_t max_pending_per_client;
     size_t max_pending;     /* operations in flight, all clients and proxies */
     size_t max_output_bytes; /* a client that reads no replies is closed past this */
+    uint64_t timeout_s; /* --timeout: idle clients are closed after this (0: never), as Redis's */
+    uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
     size_t max_frame;
     struct resp_limits limits;
@@ -72,6 +74,24 @@ void server_log_init(const char *node, int level);
 /* fmt continues the line with " key=value ..." pairs. */
 void server_log(int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same, rate-limited per event name: use it for every line an outsider
+ * can cause (a refused connection, a bad request or frame, a limit hit), and
+ * put the client's or peer's address in it (server_addr_text). At most 10
+ * lines of one event a second are written; then one warn line
+ * "event=log_suppressed of=EVENT suppressed=N window_ms=1000" gives the count
+ * of those dropped (ratelog.h). */
+void server_log_limited(int level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Report the counts of windows that ended with lines dropped (from a timer,
+ * so a flood that stopped is still counted). */
+void server_log_limited_flush(void);
+uint64_t server_log_suppressed_total(void);
+/* Tests: write to f (NULL: stderr) and read the time from clock_ms (NULL:
+ * the monotonic clock); also forgets every budget. */
+void server_log_set_output(FILE *f, uint64_t (*clock_ms)(void));
+/* "HOST:PORT" (IPv6 as "[HOST]:PORT") of the other end of tcp, or "?". */
+const char *server_addr_text(const uv_tcp_t *tcp, char *buf, size_t cap);
+#define SERVER_ADDR_TEXT 64
 
 /* ---- Connections ---------------------------------------------------------- */
 
@@ -134,6 +154,13 @@ struct client {
     struct router_conn order;
     struct server_out out;
     bool reading, closing, close_after_write;
+    /* Timeouts (client_sweep.c). handshake_done: its first command was
+     * read (TLS and AUTH, when on, are part of the handshake too); until
+     * then it is closed at handshake_deadline_ms (0: never). last_io_ms:
+     * the last bytes read from it or written to it, for --timeout. */
+    bool handshake_done;
+    uint64_t handshake_deadline_ms;
+    uint64_t last_io_ms;
     struct client *prev, *next;
 };
 
@@ -207,6 +234,7 @@ struct server_stats {
     uint64_t errors_tryagain, errors_uncertain, errors_protocol;
     uint64_t clients_accepted, clients_refused, peers_refused;
     uint64_t frames_bad;
+    uint64_t clients_idle_timeout, clients_handshake_timeout;
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
 };
 
@@ -229,6 +257,10 @@ struct server {
     struct peer_conn *peer_conns;
     struct client *clients;
     size_t n_clients;
+    uv_timer_t sweep_timer; /* client_sweep.c: one timer for every client */
+    bool sweep_open;
+    struct client *sweep_next; /* where the next sweep tick starts; NULL: the head */
+    size_t sweep_round_n;      /* clients when the sweep last started at the head */
     uint64_t next_client_id;
     struct req_table ops; /* dispatched operations by id */
     size_t n_ops;         /* every operation, dispatched or not */
@@ -291,6 +323,35 @@ struct client_req *client_req_new(struct client *c);
 void client_req_done(struct client_req *r);
 void client_flush_writes(struct server *s);
 size_t client_pending_total(const struct server *s);
+/* Close c now (its unanswered requests are freed when they finish). */
+void client_close(struct client *c, const char *why);
+
+/* client_sweep.c: idle (--timeout) and handshake deadlines, checked by one
+ * periodic timer for all clients, as Redis's clientsCron: every
+ * CLIENT_SWEEP_TICK_MS it visits client_sweep_budget(n) clients round-robin,
+ * so each client is looked at about once a second and one tick's work is
+ * bounded. */
+#define CLIENT_SWEEP_TICK_MS 100
+#define CLIENT_SWEEP_MIN 50
+enum client_expiry { CLIENT_LIVE, CLIENT_EXPIRED_IDLE, CLIENT_EXPIRED_HANDSHAKE };
+/* Whether c is past a deadline at now_ms. Idle as in Redis: nothing read or
+ * written for more than idle_ms (0: never), and no command waiting for its
+ * answer (a command in flight is not idleness). */
+enum client_expiry client_expiry(const struct client *c, uint64_t now_ms, uint64_t idle_ms);
+/* Clients one tick visits: max(CLIENT_SWEEP_MIN, ceil(n / 10)). */
+size_t client_sweep_budget(size_t n_clients);
+/* The budget of the next tick: n is the larger of the clients now and when
+ * this round began at the head, so a round takes 10 ticks however many of
+ * its clients it closes. */
+size_t client_sweep_tick_budget(const struct server *s);
+/* Visit up to `budget` clients (never one twice) from the cursor on; hand
+ * each expired one to expire(), which must close it. Returns the visits. */
+size_t client_sweep_run(struct server *s, uint64_t now_ms, size_t budget,
+                        void (*expire)(struct client *c, enum client_expiry why));
+void client_sweep_start(struct server *s);
+void client_sweep_stop(struct server *s);
+/* c leaves the client list: move the cursor off it. */
+void client_sweep_forget(struct server *s, struct client *c);
 
 /* commands.c */
 /* 0, or -1 when the request could not even be given a place in the reply
