@@ -50,7 +50,5 @@ bool node_log_limit_pass(struct node_log_limit *l, uint64_t now_ms, uint64_t *su
     *suppressed = l->suppressed;
     l->suppressed = 0;
     l->next_ms = now_ms + 1000;
-    if (l->next_ms == 0)
-        l->next_ms = 1;
     return true;
 }

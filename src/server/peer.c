@@ -343,7 +343,7 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
             break;
         }
         if (!s->fatal)
-            replica_receive(s->replica, &m, server_now(s));
+            server_raft_refused(s, c->peer, &m, replica_receive(s->replica, &m, server_now(s)));
         peer_raft_msg_release(&m);
         break;
     }
@@ -366,8 +366,9 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
     }
     if (rc != PEER_OK) {
         s->stats.frames_bad++;
-        server_log(SLOG_WARN, "peer_bad_frame", "peer=%s kind=%u reason=\"%s\"", s->opt.names[c->peer],
-                   kind, peer_strerror(rc));
+        server_log(SLOG_WARN, "peer_bad_frame", "peer=%s kind=%u reason=\"%s\" detail=\"%s\"",
+                   s->opt.names[c->peer], kind, peer_strerror(rc),
+                   rc == PEER_ERR_MALFORMED ? peer_decode_detail() : "");
         conn_close(c, "bad frame");
     }
 }

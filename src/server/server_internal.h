@@ -72,6 +72,17 @@ void server_log_init(const char *node, int level);
 void server_log(int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* raft_refusals.c: what the Raft core refused (a peer's message past
+ * max_term/max_index or ill-formed; an election at max_term), logged at
+ * most once a second per kind with the count held back. */
+struct server_refusal_log {
+    uint64_t next_ms[2], held[2]; /* 0: messages, 1: elections */
+    uint64_t elections_seen;
+};
+struct server;
+void server_raft_refused(struct server *s, int peer, const struct raft_msg *m, int rc);
+void server_raft_refusals_check(struct server *s);
+
 /* ---- Connections ---------------------------------------------------------- */
 
 /* Double-buffered socket output: `pending` fills while `inflight` is being
@@ -238,6 +249,7 @@ struct server {
     uint64_t started_ms;
     /* DEBUG.CUT: frames to and from peer i are dropped until this time. */
     uint64_t cut_until_ms[RAFT_MAX_NODES];
+    struct server_refusal_log refusal_log;
 };
 
 uint64_t server_now(struct server *s);
