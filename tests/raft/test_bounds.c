@@ -259,6 +259,22 @@ Test(bounds, append_reaching_exactly_max_index_is_checked_as_usual)
     solo_free(&s);
 }
 
+/* Index 0 lies before every log: its term is 0, nothing else. */
+Test(bounds, append_claiming_a_term_at_index_0_is_ill_formed)
+{
+    struct solo s;
+    follower_in_term_5(&s, NULL);
+    struct raft_msg m = solo_from(1, RAFT_MSG_APPEND, 5);
+    m.prev_index = 0;
+    m.prev_term = 3;
+    cr_assert_eq(solo_recv(&s, &m), RAFT_ERR_INVALID);
+    assert_unchanged(&s, "prev term 3 at index 0");
+    m.prev_term = 0;
+    cr_assert_eq(solo_recv(&s, &m), RAFT_OK);
+    cr_assert_eq(raft_leader(s.r), 1);
+    solo_free(&s);
+}
+
 Test(bounds, entry_count_that_would_overflow_is_refused_before_the_entries_are_read)
 {
     struct solo s;

@@ -582,3 +582,15 @@ Test(peer_codec, a_varint_longer_than_its_shortest_form_is_refused)
     cr_assert_eq(peer_decode_proxy_req(two, sizeof two, &q), PEER_OK);
     cr_assert_eq(q.id, 128);
 }
+
+/* Within the 65536 bound, a count the frame's bytes cannot hold is still
+ * refused before the array is allocated, and says so. */
+Test(peer_codec, an_entry_count_within_the_bound_but_beyond_the_bytes_is_refused_first)
+{
+    size_t len;
+    struct raft_msg m;
+    uint8_t *b = append_body(0, 60000, 1, 2, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
+    cr_assert_str_eq(peer_decode_detail(), "entry count beyond the frame's bytes");
+    free(b);
+}
