@@ -174,7 +174,7 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     struct raft_update u;
     int rc = raft_step(r->raft, &e, &u);
     replica_absorb(r, &u);
-    return rc == RAFT_ERR_INVALID ? rc : 0;
+    return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
 }
 
 void replica_tick(struct replica *r, uint64_t now_ms)
@@ -553,6 +553,11 @@ size_t replica_pending(const struct replica *r)
 void replica_stats(const struct replica *r, struct replica_stats *out)
 {
     *out = r->stats;
+}
+
+void replica_refusals(const struct replica *r, struct raft_refusals *out)
+{
+    raft_refusals(r->raft, out);
 }
 
 const char *replica_status_name(enum replica_status s)

@@ -181,8 +181,9 @@ void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct
                             raft_term term, uint64_t now_ms);
 
 /* Step the core with a message from a peer. Everything `m` points to is
- * borrowed for the call. Returns 0 or RAFT_ERR_INVALID for a bad message
- * (dropped, nothing changed). */
+ * borrowed for the call. Returns 0, RAFT_ERR_INVALID for a bad message or
+ * RAFT_ERR_BOUNDS for a term or index past the core's max_term/max_index
+ * (dropped, nothing changed; a transport logs it, rate-limited). */
 int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms);
 
 /* Fire due timers (elections, heartbeats, request timeouts). */
@@ -231,6 +232,9 @@ struct replica_stats {
     uint64_t snapshots;  /* snapshots taken */
 };
 void replica_stats(const struct replica *r, struct replica_stats *out);
+/* The core's bounds refusals (raft_refusals): a transport logs their growth,
+ * elections refused at max_term included, rate-limited. */
+void replica_refusals(const struct replica *r, struct raft_refusals *out);
 
 const char *replica_status_name(enum replica_status s);
 

@@ -153,6 +153,11 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
               s->stats.peers_refused, s->stats.frames_bad, rs.proposed, rs.applied, rs.syncs,
               rs.messages_sent, rs.indefinite, rs.snapshots);
 
+    struct raft_refusals rf;
+    replica_refusals(r, &rf);
+    info_line(&b, "raft_refused:terms=%" PRIu64 ",indexes=%" PRIu64 ",elections=%" PRIu64, rf.term,
+              rf.index, rf.election);
+
     resp_write_bulk(out, b.data ? b.data : "", b.len);
     resp_buf_free(&b);
 }

@@ -349,7 +349,7 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
             break;
         }
         if (!s->fatal)
-            replica_receive(s->replica, &m, server_now(s));
+            server_raft_refused(s, c->peer, &m, replica_receive(s->replica, &m, server_now(s)));
         peer_raft_msg_release(&m);
         break;
     }
@@ -373,9 +373,9 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
     if (rc != PEER_OK) {
         s->stats.frames_bad++;
         char addr[SERVER_ADDR_TEXT];
-        server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s kind=%u reason=\"%s\"",
+        server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s kind=%u reason=\"%s\" detail=\"%s\"",
                            s->opt.names[c->peer], server_addr_text(&c->tcp, addr, sizeof addr), kind,
-                           peer_strerror(rc));
+                           peer_strerror(rc), rc == PEER_ERR_MALFORMED ? peer_decode_detail() : "");
         conn_close(c, "bad frame");
     }
 }

@@ -28,8 +28,12 @@
  * proxied write only while it leads in that term (router.h, rule 2).
  *
  * Decoders never trust a length: every count and size is checked against
- * the bytes actually present before anything is allocated, and a frame with
- * trailing or missing bytes is rejected as a whole.
+ * the bytes actually present and its own bound (PEER_MAX_ENTRIES, 2^32-1
+ * bytes an entry) before anything is allocated; a varint is at most 64 bits
+ * in its shortest form; an APPEND's first entry follows its prev_index and
+ * its indexes never wrap; a frame with trailing or missing bytes is rejected
+ * as a whole. Terms and indexes past the core's bounds are the core's to
+ * refuse (raft_config.max_term, max_index).
  */
 #ifndef RAFTKV_PEER_CODEC_H
 #define RAFTKV_PEER_CODEC_H
@@ -43,6 +47,9 @@
 #define PEER_DEFAULT_MAX_FRAME (256u << 20) /* a snapshot travels in one frame */
 #define PEER_FRAME_HEADER 6                /* length + version + kind */
 #define PEER_MAX_NAME 64
+/* Entries in one APPEND frame: far above what a leader batches (the core's
+ * max_entries_per_msg), checked before anything is allocated for them. */
+#define PEER_MAX_ENTRIES 65536u
 
 enum peer_frame_kind {
     PEER_FRAME_HELLO = 1,
@@ -111,6 +118,9 @@ int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *
 int peer_decode_hello(const uint8_t *body, size_t len, struct peer_hello *h);
 int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_msg *m);
 void peer_raft_msg_release(struct raft_msg *m);
+/* What the last refused decode on this thread found wrong, for the log
+ * line ("entry count above 65536", ...); static text. */
+const char *peer_decode_detail(void);
 int peer_decode_proxy_req(const uint8_t *body, size_t len, struct peer_proxy_req *r);
 int peer_decode_proxy_resp(const uint8_t *body, size_t len, struct peer_proxy_resp *r);
 

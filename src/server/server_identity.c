@@ -193,31 +193,6 @@ void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]
         memset(out, 0, CLUSTER_ID_BYTES);
 }
 
-/* Refusals are logged at once, then at most every REFUSAL_LOG_MS per peer
- * (a refused peer redials within a second), with the count left out. */
-#define REFUSAL_LOG_MS 10000
-static uint64_t refusal_logged_ms[RAFT_MAX_NODES];
-static uint64_t refusal_unlogged[RAFT_MAX_NODES];
-
-static void peer_addr_text(const uv_tcp_t *tcp, char *addr, size_t cap)
-{
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    snprintf(addr, cap, "?");
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    char host[48] = "?";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        uv_ip4_name((const struct sockaddr_in *)&ss, host, sizeof host);
-        port = ntohs(((const struct sockaddr_in *)&ss)->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((const struct sockaddr_in6 *)&ss, host, sizeof host);
-        port = ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    snprintf(addr, cap, "%s:%d", host, port);
-}
-
 bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp)
 {
     if (cluster_id_is_zero(h->cluster_id))
@@ -238,24 +213,12 @@ bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, cons
     }
     if (memcmp(h->cluster_id, s->identity.cluster_id, CLUSTER_ID_BYTES) == 0)
         return true;
-    int idx = 0;
-    for (int i = 0; i < s->opt.n_nodes; i++)
-        if (strcmp(s->opt.names[i], h->sender) == 0)
-            idx = i;
-    uint64_t now = server_now(s);
-    if (refusal_logged_ms[idx] != 0 && now - refusal_logged_ms[idx] < REFUSAL_LOG_MS) {
-        refusal_unlogged[idx]++;
-        return false;
-    }
-    char ours[CLUSTER_ID_HEX_LEN + 1], theirs[CLUSTER_ID_HEX_LEN + 1], addr[64];
+    char ours[CLUSTER_ID_HEX_LEN + 1], theirs[CLUSTER_ID_HEX_LEN + 1], addr[SERVER_ADDR_TEXT];
     cluster_id_hex(s->identity.cluster_id, ours);
     cluster_id_hex(h->cluster_id, theirs);
-    peer_addr_text(tcp, addr, sizeof addr);
-    server_log(SLOG_ERROR, "peer_refused",
-               "reason=cluster_id_mismatch peer=%s addr=%s ours=%s theirs=%s unlogged=%" PRIu64
+    server_log_limited(SLOG_ERROR, "peer_refused",
+               "reason=cluster_id_mismatch peer=%s addr=%s ours=%s theirs=%s"
                " detail=\"%s belongs to another cluster (its data directory holds that cluster's state); its connections are closed. If %s was meant to rejoin this cluster, empty its data directory\"",
-               h->sender, addr, ours, theirs, refusal_unlogged[idx], h->sender, h->sender);
-    refusal_logged_ms[idx] = now ? now : 1;
-    refusal_unlogged[idx] = 0;
+               h->sender, server_addr_text(tcp, addr, sizeof addr), ours, theirs, h->sender, h->sender);
     return false;
 }

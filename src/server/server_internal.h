@@ -93,6 +93,13 @@ void server_log_set_output(FILE *f, uint64_t (*clock_ms)(void));
 const char *server_addr_text(const uv_tcp_t *tcp, char *buf, size_t cap);
 #define SERVER_ADDR_TEXT 64
 
+/* raft_refusals.c: what the Raft core refused (a peer's message past
+ * max_term/max_index or ill-formed; an election at max_term), logged
+ * rate-limited. */
+struct server;
+void server_raft_refused(struct server *s, int peer, const struct raft_msg *m, int rc);
+void server_raft_refusals_check(struct server *s);
+
 /* ---- Connections ---------------------------------------------------------- */
 
 struct tls_session;
@@ -279,6 +286,7 @@ struct server {
     /* server_identity.c: who we are; identity.has_cluster_id once known. */
     struct identity identity;
     bool storage_had_data; /* the data directory held Raft state at start */
+    uint64_t elections_refused_seen; /* raft_refusals.c */
 };
 
 uint64_t server_now(struct server *s);

@@ -169,6 +169,7 @@ static void server_tick(uv_timer_t *t)
     if (s->fatal)
         return;
     replica_tick(s->replica, server_now(s));
+    server_raft_refusals_check(s);
     /* The poll phase may now block: end this batch here, not in uv_check. */
     server_after_io(s);
 }
