@@ -1,8 +1,7 @@
 /* cmd_connection.c - the connection's commands: PING ECHO HELLO AUTH QUIT
  * SELECT, CLIENT's subcommands and ACL WHOAMI, with Redis 7's replies and
  * error texts. Failed authentications are logged with the client's
- * address, at most AUTH_LOG_PER_SECOND lines a second (the rest counted in
- * the next line's `suppressed=`). */
+ * address, rate-limited (server_log_limited). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,32 +9,18 @@
 
 #include "server/commands.h"
 
-#define AUTH_LOG_PER_SECOND 10
-
 static const char wrongpass[] = "WRONGPASS invalid username-password pair or user is disabled.";
 
 static void log_auth_failure(struct server *s, const struct client *c, const char *user, size_t len)
 {
-    static uint64_t window_ms, logged, suppressed;
     s->stats.auth_failures++;
-    uint64_t now_ms = uv_hrtime() / 1000000;
-    if (now_ms - window_ms >= 1000) {
-        window_ms = now_ms;
-        logged = 0;
-    }
-    if (logged >= AUTH_LOG_PER_SECOND) {
-        suppressed++;
-        return;
-    }
-    logged++;
     char name[ACL_MAX_NAME + 1];
     size_t n = len < ACL_MAX_NAME ? len : ACL_MAX_NAME;
     for (size_t i = 0; i < n; i++)
         name[i] = user[i] > 0x20 && user[i] < 0x7f && user[i] != '"' ? user[i] : '?';
     name[n] = '\0';
-    server_log(SLOG_WARN, "auth_failed", "client=%" PRIu64 " addr=%s user=\"%s\" failures=%" PRIu64
-               " suppressed=%" PRIu64, c->id, c->addr, name, s->stats.auth_failures, suppressed);
-    suppressed = 0;
+    server_log_limited(SLOG_WARN, "auth_failed", "client=%" PRIu64 " addr=%s user=\"%s\" failures=%" PRIu64,
+                       c->id, c->addr, name, s->stats.auth_failures);
 }
 
 /* Authenticate c as user/pass; false after logging a failure. */

@@ -32,6 +32,11 @@ static void start_ops(struct cmd_ctx *x, enum kv_op kop, size_t first, size_t n,
     r->data = true;
     r->cmd = x->cmd;
     if (s->n_ops + n > s->opt.max_pending) {
+        char addr[SERVER_ADDR_TEXT] = "?";
+        if (r->client)
+            server_addr_text(&r->client->tcp, addr, sizeof addr);
+        server_log_limited(SLOG_WARN, "client_pending_limit", "addr=%s pending=%zu max_pending=%zu", addr,
+                           s->n_ops, s->opt.max_pending);
         resp_write_error(&r->reply, "TRYAGAIN too many pending operations");
         s->stats.errors_tryagain++;
         client_req_done(r);

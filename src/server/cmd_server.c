@@ -1,6 +1,8 @@
 /* cmd_server.c - the server's commands: INFO, LEADER, CONFIG GET,
  * DEBUG.CUT and COMMAND with its subcommands (answered from the command
  * table). */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +35,12 @@ void cmd_config_get(struct cmd_ctx *x)
             resp_write_bulk(b, "yes", 3);
         else if (cmd_arg_is(q, i, "appendfsync"))
             resp_write_bulk(b, "always", 6);
-        else
+        else if (cmd_arg_is(q, i, "timeout") || cmd_arg_is(q, i, "maxclients")) {
+            char num[24];
+            int n = snprintf(num, sizeof num, "%" PRIu64,
+                             cmd_arg_is(q, i, "timeout") ? x->s->opt.timeout_s : (uint64_t)x->s->opt.max_clients);
+            resp_write_bulk(b, num, (size_t)n);
+        } else
             resp_write_bulk(b, "", 0);
     }
 }
