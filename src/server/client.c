@@ -131,7 +131,6 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         int rc = resp_parse(&c->parser, buf->base + off, (size_t)n - off, &used, &req);
         off += used;
         if (rc == RESP_READY) {
-            c->handshake_done = true;
             int failed = commands_dispatch(c, &req);
             resp_request_release(&req);
             if (failed) {

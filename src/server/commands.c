@@ -144,6 +144,11 @@ int commands_dispatch(struct client *c, struct resp_request *q)
     r->started_ns = uv_hrtime();
 
     const struct command_def *cmd = dispatch_lookup(s, r, q);
+    /* The handshake deadline (client_sweep.c) ends with the first command
+     * of an authenticated client: sending commands without logging in
+     * does not buy a connection more time. */
+    if (c->user)
+        c->handshake_done = true;
     if (cmd) {
         c->last_cmd = cmd->name;
         c->last_cmd_ms = r->started_ns / 1000000;
@@ -156,6 +161,8 @@ int commands_dispatch(struct client *c, struct resp_request *q)
         } else {
             struct cmd_ctx x = {.s = s, .c = c, .r = r, .q = q, .cmd = cmd};
             cmd->handler(&x);
+            if (c->user) /* AUTH or HELLO AUTH just logged in */
+                c->handshake_done = true;
             if (r->data)
                 return 0; /* its operations answer it (cmd_start_ops) */
         }
