@@ -606,7 +606,7 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         conn_refuse(c, "preauth_limit", "?", "more than 65536 bytes before authenticating");
         return;
     }
-    if (s->peer_tls_server) {
+    if (s->peer_tls_server && c->tls) {
         conn_tls_input(c, buf->base, (size_t)n);
         return;
     }
@@ -614,7 +614,25 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         conn_close(c, "out of memory");
         return;
     }
-    conn_frames(c);
+    if (!s->peer_tls_server) {
+        conn_frames(c);
+        return;
+    }
+    /* The TLS session (tens of KB once OpenSSL holds part of a record) is
+     * made only when the first record is whole: until then a connection
+     * costs the bytes it sent, so a thousand half-open ones cost little. */
+    const uint8_t *h = (const uint8_t *)c->in.data;
+    if (h[0] != 22 || (c->in.len > 1 && h[1] != 3)) { /* a handshake record, TLS 1.x */
+        s->stats.peers_tls_failed++;
+        conn_refuse(c, "TLS handshake failed", "?", "not a TLS handshake record (plaintext peer?)");
+        return;
+    }
+    if (c->in.len < 5 || c->in.len < 5 + (((size_t)h[3] << 8) | h[4]))
+        return;
+    struct resp_buf first = c->in;
+    c->in = (struct resp_buf){0};
+    conn_tls_input(c, first.data, first.len);
+    resp_buf_free(&first);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
@@ -724,18 +742,25 @@ int peer_start(struct server *s)
         }
     }
     int self = s->opt.self;
+    const char *bind_host = s->opt.peer_listen_port ? s->opt.peer_listen_host : s->opt.peer_host[self];
+    int bind_port = s->opt.peer_listen_port ? s->opt.peer_listen_port : s->opt.peer_port[self];
+    struct sockaddr_storage bind_addr;
+    if (peer_resolve(bind_host, bind_port, &bind_addr) != 0) {
+        server_log(SLOG_ERROR, "peer_resolve_failed", "host=%s", bind_host);
+        return -1;
+    }
     uv_tcp_init(s->loop, &s->peer_listener);
     s->peer_listener_open = true;
     s->peer_listener.data = s;
-    int rc = uv_tcp_bind(&s->peer_listener, (const struct sockaddr *)&peer_addrs[self], 0);
+    int rc = uv_tcp_bind(&s->peer_listener, (const struct sockaddr *)&bind_addr, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->peer_listener, 128, peer_on_connection);
+        rc = uv_listen((uv_stream_t *)&s->peer_listener, 511, peer_on_connection);
     if (rc != 0) {
-        server_log(SLOG_ERROR, "peer_listen_failed", "addr=%s:%d reason=\"%s\"", s->opt.peer_host[self],
-                   s->opt.peer_port[self], uv_strerror(rc));
+        server_log(SLOG_ERROR, "peer_listen_failed", "addr=%s:%d reason=\"%s\"", bind_host, bind_port,
+                   uv_strerror(rc));
         return -1;
     }
-    server_log(SLOG_INFO, "peer_listening", "addr=%s:%d", s->opt.peer_host[self], s->opt.peer_port[self]);
+    server_log(SLOG_INFO, "peer_listening", "addr=%s:%d", bind_host, bind_port);
     uv_timer_init(s->loop, &s->peer_sweep);
     s->peer_sweep.data = s;
     s->peer_sweep_open = true;

@@ -53,6 +53,8 @@ struct server_options {
     char certs_dir[PATH_MAX];
     char peer_cert_file[PATH_MAX], peer_key_file[PATH_MAX], peer_ca_file[PATH_MAX];
     bool peer_insecure;
+    char peer_listen_host[256]; /* --peer-listen: bind here, not at our --peers address */
+    int peer_listen_port;
     uint64_t peer_handshake_timeout_ms;
     struct resp_limits limits;
     uint64_t election_timeout_ms;
@@ -121,7 +123,8 @@ struct peer_conn {
     struct server *srv;
     uv_tcp_t tcp;
     int peer; /* -1 until the handshake named a configured peer */
-    struct resp_buf in; /* plaintext: frames not yet whole */
+    struct resp_buf in; /* plaintext: frames not yet whole (with TLS, until the
+                         * session is made: the first record's bytes) */
     struct tls_session *tls; /* made at its first byte; NULL in plaintext mode */
     struct server_out out;
     struct peer_gate gate;

@@ -62,6 +62,9 @@ void server_options_usage(FILE *f)
             "                             the same files one by one (override --certs-dir's)\n"
             "  --peer-insecure-plaintext  INSECURE: peers talk without TLS; anyone who can\n"
             "                             reach the peer port can rewrite or erase the data\n"
+            "  --peer-listen HOST:PORT    where the peer port binds, when others reach it at\n"
+            "                             another address (a proxy, NAT; default: this member's\n"
+            "                             address in --peers)\n"
             "  --peer-handshake-timeout-ms N  an inbound peer connection not authenticated\n"
             "                             by then is closed (default 5000); before that it may\n"
             "                             send at most 65536 bytes\n"
@@ -300,6 +303,8 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_peers(o, v) != 0;
         } else if (strcmp(a, "--listen") == 0) {
             bad = parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port) != 0;
+        } else if (strcmp(a, "--peer-listen") == 0) {
+            bad = parse_hostport(v, o->peer_listen_host, sizeof o->peer_listen_host, &o->peer_listen_port) != 0;
         } else if (strcmp(a, "--data-dir") == 0) {
             bad = strlen(v) == 0 || strlen(v) >= sizeof o->data_dir;
             if (!bad)
