@@ -60,7 +60,7 @@ logged_since() { # logged_since I PATTERN: a line matching PATTERN in nI's log s
 # start, and the refusal in the log of the member attacked.
 after() { # after LABEL NODE PATTERN
   local label=$1 node=$2 pattern=$3 l i line term applied
-  l=$(wait_leader)
+  l=$(wait_leader) || fail "$label: ${l#FAIL: }" # (its own fail runs in the subshell)
   if [ "$l" != "$L" ]; then
     term=$(info_field "$l" term)
     [ "$term" -le $((TERM0 + 3)) ] || fail "$label: leader n$L -> n$l with term $TERM0 -> $term (not one normal election)"
