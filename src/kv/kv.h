@@ -11,6 +11,7 @@
 #define RAFTKV_KV_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,12 +21,18 @@
 #define KV_ERR_PRECONDITION 22 /* cas whose `from` does not match */
 #define KV_ERR_MALFORMED 12    /* undecodable command bytes */
 
-enum kv_op { KV_READ, KV_WRITE, KV_CAS, KV_DELETE };
+/* KV_CLUSTER_ID is not a client operation: a leader of the TCP server
+ * proposes it once so that every member learns the cluster's id (replica.h,
+ * config.cluster_id). Its value is the id as 32 hex digits, and it has no
+ * key. The first one applied sets the id; a later one with the same id
+ * answers KV_OK and changes nothing, one with another id is refused with
+ * KV_ERR_PRECONDITION, on every node alike. */
+enum kv_op { KV_READ, KV_WRITE, KV_CAS, KV_DELETE, KV_CLUSTER_ID };
 
 struct kv_command {
     enum kv_op op;
     json_t *key;   /* all references are borrowed by encode, owned after decode */
-    json_t *value; /* WRITE */
+    json_t *value; /* WRITE; CLUSTER_ID: the id's hex string */
     json_t *from;  /* CAS */
     json_t *to;    /* CAS */
 };
@@ -59,7 +66,12 @@ void kv_command_release(struct kv_command *c);
  * bytes. */
 int kv_command_scalar(const struct kv_command *c);
 
-/* The whole map as bytes, and back; used for Raft snapshots. */
+/* The cluster id the state machine holds, if one was applied: true and
+ * out filled, or false. */
+bool kv_cluster_id(const struct kv_store *s, uint8_t out[16]);
+
+/* The whole map (and the cluster id) as bytes, and back; used for Raft
+ * snapshots. */
 int kv_snapshot(const struct kv_store *s, uint8_t **data, size_t *len);
 int kv_restore(struct kv_store *s, const uint8_t *data, size_t len);
 

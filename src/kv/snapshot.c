@@ -1,6 +1,8 @@
 /* snapshot.c - the whole map as bytes and back, for Raft snapshots: one
  * compact JSON object from canonical key text to value, members sorted by
- * key so that equal maps give equal bytes on every node. */
+ * key so that equal maps give equal bytes on every node. The cluster id,
+ * once applied, travels first as the member "#cluster_id" (32 hex digits):
+ * no canonical key text starts with '#', so it never collides with a key. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,39 @@ static void put_key(struct kv_text *t, const char *key, size_t len)
     kv_text_put(t, "\":", 2);
 }
 
+/* ---- the cluster id's member ---- */
+
+#define SNAP_CLUSTER_ID "#cluster_id"
+
+/* Whether a member was written. */
+static bool put_cluster_id(struct kv_text *t, const struct kv_store *s)
+{
+    if (!s->has_cluster_id)
+        return false;
+    char hex[CLUSTER_ID_HEX_LEN + 1];
+    cluster_id_hex(s->cluster_id, hex);
+    static const char name[] = "\"" SNAP_CLUSTER_ID "\":\"";
+    kv_text_put(t, name, sizeof name - 1);
+    kv_text_put(t, hex, CLUSTER_ID_HEX_LEN);
+    kv_text_put(t, "\"", 1);
+    return true;
+}
+
+/* Take the member out of obj: 0 (*has set when there was one) or -1 for
+ * one that is not a valid id. */
+static int take_cluster_id(json_t *obj, bool *has, uint8_t id[CLUSTER_ID_BYTES])
+{
+    json_t *v = json_object_get(obj, SNAP_CLUSTER_ID);
+    *has = false;
+    if (!v)
+        return 0;
+    if (!json_is_string(v) || cluster_id_parse(json_string_value(v), json_string_length(v), id) != 0)
+        return -1;
+    *has = true;
+    json_object_del(obj, SNAP_CLUSTER_ID);
+    return 0;
+}
+
 int kv_snapshot(const struct kv_store *s, uint8_t **data, size_t *len)
 {
     const struct kv_map *m = &s->map;
@@ -44,8 +79,9 @@ int kv_snapshot(const struct kv_store *s, uint8_t **data, size_t *len)
     qsort(sorted, n, sizeof *sorted, entry_order);
     struct kv_text t = {0};
     kv_text_put(&t, "{", 1);
+    bool comma = put_cluster_id(&t, s);
     for (size_t i = 0; i < n; i++) {
-        if (i)
+        if (i || comma)
             kv_text_put(&t, ",", 1);
         put_key(&t, sorted[i]->key, sorted[i]->key_len);
         kv_text_value(&t, sorted[i]->value);
@@ -85,6 +121,12 @@ int kv_restore(struct kv_store *s, const uint8_t *data, size_t len)
         json_decref(obj);
         return -1;
     }
+    bool has_id;
+    uint8_t id[CLUSTER_ID_BYTES];
+    if (take_cluster_id(obj, &has_id, id) != 0) {
+        json_decref(obj);
+        return -1;
+    }
     /* Built aside and swapped in, so a refused image changes nothing. */
     struct kv_map fresh;
     int rc = kv_map_init(&fresh);
@@ -105,5 +147,9 @@ int kv_restore(struct kv_store *s, const uint8_t *data, size_t len)
     }
     kv_map_free(&s->map);
     s->map = fresh;
+    s->has_cluster_id = has_id;
+    memset(s->cluster_id, 0, sizeof s->cluster_id);
+    if (has_id)
+        memcpy(s->cluster_id, id, sizeof id);
     return 0;
 }

@@ -109,6 +109,7 @@ struct replica {
     raft_index sync_index;
     raft_term sync_term;
     int failed;       /* a log store error: the replica is finished */
+    raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
     uint32_t lost_data_due, lost_data_reported;

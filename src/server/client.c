@@ -12,9 +12,12 @@
  * client); a client whose unread replies pass --max-output-bytes is closed.
  * A malformed or oversized request gets "-ERR Protocol error: ..." and the
  * connection is closed once that reply is written: the parser never reads
- * past the limit, so nothing unbounded is held.
+ * past the limit, so nothing unbounded is held. Idle and handshake
+ * deadlines are client_sweep.c's. Every refusal is logged with the client's
+ * address, rate-limited (server_log_limited).
  */
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -45,13 +48,14 @@ static void client_req_free(struct client_req *r)
     free(r);
 }
 
-static void client_close(struct client *c, const char *why)
+void client_close(struct client *c, const char *why)
 {
     if (c->closing)
         return;
     c->closing = true;
     struct server *s = c->srv;
     server_log(SLOG_DEBUG, "client_closed", "client=%" PRIu64 " reason=\"%s\"", c->id, why);
+    client_sweep_forget(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -85,6 +89,7 @@ static void client_write_done(uv_write_t *w, int status)
         client_close(c, uv_strerror(status));
         return;
     }
+    c->last_io_ms = server_now(c->srv);
     server_out_start(o, (uv_stream_t *)&c->tcp, client_write_done);
     if (c->close_after_write && !o->writing && o->pending.len == 0)
         client_close(c, "closed after reply");
@@ -103,6 +108,9 @@ static void client_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 static void client_maybe_pause(struct client *c)
 {
     if (c->reading && c->n_pending >= c->srv->opt.max_pending_per_client) {
+        char addr[SERVER_ADDR_TEXT];
+        server_log_limited(SLOG_DEBUG, "client_paused", "client=%" PRIu64 " addr=%s pending=%zu", c->id,
+                           server_addr_text(&c->tcp, addr, sizeof addr), c->n_pending);
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
@@ -115,6 +123,7 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         client_close(c, n == UV_EOF ? "closed by client" : uv_strerror((int)n));
         return;
     }
+    c->last_io_ms = server_now(c->srv);
     size_t off = 0;
     while (off < (size_t)n && !c->closing && !c->close_after_write) {
         size_t used = 0;
@@ -122,6 +131,7 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         int rc = resp_parse(&c->parser, buf->base + off, (size_t)n - off, &used, &req);
         off += used;
         if (rc == RESP_READY) {
+            c->handshake_done = true;
             int failed = commands_dispatch(c, &req);
             resp_request_release(&req);
             if (failed) {
@@ -132,8 +142,9 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         }
         if (rc < 0) {
             c->srv->stats.errors_protocol++;
-            server_log(SLOG_INFO, "client_protocol_error", "client=%" PRIu64 " reason=\"%s\"", c->id,
-                       c->parser.err);
+            char addr[SERVER_ADDR_TEXT];
+            server_log_limited(SLOG_INFO, "client_protocol_error", "client=%" PRIu64 " addr=%s reason=\"%s\"",
+                               c->id, server_addr_text(&c->tcp, addr, sizeof addr), c->parser.err);
             /* Answer after the replies already owed, then close. */
             struct client_req *r = client_req_new(c);
             if (!r) {
@@ -215,26 +226,55 @@ void client_req_done(struct client_req *r)
         client_req_free(h);
     }
     if (server_out_bytes(&c->out) > c->srv->opt.max_output_bytes) {
-        server_log(SLOG_WARN, "client_output_limit", "client=%" PRIu64 " bytes=%zu", c->id,
-                   server_out_bytes(&c->out));
+        char addr[SERVER_ADDR_TEXT];
+        server_log_limited(SLOG_WARN, "client_output_limit", "client=%" PRIu64 " addr=%s bytes=%zu", c->id,
+                           server_addr_text(&c->tcp, addr, sizeof addr), server_out_bytes(&c->out));
         client_close(c, "output limit");
         return;
     }
     client_resume(c);
 }
 
+/* "ip:port" of a socket address. */
+static void format_addr(const struct sockaddr_storage *sa, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+    } else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(in6, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(out, cap, "%s:%d", ip, port);
+}
+
+/* Protected mode (acl.h): true if c was refused (answered, to be closed). */
+static bool client_protected_refuse(struct server *s, struct client *c, const struct sockaddr_storage *peer)
+{
+    if (!acl_protected_refuses(&s->acl, s->opt.protected_mode, (const struct sockaddr *)peer))
+        return false;
+    s->stats.protected_refused++;
+    server_log_limited(SLOG_WARN, "client_refused_protected_mode", "addr=%s", c->addr);
+    resp_write_error(&c->out.pending, acl_protected_mode_error);
+    return true;
+}
+
 static void client_on_connection(uv_stream_t *listener, int status)
 {
     struct server *s = listener->data;
     if (status < 0) {
-        server_log(SLOG_WARN, "accept_failed", "reason=\"%s\"", uv_strerror(status));
+        server_log_limited(SLOG_WARN, "accept_failed", "reason=\"%s\"", uv_strerror(status));
         return;
     }
     /* Always accept: libuv stops watching a listener whose connection
      * was left unaccepted. */
     struct client *c = calloc(1, sizeof *c);
     if (!c) {
-        server_log(SLOG_ERROR, "accept_failed", "reason=\"out of memory\"");
+        server_log_limited(SLOG_ERROR, "accept_failed", "reason=\"out of memory\"");
         return;
     }
     c->srv = s;
@@ -248,6 +288,19 @@ static void client_on_connection(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage peer = {0}, local = {0};
+    int alen = sizeof peer;
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &alen);
+    alen = sizeof local;
+    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &alen);
+    format_addr(&peer, c->addr, sizeof c->addr);
+    format_addr(&local, c->laddr, sizeof c->laddr);
+    c->connected_ms = uv_hrtime() / 1000000;
+    /* With the default user open, every connection starts as it (Redis). */
+    c->user = acl_default_open(&s->acl) ? acl_default_user(&s->acl) : NULL;
+    c->last_io_ms = server_now(s);
+    if (s->opt.client_handshake_timeout_ms)
+        c->handshake_deadline_ms = c->last_io_ms + s->opt.client_handshake_timeout_ms;
     c->next = s->clients;
     if (c->next)
         c->next->prev = c;
@@ -257,13 +310,19 @@ static void client_on_connection(uv_stream_t *listener, int status)
         client_close(c, "shutting down");
         return;
     }
-    if (s->n_clients > s->opt.max_clients) {
+    bool over = s->n_clients > s->opt.max_clients;
+    if (over || client_protected_refuse(s, c, &peer)) {
         s->stats.clients_refused++;
-        resp_write_error(&c->out.pending, "ERR max number of clients reached");
+        if (over) {
+            char addr[SERVER_ADDR_TEXT];
+            server_log_limited(SLOG_WARN, "client_refused", "addr=%s reason=\"max clients\" max_clients=%zu",
+                               server_addr_text(&c->tcp, addr, sizeof addr), s->opt.max_clients);
+            resp_write_error(&c->out.pending, "ERR max number of clients reached");
+        }
         c->close_after_write = true;
         server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done);
         if (!c->out.writing)
-            client_close(c, "max clients");
+            client_close(c, over ? "max clients" : "protected mode");
         return;
     }
     s->stats.clients_accepted++;
@@ -297,6 +356,7 @@ int client_start(struct server *s)
         return -1;
     }
     server_log(SLOG_INFO, "client_listening", "addr=%s:%d", s->opt.listen_host, s->opt.listen_port);
+    client_sweep_start(s);
     return 0;
 }
 
@@ -317,6 +377,7 @@ void client_stop_reading_all(struct server *s)
 
 void client_close_all(struct server *s)
 {
+    client_sweep_stop(s);
     while (s->clients)
         client_close(s->clients, "shutdown");
 }

@@ -24,7 +24,7 @@
  * connection may send PEER_PREAUTH_MAX_BYTES and has
  * --peer-handshake-timeout-ms (one sweep timer closes the late ones).
  * After it, every Raft message must claim to come from that peer.
- * Refusals are logged at warn with the address, PEER_LOG_BURST a second.
+ * Refusals are logged at warn with the address (server_log_limited).
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -49,30 +49,8 @@ static struct rng peer_rng;
 /* Reads land here and are consumed at once (a read callback follows its
  * allocation), so no connection holds a read buffer of its own. */
 static char peer_read_buf[PEER_READ_CHUNK];
-/* Refusals (inbound) and TLS failures of our links, each its own budget. */
-static struct peer_log_budget peer_refusal_budget, peer_link_budget;
 
 static void link_connect(struct peer_link *l);
-
-/* A warn line an outsider can cause: at most PEER_LOG_BURST a second, with
- * the count of those dropped before it. */
-static void peer_log_limited(struct server *s, struct peer_log_budget *b, const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void peer_log_limited(struct server *s, struct peer_log_budget *b, const char *event, const char *fmt, ...)
-{
-    uint64_t dropped;
-    if (!peer_log_admit(b, server_now(s), PEER_LOG_BURST, PEER_LOG_WINDOW_MS, &dropped))
-        return;
-    char text[800];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    if (dropped)
-        server_log(SLOG_WARN, event, "%s suppressed_before=%" PRIu64, text, dropped);
-    else
-        server_log(SLOG_WARN, event, "%s", text);
-}
 
 static void peer_addr_text(const uv_tcp_t *tcp, char *buf, size_t cap)
 {
@@ -192,7 +170,7 @@ static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     struct server *s = l->srv;
     if (n < 0) {
         if (l->state == LINK_CONNECTING && l->out.tls)
-            peer_log_limited(s, &peer_link_budget, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
+            server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
                              s->opt.names[l->peer], s->opt.peer_host[l->peer], s->opt.peer_port[l->peer],
                              "closed during the TLS handshake (does it trust our certificate?)");
         link_down(l, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
@@ -212,7 +190,7 @@ static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (r < 0) {
-        peer_log_limited(s, &peer_link_budget, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
+        server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
                          s->opt.names[l->peer], s->opt.peer_host[l->peer], s->opt.peer_port[l->peer],
                          r == TLS_CLOSED ? "closed by peer" : tls_error(l->out.tls));
         link_down(l, "TLS failed");
@@ -242,6 +220,7 @@ static void link_on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(l->tcp, 1);
     uv_read_start((uv_stream_t *)l->tcp, link_alloc, link_read);
     struct peer_hello h = {.cluster_fingerprint = peer_fingerprint(s->opt.peers_text)};
+    server_identity_hello(s, h.cluster_id);
     snprintf(h.sender, sizeof h.sender, "%s", s->opt.id);
     snprintf(h.receiver, sizeof h.receiver, "%s", s->opt.names[l->peer]);
     peer_scratch.len = 0;
@@ -397,8 +376,8 @@ static void conn_close(struct peer_conn *c, const char *why)
 static void conn_refuse(struct peer_conn *c, const char *why, const char *who, const char *detail)
 {
     c->srv->stats.peers_refused++;
-    peer_log_limited(c->srv, &peer_refusal_budget, "peer_refused", "addr=%s claimed=%s reason=\"%s\"%s%s%s", c->addr,
-                     who, why, detail ? " detail=\"" : "", detail ? detail : "", detail ? "\"" : "");
+    server_log_limited(SLOG_WARN, "peer_refused", "addr=%s claimed=%s reason=\"%s\"%s%s%s", c->addr, who, why,
+                       detail ? " detail=\"" : "", detail ? detail : "", detail ? "\"" : "");
     conn_close(c, why);
 }
 
@@ -429,7 +408,10 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
         conn_refuse(c, "handshake addressed to another node", h.sender, NULL);
     else if (h.cluster_fingerprint != peer_fingerprint(s->opt.peers_text))
         conn_refuse(c, "peer list differs from ours", h.sender, NULL);
-    else {
+    else if (!server_identity_hello_ok(s, &h, &c->tcp)) {
+        s->stats.peers_refused++; /* logged with both ids */
+        conn_close(c, "cluster id mismatch");
+    } else {
         c->peer = idx;
         c->gate.authenticated = true;
         server_log(SLOG_INFO, "peer_conn_accepted", "peer=%s addr=%s tls=%s", h.sender, c->addr,
@@ -470,7 +452,7 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
             break;
         }
         if (!s->fatal)
-            replica_receive(s->replica, &m, server_now(s));
+            server_raft_refused(s, c->peer, &m, replica_receive(s->replica, &m, server_now(s)));
         peer_raft_msg_release(&m);
         break;
     }
@@ -493,8 +475,9 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
     }
     if (rc != PEER_OK) {
         s->stats.frames_bad++;
-        peer_log_limited(s, &peer_refusal_budget, "peer_bad_frame", "peer=%s addr=%s kind=%u reason=\"%s\"",
-                         s->opt.names[c->peer], c->addr, kind, peer_strerror(rc));
+        server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s kind=%u reason=\"%s\" detail=\"%s\"",
+                           s->opt.names[c->peer], c->addr, kind, peer_strerror(rc),
+                           rc == PEER_ERR_MALFORMED ? peer_decode_detail() : "");
         conn_close(c, "bad frame");
     }
 }
@@ -514,8 +497,11 @@ static void conn_frames(struct peer_conn *c)
             c->srv->stats.frames_bad++;
             if (c->peer < 0)
                 conn_refuse(c, peer_strerror(rc), "?", NULL);
-            else
+            else {
+                server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s reason=\"%s\"",
+                                   c->srv->opt.names[c->peer], c->addr, peer_strerror(rc));
                 conn_close(c, peer_strerror(rc));
+            }
             return;
         }
         conn_handle_frame(c, kind, (const uint8_t *)c->in.data + off + PEER_FRAME_HEADER, flen - PEER_FRAME_HEADER);
@@ -669,8 +655,7 @@ static void peer_on_connection(uv_stream_t *listener, int status)
 }
 
 /* One timer for every inbound connection: those not authenticated within
- * --peer-handshake-timeout-ms are closed; the count of refusal lines a
- * flood made us drop is written once it is over. */
+ * --peer-handshake-timeout-ms are closed. */
 static void peer_sweep(uv_timer_t *t)
 {
     struct server *s = t->data;
@@ -682,15 +667,6 @@ static void peer_sweep(uv_timer_t *t)
             s->stats.peers_preauth_closed++;
             conn_refuse(c, "handshake_timeout", "?", c->gate.received ? "handshake not finished in time"
                                                                       : "nothing sent");
-        }
-    }
-    struct peer_log_budget *budgets[] = {&peer_refusal_budget, &peer_link_budget};
-    for (size_t i = 0; i < 2; i++) {
-        struct peer_log_budget *b = budgets[i];
-        if (b->dropped && now - b->window_start_ms >= PEER_LOG_WINDOW_MS) {
-            server_log(SLOG_WARN, "peer_log_suppressed", "lines=%" PRIu64 " of=%s", b->dropped,
-                       i == 0 ? "peer_refused" : "peer_tls_failed");
-            b->dropped = 0;
         }
     }
 }

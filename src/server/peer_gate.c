@@ -36,21 +36,3 @@ const char *peer_gate_check_name(const struct tls_session *t, const char *claime
         return "certificate_name_mismatch";
     return NULL;
 }
-
-bool peer_log_admit(struct peer_log_budget *b, uint64_t now_ms, unsigned burst, uint64_t window_ms,
-                    uint64_t *dropped)
-{
-    *dropped = 0;
-    if (now_ms < b->window_start_ms || now_ms - b->window_start_ms >= window_ms) {
-        b->window_start_ms = now_ms;
-        b->in_window = 0;
-    }
-    if (b->in_window >= burst) {
-        b->dropped++;
-        return false;
-    }
-    b->in_window++;
-    *dropped = b->dropped;
-    b->dropped = 0;
-    return true;
-}

@@ -9,8 +9,6 @@
  *     accept; one periodic sweep closes those that are not.
  *   - The HELLO's sender must be a name the verified certificate carries:
  *     holding n2's certificate lets a process speak as n2 and no one else.
- *
- * And the budget of refusal log lines, so a flood cannot flood the log.
  */
 #ifndef RAFTKV_PEER_GATE_H
 #define RAFTKV_PEER_GATE_H
@@ -45,18 +43,5 @@ bool peer_gate_expired(const struct peer_gate *g, uint64_t now_ms, uint64_t time
 /* After the TLS handshake, the HELLO's claimed sender against the peer's
  * certificate: NULL when a verified certificate names it, else why not. */
 const char *peer_gate_check_name(const struct tls_session *t, const char *claimed);
-
-/* Refusal lines: at most `burst` per window of `window_ms`. Returns whether
- * this line may be written; when it may and lines were dropped before it,
- * *dropped is their count (to write along), else 0. */
-struct peer_log_budget {
-    uint64_t window_start_ms;
-    unsigned in_window;
-    uint64_t dropped;
-};
-#define PEER_LOG_BURST 10
-#define PEER_LOG_WINDOW_MS 1000
-bool peer_log_admit(struct peer_log_budget *b, uint64_t now_ms, unsigned burst, uint64_t window_ms,
-                    uint64_t *dropped);
 
 #endif

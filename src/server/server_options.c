@@ -46,6 +46,12 @@ void server_options_usage(FILE *f)
             "                             commands get -TRYAGAIN\n"
             "  --max-output-bytes N       a client not reading its replies is closed past this\n"
             "                             (default 67108864)\n"
+            "  --timeout SECONDS          close a client idle this long, nothing read or written\n"
+            "                             and no command in flight, as Redis's timeout (default\n"
+            "                             0: never)\n"
+            "  --client-handshake-timeout-ms N\n"
+            "                             close a client that has not sent a whole first command\n"
+            "                             within N ms (default 10000; 0: no limit)\n"
             "  --max-bulk-bytes N         one argument (default %u)\n"
             "  --max-args N               arguments of one command (default %u)\n"
             "  --max-request-bytes N      one command, all counted (default %u)\n"
@@ -82,7 +88,17 @@ void server_options_usage(FILE *f)
             "                             covers) every N applied entries (default 500000)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
-            "  --log-level LEVEL          error|warn|info|debug (default info)\n"
+            "  --log-level LEVEL          error|warn|info|debug (default info); refusals (a client\n"
+            "                             or peer refused, a limit hit, a bad request or frame)\n"
+            "                             are logged with its address, at most 10 lines a second\n"
+            "                             per event, then one line counting those dropped\n"
+            "  --requirepass-file FILE    the default user's password: FILE's one line (not\n"
+            "                             readable by other users); clients AUTH with it\n"
+            "  --aclfile FILE             named users, Redis ACL lines: user NAME on >password\n"
+            "                             ~* +@read|+@all -@admin|+@all ... (the default user is\n"
+            "                             off unless the file has a 'user default' line)\n"
+            "  --protected-mode yes|no    with no password and no users, serve only clients on\n"
+            "                             127.0.0.1 and ::1 (default yes)\n"
             "  --unsafe-local-reads       DELIBERATE BUG for testing checkers: every node answers\n"
             "                             GET from its own state, with no proof of leadership\n"
             "  --enable-debug-commands    allow DEBUG.CUT PEER MS (drop all frames to and from\n"
@@ -100,6 +116,8 @@ static void server_options_default(struct server_options *o)
     o->max_pending_per_client = 1024;
     o->max_pending = 65536;
     o->max_output_bytes = 64u << 20;
+    o->timeout_s = 0;
+    o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
     o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -110,6 +128,7 @@ static void server_options_default(struct server_options *o)
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 500000;
     o->log_level = SLOG_INFO;
+    o->protected_mode = true;
 }
 
 /* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
@@ -326,6 +345,28 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = strlen(v) == 0 || strlen(v) >= PATH_MAX - 64;
             if (!bad)
                 snprintf(dst, PATH_MAX, "%s", v);
+        } else if (strcmp(a, "--requirepass-file") == 0 || strcmp(a, "--aclfile") == 0) {
+            char *dst = a[2] == 'r' ? o->requirepass_file : o->aclfile;
+            bad = strlen(v) == 0 || strlen(v) >= sizeof o->aclfile;
+            if (!bad)
+                snprintf(dst, sizeof o->aclfile, "%s", v);
+        } else if (strcmp(a, "--protected-mode") == 0) {
+            bad = strcmp(v, "yes") != 0 && strcmp(v, "no") != 0;
+            o->protected_mode = strcmp(v, "no") != 0;
+        } else if (strcmp(a, "--requirepass") == 0) {
+            fprintf(stderr, "raftkv serve: --requirepass is not supported: a password on the command line is "
+                            "visible to every user of the machine; put it in a file only you can read and "
+                            "use --requirepass-file FILE\n");
+            return 64;
+        } else if (strcmp(a, "--timeout") == 0) {
+            /* Redis's range: 0 (never) to INT_MAX seconds. */
+            bad = parse_u64(v, &u) != 0 || u > INT_MAX;
+            if (!bad)
+                o->timeout_s = u;
+        } else if (strcmp(a, "--client-handshake-timeout-ms") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > 1000000000ull;
+            if (!bad)
+                o->client_handshake_timeout_ms = u;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {

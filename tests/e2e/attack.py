@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 
-VERSION = 2
+VERSION = 3  # PEER_CODEC_VERSION
 HELLO, RAFT = 1, 2
 SNAPSHOT, APPEND = 6, 4
 F_TERM, F_PREV_INDEX, F_PREV_TERM, F_COMMIT, F_SEQ, F_SNAP_INDEX, F_SNAP_TERM = 0, 3, 4, 5, 6, 11, 12
@@ -66,7 +66,8 @@ def name_bytes(n):
 
 
 def hello(sender, receiver, peers_text):
-    return frame(HELLO, name_bytes(sender) + name_bytes(receiver) + varint(fnv1a(peers_text)))
+    # ... and the cluster id, all zero: "a fresh member, not told yet", which members accept
+    return frame(HELLO, name_bytes(sender) + name_bytes(receiver) + varint(fnv1a(peers_text)) + bytes(16))
 
 
 def raft(mtype, frm, to, fields, tail=b""):

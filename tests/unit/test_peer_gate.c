@@ -1,7 +1,7 @@
 /* test_peer_gate.c - what an inbound peer connection must pass before its
  * frames are read (src/server/peer_gate.h): 64 KiB before authentication,
  * the handshake time, the HELLO's sender named by the certificate shown
- * (over a real TLS 1.3 handshake in memory), and the refusal log budget. */
+ * (over a real TLS 1.3 handshake in memory). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,30 +126,4 @@ Test(peer_gate_tls, the_hello_must_name_the_certificates_member)
     tls_session_free(client);
     tls_ctx_free(sc);
     tls_ctx_free(cc);
-}
-
-Test(peer_gate, refusal_lines_are_limited_per_second)
-{
-    struct peer_log_budget b = {0};
-    uint64_t dropped = 99;
-    /* 10 lines in a second pass, the next 5 do not. */
-    for (int i = 0; i < 10; i++) {
-        cr_assert(peer_log_admit(&b, 5000 + (uint64_t)i, 10, 1000, &dropped), "line %d", i);
-        cr_assert_eq(dropped, 0);
-    }
-    for (int i = 0; i < 5; i++)
-        cr_assert_not(peer_log_admit(&b, 5500, 10, 1000, &dropped));
-    /* Still the same window at 5999. */
-    cr_assert_not(peer_log_admit(&b, 5999, 10, 1000, &dropped));
-    /* A new window: the line passes and carries the count of the 6 dropped. */
-    cr_assert(peer_log_admit(&b, 6000, 10, 1000, &dropped));
-    cr_assert_eq(dropped, 6);
-    cr_assert(peer_log_admit(&b, 6001, 10, 1000, &dropped));
-    cr_assert_eq(dropped, 0);
-    /* A flood of 100,000 in one second writes 10. */
-    struct peer_log_budget f = {0};
-    int written = 0;
-    for (int i = 0; i < 100000; i++)
-        written += peer_log_admit(&f, 20000 + (uint64_t)i / 100, 10, 1000, &dropped);
-    cr_assert_eq(written, 10);
 }
