@@ -64,6 +64,10 @@ void info_write(struct server *s, const struct client *c, struct resp_buf *out, 
     info_line(&b, "process_id:%ld", (long)getpid());
     info_line(&b, "listen:%s:%d", o->listen_host, o->listen_port);
     info_line(&b, "peer_addr:%s:%d", o->peer_host[o->self], o->peer_port[o->self]);
+    /* insecure-plaintext: anyone who reaches the peer port can rewrite the data. */
+    info_line(&b, "peer_security:%s", s->peer_tls_server ? "tls" : o->peer_insecure ? "insecure-plaintext" : "none");
+    info_line(&b, "peer_refusals:refused=%" PRIu64 ",tls_failed=%" PRIu64 ",preauth_closed=%" PRIu64,
+              s->stats.peers_refused, s->stats.peers_tls_failed, s->stats.peers_preauth_closed);
     info_line(&b, "uptime_in_seconds:%" PRIu64, (now - s->started_ms) / 1000);
 
     resp_buf_append(&b, "\r\n", 2);

@@ -24,6 +24,7 @@
 #include "replica/replica.h"
 #include "router/router.h"
 #include "server/peer_codec.h"
+#include "server/peer_gate.h"
 #include "server/req_table.h"
 #include "server/resp.h"
 #include "storage/identity.h"
@@ -51,6 +52,14 @@ struct server_options {
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
     size_t max_frame;
+    /* Peer TLS (peer.c): --certs-dir DIR fills the files not given by the
+     * --peer-*-file options; insecure: --peer-insecure-plaintext. */
+    char certs_dir[PATH_MAX];
+    char peer_cert_file[PATH_MAX], peer_key_file[PATH_MAX], peer_ca_file[PATH_MAX];
+    bool peer_insecure;
+    char peer_listen_host[256]; /* --peer-listen: bind here, not at our --peers address */
+    int peer_listen_port;
+    uint64_t peer_handshake_timeout_ms;
     struct resp_limits limits;
     uint64_t election_timeout_ms;
     uint64_t heartbeat_ms;
@@ -107,6 +116,7 @@ void server_raft_refusals_check(struct server *s);
 /* ---- Connections ---------------------------------------------------------- */
 
 struct tls_session;
+struct tls_ctx;
 
 /* Double-buffered socket output: `pending` fills while `inflight` is being
  * written by uv_write; they swap when the write completes. With `tls` set,
@@ -122,7 +132,9 @@ struct server_out {
 
 enum link_state { LINK_IDLE, LINK_CONNECTING, LINK_CONNECTED, LINK_BACKOFF };
 
-/* Our outbound connection to one peer: we send on it, never read. */
+/* Our outbound connection to one peer: we send frames on it and read only
+ * TLS records (the handshake, tickets). LINK_CONNECTING lasts until the TLS
+ * handshake is done; frames are queued only once LINK_CONNECTED. */
 struct peer_link {
     struct server *srv;
     int peer;
@@ -137,13 +149,18 @@ struct peer_link {
     bool started; /* backoff_timer initialised */
 };
 
-/* An inbound connection from a peer: we read from it, never write. */
+/* An inbound connection from a peer: we read its frames; we write only
+ * TLS records (the handshake, tickets). */
 struct peer_conn {
     struct server *srv;
     uv_tcp_t tcp;
     int peer; /* -1 until the handshake named a configured peer */
-    uint8_t *in;
-    size_t in_len, in_cap;
+    struct resp_buf in; /* plaintext: frames not yet whole (with TLS, until the
+                         * session is made: the first record's bytes) */
+    struct tls_session *tls; /* made at its first byte; NULL in plaintext mode */
+    struct server_out out;
+    struct peer_gate gate;
+    char addr[64]; /* the other end, for logs */
     struct peer_conn *prev, *next;
     bool closing;
 };
@@ -239,6 +256,7 @@ struct server_stats {
     uint64_t errors_tryagain, errors_uncertain, errors_protocol;
     uint64_t clients_accepted, clients_refused, peers_refused;
     uint64_t frames_bad;
+    uint64_t peers_tls_failed, peers_preauth_closed; /* also counted in peers_refused */
     uint64_t auth_failures, acl_denied, protected_refused;
     uint64_t clients_idle_timeout, clients_handshake_timeout;
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
@@ -261,6 +279,9 @@ struct server {
     uv_signal_t sig_term, sig_int;
     struct peer_link links[RAFT_MAX_NODES];
     struct peer_conn *peer_conns;
+    struct tls_ctx *peer_tls_server, *peer_tls_client; /* NULL: plaintext peers */
+    uv_timer_t peer_sweep; /* closes inbound connections past their handshake time */
+    bool peer_sweep_open;
     struct client *clients;
     size_t n_clients;
     uv_timer_t sweep_timer; /* client_sweep.c: one timer for every client */
