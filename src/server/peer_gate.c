@@ -34,5 +34,7 @@ const char *peer_gate_check_name(const struct tls_session *t, const char *claime
         return "no verified certificate";
     if (!tls_peer_is(t, claimed))
         return "certificate_name_mismatch";
+    if (!tls_peer_is_member_cert(t))
+        return "not_a_member_certificate";
     return NULL;
 }

@@ -41,7 +41,9 @@ bool peer_gate_take(struct peer_gate *g, size_t n, size_t limit);
 bool peer_gate_expired(const struct peer_gate *g, uint64_t now_ms, uint64_t timeout_ms);
 
 /* After the TLS handshake, the HELLO's claimed sender against the peer's
- * certificate: NULL when a verified certificate names it, else why not. */
+ * certificate: NULL when a verified member certificate (one that may act as
+ * a TLS server: a client certificate of the same CA may not) names it, else
+ * why not. */
 const char *peer_gate_check_name(const struct tls_session *t, const char *claimed);
 
 #endif

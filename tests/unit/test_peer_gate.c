@@ -59,8 +59,10 @@ static void setup(void)
     snprintf(dir, sizeof dir, "/tmp/raftkv-gate.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     cr_assert_eq(certs_make_ca(dir, "test", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n1", NULL, 0, 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n2", NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(certs_make_leaf(dir, "n1", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(certs_make_leaf(dir, "n2", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    /* A client certificate of the same CA that bears a member's name. */
+    cr_assert_eq(certs_make_leaf(dir, "n3", CERTS_CLIENT, NULL, 0, 2, err, sizeof err), 0, "%s", err);
 }
 
 static void teardown(void)
@@ -122,6 +124,29 @@ Test(peer_gate_tls, the_hello_must_name_the_certificates_member)
     cr_assert_str_eq(peer_gate_check_name(server, "n22"), "certificate_name_mismatch");
     cr_assert_str_eq(peer_gate_check_name(server, ""), "certificate_name_mismatch");
 
+    tls_session_free(server);
+    tls_session_free(client);
+    tls_ctx_free(sc);
+    tls_ctx_free(cc);
+}
+
+/* `raftkv certs --clients n3` under the cluster's CA: a Redis client's
+ * certificate, even one named like a member, cannot speak as a member. */
+Test(peer_gate_tls, a_client_certificate_cannot_pass_for_a_member)
+{
+    struct tls_ctx *sc = ctx(TLS_ROLE_SERVER, "n1"), *cc = ctx(TLS_ROLE_CLIENT, "n3");
+    struct tls_session *server = tls_session_new(sc, NULL), *client = tls_session_new(cc, "n1");
+    char buf[64];
+    cr_assert_eq(tls_start(client), 0);
+    for (int round = 0; round < 10 && !(tls_established(client) && tls_established(server)); round++) {
+        pump(client, server);
+        cr_assert_geq(tls_read(server, buf, sizeof buf), 0, "%s", tls_error(server));
+        pump(server, client);
+        cr_assert_geq(tls_read(client, buf, sizeof buf), 0, "%s", tls_error(client));
+    }
+    cr_assert(tls_established(server));
+    cr_assert(tls_peer_is(server, "n3"));
+    cr_assert_str_eq(peer_gate_check_name(server, "n3"), "not_a_member_certificate");
     tls_session_free(server);
     tls_session_free(client);
     tls_ctx_free(sc);
