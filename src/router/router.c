@@ -8,9 +8,11 @@
  *   LOCAL      submitted to the local replica (rule 7)
  *   FORWARDED  sent to a leader; on `forwarded`, in deadline order
  * Its id is (gen << slot_bits | slot), slot_bits just enough for max_ops
- * slots, so ids stay short on the wire (the node writes them in decimal);
- * gen changes at every dispatch, so an answer to an earlier attempt finds
- * no operation.
+ * slots, so ids stay short on the wire (the node writes them in decimal),
+ * and below 2^53 (the node's peers refuse larger integers): an id holds
+ * the low 53 - slot_bits bits of gen (at least 22). gen changes at every
+ * dispatch, so an answer to an earlier attempt finds no operation (until
+ * its slot was dispatched 2^22 times more).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,7 @@ struct op_list {
 struct router {
     struct router_config c;
     unsigned slot_bits; /* of an id; slots never reach 1 << slot_bits */
+    uint32_t gen_mask;  /* the bits of gen an id holds */
     struct router_op **slots;
     size_t cap, n_ops;
     uint32_t *free_slots;
@@ -82,14 +85,15 @@ struct router *router_new(const struct router_config *c)
     if (!rt)
         return NULL;
     rt->c = *c;
-    /* Ids below 2^63 (a JSON integer): 32 bits of gen, at most 31 of slot.
-     * The table starts at 64 slots and doubles only while all are taken,
+    /* The table starts at 64 slots and doubles only while all are taken,
      * so it never outgrows max(64, max_ops) rounded up to a power of 2. */
     if (rt->c.max_ops > (size_t)1 << 31)
         rt->c.max_ops = (size_t)1 << 31;
     rt->slot_bits = 6;
     while (((size_t)1 << rt->slot_bits) < rt->c.max_ops)
         rt->slot_bits++;
+    unsigned gen_bits = 53 - rt->slot_bits < 32 ? 53 - rt->slot_bits : 32;
+    rt->gen_mask = (uint32_t)(((uint64_t)1 << gen_bits) - 1);
     return rt;
 }
 
@@ -167,17 +171,17 @@ static void op_set_state(struct router *rt, struct router_op *op, enum op_state 
 
 static uint64_t op_id(const struct router *rt, const struct router_op *op)
 {
-    return ((uint64_t)op->gen << rt->slot_bits) | op->slot;
+    return ((uint64_t)(op->gen & rt->gen_mask) << rt->slot_bits) | op->slot;
 }
 
 static struct router_op *op_lookup(const struct router *rt, uint64_t id, enum op_state state)
 {
     uint64_t slot = id & (((uint64_t)1 << rt->slot_bits) - 1);
     uint64_t gen = id >> rt->slot_bits;
-    if (slot >= rt->cap || gen > UINT32_MAX)
+    if (slot >= rt->cap || gen > rt->gen_mask)
         return NULL;
     struct router_op *op = rt->slots[slot];
-    if (!op || op->state != state || op->gen != (uint32_t)gen)
+    if (!op || op->state != state || (op->gen & rt->gen_mask) != (uint32_t)gen)
         return NULL;
     return op;
 }
