@@ -105,12 +105,23 @@ tls_part() {
   else
     echo "  (this raftkv has no peer TLS: no 'TLS on both ports' cluster)"
   fi
+  # Redis's own TLS cost on this machine, for scale (appendfsync always, as above).
+  local rp rt
+  rp=$(free_port) rt=$(free_port)
+  mkdir -p "$work/redis-tls"
+  redis-server --port "$rp" --tls-port "$rt" --tls-cert-file "$certs/n1.crt" --tls-key-file "$certs/n1.key" \
+    --tls-ca-cert-file "$certs/ca.crt" --bind 127.0.0.1 --dir "$work/redis-tls" --appendonly yes \
+    --appendfsync always --save '' --daemonize no >"$work/redis-tls.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 50); do redis-cli -p "$rp" PING >/dev/null 2>&1 && break; sleep 0.1; done
   for r in $(seq 1 "${TLS_ROUNDS:-3}"); do
     for mode in c50 "c50 P16"; do
       local extra=(-c 50); [ "$mode" = "c50 P16" ] && extra+=(-P 16)
       bench "r$r plain $mode" "$a_plain" -t set,get -n "$n" "${extra[@]}"
       bench "r$r tls-client $mode" "$a_tls" -t set,get -n "$n" "${extra[@]}" "${tls_client[@]}"
       if [ -n "$b_tls" ]; then bench "r$r tls-both $mode" "$b_tls" -t set,get -n "$n" "${extra[@]}" "${tls_client[@]}"; fi
+      bench "r$r redis $mode" "$rp" -t set,get -n "$n" "${extra[@]}"
+      bench "r$r redis-tls $mode" "$rt" -t set,get -n "$n" "${extra[@]}" "${tls_client[@]}"
     done
   done
   echo "== TLS ratios (medians of ${TLS_ROUNDS:-3} interleaved rounds; issue 11 wants TLS on both ports >= 0.70 x plain at -c 50)"
@@ -119,14 +130,15 @@ tls_part() {
   for t in SET GET; do
     for mode in c50 "c50 P16"; do
       declare -A MED=()
-      for kind in plain tls-client tls-both; do
+      for kind in plain tls-client tls-both redis redis-tls; do
         vals=
         for r in $(seq 1 "${TLS_ROUNDS:-3}"); do vals+=" ${RPS["r$r $kind $mode/$t"]:-}"; done
         MED[$kind]=$(median <<<"$vals")
       done
-      printf '  %-3s %-8s plain %9s  tls-client %9s (%s)  tls-both %9s (%s)\n' "$t" "$mode" "${MED[plain]}" \
-        "${MED[tls-client]}" "$(ratio "${MED[tls-client]}" "${MED[plain]}")" "${MED[tls-both]:-n/a}" \
-        "$(ratio "${MED[tls-both]:-0}" "${MED[plain]}")"
+      printf '  %-3s %-8s raftkv plain %7s  tls-client %7s (%s)  tls-both %7s (%s)   redis %7s  redis-tls %7s (%s)\n' \
+        "$t" "$mode" "${MED[plain]}" "${MED[tls-client]}" "$(ratio "${MED[tls-client]}" "${MED[plain]}")" \
+        "${MED[tls-both]}" "$(ratio "${MED[tls-both]}" "${MED[plain]}")" "${MED[redis]}" "${MED[redis-tls]}" \
+        "$(ratio "${MED[redis-tls]}" "${MED[redis]}")"
     done
   done
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
