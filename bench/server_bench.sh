@@ -44,7 +44,7 @@ bench() { # bench LABEL PORT ARGS...
   local out
   if ! out=$("${cmd[@]}" 2>"$work/bench.err" | tr -d '"'); then
     echo "    FAILED: $(tail -n 3 "$work/bench.err" | tr '\n' ' ')" >&2
-    cat "$work"/*.log 2>/dev/null | grep -E 'level=(warn|error)' | tail -n 5 | sed 's/^/    /' >&2
+    { cat "$work"/*.log 2>/dev/null | grep -E 'level=(warn|error)' | tail -n 5 | sed 's/^/    /' >&2; } || true
   fi
   while IFS=, read -r test rps avg min p50 p95 p99 max; do
     case "$test" in SET|GET) ;; *) continue ;; esac
