@@ -125,7 +125,7 @@ tls_part() {
     done
   done
   echo "== TLS ratios (medians of ${TLS_ROUNDS:-3} interleaved rounds; issue 11 wants TLS on both ports >= 0.70 x plain at -c 50)"
-  median() { tr ' ' '\n' | awk 'NF' | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print 0}'; }
+  median() { tr ' ' '\n' | awk 'NF' | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
   local t kind vals
   for t in SET GET; do
     for mode in c50 "c50 P16"; do
@@ -135,17 +135,28 @@ tls_part() {
         for r in $(seq 1 "${TLS_ROUNDS:-3}"); do vals+=" ${RPS["r$r $kind $mode/$t"]:-}"; done
         MED[$kind]=$(median <<<"$vals")
       done
-      printf '  %-3s %-8s raftkv plain %7s  tls-client %7s (%s)  tls-both %7s (%s)   redis %7s  redis-tls %7s (%s)\n' \
+      # The median of each round's own ratio: the pairs ran back to back, so
+      # load from elsewhere moves both sides of a pair alike.
+      for kind in tls-client tls-both redis-tls; do
+        local base=plain; [ $kind = redis-tls ] && base=redis
+        vals=
+        for r in $(seq 1 "${TLS_ROUNDS:-3}"); do
+          vals+=" $(ratio "${RPS["r$r $kind $mode/$t"]:-0}" "${RPS["r$r $base $mode/$t"]:-0}" | sed 's/n\/a//')"
+        done
+        MED[$kind/pairs]=$(median <<<"$vals")
+      done
+      printf '  %-3s %-8s raftkv plain %7s  tls-client %7s (%s, pairs %s)  tls-both %7s (%s, pairs %s)   redis %7s  redis-tls %7s (%s, pairs %s)\n' \
         "$t" "$mode" "${MED[plain]}" "${MED[tls-client]}" "$(ratio "${MED[tls-client]}" "${MED[plain]}")" \
-        "${MED[tls-both]}" "$(ratio "${MED[tls-both]}" "${MED[plain]}")" "${MED[redis]}" "${MED[redis-tls]}" \
-        "$(ratio "${MED[redis-tls]}" "${MED[redis]}")"
+        "${MED[tls-client/pairs]}" "${MED[tls-both]}" "$(ratio "${MED[tls-both]}" "${MED[plain]}")" \
+        "${MED[tls-both/pairs]}" "${MED[redis]}" "${MED[redis-tls]}" "$(ratio "${MED[redis-tls]}" "${MED[redis]}")" \
+        "${MED[redis-tls/pairs]}"
     done
   done
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 if [ "$only" = tls ]; then tls_part; exit 0; fi
 
 echo "== raftkv: 3 nodes on loopback, durable (every write fsynced on a majority before its reply)"
