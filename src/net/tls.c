@@ -238,6 +238,11 @@ int tls_write(struct tls_session *s, const void *data, size_t n)
     return 0;
 }
 
+bool tls_has_input(const struct tls_session *s)
+{
+    return BIO_ctrl_pending(s->in) > 0 || SSL_pending(s->ssl) > 0;
+}
+
 size_t tls_take(struct tls_session *s, void *buf, size_t cap)
 {
     size_t avail = BIO_ctrl_pending(s->out);

@@ -61,6 +61,12 @@ int tls_feed(struct tls_session *s, const void *data, size_t n);
  * TLS_CLOSED. Call until it returns <= 0. */
 ssize_t tls_read(struct tls_session *s, void *buf, size_t cap);
 
+/* Whether a tls_read could give anything without more tls_feed: ciphertext
+ * not yet processed, or plaintext of a record read only in part. Once this
+ * is false after a read, the caller may stop instead of calling tls_read
+ * again for its 0 (that call costs as much as decrypting a small record). */
+bool tls_has_input(const struct tls_session *s);
+
 /* Encrypt n bytes of plaintext. Only after the handshake is done (before
  * it, keep the plaintext and write it once tls_established). 0 (all taken),
  * or TLS_FAILED. */

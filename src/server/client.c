@@ -15,6 +15,13 @@
  * past the limit, so nothing unbounded is held. Idle and handshake
  * deadlines are client_sweep.c's. Every refusal is logged with the client's
  * address, rate-limited (server_log_limited).
+ *
+ * TLS (--tls-port): a connection accepted there has a TLS session. What it
+ * reads is ciphertext, decrypted (server_tls_input) into one buffer shared
+ * by all clients, at most a read chunk at a time, and parsed as a plain
+ * connection's bytes are; its replies are encrypted by server_out, one
+ * record batch per write. A failed handshake (a plaintext client, garbage,
+ * a certificate refused) is logged with its address and closed.
  */
 #include <inttypes.h>
 #include <arpa/inet.h>
@@ -36,6 +43,7 @@ static void client_on_closed(uv_handle_t *h)
     route_conn_closed(c->srv, &c->order);
     resp_parser_free(&c->parser);
     server_out_free(&c->out);
+    tls_session_free(c->tls);
     free(c);
 }
 
@@ -63,6 +71,8 @@ void client_close(struct client *c, const char *why)
     if (c->next)
         c->next->prev = c->prev;
     s->n_clients--;
+    if (c->tls)
+        s->n_tls_clients--;
     /* Answered requests go now; the others are freed when they finish. */
     struct client_req *r = c->head;
     while (r) {
@@ -90,7 +100,10 @@ static void client_write_done(uv_write_t *w, int status)
         return;
     }
     c->last_io_ms = server_now(c->srv);
-    server_out_start(o, (uv_stream_t *)&c->tcp, client_write_done);
+    if (server_out_start(o, (uv_stream_t *)&c->tcp, client_write_done) != 0) {
+        client_close(c, "TLS failed");
+        return;
+    }
     if (c->close_after_write && !o->writing && o->pending.len == 0)
         client_close(c, "closed after reply");
 }
@@ -116,19 +129,14 @@ static void client_maybe_pause(struct client *c)
     }
 }
 
-static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+/* Parse and dispatch plaintext the client sent. */
+static void client_parse(struct client *c, const char *data, size_t n)
 {
-    struct client *c = st->data;
-    if (n < 0) {
-        client_close(c, n == UV_EOF ? "closed by client" : uv_strerror((int)n));
-        return;
-    }
-    c->last_io_ms = server_now(c->srv);
     size_t off = 0;
-    while (off < (size_t)n && !c->closing && !c->close_after_write) {
+    while (off < n && !c->closing && !c->close_after_write) {
         size_t used = 0;
         struct resp_request req = {0};
-        int rc = resp_parse(&c->parser, buf->base + off, (size_t)n - off, &used, &req);
+        int rc = resp_parse(&c->parser, data + off, n - off, &used, &req);
         off += used;
         if (rc == RESP_READY) {
             int failed = commands_dispatch(c, &req);
@@ -154,14 +162,72 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             snprintf(msg, sizeof msg, "ERR %s", c->parser.err);
             resp_write_error(&r->reply, msg);
             c->close_after_write = true;
-            uv_read_stop(st);
+            uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = false;
             client_req_done(r);
             return;
         }
         break; /* NEED_MORE: all consumed */
     }
-    client_maybe_pause(c);
+}
+
+/* Ciphertext from a TLS client: decrypt a chunk at a time and parse it. */
+static void client_read_tls(struct client *c, const char *data, size_t n)
+{
+    /* Shared: the parser copies what it keeps, so each chunk is dead once
+     * parsed (as client_alloc's buffer is). */
+    static struct resp_buf plain;
+    struct server *s = c->srv;
+    bool was_established = tls_established(c->tls);
+    int rc = server_tls_input(c->tls, data, n, &plain, CLIENT_READ_CHUNK);
+    for (;;) {
+        size_t got = plain.len;
+        if (got > 0) {
+            client_parse(c, plain.data, got);
+            plain.len = 0;
+        }
+        /* A full chunk: more may wait decrypted in the session. */
+        if (rc != 0 || got < CLIENT_READ_CHUNK || c->closing || c->close_after_write)
+            break;
+        rc = server_tls_input(c->tls, NULL, 0, &plain, CLIENT_READ_CHUNK);
+    }
+    if (!c->tls_counted && tls_established(c->tls)) {
+        c->tls_counted = true;
+        s->stats.tls_handshakes++;
+        server_log(SLOG_DEBUG, "client_tls_ready", "client=%" PRIu64 " verified=%d cn=\"%s\"", c->id,
+                   tls_peer_verified(c->tls) ? 1 : 0, tls_peer_common_name(c->tls));
+    }
+    if (rc == TLS_CLOSED) {
+        client_close(c, "closed by client (TLS close_notify)");
+        return;
+    }
+    if (rc == TLS_FAILED && !c->closing) {
+        if (!was_established && !tls_established(c->tls))
+            s->stats.tls_handshake_failures++;
+        client_tls_log_failure(c, tls_error(c->tls));
+        /* Send the alert OpenSSL wrote, if it can go at once, then close. */
+        c->close_after_write = true;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+        if (server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done) != 0 || !c->out.writing)
+            client_close(c, "TLS failed");
+    }
+}
+
+static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct client *c = st->data;
+    if (n < 0) {
+        client_close(c, n == UV_EOF ? "closed by client" : uv_strerror((int)n));
+        return;
+    }
+    c->last_io_ms = server_now(c->srv);
+    if (c->tls)
+        client_read_tls(c, buf->base, (size_t)n);
+    else
+        client_parse(c, buf->base, (size_t)n);
+    if (!c->closing)
+        client_maybe_pause(c);
 }
 
 struct client_req *client_req_new(struct client *c)
@@ -305,6 +371,15 @@ static void client_on_connection(uv_stream_t *listener, int status)
         c->next->prev = c;
     s->clients = c;
     s->n_clients++;
+    if (listener == (uv_stream_t *)&s->client_tls_listener) {
+        c->tls = tls_session_new(s->client_tls, NULL);
+        if (!c->tls) {
+            client_close(c, "out of memory");
+            return;
+        }
+        c->out.tls = c->tls;
+        s->n_tls_clients++;
+    }
     if (s->shutting_down) {
         client_close(c, "shutting down");
         return;
@@ -319,6 +394,14 @@ static void client_on_connection(uv_stream_t *listener, int status)
             resp_write_error(&c->out.pending, "ERR max number of clients reached");
         }
         c->close_after_write = true;
+        if (c->tls) {
+            /* The error can only go out encrypted: read until the handshake
+             * is done (the handshake deadline bounds one that never is),
+             * then it is written and the connection closed, as Redis does. */
+            c->reading = true;
+            uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);
+            return;
+        }
         server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done);
         if (!c->out.writing)
             client_close(c, over ? "max clients" : "protected mode");
@@ -329,32 +412,43 @@ static void client_on_connection(uv_stream_t *listener, int status)
     uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);
 }
 
-int client_start(struct server *s)
+static int client_listen(struct server *s, uv_tcp_t *listener, bool *open, int port_no, const char *what)
 {
     struct sockaddr_storage addr;
     char port[16];
-    snprintf(port, sizeof port, "%d", s->opt.listen_port);
+    snprintf(port, sizeof port, "%d", port_no);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     if (getaddrinfo(s->opt.listen_host, port, &hints, &res) != 0 || !res) {
         server_log(SLOG_ERROR, "listen_failed", "addr=%s:%d reason=\"cannot resolve\"", s->opt.listen_host,
-                   s->opt.listen_port);
+                   port_no);
         return -1;
     }
     memcpy(&addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
-    uv_tcp_init(s->loop, &s->client_listener);
-    s->client_listener_open = true;
-    s->client_listener.data = s;
-    int rc = uv_tcp_bind(&s->client_listener, (const struct sockaddr *)&addr, 0);
+    uv_tcp_init(s->loop, listener);
+    *open = true;
+    listener->data = s;
+    int rc = uv_tcp_bind(listener, (const struct sockaddr *)&addr, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->client_listener, 511, client_on_connection);
+        rc = uv_listen((uv_stream_t *)listener, 511, client_on_connection);
     if (rc != 0) {
-        server_log(SLOG_ERROR, "listen_failed", "addr=%s:%d reason=\"%s\"", s->opt.listen_host,
-                   s->opt.listen_port, uv_strerror(rc));
+        server_log(SLOG_ERROR, "listen_failed", "addr=%s:%d reason=\"%s\"", s->opt.listen_host, port_no,
+                   uv_strerror(rc));
         return -1;
     }
-    server_log(SLOG_INFO, "client_listening", "addr=%s:%d", s->opt.listen_host, s->opt.listen_port);
+    server_log(SLOG_INFO, "client_listening", "addr=%s:%d %s", s->opt.listen_host, port_no, what);
+    return 0;
+}
+
+int client_start(struct server *s)
+{
+    if (s->opt.listen_port != 0 &&
+        client_listen(s, &s->client_listener, &s->client_listener_open, s->opt.listen_port, "tls=no") != 0)
+        return -1;
+    if (s->opt.tls_port != 0 &&
+        client_listen(s, &s->client_tls_listener, &s->client_tls_listener_open, s->opt.tls_port, "tls=yes") != 0)
+        return -1;
     client_sweep_start(s);
     return 0;
 }
@@ -363,6 +457,8 @@ void client_stop_accepting(struct server *s)
 {
     if (s->client_listener_open && !uv_is_closing((uv_handle_t *)&s->client_listener))
         uv_close((uv_handle_t *)&s->client_listener, NULL);
+    if (s->client_tls_listener_open && !uv_is_closing((uv_handle_t *)&s->client_tls_listener))
+        uv_close((uv_handle_t *)&s->client_tls_listener, NULL);
 }
 
 void client_stop_reading_all(struct server *s)
@@ -387,7 +483,11 @@ void client_flush_writes(struct server *s)
     while (c) {
         struct client *next = c->next;
         if (!c->closing) {
-            server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done);
+            if (server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done) != 0) {
+                client_close(c, "TLS failed");
+                c = next;
+                continue;
+            }
             if (c->close_after_write && !c->out.writing && c->out.pending.len == 0 && !c->head)
                 client_close(c, "closed after reply");
         }

@@ -63,6 +63,8 @@ void info_write(struct server *s, const struct client *c, struct resp_buf *out, 
     info_line(&b, "cluster_id:%s", cid);
     info_line(&b, "process_id:%ld", (long)getpid());
     info_line(&b, "listen:%s:%d", o->listen_host, o->listen_port);
+    info_line(&b, "tcp_port:%d", o->listen_port); /* 0: none (Redis's names) */
+    info_line(&b, "tls_port:%d", o->tls_port);
     info_line(&b, "peer_addr:%s:%d", o->peer_host[o->self], o->peer_port[o->self]);
     /* insecure-plaintext: anyone who reaches the peer port can rewrite the data. */
     info_line(&b, "peer_security:%s", s->peer_tls_server ? "tls" : o->peer_insecure ? "insecure-plaintext" : "none");
@@ -134,6 +136,7 @@ void info_write(struct server *s, const struct client *c, struct resp_buf *out, 
     info_line(&b, "acl_users:%zu", s->acl.n_users);
     info_line(&b, "protected_mode:%s", s->opt.protected_mode && acl_default_open(&s->acl) ? "yes" : "no");
     info_line(&b, "client_user:%s", c && c->user ? c->user->name : "default");
+    info_line(&b, "tls_connected_clients:%zu", s->n_tls_clients);
     info_line(&b, "pending_operations:%zu", s->n_ops);
     info_line(&b, "replica_pending:%zu", replica_pending(r));
     /* From parsed to answered, data commands only; bucket upper bounds. */
@@ -169,6 +172,9 @@ void info_write(struct server *s, const struct client *c, struct resp_buf *out, 
     info_line(&b, "raft_refused:terms=%" PRIu64 ",indexes=%" PRIu64 ",elections=%" PRIu64, rf.term,
               rf.index, rf.election);
 
+    /* The TLS client port: handshakes finished and failed. */
+    info_line(&b, "tls_handshakes:%" PRIu64, s->stats.tls_handshakes);
+    info_line(&b, "tls_handshake_failures:%" PRIu64, s->stats.tls_handshake_failures);
     resp_write_bulk(out, b.data ? b.data : "", b.len);
     resp_buf_free(&b);
 }

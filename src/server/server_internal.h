@@ -20,6 +20,7 @@
 
 #include "kv/kv.h"
 #include "server/acl.h"
+#include "net/tls.h"
 #include "raft/raft.h"
 #include "replica/replica.h"
 #include "router/router.h"
@@ -41,7 +42,15 @@ struct server_options {
     int peer_port[RAFT_MAX_NODES];
     char peers_text[4096]; /* canonical, for the handshake fingerprint */
     char listen_host[256];
-    int listen_port;
+    int listen_port; /* 0: no plain client port (--listen HOST:0, Redis's `port 0`) */
+    bool listen_set;
+    /* TLS on the client port (Redis's names): a second listener on
+     * listen_host, beside the plain one. tls_port 0: none. */
+    int tls_port;
+    char tls_cert_file[PATH_MAX];
+    char tls_key_file[PATH_MAX];
+    char tls_ca_cert_file[PATH_MAX];
+    enum tls_client_auth tls_auth_clients; /* --tls-auth-clients yes (default), optional, no */
     char data_dir[PATH_MAX];
     bool in_memory; /* --in-memory: no data dir, nothing survives a restart */
     size_t max_clients;
@@ -185,6 +194,7 @@ struct client {
      * still be dispatched by the router until then. */
     struct router_conn order;
     struct server_out out;
+    struct tls_session *tls; /* on the TLS port (out.tls too); NULL on the plain one */
     bool reading, closing, close_after_write;
     /* Timeouts (client_sweep.c). handshake_done: its first command was
      * read (TLS and AUTH, when on, are part of the handshake too); until
@@ -193,6 +203,7 @@ struct client {
     bool handshake_done;
     uint64_t handshake_deadline_ms;
     uint64_t last_io_ms;
+    bool tls_counted; /* its finished handshake was counted */
     struct client *prev, *next;
 };
 
@@ -259,6 +270,7 @@ struct server_stats {
     uint64_t peers_tls_failed, peers_preauth_closed; /* also counted in peers_refused */
     uint64_t auth_failures, acl_denied, protected_refused;
     uint64_t clients_idle_timeout, clients_handshake_timeout;
+    uint64_t tls_handshakes, tls_handshake_failures; /* client port */
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
 };
 
@@ -274,6 +286,9 @@ struct server {
     uv_work_t sync_work;
     uv_tcp_t client_listener, peer_listener;
     bool client_listener_open, peer_listener_open; /* initialised, so closable */
+    uv_tcp_t client_tls_listener; /* --tls-port */
+    bool client_tls_listener_open;
+    struct tls_ctx *client_tls; /* made once at start (client_tls_start) */
     uv_timer_t tick_timer;
     uv_check_t check;
     uv_signal_t sig_term, sig_int;
@@ -288,6 +303,7 @@ struct server {
     bool sweep_open;
     struct client *sweep_next; /* where the next sweep tick starts; NULL: the head */
     size_t sweep_round_n;      /* clients when the sweep last started at the head */
+    size_t n_tls_clients;
     uint64_t next_client_id;
     struct req_table ops; /* dispatched operations by id */
     size_t n_ops;         /* every operation, dispatched or not */
@@ -381,6 +397,17 @@ void client_sweep_start(struct server *s);
 void client_sweep_stop(struct server *s);
 /* c leaves the client list: move the cursor off it. */
 void client_sweep_forget(struct server *s, struct client *c);
+
+/* client_tls.c: TLS on the client port */
+/* The context options --tls-* ask for (pure). */
+void client_tls_ctx_options(const struct server_options *o, struct tls_ctx_options *t);
+/* The context, from the files; NULL with the file and reason in err. */
+struct tls_ctx *client_tls_ctx_new(const struct server_options *o, char *err, size_t errlen);
+/* Make s->client_tls when --tls-port is set: 0, or -1 after logging why. */
+int client_tls_start(struct server *s);
+/* A client's handshake or record failed: log it (address, reason),
+ * rate-limited (server_log_limited). */
+void client_tls_log_failure(struct client *c, const char *reason);
 
 /* commands.c */
 /* 0, or -1 when the request could not even be given a place in the reply

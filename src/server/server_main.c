@@ -209,6 +209,7 @@ static void server_free(struct server *s)
     }
     tls_ctx_free(s->peer_tls_server);
     tls_ctx_free(s->peer_tls_client);
+    tls_ctx_free(s->client_tls);
     if (s->loop) {
         uv_loop_close(s->loop);
         free(s->loop);
@@ -248,6 +249,12 @@ int server_main(int argc, char **argv)
         return 1;
     }
     s->loop->data = s; /* for the thread pool's completions */
+    /* Certificate files are read now, before the data directory is touched:
+     * a bad one stops the start with the file named. */
+    if (client_tls_start(s) != 0) {
+        server_free(s);
+        return 1;
+    }
     s->started_ms = server_now(s);
     /* Operation ids travel to the leader and come back in its answers; a
      * late answer meant for an earlier incarnation of this node must not
@@ -330,9 +337,9 @@ int server_main(int argc, char **argv)
         server_finish(s, "cannot listen");
     } else {
         server_log(SLOG_INFO, "started",
-                   "id=%s nodes=%d peers=%s listen=%s:%d durable=%s data_dir=%s seed=%" PRIu64
+                   "id=%s nodes=%d peers=%s listen=%s:%d tls_port=%d durable=%s data_dir=%s seed=%" PRIu64
                    " election_timeout_ms=%" PRIu64 " heartbeat_ms=%" PRIu64,
-                   o->id, o->n_nodes, o->peers_text, o->listen_host, o->listen_port,
+                   o->id, o->n_nodes, o->peers_text, o->listen_host, o->listen_port, o->tls_port,
                    o->in_memory ? "no" : "yes", o->in_memory ? "-" : o->data_dir, o->seed,
                    o->election_timeout_ms, o->heartbeat_ms);
         server_after_io(s);

@@ -34,7 +34,15 @@ void server_options_usage(FILE *f)
             "\n"
             "  --id NAME                  this node's name; must appear in --peers\n"
             "  --peers LIST               every member, this one included: n1=127.0.0.1:7101,...\n"
-            "  --listen HOST:PORT         the Redis-protocol client port\n"
+            "  --listen HOST:PORT         the Redis-protocol client port; HOST:0 for none (only\n"
+            "                             with --tls-port, as Redis's `port 0`)\n"
+            "  --tls-port PORT            also serve clients over TLS 1.2/1.3 on HOST:PORT\n"
+            "                             (HOST from --listen); default 0, none\n"
+            "  --tls-cert-file FILE       the client port's certificate (PEM, chain after it)\n"
+            "  --tls-key-file FILE        its private key (PEM)\n"
+            "  --tls-ca-cert-file FILE    CAs that verify client certificates (PEM)\n"
+            "  --tls-auth-clients MODE    yes: clients must show a certificate from those CAs\n"
+            "                             (default); optional: verified if shown; no: not asked\n"
             "  --data-dir DIR             durable state (created if missing, locked while running)\n"
             "  --in-memory                keep nothing on disk (tests and benchmarks only)\n"
             "  --config FILE              read options from FILE: lines 'key = value', '#' comments,\n"
@@ -130,23 +138,46 @@ static void server_options_default(struct server_options *o)
     o->snapshot_entries = 500000;
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
+    o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
 }
 
 /* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
  * supported; use IPv4 or a host name). */
-static int parse_hostport(const char *s, char *host, size_t hostcap, int *port)
+static int parse_port(const char *s, bool zero_ok, int *port)
+{
+    char *end;
+    errno = 0;
+    long p = strtol(s, &end, 10);
+    if (errno || end == s || *end || p < (zero_ok ? 0 : 1) || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+static int parse_hostport_z(const char *s, char *host, size_t hostcap, int *port, bool zero_ok)
 {
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s || (size_t)(colon - s) >= hostcap)
         return -1;
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno || *end || p <= 0 || p > 65535)
+    int p;
+    if (parse_port(colon + 1, zero_ok, &p) != 0)
         return -1;
     memcpy(host, s, (size_t)(colon - s));
     host[colon - s] = '\0';
-    *port = (int)p;
+    *port = p;
+    return 0;
+}
+
+static int parse_hostport(const char *s, char *host, size_t hostcap, int *port)
+{
+    return parse_hostport_z(s, host, hostcap, port, false);
+}
+
+static int parse_path(const char *v, char *out, size_t cap)
+{
+    if (!*v || strlen(v) >= cap)
+        return -1;
+    snprintf(out, cap, "%s", v);
     return 0;
 }
 
@@ -322,9 +353,28 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             peers = v;
             bad = parse_peers(o, v) != 0;
         } else if (strcmp(a, "--listen") == 0) {
-            bad = parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port) != 0;
+            bad = parse_hostport_z(v, o->listen_host, sizeof o->listen_host, &o->listen_port, true) != 0;
+            o->listen_set = !bad;
         } else if (strcmp(a, "--peer-listen") == 0) {
             bad = parse_hostport(v, o->peer_listen_host, sizeof o->peer_listen_host, &o->peer_listen_port) != 0;
+        } else if (strcmp(a, "--tls-port") == 0) {
+            bad = parse_port(v, true, &o->tls_port) != 0;
+        } else if (strcmp(a, "--tls-cert-file") == 0) {
+            bad = parse_path(v, o->tls_cert_file, sizeof o->tls_cert_file) != 0;
+        } else if (strcmp(a, "--tls-key-file") == 0) {
+            bad = parse_path(v, o->tls_key_file, sizeof o->tls_key_file) != 0;
+        } else if (strcmp(a, "--tls-ca-cert-file") == 0) {
+            bad = parse_path(v, o->tls_ca_cert_file, sizeof o->tls_ca_cert_file) != 0;
+        } else if (strcmp(a, "--tls-auth-clients") == 0) {
+            /* Redis's values; "required" too, for those who say what they mean. */
+            if (strcmp(v, "yes") == 0 || strcmp(v, "required") == 0)
+                o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
+            else if (strcmp(v, "optional") == 0)
+                o->tls_auth_clients = TLS_CLIENT_CERT_OPTIONAL;
+            else if (strcmp(v, "no") == 0)
+                o->tls_auth_clients = TLS_CLIENT_CERT_NONE;
+            else
+                bad = 1;
         } else if (strcmp(a, "--data-dir") == 0) {
             bad = strlen(v) == 0 || strlen(v) >= sizeof o->data_dir;
             if (!bad)
@@ -422,13 +472,39 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
     return 0;
 }
 
+/* The client port's TLS options make sense together (the files are read
+ * at start, by client_tls_start). */
+static int server_options_check_tls(const struct server_options *o)
+{
+    if (o->listen_port == 0 && o->tls_port == 0) {
+        fprintf(stderr, "raftkv serve: --listen %s:0 turns the plain client port off; it needs --tls-port\n",
+                o->listen_host);
+        return -1;
+    }
+    if (o->tls_port == 0)
+        return 0;
+    if (o->tls_port == o->listen_port) {
+        fprintf(stderr, "raftkv serve: --tls-port %d is also the --listen port\n", o->tls_port);
+        return -1;
+    }
+    const char *missing = !o->tls_cert_file[0] ? "--tls-cert-file" : !o->tls_key_file[0] ? "--tls-key-file"
+                          : (!o->tls_ca_cert_file[0] && o->tls_auth_clients != TLS_CLIENT_CERT_NONE)
+                              ? "--tls-ca-cert-file (or --tls-auth-clients no)"
+                              : NULL;
+    if (missing) {
+        fprintf(stderr, "raftkv serve: --tls-port needs %s\n", missing);
+        return -1;
+    }
+    return 0;
+}
+
 int server_options_parse(struct server_options *o, int argc, char **argv)
 {
     server_options_default(o);
     int rc = server_options_apply(o, argc - 1, argv + 1, 0);
     if (rc)
         return rc;
-    const char *missing = !o->id[0] ? "--id" : !o->n_nodes ? "--peers" : !o->listen_port ? "--listen"
+    const char *missing = !o->id[0] ? "--id" : !o->n_nodes ? "--peers" : !o->listen_set ? "--listen"
                           : (!o->data_dir[0] && !o->in_memory) ? "--data-dir (or --in-memory)" : NULL;
     if (missing) {
         fprintf(stderr, "raftkv serve: %s is required\n\n", missing);
@@ -480,6 +556,8 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
                 names, o->id, o->id);
         return 64;
     }
+    if (server_options_check_tls(o) != 0)
+        return 64;
     if (o->heartbeat_ms * 2 > o->election_timeout_ms) {
         fprintf(stderr, "raftkv serve: --heartbeat-ms must be at most half of --election-timeout-ms\n");
         return 64;

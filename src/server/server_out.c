@@ -88,5 +88,8 @@ int server_tls_input(struct tls_session *t, const void *data, size_t n, struct r
         if (r <= 0)
             return (int)r;
         plain->len += (size_t)r;
+        /* Nothing left to decrypt: skip the read that would say so. */
+        if (!tls_has_input(t))
+            return 0;
     }
 }
