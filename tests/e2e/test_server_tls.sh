@@ -202,7 +202,7 @@ expect "plain port off: INFO tcp_port" "$(tcli "$f2" INFO | tr -d '\r' | awk -F:
 # A bad key file stops the start, with the file named.
 kill_node "$f2" TERM
 set +e
-"$RAFTKV" serve --id "n$f2" --peers "$PEERS" --listen "127.0.0.1:${CPORT[$f2]}" --data-dir "$WORK/n$f2" \
+"$RAFTKV" serve --id "n$f2" --peers "$PEERS" --listen "127.0.0.1:${CPORT[$f2]}" --data-dir "$WORK/n$f2" --certs-dir "$WORK/certs" \
   --tls-port "${TPORT[$f2]}" --tls-cert-file "$T/n$f2.crt" --tls-key-file "$T/missing.key" \
   --tls-ca-cert-file "$T/ca.crt" >"$WORK/bad.log" 2>&1
 rc=$?
