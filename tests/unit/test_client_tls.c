@@ -37,10 +37,10 @@ static void setup(void)
     mk(other, sizeof other);
     const char *hosts[] = {"127.0.0.1", "localhost"};
     cr_assert_eq(certs_make_ca(dir, "test", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n1", hosts, 2, 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "alice", NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(certs_make_leaf(dir, "n1", CERTS_MEMBER, hosts, 2, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(certs_make_leaf(dir, "alice", CERTS_CLIENT, NULL, 0, 2, err, sizeof err), 0, "%s", err);
     cr_assert_eq(certs_make_ca(other, "other", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(other, "alice", NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(certs_make_leaf(other, "alice", CERTS_CLIENT, NULL, 0, 2, err, sizeof err), 0, "%s", err);
     snprintf(cert, sizeof cert, "%s/n1.crt", dir);
     snprintf(key, sizeof key, "%s/n1.key", dir);
     snprintf(ca, sizeof ca, "%s/ca.crt", dir);
