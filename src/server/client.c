@@ -41,6 +41,14 @@ static void client_on_closed(uv_handle_t *h)
      * callback (a reply past the output limit), which must not call back
      * into the router. Until here its operations go on as usual. */
     route_conn_closed(c->srv, &c->order);
+    if (c->draining) { /* off the list of clients with input to take up */
+        struct client **p = &c->srv->drain_head;
+        while (*p && *p != c)
+            p = &(*p)->drain_next;
+        if (*p)
+            *p = c->drain_next;
+    }
+    resp_buf_free(&c->held);
     resp_parser_free(&c->parser);
     server_out_free(&c->out);
     tls_session_free(c->tls);
@@ -118,6 +126,8 @@ static void client_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
     *buf = uv_buf_init(chunk, sizeof chunk);
 }
 
+static void client_resume(struct client *c);
+
 static void client_maybe_pause(struct client *c)
 {
     if (c->reading && c->n_pending >= c->srv->opt.max_pending_per_client) {
@@ -130,10 +140,20 @@ static void client_maybe_pause(struct client *c)
 }
 
 /* Parse and dispatch plaintext the client sent. */
-static void client_parse(struct client *c, const char *data, size_t n)
+/* Parse and dispatch commands while the connection's window
+ * (--max-pending-per-client) has room; what is left is held, unparsed, until
+ * answers free the window (client_resume, client_drain_held). So a pipeline
+ * that arrives in one read runs at most a window's worth of commands at a
+ * time, forwarded ones included. */
+static void client_parse_input(struct client *c, const char *data, size_t n)
 {
     size_t off = 0;
     while (off < n && !c->closing && !c->close_after_write) {
+        if (c->n_pending >= c->srv->opt.max_pending_per_client) {
+            if (resp_buf_append(&c->held, data + off, n - off) != 0)
+                client_close(c, "out of memory");
+            return;
+        }
         size_t used = 0;
         struct resp_request req = {0};
         int rc = resp_parse(&c->parser, data + off, n - off, &used, &req);
@@ -168,6 +188,40 @@ static void client_parse(struct client *c, const char *data, size_t n)
             return;
         }
         break; /* NEED_MORE: all consumed */
+    }
+}
+
+static void client_parse(struct client *c, const char *data, size_t n)
+{
+    if (c->held.len > 0) { /* behind what is held, in order */
+        if (resp_buf_append(&c->held, data, n) != 0)
+            client_close(c, "out of memory");
+        return;
+    }
+    client_parse_input(c, data, n);
+}
+
+void client_drain_held(struct server *s)
+{
+    struct client *list = s->drain_head;
+    s->drain_head = NULL;
+    while (list) {
+        struct client *c = list;
+        list = c->drain_next;
+        c->drain_next = NULL;
+        c->draining = false;
+        if (c->closing || c->close_after_write)
+            continue;
+        struct resp_buf in = c->held;
+        memset(&c->held, 0, sizeof c->held);
+        client_parse_input(c, in.data, in.len);
+        resp_buf_free(&in);
+        if (c->closing)
+            continue;
+        if (c->held.len == 0)
+            client_resume(c);
+        else
+            client_maybe_pause(c);
     }
 }
 
@@ -245,11 +299,23 @@ struct client_req *client_req_new(struct client *c)
     return r;
 }
 
-/* libuv needs the read callback again when resuming. */
+/* libuv needs the read callback again when resuming. Held input goes first:
+ * it is taken up at the end of the batch (client_drain_held), not here,
+ * inside the completion of another command. */
 static void client_resume(struct client *c)
 {
-    if (!c->reading && !c->closing && !c->close_after_write && !c->srv->shutting_down &&
-        c->n_pending <= c->srv->opt.max_pending_per_client / 2) {
+    if (c->closing || c->close_after_write || c->srv->shutting_down ||
+        c->n_pending > c->srv->opt.max_pending_per_client / 2)
+        return;
+    if (c->held.len > 0) {
+        if (!c->draining) {
+            c->draining = true;
+            c->drain_next = c->srv->drain_head;
+            c->srv->drain_head = c;
+        }
+        return;
+    }
+    if (!c->reading) {
         c->reading = true;
         uv_read_start((uv_stream_t *)&c->tcp, client_alloc, client_read);
     }

@@ -196,6 +196,11 @@ struct client {
     struct server_out out;
     struct tls_session *tls; /* on the TLS port (out.tls too); NULL on the plain one */
     bool reading, closing, close_after_write;
+    /* Input not parsed yet because the window was full (client.c); taken
+     * up by client_drain_held once answers free it. */
+    struct resp_buf held;
+    struct client *drain_next;
+    bool draining; /* on server.drain_head */
     /* Timeouts (client_sweep.c). handshake_done: its first command was
      * read (TLS and AUTH, when on, are part of the handshake too); until
      * then it is closed at handshake_deadline_ms (0: never). last_io_ms:
@@ -298,6 +303,7 @@ struct server {
     uv_timer_t peer_sweep; /* closes inbound connections past their handshake time */
     bool peer_sweep_open;
     struct client *clients;
+    struct client *drain_head; /* clients whose held input is to be taken up */
     size_t n_clients;
     uv_timer_t sweep_timer; /* client_sweep.c: one timer for every client */
     bool sweep_open;
@@ -367,6 +373,9 @@ struct client_req *client_req_new(struct client *c);
 /* A request finished: write every answered request at the head in order. */
 void client_req_done(struct client_req *r);
 void client_flush_writes(struct server *s);
+/* Parse the input clients held while their window was full, now that it
+ * has room (at the start of each round of a batch). */
+void client_drain_held(struct server *s);
 size_t client_pending_total(const struct server *s);
 /* Close c now (its unanswered requests are freed when they finish). */
 void client_close(struct client *c, const char *why);

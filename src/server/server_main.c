@@ -110,6 +110,7 @@ void server_after_io(struct server *s)
     /* Operations the router routes again (a definite refusal) go at once;
      * a few rounds at most. */
     for (int round = 0; round < 4; round++) {
+        client_drain_held(s);
         /* First what the peers' messages earned (answers to committed
          * operations, a follower's acknowledgements), written at once;
          * then the new operations, whose flush syncs them. */
@@ -157,7 +158,7 @@ void server_after_io(struct server *s)
     uint64_t deadline = replica_deadline(s->replica);
     if (next_expiry < deadline)
         deadline = next_expiry;
-    uint64_t delay = deadline > now && !s->queued_head ? deadline - now : 0;
+    uint64_t delay = deadline > now && !s->queued_head && !s->drain_head ? deadline - now : 0;
     if (delay > 1000)
         delay = 1000;
     if (!uv_is_closing((uv_handle_t *)&s->tick_timer))
