@@ -55,7 +55,7 @@ static bool cp_snapshot(struct storage *s, struct cp_model *m, raft_index index,
         m->touch_from = 1;
         m->leader_snap = index;
     }
-    if (storage_save_snapshot(s, index, term, (const uint8_t *)"snapshot", 8) != STORAGE_OK)
+    if (tsu_save_snapshot(s, index, term, "snapshot") != STORAGE_OK)
         return false;
     if (from_leader) {
         for (raft_index i = 1; i < CP_MAX; i++)
