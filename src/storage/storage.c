@@ -512,6 +512,14 @@ int storage_snapshot_job_write(void *ctx, const void *data, size_t n)
         job->err = errno ? errno : EIO;
         return -1;
     }
+    /* Synced as it goes, as Redis's rdb-save-incremental-fsync: one burst
+     * of the whole file's dirty pages at the end would queue the log's own
+     * fdatasync behind it for as long as the disk takes to write it all. */
+    job->unsynced += n;
+    if (job->unsynced >= STORAGE_SNAPSHOT_SYNC_EVERY) {
+        job->unsynced = 0;
+        return storage_snapshot_job_sync(job);
+    }
     return 0;
 }
 

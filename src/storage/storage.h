@@ -219,7 +219,10 @@ struct storage_snapshot_job {
     struct sio *io;   /* the store's counted system calls (faults in tests) */
     int err;          /* the writer's errno */
     bool superseded;
+    size_t unsynced;  /* bytes written since the last sync */
 };
+/* The writer syncs the temp file every this many bytes. */
+#define STORAGE_SNAPSHOT_SYNC_EVERY (4u << 20)
 int storage_snapshot_begin(struct storage *s, raft_index index, raft_term term,
                            struct storage_snapshot_job *job);
 int storage_snapshot_job_write(void *job, const void *data, size_t n); /* 0 or -1 */
