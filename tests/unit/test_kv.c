@@ -248,6 +248,17 @@ Test(kv, a_corrupt_snapshot_is_refused_and_keeps_the_map)
         cr_assert_neq(kv_restore(store, b.data, b.len, NULL, NULL), 0, "%s", keys[i]);
         free(b.data);
     }
+    /* The same key twice. */
+    struct snap_membuf b = {0};
+    struct snap_writer w;
+    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &b, 3, 1, 2, NULL, 0), 0);
+    struct snap_record rec = {.key = (const uint8_t *)"7", .key_len = 1,
+                              .value = (const uint8_t *)"1", .value_len = 1};
+    cr_assert_eq(snap_writer_add(&w, &rec), 0);
+    cr_assert_eq(snap_writer_add(&w, &rec), 0);
+    cr_assert_eq(snap_writer_end(&w), 0);
+    cr_assert_neq(kv_restore(store, b.data, b.len, NULL, NULL), 0, "a key twice");
+    free(b.data);
     assert_reads("1", "10");
     cr_assert_eq(kv_store_size(store), 1);
 }
