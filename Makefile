@@ -17,7 +17,7 @@ SAN     ?=
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
-PKGS    := jansson libuv
+PKGS    := jansson libuv openssl
 # pkg-config's answers (PKG_*) live in $(BUILD)/flags.mk, written by the rule
 # below after scripts/deps.sh has installed the packages. Make remakes an
 # included makefile before anything else and then rereads everything, so on
@@ -30,7 +30,7 @@ TEST_LIBS = $(PKG_TEST_LIBS)
 # frees. Sanitized builds keep the sanitizer's allocator. MALLOC_LIBS= opts out.
 MALLOC_LIBS ?= $(if $(SAN),,$(PKG_MALLOC_LIBS))
 
-LIB_SRC    := $(wildcard src/common/*.c src/raft/*.c src/kv/*.c src/storage/*.c src/replica/*.c src/router/*.c src/check/*.c)
+LIB_SRC    := $(wildcard src/common/*.c src/net/*.c src/raft/*.c src/kv/*.c src/storage/*.c src/replica/*.c src/router/*.c src/check/*.c)
 RAFTKV_SRC := $(wildcard src/node/*.c src/server/*.c)
 WHIRL_SRC  := $(wildcard src/whirl/*.c src/whirl/report/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
@@ -84,7 +84,7 @@ $(BUILD)/libwhirl.a: $(WHIRL_LIB_OBJ)
 
 # main.c refers to server_main weakly; -u makes the archive yield the server.
 $(BUILD)/raftkv: $(call obj,$(RAFTKV_MAIN)) $(BUILD)/libnode.a $(BUILD)/libraftkv.a
-	$(CC) $(LDFLAGS) -Wl,-u,server_main -o $@ $^ $(LIBS) $(MALLOC_LIBS)
+	$(CC) $(LDFLAGS) -Wl,-u,server_main -Wl,-u,certs_main -o $@ $^ $(LIBS) $(MALLOC_LIBS)
 
 $(BUILD)/whirl: $(call obj,$(WHIRL_MAIN)) $(BUILD)/libwhirl.a $(BUILD)/libraftkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(MALLOC_LIBS)

@@ -6,7 +6,7 @@
 #   scripts/deps.sh bench   plus the servers measured side by side: redis-server, etcd
 #   scripts/deps.sh fuzz    plus clang and its runtime (libFuzzer, sanitizers)
 set -euo pipefail
-want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev libjemalloc-dev)
+want=(pkg-config libjansson-dev libuv1-dev libcriterion-dev libjemalloc-dev libssl-dev)
 case "${1:-build}" in
   build) ;;
   test) want+=(redis-tools chromium python3 python3-redis nodejs curl) ;;

@@ -1,6 +1,7 @@
 /* command.c - a KV command as the bytes of a Raft log entry: compact JSON
  * with sorted keys, {"op":"w","k":K,"v":V} / {"op":"c","k":K,"f":A,"t":B} /
- * {"op":"r","k":K} / {"op":"d","k":K}. JSON keeps the log readable in traces
+ * {"op":"r","k":K} / {"op":"d","k":K}, and {"id":"<32 hex>","op":"i"} for
+ * the cluster id (kv.h). JSON keeps the log readable in traces
  * and lets the Maelstrom wire format embed an entry as it is. */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -9,13 +10,33 @@
 #include "kv/kv_internal.h"
 
 static const char *const op_names[] = {[KV_READ] = "r", [KV_WRITE] = "w", [KV_CAS] = "c",
-                                       [KV_DELETE] = "d"};
+                                       [KV_DELETE] = "d", [KV_CLUSTER_ID] = "i"};
+
+/* {"id":V,"op":"i"}: no key, the id as its value. */
+static int encode_cluster_id(const struct kv_command *c, uint8_t **data, size_t *len)
+{
+    if (!json_is_string(c->value) || c->key)
+        return -1;
+    struct kv_text t = {0};
+    kv_text_member(&t, "{\"id\":", c->value);
+    kv_text_put(&t, ",\"op\":\"i\"}", 10);
+    if (t.err) {
+        free(t.p);
+        return -1;
+    }
+    t.p[t.len] = '\0';
+    *data = (uint8_t *)t.p;
+    *len = t.len;
+    return 0;
+}
 
 /* Hand-made rather than through a jansson object: this runs once per client
  * write. The members come in sorted order (f, k, op, t, v), so the bytes
  * equal what json_dumps(..., JSON_COMPACT | JSON_SORT_KEYS) would make. */
 int kv_command_encode(const struct kv_command *c, uint8_t **data, size_t *len)
 {
+    if (c->op == KV_CLUSTER_ID)
+        return encode_cluster_id(c, data, len);
     if ((unsigned)c->op > KV_DELETE || !c->key)
         return -1;
     if (c->op == KV_WRITE && !c->value)
@@ -152,14 +173,18 @@ int kv_command_decode(const uint8_t *data, size_t len, struct kv_command *c)
     const char *op = json_string_value(json_object_get(o, "op"));
     int rc = -1;
     if (op && op[0] && !op[1]) {
-        for (int i = KV_READ; i <= KV_DELETE; i++) {
+        for (int i = KV_READ; i <= KV_CLUSTER_ID; i++) {
             if (op[0] == op_names[i][0]) {
                 c->op = (enum kv_op)i;
                 rc = 0;
             }
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && c->op == KV_CLUSTER_ID) {
+        c->value = take(o, "id");
+        if (!json_is_string(c->value) || json_object_get(o, "k"))
+            rc = -1;
+    } else if (rc == 0) {
         c->key = take(o, "k");
         if (c->op == KV_WRITE)
             c->value = take(o, "v");
@@ -201,6 +226,8 @@ int kv_command_scalar(const struct kv_command *c)
         return scalar(c->key) && scalar(c->value);
     case KV_CAS:
         return scalar(c->key) && scalar(c->from) && scalar(c->to);
+    case KV_CLUSTER_ID:
+        return 0; /* rare: always applied from its bytes */
     default:
         return 0;
     }

@@ -21,12 +21,18 @@
 #define KV_ERR_PRECONDITION 22 /* cas whose `from` does not match */
 #define KV_ERR_MALFORMED 12    /* undecodable command bytes */
 
-enum kv_op { KV_READ, KV_WRITE, KV_CAS, KV_DELETE };
+/* KV_CLUSTER_ID is not a client operation: a leader of the TCP server
+ * proposes it once so that every member learns the cluster's id (replica.h,
+ * config.cluster_id). Its value is the id as 32 hex digits, and it has no
+ * key. The first one applied sets the id; a later one with the same id
+ * answers KV_OK and changes nothing, one with another id is refused with
+ * KV_ERR_PRECONDITION, on every node alike. */
+enum kv_op { KV_READ, KV_WRITE, KV_CAS, KV_DELETE, KV_CLUSTER_ID };
 
 struct kv_command {
     enum kv_op op;
     json_t *key;   /* all references are borrowed by encode, owned after decode */
-    json_t *value; /* WRITE */
+    json_t *value; /* WRITE; CLUSTER_ID: the id's hex string */
     json_t *from;  /* CAS */
     json_t *to;    /* CAS */
 };
@@ -60,8 +66,13 @@ void kv_command_release(struct kv_command *c);
  * bytes. */
 int kv_command_scalar(const struct kv_command *c);
 
+/* The cluster id the state machine holds, if one was applied: true and
+ * out filled, or false. */
+bool kv_cluster_id(const struct kv_store *s, uint8_t out[16]);
+
 /* ---- Snapshots (the format: src/storage/snap_format.h) ----
- * The map as a stream of records as of Raft (index, term): written to a
+ * The map as a stream of records as of Raft (index, term), and the cluster
+ * id as the header's "cluster_id" metadata entry: written to a
  * sink in bounded memory (one block), in no particular order; equal maps
  * may give different bytes on different nodes (kv_store_equal compares). */
 typedef int (*kv_sink_fn)(void *ctx, const void *data, size_t n);
@@ -81,12 +92,16 @@ int kv_loader_feed(struct kv_loader *l, const uint8_t *data, size_t n); /* 0 or 
 /* 0 (and the header's index and term, either may be NULL) or -1. */
 int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index, uint64_t *term);
 const char *kv_loader_error(const struct kv_loader *l); /* what and at which offset */
+/* After a successful finish: the image's cluster id (true and out filled),
+ * or false when it carries none. Restoring sets the store's id to it. */
+bool kv_loader_cluster_id(const struct kv_loader *l, uint8_t out[16]);
 void kv_loader_free(struct kv_loader *l);
 /* A whole image in memory; s NULL only checks it. 0 or -1. */
 int kv_restore(struct kv_store *s, const uint8_t *data, size_t len, uint64_t *index,
                uint64_t *term);
 
-/* Whether two stores hold the same keys with equal values. */
+/* Whether two stores hold the same keys with equal values and the same
+ * cluster id (or none). */
 bool kv_store_equal(const struct kv_store *a, const struct kv_store *b);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "common/cluster_id.h"
 #include "kv/kv.h"
 #include "kv/map.h"
 
@@ -14,6 +15,8 @@
  * same key. */
 struct kv_store {
     struct kv_map map;
+    bool has_cluster_id; /* KV_CLUSTER_ID applied (or restored) */
+    uint8_t cluster_id[CLUSTER_ID_BYTES];
 };
 
 #define KV_KEY_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)

@@ -5,9 +5,10 @@
  * sort and no copy of the map, so a writer (the snapshot child process)
  * needs one block of memory; read back through a loader that is fed the
  * bytes in pieces and builds a new map aside, swapped in only when the whole
- * stream checked out. The state machine's fields besides the map would go
- * in the header's metadata (none yet; a loader passes on names it does not
- * know). */
+ * stream checked out. The state machine's fields besides the map go in the
+ * header's metadata: "cluster_id" (its 16 bytes) once one was applied; a
+ * loader passes on names it does not know, and an image without the entry
+ * leaves the store with no id. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,12 +16,19 @@
 #include "storage/snap_reader.h"
 #include "storage/snap_writer.h"
 
+#define META_CLUSTER_ID "cluster_id"
+
 int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
                       void *ctx)
 {
     const struct kv_map *m = &s->map;
+    struct snap_meta meta[1];
+    size_t n_meta = 0;
+    if (s->has_cluster_id)
+        meta[n_meta++] = (struct snap_meta){
+            .name = META_CLUSTER_ID, .value = s->cluster_id, .len = CLUSTER_ID_BYTES};
     struct snap_writer w;
-    if (snap_writer_begin(&w, sink, ctx, index, term, m->size, NULL, 0) != 0) {
+    if (snap_writer_begin(&w, sink, ctx, index, term, m->size, meta, n_meta) != 0) {
         snap_writer_discard(&w);
         return -1;
     }
@@ -68,6 +76,8 @@ struct kv_loader {
     struct snap_reader rd;
     struct kv_map map; /* built aside */
     bool build;
+    bool has_cluster_id; /* the "cluster_id" metadata entry, checked */
+    uint8_t cluster_id[CLUSTER_ID_BYTES];
     uint64_t index, term, records;
     char err[240];
 };
@@ -114,6 +124,23 @@ static int on_header(void *ctx, const struct snap_header *h)
     return 0;
 }
 
+/* "cluster_id" must be 16 bytes, not all zero, and come once; other names
+ * are for later features and pass. */
+static int on_meta(void *ctx, const struct snap_meta *m)
+{
+    struct kv_loader *l = ctx;
+    if (strcmp(m->name, META_CLUSTER_ID) != 0)
+        return 0;
+    if (l->has_cluster_id || m->len != CLUSTER_ID_BYTES || cluster_id_is_zero(m->value)) {
+        snprintf(l->err, sizeof l->err, "bad metadata entry %s (%u bytes)", META_CLUSTER_ID,
+                 (unsigned)m->len);
+        return -1;
+    }
+    memcpy(l->cluster_id, m->value, CLUSTER_ID_BYTES);
+    l->has_cluster_id = true;
+    return 0;
+}
+
 static int on_record(void *ctx, const struct snap_record *rec)
 {
     struct kv_loader *l = ctx;
@@ -142,7 +169,8 @@ struct kv_loader *kv_loader_new(bool build)
         return NULL;
     }
     l->build = build;
-    static const struct snap_reader_ops ops = {.header = on_header, .record = on_record};
+    static const struct snap_reader_ops ops = {
+        .header = on_header, .meta = on_meta, .record = on_record};;
     snap_reader_init(&l->rd, &ops, l);
     return l;
 }
@@ -169,8 +197,17 @@ int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index
         struct kv_map old = into->map;
         into->map = l->map;
         l->map = old; /* freed with the loader */
+        into->has_cluster_id = l->has_cluster_id;
+        memcpy(into->cluster_id, l->cluster_id, CLUSTER_ID_BYTES);
     }
     return 0;
+}
+
+bool kv_loader_cluster_id(const struct kv_loader *l, uint8_t out[CLUSTER_ID_BYTES])
+{
+    if (l->has_cluster_id)
+        memcpy(out, l->cluster_id, CLUSTER_ID_BYTES);
+    return l->has_cluster_id;
 }
 
 const char *kv_loader_error(const struct kv_loader *l)

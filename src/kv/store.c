@@ -91,10 +91,45 @@ static void value_brief(const json_t *v, char *out, size_t size)
     out[n] = '\0';
 }
 
+bool kv_cluster_id(const struct kv_store *s, uint8_t out[CLUSTER_ID_BYTES])
+{
+    if (s->has_cluster_id)
+        memcpy(out, s->cluster_id, CLUSTER_ID_BYTES);
+    return s->has_cluster_id;
+}
+
+/* The first valid id applied is the cluster's; the same again changes
+ * nothing; another is refused. Deterministic: every node applies the same
+ * entries in the same order and so keeps the same id. */
+static void apply_cluster_id(struct kv_store *s, const struct kv_command *c, struct kv_result *r)
+{
+    uint8_t id[CLUSTER_ID_BYTES];
+    const char *hex = json_string_value(c->value);
+    if (!hex || cluster_id_parse(hex, json_string_length(c->value), id) != 0) {
+        result_set(r, KV_ERR_MALFORMED, NULL, "cluster id must be 32 hex digits, not all zero");
+        return;
+    }
+    if (!s->has_cluster_id) {
+        memcpy(s->cluster_id, id, sizeof id);
+        s->has_cluster_id = true;
+        return;
+    }
+    if (memcmp(s->cluster_id, id, sizeof id) != 0) {
+        char have[CLUSTER_ID_HEX_LEN + 1];
+        cluster_id_hex(s->cluster_id, have);
+        r->code = KV_ERR_PRECONDITION;
+        snprintf(r->text, sizeof r->text, "cluster id is already %s", have);
+    }
+}
+
 void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *r)
 {
     char buf[256], want[48], have[48];
     result_set(r, KV_OK, NULL, "");
+    if (c->op == KV_CLUSTER_ID) {
+        apply_cluster_id(s, c, r);
+        return;
+    }
     if (!c->key) {
         result_set(r, KV_ERR_MALFORMED, NULL, "command has no key");
         return;
@@ -160,7 +195,8 @@ void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, struct 
 
 bool kv_store_equal(const struct kv_store *a, const struct kv_store *b)
 {
-    if (a->map.size != b->map.size)
+    if (a->map.size != b->map.size || a->has_cluster_id != b->has_cluster_id ||
+        memcmp(a->cluster_id, b->cluster_id, CLUSTER_ID_BYTES) != 0)
         return false;
     size_t pos = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(&a->map, &pos));) {

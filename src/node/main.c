@@ -18,6 +18,7 @@
 /* The server lives in src/server; this weak declaration leaves server_main
  * NULL in a build without it, and `serve` then says so. */
 #pragma weak server_main
+#pragma weak certs_main
 
 static void usage(FILE *f)
 {
@@ -25,6 +26,8 @@ static void usage(FILE *f)
             "usage: raftkv [options]          a Maelstrom lin-kv node on stdin/stdout\n"
             "       raftkv serve [options]    the TCP/Redis-protocol server (see raftkv serve "
             "--help)\n"
+            "       raftkv certs [options]    make a cluster's CA and certificates (see raftkv "
+            "certs --help)\n"
             "       raftkv --version | --help\n"
             "\n"
             "Maelstrom node options:\n"
@@ -70,6 +73,13 @@ int main(int argc, char **argv)
             return 64;
         }
         return server_main(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "certs") == 0) {
+        if (!certs_main) {
+            fprintf(stderr, "raftkv: this build has no server (src/server)\n");
+            return 64;
+        }
+        return certs_main(argc - 1, argv + 1);
     }
     struct node_options o = {0};
     for (int i = 1; i < argc; i++) {

@@ -251,6 +251,9 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     struct replica_config c;
     n->seed = n->opts.seed ? n->opts.seed : default_seed(n->self);
     replica_config_default(&c, n->self, n->n_nodes, n->seed);
+    /* Never hold a term or index a peer's JSON parser could not read back. */
+    c.raft.max_term = RAFT_CODEC_MAX_INT;
+    c.raft.max_index = RAFT_CODEC_MAX_INT;
     if (n->opts.election_timeout_ms)
         c.raft.election_timeout_ms = n->opts.election_timeout_ms;
     if (n->opts.heartbeat_ms)
@@ -363,18 +366,35 @@ static void handle_init(struct node *n, const char *src, const json_t *body, con
 
 /* ---- input -------------------------------------------------------------- */
 
+static void log_refused_raft(struct node *n, int from, enum raft_msg_type type, const char *why,
+                             uint64_t now_ms)
+{
+    uint64_t held;
+    if (!node_log_limit_pass(&n->refused_msg_log, now_ms, &held))
+        return;
+    node_log(NODE_LOG_WARN, "refused a %s from %s: %s (%llu more refused since the last such line)",
+             raft_codec_type_name(type), n->names[from], why, (unsigned long long)held);
+}
+
 static void handle_raft(struct node *n, int from, enum raft_msg_type type, const json_t *body,
                         uint64_t now_ms)
 {
     struct raft_msg m = {.from = from, .to = n->self};
     if (raft_codec_decode(body, type, &n->arena, &m) != 0) {
-        node_log(NODE_LOG_WARN, "dropped an ill-formed %s from %s", raft_codec_type_name(type),
-                 n->names[from]);
+        log_refused_raft(n, from, type, n->arena.error, now_ms);
         return;
     }
-    if (replica_receive(n->replica, &m, now_ms) != 0)
-        node_log(NODE_LOG_WARN, "the core refused a %s from %s", raft_codec_type_name(type),
-                 n->names[from]);
+    int rc = replica_receive(n->replica, &m, now_ms);
+    if (rc == RAFT_ERR_BOUNDS) {
+        char why[160];
+        struct raft_refusals rf;
+        replica_refusals(n->replica, &rf);
+        snprintf(why, sizeof why, "%s (term %llu, max %llu)", rf.last ? rf.last : "past bounds",
+                 (unsigned long long)m.term, (unsigned long long)RAFT_CODEC_MAX_INT);
+        log_refused_raft(n, from, type, why, now_ms);
+    } else if (rc != 0) {
+        log_refused_raft(n, from, type, raft_strerror(rc), now_ms);
+    }
 }
 
 void node_handle_line(struct node *n, const char *line, size_t len, uint64_t now_ms)
@@ -404,7 +424,7 @@ void node_handle_line(struct node *n, const char *line, size_t len, uint64_t now
         snprintf(n->addressed_as, sizeof n->addressed_as, "%s", dest ? dest : "");
     }
     const json_t *id = json_object_get(body, "msg_id");
-    bool has_id = json_is_integer(id);
+    bool has_id = node_json_u53(id);
     json_int_t msg_id = has_id ? json_integer_value(id) : 0;
     const char *type = json_string_value(json_object_get(body, "type"));
     if (json_object_get(body, "in_reply_to")) {
@@ -417,6 +437,12 @@ void node_handle_line(struct node *n, const char *line, size_t len, uint64_t now
         goto done;
     }
     if (strcmp(type, "init") == 0 || strcmp(type, "raft_init") == 0) {
+        if (id && !has_id) {
+            node_log(NODE_LOG_WARN, "refused %s from %s: msg_id is not an integer in 0..2^53-1",
+                     type, src);
+            node_reply_bad_msg_id(n, src, id);
+            goto done;
+        }
         handle_init(n, src, body, type, msg_id, has_id, now_ms);
         goto done;
     }
@@ -489,6 +515,16 @@ void node_tick(struct node *n, uint64_t now_ms)
     n->last_now = now_ms;
     replica_tick(n->replica, now_ms);
     router_tick(n->router, now_ms);
+    struct raft_refusals rf;
+    replica_refusals(n->replica, &rf);
+    uint64_t held;
+    if (rf.election > n->elections_refused_seen &&
+        node_log_limit_pass(&n->refused_election_log, now_ms, &held))
+        node_log(NODE_LOG_ERROR,
+                 "cannot start an election: term %llu is the largest this node may hold "
+                 "(2^53-1); it stays a follower (%llu refusals so far)",
+                 (unsigned long long)replica_term(n->replica), (unsigned long long)rf.election);
+    n->elections_refused_seen = rf.election;
 }
 
 uint64_t node_deadline(const struct node *n)

@@ -342,11 +342,29 @@ static void own_command(struct kv_command *c)
     json_incref(c->to);
 }
 
+bool node_json_u53(const json_t *v)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0 &&
+           (uint64_t)json_integer_value(v) <= RAFT_CODEC_MAX_INT;
+}
+
+void node_reply_bad_msg_id(struct node *n, const char *src, const json_t *id)
+{
+    /* Still echo what was sent, so the client can match the answer. */
+    node_line_begin(n, src, "error");
+    if (id) {
+        outbuf_lit(&n->out, ",\"in_reply_to\":");
+        outbuf_json(&n->out, id);
+    }
+    outbuf_lit(&n->out, ",\"code\":12,\"text\":\"msg_id must be an integer from 0 to 2^53-1\"");
+    node_line_end(n);
+}
+
 void node_client_request(struct node *n, const char *src, json_t *body, const char *type,
                          uint64_t now_ms)
 {
     const json_t *id = json_object_get(body, "msg_id");
-    bool has_id = json_is_integer(id);
+    bool has_id = node_json_u53(id);
     json_int_t msg_id = has_id ? json_integer_value(id) : 0;
     struct kv_command c;
     const char *err = parse_command(body, type, "key", "value", "from", "to", &c);
@@ -357,14 +375,7 @@ void node_client_request(struct node *n, const char *src, json_t *body, const ch
         return;
     }
     if (!has_id) {
-        /* Still echo what was sent, so the client can match the answer. */
-        node_line_begin(n, src, "error");
-        if (id) {
-            outbuf_lit(&n->out, ",\"in_reply_to\":");
-            outbuf_json(&n->out, id);
-        }
-        outbuf_lit(&n->out, ",\"code\":12,\"text\":\"msg_id must be an integer\"");
-        node_line_end(n);
+        node_reply_bad_msg_id(n, src, id);
         return;
     }
     if (err) {
@@ -406,13 +417,13 @@ void node_fwd_request(struct node *n, int from, json_t *body, uint64_t now_ms)
         return;
     }
     /* Without a term no leader could tell whether to append it. */
-    bool has_term = json_is_integer(jterm) && json_integer_value(jterm) > 0;
+    bool has_term = node_json_u53(jterm) && json_integer_value(jterm) > 0;
     raft_term term = has_term ? (raft_term)json_integer_value(jterm) : 0;
     json_array_foreach(reqs, i, item) {
         const json_t *jid = json_object_get(item, "i");
         const json_t *jref = json_object_get(item, "q");
         const char *op = json_string_value(json_object_get(item, "op"));
-        if (!json_is_integer(jid) || !json_is_integer(jref) || !op)
+        if (!node_json_u53(jid) || !node_json_u53(jref) || !op)
             continue; /* never made by a raftkv node; its sender times out */
         uint64_t fwd_id = (uint64_t)json_integer_value(jid);
         uint64_t fwd_ref = (uint64_t)json_integer_value(jref);
@@ -454,8 +465,9 @@ void node_fwd_reply(struct node *n, json_t *body)
         const json_t *jref = json_object_get(item, "q");
         const json_t *code = json_object_get(item, "code");
         const json_t *st = json_object_get(item, "st");
-        if (!json_is_integer(jid) || !json_is_integer(jref) || !json_is_integer(code))
-            continue;
+        if (!node_json_u53(jid) || !node_json_u53(jref) || !node_json_u53(code) ||
+            json_integer_value(code) > 1000)
+            continue; /* never made by a raftkv node (Maelstrom codes are below 1000) */
         struct request *q = request_get(n, (uint64_t)json_integer_value(jref));
         if (!q || q->kind != REQ_CLIENT)
             continue; /* ended already */

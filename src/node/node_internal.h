@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "node/node.h"
+#include "node/node_log.h"
 #include "node/raft_codec.h"
 #include "replica/replica.h"
 #include "router/router.h"
@@ -71,6 +72,11 @@ struct node {
 
     uint64_t last_now; /* the time of the latest input, for callbacks */
 
+    /* Raft messages refused (ill-formed, or past the core's bounds) and
+     * elections refused at max_term: logged at most once a second each. */
+    struct node_log_limit refused_msg_log, refused_election_log;
+    uint64_t elections_refused_seen;
+
     struct storage_replica_sync bg_sync; /* node_set_background_sync() */
     int failed;
 };
@@ -87,6 +93,12 @@ void node_fwd_request(struct node *n, int from, json_t *body, uint64_t now_ms);
 void node_fwd_reply(struct node *n, json_t *body);
 void node_reply_error(struct node *n, const char *dest, json_int_t msg_id, bool has_id, int code,
                       const char *text);
+/* An integer in 0..2^53-1 (RAFT_CODEC_MAX_INT): what every Maelstrom peer's
+ * JSON parser reads exactly. Ids, terms and codes outside it are refused. */
+bool node_json_u53(const json_t *v);
+/* Error 12 for a msg_id that is absent, not an integer or out of range,
+ * echoing it as sent. */
+void node_reply_bad_msg_id(struct node *n, const char *src, const json_t *id);
 void node_complete(void *ctx, uint64_t ref, const struct replica_result *res);
 void node_emit_forwards(struct node *n);
 /* The router's callbacks (router_config.submit, forward, finish). */

@@ -40,3 +40,15 @@ void node_log_write(enum node_log_level lvl, const char *fmt, ...)
     ssize_t w = write(2, line, len);
     (void)w; /* a log line that cannot be written is dropped */
 }
+
+bool node_log_limit_pass(struct node_log_limit *l, uint64_t now_ms, uint64_t *suppressed)
+{
+    if (l->next_ms != 0 && now_ms < l->next_ms) {
+        l->suppressed++;
+        return false;
+    }
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->next_ms = now_ms + 1000;
+    return true;
+}

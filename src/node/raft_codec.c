@@ -1,6 +1,7 @@
 /* raft_codec.c - encode and decode Raft messages as JSON bodies. */
 #include "node/raft_codec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,22 +116,44 @@ void raft_codec_arena_free(struct raft_codec_arena *a)
     memset(a, 0, sizeof *a);
 }
 
-/* An optional non-negative integer member; -1 if present and ill-typed. */
-static int get_u64(const json_t *body, const char *name, uint64_t *out)
+static int refuse(struct raft_codec_arena *a, const char *fmt, const char *name)
+{
+    snprintf(a->error, sizeof a->error, fmt, name);
+    return -1;
+}
+
+/* An optional integer member in 0..RAFT_CODEC_MAX_INT (0 when absent). */
+static int get_u53(const json_t *body, const char *name, uint64_t *out,
+                   struct raft_codec_arena *a)
 {
     const json_t *v = json_object_get(body, name);
     *out = 0;
     if (!v)
         return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = (uint64_t)json_integer_value(v);
+    if (!json_is_integer(v))
+        return refuse(a, "\"%s\" is not an integer", name);
+    if (json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > RAFT_CODEC_MAX_INT)
+        return refuse(a, "\"%s\" is outside 0..2^53-1", name);
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+/* An optional flag: true, false, 1 or 0 (what the encoder writes). */
+static int get_flag(const json_t *body, const char *name, bool *out, struct raft_codec_arena *a)
+{
+    const json_t *v = json_object_get(body, name);
+    *out = false;
+    if (!v)
         return 0;
-    }
     if (json_is_boolean(v)) {
         *out = json_is_true(v);
         return 0;
     }
-    return -1;
+    if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1)) {
+        *out = json_integer_value(v) == 1;
+        return 0;
+    }
+    return refuse(a, "\"%s\" is not a flag (0, 1, true or false)", name);
 }
 
 /* Re-render embedded JSON as the compact, sorted bytes it was made from. */
@@ -150,7 +173,12 @@ static int decode_entries(const json_t *list, struct raft_codec_arena *a, struct
 {
     size_t n = json_array_size(list);
     if (!json_is_array(list) || n == 0)
-        return list ? -1 : 0;
+        return list ? refuse(a, "\"%s\" is not a non-empty array", "e") : 0;
+    if (n > RAFT_CODEC_MAX_ENTRIES)
+        return refuse(a, "\"%s\" holds more than 65536 entries", "e");
+    /* prev_index <= RAFT_CODEC_MAX_INT already: no wrap here. */
+    if (n > RAFT_CODEC_MAX_INT - m->prev_index)
+        return refuse(a, "\"%s\" would take indexes past 2^53-1", "e");
     if (n > a->cap_entries) {
         struct raft_entry *e = realloc(a->entries, n * sizeof *e);
         if (!e)
@@ -170,9 +198,9 @@ static int decode_entries(const json_t *list, struct raft_codec_arena *a, struct
         const json_t *term = json_array_get(e, 0), *type = json_array_get(e, 1);
         const json_t *data = json_array_get(e, 2);
         if (json_array_size(e) != 3 || !json_is_integer(term) || json_integer_value(term) < 0 ||
-            !json_is_integer(type) || json_integer_value(type) < 0 ||
-            json_integer_value(type) > 255)
-            return -1;
+            (uint64_t)json_integer_value(term) > RAFT_CODEC_MAX_INT || !json_is_integer(type) ||
+            json_integer_value(type) < 0 || json_integer_value(type) > 255)
+            return refuse(a, "an entry of \"%s\" is not [term, type, data] in range", "e");
         struct raft_entry *out = &a->entries[i];
         out->term = (raft_term)json_integer_value(term);
         out->index = m->prev_index + 1 + i;
@@ -181,7 +209,9 @@ static int decode_entries(const json_t *list, struct raft_codec_arena *a, struct
         if (json_is_null(data))
             out->len = 0;
         else if (dump_into(&a->bytes, data) != 0)
-            return -1;
+            return refuse(a, "an entry of \"%s\" cannot be stored", "e");
+        else if (a->bytes.len - a->offsets[i] > UINT32_MAX)
+            return refuse(a, "an entry of \"%s\" is over 4 GiB", "e");
         else
             out->len = (uint32_t)(a->bytes.len - a->offsets[i]);
     }
@@ -201,32 +231,25 @@ int raft_codec_decode(const json_t *body, enum raft_msg_type type, struct raft_c
     m->to = to;
     m->type = type;
     a->bytes.len = 0;
-    uint64_t granted, success;
-    int rc = get_u64(body, "t", &m->term);
-    rc |= get_u64(body, "li", &m->last_log_index);
-    rc |= get_u64(body, "lt", &m->last_log_term);
-    rc |= get_u64(body, "g", &granted);
-    rc |= get_u64(body, "pi", &m->prev_index);
-    rc |= get_u64(body, "pt", &m->prev_term);
-    rc |= get_u64(body, "c", &m->commit);
-    rc |= get_u64(body, "q", &m->seq);
-    rc |= get_u64(body, "s", &success);
-    rc |= get_u64(body, "mi", &m->match_index);
-    rc |= get_u64(body, "ri", &m->reject_index);
-    rc |= get_u64(body, "hi", &m->hint_index);
-    rc |= get_u64(body, "ht", &m->hint_term);
-    rc |= get_u64(body, "si", &m->snap_index);
-    rc |= get_u64(body, "st", &m->snap_term);
-    if (rc != 0)
+    a->error[0] = '\0';
+    static const char *const names[] = {"t",  "li", "lt", "pi", "pt", "c",  "q",
+                                        "mi", "ri", "hi", "ht", "si", "st"};
+    uint64_t *fields[] = {&m->term,         &m->last_log_index, &m->last_log_term,
+                          &m->prev_index,   &m->prev_term,      &m->commit,
+                          &m->seq,          &m->match_index,    &m->reject_index,
+                          &m->hint_index,   &m->hint_term,      &m->snap_index,
+                          &m->snap_term};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (get_u53(body, names[i], fields[i], a) != 0)
+            return -1;
+    if (get_flag(body, "g", &m->granted, a) != 0 || get_flag(body, "s", &m->success, a) != 0)
         return -1;
-    m->granted = granted != 0;
-    m->success = success != 0;
     if (type == RAFT_MSG_APPEND && decode_entries(json_object_get(body, "e"), a, m) != 0)
         return -1;
     if (type == RAFT_MSG_SNAPSHOT) {
         const json_t *sd = json_object_get(body, "sd");
         if (!json_is_object(sd) || dump_into(&a->bytes, sd) != 0)
-            return -1;
+            return refuse(a, "\"%s\" is not a map image", "sd");
         m->snap_data = (uint8_t *)a->bytes.data;
         m->snap_len = a->bytes.len;
     }

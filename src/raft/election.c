@@ -62,6 +62,18 @@ static int popcount(uint32_t x)
 void election_start(struct raft *r, bool pre_vote)
 {
     bool pre = pre_vote && r->cfg.pre_vote;
+    if (r->term >= r->cfg.max_term) {
+        /* Campaigning means term + 1, past the bound: stay a follower (a
+         * leader of this term may still reach us) and tell the driver. */
+        r->refused.election++;
+        r->refused.last = "election at max_term";
+        TRACE(r, "election due in term %llu = max_term -> refuse, stay follower",
+              (unsigned long long)r->term);
+        r->role = RAFT_FOLLOWER;
+        r->leader = RAFT_NO_NODE;
+        election_reset_timer(r);
+        return;
+    }
     raft_term campaign_term = r->term + 1;
     if (pre) {
         r->role = RAFT_PRE_CANDIDATE;

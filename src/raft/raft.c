@@ -27,7 +27,10 @@
  *   max_inflight 8            APPENDs in flight per follower (pipelining);
  *   max_pending_reads 4096    ReadIndex queue bound (RAFT_ERR_BUSY beyond);
  *   snapshot_trailing 1024    entries kept behind a snapshot, so a follower
- *                             a second behind under load still gets entries. */
+ *                             a second behind under load still gets entries;
+ *   max_term, max_index 2^63-1  what any signed 64-bit reader of a term or
+ *                             index accepts; an election a millisecond
+ *                             would take 292 million years to reach it. */
 void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t seed)
 {
     memset(c, 0, sizeof *c);
@@ -42,6 +45,8 @@ void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t se
     c->max_inflight = 8;
     c->max_pending_reads = 4096;
     c->snapshot_trailing = 1024;
+    c->max_term = INT64_MAX;
+    c->max_index = INT64_MAX;
     c->seed = seed;
 }
 
@@ -50,7 +55,21 @@ static bool config_valid(const struct raft_config *c)
     return c->n_nodes >= 1 && c->n_nodes <= RAFT_MAX_NODES && c->id >= 0 && c->id < c->n_nodes &&
            c->election_timeout_ms > 0 && c->heartbeat_interval_ms > 0 &&
            c->max_entries_per_msg > 0 && c->max_bytes_per_msg > 0 && c->max_inflight > 0 &&
-           c->max_pending_reads > 0;
+           c->max_pending_reads > 0 && c->max_term > 0 && c->max_term < UINT64_MAX &&
+           c->max_index > 0 && c->max_index < UINT64_MAX;
+}
+
+/* What storage held must lie within the bounds: a node restored above
+ * max_term could never answer in a term its peers accept. */
+static bool restore_in_bounds(const struct raft_config *c, const struct raft_restore *rs)
+{
+    if (rs->term > c->max_term || rs->snap_term > c->max_term || rs->snap_index > c->max_index ||
+        rs->n_entries > c->max_index)
+        return false;
+    for (size_t i = 0; i < rs->n_entries; i++)
+        if (rs->entries[i].term > c->max_term || rs->entries[i].index > c->max_index)
+            return false;
+    return true;
 }
 
 struct raft *raft_new(const struct raft_config *config, const struct raft_restore *restore,
@@ -78,7 +97,8 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
 
     log_init(&r->log, 0, 0);
     if (restore) {
-        if (restore->voted_for < RAFT_NO_NODE || restore->voted_for >= config->n_nodes)
+        if (restore->voted_for < RAFT_NO_NODE || restore->voted_for >= config->n_nodes ||
+            (restore->n_entries && !restore->entries) || !restore_in_bounds(config, restore))
             goto err_after_alloc;
         r->term = restore->term;
         r->voted_for = restore->voted_for;
@@ -173,26 +193,76 @@ void raft_mark_written(struct raft *r, raft_index from)
         r->persist_from = from;
 }
 
-static bool msg_valid(const struct raft *r, const struct raft_msg *m)
+/* A term or index past the config's bounds: refused before anything is
+ * adopted, so term + 1 and index + n never wrap anywhere in the core, and
+ * counted for the driver to log. Every field is checked, used by the type
+ * or not: no message this core makes carries one past the bounds. */
+static int msg_in_bounds(struct raft *r, const struct raft_msg *m)
+{
+    if (m->term > r->cfg.max_term) {
+        r->refused.term++;
+        r->refused.last = "term above max_term";
+        TRACE(r, "recv %s from n%d term %llu > max_term %llu -> refuse", raft_msg_type_name(m->type),
+              m->from, (unsigned long long)m->term, (unsigned long long)r->cfg.max_term);
+        return RAFT_ERR_BOUNDS;
+    }
+    raft_index max = r->cfg.max_index;
+    if (m->last_log_index > max || m->prev_index > max || m->commit > max ||
+        m->match_index > max || m->reject_index > max || m->hint_index > max ||
+        m->snap_index > max || (m->type == RAFT_MSG_APPEND && m->n_entries > max - m->prev_index)) {
+        r->refused.index++;
+        r->refused.last = "index above max_index";
+        TRACE(r, "recv %s from n%d with an index past max_index %llu -> refuse",
+              raft_msg_type_name(m->type), m->from, (unsigned long long)max);
+        return RAFT_ERR_BOUNDS;
+    }
+    return RAFT_OK;
+}
+
+/* Well-formed as this core would have made it; RAFT_ERR_INVALID if not,
+ * RAFT_ERR_BOUNDS past the bounds. No term in a message exceeds its own
+ * term (a sender's log holds no newer term than its current one). */
+static int msg_check(struct raft *r, const struct raft_msg *m)
 {
     if ((unsigned)m->type >= RAFT_MSG_TYPE_COUNT || m->from < 0 || m->from >= r->cfg.n_nodes ||
         m->from == r->cfg.id || m->to != r->cfg.id)
-        return false;
-    if (m->type == RAFT_MSG_APPEND) {
+        return RAFT_ERR_INVALID;
+    int rc = msg_in_bounds(r, m);
+    if (rc != RAFT_OK)
+        return rc;
+    switch (m->type) {
+    case RAFT_MSG_PREVOTE:
+    case RAFT_MSG_VOTE:
+        if (m->last_log_term > m->term)
+            return RAFT_ERR_INVALID;
+        break;
+    case RAFT_MSG_APPEND:
         if (m->n_entries && !m->entries)
-            return false;
+            return RAFT_ERR_INVALID;
+        /* Index 0 is before every log: its term is 0. */
+        if (m->prev_term > m->term || (m->prev_index == 0 && m->prev_term != 0))
+            return RAFT_ERR_INVALID;
         for (size_t i = 0; i < m->n_entries; i++) {
             const struct raft_entry *e = &m->entries[i];
-            if (e->index != m->prev_index + 1 + i || e->term > m->term || (e->len && !e->data) ||
-                e->term < (i ? m->entries[i - 1].term : m->prev_term))
-                return false;
+            if (e->index != m->prev_index + 1 + i || e->term > m->term || e->term == 0 ||
+                (e->len && !e->data) || e->term < (i ? m->entries[i - 1].term : m->prev_term))
+                return RAFT_ERR_INVALID;
         }
-        if (m->prev_term > m->term)
-            return false;
+        break;
+    case RAFT_MSG_APPEND_RESP:
+        /* hint_term: the term of one of its entries, first held at hint_index. */
+        if (m->hint_term > m->term || (m->hint_term != 0 && m->hint_index == 0))
+            return RAFT_ERR_INVALID;
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        if ((m->snap_len && !m->snap_data) || m->snap_index == 0 || m->snap_term == 0 ||
+            m->snap_term > m->term)
+            return RAFT_ERR_INVALID;
+        break;
+    default:
+        break;
     }
-    if (m->type == RAFT_MSG_SNAPSHOT && ((m->snap_len && !m->snap_data) || m->snap_index == 0))
-        return false;
-    return true;
+    return RAFT_OK;
 }
 
 /* Figure 3.1 "Rules for all servers": a higher term seen in any RPC makes
@@ -202,8 +272,9 @@ static bool msg_valid(const struct raft *r, const struct raft_msg *m)
  * live leader's lease is ignored so a rejoining node cannot depose it. */
 static int step_receive(struct raft *r, const struct raft_msg *m)
 {
-    if (!msg_valid(r, m))
-        return RAFT_ERR_INVALID;
+    int rc = msg_check(r, m);
+    if (rc != RAFT_OK)
+        return rc;
     const char *type = raft_msg_type_name(m->type);
 
     if (m->term > r->term) {
@@ -290,7 +361,13 @@ static int step_propose(struct raft *r, const struct raft_event *e)
     if (!e->propose.data || !e->propose.len)
         return RAFT_ERR_INVALID;
     raft_index last = log_last_index(&r->log);
-    if (last - r->commit + e->propose.n > RAFT_MAX_UNCOMMITTED_ENTRIES) {
+    if (e->propose.n > r->cfg.max_index - last) {
+        TRACE(r, "propose %zu commands after index %llu -> refuse, past max_index", e->propose.n,
+              (unsigned long long)last);
+        return RAFT_ERR_BOUNDS;
+    }
+    if (e->propose.n > RAFT_MAX_UNCOMMITTED_ENTRIES ||
+        last - r->commit + e->propose.n > RAFT_MAX_UNCOMMITTED_ENTRIES) {
         TRACE(r, "propose with %llu entries uncommitted -> refuse, busy",
               (unsigned long long)(last - r->commit));
         return RAFT_ERR_BUSY;
@@ -496,6 +573,11 @@ bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *
     return true;
 }
 
+void raft_refusals(const struct raft *r, struct raft_refusals *out)
+{
+    *out = r->refused;
+}
+
 bool raft_peer_lost_data(const struct raft *r, int id, raft_index *agree)
 {
     if (r->role != RAFT_LEADER || id < 0 || id >= r->cfg.n_nodes || id == r->cfg.id ||
@@ -543,6 +625,8 @@ const char *raft_strerror(int rc)
         return "out of memory";
     case RAFT_ERR_BUSY:
         return "busy: too many pending reads or uncommitted entries";
+    case RAFT_ERR_BOUNDS:
+        return "a term or index beyond the configured bounds (max_term, max_index)";
     }
     return "unknown error";
 }

@@ -56,6 +56,8 @@ typedef uint64_t raft_index;
 #define RAFT_ERR_INVALID (-2)    /* malformed event (bad node id, ...) */
 #define RAFT_ERR_NOMEM (-3)
 #define RAFT_ERR_BUSY (-4) /* too many pending reads or unapplied entries */
+#define RAFT_ERR_BOUNDS (-5) /* a term or index beyond max_term / max_index: refused,
+                              * nothing changed, counted in raft_refusals() */
 
 enum raft_role { RAFT_FOLLOWER, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
@@ -139,6 +141,15 @@ struct raft_config {
     /* Entries kept in memory behind a snapshot (RAFT_EVENT_SNAPSHOT), so a
      * follower a little behind gets entries rather than the whole image. */
     size_t snapshot_trailing;
+    /* The largest term and index this node will ever hold (both below
+     * UINT64_MAX, so term + 1 and index + 1 never wrap). A message carrying
+     * a larger term or index is refused before anything is adopted
+     * (RAFT_ERR_BOUNDS); a node at max_term cannot start an election (it
+     * would have to increment): it stays follower and counts the refusal.
+     * A driver picks what its wire can carry back (raft_config_default:
+     * 2^63-1, what every signed 64-bit reader accepts). */
+    raft_term max_term;
+    raft_index max_index;
 };
 
 /* Fill a config with the defaults documented in the README (and in raft.c). */
@@ -275,6 +286,16 @@ bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *
  * what it forgot), so it gets one probe per heartbeat and never catches up;
  * the flag clears if it matches at its old match again. */
 bool raft_peer_lost_data(const struct raft *r, int id, raft_index *agree);
+
+/* What the core refused because of max_term / max_index; counters only
+ * grow. A driver logs their growth (rate-limited): the core does no I/O. */
+struct raft_refusals {
+    uint64_t term;     /* messages whose term exceeds max_term */
+    uint64_t index;    /* messages with an index (or prev_index + entries) past max_index */
+    uint64_t election; /* elections not started: the term is max_term already */
+    const char *last;  /* what the last refusal was, static text, or NULL */
+};
+void raft_refusals(const struct raft *r, struct raft_refusals *out);
 
 /* A deep copy of `src` that outlives the core's buffers (entries and snapshot
  * bytes included); release it with raft_msg_release(). RAFT_OK or

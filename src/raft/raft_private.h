@@ -119,6 +119,8 @@ struct raft {
     raft_index proposed_first;
     raft_term proposed_term;
     uint32_t lost_data_seen; /* followers confirmed lost in this step (bitmask) */
+
+    struct raft_refusals refused; /* bounds refusals (raft.c, election.c) */
 };
 
 /* ---- trace.c ---- */

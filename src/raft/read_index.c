@@ -148,7 +148,7 @@ int read_index_request(struct raft *r, const uint64_t *ids, size_t n)
     }
     if (n == 0)
         return RAFT_OK;
-    if (r->reads_count + n > r->cfg.max_pending_reads) {
+    if (n > r->cfg.max_pending_reads - r->reads_count) {
         TRACE(r, "read of %zu with %zu pending -> fail, busy", n, r->reads_count);
         for (size_t i = 0; i < n; i++)
             read_fail_id(r, ids[i]);

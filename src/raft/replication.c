@@ -326,14 +326,27 @@ static void matched_again(struct raft *r, int id, raft_index match)
     lost_data_clear(pr);
 }
 
+/* The heartbeat round an answer echoes: never past the latest round this
+ * node started (no such message went out), so a forged round cannot
+ * confirm reads ahead of time. */
+static void ack_round(struct raft *r, struct raft_progress *pr, const struct raft_msg *m)
+{
+    if (m->seq > r->hb_seq) {
+        TRACE(r, "n%d answers round %llu > latest %llu -> ignore the round", m->from,
+              (unsigned long long)m->seq, (unsigned long long)r->hb_seq);
+        return;
+    }
+    if (m->seq > pr->acked_seq)
+        pr->acked_seq = m->seq;
+}
+
 void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
 {
     if (r->role != RAFT_LEADER)
         return;
     struct raft_progress *pr = &r->progress[m->from];
     pr->last_heard_ms = r->now;
-    if (m->seq > pr->acked_seq)
-        pr->acked_seq = m->seq;
+    ack_round(r, pr, m);
 
     if (m->success) {
         if (m->match_index > log_last_index(&r->log))
@@ -384,8 +397,7 @@ void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
         return;
     struct raft_progress *pr = &r->progress[m->from];
     pr->last_heard_ms = r->now;
-    if (m->seq > pr->acked_seq)
-        pr->acked_seq = m->seq;
+    ack_round(r, pr, m);
     if (pr->state != PROGRESS_SNAPSHOT || m->match_index > log_last_index(&r->log))
         return;
     matched_again(r, m->from, m->match_index);

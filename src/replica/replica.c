@@ -110,6 +110,10 @@ void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_comm
 void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct kv_command *c,
                             raft_term term, uint64_t now_ms)
 {
+    if (c->op == KV_CLUSTER_ID) {
+        replica_answer_kv_error(r, client_ref, KV_ERR_MALFORMED, "not a client operation");
+        return;
+    }
     size_t in_flight = replica_pending(r);
     if (in_flight >= r->config.max_pending) {
         replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "too many pending requests");
@@ -158,9 +162,22 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     /* A snapshot the map cannot load would leave the core past entries the
      * map never saw: refuse it before the core adopts it. */
     if (m->type == RAFT_MSG_SNAPSHOT) {
+        /* Checked only (no map built), with its header's index and term and
+         * its cluster id. */
+        struct kv_loader *l = kv_loader_new(false);
         uint64_t idx, term;
-        if (kv_restore(NULL, m->snap_data, m->snap_len, &idx, &term) != 0 ||
-            idx != m->snap_index || term != m->snap_term)
+        int ok = l && kv_loader_feed(l, m->snap_data, m->snap_len) == 0 &&
+                 kv_loader_finish(l, NULL, &idx, &term) == 0 && idx == m->snap_index &&
+                 term == m->snap_term;
+        /* Nor may a snapshot of another cluster replace this one's state
+         * (defence in depth: the handshake refuses such a peer first). */
+        uint8_t ours[CLUSTER_ID_BYTES], theirs[CLUSTER_ID_BYTES];
+        bool other = ok && kv_cluster_id(r->kv, ours) && kv_loader_cluster_id(l, theirs) &&
+                     memcmp(ours, theirs, sizeof ours) != 0;
+        kv_loader_free(l);
+        if (other && r->config.snapshot_refused)
+            r->config.snapshot_refused(r->config.ctx, m->from, ours, theirs);
+        if (!ok || other)
             return RAFT_ERR_INVALID;
     }
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
@@ -168,7 +185,7 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     struct raft_update u;
     int rc = raft_step(r->raft, &e, &u);
     replica_absorb(r, &u);
-    return rc == RAFT_ERR_INVALID ? rc : 0;
+    return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
 }
 
 void replica_tick(struct replica *r, uint64_t now_ms)
@@ -255,6 +272,43 @@ static void propose_queued(struct replica *r, uint64_t now_ms)
     r->n_queued_writes = 0;
     free(data);
     free(len);
+}
+
+/* config.cluster_id: a leader that has applied an entry of its own term
+ * has applied everything committed before its term; if its map still holds
+ * no cluster id, no id was ever committed, and it proposes its own. Not
+ * tracked: nobody waits for the answer, and a refused one (another leader's
+ * id applied first) changes nothing. */
+static void propose_cluster_id(struct replica *r, uint64_t now_ms)
+{
+    raft_term term = raft_current_term(r->raft);
+    uint8_t have[CLUSTER_ID_BYTES];
+    if (cluster_id_is_zero(r->config.cluster_id) || raft_role(r->raft) != RAFT_LEADER ||
+        r->applied_term != term || r->cluster_id_proposed_term == term ||
+        kv_cluster_id(r->kv, have))
+        return;
+    char hex[CLUSTER_ID_HEX_LEN + 1];
+    cluster_id_hex(r->config.cluster_id, hex);
+    struct kv_command c = {.op = KV_CLUSTER_ID, .value = json_string(hex)};
+    uint8_t *data;
+    size_t len;
+    int rc = c.value ? kv_command_encode(&c, &data, &len) : -1;
+    json_decref(c.value);
+    if (rc != 0)
+        return; /* out of memory: tried again at the next flush */
+    const uint8_t *datas[1] = {data};
+    uint32_t lens[1] = {(uint32_t)len};
+    struct raft_event e = {.type = RAFT_EVENT_PROPOSE, .now_ms = now_ms};
+    e.propose.n = 1;
+    e.propose.data = datas;
+    e.propose.len = lens;
+    struct raft_update u;
+    if (raft_step(r->raft, &e, &u) == RAFT_OK) {
+        r->cluster_id_proposed_term = term;
+        replica_supersede(r, u.proposed_first);
+    }
+    replica_absorb(r, &u);
+    free(data);
 }
 
 /* All reads of the batch as one READ (ReadIndex, thesis 6.4). */
@@ -448,6 +502,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
      * (thesis 6.4), so a mixed batch needs no separate round. */
     read_queued(r, now_ms);
     propose_queued(r, now_ms);
+    propose_cluster_id(r, now_ms);
     /* Bounded: each round only reacts to the previous one's durability or
      * snapshot; the core settles in a few rounds. */
     for (int round = 0; round < 16; round++) {
@@ -519,6 +574,15 @@ raft_index replica_commit_index(const struct replica *r) { return raft_commit_in
 raft_index replica_applied_index(const struct replica *r) { return r->applied; }
 raft_index replica_last_index(const struct replica *r) { return raft_last_index(r->raft); }
 const struct kv_store *replica_store(const struct replica *r) { return r->kv; }
+bool replica_cluster_id(const struct replica *r, uint8_t out[CLUSTER_ID_BYTES])
+{
+    return kv_cluster_id(r->kv, out);
+}
+
+void replica_set_cluster_id(struct replica *r, const uint8_t id[CLUSTER_ID_BYTES])
+{
+    memcpy(r->config.cluster_id, id, CLUSTER_ID_BYTES);
+}
 
 bool replica_progress(const struct replica *r, int id, raft_index *match, raft_index *next)
 {
@@ -534,6 +598,11 @@ size_t replica_pending(const struct replica *r)
 void replica_stats(const struct replica *r, struct replica_stats *out)
 {
     *out = r->stats;
+}
+
+void replica_refusals(const struct replica *r, struct raft_refusals *out)
+{
+    raft_refusals(r->raft, out);
 }
 
 const char *replica_status_name(enum replica_status s)

@@ -55,6 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cluster_id.h"
 #include "kv/kv.h"
 #include "raft/raft.h"
 
@@ -144,6 +145,18 @@ struct replica_config {
      * answering. NULL: snapshots are taken inline (kv_snapshot, then
      * store->save_snapshot). */
     int (*snapshot_start)(void *ctx, raft_index index, raft_term term);
+    /* Opt-in (the TCP server; the Maelstrom node leaves it zero): the id to
+     * give the cluster if it has none. A leader that has applied an entry
+     * of its own term (so everything committed before it) and whose state
+     * machine still holds no cluster id proposes a KV_CLUSTER_ID entry
+     * with it, at most once per term; the first one applied becomes every
+     * member's id (kv.h). The core stays free of randomness: the transport
+     * draws the id. All zero: never propose. */
+    uint8_t cluster_id[CLUSTER_ID_BYTES];
+    /* Optional: a snapshot from peer `from` was refused because its image
+     * carries cluster id `theirs`, not `ours` (this state machine's). */
+    void (*snapshot_refused)(void *ctx, int from, const uint8_t ours[CLUSTER_ID_BYTES],
+                             const uint8_t theirs[CLUSTER_ID_BYTES]);
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
@@ -169,7 +182,8 @@ struct replica;
 struct replica *replica_new(const struct replica_config *config, uint64_t now_ms);
 void replica_free(struct replica *r);
 
-/* Queue a client command (READ, WRITE, CAS, DELETE); its references are
+/* Queue a client command (READ, WRITE, CAS, DELETE; a CLUSTER_ID is
+ * refused with KV_ERR_MALFORMED: only the replica proposes it); its references are
  * borrowed (encoded or copied at once). The outcome arrives through
  * config.complete in a later replica_flush(), exactly once per submit. */
 void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_command *c,
@@ -184,8 +198,9 @@ void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct
                             raft_term term, uint64_t now_ms);
 
 /* Step the core with a message from a peer. Everything `m` points to is
- * borrowed for the call. Returns 0 or RAFT_ERR_INVALID for a bad message
- * (dropped, nothing changed). */
+ * borrowed for the call. Returns 0, RAFT_ERR_INVALID for a bad message or
+ * RAFT_ERR_BOUNDS for a term or index past the core's max_term/max_index
+ * (dropped, nothing changed; a transport logs it, rate-limited). */
 int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms);
 
 /* Fire due timers (elections, heartbeats, request timeouts). */
@@ -228,6 +243,12 @@ size_t replica_pending(const struct replica *r); /* writes + reads awaiting an o
 /* As leader: follower `id` lost data it had acknowledged (raft_peer_lost_data). */
 bool replica_peer_lost_data(const struct replica *r, int id);
 const struct kv_store *replica_store(const struct replica *r);
+/* The cluster id the state machine holds (kv_cluster_id). */
+bool replica_cluster_id(const struct replica *r, uint8_t out[CLUSTER_ID_BYTES]);
+/* Replace config.cluster_id, the id this replica would propose: a
+ * transport that learned the cluster's id another way (a peer's handshake)
+ * proposes that one, never a new one. */
+void replica_set_cluster_id(struct replica *r, const uint8_t id[CLUSTER_ID_BYTES]);
 
 struct replica_stats {
     uint64_t proposed;   /* commands appended by this replica as leader */
@@ -238,6 +259,9 @@ struct replica_stats {
     uint64_t snapshots;  /* snapshots taken */
 };
 void replica_stats(const struct replica *r, struct replica_stats *out);
+/* The core's bounds refusals (raft_refusals): a transport logs their growth,
+ * elections refused at max_term included, rate-limited. */
+void replica_refusals(const struct replica *r, struct raft_refusals *out);
 
 const char *replica_status_name(enum replica_status s);
 

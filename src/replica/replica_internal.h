@@ -114,6 +114,7 @@ struct replica {
     bool snapshot_running;
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
+    raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
     uint32_t lost_data_due, lost_data_reported;

@@ -12,7 +12,9 @@
  * client); a client whose unread replies pass --max-output-bytes is closed.
  * A malformed or oversized request gets "-ERR Protocol error: ..." and the
  * connection is closed once that reply is written: the parser never reads
- * past the limit, so nothing unbounded is held.
+ * past the limit, so nothing unbounded is held. Idle and handshake
+ * deadlines are client_sweep.c's. Every refusal is logged with the client's
+ * address, rate-limited (server_log_limited).
  */
 #include <inttypes.h>
 #include <netdb.h>
@@ -45,13 +47,14 @@ static void client_req_free(struct client_req *r)
     free(r);
 }
 
-static void client_close(struct client *c, const char *why)
+void client_close(struct client *c, const char *why)
 {
     if (c->closing)
         return;
     c->closing = true;
     struct server *s = c->srv;
     server_log(SLOG_DEBUG, "client_closed", "client=%" PRIu64 " reason=\"%s\"", c->id, why);
+    client_sweep_forget(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -85,6 +88,7 @@ static void client_write_done(uv_write_t *w, int status)
         client_close(c, uv_strerror(status));
         return;
     }
+    c->last_io_ms = server_now(c->srv);
     server_out_start(o, (uv_stream_t *)&c->tcp, client_write_done);
     if (c->close_after_write && !o->writing && o->pending.len == 0)
         client_close(c, "closed after reply");
@@ -103,6 +107,9 @@ static void client_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 static void client_maybe_pause(struct client *c)
 {
     if (c->reading && c->n_pending >= c->srv->opt.max_pending_per_client) {
+        char addr[SERVER_ADDR_TEXT];
+        server_log_limited(SLOG_DEBUG, "client_paused", "client=%" PRIu64 " addr=%s pending=%zu", c->id,
+                           server_addr_text(&c->tcp, addr, sizeof addr), c->n_pending);
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
@@ -115,6 +122,7 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         client_close(c, n == UV_EOF ? "closed by client" : uv_strerror((int)n));
         return;
     }
+    c->last_io_ms = server_now(c->srv);
     size_t off = 0;
     while (off < (size_t)n && !c->closing && !c->close_after_write) {
         size_t used = 0;
@@ -122,6 +130,7 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         int rc = resp_parse(&c->parser, buf->base + off, (size_t)n - off, &used, &req);
         off += used;
         if (rc == RESP_READY) {
+            c->handshake_done = true;
             int failed = commands_dispatch(c, &req);
             resp_request_release(&req);
             if (failed) {
@@ -132,8 +141,9 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         }
         if (rc < 0) {
             c->srv->stats.errors_protocol++;
-            server_log(SLOG_INFO, "client_protocol_error", "client=%" PRIu64 " reason=\"%s\"", c->id,
-                       c->parser.err);
+            char addr[SERVER_ADDR_TEXT];
+            server_log_limited(SLOG_INFO, "client_protocol_error", "client=%" PRIu64 " addr=%s reason=\"%s\"",
+                               c->id, server_addr_text(&c->tcp, addr, sizeof addr), c->parser.err);
             /* Answer after the replies already owed, then close. */
             struct client_req *r = client_req_new(c);
             if (!r) {
@@ -215,8 +225,9 @@ void client_req_done(struct client_req *r)
         client_req_free(h);
     }
     if (server_out_bytes(&c->out) > c->srv->opt.max_output_bytes) {
-        server_log(SLOG_WARN, "client_output_limit", "client=%" PRIu64 " bytes=%zu", c->id,
-                   server_out_bytes(&c->out));
+        char addr[SERVER_ADDR_TEXT];
+        server_log_limited(SLOG_WARN, "client_output_limit", "client=%" PRIu64 " addr=%s bytes=%zu", c->id,
+                           server_addr_text(&c->tcp, addr, sizeof addr), server_out_bytes(&c->out));
         client_close(c, "output limit");
         return;
     }
@@ -227,14 +238,14 @@ static void client_on_connection(uv_stream_t *listener, int status)
 {
     struct server *s = listener->data;
     if (status < 0) {
-        server_log(SLOG_WARN, "accept_failed", "reason=\"%s\"", uv_strerror(status));
+        server_log_limited(SLOG_WARN, "accept_failed", "reason=\"%s\"", uv_strerror(status));
         return;
     }
     /* Always accept: libuv stops watching a listener whose connection
      * was left unaccepted. */
     struct client *c = calloc(1, sizeof *c);
     if (!c) {
-        server_log(SLOG_ERROR, "accept_failed", "reason=\"out of memory\"");
+        server_log_limited(SLOG_ERROR, "accept_failed", "reason=\"out of memory\"");
         return;
     }
     c->srv = s;
@@ -248,6 +259,9 @@ static void client_on_connection(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    c->last_io_ms = server_now(s);
+    if (s->opt.client_handshake_timeout_ms)
+        c->handshake_deadline_ms = c->last_io_ms + s->opt.client_handshake_timeout_ms;
     c->next = s->clients;
     if (c->next)
         c->next->prev = c;
@@ -259,6 +273,9 @@ static void client_on_connection(uv_stream_t *listener, int status)
     }
     if (s->n_clients > s->opt.max_clients) {
         s->stats.clients_refused++;
+        char addr[SERVER_ADDR_TEXT];
+        server_log_limited(SLOG_WARN, "client_refused", "addr=%s reason=\"max clients\" max_clients=%zu",
+                           server_addr_text(&c->tcp, addr, sizeof addr), s->opt.max_clients);
         resp_write_error(&c->out.pending, "ERR max number of clients reached");
         c->close_after_write = true;
         server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done);
@@ -297,6 +314,7 @@ int client_start(struct server *s)
         return -1;
     }
     server_log(SLOG_INFO, "client_listening", "addr=%s:%d", s->opt.listen_host, s->opt.listen_port);
+    client_sweep_start(s);
     return 0;
 }
 
@@ -317,6 +335,7 @@ void client_stop_reading_all(struct server *s)
 
 void client_close_all(struct server *s)
 {
+    client_sweep_stop(s);
     while (s->clients)
         client_close(s->clients, "shutdown");
 }

@@ -128,6 +128,11 @@ static void start_ops(struct server *s, struct client_req *r, const struct resp_
 {
     r->data = true;
     if (s->n_ops + n > s->opt.max_pending) {
+        char addr[SERVER_ADDR_TEXT] = "?";
+        if (r->client)
+            server_addr_text(&r->client->tcp, addr, sizeof addr);
+        server_log_limited(SLOG_WARN, "client_pending_limit", "addr=%s pending=%zu max_pending=%zu", addr,
+                           s->n_ops, s->opt.max_pending);
         resp_write_error(&r->reply, "TRYAGAIN too many pending operations");
         s->stats.errors_tryagain++;
         client_req_done(r);
@@ -280,7 +285,12 @@ static void reply_config(struct client *c, struct client_req *r, const struct re
         resp_write_bulk(&r->reply, "yes", 3);
     else if (arg_is(q, 2, "appendfsync"))
         resp_write_bulk(&r->reply, "always", 6);
-    else
+    else if (arg_is(q, 2, "timeout") || arg_is(q, 2, "maxclients")) {
+        char num[24];
+        int n = snprintf(num, sizeof num, "%" PRIu64,
+                         arg_is(q, 2, "timeout") ? c->srv->opt.timeout_s : (uint64_t)c->srv->opt.max_clients);
+        resp_write_bulk(&r->reply, num, (size_t)n);
+    } else
         resp_write_bulk(&r->reply, "", 0);
 }
 

@@ -57,6 +57,10 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
     info_line(&b, "# Server");
     info_line(&b, "raftkv_version:0.1.0");
     info_line(&b, "node:%s", o->id);
+    char cid[CLUSTER_ID_HEX_LEN + 1] = "none";
+    if (s->identity.has_cluster_id)
+        cluster_id_hex(s->identity.cluster_id, cid);
+    info_line(&b, "cluster_id:%s", cid);
     info_line(&b, "process_id:%ld", (long)getpid());
     info_line(&b, "listen:%s:%d", o->listen_host, o->listen_port);
     info_line(&b, "peer_addr:%s:%d", o->peer_host[o->self], o->peer_port[o->self]);
@@ -113,6 +117,14 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
     resp_buf_append(&b, "\r\n", 2);
     info_line(&b, "# Clients");
     info_line(&b, "connected_clients:%zu", s->n_clients);
+    info_line(&b, "maxclients:%zu", o->max_clients);
+    info_line(&b, "timeout:%" PRIu64, o->timeout_s);
+    /* Closed by client_sweep.c: idle past --timeout, or no first command
+     * within --client-handshake-timeout-ms. */
+    info_line(&b, "clients_idle_timeout:%" PRIu64, s->stats.clients_idle_timeout);
+    info_line(&b, "clients_handshake_timeout:%" PRIu64, s->stats.clients_handshake_timeout);
+    info_line(&b, "rejected_connections:%" PRIu64, s->stats.clients_refused);
+    info_line(&b, "log_lines_suppressed:%" PRIu64, server_log_suppressed_total());
     info_line(&b, "pending_operations:%zu", s->n_ops);
     info_line(&b, "replica_pending:%zu", replica_pending(r));
     /* From parsed to answered, data commands only; bucket upper bounds. */
@@ -140,6 +152,11 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
               s->stats.errors_protocol, s->stats.clients_accepted, s->stats.clients_refused,
               s->stats.peers_refused, s->stats.frames_bad, rs.proposed, rs.applied, rs.syncs,
               rs.messages_sent, rs.indefinite, rs.snapshots);
+
+    struct raft_refusals rf;
+    replica_refusals(r, &rf);
+    info_line(&b, "raft_refused:terms=%" PRIu64 ",indexes=%" PRIu64 ",elections=%" PRIu64, rf.term,
+              rf.index, rf.election);
 
     resp_write_bulk(out, b.data ? b.data : "", b.len);
     resp_buf_free(&b);

@@ -142,6 +142,7 @@ static void link_on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(l->tcp, 1);
     uv_read_start((uv_stream_t *)l->tcp, link_alloc, link_read);
     struct peer_hello h = {.cluster_fingerprint = peer_fingerprint(s->opt.peers_text)};
+    server_identity_hello(s, h.cluster_id);
     snprintf(h.sender, sizeof h.sender, "%s", s->opt.id);
     snprintf(h.receiver, sizeof h.receiver, "%s", s->opt.names[l->peer]);
     peer_scratch.len = 0;
@@ -282,7 +283,9 @@ static void conn_close(struct peer_conn *c, const char *why)
 static void conn_refuse(struct peer_conn *c, const char *why, const char *who)
 {
     c->srv->stats.peers_refused++;
-    server_log(SLOG_WARN, "peer_refused", "claimed=%s reason=\"%s\"", who, why);
+    char addr[SERVER_ADDR_TEXT];
+    server_log_limited(SLOG_WARN, "peer_refused", "addr=%s claimed=%s reason=\"%s\"",
+                       server_addr_text(&c->tcp, addr, sizeof addr), who, why);
     conn_close(c, why);
 }
 
@@ -304,7 +307,10 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
         conn_refuse(c, "handshake addressed to another node", h.sender);
     else if (h.cluster_fingerprint != peer_fingerprint(s->opt.peers_text))
         conn_refuse(c, "peer list differs from ours", h.sender);
-    else {
+    else if (!server_identity_hello_ok(s, &h, &c->tcp)) {
+        s->stats.peers_refused++; /* logged with both ids */
+        conn_close(c, "cluster id mismatch");
+    } else {
         c->peer = idx;
         server_log(SLOG_INFO, "peer_conn_accepted", "peer=%s", h.sender);
         /* The peer is back: dial it now rather than when the backoff ends,
@@ -343,7 +349,7 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
             break;
         }
         if (!s->fatal)
-            replica_receive(s->replica, &m, server_now(s));
+            server_raft_refused(s, c->peer, &m, replica_receive(s->replica, &m, server_now(s)));
         peer_raft_msg_release(&m);
         break;
     }
@@ -366,8 +372,10 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
     }
     if (rc != PEER_OK) {
         s->stats.frames_bad++;
-        server_log(SLOG_WARN, "peer_bad_frame", "peer=%s kind=%u reason=\"%s\"", s->opt.names[c->peer],
-                   kind, peer_strerror(rc));
+        char addr[SERVER_ADDR_TEXT];
+        server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s kind=%u reason=\"%s\" detail=\"%s\"",
+                           s->opt.names[c->peer], server_addr_text(&c->tcp, addr, sizeof addr), kind,
+                           peer_strerror(rc), rc == PEER_ERR_MALFORMED ? peer_decode_detail() : "");
         conn_close(c, "bad frame");
     }
 }
@@ -411,8 +419,13 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             c->srv->stats.frames_bad++;
             if (c->peer < 0)
                 conn_refuse(c, peer_strerror(rc), "?");
-            else
+            else {
+                char addr[SERVER_ADDR_TEXT];
+                server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s reason=\"%s\"",
+                                   c->srv->opt.names[c->peer], server_addr_text(&c->tcp, addr, sizeof addr),
+                                   peer_strerror(rc));
                 conn_close(c, peer_strerror(rc));
+            }
             return;
         }
         conn_handle_frame(c, kind, c->in + off + PEER_FRAME_HEADER, flen - PEER_FRAME_HEADER);

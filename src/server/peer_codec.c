@@ -81,6 +81,20 @@ struct reader {
     bool bad;
 };
 
+static _Thread_local const char *decode_detail = "";
+
+const char *peer_decode_detail(void)
+{
+    return decode_detail;
+}
+
+/* Refuse with a reason for the log. */
+static int refuse(const char *detail)
+{
+    decode_detail = detail;
+    return PEER_ERR_MALFORMED;
+}
+
 static uint8_t get_u8(struct reader *r)
 {
     if (r->pos >= r->len) {
@@ -98,6 +112,12 @@ static uint64_t get_varint(struct reader *r)
         if (r->bad)
             return 0;
         if (shift == 63 && c > 1) { /* would overflow 64 bits */
+            decode_detail = "a varint past 64 bits";
+            r->bad = true;
+            return 0;
+        }
+        if (shift > 0 && c == 0) { /* a longer form than needed: never made here */
+            decode_detail = "a varint not in its shortest form";
             r->bad = true;
             return 0;
         }
@@ -137,7 +157,8 @@ int peer_encode_hello(struct peer_wbuf *b, const struct peer_hello *h)
     if (ls == 0 || ls > PEER_MAX_NAME || lr == 0 || lr > PEER_MAX_NAME)
         return PEER_ERR_MALFORMED;
     size_t start;
-    int rc = frame_begin(b, 2 * (10 + PEER_MAX_NAME) + 10, PEER_FRAME_HELLO, &start);
+    int rc = frame_begin(b, 2 * (10 + PEER_MAX_NAME) + 10 + sizeof h->cluster_id, PEER_FRAME_HELLO,
+                         &start);
     if (rc != PEER_OK)
         return rc;
     put_varint(b, ls);
@@ -145,6 +166,7 @@ int peer_encode_hello(struct peer_wbuf *b, const struct peer_hello *h)
     put_varint(b, lr);
     put_bytes(b, h->receiver, lr);
     put_varint(b, h->cluster_fingerprint);
+    put_bytes(b, h->cluster_id, sizeof h->cluster_id);
     frame_end(b, start);
     return PEER_OK;
 }
@@ -167,6 +189,8 @@ int peer_decode_hello(const uint8_t *body, size_t len, struct peer_hello *h)
     if (get_name(&r, h->sender) != 0 || get_name(&r, h->receiver) != 0)
         return PEER_ERR_MALFORMED;
     h->cluster_fingerprint = get_varint(&r);
+    for (size_t i = 0; i < sizeof h->cluster_id; i++)
+        h->cluster_id[i] = get_u8(&r);
     return reader_done(&r) ? PEER_OK : PEER_ERR_MALFORMED;
 }
 
@@ -251,12 +275,18 @@ int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_m
 {
     struct reader r = {body, len, 0, false};
     memset(m, 0, sizeof *m);
+    decode_detail = "truncated or with trailing bytes";
     uint8_t type = get_u8(&r);
     uint64_t from = get_varint(&r), to = get_varint(&r);
     uint8_t flags = get_u8(&r);
-    if (r.bad || type >= RAFT_MSG_TYPE_COUNT || from >= (uint64_t)n_nodes ||
-        to >= (uint64_t)n_nodes || (flags & ~(FLAG_GRANTED | FLAG_SUCCESS)))
+    if (r.bad)
         return PEER_ERR_MALFORMED;
+    if (type >= RAFT_MSG_TYPE_COUNT)
+        return refuse("unknown Raft message type");
+    if (from >= (uint64_t)n_nodes || to >= (uint64_t)n_nodes)
+        return refuse("node id past the peer list");
+    if (flags & ~(FLAG_GRANTED | FLAG_SUCCESS))
+        return refuse("unknown flags");
     m->type = (enum raft_msg_type)type;
     m->from = (int)from;
     m->to = (int)to;
@@ -264,27 +294,37 @@ int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_m
     m->success = flags & FLAG_SUCCESS;
     uint16_t mask = (uint16_t)(get_u8(&r) << 8);
     mask |= get_u8(&r);
-    if (r.bad || (mask >> RAFT_FIELD_COUNT))
+    if (r.bad)
         return PEER_ERR_MALFORMED;
+    if (mask >> RAFT_FIELD_COUNT)
+        return refuse("unknown fields");
     uint64_t *f[RAFT_FIELD_COUNT];
     raft_fields(m, f);
     for (int i = 0; i < RAFT_FIELD_COUNT; i++)
         if (mask & (1u << i)) {
             *f[i] = get_varint(&r);
+            if (r.bad)
+                return PEER_ERR_MALFORMED;
             if (*f[i] == 0) /* zero fields are never sent: not a frame we made */
-                r.bad = true;
+                return refuse("a zero field sent");
         }
-    if (r.bad)
-        return PEER_ERR_MALFORMED;
     if (m->type == RAFT_MSG_APPEND) {
         uint64_t n = get_varint(&r);
-        /* Each entry takes at least 3 bytes: bound the count before allocating. */
-        if (r.bad || n > (r.len - r.pos) / 3)
+        if (r.bad)
             return PEER_ERR_MALFORMED;
+        /* Bound the count before allocating: by its own limit, and by the
+         * bytes present (each entry takes at least 3). */
+        if (n > PEER_MAX_ENTRIES)
+            return refuse("entry count above 65536");
+        if (n > (r.len - r.pos) / 3)
+            return refuse("entry count beyond the frame's bytes");
         if (n) {
             uint64_t first = get_varint(&r);
-            if (r.bad || first == 0 || first > UINT64_MAX - n)
+            if (r.bad)
                 return PEER_ERR_MALFORMED;
+            /* The first entry follows prev_index, and the last index fits. */
+            if (first == 0 || first - 1 != m->prev_index || first > UINT64_MAX - n)
+                return refuse("entries do not follow prev_index");
             m->entries = calloc((size_t)n, sizeof *m->entries);
             if (!m->entries)
                 return PEER_ERR_NOMEM;
@@ -296,8 +336,10 @@ int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_m
                 e->type = get_u8(&r);
                 size_t dl;
                 const uint8_t *d = get_bytes(&r, &dl);
-                if (e->type > RAFT_ENTRY_COMMAND || dl > UINT32_MAX)
+                if (!r.bad && (e->type > RAFT_ENTRY_COMMAND || dl > UINT32_MAX)) {
+                    decode_detail = "an entry of unknown type or over 4 GiB";
                     r.bad = true;
+                }
                 e->len = (uint32_t)dl;
                 e->data = (uint8_t *)d; /* borrowed from the frame */
             }

@@ -15,9 +15,11 @@
  * Only non-zero fields travel, and the codec needs no knowledge of which
  * fields a message type uses: what the core writes, the peer reads back.
  *
- * The first frame on a connection is HELLO, naming the sender, the receiver
- * and a fingerprint of the cluster's peer list: the receiver refuses a
- * connection from a name not in its --peers, or with another peer list.
+ * The first frame on a connection is HELLO, naming the sender, the receiver,
+ * a fingerprint of the cluster's peer list and the sender's cluster id (16
+ * bytes, all zero while the sender does not know it): the receiver refuses
+ * a connection from a name not in its --peers, with another peer list, or
+ * with a cluster id other than its own (when both are known).
  * After it, every Raft message's `from` must be the HELLO's sender.
  *
  * Followers proxy client commands to the leader with PROXY_REQ frames (a
@@ -26,8 +28,12 @@
  * proxied write only while it leads in that term (router.h, rule 2).
  *
  * Decoders never trust a length: every count and size is checked against
- * the bytes actually present before anything is allocated, and a frame with
- * trailing or missing bytes is rejected as a whole.
+ * the bytes actually present and its own bound (PEER_MAX_ENTRIES, 2^32-1
+ * bytes an entry) before anything is allocated; a varint is at most 64 bits
+ * in its shortest form; an APPEND's first entry follows its prev_index and
+ * its indexes never wrap; a frame with trailing or missing bytes is rejected
+ * as a whole. Terms and indexes past the core's bounds are the core's to
+ * refuse (raft_config.max_term, max_index).
  */
 #ifndef RAFTKV_PEER_CODEC_H
 #define RAFTKV_PEER_CODEC_H
@@ -37,10 +43,13 @@
 
 #include "raft/raft.h"
 
-#define PEER_CODEC_VERSION 2 /* 2: PROXY_REQ carries a term */
+#define PEER_CODEC_VERSION 3 /* 2: PROXY_REQ carries a term; 3: HELLO a cluster id */
 #define PEER_DEFAULT_MAX_FRAME (256u << 20) /* a snapshot travels in one frame */
 #define PEER_FRAME_HEADER 6                /* length + version + kind */
 #define PEER_MAX_NAME 64
+/* Entries in one APPEND frame: far above what a leader batches (the core's
+ * max_entries_per_msg), checked before anything is allocated for them. */
+#define PEER_MAX_ENTRIES 65536u
 
 enum peer_frame_kind {
     PEER_FRAME_HELLO = 1,
@@ -66,6 +75,7 @@ struct peer_hello {
     char sender[PEER_MAX_NAME + 1];
     char receiver[PEER_MAX_NAME + 1];
     uint64_t cluster_fingerprint;
+    uint8_t cluster_id[16]; /* CLUSTER_ID_BYTES; all zero: not known yet */
 };
 
 struct peer_proxy_req {
@@ -108,6 +118,9 @@ int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *
 int peer_decode_hello(const uint8_t *body, size_t len, struct peer_hello *h);
 int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_msg *m);
 void peer_raft_msg_release(struct raft_msg *m);
+/* What the last refused decode on this thread found wrong, for the log
+ * line ("entry count above 65536", ...); static text. */
+const char *peer_decode_detail(void);
 int peer_decode_proxy_req(const uint8_t *body, size_t len, struct peer_proxy_req *r);
 int peer_decode_proxy_resp(const uint8_t *body, size_t len, struct peer_proxy_resp *r);
 

@@ -345,7 +345,7 @@ void resp_buf_consume(struct resp_buf *b, size_t n)
     b->len -= n;
 }
 
-int resp_buf_append(struct resp_buf *b, const void *data, size_t n)
+int resp_buf_reserve(struct resp_buf *b, size_t n)
 {
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -357,6 +357,13 @@ int resp_buf_append(struct resp_buf *b, const void *data, size_t n)
         b->data = d;
         b->cap = cap;
     }
+    return 0;
+}
+
+int resp_buf_append(struct resp_buf *b, const void *data, size_t n)
+{
+    if (resp_buf_reserve(b, n) != 0)
+        return -1;
     if (n)
         memcpy(b->data + b->len, data, n);
     b->len += n;

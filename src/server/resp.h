@@ -92,6 +92,8 @@ struct resp_buf {
 void resp_buf_free(struct resp_buf *b);
 void resp_buf_consume(struct resp_buf *b, size_t n); /* drop the first n bytes */
 int resp_buf_append(struct resp_buf *b, const void *data, size_t n);
+/* Room for n more bytes after len: 0, or -1 out of memory. */
+int resp_buf_reserve(struct resp_buf *b, size_t n);
 
 int resp_write_simple(struct resp_buf *b, const char *s);        /* +OK */
 int resp_write_error(struct resp_buf *b, const char *msg);       /* -ERR ... (msg has prefix) */

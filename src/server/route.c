@@ -301,6 +301,7 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
     struct peer_proxy_resp p = {.id = q->id, .leader = replica_leader(s->replica)};
     struct kv_command cmd;
     if (kv_command_decode(q->command, q->command_len, &cmd) != 0) {
+        server_log_limited(SLOG_WARN, "proxy_bad_command", "peer=%s", s->opt.names[from_peer]);
         p.status = REPLICA_UNAVAILABLE;
         p.text = "malformed proxied command";
     } else if (replica_role(s->replica) != RAFT_LEADER) {
@@ -314,6 +315,8 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
         p.status = REPLICA_UNAVAILABLE;
         p.text = "the leader is shutting down";
     } else if (s->n_ops >= s->opt.max_pending) {
+        server_log_limited(SLOG_WARN, "proxy_pending_limit", "peer=%s pending=%zu max_pending=%zu",
+                           s->opt.names[from_peer], s->n_ops, s->opt.max_pending);
         kv_command_release(&cmd);
         p.status = REPLICA_UNAVAILABLE;
         p.text = "too many pending operations";

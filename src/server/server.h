@@ -12,4 +12,8 @@
  * (exit 1; bad usage: 64). */
 int server_main(int argc, char **argv);
 
+/* `raftkv certs`: make a cluster CA and member/client certificates
+ * (certs_cmd.c). argv[0] is "certs". 0, 1 on failure, 64 on bad usage. */
+int certs_main(int argc, char **argv);
+
 #endif

@@ -26,6 +26,7 @@
 #include "server/peer_codec.h"
 #include "server/req_table.h"
 #include "server/resp.h"
+#include "storage/identity.h"
 #include "storage/storage_replica.h"
 
 /* ---- Options (server_options.c) ---------------------------------------- */
@@ -46,6 +47,8 @@ struct server_options {
     size_t max_pending_per_client;
     size_t max_pending;     /* operations in flight, all clients and proxies */
     size_t max_output_bytes; /* a client that reads no replies is closed past this */
+    uint64_t timeout_s; /* --timeout: idle clients are closed after this (0: never), as Redis's */
+    uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
     size_t max_frame;
     struct resp_limits limits;
@@ -72,14 +75,44 @@ void server_log_init(const char *node, int level);
 /* fmt continues the line with " key=value ..." pairs. */
 void server_log(int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same, rate-limited per event name: use it for every line an outsider
+ * can cause (a refused connection, a bad request or frame, a limit hit), and
+ * put the client's or peer's address in it (server_addr_text). At most 10
+ * lines of one event a second are written; then one warn line
+ * "event=log_suppressed of=EVENT suppressed=N window_ms=1000" gives the count
+ * of those dropped (ratelog.h). */
+void server_log_limited(int level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Report the counts of windows that ended with lines dropped (from a timer,
+ * so a flood that stopped is still counted). */
+void server_log_limited_flush(void);
+uint64_t server_log_suppressed_total(void);
+/* Tests: write to f (NULL: stderr) and read the time from clock_ms (NULL:
+ * the monotonic clock); also forgets every budget. */
+void server_log_set_output(FILE *f, uint64_t (*clock_ms)(void));
+/* "HOST:PORT" (IPv6 as "[HOST]:PORT") of the other end of tcp, or "?". */
+const char *server_addr_text(const uv_tcp_t *tcp, char *buf, size_t cap);
+#define SERVER_ADDR_TEXT 64
+
+/* raft_refusals.c: what the Raft core refused (a peer's message past
+ * max_term/max_index or ill-formed; an election at max_term), logged
+ * rate-limited. */
+struct server;
+void server_raft_refused(struct server *s, int peer, const struct raft_msg *m, int rc);
+void server_raft_refusals_check(struct server *s);
 
 /* ---- Connections ---------------------------------------------------------- */
 
+struct tls_session;
+
 /* Double-buffered socket output: `pending` fills while `inflight` is being
- * written by uv_write; they swap when the write completes. */
+ * written by uv_write; they swap when the write completes. With `tls` set,
+ * pending is plaintext and `cipher` gathers the session's output. */
 struct server_out {
     struct resp_buf pending;
     struct resp_buf inflight;
+    struct resp_buf cipher;
+    struct tls_session *tls; /* owned by the connection, not freed here */
     uv_write_t req;
     bool writing;
 };
@@ -129,6 +162,13 @@ struct client {
     struct router_conn order;
     struct server_out out;
     bool reading, closing, close_after_write;
+    /* Timeouts (client_sweep.c). handshake_done: its first command was
+     * read (TLS and AUTH, when on, are part of the handshake too); until
+     * then it is closed at handshake_deadline_ms (0: never). last_io_ms:
+     * the last bytes read from it or written to it, for --timeout. */
+    bool handshake_done;
+    uint64_t handshake_deadline_ms;
+    uint64_t last_io_ms;
     struct client *prev, *next;
 };
 
@@ -202,6 +242,7 @@ struct server_stats {
     uint64_t errors_tryagain, errors_uncertain, errors_protocol;
     uint64_t clients_accepted, clients_refused, peers_refused;
     uint64_t frames_bad;
+    uint64_t clients_idle_timeout, clients_handshake_timeout;
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
 };
 
@@ -226,6 +267,10 @@ struct server {
     struct peer_conn *peer_conns;
     struct client *clients;
     size_t n_clients;
+    uv_timer_t sweep_timer; /* client_sweep.c: one timer for every client */
+    bool sweep_open;
+    struct client *sweep_next; /* where the next sweep tick starts; NULL: the head */
+    size_t sweep_round_n;      /* clients when the sweep last started at the head */
     uint64_t next_client_id;
     struct req_table ops; /* dispatched operations by id */
     size_t n_ops;         /* every operation, dispatched or not */
@@ -241,6 +286,10 @@ struct server {
     uint64_t started_ms;
     /* DEBUG.CUT: frames to and from peer i are dropped until this time. */
     uint64_t cut_until_ms[RAFT_MAX_NODES];
+    /* server_identity.c: who we are; identity.has_cluster_id once known. */
+    struct identity identity;
+    bool storage_had_data; /* the data directory held Raft state at start */
+    uint64_t elections_refused_seen; /* raft_refusals.c */
 };
 
 uint64_t server_now(struct server *s);
@@ -249,9 +298,18 @@ void server_after_io(struct server *s);
 void server_fatal(struct server *s, const char *why);
 
 /* server_out.c */
-void server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_write_t *, int));
+/* Write what is pending (encrypted first on a TLS connection). 0, or -1
+ * when TLS failed: the caller closes the connection. */
+int server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_write_t *, int));
 void server_out_free(struct server_out *o);
 size_t server_out_bytes(const struct server_out *o);
+/* Ciphertext read from a TLS connection: feed it and append the plaintext
+ * it yields to `plain`, never past max_plain bytes (what stays decrypted
+ * later, on the next call). 0, or TLS_FAILED / TLS_CLOSED (net/tls.h; the
+ * reason is tls_error()). After it, call server_out_start: the handshake
+ * may have answers to send. */
+int server_tls_input(struct tls_session *t, const void *data, size_t n, struct resp_buf *plain,
+                     size_t max_plain);
 
 /* peer.c */
 int peer_start(struct server *s);
@@ -276,6 +334,35 @@ struct client_req *client_req_new(struct client *c);
 void client_req_done(struct client_req *r);
 void client_flush_writes(struct server *s);
 size_t client_pending_total(const struct server *s);
+/* Close c now (its unanswered requests are freed when they finish). */
+void client_close(struct client *c, const char *why);
+
+/* client_sweep.c: idle (--timeout) and handshake deadlines, checked by one
+ * periodic timer for all clients, as Redis's clientsCron: every
+ * CLIENT_SWEEP_TICK_MS it visits client_sweep_budget(n) clients round-robin,
+ * so each client is looked at about once a second and one tick's work is
+ * bounded. */
+#define CLIENT_SWEEP_TICK_MS 100
+#define CLIENT_SWEEP_MIN 50
+enum client_expiry { CLIENT_LIVE, CLIENT_EXPIRED_IDLE, CLIENT_EXPIRED_HANDSHAKE };
+/* Whether c is past a deadline at now_ms. Idle as in Redis: nothing read or
+ * written for more than idle_ms (0: never), and no command waiting for its
+ * answer (a command in flight is not idleness). */
+enum client_expiry client_expiry(const struct client *c, uint64_t now_ms, uint64_t idle_ms);
+/* Clients one tick visits: max(CLIENT_SWEEP_MIN, ceil(n / 10)). */
+size_t client_sweep_budget(size_t n_clients);
+/* The budget of the next tick: n is the larger of the clients now and when
+ * this round began at the head, so a round takes 10 ticks however many of
+ * its clients it closes. */
+size_t client_sweep_tick_budget(const struct server *s);
+/* Visit up to `budget` clients (never one twice) from the cursor on; hand
+ * each expired one to expire(), which must close it. Returns the visits. */
+size_t client_sweep_run(struct server *s, uint64_t now_ms, size_t budget,
+                        void (*expire)(struct client *c, enum client_expiry why));
+void client_sweep_start(struct server *s);
+void client_sweep_stop(struct server *s);
+/* c leaves the client list: move the cursor off it. */
+void client_sweep_forget(struct server *s, struct client *c);
 
 /* commands.c */
 /* 0, or -1 when the request could not even be given a place in the reply
@@ -306,6 +393,21 @@ bool commands_submit_queued(struct server *s);
 
 /* info.c */
 void info_write(struct server *s, struct resp_buf *b, int proto);
+
+/* server_identity.c */
+/* Check (or make) the data directory's identity record against the
+ * options; 0, or -1 after an error log line saying why and what to do. */
+int server_identity_start(struct server *s);
+/* The replica's cluster id to propose (drawn with getrandom) and its
+ * refused-snapshot callback. 0 or -1 (logged). */
+int server_identity_replica_config(struct server *s, struct replica_config *c);
+/* After the replica changed: record a cluster id it learned. 0, or -1
+ * (logged) when the record cannot be written or conflicts: fatal. */
+int server_identity_sync(struct server *s);
+/* The cluster id a HELLO carries (all zero while not known). */
+void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]);
+/* Whether a HELLO's cluster id may join us; false after logging why. */
+bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp);
 
 /* server_store.c */
 int server_store_open(struct server *s, char *err, size_t errlen);

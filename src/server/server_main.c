@@ -133,6 +133,10 @@ void server_after_io(struct server *s)
         if (!s->queued_head)
             break;
     }
+    if (server_identity_sync(s) != 0) {
+        server_fatal(s, "cannot record the cluster id");
+        return;
+    }
     peer_flush_writes(s);
     client_flush_writes(s);
     if (s->shutting_down) {
@@ -166,6 +170,7 @@ static void server_tick(uv_timer_t *t)
     if (s->fatal)
         return;
     replica_tick(s->replica, server_now(s));
+    server_raft_refusals_check(s);
     /* The poll phase may now block: end this batch here, not in uv_check. */
     server_after_io(s);
 }
@@ -251,6 +256,10 @@ int server_main(int argc, char **argv)
             return 1;
         }
     }
+    if (server_identity_start(s) != 0) {
+        server_free(s);
+        return 1;
+    }
     struct replica_config rc_cfg;
     replica_config_default(&rc_cfg, o->self, o->n_nodes, o->seed);
     rc_cfg.raft.election_timeout_ms = o->election_timeout_ms;
@@ -271,6 +280,10 @@ int server_main(int argc, char **argv)
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
+    if (server_identity_replica_config(s, &rc_cfg) != 0) {
+        server_free(s);
+        return 1;
+    }
     if (o->unsafe_local_reads)
         server_log(SLOG_WARN, "unsafe_local_reads", "detail=\"reads are NOT linearizable (testing only)\"");
     s->replica = replica_new(&rc_cfg, server_now(s));
@@ -278,6 +291,10 @@ int server_main(int argc, char **argv)
     if (!s->replica) {
         server_log(SLOG_ERROR, "replica_failed", "reason=\"cannot create the replica from the stored state\" detail=\"%s\"",
                    s->storage ? storage_error(s->storage) : "");
+        server_free(s);
+        return 1;
+    }
+    if (server_identity_sync(s) != 0) {
         server_free(s);
         return 1;
     }

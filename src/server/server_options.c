@@ -46,6 +46,12 @@ void server_options_usage(FILE *f)
             "                             commands get -TRYAGAIN\n"
             "  --max-output-bytes N       a client not reading its replies is closed past this\n"
             "                             (default 67108864)\n"
+            "  --timeout SECONDS          close a client idle this long, nothing read or written\n"
+            "                             and no command in flight, as Redis's timeout (default\n"
+            "                             0: never)\n"
+            "  --client-handshake-timeout-ms N\n"
+            "                             close a client that has not sent a whole first command\n"
+            "                             within N ms (default 10000; 0: no limit)\n"
             "  --max-bulk-bytes N         one argument (default %u)\n"
             "  --max-args N               arguments of one command (default %u)\n"
             "  --max-request-bytes N      one command, all counted (default %u)\n"
@@ -67,7 +73,10 @@ void server_options_usage(FILE *f)
             "                             covers) every N applied entries (default 500000)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
-            "  --log-level LEVEL          error|warn|info|debug (default info)\n"
+            "  --log-level LEVEL          error|warn|info|debug (default info); refusals (a client\n"
+            "                             or peer refused, a limit hit, a bad request or frame)\n"
+            "                             are logged with its address, at most 10 lines a second\n"
+            "                             per event, then one line counting those dropped\n"
             "  --unsafe-local-reads       DELIBERATE BUG for testing checkers: every node answers\n"
             "                             GET from its own state, with no proof of leadership\n"
             "  --enable-debug-commands    allow DEBUG.CUT PEER MS (drop all frames to and from\n"
@@ -85,6 +94,8 @@ static void server_options_default(struct server_options *o)
     o->max_pending_per_client = 1024;
     o->max_pending = 65536;
     o->max_output_bytes = 64u << 20;
+    o->timeout_s = 0;
+    o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
     resp_limits_default(&o->limits);
@@ -295,6 +306,15 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                     o->log_level = l;
                     bad = 0;
                 }
+        } else if (strcmp(a, "--timeout") == 0) {
+            /* Redis's range: 0 (never) to INT_MAX seconds. */
+            bad = parse_u64(v, &u) != 0 || u > INT_MAX;
+            if (!bad)
+                o->timeout_s = u;
+        } else if (strcmp(a, "--client-handshake-timeout-ms") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > 1000000000ull;
+            if (!bad)
+                o->client_handshake_timeout_ms = u;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {

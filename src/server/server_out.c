@@ -1,40 +1,92 @@
-/* server_out.c - double-buffered socket output shared by client and peer
- * connections: replies and frames accumulate in `pending` while `inflight`
- * is on its way; one uv_write per batch, never one per reply. */
+/* server_out.c - socket output and TLS input shared by client and peer
+ * connections.
+ *
+ * Output is double-buffered: replies and frames accumulate in `pending`
+ * while `inflight` is on its way; one uv_write per batch, never one per
+ * reply. On a TLS connection (o->tls set) `pending` is plaintext: each start
+ * encrypts it, once the handshake is done, and what the socket gets is the
+ * session's ciphertext (handshake records included), gathered in `cipher`.
+ */
 #include <string.h>
 
+#include "net/tls.h"
 #include "server/server_internal.h"
 
-void server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_write_t *, int))
+/* Encrypt what is pending and gather the session's ciphertext. */
+static int tls_gather(struct server_out *o)
 {
-    if (o->writing || o->pending.len == 0)
-        return;
+    if (o->pending.len > 0 && tls_established(o->tls)) {
+        if (tls_write(o->tls, o->pending.data, o->pending.len) != 0)
+            return -1;
+        o->pending.len = 0;
+    }
+    size_t n;
+    while ((n = tls_take_pending(o->tls)) > 0) {
+        if (resp_buf_reserve(&o->cipher, n) != 0)
+            return -1;
+        o->cipher.len += tls_take(o->tls, o->cipher.data + o->cipher.len, n);
+    }
+    return 0;
+}
+
+int server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_write_t *, int))
+{
+    if (o->writing)
+        return 0;
+    struct resp_buf *src = &o->pending;
+    if (o->tls) {
+        if (tls_gather(o) != 0)
+            return -1;
+        src = &o->cipher;
+    }
+    if (src->len == 0)
+        return 0;
     /* Try the cheap path first: most batches fit the socket buffer. */
-    uv_buf_t buf = uv_buf_init(o->pending.data, (unsigned)o->pending.len);
+    uv_buf_t buf = uv_buf_init(src->data, (unsigned)src->len);
     int n = uv_try_write(stream, &buf, 1);
     if (n > 0)
-        resp_buf_consume(&o->pending, (size_t)n);
-    if (o->pending.len == 0)
-        return;
+        resp_buf_consume(src, (size_t)n);
+    if (src->len == 0)
+        return 0;
     struct resp_buf t = o->inflight;
-    o->inflight = o->pending;
-    o->pending = t;
-    o->pending.len = 0;
+    o->inflight = *src;
+    *src = t;
+    src->len = 0;
     buf = uv_buf_init(o->inflight.data, (unsigned)o->inflight.len);
     o->req.data = o;
     if (uv_write(&o->req, stream, &buf, 1, done) == 0)
         o->writing = true;
     else
         o->inflight.len = 0; /* the stream is closing; its close path cleans up */
+    return 0;
 }
 
 void server_out_free(struct server_out *o)
 {
     resp_buf_free(&o->pending);
     resp_buf_free(&o->inflight);
+    resp_buf_free(&o->cipher);
 }
 
 size_t server_out_bytes(const struct server_out *o)
 {
-    return o->pending.len + o->inflight.len;
+    return o->pending.len + o->inflight.len + o->cipher.len;
+}
+
+int server_tls_input(struct tls_session *t, const void *data, size_t n, struct resp_buf *plain,
+                     size_t max_plain)
+{
+    if (tls_feed(t, data, n) != 0)
+        return TLS_FAILED;
+    for (;;) {
+        if (plain->len >= max_plain)
+            return 0;
+        size_t room = max_plain - plain->len < 16384 ? max_plain - plain->len : 16384;
+        if (resp_buf_reserve(plain, room) != 0)
+            return TLS_FAILED;
+        ssize_t r = tls_read(t, plain->data + plain->len, room);
+        if (r <= 0)
+            return (int)r;
+        plain->len += (size_t)r;
+    }
 }

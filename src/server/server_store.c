@@ -95,6 +95,8 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     int rc = storage_open(s->opt.data_dir, &so, &s->storage, &restore, err, errlen);
     if (rc != STORAGE_OK)
         return rc;
+    s->storage_had_data = restore.term > 0 || restore.voted_for != RAFT_NO_NODE ||
+                          restore.snap_index > 0 || restore.n_entries > 0;
     storage_replica_log_store(s->storage, &s->log_store);
     s->bg_sync = (struct storage_replica_sync){.storage = s->storage, .queue = sync_queue, .ctx = s};
     bgsave_init(&s->bgsave, s->loop, s->storage, snapshot_done, s);

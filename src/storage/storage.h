@@ -6,6 +6,7 @@
  *   meta                   term and vote, two CRC'd slots written alternately
  *   wal-<first_index>.log  log segments of CRC'd records, rolled by size
  *   snap-<index>.snap      the latest state-machine snapshot (snap_format.h)
+ *   identity               whose directory this is (identity.h; the server's)
  *
  * Group commit: storage_set_hard_state() and storage_append() only buffer
  * (one write() per batch, none per entry); storage_sync() writes what is

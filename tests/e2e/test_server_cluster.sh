@@ -106,7 +106,7 @@ req=
 for i in $(seq 1 300); do req+='*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n'; done
 exec 3<>"/dev/tcp/127.0.0.1/${CPORT[3]}"
 printf '%b' "$req" >&3
-for _ in $(seq 1 50); do grep -q 'event=client_output_limit' "$WORK/n3.log" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q 'event=client_output_limit' "$WORK/n3.log" && break; sleep 0.1; done
 exec 3<&- 3>&-
 grep -q 'event=client_output_limit' "$WORK/n3.log" || fail "a client reading nothing was not cut off"
 echo "ok  a client that reads no replies is closed past --max-output-bytes (30 MB of replies asked)"

@@ -176,6 +176,14 @@ static void snapshots(void)
         free(c);
     }
     snapshot_of("five_keys", s, 42, 3);
+    /* The cluster id, as the header's metadata entry. */
+    struct kv_command id = {.op = KV_CLUSTER_ID, .value = json_string("0123456789abcdeffedcba9876543210")};
+    struct kv_result r;
+    kv_apply(s, &id, &r);
+    json_decref(id.value);
+    if (r.code != 0)
+        exit(1);
+    snapshot_of("five_keys_cluster_id", s, 43, 3);
     /* More than one block (64 KiB each). */
     char key[32], value[80];
     for (int i = 0; i < 700; i++) {

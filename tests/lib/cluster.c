@@ -34,9 +34,9 @@ static void step_node(struct cluster_node *nd, const struct raft_event *e, int *
     int rc = raft_step(nd->raft, e, &u);
     if (rc_out)
         *rc_out = rc;
-    if (rc == RAFT_ERR_INVALID && e->type == RAFT_EVENT_RECEIVE)
-        cluster_fail(nd->c, "n%d refused a message a core sent: %s", nd->id,
-                     raft_msg_type_name(e->receive.type));
+    if ((rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS) && e->type == RAFT_EVENT_RECEIVE)
+        cluster_fail(nd->c, "n%d refused a message a core sent: %s (%s)", nd->id,
+                     raft_msg_type_name(e->receive.type), raft_strerror(rc));
     cluster_handle_update(nd, &u);
 }
 
@@ -465,6 +465,19 @@ static enum next_kind next_event(const struct cluster *c, uint64_t *at, int *nod
         *at = t;
     }
     return kind;
+}
+
+int cluster_inject(struct cluster *c, const struct raft_msg *m)
+{
+    if (m->to < 0 || m->to >= c->n || !c->nodes[m->to].alive)
+        return RAFT_ERR_INVALID;
+    struct cluster_node *nd = &c->nodes[m->to];
+    struct raft_event ev = {.type = RAFT_EVENT_RECEIVE, .now_ms = c->now};
+    ev.receive = *m;
+    struct raft_update u;
+    int rc = raft_step(nd->raft, &ev, &u);
+    cluster_handle_update(nd, &u);
+    return rc;
 }
 
 static void run_event(struct cluster *c, enum next_kind kind, uint64_t at, int node)

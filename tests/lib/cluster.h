@@ -134,6 +134,10 @@ void cluster_partition_bridge(struct cluster *c, int bridge);
 size_t cluster_in_flight(const struct cluster *c);
 void cluster_drop_in_flight(struct cluster *c);
 
+/* Deliver a hand-made message to node m->to now, as if a member forged it
+ * (its refusal is no safety failure); the receiver's raft_step() result. */
+int cluster_inject(struct cluster *c, const struct raft_msg *m);
+
 /* Faults on nodes. */
 void cluster_crash(struct cluster *c, int node);
 void cluster_restart(struct cluster *c, int node);

@@ -49,6 +49,18 @@ static void random_msg(struct rng *g, struct raft_msg *m, struct raft_entry *ent
     m->snap_term = rng_below(g, 7);
     m->snap_len = rng_below(g, 9);
     m->snap_data = m->snap_len ? bytes : NULL;
+    /* Now and then a term or an index at the top of the range, where
+     * arithmetic on it would wrap. */
+    if (rng_below(g, 8) == 0) {
+        uint64_t *fields[] = {&m->term,        &m->last_log_index, &m->last_log_term,
+                              &m->prev_index,  &m->prev_term,      &m->commit,
+                              &m->seq,         &m->match_index,    &m->reject_index,
+                              &m->hint_index,  &m->hint_term,      &m->snap_index,
+                              &m->snap_term};
+        *fields[rng_below(g, 13)] = UINT64_MAX - rng_below(g, 3);
+        if (rng_below(g, 4) == 0)
+            m->n_entries = SIZE_MAX - rng_below(g, 2); /* the count alone, never read */
+    }
 }
 
 static void run_stream(uint64_t seed)
@@ -102,8 +114,17 @@ static void run_stream(uint64_t seed)
             e.snapshot.len = 4;
         }
         struct raft_update u;
-        raft_step(r, &e, &u);
+        raft_term term_before = raft_current_term(r);
+        int rc = raft_step(r, &e, &u);
         /* The core's own invariants hold whatever it was fed. */
+        cr_assert_leq(u.term, 9223372036854775807ull, "seed=%llu step=%d: a term past 2^63-1",
+                      (unsigned long long)seed, step);
+        cr_assert_leq(u.last_index, 9223372036854775807ull, "seed=%llu step=%d",
+                      (unsigned long long)seed, step);
+        if (rc == RAFT_ERR_BOUNDS && e.type == RAFT_EVENT_RECEIVE)
+            cr_assert(u.term == term_before && u.n_messages == 0 && u.flags == 0,
+                      "seed=%llu step=%d: a refused message changed something",
+                      (unsigned long long)seed, step);
         cr_assert_leq(u.commit_index, u.last_index, "seed=%llu step=%d", (unsigned long long)seed,
                       step);
         if (u.flags & RAFT_UPDATE_SNAPSHOT)

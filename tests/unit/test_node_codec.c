@@ -173,3 +173,91 @@ Test(node_codec, a_snapshot_image_that_is_not_an_object_is_refused)
         json_decref(snap);
     }
 }
+
+static int decode_text(const char *text, enum raft_msg_type type, struct raft_msg *out)
+{
+    json_t *body = json_loads(text, 0, NULL);
+    cr_assert_not_null(body, "%s", text);
+    memset(out, 0, sizeof *out);
+    int rc = raft_codec_decode(body, type, &arena, out);
+    json_decref(body);
+    return rc;
+}
+
+/* Every peer's JSON parser reads integers up to 2^53-1 exactly; a term or
+ * index past it is refused with the member's name in the reason, and
+ * 2^53-1 itself still decodes. */
+Test(node_codec, integers_past_2_to_the_53_minus_1_are_refused_with_a_reason)
+{
+    struct raft_msg out;
+    cr_assert_eq(decode_text("{\"t\":9007199254740991,\"li\":9007199254740991,\"lt\":3}",
+                             RAFT_MSG_VOTE, &out), 0);
+    cr_assert_eq(out.term, 9007199254740991ull);
+    cr_assert_eq(out.last_log_index, 9007199254740991ull);
+    cr_assert_eq(decode_text("{\"t\":9007199254740992}", RAFT_MSG_VOTE, &out), -1);
+    cr_assert_str_eq(arena.error, "\"t\" is outside 0..2^53-1");
+    cr_assert_eq(decode_text("{\"t\":9223372036854775807}", RAFT_MSG_APPEND, &out), -1);
+    cr_assert_str_eq(arena.error, "\"t\" is outside 0..2^53-1");
+    const char *fields[] = {"li", "lt", "pi", "pt", "c", "q", "mi", "ri", "hi", "ht", "si", "st"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        char text[96], want[64];
+        snprintf(text, sizeof text, "{\"t\":1,\"%s\":9007199254740992}", fields[i]);
+        snprintf(want, sizeof want, "\"%s\" is outside 0..2^53-1", fields[i]);
+        cr_assert_eq(decode_text(text, RAFT_MSG_APPEND_RESP, &out), -1, "%s", text);
+        cr_assert_str_eq(arena.error, want);
+        snprintf(text, sizeof text, "{\"t\":1,\"%s\":-1}", fields[i]);
+        cr_assert_eq(decode_text(text, RAFT_MSG_APPEND_RESP, &out), -1, "%s", text);
+        snprintf(text, sizeof text, "{\"t\":1,\"%s\":2.0}", fields[i]);
+        cr_assert_eq(decode_text(text, RAFT_MSG_APPEND_RESP, &out), -1, "%s", text);
+        snprintf(want, sizeof want, "\"%s\" is not an integer", fields[i]);
+        cr_assert_str_eq(arena.error, want);
+        /* A boolean is a flag, never a number. */
+        snprintf(text, sizeof text, "{\"t\":1,\"%s\":true}", fields[i]);
+        cr_assert_eq(decode_text(text, RAFT_MSG_APPEND_RESP, &out), -1, "%s", text);
+    }
+    cr_assert_eq(decode_text("{\"t\":true}", RAFT_MSG_VOTE, &out), -1);
+}
+
+Test(node_codec, flags_are_booleans_or_0_and_1_only)
+{
+    struct raft_msg out;
+    cr_assert_eq(decode_text("{\"t\":2,\"g\":1}", RAFT_MSG_VOTE_RESP, &out), 0);
+    cr_assert(out.granted);
+    cr_assert_eq(decode_text("{\"t\":2,\"s\":false}", RAFT_MSG_APPEND_RESP, &out), 0);
+    cr_assert(!out.success);
+    cr_assert_eq(decode_text("{\"t\":2,\"g\":2}", RAFT_MSG_VOTE_RESP, &out), -1);
+    cr_assert_eq(decode_text("{\"t\":2,\"s\":\"yes\"}", RAFT_MSG_APPEND_RESP, &out), -1);
+}
+
+Test(node_codec, entries_are_bounded_in_count_term_and_index_before_any_allocation)
+{
+    struct raft_msg out;
+    /* An entry's term past 2^53-1. */
+    cr_assert_eq(decode_text("{\"t\":2,\"e\":[[9007199254740992,1,null]]}", RAFT_MSG_APPEND, &out),
+                 -1);
+    /* Two entries after prev 2^53-2 end at 2^53: refused; one ends at 2^53-1: kept. */
+    cr_assert_eq(decode_text("{\"t\":2,\"pi\":9007199254740990,\"pt\":2,"
+                             "\"e\":[[2,0,null],[2,0,null]]}",
+                             RAFT_MSG_APPEND, &out), -1);
+    cr_assert_str_eq(arena.error, "\"e\" would take indexes past 2^53-1");
+    cr_assert_eq(decode_text("{\"t\":2,\"pi\":9007199254740990,\"pt\":2,\"e\":[[2,0,null]]}",
+                             RAFT_MSG_APPEND, &out), 0);
+    cr_assert_eq(out.n_entries, 1);
+    cr_assert_eq(out.entries[0].index, 9007199254740991ull);
+    /* 65537 entries: refused by count, and nothing was grown for them. */
+    json_t *body = json_pack("{s:i}", "t", 2);
+    json_t *list = json_array();
+    for (int i = 0; i < 65537; i++)
+        json_array_append_new(list, json_pack("[i,i,n]", 2, 0));
+    json_object_set_new(body, "e", list);
+    size_t cap_before = arena.cap_entries;
+    struct raft_msg m = {0};
+    cr_assert_eq(raft_codec_decode(body, RAFT_MSG_APPEND, &arena, &m), -1);
+    cr_assert_str_eq(arena.error, "\"e\" holds more than 65536 entries");
+    cr_assert_eq(arena.cap_entries, cap_before);
+    /* 65536 is within the bound. */
+    json_array_remove(list, 0);
+    cr_assert_eq(raft_codec_decode(body, RAFT_MSG_APPEND, &arena, &m), 0);
+    cr_assert_eq(m.n_entries, 65536);
+    json_decref(body);
+}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "replica/replica.h"
+#include "storage/snap_writer.h"
 
 #define N_MAX 3
 #define MSGS_MAX 4096
@@ -646,3 +647,145 @@ Test(node_replica, a_follower_that_lost_its_data_is_reported_rate_limited)
     cr_assert(strstr(text, "remove it and add it back as a new member"), "%s", text);
 }
 
+
+/* ---- the cluster id (config.cluster_id, kv.h KV_CLUSTER_ID) ---------------- */
+
+/* Each replica draws its own id, as each server does: {i + 1, 0xaa, ...}. */
+static void own_cluster_id(struct replica_config *c)
+{
+    memset(c->cluster_id, 0xaa, sizeof c->cluster_id);
+    c->cluster_id[0] = (uint8_t)(c->raft.id + 1);
+}
+
+static int refused_from = -1;
+static uint8_t refused_theirs[16];
+static void on_snapshot_refused(void *ctx, int from, const uint8_t ours[16], const uint8_t theirs[16])
+{
+    (void)ctx, (void)ours;
+    refused_from = from;
+    memcpy(refused_theirs, theirs, 16);
+}
+
+static void own_cluster_id_and_refusals(struct replica_config *c)
+{
+    own_cluster_id(c);
+    c->snapshot_refused = on_snapshot_refused;
+}
+
+Test(node_replica, the_first_leader_gives_every_member_its_cluster_id_once)
+{
+    start(3, own_cluster_id);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    /* Entry 1 is the leader's no-op, entry 2 its id. */
+    cr_assert_eq(replica_last_index(nodes[0]), 2);
+    for (int i = 0; i < 3; i++) {
+        uint8_t id[16];
+        cr_assert(replica_cluster_id(nodes[i], id), "node %d has no cluster id", i);
+        cr_assert_eq(id[0], 1, "node %d took node %d's id", i, id[0] - 1);
+        cr_assert_eq(id[15], 0xaa);
+    }
+    cr_assert_eq(n_done, 0, "nobody is answered for the id entry");
+    /* A later leader finds the id applied and proposes none of its own. */
+    cut[0] = true;
+    run_for(1500);
+    int l = leader();
+    cr_assert(l == 1 || l == 2);
+    raft_index last = replica_last_index(nodes[l]);
+    run_for(500);
+    cr_assert_eq(replica_last_index(nodes[l]), last, "only its no-op, no second id");
+    uint8_t id[16];
+    cr_assert(replica_cluster_id(nodes[l], id));
+    cr_assert_eq(id[0], 1);
+}
+
+Test(node_replica, without_a_configured_id_no_cluster_id_is_proposed)
+{
+    start(3, NULL);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    submit(0, 1, KV_WRITE, 1, 7, 0);
+    run_for(200);
+    cr_assert_eq(outcome(1)->status, REPLICA_DONE);
+    cr_assert_eq(replica_last_index(nodes[0]), 2, "the no-op and the write only");
+    uint8_t id[16];
+    for (int i = 0; i < 3; i++)
+        cr_assert(!replica_cluster_id(nodes[i], id));
+}
+
+Test(node_replica, a_client_cannot_submit_a_cluster_id)
+{
+    start(1, NULL);
+    run_for(300);
+    struct kv_command c = {.op = KV_CLUSTER_ID, .value = json_string("0123456789abcdeffedcba9876543210")};
+    replica_submit(nodes[0], 1, &c, now);
+    json_decref(c.value);
+    run_for(20);
+    cr_assert_eq(outcome(1)->code, 12);
+    uint8_t id[16];
+    cr_assert(!replica_cluster_id(nodes[0], id));
+    cr_assert_eq(replica_last_index(nodes[0]), 1);
+}
+
+/* An empty map's image at (index, term) whose header carries the cluster
+ * id `id` (snap_format.h), malloc'd. */
+static uint8_t *image_of_cluster(raft_index index, raft_term term, const uint8_t id[16],
+                                 size_t *len)
+{
+    struct snap_membuf b = {0};
+    struct snap_writer w;
+    const struct snap_meta meta = {.name = "cluster_id", .value = id, .len = 16};
+    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &b, index, term, 0, &meta, 1), 0);
+    cr_assert_eq(snap_writer_end(&w), 0);
+    *len = b.len;
+    return b.data;
+}
+
+Test(node_replica, a_snapshot_of_another_cluster_is_refused)
+{
+    start(3, own_cluster_id_and_refusals);
+    run_for(400);
+    raft_index applied = replica_applied_index(nodes[1]);
+    const uint8_t other_id[16] = {0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88,
+                                  0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00};
+    size_t len;
+    uint8_t *other = image_of_cluster(applied + 100, replica_term(nodes[0]), other_id, &len);
+    struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .from = 0, .to = 1,
+                         .term = replica_term(nodes[0]), .snap_index = applied + 100,
+                         .snap_term = replica_term(nodes[0]), .snap_data = other,
+                         .snap_len = len};
+    cr_assert_eq(replica_receive(nodes[1], &m, now), RAFT_ERR_INVALID);
+    cr_assert_eq(refused_from, 0);
+    cr_assert_eq(refused_theirs[0], 0xff);
+    cr_assert_eq(replica_applied_index(nodes[1]), applied);
+    uint8_t id[16];
+    cr_assert(replica_cluster_id(nodes[1], id));
+    cr_assert_eq(id[0], 1);
+    free(other);
+    /* The same cluster's image is taken. */
+    uint8_t same_id[16];
+    memset(same_id, 0xaa, sizeof same_id);
+    same_id[0] = 0x01;
+    uint8_t *same = image_of_cluster(applied + 100, replica_term(nodes[0]), same_id, &len);
+    m.snap_data = same;
+    m.snap_len = len;
+    refused_from = -1;
+    cr_assert_eq(replica_receive(nodes[1], &m, now), 0);
+    cr_assert_eq(refused_from, -1);
+    free(same);
+}
+
+Test(node_replica, a_replica_proposes_the_id_its_transport_learned)
+{
+    start(3, own_cluster_id);
+    uint8_t learned[16];
+    memset(learned, 0x77, sizeof learned); /* as if from a peer's handshake */
+    replica_set_cluster_id(nodes[0], learned);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    for (int i = 0; i < 3; i++) {
+        uint8_t id[16];
+        cr_assert(replica_cluster_id(nodes[i], id));
+        cr_assert_eq(id[0], 0x77, "node %d has %02x, not the learned id", i, id[0]);
+    }
+}

@@ -256,6 +256,40 @@ Test(peer_codec, round_trips_the_handshake_and_refuses_bad_names)
     cr_assert_eq(b.len, 0);
 }
 
+/* The cluster id travels as 16 raw bytes after the fingerprint; all zero
+ * (a fresh member) round-trips as all zero. */
+Test(peer_codec, round_trips_the_handshake_with_its_cluster_id)
+{
+    struct peer_hello h = {.sender = "n2", .receiver = "n1", .cluster_fingerprint = 5,
+                           .cluster_id = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x80}};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_hello(&b, &h), PEER_OK);
+    /* Byte for byte: length 25, version 3, kind 1, "n2", "n1", varint 5, the id. */
+    const uint8_t want[] = {0, 0, 0, 25, 3, 1, 2, 'n', '2', 2, 'n', '1', 5,
+                            0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x80};
+    cr_assert_eq(b.len, sizeof want);
+    cr_assert_eq(memcmp(b.data, want, sizeof want), 0);
+    size_t len;
+    const uint8_t *body = body_of(&b, PEER_FRAME_HELLO, &len);
+    struct peer_hello back;
+    cr_assert_eq(peer_decode_hello(body, len, &back), PEER_OK);
+    cr_assert_eq(back.cluster_id[0], 0xde);
+    cr_assert_eq(back.cluster_id[15], 0x80);
+    cr_assert_eq(memcmp(back.cluster_id, h.cluster_id, 16), 0);
+    /* Without its id (a version 2 body) the handshake is malformed. */
+    cr_assert_eq(peer_decode_hello(body, len - 16, &back), PEER_ERR_MALFORMED);
+    peer_wbuf_free(&b);
+
+    struct peer_hello fresh = {.sender = "n3", .receiver = "n1", .cluster_fingerprint = 5};
+    cr_assert_eq(peer_encode_hello(&b, &fresh), PEER_OK);
+    body = body_of(&b, PEER_FRAME_HELLO, &len);
+    memset(back.cluster_id, 0xff, 16);
+    cr_assert_eq(peer_decode_hello(body, len, &back), PEER_OK);
+    const uint8_t zero[16] = {0};
+    cr_assert_eq(memcmp(back.cluster_id, zero, 16), 0);
+    peer_wbuf_free(&b);
+}
+
 Test(peer_codec, round_trips_proxied_requests_and_answers)
 {
     const uint8_t cmd[] = "{\"op\":\"w\",\"k\":\"a\",\"v\":\"b\"}";
@@ -275,18 +309,21 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
         cr_assert_eq(peer_decode_proxy_req(body, k, &qb), PEER_ERR_MALFORMED);
     peer_wbuf_free(&b);
 
-    /* The wire layout, byte for byte: version 2, kind 3, then varints id 5,
+    /* The wire layout, byte for byte: version 3, kind 3, then varints id 5,
      * term 7, command length 2, and the command. */
     struct peer_proxy_req small = {.id = 5, .term = 7, .command = (const uint8_t *)"ab", .command_len = 2};
     cr_assert_eq(peer_encode_proxy_req(&b, &small), PEER_OK);
-    const uint8_t want[] = {0, 0, 0, 7, 2, 3, 5, 7, 2, 'a', 'b'};
+    const uint8_t want[] = {0, 0, 0, 7, 3, 3, 5, 7, 2, 'a', 'b'};
     cr_assert_eq(b.len, sizeof want);
     cr_assert_eq(memcmp(b.data, want, sizeof want), 0);
-    /* A version 1 frame (no term) is refused at its header. */
+    /* A version 1 frame (no term) is refused at its header, and so is a
+     * version 2 one (its HELLO has no cluster id). */
     const uint8_t v1[] = {0, 0, 0, 6, 1, 3, 5, 2, 'a', 'b'};
     uint8_t kind;
     size_t flen;
     cr_assert_eq(peer_frame_peek(v1, sizeof v1, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
+    const uint8_t v2[] = {0, 0, 0, 7, 2, 3, 5, 7, 2, 'a', 'b'};
+    cr_assert_eq(peer_frame_peek(v2, sizeof v2, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
     peer_wbuf_free(&b);
 
     struct peer_proxy_resp p = {.id = 9, .status = 3, .leader = RAFT_NO_NODE, .kv_code = 22,
@@ -418,4 +455,179 @@ Test(peer_codec, a_field_present_with_value_zero_is_refused)
     const uint8_t ok[] = {(uint8_t)RAFT_MSG_VOTE, 1, 0, 0, 0x00, 0x01, 5};
     cr_assert_eq(peer_decode_raft(ok, sizeof ok, 3, &m), PEER_OK);
     cr_assert_eq(m.term, 5);
+}
+
+/* ---- bounds on counts, lengths and indexes --------------------------------- */
+
+static size_t put_uv(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* An APPEND body from node 1 to 0, term 3, prev_index `prev` (0: absent),
+ * `count` entries announced from `first`, each {term 3, noop, no bytes}
+ * for the first `present` of them. */
+static uint8_t *append_body(uint64_t prev, uint64_t count, uint64_t first, size_t present,
+                            size_t *len)
+{
+    uint8_t *b = malloc(64 + present * 3);
+    size_t n = 0;
+    b[n++] = (uint8_t)RAFT_MSG_APPEND;
+    b[n++] = 1;
+    b[n++] = 0;
+    b[n++] = 0;
+    uint16_t mask = 1u | (prev ? 1u << 3 | 1u << 4 : 0); /* term, prev_index, prev_term */
+    b[n++] = (uint8_t)(mask >> 8);
+    b[n++] = (uint8_t)mask;
+    n += put_uv(b + n, 3);
+    if (prev) {
+        n += put_uv(b + n, prev);
+        n += put_uv(b + n, 3);
+    }
+    n += put_uv(b + n, count);
+    if (count) {
+        n += put_uv(b + n, first);
+        for (size_t i = 0; i < present; i++) {
+            b[n++] = 3;
+            b[n++] = RAFT_ENTRY_NOOP;
+            b[n++] = 0;
+        }
+    }
+    *len = n;
+    return b;
+}
+
+Test(peer_codec, an_entry_count_above_65536_is_refused_even_with_the_bytes_present)
+{
+    size_t len;
+    struct raft_msg m;
+    uint8_t *b = append_body(0, 65537, 1, 65537, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
+    cr_assert_str_eq(peer_decode_detail(), "entry count above 65536");
+    cr_assert_null(m.entries, "nothing allocated");
+    free(b);
+    b = append_body(0, 65536, 1, 65536, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_OK);
+    cr_assert_eq(m.n_entries, 65536);
+    cr_assert_eq(m.entries[65535].index, 65536);
+    peer_raft_msg_release(&m);
+    free(b);
+}
+
+Test(peer_codec, entries_must_follow_prev_index)
+{
+    size_t len;
+    struct raft_msg m;
+    uint8_t *b = append_body(41, 1, 43, 1, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
+    cr_assert_str_eq(peer_decode_detail(), "entries do not follow prev_index");
+    free(b);
+    b = append_body(0, 1, 2, 1, &len); /* no prev_index: the first entry is 1 */
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
+    free(b);
+    b = append_body(41, 1, 42, 1, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_OK);
+    cr_assert_eq(m.entries[0].index, 42);
+    peer_raft_msg_release(&m);
+    free(b);
+}
+
+Test(peer_codec, entry_indexes_near_2_to_the_64_never_wrap)
+{
+    size_t len;
+    struct raft_msg m;
+    /* prev 2^64-2, two entries: the second would be index 2^64, i.e. 0. */
+    uint8_t *b = append_body(18446744073709551614ull, 2, 18446744073709551615ull, 2, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
+    cr_assert_str_eq(peer_decode_detail(), "entries do not follow prev_index");
+    free(b);
+    /* prev 2^64-1: the first entry would be index 0. */
+    b = append_body(18446744073709551615ull, 1, 0, 1, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
+    free(b);
+    /* Even one entry at 2^64-1: its index + 1 would wrap. */
+    b = append_body(18446744073709551614ull, 1, 18446744073709551615ull, 1, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
+    free(b);
+    /* One entry at 2^63 is a well-formed frame: the core refuses it (past
+     * max_index, 2^63-1 by default) and changes nothing. */
+    b = append_body(9223372036854775807ull, 1, 9223372036854775808ull, 1, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_OK);
+    struct raft_config cfg;
+    raft_config_default(&cfg, 0, 3, 1);
+    struct raft *r = raft_new(&cfg, NULL, 0);
+    struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .receive = m};
+    struct raft_update u;
+    cr_assert_eq(raft_step(r, &e, &u), RAFT_ERR_BOUNDS);
+    cr_assert_eq(raft_current_term(r), 0);
+    cr_assert_eq(raft_last_index(r), 0);
+    cr_assert_eq(u.n_messages, 0);
+    raft_free(r);
+    peer_raft_msg_release(&m);
+    free(b);
+}
+
+/* The issue's frame: an APPEND with term 2^64-1 decodes (the codec checks
+ * form, not meaning) and the core then refuses it without adopting it. */
+Test(peer_codec, a_frame_with_term_2_to_the_64_minus_1_is_refused_by_the_core)
+{
+    struct raft_msg m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 0,
+                         .term = 18446744073709551615ull};
+    struct peer_wbuf w = {0};
+    cr_assert_eq(peer_encode_raft(&w, &m), PEER_OK);
+    size_t len;
+    const uint8_t *body = body_of(&w, PEER_FRAME_RAFT, &len);
+    struct raft_msg d;
+    cr_assert_eq(peer_decode_raft(body, len, 3, &d), PEER_OK);
+    cr_assert_eq(d.term, 18446744073709551615ull);
+    struct raft_config cfg;
+    raft_config_default(&cfg, 0, 3, 1);
+    struct raft_restore rs = {.term = 4, .voted_for = 2};
+    struct raft *r = raft_new(&cfg, &rs, 0);
+    struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .receive = d};
+    struct raft_update u;
+    cr_assert_eq(raft_step(r, &e, &u), RAFT_ERR_BOUNDS);
+    cr_assert_eq(u.term, 4);
+    cr_assert_eq(u.voted_for, 2);
+    cr_assert_eq(u.flags, 0);
+    struct raft_refusals rf;
+    raft_refusals(r, &rf);
+    cr_assert_eq(rf.term, 1);
+    raft_free(r);
+    peer_raft_msg_release(&d);
+    peer_wbuf_free(&w);
+}
+
+Test(peer_codec, a_varint_longer_than_its_shortest_form_is_refused)
+{
+    /* PROXY_REQ id 1 written as 0x81 0x00, term 7, a 1-byte command. */
+    const uint8_t body[] = {0x81, 0x00, 7, 1, 'x'};
+    struct peer_proxy_req q;
+    cr_assert_eq(peer_decode_proxy_req(body, sizeof body, &q), PEER_ERR_MALFORMED);
+    cr_assert_str_eq(peer_decode_detail(), "a varint not in its shortest form");
+    const uint8_t ok[] = {0x01, 7, 1, 'x'};
+    cr_assert_eq(peer_decode_proxy_req(ok, sizeof ok, &q), PEER_OK);
+    cr_assert_eq(q.id, 1);
+    /* 128 is two bytes, the last one non-zero. */
+    const uint8_t two[] = {0x80, 0x01, 7, 1, 'x'};
+    cr_assert_eq(peer_decode_proxy_req(two, sizeof two, &q), PEER_OK);
+    cr_assert_eq(q.id, 128);
+}
+
+/* Within the 65536 bound, a count the frame's bytes cannot hold is still
+ * refused before the array is allocated, and says so. */
+Test(peer_codec, an_entry_count_within_the_bound_but_beyond_the_bytes_is_refused_first)
+{
+    size_t len;
+    struct raft_msg m;
+    uint8_t *b = append_body(0, 60000, 1, 2, &len);
+    cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
+    cr_assert_str_eq(peer_decode_detail(), "entry count beyond the frame's bytes");
+    free(b);
 }

@@ -1,0 +1,224 @@
+/* server_identity.c - which member this server is and to which cluster it
+ * belongs: the data directory's identity record checked (or made) at
+ * start, the cluster id drawn for a first bootstrap and learned from the
+ * Raft log, and the handshake's refusal of a peer from another cluster.
+ * The record's format is src/storage/identity.h; how the id is agreed is
+ * replica.h (config.cluster_id) and kv.h (KV_CLUSTER_ID). */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "server/server_internal.h"
+
+static void id_text(const struct identity *id, char *hex)
+{
+    if (id->has_cluster_id)
+        cluster_id_hex(id->cluster_id, hex);
+    else
+        strcpy(hex, "none");
+}
+
+#define MEMBERS_TEXT 512
+
+static void refuse(const struct server *s, const char *reason, const char *detail)
+{
+    server_log(SLOG_ERROR, "identity_refused", "reason=%s dir=%s detail=\"%s\"", reason,
+               s->opt.data_dir, detail);
+}
+
+int server_identity_start(struct server *s)
+{
+    const struct server_options *o = &s->opt;
+    const char *members[RAFT_MAX_NODES];
+    for (int i = 0; i < o->n_nodes; i++)
+        members[i] = o->names[i];
+    struct identity given;
+    if (identity_init(&given, o->id, members, o->n_nodes) != 0) {
+        server_log(SLOG_ERROR, "identity_refused", "reason=bad_names detail=\"--id and --peers names must be 1 to %d bytes, distinct\"",
+                   IDENTITY_MAX_NAME);
+        return -1;
+    }
+    char given_members[MEMBERS_TEXT];
+    identity_members_text(&given, given_members, sizeof given_members);
+    if (o->in_memory) {
+        s->identity = given; /* nothing recorded: every start is a fresh member */
+    } else {
+        char err[512], detail[2048];
+        struct identity rec;
+        int rc = identity_read(o->data_dir, &rec, err, sizeof err);
+        if (rc == IDENTITY_MISSING && s->storage_had_data) {
+            snprintf(detail, sizeof detail,
+                     "the data directory holds Raft state but no identity record (%s), so nothing "
+                     "says which member of which cluster it belongs to. Restore its identity file, or "
+                     "empty the directory to join as a new member",
+                     err);
+            refuse(s, "no_identity_record", detail);
+            return -1;
+        }
+        if (rc == IDENTITY_MISSING) {
+            rc = identity_write(o->data_dir, &given, err, sizeof err);
+            if (rc != IDENTITY_OK) {
+                server_log(SLOG_ERROR, "identity_write_failed", "dir=%s reason=\"%s\"", o->data_dir, err);
+                return -1;
+            }
+            server_log(SLOG_INFO, "identity_created", "dir=%s name=%s members=%s", o->data_dir, o->id,
+                       given_members);
+            rec = given;
+        } else if (rc != IDENTITY_OK) {
+            snprintf(detail, sizeof detail,
+                     "%s. Restore the identity file from a backup, or empty the directory to join as "
+                     "a new member",
+                     err);
+            refuse(s, rc == IDENTITY_CORRUPT ? "identity_damaged" : "identity_unreadable", detail);
+            return -1;
+        }
+        char rec_members[sizeof given_members];
+        identity_members_text(&rec, rec_members, sizeof rec_members);
+        rc = identity_check(&rec, &given);
+        if (rc == IDENTITY_NAME_DIFFERS) {
+            snprintf(detail, sizeof detail,
+                     "this data directory belongs to member %s, and this member was started as %s. "
+                     "Start it with --id %s, or give %s an empty data directory of its own",
+                     rec.name, o->id, rec.name, o->id);
+            server_log(SLOG_ERROR, "identity_refused", "reason=name_mismatch dir=%s recorded_name=%s given_name=%s detail=\"%s\"",
+                       o->data_dir, rec.name, o->id, detail);
+            return -1;
+        }
+        if (rc == IDENTITY_MEMBERS_DIFFER) {
+            snprintf(detail, sizeof detail,
+                     "this data directory was made for a cluster of members %s, and this member was "
+                     "started with members %s. Start it with --peers naming exactly %s (addresses "
+                     "may change), or use an empty data directory for another cluster",
+                     rec_members, given_members, rec_members);
+            server_log(SLOG_ERROR, "identity_refused", "reason=members_mismatch dir=%s recorded_members=%s given_members=%s detail=\"%s\"",
+                       o->data_dir, rec_members, given_members, detail);
+            return -1;
+        }
+        s->identity = rec;
+    }
+    char hex[CLUSTER_ID_HEX_LEN + 1];
+    id_text(&s->identity, hex);
+    server_log(SLOG_INFO, "identity", "name=%s members=%s cluster_id=%s recorded=%s", o->id, given_members,
+               hex, o->in_memory ? "no" : o->data_dir);
+    return 0;
+}
+
+static void on_snapshot_refused(void *ctx, int from, const uint8_t ours[CLUSTER_ID_BYTES],
+                                const uint8_t theirs[CLUSTER_ID_BYTES])
+{
+    struct server *s = ctx;
+    char a[CLUSTER_ID_HEX_LEN + 1], b[CLUSTER_ID_HEX_LEN + 1];
+    cluster_id_hex(ours, a);
+    cluster_id_hex(theirs, b);
+    s->stats.peers_refused++;
+    server_log(SLOG_ERROR, "peer_refused", "reason=cluster_id_mismatch kind=snapshot peer=%s ours=%s theirs=%s",
+               s->opt.names[from], a, b);
+}
+
+int server_identity_replica_config(struct server *s, struct replica_config *c)
+{
+    c->snapshot_refused = on_snapshot_refused;
+    /* A member that knows the id proposes that one, should it ever lead a
+     * state machine without it (members that all took the id from
+     * handshakes); otherwise a new one is drawn at every start, used only
+     * if this member leads a cluster that has none yet. */
+    if (s->identity.has_cluster_id) {
+        memcpy(c->cluster_id, s->identity.cluster_id, CLUSTER_ID_BYTES);
+        return 0;
+    }
+    size_t got = 0;
+    while (got < CLUSTER_ID_BYTES) {
+        ssize_t n = getrandom(c->cluster_id + got, CLUSTER_ID_BYTES - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            server_log(SLOG_ERROR, "cluster_id_draw_failed", "reason=\"getrandom: %s\"", strerror(errno));
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    if (cluster_id_is_zero(c->cluster_id))
+        c->cluster_id[0] = 1; /* all zero means "none" */
+    return 0;
+}
+
+/* Record a cluster id learned from the replica's state machine or a
+ * peer's handshake. 0, or -1 (logged) when it cannot be written. */
+static int learn(struct server *s, const uint8_t id[CLUSTER_ID_BYTES], const char *from)
+{
+    struct identity next = s->identity;
+    next.has_cluster_id = true;
+    memcpy(next.cluster_id, id, CLUSTER_ID_BYTES);
+    if (!s->opt.in_memory) {
+        char err[512];
+        if (identity_write(s->opt.data_dir, &next, err, sizeof err) != IDENTITY_OK) {
+            server_log(SLOG_ERROR, "identity_write_failed", "dir=%s reason=\"%s\"", s->opt.data_dir, err);
+            return -1;
+        }
+    }
+    s->identity = next;
+    if (s->replica)
+        replica_set_cluster_id(s->replica, id);
+    char hex[CLUSTER_ID_HEX_LEN + 1];
+    cluster_id_hex(id, hex);
+    server_log(SLOG_INFO, "cluster_id_learned", "name=%s cluster_id=%s from=%s", s->opt.id, hex, from);
+    return 0;
+}
+
+int server_identity_sync(struct server *s)
+{
+    uint8_t id[CLUSTER_ID_BYTES];
+    if (!s->replica || !replica_cluster_id(s->replica, id))
+        return 0;
+    if (s->identity.has_cluster_id) {
+        if (memcmp(s->identity.cluster_id, id, sizeof id) == 0)
+            return 0;
+        char hex[CLUSTER_ID_HEX_LEN + 1], rec[CLUSTER_ID_HEX_LEN + 1];
+        cluster_id_hex(id, hex);
+        cluster_id_hex(s->identity.cluster_id, rec);
+        server_log(SLOG_ERROR, "cluster_id_conflict", "dir=%s recorded=%s state_machine=%s detail=\"the Raft state holds another cluster's id than the identity record: this directory mixes two clusters' data\"",
+                   s->opt.in_memory ? "-" : s->opt.data_dir, rec, hex);
+        return -1;
+    }
+    return learn(s, id, "log");
+}
+
+void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES])
+{
+    if (s->identity.has_cluster_id)
+        memcpy(out, s->identity.cluster_id, CLUSTER_ID_BYTES);
+    else
+        memset(out, 0, CLUSTER_ID_BYTES);
+}
+
+bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp)
+{
+    if (cluster_id_is_zero(h->cluster_id))
+        return true; /* a fresh member: it learns the id from us */
+    if (!s->identity.has_cluster_id) {
+        /* We are the fresh one (a new or wiped member), and the sender is a
+         * configured peer of the same peer list: take its id. A member
+         * that lost its data gets no log entries (lost_data.c), so the
+         * handshake is how it learns the id; should the log later carry
+         * another one, server_identity_sync stops this member. */
+        char from[PEER_MAX_NAME + 16];
+        snprintf(from, sizeof from, "handshake:%s", h->sender);
+        if (learn(s, h->cluster_id, from) != 0) {
+            server_fatal(s, "cannot record the cluster id");
+            return false;
+        }
+        return true;
+    }
+    if (memcmp(h->cluster_id, s->identity.cluster_id, CLUSTER_ID_BYTES) == 0)
+        return true;
+    char ours[CLUSTER_ID_HEX_LEN + 1], theirs[CLUSTER_ID_HEX_LEN + 1], addr[SERVER_ADDR_TEXT];
+    cluster_id_hex(s->identity.cluster_id, ours);
+    cluster_id_hex(h->cluster_id, theirs);
+    server_log_limited(SLOG_ERROR, "peer_refused",
+               "reason=cluster_id_mismatch peer=%s addr=%s ours=%s theirs=%s"
+               " detail=\"%s belongs to another cluster (its data directory holds that cluster's state); its connections are closed. If %s was meant to rejoin this cluster, empty its data directory\"",
+               h->sender, server_addr_text(tcp, addr, sizeof addr), ours, theirs, h->sender, h->sender);
+    return false;
+}
