@@ -6,7 +6,8 @@
  * against the event loop, which goes on applying, replicating and answering
  * while the child writes. The child touches neither libuv nor any socket:
  * it closes every descriptor but the snapshot's temp file and a result
- * pipe, dies with its parent (PR_SET_PDEATHSIG), streams the map into the
+ * pipe, dies with its parent (PR_SET_PDEATHSIG), lowers its CPU priority
+ * (nice + BGSAVE_NICE: the loops come first), streams the map into the
  * file (src/storage/snap_writer.h, one block of memory), fdatasyncs it,
  * writes its result to the pipe and _exits. The loop watches the pipe's
  * read end (uv_poll); on the result (or EOF) it reaps the child and, if all
@@ -29,6 +30,8 @@ struct bgsave;
  * BGSAVE_CHILD_FAILED (b->why says why; nothing changed), or a negative
  * STORAGE_ERR_* from the commit (fatal: the store has failed). */
 #define BGSAVE_CHILD_FAILED 1
+/* How much nicer than the member the child runs. */
+#define BGSAVE_NICE 10
 typedef void (*bgsave_done_fn)(struct bgsave *b, int rc);
 
 struct bgsave {
@@ -36,12 +39,13 @@ struct bgsave {
     struct storage *storage;
     bgsave_done_fn done;
     void *ctx;
-    uv_poll_t poll;
-    bool running, poll_open;
+    uv_poll_t *poll; /* the running child's pipe watcher (malloc'd, freed when closed) */
+    bool running;
     int fd; /* the pipe's read end */
     pid_t pid;
     struct storage_snapshot_job job;
     uint64_t start_ns, fork_ns, write_ns;
+    uint64_t commit_ns; /* on the loop: log sync, rename, directory fsync, compaction */
     uint64_t file_bytes;
     char why[200];
     /* Test hook: the next child fails with this errno instead of writing

@@ -3,7 +3,8 @@
  * overwriting keys; the loop's longest gap stays far below what writing the
  * snapshot takes, and the file holds the map as it was at the fork, none of
  * the later writes. A killed child leaves the old snapshot and no temp
- * file; a second snapshot is refused while one runs. */
+ * file; a second snapshot is refused while one runs, and the next one may
+ * start from the done callback. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -182,4 +183,44 @@ Test(bgsave, a_killed_child_leaves_the_old_snapshot_and_no_temp_file)
     char tag[16];
     tsu_snapshot_tag(st, tag, sizeof tag);
     cr_assert_str_eq(tag, "old");
+}
+
+/* The replica starts the next snapshot as soon as it hears of the last one,
+ * from inside the done callback, before libuv has closed the last child's
+ * watcher: that start must not be refused. */
+static void on_done_start_next(struct bgsave *b, int rc)
+{
+    struct run *r = b->ctx;
+    r->rc = rc;
+    if (++r->done == 1 && rc == 0)
+        r->ticks = bgsave_start(b, kv, 20, 1) == 0 ? 1 : -1;
+}
+
+static void on_tick_wait(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    if (r->done == 2 || r->ticks == -1)
+        uv_stop(t->loop);
+}
+
+Test(bgsave, the_next_snapshot_starts_from_the_done_callback)
+{
+    for (size_t i = 0; i < 1000; i++)
+        put(kv, i, "v");
+    struct run r = {.n = 1000};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &r.timer);
+    r.timer.data = &r;
+    bgsave_init(&r.b, &loop, st, on_done_start_next, &r);
+    cr_assert_eq(bgsave_start(&r.b, kv, 10, 1), 0, "%s", r.b.why);
+    uv_timer_start(&r.timer, on_tick_wait, 1, 1);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&r.timer, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&loop), 0, "every watcher closed and freed");
+    cr_assert_eq(r.ticks, 1, "the second start was refused: %s", r.b.why);
+    cr_assert_eq(r.done, 2);
+    cr_assert_eq(r.rc, 0, "%s", r.b.why);
+    cr_assert_eq(storage_snapshot_index(st), 20);
 }
