@@ -149,7 +149,9 @@ Test(kv_cluster_id, a_snapshot_keeps_the_id)
 
     /* An image without the entry has no id (other names pass); one with a
      * bad id, or the entry twice, is refused and changes nothing. */
-    const uint8_t zero[16] = {0}, other[16] = {0xff, 1};
+    uint8_t zero[16] = {0}, other[16] = {0xff, 1}, id_17[17];
+    memcpy(id_17, id_a, 16);
+    id_17[16] = 0x5a;
     const struct snap_meta unknown[] = {{.name = "later", .value = id_a, .len = 3}};
     data = image_with_meta(unknown, 1, &len);
     cr_assert_eq(kv_restore(t, data, len, NULL, NULL), 0);
@@ -159,7 +161,7 @@ Test(kv_cluster_id, a_snapshot_keeps_the_id)
     const struct snap_meta bad[][2] = {
         {{.name = "cluster_id", .value = zero, .len = 16}},
         {{.name = "cluster_id", .value = id_a, .len = 15}},
-        {{.name = "cluster_id", .value = id_a, .len = 17}},
+        {{.name = "cluster_id", .value = id_17, .len = 17}},
         {{.name = "cluster_id", .value = id_a, .len = 16},
          {.name = "cluster_id", .value = other, .len = 16}},
     };
