@@ -6,7 +6,8 @@
 # Prints each exact command, throughput and p50/p99 latency, and the ratios.
 # etcd (Debian ships no etcd benchmark tool) is driven by bench/etcd_load.c
 # over its v3 JSON gateway: 50 clients, puts and linearizable ranges.
-# raftkv is measured against its leader (followers proxy to it, adding a hop).
+# raftkv is measured against its leader (followers proxy to it, adding a hop),
+# peers over TLS (RAFTKV_PEER_OPTS=--peer-insecure-plaintext: without).
 set -euo pipefail
 build=${1:-build}
 n=${2:-200000}
@@ -51,11 +52,13 @@ suite() { # suite NAME PORT
   bench "$1 c1" "$2" -t set,get -c 1 -n $((n / 10))
 }
 
-echo "== raftkv: 3 nodes on loopback, durable (every write fsynced on a majority before its reply)"
+echo "== raftkv: 3 nodes on loopback, durable (every write fsynced on a majority before its reply), peers over TLS"
+"$raftkv" certs --dir "$work/certs" --members n1,n2,n3 >/dev/null
 peers=
 for i in 1 2 3; do PP[$i]=$(free_port); CP[$i]=$(free_port); peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
 for i in 1 2 3; do
   "$raftkv" serve --id n$i --peers "$peers" --listen 127.0.0.1:${CP[$i]} --data-dir "$work/n$i" \
+    ${RAFTKV_PEER_OPTS:---certs-dir $work/certs} \
     --log-level warn 2>"$work/n$i.log" &
   pids+=($!)
 done

@@ -8,6 +8,8 @@
 # CLUSTER_CLIENT_PORT (7001: n1 on 7001, n2 on 7002, ...), CLUSTER_PEER_PORT (7101).
 # Each node keeps its data in $CLUSTER_DIR/<node>/ and logs to $CLUSTER_DIR/<node>.log;
 # a node started again with its data directory rejoins with what it had.
+# Peers authenticate with TLS: the first start makes a CA and the members'
+# certificates in $CLUSTER_DIR/certs (raftkv certs), later starts reuse them.
 set -euo pipefail
 cmd=${1:-}
 shift || true
@@ -38,7 +40,7 @@ start_node() {
   if alive "$id"; then echo "  $id already running (pid $(cat "$dir/$id.pid"))"; return; fi
   mkdir -p "$dir/$id"
   nohup "$bin" serve --id "$id" --peers "$peers" --listen "127.0.0.1:$((cport + i - 1))" \
-    --data-dir "$dir/$id" >>"$dir/$id.log" 2>&1 </dev/null &
+    --data-dir "$dir/$id" --certs-dir "$dir/certs" >>"$dir/$id.log" 2>&1 </dev/null &
   echo $! >"$dir/$id.pid"
   echo "  $id pid $! client 127.0.0.1:$((cport + i - 1)) peer 127.0.0.1:$((pport + i - 1)) data $dir/$id"
 }
@@ -57,7 +59,9 @@ case "$cmd" in
 start)
   [ -x "$bin" ] || { echo "cluster.sh: $bin not built (run make)" >&2; exit 1; }
   mkdir -p "$dir"
-  echo "raftkv cluster of $n nodes, data under $dir"
+  names=$(seq -f 'n%g' 1 "$n" | paste -sd, -)
+  "$bin" certs --dir "$dir/certs" --members "$names" | grep -v '^kept' | sed 's/^/  /' || true
+  echo "raftkv cluster of $n nodes, data under $dir, peers over TLS (certificates in $dir/certs)"
   for i in $(seq 1 "$n"); do start_node "$i"; done
   l=
   for _ in $(seq 1 100); do l=$(leader) && break; sleep 0.1; done

@@ -165,8 +165,8 @@ int certs_make_ca(const char *dir, const char *cluster, int days, char *err, siz
     return rc;
 }
 
-int certs_make_leaf(const char *dir, const char *name, const char *const *hosts, size_t n_hosts, int days,
-                    char *err, size_t errlen)
+int certs_make_leaf(const char *dir, const char *name, enum certs_kind kind, const char *const *hosts,
+                    size_t n_hosts, int days, char *err, size_t errlen)
 {
     ERR_clear_error();
     char cafile[4096], cakeyfile[4096];
@@ -206,7 +206,7 @@ int certs_make_leaf(const char *dir, const char *name, const char *const *hosts,
     cert = key ? new_cert(key, name, days, ca, cakey) : NULL;
     bool ok = cert && add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE") &&
               add_ext(cert, ca, NID_key_usage, "critical,digitalSignature,keyAgreement") &&
-              add_ext(cert, ca, NID_ext_key_usage, "serverAuth,clientAuth") &&
+              add_ext(cert, ca, NID_ext_key_usage, kind == CERTS_MEMBER ? "serverAuth,clientAuth" : "clientAuth") &&
               add_ext(cert, ca, NID_subject_alt_name, san) &&
               add_ext(cert, ca, NID_authority_key_identifier, "keyid:always") &&
               X509_sign(cert, cakey, EVP_sha256()) > 0;

@@ -277,6 +277,14 @@ bool tls_peer_is(const struct tls_session *s, const char *name)
     return X509_check_host(cert, name, strlen(name), X509_CHECK_FLAG_NO_WILDCARDS, NULL) == 1;
 }
 
+bool tls_peer_is_member_cert(const struct tls_session *s)
+{
+    if (!tls_peer_verified(s))
+        return false;
+    X509 *cert = SSL_get0_peer_certificate(s->ssl);
+    return X509_check_purpose(cert, X509_PURPOSE_SSL_SERVER, 0) == 1;
+}
+
 const char *tls_peer_common_name(struct tls_session *s)
 {
     s->common_name[0] = '\0';

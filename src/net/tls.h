@@ -80,6 +80,9 @@ bool tls_established(const struct tls_session *s);
 /* After the handshake: whether the other side showed a verified certificate
  * that names `name` (DNS subjectAltName, or common name without any). */
 bool tls_peer_is(const struct tls_session *s, const char *name);
+/* Whether the other side's verified certificate may act as a TLS server:
+ * members' certificates may, clients' (made by raftkv certs) may not. */
+bool tls_peer_is_member_cert(const struct tls_session *s);
 /* Whether the other side showed a verified certificate at all. */
 bool tls_peer_verified(const struct tls_session *s);
 /* The certificate's common name (for logs), "" when none. */

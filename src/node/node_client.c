@@ -5,14 +5,19 @@
  *
  * Forwarding: the router sends a request of this node's client to the
  * leader it knows, tagged with that leader's term, in a batch per leader
- * {"type":"fwd","term":T,"reqs":[{"i":id,"q":ref,"op":...},...]}; the
+ * {"type":"fwd","term":T,"e":E,"reqs":[{"i":id,"op":...},...]}, where id
+ * is the router's id of that attempt and E this process's epoch; the
  * leader submits each with replica_submit_in_term(), so a write is
  * appended only if it still leads in term T, and answers in a batch
- * {"type":"fwd_ok","reps":[{"i":id,"q":ref,"code":C,...},...]}, with
- * "st" (the replica_status) when the replica did not run it. The router
- * never sends a write twice: a forwarded write whose leader changed or
- * which got no answer in time ends 13 (indefinite); 11 (definite) only
- * when it certainly was not appended. So no session table. */
+ * {"type":"fwd_ok","e":E,"reps":[{"i":id,"code":C,...},...]}, with "st"
+ * (the replica_status) when the replica did not run it. The epoch is drawn
+ * at start-up, so answers to a previous life's forwards (the leader may
+ * answer after this node restarted) are dropped whole, though router ids
+ * start over. Members stay short: the leader parses every one, and under
+ * whirl every byte passes through its network too. The router never sends
+ * a write twice: a forwarded write whose leader changed or which got no
+ * answer in time ends 13 (indefinite); 11 (definite) only when it
+ * certainly was not appended. So no session table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +39,16 @@ bool node_requests_init(struct node *n)
         free(n->free_slots);
         return false;
     }
-    /* Refs of a restarted process must not match those of the one before
-     * it, whose forwards may still be answered: generations start at a
-     * value drawn from the clock and pid, below 2^30 so that a ref stays a
-     * JSON integer (jansson's are signed 64-bit). */
+    /* This process's forwards must not be taken for those of the one
+     * before it, which a leader may still answer: the epoch they carry is
+     * drawn from the clock and pid, in [1, 2^30). */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t z = ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40)) *
                  0x9e3779b97f4a7c15ULL;
-    n->first_gen = (uint32_t)(z >> 34);
-    for (size_t i = 0; i < n->cap_reqs; i++) {
-        n->reqs[i].gen = n->first_gen;
+    n->epoch = (uint32_t)(z >> 34) | 1u;
+    for (size_t i = 0; i < n->cap_reqs; i++)
         n->free_slots[i] = (uint32_t)(n->cap_reqs - 1 - i);
-    }
     n->n_free = n->cap_reqs;
     return true;
 }
@@ -100,8 +102,6 @@ static struct request *request_alloc(struct node *n)
             return NULL;
         n->free_slots = f;
         memset(n->reqs + n->cap_reqs, 0, (ncap - n->cap_reqs) * sizeof *r);
-        for (size_t i = n->cap_reqs; i < ncap; i++)
-            n->reqs[i].gen = n->first_gen;
         for (size_t i = ncap; i > n->cap_reqs; i--)
             n->free_slots[n->n_free++] = (uint32_t)(i - 1);
         n->cap_reqs = ncap;
@@ -241,6 +241,8 @@ static void emit_fwd_batch(struct node *n, int p)
     node_line_begin(n, n->names[p], "fwd");
     outbuf_lit(&n->out, ",\"term\":");
     outbuf_u64(&n->out, n->fwd_term[p]);
+    outbuf_lit(&n->out, ",\"e\":");
+    outbuf_u64(&n->out, n->epoch);
     outbuf_lit(&n->out, ",\"reqs\":[");
     outbuf_raw(&n->out, n->fwd_batch[p].data, n->fwd_batch[p].len);
     outbuf_lit(&n->out, "]");
@@ -263,8 +265,6 @@ bool node_router_forward(void *ctx, int leader, raft_term term, uint64_t id, voi
     struct outbuf *b = &n->fwd_batch[leader];
     list_item_open(b, &n->n_fwd_batch[leader]);
     outbuf_u64(b, id);
-    outbuf_lit(b, ",\"q\":");
-    outbuf_u64(b, request_ref(n, q));
     fwd_member_command(b, &q->cmd);
     outbuf_raw(b, "}", 1);
     return true;
@@ -286,20 +286,40 @@ void node_router_finish(void *ctx, void *user, enum replica_status status, const
         answer_client(n, q, status_code(status), text, NULL);
 }
 
+static void emit_fwd_reply(struct node *n, int p)
+{
+    node_line_begin(n, n->names[p], "fwd_ok");
+    outbuf_lit(&n->out, ",\"e\":");
+    outbuf_u64(&n->out, n->fwd_reply_epoch[p]);
+    outbuf_lit(&n->out, ",\"reps\":[");
+    outbuf_raw(&n->out, n->fwd_reply[p].data, n->fwd_reply[p].len);
+    outbuf_lit(&n->out, "]");
+    node_line_end(n);
+    n->fwd_reply[p].len = 0;
+    n->n_fwd_reply[p] = 0;
+}
+
+/* Open the next answer to follower `p`'s forwards sent in its `epoch`; a
+ * line carries one epoch, so an answer to another life of it starts a new
+ * line. */
+static struct outbuf *reply_item_open(struct node *n, int p, uint64_t epoch, uint64_t fwd_id)
+{
+    if (n->n_fwd_reply[p] && n->fwd_reply_epoch[p] != epoch)
+        emit_fwd_reply(n, p);
+    n->fwd_reply_epoch[p] = epoch;
+    struct outbuf *b = &n->fwd_reply[p];
+    list_item_open(b, &n->n_fwd_reply[p]);
+    outbuf_u64(b, fwd_id);
+    return b;
+}
+
 void node_emit_forwards(struct node *n)
 {
     for (int p = 0; p < n->n_nodes; p++) {
         if (n->n_fwd_batch[p])
             emit_fwd_batch(n, p);
-        if (n->n_fwd_reply[p]) {
-            node_line_begin(n, n->names[p], "fwd_ok");
-            outbuf_lit(&n->out, ",\"reps\":[");
-            outbuf_raw(&n->out, n->fwd_reply[p].data, n->fwd_reply[p].len);
-            outbuf_lit(&n->out, "]");
-            node_line_end(n);
-            n->fwd_reply[p].len = 0;
-            n->n_fwd_reply[p] = 0;
-        }
+        if (n->n_fwd_reply[p])
+            emit_fwd_reply(n, p);
     }
 }
 
@@ -410,33 +430,30 @@ void node_fwd_request(struct node *n, int from, json_t *body, uint64_t now_ms)
 {
     json_t *reqs = json_object_get(body, "reqs");
     const json_t *jterm = json_object_get(body, "term");
+    const json_t *jepoch = json_object_get(body, "e");
     size_t i;
     json_t *item;
-    if (!json_is_array(reqs)) {
-        node_log(NODE_LOG_WARN, "dropped a fwd without reqs from %s", n->names[from]);
+    if (!json_is_array(reqs) || !node_json_u53(jepoch)) {
+        /* Never made by a raftkv node; its sender times out. */
+        node_log(NODE_LOG_WARN, "dropped a fwd without reqs or epoch from %s", n->names[from]);
         return;
     }
+    uint64_t epoch = (uint64_t)json_integer_value(jepoch);
     /* Without a term no leader could tell whether to append it. */
     bool has_term = node_json_u53(jterm) && json_integer_value(jterm) > 0;
     raft_term term = has_term ? (raft_term)json_integer_value(jterm) : 0;
     json_array_foreach(reqs, i, item) {
         const json_t *jid = json_object_get(item, "i");
-        const json_t *jref = json_object_get(item, "q");
         const char *op = json_string_value(json_object_get(item, "op"));
-        if (!node_json_u53(jid) || !node_json_u53(jref) || !op)
+        if (!node_json_u53(jid) || !op)
             continue; /* never made by a raftkv node; its sender times out */
         uint64_t fwd_id = (uint64_t)json_integer_value(jid);
-        uint64_t fwd_ref = (uint64_t)json_integer_value(jref);
-        struct outbuf *b = &n->fwd_reply[from];
         struct kv_command c;
         const char *err = has_term ? parse_command(item, op, "k", "v", "f", "t", &c)
                                    : "fwd has no term";
         struct request *q = err ? NULL : request_alloc(n);
         if (!q) {
-            list_item_open(b, &n->n_fwd_reply[from]);
-            outbuf_u64(b, fwd_id);
-            outbuf_lit(b, ",\"q\":");
-            outbuf_u64(b, fwd_ref);
+            struct outbuf *b = reply_item_open(n, from, epoch, fwd_id);
             outbuf_lit(b, err ? ",\"code\":12,\"text\":" : ",\"code\":11,\"st\":2,\"text\":");
             outbuf_str(b, err ? err : "too many requests in flight");
             outbuf_raw(b, "}", 1);
@@ -445,7 +462,7 @@ void node_fwd_request(struct node *n, int from, json_t *body, uint64_t now_ms)
         q->kind = REQ_FORWARDED_IN;
         q->origin = from;
         q->fwd_id = fwd_id;
-        q->fwd_ref = fwd_ref;
+        q->fwd_epoch = epoch;
         q->cmd = c;
         own_command(&q->cmd);
         /* Not routed again from here: a refusal goes back to the follower,
@@ -458,19 +475,24 @@ void node_fwd_request(struct node *n, int from, json_t *body, uint64_t now_ms)
 void node_fwd_reply(struct node *n, json_t *body)
 {
     json_t *reps = json_object_get(body, "reps");
+    const json_t *jepoch = json_object_get(body, "e");
     size_t i;
     json_t *item;
+    if (!node_json_u53(jepoch) || (uint64_t)json_integer_value(jepoch) != n->epoch) {
+        node_log(NODE_LOG_DEBUG, "ignored a fwd_ok for another epoch than %llu",
+                 (unsigned long long)n->epoch);
+        return; /* answers to a previous life's forwards */
+    }
     json_array_foreach(reps, i, item) {
         const json_t *jid = json_object_get(item, "i");
-        const json_t *jref = json_object_get(item, "q");
         const json_t *code = json_object_get(item, "code");
         const json_t *st = json_object_get(item, "st");
-        if (!node_json_u53(jid) || !node_json_u53(jref) || !node_json_u53(code) ||
-            json_integer_value(code) > 1000)
+        if (!node_json_u53(jid) || !node_json_u53(code) || json_integer_value(code) > 1000)
             continue; /* never made by a raftkv node (Maelstrom codes are below 1000) */
-        struct request *q = request_get(n, (uint64_t)json_integer_value(jref));
-        if (!q || q->kind != REQ_CLIENT)
-            continue; /* ended already */
+        struct request *q = request_of_handle(
+            n, router_forwarded_user(n->router, (uint64_t)json_integer_value(jid)));
+        if (!q)
+            continue; /* ended already, or an earlier attempt's answer */
         /* "st": the replica did not run it (NOT_LEADER may be retried);
          * without it the code is the state machine's answer. */
         enum replica_status status = REPLICA_DONE;
@@ -500,11 +522,7 @@ void node_complete(void *ctx, uint64_t ref, const struct replica_result *res)
     const char *text;
     int code = outcome_code(res, &text);
     if (q->kind == REQ_FORWARDED_IN) {
-        struct outbuf *b = &n->fwd_reply[q->origin];
-        list_item_open(b, &n->n_fwd_reply[q->origin]);
-        outbuf_u64(b, q->fwd_id);
-        outbuf_lit(b, ",\"q\":");
-        outbuf_u64(b, q->fwd_ref);
+        struct outbuf *b = reply_item_open(n, q->origin, q->fwd_epoch, q->fwd_id);
         outbuf_lit(b, ",\"code\":");
         outbuf_i64(b, code);
         if (res->status != REPLICA_DONE) {

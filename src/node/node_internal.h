@@ -20,8 +20,8 @@ enum request_kind {
 };
 
 /* A request in flight. Its ref, (gen << 32 | slot), is the replica's
- * client_ref, the router's `user` handle and the "q" of a forward; gen
- * makes stale refs harmless. */
+ * client_ref and the router's `user` handle; gen makes stale refs
+ * harmless. */
 struct request {
     uint32_t gen;
     uint8_t kind;
@@ -31,7 +31,7 @@ struct request {
     uint64_t router_id;    /* REQ_CLIENT: the router's id of its local attempt */
     int origin;            /* FORWARDED_IN: the follower's id */
     uint64_t fwd_id;       /* FORWARDED_IN: the follower's router id */
-    uint64_t fwd_ref;      /* FORWARDED_IN: the follower's request ref */
+    uint64_t fwd_epoch;    /* FORWARDED_IN: the follower's epoch */
 };
 
 struct node {
@@ -59,7 +59,7 @@ struct node {
     struct request *reqs;
     uint32_t *free_slots;
     size_t n_free, cap_reqs, max_reqs;
-    uint32_t first_gen; /* every slot's first generation */
+    uint64_t epoch; /* this process's, in its forwards (node_client.c) */
 
     /* This batch's forwards per leader (one term per line), and answers to
      * forwards per follower: lists of members rendered as they come,
@@ -69,6 +69,7 @@ struct node {
     raft_term fwd_term[RAFT_MAX_NODES];
     struct outbuf fwd_reply[RAFT_MAX_NODES];
     size_t n_fwd_reply[RAFT_MAX_NODES];
+    uint64_t fwd_reply_epoch[RAFT_MAX_NODES]; /* one epoch per answer line */
 
     uint64_t last_now; /* the time of the latest input, for callbacks */
 

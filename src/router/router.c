@@ -7,8 +7,12 @@
  *   WAITING    for a leader it can be sent to (rules 1 and 4); on `waiting`
  *   LOCAL      submitted to the local replica (rule 7)
  *   FORWARDED  sent to a leader; on `forwarded`, in deadline order
- * Its id is (gen << 32 | slot); gen changes at every dispatch, so an answer
- * to an earlier attempt finds no operation.
+ * Its id is (gen << slot_bits | slot), slot_bits just enough for max_ops
+ * slots, so ids stay short on the wire (the node writes them in decimal),
+ * and below 2^53 (the node's peers refuse larger integers): an id holds
+ * the low 53 - slot_bits bits of gen (at least 22). gen changes at every
+ * dispatch, so an answer to an earlier attempt finds no operation (until
+ * its slot was dispatched 2^22 times more).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +52,8 @@ struct op_list {
 
 struct router {
     struct router_config c;
+    unsigned slot_bits; /* of an id; slots never reach 1 << slot_bits */
+    uint32_t gen_mask;  /* the bits of gen an id holds */
     struct router_op **slots;
     size_t cap, n_ops;
     uint32_t *free_slots;
@@ -79,6 +85,15 @@ struct router *router_new(const struct router_config *c)
     if (!rt)
         return NULL;
     rt->c = *c;
+    /* The table starts at 64 slots and doubles only while all are taken,
+     * so it never outgrows max(64, max_ops) rounded up to a power of 2. */
+    if (rt->c.max_ops > (size_t)1 << 31)
+        rt->c.max_ops = (size_t)1 << 31;
+    rt->slot_bits = 6;
+    while (((size_t)1 << rt->slot_bits) < rt->c.max_ops)
+        rt->slot_bits++;
+    unsigned gen_bits = 53 - rt->slot_bits < 32 ? 53 - rt->slot_bits : 32;
+    rt->gen_mask = (uint32_t)(((uint64_t)1 << gen_bits) - 1);
     return rt;
 }
 
@@ -154,18 +169,19 @@ static void op_set_state(struct router *rt, struct router_op *op, enum op_state 
 
 /* ---- operations ------------------------------------------------------------ */
 
-static uint64_t op_id(const struct router_op *op)
+static uint64_t op_id(const struct router *rt, const struct router_op *op)
 {
-    return ((uint64_t)op->gen << 32) | op->slot;
+    return ((uint64_t)(op->gen & rt->gen_mask) << rt->slot_bits) | op->slot;
 }
 
-static struct router_op *op_lookup(struct router *rt, uint64_t id, enum op_state state)
+static struct router_op *op_lookup(const struct router *rt, uint64_t id, enum op_state state)
 {
-    uint64_t slot = id & 0xffffffffu;
-    if (slot >= rt->cap)
+    uint64_t slot = id & (((uint64_t)1 << rt->slot_bits) - 1);
+    uint64_t gen = id >> rt->slot_bits;
+    if (slot >= rt->cap || gen > rt->gen_mask)
         return NULL;
     struct router_op *op = rt->slots[slot];
-    if (!op || op->state != state || op->gen != (uint32_t)(id >> 32))
+    if (!op || op->state != state || (op->gen & rt->gen_mask) != (uint32_t)gen)
         return NULL;
     return op;
 }
@@ -294,10 +310,10 @@ static bool dispatch(struct router *rt, struct router_op *op, uint64_t now)
     if (r->local) {
         op_set_state(rt, op, OP_LOCAL);
         rt->stats.local++;
-        rt->c.submit(rt->c.ctx, op_id(op), op->user);
+        rt->c.submit(rt->c.ctx, op_id(rt, op), op->user);
         return true;
     }
-    if (!rt->c.forward(rt->c.ctx, r->leader, r->term, op_id(op), op->user))
+    if (!rt->c.forward(rt->c.ctx, r->leader, r->term, op_id(rt, op), op->user))
         return false;
     op_set_state(rt, op, OP_FORWARDED);
     op->deadline = now + rt->c.forward_timeout_ms;
@@ -417,7 +433,7 @@ static void release_waiting(struct router *rt, uint64_t now)
     n = 0;
     for (struct router_op *o = op; o; o = o->list_next)
         if (!o->refused || !route_eq(&o->refused_by, &rt->view))
-            ids[n++] = op_id(o);
+            ids[n++] = op_id(rt, o);
     for (size_t i = 0; i < n; i++) {
         struct router_op *o = op_lookup(rt, ids[i], OP_WAITING);
         if (!o)
@@ -463,7 +479,7 @@ void router_view(struct router *rt, int leader, raft_term term, bool self_leads,
         size_t k = 0;
         for (struct router_op *o = rt->forwarded.head; o && k < n; o = o->list_next)
             if (!route_eq(&o->route, &v))
-                ids[k++] = op_id(o);
+                ids[k++] = op_id(rt, o);
         /* Reads first go back to HELD (all of a connection's at once,
          * so none of them is sent again ahead of an earlier one). */
         for (size_t i = 0; i < k; i++) {
@@ -482,9 +498,8 @@ void router_view(struct router *rt, int leader, raft_term term, bool self_leads,
                 op_finish(rt, o, REPLICA_INDEFINITE, "the leader changed; outcome unknown", now_ms);
         }
         for (size_t i = 0; i < k; i++) {
-            uint64_t slot = ids[i] & 0xffffffffu;
-            struct router_op *o = rt->slots[slot];
-            if (o->state != OP_HELD || o->gen != (uint32_t)(ids[i] >> 32))
+            struct router_op *o = op_lookup(rt, ids[i], OP_HELD);
+            if (!o)
                 continue;
             if (o->conn)
                 pump(rt, o->conn, NULL, now_ms);
@@ -535,6 +550,12 @@ bool router_forward_done(struct router *rt, uint64_t id, enum replica_status sta
     if ((unsigned)status > REPLICA_INDEFINITE)
         status = REPLICA_INDEFINITE;
     return answered(rt, op, status, now_ms);
+}
+
+void *router_forwarded_user(const struct router *rt, uint64_t id)
+{
+    const struct router_op *op = op_lookup(rt, id, OP_FORWARDED);
+    return op ? op->user : NULL;
 }
 
 void router_conn_close(struct router *rt, struct router_conn *conn)

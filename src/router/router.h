@@ -98,7 +98,7 @@ struct router_conn {
 struct router_config {
     int self;                    /* this node's Raft id */
     int n_nodes;
-    size_t max_ops;              /* operations in the router at once; more are refused */
+    size_t max_ops;              /* operations at once (at most 2^31); more are refused */
     /* DELIBERATE BUG for testing checkers: reads run on the local replica
      * whoever leads (with replica_config.unsafe_local_reads). */
     bool unsafe_local_reads;
@@ -147,6 +147,11 @@ bool router_local_done(struct router *rt, uint64_t id, enum replica_status statu
  * A status the router does not know is taken as REPLICA_INDEFINITE. */
 bool router_forward_done(struct router *rt, uint64_t id, enum replica_status status,
                          uint64_t now_ms);
+
+/* The `user` handle of operation `id` while that attempt is forwarded, or
+ * NULL (a stale or unknown id). Lets a front end find its request from a
+ * forward's answer without sending its own handle along. */
+void *router_forwarded_user(const struct router *rt, uint64_t id);
 
 /* The front end's connection closed: its operations that have not been
  * sent anywhere end now (config.finish, REPLICA_UNAVAILABLE); those in

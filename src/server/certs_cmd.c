@@ -126,7 +126,7 @@ int certs_main(int argc, char **argv)
             printf("kept %s/%s.crt (exists)\n", dir, name);
             continue;
         }
-        if (certs_make_leaf(dir, name, i < nm ? h : NULL, i < nm ? nh : 0, days, err, sizeof err) != 0) {
+        if (certs_make_leaf(dir, name, i < nm ? CERTS_MEMBER : CERTS_CLIENT, i < nm ? h : NULL, i < nm ? nh : 0, days, err, sizeof err) != 0) {
             fprintf(stderr, "raftkv certs: %s\n", err);
             goto out;
         }

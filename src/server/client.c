@@ -17,6 +17,7 @@
  * address, rate-limited (server_log_limited).
  */
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -130,7 +131,6 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         int rc = resp_parse(&c->parser, buf->base + off, (size_t)n - off, &used, &req);
         off += used;
         if (rc == RESP_READY) {
-            c->handshake_done = true;
             int failed = commands_dispatch(c, &req);
             resp_request_release(&req);
             if (failed) {
@@ -234,6 +234,34 @@ void client_req_done(struct client_req *r)
     client_resume(c);
 }
 
+/* "ip:port" of a socket address. */
+static void format_addr(const struct sockaddr_storage *sa, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+    } else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(in6, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(out, cap, "%s:%d", ip, port);
+}
+
+/* Protected mode (acl.h): true if c was refused (answered, to be closed). */
+static bool client_protected_refuse(struct server *s, struct client *c, const struct sockaddr_storage *peer)
+{
+    if (!acl_protected_refuses(&s->acl, s->opt.protected_mode, (const struct sockaddr *)peer))
+        return false;
+    s->stats.protected_refused++;
+    server_log_limited(SLOG_WARN, "client_refused_protected_mode", "addr=%s", c->addr);
+    resp_write_error(&c->out.pending, acl_protected_mode_error);
+    return true;
+}
+
 static void client_on_connection(uv_stream_t *listener, int status)
 {
     struct server *s = listener->data;
@@ -259,6 +287,16 @@ static void client_on_connection(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage peer = {0}, local = {0};
+    int alen = sizeof peer;
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &alen);
+    alen = sizeof local;
+    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &alen);
+    format_addr(&peer, c->addr, sizeof c->addr);
+    format_addr(&local, c->laddr, sizeof c->laddr);
+    c->connected_ms = uv_hrtime() / 1000000;
+    /* With the default user open, every connection starts as it (Redis). */
+    c->user = acl_default_open(&s->acl) ? acl_default_user(&s->acl) : NULL;
     c->last_io_ms = server_now(s);
     if (s->opt.client_handshake_timeout_ms)
         c->handshake_deadline_ms = c->last_io_ms + s->opt.client_handshake_timeout_ms;
@@ -271,16 +309,19 @@ static void client_on_connection(uv_stream_t *listener, int status)
         client_close(c, "shutting down");
         return;
     }
-    if (s->n_clients > s->opt.max_clients) {
+    bool over = s->n_clients > s->opt.max_clients;
+    if (over || client_protected_refuse(s, c, &peer)) {
         s->stats.clients_refused++;
-        char addr[SERVER_ADDR_TEXT];
-        server_log_limited(SLOG_WARN, "client_refused", "addr=%s reason=\"max clients\" max_clients=%zu",
-                           server_addr_text(&c->tcp, addr, sizeof addr), s->opt.max_clients);
-        resp_write_error(&c->out.pending, "ERR max number of clients reached");
+        if (over) {
+            char addr[SERVER_ADDR_TEXT];
+            server_log_limited(SLOG_WARN, "client_refused", "addr=%s reason=\"max clients\" max_clients=%zu",
+                               server_addr_text(&c->tcp, addr, sizeof addr), s->opt.max_clients);
+            resp_write_error(&c->out.pending, "ERR max number of clients reached");
+        }
         c->close_after_write = true;
         server_out_start(&c->out, (uv_stream_t *)&c->tcp, client_write_done);
         if (!c->out.writing)
-            client_close(c, "max clients");
+            client_close(c, over ? "max clients" : "protected mode");
         return;
     }
     s->stats.clients_accepted++;

@@ -46,7 +46,7 @@ static uint64_t info_quantile_us(const uint64_t *hist, int buckets, double q)
     return 1ull << buckets;
 }
 
-void info_write(struct server *s, struct resp_buf *out, int proto)
+void info_write(struct server *s, const struct client *c, struct resp_buf *out, int proto)
 {
     (void)proto;
     struct resp_buf b = {0};
@@ -64,6 +64,10 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
     info_line(&b, "process_id:%ld", (long)getpid());
     info_line(&b, "listen:%s:%d", o->listen_host, o->listen_port);
     info_line(&b, "peer_addr:%s:%d", o->peer_host[o->self], o->peer_port[o->self]);
+    /* insecure-plaintext: anyone who reaches the peer port can rewrite the data. */
+    info_line(&b, "peer_security:%s", s->peer_tls_server ? "tls" : o->peer_insecure ? "insecure-plaintext" : "none");
+    info_line(&b, "peer_refusals:refused=%" PRIu64 ",tls_failed=%" PRIu64 ",preauth_closed=%" PRIu64,
+              s->stats.peers_refused, s->stats.peers_tls_failed, s->stats.peers_preauth_closed);
     info_line(&b, "uptime_in_seconds:%" PRIu64, (now - s->started_ms) / 1000);
 
     resp_buf_append(&b, "\r\n", 2);
@@ -125,6 +129,11 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
     info_line(&b, "clients_handshake_timeout:%" PRIu64, s->stats.clients_handshake_timeout);
     info_line(&b, "rejected_connections:%" PRIu64, s->stats.clients_refused);
     info_line(&b, "log_lines_suppressed:%" PRIu64, server_log_suppressed_total());
+    /* Who may connect, and as whom this connection runs (acl.h). */
+    info_line(&b, "auth:%s", s->acl.from_file ? "aclfile" : s->acl.has_password ? "requirepass" : "none");
+    info_line(&b, "acl_users:%zu", s->acl.n_users);
+    info_line(&b, "protected_mode:%s", s->opt.protected_mode && acl_default_open(&s->acl) ? "yes" : "no");
+    info_line(&b, "client_user:%s", c && c->user ? c->user->name : "default");
     info_line(&b, "pending_operations:%zu", s->n_ops);
     info_line(&b, "replica_pending:%zu", replica_pending(r));
     /* From parsed to answered, data commands only; bucket upper bounds. */
@@ -146,12 +155,14 @@ void info_write(struct server *s, struct resp_buf *out, int proto)
               ",rerouted=%" PRIu64 ",tryagain=%" PRIu64 ",uncertain=%" PRIu64 ",protocol_errors=%" PRIu64
               ",clients_accepted=%" PRIu64 ",clients_refused=%" PRIu64 ",peers_refused=%" PRIu64
               ",bad_frames=%" PRIu64 ",proposed=%" PRIu64 ",applied=%" PRIu64 ",syncs=%" PRIu64
-              ",raft_messages_sent=%" PRIu64 ",indefinite=%" PRIu64 ",snapshots=%" PRIu64,
+              ",raft_messages_sent=%" PRIu64 ",indefinite=%" PRIu64 ",snapshots=%" PRIu64
+              ",auth_failures=%" PRIu64 ",acl_denied=%" PRIu64 ",protected_refused=%" PRIu64,
               s->stats.commands, s->stats.ops, s->stats.ops_proxied_out, s->stats.ops_proxied_in,
               ts.rerouted, s->stats.errors_tryagain, s->stats.errors_uncertain,
               s->stats.errors_protocol, s->stats.clients_accepted, s->stats.clients_refused,
               s->stats.peers_refused, s->stats.frames_bad, rs.proposed, rs.applied, rs.syncs,
-              rs.messages_sent, rs.indefinite, rs.snapshots);
+              rs.messages_sent, rs.indefinite, rs.snapshots, s->stats.auth_failures, s->stats.acl_denied,
+              s->stats.protected_refused);
 
     struct raft_refusals rf;
     replica_refusals(r, &rf);

@@ -1,10 +1,10 @@
 /* peer.c - TCP links between raftkv servers.
  *
- * Each ordered pair of servers has its own connection: a server SENDS only
- * on the links it dialled (one per peer, struct peer_link) and RECEIVES only
- * on connections peers dialled to it (struct peer_conn). So no connection is
- * ever both read and written, and two servers dialling each other at once
- * need no tie-break.
+ * Each ordered pair of servers has its own connection: a server SENDS frames
+ * only on the links it dialled (one per peer, struct peer_link) and RECEIVES
+ * frames only on connections peers dialled to it (struct peer_conn). So two
+ * servers dialling each other at once need no tie-break. The other direction
+ * of each carries TLS records only (handshake, tickets).
  *
  * Outbound links redial with exponential backoff (50 ms doubling to a 2 s
  * cap, with jitter so restarted nodes do not dial in lockstep). Each link
@@ -14,19 +14,29 @@
  * client timeout (an indefinite answer). Nothing is queued while a link is
  * down: a stale burst on reconnect would only be retransmitted anyway.
  *
- * Inbound connections must open with a HELLO that names a configured peer,
- * addresses this server, and carries the fingerprint of the same peer
- * list; otherwise they are logged and closed. After it, every Raft message
- * must claim to come from that peer.
+ * Every peer connection is TLS 1.3 with certificates of the cluster CA on
+ * both sides (unless --peer-insecure-plaintext): the dialler checks that the
+ * certificate it is shown names the member it dialled, the listener that
+ * the HELLO's sender is named by the certificate it was shown
+ * (peer_gate.h). Inbound connections must open with a HELLO that names a
+ * configured peer, addresses this server, and carries the fingerprint of
+ * the same peer list; otherwise they are logged and closed. Until then a
+ * connection may send PEER_PREAUTH_MAX_BYTES and has
+ * --peer-handshake-timeout-ms (one sweep timer closes the late ones).
+ * After it, every Raft message must claim to come from that peer.
+ * Refusals are logged at warn with the address (server_log_limited).
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "common/rng.h"
+#include "net/tls.h"
 #include "server/server_internal.h"
 
 #define PEER_BACKOFF_MIN_MS 50
@@ -36,8 +46,33 @@
 static struct sockaddr_storage peer_addrs[RAFT_MAX_NODES];
 static struct peer_wbuf peer_scratch;
 static struct rng peer_rng;
+/* Reads land here and are consumed at once (a read callback follows its
+ * allocation), so no connection holds a read buffer of its own. */
+static char peer_read_buf[PEER_READ_CHUNK];
 
 static void link_connect(struct peer_link *l);
+
+static void peer_addr_text(const uv_tcp_t *tcp, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    snprintf(buf, cap, "?");
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+        snprintf(buf, cap, "%s:%d", host, port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+        snprintf(buf, cap, "[%s]:%d", host, port);
+    }
+}
 
 static int peer_resolve(const char *host, int port, struct sockaddr_storage *out)
 {
@@ -80,6 +115,9 @@ static void link_down(struct peer_link *l, const char *why)
     if (l->tcp && !uv_is_closing((uv_handle_t *)l->tcp))
         uv_close((uv_handle_t *)l->tcp, link_on_closed);
     l->out.pending.len = 0;
+    l->out.cipher.len = 0;
+    tls_session_free(l->out.tls);
+    l->out.tls = NULL;
     l->state = LINK_BACKOFF;
     uint64_t jitter = rng_below(&peer_rng, l->backoff_ms / 2 + 1);
     uv_timer_start(&l->backoff_timer, link_backoff_fire, l->backoff_ms + jitter, 0);
@@ -93,31 +131,75 @@ static void link_write_done(uv_write_t *w, int status)
     o->writing = false;
     o->inflight.len = 0;
     if (status < 0) {
-        if (l->state == LINK_CONNECTED)
+        if (l->state == LINK_CONNECTED || l->state == LINK_CONNECTING)
             link_down(l, uv_strerror(status));
         return;
     }
-    if (l->state == LINK_CONNECTED && l->tcp)
-        server_out_start(o, (uv_stream_t *)l->tcp, link_write_done);
+    if ((l->state == LINK_CONNECTED || l->state == LINK_CONNECTING) && l->tcp &&
+        server_out_start(o, (uv_stream_t *)l->tcp, link_write_done) != 0)
+        link_down(l, "TLS failed");
 }
 
 static void link_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 {
     (void)h;
     (void)size;
-    static char sink[256];
-    *buf = uv_buf_init(sink, sizeof sink);
+    *buf = uv_buf_init(peer_read_buf, sizeof peer_read_buf);
 }
 
-/* Peers never write on our outbound link; reading only notices its end. */
+/* TLS done (or not used): frames may go. The HELLO is already first in
+ * the queue. */
+static void link_established(struct peer_link *l)
+{
+    struct server *s = l->srv;
+    l->state = LINK_CONNECTED;
+    l->backoff_ms = PEER_BACKOFF_MIN_MS;
+    l->connects++;
+    l->ever_connected = true;
+    server_log(SLOG_INFO, "peer_link_up", "peer=%s addr=%s:%d tls=%s", s->opt.names[l->peer],
+               s->opt.peer_host[l->peer], s->opt.peer_port[l->peer], l->out.tls ? "yes" : "no");
+    if (server_out_start(&l->out, (uv_stream_t *)l->tcp, link_write_done) != 0)
+        link_down(l, "TLS failed");
+}
+
+/* The peer sends frames only on the links it dialled: on ours, only TLS
+ * records (its handshake, tickets, an alert). */
 static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-    (void)buf;
     struct peer_link *l = st->data;
-    if (n < 0)
+    struct server *s = l->srv;
+    if (n < 0) {
+        if (l->state == LINK_CONNECTING && l->out.tls)
+            server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
+                             s->opt.names[l->peer], s->opt.peer_host[l->peer], s->opt.peer_port[l->peer],
+                             "closed during the TLS handshake (does it trust our certificate?)");
         link_down(l, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
-    else if (n > 0)
+        return;
+    }
+    if (n == 0)
+        return;
+    if (!l->out.tls) {
         link_down(l, "unexpected bytes from peer");
+        return;
+    }
+    char plain[256];
+    ssize_t r = tls_feed(l->out.tls, buf->base, (size_t)n) == 0 ? tls_read(l->out.tls, plain, sizeof plain)
+                                                                : TLS_FAILED;
+    if (r > 0) {
+        link_down(l, "unexpected data from peer");
+        return;
+    }
+    if (r < 0) {
+        server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
+                         s->opt.names[l->peer], s->opt.peer_host[l->peer], s->opt.peer_port[l->peer],
+                         r == TLS_CLOSED ? "closed by peer" : tls_error(l->out.tls));
+        link_down(l, "TLS failed");
+        return;
+    }
+    if (l->state == LINK_CONNECTING && tls_established(l->out.tls))
+        link_established(l);
+    else if (server_out_start(&l->out, (uv_stream_t *)l->tcp, link_write_done) != 0)
+        link_down(l, "TLS failed");
 }
 
 static void link_on_connect(uv_connect_t *req, int status)
@@ -135,10 +217,6 @@ static void link_on_connect(uv_connect_t *req, int status)
         }
         return;
     }
-    l->state = LINK_CONNECTED;
-    l->backoff_ms = PEER_BACKOFF_MIN_MS;
-    l->connects++;
-    l->ever_connected = true;
     uv_tcp_nodelay(l->tcp, 1);
     uv_read_start((uv_stream_t *)l->tcp, link_alloc, link_read);
     struct peer_hello h = {.cluster_fingerprint = peer_fingerprint(s->opt.peers_text)};
@@ -146,11 +224,19 @@ static void link_on_connect(uv_connect_t *req, int status)
     snprintf(h.sender, sizeof h.sender, "%s", s->opt.id);
     snprintf(h.receiver, sizeof h.receiver, "%s", s->opt.names[l->peer]);
     peer_scratch.len = 0;
+    l->out.pending.len = 0;
     if (peer_encode_hello(&peer_scratch, &h) == PEER_OK)
         resp_buf_append(&l->out.pending, peer_scratch.data, peer_scratch.len);
-    server_log(SLOG_INFO, "peer_link_up", "peer=%s addr=%s:%d", s->opt.names[l->peer],
-               s->opt.peer_host[l->peer], s->opt.peer_port[l->peer]);
-    server_out_start(&l->out, (uv_stream_t *)l->tcp, link_write_done);
+    if (!s->peer_tls_client) {
+        link_established(l);
+        return;
+    }
+    /* The HELLO waits in `pending` until the handshake is done; the server
+     * must show a certificate of our CA that names the member we dialled. */
+    l->out.tls = tls_session_new(s->peer_tls_client, s->opt.names[l->peer]);
+    if (!l->out.tls || tls_start(l->out.tls) != 0 ||
+        server_out_start(&l->out, (uv_stream_t *)l->tcp, link_write_done) != 0)
+        link_down(l, "cannot start TLS");
 }
 
 static void link_connect(struct peer_link *l)
@@ -259,7 +345,9 @@ void peer_flush_writes(struct server *s)
 static void conn_on_closed(uv_handle_t *h)
 {
     struct peer_conn *c = h->data;
-    free(c->in);
+    resp_buf_free(&c->in);
+    server_out_free(&c->out);
+    tls_session_free(c->tls);
     free(c);
 }
 
@@ -270,7 +358,10 @@ static void conn_close(struct peer_conn *c, const char *why)
     c->closing = true;
     struct server *s = c->srv;
     if (c->peer >= 0)
-        server_log(SLOG_INFO, "peer_conn_closed", "peer=%s reason=\"%s\"", s->opt.names[c->peer], why);
+        server_log(SLOG_INFO, "peer_conn_closed", "peer=%s addr=%s reason=\"%s\"", s->opt.names[c->peer], c->addr,
+                   why);
+    else
+        server_log(SLOG_DEBUG, "peer_conn_closed", "addr=%s reason=\"%s\"", c->addr, why);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -280,12 +371,13 @@ static void conn_close(struct peer_conn *c, const char *why)
     uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
 }
 
-static void conn_refuse(struct peer_conn *c, const char *why, const char *who)
+/* Close a connection that has not authenticated, and say why (detail: more,
+ * e.g. TLS's reason, or NULL). */
+static void conn_refuse(struct peer_conn *c, const char *why, const char *who, const char *detail)
 {
     c->srv->stats.peers_refused++;
-    char addr[SERVER_ADDR_TEXT];
-    server_log_limited(SLOG_WARN, "peer_refused", "addr=%s claimed=%s reason=\"%s\"",
-                       server_addr_text(&c->tcp, addr, sizeof addr), who, why);
+    server_log_limited(SLOG_WARN, "peer_refused", "addr=%s claimed=%s reason=\"%s\"%s%s%s", c->addr, who, why,
+                       detail ? " detail=\"" : "", detail ? detail : "", detail ? "\"" : "");
     conn_close(c, why);
 }
 
@@ -294,7 +386,16 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
     struct server *s = c->srv;
     struct peer_hello h;
     if (peer_decode_hello(body, len, &h) != PEER_OK) {
-        conn_refuse(c, "malformed handshake", "?");
+        conn_refuse(c, "malformed handshake", "?", NULL);
+        return;
+    }
+    /* With TLS, the certificate decides who is speaking: the name claimed
+     * must be one it carries. */
+    const char *why = s->peer_tls_server ? peer_gate_check_name(c->tls, h.sender) : NULL;
+    if (why) {
+        char cert[160];
+        snprintf(cert, sizeof cert, "certificate CN=%s", c->tls ? tls_peer_common_name(c->tls) : "");
+        conn_refuse(c, why, h.sender, cert);
         return;
     }
     int idx = -1;
@@ -302,17 +403,19 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
         if (strcmp(s->opt.names[i], h.sender) == 0)
             idx = i;
     if (idx < 0 || idx == s->opt.self)
-        conn_refuse(c, "sender is not a configured peer", h.sender);
+        conn_refuse(c, "sender is not a configured peer", h.sender, NULL);
     else if (strcmp(h.receiver, s->opt.id) != 0)
-        conn_refuse(c, "handshake addressed to another node", h.sender);
+        conn_refuse(c, "handshake addressed to another node", h.sender, NULL);
     else if (h.cluster_fingerprint != peer_fingerprint(s->opt.peers_text))
-        conn_refuse(c, "peer list differs from ours", h.sender);
+        conn_refuse(c, "peer list differs from ours", h.sender, NULL);
     else if (!server_identity_hello_ok(s, &h, &c->tcp)) {
         s->stats.peers_refused++; /* logged with both ids */
         conn_close(c, "cluster id mismatch");
     } else {
         c->peer = idx;
-        server_log(SLOG_INFO, "peer_conn_accepted", "peer=%s", h.sender);
+        c->gate.authenticated = true;
+        server_log(SLOG_INFO, "peer_conn_accepted", "peer=%s addr=%s tls=%s", h.sender, c->addr,
+                   c->tls ? "yes" : "no");
         /* The peer is back: dial it now rather than when the backoff ends,
          * so a restarted node hears the leader within a heartbeat. */
         struct peer_link *l = &s->links[idx];
@@ -329,7 +432,7 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
     struct server *s = c->srv;
     if (c->peer < 0) {
         if (kind != PEER_FRAME_HELLO)
-            conn_refuse(c, "no handshake", "?");
+            conn_refuse(c, "no handshake", "?", NULL);
         else
             conn_handle_hello(c, body, len);
         return;
@@ -372,77 +475,157 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
     }
     if (rc != PEER_OK) {
         s->stats.frames_bad++;
-        char addr[SERVER_ADDR_TEXT];
         server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s kind=%u reason=\"%s\" detail=\"%s\"",
-                           s->opt.names[c->peer], server_addr_text(&c->tcp, addr, sizeof addr), kind,
-                           peer_strerror(rc), rc == PEER_ERR_MALFORMED ? peer_decode_detail() : "");
+                           s->opt.names[c->peer], c->addr, kind, peer_strerror(rc),
+                           rc == PEER_ERR_MALFORMED ? peer_decode_detail() : "");
         conn_close(c, "bad frame");
     }
 }
 
-static void conn_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+/* Handle every whole frame in c->in and drop them from it. */
+static void conn_frames(struct peer_conn *c)
 {
-    (void)size;
-    struct peer_conn *c = h->data;
-    if (c->in_cap - c->in_len < PEER_READ_CHUNK) {
-        size_t cap = c->in_cap ? c->in_cap * 2 : 2 * PEER_READ_CHUNK;
-        while (cap - c->in_len < PEER_READ_CHUNK)
-            cap *= 2;
-        uint8_t *in = realloc(c->in, cap);
-        if (!in) {
-            *buf = uv_buf_init(NULL, 0);
-            return;
-        }
-        c->in = in;
-        c->in_cap = cap;
-    }
-    *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
-}
-
-static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-    (void)buf;
-    struct peer_conn *c = st->data;
-    if (n < 0) {
-        conn_close(c, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
-        return;
-    }
-    c->in_len += (size_t)n;
     size_t off = 0;
     while (!c->closing) {
         uint8_t kind;
         size_t flen;
-        int rc = peer_frame_peek(c->in + off, c->in_len - off, c->srv->opt.max_frame, &kind, &flen);
+        int rc = peer_frame_peek((const uint8_t *)c->in.data + off, c->in.len - off, c->srv->opt.max_frame, &kind,
+                                 &flen);
         if (rc == 0)
             break;
         if (rc < 0) {
             c->srv->stats.frames_bad++;
             if (c->peer < 0)
-                conn_refuse(c, peer_strerror(rc), "?");
+                conn_refuse(c, peer_strerror(rc), "?", NULL);
             else {
-                char addr[SERVER_ADDR_TEXT];
                 server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s reason=\"%s\"",
-                                   c->srv->opt.names[c->peer], server_addr_text(&c->tcp, addr, sizeof addr),
-                                   peer_strerror(rc));
+                                   c->srv->opt.names[c->peer], c->addr, peer_strerror(rc));
                 conn_close(c, peer_strerror(rc));
             }
             return;
         }
-        conn_handle_frame(c, kind, c->in + off + PEER_FRAME_HEADER, flen - PEER_FRAME_HEADER);
+        conn_handle_frame(c, kind, (const uint8_t *)c->in.data + off + PEER_FRAME_HEADER, flen - PEER_FRAME_HEADER);
         off += flen;
     }
     if (c->closing)
         return;
-    memmove(c->in, c->in + off, c->in_len - off);
-    c->in_len -= off;
+    resp_buf_consume(&c->in, off);
     /* Give back memory a large frame (a snapshot) needed. */
-    if (c->in_cap > 8 * PEER_READ_CHUNK && c->in_len < PEER_READ_CHUNK) {
-        uint8_t *in = realloc(c->in, 2 * PEER_READ_CHUNK);
+    if (c->in.cap > 8 * PEER_READ_CHUNK && c->in.len < PEER_READ_CHUNK) {
+        char *in = realloc(c->in.data, 2 * PEER_READ_CHUNK);
         if (in) {
-            c->in = in;
-            c->in_cap = 2 * PEER_READ_CHUNK;
+            c->in.data = in;
+            c->in.cap = 2 * PEER_READ_CHUNK;
         }
     }
+}
+
+static void conn_write_done(uv_write_t *w, int status)
+{
+    struct server_out *o = w->data;
+    struct peer_conn *c = (struct peer_conn *)((char *)o - offsetof(struct peer_conn, out));
+    o->writing = false;
+    o->inflight.len = 0;
+    if (c->closing)
+        return;
+    if (status < 0)
+        conn_close(c, uv_strerror(status));
+    else if (server_out_start(o, (uv_stream_t *)&c->tcp, conn_write_done) != 0)
+        conn_close(c, "TLS failed");
+}
+
+/* Ciphertext arrived: decrypt what it completes into c->in, frame by frame,
+ * and send what the session answers (its handshake). */
+static void conn_tls_input(struct peer_conn *c, const char *data, size_t n)
+{
+    struct server *s = c->srv;
+    if (!c->tls) {
+        c->tls = tls_session_new(s->peer_tls_server, NULL);
+        c->out.tls = c->tls;
+        if (!c->tls) {
+            conn_close(c, "out of memory");
+            return;
+        }
+    }
+    /* A whole frame fits; what is not decrypted yet stays in the session
+     * (bounded: before authentication by the gate, after by this cap). */
+    size_t cap = s->opt.max_frame + PEER_FRAME_HEADER;
+    int rc = server_tls_input(c->tls, data, n, &c->in, cap);
+    while (rc == 0) {
+        bool full = c->in.len >= cap;
+        conn_frames(c);
+        if (c->closing || !full)
+            break;
+        rc = server_tls_input(c->tls, NULL, 0, &c->in, cap);
+    }
+    if (c->closing)
+        return;
+    if (rc == TLS_FAILED) {
+        if (!c->gate.authenticated) {
+            s->stats.peers_tls_failed++;
+            conn_refuse(c, tls_established(c->tls) ? "TLS failed" : "TLS handshake failed", "?", tls_error(c->tls));
+        } else {
+            conn_close(c, tls_error(c->tls));
+        }
+        return;
+    }
+    if (rc == TLS_CLOSED) {
+        conn_close(c, "closed by peer");
+        return;
+    }
+    if (server_out_start(&c->out, (uv_stream_t *)&c->tcp, conn_write_done) != 0)
+        conn_close(c, "TLS failed");
+}
+
+static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct peer_conn *c = st->data;
+    struct server *s = c->srv;
+    if (n < 0) {
+        conn_close(c, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
+        return;
+    }
+    if (n == 0)
+        return;
+    if (!peer_gate_take(&c->gate, (size_t)n, PEER_PREAUTH_MAX_BYTES)) {
+        s->stats.peers_preauth_closed++;
+        conn_refuse(c, "preauth_limit", "?", "more than 65536 bytes before authenticating");
+        return;
+    }
+    if (s->peer_tls_server && c->tls) {
+        conn_tls_input(c, buf->base, (size_t)n);
+        return;
+    }
+    if (resp_buf_append(&c->in, buf->base, (size_t)n) != 0) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    if (!s->peer_tls_server) {
+        conn_frames(c);
+        return;
+    }
+    /* The TLS session (tens of KB once OpenSSL holds part of a record) is
+     * made only when the first record is whole: until then a connection
+     * costs the bytes it sent, so a thousand half-open ones cost little. */
+    const uint8_t *h = (const uint8_t *)c->in.data;
+    if (h[0] != 22 || (c->in.len > 1 && h[1] != 3)) { /* a handshake record, TLS 1.x */
+        s->stats.peers_tls_failed++;
+        conn_refuse(c, "TLS handshake failed", "?", "not a TLS handshake record (plaintext peer?)");
+        return;
+    }
+    if (c->in.len < 5 || c->in.len < 5 + (((size_t)h[3] << 8) | h[4]))
+        return;
+    struct resp_buf first = c->in;
+    c->in = (struct resp_buf){0};
+    conn_tls_input(c, first.data, first.len);
+    resp_buf_free(&first);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+    (void)h;
+    (void)size;
+    *buf = uv_buf_init(peer_read_buf, sizeof peer_read_buf);
 }
 
 static void peer_on_connection(uv_stream_t *listener, int status)
@@ -461,6 +644,8 @@ static void peer_on_connection(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
         return;
     }
+    peer_addr_text(&c->tcp, c->addr, sizeof c->addr);
+    peer_gate_open(&c->gate, server_now(s));
     uv_tcp_nodelay(&c->tcp, 1);
     c->next = s->peer_conns;
     if (c->next)
@@ -469,9 +654,62 @@ static void peer_on_connection(uv_stream_t *listener, int status)
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
 }
 
+/* One timer for every inbound connection: those not authenticated within
+ * --peer-handshake-timeout-ms are closed. */
+static void peer_sweep(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    uint64_t now = server_now(s);
+    struct peer_conn *next;
+    for (struct peer_conn *c = s->peer_conns; c; c = next) {
+        next = c->next;
+        if (peer_gate_expired(&c->gate, now, s->opt.peer_handshake_timeout_ms)) {
+            s->stats.peers_preauth_closed++;
+            conn_refuse(c, "handshake_timeout", "?", c->gate.received ? "handshake not finished in time"
+                                                                      : "nothing sent");
+        }
+    }
+}
+
+/* The peers' TLS contexts from the options (none with plaintext peers). */
+static int peer_tls_setup(struct server *s)
+{
+    const struct server_options *o = &s->opt;
+    if (!o->peer_cert_file[0]) {
+        if (o->peer_insecure)
+            server_log(SLOG_WARN, "peer_insecure_plaintext",
+                       "detail=\"peers talk without TLS (--peer-insecure-plaintext): anyone who can reach "
+                       "%s:%d can rewrite or erase the data\"",
+                       o->peer_host[o->self], o->peer_port[o->self]);
+        return 0;
+    }
+    char err[600];
+    struct tls_ctx_options srv = {.role = TLS_ROLE_SERVER,
+                                  .cert_file = o->peer_cert_file,
+                                  .key_file = o->peer_key_file,
+                                  .ca_file = o->peer_ca_file,
+                                  .client_auth = TLS_CLIENT_CERT_REQUIRED,
+                                  .tls13_only = true};
+    struct tls_ctx_options cli = srv;
+    cli.role = TLS_ROLE_CLIENT;
+    cli.client_auth = TLS_CLIENT_CERT_NONE;
+    s->peer_tls_server = tls_ctx_new(&srv, err, sizeof err);
+    if (s->peer_tls_server)
+        s->peer_tls_client = tls_ctx_new(&cli, err, sizeof err);
+    if (!s->peer_tls_server || !s->peer_tls_client) {
+        server_log(SLOG_ERROR, "peer_tls_setup_failed", "reason=\"%s\" hint=\"raftkv certs --dir DIR --members ...\"",
+                   err);
+        return -1;
+    }
+    server_log(SLOG_INFO, "peer_tls", "cert=%s ca=%s", o->peer_cert_file, o->peer_ca_file);
+    return 0;
+}
+
 int peer_start(struct server *s)
 {
     rng_seed(&peer_rng, s->opt.seed ^ 0x9e3779b97f4a7c15ull);
+    if (peer_tls_setup(s) != 0)
+        return -1;
     for (int i = 0; i < s->opt.n_nodes; i++) {
         if (peer_resolve(s->opt.peer_host[i], s->opt.peer_port[i], &peer_addrs[i]) != 0) {
             server_log(SLOG_ERROR, "peer_resolve_failed", "peer=%s host=%s", s->opt.names[i],
@@ -480,18 +718,29 @@ int peer_start(struct server *s)
         }
     }
     int self = s->opt.self;
+    const char *bind_host = s->opt.peer_listen_port ? s->opt.peer_listen_host : s->opt.peer_host[self];
+    int bind_port = s->opt.peer_listen_port ? s->opt.peer_listen_port : s->opt.peer_port[self];
+    struct sockaddr_storage bind_addr;
+    if (peer_resolve(bind_host, bind_port, &bind_addr) != 0) {
+        server_log(SLOG_ERROR, "peer_resolve_failed", "host=%s", bind_host);
+        return -1;
+    }
     uv_tcp_init(s->loop, &s->peer_listener);
     s->peer_listener_open = true;
     s->peer_listener.data = s;
-    int rc = uv_tcp_bind(&s->peer_listener, (const struct sockaddr *)&peer_addrs[self], 0);
+    int rc = uv_tcp_bind(&s->peer_listener, (const struct sockaddr *)&bind_addr, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->peer_listener, 128, peer_on_connection);
+        rc = uv_listen((uv_stream_t *)&s->peer_listener, 511, peer_on_connection);
     if (rc != 0) {
-        server_log(SLOG_ERROR, "peer_listen_failed", "addr=%s:%d reason=\"%s\"", s->opt.peer_host[self],
-                   s->opt.peer_port[self], uv_strerror(rc));
+        server_log(SLOG_ERROR, "peer_listen_failed", "addr=%s:%d reason=\"%s\"", bind_host, bind_port,
+                   uv_strerror(rc));
         return -1;
     }
-    server_log(SLOG_INFO, "peer_listening", "addr=%s:%d", s->opt.peer_host[self], s->opt.peer_port[self]);
+    server_log(SLOG_INFO, "peer_listening", "addr=%s:%d", bind_host, bind_port);
+    uv_timer_init(s->loop, &s->peer_sweep);
+    s->peer_sweep.data = s;
+    s->peer_sweep_open = true;
+    uv_timer_start(&s->peer_sweep, peer_sweep, PEER_GATE_SWEEP_MS, PEER_GATE_SWEEP_MS);
     for (int i = 0; i < s->opt.n_nodes; i++) {
         struct peer_link *l = &s->links[i];
         l->srv = s;
@@ -511,6 +760,8 @@ void peer_stop(struct server *s)
 {
     if (s->peer_listener_open && !uv_is_closing((uv_handle_t *)&s->peer_listener))
         uv_close((uv_handle_t *)&s->peer_listener, NULL);
+    if (s->peer_sweep_open && !uv_is_closing((uv_handle_t *)&s->peer_sweep))
+        uv_close((uv_handle_t *)&s->peer_sweep, NULL);
     for (int i = 0; i < s->opt.n_nodes; i++) {
         struct peer_link *l = &s->links[i];
         if (i == s->opt.self || !l->started)

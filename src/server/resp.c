@@ -451,6 +451,13 @@ int resp_write_map_len(struct resp_buf *b, size_t n, int proto)
     return resp_write_line(b, proto >= 3 ? '%' : '*', s, (size_t)k);
 }
 
+int resp_write_set_len(struct resp_buf *b, size_t n, int proto)
+{
+    char s[32];
+    int k = snprintf(s, sizeof s, "%zu", n);
+    return resp_write_line(b, proto >= 3 ? '~' : '*', s, (size_t)k);
+}
+
 /* ---- Client side ---------------------------------------------------------- */
 
 long resp_reply_parse(const char *data, size_t len, struct resp_reply *out)

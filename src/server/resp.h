@@ -104,6 +104,8 @@ int resp_write_null(struct resp_buf *b, int proto);
 int resp_write_array_len(struct resp_buf *b, size_t n);
 /* proto 2: an array of 2n elements, proto 3: a map "%n" */
 int resp_write_map_len(struct resp_buf *b, size_t n, int proto);
+/* proto 2: an array "*n", proto 3: a set "~n" */
+int resp_write_set_len(struct resp_buf *b, size_t n, int proto);
 
 /* ---- Client side: reading one reply (tests, the RESP workload client) --- */
 

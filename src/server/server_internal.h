@@ -19,11 +19,13 @@
 #include <uv.h>
 
 #include "kv/kv.h"
+#include "server/acl.h"
 #include "raft/raft.h"
 #include "replica/replica.h"
 #include "router/router.h"
 #include "server/bgsave.h"
 #include "server/peer_codec.h"
+#include "server/peer_gate.h"
 #include "server/req_table.h"
 #include "server/resp.h"
 #include "storage/identity.h"
@@ -51,6 +53,14 @@ struct server_options {
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
     size_t max_frame;
+    /* Peer TLS (peer.c): --certs-dir DIR fills the files not given by the
+     * --peer-*-file options; insecure: --peer-insecure-plaintext. */
+    char certs_dir[PATH_MAX];
+    char peer_cert_file[PATH_MAX], peer_key_file[PATH_MAX], peer_ca_file[PATH_MAX];
+    bool peer_insecure;
+    char peer_listen_host[256]; /* --peer-listen: bind here, not at our --peers address */
+    int peer_listen_port;
+    uint64_t peer_handshake_timeout_ms;
     struct resp_limits limits;
     uint64_t election_timeout_ms;
     uint64_t heartbeat_ms;
@@ -61,6 +71,9 @@ struct server_options {
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */
     bool unsafe_local_reads; /* DELIBERATE BUG, to show the checker catches it */
+    char requirepass_file[PATH_MAX]; /* the default user's password (acl.h) */
+    char aclfile[PATH_MAX];          /* named users (acl.h) */
+    bool protected_mode;             /* default on: see acl_protected_refuses */
 };
 
 /* Parse `serve` options (and --config FILE). Returns 0, or 64 after
@@ -104,6 +117,7 @@ void server_raft_refusals_check(struct server *s);
 /* ---- Connections ---------------------------------------------------------- */
 
 struct tls_session;
+struct tls_ctx;
 
 /* Double-buffered socket output: `pending` fills while `inflight` is being
  * written by uv_write; they swap when the write completes. With `tls` set,
@@ -119,7 +133,9 @@ struct server_out {
 
 enum link_state { LINK_IDLE, LINK_CONNECTING, LINK_CONNECTED, LINK_BACKOFF };
 
-/* Our outbound connection to one peer: we send on it, never read. */
+/* Our outbound connection to one peer: we send frames on it and read only
+ * TLS records (the handshake, tickets). LINK_CONNECTING lasts until the TLS
+ * handshake is done; frames are queued only once LINK_CONNECTED. */
 struct peer_link {
     struct server *srv;
     int peer;
@@ -134,13 +150,18 @@ struct peer_link {
     bool started; /* backoff_timer initialised */
 };
 
-/* An inbound connection from a peer: we read from it, never write. */
+/* An inbound connection from a peer: we read its frames; we write only
+ * TLS records (the handshake, tickets). */
 struct peer_conn {
     struct server *srv;
     uv_tcp_t tcp;
     int peer; /* -1 until the handshake named a configured peer */
-    uint8_t *in;
-    size_t in_len, in_cap;
+    struct resp_buf in; /* plaintext: frames not yet whole (with TLS, until the
+                         * session is made: the first record's bytes) */
+    struct tls_session *tls; /* made at its first byte; NULL in plaintext mode */
+    struct server_out out;
+    struct peer_gate gate;
+    char addr[64]; /* the other end, for logs */
     struct peer_conn *prev, *next;
     bool closing;
 };
@@ -154,6 +175,10 @@ struct client {
     struct resp_parser parser;
     int proto; /* 2 or 3 (HELLO 3) */
     char name[64];
+    const struct acl_user *user; /* NULL until authenticated */
+    char addr[64], laddr[64];    /* "ip:port", for CLIENT LIST and logs */
+    uint64_t connected_ms, last_cmd_ms;
+    const char *last_cmd;        /* its last command's full name */
     struct client_req *head, *tail; /* requests in arrival order */
     size_t n_pending;               /* requests not yet answered */
     /* Its operations' order (router.h, rule 6). Closed with
@@ -208,22 +233,12 @@ struct op_result {
     char text[96];
 };
 
-enum command_kind {
-    CMD_IMMEDIATE, /* answered at once */
-    CMD_GET,
-    CMD_SET,
-    CMD_DEL,
-    CMD_EXISTS,
-    CMD_MGET,
-    CMD_CAS,
-};
-
 /* One client command: its reply is written once all its operations are
  * done and every earlier command of the connection has been answered. */
 struct client_req {
     struct client *client; /* NULL once the connection closed */
     struct client_req *next;
-    enum command_kind kind;
+    const struct command_def *cmd; /* a data command's row: its reply function */
     size_t n_ops, n_done;
     struct op_result *results;
     struct resp_buf reply;
@@ -242,6 +257,8 @@ struct server_stats {
     uint64_t errors_tryagain, errors_uncertain, errors_protocol;
     uint64_t clients_accepted, clients_refused, peers_refused;
     uint64_t frames_bad;
+    uint64_t peers_tls_failed, peers_preauth_closed; /* also counted in peers_refused */
+    uint64_t auth_failures, acl_denied, protected_refused;
     uint64_t clients_idle_timeout, clients_handshake_timeout;
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
 };
@@ -265,6 +282,9 @@ struct server {
     uv_signal_t sig_term, sig_int;
     struct peer_link links[RAFT_MAX_NODES];
     struct peer_conn *peer_conns;
+    struct tls_ctx *peer_tls_server, *peer_tls_client; /* NULL: plaintext peers */
+    uv_timer_t peer_sweep; /* closes inbound connections past their handshake time */
+    bool peer_sweep_open;
     struct client *clients;
     size_t n_clients;
     uv_timer_t sweep_timer; /* client_sweep.c: one timer for every client */
@@ -283,6 +303,7 @@ struct server {
     int exit_code;
     bool fatal;
     struct server_stats stats;
+    struct acl acl; /* users and their permissions */
     uint64_t started_ms;
     /* DEBUG.CUT: frames to and from peer i are dropped until this time. */
     uint64_t cut_until_ms[RAFT_MAX_NODES];
@@ -391,8 +412,13 @@ void commands_free_all(struct server *s);
 /* Submit the operations queued for the local replica; true if any. */
 bool commands_submit_queued(struct server *s);
 
+/* server_auth.c: the users from --aclfile and --requirepass-file (acl.h);
+ * 0, or -1 after printing why to stderr. */
+int server_auth_setup(struct server *s);
+
 /* info.c */
-void info_write(struct server *s, struct resp_buf *b, int proto);
+/* c: the connection asking (its user is shown), or NULL */
+void info_write(struct server *s, const struct client *c, struct resp_buf *b, int proto);
 
 /* server_identity.c */
 /* Check (or make) the data directory's identity record against the

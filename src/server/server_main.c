@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/tls.h"
 #include "server/server.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
@@ -203,12 +204,17 @@ static void server_free(struct server *s)
     replica_free(s->replica);
     s->replica = NULL;
     server_store_close(s);
-    for (int i = 0; i < s->opt.n_nodes; i++)
+    for (int i = 0; i < s->opt.n_nodes; i++) {
         server_out_free(&s->links[i].out);
+        tls_session_free(s->links[i].out.tls);
+    }
+    tls_ctx_free(s->peer_tls_server);
+    tls_ctx_free(s->peer_tls_client);
     if (s->loop) {
         uv_loop_close(s->loop);
         free(s->loop);
     }
+    acl_free(&s->acl);
     free(s);
 }
 
@@ -224,6 +230,11 @@ int server_main(int argc, char **argv)
     }
     struct server_options *o = &s->opt;
     server_log_init(o->id, o->log_level);
+    if (server_auth_setup(s) != 0) {
+        acl_free(&s->acl);
+        free(s);
+        return 64;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (o->seed == 0) {
         struct timespec ts;

@@ -50,8 +50,9 @@ void server_options_usage(FILE *f)
             "                             and no command in flight, as Redis's timeout (default\n"
             "                             0: never)\n"
             "  --client-handshake-timeout-ms N\n"
-            "                             close a client that has not sent a whole first command\n"
-            "                             within N ms (default 10000; 0: no limit)\n"
+            "                             close a client that has not completed a first command\n"
+            "                             as an authenticated user within N ms (default 10000;\n"
+            "                             0: no limit)\n"
             "  --max-bulk-bytes N         one argument (default %u)\n"
             "  --max-args N               arguments of one command (default %u)\n"
             "  --max-request-bytes N      one command, all counted (default %u)\n"
@@ -59,6 +60,21 @@ void server_options_usage(FILE *f)
             "  --peer-queue-bytes N       unsent bytes per peer before frames are dropped\n"
             "                             (default 16777216; Raft retransmits)\n"
             "  --max-frame-bytes N        largest peer frame accepted (default %u)\n"
+            "  --certs-dir DIR            peer TLS: DIR/ca.crt, DIR/<id>.crt, DIR/<id>.key, as\n"
+            "                             `raftkv certs --dir DIR --members n1,n2,n3` makes them.\n"
+            "                             Every peer connection is TLS 1.3, both sides show a\n"
+            "                             certificate of the CA that names them; required with\n"
+            "                             more than one member\n"
+            "  --peer-cert-file F, --peer-key-file F, --peer-trusted-ca-file F\n"
+            "                             the same files one by one (override --certs-dir's)\n"
+            "  --peer-insecure-plaintext  INSECURE: peers talk without TLS; anyone who can\n"
+            "                             reach the peer port can rewrite or erase the data\n"
+            "  --peer-listen HOST:PORT    where the peer port binds, when others reach it at\n"
+            "                             another address (a proxy, NAT; default: this member's\n"
+            "                             address in --peers)\n"
+            "  --peer-handshake-timeout-ms N  an inbound peer connection not authenticated\n"
+            "                             by then is closed (default 5000); before that it may\n"
+            "                             send at most 65536 bytes\n"
             "  --election-timeout-ms N    base election timeout (default 1000)\n"
             "  --heartbeat-ms N           leader heartbeat interval (default 100)\n"
             "  --request-timeout-ms N     the leader answers -UNCERTAIN a command it has not\n"
@@ -77,6 +93,13 @@ void server_options_usage(FILE *f)
             "                             or peer refused, a limit hit, a bad request or frame)\n"
             "                             are logged with its address, at most 10 lines a second\n"
             "                             per event, then one line counting those dropped\n"
+            "  --requirepass-file FILE    the default user's password: FILE's one line (not\n"
+            "                             readable by other users); clients AUTH with it\n"
+            "  --aclfile FILE             named users, Redis ACL lines: user NAME on >password\n"
+            "                             ~* +@read|+@all -@admin|+@all ... (the default user is\n"
+            "                             off unless the file has a 'user default' line)\n"
+            "  --protected-mode yes|no    with no password and no users, serve only clients on\n"
+            "                             127.0.0.1 and ::1 (default yes)\n"
             "  --unsafe-local-reads       DELIBERATE BUG for testing checkers: every node answers\n"
             "                             GET from its own state, with no proof of leadership\n"
             "  --enable-debug-commands    allow DEBUG.CUT PEER MS (drop all frames to and from\n"
@@ -98,6 +121,7 @@ static void server_options_default(struct server_options *o)
     o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
+    o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     resp_limits_default(&o->limits);
     o->election_timeout_ms = 1000;
     o->heartbeat_ms = 100;
@@ -105,6 +129,7 @@ static void server_options_default(struct server_options *o)
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 500000;
     o->log_level = SLOG_INFO;
+    o->protected_mode = true;
 }
 
 /* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
@@ -221,7 +246,8 @@ static int server_options_file(struct server_options *o, const char *path, int d
             rc = 64;
             break;
         }
-        bool flag = strcmp(p, "in-memory") == 0 || strcmp(p, "enable-debug-commands") == 0;
+        bool flag = strcmp(p, "in-memory") == 0 || strcmp(p, "enable-debug-commands") == 0 ||
+                    strcmp(p, "peer-insecure-plaintext") == 0;
         if (flag && *val && strcmp(val, "true") != 0 && strcmp(val, "yes") != 0 && strcmp(val, "1") != 0)
             continue;
         if (!flag && !*val) {
@@ -278,6 +304,9 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
         } else if (strcmp(a, "--enable-debug-commands") == 0) {
             o->debug_commands = true;
             used = false;
+        } else if (strcmp(a, "--peer-insecure-plaintext") == 0) {
+            o->peer_insecure = true;
+            used = false;
         } else if (!v) {
             fprintf(stderr, "raftkv serve: %s needs a value (or is unknown)\n", a);
             return 64;
@@ -294,6 +323,8 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_peers(o, v) != 0;
         } else if (strcmp(a, "--listen") == 0) {
             bad = parse_hostport(v, o->listen_host, sizeof o->listen_host, &o->listen_port) != 0;
+        } else if (strcmp(a, "--peer-listen") == 0) {
+            bad = parse_hostport(v, o->peer_listen_host, sizeof o->peer_listen_host, &o->peer_listen_port) != 0;
         } else if (strcmp(a, "--data-dir") == 0) {
             bad = strlen(v) == 0 || strlen(v) >= sizeof o->data_dir;
             if (!bad)
@@ -306,6 +337,28 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                     o->log_level = l;
                     bad = 0;
                 }
+        } else if (strcmp(a, "--certs-dir") == 0 || strcmp(a, "--peer-cert-file") == 0 ||
+                   strcmp(a, "--peer-key-file") == 0 || strcmp(a, "--peer-trusted-ca-file") == 0) {
+            char *dst = strcmp(a, "--certs-dir") == 0       ? o->certs_dir
+                        : strcmp(a, "--peer-cert-file") == 0 ? o->peer_cert_file
+                        : strcmp(a, "--peer-key-file") == 0  ? o->peer_key_file
+                                                             : o->peer_ca_file;
+            bad = strlen(v) == 0 || strlen(v) >= PATH_MAX - 64;
+            if (!bad)
+                snprintf(dst, PATH_MAX, "%s", v);
+        } else if (strcmp(a, "--requirepass-file") == 0 || strcmp(a, "--aclfile") == 0) {
+            char *dst = a[2] == 'r' ? o->requirepass_file : o->aclfile;
+            bad = strlen(v) == 0 || strlen(v) >= sizeof o->aclfile;
+            if (!bad)
+                snprintf(dst, sizeof o->aclfile, "%s", v);
+        } else if (strcmp(a, "--protected-mode") == 0) {
+            bad = strcmp(v, "yes") != 0 && strcmp(v, "no") != 0;
+            o->protected_mode = strcmp(v, "no") != 0;
+        } else if (strcmp(a, "--requirepass") == 0) {
+            fprintf(stderr, "raftkv serve: --requirepass is not supported: a password on the command line is "
+                            "visible to every user of the machine; put it in a file only you can read and "
+                            "use --requirepass-file FILE\n");
+            return 64;
         } else if (strcmp(a, "--timeout") == 0) {
             /* Redis's range: 0 (never) to INT_MAX seconds. */
             bad = parse_u64(v, &u) != 0 || u > INT_MAX;
@@ -338,6 +391,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},
                 {"--shutdown-wait-ms", NULL, &o->shutdown_wait_ms},
                 {"--snapshot-entries", NULL, &o->snapshot_entries},
+                {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
             };
             size_t k;
             for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
@@ -386,6 +440,44 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
             o->self = i;
     if (o->self < 0) {
         fprintf(stderr, "raftkv serve: --id %s is not one of --peers\n", o->id);
+        return 64;
+    }
+    /* Peer TLS: the files --certs-dir holds, unless given one by one. */
+    struct {
+        char *file;
+        const char *name, *ext;
+    } fill[3] = {{o->peer_cert_file, o->id, ".crt"}, {o->peer_key_file, o->id, ".key"}, {o->peer_ca_file, "ca", ".crt"}};
+    for (int k = 0; k < 3 && o->certs_dir[0]; k++) {
+        if (fill[k].file[0])
+            continue;
+        int n = snprintf(fill[k].file, PATH_MAX, "%s/%s%s", o->certs_dir, fill[k].name, fill[k].ext);
+        if (n < 0 || n >= PATH_MAX) {
+            fprintf(stderr, "raftkv serve: --certs-dir path too long\n");
+            return 64;
+        }
+    }
+    bool have = o->peer_cert_file[0] && o->peer_key_file[0] && o->peer_ca_file[0];
+    if (o->peer_insecure && (o->certs_dir[0] || o->peer_cert_file[0] || o->peer_key_file[0] || o->peer_ca_file[0])) {
+        fprintf(stderr, "raftkv serve: --peer-insecure-plaintext and peer certificates exclude each other\n");
+        return 64;
+    }
+    if (!have && (o->peer_cert_file[0] || o->peer_key_file[0] || o->peer_ca_file[0])) {
+        fprintf(stderr, "raftkv serve: peer TLS needs --peer-cert-file, --peer-key-file and "
+                        "--peer-trusted-ca-file (or --certs-dir)\n");
+        return 64;
+    }
+    if (!have && !o->peer_insecure && o->n_nodes > 1) {
+        char names[RAFT_MAX_NODES * (PEER_MAX_NAME + 1) + 1] = "";
+        for (int i = 0; i < o->n_nodes; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? "," : "", o->names[i]);
+        fprintf(stderr,
+                "raftkv serve: peers authenticate with TLS certificates, and none were given.\n"
+                "Make a CA and every member's certificate once, then give each member the directory:\n"
+                "  raftkv certs --dir DIR --members %s\n"
+                "  raftkv serve --certs-dir DIR ...   (DIR/ca.crt, DIR/%s.crt, DIR/%s.key)\n"
+                "or, knowing that anyone who can reach the peer port can then rewrite or erase\n"
+                "the data, --peer-insecure-plaintext.\n",
+                names, o->id, o->id);
         return 64;
     }
     if (o->heartbeat_ms * 2 > o->election_timeout_ms) {

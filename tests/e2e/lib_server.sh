@@ -35,6 +35,17 @@ pick_ports() {
   done
   PEERS=
   for i in $(seq 1 $NODES); do PEERS+="${PEERS:+,}n$i=127.0.0.1:${PPORT[$i]}"; done
+  make_certs
+}
+
+# Peer TLS is on by default: one CA and a certificate per member in
+# $WORK/certs (start_node passes --certs-dir, or $PEER_OPTS when set; more
+# names can be added later).
+make_certs() { # make_certs [NAME...] (default n1..n$NODES)
+  local names=("$@") list
+  [ ${#names[@]} -gt 0 ] || names=($(seq -f 'n%g' 1 $NODES))
+  list=$(IFS=,; echo "${names[*]}")
+  "$RAFTKV" certs --dir "$WORK/certs" --members "$list" >/dev/null || fail "raftkv certs failed"
 }
 
 free_port() {
@@ -48,7 +59,7 @@ start_node() { # start_node I [extra options]
   shift
   mkdir -p "$WORK/n$i"
   "$RAFTKV" serve --id "n$i" --peers "$PEERS" --listen "127.0.0.1:${CPORT[$i]}" \
-    --data-dir "$WORK/n$i" --election-timeout-ms 300 --heartbeat-ms 50 "$@" \
+    --data-dir "$WORK/n$i" --election-timeout-ms 300 --heartbeat-ms 50 ${PEER_OPTS:---certs-dir $WORK/certs} "$@" \
     >>"$WORK/n$i.log" 2>&1 &
   PID[$i]=$!
 }

@@ -2,10 +2,10 @@
 # test_node_cluster.sh - three build/raftkv nodes behind a tiny in-test router
 # (no whirl needed): a leader is elected, requests sent to every node are
 # answered (followers forward to the leader, each batch tagged with the
-# leader's term), writes are visible from every node, a leader cut off from
-# the others steps down and the majority elects a new one and keeps
-# answering, a leader appends a forwarded write only in the term it was
-# forwarded in, and all nodes exit 0 when stdin closes.
+# leader's term and its sender's epoch), writes are visible from every
+# node, a leader cut off from the others steps down and the majority elects
+# a new one and keeps answering, a leader appends a forwarded write only
+# in the term it was forwarded in, and all nodes exit 0 when stdin closes.
 #   tests/e2e/test_node_cluster.sh BUILD
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -172,8 +172,9 @@ pump(1.5)
 b = request(old, {"type": "read", "key": 2})
 check(b and b.get("type") == "read_ok" and b["value"] == 20, "after healing the old leader catches up")
 
-check(fwds and all(isinstance(f.get("term"), int) and f["term"] > 0 for f in fwds),
-      f"all {len(fwds)} forward batches carry a term")
+check(fwds and all(isinstance(f.get("term"), int) and f["term"] > 0 and
+                  isinstance(f.get("e"), int) and f["e"] > 0 for f in fwds),
+      f"all {len(fwds)} forward batches carry a term and their sender's epoch")
 
 # A forward as a follower would send it, by hand: in an earlier term it is
 # refused definitely (11, replica status 1: not the leader) and not applied;
@@ -183,7 +184,8 @@ term = int([l for l in open(logpath(lead)).read().split("\n") if ": term " in l]
            .split(": term ")[1].split(":")[0])
 peer = [n for n in names if n != lead][0]
 def forward(term, i, value):
-    body = {"type": "fwd", "msg_id": 9000 + i, "reqs": [{"i": i, "q": 1, "op": "w", "k": 55, "v": value}]}
+    body = {"type": "fwd", "msg_id": 9000 + i, "e": 4242,
+            "reqs": [{"i": i, "op": "w", "k": 55, "v": value}]}
     if term is not None:
         body["term"] = term
     send(lead, {"src": peer, "dest": lead, "body": body})
@@ -193,11 +195,12 @@ def forward(term, i, value):
         for f in fwd_oks:
             for r in f.get("reps", []):
                 if r.get("i") == i:
-                    return r
+                    return dict(r, e=f.get("e"))
     return None
 r = forward(term - 1, 77001, 50)
-check(r and r.get("code") == 11 and r.get("st") == 1 and r.get("q") == 1,
-      f"a write forwarded in term {term - 1} is refused by the leader of term {term}: {r}")
+check(r and r.get("code") == 11 and r.get("st") == 1 and r.get("e") == 4242,
+      f"a write forwarded in term {term - 1} is refused by the leader of term {term}, "
+      f"answered in the forward's epoch: {r}")
 b = request(lead, {"type": "read", "key": 55})
 check(b and b.get("code") == 20, "the refused forward changed nothing")
 r = forward(term, 77002, 51)

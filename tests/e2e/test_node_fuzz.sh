@@ -33,8 +33,9 @@ for i in range(20000):
         body["sd"] = rng.choice([{"1": 2}, {"\"a\"": [1]}, {"bad key": 1}, rv()])
     if body["type"] in ("fwd", "fwd_ok"):
         body["term"] = rng.choice([rv(), rng.randrange(0, 5)])
-        body["reqs"] = [{"i": rv(), "q": rv(), "op": rng.choice(["r","w","c","x",1]), "k": rv(), "v": rv(), "f": rv(), "t": rv()} for _ in range(3)]
-        body["reps"] = [{"i": rv(), "q": rv(), "code": rv(), "st": rv(), "v": rv()} for _ in range(3)]
+        body["e"] = rv()
+        body["reqs"] = [{"i": rv(), "op": rng.choice(["r","w","c","x",1]), "k": rv(), "v": rv(), "f": rv(), "t": rv()} for _ in range(3)]
+        body["reps"] = [{"i": rv(), "code": rv(), "st": rv(), "v": rv()} for _ in range(3)]
     if body["type"] in ("read","write","cas"):
         for k in ["key","value","from","to"]:
             if rng.random() < 0.7: body[k] = rv()

@@ -18,6 +18,7 @@ listen = 127.0.0.1:${CPORT[3]}
 data-dir = $WORK/n3
 election-timeout-ms = 300
 heartbeat-ms = 50
+certs-dir = $WORK/certs
 max-clients = 8
 max-pending-per-client = 4
 max-output-bytes = 1048576
@@ -76,9 +77,11 @@ expect "too many arguments" "$(raw ${CPORT[$F1]} '*100000\r\n')" "-ERR Protocol 
 expect "inline command (telnet)" "$(raw ${CPORT[$L]} 'PING\r\n')" "+PONG"
 expect "garbage on a peer port is refused" "$(raw ${PPORT[$L]} 'GET x\r\n')" ""
 grep -q 'event=peer_refused' "$WORK/n$L.log" || fail "peer port garbage not logged as refused"
-# A process that is not a configured peer: n9 with its own peer list.
+# A process that is not a configured peer: n9 with its own peer list (and a
+# certificate of the cluster's CA that names it: the name is the problem).
+make_certs n9
 "$RAFTKV" serve --id n9 --peers "n9=127.0.0.1:$(free_port),n$L=127.0.0.1:${PPORT[$L]}" --listen "127.0.0.1:$(free_port)" \
-  --in-memory >/dev/null 2>&1 & stranger=$!
+  --in-memory --certs-dir "$WORK/certs" >/dev/null 2>&1 & stranger=$!
 sleep 0.5; kill -9 $stranger 2>/dev/null || true; wait $stranger 2>/dev/null || true
 grep -q 'claimed=n9 reason="sender is not a configured peer"' "$WORK/n$L.log" || fail "stranger n9 not refused"
 echo "ok  a process that is not a configured peer is refused"

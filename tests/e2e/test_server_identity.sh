@@ -91,7 +91,7 @@ expect "the identity record is unchanged" "$(awk '$1 == "members" {print $2, $3,
 
 # --- the copy under another name -----------------------------------------------------------
 run_refused "$WORK/rename.log" --id n2 --peers "n1=127.0.0.1:$XP,n2=127.0.0.1:$XC,n3=127.0.0.1:$(free_port)" \
-  --listen "127.0.0.1:$(free_port)" --data-dir "$WORK/copy"
+  --listen "127.0.0.1:$(free_port)" --data-dir "$WORK/copy" --certs-dir "$WORK/certs"
 [ "$RUN_EXIT" != 0 ] || fail "the copy started under another name (exit 0)"
 grep "event=identity_refused" "$WORK/rename.log" | head -n 1
 grep -q "level=error .*event=identity_refused reason=name_mismatch dir=$WORK/copy recorded_name=n1 given_name=n2 " "$WORK/rename.log" ||
@@ -113,7 +113,7 @@ for i in 1 2 3; do BPEERS+="${BPEERS:+,}n$i=127.0.0.1:${BPPORT[$i]}"; done
 for i in 1 2 3; do
   mkdir -p "$WORK/b$i"
   "$RAFTKV" serve --id "n$i" --peers "$BPEERS" --listen "127.0.0.1:${BCPORT[$i]}" --data-dir "$WORK/b$i" \
-    --election-timeout-ms 300 --heartbeat-ms 50 >>"$WORK/b$i.log" 2>&1 &
+    --certs-dir "$WORK/certs" --election-timeout-ms 300 --heartbeat-ms 50 >>"$WORK/b$i.log" 2>&1 &
   BPID[$i]=$!
 done
 deadline=$((SECONDS + 15)) B_ID=none
@@ -131,7 +131,7 @@ for i in 1 2 3; do kill -9 "${BPID[$i]}"; wait "${BPID[$i]}" 2>/dev/null || true
 kill_node 3 9
 NOT_LEADER=3
 "$RAFTKV" serve --id n3 --peers "$PEERS" --listen "127.0.0.1:${CPORT[3]}" --data-dir "$WORK/b3" \
-  --election-timeout-ms 300 --heartbeat-ms 50 >>"$WORK/n3.log" 2>&1 &
+  --certs-dir "$WORK/certs" --election-timeout-ms 300 --heartbeat-ms 50 >>"$WORK/n3.log" 2>&1 &
 PID[3]=$!
 deadline=$((SECONDS + 10))
 until grep -q "event=peer_refused reason=cluster_id_mismatch peer=n3 " "$WORK/n1.log" &&

@@ -113,4 +113,37 @@ echo "ok  RSS $before kB before, $held_rss kB holding 2000 silent connections, $
 expect "INFO connected_clients back to this one" "$(info_field 1 connected_clients)" 1
 kill_node 1 TERM
 expect "SIGTERM exit" "$LAST_EXIT" 0
+
+# --- with a password, commands that get -NOAUTH do not end the handshake ------------
+printf 'sesame\n' >"$WORK/pass"
+chmod 600 "$WORK/pass"
+start_node 1 --requirepass-file "$WORK/pass" --client-handshake-timeout-ms 1000
+wait_leader >/dev/null
+out=$(/usr/bin/python3 - "$P" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+def conn():
+    s = socket.create_connection(("127.0.0.1", port)); s.settimeout(0.3); return s
+def alive(s, probe):
+    try:
+        s.sendall(probe)
+        return s.recv(100) != b""
+    except OSError:
+        return False
+nauth, auth = conn(), conn()
+auth.sendall(b"AUTH sesame\r\n"); ok = auth.recv(100)
+first = nauth.sendall(b"PING\r\n") or nauth.recv(100)
+t0 = time.time(); closed_at = None
+while time.time() - t0 < 4:
+    if not alive(nauth, b"PING\r\n"):
+        closed_at = time.time() - t0; break
+    time.sleep(0.2)
+print(first.decode().strip(), ok.decode().strip(),
+      "unauth_closed" if closed_at is not None and closed_at < 3 else "unauth_open",
+      "auth_open" if alive(auth, b"PING\r\n") else "auth_closed")
+PY
+)
+expect "an unauthenticated client sending PINGs is closed at the handshake deadline; a logged-in one stays" \
+  "$out" "-NOAUTH Authentication required. +OK unauth_closed auth_open"
+kill_node 1 TERM
 echo "test_server_limits: all checks passed"

@@ -582,3 +582,42 @@ Test(router, a_broken_connection_sends_nothing_new)
     cr_assert_eq(ev(3)->user, 3);
     cr_assert_eq(ev(3)->status, REPLICA_UNAVAILABLE);
 }
+
+/* A front end finds its operation from a forward's answer by the id alone:
+ * only the attempt in flight answers to it. */
+Test(router, a_forward_id_names_its_operation_only_while_that_attempt_is_out)
+{
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_READ, 1, 0);
+    uint64_t first = ev(0)->id;
+    cr_assert_eq(router_forwarded_user(rt, first), &users[1]);
+    cr_assert_null(router_forwarded_user(rt, first + 1), "no operation has that id");
+    router_view(rt, 2, 4, false, 10); /* rule 5: the read goes again */
+    cr_assert_eq(ev(1)->kind, EV_FORWARD);
+    cr_assert_neq(ev(1)->id, first);
+    cr_assert_null(router_forwarded_user(rt, first), "the earlier attempt's id is stale");
+    cr_assert_eq(router_forwarded_user(rt, ev(1)->id), &users[1]);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 20));
+    cr_assert_null(router_forwarded_user(rt, ev(1)->id), "an ended operation has no user");
+
+    router_view(rt, 0, 5, true, 30); /* a local attempt is not a forward */
+    submit(NULL, ROUTER_READ, 2, 30);
+    cr_assert_eq(ev(2)->kind, EV_SUBMIT);
+    cr_assert_null(router_forwarded_user(rt, ev(2)->id));
+}
+
+/* Ids are written in decimal on the Maelstrom wire: with the default
+ * max_ops the first operations' ids (a slot and a few generations) stay
+ * far below 2^32. */
+Test(router, ids_stay_short)
+{
+    router_view(rt, 1, 3, false, 0);
+    for (int i = 0; i < 20; i++)
+        submit(NULL, ROUTER_WRITE, i, 0);
+    cr_assert_eq(d.n, 20);
+    for (size_t i = 0; i < d.n; i++) {
+        cr_assert_eq(ev(i)->kind, EV_FORWARD);
+        cr_assert_lt(ev(i)->id, (uint64_t)1 << 24, "id %llu", (unsigned long long)ev(i)->id);
+        cr_assert(router_forward_done(rt, ev(i)->id, REPLICA_DONE, 1));
+    }
+}

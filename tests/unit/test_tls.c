@@ -35,11 +35,11 @@ static void setup(void)
     mk(other, sizeof other);
     const char *hosts[] = {"127.0.0.1", "localhost"};
     cr_assert_eq(certs_make_ca(dir, "test", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n1", hosts, 2, 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n2", NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(certs_make_leaf(dir, "n1", CERTS_MEMBER, hosts, 2, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(certs_make_leaf(dir, "n2", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), 0, "%s", err);
     /* Another cluster's CA, with a member of the same name. */
     cr_assert_eq(certs_make_ca(other, "other", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(other, "n2", NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(certs_make_leaf(other, "n2", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), 0, "%s", err);
 }
 
 static void teardown(void)
@@ -209,7 +209,7 @@ Test(tls, certs_never_replace_a_ca_and_keys_are_private)
     char err[512], key[128];
     cr_assert_eq(certs_make_ca(dir, "again", 2, err, sizeof err), -1);
     cr_assert_neq(strstr(err, "exists already"), NULL, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n1", NULL, 0, 2, err, sizeof err), -1);
+    cr_assert_eq(certs_make_leaf(dir, "n1", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), -1);
     struct stat st;
     snprintf(key, sizeof key, "%s/n1.key", dir);
     cr_assert_eq(stat(key, &st), 0);
@@ -217,10 +217,10 @@ Test(tls, certs_never_replace_a_ca_and_keys_are_private)
     snprintf(key, sizeof key, "%s/ca.key", dir);
     cr_assert_eq(stat(key, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0600);
-    cr_assert_eq(certs_make_leaf(dir, "a,b", NULL, 0, 2, err, sizeof err), -1);
+    cr_assert_eq(certs_make_leaf(dir, "a,b", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), -1);
     char empty[64];
     mk(empty, sizeof empty);
-    cr_assert_eq(certs_make_leaf(empty, "n1", NULL, 0, 2, err, sizeof err), -1);
+    cr_assert_eq(certs_make_leaf(empty, "n1", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), -1);
     cr_assert_neq(strstr(err, "make it first"), NULL, "%s", err);
     rm(empty);
 }

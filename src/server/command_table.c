@@ -1,0 +1,194 @@
+/* command_table.c - the rows of the command table (command_table.h) and
+ * looking them up. Adding a command is one row here and one handler. */
+#include "server/command_table.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "server/commands.h"
+
+#define RO_FAST (CMDF_READONLY | CMDF_FAST)
+#define CONN (CMDF_LOADING | CMDF_STALE)
+
+static struct command_def command_subs[] = {
+    /* COMMAND */
+    {"command|count", 2, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_command_count, NULL,
+     "Count the commands this server knows", "server", "O(1)", NULL, 0, 0},
+    {"command|info", -2, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_command_info, NULL,
+     "Describe the named commands (all without a name)", "server", "O(N) where N is the number of commands",
+     NULL, 0, 0},
+    {"command|docs", -2, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_command_docs, NULL,
+     "Documentation of the named commands (all without a name)", "server",
+     "O(N) where N is the number of commands", NULL, 0, 0},
+    /* CLIENT */
+    {"client|setname", 3, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_client_setname, NULL,
+     "Name this connection", "connection", "O(1)", NULL, 0, 0},
+    {"client|getname", 2, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_client_getname, NULL,
+     "This connection's name", "connection", "O(1)", NULL, 0, 0},
+    {"client|id", 2, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_client_id, NULL, "This connection's id",
+     "connection", "O(1)", NULL, 0, 0},
+    {"client|setinfo", 4, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_client_setinfo, NULL,
+     "Accept the client library's name or version (ignored)", "connection", "O(1)", NULL, 0, 0},
+    {"client|list", -2, CMDF_ADMIN | CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_client_list, NULL,
+     "One line per connection: address, name, user, protocol", "connection",
+     "O(N) where N is the number of connections", NULL, 0, 0},
+    {"client|info", 2, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_client_info, NULL,
+     "CLIENT LIST's line for this connection", "connection", "O(1)", NULL, 0, 0},
+    /* CONFIG */
+    {"config|get", -3, CMDF_ADMIN | CONN, 0, 0, 0, 0, NULL, cmd_config_get, NULL,
+     "Values of the named settings redis-benchmark asks for", "server", "O(N) where N is the number of names",
+     NULL, 0, 0},
+    /* ACL */
+    {"acl|whoami", 2, CONN, 0, 0, 0, 0, NULL, cmd_acl_whoami, NULL, "The user this connection is authenticated as",
+     "server", "O(1)", NULL, 0, 0},
+};
+#define SUBS(first, n) &command_subs[first], n
+
+struct command_def command_table[] = {
+    {"get", 2, RO_FAST, CAT(CAT_STRING), 1, 1, 1, "RO access", cmd_get, cmd_reply_value,
+     "The value of a key (linearizable)", "string", "O(1)", NULL, 0, 0},
+    {"set", -3, CMDF_WRITE | CMDF_DENYOOM, CAT(CAT_STRING), 1, 1, 1, "RW access update", cmd_set, cmd_reply_ok,
+     "Set a key to a value, replicated before the reply", "string", "O(1)", NULL, 0, 0},
+    {"del", -2, CMDF_WRITE, CAT(CAT_KEYSPACE), 1, -1, 1, "RM delete", cmd_del, cmd_reply_count,
+     "Delete keys; the number deleted", "generic", "O(N) where N is the number of keys", NULL, 0, 0},
+    {"exists", -2, RO_FAST, CAT(CAT_KEYSPACE), 1, -1, 1, "RO", cmd_exists, cmd_reply_count,
+     "How many of the keys exist", "generic", "O(N) where N is the number of keys", NULL, 0, 0},
+    {"mget", -2, RO_FAST, CAT(CAT_STRING), 1, -1, 1, "RO access", cmd_mget, cmd_reply_values,
+     "The values of several keys", "string", "O(N) where N is the number of keys", NULL, 0, 0},
+    {"cas", 4, CMDF_WRITE | CMDF_DENYOOM | CMDF_FAST, CAT(CAT_STRING), 1, 1, 1, "RW access update", cmd_cas,
+     cmd_reply_cas, "Compare and set: key from to (1 swapped, 0 differs, nil missing)", "string", "O(1)", NULL, 0,
+     0},
+    {"ping", -1, CMDF_FAST, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_ping, NULL, "PONG, or the message given",
+     "connection", "O(1)", NULL, 0, 0},
+    {"echo", 2, CMDF_FAST | CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_echo, NULL, "The message given",
+     "connection", "O(1)", NULL, 0, 0},
+    {"hello", -1, CMDF_FAST | CMDF_NO_AUTH | CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_hello, NULL,
+     "Pick the protocol (2 or 3), authenticate, name the connection", "connection", "O(1)", NULL, 0, 0},
+    {"auth", -2, CMDF_FAST | CMDF_NO_AUTH | CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_auth, NULL,
+     "Authenticate the connection as a user (default: the default user)", "connection",
+     "O(N) where N is the number of the user's passwords", NULL, 0, 0},
+    {"quit", -1, CMDF_FAST | CMDF_NO_AUTH | CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_quit, NULL,
+     "Close the connection once the replies before it are out", "connection", "O(1)", NULL, 0, 0},
+    {"select", 2, CMDF_FAST | CONN, CAT(CAT_KEYSPACE), 0, 0, 0, NULL, cmd_select, NULL,
+     "Select database 0 (the only one)", "connection", "O(1)", NULL, 0, 0},
+    {"info", -1, CONN, CAT(CAT_DANGEROUS), 0, 0, 0, NULL, cmd_info, NULL,
+     "This member's view: role, term, indexes, peers, storage, clients, counters", "server", "O(1)", NULL, 0, 0},
+    {"leader", -1, CMDF_FAST | CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_leader, NULL,
+     "The name of the leader this member knows, or nil", "server", "O(1)", NULL, 0, 0},
+    {"command", -1, CONN, CAT(CAT_CONNECTION), 0, 0, 0, NULL, cmd_command, NULL,
+     "Describe every command (as COMMAND INFO)", "server", "O(N) where N is the number of commands",
+     SUBS(0, 3), 0},
+    {"client", -2, 0, 0, 0, 0, 0, NULL, NULL, NULL, "A container for connection commands", "connection",
+     "Depends on subcommand.", SUBS(3, 6), 0},
+    {"config", -2, 0, 0, 0, 0, 0, NULL, NULL, NULL, "A container for configuration commands", "server",
+     "Depends on subcommand.", SUBS(9, 1), 0},
+    {"acl", -2, 0, 0, 0, 0, 0, NULL, NULL, NULL, "A container for access control commands", "server",
+     "Depends on subcommand.", SUBS(10, 1), 0},
+    {"debug.cut", 3, CMDF_ADMIN | CMDF_DEBUG, 0, 0, 0, 0, NULL, cmd_debug_cut, NULL,
+     "Drop every frame to and from a peer for some milliseconds (tests only)", "server", "O(1)", NULL, 0, 0},
+};
+const size_t command_table_len = sizeof command_table / sizeof command_table[0];
+
+static const struct command_def *command_ids[COMMAND_MAX_IDS];
+static size_t command_n_ids;
+
+_Static_assert(sizeof command_table / sizeof command_table[0] + sizeof command_subs / sizeof command_subs[0] <=
+                   COMMAND_MAX_IDS,
+               "a user's permission bitmap has COMMAND_MAX_IDS bits");
+
+int command_table_init(void)
+{
+    if (command_n_ids)
+        return (int)command_n_ids;
+    size_t n = 0;
+    for (size_t i = 0; i < command_table_len; i++) {
+        command_table[i].id = (int)n;
+        command_ids[n++] = &command_table[i];
+    }
+    for (size_t i = 0; i < sizeof command_subs / sizeof command_subs[0]; i++) {
+        command_subs[i].id = (int)n;
+        command_ids[n++] = &command_subs[i];
+    }
+    command_n_ids = n;
+    return (int)n;
+}
+
+const struct command_def *command_by_id(int id)
+{
+    command_table_init();
+    return id >= 0 && (size_t)id < command_n_ids ? command_ids[id] : NULL;
+}
+
+size_t command_count_ids(void)
+{
+    command_table_init();
+    return command_n_ids;
+}
+
+static bool name_is(const char *row, const char *name, size_t len)
+{
+    return strlen(row) == len && strncasecmp(row, name, len) == 0;
+}
+
+const struct command_def *command_lookup(const char *name, size_t len, bool debug)
+{
+    for (size_t i = 0; i < command_table_len; i++) {
+        const struct command_def *c = &command_table[i];
+        if (name_is(c->name, name, len))
+            return (c->flags & CMDF_DEBUG) && !debug ? NULL : c;
+    }
+    return NULL;
+}
+
+const struct command_def *command_lookup_sub(const struct command_def *c, const char *name, size_t len)
+{
+    size_t base = strlen(c->name) + 1; /* "client|" */
+    for (size_t i = 0; i < c->n_subs; i++) {
+        const char *sub = c->subs[i].name + base;
+        if (name_is(sub, name, len))
+            return &c->subs[i];
+    }
+    return NULL;
+}
+
+const struct command_def *command_lookup_full(const char *name, size_t len, bool debug)
+{
+    const char *bar = memchr(name, '|', len);
+    if (!bar)
+        return command_lookup(name, len, debug);
+    const struct command_def *c = command_lookup(name, (size_t)(bar - name), debug);
+    return c ? command_lookup_sub(c, bar + 1, len - (size_t)(bar - name) - 1) : NULL;
+}
+
+uint32_t command_categories(const struct command_def *c)
+{
+    uint32_t cat = c->categories;
+    if (c->flags & CMDF_WRITE)
+        cat |= CAT(CAT_WRITE);
+    if (c->flags & CMDF_READONLY)
+        cat |= CAT(CAT_READ);
+    if (c->flags & CMDF_ADMIN)
+        cat |= CAT(CAT_ADMIN) | CAT(CAT_DANGEROUS);
+    if (c->flags & CMDF_MAY_BLOCK)
+        cat |= CAT(CAT_BLOCKING);
+    cat |= (c->flags & CMDF_FAST) ? CAT(CAT_FAST) : CAT(CAT_SLOW);
+    return cat;
+}
+
+static const char *const category_names[CAT_COUNT] = {
+    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap", "hyperloglog", "geo",
+    "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous", "connection", "transaction", "scripting",
+};
+
+const char *command_category_name(int cat)
+{
+    return cat >= 0 && cat < CAT_COUNT ? category_names[cat] : NULL;
+}
+
+int command_category_lookup(const char *name, size_t len)
+{
+    for (int i = 0; i < CAT_COUNT; i++)
+        if (name_is(category_names[i], name, len))
+            return i;
+    return -1;
+}

@@ -1,0 +1,67 @@
+/* commands.h - what a command handler gets, and the handlers of each
+ * family (the rows that name them are in command_table.c). Private to
+ * src/server.
+ *
+ * A handler writes its reply into x->r->reply with the resp_write_*
+ * helpers, for the connection's protocol (x->c->proto). A data command
+ * starts its operations instead (cmd_start_ops); its row's `reply`
+ * function writes the reply once they have all ended.
+ */
+#ifndef RAFTKV_COMMANDS_H
+#define RAFTKV_COMMANDS_H
+
+#include "server/command_table.h"
+#include "server/server_internal.h"
+
+struct cmd_ctx {
+    struct server *s;
+    struct client *c;
+    struct client_req *r;
+    const struct resp_request *q;
+    const struct command_def *cmd;
+};
+
+/* Whether argument i is `word` (any case). */
+bool cmd_arg_is(const struct resp_request *q, size_t i, const char *word);
+/* "-ERR wrong number of arguments for 'get' command" */
+void cmd_reply_arity(struct resp_buf *b, const char *fullname);
+
+/* cmd_data.c: GET SET DEL EXISTS MGET CAS */
+void cmd_get(struct cmd_ctx *x);
+void cmd_set(struct cmd_ctx *x);
+void cmd_del(struct cmd_ctx *x);
+void cmd_exists(struct cmd_ctx *x);
+void cmd_mget(struct cmd_ctx *x);
+void cmd_cas(struct cmd_ctx *x);
+void cmd_reply_value(struct client_req *r, int proto);
+void cmd_reply_ok(struct client_req *r, int proto);
+void cmd_reply_count(struct client_req *r, int proto);
+void cmd_reply_values(struct client_req *r, int proto);
+void cmd_reply_cas(struct client_req *r, int proto);
+
+/* cmd_connection.c: PING ECHO HELLO AUTH QUIT SELECT CLIENT ACL */
+void cmd_ping(struct cmd_ctx *x);
+void cmd_echo(struct cmd_ctx *x);
+void cmd_hello(struct cmd_ctx *x);
+void cmd_auth(struct cmd_ctx *x);
+void cmd_quit(struct cmd_ctx *x);
+void cmd_select(struct cmd_ctx *x);
+void cmd_client_setname(struct cmd_ctx *x);
+void cmd_client_getname(struct cmd_ctx *x);
+void cmd_client_id(struct cmd_ctx *x);
+void cmd_client_setinfo(struct cmd_ctx *x);
+void cmd_client_list(struct cmd_ctx *x);
+void cmd_client_info(struct cmd_ctx *x);
+void cmd_acl_whoami(struct cmd_ctx *x);
+
+/* cmd_server.c: INFO LEADER CONFIG DEBUG.CUT COMMAND */
+void cmd_info(struct cmd_ctx *x);
+void cmd_leader(struct cmd_ctx *x);
+void cmd_config_get(struct cmd_ctx *x);
+void cmd_debug_cut(struct cmd_ctx *x);
+void cmd_command(struct cmd_ctx *x);
+void cmd_command_count(struct cmd_ctx *x);
+void cmd_command_info(struct cmd_ctx *x);
+void cmd_command_docs(struct cmd_ctx *x);
+
+#endif

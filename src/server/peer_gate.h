@@ -1,0 +1,49 @@
+/* peer_gate.h - what an inbound peer connection must pass before any Raft
+ * frame of it is read, as decisions without sockets (peer.c applies them):
+ *
+ *   - Before it is authenticated (TLS handshake with a certificate of the
+ *     cluster CA, then a valid HELLO) it may send at most
+ *     PEER_PREAUTH_MAX_BYTES in all, so what it makes us buffer (ciphertext
+ *     in the session and plaintext together) never exceeds that.
+ *   - It must be authenticated within --peer-handshake-timeout-ms of its
+ *     accept; one periodic sweep closes those that are not.
+ *   - The HELLO's sender must be a name the verified certificate carries:
+ *     holding n2's certificate lets a process speak as n2 and no one else.
+ */
+#ifndef RAFTKV_PEER_GATE_H
+#define RAFTKV_PEER_GATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PEER_PREAUTH_MAX_BYTES (64u << 10)
+#define PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS 5000
+/* How often the sweep looks for connections past their handshake time. */
+#define PEER_GATE_SWEEP_MS 250
+
+struct tls_session;
+
+struct peer_gate {
+    uint64_t opened_ms; /* accepted at */
+    size_t received;    /* bytes read before authentication */
+    bool authenticated;
+};
+
+void peer_gate_open(struct peer_gate *g, uint64_t now_ms);
+
+/* n more bytes arrived. Before authentication: false when they take the
+ * connection past `limit` bytes in all (it is to be closed, unread). After
+ * it: always true (the frame limit applies instead). */
+bool peer_gate_take(struct peer_gate *g, size_t n, size_t limit);
+
+/* Whether an unauthenticated connection has used up its handshake time. */
+bool peer_gate_expired(const struct peer_gate *g, uint64_t now_ms, uint64_t timeout_ms);
+
+/* After the TLS handshake, the HELLO's claimed sender against the peer's
+ * certificate: NULL when a verified member certificate (one that may act as
+ * a TLS server: a client certificate of the same CA may not) names it, else
+ * why not. */
+const char *peer_gate_check_name(const struct tls_session *t, const char *claimed);
+
+#endif
