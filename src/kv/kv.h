@@ -70,9 +70,38 @@ int kv_command_scalar(const struct kv_command *c);
  * out filled, or false. */
 bool kv_cluster_id(const struct kv_store *s, uint8_t out[16]);
 
-/* The whole map (and the cluster id) as bytes, and back; used for Raft
- * snapshots. */
-int kv_snapshot(const struct kv_store *s, uint8_t **data, size_t *len);
-int kv_restore(struct kv_store *s, const uint8_t *data, size_t len);
+/* ---- Snapshots (the format: src/storage/snap_format.h) ----
+ * The map as a stream of records as of Raft (index, term), and the cluster
+ * id as the header's "cluster_id" metadata entry: written to a
+ * sink in bounded memory (one block), in no particular order; equal maps
+ * may give different bytes on different nodes (kv_store_equal compares). */
+typedef int (*kv_sink_fn)(void *ctx, const void *data, size_t n);
+int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
+                      void *ctx);
+/* The same into one malloc'd buffer (the stdio node and tests). 0 or -1. */
+int kv_snapshot(const struct kv_store *s, uint64_t index, uint64_t term, uint8_t **data,
+                size_t *len);
+
+/* A loader is fed a snapshot's bytes in pieces of any size and builds the
+ * map aside (or, with build false, only checks it: every CRC, count, key and
+ * value); kv_loader_finish() swaps the new map into `into` once the whole
+ * stream checked out, so a refused image changes nothing. */
+struct kv_loader;
+struct kv_loader *kv_loader_new(bool build);
+int kv_loader_feed(struct kv_loader *l, const uint8_t *data, size_t n); /* 0 or -1 */
+/* 0 (and the header's index and term, either may be NULL) or -1. */
+int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index, uint64_t *term);
+const char *kv_loader_error(const struct kv_loader *l); /* what and at which offset */
+/* After a successful finish: the image's cluster id (true and out filled),
+ * or false when it carries none. Restoring sets the store's id to it. */
+bool kv_loader_cluster_id(const struct kv_loader *l, uint8_t out[16]);
+void kv_loader_free(struct kv_loader *l);
+/* A whole image in memory; s NULL only checks it. 0 or -1. */
+int kv_restore(struct kv_store *s, const uint8_t *data, size_t len, uint64_t *index,
+               uint64_t *term);
+
+/* Whether two stores hold the same keys with equal values and the same
+ * cluster id (or none). */
+bool kv_store_equal(const struct kv_store *a, const struct kv_store *b);
 
 #endif

@@ -192,3 +192,17 @@ void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, struct 
     kv_apply(s, &c, r);
     kv_command_release(&c);
 }
+
+bool kv_store_equal(const struct kv_store *a, const struct kv_store *b)
+{
+    if (a->map.size != b->map.size || a->has_cluster_id != b->has_cluster_id ||
+        memcmp(a->cluster_id, b->cluster_id, CLUSTER_ID_BYTES) != 0)
+        return false;
+    size_t pos = 0;
+    for (const struct kv_map_entry *e; (e = kv_map_next(&a->map, &pos));) {
+        json_t *v = kv_map_get(&b->map, e->key, e->key_len);
+        if (!v || !json_equal(v, e->value))
+            return false;
+    }
+    return true;
+}

@@ -68,7 +68,7 @@ static void install_snapshot(struct replica *r, const struct raft_update *u)
 {
     if (u->snap_index <= r->applied)
         return;
-    if (kv_restore(r->kv, u->snap_data, u->snap_len) != 0) {
+    if (kv_restore(r->kv, u->snap_data, u->snap_len, NULL, NULL) != 0) {
         /* The leader's image is unreadable: applying on would diverge. */
         store_failed(r, -1);
         return;
@@ -144,12 +144,38 @@ void replica_absorb(struct replica *r, const struct raft_update *u)
     r->lost_data_due |= u->lost_data_peers;
 }
 
+bool replica_core_keeps_image(const struct replica *r)
+{
+    const struct replica_log_store *store = r->config.store;
+    return !store || !store->read_snapshot;
+}
+
+/* The snapshot at index is durable in the store (or, with no store, in
+ * data): the core may compact its log behind it. */
+void replica_snapshot_taken(struct replica *r, raft_index index, const uint8_t *data, size_t len,
+                            uint64_t now_ms)
+{
+    struct raft_event e = {.type = RAFT_EVENT_SNAPSHOT, .now_ms = now_ms};
+    e.snapshot.index = index;
+    if (replica_core_keeps_image(r)) {
+        e.snapshot.data = data;
+        e.snapshot.len = len;
+    }
+    struct raft_update u;
+    raft_step(r->raft, &e, &u);
+    if (index > r->snapshot_index)
+        r->snapshot_index = index;
+    r->stats.snapshots++;
+    replica_absorb(r, &u);
+}
+
+/* Inline: the whole map encoded and saved on this thread. */
 void replica_take_snapshot(struct replica *r, uint64_t now_ms)
 {
     uint8_t *data;
     size_t len;
     raft_index index = r->applied;
-    if (kv_snapshot(r->kv, &data, &len) != 0) {
+    if (kv_snapshot(r->kv, index, r->applied_term, &data, &len) != 0) {
         r->snapshot_index = index; /* try again a threshold later */
         return;
     }
@@ -162,14 +188,6 @@ void replica_take_snapshot(struct replica *r, uint64_t now_ms)
             return;
         }
     }
-    struct raft_event e = {.type = RAFT_EVENT_SNAPSHOT, .now_ms = now_ms};
-    e.snapshot.index = index;
-    e.snapshot.data = data;
-    e.snapshot.len = len;
-    struct raft_update u;
-    raft_step(r->raft, &e, &u);
+    replica_snapshot_taken(r, index, data, len, now_ms);
     free(data);
-    r->snapshot_index = index;
-    r->stats.snapshots++;
-    replica_absorb(r, &u);
 }

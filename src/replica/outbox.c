@@ -87,8 +87,18 @@ void replica_outbox_push(struct replica *r, const struct raft_msg *m)
 {
     if (!GROW(r->outbox, r->n_outbox, r->cap_outbox))
         return; /* a lost message: Raft retries */
-    if (raft_msg_copy(&r->outbox[r->n_outbox], m) != RAFT_OK)
+    struct raft_msg *c = &r->outbox[r->n_outbox];
+    if (raft_msg_copy(c, m) != RAFT_OK)
         return;
+    /* The core keeps no image when the store has it in a file: an
+     * InstallSnapshot gets it here (a whole read of the file, until
+     * transfers are chunked). */
+    const struct replica_log_store *store = r->config.store;
+    if (c->type == RAFT_MSG_SNAPSHOT && c->snap_len == 0 && store && store->read_snapshot &&
+        store->read_snapshot(store->impl, c->snap_index, &c->snap_data, &c->snap_len) != 0) {
+        raft_msg_release(c);
+        return; /* a lost message: the core sends the snapshot again */
+    }
     r->n_outbox++;
 }
 

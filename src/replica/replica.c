@@ -35,8 +35,14 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
     if (store && store->load && store->load(store->impl, &restore) != 0)
         goto err_after_kv;
     if (restore.snap_index > 0) {
-        if (kv_restore(r->kv, restore.snap_data, restore.snap_len) != 0)
+        if (restore.snap_data) {
+            uint64_t idx, term;
+            if (kv_restore(r->kv, restore.snap_data, restore.snap_len, &idx, &term) != 0 ||
+                idx != restore.snap_index || term != restore.snap_term)
+                goto err_after_kv;
+        } else if (!store->load_snapshot || store->load_snapshot(store->impl, r->kv) != 0) {
             goto err_after_kv;
+        }
         r->applied = restore.snap_index;
         r->snapshot_index = restore.snap_index;
     }
@@ -156,14 +162,19 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     /* A snapshot the map cannot load would leave the core past entries the
      * map never saw: refuse it before the core adopts it. */
     if (m->type == RAFT_MSG_SNAPSHOT) {
-        struct kv_store *scratch = kv_store_new();
-        int ok = scratch && kv_restore(scratch, m->snap_data, m->snap_len) == 0;
+        /* Checked only (no map built), with its header's index and term and
+         * its cluster id. */
+        struct kv_loader *l = kv_loader_new(false);
+        uint64_t idx, term;
+        int ok = l && kv_loader_feed(l, m->snap_data, m->snap_len) == 0 &&
+                 kv_loader_finish(l, NULL, &idx, &term) == 0 && idx == m->snap_index &&
+                 term == m->snap_term;
         /* Nor may a snapshot of another cluster replace this one's state
          * (defence in depth: the handshake refuses such a peer first). */
         uint8_t ours[CLUSTER_ID_BYTES], theirs[CLUSTER_ID_BYTES];
-        bool other = ok && kv_cluster_id(r->kv, ours) && kv_cluster_id(scratch, theirs) &&
+        bool other = ok && kv_cluster_id(r->kv, ours) && kv_loader_cluster_id(l, theirs) &&
                      memcmp(ours, theirs, sizeof ours) != 0;
-        kv_store_free(scratch);
+        kv_loader_free(l);
         if (other && r->config.snapshot_refused)
             r->config.snapshot_refused(r->config.ctx, m->from, ours, theirs);
         if (!ok || other)
@@ -446,6 +457,41 @@ static int sync_round(struct replica *r)
     return 0;
 }
 
+/* Past the threshold: take a snapshot inline, or start one in the
+ * background when the transport can. Whether the core was stepped. */
+static bool start_snapshot(struct replica *r, uint64_t now_ms)
+{
+    if (!r->config.snapshot_start) {
+        replica_take_snapshot(r, now_ms);
+        return true;
+    }
+    if (r->snapshot_running || now_ms < r->snapshot_retry_ms)
+        return false;
+    if (r->config.snapshot_start(r->config.ctx, r->applied, r->applied_term) != 0) {
+        r->snapshot_retry_ms = now_ms + REPLICA_SNAPSHOT_RETRY_MS;
+        return false;
+    }
+    r->snapshot_running = true;
+    r->snapshot_running_index = r->applied;
+    return false;
+}
+
+void replica_snapshot_done(struct replica *r, raft_index index, int rc, uint64_t now_ms)
+{
+    r->snapshot_running = false;
+    if (rc != 0) {
+        r->snapshot_retry_ms = now_ms + REPLICA_SNAPSHOT_RETRY_MS;
+        return;
+    }
+    /* Superseded by a leader's newer snapshot: the core ignores it. */
+    replica_snapshot_taken(r, index, NULL, 0, now_ms);
+}
+
+bool replica_snapshot_running(const struct replica *r)
+{
+    return r->snapshot_running;
+}
+
 int replica_flush(struct replica *r, uint64_t now_ms)
 {
     if (r->failed)
@@ -490,10 +536,9 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         /* Checked before giving way to a running sync too: under steady
          * load one always runs, and the log must still be compacted. */
         if (r->config.snapshot_threshold > 0 &&
-            r->applied - r->snapshot_index >= r->config.snapshot_threshold) {
-            replica_take_snapshot(r, now_ms);
+            r->applied - r->snapshot_index >= r->config.snapshot_threshold &&
+            start_snapshot(r, now_ms))
             continue;
-        }
         if (waiting)
             break; /* the rest follows when the running sync ends */
         if (r->n_outbox == 0 && r->n_done == 0 && !r->store_dirty)

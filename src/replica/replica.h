@@ -90,6 +90,13 @@ struct replica_log_store {
                          size_t len);
     /* Make everything written since the last sync durable. */
     int (*sync)(void *impl);
+    /* Optional, for a store that keeps the snapshot image in a file
+     * (snap_format.h). With them load() may report a snapshot with no
+     * snap_data, which load_snapshot() then streams into the map; the core
+     * keeps no copy of the image, and an InstallSnapshot message gets its
+     * image from read_snapshot() (malloc'd) when it is sent. */
+    int (*load_snapshot)(void *impl, struct kv_store *kv);
+    int (*read_snapshot)(void *impl, raft_index index, uint8_t **data, size_t *len);
 };
 
 #define REPLICA_SYNC_STARTED 1
@@ -128,6 +135,16 @@ struct replica_config {
      * then at most once per REPLICA_LOST_DATA_REPEAT_MS while it lasts; the
      * transport logs it as an error, in replica_lost_data_text()'s words. */
     void (*peer_lost_data)(void *ctx, int id, raft_index agree, raft_index match);
+    /* Optional: take snapshots in the background. Begin writing the map as
+     * it is now (its state at `index`, whose entry has `term`) to a durable
+     * snapshot without blocking, and return 0; the transport later calls
+     * replica_snapshot_done() with the outcome, once the snapshot is in
+     * place in the store (and the log it covers may go). Nonzero: not
+     * started (the transport logged why); tried again later. The replica
+     * starts one at a time, and meanwhile goes on replicating, applying and
+     * answering. NULL: snapshots are taken inline (kv_snapshot, then
+     * store->save_snapshot). */
+    int (*snapshot_start)(void *ctx, raft_index index, raft_term term);
     /* Opt-in (the TCP server; the Maelstrom node leaves it zero): the id to
      * give the cluster if it has none. A leader that has applied an entry
      * of its own term (so everything committed before it) and whose state
@@ -198,6 +215,16 @@ int replica_flush(struct replica *r, uint64_t now_ms);
  * it released go out in the next replica_flush(), which the transport calls
  * next. */
 void replica_synced(struct replica *r, int rc);
+
+/* A snapshot begun by config.snapshot_start has ended: rc 0, it is durable
+ * in the store at `index` (or was superseded by a newer one), and the core
+ * may drop the log it covers; nonzero, it failed (the transport logged
+ * why), nothing changed, and another is tried after
+ * REPLICA_SNAPSHOT_RETRY_MS. replica_flush() follows. */
+void replica_snapshot_done(struct replica *r, raft_index index, int rc, uint64_t now_ms);
+#define REPLICA_SNAPSHOT_RETRY_MS 1000
+/* Whether a background snapshot is running. */
+bool replica_snapshot_running(const struct replica *r);
 
 /* Absolute time (ms) at which replica_tick() must be called next. */
 uint64_t replica_deadline(const struct replica *r);

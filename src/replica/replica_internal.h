@@ -109,6 +109,11 @@ struct replica {
     raft_index sync_index;
     raft_term sync_term;
     int failed;       /* a log store error: the replica is finished */
+    /* A background snapshot (config.snapshot_start) at this index is
+     * running; after a failed one, none starts before snapshot_retry_ms. */
+    bool snapshot_running;
+    raft_index snapshot_running_index;
+    uint64_t snapshot_retry_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
@@ -120,6 +125,10 @@ struct replica {
 /* apply.c: take in one update of the core (persist, queue, apply, serve). */
 void replica_absorb(struct replica *r, const struct raft_update *u);
 void replica_take_snapshot(struct replica *r, uint64_t now_ms);
+/* Whether the core keeps the snapshot image (no store file holds it). */
+bool replica_core_keeps_image(const struct replica *r);
+void replica_snapshot_taken(struct replica *r, raft_index index, const uint8_t *data, size_t len,
+                            uint64_t now_ms);
 void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c);
 
 /* lost_data.c: config.peer_lost_data, rate-limited. */

@@ -24,6 +24,7 @@
 #include "raft/raft.h"
 #include "replica/replica.h"
 #include "router/router.h"
+#include "server/bgsave.h"
 #include "server/peer_codec.h"
 #include "server/peer_gate.h"
 #include "server/req_table.h"
@@ -289,6 +290,8 @@ struct server {
      * on serving (replica_config.sync_start); one at a time. */
     struct storage_replica_sync bg_sync;
     uv_work_t sync_work;
+    /* Snapshots are written by a forked child (bgsave.h). */
+    struct bgsave bgsave;
     uv_tcp_t client_listener, peer_listener;
     bool client_listener_open, peer_listener_open; /* initialised, so closable */
     uv_tcp_t client_tls_listener; /* --tls-port */
@@ -474,5 +477,9 @@ void server_store_loaded(struct server *s);
 void server_store_close(struct server *s);
 /* replica_config.sync_start */
 int server_store_sync_start(void *ctx);
+/* replica_config.snapshot_start: fork the snapshot child (bgsave.h). */
+int server_store_snapshot_start(void *ctx, raft_index index, raft_term term);
+/* Shutting down: kill a snapshot child still running. */
+void server_store_stop_snapshot(struct server *s);
 
 #endif

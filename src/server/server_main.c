@@ -77,6 +77,7 @@ static void server_finish(struct server *s, const char *why)
     client_stop_accepting(s);
     client_close_all(s);
     peer_stop(s);
+    server_store_stop_snapshot(s);
 }
 
 void server_fatal(struct server *s, const char *why)
@@ -293,6 +294,7 @@ int server_main(int argc, char **argv)
     rc_cfg.ctx = s;
     rc_cfg.store = o->in_memory ? NULL : &s->log_store;
     rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
+    rc_cfg.snapshot_start = o->in_memory ? NULL : server_store_snapshot_start;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
@@ -306,7 +308,8 @@ int server_main(int argc, char **argv)
     s->replica = replica_new(&rc_cfg, server_now(s));
     server_store_loaded(s);
     if (!s->replica) {
-        server_log(SLOG_ERROR, "replica_failed", "reason=\"cannot create the replica from the stored state\"");
+        server_log(SLOG_ERROR, "replica_failed", "reason=\"cannot create the replica from the stored state\" detail=\"%s\"",
+                   s->storage ? storage_error(s->storage) : "");
         server_free(s);
         return 1;
     }

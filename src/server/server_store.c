@@ -2,6 +2,7 @@
  * replica, and running its log syncs on libuv's thread pool; src/storage
  * owns the files, CRCs and locking, and fills the replica's log-store seam
  * (storage_replica.h). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/server_internal.h"
@@ -37,6 +38,56 @@ static int sync_queue(void *ctx, struct storage_sync_job *job)
     return uv_queue_work(s->loop, &s->sync_work, sync_work_run, sync_work_done);
 }
 
+static void snapshot_done(struct bgsave *b, int rc)
+{
+    struct server *s = b->ctx;
+    double ms = (double)b->write_ns / 1e6;
+    if (rc == 0 && b->job.superseded) {
+        server_log(SLOG_INFO, "snapshot_superseded", "index=%llu ms=%.1f",
+                   (unsigned long long)b->job.index, ms);
+    } else if (rc == 0) {
+        server_log(SLOG_INFO, "snapshot_done",
+                   "index=%llu term=%llu ms=%.1f fork_ms=%.2f commit_ms=%.2f disk_bytes=%llu",
+                   (unsigned long long)b->job.index, (unsigned long long)b->job.term, ms,
+                   (double)b->fork_ns / 1e6, (double)b->commit_ns / 1e6,
+                   (unsigned long long)b->file_bytes);
+    } else if (rc == BGSAVE_CHILD_FAILED) {
+        server_log(SLOG_ERROR, "snapshot_failed",
+                   "index=%llu reason=\"%s\" detail=\"the previous snapshot stays; trying again in %d ms\"",
+                   (unsigned long long)b->job.index, b->why, REPLICA_SNAPSHOT_RETRY_MS);
+    }
+    if (!s->replica)
+        return;
+    if (rc < 0) { /* the commit failed: the store has stopped */
+        server_log(SLOG_ERROR, "storage_failed", "rc=%d reason=\"%s\"", rc, b->why);
+        server_fatal(s, "storage failed: the node cannot trust its disk and stops");
+        return;
+    }
+    replica_snapshot_done(s->replica, b->job.index, rc, server_now(s));
+    server_after_io(s);
+}
+
+int server_store_snapshot_start(void *ctx, raft_index index, raft_term term)
+{
+    struct server *s = ctx;
+    if (bgsave_start(&s->bgsave, replica_store(s->replica), index, term) != 0) {
+        server_log(SLOG_ERROR, "snapshot_failed",
+                   "index=%llu reason=\"%s\" detail=\"the previous snapshot stays; trying again in %d ms\"",
+                   (unsigned long long)index, s->bgsave.why, REPLICA_SNAPSHOT_RETRY_MS);
+        return -1;
+    }
+    server_log(SLOG_INFO, "snapshot_started", "index=%llu term=%llu pid=%d fork_ms=%.2f",
+               (unsigned long long)index, (unsigned long long)term, (int)s->bgsave.pid,
+               (double)s->bgsave.fork_ns / 1e6);
+    return 0;
+}
+
+void server_store_stop_snapshot(struct server *s)
+{
+    if (s->storage)
+        bgsave_stop(&s->bgsave);
+}
+
 int server_store_open(struct server *s, char *err, size_t errlen)
 {
     struct storage_options so = {.log = store_log};
@@ -49,6 +100,14 @@ int server_store_open(struct server *s, char *err, size_t errlen)
                           restore.snap_index > 0 || restore.n_entries > 0;
     storage_replica_log_store(s->storage, &s->log_store);
     s->bg_sync = (struct storage_replica_sync){.storage = s->storage, .queue = sync_queue, .ctx = s};
+    bgsave_init(&s->bgsave, s->loop, s->storage, snapshot_done, s);
+    /* Test hook: make the next snapshot child fail with this errno. */
+    const char *fail = getenv("RAFTKV_SNAPSHOT_FAIL_ERRNO");
+    if (fail && *fail) {
+        s->bgsave.fail_errno = atoi(fail);
+        server_log(SLOG_WARN, "test_hook", "detail=\"the first snapshot child fails with errno %d\"",
+                   s->bgsave.fail_errno);
+    }
     server_log(SLOG_INFO, "storage_opened", "dir=%s term=%llu voted_for=%d snapshot_index=%llu entries=%zu",
                s->opt.data_dir, (unsigned long long)restore.term, restore.voted_for,
                (unsigned long long)restore.snap_index, restore.n_entries);
@@ -65,6 +124,7 @@ void server_store_loaded(struct server *s)
 void server_store_close(struct server *s)
 {
     if (s->storage) {
+        bgsave_stop(&s->bgsave);
         if (storage_sync(s->storage) != STORAGE_OK)
             server_log(SLOG_ERROR, "storage_sync_failed", "reason=\"%s\"", storage_error(s->storage));
         storage_close(s->storage);

@@ -1,4 +1,5 @@
-/* snapshot.c - atomic, checksummed snapshot files (see snapshot.h). */
+/* snapshot.c - atomic snapshot files in the streaming format (see
+ * snapshot.h and snap_format.h). */
 #include "storage/snapshot.h"
 
 #include <dirent.h>
@@ -8,22 +9,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/crc32c.h"
-#include "storage/le.h"
+#include "storage/snap_reader.h"
 
-#define SNAP_MAGIC 0x50414e53u /* "SNAP" */
-#define SNAP_VERSION 1u
-/* Header: magic u32, version u32, index u64, term u64, len u64, crc u32 (over
- * the 32 bytes before it and then the data). */
-#define SNAP_HEADER_BYTES 36
 #define SNAP_NAME_FMT "snap-%020" PRIu64 ".snap"
 #define SNAP_TMP_FMT "snap-%020" PRIu64 ".tmp"
+#define SNAP_STREAM_CHUNK (1u << 20)
 
-static void snap_name(char *buf, size_t n, const char *fmt, uint64_t index)
+void snapshot_name(char *buf, size_t n, uint64_t index)
 {
-    snprintf(buf, n, fmt, index);
+    snprintf(buf, n, SNAP_NAME_FMT, index);
+}
+
+void snapshot_tmp_name(char *buf, size_t n, uint64_t index)
+{
+    snprintf(buf, n, SNAP_TMP_FMT, index);
 }
 
 /* 1 for a snapshot name we write, 2 for a temp name, 0 for anything else;
@@ -34,35 +36,80 @@ static int snap_parse(const char *name, uint64_t *index)
     char tail[8], canon[64];
     if (sscanf(name, "snap-%20" SCNu64 ".%7s", index, tail) != 2)
         return 0;
-    snap_name(canon, sizeof canon, SNAP_NAME_FMT, *index);
+    snapshot_name(canon, sizeof canon, *index);
     if (strcmp(canon, name) == 0)
         return 1;
-    snap_name(canon, sizeof canon, SNAP_TMP_FMT, *index);
+    snapshot_tmp_name(canon, sizeof canon, *index);
     return strcmp(canon, name) == 0 ? 2 : 0;
+}
+
+/* Delete snapshots (and temp files) older than index: the one at index is
+ * durable, so a crash before they are gone only leaves garbage that the
+ * next start-up removes. */
+static void remove_older(int dirfd, uint64_t index)
+{
+    int dup_fd = dup(dirfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return;
+    }
+    rewinddir(d); /* a dup shares the directory offset with dirfd */
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t other;
+        if (snap_parse(de->d_name, &other) && other < index)
+            unlinkat(dirfd, de->d_name, 0);
+    }
+    closedir(d);
+}
+
+int snapshot_install_tmp(struct sio *io, int dirfd, const char *dir, uint64_t index,
+                         uint64_t *file_bytes, char *err, size_t errlen)
+{
+    char tmp[64], name[64];
+    snapshot_tmp_name(tmp, sizeof tmp, index);
+    snapshot_name(name, sizeof name, index);
+    struct stat st;
+    if (fstatat(dirfd, tmp, &st, 0) < 0) {
+        snprintf(err, errlen, "%s/%s: stat: %s", dir, tmp, strerror(errno));
+        return -1;
+    }
+    if (renameat(dirfd, tmp, dirfd, name) < 0) {
+        snprintf(err, errlen, "%s/%s: rename: %s", dir, name, strerror(errno));
+        return -1;
+    }
+    if (sio_fsync(io, dirfd) < 0) {
+        snprintf(err, errlen, "%s: fsync directory: %s", dir, strerror(errno));
+        return -1;
+    }
+    *file_bytes = (uint64_t)st.st_size;
+    remove_older(dirfd, index);
+    return 0;
 }
 
 int snapshot_save(struct sio *io, int dirfd, const char *dir, uint64_t index, uint64_t term,
                   const uint8_t *data, size_t len, uint64_t *file_bytes, char *err,
                   size_t errlen)
 {
-    char tmp[64], name[64];
-    snap_name(tmp, sizeof tmp, SNAP_TMP_FMT, index);
-    snap_name(name, sizeof name, SNAP_NAME_FMT, index);
-    uint8_t header[SNAP_HEADER_BYTES];
-    le_put32(header, SNAP_MAGIC);
-    le_put32(header + 4, SNAP_VERSION);
-    le_put64(header + 8, index);
-    le_put64(header + 16, term);
-    le_put64(header + 24, len);
-    le_put32(header + 32, crc32c_extend(crc32c(header, 32), data, len));
-
+    struct snap_header h;
+    size_t need;
+    char why[200];
+    int hrc = snap_header_peek(data, len, &h, &need, why, sizeof why);
+    if (hrc != 0 || h.index != index || h.term != term) {
+        snprintf(err, errlen, "snapshot image for (%" PRIu64 ", %" PRIu64 ") %s", index, term,
+                 hrc < 0 ? why : hrc > 0 ? "is shorter than its header" : "says another index or term");
+        return -4;
+    }
+    char tmp[64];
+    snapshot_tmp_name(tmp, sizeof tmp, index);
     int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(err, errlen, "%s/%s: create: %s", dir, tmp, strerror(errno));
         return -1;
     }
-    if (sio_write_all(io, fd, header, sizeof header) < 0 ||
-        (len && sio_write_all(io, fd, data, len) < 0)) {
+    if (sio_write_all(io, fd, data, len) < 0) {
         snprintf(err, errlen, "%s/%s: write: %s", dir, tmp, strerror(errno));
         close(fd);
         return -1;
@@ -73,34 +120,7 @@ int snapshot_save(struct sio *io, int dirfd, const char *dir, uint64_t index, ui
         return -1;
     }
     close(fd);
-    if (renameat(dirfd, tmp, dirfd, name) < 0) {
-        snprintf(err, errlen, "%s/%s: rename: %s", dir, name, strerror(errno));
-        return -1;
-    }
-    if (sio_fsync(io, dirfd) < 0) {
-        snprintf(err, errlen, "%s: fsync directory: %s", dir, strerror(errno));
-        return -1;
-    }
-    *file_bytes = SNAP_HEADER_BYTES + (uint64_t)len;
-
-    /* Older snapshots are now redundant; a crash before they are gone only
-     * leaves garbage that the next start-up removes. */
-    int dup_fd = dup(dirfd);
-    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-    if (!d) {
-        if (dup_fd >= 0)
-            close(dup_fd);
-        return 0;
-    }
-    rewinddir(d); /* a dup shares the directory offset with dirfd */
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        uint64_t other;
-        if (snap_parse(de->d_name, &other) && other < index)
-            unlinkat(dirfd, de->d_name, 0);
-    }
-    closedir(d);
-    return 0;
+    return snapshot_install_tmp(io, dirfd, dir, index, file_bytes, err, errlen);
 }
 
 static void snap_log(snapshot_log_fn log, void *ctx, const char *fmt, const char *dir,
@@ -114,14 +134,17 @@ static void snap_log(snapshot_log_fn log, void *ctx, const char *fmt, const char
         fprintf(stderr, "storage: %s\n", line);
 }
 
+static int reader_feed(void *ctx, const uint8_t *p, size_t n)
+{
+    return snap_reader_feed(ctx, p, n);
+}
+
 int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn log, void *log_ctx,
-                  uint64_t *index, uint64_t *term, uint8_t **data, size_t *len,
-                  uint64_t *file_bytes, char *err, size_t errlen)
+                  uint64_t *index, uint64_t *term, uint64_t *file_bytes, char *err,
+                  size_t errlen)
 {
     (void)io;
     *index = *term = 0;
-    *data = NULL;
-    *len = 0;
     *file_bytes = 0;
 
     int dup_fd = dup(dirfd);
@@ -154,43 +177,34 @@ int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn lo
     if (!have)
         return 0;
 
+    /* The whole file is checked (every CRC and count, no record decoded):
+     * damage found now refuses the start, naming the file and offset. */
     char name[64];
-    snap_name(name, sizeof name, SNAP_NAME_FMT, newest);
-    uint8_t *file;
-    size_t size;
-    if (sio_read_file(dirfd, name, &file, &size) < 0) {
-        snprintf(err, errlen, "%s/%s: read: %s", dir, name, strerror(errno));
+    snapshot_name(name, sizeof name, newest);
+    struct snap_reader rd;
+    snap_reader_init(&rd, NULL, NULL);
+    int rc = snapshot_stream(dirfd, dir, newest, reader_feed, &rd, err, errlen);
+    if (rc == -1) {
+        snap_reader_free(&rd);
         return -1;
     }
-    const char *why = NULL;
-    size_t at = 0;
-    if (size < SNAP_HEADER_BYTES) {
-        why = "shorter than its header";
-    } else if (le_get32(file) != SNAP_MAGIC || le_get32(file + 4) != SNAP_VERSION) {
-        why = "bad magic or version";
-    } else if (le_get64(file + 8) != newest) {
-        why = "index does not match the file name";
-        at = 8;
-    } else if (le_get64(file + 24) != size - SNAP_HEADER_BYTES) {
-        why = "length does not match the file size";
-        at = 24;
-    } else if (le_get32(file + 32) !=
-               crc32c_extend(crc32c(file, 32), file + SNAP_HEADER_BYTES,
-                             size - SNAP_HEADER_BYTES)) {
-        why = "checksum mismatch";
-        at = 32;
-    }
-    if (why) {
-        snprintf(err, errlen, "%s/%s: corrupt snapshot at offset %zu: %s", dir, name, at, why);
-        free(file);
+    if (rc == 0 && snap_reader_finish(&rd) == 0 && rd.hdr.index != newest)
+        snprintf(rd.err, sizeof rd.err, "at offset 8: index %" PRIu64 " does not match the name",
+                 rd.hdr.index);
+    snap_reader_free(&rd);
+    if (rd.failed || rd.err[0]) {
+        snprintf(err, errlen, "%s/%s: corrupt snapshot %s", dir, name, rd.err);
         return -2;
     }
+    struct snap_header h = rd.hdr;
+    struct stat st;
+    if (fstatat(dirfd, name, &st, 0) < 0) {
+        snprintf(err, errlen, "%s/%s: stat: %s", dir, name, strerror(errno));
+        return -1;
+    }
     *index = newest;
-    *term = le_get64(file + 16);
-    *len = size - SNAP_HEADER_BYTES;
-    memmove(file, file + SNAP_HEADER_BYTES, *len);
-    *data = file;
-    *file_bytes = size;
+    *term = h.term;
+    *file_bytes = (uint64_t)st.st_size;
 
     /* Older snapshots: a crash during the last save left them behind. */
     dup_fd = dup(dirfd);
@@ -209,4 +223,38 @@ int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn lo
         close(dup_fd);
     }
     return 0;
+}
+
+int snapshot_stream(int dirfd, const char *dir, uint64_t index,
+                    int (*feed)(void *ctx, const uint8_t *p, size_t n), void *ctx, char *err,
+                    size_t errlen)
+{
+    char name[64];
+    snapshot_name(name, sizeof name, index);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s/%s: open: %s", dir, name, strerror(errno));
+        return -1;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    uint8_t *buf = malloc(SNAP_STREAM_CHUNK);
+    int rc = buf ? 0 : -1;
+    if (!buf)
+        snprintf(err, errlen, "out of memory");
+    while (rc == 0) {
+        ssize_t n = read(fd, buf, SNAP_STREAM_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s/%s: read: %s", dir, name, strerror(errno));
+            rc = -1;
+        } else if (n == 0) {
+            break;
+        } else if (feed(ctx, buf, (size_t)n) != 0) {
+            rc = -2;
+        }
+    }
+    free(buf);
+    close(fd);
+    return rc;
 }

@@ -1,11 +1,16 @@
-/* snapshot.h - the state-machine snapshot file: written atomically, CRC'd.
+/* snapshot.h - the state-machine snapshot files: snap-<index>.snap, in the
+ * streaming format of snap_format.h, never seen half written.
  *
- * A snapshot replaces the log it covers, so it must never be seen half
- * written: it goes to snap-<index>.tmp, is fsync'ed, renamed to
- * snap-<index>.snap, and the directory is fsync'ed so the rename survives a
- * crash. A leftover .tmp (a crash mid-save) is deleted at start-up; older
- * .snap files are deleted once a newer one is durable. The whole file is
- * covered by a CRC so disk damage is reported, never restored from.
+ * A snapshot replaces the log it covers, so it goes to snap-<index>.tmp, is
+ * fdatasync'ed, renamed to snap-<index>.snap, and the directory is fsync'ed
+ * so the rename survives a crash; only then are older snapshots and the log
+ * it covers deleted. The file is written either at once from bytes in
+ * memory (snapshot_save: a leader's image, the stdio node) or by a writer
+ * elsewhere, another process, through a job (snapshot_begin, then
+ * snapshot_commit or snapshot_abort). A leftover .tmp (a crash mid-save) is
+ * deleted at start-up. Start-up checks the whole file (every block's CRC,
+ * the file's, the counts) without decoding it, and reports damage with the
+ * offset; the state machine streams the image in afterwards, checking again.
  */
 #ifndef RAFTKV_STORAGE_SNAPSHOT_H
 #define RAFTKV_STORAGE_SNAPSHOT_H
@@ -17,18 +22,36 @@
 
 typedef void (*snapshot_log_fn)(void *ctx, const char *line);
 
-/* Durably save a snapshot and delete older ones. *file_bytes: its size.
- * Returns 0 or -1 (I/O error; err says). */
+/* File names of the snapshot at `index`. */
+void snapshot_name(char *buf, size_t n, uint64_t index);
+void snapshot_tmp_name(char *buf, size_t n, uint64_t index);
+
+/* Durably save the image `data` (a whole snapshot file) as the snapshot at
+ * index and delete older ones. Returns 0, -1 (I/O error; err says) or -4
+ * (the image's header does not say (index, term)). */
 int snapshot_save(struct sio *io, int dirfd, const char *dir, uint64_t index, uint64_t term,
                   const uint8_t *data, size_t len, uint64_t *file_bytes, char *err,
                   size_t errlen);
 
-/* Load the newest snapshot, deleting leftover temp files and older
- * snapshots. With none, *index = *term = 0 and *data = NULL. Returns 0, -1 on
- * an I/O error, -2 if the newest snapshot is damaged (err names file and
- * offset). *data is malloc'd. */
+/* The second half of a save whose temp file was written elsewhere:
+ * rename snap-<index>.tmp into place, fsync the directory, delete older
+ * snapshots. *file_bytes: its size. 0 or -1. */
+int snapshot_install_tmp(struct sio *io, int dirfd, const char *dir, uint64_t index,
+                         uint64_t *file_bytes, char *err, size_t errlen);
+
+/* Find the newest snapshot, deleting leftover temp files and older
+ * snapshots, and check it whole: *index and *term from its header. With none,
+ * *index = *term = 0. Returns 0, -1 on an I/O error, -2 if the header is
+ * damaged or disagrees with the file name (err names file and offset). */
 int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn log, void *log_ctx,
-                  uint64_t *index, uint64_t *term, uint8_t **data, size_t *len,
-                  uint64_t *file_bytes, char *err, size_t errlen);
+                  uint64_t *index, uint64_t *term, uint64_t *file_bytes, char *err,
+                  size_t errlen);
+
+/* Stream the file of the snapshot at index to feed(ctx, bytes, n) in
+ * chunks of at most 1 MiB. 0; -1 on an I/O error (err says); -2 when feed
+ * refused (err untouched: the feeder knows why). */
+int snapshot_stream(int dirfd, const char *dir, uint64_t index,
+                    int (*feed)(void *ctx, const uint8_t *p, size_t n), void *ctx, char *err,
+                    size_t errlen);
 
 #endif

@@ -18,6 +18,7 @@
 #include "storage/dir_lock.h"
 #include "storage/meta.h"
 #include "storage/sio.h"
+#include "storage/snap_writer.h"
 #include "storage/snapshot.h"
 #include "storage/wal.h"
 
@@ -42,7 +43,6 @@ struct storage {
     /* What storage_open() handed out, until storage_release_restore(). */
     struct raft_entry *restore_entries;
     size_t n_restore_entries;
-    uint8_t *restore_snap;
     struct raft_restore restore;
     bool restore_released;
 
@@ -255,10 +255,8 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
     s->term = s->meta.term;
     s->voted_for = s->meta.voted_for;
 
-    size_t snap_len;
     int src = snapshot_load(&s->io, s->dirfd, dir, o->log, o->log_ctx, &s->snap_index,
-                            &s->snap_term, &s->restore_snap, &snap_len, &s->snap_file_bytes, err,
-                            errlen);
+                            &s->snap_term, &s->snap_file_bytes, err, errlen);
     if (src < 0) {
         rc = src == -2 ? STORAGE_ERR_CORRUPT : STORAGE_ERR_IO;
         goto fail;
@@ -277,8 +275,9 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
     restore_out->voted_for = s->voted_for;
     restore_out->snap_index = s->snap_index;
     restore_out->snap_term = s->snap_term;
-    restore_out->snap_data = s->restore_snap;
-    restore_out->snap_len = snap_len;
+    /* The image stays in its file: storage_snapshot_stream() reads it. */
+    restore_out->snap_data = NULL;
+    restore_out->snap_len = 0;
     restore_out->entries = s->restore_entries;
     restore_out->n_entries = s->n_restore_entries;
     s->restore = *restore_out;
@@ -294,12 +293,8 @@ void storage_release_restore(struct storage *s)
     wal_free_entries(s->restore_entries, s->n_restore_entries);
     s->restore_entries = NULL;
     s->n_restore_entries = 0;
-    free(s->restore_snap);
-    s->restore_snap = NULL;
     s->restore.entries = NULL;
     s->restore.n_entries = 0;
-    s->restore.snap_data = NULL;
-    s->restore.snap_len = 0;
     s->restore_released = true;
 }
 
@@ -472,14 +467,150 @@ int storage_save_snapshot(struct storage *s, raft_index index, raft_term term, c
     if ((rc = storage_sync(s)) != STORAGE_OK)
         return rc;
     uint64_t bytes;
-    if (snapshot_save(&s->io, s->dirfd, s->dir, index, term, data, len, &bytes, s->err,
-                      sizeof s->err) < 0)
-        return storage_result(s, -1);
+    int src = snapshot_save(&s->io, s->dirfd, s->dir, index, term, data, len, &bytes, s->err,
+                            sizeof s->err);
+    if (src < 0)
+        return storage_result(s, src);
     s->snap_index = index;
     s->snap_term = term;
     s->snap_file_bytes = bytes;
     s->snapshots++;
     return storage_result(s, wal_compact(&s->wal, index, term, s->err, sizeof s->err));
+}
+
+int storage_snapshot_begin(struct storage *s, raft_index index, raft_term term,
+                           struct storage_snapshot_job *job)
+{
+    memset(job, 0, sizeof *job);
+    job->fd = -1;
+    int rc = storage_check_usable(s);
+    if (rc)
+        return rc;
+    if (index <= s->snap_index) {
+        snprintf(s->err, sizeof s->err, "snapshot at %llu is not newer than the stored one at %llu",
+                 (unsigned long long)index, (unsigned long long)s->snap_index);
+        return STORAGE_ERR_INVALID;
+    }
+    char tmp[64];
+    snapshot_tmp_name(tmp, sizeof tmp, index);
+    job->fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (job->fd < 0) {
+        /* Not fatal: nothing the store holds was touched. */
+        snprintf(s->err, sizeof s->err, "%s/%s: create: %s", s->dir, tmp, strerror(errno));
+        return STORAGE_ERR_INVALID;
+    }
+    job->index = index;
+    job->term = term;
+    job->io = &s->io;
+    return STORAGE_OK;
+}
+
+int storage_snapshot_job_write(void *ctx, const void *data, size_t n)
+{
+    struct storage_snapshot_job *job = ctx;
+    if (sio_write_all(job->io, job->fd, data, n) < 0) {
+        job->err = errno ? errno : EIO;
+        return -1;
+    }
+    /* Synced as it goes, as Redis's rdb-save-incremental-fsync: one burst
+     * of the whole file's dirty pages at the end would queue the log's own
+     * fdatasync behind it for as long as the disk takes to write it all. */
+    job->unsynced += n;
+    if (job->unsynced >= STORAGE_SNAPSHOT_SYNC_EVERY) {
+        job->unsynced = 0;
+        return storage_snapshot_job_sync(job);
+    }
+    return 0;
+}
+
+int storage_snapshot_job_sync(struct storage_snapshot_job *job)
+{
+    if (sio_fdatasync(job->io, job->fd) < 0) {
+        job->err = errno ? errno : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+static void snapshot_job_close(struct storage *s, struct storage_snapshot_job *job, bool unlink)
+{
+    if (job->fd >= 0)
+        close(job->fd);
+    job->fd = -1;
+    if (unlink) {
+        char tmp[64];
+        snapshot_tmp_name(tmp, sizeof tmp, job->index);
+        unlinkat(s->dirfd, tmp, 0);
+    }
+}
+
+void storage_snapshot_abort(struct storage *s, struct storage_snapshot_job *job)
+{
+    snapshot_job_close(s, job, job->index > 0);
+}
+
+int storage_snapshot_commit(struct storage *s, struct storage_snapshot_job *job)
+{
+    int rc = storage_check_usable(s);
+    if (rc) {
+        snapshot_job_close(s, job, false);
+        return rc;
+    }
+    if (job->index <= s->snap_index) { /* a leader's newer snapshot came meanwhile */
+        job->superseded = true;
+        snapshot_job_close(s, job, true);
+        return STORAGE_OK;
+    }
+    snapshot_job_close(s, job, false);
+    /* As storage_save_snapshot(): what the log buffered is made durable
+     * before the snapshot takes the place of the log it covers. */
+    if ((rc = storage_sync(s)) != STORAGE_OK)
+        return rc;
+    uint64_t bytes;
+    if (snapshot_install_tmp(&s->io, s->dirfd, s->dir, job->index, &bytes, s->err,
+                             sizeof s->err) < 0)
+        return storage_result(s, -1);
+    s->snap_index = job->index;
+    s->snap_term = job->term;
+    s->snap_file_bytes = bytes;
+    s->snapshots++;
+    return storage_result(s, wal_compact(&s->wal, job->index, job->term, s->err, sizeof s->err));
+}
+
+int storage_snapshot_stream(struct storage *s, int (*feed)(void *ctx, const uint8_t *p, size_t n),
+                            void *ctx)
+{
+    if (s->snap_index == 0) {
+        snprintf(s->err, sizeof s->err, "%s: no snapshot to read", s->dir);
+        return STORAGE_ERR_INVALID;
+    }
+    int rc = snapshot_stream(s->dirfd, s->dir, s->snap_index, feed, ctx, s->err, sizeof s->err);
+    return rc == 0 ? STORAGE_OK : rc == -2 ? STORAGE_ERR_CORRUPT : STORAGE_ERR_IO;
+}
+
+void storage_snapshot_corrupt(struct storage *s, const char *why)
+{
+    char name[64];
+    snapshot_name(name, sizeof name, s->snap_index);
+    snprintf(s->err, sizeof s->err, "%s/%s: corrupt snapshot %s", s->dir, name, why);
+}
+
+static int snap_membuf_sink_u8(void *ctx, const uint8_t *p, size_t n)
+{
+    return snap_membuf_sink(ctx, p, n);
+}
+
+int storage_snapshot_read(struct storage *s, uint8_t **data, size_t *len)
+{
+    struct snap_membuf b = {0};
+    int rc = storage_snapshot_stream(s, snap_membuf_sink_u8, &b);
+    if (rc != STORAGE_OK) {
+        free(b.data);
+        return rc;
+    }
+    *data = b.data;
+    *len = b.len;
+    return STORAGE_OK;
 }
 
 raft_index storage_last_index(const struct storage *s)

@@ -5,7 +5,7 @@
  *   LOCK                   flock'ed while open; holds the owner's pid
  *   meta                   term and vote, two CRC'd slots written alternately
  *   wal-<first_index>.log  log segments of CRC'd records, rolled by size
- *   snap-<index>.snap      the latest state-machine snapshot, CRC'd
+ *   snap-<index>.snap      the latest state-machine snapshot (snap_format.h)
  *   identity               whose directory this is (identity.h; the server's)
  *
  * Group commit: storage_set_hard_state() and storage_append() only buffer
@@ -28,7 +28,8 @@
  *     send messages; apply; then step RAFT_EVENT_PERSISTED with
  *     (storage_last_index(s), storage_last_term(s))
  *   after applying past the compaction threshold: kv_snapshot() then
- *     storage_save_snapshot(s, applied, term_of_applied, data, len) and step
+ *     storage_save_snapshot(s, applied, term_of_applied, data, len), or in
+ *     the background storage_snapshot_begin/commit below, and step
  *     RAFT_EVENT_SNAPSHOT. The term must be that of the entry at `applied`
  *     (storage_term_at() has it): a term the log does not hold means "a
  *     leader's snapshot" and the whole log is dropped, as thesis 5.3 says.
@@ -53,6 +54,8 @@
 #include <stdint.h>
 
 #include "raft/raft.h"
+
+struct sio;
 
 #define STORAGE_OK 0
 #define STORAGE_ERR_IO (-1)      /* a system call failed (ENOSPC, EIO, ...): fatal */
@@ -116,7 +119,9 @@ struct storage;
  * snapshot and the log entries after it. A torn tail of the last segment is
  * cut back to the last complete record (and logged). With one of the two
  * hard-state slots damaged, the term restored is above any the lost slot
- * may have held, with no vote (and a warning is logged; see meta.h). The
+ * may have held, with no vote (and a warning is logged; see meta.h). Of a
+ * snapshot only its index and term are loaded (its header checked); its
+ * image is read with storage_snapshot_stream(). The
  * memory restore_out points to belongs to the store until
  * storage_release_restore() or storage_close(). On failure returns a
  * STORAGE_ERR_* and writes a message naming the file (and byte offset for
@@ -185,7 +190,8 @@ int storage_append(struct storage *s, const struct raft_entry *entries, size_t n
  * Returns at once when nothing is pending. */
 int storage_sync(struct storage *s);
 
-/* Save the state machine as of (index, term), durably before returning
+/* Save the state machine's image (a whole snapshot file, snap_format.h,
+ * whose header says index and term) as of (index, term), durably before returning
  * (temp file, fsync, rename, fsync the directory), then drop the log it
  * covers: whole segments up to index are deleted. If the stored log holds
  * (index, term), the entries after index are kept; otherwise (a snapshot
@@ -194,6 +200,47 @@ int storage_sync(struct storage *s);
  * older than the stored one changes nothing (the stored one covers it). */
 int storage_save_snapshot(struct storage *s, raft_index index, raft_term term, const uint8_t *data,
                           size_t len);
+
+/* ---- Snapshots written elsewhere (the TCP server forks a child) ----
+ * storage_snapshot_begin() creates snap-<index>.tmp and fills *job; the
+ * writer (any process) writes the whole image with
+ * storage_snapshot_job_write() (a kv_sink_fn) and makes it durable with
+ * storage_snapshot_job_sync(); back here, storage_snapshot_commit() puts it
+ * in place (rename, fsync the directory), deletes older snapshots and
+ * compacts the log it covers, as storage_save_snapshot() does; or
+ * storage_snapshot_abort() deletes the temp file and leaves everything as
+ * it was. A failed begin or a failed writer is not fatal to the store
+ * (nothing it holds was touched); a failed commit is. A commit of a
+ * snapshot no newer than the stored one (a leader's came meanwhile) only
+ * deletes the temp file and sets job->superseded. */
+struct storage_snapshot_job {
+    raft_index index;
+    raft_term term;
+    int fd;
+    struct sio *io;   /* the store's counted system calls (faults in tests) */
+    int err;          /* the writer's errno */
+    bool superseded;
+    size_t unsynced;  /* bytes written since the last sync */
+};
+/* The writer syncs the temp file every this many bytes. */
+#define STORAGE_SNAPSHOT_SYNC_EVERY (4u << 20)
+int storage_snapshot_begin(struct storage *s, raft_index index, raft_term term,
+                           struct storage_snapshot_job *job);
+int storage_snapshot_job_write(void *job, const void *data, size_t n); /* 0 or -1 */
+int storage_snapshot_job_sync(struct storage_snapshot_job *job);         /* 0 or -1 */
+int storage_snapshot_commit(struct storage *s, struct storage_snapshot_job *job);
+void storage_snapshot_abort(struct storage *s, struct storage_snapshot_job *job);
+
+/* Stream the stored snapshot's file (the one storage_open() reported) to
+ * feed(ctx, bytes, n) in chunks of at most 1 MiB: STORAGE_OK,
+ * STORAGE_ERR_IO, or STORAGE_ERR_CORRUPT when feed refused (then
+ * storage_snapshot_corrupt(s, why) words storage_error()). */
+int storage_snapshot_stream(struct storage *s, int (*feed)(void *ctx, const uint8_t *p, size_t n),
+                            void *ctx);
+void storage_snapshot_corrupt(struct storage *s, const char *why);
+/* The stored snapshot's file as one malloc'd buffer (for an InstallSnapshot
+ * message, until transfers are chunked). */
+int storage_snapshot_read(struct storage *s, uint8_t **data, size_t *len);
 
 /* The last stored (appended, maybe not yet synced) index and its term; the
  * snapshot's when the log is empty; 0 when there is nothing. */

@@ -30,6 +30,36 @@ static int storage_replica_sync(void *impl)
     return storage_sync(impl);
 }
 
+static int loader_feed(void *ctx, const uint8_t *p, size_t n)
+{
+    return kv_loader_feed(ctx, p, n);
+}
+
+/* Stream the stored snapshot into the map; damage is named in
+ * storage_error() with the file and offset. */
+static int storage_replica_load_snapshot(void *impl, struct kv_store *kv)
+{
+    struct storage *s = impl;
+    struct kv_loader *l = kv_loader_new(true);
+    if (!l)
+        return STORAGE_ERR_NOMEM;
+    int rc = storage_snapshot_stream(s, loader_feed, l);
+    uint64_t index = 0;
+    if (rc == STORAGE_OK && kv_loader_finish(l, kv, &index, NULL) != 0)
+        rc = STORAGE_ERR_CORRUPT;
+    if (rc == STORAGE_ERR_CORRUPT)
+        storage_snapshot_corrupt(s, kv_loader_error(l));
+    kv_loader_free(l);
+    return rc;
+}
+
+static int storage_replica_read_snapshot(void *impl, raft_index index, uint8_t **data, size_t *len)
+{
+    if (index != storage_snapshot_index(impl))
+        return STORAGE_ERR_INVALID;
+    return storage_snapshot_read(impl, data, len);
+}
+
 void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
 {
     out->impl = s;
@@ -38,6 +68,8 @@ void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
     out->append = storage_replica_append;
     out->save_snapshot = storage_replica_save_snapshot;
     out->sync = storage_replica_sync;
+    out->load_snapshot = storage_replica_load_snapshot;
+    out->read_snapshot = storage_replica_read_snapshot;
 }
 
 int storage_replica_sync_start(struct storage_replica_sync *b)

@@ -151,23 +151,20 @@ static void wal_segments(void)
     put("wal_record", "header_only", 0, 1, buf, WAL_HEADER_BYTES);
 }
 
-static void snapshot_file(const char *name, uint64_t index, uint64_t term, const char *image)
+static void snapshot_of(const char *name, const struct kv_store *s, uint64_t index, uint64_t term)
 {
-    uint8_t buf[1024];
-    size_t len = strlen(image);
-    le_put32(buf, 0x50414e53u);
-    le_put32(buf + 4, 1);
-    le_put64(buf + 8, index);
-    le_put64(buf + 16, term);
-    le_put64(buf + 24, len);
-    memcpy(buf + 36, image, len);
-    le_put32(buf + 32, crc32c_extend(crc32c(buf, 32), buf + 36, len));
-    put("snapshot", name, 0, 1, buf, 36 + len);
+    uint8_t *image;
+    size_t len;
+    if (kv_snapshot(s, index, term, &image, &len) != 0)
+        exit(1);
+    put("snapshot", name, 0, 1, image, len);
+    free(image);
 }
 
 static void snapshots(void)
 {
     struct kv_store *s = kv_store_new();
+    snapshot_of("empty_map", s, 7, 1);
     const char *writes[][2] = {{"1", "3"}, {"\"k\"", "[1,2]"}, {"{\"a\":1}", "{\"b\":null}"},
                                {"2.5", "\"v\\\"q\""}, {"null", "true"}};
     for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
@@ -178,16 +175,27 @@ static void snapshots(void)
         json_decref(r.value);
         free(c);
     }
-    uint8_t *image;
-    size_t len;
-    if (kv_snapshot(s, &image, &len) != 0)
+    snapshot_of("five_keys", s, 42, 3);
+    /* The cluster id, as the header's metadata entry. */
+    struct kv_command id = {.op = KV_CLUSTER_ID, .value = json_string("0123456789abcdeffedcba9876543210")};
+    struct kv_result r;
+    kv_apply(s, &id, &r);
+    json_decref(id.value);
+    if (r.code != 0)
         exit(1);
-    char text[1024];
-    snprintf(text, sizeof text, "%.*s", (int)len, (const char *)image);
-    snapshot_file("five_keys", 42, 3, text);
-    snapshot_file("empty_map", 7, 1, "{}");
-    snapshot_file("not_canonical_key", 9, 2, "{\"01\":1}");
-    free(image);
+    snapshot_of("five_keys_cluster_id", s, 43, 3);
+    /* More than one block (64 KiB each). */
+    char key[32], value[80];
+    for (int i = 0; i < 700; i++) {
+        snprintf(key, sizeof key, "\"key:%d\"", i);
+        snprintf(value, sizeof value, "\"%060d\"", i);
+        size_t len;
+        uint8_t *c = command(KV_WRITE, key, value, NULL, &len);
+        struct kv_result r;
+        kv_apply_bytes(s, c, len, &r);
+        free(c);
+    }
+    snapshot_of("two_blocks", s, 800, 4);
     kv_store_free(s);
 }
 

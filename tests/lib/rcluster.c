@@ -729,20 +729,13 @@ bool rcluster_elapse(struct rcluster *c, uint64_t ms)
 
 bool rcluster_check_maps(struct rcluster *c)
 {
-    uint8_t *img[RC_MAX_NODES] = {0};
-    size_t len[RC_MAX_NODES] = {0};
-    for (int i = 0; i < c->n; i++)
-        if (c->nodes[i].alive && kv_snapshot(replica_store(c->nodes[i].r), &img[i], &len[i]) != 0)
-            img[i] = NULL;
     for (int i = 0; i < c->n; i++)
         for (int j = i + 1; j < c->n; j++) {
-            if (!img[i] || !img[j] ||
+            if (!c->nodes[i].alive || !c->nodes[j].alive ||
                 replica_applied_index(c->nodes[i].r) != replica_applied_index(c->nodes[j].r))
                 continue;
-            if (len[i] != len[j] || memcmp(img[i], img[j], len[i]) != 0)
+            if (!kv_store_equal(replica_store(c->nodes[i].r), replica_store(c->nodes[j].r)))
                 fail(c, "nodes %s%lld and %lld applied as much but hold different maps", "", i, j);
         }
-    for (int i = 0; i < c->n; i++)
-        free(img[i]);
     return !c->error[0];
 }

@@ -6,6 +6,7 @@
 
 #include "common/rng.h"
 #include "kv/kv.h"
+#include "storage/snap_writer.h"
 
 static struct kv_store *store;
 
@@ -207,10 +208,13 @@ Test(kv, a_snapshot_restores_the_same_map)
     run(KV_WRITE, "{\"z\":1,\"a\":2}", "null", NULL, NULL);
     uint8_t *data;
     size_t len;
-    cr_assert_eq(kv_snapshot(store, &data, &len), 0);
+    cr_assert_eq(kv_snapshot(store, 42, 7, &data, &len), 0);
 
     struct kv_store *other = kv_store_new();
-    cr_assert_eq(kv_restore(other, data, len), 0);
+    uint64_t index = 0, term = 0;
+    cr_assert_eq(kv_restore(other, data, len, &index, &term), 0);
+    cr_assert_eq(index, 42);
+    cr_assert_eq(term, 7);
     kv_store_free(store);
     store = other;
     cr_assert_eq(kv_store_size(store), 3);
@@ -223,10 +227,38 @@ Test(kv, a_snapshot_restores_the_same_map)
 Test(kv, a_corrupt_snapshot_is_refused_and_keeps_the_map)
 {
     run(KV_WRITE, "1", "10", NULL, NULL);
-    const char *bad[] = {"{", "[1]", "{\"not json\":1}", "{\"{\\\"b\\\":1, \\\"a\\\":2}\":1}"};
+    /* Bytes that are no snapshot at all, and images whose one record holds
+     * a key that is not canonical JSON text or a value that is no JSON. */
+    const char *bad[] = {"{", "{\"1\":10}", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert_neq(kv_restore(store, (const uint8_t *)bad[i], strlen(bad[i])), 0, "%s",
-                      bad[i]);
+        cr_assert_neq(kv_restore(store, (const uint8_t *)bad[i], strlen(bad[i]), NULL, NULL), 0,
+                      "%s", bad[i]);
+    const char *keys[] = {"not json", "{\"b\":1, \"a\":2}", "01", "\"ok\""};
+    const char *vals[] = {"1", "1", "1", "{bad"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        struct snap_membuf b = {0};
+        struct snap_writer w;
+        cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &b, 3, 1, 1, NULL, 0), 0);
+        struct snap_record rec = {.key = (const uint8_t *)keys[i],
+                                  .key_len = (uint32_t)strlen(keys[i]),
+                                  .value = (const uint8_t *)vals[i],
+                                  .value_len = (uint32_t)strlen(vals[i])};
+        cr_assert_eq(snap_writer_add(&w, &rec), 0);
+        cr_assert_eq(snap_writer_end(&w), 0);
+        cr_assert_neq(kv_restore(store, b.data, b.len, NULL, NULL), 0, "%s", keys[i]);
+        free(b.data);
+    }
+    /* The same key twice. */
+    struct snap_membuf b = {0};
+    struct snap_writer w;
+    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &b, 3, 1, 2, NULL, 0), 0);
+    struct snap_record rec = {.key = (const uint8_t *)"7", .key_len = 1,
+                              .value = (const uint8_t *)"1", .value_len = 1};
+    cr_assert_eq(snap_writer_add(&w, &rec), 0);
+    cr_assert_eq(snap_writer_add(&w, &rec), 0);
+    cr_assert_eq(snap_writer_end(&w), 0);
+    cr_assert_neq(kv_restore(store, b.data, b.len, NULL, NULL), 0, "a key twice");
+    free(b.data);
     assert_reads("1", "10");
     cr_assert_eq(kv_store_size(store), 1);
 }
@@ -384,9 +416,9 @@ Test(kv, strings_with_nul_bytes_survive_command_bytes_and_snapshots)
 
     uint8_t *snap;
     size_t snap_len;
-    cr_assert_eq(kv_snapshot(store, &snap, &snap_len), 0);
+    cr_assert_eq(kv_snapshot(store, 1, 1, &snap, &snap_len), 0);
     struct kv_store *other = kv_store_new();
-    cr_assert_eq(kv_restore(other, snap, snap_len), 0);
+    cr_assert_eq(kv_restore(other, snap, snap_len, NULL, NULL), 0);
     kv_store_free(store);
     store = other;
     free(snap);

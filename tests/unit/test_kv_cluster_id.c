@@ -1,11 +1,13 @@
 /* test_kv_cluster_id.c - the state machine's cluster id (kv.h,
  * KV_CLUSTER_ID): its log-entry bytes, applied once and never replaced,
- * kept through a snapshot, refused when malformed. */
+ * kept through a snapshot (the header's "cluster_id" metadata entry),
+ * refused when malformed. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kv/kv.h"
+#include "storage/snap_writer.h"
 
 #define HEX_A "0123456789abcdeffedcba9876543210"
 #define HEX_B "ffffffffffffffffffffffffffffff01"
@@ -80,6 +82,21 @@ Test(kv_cluster_id, a_malformed_id_is_refused_and_changes_nothing)
     kv_store_free(s);
 }
 
+/* An image written with the given metadata entries and the one key "a"
+ * holding 7 (snap_format.h), malloc'd. */
+static uint8_t *image_with_meta(const struct snap_meta *meta, size_t n_meta, size_t *len)
+{
+    struct snap_membuf b = {0};
+    struct snap_writer w;
+    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &b, 5, 1, 1, meta, n_meta), 0);
+    struct snap_record rec = {.key = (const uint8_t *)"\"a\"", .key_len = 3,
+                              .value = (const uint8_t *)"7", .value_len = 1};
+    cr_assert_eq(snap_writer_add(&w, &rec), 0);
+    cr_assert_eq(snap_writer_end(&w), 0);
+    *len = b.len;
+    return b.data;
+}
+
 Test(kv_cluster_id, a_snapshot_keeps_the_id)
 {
     struct kv_store *s = kv_store_new();
@@ -91,17 +108,27 @@ Test(kv_cluster_id, a_snapshot_keeps_the_id)
     cr_assert_eq(r.code, 0);
     uint8_t *data;
     size_t len;
-    cr_assert_eq(kv_snapshot(s, &data, &len), 0);
-    const char *want = "{\"#cluster_id\":\"" HEX_A "\",\"\\\"a\\\"\":7}";
-    cr_assert_eq(len, strlen(want), "%.*s", (int)len, data);
-    cr_assert_eq(memcmp(data, want, len), 0, "%.*s", (int)len, data);
+    cr_assert_eq(kv_snapshot(s, 9, 2, &data, &len), 0);
+    /* The header's metadata, not a record: one entry (meta_count at 32),
+     * 31 bytes (at 36), then name_len 10, "cluster_id", value_len 16 and
+     * the id's bytes; one record (the key "a", count at 24). */
+    cr_assert_gt(len, 71);
+    cr_assert_eq(data[24], 1);
+    cr_assert_eq(data[32], 1);
+    cr_assert_eq(data[36], 31);
+    cr_assert_eq(data[40], 10);
+    cr_assert_eq(memcmp(data + 41, "cluster_id", 10), 0);
+    cr_assert_eq(data[51], 16);
+    static const uint8_t id_a[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+                                     0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10};
+    cr_assert_eq(memcmp(data + 55, id_a, 16), 0);
 
     struct kv_store *t = kv_store_new();
     apply_id(t, HEX_B, &r); /* restoring replaces it with the image's */
-    cr_assert_eq(kv_restore(t, data, len), 0);
+    cr_assert_eq(kv_restore(t, data, len, NULL, NULL), 0);
     uint8_t id[16];
     cr_assert(kv_cluster_id(t, id));
-    cr_assert_eq(id[0], 0x01);
+    cr_assert_eq(memcmp(id, id_a, 16), 0);
     cr_assert_eq(kv_store_size(t), 1);
     struct kv_command rd = {.op = KV_READ, .key = k};
     kv_apply(t, &rd, &r);
@@ -109,13 +136,43 @@ Test(kv_cluster_id, a_snapshot_keeps_the_id)
     json_decref(r.value);
     free(data);
 
-    /* An image without the member has no id; one with a bad id is refused. */
-    const char *plain = "{\"\\\"a\\\"\":7}";
-    cr_assert_eq(kv_restore(t, (const uint8_t *)plain, strlen(plain)), 0);
+    /* The loader tells the id of an image it only checked. */
+    struct kv_loader *l = kv_loader_new(false);
+    cr_assert_eq(kv_snapshot(s, 9, 2, &data, &len), 0);
+    cr_assert_eq(kv_loader_feed(l, data, len), 0);
+    cr_assert_eq(kv_loader_finish(l, NULL, NULL, NULL), 0);
+    memset(id, 0, sizeof id);
+    cr_assert(kv_loader_cluster_id(l, id));
+    cr_assert_eq(memcmp(id, id_a, 16), 0);
+    kv_loader_free(l);
+    free(data);
+
+    /* An image without the entry has no id (other names pass); one with a
+     * bad id, or the entry twice, is refused and changes nothing. */
+    uint8_t zero[16] = {0}, other[16] = {0xff, 1}, id_17[17];
+    memcpy(id_17, id_a, 16);
+    id_17[16] = 0x5a;
+    const struct snap_meta unknown[] = {{.name = "later", .value = id_a, .len = 3}};
+    data = image_with_meta(unknown, 1, &len);
+    cr_assert_eq(kv_restore(t, data, len, NULL, NULL), 0);
     cr_assert(!kv_cluster_id(t, id));
-    const char *bad = "{\"#cluster_id\":\"00000000000000000000000000000000\"}";
-    cr_assert_eq(kv_restore(s, (const uint8_t *)bad, strlen(bad)), -1);
-    cr_assert(kv_cluster_id(s, id), "a refused image changes nothing");
+    cr_assert_eq(kv_store_size(t), 1);
+    free(data);
+    const struct snap_meta bad[][2] = {
+        {{.name = "cluster_id", .value = zero, .len = 16}},
+        {{.name = "cluster_id", .value = id_a, .len = 15}},
+        {{.name = "cluster_id", .value = id_17, .len = 17}},
+        {{.name = "cluster_id", .value = id_a, .len = 16},
+         {.name = "cluster_id", .value = other, .len = 16}},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        data = image_with_meta(bad[i], bad[i][1].name ? 2 : 1, &len);
+        cr_assert_eq(kv_restore(s, data, len, NULL, NULL), -1, "image %zu", i);
+        cr_assert_eq(kv_restore(NULL, data, len, NULL, NULL), -1, "image %zu", i);
+        cr_assert(kv_cluster_id(s, id), "a refused image changes nothing");
+        cr_assert_eq(memcmp(id, id_a, 16), 0);
+        free(data);
+    }
     json_decref(k);
     json_decref(v);
     kv_store_free(s);

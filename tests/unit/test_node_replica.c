@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "replica/replica.h"
+#include "storage/snap_writer.h"
 
 #define N_MAX 3
 #define MSGS_MAX 4096
@@ -726,16 +727,33 @@ Test(node_replica, a_client_cannot_submit_a_cluster_id)
     cr_assert_eq(replica_last_index(nodes[0]), 1);
 }
 
+/* An empty map's image at (index, term) whose header carries the cluster
+ * id `id` (snap_format.h), malloc'd. */
+static uint8_t *image_of_cluster(raft_index index, raft_term term, const uint8_t id[16],
+                                 size_t *len)
+{
+    struct snap_membuf b = {0};
+    struct snap_writer w;
+    const struct snap_meta meta = {.name = "cluster_id", .value = id, .len = 16};
+    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &b, index, term, 0, &meta, 1), 0);
+    cr_assert_eq(snap_writer_end(&w), 0);
+    *len = b.len;
+    return b.data;
+}
+
 Test(node_replica, a_snapshot_of_another_cluster_is_refused)
 {
     start(3, own_cluster_id_and_refusals);
     run_for(400);
     raft_index applied = replica_applied_index(nodes[1]);
-    const char *other = "{\"#cluster_id\":\"ffeeddccbbaa99887766554433221100\"}";
+    const uint8_t other_id[16] = {0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88,
+                                  0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00};
+    size_t len;
+    uint8_t *other = image_of_cluster(applied + 100, replica_term(nodes[0]), other_id, &len);
     struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .from = 0, .to = 1,
                          .term = replica_term(nodes[0]), .snap_index = applied + 100,
-                         .snap_term = replica_term(nodes[0]), .snap_data = (uint8_t *)other,
-                         .snap_len = strlen(other)};
+                         .snap_term = replica_term(nodes[0]), .snap_data = other,
+                         .snap_len = len};
     cr_assert_eq(replica_receive(nodes[1], &m, now), RAFT_ERR_INVALID);
     cr_assert_eq(refused_from, 0);
     cr_assert_eq(refused_theirs[0], 0xff);
@@ -743,13 +761,18 @@ Test(node_replica, a_snapshot_of_another_cluster_is_refused)
     uint8_t id[16];
     cr_assert(replica_cluster_id(nodes[1], id));
     cr_assert_eq(id[0], 1);
+    free(other);
     /* The same cluster's image is taken. */
-    const char *same = "{\"#cluster_id\":\"01aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
-    m.snap_data = (uint8_t *)same;
-    m.snap_len = strlen(same);
+    uint8_t same_id[16];
+    memset(same_id, 0xaa, sizeof same_id);
+    same_id[0] = 0x01;
+    uint8_t *same = image_of_cluster(applied + 100, replica_term(nodes[0]), same_id, &len);
+    m.snap_data = same;
+    m.snap_len = len;
     refused_from = -1;
     cr_assert_eq(replica_receive(nodes[1], &m, now), 0);
     cr_assert_eq(refused_from, -1);
+    free(same);
 }
 
 Test(node_replica, a_replica_proposes_the_id_its_transport_learned)

@@ -38,8 +38,7 @@ Test(storage, hard_state_entries_and_snapshot_survive_close_and_reopen)
     tsu_append_range(s, 1, 10, 3);
     tsu_append_range(s, 11, 20, 7);
     cr_assert_eq(storage_sync(s), STORAGE_OK);
-    const uint8_t image[] = "the state machine at 5";
-    cr_assert_eq(storage_save_snapshot(s, 5, 3, image, sizeof image), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 5, 3, "the state machine at 5"), STORAGE_OK);
     storage_close(s);
 
     s = tsu_open(dir, &r, NULL);
@@ -47,8 +46,9 @@ Test(storage, hard_state_entries_and_snapshot_survive_close_and_reopen)
     cr_assert_eq(r.voted_for, 2);
     cr_assert_eq(r.snap_index, 5);
     cr_assert_eq(r.snap_term, 3);
-    cr_assert_eq(r.snap_len, sizeof image);
-    cr_assert_eq(memcmp(r.snap_data, image, sizeof image), 0);
+    char tag[64];
+    tsu_snapshot_tag(s, tag, sizeof tag);
+    cr_assert_str_eq(tag, "the state machine at 5");
     cr_assert_eq(r.n_entries, 15, "entries after the snapshot: %zu", r.n_entries);
     for (size_t i = 0; i < 15; i++)
         tsu_expect_entry(&r, i, 6 + i, 6 + i <= 10 ? 3 : 7);
@@ -156,7 +156,7 @@ Test(storage, entries_the_snapshot_covers_are_skipped_and_the_rest_appended)
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, NULL);
     tsu_append_range(s, 1, 5, 1);
-    cr_assert_eq(storage_save_snapshot(s, 3, 1, (const uint8_t *)"x", 1), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 3, 1, "x"), STORAGE_OK);
     tsu_append_range(s, 2, 7, 1); /* 2 and 3 are inside the snapshot */
     cr_assert_eq(storage_last_index(s), 7);
     storage_close(s);
@@ -291,7 +291,7 @@ Test(storage, segments_roll_at_the_configured_size_and_a_snapshot_deletes_the_co
     cr_assert_gt(files, 5, "200 entries of ~45 bytes in 1000-byte segments: %d files", files);
     uint64_t disk_before = st.disk_bytes;
 
-    cr_assert_eq(storage_save_snapshot(s, 190, 1, (const uint8_t *)"img", 3), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 190, 1, "img"), STORAGE_OK);
     storage_get_stats(s, &st);
     cr_assert_leq(st.segments, 2, "only segments reaching past 190 stay: %" PRIu64, st.segments);
     cr_assert_eq(tsu_count_files(dir, "wal-"), (int)st.segments);
@@ -319,7 +319,7 @@ Test(storage, disk_use_stays_bounded_when_snapshots_follow_the_log)
         tsu_append_range(s, i, i + 49, 1);
         cr_assert_eq(storage_sync(s), STORAGE_OK);
         if ((i + 49) % 500 == 0)
-            cr_assert_eq(storage_save_snapshot(s, i + 49, 1, (const uint8_t *)"s", 1), STORAGE_OK);
+            cr_assert_eq(tsu_save_snapshot(s, i + 49, 1, "s"), STORAGE_OK);
         struct storage_stats st;
         storage_get_stats(s, &st);
         if (st.disk_bytes > max_disk)
@@ -345,7 +345,7 @@ Test(storage, with_large_segments_disk_use_still_follows_the_snapshot_interval)
         tsu_append_range(s, i, i + 49, 1);
         cr_assert_eq(storage_sync(s), STORAGE_OK);
         if ((i + 49) % 500 == 0)
-            cr_assert_eq(storage_save_snapshot(s, i + 45, 1, (const uint8_t *)"s", 1), STORAGE_OK);
+            cr_assert_eq(tsu_save_snapshot(s, i + 45, 1, "s"), STORAGE_OK);
         struct storage_stats st;
         storage_get_stats(s, &st);
         if (st.disk_bytes > max_disk)
@@ -368,7 +368,7 @@ Test(storage, a_snapshot_from_the_leader_beyond_the_log_replaces_the_whole_log)
     struct storage *s = tsu_open(dir, &r, NULL);
     tsu_append_range(s, 1, 10, 1);
     cr_assert_eq(storage_sync(s), STORAGE_OK);
-    cr_assert_eq(storage_save_snapshot(s, 50, 4, (const uint8_t *)"leader", 6), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 50, 4, "leader"), STORAGE_OK);
     cr_assert_eq(storage_last_index(s), 50);
     cr_assert_eq(storage_last_term(s), 4);
     cr_assert_eq(tsu_count_files(dir, "wal-"), 0);
@@ -388,7 +388,7 @@ Test(storage, a_snapshot_whose_term_contradicts_the_log_drops_the_log)
     tsu_append_range(s, 1, 10, 1);
     /* The leader's snapshot at 5 is of term 2: our 5 (term 1) was never
      * committed, and neither was anything after it. */
-    cr_assert_eq(storage_save_snapshot(s, 5, 2, (const uint8_t *)"x", 1), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 5, 2, "x"), STORAGE_OK);
     cr_assert_eq(storage_last_index(s), 5);
     storage_close(s);
     s = tsu_open(dir, &r, NULL);
@@ -402,13 +402,15 @@ Test(storage, a_snapshot_older_than_the_stored_one_changes_nothing)
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, NULL);
     tsu_append_range(s, 1, 9, 1);
-    cr_assert_eq(storage_save_snapshot(s, 6, 1, (const uint8_t *)"six", 3), STORAGE_OK);
-    cr_assert_eq(storage_save_snapshot(s, 4, 1, (const uint8_t *)"four", 4), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 6, 1, "six"), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 4, 1, "four"), STORAGE_OK);
     cr_assert_eq(storage_snapshot_index(s), 6);
     storage_close(s);
     s = tsu_open(dir, &r, NULL);
     cr_assert_eq(r.snap_index, 6);
-    cr_assert_eq(memcmp(r.snap_data, "six", 3), 0);
+    char tag[16];
+    tsu_snapshot_tag(s, tag, sizeof tag);
+    cr_assert_str_eq(tag, "six");
     cr_assert_eq(r.n_entries, 3);
     storage_close(s);
 }
@@ -418,7 +420,7 @@ Test(storage, the_restore_memory_can_be_released_early)
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, NULL);
     tsu_append_range(s, 1, 3, 1);
-    cr_assert_eq(storage_save_snapshot(s, 2, 1, (const uint8_t *)"ab", 2), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 2, 1, "ab"), STORAGE_OK);
     storage_close(s);
     s = tsu_open(dir, &r, NULL);
     cr_assert_eq(r.n_entries, 1);

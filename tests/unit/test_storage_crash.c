@@ -50,8 +50,7 @@ static void crash_child(const char *dir, uint64_t seed, int ack_fd)
         if (write(ack_fd, &a, sizeof a) != (ssize_t)sizeof a)
             _exit(6);
         if (rng_below(&g, 30) == 0 && next > 20 &&
-            storage_save_snapshot(s, next - 10, storage_term_at(s, next - 10),
-                                  (const uint8_t *)"snap", 4) != STORAGE_OK)
+            tsu_save_snapshot(s, next - 10, storage_term_at(s, next - 10), "snap") != STORAGE_OK)
             _exit(7);
     }
 }

@@ -1,6 +1,7 @@
 /* test_storage_crash_points.c - a crash at EVERY system call of a scripted
  * workload (appends, segment rolls, truncations within and across segments,
- * compaction, a leader's snapshot, hard-state changes): the Nth write (whole
+ * compaction, a leader's snapshot, a snapshot written by a separate writer
+ * as the server's child process does, hard-state changes): the Nth write (whole
  * or torn in half) or the Nth fsync fails, the store is abandoned as a
  * kill -9 would leave it, and the directory is reopened. Every time it must
  * open (a crash is never "corruption"), and everything acknowledged before
@@ -55,7 +56,7 @@ static bool cp_snapshot(struct storage *s, struct cp_model *m, raft_index index,
         m->touch_from = 1;
         m->leader_snap = index;
     }
-    if (storage_save_snapshot(s, index, term, (const uint8_t *)"snapshot", 8) != STORAGE_OK)
+    if (tsu_save_snapshot(s, index, term, "snapshot") != STORAGE_OK)
         return false;
     if (from_leader) {
         for (raft_index i = 1; i < CP_MAX; i++)
@@ -65,6 +66,29 @@ static bool cp_snapshot(struct storage *s, struct cp_model *m, raft_index index,
     m->acked_snap = index;
     m->touch_from = CP_MAX;
     m->leader_snap = 0;
+    return true;
+}
+
+/* A snapshot written as the server's child writes it (the writer's writes
+ * and syncs count as crash points too), then committed. */
+static bool cp_bg_snapshot(struct storage *s, struct cp_model *m, raft_index index, raft_term term)
+{
+    struct storage_snapshot_job job;
+    if (storage_snapshot_begin(s, index, term, &job) != STORAGE_OK)
+        return false;
+    size_t len;
+    uint8_t *img = tsu_image(index, term, "background", &len);
+    bool ok = storage_snapshot_job_write(&job, img, len / 2) == 0 &&
+              storage_snapshot_job_write(&job, img + len / 2, len - len / 2) == 0 &&
+              storage_snapshot_job_sync(&job) == 0;
+    free(img);
+    if (!ok) {
+        storage_snapshot_abort(s, &job);
+        return false; /* a crash here: the child's file is only a .tmp */
+    }
+    if (storage_snapshot_commit(s, &job) != STORAGE_OK)
+        return false;
+    m->acked_snap = index;
     return true;
 }
 
@@ -83,6 +107,8 @@ static bool cp_script(struct storage *s, struct cp_model *m)
            cp_append(s, m, 61, 75, 4) &&
            cp_append(s, m, 70, 72, 5) && cp_snapshot(s, m, 71, 5, false) &&
            cp_append(s, m, 73, 80, 5) &&
+           cp_bg_snapshot(s, m, 78, 5) &&     /* written elsewhere, then committed */
+           cp_append(s, m, 81, 84, 5) &&
            cp_hard_state(s, m, 40, 2); /* past the term ceiling: raised first */
 }
 

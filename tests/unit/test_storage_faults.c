@@ -27,7 +27,7 @@ static void expect_stopped(struct storage *s)
     cr_assert_eq(storage_append(s, t.e, 1), STORAGE_ERR_FAILED);
     cr_assert_eq(storage_set_hard_state(s, 9, 0), STORAGE_ERR_FAILED);
     cr_assert_eq(storage_sync(s), STORAGE_ERR_FAILED, "a failed fsync is never retried");
-    cr_assert_eq(storage_save_snapshot(s, 3, 1, (const uint8_t *)"x", 1), STORAGE_ERR_FAILED);
+    cr_assert_eq(tsu_save_snapshot(s, 3, 1, "x"), STORAGE_ERR_FAILED);
 }
 
 Test(storage_faults, a_full_disk_on_write_is_reported_and_stops_the_store)
@@ -79,7 +79,7 @@ Test(storage_faults, a_failed_snapshot_write_stops_the_store_and_leaves_the_old_
     struct storage_options o = {.fail_write_at = 1, .fail_errno = EIO};
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, &o);
-    cr_assert_eq(storage_save_snapshot(s, 2, 1, (const uint8_t *)"img", 3), STORAGE_ERR_IO);
+    cr_assert_eq(tsu_save_snapshot(s, 2, 1, "img"), STORAGE_ERR_IO);
     cr_assert_not_null(strstr(storage_error(s), "snap-"), "%s", storage_error(s));
     expect_stopped(s);
     storage_close(s);

@@ -88,7 +88,7 @@ static void model_run(uint64_t seed, int steps)
             cr_assert_eq(storage_set_hard_state(s, m.term, m.vote), STORAGE_OK);
         } else if (op < 74 && m.last > m.snap_index) {
             raft_index at = m.snap_index + 1 + rng_below(&g, m.last - m.snap_index);
-            cr_assert_eq(storage_save_snapshot(s, at, m.term_of[at], (const uint8_t *)"s", 1),
+            cr_assert_eq(tsu_save_snapshot(s, at, m.term_of[at], "s"),
                          STORAGE_OK, "%s", storage_error(s));
             m.snap_index = at;
             m.snap_term = m.term_of[at];
@@ -98,7 +98,7 @@ static void model_run(uint64_t seed, int steps)
             if (at + 30 >= MODEL_MAX)
                 continue;
             m.leader_term++;
-            cr_assert_eq(storage_save_snapshot(s, at, m.leader_term, (const uint8_t *)"L", 1),
+            cr_assert_eq(tsu_save_snapshot(s, at, m.leader_term, "L"),
                          STORAGE_OK, "%s", storage_error(s));
             m.snap_index = at;
             m.snap_term = m.leader_term;

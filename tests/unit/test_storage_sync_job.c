@@ -118,7 +118,7 @@ Test(storage_sync_job, the_tail_rolling_or_being_deleted_under_a_job_does_not_br
      * then a snapshot past all of it deletes the old segments. */
     tsu_append_range(s, 7, 40, 1);
     cr_assert_eq(storage_sync(s), STORAGE_OK, "%s", storage_error(s));
-    cr_assert_eq(storage_save_snapshot(s, 40, 1, (const uint8_t *)"{}", 2), STORAGE_OK, "%s",
+    cr_assert_eq(tsu_save_snapshot(s, 40, 1, "{}"), STORAGE_OK, "%s",
                  storage_error(s));
     run_elsewhere(&job);
     cr_assert_eq(job.rc, 0, "the job synced its own descriptor: %s", strerror(job.err));

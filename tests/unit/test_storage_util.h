@@ -15,7 +15,59 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kv/kv.h"
 #include "storage/storage.h"
+
+/* A valid snapshot image (snap_format.h) saying (index, term), whose map
+ * holds the one key "tag" with the value `tag`, so a test can tell which
+ * image a store kept. malloc'd. */
+static inline uint8_t *tsu_image(raft_index index, raft_term term, const char *tag, size_t *len)
+{
+    struct kv_store *kv = kv_store_new();
+    json_t *k = json_string("tag"), *v = json_string(tag);
+    struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
+    struct kv_result res;
+    kv_apply(kv, &c, &res);
+    json_decref(k);
+    json_decref(v);
+    uint8_t *data;
+    cr_assert_eq(kv_snapshot(kv, index, term, &data, len), 0);
+    kv_store_free(kv);
+    return data;
+}
+
+static inline int tsu_save_snapshot(struct storage *s, raft_index index, raft_term term,
+                                    const char *tag)
+{
+    size_t len;
+    uint8_t *data = tsu_image(index, term, tag, &len);
+    int rc = storage_save_snapshot(s, index, term, data, len);
+    free(data);
+    return rc;
+}
+
+/* The tag of the image the store holds ("" if it cannot be read). */
+static inline void tsu_snapshot_tag(struct storage *s, char *buf, size_t n)
+{
+    uint8_t *data;
+    size_t len;
+    buf[0] = '\0';
+    if (storage_snapshot_read(s, &data, &len) != STORAGE_OK)
+        return;
+    struct kv_store *kv = kv_store_new();
+    if (kv_restore(kv, data, len, NULL, NULL) == 0) {
+        json_t *k = json_string("tag");
+        struct kv_command c = {.op = KV_READ, .key = k};
+        struct kv_result res;
+        kv_apply(kv, &c, &res);
+        if (res.code == KV_OK && json_is_string(res.value))
+            snprintf(buf, n, "%s", json_string_value(res.value));
+        json_decref(res.value);
+        json_decref(k);
+    }
+    kv_store_free(kv);
+    free(data);
+}
 
 /* A fresh directory under /tmp; the path to the store inside it. */
 static inline void tsu_make_dir(char *out, size_t n)

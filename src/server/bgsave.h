@@ -1,0 +1,65 @@
+/* bgsave.h - snapshots written by a forked child, as Redis's BGSAVE.
+ *
+ * fork() gives the child a copy-on-write image of the whole process: the
+ * map as it is at this instant, for the price of copying the page tables
+ * (a few ms per GiB), with no copy of the data and no locking of the map
+ * against the event loop, which goes on applying, replicating and answering
+ * while the child writes. The child touches neither libuv nor any socket:
+ * it closes every descriptor but the snapshot's temp file and a result
+ * pipe, dies with its parent (PR_SET_PDEATHSIG), lowers its CPU priority
+ * (nice + BGSAVE_NICE: the loops come first), streams the map into the
+ * file (src/storage/snap_writer.h, one block of memory), fdatasyncs it,
+ * writes its result to the pipe and _exits. The loop watches the pipe's
+ * read end (uv_poll); on the result (or EOF) it reaps the child and, if all
+ * went well, commits the snapshot in the store (rename, directory fsync,
+ * older snapshots and the log it covers deleted). A failed or killed child
+ * only loses its temp file: the old snapshot stays. One at a time.
+ */
+#ifndef RAFTKV_SERVER_BGSAVE_H
+#define RAFTKV_SERVER_BGSAVE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "kv/kv.h"
+#include "storage/storage.h"
+
+struct bgsave;
+/* rc: 0 committed (or superseded by a newer snapshot: job.superseded),
+ * BGSAVE_CHILD_FAILED (b->why says why; nothing changed), or a negative
+ * STORAGE_ERR_* from the commit (fatal: the store has failed). */
+#define BGSAVE_CHILD_FAILED 1
+/* How much nicer than the member the child runs. */
+#define BGSAVE_NICE 10
+typedef void (*bgsave_done_fn)(struct bgsave *b, int rc);
+
+struct bgsave {
+    uv_loop_t *loop;
+    struct storage *storage;
+    bgsave_done_fn done;
+    void *ctx;
+    uv_poll_t *poll; /* the running child's pipe watcher (malloc'd, freed when closed) */
+    bool running;
+    int fd; /* the pipe's read end */
+    pid_t pid;
+    struct storage_snapshot_job job;
+    uint64_t start_ns, fork_ns, write_ns;
+    uint64_t commit_ns; /* on the loop: log sync, rename, directory fsync, compaction */
+    uint64_t file_bytes;
+    char why[200];
+    /* Test hook: the next child fails with this errno instead of writing
+     * (then it is cleared). */
+    int fail_errno;
+};
+
+void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgsave_done_fn done,
+                 void *ctx);
+/* Fork a child writing kv's map as the snapshot at (index, term). 0, or -1
+ * with b->why saying why (nothing changed; the caller tries later). */
+int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, raft_term term);
+/* Shutting down: kill a running child, reap it, delete its temp file and
+ * close the handle. done is not called. */
+void bgsave_stop(struct bgsave *b);
+
+#endif
