@@ -97,6 +97,19 @@ static void pump(struct tls_session *a, struct tls_session *b)
         cr_assert_eq(tls_feed(b, buf, n), 0);
 }
 
+/* Run a client's handshake with a server to its end; both must succeed. */
+static void handshake(struct tls_session *client, struct tls_session *server)
+{
+    char buf[64];
+    cr_assert_eq(tls_start(client), 0);
+    for (int round = 0; round < 10 && !(tls_established(client) && tls_established(server)); round++) {
+        pump(client, server);
+        cr_assert_geq(tls_read(server, buf, sizeof buf), 0, "%s", tls_error(server));
+        pump(server, client);
+        cr_assert_geq(tls_read(client, buf, sizeof buf), 0, "%s", tls_error(client));
+    }
+}
+
 TestSuite(peer_gate_tls, .init = setup, .fini = teardown);
 
 /* n1 listens; a process holding n2's certificate dials it. */
@@ -107,14 +120,7 @@ Test(peer_gate_tls, the_hello_must_name_the_certificates_member)
     /* Before the handshake nobody is named. */
     cr_assert_not_null(peer_gate_check_name(server, "n2"));
     cr_assert_not_null(peer_gate_check_name(NULL, "n2"));
-    char buf[64];
-    cr_assert_eq(tls_start(client), 0);
-    for (int round = 0; round < 10 && !(tls_established(client) && tls_established(server)); round++) {
-        pump(client, server);
-        cr_assert_geq(tls_read(server, buf, sizeof buf), 0, "%s", tls_error(server));
-        pump(server, client);
-        cr_assert_geq(tls_read(client, buf, sizeof buf), 0, "%s", tls_error(client));
-    }
+    handshake(client, server);
     cr_assert(tls_established(server));
 
     cr_assert_null(peer_gate_check_name(server, "n2"));
@@ -136,14 +142,7 @@ Test(peer_gate_tls, a_client_certificate_cannot_pass_for_a_member)
 {
     struct tls_ctx *sc = ctx(TLS_ROLE_SERVER, "n1"), *cc = ctx(TLS_ROLE_CLIENT, "n3");
     struct tls_session *server = tls_session_new(sc, NULL), *client = tls_session_new(cc, "n1");
-    char buf[64];
-    cr_assert_eq(tls_start(client), 0);
-    for (int round = 0; round < 10 && !(tls_established(client) && tls_established(server)); round++) {
-        pump(client, server);
-        cr_assert_geq(tls_read(server, buf, sizeof buf), 0, "%s", tls_error(server));
-        pump(server, client);
-        cr_assert_geq(tls_read(client, buf, sizeof buf), 0, "%s", tls_error(client));
-    }
+    handshake(client, server);
     cr_assert(tls_established(server));
     cr_assert(tls_peer_is(server, "n3"));
     cr_assert_str_eq(peer_gate_check_name(server, "n3"), "not_a_member_certificate");
