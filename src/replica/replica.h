@@ -157,6 +157,10 @@ struct replica_config {
      * carries cluster id `theirs`, not `ours` (this state machine's). */
     void (*snapshot_refused)(void *ctx, int from, const uint8_t ours[CLUSTER_ID_BYTES],
                              const uint8_t theirs[CLUSTER_ID_BYTES]);
+    /* Optional: the wall clock in ms since the epoch, which the leader
+     * stamps into each string-family entry and each read (expiry, kv.h).
+     * NULL: the now_ms the transport passes (simulated time in tests). */
+    int64_t (*wall_clock)(void *ctx);
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */

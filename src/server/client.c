@@ -58,7 +58,7 @@ static void client_on_closed(uv_handle_t *h)
 static void client_req_free(struct client_req *r)
 {
     for (size_t i = 0; i < r->n_ops; i++)
-        json_decref(r->results[i].value);
+        kv_result_release(&r->results[i].kv);
     free(r->results);
     resp_buf_free(&r->reply);
     free(r);

@@ -47,7 +47,7 @@ static struct command_def command_subs[] = {
 struct command_def command_table[] = {
     {"get", 2, RO_FAST, CAT(CAT_STRING), 1, 1, 1, "RO access", cmd_get, cmd_reply_value,
      "The value of a key (linearizable)", "string", "O(1)", NULL, 0, 0},
-    {"set", -3, CMDF_WRITE | CMDF_DENYOOM, CAT(CAT_STRING), 1, 1, 1, "RW access update", cmd_set, cmd_reply_ok,
+    {"set", -3, CMDF_WRITE | CMDF_DENYOOM, CAT(CAT_STRING), 1, 1, 1, "RW access update", cmd_set, cmd_reply_set,
      "Set a key to a value, replicated before the reply", "string", "O(1)", NULL, 0, 0},
     {"del", -2, CMDF_WRITE, CAT(CAT_KEYSPACE), 1, -1, 1, "RM delete", cmd_del, cmd_reply_count,
      "Delete keys; the number deleted", "generic", "O(N) where N is the number of keys", NULL, 0, 0},

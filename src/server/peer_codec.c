@@ -390,17 +390,17 @@ int peer_decode_proxy_req(const uint8_t *body, size_t len, struct peer_proxy_req
 int peer_encode_proxy_resp(struct peer_wbuf *b, const struct peer_proxy_resp *p)
 {
     size_t start;
-    int rc = frame_begin(b, 60 + p->value_len + p->text_len, PEER_FRAME_PROXY_RESP, &start);
+    int rc = frame_begin(b, 60 + p->result_len + p->text_len, PEER_FRAME_PROXY_RESP, &start);
     if (rc != PEER_OK)
         return rc;
     put_varint(b, p->id);
     put_u8(b, p->status);
     put_varint(b, (uint64_t)(p->leader + 1)); /* RAFT_NO_NODE (-1) -> 0 */
     put_varint(b, (uint64_t)(uint32_t)p->kv_code);
-    put_u8(b, p->value_json ? 1 : 0);
-    if (p->value_json) {
-        put_varint(b, p->value_len);
-        put_bytes(b, p->value_json, p->value_len);
+    put_u8(b, p->result ? 1 : 0);
+    if (p->result) {
+        put_varint(b, p->result_len);
+        put_bytes(b, p->result, p->result_len);
     }
     put_varint(b, p->text ? p->text_len : 0);
     put_bytes(b, p->text, p->text ? p->text_len : 0);
@@ -422,7 +422,7 @@ int peer_decode_proxy_resp(const uint8_t *body, size_t len, struct peer_proxy_re
     p->leader = (int)leader - 1;
     p->kv_code = (int)(uint32_t)code;
     if (has_value)
-        p->value_json = (const char *)get_bytes(&r, &p->value_len);
+        p->result = get_bytes(&r, &p->result_len);
     size_t tl;
     const uint8_t *t = get_bytes(&r, &tl);
     p->text = tl ? (const char *)t : NULL;

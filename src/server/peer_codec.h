@@ -90,8 +90,8 @@ struct peer_proxy_resp {
     uint8_t status; /* enum replica_status */
     int leader;     /* RAFT_NO_NODE or a node id */
     int kv_code;
-    const char *value_json; /* compact JSON text or NULL; borrowed */
-    size_t value_len;
+    const uint8_t *result; /* kv_result_encode() bytes or NULL; borrowed */
+    size_t result_len;
     const char *text; /* borrowed, may be NULL */
     size_t text_len;
 };

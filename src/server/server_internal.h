@@ -244,8 +244,7 @@ struct server_op {
 
 struct op_result {
     enum replica_status status;
-    int kv_code;
-    json_t *value; /* owned */
+    struct kv_result kv; /* status DONE: the state machine's answer, owned */
     char text[96];
 };
 
@@ -260,6 +259,7 @@ struct client_req {
     struct resp_buf reply;
     bool done;
     bool data; /* a data command (its latency is recorded) */
+    uint32_t reply_flags; /* what a handler tells its reply function (SET's GET) */
     uint64_t started_ns;
 };
 

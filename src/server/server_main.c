@@ -18,6 +18,16 @@ uint64_t server_now(struct server *s)
     return uv_now(s->loop);
 }
 
+
+/* The clock the leader stamps into entries and reads (expiry): real time,
+ * ms since the epoch. */
+static int64_t server_wall_clock_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 static void server_on_send(void *ctx, const struct raft_msg *m)
 {
     peer_send_raft(ctx, m);
@@ -289,6 +299,7 @@ int server_main(int argc, char **argv)
     }
     rc_cfg.send = server_on_send;
     rc_cfg.complete = server_on_complete;
+    rc_cfg.wall_clock = server_wall_clock_ms;
     rc_cfg.flush_sends = server_on_flush_sends;
     rc_cfg.peer_lost_data = server_on_peer_lost_data;
     rc_cfg.ctx = s;

@@ -103,7 +103,7 @@ static void peer_frames(void)
     peer_encode_proxy_req(&all, &q);
     peer_wbuf_free(&w);
     struct peer_proxy_resp p = {.id = 77, .status = 0, .leader = 2, .kv_code = 22,
-                                .value_json = "[1,2]", .value_len = 5, .text = "precondition failed",
+                                .result = (const uint8_t *)"[1,2]", .result_len = 5, .text = "precondition failed",
                                 .text_len = 19};
     peer_encode_proxy_resp(&w, &p);
     put("peer_frame", "proxy_resp", 0, 0, w.data, w.len);
@@ -171,7 +171,7 @@ static void snapshots(void)
         size_t len;
         uint8_t *c = command(KV_WRITE, writes[i][0], writes[i][1], NULL, &len);
         struct kv_result r;
-        kv_apply_bytes(s, c, len, &r);
+        kv_apply_bytes(s, c, len, 0, &r);
         json_decref(r.value);
         free(c);
     }
@@ -179,7 +179,7 @@ static void snapshots(void)
     /* The cluster id, as the header's metadata entry. */
     struct kv_command id = {.op = KV_CLUSTER_ID, .value = json_string("0123456789abcdeffedcba9876543210")};
     struct kv_result r;
-    kv_apply(s, &id, &r);
+    kv_apply(s, &id, 0, &r);
     json_decref(id.value);
     if (r.code != 0)
         exit(1);
@@ -192,7 +192,7 @@ static void snapshots(void)
         size_t len;
         uint8_t *c = command(KV_WRITE, key, value, NULL, &len);
         struct kv_result r;
-        kv_apply_bytes(s, c, len, &r);
+        kv_apply_bytes(s, c, len, 0, &r);
         free(c);
     }
     snapshot_of("two_blocks", s, 800, 4);

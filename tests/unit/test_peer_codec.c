@@ -327,7 +327,7 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
     peer_wbuf_free(&b);
 
     struct peer_proxy_resp p = {.id = 9, .status = 3, .leader = RAFT_NO_NODE, .kv_code = 22,
-                                .value_json = "\"x\"", .value_len = 3, .text = "no", .text_len = 2};
+                                .result = (const uint8_t *)"\"x\"", .result_len = 3, .text = "no", .text_len = 2};
     cr_assert_eq(peer_encode_proxy_resp(&b, &p), PEER_OK);
     body = body_of(&b, PEER_FRAME_PROXY_RESP, &len);
     struct peer_proxy_resp pb;
@@ -336,8 +336,8 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
     cr_assert_eq(pb.status, 3);
     cr_assert_eq(pb.leader, RAFT_NO_NODE);
     cr_assert_eq(pb.kv_code, 22);
-    cr_assert_eq(pb.value_len, 3);
-    cr_assert_eq(memcmp(pb.value_json, "\"x\"", 3), 0);
+    cr_assert_eq(pb.result_len, 3);
+    cr_assert_eq(memcmp(pb.result, "\"x\"", 3), 0);
     cr_assert_eq(pb.text_len, 2);
     for (size_t k = 0; k < len; k++)
         cr_assert_eq(peer_decode_proxy_resp(body, k, &pb), PEER_ERR_MALFORMED);
