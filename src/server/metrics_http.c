@@ -28,6 +28,7 @@ struct metrics_conn {
     uv_shutdown_t sreq;
     enum metrics_conn_state state;
     int open_handles;
+    bool eof; /* the client's end came while the answer was being written */
     char in[HTTP_MAX_REQUEST_BYTES];
     size_t in_len, dropped;
     char scratch[4096]; /* what lingering reads land in */
@@ -95,7 +96,7 @@ static void mc_write_done(uv_write_t *req, int status)
     struct metrics_conn *c = req->data;
     if (c->state != MC_WRITING)
         return;
-    if (status != 0) {
+    if (status != 0 || c->eof) {
         mc_close(c);
         return;
     }
@@ -213,6 +214,8 @@ static void mc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
          * WRITING, the write callback ends it. */
         if (c->state != MC_WRITING)
             mc_close(c);
+        else
+            c->eof = true;
         return;
     }
     if (c->state != MC_READING) {
@@ -245,8 +248,8 @@ static void metrics_on_connection(uv_stream_t *listener, int status)
 {
     struct metrics_http *m = listener->data;
     struct server *s = m->srv;
-    if (status != 0 || s->shutting_down)
-        return;
+    if (status != 0)
+        return; /* while draining on SIGTERM it still answers: /health says "shutting down" */
     if (m->n_conns >= s->opt.metrics_max_clients) {
         uv_tcp_t *t = malloc(sizeof *t);
         if (!t)
