@@ -325,6 +325,7 @@ static void client_resume(struct client *c)
 static void client_req_latency(struct server *s, const struct client_req *r)
 {
     uint64_t us = (uv_hrtime() - r->started_ns) / 1000;
+    s->stats.latency_us_sum += us;
     int b = 0;
     while (us > 1 && b < SERVER_LATENCY_BUCKETS - 1) {
         us >>= 1;

@@ -1,6 +1,7 @@
 /* server_main.c - `raftkv serve`: start-up, the loop's batch boundary, timers
  * and graceful shutdown. The order of work is described in
  * server_internal.h; the options in server_options.c. */
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -84,6 +85,8 @@ static void server_finish(struct server *s, const char *why)
     server_close_handle((uv_handle_t *)&s->check);
     server_close_handle((uv_handle_t *)&s->sig_term);
     server_close_handle((uv_handle_t *)&s->sig_int);
+    server_close_handle((uv_handle_t *)&s->sig_hup);
+    metrics_http_stop(s);
     client_stop_accepting(s);
     client_close_all(s);
     peer_stop(s);
@@ -113,6 +116,7 @@ void server_after_io(struct server *s)
 {
     if (s->fatal || s->finished || !s->replica)
         return;
+    metrics_observe(s);
     uint64_t now = server_now(s);
     /* The view this batch's input left (a new leader, a lost one) first:
      * what waits for a leader goes, what went to a former one ends. */
@@ -209,6 +213,24 @@ static void server_on_signal(uv_signal_t *h, int signum)
     server_after_io(s);
 }
 
+/* SIGHUP: reopen --log-file (logrotate moved it); never stop. */
+static void server_on_hup(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    (void)signum;
+    if (!s->opt.log_file[0]) {
+        server_log(SLOG_INFO, "sighup", "action=none detail=\"no --log-file to reopen\"");
+        return;
+    }
+    if (server_log_reopen() != 0) {
+        int e = errno;
+        server_log(SLOG_ERROR, "log_reopen_failed", "path=%s reason=\"%s\" detail=\"still writing to the old file\"",
+                   s->opt.log_file, strerror(e));
+        return;
+    }
+    server_log(SLOG_INFO, "log_reopened", "path=%s", s->opt.log_file);
+}
+
 static void server_free(struct server *s)
 {
     commands_free_all(s);
@@ -227,6 +249,7 @@ static void server_free(struct server *s)
         free(s->loop);
     }
     acl_free(&s->acl);
+    metrics_http_free(s);
     free(s);
 }
 
@@ -241,6 +264,11 @@ int server_main(int argc, char **argv)
         return rc == 1 ? 0 : 64;
     }
     struct server_options *o = &s->opt;
+    if (o->log_file[0] && server_log_open_file(o->log_file) != 0) {
+        fprintf(stderr, "raftkv serve: cannot open --log-file %s: %s\n", o->log_file, strerror(errno));
+        free(s);
+        return 1;
+    }
     server_log_init(o->id, o->log_level);
     if (server_auth_setup(s) != 0) {
         acl_free(&s->acl);
@@ -345,8 +373,11 @@ int server_main(int argc, char **argv)
     uv_signal_init(s->loop, &s->sig_int);
     s->sig_int.data = s;
     uv_signal_start(&s->sig_int, server_on_signal, SIGINT);
+    uv_signal_init(s->loop, &s->sig_hup);
+    s->sig_hup.data = s;
+    uv_signal_start(&s->sig_hup, server_on_hup, SIGHUP);
 
-    if (peer_start(s) != 0 || client_start(s) != 0) {
+    if (peer_start(s) != 0 || client_start(s) != 0 || metrics_http_start(s) != 0) {
         s->exit_code = 1;
         s->fatal = true;
         server_finish(s, "cannot listen");

@@ -10,7 +10,7 @@ build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 corpus=$here/corpus
 shared=${RAFTKV_SHARED:-/work/shared}
-mkdir -p "$corpus"/{resp,peer_frame,maelstrom_line,wal_record,snapshot,history} "$build/tests/fuzz"
+mkdir -p "$corpus"/{resp,peer_frame,maelstrom_line,wal_record,snapshot,history,http} "$build/tests/fuzz"
 
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$here/../../src" $(pkg-config --cflags jansson) \
   -o "$build/tests/fuzz/gen_corpus" "$here/gen_corpus.c" "$build/libnode.a" "$build/libraftkv.a" \
@@ -28,6 +28,18 @@ seed resp tight_too_many '\x01*5\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n
 seed resp empty_bulk '\x00*2\r\n$3\r\nGET\r\n$0\r\n\r\n'
 seed resp replies '\x00+OK\r\n-ERR unknown\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*2\r\n:1\r\n_\r\n'
 seed resp bad_length '\x00*2\r\n$-5\r\nGET\r\n'
+
+# HTTP request heads (the metrics port): control byte (bit 0: a 64-byte bound).
+seed http prometheus_scrape '\x00GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: Prometheus/2.45.0\r\nAccept: text/plain;version=0.0.4\r\nAccept-Encoding: gzip\r\n\r\n'
+seed http health_http10 '\x00GET /health HTTP/1.0\n\n'
+seed http head_query '\x00\r\nHEAD /health?x=1 HTTP/1.1\r\nhost: a\r\n\r\n'
+seed http body '\x00POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello'
+seed http chunked '\x00GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+seed http folded '\x00GET / HTTP/1.1\r\nHost: a\r\n x\r\n\r\n'
+seed http tight_too_large '\x01GET /metrics HTTP/1.1\r\nHost: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n'
+seed http http2 '\x00PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
+seed http resp_not_http '\x00*1\r\n$4\r\nPING\r\n'
+seed http two_lengths '\x00GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n'
 
 # Maelstrom lines (PROTOCOL.md); without an init line the target inits n1 of n1..n3.
 init='{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2","n3"]}}'
