@@ -139,6 +139,10 @@ class Gen:
             return b"%d" % self.rng.randint(100, 100000)
         return self.rng.choice([b"0", b"-1", b"abc", b"", b"9223372036854775807", b"1.5", b"-100"])
 
+    def ms(self):  # the same in milliseconds: never short enough to pass between the two servers' replies
+        r = self.secs()
+        return r + b"000" if r.isdigit() and r != b"0" else r
+
     def at(self, ms=False):  # an absolute time, mostly in the future
         now = int(time.time() * (1000 if ms else 1))
         r = self.rng.random()
@@ -166,7 +170,7 @@ def set_opts(g):
         if o.upper() == "EX":
             opts += [o.encode(), g.secs()]
         elif o.upper() == "PX":
-            opts += [o.encode(), b"%s000" % g.secs() if g.rng.random() < 0.8 else g.secs()]
+            opts += [o.encode(), g.ms()]
         elif o.upper() == "EXAT":
             opts += [o.encode(), g.at()]
         elif o.upper() == "PXAT":
@@ -191,12 +195,12 @@ CATALOG = [
     ("set", lambda g: [g.key(), g.val()] + set_opts(g)),
     ("getset", lambda g: [g.key(), g.val()]),
     ("getdel", lambda g: [g.key()]),
-    ("getex", lambda g: [g.key()] + g.pick([], [b"EX", g.secs()], [b"PX", g.secs()], [b"EXAT", g.at()],
+    ("getex", lambda g: [g.key()] + g.pick([], [b"EX", g.secs()], [b"PX", g.ms()], [b"EXAT", g.at()],
                                           [b"PXAT", g.at(True)], [b"PERSIST"], [b"PERSIST", b"EX", b"10"],
                                           [b"BOGUS"], [b"EX"])),
     ("setnx", lambda g: [g.key(), g.val()]),
     ("setex", lambda g: [g.key(), g.secs(), g.val()]),
-    ("psetex", lambda g: [g.key(), g.secs() + g.pick(b"000", b""), g.val()]),
+    ("psetex", lambda g: [g.key(), g.ms(), g.val()]),
     ("mset", lambda g: g.some(lambda: [g.key(), g.val()])),
     ("mset", lambda g: g.some(lambda: [g.key(), g.val()]) + [g.key()]),  # odd count
     ("msetnx", lambda g: g.some(lambda: [g.key(), g.val()])),
@@ -233,7 +237,7 @@ CATALOG = [
     ("object", lambda g: [b"ENCODING", g.key()]),
     # expiry
     ("expire", lambda g: [g.key(), g.secs()] + expire_opts(g)),
-    ("pexpire", lambda g: [g.key(), g.secs() + g.pick(b"000", b"")] + expire_opts(g)),
+    ("pexpire", lambda g: [g.key(), g.ms()] + expire_opts(g)),
     ("expireat", lambda g: [g.key(), g.at()] + expire_opts(g)),
     ("pexpireat", lambda g: [g.key(), g.at(True)] + expire_opts(g)),
     ("ttl", lambda g: [g.key()]),
