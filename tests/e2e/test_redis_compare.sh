@@ -25,16 +25,15 @@ pick_ports
 for i in $(seq 1 $NODES); do start_node "$i"; done
 L=$(wait_leader)
 N=1; [ "$NODES" -gt 1 ] && N=$(( L % NODES + 1 )) # a follower: every command is passed on
-start_redis() { # start_redis NAME: prints its port
-  local p
-  p=$(free_port)
+start_redis() { # start_redis NAME PORT (not in a subshell: its pid is kept for stop_all)
   mkdir -p "$WORK/$1"
-  redis-server --port "$p" --bind 127.0.0.1 --dir "$WORK/$1" --save '' --appendonly no >"$WORK/$1.log" 2>&1 &
+  redis-server --port "$2" --bind 127.0.0.1 --dir "$WORK/$1" --save '' --appendonly no >"$WORK/$1.log" 2>&1 &
   REDIS_PIDS+=($!)
-  echo "$p"
 }
-RP=$(start_redis redis)
-RP2=$(start_redis redis2)
+RP=$(free_port)
+start_redis redis "$RP"
+RP2=$(free_port)
+start_redis redis2 "$RP2"
 for p in "$RP" "$RP2"; do
   for _ in $(seq 1 50); do redis-cli -p "$p" PING >/dev/null 2>&1 && break; sleep 0.1; done
   [ "$(redis-cli -p "$p" PING 2>&1)" = PONG ] || fail "redis-server did not start on $p"
@@ -49,7 +48,9 @@ echo "ok  harness self-check, redis-server against redis-server: $(grep 'command
 echo "raftkv n$N of $NODES (leader n$L) on ${CPORT[$N]}, $(redis-server --version | awk '{print $1, $3}') on $RP"
 
 /usr/bin/python3 "$here/redis_compare.py" --raftkv "${CPORT[$N]}" --redis "$RP" \
-  --count "${REDIS_COMPARE_COUNT:-4000}" | tee "$WORK/compare.out"
-rc=${PIPESTATUS[0]}
-[ "$rc" = 0 ] || fail "replies differ from redis-server's (seed and command above)"
+  --count "${REDIS_COMPARE_COUNT:-4000}" >"$WORK/compare.out" || {
+  cat "$WORK/compare.out"
+  fail "replies differ from redis-server's (seed and command above)"
+}
+cat "$WORK/compare.out"
 echo "ok  replies as redis-server's, apart from the documented differences"
