@@ -170,7 +170,10 @@ void cmd_set(struct cmd_ctx *x)
     struct resp_buf *b = &x->r->reply;
     uint32_t flags = 0;
     long long t = 0;
-    bool expire = false;
+    size_t expire = 0; /* the index of the expire time's argument, 0: none */
+    bool seconds = false;
+    int expire_kind = 0;
+    /* As Redis: every option's syntax first, then the time's value. */
     for (size_t i = 3; i < q->argc; i++) {
         uint32_t f = cmd_arg_is(q, i, "nx")        ? KV_SET_NX
                      : cmd_arg_is(q, i, "xx")      ? KV_SET_XX
@@ -180,24 +183,17 @@ void cmd_set(struct cmd_ctx *x)
         bool ex = cmd_arg_is(q, i, "ex"), px = cmd_arg_is(q, i, "px");
         bool exat = cmd_arg_is(q, i, "exat"), pxat = cmd_arg_is(q, i, "pxat");
         if (ex || px || exat || pxat) {
-            if (expire || (flags & KV_SET_KEEPTTL) || i + 1 >= q->argc) {
+            /* The same option again replaces the time; another one is a
+             * syntax error, as in Redis. */
+            int kind = ex ? 1 : px ? 2 : exat ? 3 : 4;
+            if ((expire && kind != expire_kind) || (flags & KV_SET_KEEPTTL) || i + 1 >= q->argc) {
                 resp_write_error(b, "ERR syntax error");
                 return;
             }
-            if (!cmd_arg_ll(q, ++i, &t)) {
-                resp_write_error(b, "ERR value is not an integer or out of range");
-                return;
-            }
-            /* A relative time must not overflow once added to the clock. */
-            if (t <= 0 || ((ex || exat) && t > LLONG_MAX / 1000) ||
-                ((ex || px) && t * (ex ? 1000 : 1) > LLONG_MAX - cmd_wall_ms())) {
-                resp_write_error(b, "ERR invalid expire time in 'set' command");
-                return;
-            }
-            if (ex || exat)
-                t *= 1000;
+            expire = ++i;
+            expire_kind = kind;
+            seconds = ex || exat;
             flags |= ex || px ? KV_SET_EXPIRE_IN : KV_SET_EXPIRE_AT;
-            expire = true;
             continue;
         }
         if (!f || (f == KV_SET_KEEPTTL && expire) || (f == KV_SET_NX && (flags & KV_SET_XX)) ||
@@ -206,6 +202,20 @@ void cmd_set(struct cmd_ctx *x)
             return;
         }
         flags |= f;
+    }
+    if (expire) {
+        if (!cmd_arg_ll(q, expire, &t)) {
+            resp_write_error(b, "ERR value is not an integer or out of range");
+            return;
+        }
+        /* A relative time must not overflow once added to the clock. */
+        if (t <= 0 || (seconds && t > LLONG_MAX / 1000) ||
+            ((flags & KV_SET_EXPIRE_IN) && t * (seconds ? 1000 : 1) > LLONG_MAX - cmd_wall_ms())) {
+            resp_write_error(b, "ERR invalid expire time in 'set' command");
+            return;
+        }
+        if (seconds)
+            t *= 1000;
     }
     struct kv_command c;
     if (cmd_key_op(&c, KV_SET, q, 1) != 0 || cmd_arg_str(&c.arg[0], q, 2) != 0) {

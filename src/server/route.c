@@ -203,7 +203,7 @@ void route_op(struct server *s, struct server_op *op)
         return;
     }
     struct client *c = op->req->client;
-    enum router_kind kind = op->cmd.op == KV_READ ? ROUTER_READ : ROUTER_WRITE;
+    enum router_kind kind = kv_op_reads(op->cmd.op) ? ROUTER_READ : ROUTER_WRITE;
     router_submit(s->router, c ? &c->order : NULL, kind, op, server_now(s));
 }
 

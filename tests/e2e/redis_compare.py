@@ -365,9 +365,6 @@ DIFFERENCES = [
          "appendfsync always, timeout, maxclients), as redis-benchmark and redis-cli need; Redis omits unknown "
          "names and expands glob patterns"),
     # today's shortcomings (issue 14)
-    dict(name="SET with options", match=lambda a: words("set")(a) and len(a) > 3, mode="raftkv-error",
-         re=rb"-ERR SET options \(EX, NX, \.\.\.\) are not supported", kind="gap",
-         reason="SET's EX, PX, EXAT, PXAT, NX, XX, GET, KEEPTTL are not implemented yet"),
     dict(name="unknown-command text", match=lambda a: True, mode="raftkv-error",
          re=rb"-ERR unknown command '[^\r\n]*'", unknown_only=True, kind="gap",
          reason="raftkv omits Redis's \", with args beginning with: 'arg' ...\" (src/server/commands.c)"),
