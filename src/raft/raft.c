@@ -525,6 +525,7 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
     default:
         rc = RAFT_ERR_INVALID;
     }
+    transfer_after_step(r);
     read_index_advance(r);
     finish_update(r, u, term0, vote0, role0, leader0);
     return rc;

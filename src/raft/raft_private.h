@@ -126,6 +126,7 @@ struct raft {
     int transfer_target; /* RAFT_NO_NODE: none */
     raft_term transfer_term;
     uint64_t transfer_deadline; /* abandoned at this time */
+    bool transfer_told;     /* TIMEOUT_NOW sent since the last heartbeat */
     bool transfer_campaign; /* election_start(): this campaign was asked for */
 };
 
@@ -181,8 +182,9 @@ void commit_follower_advance(struct raft *r, raft_index leader_commit, raft_inde
 /* ---- transfer.c: leadership transfer (thesis 3.10) ---- */
 int transfer_start(struct raft *r, int target);
 bool transfer_active(const struct raft *r);
-/* Leader: the target's progress moved; TIMEOUT_NOW once it holds our log. */
-void transfer_on_progress(struct raft *r, int from);
+/* Leader, after every event: TIMEOUT_NOW once the target holds our whole
+ * log and all of it is committed. */
+void transfer_after_step(struct raft *r);
 /* Leader: abandon past the deadline; resend TIMEOUT_NOW each heartbeat. */
 void transfer_tick(struct raft *r);
 uint64_t transfer_deadline(const struct raft *r, uint64_t deadline);

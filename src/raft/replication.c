@@ -367,7 +367,6 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
             inflight_clear(pr);
         }
         replication_send_append(r, m->from);
-        transfer_on_progress(r, m->from);
         return;
     }
 
@@ -410,7 +409,6 @@ void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
           (unsigned long long)pr->match);
     progress_probe(pr, pr->match + 1);
     send_one_append(r, m->from);
-    transfer_on_progress(r, m->from);
 }
 
 /* Thesis 6.2: a leader that has not heard from a majority within an

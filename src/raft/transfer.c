@@ -1,5 +1,7 @@
 /* transfer.c - leadership transfer (thesis 3.10): the leader stops taking
- * proposals, brings the target's log up to date, then tells it TIMEOUT_NOW;
+ * proposals, brings the target's log up to date and waits until all of it
+ * is committed (so every client of the old term gets its answer from this
+ * leader before a new term starts), then tells the target TIMEOUT_NOW;
  * the target campaigns at once in term + 1 (no pre-vote), and its VOTE
  * requests carry the transfer flag so voters grant even inside the old
  * leader's lease. A transfer not done within an election timeout is
@@ -46,14 +48,16 @@ static int pick_target(const struct raft *r)
 
 static bool target_caught_up(const struct raft *r)
 {
-    return r->progress[r->transfer_target].match == log_last_index(&r->log);
+    raft_index last = log_last_index(&r->log);
+    return r->progress[r->transfer_target].match == last && r->commit == last;
 }
 
 static void send_timeout_now(struct raft *r)
 {
+    r->transfer_told = true;
     if (raft_msg_push(r, RAFT_MSG_TIMEOUT_NOW, r->transfer_target))
-        TRACE(r, "transfer: n%d holds our log to %llu -> timeout_now", r->transfer_target,
-              (unsigned long long)log_last_index(&r->log));
+        TRACE(r, "transfer: n%d holds our log to %llu, all committed -> timeout_now",
+              r->transfer_target, (unsigned long long)log_last_index(&r->log));
 }
 
 int transfer_start(struct raft *r, int target)
@@ -76,20 +80,19 @@ int transfer_start(struct raft *r, int target)
     r->transfer_target = target;
     r->transfer_term = r->term;
     r->transfer_deadline = r->now + r->cfg.election_timeout_ms;
+    r->transfer_told = false;
     TRACE(r, "transfer to n%d (match %llu, last %llu) -> refuse proposals until %llu", target,
           (unsigned long long)r->progress[target].match,
           (unsigned long long)log_last_index(&r->log),
           (unsigned long long)r->transfer_deadline);
-    if (target_caught_up(r))
-        send_timeout_now(r);
-    else
+    if (!target_caught_up(r))
         replication_send_append(r, target);
-    return RAFT_OK;
+    return RAFT_OK; /* transfer_after_step() tells it when it is */
 }
 
-void transfer_on_progress(struct raft *r, int from)
+void transfer_after_step(struct raft *r)
 {
-    if (transfer_active(r) && from == r->transfer_target && target_caught_up(r))
+    if (transfer_active(r) && !r->transfer_told && target_caught_up(r))
         send_timeout_now(r);
 }
 
@@ -104,11 +107,11 @@ void transfer_tick(struct raft *r)
         r->transfer_target = RAFT_NO_NODE;
         return;
     }
-    /* The TIMEOUT_NOW may have been lost: say it again each heartbeat. A
-     * stale one is harmless: its term is behind the target's once it
-     * campaigned. */
-    if (r->now >= r->heartbeat_deadline && target_caught_up(r))
-        send_timeout_now(r);
+    /* The TIMEOUT_NOW may have been lost: say it again each heartbeat
+     * (transfer_after_step). A stale one is harmless: its term is behind
+     * the target's once it campaigned. */
+    if (r->now >= r->heartbeat_deadline)
+        r->transfer_told = false;
 }
 
 uint64_t transfer_deadline(const struct raft *r, uint64_t deadline)

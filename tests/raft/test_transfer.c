@@ -138,7 +138,8 @@ Test(transfer, dead_target_is_abandoned_after_an_election_timeout)
 }
 
 /* 3.10 step 1, on one core: proposals refused while the target catches
- * up, TimeoutNow exactly when its match reaches the leader's last index. */
+ * up, TimeoutNow exactly when its match reaches the leader's last index
+ * and that index is committed (every client of the term answered first). */
 Test(transfer, leader_refuses_proposals_and_sends_timeout_now_once_caught_up)
 {
     struct solo s;
@@ -151,6 +152,7 @@ Test(transfer, leader_refuses_proposals_and_sends_timeout_now_once_caught_up)
     cr_assert_null(solo_msg(&s, RAFT_MSG_TIMEOUT_NOW, 2), "n2 has acknowledged nothing");
     cr_assert_eq(solo_propose(&s, 1), -6);
     cr_assert_eq(raft_last_index(s.r), last);
+    solo_persisted_all(&s);
     struct raft_msg a = ack(2, term, last - 1);
     solo_recv(&s, &a);
     cr_assert_null(solo_msg(&s, RAFT_MSG_TIMEOUT_NOW, 2), "one entry short");
@@ -160,12 +162,35 @@ Test(transfer, leader_refuses_proposals_and_sends_timeout_now_once_caught_up)
     cr_assert_not_null(tn);
     cr_assert_eq(tn->term, term);
     cr_assert_null(solo_msg(&s, RAFT_MSG_TIMEOUT_NOW, 1));
+    cr_assert_eq(raft_commit_index(s.r), last);
     /* A lost TimeoutNow is said again at the next heartbeat (50 ms). */
     solo_tick(&s, s.now + 50);
     cr_assert_not_null(solo_msg(&s, RAFT_MSG_TIMEOUT_NOW, 2));
     /* Reads still work: they change nothing. */
     uint64_t id = 7;
     cr_assert_eq(solo_read(&s, &id, 1), 0);
+    solo_free(&s);
+}
+
+/* The target holds the whole log, but the leader's own copy is not yet
+ * durable, so the last entries are not committed: TimeoutNow waits for
+ * the commit (a new term would leave their clients without an answer). */
+Test(transfer, timeout_now_waits_until_the_whole_log_is_committed)
+{
+    struct solo s;
+    solo_init(&s, 3, NULL);
+    solo_become_leader(&s);
+    raft_term term = raft_current_term(s.r);
+    cr_assert_eq(solo_propose(&s, 2), 0);
+    raft_index last = raft_last_index(s.r);
+    cr_assert_eq(transfer(&s, 1), 0);
+    struct raft_msg a = ack(1, term, last);
+    solo_recv(&s, &a);
+    cr_assert_lt(raft_commit_index(s.r), last);
+    cr_assert_null(solo_msg(&s, RAFT_MSG_TIMEOUT_NOW, 1), "told before the log committed");
+    solo_persisted_all(&s);
+    cr_assert_eq(raft_commit_index(s.r), last);
+    cr_assert_not_null(solo_msg(&s, RAFT_MSG_TIMEOUT_NOW, 1));
     solo_free(&s);
 }
 
@@ -177,6 +202,7 @@ Test(transfer, no_node_picks_the_follower_with_the_longest_matching_log)
     solo_become_leader(&s);
     raft_term term = raft_current_term(s.r);
     cr_assert_eq(solo_propose(&s, 4), 0);
+    solo_persisted_all(&s);
     raft_index last = raft_last_index(s.r);
     struct raft_msg a = ack(1, term, last - 2);
     solo_recv(&s, &a);
@@ -191,7 +217,11 @@ Test(transfer, no_node_picks_the_follower_with_the_longest_matching_log)
     cr_assert_eq(raft_transfer_target(s.r), RAFT_NO_NODE);
     cr_assert_eq(transfer(&s, RAFT_NO_NODE), 0);
     cr_assert_eq(raft_transfer_target(s.r), 3);
+    cr_assert_lt(raft_commit_index(s.r), last);
+    a = ack(4, term, last); /* now a majority holds it all */
+    solo_recv(&s, &a);
     cr_assert_not_null(solo_msg(&s, RAFT_MSG_TIMEOUT_NOW, 3));
+    cr_assert_null(solo_msg(&s, RAFT_MSG_TIMEOUT_NOW, 4));
     solo_free(&s);
 
     solo_init(&s, 3, NULL); /* a follower cannot transfer */
