@@ -205,6 +205,21 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
 }
 
+int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms)
+{
+    struct raft_event e = {.type = RAFT_EVENT_TRANSFER, .now_ms = now_ms};
+    e.transfer.target = target;
+    struct raft_update u;
+    int rc = raft_step(r->raft, &e, &u);
+    replica_absorb(r, &u);
+    return rc;
+}
+
+int replica_transfer_target(const struct replica *r)
+{
+    return raft_transfer_target(r->raft);
+}
+
 void replica_tick(struct replica *r, uint64_t now_ms)
 {
     r->now_ms = now_ms;
@@ -275,11 +290,15 @@ static void propose_queued(struct replica *r, uint64_t now_ms)
                                    &r->queued_writes[i].cmd);
         r->stats.proposed += n;
     } else {
-        enum replica_status st =
-            rc == RAFT_ERR_NOT_LEADER ? REPLICA_NOT_LEADER : REPLICA_UNAVAILABLE;
-        const char *why = rc == RAFT_ERR_NOT_LEADER ? "not the leader"
-                          : rc == RAFT_ERR_BUSY     ? "leader busy"
-                                                    : "cannot propose";
+        /* A leader handing over refuses like a non-leader: the router
+         * retries at the next leader (router.h, rule 4). */
+        enum replica_status st = rc == RAFT_ERR_NOT_LEADER || rc == RAFT_ERR_TRANSFERRING
+                                     ? REPLICA_NOT_LEADER
+                                     : REPLICA_UNAVAILABLE;
+        const char *why = rc == RAFT_ERR_NOT_LEADER      ? "not the leader"
+                          : rc == RAFT_ERR_TRANSFERRING ? "leadership transfer in progress"
+                          : rc == RAFT_ERR_BUSY         ? "leader busy"
+                                                        : "cannot propose";
         for (size_t i = 0; i < n; i++)
             replica_answer(r, r->queued_writes[i].ref, st, why);
     }

@@ -207,6 +207,18 @@ void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct
  * (dropped, nothing changed; a transport logs it, rate-limited). */
 int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms);
 
+/* Hand leadership to `target` (RAFT_NO_NODE: the most up-to-date
+ * follower), thesis 3.10: RAFT_EVENT_TRANSFER's result (RAFT_OK: under
+ * way; RAFT_ERR_NOT_LEADER; RAFT_ERR_INVALID: no such member or no other
+ * one). Its messages leave in the next replica_flush(). Meanwhile writes
+ * are refused with REPLICA_NOT_LEADER ("leadership transfer in progress",
+ * certainly not appended); reads are served. It is done when
+ * replica_leader() is the target in a later term, and over, done or not,
+ * once replica_transfer_target() is RAFT_NO_NODE (abandoned after the
+ * election timeout if this replica still leads). */
+int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms);
+int replica_transfer_target(const struct replica *r);
+
 /* Fire due timers (elections, heartbeats, request timeouts). */
 void replica_tick(struct replica *r, uint64_t now_ms);
 

@@ -84,6 +84,9 @@ struct command_def command_table[] = {
      "Depends on subcommand.", SUBS(9, 1), 0},
     {"acl", -2, 0, 0, 0, 0, 0, NULL, NULL, NULL, "A container for access control commands", "server",
      "Depends on subcommand.", SUBS(10, 1), 0},
+    {"raft.transfer_leader", -1, CMDF_ADMIN, 0, 0, 0, 0, NULL, cmd_raft_transfer_leader, NULL,
+     "Hand leadership to the member named (or the most up-to-date one); +OK once it leads", "server",
+     "O(1)", NULL, 0, 0},
     {"debug.cut", 3, CMDF_ADMIN | CMDF_DEBUG, 0, 0, 0, 0, NULL, cmd_debug_cut, NULL,
      "Drop every frame to and from a peer for some milliseconds (tests only)", "server", "O(1)", NULL, 0, 0},
 };

@@ -166,8 +166,8 @@ int commands_dispatch(struct client *c, struct resp_request *q)
             cmd->handler(&x);
             if (c->user) /* AUTH or HELLO AUTH just logged in */
                 c->handshake_done = true;
-            if (r->data)
-                return 0; /* its operations answer it (cmd_start_ops) */
+            if (r->data || r->deferred)
+                return 0; /* its operations answer it (cmd_start_ops), or its module */
         }
     }
     client_req_done(r);

@@ -68,6 +68,9 @@ void cmd_client_list(struct cmd_ctx *x);
 void cmd_client_info(struct cmd_ctx *x);
 void cmd_acl_whoami(struct cmd_ctx *x);
 
+/* transfer.c: RAFT.TRANSFER_LEADER */
+void cmd_raft_transfer_leader(struct cmd_ctx *x);
+
 /* cmd_server.c: INFO LEADER CONFIG DEBUG.CUT COMMAND */
 void cmd_info(struct cmd_ctx *x);
 void cmd_leader(struct cmd_ctx *x);

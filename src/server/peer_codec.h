@@ -7,7 +7,7 @@
  *     body
  * Integers in bodies are unsigned LEB128 varints, so a heartbeat costs a
  * dozen bytes. A Raft message body is
- *     u8 type, varint from, varint to, u8 flags (granted, success),
+ *     u8 type, varint from, varint to, u8 flags (granted, success, transfer),
  *     u16 mask of the non-zero u64 fields, then those fields in a fixed order,
  *     APPEND: varint n_entries, varint first index, then per entry
  *             varint term, u8 type, varint len, bytes

@@ -282,6 +282,7 @@ struct client_req {
     bool done;
     bool data; /* a data command (its latency is recorded) */
     uint32_t reply_flags; /* what a handler tells its reply function (SET's GET) */
+    bool deferred; /* answered later by its handler's module (transfer.c) */
     uint64_t started_ns;
 };
 
@@ -301,6 +302,15 @@ struct server_stats {
     uint64_t tls_handshakes, tls_handshake_failures; /* client port */
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
     uint64_t latency_us_sum; /* of the same commands, for the metrics histogram */
+};
+
+/* transfer.c: the leadership transfer under way (one at a time). */
+struct server_transfer {
+    bool active;
+    int target;             /* the member chosen */
+    raft_term term;         /* the term it began in */
+    uint64_t started_ms, deadline_ms;
+    struct client_req *req; /* RAFT.TRANSFER_LEADER waiting, or NULL (SIGTERM) */
 };
 
 struct server {
@@ -359,6 +369,7 @@ struct server {
     uint64_t elections_refused_seen; /* raft_refusals.c */
     struct metrics metrics;            /* metrics.h: observations for /metrics, /health */
     struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */
+    struct server_transfer transfer;
 };
 
 uint64_t server_now(struct server *s);
@@ -477,6 +488,17 @@ bool commands_submit_queued(struct server *s);
 /* server_auth.c: the users from --aclfile and --requirepass-file (acl.h);
  * 0, or -1 after printing why to stderr. */
 int server_auth_setup(struct server *s);
+
+/* transfer.c: RAFT.TRANSFER_LEADER and the hand-over on SIGTERM */
+/* Begin a transfer to target (RAFT_NO_NODE: the core's pick); req, if
+ * any, is answered when it ends. 1 begun, 0 nothing to do (the target is
+ * this member), -1 refused (*why), -2 not leader. */
+int server_transfer_start(struct server *s, int target, struct client_req *req, const char **why);
+/* After every batch: end the transfer if it is done or failed. */
+void server_transfer_check(struct server *s);
+bool server_transfer_running(const struct server *s);
+uint64_t server_transfer_deadline(const struct server *s); /* UINT64_MAX: none */
+void server_transfer_abort(struct server *s, const char *why);
 
 /* info.c */
 /* c: the connection asking (its user is shown), or NULL */

@@ -87,6 +87,7 @@ static void server_finish(struct server *s, const char *why)
     server_close_handle((uv_handle_t *)&s->sig_int);
     server_close_handle((uv_handle_t *)&s->sig_hup);
     metrics_http_stop(s);
+    server_transfer_abort(s, "the server is stopping");
     client_stop_accepting(s);
     client_close_all(s);
     peer_stop(s);
@@ -153,10 +154,15 @@ void server_after_io(struct server *s)
         server_fatal(s, "cannot record the cluster id");
         return;
     }
+    server_transfer_check(s);
     peer_flush_writes(s);
     client_flush_writes(s);
     if (s->shutting_down) {
-        if (server_drained(s)) {
+        /* A leader hands over first (about an election timeout at most). */
+        if (server_transfer_running(s) && now < s->shutdown_deadline_ms) {
+            if (next_expiry > server_transfer_deadline(s))
+                next_expiry = server_transfer_deadline(s);
+        } else if (server_drained(s)) {
             server_finish(s, "SIGTERM: in-flight requests answered");
             return;
         }
@@ -167,6 +173,8 @@ void server_after_io(struct server *s)
         if (next_expiry > s->shutdown_deadline_ms)
             next_expiry = s->shutdown_deadline_ms;
     }
+    if (server_transfer_deadline(s) < next_expiry)
+        next_expiry = server_transfer_deadline(s);
     uint64_t routed = router_deadline(s->router);
     if (routed < next_expiry)
         next_expiry = routed;
@@ -210,6 +218,14 @@ static void server_on_signal(uv_signal_t *h, int signum)
                s->opt.shutdown_wait_ms);
     client_stop_accepting(s);
     client_stop_reading_all(s);
+    /* A leader hands leadership over before it goes (thesis 3.10), so the
+     * clients of every member find a leader at once instead of waiting
+     * for an election, and what was forwarded to it is answered. */
+    if (replica_role(s->replica) == RAFT_LEADER && s->opt.n_nodes > 1) {
+        const char *why = NULL;
+        if (!server_transfer_running(s) && server_transfer_start(s, RAFT_NO_NODE, NULL, &why) < 0)
+            server_log(SLOG_WARN, "transfer_failed", "reason=\"%s\"", why ? why : "?");
+    }
     server_after_io(s);
 }
 

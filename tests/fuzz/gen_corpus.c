@@ -64,11 +64,12 @@ static void peer_frames(void)
     };
     const char *snap = "{\"1\":3,\"\\\"k\\\"\":[1,2]}";
     static const char *names[RAFT_MSG_TYPE_COUNT] = {"prevote", "prevote_resp", "vote", "vote_resp",
-                                                     "append", "append_resp", "snapshot", "snapshot_resp"};
+                                                     "append", "append_resp", "snapshot", "snapshot_resp",
+                                                     "timeout_now"};
     for (int t = 0; t < RAFT_MSG_TYPE_COUNT; t++) {
         struct raft_msg m = {.type = (enum raft_msg_type)t, .from = 1, .to = 0, .term = 3,
                              .last_log_index = 10, .last_log_term = 3, .granted = t == RAFT_MSG_VOTE_RESP,
-                             .seq = 5};
+                             .seq = 5, .transfer = t == RAFT_MSG_VOTE};
         if (t == RAFT_MSG_APPEND) {
             m.prev_index = 7;
             m.prev_term = 2;
