@@ -1,12 +1,13 @@
 /* cmd_connection.c - the connection's commands: PING ECHO HELLO AUTH QUIT
- * SELECT, CLIENT's subcommands and ACL WHOAMI, with Redis 7's replies and
- * error texts. Failed authentications are logged with the client's
+ * SELECT, CLIENT's subcommands (but LIST and INFO: client_list.c) and ACL
+ * WHOAMI, with Redis 7's replies and error texts. Failed authentications are logged with the client's
  * address, rate-limited (server_log_limited). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/version.h"
 #include "server/commands.h"
 
 static const char wrongpass[] = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -146,8 +147,8 @@ void cmd_hello(struct cmd_ctx *x)
     resp_write_map_len(b, 7, c->proto);
     resp_write_bulk(b, "server", 6);
     resp_write_bulk(b, "raftkv", 6);
-    resp_write_bulk(b, "version", 7);
-    resp_write_bulk(b, "0.1.0", 5);
+    resp_write_bulk(b, "version", 7); /* the Redis version clients may check features by */
+    resp_write_bulk(b, RAFTKV_REDIS_VERSION, strlen(RAFTKV_REDIS_VERSION));
     resp_write_bulk(b, "proto", 5);
     resp_write_int(b, c->proto);
     resp_write_bulk(b, "id", 2);
@@ -194,45 +195,46 @@ void cmd_client_id(struct cmd_ctx *x)
     resp_write_int(&x->r->reply, (int64_t)x->c->id);
 }
 
+/* CLIENT SETINFO LIB-NAME|LIB-VER value (Redis 7.2's, sent by redis-py 5
+ * and others on connect): checked as Redis checks it, then forgotten. */
 void cmd_client_setinfo(struct cmd_ctx *x)
 {
-    resp_write_simple(&x->r->reply, "OK");
+    const struct resp_request *q = x->q;
+    struct resp_buf *b = &x->r->reply;
+    char msg[200];
+    bool name = cmd_arg_is(q, 2, "lib-name");
+    if (!name && !cmd_arg_is(q, 2, "lib-ver")) {
+        snprintf(msg, sizeof msg, "ERR Unrecognized option '%.*s'", (int)(q->argl[2] > 128 ? 128 : q->argl[2]),
+                 q->argv[2]);
+        for (char *p = msg; *p; p++)
+            if (*p < ' ' || *p > '~')
+                *p = '?';
+        resp_write_error(b, msg);
+        return;
+    }
+    for (size_t i = 0; i < q->argl[3]; i++)
+        if (q->argv[3][i] < '!' || q->argv[3][i] > '~') {
+            snprintf(msg, sizeof msg, "ERR %s cannot contain spaces, newlines or special characters.",
+                     name ? "lib-name" : "lib-ver");
+            resp_write_error(b, msg);
+            return;
+        }
+    resp_write_simple(b, "OK");
 }
 
-/* One CLIENT LIST line, as Redis's (a subset of its fields). */
-static void client_line(struct resp_buf *b, const struct client *c, uint64_t now_ms)
+/* CLIENT NO-EVICT on|off: raftkv evicts no client for memory; kept as a
+ * flag ('e' in CLIENT LIST). */
+void cmd_client_no_evict(struct cmd_ctx *x)
 {
-    char line[512];
-    int n = snprintf(line, sizeof line,
-                     "id=%" PRIu64 " addr=%s laddr=%s name=%s age=%" PRIu64 " idle=%" PRIu64
-                     " flags=N db=0 cmd=%s user=%s resp=%d\n",
-                     c->id, c->addr, c->laddr, c->name, (now_ms - c->connected_ms) / 1000,
-                     (now_ms - (c->last_cmd_ms ? c->last_cmd_ms : c->connected_ms)) / 1000,
-                     c->last_cmd ? c->last_cmd : "NULL", c->user ? c->user->name : "default", c->proto);
-    if (n > 0)
-        resp_buf_append(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-}
-
-void cmd_client_list(struct cmd_ctx *x)
-{
-    if (x->q->argc > 2) {
+    if (cmd_arg_is(x->q, 2, "on"))
+        x->c->no_evict = true;
+    else if (cmd_arg_is(x->q, 2, "off"))
+        x->c->no_evict = false;
+    else {
         resp_write_error(&x->r->reply, "ERR syntax error");
         return;
     }
-    uint64_t now_ms = uv_hrtime() / 1000000;
-    struct resp_buf lines = {0};
-    for (const struct client *c = x->s->clients; c; c = c->next)
-        client_line(&lines, c, now_ms);
-    resp_write_bulk(&x->r->reply, lines.data ? lines.data : "", lines.len);
-    resp_buf_free(&lines);
-}
-
-void cmd_client_info(struct cmd_ctx *x)
-{
-    struct resp_buf line = {0};
-    client_line(&line, x->c, uv_hrtime() / 1000000);
-    resp_write_bulk(&x->r->reply, line.data ? line.data : "", line.len);
-    resp_buf_free(&line);
+    resp_write_simple(&x->r->reply, "OK");
 }
 
 void cmd_acl_whoami(struct cmd_ctx *x)
