@@ -81,18 +81,28 @@ void cmd_auth(struct cmd_ctx *x)
 }
 
 /* Redis's rule for a client name: printable ASCII, no spaces. */
-static bool set_name(struct client *c, const char *name, size_t len, struct resp_buf *b)
+static bool name_ok(const char *name, size_t len, struct resp_buf *b)
 {
     for (size_t i = 0; i < len; i++)
         if (name[i] < '!' || name[i] > '~') {
             resp_write_error(b, "ERR Client names cannot contain spaces, newlines or special characters.");
             return false;
         }
+    return true;
+}
+
+static bool set_name(struct client *c, const char *name, size_t len, struct resp_buf *b)
+{
+    if (!name_ok(name, len, b))
+        return false;
     snprintf(c->name, sizeof c->name, "%.*s", (int)len, name);
     return true;
 }
 
-/* HELLO [protover [AUTH user pass] [SETNAME name]] */
+/* HELLO [protover [AUTH user pass] [SETNAME name]]. As Redis 7.0 does,
+ * the options take effect left to right: AUTH authenticates at once (so a
+ * later bad option leaves the client authenticated), SETNAME's name is
+ * checked at once and set only when the whole command succeeds. */
 void cmd_hello(struct cmd_ctx *x)
 {
     struct server *s = x->s;
@@ -112,13 +122,18 @@ void cmd_hello(struct cmd_ctx *x)
             return;
         }
     }
-    size_t auth_at = 0, name_at = 0;
+    size_t name_at = 0;
     for (size_t j = 2; j < q->argc; j++) {
         size_t more = q->argc - 1 - j;
         if (cmd_arg_is(q, j, "AUTH") && more >= 2) {
-            auth_at = j + 1;
+            if (!authenticate(x, q->argv[j + 1], q->argl[j + 1], q->argv[j + 2], q->argl[j + 2])) {
+                resp_write_error(b, wrongpass);
+                return;
+            }
             j += 2;
         } else if (cmd_arg_is(q, j, "SETNAME") && more >= 1) {
+            if (!name_ok(q->argv[j + 1], q->argl[j + 1], b))
+                return;
             name_at = j + 1;
             j++;
         } else {
@@ -129,19 +144,14 @@ void cmd_hello(struct cmd_ctx *x)
             return;
         }
     }
-    if (auth_at &&
-        !authenticate(x, q->argv[auth_at], q->argl[auth_at], q->argv[auth_at + 1], q->argl[auth_at + 1])) {
-        resp_write_error(b, wrongpass);
-        return;
-    }
     if (!c->user) {
         resp_write_error(b, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
                             "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
                             "the RESP protocol version at the same time");
         return;
     }
-    if (name_at && !set_name(c, q->argv[name_at], q->argl[name_at], b))
-        return;
+    if (name_at)
+        set_name(c, q->argv[name_at], q->argl[name_at], b);
     if (ver)
         c->proto = (int)ver;
     resp_write_map_len(b, 7, c->proto);

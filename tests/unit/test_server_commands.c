@@ -281,3 +281,26 @@ Test(client_list, subcommands_as_redis_answers_them)
     cr_assert_eq(strncmp(t, "*2\r\n$10\r\n", 9), 0, "[seconds, microseconds] as bulk strings: %s", t);
     teardown(&f);
 }
+
+/* HELLO's options as redis-server 7.0.15 takes them: left to right, the
+ * name checked before the NOAUTH check; bytes from redis-server. (A
+ * successful HELLO needs a replica for its role: test_server_commands.sh.) */
+Test(client_list, hello_setname_as_redis_orders_its_checks)
+{
+    struct fixture f = setup();
+    char err[256];
+    cr_assert_eq(acl_parse_line(&f.s->acl, "user default on >pw ~* +@all", err, sizeof err), 0, "%s", err);
+    f.c->user = NULL;
+    EXPECT(&f, "HELLO|3|SETNAME|a b", "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    EXPECT(&f, "HELLO|3|SETNAME|ok|AUTH|default|wrong",
+           "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    EXPECT(&f, "HELLO|3|SETNAME|a b|AUTH|default|wrong",
+           "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    cr_assert_null(f.c->user);
+    EXPECT(&f, "HELLO|3|AUTH|default|pw|SETNAME|a b",
+           "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    cr_assert_not_null(f.c->user, "authenticated by the AUTH before the bad name");
+    cr_assert_eq(f.c->proto, 2);
+    cr_assert_str_eq(f.c->name, "", "no name set by a HELLO that failed");
+    teardown(&f);
+}
