@@ -53,7 +53,7 @@ static uint64_t info_quantile_us(const uint64_t *hist, int buckets, double q)
 }
 
 static const char *const section_names[INFO_N_SECTIONS] = {
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "raft", "keyspace",
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "raft", "keyspace",
 };
 
 const char *info_section_name(int section)
@@ -314,6 +314,11 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t want
 
     if (section(&b, want, INFO_CPU))
         section_cpu(&b);
+
+    if (section(&b, want, INFO_CLUSTER)) {
+        info_line(&b, "# Cluster");
+        info_line(&b, "cluster_enabled:0"); /* no Redis Cluster: one keyspace, any member serves it */
+    }
 
     if (section(&b, want, INFO_RAFT)) {
         info_line(&b, "# Raft");

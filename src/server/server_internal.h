@@ -504,7 +504,7 @@ void server_transfer_abort(struct server *s, const char *why);
 /* info.c */
 /* INFO's sections, in Redis's order (raft is raftkv's own). */
 enum info_section { INFO_SERVER, INFO_CLIENTS, INFO_MEMORY, INFO_PERSISTENCE, INFO_STATS, INFO_REPLICATION,
-                    INFO_CPU, INFO_RAFT, INFO_KEYSPACE, INFO_N_SECTIONS };
+                    INFO_CPU, INFO_CLUSTER, INFO_RAFT, INFO_KEYSPACE, INFO_N_SECTIONS };
 /* The sections (bits 1 << INFO_*) INFO's arguments name, as Redis 7.0
  * reads them: none = default, "default"/"all"/"everything" = every one,
  * names in any case and order, unknown ones ignored (0: an empty reply). */

@@ -140,7 +140,7 @@ expect "INFO replication's first lines on redis-server" "$(rcli INFO replication
 expect "INFO's Raft section keeps the Raft role" "$(info_field $F raft_role)" follower
 
 # --- INFO's sections --------------------------------------------------------------------
-all="# Server # Clients # Memory # Persistence # Stats # Replication # CPU # Raft # Keyspace "
+all="# Server # Clients # Memory # Persistence # Stats # Replication # CPU # Cluster # Raft # Keyspace "
 expect "INFO: every section" "$(cli $L INFO | section_heads)" "$all"
 for arg in default all everything ALL; do
   expect "INFO $arg" "$(cli $L INFO $arg | section_heads)" "$all"
@@ -153,6 +153,7 @@ expect "the same on redis-server" "$(rcli INFO keyspace clients server server | 
   "# Server # Clients # Keyspace "
 expect "INFO stats nosuch" "$(cli $L INFO stats nosuch | section_heads)" "# Stats "
 expect "INFO raft" "$(cli $L INFO raft | section_heads)" "# Raft "
+expect "INFO cluster, as redis-server's" "$(cli $L INFO cluster | tr -d '\r')" "$(rcli INFO cluster | tr -d '\r')"
 expect "INFO nosuch: empty, as redis-server" "$(cli $L INFO nosuch)" "$(rcli INFO nosuch)"
 srv=$(cli $F INFO server | tr -d '\r')
 echo "$srv" | grep -qx 'redis_version:7.0.15' || fail "INFO server: no redis_version:7.0.15: $srv"

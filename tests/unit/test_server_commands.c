@@ -24,30 +24,32 @@ static uint32_t sections(const char *words)
 }
 
 /* Bits: server 0x1, clients 0x2, memory 0x4, persistence 0x8, stats 0x10,
- * replication 0x20, cpu 0x40, raft 0x80, keyspace 0x100. */
+ * replication 0x20, cpu 0x40, cluster 0x80, raft 0x100, keyspace 0x200. */
 Test(info_sections, as_redis_reads_its_arguments)
 {
-    cr_assert_eq(sections(""), 0x1ff, "no argument: the default sections, here all nine");
+    cr_assert_eq(sections(""), 0x3ff, "no argument: the default sections, here all ten");
     cr_assert_eq(sections("server"), 0x1);
     cr_assert_eq(sections("SERVER"), 0x1, "any case");
-    cr_assert_eq(sections("keyspace server"), 0x101, "several; the order is INFO's own");
+    cr_assert_eq(sections("keyspace server"), 0x201, "several; the order is INFO's own");
     cr_assert_eq(sections("clients clients"), 0x2);
     cr_assert_eq(sections("replication"), 0x20);
-    cr_assert_eq(sections("raft"), 0x80);
+    cr_assert_eq(sections("raft"), 0x100);
+    cr_assert_eq(sections("cluster"), 0x80);
     cr_assert_eq(sections("cpu memory"), 0x44);
     cr_assert_eq(sections("persistence stats"), 0x18);
-    cr_assert_eq(sections("all"), 0x1ff);
-    cr_assert_eq(sections("everything"), 0x1ff);
-    cr_assert_eq(sections("Default"), 0x1ff);
+    cr_assert_eq(sections("all"), 0x3ff);
+    cr_assert_eq(sections("everything"), 0x3ff);
+    cr_assert_eq(sections("Default"), 0x3ff);
     cr_assert_eq(sections("nosuch"), 0, "an unknown section: nothing (an empty reply)");
     cr_assert_eq(sections("nosuch stats"), 0x10);
     cr_assert_eq(sections("commandstats"), 0, "Redis's sections raftkv does not have");
     cr_assert_eq(sections("serverx"), 0);
     cr_assert_eq(sections("serve"), 0);
     cr_assert_str_eq(info_section_name(0), "server");
-    cr_assert_str_eq(info_section_name(7), "raft");
-    cr_assert_str_eq(info_section_name(8), "keyspace");
-    cr_assert_null(info_section_name(9));
+    cr_assert_str_eq(info_section_name(7), "cluster");
+    cr_assert_str_eq(info_section_name(8), "raft");
+    cr_assert_str_eq(info_section_name(9), "keyspace");
+    cr_assert_null(info_section_name(10));
 }
 
 static const char *text(struct resp_buf *b)
