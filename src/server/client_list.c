@@ -3,7 +3,6 @@
  * CLIENT LIST's TYPE and ID filters. Fields raftkv has no counterpart for
  * (pub/sub, transactions, per-client buffers Redis sizes differently) keep
  * Redis's value for a plain idle client. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,20 +49,6 @@ static uint64_t now_ms(void)
     return uv_hrtime() / 1000000;
 }
 
-static bool parse_id(const char *s, size_t n, long long *out)
-{
-    char buf[24];
-    if (n == 0 || n >= sizeof buf)
-        return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    char *end;
-    errno = 0;
-    *out = strtoll(buf, &end, 10);
-    return !errno && *end == '\0' && buf[0] != ' ' && buf[0] != '+' && !(buf[0] == '0' && n > 1) &&
-           !(buf[0] == '-' && (n == 1 || buf[1] == '0'));
-}
-
 static bool type_known(const struct resp_request *q, size_t i)
 {
     return cmd_arg_is(q, i, "normal") || cmd_arg_is(q, i, "slave") || cmd_arg_is(q, i, "replica") ||
@@ -93,13 +78,13 @@ void cmd_client_list(struct cmd_ctx *x)
     } else if (q->argc > 3 && cmd_arg_is(q, 2, "id")) {
         long long id = 0;
         for (size_t j = 3; j < q->argc; j++)
-            if (!parse_id(q->argv[j], q->argl[j], &id)) {
+            if (!cmd_arg_ll(q, j, &id)) {
                 resp_write_error(reply, "ERR Invalid client ID");
                 return;
             }
         /* In the order asked, as Redis. */
         for (size_t j = 3; j < q->argc; j++) {
-            parse_id(q->argv[j], q->argl[j], &id);
+            cmd_arg_ll(q, j, &id);
             for (const struct client *c = x->s->clients; c; c = c->next)
                 if ((long long)c->id == id) {
                     client_list_line(&lines, c, now);

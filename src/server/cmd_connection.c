@@ -3,6 +3,7 @@
  * WHOAMI, with Redis 7's replies and error texts. Failed authentications are logged with the client's
  * address, rate-limited (server_log_limited). */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,12 +179,19 @@ void cmd_quit(struct cmd_ctx *x)
     x->c->close_after_write = true;
 }
 
+/* SELECT index: Redis's checks (an int; 0 to 15, its default 16
+ * databases), then raftkv's one key space. */
 void cmd_select(struct cmd_ctx *x)
 {
-    if (x->q->argl[1] == 1 && x->q->argv[1][0] == '0')
-        resp_write_simple(&x->r->reply, "OK");
-    else
+    long long id;
+    if (!cmd_arg_ll(x->q, 1, &id) || id < INT_MIN || id > INT_MAX)
+        resp_write_error(&x->r->reply, "ERR value is not an integer or out of range");
+    else if (id < 0 || id > 15)
+        resp_write_error(&x->r->reply, "ERR DB index is out of range");
+    else if (id != 0)
         resp_write_error(&x->r->reply, "ERR raftkv has only database 0");
+    else
+        resp_write_simple(&x->r->reply, "OK");
 }
 
 void cmd_client_setname(struct cmd_ctx *x)
