@@ -306,3 +306,18 @@ Test(client_list, hello_setname_as_redis_orders_its_checks)
     cr_assert_str_eq(f.c->name, "", "no name set by a HELLO that failed");
     teardown(&f);
 }
+
+/* SELECT's errors, in Redis 7.0.15's order of checks. */
+Test(client_list, select_as_redis_checks_the_index)
+{
+    struct fixture f = setup();
+    EXPECT(&f, "SELECT|abc", "-ERR value is not an integer or out of range\r\n");
+    EXPECT(&f, "SELECT|01", "-ERR value is not an integer or out of range\r\n");
+    EXPECT(&f, "SELECT|", "-ERR value is not an integer or out of range\r\n");
+    EXPECT(&f, "SELECT|2147483648", "-ERR value is not an integer or out of range\r\n");
+    EXPECT(&f, "SELECT|-1", "-ERR DB index is out of range\r\n");
+    EXPECT(&f, "SELECT|16", "-ERR DB index is out of range\r\n");
+    EXPECT(&f, "SELECT|15", "-ERR raftkv has only database 0\r\n");
+    EXPECT(&f, "SELECT|0", "+OK\r\n");
+    teardown(&f);
+}
