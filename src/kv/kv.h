@@ -56,9 +56,10 @@ enum kv_op {
     KV_DEL = 19,     /* key -> num 1 deleted, 0 absent */
     KV_EXISTS = 20,  /* key -> num 1 or 0 */
     KV_SCAS = 21,    /* key, arg[0] from, arg[1] to: as KV_CAS on strings */
-    KV_VERSION = 22, /* key -> num: its version (0: absent); with
-                      * KV_VERSION_EXPECT, KV_ERR_PRECONDITION unless it
-                      * equals num[0] (WATCH's check at EXEC) */
+    KV_VERSION = 22, /* key -> num: its version (> 0), or if absent minus
+                      * the store's write counter; with KV_VERSION_EXPECT,
+                      * KV_ERR_PRECONDITION if the key changed since it
+                      * answered num[0] (WATCH's check at EXEC) */
     /* 24..47: more string commands; 48..79: keyspace and expiry */
     KV_OP_LIMIT = 96 /* codes are below this */
 };

@@ -66,6 +66,10 @@ bool cmd_arg_ll(const struct resp_request *q, size_t i, long long *out)
 
 void cmd_run(struct cmd_ctx *x, struct kv_command *cmds, size_t n)
 {
+    if (x->capture) {
+        multi_capture(x->capture, x, cmds, n);
+        return;
+    }
     struct server *s = x->s;
     struct client_req *r = x->r;
     r->data = true;

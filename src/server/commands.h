@@ -13,13 +13,43 @@
 #include "server/command_table.h"
 #include "server/server_internal.h"
 
+struct multi_item;
+
 struct cmd_ctx {
     struct server *s;
     struct client *c;
     struct client_req *r;
     const struct resp_request *q;
     const struct command_def *cmd;
+    /* Inside MULTI: where cmd_run puts the prepared operations instead of
+     * running them (multi.c); NULL otherwise. */
+    struct multi_item *capture;
 };
+
+/* A state machine's answer that is a client error, written into buf
+ * ("ERR ..." or Redis's own line); NULL when the answer is no error. */
+const char *commands_kv_error(const struct kv_result *kv, char *buf, size_t cap);
+
+/* multi.c: MULTI EXEC DISCARD WATCH UNWATCH, and queueing inside MULTI. */
+void cmd_multi(struct cmd_ctx *x);
+void cmd_exec(struct cmd_ctx *x);
+void cmd_discard(struct cmd_ctx *x);
+void cmd_watch(struct cmd_ctx *x);
+void cmd_unwatch(struct cmd_ctx *x);
+void cmd_reply_exec(struct client_req *r, int proto);
+void cmd_reply_watch(struct client_req *r, int proto);
+/* Whether a command of this row is queued rather than run (the client is
+ * inside MULTI and the row is no transaction control). */
+bool multi_queues(const struct client *c, const struct command_def *cmd);
+/* Queue the command (replies +QUEUED, or an error that aborts EXEC). */
+void multi_queue(struct cmd_ctx *x);
+/* A queue-time error (unknown command, arity, permission), already written
+ * into r's reply: EXEC aborts; if the command was EXEC itself (inside
+ * MULTI or not), any transaction ends now and the reply is Redis's
+ * EXECABORT with the reason instead. */
+void multi_flag_error(struct client *c, struct client_req *r, const struct resp_request *q);
+/* Put the prepared operations of a command inside MULTI into its item. */
+void multi_capture(struct multi_item *it, struct cmd_ctx *x, struct kv_command *cmds, size_t n);
 
 /* Whether argument i is `word` (any case). */
 bool cmd_arg_is(const struct resp_request *q, size_t i, const char *word);

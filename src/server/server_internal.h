@@ -233,6 +233,8 @@ struct client {
     uint64_t handshake_deadline_ms;
     uint64_t last_io_ms;
     bool tls_counted; /* its finished handshake was counted */
+    /* MULTI's queue and WATCH's keys (multi.c); NULL when neither is used. */
+    struct client_multi *multi;
     struct client *prev, *next;
 };
 
@@ -284,8 +286,14 @@ struct client_req {
     bool data; /* a data command (its latency is recorded) */
     uint32_t reply_flags; /* what a handler tells its reply function (SET's GET) */
     bool deferred; /* answered later by its handler's module (transfer.c) */
+    struct multi_exec *exec; /* EXEC: the transaction it runs (multi.c), owned */
+    struct watch_note *watch; /* WATCH: where its versions go (multi.c), owned */
     uint64_t started_ns;
 };
+
+/* multi.c: a closing connection's transaction and watches; an EXEC's. */
+void multi_client_free(struct client *c);
+void multi_req_free(struct client_req *r);
 
 /* ---- The server ------------------------------------------------------------- */
 

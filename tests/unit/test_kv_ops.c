@@ -190,7 +190,7 @@ Test(kv_ops, del_and_exists_count_and_versions_grow_with_each_write)
     r = read_at(s, cmd(KV_VERSION, "b", NULL, 0, 0), 1);
     cr_assert_eq(r.num, 2);
     r = read_at(s, cmd(KV_VERSION, "none", NULL, 0, 0), 1);
-    cr_assert_eq(r.num, 0);
+    cr_assert_eq(r.num, -3, "an absent key answers minus the write counter");
     r = read_at(s, cmd(KV_VERSION, "a", NULL, KV_VERSION_EXPECT, 2), 1);
     cr_assert_eq(r.code, 22);
     r = read_at(s, cmd(KV_VERSION, "a", NULL, KV_VERSION_EXPECT, 3), 1);
@@ -248,6 +248,33 @@ Test(kv_ops, a_multi_applies_all_or_nothing_by_its_guards)
     kv_store_free(s);
 }
 
+Test(kv_ops, a_key_absent_at_watch_and_again_at_exec_changed_if_it_existed_between)
+{
+    struct kv_store *s = kv_store_new();
+    logged(s, cmd(KV_SET, "other", "1", 0, 0), 1);
+    struct kv_result r = read_at(s, cmd(KV_VERSION, "w", NULL, 0, 0), 1);
+    int64_t watched = r.num;
+    cr_assert_eq(watched, -1);
+    r = read_at(s, cmd(KV_VERSION, "w", NULL, KV_VERSION_EXPECT, watched), 1);
+    cr_assert_eq(r.code, 0, "nothing happened to w");
+    logged(s, cmd(KV_SET, "other", "2", 0, 0), 2);
+    r = read_at(s, cmd(KV_VERSION, "w", NULL, KV_VERSION_EXPECT, watched), 2);
+    cr_assert_eq(r.code, 0, "writes to other keys do not count");
+    logged(s, cmd(KV_SET, "w", "x", 0, 0), 3);
+    r = read_at(s, cmd(KV_VERSION, "w", NULL, KV_VERSION_EXPECT, watched), 3);
+    cr_assert_eq(r.code, 22, "created");
+    logged(s, cmd(KV_DEL, "w", NULL, 0, 0), 4);
+    r = read_at(s, cmd(KV_VERSION, "w", NULL, KV_VERSION_EXPECT, watched), 4);
+    cr_assert_eq(r.code, 22, "created and deleted again");
+    /* Created with a deadline that has passed: it existed, so it changed. */
+    r = read_at(s, cmd(KV_VERSION, "e", NULL, 0, 0), 5);
+    watched = r.num;
+    logged(s, cmd(KV_SET, "e", "x", KV_SET_EXPIRE_AT, 6), 5);
+    r = read_at(s, cmd(KV_VERSION, "e", NULL, KV_VERSION_EXPECT, watched), 7);
+    cr_assert_eq(r.code, 22);
+    kv_store_free(s);
+}
+
 Test(kv_ops, a_result_travels_as_bytes_and_back)
 {
     struct kv_result r = {.code = 22, .num = -5};
@@ -286,6 +313,8 @@ Test(kv_ops, a_snapshot_keeps_types_deadlines_versions_and_time)
     struct kv_store *s = kv_store_new();
     logged(s, cmd(KV_SET, "bin\xff", "v\x00", 0, 0), 10);
     logged(s, cmd(KV_SET, "ttl", "x", KV_SET_EXPIRE_AT, 90000), 20);
+    logged(s, cmd(KV_SET, "gone", "x", 0, 0), 20);
+    logged(s, cmd(KV_DEL, "gone", NULL, 0, 0), 20); /* its bucket remembers */
     uint8_t *data;
     size_t len;
     cr_assert_eq(kv_snapshot(s, 7, 3, &data, &len), 0);
@@ -300,10 +329,13 @@ Test(kv_ops, a_snapshot_keeps_types_deadlines_versions_and_time)
     assert_value(t, "ttl", 90000, NULL);
     struct kv_result r = read_at(t, cmd(KV_VERSION, "ttl", NULL, 0, 0), 1);
     cr_assert_eq(r.num, 2);
+    /* A WATCH of "gone" from before its delete still sees it changed. */
+    r = read_at(t, cmd(KV_VERSION, "gone", NULL, KV_VERSION_EXPECT, -2), 30);
+    cr_assert_eq(r.code, 22);
     /* The next write continues the restored counter. */
     logged(t, cmd(KV_SET, "n", "1", 0, 0), 30);
     r = read_at(t, cmd(KV_VERSION, "n", NULL, 0, 0), 30);
-    cr_assert_eq(r.num, 3);
+    cr_assert_eq(r.num, 5);
     free(data);
     kv_store_free(s);
     kv_store_free(t);
