@@ -1,4 +1,6 @@
-/* lin.c - the Wing-Gong/Lowe linearizability search for one register.
+/* lin.c - the Wing-Gong/Lowe linearizability search for one key's history
+ * against a model (lin.h, struct lin_model; the register's step is called
+ * directly, the others' through the model).
  *
  * The history becomes a time-ordered, doubly linked list of call and return
  * entries (lin_entries.c). The search walks it from the front: at a call
@@ -46,33 +48,6 @@
 #define LIN_MAX_MEMO_BYTES (1ULL << 30)
 /* How many search steps pass between two looks at the clock. */
 #define LIN_CLOCK_EVERY 16384
-
-/* ---- the model: a compare-and-set register ---------------------------- */
-
-/* Applies op to a register holding `value`; false if the op's outcome is
- * impossible from that value. See lin.h for the meaning of each outcome. */
-static bool lin_step(const struct lin_op *op, int32_t value, int32_t *out)
-{
-    *out = value;
-    switch (op->f) {
-    case LIN_READ:
-        /* A read whose outcome is not OK constrains nothing. */
-        return op->outcome != LIN_OK || value == op->a;
-    case LIN_WRITE:
-        if (op->outcome != LIN_FAIL)
-            *out = op->a;
-        return true;
-    case LIN_CAS:
-        if (op->outcome == LIN_FAIL)
-            return value != op->a;
-        if (value != op->a)
-            return false;
-        *out = op->b;
-        return true;
-    default:
-        return false;
-    }
-}
 
 /* ---- the set of linearized ops ------------------------------------------ */
 
@@ -181,6 +156,9 @@ struct lin_frame {
 };
 
 struct lin_search {
+    const struct lin_model *model;
+    void *ctx;
+    bool is_register; /* the register model: its step inlined */
     const struct lin_op *ops;
     size_t n;
     struct lin_entry head, info_head;
@@ -301,7 +279,7 @@ static void lin_find_twins(struct lin_search *s)
             const struct lin_op *p = &s->ops[y->op];
             if (s->order_on && !s->order.free[y->op])
                 continue;
-            if (p->f == o->f && p->a == o->a && (o->f != LIN_CAS || p->b == o->b)) {
+            if (p->f == o->f && p->a == o->a && p->b == o->b && p->c == o->c) {
                 s->twin[x->op] = y->op;
                 break;
             }
@@ -310,9 +288,13 @@ static void lin_find_twins(struct lin_search *s)
 }
 
 /* Allocates everything and numbers the ops; 0 or -1 (out of memory). */
-static int lin_search_init(struct lin_search *s, const struct lin_op *ops, size_t n, bool order_on)
+static int lin_search_init(struct lin_search *s, const struct lin_model *model, void *ctx, const struct lin_op *ops,
+                           size_t n, bool order_on)
 {
     memset(s, 0, sizeof *s);
+    s->model = model;
+    s->ctx = ctx;
+    s->is_register = model == &lin_register_model;
     s->ops = ops;
     s->n = n;
     s->order_on = order_on;
@@ -379,10 +361,14 @@ static int lin_try(struct lin_search *s, struct lin_entry *call, struct lin_entr
 {
     uint32_t op = call->op;
     bool info = lin_is_info(s, op);
-    int32_t next_value;
+    int32_t next_value = 0;
+    bool legal = s->is_register ? lin_register_step(&s->ops[op], *value, &next_value)
+                                : s->model->step(s->ctx, &s->ops[op], *value, &next_value);
+    if (!legal)
+        return next_value < 0 ? -1 : 0; /* -1: the model ran out of memory */
     /* An unknown op that leaves the value as it is gains nothing over
      * never taking effect, which the search covers anyway. */
-    if (!lin_step(&s->ops[op], *value, &next_value) || (info && next_value == *value))
+    if (info && next_value == *value)
         return 0;
     if (s->order_on && !lin_order_allows(s, op))
         return 0;
@@ -411,6 +397,12 @@ static int lin_try(struct lin_search *s, struct lin_entry *call, struct lin_entr
 enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_limits *limits,
                            struct lin_report *r)
 {
+    return lin_check_model(&lin_register_model, NULL, ops, n, limits, r);
+}
+
+enum lin_verdict lin_check_model(const struct lin_model *model, void *ctx, const struct lin_op *ops, size_t n,
+                                 const struct lin_limits *limits, struct lin_report *r)
+{
     memset(r, 0, sizeof *r);
     r->verdict = LIN_VALID;
     r->connection_order = limits && limits->connection_order;
@@ -423,7 +415,7 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
     double max_seconds = limits && limits->max_seconds > 0 ? limits->max_seconds : LIN_DEFAULT_MAX_SECONDS;
     struct lin_search s;
     enum lin_verdict verdict = LIN_UNKNOWN;
-    if (lin_search_init(&s, ops, n, limits && limits->connection_order) != 0) {
+    if (lin_search_init(&s, model, ctx, ops, n, limits && limits->connection_order) != 0) {
         lin_unknown(r, "out of memory");
         goto done;
     }
