@@ -1,5 +1,6 @@
 /* check.h - recorded histories: reading them, normalising each key's
- * operations for the register checker (lin.h), checking and explaining.
+ * operations for the checker (lin.h) and its models, checking and
+ * explaining.
  *
  * A history is a sequence of events (invoke, then ok/fail/info, per
  * process). Readers for three formats feed them to one builder,

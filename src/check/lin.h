@@ -1,8 +1,11 @@
-/* lin.h - linearizability of one compare-and-set register's history.
+/* lin.h - linearizability of one key's history against a model (struct
+ * lin_model below): the compare-and-set register, a Redis string, or a key
+ * with expiry.
  *
  * The checker is a Wing-Gong/Lowe search with memoization of (set of
- * linearized operations, register value), as Porcupine does. Callers split a
- * multi-key history into one register per key and normalise outcomes first:
+ * linearized operations, model state), as Porcupine does. Callers split a
+ * multi-key history into one history per key and normalise outcomes first
+ * (for the register; the other models' rules are in check.h):
  *   - a read that failed with code 20 observed the empty register:
  *     pass it as LIN_READ, LIN_OK, a = LIN_NIL;
  *   - a cas that failed with code 20 observed the empty register too: pass it
