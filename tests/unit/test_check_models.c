@@ -5,11 +5,15 @@
  * EDN; how a history's model is chosen; and the fields the readers refuse.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check/check.h"
+#include "common/rng.h"
 
 struct checked {
     struct check_history h;
@@ -241,6 +245,7 @@ Test(expiry_model, ttl_and_pttl)
         {"pttl", "600", 400, LIN_VALID},  {"pttl", "601", 400, LIN_INVALID}, {"ttl", "1", 400, LIN_VALID},
         {"ttl", "0", 400, LIN_INVALID},    {"ttl", "0", 600, LIN_VALID},     {"ttl", "-1", 400, LIN_INVALID},
         {"ttl", "-2", 1000, LIN_VALID},   {"pttl", "-2", 999, LIN_INVALID}, {"pttl", "1", 999, LIN_VALID},
+        {"ttl", "1", 500, LIN_VALID},     {"ttl", "0", 500, LIN_INVALID},   {"ttl", "0", 501, LIN_VALID},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char h[1024];
@@ -385,4 +390,171 @@ Test(check_models, bad_fields_are_refused)
     refused(I(0, "append", ""), "need a value");
     refused(I(0, "append", ",\"value\":\"a\"") OK(0, "append", ",\"value\":\"long\""), "output (value) must be an integer");
     refused(I(0, "frobnicate", ""), "\"f\" must be read, write, cas, get");
+}
+
+/* ---- random histories, linearizable by construction ------------------------------ */
+
+/* Processes run one op at a time on a few keys; each op takes effect at a
+ * random moment between its invocation and its completion (the time stamp
+ * is that moment's clock); some completions are lost (info: the effect
+ * happened or not) and some ops carry no time stamp. Every such history is
+ * linearizable, so the checker must say valid. */
+struct sim_key {
+    bool present;
+    char value[160];
+    int64_t deadline; /* -1: none */
+};
+
+struct sim_op {
+    int phase; /* 0 idle, 1 invoked, 2 applied */
+    char done[320];
+};
+
+static void sim_run(uint64_t seed, bool expiry, char **text, size_t *len)
+{
+    struct rng g;
+    rng_seed(&g, seed);
+    FILE *out = open_memstream(text, len);
+    struct sim_key keys[4] = {{0}};
+    struct sim_op procs[5] = {{0}};
+    int64_t now = 1000;
+    const char *fs_string[] = {"incr", "incr", "get", "append", "getset", "del", "set"};
+    const char *fs_expiry[] = {"set", "get", "pttl", "ttl", "persist", "del", "get"};
+    int f_of[5], key_of[5], arg_of[5];
+    int64_t dl_of[5];
+    for (int done = 0; done < 600;) {
+        int p = (int)rng_below(&g, 5);
+        now += (int64_t)rng_below(&g, 4);
+        struct sim_op *o = &procs[p];
+        if (o->phase == 0) {
+            f_of[p] = (int)rng_below(&g, 7);
+            key_of[p] = (int)rng_below(&g, 4);
+            arg_of[p] = (int)rng_below(&g, 9) + 1;
+            dl_of[p] = rng_below(&g, 3) == 0 ? -1 : now + (int64_t)rng_below(&g, rng_below(&g, 2) ? 60 : 3000) - 5;
+            const char *f = expiry ? fs_expiry[f_of[p]] : fs_string[f_of[p]];
+            fprintf(out, "{\"process\":%d,\"type\":\"invoke\",\"f\":\"%s\",\"key\":%d", p, f, key_of[p]);
+            if (!expiry && f_of[p] != 2 && f_of[p] != 5)
+                fprintf(out, f_of[p] <= 1 ? ",\"value\":%d" : ",\"value\":\"%d\"", arg_of[p]);
+            if (expiry && f_of[p] == 0) {
+                fprintf(out, ",\"value\":\"%d\"", arg_of[p]);
+                if (dl_of[p] >= 0)
+                    fprintf(out, ",\"deadline\":%lld", (long long)dl_of[p]);
+            }
+            fprintf(out, "}\n");
+            o->phase = 1;
+            continue;
+        }
+        if (o->phase == 1) { /* takes effect now */
+            struct sim_key *k = &keys[key_of[p]];
+            char reply[192] = "";
+            const char *f = expiry ? fs_expiry[f_of[p]] : fs_string[f_of[p]];
+            bool failed = false;
+            if (expiry && k->present && k->deadline >= 0 && k->deadline <= now)
+                k->present = false;
+            if (!expiry) {
+                /* Values are digits 1-9 appended, or sums: integers unless too big. */
+                errno = 0;
+                long long cur = k->present ? strtoll(k->value, NULL, 10) : 0;
+                bool too_big = errno == ERANGE || cur > LLONG_MAX - arg_of[p];
+                switch (f_of[p]) {
+                case 0:
+                case 1:
+                    if (too_big) {
+                        failed = true;
+                        break;
+                    }
+                    snprintf(k->value, sizeof k->value, "%lld", cur + arg_of[p]);
+                    k->present = true;
+                    snprintf(reply, sizeof reply, ",\"value\":%s", k->value);
+                    break;
+                case 2:
+                    snprintf(reply, sizeof reply, k->present ? ",\"value\":\"%s\"" : ",\"value\":null", k->value);
+                    break;
+                case 3:
+                    if (!k->present)
+                        k->value[0] = '\0';
+                    if (strlen(k->value) + 2 < sizeof k->value)
+                        snprintf(k->value + strlen(k->value), 2, "%d", arg_of[p]);
+                    k->present = true;
+                    snprintf(reply, sizeof reply, ",\"value\":%zu", strlen(k->value));
+                    break;
+                case 4:
+                    snprintf(reply, sizeof reply, k->present ? ",\"value\":\"%s\"" : ",\"value\":null", k->value);
+                    snprintf(k->value, sizeof k->value, "%d", arg_of[p]);
+                    k->present = true;
+                    break;
+                case 5:
+                    snprintf(reply, sizeof reply, ",\"value\":%d", k->present);
+                    k->present = false;
+                    break;
+                default:
+                    snprintf(k->value, sizeof k->value, "%d", arg_of[p]);
+                    k->present = true;
+                }
+            } else {
+                int64_t left = k->present && k->deadline >= 0 ? k->deadline - now : 0;
+                switch (f_of[p]) {
+                case 0:
+                    snprintf(k->value, sizeof k->value, "%d", arg_of[p]);
+                    k->deadline = dl_of[p];
+                    k->present = dl_of[p] < 0 || dl_of[p] > now;
+                    break;
+                case 1:
+                case 6:
+                    snprintf(reply, sizeof reply, k->present ? ",\"value\":\"%s\"" : ",\"value\":null", k->value);
+                    break;
+                case 2:
+                case 3:
+                    snprintf(reply, sizeof reply, ",\"value\":%lld",
+                             !k->present ? -2LL : k->deadline < 0 ? -1LL
+                                                  : f_of[p] == 2 ? (long long)left : (long long)((left + 500) / 1000));
+                    break;
+                case 4:
+                    snprintf(reply, sizeof reply, ",\"value\":%d", k->present && k->deadline >= 0);
+                    if (k->present)
+                        k->deadline = -1;
+                    break;
+                default:
+                    snprintf(reply, sizeof reply, ",\"value\":%d", k->present);
+                    k->present = false;
+                }
+            }
+            char at[32] = "";
+            if (expiry && rng_below(&g, 5) != 0) /* some ops carry no time stamp */
+                snprintf(at, sizeof at, ",\"at\":%lld", (long long)now);
+            const char *type = failed ? "fail" : rng_below(&g, 10) == 0 ? "info" : "ok";
+            snprintf(o->done, sizeof o->done, "{\"process\":%d,\"type\":\"%s\",\"f\":\"%s\",\"key\":%d%s%s%s}\n", p,
+                     type, f, key_of[p], strcmp(type, "ok") == 0 ? reply : "", failed ? ",\"error\":40" : "", at);
+            o->phase = 2;
+            continue;
+        }
+        fputs(o->done, out);
+        o->phase = 0;
+        done++;
+    }
+    fclose(out);
+}
+
+Test(check_models, random_linearizable_histories_are_valid)
+{
+    uint64_t seed = (uint64_t)time(NULL);
+    printf("check models random histories: seed %llu\n", (unsigned long long)seed);
+    for (uint64_t i = 0; i < 40; i++) {
+        bool expiry = i % 2;
+        char *text = NULL;
+        size_t len = 0;
+        sim_run(seed + i, expiry, &text, &len);
+        struct checked c;
+        check_text(&c, text);
+        cr_assert_eq(c.rc, 0, "seed %llu: %s", (unsigned long long)(seed + i), c.err);
+        cr_assert_str_eq(c.h.model->name, expiry ? "expiry" : "string");
+        if (c.verdict != LIN_VALID) {
+            for (size_t k = 0; k < c.h.n_keys; k++)
+                if (c.h.keys[k].report.verdict != LIN_VALID)
+                    check_explain_key(stderr, &c.h, k, true);
+            cr_assert_fail("seed %llu (expiry %d): not valid:\n%s", (unsigned long long)(seed + i), expiry, text);
+        }
+        check_history_free(&c.h);
+        free(text);
+    }
 }
