@@ -579,6 +579,17 @@ const struct raft_configuration *raft_snapshot_configuration(const struct raft *
 {
     return &r->snap_conf;
 }
+bool raft_configuration_at(const struct raft *r, raft_index index, struct raft_configuration *out)
+{
+    if (index < r->snap_index || index < r->log.offset || index > log_last_index(&r->log))
+        return false;
+    if (index == r->snap_index) {
+        *out = r->snap_conf;
+        return true;
+    }
+    config_at(r, index, out);
+    return true;
+}
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 {
     return log_get(&r->log, index);

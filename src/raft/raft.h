@@ -70,7 +70,8 @@
  * A configuration travels with snapshots: an installed snapshot's update,
  * raft_restore and the SNAPSHOT message carry the configuration as of the
  * snapshot index, which the driver stores beside the image
- * (raft_snapshot_configuration() after RAFT_EVENT_SNAPSHOT). A driver that
+ * (raft_configuration_at(index) before RAFT_EVENT_SNAPSHOT, or
+ * raft_snapshot_configuration() after it). A driver that
  * never changes membership may ignore all of this: with no configuration
  * given, a node starts from raft_config.n_nodes voters, ids 0..n_nodes-1.
  */
@@ -381,6 +382,9 @@ const struct raft_configuration *raft_configuration(const struct raft *r);
 raft_index raft_configuration_index(const struct raft *r);
 /* The configuration as of the snapshot this node holds, to store beside it. */
 const struct raft_configuration *raft_snapshot_configuration(const struct raft *r);
+/* The configuration in force at `index` (snapshot index .. last index), for a
+ * driver that stores its snapshot before RAFT_EVENT_SNAPSHOT; false outside. */
+bool raft_configuration_at(const struct raft *r, raft_index index, struct raft_configuration *out);
 /* For a leader: what it knows of follower `id` (match index, next index). */
 bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *next);
 /* For a leader: whether follower `id` lost data it had acknowledged: it
