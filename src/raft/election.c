@@ -142,8 +142,8 @@ void election_tick(struct raft *r)
     if (r->now >= r->election_deadline && !config_is_voter(r, r->cfg.id)) {
         /* Thesis 4.2: only voters campaign; a learner or a node outside
          * the configuration waits for a leader to reach it. */
-        TRACE(r, "election timeout as %s, not a voter -> stay follower",
-              config_is_member(r, r->cfg.id) ? "learner" : "non-member");
+        TRACE(r, "election timeout as %s -> stay follower",
+              config_is_member(r, r->cfg.id) ? "a learner" : "outside the configuration");
         election_reset_timer(r);
         return;
     }

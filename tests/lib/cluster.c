@@ -619,12 +619,19 @@ int cluster_wait_leader(struct cluster *c, uint64_t max_ms)
     return cluster_step_until(c, one_leader_known, NULL, max_ms) ? cluster_leader(c) : -1;
 }
 
+/* Members: of the leader's configuration if there is a leader, else each
+ * node's own (spares outside it and removed nodes receive nothing). */
 static bool all_applied(struct cluster *c, void *ctx)
 {
     raft_index index = *(raft_index *)ctx;
-    for (int i = 0; i < c->n; i++)
-        if (c->nodes[i].alive && c->nodes[i].sm_applied < index)
+    int l = cluster_leader(c);
+    for (int i = 0; i < c->n; i++) {
+        if (!c->nodes[i].alive || c->nodes[i].sm_applied >= index)
+            continue;
+        struct raft *r = l >= 0 ? c->nodes[l].raft : c->nodes[i].raft;
+        if (raft_configuration_find(raft_configuration(r), i))
             return false;
+    }
     return true;
 }
 

@@ -108,7 +108,8 @@ bool cluster_step_until(struct cluster *c, bool (*pred)(struct cluster *c, void 
                         uint64_t max_ms);
 /* Step until there is exactly one live leader, heard by a majority; returns it or -1. */
 int cluster_wait_leader(struct cluster *c, uint64_t max_ms);
-/* Step until every live node applied at least index (true) or max_ms pass. */
+/* Step until every live member (of the leader's configuration, else of its
+ * own) applied at least index (true) or max_ms pass. */
 bool cluster_wait_applied(struct cluster *c, raft_index index, uint64_t max_ms);
 
 /* Safety verdict so far, and the first violation ("" if none). */
