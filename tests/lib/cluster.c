@@ -146,6 +146,10 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
             nd->sync_at = c->now + c->sync_delay_ms;
         wrote = false;
     } else {
+        /* A sync still pending from an earlier update is done now: report
+         * it too, or the leader never counts its own entries. */
+        if (nd->sync_at)
+            wrote = true;
         d->durable = cluster_disk_last(d);
         nd->sync_at = 0;
     }
