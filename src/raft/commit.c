@@ -11,14 +11,14 @@ void commit_leader_advance(struct raft *r)
 {
     uint64_t matches[RAFT_MAX_NODES];
     raft_index last = log_last_index(&r->log);
-    for (int k = 0; k < r->conf.n; k++) {
-        int id = r->conf.members[k].id;
-        matches[id] = id == r->cfg.id ? (r->persisted < last ? r->persisted : last)
-                                      : r->progress[id].match;
+    for (int k = 0; k < r->n_voters; k++) {
+        int id = r->voter_ids[k];
+        matches[k] = id == r->cfg.id ? (r->persisted < last ? r->persisted : last)
+                                     : r->progress[id].match;
     }
     /* A leader outside the configuration (it removed itself) is not among
      * its voters, so it does not count itself (thesis 4.2.2). */
-    raft_index quorum_index = quorum_value(&r->conf, matches);
+    raft_index quorum_index = quorum_value(r, matches);
     if (quorum_index <= r->commit)
         return;
     raft_term t = 0;

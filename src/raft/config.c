@@ -104,6 +104,7 @@ static void set_conf(struct raft *r, const struct raft_configuration *c, raft_in
     struct raft_configuration old = r->conf;
     r->conf = *c;
     r->conf_index = index;
+    quorum_update(r);
     if (r->cfg.trace) {
         char buf[RAFT_MAX_NODES * 5 + 1];
         describe(c, buf, sizeof buf);
@@ -134,6 +135,7 @@ void config_init(struct raft *r, const struct raft_configuration *snap_conf)
     r->base_conf = r->snap_conf;
     r->conf = r->snap_conf;
     r->conf_index = 0;
+    quorum_update(r);
 }
 
 void config_appended(struct raft *r, const struct raft_entry *e)
@@ -147,19 +149,31 @@ void config_appended(struct raft *r, const struct raft_entry *e)
 }
 
 /* The latest CONFIG entry at or before `index` in the log, else base_conf. */
-static raft_index find_at(const struct raft *r, raft_index index, struct raft_configuration *out)
+static raft_index scan_back(const struct raft *r, raft_index index, struct raft_configuration *out)
 {
-    if (r->conf_index && r->conf_index <= index) {
-        *out = r->conf;
-        return r->conf_index;
-    }
     for (raft_index i = index; i > r->log.offset; i--) {
         const struct raft_entry *e = log_get(&r->log, i);
-        if (e && e->type == RAFT_ENTRY_CONFIG && raft_configuration_decode(e->data, e->len, out) == RAFT_OK)
+        if (e && e->type == RAFT_ENTRY_CONFIG &&
+            raft_configuration_decode(e->data, e->len, out) == RAFT_OK)
             return i;
     }
     *out = r->base_conf;
     return 0;
+}
+
+/* The same, answered from the configuration in force when it can be:
+ * conf_index 0 means the log in memory holds no CONFIG entry at all. */
+static raft_index find_at(const struct raft *r, raft_index index, struct raft_configuration *out)
+{
+    if (r->conf_index == 0) {
+        *out = r->base_conf;
+        return 0;
+    }
+    if (r->conf_index <= index) {
+        *out = r->conf;
+        return r->conf_index;
+    }
+    return scan_back(r, index, out);
 }
 
 void config_at(const struct raft *r, raft_index index, struct raft_configuration *out)
@@ -172,9 +186,8 @@ void config_truncated(struct raft *r, raft_index from)
     if (r->conf_index < from)
         return;
     raft_index gone = r->conf_index;
-    r->conf_index = 0; /* so find_at() scans what is left of the log */
     struct raft_configuration c;
-    raft_index at = find_at(r, log_last_index(&r->log), &c);
+    raft_index at = scan_back(r, log_last_index(&r->log), &c);
     TRACE(r, "CONFIG entry %llu truncated -> back to the configuration of index %llu",
           (unsigned long long)gone, (unsigned long long)at);
     set_conf(r, &c, at);

@@ -83,7 +83,7 @@ void election_start(struct raft *r, bool pre_vote)
     r->votes_granted = 1ull << r->cfg.id;
     r->votes_denied = 0;
     election_reset_timer(r);
-    if (quorum_reached(&r->conf, r->votes_granted)) {
+    if (quorum_reached(r, r->votes_granted)) {
         if (pre)
             election_start(r, false);
         else
@@ -111,7 +111,7 @@ void election_count_vote(struct raft *r, int from, bool granted)
         r->votes_granted |= 1ull << from;
     else
         r->votes_denied |= 1ull << from;
-    if (quorum_reached(&r->conf, r->votes_granted)) {
+    if (quorum_reached(r, r->votes_granted)) {
         if (r->role == RAFT_PRE_CANDIDATE) {
             TRACE(r, "pre-vote quorum for term %llu -> start election",
                   (unsigned long long)(r->term + 1));
@@ -120,7 +120,7 @@ void election_count_vote(struct raft *r, int from, bool granted)
             TRACE(r, "vote quorum in term %llu -> become leader", (unsigned long long)r->term);
             replication_become_leader(r);
         }
-    } else if (quorum_reached(&r->conf, r->votes_denied)) {
+    } else if (quorum_reached(r, r->votes_denied)) {
         TRACE(r, "%s denied by a majority -> follower", raft_role_name(r->role));
         election_become_follower(r, r->term, RAFT_NO_NODE);
     }

@@ -5,29 +5,29 @@
  */
 #include "raft/raft_private.h"
 
-bool quorum_reached(const struct raft_configuration *c, uint64_t set)
+void quorum_update(struct raft *r)
 {
-    int voters = 0, in = 0;
-    for (int k = 0; k < c->n; k++) {
-        if (c->members[k].role != RAFT_VOTER)
-            continue;
-        voters++;
-        if (set & (1ull << c->members[k].id))
-            in++;
-    }
-    return voters > 0 && in >= voters / 2 + 1;
+    r->n_voters = 0;
+    for (int k = 0; k < r->conf.n; k++)
+        if (r->conf.members[k].role == RAFT_VOTER)
+            r->voter_ids[r->n_voters++] = r->conf.members[k].id;
 }
 
-uint64_t quorum_value(const struct raft_configuration *c, const uint64_t *values)
+bool quorum_reached(const struct raft *r, uint64_t set)
 {
-    uint64_t v[RAFT_MAX_NODES];
-    int n = 0;
-    for (int k = 0; k < c->n; k++) {
-        if (c->members[k].role != RAFT_VOTER)
-            continue;
-        /* Insertion sort, descending: a few voters, at most RAFT_MAX_NODES. */
-        uint64_t x = values[c->members[k].id];
-        int j = n++;
+    int in = 0;
+    for (int k = 0; k < r->n_voters; k++)
+        in += (set >> r->voter_ids[k]) & 1;
+    return r->n_voters > 0 && in >= r->n_voters / 2 + 1;
+}
+
+uint64_t quorum_value(const struct raft *r, uint64_t *v)
+{
+    int n = r->n_voters;
+    /* Insertion sort, descending: a few voters, at most RAFT_MAX_NODES. */
+    for (int k = 1; k < n; k++) {
+        uint64_t x = v[k];
+        int j = k;
         for (; j > 0 && v[j - 1] < x; j--)
             v[j] = v[j - 1];
         v[j] = x;
@@ -38,5 +38,5 @@ uint64_t quorum_value(const struct raft_configuration *c, const uint64_t *values
 
 bool quorum_self_alone(const struct raft *r)
 {
-    return quorum_reached(&r->conf, 1ull << r->cfg.id);
+    return r->n_voters == 1 && r->voter_ids[0] == r->cfg.id;
 }

@@ -105,6 +105,8 @@ struct raft {
     struct raft_configuration base_conf; /* as of log.offset, behind every entry held */
     struct raft_configuration snap_conf; /* as of snap_index */
     struct raft_configuration boot_conf; /* initial: raft_config.initial or n_nodes */
+    int voter_ids[RAFT_MAX_NODES];       /* the voters of conf (quorum.c) */
+    int n_voters;
 
     struct raft_progress progress[RAFT_MAX_NODES];
     raft_index *inflight_store;
@@ -144,11 +146,13 @@ void raft_mark_written(struct raft *r, raft_index from);
 
 /* ---- quorum.c: the one definition of a quorum: a majority of the voters
  * of the configuration in force. ---- */
+/* conf changed: refresh the voter list every quorum reads. */
+void quorum_update(struct raft *r);
 /* Whether the ids in `set` (bit i: node i) include a majority of the voters. */
-bool quorum_reached(const struct raft_configuration *c, uint64_t set);
-/* The largest v that a majority of the voters hold (values[id] >= v);
- * values is indexed by node id and read for voters only. 0 without voters. */
-uint64_t quorum_value(const struct raft_configuration *c, const uint64_t *values);
+bool quorum_reached(const struct raft *r, uint64_t set);
+/* The largest x that a majority of the voters hold (value >= x), where
+ * v[k] is the value of voter_ids[k]; v is reordered. 0 without voters. */
+uint64_t quorum_value(const struct raft *r, uint64_t *v);
 /* Whether this node's own voice is a quorum (a single voter: itself). */
 bool quorum_self_alone(const struct raft *r);
 

@@ -109,9 +109,11 @@ void read_index_before_send(struct raft *r)
  * learner's answer confirms nothing). */
 static bool round_uncovered(const struct raft *r)
 {
-    FOR_EACH_PEER(r, k, i)
-        if (r->conf.members[k].role == RAFT_VOTER && r->progress[i].sent_seq < r->read_round)
+    for (int k = 0; k < r->n_voters; k++) {
+        int i = r->voter_ids[k];
+        if (i != r->cfg.id && r->progress[i].sent_seq < r->read_round)
             return true;
+    }
     return false;
 }
 
@@ -134,9 +136,11 @@ void read_index_tick(struct raft *r)
         return;
     TRACE(r, "round %llu not carried to every follower by replication -> heartbeat the rest",
           (unsigned long long)r->read_round);
-    FOR_EACH_PEER(r, k, i)
-        if (r->conf.members[k].role == RAFT_VOTER && r->progress[i].sent_seq < r->read_round)
+    for (int k = 0; k < r->n_voters; k++) {
+        int i = r->voter_ids[k];
+        if (i != r->cfg.id && r->progress[i].sent_seq < r->read_round)
             replication_send_heartbeat(r, i);
+    }
 }
 
 int read_index_request(struct raft *r, const uint64_t *ids, size_t n)
@@ -197,11 +201,11 @@ void read_index_on_commit(struct raft *r)
 static uint64_t confirmed_round(const struct raft *r)
 {
     uint64_t acked[RAFT_MAX_NODES];
-    for (int k = 0; k < r->conf.n; k++) {
-        int id = r->conf.members[k].id;
-        acked[id] = id == r->cfg.id ? r->hb_seq : r->progress[id].acked_seq;
+    for (int k = 0; k < r->n_voters; k++) {
+        int id = r->voter_ids[k];
+        acked[k] = id == r->cfg.id ? r->hb_seq : r->progress[id].acked_seq;
     }
-    return quorum_value(&r->conf, acked);
+    return quorum_value(r, acked);
 }
 
 void read_index_advance(struct raft *r)

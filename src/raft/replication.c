@@ -425,7 +425,7 @@ void replication_check_quorum(struct raft *r)
     FOR_EACH_PEER(r, k, i)
         if (r->now - r->progress[i].last_heard_ms < r->cfg.election_timeout_ms)
             active |= 1ull << i;
-    if (quorum_reached(&r->conf, active))
+    if (quorum_reached(r, active))
         return;
     TRACE(r, "heard from too few of %d voters in an election timeout -> step down",
           raft_configuration_voters(&r->conf));

@@ -69,6 +69,8 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
     struct cluster *c = nd->c;
     struct cluster_disk *d = &nd->disk;
     bool wrote = false;
+    if (u->commit_index > c->max_commit)
+        c->max_commit = u->commit_index; /* the one-change check's floor */
     int crash_at = CRASH_NONE;
     if (c->crash_point_prob > 0 && (u->flags & (RAFT_UPDATE_HARD_STATE | RAFT_UPDATE_ENTRIES |
                                                 RAFT_UPDATE_MESSAGES | RAFT_UPDATE_COMMITTED)) &&

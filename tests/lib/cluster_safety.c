@@ -195,9 +195,6 @@ static void check_one_change(struct cluster *c, struct cluster_node *nd, raft_in
 
 void cluster_safety_after_step(struct cluster *c)
 {
-    for (int i = 0; i < c->n; i++)
-        if (c->nodes[i].alive && raft_commit_index(c->nodes[i].raft) > c->max_commit)
-            c->max_commit = raft_commit_index(c->nodes[i].raft);
     for (int i = 0; i < c->n && !c->failed; i++) {
         struct cluster_node *nd = &c->nodes[i];
         if (!nd->alive || raft_role(nd->raft) != RAFT_LEADER) {

@@ -310,17 +310,42 @@ Test(membership, a_config_entry_is_in_force_on_append_and_undone_by_truncation)
     cr_assert_null(raft_configuration_find(raft_configuration(s.r), 3));
     cr_assert_eq(raft_configuration_index(s.r), 0);
 
-    /* A CONFIG entry that does not decode is refused with the message. */
-    buf[0] = 9;
-    e.term = 2;
-    e.index = 2;
+    /* Two changes held: truncating the second falls back to the first. */
+    uint8_t buf2[RAFT_CONFIGURATION_MAX_BYTES];
+    struct raft_configuration three = {.n = 3,
+                                       .members = {{0, RAFT_VOTER}, {1, RAFT_VOTER}, {5, RAFT_LEARNER}}};
+    struct raft_entry two[2] = {config_entry(2, 2, buf, &four), config_entry(2, 3, buf2, &three)};
     m = solo_from(2, RAFT_MSG_APPEND, 2);
     m.prev_index = 1;
     m.prev_term = 2;
+    m.entries = two;
+    m.n_entries = 2;
+    solo_recv(&s, &m);
+    cr_assert_eq(raft_configuration_index(s.r), 3);
+    cr_assert(is_learner(s.r, 5));
+    struct raft_entry other = {.term = 3, .index = 3, .type = RAFT_ENTRY_NOOP};
+    m = solo_from(1, RAFT_MSG_APPEND, 3);
+    m.prev_index = 2;
+    m.prev_term = 2;
+    m.entries = &other;
+    m.n_entries = 1;
+    solo_recv(&s, &m);
+    cr_assert_eq(raft_configuration_index(s.r), 2, "the CONFIG entry at 2 is in force again");
+    cr_assert(is_learner(s.r, 3));
+    cr_assert_null(raft_configuration_find(raft_configuration(s.r), 5));
+    cr_assert_eq(raft_last_index(s.r), 3);
+
+    /* A CONFIG entry that does not decode is refused with the message. */
+    buf[0] = 9;
+    e.term = 3;
+    e.index = 4;
+    m = solo_from(1, RAFT_MSG_APPEND, 3);
+    m.prev_index = 3;
+    m.prev_term = 3;
     m.entries = &e;
     m.n_entries = 1;
     cr_assert_eq(solo_recv(&s, &m), -2);
-    cr_assert_eq(raft_last_index(s.r), 1);
+    cr_assert_eq(raft_last_index(s.r), 3);
     solo_free(&s);
 }
 
