@@ -270,6 +270,10 @@ int config_change(struct raft *r, enum raft_change_type type, int id)
         TRACE(r, "%s n%d as %s -> refuse, not leader", what, id, raft_role_name(r->role));
         return RAFT_ERR_NOT_LEADER;
     }
+    if (transfer_active(r)) {
+        TRACE(r, "%s n%d during a leadership transfer -> refuse", what, id);
+        return RAFT_ERR_TRANSFERRING;
+    }
     /* One change at a time: the previous one must be committed, so any
      * two configurations in use differ by one server at most (4.1). */
     if (r->conf_index > r->commit) {

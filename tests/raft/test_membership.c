@@ -237,10 +237,10 @@ Test(membership, bad_changes_are_refused_and_change_nothing)
     int f = (l + 1) % 3;
     raft_index last = raft_last_index(cluster_raft(c, l));
     cr_assert_eq(cluster_change(c, f, RAFT_CHANGE_ADD_LEARNER, 3, NULL), -1, "not the leader");
-    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_PROMOTE, 3, NULL), -8, "n3 is no member");
-    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_REMOVE, 9, NULL), -8);
-    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_ADD_LEARNER, f, NULL), -9, "already a member");
-    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_PROMOTE, f, NULL), -9, "already a voter");
+    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_PROMOTE, 3, NULL), -9, "n3 is no member");
+    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_REMOVE, 9, NULL), -9);
+    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_ADD_LEARNER, f, NULL), -10, "already a member");
+    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_PROMOTE, f, NULL), -10, "already a voter");
     cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_ADD_LEARNER, 64, NULL), -2, "past the ids");
     cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_ADD_LEARNER, -1, NULL), -2);
     cr_assert_eq(raft_last_index(cluster_raft(c, l)), last, "nothing appended");
@@ -249,8 +249,8 @@ Test(membership, bad_changes_are_refused_and_change_nothing)
     /* One change at a time: the next waits until the first commits. */
     raft_index idx = 0;
     cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_ADD_LEARNER, 3, &idx), RAFT_OK);
-    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_PROMOTE, 3, NULL), -6, "in progress");
-    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_REMOVE, f, NULL), -6);
+    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_PROMOTE, 3, NULL), -7, "in progress");
+    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_REMOVE, f, NULL), -7);
     cr_assert_eq(raft_last_index(cluster_raft(c, l)), idx);
     cr_assert(cluster_wait_applied(c, idx, 2000));
     cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_PROMOTE, 3, NULL), RAFT_OK, "then it may");
@@ -260,12 +260,12 @@ Test(membership, bad_changes_are_refused_and_change_nothing)
     /* Removing the only voter would leave no one to elect or commit. */
     c = cluster_new(1, 16);
     cr_assert_eq(ready_leader(c), 0);
-    cr_assert_eq(cluster_change(c, 0, RAFT_CHANGE_REMOVE, 0, NULL), -10);
+    cr_assert_eq(cluster_change(c, 0, RAFT_CHANGE_REMOVE, 0, NULL), -11);
     /* A learner beside it can still be removed; the voter still cannot. */
     cr_assert_eq(cluster_change(c, 0, RAFT_CHANGE_ADD_LEARNER, 5, &idx), RAFT_OK);
     cluster_elapse(c, 50);
     cr_assert_geq(raft_commit_index(cluster_raft(c, 0)), idx, "a learner does not count");
-    cr_assert_eq(cluster_change(c, 0, RAFT_CHANGE_REMOVE, 0, NULL), -10);
+    cr_assert_eq(cluster_change(c, 0, RAFT_CHANGE_REMOVE, 0, NULL), -11);
     cr_assert_eq(cluster_change(c, 0, RAFT_CHANGE_REMOVE, 5, NULL), RAFT_OK);
     cluster_free(c);
 }
@@ -389,7 +389,7 @@ Test(membership, a_new_leaders_first_change_waits_for_an_entry_of_its_term)
     ev.change.type = RAFT_CHANGE_ADD_LEARNER;
     ev.change.id = 3;
     struct raft_update u;
-    cr_assert_eq(raft_step(s.r, &ev, &u), -7, "no entry of its term committed yet");
+    cr_assert_eq(raft_step(s.r, &ev, &u), -8, "no entry of its term committed yet");
     cr_assert_eq(raft_last_index(s.r), noop, "nothing appended");
     /* A follower acknowledges the no-op: it commits. */
     struct raft_msg m = solo_from(1, RAFT_MSG_APPEND_RESP, raft_current_term(s.r));
@@ -476,6 +476,25 @@ Test(membership, the_configuration_travels_with_snapshots)
     cluster_crash(c, 4);
     cluster_restart(c, 4);
     cr_assert(is_learner(cluster_raft(c, 4), 3));
+    cr_assert(cluster_ok(c), "%s", cluster_error(c));
+    cluster_free(c);
+}
+
+/* Leadership transfer (thesis 3.10) meets membership: only a voter may be
+ * the target, and no change starts while a transfer is under way. */
+Test(membership, a_learner_is_no_transfer_target_and_changes_wait_for_a_transfer)
+{
+    struct raft_config base;
+    raft_config_default(&base, 0, 4, 21);
+    struct cluster *c = cluster_new_members(4, 3, 21, &base);
+    int l = ready_leader(c);
+    change_and_wait(c, l, RAFT_CHANGE_ADD_LEARNER, 3);
+    cr_assert_eq(cluster_transfer(c, l, 3), -2, "a learner cannot lead");
+    int f = (l + 1) % 3;
+    cluster_crash(c, f); /* the transfer cannot finish at once */
+    cr_assert_eq(cluster_transfer(c, l, f), RAFT_OK);
+    cr_assert_eq(cluster_change(c, l, RAFT_CHANGE_PROMOTE, 3, NULL), -6, "transfer under way");
+    cr_assert(is_learner(cluster_raft(c, l), 3), "nothing changed");
     cr_assert(cluster_ok(c), "%s", cluster_error(c));
     cluster_free(c);
 }
