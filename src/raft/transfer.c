@@ -32,7 +32,8 @@ static int pick_target(const struct raft *r)
 {
     int best = RAFT_NO_NODE;
     bool best_live = false;
-    for (int i = 0; i < r->cfg.n_nodes; i++) {
+    for (int k = 0; k < r->n_voters; k++) { /* only a voter can win */
+        int i = r->voter_ids[k];
         const struct raft_progress *pr = &r->progress[i];
         if (i == r->cfg.id || pr->lost_data)
             continue;
@@ -66,8 +67,9 @@ int transfer_start(struct raft *r, int target)
         TRACE(r, "transfer to n%d as %s -> refuse, not leader", target, raft_role_name(r->role));
         return RAFT_ERR_NOT_LEADER;
     }
-    if (target < RAFT_NO_NODE || target >= r->cfg.n_nodes)
-        return RAFT_ERR_INVALID;
+    if (target < RAFT_NO_NODE || target >= RAFT_MAX_NODES ||
+        (target != RAFT_NO_NODE && !config_is_voter(r, target)))
+        return RAFT_ERR_INVALID; /* only a voter of the configuration can lead */
     if (target == r->cfg.id)
         return RAFT_OK; /* it leads already */
     if (target == RAFT_NO_NODE) {
@@ -128,6 +130,10 @@ void transfer_recv_timeout_now(struct raft *r, const struct raft_msg *m)
 {
     if (r->role == RAFT_LEADER) {
         TRACE(r, "recv timeout_now from n%d as leader -> ignore", m->from);
+        return;
+    }
+    if (!config_is_voter(r, r->cfg.id)) {
+        TRACE(r, "recv timeout_now from n%d, not a voter -> ignore", m->from);
         return;
     }
     TRACE(r, "recv timeout_now from n%d term %llu -> campaign in term %llu now", m->from,

@@ -119,7 +119,7 @@ struct replica {
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
-    uint32_t lost_data_due, lost_data_reported;
+    uint64_t lost_data_due, lost_data_reported; /* bit i: node i */
     uint64_t lost_data_reported_ms[RAFT_MAX_NODES];
     struct replica_stats stats;
 };
