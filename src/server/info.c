@@ -119,6 +119,11 @@ void info_write(struct server *s, const struct client *c, struct resp_buf *out, 
         info_line(&b, "snapshots:%" PRIu64, st.snapshots);
         info_line(&b, "disk_bytes:%" PRIu64, st.disk_bytes);
     }
+    const struct snap_transfers *x = &s->xfer;
+    info_line(&b,
+              "snapshot_transfers:sent=%" PRIu64 ",received=%" PRIu64 ",aborted=%" PRIu64
+              ",refused=%" PRIu64 ",bytes_sent=%" PRIu64 ",bytes_received=%" PRIu64,
+              x->sent_done, x->received_done, x->aborted, x->refused, x->bytes_sent, x->bytes_received);
 
     resp_buf_append(&b, "\r\n", 2);
     info_line(&b, "# Clients");
@@ -175,6 +180,11 @@ void info_write(struct server *s, const struct client *c, struct resp_buf *out, 
     /* The TLS client port: handshakes finished and failed. */
     info_line(&b, "tls_handshakes:%" PRIu64, s->stats.tls_handshakes);
     info_line(&b, "tls_handshake_failures:%" PRIu64, s->stats.tls_handshake_failures);
+
+    /* Redis's keyspace line: the keys this member's map holds now. */
+    resp_buf_append(&b, "\r\n", 2);
+    info_line(&b, "# Keyspace");
+    info_line(&b, "db0:keys=%zu,expires=0,avg_ttl=0", kv_store_size(replica_store(r)));
     resp_write_bulk(out, b.data ? b.data : "", b.len);
     resp_buf_free(&b);
 }
