@@ -19,6 +19,15 @@ static uint64_t stall_ms(const struct server *s)
     return t > SNAP_XFER_STALL_MS ? t : SNAP_XFER_STALL_MS;
 }
 
+/* CPU time this process used so far (all threads), in ms. */
+static uint64_t cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
 static double mb_per_s(uint64_t bytes, uint64_t ms)
 {
     return (double)bytes / 1e6 / ((double)(ms ? ms : 1) / 1000.0);
@@ -53,8 +62,9 @@ static void send_end(struct server *s, int peer, int level, const char *why)
     if (done && t->sent == t->size) {
         s->xfer.sent_done++;
         server_log(SLOG_INFO, "snapshot_sent",
-                   "peer=%s index=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " mb_per_s=%.1f",
-                   s->opt.names[peer], t->msg.snap_index, t->size, ms, mb_per_s(t->size, ms));
+                   "peer=%s index=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " mb_per_s=%.1f cpu_ms=%" PRIu64,
+                   s->opt.names[peer], t->msg.snap_index, t->size, ms, mb_per_s(t->size, ms),
+                   cpu_ms() - t->started_cpu_ms);
     } else if (done) {
         server_log(SLOG_INFO, "snapshot_send_ended",
                    "peer=%s index=%" PRIu64 " reason=\"the receiver has it already\"",
@@ -115,6 +125,7 @@ void snap_xfer_send(struct server *s, const struct raft_msg *m)
                             .size = size,
                             .msg = o.msg,
                             .started_ms = now,
+                            .started_cpu_ms = cpu_ms(),
                             .progress_ms = now,
                             .link_connects = peer_link_connects(s, m->to)};
     server_log(SLOG_INFO, "snapshot_send_started", "peer=%s index=%" PRIu64 " term=%" PRIu64 " bytes=%" PRIu64,
@@ -282,6 +293,7 @@ static void recv_offer(struct server *s, int peer, struct peer_snap_offer *o)
                             .msg = *m,
                             .stream = malloc(sizeof *t->stream),
                             .started_ms = now,
+                            .started_cpu_ms = cpu_ms(),
                             .progress_ms = now};
     if (t->stream)
         snap_reader_init(t->stream, &(struct snap_reader_ops){0}, NULL);
@@ -407,8 +419,10 @@ static void recv_finish(struct server *s)
     getrusage(RUSAGE_SELF, &ru);
     s->xfer.received_done++;
     server_log(SLOG_INFO, "snapshot_received",
-               "peer=%s index=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " mb_per_s=%.1f rss_max_kb=%ld",
-               s->opt.names[t->peer], t->msg.snap_index, t->size, ms, mb_per_s(t->size, ms), ru.ru_maxrss);
+               "peer=%s index=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " mb_per_s=%.1f cpu_ms=%" PRIu64
+               " rss_max_kb=%ld",
+               s->opt.names[t->peer], t->msg.snap_index, t->size, ms, mb_per_s(t->size, ms),
+               cpu_ms() - t->started_cpu_ms, ru.ru_maxrss);
     if (snap_reader_finish(t->stream) != 0) {
         server_log_limited(SLOG_ERROR, "snapshot_receive_refused", "peer=%s index=%" PRIu64 " reason=\"%s\"",
                            s->opt.names[t->peer], t->msg.snap_index, snap_reader_error(t->stream));

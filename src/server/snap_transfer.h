@@ -62,7 +62,7 @@ struct snap_send {
     int fd;
     uint64_t size, sent, acked;
     struct raft_msg msg; /* the core's SNAPSHOT, no image */
-    uint64_t started_ms, progress_ms;
+    uint64_t started_ms, started_cpu_ms, progress_ms;
     uint64_t link_connects; /* the link's count when it began: a redial ends it */
     /* The last image delivered whole: the core's resends of it are not
      * sent again while the receiver checks and installs it. */
@@ -89,7 +89,7 @@ struct snap_recv {
     int fd;
     struct raft_msg msg;
     struct snap_reader *stream; /* block and file CRCs as the chunks come */
-    uint64_t started_ms, progress_ms, received_ms;
+    uint64_t started_ms, started_cpu_ms, progress_ms, received_ms;
     struct snap_check check;
     uv_work_t work;
 };
