@@ -106,6 +106,7 @@ void election_start(struct raft *r, bool pre_vote)
         m->term = campaign_term;
         m->last_log_index = last;
         m->last_log_term = last_term;
+        m->transfer = !pre && r->transfer_campaign;
     }
 }
 

@@ -87,6 +87,7 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
     r->role = RAFT_FOLLOWER;
     r->voted_for = RAFT_NO_NODE;
     r->leader = RAFT_NO_NODE;
+    r->transfer_target = RAFT_NO_NODE;
     r->reads = calloc(config->max_pending_reads, sizeof *r->reads);
     r->inflight_store = calloc((size_t)config->n_nodes * config->max_inflight,
                                sizeof *r->inflight_store);
@@ -281,7 +282,7 @@ static int step_receive(struct raft *r, const struct raft_msg *m)
         if (m->type == RAFT_MSG_PREVOTE ||
             (m->type == RAFT_MSG_PREVOTE_RESP && m->granted)) {
             /* handled below without a term change */
-        } else if (m->type == RAFT_MSG_VOTE && election_in_lease(r)) {
+        } else if (m->type == RAFT_MSG_VOTE && !m->transfer && election_in_lease(r)) {
             TRACE(r, "recv vote from n%d term %llu > %llu within leader lease -> ignore", m->from,
                   (unsigned long long)m->term, (unsigned long long)r->term);
             return RAFT_OK;
@@ -344,6 +345,9 @@ static int step_receive(struct raft *r, const struct raft_msg *m)
     case RAFT_MSG_SNAPSHOT_RESP:
         replication_recv_snapshot_resp(r, m);
         return RAFT_OK;
+    case RAFT_MSG_TIMEOUT_NOW:
+        transfer_recv_timeout_now(r, m);
+        return RAFT_OK;
     default:
         return RAFT_ERR_INVALID;
     }
@@ -355,6 +359,11 @@ static int step_propose(struct raft *r, const struct raft_event *e)
         TRACE(r, "propose %zu commands as %s -> refuse, not leader", e->propose.n,
               raft_role_name(r->role));
         return RAFT_ERR_NOT_LEADER;
+    }
+    if (transfer_active(r)) {
+        TRACE(r, "propose %zu commands while transferring to n%d -> refuse", e->propose.n,
+              r->transfer_target);
+        return RAFT_ERR_TRANSFERRING;
     }
     if (e->propose.n == 0)
         return RAFT_OK;
@@ -485,6 +494,7 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
     int rc = RAFT_OK;
     switch (e->type) {
     case RAFT_EVENT_TICK:
+        transfer_tick(r);
         election_tick(r);
         read_index_tick(r);
         break;
@@ -509,9 +519,13 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
         else
             rc = snapshot_take(r, e->snapshot.index, e->snapshot.data, e->snapshot.len);
         break;
+    case RAFT_EVENT_TRANSFER:
+        rc = transfer_start(r, e->transfer.target);
+        break;
     default:
         rc = RAFT_ERR_INVALID;
     }
+    transfer_after_step(r);
     read_index_advance(r);
     finish_update(r, u, term0, vote0, role0, leader0);
     return rc;
@@ -523,7 +537,7 @@ uint64_t raft_deadline(const struct raft *r)
         return r->election_deadline;
     if (read_index_due(r))
         return r->now; /* reads wait for a round that no APPEND carried */
-    return r->heartbeat_deadline;
+    return transfer_deadline(r, r->heartbeat_deadline);
 }
 
 enum raft_role raft_role(const struct raft *r)
@@ -607,7 +621,7 @@ const char *raft_msg_type_name(enum raft_msg_type type)
 {
     static const char *const names[RAFT_MSG_TYPE_COUNT] = {
         "prevote", "prevote_resp", "vote",     "vote_resp",
-        "append",  "append_resp",  "snapshot", "snapshot_resp",
+        "append",  "append_resp",  "snapshot", "snapshot_resp", "timeout_now",
     };
     return (unsigned)type < RAFT_MSG_TYPE_COUNT ? names[type] : "?";
 }
@@ -627,6 +641,8 @@ const char *raft_strerror(int rc)
         return "busy: too many pending reads or uncommitted entries";
     case RAFT_ERR_BOUNDS:
         return "a term or index beyond the configured bounds (max_term, max_index)";
+    case RAFT_ERR_TRANSFERRING:
+        return "leadership transfer in progress";
     }
     return "unknown error";
 }

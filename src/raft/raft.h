@@ -58,6 +58,9 @@ typedef uint64_t raft_index;
 #define RAFT_ERR_BUSY (-4) /* too many pending reads or unapplied entries */
 #define RAFT_ERR_BOUNDS (-5) /* a term or index beyond max_term / max_index: refused,
                               * nothing changed, counted in raft_refusals() */
+#define RAFT_ERR_TRANSFERRING (-6) /* proposal refused, certainly not appended: this
+                                    * leader is handing leadership over (thesis 3.10,
+                                    * RAFT_EVENT_TRANSFER); try the next leader */
 
 enum raft_role { RAFT_FOLLOWER, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
@@ -80,6 +83,7 @@ enum raft_msg_type {
     RAFT_MSG_APPEND_RESP,
     RAFT_MSG_SNAPSHOT,
     RAFT_MSG_SNAPSHOT_RESP,
+    RAFT_MSG_TIMEOUT_NOW, /* leader to transfer target: campaign now (thesis 3.10) */
     RAFT_MSG_TYPE_COUNT
 };
 
@@ -93,6 +97,10 @@ struct raft_msg {
     raft_term last_log_term;
     /* PREVOTE_RESP, VOTE_RESP */
     bool granted;
+    /* VOTE: the candidate campaigns because the leader asked it to
+     * (TIMEOUT_NOW, thesis 3.10): voters grant even inside a live leader's
+     * lease, which check-quorum would otherwise make them keep. */
+    bool transfer;
 
     /* APPEND: consistency check position, leader commit, entries. */
     raft_index prev_index;
@@ -176,6 +184,16 @@ enum raft_event_type {
                            * the TICK raft_deadline() then asks for at once */
     RAFT_EVENT_PERSISTED, /* entries up to (index, term) are durable */
     RAFT_EVENT_SNAPSHOT,  /* the driver snapshotted its state at `index` (<= applied) */
+    RAFT_EVENT_TRANSFER,  /* leader only: hand leadership to transfer.target (thesis
+                           * 3.10; RAFT_NO_NODE: the most up-to-date follower).
+                           * Until it ends, proposals get RAFT_ERR_TRANSFERRING;
+                           * the target is brought up to date, then told
+                           * TIMEOUT_NOW. It ends when this node stops leading,
+                           * or is abandoned after election_timeout_ms (it then
+                           * accepts proposals again). RAFT_ERR_NOT_LEADER on a
+                           * non-leader; RAFT_ERR_INVALID for a target out of
+                           * range or no other node; the own id: RAFT_OK,
+                           * nothing to do. A new target replaces the old one. */
 };
 
 struct raft_event {
@@ -201,6 +219,9 @@ struct raft_event {
             const uint8_t *data; /* copied */
             size_t len;
         } snapshot;
+        struct {
+            int target; /* a node id, or RAFT_NO_NODE */
+        } transfer;
     };
 };
 
@@ -296,6 +317,11 @@ struct raft_refusals {
     const char *last;  /* what the last refusal was, static text, or NULL */
 };
 void raft_refusals(const struct raft *r, struct raft_refusals *out);
+
+/* For a leader handing leadership over (RAFT_EVENT_TRANSFER): the target
+ * it chose; RAFT_NO_NODE when no transfer is under way (none asked, or it
+ * ended: this node no longer leads, or it was abandoned). */
+int raft_transfer_target(const struct raft *r);
 
 /* A deep copy of `src` that outlives the core's buffers (entries and snapshot
  * bytes included); release it with raft_msg_release(). RAFT_OK or

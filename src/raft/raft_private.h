@@ -121,6 +121,13 @@ struct raft {
     uint32_t lost_data_seen; /* followers confirmed lost in this step (bitmask) */
 
     struct raft_refusals refused; /* bounds refusals (raft.c, election.c) */
+
+    /* Leadership transfer (transfer.c): valid while leading in transfer_term. */
+    int transfer_target; /* RAFT_NO_NODE: none */
+    raft_term transfer_term;
+    uint64_t transfer_deadline; /* abandoned at this time */
+    bool transfer_told;     /* TIMEOUT_NOW sent since the last heartbeat */
+    bool transfer_campaign; /* election_start(): this campaign was asked for */
 };
 
 /* ---- trace.c ---- */
@@ -171,6 +178,17 @@ int snapshot_take(struct raft *r, raft_index index, const uint8_t *data, size_t 
 /* ---- commit.c ---- */
 void commit_leader_advance(struct raft *r);
 void commit_follower_advance(struct raft *r, raft_index leader_commit, raft_index last_new);
+
+/* ---- transfer.c: leadership transfer (thesis 3.10) ---- */
+int transfer_start(struct raft *r, int target);
+bool transfer_active(const struct raft *r);
+/* Leader, after every event: TIMEOUT_NOW once the target holds our whole
+ * log and all of it is committed. */
+void transfer_after_step(struct raft *r);
+/* Leader: abandon past the deadline; resend TIMEOUT_NOW each heartbeat. */
+void transfer_tick(struct raft *r);
+uint64_t transfer_deadline(const struct raft *r, uint64_t deadline);
+void transfer_recv_timeout_now(struct raft *r, const struct raft_msg *m);
 
 /* ---- read_index.c ---- */
 int read_index_request(struct raft *r, const uint64_t *ids, size_t n);

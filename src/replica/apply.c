@@ -53,6 +53,11 @@ static void persist(struct replica *r, const struct raft_update *u)
             if (rc != 0)
                 store_failed(r, rc);
         }
+        for (size_t i = 0; i < u->n_entries; i++) {
+            int64_t t = kv_entry_time(u->entries[i].data, u->entries[i].len);
+            if (t > r->log_time)
+                r->log_time = t;
+        }
         /* Appending drops everything from entries[0] on, so the store now
          * ends exactly at the last of these. */
         r->stored_index = u->entries[u->n_entries - 1].index;
@@ -62,10 +67,11 @@ static void persist(struct replica *r, const struct raft_update *u)
     }
 }
 
-void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c)
+void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c,
+                         int64_t time_ms)
 {
     struct kv_result res;
-    kv_apply(r->kv, c, &res);
+    kv_apply(r->kv, c, time_ms, &res);
     replica_answer_kv(r, ref, &res);
 }
 
@@ -96,30 +102,30 @@ static void apply_committed(struct replica *r, const struct raft_update *u)
             continue; /* never twice */
         struct kv_result res = {.code = KV_OK};
         if (e->type == RAFT_ENTRY_COMMAND) {
+            /* Only JSON-family commands are kept (no stamped time). */
             const struct kv_command *own = replica_proposed_command(r, e->index, e->term);
             if (own)
-                kv_apply(r->kv, own, &res);
+                kv_apply(r->kv, own, 0, &res);
             else
-                kv_apply_bytes(r->kv, e->data, e->len, &res);
+                kv_apply_bytes(r->kv, e->data, e->len, 0, &res);
         }
         r->applied = e->index;
         r->applied_term = e->term;
         r->stats.applied++;
         replica_settle_proposals(r, e->index, e->term, &res);
-        json_decref(res.value);
+        kv_result_release(&res);
     }
 }
 
-static void serve_reads(struct replica *r, const struct raft_update *u)
+static void serve_reads(struct replica *r, const struct raft_update *u, uint64_t now_ms)
 {
+    int64_t t = u->n_reads_ready ? replica_time(r, now_ms) : 0;
     for (size_t i = 0; i < u->n_reads_ready; i++) {
         struct pending_read *p = replica_find_read(r, u->reads_ready[i]);
         if (!p)
             continue; /* already timed out */
-        struct kv_command c = {.op = KV_READ, .key = p->key};
-        replica_answer_read(r, p->ref, &c);
-        json_decref(p->key);
-        p->key = NULL;
+        replica_answer_read(r, p->ref, &p->cmd, t);
+        kv_command_release(&p->cmd);
         p->done = true;
     }
     for (size_t i = 0; i < u->n_reads_failed; i++) {
@@ -130,8 +136,7 @@ static void serve_reads(struct replica *r, const struct raft_update *u)
                        raft_role(r->raft) == RAFT_LEADER ? REPLICA_UNAVAILABLE
                                                          : REPLICA_NOT_LEADER,
                        "leadership not confirmed");
-        json_decref(p->key);
-        p->key = NULL;
+        kv_command_release(&p->cmd);
         p->done = true;
     }
     replica_pop_done_reads(r);
@@ -148,7 +153,7 @@ void replica_absorb(struct replica *r, const struct raft_update *u)
     if (u->flags & RAFT_UPDATE_COMMITTED)
         apply_committed(r, u);
     if (u->flags & RAFT_UPDATE_READS)
-        serve_reads(r, u);
+        serve_reads(r, u, r->now_ms);
     r->lost_data_due |= u->lost_data_peers;
 }
 

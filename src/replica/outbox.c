@@ -60,10 +60,10 @@ void replica_answer_kv(struct replica *r, uint64_t ref, struct kv_result *res)
 {
     struct finished *f = push_done(r, ref, REPLICA_DONE);
     if (!f) {
-        json_decref(res->value);
+        kv_result_release(res);
         return;
     }
-    f->kv = *res; /* takes the value reference */
+    f->kv = *res; /* takes what it owns */
     f->text = "";
 }
 
@@ -76,7 +76,7 @@ void replica_emit_done(struct replica *r)
         struct replica_result res = {
             .status = f.status, .leader = f.leader, .kv = f.kv, .text = f.text};
         r->config.complete(r->config.ctx, f.ref, &res);
-        json_decref(f.kv.value);
+        kv_result_release(&f.kv);
     }
     r->n_done = 0;
 }

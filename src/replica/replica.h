@@ -167,6 +167,10 @@ struct replica_config {
      * carries cluster id `theirs`, not `ours` (this state machine's). */
     void (*snapshot_refused)(void *ctx, int from, const uint8_t ours[CLUSTER_ID_BYTES],
                              const uint8_t theirs[CLUSTER_ID_BYTES]);
+    /* Optional: the wall clock in ms since the epoch, which the leader
+     * stamps into each string-family entry and each read (expiry, kv.h).
+     * NULL: the now_ms the transport passes (simulated time in tests). */
+    int64_t (*wall_clock)(void *ctx);
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
@@ -219,6 +223,18 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
  * the core installs it, the store adopts the file and the map is loaded from
  * it. Anything the core does not install stays with the transport. */
 int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms);
+
+/* Hand leadership to `target` (RAFT_NO_NODE: the most up-to-date
+ * follower), thesis 3.10: RAFT_EVENT_TRANSFER's result (RAFT_OK: under
+ * way; RAFT_ERR_NOT_LEADER; RAFT_ERR_INVALID: no such member or no other
+ * one). Its messages leave in the next replica_flush(). Meanwhile writes
+ * are refused with REPLICA_NOT_LEADER ("leadership transfer in progress",
+ * certainly not appended); reads are served. It is done when
+ * replica_leader() is the target in a later term, and over, done or not,
+ * once replica_transfer_target() is RAFT_NO_NODE (abandoned after the
+ * election timeout if this replica still leads). */
+int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms);
+int replica_transfer_target(const struct replica *r);
 
 /* Fire due timers (elections, heartbeats, request timeouts). */
 void replica_tick(struct replica *r, uint64_t now_ms);

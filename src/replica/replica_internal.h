@@ -23,7 +23,7 @@ struct queued_write { /* encoded, waiting for this batch's PROPOSE */
 
 struct queued_read { /* waiting for this batch's READ */
     uint64_t ref;
-    json_t *key;
+    struct kv_command cmd; /* owned */
     uint64_t at;
 };
 
@@ -48,7 +48,7 @@ struct pending_proposal {
 struct pending_read {
     uint64_t id;
     uint64_t ref;
-    json_t *key;
+    struct kv_command cmd; /* owned until done */
     uint64_t at;
     bool done;
 };
@@ -67,7 +67,7 @@ struct finished { /* an outcome waiting for config.complete */
     uint64_t ref;
     enum replica_status status;
     int leader;
-    struct kv_result kv; /* kv.value owned here */
+    struct kv_result kv; /* owned here */
     const char *text;
 };
 
@@ -96,6 +96,8 @@ struct replica {
 
     raft_index applied, snapshot_index;
     raft_term applied_term;
+    uint64_t now_ms;  /* the latest time a transport gave */
+    int64_t log_time; /* the latest time stamped in an entry of the log */
     raft_index stored_index; /* last entry handed to the log store */
     raft_term stored_term;
     bool persist_due; /* entries stored since the last PERSISTED */
@@ -132,7 +134,8 @@ void replica_take_snapshot(struct replica *r, uint64_t now_ms);
 bool replica_core_keeps_image(const struct replica *r);
 void replica_snapshot_taken(struct replica *r, raft_index index, const uint8_t *data, size_t len,
                             uint64_t now_ms);
-void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c);
+void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c,
+                         int64_t time_ms);
 
 /* lost_data.c: config.peer_lost_data, rate-limited. */
 void replica_report_lost_data(struct replica *r, uint64_t now_ms);
@@ -145,7 +148,12 @@ void replica_track_proposal(struct replica *r, uint64_t ref, raft_index index, r
 /* The command this node proposed at (index, term), if it kept it. */
 const struct kv_command *replica_proposed_command(struct replica *r, raft_index index,
                                                   raft_term term);
-int replica_track_read(struct replica *r, uint64_t ref, json_t *key, uint64_t at, uint64_t *id);
+/* Takes over cmd's contents (zeroed) on success. */
+int replica_track_read(struct replica *r, uint64_t ref, struct kv_command *cmd, uint64_t at,
+                       uint64_t *id);
+/* The time a read or a new entry is stamped with: the wall clock, but
+ * never before the latest time the log carried or this replica stamped. */
+int64_t replica_time(struct replica *r, uint64_t now_ms);
 void replica_fail_reads_from(struct replica *r, uint64_t first_id, const char *why);
 void replica_settle_proposals(struct replica *r, raft_index index, raft_term term,
                               const struct kv_result *res);

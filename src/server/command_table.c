@@ -47,7 +47,7 @@ static struct command_def command_subs[] = {
 struct command_def command_table[] = {
     {"get", 2, RO_FAST, CAT(CAT_STRING), 1, 1, 1, "RO access", cmd_get, cmd_reply_value,
      "The value of a key (linearizable)", "string", "O(1)", NULL, 0, 0},
-    {"set", -3, CMDF_WRITE | CMDF_DENYOOM, CAT(CAT_STRING), 1, 1, 1, "RW access update", cmd_set, cmd_reply_ok,
+    {"set", -3, CMDF_WRITE | CMDF_DENYOOM, CAT(CAT_STRING), 1, 1, 1, "RW access update", cmd_set, cmd_reply_set,
      "Set a key to a value, replicated before the reply", "string", "O(1)", NULL, 0, 0},
     {"del", -2, CMDF_WRITE, CAT(CAT_KEYSPACE), 1, -1, 1, "RM delete", cmd_del, cmd_reply_count,
      "Delete keys; the number deleted", "generic", "O(N) where N is the number of keys", NULL, 0, 0},
@@ -84,6 +84,9 @@ struct command_def command_table[] = {
      "Depends on subcommand.", SUBS(9, 1), 0},
     {"acl", -2, 0, 0, 0, 0, 0, NULL, NULL, NULL, "A container for access control commands", "server",
      "Depends on subcommand.", SUBS(10, 1), 0},
+    {"raft.transfer_leader", -1, CMDF_ADMIN, 0, 0, 0, 0, NULL, cmd_raft_transfer_leader, NULL,
+     "Hand leadership to the member named (or the most up-to-date one); +OK once it leads", "server",
+     "O(1)", NULL, 0, 0},
     {"debug.cut", 3, CMDF_ADMIN | CMDF_DEBUG, 0, 0, 0, 0, NULL, cmd_debug_cut, NULL,
      "Drop every frame to and from a peer for some milliseconds (tests only)", "server", "O(1)", NULL, 0, 0},
 };

@@ -41,9 +41,12 @@ static const char *result_error(const struct op_result *res, char *buf, size_t c
 {
     switch (res->status) {
     case REPLICA_DONE:
-        if (res->kv_code == KV_OK || res->kv_code == KV_ERR_NO_KEY || res->kv_code == KV_ERR_PRECONDITION)
+        if (res->kv.code == KV_OK || res->kv.code == KV_ERR_NO_KEY || res->kv.code == KV_ERR_PRECONDITION)
             return NULL;
-        snprintf(buf, cap, "ERR %s", res->text[0] ? res->text : "state machine error");
+        if (res->kv.code == KV_ERR_TYPE) /* Redis's own words, prefix included */
+            snprintf(buf, cap, "%s", res->kv.text);
+        else
+            snprintf(buf, cap, "ERR %s", res->kv.text[0] ? res->kv.text : "state machine error");
         return buf;
     case REPLICA_NOT_LEADER:
     case REPLICA_UNAVAILABLE:
@@ -59,7 +62,7 @@ static const char *result_error(const struct op_result *res, char *buf, size_t c
 void commands_format_reply(struct server *s, struct client_req *r)
 {
     int proto = r->client ? r->client->proto : 2;
-    char err[160];
+    char err[200];
     for (size_t i = 0; i < r->n_ops; i++) {
         const char *e = result_error(&r->results[i], err, sizeof err);
         if (e) {
@@ -163,8 +166,8 @@ int commands_dispatch(struct client *c, struct resp_request *q)
             cmd->handler(&x);
             if (c->user) /* AUTH or HELLO AUTH just logged in */
                 c->handshake_done = true;
-            if (r->data)
-                return 0; /* its operations answer it (cmd_start_ops) */
+            if (r->data || r->deferred)
+                return 0; /* its operations answer it (cmd_start_ops), or its module */
         }
     }
     client_req_done(r);

@@ -33,6 +33,20 @@ void cmd_del(struct cmd_ctx *x);
 void cmd_exists(struct cmd_ctx *x);
 void cmd_mget(struct cmd_ctx *x);
 void cmd_cas(struct cmd_ctx *x);
+/* What the data commands share (cmd_data.c). cmd_run takes over the n
+ * prepared commands (each becomes one routed operation; the row's reply
+ * function formats r->results once all have ended). */
+void cmd_run(struct cmd_ctx *x, struct kv_command *cmds, size_t n);
+/* A command of type op on the key at argv[i]: 0 or -1 (out of memory). */
+int cmd_key_op(struct kv_command *c, enum kv_op op, const struct resp_request *q, size_t i);
+int cmd_arg_str(struct kv_str *f, const struct resp_request *q, size_t i);
+/* argv[i] as a 64-bit integer, as strictly as Redis reads one. */
+bool cmd_arg_ll(const struct resp_request *q, size_t i, long long *out);
+/* This member's wall clock, ms since the epoch (argument checks only: the
+ * leader stamps the time that counts into each entry). */
+int64_t cmd_wall_ms(void);
+void cmd_write_bulk_or_nil(struct resp_buf *b, const struct kv_result *kv, int proto);
+void cmd_reply_set(struct client_req *r, int proto);
 void cmd_reply_value(struct client_req *r, int proto);
 void cmd_reply_ok(struct client_req *r, int proto);
 void cmd_reply_count(struct client_req *r, int proto);
@@ -53,6 +67,9 @@ void cmd_client_setinfo(struct cmd_ctx *x);
 void cmd_client_list(struct cmd_ctx *x);
 void cmd_client_info(struct cmd_ctx *x);
 void cmd_acl_whoami(struct cmd_ctx *x);
+
+/* transfer.c: RAFT.TRANSFER_LEADER */
+void cmd_raft_transfer_leader(struct cmd_ctx *x);
 
 /* cmd_server.c: INFO LEADER CONFIG DEBUG.CUT COMMAND */
 void cmd_info(struct cmd_ctx *x);

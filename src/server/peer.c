@@ -477,6 +477,7 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
         }
         if (!s->fatal)
             server_raft_refused(s, c->peer, &m, replica_receive(s->replica, &m, server_now(s)));
+        metrics_peer_heard(s, c->peer);
         peer_raft_msg_release(&m);
         break;
     }

@@ -199,6 +199,7 @@ int peer_decode_hello(const uint8_t *body, size_t len, struct peer_hello *h)
 #define RAFT_FIELD_COUNT 13
 #define FLAG_GRANTED 1u
 #define FLAG_SUCCESS 2u
+#define FLAG_TRANSFER 4u /* VOTE: a leadership transfer's campaign */
 
 /* The u64 fields of struct raft_msg, in wire order. */
 static void raft_fields(struct raft_msg *m, uint64_t *f[RAFT_FIELD_COUNT])
@@ -242,7 +243,8 @@ static void put_raft_body(struct peer_wbuf *b, const struct raft_msg *m)
     put_u8(b, (uint8_t)m->type);
     put_varint(b, (uint64_t)m->from);
     put_varint(b, (uint64_t)m->to);
-    put_u8(b, (uint8_t)((m->granted ? FLAG_GRANTED : 0) | (m->success ? FLAG_SUCCESS : 0)));
+    put_u8(b, (uint8_t)((m->granted ? FLAG_GRANTED : 0) | (m->success ? FLAG_SUCCESS : 0) |
+                        (m->transfer ? FLAG_TRANSFER : 0)));
     uint64_t *f[RAFT_FIELD_COUNT];
     raft_fields((struct raft_msg *)m, f); /* read only */
     uint16_t mask = 0;
@@ -300,13 +302,14 @@ int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_m
         return refuse("unknown Raft message type");
     if (from >= (uint64_t)n_nodes || to >= (uint64_t)n_nodes)
         return refuse("node id past the peer list");
-    if (flags & ~(FLAG_GRANTED | FLAG_SUCCESS))
+    if (flags & ~(FLAG_GRANTED | FLAG_SUCCESS | FLAG_TRANSFER))
         return refuse("unknown flags");
     m->type = (enum raft_msg_type)type;
     m->from = (int)from;
     m->to = (int)to;
     m->granted = flags & FLAG_GRANTED;
     m->success = flags & FLAG_SUCCESS;
+    m->transfer = flags & FLAG_TRANSFER;
     uint16_t mask = (uint16_t)(get_u8(&r) << 8);
     mask |= get_u8(&r);
     if (r.bad)
@@ -405,17 +408,17 @@ int peer_decode_proxy_req(const uint8_t *body, size_t len, struct peer_proxy_req
 int peer_encode_proxy_resp(struct peer_wbuf *b, const struct peer_proxy_resp *p)
 {
     size_t start;
-    int rc = frame_begin(b, 60 + p->value_len + p->text_len, PEER_FRAME_PROXY_RESP, &start);
+    int rc = frame_begin(b, 60 + p->result_len + p->text_len, PEER_FRAME_PROXY_RESP, &start);
     if (rc != PEER_OK)
         return rc;
     put_varint(b, p->id);
     put_u8(b, p->status);
     put_varint(b, (uint64_t)(p->leader + 1)); /* RAFT_NO_NODE (-1) -> 0 */
     put_varint(b, (uint64_t)(uint32_t)p->kv_code);
-    put_u8(b, p->value_json ? 1 : 0);
-    if (p->value_json) {
-        put_varint(b, p->value_len);
-        put_bytes(b, p->value_json, p->value_len);
+    put_u8(b, p->result ? 1 : 0);
+    if (p->result) {
+        put_varint(b, p->result_len);
+        put_bytes(b, p->result, p->result_len);
     }
     put_varint(b, p->text ? p->text_len : 0);
     put_bytes(b, p->text, p->text ? p->text_len : 0);
@@ -437,7 +440,7 @@ int peer_decode_proxy_resp(const uint8_t *body, size_t len, struct peer_proxy_re
     p->leader = (int)leader - 1;
     p->kv_code = (int)(uint32_t)code;
     if (has_value)
-        p->value_json = (const char *)get_bytes(&r, &p->value_len);
+        p->result = get_bytes(&r, &p->result_len);
     size_t tl;
     const uint8_t *t = get_bytes(&r, &tl);
     p->text = tl ? (const char *)t : NULL;

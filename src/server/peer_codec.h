@@ -7,7 +7,7 @@
  *     body
  * Integers in bodies are unsigned LEB128 varints, so a heartbeat costs a
  * dozen bytes. A Raft message body is
- *     u8 type, varint from, varint to, u8 flags (granted, success),
+ *     u8 type, varint from, varint to, u8 flags (granted, success, transfer),
  *     u16 mask of the non-zero u64 fields, then those fields in a fixed order,
  *     APPEND: varint n_entries, varint first index, then per entry
  *             varint term, u8 type, varint len, bytes
@@ -106,8 +106,8 @@ struct peer_proxy_resp {
     uint8_t status; /* enum replica_status */
     int leader;     /* RAFT_NO_NODE or a node id */
     int kv_code;
-    const char *value_json; /* compact JSON text or NULL; borrowed */
-    size_t value_len;
+    const uint8_t *result; /* kv_result_encode() bytes or NULL; borrowed */
+    size_t result_len;
     const char *text; /* borrowed, may be NULL */
     size_t text_len;
 };

@@ -115,10 +115,10 @@ static void decode_body(uint8_t kind, const uint8_t *body, size_t len)
         again = reencoded_body(&w, kind, &again_len);
         FUZZ_CHECK(peer_decode_proxy_resp(again, again_len, &p2) == PEER_OK);
         FUZZ_CHECK(p.id == p2.id && p.status == p2.status && p.leader == p2.leader &&
-                   p.kv_code == p2.kv_code && p.value_len == p2.value_len &&
+                   p.kv_code == p2.kv_code && p.result_len == p2.result_len &&
                    p.text_len == p2.text_len);
-        FUZZ_CHECK(!p.value_json == !p2.value_json);
-        FUZZ_CHECK(p.value_len == 0 || memcmp(p.value_json, p2.value_json, p.value_len) == 0);
+        FUZZ_CHECK(!p.result == !p2.result);
+        FUZZ_CHECK(p.result_len == 0 || memcmp(p.result, p2.result, p.result_len) == 0);
         FUZZ_CHECK(p.text_len == 0 || memcmp(p.text, p2.text, p.text_len) == 0);
         break;
     }

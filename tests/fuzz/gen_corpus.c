@@ -64,11 +64,12 @@ static void peer_frames(void)
     };
     const char *snap = "{\"1\":3,\"\\\"k\\\"\":[1,2]}";
     static const char *names[RAFT_MSG_TYPE_COUNT] = {"prevote", "prevote_resp", "vote", "vote_resp",
-                                                     "append", "append_resp", "snapshot", "snapshot_resp"};
+                                                     "append", "append_resp", "snapshot", "snapshot_resp",
+                                                     "timeout_now"};
     for (int t = 0; t < RAFT_MSG_TYPE_COUNT; t++) {
         struct raft_msg m = {.type = (enum raft_msg_type)t, .from = 1, .to = 0, .term = 3,
                              .last_log_index = 10, .last_log_term = 3, .granted = t == RAFT_MSG_VOTE_RESP,
-                             .seq = 5};
+                             .seq = 5, .transfer = t == RAFT_MSG_VOTE};
         if (t == RAFT_MSG_APPEND) {
             m.prev_index = 7;
             m.prev_term = 2;
@@ -103,7 +104,7 @@ static void peer_frames(void)
     peer_encode_proxy_req(&all, &q);
     peer_wbuf_free(&w);
     struct peer_proxy_resp p = {.id = 77, .status = 0, .leader = 2, .kv_code = 22,
-                                .value_json = "[1,2]", .value_len = 5, .text = "precondition failed",
+                                .result = (const uint8_t *)"[1,2]", .result_len = 5, .text = "precondition failed",
                                 .text_len = 19};
     peer_encode_proxy_resp(&w, &p);
     put("peer_frame", "proxy_resp", 0, 0, w.data, w.len);
@@ -194,7 +195,7 @@ static void snapshots(void)
         size_t len;
         uint8_t *c = command(KV_WRITE, writes[i][0], writes[i][1], NULL, &len);
         struct kv_result r;
-        kv_apply_bytes(s, c, len, &r);
+        kv_apply_bytes(s, c, len, 0, &r);
         json_decref(r.value);
         free(c);
     }
@@ -202,7 +203,7 @@ static void snapshots(void)
     /* The cluster id, as the header's metadata entry. */
     struct kv_command id = {.op = KV_CLUSTER_ID, .value = json_string("0123456789abcdeffedcba9876543210")};
     struct kv_result r;
-    kv_apply(s, &id, &r);
+    kv_apply(s, &id, 0, &r);
     json_decref(id.value);
     if (r.code != 0)
         exit(1);
@@ -215,7 +216,7 @@ static void snapshots(void)
         size_t len;
         uint8_t *c = command(KV_WRITE, key, value, NULL, &len);
         struct kv_result r;
-        kv_apply_bytes(s, c, len, &r);
+        kv_apply_bytes(s, c, len, 0, &r);
         free(c);
     }
     snapshot_of("two_blocks", s, 800, 4);

@@ -183,6 +183,11 @@ uint64_t cluster_next_op_id(const struct cluster *c);
 int cluster_propose(struct cluster *c, int node, const void *data, uint32_t len,
                     raft_index *index);
 
+/* Ask node to hand leadership to target (RAFT_EVENT_TRANSFER; RAFT_NO_NODE:
+ * the core picks); the core's result (RAFT_ERR_NOT_LEADER for a crashed
+ * node). */
+int cluster_transfer(struct cluster *c, int node, int target);
+
 /* Trace capture: lines of every node's decision trace, when enabled
  * (RAFTKV_TRACE=1 in the environment also prints them to stderr). */
 void cluster_trace_enable(struct cluster *c, bool on);

@@ -8,7 +8,8 @@
  * half the schedules crash points inside the driver's order of work
  * (mid-persist with a torn tail, before send, before apply, before
  * PERSISTED), and in half a leader that sends before its own sync
- * completes (thesis 10.2.1);
+ * completes (thesis 10.2.1); leadership transfers (thesis 3.10) asked now
+ * and then, of the leader mostly, to a random node or the core's pick;
  * driver-side snapshots at a random interval; concurrent clients doing
  * read/write/cas on a few keys with timeouts. Every key's history must be
  * linearizable, and once the faults end a leader must serve a read again.
@@ -58,7 +59,12 @@ struct run {
     bool final_done;
     enum cluster_outcome final_outcome;
     int final_code;
+    uint64_t transfers; /* transfers a leader took on */
 };
+
+/* Over the schedules run: transfers begun and TimeoutNows sent, so a test
+ * can tell the transfers were exercised at all. */
+static uint64_t transfers_begun, timeout_nows_sent;
 
 static void history_add(struct history *h, int key, struct lin_op op)
 {
@@ -214,6 +220,19 @@ static void nemesis(struct run *run, int n)
     }
 }
 
+/* Thesis 3.10 among the faults: now and then a leadership transfer to a
+ * random node (or RAFT_NO_NODE, the core's pick), asked of the leader
+ * mostly, of any node sometimes (refused there). */
+static void transfer(struct run *run, int n)
+{
+    int leader = cluster_leader(run->c);
+    int from = leader >= 0 && rng_below(&run->g, 4) ? leader : (int)rng_below(&run->g, (uint64_t)n);
+    int target = (int)rng_below(&run->g, (uint64_t)n + 1) - 1;
+    int rc = cluster_transfer(run->c, from, target);
+    if (rc == RAFT_OK && cluster_raft(run->c, from))
+        run->transfers += raft_transfer_target(cluster_raft(run->c, from)) != RAFT_NO_NODE;
+}
+
 /* Runs one schedule; returns NULL or a malloc'd failure description. */
 static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits)
 {
@@ -255,10 +274,15 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
 
     uint64_t active_ms = 4000 + rng_below(&run.g, 8000);
     uint64_t next_nemesis = 300 + rng_below(&run.g, 700);
+    uint64_t next_transfer = 500 + rng_below(&run.g, 1500);
     while (cluster_now(c) < active_ms && cluster_ok(c)) {
         if (cluster_now(c) >= next_nemesis) {
             nemesis(&run, n);
             next_nemesis = cluster_now(c) + 200 + rng_below(&run.g, 1200);
+        }
+        if (cluster_now(c) >= next_transfer) {
+            transfer(&run, n);
+            next_transfer = cluster_now(c) + 300 + rng_below(&run.g, 1500);
         }
         clients_submit(&run, true);
         cluster_elapse(c, 5);
@@ -328,6 +352,8 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
     if (hits)
         for (int p = 0; p < CLUSTER_CRASH_POINT_KINDS; p++)
             hits[p] += cluster_crash_points_hit(c, p);
+    transfers_begun += run.transfers;
+    timeout_nows_sent += cluster_msgs_sent(c, RAFT_MSG_TIMEOUT_NOW);
     cluster_free(c);
     return failure;
 }
@@ -360,6 +386,11 @@ Test(random_schedules, every_seeded_fault_schedule_keeps_raft_safe_and_histories
         }
     }
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
+    if (n >= 40)
+        cr_assert(transfers_begun >= n && timeout_nows_sent >= n / 2,
+                  "transfers barely exercised: %llu begun, %llu TimeoutNow in %llu schedules",
+                  (unsigned long long)transfers_begun, (unsigned long long)timeout_nows_sent,
+                  (unsigned long long)n);
 }
 
 /* Issue 5's crash-point test: every schedule crashes nodes inside the

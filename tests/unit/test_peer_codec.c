@@ -31,6 +31,7 @@ static void sample_msg(enum raft_msg_type type, struct raft_msg *m, struct raft_
     m->commit = 40;
     m->seq = 1u << 20;
     m->success = type % 3 == 0;
+    m->transfer = type % 2 == 0;
     m->match_index = 44;
     m->reject_index = 42;
     m->hint_index = 39;
@@ -61,6 +62,7 @@ static void assert_same_msg(const struct raft_msg *a, const struct raft_msg *b)
     cr_assert_eq(a->to, b->to);
     cr_assert_eq(a->granted, b->granted);
     cr_assert_eq(a->success, b->success);
+    cr_assert_eq(a->transfer, b->transfer);
     const uint64_t fa[] = {a->term, a->last_log_index, a->last_log_term, a->prev_index,
                            a->prev_term, a->commit, a->seq, a->match_index, a->reject_index,
                            a->hint_index, a->hint_term, a->snap_index, a->snap_term};
@@ -119,6 +121,32 @@ Test(peer_codec, round_trips_every_raft_message_type)
         peer_raft_msg_release(&back);
         peer_wbuf_free(&b);
     }
+}
+
+/* Leadership transfer: TIMEOUT_NOW is type 8 on the wire, the transfer
+ * flag of a VOTE is bit 2 (4) of the flags byte. */
+Test(peer_codec, carries_timeout_now_and_the_transfer_flag)
+{
+    struct raft_msg m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 0, .term = 9, .transfer = true};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    size_t len;
+    const uint8_t *body = body_of(&b, PEER_FRAME_RAFT, &len);
+    cr_assert_eq(body[0], 2, "VOTE is type 2");
+    cr_assert_eq(body[3], 4, "flags: transfer only");
+    struct raft_msg back;
+    cr_assert_eq(peer_decode_raft(body, len, 3, &back), PEER_OK);
+    cr_assert(back.transfer);
+    peer_wbuf_free(&b);
+    m = (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = 0, .to = 2, .term = 9};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    body = body_of(&b, PEER_FRAME_RAFT, &len);
+    cr_assert_eq(body[0], 8, "TIMEOUT_NOW is type 8");
+    cr_assert_eq(peer_decode_raft(body, len, 3, &back), PEER_OK);
+    cr_assert_eq(back.type, RAFT_MSG_TIMEOUT_NOW);
+    cr_assert_eq(back.term, 9);
+    cr_assert_not(back.transfer);
+    peer_wbuf_free(&b);
 }
 
 Test(peer_codec, encodes_a_heartbeat_in_a_few_bytes)
@@ -327,7 +355,7 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
     peer_wbuf_free(&b);
 
     struct peer_proxy_resp p = {.id = 9, .status = 3, .leader = RAFT_NO_NODE, .kv_code = 22,
-                                .value_json = "\"x\"", .value_len = 3, .text = "no", .text_len = 2};
+                                .result = (const uint8_t *)"\"x\"", .result_len = 3, .text = "no", .text_len = 2};
     cr_assert_eq(peer_encode_proxy_resp(&b, &p), PEER_OK);
     body = body_of(&b, PEER_FRAME_PROXY_RESP, &len);
     struct peer_proxy_resp pb;
@@ -336,8 +364,8 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
     cr_assert_eq(pb.status, 3);
     cr_assert_eq(pb.leader, RAFT_NO_NODE);
     cr_assert_eq(pb.kv_code, 22);
-    cr_assert_eq(pb.value_len, 3);
-    cr_assert_eq(memcmp(pb.value_json, "\"x\"", 3), 0);
+    cr_assert_eq(pb.result_len, 3);
+    cr_assert_eq(memcmp(pb.result, "\"x\"", 3), 0);
     cr_assert_eq(pb.text_len, 2);
     for (size_t k = 0; k < len; k++)
         cr_assert_eq(peer_decode_proxy_resp(body, k, &pb), PEER_ERR_MALFORMED);

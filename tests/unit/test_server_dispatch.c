@@ -181,7 +181,18 @@ Test(dispatch, without_a_password_every_connection_is_the_default_user)
     EXPECT(&f, "COMMAND COUNT x", "-ERR wrong number of arguments for 'command|count' command\r\n");
     EXPECT(&f, "COMMAND INFO nosuch", "*1\r\n$-1\r\n");
     EXPECT(&f, "COMMAND DOCS nosuch", "*0\r\n");
-    EXPECT(&f, "SET k v EX 10", "-ERR SET options (EX, NX, ...) are not supported\r\n");
+    /* SET's options are checked before anything is replicated, in
+     * redis-server 7.0's words. */
+    EXPECT(&f, "SET k v EX 0", "-ERR invalid expire time in 'set' command\r\n");
+    EXPECT(&f, "SET k v PX -5", "-ERR invalid expire time in 'set' command\r\n");
+    EXPECT(&f, "SET k v EX 9223372036854776", "-ERR invalid expire time in 'set' command\r\n");
+    EXPECT(&f, "SET k v EX abc", "-ERR value is not an integer or out of range\r\n");
+    EXPECT(&f, "SET k v EX +5", "-ERR value is not an integer or out of range\r\n");
+    EXPECT(&f, "SET k v NX XX", "-ERR syntax error\r\n");
+    EXPECT(&f, "SET k v PX", "-ERR syntax error\r\n");
+    EXPECT(&f, "SET k v KEEPTTL EX 5", "-ERR syntax error\r\n");
+    EXPECT(&f, "SET k v EX 5 PXAT 5", "-ERR syntax error\r\n");
+    EXPECT(&f, "SET k v nope", "-ERR syntax error\r\n");
     EXPECT(&f, "SELECT 1", "-ERR raftkv has only database 0\r\n");
     EXPECT(&f, "PING a b", "-ERR wrong number of arguments for 'ping' command\r\n");
     EXPECT(&f, "DEBUG.CUT n2 10", "-ERR unknown command 'DEBUG.CUT'\r\n");

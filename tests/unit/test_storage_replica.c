@@ -102,7 +102,7 @@ static void expect_value(struct node *n, int key, int value)
     json_t *k = json_integer(key);
     struct kv_command c = {.op = KV_READ, .key = k};
     struct kv_result res;
-    kv_apply((struct kv_store *)replica_store(n->r), &c, &res);
+    kv_apply((struct kv_store *)replica_store(n->r), &c, 0, &res);
     cr_assert_eq(res.code, KV_OK, "key %d lost after restart", key);
     cr_assert(json_is_integer(res.value) && json_integer_value(res.value) == value,
               "key %d: wrong value after restart", key);
@@ -232,7 +232,7 @@ Test(storage_replica, a_snapshot_received_as_a_file_is_adopted_and_loaded)
         json_t *k = json_integer(i), *v = json_integer(7 * i);
         struct kv_command w = {.op = KV_WRITE, .key = k, .value = v};
         struct kv_result res;
-        kv_apply(kv, &w, &res);
+        kv_apply(kv, &w, 0, &res);
         json_decref(k);
         json_decref(v);
     }
