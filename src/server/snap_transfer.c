@@ -532,6 +532,18 @@ void snap_xfer_pump(struct server *s)
     uint64_t now = server_now(s);
     uint64_t stall = stall_ms(s);
     struct snap_recv *in = &s->xfer.in;
+    /* This process itself was paused (SIGSTOP, a long stall): the peer
+     * gets its time back before anything counts as stalled, since what it
+     * sent meanwhile is still unread in our socket. */
+    if (s->xfer.last_pump_ms && now - s->xfer.last_pump_ms > 1500) {
+        uint64_t gap = now - s->xfer.last_pump_ms;
+        in->progress_ms = in->progress_ms + gap < now ? in->progress_ms + gap : now;
+        for (int i = 0; i < s->opt.n_nodes; i++) {
+            uint64_t *p = &s->xfer.out[i].progress_ms;
+            *p = *p + gap < now ? *p + gap : now;
+        }
+    }
+    s->xfer.last_pump_ms = now;
     if (in->active && !in->checking && now - in->progress_ms > stall)
         recv_end(s, SLOG_WARN, "stalled: no chunk came in time");
     bool leading = s->replica && replica_role(s->replica) == RAFT_LEADER;

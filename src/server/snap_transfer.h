@@ -98,6 +98,7 @@ struct snap_transfers {
     struct snap_send out[RAFT_MAX_NODES];
     struct snap_recv in;
     uint64_t next_id;
+    uint64_t last_pump_ms; /* a long gap since: this process was paused */
     uint8_t *buf; /* one chunk read from the file */
     struct peer_wbuf wbuf;
     uint64_t sent_done, received_done, aborted, refused;
