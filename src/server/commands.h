@@ -64,15 +64,23 @@ void cmd_client_setname(struct cmd_ctx *x);
 void cmd_client_getname(struct cmd_ctx *x);
 void cmd_client_id(struct cmd_ctx *x);
 void cmd_client_setinfo(struct cmd_ctx *x);
-void cmd_client_list(struct cmd_ctx *x);
-void cmd_client_info(struct cmd_ctx *x);
+void cmd_client_no_evict(struct cmd_ctx *x);
 void cmd_acl_whoami(struct cmd_ctx *x);
 
 /* transfer.c: RAFT.TRANSFER_LEADER */
 void cmd_raft_transfer_leader(struct cmd_ctx *x);
 
-/* cmd_server.c: INFO LEADER CONFIG DEBUG.CUT COMMAND */
+/* client_list.c: CLIENT LIST and CLIENT INFO */
+void cmd_client_list(struct cmd_ctx *x);
+void cmd_client_info(struct cmd_ctx *x);
+/* One connection's line, as Redis 7.0's CLIENT LIST writes it (with "\n");
+ * now_ms on uv_hrtime's clock. */
+void client_list_line(struct resp_buf *b, const struct client *c, uint64_t now_ms);
+
+/* cmd_server.c: INFO TIME ROLE LEADER CONFIG DEBUG.CUT COMMAND */
 void cmd_info(struct cmd_ctx *x);
+void cmd_time(struct cmd_ctx *x);
+void cmd_role(struct cmd_ctx *x);
 void cmd_leader(struct cmd_ctx *x);
 void cmd_config_get(struct cmd_ctx *x);
 void cmd_debug_cut(struct cmd_ctx *x);

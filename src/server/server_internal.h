@@ -221,6 +221,7 @@ struct client {
     struct server_out out;
     struct tls_session *tls; /* on the TLS port (out.tls too); NULL on the plain one */
     bool reading, closing, close_after_write;
+    bool no_evict; /* CLIENT NO-EVICT on: shown only (raftkv evicts no client) */
     /* Input not parsed yet because the window was full (client.c); taken
      * up by client_drain_held once answers free it. */
     struct resp_buf held;
@@ -509,8 +510,20 @@ uint64_t server_transfer_deadline(const struct server *s); /* UINT64_MAX: none *
 void server_transfer_abort(struct server *s, const char *why);
 
 /* info.c */
+/* INFO's sections, in Redis's order (raft is raftkv's own). */
+enum info_section { INFO_SERVER, INFO_CLIENTS, INFO_MEMORY, INFO_PERSISTENCE, INFO_STATS, INFO_REPLICATION,
+                    INFO_CPU, INFO_CLUSTER, INFO_RAFT, INFO_KEYSPACE, INFO_N_SECTIONS };
+/* The sections (bits 1 << INFO_*) INFO's arguments name, as Redis 7.0
+ * reads them: none = default, "default"/"all"/"everything" = every one,
+ * names in any case and order, unknown ones ignored (0: an empty reply). */
+uint32_t info_sections(size_t argc, char *const *argv, const size_t *argl);
+const char *info_section_name(int section); /* "server", or NULL */
 /* c: the connection asking (its user is shown), or NULL */
 void info_write(struct server *s, const struct client *c, struct resp_buf *b, int proto);
+void info_write_sections(struct server *s, const struct client *c, uint32_t sections, struct resp_buf *b,
+                         int proto);
+/* One "key:value" line and CRLF (at most 509 bytes of text). */
+void info_line(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* server_identity.c */
 /* Check (or make) the data directory's identity record against the

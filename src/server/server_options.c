@@ -7,11 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/version.h"
 #include "server/server_internal.h"
 
-#ifndef RAFTKV_VERSION
-#define RAFTKV_VERSION "0.1.0"
-#endif
 
 void server_options_usage(FILE *f)
 {

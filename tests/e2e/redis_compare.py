@@ -306,19 +306,14 @@ def words(*ws):
 
 
 DIFFERENCES = [
-    dict(name="CLIENT LIST TYPE/ID", match=lambda a: words("client", "list")(a) and len(a) > 2,
-         mode="raftkv-error", re=rb"-ERR syntax error", kind="gap",
-         reason="CLIENT LIST's filters are not implemented"),
-    dict(name="INFO, CLIENT LIST, CLIENT INFO in RESP3", match=lambda a: words("info")(a) or
-         (words("client")(a) and len(a) == 2 and a[1].lower() in (b"list", b"info")), mode="verbatim",
-         kind="gap", reason="a bulk string where Redis 7 gives a verbatim string (`=txt:`); otherwise as the "
-         "INFO and CLIENT rows"),
     dict(name="TIME", match=words("time"), mode="time", kind="design",
          reason="two clocks; raftkv answers its own time"),
     dict(name="INFO", match=words("info"), mode="shape", kind="design",
-         reason="each server describes itself (raftkv: role, term, indexes, peers, ...)"),
-    dict(name="ROLE", match=words("role"), mode="shape", kind="design",
-         reason="raftkv's roles are Raft's, not master/replica"),
+         reason="each server describes itself: Redis's sections and field names, raftkv's values and its "
+         "own fields and `raft` section"),
+    dict(name="ROLE", match=words("role"), mode="type", kind="design",
+         reason="the leader answers as a master with its followers, the others as replicas of the leader "
+         "(src/server/role.h)"),
     dict(name="HELLO", match=words("hello"), mode="shape", kind="design",
          reason="server name, version, connection id"),
     dict(name="CLIENT ID/LIST/INFO", match=lambda a: words("client")(a) and len(a) > 1 and
@@ -348,10 +343,6 @@ DIFFERENCES = [
          re.fullmatch(rb"[1-9]|1[0-5]", a[1]) is not None, mode="raftkv-error",
          re=rb"-ERR raftkv has only database 0", after=[[b"SELECT", b"0"]], kind="design",
          reason="one key space, replicated as a whole"),
-    dict(name="SELECT with a bad index", match=lambda a: words("select")(a) and len(a) == 2 and a[1] != b"0",
-         mode="raftkv-error", re=rb"-ERR raftkv has only database 0", kind="gap",
-         reason="raftkv answers its own error where Redis says \"value is not an integer or out of range\" "
-         "or \"DB index is out of range\" (src/server/cmd_connection.c)"),
     dict(name="COPY ... DB n", match=lambda a: words("copy")(a) and b"db" in [x.lower() for x in a[3:]],
          mode="skip", kind="design", reason="one database only"),
     dict(name="OBJECT ENCODING", match=words("object"), mode="skip", kind="design",

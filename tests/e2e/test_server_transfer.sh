@@ -53,7 +53,7 @@ print(answer.decode() if isinstance(answer, bytes) else answer, int((time.monoto
 PYEOF
 )
 expect "RAFT.TRANSFER_LEADER n$F1" "$answer" OK
-expect "n$F1 is leader" "$(info_field $F1 role)" leader
+expect "n$F1 is leader" "$(info_field $F1 raft_role)" leader
 expect "n$L follows it" "$(info_field $L leader)" "n$F1"
 core_ms=$(grep 'event=transfer_done' "$WORK/n$L.log" | tail -1 | sed 's/.* ms=\([0-9]*\).*/\1/')
 echo "transfer time: ${took_ms} ms for the client (RAFT.TRANSFER_LEADER to +OK), ${core_ms} ms in the server's log; election timeout ${ELECTION_MS} ms"
@@ -77,7 +77,7 @@ case "$out" in
   "ERR transfer failed: n$D did not take over within the election timeout") echo "ok  to a dead member: $out" ;;
   *) fail "transfer to a dead member answered '$out'" ;;
 esac
-expect "the leader stays" "$(info_field $L role)" leader
+expect "the leader stays" "$(info_field $L raft_role)" leader
 expect "and takes writes again" "$(cli $L SET abandoned 3)" OK
 start_node "$D" --aclfile "$WORK/users.acl"
 wait_leader >/dev/null
@@ -89,7 +89,7 @@ CLIENT=$!
 sleep 1
 restart() { # restart I: SIGTERM, must exit 0, start again, wait until every member agrees on a leader
   local i=$1 was
-  was=$(info_field "$i" role)
+  was=$(info_field "$i" raft_role)
   kill_node "$i" TERM
   [ "$LAST_EXIT" = 0 ] || fail "n$i exited $LAST_EXIT on SIGTERM"
   start_node "$i" --aclfile "$WORK/users.acl"
