@@ -25,7 +25,12 @@ static void persist(struct replica *r, const struct raft_update *u)
         r->hard_state_unsynced = true;
     }
     if (u->flags & RAFT_UPDATE_SNAPSHOT) {
-        if (store && store->save_snapshot) {
+        if (r->snapshot_from_file) {
+            /* The image is the file the transport received. */
+            int rc = store->adopt_snapshot(store->impl, u->snap_index, u->snap_term);
+            if (rc != 0)
+                store_failed(r, rc);
+        } else if (store && store->save_snapshot) {
             int rc = store->save_snapshot(store->impl, u->snap_index, u->snap_term,
                                           u->snap_data, u->snap_len);
             if (rc != 0)
@@ -74,7 +79,10 @@ static void install_snapshot(struct replica *r, const struct raft_update *u)
 {
     if (u->snap_index <= r->applied)
         return;
-    if (kv_restore(r->kv, u->snap_data, u->snap_len, NULL, NULL) != 0) {
+    const struct replica_log_store *store = r->config.store;
+    int rc = r->snapshot_from_file ? (r->failed ? -1 : store->load_snapshot(store->impl, r->kv))
+                                   : kv_restore(r->kv, u->snap_data, u->snap_len, NULL, NULL);
+    if (rc != 0) {
         /* The leader's image is unreadable: applying on would diverge. */
         store_failed(r, -1);
         return;

@@ -205,6 +205,24 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
 }
 
+int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
+{
+    r->now_ms = now_ms;
+    const struct replica_log_store *store = r->config.store;
+    if (m->type != RAFT_MSG_SNAPSHOT || m->snap_len != 0 || m->from < 0 ||
+        m->from >= r->config.raft.n_nodes || m->to != r->config.raft.id || !store ||
+        !store->adopt_snapshot || !store->load_snapshot)
+        return RAFT_ERR_INVALID;
+    struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
+    e.receive = *m;
+    struct raft_update u;
+    int rc = raft_step(r->raft, &e, &u);
+    r->snapshot_from_file = true;
+    replica_absorb(r, &u);
+    r->snapshot_from_file = false;
+    return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
+}
+
 int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms)
 {
     struct raft_event e = {.type = RAFT_EVENT_TRANSFER, .now_ms = now_ms};

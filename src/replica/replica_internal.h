@@ -114,6 +114,9 @@ struct replica {
     /* A background snapshot (config.snapshot_start) at this index is
      * running; after a failed one, none starts before snapshot_retry_ms. */
     bool snapshot_running;
+    /* Set while the core steps a SNAPSHOT whose image is a received file
+     * (replica_receive_snapshot_file): persist adopts it, install loads it. */
+    bool snapshot_from_file;
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */

@@ -271,6 +271,11 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t want
             info_line(&b, "snapshots:%" PRIu64, st.snapshots);
             info_line(&b, "disk_bytes:%" PRIu64, st.disk_bytes);
         }
+        const struct snap_transfers *x = &s->xfer; /* snap_transfer.h */
+        info_line(&b,
+                  "snapshot_transfers:sent=%" PRIu64 ",received=%" PRIu64 ",aborted=%" PRIu64
+                  ",refused=%" PRIu64 ",bytes_sent=%" PRIu64 ",bytes_received=%" PRIu64,
+                  x->sent_done, x->received_done, x->aborted, x->refused, x->bytes_sent, x->bytes_received);
     }
 
     if (section(&b, want, INFO_STATS)) {

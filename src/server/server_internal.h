@@ -29,6 +29,7 @@
 #include "server/peer_codec.h"
 #include "server/peer_gate.h"
 #include "server/req_table.h"
+#include "server/snap_transfer.h"
 #include "server/resp.h"
 #include "storage/identity.h"
 #include "storage/storage_replica.h"
@@ -63,6 +64,7 @@ struct server_options {
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
     size_t max_frame;
+    size_t max_snapshot_bytes; /* a snapshot offer larger than this is refused */
     /* Peer TLS (peer.c): --certs-dir DIR fills the files not given by the
      * --peer-*-file options; insecure: --peer-insecure-plaintext. */
     char certs_dir[PATH_MAX];
@@ -379,6 +381,7 @@ struct server {
     struct metrics metrics;            /* metrics.h: observations for /metrics, /health */
     struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */
     struct server_transfer transfer;
+    struct snap_transfers xfer; /* snapshots streamed to and from peers */
 };
 
 uint64_t server_now(struct server *s);
@@ -409,6 +412,11 @@ bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, raft_term term
                          size_t len);
 bool peer_send_proxy_resp(struct server *s, int peer, const struct peer_proxy_resp *r);
 bool peer_link_up(const struct server *s, int peer);
+/* A frame already encoded (snap_transfer.c); false if dropped. */
+bool peer_send_frame(struct server *s, int peer, const uint8_t *frame, size_t len);
+/* Bytes waiting to go to `peer`, and how often its link was established. */
+size_t peer_link_queued(const struct server *s, int peer);
+uint64_t peer_link_connects(const struct server *s, int peer);
 void peer_flush_writes(struct server *s);
 
 /* client.c */

@@ -31,7 +31,10 @@ static int64_t server_wall_clock_ms(void *ctx)
 }
 static void server_on_send(void *ctx, const struct raft_msg *m)
 {
-    peer_send_raft(ctx, m);
+    if (m->type == RAFT_MSG_SNAPSHOT && m->snap_len == 0)
+        snap_xfer_send(ctx, m); /* streamed from the file (snap_transfer.h) */
+    else
+        peer_send_raft(ctx, m);
 }
 
 static void server_on_complete(void *ctx, uint64_t ref, const struct replica_result *res)
@@ -90,6 +93,7 @@ static void server_finish(struct server *s, const char *why)
     server_transfer_abort(s, "the server is stopping");
     client_stop_accepting(s);
     client_close_all(s);
+    snap_xfer_stop(s);
     peer_stop(s);
     server_store_stop_snapshot(s);
 }
@@ -154,6 +158,7 @@ void server_after_io(struct server *s)
         server_fatal(s, "cannot record the cluster id");
         return;
     }
+    snap_xfer_pump(s);
     server_transfer_check(s);
     peer_flush_writes(s);
     client_flush_writes(s);
@@ -312,6 +317,7 @@ int server_main(int argc, char **argv)
         return 1;
     }
     s->started_ms = server_now(s);
+    snap_xfer_init(s);
     /* Operation ids travel to the leader and come back in its answers; a
      * late answer meant for an earlier incarnation of this node must not
      * match a new operation, so ids start from the wall clock in ns (a
@@ -348,6 +354,7 @@ int server_main(int argc, char **argv)
     rc_cfg.peer_lost_data = server_on_peer_lost_data;
     rc_cfg.ctx = s;
     rc_cfg.store = o->in_memory ? NULL : &s->log_store;
+    rc_cfg.stream_snapshots = !o->in_memory;
     rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
     rc_cfg.snapshot_start = o->in_memory ? NULL : server_store_snapshot_start;
     rc_cfg.max_pending = o->max_pending;

@@ -68,6 +68,9 @@ void server_options_usage(FILE *f)
             "  --peer-queue-bytes N       unsent bytes per peer before frames are dropped\n"
             "                             (default 16777216; Raft retransmits)\n"
             "  --max-frame-bytes N        largest peer frame accepted (default %u)\n"
+            "  --max-snapshot-bytes N     largest snapshot image a member accepts from the\n"
+            "                             leader (default 68719476736; also refused when the\n"
+            "                             data directory's disk has not that much free)\n"
             "  --certs-dir DIR            peer TLS: DIR/ca.crt, DIR/<id>.crt, DIR/<id>.key, as\n"
             "                             `raftkv certs --dir DIR --members n1,n2,n3` makes them.\n"
             "                             Every peer connection is TLS 1.3, both sides show a\n"
@@ -140,6 +143,7 @@ static void server_options_default(struct server_options *o)
     o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
+    o->max_snapshot_bytes = (size_t)64 << 30;
     o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     resp_limits_default(&o->limits);
     o->election_timeout_ms = 1000;
@@ -438,6 +442,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--max-inline-bytes", &o->limits.max_inline_bytes, NULL},
                 {"--peer-queue-bytes", &o->peer_queue_bytes, NULL},
                 {"--max-frame-bytes", &o->max_frame, NULL},
+                {"--max-snapshot-bytes", &o->max_snapshot_bytes, NULL},
                 {"--election-timeout-ms", NULL, &o->election_timeout_ms},
                 {"--heartbeat-ms", NULL, &o->heartbeat_ms},
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},

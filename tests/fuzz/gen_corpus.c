@@ -110,6 +110,29 @@ static void peer_frames(void)
     put("peer_frame", "proxy_resp", 0, 0, w.data, w.len);
     peer_encode_proxy_resp(&all, &p);
     peer_wbuf_free(&w);
+    /* A snapshot transfer: offer, a chunk (its CRC right), the answers. */
+    struct peer_snap_offer o = {.id = 0x1234, .size = 3};
+    o.msg = (struct raft_msg){.type = RAFT_MSG_SNAPSHOT, .from = 0, .to = 1, .term = 3, .commit = 9,
+                              .seq = 4, .snap_index = 9, .snap_term = 2};
+    peer_encode_snap_offer(&w, &o);
+    put("peer_frame", "snap_offer", 0, 0, w.data, w.len);
+    peer_encode_snap_offer(&all, &o);
+    peer_wbuf_free(&w);
+    static const uint8_t img[3] = {'R', 'K', 'V'};
+    struct peer_snap_chunk ch = {.id = 0x1234, .offset = 0, .crc = crc32c(img, 3), .data = img, .len = 3};
+    peer_encode_snap_chunk(&w, &ch);
+    put("peer_frame", "snap_chunk", 0, 0, w.data, w.len);
+    peer_encode_snap_chunk(&all, &ch);
+    peer_wbuf_free(&w);
+    struct peer_snap_ack ack = {.id = 0x1234, .offset = 3, .status = PEER_SNAP_GO_ON};
+    peer_encode_snap_ack(&w, &ack);
+    put("peer_frame", "snap_ack", 0, 0, w.data, w.len);
+    peer_encode_snap_ack(&all, &ack);
+    peer_wbuf_free(&w);
+    ack.status = PEER_SNAP_REFUSED;
+    peer_encode_snap_ack(&w, &ack);
+    put("peer_frame", "snap_ack_refused", 0, 0, w.data, w.len);
+    peer_wbuf_free(&w);
     put("peer_frame", "stream", 0, 0, all.data, all.len);
     peer_wbuf_free(&all);
     free(c1);
