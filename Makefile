@@ -106,6 +106,8 @@ $(BUILD)/tests/raft_tests: $(call obj,$(RAFT_TEST_SRC)) $(BUILD)/libraftkv.a
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libraftkv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# A restart's replay, measured with the allocator the server links.
+$(BUILD)/bench/replay_bench: LIBS += $(MALLOC_LIBS)
 
 # Fuzz targets (tests/fuzz/README.md): replay_<t> runs a target over files
 # with replay_main.c, in any build; fuzz_<t> is the libFuzzer binary, made

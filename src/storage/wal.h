@@ -80,8 +80,9 @@ struct wal {
 
 /* Recover the log in dirfd, reconciled with the snapshot (snap_index,
  * snap_term): entries it covers are skipped, a log that contradicts it is
- * dropped. *entries receives the entries after snap_index (malloc'd array,
- * each data malloc'd; free with wal_free_entries). Returns 0, -1 on an I/O
+ * dropped. *entries receives the entries after snap_index, whose data point
+ * into the segment files mapped read-only (no copy per entry); free them
+ * with wal_free_entries() before the log is next truncated. Returns 0, -1 on an I/O
  * error, -2 on corruption (err names file and offset), -3 out of memory. */
 int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t segment_bytes,
              size_t buffer_bytes, wal_log_fn log, void *log_ctx, uint64_t snap_index,
