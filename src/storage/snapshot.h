@@ -38,6 +38,9 @@ int snapshot_save(struct sio *io, int dirfd, const char *dir, uint64_t index, ui
  * snapshots. *file_bytes: its size. 0 or -1. */
 int snapshot_install_tmp(struct sio *io, int dirfd, const char *dir, uint64_t index,
                          uint64_t *file_bytes, char *err, size_t errlen);
+/* Delete snapshots and temp files older than index (best effort: a crash
+ * leaves garbage start-up removes). */
+void snapshot_remove_older(int dirfd, uint64_t index);
 
 /* Find the newest snapshot, deleting leftover temp files and older
  * snapshots, and check it whole: *index and *term from its header. With none,
