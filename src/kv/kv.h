@@ -18,30 +18,120 @@
 /* Result codes, chosen to be the Maelstrom error codes. */
 #define KV_OK 0
 #define KV_ERR_NO_KEY 20       /* read or cas of a missing key */
-#define KV_ERR_PRECONDITION 22 /* cas whose `from` does not match */
+#define KV_ERR_PRECONDITION 22 /* cas whose `from` does not match; SET NX/XX not met;
+                                * a transaction whose guard failed */
 #define KV_ERR_MALFORMED 12    /* undecodable command bytes */
+#define KV_ERR_TYPE 30         /* the operation does not apply to the value held
+                                * (text says what, in Redis's words) */
 
-/* KV_CLUSTER_ID is not a client operation: a leader of the TCP server
- * proposes it once so that every member learns the cluster's id (replica.h,
- * config.cluster_id). Its value is the id as 32 hex digits, and it has no
- * key. The first one applied sets the id; a later one with the same id
- * answers KV_OK and changes nothing, one with another id is refused with
- * KV_ERR_PRECONDITION, on every node alike. */
-enum kv_op { KV_READ, KV_WRITE, KV_CAS, KV_DELETE, KV_CLUSTER_ID };
+/* How a value's bytes read: canonical JSON text (the Maelstrom node's
+ * values) or a binary-safe string (the Redis front end's). The numbers are
+ * the snapshot record types (src/storage/snap_format.h). */
+#define KV_TYPE_JSON 0
+#define KV_TYPE_STR 1
+
+/* The operation registry's codes (ops.h holds each one's row: name, the
+ * fields it uses, whether it writes, its apply function). Two families:
+ * the Maelstrom node's read/write/cas/delete on JSON keys and values, whose
+ * log entries are JSON text its wire embeds as it is; and the Redis front
+ * end's operations on binary-safe strings, whose log entries are a binary
+ * batch stamped with the leader's clock (command.c). KV_CLUSTER_ID is no
+ * client operation: a leader of the TCP server proposes it once so that
+ * every member learns the cluster's id (replica.h, config.cluster_id). Its
+ * value is the id as 32 hex digits, and it has no key. The first one
+ * applied sets the id; a later one with the same id answers KV_OK and
+ * changes nothing, one with another id is refused with
+ * KV_ERR_PRECONDITION, on every node alike. Codes are part of the log's
+ * format: never renumber, only add. */
+enum kv_op {
+    KV_READ = 0,
+    KV_WRITE = 1,
+    KV_CAS = 2,
+    KV_DELETE = 3,
+    KV_CLUSTER_ID = 4,
+    /* ---- binary-safe strings (the Redis front end) ---- */
+    KV_MULTI = 16,   /* sub[0..n_sub): applied as one, atomically (MSET, EXEC) */
+    KV_GET = 17,     /* key -> bytes, or KV_ERR_NO_KEY */
+    KV_SET = 18,     /* key, arg[0] value; flags KV_SET_*; num[0] the expiry */
+    KV_DEL = 19,     /* key -> num 1 deleted, 0 absent */
+    KV_EXISTS = 20,  /* key -> num 1 or 0 */
+    KV_SCAS = 21,    /* key, arg[0] from, arg[1] to: as KV_CAS on strings */
+    KV_VERSION = 22, /* key -> num: its version (> 0), or if absent minus
+                      * the store's write counter; with KV_VERSION_EXPECT,
+                      * KV_ERR_PRECONDITION if the key changed since it
+                      * answered num[0] (WATCH's check at EXEC) */
+    /* 24..47: more string commands; 48..79: keyspace and expiry */
+    KV_OP_LIMIT = 96 /* codes are below this */
+};
+
+/* KV_SET's flags (Redis SET's options). EX/PX give num[0] in ms from the
+ * entry's time; EXAT/PXAT an absolute deadline in ms. */
+#define KV_SET_NX (1u << 0)
+#define KV_SET_XX (1u << 1)
+#define KV_SET_GET (1u << 2)     /* answer the old value (bytes; none: code NO_KEY) */
+#define KV_SET_KEEPTTL (1u << 3)
+#define KV_SET_EXPIRE_IN (1u << 4) /* num[0] ms from now */
+#define KV_SET_EXPIRE_AT (1u << 5) /* num[0] absolute ms */
+
+#define KV_VERSION_EXPECT (1u << 0)
+
+/* In a KV_MULTI, a sub-command flagged KV_GUARD is a condition: every guard
+ * must come before the other sub-commands and be a read; if any answers
+ * other than KV_OK, nothing is applied and the MULTI answers
+ * KV_ERR_PRECONDITION (EXEC after a WATCHed key changed: nil). */
+#define KV_GUARD (1u << 31)
+
+/* A binary-safe string the command owns (malloc'd; p NULL when absent). */
+struct kv_str {
+    uint8_t *p;
+    size_t n;
+};
 
 struct kv_command {
     enum kv_op op;
-    json_t *key;   /* all references are borrowed by encode, owned after decode */
+    /* The Maelstrom family's JSON values. All references are borrowed by
+     * encode, owned after decode. */
+    json_t *key;   /* READ WRITE CAS DELETE */
     json_t *value; /* WRITE; CLUSTER_ID: the id's hex string */
     json_t *from;  /* CAS */
     json_t *to;    /* CAS */
+    /* The string family's fields (owned; kv_command_release frees). */
+    struct kv_str skey;
+    struct kv_str arg[2];
+    int64_t num[2];
+    uint32_t flags;
+    struct kv_command *sub; /* KV_MULTI: owned array */
+    size_t n_sub;
 };
 
 struct kv_result {
     int code;      /* KV_OK or KV_ERR_* */
-    json_t *value; /* READ ok: a new reference the caller releases; else NULL */
+    json_t *value; /* READ ok: a new reference the result owns */
+    uint8_t *bytes; /* string family: a value (malloc'd), NULL for none */
+    size_t len;
+    int64_t num;   /* an integer answer: counts, lengths, numbers, TTLs */
+    struct kv_result *sub; /* KV_MULTI: one result per sub-command, owned */
+    size_t n_sub;
     char text[160];
 };
+
+/* Free what a result owns and zero it. */
+void kv_result_release(struct kv_result *r);
+/* A deep copy (0), or -1 when out of memory (dst then holds nothing). */
+int kv_result_copy(struct kv_result *dst, const struct kv_result *src);
+/* A result as bytes for another member (the server's proxied answers), and
+ * back; decode refuses anything malformed (-1, nothing held). */
+int kv_result_encode(const struct kv_result *r, uint8_t **data, size_t *len);
+int kv_result_decode(const uint8_t *data, size_t len, struct kv_result *r);
+
+/* Whether an operation only reads (served through ReadIndex, never logged)
+ * and whether the registry knows it at all. */
+bool kv_op_reads(enum kv_op op);
+bool kv_op_known(enum kv_op op);
+const char *kv_op_name(enum kv_op op);
+
+/* Set a string field to a copy of n bytes: 0 or -1. */
+int kv_str_set(struct kv_str *s, const void *p, size_t n);
 
 struct kv_store;
 
@@ -49,14 +139,28 @@ struct kv_store *kv_store_new(void);
 void kv_store_free(struct kv_store *s);
 size_t kv_store_size(const struct kv_store *s);
 
-/* Apply a command (READ included: reads through the log use it). */
-void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *r);
-/* Apply the bytes of a log entry; a malformed entry yields KV_ERR_MALFORMED
+/* Apply a command (reads included: reads through the log use it) at time
+ * now_ms: the entry's stamped time for a logged command, the read's time for
+ * a read. A key whose deadline is <= now_ms is absent. r is filled whatever
+ * happens; release it with kv_result_release. */
+void kv_apply(struct kv_store *s, const struct kv_command *c, int64_t now_ms, struct kv_result *r);
+/* Apply the bytes of a log entry at the time stamped in it (or, for an
+ * entry with none, fallback_ms); a malformed entry yields KV_ERR_MALFORMED
  * and changes nothing. */
-void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, struct kv_result *r);
+void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, int64_t fallback_ms,
+                    struct kv_result *r);
 
-/* Encode a command as log-entry bytes (malloc'd). Returns 0 or -1. */
+/* Encode a command as log-entry bytes (malloc'd). Returns 0 or -1. A
+ * string-family entry carries a time, 0 here; the leader stamps its own
+ * clock into it when it proposes (kv_entry_stamp). */
 int kv_command_encode(const struct kv_command *c, uint8_t **data, size_t *len);
+/* The time stamped in entry bytes (ms), or -1 if the entry carries none. */
+int64_t kv_entry_time(const uint8_t *data, size_t len);
+/* Stamp time_ms into entry bytes that carry a time; others are left as
+ * they are. */
+void kv_entry_stamp(uint8_t *data, size_t len, int64_t time_ms);
+/* A deep copy: 0 or -1 (dst then holds nothing). */
+int kv_command_copy(struct kv_command *dst, const struct kv_command *src);
 /* Decode; on success the command owns its references (kv_command_release). */
 int kv_command_decode(const uint8_t *data, size_t len, struct kv_command *c);
 void kv_command_release(struct kv_command *c);
@@ -65,6 +169,10 @@ void kv_command_release(struct kv_command *c);
  * scalars in place), so the command may be kept and applied instead of its
  * bytes. */
 int kv_command_scalar(const struct kv_command *c);
+
+/* The latest time any applied entry carried (0 if none): a new leader
+ * stamps at least this, so the cluster's time never goes backwards. */
+int64_t kv_store_time(const struct kv_store *s);
 
 /* The cluster id the state machine holds, if one was applied: true and
  * out filled, or false. */

@@ -102,7 +102,6 @@ void kv_map_clear(struct kv_map *m)
     for (size_t i = 0; i <= m->mask; i++) {
         struct kv_map_entry *e = m->slots[i].entry;
         if (e) {
-            json_decref(e->value);
             free(e);
             m->slots[i].entry = NULL;
         }
@@ -127,7 +126,7 @@ static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint
         const struct kv_map_slot *s = &m->slots[i];
         if (!s->entry)
             return i;
-        if (s->hash == h && s->entry->key_len == len && memcmp(s->entry->key, key, len) == 0)
+        if (s->hash == h && s->entry->key_len == len && memcmp(s->entry->data, key, len) == 0)
             return i;
         i = (i + 1) & m->mask;
     }
@@ -153,40 +152,41 @@ static int map_grow(struct kv_map *m)
     return 0;
 }
 
-json_t *kv_map_get(const struct kv_map *m, const char *key, size_t len)
+struct kv_map_entry *kv_map_get(const struct kv_map *m, const char *key, size_t len)
 {
-    const struct kv_map_slot *s = &m->slots[map_find(m, key, len, map_hash(key, len))];
-    return s->entry ? s->entry->value : NULL;
+    return m->slots[map_find(m, key, len, map_hash(key, len))].entry;
 }
 
-int kv_map_set(struct kv_map *m, const char *key, size_t len, json_t *value)
+struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, uint8_t type,
+                                const void *value, size_t value_len)
 {
-    if (len > UINT32_MAX)
-        return -1;
+    if (len > UINT32_MAX || value_len > UINT32_MAX)
+        return NULL;
     uint64_t h = map_hash(key, len);
     struct kv_map_slot *s = &m->slots[map_find(m, key, len, h)];
-    if (s->entry) {
-        json_t *old = s->entry->value;
-        s->entry->value = json_incref(value);
-        json_decref(old);
-        return 0;
-    }
-    if (MAP_FULL(m)) {
+    if (!s->entry && MAP_FULL(m)) {
         if (map_grow(m) != 0)
-            return -1;
+            return NULL;
         s = &m->slots[map_find(m, key, len, h)];
     }
-    struct kv_map_entry *e = malloc(sizeof *e + len + 1);
+    struct kv_map_entry *e = malloc(sizeof *e + len + value_len);
     if (!e)
-        return -1;
-    e->value = json_incref(value);
+        return NULL;
+    e->expiry_ms = 0;
+    e->version = 0;
     e->key_len = (uint32_t)len;
-    memcpy(e->key, key, len);
-    e->key[len] = '\0';
+    e->value_len = (uint32_t)value_len;
+    e->type = type;
+    memcpy(e->data, key, len);
+    if (value_len)
+        memcpy(e->data + len, value, value_len);
+    if (s->entry)
+        free(s->entry);
+    else
+        m->size++;
     s->hash = h;
     s->entry = e;
-    m->size++;
-    return 0;
+    return e;
 }
 
 int kv_map_del(struct kv_map *m, const char *key, size_t len)
@@ -195,7 +195,6 @@ int kv_map_del(struct kv_map *m, const char *key, size_t len)
     struct kv_map_entry *e = m->slots[i].entry;
     if (!e)
         return 0;
-    json_decref(e->value);
     free(e);
     m->size--;
     /* Pull later members of the run back over the hole, each only if its

@@ -9,22 +9,36 @@
  * Deletion shifts the run back instead of leaving tombstones, so a map that
  * sees many deletes does not slow down.
  *
- * Values are jansson references the map owns. Iteration order is the slot
- * order, which depends on the hash key: callers that need a stable order
- * (snapshots) sort.
+ * An entry is one allocation: its fixed fields, then the key's bytes, then
+ * the value's bytes (a small type tag says how they read: kv.h's
+ * KV_TYPE_*), so a key costs one malloc and one slot. Iteration order is
+ * the slot order, which depends on the hash key: callers that need a
+ * stable order sort.
  */
 #ifndef RAFTKV_KV_MAP_H
 #define RAFTKV_KV_MAP_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct kv_map_entry {
-    json_t *value;
+    int64_t expiry_ms; /* absolute deadline; 0: none */
+    uint64_t version;  /* the store's version counter when last written */
     uint32_t key_len;
-    char key[]; /* key_len bytes, then a NUL */
+    uint32_t value_len;
+    uint8_t type;      /* KV_TYPE_* */
+    char data[];       /* key_len key bytes, then value_len value bytes */
 };
+
+static inline const char *kv_entry_key(const struct kv_map_entry *e)
+{
+    return e->data;
+}
+
+static inline const char *kv_entry_value(const struct kv_map_entry *e)
+{
+    return e->data + e->key_len;
+}
 
 struct kv_map_slot {
     uint64_t hash;
@@ -42,11 +56,13 @@ int kv_map_init(struct kv_map *m);
 void kv_map_clear(struct kv_map *m);
 void kv_map_free(struct kv_map *m);
 
-/* A borrowed reference, or NULL if the key is absent. */
-json_t *kv_map_get(const struct kv_map *m, const char *key, size_t len);
-/* Stores a new reference to value under key, releasing what was there.
- * 0, or -1 when out of memory (the map is then unchanged). */
-int kv_map_set(struct kv_map *m, const char *key, size_t len, json_t *value);
+/* The entry, or NULL if the key is absent. */
+struct kv_map_entry *kv_map_get(const struct kv_map *m, const char *key, size_t len);
+/* Store value (type, bytes) under key, replacing what was there; the new
+ * entry has expiry 0 and version 0 (the caller sets them). The entry, or
+ * NULL when out of memory (the map is then unchanged). */
+struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, uint8_t type,
+                                const void *value, size_t value_len);
 /* 1 if the key was there (now removed), 0 if it was absent. */
 int kv_map_del(struct kv_map *m, const char *key, size_t len);
 

@@ -1,58 +1,76 @@
 /* snapshot.c - the map as a snapshot stream and back (the format is
- * src/storage/snap_format.h): one record per key, its canonical key text as
- * the key bytes and its value's canonical JSON text as the value bytes
- * (type 0), expiry and version 0 for now. Written in slot order, with no
+ * src/storage/snap_format.h): one record per key, with the entry's bytes as
+ * they are in the map: the key, the value and its type (canonical JSON text
+ * of the Maelstrom node, or a Redis string), its expiry deadline and
+ * version. Written in slot order, with no
  * sort and no copy of the map, so a writer (the snapshot child process)
  * needs one block of memory; read back through a loader that is fed the
  * bytes in pieces and builds a new map aside, swapped in only when the whole
  * stream checked out. The state machine's fields besides the map go in the
- * header's metadata: "cluster_id" (its 16 bytes) once one was applied; a
+ * header's metadata: "cluster_id" (its 16 bytes) once one was applied,
+ * "version" (the write counter, u64), "time" (the latest entry time,
+ * i64) and "deleted" (kv_internal.h: each bucket that saw a delete, as
+ * bucket u16 and version u64; absent when none did), all little-endian; a
  * loader passes on names it does not know, and an image without the entry
  * leaves the store with no id. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kv/kv_internal.h"
+#include "storage/le.h"
 #include "storage/snap_reader.h"
 #include "storage/snap_writer.h"
 
 #define META_CLUSTER_ID "cluster_id"
+#define META_VERSION "version"
+#define META_TIME "time"
+#define META_DELETED "deleted"
 
 int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
                       void *ctx)
 {
     const struct kv_map *m = &s->map;
-    struct snap_meta meta[1];
+    uint8_t version[8], time[8];
+    static _Thread_local uint8_t deleted[10 * KV_DELETE_BUCKETS];
+    size_t n_deleted = 0;
+    le_put64(version, s->version);
+    le_put64(time, (uint64_t)s->time_ms);
+    for (size_t i = 0; i < KV_DELETE_BUCKETS; i++) {
+        if (!s->deleted[i])
+            continue;
+        deleted[10 * n_deleted] = (uint8_t)i;
+        deleted[10 * n_deleted + 1] = (uint8_t)(i >> 8);
+        le_put64(deleted + 10 * n_deleted + 2, s->deleted[i]);
+        n_deleted++;
+    }
+    struct snap_meta meta[4];
     size_t n_meta = 0;
     if (s->has_cluster_id)
         meta[n_meta++] = (struct snap_meta){
             .name = META_CLUSTER_ID, .value = s->cluster_id, .len = CLUSTER_ID_BYTES};
+    meta[n_meta++] = (struct snap_meta){.name = META_VERSION, .value = version, .len = 8};
+    meta[n_meta++] = (struct snap_meta){.name = META_TIME, .value = time, .len = 8};
+    if (n_deleted)
+        meta[n_meta++] = (struct snap_meta){
+            .name = META_DELETED, .value = deleted, .len = (uint32_t)(10 * n_deleted)};
     struct snap_writer w;
     if (snap_writer_begin(&w, sink, ctx, index, term, m->size, meta, n_meta) != 0) {
         snap_writer_discard(&w);
         return -1;
     }
-    struct kv_text t = {0};
     size_t pos = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(m, &pos));) {
-        t.len = 0;
-        kv_text_value(&t, e->value);
-        if (t.err)
-            break;
-        struct snap_record rec = {.type = SNAP_TYPE_JSON,
-                                  .key = (const uint8_t *)e->key,
+        struct snap_record rec = {.type = e->type,
+                                  .key = (const uint8_t *)kv_entry_key(e),
                                   .key_len = e->key_len,
-                                  .value = (const uint8_t *)t.p,
-                                  .value_len = (uint32_t)t.len};
-        if (t.len > UINT32_MAX || snap_writer_add(&w, &rec) != 0) {
-            t.err = 1;
-            break;
+                                  .value = (const uint8_t *)kv_entry_value(e),
+                                  .value_len = e->value_len,
+                                  .expiry_ms = (uint64_t)e->expiry_ms,
+                                  .version = e->version};
+        if (snap_writer_add(&w, &rec) != 0) {
+            snap_writer_discard(&w);
+            return -1;
         }
-    }
-    free(t.p);
-    if (t.err) {
-        snap_writer_discard(&w);
-        return -1;
     }
     return snap_writer_end(&w);
 }
@@ -78,6 +96,9 @@ struct kv_loader {
     bool build;
     bool has_cluster_id; /* the "cluster_id" metadata entry, checked */
     uint8_t cluster_id[CLUSTER_ID_BYTES];
+    uint64_t version;
+    int64_t time_ms;
+    uint64_t deleted[KV_DELETE_BUCKETS];
     uint64_t index, term, records;
     char err[240];
 };
@@ -107,13 +128,15 @@ static int key_canonical(const char *k, size_t len)
     return same ? 0 : -1;
 }
 
-/* A value's canonical JSON text as a jansson value (a new reference). */
-static json_t *value_parse(const uint8_t *v, size_t len)
+/* A value's canonical JSON text must parse. */
+static int value_json(const uint8_t *v, size_t len)
 {
     if (len >= 2 && v[0] == '"' && v[len - 1] == '"' &&
         kv_plain_ascii((const char *)v + 1, len - 2))
-        return json_stringn_nocheck((const char *)v + 1, len - 2);
-    return json_loadb((const char *)v, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        return 0;
+    json_t *j = json_loadb((const char *)v, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    json_decref(j);
+    return j ? 0 : -1;
 }
 
 static int on_header(void *ctx, const struct snap_header *h)
@@ -129,6 +152,30 @@ static int on_header(void *ctx, const struct snap_header *h)
 static int on_meta(void *ctx, const struct snap_meta *m)
 {
     struct kv_loader *l = ctx;
+    if (strcmp(m->name, META_VERSION) == 0 || strcmp(m->name, META_TIME) == 0) {
+        if (m->len != 8) {
+            snprintf(l->err, sizeof l->err, "bad metadata entry %s (%u bytes)", m->name,
+                     (unsigned)m->len);
+            return -1;
+        }
+        if (m->name[0] == 'v')
+            l->version = le_get64(m->value);
+        else
+            l->time_ms = (int64_t)le_get64(m->value);
+        return 0;
+    }
+    if (strcmp(m->name, META_DELETED) == 0) {
+        for (size_t off = 0; off + 10 <= m->len; off += 10) {
+            size_t b = m->value[off] | (size_t)m->value[off + 1] << 8;
+            if (b >= KV_DELETE_BUCKETS || m->len % 10) {
+                snprintf(l->err, sizeof l->err, "bad metadata entry %s (%u bytes)", m->name,
+                         (unsigned)m->len);
+                return -1;
+            }
+            l->deleted[b] = le_get64(m->value + off + 2);
+        }
+        return 0;
+    }
     if (strcmp(m->name, META_CLUSTER_ID) != 0)
         return 0;
     if (l->has_cluster_id || m->len != CLUSTER_ID_BYTES || cluster_id_is_zero(m->value)) {
@@ -141,22 +188,30 @@ static int on_meta(void *ctx, const struct snap_meta *m)
     return 0;
 }
 
+/* A JSON record's key must be the canonical text of some JSON value (or
+ * lookups would never find it) and its value JSON text; a string record is
+ * any bytes. Expiry deadlines are kept even if past: the log's next write
+ * or a read at a later time sees the key as absent, as on every member. */
 static int on_record(void *ctx, const struct snap_record *rec)
 {
     struct kv_loader *l = ctx;
-    if (rec->type != SNAP_TYPE_JSON || key_canonical((const char *)rec->key, rec->key_len) != 0)
+    if (rec->type == SNAP_TYPE_JSON) {
+        if (key_canonical((const char *)rec->key, rec->key_len) != 0 ||
+            value_json(rec->value, rec->value_len) != 0 || rec->expiry_ms != 0)
+            return -1;
+    } else if (rec->type != KV_TYPE_STR || rec->expiry_ms > INT64_MAX) {
         return -1;
-    json_t *v = value_parse(rec->value, rec->value_len);
-    if (!v)
-        return -1;
-    int rc = 0;
-    if (l->build) {
-        /* The map takes its own reference; ours goes. */
-        rc = kv_map_set(&l->map, (const char *)rec->key, rec->key_len, v);
     }
-    json_decref(v);
     l->records++;
-    return rc;
+    if (!l->build)
+        return 0;
+    struct kv_map_entry *e = kv_map_put(&l->map, (const char *)rec->key, rec->key_len, rec->type,
+                                        rec->value, rec->value_len);
+    if (!e)
+        return -1;
+    e->expiry_ms = (int64_t)rec->expiry_ms;
+    e->version = rec->version;
+    return 0;
 }
 
 struct kv_loader *kv_loader_new(bool build)
@@ -198,6 +253,9 @@ int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index
         into->map = l->map;
         l->map = old; /* freed with the loader */
         into->has_cluster_id = l->has_cluster_id;
+        into->version = l->version;
+        into->time_ms = l->time_ms;
+        memcpy(into->deleted, l->deleted, sizeof into->deleted);
         memcpy(into->cluster_id, l->cluster_id, CLUSTER_ID_BYTES);
     }
     return 0;

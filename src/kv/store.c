@@ -1,10 +1,13 @@
-/* store.c - the replicated map itself: read, write, compare-and-set, delete
- * on JSON keys and values, compared as JSON values. */
+/* store.c - the replicated map's life and the dispatch of operations
+ * through the registry (ops.h), with what every operation shares: finding
+ * a live key (expiry), storing a value under a new version, filling a
+ * result. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kv/kv_internal.h"
+#include "kv/ops.h"
 
 struct kv_store *kv_store_new(void)
 {
@@ -73,22 +76,71 @@ char *kv_key_text(const json_t *key, char *buf, size_t size)
     return json_dumps(key, KV_KEY_FLAGS);
 }
 
-static void result_set(struct kv_result *r, int code, json_t *value, const char *text)
+/* ---- what the operations share ---- */
+
+struct kv_map_entry *kv_live(struct kv_store *s, const struct kv_str *key, int64_t now_ms)
 {
-    r->code = code;
-    r->value = value;
-    snprintf(r->text, sizeof r->text, "%s", text);
+    struct kv_map_entry *e = kv_map_get(&s->map, (const char *)key->p, key->n);
+    return e && (e->expiry_ms == 0 || e->expiry_ms > now_ms) ? e : NULL;
 }
 
-/* A short rendering of a value for error texts; truncated, never fails. */
-static void value_brief(const json_t *v, char *out, size_t size)
+struct kv_map_entry *kv_live_w(struct kv_store *s, const struct kv_str *key, int64_t now_ms)
 {
-    size_t n = v ? json_dumpb(v, out, size - 1, KV_KEY_FLAGS) : 0;
-    if (n == 0 || n >= size - 1) {
-        snprintf(out, size, "%s", v ? "(large value)" : "nothing");
-        return;
+    struct kv_map_entry *e = kv_map_get(&s->map, (const char *)key->p, key->n);
+    if (e && e->expiry_ms != 0 && e->expiry_ms <= now_ms) {
+        kv_store_del(s, (const char *)key->p, key->n);
+        return NULL;
     }
-    out[n] = '\0';
+    return e;
+}
+
+size_t kv_delete_bucket(const char *key, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: fixed, so every member agrees */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)key[i]) * 16777619u;
+    return h % KV_DELETE_BUCKETS;
+}
+
+int kv_store_del(struct kv_store *s, const char *key, size_t len)
+{
+    if (!kv_map_del(&s->map, key, len))
+        return 0;
+    s->deleted[kv_delete_bucket(key, len)] = ++s->version;
+    return 1;
+}
+
+struct kv_map_entry *kv_store_put(struct kv_store *s, const char *key, size_t len, uint8_t type,
+                                  const void *value, size_t value_len)
+{
+    struct kv_map_entry *e = kv_map_put(&s->map, key, len, type, value, value_len);
+    if (e)
+        e->version = ++s->version;
+    return e;
+}
+
+void kv_res(struct kv_result *r, int code, const char *fmt, ...)
+{
+    r->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->text, sizeof r->text, fmt, ap);
+    va_end(ap);
+}
+
+int kv_res_bytes(struct kv_result *r, const void *p, size_t n)
+{
+    free(r->bytes);
+    r->bytes = malloc(n ? n : 1);
+    if (!r->bytes) {
+        r->len = 0;
+        kv_res(r, KV_ERR_MALFORMED, "out of memory");
+        return -1;
+    }
+    if (n)
+        memcpy(r->bytes, p, n);
+    r->len = n;
+    return 0;
 }
 
 bool kv_cluster_id(const struct kv_store *s, uint8_t out[CLUSTER_ID_BYTES])
@@ -98,15 +150,22 @@ bool kv_cluster_id(const struct kv_store *s, uint8_t out[CLUSTER_ID_BYTES])
     return s->has_cluster_id;
 }
 
+int64_t kv_store_time(const struct kv_store *s)
+{
+    return s->time_ms;
+}
+
 /* The first valid id applied is the cluster's; the same again changes
  * nothing; another is refused. Deterministic: every node applies the same
  * entries in the same order and so keeps the same id. */
-static void apply_cluster_id(struct kv_store *s, const struct kv_command *c, struct kv_result *r)
+void kv_op_cluster_id(struct kv_store *s, const struct kv_command *c, int64_t now,
+                      struct kv_result *r)
 {
+    (void)now;
     uint8_t id[CLUSTER_ID_BYTES];
     const char *hex = json_string_value(c->value);
     if (!hex || cluster_id_parse(hex, json_string_length(c->value), id) != 0) {
-        result_set(r, KV_ERR_MALFORMED, NULL, "cluster id must be 32 hex digits, not all zero");
+        kv_res(r, KV_ERR_MALFORMED, "cluster id must be 32 hex digits, not all zero");
         return;
     }
     if (!s->has_cluster_id) {
@@ -117,91 +176,68 @@ static void apply_cluster_id(struct kv_store *s, const struct kv_command *c, str
     if (memcmp(s->cluster_id, id, sizeof id) != 0) {
         char have[CLUSTER_ID_HEX_LEN + 1];
         cluster_id_hex(s->cluster_id, have);
-        r->code = KV_ERR_PRECONDITION;
-        snprintf(r->text, sizeof r->text, "cluster id is already %s", have);
+        kv_res(r, KV_ERR_PRECONDITION, "cluster id is already %s", have);
     }
 }
 
-void kv_apply(struct kv_store *s, const struct kv_command *c, struct kv_result *r)
+/* Whether the command has the fields its row asks for. */
+static bool has_fields(const struct kv_op_def *d, const struct kv_command *c)
 {
-    char buf[256], want[48], have[48];
-    result_set(r, KV_OK, NULL, "");
-    if (c->op == KV_CLUSTER_ID) {
-        apply_cluster_id(s, c, r);
-        return;
-    }
-    if (!c->key) {
-        result_set(r, KV_ERR_MALFORMED, NULL, "command has no key");
-        return;
-    }
-    char *k = kv_key_text(c->key, buf, sizeof buf);
-    if (!k) {
-        result_set(r, KV_ERR_MALFORMED, NULL, "key cannot be encoded");
-        return;
-    }
-    size_t klen = strlen(k);
-    /* A write needs no lookup of its own: kv_map_set finds the slot. */
-    json_t *cur = c->op == KV_WRITE ? NULL : kv_map_get(&s->map, k, klen);
-    switch (c->op) {
-    case KV_READ:
-        if (!cur)
-            result_set(r, KV_ERR_NO_KEY, NULL, "key does not exist");
-        else
-            r->value = json_incref(cur);
-        break;
-    case KV_WRITE:
-        if (!c->value)
-            result_set(r, KV_ERR_MALFORMED, NULL, "write has no value");
-        else if (kv_map_set(&s->map, k, klen, c->value) != 0)
-            result_set(r, KV_ERR_MALFORMED, NULL, "write failed");
-        break;
-    case KV_CAS:
-        if (!c->from || !c->to)
-            result_set(r, KV_ERR_MALFORMED, NULL, "cas needs from and to");
-        else if (!cur)
-            result_set(r, KV_ERR_NO_KEY, NULL, "key does not exist");
-        else if (!json_equal(cur, c->from)) {
-            value_brief(c->from, want, sizeof want);
-            value_brief(cur, have, sizeof have);
-            r->code = KV_ERR_PRECONDITION;
-            snprintf(r->text, sizeof r->text, "expected %s, had %s", want, have);
-        } else if (kv_map_set(&s->map, k, klen, c->to) != 0)
-            result_set(r, KV_ERR_MALFORMED, NULL, "cas failed");
-        break;
-    case KV_DELETE:
-        if (!cur)
-            result_set(r, KV_ERR_NO_KEY, NULL, "key does not exist");
-        else
-            kv_map_del(&s->map, k, klen);
-        break;
-    default:
-        result_set(r, KV_ERR_MALFORMED, NULL, "unknown operation");
-        break;
-    }
-    if (k != buf)
-        free(k);
+    bool json = d->flags & KV_JSON_FAMILY;
+    if ((d->flags & KV_NEEDS_KEY) && !(json ? c->key != NULL : c->skey.p != NULL))
+        return false;
+    if ((d->flags & KV_NEEDS_ARG0) && !(json ? (c->value || c->from) : c->arg[0].p != NULL))
+        return false;
+    if ((d->flags & KV_NEEDS_ARG1) && !(json ? c->to != NULL : c->arg[1].p != NULL))
+        return false;
+    return true;
 }
 
-void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, struct kv_result *r)
+void kv_apply(struct kv_store *s, const struct kv_command *c, int64_t now_ms, struct kv_result *r)
+{
+    memset(r, 0, sizeof *r);
+    const struct kv_op_def *d = kv_op_def((unsigned)c->op);
+    if (!d) {
+        kv_res(r, KV_ERR_MALFORMED, "unknown operation");
+        return;
+    }
+    if (!has_fields(d, c)) {
+        kv_res(r, KV_ERR_MALFORMED, "%s lacks a field it needs", d->name);
+        return;
+    }
+    d->apply(s, c, now_ms, r);
+}
+
+void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, int64_t fallback_ms,
+                    struct kv_result *r)
 {
     struct kv_command c;
     if (kv_command_decode(data, len, &c) != 0) {
-        result_set(r, KV_ERR_MALFORMED, NULL, "undecodable command");
+        memset(r, 0, sizeof *r);
+        kv_res(r, KV_ERR_MALFORMED, "undecodable command");
         return;
     }
-    kv_apply(s, &c, r);
+    int64_t t = kv_entry_time(data, len);
+    if (t < 0)
+        t = fallback_ms;
+    else if (t > s->time_ms)
+        s->time_ms = t;
+    kv_apply(s, &c, t, r);
     kv_command_release(&c);
 }
 
 bool kv_store_equal(const struct kv_store *a, const struct kv_store *b)
 {
     if (a->map.size != b->map.size || a->has_cluster_id != b->has_cluster_id ||
-        memcmp(a->cluster_id, b->cluster_id, CLUSTER_ID_BYTES) != 0)
+        memcmp(a->cluster_id, b->cluster_id, CLUSTER_ID_BYTES) != 0 ||
+        memcmp(a->deleted, b->deleted, sizeof a->deleted) != 0)
         return false;
     size_t pos = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(&a->map, &pos));) {
-        json_t *v = kv_map_get(&b->map, e->key, e->key_len);
-        if (!v || !json_equal(v, e->value))
+        const struct kv_map_entry *f = kv_map_get(&b->map, kv_entry_key(e), e->key_len);
+        if (!f || f->type != e->type || f->value_len != e->value_len ||
+            f->expiry_ms != e->expiry_ms ||
+            memcmp(kv_entry_value(f), kv_entry_value(e), e->value_len) != 0)
             return false;
     }
     return true;

@@ -25,7 +25,12 @@ static void persist(struct replica *r, const struct raft_update *u)
         r->hard_state_unsynced = true;
     }
     if (u->flags & RAFT_UPDATE_SNAPSHOT) {
-        if (store && store->save_snapshot) {
+        if (r->snapshot_from_file) {
+            /* The image is the file the transport received. */
+            int rc = store->adopt_snapshot(store->impl, u->snap_index, u->snap_term);
+            if (rc != 0)
+                store_failed(r, rc);
+        } else if (store && store->save_snapshot) {
             int rc = store->save_snapshot(store->impl, u->snap_index, u->snap_term,
                                           u->snap_data, u->snap_len);
             if (rc != 0)
@@ -48,6 +53,11 @@ static void persist(struct replica *r, const struct raft_update *u)
             if (rc != 0)
                 store_failed(r, rc);
         }
+        for (size_t i = 0; i < u->n_entries; i++) {
+            int64_t t = kv_entry_time(u->entries[i].data, u->entries[i].len);
+            if (t > r->log_time)
+                r->log_time = t;
+        }
         /* Appending drops everything from entries[0] on, so the store now
          * ends exactly at the last of these. */
         r->stored_index = u->entries[u->n_entries - 1].index;
@@ -57,10 +67,11 @@ static void persist(struct replica *r, const struct raft_update *u)
     }
 }
 
-void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c)
+void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c,
+                         int64_t time_ms)
 {
     struct kv_result res;
-    kv_apply(r->kv, c, &res);
+    kv_apply(r->kv, c, time_ms, &res);
     replica_answer_kv(r, ref, &res);
 }
 
@@ -68,7 +79,10 @@ static void install_snapshot(struct replica *r, const struct raft_update *u)
 {
     if (u->snap_index <= r->applied)
         return;
-    if (kv_restore(r->kv, u->snap_data, u->snap_len, NULL, NULL) != 0) {
+    const struct replica_log_store *store = r->config.store;
+    int rc = r->snapshot_from_file ? (r->failed ? -1 : store->load_snapshot(store->impl, r->kv))
+                                   : kv_restore(r->kv, u->snap_data, u->snap_len, NULL, NULL);
+    if (rc != 0) {
         /* The leader's image is unreadable: applying on would diverge. */
         store_failed(r, -1);
         return;
@@ -86,28 +100,27 @@ static void apply_entry(struct replica *r, const struct raft_entry *e)
 {
     struct kv_result res = {.code = KV_OK};
     if (e->type == RAFT_ENTRY_COMMAND) {
+        /* Only JSON-family commands are kept (no stamped time). */
         const struct kv_command *own = replica_proposed_command(r, e->index, e->term);
         if (own)
-            kv_apply(r->kv, own, &res);
+            kv_apply(r->kv, own, 0, &res);
         else
-            kv_apply_bytes(r->kv, e->data, e->len, &res);
+            kv_apply_bytes(r->kv, e->data, e->len, 0, &res);
     }
     r->applied = e->index;
     r->applied_term = e->term;
     r->stats.applied++;
     replica_settle_proposals(r, e->index, e->term, &res);
-    json_decref(res.value);
+    kv_result_release(&res);
 }
 
-static void serve_read(struct replica *r, uint64_t id)
+static void serve_read(struct replica *r, uint64_t id, int64_t t)
 {
     struct pending_read *p = replica_find_read(r, id);
     if (!p)
         return; /* already timed out */
-    struct kv_command c = {.op = KV_READ, .key = p->key};
-    replica_answer_read(r, p->ref, &c);
-    json_decref(p->key);
-    p->key = NULL;
+    replica_answer_read(r, p->ref, &p->cmd, t);
+    kv_command_release(&p->cmd);
     p->done = true;
 }
 
@@ -128,8 +141,9 @@ void replica_apply_backlog(struct replica *r)
         return;
     /* The core declared these ready when it had handed out everything up
      * to apply_to (at least their read index): now it is all applied. */
+    int64_t t = replica_time(r, r->now_ms);
     for (size_t i = 0; i < r->n_deferred_reads; i++)
-        serve_read(r, r->deferred_reads[i]);
+        serve_read(r, r->deferred_reads[i], t);
     r->n_deferred_reads = 0;
     replica_pop_done_reads(r);
 }
@@ -156,8 +170,9 @@ static int defer_read(struct replica *r, uint64_t id)
     return 0;
 }
 
-static void serve_reads(struct replica *r, const struct raft_update *u)
+static void serve_reads(struct replica *r, const struct raft_update *u, uint64_t now_ms)
 {
+    int64_t t = u->n_reads_ready ? replica_time(r, now_ms) : 0;
     for (size_t i = 0; i < u->n_reads_ready; i++) {
         if (r->applied < r->apply_to) {
             if (defer_read(r, u->reads_ready[i]) == 0)
@@ -165,7 +180,7 @@ static void serve_reads(struct replica *r, const struct raft_update *u)
             r->failed = -1; /* out of memory: stop rather than read stale */
             return;
         }
-        serve_read(r, u->reads_ready[i]);
+        serve_read(r, u->reads_ready[i], t);
     }
     for (size_t i = 0; i < u->n_reads_failed; i++) {
         struct pending_read *p = replica_find_read(r, u->reads_failed[i]);
@@ -175,8 +190,7 @@ static void serve_reads(struct replica *r, const struct raft_update *u)
                        raft_role(r->raft) == RAFT_LEADER ? REPLICA_UNAVAILABLE
                                                          : REPLICA_NOT_LEADER,
                        "leadership not confirmed");
-        json_decref(p->key);
-        p->key = NULL;
+        kv_command_release(&p->cmd);
         p->done = true;
     }
     replica_pop_done_reads(r);
@@ -193,7 +207,7 @@ void replica_absorb(struct replica *r, const struct raft_update *u)
     if (u->flags & RAFT_UPDATE_COMMITTED)
         apply_committed(r, u);
     if (u->flags & RAFT_UPDATE_READS)
-        serve_reads(r, u);
+        serve_reads(r, u, r->now_ms);
     r->lost_data_due |= u->lost_data_peers;
 }
 

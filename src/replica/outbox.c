@@ -60,10 +60,10 @@ void replica_answer_kv(struct replica *r, uint64_t ref, struct kv_result *res)
 {
     struct finished *f = push_done(r, ref, REPLICA_DONE);
     if (!f) {
-        json_decref(res->value);
+        kv_result_release(res);
         return;
     }
-    f->kv = *res; /* takes the value reference */
+    f->kv = *res; /* takes what it owns */
     f->text = "";
 }
 
@@ -76,7 +76,7 @@ void replica_emit_done(struct replica *r)
         struct replica_result res = {
             .status = f.status, .leader = f.leader, .kv = f.kv, .text = f.text};
         r->config.complete(r->config.ctx, f.ref, &res);
-        json_decref(f.kv.value);
+        kv_result_release(&f.kv);
     }
     r->n_done = 0;
 }
@@ -91,10 +91,11 @@ void replica_outbox_push(struct replica *r, const struct raft_msg *m)
     if (raft_msg_copy(c, m) != RAFT_OK)
         return;
     /* The core keeps no image when the store has it in a file: an
-     * InstallSnapshot gets it here (a whole read of the file, until
-     * transfers are chunked). */
+     * InstallSnapshot gets it here (a whole read of the file), unless the
+     * transport streams it from the file (config.stream_snapshots). */
     const struct replica_log_store *store = r->config.store;
     if (c->type == RAFT_MSG_SNAPSHOT && c->snap_len == 0 && store && store->read_snapshot &&
+        !r->config.stream_snapshots &&
         store->read_snapshot(store->impl, c->snap_index, &c->snap_data, &c->snap_len) != 0) {
         raft_msg_release(c);
         return; /* a lost message: the core sends the snapshot again */

@@ -64,9 +64,11 @@ void replica_settle_proposals(struct replica *r, raft_index index, raft_term ter
         struct pending_proposal *p = &t->items[t->head++];
         kv_command_release(&p->cmd);
         if (p->index == index && p->term == term && res) {
-            struct kv_result copy = *res;
-            json_incref(copy.value);
-            replica_answer_kv(r, p->ref, &copy);
+            struct kv_result copy;
+            if (kv_result_copy(&copy, res) == 0)
+                replica_answer_kv(r, p->ref, &copy);
+            else
+                replica_answer(r, p->ref, REPLICA_INDEFINITE, "out of memory");
         } else {
             /* Another entry took its place (or a snapshot skipped it). */
             replica_answer(r, p->ref, REPLICA_INDEFINITE, "lost leadership");
@@ -78,13 +80,15 @@ void replica_settle_proposals(struct replica *r, raft_index index, raft_term ter
 
 /* ---- reads -------------------------------------------------------------- */
 
-int replica_track_read(struct replica *r, uint64_t ref, json_t *key, uint64_t at, uint64_t *id)
+int replica_track_read(struct replica *r, uint64_t ref, struct kv_command *cmd, uint64_t at,
+                       uint64_t *id)
 {
     struct read_table *t = &r->reads;
     if (!fifo_room((void **)&t->items, &t->head, &t->tail, &t->cap, sizeof *t->items))
         return -1;
     *id = r->next_read_id++;
-    t->items[t->tail++] = (struct pending_read){.id = *id, .ref = ref, .key = key, .at = at};
+    t->items[t->tail++] = (struct pending_read){.id = *id, .ref = ref, .cmd = *cmd, .at = at};
+    memset(cmd, 0, sizeof *cmd);
     return 0;
 }
 
@@ -117,8 +121,7 @@ static void read_fail(struct replica *r, struct pending_read *p, const char *why
 {
     bool leader = raft_role(r->raft) == RAFT_LEADER;
     replica_answer(r, p->ref, leader ? REPLICA_UNAVAILABLE : REPLICA_NOT_LEADER, why);
-    json_decref(p->key);
-    p->key = NULL;
+    kv_command_release(&p->cmd);
     p->done = true;
 }
 

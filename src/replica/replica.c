@@ -80,21 +80,21 @@ void replica_free(struct replica *r)
     }
     free(r->queued_writes);
     for (size_t i = 0; i < r->n_queued_reads; i++)
-        json_decref(r->queued_reads[i].key);
+        kv_command_release(&r->queued_reads[i].cmd);
     free(r->queued_reads);
     free(r->deferred_reads);
     for (size_t i = r->proposals.head; i < r->proposals.tail; i++)
         kv_command_release(&r->proposals.items[i].cmd);
     free(r->proposals.items);
     for (size_t i = r->reads.head; i < r->reads.tail; i++)
-        json_decref(r->reads.items[i].key);
+        kv_command_release(&r->reads.items[i].cmd);
     free(r->reads.items);
     replica_outbox_clear(r);
     free(r->outbox);
     replica_held_clear(r);
     free(r->held);
     for (size_t i = 0; i < r->n_done; i++)
-        json_decref(r->done[i].kv.value);
+        kv_result_release(&r->done[i].kv);
     free(r->done);
     raft_free(r->raft);
     kv_store_free(r->kv);
@@ -112,7 +112,8 @@ void replica_submit(struct replica *r, uint64_t client_ref, const struct kv_comm
 void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct kv_command *c,
                             raft_term term, uint64_t now_ms)
 {
-    if (c->op == KV_CLUSTER_ID) {
+    r->now_ms = now_ms;
+    if (c->op == KV_CLUSTER_ID || !kv_op_known(c->op)) {
         replica_answer_kv_error(r, client_ref, KV_ERR_MALFORMED, "not a client operation");
         return;
     }
@@ -121,8 +122,8 @@ void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct
         replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "too many pending requests");
         return;
     }
-    if (c->op == KV_READ) {
-        if (!c->key) {
+    if (kv_op_reads(c->op)) {
+        if (c->op == KV_READ && !c->key) {
             replica_answer_kv_error(r, client_ref, KV_ERR_MALFORMED, "read has no key");
             return;
         }
@@ -130,8 +131,13 @@ void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct
             replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "out of memory");
             return;
         }
-        r->queued_reads[r->n_queued_reads++] =
-            (struct queued_read){.ref = client_ref, .key = json_incref(c->key), .at = now_ms};
+        struct queued_read *q = &r->queued_reads[r->n_queued_reads];
+        *q = (struct queued_read){.ref = client_ref, .at = now_ms};
+        if (kv_command_copy(&q->cmd, c) != 0) {
+            replica_answer(r, client_ref, REPLICA_UNAVAILABLE, "out of memory");
+            return;
+        }
+        r->n_queued_reads++;
         return;
     }
     uint8_t *data;
@@ -156,8 +162,19 @@ void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct
                                      .to = json_incref(c->to)};
 }
 
+int64_t replica_time(struct replica *r, uint64_t now_ms)
+{
+    int64_t t = r->config.wall_clock ? r->config.wall_clock(r->config.ctx) : (int64_t)now_ms;
+    if (t < r->log_time)
+        t = r->log_time;
+    if (t < kv_store_time(r->kv))
+        t = kv_store_time(r->kv);
+    return t;
+}
+
 int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
 {
+    r->now_ms = now_ms;
     if (m->from < 0 || m->from >= r->config.raft.n_nodes || m->to != r->config.raft.id ||
         (unsigned)m->type >= RAFT_MSG_TYPE_COUNT)
         return RAFT_ERR_INVALID;
@@ -190,8 +207,42 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
 }
 
+int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
+{
+    r->now_ms = now_ms;
+    const struct replica_log_store *store = r->config.store;
+    if (m->type != RAFT_MSG_SNAPSHOT || m->snap_len != 0 || m->from < 0 ||
+        m->from >= r->config.raft.n_nodes || m->to != r->config.raft.id || !store ||
+        !store->adopt_snapshot || !store->load_snapshot)
+        return RAFT_ERR_INVALID;
+    struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
+    e.receive = *m;
+    struct raft_update u;
+    int rc = raft_step(r->raft, &e, &u);
+    r->snapshot_from_file = true;
+    replica_absorb(r, &u);
+    r->snapshot_from_file = false;
+    return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
+}
+
+int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms)
+{
+    struct raft_event e = {.type = RAFT_EVENT_TRANSFER, .now_ms = now_ms};
+    e.transfer.target = target;
+    struct raft_update u;
+    int rc = raft_step(r->raft, &e, &u);
+    replica_absorb(r, &u);
+    return rc;
+}
+
+int replica_transfer_target(const struct replica *r)
+{
+    return raft_transfer_target(r->raft);
+}
+
 void replica_tick(struct replica *r, uint64_t now_ms)
 {
+    r->now_ms = now_ms;
     if (now_ms >= raft_deadline(r->raft)) {
         struct raft_event e = {.type = RAFT_EVENT_TICK, .now_ms = now_ms};
         struct raft_update u;
@@ -234,9 +285,11 @@ static void propose_queued(struct replica *r, uint64_t now_ms)
     struct raft_update u;
     bool stepped = false;
     if (data && len && raft_role(r->raft) == RAFT_LEADER) {
+        int64_t t = replica_time(r, now_ms);
         for (size_t i = 0; i < n; i++) {
             data[i] = r->queued_writes[i].data;
             len[i] = (uint32_t)r->queued_writes[i].len;
+            kv_entry_stamp(r->queued_writes[i].data, len[i], t);
         }
         struct raft_event e = {.type = RAFT_EVENT_PROPOSE, .now_ms = now_ms};
         e.propose.n = n;
@@ -257,11 +310,15 @@ static void propose_queued(struct replica *r, uint64_t now_ms)
                                    &r->queued_writes[i].cmd);
         r->stats.proposed += n;
     } else {
-        enum replica_status st =
-            rc == RAFT_ERR_NOT_LEADER ? REPLICA_NOT_LEADER : REPLICA_UNAVAILABLE;
-        const char *why = rc == RAFT_ERR_NOT_LEADER ? "not the leader"
-                          : rc == RAFT_ERR_BUSY     ? "leader busy"
-                                                    : "cannot propose";
+        /* A leader handing over refuses like a non-leader: the router
+         * retries at the next leader (router.h, rule 4). */
+        enum replica_status st = rc == RAFT_ERR_NOT_LEADER || rc == RAFT_ERR_TRANSFERRING
+                                     ? REPLICA_NOT_LEADER
+                                     : REPLICA_UNAVAILABLE;
+        const char *why = rc == RAFT_ERR_NOT_LEADER      ? "not the leader"
+                          : rc == RAFT_ERR_TRANSFERRING ? "leadership transfer in progress"
+                          : rc == RAFT_ERR_BUSY         ? "leader busy"
+                                                        : "cannot propose";
         for (size_t i = 0; i < n; i++)
             replica_answer(r, r->queued_writes[i].ref, st, why);
     }
@@ -322,9 +379,9 @@ static void read_queued(struct replica *r, uint64_t now_ms)
     if (r->config.unsafe_local_reads) {
         /* The deliberate bug: no proof of leadership at all. */
         for (size_t i = 0; i < n; i++) {
-            struct kv_command c = {.op = KV_READ, .key = r->queued_reads[i].key};
-            replica_answer_read(r, r->queued_reads[i].ref, &c);
-            json_decref(r->queued_reads[i].key);
+            replica_answer_read(r, r->queued_reads[i].ref, &r->queued_reads[i].cmd,
+                                replica_time(r, now_ms));
+            kv_command_release(&r->queued_reads[i].cmd);
         }
         r->n_queued_reads = 0;
         return;
@@ -335,13 +392,13 @@ static void read_queued(struct replica *r, uint64_t now_ms)
     size_t tracked = 0;
     for (size_t i = 0; i < n; i++) {
         struct queued_read *q = &r->queued_reads[i];
-        if (ids && replica_track_read(r, q->ref, q->key, q->at, &ids[tracked]) == 0) {
-            tracked++; /* the table owns the key now */
+        if (ids && replica_track_read(r, q->ref, &q->cmd, q->at, &ids[tracked]) == 0) {
+            tracked++; /* the table owns the command now */
             continue;
         }
         replica_answer(r, q->ref, leader ? REPLICA_UNAVAILABLE : REPLICA_NOT_LEADER,
                        leader ? "out of memory" : "not the leader");
-        json_decref(q->key);
+        kv_command_release(&q->cmd);
     }
     r->n_queued_reads = 0;
     if (tracked == 0) {
@@ -496,6 +553,7 @@ bool replica_snapshot_running(const struct replica *r)
 
 int replica_flush(struct replica *r, uint64_t now_ms)
 {
+    r->now_ms = now_ms;
     if (r->failed)
         return r->failed;
     if (r->sync_ended && finish_background_sync(r, now_ms) != 0)

@@ -23,7 +23,7 @@ struct queued_write { /* encoded, waiting for this batch's PROPOSE */
 
 struct queued_read { /* waiting for this batch's READ */
     uint64_t ref;
-    json_t *key;
+    struct kv_command cmd; /* owned */
     uint64_t at;
 };
 
@@ -48,7 +48,7 @@ struct pending_proposal {
 struct pending_read {
     uint64_t id;
     uint64_t ref;
-    json_t *key;
+    struct kv_command cmd; /* owned until done */
     uint64_t at;
     bool done;
 };
@@ -67,7 +67,7 @@ struct finished { /* an outcome waiting for config.complete */
     uint64_t ref;
     enum replica_status status;
     int leader;
-    struct kv_result kv; /* kv.value owned here */
+    struct kv_result kv; /* owned here */
     const char *text;
 };
 
@@ -102,6 +102,8 @@ struct replica {
     raft_index apply_to;
     uint64_t *deferred_reads;
     size_t n_deferred_reads, cap_deferred_reads;
+    uint64_t now_ms;  /* the latest time a transport gave */
+    int64_t log_time; /* the latest time stamped in an entry of the log */
     raft_index stored_index; /* last entry handed to the log store */
     raft_term stored_term;
     bool persist_due; /* entries stored since the last PERSISTED */
@@ -118,12 +120,15 @@ struct replica {
     /* A background snapshot (config.snapshot_start) at this index is
      * running; after a failed one, none starts before snapshot_retry_ms. */
     bool snapshot_running;
+    /* Set while the core steps a SNAPSHOT whose image is a received file
+     * (replica_receive_snapshot_file): persist adopts it, install loads it. */
+    bool snapshot_from_file;
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
-    uint32_t lost_data_due, lost_data_reported;
+    uint64_t lost_data_due, lost_data_reported; /* bit i: node i */
     uint64_t lost_data_reported_ms[RAFT_MAX_NODES];
     struct replica_stats stats;
 };
@@ -135,7 +140,8 @@ void replica_take_snapshot(struct replica *r, uint64_t now_ms);
 bool replica_core_keeps_image(const struct replica *r);
 void replica_snapshot_taken(struct replica *r, raft_index index, const uint8_t *data, size_t len,
                             uint64_t now_ms);
-void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c);
+void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c,
+                         int64_t time_ms);
 
 /* lost_data.c: config.peer_lost_data, rate-limited. */
 void replica_report_lost_data(struct replica *r, uint64_t now_ms);
@@ -148,7 +154,12 @@ void replica_track_proposal(struct replica *r, uint64_t ref, raft_index index, r
 /* The command this node proposed at (index, term), if it kept it. */
 const struct kv_command *replica_proposed_command(struct replica *r, raft_index index,
                                                   raft_term term);
-int replica_track_read(struct replica *r, uint64_t ref, json_t *key, uint64_t at, uint64_t *id);
+/* Takes over cmd's contents (zeroed) on success. */
+int replica_track_read(struct replica *r, uint64_t ref, struct kv_command *cmd, uint64_t at,
+                       uint64_t *id);
+/* The time a read or a new entry is stamped with: the wall clock, but
+ * never before the latest time the log carried or this replica stamped. */
+int64_t replica_time(struct replica *r, uint64_t now_ms);
 void replica_fail_reads_from(struct replica *r, uint64_t first_id, const char *why);
 void replica_settle_proposals(struct replica *r, raft_index index, raft_term term,
                               const struct kv_result *res);

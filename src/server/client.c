@@ -48,6 +48,7 @@ static void client_on_closed(uv_handle_t *h)
         if (*p)
             *p = c->drain_next;
     }
+    multi_client_free(c);
     resp_buf_free(&c->held);
     resp_parser_free(&c->parser);
     server_out_free(&c->out);
@@ -58,8 +59,9 @@ static void client_on_closed(uv_handle_t *h)
 static void client_req_free(struct client_req *r)
 {
     for (size_t i = 0; i < r->n_ops; i++)
-        json_decref(r->results[i].value);
+        kv_result_release(&r->results[i].kv);
     free(r->results);
+    multi_req_free(r);
     resp_buf_free(&r->reply);
     free(r);
 }
@@ -325,6 +327,7 @@ static void client_resume(struct client *c)
 static void client_req_latency(struct server *s, const struct client_req *r)
 {
     uint64_t us = (uv_hrtime() - r->started_ns) / 1000;
+    s->stats.latency_us_sum += us;
     int b = 0;
     while (us > 1 && b < SERVER_LATENCY_BUCKETS - 1) {
         us >>= 1;

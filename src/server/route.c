@@ -84,29 +84,37 @@ static int op_rekey(struct server *s, struct server_op *op, uint64_t router_id)
 }
 
 /* The one place an operation ends: record its outcome where it came from. */
-static void op_finish(struct server *s, struct server_op *op, enum replica_status status, int kv_code,
-                      json_t *value, const char *text)
+static void op_finish(struct server *s, struct server_op *op, enum replica_status status,
+                      const struct kv_result *kv, const char *text)
 {
     op_unkey(s, op);
     if (op->route == OP_ROUTE_QUEUED)
         queue_unlink(s, op);
     op->route = OP_ROUTE_NONE;
     if (op->origin == OP_REMOTE_PROXY) {
-        char *vj = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        if (kv && kv_result_encode(kv, &bytes, &len) != 0) {
+            status = REPLICA_INDEFINITE; /* applied, but the answer cannot be sent */
+            text = "out of memory";
+        }
         struct peer_proxy_resp p = {.id = op->remote_id, .status = (uint8_t)status,
-                                    .leader = replica_leader(s->replica), .kv_code = kv_code,
-                                    .value_json = vj, .value_len = vj ? strlen(vj) : 0,
+                                    .leader = replica_leader(s->replica), .kv_code = kv ? kv->code : 0,
+                                    .result = bytes, .result_len = len,
                                     .text = text, .text_len = text ? strlen(text) : 0};
         peer_send_proxy_resp(s, op->from_peer, &p);
-        free(vj);
+        free(bytes);
         op_free(s, op);
         return;
     }
     struct client_req *r = op->req;
     struct op_result *res = &r->results[op->index];
     res->status = status;
-    res->kv_code = kv_code;
-    res->value = value ? json_incref(value) : NULL;
+    res->kv = (struct kv_result){0};
+    if (kv && kv_result_copy(&res->kv, kv) != 0) {
+        res->status = REPLICA_INDEFINITE;
+        text = "out of memory";
+    }
     if (text && text[0])
         snprintf(res->text, sizeof res->text, "%s", text);
     else
@@ -156,7 +164,7 @@ static bool route_on_forward(void *ctx, int leader, raft_term term, uint64_t rou
 
 static void route_on_finish(void *ctx, void *user, enum replica_status status, const char *text)
 {
-    op_finish(ctx, user, status, 0, NULL, text);
+    op_finish(ctx, user, status, NULL, text);
 }
 
 int route_start(struct server *s)
@@ -167,6 +175,9 @@ int route_start(struct server *s)
     c.unsafe_local_reads = s->opt.unsafe_local_reads;
     c.leader_wait_ms = s->opt.request_timeout_ms;
     c.forward_timeout_ms = s->opt.request_timeout_ms + ROUTE_FORWARD_MARGIN_MS;
+    /* A leader that hands over (RAFT.TRANSFER_LEADER, SIGTERM) answers what
+     * was forwarded to it after the view moved on: wait for that answer. */
+    c.await_former_leader = true;
     c.submit = route_on_submit;
     c.forward = route_on_forward;
     c.finish = route_on_finish;
@@ -191,11 +202,11 @@ struct server_op *route_op_new(struct server *s, enum op_origin origin)
 void route_op(struct server *s, struct server_op *op)
 {
     if (s->fatal) {
-        op_finish(s, op, REPLICA_UNAVAILABLE, 0, NULL, "node is stopping");
+        op_finish(s, op, REPLICA_UNAVAILABLE, NULL, "node is stopping");
         return;
     }
     struct client *c = op->req->client;
-    enum router_kind kind = op->cmd.op == KV_READ ? ROUTER_READ : ROUTER_WRITE;
+    enum router_kind kind = kv_op_reads(op->cmd.op) ? ROUTER_READ : ROUTER_WRITE;
     router_submit(s->router, c ? &c->order : NULL, kind, op, server_now(s));
 }
 
@@ -243,7 +254,7 @@ bool commands_submit_queued(struct server *s)
         } else {
             /* No id (out of memory at dispatch): end it here, definitely. */
             if (router_local_done(s->router, op->router_id, REPLICA_UNAVAILABLE, now))
-                op_finish(s, op, REPLICA_UNAVAILABLE, 0, NULL, "out of memory");
+                op_finish(s, op, REPLICA_UNAVAILABLE, NULL, "out of memory");
         }
     }
     return true;
@@ -261,8 +272,7 @@ void commands_complete(struct server *s, uint64_t op_id, const struct replica_re
             return; /* routed again (a definite refusal) */
     }
     bool done = res->status == REPLICA_DONE;
-    op_finish(s, op, res->status, done ? res->kv.code : 0, done ? res->kv.value : NULL,
-              done ? res->kv.text : res->text);
+    op_finish(s, op, res->status, done ? &res->kv : NULL, done ? res->kv.text : res->text);
 }
 
 void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p)
@@ -275,17 +285,15 @@ void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p)
     op_unkey(s, op);
     if (!router_forward_done(s->router, op->router_id, status, server_now(s)))
         return; /* routed again (a definite refusal) */
-    json_t *value = NULL;
-    if (p->value_json)
-        value = json_loadb(p->value_json, p->value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    struct kv_result kv = {.code = p->kv_code};
     char text[96];
     snprintf(text, sizeof text, "%.*s", (int)(p->text ? p->text_len : 0), p->text ? p->text : "");
-    if (status == REPLICA_DONE && p->value_json && !value) {
+    if (status == REPLICA_DONE && (!p->result || kv_result_decode(p->result, p->result_len, &kv) != 0)) {
         status = REPLICA_INDEFINITE; /* applied, but the answer is unreadable */
         snprintf(text, sizeof text, "unreadable answer from the leader");
     }
-    op_finish(s, op, status, p->kv_code, value, text);
-    json_decref(value);
+    op_finish(s, op, status, status == REPLICA_DONE ? &kv : NULL, text);
+    kv_result_release(&kv);
 }
 
 uint64_t commands_expire(struct server *s, uint64_t now_ms)
@@ -312,7 +320,7 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
         /* Draining: take nothing new, or a busy cluster could keep this
          * node from ever finishing its in-flight work. */
         kv_command_release(&cmd);
-        p.status = REPLICA_UNAVAILABLE;
+        p.status = REPLICA_NOT_LEADER; /* retried at the next leader (router.h, rule 4) */
         p.text = "the leader is shutting down";
     } else if (s->n_ops >= s->opt.max_pending) {
         server_log_limited(SLOG_WARN, "proxy_pending_limit", "peer=%s pending=%zu max_pending=%zu",
@@ -357,7 +365,7 @@ void commands_free_all(struct server *s)
         if (s->ops.slots[i].id)
             ops[n++] = s->ops.slots[i].value;
     for (size_t i = 0; i < n; i++)
-        op_finish(s, ops[i], REPLICA_INDEFINITE, 0, NULL, "server stopped");
+        op_finish(s, ops[i], REPLICA_INDEFINITE, NULL, "server stopped");
     free(ops);
     req_table_free(&s->ops);
     router_free(s->router);

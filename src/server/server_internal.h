@@ -25,9 +25,11 @@
 #include "replica/replica.h"
 #include "router/router.h"
 #include "server/bgsave.h"
+#include "server/metrics.h"
 #include "server/peer_codec.h"
 #include "server/peer_gate.h"
 #include "server/req_table.h"
+#include "server/snap_transfer.h"
 #include "server/resp.h"
 #include "storage/identity.h"
 #include "storage/storage_replica.h"
@@ -62,6 +64,7 @@ struct server_options {
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
     size_t max_frame;
+    size_t max_snapshot_bytes; /* a snapshot offer larger than this is refused */
     /* Peer TLS (peer.c): --certs-dir DIR fills the files not given by the
      * --peer-*-file options; insecure: --peer-insecure-plaintext. */
     char certs_dir[PATH_MAX];
@@ -84,12 +87,28 @@ struct server_options {
     char requirepass_file[PATH_MAX]; /* the default user's password (acl.h) */
     char aclfile[PATH_MAX];          /* named users (acl.h) */
     bool protected_mode;             /* default on: see acl_protected_refuses */
+    /* Operations (metrics.c, metrics_http.c, server_log.c) */
+    char metrics_host[256]; /* --metrics-listen HOST:PORT (no auth) */
+    int metrics_port;
+    bool metrics_listen_set;
+    size_t metrics_max_clients;   /* connections to the metrics port at once */
+    uint64_t metrics_timeout_ms;  /* a metrics connection's whole life */
+    uint64_t health_max_lag;      /* /health: applied may trail commit by this much */
+    char log_file[PATH_MAX];      /* --log-file: append here (reopened on SIGHUP), not stderr */
 };
 
 /* Parse `serve` options (and --config FILE). Returns 0, or 64 after
  * printing why to stderr; 1 when --help/--version printed and we exit 0. */
 int server_options_parse(struct server_options *o, int argc, char **argv);
 void server_options_usage(FILE *f);
+
+/* server_config_file.c: --config FILE. One line: 1 with *key and *val in
+ * line (val "" for none), 0 blank or comment, -1 malformed (pure). */
+int server_config_line_split(char *line, char **key, char **val);
+/* Hand each option line to fn with "FILE:LINE"; stops at fn's first
+ * nonzero return, which it returns; 64 after printing why. */
+typedef int (*server_config_line_fn)(void *ctx, const char *key, const char *val, const char *where);
+int server_config_file_read(const char *path, server_config_line_fn fn, void *ctx);
 
 /* ---- Logging (server_log.c): key=value lines on stderr ------------------- */
 
@@ -113,6 +132,11 @@ uint64_t server_log_suppressed_total(void);
 /* Tests: write to f (NULL: stderr) and read the time from clock_ms (NULL:
  * the monotonic clock); also forgets every budget. */
 void server_log_set_output(FILE *f, uint64_t (*clock_ms)(void));
+/* --log-file: open path for appending and put it in place of stderr (fd 2,
+ * so stray writes land there too); again on SIGHUP, for logrotate. 0, or -1
+ * with errno (the old stderr is kept). */
+int server_log_open_file(const char *path);
+int server_log_reopen(void);
 /* "HOST:PORT" (IPv6 as "[HOST]:PORT") of the other end of tcp, or "?". */
 const char *server_addr_text(const uv_tcp_t *tcp, char *buf, size_t cap);
 #define SERVER_ADDR_TEXT 64
@@ -198,6 +222,7 @@ struct client {
     struct server_out out;
     struct tls_session *tls; /* on the TLS port (out.tls too); NULL on the plain one */
     bool reading, closing, close_after_write;
+    bool no_evict; /* CLIENT NO-EVICT on: shown only (raftkv evicts no client) */
     /* Input not parsed yet because the window was full (client.c); taken
      * up by client_drain_held once answers free it. */
     struct resp_buf held;
@@ -211,6 +236,8 @@ struct client {
     uint64_t handshake_deadline_ms;
     uint64_t last_io_ms;
     bool tls_counted; /* its finished handshake was counted */
+    /* MULTI's queue and WATCH's keys (multi.c); NULL when neither is used. */
+    struct client_multi *multi;
     struct client *prev, *next;
 };
 
@@ -245,8 +272,7 @@ struct server_op {
 
 struct op_result {
     enum replica_status status;
-    int kv_code;
-    json_t *value; /* owned */
+    struct kv_result kv; /* status DONE: the state machine's answer, owned */
     char text[96];
 };
 
@@ -261,8 +287,16 @@ struct client_req {
     struct resp_buf reply;
     bool done;
     bool data; /* a data command (its latency is recorded) */
+    uint32_t reply_flags; /* what a handler tells its reply function (SET's GET) */
+    bool deferred; /* answered later by its handler's module (transfer.c) */
+    struct multi_exec *exec; /* EXEC: the transaction it runs (multi.c), owned */
+    struct watch_note *watch; /* WATCH: where its versions go (multi.c), owned */
     uint64_t started_ns;
 };
+
+/* multi.c: a closing connection's transaction and watches; an EXEC's. */
+void multi_client_free(struct client *c);
+void multi_req_free(struct client_req *r);
 
 /* ---- The server ------------------------------------------------------------- */
 
@@ -279,6 +313,16 @@ struct server_stats {
     uint64_t clients_idle_timeout, clients_handshake_timeout;
     uint64_t tls_handshakes, tls_handshake_failures; /* client port */
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
+    uint64_t latency_us_sum; /* of the same commands, for the metrics histogram */
+};
+
+/* transfer.c: the leadership transfer under way (one at a time). */
+struct server_transfer {
+    bool active;
+    int target;             /* the member chosen */
+    raft_term term;         /* the term it began in */
+    uint64_t started_ms, deadline_ms;
+    struct client_req *req; /* RAFT.TRANSFER_LEADER waiting, or NULL (SIGTERM) */
 };
 
 struct server {
@@ -301,6 +345,7 @@ struct server {
     uv_timer_t tick_timer;
     uv_check_t check;
     uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_hup; /* reopens --log-file; never ends the process */
     struct peer_link links[RAFT_MAX_NODES];
     struct peer_conn *peer_conns;
     struct tls_ctx *peer_tls_server, *peer_tls_client; /* NULL: plaintext peers */
@@ -334,6 +379,10 @@ struct server {
     struct identity identity;
     bool storage_had_data; /* the data directory held Raft state at start */
     uint64_t elections_refused_seen; /* raft_refusals.c */
+    struct metrics metrics;            /* metrics.h: observations for /metrics, /health */
+    struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */
+    struct server_transfer transfer;
+    struct snap_transfers xfer; /* snapshots streamed to and from peers */
 };
 
 uint64_t server_now(struct server *s);
@@ -364,6 +413,11 @@ bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, raft_term term
                          size_t len);
 bool peer_send_proxy_resp(struct server *s, int peer, const struct peer_proxy_resp *r);
 bool peer_link_up(const struct server *s, int peer);
+/* A frame already encoded (snap_transfer.c); false if dropped. */
+bool peer_send_frame(struct server *s, int peer, const uint8_t *frame, size_t len);
+/* Bytes waiting to go to `peer`, and how often its link was established. */
+size_t peer_link_queued(const struct server *s, int peer);
+uint64_t peer_link_connects(const struct server *s, int peer);
 void peer_flush_writes(struct server *s);
 
 /* client.c */
@@ -453,9 +507,32 @@ bool commands_submit_queued(struct server *s);
  * 0, or -1 after printing why to stderr. */
 int server_auth_setup(struct server *s);
 
+/* transfer.c: RAFT.TRANSFER_LEADER and the hand-over on SIGTERM */
+/* Begin a transfer to target (RAFT_NO_NODE: the core's pick); req, if
+ * any, is answered when it ends. 1 begun, 0 nothing to do (the target is
+ * this member), -1 refused (*why), -2 not leader. */
+int server_transfer_start(struct server *s, int target, struct client_req *req, const char **why);
+/* After every batch: end the transfer if it is done or failed. */
+void server_transfer_check(struct server *s);
+bool server_transfer_running(const struct server *s);
+uint64_t server_transfer_deadline(const struct server *s); /* UINT64_MAX: none */
+void server_transfer_abort(struct server *s, const char *why);
+
 /* info.c */
+/* INFO's sections, in Redis's order (raft is raftkv's own). */
+enum info_section { INFO_SERVER, INFO_CLIENTS, INFO_MEMORY, INFO_PERSISTENCE, INFO_STATS, INFO_REPLICATION,
+                    INFO_CPU, INFO_CLUSTER, INFO_RAFT, INFO_KEYSPACE, INFO_N_SECTIONS };
+/* The sections (bits 1 << INFO_*) INFO's arguments name, as Redis 7.0
+ * reads them: none = default, "default"/"all"/"everything" = every one,
+ * names in any case and order, unknown ones ignored (0: an empty reply). */
+uint32_t info_sections(size_t argc, char *const *argv, const size_t *argl);
+const char *info_section_name(int section); /* "server", or NULL */
 /* c: the connection asking (its user is shown), or NULL */
 void info_write(struct server *s, const struct client *c, struct resp_buf *b, int proto);
+void info_write_sections(struct server *s, const struct client *c, uint32_t sections, struct resp_buf *b,
+                         int proto);
+/* One "key:value" line and CRLF (at most 509 bytes of text). */
+void info_line(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* server_identity.c */
 /* Check (or make) the data directory's identity record against the
@@ -471,6 +548,19 @@ int server_identity_sync(struct server *s);
 void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]);
 /* Whether a HELLO's cluster id may join us; false after logging why. */
 bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp);
+
+/* metrics.c, metrics_http.c: the metrics port (metrics.h) */
+/* Note role, term and leader changes (once per batch). */
+void metrics_observe(struct server *s);
+/* A Raft message from peer arrived (peer.c). */
+void metrics_peer_heard(struct server *s, int peer);
+/* 200 or 503, with the reason. */
+int metrics_health(struct server *s, char *reason, size_t cap);
+/* The Prometheus text of /metrics. */
+void metrics_write(struct server *s, struct resp_buf *b);
+int metrics_http_start(struct server *s); /* 0, or -1 after logging why */
+void metrics_http_stop(struct server *s);
+void metrics_http_free(struct server *s);
 
 /* server_store.c */
 int server_store_open(struct server *s, char *err, size_t errlen);

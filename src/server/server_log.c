@@ -1,7 +1,12 @@
 /* server_log.c - structured logs: one "ts=... level=... node=... event=..."
  * line per event on stderr, then the event's own key=value pairs; and the
- * rate-limited variant every refusal uses (budgets in ratelog.h). */
+ * rate-limited variant every refusal uses (budgets in ratelog.h). With
+ * --log-file, stderr is that file, opened again on SIGHUP (logrotate). */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +20,37 @@ static int server_log_level = SLOG_INFO;
 static FILE *server_log_out; /* NULL: stderr */
 static uint64_t (*server_log_clock)(void);
 static struct ratelog server_log_budget;
+static char server_log_path[PATH_MAX]; /* --log-file; "" for none */
+
+int server_log_open_file(const char *path)
+{
+    if (!path || !*path || strlen(path) >= sizeof server_log_path) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    fflush(stderr);
+    /* dup2 replaces fd 2 at once: no line is written to neither file. */
+    int rc = dup2(fd, STDERR_FILENO);
+    int saved = errno;
+    close(fd);
+    if (rc < 0) {
+        errno = saved;
+        return -1;
+    }
+    if (server_log_path != path)
+        snprintf(server_log_path, sizeof server_log_path, "%s", path);
+    return 0;
+}
+
+int server_log_reopen(void)
+{
+    if (!server_log_path[0])
+        return 0;
+    return server_log_open_file(server_log_path);
+}
 
 void server_log_init(const char *node, int level)
 {

@@ -1,6 +1,7 @@
 /* server_main.c - `raftkv serve`: start-up, the loop's batch boundary, timers
  * and graceful shutdown. The order of work is described in
  * server_internal.h; the options in server_options.c. */
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,9 +19,22 @@ uint64_t server_now(struct server *s)
     return uv_now(s->loop);
 }
 
+
+/* The clock the leader stamps into entries and reads (expiry): real time,
+ * ms since the epoch. */
+static int64_t server_wall_clock_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 static void server_on_send(void *ctx, const struct raft_msg *m)
 {
-    peer_send_raft(ctx, m);
+    if (m->type == RAFT_MSG_SNAPSHOT && m->snap_len == 0)
+        snap_xfer_send(ctx, m); /* streamed from the file (snap_transfer.h) */
+    else
+        peer_send_raft(ctx, m);
 }
 
 static void server_on_complete(void *ctx, uint64_t ref, const struct replica_result *res)
@@ -74,8 +88,12 @@ static void server_finish(struct server *s, const char *why)
     server_close_handle((uv_handle_t *)&s->check);
     server_close_handle((uv_handle_t *)&s->sig_term);
     server_close_handle((uv_handle_t *)&s->sig_int);
+    server_close_handle((uv_handle_t *)&s->sig_hup);
+    metrics_http_stop(s);
+    server_transfer_abort(s, "the server is stopping");
     client_stop_accepting(s);
     client_close_all(s);
+    snap_xfer_stop(s);
     peer_stop(s);
     server_store_stop_snapshot(s);
 }
@@ -103,6 +121,7 @@ void server_after_io(struct server *s)
 {
     if (s->fatal || s->finished || !s->replica)
         return;
+    metrics_observe(s);
     uint64_t now = server_now(s);
     /* The view this batch's input left (a new leader, a lost one) first:
      * what waits for a leader goes, what went to a former one ends. */
@@ -139,10 +158,16 @@ void server_after_io(struct server *s)
         server_fatal(s, "cannot record the cluster id");
         return;
     }
+    snap_xfer_pump(s);
+    server_transfer_check(s);
     peer_flush_writes(s);
     client_flush_writes(s);
     if (s->shutting_down) {
-        if (server_drained(s)) {
+        /* A leader hands over first (about an election timeout at most). */
+        if (server_transfer_running(s) && now < s->shutdown_deadline_ms) {
+            if (next_expiry > server_transfer_deadline(s))
+                next_expiry = server_transfer_deadline(s);
+        } else if (server_drained(s)) {
             server_finish(s, "SIGTERM: in-flight requests answered");
             return;
         }
@@ -153,6 +178,8 @@ void server_after_io(struct server *s)
         if (next_expiry > s->shutdown_deadline_ms)
             next_expiry = s->shutdown_deadline_ms;
     }
+    if (server_transfer_deadline(s) < next_expiry)
+        next_expiry = server_transfer_deadline(s);
     uint64_t routed = router_deadline(s->router);
     if (routed < next_expiry)
         next_expiry = routed;
@@ -196,7 +223,33 @@ static void server_on_signal(uv_signal_t *h, int signum)
                s->opt.shutdown_wait_ms);
     client_stop_accepting(s);
     client_stop_reading_all(s);
+    /* A leader hands leadership over before it goes (thesis 3.10), so the
+     * clients of every member find a leader at once instead of waiting
+     * for an election, and what was forwarded to it is answered. */
+    if (replica_role(s->replica) == RAFT_LEADER && s->opt.n_nodes > 1) {
+        const char *why = NULL;
+        if (!server_transfer_running(s) && server_transfer_start(s, RAFT_NO_NODE, NULL, &why) < 0)
+            server_log(SLOG_WARN, "transfer_failed", "reason=\"%s\"", why ? why : "?");
+    }
     server_after_io(s);
+}
+
+/* SIGHUP: reopen --log-file (logrotate moved it); never stop. */
+static void server_on_hup(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    (void)signum;
+    if (!s->opt.log_file[0]) {
+        server_log(SLOG_INFO, "sighup", "action=none detail=\"no --log-file to reopen\"");
+        return;
+    }
+    if (server_log_reopen() != 0) {
+        int e = errno;
+        server_log(SLOG_ERROR, "log_reopen_failed", "path=%s reason=\"%s\" detail=\"still writing to the old file\"",
+                   s->opt.log_file, strerror(e));
+        return;
+    }
+    server_log(SLOG_INFO, "log_reopened", "path=%s", s->opt.log_file);
 }
 
 static void server_free(struct server *s)
@@ -217,6 +270,7 @@ static void server_free(struct server *s)
         free(s->loop);
     }
     acl_free(&s->acl);
+    metrics_http_free(s);
     free(s);
 }
 
@@ -231,6 +285,11 @@ int server_main(int argc, char **argv)
         return rc == 1 ? 0 : 64;
     }
     struct server_options *o = &s->opt;
+    if (o->log_file[0] && server_log_open_file(o->log_file) != 0) {
+        fprintf(stderr, "raftkv serve: cannot open --log-file %s: %s\n", o->log_file, strerror(errno));
+        free(s);
+        return 1;
+    }
     server_log_init(o->id, o->log_level);
     if (server_auth_setup(s) != 0) {
         acl_free(&s->acl);
@@ -258,6 +317,7 @@ int server_main(int argc, char **argv)
         return 1;
     }
     s->started_ms = server_now(s);
+    snap_xfer_init(s);
     /* Operation ids travel to the leader and come back in its answers; a
      * late answer meant for an earlier incarnation of this node must not
      * match a new operation, so ids start from the wall clock in ns (a
@@ -289,10 +349,12 @@ int server_main(int argc, char **argv)
     }
     rc_cfg.send = server_on_send;
     rc_cfg.complete = server_on_complete;
+    rc_cfg.wall_clock = server_wall_clock_ms;
     rc_cfg.flush_sends = server_on_flush_sends;
     rc_cfg.peer_lost_data = server_on_peer_lost_data;
     rc_cfg.ctx = s;
     rc_cfg.store = o->in_memory ? NULL : &s->log_store;
+    rc_cfg.stream_snapshots = !o->in_memory;
     rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
     rc_cfg.snapshot_start = o->in_memory ? NULL : server_store_snapshot_start;
     rc_cfg.max_pending = o->max_pending;
@@ -335,8 +397,11 @@ int server_main(int argc, char **argv)
     uv_signal_init(s->loop, &s->sig_int);
     s->sig_int.data = s;
     uv_signal_start(&s->sig_int, server_on_signal, SIGINT);
+    uv_signal_init(s->loop, &s->sig_hup);
+    s->sig_hup.data = s;
+    uv_signal_start(&s->sig_hup, server_on_hup, SIGHUP);
 
-    if (peer_start(s) != 0 || client_start(s) != 0) {
+    if (peer_start(s) != 0 || client_start(s) != 0 || metrics_http_start(s) != 0) {
         s->exit_code = 1;
         s->fatal = true;
         server_finish(s, "cannot listen");

@@ -1,16 +1,15 @@
 /* server_options.c - the options of `raftkv serve`, from the command line or
- * a config file holding the same keys (one "key = value" a line). */
+ * a config file holding the same keys (server_config_file.c: "key value" or
+ * "key = value" a line); the command line overrides the file. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/version.h"
 #include "server/server_internal.h"
 
-#ifndef RAFTKV_VERSION
-#define RAFTKV_VERSION "0.1.0"
-#endif
 
 void server_options_usage(FILE *f)
 {
@@ -45,8 +44,9 @@ void server_options_usage(FILE *f)
             "                             (default); optional: verified if shown; no: not asked\n"
             "  --data-dir DIR             durable state (created if missing, locked while running)\n"
             "  --in-memory                keep nothing on disk (tests and benchmarks only)\n"
-            "  --config FILE              read options from FILE: lines 'key = value', '#' comments,\n"
-            "                             keys as the long options without '--' (in-memory = true)\n"
+            "  --config FILE              read options from FILE: lines 'key value' or 'key = value',\n"
+            "                             '#' comments, keys as the long options without '--'\n"
+            "                             (in-memory yes); the command line overrides the file\n"
             "  --max-clients N            client connections at once (default 10000)\n"
             "  --max-pending-per-client N commands in flight per connection before it is no\n"
             "                             longer read (default 1024)\n"
@@ -68,6 +68,9 @@ void server_options_usage(FILE *f)
             "  --peer-queue-bytes N       unsent bytes per peer before frames are dropped\n"
             "                             (default 16777216; Raft retransmits)\n"
             "  --max-frame-bytes N        largest peer frame accepted (default %u)\n"
+            "  --max-snapshot-bytes N     largest snapshot image a member accepts from the\n"
+            "                             leader (default 68719476736; also refused when the\n"
+            "                             data directory's disk has not that much free)\n"
             "  --certs-dir DIR            peer TLS: DIR/ca.crt, DIR/<id>.crt, DIR/<id>.key, as\n"
             "                             `raftkv certs --dir DIR --members n1,n2,n3` makes them.\n"
             "                             Every peer connection is TLS 1.3, both sides show a\n"
@@ -103,6 +106,17 @@ void server_options_usage(FILE *f)
             "                             or peer refused, a limit hit, a bad request or frame)\n"
             "                             are logged with its address, at most 10 lines a second\n"
             "                             per event, then one line counting those dropped\n"
+            "  --log-file PATH            append the log to PATH instead of stderr; SIGHUP reopens\n"
+            "                             it (logrotate). SIGHUP never stops the server\n"
+            "  --metrics-listen HOST:PORT serve GET /metrics (Prometheus text) and /health over\n"
+            "                             HTTP; NO AUTHENTICATION: keep it on loopback or a\n"
+            "                             private network (default: off)\n"
+            "  --health-max-lag N         /health is 503 when applied trails commit by more than\n"
+            "                             N entries (default 1000); also without a leader heard\n"
+            "                             within the election timeout (a leader: a quorum)\n"
+            "  --metrics-max-clients N    metrics connections at once (default 64); a request\n"
+            "                             head may be 8192 bytes\n"
+            "  --metrics-timeout-ms N     a metrics connection's whole life (default 5000)\n"
             "  --requirepass-file FILE    the default user's password: FILE's one line (not\n"
             "                             readable by other users); clients AUTH with it\n"
             "  --aclfile FILE             named users, Redis ACL lines: user NAME on >password\n"
@@ -131,6 +145,7 @@ static void server_options_default(struct server_options *o)
     o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
+    o->max_snapshot_bytes = (size_t)64 << 30;
     o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     resp_limits_default(&o->limits);
     o->election_timeout_ms = 1000;
@@ -142,6 +157,9 @@ static void server_options_default(struct server_options *o)
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
     o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
+    o->metrics_max_clients = 64;
+    o->metrics_timeout_ms = 5000;
+    o->health_max_lag = 1000;
 }
 
 /* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
@@ -242,75 +260,55 @@ static int parse_size(const char *s, size_t *out)
 
 static int server_options_apply(struct server_options *o, int argc, char **argv, int depth);
 
-/* Turn a config file into "--key value" pairs and apply them. */
+/* "FILE:LINE: " while a config file line is applied, for the messages. */
+static const char *server_options_where = "";
+
+struct server_options_file_ctx {
+    struct server_options *o;
+    int depth;
+};
+
+/* One config file line as "--key [value]". */
+static int server_options_file_line(void *ctx, const char *key, const char *val, const char *where)
+{
+    struct server_options_file_ctx *fc = ctx;
+    char prefix[PATH_MAX + 40];
+    snprintf(prefix, sizeof prefix, "%s: ", where);
+    bool flag = strcmp(key, "in-memory") == 0 || strcmp(key, "enable-debug-commands") == 0 ||
+                strcmp(key, "peer-insecure-plaintext") == 0 || strcmp(key, "unsafe-local-reads") == 0;
+    if (flag && *val) {
+        if (strcmp(val, "no") == 0 || strcmp(val, "false") == 0 || strcmp(val, "0") == 0)
+            return 0;
+        if (strcmp(val, "yes") != 0 && strcmp(val, "true") != 0 && strcmp(val, "1") != 0) {
+            fprintf(stderr, "raftkv serve: %sbad value for %s: '%s' (yes or no)\n", prefix, key, val);
+            return 64;
+        }
+    }
+    if (!flag && !*val) {
+        fprintf(stderr, "raftkv serve: %s'%s' has no value\n", prefix, key);
+        return 64;
+    }
+    size_t klen = strlen(key) + 3;
+    char *arg0 = malloc(klen);
+    if (!arg0)
+        return 64;
+    snprintf(arg0, klen, "--%s", key);
+    char *args[2] = {arg0, (char *)val};
+    server_options_where = prefix;
+    int rc = server_options_apply(fc->o, flag ? 1 : 2, args, fc->depth + 1);
+    server_options_where = "";
+    free(arg0);
+    return rc;
+}
+
 static int server_options_file(struct server_options *o, const char *path, int depth)
 {
     if (depth > 0) {
-        fprintf(stderr, "raftkv serve: --config cannot be nested (%s)\n", path);
+        fprintf(stderr, "raftkv serve: %s--config cannot be nested (%s)\n", server_options_where, path);
         return 64;
     }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "raftkv serve: cannot read config %s: %s\n", path, strerror(errno));
-        return 64;
-    }
-    char *args[256];
-    int n = 0, rc = 0, lineno = 0;
-    char line[8192];
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        char *p = line;
-        char *hash = strchr(p, '#');
-        if (hash)
-            *hash = '\0';
-        while (*p == ' ' || *p == '\t')
-            p++;
-        size_t len = strlen(p);
-        while (len && (p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == ' ' || p[len - 1] == '\t'))
-            p[--len] = '\0';
-        if (!*p)
-            continue;
-        char *sep = p + strcspn(p, " \t=");
-        char *val = sep;
-        if (*val)
-            *val++ = '\0';
-        while (*val == ' ' || *val == '\t' || *val == '=')
-            val++;
-        if (n + 2 > (int)(sizeof args / sizeof args[0])) {
-            rc = 64;
-            break;
-        }
-        bool flag = strcmp(p, "in-memory") == 0 || strcmp(p, "enable-debug-commands") == 0 ||
-                    strcmp(p, "peer-insecure-plaintext") == 0;
-        if (flag && *val && strcmp(val, "true") != 0 && strcmp(val, "yes") != 0 && strcmp(val, "1") != 0)
-            continue;
-        if (!flag && !*val) {
-            fprintf(stderr, "raftkv serve: %s:%d: '%s' has no value\n", path, lineno, p);
-            rc = 64;
-            break;
-        }
-        size_t klen = strlen(p) + 3;
-        args[n] = malloc(klen);
-        if (!args[n]) {
-            rc = 64;
-            break;
-        }
-        snprintf(args[n++], klen, "--%s", p);
-        if (!flag) {
-            args[n] = strdup(val);
-            if (!args[n]) {
-                rc = 64;
-                break;
-            }
-            n++;
-        }
-    }
-    fclose(f);
-    if (rc == 0)
-        rc = server_options_apply(o, n, args, depth + 1);
-    for (int i = 0; i < n; i++)
-        free(args[i]);
-    return rc;
+    struct server_options_file_ctx fc = {o, depth};
+    return server_config_file_read(path, server_options_file_line, &fc);
 }
 
 static int server_options_apply(struct server_options *o, int argc, char **argv, int depth)
@@ -342,12 +340,20 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             o->peer_insecure = true;
             used = false;
         } else if (!v) {
-            fprintf(stderr, "raftkv serve: %s needs a value (or is unknown)\n", a);
+            fprintf(stderr, "raftkv serve: %s%s needs a value (or is unknown)\n", server_options_where, a);
             return 64;
         } else if (strcmp(a, "--config") == 0) {
-            int rc = server_options_file(o, v, depth);
-            if (rc)
-                return rc;
+            /* Read before the command line (server_options_parse), so the
+             * command line overrides it; in a file: nested. */
+            if (depth > 0)
+                return server_options_file(o, v, depth);
+        } else if (strcmp(a, "--metrics-listen") == 0) {
+            bad = parse_hostport(v, o->metrics_host, sizeof o->metrics_host, &o->metrics_port) != 0;
+            o->metrics_listen_set = !bad;
+        } else if (strcmp(a, "--health-max-lag") == 0) {
+            bad = parse_u64(v, &o->health_max_lag) != 0;
+        } else if (strcmp(a, "--log-file") == 0) {
+            bad = parse_path(v, o->log_file, sizeof o->log_file) != 0;
         } else if (strcmp(a, "--id") == 0) {
             bad = strlen(v) == 0 || strlen(v) > PEER_MAX_NAME;
             if (!bad)
@@ -439,6 +445,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--max-inline-bytes", &o->limits.max_inline_bytes, NULL},
                 {"--peer-queue-bytes", &o->peer_queue_bytes, NULL},
                 {"--max-frame-bytes", &o->max_frame, NULL},
+                {"--max-snapshot-bytes", &o->max_snapshot_bytes, NULL},
                 {"--election-timeout-ms", NULL, &o->election_timeout_ms},
                 {"--heartbeat-ms", NULL, &o->heartbeat_ms},
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},
@@ -446,13 +453,15 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--snapshot-entries", NULL, &o->snapshot_entries},
                 {"--apply-batch", NULL, &o->apply_batch},
                 {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
+                {"--metrics-max-clients", &o->metrics_max_clients, NULL},
+                {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},
             };
             size_t k;
             for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
                 if (strcmp(a, nums[k].name) == 0)
                     break;
             if (k == sizeof nums / sizeof nums[0]) {
-                fprintf(stderr, "raftkv serve: unknown option %s\n", a);
+                fprintf(stderr, "raftkv serve: %sunknown option %s\n", server_options_where, a);
                 return 64;
             }
             if (nums[k].size) {
@@ -466,7 +475,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             }
         }
         if (bad) {
-            fprintf(stderr, "raftkv serve: bad value for %s: '%s'\n", a, v);
+            fprintf(stderr, "raftkv serve: %sbad value for %s: '%s'\n", server_options_where, a, v);
             return 64;
         }
         if (used)
@@ -505,7 +514,11 @@ static int server_options_check_tls(const struct server_options *o)
 int server_options_parse(struct server_options *o, int argc, char **argv)
 {
     server_options_default(o);
-    int rc = server_options_apply(o, argc - 1, argv + 1, 0);
+    int rc;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0 && (rc = server_options_file(o, argv[i + 1], 0)) != 0)
+            return rc;
+    rc = server_options_apply(o, argc - 1, argv + 1, 0);
     if (rc)
         return rc;
     const char *missing = !o->id[0] ? "--id" : !o->n_nodes ? "--peers" : !o->listen_set ? "--listen"

@@ -19,9 +19,10 @@
  *   trailer  tag u32 "END1", blocks u64, records u64,
  *            crc u32 = CRC32C of every byte of the file before it
  *
- * A record's type says how its value bytes read (0: canonical JSON text);
- * expiry is an absolute deadline in ms (0: none) and version a per-key
- * counter (0 for now), for features to come. A block holds at most
+ * A record's type says how its key and value bytes read (0: canonical JSON
+ * text, the Maelstrom node's; 1: binary-safe strings, the Redis front
+ * end's); expiry is an absolute deadline in ms (0: none) and version the
+ * state machine's write counter when the key was last written (WATCH). A block holds at most
  * SNAP_BLOCK_TARGET bytes of records, or one record larger than that, and
  * never more than SNAP_MAX_BLOCK. The header's and trailer's record counts
  * must agree with the blocks'. */
@@ -44,6 +45,7 @@
 #define SNAP_MAX_META_BYTES (64u * 1024)
 
 #define SNAP_TYPE_JSON 0u
+#define SNAP_TYPE_STR 1u
 
 struct snap_record {
     uint8_t type;

@@ -41,6 +41,7 @@ struct storage {
     raft_index snap_index;
     raft_term snap_term;
     uint64_t snap_file_bytes;
+    raft_index recv_index; /* snap-<recv_index>.recv is being received; 0: none */
 
     /* What storage_open() handed out, until storage_release_restore(). */
     struct raft_entry *restore_entries;
@@ -811,6 +812,101 @@ int storage_snapshot_commit(struct storage *s, struct storage_snapshot_job *job)
         return rc;
     storage_commit_job_run(&cj);
     return storage_snapshot_commit_end(s, &cj);
+}
+
+int storage_snapshot_recv_begin(struct storage *s, raft_index index, int *fd)
+{
+    *fd = -1;
+    int rc = storage_check_usable(s);
+    if (rc)
+        return rc;
+    storage_snapshot_recv_abort(s);
+    if (index == 0 || index <= s->snap_index) {
+        snprintf(s->err, sizeof s->err, "snapshot at %llu is not newer than the stored one at %llu",
+                 (unsigned long long)index, (unsigned long long)s->snap_index);
+        return STORAGE_ERR_INVALID;
+    }
+    char name[64];
+    snapshot_recv_name(name, sizeof name, index);
+    *fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (*fd < 0) {
+        snprintf(s->err, sizeof s->err, "%s/%s: create: %s", s->dir, name, strerror(errno));
+        return STORAGE_ERR_INVALID;
+    }
+    s->recv_index = index;
+    return STORAGE_OK;
+}
+
+void storage_snapshot_recv_abort(struct storage *s)
+{
+    if (s->recv_index == 0)
+        return;
+    char name[64];
+    snapshot_recv_name(name, sizeof name, s->recv_index);
+    unlinkat(s->dirfd, name, 0);
+    s->recv_index = 0;
+}
+
+bool storage_snapshot_recv_staged(const struct storage *s, raft_index index)
+{
+    return index > 0 && s->recv_index == index;
+}
+
+int storage_snapshot_adopt(struct storage *s, raft_index index, raft_term term)
+{
+    int rc = storage_check_usable(s);
+    if (rc)
+        return rc;
+    if (s->commit) { /* our own commit first: it may delete an older .recv */
+        storage_commit_wait(s->commit);
+        if ((rc = storage_snapshot_commit_end(s, s->commit)) != STORAGE_OK)
+            return rc;
+    }
+    if (!storage_snapshot_recv_staged(s, index)) {
+        snprintf(s->err, sizeof s->err, "no received snapshot at %llu to adopt",
+                 (unsigned long long)index);
+        return STORAGE_ERR_INVALID;
+    }
+    if (index <= s->snap_index) { /* the stored one already covers it */
+        storage_snapshot_recv_abort(s);
+        return STORAGE_OK;
+    }
+    if ((rc = storage_sync(s)) != STORAGE_OK)
+        return rc;
+    char name[64];
+    snapshot_recv_name(name, sizeof name, index);
+    uint64_t bytes;
+    s->recv_index = 0;
+    if (snapshot_install_file(&s->io, s->dirfd, s->dir, name, index, &bytes, s->err,
+                              sizeof s->err) < 0)
+        return storage_result(s, -1);
+    s->snap_index = index;
+    s->snap_term = term;
+    s->snap_file_bytes = bytes;
+    s->snapshots++;
+    return storage_result(s, wal_compact(&s->wal, index, term, s->err, sizeof s->err));
+}
+
+int storage_snapshot_open(struct storage *s, raft_index index, int *fd, uint64_t *size)
+{
+    *fd = -1;
+    if (index == 0 || index != s->snap_index) {
+        snprintf(s->err, sizeof s->err, "no stored snapshot at %llu", (unsigned long long)index);
+        return STORAGE_ERR_INVALID;
+    }
+    char name[64];
+    snapshot_name(name, sizeof name, index);
+    *fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (*fd < 0 || fstat(*fd, &st) < 0) {
+        snprintf(s->err, sizeof s->err, "%s/%s: open: %s", s->dir, name, strerror(errno));
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return STORAGE_ERR_IO;
+    }
+    *size = (uint64_t)st.st_size;
+    return STORAGE_OK;
 }
 
 int storage_snapshot_stream(struct storage *s, int (*feed)(void *ctx, const uint8_t *p, size_t n),

@@ -290,6 +290,23 @@ int storage_snapshot_commit_end(struct storage *s, struct storage_commit_job *cj
 bool storage_commit_running(const struct storage *s);
 /* Wait for a running commit job (blocking) and end it: shutting down. */
 int storage_snapshot_commit_wait(struct storage *s);
+/* ---- Snapshots received in chunks (the TCP server's transfers) ----
+ * storage_snapshot_recv_begin() creates snap-<index>.recv (deleting one
+ * being received before) and gives its descriptor to the transport, which
+ * writes the image, fdatasyncs and closes it; storage_snapshot_adopt() then
+ * puts it in place as storage_save_snapshot() does with an image in memory
+ * (the log synced, rename, directory fsync'ed, older snapshots deleted, the
+ * log compacted); storage_snapshot_recv_abort() deletes it. A leftover
+ * .recv (a crash mid-transfer) is deleted at start-up. A failed begin is
+ * not fatal; a failed adopt is. */
+int storage_snapshot_recv_begin(struct storage *s, raft_index index, int *fd);
+void storage_snapshot_recv_abort(struct storage *s);
+bool storage_snapshot_recv_staged(const struct storage *s, raft_index index);
+int storage_snapshot_adopt(struct storage *s, raft_index index, raft_term term);
+/* Open the stored snapshot's file, which must be the one at index, for
+ * reading (a transfer streams it): *fd (the caller closes it; the file
+ * stays readable through it when a newer snapshot deletes it) and *size. */
+int storage_snapshot_open(struct storage *s, raft_index index, int *fd, uint64_t *size);
 
 /* Stream the stored snapshot's file (the one storage_open() reported) to
  * feed(ctx, bytes, n) in chunks of at most 1 MiB: STORAGE_OK,

@@ -33,7 +33,7 @@ static void put(struct kv_store *s, size_t i, const char *value)
     json_t *key = json_string(k), *v = json_string(value);
     struct kv_command c = {.op = KV_WRITE, .key = key, .value = v};
     struct kv_result r;
-    kv_apply(s, &c, &r);
+    kv_apply(s, &c, 0, &r);
     json_decref(key);
     json_decref(v);
 }

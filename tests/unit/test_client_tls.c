@@ -156,7 +156,7 @@ Test(client_tls, config_file_keys)
     fclose(f);
     struct server_options o;
     cr_assert_eq(PARSE(&o, "--config", path), 0);
-    cr_assert_eq(o.listen_port, 0);
+    cr_assert_eq(o.listen_port, 7001); /* the command line's --listen overrides the file's */
     cr_assert_eq(o.tls_port, 7443);
     cr_assert_eq(o.tls_auth_clients, TLS_CLIENT_CERT_OPTIONAL);
 }

@@ -37,7 +37,7 @@ static int run(enum kv_op op, const char *key, const char *a, const char *b, jso
         c.to = jb;
     }
     struct kv_result r;
-    kv_apply(store, &c, &r);
+    kv_apply(store, &c, 0, &r);
     json_decref(c.key);
     json_decref(ja);
     json_decref(jb);
@@ -172,7 +172,7 @@ Test(kv, applying_command_bytes_changes_the_map)
 {
     const char *w = "{\"k\":5,\"op\":\"w\",\"v\":\"five\"}";
     struct kv_result r;
-    kv_apply_bytes(store, (const uint8_t *)w, strlen(w), &r);
+    kv_apply_bytes(store, (const uint8_t *)w, strlen(w), 0, &r);
     cr_assert_eq(r.code, KV_OK);
     assert_reads("5", "\"five\"");
 }
@@ -192,12 +192,12 @@ Test(kv, malformed_command_bytes_change_nothing)
                          "{\"op\":\"w\",\"k\":1,\"v\":1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct kv_result r;
-        kv_apply_bytes(store, (const uint8_t *)bad[i], strlen(bad[i]), &r);
+        kv_apply_bytes(store, (const uint8_t *)bad[i], strlen(bad[i]), 0, &r);
         cr_assert_eq(r.code, KV_ERR_MALFORMED, "%s", bad[i]);
         cr_assert_eq(kv_store_size(store), 0, "%s", bad[i]);
     }
     struct kv_result r;
-    kv_apply_bytes(store, NULL, 0, &r);
+    kv_apply_bytes(store, NULL, 0, 0, &r);
     cr_assert_eq(r.code, KV_ERR_MALFORMED);
 }
 
@@ -410,7 +410,7 @@ Test(kv, strings_with_nul_bytes_survive_command_bytes_and_snapshots)
     size_t len;
     cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
     struct kv_result r;
-    kv_apply_bytes(store, data, len, &r);
+    kv_apply_bytes(store, data, len, 0, &r);
     cr_assert_eq(r.code, KV_OK);
     free(data);
 
@@ -424,7 +424,7 @@ Test(kv, strings_with_nul_bytes_survive_command_bytes_and_snapshots)
     free(snap);
 
     struct kv_command read = {.op = KV_READ, .key = c.key};
-    kv_apply(store, &read, &r);
+    kv_apply(store, &read, 0, &r);
     cr_assert_eq(r.code, KV_OK);
     cr_assert(json_equal(r.value, c.value));
     json_decref(r.value);

@@ -19,7 +19,7 @@ static void apply_id(struct kv_store *s, const char *hex, struct kv_result *r)
     size_t len;
     cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
     json_decref(c.value);
-    kv_apply_bytes(s, data, len, r);
+    kv_apply_bytes(s, data, len, 0, r);
     free(data);
 }
 
@@ -104,24 +104,29 @@ Test(kv_cluster_id, a_snapshot_keeps_the_id)
     apply_id(s, HEX_A, &r);
     json_t *k = json_string("a"), *v = json_integer(7);
     struct kv_command w = {.op = KV_WRITE, .key = k, .value = v};
-    kv_apply(s, &w, &r);
+    kv_apply(s, &w, 0, &r);
     cr_assert_eq(r.code, 0);
     uint8_t *data;
     size_t len;
     cr_assert_eq(kv_snapshot(s, 9, 2, &data, &len), 0);
-    /* The header's metadata, not a record: one entry (meta_count at 32),
-     * 31 bytes (at 36), then name_len 10, "cluster_id", value_len 16 and
-     * the id's bytes; one record (the key "a", count at 24). */
-    cr_assert_gt(len, 71);
+    /* The header's metadata, not a record: three entries (meta_count at
+     * 32), 68 bytes (at 36): name_len 10, "cluster_id", value_len 16 and
+     * the id's bytes (31 bytes), "version" (20) and "time" (17), no
+     * "deleted" (nothing was); one record (the key "a", count at 24). */
+    cr_assert_gt(len, 108);
     cr_assert_eq(data[24], 1);
-    cr_assert_eq(data[32], 1);
-    cr_assert_eq(data[36], 31);
+    cr_assert_eq(data[32], 3);
+    cr_assert_eq(data[36], 68);
     cr_assert_eq(data[40], 10);
     cr_assert_eq(memcmp(data + 41, "cluster_id", 10), 0);
     cr_assert_eq(data[51], 16);
     static const uint8_t id_a[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
                                      0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10};
     cr_assert_eq(memcmp(data + 55, id_a, 16), 0);
+    cr_assert_eq(data[71], 7);
+    cr_assert_eq(memcmp(data + 72, "version", 7), 0);
+    cr_assert_eq(data[79], 8);
+    cr_assert_eq(data[83], 1, "one write so far: the version counter is 1");
 
     struct kv_store *t = kv_store_new();
     apply_id(t, HEX_B, &r); /* restoring replaces it with the image's */
@@ -131,7 +136,7 @@ Test(kv_cluster_id, a_snapshot_keeps_the_id)
     cr_assert_eq(memcmp(id, id_a, 16), 0);
     cr_assert_eq(kv_store_size(t), 1);
     struct kv_command rd = {.op = KV_READ, .key = k};
-    kv_apply(t, &rd, &r);
+    kv_apply(t, &rd, 0, &r);
     cr_assert_eq(json_integer_value(r.value), 7);
     json_decref(r.value);
     free(data);

@@ -146,7 +146,7 @@ static json_t *cl_read(int i, int key)
     json_t *k = json_integer(key);
     struct kv_command c = {.op = KV_READ, .key = k};
     struct kv_result res;
-    kv_apply((struct kv_store *)replica_store(nodes[i].r), &c, &res);
+    kv_apply((struct kv_store *)replica_store(nodes[i].r), &c, 0, &res);
     json_decref(k);
     return res.code == KV_OK ? res.value : NULL;
 }

@@ -27,7 +27,7 @@ static inline uint8_t *tsu_image(raft_index index, raft_term term, const char *t
     json_t *k = json_string("tag"), *v = json_string(tag);
     struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
     struct kv_result res;
-    kv_apply(kv, &c, &res);
+    kv_apply(kv, &c, 0, &res);
     json_decref(k);
     json_decref(v);
     uint8_t *data;
@@ -59,7 +59,7 @@ static inline void tsu_snapshot_tag(struct storage *s, char *buf, size_t n)
         json_t *k = json_string("tag");
         struct kv_command c = {.op = KV_READ, .key = k};
         struct kv_result res;
-        kv_apply(kv, &c, &res);
+        kv_apply(kv, &c, 0, &res);
         if (res.code == KV_OK && json_is_string(res.value))
             snprintf(buf, n, "%s", json_string_value(res.value));
         json_decref(res.value);

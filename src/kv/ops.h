@@ -1,0 +1,49 @@
+/* ops.h - the state machine's operation registry: one row per operation
+ * (kv.h's enum kv_op) with everything the module needs to know about it in
+ * one place: its name, which fields of struct kv_command it uses (the
+ * decoder refuses an entry that lacks one), whether it writes, and the
+ * function that applies it. Adding an operation is one row here, one
+ * apply function, and (for the string family) nothing else: every field
+ * already travels in the binary entry (command.c).
+ */
+#ifndef RAFTKV_KV_OPS_H
+#define RAFTKV_KV_OPS_H
+
+#include "kv/kv_internal.h"
+
+/* Fields an operation needs (struct kv_command). */
+#define KV_NEEDS_KEY (1u << 0)  /* skey (string family) or key (JSON family) */
+#define KV_NEEDS_ARG0 (1u << 1)
+#define KV_NEEDS_ARG1 (1u << 2)
+#define KV_JSON_FAMILY (1u << 3) /* JSON values; the entry is JSON text */
+#define KV_WRITES (1u << 4)      /* changes the state: goes through the log */
+
+typedef void (*kv_apply_fn)(struct kv_store *s, const struct kv_command *c, int64_t now_ms,
+                            struct kv_result *r);
+
+struct kv_op_def {
+    const char *name;
+    unsigned flags; /* KV_NEEDS_*, KV_JSON_FAMILY, KV_WRITES */
+    kv_apply_fn apply;
+};
+
+/* The row of an operation, or NULL if no such operation exists. */
+const struct kv_op_def *kv_op_def(unsigned op);
+
+/* The apply functions, one file per family. */
+void kv_op_read(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_write(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_cas(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_delete(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_cluster_id(struct kv_store *s, const struct kv_command *c, int64_t now,
+                      struct kv_result *r);
+void kv_op_multi(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_get(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_set(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_del(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_exists(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_version(struct kv_store *s, const struct kv_command *c, int64_t now,
+                   struct kv_result *r);
+void kv_op_scas(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+
+#endif

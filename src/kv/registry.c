@@ -1,0 +1,45 @@
+/* registry.c - the table of operations (ops.h): the one place that says
+ * what each operation code is. */
+#include <stddef.h>
+
+#include "kv/ops.h"
+
+#define JSON_KEYED (KV_JSON_FAMILY | KV_NEEDS_KEY)
+
+static const struct kv_op_def ops[KV_OP_LIMIT] = {
+    [KV_READ] = {"read", JSON_KEYED, kv_op_read},
+    [KV_WRITE] = {"write", JSON_KEYED | KV_NEEDS_ARG0 | KV_WRITES, kv_op_write},
+    [KV_CAS] = {"cas", JSON_KEYED | KV_NEEDS_ARG0 | KV_NEEDS_ARG1 | KV_WRITES, kv_op_cas},
+    [KV_DELETE] = {"delete", JSON_KEYED | KV_WRITES, kv_op_delete},
+    [KV_CLUSTER_ID] = {"cluster_id", KV_JSON_FAMILY | KV_NEEDS_ARG0 | KV_WRITES,
+                       kv_op_cluster_id},
+    [KV_MULTI] = {"multi", KV_WRITES, kv_op_multi},
+    [KV_GET] = {"get", KV_NEEDS_KEY, kv_op_get},
+    [KV_SET] = {"set", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_set},
+    [KV_DEL] = {"del", KV_NEEDS_KEY | KV_WRITES, kv_op_del},
+    [KV_EXISTS] = {"exists", KV_NEEDS_KEY, kv_op_exists},
+    [KV_SCAS] = {"scas", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_NEEDS_ARG1 | KV_WRITES, kv_op_scas},
+    [KV_VERSION] = {"version", KV_NEEDS_KEY, kv_op_version},
+};
+
+const struct kv_op_def *kv_op_def(unsigned op)
+{
+    return op < KV_OP_LIMIT && ops[op].name ? &ops[op] : NULL;
+}
+
+bool kv_op_known(enum kv_op op)
+{
+    return kv_op_def((unsigned)op) != NULL;
+}
+
+bool kv_op_reads(enum kv_op op)
+{
+    const struct kv_op_def *d = kv_op_def((unsigned)op);
+    return d && !(d->flags & KV_WRITES);
+}
+
+const char *kv_op_name(enum kv_op op)
+{
+    const struct kv_op_def *d = kv_op_def((unsigned)op);
+    return d ? d->name : "unknown";
+}

@@ -1,0 +1,252 @@
+/* test_server_config_file.c - `raftkv serve --config FILE`
+ * (src/server/server_config_file.c): how a line splits, that errors name
+ * the file and line, that the command line overrides the file, and the new
+ * operations options; and the /health rule (src/server/metrics.c) on
+ * literal inputs. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/server_internal.h"
+
+static int split(const char *text, char *key, char *val)
+{
+    char line[256], *k = NULL, *v = NULL;
+    snprintf(line, sizeof line, "%s", text);
+    int rc = server_config_line_split(line, &k, &v);
+    key[0] = val[0] = '\0';
+    if (rc == 1) {
+        strcpy(key, k);
+        strcpy(val, v);
+    }
+    return rc;
+}
+
+Test(config_file, line_split)
+{
+    char k[256], v[256];
+    cr_assert_eq(split("listen 127.0.0.1:7001\n", k, v), 1);
+    cr_assert_str_eq(k, "listen");
+    cr_assert_str_eq(v, "127.0.0.1:7001");
+    cr_assert_eq(split("  data-dir = /var/lib/raftkv  # the data\r\n", k, v), 1);
+    cr_assert_str_eq(k, "data-dir");
+    cr_assert_str_eq(v, "/var/lib/raftkv");
+    cr_assert_eq(split("heartbeat-ms=50", k, v), 1);
+    cr_assert_str_eq(k, "heartbeat-ms");
+    cr_assert_str_eq(v, "50");
+    cr_assert_eq(split("in-memory", k, v), 1);
+    cr_assert_str_eq(k, "in-memory");
+    cr_assert_str_eq(v, "");
+    cr_assert_eq(split("   # only a comment", k, v), 0);
+    cr_assert_eq(split("\t\r\n", k, v), 0);
+    cr_assert_eq(split("= 5", k, v), -1);
+    cr_assert_eq(split("--listen 1.2.3.4:5", k, v), -1);
+}
+
+static char dir[64];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/raftkv-conf.XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static const char *write_conf(const char *text)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/raftkv.conf", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Parse argv with stderr captured into err. */
+static int parse_capture(struct server_options *o, int argc, const char **argv, char *err, size_t cap)
+{
+    char errpath[128];
+    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *e = fopen(errpath, "w+");
+    cr_assert_not_null(e);
+    dup2(fileno(e), 2);
+    int rc = server_options_parse(o, argc, (char **)argv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(e);
+    size_t n = fread(err, 1, cap - 1, e);
+    err[n] = '\0';
+    fclose(e);
+    return rc;
+}
+
+TestSuite(config_file, .init = setup, .fini = teardown);
+
+Test(config_file, file_then_command_line_overrides)
+{
+    const char *path = write_conf("# a member\n"
+                                  "id n1\n"
+                                  "peers = n1=127.0.0.1:7101\n"
+                                  "listen 127.0.0.1:7001\n"
+                                  "in-memory yes\n"
+                                  "heartbeat-ms 50\n"
+                                  "metrics-listen 127.0.0.1:9100\n"
+                                  "health-max-lag 5\n"
+                                  "log-file /var/log/raftkv/n1.log\n"
+                                  "enable-debug-commands no\n");
+    struct server_options o;
+    char err[1024];
+    const char *argv[] = {"serve", "--listen", "127.0.0.1:7002", "--config", path, "--health-max-lag", "7"};
+    cr_assert_eq(parse_capture(&o, 7, argv, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(o.id, "n1");
+    cr_assert(o.in_memory);
+    cr_assert(!o.debug_commands);
+    cr_assert_eq(o.heartbeat_ms, 50);
+    cr_assert_eq(o.listen_port, 7002); /* the command line wins, before or after --config */
+    cr_assert_eq(o.health_max_lag, 7);
+    cr_assert(o.metrics_listen_set);
+    cr_assert_str_eq(o.metrics_host, "127.0.0.1");
+    cr_assert_eq(o.metrics_port, 9100);
+    cr_assert_str_eq(o.log_file, "/var/log/raftkv/n1.log");
+    cr_assert_eq(o.metrics_max_clients, 64); /* defaults */
+    cr_assert_eq(o.metrics_timeout_ms, 5000);
+}
+
+Test(config_file, defaults_without_metrics)
+{
+    struct server_options o;
+    char err[1024];
+    const char *argv[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen", "127.0.0.1:7001",
+                          "--in-memory"};
+    cr_assert_eq(parse_capture(&o, 8, argv, err, sizeof err), 0, "%s", err);
+    cr_assert(!o.metrics_listen_set);
+    cr_assert_eq(o.health_max_lag, 1000);
+    cr_assert_str_eq(o.log_file, "");
+}
+
+static void expect_refused(const char *conf, const char *want)
+{
+    const char *path = write_conf(conf);
+    struct server_options o;
+    char err[1024];
+    const char *argv[] = {"serve", "--config", path};
+    cr_assert_eq(parse_capture(&o, 3, argv, err, sizeof err), 64, "accepted: %s", conf);
+    char where[256];
+    snprintf(where, sizeof where, "%s%s", path, want);
+    cr_assert(strstr(err, where) != NULL, "want '%s' in: %s", where, err);
+}
+
+Test(config_file, errors_name_file_and_line)
+{
+    expect_refused("id n1\n\n# x\nlisten-port 7001\n", ":4: unknown option --listen-port");
+    expect_refused("id n1\nheartbeat-ms fast\n", ":2: bad value for --heartbeat-ms: 'fast'");
+    expect_refused("id n1\nmetrics-listen 127.0.0.1\n", ":2: bad value for --metrics-listen");
+    expect_refused("id n1\nhealth-max-lag -1\n", ":2: bad value for --health-max-lag");
+    expect_refused("data-dir\n", ":1: 'data-dir' has no value");
+    expect_refused("in-memory maybe\n", ":1: bad value for in-memory: 'maybe'");
+    expect_refused("id n1\n--peers x\n", ":2: expected 'option value'");
+    expect_refused("config /etc/other.conf\n", ":1: --config cannot be nested");
+}
+
+Test(config_file, missing_file)
+{
+    struct server_options o;
+    char err[1024];
+    const char *argv[] = {"serve", "--config", "/nonexistent/raftkv.conf"};
+    cr_assert_eq(parse_capture(&o, 3, argv, err, sizeof err), 64);
+    cr_assert(strstr(err, "cannot read config /nonexistent/raftkv.conf: No such file or directory"), "%s", err);
+}
+
+/* ---- /health (metrics.c health_check) ---------------------------------------- */
+
+static struct health_input healthy_follower(void)
+{
+    struct health_input in;
+    memset(&in, 0, sizeof in);
+    in.n_nodes = 3;
+    in.self = 1;
+    in.role = RAFT_FOLLOWER;
+    in.leader = 0;
+    in.leader_name = "n1";
+    in.heard_ago_ms[0] = 40;
+    in.heard_ago_ms[2] = UINT64_MAX;
+    in.election_timeout_ms = 300;
+    in.commit_index = 2000;
+    in.applied_index = 1500;
+    in.max_lag = 1000;
+    return in;
+}
+
+Test(health, follower_rules)
+{
+    char why[256];
+    struct health_input in = healthy_follower();
+    cr_assert_eq(health_check(&in, why, sizeof why), 200);
+    cr_assert_str_eq(why, "ok");
+    in.heard_ago_ms[0] = 300; /* exactly the timeout: still heard */
+    cr_assert_eq(health_check(&in, why, sizeof why), 200);
+    in.heard_ago_ms[0] = 301;
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    cr_assert_str_eq(why, "leader n1 not heard for 301 ms (election timeout 300 ms)");
+    in.heard_ago_ms[0] = UINT64_MAX;
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    cr_assert_str_eq(why, "leader n1 never heard");
+    in = healthy_follower();
+    in.leader = RAFT_NO_NODE;
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    cr_assert_str_eq(why, "no leader known (role follower)");
+    in.role = RAFT_CANDIDATE;
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    cr_assert_str_eq(why, "no leader known (role candidate)");
+}
+
+Test(health, applied_lag)
+{
+    char why[256];
+    struct health_input in = healthy_follower();
+    in.applied_index = 1000; /* 1000 behind: the bound itself is fine */
+    cr_assert_eq(health_check(&in, why, sizeof why), 200);
+    in.applied_index = 999;
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    cr_assert_str_eq(why, "applied index 999 is 1001 entries behind commit index 2000 (max 1000)");
+    in.max_lag = 0;
+    in.applied_index = 2000;
+    cr_assert_eq(health_check(&in, why, sizeof why), 200);
+}
+
+Test(health, leader_needs_a_quorum)
+{
+    char why[256];
+    struct health_input in = healthy_follower();
+    in.role = RAFT_LEADER;
+    in.self = 0;
+    in.leader = 0;
+    in.heard_ago_ms[1] = 100;
+    in.heard_ago_ms[2] = UINT64_MAX;
+    cr_assert_eq(health_check(&in, why, sizeof why), 200); /* itself and n2: 2 of 3 */
+    in.heard_ago_ms[1] = 5000;
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    cr_assert_str_eq(why, "leader without a quorum: heard 1 of 3 members (itself included) within the election "
+                          "timeout of 300 ms");
+    in.n_nodes = 1; /* alone, it is its own quorum */
+    cr_assert_eq(health_check(&in, why, sizeof why), 200);
+    in.n_nodes = 4; /* 2 of 4 is not a majority */
+    in.heard_ago_ms[1] = 10;
+    in.heard_ago_ms[3] = UINT64_MAX;
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    in.shutting_down = true;
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    cr_assert_str_eq(why, "shutting down");
+}
