@@ -44,6 +44,7 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
             goto err_after_kv;
         }
         r->applied = restore.snap_index;
+        r->apply_to = restore.snap_index;
         r->snapshot_index = restore.snap_index;
     }
     if (restore.n_entries > 0) {
@@ -81,6 +82,7 @@ void replica_free(struct replica *r)
     for (size_t i = 0; i < r->n_queued_reads; i++)
         kv_command_release(&r->queued_reads[i].cmd);
     free(r->queued_reads);
+    free(r->deferred_reads);
     for (size_t i = r->proposals.head; i < r->proposals.tail; i++)
         kv_command_release(&r->proposals.items[i].cmd);
     free(r->proposals.items);
@@ -556,6 +558,12 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         return r->failed;
     if (r->sync_ended && finish_background_sync(r, now_ms) != 0)
         return r->failed;
+    /* The next part of a backlog of committed entries (bounded). */
+    if (r->applied < r->apply_to) {
+        replica_apply_backlog(r);
+        if (r->failed)
+            return r->failed;
+    }
     /* Reads first: the APPENDs of the proposal carry their heartbeat round
      * (thesis 6.4), so a mixed batch needs no separate round. */
     read_queued(r, now_ms);
@@ -608,6 +616,8 @@ int replica_flush(struct replica *r, uint64_t now_ms)
 
 uint64_t replica_deadline(const struct replica *r)
 {
+    if (r->applied < r->apply_to)
+        return 0; /* a backlog to apply: the next loop turn */
     uint64_t d = raft_deadline(r->raft);
     uint64_t t = r->config.request_timeout_ms;
     if (r->proposals.head < r->proposals.tail) {

@@ -174,12 +174,19 @@ struct replica_config {
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
+    /* Apply at most this many committed entries per replica_flush(); the
+     * rest follow on the next ones (replica_deadline() is then "now"), so
+     * a restart's or a catching-up follower's backlog never holds the
+     * event loop for long. Reads the core declares ready meanwhile wait
+     * until the backlog is applied. 0: REPLICA_DEFAULT_APPLY_BATCH. */
+    size_t apply_batch;
     /* DELIBERATE BUG for testing checkers: serve reads from local state on
      * any node, without ReadIndex. Never use in production. */
     bool unsafe_local_reads;
 };
 
 #define REPLICA_LOST_DATA_REPEAT_MS 30000
+#define REPLICA_DEFAULT_APPLY_BATCH 4096
 
 /* What happened and what to do, for config.peer_lost_data's log line; `peer`
  * is the follower's name. snprintf's return. */

@@ -99,6 +99,8 @@ void server_options_usage(FILE *f)
             "                             (default 5000)\n"
             "  --snapshot-entries N       snapshot the state machine (and drop the log it\n"
             "                             covers) every N applied entries (default 500000)\n"
+            "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
+            "                             (default 4096; a backlog goes on at the next turn)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info); refusals (a client\n"
@@ -152,6 +154,7 @@ static void server_options_default(struct server_options *o)
     o->request_timeout_ms = 2000;
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 500000;
+    o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
     o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
@@ -449,6 +452,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},
                 {"--shutdown-wait-ms", NULL, &o->shutdown_wait_ms},
                 {"--snapshot-entries", NULL, &o->snapshot_entries},
+                {"--apply-batch", NULL, &o->apply_batch},
                 {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
                 {"--metrics-max-clients", &o->metrics_max_clients, NULL},
                 {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},
