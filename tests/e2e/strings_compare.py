@@ -160,6 +160,12 @@ def script(p):
         [b"MSETNX", M + b"4", b"x", M + b"5", b"5"], [b"EXISTS", M + b"5"], [b"GET", M + b"4"],
         [b"MSETNX", M + b"6", b"a", M + b"6", b"b"], [b"GET", M + b"6"], [b"MSETNX", M + b"7"],
         [b"MSETNX", M + b"7", b"1", M + b"8"],
+        # SET's options as Redis parses them: the same expire option twice, the last counts
+        [b"SET", X, b"v", b"PX", b"0", b"PX", b"100000"], [b"SET", X, b"v", b"EX", b"abc", b"EX", b"100"],
+        [b"SET", X, b"v", b"EX", b"10", b"PX", b"10"], [b"SET", X, b"v", b"KEEPTTL", b"EX", b"10"],
+        [b"SET", X, b"v", b"EX", b"10", b"KEEPTTL"], [b"SET", X, b"v", b"NX", b"NX"],
+        [b"SET", X, b"v", b"GET", b"GET"], [b"SET", X, b"v", b"XX", b"NX"], [b"SET", X, b"v", b"EX", b"0"],
+        [b"SET", X, b"v", b"PERSIST"], [b"SET", X, b"v", b"EX", b"10", b"EX"],
         # deadlines: kept, cleared, set, dropped
         [b"SET", T + b"1", b"10", b"PX", b"400"], [b"INCR", T + b"1"],
         [b"SET", T + b"2", b"x", b"PX", b"400"], [b"APPEND", T + b"2", b"y"],
