@@ -97,8 +97,8 @@ enum kv_op {
 
 /* Numbers in string values, read as strictly as Redis reads them: a 64-bit
  * integer (string2ll: no spaces, no '+', no leading zeros, at most 20
- * characters) and a long double (string2ld: strtold over fewer than
- * KV_FLOAT_TEXT_MAX bytes, nothing left over, no leading space, no NaN). */
+ * characters) and a long double (string2ld: strtold over all of fewer than
+ * KV_FLOAT_TEXT_MAX bytes, no leading space, no NaN). */
 #define KV_FLOAT_TEXT_MAX 5120
 bool kv_parse_ll(const void *p, size_t n, long long *out);
 bool kv_parse_ld(const void *p, size_t n, long double *out);

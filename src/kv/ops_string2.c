@@ -54,8 +54,8 @@ bool kv_parse_ll(const void *p, size_t n, long long *out)
 
 bool kv_parse_ld(const void *p, size_t n, long double *out)
 {
-    /* Redis's string2ld: strtold over the bytes (up to a NUL), nothing left
-     * over, no leading space, no NaN, no overflow or underflow to zero.
+    /* Redis's string2ld: strtold reads every byte (a NUL inside is not a
+     * number), no leading space, no NaN, no overflow or underflow to zero.
      * "inf" parses (INCRBYFLOAT then refuses the infinite result). */
     char buf[KV_FLOAT_TEXT_MAX];
     if (n == 0 || n >= sizeof buf)
@@ -65,7 +65,7 @@ bool kv_parse_ld(const void *p, size_t n, long double *out)
     char *end;
     errno = 0;
     long double v = strtold(buf, &end);
-    if (isspace((unsigned char)buf[0]) || *end != '\0' ||
+    if (isspace((unsigned char)buf[0]) || *end != '\0' || (size_t)(end - buf) != n ||
         (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)) ||
         isnan(v))
         return false;

@@ -462,7 +462,8 @@ Test(kv_string, number_parsers_are_redis_strict)
     cr_assert(!kv_parse_ll("-0", 2, &v));
     cr_assert(!kv_parse_ll("1\0", 2, &v));
     long double d;
-    cr_assert(kv_parse_ld("1\0abc", 5, &d) && d == 1); /* strtold stops at the NUL, as Redis's */
+    cr_assert(!kv_parse_ld("1\0abc", 5, &d)); /* every byte must be read, as Redis's */
+    cr_assert(!kv_parse_ld("\0", 1, &d));
     cr_assert(kv_parse_ld("-inf", 4, &d) && d < 0);
     cr_assert(!kv_parse_ld("", 0, &d));
     char big[5120];
