@@ -402,7 +402,7 @@ Test(kv_string, entry_bytes_decode_back)
         mk(KV_GETEX, "k", NULL, 0, 0, KV_GETEX_PERSIST),
         mk(KV_ABSENT, "k", NULL, 0, 0, KV_GUARD),
     };
-    cmds[2].arg[0].n = 3; /* binary: past the NUL */
+    cr_assert_eq(kv_str_set(&cmds[2].arg[0], "\x01\x00z", 3), 0); /* binary: past the NUL */
     struct kv_store *other = kv_store_new();
     set("k", "7");
     struct kv_result r;
