@@ -1,5 +1,6 @@
 /* check.h - recorded histories: reading them, normalising each key's
- * operations for the register checker (lin.h), checking and explaining.
+ * operations for the checker (lin.h) and its models, checking and
+ * explaining.
  *
  * A history is a sequence of events (invoke, then ok/fail/info, per
  * process). Readers for three formats feed them to one builder,
@@ -20,6 +21,28 @@
  *                               dropping can never invent a violation.
  * Jepsen log lines carry no codes; their reader maps `:fail :cas` to 22 (the
  * suite's README: the comparison failed) and `:fail :read :timed-out` to 0.
+ *
+ * Besides read/write/cas (the register model) a history may hold the string
+ * and expiry models' functions (lin.h). In whirl's jsonl (EDN: the same
+ * with keywords, :value [key value] for keyed ops):
+ *   {"f":"get","key":k}               ok: "value" is the value, null if absent
+ *   {"f":"set","key":k,"value":v}     "deadline": ms, optional (expiry model)
+ *   {"f":"incr","key":k,"value":n}    invoke: the increment (optional: 1;
+ *                                     "incrby" is the same); ok: the new value;
+ *                                     fail with error 40 ("not-an-integer"):
+ *                                     the value is not an integer, or would
+ *                                     overflow
+ *   {"f":"append","key":k,"value":s}  ok: the new length
+ *   {"f":"getset","key":k,"value":v}  ok: the old value, null if absent
+ *   {"f":"del","key":k}               ok: 1 or 0 removed (optional)
+ *   {"f":"ttl"|"pttl","key":k}        ok: -2, -1, or the time left
+ *   {"f":"persist","key":k}           ok: 1 or 0
+ * Integers may be JSON integers or strings of digits. Any op may carry
+ * "at": the time stamped on it in ms (the leader's, for the expiry model;
+ * on the invocation or the completion, the completion's wins); an op of the
+ * expiry model without one is judged at whatever time explains it, time
+ * never going back. A completion whose output is missing or null (but for
+ * get and getset, where null is the absent value) constrains nothing.
  */
 #ifndef RAFTKV_CHECK_H
 #define RAFTKV_CHECK_H
@@ -39,6 +62,7 @@ enum check_type { CHECK_INVOKE, CHECK_OK, CHECK_FAIL, CHECK_INFO };
 #define CHECK_ERR_NOMEM (-3)
 
 #define CHECK_NO_ERROR (-1) /* check_event.error when the event has no code */
+#define CHECK_CODE_NOT_INTEGER 40 /* fail incr: the value is not an integer (or would overflow) */
 
 /* One event as a reader (or whirl) hands it to the builder. Texts are
  * canonical value texts (compact JSON: 3, "a", [1,2]); NULL means nil. */
@@ -47,8 +71,12 @@ struct check_event {
     enum check_type type;
     enum lin_f f;
     const char *key;      /* independent key; NULL for a single-register history */
-    const char *value;    /* read: value read (on ok); write: value; cas: from */
+    const char *value;    /* read: value read (on ok); write: value; cas: from;
+                           * the other functions: on invoke their input, on
+                           * completion their output (lin.h, struct lin_op) */
     const char *value_to; /* cas: to */
+    const char *deadline; /* set: absolute deadline in ms (canonical text), or NULL */
+    const char *at;       /* the time stamped on the op in ms, or NULL */
     int64_t error;        /* fail/info error code, or CHECK_NO_ERROR */
     int64_t index;        /* the event's own index, quoted in explanations */
     uint64_t time;        /* any monotone clock; readers use the event's position */
@@ -82,6 +110,16 @@ struct check_history {
      * one invocation pending at most: a new one leaves the previous
      * without an outcome. */
     bool connection_order;
+    /* Set before check_history_finish() to force a model ("register",
+     * "string", "expiry"); NULL: the one that takes every function seen
+     * (register, else string, else expiry; deadlines and time stamps mean
+     * expiry). */
+    const char *model_name;
+    const struct lin_model *model; /* after check_history_finish() */
+    void *model_ctx;
+    uint32_t functions_seen; /* bit (1u << f) per function invoked */
+    bool timed;              /* some op carried a deadline or a time stamp */
+    char model_error[256];   /* why no model fits, when finish fails */
     enum lin_verdict verdict; /* after check_history_run() */
     struct check_index *index;
 };
@@ -94,8 +132,10 @@ void check_history_free(struct check_history *h);
  * in n_ignored, never an error. Returns 0 or CHECK_ERR_NOMEM. */
 int check_history_add(struct check_history *h, const struct check_event *ev);
 
-/* Ends the history: invocations never completed become unknown outcomes.
- * Call once, after the last check_history_add(). */
+/* Ends the history: invocations never completed become unknown outcomes,
+ * and the model is chosen. Call once, after the last check_history_add().
+ * Returns 0, CHECK_ERR_PARSE when no model takes every function seen (or
+ * model_name names none; model_error says which), or CHECK_ERR_NOMEM. */
 int check_history_finish(struct check_history *h);
 
 /* Checks every key (lin_check with the given limits; NULL = defaults) and

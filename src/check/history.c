@@ -1,6 +1,6 @@
 /* history.c - the history builder: pairs completions with invocations,
- * splits operations by key and normalises outcomes (rules in check.h), then
- * runs the register checker on every key.
+ * splits operations by key and normalises outcomes (rules in check.h),
+ * chooses the model from the functions seen, then checks every key.
  */
 #include "check/check.h"
 
@@ -66,6 +66,8 @@ void check_history_free(struct check_history *h)
         lin_report_free(&h->keys[i].report);
     }
     free(h->keys);
+    if (h->model && h->model_ctx)
+        h->model->ctx_free(h->model_ctx);
     lin_values_free(h->values);
     if (h->index) {
         lin_values_free(h->index->key_ids);
@@ -159,6 +161,19 @@ static struct check_pending *check_pending_slot(struct check_index *x, int64_t p
 
 /* ---- normalisation --------------------------------------------------------- */
 
+/* Functions that change nothing: one whose outcome is unknown is left out. */
+static bool check_f_reads_only(uint8_t f)
+{
+    return f == LIN_READ || f == LIN_GET || f == LIN_TTL || f == LIN_PTTL;
+}
+
+/* Interns text (NULL: nil) into *out; false when out of memory. */
+static bool check_intern(struct check_history *h, const char *text, int32_t *out)
+{
+    *out = text ? lin_values_intern(h->values, text) : LIN_NIL;
+    return *out >= 0;
+}
+
 static bool check_code_is_definite(int64_t code)
 {
     return code != 0 && code != 13 && code < 1000 && code > 0;
@@ -176,7 +191,7 @@ static void check_op_drop(struct check_history *h, struct lin_op *op)
 /* The invocation op in key k is left without a completion. */
 static void check_op_unknown(struct check_history *h, struct lin_op *op)
 {
-    if (op->f == LIN_READ)
+    if (check_f_reads_only(op->f))
         check_op_drop(h, op);
     else
         op->outcome = LIN_INFO;
@@ -187,19 +202,29 @@ static int check_complete(struct check_history *h, struct check_key *k, size_t i
     struct lin_op *op = &k->ops[i];
     k->complete_index[i] = ev->index;
     op->ret = ev->time;
+    if (ev->at && op->f > LIN_CAS && !check_intern(h, ev->at, &op->c))
+        return CHECK_ERR_NOMEM;
     if (ev->type == CHECK_INFO) {
         check_op_unknown(h, op);
         return 0;
     }
     if (ev->type == CHECK_OK) {
         op->outcome = LIN_OK;
-        if (op->f == LIN_READ) {
-            int32_t v = ev->value ? lin_values_intern(h->values, ev->value) : LIN_NIL;
-            if (v < 0)
-                return CHECK_ERR_NOMEM;
-            op->a = v;
+        switch (op->f) {
+        case LIN_READ:
+        case LIN_GET:
+        case LIN_TTL:
+        case LIN_PTTL:
+            return check_intern(h, ev->value, &op->a) ? 0 : CHECK_ERR_NOMEM;
+        case LIN_INCR:
+        case LIN_APPEND:
+        case LIN_GETSET:
+        case LIN_DEL:
+        case LIN_PERSIST:
+            return check_intern(h, ev->value, &op->b) ? 0 : CHECK_ERR_NOMEM;
+        default:
+            return 0;
         }
-        return 0;
     }
     /* CHECK_FAIL */
     int64_t code = ev->error;
@@ -209,6 +234,8 @@ static int check_complete(struct check_history *h, struct check_key *k, size_t i
         op->a = LIN_NIL;
         op->b = 0;
     } else if (code == 22 && op->f == LIN_CAS) {
+        op->outcome = LIN_FAIL;
+    } else if (code == CHECK_CODE_NOT_INTEGER && op->f == LIN_INCR) {
         op->outcome = LIN_FAIL;
     } else if (code == CHECK_NO_ERROR || check_code_is_definite(code)) {
         check_op_drop(h, op);
@@ -283,21 +310,82 @@ int check_history_add(struct check_history *h, const struct check_event *ev)
         k->cap_ops = cap;
     }
     struct lin_op op = {.process = ev->process, .f = (uint8_t)ev->f, .outcome = LIN_INFO, .a = LIN_NIL, .b = LIN_NIL,
-                        .call = ev->time, .ret = ev->time, .id = ev->index};
-    if (ev->f == LIN_WRITE || ev->f == LIN_CAS) {
-        op.a = ev->value ? lin_values_intern(h->values, ev->value) : LIN_NIL;
-        if (op.a < 0)
+                        .c = LIN_NIL, .call = ev->time, .ret = ev->time, .id = ev->index};
+    if ((unsigned)ev->f < 32)
+        h->functions_seen |= 1u << ev->f;
+    bool input = ev->f == LIN_WRITE || ev->f == LIN_CAS || ev->f == LIN_SET || ev->f == LIN_INCR ||
+                 ev->f == LIN_APPEND || ev->f == LIN_GETSET;
+    if (input && !check_intern(h, ev->value, &op.a))
+        return CHECK_ERR_NOMEM;
+    if (ev->f == LIN_CAS && !check_intern(h, ev->value_to, &op.b))
+        return CHECK_ERR_NOMEM;
+    if (ev->f > LIN_CAS) {
+        if (ev->f == LIN_SET && ev->deadline && !check_intern(h, ev->deadline, &op.b))
             return CHECK_ERR_NOMEM;
-    }
-    if (ev->f == LIN_CAS) {
-        op.b = ev->value_to ? lin_values_intern(h->values, ev->value_to) : LIN_NIL;
-        if (op.b < 0)
+        if (ev->at && !check_intern(h, ev->at, &op.c))
             return CHECK_ERR_NOMEM;
+        h->timed |= (ev->f == LIN_SET && ev->deadline) || ev->at;
     }
     k->complete_index[k->n_ops] = -1;
     k->ops[k->n_ops] = op;
     p->open[p->head + p->len++] = (struct check_open){.key = ki, .op = k->n_ops++};
     return 0;
+}
+
+static void check_functions_text(uint32_t functions, char *buf, size_t len)
+{
+    static const char *const names[LIN_F_COUNT] = {"read", "write",  "cas", "get", "set",  "incr",
+                                                   "append", "getset", "del", "ttl", "pttl", "persist"};
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int f = 0; f < LIN_F_COUNT && used < len; f++)
+        if (functions & (1u << f))
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", names[f]);
+}
+
+/* The model of the history: the one named, or the first that takes every
+ * function seen; its tables. */
+static int check_history_choose_model(struct check_history *h)
+{
+    const struct lin_model *m = NULL;
+    char fs[96];
+    uint32_t seen = h->functions_seen;
+    if (h->model_name) {
+        m = lin_model_named(h->model_name);
+        if (!m) {
+            snprintf(h->model_error, sizeof h->model_error, "no model named %s (register, string, expiry)",
+                     h->model_name);
+            return CHECK_ERR_PARSE;
+        }
+    } else if (!(seen & ~lin_register_model.functions)) {
+        m = &lin_register_model;
+    } else if (!(seen & ~lin_string_model.functions) && !h->timed) {
+        m = &lin_string_model;
+    } else {
+        m = &lin_expiry_model;
+    }
+    if (seen & ~m->functions) {
+        if (h->model_name) {
+            check_functions_text(seen & ~m->functions, fs, sizeof fs);
+            snprintf(h->model_error, sizeof h->model_error, "the %s model does not take %s", m->name, fs);
+        } else {
+            check_functions_text(seen, fs, sizeof fs);
+            snprintf(h->model_error, sizeof h->model_error,
+                     "no one model takes all of %s (register: read, write, cas; string: get, set, incr, "
+                     "append, getset, del; expiry: get, set, del, ttl, pttl, persist)", fs);
+        }
+        return CHECK_ERR_PARSE;
+    }
+    if (h->timed && m != &lin_expiry_model) {
+        snprintf(h->model_error, sizeof h->model_error, "deadlines and time stamps need the expiry model, not %s",
+                 m->name);
+        return CHECK_ERR_PARSE;
+    }
+    if (h->model && h->model_ctx)
+        h->model->ctx_free(h->model_ctx);
+    h->model = m;
+    h->model_ctx = m->ctx_new(h->values);
+    return h->model_ctx ? 0 : CHECK_ERR_NOMEM;
 }
 
 int check_history_finish(struct check_history *h)
@@ -313,7 +401,7 @@ int check_history_finish(struct check_history *h)
         struct check_key *k = &h->keys[ki];
         size_t w = 0;
         for (size_t i = 0; i < k->n_ops; i++) {
-            if (k->ops[i].f == LIN_READ && k->ops[i].outcome == LIN_INFO)
+            if (check_f_reads_only(k->ops[i].f) && k->ops[i].outcome == LIN_INFO)
                 continue;
             k->ops[w] = k->ops[i];
             k->complete_index[w] = k->complete_index[i];
@@ -321,7 +409,7 @@ int check_history_finish(struct check_history *h)
         }
         k->n_ops = w;
     }
-    return 0;
+    return check_history_choose_model(h);
 }
 
 static double check_now_seconds(void)
@@ -352,7 +440,8 @@ enum lin_verdict check_history_run(struct check_history *h, const struct lin_lim
             snprintf(k->report.reason, sizeof k->report.reason, "not checked: the history's time bound of %g s was spent",
                      (double)CHECK_MAX_TOTAL_SECONDS);
         } else {
-            v = lin_check(k->ops, k->n_ops, &per_key, &k->report);
+            v = h->model ? lin_check_model(h->model, h->model_ctx, k->ops, k->n_ops, &per_key, &k->report)
+                         : lin_check(k->ops, k->n_ops, &per_key, &k->report);
         }
         any_invalid |= v == LIN_INVALID;
         any_unknown |= v == LIN_UNKNOWN;

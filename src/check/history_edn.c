@@ -61,7 +61,8 @@ int check_edn_line(struct check_history *h, const char *line, int64_t position, 
         goto done;
     }
     if (f < 0) {
-        snprintf(err, err_len, ":f must be :read, :write or :cas");
+        snprintf(err, err_len, ":f must be :read, :write, :cas, :get, :set, :incr, :incrby, :append, :getset, :del, "
+                               ":ttl, :pttl or :persist");
         rc = CHECK_ERR_PARSE;
         goto done;
     }
@@ -74,8 +75,8 @@ int check_edn_line(struct check_history *h, const char *line, int64_t position, 
         value = json_array_get(value, 1);
     }
     const json_t *index = json_object_get(o, ":index");
-    rc = check_add_parsed(h, json_integer_value(process), type, f, key, value,
-                          check_error_code(json_object_get(o, ":error")),
+    rc = check_add_parsed(h, json_integer_value(process), type, f, key, value, json_object_get(o, ":deadline"),
+                          json_object_get(o, ":at"), check_error_code(json_object_get(o, ":error")),
                           json_is_integer(index) ? json_integer_value(index) : position, position, err, err_len);
 done:
     json_decref(o);

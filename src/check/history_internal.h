@@ -26,11 +26,13 @@ int64_t check_error_code(const json_t *error);
 
 /* Adds one client event whose fields are parsed JSON: `key` NULL for a
  * single register; `value` as the history holds it (read: the value read;
- * write: the value; cas: [from, to]). Returns 0, or CHECK_ERR_PARSE with err
- * set when the value does not fit the function, or CHECK_ERR_NOMEM. */
+ * write: the value; cas: [from, to]; the other functions as check.h
+ * says); `deadline` and `at` (NULL if absent) the expiry fields. Returns 0,
+ * or CHECK_ERR_PARSE with err set when a field does not fit the function,
+ * or CHECK_ERR_NOMEM. */
 int check_add_parsed(struct check_history *h, int64_t process, int type, int f, const json_t *key,
-                     const json_t *value, int64_t error, int64_t index, int64_t position, char *err,
-                     size_t err_len);
+                     const json_t *value, const json_t *deadline, const json_t *at, int64_t error, int64_t index,
+                     int64_t position, char *err, size_t err_len);
 
 /* The fast path for one history.jsonl line: returns 0 with the event added,
  * 1 for a nemesis line, CHECK_ERR_NOMEM, or CHECK_FAST_DECLINED when the

@@ -58,6 +58,8 @@ int check_jepsen_log_line(struct check_history *h, const char *line, int64_t pos
     }
     int type = check_type_from_name(type_tok);
     int f = check_f_from_name(f_tok);
+    if (f > LIN_CAS) /* Jepsen's logs are the register's (lin-kv, etcd) */
+        f = -1;
     if (type < 0 || f < 0) {
         snprintf(err, err_len, "unknown %s \"%s\"", type < 0 ? "type" : "function", type < 0 ? type_tok : f_tok);
         return CHECK_ERR_PARSE;
@@ -74,7 +76,7 @@ int check_jepsen_log_line(struct check_history *h, const char *line, int64_t pos
     int64_t error = CHECK_NO_ERROR;
     if (type == CHECK_FAIL)
         error = f == LIN_CAS ? 22 : f == LIN_READ ? 0 : CHECK_NO_ERROR;
-    int rc = check_add_parsed(h, process, type, f, NULL, value, error, position, position, err, err_len);
+    int rc = check_add_parsed(h, process, type, f, NULL, value, NULL, NULL, error, position, position, err, err_len);
     json_decref(value);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* history_jsonl.c - reads whirl's history.jsonl (docs/STORE.md), one event
  * per line: {"index":..,"process":..,"type":..,"f":..,"key":..,"value":..,
- * "error":[code,text]}. Nemesis events (a string process) are skipped.
+ * "error":[code,text]}, and for the expiry model "deadline" and "at"
+ * (check.h). Nemesis events (a string process) are skipped.
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,13 +55,15 @@ int check_jsonl_line_general(struct check_history *h, const char *line, int64_t 
     int f = check_f_from_name(json_string_value(json_object_get(o, "f")));
     if (type < 0 || f < 0) {
         snprintf(err, err_len, "%s", type < 0 ? "\"type\" must be invoke, ok, fail or info"
-                                               : "\"f\" must be read, write or cas");
+                                               : "\"f\" must be read, write, cas, get, set, incr, incrby, "
+                                                 "append, getset, del, ttl, pttl or persist");
         rc = CHECK_ERR_PARSE;
         goto done;
     }
     const json_t *index = json_object_get(o, "index");
     rc = check_add_parsed(h, json_integer_value(process), type, f, json_object_get(o, "key"),
-                          json_object_get(o, "value"), check_error_code(json_object_get(o, "error")),
+                          json_object_get(o, "value"), json_object_get(o, "deadline"), json_object_get(o, "at"),
+                          check_error_code(json_object_get(o, "error")),
                           json_is_integer(index) ? json_integer_value(index) : position, position, err, err_len);
 done:
     json_decref(o);

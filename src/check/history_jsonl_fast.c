@@ -330,7 +330,7 @@ int check_jsonl_fast(struct check_history *h, const char *line, int64_t position
         return CHECK_FAST_DECLINED;
     int type = fast_name(&fields[FIELD_TYPE], check_type_from_name);
     int f = fast_name(&fields[FIELD_F], check_f_from_name);
-    if (type < 0 || f < 0)
+    if (type < 0 || f < 0 || f > LIN_CAS) /* the other models' functions: the general path */
         return CHECK_FAST_DECLINED;
 
     char key_buf[64], a_buf[64], b_buf[64];

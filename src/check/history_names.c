@@ -57,6 +57,15 @@ int check_f_from_name(const char *name)
         return LIN_WRITE;
     if (strcmp(name, "cas") == 0)
         return LIN_CAS;
+    static const struct {
+        const char *name;
+        int f;
+    } more[] = {{"get", LIN_GET},       {"set", LIN_SET},       {"incr", LIN_INCR}, {"incrby", LIN_INCR},
+                {"append", LIN_APPEND}, {"getset", LIN_GETSET}, {"del", LIN_DEL},   {"ttl", LIN_TTL},
+                {"pttl", LIN_PTTL},     {"persist", LIN_PERSIST}};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (strcmp(name, more[i].name) == 0)
+            return more[i].f;
     return -1;
 }
 
@@ -78,6 +87,7 @@ static const struct {
     {"precondition-failed", 22},
     {"txn-conflict", 30},
     {"timed-out", 0},
+    {"not-an-integer", CHECK_CODE_NOT_INTEGER},
 };
 
 int64_t check_error_code(const json_t *error)

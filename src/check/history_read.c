@@ -119,8 +119,13 @@ int check_history_read_stream(FILE *in, const char *name, enum check_format form
     }
     free(line);
     /* An empty file is an empty history: trivially valid. */
-    if (rc == 0)
-        check_history_finish(h);
+    if (rc == 0) {
+        rc = check_history_finish(h);
+        if (rc == CHECK_ERR_PARSE)
+            snprintf(err, err_len, "%s: %s", name, h->model_error);
+        else if (rc == CHECK_ERR_NOMEM)
+            snprintf(err, err_len, "%s: out of memory", name);
+    }
     return rc;
 }
 

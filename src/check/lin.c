@@ -1,4 +1,6 @@
-/* lin.c - the Wing-Gong/Lowe linearizability search for one register.
+/* lin.c - the Wing-Gong/Lowe linearizability search for one key's history
+ * against a model (lin.h, struct lin_model; the register's step is called
+ * directly, the others' through the model).
  *
  * The history becomes a time-ordered, doubly linked list of call and return
  * entries (lin_entries.c). The search walks it from the front: at a call
@@ -47,33 +49,6 @@
 /* How many search steps pass between two looks at the clock. */
 #define LIN_CLOCK_EVERY 16384
 
-/* ---- the model: a compare-and-set register ---------------------------- */
-
-/* Applies op to a register holding `value`; false if the op's outcome is
- * impossible from that value. See lin.h for the meaning of each outcome. */
-static bool lin_step(const struct lin_op *op, int32_t value, int32_t *out)
-{
-    *out = value;
-    switch (op->f) {
-    case LIN_READ:
-        /* A read whose outcome is not OK constrains nothing. */
-        return op->outcome != LIN_OK || value == op->a;
-    case LIN_WRITE:
-        if (op->outcome != LIN_FAIL)
-            *out = op->a;
-        return true;
-    case LIN_CAS:
-        if (op->outcome == LIN_FAIL)
-            return value != op->a;
-        if (value != op->a)
-            return false;
-        *out = op->b;
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* ---- the set of linearized ops ------------------------------------------ */
 
 struct lin_set {
@@ -113,7 +88,7 @@ static uint32_t lin_set_next_open(const struct lin_set *s, uint32_t from)
 }
 
 /* Highest unknown op's rank in the set below `below`, or -1. */
-static int64_t lin_set_prev_info(const struct lin_set *s, int64_t below)
+static inline __attribute__((always_inline)) int64_t lin_set_prev_info(const struct lin_set *s, int64_t below)
 {
     for (int64_t i = below - 1; i >= 0;) {
         uint64_t w = s->info[i / 64] & (~0ULL >> (63 - i % 64));
@@ -124,7 +99,7 @@ static int64_t lin_set_prev_info(const struct lin_set *s, int64_t below)
     return -1;
 }
 
-static void lin_set_add(struct lin_set *s, bool info, uint32_t rank, uint64_t zobrist)
+static inline __attribute__((always_inline)) void lin_set_add(struct lin_set *s, bool info, uint32_t rank, uint64_t zobrist)
 {
     s->hash ^= zobrist;
     if (info) {
@@ -181,6 +156,8 @@ struct lin_frame {
 };
 
 struct lin_search {
+    const struct lin_model *model;
+    void *ctx;
     const struct lin_op *ops;
     size_t n;
     struct lin_entry head, info_head;
@@ -242,7 +219,7 @@ static bool lin_order_allows(const struct lin_search *s, uint32_t op)
  * as it was, which the search never takes). Only the unknown op just added
  * and the last one of the path are tried: on the checker suite, trying them
  * all prunes 7% more configurations but costs twice the time. */
-static bool lin_dominated(struct lin_search *s, int32_t value, uint32_t just_added)
+static inline __attribute__((always_inline)) bool lin_dominated(struct lin_search *s, int32_t value, uint32_t just_added)
 {
     uint32_t tries[2];
     size_t n_tries = 0;
@@ -301,7 +278,7 @@ static void lin_find_twins(struct lin_search *s)
             const struct lin_op *p = &s->ops[y->op];
             if (s->order_on && !s->order.free[y->op])
                 continue;
-            if (p->f == o->f && p->a == o->a && (o->f != LIN_CAS || p->b == o->b)) {
+            if (p->f == o->f && p->a == o->a && p->b == o->b && p->c == o->c) {
                 s->twin[x->op] = y->op;
                 break;
             }
@@ -310,9 +287,12 @@ static void lin_find_twins(struct lin_search *s)
 }
 
 /* Allocates everything and numbers the ops; 0 or -1 (out of memory). */
-static int lin_search_init(struct lin_search *s, const struct lin_op *ops, size_t n, bool order_on)
+static int lin_search_init(struct lin_search *s, const struct lin_model *model, void *ctx, const struct lin_op *ops,
+                           size_t n, bool order_on)
 {
     memset(s, 0, sizeof *s);
+    s->model = model;
+    s->ctx = ctx;
     s->ops = ops;
     s->n = n;
     s->order_on = order_on;
@@ -374,15 +354,24 @@ static void lin_search_free(struct lin_search *s)
 }
 
 /* Tries to linearize the op of `call` now. Returns 1 if it was (the op is
- * lifted and pushed), 0 if not, -1 on out of memory. */
-static int lin_try(struct lin_search *s, struct lin_entry *call, struct lin_entry *limit, int32_t *value)
+ * lifted and pushed), 0 if not, -1 on out of memory. `is_register` is a
+ * constant where it is inlined (lin_search_run). */
+static inline __attribute__((always_inline)) int lin_try(struct lin_search *s, struct lin_entry *call,
+                                                         struct lin_entry *limit, int32_t *value,
+                                                         const bool is_register)
 {
     uint32_t op = call->op;
     bool info = lin_is_info(s, op);
-    int32_t next_value;
+    int32_t next_value = 0;
+    if (is_register) {
+        if (!lin_register_step(&s->ops[op], *value, &next_value))
+            return 0;
+    } else if (!s->model->step(s->ctx, &s->ops[op], *value, &next_value)) {
+        return next_value < 0 ? -1 : 0; /* -1: the model ran out of memory */
+    }
     /* An unknown op that leaves the value as it is gains nothing over
      * never taking effect, which the search covers anyway. */
-    if (!lin_step(&s->ops[op], *value, &next_value) || (info && next_value == *value))
+    if (info && next_value == *value)
         return 0;
     if (s->order_on && !lin_order_allows(s, op))
         return 0;
@@ -411,6 +400,15 @@ static int lin_try(struct lin_search *s, struct lin_entry *call, struct lin_entr
 enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_limits *limits,
                            struct lin_report *r)
 {
+    return lin_check_model(&lin_register_model, NULL, ops, n, limits, r);
+}
+
+/* The search itself, inlined twice: with the register's step (is_register
+ * constant true, the step inlined) and with any model's. */
+static inline __attribute__((always_inline)) enum lin_verdict
+lin_search_run(const struct lin_model *model, void *ctx, const struct lin_op *ops, size_t n,
+               const struct lin_limits *limits, struct lin_report *r, const bool is_register)
+{
     memset(r, 0, sizeof *r);
     r->verdict = LIN_VALID;
     r->connection_order = limits && limits->connection_order;
@@ -423,7 +421,7 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
     double max_seconds = limits && limits->max_seconds > 0 ? limits->max_seconds : LIN_DEFAULT_MAX_SECONDS;
     struct lin_search s;
     enum lin_verdict verdict = LIN_UNKNOWN;
-    if (lin_search_init(&s, ops, n, limits && limits->connection_order) != 0) {
+    if (lin_search_init(&s, model, ctx, ops, n, limits && limits->connection_order) != 0) {
         lin_unknown(r, "out of memory");
         goto done;
     }
@@ -477,7 +475,7 @@ enum lin_verdict lin_check(const struct lin_op *ops, size_t n, const struct lin_
         }
 
         if (candidate) {
-            int tried = lin_try(&s, candidate, limit, &value);
+            int tried = lin_try(&s, candidate, limit, &value, is_register);
             if (tried < 0) {
                 lin_unknown(r, "out of memory");
                 goto done;
@@ -552,6 +550,14 @@ done:
     r->states_explored = s.memo_ok ? s.memo.n_used : 0;
     lin_search_free(&s);
     return r->verdict;
+}
+
+enum lin_verdict lin_check_model(const struct lin_model *model, void *ctx, const struct lin_op *ops, size_t n,
+                                 const struct lin_limits *limits, struct lin_report *r)
+{
+    if (model == &lin_register_model)
+        return lin_search_run(model, ctx, ops, n, limits, r, true);
+    return lin_search_run(model, ctx, ops, n, limits, r, false);
 }
 
 void lin_report_free(struct lin_report *r)

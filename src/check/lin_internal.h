@@ -1,7 +1,7 @@
 /* lin_internal.h - pieces of the linearizability search shared by its
  * files: the time-ordered entry lists (lin_entries.c) and the set of
  * (op, value) pairs met at dead ends, kept for explanations (lin_pairs.c);
- * the per-process order tables (lin_order.c).
+ * the per-process order tables (lin_order.c); the register model's step.
  */
 #ifndef RAFTKV_CHECK_LIN_INTERNAL_H
 #define RAFTKV_CHECK_LIN_INTERNAL_H
@@ -36,6 +36,32 @@ void lin_entries_lift(struct lin_entry *call);
 void lin_entries_unlift(struct lin_entry *call);
 
 uint64_t lin_mix64(uint64_t z);
+
+/* The register model's step (lin.h): applies op to a register holding
+ * `value`; false if the op's outcome is impossible from that value. Here so
+ * that the search calls it without an indirection. */
+static inline bool lin_register_step(const struct lin_op *op, int32_t value, int32_t *out)
+{
+    *out = value;
+    switch (op->f) {
+    case LIN_READ:
+        /* A read whose outcome is not OK constrains nothing. */
+        return op->outcome != LIN_OK || value == op->a;
+    case LIN_WRITE:
+        if (op->outcome != LIN_FAIL)
+            *out = op->a;
+        return true;
+    case LIN_CAS:
+        if (op->outcome == LIN_FAIL)
+            return value != op->a;
+        if (value != op->a)
+            return false;
+        *out = op->b;
+        return true;
+    default:
+        return false;
+    }
+}
 
 /* Per-process order (lin_limits.connection_order), tables by op index. */
 #define LIN_NO_OP UINT32_MAX

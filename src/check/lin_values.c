@@ -112,3 +112,8 @@ const char *lin_values_text(const struct lin_values *v, int32_t id)
         return "?";
     return v->texts[id - 1];
 }
+
+size_t lin_values_count(const struct lin_values *v)
+{
+    return v ? v->n : 0;
+}

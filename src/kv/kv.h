@@ -56,9 +56,10 @@ enum kv_op {
     KV_DEL = 19,     /* key -> num 1 deleted, 0 absent */
     KV_EXISTS = 20,  /* key -> num 1 or 0 */
     KV_SCAS = 21,    /* key, arg[0] from, arg[1] to: as KV_CAS on strings */
-    KV_VERSION = 22, /* key -> num: its version (0: absent); with
-                      * KV_VERSION_EXPECT, KV_ERR_PRECONDITION unless it
-                      * equals num[0] (WATCH's check at EXEC) */
+    KV_VERSION = 22, /* key -> num: its version (> 0), or if absent minus
+                      * the store's write counter; with KV_VERSION_EXPECT,
+                      * KV_ERR_PRECONDITION if the key changed since it
+                      * answered num[0] (WATCH's check at EXEC) */
     /* 24..47: more string commands (ops_string2.c) */
     KV_INCR = 24,      /* key, num[0] the increment -> num the new value */
     KV_INCRFLOAT = 25, /* key, arg[0] the increment as text -> bytes the new value */
@@ -69,8 +70,8 @@ enum kv_op {
     KV_GETDEL = 30,    /* key -> bytes, deleted; or KV_ERR_NO_KEY */
     KV_GETEX = 31,     /* key, flags KV_SET_EXPIRE_IN|AT or KV_GETEX_PERSIST,
                         * num[0] -> bytes; or KV_ERR_NO_KEY */
-    KV_ABSENT = 32,    /* key -> KV_OK if absent, KV_ERR_PRECONDITION if
-                        * present (MSETNX's guard) */
+    KV_MSETNX = 32,    /* key (the first), arg[0] the pairs (kv_pack_fields)
+                        * -> num 1: all set, 0: a key existed, nothing set */
     /* 48..79: keyspace and expiry */
     KV_OP_LIMIT = 96 /* codes are below this */
 };
@@ -160,6 +161,9 @@ const char *kv_op_name(enum kv_op op);
 
 /* Set a string field to a copy of n bytes: 0 or -1. */
 int kv_str_set(struct kv_str *s, const void *p, size_t n);
+/* n byte strings packed into one field (KV_MSETNX's pairs): each as a
+ * 32-bit little-endian length and its bytes. 0, or -1 out of memory. */
+int kv_pack_fields(struct kv_str *out, char *const *p, const size_t *len, size_t n);
 
 struct kv_store;
 

@@ -13,13 +13,27 @@
  * (compact, sorted object keys) makes equal JSON keys the same string, so 1
  * and "1" are distinct keys and {"a":1,"b":2} and {"b":2,"a":1} are the
  * same key. */
+#define KV_DELETE_BUCKETS 1024
+
 struct kv_store {
     struct kv_map map;
     bool has_cluster_id; /* KV_CLUSTER_ID applied (or restored) */
     uint8_t cluster_id[CLUSTER_ID_BYTES];
     uint64_t version; /* counts writes; each written key takes the new count */
     int64_t time_ms;  /* the latest time an applied entry carried */
+    /* The version counter at the latest delete of a key in each bucket (by
+     * a fixed hash of the key, the same on every member): a key WATCHed
+     * while absent counts as changed if one in its bucket was deleted
+     * since (kv_op_version), so a key created and deleted again in between
+     * is seen; other keys of the bucket may abort such an EXEC needlessly,
+     * one chance in KV_DELETE_BUCKETS per key deleted. */
+    uint64_t deleted[KV_DELETE_BUCKETS];
 };
+
+/* Delete a key (if there) as a write: 1 if it was there. */
+int kv_store_del(struct kv_store *s, const char *key, size_t len);
+/* The bucket of kv_store.deleted a key falls in. */
+size_t kv_delete_bucket(const char *key, size_t len);
 
 /* ---- what the operations share (store.c) ---- */
 

@@ -130,9 +130,7 @@ void kv_op_delete(struct kv_store *s, const struct kv_command *c, int64_t now,
     struct key_text k;
     if (key_open(&k, c->key, r) != 0)
         return;
-    if (kv_map_del(&s->map, k.p, k.n))
-        s->version++;
-    else
+    if (!kv_store_del(s, k.p, k.n))
         kv_res(r, KV_ERR_NO_KEY, "key does not exist");
     key_close(&k);
 }

@@ -59,8 +59,7 @@ void kv_op_set(struct kv_store *s, const struct kv_command *c, int64_t now, stru
         expiry = e->expiry_ms;
     r->num = 1;
     if ((c->flags & (KV_SET_EXPIRE_IN | KV_SET_EXPIRE_AT)) && expiry <= now) {
-        if (kv_map_del(&s->map, (const char *)c->skey.p, c->skey.n))
-            s->version++;
+        kv_store_del(s, (const char *)c->skey.p, c->skey.n);
         return;
     }
     if (put_str(s, &c->skey, &c->arg[0], expiry) != 0)
@@ -69,9 +68,7 @@ void kv_op_set(struct kv_store *s, const struct kv_command *c, int64_t now, stru
 
 void kv_op_del(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
 {
-    r->num = kv_live_w(s, &c->skey, now) && kv_map_del(&s->map, (const char *)c->skey.p, c->skey.n);
-    if (r->num)
-        s->version++;
+    r->num = kv_live_w(s, &c->skey, now) && kv_store_del(s, (const char *)c->skey.p, c->skey.n);
 }
 
 void kv_op_exists(struct kv_store *s, const struct kv_command *c, int64_t now,
@@ -80,12 +77,27 @@ void kv_op_exists(struct kv_store *s, const struct kv_command *c, int64_t now,
     r->num = kv_live(s, &c->skey, now) != NULL;
 }
 
+/* A live key answers its version (> 0); an absent one minus the store's
+ * counter (<= 0), so that a later check can tell whether a key of its
+ * bucket was deleted since, or the key was written at all (even if it has
+ * expired again). */
 void kv_op_version(struct kv_store *s, const struct kv_command *c, int64_t now,
                    struct kv_result *r)
 {
     const struct kv_map_entry *e = kv_live(s, &c->skey, now);
-    r->num = e ? (int64_t)e->version : 0;
-    if ((c->flags & KV_VERSION_EXPECT) && r->num != c->num[0])
+    r->num = e ? (int64_t)e->version : -(int64_t)s->version;
+    if (!(c->flags & KV_VERSION_EXPECT))
+        return;
+    bool same;
+    if (c->num[0] > 0) {
+        same = r->num == c->num[0];
+    } else {
+        uint64_t then = (uint64_t)-c->num[0];
+        const char *k = (const char *)c->skey.p;
+        same = !e && !kv_map_get(&s->map, k, c->skey.n) &&
+               s->deleted[kv_delete_bucket(k, c->skey.n)] <= then;
+    }
+    if (!same)
         kv_res(r, KV_ERR_PRECONDITION, "changed");
 }
 

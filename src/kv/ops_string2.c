@@ -1,6 +1,6 @@
 /* ops_string2.c - the Redis front end's string operations beyond GET and
  * SET (ops_string.c): INCR and its family, INCRBYFLOAT, APPEND, STRLEN,
- * GETRANGE, SETRANGE, GETDEL, GETEX, and KV_ABSENT (MSETNX's guard), with
+ * GETRANGE, SETRANGE, GETDEL, GETEX and MSETNX, with
  * Redis 7.0's rules: a value read as a number must be one as Redis reads it
  * (string2ll, string2ld), a change that keeps the value's key keeps its
  * deadline (INCR, APPEND, SETRANGE), a string is at most KV_STRING_MAX
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kv/ops.h"
+#include "storage/le.h"
 
 #define WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
 #define NOT_INT "ERR value is not an integer or out of range"
@@ -301,8 +302,7 @@ void kv_op_getdel(struct kv_store *s, const struct kv_command *c, int64_t now, s
     }
     if (kv_res_bytes(r, kv_entry_value(e), e->value_len) != 0)
         return;
-    kv_map_del(&s->map, (const char *)c->skey.p, c->skey.n);
-    s->version++;
+    kv_store_del(s, (const char *)c->skey.p, c->skey.n);
 }
 
 /* GETEX key with EX/PX (num[0] ms from now), EXAT/PXAT (num[0] absolute
@@ -321,8 +321,7 @@ void kv_op_getex(struct kv_store *s, const struct kv_command *c, int64_t now, st
     if (kv_res_bytes(r, kv_entry_value(e), e->value_len) != 0)
         return;
     if ((c->flags & KV_SET_EXPIRE_AT) && c->num[0] <= now) {
-        kv_map_del(&s->map, (const char *)c->skey.p, c->skey.n);
-        s->version++;
+        kv_store_del(s, (const char *)c->skey.p, c->skey.n);
         return;
     }
     int64_t expiry = e->expiry_ms;
@@ -340,8 +339,74 @@ void kv_op_getex(struct kv_store *s, const struct kv_command *c, int64_t now, st
     }
 }
 
-void kv_op_absent(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+int kv_pack_fields(struct kv_str *out, char *const *p, const size_t *len, size_t n)
 {
-    if (kv_live(s, &c->skey, now))
-        kv_res(r, KV_ERR_PRECONDITION, "key exists");
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (len[i] > UINT32_MAX)
+            return -1;
+        total += 4 + len[i];
+    }
+    uint8_t *buf = malloc(total ? total : 1), *w = buf;
+    if (!buf)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        le_put32(w, (uint32_t)len[i]);
+        memcpy(w + 4, p[i], len[i]);
+        w += 4 + len[i];
+    }
+    free(out->p);
+    out->p = buf;
+    out->n = total;
+    return 0;
+}
+
+/* The next packed field at *at (before end): true and f borrowing it. */
+static bool next_field(const uint8_t **at, const uint8_t *end, struct kv_str *f)
+{
+    if (end - *at < 4)
+        return false;
+    size_t n = le_get32(*at);
+    if ((size_t)(end - *at - 4) < n)
+        return false;
+    f->p = (uint8_t *)*at + 4;
+    f->n = n;
+    *at += 4 + n;
+    return true;
+}
+
+/* MSETNX: every pair set (no deadline) if no key is live, else nothing.
+ * One operation rather than guards in a KV_MULTI, so that it also works
+ * queued in a transaction (whose EXEC is itself the KV_MULTI). */
+void kv_op_msetnx(struct kv_store *s, const struct kv_command *c, int64_t now,
+                  struct kv_result *r)
+{
+    const uint8_t *end = c->arg[0].p + c->arg[0].n;
+    size_t pairs = 0;
+    bool present = false;
+    struct kv_str k, v;
+    for (const uint8_t *at = c->arg[0].p; at < end; pairs++) {
+        if (!next_field(&at, end, &k) || !next_field(&at, end, &v)) {
+            kv_res(r, KV_ERR_MALFORMED, "malformed msetnx pairs");
+            return;
+        }
+        present |= kv_live(s, &k, now) != NULL;
+    }
+    if (pairs == 0) {
+        kv_res(r, KV_ERR_MALFORMED, "msetnx without pairs");
+        return;
+    }
+    if (present)
+        return; /* num 0 */
+    for (const uint8_t *at = c->arg[0].p; at < end;) {
+        next_field(&at, end, &k);
+        next_field(&at, end, &v);
+        struct kv_map_entry *e = kv_store_put(s, (const char *)k.p, k.n, KV_TYPE_STR, v.p, v.n);
+        if (!e) {
+            oom(r);
+            return;
+        }
+        e->expiry_ms = 0;
+    }
+    r->num = 1;
 }

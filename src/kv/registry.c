@@ -28,7 +28,7 @@ static const struct kv_op_def ops[KV_OP_LIMIT] = {
     [KV_SETRANGE] = {"setrange", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_setrange},
     [KV_GETDEL] = {"getdel", KV_NEEDS_KEY | KV_WRITES, kv_op_getdel},
     [KV_GETEX] = {"getex", KV_NEEDS_KEY | KV_WRITES, kv_op_getex},
-    [KV_ABSENT] = {"absent", KV_NEEDS_KEY, kv_op_absent},
+    [KV_MSETNX] = {"msetnx", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_msetnx},
 };
 
 const struct kv_op_def *kv_op_def(unsigned op)

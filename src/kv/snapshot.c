@@ -8,8 +8,9 @@
  * bytes in pieces and builds a new map aside, swapped in only when the whole
  * stream checked out. The state machine's fields besides the map go in the
  * header's metadata: "cluster_id" (its 16 bytes) once one was applied,
- * "version" (the write counter, u64) and "time" (the latest entry time,
- * i64), both little-endian; a
+ * "version" (the write counter, u64), "time" (the latest entry time,
+ * i64) and "deleted" (kv_internal.h: each bucket that saw a delete, as
+ * bucket u16 and version u64; absent when none did), all little-endian; a
  * loader passes on names it does not know, and an image without the entry
  * leaves the store with no id. */
 #include <stdlib.h>
@@ -23,20 +24,35 @@
 #define META_CLUSTER_ID "cluster_id"
 #define META_VERSION "version"
 #define META_TIME "time"
+#define META_DELETED "deleted"
 
 int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
                       void *ctx)
 {
     const struct kv_map *m = &s->map;
     uint8_t version[8], time[8];
+    static _Thread_local uint8_t deleted[10 * KV_DELETE_BUCKETS];
+    size_t n_deleted = 0;
     le_put64(version, s->version);
     le_put64(time, (uint64_t)s->time_ms);
-    struct snap_meta meta[3] = {{.name = META_VERSION, .value = version, .len = 8},
-                                {.name = META_TIME, .value = time, .len = 8}};
-    size_t n_meta = 2;
+    for (size_t i = 0; i < KV_DELETE_BUCKETS; i++) {
+        if (!s->deleted[i])
+            continue;
+        deleted[10 * n_deleted] = (uint8_t)i;
+        deleted[10 * n_deleted + 1] = (uint8_t)(i >> 8);
+        le_put64(deleted + 10 * n_deleted + 2, s->deleted[i]);
+        n_deleted++;
+    }
+    struct snap_meta meta[4];
+    size_t n_meta = 0;
     if (s->has_cluster_id)
         meta[n_meta++] = (struct snap_meta){
             .name = META_CLUSTER_ID, .value = s->cluster_id, .len = CLUSTER_ID_BYTES};
+    meta[n_meta++] = (struct snap_meta){.name = META_VERSION, .value = version, .len = 8};
+    meta[n_meta++] = (struct snap_meta){.name = META_TIME, .value = time, .len = 8};
+    if (n_deleted)
+        meta[n_meta++] = (struct snap_meta){
+            .name = META_DELETED, .value = deleted, .len = (uint32_t)(10 * n_deleted)};
     struct snap_writer w;
     if (snap_writer_begin(&w, sink, ctx, index, term, m->size, meta, n_meta) != 0) {
         snap_writer_discard(&w);
@@ -82,6 +98,7 @@ struct kv_loader {
     uint8_t cluster_id[CLUSTER_ID_BYTES];
     uint64_t version;
     int64_t time_ms;
+    uint64_t deleted[KV_DELETE_BUCKETS];
     uint64_t index, term, records;
     char err[240];
 };
@@ -145,6 +162,18 @@ static int on_meta(void *ctx, const struct snap_meta *m)
             l->version = le_get64(m->value);
         else
             l->time_ms = (int64_t)le_get64(m->value);
+        return 0;
+    }
+    if (strcmp(m->name, META_DELETED) == 0) {
+        for (size_t off = 0; off + 10 <= m->len; off += 10) {
+            size_t b = m->value[off] | (size_t)m->value[off + 1] << 8;
+            if (b >= KV_DELETE_BUCKETS || m->len % 10) {
+                snprintf(l->err, sizeof l->err, "bad metadata entry %s (%u bytes)", m->name,
+                         (unsigned)m->len);
+                return -1;
+            }
+            l->deleted[b] = le_get64(m->value + off + 2);
+        }
         return 0;
     }
     if (strcmp(m->name, META_CLUSTER_ID) != 0)
@@ -226,6 +255,7 @@ int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index
         into->has_cluster_id = l->has_cluster_id;
         into->version = l->version;
         into->time_ms = l->time_ms;
+        memcpy(into->deleted, l->deleted, sizeof into->deleted);
         memcpy(into->cluster_id, l->cluster_id, CLUSTER_ID_BYTES);
     }
     return 0;

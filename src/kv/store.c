@@ -88,11 +88,26 @@ struct kv_map_entry *kv_live_w(struct kv_store *s, const struct kv_str *key, int
 {
     struct kv_map_entry *e = kv_map_get(&s->map, (const char *)key->p, key->n);
     if (e && e->expiry_ms != 0 && e->expiry_ms <= now_ms) {
-        kv_map_del(&s->map, (const char *)key->p, key->n);
-        s->version++;
+        kv_store_del(s, (const char *)key->p, key->n);
         return NULL;
     }
     return e;
+}
+
+size_t kv_delete_bucket(const char *key, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: fixed, so every member agrees */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)key[i]) * 16777619u;
+    return h % KV_DELETE_BUCKETS;
+}
+
+int kv_store_del(struct kv_store *s, const char *key, size_t len)
+{
+    if (!kv_map_del(&s->map, key, len))
+        return 0;
+    s->deleted[kv_delete_bucket(key, len)] = ++s->version;
+    return 1;
 }
 
 struct kv_map_entry *kv_store_put(struct kv_store *s, const char *key, size_t len, uint8_t type,
@@ -214,7 +229,8 @@ void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, int64_t
 bool kv_store_equal(const struct kv_store *a, const struct kv_store *b)
 {
     if (a->map.size != b->map.size || a->has_cluster_id != b->has_cluster_id ||
-        memcmp(a->cluster_id, b->cluster_id, CLUSTER_ID_BYTES) != 0)
+        memcmp(a->cluster_id, b->cluster_id, CLUSTER_ID_BYTES) != 0 ||
+        memcmp(a->deleted, b->deleted, sizeof a->deleted) != 0)
         return false;
     size_t pos = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(&a->map, &pos));) {

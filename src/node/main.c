@@ -6,14 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/version.h"
 #include "node/node.h"
 #include "node/node_log.h"
 #include "node/node_loop.h"
 #include "server/server.h"
 
-#ifndef RAFTKV_VERSION
-#define RAFTKV_VERSION "0.1.0"
-#endif
 
 /* The server lives in src/server; this weak declaration leaves server_main
  * NULL in a build without it, and `serve` then says so. */

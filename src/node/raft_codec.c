@@ -10,6 +10,7 @@ static const char *const type_names[RAFT_MSG_TYPE_COUNT] = {
     [RAFT_MSG_VOTE] = "raft_vote",         [RAFT_MSG_VOTE_RESP] = "raft_vote_resp",
     [RAFT_MSG_APPEND] = "raft_append",     [RAFT_MSG_APPEND_RESP] = "raft_append_resp",
     [RAFT_MSG_SNAPSHOT] = "raft_snapshot", [RAFT_MSG_SNAPSHOT_RESP] = "raft_snapshot_resp",
+    [RAFT_MSG_TIMEOUT_NOW] = "raft_timeout_now",
 };
 
 const char *raft_codec_type_name(enum raft_msg_type t)
@@ -59,6 +60,8 @@ void raft_codec_encode_fields(struct outbuf *b, const struct raft_msg *m)
     case RAFT_MSG_VOTE:
         field(b, "li", m->last_log_index);
         field(b, "lt", m->last_log_term);
+        if (m->transfer)
+            field(b, "tr", 1); /* a leadership transfer's campaign */
         break;
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP:
@@ -242,7 +245,8 @@ int raft_codec_decode(const json_t *body, enum raft_msg_type type, struct raft_c
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (get_u53(body, names[i], fields[i], a) != 0)
             return -1;
-    if (get_flag(body, "g", &m->granted, a) != 0 || get_flag(body, "s", &m->success, a) != 0)
+    if (get_flag(body, "g", &m->granted, a) != 0 || get_flag(body, "s", &m->success, a) != 0 ||
+        get_flag(body, "tr", &m->transfer, a) != 0)
         return -1;
     if (type == RAFT_MSG_APPEND && decode_entries(json_object_get(body, "e"), a, m) != 0)
         return -1;

@@ -3,27 +3,22 @@
  */
 #include "raft/raft_private.h"
 
-/* 5.3, 5.4.2: the leader commits index N once a majority holds it AND the
- * entry at N is of the current term; earlier-term entries are then
+/* 5.3, 5.4.2: the leader commits index N once a majority of the voters
+ * holds it AND the entry at N is of the current term; earlier-term entries are then
  * committed indirectly (Figure 8 shows why counting them is unsafe). The
  * leader counts itself only for entries the driver reported durable. */
 void commit_leader_advance(struct raft *r)
 {
-    raft_index matches[RAFT_MAX_NODES];
-    int n = r->cfg.n_nodes;
+    uint64_t matches[RAFT_MAX_NODES];
     raft_index last = log_last_index(&r->log);
-    for (int i = 0; i < n; i++)
-        matches[i] = i == r->cfg.id ? (r->persisted < last ? r->persisted : last)
-                                    : r->progress[i].match;
-    /* Sort descending (n <= 16); the majority-th largest is held by a quorum. */
-    for (int i = 1; i < n; i++) {
-        raft_index v = matches[i];
-        int j = i;
-        for (; j > 0 && matches[j - 1] < v; j--)
-            matches[j] = matches[j - 1];
-        matches[j] = v;
+    for (int k = 0; k < r->n_voters; k++) {
+        int id = r->voter_ids[k];
+        matches[k] = id == r->cfg.id ? (r->persisted < last ? r->persisted : last)
+                                     : r->progress[id].match;
     }
-    raft_index quorum_index = matches[raft_majority(r) - 1];
+    /* A leader outside the configuration (it removed itself) is not among
+     * its voters, so it does not count itself (thesis 4.2.2). */
+    raft_index quorum_index = quorum_value(r, matches);
     if (quorum_index <= r->commit)
         return;
     raft_term t = 0;
@@ -37,6 +32,7 @@ void commit_leader_advance(struct raft *r)
           (unsigned long long)r->term);
     r->commit = quorum_index;
     read_index_on_commit(r);
+    config_after_commit(r);
 }
 
 /* Figure 2, AppendEntries rule 5: commitIndex = min(leaderCommit, index of

@@ -50,11 +50,6 @@ bool election_in_lease(const struct raft *r)
            r->now - r->leader_contact_ms < r->cfg.election_timeout_ms;
 }
 
-static int popcount(uint32_t x)
-{
-    return __builtin_popcount(x);
-}
-
 /* Thesis 9.6: a pre-candidate asks whether it could win term+1 without
  * changing its own term, so a node that cannot win (cut off, or with a
  * stale log) never inflates terms and disrupts the cluster.
@@ -85,10 +80,10 @@ void election_start(struct raft *r, bool pre_vote)
         r->role = RAFT_CANDIDATE;
         r->leader = RAFT_NO_NODE;
     }
-    r->votes_granted = 1u << r->cfg.id;
+    r->votes_granted = 1ull << r->cfg.id;
     r->votes_denied = 0;
     election_reset_timer(r);
-    if (popcount(r->votes_granted) >= raft_majority(r)) {
+    if (quorum_reached(r, r->votes_granted)) {
         if (pre)
             election_start(r, false);
         else
@@ -97,25 +92,27 @@ void election_start(struct raft *r, bool pre_vote)
     }
     raft_index last = log_last_index(&r->log);
     raft_term last_term = log_last_term(&r->log);
-    for (int i = 0; i < r->cfg.n_nodes; i++) {
-        if (i == r->cfg.id)
-            continue;
+    for (int k = 0; k < r->conf.n; k++) {
+        int i = r->conf.members[k].id;
+        if (i == r->cfg.id || r->conf.members[k].role != RAFT_VOTER)
+            continue; /* only voters are asked (learners' answers never count) */
         struct raft_msg *m = raft_msg_push(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, i);
         if (!m)
             continue;
         m->term = campaign_term;
         m->last_log_index = last;
         m->last_log_term = last_term;
+        m->transfer = !pre && r->transfer_campaign;
     }
 }
 
 void election_count_vote(struct raft *r, int from, bool granted)
 {
     if (granted)
-        r->votes_granted |= 1u << from;
+        r->votes_granted |= 1ull << from;
     else
-        r->votes_denied |= 1u << from;
-    if (popcount(r->votes_granted) >= raft_majority(r)) {
+        r->votes_denied |= 1ull << from;
+    if (quorum_reached(r, r->votes_granted)) {
         if (r->role == RAFT_PRE_CANDIDATE) {
             TRACE(r, "pre-vote quorum for term %llu -> start election",
                   (unsigned long long)(r->term + 1));
@@ -124,7 +121,7 @@ void election_count_vote(struct raft *r, int from, bool granted)
             TRACE(r, "vote quorum in term %llu -> become leader", (unsigned long long)r->term);
             replication_become_leader(r);
         }
-    } else if (popcount(r->votes_denied) >= raft_majority(r)) {
+    } else if (quorum_reached(r, r->votes_denied)) {
         TRACE(r, "%s denied by a majority -> follower", raft_role_name(r->role));
         election_become_follower(r, r->term, RAFT_NO_NODE);
     }
@@ -141,6 +138,14 @@ void election_tick(struct raft *r)
             bool read_round = read_index_heartbeat(r);
             replication_heartbeat_tick(r, read_round);
         }
+        return;
+    }
+    if (r->now >= r->election_deadline && !config_is_voter(r, r->cfg.id)) {
+        /* Thesis 4.2: only voters campaign; a learner or a node outside
+         * the configuration waits for a leader to reach it. */
+        TRACE(r, "election timeout as %s -> stay follower",
+              config_is_member(r, r->cfg.id) ? "a learner" : "outside the configuration");
+        election_reset_timer(r);
         return;
     }
     if (r->now >= r->election_deadline) {

@@ -11,14 +11,24 @@ int raft_msg_copy(struct raft_msg *dst, const struct raft_msg *src)
     *dst = *src;
     dst->entries = NULL;
     dst->snap_data = NULL;
+    dst->snap_conf = NULL;
+    if (src->snap_conf) {
+        struct raft_configuration *conf = malloc(sizeof *conf);
+        if (!conf)
+            return RAFT_ERR_NOMEM;
+        *conf = *src->snap_conf;
+        dst->snap_conf = conf;
+    }
     if (src->n_entries) {
         /* One block: the entry array, then every entry's bytes. */
         size_t bytes = src->n_entries * sizeof *src->entries;
         for (size_t i = 0; i < src->n_entries; i++)
             bytes += src->entries[i].len;
         uint8_t *block = malloc(bytes);
-        if (!block)
+        if (!block) {
+            raft_msg_release(dst);
             return RAFT_ERR_NOMEM;
+        }
         struct raft_entry *ents = (struct raft_entry *)block;
         uint8_t *data = block + src->n_entries * sizeof *src->entries;
         for (size_t i = 0; i < src->n_entries; i++) {
@@ -33,8 +43,7 @@ int raft_msg_copy(struct raft_msg *dst, const struct raft_msg *src)
     if (src->snap_len) {
         dst->snap_data = malloc(src->snap_len);
         if (!dst->snap_data) {
-            free(dst->entries);
-            dst->entries = NULL;
+            raft_msg_release(dst);
             return RAFT_ERR_NOMEM;
         }
         memcpy(dst->snap_data, src->snap_data, src->snap_len);
@@ -46,6 +55,8 @@ void raft_msg_release(struct raft_msg *m)
 {
     free(m->entries);
     free(m->snap_data);
+    free((void *)m->snap_conf);
     m->entries = NULL;
     m->snap_data = NULL;
+    m->snap_conf = NULL;
 }

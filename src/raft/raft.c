@@ -52,7 +52,9 @@ void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t se
 
 static bool config_valid(const struct raft_config *c)
 {
-    return c->n_nodes >= 1 && c->n_nodes <= RAFT_MAX_NODES && c->id >= 0 && c->id < c->n_nodes &&
+    bool ids = c->initial ? config_valid_members(c->initial) && c->id < RAFT_MAX_NODES
+                          : c->id < c->n_nodes;
+    return c->n_nodes >= 1 && c->n_nodes <= RAFT_MAX_NODES && c->id >= 0 && ids &&
            c->election_timeout_ms > 0 && c->heartbeat_interval_ms > 0 &&
            c->max_entries_per_msg > 0 && c->max_bytes_per_msg > 0 && c->max_inflight > 0 &&
            c->max_pending_reads > 0 && c->max_term > 0 && c->max_term < UINT64_MAX &&
@@ -69,7 +71,15 @@ static bool restore_in_bounds(const struct raft_config *c, const struct raft_res
     for (size_t i = 0; i < rs->n_entries; i++)
         if (rs->entries[i].term > c->max_term || rs->entries[i].index > c->max_index)
             return false;
-    return true;
+    return !rs->snap_conf || config_valid_members(rs->snap_conf);
+}
+
+/* A CONFIG entry must hold a configuration this core can read. */
+static bool entry_valid(const struct raft_entry *e)
+{
+    struct raft_configuration c;
+    return e->type != RAFT_ENTRY_CONFIG ||
+           raft_configuration_decode(e->data, e->len, &c) == RAFT_OK;
 }
 
 struct raft *raft_new(const struct raft_config *config, const struct raft_restore *restore,
@@ -87,17 +97,20 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
     r->role = RAFT_FOLLOWER;
     r->voted_for = RAFT_NO_NODE;
     r->leader = RAFT_NO_NODE;
+    r->transfer_target = RAFT_NO_NODE;
     r->reads = calloc(config->max_pending_reads, sizeof *r->reads);
-    r->inflight_store = calloc((size_t)config->n_nodes * config->max_inflight,
+    r->inflight_store = calloc((size_t)RAFT_MAX_NODES * config->max_inflight,
                                sizeof *r->inflight_store);
     if (!r->reads || !r->inflight_store)
         goto err_after_alloc;
-    for (int i = 0; i < config->n_nodes; i++)
+    for (int i = 0; i < RAFT_MAX_NODES; i++)
         r->progress[i].inflight = r->inflight_store + (size_t)i * config->max_inflight;
+    config_init(r, restore && restore->snap_index ? restore->snap_conf : NULL);
+    r->cfg.initial = NULL; /* copied into boot_conf; the caller's may go */
 
     log_init(&r->log, 0, 0);
     if (restore) {
-        if (restore->voted_for < RAFT_NO_NODE || restore->voted_for >= config->n_nodes ||
+        if (restore->voted_for < RAFT_NO_NODE || restore->voted_for >= RAFT_MAX_NODES ||
             (restore->n_entries && !restore->entries) || !restore_in_bounds(config, restore))
             goto err_after_alloc;
         r->term = restore->term;
@@ -120,10 +133,11 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
             if (e->index <= restore->snap_index)
                 continue; /* already inside the snapshot (a segment straddling it) */
             if (e->index != log_last_index(&r->log) + 1 || e->term < log_last_term(&r->log) ||
-                (e->len && !e->data))
+                (e->len && !e->data) || !entry_valid(e))
                 goto err_after_log;
             if (log_append(&r->log, e->term, e->type, e->data, e->len) != RAFT_OK)
                 goto err_after_log;
+            config_appended(r, log_get(&r->log, e->index));
         }
     }
     /* A crash between syncing the log and syncing the hard state can leave
@@ -161,11 +175,6 @@ void raft_free(struct raft *r)
     free(r->ready_buf);
     free(r->failed_buf);
     free(r);
-}
-
-int raft_majority(const struct raft *r)
-{
-    return r->cfg.n_nodes / 2 + 1;
 }
 
 struct raft_msg *raft_msg_push(struct raft *r, enum raft_msg_type type, int to)
@@ -224,7 +233,7 @@ static int msg_in_bounds(struct raft *r, const struct raft_msg *m)
  * term (a sender's log holds no newer term than its current one). */
 static int msg_check(struct raft *r, const struct raft_msg *m)
 {
-    if ((unsigned)m->type >= RAFT_MSG_TYPE_COUNT || m->from < 0 || m->from >= r->cfg.n_nodes ||
+    if ((unsigned)m->type >= RAFT_MSG_TYPE_COUNT || m->from < 0 || m->from >= RAFT_MAX_NODES ||
         m->from == r->cfg.id || m->to != r->cfg.id)
         return RAFT_ERR_INVALID;
     int rc = msg_in_bounds(r, m);
@@ -245,7 +254,8 @@ static int msg_check(struct raft *r, const struct raft_msg *m)
         for (size_t i = 0; i < m->n_entries; i++) {
             const struct raft_entry *e = &m->entries[i];
             if (e->index != m->prev_index + 1 + i || e->term > m->term || e->term == 0 ||
-                (e->len && !e->data) || e->term < (i ? m->entries[i - 1].term : m->prev_term))
+                (e->len && !e->data) || e->term < (i ? m->entries[i - 1].term : m->prev_term) ||
+                !entry_valid(e))
                 return RAFT_ERR_INVALID;
         }
         break;
@@ -256,7 +266,7 @@ static int msg_check(struct raft *r, const struct raft_msg *m)
         break;
     case RAFT_MSG_SNAPSHOT:
         if ((m->snap_len && !m->snap_data) || m->snap_index == 0 || m->snap_term == 0 ||
-            m->snap_term > m->term)
+            m->snap_term > m->term || (m->snap_conf && !config_valid_members(m->snap_conf)))
             return RAFT_ERR_INVALID;
         break;
     default:
@@ -281,7 +291,7 @@ static int step_receive(struct raft *r, const struct raft_msg *m)
         if (m->type == RAFT_MSG_PREVOTE ||
             (m->type == RAFT_MSG_PREVOTE_RESP && m->granted)) {
             /* handled below without a term change */
-        } else if (m->type == RAFT_MSG_VOTE && election_in_lease(r)) {
+        } else if (m->type == RAFT_MSG_VOTE && !m->transfer && election_in_lease(r)) {
             TRACE(r, "recv vote from n%d term %llu > %llu within leader lease -> ignore", m->from,
                   (unsigned long long)m->term, (unsigned long long)r->term);
             return RAFT_OK;
@@ -344,6 +354,9 @@ static int step_receive(struct raft *r, const struct raft_msg *m)
     case RAFT_MSG_SNAPSHOT_RESP:
         replication_recv_snapshot_resp(r, m);
         return RAFT_OK;
+    case RAFT_MSG_TIMEOUT_NOW:
+        transfer_recv_timeout_now(r, m);
+        return RAFT_OK;
     default:
         return RAFT_ERR_INVALID;
     }
@@ -355,6 +368,11 @@ static int step_propose(struct raft *r, const struct raft_event *e)
         TRACE(r, "propose %zu commands as %s -> refuse, not leader", e->propose.n,
               raft_role_name(r->role));
         return RAFT_ERR_NOT_LEADER;
+    }
+    if (transfer_active(r)) {
+        TRACE(r, "propose %zu commands while transferring to n%d -> refuse", e->propose.n,
+              r->transfer_target);
+        return RAFT_ERR_TRANSFERRING;
     }
     if (e->propose.n == 0)
         return RAFT_OK;
@@ -419,6 +437,7 @@ static void finish_update(struct raft *r, struct raft_update *u, raft_term term0
         u->snap_term = r->snap_term;
         u->snap_data = r->snap_data;
         u->snap_len = r->snap_len;
+        u->snap_conf = &r->snap_conf;
     }
     /* Messages point into the log only now, after every change this step
      * made to it (appends may have moved the array). */
@@ -485,6 +504,7 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
     int rc = RAFT_OK;
     switch (e->type) {
     case RAFT_EVENT_TICK:
+        transfer_tick(r);
         election_tick(r);
         read_index_tick(r);
         break;
@@ -509,9 +529,16 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
         else
             rc = snapshot_take(r, e->snapshot.index, e->snapshot.data, e->snapshot.len);
         break;
+    case RAFT_EVENT_TRANSFER:
+        rc = transfer_start(r, e->transfer.target);
+        break;
+    case RAFT_EVENT_CHANGE:
+        rc = config_change(r, e->change.type, e->change.id);
+        break;
     default:
         rc = RAFT_ERR_INVALID;
     }
+    transfer_after_step(r);
     read_index_advance(r);
     finish_update(r, u, term0, vote0, role0, leader0);
     return rc;
@@ -523,7 +550,7 @@ uint64_t raft_deadline(const struct raft *r)
         return r->election_deadline;
     if (read_index_due(r))
         return r->now; /* reads wait for a round that no APPEND carried */
-    return r->heartbeat_deadline;
+    return transfer_deadline(r, r->heartbeat_deadline);
 }
 
 enum raft_role raft_role(const struct raft *r)
@@ -554,6 +581,29 @@ raft_index raft_snapshot_index(const struct raft *r)
 {
     return r->snap_index;
 }
+const struct raft_configuration *raft_configuration(const struct raft *r)
+{
+    return &r->conf;
+}
+raft_index raft_configuration_index(const struct raft *r)
+{
+    return r->conf_index;
+}
+const struct raft_configuration *raft_snapshot_configuration(const struct raft *r)
+{
+    return &r->snap_conf;
+}
+bool raft_configuration_at(const struct raft *r, raft_index index, struct raft_configuration *out)
+{
+    if (index < r->snap_index || index < r->log.offset || index > log_last_index(&r->log))
+        return false;
+    if (index == r->snap_index) {
+        *out = r->snap_conf;
+        return true;
+    }
+    config_at(r, index, out);
+    return true;
+}
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 {
     return log_get(&r->log, index);
@@ -561,7 +611,8 @@ const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 
 bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *next)
 {
-    if (r->role != RAFT_LEADER || id < 0 || id >= r->cfg.n_nodes)
+    if (r->role != RAFT_LEADER || id < 0 || id >= RAFT_MAX_NODES ||
+        (id != r->cfg.id && !config_is_member(r, id)))
         return false;
     if (id == r->cfg.id) {
         *match = r->persisted < log_last_index(&r->log) ? r->persisted : log_last_index(&r->log);
@@ -580,8 +631,8 @@ void raft_refusals(const struct raft *r, struct raft_refusals *out)
 
 bool raft_peer_lost_data(const struct raft *r, int id, raft_index *agree)
 {
-    if (r->role != RAFT_LEADER || id < 0 || id >= r->cfg.n_nodes || id == r->cfg.id ||
-        !r->progress[id].lost_data)
+    if (r->role != RAFT_LEADER || id < 0 || id >= RAFT_MAX_NODES || id == r->cfg.id ||
+        !config_is_member(r, id) || !r->progress[id].lost_data)
         return false;
     if (agree)
         *agree = r->progress[id].lost_agree;
@@ -607,7 +658,7 @@ const char *raft_msg_type_name(enum raft_msg_type type)
 {
     static const char *const names[RAFT_MSG_TYPE_COUNT] = {
         "prevote", "prevote_resp", "vote",     "vote_resp",
-        "append",  "append_resp",  "snapshot", "snapshot_resp",
+        "append",  "append_resp",  "snapshot", "snapshot_resp", "timeout_now",
     };
     return (unsigned)type < RAFT_MSG_TYPE_COUNT ? names[type] : "?";
 }
@@ -627,6 +678,18 @@ const char *raft_strerror(int rc)
         return "busy: too many pending reads or uncommitted entries";
     case RAFT_ERR_BOUNDS:
         return "a term or index beyond the configured bounds (max_term, max_index)";
+    case RAFT_ERR_TRANSFERRING:
+        return "leadership transfer in progress";
+    case RAFT_ERR_CHANGE_PENDING:
+        return "a configuration change is in progress (not yet committed)";
+    case RAFT_ERR_TERM_UNCOMMITTED:
+        return "the leader has not yet committed an entry of its term; retry shortly";
+    case RAFT_ERR_UNKNOWN_MEMBER:
+        return "no such member";
+    case RAFT_ERR_MEMBER_EXISTS:
+        return "already a member (in that role)";
+    case RAFT_ERR_LAST_VOTER:
+        return "cannot remove the last voter";
     }
     return "unknown error";
 }

@@ -35,7 +35,45 @@
  * snapshot install keeps the entries after snap_index exactly when the log
  * held (snap_index, snap_term), as storage_save_snapshot() does.
  *
- * Node ids are small integers 0..n_nodes-1; drivers map them to names.
+ * Node ids are small integers 0..RAFT_MAX_NODES-1; drivers map them to names.
+ *
+ * MEMBERSHIP (thesis chapter 4). The core knows its configuration as data
+ * (struct raft_configuration): which ids are members, each a voter or a
+ * learner. Learners receive the log and snapshots but never vote and never
+ * count in a quorum; a node outside the configuration, or a learner, never
+ * campaigns. Every quorum (elections, commit, ReadIndex rounds,
+ * check-quorum) is a majority of the voters of the current configuration
+ * (quorum.c). The configuration changes one server at a time (thesis 4.1):
+ * RAFT_EVENT_CHANGE on the leader appends a RAFT_ENTRY_CONFIG entry holding
+ * the whole new member list (raft_configuration_encode()), and every node
+ * uses the latest configuration in its log from the moment the entry is
+ * APPENDED, committed or not; if the entry is truncated away the node falls
+ * back to the one before it. At most one change is uncommitted at a time,
+ * and a new leader starts none before it committed an entry of its own term
+ * (its no-op): the fix to the single-server algorithm's known flaw (Ongaro,
+ * raft-dev, 2015), without which two leaders of different terms could each
+ * commit a change and leave two disjoint majorities. A leader that removed
+ * itself keeps leading without counting itself until the change commits,
+ * then steps down (4.2.2).
+ *
+ * Why single-server changes rather than joint consensus (4.3): any two
+ * majorities of configurations that differ by one voter overlap, so one
+ * change never needs two configurations at once: no joint state to carry in
+ * entries, snapshots, elections and commit rules, and every quorum is one
+ * majority of one voter set. Any change (a replacement, a growth from 3 to
+ * 5) is a sequence of single steps, and a new member is added as a learner
+ * first, so it catches up before it counts (4.2.1) and availability never
+ * depends on a member that is still empty. Joint consensus earns its extra
+ * machinery only for arbitrary changes in one step, which the admin
+ * commands (add, promote, remove) never need.
+ *
+ * A configuration travels with snapshots: an installed snapshot's update,
+ * raft_restore and the SNAPSHOT message carry the configuration as of the
+ * snapshot index, which the driver stores beside the image
+ * (raft_configuration_at(index) before RAFT_EVENT_SNAPSHOT, or
+ * raft_snapshot_configuration() after it). A driver that
+ * never changes membership may ignore all of this: with no configuration
+ * given, a node starts from raft_config.n_nodes voters, ids 0..n_nodes-1.
  */
 #ifndef RAFTKV_RAFT_H
 #define RAFTKV_RAFT_H
@@ -44,7 +82,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RAFT_MAX_NODES 16
+#define RAFT_MAX_NODES 64 /* ids 0..63: a uint64_t bitmask holds any set of them */
 #define RAFT_NO_NODE (-1)
 
 typedef uint64_t raft_term;
@@ -58,10 +96,46 @@ typedef uint64_t raft_index;
 #define RAFT_ERR_BUSY (-4) /* too many pending reads or unapplied entries */
 #define RAFT_ERR_BOUNDS (-5) /* a term or index beyond max_term / max_index: refused,
                               * nothing changed, counted in raft_refusals() */
+#define RAFT_ERR_TRANSFERRING (-6) /* proposal refused, certainly not appended: this
+                                    * leader is handing leadership over (thesis 3.10,
+                                    * RAFT_EVENT_TRANSFER); try the next leader */
+/* RAFT_EVENT_CHANGE refusals; each changes nothing. */
+#define RAFT_ERR_CHANGE_PENDING (-7) /* a configuration change is not yet committed */
+#define RAFT_ERR_TERM_UNCOMMITTED (-8) /* this leader has not committed an entry of its
+                                        * term yet (thesis 4.1 fix): retry shortly */
+#define RAFT_ERR_UNKNOWN_MEMBER (-9) /* promote or remove an id that is not a member */
+#define RAFT_ERR_MEMBER_EXISTS (-10)  /* add an id already a member; promote a voter */
+#define RAFT_ERR_LAST_VOTER (-11)    /* removing the only voter would leave no quorum */
 
 enum raft_role { RAFT_FOLLOWER, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
-enum raft_entry_type { RAFT_ENTRY_NOOP = 0, RAFT_ENTRY_COMMAND = 1 };
+enum raft_entry_type { RAFT_ENTRY_NOOP = 0, RAFT_ENTRY_COMMAND = 1, RAFT_ENTRY_CONFIG = 2 };
+
+/* A member: a node id and whether it votes. */
+enum raft_member_role { RAFT_VOTER = 0, RAFT_LEARNER = 1 };
+struct raft_member {
+    int id; /* 0..RAFT_MAX_NODES-1 */
+    enum raft_member_role role;
+};
+
+/* A configuration: members in increasing id order, each id once. */
+struct raft_configuration {
+    int n;
+    struct raft_member members[RAFT_MAX_NODES];
+};
+
+/* The data of a RAFT_ENTRY_CONFIG entry: byte 0 the format version (1),
+ * byte 1 the member count n, then n pairs (id, role), ids strictly
+ * increasing: 2 + 2n bytes. Encode returns the length, or 0 if `cap` is too
+ * small or the configuration invalid; decode returns RAFT_OK or
+ * RAFT_ERR_INVALID (any other length, version, id, role or order). */
+#define RAFT_CONFIGURATION_MAX_BYTES (2 + 2 * RAFT_MAX_NODES)
+size_t raft_configuration_encode(const struct raft_configuration *c, uint8_t *buf, size_t cap);
+int raft_configuration_decode(const uint8_t *buf, size_t len, struct raft_configuration *c);
+/* The member with `id`, or NULL. */
+const struct raft_member *raft_configuration_find(const struct raft_configuration *c, int id);
+/* How many members vote. */
+int raft_configuration_voters(const struct raft_configuration *c);
 
 struct raft_entry {
     raft_term term;
@@ -80,6 +154,7 @@ enum raft_msg_type {
     RAFT_MSG_APPEND_RESP,
     RAFT_MSG_SNAPSHOT,
     RAFT_MSG_SNAPSHOT_RESP,
+    RAFT_MSG_TIMEOUT_NOW, /* leader to transfer target: campaign now (thesis 3.10) */
     RAFT_MSG_TYPE_COUNT
 };
 
@@ -93,6 +168,10 @@ struct raft_msg {
     raft_term last_log_term;
     /* PREVOTE_RESP, VOTE_RESP */
     bool granted;
+    /* VOTE: the candidate campaigns because the leader asked it to
+     * (TIMEOUT_NOW, thesis 3.10): voters grant even inside a live leader's
+     * lease, which check-quorum would otherwise make them keep. */
+    bool transfer;
 
     /* APPEND: consistency check position, leader commit, entries. */
     raft_index prev_index;
@@ -121,11 +200,20 @@ struct raft_msg {
     raft_term snap_term;
     size_t snap_len;
     uint8_t *snap_data;
+    /* SNAPSHOT: the configuration as of snap_index. NULL (a driver whose
+     * wire does not carry it): the receiver's initial configuration. */
+    const struct raft_configuration *snap_conf;
 };
 
 struct raft_config {
-    int id;      /* this node, 0..n_nodes-1 */
-    int n_nodes; /* 1..RAFT_MAX_NODES */
+    int id;      /* this node, 0..RAFT_MAX_NODES-1 (0..n_nodes-1 without `initial`) */
+    int n_nodes; /* 1..RAFT_MAX_NODES: the initial configuration is ids
+                  * 0..n_nodes-1, all voters, unless `initial` is set */
+    /* The configuration to start from when storage holds none (copied by
+     * raft_new()). A node joining a running cluster may give one it is not
+     * in (even an empty one): it never campaigns, and learns the real
+     * configuration from the leader's log or snapshot. */
+    const struct raft_configuration *initial;
     uint64_t election_timeout_ms;   /* drawn uniformly from [this, 2*this) */
     uint64_t heartbeat_interval_ms; /* must be well below election_timeout_ms */
     bool pre_vote;                  /* thesis 9.6 */
@@ -165,6 +253,10 @@ struct raft_restore {
     size_t snap_len;
     const struct raft_entry *entries; /* snap_index+1 .. in order */
     size_t n_entries;
+    /* The configuration as of snap_index, stored beside the snapshot; NULL:
+     * the initial one (raft_config.initial or n_nodes). CONFIG entries in
+     * `entries` override it. */
+    const struct raft_configuration *snap_conf;
 };
 
 enum raft_event_type {
@@ -175,7 +267,27 @@ enum raft_event_type {
                            * heartbeat round rides the next APPEND, or goes out at
                            * the TICK raft_deadline() then asks for at once */
     RAFT_EVENT_PERSISTED, /* entries up to (index, term) are durable */
-    RAFT_EVENT_SNAPSHOT,  /* the driver snapshotted its state at `index` (<= applied) */
+    RAFT_EVENT_SNAPSHOT,  /* the driver snapshotted its state at `index` (<= applied);
+                           * raft_snapshot_configuration() then gives the
+                           * configuration to store beside it */
+    RAFT_EVENT_TRANSFER,  /* leader only: hand leadership to transfer.target (thesis
+                           * 3.10; RAFT_NO_NODE: the most up-to-date follower).
+                           * Until it ends, proposals get RAFT_ERR_TRANSFERRING;
+                           * the target is brought up to date, then told
+                           * TIMEOUT_NOW. It ends when this node stops leading,
+                           * or is abandoned after election_timeout_ms (it then
+                           * accepts proposals again). RAFT_ERR_NOT_LEADER on a
+                           * non-leader; RAFT_ERR_INVALID for a target out of
+                           * range or no other node; the own id: RAFT_OK,
+                           * nothing to do. A new target replaces the old one. */
+    RAFT_EVENT_CHANGE,    /* a membership change (leader only): appends a CONFIG
+                           * entry, its index in update->proposed_first */
+};
+
+enum raft_change_type {
+    RAFT_CHANGE_ADD_LEARNER, /* a new member that receives the log but does not vote */
+    RAFT_CHANGE_PROMOTE,     /* a learner becomes a voter */
+    RAFT_CHANGE_REMOVE,      /* a voter or learner leaves (the leader itself too) */
 };
 
 struct raft_event {
@@ -201,6 +313,13 @@ struct raft_event {
             const uint8_t *data; /* copied */
             size_t len;
         } snapshot;
+        struct {
+            int target; /* a node id, or RAFT_NO_NODE */
+        } transfer;
+        struct {
+            enum raft_change_type type;
+            int id;
+        } change;
     };
 };
 
@@ -235,6 +354,7 @@ struct raft_update {
     raft_term snap_term;
     const uint8_t *snap_data;
     size_t snap_len;
+    const struct raft_configuration *snap_conf; /* ... and store this beside it */
 
     const uint64_t *reads_ready; /* serve from the state machine now */
     size_t n_reads_ready;
@@ -248,7 +368,7 @@ struct raft_update {
      * confirmed again in this step (raft_peer_lost_data() says more). At
      * most once per heartbeat interval each, while it lasts: a driver logs
      * it, rate-limited. */
-    uint32_t lost_data_peers;
+    uint64_t lost_data_peers;
 };
 
 struct raft;
@@ -277,6 +397,15 @@ raft_index raft_last_index(const struct raft *r);
 raft_index raft_snapshot_index(const struct raft *r);
 /* The entry at `index` if it is in memory (not compacted), else NULL. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
+/* The configuration in force: the latest in the log, committed or not. */
+const struct raft_configuration *raft_configuration(const struct raft *r);
+/* The index of the CONFIG entry it came from (0: initial or from a snapshot). */
+raft_index raft_configuration_index(const struct raft *r);
+/* The configuration as of the snapshot this node holds, to store beside it. */
+const struct raft_configuration *raft_snapshot_configuration(const struct raft *r);
+/* The configuration in force at `index` (snapshot index .. last index), for a
+ * driver that stores its snapshot before RAFT_EVENT_SNAPSHOT; false outside. */
+bool raft_configuration_at(const struct raft *r, raft_index index, struct raft_configuration *out);
 /* For a leader: what it knows of follower `id` (match index, next index). */
 bool raft_progress(const struct raft *r, int id, raft_index *match, raft_index *next);
 /* For a leader: whether follower `id` lost data it had acknowledged: it
@@ -296,6 +425,11 @@ struct raft_refusals {
     const char *last;  /* what the last refusal was, static text, or NULL */
 };
 void raft_refusals(const struct raft *r, struct raft_refusals *out);
+
+/* For a leader handing leadership over (RAFT_EVENT_TRANSFER): the target
+ * it chose; RAFT_NO_NODE when no transfer is under way (none asked, or it
+ * ended: this node no longer leads, or it was abandoned). */
+int raft_transfer_target(const struct raft *r);
 
 /* A deep copy of `src` that outlives the core's buffers (entries and snapshot
  * bytes included); release it with raft_msg_release(). RAFT_OK or

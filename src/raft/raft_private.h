@@ -96,8 +96,17 @@ struct raft {
     uint64_t leader_contact_ms; /* when a current leader was last heard */
     bool heard_leader;
 
-    uint32_t votes_granted; /* bitmask, in the current (pre-)election */
-    uint32_t votes_denied;
+    uint64_t votes_granted; /* bitmask by id, in the current (pre-)election */
+    uint64_t votes_denied;
+
+    /* Membership (config.c). */
+    struct raft_configuration conf;      /* in force: the latest in the log */
+    raft_index conf_index;               /* its CONFIG entry; 0: from base_conf */
+    struct raft_configuration base_conf; /* as of log.offset, behind every entry held */
+    struct raft_configuration snap_conf; /* as of snap_index */
+    struct raft_configuration boot_conf; /* initial: raft_config.initial or n_nodes */
+    int voter_ids[RAFT_MAX_NODES];       /* the voters of conf (quorum.c) */
+    int n_voters;
 
     struct raft_progress progress[RAFT_MAX_NODES];
     raft_index *inflight_store;
@@ -118,9 +127,16 @@ struct raft {
     bool installed_snapshot;
     raft_index proposed_first;
     raft_term proposed_term;
-    uint32_t lost_data_seen; /* followers confirmed lost in this step (bitmask) */
+    uint64_t lost_data_seen; /* followers confirmed lost in this step (bitmask) */
 
     struct raft_refusals refused; /* bounds refusals (raft.c, election.c) */
+
+    /* Leadership transfer (transfer.c): valid while leading in transfer_term. */
+    int transfer_target; /* RAFT_NO_NODE: none */
+    raft_term transfer_term;
+    uint64_t transfer_deadline; /* abandoned at this time */
+    bool transfer_told;     /* TIMEOUT_NOW sent since the last heartbeat */
+    bool transfer_campaign; /* election_start(): this campaign was asked for */
 };
 
 /* ---- trace.c ---- */
@@ -133,8 +149,48 @@ void trace_decision(struct raft *r, const char *fmt, ...) __attribute__((format(
 
 /* ---- raft.c: update building ---- */
 struct raft_msg *raft_msg_push(struct raft *r, enum raft_msg_type type, int to);
-int raft_majority(const struct raft *r);
 void raft_mark_written(struct raft *r, raft_index from);
+
+/* ---- quorum.c: the one definition of a quorum: a majority of the voters
+ * of the configuration in force. ---- */
+/* conf changed: refresh the voter list every quorum reads. */
+void quorum_update(struct raft *r);
+/* Whether the ids in `set` (bit i: node i) include a majority of the voters. */
+bool quorum_reached(const struct raft *r, uint64_t set);
+/* The largest x that a majority of the voters hold (value >= x), where
+ * v[k] is the value of voter_ids[k]; v is reordered. 0 without voters. */
+uint64_t quorum_value(const struct raft *r, uint64_t *v);
+/* Whether this node's own voice is a quorum (a single voter: itself). */
+bool quorum_self_alone(const struct raft *r);
+
+/* ---- config.c: the configuration in force, tracked along the log ---- */
+/* Iterate over the members other than this node: `var` names each id in
+ * turn, members[k] is its entry. */
+#define FOR_EACH_PEER(r, k, var)                                                           \
+    for (int k = 0, var = 0; k < (r)->conf.n && ((var) = (r)->conf.members[k].id) >= 0; k++) \
+        if ((var) != (r)->cfg.id)
+bool config_valid_members(const struct raft_configuration *c);
+bool config_is_voter(const struct raft *r, int id);
+bool config_is_member(const struct raft *r, int id);
+/* At raft_new(): snap_conf (NULL: the initial one) as of the log's offset. */
+void config_init(struct raft *r, const struct raft_configuration *snap_conf);
+/* The entry at log_last_index() was just appended: if it is a CONFIG entry
+ * it takes effect now (thesis 4.1: on append, committed or not). */
+void config_appended(struct raft *r, const struct raft_entry *e);
+/* Entries from `from` on were just dropped: fall back if the one in force was. */
+void config_truncated(struct raft *r, raft_index from);
+/* Before log_compact_to(upto): keep the configuration as of upto. */
+void config_before_compact(struct raft *r, raft_index upto);
+/* The configuration in force at `index` (snap_index..last). */
+void config_at(const struct raft *r, raft_index index, struct raft_configuration *out);
+/* A snapshot with configuration `conf` (NULL: initial) replaced the log up to
+ * its index; `log_reset` says whether every entry went. */
+void config_snapshot_installed(struct raft *r, const struct raft_configuration *conf,
+                               bool log_reset);
+/* RAFT_EVENT_CHANGE on the leader. */
+int config_change(struct raft *r, enum raft_change_type type, int id);
+/* Leader: the change removing it committed; step down (thesis 4.2.2). */
+void config_after_commit(struct raft *r);
 
 /* ---- election.c ---- */
 void election_reset_timer(struct raft *r);
@@ -151,6 +207,8 @@ void recv_vote_response(struct raft *r, const struct raft_msg *m);
 
 /* ---- replication.c ---- */
 void replication_become_leader(struct raft *r);
+/* Leader: member `id` just joined the configuration; start tracking it. */
+void replication_progress_init(struct raft *r, int id);
 void replication_reset_progress(struct raft *r);
 void replication_send_append(struct raft *r, int to);
 void replication_send_heartbeat(struct raft *r, int to);
@@ -171,6 +229,17 @@ int snapshot_take(struct raft *r, raft_index index, const uint8_t *data, size_t 
 /* ---- commit.c ---- */
 void commit_leader_advance(struct raft *r);
 void commit_follower_advance(struct raft *r, raft_index leader_commit, raft_index last_new);
+
+/* ---- transfer.c: leadership transfer (thesis 3.10) ---- */
+int transfer_start(struct raft *r, int target);
+bool transfer_active(const struct raft *r);
+/* Leader, after every event: TIMEOUT_NOW once the target holds our whole
+ * log and all of it is committed. */
+void transfer_after_step(struct raft *r);
+/* Leader: abandon past the deadline; resend TIMEOUT_NOW each heartbeat. */
+void transfer_tick(struct raft *r);
+uint64_t transfer_deadline(const struct raft *r, uint64_t deadline);
+void transfer_recv_timeout_now(struct raft *r, const struct raft_msg *m);
 
 /* ---- read_index.c ---- */
 int read_index_request(struct raft *r, const uint64_t *ids, size_t n);

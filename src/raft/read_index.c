@@ -105,12 +105,15 @@ void read_index_before_send(struct raft *r)
         start_round(r, "a message to a follower goes out");
 }
 
-/* Some follower has not been sent a message carrying the latest round. */
+/* Some voter has not been sent a message carrying the latest round (a
+ * learner's answer confirms nothing). */
 static bool round_uncovered(const struct raft *r)
 {
-    for (int i = 0; i < r->cfg.n_nodes; i++)
+    for (int k = 0; k < r->n_voters; k++) {
+        int i = r->voter_ids[k];
         if (i != r->cfg.id && r->progress[i].sent_seq < r->read_round)
             return true;
+    }
     return false;
 }
 
@@ -133,9 +136,11 @@ void read_index_tick(struct raft *r)
         return;
     TRACE(r, "round %llu not carried to every follower by replication -> heartbeat the rest",
           (unsigned long long)r->read_round);
-    for (int i = 0; i < r->cfg.n_nodes; i++)
+    for (int k = 0; k < r->n_voters; k++) {
+        int i = r->voter_ids[k];
         if (i != r->cfg.id && r->progress[i].sent_seq < r->read_round)
             replication_send_heartbeat(r, i);
+    }
 }
 
 int read_index_request(struct raft *r, const uint64_t *ids, size_t n)
@@ -167,7 +172,7 @@ int read_index_request(struct raft *r, const uint64_t *ids, size_t n)
     else
         TRACE(r, "read of %zu at index %llu -> wait for the next message out%s", n,
               (unsigned long long)index, r->read_round_open ? " (a round is in flight)" : "");
-    if (index && r->cfg.n_nodes == 1)
+    if (index && quorum_self_alone(r))
         start_round(r, "no followers to ask"); /* a quorum of one: confirmed at once */
     return RAFT_OK;
 }
@@ -187,25 +192,20 @@ void read_index_on_commit(struct raft *r)
     if (k)
         TRACE(r, "no-op committed at %llu -> %zu waiting reads take it as read index",
               (unsigned long long)r->commit, k);
-    if (k && r->cfg.n_nodes == 1)
+    if (k && quorum_self_alone(r))
         start_round(r, "no followers to ask");
 }
 
-/* The latest round a majority (this leader included) has answered. */
+/* The latest round a majority of the voters (this leader included, if it
+ * is one) has answered. */
 static uint64_t confirmed_round(const struct raft *r)
 {
     uint64_t acked[RAFT_MAX_NODES];
-    int n = r->cfg.n_nodes;
-    for (int i = 0; i < n; i++)
-        acked[i] = i == r->cfg.id ? r->hb_seq : r->progress[i].acked_seq;
-    for (int i = 1; i < n; i++) {
-        uint64_t v = acked[i];
-        int j = i;
-        for (; j > 0 && acked[j - 1] < v; j--)
-            acked[j] = acked[j - 1];
-        acked[j] = v;
+    for (int k = 0; k < r->n_voters; k++) {
+        int id = r->voter_ids[k];
+        acked[k] = id == r->cfg.id ? r->hb_seq : r->progress[id].acked_seq;
     }
-    return acked[raft_majority(r) - 1];
+    return quorum_value(r, acked);
 }
 
 void read_index_advance(struct raft *r)

@@ -89,6 +89,7 @@ int recv_append(struct raft *r, const struct raft_msg *m)
                   (unsigned long long)idx, (unsigned long long)our_term,
                   (unsigned long long)ents[i].term);
             log_truncate_from(&r->log, idx);
+            config_truncated(r, idx);
             if (r->persisted >= idx)
                 r->persisted = idx - 1;
             break;
@@ -100,6 +101,7 @@ int recv_append(struct raft *r, const struct raft_msg *m)
             n = j; /* keep what fitted; the leader resends the rest */
             break;
         }
+        config_appended(r, &ents[j]); /* thesis 4.1: in force once appended */
     }
     if (i < n)
         raft_mark_written(r, ents[i].index);

@@ -35,15 +35,20 @@ int snapshot_take(struct raft *r, raft_index index, const uint8_t *data, size_t 
     raft_term term;
     if (!log_term_at(&r->log, index, &term))
         return RAFT_ERR_INVALID;
+    struct raft_configuration conf;
+    config_at(r, index, &conf);
     int rc = keep_image(r, index, term, data, len);
     if (rc != RAFT_OK)
         return rc;
+    r->snap_conf = conf; /* the driver stores it beside the image */
     /* Keep a few entries behind the image so that a follower just behind
      * gets entries, not the whole image. */
     size_t keep = r->cfg.snapshot_trailing;
     raft_index upto = index > keep ? index - keep : 0;
-    if (upto > r->log.offset)
+    if (upto > r->log.offset) {
+        config_before_compact(r, upto);
         log_compact_to(&r->log, upto);
+    }
     TRACE(r, "snapshot at %llu term %llu -> log starts after %llu", (unsigned long long)index,
           (unsigned long long)term, (unsigned long long)r->log.offset);
     return RAFT_OK;
@@ -76,7 +81,8 @@ int recv_snapshot(struct raft *r, const struct raft_msg *m)
      * with the leader and is kept (as storage_save_snapshot() does);
      * otherwise the whole log is superseded. */
     raft_term t;
-    if (log_term_at(&r->log, m->snap_index, &t) && t == m->snap_term) {
+    bool holds = log_term_at(&r->log, m->snap_index, &t) && t == m->snap_term;
+    if (holds) {
         log_compact_to(&r->log, m->snap_index);
         TRACE(r, "recv snapshot at %llu, log holds it -> install, keep %zu entries after",
               (unsigned long long)m->snap_index, r->log.n);
@@ -85,6 +91,9 @@ int recv_snapshot(struct raft *r, const struct raft_msg *m)
         TRACE(r, "recv snapshot at %llu term %llu -> install, drop log",
               (unsigned long long)m->snap_index, (unsigned long long)m->snap_term);
     }
+    /* The snapshot's configuration, unless a CONFIG entry kept after it
+     * is newer. */
+    config_snapshot_installed(r, m->snap_conf, !holds);
     if (r->persisted < m->snap_index || r->persisted > log_last_index(&r->log))
         r->persisted = m->snap_index;
     r->commit = r->applied = m->snap_index;

@@ -63,20 +63,24 @@ static void lost_data_clear(struct raft_progress *pr)
     pr->lost_agree = 0;
 }
 
+void replication_progress_init(struct raft *r, int id)
+{
+    struct raft_progress *pr = &r->progress[id];
+    pr->match = 0;
+    pr->last_heard_ms = r->now; /* a new leader gives everyone a full timeout */
+    pr->acked_seq = 0;
+    pr->snapshot_sent_ms = 0;
+    pr->match_at_heartbeat = 0;
+    pr->sent_seq = 0;
+    pr->sent_since_tick = false;
+    lost_data_clear(pr);
+    progress_probe(pr, log_last_index(&r->log) + 1);
+}
+
 void replication_reset_progress(struct raft *r)
 {
-    raft_index next = log_last_index(&r->log) + 1;
-    for (int i = 0; i < r->cfg.n_nodes; i++) {
-        struct raft_progress *pr = &r->progress[i];
-        pr->match = 0;
-        pr->last_heard_ms = r->now; /* a new leader gives everyone a full timeout */
-        pr->acked_seq = 0;
-        pr->snapshot_sent_ms = 0;
-        pr->match_at_heartbeat = 0;
-        pr->sent_seq = 0;
-        lost_data_clear(pr);
-        progress_probe(pr, next);
-    }
+    for (int i = 0; i < RAFT_MAX_NODES; i++)
+        replication_progress_init(r, i);
 }
 
 /* 5.2 and 8 (thesis 6.4): a new leader appends a no-op of its own term, so
@@ -108,6 +112,7 @@ static void send_snapshot(struct raft *r, int to)
     m->snap_term = r->snap_term;
     m->snap_data = r->snap_data;
     m->snap_len = r->snap_len;
+    m->snap_conf = &r->snap_conf;
     m->commit = r->commit;
     m->seq = pr->sent_seq = r->hb_seq;
     pr->state = PROGRESS_SNAPSHOT;
@@ -178,9 +183,8 @@ void replication_send_append(struct raft *r, int to)
 
 void replication_broadcast_append(struct raft *r)
 {
-    for (int i = 0; i < r->cfg.n_nodes; i++)
-        if (i != r->cfg.id)
-            replication_send_append(r, i);
+    FOR_EACH_PEER(r, k, i)
+        replication_send_append(r, i);
 }
 
 /* An empty APPEND at the position known to match: it asserts leadership
@@ -207,9 +211,8 @@ void replication_send_heartbeat(struct raft *r, int to)
 
 void replication_broadcast_heartbeat(struct raft *r)
 {
-    for (int i = 0; i < r->cfg.n_nodes; i++)
-        if (i != r->cfg.id)
-            replication_send_heartbeat(r, i);
+    FOR_EACH_PEER(r, k, i)
+        replication_send_heartbeat(r, i);
 }
 
 /* Figure 2 (heartbeats) and thesis 6.2: every follower hears from the
@@ -219,9 +222,7 @@ void replication_broadcast_heartbeat(struct raft *r)
 void replication_heartbeat_tick(struct raft *r, bool read_round)
 {
     raft_index last = log_last_index(&r->log);
-    for (int i = 0; i < r->cfg.n_nodes; i++) {
-        if (i == r->cfg.id)
-            continue;
+    FOR_EACH_PEER(r, k, i) {
         struct raft_progress *pr = &r->progress[i];
         switch (pr->state) {
         case PROGRESS_PROBE:
@@ -310,7 +311,7 @@ static void refused_below_match(struct raft *r, int id, const struct raft_msg *m
     if (confirmed) {
         pr->lost_data = true;
         pr->lost_agree = agree;
-        r->lost_data_seen |= 1u << id;
+        r->lost_data_seen |= 1ull << id;
     }
 }
 
@@ -342,8 +343,8 @@ static void ack_round(struct raft *r, struct raft_progress *pr, const struct raf
 
 void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
 {
-    if (r->role != RAFT_LEADER)
-        return;
+    if (r->role != RAFT_LEADER || !config_is_member(r, m->from))
+        return; /* a removed member's answers count for nothing */
     struct raft_progress *pr = &r->progress[m->from];
     pr->last_heard_ms = r->now;
     ack_round(r, pr, m);
@@ -393,7 +394,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
 
 void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
 {
-    if (r->role != RAFT_LEADER)
+    if (r->role != RAFT_LEADER || !config_is_member(r, m->from))
         return;
     struct raft_progress *pr = &r->progress[m->from];
     pr->last_heard_ms = r->now;
@@ -411,20 +412,22 @@ void replication_recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
     send_one_append(r, m->from);
 }
 
-/* Thesis 6.2: a leader that has not heard from a majority within an
- * election timeout steps down, so clients stuck with it can find the real
- * leader and its reads never rest on a stale view. Checked at every
+/* Thesis 6.2: a leader that has not heard from a majority of the voters
+ * (itself included while it is one) within an election timeout steps down,
+ * so clients stuck with it can find the real leader and its reads never
+ * rest on a stale view. Checked at every
  * heartbeat, so it stops within a heartbeat interval of that timeout. */
 void replication_check_quorum(struct raft *r)
 {
     if (!r->cfg.check_quorum)
         return;
-    int active = 1;
-    for (int i = 0; i < r->cfg.n_nodes; i++)
-        if (i != r->cfg.id && r->now - r->progress[i].last_heard_ms < r->cfg.election_timeout_ms)
-            active++;
-    if (active >= raft_majority(r))
+    uint64_t active = 1ull << r->cfg.id;
+    FOR_EACH_PEER(r, k, i)
+        if (r->now - r->progress[i].last_heard_ms < r->cfg.election_timeout_ms)
+            active |= 1ull << i;
+    if (quorum_reached(r, active))
         return;
-    TRACE(r, "heard from %d of %d in an election timeout -> step down", active, r->cfg.n_nodes);
+    TRACE(r, "heard from too few of %d voters in an election timeout -> step down",
+          raft_configuration_voters(&r->conf));
     election_become_follower(r, r->term, RAFT_NO_NODE);
 }

@@ -14,20 +14,20 @@
 
 void replica_report_lost_data(struct replica *r, uint64_t now_ms)
 {
-    uint32_t due = r->lost_data_due;
+    uint64_t due = r->lost_data_due;
     r->lost_data_due = 0;
     if (!due || !r->config.peer_lost_data)
         return;
-    for (int id = 0; id < r->config.raft.n_nodes && id < RAFT_MAX_NODES; id++) {
-        if (!(due & (1u << id)))
+    for (int id = 0; id < RAFT_MAX_NODES; id++) {
+        if (!(due & (1ull << id)))
             continue;
-        if ((r->lost_data_reported & (1u << id)) &&
+        if ((r->lost_data_reported & (1ull << id)) &&
             now_ms - r->lost_data_reported_ms[id] < REPLICA_LOST_DATA_REPEAT_MS)
             continue;
         raft_index agree, match, next;
         if (!raft_peer_lost_data(r->raft, id, &agree) || !raft_progress(r->raft, id, &match, &next))
             continue;
-        r->lost_data_reported |= 1u << id;
+        r->lost_data_reported |= 1ull << id;
         r->lost_data_reported_ms[id] = now_ms;
         r->config.peer_lost_data(r->config.ctx, id, agree, match);
     }

@@ -91,10 +91,11 @@ void replica_outbox_push(struct replica *r, const struct raft_msg *m)
     if (raft_msg_copy(c, m) != RAFT_OK)
         return;
     /* The core keeps no image when the store has it in a file: an
-     * InstallSnapshot gets it here (a whole read of the file, until
-     * transfers are chunked). */
+     * InstallSnapshot gets it here (a whole read of the file), unless the
+     * transport streams it from the file (config.stream_snapshots). */
     const struct replica_log_store *store = r->config.store;
     if (c->type == RAFT_MSG_SNAPSHOT && c->snap_len == 0 && store && store->read_snapshot &&
+        !r->config.stream_snapshots &&
         store->read_snapshot(store->impl, c->snap_index, &c->snap_data, &c->snap_len) != 0) {
         raft_msg_release(c);
         return; /* a lost message: the core sends the snapshot again */

@@ -97,6 +97,11 @@ struct replica_log_store {
      * image from read_snapshot() (malloc'd) when it is sent. */
     int (*load_snapshot)(void *impl, struct kv_store *kv);
     int (*read_snapshot)(void *impl, raft_index index, uint8_t **data, size_t *len);
+    /* Optional: a snapshot received from the leader as a file (the
+     * transport streamed it in chunks and checked it whole, then called
+     * replica_receive_snapshot_file()) is put in place of the stored one,
+     * as save_snapshot() would; load_snapshot() then streams it into the map. */
+    int (*adopt_snapshot)(void *impl, raft_index index, raft_term term);
 };
 
 #define REPLICA_SYNC_STARTED 1
@@ -115,6 +120,11 @@ struct replica_config {
      * this replica syncs. NULL: they leave with the rest of the batch. */
     void (*flush_sends)(void *ctx);
     const struct replica_log_store *store; /* NULL: in memory only */
+    /* With a store that has read_snapshot: the transport streams an
+     * InstallSnapshot's image from the store's file itself, so send() gets
+     * the SNAPSHOT message with no image (snap_len 0) and nothing reads the
+     * file into memory. */
+    bool stream_snapshots;
     /* Optional, for transports that can sync on another thread: begin
      * making everything written to config.store so far durable in the
      * background (storage_sync_begin does the store's part). Returns
@@ -164,12 +174,19 @@ struct replica_config {
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
+    /* Apply at most this many committed entries per replica_flush(); the
+     * rest follow on the next ones (replica_deadline() is then "now"), so
+     * a restart's or a catching-up follower's backlog never holds the
+     * event loop for long. Reads the core declares ready meanwhile wait
+     * until the backlog is applied. 0: REPLICA_DEFAULT_APPLY_BATCH. */
+    size_t apply_batch;
     /* DELIBERATE BUG for testing checkers: serve reads from local state on
      * any node, without ReadIndex. Never use in production. */
     bool unsafe_local_reads;
 };
 
 #define REPLICA_LOST_DATA_REPEAT_MS 30000
+#define REPLICA_DEFAULT_APPLY_BATCH 4096
 
 /* What happened and what to do, for config.peer_lost_data's log line; `peer`
  * is the follower's name. snprintf's return. */
@@ -206,6 +223,25 @@ void replica_submit_in_term(struct replica *r, uint64_t client_ref, const struct
  * RAFT_ERR_BOUNDS for a term or index past the core's max_term/max_index
  * (dropped, nothing changed; a transport logs it, rate-limited). */
 int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms);
+
+/* The same for a SNAPSHOT message whose image the transport received in
+ * chunks into the store's staging file (store->adopt_snapshot) and checked
+ * whole (every CRC, its index and term, its cluster id): m has no image; if
+ * the core installs it, the store adopts the file and the map is loaded from
+ * it. Anything the core does not install stays with the transport. */
+int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms);
+
+/* Hand leadership to `target` (RAFT_NO_NODE: the most up-to-date
+ * follower), thesis 3.10: RAFT_EVENT_TRANSFER's result (RAFT_OK: under
+ * way; RAFT_ERR_NOT_LEADER; RAFT_ERR_INVALID: no such member or no other
+ * one). Its messages leave in the next replica_flush(). Meanwhile writes
+ * are refused with REPLICA_NOT_LEADER ("leadership transfer in progress",
+ * certainly not appended); reads are served. It is done when
+ * replica_leader() is the target in a later term, and over, done or not,
+ * once replica_transfer_target() is RAFT_NO_NODE (abandoned after the
+ * election timeout if this replica still leads). */
+int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms);
+int replica_transfer_target(const struct replica *r);
 
 /* Fire due timers (elections, heartbeats, request timeouts). */
 void replica_tick(struct replica *r, uint64_t now_ms);

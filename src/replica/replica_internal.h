@@ -96,6 +96,12 @@ struct replica {
 
     raft_index applied, snapshot_index;
     raft_term applied_term;
+    /* Committed by the core up to here, applied up to `applied`: the
+     * backlog, applied apply_batch entries per flush. Reads ready while it
+     * lasts wait in deferred_reads (their ids). */
+    raft_index apply_to;
+    uint64_t *deferred_reads;
+    size_t n_deferred_reads, cap_deferred_reads;
     uint64_t now_ms;  /* the latest time a transport gave */
     int64_t log_time; /* the latest time stamped in an entry of the log */
     raft_index stored_index; /* last entry handed to the log store */
@@ -114,12 +120,15 @@ struct replica {
     /* A background snapshot (config.snapshot_start) at this index is
      * running; after a failed one, none starts before snapshot_retry_ms. */
     bool snapshot_running;
+    /* Set while the core steps a SNAPSHOT whose image is a received file
+     * (replica_receive_snapshot_file): persist adopts it, install loads it. */
+    bool snapshot_from_file;
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
-    uint32_t lost_data_due, lost_data_reported;
+    uint64_t lost_data_due, lost_data_reported; /* bit i: node i */
     uint64_t lost_data_reported_ms[RAFT_MAX_NODES];
     struct replica_stats stats;
 };
@@ -156,6 +165,9 @@ void replica_settle_proposals(struct replica *r, raft_index index, raft_term ter
                               const struct kv_result *res);
 struct pending_read *replica_find_read(struct replica *r, uint64_t id);
 void replica_pop_done_reads(struct replica *r);
+/* Apply up to apply_batch entries of the backlog, then serve the reads
+ * that waited for it once it is gone. */
+void replica_apply_backlog(struct replica *r);
 void replica_expire(struct replica *r, uint64_t now_ms);
 
 /* outbox.c: outputs held until the batch is durable. */

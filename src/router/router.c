@@ -494,7 +494,7 @@ void router_view(struct router *rt, int leader, raft_term term, bool self_leads,
             if (o && o->kind == ROUTER_READ)
                 op_finish(rt, o, REPLICA_UNAVAILABLE,
                           "the leader changed; a read changes nothing", now_ms);
-            else if (o)
+            else if (o && !rt->c.await_former_leader)
                 op_finish(rt, o, REPLICA_INDEFINITE, "the leader changed; outcome unknown", now_ms);
         }
         for (size_t i = 0; i < k; i++) {

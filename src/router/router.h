@@ -25,7 +25,12 @@
  *  3. A write whose fate is unknown is never sent again. When the leader
  *     view changes, every write forwarded to the old (leader, term) ends at
  *     once as REPLICA_INDEFINITE (13, -UNCERTAIN); so does one with no
- *     answer within config.forward_timeout_ms.
+ *     answer within config.forward_timeout_ms. With
+ *     config.await_former_leader such a write instead waits for the old
+ *     leader's own answer until that deadline: a leader that handed over
+ *     (thesis 3.10) committed all it appended and refuses the rest, and
+ *     says so; one that crashed says nothing, and the write ends
+ *     INDEFINITE at the deadline (breaking its connection, rule 8).
  *  4. A definite refusal (REPLICA_NOT_LEADER: certainly not appended) may
  *     be retried: the operation waits for a leader view other than the one
  *     that refused it (rule 1's wait), then goes again. Other definite
@@ -104,6 +109,7 @@ struct router_config {
     bool unsafe_local_reads;
     uint64_t leader_wait_ms;     /* rule 1 */
     uint64_t forward_timeout_ms; /* rules 3 and 5 */
+    bool await_former_leader;    /* rule 3: wait for its answer, not the view */
     /* Run `op` on the local replica: replica_submit(..., id, ...). */
     void (*submit)(void *ctx, uint64_t id, void *user);
     /* Forward to `leader`, tagged with `term`, under `id` (the answer

@@ -48,6 +48,7 @@ static void client_on_closed(uv_handle_t *h)
         if (*p)
             *p = c->drain_next;
     }
+    multi_client_free(c);
     resp_buf_free(&c->held);
     resp_parser_free(&c->parser);
     server_out_free(&c->out);
@@ -60,6 +61,7 @@ static void client_req_free(struct client_req *r)
     for (size_t i = 0; i < r->n_ops; i++)
         kv_result_release(&r->results[i].kv);
     free(r->results);
+    multi_req_free(r);
     resp_buf_free(&r->reply);
     free(r);
 }

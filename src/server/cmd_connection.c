@@ -1,12 +1,14 @@
 /* cmd_connection.c - the connection's commands: PING ECHO HELLO AUTH QUIT
- * SELECT, CLIENT's subcommands and ACL WHOAMI, with Redis 7's replies and
- * error texts. Failed authentications are logged with the client's
+ * SELECT, CLIENT's subcommands (but LIST and INFO: client_list.c) and ACL
+ * WHOAMI, with Redis 7's replies and error texts. Failed authentications are logged with the client's
  * address, rate-limited (server_log_limited). */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/version.h"
 #include "server/commands.h"
 
 static const char wrongpass[] = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -80,18 +82,28 @@ void cmd_auth(struct cmd_ctx *x)
 }
 
 /* Redis's rule for a client name: printable ASCII, no spaces. */
-static bool set_name(struct client *c, const char *name, size_t len, struct resp_buf *b)
+static bool name_ok(const char *name, size_t len, struct resp_buf *b)
 {
     for (size_t i = 0; i < len; i++)
         if (name[i] < '!' || name[i] > '~') {
             resp_write_error(b, "ERR Client names cannot contain spaces, newlines or special characters.");
             return false;
         }
+    return true;
+}
+
+static bool set_name(struct client *c, const char *name, size_t len, struct resp_buf *b)
+{
+    if (!name_ok(name, len, b))
+        return false;
     snprintf(c->name, sizeof c->name, "%.*s", (int)len, name);
     return true;
 }
 
-/* HELLO [protover [AUTH user pass] [SETNAME name]] */
+/* HELLO [protover [AUTH user pass] [SETNAME name]]. As Redis 7.0 does,
+ * the options take effect left to right: AUTH authenticates at once (so a
+ * later bad option leaves the client authenticated), SETNAME's name is
+ * checked at once and set only when the whole command succeeds. */
 void cmd_hello(struct cmd_ctx *x)
 {
     struct server *s = x->s;
@@ -111,13 +123,18 @@ void cmd_hello(struct cmd_ctx *x)
             return;
         }
     }
-    size_t auth_at = 0, name_at = 0;
+    size_t name_at = 0;
     for (size_t j = 2; j < q->argc; j++) {
         size_t more = q->argc - 1 - j;
         if (cmd_arg_is(q, j, "AUTH") && more >= 2) {
-            auth_at = j + 1;
+            if (!authenticate(x, q->argv[j + 1], q->argl[j + 1], q->argv[j + 2], q->argl[j + 2])) {
+                resp_write_error(b, wrongpass);
+                return;
+            }
             j += 2;
         } else if (cmd_arg_is(q, j, "SETNAME") && more >= 1) {
+            if (!name_ok(q->argv[j + 1], q->argl[j + 1], b))
+                return;
             name_at = j + 1;
             j++;
         } else {
@@ -128,26 +145,21 @@ void cmd_hello(struct cmd_ctx *x)
             return;
         }
     }
-    if (auth_at &&
-        !authenticate(x, q->argv[auth_at], q->argl[auth_at], q->argv[auth_at + 1], q->argl[auth_at + 1])) {
-        resp_write_error(b, wrongpass);
-        return;
-    }
     if (!c->user) {
         resp_write_error(b, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
                             "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
                             "the RESP protocol version at the same time");
         return;
     }
-    if (name_at && !set_name(c, q->argv[name_at], q->argl[name_at], b))
-        return;
+    if (name_at)
+        set_name(c, q->argv[name_at], q->argl[name_at], b);
     if (ver)
         c->proto = (int)ver;
     resp_write_map_len(b, 7, c->proto);
     resp_write_bulk(b, "server", 6);
     resp_write_bulk(b, "raftkv", 6);
-    resp_write_bulk(b, "version", 7);
-    resp_write_bulk(b, "0.1.0", 5);
+    resp_write_bulk(b, "version", 7); /* the Redis version clients may check features by */
+    resp_write_bulk(b, RAFTKV_REDIS_VERSION, strlen(RAFTKV_REDIS_VERSION));
     resp_write_bulk(b, "proto", 5);
     resp_write_int(b, c->proto);
     resp_write_bulk(b, "id", 2);
@@ -167,12 +179,19 @@ void cmd_quit(struct cmd_ctx *x)
     x->c->close_after_write = true;
 }
 
+/* SELECT index: Redis's checks (an int; 0 to 15, its default 16
+ * databases), then raftkv's one key space. */
 void cmd_select(struct cmd_ctx *x)
 {
-    if (x->q->argl[1] == 1 && x->q->argv[1][0] == '0')
-        resp_write_simple(&x->r->reply, "OK");
-    else
+    long long id;
+    if (!cmd_arg_ll(x->q, 1, &id) || id < INT_MIN || id > INT_MAX)
+        resp_write_error(&x->r->reply, "ERR value is not an integer or out of range");
+    else if (id < 0 || id > 15)
+        resp_write_error(&x->r->reply, "ERR DB index is out of range");
+    else if (id != 0)
         resp_write_error(&x->r->reply, "ERR raftkv has only database 0");
+    else
+        resp_write_simple(&x->r->reply, "OK");
 }
 
 void cmd_client_setname(struct cmd_ctx *x)
@@ -194,45 +213,46 @@ void cmd_client_id(struct cmd_ctx *x)
     resp_write_int(&x->r->reply, (int64_t)x->c->id);
 }
 
+/* CLIENT SETINFO LIB-NAME|LIB-VER value (Redis 7.2's, sent by redis-py 5
+ * and others on connect): checked as Redis checks it, then forgotten. */
 void cmd_client_setinfo(struct cmd_ctx *x)
 {
-    resp_write_simple(&x->r->reply, "OK");
+    const struct resp_request *q = x->q;
+    struct resp_buf *b = &x->r->reply;
+    char msg[200];
+    bool name = cmd_arg_is(q, 2, "lib-name");
+    if (!name && !cmd_arg_is(q, 2, "lib-ver")) {
+        snprintf(msg, sizeof msg, "ERR Unrecognized option '%.*s'", (int)(q->argl[2] > 128 ? 128 : q->argl[2]),
+                 q->argv[2]);
+        for (char *p = msg; *p; p++)
+            if (*p < ' ' || *p > '~')
+                *p = '?';
+        resp_write_error(b, msg);
+        return;
+    }
+    for (size_t i = 0; i < q->argl[3]; i++)
+        if (q->argv[3][i] < '!' || q->argv[3][i] > '~') {
+            snprintf(msg, sizeof msg, "ERR %s cannot contain spaces, newlines or special characters.",
+                     name ? "lib-name" : "lib-ver");
+            resp_write_error(b, msg);
+            return;
+        }
+    resp_write_simple(b, "OK");
 }
 
-/* One CLIENT LIST line, as Redis's (a subset of its fields). */
-static void client_line(struct resp_buf *b, const struct client *c, uint64_t now_ms)
+/* CLIENT NO-EVICT on|off: raftkv evicts no client for memory; kept as a
+ * flag ('e' in CLIENT LIST). */
+void cmd_client_no_evict(struct cmd_ctx *x)
 {
-    char line[512];
-    int n = snprintf(line, sizeof line,
-                     "id=%" PRIu64 " addr=%s laddr=%s name=%s age=%" PRIu64 " idle=%" PRIu64
-                     " flags=N db=0 cmd=%s user=%s resp=%d\n",
-                     c->id, c->addr, c->laddr, c->name, (now_ms - c->connected_ms) / 1000,
-                     (now_ms - (c->last_cmd_ms ? c->last_cmd_ms : c->connected_ms)) / 1000,
-                     c->last_cmd ? c->last_cmd : "NULL", c->user ? c->user->name : "default", c->proto);
-    if (n > 0)
-        resp_buf_append(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-}
-
-void cmd_client_list(struct cmd_ctx *x)
-{
-    if (x->q->argc > 2) {
+    if (cmd_arg_is(x->q, 2, "on"))
+        x->c->no_evict = true;
+    else if (cmd_arg_is(x->q, 2, "off"))
+        x->c->no_evict = false;
+    else {
         resp_write_error(&x->r->reply, "ERR syntax error");
         return;
     }
-    uint64_t now_ms = uv_hrtime() / 1000000;
-    struct resp_buf lines = {0};
-    for (const struct client *c = x->s->clients; c; c = c->next)
-        client_line(&lines, c, now_ms);
-    resp_write_bulk(&x->r->reply, lines.data ? lines.data : "", lines.len);
-    resp_buf_free(&lines);
-}
-
-void cmd_client_info(struct cmd_ctx *x)
-{
-    struct resp_buf line = {0};
-    client_line(&line, x->c, uv_hrtime() / 1000000);
-    resp_write_bulk(&x->r->reply, line.data ? line.data : "", line.len);
-    resp_buf_free(&line);
+    resp_write_simple(&x->r->reply, "OK");
 }
 
 void cmd_acl_whoami(struct cmd_ctx *x)

@@ -66,6 +66,10 @@ bool cmd_arg_ll(const struct resp_request *q, size_t i, long long *out)
 
 void cmd_run(struct cmd_ctx *x, struct kv_command *cmds, size_t n)
 {
+    if (x->capture) {
+        multi_capture(x->capture, x, cmds, n);
+        return;
+    }
     struct server *s = x->s;
     struct client_req *r = x->r;
     r->data = true;
@@ -170,52 +174,52 @@ void cmd_set(struct cmd_ctx *x)
     struct resp_buf *b = &x->r->reply;
     uint32_t flags = 0;
     long long t = 0;
-    /* As Redis's parseExtendedStringArguments: the same expire option
-     * again replaces the earlier one (only the last value is read), two
-     * different ones are a syntax error. */
-    const char *kind = NULL;
-    size_t at = 0;
+    size_t expire = 0; /* the index of the expire time's argument, 0: none */
+    bool seconds = false;
+    int expire_kind = 0;
+    /* As Redis: every option's syntax first, then the time's value. */
     for (size_t i = 3; i < q->argc; i++) {
         uint32_t f = cmd_arg_is(q, i, "nx")        ? KV_SET_NX
                      : cmd_arg_is(q, i, "xx")      ? KV_SET_XX
                      : cmd_arg_is(q, i, "get")     ? KV_SET_GET
                      : cmd_arg_is(q, i, "keepttl") ? KV_SET_KEEPTTL
                                                    : 0;
-        const char *k = cmd_arg_is(q, i, "ex")     ? "ex"
-                        : cmd_arg_is(q, i, "px")   ? "px"
-                        : cmd_arg_is(q, i, "exat") ? "exat"
-                        : cmd_arg_is(q, i, "pxat") ? "pxat"
-                                                   : NULL;
-        if (k) {
-            if ((kind && strcmp(kind, k) != 0) || (flags & KV_SET_KEEPTTL) || i + 1 >= q->argc) {
+        bool ex = cmd_arg_is(q, i, "ex"), px = cmd_arg_is(q, i, "px");
+        bool exat = cmd_arg_is(q, i, "exat"), pxat = cmd_arg_is(q, i, "pxat");
+        if (ex || px || exat || pxat) {
+            /* The same option again replaces the time; another one is a
+             * syntax error, as in Redis. */
+            int kind = ex ? 1 : px ? 2 : exat ? 3 : 4;
+            if ((expire && kind != expire_kind) || (flags & KV_SET_KEEPTTL) || i + 1 >= q->argc) {
                 resp_write_error(b, "ERR syntax error");
                 return;
             }
-            kind = k;
-            at = ++i;
+            expire = ++i;
+            expire_kind = kind;
+            seconds = ex || exat;
+            flags |= ex || px ? KV_SET_EXPIRE_IN : KV_SET_EXPIRE_AT;
             continue;
         }
-        if (!f || (f == KV_SET_KEEPTTL && kind) || (f == KV_SET_NX && (flags & KV_SET_XX)) ||
+        if (!f || (f == KV_SET_KEEPTTL && expire) || (f == KV_SET_NX && (flags & KV_SET_XX)) ||
             (f == KV_SET_XX && (flags & KV_SET_NX))) {
             resp_write_error(b, "ERR syntax error");
             return;
         }
         flags |= f;
     }
-    if (kind) {
-        bool ex = kind[0] == 'e', rel = kind[2] == '\0';
-        if (!cmd_arg_ll(q, at, &t)) {
+    if (expire) {
+        if (!cmd_arg_ll(q, expire, &t)) {
             resp_write_error(b, "ERR value is not an integer or out of range");
             return;
         }
         /* A relative time must not overflow once added to the clock. */
-        if (t <= 0 || (ex && t > LLONG_MAX / 1000) || (rel && t * (ex ? 1000 : 1) > LLONG_MAX - cmd_wall_ms())) {
+        if (t <= 0 || (seconds && t > LLONG_MAX / 1000) ||
+            ((flags & KV_SET_EXPIRE_IN) && t * (seconds ? 1000 : 1) > LLONG_MAX - cmd_wall_ms())) {
             resp_write_error(b, "ERR invalid expire time in 'set' command");
             return;
         }
-        if (ex)
+        if (seconds)
             t *= 1000;
-        flags |= rel ? KV_SET_EXPIRE_IN : KV_SET_EXPIRE_AT;
     }
     struct kv_command c;
     if (cmd_key_op(&c, KV_SET, q, 1) != 0 || cmd_arg_str(&c.arg[0], q, 2) != 0) {

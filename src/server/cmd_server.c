@@ -1,16 +1,43 @@
-/* cmd_server.c - the server's commands: INFO, LEADER, CONFIG GET,
- * DEBUG.CUT and COMMAND with its subcommands (answered from the command
- * table). */
+/* cmd_server.c - the server's commands: INFO, TIME, ROLE, LEADER, CONFIG
+ * GET, DEBUG.CUT and COMMAND with its subcommands (answered from the
+ * command table). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "server/commands.h"
+#include "server/role.h"
 
+/* INFO [section ...] */
 void cmd_info(struct cmd_ctx *x)
 {
-    info_write(x->s, x->c, &x->r->reply, x->c->proto);
+    const struct resp_request *q = x->q;
+    uint32_t want = info_sections(q->argc - 1, q->argv + 1, q->argl + 1);
+    info_write_sections(x->s, x->c, want, &x->r->reply, x->c->proto);
+}
+
+/* TIME: this member's clock as [seconds, microseconds], bulk strings as
+ * Redis sends them. Not the cluster's time: each member answers its own. */
+void cmd_time(struct cmd_ctx *x)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    char sec[24], usec[24];
+    int ns = snprintf(sec, sizeof sec, "%lld", (long long)tv.tv_sec);
+    int nu = snprintf(usec, sizeof usec, "%ld", (long)tv.tv_usec);
+    resp_write_array_len(&x->r->reply, 2);
+    resp_write_bulk(&x->r->reply, sec, (size_t)ns);
+    resp_write_bulk(&x->r->reply, usec, (size_t)nu);
+}
+
+/* ROLE: the leader as a master, the others as its replicas (role.h). */
+void cmd_role(struct cmd_ctx *x)
+{
+    struct role_view v;
+    role_view_of(x->s, &v);
+    role_write_reply(&x->r->reply, &v, x->c->proto);
 }
 
 void cmd_leader(struct cmd_ctx *x)

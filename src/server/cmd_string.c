@@ -5,8 +5,9 @@
  * arguments alone is refused here, before the log; what depends on the
  * value held (not an integer, an overflow, a string grown past
  * KV_STRING_MAX) is the state machine's answer (ops_string2.c), whose text
- * the reply carries as it is. MSET and MSETNX are one KV_MULTI each, so
- * every member applies all of their keys or none.
+ * the reply carries as it is. MSET and MSETNX are one operation each (a
+ * KV_MULTI, a KV_MSETNX), so every member applies all of their keys or
+ * none.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -265,9 +266,10 @@ void cmd_psetex(struct cmd_ctx *x)
     setex(x, false);
 }
 
-/* MSET and MSETNX: one KV_MULTI of a KV_SET per pair; MSETNX first guards
- * each key with KV_ABSENT, so one present key applies nothing. */
-static void mset(struct cmd_ctx *x, bool nx)
+/* MSET: one KV_MULTI of a KV_SET per pair, so every member applies all of
+ * them or none; queued in a transaction, the KV_SETs alone (EXEC's entry is
+ * the KV_MULTI). */
+void cmd_mset(struct cmd_ctx *x)
 {
     const struct resp_request *q = x->q;
     if (q->argc % 2 == 0) {
@@ -275,41 +277,48 @@ static void mset(struct cmd_ctx *x, bool nx)
         return;
     }
     size_t pairs = (q->argc - 1) / 2;
-    size_t n = nx ? 2 * pairs : pairs;
     struct kv_command c = {.op = KV_MULTI};
-    c.sub = calloc(n, sizeof *c.sub);
+    c.sub = calloc(pairs, sizeof *c.sub);
     if (!c.sub) {
         oom(x, &c);
         return;
     }
-    c.n_sub = n;
-    struct kv_command *sets = c.sub + (nx ? pairs : 0);
+    c.n_sub = pairs;
     for (size_t i = 0; i < pairs; i++) {
-        if ((nx && cmd_key_op(&c.sub[i], KV_ABSENT, q, 1 + 2 * i) != 0) ||
-            cmd_key_op(&sets[i], KV_SET, q, 1 + 2 * i) != 0 ||
-            cmd_arg_str(&sets[i].arg[0], q, 2 + 2 * i) != 0) {
+        if (cmd_key_op(&c.sub[i], KV_SET, q, 1 + 2 * i) != 0 ||
+            cmd_arg_str(&c.sub[i].arg[0], q, 2 + 2 * i) != 0) {
             oom(x, &c);
             return;
         }
-        if (nx)
-            c.sub[i].flags = KV_GUARD;
+    }
+    if (x->capture) {
+        cmd_run(x, c.sub, pairs); /* takes the KV_SETs over */
+        free(c.sub);
+        return;
     }
     cmd_run(x, &c, 1);
 }
 
-void cmd_mset(struct cmd_ctx *x)
-{
-    mset(x, false);
-}
-
+/* MSETNX: one KV_MSETNX carrying every pair. */
 void cmd_msetnx(struct cmd_ctx *x)
 {
-    mset(x, true);
+    const struct resp_request *q = x->q;
+    if (q->argc % 2 == 0) {
+        cmd_reply_arity(&x->r->reply, x->cmd->name);
+        return;
+    }
+    struct kv_command c;
+    if (cmd_key_op(&c, KV_MSETNX, q, 1) != 0 ||
+        kv_pack_fields(&c.arg[0], q->argv + 1, q->argl + 1, q->argc - 1) != 0) {
+        oom(x, &c);
+        return;
+    }
+    cmd_run(x, &c, 1);
 }
 
 /* ---- replies ---- */
 
-/* INCR ... APPEND STRLEN SETRANGE: the operation's number. */
+/* INCR ... APPEND STRLEN SETRANGE MSETNX: the operation's number. */
 void cmd_reply_num(struct client_req *r, int proto)
 {
     (void)proto;
@@ -321,13 +330,6 @@ void cmd_reply_setnx(struct client_req *r, int proto)
 {
     (void)proto;
     resp_write_int(&r->reply, r->results[0].kv.num ? 1 : 0);
-}
-
-/* MSETNX: :1 all set, :0 a key existed (the guard failed, nothing set). */
-void cmd_reply_msetnx(struct client_req *r, int proto)
-{
-    (void)proto;
-    resp_write_int(&r->reply, r->results[0].kv.code == KV_OK ? 1 : 0);
 }
 
 /* GETEX: the value or nil; run as a read with a bad expire time, the

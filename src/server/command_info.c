@@ -26,6 +26,7 @@ static const struct {
     {CMDF_WRITE, "write"},     {CMDF_READONLY, "readonly"}, {CMDF_DENYOOM, "denyoom"},
     {CMDF_ADMIN, "admin"},     {CMDF_MAY_BLOCK, "blocking"}, {CMDF_LOADING, "loading"},
     {CMDF_STALE, "stale"},     {CMDF_FAST, "fast"},          {CMDF_NO_AUTH, "no_auth"},
+    {CMDF_NO_MULTI, "no_multi"},
 };
 #define N_FLAG_NAMES (sizeof flag_names / sizeof flag_names[0])
 

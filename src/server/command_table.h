@@ -34,6 +34,7 @@ enum command_flag {
     CMDF_STALE = 1u << 7,    /* allowed on a stale replica (shown only) */
     CMDF_DENYOOM = 1u << 8,  /* may use more memory (shown only) */
     CMDF_DEBUG = 1u << 9,    /* exists only with --enable-debug-commands */
+    CMDF_NO_MULTI = 1u << 10, /* refused inside MULTI (Redis's "no-multi") */
 };
 
 /* ACL categories, as bits; the names are Redis's (acl_category_name). */

@@ -36,18 +36,23 @@ void cmd_reply_arity(struct resp_buf *b, const char *fullname)
 
 /* ---- Data command replies ---------------------------------------------------- */
 
+const char *commands_kv_error(const struct kv_result *kv, char *buf, size_t cap)
+{
+    if (kv->code == KV_OK || kv->code == KV_ERR_NO_KEY || kv->code == KV_ERR_PRECONDITION)
+        return NULL;
+    if (kv->code == KV_ERR_TYPE) /* Redis's own words, prefix included */
+        snprintf(buf, cap, "%s", kv->text);
+    else
+        snprintf(buf, cap, "ERR %s", kv->text[0] ? kv->text : "state machine error");
+    return buf;
+}
+
 /* An error that is not the state machine's answer; NULL if there is none. */
 static const char *result_error(const struct op_result *res, char *buf, size_t cap)
 {
     switch (res->status) {
     case REPLICA_DONE:
-        if (res->kv.code == KV_OK || res->kv.code == KV_ERR_NO_KEY || res->kv.code == KV_ERR_PRECONDITION)
-            return NULL;
-        if (res->kv.code == KV_ERR_TYPE) /* Redis's own words, prefix included */
-            snprintf(buf, cap, "%s", res->kv.text);
-        else
-            snprintf(buf, cap, "ERR %s", res->kv.text[0] ? res->kv.text : "state machine error");
-        return buf;
+        return commands_kv_error(&res->kv, buf, cap);
     case REPLICA_NOT_LEADER:
     case REPLICA_UNAVAILABLE:
         snprintf(buf, cap, "TRYAGAIN %s", res->text[0] ? res->text : "unavailable");
@@ -86,13 +91,23 @@ void commands_format_reply(struct server *s, struct client_req *r)
 
 /* ---- Dispatch ------------------------------------------------------------------ */
 
+/* Redis 7.0's words: the name (at most 128 bytes), then the arguments
+ * quoted while the list is under 128 bytes; line breaks become spaces. */
 static void reply_unknown(struct client_req *r, const struct resp_request *q)
 {
-    char msg[160];
-    snprintf(msg, sizeof msg, "ERR unknown command '%.*s'", (int)(q->argl[0] > 40 ? 40 : q->argl[0]), q->argv[0]);
-    for (char *p = msg; *p; p++)
-        if (!isprint((unsigned char)*p))
-            *p = '?';
+    char msg[600];
+    int n = snprintf(msg, sizeof msg, "ERR unknown command '%.*s', with args beginning with: ",
+                     (int)(q->argl[0] > 128 ? 128 : q->argl[0]), q->argv[0]);
+    size_t args = 0;
+    for (size_t i = 1; i < q->argc && args < 128; i++) {
+        int k = snprintf(msg + n, sizeof msg - (size_t)n, "'%.*s' ",
+                         (int)(q->argl[i] > 128 - args ? 128 - args : q->argl[i]), q->argv[i]);
+        args += (size_t)k;
+        n += k;
+    }
+    for (int i = 0; i < n; i++)
+        if (msg[i] == '\r' || msg[i] == '\n' || msg[i] == '\0')
+            msg[i] = ' ';
     resp_write_error(&r->reply, msg);
 }
 
@@ -147,6 +162,9 @@ int commands_dispatch(struct client *c, struct resp_request *q)
     r->started_ns = uv_hrtime();
 
     const struct command_def *cmd = dispatch_lookup(s, r, q);
+    bool queue = multi_queues(c, cmd);
+    if (!cmd)
+        multi_flag_error(c, r, q); /* unknown or wrong arity: EXEC aborts */
     /* The handshake deadline (client_sweep.c) ends with the first command
      * of an authenticated client: sending commands without logging in
      * does not buy a connection more time. */
@@ -161,13 +179,18 @@ int commands_dispatch(struct client *c, struct resp_request *q)
             if (v != ACL_NOAUTH)
                 s->stats.acl_denied++;
             resp_write_error(&r->reply, acl_verdict_error(v, cmd, err, sizeof err));
+            if (queue)
+                multi_flag_error(c, r, q);
+        } else if (queue) {
+            struct cmd_ctx x = {.s = s, .c = c, .r = r, .q = q, .cmd = cmd};
+            multi_queue(&x);
         } else {
             struct cmd_ctx x = {.s = s, .c = c, .r = r, .q = q, .cmd = cmd};
             cmd->handler(&x);
             if (c->user) /* AUTH or HELLO AUTH just logged in */
                 c->handshake_done = true;
-            if (r->data)
-                return 0; /* its operations answer it (cmd_start_ops) */
+            if (r->data || r->deferred)
+                return 0; /* its operations answer it (cmd_start_ops), or its module */
         }
     }
     client_req_done(r);

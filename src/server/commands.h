@@ -13,13 +13,43 @@
 #include "server/command_table.h"
 #include "server/server_internal.h"
 
+struct multi_item;
+
 struct cmd_ctx {
     struct server *s;
     struct client *c;
     struct client_req *r;
     const struct resp_request *q;
     const struct command_def *cmd;
+    /* Inside MULTI: where cmd_run puts the prepared operations instead of
+     * running them (multi.c); NULL otherwise. */
+    struct multi_item *capture;
 };
+
+/* A state machine's answer that is a client error, written into buf
+ * ("ERR ..." or Redis's own line); NULL when the answer is no error. */
+const char *commands_kv_error(const struct kv_result *kv, char *buf, size_t cap);
+
+/* multi.c: MULTI EXEC DISCARD WATCH UNWATCH, and queueing inside MULTI. */
+void cmd_multi(struct cmd_ctx *x);
+void cmd_exec(struct cmd_ctx *x);
+void cmd_discard(struct cmd_ctx *x);
+void cmd_watch(struct cmd_ctx *x);
+void cmd_unwatch(struct cmd_ctx *x);
+void cmd_reply_exec(struct client_req *r, int proto);
+void cmd_reply_watch(struct client_req *r, int proto);
+/* Whether a command of this row is queued rather than run (the client is
+ * inside MULTI and the row is no transaction control). */
+bool multi_queues(const struct client *c, const struct command_def *cmd);
+/* Queue the command (replies +QUEUED, or an error that aborts EXEC). */
+void multi_queue(struct cmd_ctx *x);
+/* A queue-time error (unknown command, arity, permission), already written
+ * into r's reply: EXEC aborts; if the command was EXEC itself (inside
+ * MULTI or not), any transaction ends now and the reply is Redis's
+ * EXECABORT with the reason instead. */
+void multi_flag_error(struct client *c, struct client_req *r, const struct resp_request *q);
+/* Put the prepared operations of a command inside MULTI into its item. */
+void multi_capture(struct multi_item *it, struct cmd_ctx *x, struct kv_command *cmds, size_t n);
 
 /* Whether argument i is `word` (any case). */
 bool cmd_arg_is(const struct resp_request *q, size_t i, const char *word);
@@ -74,7 +104,6 @@ void cmd_mset(struct cmd_ctx *x);
 void cmd_msetnx(struct cmd_ctx *x);
 void cmd_reply_num(struct client_req *r, int proto);
 void cmd_reply_setnx(struct client_req *r, int proto);
-void cmd_reply_msetnx(struct client_req *r, int proto);
 void cmd_reply_getex(struct client_req *r, int proto);
 
 /* cmd_connection.c: PING ECHO HELLO AUTH QUIT SELECT CLIENT ACL */
@@ -88,12 +117,23 @@ void cmd_client_setname(struct cmd_ctx *x);
 void cmd_client_getname(struct cmd_ctx *x);
 void cmd_client_id(struct cmd_ctx *x);
 void cmd_client_setinfo(struct cmd_ctx *x);
-void cmd_client_list(struct cmd_ctx *x);
-void cmd_client_info(struct cmd_ctx *x);
+void cmd_client_no_evict(struct cmd_ctx *x);
 void cmd_acl_whoami(struct cmd_ctx *x);
 
-/* cmd_server.c: INFO LEADER CONFIG DEBUG.CUT COMMAND */
+/* transfer.c: RAFT.TRANSFER_LEADER */
+void cmd_raft_transfer_leader(struct cmd_ctx *x);
+
+/* client_list.c: CLIENT LIST and CLIENT INFO */
+void cmd_client_list(struct cmd_ctx *x);
+void cmd_client_info(struct cmd_ctx *x);
+/* One connection's line, as Redis 7.0's CLIENT LIST writes it (with "\n");
+ * now_ms on uv_hrtime's clock. */
+void client_list_line(struct resp_buf *b, const struct client *c, uint64_t now_ms);
+
+/* cmd_server.c: INFO TIME ROLE LEADER CONFIG DEBUG.CUT COMMAND */
 void cmd_info(struct cmd_ctx *x);
+void cmd_time(struct cmd_ctx *x);
+void cmd_role(struct cmd_ctx *x);
 void cmd_leader(struct cmd_ctx *x);
 void cmd_config_get(struct cmd_ctx *x);
 void cmd_debug_cut(struct cmd_ctx *x);

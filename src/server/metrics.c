@@ -7,12 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/version.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
-
-#ifndef RAFTKV_VERSION
-#define RAFTKV_VERSION "0.1.0"
-#endif
 
 void metrics_observe(struct server *s)
 {

@@ -261,8 +261,30 @@ static void link_connect(struct peer_link *l)
         link_down(l, uv_strerror(rc));
 }
 
+static bool link_queue_bytes(struct server *s, int peer, const uint8_t *frame, size_t len);
+
 /* Append a frame already encoded in peer_scratch to a link's queue. */
 static bool link_queue(struct server *s, int peer)
+{
+    return link_queue_bytes(s, peer, peer_scratch.data, peer_scratch.len);
+}
+
+bool peer_send_frame(struct server *s, int peer, const uint8_t *frame, size_t len)
+{
+    return link_queue_bytes(s, peer, frame, len);
+}
+
+size_t peer_link_queued(const struct server *s, int peer)
+{
+    return server_out_bytes(&s->links[peer].out);
+}
+
+uint64_t peer_link_connects(const struct server *s, int peer)
+{
+    return s->links[peer].connects;
+}
+
+static bool link_queue_bytes(struct server *s, int peer, const uint8_t *frame, size_t len)
 {
     if (peer < 0 || peer >= s->opt.n_nodes || peer == s->opt.self)
         return false;
@@ -271,13 +293,13 @@ static bool link_queue(struct server *s, int peer)
      * than the bound) always fits an empty queue. */
     size_t queued = server_out_bytes(&l->out);
     if (l->state != LINK_CONNECTED || server_now(s) < s->cut_until_ms[peer] ||
-        (queued > 0 && queued + peer_scratch.len > s->opt.peer_queue_bytes) ||
-        resp_buf_append(&l->out.pending, peer_scratch.data, peer_scratch.len) != 0) {
+        (queued > 0 && queued + len > s->opt.peer_queue_bytes) ||
+        resp_buf_append(&l->out.pending, frame, len) != 0) {
         l->frames_dropped++;
         return false;
     }
     l->frames_sent++;
-    l->bytes_sent += peer_scratch.len;
+    l->bytes_sent += len;
     return true;
 }
 
@@ -357,6 +379,8 @@ static void conn_close(struct peer_conn *c, const char *why)
         return;
     c->closing = true;
     struct server *s = c->srv;
+    if (c->peer >= 0)
+        snap_xfer_conn_closed(s, c->peer);
     if (c->peer >= 0)
         server_log(SLOG_INFO, "peer_conn_closed", "peer=%s addr=%s reason=\"%s\"", s->opt.names[c->peer], c->addr,
                    why);
@@ -471,6 +495,11 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
             commands_proxy_answer(s, &p);
         break;
     }
+    case PEER_FRAME_SNAP_OFFER:
+    case PEER_FRAME_SNAP_CHUNK:
+    case PEER_FRAME_SNAP_ACK:
+        rc = snap_xfer_frame(s, c->peer, kind, body, len);
+        break;
     default:
         rc = PEER_ERR_MALFORMED;
     }

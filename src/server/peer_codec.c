@@ -199,6 +199,7 @@ int peer_decode_hello(const uint8_t *body, size_t len, struct peer_hello *h)
 #define RAFT_FIELD_COUNT 13
 #define FLAG_GRANTED 1u
 #define FLAG_SUCCESS 2u
+#define FLAG_TRANSFER 4u /* VOTE: a leadership transfer's campaign */
 
 /* The u64 fields of struct raft_msg, in wire order. */
 static void raft_fields(struct raft_msg *m, uint64_t *f[RAFT_FIELD_COUNT])
@@ -218,28 +219,32 @@ static void raft_fields(struct raft_msg *m, uint64_t *f[RAFT_FIELD_COUNT])
     f[12] = &m->snap_term;
 }
 
-int peer_encode_raft(struct peer_wbuf *b, const struct raft_msg *m)
+/* The upper bound of a Raft message's body, or 0 when it cannot be sent. */
+static size_t raft_body_bound(const struct raft_msg *m)
 {
     if ((unsigned)m->type >= RAFT_MSG_TYPE_COUNT || m->from < 0 || m->to < 0 ||
         m->from >= RAFT_MAX_NODES || m->to >= RAFT_MAX_NODES)
-        return PEER_ERR_MALFORMED;
+        return 0;
     size_t n_entries = m->type == RAFT_MSG_APPEND ? m->n_entries : 0;
     size_t bound = 4 + 2 + RAFT_FIELD_COUNT * 10 + 20;
     for (size_t i = 0; i < n_entries; i++) {
         if (m->entries[i].index != m->entries[0].index + i)
-            return PEER_ERR_MALFORMED;
+            return 0;
         bound += 21 + m->entries[i].len;
     }
     size_t snap_len = m->type == RAFT_MSG_SNAPSHOT ? m->snap_len : 0;
-    bound += 10 + snap_len;
-    size_t start;
-    int rc = frame_begin(b, bound, PEER_FRAME_RAFT, &start);
-    if (rc != PEER_OK)
-        return rc;
+    return bound + 10 + snap_len;
+}
+
+static void put_raft_body(struct peer_wbuf *b, const struct raft_msg *m)
+{
+    size_t n_entries = m->type == RAFT_MSG_APPEND ? m->n_entries : 0;
+    size_t snap_len = m->type == RAFT_MSG_SNAPSHOT ? m->snap_len : 0;
     put_u8(b, (uint8_t)m->type);
     put_varint(b, (uint64_t)m->from);
     put_varint(b, (uint64_t)m->to);
-    put_u8(b, (uint8_t)((m->granted ? FLAG_GRANTED : 0) | (m->success ? FLAG_SUCCESS : 0)));
+    put_u8(b, (uint8_t)((m->granted ? FLAG_GRANTED : 0) | (m->success ? FLAG_SUCCESS : 0) |
+                        (m->transfer ? FLAG_TRANSFER : 0)));
     uint64_t *f[RAFT_FIELD_COUNT];
     raft_fields((struct raft_msg *)m, f); /* read only */
     uint16_t mask = 0;
@@ -267,6 +272,18 @@ int peer_encode_raft(struct peer_wbuf *b, const struct raft_msg *m)
         put_varint(b, snap_len);
         put_bytes(b, m->snap_data, snap_len);
     }
+}
+
+int peer_encode_raft(struct peer_wbuf *b, const struct raft_msg *m)
+{
+    size_t bound = raft_body_bound(m);
+    if (bound == 0)
+        return PEER_ERR_MALFORMED;
+    size_t start;
+    int rc = frame_begin(b, bound, PEER_FRAME_RAFT, &start);
+    if (rc != PEER_OK)
+        return rc;
+    put_raft_body(b, m);
     frame_end(b, start);
     return PEER_OK;
 }
@@ -285,13 +302,14 @@ int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_m
         return refuse("unknown Raft message type");
     if (from >= (uint64_t)n_nodes || to >= (uint64_t)n_nodes)
         return refuse("node id past the peer list");
-    if (flags & ~(FLAG_GRANTED | FLAG_SUCCESS))
+    if (flags & ~(FLAG_GRANTED | FLAG_SUCCESS | FLAG_TRANSFER))
         return refuse("unknown flags");
     m->type = (enum raft_msg_type)type;
     m->from = (int)from;
     m->to = (int)to;
     m->granted = flags & FLAG_GRANTED;
     m->success = flags & FLAG_SUCCESS;
+    m->transfer = flags & FLAG_TRANSFER;
     uint16_t mask = (uint16_t)(get_u8(&r) << 8);
     mask |= get_u8(&r);
     if (r.bad)
@@ -430,6 +448,116 @@ int peer_decode_proxy_resp(const uint8_t *body, size_t len, struct peer_proxy_re
     return reader_done(&r) ? PEER_OK : PEER_ERR_MALFORMED;
 }
 
+/* ---- Snapshot transfers ------------------------------------------------------ */
+
+int peer_encode_snap_offer(struct peer_wbuf *b, const struct peer_snap_offer *o)
+{
+    if (o->msg.type != RAFT_MSG_SNAPSHOT || o->msg.snap_len != 0 || o->size == 0)
+        return PEER_ERR_MALFORMED;
+    size_t bound = raft_body_bound(&o->msg);
+    if (bound == 0)
+        return PEER_ERR_MALFORMED;
+    size_t start;
+    int rc = frame_begin(b, 20 + bound, PEER_FRAME_SNAP_OFFER, &start);
+    if (rc != PEER_OK)
+        return rc;
+    put_varint(b, o->id);
+    put_varint(b, o->size);
+    put_raft_body(b, &o->msg);
+    frame_end(b, start);
+    return PEER_OK;
+}
+
+int peer_decode_snap_offer(const uint8_t *body, size_t len, int n_nodes, struct peer_snap_offer *o)
+{
+    struct reader r = {body, len, 0, false};
+    memset(o, 0, sizeof *o);
+    decode_detail = "truncated or with trailing bytes";
+    o->id = get_varint(&r);
+    o->size = get_varint(&r);
+    if (r.bad)
+        return PEER_ERR_MALFORMED;
+    if (o->id == 0 || o->size == 0)
+        return refuse("a transfer with no id or no bytes");
+    int rc = peer_decode_raft(body + r.pos, len - r.pos, n_nodes, &o->msg);
+    if (rc != PEER_OK)
+        return rc;
+    if (o->msg.type != RAFT_MSG_SNAPSHOT || o->msg.snap_len != 0) {
+        peer_raft_msg_release(&o->msg);
+        return refuse("an offer that is not an image-less SNAPSHOT");
+    }
+    return PEER_OK;
+}
+
+int peer_encode_snap_chunk(struct peer_wbuf *b, const struct peer_snap_chunk *c)
+{
+    if (c->len == 0 || c->len > PEER_SNAP_CHUNK_MAX || c->id == 0)
+        return PEER_ERR_MALFORMED;
+    size_t start;
+    int rc = frame_begin(b, 24 + c->len, PEER_FRAME_SNAP_CHUNK, &start);
+    if (rc != PEER_OK)
+        return rc;
+    put_varint(b, c->id);
+    put_varint(b, c->offset);
+    put_u8(b, (uint8_t)(c->crc >> 24));
+    put_u8(b, (uint8_t)(c->crc >> 16));
+    put_u8(b, (uint8_t)(c->crc >> 8));
+    put_u8(b, (uint8_t)c->crc);
+    put_bytes(b, c->data, c->len);
+    frame_end(b, start);
+    return PEER_OK;
+}
+
+int peer_decode_snap_chunk(const uint8_t *body, size_t len, struct peer_snap_chunk *c)
+{
+    struct reader r = {body, len, 0, false};
+    memset(c, 0, sizeof *c);
+    decode_detail = "truncated";
+    c->id = get_varint(&r);
+    c->offset = get_varint(&r);
+    for (int i = 0; i < 4; i++)
+        c->crc = (c->crc << 8) | get_u8(&r);
+    if (r.bad)
+        return PEER_ERR_MALFORMED;
+    c->len = r.len - r.pos;
+    if (c->id == 0 || c->len == 0 || c->len > PEER_SNAP_CHUNK_MAX)
+        return refuse("a chunk with no id, no bytes or over 1 MiB");
+    if (c->offset > UINT64_MAX - c->len)
+        return refuse("a chunk past 2^64 bytes");
+    c->data = r.p + r.pos;
+    return PEER_OK;
+}
+
+int peer_encode_snap_ack(struct peer_wbuf *b, const struct peer_snap_ack *a)
+{
+    if (a->status > PEER_SNAP_REFUSED)
+        return PEER_ERR_MALFORMED;
+    size_t start;
+    int rc = frame_begin(b, 21, PEER_FRAME_SNAP_ACK, &start);
+    if (rc != PEER_OK)
+        return rc;
+    put_varint(b, a->id);
+    put_varint(b, a->offset);
+    put_u8(b, a->status);
+    frame_end(b, start);
+    return PEER_OK;
+}
+
+int peer_decode_snap_ack(const uint8_t *body, size_t len, struct peer_snap_ack *a)
+{
+    struct reader r = {body, len, 0, false};
+    memset(a, 0, sizeof *a);
+    decode_detail = "truncated or with trailing bytes";
+    a->id = get_varint(&r);
+    a->offset = get_varint(&r);
+    a->status = get_u8(&r);
+    if (!reader_done(&r))
+        return PEER_ERR_MALFORMED;
+    if (a->status > PEER_SNAP_REFUSED)
+        return refuse("unknown transfer status");
+    return PEER_OK;
+}
+
 /* ---- Framing -------------------------------------------------------------------- */
 
 int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *kind,
@@ -445,7 +573,7 @@ int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *
         return 0;
     if (data[4] != PEER_CODEC_VERSION)
         return PEER_ERR_VERSION;
-    if (data[5] < PEER_FRAME_HELLO || data[5] > PEER_FRAME_PROXY_RESP)
+    if (data[5] < PEER_FRAME_HELLO || data[5] > PEER_FRAME_SNAP_ACK)
         return PEER_ERR_MALFORMED;
     if (len < 4 + (size_t)n)
         return 0;

@@ -7,7 +7,7 @@
  *     body
  * Integers in bodies are unsigned LEB128 varints, so a heartbeat costs a
  * dozen bytes. A Raft message body is
- *     u8 type, varint from, varint to, u8 flags (granted, success),
+ *     u8 type, varint from, varint to, u8 flags (granted, success, transfer),
  *     u16 mask of the non-zero u64 fields, then those fields in a fixed order,
  *     APPEND: varint n_entries, varint first index, then per entry
  *             varint term, u8 type, varint len, bytes
@@ -27,6 +27,15 @@
  * kv_command_encode() bytes) and get PROXY_RESP back. The leader appends a
  * proxied write only while it leads in that term (router.h, rule 2).
  *
+ * A snapshot image travels in its own frames, streamed from the sender's
+ * file with flow control (snap_transfer.c): SNAP_OFFER (a transfer id, the
+ * image's size in bytes, then a SNAPSHOT Raft message body with no image),
+ * SNAP_CHUNK (the id, the chunk's offset, a CRC32C of its bytes as a u32
+ * big endian, then 1 to PEER_SNAP_CHUNK_MAX bytes: the rest of the frame)
+ * and, back on the receiver's own link, SNAP_ACK (the id, the bytes received
+ * and written so far, a u8 status: 0 go on, 1 done, 2 refused). So no frame
+ * limit bounds the data set.
+ *
  * Decoders never trust a length: every count and size is checked against
  * the bytes actually present and its own bound (PEER_MAX_ENTRIES, 2^32-1
  * bytes an entry) before anything is allocated; a varint is at most 64 bits
@@ -44,7 +53,9 @@
 #include "raft/raft.h"
 
 #define PEER_CODEC_VERSION 3 /* 2: PROXY_REQ carries a term; 3: HELLO a cluster id */
-#define PEER_DEFAULT_MAX_FRAME (256u << 20) /* a snapshot travels in one frame */
+#define PEER_DEFAULT_MAX_FRAME (256u << 20)
+/* Bytes of image in one SNAP_CHUNK frame, at most. */
+#define PEER_SNAP_CHUNK_MAX (1u << 20)
 #define PEER_FRAME_HEADER 6                /* length + version + kind */
 #define PEER_MAX_NAME 64
 /* Entries in one APPEND frame: far above what a leader batches (the core's
@@ -56,7 +67,12 @@ enum peer_frame_kind {
     PEER_FRAME_RAFT = 2,
     PEER_FRAME_PROXY_REQ = 3,
     PEER_FRAME_PROXY_RESP = 4,
+    PEER_FRAME_SNAP_OFFER = 5,
+    PEER_FRAME_SNAP_CHUNK = 6,
+    PEER_FRAME_SNAP_ACK = 7,
 };
+
+enum peer_snap_status { PEER_SNAP_GO_ON = 0, PEER_SNAP_DONE = 1, PEER_SNAP_REFUSED = 2 };
 
 #define PEER_OK 0
 #define PEER_ERR_MALFORMED (-1)
@@ -96,6 +112,26 @@ struct peer_proxy_resp {
     size_t text_len;
 };
 
+struct peer_snap_offer {
+    uint64_t id;   /* nonzero, chosen by the sender */
+    uint64_t size; /* bytes of the image file, nonzero */
+    struct raft_msg msg; /* RAFT_MSG_SNAPSHOT, snap_len 0 */
+};
+
+struct peer_snap_chunk {
+    uint64_t id;
+    uint64_t offset;
+    uint32_t crc; /* CRC32C of data */
+    const uint8_t *data; /* borrowed */
+    size_t len;
+};
+
+struct peer_snap_ack {
+    uint64_t id;
+    uint64_t offset; /* bytes received and written */
+    uint8_t status;  /* enum peer_snap_status */
+};
+
 /* Append one whole frame to b. Return PEER_OK or PEER_ERR_*; on error b is
  * unchanged. peer_encode_raft rejects an APPEND whose entries do not have
  * consecutive indexes (a programmer error upstream, reported not asserted). */
@@ -103,6 +139,9 @@ int peer_encode_hello(struct peer_wbuf *b, const struct peer_hello *h);
 int peer_encode_raft(struct peer_wbuf *b, const struct raft_msg *m);
 int peer_encode_proxy_req(struct peer_wbuf *b, const struct peer_proxy_req *r);
 int peer_encode_proxy_resp(struct peer_wbuf *b, const struct peer_proxy_resp *r);
+int peer_encode_snap_offer(struct peer_wbuf *b, const struct peer_snap_offer *o);
+int peer_encode_snap_chunk(struct peer_wbuf *b, const struct peer_snap_chunk *c);
+int peer_encode_snap_ack(struct peer_wbuf *b, const struct peer_snap_ack *a);
 
 /* Look at the start of a byte stream: 1 if a whole frame is there (*kind,
  * and *frame_len = all its bytes, header included; the body is at
@@ -123,6 +162,11 @@ void peer_raft_msg_release(struct raft_msg *m);
 const char *peer_decode_detail(void);
 int peer_decode_proxy_req(const uint8_t *body, size_t len, struct peer_proxy_req *r);
 int peer_decode_proxy_resp(const uint8_t *body, size_t len, struct peer_proxy_resp *r);
+/* An offer's msg is checked as peer_decode_raft's (release it the same
+ * way); a chunk's data points into body. */
+int peer_decode_snap_offer(const uint8_t *body, size_t len, int n_nodes, struct peer_snap_offer *o);
+int peer_decode_snap_chunk(const uint8_t *body, size_t len, struct peer_snap_chunk *c);
+int peer_decode_snap_ack(const uint8_t *body, size_t len, struct peer_snap_ack *a);
 
 /* FNV-1a over the canonical peer list text, e.g. "n1=127.0.0.1:7101,...". */
 uint64_t peer_fingerprint(const char *text);

@@ -458,6 +458,21 @@ int resp_write_set_len(struct resp_buf *b, size_t n, int proto)
     return resp_write_line(b, proto >= 3 ? '~' : '*', s, (size_t)k);
 }
 
+int resp_write_verbatim(struct resp_buf *b, const char *s, size_t n, int proto)
+{
+    if (proto < 3)
+        return resp_write_bulk(b, s, n);
+    char head[32];
+    int k = snprintf(head, sizeof head, "%zu", n + 4);
+    size_t old = b->len;
+    if (resp_write_line(b, '=', head, (size_t)k) || resp_buf_append(b, "txt:", 4) || resp_buf_append(b, s, n) ||
+        resp_buf_append(b, "\r\n", 2)) {
+        b->len = old;
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- Client side ---------------------------------------------------------- */
 
 long resp_reply_parse(const char *data, size_t len, struct resp_reply *out)

@@ -106,6 +106,9 @@ int resp_write_array_len(struct resp_buf *b, size_t n);
 int resp_write_map_len(struct resp_buf *b, size_t n, int proto);
 /* proto 2: an array "*n", proto 3: a set "~n" */
 int resp_write_set_len(struct resp_buf *b, size_t n, int proto);
+/* Text (INFO, CLIENT LIST): proto 2 a bulk string, proto 3 a verbatim
+ * string "=N\r\ntxt:..." as Redis sends it. */
+int resp_write_verbatim(struct resp_buf *b, const char *s, size_t n, int proto);
 
 /* ---- Client side: reading one reply (tests, the RESP workload client) --- */
 

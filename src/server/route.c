@@ -175,6 +175,9 @@ int route_start(struct server *s)
     c.unsafe_local_reads = s->opt.unsafe_local_reads;
     c.leader_wait_ms = s->opt.request_timeout_ms;
     c.forward_timeout_ms = s->opt.request_timeout_ms + ROUTE_FORWARD_MARGIN_MS;
+    /* A leader that hands over (RAFT.TRANSFER_LEADER, SIGTERM) answers what
+     * was forwarded to it after the view moved on: wait for that answer. */
+    c.await_former_leader = true;
     c.submit = route_on_submit;
     c.forward = route_on_forward;
     c.finish = route_on_finish;
@@ -203,7 +206,7 @@ void route_op(struct server *s, struct server_op *op)
         return;
     }
     struct client *c = op->req->client;
-    enum router_kind kind = op->cmd.op == KV_READ ? ROUTER_READ : ROUTER_WRITE;
+    enum router_kind kind = kv_op_reads(op->cmd.op) ? ROUTER_READ : ROUTER_WRITE;
     router_submit(s->router, c ? &c->order : NULL, kind, op, server_now(s));
 }
 
@@ -317,7 +320,7 @@ void commands_proxy_serve(struct server *s, int from_peer, const struct peer_pro
         /* Draining: take nothing new, or a busy cluster could keep this
          * node from ever finishing its in-flight work. */
         kv_command_release(&cmd);
-        p.status = REPLICA_UNAVAILABLE;
+        p.status = REPLICA_NOT_LEADER; /* retried at the next leader (router.h, rule 4) */
         p.text = "the leader is shutting down";
     } else if (s->n_ops >= s->opt.max_pending) {
         server_log_limited(SLOG_WARN, "proxy_pending_limit", "peer=%s pending=%zu max_pending=%zu",

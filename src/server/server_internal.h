@@ -29,6 +29,7 @@
 #include "server/peer_codec.h"
 #include "server/peer_gate.h"
 #include "server/req_table.h"
+#include "server/snap_transfer.h"
 #include "server/resp.h"
 #include "storage/identity.h"
 #include "storage/storage_replica.h"
@@ -63,6 +64,7 @@ struct server_options {
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
     size_t max_frame;
+    size_t max_snapshot_bytes; /* a snapshot offer larger than this is refused */
     /* Peer TLS (peer.c): --certs-dir DIR fills the files not given by the
      * --peer-*-file options; insecure: --peer-insecure-plaintext. */
     char certs_dir[PATH_MAX];
@@ -77,6 +79,7 @@ struct server_options {
     uint64_t request_timeout_ms;
     uint64_t shutdown_wait_ms;
     uint64_t snapshot_entries; /* applied entries between snapshots */
+    uint64_t apply_batch;      /* committed entries applied per loop turn at most */
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */
@@ -219,6 +222,7 @@ struct client {
     struct server_out out;
     struct tls_session *tls; /* on the TLS port (out.tls too); NULL on the plain one */
     bool reading, closing, close_after_write;
+    bool no_evict; /* CLIENT NO-EVICT on: shown only (raftkv evicts no client) */
     /* Input not parsed yet because the window was full (client.c); taken
      * up by client_drain_held once answers free it. */
     struct resp_buf held;
@@ -232,6 +236,8 @@ struct client {
     uint64_t handshake_deadline_ms;
     uint64_t last_io_ms;
     bool tls_counted; /* its finished handshake was counted */
+    /* MULTI's queue and WATCH's keys (multi.c); NULL when neither is used. */
+    struct client_multi *multi;
     struct client *prev, *next;
 };
 
@@ -282,8 +288,15 @@ struct client_req {
     bool done;
     bool data; /* a data command (its latency is recorded) */
     uint32_t reply_flags; /* what a handler tells its reply function (SET's GET) */
+    bool deferred; /* answered later by its handler's module (transfer.c) */
+    struct multi_exec *exec; /* EXEC: the transaction it runs (multi.c), owned */
+    struct watch_note *watch; /* WATCH: where its versions go (multi.c), owned */
     uint64_t started_ns;
 };
+
+/* multi.c: a closing connection's transaction and watches; an EXEC's. */
+void multi_client_free(struct client *c);
+void multi_req_free(struct client_req *r);
 
 /* ---- The server ------------------------------------------------------------- */
 
@@ -301,6 +314,15 @@ struct server_stats {
     uint64_t tls_handshakes, tls_handshake_failures; /* client port */
     uint64_t latency_us_hist[SERVER_LATENCY_BUCKETS];
     uint64_t latency_us_sum; /* of the same commands, for the metrics histogram */
+};
+
+/* transfer.c: the leadership transfer under way (one at a time). */
+struct server_transfer {
+    bool active;
+    int target;             /* the member chosen */
+    raft_term term;         /* the term it began in */
+    uint64_t started_ms, deadline_ms;
+    struct client_req *req; /* RAFT.TRANSFER_LEADER waiting, or NULL (SIGTERM) */
 };
 
 struct server {
@@ -359,6 +381,8 @@ struct server {
     uint64_t elections_refused_seen; /* raft_refusals.c */
     struct metrics metrics;            /* metrics.h: observations for /metrics, /health */
     struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */
+    struct server_transfer transfer;
+    struct snap_transfers xfer; /* snapshots streamed to and from peers */
 };
 
 uint64_t server_now(struct server *s);
@@ -389,6 +413,11 @@ bool peer_send_proxy_req(struct server *s, int peer, uint64_t id, raft_term term
                          size_t len);
 bool peer_send_proxy_resp(struct server *s, int peer, const struct peer_proxy_resp *r);
 bool peer_link_up(const struct server *s, int peer);
+/* A frame already encoded (snap_transfer.c); false if dropped. */
+bool peer_send_frame(struct server *s, int peer, const uint8_t *frame, size_t len);
+/* Bytes waiting to go to `peer`, and how often its link was established. */
+size_t peer_link_queued(const struct server *s, int peer);
+uint64_t peer_link_connects(const struct server *s, int peer);
 void peer_flush_writes(struct server *s);
 
 /* client.c */
@@ -478,9 +507,32 @@ bool commands_submit_queued(struct server *s);
  * 0, or -1 after printing why to stderr. */
 int server_auth_setup(struct server *s);
 
+/* transfer.c: RAFT.TRANSFER_LEADER and the hand-over on SIGTERM */
+/* Begin a transfer to target (RAFT_NO_NODE: the core's pick); req, if
+ * any, is answered when it ends. 1 begun, 0 nothing to do (the target is
+ * this member), -1 refused (*why), -2 not leader. */
+int server_transfer_start(struct server *s, int target, struct client_req *req, const char **why);
+/* After every batch: end the transfer if it is done or failed. */
+void server_transfer_check(struct server *s);
+bool server_transfer_running(const struct server *s);
+uint64_t server_transfer_deadline(const struct server *s); /* UINT64_MAX: none */
+void server_transfer_abort(struct server *s, const char *why);
+
 /* info.c */
+/* INFO's sections, in Redis's order (raft is raftkv's own). */
+enum info_section { INFO_SERVER, INFO_CLIENTS, INFO_MEMORY, INFO_PERSISTENCE, INFO_STATS, INFO_REPLICATION,
+                    INFO_CPU, INFO_CLUSTER, INFO_RAFT, INFO_KEYSPACE, INFO_N_SECTIONS };
+/* The sections (bits 1 << INFO_*) INFO's arguments name, as Redis 7.0
+ * reads them: none = default, "default"/"all"/"everything" = every one,
+ * names in any case and order, unknown ones ignored (0: an empty reply). */
+uint32_t info_sections(size_t argc, char *const *argv, const size_t *argl);
+const char *info_section_name(int section); /* "server", or NULL */
 /* c: the connection asking (its user is shown), or NULL */
 void info_write(struct server *s, const struct client *c, struct resp_buf *b, int proto);
+void info_write_sections(struct server *s, const struct client *c, uint32_t sections, struct resp_buf *b,
+                         int proto);
+/* One "key:value" line and CRLF (at most 509 bytes of text). */
+void info_line(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* server_identity.c */
 /* Check (or make) the data directory's identity record against the

@@ -31,7 +31,10 @@ static int64_t server_wall_clock_ms(void *ctx)
 }
 static void server_on_send(void *ctx, const struct raft_msg *m)
 {
-    peer_send_raft(ctx, m);
+    if (m->type == RAFT_MSG_SNAPSHOT && m->snap_len == 0)
+        snap_xfer_send(ctx, m); /* streamed from the file (snap_transfer.h) */
+    else
+        peer_send_raft(ctx, m);
 }
 
 static void server_on_complete(void *ctx, uint64_t ref, const struct replica_result *res)
@@ -87,8 +90,10 @@ static void server_finish(struct server *s, const char *why)
     server_close_handle((uv_handle_t *)&s->sig_int);
     server_close_handle((uv_handle_t *)&s->sig_hup);
     metrics_http_stop(s);
+    server_transfer_abort(s, "the server is stopping");
     client_stop_accepting(s);
     client_close_all(s);
+    snap_xfer_stop(s);
     peer_stop(s);
     server_store_stop_snapshot(s);
 }
@@ -153,10 +158,16 @@ void server_after_io(struct server *s)
         server_fatal(s, "cannot record the cluster id");
         return;
     }
+    snap_xfer_pump(s);
+    server_transfer_check(s);
     peer_flush_writes(s);
     client_flush_writes(s);
     if (s->shutting_down) {
-        if (server_drained(s)) {
+        /* A leader hands over first (about an election timeout at most). */
+        if (server_transfer_running(s) && now < s->shutdown_deadline_ms) {
+            if (next_expiry > server_transfer_deadline(s))
+                next_expiry = server_transfer_deadline(s);
+        } else if (server_drained(s)) {
             server_finish(s, "SIGTERM: in-flight requests answered");
             return;
         }
@@ -167,6 +178,8 @@ void server_after_io(struct server *s)
         if (next_expiry > s->shutdown_deadline_ms)
             next_expiry = s->shutdown_deadline_ms;
     }
+    if (server_transfer_deadline(s) < next_expiry)
+        next_expiry = server_transfer_deadline(s);
     uint64_t routed = router_deadline(s->router);
     if (routed < next_expiry)
         next_expiry = routed;
@@ -210,6 +223,14 @@ static void server_on_signal(uv_signal_t *h, int signum)
                s->opt.shutdown_wait_ms);
     client_stop_accepting(s);
     client_stop_reading_all(s);
+    /* A leader hands leadership over before it goes (thesis 3.10), so the
+     * clients of every member find a leader at once instead of waiting
+     * for an election, and what was forwarded to it is answered. */
+    if (replica_role(s->replica) == RAFT_LEADER && s->opt.n_nodes > 1) {
+        const char *why = NULL;
+        if (!server_transfer_running(s) && server_transfer_start(s, RAFT_NO_NODE, NULL, &why) < 0)
+            server_log(SLOG_WARN, "transfer_failed", "reason=\"%s\"", why ? why : "?");
+    }
     server_after_io(s);
 }
 
@@ -296,6 +317,7 @@ int server_main(int argc, char **argv)
         return 1;
     }
     s->started_ms = server_now(s);
+    snap_xfer_init(s);
     /* Operation ids travel to the leader and come back in its answers; a
      * late answer meant for an earlier incarnation of this node must not
      * match a new operation, so ids start from the wall clock in ns (a
@@ -332,11 +354,13 @@ int server_main(int argc, char **argv)
     rc_cfg.peer_lost_data = server_on_peer_lost_data;
     rc_cfg.ctx = s;
     rc_cfg.store = o->in_memory ? NULL : &s->log_store;
+    rc_cfg.stream_snapshots = !o->in_memory;
     rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
     rc_cfg.snapshot_start = o->in_memory ? NULL : server_store_snapshot_start;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
+    rc_cfg.apply_batch = (size_t)o->apply_batch;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
     if (server_identity_replica_config(s, &rc_cfg) != 0) {
         server_free(s);

@@ -16,6 +16,7 @@
 
 #define SNAP_NAME_FMT "snap-%020" PRIu64 ".snap"
 #define SNAP_TMP_FMT "snap-%020" PRIu64 ".tmp"
+#define SNAP_RECV_FMT "snap-%020" PRIu64 ".recv"
 #define SNAP_STREAM_CHUNK (1u << 20)
 
 void snapshot_name(char *buf, size_t n, uint64_t index)
@@ -28,7 +29,12 @@ void snapshot_tmp_name(char *buf, size_t n, uint64_t index)
     snprintf(buf, n, SNAP_TMP_FMT, index);
 }
 
-/* 1 for a snapshot name we write, 2 for a temp name, 0 for anything else;
+void snapshot_recv_name(char *buf, size_t n, uint64_t index)
+{
+    snprintf(buf, n, SNAP_RECV_FMT, index);
+}
+
+/* 1 for a snapshot name we write, 2 for a temp name (.tmp, .recv), 0 for anything else;
  * *index gets its index. Names are compared exactly, so a stray
  * "snap-5.snap" is left alone rather than mistaken for snap-000...5.snap. */
 static int snap_parse(const char *name, uint64_t *index)
@@ -40,13 +46,16 @@ static int snap_parse(const char *name, uint64_t *index)
     if (strcmp(canon, name) == 0)
         return 1;
     snapshot_tmp_name(canon, sizeof canon, *index);
+    if (strcmp(canon, name) == 0)
+        return 2;
+    snapshot_recv_name(canon, sizeof canon, *index);
     return strcmp(canon, name) == 0 ? 2 : 0;
 }
 
 /* Delete snapshots (and temp files) older than index: the one at index is
  * durable, so a crash before they are gone only leaves garbage that the
  * next start-up removes. */
-static void remove_older(int dirfd, uint64_t index)
+void snapshot_remove_older(int dirfd, uint64_t index)
 {
     int dup_fd = dup(dirfd);
     DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
@@ -68,8 +77,15 @@ static void remove_older(int dirfd, uint64_t index)
 int snapshot_install_tmp(struct sio *io, int dirfd, const char *dir, uint64_t index,
                          uint64_t *file_bytes, char *err, size_t errlen)
 {
-    char tmp[64], name[64];
+    char tmp[64];
     snapshot_tmp_name(tmp, sizeof tmp, index);
+    return snapshot_install_file(io, dirfd, dir, tmp, index, file_bytes, err, errlen);
+}
+
+int snapshot_install_file(struct sio *io, int dirfd, const char *dir, const char *tmp,
+                          uint64_t index, uint64_t *file_bytes, char *err, size_t errlen)
+{
+    char name[64];
     snapshot_name(name, sizeof name, index);
     struct stat st;
     if (fstatat(dirfd, tmp, &st, 0) < 0) {
@@ -85,7 +101,7 @@ int snapshot_install_tmp(struct sio *io, int dirfd, const char *dir, uint64_t in
         return -1;
     }
     *file_bytes = (uint64_t)st.st_size;
-    remove_older(dirfd, index);
+    snapshot_remove_older(dirfd, index);
     return 0;
 }
 

@@ -25,6 +25,9 @@ typedef void (*snapshot_log_fn)(void *ctx, const char *line);
 /* File names of the snapshot at `index`. */
 void snapshot_name(char *buf, size_t n, uint64_t index);
 void snapshot_tmp_name(char *buf, size_t n, uint64_t index);
+/* snap-<index>.recv: an image being received from the leader in chunks
+ * (removed at start-up, as a temp file is). */
+void snapshot_recv_name(char *buf, size_t n, uint64_t index);
 
 /* Durably save the image `data` (a whole snapshot file) as the snapshot at
  * index and delete older ones. Returns 0, -1 (I/O error; err says) or -4
@@ -38,6 +41,13 @@ int snapshot_save(struct sio *io, int dirfd, const char *dir, uint64_t index, ui
  * snapshots. *file_bytes: its size. 0 or -1. */
 int snapshot_install_tmp(struct sio *io, int dirfd, const char *dir, uint64_t index,
                          uint64_t *file_bytes, char *err, size_t errlen);
+/* Delete snapshots and temp files older than index (best effort: a crash
+ * leaves garbage start-up removes). */
+void snapshot_remove_older(int dirfd, uint64_t index);
+
+/* The same for the durable temp file `tmp` (a name in dir). */
+int snapshot_install_file(struct sio *io, int dirfd, const char *dir, const char *tmp,
+                          uint64_t index, uint64_t *file_bytes, char *err, size_t errlen);
 
 /* Find the newest snapshot, deleting leftover temp files and older
  * snapshots, and check it whole: *index and *term from its header. With none,

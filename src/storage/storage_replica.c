@@ -60,6 +60,11 @@ static int storage_replica_read_snapshot(void *impl, raft_index index, uint8_t *
     return storage_snapshot_read(impl, data, len);
 }
 
+static int storage_replica_adopt_snapshot(void *impl, raft_index index, raft_term term)
+{
+    return storage_snapshot_adopt(impl, index, term);
+}
+
 void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
 {
     out->impl = s;
@@ -70,6 +75,7 @@ void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
     out->sync = storage_replica_sync;
     out->load_snapshot = storage_replica_load_snapshot;
     out->read_snapshot = storage_replica_read_snapshot;
+    out->adopt_snapshot = storage_replica_adopt_snapshot;
 }
 
 int storage_replica_sync_start(struct storage_replica_sync *b)

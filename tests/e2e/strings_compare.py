@@ -11,7 +11,8 @@ GETRANGE's index arithmetic, SETRANGE's padding and limits, GETEX's option
 syntax and its bad expire times on present and absent keys, MSETNX with an
 existing key, binary values, and expiry observed by waiting (a TTL kept by
 INCR, APPEND, SETRANGE, INCRBYFLOAT; cleared by GETSET, MSET; set by SETEX,
-PSETEX, GETEX; dropped by GETEX PERSIST). Keys start with P so runs do not
+PSETEX, GETEX; dropped by GETEX PERSIST), and the same commands queued in
+MULTI/EXEC. Keys start with P so runs do not
 meet. Prints each mismatch (command, both replies) and "ok N commands";
 exits 1 on any mismatch.
 """
@@ -184,6 +185,16 @@ def script(p):
         [b"COMMAND", b"INFO", b"incr", b"decr", b"incrby", b"decrby", b"incrbyfloat", b"append",
          b"strlen", b"getrange", b"substr", b"setrange", b"getset", b"getdel", b"setnx", b"setex",
          b"psetex"],
+        # queued in a transaction: each command's reply is its element of EXEC's array
+        [b"SET", k(b"tx1"), b"x"], [b"MULTI"], [b"MSET", k(b"tx1"), b"1", k(b"tx2"), b"2"],
+        [b"MSETNX", k(b"tx2"), b"9", k(b"tx3"), b"3"], [b"MSETNX", k(b"tx3"), b"3", k(b"tx4"), b"4"],
+        [b"INCR", k(b"tx1")], [b"INCRBY", k(b"tx1"), b"abc"], [b"INCRBYFLOAT", k(b"tx2"), b"0.5"],
+        [b"APPEND", k(b"tx2"), b"x"], [b"INCR", k(b"tx2")], [b"GETEX", k(b"tx1"), b"EX", b"0"],
+        [b"GETEX", k(b"nokey"), b"EX", b"0"], [b"SETRANGE", k(b"tx4"), b"1", b"yz"],
+        [b"GETRANGE", k(b"tx4"), b"0", b"-1"], [b"GETDEL", k(b"tx3")], [b"SETNX", k(b"tx3"), b"n"],
+        [b"GETSET", k(b"tx3"), b"m"], [b"STRLEN", k(b"tx3")], [b"EXEC"],
+        [b"MGET", k(b"tx1"), k(b"tx2"), k(b"tx3"), k(b"tx4")],
+        [b"MULTI"], [b"MSET", k(b"tx1")], [b"INCR", k(b"tx1")], [b"EXEC"], [b"GET", k(b"tx1")],
         # RESP3's nil and the same replies once more
         ("hello3",), [b"GETDEL", k(b"nokey")], [b"GETEX", k(b"nokey")], [b"GETSET", k(b"r3"), b"1"],
         [b"GETSET", k(b"r3"), b"2"], [b"INCRBYFLOAT", k(b"r3"), b"0.5"], [b"STRLEN", k(b"r3")],

@@ -58,8 +58,9 @@ expect "nil in RESP2" "$(raw_lines ${CPORT[$F1]} 'GET nosuchkey\r\n' 1)" '$-1'
 expect "HELLO 3 switches to RESP3 nulls" \
   "$(raw_lines ${CPORT[$F1]} 'HELLO 3\r\nGET nosuchkey\r\n' 27 | awk -F'|' '{print $1 "|" $NF}')" '%7|_'
 expect "redis-cli -3 works" "$(redis-cli -3 -p ${CPORT[$F2]} SET r3 x)" OK
-expect "INFO role on the leader" "$(info_field $L role)" leader
-expect "INFO role on a follower" "$(info_field $F1 role)" follower
+expect "INFO raft_role on the leader" "$(info_field $L raft_role)" leader
+expect "INFO raft_role on a follower" "$(info_field $F1 raft_role)" follower
+expect "INFO role (Redis's) on a follower" "$(info_field $F1 role)" slave
 expect "INFO names the leader" "$(info_field $F2 leader)" "n$L"
 cli $L INFO | grep -q '^metrics:commands=' || fail "INFO has no metrics line"
 cli $L INFO | grep -q '^fsync_p99_us_le:' || fail "INFO has no fsync latency"
@@ -68,7 +69,7 @@ echo "ok  INFO carries metrics, fsync and command latency, and peers' progress"
 cli $L INFO | grep -q "^peer_n$F1:.*match=" || fail "INFO on the leader has no progress for n$F1"
 
 # --- Bad input gets an error and harms nothing else ---------------------------------
-expect "unknown command" "$(cli $F1 FLUSHALL)" "ERR unknown command 'FLUSHALL'"
+expect "unknown command" "$(cli $F1 FLUSHALL)" "ERR unknown command 'FLUSHALL', with args beginning with: "
 expect "wrong arity" "$(cli $L GET)" "ERR wrong number of arguments for 'get' command"
 expect "malformed RESP" "$(raw ${CPORT[$L]} '*1\r\n$x\r\n')" "-ERR Protocol error: invalid bulk length"
 expect "oversized bulk refused from its header" "$(raw ${CPORT[$F1]} '*2\r\n$3\r\nGET\r\n$999999999\r\n')" \

@@ -152,7 +152,7 @@ for k in 2 3 4 5; do expect "SET k$k on n$L with the foreign n3 around" "$(cli "
 expect "GET k1 on n$L" "$(cli "$L" GET k1)" v1
 expect "the first cluster's id is unchanged" "$(cluster_ids 1 2)" "$A_ID $A_ID"
 expect "the foreign n3 keeps its own id" "$(info_field 3 cluster_id)" "$B_ID"
-[ "$(info_field 3 role)" != leader ] || fail "the foreign n3 leads"
+[ "$(info_field 3 raft_role)" != leader ] || fail "the foreign n3 leads"
 r=$(cli 3 GET k2)
 [ "$r" != v2 ] || fail "the foreign n3 serves the first cluster's k2"
 echo "ok  the foreign n3 does not serve the first cluster's writes (GET k2: $r)"

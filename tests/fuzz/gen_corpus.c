@@ -64,11 +64,12 @@ static void peer_frames(void)
     };
     const char *snap = "{\"1\":3,\"\\\"k\\\"\":[1,2]}";
     static const char *names[RAFT_MSG_TYPE_COUNT] = {"prevote", "prevote_resp", "vote", "vote_resp",
-                                                     "append", "append_resp", "snapshot", "snapshot_resp"};
+                                                     "append", "append_resp", "snapshot", "snapshot_resp",
+                                                     "timeout_now"};
     for (int t = 0; t < RAFT_MSG_TYPE_COUNT; t++) {
         struct raft_msg m = {.type = (enum raft_msg_type)t, .from = 1, .to = 0, .term = 3,
                              .last_log_index = 10, .last_log_term = 3, .granted = t == RAFT_MSG_VOTE_RESP,
-                             .seq = 5};
+                             .seq = 5, .transfer = t == RAFT_MSG_VOTE};
         if (t == RAFT_MSG_APPEND) {
             m.prev_index = 7;
             m.prev_term = 2;
@@ -108,6 +109,29 @@ static void peer_frames(void)
     peer_encode_proxy_resp(&w, &p);
     put("peer_frame", "proxy_resp", 0, 0, w.data, w.len);
     peer_encode_proxy_resp(&all, &p);
+    peer_wbuf_free(&w);
+    /* A snapshot transfer: offer, a chunk (its CRC right), the answers. */
+    struct peer_snap_offer o = {.id = 0x1234, .size = 3};
+    o.msg = (struct raft_msg){.type = RAFT_MSG_SNAPSHOT, .from = 0, .to = 1, .term = 3, .commit = 9,
+                              .seq = 4, .snap_index = 9, .snap_term = 2};
+    peer_encode_snap_offer(&w, &o);
+    put("peer_frame", "snap_offer", 0, 0, w.data, w.len);
+    peer_encode_snap_offer(&all, &o);
+    peer_wbuf_free(&w);
+    static const uint8_t img[3] = {'R', 'K', 'V'};
+    struct peer_snap_chunk ch = {.id = 0x1234, .offset = 0, .crc = crc32c(img, 3), .data = img, .len = 3};
+    peer_encode_snap_chunk(&w, &ch);
+    put("peer_frame", "snap_chunk", 0, 0, w.data, w.len);
+    peer_encode_snap_chunk(&all, &ch);
+    peer_wbuf_free(&w);
+    struct peer_snap_ack ack = {.id = 0x1234, .offset = 3, .status = PEER_SNAP_GO_ON};
+    peer_encode_snap_ack(&w, &ack);
+    put("peer_frame", "snap_ack", 0, 0, w.data, w.len);
+    peer_encode_snap_ack(&all, &ack);
+    peer_wbuf_free(&w);
+    ack.status = PEER_SNAP_REFUSED;
+    peer_encode_snap_ack(&w, &ack);
+    put("peer_frame", "snap_ack_refused", 0, 0, w.data, w.len);
     peer_wbuf_free(&w);
     put("peer_frame", "stream", 0, 0, all.data, all.len);
     peer_wbuf_free(&all);

@@ -53,6 +53,8 @@ static void maybe_snapshot(struct cluster_node *nd)
     size_t len;
     cluster_sm_encode(&nd->sm, &data, &len);
     cluster_disk_save_snapshot(&nd->disk, index, e->term, data, len);
+    /* Stored beside the image, as raft.h asks. */
+    nd->disk.has_snap_conf = raft_configuration_at(nd->raft, index, &nd->disk.snap_conf);
     nd->last_snap = index;
     struct raft_event ev = {.type = RAFT_EVENT_SNAPSHOT, .now_ms = c->now};
     ev.snapshot.index = index;
@@ -67,6 +69,8 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
     struct cluster *c = nd->c;
     struct cluster_disk *d = &nd->disk;
     bool wrote = false;
+    if (u->commit_index > c->max_commit)
+        c->max_commit = u->commit_index; /* the one-change check's floor */
     int crash_at = CRASH_NONE;
     if (c->crash_point_prob > 0 && (u->flags & (RAFT_UPDATE_HARD_STATE | RAFT_UPDATE_ENTRIES |
                                                 RAFT_UPDATE_MESSAGES | RAFT_UPDATE_COMMITTED)) &&
@@ -131,6 +135,9 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
     }
     if (u->flags & RAFT_UPDATE_SNAPSHOT) {
         cluster_disk_save_snapshot(d, u->snap_index, u->snap_term, u->snap_data, u->snap_len);
+        d->has_snap_conf = u->snap_conf != NULL;
+        if (u->snap_conf)
+            d->snap_conf = *u->snap_conf;
         nd->last_snap = u->snap_index;
         wrote = true;
     }
@@ -141,6 +148,10 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
             nd->sync_at = c->now + c->sync_delay_ms;
         wrote = false;
     } else {
+        /* A sync still pending from an earlier update is done now: report
+         * it too, or the leader never counts its own entries. */
+        if (nd->sync_at)
+            wrote = true;
         d->durable = cluster_disk_last(d);
         nd->sync_at = 0;
     }
@@ -214,6 +225,7 @@ static void node_start(struct cluster_node *nd)
     cfg.seed = c->seed * 1000003u + (uint64_t)nd->id * 7919u + c->steps;
     cfg.trace = c->trace_hook ? cluster_trace_cb : NULL;
     cfg.trace_ctx = nd;
+    cfg.initial = c->has_initial ? &c->initial : NULL;
     struct cluster_disk *d = &nd->disk;
     struct raft_restore rs = {
         .term = d->term,
@@ -224,6 +236,7 @@ static void node_start(struct cluster_node *nd)
         .snap_len = d->snap_len,
         .entries = d->ents,
         .n_entries = d->n,
+        .snap_conf = d->has_snap_conf ? &d->snap_conf : NULL,
     };
     nd->raft = raft_new(&cfg, &rs, c->now);
     if (!nd->raft) {
@@ -244,7 +257,13 @@ static void node_start(struct cluster_node *nd)
 
 struct cluster *cluster_new_config(int n, uint64_t seed, const struct raft_config *base)
 {
-    if (n < 1 || n > RAFT_MAX_NODES)
+    return cluster_new_members(n, n, seed, base);
+}
+
+struct cluster *cluster_new_members(int n, int n_voters, uint64_t seed,
+                                    const struct raft_config *base)
+{
+    if (n < 1 || n > RAFT_MAX_NODES || n_voters < 1 || n_voters > n)
         return NULL;
     struct cluster *c = calloc(1, sizeof *c);
     if (!c)
@@ -258,6 +277,12 @@ struct cluster *cluster_new_config(int n, uint64_t seed, const struct raft_confi
     c->trace_hook = base->trace != NULL || c->trace_print;
     c->trace_on = base->trace != NULL;
     c->next_op_id = 1;
+    if (n_voters < n) {
+        c->has_initial = true;
+        c->initial.n = n_voters;
+        for (int i = 0; i < n_voters; i++)
+            c->initial.members[i] = (struct raft_member){.id = i, .role = RAFT_VOTER};
+    }
     cluster_net_init(c);
     for (int i = 0; i < n; i++) {
         struct cluster_node *nd = &c->nodes[i];
@@ -580,12 +605,19 @@ static bool one_leader_known(struct cluster *c, void *ctx)
     if (l < 0)
         return false;
     raft_term t = raft_current_term(c->nodes[l].raft);
-    int followers = 0;
-    for (int i = 0; i < c->n; i++)
-        if (c->nodes[i].alive && raft_current_term(c->nodes[i].raft) == t &&
+    /* Heard by a majority of the voters of the leader's configuration. */
+    const struct raft_configuration *conf = raft_configuration(c->nodes[l].raft);
+    int followers = 0, voters = 0;
+    for (int k = 0; k < conf->n; k++) {
+        if (conf->members[k].role != RAFT_VOTER)
+            continue;
+        voters++;
+        int i = conf->members[k].id;
+        if (i < c->n && c->nodes[i].alive && raft_current_term(c->nodes[i].raft) == t &&
             raft_leader(c->nodes[i].raft) == l)
             followers++;
-    return followers >= c->n / 2 + 1;
+    }
+    return followers >= voters / 2 + 1;
 }
 
 int cluster_wait_leader(struct cluster *c, uint64_t max_ms)
@@ -593,18 +625,42 @@ int cluster_wait_leader(struct cluster *c, uint64_t max_ms)
     return cluster_step_until(c, one_leader_known, NULL, max_ms) ? cluster_leader(c) : -1;
 }
 
+/* Members: of the leader's configuration if there is a leader, else each
+ * node's own (spares outside it and removed nodes receive nothing). */
 static bool all_applied(struct cluster *c, void *ctx)
 {
     raft_index index = *(raft_index *)ctx;
-    for (int i = 0; i < c->n; i++)
-        if (c->nodes[i].alive && c->nodes[i].sm_applied < index)
+    int l = cluster_leader(c);
+    for (int i = 0; i < c->n; i++) {
+        if (!c->nodes[i].alive || c->nodes[i].sm_applied >= index)
+            continue;
+        struct raft *r = l >= 0 ? c->nodes[l].raft : c->nodes[i].raft;
+        if (raft_configuration_find(raft_configuration(r), i))
             return false;
+    }
     return true;
 }
 
 bool cluster_wait_applied(struct cluster *c, raft_index index, uint64_t max_ms)
 {
     return cluster_step_until(c, all_applied, &index, max_ms);
+}
+
+int cluster_change(struct cluster *c, int node, enum raft_change_type type, int id,
+                   raft_index *index)
+{
+    if (node < 0 || node >= c->n || !c->nodes[node].alive)
+        return RAFT_ERR_INVALID;
+    struct raft_event ev = {.type = RAFT_EVENT_CHANGE, .now_ms = c->now};
+    ev.change.type = type;
+    ev.change.id = id;
+    struct raft_update u;
+    int rc = raft_step(c->nodes[node].raft, &ev, &u);
+    if (index)
+        *index = rc == RAFT_OK ? u.proposed_first : 0;
+    cluster_handle_update(&c->nodes[node], &u);
+    cluster_safety_after_step(c);
+    return rc;
 }
 
 int cluster_propose(struct cluster *c, int node, const void *data, uint32_t len,

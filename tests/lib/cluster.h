@@ -14,7 +14,9 @@
  * messages first (in send order), then nodes by id. After every step the
  * fixture checks Raft's safety properties (Figure 3.2): election safety,
  * leader append-only, log matching, leader completeness, state machine
- * safety, and that each node applies entries in order, once. The first
+ * safety, that each node applies entries in order, once, and that no
+ * leader's log holds two configuration changes past what was committed
+ * (thesis 4.1: one change at a time). The first
  * violation is kept (with the seed and step number); cluster_ok() turns
  * false and stays false.
  *
@@ -85,6 +87,10 @@ struct cluster;
 struct cluster *cluster_new(int n, uint64_t seed);
 /* The same with a given base config (id, n_nodes and seed are set per node). */
 struct cluster *cluster_new_config(int n, uint64_t seed, const struct raft_config *base);
+/* n nodes of which only 0..n_voters-1 form the initial configuration (all
+ * voters); the others start outside it, as spares to add. */
+struct cluster *cluster_new_members(int n, int n_voters, uint64_t seed,
+                                    const struct raft_config *base);
 void cluster_free(struct cluster *c);
 
 uint64_t cluster_seed(const struct cluster *c);
@@ -102,7 +108,8 @@ bool cluster_step_until(struct cluster *c, bool (*pred)(struct cluster *c, void 
                         uint64_t max_ms);
 /* Step until there is exactly one live leader, heard by a majority; returns it or -1. */
 int cluster_wait_leader(struct cluster *c, uint64_t max_ms);
-/* Step until every live node applied at least index (true) or max_ms pass. */
+/* Step until every live member (of the leader's configuration, else of its
+ * own) applied at least index (true) or max_ms pass. */
 bool cluster_wait_applied(struct cluster *c, raft_index index, uint64_t max_ms);
 
 /* Safety verdict so far, and the first violation ("" if none). */
@@ -179,9 +186,18 @@ size_t cluster_pending_ops(const struct cluster *c);
  * that call). */
 uint64_t cluster_next_op_id(const struct cluster *c);
 
+/* RAFT_EVENT_CHANGE on node: the core's answer; *index the CONFIG entry's. */
+int cluster_change(struct cluster *c, int node, enum raft_change_type type, int id,
+                   raft_index *index);
+
 /* Raw proposal of opaque bytes on a node (no client bookkeeping). */
 int cluster_propose(struct cluster *c, int node, const void *data, uint32_t len,
                     raft_index *index);
+
+/* Ask node to hand leadership to target (RAFT_EVENT_TRANSFER; RAFT_NO_NODE:
+ * the core picks); the core's result (RAFT_ERR_NOT_LEADER for a crashed
+ * node). */
+int cluster_transfer(struct cluster *c, int node, int target);
 
 /* Trace capture: lines of every node's decision trace, when enabled
  * (RAFTKV_TRACE=1 in the environment also prints them to stderr). */

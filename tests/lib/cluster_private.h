@@ -28,6 +28,9 @@ struct cluster_disk {
     raft_term snap_term;
     uint8_t *snap;
     size_t snap_len;
+    /* The configuration as of snap_index, stored beside the snapshot. */
+    bool has_snap_conf;
+    struct raft_configuration snap_conf;
     raft_index durable; /* entries past this are written but not yet synced */
 };
 
@@ -50,6 +53,7 @@ struct cluster_node {
     raft_term lead_term;
     raft_index lead_last;
     raft_term lead_last_term;
+    raft_index lead_conf_index; /* as leader: its latest CONFIG entry past the commit */
 };
 
 struct cluster_flight {
@@ -85,6 +89,8 @@ struct cluster {
     uint64_t steps_at_now;
     struct rng rng;
     struct raft_config base;
+    bool has_initial; /* nodes start from `initial`, not all n voting */
+    struct raft_configuration initial;
     bool trace_hook; /* cores get a trace callback */
     bool trace_on, trace_print;
     char **trace_lines;
@@ -118,6 +124,7 @@ struct cluster {
     struct cluster_applied_rec *applied;
     size_t cap_applied;
     raft_index max_applied;
+    raft_index max_commit; /* the highest commit index any node reached */
 
     uint64_t msgs_sent[RAFT_MSG_TYPE_COUNT];
     uint64_t msgs_sent_to[RAFT_MAX_NODES][RAFT_MSG_TYPE_COUNT];

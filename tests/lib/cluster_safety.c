@@ -168,6 +168,31 @@ static void check_new_leader(struct cluster *c, struct cluster_node *nd, raft_te
     }
 }
 
+/* Thesis 4.1: a leader starts a change only once the previous one
+ * committed, so past the highest commit index any node reached, a leader's
+ * log holds at most one CONFIG entry. The entries from `from` on are new to
+ * this check (a leader only appends). */
+static void check_one_change(struct cluster *c, struct cluster_node *nd, raft_index from)
+{
+    raft_index last = raft_last_index(nd->raft);
+    if (from <= c->max_commit)
+        from = c->max_commit + 1;
+    for (raft_index i = from; i <= last; i++) {
+        const struct raft_entry *e = raft_entry_at(nd->raft, i);
+        if (!e || e->type != RAFT_ENTRY_CONFIG)
+            continue;
+        if (nd->lead_conf_index > c->max_commit) {
+            cluster_fail(c, "one change at a time: n%d leads term %llu with CONFIG entries at "
+                            "%llu and %llu past commit %llu",
+                         nd->id, (unsigned long long)raft_current_term(nd->raft),
+                         (unsigned long long)nd->lead_conf_index, (unsigned long long)i,
+                         (unsigned long long)c->max_commit);
+            return;
+        }
+        nd->lead_conf_index = i;
+    }
+}
+
 void cluster_safety_after_step(struct cluster *c)
 {
     for (int i = 0; i < c->n && !c->failed; i++) {
@@ -180,7 +205,10 @@ void cluster_safety_after_step(struct cluster *c)
         raft_index last = raft_last_index(nd->raft);
         if (nd->lead_term != term) {
             check_new_leader(c, nd, term);
+            nd->lead_conf_index = 0;
+            check_one_change(c, nd, 1);
         } else {
+            check_one_change(c, nd, nd->lead_last + 1);
             const struct raft_entry *e = raft_entry_at(nd->raft, nd->lead_last);
             if (last < nd->lead_last || (e && e->term != nd->lead_last_term)) {
                 cluster_fail(c, "leader append-only: n%d in term %llu had %llu entries, now %llu",

@@ -25,6 +25,7 @@ static void random_msg(struct rng *g, struct raft_msg *m, struct raft_entry *ent
     m->last_log_index = rng_below(g, 30);
     m->last_log_term = rng_below(g, 7);
     m->granted = rng_below(g, 2);
+    m->transfer = rng_below(g, 4) == 0;
     m->prev_index = rng_below(g, 30);
     m->prev_term = rng_below(g, 7);
     m->commit = rng_below(g, 40);
@@ -107,6 +108,9 @@ static void run_stream(uint64_t seed)
             e.persisted.index = rng_below(&g, 2) ? raft_last_index(r) : rng_below(&g, 40);
             const struct raft_entry *x = raft_entry_at(r, e.persisted.index);
             e.persisted.term = x && rng_below(&g, 4) ? x->term : rng_below(&g, 7);
+        } else if (rng_below(&g, 4) == 0) {
+            e.type = RAFT_EVENT_TRANSFER; /* sometimes a bad target */
+            e.transfer.target = (int)rng_below(&g, (uint64_t)n_nodes + 3) - 2;
         } else {
             e.type = RAFT_EVENT_SNAPSHOT;
             e.snapshot.index = rng_below(&g, 2) ? raft_applied_index(r) : rng_below(&g, 40);
@@ -136,7 +140,9 @@ static void run_stream(uint64_t seed)
                      step);
         for (size_t i = 0; i < u.n_messages; i++) {
             const struct raft_msg *m = &u.messages[i];
-            cr_assert(m->to >= 0 && m->to < n_nodes && m->to != 0, "seed=%llu step=%d",
+            /* To a member, or an answer to a sender outside the configuration. */
+            bool answer = e.type == RAFT_EVENT_RECEIVE && m->to == e.receive.from;
+            cr_assert(m->to >= 0 && (m->to < n_nodes || answer) && m->to != 0, "seed=%llu step=%d",
                       (unsigned long long)seed, step);
             for (size_t k = 0; k < m->n_entries; k++)
                 cr_assert_eq(m->entries[k].index, m->prev_index + 1 + k);

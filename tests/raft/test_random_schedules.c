@@ -8,10 +8,17 @@
  * half the schedules crash points inside the driver's order of work
  * (mid-persist with a torn tail, before send, before apply, before
  * PERSISTED), and in half a leader that sends before its own sync
- * completes (thesis 10.2.1);
+ * completes (thesis 10.2.1); leadership transfers (thesis 3.10) asked now
+ * and then, of the leader mostly, to a random node or the core's pick;
  * driver-side snapshots at a random interval; concurrent clients doing
- * read/write/cas on a few keys with timeouts. Every key's history must be
- * linearizable, and once the faults end a leader must serve a read again.
+ * read/write/cas on a few keys with timeouts; and in half the schedules
+ * (drawn from a stream of their own, so the other half replay as before)
+ * one or two spare nodes outside the initial configuration and membership
+ * changes on the leader now and then: add a learner, promote it, remove a
+ * learner or a voter (the leader too). After every step the cluster checks
+ * one leader per term, one uncommitted change at most, log matching and
+ * leader completeness. Every key's history must be linearizable, and once
+ * the faults end a leader must serve a read again.
  *
  *   RAFTKV_SCHEDULES=N   how many schedules (default 1000)
  *   RAFTKV_SEED_FROM=F   start at seed F (default 1), for long soaks
@@ -58,7 +65,14 @@ struct run {
     bool final_done;
     enum cluster_outcome final_outcome;
     int final_code;
+    struct rng mg; /* membership changes: a stream of their own */
+    uint64_t changes_ok, changes_refused;
+    uint64_t transfers; /* transfers a leader took on */
 };
+
+/* Over the schedules run: transfers begun and TimeoutNows sent, so a test
+ * can tell the transfers were exercised at all. */
+static uint64_t transfers_begun, timeout_nows_sent;
 
 static void history_add(struct history *h, int key, struct lin_op op)
 {
@@ -214,6 +228,50 @@ static void nemesis(struct run *run, int n)
     }
 }
 
+/* A membership change on the leader, chosen at random among those that
+ * make sense for the id drawn; the core may still refuse it (a change in
+ * progress, no entry of its term committed yet). */
+static void membership_change(struct run *run, int total)
+{
+    struct cluster *c = run->c;
+    int l = cluster_leader(c);
+    if (l < 0)
+        return;
+    const struct raft_configuration *conf = raft_configuration(cluster_raft(c, l));
+    int id = (int)rng_below(&run->mg, (uint64_t)total);
+    const struct raft_member *m = raft_configuration_find(conf, id);
+    enum raft_change_type type;
+    if (!m)
+        type = RAFT_CHANGE_ADD_LEARNER;
+    else if (m->role == RAFT_LEARNER)
+        type = rng_below(&run->mg, 3) ? RAFT_CHANGE_PROMOTE : RAFT_CHANGE_REMOVE;
+    else if (raft_configuration_voters(conf) > 2)
+        type = RAFT_CHANGE_REMOVE;
+    else
+        return;
+    int rc = cluster_change(c, l, type, id, NULL);
+    if (rc == RAFT_OK)
+        run->changes_ok++;
+    else
+        run->changes_refused++;
+    cr_assert(rc == RAFT_OK || rc == RAFT_ERR_CHANGE_PENDING || rc == RAFT_ERR_TERM_UNCOMMITTED ||
+                  rc == RAFT_ERR_BUSY || rc == RAFT_ERR_TRANSFERRING,
+              "unexpected refusal %d (%s)", rc, raft_strerror(rc));
+}
+
+/* Thesis 3.10 among the faults: now and then a leadership transfer to a
+ * random node (or RAFT_NO_NODE, the core's pick), asked of the leader
+ * mostly, of any node sometimes (refused there). */
+static void transfer(struct run *run, int n)
+{
+    int leader = cluster_leader(run->c);
+    int from = leader >= 0 && rng_below(&run->g, 4) ? leader : (int)rng_below(&run->g, (uint64_t)n);
+    int target = (int)rng_below(&run->g, (uint64_t)n + 1) - 1;
+    int rc = cluster_transfer(run->c, from, target);
+    if (rc == RAFT_OK && cluster_raft(run->c, from))
+        run->transfers += raft_transfer_target(cluster_raft(run->c, from)) != RAFT_NO_NODE;
+}
+
 /* Runs one schedule; returns NULL or a malloc'd failure description. */
 static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits)
 {
@@ -227,7 +285,10 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
     base.max_inflight = 1 + rng_below(&run.g, 8);
     base.max_entries_per_msg = 1 + rng_below(&run.g, 64);
     base.snapshot_trailing = rng_below(&run.g, 3) ? rng_below(&run.g, 16) : 1024;
-    run.c = cluster_new_config(n, seed, &base);
+    rng_seed(&run.mg, seed ^ 0x6d656d62657273ULL);
+    bool members = rng_below(&run.mg, 2) == 0;
+    int total = n + (members ? 1 + (int)rng_below(&run.mg, 2) : 0);
+    run.c = cluster_new_members(total, n, seed, &base);
     cr_assert_not_null(run.c);
     struct cluster *c = run.c;
 
@@ -255,17 +316,27 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
 
     uint64_t active_ms = 4000 + rng_below(&run.g, 8000);
     uint64_t next_nemesis = 300 + rng_below(&run.g, 700);
+    uint64_t next_change = members ? 200 + rng_below(&run.mg, 600) : UINT64_MAX;
+    uint64_t next_transfer = 500 + rng_below(&run.g, 1500);
     while (cluster_now(c) < active_ms && cluster_ok(c)) {
         if (cluster_now(c) >= next_nemesis) {
-            nemesis(&run, n);
+            nemesis(&run, total);
             next_nemesis = cluster_now(c) + 200 + rng_below(&run.g, 1200);
+        }
+        if (cluster_now(c) >= next_change) {
+            membership_change(&run, total);
+            next_change = cluster_now(c) + 100 + rng_below(&run.mg, 700);
+        }
+        if (cluster_now(c) >= next_transfer) {
+            transfer(&run, total);
+            next_transfer = cluster_now(c) + 300 + rng_below(&run.g, 1500);
         }
         clients_submit(&run, true);
         cluster_elapse(c, 5);
     }
     /* Heal, restart everyone, and let the clients' last requests finish. */
     cluster_heal(c);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < total; i++)
         cluster_restart(c, i);
     cluster_set_crash_points(c, 0);
     uint64_t end = cluster_now(c) + 2 * OP_TIMEOUT_MS + 500;
@@ -289,12 +360,13 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
 
     if (getenv("RAFTKV_SEED") || getenv("RAFTKV_VERBOSE"))
         fprintf(stderr,
-                "seed=%llu nodes=%d t=%llums steps=%llu ok=%llu fail=%llu info=%llu "
-                "ops/key=%zu,%zu,%zu snapshots_sent=%llu\n",
-                (unsigned long long)seed, n, (unsigned long long)cluster_now(c),
+                "seed=%llu nodes=%d(+%d spare) t=%llums steps=%llu ok=%llu fail=%llu info=%llu "
+                "ops/key=%zu,%zu,%zu snapshots_sent=%llu changes=%llu refused=%llu\n",
+                (unsigned long long)seed, n, total - n, (unsigned long long)cluster_now(c),
                 (unsigned long long)cluster_steps(c), (unsigned long long)run.ok,
                 (unsigned long long)run.fail, (unsigned long long)run.info, run.h.n[0], run.h.n[1],
-                run.h.n[2], (unsigned long long)cluster_msgs_sent(c, RAFT_MSG_SNAPSHOT));
+                run.h.n[2], (unsigned long long)cluster_msgs_sent(c, RAFT_MSG_SNAPSHOT),
+                (unsigned long long)run.changes_ok, (unsigned long long)run.changes_refused);
     char *failure = NULL;
     if (!cluster_ok(c)) {
         failure = strdup(cluster_error(c));
@@ -328,6 +400,8 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
     if (hits)
         for (int p = 0; p < CLUSTER_CRASH_POINT_KINDS; p++)
             hits[p] += cluster_crash_points_hit(c, p);
+    transfers_begun += run.transfers;
+    timeout_nows_sent += cluster_msgs_sent(c, RAFT_MSG_TIMEOUT_NOW);
     cluster_free(c);
     return failure;
 }
@@ -360,6 +434,11 @@ Test(random_schedules, every_seeded_fault_schedule_keeps_raft_safe_and_histories
         }
     }
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
+    if (n >= 40)
+        cr_assert(transfers_begun >= n && timeout_nows_sent >= n / 2,
+                  "transfers barely exercised: %llu begun, %llu TimeoutNow in %llu schedules",
+                  (unsigned long long)transfers_begun, (unsigned long long)timeout_nows_sent,
+                  (unsigned long long)n);
 }
 
 /* Issue 5's crash-point test: every schedule crashes nodes inside the

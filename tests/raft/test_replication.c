@@ -538,7 +538,9 @@ Test(replication, malformed_messages_are_refused_without_effect)
 {
     struct solo s;
     solo_init(&s, 3, NULL);
-    struct raft_msg m = solo_from(7, RAFT_MSG_APPEND, 1); /* no such node */
+    struct raft_msg m = solo_from(64, RAFT_MSG_APPEND, 1); /* past every node id */
+    cr_assert_eq(solo_recv(&s, &m), RAFT_ERR_INVALID);
+    m = solo_from(-1, RAFT_MSG_APPEND, 1);
     cr_assert_eq(solo_recv(&s, &m), RAFT_ERR_INVALID);
     m = solo_from(1, RAFT_MSG_APPEND, 1);
     m.n_entries = 3; /* entries missing */

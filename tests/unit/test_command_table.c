@@ -142,7 +142,7 @@ Test(command_table, rows_are_well_formed)
         for (const char *p = c->name; *p; p++)
             cr_assert(!(*p >= 'A' && *p <= 'Z'), "%s is not lower case", c->name);
         cr_assert_eq(c->first_key > 0, c->key_flags != NULL, "%s: keys and key flags", c->name);
-        cr_assert_eq(c->reply != NULL, c->first_key > 0, "%s: data commands have a reply function", c->name);
+        cr_assert(c->first_key == 0 || c->reply != NULL, "%s: commands on keys have a reply function", c->name);
         for (size_t j = 0; j < c->n_subs; j++) {
             size_t len = strlen(c->name);
             cr_assert(strncmp(c->subs[j].name, c->name, len) == 0 && c->subs[j].name[len] == '|');

@@ -134,7 +134,7 @@ Test(history, a_malformed_jsonl_line_is_an_error_naming_the_line)
     cr_assert(strstr(p.err, "test:2:"), "%s", p.err);
     check_history_free(&p.h);
 
-    const char *bad_f = "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"append\",\"key\":1}\n";
+    const char *bad_f = "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"frobnicate\",\"key\":1}\n";
     parse(&p, bad_f, CHECK_FORMAT_JSONL);
     cr_assert_eq(p.rc, CHECK_ERR_PARSE);
     cr_assert(strstr(p.err, "\"f\" must be"), "%s", p.err);

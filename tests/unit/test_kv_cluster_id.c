@@ -110,25 +110,23 @@ Test(kv_cluster_id, a_snapshot_keeps_the_id)
     size_t len;
     cr_assert_eq(kv_snapshot(s, 9, 2, &data, &len), 0);
     /* The header's metadata, not a record: three entries (meta_count at
-     * 32), 68 bytes (at 36): "version" (20 bytes with its lengths), "time"
-     * (17), then name_len 10, "cluster_id", value_len 16 and the id's
-     * bytes (31); one record (the key "a", count at 24). */
+     * 32), 68 bytes (at 36): name_len 10, "cluster_id", value_len 16 and
+     * the id's bytes (31 bytes), "version" (20) and "time" (17), no
+     * "deleted" (nothing was); one record (the key "a", count at 24). */
     cr_assert_gt(len, 108);
     cr_assert_eq(data[24], 1);
     cr_assert_eq(data[32], 3);
     cr_assert_eq(data[36], 68);
-    cr_assert_eq(data[40], 7);
-    cr_assert_eq(memcmp(data + 41, "version", 7), 0);
-    cr_assert_eq(data[48], 8);
-    cr_assert_eq(data[52], 1, "one write so far: the version counter is 1");
-    cr_assert_eq(data[60], 4);
-    cr_assert_eq(memcmp(data + 61, "time", 4), 0);
-    cr_assert_eq(data[77], 10);
-    cr_assert_eq(memcmp(data + 78, "cluster_id", 10), 0);
-    cr_assert_eq(data[88], 16);
+    cr_assert_eq(data[40], 10);
+    cr_assert_eq(memcmp(data + 41, "cluster_id", 10), 0);
+    cr_assert_eq(data[51], 16);
     static const uint8_t id_a[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
                                      0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10};
-    cr_assert_eq(memcmp(data + 92, id_a, 16), 0);
+    cr_assert_eq(memcmp(data + 55, id_a, 16), 0);
+    cr_assert_eq(data[71], 7);
+    cr_assert_eq(memcmp(data + 72, "version", 7), 0);
+    cr_assert_eq(data[79], 8);
+    cr_assert_eq(data[83], 1, "one write so far: the version counter is 1");
 
     struct kv_store *t = kv_store_new();
     apply_id(t, HEX_B, &r); /* restoring replaces it with the image's */

@@ -131,12 +131,13 @@ Test(kv_string, codes_are_the_log_format)
     cr_assert_eq(KV_SETRANGE, 29);
     cr_assert_eq(KV_GETDEL, 30);
     cr_assert_eq(KV_GETEX, 31);
-    cr_assert_eq(KV_ABSENT, 32);
+    cr_assert_eq(KV_MSETNX, 32);
     cr_assert_eq(KV_STRING_MAX, 536870912);
     /* reads go through ReadIndex, writes through the log */
-    cr_assert(kv_op_reads(KV_STRLEN) && kv_op_reads(KV_GETRANGE) && kv_op_reads(KV_ABSENT));
+    cr_assert(kv_op_reads(KV_STRLEN) && kv_op_reads(KV_GETRANGE));
     cr_assert(!kv_op_reads(KV_INCR) && !kv_op_reads(KV_INCRFLOAT) && !kv_op_reads(KV_APPEND) &&
-              !kv_op_reads(KV_SETRANGE) && !kv_op_reads(KV_GETDEL) && !kv_op_reads(KV_GETEX));
+              !kv_op_reads(KV_SETRANGE) && !kv_op_reads(KV_GETDEL) && !kv_op_reads(KV_GETEX) &&
+              !kv_op_reads(KV_MSETNX));
 }
 
 Test(kv_string, incr_counts_from_absent)
@@ -322,25 +323,13 @@ Test(kv_string, getex_sets_and_drops_the_deadline)
     expect_value(1000, "e", NULL);
 }
 
-/* MSET or MSETNX of pairs {k, v, k, v, ..., NULL} as one KV_MULTI. */
-static struct kv_result multi_set(bool nx, const char *const *kv)
+/* Apply through the entry's bytes, as the log carries it, at time 1000. */
+static struct kv_result run_entry(struct kv_command *c)
 {
-    size_t pairs = 0;
-    while (kv[2 * pairs])
-        pairs++;
-    size_t n = nx ? 2 * pairs : pairs;
-    struct kv_command c = {.op = KV_MULTI, .sub = calloc(n, sizeof(struct kv_command)), .n_sub = n};
-    struct kv_command *sets = c.sub + (nx ? pairs : 0);
-    for (size_t i = 0; i < pairs; i++) {
-        if (nx)
-            c.sub[i] = mk(KV_ABSENT, kv[2 * i], NULL, 0, 0, KV_GUARD);
-        sets[i] = mk(KV_SET, kv[2 * i], kv[2 * i + 1], 0, 0, 0);
-    }
-    /* Through the entry's bytes, as the log carries it. */
     uint8_t *data;
     size_t len;
-    cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
-    kv_command_release(&c);
+    cr_assert_eq(kv_command_encode(c, &data, &len), 0);
+    kv_command_release(c);
     kv_entry_stamp(data, len, 1000);
     struct kv_result r;
     kv_apply_bytes(store, data, len, 0, &r);
@@ -348,22 +337,61 @@ static struct kv_result multi_set(bool nx, const char *const *kv)
     return r;
 }
 
+/* MSET (a KV_MULTI of KV_SETs) or MSETNX (one KV_MSETNX) of pairs
+ * {k, v, k, v, ..., NULL}. */
+static struct kv_result multi_set(bool nx, const char *const *kv)
+{
+    size_t pairs = 0;
+    while (kv[2 * pairs])
+        pairs++;
+    if (nx) {
+        size_t len[16];
+        for (size_t i = 0; i < 2 * pairs; i++)
+            len[i] = strlen(kv[i]);
+        struct kv_command c = mk(KV_MSETNX, kv[0], NULL, 0, 0, 0);
+        cr_assert_eq(kv_pack_fields(&c.arg[0], (char *const *)kv, len, 2 * pairs), 0);
+        return run_entry(&c);
+    }
+    struct kv_command c = {.op = KV_MULTI, .sub = calloc(pairs, sizeof(struct kv_command)), .n_sub = pairs};
+    for (size_t i = 0; i < pairs; i++)
+        c.sub[i] = mk(KV_SET, kv[2 * i], kv[2 * i + 1], 0, 0, 0);
+    return run_entry(&c);
+}
+
 Test(kv_string, msetnx_with_one_existing_key_changes_nothing)
 {
     set("b", "old");
     const char *const pairs[] = {"a", "1", "b", "2", "c", "3", NULL};
-    struct kv_result r = multi_set(true, pairs);
-    cr_assert_eq(r.code, KV_ERR_PRECONDITION);
-    kv_result_release(&r);
+    expect_num(multi_set(true, pairs), 0);
     expect_value(1000, "a", NULL);
     expect_value(1000, "b", "old");
     expect_value(1000, "c", NULL);
     const char *const fresh[] = {"a", "1", "c", "3", "a", "4", NULL};
-    r = multi_set(true, fresh);
-    cr_assert_eq(r.code, KV_OK);
-    kv_result_release(&r);
+    expect_num(multi_set(true, fresh), 1);
     expect_value(1000, "a", "4");
     expect_value(1000, "c", "3");
+    /* An expired key counts as absent; the new values have no deadline. */
+    set_at(1000, "d", "x", 1500);
+    const char *const later[] = {"d", "5", NULL};
+    expect_num(multi_set(true, later), 0); /* stamped 1000: d is live */
+    struct kv_command c = mk(KV_MSETNX, "d", NULL, 0, 0, 0);
+    size_t len[] = {1, 1};
+    cr_assert_eq(kv_pack_fields(&c.arg[0], (char *const *)later, len, 2), 0);
+    struct kv_result r;
+    kv_apply(store, &c, 1500, &r); /* at its deadline: absent */
+    kv_command_release(&c);
+    expect_num(r, 1);
+    expect_value(INT64_MAX - 1, "d", "5");
+}
+
+Test(kv_string, msetnx_refuses_malformed_pairs)
+{
+    struct kv_command c = mk(KV_MSETNX, "a", NULL, 0, 0, 0);
+    cr_assert_eq(kv_str_set(&c.arg[0], "\x01\x00\x00\x00a\x05\x00\x00\x00xy", 11), 0);
+    struct kv_result r = run_entry(&c);
+    cr_assert_eq(r.code, KV_ERR_MALFORMED);
+    kv_result_release(&r);
+    expect_value(1000, "a", NULL);
 }
 
 Test(kv_string, mset_sets_all_and_clears_deadlines)
@@ -400,9 +428,10 @@ Test(kv_string, entry_bytes_decode_back)
         mk(KV_GETDEL, "k", NULL, 0, 0, 0),
         mk(KV_GETEX, "k", NULL, 12345, 0, KV_SET_EXPIRE_IN),
         mk(KV_GETEX, "k", NULL, 0, 0, KV_GETEX_PERSIST),
-        mk(KV_ABSENT, "k", NULL, 0, 0, KV_GUARD),
+        mk(KV_MSETNX, "k", NULL, 0, 0, 0),
     };
     cr_assert_eq(kv_str_set(&cmds[2].arg[0], "\x01\x00z", 3), 0); /* binary: past the NUL */
+    cr_assert_eq(kv_str_set(&cmds[9].arg[0], "\x01\x00\x00\x00k\x01\x00\x00\x00v", 10), 0);
     struct kv_store *other = kv_store_new();
     set("k", "7");
     struct kv_result r;

@@ -54,6 +54,28 @@ Test(node_codec, a_vote_request_and_its_answer_round_trip)
     cr_assert_eq(out.term, 8);
 }
 
+/* Leadership transfer: "raft_timeout_now", and "tr":1 on a transfer's VOTE
+ * (absent otherwise, so other votes keep their bytes). */
+Test(node_codec, timeout_now_and_a_transfer_vote_round_trip)
+{
+    struct raft_msg m = {.type = RAFT_MSG_VOTE, .term = 7, .last_log_index = 4, .transfer = true};
+    struct raft_msg out;
+    json_t *body = round_trip(&m, &out);
+    cr_assert_eq(json_integer_value(json_object_get(body, "tr")), 1);
+    cr_assert(out.transfer);
+    json_decref(body);
+    m.transfer = false;
+    body = round_trip(&m, &out);
+    cr_assert_null(json_object_get(body, "tr"));
+    cr_assert_not(out.transfer);
+    json_decref(body);
+    cr_assert_str_eq(raft_codec_type_name(RAFT_MSG_TIMEOUT_NOW), "raft_timeout_now");
+    struct raft_msg t = {.type = RAFT_MSG_TIMEOUT_NOW, .term = 12};
+    json_decref(round_trip(&t, &out));
+    cr_assert_eq(out.type, RAFT_MSG_TIMEOUT_NOW);
+    cr_assert_eq(out.term, 12);
+}
+
 Test(node_codec, an_append_with_commands_and_a_noop_round_trips_byte_for_byte)
 {
     const char *cmd1 = "{\"k\":1,\"op\":\"w\",\"v\":{\"a\":[1,2],\"b\":\"x\\ny\"}}";

@@ -31,6 +31,7 @@ static void sample_msg(enum raft_msg_type type, struct raft_msg *m, struct raft_
     m->commit = 40;
     m->seq = 1u << 20;
     m->success = type % 3 == 0;
+    m->transfer = type % 2 == 0;
     m->match_index = 44;
     m->reject_index = 42;
     m->hint_index = 39;
@@ -61,6 +62,7 @@ static void assert_same_msg(const struct raft_msg *a, const struct raft_msg *b)
     cr_assert_eq(a->to, b->to);
     cr_assert_eq(a->granted, b->granted);
     cr_assert_eq(a->success, b->success);
+    cr_assert_eq(a->transfer, b->transfer);
     const uint64_t fa[] = {a->term, a->last_log_index, a->last_log_term, a->prev_index,
                            a->prev_term, a->commit, a->seq, a->match_index, a->reject_index,
                            a->hint_index, a->hint_term, a->snap_index, a->snap_term};
@@ -119,6 +121,32 @@ Test(peer_codec, round_trips_every_raft_message_type)
         peer_raft_msg_release(&back);
         peer_wbuf_free(&b);
     }
+}
+
+/* Leadership transfer: TIMEOUT_NOW is type 8 on the wire, the transfer
+ * flag of a VOTE is bit 2 (4) of the flags byte. */
+Test(peer_codec, carries_timeout_now_and_the_transfer_flag)
+{
+    struct raft_msg m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 0, .term = 9, .transfer = true};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    size_t len;
+    const uint8_t *body = body_of(&b, PEER_FRAME_RAFT, &len);
+    cr_assert_eq(body[0], 2, "VOTE is type 2");
+    cr_assert_eq(body[3], 4, "flags: transfer only");
+    struct raft_msg back;
+    cr_assert_eq(peer_decode_raft(body, len, 3, &back), PEER_OK);
+    cr_assert(back.transfer);
+    peer_wbuf_free(&b);
+    m = (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = 0, .to = 2, .term = 9};
+    cr_assert_eq(peer_encode_raft(&b, &m), PEER_OK);
+    body = body_of(&b, PEER_FRAME_RAFT, &len);
+    cr_assert_eq(body[0], 8, "TIMEOUT_NOW is type 8");
+    cr_assert_eq(peer_decode_raft(body, len, 3, &back), PEER_OK);
+    cr_assert_eq(back.type, RAFT_MSG_TIMEOUT_NOW);
+    cr_assert_eq(back.term, 9);
+    cr_assert_not(back.transfer);
+    peer_wbuf_free(&b);
 }
 
 Test(peer_codec, encodes_a_heartbeat_in_a_few_bytes)
@@ -630,4 +658,146 @@ Test(peer_codec, an_entry_count_within_the_bound_but_beyond_the_bytes_is_refused
     cr_assert_eq(peer_decode_raft(b, len, 3, &m), PEER_ERR_MALFORMED);
     cr_assert_str_eq(peer_decode_detail(), "entry count beyond the frame's bytes");
     free(b);
+}
+
+/* ---- Snapshot transfer frames (snap_transfer.h) ------------------------- */
+
+/* Offer: id 0x1234 (varint b4 24), size 3, then a SNAPSHOT body: type 6,
+ * from 0, to 1, no flags, mask 0x1861 (term, commit, seq, snap_index,
+ * snap_term), 3, 9, 4, 9, 2, and an empty image. */
+static const uint8_t offer_bytes[] = {0, 0, 0, 17, 3, 5, 0xb4, 0x24, 3, 6, 0, 1, 0, 0x18, 0x61,
+                                      3, 9, 4, 9, 2, 0};
+
+Test(peer_codec, encodes_a_snapshot_offer_byte_for_byte)
+{
+    struct peer_snap_offer o = {.id = 0x1234, .size = 3};
+    o.msg = (struct raft_msg){.type = RAFT_MSG_SNAPSHOT, .from = 0, .to = 1, .term = 3,
+                              .commit = 9, .seq = 4, .snap_index = 9, .snap_term = 2};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_snap_offer(&b, &o), PEER_OK);
+    cr_assert_eq(b.len, sizeof offer_bytes);
+    cr_assert_arr_eq(b.data, offer_bytes, sizeof offer_bytes);
+    peer_wbuf_free(&b);
+
+    uint8_t kind;
+    size_t flen;
+    cr_assert_eq(peer_frame_peek(offer_bytes, sizeof offer_bytes, PEER_DEFAULT_MAX_FRAME, &kind, &flen), 1);
+    cr_assert_eq(kind, 5);
+    struct peer_snap_offer d;
+    cr_assert_eq(peer_decode_snap_offer(offer_bytes + 6, flen - 6, 3, &d), PEER_OK);
+    cr_assert_eq(d.id, 0x1234);
+    cr_assert_eq(d.size, 3);
+    cr_assert_eq(d.msg.type, RAFT_MSG_SNAPSHOT);
+    cr_assert_eq(d.msg.term, 3);
+    cr_assert_eq(d.msg.snap_index, 9);
+    cr_assert_eq(d.msg.snap_term, 2);
+    cr_assert_eq(d.msg.snap_len, 0);
+    peer_raft_msg_release(&d.msg);
+}
+
+Test(peer_codec, refuses_offers_that_carry_an_image_no_size_or_another_type)
+{
+    struct peer_snap_offer d;
+    uint8_t f[sizeof offer_bytes];
+    memcpy(f, offer_bytes, sizeof f);
+    /* Node 1 past a one-node cluster. */
+    cr_assert_eq(peer_decode_snap_offer(f + 6, sizeof f - 6, 1, &d), PEER_ERR_MALFORMED);
+    f[8] = 0; /* size 0 */
+    cr_assert_eq(peer_decode_snap_offer(f + 6, sizeof f - 6, 3, &d), PEER_ERR_MALFORMED);
+    memcpy(f, offer_bytes, sizeof f);
+    f[9] = 4; /* an APPEND, not a SNAPSHOT */
+    cr_assert_eq(peer_decode_snap_offer(f + 6, sizeof f - 6, 3, &d), PEER_ERR_MALFORMED);
+    /* An image inside the offer: length 1, one byte. */
+    const uint8_t with_image[] = {0xb4, 0x24, 3, 6, 0, 1, 0, 0x18, 0x61, 3, 9, 4, 9, 2, 1, 'x'};
+    cr_assert_eq(peer_decode_snap_offer(with_image, sizeof with_image, 3, &d), PEER_ERR_MALFORMED);
+    /* Encoding refuses what decoding would. */
+    struct peer_snap_offer o = {.id = 1, .size = 3};
+    o.msg = (struct raft_msg){.type = RAFT_MSG_SNAPSHOT, .to = 1, .term = 1, .snap_index = 1,
+                              .snap_term = 1, .snap_data = (uint8_t *)"x", .snap_len = 1};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_snap_offer(&b, &o), PEER_ERR_MALFORMED);
+    cr_assert_eq(b.len, 0);
+}
+
+/* Chunk: id 0x1234, offset 0, CRC32C("RKV") = 0xb9ac9c3a big endian, the
+ * bytes to the end of the frame. */
+static const uint8_t chunk_bytes[] = {0, 0, 0, 12, 3, 6, 0xb4, 0x24, 0, 0xb9, 0xac, 0x9c, 0x3a,
+                                      'R', 'K', 'V'};
+
+Test(peer_codec, encodes_a_snapshot_chunk_byte_for_byte)
+{
+    static const uint8_t img[3] = {'R', 'K', 'V'};
+    struct peer_snap_chunk c = {.id = 0x1234, .offset = 0, .crc = 0xb9ac9c3au, .data = img, .len = 3};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_snap_chunk(&b, &c), PEER_OK);
+    cr_assert_eq(b.len, sizeof chunk_bytes);
+    cr_assert_arr_eq(b.data, chunk_bytes, sizeof chunk_bytes);
+    peer_wbuf_free(&b);
+    struct peer_snap_chunk d;
+    cr_assert_eq(peer_decode_snap_chunk(chunk_bytes + 6, sizeof chunk_bytes - 6, &d), PEER_OK);
+    cr_assert_eq(d.id, 0x1234);
+    cr_assert_eq(d.offset, 0);
+    cr_assert_eq(d.crc, 0xb9ac9c3au);
+    cr_assert_eq(d.len, 3);
+    cr_assert_eq(memcmp(d.data, "RKV", 3), 0);
+    cr_assert_eq(d.data, chunk_bytes + 13, "the bytes are borrowed from the frame");
+}
+
+Test(peer_codec, refuses_empty_oversized_and_wrapping_chunks)
+{
+    struct peer_snap_chunk d;
+    /* No bytes after the CRC. */
+    const uint8_t empty[] = {0xb4, 0x24, 0, 0xb9, 0xac, 0x9c, 0x3a};
+    cr_assert_eq(peer_decode_snap_chunk(empty, sizeof empty, &d), PEER_ERR_MALFORMED);
+    /* A CRC cut short. */
+    cr_assert_eq(peer_decode_snap_chunk(empty, 5, &d), PEER_ERR_MALFORMED);
+    /* Id 0. */
+    const uint8_t no_id[] = {0, 0, 1, 2, 3, 4, 'x'};
+    cr_assert_eq(peer_decode_snap_chunk(no_id, sizeof no_id, &d), PEER_ERR_MALFORMED);
+    /* Offset 2^64-1 with one byte: past 2^64. */
+    const uint8_t wrap[] = {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 0, 'x'};
+    cr_assert_eq(peer_decode_snap_chunk(wrap, sizeof wrap, &d), PEER_ERR_MALFORMED);
+    /* 1 MiB + 1 bytes of image: one past the chunk bound (1048576). */
+    size_t n = 6 + 1048577; /* id 1, offset 0, CRC 0: 6 bytes, then the image */
+    uint8_t *big = calloc(1, n);
+    big[0] = 1;
+    cr_assert_eq(peer_decode_snap_chunk(big, n, &d), PEER_ERR_MALFORMED);
+    cr_assert_eq(peer_decode_snap_chunk(big, n - 1, &d), PEER_OK);
+    cr_assert_eq(d.len, 1048576);
+    struct peer_snap_chunk c = {.id = 1, .data = big, .len = 1048577};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_snap_chunk(&b, &c), PEER_ERR_MALFORMED);
+    free(big);
+}
+
+Test(peer_codec, encodes_snapshot_acks_byte_for_byte_and_refuses_unknown_status)
+{
+    const uint8_t go_on[] = {0, 0, 0, 6, 3, 7, 0xb4, 0x24, 3, 0};
+    const uint8_t refused[] = {0, 0, 0, 7, 3, 7, 0xb4, 0x24, 0x80, 0x01, 2};
+    struct peer_wbuf b = {0};
+    struct peer_snap_ack a = {.id = 0x1234, .offset = 3, .status = PEER_SNAP_GO_ON};
+    cr_assert_eq(peer_encode_snap_ack(&b, &a), PEER_OK);
+    cr_assert_arr_eq(b.data, go_on, sizeof go_on);
+    cr_assert_eq(b.len, sizeof go_on);
+    b.len = 0;
+    a = (struct peer_snap_ack){.id = 0x1234, .offset = 128, .status = PEER_SNAP_REFUSED};
+    cr_assert_eq(peer_encode_snap_ack(&b, &a), PEER_OK);
+    cr_assert_arr_eq(b.data, refused, sizeof refused);
+    peer_wbuf_free(&b);
+    struct peer_snap_ack d;
+    cr_assert_eq(peer_decode_snap_ack(refused + 6, sizeof refused - 6, &d), PEER_OK);
+    cr_assert_eq(d.id, 0x1234);
+    cr_assert_eq(d.offset, 128);
+    cr_assert_eq(d.status, 2);
+    const uint8_t unknown[] = {0xb4, 0x24, 3, 3};
+    cr_assert_eq(peer_decode_snap_ack(unknown, sizeof unknown, &d), PEER_ERR_MALFORMED);
+    const uint8_t trailing[] = {0xb4, 0x24, 3, 0, 0};
+    cr_assert_eq(peer_decode_snap_ack(trailing, sizeof trailing, &d), PEER_ERR_MALFORMED);
+    /* Kinds 5-7 pass the framing; 8 does not. */
+    uint8_t kind;
+    size_t flen;
+    const uint8_t k8[] = {0, 0, 0, 6, 3, 8, 0xb4, 0x24, 3, 0};
+    cr_assert_eq(peer_frame_peek(go_on, sizeof go_on, PEER_DEFAULT_MAX_FRAME, &kind, &flen), 1);
+    cr_assert_eq(kind, 7);
+    cr_assert_eq(peer_frame_peek(k8, sizeof k8, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_MALFORMED);
 }

@@ -172,6 +172,36 @@ Test(router, forwarded_write_is_indefinite_on_leader_change_never_resent)
     cr_assert_eq(d.n, 2, "nothing is sent again");
 }
 
+/* Rule 3 with await_former_leader: the write waits for the old leader's
+ * own answer (a leader that handed over gives it), then for the deadline. */
+Test(router, with_await_former_leader_a_forwarded_write_takes_the_old_leaders_answer)
+{
+    router_free(rt);
+    struct router_config c;
+    router_config_default(&c, 0, 3);
+    c.submit = on_submit;
+    c.forward = on_forward;
+    c.finish = on_finish;
+    c.ctx = &d;
+    c.leader_wait_ms = 1000;
+    c.forward_timeout_ms = 1500;
+    c.await_former_leader = true;
+    rt = router_new(&c);
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    submit(NULL, ROUTER_WRITE, 2, 0);
+    uint64_t id = ev(0)->id;
+    router_view(rt, 2, 4, false, 50);
+    cr_assert_eq(d.n, 2, "ended or resent on the view change");
+    cr_assert(router_forward_done(rt, id, REPLICA_DONE, 60), "the old leader's answer counts");
+    router_tick(rt, 1499);
+    cr_assert_eq(d.n, 2);
+    router_tick(rt, 1500); /* the other: no answer from its leader, ever */
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->status, REPLICA_INDEFINITE);
+    cr_assert_eq(router_ops(rt), 0);
+}
+
 /* Rule 3: the same leader in a new term is a new route too. */
 Test(router, forwarded_write_is_indefinite_when_only_the_term_changes)
 {

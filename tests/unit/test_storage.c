@@ -478,3 +478,81 @@ Test(storage, cutting_a_conflicting_suffix_is_synced_before_new_records_follow)
     tsu_expect_entry(&r, 4, 5, 2);
     storage_close(s);
 }
+
+/* A snapshot received in chunks (snap_transfer.h): written to
+ * snap-<i>.recv, adopted in place of the stored one as a leader's image in
+ * memory would be; an abandoned one is deleted, and one a crash left
+ * behind is deleted at the next start. */
+static void write_recv(struct storage *s, raft_index index, raft_term term, const char *tag)
+{
+    size_t len;
+    uint8_t *img = tsu_image(index, term, tag, &len);
+    int fd;
+    cr_assert_eq(storage_snapshot_recv_begin(s, index, &fd), STORAGE_OK);
+    cr_assert_eq(write(fd, img, len), (ssize_t)len);
+    cr_assert_eq(fdatasync(fd), 0);
+    close(fd);
+    free(img);
+}
+
+Test(storage, a_received_snapshot_file_is_adopted_like_a_leaders_image)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    tsu_append_range(s, 1, 10, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    write_recv(s, 50, 4, "received");
+    cr_assert_eq(tsu_count_files(dir, "snap-00000000000000000050.recv"), 1);
+    cr_assert(storage_snapshot_recv_staged(s, 50));
+    cr_assert_not(storage_snapshot_recv_staged(s, 49));
+    cr_assert_eq(storage_snapshot_adopt(s, 49, 4), STORAGE_ERR_INVALID, "not the staged index");
+    cr_assert_eq(storage_snapshot_adopt(s, 50, 4), STORAGE_OK);
+    cr_assert_eq(tsu_count_files(dir, "snap-00000000000000000050.recv"), 0);
+    cr_assert_eq(tsu_count_files(dir, "snap-00000000000000000050.snap"), 1);
+    cr_assert_eq(storage_last_index(s), 50);
+    cr_assert_eq(tsu_count_files(dir, "wal-"), 0, "the log it replaces is gone");
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.snap_index, 50);
+    cr_assert_eq(r.snap_term, 4);
+    char tag[32];
+    tsu_snapshot_tag(s, tag, sizeof tag);
+    cr_assert_str_eq(tag, "received");
+    /* Opened for sending: its size and bytes. */
+    int fd;
+    uint64_t size;
+    cr_assert_eq(storage_snapshot_open(s, 49, &fd, &size), STORAGE_ERR_INVALID);
+    cr_assert_eq(storage_snapshot_open(s, 50, &fd, &size), STORAGE_OK);
+    char path[600];
+    snprintf(path, sizeof path, "%s/snap-00000000000000000050.snap", dir);
+    cr_assert_eq((off_t)size, tsu_file_size(path));
+    uint8_t magic[4];
+    cr_assert_eq(pread(fd, magic, 4, 0), 4);
+    cr_assert_eq(memcmp(magic, "RKVS", 4), 0);
+    close(fd);
+    storage_close(s);
+}
+
+Test(storage, an_abandoned_or_stale_received_snapshot_leaves_nothing)
+{
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(tsu_save_snapshot(s, 20, 2, "stored"), STORAGE_OK);
+    int fd;
+    cr_assert_eq(storage_snapshot_recv_begin(s, 20, &fd), STORAGE_ERR_INVALID, "not newer");
+    write_recv(s, 30, 2, "cut");
+    storage_snapshot_recv_abort(s);
+    cr_assert_eq(tsu_count_files(dir, "snap-00000000000000000030"), 0);
+    cr_assert_eq(storage_snapshot_adopt(s, 30, 2), STORAGE_ERR_INVALID, "nothing staged");
+    /* A crash mid-transfer: the .recv stays on disk until the next start. */
+    write_recv(s, 40, 2, "crash");
+    storage_close(s);
+    cr_assert_eq(tsu_count_files(dir, "snap-00000000000000000040.recv"), 1);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.snap_index, 20);
+    cr_assert_eq(tsu_count_files(dir, "snap-00000000000000000040"), 0);
+    char tag[32];
+    tsu_snapshot_tag(s, tag, sizeof tag);
+    cr_assert_str_eq(tag, "stored");
+    storage_close(s);
+}

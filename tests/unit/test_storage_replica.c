@@ -203,3 +203,70 @@ Test(storage_replica, a_failed_fsync_stops_the_replica_before_the_write_is_ackno
     replica_free(n.r);
     storage_close(n.st);
 }
+
+/* A follower handed a snapshot whose image a transport received as a file
+ * (replica_receive_snapshot_file): the store adopts the file, the map is
+ * loaded from it, and nothing reads the image into one buffer. An
+ * image-less SNAPSHOT through the ordinary path is refused. */
+Test(storage_replica, a_snapshot_received_as_a_file_is_adopted_and_loaded)
+{
+    struct raft_restore restore;
+    struct storage *st = tsu_open(dir, &restore, NULL);
+    struct replica_log_store ls;
+    storage_replica_log_store(st, &ls);
+    struct outcome out = {0};
+    struct replica_config c;
+    replica_config_default(&c, 1, 2, 7);
+    c.send = on_send;
+    c.complete = on_complete;
+    c.ctx = &out;
+    c.store = &ls;
+    c.stream_snapshots = true;
+    struct replica *r = replica_new(&c, 0);
+    cr_assert_not_null(r);
+    storage_release_restore(st);
+
+    /* The leader's image at (50, 3): keys 0..99 -> 7 * key. */
+    struct kv_store *kv = kv_store_new();
+    for (int i = 0; i < 100; i++) {
+        json_t *k = json_integer(i), *v = json_integer(7 * i);
+        struct kv_command w = {.op = KV_WRITE, .key = k, .value = v};
+        struct kv_result res;
+        kv_apply(kv, &w, 0, &res);
+        json_decref(k);
+        json_decref(v);
+    }
+    uint8_t *img;
+    size_t len;
+    cr_assert_eq(kv_snapshot(kv, 50, 3, &img, &len), 0);
+    kv_store_free(kv);
+    struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .from = 0, .to = 1, .term = 3, .commit = 50,
+                         .snap_index = 50, .snap_term = 3};
+    cr_assert_eq(replica_receive(r, &m, 10), RAFT_ERR_INVALID, "no image, no file: refused");
+    cr_assert_eq(replica_applied_index(r), 0);
+
+    int fd;
+    cr_assert_eq(storage_snapshot_recv_begin(st, 50, &fd), STORAGE_OK);
+    cr_assert_eq(write(fd, img, len), (ssize_t)len);
+    close(fd);
+    free(img);
+    cr_assert_eq(replica_receive_snapshot_file(r, &m, 20), 0);
+    cr_assert_eq(replica_flush(r, 20), 0, "%s", storage_error(st));
+    cr_assert_eq(replica_applied_index(r), 50);
+    cr_assert_eq(storage_snapshot_index(st), 50);
+    cr_assert_not(storage_snapshot_recv_staged(st, 50));
+    cr_assert_eq(tsu_count_files(dir, "snap-00000000000000000050.snap"), 1);
+    cr_assert_eq(tsu_count_files(dir, "snap-00000000000000000050.recv"), 0);
+    struct node n = {.r = r};
+    expect_value(&n, 0, 0);
+    expect_value(&n, 99, 693);
+    cr_assert_eq(kv_store_size(replica_store(r)), 100);
+    replica_free(r);
+    storage_close(st);
+
+    /* And it is what a restart finds. */
+    struct node again;
+    node_start(&again, 1000);
+    expect_value(&again, 42, 294);
+    node_stop(&again);
+}
