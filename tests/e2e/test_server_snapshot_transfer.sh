@@ -11,7 +11,8 @@
 # the transfer cleanly (logged), the leader must keep serving meanwhile, and
 # a new transfer must bring n3 to the same state: the same key count in
 # INFO's keyspace line, the same applied index, a byte-identical snapshot
-# file, no .recv file left. The receiver's peak RSS (logged when the last
+# file, no .recv file left. Meanwhile n3 answers a PING every 10 ms within
+# 200 ms (PING_MAX_MS), so installing the image stalls no loop. The receiver's peak RSS (logged when the last
 # chunk is in, before the map is loaded) must stay well under the image's
 # size, and the measured rate (MB/s) is printed.
 #   tests/e2e/test_server_snapshot_transfer.sh BUILD      (KEEP=1 keeps the logs)
@@ -70,14 +71,38 @@ echo "n3 stopped with $cut_at of $image bytes received"
 [ "$cut_at" -lt "$image" ] || fail "the transfer had finished before the cut"
 # The leader serves while n3 is away.
 for k in 1 2 3; do expect "SET during the cut ($k)" "$(cli "$L" SET "during$k" v)" OK; done
+# From 0.3 s after n3 continues until a second after its install, n3's
+# loop must answer a PING every 10 ms within PING_MAX_MS: the map is built
+# and the old one freed on worker threads; the install is a pointer swap.
+# The probe connects now (the kernel accepts for the stopped process) and
+# starts on probe.go.
+python3 "$(dirname "$0")/ping_probe.py" "${CPORT[3]}" "$WORK/probe.go" "$WORK/probe.stop" \
+  >"$WORK/probe.out" 2>&1 &
+probe=$!
 sleep 6
+deadline=$((SECONDS + 30))
+until [ -e "$WORK/probe.go.ready" ]; do
+  [ $SECONDS -lt $deadline ] || fail "the PING probe did not connect: $(cat "$WORK/probe.out")"
+  sleep 0.1
+done
 kill -CONT "${PID[3]}"
 echo "n3 continued after 6 s"
+sleep 0.3
+touch "$WORK/probe.go"
 deadline=$((SECONDS + 60))
 until grep -q 'event=snapshot_installed' "$WORK/n3.log"; do
   [ $SECONDS -lt $deadline ] || fail "n3 installed no snapshot within 60 s of the cut"
   sleep 0.2
 done
+sleep 1
+touch "$WORK/probe.stop"
+wait "$probe" || fail "the PING probe failed: $(cat "$WORK/probe.out")"
+grep 'event=snapshot_installed' "$WORK/n3.log" | tail -n 1
+echo "n3's PING latency while it received, checked and installed the snapshot: $(cat "$WORK/probe.out")"
+ping_max=$(grep -o 'max_ms=[0-9.]*' "$WORK/probe.out" | cut -d= -f2)
+awk -v m="$ping_max" -v lim="${PING_MAX_MS:-200}" 'BEGIN { exit !(m < lim) }' ||
+  fail "n3 left a PING unanswered for $ping_max ms (limit ${PING_MAX_MS:-200}): its loop stalled"
+echo "ok  n3 answered every PING within ${PING_MAX_MS:-200} ms (max $ping_max ms)"
 grep -q 'event=snapshot_send_ended .*peer=n3 .*reason="stalled' "$WORK/n$L.log" ||
   fail "the leader did not end the cut transfer as stalled"
 grep 'event=snapshot_send_ended' "$WORK/n$L.log" | head -n 1
