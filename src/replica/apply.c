@@ -75,18 +75,40 @@ void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_comman
     replica_answer_kv(r, ref, &res);
 }
 
+void replica_retire_store(struct replica *r, struct kv_store *kv)
+{
+    if (kv && r->config.retire_store)
+        r->config.retire_store(r->config.ctx, kv);
+    else
+        kv_store_free(kv);
+}
+
+/* The snapshot's map replaces the current one whole: built aside (or
+ * prepared by the transport), swapped in, and the old one retired. */
 static void install_snapshot(struct replica *r, const struct raft_update *u)
 {
     if (u->snap_index <= r->applied)
         return;
     const struct replica_log_store *store = r->config.store;
-    int rc = r->snapshot_from_file ? (r->failed ? -1 : store->load_snapshot(store->impl, r->kv))
-                                   : kv_restore(r->kv, u->snap_data, u->snap_len, NULL, NULL);
-    if (rc != 0) {
+    struct kv_store *next = NULL;
+    if (!r->failed && r->snapshot_prepared) {
+        next = r->snapshot_prepared;
+        r->snapshot_prepared = NULL;
+    } else if (!r->failed && (next = kv_store_new()) != NULL) {
+        int rc = r->snapshot_from_file ? store->load_snapshot(store->impl, next)
+                                       : kv_restore(next, u->snap_data, u->snap_len, NULL, NULL);
+        if (rc != 0) {
+            kv_store_free(next);
+            next = NULL;
+        }
+    }
+    if (!next) {
         /* The leader's image is unreadable: applying on would diverge. */
         store_failed(r, -1);
         return;
     }
+    replica_retire_store(r, r->kv);
+    r->kv = next;
     r->applied = u->snap_index;
     r->applied_term = u->snap_term;
     r->snapshot_index = u->snap_index;

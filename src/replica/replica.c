@@ -207,22 +207,50 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
 }
 
-int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
+/* A SNAPSHOT whose image is the store's staged file, and maybe the map
+ * already built from it (taken: installed or retired). */
+static int receive_staged(struct replica *r, const struct raft_msg *m, struct kv_store *prepared,
+                          uint64_t now_ms)
 {
     r->now_ms = now_ms;
     const struct replica_log_store *store = r->config.store;
     if (m->type != RAFT_MSG_SNAPSHOT || m->snap_len != 0 || m->from < 0 ||
         m->from >= r->config.raft.n_nodes || m->to != r->config.raft.id || !store ||
-        !store->adopt_snapshot || !store->load_snapshot)
+        !store->adopt_snapshot || (!prepared && !store->load_snapshot)) {
+        replica_retire_store(r, prepared);
         return RAFT_ERR_INVALID;
+    }
+    uint8_t ours[CLUSTER_ID_BYTES], theirs[CLUSTER_ID_BYTES];
+    if (prepared && kv_cluster_id(r->kv, ours) && kv_cluster_id(prepared, theirs) &&
+        memcmp(ours, theirs, sizeof ours) != 0) {
+        if (r->config.snapshot_refused)
+            r->config.snapshot_refused(r->config.ctx, m->from, ours, theirs);
+        replica_retire_store(r, prepared);
+        return RAFT_ERR_INVALID;
+    }
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
     e.receive = *m;
     struct raft_update u;
     int rc = raft_step(r->raft, &e, &u);
     r->snapshot_from_file = true;
+    r->snapshot_prepared = prepared;
     replica_absorb(r, &u);
     r->snapshot_from_file = false;
+    /* Not installed: the core kept its state. */
+    replica_retire_store(r, r->snapshot_prepared);
+    r->snapshot_prepared = NULL;
     return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
+}
+
+int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
+{
+    return receive_staged(r, m, NULL, now_ms);
+}
+
+int replica_receive_snapshot_prepared(struct replica *r, const struct raft_msg *m,
+                                      struct kv_store *prepared, uint64_t now_ms)
+{
+    return receive_staged(r, m, prepared, now_ms);
 }
 
 int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms)

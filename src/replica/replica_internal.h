@@ -123,6 +123,9 @@ struct replica {
     /* Set while the core steps a SNAPSHOT whose image is a received file
      * (replica_receive_snapshot_file): persist adopts it, install loads it. */
     bool snapshot_from_file;
+    /* ... and with it the map built from that file, which install takes
+     * (replica_receive_snapshot_prepared); NULL: install loads the file. */
+    struct kv_store *snapshot_prepared;
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
@@ -136,6 +139,8 @@ struct replica {
 /* apply.c: take in one update of the core (persist, queue, apply, serve). */
 void replica_absorb(struct replica *r, const struct raft_update *u);
 void replica_take_snapshot(struct replica *r, uint64_t now_ms);
+/* Hand a map no longer needed to config.retire_store (or free it). */
+void replica_retire_store(struct replica *r, struct kv_store *kv);
 /* Whether the core keeps the snapshot image (no store file holds it). */
 bool replica_core_keeps_image(const struct replica *r);
 void replica_snapshot_taken(struct replica *r, raft_index index, const uint8_t *data, size_t len,

@@ -573,4 +573,8 @@ int server_store_snapshot_start(void *ctx, raft_index index, raft_term term);
 /* Shutting down: kill a snapshot child still running. */
 void server_store_stop_snapshot(struct server *s);
 
+/* store_retire.c: replica_config.retire_store, freeing a map on libuv's
+ * thread pool. */
+void server_retire_store(void *ctx, struct kv_store *kv);
+
 #endif

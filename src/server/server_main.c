@@ -357,6 +357,7 @@ int server_main(int argc, char **argv)
     rc_cfg.stream_snapshots = !o->in_memory;
     rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
     rc_cfg.snapshot_start = o->in_memory ? NULL : server_store_snapshot_start;
+    rc_cfg.retire_store = server_retire_store;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
