@@ -2,6 +2,8 @@
  * probing, backward-shift deletion. */
 #include "kv/map.h"
 
+#include "kv/scan_index.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -94,6 +96,12 @@ int kv_map_init(struct kv_map *m)
     m->slots = slots_new(MAP_MIN_SLOTS);
     m->mask = MAP_MIN_SLOTS - 1;
     m->size = 0;
+    m->n_expiring = 0;
+    m->scan = NULL;
+    if (m->slots && scan_index_init(m) != 0) {
+        free(m->slots);
+        m->slots = NULL;
+    }
     return m->slots ? 0 : -1;
 }
 
@@ -107,6 +115,8 @@ void kv_map_clear(struct kv_map *m)
         }
     }
     m->size = 0;
+    m->n_expiring = 0;
+    scan_index_reset(m);
 }
 
 void kv_map_free(struct kv_map *m)
@@ -116,6 +126,7 @@ void kv_map_free(struct kv_map *m)
     kv_map_clear(m);
     free(m->slots);
     m->slots = NULL;
+    scan_index_free(m);
 }
 
 /* The slot holding key, or the empty slot where it would go. */
@@ -180,10 +191,14 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     memcpy(e->data, key, len);
     if (value_len)
         memcpy(e->data + len, value, value_len);
-    if (s->entry)
+    if (s->entry) {
+        m->n_expiring -= s->entry->expiry_ms != 0;
+        scan_index_replace(m, s->entry, e);
         free(s->entry);
-    else
+    } else {
         m->size++;
+        scan_index_add(m, e);
+    }
     s->hash = h;
     s->entry = e;
     return e;
@@ -195,6 +210,8 @@ int kv_map_del(struct kv_map *m, const char *key, size_t len)
     struct kv_map_entry *e = m->slots[i].entry;
     if (!e)
         return 0;
+    m->n_expiring -= e->expiry_ms != 0;
+    scan_index_remove(m, e);
     free(e);
     m->size--;
     /* Pull later members of the run back over the hole, each only if its
@@ -219,4 +236,10 @@ const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos)
             return m->slots[(*pos)++].entry;
     }
     return NULL;
+}
+
+void kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_ms)
+{
+    m->n_expiring += (expiry_ms != 0) - (e->expiry_ms != 0);
+    e->expiry_ms = expiry_ms;
 }

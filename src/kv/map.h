@@ -14,6 +14,13 @@
  * KV_TYPE_*), so a key costs one malloc and one slot. Iteration order is
  * the slot order, which depends on the hash key: callers that need a
  * stable order sort.
+ *
+ * Beside the slots, every entry is also linked into a second table, the
+ * scan index (scan_index.c), whose buckets come from a FIXED hash of the
+ * key: the same key falls in the same bucket on every member, which is
+ * what makes SCAN's cursor valid on any member (scan_index.h). The map
+ * also counts the entries that have a deadline (n_expiring): set an
+ * entry's deadline only through kv_map_set_expiry.
  */
 #ifndef RAFTKV_KV_MAP_H
 #define RAFTKV_KV_MAP_H
@@ -22,10 +29,12 @@
 #include <stdint.h>
 
 struct kv_map_entry {
-    int64_t expiry_ms; /* absolute deadline; 0: none */
+    int64_t expiry_ms; /* absolute deadline; 0: none (kv_map_set_expiry) */
     uint64_t version;  /* the store's version counter when last written */
+    struct kv_map_entry *scan_prev, *scan_next; /* the scan bucket's chain */
     uint32_t key_len;
     uint32_t value_len;
+    uint32_t scan_hash; /* the key's fixed hash (scan_index.h) */
     uint8_t type;      /* KV_TYPE_* */
     char data[];       /* key_len key bytes, then value_len value bytes */
 };
@@ -49,6 +58,9 @@ struct kv_map {
     struct kv_map_slot *slots;
     size_t mask; /* slot count - 1; the count is a power of two */
     size_t size;
+    size_t n_expiring; /* entries with a deadline */
+    struct kv_map_entry **scan; /* the scan index's buckets (scan_index.h) */
+    size_t scan_mask;           /* bucket count - 1, a power of two */
 };
 
 int kv_map_init(struct kv_map *m);
@@ -65,6 +77,9 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
                                 const void *value, size_t value_len);
 /* 1 if the key was there (now removed), 0 if it was absent. */
 int kv_map_del(struct kv_map *m, const char *key, size_t len);
+
+/* Set an entry's deadline (0: none), keeping n_expiring. */
+void kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_ms);
 
 /* Entries in slot order: start with *pos = 0; NULL at the end. */
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos);

@@ -17,7 +17,7 @@ static int put_str(struct kv_store *s, const struct kv_str *key, const struct kv
         kv_store_put(s, (const char *)key->p, key->n, KV_TYPE_STR, v->p, v->n);
     if (!e)
         return -1;
-    e->expiry_ms = expiry;
+    kv_map_set_expiry(&s->map, e, expiry);
     return 0;
 }
 

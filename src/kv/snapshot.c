@@ -209,7 +209,7 @@ static int on_record(void *ctx, const struct snap_record *rec)
                                         rec->value, rec->value_len);
     if (!e)
         return -1;
-    e->expiry_ms = (int64_t)rec->expiry_ms;
+    kv_map_set_expiry(&l->map, e, (int64_t)rec->expiry_ms);
     e->version = rec->version;
     return 0;
 }

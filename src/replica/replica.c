@@ -597,6 +597,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
     read_queued(r, now_ms);
     propose_queued(r, now_ms);
     propose_cluster_id(r, now_ms);
+    replica_active_expiry(r, now_ms);
     /* Bounded: each round only reacts to the previous one's durability or
      * snapshot; the core settles in a few rounds. */
     for (int round = 0; round < 16; round++) {

@@ -129,6 +129,12 @@ struct replica {
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
+    /* Active expiry (active_expiry.c): where the sampler goes on in the
+     * map, when it may run again, and the entry it last proposed. */
+    size_t expiry_pos;
+    uint64_t expiry_next_ms;
+    raft_index expiry_index;
+    raft_term expiry_term;
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
     uint64_t lost_data_due, lost_data_reported; /* bit i: node i */
@@ -153,6 +159,8 @@ void replica_report_lost_data(struct replica *r, uint64_t now_ms);
 
 /* pending.c: the tables of requests in flight. */
 void replica_supersede(struct replica *r, raft_index first);
+/* active_expiry.c: the leader proposes the removal of expired keys. */
+void replica_active_expiry(struct replica *r, uint64_t now_ms);
 /* Takes over cmd's references (cmd->key NULL: nothing kept). */
 void replica_track_proposal(struct replica *r, uint64_t ref, raft_index index, raft_term term,
                             uint64_t at, struct kv_command *cmd);

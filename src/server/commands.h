@@ -105,6 +105,31 @@ void cmd_msetnx(struct cmd_ctx *x);
 void cmd_reply_num(struct client_req *r, int proto);
 void cmd_reply_setnx(struct client_req *r, int proto);
 void cmd_reply_getex(struct client_req *r, int proto);
+/* cmd_keys.c: UNLINK TOUCH TYPE RENAME RENAMENX COPY KEYS SCAN RANDOMKEY
+ * DBSIZE FLUSHDB FLUSHALL */
+void cmd_unlink(struct cmd_ctx *x);
+void cmd_touch(struct cmd_ctx *x);
+void cmd_type(struct cmd_ctx *x);
+void cmd_rename(struct cmd_ctx *x);
+void cmd_renamenx(struct cmd_ctx *x);
+void cmd_copy(struct cmd_ctx *x);
+void cmd_keys(struct cmd_ctx *x);
+void cmd_scan(struct cmd_ctx *x);
+void cmd_randomkey(struct cmd_ctx *x);
+void cmd_dbsize(struct cmd_ctx *x);
+void cmd_flush(struct cmd_ctx *x);
+void cmd_reply_type(struct client_req *r, int proto);
+void cmd_reply_rename(struct client_req *r, int proto);
+void cmd_reply_int(struct client_req *r, int proto);
+void cmd_reply_keys(struct client_req *r, int proto);
+void cmd_reply_scan(struct client_req *r, int proto);
+
+/* cmd_expire.c: EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME
+ * PEXPIRETIME PERSIST */
+void cmd_expire(struct cmd_ctx *x);
+void cmd_ttl(struct cmd_ctx *x);
+void cmd_persist(struct cmd_ctx *x);
+void cmd_reply_ttl(struct client_req *r, int proto);
 
 /* cmd_connection.c: PING ECHO HELLO AUTH QUIT SELECT CLIENT ACL */
 void cmd_ping(struct cmd_ctx *x);
