@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "server/member_table.h"
+#include "server/peer_codec.h"
 
 static struct member_table three(void)
 {
@@ -60,8 +61,12 @@ Test(member_table, decoder_refuses_damage)
     b[10] = 0;
     cr_assert_eq(member_table_decode(b, sizeof b, &d), -1, "ids out of order");
     memcpy(b, good, sizeof b);
-    b[11] = 2;
+    b[11] = 3; /* 0 voter, 1 learner, 2 learner promoted when caught up */
     cr_assert_eq(member_table_decode(b, sizeof b, &d), -1, "role");
+    b[11] = 2;
+    cr_assert_eq(member_table_decode(b, sizeof b, &d), 0, "a learner to promote");
+    cr_assert(d.m[5].auto_promote);
+    memset(&d, 0, sizeof d);
     memcpy(b, good, sizeof b);
     b[13] = 'a';
     b[14] = ' ';
@@ -165,4 +170,22 @@ Test(member_table, raft_node_checks)
     cr_assert_eq(member_check_remove(&t, &c, "n1", why, sizeof why), -1);
     cr_assert_str_eq(why, "cannot remove the last voter");
     cr_assert_eq(member_check_remove(&t, &c, "n3", why, sizeof why), 2);
+}
+
+Test(member_table, members_frame_bytes)
+{
+    static const uint8_t table[] = {1, 1, 0, 0, 1, 'a', 1, 'h', 1, 2};
+    struct peer_wbuf b = {0};
+    cr_assert_eq(peer_encode_members(&b, 300, table, sizeof table), PEER_OK);
+    /* length 2 + 2 (varint 300) + 10, version 3, kind 8 */
+    static const uint8_t want[] = {0, 0, 0, 14, 3, 8, 0xac, 0x02, 1, 1, 0, 0, 1, 'a', 1, 'h', 1, 2};
+    cr_assert_eq(b.len, sizeof want);
+    cr_assert_arr_eq(b.data, want, sizeof want);
+    uint64_t index;
+    const uint8_t *t;
+    size_t tl;
+    cr_assert_eq(peer_decode_members(b.data + 6, b.len - 6, &index, &t, &tl), PEER_OK);
+    cr_assert_eq(index, 300);
+    cr_assert_eq(tl, sizeof table);
+    peer_wbuf_free(&b);
 }
