@@ -268,6 +268,37 @@ int replica_transfer_target(const struct replica *r)
     return raft_transfer_target(r->raft);
 }
 
+int replica_change(struct replica *r, enum raft_change_type type, int id, const uint8_t *extra,
+                   size_t extra_len, uint64_t now_ms, raft_index *index)
+{
+    struct raft_event e = {.type = RAFT_EVENT_CHANGE, .now_ms = now_ms};
+    e.change.type = type;
+    e.change.id = id;
+    e.change.extra = extra;
+    e.change.extra_len = extra_len;
+    struct raft_update u;
+    int rc = raft_step(r->raft, &e, &u);
+    if (rc == RAFT_OK && index)
+        *index = u.proposed_first;
+    replica_absorb(r, &u);
+    return rc;
+}
+
+const struct raft_configuration *replica_configuration(const struct replica *r)
+{
+    return raft_configuration(r->raft);
+}
+
+raft_index replica_configuration_index(const struct replica *r)
+{
+    return raft_configuration_index(r->raft);
+}
+
+const struct raft_entry *replica_entry_at(const struct replica *r, raft_index index)
+{
+    return raft_entry_at(r->raft, index);
+}
+
 void replica_tick(struct replica *r, uint64_t now_ms)
 {
     r->now_ms = now_ms;

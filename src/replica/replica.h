@@ -263,6 +263,18 @@ int replica_receive_snapshot_prepared(struct replica *r, const struct raft_msg *
 int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms);
 int replica_transfer_target(const struct replica *r);
 
+/* A membership change (RAFT_EVENT_CHANGE) with the transport's bytes
+ * (`extra`) stored after the configuration in its CONFIG entry: the core's
+ * result (RAFT_OK, *index the entry's; RAFT_ERR_NOT_LEADER, the change
+ * refusals -7..-11, ...). Its messages leave in the next replica_flush(). */
+int replica_change(struct replica *r, enum raft_change_type type, int id, const uint8_t *extra,
+                   size_t extra_len, uint64_t now_ms, raft_index *index);
+/* The configuration in force, the index of its CONFIG entry (0: initial or
+ * from a snapshot) and an entry still in memory (NULL if compacted). */
+const struct raft_configuration *replica_configuration(const struct replica *r);
+raft_index replica_configuration_index(const struct replica *r);
+const struct raft_entry *replica_entry_at(const struct replica *r, raft_index index);
+
 /* Fire due timers (elections, heartbeats, request timeouts). */
 void replica_tick(struct replica *r, uint64_t now_ms);
 

@@ -147,6 +147,8 @@ void cmd_acl_whoami(struct cmd_ctx *x);
 
 /* transfer.c: RAFT.TRANSFER_LEADER */
 void cmd_raft_transfer_leader(struct cmd_ctx *x);
+/* cmd_raft_node.c: RAFT.NODE ADD|PROMOTE|REMOVE|LIST */
+void cmd_raft_node(struct cmd_ctx *x);
 
 /* client_list.c: CLIENT LIST and CLIENT INFO */
 void cmd_client_list(struct cmd_ctx *x);

@@ -81,6 +81,12 @@ void server_options_usage(FILE *f)
             "                             the same files one by one (override --certs-dir's)\n"
             "  --peer-insecure-plaintext  INSECURE: peers talk without TLS; anyone who can\n"
             "                             reach the peer port can rewrite or erase the data\n"
+            "  --join HOST:PORT           with an empty data directory: join the running cluster\n"
+            "                             that has a member at peer address HOST:PORT (after\n"
+            "                             RAFT.NODE ADD on its leader), instead of --peers; needs\n"
+            "                             --peer-listen (this member's peer address)\n"
+            "  --auto-promote-lag N       a member added without LEARNER becomes a voter once its\n"
+            "                             log is within N entries of the leader's (default 1000)\n"
             "  --peer-listen HOST:PORT    where the peer port binds, when others reach it at\n"
             "                             another address (a proxy, NAT; default: this member's\n"
             "                             address in --peers)\n"
@@ -161,6 +167,7 @@ static void server_options_default(struct server_options *o)
     o->metrics_max_clients = 64;
     o->metrics_timeout_ms = 5000;
     o->health_max_lag = 1000;
+    o->auto_promote_lag = 1000;
 }
 
 /* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
@@ -359,6 +366,11 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = strlen(v) == 0 || strlen(v) > PEER_MAX_NAME;
             if (!bad)
                 snprintf(o->id, sizeof o->id, "%s", v);
+        } else if (strcmp(a, "--join") == 0) {
+            bad = parse_hostport(v, o->join_host, sizeof o->join_host, &o->join_port) != 0;
+            o->join_set = !bad;
+        } else if (strcmp(a, "--auto-promote-lag") == 0) {
+            bad = parse_u64(v, &o->auto_promote_lag) != 0;
         } else if (strcmp(a, "--peers") == 0) {
             peers = v;
             bad = parse_peers(o, v) != 0;
@@ -522,7 +534,18 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
     rc = server_options_apply(o, argc - 1, argv + 1, 0);
     if (rc)
         return rc;
-    const char *missing = !o->id[0] ? "--id" : !o->n_nodes ? "--peers" : !o->listen_set ? "--listen"
+    if (o->join_set && o->n_nodes) {
+        fprintf(stderr, "raftkv serve: --join and --peers exclude each other (a joining member learns the "
+                        "members from the cluster)\n");
+        return 64;
+    }
+    if (o->join_set && !o->peer_listen_port) {
+        fprintf(stderr, "raftkv serve: --join needs --peer-listen HOST:PORT (this member's peer address, "
+                        "as RAFT.NODE ADD names it)\n");
+        return 64;
+    }
+    const char *missing = !o->id[0] ? "--id" : !o->n_nodes && !o->join_set ? "--peers (or --join)"
+                          : !o->listen_set ? "--listen"
                           : (!o->data_dir[0] && !o->in_memory) ? "--data-dir (or --in-memory)" : NULL;
     if (missing) {
         fprintf(stderr, "raftkv serve: %s is required\n\n", missing);
@@ -532,7 +555,7 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
     for (int i = 0; i < o->n_nodes; i++)
         if (strcmp(o->names[i], o->id) == 0)
             o->self = i;
-    if (o->self < 0) {
+    if (o->self < 0 && !o->join_set) {
         fprintf(stderr, "raftkv serve: --id %s is not one of --peers\n", o->id);
         return 64;
     }
@@ -560,7 +583,7 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
                         "--peer-trusted-ca-file (or --certs-dir)\n");
         return 64;
     }
-    if (!have && !o->peer_insecure && o->n_nodes > 1) {
+    if (!have && !o->peer_insecure && (o->n_nodes > 1 || o->join_set)) {
         char names[RAFT_MAX_NODES * (PEER_MAX_NAME + 1) + 1] = "";
         for (int i = 0; i < o->n_nodes; i++)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? "," : "", o->names[i]);
