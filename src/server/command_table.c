@@ -109,6 +109,9 @@ struct command_def command_table[] = {
     {"raft.transfer_leader", -1, CMDF_ADMIN | CMDF_NO_MULTI, 0, 0, 0, 0, NULL, cmd_raft_transfer_leader, NULL,
      "Hand leadership to the member named (or the most up-to-date one); +OK once it leads", "server",
      "O(1)", NULL, 0, 0},
+    {"raftkv.backup", -2, CMDF_ADMIN | CMDF_NO_MULTI, 0, 0, 0, 0, NULL, cmd_raftkv_backup, NULL,
+     "A linearizable image of the whole state machine, read in chunks (raftkv backup)", "server",
+     "O(N) where N is the number of keys", NULL, 0, 0},
     {"debug.cut", 3, CMDF_ADMIN | CMDF_DEBUG, 0, 0, 0, 0, NULL, cmd_debug_cut, NULL,
      "Drop every frame to and from a peer for some milliseconds (tests only)", "server", "O(1)", NULL, 0, 0},
 };

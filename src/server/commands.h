@@ -100,6 +100,9 @@ void cmd_acl_whoami(struct cmd_ctx *x);
 /* transfer.c: RAFT.TRANSFER_LEADER */
 void cmd_raft_transfer_leader(struct cmd_ctx *x);
 
+/* cmd_backup.c: RAFTKV.BACKUP START | READ id offset length | END id */
+void cmd_raftkv_backup(struct cmd_ctx *x);
+
 /* client_list.c: CLIENT LIST and CLIENT INFO */
 void cmd_client_list(struct cmd_ctx *x);
 void cmd_client_info(struct cmd_ctx *x);

@@ -93,6 +93,7 @@ struct server_options {
     size_t metrics_max_clients;   /* connections to the metrics port at once */
     uint64_t metrics_timeout_ms;  /* a metrics connection's whole life */
     uint64_t health_max_lag;      /* /health: applied may trail commit by this much */
+    size_t max_backups;           /* cmd_backup.c: images kept at once */
     char log_file[PATH_MAX];      /* --log-file: append here (reopened on SIGHUP), not stderr */
 };
 
@@ -382,6 +383,8 @@ struct server {
     struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */
     struct server_transfer transfer;
     struct snap_transfers xfer; /* snapshots streamed to and from peers */
+    struct backup *backups;     /* cmd_backup.c: images being taken or read */
+    uint64_t backup_next_id;
 };
 
 uint64_t server_now(struct server *s);
@@ -516,6 +519,13 @@ void server_transfer_check(struct server *s);
 bool server_transfer_running(const struct server *s);
 uint64_t server_transfer_deadline(const struct server *s); /* UINT64_MAX: none */
 void server_transfer_abort(struct server *s, const char *why);
+
+/* cmd_backup.c: RAFTKV.BACKUP. Whether op_id was a backup's confirming
+ * read (then it is handled); a closing connection's images go with it. */
+struct backup;
+bool backup_op_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
+void backup_client_closed(struct server *s, struct client *c);
+void backup_stop_all(struct server *s);
 
 /* info.c */
 /* INFO's sections, in Redis's order (raft is raftkv's own). */
