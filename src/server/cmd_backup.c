@@ -325,12 +325,6 @@ void backup_client_closed(struct server *s, struct client *c)
     }
 }
 
-void backup_stop_all(struct server *s)
-{
-    while (s->backups)
-        backup_free(s->backups);
-}
-
 static void start(struct cmd_ctx *x)
 {
     struct server *s = x->s;
@@ -438,29 +432,37 @@ static void read_chunk(struct cmd_ctx *x)
     }
     if (len > b->bytes - off)
         len = b->bytes - off;
-    char *buf = malloc(len);
-    if (!buf) {
+    /* Read straight into the reply: "$len\r\n", the bytes, "\r\n". */
+    char head[32];
+    int h = snprintf(head, sizeof head, "$%" PRIu64 "\r\n", len);
+    size_t start = out->len;
+    if (resp_buf_reserve(out, (size_t)h + len + 2) != 0) {
         resp_write_error(out, "ERR out of memory");
         return;
     }
+    memcpy(out->data + out->len, head, (size_t)h);
+    char *dst = out->data + out->len + h;
     size_t got = 0;
+    int err = 0;
     while (got < len) {
-        ssize_t n = pread(b->fd, buf + got, len - got, (off_t)(off + got));
+        ssize_t n = pread(b->fd, dst + got, len - got, (off_t)(off + got));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
             break;
+        }
         got += (size_t)n;
     }
     if (got < len) {
+        out->len = start;
         char msg[200];
-        snprintf(msg, sizeof msg, "ERR backup failed: reading the image: %s",
-                 got < len && errno ? strerror(errno) : "short read");
+        snprintf(msg, sizeof msg, "ERR backup failed: reading the image: %s", err ? strerror(err) : "short read");
         resp_write_error(out, msg);
-    } else {
-        resp_write_bulk(out, buf, len);
+        return;
     }
-    free(buf);
+    memcpy(dst + len, "\r\n", 2);
+    out->len += (size_t)h + len + 2;
 }
 
 void cmd_raftkv_backup(struct cmd_ctx *x)

@@ -525,7 +525,6 @@ void server_transfer_abort(struct server *s, const char *why);
 struct backup;
 bool backup_op_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
 void backup_client_closed(struct server *s, struct client *c);
-void backup_stop_all(struct server *s);
 
 /* info.c */
 /* INFO's sections, in Redis's order (raft is raftkv's own). */
