@@ -185,6 +185,10 @@ int resp_conn_read(struct resp_conn *c, struct resp_reply *out, char *err, size_
             snprintf(err, errlen, "malformed reply from the server");
             return -1;
         }
+        if (c->len - c->off > RESP_CONN_MAX_REPLY) {
+            snprintf(err, errlen, "a reply larger than %u bytes", RESP_CONN_MAX_REPLY);
+            return -1;
+        }
         if (fill(c, err, errlen) != 0)
             return -1;
     }

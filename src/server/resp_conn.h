@@ -24,6 +24,8 @@ struct resp_conn_options {
 
 struct resp_conn;
 
+#define RESP_CONN_MAX_REPLY (16u << 20)
+
 /* Connect to host:port (and shake hands, and AUTH). NULL with why in err. */
 struct resp_conn *resp_conn_open(const char *host, int port, const struct resp_conn_options *o,
                                  char *err, size_t errlen);
@@ -32,7 +34,7 @@ void resp_conn_close(struct resp_conn *c);
 /* Send one command of argc words. 0, or -1 with why in err. */
 int resp_conn_send(struct resp_conn *c, int argc, const char *const *argv, char *err, size_t errlen);
 
-/* Read the next reply: a flat reply (resp.h) whose str points into the
+/* Read the next reply (at most RESP_CONN_MAX_REPLY bytes): a flat reply (resp.h) whose str points into the
  * connection's buffer, valid until the next call; an array's elements are
  * the next replies. 0, or -1 (connection lost, timeout, malformed) with why
  * in err. */

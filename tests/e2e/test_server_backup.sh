@@ -13,7 +13,8 @@
 # started among the new one's members is refused by both sides (identity).
 # A copy of the file with one byte flipped in the middle is refused by
 # restore with a clear error, and no directory is made; so is a non-empty
-# directory.
+# directory. A third image at once is refused (--max-backups 2), and the
+# replies of RAFTKV.BACKUP are checked byte for byte.
 #   tests/e2e/test_server_backup.sh BUILD      (KEEP=1 keeps the logs;
 #   BACKUP_KEYS=N changes the 200,000)
 set -euo pipefail
@@ -198,11 +199,22 @@ expect "B takes writes" "$(bcli 1 SET after-restore yes)" OK
 BL=$(bcli 1 LEADER)
 BL=${BL#n}
 exec 3<>"/dev/tcp/127.0.0.1/${BCPORT[$BL]}"
-read_lines() { local n line out=; for n in $(seq 1 "$1"); do line=; IFS= read -r -t 30 line <&3 || true; out+="${out:+|}${line%$'\r'}"; done; printf '%s' "$out"; }
+read_lines() { local n line out=; for n in $(seq 1 "$1"); do line=; IFS= read -r -t 30 line <&"$2" || true; out+="${out:+|}${line%$'\r'}"; done; printf '%s' "$out"; }
 printf 'RAFTKV.BACKUP START\r\n' >&3
-got=$(read_lines 13)
+got=$(read_lines 13 3)
+# A second image open on another connection: a third is refused (--max-backups 2).
+exec 4<>"/dev/tcp/127.0.0.1/${BCPORT[$BL]}"
+printf 'RAFTKV.BACKUP START\r\n' >&4
+read_lines 13 4 >/dev/null
+set +e
+out=$("$RAFTKV" backup --from "127.0.0.1:${BCPORT[$BL]}" "$WORK/third.snap" 2>&1)
+rc=$?
+set -e
+expect "a third backup at once exits" "$rc" 1
+[[ "$out" == *"ERR backup refused: 2 backups are open (--max-backups 2)"* ]] || fail "third backup: $out"
+exec 4<&- 4>&-
 printf 'RAFTKV.BACKUP READ 1 0 4\r\nRAFTKV.BACKUP END 1\r\nRAFTKV.BACKUP READ 1 0 4\r\n' >&3
-got+="|$(read_lines 4)"
+got+="|$(read_lines 4 3)"
 exec 3<&- 3>&-
 [[ "$got" =~ ^'*8|$2|id|:1|$5|bytes|:'[0-9]+'|$5|index|:'[0-9]+'|$4|term|:'[0-9]+'|$4|RKVS|+OK|-ERR no such backup on this connection'$ ]] ||
   fail "RAFTKV.BACKUP replies: $got"
