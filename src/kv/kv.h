@@ -60,7 +60,19 @@ enum kv_op {
                       * the store's write counter; with KV_VERSION_EXPECT,
                       * KV_ERR_PRECONDITION if the key changed since it
                       * answered num[0] (WATCH's check at EXEC) */
-    /* 24..47: more string commands; 48..79: keyspace and expiry */
+    /* 24..47: more string commands (ops_string2.c) */
+    KV_INCR = 24,      /* key, num[0] the increment -> num the new value */
+    KV_INCRFLOAT = 25, /* key, arg[0] the increment as text -> bytes the new value */
+    KV_APPEND = 26,    /* key, arg[0] -> num the new length; the TTL stays */
+    KV_STRLEN = 27,    /* key -> num its length (0: absent) */
+    KV_GETRANGE = 28,  /* key, num[0] start, num[1] end (Redis's indexes) -> bytes */
+    KV_SETRANGE = 29,  /* key, num[0] offset, arg[0] -> num the new length */
+    KV_GETDEL = 30,    /* key -> bytes, deleted; or KV_ERR_NO_KEY */
+    KV_GETEX = 31,     /* key, flags KV_SET_EXPIRE_IN|AT or KV_GETEX_PERSIST,
+                        * num[0] -> bytes; or KV_ERR_NO_KEY */
+    KV_MSETNX = 32,    /* key (the first), arg[0] the pairs (kv_pack_fields)
+                        * -> num 1: all set, 0: a key existed, nothing set */
+    /* 48..79: keyspace and expiry */
     KV_OP_LIMIT = 96 /* codes are below this */
 };
 
@@ -74,6 +86,23 @@ enum kv_op {
 #define KV_SET_EXPIRE_AT (1u << 5) /* num[0] absolute ms */
 
 #define KV_VERSION_EXPECT (1u << 0)
+
+/* KV_GETEX: drop the key's deadline (GETEX PERSIST). */
+#define KV_GETEX_PERSIST (1u << 6)
+
+/* The longest string value, in bytes: Redis's proto-max-bulk-len default
+ * (512 MiB). APPEND and SETRANGE past it answer Redis's "string exceeds
+ * maximum allowed size" and change nothing. A constant, not an option: a
+ * state-machine rule must be the same on every member. */
+#define KV_STRING_MAX ((int64_t)512 * 1024 * 1024)
+
+/* Numbers in string values, read as strictly as Redis reads them: a 64-bit
+ * integer (string2ll: no spaces, no '+', no leading zeros, at most 20
+ * characters) and a long double (string2ld: strtold over all of fewer than
+ * KV_FLOAT_TEXT_MAX bytes, no leading space, no NaN). */
+#define KV_FLOAT_TEXT_MAX 5120
+bool kv_parse_ll(const void *p, size_t n, long long *out);
+bool kv_parse_ld(const void *p, size_t n, long double *out);
 
 /* In a KV_MULTI, a sub-command flagged KV_GUARD is a condition: every guard
  * must come before the other sub-commands and be a read; if any answers
@@ -132,6 +161,9 @@ const char *kv_op_name(enum kv_op op);
 
 /* Set a string field to a copy of n bytes: 0 or -1. */
 int kv_str_set(struct kv_str *s, const void *p, size_t n);
+/* n byte strings packed into one field (KV_MSETNX's pairs): each as a
+ * 32-bit little-endian length and its bytes. 0, or -1 out of memory. */
+int kv_pack_fields(struct kv_str *out, char *const *p, const size_t *len, size_t n);
 
 struct kv_store;
 

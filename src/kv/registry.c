@@ -20,6 +20,15 @@ static const struct kv_op_def ops[KV_OP_LIMIT] = {
     [KV_EXISTS] = {"exists", KV_NEEDS_KEY, kv_op_exists},
     [KV_SCAS] = {"scas", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_NEEDS_ARG1 | KV_WRITES, kv_op_scas},
     [KV_VERSION] = {"version", KV_NEEDS_KEY, kv_op_version},
+    [KV_INCR] = {"incr", KV_NEEDS_KEY | KV_WRITES, kv_op_incr},
+    [KV_INCRFLOAT] = {"incrbyfloat", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_incrfloat},
+    [KV_APPEND] = {"append", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_append},
+    [KV_STRLEN] = {"strlen", KV_NEEDS_KEY, kv_op_strlen},
+    [KV_GETRANGE] = {"getrange", KV_NEEDS_KEY, kv_op_getrange},
+    [KV_SETRANGE] = {"setrange", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_setrange},
+    [KV_GETDEL] = {"getdel", KV_NEEDS_KEY | KV_WRITES, kv_op_getdel},
+    [KV_GETEX] = {"getex", KV_NEEDS_KEY | KV_WRITES, kv_op_getex},
+    [KV_MSETNX] = {"msetnx", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_msetnx},
 };
 
 const struct kv_op_def *kv_op_def(unsigned op)

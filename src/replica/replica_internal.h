@@ -96,6 +96,12 @@ struct replica {
 
     raft_index applied, snapshot_index;
     raft_term applied_term;
+    /* Committed by the core up to here, applied up to `applied`: the
+     * backlog, applied apply_batch entries per flush. Reads ready while it
+     * lasts wait in deferred_reads (their ids). */
+    raft_index apply_to;
+    uint64_t *deferred_reads;
+    size_t n_deferred_reads, cap_deferred_reads;
     uint64_t now_ms;  /* the latest time a transport gave */
     int64_t log_time; /* the latest time stamped in an entry of the log */
     raft_index stored_index; /* last entry handed to the log store */
@@ -117,6 +123,9 @@ struct replica {
     /* Set while the core steps a SNAPSHOT whose image is a received file
      * (replica_receive_snapshot_file): persist adopts it, install loads it. */
     bool snapshot_from_file;
+    /* ... and with it the map built from that file, which install takes
+     * (replica_receive_snapshot_prepared); NULL: install loads the file. */
+    struct kv_store *snapshot_prepared;
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
@@ -130,6 +139,8 @@ struct replica {
 /* apply.c: take in one update of the core (persist, queue, apply, serve). */
 void replica_absorb(struct replica *r, const struct raft_update *u);
 void replica_take_snapshot(struct replica *r, uint64_t now_ms);
+/* Hand a map no longer needed to config.retire_store (or free it). */
+void replica_retire_store(struct replica *r, struct kv_store *kv);
 /* Whether the core keeps the snapshot image (no store file holds it). */
 bool replica_core_keeps_image(const struct replica *r);
 void replica_snapshot_taken(struct replica *r, raft_index index, const uint8_t *data, size_t len,
@@ -159,6 +170,9 @@ void replica_settle_proposals(struct replica *r, raft_index index, raft_term ter
                               const struct kv_result *res);
 struct pending_read *replica_find_read(struct replica *r, uint64_t id);
 void replica_pop_done_reads(struct replica *r);
+/* Apply up to apply_batch entries of the backlog, then serve the reads
+ * that waited for it once it is gone. */
+void replica_apply_backlog(struct replica *r);
 void replica_expire(struct replica *r, uint64_t now_ms);
 
 /* outbox.c: outputs held until the batch is durable. */

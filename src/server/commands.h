@@ -83,6 +83,29 @@ void cmd_reply_count(struct client_req *r, int proto);
 void cmd_reply_values(struct client_req *r, int proto);
 void cmd_reply_cas(struct client_req *r, int proto);
 
+/* cmd_string.c: INCR DECR INCRBY DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE
+ * SUBSTR SETRANGE GETSET GETDEL GETEX SETNX SETEX PSETEX MSET MSETNX */
+void cmd_incr(struct cmd_ctx *x);
+void cmd_decr(struct cmd_ctx *x);
+void cmd_incrby(struct cmd_ctx *x);
+void cmd_decrby(struct cmd_ctx *x);
+void cmd_incrbyfloat(struct cmd_ctx *x);
+void cmd_append(struct cmd_ctx *x);
+void cmd_strlen(struct cmd_ctx *x);
+void cmd_getrange(struct cmd_ctx *x);
+void cmd_setrange(struct cmd_ctx *x);
+void cmd_getset(struct cmd_ctx *x);
+void cmd_getdel(struct cmd_ctx *x);
+void cmd_getex(struct cmd_ctx *x);
+void cmd_setnx(struct cmd_ctx *x);
+void cmd_setex(struct cmd_ctx *x);
+void cmd_psetex(struct cmd_ctx *x);
+void cmd_mset(struct cmd_ctx *x);
+void cmd_msetnx(struct cmd_ctx *x);
+void cmd_reply_num(struct client_req *r, int proto);
+void cmd_reply_setnx(struct client_req *r, int proto);
+void cmd_reply_getex(struct client_req *r, int proto);
+
 /* cmd_connection.c: PING ECHO HELLO AUTH QUIT SELECT CLIENT ACL */
 void cmd_ping(struct cmd_ctx *x);
 void cmd_echo(struct cmd_ctx *x);

@@ -79,6 +79,7 @@ struct server_options {
     uint64_t request_timeout_ms;
     uint64_t shutdown_wait_ms;
     uint64_t snapshot_entries; /* applied entries between snapshots */
+    uint64_t apply_batch;      /* committed entries applied per loop turn at most */
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */
@@ -580,5 +581,9 @@ int server_store_sync_start(void *ctx);
 int server_store_snapshot_start(void *ctx, raft_index index, raft_term term);
 /* Shutting down: kill a snapshot child still running. */
 void server_store_stop_snapshot(struct server *s);
+
+/* store_retire.c: replica_config.retire_store, freeing a map on libuv's
+ * thread pool. */
+void server_retire_store(void *ctx, struct kv_store *kv);
 
 #endif

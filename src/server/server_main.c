@@ -357,9 +357,11 @@ int server_main(int argc, char **argv)
     rc_cfg.stream_snapshots = !o->in_memory;
     rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
     rc_cfg.snapshot_start = o->in_memory ? NULL : server_store_snapshot_start;
+    rc_cfg.retire_store = server_retire_store;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
+    rc_cfg.apply_batch = (size_t)o->apply_batch;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
     if (server_identity_replica_config(s, &rc_cfg) != 0) {
         server_free(s);

@@ -22,10 +22,11 @@ void server_options_usage(FILE *f)
             "clients speak the Redis protocol (RESP2/RESP3) on --listen. Durable by default:\n"
             "every write is fsynced on a majority before it is acknowledged.\n"
             "\n"
-            "Commands: GET SET DEL EXISTS MGET, CAS key from to (:1 swapped, :0 the value\n"
-            "differs, nil no such key), PING ECHO HELLO [2|3] INFO LEADER QUIT, and enough of\n"
-            "COMMAND CLIENT CONFIG SELECT for redis-cli and redis-benchmark. Keys and values\n"
-            "are binary-safe. Reads and writes are linearizable, and one connection's commands\n"
+            "Commands: Redis 7.0's string, key, expiry and transaction commands and enough of\n"
+            "its server and connection commands for redis-cli, redis-benchmark and client\n"
+            "libraries (COMMAND DOCS lists them), plus CAS key from to (:1 swapped, :0 the\n"
+            "value differs, nil no such key) and LEADER. Keys and values are binary-safe.\n"
+            "Reads and writes are linearizable, and one connection's commands\n"
             "take effect in the order sent. Any node takes any command:\n"
             "followers pass it to the leader and relay the answer. Errors: -TRYAGAIN (did not\n"
             "happen: no leader reachable, too busy), -UNCERTAIN (may have happened: leader\n"
@@ -98,6 +99,8 @@ void server_options_usage(FILE *f)
             "                             (default 5000)\n"
             "  --snapshot-entries N       snapshot the state machine (and drop the log it\n"
             "                             covers) every N applied entries (default 500000)\n"
+            "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
+            "                             (default 4096; a backlog goes on at the next turn)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info); refusals (a client\n"
@@ -153,6 +156,7 @@ static void server_options_default(struct server_options *o)
     o->request_timeout_ms = 2000;
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 500000;
+    o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
     o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
@@ -451,6 +455,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},
                 {"--shutdown-wait-ms", NULL, &o->shutdown_wait_ms},
                 {"--snapshot-entries", NULL, &o->snapshot_entries},
+                {"--apply-batch", NULL, &o->apply_batch},
                 {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
                 {"--metrics-max-clients", &o->metrics_max_clients, NULL},
                 {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},
