@@ -85,7 +85,7 @@ $(BUILD)/libwhirl.a: $(WHIRL_LIB_OBJ)
 
 # main.c refers to server_main weakly; -u makes the archive yield the server.
 $(BUILD)/raftkv: $(call obj,$(RAFTKV_MAIN)) $(BUILD)/libnode.a $(BUILD)/libraftkv.a
-	$(CC) $(LDFLAGS) -Wl,-u,server_main -Wl,-u,certs_main -o $@ $^ $(LIBS) $(MALLOC_LIBS)
+	$(CC) $(LDFLAGS) -Wl,-u,server_main -Wl,-u,certs_main -Wl,-u,backup_main -Wl,-u,restore_main -o $@ $^ $(LIBS) $(MALLOC_LIBS)
 
 $(BUILD)/whirl: $(call obj,$(WHIRL_MAIN)) $(BUILD)/libwhirl.a $(BUILD)/libraftkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(MALLOC_LIBS)

@@ -197,6 +197,9 @@ struct command_def command_table[] = {
     {"raft.node", -2, CMDF_ADMIN | CMDF_NO_MULTI, 0, 0, 0, 0, NULL, cmd_raft_node, NULL,
      "Membership: ADD name host:port [LEARNER], PROMOTE name, REMOVE name, LIST; +OK once the change commits",
      "server", "O(N) where N is the number of members", NULL, 0, 0},
+    {"raftkv.backup", -2, CMDF_ADMIN | CMDF_NO_MULTI, 0, 0, 0, 0, NULL, cmd_raftkv_backup, NULL,
+     "A linearizable image of the whole state machine, read in chunks (raftkv backup)", "server",
+     "O(N) where N is the number of keys", NULL, 0, 0},
     {"debug.cut", 3, CMDF_ADMIN | CMDF_DEBUG, 0, 0, 0, 0, NULL, cmd_debug_cut, NULL,
      "Drop every frame to and from a peer for some milliseconds (tests only)", "server", "O(1)", NULL, 0, 0},
 };

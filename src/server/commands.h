@@ -150,6 +150,9 @@ void cmd_raft_transfer_leader(struct cmd_ctx *x);
 /* cmd_raft_node.c: RAFT.NODE ADD|PROMOTE|REMOVE|LIST */
 void cmd_raft_node(struct cmd_ctx *x);
 
+/* cmd_backup.c: RAFTKV.BACKUP START | READ id offset length | END id */
+void cmd_raftkv_backup(struct cmd_ctx *x);
+
 /* client_list.c: CLIENT LIST and CLIENT INFO */
 void cmd_client_list(struct cmd_ctx *x);
 void cmd_client_info(struct cmd_ctx *x);

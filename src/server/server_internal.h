@@ -95,6 +95,7 @@ struct server_options {
     size_t metrics_max_clients;   /* connections to the metrics port at once */
     uint64_t metrics_timeout_ms;  /* a metrics connection's whole life */
     uint64_t health_max_lag;      /* /health: applied may trail commit by this much */
+    size_t max_backups;           /* cmd_backup.c: images kept at once */
     char log_file[PATH_MAX];      /* --log-file: append here (reopened on SIGHUP), not stderr */
     /* Membership (server_members.c, cmd_raft_node.c, server_join.c) */
     bool join_set; /* --join HOST:PORT: an empty data directory joins a running cluster */
@@ -409,6 +410,8 @@ struct server {
      * them, once the removal committed), or for MEMBERS_NOTICE_MS. */
     uint64_t departed;
     uint64_t departed_ms[RAFT_MAX_NODES];
+    struct backup *backups;     /* cmd_backup.c: images being taken or read */
+    uint64_t backup_next_id;
 };
 
 uint64_t server_now(struct server *s);
@@ -543,6 +546,12 @@ void server_transfer_check(struct server *s);
 bool server_transfer_running(const struct server *s);
 uint64_t server_transfer_deadline(const struct server *s); /* UINT64_MAX: none */
 void server_transfer_abort(struct server *s, const char *why);
+
+/* cmd_backup.c: RAFTKV.BACKUP. Whether op_id was a backup's confirming
+ * read (then it is handled); a closing connection's images go with it. */
+struct backup;
+bool backup_op_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
+void backup_client_closed(struct server *s, struct client *c);
 
 /* info.c */
 /* INFO's sections, in Redis's order (raft is raftkv's own). */

@@ -124,6 +124,8 @@ void server_options_usage(FILE *f)
             "  --metrics-max-clients N    metrics connections at once (default 64); a request\n"
             "                             head may be 8192 bytes\n"
             "  --metrics-timeout-ms N     a metrics connection's whole life (default 5000)\n"
+            "  --max-backups N            backup images (RAFTKV.BACKUP, raftkv backup) kept at\n"
+            "                             once (default 2; 0: no backups)\n"
             "  --requirepass-file FILE    the default user's password: FILE's one line (not\n"
             "                             readable by other users); clients AUTH with it\n"
             "  --aclfile FILE             named users, Redis ACL lines: user NAME on >password\n"
@@ -168,6 +170,7 @@ static void server_options_default(struct server_options *o)
     o->metrics_timeout_ms = 5000;
     o->health_max_lag = 1000;
     o->auto_promote_lag = 1000;
+    o->max_backups = 2;
 }
 
 /* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
@@ -468,6 +471,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
                 {"--metrics-max-clients", &o->metrics_max_clients, NULL},
                 {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},
+                {"--max-backups", &o->max_backups, NULL},
             };
             size_t k;
             for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
