@@ -266,6 +266,12 @@ Test(kv_ops, a_key_absent_at_watch_and_again_at_exec_changed_if_it_existed_betwe
     logged(s, cmd(KV_DEL, "w", NULL, 0, 0), 4);
     r = read_at(s, cmd(KV_VERSION, "w", NULL, KV_VERSION_EXPECT, watched), 4);
     cr_assert_eq(r.code, 22, "created and deleted again");
+    /* SET with a deadline already past leaves it absent, but wrote it. */
+    r = read_at(s, cmd(KV_VERSION, "p", NULL, 0, 0), 4);
+    watched = r.num;
+    logged(s, cmd(KV_SET, "p", "x", KV_SET_EXPIRE_AT, 1), 4);
+    r = read_at(s, cmd(KV_VERSION, "p", NULL, KV_VERSION_EXPECT, watched), 4);
+    cr_assert_eq(r.code, 22, "SET ... PXAT <past> counts as a write");
     /* Created with a deadline that has passed: it existed, so it changed. */
     r = read_at(s, cmd(KV_VERSION, "e", NULL, 0, 0), 5);
     watched = r.num;
