@@ -84,9 +84,9 @@ while :; do
   n=$(( steps % 3 + 1 ))
   [ -n "$killed" ] && [ "$n" = "$killed" ] && n=$(( n % 3 + 1 ))
   out=$(redis-cli -p "${CPORT[$n]}" SCAN "$cursor" COUNT 37)
-  cursor=$(echo "$out" | head -1)
+  cursor=${out%%$'\n'*} # no pipe into head: under pipefail echo could die of SIGPIPE
   [[ "$cursor" =~ ^[0-9]+$ ]] || fail "SCAN through n$n: $out"
-  echo "$out" | tail -n +2 >>"$seen"
+  sed 1d <<<"$out" >>"$seen"
   steps=$((steps + 1))
   # keys come and go meanwhile (the churn keys only)
   cli $n DEL "churn:$((steps * 7 % 500))" >/dev/null

@@ -5,12 +5,15 @@
  *
  *   resp_linkv --nodes n1=127.0.0.1:7001,n2=... --time-limit S --out FILE
  *              [--concurrency C] [--timeout-ms T] [--ops-per-key N] [--seed N]
- *              [--workload register|string]
+ *              [--workload register|string|expiry]
  *
  * The string workload does GET, SET (0-4), INCRBY (1-3), APPEND ("x"),
  * GETSET and DEL instead, recorded as the checker's string model expects
  * (src/check/check.h): INCRBY on a value that is no integer fails with
- * error 40; GET and GETSET record their values as JSON strings.
+ * error 40; GET and GETSET record their values as JSON strings. The expiry
+ * workload does SET with PXAT (an absolute deadline 50-1500 ms ahead on
+ * this machine's clock, recorded as "deadline"; a third of them without
+ * one), GET, PTTL, PERSIST and DEL, judged by the expiry model.
  *
  * Client p talks to node p mod N, one request at a time. Keys are "k<i>";
  * values 0-4. Outcomes follow the Maelstrom conventions the checker knows:
@@ -31,14 +34,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "common/rng.h"
 
 #define WL_MAX_NODES 16
 
-enum wl_f { WL_READ, WL_WRITE, WL_CAS, WL_GET, WL_SET, WL_INCR, WL_APPEND, WL_GETSET, WL_DEL, WL_NF };
-static const char *wl_f_names[] = {"read", "write", "cas", "get", "set", "incr", "append", "getset", "del"};
+enum wl_f { WL_READ, WL_WRITE, WL_CAS, WL_GET, WL_SET, WL_INCR, WL_APPEND, WL_GETSET, WL_DEL, WL_PTTL,
+            WL_PERSIST, WL_NF };
+static const char *wl_f_names[] = {"read",   "write", "cas", "get",  "set",    "incr",
+                                   "append", "getset", "del", "pttl", "persist"};
 
 struct wl;
 
@@ -56,6 +62,7 @@ struct wl_client {
     bool connected, busy, stopped;
     /* the request in flight */
     int f, key, a, b;
+    int64_t deadline; /* SET PXAT: the absolute deadline (ms); 0: none */
     uint64_t invoke_ns;
 };
 
@@ -72,6 +79,7 @@ struct wl {
     FILE *out;
     int running;
     bool strings; /* --workload string */
+    bool expiry;  /* --workload expiry */
     uint64_t counts[WL_NF][3]; /* f x ok/fail/info */
 };
 
@@ -138,6 +146,8 @@ static void wl_record_value(struct wl_client *c, const char *type, int code, con
             ",\"type\":\"%s\",\"f\":\"%s\",\"key\":%d,\"value\":%s,\"node\":\"%s\"",
             w->index++, strcmp(type, "invoke") == 0 ? c->invoke_ns : wl_now(w), c->process, type,
             wl_f_names[c->f], c->key, value, w->names[c->node]);
+    if (invoke && c->f == WL_SET && c->deadline)
+        fprintf(w->out, ",\"deadline\":%" PRId64, c->deadline);
     if (code >= 0) {
         fprintf(w->out, ",\"error\":[%d,\"", code);
         for (const char *p = text; *p; p++)
@@ -220,7 +230,7 @@ static void wl_complete(struct wl_client *c, const struct resp_reply *r)
     } else if (err && c->f == WL_INCR && strstr(text, "not an integer")) {
         wl_record(c, "fail", 40, "not-an-integer", -1);
     } else if (err) { /* UNCERTAIN or anything unexpected: outcome unknown */
-        if (c->f == WL_READ || c->f == WL_GET) {
+        if (c->f == WL_READ || c->f == WL_GET || c->f == WL_PTTL) {
             wl_record(c, "fail", 1000, text, -1);
         } else {
             wl_record(c, "info", 1000, text, -1);
@@ -231,7 +241,8 @@ static void wl_complete(struct wl_client *c, const struct resp_reply *r)
         if (c->f == WL_INCR && r->type == RESP_R_INT) {
             snprintf(v, sizeof v, "%lld", (long long)r->integer);
             wl_record_value(c, "ok", -1, "", -1, v);
-        } else if ((c->f == WL_APPEND || c->f == WL_DEL) && r->type == RESP_R_INT) {
+        } else if ((c->f == WL_APPEND || c->f == WL_DEL || c->f == WL_PTTL || c->f == WL_PERSIST) &&
+                   r->type == RESP_R_INT) {
             snprintf(v, sizeof v, "%lld", (long long)r->integer);
             wl_record_value(c, "ok", -1, "", -1, v);
         } else if ((c->f == WL_GET || c->f == WL_GETSET) && r->type == RESP_R_NULL) {
@@ -335,8 +346,11 @@ static void wl_next(struct wl_client *c)
         uv_timer_stop(&c->timer);
         return;
     }
-    uint64_t roll = rng_below(&w->rng, w->strings ? 12 : 4);
-    if (w->strings)
+    uint64_t roll = rng_below(&w->rng, w->strings ? 12 : w->expiry ? 10 : 4);
+    c->deadline = 0;
+    if (w->expiry)
+        c->f = roll < 3 ? WL_GET : roll < 6 ? WL_SET : roll < 8 ? WL_PTTL : roll < 9 ? WL_PERSIST : WL_DEL;
+    else if (w->strings)
         c->f = roll < 4 ? WL_GET : roll < 6 ? WL_SET : roll < 9 ? WL_INCR : roll < 10 ? WL_APPEND
                : roll < 11 ? WL_GETSET : WL_DEL;
     else
@@ -350,7 +364,19 @@ static void wl_next(struct wl_client *c)
     int len;
     char key[24];
     int kl = snprintf(key, sizeof key, "k%d", c->key);
-    if (c->f == WL_GET || c->f == WL_DEL)
+    if (c->f == WL_SET && w->expiry && rng_below(&w->rng, 3) != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        c->deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 50 + (int64_t)rng_below(&w->rng, 1450);
+        char dl[24];
+        int dn = snprintf(dl, sizeof dl, "%" PRId64, c->deadline);
+        len = snprintf(c->out, sizeof c->out,
+                       "*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\n%d\r\n$4\r\nPXAT\r\n$%d\r\n%s\r\n", kl, key,
+                       c->a, dn, dl);
+    } else if (c->f == WL_PTTL || c->f == WL_PERSIST)
+        len = snprintf(c->out, sizeof c->out, "*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", c->f == WL_PTTL ? 4 : 7,
+                       c->f == WL_PTTL ? "PTTL" : "PERSIST", kl, key);
+    else if (c->f == WL_GET || c->f == WL_DEL)
         len = snprintf(c->out, sizeof c->out, "*2\r\n$3\r\n%s\r\n$%d\r\n%s\r\n",
                        c->f == WL_GET ? "GET" : "DEL", kl, key);
     else if (c->f == WL_SET || c->f == WL_GETSET)
@@ -455,8 +481,11 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--workload") == 0 && (strcmp(argv[i + 1], "string") == 0 ||
-                                                         strcmp(argv[i + 1], "register") == 0))
+                                                         strcmp(argv[i + 1], "expiry") == 0 ||
+                                                         strcmp(argv[i + 1], "register") == 0)) {
             w.strings = strcmp(argv[i + 1], "string") == 0;
+            w.expiry = strcmp(argv[i + 1], "expiry") == 0;
+        }
         else {
             fprintf(stderr, "resp_linkv: unknown option %s\n", argv[i]);
             return 64;
