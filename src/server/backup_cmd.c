@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kv/kv.h"
+#include "storage/sio.h"
 #include "server/backup.h"
 #include "server/resp_conn.h"
 #include "storage/snap_reader.h"
@@ -131,20 +132,6 @@ static int send_read(struct resp_conn *c, uint64_t id, uint64_t off, uint64_t le
     return resp_conn_send(c, 5, argv, err, errlen);
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Read the image into fd, checking it. 0, or -1 with err. */
 static int transfer(struct resp_conn *c, const struct image *im, uint64_t chunk, int fd,
@@ -180,7 +167,7 @@ static int transfer(struct resp_conn *c, const struct image *im, uint64_t chunk,
             snprintf(err, errlen, "unexpected answer to READ at offset %" PRIu64, got);
             goto out;
         }
-        if (write_all(fd, r.str, r.len) != 0) {
+        if (sio_write_all(NULL, fd, r.str, r.len) != 0) {
             snprintf(err, errlen, "writing: %s", strerror(errno));
             goto out;
         }

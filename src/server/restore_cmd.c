@@ -33,6 +33,7 @@
 #include <dirent.h>
 
 #include "kv/kv.h"
+#include "storage/sio.h"
 #include "server/backup.h"
 #include "server/resp_conn.h"
 #include "server/restore_image.h"
@@ -270,18 +271,7 @@ out:
 
 static int fd_sink(void *ctx, const void *data, size_t n)
 {
-    int fd = *(int *)ctx;
-    const char *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return sio_write_all(NULL, *(int *)ctx, data, n);
 }
 
 /* Pass 2: the copy with the new id, into the store's staging file. */

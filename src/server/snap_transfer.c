@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "storage/sio.h"
 #include "server/server_internal.h"
 #include "storage/crc32c.h"
 
@@ -308,19 +309,6 @@ static void recv_offer(struct server *s, int peer, struct peer_snap_offer *o)
     recv_ack(s, peer, o->id, 0, PEER_SNAP_GO_ON);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* On a worker thread: make the file durable, then check every record and
  * build the map from them. */
@@ -468,7 +456,7 @@ static void recv_chunk(struct server *s, int peer, const struct peer_snap_chunk 
         recv_refuse(s, peer, id, "snapshot_chunk_refused", why, index, c->offset);
         return;
     }
-    if (write_all(t->fd, c->data, c->len) != 0) {
+    if (sio_write_all(NULL, t->fd, c->data, c->len) != 0) {
         uint64_t id = t->id;
         recv_end(s, SLOG_ERROR, strerror(errno));
         recv_ack(s, peer, id, 0, PEER_SNAP_REFUSED);
