@@ -19,6 +19,8 @@ import argparse
 import os
 import sys
 
+import time
+
 import redis
 
 
@@ -54,10 +56,20 @@ def write(a):
 def load(a):
     r = redis.Redis(host="127.0.0.1", port=a.port, socket_timeout=60)
     for base in range(0, a.keys, 1000):
-        p = r.pipeline(transaction=False)
-        for i in range(base, min(base + 1000, a.keys)):
-            p.set("bulk:%d" % i, bulk_value(i, a.value_bytes))
-        p.execute()
+        # A leader change in the middle answers -TRYAGAIN (or -UNCERTAIN):
+        # the SETs write fixed values, so the batch is simply sent again.
+        for attempt in range(60):
+            p = r.pipeline(transaction=False)
+            for i in range(base, min(base + 1000, a.keys)):
+                p.set("bulk:%d" % i, bulk_value(i, a.value_bytes))
+            try:
+                p.execute()
+                break
+            except (redis.exceptions.ResponseError, redis.exceptions.ConnectionError) as e:
+                if attempt == 59 or not ("TRYAGAIN" in str(e) or "UNCERTAIN" in str(e) or
+                                         isinstance(e, redis.exceptions.ConnectionError)):
+                    raise
+                time.sleep(0.5)
 
 
 def check(a):
