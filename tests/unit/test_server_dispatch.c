@@ -232,6 +232,9 @@ Test(dispatch, multi_exec_discard_and_their_errors)
     EXPECT(&f, "CLIENT SETNAME t2", "+QUEUED\r\n");
     EXPECT(&f, "DISCARD", "+OK\r\n");
     EXPECT(&f, "CLIENT GETNAME", "$2\r\nt1\r\n");
+    EXPECT(&f, "MULTI", "+OK\r\n");
+    EXPECT(&f, "PING", "+QUEUED\r\n");
+    EXPECT(&f, "EXEC", "*1\r\n+PONG\r\n"); /* nothing left from the discarded one */
     /* A queue-time error aborts EXEC; an error of the command itself is
      * its element of the array. */
     EXPECT(&f, "MULTI", "+OK\r\n");
