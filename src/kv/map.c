@@ -1,7 +1,8 @@
-/* map.c - the store's hash map (map.h): SipHash-1-3 keyed slots, linear
- * probing, backward-shift deletion. */
+/* map.c - the store's hash map (map.h): SipHash-1-3 keyed one-word slots
+ * (address and hash tag), linear probing, backward-shift deletion. */
 #include "kv/map.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -83,9 +84,38 @@ static uint64_t map_hash(const char *key, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static struct kv_map_slot *slots_new(size_t count)
+#define TAG_BITS 0xffff000000000000ull
+#define ADDR_BITS 0x0000ffffffffffffull
+#define ENTRY_SIZE(klen, vlen) (offsetof(struct kv_map_entry, data) + (klen) + (vlen))
+
+static uint64_t *slots_new(size_t count)
 {
-    return calloc(count, sizeof(struct kv_map_slot));
+    return calloc(count, sizeof(uint64_t));
+}
+
+static inline struct kv_map_entry *slot_entry(const struct kv_map *m, uint64_t v)
+{
+    return (struct kv_map_entry *)(uintptr_t)(v & m->ptr_mask);
+}
+
+/* The slot word for e under hash h (tags only while the map has them). */
+static inline uint64_t slot_word(const struct kv_map *m, const struct kv_map_entry *e, uint64_t h)
+{
+    return (uint64_t)(uintptr_t)e | (h & ~m->ptr_mask);
+}
+
+static inline uint64_t entry_hash(const struct kv_map_entry *e)
+{
+    return map_hash(e->data, e->key_len);
+}
+
+/* An address past 48 bits cannot share its word with a tag: strip every
+ * tag, and keep plain addresses from now on. */
+void kv_map_drop_tags(struct kv_map *m)
+{
+    for (size_t i = 0; i <= m->mask; i++)
+        m->slots[i] &= ADDR_BITS;
+    m->ptr_mask = ~0ull;
 }
 
 int kv_map_init(struct kv_map *m)
@@ -94,19 +124,21 @@ int kv_map_init(struct kv_map *m)
     m->slots = slots_new(MAP_MIN_SLOTS);
     m->mask = MAP_MIN_SLOTS - 1;
     m->size = 0;
+    m->bytes = 0;
+    m->ptr_mask = ADDR_BITS;
     return m->slots ? 0 : -1;
 }
 
 void kv_map_clear(struct kv_map *m)
 {
     for (size_t i = 0; i <= m->mask; i++) {
-        struct kv_map_entry *e = m->slots[i].entry;
-        if (e) {
-            free(e);
-            m->slots[i].entry = NULL;
+        if (m->slots[i]) {
+            free(slot_entry(m, m->slots[i]));
+            m->slots[i] = 0;
         }
     }
     m->size = 0;
+    m->bytes = 0;
 }
 
 void kv_map_free(struct kv_map *m)
@@ -118,16 +150,25 @@ void kv_map_free(struct kv_map *m)
     m->slots = NULL;
 }
 
+size_t kv_map_bytes(const struct kv_map *m)
+{
+    return m->bytes + (m->mask + 1) * sizeof(uint64_t);
+}
+
 /* The slot holding key, or the empty slot where it would go. */
 static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint64_t h)
 {
     size_t i = (size_t)h & m->mask;
+    uint64_t tag = h & ~m->ptr_mask;
     for (;;) {
-        const struct kv_map_slot *s = &m->slots[i];
-        if (!s->entry)
+        uint64_t v = m->slots[i];
+        if (!v)
             return i;
-        if (s->hash == h && s->entry->key_len == len && memcmp(s->entry->data, key, len) == 0)
-            return i;
+        if ((v & ~m->ptr_mask) == tag) {
+            const struct kv_map_entry *e = slot_entry(m, v);
+            if (e->key_len == len && memcmp(e->data, key, len) == 0)
+                return i;
+        }
         i = (i + 1) & m->mask;
     }
 }
@@ -135,14 +176,16 @@ static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint
 static int map_grow(struct kv_map *m)
 {
     size_t count = (m->mask + 1) * 2;
-    struct kv_map_slot *slots = slots_new(count);
+    uint64_t *slots = slots_new(count);
     if (!slots)
         return -1;
     for (size_t i = 0; i <= m->mask; i++) {
-        if (!m->slots[i].entry)
+        if (i + 8 <= m->mask && m->slots[i + 8])
+            __builtin_prefetch(slot_entry(m, m->slots[i + 8]));
+        if (!m->slots[i])
             continue;
-        size_t j = (size_t)m->slots[i].hash & (count - 1);
-        while (slots[j].entry)
+        size_t j = (size_t)entry_hash(slot_entry(m, m->slots[i])) & (count - 1);
+        while (slots[j])
             j = (j + 1) & (count - 1);
         slots[j] = m->slots[i];
     }
@@ -154,7 +197,7 @@ static int map_grow(struct kv_map *m)
 
 struct kv_map_entry *kv_map_get(const struct kv_map *m, const char *key, size_t len)
 {
-    return m->slots[map_find(m, key, len, map_hash(key, len))].entry;
+    return slot_entry(m, m->slots[map_find(m, key, len, map_hash(key, len))]);
 }
 
 struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, uint8_t type,
@@ -163,13 +206,13 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     if (len > UINT32_MAX || value_len > UINT32_MAX)
         return NULL;
     uint64_t h = map_hash(key, len);
-    struct kv_map_slot *s = &m->slots[map_find(m, key, len, h)];
-    if (!s->entry && MAP_FULL(m)) {
+    size_t i = map_find(m, key, len, h);
+    if (!m->slots[i] && MAP_FULL(m)) {
         if (map_grow(m) != 0)
             return NULL;
-        s = &m->slots[map_find(m, key, len, h)];
+        i = map_find(m, key, len, h);
     }
-    struct kv_map_entry *e = malloc(sizeof *e + len + value_len);
+    struct kv_map_entry *e = malloc(ENTRY_SIZE(len, value_len));
     if (!e)
         return NULL;
     e->expiry_ms = 0;
@@ -180,43 +223,48 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     memcpy(e->data, key, len);
     if (value_len)
         memcpy(e->data + len, value, value_len);
-    if (s->entry)
-        free(s->entry);
-    else
+    if (m->slots[i]) {
+        struct kv_map_entry *old = slot_entry(m, m->slots[i]);
+        m->bytes -= ENTRY_SIZE(old->key_len, old->value_len);
+        free(old);
+    } else {
         m->size++;
-    s->hash = h;
-    s->entry = e;
+    }
+    m->bytes += ENTRY_SIZE(len, value_len);
+    if ((uintptr_t)e & ~m->ptr_mask)
+        kv_map_drop_tags(m);
+    m->slots[i] = slot_word(m, e, h);
     return e;
 }
 
 int kv_map_del(struct kv_map *m, const char *key, size_t len)
 {
     size_t i = map_find(m, key, len, map_hash(key, len));
-    struct kv_map_entry *e = m->slots[i].entry;
-    if (!e)
+    if (!m->slots[i])
         return 0;
+    struct kv_map_entry *e = slot_entry(m, m->slots[i]);
+    m->bytes -= ENTRY_SIZE(e->key_len, e->value_len);
     free(e);
     m->size--;
     /* Pull later members of the run back over the hole, each only if its
      * home slot does not lie cyclically in (hole, j]. */
     size_t hole = i;
-    for (size_t j = (i + 1) & m->mask; m->slots[j].entry; j = (j + 1) & m->mask) {
-        size_t home = (size_t)m->slots[j].hash & m->mask;
+    for (size_t j = (i + 1) & m->mask; m->slots[j]; j = (j + 1) & m->mask) {
+        size_t home = (size_t)entry_hash(slot_entry(m, m->slots[j])) & m->mask;
         if (((j - home) & m->mask) >= ((j - hole) & m->mask)) {
             m->slots[hole] = m->slots[j];
             hole = j;
         }
     }
-    m->slots[hole].entry = NULL;
-    m->slots[hole].hash = 0;
+    m->slots[hole] = 0;
     return 1;
 }
 
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos)
 {
     for (; *pos <= m->mask; (*pos)++) {
-        if (m->slots[*pos].entry)
-            return m->slots[(*pos)++].entry;
+        if (m->slots[*pos])
+            return slot_entry(m, m->slots[(*pos)++]);
     }
     return NULL;
 }

@@ -11,7 +11,7 @@
  *
  * An entry is one allocation: its fixed fields, then the key's bytes, then
  * the value's bytes (a small type tag says how they read: kv.h's
- * KV_TYPE_*), so a key costs one malloc and one slot. Iteration order is
+ * KV_TYPE_*), so a key costs one malloc and one 8-byte slot. Iteration order is
  * the slot order, which depends on the hash key: callers that need a
  * stable order sort.
  */
@@ -40,15 +40,19 @@ static inline const char *kv_entry_value(const struct kv_map_entry *e)
     return e->data + e->key_len;
 }
 
-struct kv_map_slot {
-    uint64_t hash;
-    struct kv_map_entry *entry; /* NULL: empty */
-};
-
+/* A slot is one word: the entry's address in the low 48 bits and the top
+ * 16 bits of the key's hash above them (a tag that rules out nearly every
+ * entry a probe passes without touching it); 0 is empty. x86-64 and
+ * aarch64 user addresses fit in 48 bits; should an allocation not fit, the
+ * map drops the tags for good and slots hold plain addresses (lookups then
+ * compare keys of every entry probed). The full hash is not kept: growing
+ * and deleting hash the entry's key again. */
 struct kv_map {
-    struct kv_map_slot *slots;
+    uint64_t *slots;
     size_t mask; /* slot count - 1; the count is a power of two */
     size_t size;
+    size_t bytes;      /* bytes requested for entries (headers, keys, values) */
+    uint64_t ptr_mask; /* the address bits of a slot: 48 bits, or all when untagged */
 };
 
 int kv_map_init(struct kv_map *m);
@@ -65,6 +69,13 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
                                 const void *value, size_t value_len);
 /* 1 if the key was there (now removed), 0 if it was absent. */
 int kv_map_del(struct kv_map *m, const char *key, size_t len);
+
+/* Bytes requested for the map's entries and its slot array. */
+size_t kv_map_bytes(const struct kv_map *m);
+
+/* Slots hold plain addresses from now on, as after an allocation past
+ * 48 bits (kv_map_put does this itself; tests call it to run that way). */
+void kv_map_drop_tags(struct kv_map *m);
 
 /* Entries in slot order: start with *pos = 0; NULL at the end. */
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos);

@@ -74,7 +74,9 @@ static void assert_same_as_model(const struct kv_map *m, json_t *model)
     }
 }
 
-Test(kv_map, random_sets_overwrites_and_deletes_agree_with_a_model)
+/* drop_tags_at: the step at which the map switches to plain addresses
+ * (as after an allocation past 48 bits); -1: never. */
+static void random_run_agrees_with_a_model(int drop_tags_at)
 {
     struct rng g;
     rng_seed(&g, test_seed());
@@ -96,12 +98,49 @@ Test(kv_map, random_sets_overwrites_and_deletes_agree_with_a_model)
         } else {
             cr_assert_eq(entry_int(kv_map_get(&m, key, n)), model_int(model, key, n), "step %d", step);
         }
+        if (step == drop_tags_at) {
+            kv_map_drop_tags(&m);
+            assert_same_as_model(&m, model);
+        }
         if (step % 5000 == 0)
             assert_same_as_model(&m, model);
     }
     assert_same_as_model(&m, model);
     kv_map_free(&m);
     json_decref(model);
+}
+
+Test(kv_map, random_sets_overwrites_and_deletes_agree_with_a_model)
+{
+    random_run_agrees_with_a_model(-1);
+}
+
+Test(kv_map, a_map_that_drops_its_hash_tags_midway_still_agrees_with_a_model)
+{
+    random_run_agrees_with_a_model(30000);
+}
+
+Test(kv_map, bytes_count_the_one_word_slots_and_each_entry_until_it_is_deleted)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    cr_assert_eq(kv_map_bytes(&m), 512, "64 slots of 8 bytes");
+    cr_assert_eq(map_set(&m, "k", 1, 5), 0);
+    size_t one = kv_map_bytes(&m);
+    cr_assert_gt(one, 512 + 2, "the entry's header, key and value");
+    cr_assert_eq(map_set(&m, "k", 1, 6), 0);
+    cr_assert_eq(kv_map_bytes(&m), one, "an overwrite of the same size costs nothing more");
+    cr_assert_eq(map_set(&m, "j", 1, 6), 0);
+    cr_assert_eq(kv_map_bytes(&m) - 512, 2 * (one - 512));
+    char key[32];
+    for (int i = 0; i < 1000; i++)
+        map_set(&m, key, (size_t)snprintf(key, sizeof key, "%d", i), 1);
+    for (int i = 0; i < 1000; i++)
+        kv_map_del(&m, key, (size_t)snprintf(key, sizeof key, "%d", i));
+    kv_map_del(&m, "k", 1);
+    kv_map_del(&m, "j", 1);
+    cr_assert_eq(kv_map_bytes(&m), 2048 * 8, "grown to 2048 slots, no entries");
+    kv_map_free(&m);
 }
 
 Test(kv_map, deleting_everything_leaves_an_empty_map_that_still_works)
