@@ -34,6 +34,11 @@ size_t kv_store_size(const struct kv_store *s)
     return s->map.size;
 }
 
+size_t kv_store_bytes(const struct kv_store *s)
+{
+    return kv_map_bytes(&s->map);
+}
+
 char *kv_key_text(const json_t *key, char *buf, size_t size)
 {
     /* Small integers are by far the commonest key; skip the encoder. */

@@ -96,6 +96,11 @@ struct replica {
 
     raft_index applied, snapshot_index;
     raft_term applied_term;
+    /* Log bytes applied so far (payload plus an entry record each, as
+     * raft_log_bytes counts), and that count at the latest snapshot's index
+     * (at the running one's, until it is done): the log the snapshot
+     * trigger weighs against the map. */
+    uint64_t applied_bytes, snapshot_bytes_mark, snapshot_running_bytes;
     uint64_t now_ms;  /* the latest time a transport gave */
     int64_t log_time; /* the latest time stamped in an entry of the log */
     raft_index stored_index; /* last entry handed to the log store */

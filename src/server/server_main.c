@@ -360,6 +360,8 @@ int server_main(int argc, char **argv)
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
+    rc_cfg.snapshot_log_percent = (uint32_t)o->snapshot_log_percent;
+    rc_cfg.snapshot_log_min_bytes = o->snapshot_log_min_bytes;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
     if (server_identity_replica_config(s, &rc_cfg) != 0) {
         server_free(s);
