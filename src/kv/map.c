@@ -86,7 +86,41 @@ static uint64_t map_hash(const char *key, size_t len)
 
 #define TAG_BITS 0xffff000000000000ull
 #define ADDR_BITS 0x0000ffffffffffffull
-#define ENTRY_SIZE(klen, vlen) (offsetof(struct kv_map_entry, data) + (klen) + (vlen))
+static size_t varint_len(uint32_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t varint_put(unsigned char *p, uint32_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+static size_t entry_size(size_t klen, size_t vlen)
+{
+    return offsetof(struct kv_map_entry, data) + varint_len((uint32_t)klen) +
+           varint_len((uint32_t)vlen) + klen + vlen;
+}
+
+/* Drop e (out of the slots already), with its deadline. */
+static void entry_free(struct kv_map *m, struct kv_map_entry *e)
+{
+    if (e->flags & KV_ENTRY_EXPIRES)
+        kv_expires_del(&m->expires, e);
+    m->bytes -= entry_size(kv_entry_key_len(e), kv_entry_value_len(e));
+    free(e);
+}
 
 static uint64_t *slots_new(size_t count)
 {
@@ -106,7 +140,7 @@ static inline uint64_t slot_word(const struct kv_map *m, const struct kv_map_ent
 
 static inline uint64_t entry_hash(const struct kv_map_entry *e)
 {
-    return map_hash(e->data, e->key_len);
+    return map_hash(kv_entry_key(e), kv_entry_key_len(e));
 }
 
 /* An address past 48 bits cannot share its word with a tag: strip every
@@ -126,6 +160,7 @@ int kv_map_init(struct kv_map *m)
     m->size = 0;
     m->bytes = 0;
     m->ptr_mask = ADDR_BITS;
+    m->expires = (struct kv_expires){0};
     return m->slots ? 0 : -1;
 }
 
@@ -139,6 +174,7 @@ void kv_map_clear(struct kv_map *m)
     }
     m->size = 0;
     m->bytes = 0;
+    kv_expires_free(&m->expires);
 }
 
 void kv_map_free(struct kv_map *m)
@@ -152,7 +188,31 @@ void kv_map_free(struct kv_map *m)
 
 size_t kv_map_bytes(const struct kv_map *m)
 {
-    return m->bytes + (m->mask + 1) * sizeof(uint64_t);
+    return m->bytes + (m->mask + 1) * sizeof(uint64_t) + kv_expires_bytes(&m->expires);
+}
+
+int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e)
+{
+    return (e->flags & KV_ENTRY_EXPIRES) ? kv_expires_get(&m->expires, e) : 0;
+}
+
+int kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_ms)
+{
+    if (expiry_ms == 0) {
+        if (e->flags & KV_ENTRY_EXPIRES)
+            kv_expires_del(&m->expires, e);
+        e->flags &= (uint8_t)~KV_ENTRY_EXPIRES;
+        return 0;
+    }
+    if (kv_expires_set(&m->expires, e, expiry_ms) != 0)
+        return -1;
+    e->flags |= KV_ENTRY_EXPIRES;
+    return 0;
+}
+
+size_t kv_map_expiring(const struct kv_map *m)
+{
+    return m->expires.size;
 }
 
 /* The slot holding key, or the empty slot where it would go. */
@@ -166,7 +226,10 @@ static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint
             return i;
         if ((v & ~m->ptr_mask) == tag) {
             const struct kv_map_entry *e = slot_entry(m, v);
-            if (e->key_len == len && memcmp(e->data, key, len) == 0)
+            uint32_t klen, vlen;
+            size_t n = kv_varint_get(e->data, &klen);
+            n += kv_varint_get(e->data + n, &vlen);
+            if (klen == len && memcmp(e->data + n, key, len) == 0)
                 return i;
         }
         i = (i + 1) & m->mask;
@@ -212,25 +275,23 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
             return NULL;
         i = map_find(m, key, len, h);
     }
-    struct kv_map_entry *e = malloc(ENTRY_SIZE(len, value_len));
+    size_t size = entry_size(len, value_len);
+    struct kv_map_entry *e = malloc(size);
     if (!e)
         return NULL;
-    e->expiry_ms = 0;
     e->version = 0;
-    e->key_len = (uint32_t)len;
-    e->value_len = (uint32_t)value_len;
     e->type = type;
-    memcpy(e->data, key, len);
+    e->flags = 0;
+    size_t n = varint_put(e->data, (uint32_t)len);
+    n += varint_put(e->data + n, (uint32_t)value_len);
+    memcpy(e->data + n, key, len);
     if (value_len)
-        memcpy(e->data + len, value, value_len);
-    if (m->slots[i]) {
-        struct kv_map_entry *old = slot_entry(m, m->slots[i]);
-        m->bytes -= ENTRY_SIZE(old->key_len, old->value_len);
-        free(old);
-    } else {
+        memcpy(e->data + n + len, value, value_len);
+    if (m->slots[i])
+        entry_free(m, slot_entry(m, m->slots[i]));
+    else
         m->size++;
-    }
-    m->bytes += ENTRY_SIZE(len, value_len);
+    m->bytes += size;
     if ((uintptr_t)e & ~m->ptr_mask)
         kv_map_drop_tags(m);
     m->slots[i] = slot_word(m, e, h);
@@ -242,9 +303,7 @@ int kv_map_del(struct kv_map *m, const char *key, size_t len)
     size_t i = map_find(m, key, len, map_hash(key, len));
     if (!m->slots[i])
         return 0;
-    struct kv_map_entry *e = slot_entry(m, m->slots[i]);
-    m->bytes -= ENTRY_SIZE(e->key_len, e->value_len);
-    free(e);
+    entry_free(m, slot_entry(m, m->slots[i]));
     m->size--;
     /* Pull later members of the run back over the hole, each only if its
      * home slot does not lie cyclically in (hole, j]. */

@@ -21,23 +21,67 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kv/expires.h"
+
+/* An entry: the fields below, then the key's length and the value's as
+ * varints (LEB128: one byte each below 128), then the key's bytes and the
+ * value's. A 16-byte key with a 100-byte value takes 128 bytes, one
+ * jemalloc size class below what fixed 32-bit lengths and an inline
+ * deadline would take. Read the lengths and bytes with kv_entry_*(); a
+ * deadline lives in the map's table (expires.h): kv_map_expiry(),
+ * kv_map_set_expiry(). */
 struct kv_map_entry {
-    int64_t expiry_ms; /* absolute deadline; 0: none */
-    uint64_t version;  /* the store's version counter when last written */
-    uint32_t key_len;
-    uint32_t value_len;
-    uint8_t type;      /* KV_TYPE_* */
-    char data[];       /* key_len key bytes, then value_len value bytes */
+    uint64_t version; /* the store's version counter when last written */
+    uint8_t type;     /* KV_TYPE_* */
+    uint8_t flags;    /* KV_ENTRY_* */
+    unsigned char data[];
 };
+
+#define KV_ENTRY_EXPIRES 0x01 /* a deadline in the map's table */
+
+/* Reads a varint at p into *v; its byte count. */
+static inline size_t kv_varint_get(const unsigned char *p, uint32_t *v)
+{
+    uint32_t x = 0;
+    size_t i = 0;
+    for (int shift = 0;; shift += 7) {
+        unsigned char b = p[i++];
+        x |= (uint32_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+    }
+    *v = x;
+    return i;
+}
+
+static inline size_t kv_entry_key_len(const struct kv_map_entry *e)
+{
+    uint32_t k;
+    kv_varint_get(e->data, &k);
+    return k;
+}
+
+static inline size_t kv_entry_value_len(const struct kv_map_entry *e)
+{
+    uint32_t k, v;
+    kv_varint_get(e->data + kv_varint_get(e->data, &k), &v);
+    return v;
+}
 
 static inline const char *kv_entry_key(const struct kv_map_entry *e)
 {
-    return e->data;
+    uint32_t k, v;
+    size_t n = kv_varint_get(e->data, &k);
+    n += kv_varint_get(e->data + n, &v);
+    return (const char *)e->data + n;
 }
 
 static inline const char *kv_entry_value(const struct kv_map_entry *e)
 {
-    return e->data + e->key_len;
+    uint32_t k, v;
+    size_t n = kv_varint_get(e->data, &k);
+    n += kv_varint_get(e->data + n, &v);
+    return (const char *)e->data + n + k;
 }
 
 /* A slot is one word: the entry's address in the low 48 bits and the top
@@ -52,6 +96,7 @@ struct kv_map {
     size_t mask; /* slot count - 1; the count is a power of two */
     size_t size;
     size_t bytes;      /* bytes requested for entries (headers, keys, values) */
+    struct kv_expires expires; /* deadlines of the entries that have one */
     uint64_t ptr_mask; /* the address bits of a slot: 48 bits, or all when untagged */
 };
 
@@ -63,14 +108,23 @@ void kv_map_free(struct kv_map *m);
 /* The entry, or NULL if the key is absent. */
 struct kv_map_entry *kv_map_get(const struct kv_map *m, const char *key, size_t len);
 /* Store value (type, bytes) under key, replacing what was there; the new
- * entry has expiry 0 and version 0 (the caller sets them). The entry, or
+ * entry has no deadline and version 0 (the caller sets them). The entry, or
  * NULL when out of memory (the map is then unchanged). */
 struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, uint8_t type,
                                 const void *value, size_t value_len);
 /* 1 if the key was there (now removed), 0 if it was absent. */
 int kv_map_del(struct kv_map *m, const char *key, size_t len);
 
-/* Bytes requested for the map's entries and its slot array. */
+/* e's deadline in ms, 0 for none. */
+int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e);
+/* Set e's deadline (0: none); the entry stays where it is. 0, or -1 when
+ * out of memory (then unchanged). */
+int kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_ms);
+/* The number of entries with a deadline. */
+size_t kv_map_expiring(const struct kv_map *m);
+
+/* Bytes requested for the map's entries, its slot array and its deadline
+ * table. */
 size_t kv_map_bytes(const struct kv_map *m);
 
 /* Slots hold plain addresses from now on, as after an allocation past

@@ -44,7 +44,7 @@ static long long entry_int(const struct kv_map_entry *e)
     if (!e)
         return -1;
     char t[24];
-    snprintf(t, sizeof t, "%.*s", (int)e->value_len, kv_entry_value(e));
+    snprintf(t, sizeof t, "%.*s", (int)kv_entry_value_len(e), kv_entry_value(e));
     return atoll(t);
 }
 
@@ -59,9 +59,9 @@ static void assert_same_as_model(const struct kv_map *m, json_t *model)
     cr_assert_eq(m->size, json_object_size(model));
     size_t pos = 0, seen = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(m, &pos));) {
-        long long want = model_int(model, kv_entry_key(e), e->key_len);
-        cr_assert_neq(want, -1, "map holds %.*s, the model does not", (int)e->key_len, kv_entry_key(e));
-        cr_assert_eq(entry_int(e), want, "value of %.*s", (int)e->key_len, kv_entry_key(e));
+        long long want = model_int(model, kv_entry_key(e), kv_entry_key_len(e));
+        cr_assert_neq(want, -1, "map holds %.*s, the model does not", (int)kv_entry_key_len(e), kv_entry_key(e));
+        cr_assert_eq(entry_int(e), want, "value of %.*s", (int)kv_entry_key_len(e), kv_entry_key(e));
         seen++;
     }
     cr_assert_eq(seen, json_object_size(model), "iteration visits each entry once");
@@ -224,4 +224,86 @@ Test(kv_map, snapshots_of_equal_maps_restore_equal_maps_whatever_the_write_order
     kv_store_free(fwd);
     kv_store_free(rev);
     kv_store_free(back);
+}
+
+Test(kv_map, a_16_byte_key_with_a_100_byte_value_takes_128_bytes)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    char value[100];
+    memset(value, 'v', sizeof value);
+    struct kv_map_entry *e = kv_map_put(&m, "key:000000000042", 16, KV_TYPE_STR, value, 100);
+    cr_assert_not_null(e);
+    cr_assert_eq(kv_map_bytes(&m) - 512, 128, "jemalloc's 128-byte class, not 160");
+    cr_assert_eq(kv_entry_key_len(e), 16);
+    cr_assert_eq(kv_entry_value_len(e), 100);
+    cr_assert_eq(memcmp(kv_entry_key(e), "key:000000000042", 16), 0);
+    cr_assert_eq(memcmp(kv_entry_value(e), value, 100), 0);
+    kv_map_free(&m);
+}
+
+Test(kv_map, long_keys_and_values_keep_their_lengths_and_bytes)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    size_t lens[] = {0, 1, 127, 128, 16383, 16384, 70000};
+    static char key[70001], value[70001];
+    for (size_t i = 0; i < sizeof key; i++) {
+        key[i] = (char)('a' + i % 26);
+        value[i] = (char)(i * 7);
+    }
+    for (size_t i = 0; i < 7; i++)
+        for (size_t j = 0; j < 7; j++) {
+            size_t kl = lens[i] ? lens[i] : 1, vl = lens[j];
+            cr_assert_not_null(kv_map_put(&m, key, kl, KV_TYPE_STR, value, vl));
+            const struct kv_map_entry *e = kv_map_get(&m, key, kl);
+            cr_assert_not_null(e);
+            cr_assert_eq(kv_entry_key_len(e), kl);
+            cr_assert_eq(kv_entry_value_len(e), vl, "key %zu value %zu", kl, vl);
+            cr_assert_eq(memcmp(kv_entry_key(e), key, kl), 0);
+            cr_assert_eq(memcmp(kv_entry_value(e), value, vl), 0);
+        }
+    kv_map_free(&m);
+}
+
+Test(kv_map, deadlines_follow_their_keys_through_overwrites_deletes_and_growth)
+{
+    struct rng g;
+    rng_seed(&g, test_seed());
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    enum { KEYS = 300 };
+    int64_t want[KEYS]; /* -1: absent; else the deadline (0: none) */
+    for (int i = 0; i < KEYS; i++)
+        want[i] = -1;
+    char key[16];
+    for (int step = 0; step < 40000; step++) {
+        int k = (int)rng_below(&g, KEYS);
+        size_t n = (size_t)snprintf(key, sizeof key, "k%d", k);
+        uint64_t what = rng_below(&g, 10);
+        if (what < 4) {
+            cr_assert_eq(map_set(&m, key, n, step), 0);
+            want[k] = 0; /* a new entry has no deadline */
+        } else if (what < 6) {
+            kv_map_del(&m, key, n);
+            want[k] = -1;
+        } else if (want[k] >= 0) {
+            int64_t at = what < 8 ? 1000 + step : 0;
+            cr_assert_eq(kv_map_set_expiry(&m, kv_map_get(&m, key, n), at), 0);
+            want[k] = at;
+        }
+        if (step % 1000 == 0 || step == 39999) {
+            size_t expiring = 0;
+            for (int i = 0; i < KEYS; i++) {
+                n = (size_t)snprintf(key, sizeof key, "k%d", i);
+                const struct kv_map_entry *e = kv_map_get(&m, key, n);
+                cr_assert_eq(e != NULL, want[i] >= 0, "key %d at step %d", i, step);
+                if (e)
+                    cr_assert_eq(kv_map_expiry(&m, e), want[i], "deadline of %d at step %d", i, step);
+                expiring += want[i] > 0;
+            }
+            cr_assert_eq(kv_map_expiring(&m), expiring, "step %d", step);
+        }
+    }
+    kv_map_free(&m);
 }
