@@ -258,6 +258,31 @@ static int map_grow(struct kv_map *m)
     return 0;
 }
 
+int kv_map_reserve(struct kv_map *m, size_t n)
+{
+    size_t count = m->mask + 1;
+    while (n > count / 10 * 7) {
+        if (count > SIZE_MAX / 2 / sizeof(uint64_t))
+            return -1;
+        count *= 2;
+    }
+    if (count == m->mask + 1)
+        return 0;
+    if (m->size == 0) {
+        uint64_t *slots = slots_new(count);
+        if (!slots)
+            return -1;
+        free(m->slots);
+        m->slots = slots;
+        m->mask = count - 1;
+        return 0;
+    }
+    while (m->mask + 1 < count)
+        if (map_grow(m) != 0)
+            return -1;
+    return 0;
+}
+
 struct kv_map_entry *kv_map_get(const struct kv_map *m, const char *key, size_t len)
 {
     return slot_entry(m, m->slots[map_find(m, key, len, map_hash(key, len))]);

@@ -115,6 +115,10 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
 /* 1 if the key was there (now removed), 0 if it was absent. */
 int kv_map_del(struct kv_map *m, const char *key, size_t len);
 
+/* Make room for n entries in all without growing (a snapshot's record
+ * count, before loading it): 0, or -1 when out of memory (unchanged). */
+int kv_map_reserve(struct kv_map *m, size_t n);
+
 /* e's deadline in ms, 0 for none. */
 int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e);
 /* Set e's deadline (0: none); the entry stays where it is. 0, or -1 when

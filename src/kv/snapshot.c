@@ -144,6 +144,11 @@ static int on_header(void *ctx, const struct snap_header *h)
     struct kv_loader *l = ctx;
     l->index = h->index;
     l->term = h->term;
+    /* Slots for every record at once: no growth (each one rehashes every
+     * entry so far) while loading. The count is checked at the end; past
+     * 2^30 records the map grows as it goes. A failure only means growth. */
+    if (l->build && h->records <= (1u << 30))
+        (void)kv_map_reserve(&l->map, (size_t)h->records);
     return 0;
 }
 

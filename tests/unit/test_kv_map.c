@@ -307,3 +307,20 @@ Test(kv_map, deadlines_follow_their_keys_through_overwrites_deletes_and_growth)
     }
     kv_map_free(&m);
 }
+
+Test(kv_map, a_reserved_map_holds_that_many_keys_without_growing)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    cr_assert_eq(kv_map_reserve(&m, 1000), 0);
+    cr_assert_eq(kv_map_bytes(&m), 2048 * 8, "1000 keys fit 70%% of 2048 slots");
+    char key[32];
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(map_set(&m, key, (size_t)snprintf(key, sizeof key, "%d", i), i), 0);
+    cr_assert_eq(m.mask + 1, 2048, "no growth");
+    cr_assert_eq(kv_map_reserve(&m, 3000), 0, "reserving more grows a full map");
+    cr_assert_eq(m.mask + 1, 8192);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(entry_int(kv_map_get(&m, key, (size_t)snprintf(key, sizeof key, "%d", i))), i);
+    kv_map_free(&m);
+}
