@@ -11,6 +11,7 @@
 
 #include "net/tls.h"
 #include "server/server.h"
+#include "server/alloc.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
 
@@ -326,6 +327,7 @@ int server_main(int argc, char **argv)
     clock_gettime(CLOCK_REALTIME, &now_ts);
     s->next_op_id = (uint64_t)now_ts.tv_sec * 1000000000ull + (uint64_t)now_ts.tv_nsec;
 
+    alloc_background_release();
     if (!o->in_memory) {
         char err[512];
         rc = server_store_open(s, err, sizeof err);
