@@ -4,6 +4,7 @@
 #   make test       unit, Raft-simulation and end-to-end tests, also under ASan+UBSan
 #   make accept     the long acceptance runs (minutes to hours)
 #   make bench      throughput and latency figures, with the exact commands
+#   make bench-scale  issue 12's scale run (KEYS=N), side by side with Redis
 #   make demo       a 5-node cluster under partitions, its verdict and report
 #   make fuzz       libFuzzer on every parser, FUZZ_SECONDS (60) each
 #   make mutate     mutation testing: realistic bugs the fast suites must catch
@@ -47,7 +48,7 @@ WHIRL_MAIN  := src/whirl/main.c
 RAFTKV_LIB_OBJ := $(call obj,$(filter-out $(RAFTKV_MAIN),$(RAFTKV_SRC)))
 WHIRL_LIB_OBJ  := $(call obj,$(filter-out $(WHIRL_MAIN),$(WHIRL_SRC)))
 
-.PHONY: all deps test test-unit test-e2e test-asan accept bench demo cluster cluster-stop clean \
+.PHONY: all deps test test-unit test-e2e test-asan accept bench bench-scale demo cluster cluster-stop clean \
 	fuzz fuzz-bins fuzz-replay mutate
 all: $(BUILD)/raftkv $(BUILD)/whirl $(patsubst tests/nodes/%.c,$(BUILD)/tests/nodes/%,$(TEST_NODE_SRC))
 
@@ -84,7 +85,7 @@ $(BUILD)/libwhirl.a: $(WHIRL_LIB_OBJ)
 
 # main.c refers to server_main weakly; -u makes the archive yield the server.
 $(BUILD)/raftkv: $(call obj,$(RAFTKV_MAIN)) $(BUILD)/libnode.a $(BUILD)/libraftkv.a
-	$(CC) $(LDFLAGS) -Wl,-u,server_main -Wl,-u,certs_main -o $@ $^ $(LIBS) $(MALLOC_LIBS)
+	$(CC) $(LDFLAGS) -Wl,-u,server_main -Wl,-u,certs_main -Wl,-u,backup_main -Wl,-u,restore_main -o $@ $^ $(LIBS) $(MALLOC_LIBS)
 
 $(BUILD)/whirl: $(call obj,$(WHIRL_MAIN)) $(BUILD)/libwhirl.a $(BUILD)/libraftkv.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(MALLOC_LIBS)
@@ -106,6 +107,8 @@ $(BUILD)/tests/raft_tests: $(call obj,$(RAFT_TEST_SRC)) $(BUILD)/libraftkv.a
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libraftkv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# A restart's replay, measured with the allocator the server links.
+$(BUILD)/bench/replay_bench: LIBS += $(MALLOC_LIBS)
 
 # Fuzz targets (tests/fuzz/README.md): replay_<t> runs a target over files
 # with replay_main.c, in any build; fuzz_<t> is the libFuzzer binary, made
@@ -149,6 +152,12 @@ accept: all
 
 bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 	@bash bench/run.sh $(BUILD)
+
+# Issue 12's scale run (KEYS=N, default 10 million; about 20 minutes), then
+# the replay of a million log entries. Not part of make test.
+bench-scale: all $(BUILD)/bench/replay_bench
+	@bash bench/bench_scale.sh $(BUILD)
+	@$(BUILD)/bench/replay_bench
 
 # libFuzzer (clang) on every target for FUZZ_SECONDS each; new inputs go to
 # build-fuzz/corpus, or are merged into tests/fuzz/corpus with FUZZ_SAVE=1.

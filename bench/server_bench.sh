@@ -3,7 +3,8 @@
 # durable 3-node raftkv cluster on loopback and, side by side in the same
 # run, a single redis-server with appendfsync always (and etcd, see below).
 #   bench/server_bench.sh BUILD [N]      N requests per run (default 200000)
-# Prints each exact command, throughput and p50/p99 latency, and the ratios.
+# Prints each exact command, throughput and p50/p99 latency, and the ratios
+# (SET and GET; INCR and MSET of 10 keys, issue 14).
 # etcd (Debian ships no etcd benchmark tool) is driven by bench/etcd_load.c
 # over its v3 JSON gateway: 50 clients, puts and linearizable ranges.
 # raftkv is measured against its leader (followers proxy to it, adding a hop),
@@ -48,7 +49,7 @@ bench() { # bench LABEL PORT ARGS...
     { cat "$work"/*.log 2>/dev/null | grep -E 'level=(warn|error)' | tail -n 5 | sed 's/^/    /' >&2; } || true
   fi
   while IFS=, read -r test rps avg min p50 p95 p99 max; do
-    case "$test" in SET|GET) ;; *) continue ;; esac
+    case "$test" in SET|GET|INCR) ;; "MSET (10 keys)") test=MSET ;; *) continue ;; esac
     RPS[$label/$test]=${rps%.*}; P50[$label/$test]=$p50; P99[$label/$test]=$p99
     printf '    %-22s %-4s %9s req/s  p50 %7s ms  p99 %7s ms\n' "$label" "$test" "${rps%.*}" "$p50" "$p99" >&2
   done <<<"$out"
@@ -92,6 +93,9 @@ suite() { # suite NAME PORT
   bench "$1 c50" "$2" -t set,get -c 50 -n "$n"
   bench "$1 c50 P16" "$2" -t set,get -c 50 -n "$n" -P 16
   bench "$1 c1" "$2" -t set,get -c 1 -n $((n / 10))
+  # issue 14: INCR and MSET of 10 keys (one log entry each), side by side
+  bench "$1 c50" "$2" -t incr,mset -c 50 -n $((n / 2))
+  bench "$1 c50 P16" "$2" -t incr,mset -c 50 -n $((n / 2)) -P 16
 }
 
 tls_part() {
@@ -219,6 +223,12 @@ for t in SET GET; do
   for mode in "c50" "c50 P16" "c1"; do
     r=${RPS["raftkv $mode/$t"]:-0}; d=${RPS["redis $mode/$t"]:-0}
     printf '  %-3s %-8s raftkv %9s  redis %9s  raftkv/redis %5s\n' "$t" "$mode" "$r" "$d" "$(ratio "$r" "$d")"
+  done
+done
+for t in INCR MSET; do
+  for mode in "c50" "c50 P16"; do
+    r=${RPS["raftkv $mode/$t"]:-0}; d=${RPS["redis $mode/$t"]:-0}
+    printf '  %-4s %-8s raftkv %9s  redis %9s  raftkv/redis %5s\n' "$t" "$mode" "$r" "$d" "$(ratio "$r" "$d")"
   done
 done
 printf '  SET c50      raftkv/etcd-writes %s (etcd %s/s, %s)\n' "$(ratio "${RPS["raftkv c50/SET"]:-0}" "$ETCD_W")" "$ETCD_W" "$etcd_src"

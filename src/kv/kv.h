@@ -60,7 +60,47 @@ enum kv_op {
                       * the store's write counter; with KV_VERSION_EXPECT,
                       * KV_ERR_PRECONDITION if the key changed since it
                       * answered num[0] (WATCH's check at EXEC) */
-    /* 24..47: more string commands; 48..79: keyspace and expiry */
+    /* 24..47: more string commands (ops_string2.c) */
+    KV_INCR = 24,      /* key, num[0] the increment -> num the new value */
+    KV_INCRFLOAT = 25, /* key, arg[0] the increment as text -> bytes the new value */
+    KV_APPEND = 26,    /* key, arg[0] -> num the new length; the TTL stays */
+    KV_STRLEN = 27,    /* key -> num its length (0: absent) */
+    KV_GETRANGE = 28,  /* key, num[0] start, num[1] end (Redis's indexes) -> bytes */
+    KV_SETRANGE = 29,  /* key, num[0] offset, arg[0] -> num the new length */
+    KV_GETDEL = 30,    /* key -> bytes, deleted; or KV_ERR_NO_KEY */
+    KV_GETEX = 31,     /* key, flags KV_SET_EXPIRE_IN|AT or KV_GETEX_PERSIST,
+                        * num[0] -> bytes; or KV_ERR_NO_KEY */
+    KV_MSETNX = 32,    /* key (the first), arg[0] the pairs (kv_pack_fields)
+                        * -> num 1: all set, 0: a key existed, nothing set */
+    /* ---- 48..79: the keyspace and expiry (ops_keys.c, ops_expire.c) ---- */
+    KV_TYPE = 48,      /* key -> bytes: the type's name, "none" if absent */
+    KV_RENAME = 49,    /* key, arg[0] the new name; KV_RENAME_NX. num 1 done,
+                        * 0 NX held back; KV_ERR_NO_KEY if key is absent.
+                        * The deadline goes along */
+    KV_COPY = 50,      /* key, arg[0] the copy's name; KV_COPY_REPLACE.
+                        * num 1 copied, 0 not (absent source, or the
+                        * destination exists without REPLACE) */
+    KV_KEYS = 51,      /* arg[0] a glob -> bytes: the live keys it matches,
+                        * a kv_list (below) */
+    KV_SCAN = 52,      /* num[0] cursor, num[1] COUNT; optional arg[0] a
+                        * glob (MATCH), arg[1] a type name (TYPE) -> bytes a
+                        * kv_list, num the next cursor (0: done). The cursor
+                        * means the same on every member (scan_index.h) */
+    KV_RANDOMKEY = 53, /* num[0] a random seed -> bytes a live key, or
+                        * KV_ERR_NO_KEY when there is none */
+    KV_DBSIZE = 54,    /* -> num: keys held (deadlines passed included, as
+                        * Redis counts until they are removed) */
+    KV_FLUSH = 55,     /* delete every key */
+    KV_EXPIRE = 56,    /* key, num[0] the deadline (ms; from the entry's
+                        * time with KV_EXPIRE_IN); KV_EXPIRE_NX/XX/GT/LT.
+                        * num 1 set (or deleted: a deadline not after the
+                        * entry's time), 0 absent or held back */
+    KV_TTL = 57,       /* key -> num: -2 absent, -1 no deadline, else the
+                        * ms left (KV_TTL_AT: the deadline itself) */
+    KV_PERSIST = 58,   /* key -> num 1 if a deadline was removed */
+    KV_EXPIRED = 59,   /* key -> num 1 if it was there with a deadline not
+                        * after the entry's time, and is now deleted: the
+                        * leader's active expiry (replica/expire.c) */
     KV_OP_LIMIT = 96 /* codes are below this */
 };
 
@@ -74,6 +114,42 @@ enum kv_op {
 #define KV_SET_EXPIRE_AT (1u << 5) /* num[0] absolute ms */
 
 #define KV_VERSION_EXPECT (1u << 0)
+
+/* KV_GETEX: drop the key's deadline (GETEX PERSIST). */
+#define KV_GETEX_PERSIST (1u << 6)
+
+/* The longest string value, in bytes: Redis's proto-max-bulk-len default
+ * (512 MiB). APPEND and SETRANGE past it answer Redis's "string exceeds
+ * maximum allowed size" and change nothing. A constant, not an option: a
+ * state-machine rule must be the same on every member. */
+#define KV_STRING_MAX ((int64_t)512 * 1024 * 1024)
+
+/* Numbers in string values, read as strictly as Redis reads them: a 64-bit
+ * integer (string2ll: no spaces, no '+', no leading zeros, at most 20
+ * characters) and a long double (string2ld: strtold over all of fewer than
+ * KV_FLOAT_TEXT_MAX bytes, no leading space, no NaN). */
+#define KV_FLOAT_TEXT_MAX 5120
+bool kv_parse_ll(const void *p, size_t n, long long *out);
+bool kv_parse_ld(const void *p, size_t n, long double *out);
+
+#define KV_RENAME_NX (1u << 0)
+#define KV_COPY_REPLACE (1u << 0)
+/* KV_EXPIRE's flags (Redis 7.0's options) */
+#define KV_EXPIRE_NX (1u << 0) /* only if it has no deadline */
+#define KV_EXPIRE_XX (1u << 1) /* only if it has one */
+#define KV_EXPIRE_GT (1u << 2) /* only if later than the current (none: infinite) */
+#define KV_EXPIRE_LT (1u << 3) /* only if earlier than the current */
+#define KV_EXPIRE_IN (1u << 4) /* num[0] is ms from the entry's time */
+#define KV_TTL_AT (1u << 0)
+
+/* A kv_list: a result's bytes holding keys, each as a u32 little-endian
+ * length then its bytes. kv_list_next walks one: start with *pos = 0; it
+ * returns false at the end (or if the bytes are malformed). */
+bool kv_list_next(const uint8_t *p, size_t n, size_t *pos, const uint8_t **key, size_t *key_len);
+
+/* Redis's glob (KEYS, SCAN MATCH): * ? [abc] [^a] [a-z] and \x escapes,
+ * byte for byte as Redis 7.0's stringmatchlen, case-sensitive (glob.c). */
+bool kv_glob_match(const char *pat, size_t plen, const char *s, size_t slen);
 
 /* In a KV_MULTI, a sub-command flagged KV_GUARD is a condition: every guard
  * must come before the other sub-commands and be a read; if any answers
@@ -132,6 +208,9 @@ const char *kv_op_name(enum kv_op op);
 
 /* Set a string field to a copy of n bytes: 0 or -1. */
 int kv_str_set(struct kv_str *s, const void *p, size_t n);
+/* n byte strings packed into one field (KV_MSETNX's pairs): each as a
+ * 32-bit little-endian length and its bytes. 0, or -1 out of memory. */
+int kv_pack_fields(struct kv_str *out, char *const *p, const size_t *len, size_t n);
 
 struct kv_store;
 
@@ -171,6 +250,19 @@ void kv_command_release(struct kv_command *c);
  * scalars in place), so the command may be kept and applied instead of its
  * bytes. */
 int kv_command_scalar(const struct kv_command *c);
+
+/* Keys with a deadline (INFO keyspace's expires=). */
+size_t kv_store_expiring(const struct kv_store *s);
+
+/* Active expiry (the leader's, through the log): look at up to max_slots
+ * more of the map's slots from *pos (wrapping to 0 at the end) and put up
+ * to max_keys keys whose deadline is <= now_ms into a KV_MULTI of
+ * KV_EXPIRED sub-commands (cmd filled, owned by the caller; n_sub 0 if
+ * none was found). Returns 0, or -1 when out of memory. Deterministic
+ * cleanup does not depend on it: each sub-command re-checks the deadline
+ * at the entry's own time. */
+int kv_expired_sample(const struct kv_store *s, int64_t now_ms, size_t *pos, size_t max_slots,
+                      size_t max_keys, struct kv_command *cmd);
 
 /* The latest time any applied entry carried (0 if none): a new leader
  * stamps at least this, so the cluster's time never goes backwards. */

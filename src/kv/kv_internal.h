@@ -30,6 +30,9 @@ struct kv_store {
     uint64_t deleted[KV_DELETE_BUCKETS];
 };
 
+/* A write that leaves an absent key absent (SET with a past deadline):
+ * recorded like a delete, so a WATCH of the key sees it. */
+void kv_store_touch_absent(struct kv_store *s, const char *key, size_t len);
 /* Delete a key (if there) as a write: 1 if it was there. */
 int kv_store_del(struct kv_store *s, const char *key, size_t len);
 /* The bucket of kv_store.deleted a key falls in. */

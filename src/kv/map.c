@@ -2,6 +2,8 @@
  * (address and hash tag), linear probing, backward-shift deletion. */
 #include "kv/map.h"
 
+#include "kv/scan_index.h"
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +163,11 @@ int kv_map_init(struct kv_map *m)
     m->bytes = 0;
     m->ptr_mask = ADDR_BITS;
     m->expires = (struct kv_expires){0};
+    m->scan = NULL;
+    if (m->slots && scan_index_init(m) != 0) {
+        free(m->slots);
+        m->slots = NULL;
+    }
     return m->slots ? 0 : -1;
 }
 
@@ -175,6 +182,7 @@ void kv_map_clear(struct kv_map *m)
     m->size = 0;
     m->bytes = 0;
     kv_expires_free(&m->expires);
+    scan_index_reset(m);
 }
 
 void kv_map_free(struct kv_map *m)
@@ -184,11 +192,13 @@ void kv_map_free(struct kv_map *m)
     kv_map_clear(m);
     free(m->slots);
     m->slots = NULL;
+    scan_index_free(m);
 }
 
 size_t kv_map_bytes(const struct kv_map *m)
 {
-    return m->bytes + (m->mask + 1) * sizeof(uint64_t) + kv_expires_bytes(&m->expires);
+    return m->bytes + (m->mask + 1) * sizeof(uint64_t) + kv_expires_bytes(&m->expires) +
+           (m->scan ? (m->scan_mask + 1) * sizeof *m->scan : 0);
 }
 
 int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e)
@@ -312,10 +322,14 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     memcpy(e->data + n, key, len);
     if (value_len)
         memcpy(e->data + n + len, value, value_len);
-    if (m->slots[i])
-        entry_free(m, slot_entry(m, m->slots[i]));
-    else
+    if (m->slots[i]) {
+        struct kv_map_entry *old = slot_entry(m, m->slots[i]);
+        scan_index_replace(m, old, e);
+        entry_free(m, old);
+    } else {
         m->size++;
+        scan_index_add(m, e);
+    }
     m->bytes += size;
     if ((uintptr_t)e & ~m->ptr_mask)
         kv_map_drop_tags(m);
@@ -328,7 +342,9 @@ int kv_map_del(struct kv_map *m, const char *key, size_t len)
     size_t i = map_find(m, key, len, map_hash(key, len));
     if (!m->slots[i])
         return 0;
-    entry_free(m, slot_entry(m, m->slots[i]));
+    struct kv_map_entry *e = slot_entry(m, m->slots[i]);
+    scan_index_remove(m, e);
+    entry_free(m, e);
     m->size--;
     /* Pull later members of the run back over the hole, each only if its
      * home slot does not lie cyclically in (hole, j]. */

@@ -14,6 +14,11 @@
  * KV_TYPE_*), so a key costs one malloc and one 8-byte slot. Iteration order is
  * the slot order, which depends on the hash key: callers that need a
  * stable order sort.
+ *
+ * Beside the slots, every entry is also linked into a second table, the
+ * scan index (scan_index.c), whose buckets come from a FIXED hash of the
+ * key: the same key falls in the same bucket on every member, which is
+ * what makes SCAN's cursor valid on any member (scan_index.h).
  */
 #ifndef RAFTKV_KV_MAP_H
 #define RAFTKV_KV_MAP_H
@@ -25,13 +30,16 @@
 
 /* An entry: the fields below, then the key's length and the value's as
  * varints (LEB128: one byte each below 128), then the key's bytes and the
- * value's. A 16-byte key with a 100-byte value takes 128 bytes, one
- * jemalloc size class below what fixed 32-bit lengths and an inline
- * deadline would take. Read the lengths and bytes with kv_entry_*(); a
+ * value's. A 16-byte key with a 100-byte value takes 148 bytes
+ * (jemalloc's 160 class; 128, one class less, without the scan index's
+ * 20 bytes of links), where fixed 32-bit lengths and an inline deadline
+ * took 165 (the 192 class). Read the lengths and bytes with kv_entry_*(); a
  * deadline lives in the map's table (expires.h): kv_map_expiry(),
  * kv_map_set_expiry(). */
 struct kv_map_entry {
     uint64_t version; /* the store's version counter when last written */
+    struct kv_map_entry *scan_prev, *scan_next; /* the scan bucket's chain */
+    uint32_t scan_hash; /* the key's fixed hash (scan_index.h) */
     uint8_t type;     /* KV_TYPE_* */
     uint8_t flags;    /* KV_ENTRY_* */
     unsigned char data[];
@@ -98,6 +106,8 @@ struct kv_map {
     size_t bytes;      /* bytes requested for entries (headers, keys, values) */
     struct kv_expires expires; /* deadlines of the entries that have one */
     uint64_t ptr_mask; /* the address bits of a slot: 48 bits, or all when untagged */
+    struct kv_map_entry **scan; /* the scan index's buckets (scan_index.h) */
+    size_t scan_mask;           /* bucket count - 1, a power of two */
 };
 
 int kv_map_init(struct kv_map *m);
@@ -127,8 +137,8 @@ int kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_m
 /* The number of entries with a deadline. */
 size_t kv_map_expiring(const struct kv_map *m);
 
-/* Bytes requested for the map's entries, its slot array and its deadline
- * table. */
+/* Bytes requested for the map's entries, its slot array, its deadline
+ * table and the scan index's buckets. */
 size_t kv_map_bytes(const struct kv_map *m);
 
 /* Slots hold plain addresses from now on, as after an allocation past

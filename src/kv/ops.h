@@ -45,5 +45,34 @@ void kv_op_exists(struct kv_store *s, const struct kv_command *c, int64_t now, s
 void kv_op_version(struct kv_store *s, const struct kv_command *c, int64_t now,
                    struct kv_result *r);
 void kv_op_scas(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+/* ops_string2.c: counters, ranges, GETDEL/GETEX, MSETNX */
+void kv_op_incr(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_incrfloat(struct kv_store *s, const struct kv_command *c, int64_t now,
+                     struct kv_result *r);
+void kv_op_append(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_strlen(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_getrange(struct kv_store *s, const struct kv_command *c, int64_t now,
+                    struct kv_result *r);
+void kv_op_setrange(struct kv_store *s, const struct kv_command *c, int64_t now,
+                    struct kv_result *r);
+void kv_op_getdel(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_getex(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_msetnx(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+/* ops_keys.c, ops_expire.c: the keyspace and deadlines */
+void kv_op_type(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_rename(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_copy(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_keys(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_scan(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_randomkey(struct kv_store *s, const struct kv_command *c, int64_t now,
+                     struct kv_result *r);
+void kv_op_dbsize(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_flush(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_expire(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_ttl(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_persist(struct kv_store *s, const struct kv_command *c, int64_t now,
+                   struct kv_result *r);
+void kv_op_expired(struct kv_store *s, const struct kv_command *c, int64_t now,
+                   struct kv_result *r);
 
 #endif

@@ -58,7 +58,10 @@ void kv_op_set(struct kv_store *s, const struct kv_command *c, int64_t now, stru
         expiry = kv_map_expiry(&s->map, e);
     r->num = 1;
     if ((c->flags & (KV_SET_EXPIRE_IN | KV_SET_EXPIRE_AT)) && expiry <= now) {
-        kv_store_del(s, (const char *)c->skey.p, c->skey.n);
+        /* Set and gone at once: still a write of the key for WATCH, as in
+         * Redis, even if it was absent before. */
+        if (!kv_store_del(s, (const char *)c->skey.p, c->skey.n))
+            kv_store_touch_absent(s, (const char *)c->skey.p, c->skey.n);
         return;
     }
     if (put_str(s, &c->skey, &c->arg[0], expiry) != 0)

@@ -20,6 +20,28 @@ static const struct kv_op_def ops[KV_OP_LIMIT] = {
     [KV_EXISTS] = {"exists", KV_NEEDS_KEY, kv_op_exists},
     [KV_SCAS] = {"scas", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_NEEDS_ARG1 | KV_WRITES, kv_op_scas},
     [KV_VERSION] = {"version", KV_NEEDS_KEY, kv_op_version},
+    [KV_INCR] = {"incr", KV_NEEDS_KEY | KV_WRITES, kv_op_incr},
+    [KV_INCRFLOAT] = {"incrbyfloat", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_incrfloat},
+    [KV_APPEND] = {"append", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_append},
+    [KV_STRLEN] = {"strlen", KV_NEEDS_KEY, kv_op_strlen},
+    [KV_GETRANGE] = {"getrange", KV_NEEDS_KEY, kv_op_getrange},
+    [KV_SETRANGE] = {"setrange", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_setrange},
+    [KV_GETDEL] = {"getdel", KV_NEEDS_KEY | KV_WRITES, kv_op_getdel},
+    [KV_GETEX] = {"getex", KV_NEEDS_KEY | KV_WRITES, kv_op_getex},
+    [KV_MSETNX] = {"msetnx", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_msetnx},
+    /* the keyspace and deadlines (ops_keys.c, ops_expire.c) */
+    [KV_TYPE] = {"type", KV_NEEDS_KEY, kv_op_type},
+    [KV_RENAME] = {"rename", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_rename},
+    [KV_COPY] = {"copy", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_copy},
+    [KV_KEYS] = {"keys", KV_NEEDS_ARG0, kv_op_keys},
+    [KV_SCAN] = {"scan", 0, kv_op_scan},
+    [KV_RANDOMKEY] = {"randomkey", 0, kv_op_randomkey},
+    [KV_DBSIZE] = {"dbsize", 0, kv_op_dbsize},
+    [KV_FLUSH] = {"flush", KV_WRITES, kv_op_flush},
+    [KV_EXPIRE] = {"expire", KV_NEEDS_KEY | KV_WRITES, kv_op_expire},
+    [KV_TTL] = {"ttl", KV_NEEDS_KEY, kv_op_ttl},
+    [KV_PERSIST] = {"persist", KV_NEEDS_KEY | KV_WRITES, kv_op_persist},
+    [KV_EXPIRED] = {"expired", KV_NEEDS_KEY | KV_WRITES, kv_op_expired},
 };
 
 const struct kv_op_def *kv_op_def(unsigned op)

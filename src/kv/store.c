@@ -111,6 +111,11 @@ size_t kv_delete_bucket(const char *key, size_t len)
     return h % KV_DELETE_BUCKETS;
 }
 
+void kv_store_touch_absent(struct kv_store *s, const char *key, size_t len)
+{
+    s->deleted[kv_delete_bucket(key, len)] = ++s->version;
+}
+
 int kv_store_del(struct kv_store *s, const char *key, size_t len)
 {
     if (!kv_map_del(&s->map, key, len))

@@ -10,6 +10,7 @@
 #include "node/node.h"
 #include "node/node_log.h"
 #include "node/node_loop.h"
+#include "server/backup.h"
 #include "server/server.h"
 
 
@@ -17,6 +18,8 @@
  * NULL in a build without it, and `serve` then says so. */
 #pragma weak server_main
 #pragma weak certs_main
+#pragma weak backup_main
+#pragma weak restore_main
 
 static void usage(FILE *f)
 {
@@ -26,6 +29,9 @@ static void usage(FILE *f)
             "--help)\n"
             "       raftkv certs [options]    make a cluster's CA and certificates (see raftkv "
             "certs --help)\n"
+            "       raftkv backup --from HOST:PORT FILE   a linearizable backup of a running cluster\n"
+            "       raftkv restore FILE --data-dir DIR --id NAME --peers ... --cluster-token T\n"
+            "                                 a member of a new cluster from a backup\n"
             "       raftkv --version | --help\n"
             "\n"
             "Maelstrom node options:\n"
@@ -78,6 +84,14 @@ int main(int argc, char **argv)
             return 64;
         }
         return certs_main(argc - 1, argv + 1);
+    }
+    if (argc > 1 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)) {
+        int (*fn)(int, char **) = argv[1][0] == 'b' ? backup_main : restore_main;
+        if (!fn) {
+            fprintf(stderr, "raftkv: this build has no server (src/server)\n");
+            return 64;
+        }
+        return fn(argc - 1, argv + 1);
     }
     struct node_options o = {0};
     for (int i = 1; i < argc; i++) {

@@ -10,6 +10,7 @@
  * leader that removed itself steps down once the change commits.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "raft/raft_private.h"
@@ -46,7 +47,7 @@ size_t raft_configuration_encode(const struct raft_configuration *c, uint8_t *bu
 int raft_configuration_decode(const uint8_t *buf, size_t len, struct raft_configuration *c)
 {
     if (len < 2 || !buf || buf[0] != CONFIG_FORMAT || buf[1] > RAFT_MAX_NODES ||
-        len != 2 + 2 * (size_t)buf[1])
+        len < 2 + 2 * (size_t)buf[1])
         return RAFT_ERR_INVALID;
     struct raft_configuration d;
     d.n = buf[1];
@@ -261,7 +262,8 @@ static int apply_change(struct raft_configuration *c, enum raft_change_type type
     return RAFT_ERR_INVALID;
 }
 
-int config_change(struct raft *r, enum raft_change_type type, int id)
+int config_change(struct raft *r, enum raft_change_type type, int id, const uint8_t *extra,
+                  size_t extra_len)
 {
     const char *what = change_name(type);
     if ((unsigned)type > RAFT_CHANGE_REMOVE || id < 0 || id >= RAFT_MAX_NODES)
@@ -301,9 +303,17 @@ int config_change(struct raft *r, enum raft_change_type type, int id)
         return RAFT_ERR_BOUNDS;
     if (last - r->commit >= RAFT_MAX_UNCOMMITTED_ENTRIES)
         return RAFT_ERR_BUSY;
-    uint8_t buf[RAFT_CONFIGURATION_MAX_BYTES];
-    size_t len = raft_configuration_encode(&c, buf, sizeof buf);
-    if (log_append(&r->log, r->term, RAFT_ENTRY_CONFIG, buf, (uint32_t)len) != RAFT_OK)
+    if (extra_len > RAFT_CONFIGURATION_MAX_EXTRA || (extra_len && !extra))
+        return RAFT_ERR_INVALID;
+    uint8_t *buf = malloc(RAFT_CONFIGURATION_MAX_BYTES + extra_len);
+    if (!buf)
+        return RAFT_ERR_NOMEM;
+    size_t len = raft_configuration_encode(&c, buf, RAFT_CONFIGURATION_MAX_BYTES);
+    if (extra_len)
+        memcpy(buf + len, extra, extra_len);
+    rc = log_append(&r->log, r->term, RAFT_ENTRY_CONFIG, buf, (uint32_t)(len + extra_len));
+    free(buf);
+    if (rc != RAFT_OK)
         return RAFT_ERR_NOMEM;
     TRACE(r, "%s n%d -> append CONFIG at %llu", what, id, (unsigned long long)(last + 1));
     config_appended(r, log_get(&r->log, last + 1));

@@ -533,7 +533,7 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
         rc = transfer_start(r, e->transfer.target);
         break;
     case RAFT_EVENT_CHANGE:
-        rc = config_change(r, e->change.type, e->change.id);
+        rc = config_change(r, e->change.type, e->change.id, e->change.extra, e->change.extra_len);
         break;
     default:
         rc = RAFT_ERR_INVALID;

@@ -126,10 +126,15 @@ struct raft_configuration {
 
 /* The data of a RAFT_ENTRY_CONFIG entry: byte 0 the format version (1),
  * byte 1 the member count n, then n pairs (id, role), ids strictly
- * increasing: 2 + 2n bytes. Encode returns the length, or 0 if `cap` is too
- * small or the configuration invalid; decode returns RAFT_OK or
- * RAFT_ERR_INVALID (any other length, version, id, role or order). */
+ * increasing: 2 + 2n bytes, then the driver's bytes (RAFT_EVENT_CHANGE's
+ * `extra`, at most RAFT_CONFIGURATION_MAX_EXTRA; opaque to the core: the
+ * TCP server keeps its members' names and addresses there). Encode writes
+ * the 2 + 2n bytes and returns their length, or 0 if `cap` is too small or
+ * the configuration invalid; decode reads them and ignores what follows,
+ * returning RAFT_OK or RAFT_ERR_INVALID (too short, version, id, role or
+ * order). */
 #define RAFT_CONFIGURATION_MAX_BYTES (2 + 2 * RAFT_MAX_NODES)
+#define RAFT_CONFIGURATION_MAX_EXTRA (1u << 20)
 size_t raft_configuration_encode(const struct raft_configuration *c, uint8_t *buf, size_t cap);
 int raft_configuration_decode(const uint8_t *buf, size_t len, struct raft_configuration *c);
 /* The member with `id`, or NULL. */
@@ -319,6 +324,8 @@ struct raft_event {
         struct {
             enum raft_change_type type;
             int id;
+            const uint8_t *extra; /* copied after the configuration into the entry */
+            size_t extra_len;     /* 0..RAFT_CONFIGURATION_MAX_EXTRA */
         } change;
     };
 };

@@ -189,7 +189,8 @@ void config_at(const struct raft *r, raft_index index, struct raft_configuration
 void config_snapshot_installed(struct raft *r, const struct raft_configuration *conf,
                                bool log_reset);
 /* RAFT_EVENT_CHANGE on the leader. */
-int config_change(struct raft *r, enum raft_change_type type, int id);
+int config_change(struct raft *r, enum raft_change_type type, int id, const uint8_t *extra,
+                  size_t extra_len);
 /* Leader: the change removing it committed; step down (thesis 4.2.2). */
 void config_after_commit(struct raft *r);
 

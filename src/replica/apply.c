@@ -75,60 +75,136 @@ void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_comman
     replica_answer_kv(r, ref, &res);
 }
 
+void replica_retire_store(struct replica *r, struct kv_store *kv)
+{
+    if (kv && r->config.retire_store)
+        r->config.retire_store(r->config.ctx, kv);
+    else
+        kv_store_free(kv);
+}
+
+/* The snapshot's map replaces the current one whole: built aside (or
+ * prepared by the transport), swapped in, and the old one retired. */
 static void install_snapshot(struct replica *r, const struct raft_update *u)
 {
     if (u->snap_index <= r->applied)
         return;
     const struct replica_log_store *store = r->config.store;
-    int rc = r->snapshot_from_file ? (r->failed ? -1 : store->load_snapshot(store->impl, r->kv))
-                                   : kv_restore(r->kv, u->snap_data, u->snap_len, NULL, NULL);
-    if (rc != 0) {
+    struct kv_store *next = NULL;
+    if (!r->failed && r->snapshot_prepared) {
+        next = r->snapshot_prepared;
+        r->snapshot_prepared = NULL;
+    } else if (!r->failed && (next = kv_store_new()) != NULL) {
+        int rc = r->snapshot_from_file ? store->load_snapshot(store->impl, next)
+                                       : kv_restore(next, u->snap_data, u->snap_len, NULL, NULL);
+        if (rc != 0) {
+            kv_store_free(next);
+            next = NULL;
+        }
+    }
+    if (!next) {
         /* The leader's image is unreadable: applying on would diverge. */
         store_failed(r, -1);
         return;
     }
+    replica_retire_store(r, r->kv);
+    r->kv = next;
     r->applied = u->snap_index;
     r->applied_term = u->snap_term;
     r->snapshot_index = u->snap_index;
     r->snapshot_bytes_mark = r->applied_bytes;
+    if (r->apply_to < r->applied)
+        r->apply_to = r->applied; /* the image holds the backlog */
     /* Proposals inside the snapshot can no longer be matched to a result. */
     replica_settle_proposals(r, u->snap_index, 0, NULL);
 }
 
+static void apply_entry(struct replica *r, const struct raft_entry *e)
+{
+    struct kv_result res = {.code = KV_OK};
+    if (e->type == RAFT_ENTRY_COMMAND) {
+        /* Only JSON-family commands are kept (no stamped time). */
+        const struct kv_command *own = replica_proposed_command(r, e->index, e->term);
+        if (own)
+            kv_apply(r->kv, own, 0, &res);
+        else
+            kv_apply_bytes(r->kv, e->data, e->len, 0, &res);
+    }
+    r->applied = e->index;
+    r->applied_term = e->term;
+    r->applied_bytes += e->len + sizeof *e;
+    r->stats.applied++;
+    replica_settle_proposals(r, e->index, e->term, &res);
+    kv_result_release(&res);
+}
+
+static void serve_read(struct replica *r, uint64_t id, int64_t t)
+{
+    struct pending_read *p = replica_find_read(r, id);
+    if (!p)
+        return; /* already timed out */
+    replica_answer_read(r, p->ref, &p->cmd, t);
+    kv_command_release(&p->cmd);
+    p->done = true;
+}
+
+/* The committed entries stay in the core's log until a snapshot at or
+ * below `applied` compacts them, so the backlog is read from there. */
+void replica_apply_backlog(struct replica *r)
+{
+    size_t batch = r->config.apply_batch ? r->config.apply_batch : REPLICA_DEFAULT_APPLY_BATCH;
+    for (size_t k = 0; k < batch && r->applied < r->apply_to; k++) {
+        const struct raft_entry *e = raft_entry_at(r->raft, r->applied + 1);
+        if (!e) { /* cannot happen: the core keeps what is not applied */
+            r->failed = -1;
+            return;
+        }
+        apply_entry(r, e);
+    }
+    if (r->applied < r->apply_to || r->n_deferred_reads == 0)
+        return;
+    /* The core declared these ready when it had handed out everything up
+     * to apply_to (at least their read index): now it is all applied. */
+    int64_t t = replica_time(r, r->now_ms);
+    for (size_t i = 0; i < r->n_deferred_reads; i++)
+        serve_read(r, r->deferred_reads[i], t);
+    r->n_deferred_reads = 0;
+    replica_pop_done_reads(r);
+}
+
 static void apply_committed(struct replica *r, const struct raft_update *u)
 {
-    for (size_t i = 0; i < u->n_committed; i++) {
-        const struct raft_entry *e = &u->committed[i];
-        if (e->index <= r->applied)
-            continue; /* never twice */
-        struct kv_result res = {.code = KV_OK};
-        if (e->type == RAFT_ENTRY_COMMAND) {
-            /* Only JSON-family commands are kept (no stamped time). */
-            const struct kv_command *own = replica_proposed_command(r, e->index, e->term);
-            if (own)
-                kv_apply(r->kv, own, 0, &res);
-            else
-                kv_apply_bytes(r->kv, e->data, e->len, 0, &res);
-        }
-        r->applied = e->index;
-        r->applied_term = e->term;
-        r->applied_bytes += e->len + sizeof *e;
-        r->stats.applied++;
-        replica_settle_proposals(r, e->index, e->term, &res);
-        kv_result_release(&res);
+    const struct raft_entry *last = &u->committed[u->n_committed - 1];
+    if (last->index > r->apply_to)
+        r->apply_to = last->index;
+    replica_apply_backlog(r);
+}
+
+static int defer_read(struct replica *r, uint64_t id)
+{
+    if (r->n_deferred_reads == r->cap_deferred_reads) {
+        size_t cap = r->cap_deferred_reads ? 2 * r->cap_deferred_reads : 64;
+        uint64_t *v = realloc(r->deferred_reads, cap * sizeof *v);
+        if (!v)
+            return -1;
+        r->deferred_reads = v;
+        r->cap_deferred_reads = cap;
     }
+    r->deferred_reads[r->n_deferred_reads++] = id;
+    return 0;
 }
 
 static void serve_reads(struct replica *r, const struct raft_update *u, uint64_t now_ms)
 {
     int64_t t = u->n_reads_ready ? replica_time(r, now_ms) : 0;
     for (size_t i = 0; i < u->n_reads_ready; i++) {
-        struct pending_read *p = replica_find_read(r, u->reads_ready[i]);
-        if (!p)
-            continue; /* already timed out */
-        replica_answer_read(r, p->ref, &p->cmd, t);
-        kv_command_release(&p->cmd);
-        p->done = true;
+        if (r->applied < r->apply_to) {
+            if (defer_read(r, u->reads_ready[i]) == 0)
+                continue;
+            r->failed = -1; /* out of memory: stop rather than read stale */
+            return;
+        }
+        serve_read(r, u->reads_ready[i], t);
     }
     for (size_t i = 0; i < u->n_reads_failed; i++) {
         struct pending_read *p = replica_find_read(r, u->reads_failed[i]);

@@ -47,8 +47,8 @@ int replica_lost_data_text(char *buf, size_t cap, const char *peer, raft_index a
                     "acknowledged (a wiped or replaced disk). It gets no entries and the "
                     "cluster runs without it; stop it and keep it stopped, since while it runs "
                     "it still votes, and its vote could elect a member missing committed "
-                    "entries. Restoring a member from the others is not supported yet; once "
-                    "membership changes exist, remove it and add it back as a new member with "
-                    "an empty data directory",
+                    "entries. Replace it (docs/OPERATIONS.md, \"Replace a member\"): RAFT.NODE "
+                    "REMOVE it on the leader, then add it back with an empty data directory "
+                    "(RAFT.NODE ADD, raftkv serve --join)",
                     peer, agree, match);
 }

@@ -44,6 +44,7 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
             goto err_after_kv;
         }
         r->applied = restore.snap_index;
+        r->apply_to = restore.snap_index;
         r->snapshot_index = restore.snap_index;
     }
     if (restore.n_entries > 0) {
@@ -81,6 +82,7 @@ void replica_free(struct replica *r)
     for (size_t i = 0; i < r->n_queued_reads; i++)
         kv_command_release(&r->queued_reads[i].cmd);
     free(r->queued_reads);
+    free(r->deferred_reads);
     for (size_t i = r->proposals.head; i < r->proposals.tail; i++)
         kv_command_release(&r->proposals.items[i].cmd);
     free(r->proposals.items);
@@ -205,22 +207,50 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
 }
 
-int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
+/* A SNAPSHOT whose image is the store's staged file, and maybe the map
+ * already built from it (taken: installed or retired). */
+static int receive_staged(struct replica *r, const struct raft_msg *m, struct kv_store *prepared,
+                          uint64_t now_ms)
 {
     r->now_ms = now_ms;
     const struct replica_log_store *store = r->config.store;
     if (m->type != RAFT_MSG_SNAPSHOT || m->snap_len != 0 || m->from < 0 ||
         m->from >= r->config.raft.n_nodes || m->to != r->config.raft.id || !store ||
-        !store->adopt_snapshot || !store->load_snapshot)
+        !store->adopt_snapshot || (!prepared && !store->load_snapshot)) {
+        replica_retire_store(r, prepared);
         return RAFT_ERR_INVALID;
+    }
+    uint8_t ours[CLUSTER_ID_BYTES], theirs[CLUSTER_ID_BYTES];
+    if (prepared && kv_cluster_id(r->kv, ours) && kv_cluster_id(prepared, theirs) &&
+        memcmp(ours, theirs, sizeof ours) != 0) {
+        if (r->config.snapshot_refused)
+            r->config.snapshot_refused(r->config.ctx, m->from, ours, theirs);
+        replica_retire_store(r, prepared);
+        return RAFT_ERR_INVALID;
+    }
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
     e.receive = *m;
     struct raft_update u;
     int rc = raft_step(r->raft, &e, &u);
     r->snapshot_from_file = true;
+    r->snapshot_prepared = prepared;
     replica_absorb(r, &u);
     r->snapshot_from_file = false;
+    /* Not installed: the core kept its state. */
+    replica_retire_store(r, r->snapshot_prepared);
+    r->snapshot_prepared = NULL;
     return rc == RAFT_ERR_INVALID || rc == RAFT_ERR_BOUNDS ? rc : 0;
+}
+
+int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms)
+{
+    return receive_staged(r, m, NULL, now_ms);
+}
+
+int replica_receive_snapshot_prepared(struct replica *r, const struct raft_msg *m,
+                                      struct kv_store *prepared, uint64_t now_ms)
+{
+    return receive_staged(r, m, prepared, now_ms);
 }
 
 int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms)
@@ -236,6 +266,37 @@ int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms)
 int replica_transfer_target(const struct replica *r)
 {
     return raft_transfer_target(r->raft);
+}
+
+int replica_change(struct replica *r, enum raft_change_type type, int id, const uint8_t *extra,
+                   size_t extra_len, uint64_t now_ms, raft_index *index)
+{
+    struct raft_event e = {.type = RAFT_EVENT_CHANGE, .now_ms = now_ms};
+    e.change.type = type;
+    e.change.id = id;
+    e.change.extra = extra;
+    e.change.extra_len = extra_len;
+    struct raft_update u;
+    int rc = raft_step(r->raft, &e, &u);
+    if (rc == RAFT_OK && index)
+        *index = u.proposed_first;
+    replica_absorb(r, &u);
+    return rc;
+}
+
+const struct raft_configuration *replica_configuration(const struct replica *r)
+{
+    return raft_configuration(r->raft);
+}
+
+raft_index replica_configuration_index(const struct replica *r)
+{
+    return raft_configuration_index(r->raft);
+}
+
+const struct raft_entry *replica_entry_at(const struct replica *r, raft_index index)
+{
+    return raft_entry_at(r->raft, index);
 }
 
 void replica_tick(struct replica *r, uint64_t now_ms)
@@ -579,11 +640,18 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         return r->failed;
     if (r->sync_ended && finish_background_sync(r, now_ms) != 0)
         return r->failed;
+    /* The next part of a backlog of committed entries (bounded). */
+    if (r->applied < r->apply_to) {
+        replica_apply_backlog(r);
+        if (r->failed)
+            return r->failed;
+    }
     /* Reads first: the APPENDs of the proposal carry their heartbeat round
      * (thesis 6.4), so a mixed batch needs no separate round. */
     read_queued(r, now_ms);
     propose_queued(r, now_ms);
     propose_cluster_id(r, now_ms);
+    replica_active_expiry(r, now_ms);
     /* Bounded: each round only reacts to the previous one's durability or
      * snapshot; the core settles in a few rounds. */
     for (int round = 0; round < 16; round++) {
@@ -629,6 +697,8 @@ int replica_flush(struct replica *r, uint64_t now_ms)
 
 uint64_t replica_deadline(const struct replica *r)
 {
+    if (r->applied < r->apply_to)
+        return 0; /* a backlog to apply: the next loop turn */
     uint64_t d = raft_deadline(r->raft);
     uint64_t t = r->config.request_timeout_ms;
     if (r->proposals.head < r->proposals.tail) {

@@ -167,6 +167,12 @@ struct replica_config {
      * carries cluster id `theirs`, not `ours` (this state machine's). */
     void (*snapshot_refused)(void *ctx, int from, const uint8_t ours[CLUSTER_ID_BYTES],
                              const uint8_t theirs[CLUSTER_ID_BYTES]);
+    /* Optional: a map the replica no longer needs (the one a snapshot
+     * replaced, or a prepared one the core did not install), handed over
+     * to be freed where it stalls nothing, e.g. on a worker thread: freeing
+     * millions of entries takes as long as loading them. NULL: freed at
+     * once. */
+    void (*retire_store)(void *ctx, struct kv_store *kv);
     /* Optional: the wall clock in ms since the epoch, which the leader
      * stamps into each string-family entry and each read (expiry, kv.h).
      * NULL: the now_ms the transport passes (simulated time in tests). */
@@ -179,12 +185,19 @@ struct replica_config {
      * snapshot_log_min_bytes (0 percent: this trigger is off). */
     uint32_t snapshot_log_percent;
     uint64_t snapshot_log_min_bytes;
+    /* Apply at most this many committed entries per replica_flush(); the
+     * rest follow on the next ones (replica_deadline() is then "now"), so
+     * a restart's or a catching-up follower's backlog never holds the
+     * event loop for long. Reads the core declares ready meanwhile wait
+     * until the backlog is applied. 0: REPLICA_DEFAULT_APPLY_BATCH. */
+    size_t apply_batch;
     /* DELIBERATE BUG for testing checkers: serve reads from local state on
      * any node, without ReadIndex. Never use in production. */
     bool unsafe_local_reads;
 };
 
 #define REPLICA_LOST_DATA_REPEAT_MS 30000
+#define REPLICA_DEFAULT_APPLY_BATCH 4096
 
 /* What happened and what to do, for config.peer_lost_data's log line; `peer`
  * is the follower's name. snprintf's return. */
@@ -229,6 +242,20 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
  * it. Anything the core does not install stays with the transport. */
 int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, uint64_t now_ms);
 
+/* The same, with the map already built from that file off the transport's
+ * loop (a kv_loader on a worker thread, finished into a fresh store):
+ * `prepared` is the state machine at m->snap_index, and the replica takes
+ * it whatever happens. If the core installs the snapshot, the store adopts
+ * the file and `prepared` becomes the map by a pointer swap, so nothing
+ * proportional to the data set runs in the call; the map it replaced goes
+ * to config.retire_store. Until then the old map serves and applies as
+ * usual; entries after the snapshot's index are applied on top of
+ * `prepared` as they commit. If the core does not install it (it has the
+ * entries already, a newer term, ...), or it carries another cluster's id,
+ * `prepared` itself goes to config.retire_store. */
+int replica_receive_snapshot_prepared(struct replica *r, const struct raft_msg *m,
+                                      struct kv_store *prepared, uint64_t now_ms);
+
 /* Hand leadership to `target` (RAFT_NO_NODE: the most up-to-date
  * follower), thesis 3.10: RAFT_EVENT_TRANSFER's result (RAFT_OK: under
  * way; RAFT_ERR_NOT_LEADER; RAFT_ERR_INVALID: no such member or no other
@@ -240,6 +267,18 @@ int replica_receive_snapshot_file(struct replica *r, const struct raft_msg *m, u
  * election timeout if this replica still leads). */
 int replica_transfer_leader(struct replica *r, int target, uint64_t now_ms);
 int replica_transfer_target(const struct replica *r);
+
+/* A membership change (RAFT_EVENT_CHANGE) with the transport's bytes
+ * (`extra`) stored after the configuration in its CONFIG entry: the core's
+ * result (RAFT_OK, *index the entry's; RAFT_ERR_NOT_LEADER, the change
+ * refusals -7..-11, ...). Its messages leave in the next replica_flush(). */
+int replica_change(struct replica *r, enum raft_change_type type, int id, const uint8_t *extra,
+                   size_t extra_len, uint64_t now_ms, raft_index *index);
+/* The configuration in force, the index of its CONFIG entry (0: initial or
+ * from a snapshot) and an entry still in memory (NULL if compacted). */
+const struct raft_configuration *replica_configuration(const struct replica *r);
+raft_index replica_configuration_index(const struct replica *r);
+const struct raft_entry *replica_entry_at(const struct replica *r, raft_index index);
 
 /* Fire due timers (elections, heartbeats, request timeouts). */
 void replica_tick(struct replica *r, uint64_t now_ms);

@@ -101,6 +101,12 @@ struct replica {
      * (at the running one's, until it is done): the log the snapshot
      * trigger weighs against the map. */
     uint64_t applied_bytes, snapshot_bytes_mark, snapshot_running_bytes;
+    /* Committed by the core up to here, applied up to `applied`: the
+     * backlog, applied apply_batch entries per flush. Reads ready while it
+     * lasts wait in deferred_reads (their ids). */
+    raft_index apply_to;
+    uint64_t *deferred_reads;
+    size_t n_deferred_reads, cap_deferred_reads;
     uint64_t now_ms;  /* the latest time a transport gave */
     int64_t log_time; /* the latest time stamped in an entry of the log */
     raft_index stored_index; /* last entry handed to the log store */
@@ -122,9 +128,18 @@ struct replica {
     /* Set while the core steps a SNAPSHOT whose image is a received file
      * (replica_receive_snapshot_file): persist adopts it, install loads it. */
     bool snapshot_from_file;
+    /* ... and with it the map built from that file, which install takes
+     * (replica_receive_snapshot_prepared); NULL: install loads the file. */
+    struct kv_store *snapshot_prepared;
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
+    /* Active expiry (active_expiry.c): where the sampler goes on in the
+     * map, when it may run again, and the entry it last proposed. */
+    size_t expiry_pos;
+    uint64_t expiry_next_ms;
+    raft_index expiry_index;
+    raft_term expiry_term;
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
     uint64_t lost_data_due, lost_data_reported; /* bit i: node i */
@@ -135,6 +150,8 @@ struct replica {
 /* apply.c: take in one update of the core (persist, queue, apply, serve). */
 void replica_absorb(struct replica *r, const struct raft_update *u);
 void replica_take_snapshot(struct replica *r, uint64_t now_ms);
+/* Hand a map no longer needed to config.retire_store (or free it). */
+void replica_retire_store(struct replica *r, struct kv_store *kv);
 /* Whether the core keeps the snapshot image (no store file holds it). */
 bool replica_core_keeps_image(const struct replica *r);
 void replica_snapshot_taken(struct replica *r, raft_index index, const uint8_t *data, size_t len,
@@ -147,6 +164,8 @@ void replica_report_lost_data(struct replica *r, uint64_t now_ms);
 
 /* pending.c: the tables of requests in flight. */
 void replica_supersede(struct replica *r, raft_index first);
+/* active_expiry.c: the leader proposes the removal of expired keys. */
+void replica_active_expiry(struct replica *r, uint64_t now_ms);
 /* Takes over cmd's references (cmd->key NULL: nothing kept). */
 void replica_track_proposal(struct replica *r, uint64_t ref, raft_index index, raft_term term,
                             uint64_t at, struct kv_command *cmd);
@@ -164,6 +183,9 @@ void replica_settle_proposals(struct replica *r, raft_index index, raft_term ter
                               const struct kv_result *res);
 struct pending_read *replica_find_read(struct replica *r, uint64_t id);
 void replica_pop_done_reads(struct replica *r);
+/* Apply up to apply_batch entries of the backlog, then serve the reads
+ * that waited for it once it is gone. */
+void replica_apply_backlog(struct replica *r);
 void replica_expire(struct replica *r, uint64_t now_ms);
 
 /* outbox.c: outputs held until the batch is durable. */

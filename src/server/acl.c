@@ -51,7 +51,7 @@ int acl_init(struct acl *a)
     struct acl_user *d = &a->users[0];
     user_reset(d, "default", 7);
     d->on = d->nopass = d->allkeys = true;
-    d->allowed = ~(uint64_t)0;
+    d->allowed = ~(acl_mask)0;
     return 0;
 }
 
@@ -100,13 +100,13 @@ static int add_password(struct acl_user *u, const uint8_t digest[32], char *err,
 }
 
 /* The ids a +/- command or category rule covers. */
-static int rule_mask(const char *what, size_t len, uint64_t *mask, char *err, size_t errlen)
+static int rule_mask(const char *what, size_t len, acl_mask *mask, char *err, size_t errlen)
 {
     size_t n = command_count_ids();
     *mask = 0;
     if (what[0] == '@') {
         if (word_is(what + 1, len - 1, "all")) {
-            *mask = ~(uint64_t)0;
+            *mask = ~(acl_mask)0;
             return 0;
         }
         int cat = command_category_lookup(what + 1, len - 1);
@@ -114,15 +114,15 @@ static int rule_mask(const char *what, size_t len, uint64_t *mask, char *err, si
             return fail(err, errlen, "unknown command category '%s'", what, len);
         for (size_t id = 0; id < n; id++)
             if (command_categories(command_by_id((int)id)) & CAT(cat))
-                *mask |= (uint64_t)1 << id;
+                *mask |= (acl_mask)1 << id;
         return 0;
     }
     const struct command_def *c = command_lookup_full(what, len, true);
     if (!c)
         return fail(err, errlen, "unknown command '%s'", what, len);
-    *mask |= (uint64_t)1 << c->id;
+    *mask |= (acl_mask)1 << c->id;
     for (size_t i = 0; i < c->n_subs; i++)
-        *mask |= (uint64_t)1 << c->subs[i].id;
+        *mask |= (acl_mask)1 << c->subs[i].id;
     return 0;
 }
 
@@ -167,7 +167,7 @@ int acl_user_rule(struct acl_user *u, const char *rule, size_t len, char *err, s
                word_is(rule, len, "resetchannels")) {
         /* no pub/sub: nothing to allow or deny */
     } else if (word_is(rule, len, "allcommands")) {
-        u->allowed = ~(uint64_t)0;
+        u->allowed = ~(acl_mask)0;
     } else if (word_is(rule, len, "nocommands")) {
         u->allowed = 0;
     } else if (word_is(rule, len, "reset")) {
@@ -175,7 +175,7 @@ int acl_user_rule(struct acl_user *u, const char *rule, size_t len, char *err, s
         memcpy(name, u->name, sizeof name);
         user_reset(u, name, strlen(name));
     } else if ((rule[0] == '+' || rule[0] == '-') && len > 1) {
-        uint64_t mask;
+        acl_mask mask;
         if (rule_mask(rule + 1, len - 1, &mask, err, errlen) != 0)
             return -1;
         if (rule[0] == '+')
@@ -360,7 +360,7 @@ int acl_load_requirepass(struct acl *a, const char *path, char *err, size_t errl
         acl_sha256(buf, len, digest);
         user_reset(d, "default", 7);
         d->on = d->allkeys = true;
-        d->allowed = ~(uint64_t)0;
+        d->allowed = ~(acl_mask)0;
         rc = add_password(d, digest, err, errlen);
         a->has_password = rc == 0;
     }

@@ -35,12 +35,15 @@
 #define ACL_MAX_USERS 1024
 #define ACL_MAX_PASSWORD_BYTES 4096
 
+/* One bit per command id (COMMAND_MAX_IDS of them). */
+typedef unsigned __int128 acl_mask;
+
 struct acl_user {
     char name[ACL_MAX_NAME + 1];
     bool on, nopass, allkeys;
     int n_passwords;
     uint8_t passwords[ACL_MAX_PASSWORDS][32]; /* SHA-256 */
-    uint64_t allowed; /* bit i: the command with id i may run */
+    acl_mask allowed; /* bit i: the command with id i may run */
 };
 
 struct acl {

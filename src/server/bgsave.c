@@ -105,6 +105,39 @@ static void finish_poll(struct bgsave *b)
     b->fd = -1;
 }
 
+/* After the commit (inline or from the thread pool): report it. */
+static void commit_finish(struct bgsave *b, int rc)
+{
+    if (rc == STORAGE_OK) {
+        struct storage_stats ss;
+        storage_get_stats(b->storage, &ss);
+        b->file_bytes = ss.disk_bytes;
+    } else if (rc < 0) {
+        snprintf(b->why, sizeof b->why, "%s", storage_error(b->storage));
+    }
+    b->done(b, rc);
+}
+
+static void commit_run(uv_work_t *w)
+{
+    struct bgsave *b = w->data;
+    storage_commit_job_run(&b->commit);
+}
+
+static void commit_done(uv_work_t *w, int status)
+{
+    (void)status; /* never cancelled: bgsave_stop waits instead */
+    struct bgsave *b = w->data;
+    if (!b->committing)
+        return; /* bgsave_stop ended it */
+    b->committing = false;
+    uint64_t t0 = now_ns();
+    int rc = storage_snapshot_commit_end(b->storage, &b->commit);
+    b->commit_loop_ns += now_ns() - t0;
+    b->commit_ns = b->commit.ns;
+    commit_finish(b, rc);
+}
+
 static void on_readable(uv_poll_t *p, int status, int events)
 {
     (void)events;
@@ -127,38 +160,41 @@ static void on_readable(uv_poll_t *p, int status, int events)
     while (w < 0 && errno == EINTR);
     b->running = false;
     b->write_ns = now_ns() - b->start_ns;
-    b->commit_ns = 0;
+    b->commit_ns = b->commit_loop_ns = 0;
     int rc;
     if (n == (ssize_t)sizeof res && res.rc == 0 && w == b->pid && WIFEXITED(st) &&
         WEXITSTATUS(st) == 0) {
         uint64_t t0 = now_ns();
-        rc = storage_snapshot_commit(b->storage, &b->job);
-        b->commit_ns = now_ns() - t0;
-        if (rc == STORAGE_OK) {
-            struct storage_stats ss;
-            storage_get_stats(b->storage, &ss);
-            b->file_bytes = ss.disk_bytes;
-        } else {
-            snprintf(b->why, sizeof b->why, "%s", storage_error(b->storage));
+        rc = storage_snapshot_commit_begin(b->storage, &b->job, &b->commit);
+        b->commit_loop_ns = now_ns() - t0;
+        if (rc == STORAGE_COMMIT_STARTED) {
+            b->commit_work.data = b;
+            if (uv_queue_work(b->loop, &b->commit_work, commit_run, commit_done) == 0) {
+                b->committing = true;
+                return;
+            }
+            storage_commit_job_run(&b->commit); /* no thread to run it on */
+            rc = storage_snapshot_commit_end(b->storage, &b->commit);
+            b->commit_ns = b->commit.ns;
         }
-    } else {
-        if (w == b->pid && WIFSIGNALED(st))
-            snprintf(b->why, sizeof b->why, "the snapshot process was killed by signal %d",
-                     WTERMSIG(st));
-        else if (n == (ssize_t)sizeof res && res.rc != 0)
-            snprintf(b->why, sizeof b->why, "writing the snapshot failed: %s", strerror(res.err));
-        else
-            snprintf(b->why, sizeof b->why, "the snapshot process ended without a result");
-        storage_snapshot_abort(b->storage, &b->job);
-        rc = BGSAVE_CHILD_FAILED;
+        commit_finish(b, rc);
+        return;
     }
-    b->done(b, rc);
+    if (w == b->pid && WIFSIGNALED(st))
+        snprintf(b->why, sizeof b->why, "the snapshot process was killed by signal %d",
+                 WTERMSIG(st));
+    else if (n == (ssize_t)sizeof res && res.rc != 0)
+        snprintf(b->why, sizeof b->why, "writing the snapshot failed: %s", strerror(res.err));
+    else
+        snprintf(b->why, sizeof b->why, "the snapshot process ended without a result");
+    storage_snapshot_abort(b->storage, &b->job);
+    b->done(b, BGSAVE_CHILD_FAILED);
 }
 
 int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, raft_term term)
 {
     b->why[0] = '\0';
-    if (b->running) {
+    if (b->running || b->committing) {
         snprintf(b->why, sizeof b->why, "a snapshot is already being written");
         return -1;
     }
@@ -210,8 +246,19 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
     return 0;
 }
 
+bool bgsave_busy(const struct bgsave *b)
+{
+    return b->running || b->committing;
+}
+
 void bgsave_stop(struct bgsave *b)
 {
+    if (b->committing) {
+        /* The job may already run on a pool thread (it cannot be taken
+         * back): wait for it and end it here; its callback then returns. */
+        b->committing = false;
+        storage_snapshot_commit_wait(b->storage);
+    }
     if (b->running) {
         kill(b->pid, SIGKILL);
         while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)

@@ -11,9 +11,12 @@
  * file (src/storage/snap_writer.h, one block of memory), fdatasyncs it,
  * writes its result to the pipe and _exits. The loop watches the pipe's
  * read end (uv_poll); on the result (or EOF) it reaps the child and, if all
- * went well, commits the snapshot in the store (rename, directory fsync,
- * older snapshots and the log it covers deleted). A failed or killed child
- * only loses its temp file: the old snapshot stays. One at a time.
+ * went well, commits the snapshot in the store off the loop too: the
+ * rename, the directory fsyncs and the deletion of older snapshots and of
+ * the log segments it covers run on libuv's thread pool
+ * (storage_commit_job_run), and back on the loop only the store's
+ * in-memory view is updated. A failed or killed child only loses its temp
+ * file: the old snapshot stays. One at a time (child and commit).
  */
 #ifndef RAFTKV_SERVER_BGSAVE_H
 #define RAFTKV_SERVER_BGSAVE_H
@@ -44,8 +47,13 @@ struct bgsave {
     int fd; /* the pipe's read end */
     pid_t pid;
     struct storage_snapshot_job job;
+    /* The commit, on the thread pool: rename, fsyncs, deletions. */
+    bool committing;
+    uv_work_t commit_work;
+    struct storage_commit_job commit;
     uint64_t start_ns, fork_ns, write_ns;
-    uint64_t commit_ns; /* on the loop: log sync, rename, directory fsync, compaction */
+    uint64_t commit_ns;      /* the commit job, off the loop */
+    uint64_t commit_loop_ns; /* the commit's two halves on the loop */
     uint64_t file_bytes;
     char why[200];
     /* Test hook: the next child fails with this errno instead of writing
@@ -58,8 +66,11 @@ void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgs
 /* Fork a child writing kv's map as the snapshot at (index, term). 0, or -1
  * with b->why saying why (nothing changed; the caller tries later). */
 int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, raft_term term);
+/* Whether a child or its commit is running. */
+bool bgsave_busy(const struct bgsave *b);
 /* Shutting down: kill a running child, reap it, delete its temp file and
- * close the handle. done is not called. */
+ * close the handle; wait for a running commit job and end it. done is not
+ * called. */
 void bgsave_stop(struct bgsave *b);
 
 #endif

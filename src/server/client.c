@@ -41,6 +41,7 @@ static void client_on_closed(uv_handle_t *h)
      * callback (a reply past the output limit), which must not call back
      * into the router. Until here its operations go on as usual. */
     route_conn_closed(c->srv, &c->order);
+    backup_client_closed(c->srv, c);
     if (c->draining) { /* off the list of clients with input to take up */
         struct client **p = &c->srv->drain_head;
         while (*p && *p != c)

@@ -34,34 +34,7 @@ int cmd_arg_str(struct kv_str *f, const struct resp_request *q, size_t i)
 
 bool cmd_arg_ll(const struct resp_request *q, size_t i, long long *out)
 {
-    const char *p = q->argv[i];
-    size_t n = q->argl[i];
-    /* As Redis's string2ll: an optional '-', digits, no leading zero, no
-     * spaces, no '+', within 64 bits. */
-    if (n == 0 || n > 20)
-        return false;
-    size_t k = p[0] == '-';
-    if (k == n || (p[k] == '0' && n > k + 1) || (k && p[k] == '0'))
-        return false;
-    unsigned long long v = 0;
-    for (size_t j = k; j < n; j++) {
-        if (p[j] < '0' || p[j] > '9')
-            return false;
-        unsigned d = (unsigned)(p[j] - '0');
-        if (v > (ULLONG_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (k) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return false;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > (unsigned long long)LLONG_MAX)
-            return false;
-        *out = (long long)v;
-    }
-    return true;
+    return kv_parse_ll(q->argv[i], q->argl[i], out);
 }
 
 void cmd_run(struct cmd_ctx *x, struct kv_command *cmds, size_t n)

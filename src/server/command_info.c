@@ -31,12 +31,13 @@ static const struct {
 #define N_FLAG_NAMES (sizeof flag_names / sizeof flag_names[0])
 
 /* Redis's key spec: where the keys start (an index) and how they go on. */
-static void write_key_spec(struct resp_buf *b, const struct command_def *c, int proto)
+static void write_key_spec(struct resp_buf *b, const struct command_def *c, const char *key_flags,
+                           size_t flags_len, int first_key, int last_key, int proto)
 {
     resp_write_map_len(b, 3, proto);
     bulk(b, "flags");
     char flags[64];
-    snprintf(flags, sizeof flags, "%s", c->key_flags);
+    snprintf(flags, sizeof flags, "%.*s", (int)flags_len, key_flags);
     size_t n = 1;
     for (char *p = flags; *p; p++)
         n += *p == ' ';
@@ -50,7 +51,7 @@ static void write_key_spec(struct resp_buf *b, const struct command_def *c, int 
     bulk(b, "spec");
     resp_write_map_len(b, 1, proto);
     bulk(b, "index");
-    resp_write_int(b, c->first_key);
+    resp_write_int(b, first_key);
     bulk(b, "find_keys");
     resp_write_map_len(b, 2, proto);
     bulk(b, "type");
@@ -58,7 +59,7 @@ static void write_key_spec(struct resp_buf *b, const struct command_def *c, int 
     bulk(b, "spec");
     resp_write_map_len(b, 3, proto);
     bulk(b, "lastkey");
-    resp_write_int(b, c->last_key < 0 ? c->last_key : c->last_key - c->first_key);
+    resp_write_int(b, last_key < 0 ? last_key : last_key - first_key);
     bulk(b, "keystep");
     resp_write_int(b, c->key_step);
     bulk(b, "limit");
@@ -91,9 +92,21 @@ void command_write_info(struct resp_buf *b, const struct command_def *c, int pro
         if (cats & CAT(i))
             simple(b, "@", command_category_name(i));
     resp_write_set_len(b, 0, proto); /* tips */
-    resp_write_set_len(b, c->key_flags ? 1 : 0, proto);
-    if (c->key_flags)
-        write_key_spec(b, c, proto);
+    /* "A|B": one spec per key from first_key on, each of one key (RENAME's
+     * source and destination); otherwise one spec for the whole range. */
+    size_t n_specs = 0;
+    for (const char *p = c->key_flags; p && *p; p++)
+        n_specs += *p == '|';
+    n_specs += c->key_flags != NULL;
+    resp_write_set_len(b, n_specs, proto);
+    const char *f = c->key_flags;
+    for (size_t i = 0; i < n_specs; i++) {
+        const char *bar = strchr(f, '|');
+        size_t len = bar ? (size_t)(bar - f) : strlen(f);
+        int first = c->first_key + (int)i;
+        write_key_spec(b, c, f, len, first, n_specs > 1 ? first : c->last_key, proto);
+        f += len + (bar != NULL);
+    }
     resp_write_set_len(b, c->n_subs, proto);
     for (size_t i = 0; i < c->n_subs; i++)
         command_write_info(b, &c->subs[i], proto, debug);

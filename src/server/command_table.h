@@ -46,7 +46,7 @@ enum command_category {
 };
 #define CAT(c) (1u << (c))
 
-#define COMMAND_MAX_IDS 64
+#define COMMAND_MAX_IDS 128
 
 struct cmd_ctx;
 typedef void (*command_fn)(struct cmd_ctx *x);

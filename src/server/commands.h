@@ -83,6 +83,54 @@ void cmd_reply_count(struct client_req *r, int proto);
 void cmd_reply_values(struct client_req *r, int proto);
 void cmd_reply_cas(struct client_req *r, int proto);
 
+/* cmd_string.c: INCR DECR INCRBY DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE
+ * SUBSTR SETRANGE GETSET GETDEL GETEX SETNX SETEX PSETEX MSET MSETNX */
+void cmd_incr(struct cmd_ctx *x);
+void cmd_decr(struct cmd_ctx *x);
+void cmd_incrby(struct cmd_ctx *x);
+void cmd_decrby(struct cmd_ctx *x);
+void cmd_incrbyfloat(struct cmd_ctx *x);
+void cmd_append(struct cmd_ctx *x);
+void cmd_strlen(struct cmd_ctx *x);
+void cmd_getrange(struct cmd_ctx *x);
+void cmd_setrange(struct cmd_ctx *x);
+void cmd_getset(struct cmd_ctx *x);
+void cmd_getdel(struct cmd_ctx *x);
+void cmd_getex(struct cmd_ctx *x);
+void cmd_setnx(struct cmd_ctx *x);
+void cmd_setex(struct cmd_ctx *x);
+void cmd_psetex(struct cmd_ctx *x);
+void cmd_mset(struct cmd_ctx *x);
+void cmd_msetnx(struct cmd_ctx *x);
+void cmd_reply_num(struct client_req *r, int proto);
+void cmd_reply_setnx(struct client_req *r, int proto);
+void cmd_reply_getex(struct client_req *r, int proto);
+/* cmd_keys.c: UNLINK TOUCH TYPE RENAME RENAMENX COPY KEYS SCAN RANDOMKEY
+ * DBSIZE FLUSHDB FLUSHALL */
+void cmd_unlink(struct cmd_ctx *x);
+void cmd_touch(struct cmd_ctx *x);
+void cmd_type(struct cmd_ctx *x);
+void cmd_rename(struct cmd_ctx *x);
+void cmd_renamenx(struct cmd_ctx *x);
+void cmd_copy(struct cmd_ctx *x);
+void cmd_keys(struct cmd_ctx *x);
+void cmd_scan(struct cmd_ctx *x);
+void cmd_randomkey(struct cmd_ctx *x);
+void cmd_dbsize(struct cmd_ctx *x);
+void cmd_flush(struct cmd_ctx *x);
+void cmd_reply_type(struct client_req *r, int proto);
+void cmd_reply_rename(struct client_req *r, int proto);
+void cmd_reply_int(struct client_req *r, int proto);
+void cmd_reply_keys(struct client_req *r, int proto);
+void cmd_reply_scan(struct client_req *r, int proto);
+
+/* cmd_expire.c: EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME
+ * PEXPIRETIME PERSIST */
+void cmd_expire(struct cmd_ctx *x);
+void cmd_ttl(struct cmd_ctx *x);
+void cmd_persist(struct cmd_ctx *x);
+void cmd_reply_ttl(struct client_req *r, int proto);
+
 /* cmd_connection.c: PING ECHO HELLO AUTH QUIT SELECT CLIENT ACL */
 void cmd_ping(struct cmd_ctx *x);
 void cmd_echo(struct cmd_ctx *x);
@@ -99,6 +147,11 @@ void cmd_acl_whoami(struct cmd_ctx *x);
 
 /* transfer.c: RAFT.TRANSFER_LEADER */
 void cmd_raft_transfer_leader(struct cmd_ctx *x);
+/* cmd_raft_node.c: RAFT.NODE ADD|PROMOTE|REMOVE|LIST */
+void cmd_raft_node(struct cmd_ctx *x);
+
+/* cmd_backup.c: RAFTKV.BACKUP START | READ id offset length | END id */
+void cmd_raftkv_backup(struct cmd_ctx *x);
 
 /* client_list.c: CLIENT LIST and CLIENT INFO */
 void cmd_client_list(struct cmd_ctx *x);

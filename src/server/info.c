@@ -356,7 +356,7 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t want
         info_line(&b, "# Keyspace");
         size_t keys = kv_store_size(replica_store(r)); /* as applied on this member */
         if (keys)
-            info_line(&b, "db0:keys=%zu,expires=0,avg_ttl=0", keys);
+            info_line(&b, "db0:keys=%zu,expires=%zu,avg_ttl=0", keys, kv_store_expiring(replica_store(r)));
     }
     resp_write_verbatim(out, b.data ? b.data : "", b.len, proto);
     resp_buf_free(&b);

@@ -219,13 +219,13 @@ static void link_on_connect(uv_connect_t *req, int status)
     }
     uv_tcp_nodelay(l->tcp, 1);
     uv_read_start((uv_stream_t *)l->tcp, link_alloc, link_read);
-    struct peer_hello h = {.cluster_fingerprint = peer_fingerprint(s->opt.peers_text)};
+    struct peer_hello h = {.cluster_fingerprint = s->members_dynamic ? 0 : peer_fingerprint(s->opt.peers_text)};
     server_identity_hello(s, h.cluster_id);
     snprintf(h.sender, sizeof h.sender, "%s", s->opt.id);
     snprintf(h.receiver, sizeof h.receiver, "%s", s->opt.names[l->peer]);
     peer_scratch.len = 0;
     l->out.pending.len = 0;
-    if (peer_encode_hello(&peer_scratch, &h) == PEER_OK)
+    if (peer_encode_hello(&peer_scratch, &h) == PEER_OK && server_members_frame(s, &peer_scratch) == 0)
         resp_buf_append(&l->out.pending, peer_scratch.data, peer_scratch.len);
     if (!s->peer_tls_client) {
         link_established(l);
@@ -424,13 +424,14 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
     }
     int idx = -1;
     for (int i = 0; i < s->opt.n_nodes; i++)
-        if (strcmp(s->opt.names[i], h.sender) == 0)
+        if (s->opt.names[i][0] && !(s->departed & (1ull << i)) && strcmp(s->opt.names[i], h.sender) == 0)
             idx = i;
     if (idx < 0 || idx == s->opt.self)
         conn_refuse(c, "sender is not a configured peer", h.sender, NULL);
     else if (strcmp(h.receiver, s->opt.id) != 0)
         conn_refuse(c, "handshake addressed to another node", h.sender, NULL);
-    else if (h.cluster_fingerprint != peer_fingerprint(s->opt.peers_text))
+    else if (h.cluster_fingerprint != 0 && !s->members_dynamic &&
+             h.cluster_fingerprint != peer_fingerprint(s->opt.peers_text))
         conn_refuse(c, "peer list differs from ours", h.sender, NULL);
     else if (!server_identity_hello_ok(s, &h, &c->tcp)) {
         s->stats.peers_refused++; /* logged with both ids */
@@ -499,6 +500,9 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
     case PEER_FRAME_SNAP_CHUNK:
     case PEER_FRAME_SNAP_ACK:
         rc = snap_xfer_frame(s, c->peer, kind, body, len);
+        break;
+    case PEER_FRAME_MEMBERS:
+        rc = server_members_received(s, c->peer, body, len);
         break;
     default:
         rc = PEER_ERR_MALFORMED;
@@ -741,6 +745,8 @@ int peer_start(struct server *s)
     if (peer_tls_setup(s) != 0)
         return -1;
     for (int i = 0; i < s->opt.n_nodes; i++) {
+        if (!s->opt.names[i][0])
+            continue;
         if (peer_resolve(s->opt.peer_host[i], s->opt.peer_port[i], &peer_addrs[i]) != 0) {
             server_log(SLOG_ERROR, "peer_resolve_failed", "peer=%s host=%s", s->opt.names[i],
                        s->opt.peer_host[i]);
@@ -776,7 +782,7 @@ int peer_start(struct server *s)
         l->srv = s;
         l->peer = i;
         l->backoff_ms = PEER_BACKOFF_MIN_MS;
-        if (i == self)
+        if (i == self || !s->opt.names[i][0])
             continue;
         uv_timer_init(s->loop, &l->backoff_timer);
         l->backoff_timer.data = l;
@@ -786,13 +792,54 @@ int peer_start(struct server *s)
     return 0;
 }
 
+void peer_member_changed(struct server *s, int id)
+{
+    if (!s->peer_listener_open || id == s->opt.self || id < 0 || id >= RAFT_MAX_NODES)
+        return;
+    struct peer_link *l = &s->links[id];
+    /* Inbound connections from the old holder of this id go. */
+    struct peer_conn *next;
+    for (struct peer_conn *c = s->peer_conns; c; c = next) {
+        next = c->next;
+        if (c->peer == id)
+            conn_close(c, "member changed");
+    }
+    if (l->started) {
+        uv_timer_stop(&l->backoff_timer);
+        if (l->tcp && !uv_is_closing((uv_handle_t *)l->tcp))
+            uv_close((uv_handle_t *)l->tcp, link_on_closed);
+        l->out.pending.len = 0;
+        l->out.cipher.len = 0;
+        tls_session_free(l->out.tls);
+        l->out.tls = NULL;
+        l->state = LINK_IDLE;
+    }
+    if (!s->opt.names[id][0])
+        return; /* removed: its link stays idle */
+    if (peer_resolve(s->opt.peer_host[id], s->opt.peer_port[id], &peer_addrs[id]) != 0) {
+        server_log(SLOG_ERROR, "peer_resolve_failed", "peer=%s host=%s", s->opt.names[id], s->opt.peer_host[id]);
+        return;
+    }
+    l->srv = s;
+    l->peer = id;
+    l->backoff_ms = PEER_BACKOFF_MIN_MS;
+    if (!l->started) {
+        uv_timer_init(s->loop, &l->backoff_timer);
+        l->backoff_timer.data = l;
+        l->started = true;
+    }
+    /* Dial at once, or when the old socket has closed. */
+    l->state = LINK_BACKOFF;
+    uv_timer_start(&l->backoff_timer, link_backoff_fire, l->tcp ? PEER_BACKOFF_MIN_MS : 0, 0);
+}
+
 void peer_stop(struct server *s)
 {
     if (s->peer_listener_open && !uv_is_closing((uv_handle_t *)&s->peer_listener))
         uv_close((uv_handle_t *)&s->peer_listener, NULL);
     if (s->peer_sweep_open && !uv_is_closing((uv_handle_t *)&s->peer_sweep))
         uv_close((uv_handle_t *)&s->peer_sweep, NULL);
-    for (int i = 0; i < s->opt.n_nodes; i++) {
+    for (int i = 0; i < RAFT_MAX_NODES; i++) {
         struct peer_link *l = &s->links[i];
         if (i == s->opt.self || !l->started)
             continue;

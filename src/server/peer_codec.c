@@ -354,7 +354,7 @@ int peer_decode_raft(const uint8_t *body, size_t len, int n_nodes, struct raft_m
                 e->type = get_u8(&r);
                 size_t dl;
                 const uint8_t *d = get_bytes(&r, &dl);
-                if (!r.bad && (e->type > RAFT_ENTRY_COMMAND || dl > UINT32_MAX)) {
+                if (!r.bad && (e->type > RAFT_ENTRY_CONFIG || dl > UINT32_MAX)) {
                     decode_detail = "an entry of unknown type or over 4 GiB";
                     r.bad = true;
                 }
@@ -558,6 +558,32 @@ int peer_decode_snap_ack(const uint8_t *body, size_t len, struct peer_snap_ack *
     return PEER_OK;
 }
 
+int peer_encode_members(struct peer_wbuf *b, uint64_t index, const uint8_t *table, size_t len)
+{
+    size_t start;
+    int rc = frame_begin(b, 10 + len, PEER_FRAME_MEMBERS, &start);
+    if (rc != PEER_OK)
+        return rc;
+    put_varint(b, index);
+    memcpy(b->data + b->len, table, len);
+    b->len += len;
+    frame_end(b, start);
+    return PEER_OK;
+}
+
+int peer_decode_members(const uint8_t *body, size_t len, uint64_t *index, const uint8_t **table,
+                        size_t *table_len)
+{
+    struct reader r = {body, len, 0, false};
+    decode_detail = "truncated members frame";
+    *index = get_varint(&r);
+    if (r.bad)
+        return PEER_ERR_MALFORMED;
+    *table = body + r.pos;
+    *table_len = len - r.pos;
+    return PEER_OK;
+}
+
 /* ---- Framing -------------------------------------------------------------------- */
 
 int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *kind,
@@ -573,7 +599,7 @@ int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *
         return 0;
     if (data[4] != PEER_CODEC_VERSION)
         return PEER_ERR_VERSION;
-    if (data[5] < PEER_FRAME_HELLO || data[5] > PEER_FRAME_SNAP_ACK)
+    if (data[5] < PEER_FRAME_HELLO || data[5] > PEER_FRAME_MEMBERS)
         return PEER_ERR_MALFORMED;
     if (len < 4 + (size_t)n)
         return 0;

@@ -16,10 +16,11 @@
  * fields a message type uses: what the core writes, the peer reads back.
  *
  * The first frame on a connection is HELLO, naming the sender, the receiver,
- * a fingerprint of the cluster's peer list and the sender's cluster id (16
- * bytes, all zero while the sender does not know it): the receiver refuses
- * a connection from a name not in its --peers, with another peer list, or
- * with a cluster id other than its own (when both are known).
+ * a fingerprint of the cluster's peer list (0 once the membership changed:
+ * not compared) and the sender's cluster id (16 bytes, all zero while the
+ * sender does not know it): the receiver refuses a connection from a name
+ * not in its member table, with another peer list, or with a cluster id
+ * other than its own (when both are known). A MEMBERS frame follows.
  * After it, every Raft message's `from` must be the HELLO's sender.
  *
  * Followers proxy client commands to the leader with PROXY_REQ frames (a
@@ -70,6 +71,7 @@ enum peer_frame_kind {
     PEER_FRAME_SNAP_OFFER = 5,
     PEER_FRAME_SNAP_CHUNK = 6,
     PEER_FRAME_SNAP_ACK = 7,
+    PEER_FRAME_MEMBERS = 8, /* varint index, then member_table.h's bytes */
 };
 
 enum peer_snap_status { PEER_SNAP_GO_ON = 0, PEER_SNAP_DONE = 1, PEER_SNAP_REFUSED = 2 };
@@ -167,6 +169,15 @@ int peer_decode_proxy_resp(const uint8_t *body, size_t len, struct peer_proxy_re
 int peer_decode_snap_offer(const uint8_t *body, size_t len, int n_nodes, struct peer_snap_offer *o);
 int peer_decode_snap_chunk(const uint8_t *body, size_t len, struct peer_snap_chunk *c);
 int peer_decode_snap_ack(const uint8_t *body, size_t len, struct peer_snap_ack *a);
+
+/* MEMBERS: the dialler's member table (member_table.h's bytes, checked by
+ * member_table_decode) and the index of the CONFIG entry it came with,
+ * sent right after every HELLO, so the receiver learns the names and
+ * addresses of members it has not seen added (a new member joining, one
+ * whose log a snapshot replaced). table points into body. */
+int peer_encode_members(struct peer_wbuf *b, uint64_t index, const uint8_t *table, size_t len);
+int peer_decode_members(const uint8_t *body, size_t len, uint64_t *index, const uint8_t **table,
+                        size_t *table_len);
 
 /* FNV-1a over the canonical peer list text, e.g. "n1=127.0.0.1:7101,...". */
 uint64_t peer_fingerprint(const char *text);

@@ -262,6 +262,8 @@ bool commands_submit_queued(struct server *s)
 
 void commands_complete(struct server *s, uint64_t op_id, const struct replica_result *res)
 {
+    if (s->backups && backup_op_complete(s, op_id, res))
+        return;
     struct server_op *op = req_table_get(&s->ops, op_id);
     if (!op)
         return;

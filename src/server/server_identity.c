@@ -32,10 +32,12 @@ int server_identity_start(struct server *s)
 {
     const struct server_options *o = &s->opt;
     const char *members[RAFT_MAX_NODES];
+    int n_members = 0;
     for (int i = 0; i < o->n_nodes; i++)
-        members[i] = o->names[i];
+        if (o->names[i][0])
+            members[n_members++] = o->names[i];
     struct identity given;
-    if (identity_init(&given, o->id, members, o->n_nodes) != 0) {
+    if (identity_init(&given, o->id, members, n_members) != 0) {
         server_log(SLOG_ERROR, "identity_refused", "reason=bad_names detail=\"--id and --peers names must be 1 to %d bytes, distinct\"",
                    IDENTITY_MAX_NAME);
         return -1;
@@ -86,7 +88,7 @@ int server_identity_start(struct server *s)
                        o->data_dir, rec.name, o->id, detail);
             return -1;
         }
-        if (rc == IDENTITY_MEMBERS_DIFFER) {
+        if (rc == IDENTITY_MEMBERS_DIFFER && !s->members_dynamic) {
             snprintf(detail, sizeof detail,
                      "this data directory was made for a cluster of members %s, and this member was "
                      "started with members %s. Start it with --peers naming exactly %s (addresses "
@@ -165,6 +167,13 @@ static int learn(struct server *s, const uint8_t id[CLUSTER_ID_BYTES], const cha
     cluster_id_hex(id, hex);
     server_log(SLOG_INFO, "cluster_id_learned", "name=%s cluster_id=%s from=%s", s->opt.id, hex, from);
     return 0;
+}
+
+int server_identity_learn(struct server *s, const uint8_t id[CLUSTER_ID_BYTES], const char *from)
+{
+    if (s->identity.has_cluster_id)
+        return memcmp(s->identity.cluster_id, id, CLUSTER_ID_BYTES) == 0 ? 0 : -1;
+    return learn(s, id, from);
 }
 
 int server_identity_sync(struct server *s)

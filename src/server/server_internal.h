@@ -25,6 +25,7 @@
 #include "replica/replica.h"
 #include "router/router.h"
 #include "server/bgsave.h"
+#include "server/member_table.h"
 #include "server/metrics.h"
 #include "server/peer_codec.h"
 #include "server/peer_gate.h"
@@ -81,6 +82,7 @@ struct server_options {
     uint64_t snapshot_entries; /* applied entries between snapshots */
     uint64_t snapshot_log_percent; /* ... or log bytes, % of the map's (0: off) */
     size_t snapshot_log_min_bytes; /* ... but never fewer log bytes than this */
+    uint64_t apply_batch;      /* committed entries applied per loop turn at most */
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */
@@ -95,7 +97,13 @@ struct server_options {
     size_t metrics_max_clients;   /* connections to the metrics port at once */
     uint64_t metrics_timeout_ms;  /* a metrics connection's whole life */
     uint64_t health_max_lag;      /* /health: applied may trail commit by this much */
+    size_t max_backups;           /* cmd_backup.c: images kept at once */
     char log_file[PATH_MAX];      /* --log-file: append here (reopened on SIGHUP), not stderr */
+    /* Membership (server_members.c, cmd_raft_node.c, server_join.c) */
+    bool join_set; /* --join HOST:PORT: an empty data directory joins a running cluster */
+    char join_host[256];
+    int join_port;
+    uint64_t auto_promote_lag; /* a learner added without LEARNER becomes a voter this close */
 };
 
 /* Parse `serve` options (and --config FILE). Returns 0, or 64 after
@@ -326,6 +334,16 @@ struct server_transfer {
     struct client_req *req; /* RAFT.TRANSFER_LEADER waiting, or NULL (SIGTERM) */
 };
 
+/* cmd_raft_node.c: the membership change under way (one at a time). */
+struct server_member_op {
+    bool active;
+    struct client_req *req; /* RAFT.NODE waiting, or NULL (automatic promotion) */
+    raft_index index;       /* its CONFIG entry */
+    raft_term term;
+    uint64_t deadline_ms;
+    char what[160];
+};
+
 struct server {
     struct server_options opt;
     uv_loop_t *loop;
@@ -384,6 +402,18 @@ struct server {
     struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */
     struct server_transfer transfer;
     struct snap_transfers xfer; /* snapshots streamed to and from peers */
+    /* The member table (server_members.c); opt.names/peer_host/peer_port
+     * and n_nodes mirror it by id. */
+    struct member_table members;
+    bool members_dynamic;      /* it is no longer --peers' (the members file) */
+    uint64_t removed_since_ms; /* this member left the configuration then (0: it is in) */
+    struct server_member_op member_op;
+    /* Removed members still dialled until told (a MEMBERS frame without
+     * them, once the removal committed), or for MEMBERS_NOTICE_MS. */
+    uint64_t departed;
+    uint64_t departed_ms[RAFT_MAX_NODES];
+    struct backup *backups;     /* cmd_backup.c: images being taken or read */
+    uint64_t backup_next_id;
 };
 
 uint64_t server_now(struct server *s);
@@ -519,6 +549,12 @@ bool server_transfer_running(const struct server *s);
 uint64_t server_transfer_deadline(const struct server *s); /* UINT64_MAX: none */
 void server_transfer_abort(struct server *s, const char *why);
 
+/* cmd_backup.c: RAFTKV.BACKUP. Whether op_id was a backup's confirming
+ * read (then it is handled); a closing connection's images go with it. */
+struct backup;
+bool backup_op_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
+void backup_client_closed(struct server *s, struct client *c);
+
 /* info.c */
 /* INFO's sections, in Redis's order (raft is raftkv's own). */
 enum info_section { INFO_SERVER, INFO_CLIENTS, INFO_MEMORY, INFO_PERSISTENCE, INFO_STATS, INFO_REPLICATION,
@@ -535,6 +571,30 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t sect
 /* One "key:value" line and CRLF (at most 509 bytes of text). */
 void info_line(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* server_members.c: the member table at run time (member_table.h) */
+/* From `joined` (server_join), the members file or --peers; sets opt.self.
+ * 0, or -1 after logging why (a removed member, a damaged file). */
+int server_members_init(struct server *s, const struct member_table *joined);
+/* The configuration the table describes: the core's initial one. */
+void server_members_initial(const struct server *s, struct raft_configuration *c);
+/* After every batch: follow the core's configuration; stop a removed member. */
+void server_members_sync(struct server *s);
+uint64_t server_members_deadline(const struct server *s);
+/* The MEMBERS frame sent after each HELLO; one received from peer `from`. */
+int server_members_frame(struct server *s, struct peer_wbuf *b);
+int server_members_received(struct server *s, int from, const uint8_t *body, size_t len);
+/* server_join.c: wait for the cluster to dial in (--join); 0 or -1 (logged). */
+int server_join(struct server *s, struct member_table *table, uint8_t cluster_id[CLUSTER_ID_BYTES]);
+/* cmd_raft_node.c: watch the change under way; promote caught-up learners. */
+void server_member_op_check(struct server *s);
+uint64_t server_member_op_deadline(const struct server *s);
+void server_member_op_abort(struct server *s, const char *why);
+const char *server_change_refusal(int rc);
+/* server_main.c: stop as on SIGTERM (a leader hands over first). */
+void server_begin_shutdown(struct server *s, const char *why);
+/* peer.c: member `id`'s name or address changed, or it came or went. */
+void peer_member_changed(struct server *s, int id);
+
 /* server_identity.c */
 /* Check (or make) the data directory's identity record against the
  * options; 0, or -1 after an error log line saying why and what to do. */
@@ -545,6 +605,8 @@ int server_identity_replica_config(struct server *s, struct replica_config *c);
 /* After the replica changed: record a cluster id it learned. 0, or -1
  * (logged) when the record cannot be written or conflicts: fatal. */
 int server_identity_sync(struct server *s);
+/* Record the cluster id learned when joining (server_join). 0 or -1. */
+int server_identity_learn(struct server *s, const uint8_t id[CLUSTER_ID_BYTES], const char *from);
 /* The cluster id a HELLO carries (all zero while not known). */
 void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]);
 /* Whether a HELLO's cluster id may join us; false after logging why. */
@@ -573,5 +635,9 @@ int server_store_sync_start(void *ctx);
 int server_store_snapshot_start(void *ctx, raft_index index, raft_term term);
 /* Shutting down: kill a snapshot child still running. */
 void server_store_stop_snapshot(struct server *s);
+
+/* store_retire.c: replica_config.retire_store, freeing a map on libuv's
+ * thread pool. */
+void server_retire_store(void *ctx, struct kv_store *kv);
 
 #endif

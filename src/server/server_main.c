@@ -92,6 +92,7 @@ static void server_finish(struct server *s, const char *why)
     server_close_handle((uv_handle_t *)&s->sig_hup);
     metrics_http_stop(s);
     server_transfer_abort(s, "the server is stopping");
+    server_member_op_abort(s, "the server is stopping");
     client_stop_accepting(s);
     client_close_all(s);
     snap_xfer_stop(s);
@@ -159,6 +160,8 @@ void server_after_io(struct server *s)
         server_fatal(s, "cannot record the cluster id");
         return;
     }
+    server_members_sync(s);
+    server_member_op_check(s);
     snap_xfer_pump(s);
     server_transfer_check(s);
     peer_flush_writes(s);
@@ -181,6 +184,10 @@ void server_after_io(struct server *s)
     }
     if (server_transfer_deadline(s) < next_expiry)
         next_expiry = server_transfer_deadline(s);
+    if (server_member_op_deadline(s) < next_expiry)
+        next_expiry = server_member_op_deadline(s);
+    if (server_members_deadline(s) < next_expiry)
+        next_expiry = server_members_deadline(s);
     uint64_t routed = router_deadline(s->router);
     if (routed < next_expiry)
         next_expiry = routed;
@@ -218,9 +225,18 @@ static void server_on_signal(uv_signal_t *h, int signum)
         server_finish(s, "second signal");
         return;
     }
+    char why[32];
+    snprintf(why, sizeof why, "signal %d", signum);
+    server_begin_shutdown(s, why);
+}
+
+void server_begin_shutdown(struct server *s, const char *why)
+{
+    if (s->shutting_down)
+        return;
     s->shutting_down = true;
     s->shutdown_deadline_ms = server_now(s) + s->opt.shutdown_wait_ms;
-    server_log(SLOG_INFO, "shutdown_begin", "signal=%d pending=%zu wait_ms=%" PRIu64, signum, s->n_ops,
+    server_log(SLOG_INFO, "shutdown_begin", "reason=\"%s\" pending=%zu wait_ms=%" PRIu64, why, s->n_ops,
                s->opt.shutdown_wait_ms);
     client_stop_accepting(s);
     client_stop_reading_all(s);
@@ -259,7 +275,7 @@ static void server_free(struct server *s)
     replica_free(s->replica);
     s->replica = NULL;
     server_store_close(s);
-    for (int i = 0; i < s->opt.n_nodes; i++) {
+    for (int i = 0; i < RAFT_MAX_NODES; i++) {
         server_out_free(&s->links[i].out);
         tls_session_free(s->links[i].out.tls);
     }
@@ -337,12 +353,50 @@ int server_main(int argc, char **argv)
             return 1;
         }
     }
+    /* The member table: the members file, --peers, or learned by joining. */
+    struct member_table joined;
+    uint8_t joined_id[CLUSTER_ID_BYTES];
+    bool join_now = false;
+    if (o->join_set) {
+        struct member_table probe;
+        char err[512];
+        join_now = o->in_memory || member_table_read(o->data_dir, &probe, err, sizeof err) == 1;
+        if (join_now && s->storage_had_data) {
+            server_log(SLOG_ERROR, "join_refused", "dir=%s detail=\"--join needs an empty data directory; this "
+                       "one holds Raft state but no members file\"", o->data_dir);
+            server_free(s);
+            return 1;
+        }
+        if (join_now && server_join(s, &joined, joined_id) != 0) {
+            server_free(s);
+            return 1;
+        }
+    }
+    if (server_members_init(s, join_now ? &joined : NULL) != 0) {
+        server_free(s);
+        return 1;
+    }
     if (server_identity_start(s) != 0) {
         server_free(s);
         return 1;
     }
+    if (join_now && server_identity_learn(s, joined_id, "join") != 0) {
+        server_free(s);
+        return 1;
+    }
+    if (join_now && !o->in_memory) {
+        char err[512];
+        if (member_table_write(o->data_dir, &s->members, err, sizeof err) != 0) {
+            server_log(SLOG_ERROR, "members_write_failed", "dir=%s reason=\"%s\"", o->data_dir, err);
+            server_free(s);
+            return 1;
+        }
+    }
+    struct raft_configuration initial;
+    server_members_initial(s, &initial);
     struct replica_config rc_cfg;
-    replica_config_default(&rc_cfg, o->self, o->n_nodes, o->seed);
+    replica_config_default(&rc_cfg, o->self, RAFT_MAX_NODES, o->seed);
+    rc_cfg.raft.initial = &initial;
     rc_cfg.raft.election_timeout_ms = o->election_timeout_ms;
     rc_cfg.raft.heartbeat_interval_ms = o->heartbeat_ms;
     if (o->log_level >= SLOG_DEBUG) {
@@ -359,11 +413,13 @@ int server_main(int argc, char **argv)
     rc_cfg.stream_snapshots = !o->in_memory;
     rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
     rc_cfg.snapshot_start = o->in_memory ? NULL : server_store_snapshot_start;
+    rc_cfg.retire_store = server_retire_store;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
     rc_cfg.snapshot_log_percent = (uint32_t)o->snapshot_log_percent;
     rc_cfg.snapshot_log_min_bytes = o->snapshot_log_min_bytes;
+    rc_cfg.apply_batch = (size_t)o->apply_batch;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
     if (server_identity_replica_config(s, &rc_cfg) != 0) {
         server_free(s);

@@ -22,10 +22,11 @@ void server_options_usage(FILE *f)
             "clients speak the Redis protocol (RESP2/RESP3) on --listen. Durable by default:\n"
             "every write is fsynced on a majority before it is acknowledged.\n"
             "\n"
-            "Commands: GET SET DEL EXISTS MGET, CAS key from to (:1 swapped, :0 the value\n"
-            "differs, nil no such key), PING ECHO HELLO [2|3] INFO LEADER QUIT, and enough of\n"
-            "COMMAND CLIENT CONFIG SELECT for redis-cli and redis-benchmark. Keys and values\n"
-            "are binary-safe. Reads and writes are linearizable, and one connection's commands\n"
+            "Commands: Redis 7.0's string, key, expiry and transaction commands and enough of\n"
+            "its server and connection commands for redis-cli, redis-benchmark and client\n"
+            "libraries (COMMAND DOCS lists them), plus CAS key from to (:1 swapped, :0 the\n"
+            "value differs, nil no such key) and LEADER. Keys and values are binary-safe.\n"
+            "Reads and writes are linearizable, and one connection's commands\n"
             "take effect in the order sent. Any node takes any command:\n"
             "followers pass it to the leader and relay the answer. Errors: -TRYAGAIN (did not\n"
             "happen: no leader reachable, too busy), -UNCERTAIN (may have happened: leader\n"
@@ -80,6 +81,12 @@ void server_options_usage(FILE *f)
             "                             the same files one by one (override --certs-dir's)\n"
             "  --peer-insecure-plaintext  INSECURE: peers talk without TLS; anyone who can\n"
             "                             reach the peer port can rewrite or erase the data\n"
+            "  --join HOST:PORT           with an empty data directory: join the running cluster\n"
+            "                             that has a member at peer address HOST:PORT (after\n"
+            "                             RAFT.NODE ADD on its leader), instead of --peers; needs\n"
+            "                             --peer-listen (this member's peer address)\n"
+            "  --auto-promote-lag N       a member added without LEARNER becomes a voter once its\n"
+            "                             log is within N entries of the leader's (default 1000)\n"
             "  --peer-listen HOST:PORT    where the peer port binds, when others reach it at\n"
             "                             another address (a proxy, NAT; default: this member's\n"
             "                             address in --peers)\n"
@@ -103,6 +110,8 @@ void server_options_usage(FILE *f)
             "                             memory stays a fraction of the data (default 25;\n"
             "                             0: off; at most 1000)\n"
             "  --snapshot-log-min-bytes N but not before the log holds N bytes (default 32 MiB)\n"
+            "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
+            "                             (default 4096; a backlog goes on at the next turn)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info); refusals (a client\n"
@@ -120,6 +129,8 @@ void server_options_usage(FILE *f)
             "  --metrics-max-clients N    metrics connections at once (default 64); a request\n"
             "                             head may be 8192 bytes\n"
             "  --metrics-timeout-ms N     a metrics connection's whole life (default 5000)\n"
+            "  --max-backups N            backup images (RAFTKV.BACKUP, raftkv backup) kept at\n"
+            "                             once (default 2; 0: no backups)\n"
             "  --requirepass-file FILE    the default user's password: FILE's one line (not\n"
             "                             readable by other users); clients AUTH with it\n"
             "  --aclfile FILE             named users, Redis ACL lines: user NAME on >password\n"
@@ -158,12 +169,15 @@ static void server_options_default(struct server_options *o)
     o->snapshot_entries = 500000;
     o->snapshot_log_percent = 25;
     o->snapshot_log_min_bytes = 32u << 20;
+    o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
     o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
     o->metrics_max_clients = 64;
     o->metrics_timeout_ms = 5000;
     o->health_max_lag = 1000;
+    o->auto_promote_lag = 1000;
+    o->max_backups = 2;
 }
 
 /* "HOST:PORT" (the last colon separates, so "[::1]:7001" style is not
@@ -362,6 +376,11 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = strlen(v) == 0 || strlen(v) > PEER_MAX_NAME;
             if (!bad)
                 snprintf(o->id, sizeof o->id, "%s", v);
+        } else if (strcmp(a, "--join") == 0) {
+            bad = parse_hostport(v, o->join_host, sizeof o->join_host, &o->join_port) != 0;
+            o->join_set = !bad;
+        } else if (strcmp(a, "--auto-promote-lag") == 0) {
+            bad = parse_u64(v, &o->auto_promote_lag) != 0;
         } else if (strcmp(a, "--peers") == 0) {
             peers = v;
             bad = parse_peers(o, v) != 0;
@@ -460,9 +479,11 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},
                 {"--shutdown-wait-ms", NULL, &o->shutdown_wait_ms},
                 {"--snapshot-entries", NULL, &o->snapshot_entries},
+                {"--apply-batch", NULL, &o->apply_batch},
                 {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
                 {"--metrics-max-clients", &o->metrics_max_clients, NULL},
                 {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},
+                {"--max-backups", &o->max_backups, NULL},
             };
             size_t k;
             for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
@@ -529,7 +550,18 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
     rc = server_options_apply(o, argc - 1, argv + 1, 0);
     if (rc)
         return rc;
-    const char *missing = !o->id[0] ? "--id" : !o->n_nodes ? "--peers" : !o->listen_set ? "--listen"
+    if (o->join_set && o->n_nodes) {
+        fprintf(stderr, "raftkv serve: --join and --peers exclude each other (a joining member learns the "
+                        "members from the cluster)\n");
+        return 64;
+    }
+    if (o->join_set && !o->peer_listen_port) {
+        fprintf(stderr, "raftkv serve: --join needs --peer-listen HOST:PORT (this member's peer address, "
+                        "as RAFT.NODE ADD names it)\n");
+        return 64;
+    }
+    const char *missing = !o->id[0] ? "--id" : !o->n_nodes && !o->join_set ? "--peers (or --join)"
+                          : !o->listen_set ? "--listen"
                           : (!o->data_dir[0] && !o->in_memory) ? "--data-dir (or --in-memory)" : NULL;
     if (missing) {
         fprintf(stderr, "raftkv serve: %s is required\n\n", missing);
@@ -539,7 +571,7 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
     for (int i = 0; i < o->n_nodes; i++)
         if (strcmp(o->names[i], o->id) == 0)
             o->self = i;
-    if (o->self < 0) {
+    if (o->self < 0 && !o->join_set) {
         fprintf(stderr, "raftkv serve: --id %s is not one of --peers\n", o->id);
         return 64;
     }
@@ -567,7 +599,7 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
                         "--peer-trusted-ca-file (or --certs-dir)\n");
         return 64;
     }
-    if (!have && !o->peer_insecure && o->n_nodes > 1) {
+    if (!have && !o->peer_insecure && (o->n_nodes > 1 || o->join_set)) {
         char names[RAFT_MAX_NODES * (PEER_MAX_NAME + 1) + 1] = "";
         for (int i = 0; i < o->n_nodes; i++)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? "," : "", o->names[i]);

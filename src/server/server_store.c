@@ -48,9 +48,11 @@ static void snapshot_done(struct bgsave *b, int rc)
                    (unsigned long long)b->job.index, ms);
     } else if (rc == 0) {
         server_log(SLOG_INFO, "snapshot_done",
-                   "index=%llu term=%llu ms=%.1f fork_ms=%.2f commit_ms=%.2f disk_bytes=%llu",
+                   "index=%llu term=%llu ms=%.1f fork_ms=%.2f commit_ms=%.2f commit_loop_ms=%.3f "
+                   "disk_bytes=%llu",
                    (unsigned long long)b->job.index, (unsigned long long)b->job.term, ms,
                    (double)b->fork_ns / 1e6, (double)b->commit_ns / 1e6,
+                   (double)b->commit_loop_ns / 1e6,
                    (unsigned long long)b->file_bytes);
     } else if (rc == BGSAVE_CHILD_FAILED) {
         server_log(SLOG_ERROR, "snapshot_failed",

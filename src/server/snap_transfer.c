@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "storage/sio.h"
 #include "server/server_internal.h"
 #include "storage/crc32c.h"
 
@@ -219,6 +220,7 @@ static void recv_end(struct server *s, int level, const char *why)
     }
     if (t->fd >= 0)
         close(t->fd);
+    server_retire_store(s, t->check.prepared);
     if (t->stream) {
         snap_reader_free(t->stream);
         free(t->stream);
@@ -307,21 +309,9 @@ static void recv_offer(struct server *s, int peer, struct peer_snap_offer *o)
     recv_ack(s, peer, o->id, 0, PEER_SNAP_GO_ON);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
-/* On a worker thread: make the file durable, then check every record. */
+/* On a worker thread: make the file durable, then check every record and
+ * build the map from them. */
 static int check_feed(struct kv_loader *l, int fd, uint8_t *buf, char *err, size_t errlen)
 {
     uint64_t off = 0;
@@ -351,20 +341,24 @@ static void check_run(uv_work_t *w)
         snprintf(c->err, sizeof c->err, "fdatasync: %s", strerror(errno));
         return;
     }
-    struct kv_loader *l = kv_loader_new(false);
+    struct kv_loader *l = kv_loader_new(true);
+    struct kv_store *kv = kv_store_new();
     uint8_t *buf = malloc(PEER_SNAP_CHUNK_MAX);
-    if (!l || !buf)
+    if (!l || !kv || !buf)
         snprintf(c->err, sizeof c->err, "out of memory");
     else if (check_feed(l, c->fd, buf, c->err, sizeof c->err) == 0) {
-        if (kv_loader_finish(l, NULL, &c->index, &c->term) != 0)
+        if (kv_loader_finish(l, kv, &c->index, &c->term) != 0)
             snprintf(c->err, sizeof c->err, "%s", kv_loader_error(l));
         else {
             c->has_cluster_id = kv_loader_cluster_id(l, c->cluster_id);
+            c->prepared = kv;
+            kv = NULL;
             c->rc = 0;
         }
     }
     free(buf);
-    kv_loader_free(l);
+    kv_loader_free(l); /* a refused image's partial map goes here, off the loop */
+    kv_store_free(kv);
 }
 
 /* Back on the loop: hand the core its message if the image checked out. */
@@ -400,7 +394,9 @@ static void check_done(uv_work_t *w, int status)
     server_log(SLOG_INFO, "snapshot_checked", "peer=%s index=%" PRIu64 " ms=%" PRIu64, s->opt.names[peer],
                t->msg.snap_index, now - t->received_ms);
     struct raft_msg m = t->msg;
-    server_raft_refused(s, peer, &m, replica_receive_snapshot_file(s->replica, &m, now));
+    struct kv_store *prepared = t->check.prepared;
+    t->check.prepared = NULL; /* the replica's now, installed or retired */
+    server_raft_refused(s, peer, &m, replica_receive_snapshot_prepared(s->replica, &m, prepared, now));
     uv_update_time(s->loop);
     server_log(SLOG_INFO, "snapshot_installed", "index=%" PRIu64 " ms=%" PRIu64 " applied=%" PRIu64,
                m.snap_index, server_now(s) - now, replica_applied_index(s->replica));
@@ -460,7 +456,7 @@ static void recv_chunk(struct server *s, int peer, const struct peer_snap_chunk 
         recv_refuse(s, peer, id, "snapshot_chunk_refused", why, index, c->offset);
         return;
     }
-    if (write_all(t->fd, c->data, c->len) != 0) {
+    if (sio_write_all(NULL, t->fd, c->data, c->len) != 0) {
         uint64_t id = t->id;
         recv_end(s, SLOG_ERROR, strerror(errno));
         recv_ack(s, peer, id, 0, PEER_SNAP_REFUSED);

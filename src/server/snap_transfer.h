@@ -15,10 +15,13 @@
  * block's CRC, then the whole file's CRC and counts) and acknowledges it
  * (SNAP_ACK). After the last one, on a worker thread, it fdatasyncs the
  * file and reads it back through kv_loader (every record, the index, term
- * and cluster id), and only then hands the core the SNAPSHOT message
- * (replica_receive_snapshot_file): the store adopts the file (rename,
- * directory fsync) and the map is loaded from it as at start-up. A bad
- * image is refused before anything is installed.
+ * and cluster id), building the new map aside as it goes; only then, on
+ * the loop, the core gets the SNAPSHOT message with that map
+ * (replica_receive_snapshot_prepared): if it installs it, the store adopts
+ * the file (rename, directory fsync) and the map is swapped in, the old one
+ * freed on a worker thread (server_retire_store). Until that moment the
+ * member serves from its old map, so nothing proportional to the image
+ * runs on the loop. A bad image is refused before anything is installed.
  *
  * A transfer ends cleanly, with the .recv file deleted (or deleted at the
  * next start), when: the connection carrying it closes or its link is
@@ -70,10 +73,12 @@ struct snap_send {
 };
 
 /* The receiver's last step runs on libuv's thread pool: fdatasync the file,
- * then read it back through kv_loader (every record checked, no map built),
- * which takes longer than the bytes took to arrive. */
+ * then read it back through kv_loader, every record checked and the map
+ * built into `prepared`, which takes longer than the bytes took to arrive;
+ * the loop then only swaps it in (replica_receive_snapshot_prepared). */
 struct snap_check {
     int fd;
+    struct kv_store *prepared; /* rc 0: the image's map, until handed over */
     int rc; /* 0, or -1 with err */
     uint64_t index, term;
     bool has_cluster_id;

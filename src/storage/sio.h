@@ -21,7 +21,8 @@ struct sio {
     bool fail_write_torn; /* the failing write first writes half its bytes */
 };
 
-/* Write all of buf at the file position (loops over short writes). */
+/* Write all of buf at the file position (loops over short writes). io may
+ * be NULL: no fault injection. */
 int sio_write_all(struct sio *io, int fd, const void *buf, size_t len);
 int sio_pwrite_all(struct sio *io, int fd, const void *buf, size_t len, off_t off);
 int sio_ftruncate(struct sio *io, int fd, off_t len);

@@ -55,7 +55,7 @@ static int snap_parse(const char *name, uint64_t *index)
 /* Delete snapshots (and temp files) older than index: the one at index is
  * durable, so a crash before they are gone only leaves garbage that the
  * next start-up removes. */
-static void remove_older(int dirfd, uint64_t index)
+void snapshot_remove_older(int dirfd, uint64_t index)
 {
     int dup_fd = dup(dirfd);
     DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
@@ -101,7 +101,7 @@ int snapshot_install_file(struct sio *io, int dirfd, const char *dir, const char
         return -1;
     }
     *file_bytes = (uint64_t)st.st_size;
-    remove_older(dirfd, index);
+    snapshot_remove_older(dirfd, index);
     return 0;
 }
 

@@ -41,6 +41,9 @@ int snapshot_save(struct sio *io, int dirfd, const char *dir, uint64_t index, ui
  * snapshots. *file_bytes: its size. 0 or -1. */
 int snapshot_install_tmp(struct sio *io, int dirfd, const char *dir, uint64_t index,
                          uint64_t *file_bytes, char *err, size_t errlen);
+/* Delete snapshots and temp files older than index (best effort: a crash
+ * leaves garbage start-up removes). */
+void snapshot_remove_older(int dirfd, uint64_t index);
 
 /* The same for the durable temp file `tmp` (a name in dir). */
 int snapshot_install_file(struct sio *io, int dirfd, const char *dir, const char *tmp,

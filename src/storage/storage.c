@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "storage/snap_writer.h"
 #include "storage/snapshot.h"
 #include "storage/wal.h"
+#include "storage/wal_format.h"
 
 #define STORAGE_ERR_BYTES 512
 
@@ -49,6 +51,9 @@ struct storage {
 
     bool failed; /* a disk error happened: refuse every further write */
     char err[STORAGE_ERR_BYTES];
+
+    /* The snapshot commit running on another thread, if any. */
+    struct storage_commit_job *commit;
 
     uint64_t syncs, snapshots;
     uint64_t sync_ns_last, sync_ns_max, sync_ns_total;
@@ -191,8 +196,16 @@ static bool storage_dir_has_state(int dirfd)
     return found;
 }
 
+static void storage_commit_wait(struct storage_commit_job *cj);
+static void storage_commit_release(struct storage_commit_job *cj);
+
 static void storage_free(struct storage *s)
 {
+    if (s->commit) { /* as a kill -9: what the job did stays, memory is not told */
+        storage_commit_wait(s->commit);
+        storage_commit_release(s->commit);
+        s->commit = NULL;
+    }
     storage_release_restore(s);
     wal_close(&s->wal);
     meta_close(&s->meta);
@@ -311,6 +324,10 @@ void storage_close(struct storage *s)
 {
     if (!s)
         return;
+    if (s->commit) {
+        storage_commit_wait(s->commit);
+        storage_snapshot_commit_end(s, s->commit);
+    }
     /* Trimmed, so that a clean restart finds no unused space to report. */
     if (!s->failed && (storage_result(s, wal_trim_tail(&s->wal, s->err, sizeof s->err)) != STORAGE_OK ||
                        storage_sync(s) != STORAGE_OK))
@@ -463,6 +480,11 @@ int storage_save_snapshot(struct storage *s, raft_index index, raft_term term, c
         snprintf(s->err, sizeof s->err, "snapshot of %zu bytes from NULL", len);
         return STORAGE_ERR_INVALID;
     }
+    if (s->commit) { /* rare: a leader's snapshot while ours is committed */
+        storage_commit_wait(s->commit);
+        if ((rc = storage_snapshot_commit_end(s, s->commit)) != STORAGE_OK)
+            return rc;
+    }
     if (index < s->snap_index)
         return STORAGE_OK; /* the stored, newer snapshot already covers it */
     if ((rc = storage_sync(s)) != STORAGE_OK)
@@ -487,6 +509,11 @@ int storage_snapshot_begin(struct storage *s, raft_index index, raft_term term,
     int rc = storage_check_usable(s);
     if (rc)
         return rc;
+    if (s->commit) {
+        snprintf(s->err, sizeof s->err, "the commit of the snapshot at %llu has not ended",
+                 (unsigned long long)s->commit->index);
+        return STORAGE_ERR_INVALID;
+    }
     if (index <= s->snap_index) {
         snprintf(s->err, sizeof s->err, "snapshot at %llu is not newer than the stored one at %llu",
                  (unsigned long long)index, (unsigned long long)s->snap_index);
@@ -550,32 +577,241 @@ void storage_snapshot_abort(struct storage *s, struct storage_snapshot_job *job)
     snapshot_job_close(s, job, job->index > 0);
 }
 
-int storage_snapshot_commit(struct storage *s, struct storage_snapshot_job *job)
+/* Completion of a commit job, for a store that must wait for it. */
+struct storage_commit_sync {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+};
+
+static void storage_commit_wait(struct storage_commit_job *cj)
 {
+    struct storage_commit_sync *cs = cj->sync;
+    if (!cs)
+        return;
+    pthread_mutex_lock(&cs->mu);
+    while (!cs->done)
+        pthread_cond_wait(&cs->cv, &cs->mu);
+    pthread_mutex_unlock(&cs->mu);
+}
+
+static void storage_commit_release(struct storage_commit_job *cj)
+{
+    struct storage_commit_sync *cs = cj->sync;
+    if (cs) {
+        pthread_mutex_destroy(&cs->mu);
+        pthread_cond_destroy(&cs->cv);
+        free(cs);
+    }
+    cj->sync = NULL;
+    free(cj->segs);
+    cj->segs = NULL;
+    cj->ended = true;
+}
+
+int storage_snapshot_commit_begin(struct storage *s, struct storage_snapshot_job *job,
+                                  struct storage_commit_job *cj)
+{
+    memset(cj, 0, sizeof *cj);
+    cj->dirfd = -1;
+    cj->ended = true; /* until started */
     int rc = storage_check_usable(s);
     if (rc) {
         snapshot_job_close(s, job, false);
         return rc;
+    }
+    if (s->commit) {
+        snprintf(s->err, sizeof s->err, "the commit of the snapshot at %llu has not ended",
+                 (unsigned long long)s->commit->index);
+        return STORAGE_ERR_INVALID;
     }
     if (job->index <= s->snap_index) { /* a leader's newer snapshot came meanwhile */
         job->superseded = true;
         snapshot_job_close(s, job, true);
         return STORAGE_OK;
     }
+    bool holds;
+    size_t drop = wal_compact_plan(&s->wal, job->index, job->term, &holds);
+    if (!holds) {
+        /* The log does not lead to the snapshot (cannot happen for a
+         * snapshot of applied entries unless the log was replaced): the
+         * whole-log deletion runs here, as storage_save_snapshot()'s. */
+        snapshot_job_close(s, job, false);
+        if ((rc = storage_sync(s)) != STORAGE_OK)
+            return rc;
+        uint64_t bytes;
+        if (snapshot_install_tmp(&s->io, s->dirfd, s->dir, job->index, &bytes, s->err,
+                                 sizeof s->err) < 0)
+            return storage_result(s, -1);
+        s->snap_index = job->index;
+        s->snap_term = job->term;
+        s->snap_file_bytes = bytes;
+        s->snapshots++;
+        return storage_result(s, wal_compact(&s->wal, job->index, job->term, s->err, sizeof s->err));
+    }
+    struct storage_commit_sync *cs = calloc(1, sizeof *cs);
+    uint64_t *segs = drop ? malloc(drop * sizeof *segs) : NULL;
+    if (!cs || (drop && !segs)) {
+        free(cs);
+        free(segs);
+        snprintf(s->err, sizeof s->err, "out of memory");
+        return STORAGE_ERR_INVALID; /* nothing changed: the caller may try later */
+    }
+    pthread_mutex_init(&cs->mu, NULL);
+    pthread_cond_init(&cs->cv, NULL);
     snapshot_job_close(s, job, false);
-    /* As storage_save_snapshot(): what the log buffered is made durable
-     * before the snapshot takes the place of the log it covers. */
-    if ((rc = storage_sync(s)) != STORAGE_OK)
-        return rc;
-    uint64_t bytes;
-    if (snapshot_install_tmp(&s->io, s->dirfd, s->dir, job->index, &bytes, s->err,
-                             sizeof s->err) < 0)
-        return storage_result(s, -1);
-    s->snap_index = job->index;
-    s->snap_term = job->term;
-    s->snap_file_bytes = bytes;
+    for (size_t i = 0; i < drop; i++)
+        segs[i] = s->wal.segs[i].first;
+    *cj = (struct storage_commit_job){.index = job->index,
+                                      .term = job->term,
+                                      .dirfd = s->dirfd,
+                                      .dir = s->dir,
+                                      .segs = segs,
+                                      .n_segs = drop,
+                                      .sync = cs};
+    /* The job's directory fsyncs take their numbers in the store's count
+     * now, so injected failures land on them as on inline ones. */
+    for (size_t k = 0; k < 1 + drop; k++) {
+        int e = sio_sync_fault_errno(&s->io);
+        if (e && !cj->fail_sync) {
+            cj->fail_sync = k + 1;
+            cj->fail_errno = e;
+        }
+    }
+    s->commit = cj;
+    return STORAGE_COMMIT_STARTED;
+}
+
+/* One step of the job, unless the test hook stops it before. */
+static bool commit_step(struct storage_commit_job *cj)
+{
+    if (cj->stop && cj->steps >= cj->stop_after)
+        return false;
+    cj->steps++;
+    return true;
+}
+
+static int commit_fsync_dir(struct storage_commit_job *cj, size_t nth)
+{
+    if (cj->fail_sync == nth) {
+        errno = cj->fail_errno;
+        return -1;
+    }
+    return fsync(cj->dirfd);
+}
+
+void storage_commit_job_run(struct storage_commit_job *cj)
+{
+    uint64_t t0 = storage_now_ns();
+    char tmp[64], name[64];
+    snapshot_tmp_name(tmp, sizeof tmp, cj->index);
+    snapshot_name(name, sizeof name, cj->index);
+    struct stat st;
+    if (fstatat(cj->dirfd, tmp, &st, 0) < 0) {
+        cj->rc = -1;
+        cj->err = errno;
+        snprintf(cj->why, sizeof cj->why, "%s/%s: stat: %s", cj->dir, tmp, strerror(errno));
+        goto out;
+    }
+    cj->file_bytes = (uint64_t)st.st_size;
+    if (!commit_step(cj))
+        goto out;
+    if (renameat(cj->dirfd, tmp, cj->dirfd, name) < 0) {
+        cj->rc = -1;
+        cj->err = errno;
+        snprintf(cj->why, sizeof cj->why, "%s/%s: rename: %s", cj->dir, name, strerror(errno));
+        goto out;
+    }
+    if (!commit_step(cj))
+        goto out;
+    if (commit_fsync_dir(cj, 1) < 0) {
+        cj->rc = -1;
+        cj->err = errno;
+        snprintf(cj->why, sizeof cj->why, "%s: fsync directory: %s", cj->dir, strerror(errno));
+        goto out;
+    }
+    /* The new snapshot is durable: the older ones and the log it covers go. */
+    if (!commit_step(cj))
+        goto out;
+    snapshot_remove_older(cj->dirfd, cj->index);
+    for (size_t i = 0; i < cj->n_segs; i++) {
+        char seg[WAL_NAME_MAX];
+        wal_name(seg, cj->segs[i]);
+        if (!commit_step(cj))
+            goto out;
+        if (unlinkat(cj->dirfd, seg, 0) < 0 && errno != ENOENT) {
+            cj->rc = -1;
+            cj->err = errno;
+            snprintf(cj->why, sizeof cj->why, "%s/%s: unlink: %s", cj->dir, seg, strerror(errno));
+            goto out;
+        }
+        if (!commit_step(cj))
+            goto out;
+        if (commit_fsync_dir(cj, i + 2) < 0) {
+            cj->rc = -1;
+            cj->err = errno;
+            snprintf(cj->why, sizeof cj->why, "%s: fsync directory after removing %s: %s",
+                     cj->dir, seg, strerror(errno));
+            goto out;
+        }
+    }
+out:
+    cj->ns = storage_now_ns() - t0;
+    struct storage_commit_sync *cs = cj->sync;
+    if (cs) {
+        pthread_mutex_lock(&cs->mu);
+        cs->done = true;
+        pthread_cond_broadcast(&cs->cv);
+        pthread_mutex_unlock(&cs->mu);
+    }
+}
+
+int storage_snapshot_commit_end(struct storage *s, struct storage_commit_job *cj)
+{
+    if (cj->ended) /* ended already (a store that waited for it), or never started */
+        return s->failed ? STORAGE_ERR_FAILED : STORAGE_OK;
+    storage_commit_wait(cj);
+    if (s->commit == cj)
+        s->commit = NULL;
+    bool stopped = cj->stop && cj->steps >= cj->stop_after;
+    size_t drop = cj->n_segs;
+    storage_commit_release(cj);
+    if (cj->rc < 0 || stopped) {
+        if (!s->failed)
+            snprintf(s->err, sizeof s->err, "%s",
+                     cj->rc < 0 ? cj->why : "the snapshot commit was stopped (test hook)");
+        s->failed = true;
+        return STORAGE_ERR_IO;
+    }
+    s->snap_index = cj->index;
+    s->snap_term = cj->term;
+    s->snap_file_bytes = cj->file_bytes;
     s->snapshots++;
-    return storage_result(s, wal_compact(&s->wal, job->index, job->term, s->err, sizeof s->err));
+    wal_compact_forget(&s->wal, cj->index, drop);
+    return storage_check_usable(s);
+}
+
+bool storage_commit_running(const struct storage *s)
+{
+    return s->commit != NULL;
+}
+
+int storage_snapshot_commit_wait(struct storage *s)
+{
+    if (!s->commit)
+        return storage_check_usable(s);
+    storage_commit_wait(s->commit);
+    return storage_snapshot_commit_end(s, s->commit);
+}
+
+int storage_snapshot_commit(struct storage *s, struct storage_snapshot_job *job)
+{
+    struct storage_commit_job cj;
+    int rc = storage_snapshot_commit_begin(s, job, &cj);
+    if (rc != STORAGE_COMMIT_STARTED)
+        return rc;
+    storage_commit_job_run(&cj);
+    return storage_snapshot_commit_end(s, &cj);
 }
 
 int storage_snapshot_recv_begin(struct storage *s, raft_index index, int *fd)
@@ -621,6 +857,11 @@ int storage_snapshot_adopt(struct storage *s, raft_index index, raft_term term)
     int rc = storage_check_usable(s);
     if (rc)
         return rc;
+    if (s->commit) { /* our own commit first: it may delete an older .recv */
+        storage_commit_wait(s->commit);
+        if ((rc = storage_snapshot_commit_end(s, s->commit)) != STORAGE_OK)
+            return rc;
+    }
     if (!storage_snapshot_recv_staged(s, index)) {
         snprintf(s->err, sizeof s->err, "no received snapshot at %llu to adopt",
                  (unsigned long long)index);

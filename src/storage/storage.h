@@ -231,6 +231,65 @@ int storage_snapshot_job_sync(struct storage_snapshot_job *job);         /* 0 or
 int storage_snapshot_commit(struct storage *s, struct storage_snapshot_job *job);
 void storage_snapshot_abort(struct storage *s, struct storage_snapshot_job *job);
 
+/* ---- Committing a background snapshot off the event loop ----
+ * storage_snapshot_commit() above is these three on one thread. The server
+ * runs the middle one on libuv's thread pool, as it does the log's syncs:
+ *   storage_snapshot_commit_begin(s, job, cj)   store's thread, cheap:
+ *       decides which log segments the snapshot covers; returns
+ *       STORAGE_COMMIT_STARTED, or STORAGE_OK / an error when it finished
+ *       inline (superseded, or a log that does not hold the snapshot's
+ *       entry: rare, and its whole-log deletion stays on the caller's thread)
+ *   storage_commit_job_run(cj)                  any thread, the slow part,
+ *       in crash-safe order: rename snap-<i>.tmp to snap-<i>.snap, fsync
+ *       the directory (from here the new snapshot is the one start-up
+ *       loads), delete older snapshots, then unlink the covered segments
+ *       oldest first, each followed by a directory fsync (a crash leaves a
+ *       suffix of the log, and start-up skips what the snapshot covers)
+ *   storage_snapshot_commit_end(s, cj)          store's thread, cheap: the
+ *       in-memory view follows (snapshot index, segment list, positions).
+ * Meanwhile appends, syncs, rolls and truncations go on (they touch only
+ * entries after the snapshot, in files the job does not touch). A
+ * storage_save_snapshot(), storage_close() or storage_abandon() while a job
+ * runs first waits for it and ends it (then the later _end only reports).
+ * One job at a time. A failure in the job is fatal, as a failed
+ * storage_snapshot_commit(). */
+#define STORAGE_COMMIT_STARTED 1
+struct storage_commit_job {
+    raft_index index;
+    raft_term term;
+    int dirfd;          /* the store's (borrowed) */
+    const char *dir;    /* for messages */
+    uint64_t *segs;     /* firsts of the segments to unlink, oldest first (malloc'd) */
+    size_t n_segs;
+    /* Injected sync failure (tests): the fail_sync-th directory fsync of
+     * the job (1: after the rename; 1 + k: after the k-th unlink) fails
+     * with fail_errno. 0: none. */
+    size_t fail_sync;
+    int fail_errno;
+    /* Test hook: with stop set, stop as a kill -9 would after stop_after
+     * steps (each rename, fsync, unlink is one; the deletion of older
+     * snapshots another). */
+    bool stop;
+    size_t stop_after;
+    /* Results. */
+    size_t steps;        /* steps done */
+    int rc;              /* 0, or -1 with err and why */
+    int err;
+    char why[200];
+    uint64_t file_bytes;
+    uint64_t ns;         /* time the job took */
+    bool ended;          /* _end already applied it */
+    /* Completion, for a store that must wait for the job. */
+    void *sync;
+};
+int storage_snapshot_commit_begin(struct storage *s, struct storage_snapshot_job *job,
+                                  struct storage_commit_job *cj);
+void storage_commit_job_run(struct storage_commit_job *cj);
+int storage_snapshot_commit_end(struct storage *s, struct storage_commit_job *cj);
+/* Whether a commit job is between begin and end. */
+bool storage_commit_running(const struct storage *s);
+/* Wait for a running commit job (blocking) and end it: shutting down. */
+int storage_snapshot_commit_wait(struct storage *s);
 /* ---- Snapshots received in chunks (the TCP server's transfers) ----
  * storage_snapshot_recv_begin() creates snap-<index>.recv (deleting one
  * being received before) and gives its descriptor to the transport, which

@@ -382,32 +382,53 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *
     return 0;
 }
 
+size_t wal_compact_plan(const struct wal *w, uint64_t index, uint64_t term, bool *holds)
+{
+    *holds = index < w->pos_first ||
+             (index <= wal_last_index(w) && wal_term_at(w, index) == term);
+    if (!*holds || index < w->pos_first)
+        return 0;
+    /* Keep the tail even if covered: it is the file being appended to. */
+    size_t drop = 0;
+    while (drop + 1 < w->n_segs && w->segs[drop].last <= index)
+        drop++;
+    return drop;
+}
+
+void wal_compact_forget(struct wal *w, uint64_t index, size_t drop)
+{
+    if (index < w->pos_first)
+        return;
+    memmove(w->segs, w->segs + drop, (w->n_segs - drop) * sizeof *w->segs);
+    w->n_segs -= drop;
+    /* Positions of covered entries are never needed again (nothing is
+     * truncated below a snapshot), so memory stays bounded by the
+     * snapshot interval even while the tail segment still holds them. */
+    /* If the snapshot reaches into the tail, the next append starts a
+     * new segment, so the next snapshot can delete this one whole: disk
+     * use then follows the snapshot interval, not the segment size. */
+    if (w->n_segs > 0 && w->segs[w->n_segs - 1].first <= index)
+        w->roll_pending = true;
+    size_t gone = (size_t)(index + 1 - w->pos_first);
+    if (gone > w->n_pos)
+        gone = w->n_pos;
+    /* Only the entries after the snapshot move: the unapplied tail. */
+    memmove(w->pos, w->pos + gone, (w->n_pos - gone) * sizeof *w->pos);
+    w->n_pos -= gone;
+    w->pos_first = index + 1;
+}
+
 int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t errlen)
 {
     if (index < w->pos_first)
         return 0;
-    if (index <= wal_last_index(w) && wal_term_at(w, index) == term) {
-        /* Keep the tail even if covered: it is the file being appended to. */
-        size_t drop = 0;
-        while (drop + 1 < w->n_segs && w->segs[drop].last <= index)
-            drop++;
+    bool holds;
+    size_t drop = wal_compact_plan(w, index, term, &holds);
+    if (holds) {
         for (size_t i = 0; i < drop; i++) /* oldest first: the rest stays a suffix */
             if (wal_unlink_segment(w, w->segs[i].first, err, errlen) < 0)
                 return -1;
-        memmove(w->segs, w->segs + drop, (w->n_segs - drop) * sizeof *w->segs);
-        w->n_segs -= drop;
-        /* Positions of covered entries are never needed again (nothing is
-         * truncated below a snapshot), so memory stays bounded by the
-         * snapshot interval even while the tail segment still holds them. */
-        /* If the snapshot reaches into the tail, the next append starts a
-         * new segment, so the next snapshot can delete this one whole: disk
-         * use then follows the snapshot interval, not the segment size. */
-        if (w->n_segs > 0 && w->segs[w->n_segs - 1].first <= index)
-            w->roll_pending = true;
-        size_t gone = (size_t)(index + 1 - w->pos_first);
-        memmove(w->pos, w->pos + gone, (w->n_pos - gone) * sizeof *w->pos);
-        w->n_pos -= gone;
-        w->pos_first = index + 1;
+        wal_compact_forget(w, index, drop);
         return 0;
     }
     /* The snapshot is not a point of this log (installed from a leader):

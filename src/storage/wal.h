@@ -80,8 +80,9 @@ struct wal {
 
 /* Recover the log in dirfd, reconciled with the snapshot (snap_index,
  * snap_term): entries it covers are skipped, a log that contradicts it is
- * dropped. *entries receives the entries after snap_index (malloc'd array,
- * each data malloc'd; free with wal_free_entries). Returns 0, -1 on an I/O
+ * dropped. *entries receives the entries after snap_index, whose data point
+ * into the segment files mapped read-only (no copy per entry); free them
+ * with wal_free_entries() before the log is next truncated. Returns 0, -1 on an I/O
  * error, -2 on corruption (err names file and offset), -3 out of memory. */
 int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t segment_bytes,
              size_t buffer_bytes, wal_log_fn log, void *log_ctx, uint64_t snap_index,
@@ -106,6 +107,13 @@ bool wal_pending(const struct wal *w);
 /* After a snapshot at (index, term) is durable: delete the segments it
  * covers, or the whole log if the log does not contain (index, term). */
 int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t errlen);
+/* wal_compact() in two halves, for a compaction whose unlinks run on
+ * another thread: the plan says whether the log holds (index, term) (or
+ * lies wholly after it) and how many leading segments it covers (never the
+ * tail); once those files are gone, forget() drops them and the covered
+ * positions from memory. */
+size_t wal_compact_plan(const struct wal *w, uint64_t index, uint64_t term, bool *holds);
+void wal_compact_forget(struct wal *w, uint64_t index, size_t drop);
 
 uint64_t wal_last_index(const struct wal *w); /* pos_first - 1 when empty */
 uint64_t wal_term_at(const struct wal *w, uint64_t index); /* 0 if not held */

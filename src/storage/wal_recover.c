@@ -7,9 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "storage/wal_internal.h"
@@ -62,41 +65,135 @@ static int wal_list_segments(struct wal *w, uint64_t **firsts, size_t *n, char *
     return 0;
 }
 
+/* The entries handed out by wal_open() point into the segment files
+ * themselves, mapped read-only: no copy and no allocation per entry (the
+ * core makes the one copy it keeps). The array sits behind a small header
+ * that owns the mappings, so wal_free_entries(entries, n) alone releases
+ * everything, whether or not the wal is still open. */
+struct wal_map {
+    void *p;
+    size_t len;
+    bool mapped; /* mmap'd, else malloc'd (a file mmap refused) */
+};
+
+struct wal_entries_block {
+    struct wal_map *maps;
+    size_t n_maps, cap_maps;
+    size_t n, cap;
+    struct raft_entry v[];
+};
+
+static struct wal_entries_block *wal_block_of(struct raft_entry *entries)
+{
+    return (struct wal_entries_block *)((char *)entries - offsetof(struct wal_entries_block, v));
+}
+
+static void wal_block_free(struct wal_entries_block *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n_maps; i++) {
+        if (b->maps[i].mapped)
+            munmap(b->maps[i].p, b->maps[i].len);
+        else
+            free(b->maps[i].p);
+    }
+    free(b->maps);
+    free(b);
+}
+
 void wal_free_entries(struct raft_entry *entries, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        free(entries[i].data);
-    free(entries);
+    (void)n;
+    if (entries)
+        wal_block_free(wal_block_of(entries));
 }
 
 struct wal_loaded {
-    struct raft_entry *v;
-    size_t n, cap;
+    struct wal_entries_block *b;
 };
+
+static int wal_keep_map(struct wal_loaded *out, void *p, size_t len, bool mapped)
+{
+    struct wal_entries_block *b = out->b;
+    if (!b) {
+        size_t cap = 256;
+        b = calloc(1, sizeof *b + cap * sizeof b->v[0]);
+        if (!b)
+            return -1;
+        b->cap = cap;
+        out->b = b;
+    }
+    if (b->n_maps == b->cap_maps) {
+        size_t cap = b->cap_maps ? 2 * b->cap_maps : 8;
+        struct wal_map *m = realloc(b->maps, cap * sizeof *m);
+        if (!m)
+            return -1;
+        b->maps = m;
+        b->cap_maps = cap;
+    }
+    b->maps[b->n_maps++] = (struct wal_map){p, len, mapped};
+    return 0;
+}
 
 static int wal_keep_entry(struct wal_loaded *out, const struct wal_record *r)
 {
-    if (out->n == out->cap) {
-        size_t cap = out->cap ? 2 * out->cap : 256;
-        struct raft_entry *v = realloc(out->v, cap * sizeof *v);
-        if (!v)
+    struct wal_entries_block *b = out->b; /* made by wal_keep_map for this segment */
+    if (b->n == b->cap) {
+        size_t cap = 2 * b->cap;
+        struct wal_entries_block *g = realloc(b, sizeof *b + cap * sizeof b->v[0]);
+        if (!g)
             return -1;
-        out->v = v;
-        out->cap = cap;
+        out->b = b = g;
+        b->cap = cap;
     }
-    struct raft_entry *e = &out->v[out->n];
+    struct raft_entry *e = &b->v[b->n++];
     e->term = r->term;
     e->index = r->index;
     e->type = r->type;
     e->len = r->len;
-    e->data = NULL;
-    if (r->len) {
-        e->data = malloc(r->len);
-        if (!e->data)
-            return -1;
-        memcpy(e->data, r->data, r->len);
+    e->data = r->len ? (uint8_t *)r->data : NULL;
+    return 0;
+}
+
+/* The segment's bytes: mapped from the page cache (no copy, no zeroing of
+ * fresh memory), or read into memory where mmap is refused. The buffer is
+ * owned by out from here on (the entries point into it). */
+static int wal_map_segment(struct wal *w, const char *name, struct wal_loaded *out,
+                           const uint8_t **buf, size_t *size, char *err, size_t errlen)
+{
+    int fd = openat(w->dirfd, name, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "%s/%s: read: %s", w->dir, name, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
     }
-    out->n++;
+    *size = (size_t)st.st_size;
+    void *p = *size ? mmap(NULL, *size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (p != MAP_FAILED) {
+        madvise(p, *size, MADV_SEQUENTIAL);
+        if (wal_keep_map(out, p, *size, true) < 0) {
+            munmap(p, *size);
+            snprintf(err, errlen, "out of memory");
+            return -3;
+        }
+        *buf = p;
+        return 0;
+    }
+    uint8_t *data;
+    if (sio_read_file(w->dirfd, name, &data, size) < 0) {
+        snprintf(err, errlen, "%s/%s: read: %s", w->dir, name, strerror(errno));
+        return -1;
+    }
+    if (wal_keep_map(out, data, *size, false) < 0) {
+        free(data);
+        snprintf(err, errlen, "out of memory");
+        return -3;
+    }
+    *buf = data;
     return 0;
 }
 
@@ -108,13 +205,11 @@ static int wal_load_segment(struct wal *w, uint64_t first, bool is_last, uint64_
 {
     char name[WAL_NAME_MAX];
     wal_name(name, first);
-    uint8_t *buf;
+    const uint8_t *buf;
     size_t size;
-    if (sio_read_file(w->dirfd, name, &buf, &size) < 0) {
-        snprintf(err, errlen, "%s/%s: read: %s", w->dir, name, strerror(errno));
-        return -1;
-    }
-    int rc = 0;
+    int rc = wal_map_segment(w, name, out, &buf, &size, err, errlen);
+    if (rc < 0)
+        return rc;
     uint64_t expect = w->n_segs ? w->segs[w->n_segs - 1].last + 1 : first;
     if (w->n_segs && first != expect) {
         snprintf(err, errlen,
@@ -213,7 +308,6 @@ static int wal_load_segment(struct wal *w, uint64_t first, bool is_last, uint64_
         seg->bytes = off;
     }
 done:
-    free(buf);
     return rc;
 }
 
@@ -240,7 +334,7 @@ int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t s
     int rc = wal_list_segments(w, &firsts, &n_files, err, errlen);
     if (rc < 0)
         return rc;
-    struct wal_loaded out = {0};
+    struct wal_loaded out = {NULL};
     for (size_t i = 0; i < n_files && rc == 0; i++)
         rc = wal_load_segment(w, firsts[i], i + 1 == n_files, snap_index, &out, err, errlen);
     free(firsts);
@@ -270,8 +364,8 @@ int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t s
                  dir, w->pos_first, wal_last_index(w), snap_index, snap_term);
         if ((rc = wal_compact(w, snap_index, snap_term, err, errlen)) < 0)
             goto fail;
-        wal_free_entries(out.v, out.n);
-        out = (struct wal_loaded){0};
+        if (out.b)
+            out.b->n = 0;
     } else if ((rc = wal_compact(w, snap_index, snap_term, err, errlen)) < 0) {
         goto fail;
     }
@@ -287,11 +381,15 @@ int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t s
     }
     if (w->n_segs > 0)
         w->tail_alloc = w->segs[w->n_segs - 1].bytes; /* the file ends there now */
-    *entries = out.v;
-    *n_entries = out.n;
+    if (out.b && out.b->n) {
+        *entries = out.b->v;
+        *n_entries = out.b->n;
+    } else {
+        wal_block_free(out.b); /* nothing kept: the files need not stay mapped */
+    }
     return 0;
 fail:
-    wal_free_entries(out.v, out.n);
+    wal_block_free(out.b);
     wal_close(w);
     return rc;
 }

@@ -22,9 +22,12 @@ static void whirl_check_usage(FILE *out)
 {
     fprintf(out,
             "usage: whirl check [--max-states N] [--max-seconds S] [--format jsonl|edn|log] [--connection-order]\n"
-            "                   [--verbose] FILE...\n"
-            "  Checks each history for linearizability against a compare-and-set register\n"
-            "  per key, and prints `FILE valid|invalid|unknown`.\n"
+            "                   [--model register|string|expiry] [--verbose] FILE...\n"
+            "  Checks each history for linearizability against a model per key, and prints\n"
+            "  `FILE valid|invalid|unknown`. The model is the one that takes every function\n"
+            "  in the history (read/write/cas: a compare-and-set register; get/set/incr/\n"
+            "  append/getset/del: a Redis string; with deadlines or ttl: keys with expiry)\n"
+            "  unless --model names one.\n"
             "  FILE: whirl's history.jsonl, Maelstrom's history.edn, or Jepsen log lines;\n"
             "        the format is detected from the content, else the extension; a run\n"
             "        folder (e.g. store/latest) means the history in it.\n"
@@ -70,7 +73,8 @@ static void whirl_check_explain(const struct check_history *h, size_t i, bool ve
 }
 
 /* Checks one file; returns its verdict, or -1 if unreadable. */
-static int whirl_check_file(const char *path, enum check_format format, const struct lin_limits *limits,
+static int whirl_check_file(const char *path, enum check_format format, const char *model,
+                            const struct lin_limits *limits,
                             bool verbose)
 {
     struct check_history h;
@@ -80,6 +84,7 @@ static int whirl_check_file(const char *path, enum check_format format, const st
         return -1;
     }
     h.connection_order = limits->connection_order;
+    h.model_name = model;
     /* A run folder (store/latest) stands for the history in it. */
     char in_dir[4096];
     struct stat st;
@@ -147,6 +152,7 @@ int whirl_check_main(int argc, char **argv)
     struct lin_limits limits = {0};
     enum check_format format = CHECK_FORMAT_AUTO;
     bool verbose = false;
+    const char *model = NULL;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -163,6 +169,13 @@ int whirl_check_main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(a, "--connection-order") == 0) {
             limits.connection_order = true;
+        } else if (strcmp(a, "--model") == 0) {
+            if (i + 1 >= argc || !lin_model_named(argv[i + 1])) {
+                fprintf(stderr, "whirl check: --model must be register, string or expiry\n");
+                whirl_check_usage(stderr);
+                return WHIRL_CHECK_EXIT_USAGE;
+            }
+            model = argv[++i];
         } else if (strcmp(a, "--max-states") == 0 || strcmp(a, "--max-seconds") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "whirl check: %s needs a value\n", a);
@@ -203,7 +216,7 @@ int whirl_check_main(int argc, char **argv)
     }
     bool any_invalid = false, any_unknown = false, any_unreadable = false;
     for (; i < argc; i++) {
-        int v = whirl_check_file(argv[i], format, &limits, verbose);
+        int v = whirl_check_file(argv[i], format, model, &limits, verbose);
         any_unreadable |= v < 0;
         any_invalid |= v == LIN_INVALID;
         any_unknown |= v == LIN_UNKNOWN;

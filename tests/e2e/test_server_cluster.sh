@@ -69,7 +69,7 @@ echo "ok  INFO carries metrics, fsync and command latency, and peers' progress"
 cli $L INFO | grep -q "^peer_n$F1:.*match=" || fail "INFO on the leader has no progress for n$F1"
 
 # --- Bad input gets an error and harms nothing else ---------------------------------
-expect "unknown command" "$(cli $F1 FLUSHALL)" "ERR unknown command 'FLUSHALL', with args beginning with: "
+expect "unknown command" "$(cli $F1 FROBNICATE x)" "ERR unknown command 'FROBNICATE', with args beginning with: 'x' "
 expect "wrong arity" "$(cli $L GET)" "ERR wrong number of arguments for 'get' command"
 expect "malformed RESP" "$(raw ${CPORT[$L]} '*1\r\n$x\r\n')" "-ERR Protocol error: invalid bulk length"
 expect "oversized bulk refused from its header" "$(raw ${CPORT[$F1]} '*2\r\n$3\r\nGET\r\n$999999999\r\n')" \

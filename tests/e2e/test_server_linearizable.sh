@@ -5,7 +5,8 @@
 # must find the history linearizable.
 #   tests/e2e/test_server_linearizable.sh BUILD [SECONDS] [SEED]
 #   (KEEP=1 keeps the logs and the history; SEED replays the fault schedule
-#   and the clients' choices, not the timing)
+#   and the clients' choices, not the timing; WORKLOAD=string runs GET, SET,
+#   INCRBY, APPEND, GETSET and DEL instead, judged by the string model)
 set -euo pipefail
 build=${1:-build}
 duration=${2:-${RAFTKV_LIN_SECONDS:-20}}
@@ -20,7 +21,7 @@ for i in 1 2 3; do start_node "$i" --enable-debug-commands; done
 wait_leader >/dev/null
 
 "$LINKV" --nodes "$(client_addrs)" --time-limit "$duration" --concurrency 9 --timeout-ms 1000 \
-  --seed "$seed" --out "$WORK/history.jsonl" >"$WORK/linkv.out" 2>"$WORK/linkv.err" &
+  --seed "$seed" --workload "${WORKLOAD:-register}" --out "$WORK/history.jsonl" >"$WORK/linkv.out" 2>"$WORK/linkv.err" &
 client=$!
 
 faults=0

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_server_memory.sh - memory per key on one durable member: after
 # `redis-benchmark -t set -r 50000 -d 100 -P 16 -n 150000` (about 47,500
-# 16-byte keys, 150,000 log entries) the map takes under 170 bytes a key
-# (128-byte entries and one-word slots), and with --snapshot-log-percent 25
+# 16-byte keys, 150,000 log entries) the map takes under 200 bytes a key
+# (148-byte entries, one-word slots, the scan index's buckets), and with --snapshot-log-percent 25
 # --snapshot-log-min-bytes 1048576 the Raft log kept in memory settles
 # under the trigger's limit (25% of the map's bytes, at least 1 MiB) plus
 # the 1,024 entries the core keeps behind a snapshot, also after a
@@ -44,7 +44,7 @@ load
 keys=$(mem keys)
 [ "$keys" -gt 40000 ] || fail "only $keys keys after the load"
 per_key=$(($(mem map_bytes) / keys))
-[ "$per_key" -lt 170 ] || fail "the map takes $per_key bytes a key (want under 170)"
+[ "$per_key" -lt 200 ] || fail "the map takes $per_key bytes a key (want under 200)"
 echo "ok  $keys keys, the map takes $per_key bytes a key"
 settle || fail "the log holds $(mem log_bytes) bytes, over $(bound), 30 s after the load"
 echo "ok  the log settles at $(mem log_bytes) bytes (limit with slack $(bound)); $(grep -c 'event=snapshot_done' "$WORK/n1.log") snapshots"

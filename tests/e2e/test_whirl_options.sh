@@ -36,4 +36,20 @@ expect_usage "a bad availability" test --bin "$localkv" --availability 1.5
 expect_usage "an unknown workload" test -w broadcast --bin "$localkv"
 expect_usage "a value missing at the end" test --bin "$localkv" --time-limit
 expect_usage "an unknown command" frobnicate
+# whirl check picks the model from the history's functions, or --model's
+cat >"$tmp/incr.jsonl" <<'HIST'
+{"index":0,"time":1,"process":0,"type":"invoke","f":"incr","key":1,"value":1}
+{"index":1,"time":2,"process":1,"type":"invoke","f":"incr","key":1,"value":1}
+{"index":2,"time":3,"process":0,"type":"ok","f":"incr","key":1,"value":1}
+{"index":3,"time":4,"process":1,"type":"ok","f":"incr","key":1,"value":2}
+HIST
+"$whirl" check "$tmp/incr.jsonl" >"$tmp/out" 2>&1 || fail "two incrs 1 then 2: $(cat "$tmp/out")"
+sed -i 's/"value":2}$/"value":1}/' "$tmp/incr.jsonl"
+"$whirl" check "$tmp/incr.jsonl" >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 1 ] || fail "two incrs both answering 1: exit $rc, want 1 (invalid)"
+"$whirl" check --model register "$tmp/incr.jsonl" >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 3 ] && grep -q "register model does not take incr" "$tmp/out" || fail "--model register on incr: exit $rc"
+"$whirl" check --model nosuch "$tmp/incr.jsonl" >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 64 ] || fail "--model nosuch: exit $rc, want 64"
+echo "whirl check: the string model judges incr; --model register refuses it; --model nosuch -> 64"
 echo "ok"

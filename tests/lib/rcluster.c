@@ -30,9 +30,14 @@ struct disk_entry {
 struct disk {
     raft_term term;
     int vote;
-    struct disk_entry *log; /* index i at log[i - 1]: no snapshots */
+    struct disk_entry *log; /* index snap_index + 1 + i at log[i] */
     size_t n, cap;
     struct raft_entry *restore;
+    /* The snapshot (a kv_snapshot image), with background snapshots on. */
+    raft_index snap_index;
+    raft_term snap_term;
+    uint8_t *snap;
+    size_t snap_len;
 };
 
 static int disk_load(void *impl, struct raft_restore *out)
@@ -51,6 +56,32 @@ static int disk_load(void *impl, struct raft_restore *out)
                                             .data = d->log[i].data};
     out->entries = d->restore;
     out->n_entries = d->n;
+    /* The image is streamed by disk_load_snapshot, as the real store does. */
+    out->snap_index = d->snap_index;
+    out->snap_term = d->snap_term;
+    return 0;
+}
+
+static int disk_load_snapshot(void *impl, struct kv_store *kv)
+{
+    struct disk *d = impl;
+    uint64_t idx, term;
+    if (kv_restore(kv, d->snap, d->snap_len, &idx, &term) != 0 || idx != d->snap_index ||
+        term != d->snap_term)
+        return -1;
+    return 0;
+}
+
+static int disk_read_snapshot(void *impl, raft_index index, uint8_t **data, size_t *len)
+{
+    struct disk *d = impl;
+    if (index != d->snap_index || !d->snap)
+        return -1;
+    *data = malloc(d->snap_len);
+    if (!*data)
+        return -1;
+    memcpy(*data, d->snap, d->snap_len);
+    *len = d->snap_len;
     return 0;
 }
 
@@ -65,7 +96,13 @@ static int disk_hard_state(void *impl, raft_term term, int vote)
 static int disk_append(void *impl, const struct raft_entry *e, size_t n)
 {
     struct disk *d = impl;
-    size_t at = (size_t)(e[0].index - 1);
+    while (n > 0 && e[0].index <= d->snap_index) { /* the snapshot holds them */
+        e++;
+        n--;
+    }
+    if (n == 0)
+        return 0;
+    size_t at = (size_t)(e[0].index - 1 - d->snap_index);
     if (at > d->n)
         return -1;
     for (size_t i = at; i < d->n; i++)
@@ -95,10 +132,30 @@ static int disk_append(void *impl, const struct raft_entry *e, size_t n)
     return 0;
 }
 
+/* Install an image at (i, t), durably at once; the log it covers goes (all
+ * of it when the log does not hold (i, t): a leader's snapshot). */
 static int disk_snapshot(void *impl, raft_index i, raft_term t, const uint8_t *data, size_t len)
 {
-    (void)impl, (void)i, (void)t, (void)data, (void)len;
-    return -1; /* the replicas here never snapshot */
+    struct disk *d = impl;
+    if (i <= d->snap_index)
+        return 0;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, data, len);
+    free(d->snap);
+    d->snap = copy;
+    d->snap_len = len;
+    size_t keep_from = d->n; /* drop all */
+    if (i <= d->snap_index + d->n && d->log[i - d->snap_index - 1].term == t)
+        keep_from = (size_t)(i - d->snap_index);
+    for (size_t k = 0; k < keep_from; k++)
+        free(d->log[k].data);
+    memmove(d->log, d->log + keep_from, (d->n - keep_from) * sizeof *d->log);
+    d->n -= keep_from;
+    d->snap_index = i;
+    d->snap_term = t;
+    return 0;
 }
 
 static int disk_sync(void *impl)
@@ -113,6 +170,7 @@ static void disk_free(struct disk *d)
         free(d->log[i].data);
     free(d->log);
     free(d->restore);
+    free(d->snap);
 }
 
 /* ---- state ------------------------------------------------------------------ */
@@ -161,6 +219,16 @@ struct node {
     size_t n_subs, cap_subs;
     bool resubmitted;
     raft_index applied;
+    /* A background snapshot: the image taken when it began (as fork()
+     * gives the server's child), durable at done_at. */
+    struct {
+        bool running;
+        raft_index index;
+        raft_term term;
+        uint8_t *img;
+        size_t len;
+        uint64_t done_at;
+    } bg;
 };
 
 struct conn {
@@ -193,6 +261,8 @@ struct rcluster {
     struct cop *cops;
     size_t n_cops, cap_cops, unfinished;
     int leader_of_term[RC_MAX_TERMS];
+    struct rcluster_snapshots snap;
+    uint64_t snapshots_done, snapshots_cut;
     rcluster_done_fn done;
     void *ctx;
     char error[512];
@@ -433,6 +503,46 @@ static void rp_complete(void *ctx, uint64_t ref, const struct replica_result *re
 
 /* ---- nodes ------------------------------------------------------------------------ */
 
+/* replica_config.snapshot_start: the image of this instant, made durable
+ * a random duration later in simulated time while everything goes on. */
+static int bg_start(void *ctx, raft_index index, raft_term term)
+{
+    struct node *nd = ctx;
+    struct rcluster *c = nd->c;
+    if (nd->bg.running)
+        return -1;
+    if (kv_snapshot(replica_store(nd->r), index, term, &nd->bg.img, &nd->bg.len) != 0)
+        return -1;
+    uint64_t span = c->snap.max_ms > c->snap.min_ms ? c->snap.max_ms - c->snap.min_ms : 0;
+    nd->bg.running = true;
+    nd->bg.index = index;
+    nd->bg.term = term;
+    nd->bg.done_at = c->now + c->snap.min_ms + (span ? rng_below(&c->g, span + 1) : 0);
+    return 0;
+}
+
+static void bg_drop(struct node *nd)
+{
+    free(nd->bg.img);
+    nd->bg.img = NULL;
+    nd->bg.running = false;
+}
+
+/* The snapshot is durable now: tell the replica (its core compacts). */
+static void bg_finish(struct node *nd)
+{
+    struct rcluster *c = nd->c;
+    raft_index index = nd->bg.index;
+    int rc = 0;
+    if (index > nd->disk.snap_index) /* else a leader's newer one came meanwhile */
+        rc = disk_snapshot(&nd->disk, index, nd->bg.term, nd->bg.img, nd->bg.len);
+    bg_drop(nd);
+    c->snapshots_done++;
+    if (index > replica_applied_index(nd->r))
+        fail(c, "node %s%lld snapshotted past what it applied", "", nd->id, 0);
+    replica_snapshot_done(nd->r, index, rc, c->now);
+}
+
 static void node_start(struct node *nd, uint64_t seed)
 {
     struct rcluster *c = nd->c;
@@ -443,12 +553,17 @@ static void node_start(struct node *nd, uint64_t seed)
     rc.send = rp_send;
     rc.complete = rp_complete;
     rc.ctx = nd;
-    rc.snapshot_threshold = 0;
+    rc.snapshot_threshold = c->snap.threshold;
+    rc.apply_batch = c->snap.apply_batch;
+    if (c->snap.threshold)
+        rc.snapshot_start = bg_start;
     rc.request_timeout_ms = 600;
     nd->seam = (struct replica_log_store){.impl = &nd->disk, .load = disk_load,
                                           .save_hard_state = disk_hard_state,
                                           .append = disk_append, .save_snapshot = disk_snapshot,
-                                          .sync = disk_sync};
+                                          .sync = disk_sync,
+                                          .load_snapshot = disk_load_snapshot,
+                                          .read_snapshot = disk_read_snapshot};
     rc.store = &nd->seam;
     nd->r = replica_new(&rc, c->now);
     struct router_config tc;
@@ -485,7 +600,11 @@ static uint64_t node_deadline(const struct node *nd)
     if (!nd->alive)
         return UINT64_MAX;
     uint64_t a = replica_deadline(nd->r), b = router_deadline(nd->rt);
-    return a < b ? a : b;
+    if (a > b)
+        a = b;
+    if (nd->bg.running && nd->bg.done_at < a)
+        a = nd->bg.done_at;
+    return a;
 }
 
 static void check_node(struct rcluster *c, struct node *nd)
@@ -508,11 +627,19 @@ static void check_node(struct rcluster *c, struct node *nd)
 
 struct rcluster *rcluster_new(int n, uint64_t seed, rcluster_done_fn done, void *ctx)
 {
+    return rcluster_new_snapshots(n, seed, done, ctx, NULL);
+}
+
+struct rcluster *rcluster_new_snapshots(int n, uint64_t seed, rcluster_done_fn done, void *ctx,
+                                        const struct rcluster_snapshots *snap)
+{
     if (n < 1 || n > RC_MAX_NODES)
         return NULL;
     struct rcluster *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    if (snap)
+        c->snap = *snap;
     c->n = n;
     c->done = done;
     c->ctx = ctx;
@@ -532,6 +659,9 @@ struct rcluster *rcluster_new(int n, uint64_t seed, rcluster_done_fn done, void 
 
 static void node_stop(struct node *nd)
 {
+    if (nd->bg.running) /* the child dies with it: the old snapshot stays */
+        nd->c->snapshots_cut++;
+    bg_drop(nd);
     router_free(nd->rt); /* its operations end below, with their connections */
     replica_free(nd->r);
     nd->rt = NULL;
@@ -709,6 +839,8 @@ static bool step(struct rcluster *c, uint64_t until)
         deliver(c, &m);
     } else {
         struct node *nd = &c->nodes[who];
+        if (nd->bg.running && nd->bg.done_at <= c->now)
+            bg_finish(nd);
         replica_tick(nd->r, c->now);
         router_tick(nd->rt, c->now);
         node_end_batch(nd);
@@ -725,6 +857,17 @@ bool rcluster_elapse(struct rcluster *c, uint64_t ms)
     if (c->now < until)
         c->now = until;
     return !c->error[0];
+}
+
+bool rcluster_snapshot_running(const struct rcluster *c, int node)
+{
+    return c->nodes[node].alive && c->nodes[node].bg.running;
+}
+
+void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t *cut)
+{
+    *done = c->snapshots_done;
+    *cut = c->snapshots_cut;
 }
 
 bool rcluster_check_maps(struct rcluster *c)

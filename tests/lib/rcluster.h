@@ -24,6 +24,15 @@
  * definite failure (11, or 20/22 from the state machine), or unknown (13;
  * also every operation of a connection whose node crashed).
  *
+ * Snapshots (rcluster_new_snapshots) are background work with a duration,
+ * as the server's forked child: the replica's snapshot_start hook takes the
+ * map's image at that instant, and the snapshot becomes durable on the
+ * model disk (covered log dropped) and is reported with
+ * replica_snapshot_done() a random [min_ms, max_ms] later in simulated
+ * time, while heartbeats, replication and clients go on; a crash meanwhile
+ * loses it (the old snapshot stays) and the node restarts from the old
+ * one. Lagging followers catch up by InstallSnapshot from the disk's image.
+ *
  * After every step the simulator checks: at most one leader per term, a
  * node's applied index never goes down while it lives, and every operation
  * ends at most once. rcluster_error() holds the first violation.
@@ -60,7 +69,19 @@ struct rcluster_links {
 
 struct rcluster;
 
+struct rcluster_snapshots {
+    raft_index threshold;  /* snapshot every this many applied entries; 0: never */
+    uint64_t min_ms, max_ms; /* how long each takes */
+    size_t apply_batch;    /* replica_config.apply_batch (0: its default) */
+};
+
 struct rcluster *rcluster_new(int n, uint64_t seed, rcluster_done_fn done, void *ctx);
+struct rcluster *rcluster_new_snapshots(int n, uint64_t seed, rcluster_done_fn done, void *ctx,
+                                        const struct rcluster_snapshots *snap);
+/* Whether a live node's background snapshot is running. */
+bool rcluster_snapshot_running(const struct rcluster *c, int node);
+/* Snapshots finished, and cut short by a crash, so far. */
+void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t *cut);
 void rcluster_free(struct rcluster *c);
 void rcluster_set_links(struct rcluster *c, const struct rcluster_links *l);
 

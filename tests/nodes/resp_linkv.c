@@ -5,6 +5,15 @@
  *
  *   resp_linkv --nodes n1=127.0.0.1:7001,n2=... --time-limit S --out FILE
  *              [--concurrency C] [--timeout-ms T] [--ops-per-key N] [--seed N]
+ *              [--workload register|string|expiry]
+ *
+ * The string workload does GET, SET (0-4), INCRBY (1-3), APPEND ("x"),
+ * GETSET and DEL instead, recorded as the checker's string model expects
+ * (src/check/check.h): INCRBY on a value that is no integer fails with
+ * error 40; GET and GETSET record their values as JSON strings. The expiry
+ * workload does SET with PXAT (an absolute deadline 50-1500 ms ahead on
+ * this machine's clock, recorded as "deadline"; a third of them without
+ * one), GET, PTTL, PERSIST and DEL, judged by the expiry model.
  *
  * Client p talks to node p mod N, one request at a time. Keys are "k<i>";
  * values 0-4. Outcomes follow the Maelstrom conventions the checker knows:
@@ -25,14 +34,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "common/rng.h"
 
 #define WL_MAX_NODES 16
 
-enum wl_f { WL_READ, WL_WRITE, WL_CAS };
-static const char *wl_f_names[] = {"read", "write", "cas"};
+enum wl_f { WL_READ, WL_WRITE, WL_CAS, WL_GET, WL_SET, WL_INCR, WL_APPEND, WL_GETSET, WL_DEL, WL_PTTL,
+            WL_PERSIST, WL_NF };
+static const char *wl_f_names[] = {"read",   "write", "cas", "get",  "set",    "incr",
+                                   "append", "getset", "del", "pttl", "persist"};
 
 struct wl;
 
@@ -44,12 +56,13 @@ struct wl_client {
     uv_connect_t creq;
     uv_write_t wreq;
     uv_timer_t timer;
-    char out[128];
+    char out[160];
     char *in;
     size_t in_len, in_cap;
     bool connected, busy, stopped;
     /* the request in flight */
     int f, key, a, b;
+    int64_t deadline; /* SET PXAT: the absolute deadline (ms); 0: none */
     uint64_t invoke_ns;
 };
 
@@ -65,31 +78,76 @@ struct wl {
     struct rng rng;
     FILE *out;
     int running;
-    uint64_t counts[3][3]; /* f x ok/fail/info */
+    bool strings; /* --workload string */
+    bool expiry;  /* --workload expiry */
+    uint64_t counts[WL_NF][3]; /* f x ok/fail/info */
 };
+
+/* A reply's bytes as a JSON string (digits and letters only come back
+ * here, but anything else is escaped). */
+static void wl_json_string(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t k = 0;
+    out[k++] = '"';
+    for (size_t i = 0; i < n && k + 8 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            k += (size_t)snprintf(out + k, cap - k, "\\%c", ch);
+        else if (ch < 0x20 || ch > 0x7e)
+            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", ch);
+        else
+            out[k++] = (char)ch;
+    }
+    out[k++] = '"';
+    out[k] = '\0';
+}
 
 static uint64_t wl_now(const struct wl *w)
 {
     return uv_hrtime() - w->start_ns;
 }
 
+/* output: the completion's value as JSON (string workload), or NULL for
+ * the invocation's (and the register workload's own rendering). */
+static void wl_record_value(struct wl_client *c, const char *type, int code, const char *text, int read_value,
+                            const char *output);
+
 static void wl_record(struct wl_client *c, const char *type, int code, const char *text, int read_value)
 {
+    wl_record_value(c, type, code, text, read_value, NULL);
+}
+
+static void wl_record_value(struct wl_client *c, const char *type, int code, const char *text, int read_value,
+                            const char *output)
+{
     struct wl *w = c->wl;
-    char value[48];
+    char value[600];
+    bool invoke = strcmp(type, "invoke") == 0;
     if (c->f == WL_READ)
         snprintf(value, sizeof value, read_value >= 0 ? "%d" : "null", read_value);
     else if (c->f == WL_WRITE)
         snprintf(value, sizeof value, "%d", c->a);
-    else
+    else if (c->f == WL_CAS)
         snprintf(value, sizeof value, "[%d,%d]", c->a, c->b);
-    if (strcmp(type, "invoke") == 0 && c->f == WL_READ)
+    else if (!invoke && output)
+        snprintf(value, sizeof value, "%s", output);
+    else if (c->f == WL_SET || c->f == WL_GETSET)
+        snprintf(value, sizeof value, "\"%d\"", c->a);
+    else if (c->f == WL_INCR)
+        snprintf(value, sizeof value, "%d", c->a);
+    else if (c->f == WL_APPEND)
+        snprintf(value, sizeof value, "\"x\"");
+    else
+        snprintf(value, sizeof value, "null");
+    if (invoke && c->f == WL_READ)
         snprintf(value, sizeof value, "null");
     fprintf(w->out,
             "{\"index\":%" PRIu64 ",\"time\":%" PRIu64 ",\"process\":%" PRId64
             ",\"type\":\"%s\",\"f\":\"%s\",\"key\":%d,\"value\":%s,\"node\":\"%s\"",
             w->index++, strcmp(type, "invoke") == 0 ? c->invoke_ns : wl_now(w), c->process, type,
             wl_f_names[c->f], c->key, value, w->names[c->node]);
+    if (invoke && c->f == WL_SET && c->deadline)
+        fprintf(w->out, ",\"deadline\":%" PRId64, c->deadline);
     if (code >= 0) {
         fprintf(w->out, ",\"error\":[%d,\"", code);
         for (const char *p = text; *p; p++)
@@ -169,11 +227,33 @@ static void wl_complete(struct wl_client *c, const struct resp_reply *r)
         /* No leader: back off a little instead of spinning. */
         uv_timer_start(&c->timer, wl_on_next, 20, 0);
         return;
+    } else if (err && c->f == WL_INCR && strstr(text, "not an integer")) {
+        wl_record(c, "fail", 40, "not-an-integer", -1);
     } else if (err) { /* UNCERTAIN or anything unexpected: outcome unknown */
-        if (c->f == WL_READ) {
+        if (c->f == WL_READ || c->f == WL_GET || c->f == WL_PTTL) {
             wl_record(c, "fail", 1000, text, -1);
         } else {
             wl_record(c, "info", 1000, text, -1);
+            c->process += c->wl->concurrency;
+        }
+    } else if (c->f >= WL_GET) {
+        char v[560];
+        if (c->f == WL_INCR && r->type == RESP_R_INT) {
+            snprintf(v, sizeof v, "%lld", (long long)r->integer);
+            wl_record_value(c, "ok", -1, "", -1, v);
+        } else if ((c->f == WL_APPEND || c->f == WL_DEL || c->f == WL_PTTL || c->f == WL_PERSIST) &&
+                   r->type == RESP_R_INT) {
+            snprintf(v, sizeof v, "%lld", (long long)r->integer);
+            wl_record_value(c, "ok", -1, "", -1, v);
+        } else if ((c->f == WL_GET || c->f == WL_GETSET) && r->type == RESP_R_NULL) {
+            wl_record_value(c, "ok", -1, "", -1, "null");
+        } else if ((c->f == WL_GET || c->f == WL_GETSET) && r->type == RESP_R_BULK) {
+            wl_json_string(v, sizeof v, r->str, r->len);
+            wl_record_value(c, "ok", -1, "", -1, v);
+        } else if (c->f == WL_SET && r->type == RESP_R_SIMPLE) {
+            wl_record_value(c, "ok", -1, "", -1, NULL);
+        } else {
+            wl_record(c, "info", 1002, "unexpected reply", -1);
             c->process += c->wl->concurrency;
         }
     } else if (c->f == WL_READ) {
@@ -266,14 +346,48 @@ static void wl_next(struct wl_client *c)
         uv_timer_stop(&c->timer);
         return;
     }
-    uint64_t roll = rng_below(&w->rng, 4);
-    c->f = roll < 2 ? WL_READ : roll == 2 ? WL_WRITE : WL_CAS;
+    uint64_t roll = rng_below(&w->rng, w->strings ? 12 : w->expiry ? 10 : 4);
+    c->deadline = 0;
+    if (w->expiry)
+        c->f = roll < 3 ? WL_GET : roll < 6 ? WL_SET : roll < 8 ? WL_PTTL : roll < 9 ? WL_PERSIST : WL_DEL;
+    else if (w->strings)
+        c->f = roll < 4 ? WL_GET : roll < 6 ? WL_SET : roll < 9 ? WL_INCR : roll < 10 ? WL_APPEND
+               : roll < 11 ? WL_GETSET : WL_DEL;
+    else
+        c->f = roll < 2 ? WL_READ : roll == 2 ? WL_WRITE : WL_CAS;
     c->key = (int)(w->invoked / w->ops_per_key + rng_below(&w->rng, 2));
     c->a = (int)rng_below(&w->rng, 5);
     c->b = (int)rng_below(&w->rng, 5);
+    if (c->f == WL_INCR)
+        c->a = 1 + (int)rng_below(&w->rng, 3);
     w->invoked++;
     int len;
-    if (c->f == WL_READ)
+    char key[24];
+    int kl = snprintf(key, sizeof key, "k%d", c->key);
+    if (c->f == WL_SET && w->expiry && rng_below(&w->rng, 3) != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        c->deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 50 + (int64_t)rng_below(&w->rng, 1450);
+        char dl[24];
+        int dn = snprintf(dl, sizeof dl, "%" PRId64, c->deadline);
+        len = snprintf(c->out, sizeof c->out,
+                       "*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\n%d\r\n$4\r\nPXAT\r\n$%d\r\n%s\r\n", kl, key,
+                       c->a, dn, dl);
+    } else if (c->f == WL_PTTL || c->f == WL_PERSIST)
+        len = snprintf(c->out, sizeof c->out, "*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", c->f == WL_PTTL ? 4 : 7,
+                       c->f == WL_PTTL ? "PTTL" : "PERSIST", kl, key);
+    else if (c->f == WL_GET || c->f == WL_DEL)
+        len = snprintf(c->out, sizeof c->out, "*2\r\n$3\r\n%s\r\n$%d\r\n%s\r\n",
+                       c->f == WL_GET ? "GET" : "DEL", kl, key);
+    else if (c->f == WL_SET || c->f == WL_GETSET)
+        len = snprintf(c->out, sizeof c->out, "*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$1\r\n%d\r\n",
+                       c->f == WL_SET ? 3 : 6, c->f == WL_SET ? "SET" : "GETSET", kl, key, c->a);
+    else if (c->f == WL_INCR)
+        len = snprintf(c->out, sizeof c->out, "*3\r\n$6\r\nINCRBY\r\n$%d\r\n%s\r\n$1\r\n%d\r\n", kl,
+                       key, c->a);
+    else if (c->f == WL_APPEND)
+        len = snprintf(c->out, sizeof c->out, "*3\r\n$6\r\nAPPEND\r\n$%d\r\n%s\r\n$1\r\nx\r\n", kl, key);
+    else if (c->f == WL_READ)
         len = snprintf(c->out, sizeof c->out, "*2\r\n$3\r\nGET\r\n$%d\r\nk%d\r\n",
                        snprintf(NULL, 0, "k%d", c->key), c->key);
     else if (c->f == WL_WRITE)
@@ -366,6 +480,12 @@ int main(int argc, char **argv)
             w.ops_per_key = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--workload") == 0 && (strcmp(argv[i + 1], "string") == 0 ||
+                                                         strcmp(argv[i + 1], "expiry") == 0 ||
+                                                         strcmp(argv[i + 1], "register") == 0)) {
+            w.strings = strcmp(argv[i + 1], "string") == 0;
+            w.expiry = strcmp(argv[i + 1], "expiry") == 0;
+        }
         else {
             fprintf(stderr, "resp_linkv: unknown option %s\n", argv[i]);
             return 64;
@@ -422,7 +542,9 @@ int main(int argc, char **argv)
     fclose(w.out);
     double secs = (double)wl_now(&w) / 1e9;
     uint64_t total = 0, ok = 0;
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < WL_NF; f++) {
+        if (w.counts[f][0] + w.counts[f][1] + w.counts[f][2] == 0)
+            continue;
         fprintf(stderr, "resp_linkv: %-5s ok %" PRIu64 " fail %" PRIu64 " info %" PRIu64 "\n", wl_f_names[f],
                 w.counts[f][0], w.counts[f][1], w.counts[f][2]);
         total += w.counts[f][0] + w.counts[f][1] + w.counts[f][2];

@@ -26,6 +26,9 @@
  *   end 13 by the forward timeout and be appended later (router.h rule 8
  *   breaks its connection); RAFTKV_NO_STREAM_STALLS=1 turns that off.
  *   RAFTKV_NO_ORDER=1    check plain linearizability only
+ *   RAFTKV_NO_SNAPSHOTS=1  no background snapshots (half the schedules take
+ *                        them: durable 20-400 ms after they begin, crashes
+ *                        in the middle of some)
  * A failure prints `seed=S` and what failed.
  */
 #include <criterion/criterion.h>
@@ -254,13 +257,32 @@ static void dump(const struct lin_op *h, size_t n, const struct lin_report *rep)
 }
 
 /* Runs one schedule; NULL or a malloc'd description of what failed. */
+/* Background snapshots finished, and cut short by a crash, over the run. */
+static uint64_t snapshots_done, snapshots_cut;
+
 static char *run_schedule(uint64_t seed, size_t *undecided)
 {
     struct run run;
     memset(&run, 0, sizeof run);
     rng_seed(&run.g, seed ^ 0x0badcafeULL);
     run.n = rng_below(&run.g, 3) ? 3 : 5;
-    run.c = rcluster_new(run.n, seed, on_done, &run);
+    /* Half the schedules snapshot in the background (a threshold of 15-80
+     * entries, each taking 20-400 ms of simulated time, longer than an
+     * election timeout), and crash nodes in the middle of one. Drawn from
+     * their own generator, so the other draws of a seed stay as they were. */
+    struct rng sg;
+    rng_seed(&sg, seed ^ 0x5a9507ULL);
+    struct rcluster_snapshots snap = {0};
+    if (rng_below(&sg, 2) && !getenv("RAFTKV_NO_SNAPSHOTS")) {
+        snap.threshold = 15 + rng_below(&sg, 66);
+        snap.min_ms = 20 + rng_below(&sg, 100);
+        snap.max_ms = snap.min_ms + rng_below(&sg, 300);
+    }
+    /* And a third apply committed entries a few per flush, so reads the
+     * core declares ready often wait for a backlog. */
+    if (rng_below(&sg, 3) == 0)
+        snap.apply_batch = 1 + rng_below(&sg, 4);
+    run.c = rcluster_new_snapshots(run.n, seed, on_done, &run, &snap);
     cr_assert_not_null(run.c);
     struct rcluster *c = run.c;
     struct rcluster_links links;
@@ -283,6 +305,13 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
             nemesis(&run);
             next_nemesis = rcluster_now(c) + 150 + rng_below(&run.g, 800);
         }
+        /* A restart in the middle of a snapshot: crash, then restart soon. */
+        for (int i = 0; snap.threshold && i < run.n; i++)
+            if (rcluster_snapshot_running(c, i) && rng_below(&sg, 40) == 0) {
+                rcluster_crash(c, i);
+                rcluster_elapse(c, 5 + rng_below(&sg, 50));
+                rcluster_restart(c, i);
+            }
         clients(&run);
         rcluster_elapse(c, 10 + rng_below(&run.g, 20));
     }
@@ -352,6 +381,10 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     for (int k = 0; k < N_KEYS; k++)
         free(run.h[k]);
     free(run.ops);
+    uint64_t sd, sc;
+    rcluster_snapshot_counts(c, &sd, &sc);
+    snapshots_done += sd;
+    snapshots_cut += sc;
     rcluster_free(c);
     return failure;
 }
@@ -387,8 +420,14 @@ Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_
                 break;
         }
     }
-    printf("routed schedules: %zu keys undecided within the checker's bound\n", undecided);
+    printf("routed schedules: %zu keys undecided within the checker's bound; %llu background "
+           "snapshots taken, %llu cut short by a crash\n",
+           undecided, (unsigned long long)snapshots_done, (unsigned long long)snapshots_cut);
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
     cr_assert_leq(undecided, 3 * n / 100 + 1, "%zu keys undecided: the schedules are too hard to judge",
                   undecided);
+    if (n >= 50 && !getenv("RAFTKV_NO_SNAPSHOTS")) {
+        cr_assert_gt(snapshots_done, 0, "no background snapshot was taken");
+        cr_assert_gt(snapshots_cut, 0, "no crash hit a background snapshot");
+    }
 }

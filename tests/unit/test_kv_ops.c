@@ -266,6 +266,12 @@ Test(kv_ops, a_key_absent_at_watch_and_again_at_exec_changed_if_it_existed_betwe
     logged(s, cmd(KV_DEL, "w", NULL, 0, 0), 4);
     r = read_at(s, cmd(KV_VERSION, "w", NULL, KV_VERSION_EXPECT, watched), 4);
     cr_assert_eq(r.code, 22, "created and deleted again");
+    /* SET with a deadline already past leaves it absent, but wrote it. */
+    r = read_at(s, cmd(KV_VERSION, "p", NULL, 0, 0), 4);
+    watched = r.num;
+    logged(s, cmd(KV_SET, "p", "x", KV_SET_EXPIRE_AT, 1), 4);
+    r = read_at(s, cmd(KV_VERSION, "p", NULL, KV_VERSION_EXPECT, watched), 4);
+    cr_assert_eq(r.code, 22, "SET ... PXAT <past> counts as a write");
     /* Created with a deadline that has passed: it existed, so it changed. */
     r = read_at(s, cmd(KV_VERSION, "e", NULL, 0, 0), 5);
     watched = r.num;
@@ -302,10 +308,20 @@ Test(kv_ops, a_result_travels_as_bytes_and_back)
     cr_assert_null(d.sub[0].bytes);
     kv_result_release(&d);
     cr_assert_eq(kv_result_decode(data, len - 1, &d), -1);
-    data[20] = 200; /* a text longer than the field holds */
-    cr_assert_eq(kv_result_decode(data, len, &d), -1);
     free(data);
     kv_result_release(&r);
+    /* A text longer than the field holds (159 bytes and its NUL), though
+     * every byte of it is there: refused, not copied. */
+    uint8_t big[13 + 1 + 200 + 4] = {0};
+    big[13] = 200;
+    memset(big + 14, 'a', 200);
+    cr_assert_eq(kv_result_decode(big, sizeof big, &d), -1);
+    big[13] = 159;
+    cr_assert_eq(kv_result_decode(big, 13 + 1 + 159 + 4, &d), -1, "a sub-result count no bytes back");
+    memmove(big + 14 + 159, big + 14 + 200, 4);
+    cr_assert_eq(kv_result_decode(big, 13 + 1 + 159 + 4, &d), 0, "159 bytes fit");
+    cr_assert_eq(strlen(d.text), 159);
+    kv_result_release(&d);
 }
 
 Test(kv_ops, a_snapshot_keeps_types_deadlines_versions_and_time)

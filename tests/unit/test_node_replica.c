@@ -644,7 +644,9 @@ Test(node_replica, a_follower_that_lost_its_data_is_reported_rate_limited)
     cr_assert(strstr(text, "peer n3 says its log agrees with the leader's only up to index 0, "
                            "below index 1234 that it acknowledged: it lost data"),
               "%s", text);
-    cr_assert(strstr(text, "remove it and add it back as a new member"), "%s", text);
+    cr_assert(strstr(text, "Replace it (docs/OPERATIONS.md, \"Replace a member\"): RAFT.NODE REMOVE it on the "
+                           "leader, then add it back with an empty data directory"),
+              "%s", text);
 }
 
 

@@ -793,10 +793,10 @@ Test(peer_codec, encodes_snapshot_acks_byte_for_byte_and_refuses_unknown_status)
     cr_assert_eq(peer_decode_snap_ack(unknown, sizeof unknown, &d), PEER_ERR_MALFORMED);
     const uint8_t trailing[] = {0xb4, 0x24, 3, 0, 0};
     cr_assert_eq(peer_decode_snap_ack(trailing, sizeof trailing, &d), PEER_ERR_MALFORMED);
-    /* Kinds 5-7 pass the framing; 8 does not. */
+    /* Kinds 5-8 pass the framing (8: MEMBERS); 9 does not. */
     uint8_t kind;
     size_t flen;
-    const uint8_t k8[] = {0, 0, 0, 6, 3, 8, 0xb4, 0x24, 3, 0};
+    const uint8_t k8[] = {0, 0, 0, 6, 3, 9, 0xb4, 0x24, 3, 0};
     cr_assert_eq(peer_frame_peek(go_on, sizeof go_on, PEER_DEFAULT_MAX_FRAME, &kind, &flen), 1);
     cr_assert_eq(kind, 7);
     cr_assert_eq(peer_frame_peek(k8, sizeof k8, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_MALFORMED);

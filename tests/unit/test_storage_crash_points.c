@@ -206,3 +206,115 @@ Test(storage_crash_points, a_failed_fsync_at_any_point_never_loses_what_was_ackn
     int n = cp_run_all(CP_SYNC);
     cr_assert_gt(n, 20, "the script makes %d sync calls", n);
 }
+
+/* The commit of a background snapshot runs on another thread while the
+ * loop keeps appending: a kill -9 after ANY step of that job (the rename,
+ * each directory fsync, the deletion of older snapshots, each segment
+ * unlink) leaves the old snapshot or the new one, never neither, and every
+ * acknowledged entry after whichever it is. */
+/* stop: -1 the job runs whole, k >= 0 it stops after k steps. */
+static void cj_setup(const char *dir, struct storage **out, struct storage_commit_job *cj,
+                     long stop)
+{
+    struct storage_options o = {.segment_bytes = 300};
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &o);
+    tsu_append_range(s, 1, 40, 1); /* several segments */
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cr_assert_eq(tsu_save_snapshot(s, 10, 1, "old"), STORAGE_OK);
+    tsu_append_range(s, 41, 60, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    struct storage_snapshot_job job;
+    cr_assert_eq(storage_snapshot_begin(s, 50, 1, &job), STORAGE_OK);
+    size_t len;
+    uint8_t *img = tsu_image(50, 1, "new", &len);
+    cr_assert_eq(storage_snapshot_job_write(&job, img, len), 0);
+    cr_assert_eq(storage_snapshot_job_sync(&job), 0);
+    free(img);
+    cr_assert_eq(storage_snapshot_commit_begin(s, &job, cj), STORAGE_COMMIT_STARTED);
+    cr_assert_geq(cj->n_segs, 3, "the snapshot covers %zu whole segments", cj->n_segs);
+    /* The loop goes on meanwhile: appends (rolling segments) and syncs. */
+    tsu_append_range(s, 61, 70, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    cj->stop = stop >= 0;
+    cj->stop_after = stop >= 0 ? (size_t)stop : 0;
+    storage_commit_job_run(cj);
+    tsu_append_range(s, 71, 75, 1);
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    *out = s;
+}
+
+Test(storage_crash_points, a_crash_at_any_step_of_an_off_loop_commit_leaves_a_whole_snapshot)
+{
+    /* How many steps the whole job takes. */
+    char dir[256];
+    tsu_make_dir(dir, sizeof dir);
+    struct storage *s;
+    struct storage_commit_job cj;
+    cj_setup(dir, &s, &cj, -1);
+    size_t steps = cj.steps;
+    size_t covered = cj.n_segs;
+    cr_assert_eq(steps, 3 + 2 * covered, "rename, fsync, older snapshots, unlink+fsync each");
+    cr_assert_eq(storage_snapshot_commit_end(s, &cj), STORAGE_OK);
+    cr_assert_eq(storage_snapshot_index(s), 50);
+    cr_assert_eq(storage_first_index(s), 51);
+    struct storage_stats st;
+    storage_get_stats(s, &st);
+    storage_close(s);
+    cr_assert_eq(tsu_count_files(dir, "snap-"), 1, "the older snapshot was deleted");
+    tsu_remove_dir(dir);
+
+    int olds = 0, news = 0;
+    for (size_t k = 0; k <= steps; k++) {
+        tsu_make_dir(dir, sizeof dir);
+        cj_setup(dir, &s, &cj, (long)k); /* k == steps: it ran whole */
+        storage_abandon(s); /* kill -9 before the loop heard of the job's end */
+        struct tsu_log log = {0};
+        struct storage_options o = {.segment_bytes = 300, .log = tsu_log_line, .log_ctx = &log};
+        struct raft_restore r;
+        s = tsu_open(dir, &r, &o);
+        char tag[32];
+        tsu_snapshot_tag(s, tag, sizeof tag);
+        /* Not renamed yet: the old one; renamed (even before the directory
+         * fsync, as kill -9 keeps the page cache): the new one. */
+        cr_assert_eq(r.snap_index, k == 0 ? 10 : 50, "after %zu steps: snapshot %" PRIu64, k,
+                     r.snap_index);
+        cr_assert_str_eq(tag, r.snap_index == 50 ? "new" : "old", "after %zu steps", k);
+        olds += r.snap_index == 10;
+        news += r.snap_index == 50;
+        /* Every acknowledged entry after the snapshot is there. */
+        cr_assert_eq(r.n_entries, 75 - r.snap_index, "after %zu steps: %zu entries after %" PRIu64,
+                     k, r.n_entries, r.snap_index);
+        for (size_t i = 0; i < r.n_entries; i++)
+            tsu_expect_entry(&r, i, r.snap_index + 1 + i, 1);
+        cr_assert_eq(tsu_count_files(dir, "snap-"), 1, "after %zu steps: one snapshot left", k);
+        storage_close(s);
+        tsu_remove_dir(dir);
+    }
+    cr_assert_eq(olds, 1, "only a crash before the rename keeps the old snapshot");
+    cr_assert_eq(news, (int)steps);
+}
+
+/* A leader's snapshot saved while our commit job runs waits for the job,
+ * and the job's later end only reports. */
+Test(storage_crash_points, a_leaders_snapshot_during_an_off_loop_commit_waits_for_it)
+{
+    char dir[256];
+    tsu_make_dir(dir, sizeof dir);
+    struct storage *s;
+    struct storage_commit_job cj;
+    cj_setup(dir, &s, &cj, -1);
+    cr_assert(storage_commit_running(s));
+    cr_assert_eq(tsu_save_snapshot(s, 90, 2, "leader"), STORAGE_OK);
+    cr_assert_not(storage_commit_running(s));
+    cr_assert_eq(storage_snapshot_commit_end(s, &cj), STORAGE_OK);
+    cr_assert_eq(storage_snapshot_index(s), 90);
+    storage_close(s);
+    struct raft_restore r;
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.snap_index, 90);
+    cr_assert_eq(r.n_entries, 0);
+    storage_close(s);
+    cr_assert_eq(tsu_count_files(dir, "snap-"), 1);
+    tsu_remove_dir(dir);
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# bench_scale.sh - `make bench-scale` (issue 12): a durable 3-member cluster
+# on loopback loaded the way a user with a real data set loads it, side by
+# side with Redis 7 (appendonly yes, appendfsync always) on the same keys.
+#   bench/bench_scale.sh BUILD        KEYS=N (10000000) sets the key space
+# Loads KEYS keys with 100-byte values (redis-benchmark -t set -r KEYS
+# -n 3*KEYS -d 100 -P 16 -c 50 against the leader: random keys, about 95% of
+# the key space), then overwrites (-n KEYS more), while scale_probe.py reads
+# one GET every 10 ms and every member's INFO once a second. Prints:
+# throughput per 10 s, leader changes, -UNCERTAIN/-TRYAGAIN answers, GET
+# p50/p99/max inside and outside snapshot windows, each snapshot's time and
+# size, memory per key of each member (RSS / keys), disk use; then kill -9 of
+# all three, time from their restart to the first successful write; time for
+# a member started on an empty data directory to catch up; and Redis's
+# throughput, memory per key, BGSAVE and load time. Not a test: nothing here
+# fails on speed. RAFTKV_OPTS adds options to every member; CATCHUP_WAIT (120)
+# bounds the wait for the empty member, in seconds; KEEP=1 keeps the work
+# directory. redis-benchmark stops at its first error reply, so a run with
+# errors loaded fewer keys than the key count printed assumes.
+set -uo pipefail
+build=${1:-build}
+keys=${KEYS:-10000000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+raftkv=$(cd "$build" && pwd)/raftkv
+bash "$root/scripts/deps.sh" bench >/dev/null
+work=$(mktemp -d /tmp/raftkv-scale.XXXXXX)
+pids=()
+cleanup() {
+  touch "$work/stop"
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
+  echo "no free port" >&2; exit 1
+}
+now_ms() { date +%s%3N; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+echo "raftkv bench-scale: $keys keys, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
+certs=$work/certs
+"$raftkv" certs --dir "$certs" --members n1,n2,n3 >/dev/null
+declare -A CP PP PID
+peers=
+for i in 1 2 3; do PP[$i]=$(free_port); CP[$i]=$(free_port); peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
+# shellcheck disable=SC2086
+start_member() { # start_member I
+  "$raftkv" serve --id "n$1" --peers "$peers" --listen "127.0.0.1:${CP[$1]}" --data-dir "$work/n$1" \
+    --certs-dir "$certs" --log-level info ${RAFTKV_OPTS:-} >>"$work/n$1.log" 2>&1 &
+  PID[$1]=$!
+  pids+=($!)
+}
+leader_port() {
+  local l
+  for _ in $(seq 1 600); do
+    for i in 1 2 3; do
+      l=$(redis-cli -p "${CP[$i]}" LEADER 2>/dev/null | tr -d '\r')
+      case "$l" in n[123]) echo "${CP[${l#n}]} $l"; return;; esac
+    done
+    sleep 0.05
+  done
+  echo "0 none"
+}
+for i in 1 2 3; do start_member "$i"; done
+read -r LPORT LNAME <<<"$(leader_port)"
+[ "$LPORT" != 0 ] || { echo "no leader"; tail -n 5 "$work"/n*.log; exit 1; }
+echo "cluster: leader $LNAME on port $LPORT; data in $work"
+
+python3 "$root/bench/scale_probe.py" "$work/probe" "$work/stop" "$LPORT" "${CP[1]}" "${CP[2]}" "${CP[3]}" &
+pids+=($!)
+probe_pid=$!
+
+load() { # load LABEL N: redis-benchmark against PORT; prints rps and errors
+  local label=$1 n=$2 port=$3
+  local cmd=(redis-benchmark -p "$port" -t set -r "$keys" -d 100 -P 16 -c 50 -n "$n" -q)
+  echo "\$ ${cmd[*]}"
+  local t0 t1 out
+  t0=$(now_ms)
+  out=$("${cmd[@]}" 2>&1 | tr '\r' '\n')
+  t1=$(now_ms)
+  echo "$out" | grep -E 'requests per second' | tail -n 1 | sed "s/^/  $label: /"
+  local errs
+  errs=$(echo "$out" | grep -cE 'UNCERTAIN|TRYAGAIN|Error' || true)
+  echo "  $label: $n SETs in $(( (t1 - t0) / 1000 )) s, error lines: $errs"
+  [ "$errs" = 0 ] || echo "$out" | grep -E 'UNCERTAIN|TRYAGAIN|Error' | sort | uniq -c | head -n 5 | sed 's/^/    /'
+}
+load_start=$(now_ms)
+load "load" $((3 * keys)) "$LPORT"
+load "overwrite" "$keys" "$LPORT"
+load_end=$(now_ms)
+sleep 2
+touch "$work/stop"
+wait "$probe_pid" 2>/dev/null
+
+echo "== throughput (applied entries per 10 s on the leader, from INFO)"
+awk -v l="$LNAME" -v s="$load_start" -v e="$load_end" '$2 == l && $5 != "-" && $1 >= s - 1000 && $1 <= e + 1000 {
+    w = int(($1 - s) / 10000); if (!(w in first)) first[w] = $5; last[w] = $5; if (w > maxw) maxw = w }
+  END { for (w = 0; w <= maxw; w++) if (w in first) printf "  %4d-%4d s: %8.0f /s\n", w * 10, w * 10 + 10, (last[w] - first[w]) / 10 }' "$work/probe.info"
+echo "== leader changes (distinct term/leader pairs seen by the members, minus one)"
+awk '$3 != "-" {print $3, $4}' "$work/probe.info" | sort -u | awk 'END {print "  " (NR > 0 ? NR - 1 : 0)}'
+echo "== -UNCERTAIN / -TRYAGAIN answered (metrics of each member)"
+for i in 1 2 3; do
+  redis-cli -p "${CP[$i]}" INFO 2>/dev/null | tr -d '\r' | grep -o 'tryagain=[0-9]*\|uncertain=[0-9]*' | tr '\n' ' ' | sed "s/^/  n$i: /"; echo
+done
+
+echo "== snapshots (each member's log)"
+for i in 1 2 3; do
+  grep 'event=snapshot_done' "$work/n$i.log" | sed -E 's/.*index=([0-9]+).* ms=([0-9.]+) fork_ms=([0-9.]+) commit_ms=([0-9.]+)( commit_loop_ms=([0-9.]+))? disk_bytes=([0-9]+).*/index \1: \2 ms, fork \3 ms, commit \4 ms (on the loop \6 ms), disk \7 bytes/' | sed "s/^/  n$i /"
+done
+# Snapshot windows: from each member's snapshot_started to its
+# snapshot_done (the logs' UTC timestamps, the probe's Unix time).
+echo "== GET latency every 10 ms on the leader (us): p50 / p99 / max, failures"
+for i in 1 2 3; do grep -hE 'event=snapshot_(started|done|failed)' "$work/n$i.log"; done |
+  sed -E 's/^ts=([^ ]+) .*event=snapshot_([a-z]+).*/\1 \2/' | while read -r ts ev; do
+    echo "$(date -d "$ts" +%s%3N) $ev"; done | sort -n >"$work/windows"
+awk 'FILENAME ~ /windows$/ { if ($2 == "started") { s[++n] = $1 } else if (n > c) { e[++c] = $1 }; next }
+  { inside = 0; for (i = 1; i <= c; i++) if ($1 >= s[i] && $1 <= e[i]) { inside = 1; break }
+    print (inside ? "inside" : "outside"), $2, $3 }' "$work/windows" "$work/probe.gets" >"$work/gets.tagged"
+for w in outside inside; do
+  awk -v w=$w '$1 == w {print $2}' "$work/gets.tagged" | sort -n | awk -v w=$w '{a[NR] = $1}
+    END { if (NR) printf "  %-7s snapshots (%d GETs): p50 %d, p99 %d, max %d\n", w, NR, a[int(NR * 0.5) + 1], a[int(NR * 0.99) + 1], a[NR] }'
+done
+awk '!$3 {f++} END {printf "  failed GETs: %d\n", f}' "$work/gets.tagged"
+
+echo "== memory per key and disk (after the load)"
+dbkeys=$(awk -v k="$keys" 'BEGIN {printf "%d", k * (1 - exp(-4))}')
+echo "  keys held: about $dbkeys (KEYS x (1 - e^-4): 4 x KEYS SETs of random keys below KEYS)"
+for i in 1 2 3; do
+  r=$(rss_kb "${PID[$i]}")
+  d=$(du -sb "$work/n$i" | cut -f1)
+  echo "  n$i: RSS $((r / 1024)) MB, $(awk -v r="$r" -v k="$dbkeys" 'BEGIN {printf "%.0f", r * 1024 / k}') bytes/key; disk $((d / 1048576)) MB"
+done
+
+echo "== restart: kill -9 all three, start them, time to the first successful write"
+for i in 1 2 3; do kill -9 "${PID[$i]}" 2>/dev/null; done
+wait "${PID[1]}" "${PID[2]}" "${PID[3]}" 2>/dev/null
+t0=$(now_ms)
+for i in 1 2 3; do start_member "$i"; done
+ok=
+for _ in $(seq 1 6000); do
+  for i in 1 2 3; do
+    if [ "$(redis-cli -p "${CP[$i]}" SET restart:probe 1 2>/dev/null | tr -d '\r')" = OK ]; then ok=$i; break 2; fi
+  done
+  sleep 0.02
+done
+t1=$(now_ms)
+echo "  first successful write after $((t1 - t0)) ms (through n${ok:-none})"
+for i in 1 2 3; do grep -E 'event=storage_opened' "$work/n$i.log" | tail -n 1 | sed "s/^/  n$i: /" | cut -c1-200; done
+
+echo "== an empty member catching up"
+read -r LPORT LNAME <<<"$(leader_port)"
+victim=1; [ "$LNAME" = n1 ] && victim=2
+kill -9 "${PID[$victim]}" 2>/dev/null; wait "${PID[$victim]}" 2>/dev/null
+rm -rf "$work/n$victim"
+lead_applied=$(redis-cli -p "$LPORT" INFO | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')
+t0=$(now_ms)
+start_member "$victim"
+caught=
+while [ $(( $(now_ms) - t0 )) -lt $(( ${CATCHUP_WAIT:-120} * 1000 )) ]; do
+  a=$(redis-cli -p "${CP[$victim]}" INFO 2>/dev/null | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')
+  if [ -n "$a" ] && [ "$a" -ge "$lead_applied" ]; then caught=1; break; fi
+  sleep 0.1
+done
+t1=$(now_ms)
+if [ -n "$caught" ]; then
+  echo "  n$victim (empty) applied the leader's index $lead_applied after $((t1 - t0)) ms"
+else
+  echo "  n$victim (empty) had not caught up after $((t1 - t0)) ms (applied ${a:-?} of $lead_applied)"
+  grep -E 'level=(warn|error)' "$work/n$victim.log" | tail -n 3 | cut -c1-200 | sed 's/^/    /'
+fi
+for i in 1 2 3; do kill -9 "${PID[$i]}" 2>/dev/null; done
+wait 2>/dev/null
+
+echo "== Redis $(redis-server --version | grep -oE 'v=[0-9.]+' | cut -c3-) (appendonly yes, appendfsync always), the same load"
+rp=$(free_port)
+mkdir -p "$work/redis"
+redis-server --port "$rp" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes --appendfsync always \
+  --save '' --daemonize no >"$work/redis.out" 2>&1 &
+rpid=$!
+pids+=($rpid)
+for _ in $(seq 1 50); do redis-cli -p "$rp" PING >/dev/null 2>&1 && break; sleep 0.1; done
+load "redis load" $((3 * keys)) "$rp"
+load "redis overwrite" "$keys" "$rp"
+rk=$(redis-cli -p "$rp" DBSIZE | tr -d '\r')
+r=$(rss_kb "$rpid")
+echo "  keys $rk, RSS $((r / 1024)) MB, $(awk -v r="$r" -v k="$rk" 'BEGIN {printf "%.0f", r * 1024 / k}') bytes/key (used_memory $(redis-cli -p "$rp" INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory_human" {print $2}'))"
+t0=$(now_ms)
+redis-cli -p "$rp" BGSAVE >/dev/null
+sleep 0.2
+while redis-cli -p "$rp" INFO persistence | tr -d '\r' | grep -q 'rdb_bgsave_in_progress:1'; do sleep 0.1; done
+t1=$(now_ms)
+echo "  BGSAVE: $((t1 - t0)) ms, $(( $(stat -c %s "$work/redis/dump.rdb") / 1048576 )) MB"
+redis-cli -p "$rp" SHUTDOWN NOSAVE >/dev/null 2>&1; wait "$rpid" 2>/dev/null
+t0=$(now_ms)
+redis-server --port "$rp" --bind 127.0.0.1 --dir "$work/redis" --appendonly no --save '' \
+  --daemonize no >>"$work/redis.out" 2>&1 &
+rpid=$!
+pids+=($rpid)
+until [ "$(redis-cli -p "$rp" PING 2>/dev/null | tr -d '\r')" = PONG ]; do sleep 0.02; done
+t1=$(now_ms)
+echo "  load of dump.rdb at start: $((t1 - t0)) ms to the first PONG ($(grep -oE 'Done loading RDB.*' "$work/redis.out" | tail -n 1))"
+redis-cli -p "$rp" SHUTDOWN NOSAVE >/dev/null 2>&1; wait "$rpid" 2>/dev/null

@@ -1,0 +1,216 @@
+/* ops_keys.c - the keyspace operations of the Redis front end: TYPE,
+ * RENAME (and NX), COPY, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSH; and the
+ * kv_list their key lists travel in. Reads see a key whose deadline has
+ * passed (at the read's stamped time) as absent; writes remove it first,
+ * at the entry's time, on every member alike. SCAN's cursor walks the
+ * fixed-hash bucket table (scan_index.h), so it means the same on every
+ * member. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kv/ops.h"
+#include "kv/scan_index.h"
+#include "storage/le.h"
+
+static const char *type_name(const struct kv_map_entry *e)
+{
+    return e->type == KV_TYPE_STR ? "string" : "json";
+}
+
+static bool live(const struct kv_map *m, const struct kv_map_entry *e, int64_t now)
+{
+    int64_t at = kv_map_expiry(m, e);
+    return at == 0 || at > now;
+}
+
+static void list_put(struct kv_text *t, const char *key, size_t n)
+{
+    uint8_t len[4];
+    le_put32(len, (uint32_t)n);
+    kv_text_put(t, (const char *)len, 4);
+    kv_text_put(t, key, n);
+}
+
+bool kv_list_next(const uint8_t *p, size_t n, size_t *pos, const uint8_t **key, size_t *key_len)
+{
+    if (*pos >= n || n - *pos < 4)
+        return false;
+    size_t len = le_get32(p + *pos);
+    if (n - *pos - 4 < len)
+        return false;
+    *key = p + *pos + 4;
+    *key_len = len;
+    *pos += 4 + len;
+    return true;
+}
+
+/* The list as the result's bytes (an empty list is 0 bytes, not none). */
+static void res_list(struct kv_result *r, struct kv_text *t)
+{
+    if (t->err) {
+        free(t->p);
+        kv_res(r, KV_ERR_MALFORMED, "out of memory");
+        return;
+    }
+    if (!t->p) {
+        kv_res_bytes(r, "", 0);
+        return;
+    }
+    r->bytes = (uint8_t *)t->p;
+    r->len = t->len;
+}
+
+static bool whole_glob(const struct kv_str *pat)
+{
+    return !pat->p || (pat->n == 1 && pat->p[0] == '*');
+}
+
+void kv_op_type(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+{
+    const struct kv_map_entry *e = kv_live(s, &c->skey, now);
+    const char *name = e ? type_name(e) : "none";
+    kv_res_bytes(r, name, strlen(name));
+}
+
+/* The deadline goes along, as in Redis; the old name is deleted (WATCH
+ * sees both keys change). */
+void kv_op_rename(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+{
+    const struct kv_map_entry *e = kv_live_w(s, &c->skey, now);
+    if (!e) {
+        kv_res(r, KV_ERR_NO_KEY, "no such key");
+        return;
+    }
+    bool nx = c->flags & KV_RENAME_NX;
+    if (c->skey.n == c->arg[0].n && memcmp(c->skey.p, c->arg[0].p, c->skey.n) == 0) {
+        r->num = !nx;
+        return;
+    }
+    if (kv_live_w(s, &c->arg[0], now) && nx)
+        return; /* num 0 */
+    struct kv_map_entry *n = kv_store_put(s, (const char *)c->arg[0].p, c->arg[0].n, e->type,
+                                          kv_entry_value(e), kv_entry_value_len(e));
+    if (!n) {
+        kv_res(r, KV_ERR_MALFORMED, "out of memory");
+        return;
+    }
+    kv_map_set_expiry(&s->map, n, kv_map_expiry(&s->map, e));
+    kv_store_del(s, (const char *)c->skey.p, c->skey.n);
+    r->num = 1;
+}
+
+void kv_op_copy(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+{
+    const struct kv_map_entry *e = kv_live_w(s, &c->skey, now);
+    if (!e || (c->skey.n == c->arg[0].n && memcmp(c->skey.p, c->arg[0].p, c->skey.n) == 0))
+        return; /* num 0 */
+    if (kv_live_w(s, &c->arg[0], now) && !(c->flags & KV_COPY_REPLACE))
+        return;
+    struct kv_map_entry *n = kv_store_put(s, (const char *)c->arg[0].p, c->arg[0].n, e->type,
+                                          kv_entry_value(e), kv_entry_value_len(e));
+    if (!n) {
+        kv_res(r, KV_ERR_MALFORMED, "out of memory");
+        return;
+    }
+    kv_map_set_expiry(&s->map, n, kv_map_expiry(&s->map, e));
+    r->num = 1;
+}
+
+/* Every live key the pattern matches: O(N). */
+void kv_op_keys(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+{
+    struct kv_text t = {0};
+    bool all = whole_glob(&c->arg[0]);
+    size_t pos = 0;
+    for (const struct kv_map_entry *e; (e = kv_map_next(&s->map, &pos));) {
+        if (!live(&s->map, e, now))
+            continue;
+        if (all || kv_glob_match((const char *)c->arg[0].p, c->arg[0].n, kv_entry_key(e), kv_entry_key_len(e)))
+            list_put(&t, kv_entry_key(e), kv_entry_key_len(e));
+    }
+    res_list(r, &t);
+}
+
+struct scan_ctx {
+    struct kv_text t;
+    const struct kv_map *m;
+    const struct kv_command *c;
+    int64_t now;
+    bool all;
+};
+
+static void scan_visit(void *ctx, const struct kv_map_entry *e)
+{
+    struct scan_ctx *x = ctx;
+    const struct kv_command *c = x->c;
+    if (!live(x->m, e, x->now))
+        return;
+    if (c->arg[1].p && (strlen(type_name(e)) != c->arg[1].n ||
+                        strncasecmp(type_name(e), (const char *)c->arg[1].p, c->arg[1].n) != 0))
+        return;
+    if (!x->all && !kv_glob_match((const char *)c->arg[0].p, c->arg[0].n, kv_entry_key(e), kv_entry_key_len(e)))
+        return;
+    list_put(&x->t, kv_entry_key(e), kv_entry_key_len(e));
+}
+
+/* As Redis: whole buckets until COUNT entries were seen (before MATCH and
+ * TYPE filter them) or 10 * COUNT buckets were visited. */
+void kv_op_scan(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+{
+    uint64_t count = c->num[1] > 0 ? (uint64_t)c->num[1] : 10;
+    uint64_t buckets = count > UINT64_MAX / 10 ? UINT64_MAX : count * 10;
+    struct scan_ctx x = {.m = &s->map, .c = c, .now = now, .all = whole_glob(&c->arg[0])};
+    uint64_t next = scan_index_walk(&s->map, (uint64_t)c->num[0], count, buckets, scan_visit, &x);
+    res_list(r, &x.t);
+    r->num = (int64_t)next;
+}
+
+struct live_ctx {
+    const struct kv_map *m;
+    int64_t now;
+};
+
+static bool accept_live(void *ctx, const struct kv_map_entry *e)
+{
+    const struct live_ctx *x = ctx;
+    return live(x->m, e, x->now);
+}
+
+/* A bucket from the seed, then the first one with a live key: expected
+ * O(1), O(N) only when nearly every key's deadline passed unremoved. */
+void kv_op_randomkey(struct kv_store *s, const struct kv_command *c, int64_t now,
+                     struct kv_result *r)
+{
+    uint64_t seed = (uint64_t)c->num[0];
+    struct live_ctx x = {.m = &s->map, .now = now};
+    const struct kv_map_entry *e = scan_index_pick(&s->map, seed, seed >> 32, accept_live, &x);
+    if (!e)
+        kv_res(r, KV_ERR_NO_KEY, "no keys");
+    else
+        kv_res_bytes(r, kv_entry_key(e), kv_entry_key_len(e));
+}
+
+void kv_op_dbsize(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+{
+    (void)c;
+    (void)now;
+    r->num = (int64_t)s->map.size;
+}
+
+/* Every key goes; a WATCH on any of them sees it deleted (its bucket of
+ * kv_store.deleted takes the new version), a WATCH on an absent key is not
+ * disturbed, as in Redis. O(N). */
+void kv_op_flush(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+{
+    (void)c;
+    (void)now;
+    if (s->map.size == 0)
+        return;
+    uint64_t v = ++s->version;
+    size_t pos = 0;
+    for (const struct kv_map_entry *e; (e = kv_map_next(&s->map, &pos));)
+        s->deleted[kv_delete_bucket(kv_entry_key(e), kv_entry_key_len(e))] = v;
+    kv_map_clear(&s->map);
+    r->num = 1;
+}

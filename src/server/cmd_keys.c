@@ -1,0 +1,273 @@
+/* cmd_keys.c - the keyspace commands, as Redis 7.0 answers them: UNLINK,
+ * TOUCH, TYPE, RENAME, RENAMENX, COPY, KEYS, SCAN, RANDOMKEY, DBSIZE,
+ * FLUSHDB, FLUSHALL. Each prepares state-machine operations (kv.h's
+ * KV_TYPE ... KV_FLUSH) and runs them with cmd_run, so they are
+ * linearizable (reads through ReadIndex, writes through the log) and work
+ * inside MULTI. UNLINK frees nothing in the background: it is DEL.
+ * FLUSHDB and FLUSHALL accept ASYNC and SYNC and do the same (there is one
+ * database). SCAN's cursor is valid on every member (src/kv/scan_index.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "server/commands.h"
+
+static void oom(struct cmd_ctx *x, struct kv_command *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        kv_command_release(&c[i]);
+    resp_write_error(&x->r->reply, "ERR out of memory");
+}
+
+/* One operation of type op per key from argv[1] on. */
+static void each_key(struct cmd_ctx *x, enum kv_op op)
+{
+    const struct resp_request *q = x->q;
+    size_t n = q->argc - 1;
+    struct kv_command *cmds = calloc(n, sizeof *cmds);
+    if (!cmds) {
+        resp_write_error(&x->r->reply, "ERR out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (cmd_key_op(&cmds[i], op, q, i + 1) != 0) {
+            oom(x, cmds, i + 1);
+            free(cmds);
+            return;
+        }
+    cmd_run(x, cmds, n);
+    free(cmds);
+}
+
+/* One operation on argv[1], with argv[2] as arg[0] when two_keys. */
+static void one_key(struct cmd_ctx *x, enum kv_op op, bool two_keys, uint32_t flags)
+{
+    struct kv_command c;
+    if (cmd_key_op(&c, op, x->q, 1) != 0 || (two_keys && cmd_arg_str(&c.arg[0], x->q, 2) != 0)) {
+        oom(x, &c, 1);
+        return;
+    }
+    c.flags = flags;
+    cmd_run(x, &c, 1);
+}
+
+void cmd_unlink(struct cmd_ctx *x)
+{
+    each_key(x, KV_DEL);
+}
+
+void cmd_touch(struct cmd_ctx *x)
+{
+    each_key(x, KV_EXISTS);
+}
+
+void cmd_type(struct cmd_ctx *x)
+{
+    one_key(x, KV_TYPE, false, 0);
+}
+
+void cmd_rename(struct cmd_ctx *x)
+{
+    one_key(x, KV_RENAME, true, 0);
+}
+
+void cmd_renamenx(struct cmd_ctx *x)
+{
+    x->r->reply_flags = KV_RENAME_NX;
+    one_key(x, KV_RENAME, true, KV_RENAME_NX);
+}
+
+/* COPY source destination [DB n] [REPLACE]: DB 0 only. */
+void cmd_copy(struct cmd_ctx *x)
+{
+    const struct resp_request *q = x->q;
+    struct resp_buf *b = &x->r->reply;
+    uint32_t flags = 0;
+    for (size_t i = 3; i < q->argc; i++) {
+        long long db;
+        if (cmd_arg_is(q, i, "replace")) {
+            flags |= KV_COPY_REPLACE;
+        } else if (cmd_arg_is(q, i, "db") && i + 1 < q->argc) {
+            if (!cmd_arg_ll(q, ++i, &db) || db < INT32_MIN || db > INT32_MAX) {
+                resp_write_error(b, "ERR value is not an integer or out of range");
+                return;
+            }
+            if (db < 0 || db > 15) {
+                resp_write_error(b, "ERR DB index is out of range");
+                return;
+            }
+            if (db != 0) {
+                resp_write_error(b, "ERR raftkv has only database 0");
+                return;
+            }
+        } else {
+            resp_write_error(b, "ERR syntax error");
+            return;
+        }
+    }
+    if (q->argl[1] == q->argl[2] && memcmp(q->argv[1], q->argv[2], q->argl[1]) == 0) {
+        resp_write_error(b, "ERR source and destination objects are the same");
+        return;
+    }
+    one_key(x, KV_COPY, true, flags);
+}
+
+void cmd_keys(struct cmd_ctx *x)
+{
+    struct kv_command c = {.op = KV_KEYS};
+    if (cmd_arg_str(&c.arg[0], x->q, 1) != 0) {
+        oom(x, &c, 1);
+        return;
+    }
+    cmd_run(x, &c, 1);
+}
+
+/* Redis 7.0's cursor: what strtoul reads, the whole argument (so "" is 0
+ * and "-1" is 2^64 - 1), no leading space, no overflow. */
+static bool scan_cursor(const struct resp_request *q, size_t i, uint64_t *out)
+{
+    char buf[64];
+    size_t n = q->argl[i];
+    if (n >= sizeof buf)
+        return false;
+    memcpy(buf, q->argv[i], n);
+    buf[n] = '\0';
+    if (buf[0] == ' ' || (buf[0] >= '\t' && buf[0] <= '\r'))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (*end != '\0' || errno == ERANGE)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] */
+void cmd_scan(struct cmd_ctx *x)
+{
+    const struct resp_request *q = x->q;
+    struct resp_buf *b = &x->r->reply;
+    uint64_t cursor;
+    if (!scan_cursor(q, 1, &cursor)) {
+        resp_write_error(b, "ERR invalid cursor");
+        return;
+    }
+    long long count = 10;
+    size_t match = 0, type = 0;
+    for (size_t i = 2; i < q->argc; i += 2) {
+        bool more = i + 1 < q->argc;
+        if (more && cmd_arg_is(q, i, "count")) {
+            if (!cmd_arg_ll(q, i + 1, &count)) {
+                resp_write_error(b, "ERR value is not an integer or out of range");
+                return;
+            }
+            if (count < 1) {
+                resp_write_error(b, "ERR syntax error");
+                return;
+            }
+        } else if (more && cmd_arg_is(q, i, "match")) {
+            match = i + 1;
+        } else if (more && cmd_arg_is(q, i, "type")) {
+            type = i + 1;
+        } else {
+            resp_write_error(b, "ERR syntax error");
+            return;
+        }
+    }
+    struct kv_command c = {.op = KV_SCAN, .num = {(int64_t)cursor, count}};
+    if ((match && cmd_arg_str(&c.arg[0], q, match) != 0) || (type && cmd_arg_str(&c.arg[1], q, type) != 0)) {
+        oom(x, &c, 1);
+        return;
+    }
+    cmd_run(x, &c, 1);
+}
+
+void cmd_randomkey(struct cmd_ctx *x)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        seed = (uint64_t)cmd_wall_ms() * 0x9e3779b97f4a7c15ull;
+    struct kv_command c = {.op = KV_RANDOMKEY, .num = {(int64_t)seed, 0}};
+    cmd_run(x, &c, 1);
+}
+
+void cmd_dbsize(struct cmd_ctx *x)
+{
+    struct kv_command c = {.op = KV_DBSIZE};
+    cmd_run(x, &c, 1);
+}
+
+/* FLUSHDB and FLUSHALL [ASYNC|SYNC] */
+void cmd_flush(struct cmd_ctx *x)
+{
+    const struct resp_request *q = x->q;
+    if (q->argc > 2 || (q->argc == 2 && !cmd_arg_is(q, 1, "async") && !cmd_arg_is(q, 1, "sync"))) {
+        resp_write_error(&x->r->reply, "ERR syntax error");
+        return;
+    }
+    struct kv_command c = {.op = KV_FLUSH};
+    cmd_run(x, &c, 1);
+}
+
+/* ---- replies ---- */
+
+void cmd_reply_type(struct client_req *r, int proto)
+{
+    (void)proto;
+    const struct kv_result *kv = &r->results[0].kv;
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", kv->bytes ? (int)kv->len : 0, kv->bytes ? (const char *)kv->bytes : "");
+    resp_write_simple(&r->reply, name);
+}
+
+/* RENAME: +OK; RENAMENX: :1 or :0; either: -ERR no such key. */
+void cmd_reply_rename(struct client_req *r, int proto)
+{
+    (void)proto;
+    const struct kv_result *kv = &r->results[0].kv;
+    if (kv->code == KV_ERR_NO_KEY)
+        resp_write_error(&r->reply, "ERR no such key");
+    else if (r->reply_flags & KV_RENAME_NX)
+        resp_write_int(&r->reply, kv->num);
+    else
+        resp_write_simple(&r->reply, "OK");
+}
+
+void cmd_reply_int(struct client_req *r, int proto)
+{
+    (void)proto;
+    resp_write_int(&r->reply, r->results[0].kv.num);
+}
+
+static void write_list(struct resp_buf *b, const struct kv_result *kv)
+{
+    size_t n = 0, pos = 0, len;
+    const uint8_t *key;
+    while (kv->bytes && kv_list_next(kv->bytes, kv->len, &pos, &key, &len))
+        n++;
+    resp_write_array_len(b, n);
+    pos = 0;
+    while (kv->bytes && kv_list_next(kv->bytes, kv->len, &pos, &key, &len))
+        resp_write_bulk(b, key, len);
+}
+
+void cmd_reply_keys(struct client_req *r, int proto)
+{
+    (void)proto;
+    write_list(&r->reply, &r->results[0].kv);
+}
+
+void cmd_reply_scan(struct client_req *r, int proto)
+{
+    (void)proto;
+    const struct kv_result *kv = &r->results[0].kv;
+    char cursor[24];
+    int n = snprintf(cursor, sizeof cursor, "%" PRIu64, (uint64_t)kv->num);
+    resp_write_array_len(&r->reply, 2);
+    resp_write_bulk(&r->reply, cursor, (size_t)n);
+    write_list(&r->reply, kv);
+}

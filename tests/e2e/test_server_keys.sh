@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_server_keys.sh - the keyspace and expiry commands on a 3-member
+# cluster: a deadline set through a follower is seen by every member and
+# its key removed on every member by the leader's active expiry (INFO
+# keyspace of each member); deadlines survive a leader's kill -9 and the
+# new leader removes the key; a SCAN whose cursor moves to another member
+# across a leader change (kill -9), with keys written and deleted
+# meanwhile, returns every key present throughout; KEYS, RENAME, TTL
+# inside MULTI/EXEC; redis-cli --scan and --bigkeys.
+#   tests/e2e/test_server_keys.sh BUILD      (KEEP=1 keeps the logs)
+set -euo pipefail
+build=${1:-build}
+source "$(dirname "$0")/lib_server.sh"
+trap cleanup EXIT
+
+pick_ports
+for i in 1 2 3; do start_node "$i"; done
+L=$(wait_leader)
+F=$(( L % 3 + 1 ))
+
+# ---- a deadline through a follower, seen and removed everywhere ----
+t0=$SECONDS
+expect "set px through n$F" "$(cli $F SET short v PX 3000)" OK
+expect "set ex" "$(cli $F SET long v EX 100)" OK
+for i in 1 2 3; do
+  t=$(cli $i PTTL short)
+  [ "$t" -gt 0 ] && [ "$t" -le 3000 ] || fail "PTTL short on n$i: $t"
+done
+t=$(cli $F TTL long); [ "$t" -ge 98 ] && [ "$t" -le 100 ] || fail "TTL long: $t"
+expect "ttl none" "$(cli $F TTL nokey)" -2
+cli $F SET plain v >/dev/null
+expect "ttl no deadline" "$(cli $F TTL plain)" -1
+t=$(( $(cli $F EXPIRETIME long) - $(date +%s) )); [ "$t" -ge 97 ] && [ "$t" -le 100 ] || fail "EXPIRETIME - now: $t"
+while [ $SECONDS -le $((t0 + 4)) ]; do sleep 0.2; done
+expect "expired through a follower" "$(cli $F EXISTS short)" 0
+# the removal is an entry of the log: every member's own map loses the key
+for i in 1 2 3; do
+  ok=
+  for _ in $(seq 1 50); do
+    line=$(cli $i INFO keyspace | tr -d '\r' | grep '^db0:' || true)
+    if [ "$line" = "db0:keys=2,expires=1,avg_ttl=0" ]; then ok=1; break; fi
+    sleep 0.1
+  done
+  [ -n "$ok" ] || fail "n$i keyspace after expiry: '$line' (want keys=2,expires=1)"
+done
+echo "ok  a deadline set through a follower expires on every member; the leader's active expiry removed it everywhere"
+
+# ---- inside MULTI/EXEC ----
+out=$(printf 'MULTI\r\nSET m 1\r\nEXPIRE m 50\r\nRENAME m m2\r\nTTL m2\r\nTYPE m2\r\nKEYS m*\r\nEXEC\r\n' |
+      redis-cli -p "${CPORT[$F]}" | tr '\n' ' ')
+expect "multi with keyspace commands" "$out" "OK QUEUED QUEUED QUEUED QUEUED QUEUED QUEUED OK 1 OK 50 string m2 "
+cli $F DEL m2 long plain >/dev/null
+echo "ok  EXPIRE, RENAME, TTL, TYPE, KEYS inside MULTI/EXEC"
+
+# ---- a deadline across a leader's kill -9 ----
+t0=$SECONDS
+cli $L SET across v PX 4000 >/dev/null
+kill_node "$L" 9
+NOT_LEADER=$L L2=$(wait_leader $(for i in 1 2 3; do [ $i -ne $L ] && echo $i; done))
+t=$(cli $L2 PTTL across)
+[ "$t" -gt 0 ] || fail "PTTL across on the new leader n$L2: $t (the deadline should not have passed yet)"
+while [ $SECONDS -le $((t0 + 5)) ]; do sleep 0.2; done
+expect "expired after the leader change" "$(cli $L2 EXISTS across)" 0
+for _ in $(seq 1 50); do [ "$(cli $L2 DBSIZE)" = 0 ] && break; sleep 0.1; done
+expect "removed by the new leader" "$(cli $L2 DBSIZE)" 0
+start_node "$L"
+echo "ok  a deadline survives a leader's kill -9; the new leader removes the key"
+
+# ---- SCAN across a leader change ----
+L=$(wait_leader)
+/usr/bin/python3 - "${CPORT[1]}" "${CPORT[2]}" "${CPORT[3]}" <<'PY' >"$WORK/keys.txt"
+import sys, redis
+r = redis.Redis(port=int(sys.argv[1]))
+p = r.pipeline(transaction=False)
+for i in range(1000):
+    p.set("stable:%d" % i, "v")
+for i in range(500):
+    p.set("churn:%d" % i, "v")
+p.execute()
+print("written")
+PY
+cursor=0; seen="$WORK/seen.txt"; : >"$seen"; steps=0; killed=
+while :; do
+  n=$(( steps % 3 + 1 ))
+  [ -n "$killed" ] && [ "$n" = "$killed" ] && n=$(( n % 3 + 1 ))
+  out=$(redis-cli -p "${CPORT[$n]}" SCAN "$cursor" COUNT 37)
+  cursor=${out%%$'\n'*} # no pipe into head: under pipefail echo could die of SIGPIPE
+  [[ "$cursor" =~ ^[0-9]+$ ]] || fail "SCAN through n$n: $out"
+  sed 1d <<<"$out" >>"$seen"
+  steps=$((steps + 1))
+  # keys come and go meanwhile (the churn keys only)
+  cli $n DEL "churn:$((steps * 7 % 500))" >/dev/null
+  cli $n SET "new:$steps" v >/dev/null
+  if [ $steps = 10 ]; then
+    kill_node "$L" 9; killed=$L
+    NOT_LEADER=$L wait_leader $(for i in 1 2 3; do [ $i -ne $L ] && echo $i; done) >/dev/null
+  fi
+  [ "$cursor" = 0 ] && break
+  [ $steps -lt 2000 ] || fail "SCAN did not end in 2000 steps"
+done
+missing=$(for i in $(seq 0 999); do echo "stable:$i"; done | sort | comm -23 - <(grep '^stable:' "$seen" | sort -u) | wc -l)
+expect "stable keys missing from a SCAN across a leader change ($steps steps)" "$missing" 0
+start_node "$L"
+echo "ok  SCAN whose cursor moved between members and across a leader's kill -9 returned all 1000 keys present throughout ($steps calls)"
+
+# ---- redis-cli --scan and --bigkeys ----
+L=$(wait_leader)
+out=$(redis-cli -p "${CPORT[$F]}" --scan --pattern 'stable:*' 2>&1) || fail "redis-cli --scan: $out"
+expect "redis-cli --scan --pattern" "$(echo "$out" | sort -u | grep -c '^stable:')" 1000
+redis-cli -p "${CPORT[$F]}" SET big "$(head -c 5000 /dev/zero | tr '\0' x)" >/dev/null
+out=$(redis-cli -p "${CPORT[$F]}" --bigkeys 2>&1) || fail "redis-cli --bigkeys: $out"
+echo "$out" | grep -Eq "Sampled [0-9]{4} keys in the keyspace" || fail "redis-cli --bigkeys: $out"
+# --bigkeys sizes strings with STRLEN: checked once the server has it
+if [ "$(cli $F COMMAND INFO strlen | head -1)" = strlen ]; then
+  echo "$out" | grep -q "Biggest string found '\"\?big\"\?' has 5000 bytes" || fail "redis-cli --bigkeys: $out"
+fi
+echo "ok  redis-cli --scan and --bigkeys"
+echo "PASS test_server_keys"

@@ -1,0 +1,302 @@
+/* test_kv_keys.c - the keyspace operations: TYPE, RENAME (NX), COPY
+ * (REPLACE), KEYS with a glob and deadlines, DBSIZE, FLUSH and WATCH,
+ * RANDOMKEY; kv_list's layout; and SCAN's guarantee: a cursor made on one
+ * store continues on another whose bucket table has another size (as a
+ * member that restored a snapshot), and a full iteration returns every
+ * key present throughout, under random writes (seeded; RAFTKV_SEED
+ * replays). */
+#include <stdio.h>
+
+#include "common/rng.h"
+#include "kv/scan_index.h"
+#include "kv_test_util.h"
+
+static uint64_t test_seed(void)
+{
+    const char *env = getenv("RAFTKV_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 10) : 20261206;
+    printf("kv keys seed %llu (replay: RAFTKV_SEED=%llu)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
+    return seed;
+}
+
+static bool bytes_are(const struct kv_result *r, const char *want)
+{
+    return r->bytes && r->len == strlen(want) && memcmp(r->bytes, want, r->len) == 0;
+}
+
+/* A kv_list's keys, sorted and joined with ',' into out. */
+static void list_text(const struct kv_result *r, char *out, size_t cap)
+{
+    char *keys[256];
+    size_t n = 0, pos = 0, len;
+    const uint8_t *k;
+    while (kv_list_next(r->bytes, r->len, &pos, &k, &len) && n < 256)
+        keys[n++] = strndup((const char *)k, len);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+            char *t = keys[j];
+            keys[j] = keys[j - 1];
+            keys[j - 1] = t;
+        }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "", keys[i]);
+        free(keys[i]);
+    }
+}
+
+Test(kv_keys, a_list_is_length_prefixed_keys)
+{
+    struct kv_store *s = kv_store_new();
+    kt_set(s, "ab", "v", 1);
+    struct kv_result r = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 1);
+    cr_assert_eq(r.len, 6);
+    cr_assert_eq(memcmp(r.bytes, "\x02\x00\x00\x00" "ab", 6), 0);
+    kv_result_release(&r);
+    /* a truncated list ends the walk */
+    size_t pos = 0, len;
+    const uint8_t *k;
+    cr_assert(!kv_list_next((const uint8_t *)"\x05\x00\x00\x00" "ab", 6, &pos, &k, &len));
+    kv_store_free(s);
+}
+
+Test(kv_keys, type_rename_and_copy)
+{
+    struct kv_store *s = kv_store_new();
+    kt_set(s, "a", "1", 1000);
+    struct kv_result r = kt_read(s, kt_cmd(KV_TYPE, "a", NULL, 0, 0), 1000);
+    cr_assert(bytes_are(&r, "string"));
+    kv_result_release(&r);
+    r = kt_read(s, kt_cmd(KV_TYPE, "zz", NULL, 0, 0), 1000);
+    cr_assert(bytes_are(&r, "none"));
+    kv_result_release(&r);
+
+    r = kt_logged(s, kt_cmd(KV_RENAME, "zz", "b", 0, 0), 1000);
+    cr_assert_eq(r.code, 20);
+    kv_result_release(&r);
+    kt_w(s, kt_cmd(KV_EXPIRE, "a", NULL, 0, 9000), 1000);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_RENAME, "a", "b", 0, 0), 1000), 1);
+    cr_assert_eq(kt_r(s, kt_cmd(KV_EXISTS, "a", NULL, 0, 0), 1000), 0);
+    cr_assert_eq(kt_r(s, kt_cmd(KV_TTL, "b", NULL, KV_TTL_AT, 0), 1000), 9000);
+    kt_set(s, "c", "3", 1000);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_RENAME, "b", "c", KV_RENAME_NX, 0), 1000), 0);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_RENAME, "b", "b", KV_RENAME_NX, 0), 1000), 0);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_RENAME, "b", "b", 0, 0), 1000), 1);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_RENAME, "b", "c", 0, 0), 1000), 1); /* overwrites */
+    r = kt_read(s, kt_cmd(KV_GET, "c", NULL, 0, 0), 1000);
+    cr_assert(bytes_are(&r, "1"));
+    kv_result_release(&r);
+    cr_assert_eq(kv_store_size(s), 1);
+
+    cr_assert_eq(kt_w(s, kt_cmd(KV_COPY, "c", "d", 0, 0), 1000), 1);
+    cr_assert_eq(kt_r(s, kt_cmd(KV_TTL, "d", NULL, KV_TTL_AT, 0), 1000), 9000);
+    kt_set(s, "d", "other", 1000);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_COPY, "c", "d", 0, 0), 1000), 0);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_COPY, "c", "d", KV_COPY_REPLACE, 0), 1000), 1);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_COPY, "nokey", "d", KV_COPY_REPLACE, 0), 1000), 0);
+    r = kt_read(s, kt_cmd(KV_GET, "d", NULL, 0, 0), 1000);
+    cr_assert(bytes_are(&r, "1"));
+    kv_result_release(&r);
+    /* past c's deadline the copy and the rename find no source */
+    cr_assert_eq(kt_w(s, kt_cmd(KV_COPY, "c", "e", 0, 0), 9000), 0);
+    kv_store_free(s);
+}
+
+Test(kv_keys, keys_matches_live_keys_only)
+{
+    struct kv_store *s = kv_store_new();
+    kt_set(s, "user:1", "a", 1000);
+    kt_set(s, "user:2", "b", 1000);
+    kt_set(s, "user:10", "c", 1000);
+    kt_set(s, "order:1", "d", 1000);
+    kt_w(s, kt_cmd(KV_EXPIRE, "user:2", NULL, 0, 2000), 1000);
+    char text[256];
+    struct kv_result r = kt_read(s, kt_cmd(KV_KEYS, NULL, "user:?", 0, 0), 1500);
+    list_text(&r, text, sizeof text);
+    cr_assert_str_eq(text, "user:1,user:2");
+    kv_result_release(&r);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "user:*", 0, 0), 2000);
+    list_text(&r, text, sizeof text);
+    cr_assert_str_eq(text, "user:1,user:10");
+    kv_result_release(&r);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 2000);
+    list_text(&r, text, sizeof text);
+    cr_assert_str_eq(text, "order:1,user:1,user:10");
+    kv_result_release(&r);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "nomatch*", 0, 0), 2000);
+    cr_assert_eq(r.code, 0);
+    cr_assert_eq(r.len, 0);
+    kv_result_release(&r);
+    /* DBSIZE counts a key until its removal, as Redis's */
+    cr_assert_eq(kt_r(s, kt_cmd(KV_DBSIZE, NULL, NULL, 0, 0), 2000), 4);
+    kv_store_free(s);
+}
+
+Test(kv_keys, flush_deletes_everything_and_watch_sees_it)
+{
+    struct kv_store *s = kv_store_new();
+    kt_set(s, "a", "1", 1000);
+    kt_set(s, "b", "2", 1000);
+    kt_w(s, kt_cmd(KV_EXPIRE, "b", NULL, 0, 5000), 1000);
+    int64_t va = kt_r(s, kt_cmd(KV_VERSION, "a", NULL, 0, 0), 1000);
+    int64_t vx = kt_r(s, kt_cmd(KV_VERSION, "x", NULL, 0, 0), 1000);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_FLUSH, NULL, NULL, 0, 0), 1000), 1);
+    cr_assert_eq(kv_store_size(s), 0);
+    cr_assert_eq(kv_store_expiring(s), 0);
+    struct kv_result r = kt_read(s, kt_cmd(KV_VERSION, "a", NULL, KV_VERSION_EXPECT, va), 1000);
+    cr_assert_eq(r.code, 22);
+    kv_result_release(&r);
+    /* an absent key stays unchanged, unless it shares a deleted bucket */
+    r = kt_read(s, kt_cmd(KV_VERSION, "x", NULL, KV_VERSION_EXPECT, vx), 1000);
+    cr_assert_eq(r.code, 0);
+    kv_result_release(&r);
+    kt_set(s, "c", "3", 1000);
+    cr_assert_eq(kv_store_size(s), 1);
+    kv_store_free(s);
+}
+
+Test(kv_keys, randomkey_answers_a_live_key)
+{
+    struct kv_store *s = kv_store_new();
+    struct kv_result r = kt_read(s, kt_cmd(KV_RANDOMKEY, NULL, NULL, 0, 7), 1000);
+    cr_assert_eq(r.code, 20);
+    kv_result_release(&r);
+    kt_set(s, "a", "1", 1000);
+    kt_set(s, "b", "2", 1000);
+    kt_w(s, kt_cmd(KV_EXPIRE, "b", NULL, 0, 2000), 1000);
+    bool saw_b = false;
+    for (int64_t seed = 0; seed < 64; seed++) {
+        r = kt_read(s, kt_cmd(KV_RANDOMKEY, NULL, NULL, 0, seed * 0x9e3779b97f4a7c15), 1500);
+        cr_assert(bytes_are(&r, "a") || bytes_are(&r, "b"));
+        saw_b |= bytes_are(&r, "b");
+        kv_result_release(&r);
+        r = kt_read(s, kt_cmd(KV_RANDOMKEY, NULL, NULL, 0, seed * 0x9e3779b97f4a7c15), 2000);
+        cr_assert(bytes_are(&r, "a"));
+        kv_result_release(&r);
+    }
+    cr_assert(saw_b);
+    kv_store_free(s);
+}
+
+Test(kv_keys, the_fixed_hash_is_fixed)
+{
+    /* Cursors of every member and every version depend on these (the
+     * values as an independent FNV-1a 64 + murmur3 fmix64 computes them). */
+    cr_assert_eq(scan_index_hash("", 0), scan_index_hash("", 0));
+    cr_assert_eq(scan_index_hash("a", 1), 0xa9bece5bu, "got %#x", scan_index_hash("a", 1));
+    cr_assert_eq(scan_index_hash("key:1", 5), 0xc31d6270u, "got %#x", scan_index_hash("key:1", 5));
+}
+
+/* One SCAN step at time `at`: the keys into seen[] (by number), the next
+ * cursor returned. */
+static uint64_t scan_step(struct kv_store *s, uint64_t cursor, int64_t count, const char *match,
+                          unsigned *seen, size_t n_keys)
+{
+    struct kv_command c = {.op = KV_SCAN, .num = {(int64_t)cursor, count}};
+    if (match)
+        cr_assert_eq(kv_str_set(&c.arg[0], match, strlen(match)), 0);
+    struct kv_result r = kt_read(s, c, 1000);
+    cr_assert_eq(r.code, 0);
+    size_t pos = 0, len;
+    const uint8_t *k;
+    while (kv_list_next(r.bytes, r.len, &pos, &k, &len)) {
+        char t[16];
+        cr_assert(len < sizeof t);
+        memcpy(t, k, len);
+        t[len] = '\0';
+        unsigned i = (unsigned)strtoul(t + 1, NULL, 10);
+        cr_assert(t[0] == 'k' && i < n_keys, "%s", t);
+        seen[i]++;
+    }
+    uint64_t next = (uint64_t)r.num;
+    kv_result_release(&r);
+    return next;
+}
+
+Test(kv_keys, scan_visits_each_key_once_when_nothing_changes)
+{
+    struct kv_store *s = kv_store_new();
+    char k[16];
+    enum { N = 500 };
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        kt_set(s, k, "v", 1000);
+    }
+    unsigned seen[N] = {0};
+    uint64_t cursor = 0;
+    int calls = 0;
+    do {
+        cursor = scan_step(s, cursor, 7, NULL, seen, N);
+        calls++;
+    } while (cursor != 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(seen[i], 1, "k%d seen %u times", i, seen[i]);
+    cr_assert(calls >= N / 14 && calls <= N, "%d calls", calls);
+    /* MATCH filters after the walk */
+    memset(seen, 0, sizeof seen);
+    cursor = 0;
+    do
+        cursor = scan_step(s, cursor, 50, "k1?", seen, N);
+    while (cursor != 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(seen[i], i >= 10 && i < 20, "k%d", i);
+    kv_store_free(s);
+}
+
+/* A cursor passes between two stores holding the same keys with
+ * different bucket counts (one grew to 4096 buckets and shrank back in
+ * keys, the other restored from its snapshot), while keys come and go:
+ * every key present throughout is returned. */
+Test(kv_keys, a_cursor_continues_on_another_member_with_another_table_size)
+{
+    struct rng g;
+    rng_seed(&g, test_seed());
+    enum { N = 6000, STABLE = 300 };
+    char k[16];
+    for (int round = 0; round < 20; round++) {
+        struct kv_store *a = kv_store_new();
+        for (int i = 0; i < N; i++) {
+            snprintf(k, sizeof k, "k%d", i);
+            kt_set(a, k, "v", 1000);
+        }
+        for (int i = STABLE; i < N; i++) {
+            snprintf(k, sizeof k, "k%d", i);
+            if (rng_below(&g, 10) != 0)
+                kt_w(a, kt_cmd(KV_DEL, k, NULL, 0, 0), 1000);
+        }
+        uint8_t *data;
+        size_t len;
+        cr_assert_eq(kv_snapshot(a, 1, 1, &data, &len), 0);
+        struct kv_store *b = kv_store_new();
+        cr_assert_eq(kv_restore(b, data, len, NULL, NULL), 0);
+        free(data);
+        unsigned seen[N] = {0};
+        uint64_t cursor = 0;
+        int steps = 0;
+        do {
+            struct kv_store *on = rng_below(&g, 2) ? a : b;
+            cursor = scan_step(on, cursor, 1 + (int64_t)rng_below(&g, 40), NULL, seen, N);
+            /* the same writes on both members, keys >= STABLE only */
+            for (int w = 0; w < 20; w++) {
+                int i = STABLE + (int)rng_below(&g, N - STABLE);
+                snprintf(k, sizeof k, "k%d", i);
+                bool del = rng_below(&g, 2);
+                for (int m = 0; m < 2; m++) {
+                    struct kv_store *st = m ? b : a;
+                    if (del)
+                        kt_w(st, kt_cmd(KV_DEL, k, NULL, 0, 0), 1000);
+                    else
+                        kt_set(st, k, "v", 1000);
+                }
+            }
+            steps++;
+        } while (cursor != 0 && steps < 100000);
+        cr_assert_eq(cursor, 0);
+        for (int i = 0; i < STABLE; i++)
+            cr_assert(seen[i] >= 1, "round %d: k%d never returned", round, i);
+        cr_assert(kv_store_equal(a, b));
+        kv_store_free(a);
+        kv_store_free(b);
+    }
+}

@@ -1,0 +1,111 @@
+/* test_replica_apply_batch.c - a backlog of committed entries is applied a
+ * bounded batch per flush (replica_config.apply_batch), so no loop turn
+ * does work proportional to the backlog; the replica's deadline is "now"
+ * while one remains, and a read the core declares ready meanwhile is
+ * answered only once the whole backlog is applied (never from a map that
+ * lags the read index). */
+#include "storage/storage_replica.h"
+#include "test_storage_util.h"
+
+struct ab_answers {
+    int n;
+    json_int_t value;
+};
+
+static void ab_complete(void *ctx, uint64_t ref, const struct replica_result *res)
+{
+    (void)ref;
+    struct ab_answers *a = ctx;
+    if (res->status == REPLICA_DONE && res->kv.code == KV_OK && res->kv.value) {
+        a->n++;
+        a->value = json_integer_value(res->kv.value);
+    }
+}
+
+static void ab_send(void *ctx, const struct raft_msg *m)
+{
+    (void)ctx, (void)m;
+}
+
+Test(replica_apply_batch, a_restart_backlog_is_applied_in_bounded_batches_and_reads_wait_for_it)
+{
+    enum { N = 3000, BATCH = 100 };
+    char dir[256];
+    tsu_make_dir(dir, sizeof dir);
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(storage_set_hard_state(s, 1, 0), STORAGE_OK);
+    /* N writes of key "k" = 1..N, in the log (committed before the crash). */
+    for (int i = 1; i <= N; i++) {
+        json_t *k = json_string("k"), *v = json_integer(i);
+        struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
+        uint8_t *data;
+        size_t len;
+        cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
+        struct raft_entry e = {.term = 1, .index = (raft_index)i, .type = RAFT_ENTRY_COMMAND,
+                               .data = data, .len = (uint32_t)len};
+        cr_assert_eq(storage_append(s, &e, 1), STORAGE_OK);
+        free(data);
+        json_decref(k);
+        json_decref(v);
+    }
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_close(s);
+
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, N);
+    struct replica_log_store ls;
+    storage_replica_log_store(s, &ls);
+    struct ab_answers answers = {0};
+    struct replica_config c;
+    replica_config_default(&c, 0, 1, 7);
+    c.send = ab_send;
+    c.complete = ab_complete;
+    c.ctx = &answers;
+    c.store = &ls;
+    c.snapshot_threshold = 0;
+    c.apply_batch = BATCH;
+    struct replica *rep = replica_new(&c, 0);
+    cr_assert_not_null(rep);
+    storage_release_restore(s);
+    uint64_t now = 0;
+    raft_index before = replica_applied_index(rep);
+    bool read_sent = false;
+    int flushes_with_backlog = 0;
+    for (int k = 0; k < 10000 && replica_applied_index(rep) < N + 1; k++) {
+        if (replica_deadline(rep) > now)
+            now = replica_deadline(rep) < now + 10 ? replica_deadline(rep) : now + 10;
+        replica_tick(rep, now);
+        cr_assert_eq(replica_flush(rep, now), 0);
+        raft_index applied = replica_applied_index(rep);
+        cr_assert_leq(applied - before, BATCH, "one flush applied %llu entries",
+                      (unsigned long long)(applied - before));
+        before = applied;
+        if (replica_role(rep) == RAFT_LEADER && applied < N) {
+            flushes_with_backlog++;
+            cr_assert_eq(replica_deadline(rep), 0, "a backlog makes the deadline now");
+            if (!read_sent) { /* a read while most of the backlog is still there */
+                json_t *key = json_string("k");
+                struct kv_command rd = {.op = KV_READ, .key = key};
+                replica_submit(rep, 1, &rd, now);
+                json_decref(key);
+                read_sent = true;
+            }
+            if (answers.n)
+                cr_assert_fail("the read was answered at applied index %llu, before the backlog",
+                               (unsigned long long)applied);
+        }
+    }
+    cr_assert_eq(replica_applied_index(rep), N + 1, "the backlog and the leader's no-op applied");
+    cr_assert_geq(flushes_with_backlog, N / BATCH - 2, "%d flushes", flushes_with_backlog);
+    for (int k = 0; k < 20 && answers.n == 0; k++) {
+        now += 5;
+        replica_tick(rep, now);
+        replica_flush(rep, now);
+    }
+    cr_assert_eq(answers.n, 1, "the read was answered once the backlog was applied");
+    cr_assert_eq(answers.value, N, "and saw the last write");
+    replica_free(rep);
+    storage_close(s);
+    tsu_remove_dir(dir);
+}
