@@ -217,6 +217,8 @@ struct kv_store;
 struct kv_store *kv_store_new(void);
 void kv_store_free(struct kv_store *s);
 size_t kv_store_size(const struct kv_store *s);
+/* Bytes the map requested: entries (header, key, value) and its slots. */
+size_t kv_store_bytes(const struct kv_store *s);
 
 /* Apply a command (reads included: reads through the log use it) at time
  * now_ms: the entry's stamped time for a logged command, the read's time for

@@ -1,9 +1,10 @@
-/* map.c - the store's hash map (map.h): SipHash-1-3 keyed slots, linear
- * probing, backward-shift deletion. */
+/* map.c - the store's hash map (map.h): SipHash-1-3 keyed one-word slots
+ * (address and hash tag), linear probing, backward-shift deletion. */
 #include "kv/map.h"
 
 #include "kv/scan_index.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -85,9 +86,72 @@ static uint64_t map_hash(const char *key, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static struct kv_map_slot *slots_new(size_t count)
+#define TAG_BITS 0xffff000000000000ull
+#define ADDR_BITS 0x0000ffffffffffffull
+static size_t varint_len(uint32_t v)
 {
-    return calloc(count, sizeof(struct kv_map_slot));
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t varint_put(unsigned char *p, uint32_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+static size_t entry_size(size_t klen, size_t vlen)
+{
+    return offsetof(struct kv_map_entry, data) + varint_len((uint32_t)klen) +
+           varint_len((uint32_t)vlen) + klen + vlen;
+}
+
+/* Drop e (out of the slots already), with its deadline. */
+static void entry_free(struct kv_map *m, struct kv_map_entry *e)
+{
+    if (e->flags & KV_ENTRY_EXPIRES)
+        kv_expires_del(&m->expires, e);
+    m->bytes -= entry_size(kv_entry_key_len(e), kv_entry_value_len(e));
+    free(e);
+}
+
+static uint64_t *slots_new(size_t count)
+{
+    return calloc(count, sizeof(uint64_t));
+}
+
+static inline struct kv_map_entry *slot_entry(const struct kv_map *m, uint64_t v)
+{
+    return (struct kv_map_entry *)(uintptr_t)(v & m->ptr_mask);
+}
+
+/* The slot word for e under hash h (tags only while the map has them). */
+static inline uint64_t slot_word(const struct kv_map *m, const struct kv_map_entry *e, uint64_t h)
+{
+    return (uint64_t)(uintptr_t)e | (h & ~m->ptr_mask);
+}
+
+static inline uint64_t entry_hash(const struct kv_map_entry *e)
+{
+    return map_hash(kv_entry_key(e), kv_entry_key_len(e));
+}
+
+/* An address past 48 bits cannot share its word with a tag: strip every
+ * tag, and keep plain addresses from now on. */
+void kv_map_drop_tags(struct kv_map *m)
+{
+    for (size_t i = 0; i <= m->mask; i++)
+        m->slots[i] &= ADDR_BITS;
+    m->ptr_mask = ~0ull;
 }
 
 int kv_map_init(struct kv_map *m)
@@ -96,7 +160,9 @@ int kv_map_init(struct kv_map *m)
     m->slots = slots_new(MAP_MIN_SLOTS);
     m->mask = MAP_MIN_SLOTS - 1;
     m->size = 0;
-    m->n_expiring = 0;
+    m->bytes = 0;
+    m->ptr_mask = ADDR_BITS;
+    m->expires = (struct kv_expires){0};
     m->scan = NULL;
     if (m->slots && scan_index_init(m) != 0) {
         free(m->slots);
@@ -108,14 +174,14 @@ int kv_map_init(struct kv_map *m)
 void kv_map_clear(struct kv_map *m)
 {
     for (size_t i = 0; i <= m->mask; i++) {
-        struct kv_map_entry *e = m->slots[i].entry;
-        if (e) {
-            free(e);
-            m->slots[i].entry = NULL;
+        if (m->slots[i]) {
+            free(slot_entry(m, m->slots[i]));
+            m->slots[i] = 0;
         }
     }
     m->size = 0;
-    m->n_expiring = 0;
+    m->bytes = 0;
+    kv_expires_free(&m->expires);
     scan_index_reset(m);
 }
 
@@ -129,16 +195,53 @@ void kv_map_free(struct kv_map *m)
     scan_index_free(m);
 }
 
+size_t kv_map_bytes(const struct kv_map *m)
+{
+    return m->bytes + (m->mask + 1) * sizeof(uint64_t) + kv_expires_bytes(&m->expires) +
+           (m->scan ? (m->scan_mask + 1) * sizeof *m->scan : 0);
+}
+
+int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e)
+{
+    return (e->flags & KV_ENTRY_EXPIRES) ? kv_expires_get(&m->expires, e) : 0;
+}
+
+int kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_ms)
+{
+    if (expiry_ms == 0) {
+        if (e->flags & KV_ENTRY_EXPIRES)
+            kv_expires_del(&m->expires, e);
+        e->flags &= (uint8_t)~KV_ENTRY_EXPIRES;
+        return 0;
+    }
+    if (kv_expires_set(&m->expires, e, expiry_ms) != 0)
+        return -1;
+    e->flags |= KV_ENTRY_EXPIRES;
+    return 0;
+}
+
+size_t kv_map_expiring(const struct kv_map *m)
+{
+    return m->expires.size;
+}
+
 /* The slot holding key, or the empty slot where it would go. */
 static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint64_t h)
 {
     size_t i = (size_t)h & m->mask;
+    uint64_t tag = h & ~m->ptr_mask;
     for (;;) {
-        const struct kv_map_slot *s = &m->slots[i];
-        if (!s->entry)
+        uint64_t v = m->slots[i];
+        if (!v)
             return i;
-        if (s->hash == h && s->entry->key_len == len && memcmp(s->entry->data, key, len) == 0)
-            return i;
+        if ((v & ~m->ptr_mask) == tag) {
+            const struct kv_map_entry *e = slot_entry(m, v);
+            uint32_t klen, vlen;
+            size_t n = kv_varint_get(e->data, &klen);
+            n += kv_varint_get(e->data + n, &vlen);
+            if (klen == len && memcmp(e->data + n, key, len) == 0)
+                return i;
+        }
         i = (i + 1) & m->mask;
     }
 }
@@ -146,14 +249,16 @@ static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint
 static int map_grow(struct kv_map *m)
 {
     size_t count = (m->mask + 1) * 2;
-    struct kv_map_slot *slots = slots_new(count);
+    uint64_t *slots = slots_new(count);
     if (!slots)
         return -1;
     for (size_t i = 0; i <= m->mask; i++) {
-        if (!m->slots[i].entry)
+        if (i + 8 <= m->mask && m->slots[i + 8])
+            __builtin_prefetch(slot_entry(m, m->slots[i + 8]));
+        if (!m->slots[i])
             continue;
-        size_t j = (size_t)m->slots[i].hash & (count - 1);
-        while (slots[j].entry)
+        size_t j = (size_t)entry_hash(slot_entry(m, m->slots[i])) & (count - 1);
+        while (slots[j])
             j = (j + 1) & (count - 1);
         slots[j] = m->slots[i];
     }
@@ -163,9 +268,34 @@ static int map_grow(struct kv_map *m)
     return 0;
 }
 
+int kv_map_reserve(struct kv_map *m, size_t n)
+{
+    size_t count = m->mask + 1;
+    while (n > count / 10 * 7) {
+        if (count > SIZE_MAX / 2 / sizeof(uint64_t))
+            return -1;
+        count *= 2;
+    }
+    if (count == m->mask + 1)
+        return 0;
+    if (m->size == 0) {
+        uint64_t *slots = slots_new(count);
+        if (!slots)
+            return -1;
+        free(m->slots);
+        m->slots = slots;
+        m->mask = count - 1;
+        return 0;
+    }
+    while (m->mask + 1 < count)
+        if (map_grow(m) != 0)
+            return -1;
+    return 0;
+}
+
 struct kv_map_entry *kv_map_get(const struct kv_map *m, const char *key, size_t len)
 {
-    return m->slots[map_find(m, key, len, map_hash(key, len))].entry;
+    return slot_entry(m, m->slots[map_find(m, key, len, map_hash(key, len))]);
 }
 
 struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, uint8_t type,
@@ -174,72 +304,67 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     if (len > UINT32_MAX || value_len > UINT32_MAX)
         return NULL;
     uint64_t h = map_hash(key, len);
-    struct kv_map_slot *s = &m->slots[map_find(m, key, len, h)];
-    if (!s->entry && MAP_FULL(m)) {
+    size_t i = map_find(m, key, len, h);
+    if (!m->slots[i] && MAP_FULL(m)) {
         if (map_grow(m) != 0)
             return NULL;
-        s = &m->slots[map_find(m, key, len, h)];
+        i = map_find(m, key, len, h);
     }
-    struct kv_map_entry *e = malloc(sizeof *e + len + value_len);
+    size_t size = entry_size(len, value_len);
+    struct kv_map_entry *e = malloc(size);
     if (!e)
         return NULL;
-    e->expiry_ms = 0;
     e->version = 0;
-    e->key_len = (uint32_t)len;
-    e->value_len = (uint32_t)value_len;
     e->type = type;
-    memcpy(e->data, key, len);
+    e->flags = 0;
+    size_t n = varint_put(e->data, (uint32_t)len);
+    n += varint_put(e->data + n, (uint32_t)value_len);
+    memcpy(e->data + n, key, len);
     if (value_len)
-        memcpy(e->data + len, value, value_len);
-    if (s->entry) {
-        m->n_expiring -= s->entry->expiry_ms != 0;
-        scan_index_replace(m, s->entry, e);
-        free(s->entry);
+        memcpy(e->data + n + len, value, value_len);
+    if (m->slots[i]) {
+        struct kv_map_entry *old = slot_entry(m, m->slots[i]);
+        scan_index_replace(m, old, e);
+        entry_free(m, old);
     } else {
         m->size++;
         scan_index_add(m, e);
     }
-    s->hash = h;
-    s->entry = e;
+    m->bytes += size;
+    if ((uintptr_t)e & ~m->ptr_mask)
+        kv_map_drop_tags(m);
+    m->slots[i] = slot_word(m, e, h);
     return e;
 }
 
 int kv_map_del(struct kv_map *m, const char *key, size_t len)
 {
     size_t i = map_find(m, key, len, map_hash(key, len));
-    struct kv_map_entry *e = m->slots[i].entry;
-    if (!e)
+    if (!m->slots[i])
         return 0;
-    m->n_expiring -= e->expiry_ms != 0;
+    struct kv_map_entry *e = slot_entry(m, m->slots[i]);
     scan_index_remove(m, e);
-    free(e);
+    entry_free(m, e);
     m->size--;
     /* Pull later members of the run back over the hole, each only if its
      * home slot does not lie cyclically in (hole, j]. */
     size_t hole = i;
-    for (size_t j = (i + 1) & m->mask; m->slots[j].entry; j = (j + 1) & m->mask) {
-        size_t home = (size_t)m->slots[j].hash & m->mask;
+    for (size_t j = (i + 1) & m->mask; m->slots[j]; j = (j + 1) & m->mask) {
+        size_t home = (size_t)entry_hash(slot_entry(m, m->slots[j])) & m->mask;
         if (((j - home) & m->mask) >= ((j - hole) & m->mask)) {
             m->slots[hole] = m->slots[j];
             hole = j;
         }
     }
-    m->slots[hole].entry = NULL;
-    m->slots[hole].hash = 0;
+    m->slots[hole] = 0;
     return 1;
 }
 
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos)
 {
     for (; *pos <= m->mask; (*pos)++) {
-        if (m->slots[*pos].entry)
-            return m->slots[(*pos)++].entry;
+        if (m->slots[*pos])
+            return slot_entry(m, m->slots[(*pos)++]);
     }
     return NULL;
-}
-
-void kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_ms)
-{
-    m->n_expiring += (expiry_ms != 0) - (e->expiry_ms != 0);
-    e->expiry_ms = expiry_ms;
 }

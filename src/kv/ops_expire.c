@@ -29,7 +29,7 @@ void kv_op_expire(struct kv_store *s, const struct kv_command *c, int64_t now, s
     if (!e)
         return; /* num 0 */
     int64_t when = c->flags & KV_EXPIRE_IN ? add_sat(now, c->num[0]) : c->num[0];
-    int64_t cur = e->expiry_ms;
+    int64_t cur = kv_map_expiry(&s->map, e);
     if (((c->flags & KV_EXPIRE_NX) && cur != 0) || ((c->flags & KV_EXPIRE_XX) && cur == 0) ||
         ((c->flags & KV_EXPIRE_GT) && (cur == 0 || when <= cur)) ||
         ((c->flags & KV_EXPIRE_LT) && cur != 0 && when >= cur))
@@ -48,17 +48,17 @@ void kv_op_ttl(struct kv_store *s, const struct kv_command *c, int64_t now, stru
     const struct kv_map_entry *e = kv_live(s, &c->skey, now);
     if (!e)
         r->num = -2;
-    else if (e->expiry_ms == 0)
+    else if (kv_map_expiry(&s->map, e) == 0)
         r->num = -1;
     else
-        r->num = c->flags & KV_TTL_AT ? e->expiry_ms : e->expiry_ms - now;
+        r->num = c->flags & KV_TTL_AT ? kv_map_expiry(&s->map, e) : kv_map_expiry(&s->map, e) - now;
 }
 
 void kv_op_persist(struct kv_store *s, const struct kv_command *c, int64_t now,
                    struct kv_result *r)
 {
     struct kv_map_entry *e = kv_live_w(s, &c->skey, now);
-    if (!e || e->expiry_ms == 0)
+    if (!e || kv_map_expiry(&s->map, e) == 0)
         return;
     kv_map_set_expiry(&s->map, e, 0);
     e->version = ++s->version;
@@ -69,13 +69,13 @@ void kv_op_expired(struct kv_store *s, const struct kv_command *c, int64_t now,
                    struct kv_result *r)
 {
     const struct kv_map_entry *e = kv_map_get(&s->map, (const char *)c->skey.p, c->skey.n);
-    if (e && e->expiry_ms != 0 && e->expiry_ms <= now)
+    if (e && kv_map_expiry(&s->map, e) != 0 && kv_map_expiry(&s->map, e) <= now)
         r->num = kv_store_del(s, (const char *)c->skey.p, c->skey.n);
 }
 
 size_t kv_store_expiring(const struct kv_store *s)
 {
-    return s->map.n_expiring;
+    return kv_map_expiring(&s->map);
 }
 
 int kv_expired_sample(const struct kv_store *s, int64_t now_ms, size_t *pos, size_t max_slots,
@@ -83,19 +83,22 @@ int kv_expired_sample(const struct kv_store *s, int64_t now_ms, size_t *pos, siz
 {
     *cmd = (struct kv_command){.op = KV_MULTI};
     const struct kv_map *m = &s->map;
-    if (m->n_expiring == 0 || max_keys == 0)
+    if (kv_map_expiring(m) == 0 || max_keys == 0)
         return 0;
     if (!(cmd->sub = calloc(max_keys, sizeof *cmd->sub)))
         return -1;
-    size_t p = *pos > m->mask ? 0 : *pos;
-    for (size_t seen = 0; seen < max_slots && seen <= m->mask && cmd->n_sub < max_keys; seen++) {
-        const struct kv_map_entry *e = m->slots[p].entry;
-        p = (p + 1) & m->mask;
-        if (!e || e->expiry_ms == 0 || e->expiry_ms > now_ms)
+    /* The deadline table holds exactly the keys that have one. */
+    const struct kv_expires *x = &m->expires;
+    size_t p = *pos > x->mask ? 0 : *pos;
+    for (size_t seen = 0; seen < max_slots && seen <= x->mask && cmd->n_sub < max_keys; seen++) {
+        const struct kv_expires_slot *sl = &x->slots[p];
+        p = (p + 1) & x->mask;
+        if (!sl->entry || sl->at > now_ms)
             continue;
+        const struct kv_map_entry *e = sl->entry;
         struct kv_command *sub = &cmd->sub[cmd->n_sub];
         *sub = (struct kv_command){.op = KV_EXPIRED};
-        if (kv_str_set(&sub->skey, kv_entry_key(e), e->key_len) != 0) {
+        if (kv_str_set(&sub->skey, kv_entry_key(e), kv_entry_key_len(e)) != 0) {
             kv_command_release(cmd);
             return -1;
         }

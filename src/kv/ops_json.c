@@ -69,7 +69,7 @@ void kv_op_read(struct kv_store *s, const struct kv_command *c, int64_t now, str
     const struct kv_map_entry *e = kv_map_get(&s->map, k.p, k.n);
     if (!e)
         kv_res(r, KV_ERR_NO_KEY, "key does not exist");
-    else if (e->type != KV_TYPE_JSON || !(r->value = value_parse(kv_entry_value(e), e->value_len)))
+    else if (e->type != KV_TYPE_JSON || !(r->value = value_parse(kv_entry_value(e), kv_entry_value_len(e))))
         kv_res(r, KV_ERR_MALFORMED, "stored value is not JSON");
     key_close(&k);
 }
@@ -91,11 +91,11 @@ static bool same_value(const struct kv_map_entry *e, const json_t *want)
 {
     struct kv_text t = {0};
     kv_text_value(&t, want);
-    bool same = !t.err && e->value_len == t.len && memcmp(kv_entry_value(e), t.p, t.len) == 0;
+    bool same = !t.err && kv_entry_value_len(e) == t.len && memcmp(kv_entry_value(e), t.p, t.len) == 0;
     free(t.p);
     if (same || !json_is_number(want))
         return same;
-    json_t *have = value_parse(kv_entry_value(e), e->value_len);
+    json_t *have = value_parse(kv_entry_value(e), kv_entry_value_len(e));
     same = have && json_equal(have, want);
     json_decref(have);
     return same;
@@ -113,7 +113,7 @@ void kv_op_cas(struct kv_store *s, const struct kv_command *c, int64_t now, stru
     } else if (e->type != KV_TYPE_JSON || !same_value(e, c->from)) {
         char want[48], have[48];
         value_brief(c->from, want, sizeof want);
-        json_t *cur = value_parse(kv_entry_value(e), e->value_len);
+        json_t *cur = value_parse(kv_entry_value(e), kv_entry_value_len(e));
         value_brief(cur, have, sizeof have);
         json_decref(cur);
         kv_res(r, KV_ERR_PRECONDITION, "expected %s, had %s", want, have);

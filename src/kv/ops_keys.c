@@ -18,9 +18,10 @@ static const char *type_name(const struct kv_map_entry *e)
     return e->type == KV_TYPE_STR ? "string" : "json";
 }
 
-static bool live(const struct kv_map_entry *e, int64_t now)
+static bool live(const struct kv_map *m, const struct kv_map_entry *e, int64_t now)
 {
-    return e->expiry_ms == 0 || e->expiry_ms > now;
+    int64_t at = kv_map_expiry(m, e);
+    return at == 0 || at > now;
 }
 
 static void list_put(struct kv_text *t, const char *key, size_t n)
@@ -89,12 +90,12 @@ void kv_op_rename(struct kv_store *s, const struct kv_command *c, int64_t now, s
     if (kv_live_w(s, &c->arg[0], now) && nx)
         return; /* num 0 */
     struct kv_map_entry *n = kv_store_put(s, (const char *)c->arg[0].p, c->arg[0].n, e->type,
-                                          kv_entry_value(e), e->value_len);
+                                          kv_entry_value(e), kv_entry_value_len(e));
     if (!n) {
         kv_res(r, KV_ERR_MALFORMED, "out of memory");
         return;
     }
-    kv_map_set_expiry(&s->map, n, e->expiry_ms);
+    kv_map_set_expiry(&s->map, n, kv_map_expiry(&s->map, e));
     kv_store_del(s, (const char *)c->skey.p, c->skey.n);
     r->num = 1;
 }
@@ -107,12 +108,12 @@ void kv_op_copy(struct kv_store *s, const struct kv_command *c, int64_t now, str
     if (kv_live_w(s, &c->arg[0], now) && !(c->flags & KV_COPY_REPLACE))
         return;
     struct kv_map_entry *n = kv_store_put(s, (const char *)c->arg[0].p, c->arg[0].n, e->type,
-                                          kv_entry_value(e), e->value_len);
+                                          kv_entry_value(e), kv_entry_value_len(e));
     if (!n) {
         kv_res(r, KV_ERR_MALFORMED, "out of memory");
         return;
     }
-    kv_map_set_expiry(&s->map, n, e->expiry_ms);
+    kv_map_set_expiry(&s->map, n, kv_map_expiry(&s->map, e));
     r->num = 1;
 }
 
@@ -123,16 +124,17 @@ void kv_op_keys(struct kv_store *s, const struct kv_command *c, int64_t now, str
     bool all = whole_glob(&c->arg[0]);
     size_t pos = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(&s->map, &pos));) {
-        if (!live(e, now))
+        if (!live(&s->map, e, now))
             continue;
-        if (all || kv_glob_match((const char *)c->arg[0].p, c->arg[0].n, kv_entry_key(e), e->key_len))
-            list_put(&t, kv_entry_key(e), e->key_len);
+        if (all || kv_glob_match((const char *)c->arg[0].p, c->arg[0].n, kv_entry_key(e), kv_entry_key_len(e)))
+            list_put(&t, kv_entry_key(e), kv_entry_key_len(e));
     }
     res_list(r, &t);
 }
 
 struct scan_ctx {
     struct kv_text t;
+    const struct kv_map *m;
     const struct kv_command *c;
     int64_t now;
     bool all;
@@ -142,14 +144,14 @@ static void scan_visit(void *ctx, const struct kv_map_entry *e)
 {
     struct scan_ctx *x = ctx;
     const struct kv_command *c = x->c;
-    if (!live(e, x->now))
+    if (!live(x->m, e, x->now))
         return;
     if (c->arg[1].p && (strlen(type_name(e)) != c->arg[1].n ||
                         strncasecmp(type_name(e), (const char *)c->arg[1].p, c->arg[1].n) != 0))
         return;
-    if (!x->all && !kv_glob_match((const char *)c->arg[0].p, c->arg[0].n, kv_entry_key(e), e->key_len))
+    if (!x->all && !kv_glob_match((const char *)c->arg[0].p, c->arg[0].n, kv_entry_key(e), kv_entry_key_len(e)))
         return;
-    list_put(&x->t, kv_entry_key(e), e->key_len);
+    list_put(&x->t, kv_entry_key(e), kv_entry_key_len(e));
 }
 
 /* As Redis: whole buckets until COUNT entries were seen (before MATCH and
@@ -158,15 +160,21 @@ void kv_op_scan(struct kv_store *s, const struct kv_command *c, int64_t now, str
 {
     uint64_t count = c->num[1] > 0 ? (uint64_t)c->num[1] : 10;
     uint64_t buckets = count > UINT64_MAX / 10 ? UINT64_MAX : count * 10;
-    struct scan_ctx x = {.c = c, .now = now, .all = whole_glob(&c->arg[0])};
+    struct scan_ctx x = {.m = &s->map, .c = c, .now = now, .all = whole_glob(&c->arg[0])};
     uint64_t next = scan_index_walk(&s->map, (uint64_t)c->num[0], count, buckets, scan_visit, &x);
     res_list(r, &x.t);
     r->num = (int64_t)next;
 }
 
+struct live_ctx {
+    const struct kv_map *m;
+    int64_t now;
+};
+
 static bool accept_live(void *ctx, const struct kv_map_entry *e)
 {
-    return live(e, *(const int64_t *)ctx);
+    const struct live_ctx *x = ctx;
+    return live(x->m, e, x->now);
 }
 
 /* A bucket from the seed, then the first one with a live key: expected
@@ -175,11 +183,12 @@ void kv_op_randomkey(struct kv_store *s, const struct kv_command *c, int64_t now
                      struct kv_result *r)
 {
     uint64_t seed = (uint64_t)c->num[0];
-    const struct kv_map_entry *e = scan_index_pick(&s->map, seed, seed >> 32, accept_live, &now);
+    struct live_ctx x = {.m = &s->map, .now = now};
+    const struct kv_map_entry *e = scan_index_pick(&s->map, seed, seed >> 32, accept_live, &x);
     if (!e)
         kv_res(r, KV_ERR_NO_KEY, "no keys");
     else
-        kv_res_bytes(r, kv_entry_key(e), e->key_len);
+        kv_res_bytes(r, kv_entry_key(e), kv_entry_key_len(e));
 }
 
 void kv_op_dbsize(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
@@ -201,7 +210,7 @@ void kv_op_flush(struct kv_store *s, const struct kv_command *c, int64_t now, st
     uint64_t v = ++s->version;
     size_t pos = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(&s->map, &pos));)
-        s->deleted[kv_delete_bucket(kv_entry_key(e), e->key_len)] = v;
+        s->deleted[kv_delete_bucket(kv_entry_key(e), kv_entry_key_len(e))] = v;
     kv_map_clear(&s->map);
     r->num = 1;
 }

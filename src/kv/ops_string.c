@@ -17,8 +17,7 @@ static int put_str(struct kv_store *s, const struct kv_str *key, const struct kv
         kv_store_put(s, (const char *)key->p, key->n, KV_TYPE_STR, v->p, v->n);
     if (!e)
         return -1;
-    kv_map_set_expiry(&s->map, e, expiry);
-    return 0;
+    return kv_map_set_expiry(&s->map, e, expiry);
 }
 
 void kv_op_get(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
@@ -29,7 +28,7 @@ void kv_op_get(struct kv_store *s, const struct kv_command *c, int64_t now, stru
     else if (e->type != KV_TYPE_STR)
         kv_res(r, KV_ERR_TYPE, WRONGTYPE);
     else
-        kv_res_bytes(r, kv_entry_value(e), e->value_len);
+        kv_res_bytes(r, kv_entry_value(e), kv_entry_value_len(e));
 }
 
 /* SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT t|KEEPTTL]: num 1 if it
@@ -43,7 +42,7 @@ void kv_op_set(struct kv_store *s, const struct kv_command *c, int64_t now, stru
             kv_res(r, KV_ERR_TYPE, WRONGTYPE);
             return;
         }
-        if (kv_res_bytes(r, kv_entry_value(e), e->value_len) != 0)
+        if (kv_res_bytes(r, kv_entry_value(e), kv_entry_value_len(e)) != 0)
             return;
     }
     if (((c->flags & KV_SET_NX) && e) || ((c->flags & KV_SET_XX) && !e)) {
@@ -56,7 +55,7 @@ void kv_op_set(struct kv_store *s, const struct kv_command *c, int64_t now, stru
     else if (c->flags & KV_SET_EXPIRE_AT)
         expiry = c->num[0];
     else if ((c->flags & KV_SET_KEEPTTL) && e)
-        expiry = e->expiry_ms;
+        expiry = kv_map_expiry(&s->map, e);
     r->num = 1;
     if ((c->flags & (KV_SET_EXPIRE_IN | KV_SET_EXPIRE_AT)) && expiry <= now) {
         /* Set and gone at once: still a write of the key for WATCH, as in
@@ -111,7 +110,7 @@ void kv_op_scas(struct kv_store *s, const struct kv_command *c, int64_t now, str
         kv_res(r, KV_ERR_NO_KEY, "key does not exist");
     else if (e->type != KV_TYPE_STR)
         kv_res(r, KV_ERR_TYPE, WRONGTYPE);
-    else if (e->value_len != c->arg[0].n || memcmp(kv_entry_value(e), c->arg[0].p, c->arg[0].n))
+    else if (kv_entry_value_len(e) != c->arg[0].n || memcmp(kv_entry_value(e), c->arg[0].p, c->arg[0].n))
         kv_res(r, KV_ERR_PRECONDITION, "the key holds another value");
     else if (put_str(s, &c->skey, &c->arg[1], 0) != 0)
         kv_res(r, KV_ERR_MALFORMED, "out of memory");

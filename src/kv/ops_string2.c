@@ -104,7 +104,7 @@ static int put(struct kv_store *s, const struct kv_command *c, const void *v, si
         kv_store_put(s, (const char *)c->skey.p, c->skey.n, KV_TYPE_STR, v, n);
     if (!e)
         return -1;
-    e->expiry_ms = expiry;
+    kv_map_set_expiry(&s->map, e, expiry);
     return 0;
 }
 
@@ -136,11 +136,11 @@ void kv_op_incr(struct kv_store *s, const struct kv_command *c, int64_t now, str
     long long v = 0;
     int64_t expiry = 0;
     if (e) {
-        if (!kv_parse_ll(kv_entry_value(e), e->value_len, &v)) {
+        if (!kv_parse_ll(kv_entry_value(e), kv_entry_value_len(e), &v)) {
             kv_res(r, KV_ERR_TYPE, NOT_INT);
             return;
         }
-        expiry = e->expiry_ms;
+        expiry = kv_map_expiry(&s->map, e);
     }
     long long by = c->num[0];
     if ((by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v)) {
@@ -167,7 +167,7 @@ void kv_op_incrfloat(struct kv_store *s, const struct kv_command *c, int64_t now
     if (bad)
         return;
     long double v = 0, by;
-    if ((e && !kv_parse_ld(kv_entry_value(e), e->value_len, &v)) ||
+    if ((e && !kv_parse_ld(kv_entry_value(e), kv_entry_value_len(e), &v)) ||
         !kv_parse_ld(c->arg[0].p, c->arg[0].n, &by)) {
         kv_res(r, KV_ERR_TYPE, NOT_FLOAT);
         return;
@@ -179,7 +179,7 @@ void kv_op_incrfloat(struct kv_store *s, const struct kv_command *c, int64_t now
     }
     char buf[KV_FLOAT_TEXT_MAX];
     size_t n = format_ld(buf, sizeof buf, v);
-    int64_t expiry = e ? e->expiry_ms : 0;
+    int64_t expiry = e ? kv_map_expiry(&s->map, e) : 0;
     if (n == 0 || put(s, c, buf, n, expiry) != 0 || kv_res_bytes(r, buf, n) != 0)
         oom(r);
 }
@@ -189,9 +189,9 @@ void kv_op_incrfloat(struct kv_store *s, const struct kv_command *c, int64_t now
 static void splice(struct kv_store *s, const struct kv_command *c, const struct kv_map_entry *e,
                    size_t at, const void *p, size_t n, struct kv_result *r)
 {
-    size_t olen = e ? e->value_len : 0;
+    size_t olen = e ? kv_entry_value_len(e) : 0;
     size_t len = at + n > olen ? at + n : olen;
-    int64_t expiry = e ? e->expiry_ms : 0;
+    int64_t expiry = e ? kv_map_expiry(&s->map, e) : 0;
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) {
         oom(r);
@@ -216,7 +216,7 @@ void kv_op_append(struct kv_store *s, const struct kv_command *c, int64_t now, s
     struct kv_map_entry *e = live_str(s, c, now, r, &bad);
     if (bad)
         return;
-    size_t olen = e ? e->value_len : 0;
+    size_t olen = e ? kv_entry_value_len(e) : 0;
     if ((int64_t)c->arg[0].n > KV_STRING_MAX - (int64_t)olen) {
         kv_res(r, KV_ERR_TYPE, TOO_BIG);
         return;
@@ -230,7 +230,7 @@ void kv_op_strlen(struct kv_store *s, const struct kv_command *c, int64_t now, s
     if (e && e->type != KV_TYPE_STR)
         kv_res(r, KV_ERR_TYPE, WRONGTYPE);
     else
-        r->num = e ? (int64_t)e->value_len : 0;
+        r->num = e ? (int64_t)kv_entry_value_len(e) : 0;
 }
 
 /* GETRANGE key start end: Redis's indexes (negative from the end, clamped);
@@ -243,7 +243,7 @@ void kv_op_getrange(struct kv_store *s, const struct kv_command *c, int64_t now,
         kv_res(r, KV_ERR_TYPE, WRONGTYPE);
         return;
     }
-    long long len = e ? (long long)e->value_len : 0;
+    long long len = e ? (long long)kv_entry_value_len(e) : 0;
     long long start = c->num[0], end = c->num[1];
     if (!e || len == 0 || (start < 0 && end < 0 && start > end)) {
         kv_res_bytes(r, "", 0);
@@ -280,7 +280,7 @@ void kv_op_setrange(struct kv_store *s, const struct kv_command *c, int64_t now,
         return;
     }
     if (c->arg[0].n == 0) {
-        r->num = e ? (int64_t)e->value_len : 0;
+        r->num = e ? (int64_t)kv_entry_value_len(e) : 0;
         return;
     }
     if (off > KV_STRING_MAX - (int64_t)c->arg[0].n) {
@@ -300,7 +300,7 @@ void kv_op_getdel(struct kv_store *s, const struct kv_command *c, int64_t now, s
         kv_res(r, KV_ERR_NO_KEY, "key does not exist");
         return;
     }
-    if (kv_res_bytes(r, kv_entry_value(e), e->value_len) != 0)
+    if (kv_res_bytes(r, kv_entry_value(e), kv_entry_value_len(e)) != 0)
         return;
     kv_store_del(s, (const char *)c->skey.p, c->skey.n);
 }
@@ -318,13 +318,13 @@ void kv_op_getex(struct kv_store *s, const struct kv_command *c, int64_t now, st
         kv_res(r, KV_ERR_NO_KEY, "key does not exist");
         return;
     }
-    if (kv_res_bytes(r, kv_entry_value(e), e->value_len) != 0)
+    if (kv_res_bytes(r, kv_entry_value(e), kv_entry_value_len(e)) != 0)
         return;
     if ((c->flags & KV_SET_EXPIRE_AT) && c->num[0] <= now) {
         kv_store_del(s, (const char *)c->skey.p, c->skey.n);
         return;
     }
-    int64_t expiry = e->expiry_ms;
+    int64_t expiry = kv_map_expiry(&s->map, e);
     if (c->flags & KV_SET_EXPIRE_AT)
         expiry = c->num[0];
     else if (c->flags & KV_SET_EXPIRE_IN)
@@ -333,8 +333,8 @@ void kv_op_getex(struct kv_store *s, const struct kv_command *c, int64_t now, st
         expiry = 0;
     /* As Redis's: a new deadline always counts as a change, PERSIST only
      * when there was one. */
-    if ((c->flags & (KV_SET_EXPIRE_AT | KV_SET_EXPIRE_IN)) || expiry != e->expiry_ms) {
-        e->expiry_ms = expiry;
+    if ((c->flags & (KV_SET_EXPIRE_AT | KV_SET_EXPIRE_IN)) || expiry != kv_map_expiry(&s->map, e)) {
+        kv_map_set_expiry(&s->map, e, expiry);
         e->version = ++s->version;
     }
 }
@@ -406,7 +406,7 @@ void kv_op_msetnx(struct kv_store *s, const struct kv_command *c, int64_t now,
             oom(r);
             return;
         }
-        e->expiry_ms = 0;
+        kv_map_set_expiry(&s->map, e, 0);
     }
     r->num = 1;
 }

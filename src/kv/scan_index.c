@@ -77,7 +77,7 @@ static void grow(struct kv_map *m)
 
 void scan_index_add(struct kv_map *m, struct kv_map_entry *e)
 {
-    e->scan_hash = scan_index_hash(e->data, e->key_len);
+    e->scan_hash = scan_index_hash(kv_entry_key(e), kv_entry_key_len(e));
     link_at(m->scan, m->scan_mask, e);
     if (m->size > m->scan_mask + 1)
         grow(m);

@@ -62,10 +62,10 @@ int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, k
     for (const struct kv_map_entry *e; (e = kv_map_next(m, &pos));) {
         struct snap_record rec = {.type = e->type,
                                   .key = (const uint8_t *)kv_entry_key(e),
-                                  .key_len = e->key_len,
+                                  .key_len = kv_entry_key_len(e),
                                   .value = (const uint8_t *)kv_entry_value(e),
-                                  .value_len = e->value_len,
-                                  .expiry_ms = (uint64_t)e->expiry_ms,
+                                  .value_len = kv_entry_value_len(e),
+                                  .expiry_ms = (uint64_t)kv_map_expiry(m, e),
                                   .version = e->version};
         if (snap_writer_add(&w, &rec) != 0) {
             snap_writer_discard(&w);
@@ -144,6 +144,11 @@ static int on_header(void *ctx, const struct snap_header *h)
     struct kv_loader *l = ctx;
     l->index = h->index;
     l->term = h->term;
+    /* Slots for every record at once: no growth (each one rehashes every
+     * entry so far) while loading. The count is checked at the end; past
+     * 2^30 records the map grows as it goes. A failure only means growth. */
+    if (l->build && h->records <= (1u << 30))
+        (void)kv_map_reserve(&l->map, (size_t)h->records);
     return 0;
 }
 
@@ -207,9 +212,8 @@ static int on_record(void *ctx, const struct snap_record *rec)
         return 0;
     struct kv_map_entry *e = kv_map_put(&l->map, (const char *)rec->key, rec->key_len, rec->type,
                                         rec->value, rec->value_len);
-    if (!e)
+    if (!e || kv_map_set_expiry(&l->map, e, (int64_t)rec->expiry_ms) != 0)
         return -1;
-    kv_map_set_expiry(&l->map, e, (int64_t)rec->expiry_ms);
     e->version = rec->version;
     return 0;
 }

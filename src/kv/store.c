@@ -34,6 +34,11 @@ size_t kv_store_size(const struct kv_store *s)
     return s->map.size;
 }
 
+size_t kv_store_bytes(const struct kv_store *s)
+{
+    return kv_map_bytes(&s->map);
+}
+
 char *kv_key_text(const json_t *key, char *buf, size_t size)
 {
     /* Small integers are by far the commonest key; skip the encoder. */
@@ -81,13 +86,17 @@ char *kv_key_text(const json_t *key, char *buf, size_t size)
 struct kv_map_entry *kv_live(struct kv_store *s, const struct kv_str *key, int64_t now_ms)
 {
     struct kv_map_entry *e = kv_map_get(&s->map, (const char *)key->p, key->n);
-    return e && (e->expiry_ms == 0 || e->expiry_ms > now_ms) ? e : NULL;
+    if (!e)
+        return NULL;
+    int64_t at = kv_map_expiry(&s->map, e);
+    return at == 0 || at > now_ms ? e : NULL;
 }
 
 struct kv_map_entry *kv_live_w(struct kv_store *s, const struct kv_str *key, int64_t now_ms)
 {
     struct kv_map_entry *e = kv_map_get(&s->map, (const char *)key->p, key->n);
-    if (e && e->expiry_ms != 0 && e->expiry_ms <= now_ms) {
+    int64_t at = e ? kv_map_expiry(&s->map, e) : 0;
+    if (at != 0 && at <= now_ms) {
         kv_store_del(s, (const char *)key->p, key->n);
         return NULL;
     }
@@ -239,10 +248,10 @@ bool kv_store_equal(const struct kv_store *a, const struct kv_store *b)
         return false;
     size_t pos = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(&a->map, &pos));) {
-        const struct kv_map_entry *f = kv_map_get(&b->map, kv_entry_key(e), e->key_len);
-        if (!f || f->type != e->type || f->value_len != e->value_len ||
-            f->expiry_ms != e->expiry_ms ||
-            memcmp(kv_entry_value(f), kv_entry_value(e), e->value_len) != 0)
+        const struct kv_map_entry *f = kv_map_get(&b->map, kv_entry_key(e), kv_entry_key_len(e));
+        if (!f || f->type != e->type || kv_entry_value_len(f) != kv_entry_value_len(e) ||
+            kv_map_expiry(&b->map, f) != kv_map_expiry(&a->map, e) ||
+            memcmp(kv_entry_value(f), kv_entry_value(e), kv_entry_value_len(e)) != 0)
             return false;
     }
     return true;

@@ -20,8 +20,10 @@ void log_init(struct raft_log *l, raft_index offset, raft_term offset_term)
 
 static void log_free_range(struct raft_log *l, size_t from, size_t to)
 {
-    for (size_t i = from; i < to; i++)
+    for (size_t i = from; i < to; i++) {
+        l->bytes -= l->entries[i].len + sizeof(struct raft_entry);
         free(l->entries[i].data);
+    }
 }
 
 void log_free(struct raft_log *l)
@@ -85,6 +87,7 @@ int log_append(struct raft_log *l, raft_term term, uint8_t type, const uint8_t *
     e->len = len;
     e->data = copy;
     l->n++;
+    l->bytes += len + sizeof *e;
     return RAFT_OK;
 }
 

@@ -577,6 +577,10 @@ raft_index raft_last_index(const struct raft *r)
 {
     return log_last_index(&r->log);
 }
+size_t raft_log_bytes(const struct raft *r)
+{
+    return r->log.bytes;
+}
 raft_index raft_snapshot_index(const struct raft *r)
 {
     return r->snap_index;

@@ -402,6 +402,8 @@ raft_index raft_commit_index(const struct raft *r);
 raft_index raft_applied_index(const struct raft *r);
 raft_index raft_last_index(const struct raft *r);
 raft_index raft_snapshot_index(const struct raft *r);
+/* Memory the in-memory log holds: payloads plus an entry record each. */
+size_t raft_log_bytes(const struct raft *r);
 /* The entry at `index` if it is in memory (not compacted), else NULL. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* The configuration in force: the latest in the log, committed or not. */

@@ -18,6 +18,7 @@
 struct raft_log {
     struct raft_entry *entries; /* entries[i] has index offset + 1 + i */
     size_t n, cap;
+    size_t bytes;          /* payloads plus one struct raft_entry each */
     raft_index offset;     /* index of the last compacted entry (0: none) */
     raft_term offset_term; /* its term, so prev_term stays known */
 };

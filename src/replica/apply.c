@@ -112,6 +112,7 @@ static void install_snapshot(struct replica *r, const struct raft_update *u)
     r->applied = u->snap_index;
     r->applied_term = u->snap_term;
     r->snapshot_index = u->snap_index;
+    r->snapshot_bytes_mark = r->applied_bytes;
     if (r->apply_to < r->applied)
         r->apply_to = r->applied; /* the image holds the backlog */
     /* Proposals inside the snapshot can no longer be matched to a result. */
@@ -131,6 +132,7 @@ static void apply_entry(struct replica *r, const struct raft_entry *e)
     }
     r->applied = e->index;
     r->applied_term = e->term;
+    r->applied_bytes += e->len + sizeof *e;
     r->stats.applied++;
     replica_settle_proposals(r, e->index, e->term, &res);
     kv_result_release(&res);
@@ -264,6 +266,7 @@ void replica_take_snapshot(struct replica *r, uint64_t now_ms)
     uint8_t *data;
     size_t len;
     raft_index index = r->applied;
+    r->snapshot_bytes_mark = r->applied_bytes; /* after a failure too: try again later */
     if (kv_snapshot(r->kv, index, r->applied_term, &data, &len) != 0) {
         r->snapshot_index = index; /* try again a threshold later */
         return;

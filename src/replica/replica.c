@@ -577,6 +577,26 @@ static int sync_round(struct replica *r)
 
 /* Past the threshold: take a snapshot inline, or start one in the
  * background when the transport can. Whether the core was stepped. */
+/* After snapshot_threshold entries, or once the log applied since the
+ * latest snapshot weighs snapshot_log_percent of the map's bytes and at
+ * least snapshot_log_min_bytes: the log in memory (and the tail a restart
+ * replays) stays a fraction of the data. */
+static bool snapshot_due(const struct replica *r)
+{
+    if (r->applied <= r->snapshot_index)
+        return false;
+    if (r->config.snapshot_threshold > 0 &&
+        r->applied - r->snapshot_index >= r->config.snapshot_threshold)
+        return true;
+    if (r->config.snapshot_log_percent == 0)
+        return false;
+    uint64_t log = r->applied_bytes - r->snapshot_bytes_mark;
+    uint64_t limit = (uint64_t)kv_store_bytes(r->kv) / 100 * r->config.snapshot_log_percent;
+    if (limit < r->config.snapshot_log_min_bytes)
+        limit = r->config.snapshot_log_min_bytes;
+    return log >= limit;
+}
+
 static bool start_snapshot(struct replica *r, uint64_t now_ms)
 {
     if (!r->config.snapshot_start) {
@@ -591,6 +611,7 @@ static bool start_snapshot(struct replica *r, uint64_t now_ms)
     }
     r->snapshot_running = true;
     r->snapshot_running_index = r->applied;
+    r->snapshot_running_bytes = r->applied_bytes;
     return false;
 }
 
@@ -601,6 +622,8 @@ void replica_snapshot_done(struct replica *r, raft_index index, int rc, uint64_t
         r->snapshot_retry_ms = now_ms + REPLICA_SNAPSHOT_RETRY_MS;
         return;
     }
+    if (r->snapshot_running_bytes > r->snapshot_bytes_mark)
+        r->snapshot_bytes_mark = r->snapshot_running_bytes;
     /* Superseded by a leader's newer snapshot: the core ignores it. */
     replica_snapshot_taken(r, index, NULL, 0, now_ms);
 }
@@ -661,9 +684,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         }
         /* Checked before giving way to a running sync too: under steady
          * load one always runs, and the log must still be compacted. */
-        if (r->config.snapshot_threshold > 0 &&
-            r->applied - r->snapshot_index >= r->config.snapshot_threshold &&
-            start_snapshot(r, now_ms))
+        if (snapshot_due(r) && start_snapshot(r, now_ms))
             continue;
         if (waiting)
             break; /* the rest follows when the running sync ends */
@@ -701,6 +722,7 @@ int replica_leader(const struct replica *r) { return raft_leader(r->raft); }
 raft_index replica_commit_index(const struct replica *r) { return raft_commit_index(r->raft); }
 raft_index replica_applied_index(const struct replica *r) { return r->applied; }
 raft_index replica_last_index(const struct replica *r) { return raft_last_index(r->raft); }
+size_t replica_log_bytes(const struct replica *r) { return raft_log_bytes(r->raft); }
 const struct kv_store *replica_store(const struct replica *r) { return r->kv; }
 bool replica_cluster_id(const struct replica *r, uint8_t out[CLUSTER_ID_BYTES])
 {

@@ -180,6 +180,11 @@ struct replica_config {
     size_t max_pending;          /* bound on pending writes and reads together */
     uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
+    /* Also snapshot once the log bytes applied since the latest snapshot
+     * reach snapshot_log_percent % of the map's bytes and at least
+     * snapshot_log_min_bytes (0 percent: this trigger is off). */
+    uint32_t snapshot_log_percent;
+    uint64_t snapshot_log_min_bytes;
     /* Apply at most this many committed entries per replica_flush(); the
      * rest follow on the next ones (replica_deadline() is then "now"), so
      * a restart's or a catching-up follower's backlog never holds the
@@ -310,6 +315,8 @@ int replica_leader(const struct replica *r); /* RAFT_NO_NODE if unknown */
 raft_index replica_commit_index(const struct replica *r);
 raft_index replica_applied_index(const struct replica *r);
 raft_index replica_last_index(const struct replica *r);
+/* Bytes the core's in-memory log holds (raft_log_bytes). */
+size_t replica_log_bytes(const struct replica *r);
 bool replica_progress(const struct replica *r, int id, raft_index *match, raft_index *next);
 size_t replica_pending(const struct replica *r); /* writes + reads awaiting an outcome */
 /* As leader: follower `id` lost data it had acknowledged (raft_peer_lost_data). */

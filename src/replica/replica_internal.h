@@ -96,6 +96,11 @@ struct replica {
 
     raft_index applied, snapshot_index;
     raft_term applied_term;
+    /* Log bytes applied so far (payload plus an entry record each, as
+     * raft_log_bytes counts), and that count at the latest snapshot's index
+     * (at the running one's, until it is done): the log the snapshot
+     * trigger weighs against the map. */
+    uint64_t applied_bytes, snapshot_bytes_mark, snapshot_running_bytes;
     /* Committed by the core up to here, applied up to `applied`: the
      * backlog, applied apply_batch entries per flush. Reads ready while it
      * lasts wait in deferred_reads (their ids). */

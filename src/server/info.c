@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/version.h"
+#include "server/alloc.h"
 #include "server/role.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
@@ -99,25 +100,6 @@ static void human_bytes(char *buf, size_t cap, uint64_t n)
     snprintf(buf, cap, "%.2f%c", d, units[u]);
 }
 
-/* jemalloc's counters when the binary has it (the servers do, sanitized
- * builds and tests do not: then the resident set stands in). */
-extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
-    __attribute__((weak));
-
-static bool jemalloc_allocated(uint64_t *out)
-{
-    if (!mallctl)
-        return false;
-    uint64_t epoch = 1;
-    size_t len = sizeof epoch;
-    size_t allocated = 0, alen = sizeof allocated;
-    if (mallctl("epoch", &epoch, &len, &epoch, len) != 0 ||
-        mallctl("stats.allocated", &allocated, &alen, NULL, 0) != 0)
-        return false;
-    *out = allocated;
-    return true;
-}
-
 static uint64_t resident_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -130,10 +112,13 @@ static uint64_t resident_bytes(void)
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static void section_memory(struct resp_buf *b)
+static void section_memory(struct server *s, struct resp_buf *b)
 {
     uint64_t rss = resident_bytes(), used = rss;
-    bool je = jemalloc_allocated(&used);
+    struct alloc_stats as;
+    bool je = alloc_stats(&as);
+    if (je)
+        used = as.allocated;
     char h[32];
     info_line(b, "# Memory");
     human_bytes(h, sizeof h, used);
@@ -146,6 +131,17 @@ static void section_memory(struct resp_buf *b)
     info_line(b, "maxmemory_human:0B");
     info_line(b, "maxmemory_policy:noeviction");
     info_line(b, "mem_allocator:%s", je ? "jemalloc" : "libc");
+    /* Where it goes: the map (entries and slots) and the Raft log kept in
+     * memory, as requested; then the allocator's pages (jemalloc only). */
+    if (s->replica)
+        info_line(b, "raftkv_memory:keys=%zu,map_bytes=%zu,log_bytes=%zu",
+                  kv_store_size(replica_store(s->replica)),
+                  kv_store_bytes(replica_store(s->replica)), replica_log_bytes(s->replica));
+    if (je) {
+        info_line(b, "allocator_active:%zu", as.active);
+        info_line(b, "allocator_resident:%zu", as.resident);
+        info_line(b, "allocator_retained:%zu", as.retained);
+    }
 }
 
 static void section_cpu(struct resp_buf *b)
@@ -247,7 +243,7 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t want
     }
 
     if (section(&b, want, INFO_MEMORY))
-        section_memory(&b);
+        section_memory(s, &b);
 
     if (section(&b, want, INFO_PERSISTENCE)) {
         info_line(&b, "# Persistence");

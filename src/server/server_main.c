@@ -11,6 +11,7 @@
 
 #include "net/tls.h"
 #include "server/server.h"
+#include "server/alloc.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
 
@@ -342,6 +343,7 @@ int server_main(int argc, char **argv)
     clock_gettime(CLOCK_REALTIME, &now_ts);
     s->next_op_id = (uint64_t)now_ts.tv_sec * 1000000000ull + (uint64_t)now_ts.tv_nsec;
 
+    alloc_background_release();
     if (!o->in_memory) {
         char err[512];
         rc = server_store_open(s, err, sizeof err);
@@ -415,6 +417,8 @@ int server_main(int argc, char **argv)
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
+    rc_cfg.snapshot_log_percent = (uint32_t)o->snapshot_log_percent;
+    rc_cfg.snapshot_log_min_bytes = o->snapshot_log_min_bytes;
     rc_cfg.apply_batch = (size_t)o->apply_batch;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
     if (server_identity_replica_config(s, &rc_cfg) != 0) {

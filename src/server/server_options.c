@@ -105,6 +105,11 @@ void server_options_usage(FILE *f)
             "                             (default 5000)\n"
             "  --snapshot-entries N       snapshot the state machine (and drop the log it\n"
             "                             covers) every N applied entries (default 500000)\n"
+            "  --snapshot-log-percent P   also snapshot once the log applied since the last\n"
+            "                             one holds P%% of the map's bytes, so the log kept in\n"
+            "                             memory stays a fraction of the data (default 25;\n"
+            "                             0: off; at most 1000)\n"
+            "  --snapshot-log-min-bytes N but not before the log holds N bytes (default 32 MiB)\n"
             "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
             "                             (default 4096; a backlog goes on at the next turn)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
@@ -162,6 +167,8 @@ static void server_options_default(struct server_options *o)
     o->request_timeout_ms = 2000;
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 500000;
+    o->snapshot_log_percent = 25;
+    o->snapshot_log_min_bytes = 32u << 20;
     o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
@@ -443,6 +450,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || u > 1000000000ull;
             if (!bad)
                 o->client_handshake_timeout_ms = u;
+        } else if (strcmp(a, "--snapshot-log-percent") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > 1000;
+            if (!bad)
+                o->snapshot_log_percent = u;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {
@@ -462,6 +473,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--peer-queue-bytes", &o->peer_queue_bytes, NULL},
                 {"--max-frame-bytes", &o->max_frame, NULL},
                 {"--max-snapshot-bytes", &o->max_snapshot_bytes, NULL},
+                {"--snapshot-log-min-bytes", &o->snapshot_log_min_bytes, NULL},
                 {"--election-timeout-ms", NULL, &o->election_timeout_ms},
                 {"--heartbeat-ms", NULL, &o->heartbeat_ms},
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},

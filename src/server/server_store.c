@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/alloc.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
 #include "storage/storage_replica.h"
@@ -116,11 +117,14 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     return 0;
 }
 
-/* The replica has copied what it needs once it exists. */
+/* The replica has copied what it needs once it exists: the storage's copy
+ * of the log goes, and the pages start-up used for it and for loading the
+ * snapshot go back to the system now rather than at jemalloc's decay. */
 void server_store_loaded(struct server *s)
 {
     if (s->storage)
         storage_release_restore(s->storage);
+    alloc_release();
 }
 
 void server_store_close(struct server *s)

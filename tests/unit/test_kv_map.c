@@ -44,7 +44,7 @@ static long long entry_int(const struct kv_map_entry *e)
     if (!e)
         return -1;
     char t[24];
-    snprintf(t, sizeof t, "%.*s", (int)e->value_len, kv_entry_value(e));
+    snprintf(t, sizeof t, "%.*s", (int)kv_entry_value_len(e), kv_entry_value(e));
     return atoll(t);
 }
 
@@ -59,9 +59,9 @@ static void assert_same_as_model(const struct kv_map *m, json_t *model)
     cr_assert_eq(m->size, json_object_size(model));
     size_t pos = 0, seen = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(m, &pos));) {
-        long long want = model_int(model, kv_entry_key(e), e->key_len);
-        cr_assert_neq(want, -1, "map holds %.*s, the model does not", (int)e->key_len, kv_entry_key(e));
-        cr_assert_eq(entry_int(e), want, "value of %.*s", (int)e->key_len, kv_entry_key(e));
+        long long want = model_int(model, kv_entry_key(e), kv_entry_key_len(e));
+        cr_assert_neq(want, -1, "map holds %.*s, the model does not", (int)kv_entry_key_len(e), kv_entry_key(e));
+        cr_assert_eq(entry_int(e), want, "value of %.*s", (int)kv_entry_key_len(e), kv_entry_key(e));
         seen++;
     }
     cr_assert_eq(seen, json_object_size(model), "iteration visits each entry once");
@@ -74,7 +74,9 @@ static void assert_same_as_model(const struct kv_map *m, json_t *model)
     }
 }
 
-Test(kv_map, random_sets_overwrites_and_deletes_agree_with_a_model)
+/* drop_tags_at: the step at which the map switches to plain addresses
+ * (as after an allocation past 48 bits); -1: never. */
+static void random_run_agrees_with_a_model(int drop_tags_at)
 {
     struct rng g;
     rng_seed(&g, test_seed());
@@ -96,12 +98,49 @@ Test(kv_map, random_sets_overwrites_and_deletes_agree_with_a_model)
         } else {
             cr_assert_eq(entry_int(kv_map_get(&m, key, n)), model_int(model, key, n), "step %d", step);
         }
+        if (step == drop_tags_at) {
+            kv_map_drop_tags(&m);
+            assert_same_as_model(&m, model);
+        }
         if (step % 5000 == 0)
             assert_same_as_model(&m, model);
     }
     assert_same_as_model(&m, model);
     kv_map_free(&m);
     json_decref(model);
+}
+
+Test(kv_map, random_sets_overwrites_and_deletes_agree_with_a_model)
+{
+    random_run_agrees_with_a_model(-1);
+}
+
+Test(kv_map, a_map_that_drops_its_hash_tags_midway_still_agrees_with_a_model)
+{
+    random_run_agrees_with_a_model(30000);
+}
+
+Test(kv_map, bytes_count_the_one_word_slots_and_each_entry_until_it_is_deleted)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    cr_assert_eq(kv_map_bytes(&m), 512 + 16 * 8, "64 slots of 8 bytes, 16 scan buckets");
+    cr_assert_eq(map_set(&m, "k", 1, 5), 0);
+    size_t one = kv_map_bytes(&m) - 16 * 8;
+    cr_assert_gt(one, 512 + 2, "the entry's header, key and value");
+    cr_assert_eq(map_set(&m, "k", 1, 6), 0);
+    cr_assert_eq(kv_map_bytes(&m) - 16 * 8, one, "an overwrite of the same size costs nothing more");
+    cr_assert_eq(map_set(&m, "j", 1, 6), 0);
+    cr_assert_eq(kv_map_bytes(&m) - 16 * 8 - 512, 2 * (one - 512));
+    char key[32];
+    for (int i = 0; i < 1000; i++)
+        map_set(&m, key, (size_t)snprintf(key, sizeof key, "%d", i), 1);
+    for (int i = 0; i < 1000; i++)
+        kv_map_del(&m, key, (size_t)snprintf(key, sizeof key, "%d", i));
+    kv_map_del(&m, "k", 1);
+    kv_map_del(&m, "j", 1);
+    cr_assert_eq(kv_map_bytes(&m), 2048 * 8 + (m.scan_mask + 1) * 8, "grown to 2048 slots, no entries");
+    kv_map_free(&m);
 }
 
 Test(kv_map, deleting_everything_leaves_an_empty_map_that_still_works)
@@ -185,4 +224,104 @@ Test(kv_map, snapshots_of_equal_maps_restore_equal_maps_whatever_the_write_order
     kv_store_free(fwd);
     kv_store_free(rev);
     kv_store_free(back);
+}
+
+Test(kv_map, a_16_byte_key_with_a_100_byte_value_takes_148_bytes)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    char value[100];
+    memset(value, 'v', sizeof value);
+    struct kv_map_entry *e = kv_map_put(&m, "key:000000000042", 16, KV_TYPE_STR, value, 100);
+    cr_assert_not_null(e);
+    cr_assert_eq(kv_map_bytes(&m) - 512 - 16 * 8, 148,
+                 "a 30-byte header with the scan links, 2 bytes of lengths, 116 of data");
+    cr_assert_eq(kv_entry_key_len(e), 16);
+    cr_assert_eq(kv_entry_value_len(e), 100);
+    cr_assert_eq(memcmp(kv_entry_key(e), "key:000000000042", 16), 0);
+    cr_assert_eq(memcmp(kv_entry_value(e), value, 100), 0);
+    kv_map_free(&m);
+}
+
+Test(kv_map, long_keys_and_values_keep_their_lengths_and_bytes)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    size_t lens[] = {0, 1, 127, 128, 16383, 16384, 70000};
+    static char key[70001], value[70001];
+    for (size_t i = 0; i < sizeof key; i++) {
+        key[i] = (char)('a' + i % 26);
+        value[i] = (char)(i * 7);
+    }
+    for (size_t i = 0; i < 7; i++)
+        for (size_t j = 0; j < 7; j++) {
+            size_t kl = lens[i] ? lens[i] : 1, vl = lens[j];
+            cr_assert_not_null(kv_map_put(&m, key, kl, KV_TYPE_STR, value, vl));
+            const struct kv_map_entry *e = kv_map_get(&m, key, kl);
+            cr_assert_not_null(e);
+            cr_assert_eq(kv_entry_key_len(e), kl);
+            cr_assert_eq(kv_entry_value_len(e), vl, "key %zu value %zu", kl, vl);
+            cr_assert_eq(memcmp(kv_entry_key(e), key, kl), 0);
+            cr_assert_eq(memcmp(kv_entry_value(e), value, vl), 0);
+        }
+    kv_map_free(&m);
+}
+
+Test(kv_map, deadlines_follow_their_keys_through_overwrites_deletes_and_growth)
+{
+    struct rng g;
+    rng_seed(&g, test_seed());
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    enum { KEYS = 300 };
+    int64_t want[KEYS]; /* -1: absent; else the deadline (0: none) */
+    for (int i = 0; i < KEYS; i++)
+        want[i] = -1;
+    char key[16];
+    for (int step = 0; step < 40000; step++) {
+        int k = (int)rng_below(&g, KEYS);
+        size_t n = (size_t)snprintf(key, sizeof key, "k%d", k);
+        uint64_t what = rng_below(&g, 10);
+        if (what < 4) {
+            cr_assert_eq(map_set(&m, key, n, step), 0);
+            want[k] = 0; /* a new entry has no deadline */
+        } else if (what < 6) {
+            kv_map_del(&m, key, n);
+            want[k] = -1;
+        } else if (want[k] >= 0) {
+            int64_t at = what < 8 ? 1000 + step : 0;
+            cr_assert_eq(kv_map_set_expiry(&m, kv_map_get(&m, key, n), at), 0);
+            want[k] = at;
+        }
+        if (step % 1000 == 0 || step == 39999) {
+            size_t expiring = 0;
+            for (int i = 0; i < KEYS; i++) {
+                n = (size_t)snprintf(key, sizeof key, "k%d", i);
+                const struct kv_map_entry *e = kv_map_get(&m, key, n);
+                cr_assert_eq(e != NULL, want[i] >= 0, "key %d at step %d", i, step);
+                if (e)
+                    cr_assert_eq(kv_map_expiry(&m, e), want[i], "deadline of %d at step %d", i, step);
+                expiring += want[i] > 0;
+            }
+            cr_assert_eq(kv_map_expiring(&m), expiring, "step %d", step);
+        }
+    }
+    kv_map_free(&m);
+}
+
+Test(kv_map, a_reserved_map_holds_that_many_keys_without_growing)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    cr_assert_eq(kv_map_reserve(&m, 1000), 0);
+    cr_assert_eq(m.mask + 1, 2048, "1000 keys fit 70%% of 2048 slots");
+    char key[32];
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(map_set(&m, key, (size_t)snprintf(key, sizeof key, "%d", i), i), 0);
+    cr_assert_eq(m.mask + 1, 2048, "no growth");
+    cr_assert_eq(kv_map_reserve(&m, 3000), 0, "reserving more grows a full map");
+    cr_assert_eq(m.mask + 1, 8192);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(entry_int(kv_map_get(&m, key, (size_t)snprintf(key, sizeof key, "%d", i))), i);
+    kv_map_free(&m);
 }

@@ -791,3 +791,43 @@ Test(node_replica, a_replica_proposes_the_id_its_transport_learned)
         cr_assert_eq(id[0], 0x77, "node %d has %02x, not the learned id", i, id[0]);
     }
 }
+
+static void snap_by_log_bytes(struct replica_config *c)
+{
+    c->snapshot_threshold = 0; /* never by count */
+    c->snapshot_log_percent = 100;
+    c->snapshot_log_min_bytes = 2000;
+}
+
+static void snap_by_log_bytes_large_minimum(struct replica_config *c)
+{
+    snap_by_log_bytes(c);
+    c->snapshot_log_min_bytes = 1 << 20;
+}
+
+static uint64_t snapshots_after_40_writes(void (*configure)(struct replica_config *))
+{
+    start(3, configure);
+    run_for(400);
+    for (int i = 0; i < 40; i++) {
+        submit(0, 100 + (uint64_t)i, KV_WRITE, i % 5, i, 0);
+        run_for(5);
+    }
+    cr_assert_eq(kv_store_size(replica_store(nodes[0])), 5);
+    struct replica_stats st;
+    replica_stats(nodes[0], &st);
+    return st.snapshots;
+}
+
+Test(node_replica, the_log_applied_since_the_last_snapshot_triggers_one_by_its_bytes)
+{
+    /* 40 entries of 80 to 200 bytes each against a 2000-byte minimum (the
+     * map of 5 keys is smaller): 1 to 4 snapshots, none by count. */
+    uint64_t n = snapshots_after_40_writes(snap_by_log_bytes);
+    cr_assert(n >= 1 && n <= 4, "%llu snapshots", (unsigned long long)n);
+}
+
+Test(node_replica, no_snapshot_by_bytes_below_the_minimum)
+{
+    cr_assert_eq(snapshots_after_40_writes(snap_by_log_bytes_large_minimum), 0);
+}

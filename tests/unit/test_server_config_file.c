@@ -250,3 +250,32 @@ Test(health, leader_needs_a_quorum)
     cr_assert_eq(health_check(&in, why, sizeof why), 503);
     cr_assert_str_eq(why, "shutting down");
 }
+
+Test(config_file, snapshot_log_options_default_parse_and_refuse_bad_values)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
+                          "127.0.0.1:7001", "--in-memory", NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_log_percent, 25);
+    cr_assert_eq(o.snapshot_log_min_bytes, 33554432);
+    base[8] = "--snapshot-log-percent";
+    base[9] = "0";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "0 turns the trigger off: %s", err);
+    cr_assert_eq(o.snapshot_log_percent, 0);
+    base[9] = "1000";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_log_percent, 1000);
+    base[9] = "1001";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+    cr_assert(strstr(err, "--snapshot-log-percent"), "names the option: %s", err);
+    base[9] = "ten";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+    base[8] = "--snapshot-log-min-bytes";
+    base[9] = "1048576";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_log_min_bytes, 1048576);
+    base[9] = "0";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "a size must be positive");
+}
