@@ -46,7 +46,7 @@ echo "ok  leader's INFO flags it: $(peer_line)"
 grep -q "level=error .*event=peer_lost_data .*peer=n$F " "$WORK/n$L.log" ||
   fail "the leader's log has no peer_lost_data error for n$F"
 grep "event=peer_lost_data" "$WORK/n$L.log" | head -n 1
-grep "event=peer_lost_data" "$WORK/n$L.log" | grep -q "remove it and add it back" ||
+grep "event=peer_lost_data" "$WORK/n$L.log" | grep -q "RAFT.NODE REMOVE it on the leader, then add it back with an empty data directory" ||
   fail "the error does not say what to do"
 echo "ok  the leader logs what happened and what to do"
 
