@@ -387,6 +387,7 @@ struct server {
     bool shutting_down;
     bool finished; /* handles are closing; uv_run is about to return */
     uint64_t shutdown_deadline_ms;
+    uint64_t shutdown_linger_ms; /* 0, or: answer forwards until then (server_main.c) */
     int exit_code;
     bool fatal;
     struct server_stats stats;

@@ -171,9 +171,19 @@ void server_after_io(struct server *s)
         if (server_transfer_running(s) && now < s->shutdown_deadline_ms) {
             if (next_expiry > server_transfer_deadline(s))
                 next_expiry = server_transfer_deadline(s);
-        } else if (server_drained(s)) {
-            server_finish(s, "SIGTERM: in-flight requests answered");
-            return;
+        } else {
+            /* Linger half an election timeout after any handover, still
+             * answering: a follower's forward already on its way here gets
+             * "not the leader" (definite) instead of no answer at all,
+             * which it would have to report as -UNCERTAIN. */
+            if (!s->shutdown_linger_ms)
+                s->shutdown_linger_ms = now + s->opt.election_timeout_ms / 2;
+            if (server_drained(s) && now >= s->shutdown_linger_ms) {
+                server_finish(s, "SIGTERM: in-flight requests answered");
+                return;
+            }
+            if (now < s->shutdown_linger_ms && next_expiry > s->shutdown_linger_ms)
+                next_expiry = s->shutdown_linger_ms;
         }
         if (now >= s->shutdown_deadline_ms) {
             server_finish(s, "SIGTERM: shutdown wait elapsed with requests in flight");
