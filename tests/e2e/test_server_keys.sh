@@ -109,10 +109,10 @@ out=$(redis-cli -p "${CPORT[$F]}" --scan --pattern 'stable:*' 2>&1) || fail "red
 expect "redis-cli --scan --pattern" "$(echo "$out" | sort -u | grep -c '^stable:')" 1000
 redis-cli -p "${CPORT[$F]}" SET big "$(head -c 5000 /dev/zero | tr '\0' x)" >/dev/null
 out=$(redis-cli -p "${CPORT[$F]}" --bigkeys 2>&1) || fail "redis-cli --bigkeys: $out"
-echo "$out" | grep -Eq "Sampled [0-9]{4} keys in the keyspace" || fail "redis-cli --bigkeys: $out"
+grep -Eq "Sampled [0-9]{4} keys in the keyspace" <<<"$out" || fail "redis-cli --bigkeys: $out"
 # --bigkeys sizes strings with STRLEN: checked once the server has it
-if [ "$(cli $F COMMAND INFO strlen | head -1)" = strlen ]; then
-  echo "$out" | grep -q "Biggest string found '\"\?big\"\?' has 5000 bytes" || fail "redis-cli --bigkeys: $out"
+if [ "$(cli $F COMMAND INFO strlen | sed -n 1p)" = strlen ]; then
+  grep -q "Biggest string found '\"\?big\"\?' has 5000 bytes" <<<"$out" || fail "redis-cli --bigkeys: $out"
 fi
 echo "ok  redis-cli --scan and --bigkeys"
 echo "PASS test_server_keys"
