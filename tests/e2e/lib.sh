@@ -5,7 +5,7 @@
 # lib_server.sh instead, which keeps node logs on failure.
 #   source "$(dirname "$0")/lib.sh"     (sees the script's own $1)
 
-fail() { echo "FAIL: $*"; exit 1; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
 
 build=$(cd "${1:-build}" 2>/dev/null && pwd) || fail "no build folder ${1:-build} (run make)"
 whirl=$build/whirl

@@ -59,7 +59,8 @@ start_node() { # start_node I [extra options]
   shift
   mkdir -p "$WORK/n$i"
   "$RAFTKV" serve --id "n$i" --peers "$PEERS" --listen "127.0.0.1:${CPORT[$i]}" \
-    --data-dir "$WORK/n$i" --election-timeout-ms 300 --heartbeat-ms 50 ${PEER_OPTS:---certs-dir $WORK/certs} "$@" \
+    --data-dir "$WORK/n$i" --election-timeout-ms 300 --heartbeat-ms 50 ${PEER_OPTS:---certs-dir $WORK/certs} \
+    ${E2E_SERVE_OPTS:-} "$@" \
     >>"$WORK/n$i.log" 2>&1 &
   PID[$i]=$!
 }
@@ -75,14 +76,19 @@ cleanup() {
     [ -n "${PID[$i]:-}" ] && kill -9 "${PID[$i]}" 2>/dev/null || true
   done
   wait 2>/dev/null || true
-  if [ "${KEEP:-0}" = 1 ] || [ "${FAILED:-0}" = 1 ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
+  if [ "${KEEP:-0}" = 1 ] || [ "${FAILED:-0}" = 1 ] || [ -e "$WORK/failed" ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
+# fail WHY: stderr, so that a failure inside $(...) is seen too; the marker
+# file keeps the logs when it runs in a subshell.
 fail() {
   FAILED=1
-  echo "FAIL: $*"
-  for i in $(seq 1 $NODES); do echo "--- n$i.log (tail)"; tail -n 15 "$WORK/n$i.log" 2>/dev/null; done
+  : >"$WORK/failed"
+  {
+    echo "FAIL: $*"
+    for i in $(seq 1 $NODES); do echo "--- n$i.log (tail)"; tail -n 15 "$WORK/n$i.log" 2>/dev/null; done
+  } >&2
   exit 1
 }
 
@@ -110,18 +116,20 @@ expect() { # expect WHAT ACTUAL WANT
 wait_leader() {
   local nodes=("$@") l i deadline=$((SECONDS + 15))
   [ ${#nodes[@]} -gt 0 ] || nodes=($(seq 1 $NODES))
+  local said
   while [ $SECONDS -lt $deadline ]; do
-    l=
+    l= said=
     for i in "${nodes[@]}"; do
       local x
       x=$(cli "$i" LEADER)
+      said+=" n$i:'$x'"
       if [ -z "$x" ] || { [ -n "$l" ] && [ "$x" != "$l" ]; }; then l=; break; fi
       l=$x
     done
     if [ -n "$l" ] && [ "${l#n}" != "${NOT_LEADER:-}" ]; then echo "${l#n}"; return 0; fi
     sleep 0.1
   done
-  fail "no leader agreed by nodes ${nodes[*]} within 15 s"
+  fail "no leader agreed by nodes ${nodes[*]} within 15 s (last answers:$said)"
 }
 
 # Wait until node I has applied at least index N.

@@ -56,7 +56,7 @@ echo "ok  EXPIRE, RENAME, TTL, TYPE, KEYS inside MULTI/EXEC"
 t0=$SECONDS
 cli $L SET across v PX 4000 >/dev/null
 kill_node "$L" 9
-NOT_LEADER=$L L2=$(wait_leader $(for i in 1 2 3; do [ $i -ne $L ] && echo $i; done))
+L2=$(NOT_LEADER=$L wait_leader $(for i in 1 2 3; do [ $i -ne $L ] && echo $i; done))
 t=$(cli $L2 PTTL across)
 [ "$t" -gt 0 ] || fail "PTTL across on the new leader n$L2: $t (the deadline should not have passed yet)"
 while [ $SECONDS -le $((t0 + 5)) ]; do sleep 0.2; done
