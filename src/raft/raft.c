@@ -128,6 +128,9 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
             }
             r->commit = r->applied = restore->snap_index;
         }
+        /* One allocation for the whole restored log. */
+        if (log_reserve(&r->log, restore->n_entries) != RAFT_OK)
+            goto err_after_log;
         for (size_t i = 0; i < restore->n_entries; i++) {
             const struct raft_entry *e = &restore->entries[i];
             if (e->index <= restore->snap_index)
@@ -135,7 +138,9 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
             if (e->index != log_last_index(&r->log) + 1 || e->term < log_last_term(&r->log) ||
                 (e->len && !e->data) || !entry_valid(e))
                 goto err_after_log;
-            if (log_append(&r->log, e->term, e->type, e->data, e->len) != RAFT_OK)
+            if ((restore->borrow ? log_append_borrowed(&r->log, e->term, e->type, e->data, e->len)
+                                 : log_append(&r->log, e->term, e->type, e->data, e->len)) !=
+                RAFT_OK)
                 goto err_after_log;
             config_appended(r, log_get(&r->log, e->index));
         }
@@ -608,6 +613,11 @@ bool raft_configuration_at(const struct raft *r, raft_index index, struct raft_c
     config_at(r, index, out);
     return true;
 }
+bool raft_borrows_restore(const struct raft *r)
+{
+    return log_borrows(&r->log);
+}
+
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 {
     return log_get(&r->log, index);

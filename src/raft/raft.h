@@ -248,7 +248,12 @@ struct raft_config {
 /* Fill a config with the defaults documented in the README (and in raft.c). */
 void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t seed);
 
-/* What storage held at start-up. Entries are copied by raft_new(). */
+/* What storage held at start-up. Entries are copied by raft_new(), unless
+ * `borrow` is set: then the core keeps pointers to the entries' data (not
+ * to the array) instead of copying them, never writes or frees them, and
+ * the driver must keep those bytes valid and unchanged until
+ * raft_borrows_restore() turns false (every such entry compacted, truncated
+ * or replaced by a snapshot; it never turns true again) or raft_free(). */
 struct raft_restore {
     raft_term term;
     int voted_for; /* RAFT_NO_NODE if none */
@@ -262,6 +267,7 @@ struct raft_restore {
      * the initial one (raft_config.initial or n_nodes). CONFIG entries in
      * `entries` override it. */
     const struct raft_configuration *snap_conf;
+    bool borrow; /* keep pointers to the entries' data, not copies (above) */
 };
 
 enum raft_event_type {
@@ -404,6 +410,8 @@ raft_index raft_last_index(const struct raft *r);
 raft_index raft_snapshot_index(const struct raft *r);
 /* Memory the in-memory log holds: payloads plus an entry record each. */
 size_t raft_log_bytes(const struct raft *r);
+/* Whether the log still points at data a raft_restore lent (borrow). */
+bool raft_borrows_restore(const struct raft *r);
 /* The entry at `index` if it is in memory (not compacted), else NULL. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* The configuration in force: the latest in the log, committed or not. */

@@ -21,6 +21,10 @@ struct raft_log {
     size_t bytes;          /* payloads plus one struct raft_entry each */
     raft_index offset;     /* index of the last compacted entry (0: none) */
     raft_term offset_term; /* its term, so prev_term stays known */
+    /* Entries offset+1..borrowed point at bytes the driver lent at
+     * raft_new() (raft_restore.borrow): never freed here, never written.
+     * 0, or <= offset: every payload is the log's own. */
+    raft_index borrowed;
 };
 
 void log_init(struct raft_log *l, raft_index offset, raft_term offset_term);
@@ -33,6 +37,15 @@ struct raft_entry *log_get(const struct raft_log *l, raft_index index);
 /* Append a copy of data as entry (last+1, term, type). */
 int log_append(struct raft_log *l, raft_term term, uint8_t type, const uint8_t *data,
                uint32_t len);
+/* Room for n more entries in one allocation (a restore's whole log). */
+int log_reserve(struct raft_log *l, size_t n);
+/* Append entry (last+1, term, type) whose payload stays the caller's: the
+ * log keeps the pointer, not a copy. Only while every entry so far is
+ * borrowed (the log's prefix after offset), so one index bounds them. */
+int log_append_borrowed(struct raft_log *l, raft_term term, uint8_t type, const uint8_t *data,
+                        uint32_t len);
+/* Whether any entry in the log still points at lent bytes. */
+bool log_borrows(const struct raft_log *l);
 /* Drop every entry with index >= from. */
 void log_truncate_from(struct raft_log *l, raft_index from);
 /* Drop every entry with index <= upto; upto must be within offset..last. */

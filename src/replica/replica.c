@@ -58,6 +58,7 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
     r->raft = raft_new(&r->config.raft, &restore, now_ms);
     if (!r->raft)
         goto err_after_kv;
+    r->restore_lent = restore.borrow && store->release_restore;
     /* What storage held is durable already; the core may count it. */
     if (r->stored_index > 0)
         r->persist_due = true;
@@ -690,6 +691,11 @@ int replica_flush(struct replica *r, uint64_t now_ms)
             break; /* the rest follows when the running sync ends */
         if (r->n_outbox == 0 && r->n_done == 0 && !r->store_dirty)
             break;
+    }
+    /* Compaction or a snapshot took the last entry the core borrowed. */
+    if (r->restore_lent && !raft_borrows_restore(r->raft)) {
+        r->restore_lent = false;
+        r->config.store->release_restore(r->config.store->impl);
     }
     replica_report_lost_data(r, now_ms);
     return r->failed;

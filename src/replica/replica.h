@@ -80,8 +80,14 @@ struct replica_result {
  * memory. */
 struct replica_log_store {
     void *impl;
-    /* What was stored at start-up; the replica copies it. May be NULL. */
+    /* What was stored at start-up. May be NULL. If it sets out->borrow, the
+     * core keeps pointers to the entries' data (raft.h) and the store keeps
+     * them valid until release_restore() or, without one, until the
+     * replica is freed. */
     int (*load)(void *impl, struct raft_restore *out);
+    /* Optional: the core no longer points at what load() lent; called once,
+     * from replica_flush(). */
+    void (*release_restore)(void *impl);
     int (*save_hard_state)(void *impl, raft_term term, int voted_for);
     /* Drop every stored entry with index >= entries[0].index, then append. */
     int (*append)(void *impl, const struct raft_entry *entries, size_t n);

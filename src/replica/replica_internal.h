@@ -109,6 +109,7 @@ struct replica {
     size_t n_deferred_reads, cap_deferred_reads;
     uint64_t now_ms;  /* the latest time a transport gave */
     int64_t log_time; /* the latest time stamped in an entry of the log */
+    bool restore_lent; /* the core borrows what store->load lent; not yet released */
     raft_index stored_index; /* last entry handed to the log store */
     raft_term stored_term;
     bool persist_due; /* entries stored since the last PERSISTED */

@@ -117,9 +117,10 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     return 0;
 }
 
-/* The replica has copied what it needs once it exists: the storage's copy
- * of the log goes, and the pages start-up used for it and for loading the
- * snapshot go back to the system now rather than at jemalloc's decay. */
+/* The replica exists: the storage's entry array goes (the core borrows the
+ * entries' data, which stay mapped until its snapshots pass them), and the
+ * pages start-up used for it and for loading the snapshot go back to the
+ * system now rather than at jemalloc's decay. */
 void server_store_loaded(struct server *s)
 {
     if (s->storage)

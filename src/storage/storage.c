@@ -48,6 +48,9 @@ struct storage {
     size_t n_restore_entries;
     struct raft_restore restore;
     bool restore_released;
+    /* The segment memory those entries point into, once lent to the core
+     * (storage_lend_restore), until storage_end_loan() or the end. */
+    struct wal_maps *lent;
 
     bool failed; /* a disk error happened: refuse every further write */
     char err[STORAGE_ERR_BYTES];
@@ -206,7 +209,7 @@ static void storage_free(struct storage *s)
         storage_commit_release(s->commit);
         s->commit = NULL;
     }
-    storage_release_restore(s);
+    storage_end_loan(s);
     wal_close(&s->wal);
     meta_close(&s->meta);
     if (s->dirfd >= 0)
@@ -318,6 +321,24 @@ int storage_restore(const struct storage *s, struct raft_restore *out)
     if (s->restore_released)
         return STORAGE_ERR_INVALID;
     return STORAGE_OK;
+}
+
+int storage_lend_restore(struct storage *s, struct raft_restore *out)
+{
+    int rc = storage_restore(s, out);
+    if (rc != STORAGE_OK)
+        return rc;
+    if (!s->lent && !(s->lent = wal_entries_detach_maps(s->restore_entries)))
+        return STORAGE_ERR_NOMEM;
+    out->borrow = true;
+    return STORAGE_OK;
+}
+
+void storage_end_loan(struct storage *s)
+{
+    storage_release_restore(s); /* its entries point into the mappings */
+    wal_maps_free(s->lent);
+    s->lent = NULL;
 }
 
 void storage_close(struct storage *s)
@@ -994,4 +1015,5 @@ void storage_get_stats(const struct storage *s, struct storage_stats *out)
     out->segments = s->wal.n_segs;
     out->disk_bytes = wal_disk_bytes(&s->wal) + s->snap_file_bytes;
     out->log_entries = s->wal.n_pos;
+    out->lent_bytes = wal_maps_bytes(s->lent);
 }

@@ -18,6 +18,7 @@
  * Driving the core directly, the order of calls is:
  *   storage_open(dir, &opts, &s, &restore, err, sizeof err)
  *   raft_new(&config, &restore, now)        // the core copies what it needs
+ *                                           // (or borrows: storage_lend_restore)
  *   storage_release_restore(s)              // optional: free the loaded log
  *   loop over raft_step() updates:
  *     if (u.flags & RAFT_UPDATE_HARD_STATE) storage_set_hard_state(s, u.term, u.voted_for)
@@ -110,6 +111,7 @@ struct storage_stats {
     uint64_t segments;   /* log segment files now on disk */
     uint64_t disk_bytes; /* bytes of segments + snapshot now on disk */
     uint64_t log_entries; /* entries after the snapshot, each indexed in memory */
+    uint64_t lent_bytes;  /* segment memory still lent to the core (storage_lend_restore) */
 };
 
 struct storage;
@@ -134,8 +136,19 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
  * the replica's log-store seam). STORAGE_ERR_INVALID once released. */
 int storage_restore(const struct storage *s, struct raft_restore *out);
 
-/* Release the memory of the restore_out given by storage_open(). */
+/* Release the memory of the restore_out given by storage_open() (once lent,
+ * the entry array only: the data stay until storage_end_loan()). */
 void storage_release_restore(struct storage *s);
+
+/* The restore, with its entries' data lent (out->borrow set) to a Raft core
+ * that keeps pointers instead of copies: the segment files they point into
+ * stay mapped, past storage_release_restore(), until storage_end_loan()
+ * (once raft_borrows_restore() is false) or storage_close(). Meanwhile
+ * segments deleted by compaction keep their disk space (unlinked, still
+ * mapped). STORAGE_ERR_INVALID once released, STORAGE_ERR_NOMEM. */
+int storage_lend_restore(struct storage *s, struct raft_restore *out);
+/* End the loan: the restore is released and its segment memory unmapped. */
+void storage_end_loan(struct storage *s);
 
 /* Flush and sync what is buffered (best effort, unless failed), unlock, free. */
 void storage_close(struct storage *s);

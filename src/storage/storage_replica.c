@@ -4,9 +4,16 @@
  * treats as fatal (storage_error() says why). */
 #include "storage/storage_replica.h"
 
+/* The entries' data are lent, not copied: the core points into the mapped
+ * segments until the replica gives them back (release_restore). */
 static int storage_replica_load(void *impl, struct raft_restore *out)
 {
-    return storage_restore(impl, out);
+    return storage_lend_restore(impl, out);
+}
+
+static void storage_replica_release_restore(void *impl)
+{
+    storage_end_loan(impl);
 }
 
 static int storage_replica_save_hard_state(void *impl, raft_term term, int voted_for)
@@ -69,6 +76,7 @@ void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
 {
     out->impl = s;
     out->load = storage_replica_load;
+    out->release_restore = storage_replica_release_restore;
     out->save_hard_state = storage_replica_save_hard_state;
     out->append = storage_replica_append;
     out->save_snapshot = storage_replica_save_snapshot;

@@ -10,7 +10,8 @@
  *   storage_replica_log_store(st, &ls);
  *   config.store = &ls;              // must outlive the replica
  *   r = replica_new(&config, now);   // calls ls.load
- *   storage_release_restore(st);     // the replica copied it
+ *   storage_release_restore(st);     // the entry array; the core borrows
+ *                                    // the data until it needs them no more
  *   ... on a replica_flush() failure: log storage_error(st), exit ...
  *   replica_free(r); storage_close(st);
  */

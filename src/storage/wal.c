@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "storage/wal_internal.h"
@@ -42,6 +43,38 @@ int wal_push_segment(struct wal *w, uint64_t first, uint64_t bytes)
         w->cap_segs = cap;
     }
     w->segs[w->n_segs++] = (struct wal_segment){.first = first, .last = first - 1, .bytes = bytes};
+    return 0;
+}
+
+/* Fresh room for a long log's arrays (tens of MB at a restart) is filled
+ * in one pass: backed by huge pages where the kernel allows it on request
+ * (THP "madvise"), that is one page fault per 2 MiB instead of per 4 KiB,
+ * which on this project's virtual machines was a third of the time a
+ * restart spent reading the log. Only a hint: its failure changes nothing. */
+void wal_advise_large(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    uintptr_t from = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t to = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+    if (to > from && to - from >= ((uintptr_t)2 << 20))
+        (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
+int wal_reserve_pos(struct wal *w, size_t more)
+{
+    if (w->cap_pos - w->n_pos >= more)
+        return 0;
+    size_t cap = w->n_pos + more;
+    struct wal_pos *pos = realloc(w->pos, cap * sizeof *pos);
+    if (!pos)
+        return -1;
+    w->pos = pos;
+    w->cap_pos = cap;
+    wal_advise_large(pos + w->n_pos, more * sizeof *pos);
     return 0;
 }
 

@@ -82,13 +82,23 @@ struct wal {
  * snap_term): entries it covers are skipped, a log that contradicts it is
  * dropped. *entries receives the entries after snap_index, whose data point
  * into the segment files mapped read-only (no copy per entry); free them
- * with wal_free_entries() before the log is next truncated. Returns 0, -1 on an I/O
+ * with wal_free_entries() before the log is next truncated (or detach the
+ * mappings first, below). Returns 0, -1 on an I/O
  * error, -2 on corruption (err names file and offset), -3 out of memory. */
 int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t segment_bytes,
              size_t buffer_bytes, wal_log_fn log, void *log_ctx, uint64_t snap_index,
              uint64_t snap_term, struct raft_entry **entries, size_t *n_entries, char *err,
              size_t errlen);
 void wal_free_entries(struct raft_entry *entries, size_t n);
+/* Take over the segment memory the entries' data point into, so that
+ * wal_free_entries() frees only the array and the data stay readable until
+ * wal_maps_free(). Data at or past a later truncation point must not be
+ * read after it (the file's pages there are gone); data before it stay
+ * valid, and so do data of segments deleted meanwhile. NULL: no memory. */
+struct wal_maps *wal_entries_detach_maps(struct raft_entry *entries);
+void wal_maps_free(struct wal_maps *m);
+/* Bytes those mappings span (0 for NULL). */
+size_t wal_maps_bytes(const struct wal_maps *m);
 
 /* Append consecutive entries, first dropping the stored suffix from
  * entries[0].index if it overlaps (durably, before the new records).

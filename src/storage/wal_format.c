@@ -21,11 +21,12 @@ void wal_encode_header(uint8_t *h, uint64_t first)
     le_put32(h + 16, crc32c(h, 16));
 }
 
-static uint32_t wal_record_crc(const uint8_t *rec, const uint8_t *data, uint32_t len)
+/* The CRC covers the record but its own field: len, then the rest of the
+ * header and the data, which follow each other (two calls, not three). */
+static uint32_t wal_record_crc(const uint8_t *rec, uint32_t len)
 {
     uint32_t c = crc32c(rec, 4);
-    c = crc32c_extend(c, rec + 8, WAL_RECORD_HEADER - 8);
-    return crc32c_extend(c, data, len);
+    return crc32c_extend(c, rec + 8, WAL_RECORD_HEADER - 8 + (size_t)len);
 }
 
 void wal_encode_record(uint8_t *out, const struct raft_entry *e)
@@ -36,7 +37,7 @@ void wal_encode_record(uint8_t *out, const struct raft_entry *e)
     out[24] = e->type;
     if (e->len)
         memcpy(out + WAL_RECORD_HEADER, e->data, e->len);
-    le_put32(out + 4, wal_record_crc(out, out + WAL_RECORD_HEADER, e->len));
+    le_put32(out + 4, wal_record_crc(out, e->len));
 }
 
 bool wal_all_zero(const uint8_t *p, size_t n)
@@ -55,7 +56,7 @@ const char *wal_decode_record(const uint8_t *buf, size_t size, size_t off, struc
     r->len = le_get32(p);
     if (r->len > size - off - WAL_RECORD_HEADER)
         return "record runs past the end of the file";
-    if (le_get32(p + 4) != wal_record_crc(p, p + WAL_RECORD_HEADER, r->len))
+    if (le_get32(p + 4) != wal_record_crc(p, r->len))
         return "checksum mismatch";
     r->term = le_get64(p + 8);
     r->index = le_get64(p + 16);

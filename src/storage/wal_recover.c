@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "storage/le.h"
 #include "storage/wal_internal.h"
 
 static int wal_cmp_u64(const void *a, const void *b)
@@ -109,6 +110,49 @@ void wal_free_entries(struct raft_entry *entries, size_t n)
         wal_block_free(wal_block_of(entries));
 }
 
+/* The mappings alone, once detached from the entry array. */
+struct wal_maps {
+    struct wal_map *maps;
+    size_t n_maps;
+};
+
+struct wal_maps *wal_entries_detach_maps(struct raft_entry *entries)
+{
+    struct wal_maps *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    if (entries) {
+        struct wal_entries_block *b = wal_block_of(entries);
+        m->maps = b->maps;
+        m->n_maps = b->n_maps;
+        b->maps = NULL;
+        b->n_maps = b->cap_maps = 0;
+    }
+    return m;
+}
+
+size_t wal_maps_bytes(const struct wal_maps *m)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; m && i < m->n_maps; i++)
+        bytes += m->maps[i].len;
+    return bytes;
+}
+
+void wal_maps_free(struct wal_maps *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_maps; i++) {
+        if (m->maps[i].mapped)
+            munmap(m->maps[i].p, m->maps[i].len);
+        else
+            free(m->maps[i].p);
+    }
+    free(m->maps);
+    free(m);
+}
+
 struct wal_loaded {
     struct wal_entries_block *b;
 };
@@ -133,6 +177,44 @@ static int wal_keep_map(struct wal_loaded *out, void *p, size_t len, bool mapped
         b->cap_maps = cap;
     }
     b->maps[b->n_maps++] = (struct wal_map){p, len, mapped};
+    return 0;
+}
+
+/* Roughly how many records a mapped segment holds: its bytes over the mean
+ * size of its first records (by their length fields, no checksum), so that
+ * room for the whole log is made once and a long log loads without
+ * regrowing, and copying, its arrays. A wrong guess costs one regrowth or
+ * some unused room, nothing else. */
+static size_t wal_estimate_records(const uint8_t *buf, size_t size)
+{
+    enum { SAMPLE = 64 };
+    if (size < WAL_HEADER_BYTES)
+        return 0;
+    size_t off = WAL_HEADER_BYTES, k = 0;
+    while (k < SAMPLE && size - off >= WAL_RECORD_HEADER) {
+        uint32_t len = le_get32(buf + off);
+        if (len > size - off - WAL_RECORD_HEADER || le_get64(buf + off + 16) == 0)
+            break; /* damage or preallocated zeros: the sample ends */
+        off += WAL_RECORD_HEADER + (size_t)len;
+        k++;
+    }
+    if (!k)
+        return 0;
+    return (size - WAL_HEADER_BYTES) / ((off - WAL_HEADER_BYTES) / k) + 1;
+}
+
+static int wal_reserve_entries(struct wal_loaded *out, size_t more)
+{
+    struct wal_entries_block *b = out->b;
+    if (!b || b->cap - b->n >= more)
+        return 0;
+    size_t cap = b->n + more;
+    struct wal_entries_block *g = realloc(b, sizeof *b + cap * sizeof b->v[0]);
+    if (!g)
+        return -1;
+    out->b = g;
+    g->cap = cap;
+    wal_advise_large(g->v + g->n, more * sizeof g->v[0]);
     return 0;
 }
 
@@ -201,15 +283,12 @@ static int wal_map_segment(struct wal *w, const char *name, struct wal_loaded *o
  * A torn tail of the last segment is cut off (or the whole file removed if
  * even its header is torn). */
 static int wal_load_segment(struct wal *w, uint64_t first, bool is_last, uint64_t skip_index,
-                            struct wal_loaded *out, char *err, size_t errlen)
+                            const uint8_t *buf, size_t size, struct wal_loaded *out, char *err,
+                            size_t errlen)
 {
     char name[WAL_NAME_MAX];
     wal_name(name, first);
-    const uint8_t *buf;
-    size_t size;
-    int rc = wal_map_segment(w, name, out, &buf, &size, err, errlen);
-    if (rc < 0)
-        return rc;
+    int rc = 0;
     uint64_t expect = w->n_segs ? w->segs[w->n_segs - 1].last + 1 : first;
     if (w->n_segs && first != expect) {
         snprintf(err, errlen,
@@ -335,8 +414,31 @@ int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t s
     if (rc < 0)
         return rc;
     struct wal_loaded out = {NULL};
+    /* Every segment mapped first, so that the arrays are sized once. */
+    struct wal_view {
+        const uint8_t *buf;
+        size_t size;
+    } *views = n_files ? calloc(n_files, sizeof *views) : NULL;
+    if (n_files && !views) {
+        snprintf(err, errlen, "out of memory");
+        rc = -3;
+    }
+    size_t expect = 0;
+    for (size_t i = 0; i < n_files && rc == 0; i++) {
+        char name[WAL_NAME_MAX];
+        wal_name(name, firsts[i]);
+        rc = wal_map_segment(w, name, &out, &views[i].buf, &views[i].size, err, errlen);
+        if (rc == 0)
+            expect += wal_estimate_records(views[i].buf, views[i].size);
+    }
+    if (rc == 0 && (wal_reserve_pos(w, expect) < 0 || wal_reserve_entries(&out, expect) < 0)) {
+        snprintf(err, errlen, "out of memory");
+        rc = -3;
+    }
     for (size_t i = 0; i < n_files && rc == 0; i++)
-        rc = wal_load_segment(w, firsts[i], i + 1 == n_files, snap_index, &out, err, errlen);
+        rc = wal_load_segment(w, firsts[i], i + 1 == n_files, snap_index, views[i].buf,
+                              views[i].size, &out, err, errlen);
+    free(views);
     free(firsts);
     if (rc < 0)
         goto fail;

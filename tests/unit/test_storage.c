@@ -430,6 +430,55 @@ Test(storage, the_restore_memory_can_be_released_early)
     storage_close(s);
 }
 
+/* storage_lend_restore: the entries' data stay readable, where they were,
+ * past storage_release_restore(), a truncation after them and the deletion
+ * of their segments by compaction, until storage_end_loan(). */
+Test(storage, lent_entries_stay_readable_until_the_loan_ends)
+{
+    struct storage_options o = {.segment_bytes = 400}; /* several segments */
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, &o);
+    tsu_append_range(s, 1, 30, 1);
+    storage_close(s);
+    s = tsu_open(dir, &r, &o);
+    cr_assert_eq(r.borrow, false, "storage_open alone lends nothing");
+    cr_assert_eq(storage_lend_restore(s, &r), STORAGE_OK);
+    cr_assert(r.borrow);
+    cr_assert_eq(r.n_entries, 30);
+    struct storage_stats st;
+    storage_get_stats(s, &st);
+    cr_assert_gt(st.segments, 2);
+    cr_assert_gt(st.lent_bytes, 0);
+    struct raft_entry kept[30]; /* what a borrowing core holds: the pointers */
+    memcpy(kept, r.entries, sizeof kept);
+    struct raft_restore copy = r;
+    copy.entries = kept;
+    storage_release_restore(s);
+    struct raft_restore again;
+    cr_assert_eq(storage_restore(s, &again), STORAGE_ERR_INVALID);
+    tsu_append_range(s, 21, 25, 2);                        /* cuts 21..30 */
+    cr_assert_eq(tsu_save_snapshot(s, 15, 1, "15"), STORAGE_OK); /* deletes segments */
+    storage_get_stats(s, &st);
+    cr_assert_gt(st.lent_bytes, 0, "still lent");
+    for (size_t i = 0; i < 20; i++)
+        tsu_expect_entry(&copy, i, i + 1, 1);
+    storage_end_loan(s);
+    storage_get_stats(s, &st);
+    cr_assert_eq(st.lent_bytes, 0);
+    storage_end_loan(s); /* twice is harmless */
+    storage_close(s);
+    s = tsu_open(dir, &r, &o);
+    cr_assert_eq(r.snap_index, 15);
+    cr_assert_eq(r.n_entries, 10);
+    tsu_expect_entry(&r, 5, 21, 2);
+    /* Ending the loan releases the restore too: its entries pointed there. */
+    cr_assert_eq(storage_lend_restore(s, &r), STORAGE_OK);
+    storage_end_loan(s);
+    cr_assert_eq(storage_restore(s, &again), STORAGE_ERR_INVALID);
+    cr_assert_eq(storage_lend_restore(s, &again), STORAGE_ERR_INVALID);
+    storage_close(s);
+}
+
 static uint64_t fsyncs(const struct storage *s)
 {
     struct storage_stats st;

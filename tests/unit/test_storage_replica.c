@@ -47,6 +47,9 @@ struct node {
     uint64_t now;
 };
 
+/* Entries the core keeps behind a snapshot; 0: the default. */
+static size_t node_trailing;
+
 static void node_start(struct node *n, uint64_t now)
 {
     memset(n, 0, sizeof *n);
@@ -61,6 +64,8 @@ static void node_start(struct node *n, uint64_t now)
     c.ctx = &n->out;
     c.store = &n->ls;
     c.snapshot_threshold = 25;
+    if (node_trailing)
+        c.raft.snapshot_trailing = node_trailing;
     n->r = replica_new(&c, n->now);
     cr_assert_not_null(n->r, "replica_new from the stored state");
     storage_release_restore(n->st);
@@ -129,6 +134,48 @@ Test(storage_replica, acknowledged_writes_survive_a_restart_through_snapshots)
         expect_value(&n, i, i * 10);
     node_write_batch(&n, 500, 5);
     node_stop(&n);
+}
+
+/* A restart lends the stored log to the core instead of copying it: the
+ * entries are applied from the mapped segments after the entry array went
+ * (storage_release_restore in node_start), and the loan ends once snapshots
+ * compacted the core's log past the last restored entry. */
+Test(storage_replica, a_restart_lends_the_log_to_the_core_until_compaction_passes_it)
+{
+    node_trailing = 4;
+    struct node n;
+    node_start(&n, 0);
+    node_write_batch(&n, 0, 20); /* 21 entries: under the threshold of 25 */
+    struct storage_stats st;
+    storage_get_stats(n.st, &st);
+    cr_assert_eq(st.snapshots, 0);
+    cr_assert_eq(st.lent_bytes, 0, "nothing was restored, so nothing is lent");
+    uint64_t now = n.now;
+    node_stop(&n);
+
+    node_start(&n, now + 1000);
+    storage_get_stats(n.st, &st);
+    cr_assert_gt(st.lent_bytes, 0, "the restored entries point into the segments");
+    node_write_batch(&n, 100, 1); /* commits, so the restored entries are applied */
+    for (int i = 0; i < 20; i++)
+        expect_value(&n, i, i * 10);
+    storage_get_stats(n.st, &st);
+    cr_assert_gt(st.lent_bytes, 0, "no snapshot yet: still lent");
+    for (int b = 1; b < 4; b++)
+        node_write_batch(&n, b * 20, 20);
+    storage_get_stats(n.st, &st);
+    cr_assert_gt(st.snapshots, 0);
+    cr_assert_eq(st.lent_bytes, 0, "compacted past the restored entries: the loan ended");
+    for (int i = 0; i < 80; i++)
+        expect_value(&n, i, i * 10);
+    now = n.now;
+    node_stop(&n);
+
+    node_start(&n, now + 1000);
+    for (int i = 0; i < 80; i++)
+        expect_value(&n, i, i * 10);
+    node_stop(&n);
+    node_trailing = 0;
 }
 
 Test(storage_replica, a_batch_of_writes_is_made_durable_with_few_syncs)
