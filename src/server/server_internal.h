@@ -232,8 +232,9 @@ struct client {
     struct tls_session *tls; /* on the TLS port (out.tls too); NULL on the plain one */
     bool reading, closing, close_after_write;
     bool no_evict; /* CLIENT NO-EVICT on: shown only (raftkv evicts no client) */
-    /* Input not parsed yet because the window was full (client.c); taken
-     * up by client_drain_held once answers free it. */
+    /* Input not parsed yet because the window was full, or behind an EXEC
+     * waiting for WATCH (client.c); taken up by client_drain_held once
+     * answers free it. */
     struct resp_buf held;
     struct client *drain_next;
     bool draining; /* on server.drain_head */
@@ -306,6 +307,17 @@ struct client_req {
 /* multi.c: a closing connection's transaction and watches; an EXEC's. */
 void multi_client_free(struct client *c);
 void multi_req_free(struct client_req *r);
+/* A pipelined EXEC waits for the connection's WATCH reads (client.c asks):
+ * multi_defer_exec takes q over (and returns true) when it is EXEC and a
+ * WATCH read of c has not ended; multi_holds says one is kept (the input
+ * behind it waits); multi_exec_ready says they all ended, and
+ * multi_take_ready then gives it back; multi_req_ended is told of every
+ * request that ends. */
+bool multi_defer_exec(struct client *c, struct resp_request *q);
+bool multi_holds(const struct client *c);
+bool multi_exec_ready(const struct client *c);
+bool multi_take_ready(struct client *c, struct resp_request *q);
+void multi_req_ended(struct client_req *r);
 
 /* ---- The server ------------------------------------------------------------- */
 
@@ -466,6 +478,9 @@ void client_flush_writes(struct server *s);
 /* Parse the input clients held while their window was full, now that it
  * has room (at the start of each round of a batch). */
 void client_drain_held(struct server *s);
+/* Plaintext a client sent: parsed and dispatched in order, or held behind
+ * what already waits (a full window, an EXEC waiting for WATCH). */
+void client_input(struct client *c, const char *data, size_t n);
 size_t client_pending_total(const struct server *s);
 /* Close c now (its unanswered requests are freed when they finish). */
 void client_close(struct client *c, const char *why);
