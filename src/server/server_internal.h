@@ -61,6 +61,7 @@ struct server_options {
     size_t max_pending_per_client;
     size_t max_pending;     /* operations in flight, all clients and proxies */
     size_t max_output_bytes; /* a client that reads no replies is closed past this */
+    size_t max_lcs_cells; /* LCS's table, (len1+1)*(len2+1) cells (cmd_lcs.c) */
     uint64_t timeout_s; /* --timeout: idle clients are closed after this (0: never), as Redis's */
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
@@ -208,6 +209,12 @@ struct peer_conn {
     struct peer_conn *prev, *next;
     bool closing;
 };
+
+/* LCS's bound by default: 2^22 cells (two values of 2 KiB; an 8 MiB table,
+ * about 5 ms on the event loop; README). */
+#define SERVER_DEFAULT_MAX_LCS_CELLS ((size_t)1 << 22)
+/* Above this Redis refuses too (its table of 4-byte cells past 512 MiB). */
+#define SERVER_MAX_LCS_CELLS ((size_t)1 << 27)
 
 struct client_req;
 
