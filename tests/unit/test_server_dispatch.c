@@ -43,6 +43,7 @@ static struct fixture setup(const char *const *acl_lines)
 
 static void teardown(struct fixture *f)
 {
+    multi_client_free(f->c);
     server_out_free(&f->c->out);
     free(f->c);
     acl_free(&f->s->acl);
