@@ -88,7 +88,7 @@ void client_close(struct client *c, const char *why)
     struct client_req *r = c->head;
     while (r) {
         struct client_req *next = r->next;
-        if (r->done)
+        if (r->done && !r->pinned)
             client_req_free(r);
         else
             r->client = NULL;
@@ -353,16 +353,19 @@ static void client_req_latency(struct server *s, const struct client_req *r)
 
 void client_req_done(struct client_req *r)
 {
-    r->done = true;
-    multi_req_ended(r);
-    if (r->data && r->client)
-        client_req_latency(r->client->srv, r);
+    if (!r->done) { /* once; again only to flush after its handler (pinned) */
+        r->done = true;
+        multi_req_ended(r);
+        if (r->data && r->client)
+            client_req_latency(r->client->srv, r);
+    }
     struct client *c = r->client;
     if (!c) {
-        client_req_free(r);
+        if (!r->pinned)
+            client_req_free(r);
         return;
     }
-    while (c->head && c->head->done) {
+    while (c->head && c->head->done && !c->head->pinned) {
         struct client_req *h = c->head;
         c->head = h->next;
         if (!c->head)

@@ -306,6 +306,7 @@ struct client_req {
     bool data; /* a data command (its latency is recorded) */
     uint32_t reply_flags; /* what a handler tells its reply function (SET's GET) */
     bool deferred; /* answered later by its handler's module (transfer.c) */
+    bool pinned; /* its handler is running: not freed even if it ends (commands_dispatch) */
     struct multi_exec *exec; /* EXEC: the transaction it runs (multi.c), owned */
     struct watch_note *watch; /* WATCH: where its versions go (multi.c), owned */
     uint64_t started_ns;

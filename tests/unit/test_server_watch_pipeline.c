@@ -167,9 +167,8 @@ Test(watch_pipeline, a_watch_that_failed_at_once_does_not_hold_exec)
 {
     struct fixture f;
     setup(&f);
-    /* A read in flight first, so that the commands behind it stay in the
-     * connection's queue while they end (commands_dispatch reads its
-     * request after the handler). */
+    /* A read in flight first: the commands behind it end at once but wait
+     * for its reply. */
     send_words(&f, (const char *const[]){"GET x", NULL});
     f.s->fatal = true; /* from now on every operation ends as it is routed */
     send_words(&f, (const char *const[]){"WATCH k", "MULTI", "SET k v", "EXEC", "PING", NULL});
@@ -207,5 +206,21 @@ Test(watch_pipeline, two_watches_in_flight_exec_waits_for_both)
     cr_assert_eq(tx->n_sub, 3);
     cr_assert_eq(tx->sub[0].num[0], 5);
     cr_assert_eq(tx->sub[1].num[0], 7);
+    teardown(&f);
+}
+
+Test(watch_pipeline, a_command_that_ends_inside_its_handler_at_the_head)
+{
+    /* Nothing before it: its reply goes out at once, and its request
+     * (pinned while the handler runs) is freed only after (ASan). */
+    struct fixture f;
+    setup(&f);
+    f.s->fatal = true;
+    send_words(&f, (const char *const[]){"WATCH k", "MULTI", "SET k v", "EXEC", "GET k", "PING", NULL});
+    cr_assert_not(multi_holds(f.c));
+    cr_assert_eq(f.s->stats.commands, 6);
+    cr_assert_null(f.c->head, "every request answered and freed");
+    out_is(&f, "-TRYAGAIN node is stopping\r\n+OK\r\n+QUEUED\r\n-TRYAGAIN node is stopping\r\n"
+               "-TRYAGAIN node is stopping\r\n+PONG\r\n");
     teardown(&f);
 }
