@@ -88,7 +88,7 @@ void client_close(struct client *c, const char *why)
     struct client_req *r = c->head;
     while (r) {
         struct client_req *next = r->next;
-        if (r->done)
+        if (r->done && !r->pinned)
             client_req_free(r);
         else
             r->client = NULL;
@@ -133,7 +133,7 @@ static void client_resume(struct client *c);
 
 static void client_maybe_pause(struct client *c)
 {
-    if (c->reading && c->n_pending >= c->srv->opt.max_pending_per_client) {
+    if (c->reading && (c->n_pending >= c->srv->opt.max_pending_per_client || multi_holds(c))) {
         char addr[SERVER_ADDR_TEXT];
         server_log_limited(SLOG_DEBUG, "client_paused", "client=%" PRIu64 " addr=%s pending=%zu", c->id,
                            server_addr_text(&c->tcp, addr, sizeof addr), c->n_pending);
@@ -152,7 +152,8 @@ static void client_parse_input(struct client *c, const char *data, size_t n)
 {
     size_t off = 0;
     while (off < n && !c->closing && !c->close_after_write) {
-        if (c->n_pending >= c->srv->opt.max_pending_per_client) {
+        /* Behind a full window, or an EXEC waiting for WATCH (multi.c). */
+        if (c->n_pending >= c->srv->opt.max_pending_per_client || multi_holds(c)) {
             if (resp_buf_append(&c->held, data + off, n - off) != 0)
                 client_close(c, "out of memory");
             return;
@@ -162,6 +163,8 @@ static void client_parse_input(struct client *c, const char *data, size_t n)
         int rc = resp_parse(&c->parser, data + off, n - off, &used, &req);
         off += used;
         if (rc == RESP_READY) {
+            if (multi_defer_exec(c, &req))
+                continue; /* taken over; what follows is held */
             int failed = commands_dispatch(c, &req);
             resp_request_release(&req);
             if (failed) {
@@ -194,9 +197,9 @@ static void client_parse_input(struct client *c, const char *data, size_t n)
     }
 }
 
-static void client_parse(struct client *c, const char *data, size_t n)
+void client_input(struct client *c, const char *data, size_t n)
 {
-    if (c->held.len > 0) { /* behind what is held, in order */
+    if (c->held.len > 0 || multi_holds(c)) { /* behind what is held, in order */
         if (resp_buf_append(&c->held, data, n) != 0)
             client_close(c, "out of memory");
         return;
@@ -215,6 +218,15 @@ void client_drain_held(struct server *s)
         c->draining = false;
         if (c->closing || c->close_after_write)
             continue;
+        struct resp_request exec;
+        if (multi_take_ready(c, &exec)) { /* an EXEC that waited for WATCH */
+            int failed = commands_dispatch(c, &exec);
+            resp_request_release(&exec);
+            if (failed) {
+                client_close(c, "out of memory");
+                continue;
+            }
+        }
         struct resp_buf in = c->held;
         memset(&c->held, 0, sizeof c->held);
         client_parse_input(c, in.data, in.len);
@@ -240,7 +252,7 @@ static void client_read_tls(struct client *c, const char *data, size_t n)
     for (;;) {
         size_t got = plain.len;
         if (got > 0) {
-            client_parse(c, plain.data, got);
+            client_input(c, plain.data, got);
             plain.len = 0;
         }
         /* A full chunk: more may wait decrypted in the session. */
@@ -282,7 +294,7 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (c->tls)
         client_read_tls(c, buf->base, (size_t)n);
     else
-        client_parse(c, buf->base, (size_t)n);
+        client_input(c, buf->base, (size_t)n);
     if (!c->closing)
         client_maybe_pause(c);
 }
@@ -310,7 +322,9 @@ static void client_resume(struct client *c)
     if (c->closing || c->close_after_write || c->srv->shutting_down ||
         c->n_pending > c->srv->opt.max_pending_per_client / 2)
         return;
-    if (c->held.len > 0) {
+    if (multi_holds(c) && !multi_exec_ready(c))
+        return; /* an EXEC waits for WATCH: nothing moves before it */
+    if (c->held.len > 0 || multi_holds(c)) {
         if (!c->draining) {
             c->draining = true;
             c->drain_next = c->srv->drain_head;
@@ -339,15 +353,19 @@ static void client_req_latency(struct server *s, const struct client_req *r)
 
 void client_req_done(struct client_req *r)
 {
-    r->done = true;
-    if (r->data && r->client)
-        client_req_latency(r->client->srv, r);
+    if (!r->done) { /* once; again only to flush after its handler (pinned) */
+        r->done = true;
+        multi_req_ended(r);
+        if (r->data && r->client)
+            client_req_latency(r->client->srv, r);
+    }
     struct client *c = r->client;
     if (!c) {
-        client_req_free(r);
+        if (!r->pinned)
+            client_req_free(r);
         return;
     }
-    while (c->head && c->head->done) {
+    while (c->head && c->head->done && !c->head->pinned) {
         struct client_req *h = c->head;
         c->head = h->next;
         if (!c->head)

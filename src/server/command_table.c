@@ -127,6 +127,10 @@ struct command_def command_table[] = {
      "A substring of a key's value, by byte offsets (negative: from the end)", "string", "O(N) where N is the length of the returned string", NULL, 0, 0},
     {"substr", 4, CMDF_READONLY, CAT(CAT_STRING), 1, 1, 1, "RO access", cmd_getrange, cmd_reply_value,
      "GETRANGE's old name", "string", "O(N) where N is the length of the returned string", NULL, 0, 0},
+    {"lcs", -3, CMDF_READONLY, CAT(CAT_STRING), 1, 2, 1, "RO access", cmd_lcs, cmd_reply_lcs,
+     "The longest common subsequence of two keys' values (LEN, IDX, MINMATCHLEN, WITHMATCHLEN); "
+     "bounded by --max-lcs-cells", "string", "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+     NULL, 0, 0},
     {"setrange", 4, CMDF_WRITE | CMDF_DENYOOM, CAT(CAT_STRING), 1, 1, 1, "RW update", cmd_setrange, cmd_reply_num,
      "Overwrite part of a key's value at an offset (zero-padded); the new length", "string", "O(1), not counting the time taken to copy the new string in place", NULL, 0, 0},
     {"getset", 3, CMDF_WRITE | CMDF_DENYOOM | CMDF_FAST, CAT(CAT_STRING), 1, 1, 1, "RW access update", cmd_getset, cmd_reply_set,

@@ -186,11 +186,18 @@ int commands_dispatch(struct client *c, struct resp_request *q)
             multi_queue(&x);
         } else {
             struct cmd_ctx x = {.s = s, .c = c, .r = r, .q = q, .cmd = cmd};
+            /* Its operations may end inside the handler (refused at once):
+             * pinned, r outlives that until here. */
+            r->pinned = true;
             cmd->handler(&x);
+            r->pinned = false;
             if (c->user) /* AUTH or HELLO AUTH just logged in */
                 c->handshake_done = true;
-            if (r->data || r->deferred)
+            if (r->data || r->deferred) {
+                if (r->done)
+                    client_req_done(r); /* ended inside: send (or free) it now */
                 return 0; /* its operations answer it (cmd_start_ops), or its module */
+            }
         }
     }
     client_req_done(r);

@@ -105,6 +105,9 @@ void cmd_msetnx(struct cmd_ctx *x);
 void cmd_reply_num(struct client_req *r, int proto);
 void cmd_reply_setnx(struct client_req *r, int proto);
 void cmd_reply_getex(struct client_req *r, int proto);
+/* cmd_lcs.c: LCS */
+void cmd_lcs(struct cmd_ctx *x);
+void cmd_reply_lcs(struct client_req *r, int proto);
 /* cmd_keys.c: UNLINK TOUCH TYPE RENAME RENAMENX COPY KEYS SCAN RANDOMKEY
  * DBSIZE FLUSHDB FLUSHALL */
 void cmd_unlink(struct cmd_ctx *x);

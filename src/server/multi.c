@@ -21,6 +21,13 @@
  * created again between WATCH and EXEC has a new version; one absent at
  * WATCH and again at EXEC counts as changed if it existed in between
  * (kv.h's KV_VERSION says how, and when that errs on the side of nil).
+ *
+ * A pipelined WATCH k, MULTI, ..., EXEC reaches EXEC before WATCH's read is
+ * answered. EXEC then waits, as Redis's would have run after WATCH: the
+ * connection counts its WATCH reads in flight, and an EXEC parsed while
+ * any is (multi_defer_exec) is kept, with the input behind it held unparsed
+ * (client.c), until the last one ends; it is then dispatched as if it had
+ * just arrived (multi_take_ready), so the connection's order is kept.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +61,8 @@ struct client_multi {
     struct client_watch *watches;
     size_t n_watches, cap_watches;
     uint64_t watch_gen; /* grows when the watches are dropped */
+    size_t watch_reads; /* WATCH requests whose reads have not ended */
+    struct resp_request deferred; /* an EXEC waiting for them (argc 0: none) */
 };
 
 /* What an EXEC request keeps to format its reply. */
@@ -67,6 +76,7 @@ struct multi_exec {
 struct watch_note {
     uint64_t gen;
     size_t first;
+    bool counted; /* in watch_reads until the request ends */
 };
 
 static struct client_multi *state(struct client *c)
@@ -140,8 +150,51 @@ void multi_client_free(struct client *c)
     reset(m);
     unwatch(m);
     free(m->watches);
+    resp_request_release(&m->deferred);
     free(m);
     c->multi = NULL;
+}
+
+void multi_req_ended(struct client_req *r)
+{
+    struct watch_note *note = r->watch;
+    if (!note || !note->counted)
+        return;
+    note->counted = false;
+    struct client_multi *m = r->client ? r->client->multi : NULL;
+    if (m && m->watch_reads > 0)
+        m->watch_reads--;
+}
+
+bool multi_defer_exec(struct client *c, struct resp_request *q)
+{
+    struct client_multi *m = c->multi;
+    if (!m || m->watch_reads == 0 || m->deferred.argc || q->argc == 0 || q->argl[0] != 4 ||
+        strncasecmp(q->argv[0], "exec", 4) != 0)
+        return false;
+    m->deferred = *q; /* taken over */
+    *q = (struct resp_request){0};
+    return true;
+}
+
+bool multi_holds(const struct client *c)
+{
+    return c->multi && c->multi->deferred.argc > 0;
+}
+
+bool multi_exec_ready(const struct client *c)
+{
+    return multi_holds(c) && c->multi->watch_reads == 0;
+}
+
+bool multi_take_ready(struct client *c, struct resp_request *q)
+{
+    struct client_multi *m = c->multi;
+    if (!multi_exec_ready(c))
+        return false;
+    *q = m->deferred;
+    m->deferred = (struct resp_request){0};
+    return true;
 }
 
 void multi_req_free(struct client_req *r)
@@ -338,8 +391,9 @@ void cmd_watch(struct cmd_ctx *x)
     }
     /* The versions arrive in this request's reply; the note says where
      * they go, unless the watches were dropped in between. */
-    *note = (struct watch_note){.gen = m->watch_gen, .first = first};
+    *note = (struct watch_note){.gen = m->watch_gen, .first = first, .counted = true};
     x->r->watch = note;
+    m->watch_reads++; /* until the request ends (multi_req_ended), however */
     cmd_run(x, cmds, n);
     free(cmds);
 }

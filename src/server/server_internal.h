@@ -61,6 +61,7 @@ struct server_options {
     size_t max_pending_per_client;
     size_t max_pending;     /* operations in flight, all clients and proxies */
     size_t max_output_bytes; /* a client that reads no replies is closed past this */
+    size_t max_lcs_cells; /* LCS's table, (len1+1)*(len2+1) cells (cmd_lcs.c) */
     uint64_t timeout_s; /* --timeout: idle clients are closed after this (0: never), as Redis's */
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
@@ -209,6 +210,12 @@ struct peer_conn {
     bool closing;
 };
 
+/* LCS's bound by default: 2^22 cells (two values of 2 KiB; an 8 MiB table,
+ * about 5 ms on the event loop; README). */
+#define SERVER_DEFAULT_MAX_LCS_CELLS ((size_t)1 << 22)
+/* Above this Redis refuses too (its table of 4-byte cells past 512 MiB). */
+#define SERVER_MAX_LCS_CELLS ((size_t)1 << 27)
+
 struct client_req;
 
 struct client {
@@ -232,8 +239,9 @@ struct client {
     struct tls_session *tls; /* on the TLS port (out.tls too); NULL on the plain one */
     bool reading, closing, close_after_write;
     bool no_evict; /* CLIENT NO-EVICT on: shown only (raftkv evicts no client) */
-    /* Input not parsed yet because the window was full (client.c); taken
-     * up by client_drain_held once answers free it. */
+    /* Input not parsed yet because the window was full, or behind an EXEC
+     * waiting for WATCH (client.c); taken up by client_drain_held once
+     * answers free it. */
     struct resp_buf held;
     struct client *drain_next;
     bool draining; /* on server.drain_head */
@@ -298,6 +306,7 @@ struct client_req {
     bool data; /* a data command (its latency is recorded) */
     uint32_t reply_flags; /* what a handler tells its reply function (SET's GET) */
     bool deferred; /* answered later by its handler's module (transfer.c) */
+    bool pinned; /* its handler is running: not freed even if it ends (commands_dispatch) */
     struct multi_exec *exec; /* EXEC: the transaction it runs (multi.c), owned */
     struct watch_note *watch; /* WATCH: where its versions go (multi.c), owned */
     uint64_t started_ns;
@@ -306,6 +315,17 @@ struct client_req {
 /* multi.c: a closing connection's transaction and watches; an EXEC's. */
 void multi_client_free(struct client *c);
 void multi_req_free(struct client_req *r);
+/* A pipelined EXEC waits for the connection's WATCH reads (client.c asks):
+ * multi_defer_exec takes q over (and returns true) when it is EXEC and a
+ * WATCH read of c has not ended; multi_holds says one is kept (the input
+ * behind it waits); multi_exec_ready says they all ended, and
+ * multi_take_ready then gives it back; multi_req_ended is told of every
+ * request that ends. */
+bool multi_defer_exec(struct client *c, struct resp_request *q);
+bool multi_holds(const struct client *c);
+bool multi_exec_ready(const struct client *c);
+bool multi_take_ready(struct client *c, struct resp_request *q);
+void multi_req_ended(struct client_req *r);
 
 /* ---- The server ------------------------------------------------------------- */
 
@@ -466,6 +486,9 @@ void client_flush_writes(struct server *s);
 /* Parse the input clients held while their window was full, now that it
  * has room (at the start of each round of a batch). */
 void client_drain_held(struct server *s);
+/* Plaintext a client sent: parsed and dispatched in order, or held behind
+ * what already waits (a full window, an EXEC waiting for WATCH). */
+void client_input(struct client *c, const char *data, size_t n);
 size_t client_pending_total(const struct server *s);
 /* Close c now (its unanswered requests are freed when they finish). */
 void client_close(struct client *c, const char *why);

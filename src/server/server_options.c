@@ -55,6 +55,9 @@ void server_options_usage(FILE *f)
             "                             commands get -TRYAGAIN\n"
             "  --max-output-bytes N       a client not reading its replies is closed past this\n"
             "                             (default 67108864)\n"
+            "  --max-lcs-cells N          LCS's table of (len1+1)*(len2+1) cells (2 bytes each),\n"
+            "                             computed on the event loop; past it LCS is refused\n"
+            "                             (default 4194304, at most 134217728: Redis's bound)\n"
             "  --timeout SECONDS          close a client idle this long, nothing read or written\n"
             "                             and no command in flight, as Redis's timeout (default\n"
             "                             0: never)\n"
@@ -155,6 +158,7 @@ static void server_options_default(struct server_options *o)
     o->max_pending_per_client = 1024;
     o->max_pending = 65536;
     o->max_output_bytes = 64u << 20;
+    o->max_lcs_cells = SERVER_DEFAULT_MAX_LCS_CELLS;
     o->timeout_s = 0;
     o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
@@ -454,6 +458,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || u > 1000;
             if (!bad)
                 o->snapshot_log_percent = u;
+        } else if (strcmp(a, "--max-lcs-cells") == 0) {
+            bad = parse_size(v, &size) != 0 || size > SERVER_MAX_LCS_CELLS;
+            if (!bad)
+                o->max_lcs_cells = size;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {

@@ -43,6 +43,7 @@ static struct fixture setup(const char *const *acl_lines)
 
 static void teardown(struct fixture *f)
 {
+    multi_client_free(f->c);
     server_out_free(&f->c->out);
     free(f->c);
     acl_free(&f->s->acl);
@@ -251,6 +252,24 @@ Test(dispatch, multi_exec_discard_and_their_errors)
     EXPECT(&f, "EXEC", "*1\r\n-ERR invalid expire time in 'set' command\r\n");
     EXPECT(&f, "MULTI", "+OK\r\n");
     EXPECT(&f, "EXEC", "*0\r\n");
+    teardown(&f);
+}
+
+/* LCS's argument errors come before any read (cmd_lcs.c), with redis-server
+ * 7.0.15's texts; inside MULTI they are the command's element of EXEC's array. */
+Test(dispatch, lcs_argument_errors)
+{
+    struct fixture f = setup(NULL);
+    EXPECT(&f, "LCS a", "-ERR wrong number of arguments for 'lcs' command\r\n");
+    EXPECT(&f, "LCS a b BOGUS", "-ERR syntax error\r\n");
+    EXPECT(&f, "LCS a b MINMATCHLEN", "-ERR syntax error\r\n");
+    EXPECT(&f, "LCS a b IDX MINMATCHLEN x", "-ERR value is not an integer or out of range\r\n");
+    EXPECT(&f, "LCS a b MINMATCHLEN 9223372036854775808", "-ERR value is not an integer or out of range\r\n");
+    EXPECT(&f, "lcs a b len idx", "-ERR If you want both the length and indexes, please just use IDX.\r\n");
+    EXPECT(&f, "LCS a b IDX LEN MINMATCHLEN 2", "-ERR If you want both the length and indexes, please just use IDX.\r\n");
+    EXPECT(&f, "MULTI", "+OK\r\n");
+    EXPECT(&f, "LCS a b LEN IDX", "+QUEUED\r\n");
+    EXPECT(&f, "EXEC", "*1\r\n-ERR If you want both the length and indexes, please just use IDX.\r\n");
     teardown(&f);
 }
 

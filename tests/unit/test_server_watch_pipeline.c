@@ -1,0 +1,226 @@
+/* test_server_watch_pipeline.c - a transaction pipelined whole (WATCH k,
+ * MULTI, SET k v, EXEC in one read, before WATCH's version is back): EXEC
+ * waits for the connection's WATCH reads and then guards with the version
+ * they learnt; what follows it waits too, in order (src/server/multi.c,
+ * client.c). A server with a router that leads (route.c) and no replica:
+ * the test takes the operations it would submit and answers them itself. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/commands.h"
+
+struct fixture {
+    uv_loop_t loop;
+    struct server *s;
+    struct client *c;
+};
+
+static void setup(struct fixture *f)
+{
+    cr_assert_eq(uv_loop_init(&f->loop), 0);
+    f->s = calloc(1, sizeof *f->s);
+    cr_assert_not_null(f->s);
+    struct server *s = f->s;
+    s->loop = &f->loop;
+    s->opt.max_output_bytes = 1u << 20;
+    s->opt.max_pending_per_client = 1024;
+    s->opt.max_pending = 1024;
+    s->opt.request_timeout_ms = 1000;
+    s->opt.self = 0;
+    s->opt.n_nodes = 1;
+    cr_assert_eq(acl_init(&s->acl), 0);
+    cr_assert_eq(route_start(s), 0);
+    router_view(s->router, 0, 1, true, server_now(s)); /* this node leads */
+    f->c = calloc(1, sizeof *f->c);
+    cr_assert_not_null(f->c);
+    f->c->srv = s;
+    f->c->id = 3;
+    f->c->proto = 2;
+    f->c->reading = true; /* so answering never touches the (absent) socket */
+    resp_parser_init(&f->c->parser, NULL);
+    s->clients = f->c;
+    s->n_clients = 1;
+    f->c->user = acl_default_user(&s->acl);
+}
+
+static void teardown(struct fixture *f)
+{
+    commands_free_all(f->s); /* ends what is left; the replies go to out */
+    multi_client_free(f->c);
+    resp_buf_free(&f->c->held);
+    resp_parser_free(&f->c->parser);
+    server_out_free(&f->c->out);
+    free(f->c);
+    acl_free(&f->s->acl);
+    free(f->s);
+    uv_loop_close(&f->loop);
+}
+
+static void send_words(struct fixture *f, const char *const *cmds)
+{
+    char buf[1024];
+    size_t n = 0;
+    for (size_t i = 0; cmds[i]; i++) {
+        char copy[128];
+        snprintf(copy, sizeof copy, "%s", cmds[i]);
+        char *w[8];
+        size_t argc = 0;
+        for (char *save = NULL, *t = strtok_r(copy, " ", &save); t && argc < 8; t = strtok_r(NULL, " ", &save))
+            w[argc++] = t;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "*%zu\r\n", argc);
+        for (size_t j = 0; j < argc; j++)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "$%zu\r\n%s\r\n", strlen(w[j]), w[j]);
+    }
+    client_input(f->c, buf, n); /* one read */
+}
+
+/* The operations the router handed to the replica, taken off the queue. */
+static size_t take_queued(struct server *s, struct server_op **out, size_t cap)
+{
+    size_t n = 0;
+    struct server_op *op = s->queued_head;
+    s->queued_head = s->queued_tail = NULL;
+    while (op) {
+        struct server_op *next = op->next;
+        op->prev = op->next = NULL;
+        op->route = OP_ROUTE_REPLICA;
+        cr_assert_lt(n, cap);
+        out[n++] = op;
+        op = next;
+    }
+    return n;
+}
+
+static void out_is(struct fixture *f, const char *want)
+{
+    struct resp_buf *o = &f->c->out.pending;
+    cr_assert_eq(o->len, strlen(want), "output %.*s, want %s", (int)o->len, o->data, want);
+    cr_assert(o->len == 0 || memcmp(o->data, want, o->len) == 0, "output %.*s, want %s", (int)o->len, o->data,
+              want);
+}
+
+Test(watch_pipeline, exec_waits_for_the_watch_read_and_guards_with_its_version)
+{
+    struct fixture f;
+    setup(&f);
+    struct server *s = f.s;
+    send_words(&f, (const char *const[]){"WATCH k", "MULTI", "SET k v", "EXEC", "GET k", NULL});
+    /* WATCH's read is out; MULTI and SET were queued; EXEC waits, and GET
+     * behind it is not even parsed. */
+    struct server_op *ops[8];
+    size_t n = take_queued(s, ops, 8);
+    cr_assert_eq(n, 1, "only WATCH's read runs before its version is known (%zu ops)", n);
+    cr_assert_eq(ops[0]->cmd.op, KV_VERSION);
+    cr_assert_eq(s->stats.commands, 3, "WATCH, MULTI, SET dispatched; EXEC waits");
+    cr_assert(multi_holds(f.c));
+    cr_assert_not(multi_exec_ready(f.c));
+    cr_assert_gt(f.c->held.len, 0, "GET k is held behind EXEC");
+    out_is(&f, ""); /* WATCH's reply comes first */
+
+    /* WATCH's version arrives: 42. */
+    struct replica_result res = {.status = REPLICA_DONE, .kv = {.code = KV_OK, .num = 42}};
+    commands_complete(s, ops[0]->id, &res);
+    out_is(&f, "+OK\r\n+OK\r\n+QUEUED\r\n");
+    cr_assert(multi_exec_ready(f.c));
+    cr_assert(f.c->draining, "the connection is taken up at the batch's end");
+    cr_assert_eq(take_queued(s, ops, 8), 0, "EXEC is not run inside another command's completion");
+
+    client_drain_held(s);
+    cr_assert_not(multi_holds(f.c));
+    cr_assert_eq(f.c->held.len, 0);
+    cr_assert_eq(s->stats.commands, 5, "EXEC, then GET");
+    n = take_queued(s, ops, 8);
+    cr_assert_geq(n, 1);
+    const struct kv_command *tx = &ops[0]->cmd;
+    cr_assert_eq(tx->op, KV_MULTI, "EXEC's entry goes first");
+    cr_assert_eq(tx->n_sub, 2, "one guard and the SET");
+    cr_assert_eq(tx->sub[0].op, KV_VERSION);
+    cr_assert(tx->sub[0].flags & KV_GUARD);
+    cr_assert_eq(tx->sub[0].num[0], 42, "the guard holds the version WATCH read, not 'unknown'");
+    cr_assert_eq(tx->sub[0].skey.n, 1);
+    cr_assert(memcmp(tx->sub[0].skey.p, "k", 1) == 0);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_eq(ops[i]->cmd.op, KV_GET, "GET k follows EXEC");
+    for (size_t i = 0; i < n; i++) /* back to the router, for teardown */
+        ops[i]->route = OP_ROUTE_REPLICA;
+    teardown(&f);
+}
+
+Test(watch_pipeline, without_a_watch_in_flight_exec_runs_at_once)
+{
+    struct fixture f;
+    setup(&f);
+    send_words(&f, (const char *const[]){"MULTI", "SET k v", "EXEC", "GET k", NULL});
+    cr_assert_not(multi_holds(f.c));
+    cr_assert_eq(f.c->held.len, 0);
+    cr_assert_eq(f.s->stats.commands, 4);
+    struct server_op *ops[8];
+    size_t n = take_queued(f.s, ops, 8);
+    cr_assert_geq(n, 1);
+    cr_assert_eq(ops[0]->cmd.op, KV_MULTI);
+    cr_assert_eq(ops[0]->cmd.n_sub, 1);
+    teardown(&f);
+}
+
+Test(watch_pipeline, a_watch_that_failed_at_once_does_not_hold_exec)
+{
+    struct fixture f;
+    setup(&f);
+    /* A read in flight first: the commands behind it end at once but wait
+     * for its reply. */
+    send_words(&f, (const char *const[]){"GET x", NULL});
+    f.s->fatal = true; /* from now on every operation ends as it is routed */
+    send_words(&f, (const char *const[]){"WATCH k", "MULTI", "SET k v", "EXEC", "PING", NULL});
+    cr_assert_not(multi_holds(f.c), "EXEC waits for nothing");
+    cr_assert_eq(f.c->held.len, 0);
+    cr_assert_eq(f.s->stats.commands, 6);
+    struct server_op *ops[8];
+    cr_assert_eq(take_queued(f.s, ops, 8), 1); /* GET x */
+    f.s->fatal = false;
+    struct replica_result res = {.status = REPLICA_DONE, .kv = {.code = KV_ERR_NO_KEY}};
+    commands_complete(f.s, ops[0]->id, &res);
+    out_is(&f, "$-1\r\n-TRYAGAIN node is stopping\r\n+OK\r\n+QUEUED\r\n-TRYAGAIN node is stopping\r\n+PONG\r\n");
+    teardown(&f);
+}
+
+Test(watch_pipeline, two_watches_in_flight_exec_waits_for_both)
+{
+    struct fixture f;
+    setup(&f);
+    struct server *s = f.s;
+    send_words(&f, (const char *const[]){"WATCH a", "WATCH b", "MULTI", "SET a 1", "EXEC", NULL});
+    struct server_op *ops[8];
+    cr_assert_eq(take_queued(s, ops, 8), 2);
+    struct replica_result res = {.status = REPLICA_DONE, .kv = {.code = KV_OK, .num = 7}};
+    commands_complete(s, ops[1]->id, &res); /* the second WATCH ends first */
+    cr_assert_not(multi_exec_ready(f.c), "one WATCH read is still out");
+    res.kv.num = 5;
+    commands_complete(s, ops[0]->id, &res);
+    cr_assert(multi_exec_ready(f.c));
+    client_drain_held(s);
+    size_t n = take_queued(s, ops, 8);
+    cr_assert_eq(n, 1);
+    const struct kv_command *tx = &ops[0]->cmd;
+    cr_assert_eq(tx->op, KV_MULTI);
+    cr_assert_eq(tx->n_sub, 3);
+    cr_assert_eq(tx->sub[0].num[0], 5);
+    cr_assert_eq(tx->sub[1].num[0], 7);
+    teardown(&f);
+}
+
+Test(watch_pipeline, a_command_that_ends_inside_its_handler_at_the_head)
+{
+    /* Nothing before it: its reply goes out at once, and its request
+     * (pinned while the handler runs) is freed only after (ASan). */
+    struct fixture f;
+    setup(&f);
+    f.s->fatal = true;
+    send_words(&f, (const char *const[]){"WATCH k", "MULTI", "SET k v", "EXEC", "GET k", "PING", NULL});
+    cr_assert_not(multi_holds(f.c));
+    cr_assert_eq(f.s->stats.commands, 6);
+    cr_assert_null(f.c->head, "every request answered and freed");
+    out_is(&f, "-TRYAGAIN node is stopping\r\n+OK\r\n+QUEUED\r\n-TRYAGAIN node is stopping\r\n"
+               "-TRYAGAIN node is stopping\r\n+PONG\r\n");
+    teardown(&f);
+}
