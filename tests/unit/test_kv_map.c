@@ -124,14 +124,14 @@ Test(kv_map, bytes_count_the_one_word_slots_and_each_entry_until_it_is_deleted)
 {
     struct kv_map m;
     cr_assert_eq(kv_map_init(&m), 0);
-    cr_assert_eq(kv_map_bytes(&m), 512 + 16 * 8, "64 slots of 8 bytes, 16 scan buckets");
+    cr_assert_eq(kv_map_bytes(&m), 512, "64 slots of 8 bytes, nothing else");
     cr_assert_eq(map_set(&m, "k", 1, 5), 0);
-    size_t one = kv_map_bytes(&m) - 16 * 8;
+    size_t one = kv_map_bytes(&m);
     cr_assert_gt(one, 512 + 2, "the entry's header, key and value");
     cr_assert_eq(map_set(&m, "k", 1, 6), 0);
-    cr_assert_eq(kv_map_bytes(&m) - 16 * 8, one, "an overwrite of the same size costs nothing more");
+    cr_assert_eq(kv_map_bytes(&m), one, "an overwrite of the same size costs nothing more");
     cr_assert_eq(map_set(&m, "j", 1, 6), 0);
-    cr_assert_eq(kv_map_bytes(&m) - 16 * 8 - 512, 2 * (one - 512));
+    cr_assert_eq(kv_map_bytes(&m) - 512, 2 * (one - 512));
     char key[32];
     for (int i = 0; i < 1000; i++)
         map_set(&m, key, (size_t)snprintf(key, sizeof key, "%d", i), 1);
@@ -139,7 +139,7 @@ Test(kv_map, bytes_count_the_one_word_slots_and_each_entry_until_it_is_deleted)
         kv_map_del(&m, key, (size_t)snprintf(key, sizeof key, "%d", i));
     kv_map_del(&m, "k", 1);
     kv_map_del(&m, "j", 1);
-    cr_assert_eq(kv_map_bytes(&m), 2048 * 8 + (m.scan_mask + 1) * 8, "grown to 2048 slots, no entries");
+    cr_assert_eq(kv_map_bytes(&m), 2048 * 8, "grown to 2048 slots, no entries");
     kv_map_free(&m);
 }
 
@@ -226,7 +226,7 @@ Test(kv_map, snapshots_of_equal_maps_restore_equal_maps_whatever_the_write_order
     kv_store_free(back);
 }
 
-Test(kv_map, a_16_byte_key_with_a_100_byte_value_takes_148_bytes)
+Test(kv_map, a_16_byte_key_with_a_100_byte_value_takes_128_bytes)
 {
     struct kv_map m;
     cr_assert_eq(kv_map_init(&m), 0);
@@ -234,8 +234,8 @@ Test(kv_map, a_16_byte_key_with_a_100_byte_value_takes_148_bytes)
     memset(value, 'v', sizeof value);
     struct kv_map_entry *e = kv_map_put(&m, "key:000000000042", 16, KV_TYPE_STR, value, 100);
     cr_assert_not_null(e);
-    cr_assert_eq(kv_map_bytes(&m) - 512 - 16 * 8, 148,
-                 "a 30-byte header with the scan links, 2 bytes of lengths, 116 of data");
+    cr_assert_eq(kv_map_bytes(&m) - 512, 128,
+                 "a 10-byte header, 2 bytes of lengths, 116 of data: jemalloc's 128 class");
     cr_assert_eq(kv_entry_key_len(e), 16);
     cr_assert_eq(kv_entry_value_len(e), 100);
     cr_assert_eq(memcmp(kv_entry_key(e), "key:000000000042", 16), 0);
