@@ -325,3 +325,45 @@ Test(kv_map, a_reserved_map_holds_that_many_keys_without_growing)
         cr_assert_eq(entry_int(kv_map_get(&m, key, (size_t)snprintf(key, sizeof key, "%d", i))), i);
     kv_map_free(&m);
 }
+
+static void count_visit(void *ctx, const struct kv_map_entry *e)
+{
+    (void)e;
+    (*(size_t *)ctx)++;
+}
+
+/* A map given the cluster's key after it filled (a cluster made before
+ * the key existed, or a map loaded before) places every entry again:
+ * each is still found, and a full SCAN returns each once. The same key
+ * again changes nothing; kv_map_key reads it back. */
+Test(kv_map, a_filled_map_given_the_clusters_key_still_finds_every_key)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    uint8_t key[KV_MAP_KEY_BYTES], back[KV_MAP_KEY_BYTES];
+    cr_assert(!kv_map_key(&m, back));
+    for (int i = 0; i < KV_MAP_KEY_BYTES; i++)
+        key[i] = (uint8_t)(0xa0 + i);
+    char k[32];
+    for (int i = 0; i < 3000; i++)
+        cr_assert_eq(map_set(&m, k, (size_t)snprintf(k, sizeof k, "k%d", i), i), 0);
+    kv_map_set_key(&m, key);
+    kv_map_set_key(&m, key);
+    cr_assert(kv_map_key(&m, back));
+    cr_assert_eq(memcmp(back, key, sizeof key), 0);
+    for (int i = 0; i < 3000; i++) {
+        const struct kv_map_entry *e = kv_map_get(&m, k, (size_t)snprintf(k, sizeof k, "k%d", i));
+        cr_assert_not_null(e, "k%d lost", i);
+        cr_assert_eq(entry_int(e), i);
+    }
+    size_t seen = 0;
+    uint64_t cursor = 0;
+    do
+        cursor = kv_map_scan(&m, cursor, 10, 100, count_visit, &seen);
+    while (cursor != 0);
+    cr_assert_eq(seen, 3000);
+    for (int i = 0; i < 3000; i += 2)
+        cr_assert_eq(kv_map_del(&m, k, (size_t)snprintf(k, sizeof k, "k%d", i)), 1);
+    cr_assert_eq(m.size, 1500);
+    kv_map_free(&m);
+}
