@@ -199,8 +199,8 @@ int kv_map_init(struct kv_map *m)
      * its hash key until kv_map_set_key gives the cluster's, and the
      * permutation of its buckets (two maps of one process lay out their
      * slots differently, as two members do). */
-    uint64_t n = atomic_fetch_add(&map_count, 1), s[4];
-    for (int i = 0; i < 4; i++) {
+    uint64_t n = atomic_fetch_add(&map_count, 1), s[5];
+    for (int i = 0; i < 5; i++) {
         uint64_t in[2] = {n, (uint64_t)i};
         s[i] = siphash13(sip_k0, sip_k1, (const char *)in, sizeof in);
     }
@@ -208,8 +208,8 @@ int kv_map_init(struct kv_map *m)
     m->k1 = s[1];
     m->shared_key = false;
     m->perm_a = s[2] | 1;
-    m->perm_d = (s[3] * 0x9e3779b97f4a7c15ull) | 1;
-    m->perm_c = s[3];
+    m->perm_d = s[3] | 1;
+    m->perm_c = s[4];
     m->slots = slots_new(m, MAP_MIN_SLOTS);
     m->mask = MAP_MIN_SLOTS - 1;
     m->size = 0;
@@ -487,12 +487,13 @@ const struct kv_map_entry *kv_map_pick(const struct kv_map *m, uint64_t seed,
      * lands on an accepted entry picks every such entry alike. Should 64
      * draws miss (a nearly empty table, or mostly expired keys), the first
      * accepted entry after the first draw. */
+    uint64_t x = mix64(seed); /* seeds a step apart draw unrelated slots */
     for (uint64_t t = 0; t < 64; t++) {
-        uint64_t v = m->slots[mix64(seed + t * 0x9e3779b97f4a7c15ull) & m->mask];
+        uint64_t v = m->slots[mix64(x + t * 0x9e3779b97f4a7c15ull) & m->mask];
         if (v && accept(ctx, slot_entry(m, v)))
             return slot_entry(m, v);
     }
-    size_t start = (size_t)(mix64(seed) & m->mask);
+    size_t start = (size_t)(x & m->mask);
     for (size_t i = 0; i <= m->mask; i++) {
         uint64_t v = m->slots[(start + i) & m->mask];
         if (v && accept(ctx, slot_entry(m, v)))
