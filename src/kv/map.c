@@ -291,8 +291,20 @@ static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint
     }
 }
 
+/* Put e (hash h) at the first free slot from its home j. */
+static inline void place(struct kv_map *m, struct kv_map_entry *e, uint64_t h, size_t j)
+{
+    while (m->slots[j])
+        j = (j + 1) & m->mask;
+    m->slots[j] = slot_word(m, e, h);
+}
+
 /* Every entry into a new array of count slots, each hashed again (under
- * the map's key as it is now). */
+ * the map's key as it is now). Homes are permuted, so the new slots are
+ * written in no order: a pipeline keeps the misses overlapping (an entry
+ * is fetched 16 slots ahead, hashed and its home fetched, and placed
+ * RING entries later). */
+#define RING 16
 static int map_rehash(struct kv_map *m, size_t count)
 {
     size_t old_mask = m->mask;
@@ -302,18 +314,30 @@ static int map_rehash(struct kv_map *m, size_t count)
         return -1;
     m->slots = slots;
     m->mask = count - 1;
+    struct {
+        struct kv_map_entry *e;
+        uint64_t h;
+        size_t j;
+    } ring[RING];
+    size_t n = 0; /* entries taken in so far; ring[n % RING] is the oldest once full */
     for (size_t i = 0; i <= old_mask; i++) {
-        if (i + 8 <= old_mask && old[i + 8])
-            __builtin_prefetch(slot_entry(m, old[i + 8]));
+        if (i + 16 <= old_mask && old[i + 16])
+            __builtin_prefetch(slot_entry(m, old[i + 16]));
         if (!old[i])
             continue;
         struct kv_map_entry *e = slot_entry(m, old[i]);
         uint64_t h = entry_hash(m, e);
         size_t j = home(m, h);
-        while (slots[j])
-            j = (j + 1) & m->mask;
-        slots[j] = slot_word(m, e, h);
+        __builtin_prefetch(&slots[j], 1);
+        size_t r = n++ % RING;
+        if (n > RING)
+            place(m, ring[r].e, ring[r].h, ring[r].j);
+        ring[r].e = e;
+        ring[r].h = h;
+        ring[r].j = j;
     }
+    for (size_t k = n > RING ? n - RING : 0; k < n; k++)
+        place(m, ring[k % RING].e, ring[k % RING].h, ring[k % RING].j);
     free(old);
     return 0;
 }
