@@ -28,13 +28,19 @@ static int decode_batch(const uint8_t *data, size_t len, struct kv_command *c);
 static const char *const op_names[] = {[KV_READ] = "r", [KV_WRITE] = "w", [KV_CAS] = "c",
                                        [KV_DELETE] = "d", [KV_CLUSTER_ID] = "i"};
 
-/* {"id":V,"op":"i"}: no key, the id as its value. */
+/* {"h":K,"id":V,"op":"i"}: no key, the id as its value, and the map's
+ * hash key (optional) as `to`. */
 static int encode_cluster_id(const struct kv_command *c, uint8_t **data, size_t *len)
 {
-    if (!json_is_string(c->value) || c->key)
+    if (!json_is_string(c->value) || c->key || (c->to && !json_is_string(c->to)))
         return -1;
     struct kv_text t = {0};
-    kv_text_member(&t, "{\"id\":", c->value);
+    if (c->to) {
+        kv_text_member(&t, "{\"h\":", c->to);
+        kv_text_member(&t, ",\"id\":", c->value);
+    } else {
+        kv_text_member(&t, "{\"id\":", c->value);
+    }
     kv_text_put(&t, ",\"op\":\"i\"}", 10);
     if (t.err) {
         free(t.p);
@@ -206,7 +212,9 @@ int kv_command_decode(const uint8_t *data, size_t len, struct kv_command *c)
     }
     if (rc == 0 && c->op == KV_CLUSTER_ID) {
         c->value = take(o, "id");
-        if (!json_is_string(c->value) || json_object_get(o, "k"))
+        c->to = take(o, "h");
+        if (!json_is_string(c->value) || json_object_get(o, "k") ||
+            (c->to && !json_is_string(c->to)))
             rc = -1;
     } else if (rc == 0) {
         c->key = take(o, "k");

@@ -38,7 +38,9 @@
  * batch stamped with the leader's clock (command.c). KV_CLUSTER_ID is no
  * client operation: a leader of the TCP server proposes it once so that
  * every member learns the cluster's id (replica.h, config.cluster_id). Its
- * value is the id as 32 hex digits, and it has no key. The first one
+ * value is the id as 32 hex digits, and it has no key; `to` (optional) is
+ * the cluster's map hash key, 32 hex digits (map.h: kept secret, it makes
+ * SCAN cursors mean the same on every member). The first one
  * applied sets the id; a later one with the same id answers KV_OK and
  * changes nothing, one with another id is refused with
  * KV_ERR_PRECONDITION, on every node alike. Codes are part of the log's
@@ -85,7 +87,7 @@ enum kv_op {
     KV_SCAN = 52,      /* num[0] cursor, num[1] COUNT; optional arg[0] a
                         * glob (MATCH), arg[1] a type name (TYPE) -> bytes a
                         * kv_list, num the next cursor (0: done). The cursor
-                        * means the same on every member (scan_index.h) */
+                        * means the same on every member (map.h) */
     KV_RANDOMKEY = 53, /* num[0] a random seed -> bytes a live key, or
                         * KV_ERR_NO_KEY when there is none */
     KV_DBSIZE = 54,    /* -> num: keys held (deadlines passed included, as

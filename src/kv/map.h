@@ -1,28 +1,69 @@
-/* map.h - the store's hash map: canonical key text -> JSON value.
+/* map.h - the store's hash map: canonical key text -> JSON value, and the
+ * order SCAN walks it in.
  *
  * Open addressing with linear probing over a slot array that keeps each
  * key's hash beside its entry pointer, so a lookup touches the slot array
  * once and the one entry whose hash matches. It replaced a jansson object,
  * whose chained pairs cost several cache misses per write and showed as a
- * fifth of the leader's CPU under redis-benchmark. Keys hash with SipHash-1-3
- * under a per-process random key, so clients cannot choose keys that collide.
- * Deletion shifts the run back instead of leaving tombstones, so a map that
- * sees many deletes does not slow down.
+ * fifth of the leader's CPU under redis-benchmark. Deletion shifts the run
+ * back instead of leaving tombstones, so a map that sees many deletes does
+ * not slow down.
  *
  * An entry is one allocation: its fixed fields, then the key's bytes, then
  * the value's bytes (a small type tag says how they read: kv.h's
- * KV_TYPE_*), so a key costs one malloc and one 8-byte slot. Iteration order is
- * the slot order, which depends on the hash key: callers that need a
- * stable order sort.
+ * KV_TYPE_*), so a key costs one malloc and one 8-byte slot. kv_map_next's
+ * order is the slot order, which differs from map to map: callers that
+ * need a stable order sort.
  *
- * Beside the slots, every entry is also linked into a second table, the
- * scan index (scan_index.c), whose buckets come from a FIXED hash of the
- * key: the same key falls in the same bucket on every member, which is
- * what makes SCAN's cursor valid on any member (scan_index.h).
+ * Hashing, and SCAN. Keys hash with SipHash-1-3 (64 bits) under a 16-byte
+ * key. A key's bucket is the low bits of its hash (as many as the table
+ * has slots), and SCAN walks buckets in Redis's reverse-binary cursor
+ * order (kv_map_scan). The hash key is the cluster's (kv_map_set_key:
+ * drawn at random by the member that first leads the cluster, carried by
+ * the log's cluster-id entry and by snapshots, never shown to clients),
+ * so a key is in the same bucket on every member whose table has the same
+ * size; and the reverse-binary order visits, between two calls with
+ * different table sizes, exactly the buckets of the new size that hold
+ * what the old size's unvisited buckets held. So a cursor made by one
+ * member continues correctly on another member with any table size (sizes
+ * differ: a member that restored a snapshot sized its table to the
+ * snapshot). Redis's guarantee follows: a key present from the start to
+ * the end of a full iteration is returned at least once, whichever members
+ * serve the calls and whatever snapshots or leader changes happen in
+ * between; a key may come more than once when the table grew or shrank.
+ * Until a map is given the cluster's key (the Maelstrom node, a cluster
+ * made before the key existed) it hashes under a key of its own, drawn
+ * per map from a per-process random secret: everything works, only cursors
+ * are then each member's own.
+ *
+ * Where a bucket's entries lie: the run of slots that starts at the
+ * bucket's home slot, a permutation of the bucket numbers under this map's
+ * own secret (so slot layouts differ between members). Linear probing
+ * never leaves a gap between an entry and its home, so a SCAN step reads
+ * the run from the home slot to the next empty slot and takes the entries
+ * whose hash falls in the bucket (hashing each key of the run again).
+ *
+ * Hash flooding. The hash key is secret, so clients cannot compute keys
+ * that collide. SCAN does show which bucket a key is in, so a client
+ * that writes and scans can find keys of one bucket online, one in about
+ * as many tries as the table has slots (as Redis's SCAN lets it find keys
+ * of one of its buckets); because bucket homes are permuted under a
+ * per-map secret, it cannot aim keys of many buckets at one stretch of
+ * slots, the attack linear probing would otherwise fear (a run filled by
+ * keys of neighbouring buckets).
+ *
+ * Costs. Memory: one 8-byte slot per key in a table at most 70% full, and
+ * nothing else for SCAN. Time: a lookup hashes once and probes the run
+ * (tags rule out nearly every other entry without touching it); growth
+ * and deletion hash again the keys they move; a SCAN call costs, for each
+ * bucket it visits, the run from the bucket's home (a few slots at 70%),
+ * each key of it hashed: O(COUNT + empty buckets visited (at most 10 *
+ * COUNT)), times the mean run length.
  */
 #ifndef RAFTKV_KV_MAP_H
 #define RAFTKV_KV_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,16 +71,13 @@
 
 /* An entry: the fields below, then the key's length and the value's as
  * varints (LEB128: one byte each below 128), then the key's bytes and the
- * value's. A 16-byte key with a 100-byte value takes 148 bytes
- * (jemalloc's 160 class; 128, one class less, without the scan index's
- * 20 bytes of links), where fixed 32-bit lengths and an inline deadline
- * took 165 (the 192 class). Read the lengths and bytes with kv_entry_*(); a
+ * value's. A 16-byte key with a 100-byte value takes 128 bytes (jemalloc's
+ * 128 class), where fixed 32-bit lengths and an inline deadline took 165
+ * (the 192 class), and a separate SCAN index's links 148 (the 160 class). Read the lengths and bytes with kv_entry_*(); a
  * deadline lives in the map's table (expires.h): kv_map_expiry(),
  * kv_map_set_expiry(). */
 struct kv_map_entry {
     uint64_t version; /* the store's version counter when last written */
-    struct kv_map_entry *scan_prev, *scan_next; /* the scan bucket's chain */
-    uint32_t scan_hash; /* the key's fixed hash (scan_index.h) */
     uint8_t type;     /* KV_TYPE_* */
     uint8_t flags;    /* KV_ENTRY_* */
     unsigned char data[];
@@ -106,9 +144,13 @@ struct kv_map {
     size_t bytes;      /* bytes requested for entries (headers, keys, values) */
     struct kv_expires expires; /* deadlines of the entries that have one */
     uint64_t ptr_mask; /* the address bits of a slot: 48 bits, or all when untagged */
-    struct kv_map_entry **scan; /* the scan index's buckets (scan_index.h) */
-    size_t scan_mask;           /* bucket count - 1, a power of two */
+    uint64_t k0, k1;   /* the hash key */
+    bool shared_key;   /* k0, k1 are the cluster's (kv_map_set_key) */
+    uint64_t perm_a, perm_d, perm_c; /* the bucket permutation's secret */
+    unsigned perm_shift;             /* and its shift: half the mask's bits */
 };
+
+#define KV_MAP_KEY_BYTES 16
 
 int kv_map_init(struct kv_map *m);
 /* Releases every entry and value; the map is empty and usable after. */
@@ -137,8 +179,8 @@ int kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_m
 /* The number of entries with a deadline. */
 size_t kv_map_expiring(const struct kv_map *m);
 
-/* Bytes requested for the map's entries, its slot array, its deadline
- * table and the scan index's buckets. */
+/* Bytes requested for the map's entries, its slot array and its deadline
+ * table. */
 size_t kv_map_bytes(const struct kv_map *m);
 
 /* Slots hold plain addresses from now on, as after an allocation past
@@ -147,5 +189,30 @@ void kv_map_drop_tags(struct kv_map *m);
 
 /* Entries in slot order: start with *pos = 0; NULL at the end. */
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos);
+
+/* Hash under the cluster's key from now on (the same key on every
+ * member), placing again any entries already there (O(N); a map gets its
+ * key while empty, from the log's first entry or a snapshot's header).
+ * The same key again changes nothing. */
+void kv_map_set_key(struct kv_map *m, const uint8_t key[KV_MAP_KEY_BYTES]);
+/* The cluster's key, if the map was given one: true and out filled. */
+bool kv_map_key(const struct kv_map *m, uint8_t out[KV_MAP_KEY_BYTES]);
+/* A key's hash under the given hash key (tests check it against
+ * SipHash-1-3 computed independently). */
+uint64_t kv_map_hash_with(const uint8_t key[KV_MAP_KEY_BYTES], const char *k, size_t len);
+
+/* SCAN: visit buckets from cursor in reverse-binary order, calling fn for
+ * each entry, until at least max_entries were visited or max_buckets
+ * buckets were, or the walk wrapped. Returns the next cursor (0: done). */
+typedef void (*kv_map_visit_fn)(void *ctx, const struct kv_map_entry *e);
+uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
+                     uint64_t max_buckets, kv_map_visit_fn fn, void *ctx);
+
+/* RANDOMKEY: an entry that accept() takes, drawn from seed (each such
+ * entry alike while they are not rare), or NULL if none is accepted.
+ * Expected O(1) when most entries are accepted, O(N) at worst. */
+typedef bool (*kv_map_accept_fn)(void *ctx, const struct kv_map_entry *e);
+const struct kv_map_entry *kv_map_pick(const struct kv_map *m, uint64_t seed,
+                                       kv_map_accept_fn accept, void *ctx);
 
 #endif

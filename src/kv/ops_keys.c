@@ -3,14 +3,13 @@
  * kv_list their key lists travel in. Reads see a key whose deadline has
  * passed (at the read's stamped time) as absent; writes remove it first,
  * at the entry's time, on every member alike. SCAN's cursor walks the
- * fixed-hash bucket table (scan_index.h), so it means the same on every
- * member. */
+ * map's buckets under the cluster's hash key (map.h), so it means the same
+ * on every member. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "kv/ops.h"
-#include "kv/scan_index.h"
 #include "storage/le.h"
 
 static const char *type_name(const struct kv_map_entry *e)
@@ -161,7 +160,7 @@ void kv_op_scan(struct kv_store *s, const struct kv_command *c, int64_t now, str
     uint64_t count = c->num[1] > 0 ? (uint64_t)c->num[1] : 10;
     uint64_t buckets = count > UINT64_MAX / 10 ? UINT64_MAX : count * 10;
     struct scan_ctx x = {.m = &s->map, .c = c, .now = now, .all = whole_glob(&c->arg[0])};
-    uint64_t next = scan_index_walk(&s->map, (uint64_t)c->num[0], count, buckets, scan_visit, &x);
+    uint64_t next = kv_map_scan(&s->map, (uint64_t)c->num[0], count, buckets, scan_visit, &x);
     res_list(r, &x.t);
     r->num = (int64_t)next;
 }
@@ -177,14 +176,14 @@ static bool accept_live(void *ctx, const struct kv_map_entry *e)
     return live(x->m, e, x->now);
 }
 
-/* A bucket from the seed, then the first one with a live key: expected
+/* A slot from the seed, drawn again until it holds a live key: expected
  * O(1), O(N) only when nearly every key's deadline passed unremoved. */
 void kv_op_randomkey(struct kv_store *s, const struct kv_command *c, int64_t now,
                      struct kv_result *r)
 {
     uint64_t seed = (uint64_t)c->num[0];
     struct live_ctx x = {.m = &s->map, .now = now};
-    const struct kv_map_entry *e = scan_index_pick(&s->map, seed, seed >> 32, accept_live, &x);
+    const struct kv_map_entry *e = kv_map_pick(&s->map, seed, accept_live, &x);
     if (!e)
         kv_res(r, KV_ERR_NO_KEY, "no keys");
     else

@@ -8,6 +8,7 @@
  * bytes in pieces and builds a new map aside, swapped in only when the whole
  * stream checked out. The state machine's fields besides the map go in the
  * header's metadata: "cluster_id" (its 16 bytes) once one was applied,
+ * "map_key" (the map's hash key, 16 bytes, map.h) once one was,
  * "version" (the write counter, u64), "time" (the latest entry time,
  * i64) and "deleted" (kv_internal.h: each bucket that saw a delete, as
  * bucket u16 and version u64; absent when none did), all little-endian; a
@@ -25,6 +26,7 @@
 #define META_VERSION "version"
 #define META_TIME "time"
 #define META_DELETED "deleted"
+#define META_MAP_KEY "map_key"
 
 int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
                       void *ctx)
@@ -43,11 +45,15 @@ int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, k
         le_put64(deleted + 10 * n_deleted + 2, s->deleted[i]);
         n_deleted++;
     }
-    struct snap_meta meta[4];
+    struct snap_meta meta[5];
     size_t n_meta = 0;
+    uint8_t map_key[KV_MAP_KEY_BYTES];
     if (s->has_cluster_id)
         meta[n_meta++] = (struct snap_meta){
             .name = META_CLUSTER_ID, .value = s->cluster_id, .len = CLUSTER_ID_BYTES};
+    if (kv_map_key(m, map_key))
+        meta[n_meta++] = (struct snap_meta){
+            .name = META_MAP_KEY, .value = map_key, .len = KV_MAP_KEY_BYTES};
     meta[n_meta++] = (struct snap_meta){.name = META_VERSION, .value = version, .len = 8};
     meta[n_meta++] = (struct snap_meta){.name = META_TIME, .value = time, .len = 8};
     if (n_deleted)
@@ -152,8 +158,8 @@ static int on_header(void *ctx, const struct snap_header *h)
     return 0;
 }
 
-/* "cluster_id" must be 16 bytes, not all zero, and come once; other names
- * are for later features and pass. */
+/* "cluster_id" must be 16 bytes, not all zero, and come once; "map_key"
+ * 16 bytes, not all zero; other names are for later features and pass. */
 static int on_meta(void *ctx, const struct snap_meta *m)
 {
     struct kv_loader *l = ctx;
@@ -179,6 +185,18 @@ static int on_meta(void *ctx, const struct snap_meta *m)
             }
             l->deleted[b] = le_get64(m->value + off + 2);
         }
+        return 0;
+    }
+    if (strcmp(m->name, META_MAP_KEY) == 0) {
+        /* Before the records (the header holds the metadata): the map is
+         * still empty, nothing to place again. */
+        if (m->len != KV_MAP_KEY_BYTES || cluster_id_is_zero(m->value)) {
+            snprintf(l->err, sizeof l->err, "bad metadata entry %s (%u bytes)", m->name,
+                     (unsigned)m->len);
+            return -1;
+        }
+        if (l->build)
+            kv_map_set_key(&l->map, m->value);
         return 0;
     }
     if (strcmp(m->name, META_CLUSTER_ID) != 0)

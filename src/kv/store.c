@@ -169,22 +169,30 @@ int64_t kv_store_time(const struct kv_store *s)
     return s->time_ms;
 }
 
-/* The first valid id applied is the cluster's; the same again changes
+/* The first valid id applied is the cluster's, and its hash key, if the
+ * entry carries one, the map's (map.h); the same id again changes
  * nothing; another is refused. Deterministic: every node applies the same
  * entries in the same order and so keeps the same id. */
 void kv_op_cluster_id(struct kv_store *s, const struct kv_command *c, int64_t now,
                       struct kv_result *r)
 {
     (void)now;
-    uint8_t id[CLUSTER_ID_BYTES];
+    uint8_t id[CLUSTER_ID_BYTES], key[KV_MAP_KEY_BYTES];
     const char *hex = json_string_value(c->value);
     if (!hex || cluster_id_parse(hex, json_string_length(c->value), id) != 0) {
         kv_res(r, KV_ERR_MALFORMED, "cluster id must be 32 hex digits, not all zero");
         return;
     }
+    const char *key_hex = json_string_value(c->to);
+    if (c->to && (!key_hex || cluster_id_parse(key_hex, json_string_length(c->to), key) != 0)) {
+        kv_res(r, KV_ERR_MALFORMED, "hash key must be 32 hex digits, not all zero");
+        return;
+    }
     if (!s->has_cluster_id) {
         memcpy(s->cluster_id, id, sizeof id);
         s->has_cluster_id = true;
+        if (c->to)
+            kv_map_set_key(&s->map, key);
         return;
     }
     if (memcmp(s->cluster_id, id, sizeof id) != 0) {

@@ -409,10 +409,18 @@ static void propose_cluster_id(struct replica *r, uint64_t now_ms)
     char hex[CLUSTER_ID_HEX_LEN + 1];
     cluster_id_hex(r->config.cluster_id, hex);
     struct kv_command c = {.op = KV_CLUSTER_ID, .value = json_string(hex)};
+    if (!cluster_id_is_zero(r->config.map_key)) {
+        char key_hex[CLUSTER_ID_HEX_LEN + 1];
+        cluster_id_hex(r->config.map_key, key_hex);
+        c.to = json_string(key_hex);
+    }
     uint8_t *data;
     size_t len;
-    int rc = c.value ? kv_command_encode(&c, &data, &len) : -1;
+    int rc = c.value && (c.to || cluster_id_is_zero(r->config.map_key))
+                 ? kv_command_encode(&c, &data, &len)
+                 : -1;
     json_decref(c.value);
+    json_decref(c.to);
     if (rc != 0)
         return; /* out of memory: tried again at the next flush */
     const uint8_t *datas[1] = {data};

@@ -169,6 +169,11 @@ struct replica_config {
      * member's id (kv.h). The core stays free of randomness: the transport
      * draws the id. All zero: never propose. */
     uint8_t cluster_id[CLUSTER_ID_BYTES];
+    /* With it, the hash key the cluster's maps will share (map.h, the
+     * entry's "h"), drawn by the transport too and kept secret: it is what
+     * makes SCAN cursors valid on every member without letting clients
+     * compute colliding keys. All zero: the entry carries none. */
+    uint8_t map_key[CLUSTER_ID_BYTES];
     /* Optional: a snapshot from peer `from` was refused because its image
      * carries cluster id `theirs`, not `ours` (this state machine's). */
     void (*snapshot_refused)(void *ctx, int from, const uint8_t ours[CLUSTER_ID_BYTES],

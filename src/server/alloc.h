@@ -20,7 +20,9 @@ bool alloc_stats(struct alloc_stats *out);
  * would otherwise keep them until its decay runs. */
 void alloc_release(void);
 /* Let a jemalloc thread return freed pages on its decay schedule while the
- * server is idle (Redis's jemalloc-bg-thread). */
+ * server is idle (Redis's jemalloc-bg-thread), a schedule of
+ * ALLOC_DIRTY_DECAY_MS. */
+#define ALLOC_DIRTY_DECAY_MS 1000
 void alloc_background_release(void);
 
 #endif

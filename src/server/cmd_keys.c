@@ -5,7 +5,7 @@
  * linearizable (reads through ReadIndex, writes through the log) and work
  * inside MULTI. UNLINK frees nothing in the background: it is DEL.
  * FLUSHDB and FLUSHALL accept ASYNC and SYNC and do the same (there is one
- * database). SCAN's cursor is valid on every member (src/kv/scan_index.h). */
+ * database). SCAN's cursor is valid on every member (src/kv/map.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

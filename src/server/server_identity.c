@@ -119,20 +119,12 @@ static void on_snapshot_refused(void *ctx, int from, const uint8_t ours[CLUSTER_
                s->opt.names[from], a, b);
 }
 
-int server_identity_replica_config(struct server *s, struct replica_config *c)
+/* 16 random bytes, not all zero (all zero means "none"). */
+static int draw(uint8_t out[CLUSTER_ID_BYTES])
 {
-    c->snapshot_refused = on_snapshot_refused;
-    /* A member that knows the id proposes that one, should it ever lead a
-     * state machine without it (members that all took the id from
-     * handshakes); otherwise a new one is drawn at every start, used only
-     * if this member leads a cluster that has none yet. */
-    if (s->identity.has_cluster_id) {
-        memcpy(c->cluster_id, s->identity.cluster_id, CLUSTER_ID_BYTES);
-        return 0;
-    }
     size_t got = 0;
     while (got < CLUSTER_ID_BYTES) {
-        ssize_t n = getrandom(c->cluster_id + got, CLUSTER_ID_BYTES - got, 0);
+        ssize_t n = getrandom(out + got, CLUSTER_ID_BYTES - got, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -141,9 +133,28 @@ int server_identity_replica_config(struct server *s, struct replica_config *c)
         }
         got += (size_t)n;
     }
-    if (cluster_id_is_zero(c->cluster_id))
-        c->cluster_id[0] = 1; /* all zero means "none" */
+    if (cluster_id_is_zero(out))
+        out[0] = 1;
     return 0;
+}
+
+int server_identity_replica_config(struct server *s, struct replica_config *c)
+{
+    c->snapshot_refused = on_snapshot_refused;
+    /* The map hash key goes with the id, if this member proposes it: drawn
+     * at every start, never recorded (the log and snapshots carry the one
+     * applied). */
+    if (draw(c->map_key) != 0)
+        return -1;
+    /* A member that knows the id proposes that one, should it ever lead a
+     * state machine without it (members that all took the id from
+     * handshakes); otherwise a new one is drawn at every start, used only
+     * if this member leads a cluster that has none yet. */
+    if (s->identity.has_cluster_id) {
+        memcpy(c->cluster_id, s->identity.cluster_id, CLUSTER_ID_BYTES);
+        return 0;
+    }
+    return draw(c->cluster_id);
 }
 
 /* Record a cluster id learned from the replica's state machine or a

@@ -183,3 +183,77 @@ Test(kv_cluster_id, a_snapshot_keeps_the_id)
     kv_store_free(s);
     kv_store_free(t);
 }
+
+#define KEY_HEX "5a5a5a5a5a5a5a5a0102030405060708"
+
+static void apply_id_key(struct kv_store *s, const char *hex, const char *key_hex,
+                         struct kv_result *r)
+{
+    struct kv_command c = {.op = KV_CLUSTER_ID, .value = json_string(hex),
+                           .to = json_string(key_hex)};
+    uint8_t *data;
+    size_t len;
+    cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
+    json_decref(c.value);
+    json_decref(c.to);
+    kv_apply_bytes(s, data, len, 0, r);
+    free(data);
+}
+
+/* The first leader's entry carries the map's hash key as "h" (sorted
+ * first); the snapshot carries it on as "map_key" and a store restored
+ * from it writes it again. */
+Test(kv_cluster_id, the_entry_carries_the_hash_key_into_snapshots)
+{
+    struct kv_command c = {.op = KV_CLUSTER_ID, .value = json_string(HEX_A),
+                           .to = json_string(KEY_HEX)};
+    uint8_t *data;
+    size_t len;
+    cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
+    const char *want = "{\"h\":\"" KEY_HEX "\",\"id\":\"" HEX_A "\",\"op\":\"i\"}";
+    cr_assert_eq(len, strlen(want));
+    cr_assert_eq(memcmp(data, want, len), 0);
+    struct kv_command back;
+    cr_assert_eq(kv_command_decode(data, len, &back), 0);
+    cr_assert_str_eq(json_string_value(back.to), KEY_HEX);
+    kv_command_release(&back);
+    free(data);
+    json_decref(c.value);
+    json_decref(c.to);
+
+    struct kv_store *s = kv_store_new();
+    struct kv_result r;
+    apply_id_key(s, HEX_A, KEY_HEX, &r);
+    cr_assert_eq(r.code, 0);
+    cr_assert_eq(kv_snapshot(s, 9, 2, &data, &len), 0);
+    static const uint8_t meta[] = {7, 'm', 'a', 'p', '_', 'k', 'e', 'y', 16, 0, 0, 0,
+                                   0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
+                                   1, 2, 3, 4, 5, 6, 7, 8};
+    cr_assert_not_null(memmem(data, len, meta, sizeof meta), "the key as map_key metadata");
+    struct kv_store *b = kv_store_new();
+    cr_assert_eq(kv_restore(b, data, len, NULL, NULL), 0);
+    free(data);
+    cr_assert_eq(kv_snapshot(b, 9, 2, &data, &len), 0);
+    cr_assert_not_null(memmem(data, len, meta, sizeof meta), "kept through a restore");
+    free(data);
+    kv_store_free(b);
+    kv_store_free(s);
+}
+
+Test(kv_cluster_id, a_malformed_hash_key_is_refused_with_its_id)
+{
+    struct kv_store *s = kv_store_new();
+    struct kv_result r;
+    uint8_t id[16];
+    apply_id_key(s, HEX_A, "00000000000000000000000000000000", &r);
+    cr_assert_eq(r.code, 12);
+    apply_id_key(s, HEX_A, "0123", &r);
+    cr_assert_eq(r.code, 12);
+    cr_assert(!kv_cluster_id(s, id));
+    uint8_t *data;
+    size_t len;
+    cr_assert_eq(kv_snapshot(s, 9, 2, &data, &len), 0);
+    cr_assert_null(memmem(data, len, "map_key", 7));
+    free(data);
+    kv_store_free(s);
+}
