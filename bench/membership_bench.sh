@@ -10,12 +10,16 @@
 # Env: KEYS (1000000) the key count; WINDOW (8) seconds of each window
 # without the learner; TRANSFERS (10) transfers per case; RAFTKV_OPTS adds
 # options to every member (e.g. --snapshot-send-mbps N); KEEP=1 keeps the
-# work directory. The members snapshot every 2*KEYS entries and not by
-# log size; the load is KEYS SETs of 100-byte values then KEYS SETs of one
-# small key (one entry each), so it ends with a snapshot holding every key
-# and the next snapshot is KEYS entries away, past the measured windows.
-# Throughput is the leader's commit index per second (each SET is one
-# entry), sampled every 0.5 s, under redis-benchmark -t set -P 16 -c 50.
+# work directory. The members snapshot every KEYS+HEADROOM entries
+# (HEADROOM 1000000) and not by log size; the load is KEYS SETs of
+# 100-byte values then HEADROOM SETs of one small key (one entry each), so
+# it ends with a snapshot holding every key and the next snapshot is
+# HEADROOM entries away, past the measured windows.
+# Throughput is the cluster's commit index per second (each SET is one
+# entry; the highest any member reports), sampled every 0.5 s, under
+# redis-benchmark -t set -P 16 -c 50 against the leader (started again at
+# the new leader if leadership moves: it stops at its first error reply;
+# each window prints the terms it began and ended in).
 # Not a test: nothing here fails on speed; it prints the target and whether
 # it was met.
 set -uo pipefail
@@ -23,6 +27,7 @@ build=${1:-build}
 keys=${KEYS:-1000000}
 window=${WINDOW:-8}
 transfers=${TRANSFERS:-10}
+headroom=${HEADROOM:-1000000}
 election_ms=1000
 root=$(cd "$(dirname "$0")/.." && pwd)
 raftkv=$(cd "$build" && pwd)/raftkv
@@ -53,7 +58,7 @@ declare -A CP PP PID
 peers=
 for i in 1 2 3 4; do PP[$i]=$(free_port); CP[$i]=$(free_port); done
 for i in 1 2 3; do peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
-opts=(--election-timeout-ms $election_ms --snapshot-entries $((2 * keys)) --snapshot-log-percent 0
+opts=(--election-timeout-ms $election_ms --snapshot-entries $((keys + headroom)) --snapshot-log-percent 0
       --certs-dir "$work/certs" --log-level info)
 # shellcheck disable=SC2086
 start_member() { # start_member I (n1..n3)
@@ -78,65 +83,103 @@ L=$(leader)
 LP=${CP[$L]}
 
 # --- the data: KEYS SETs of 100-byte values, key:000000000000 ... (redis-benchmark's names), ---
-# --- then KEYS SETs of one key "pad", so that the snapshot at 2*KEYS entries holds them all ---
+# --- then HEADROOM SETs of one key "pad", so that the snapshot at KEYS+HEADROOM holds them all ---
+# (10,000 commands per redis-cli --pipe: a pipe sends everything at once, and requests queued
+# past --request-timeout-ms would be answered -UNCERTAIN)
 t0=$(now_ms)
-awk -v n="$keys" 'BEGIN { v = sprintf("%0100d", 7); for (i = 0; i < n; i++) { k = sprintf("key:%012d", i);
+mkdir -p "$work/load"
+awk -v n="$keys" -v h="$headroom" 'BEGIN { v = sprintf("%0100d", 7); for (i = 0; i < n; i++) { k = sprintf("key:%012d", i);
   printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$100\r\n%s\r\n", length(k), k, v }
-  for (i = 0; i < n; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' |
-  redis-cli -p "$LP" --pipe >"$work/load.out" 2>&1 || die "load failed: $(tail -n 3 "$work/load.out")"
-echo "loaded $(redis-cli -p "$LP" DBSIZE | tr -d '\r') keys with $((2 * keys)) SETs in $(( ($(now_ms) - t0) / 1000 )) s ($(tail -n 1 "$work/load.out"))"
-for _ in $(seq 1 600); do [ "$(info "$LP" snapshots)" -ge 1 ] 2>/dev/null && break; sleep 0.5; done
-[ "$(info "$LP" snapshots)" -ge 1 ] 2>/dev/null || die "no snapshot on the leader"
-for _ in $(seq 1 600); do grep -q 'event=snapshot_done' "$work/n$L.log" && break; sleep 0.5; done
+  for (i = 0; i < h; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' |
+  split -l 70000 - "$work/load/part."
+errors=0
+for f in "$work"/load/part.*; do
+  redis-cli -p "${CP[$(leader)]}" --pipe <"$f" >"$work/load.out" 2>&1
+  e=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$work/load.out"); errors=$((errors + ${e:-1}))
+  rm -f "$f"
+done
+echo "loaded $(redis-cli -p "$LP" DBSIZE | tr -d '\r') keys with $((keys + headroom)) SETs in $(( ($(now_ms) - t0) / 1000 )) s ($errors error replies)"
+# A request answered with an error may not have become an entry: top up with small SETs
+# until the members start their snapshot.
+awk 'BEGIN { for (i = 0; i < 2000; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' >"$work/topup"
+for _ in $(seq 1 100); do
+  grep -q 'event=snapshot_started' "$work"/n[123].log && break
+  redis-cli -p "${CP[$(leader)]}" --pipe <"$work/topup" >/dev/null 2>&1
+  sleep 0.2
+done
+for _ in $(seq 1 600); do [ "$(grep -l 'event=snapshot_done' "$work"/n[123].log | wc -l)" = 3 ] && break; sleep 0.5; done
+L=$(leader)
 echo "leader n$L: $(grep -m1 -o 'event=snapshot_done.*' "$work/n$L.log")"
 echo "snapshot file: $(du -m "$work/n$L"/*snap* 2>/dev/null | awk '{s += $1} END {print s}') MB"
 
 # --- (a) throughput: before the learner, while it catches up, after ---------------------------
-bench_cmd=(redis-benchmark -p "$LP" -t set -r "$keys" -d 100 -c 50 -P 16 -n 2000000000 -q)
-echo "load: \$ ${bench_cmd[*]}"
-"${bench_cmd[@]}" >/dev/null 2>"$work/bench.err" &
+echo "load: \$ redis-benchmark -p <the leader's port> -t set -r $keys -d 100 -c 50 -P 16 -n 2000000000 -q"
+(
+  while [ ! -e "$work/stop_load" ]; do
+    redis-benchmark -p "${CP[$(leader)]}" -t set -r "$keys" -d 100 -c 50 -P 16 -n 2000000000 -q >/dev/null 2>>"$work/bench.err" &
+    echo $! >"$work/bench.pid"
+    wait $!
+    sleep 0.1
+  done
+) &
 bpid=$!; pids+=($bpid)
 sleep 2
-# sample SECONDS: "ms commit" lines every 0.5 s into $work/samples (appended)
-sample_for() {
-  local end=$(( $(now_ms) + $1 * 1000 ))
-  while [ "$(now_ms)" -lt $end ]; do echo "$(now_ms) $(info "$LP" commit_index)" >>"$work/samples"; sleep 0.5; done
-}
+# The sampler: every 0.5 s, "ms commit" with the highest commit index n1..n3 report (one
+# connection each, kept open: lighter on a loaded machine than a redis-cli per sample).
+/usr/bin/python3 - "$work/samples" "${CP[1]}" "${CP[2]}" "${CP[3]}" <<'EOF' &
+import sys, time, redis
+out = open(sys.argv[1], "a", buffering=1)
+conns = [redis.Redis(host="127.0.0.1", port=int(p), socket_timeout=5) for p in sys.argv[2:]]
+while True:
+    best = 0
+    for c in conns:
+        try:
+            best = max(best, int(c.info().get("commit_index", 0)))
+        except (redis.RedisError, ValueError):
+            pass
+    out.write("%d %d\n" % (time.time() * 1000, best))
+    time.sleep(0.5)
+EOF
+pids+=($!)
+terms() { local i t=; for i in 1 2 3; do t+="${t:+/}$(info "${CP[$i]}" term)"; done; echo "$t"; }
+sample_for() { sleep "$1"; }
 rate() { # rate FROM_MS TO_MS: commits per second between the samples nearest those times
   awk -v a="$1" -v b="$2" '$1 >= a && !x { x = $1; cx = $2 } $1 <= b { y = $1; cy = $2 }
     END { if (y > x) printf "%.0f", (cy - cx) * 1000 / (y - x); else print 0 }' "$work/samples"
 }
-b0=$(now_ms); sample_for "$window"; b1=$(now_ms)
+tb=$(terms); b0=$(now_ms); sample_for "$window"; b1=$(now_ms)
 before=$(rate "$b0" "$b1")
-echo "without the learner (before): $before writes/s over ${window} s (load average $(load | cut -d' ' -f1))"
+echo "without the learner (before): $before writes/s over ${window} s (terms of n1/n2/n3 $tb to $(terms); load average $(load | cut -d' ' -f1))"
 
+L=$(leader)
 mkdir -p "$work/n4"
 "$raftkv" serve --id n4 --join "127.0.0.1:${PP[$L]}" --peer-listen "127.0.0.1:${PP[4]}" --listen "127.0.0.1:${CP[4]}" \
   --data-dir "$work/n4" "${opts[@]}" ${RAFTKV_OPTS:-} >>"$work/n4.log" 2>&1 &
 PID[4]=$!; pids+=($!)
-c0=$(now_ms)
-echo "$c0 $(info "$LP" commit_index)" >>"$work/samples"
-add=$(redis-cli -p "$LP" RAFT.NODE ADD n4 "127.0.0.1:${PP[4]}" LEARNER | tr -d '\r')
+tc=$(terms); c0=$(now_ms)
+for _ in $(seq 1 20); do
+  add=$(redis-cli -p "${CP[$(leader)]}" RAFT.NODE ADD n4 "127.0.0.1:${PP[4]}" LEARNER | tr -d '\r')
+  [ "$add" = "ERR not leader" ] || break
+  sleep 0.2
+done
 [ "$add" = OK ] || die "RAFT.NODE ADD n4: $add"
 caught=
 deadline=$(( c0 + 300000 ))
 while [ "$(now_ms)" -lt $deadline ]; do
-  echo "$(now_ms) $(info "$LP" commit_index)" >>"$work/samples"
-  lag=$(redis-cli -p "$LP" RAFT.NODE LIST | tr -d '\r' | awk '$1 == "name=n4" { for (i = 1; i <= NF; i++) if ($i ~ /^lag=/) print substr($i, 5) }')
+  lag=$(redis-cli -p "${CP[$(leader)]}" RAFT.NODE LIST | tr -d '\r' | awk '$1 == "name=n4" { for (i = 1; i <= NF; i++) if ($i ~ /^lag=/) print substr($i, 5) }')
   if [ -n "$lag" ] && [ "$lag" -lt 1000 ] && grep -q 'event=snapshot_installed' "$work/n4.log"; then caught=$(now_ms); break; fi
   sleep 0.5
 done
 [ -n "$caught" ] || die "n4 did not catch up within 300 s"
-echo "$caught $(info "$LP" commit_index)" >>"$work/samples"
 during=$(rate "$c0" "$caught")
-echo "while n4 catches up (RAFT.NODE ADD to lag < 1000): $during writes/s over $(( (caught - c0) / 100 ))e-1 s (load average $(load | cut -d' ' -f1))"
-grep -h -o 'event=snapshot_sent.*' "$work/n$L.log" | head -n 1 | sed 's/^/  leader: /'
+echo "while n4 catches up (RAFT.NODE ADD to lag < 1000): $during writes/s over $(( (caught - c0) / 1000 )).$(( (caught - c0) % 1000 / 100 )) s (terms $tc to $(terms); load average $(load | cut -d' ' -f1))"
+grep -h -o 'event=snapshot_sent.*' "$work"/n[123].log | head -n 1 | sed 's/^/  leader: /'
 grep -h -o 'event=snapshot_received.*' "$work/n4.log" | head -n 1 | sed 's/^/  n4: /'
 grep -h -o 'event=snapshot_installed.*' "$work/n4.log" | head -n 1 | sed 's/^/  n4: /'
-a0=$(now_ms); sample_for "$window"; a1=$(now_ms)
+ta=$(terms); a0=$(now_ms); sample_for "$window"; a1=$(now_ms)
 after=$(rate "$a0" "$a1")
-echo "without the learner's catch-up (after, n4 following): $after writes/s over ${window} s (load average $(load | cut -d' ' -f1))"
-kill "$bpid" 2>/dev/null; wait "$bpid" 2>/dev/null
+echo "without the learner's catch-up (after, n4 following): $after writes/s over ${window} s (terms $ta to $(terms); load average $(load | cut -d' ' -f1))"
+touch "$work/stop_load"; kill "$(cat "$work/bench.pid")" 2>/dev/null; wait "$bpid" 2>/dev/null
 grep -q . "$work/bench.err" && echo "  redis-benchmark said: $(tail -n 2 "$work/bench.err" | tr '\n' ' ')"
 /usr/bin/python3 - "$before" "$during" "$after" <<'EOF'
 import sys
@@ -150,7 +193,7 @@ EOF
 # --- (b) leadership transfers: RAFT.TRANSFER_LEADER to the new leader's first acknowledged write ---
 ports=""
 for i in 1 2 3; do ports+="${ports:+,}n$i=${CP[$i]}"; done
-redis-cli -p "$LP" RAFT.NODE REMOVE n4 >/dev/null
+redis-cli -p "${CP[$(leader)]}" RAFT.NODE REMOVE n4 >/dev/null
 transfer_cmd=(/usr/bin/python3 - "$ports" "$transfers" "$election_ms")
 run_transfers() {
   "${transfer_cmd[@]}" <<'EOF'
