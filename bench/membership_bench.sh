@@ -10,10 +10,12 @@
 # Env: KEYS (1000000) the key count; WINDOW (8) seconds of each window
 # without the learner; TRANSFERS (10) transfers per case; RAFTKV_OPTS adds
 # options to every member (e.g. --snapshot-send-mbps N); KEEP=1 keeps the
-# work directory. The members snapshot every KEYS+HEADROOM entries
-# (HEADROOM 1000000) and not by log size; the load is KEYS SETs of
-# 100-byte values then HEADROOM SETs of one small key (one entry each), so
-# it ends with a snapshot holding every key and the next snapshot is
+# work directory; ELECTION_MS (1000) the members' election timeout. The
+# members snapshot every KEYS/10+HEADROOM entries (HEADROOM 500000) and not
+# by log size; the load is KEYS/10 MSETs of 10 keys with 100-byte values,
+# then HEADROOM SETs of one small key (one entry each, topped up until the
+# snapshot starts: a request answered with an error may not be an entry),
+# so it ends with a snapshot holding every key and the next snapshot is
 # HEADROOM entries away, past the measured windows.
 # Throughput is the cluster's commit index per second (each SET is one
 # entry; the highest any member reports), sampled every 0.5 s, under
@@ -27,8 +29,8 @@ build=${1:-build}
 keys=${KEYS:-1000000}
 window=${WINDOW:-8}
 transfers=${TRANSFERS:-10}
-headroom=${HEADROOM:-1000000}
-election_ms=1000
+headroom=${HEADROOM:-500000}
+election_ms=${ELECTION_MS:-1000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 raftkv=$(cd "$build" && pwd)/raftkv
 bash "$root/scripts/deps.sh" bench >/dev/null
@@ -58,7 +60,7 @@ declare -A CP PP PID
 peers=
 for i in 1 2 3 4; do PP[$i]=$(free_port); CP[$i]=$(free_port); done
 for i in 1 2 3; do peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
-opts=(--election-timeout-ms $election_ms --snapshot-entries $((keys + headroom)) --snapshot-log-percent 0
+opts=(--election-timeout-ms $election_ms --snapshot-entries $((keys / 10 + headroom)) --snapshot-log-percent 0
       --certs-dir "$work/certs" --log-level info)
 # shellcheck disable=SC2086
 start_member() { # start_member I (n1..n3)
@@ -82,23 +84,30 @@ for i in 1 2 3; do start_member "$i"; done
 L=$(leader)
 LP=${CP[$L]}
 
-# --- the data: KEYS SETs of 100-byte values, key:000000000000 ... (redis-benchmark's names), ---
-# --- then HEADROOM SETs of one key "pad", so that the snapshot at KEYS+HEADROOM holds them all ---
-# (10,000 commands per redis-cli --pipe: a pipe sends everything at once, and requests queued
-# past --request-timeout-ms would be answered -UNCERTAIN)
+# --- the data: KEYS keys key:000000000000 ... (redis-benchmark's names) with 100-byte values, ---
+# --- 10 a MSET, then HEADROOM SETs of one key "pad" (2,000 commands a redis-cli --pipe, retried ---
+# --- at the leader of the moment when a reply is an error: a pipe sends everything at once) ---
 t0=$(now_ms)
 mkdir -p "$work/load"
-awk -v n="$keys" -v h="$headroom" 'BEGIN { v = sprintf("%0100d", 7); for (i = 0; i < n; i++) { k = sprintf("key:%012d", i);
-  printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$100\r\n%s\r\n", length(k), k, v }
-  for (i = 0; i < h; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' |
-  split -l 70000 - "$work/load/part."
+awk -v n="$keys" -v h="$headroom" 'BEGIN { v = sprintf("%0100d", 7)
+  for (i = 0; i < n; i += 10) { printf "*21\r\n$4\r\nMSET\r\n"
+    for (j = i; j < i + 10; j++) { k = sprintf("key:%012d", j); printf "$%d\r\n%s\r\n$100\r\n%s\r\n", length(k), k, v } }
+  for (i = 0; i < h; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' >"$work/load/all"
+# split at command boundaries: every command starts with a line "*N"
+awk -v dir="$work/load" '/^\*/ { if (c++ % 2000 == 0) { if (f) close(f); f = sprintf("%s/part.%06d", dir, c / 2000) } } { print > f }' "$work/load/all"
+rm -f "$work/load/all"
 errors=0
 for f in "$work"/load/part.*; do
-  redis-cli -p "${CP[$(leader)]}" --pipe <"$f" >"$work/load.out" 2>&1
-  e=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$work/load.out"); errors=$((errors + ${e:-1}))
+  for try in 1 2 3 4; do
+    redis-cli -p "${CP[$(leader)]}" --pipe <"$f" >"$work/load.out" 2>&1
+    e=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$work/load.out")
+    [ "${e:-1}" = 0 ] && break
+    errors=$((errors + ${e:-1}))
+    sleep 0.5
+  done
   rm -f "$f"
 done
-echo "loaded $(redis-cli -p "$LP" DBSIZE | tr -d '\r') keys with $((keys + headroom)) SETs in $(( ($(now_ms) - t0) / 1000 )) s ($errors error replies)"
+echo "loaded $(redis-cli -p "${CP[$(leader)]}" DBSIZE | tr -d '\r') keys with $((keys / 10)) MSETs and $headroom SETs in $(( ($(now_ms) - t0) / 1000 )) s ($errors error replies, their pipes sent again)"
 # A request answered with an error may not have become an entry: top up with small SETs
 # until the members start their snapshot.
 awk 'BEGIN { for (i = 0; i < 2000; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' >"$work/topup"
@@ -167,7 +176,7 @@ caught=
 deadline=$(( c0 + 300000 ))
 while [ "$(now_ms)" -lt $deadline ]; do
   lag=$(redis-cli -p "${CP[$(leader)]}" RAFT.NODE LIST | tr -d '\r' | awk '$1 == "name=n4" { for (i = 1; i <= NF; i++) if ($i ~ /^lag=/) print substr($i, 5) }')
-  if [ -n "$lag" ] && [ "$lag" -lt 1000 ] && grep -q 'event=snapshot_installed' "$work/n4.log"; then caught=$(now_ms); break; fi
+  if [[ "$lag" =~ ^[0-9]+$ ]] && [ "$lag" -lt 1000 ] && grep -q 'event=snapshot_installed' "$work/n4.log"; then caught=$(now_ms); break; fi
   sleep 0.5
 done
 [ -n "$caught" ] || die "n4 did not catch up within 300 s"
