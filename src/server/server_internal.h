@@ -105,6 +105,7 @@ struct server_options {
     char join_host[256];
     int join_port;
     uint64_t auto_promote_lag; /* a learner added without LEARNER becomes a voter this close */
+    uint64_t snapshot_send_mbps; /* --snapshot-send-mbps: each snapshot transfer's rate cap (0: none) */
 };
 
 /* Parse `serve` options (and --config FILE). Returns 0, or 64 after

@@ -113,6 +113,8 @@ void server_options_usage(FILE *f)
             "                             memory stays a fraction of the data (default 25;\n"
             "                             0: off; at most 1000)\n"
             "  --snapshot-log-min-bytes N but not before the log holds N bytes (default 32 MiB)\n"
+            "  --snapshot-send-mbps N     a leader sends each snapshot to a member at most N MB/s\n"
+            "                             (default 0: as fast as the link and the receiver go)\n"
             "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
             "                             (default 4096; a backlog goes on at the next turn)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
@@ -454,6 +456,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || u > 1000000000ull;
             if (!bad)
                 o->client_handshake_timeout_ms = u;
+        } else if (strcmp(a, "--snapshot-send-mbps") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > 100000;
+            if (!bad)
+                o->snapshot_send_mbps = u;
         } else if (strcmp(a, "--snapshot-log-percent") == 0) {
             bad = parse_u64(v, &u) != 0 || u > 1000;
             if (!bad)

@@ -133,7 +133,15 @@ void snap_xfer_send(struct server *s, const struct raft_msg *m)
                s->opt.names[m->to], m->snap_index, m->snap_term, size);
 }
 
-/* Read and queue the chunks the window and the link's queue allow. */
+/* --snapshot-send-mbps: the bytes transfer t may have sent by now (one
+ * chunk's burst, then N MB per second since it began). */
+static uint64_t rate_allowance(struct server *s, const struct snap_send *t)
+{
+    uint64_t ms = server_now(s) - t->started_ms;
+    return PEER_SNAP_CHUNK_MAX + s->opt.snapshot_send_mbps * 1000 * ms;
+}
+
+/* Read and queue the chunks the window, the link's queue and the rate cap allow. */
 static void send_chunks(struct server *s, int peer)
 {
     struct snap_transfers *x = &s->xfer;
@@ -144,6 +152,8 @@ static void send_chunks(struct server *s, int peer)
            t->sent - t->acked < (uint64_t)SNAP_XFER_WINDOW * PEER_SNAP_CHUNK_MAX) {
         uint64_t left = t->size - t->sent;
         size_t n = left < PEER_SNAP_CHUNK_MAX ? (size_t)left : PEER_SNAP_CHUNK_MAX;
+        if (s->opt.snapshot_send_mbps && t->sent + n > rate_allowance(s, t))
+            return; /* --snapshot-send-mbps: the next loop turn sends on */
         size_t queued = peer_link_queued(s, peer);
         if (queued > 0 && queued + n + 64 > s->opt.peer_queue_bytes)
             return; /* the link drains first */

@@ -5,7 +5,7 @@
  *
  *   resp_linkv --nodes n1=127.0.0.1:7001,n2=... --time-limit S --out FILE
  *              [--concurrency C] [--timeout-ms T] [--ops-per-key N] [--seed N]
- *              [--workload register|string|expiry]
+ *              [--workload register|string|expiry] [--final-reads]
  *
  * The string workload does GET, SET (0-4), INCRBY (1-3), APPEND ("x"),
  * GETSET and DEL instead, recorded as the checker's string model expects
@@ -26,11 +26,19 @@
  *     continues as a new process, as Jepsen does.
  * The seed is printed; it fixes the clients' choices (not the timing).
  *
+ * SIGTERM or SIGINT ends the workload early, as the time limit does (the
+ * requests in flight finish; the history is complete). --final-reads (the
+ * register workload) then reads every key the run touched, moving to the
+ * next node after a lost connection, until each read answers (a value or
+ * nil) or 10 s pass: an acknowledged write that vanished makes the checker
+ * find the history not linearizable.
+ *
  * The RESP reply reader is the server's own (src/server/resp.c), compiled in.
  */
 #include "server/resp.c"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +68,7 @@ struct wl_client {
     char *in;
     size_t in_len, in_cap;
     bool connected, busy, stopped;
+    int final_key; /* the key this client reads in the final reads, or -1 */
     /* the request in flight */
     int f, key, a, b;
     int64_t deadline; /* SET PXAT: the absolute deadline (ms); 0: none */
@@ -80,6 +89,9 @@ struct wl {
     int running;
     bool strings; /* --workload string */
     bool expiry;  /* --workload expiry */
+    bool final_reads;                                /* --final-reads */
+    int max_key, final_next;                         /* keys 0..max_key were used; the next to read */
+    uint64_t final_deadline_ns, final_done;
     uint64_t counts[WL_NF][3]; /* f x ok/fail/info */
 };
 
@@ -105,6 +117,32 @@ static void wl_json_string(char *out, size_t cap, const char *s, size_t n)
 static uint64_t wl_now(const struct wl *w)
 {
     return uv_hrtime() - w->start_ns;
+}
+
+/* Past the time limit (or a stop signal), in the final reads. */
+static bool wl_final_phase(const struct wl *w)
+{
+    return w->final_reads && wl_now(w) >= w->time_limit_ns;
+}
+
+/* Whether client c has nothing more to do: the workload is over and, with
+ * --final-reads, no key is left for it to read (or their time is up).
+ * Hands c the next key to read. */
+static bool wl_over(struct wl_client *c)
+{
+    struct wl *w = c->wl;
+    uint64_t now = wl_now(w);
+    if (now < w->time_limit_ns)
+        return false;
+    if (!w->final_reads)
+        return true;
+    if (!w->final_deadline_ns)
+        w->final_deadline_ns = now + 10000000000ull;
+    if (now >= w->final_deadline_ns)
+        return true;
+    if (c->final_key < 0 && w->final_next <= w->max_key)
+        c->final_key = w->final_next++;
+    return c->final_key < 0;
 }
 
 /* output: the completion's value as JSON (string workload), or NULL for
@@ -197,10 +235,12 @@ static void wl_drop(struct wl_client *c, const char *why, uint64_t retry_ms)
     c->connected = false;
     c->in_len = 0;
     uv_timer_stop(&c->timer);
-    if (wl_now(c->wl) >= c->wl->time_limit_ns) {
+    if (wl_over(c)) {
         c->stopped = true;
         return;
     }
+    if (wl_final_phase(c->wl)) /* its node may be gone for good: read through the next */
+        c->node = (c->node + 1) % c->wl->n_nodes;
     uv_timer_start(&c->timer, wl_on_retry, retry_ms, 0);
 }
 
@@ -257,12 +297,19 @@ static void wl_complete(struct wl_client *c, const struct resp_reply *r)
             c->process += c->wl->concurrency;
         }
     } else if (c->f == WL_READ) {
+        bool answered = true;
         if (r->type == RESP_R_NULL)
             wl_record(c, "fail", 20, "key does not exist", -1);
         else if (r->type == RESP_R_BULK && r->len == 1 && r->str[0] >= '0' && r->str[0] <= '9')
             wl_record(c, "ok", -1, "", r->str[0] - '0');
-        else
+        else {
             wl_record(c, "fail", 1002, "unexpected reply", -1);
+            answered = false;
+        }
+        if (answered && c->final_key == c->key && wl_final_phase(c->wl)) {
+            c->final_key = -1;
+            c->wl->final_done++;
+        }
     } else if (c->f == WL_WRITE) {
         if (r->type == RESP_R_SIMPLE)
             wl_record(c, "ok", -1, "", -1);
@@ -336,7 +383,7 @@ static void wl_on_write(uv_write_t *req, int status)
 static void wl_next(struct wl_client *c)
 {
     struct wl *w = c->wl;
-    if (wl_now(w) >= w->time_limit_ns) {
+    if (wl_over(c)) {
         c->stopped = true;
         if (c->tcp) {
             c->tcp->data = NULL;
@@ -346,21 +393,30 @@ static void wl_next(struct wl_client *c)
         uv_timer_stop(&c->timer);
         return;
     }
-    uint64_t roll = rng_below(&w->rng, w->strings ? 12 : w->expiry ? 10 : 4);
     c->deadline = 0;
-    if (w->expiry)
+    uint64_t roll = wl_final_phase(w) ? 0 : rng_below(&w->rng, w->strings ? 12 : w->expiry ? 10 : 4);
+    if (wl_final_phase(w))
+        c->f = WL_READ;
+    else if (w->expiry)
         c->f = roll < 3 ? WL_GET : roll < 6 ? WL_SET : roll < 8 ? WL_PTTL : roll < 9 ? WL_PERSIST : WL_DEL;
     else if (w->strings)
         c->f = roll < 4 ? WL_GET : roll < 6 ? WL_SET : roll < 9 ? WL_INCR : roll < 10 ? WL_APPEND
                : roll < 11 ? WL_GETSET : WL_DEL;
     else
         c->f = roll < 2 ? WL_READ : roll == 2 ? WL_WRITE : WL_CAS;
-    c->key = (int)(w->invoked / w->ops_per_key + rng_below(&w->rng, 2));
-    c->a = (int)rng_below(&w->rng, 5);
-    c->b = (int)rng_below(&w->rng, 5);
-    if (c->f == WL_INCR)
-        c->a = 1 + (int)rng_below(&w->rng, 3);
-    w->invoked++;
+    if (wl_final_phase(w)) {
+        c->key = c->final_key;
+        c->a = c->b = 0;
+    } else {
+        c->key = (int)(w->invoked / w->ops_per_key + rng_below(&w->rng, 2));
+        c->a = (int)rng_below(&w->rng, 5);
+        c->b = (int)rng_below(&w->rng, 5);
+        if (c->f == WL_INCR)
+            c->a = 1 + (int)rng_below(&w->rng, 3);
+        w->invoked++;
+        if (c->key > w->max_key)
+            w->max_key = c->key;
+    }
     int len;
     char key[24];
     int kl = snprintf(key, sizeof key, "k%d", c->key);
@@ -425,7 +481,7 @@ static void wl_connect(struct wl_client *c)
 {
     if (c->stopped || c->tcp)
         return;
-    if (wl_now(c->wl) >= c->wl->time_limit_ns) {
+    if (wl_over(c)) {
         c->stopped = true;
         return;
     }
@@ -459,14 +515,30 @@ static int wl_parse_nodes(struct wl *w, const char *list)
     return w->n_nodes > 0 ? 0 : -1;
 }
 
+/* SIGTERM/SIGINT: the workload ends now, as at its time limit. */
+static void wl_on_stop_signal(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    struct wl *w = s->data;
+    uint64_t now = wl_now(w);
+    if (now < w->time_limit_ns)
+        w->time_limit_ns = now;
+}
+
 int main(int argc, char **argv)
 {
     struct wl w = {.concurrency = 10, .timeout_ms = 1000, .ops_per_key = 200};
     const char *nodes = NULL, *out = NULL;
     double time_limit = 10;
     uint64_t seed = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--nodes") == 0)
+    for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--final-reads") == 0) { /* takes no value */
+            w.final_reads = true;
+            i--;
+        } else if (i + 1 >= argc) {
+            fprintf(stderr, "resp_linkv: %s wants a value\n", argv[i]);
+            return 64;
+        } else if (strcmp(argv[i], "--nodes") == 0)
             nodes = argv[i + 1];
         else if (strcmp(argv[i], "--out") == 0)
             out = argv[i + 1];
@@ -492,9 +564,10 @@ int main(int argc, char **argv)
         }
     }
     if (!nodes || !out || wl_parse_nodes(&w, nodes) != 0 || w.concurrency <= 0 || w.concurrency > 1000 ||
-        w.ops_per_key == 0 || time_limit <= 0) {
+        w.ops_per_key == 0 || time_limit <= 0 || (w.final_reads && (w.strings || w.expiry))) {
         fprintf(stderr, "usage: resp_linkv --nodes n1=HOST:PORT,... --out FILE [--time-limit S] "
-                        "[--concurrency C] [--timeout-ms T] [--ops-per-key N] [--seed N]\n");
+                        "[--concurrency C] [--timeout-ms T] [--ops-per-key N] [--seed N] "
+                        "[--workload register|string|expiry] [--final-reads (register only)]\n");
         return 64;
     }
     if (!seed)
@@ -516,9 +589,18 @@ int main(int argc, char **argv)
         c->index = i;
         c->process = i;
         c->node = i % w.n_nodes;
+        c->final_key = -1;
         uv_timer_init(w.loop, &c->timer);
         c->timer.data = c;
         wl_connect(c);
+    }
+    uv_signal_t sigs[2];
+    int signums[2] = {SIGTERM, SIGINT};
+    for (int i = 0; i < 2; i++) {
+        uv_signal_init(w.loop, &sigs[i]);
+        sigs[i].data = &w;
+        uv_signal_start(&sigs[i], wl_on_stop_signal, signums[i]);
+        uv_unref((uv_handle_t *)&sigs[i]); /* the clients keep the loop running, not these */
     }
     /* Run until every client stopped; then close their timers. */
     while (uv_run(w.loop, UV_RUN_ONCE)) {
@@ -535,6 +617,8 @@ int main(int argc, char **argv)
         }
         uv_close((uv_handle_t *)&clients[i].timer, NULL);
     }
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *)&sigs[i], NULL);
     uv_run(w.loop, UV_RUN_DEFAULT);
     for (int i = 0; i < w.concurrency; i++)
         free(clients[i].in);
@@ -552,6 +636,12 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "resp_linkv: %" PRIu64 " operations in %.1f s (%.0f/s), %" PRIu64 " ok\n", total, secs,
             (double)total / secs, ok);
-    printf("ok=%" PRIu64 " total=%" PRIu64 "\n", ok, total);
+    if (w.final_reads)
+        fprintf(stderr, "resp_linkv: final reads answered for %" PRIu64 " of %d keys\n", w.final_done,
+                w.max_key + 1);
+    printf("ok=%" PRIu64 " total=%" PRIu64, ok, total);
+    if (w.final_reads)
+        printf(" final_read=%" PRIu64 " final_keys=%d", w.final_done, w.max_key + 1);
+    printf("\n");
     return 0;
 }

@@ -279,3 +279,27 @@ Test(config_file, snapshot_log_options_default_parse_and_refuse_bad_values)
     base[9] = "0";
     cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "a size must be positive");
 }
+
+Test(config_file, snapshot_send_mbps_default_parse_and_refuse_bad_values)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
+                          "127.0.0.1:7001", "--in-memory", NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_send_mbps, 0, "no cap by default");
+    base[8] = "--snapshot-send-mbps";
+    base[9] = "40";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_send_mbps, 40);
+    base[9] = "100000";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_send_mbps, 100000);
+    base[9] = "100001";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+    cr_assert(strstr(err, "--snapshot-send-mbps"), "names the option: %s", err);
+    base[9] = "-5";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+    base[9] = "fast";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+}

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# membership_bench.sh - issue 13's performance figures, in `make bench`:
+# (a) the write throughput of a durable 3-member cluster while a learner
+# catches up from an empty data directory through a snapshot of KEYS keys,
+# against its throughput without the learner measured in the same run
+# (before the learner is added and after it caught up); (b) how long a
+# leadership transfer takes, from RAFT.TRANSFER_LEADER sent to the new
+# leader acknowledging a write, against the election timeout.
+#   bench/membership_bench.sh BUILD
+# Env: KEYS (1000000) the key count; WINDOW (8) seconds of each window
+# without the learner; TRANSFERS (10) transfers per case; RAFTKV_OPTS adds
+# options to every member (e.g. --snapshot-send-mbps N); KEEP=1 keeps the
+# work directory; ELECTION_MS (1000) the members' election timeout. The
+# members snapshot every KEYS/10+HEADROOM entries (HEADROOM 500000) and not
+# by log size; the load is KEYS/10 MSETs of 10 keys with 100-byte values,
+# then HEADROOM SETs of one small key (one entry each, topped up until the
+# snapshot starts: a request answered with an error may not be an entry),
+# so it ends with a snapshot holding every key and the next snapshot is
+# HEADROOM entries away, past the measured windows.
+# Throughput is the cluster's commit index per second (each SET is one
+# entry; the highest any member reports), sampled every 0.5 s, under
+# redis-benchmark -t set -P 16 -c 50 against the leader (started again at
+# the new leader if leadership moves: it stops at its first error reply;
+# each window prints the terms it began and ended in).
+# Not a test: nothing here fails on speed; it prints the target and whether
+# it was met.
+set -uo pipefail
+build=${1:-build}
+keys=${KEYS:-1000000}
+window=${WINDOW:-8}
+transfers=${TRANSFERS:-10}
+headroom=${HEADROOM:-500000}
+election_ms=${ELECTION_MS:-1000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+raftkv=$(cd "$build" && pwd)/raftkv
+bash "$root/scripts/deps.sh" bench >/dev/null
+work=$(mktemp -d /tmp/raftkv-members-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
+  echo "no free port" >&2; exit 1
+}
+now_ms() { date +%s%3N; }
+load() { sed 's/.*load average: //' /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average: //'; }
+info() { redis-cli -p "$1" INFO 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'; }
+die() { echo "membership_bench: $*" >&2; tail -n 5 "$work"/n*.log >&2; exit 1; }
+
+echo "raftkv membership bench: $keys keys, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+"$raftkv" certs --dir "$work/certs" --members n1,n2,n3,n4 >/dev/null
+declare -A CP PP PID
+peers=
+for i in 1 2 3 4; do PP[$i]=$(free_port); CP[$i]=$(free_port); done
+for i in 1 2 3; do peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
+opts=(--election-timeout-ms $election_ms --snapshot-entries $((keys / 10 + headroom)) --snapshot-log-percent 0
+      --certs-dir "$work/certs" --log-level info)
+# shellcheck disable=SC2086
+start_member() { # start_member I (n1..n3)
+  "$raftkv" serve --id "n$1" --peers "$peers" --listen "127.0.0.1:${CP[$1]}" --data-dir "$work/n$1" \
+    "${opts[@]}" ${RAFTKV_OPTS:-} >>"$work/n$1.log" 2>&1 &
+  PID[$1]=$!; pids+=($!)
+}
+leader() { # the leader's index, once a member names it
+  local x i
+  for _ in $(seq 1 300); do
+    for i in 1 2 3 4; do
+      [ -n "${PID[$i]:-}" ] || continue
+      x=$(redis-cli -p "${CP[$i]}" LEADER 2>/dev/null | tr -d '\r')
+      [ -n "$x" ] && { echo "${x#n}"; return; }
+    done
+    sleep 0.1
+  done
+  die "no leader"
+}
+for i in 1 2 3; do start_member "$i"; done
+L=$(leader)
+LP=${CP[$L]}
+
+# --- the data: KEYS keys key:000000000000 ... (redis-benchmark's names) with 100-byte values, ---
+# --- 10 a MSET, then HEADROOM SETs of one key "pad" (2,000 commands a redis-cli --pipe, retried ---
+# --- at the leader of the moment when a reply is an error: a pipe sends everything at once) ---
+t0=$(now_ms)
+mkdir -p "$work/load"
+awk -v n="$keys" -v h="$headroom" 'BEGIN { v = sprintf("%0100d", 7)
+  for (i = 0; i < n; i += 10) { printf "*21\r\n$4\r\nMSET\r\n"
+    for (j = i; j < i + 10; j++) { k = sprintf("key:%012d", j); printf "$%d\r\n%s\r\n$100\r\n%s\r\n", length(k), k, v } }
+  for (i = 0; i < h; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' >"$work/load/all"
+# split at command boundaries: every command starts with a line "*N"
+awk -v dir="$work/load" '/^\*/ { if (c++ % 2000 == 0) { if (f) close(f); f = sprintf("%s/part.%06d", dir, c / 2000) } } { print > f }' "$work/load/all"
+rm -f "$work/load/all"
+errors=0
+for f in "$work"/load/part.*; do
+  for try in 1 2 3 4; do
+    redis-cli -p "${CP[$(leader)]}" --pipe <"$f" >"$work/load.out" 2>&1
+    e=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$work/load.out")
+    [ "${e:-1}" = 0 ] && break
+    errors=$((errors + ${e:-1}))
+    sleep 0.5
+  done
+  rm -f "$f"
+done
+echo "loaded $(redis-cli -p "${CP[$(leader)]}" DBSIZE | tr -d '\r') keys with $((keys / 10)) MSETs and $headroom SETs in $(( ($(now_ms) - t0) / 1000 )) s ($errors error replies, their pipes sent again)"
+# A request answered with an error may not have become an entry: top up with small SETs
+# until the members start their snapshot.
+awk 'BEGIN { for (i = 0; i < 2000; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' >"$work/topup"
+for _ in $(seq 1 100); do
+  grep -q 'event=snapshot_started' "$work"/n[123].log && break
+  redis-cli -p "${CP[$(leader)]}" --pipe <"$work/topup" >/dev/null 2>&1
+  sleep 0.2
+done
+for _ in $(seq 1 600); do [ "$(grep -l 'event=snapshot_done' "$work"/n[123].log | wc -l)" = 3 ] && break; sleep 0.5; done
+L=$(leader)
+echo "leader n$L: $(grep -m1 -o 'event=snapshot_done.*' "$work/n$L.log")"
+echo "snapshot file: $(du -m "$work/n$L"/*snap* 2>/dev/null | awk '{s += $1} END {print s}') MB"
+
+# --- (a) throughput: before the learner, while it catches up, after ---------------------------
+echo "load: \$ redis-benchmark -p <the leader's port> -t set -r $keys -d 100 -c 50 -P 16 -n 2000000000 -q"
+(
+  while [ ! -e "$work/stop_load" ]; do
+    redis-benchmark -p "${CP[$(leader)]}" -t set -r "$keys" -d 100 -c 50 -P 16 -n 2000000000 -q >/dev/null 2>>"$work/bench.err" &
+    echo $! >"$work/bench.pid"
+    wait $!
+    sleep 0.1
+  done
+) &
+bpid=$!; pids+=($bpid)
+sleep 2
+# The sampler: every 0.5 s, "ms commit" with the highest commit index n1..n3 report (one
+# connection each, kept open: lighter on a loaded machine than a redis-cli per sample).
+/usr/bin/python3 - "$work/samples" "${CP[1]}" "${CP[2]}" "${CP[3]}" <<'EOF' &
+import sys, time, redis
+out = open(sys.argv[1], "a", buffering=1)
+conns = [redis.Redis(host="127.0.0.1", port=int(p), socket_timeout=5) for p in sys.argv[2:]]
+while True:
+    best = 0
+    for c in conns:
+        try:
+            best = max(best, int(c.info().get("commit_index", 0)))
+        except (redis.RedisError, ValueError):
+            pass
+    out.write("%d %d\n" % (time.time() * 1000, best))
+    time.sleep(0.5)
+EOF
+pids+=($!)
+terms() { local i t=; for i in 1 2 3; do t+="${t:+/}$(info "${CP[$i]}" term)"; done; echo "$t"; }
+sample_for() { sleep "$1"; }
+rate() { # rate FROM_MS TO_MS: commits per second between the samples nearest those times
+  awk -v a="$1" -v b="$2" '$1 >= a && !x { x = $1; cx = $2 } $1 <= b { y = $1; cy = $2 }
+    END { if (y > x) printf "%.0f", (cy - cx) * 1000 / (y - x); else print 0 }' "$work/samples"
+}
+tb=$(terms); b0=$(now_ms); sample_for "$window"; b1=$(now_ms)
+before=$(rate "$b0" "$b1")
+echo "without the learner (before): $before writes/s over ${window} s (terms of n1/n2/n3 $tb to $(terms); load average $(load | cut -d' ' -f1))"
+
+L=$(leader)
+mkdir -p "$work/n4"
+"$raftkv" serve --id n4 --join "127.0.0.1:${PP[$L]}" --peer-listen "127.0.0.1:${PP[4]}" --listen "127.0.0.1:${CP[4]}" \
+  --data-dir "$work/n4" "${opts[@]}" ${RAFTKV_OPTS:-} >>"$work/n4.log" 2>&1 &
+PID[4]=$!; pids+=($!)
+tc=$(terms); c0=$(now_ms)
+for _ in $(seq 1 20); do
+  add=$(redis-cli -p "${CP[$(leader)]}" RAFT.NODE ADD n4 "127.0.0.1:${PP[4]}" LEARNER | tr -d '\r')
+  [ "$add" = "ERR not leader" ] || break
+  sleep 0.2
+done
+[ "$add" = OK ] || die "RAFT.NODE ADD n4: $add"
+caught=
+deadline=$(( c0 + 300000 ))
+while [ "$(now_ms)" -lt $deadline ]; do
+  lag=$(redis-cli -p "${CP[$(leader)]}" RAFT.NODE LIST | tr -d '\r' | awk '$1 == "name=n4" { for (i = 1; i <= NF; i++) if ($i ~ /^lag=/) print substr($i, 5) }')
+  if [[ "$lag" =~ ^[0-9]+$ ]] && [ "$lag" -lt 1000 ] && grep -q 'event=snapshot_installed' "$work/n4.log"; then caught=$(now_ms); break; fi
+  sleep 0.5
+done
+[ -n "$caught" ] || die "n4 did not catch up within 300 s"
+during=$(rate "$c0" "$caught")
+echo "while n4 catches up (RAFT.NODE ADD to lag < 1000): $during writes/s over $(( (caught - c0) / 1000 )).$(( (caught - c0) % 1000 / 100 )) s (terms $tc to $(terms); load average $(load | cut -d' ' -f1))"
+grep -h -o 'event=snapshot_sent.*' "$work"/n[123].log | head -n 1 | sed 's/^/  leader: /'
+grep -h -o 'event=snapshot_received.*' "$work/n4.log" | head -n 1 | sed 's/^/  n4: /'
+grep -h -o 'event=snapshot_installed.*' "$work/n4.log" | head -n 1 | sed 's/^/  n4: /'
+ta=$(terms); a0=$(now_ms); sample_for "$window"; a1=$(now_ms)
+after=$(rate "$a0" "$a1")
+echo "without the learner's catch-up (after, n4 following): $after writes/s over ${window} s (terms $ta to $(terms); load average $(load | cut -d' ' -f1))"
+touch "$work/stop_load"; kill "$(cat "$work/bench.pid")" 2>/dev/null; wait "$bpid" 2>/dev/null
+grep -q . "$work/bench.err" && echo "  redis-benchmark said: $(tail -n 2 "$work/bench.err" | tr '\n' ' ')"
+/usr/bin/python3 - "$before" "$during" "$after" <<'EOF'
+import sys
+before, during, after = (float(x) for x in sys.argv[1:])
+ratio = during / before if before else 0
+print(f"RESULT catch-up throughput ratio: {during:.0f} / {before:.0f} writes/s = {ratio:.0%} of the figure without "
+      f"the learner (target 70%: {'met' if ratio >= 0.70 else 'MISSED'}); against the window after it caught up: "
+      f"{during / after if after else 0:.0%}")
+EOF
+
+# --- (b) leadership transfers: RAFT.TRANSFER_LEADER to the new leader's first acknowledged write ---
+ports=""
+for i in 1 2 3; do ports+="${ports:+,}n$i=${CP[$i]}"; done
+redis-cli -p "${CP[$(leader)]}" RAFT.NODE REMOVE n4 >/dev/null
+transfer_cmd=(/usr/bin/python3 - "$ports" "$transfers" "$election_ms")
+run_transfers() {
+  "${transfer_cmd[@]}" <<'EOF'
+import sys, time, redis
+ports = dict(kv.split("=") for kv in sys.argv[1].split(","))
+n, election_ms = int(sys.argv[2]), int(sys.argv[3])
+conns = {name: redis.Redis(host="127.0.0.1", port=int(p), socket_timeout=10) for name, p in ports.items()}
+def leader():
+    for _ in range(300):
+        for c in conns.values():
+            try:
+                x = c.execute_command("LEADER")
+                if x:
+                    return x.decode()
+            except redis.RedisError:
+                pass
+        time.sleep(0.05)
+    raise SystemExit("no leader")
+times = []
+for k in range(n):
+    l = leader()
+    names = sorted(ports)
+    target = names[(names.index(l) + 1) % len(names)]
+    t0 = time.monotonic()
+    r = conns[l].execute_command("RAFT.TRANSFER_LEADER", target)
+    t1 = time.monotonic()
+    while True:
+        try:
+            if conns[target].set("transfer:probe", str(k)):
+                break
+        except redis.RedisError:
+            pass
+        time.sleep(0.001)
+    t2 = time.monotonic()
+    times.append((t2 - t0) * 1000)
+    print(f"  {l} -> {target}: {r.decode() if isinstance(r, bytes) else r} after {(t1 - t0) * 1000:.1f} ms, "
+          f"first write acknowledged by {target} after {(t2 - t0) * 1000:.1f} ms")
+    time.sleep(0.3)
+times.sort()
+print(f"RESULT transfer to first write: median {times[len(times) // 2]:.1f} ms, max {times[-1]:.1f} ms "
+      f"(election timeout {election_ms} ms; within it: {sum(t <= election_ms for t in times)} of {len(times)})")
+EOF
+}
+echo "transfers, idle cluster: \$ RAFT.TRANSFER_LEADER <next member> on the leader, then SET on the target until +OK (x$transfers)"
+run_transfers
+load_cmd=(redis-benchmark -p "${CP[1]}" -t set -r "$keys" -d 100 -c 20 -n 2000000000 -q)
+echo "transfers under load: \$ ${load_cmd[*]} (through n1, which forwards when it does not lead)"
+"${load_cmd[@]}" >/dev/null 2>&1 &
+lpid=$!; pids+=($lpid)
+sleep 1
+run_transfers
+kill "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
