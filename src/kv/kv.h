@@ -109,6 +109,10 @@ enum kv_op {
                             * (KV_EVAL_MEM_KIB) -> bytes: the reply as RESP2 */
     KV_SCRIPT_LOAD = 81,   /* arg[0] the body: cached -> bytes its SHA1 (hex) */
     KV_SCRIPT_FLUSH = 82,  /* empty every member's script cache */
+    KV_SCRIPT_EXISTS = 83, /* arg[0] SHA1s (kv_pack_fields) -> bytes: a RESP2
+                            * array of 1 or 0, from the cache of the member
+                            * that serves the read (the leader, through
+                            * ReadIndex: every committed LOAD and FLUSH) */
     KV_OP_LIMIT = 96 /* codes are below this */
 };
 
@@ -164,9 +168,16 @@ void kv_script_sha1(const void *body, size_t n, char hex[41]);
 /* The body for a SHA1 (40 hex digits, any case): a borrowed pointer valid
  * until the cache next changes, or NULL. */
 const struct kv_str *kv_script_lookup(const char *sha, size_t sha_len);
-/* 0, or -1 when out of memory. */
+/* 0, or -1 when out of memory. kv_script_remember is the state
+ * machine's (an applied entry); the front end's own (SCRIPT LOAD, EVAL,
+ * SCRIPT FLUSH through this member) are the _local ones, which this
+ * member's clients see at once: until a locally issued flush has applied,
+ * entries applied before it cache nothing here. */
 int kv_script_remember(const void *body, size_t n);
-void kv_script_forget_all(void);
+int kv_script_remember_local(const void *body, size_t n);
+void kv_script_forget(const char *sha);
+void kv_script_forget_all(void);       /* an applied KV_SCRIPT_FLUSH */
+void kv_script_forget_all_local(void); /* a SCRIPT FLUSH proposed here */
 void kv_script_cache_limit(size_t max_entries);
 /* Whether a body compiles as Lua 5.1: NULL, or Redis's error text
  * ("Error compiling script (new function): ...") in buf. */

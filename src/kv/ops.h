@@ -80,5 +80,7 @@ void kv_op_script_load(struct kv_store *s, const struct kv_command *c, int64_t n
                        struct kv_result *r);
 void kv_op_script_flush(struct kv_store *s, const struct kv_command *c, int64_t now,
                         struct kv_result *r);
+void kv_op_script_exists(struct kv_store *s, const struct kv_command *c, int64_t now,
+                         struct kv_result *r);
 
 #endif

@@ -46,6 +46,7 @@ static const struct kv_op_def ops[KV_OP_LIMIT] = {
     [KV_EVAL] = {"eval", KV_NEEDS_ARG0 | KV_NEEDS_ARG1 | KV_WRITES, kv_op_eval},
     [KV_SCRIPT_LOAD] = {"script_load", KV_NEEDS_ARG0 | KV_WRITES, kv_op_script_load},
     [KV_SCRIPT_FLUSH] = {"script_flush", KV_WRITES, kv_op_script_flush},
+    [KV_SCRIPT_EXISTS] = {"script_exists", KV_NEEDS_ARG0, kv_op_script_exists},
 };
 
 const struct kv_op_def *kv_op_def(unsigned op)

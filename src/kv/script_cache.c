@@ -23,6 +23,7 @@ struct cached {
 static struct cached *cache;
 static size_t n_cache, cap_cache, max_cache = DEFAULT_MAX;
 static uint64_t seq;
+static size_t unapplied_flushes; /* proposed here, not applied yet */
 
 void kv_script_sha1(const void *body, size_t n, char hex[41])
 {
@@ -74,6 +75,13 @@ static void trim(size_t keep)
 
 int kv_script_remember(const void *body, size_t n)
 {
+    if (unapplied_flushes)
+        return 0;
+    return kv_script_remember_local(body, n);
+}
+
+int kv_script_remember_local(const void *body, size_t n)
+{
     char sha[41];
     kv_script_sha1(body, n, sha);
     if (find(sha, 40) || max_cache == 0)
@@ -96,9 +104,24 @@ int kv_script_remember(const void *body, size_t n)
     return 0;
 }
 
+void kv_script_forget(const char *sha)
+{
+    struct cached *c = find(sha, strlen(sha));
+    if (c)
+        drop((size_t)(c - cache));
+}
+
 void kv_script_forget_all(void)
 {
     trim(0);
+    if (unapplied_flushes)
+        unapplied_flushes--;
+}
+
+void kv_script_forget_all_local(void)
+{
+    trim(0);
+    unapplied_flushes++;
 }
 
 void kv_script_cache_limit(size_t max_entries)

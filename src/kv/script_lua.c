@@ -511,6 +511,8 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
         snprintf(err, sizeof err, "ERR Error compiling script (new function): %s",
                  lua_tostring(L, -1) ? lua_tostring(L, -1) : "out of memory");
         fail = err;
+        /* the front end that proposed it may have cached it already */
+        kv_script_forget(x.sha);
     }
     if (!fail)
         kv_script_remember(c->arg[0].p, c->arg[0].n);

@@ -59,22 +59,37 @@ static void run_script(struct cmd_ctx *x, const void *body, size_t n, long long 
     cmd_run(x, &c, 1);
 }
 
+/* EVAL caches the body on this member at once (every member caches it
+ * when the entry applies; one that does not compile is dropped again
+ * then), so that EVALSHA through this member finds it right after. */
 static void eval(struct cmd_ctx *x, bool ro)
 {
     long long nk;
-    if (numkeys(x, &nk))
-        run_script(x, x->q->argv[1], x->q->argl[1], nk, ro);
+    if (!numkeys(x, &nk))
+        return;
+    if (!x->capture && x->q->argl[1] <= x->s->opt.script_max_bytes) {
+        kv_script_cache_limit(x->s->opt.script_cache_max);
+        kv_script_remember_local(x->q->argv[1], x->q->argl[1]);
+    }
+    run_script(x, x->q->argv[1], x->q->argl[1], nk, ro);
 }
 
 static void evalsha(struct cmd_ctx *x, bool ro)
 {
+    /* As Redis: a name that is no SHA1 at all, then numkeys, then the
+     * cache. */
+    const char *noscript = "NOSCRIPT No matching script. Please use EVAL.";
     long long nk;
+    if (x->q->argl[1] != 40) {
+        resp_write_error(&x->r->reply, noscript);
+        return;
+    }
     if (!numkeys(x, &nk))
         return;
     kv_script_cache_limit(x->s->opt.script_cache_max);
     const struct kv_str *body = kv_script_lookup(x->q->argv[1], x->q->argl[1]);
     if (!body) {
-        resp_write_error(&x->r->reply, "NOSCRIPT No matching script. Please use EVAL.");
+        resp_write_error(&x->r->reply, noscript);
         return;
     }
     run_script(x, body->p, body->n, nk, ro);
@@ -121,8 +136,10 @@ void cmd_script_load(struct cmd_ctx *x)
         resp_write_error(&x->r->reply, e);
         return;
     }
-    kv_script_cache_limit(x->s->opt.script_cache_max);
-    kv_script_remember(q->argv[2], q->argl[2]);
+    if (!x->capture) { /* inside MULTI: only if EXEC applies it */
+        kv_script_cache_limit(x->s->opt.script_cache_max);
+        kv_script_remember_local(q->argv[2], q->argl[2]);
+    }
     struct kv_command c = {.op = KV_SCRIPT_LOAD};
     if (kv_str_set(&c.arg[0], q->argv[2], q->argl[2]) != 0) {
         resp_write_error(&x->r->reply, "ERR out of memory");
@@ -131,12 +148,17 @@ void cmd_script_load(struct cmd_ctx *x)
     cmd_run(x, &c, 1);
 }
 
+/* SCRIPT EXISTS sha...: a read of the leader's cache through ReadIndex,
+ * which holds every committed SCRIPT LOAD, EVAL and SCRIPT FLUSH. */
 void cmd_script_exists(struct cmd_ctx *x)
 {
     const struct resp_request *q = x->q;
-    resp_write_array_len(&x->r->reply, q->argc - 2);
-    for (size_t i = 2; i < q->argc; i++)
-        resp_write_int(&x->r->reply, kv_script_lookup(q->argv[i], q->argl[i]) != NULL);
+    struct kv_command c = {.op = KV_SCRIPT_EXISTS};
+    if (kv_pack_fields(&c.arg[0], q->argv + 2, q->argl + 2, q->argc - 2) != 0) {
+        resp_write_error(&x->r->reply, "ERR out of memory");
+        return;
+    }
+    cmd_run(x, &c, 1);
 }
 
 /* SCRIPT FLUSH [ASYNC|SYNC]: every member's cache, through the log. */
@@ -147,6 +169,8 @@ void cmd_script_flush(struct cmd_ctx *x)
         resp_write_error(&x->r->reply, "ERR SCRIPT FLUSH only support SYNC|ASYNC option");
         return;
     }
+    if (!x->capture) /* this member's own clients see it at once */
+        kv_script_forget_all_local();
     struct kv_command c = {.op = KV_SCRIPT_FLUSH};
     cmd_run(x, &c, 1);
 }
