@@ -213,6 +213,9 @@ Test(kv_script, budget_stops_the_script_and_undoes_its_writes)
 {
     struct kv_result r = kt_logged(store, kt_cmd(KV_SET, "keep", "old", 0, 0), 500);
     kv_result_release(&r);
+    /* WATCH's view: an absent key's version is minus the write counter */
+    int64_t absent_before = kt_r(store, kt_cmd(KV_VERSION, "never", NULL, 0, 0), 1000);
+    int64_t keep_before = kt_r(store, kt_cmd(KV_VERSION, "keep", NULL, 0, 0), 1000);
     const char *body = "redis.call('set', 'keep', 'new') redis.call('set', 'fresh', '1') "
                        "redis.call('del', 'keep') "
                        "while true do pcall(function() while true do end end) end";
@@ -226,6 +229,8 @@ Test(kv_script, budget_stops_the_script_and_undoes_its_writes)
     cr_assert_eq(r.len, 3);
     cr_assert_eq(memcmp(r.bytes, "old", 3), 0);
     kv_result_release(&r);
+    cr_assert_eq(kt_r(store, kt_cmd(KV_VERSION, "never", NULL, 0, 0), 1000), absent_before);
+    cr_assert_eq(kt_r(store, kt_cmd(KV_VERSION, "keep", NULL, 0, 0), 1000), keep_before);
     /* under the budget the same writes stay */
     r = kt_logged(store, eval_cmd("redis.call('set', 'keep', 'new') return 1", 0, NULL, 0, 5000, 4096, false), 1000);
     kv_result_release(&r);
