@@ -521,6 +521,9 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
         lua_sethook(L, hook, LUA_MASKCOUNT, (int)x.budget);
         int rc = lua_pcall(L, 0, 1, handler);
         lua_sethook(L, NULL, 0, 0);
+        /* The conversion below runs unprotected: it must not meet the
+         * cap (the script is over; what it holds is bounded by it). */
+        x.mem_cap = SIZE_MAX;
         if (x.over_budget) {
             snprintf(err, sizeof err,
                      "ERR script stopped after %lld instructions (script-max-instructions); "
