@@ -534,7 +534,7 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
             snprintf(err, sizeof err,
                      "ERR script ran out of its %zu KiB of memory (script-max-memory); nothing "
                      "was applied script: %s",
-                     x.mem_cap / 1024, x.sha);
+                     (size_t)KV_EVAL_MEM_KIB(c->flags), x.sha);
             fail = err;
         } else if (x.undo_failed) {
             fail = "ERR out of memory";
