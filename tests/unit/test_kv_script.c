@@ -218,7 +218,8 @@ Test(kv_script, budget_stops_the_script_and_undoes_its_writes)
     int64_t keep_before = kt_r(store, kt_cmd(KV_VERSION, "keep", NULL, 0, 0), 1000);
     const char *body = "redis.call('set', 'keep', 'new') redis.call('set', 'fresh', '1') "
                        "redis.call('del', 'keep') "
-                       "while true do pcall(function() while true do end end) end";
+                       "pcall(function() while true do end end) "
+                       "redis.call('set', 'escaped', '1') return 'escaped'";
     r = kt_logged(store, eval_cmd(body, 0, NULL, 0, 5000, 4096, false), 1000);
     cr_assert_eq(r.code, 0);
     cr_assert(strstr((const char *)r.bytes, "-ERR script stopped after 5000 instructions") == (const char *)r.bytes,
