@@ -18,7 +18,7 @@ SAN     ?=
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
-PKGS    := jansson libuv openssl
+PKGS    := jansson libuv openssl lua5.1
 # pkg-config's answers (PKG_*) live in $(BUILD)/flags.mk, written by the rule
 # below after scripts/deps.sh has installed the packages. Make remakes an
 # included makefile before anything else and then rereads everything, so on

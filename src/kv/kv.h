@@ -103,6 +103,18 @@ enum kv_op {
     KV_EXPIRED = 59,   /* key -> num 1 if it was there with a deadline not
                         * after the entry's time, and is now deleted: the
                         * leader's active expiry (replica/expire.c) */
+    /* ---- 80..95: Lua scripts (ops_script.c, script.h) ---- */
+    KV_EVAL = 80,          /* arg[0] the body, arg[1] the keys then the
+                            * arguments (kv_pack_fields), num[0] how many are
+                            * keys, num[1] the instruction budget; flags
+                            * KV_EVAL_RO and the memory cap in KiB
+                            * (KV_EVAL_MEM_KIB) -> bytes: the reply as RESP2 */
+    KV_SCRIPT_LOAD = 81,   /* arg[0] the body: cached -> bytes its SHA1 (hex) */
+    KV_SCRIPT_FLUSH = 82,  /* empty every member's script cache */
+    KV_SCRIPT_EXISTS = 83, /* arg[0] SHA1s (kv_pack_fields) -> bytes: a RESP2
+                            * array of 1 or 0, from the cache of the member
+                            * that serves the read (the leader, through
+                            * ReadIndex: every committed LOAD and FLUSH) */
     KV_OP_LIMIT = 96 /* codes are below this */
 };
 
@@ -143,6 +155,35 @@ bool kv_parse_ld(const void *p, size_t n, long double *out);
 #define KV_EXPIRE_LT (1u << 3) /* only if earlier than the current */
 #define KV_EXPIRE_IN (1u << 4) /* num[0] is ms from the entry's time */
 #define KV_TTL_AT (1u << 0)
+/* KV_EVAL's flags: a read-only script (EVAL_RO: writes refused), and the
+ * memory cap of its Lua state in KiB in the bits above the 8th. */
+#define KV_EVAL_RO (1u << 0)
+#define KV_EVAL_MEM_KIB(flags) ((flags) >> 8)
+
+/* Scripts (script.h has the rest): the SHA1 of a body as 40 lowercase hex
+ * digits plus NUL; and this process's cache of bodies by SHA1 (filled when
+ * KV_EVAL and KV_SCRIPT_LOAD entries apply, and by the front end's SCRIPT
+ * LOAD), bounded to kv_script_cache_max entries (the oldest leaves first).
+ * The cache only turns EVALSHA into the body the entry carries: the
+ * state machine never depends on it. */
+void kv_script_sha1(const void *body, size_t n, char hex[41]);
+/* The body for a SHA1 (40 hex digits, any case): a borrowed pointer valid
+ * until the cache next changes, or NULL. */
+const struct kv_str *kv_script_lookup(const char *sha, size_t sha_len);
+/* 0, or -1 when out of memory. kv_script_remember is the state
+ * machine's (an applied entry); the front end's own (SCRIPT LOAD, EVAL,
+ * SCRIPT FLUSH through this member) are the _local ones, which this
+ * member's clients see at once: until a locally issued flush has applied,
+ * entries applied before it cache nothing here. */
+int kv_script_remember(const void *body, size_t n);
+int kv_script_remember_local(const void *body, size_t n);
+void kv_script_forget(const char *sha);
+void kv_script_forget_all(void);       /* an applied KV_SCRIPT_FLUSH */
+void kv_script_forget_all_local(void); /* a SCRIPT FLUSH proposed here */
+void kv_script_cache_limit(size_t max_entries);
+/* Whether a body compiles as Lua 5.1: NULL, or Redis's error text
+ * ("Error compiling script (new function): ...") in buf. */
+const char *kv_script_check(const void *body, size_t n, char *buf, size_t cap);
 
 /* A kv_list: a result's bytes holding keys, each as a u32 little-endian
  * length then its bytes. kv_list_next walks one: start with *pos = 0; it

@@ -74,5 +74,13 @@ void kv_op_persist(struct kv_store *s, const struct kv_command *c, int64_t now,
                    struct kv_result *r);
 void kv_op_expired(struct kv_store *s, const struct kv_command *c, int64_t now,
                    struct kv_result *r);
+/* ops_script.c: Lua scripts */
+void kv_op_eval(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r);
+void kv_op_script_load(struct kv_store *s, const struct kv_command *c, int64_t now,
+                       struct kv_result *r);
+void kv_op_script_flush(struct kv_store *s, const struct kv_command *c, int64_t now,
+                        struct kv_result *r);
+void kv_op_script_exists(struct kv_store *s, const struct kv_command *c, int64_t now,
+                         struct kv_result *r);
 
 #endif

@@ -42,6 +42,11 @@ static const struct kv_op_def ops[KV_OP_LIMIT] = {
     [KV_TTL] = {"ttl", KV_NEEDS_KEY, kv_op_ttl},
     [KV_PERSIST] = {"persist", KV_NEEDS_KEY | KV_WRITES, kv_op_persist},
     [KV_EXPIRED] = {"expired", KV_NEEDS_KEY | KV_WRITES, kv_op_expired},
+    /* Lua scripts (ops_script.c) */
+    [KV_EVAL] = {"eval", KV_NEEDS_ARG0 | KV_NEEDS_ARG1 | KV_WRITES, kv_op_eval},
+    [KV_SCRIPT_LOAD] = {"script_load", KV_NEEDS_ARG0 | KV_WRITES, kv_op_script_load},
+    [KV_SCRIPT_FLUSH] = {"script_flush", KV_WRITES, kv_op_script_flush},
+    [KV_SCRIPT_EXISTS] = {"script_exists", KV_NEEDS_ARG0, kv_op_script_exists},
 };
 
 const struct kv_op_def *kv_op_def(unsigned op)

@@ -43,6 +43,15 @@ static struct command_def command_subs[] = {
     /* ACL */
     {"acl|whoami", 2, CONN, 0, 0, 0, 0, NULL, cmd_acl_whoami, NULL, "The user this connection is authenticated as",
      "server", "O(1)", NULL, 0, 0},
+    /* SCRIPT (cmd_script.c) */
+    {"script|load", 3, CMDF_STALE, CAT(CAT_SCRIPTING), 0, 0, 0, NULL, cmd_script_load, cmd_reply_script_load,
+     "Cache a script on every member; its SHA1", "scripting", "O(N) with N being the length in bytes of the script body.",
+     NULL, 0, 0},
+    {"script|exists", -3, CMDF_STALE, CAT(CAT_SCRIPTING), 0, 0, 0, NULL, cmd_script_exists, cmd_reply_script,
+     "Whether the cluster's script cache holds each SHA1", "scripting", "O(N) with N being the number of scripts to check",
+     NULL, 0, 0},
+    {"script|flush", -2, CMDF_STALE, CAT(CAT_SCRIPTING), 0, 0, 0, NULL, cmd_script_flush, cmd_reply_ok,
+     "Empty every member's script cache", "scripting", "O(N) with N being the number of scripts in cache", NULL, 0, 0},
 };
 #define SUBS(first, n) &command_subs[first], n
 
@@ -181,6 +190,17 @@ struct command_def command_table[] = {
      "Depends on subcommand.", SUBS(10, 1), 0},
     {"acl", -2, 0, 0, 0, 0, 0, NULL, NULL, NULL, "A container for access control commands", "server",
      "Depends on subcommand.", SUBS(11, 1), 0},
+    /* Lua scripts (cmd_script.c): keys are given by numkeys */
+    {"eval", -3, CMDF_STALE, CAT(CAT_SCRIPTING), 0, 0, 0, NULL, cmd_eval, cmd_reply_script,
+     "Run a Lua script atomically on every member (at apply time)", "scripting", "Depends on the script that is executed.", NULL, 0, 0},
+    {"evalsha", -3, CMDF_STALE, CAT(CAT_SCRIPTING), 0, 0, 0, NULL, cmd_evalsha, cmd_reply_script,
+     "Run a cached script by its SHA1", "scripting", "Depends on the script that is executed.", NULL, 0, 0},
+    {"eval_ro", -3, CMDF_READONLY | CMDF_STALE, CAT(CAT_SCRIPTING), 0, 0, 0, NULL, cmd_eval_ro, cmd_reply_script,
+     "Run a read-only Lua script (writes refused)", "scripting", "Depends on the script that is executed.", NULL, 0, 0},
+    {"evalsha_ro", -3, CMDF_READONLY | CMDF_STALE, CAT(CAT_SCRIPTING), 0, 0, 0, NULL, cmd_evalsha_ro, cmd_reply_script,
+     "Run a cached read-only script by its SHA1", "scripting", "Depends on the script that is executed.", NULL, 0, 0},
+    {"script", -2, 0, 0, 0, 0, 0, NULL, NULL, NULL, "A container for Lua scripts commands", "scripting",
+     "Depends on subcommand.", SUBS(12, 3), 0},
     {"multi", 1, CMDF_NO_MULTI | CMDF_FAST | CMDF_LOADING | CMDF_STALE, CAT(CAT_TRANSACTION), 0, 0, 0, NULL,
      cmd_multi, NULL, "Start a transaction: later commands are queued until EXEC", "transactions", "O(1)",
      NULL, 0, 0},

@@ -148,6 +148,17 @@ void cmd_client_setinfo(struct cmd_ctx *x);
 void cmd_client_no_evict(struct cmd_ctx *x);
 void cmd_acl_whoami(struct cmd_ctx *x);
 
+/* cmd_script.c: EVAL EVALSHA EVAL_RO EVALSHA_RO SCRIPT LOAD|EXISTS|FLUSH */
+void cmd_eval(struct cmd_ctx *x);
+void cmd_eval_ro(struct cmd_ctx *x);
+void cmd_evalsha(struct cmd_ctx *x);
+void cmd_evalsha_ro(struct cmd_ctx *x);
+void cmd_script_load(struct cmd_ctx *x);
+void cmd_script_exists(struct cmd_ctx *x);
+void cmd_script_flush(struct cmd_ctx *x);
+void cmd_reply_script(struct client_req *r, int proto);
+void cmd_reply_script_load(struct client_req *r, int proto);
+
 /* transfer.c: RAFT.TRANSFER_LEADER */
 void cmd_raft_transfer_leader(struct cmd_ctx *x);
 /* cmd_raft_node.c: RAFT.NODE ADD|PROMOTE|REMOVE|LIST */

@@ -106,6 +106,11 @@ struct server_options {
     int join_port;
     uint64_t auto_promote_lag; /* a learner added without LEARNER becomes a voter this close */
     uint64_t snapshot_send_mbps; /* --snapshot-send-mbps: each snapshot transfer's rate cap (0: none) */
+    /* Lua scripts (cmd_script.c): the limits every KV_EVAL entry carries */
+    size_t script_max_bytes;          /* a script body */
+    uint64_t script_max_instructions; /* Lua VM instructions per run */
+    size_t script_max_memory;         /* bytes a run's Lua state may hold */
+    size_t script_cache_max;          /* bodies cached for EVALSHA */
 };
 
 /* Parse `serve` options (and --config FILE). Returns 0, or 64 after

@@ -69,6 +69,14 @@ void server_options_usage(FILE *f)
             "  --max-args N               arguments of one command (default %u)\n"
             "  --max-request-bytes N      one command, all counted (default %u)\n"
             "  --max-inline-bytes N       one inline (telnet) command line (default %u)\n"
+            "  --script-max-bytes N       a Lua script's body (EVAL, SCRIPT LOAD; default 262144)\n"
+            "  --script-max-instructions N  Lua instructions one script may run (default\n"
+            "                             10000000, 1000..1e9); past it the script is stopped\n"
+            "                             with an error and none of its writes is applied\n"
+            "  --script-max-memory N      bytes one script's Lua state may hold (default\n"
+            "                             33554432, at least 262144); past it, as the budget\n"
+            "  --script-cache-max N       script bodies each member keeps for EVALSHA (default\n"
+            "                             1000; the oldest leave first)\n"
             "  --peer-queue-bytes N       unsent bytes per peer before frames are dropped\n"
             "                             (default 16777216; Raft retransmits)\n"
             "  --max-frame-bytes N        largest peer frame accepted (default %u)\n"
@@ -179,6 +187,10 @@ static void server_options_default(struct server_options *o)
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
     o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
+    o->script_max_bytes = 256u << 10;
+    o->script_max_instructions = 10000000;
+    o->script_max_memory = 32u << 20;
+    o->script_cache_max = 1000;
     o->metrics_max_clients = 64;
     o->metrics_timeout_ms = 5000;
     o->health_max_lag = 1000;
@@ -468,6 +480,15 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_size(v, &size) != 0 || size > SERVER_MAX_LCS_CELLS;
             if (!bad)
                 o->max_lcs_cells = size;
+        } else if (strcmp(a, "--script-max-instructions") == 0) {
+            bad = parse_u64(v, &u) != 0 || u < 1000 || u > 1000000000ull;
+            if (!bad)
+                o->script_max_instructions = u;
+        } else if (strcmp(a, "--script-max-memory") == 0) {
+            /* in KiB in the entry: 24 bits of it */
+            bad = parse_size(v, &size) != 0 || size < (256u << 10) || size > ((size_t)1 << 34) - 1024;
+            if (!bad)
+                o->script_max_memory = size;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {
@@ -498,6 +519,8 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--metrics-max-clients", &o->metrics_max_clients, NULL},
                 {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},
                 {"--max-backups", &o->max_backups, NULL},
+                {"--script-max-bytes", &o->script_max_bytes, NULL},
+                {"--script-cache-max", &o->script_cache_max, NULL},
             };
             size_t k;
             for (k = 0; k < sizeof nums / sizeof nums[0]; k++)

@@ -187,6 +187,54 @@ def expire_opts(g):
     return [g.pick(b"NX", b"XX", b"GT", b"LT", b"nx", b"BOGUS")] if g.rng.random() < 0.4 else []
 
 
+# Script bodies: redis-py lock()'s own, the commands scripts call most,
+# Redis's conversion rules and its error texts.
+SCRIPTS = [
+    b"return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', 100000)",
+    b"local t = redis.call('get', KEYS[1]) if not t or t ~= ARGV[1] then return 0 end "
+    b"redis.call('del', KEYS[1]) return 1",
+    b"local t = redis.call('get', KEYS[1]) if not t or t ~= ARGV[1] then return 0 end "
+    b"local e = redis.call('pttl', KEYS[1]) if e < 0 then return 0 end "
+    b"redis.call('pexpire', KEYS[1], ARGV[1] .. '000') return 1",
+    b"return redis.call('incrby', KEYS[1], ARGV[1])",
+    b"return redis.pcall('incr', KEYS[1])",
+    b"return {redis.call('exists', KEYS[1]), redis.call('type', KEYS[1]), redis.call('ttl', KEYS[1])}",
+    b"redis.call('mset', KEYS[1], ARGV[1], KEYS[2], ARGV[1]) return redis.call('mget', KEYS[1], KEYS[2])",
+    b"return redis.call('append', KEYS[1], ARGV[1])",
+    b"return {1, 2.9, 'x', {ok='fine'}, false, true, {3, {4}}, nil, 9}",
+    b"return {err='My Error'}",
+    b"return redis.call('get')",
+    b"return redis.call('nosuch', KEYS[1])",
+    b"return redis.call('set', KEYS[1], ARGV[1], 'BOGUS')",
+    b"error('boom')",
+    b"x = 1",
+    b"return os.time()",
+    b"syntax error here",
+    b"return redis.call('getset', KEYS[1], ARGV[1])",
+    b"return redis.call('del', KEYS[1], KEYS[2])",
+]
+
+
+def sha1hex(b):
+    import hashlib
+    return hashlib.sha1(b).hexdigest().encode()
+
+
+SCRIPT_SHAS = [sha1hex(b) for b in SCRIPTS]
+
+
+def script_args(g, sha=False):
+    i = g.rng.randrange(len(SCRIPTS))
+    head = SCRIPT_SHAS[i] if sha else SCRIPTS[i]
+    if sha and g.rng.random() < 0.1:
+        head = g.pick(b"0123456789012345678901234567890123456789", b"abc")
+    nk = g.rng.choice([0, 1, 2, 2, 2])
+    args = [g.key() for _ in range(nk)] + [g.pick(b"1", b"10", b"tok", g.val())]
+    if g.rng.random() < 0.05:
+        return [head, g.pick(b"-1", b"abc", b"9")] + args  # a bad numkeys
+    return [head, b"%d" % nk] + args
+
+
 # (command name as COMMAND lists it, template). A template returns the
 # arguments after the command's name; Gen records the keys it used.
 CATALOG = [
@@ -286,6 +334,14 @@ CATALOG = [
     ("frobnicate", lambda g: g.some(lambda: [g.val()], 0, 3)),  # known to neither
     ("cas", lambda g: [g.key(), g.val(), g.val()]),
     ("leader", lambda g: []),
+    # Lua scripts (math.random is left out: Redis 7.0 does not reseed it per script, raftkv does)
+    ("eval", lambda g: script_args(g)),
+    ("eval_ro", lambda g: script_args(g)),
+    ("evalsha", lambda g: script_args(g, sha=True)),
+    ("evalsha_ro", lambda g: script_args(g, sha=True)),
+    ("script|load", lambda g: [g.pick(*SCRIPTS)]),
+    ("script|exists", lambda g: g.some(lambda: [g.pick(*SCRIPT_SHAS, b"ffff", b"")], 1, 3)),
+    ("script|flush", lambda g: g.pick([], [b"ASYNC"], [b"SYNC"], [b"BOGUS"])),
 ]
 
 # ---- The documented differences ------------------------------------------------------
@@ -508,6 +564,8 @@ def main():
             c.call([b"FLUSHALL"])
         elif "del" in listed:
             c.call([b"DEL"] + [g.p + n for n in g.names + [b"never"]])
+        if "script|flush" in listed:  # and the same script cache: empty
+            c.call([b"SCRIPT", b"FLUSH"])
     # Redis's arity per command, for the wrong-arity templates.
     arity = {}
     rc = Conn(o.redis)
