@@ -259,6 +259,8 @@ static void dump(const struct lin_op *h, size_t n, const struct lin_report *rep)
 /* Runs one schedule; NULL or a malloc'd description of what failed. */
 /* Background snapshots finished, and cut short by a crash, over the run. */
 static uint64_t snapshots_done, snapshots_cut;
+/* Chunked snapshot transfers over the run. */
+static struct rcluster_transfers xfers;
 
 static char *run_schedule(uint64_t seed, size_t *undecided)
 {
@@ -282,6 +284,11 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
      * core declares ready often wait for a backlog. */
     if (rng_below(&sg, 3) == 0)
         snap.apply_batch = 1 + rng_below(&sg, 4);
+    /* Lagging members catch up by chunked InstallSnapshot: chunks of 8-64
+     * bytes, so an image spans several windows; a third of the schedules
+     * also drop, duplicate, reorder and corrupt 1-4% of its frames. */
+    snap.chunk_bytes = 8 + (uint32_t)rng_below(&sg, 57);
+    double chunk_faults = rng_below(&sg, 3) == 0 ? 0.01 + rng_double(&sg) * 0.03 : 0;
     run.c = rcluster_new_snapshots(run.n, seed, on_done, &run, &snap);
     cr_assert_not_null(run.c);
     struct rcluster *c = run.c;
@@ -293,6 +300,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     double stall = rng_below(&run.g, 2) ? rng_double(&run.g) * 0.02 : 0;
     links.stall = getenv("RAFTKV_NO_STREAM_STALLS") ? 0 : stall;
     links.stream_gaps = getenv("RAFTKV_NO_STREAM_GAPS") == NULL;
+    links.chunk_faults = chunk_faults;
     rcluster_set_links(c, &links);
     run.n_open = 2 * run.n;
     for (int i = 0; i < run.n_open; i++)
@@ -352,6 +360,15 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     rcluster_elapse(c, 500);
     if (!failure && rcluster_ok(c))
         rcluster_check_maps(c);
+    /* Healed and quiet: every transfer ends at both ends within a stall
+     * timeout (600 ms) of its last progress. */
+    for (int i = 0; i < 4 && rcluster_transfers_active(c) != 0; i++)
+        rcluster_elapse(c, 700);
+    if (!failure && rcluster_ok(c) && rcluster_transfers_active(c) != 0) {
+        snprintf(buf, sizeof buf, "%d snapshot transfer ends still active after the faults",
+                 rcluster_transfers_active(c));
+        failure = strdup(buf);
+    }
     if (!failure && !rcluster_ok(c))
         failure = strdup(rcluster_error(c));
     for (int k = 0; k < N_KEYS && !failure; k++) {
@@ -385,6 +402,13 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     rcluster_snapshot_counts(c, &sd, &sc);
     snapshots_done += sd;
     snapshots_cut += sc;
+    struct rcluster_transfers x;
+    rcluster_transfer_counts(c, &x);
+    xfers.started += x.started;
+    xfers.chunks += x.chunks;
+    xfers.installed += x.installed;
+    xfers.cut_send += x.cut_send;
+    xfers.cut_recv += x.cut_recv;
     rcluster_free(c);
     return failure;
 }
@@ -423,11 +447,18 @@ Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_
     printf("routed schedules: %zu keys undecided within the checker's bound; %llu background "
            "snapshots taken, %llu cut short by a crash\n",
            undecided, (unsigned long long)snapshots_done, (unsigned long long)snapshots_cut);
+    printf("routed schedules: %llu snapshot transfers (%llu chunks), %llu installed, cut short "
+           "%llu times at the sender and %llu at the receiver\n",
+           (unsigned long long)xfers.started, (unsigned long long)xfers.chunks,
+           (unsigned long long)xfers.installed, (unsigned long long)xfers.cut_send,
+           (unsigned long long)xfers.cut_recv);
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
     cr_assert_leq(undecided, 3 * n / 100 + 1, "%zu keys undecided: the schedules are too hard to judge",
                   undecided);
     if (n >= 50 && !getenv("RAFTKV_NO_SNAPSHOTS")) {
         cr_assert_gt(snapshots_done, 0, "no background snapshot was taken");
         cr_assert_gt(snapshots_cut, 0, "no crash hit a background snapshot");
+        cr_assert_gt(xfers.installed, 0, "no chunked snapshot transfer was installed");
+        cr_assert_gt(xfers.cut_send + xfers.cut_recv, 0, "no snapshot transfer was cut");
     }
 }
