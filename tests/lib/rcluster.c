@@ -331,6 +331,7 @@ struct rcluster {
     struct rcluster_snapshots snap;
     uint64_t snapshots_done, snapshots_cut;
     struct snap_stream_config xcfg;
+    struct rng xg; /* the transfers' draws, apart: a run without one draws as before */
     uint64_t last_snap_fifo[RC_MAX_NODES][RC_MAX_NODES];
     /* Chunks of a's current transfer to b on the link (first copies). */
     uint64_t inflight[RC_MAX_NODES][RC_MAX_NODES], inflight_xid[RC_MAX_NODES][RC_MAX_NODES];
@@ -559,19 +560,21 @@ static void snap_frame_send(struct rcluster *c, struct msg *m)
 {
     m->kind = MSG_SNAP;
     double f = c->links.chunk_faults;
+    struct rng *g = &c->xg;
     int copies = 1;
-    if (f > 0 && rng_double(&c->g) < f)
+    if (f > 0 && rng_double(g) < f)
         copies = 0;
-    else if (f > 0 && rng_double(&c->g) < f)
+    else if (f > 0 && rng_double(g) < f)
         copies = 2;
-    if (m->frame == SF_CHUNK && copies && f > 0 && rng_double(&c->g) < f)
-        m->data[rng_below(&c->g, m->len)] ^= (uint8_t)(1u << rng_below(&c->g, 8));
+    if (m->frame == SF_CHUNK && copies && f > 0 && rng_double(g) < f)
+        m->data[rng_below(g, m->len)] ^= (uint8_t)(1u << rng_below(g, 8));
     if (c->cut[m->from][m->to])
         copies = 0;
     for (int i = 0; i < copies; i++) {
         struct msg q = *m;
-        q.at = c->now + latency(c);
-        if (f > 0 && rng_double(&c->g) < f) {
+        uint64_t span = c->links.latency_max_ms - c->links.latency_min_ms;
+        q.at = c->now + c->links.latency_min_ms + (span ? rng_below(g, span + 1) : 0);
+        if (f > 0 && rng_double(g) < f) {
             /* overtakes what was sent before it */
         } else if (q.at < c->last_snap_fifo[m->from][m->to]) {
             q.at = c->last_snap_fifo[m->from][m->to];
@@ -759,7 +762,7 @@ static void xfer_chunk(struct node *nd, struct msg *m)
     if (st.install) {
         /* fdatasync and the check run in the background for 1-20 ms */
         nd->in.checking = true;
-        nd->in.check_at = c->now + 1 + rng_below(&c->g, 20);
+        nd->in.check_at = c->now + 1 + rng_below(&c->xg, 20);
     }
 }
 
@@ -792,6 +795,8 @@ static void xfer_install(struct node *nd)
     xfer_recv_end(nd, false); /* a file the core did not take is deleted */
 }
 
+static void xfer_check(struct rcluster *c, struct node *nd, uint64_t slack);
+
 /* A node's timer: the check's end, stalls, the senders' windows. */
 static void xfer_tick(struct node *nd)
 {
@@ -801,6 +806,7 @@ static void xfer_tick(struct node *nd)
     if (snap_recv_tick(&nd->in.st, &c->xcfg, c->now).end)
         xfer_recv_end(nd, true);
     xfer_pump(nd);
+    xfer_check(c, nd, 0); /* what was due has ended */
 }
 
 static uint64_t xfer_deadline(const struct node *nd)
@@ -856,16 +862,19 @@ static void xfer_node_stop(struct node *nd, bool reset)
     }
 }
 
-/* Transfers that outlived their stall timeout would be a leak. */
-static void xfer_check(struct rcluster *c, struct node *nd)
+/* Transfers that outlived their stall timeout would be a leak: none is
+ * `slack` ms past its deadline (0 after the node's timer ran; 1 after any
+ * step: other events at the deadline may run before the timer). */
+static void xfer_check(struct rcluster *c, struct node *nd, uint64_t slack)
 {
-    if (nd->in.st.state == SNAP_RECV_RECEIVING && c->now > snap_recv_deadline(&nd->in.st, &c->xcfg))
+    if (nd->in.st.state == SNAP_RECV_RECEIVING &&
+        c->now >= snap_recv_deadline(&nd->in.st, &c->xcfg) + slack)
         fail(c, "node %s%lld: a receive outlived its stall timeout (since %lld)", "", nd->id,
              (long long)nd->in.st.progress_ms);
     if (nd->in.st.state == SNAP_RECV_INSTALLING && !nd->in.checking)
         fail(c, "node %s%lld: an install nobody runs (%lld)", "", nd->id, 0);
     for (int p = 0; p < c->n; p++)
-        if (nd->out[p].st.active && c->now > snap_send_deadline(&nd->out[p].st, &c->xcfg))
+        if (nd->out[p].st.active && c->now >= snap_send_deadline(&nd->out[p].st, &c->xcfg) + slack)
             fail(c, "node %s%lld: a send to %lld outlived its stall timeout", "", nd->id, p);
 }
 
@@ -978,7 +987,7 @@ static void node_start(struct node *nd, uint64_t seed)
                                           .adopt_snapshot = disk_adopt};
     rc.store = &nd->seam;
     rc.stream_snapshots = true;
-    nd->next_xid = rng_next(&c->g);
+    nd->next_xid = rng_next(&c->xg);
     nd->r = replica_new(&rc, c->now);
     struct router_config tc;
     router_config_default(&tc, nd->id, c->n);
@@ -1030,7 +1039,7 @@ static void check_node(struct rcluster *c, struct node *nd)
     if (applied < nd->applied)
         fail(c, "node %s%lld applied index went down to %lld", "", nd->id, (long long)applied);
     nd->applied = applied;
-    xfer_check(c, nd);
+    xfer_check(c, nd, 1);
     if (replica_role(nd->r) == RAFT_LEADER) {
         raft_term t = replica_term(nd->r);
         if (t < RC_MAX_TERMS) {
@@ -1060,6 +1069,7 @@ struct rcluster *rcluster_new_snapshots(int n, uint64_t seed, rcluster_done_fn d
     c->done = done;
     c->ctx = ctx;
     rng_seed(&c->g, seed ^ 0x7e57c0deULL);
+    rng_seed(&c->xg, seed ^ 0x5c4a9bULL);
     c->links = (struct rcluster_links){.latency_min_ms = 1, .latency_max_ms = 1};
     c->xcfg = (struct snap_stream_config){
         .chunk = c->snap.chunk_bytes ? c->snap.chunk_bytes : 64, .window = 4, .stall_ms = 600};
@@ -1147,7 +1157,7 @@ void rcluster_crash(struct rcluster *c, int node)
     struct node *nd = &c->nodes[node];
     if (!nd->alive)
         return;
-    xfer_node_stop(nd, rng_below(&c->g, 2) == 0);
+    xfer_node_stop(nd, rng_below(&c->xg, 2) == 0);
     node_stop(nd);
     /* Its connections break: what they had in flight is unknown. */
     for (int i = 0; i < c->n_conns; i++) {
@@ -1310,6 +1320,11 @@ void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t
 void rcluster_transfer_counts(const struct rcluster *c, struct rcluster_transfers *out)
 {
     *out = c->xfers;
+}
+
+bool rcluster_receiving(const struct rcluster *c, int node)
+{
+    return c->nodes[node].alive && c->nodes[node].in.st.state == SNAP_RECV_RECEIVING;
 }
 
 int rcluster_transfers_active(const struct rcluster *c)

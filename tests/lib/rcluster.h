@@ -110,6 +110,8 @@ void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t
 void rcluster_transfer_counts(const struct rcluster *c, struct rcluster_transfers *out);
 /* Transfers under way at live nodes, counting each end. */
 int rcluster_transfers_active(const struct rcluster *c);
+/* Whether a live node is receiving a snapshot (not yet installing it). */
+bool rcluster_receiving(const struct rcluster *c, int node);
 void rcluster_free(struct rcluster *c);
 void rcluster_set_links(struct rcluster *c, const struct rcluster_links *l);
 

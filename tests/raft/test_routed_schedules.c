@@ -29,6 +29,11 @@
  *   RAFTKV_NO_SNAPSHOTS=1  no background snapshots (half the schedules take
  *                        them: durable 20-400 ms after they begin, crashes
  *                        in the middle of some)
+ * Lagging members catch up by chunked InstallSnapshot (rcluster.h): faults
+ * hit transfers in the middle (a restart of the receiver, a partition, a
+ * crash of its sender), and a third of the schedules fault its frames. The
+ * second test runs 100 schedules that all snapshot every 5-20 entries and
+ * fault 1-4% of the transfer frames (the same variables apply).
  * A failure prints `seed=S` and what failed.
  */
 #include <criterion/criterion.h>
@@ -261,6 +266,9 @@ static void dump(const struct lin_op *h, size_t n, const struct lin_report *rep)
 static uint64_t snapshots_done, snapshots_cut;
 /* Chunked snapshot transfers over the run. */
 static struct rcluster_transfers xfers;
+/* The transfer schedules: every one snapshots often (5-20 entries) and
+ * faults 1-4% of the transfer frames. */
+static bool transfer_focus;
 
 static char *run_schedule(uint64_t seed, size_t *undecided)
 {
@@ -280,6 +288,11 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
         snap.min_ms = 20 + rng_below(&sg, 100);
         snap.max_ms = snap.min_ms + rng_below(&sg, 300);
     }
+    if (transfer_focus) {
+        snap.threshold = 5 + rng_below(&sg, 16);
+        snap.min_ms = 10 + rng_below(&sg, 50);
+        snap.max_ms = snap.min_ms + rng_below(&sg, 100);
+    }
     /* And a third apply committed entries a few per flush, so reads the
      * core declares ready often wait for a backlog. */
     if (rng_below(&sg, 3) == 0)
@@ -289,6 +302,11 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
      * also drop, duplicate, reorder and corrupt 1-4% of its frames. */
     snap.chunk_bytes = 8 + (uint32_t)rng_below(&sg, 57);
     double chunk_faults = rng_below(&sg, 3) == 0 ? 0.01 + rng_double(&sg) * 0.03 : 0;
+    if (transfer_focus && chunk_faults == 0)
+        chunk_faults = 0.01 + rng_double(&sg) * 0.03;
+    /* Faults in the middle of transfers draw from their own generator. */
+    struct rng xg;
+    rng_seed(&xg, seed ^ 0x7a45f3ULL);
     run.c = rcluster_new_snapshots(run.n, seed, on_done, &run, &snap);
     cr_assert_not_null(run.c);
     struct rcluster *c = run.c;
@@ -320,6 +338,25 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
                 rcluster_elapse(c, 5 + rng_below(&sg, 50));
                 rcluster_restart(c, i);
             }
+        /* Faults in the middle of a transfer: the receiver restarts, is
+         * cut off (until the next heal), or its sender (the leader) crashes. */
+        for (int i = 0; snap.threshold && i < run.n; i++) {
+            if (!rcluster_receiving(c, i) || rng_below(&xg, 6) != 0)
+                continue;
+            uint64_t what = rng_below(&xg, 3);
+            int l = rcluster_leader(c);
+            if (what == 0) {
+                rcluster_crash(c, i);
+                rcluster_elapse(c, 5 + rng_below(&xg, 50));
+                rcluster_restart(c, i);
+            } else if (what == 1) {
+                for (int j = 0; j < run.n; j++)
+                    if (j != i)
+                        rcluster_cut(c, i, j, true);
+            } else if (l >= 0 && l != i) {
+                rcluster_crash(c, l);
+            }
+        }
         clients(&run);
         rcluster_elapse(c, 10 + rng_below(&run.g, 20));
     }
@@ -413,13 +450,14 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     return failure;
 }
 
-Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_linearizable_in_connection_order,
-     .timeout = 600)
+/* Runs seeds (RAFTKV_SEED, RAFTKV_SCHEDULES, RAFTKV_SEED_FROM; n by
+ * default) and asserts they all passed. */
+static void run_seeds(const char *test, uint64_t n)
 {
     const char *one = getenv("RAFTKV_SEED");
     const char *count = getenv("RAFTKV_SCHEDULES");
     const char *from = getenv("RAFTKV_SEED_FROM");
-    uint64_t first = 1, n = 300;
+    uint64_t first = 1;
     if (one && *one) {
         first = strtoull(one, NULL, 10);
         n = 1;
@@ -429,16 +467,17 @@ Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_
         if (from && *from)
             first = strtoull(from, NULL, 10);
     }
-    printf("routed schedules: seeds %llu..%llu (replay one with RAFTKV_SEED=S)\n",
-           (unsigned long long)first, (unsigned long long)(first + n - 1));
+    printf("routed schedules%s: seeds %llu..%llu (replay one with RAFTKV_SEED=S)\n",
+           transfer_focus ? " (snapshot transfers)" : "", (unsigned long long)first,
+           (unsigned long long)(first + n - 1));
     fflush(stdout);
     size_t failures = 0, undecided = 0;
     for (uint64_t s = first; s < first + n; s++) {
         char *why = run_schedule(s, &undecided);
         if (why) {
             fprintf(stderr, "seed=%llu FAILED: %s\n  replay: RAFTKV_SEED=%llu build/tests/raft_tests "
-                            "--filter 'routed_schedules/*'\n",
-                    (unsigned long long)s, why, (unsigned long long)s);
+                            "--filter 'routed_schedules/%s'\n",
+                    (unsigned long long)s, why, (unsigned long long)s, test);
             free(why);
             if (++failures >= 5)
                 break;
@@ -461,4 +500,17 @@ Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_
         cr_assert_gt(xfers.installed, 0, "no chunked snapshot transfer was installed");
         cr_assert_gt(xfers.cut_send + xfers.cut_recv, 0, "no snapshot transfer was cut");
     }
+}
+
+Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_linearizable_in_connection_order,
+     .timeout = 600)
+{
+    run_seeds("clients*", 300);
+}
+
+Test(routed_schedules, chunked_snapshot_transfers_under_faults_install_only_whole_images_and_never_leak,
+     .timeout = 600)
+{
+    transfer_focus = true;
+    run_seeds("chunked*", 100);
 }
