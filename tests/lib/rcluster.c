@@ -336,6 +336,9 @@ struct rcluster {
     /* Chunks of a's current transfer to b on the link (first copies). */
     uint64_t inflight[RC_MAX_NODES][RC_MAX_NODES], inflight_xid[RC_MAX_NODES][RC_MAX_NODES];
     struct rcluster_transfers xfers;
+    /* links.chunk_faults hits a transfer in the middle: its snapshot
+     * frames are lost until then (both ways). */
+    uint64_t snap_silent_until[RC_MAX_NODES][RC_MAX_NODES];
     rcluster_done_fn done;
     void *ctx;
     char error[512];
@@ -554,8 +557,9 @@ static void rt_finish(void *ctx, void *user, enum replica_status status, const c
 /* ---- chunked InstallSnapshot (snap_stream.h) over the links ------------------------ */
 
 /* A snapshot frame rides its own stream per link, in order as on TCP; with
- * links.chunk_faults each frame may also be dropped, duplicated or
- * overtake earlier ones, and a chunk's bytes corrupted (its CRC kept). */
+ * links.chunk_faults each frame may also be dropped, overtake earlier
+ * ones, or be duplicated (the copy arriving up to 400 ms late, as from an
+ * earlier connection), and a chunk's bytes corrupted (its CRC kept). */
 static void snap_frame_send(struct rcluster *c, struct msg *m)
 {
     m->kind = MSG_SNAP;
@@ -568,13 +572,15 @@ static void snap_frame_send(struct rcluster *c, struct msg *m)
         copies = 2;
     if (m->frame == SF_CHUNK && copies && f > 0 && rng_double(g) < f)
         m->data[rng_below(g, m->len)] ^= (uint8_t)(1u << rng_below(g, 8));
-    if (c->cut[m->from][m->to])
+    if (c->cut[m->from][m->to] || c->now < c->snap_silent_until[m->from][m->to])
         copies = 0;
     for (int i = 0; i < copies; i++) {
         struct msg q = *m;
         uint64_t span = c->links.latency_max_ms - c->links.latency_min_ms;
         q.at = c->now + c->links.latency_min_ms + (span ? rng_below(g, span + 1) : 0);
-        if (f > 0 && rng_double(g) < f) {
+        if (i > 0) {
+            q.at += rng_below(g, 400); /* a late copy, as from an earlier connection */
+        } else if (f > 0 && rng_double(g) < f) {
             /* overtakes what was sent before it */
         } else if (q.at < c->last_snap_fifo[m->from][m->to]) {
             q.at = c->last_snap_fifo[m->from][m->to];
@@ -759,6 +765,14 @@ static void xfer_chunk(struct node *nd, struct msg *m)
         disk_recv_write(&nd->disk, st.write_off, m->data, (size_t)st.write_len);
     if (st.ack)
         xfer_ack(nd, m->from, &st);
+    double f = c->links.chunk_faults;
+    if (st.write && !st.install && f > 0 && rng_double(&c->xg) < 2 * f) {
+        /* A fault in the middle: the transfer's link goes silent both ways
+         * for 0.5-0.9 s, about the stall timeout (a paused peer, a
+         * half-open connection). */
+        c->snap_silent_until[m->from][nd->id] = c->snap_silent_until[nd->id][m->from] =
+            c->now + 500 + rng_below(&c->xg, 400);
+    }
     if (st.install) {
         /* fdatasync and the check run in the background for 1-20 ms */
         nd->in.checking = true;
@@ -1320,11 +1334,6 @@ void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t
 void rcluster_transfer_counts(const struct rcluster *c, struct rcluster_transfers *out)
 {
     *out = c->xfers;
-}
-
-bool rcluster_receiving(const struct rcluster *c, int node)
-{
-    return c->nodes[node].alive && c->nodes[node].in.st.state == SNAP_RECV_RECEIVING;
 }
 
 int rcluster_transfers_active(const struct rcluster *c)

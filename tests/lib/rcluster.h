@@ -78,8 +78,10 @@ struct rcluster_links {
     double stall;     /* a forward or answer holds up its stream for 0.2-1 s */
     bool stream_gaps; /* forwards and answers may be lost with later ones arriving */
     /* Snapshot transfer frames ride their own in-order stream per link;
-     * each is also dropped, duplicated or let overtake earlier ones, and a
-     * chunk's bytes corrupted, each with this probability. */
+     * each is also dropped, duplicated (the copy late) or let overtake
+     * earlier ones, and a chunk's bytes corrupted, each with this
+     * probability; and with twice it, a chunk received mid-transfer makes
+     * the transfer's link silent both ways for 0.5-0.9 s. */
     double chunk_faults;
 };
 
@@ -110,8 +112,6 @@ void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t
 void rcluster_transfer_counts(const struct rcluster *c, struct rcluster_transfers *out);
 /* Transfers under way at live nodes, counting each end. */
 int rcluster_transfers_active(const struct rcluster *c);
-/* Whether a live node is receiving a snapshot (not yet installing it). */
-bool rcluster_receiving(const struct rcluster *c, int node);
 void rcluster_free(struct rcluster *c);
 void rcluster_set_links(struct rcluster *c, const struct rcluster_links *l);
 
