@@ -290,7 +290,7 @@ struct node {
     } out[RC_MAX_NODES];
     struct {
         struct snap_receiver st;
-        struct raft_msg msg; /* the offer's, no image */
+        struct raft_msg msg; /* the offer's (a copy), no image */
         uint32_t img_crc;
         bool checking; /* durable and check under way, done at check_at */
         uint64_t check_at;
@@ -647,6 +647,7 @@ static void xfer_recv_end(struct node *nd, bool cut)
     nd->c->xfers.cut_recv += cut;
     disk_recv_drop(&nd->disk);
     snap_recv_reset(&nd->in.st);
+    raft_msg_release(&nd->in.msg);
     nd->in.checking = false;
 }
 
@@ -737,11 +738,9 @@ static void xfer_offer(struct node *nd, struct msg *m)
     disk_recv_drop(&nd->disk);
     nd->disk.recv_index = m->raft.snap_index;
     st = snap_recv_begin(r, m->from, m->xid, m->size, c->now);
-    nd->in.msg = m->raft;
-    nd->in.msg.entries = NULL;
-    nd->in.msg.n_entries = 0;
-    nd->in.msg.snap_data = NULL;
-    nd->in.msg.snap_len = 0;
+    raft_msg_release(&nd->in.msg);
+    if (raft_msg_copy(&nd->in.msg, &m->raft) != RAFT_OK) /* its configuration too */
+        abort();
     nd->in.img_crc = m->img_crc;
     xfer_ack(nd, m->from, &st);
 }
