@@ -32,7 +32,7 @@
  * Lagging members catch up by chunked InstallSnapshot (rcluster.h); in a
  * third of the schedules its frames are faulted, and transfers are hit in
  * the middle (a link silent for about the stall timeout). The
- * second test runs 100 schedules that all snapshot every 5-20 entries and
+ * second test runs 40 schedules that all snapshot every 5-20 entries and
  * fault 1-4% of the transfer frames (the same variables apply).
  * A failure prints `seed=S` and what failed.
  */
@@ -494,5 +494,5 @@ Test(routed_schedules, chunked_snapshot_transfers_under_faults_install_only_whol
      .timeout = 600)
 {
     transfer_focus = true;
-    run_seeds("chunked*", 100);
+    run_seeds("chunked*", 40);
 }
