@@ -20,6 +20,21 @@ static uint64_t stall_ms(const struct server *s)
     return t > SNAP_XFER_STALL_MS ? t : SNAP_XFER_STALL_MS;
 }
 
+_Static_assert((int)SNAP_ACK_GO_ON == (int)PEER_SNAP_GO_ON && (int)SNAP_ACK_DONE == (int)PEER_SNAP_DONE &&
+                   (int)SNAP_ACK_REFUSED == (int)PEER_SNAP_REFUSED,
+               "snap_stream.h's statuses are the wire's");
+
+static struct snap_stream_config stream_config(const struct server *s)
+{
+    return (struct snap_stream_config){
+        .chunk = PEER_SNAP_CHUNK_MAX, .window = SNAP_XFER_WINDOW, .stall_ms = stall_ms(s)};
+}
+
+static int step_level(const struct snap_step *st)
+{
+    return st->warn ? SLOG_WARN : SLOG_INFO;
+}
+
 /* CPU time this process used so far (all threads), in ms. */
 static uint64_t cpu_ms(void)
 {
@@ -50,23 +65,18 @@ void snap_xfer_init(struct server *s)
 static void send_end(struct server *s, int peer, int level, const char *why)
 {
     struct snap_send *t = &s->xfer.out[peer];
-    if (!t->active)
+    if (!t->st.active)
         return;
     uint64_t ms = server_now(s) - t->started_ms;
-    bool done = t->acked == t->size;
-    uint64_t d_index = 0, d_term = 0, d_ms = 0;
-    if (done) {
-        d_index = t->msg.snap_index;
-        d_term = t->msg.term;
-        d_ms = server_now(s);
-    }
-    if (done && t->sent == t->size) {
+    uint64_t sent = t->st.sent, acked = t->st.acked, size = t->st.size;
+    enum snap_send_outcome o = snap_send_end(&t->st, server_now(s));
+    if (o == SNAP_SEND_DELIVERED) {
         s->xfer.sent_done++;
         server_log(SLOG_INFO, "snapshot_sent",
                    "peer=%s index=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " mb_per_s=%.1f cpu_ms=%" PRIu64,
-                   s->opt.names[peer], t->msg.snap_index, t->size, ms, mb_per_s(t->size, ms),
+                   s->opt.names[peer], t->msg.snap_index, size, ms, mb_per_s(size, ms),
                    cpu_ms() - t->started_cpu_ms);
-    } else if (done) {
+    } else if (o == SNAP_SEND_HAD_IT) {
         server_log(SLOG_INFO, "snapshot_send_ended",
                    "peer=%s index=%" PRIu64 " reason=\"the receiver has it already\"",
                    s->opt.names[peer], t->msg.snap_index);
@@ -75,12 +85,11 @@ static void send_end(struct server *s, int peer, int level, const char *why)
         server_log(level, "snapshot_send_ended",
                    "peer=%s index=%" PRIu64 " sent=%" PRIu64 " acked=%" PRIu64 " size=%" PRIu64
                    " reason=\"%s\" detail=\"the leader sends it again after an election timeout\"",
-                   s->opt.names[peer], t->msg.snap_index, t->sent, t->acked, t->size, why);
+                   s->opt.names[peer], t->msg.snap_index, sent, acked, size, why);
     }
     if (t->fd >= 0)
         close(t->fd);
-    *t = (struct snap_send){
-        .fd = -1, .delivered_index = d_index, .delivered_term = d_term, .delivered_ms = d_ms};
+    t->fd = -1;
 }
 
 static bool queue_frame(struct server *s, int peer)
@@ -93,12 +102,9 @@ void snap_xfer_send(struct server *s, const struct raft_msg *m)
     if (m->to < 0 || m->to >= s->opt.n_nodes || m->to == s->opt.self || !s->storage)
         return;
     struct snap_send *t = &s->xfer.out[m->to];
-    if (t->active && t->msg.snap_index == m->snap_index && t->msg.snap_term == m->snap_term &&
-        t->msg.term == m->term)
-        return; /* the core's resend of the one on its way */
-    if (!t->active && t->delivered_index == m->snap_index && t->delivered_term == m->term &&
-        server_now(s) - t->delivered_ms < 2 * stall_ms(s))
-        return; /* delivered: the receiver is checking and installing it */
+    struct snap_stream_config cfg = stream_config(s);
+    if (!snap_send_wanted(&t->st, &cfg, m->snap_index, m->snap_term, m->term, server_now(s)))
+        return; /* on its way, or delivered and being installed */
     send_end(s, m->to, SLOG_INFO, "superseded by a newer snapshot or term");
     if (!peer_link_up(s, m->to))
         return;
@@ -120,15 +126,12 @@ void snap_xfer_send(struct server *s, const struct raft_msg *m)
         return;
     }
     uint64_t now = server_now(s);
-    *t = (struct snap_send){.active = true,
-                            .id = o.id,
-                            .fd = fd,
-                            .size = size,
-                            .msg = o.msg,
-                            .started_ms = now,
-                            .started_cpu_ms = cpu_ms(),
-                            .progress_ms = now,
-                            .link_connects = peer_link_connects(s, m->to)};
+    snap_send_begin(&t->st, o.id, size, m->snap_index, m->snap_term, m->term, now);
+    t->fd = fd;
+    t->msg = o.msg;
+    t->started_ms = now;
+    t->started_cpu_ms = cpu_ms();
+    t->link_connects = peer_link_connects(s, m->to);
     server_log(SLOG_INFO, "snapshot_send_started", "peer=%s index=%" PRIu64 " term=%" PRIu64 " bytes=%" PRIu64,
                s->opt.names[m->to], m->snap_index, m->snap_term, size);
 }
@@ -148,18 +151,18 @@ static void send_chunks(struct server *s, int peer)
     struct snap_send *t = &x->out[peer];
     if (!x->buf && !(x->buf = malloc(PEER_SNAP_CHUNK_MAX)))
         return;
-    while (t->active && t->accepted && t->sent < t->size &&
-           t->sent - t->acked < (uint64_t)SNAP_XFER_WINDOW * PEER_SNAP_CHUNK_MAX) {
-        uint64_t left = t->size - t->sent;
-        size_t n = left < PEER_SNAP_CHUNK_MAX ? (size_t)left : PEER_SNAP_CHUNK_MAX;
-        if (s->opt.snapshot_send_mbps && t->sent + n > rate_allowance(s, t))
+    struct snap_stream_config cfg = stream_config(s);
+    uint64_t off, len;
+    while (snap_send_next(&t->st, &cfg, &off, &len)) {
+        size_t n = (size_t)len;
+        if (s->opt.snapshot_send_mbps && off + n > rate_allowance(s, t))
             return; /* --snapshot-send-mbps: the next loop turn sends on */
         size_t queued = peer_link_queued(s, peer);
         if (queued > 0 && queued + n + 64 > s->opt.peer_queue_bytes)
             return; /* the link drains first */
         size_t got = 0;
         while (got < n) {
-            ssize_t r = pread(t->fd, x->buf + got, n - got, (off_t)(t->sent + got));
+            ssize_t r = pread(t->fd, x->buf + got, n - got, (off_t)(off + got));
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
@@ -169,13 +172,13 @@ static void send_chunks(struct server *s, int peer)
             got += (size_t)r;
         }
         struct peer_snap_chunk c = {
-            .id = t->id, .offset = t->sent, .crc = crc32c(x->buf, n), .data = x->buf, .len = n};
+            .id = t->st.id, .offset = off, .crc = crc32c(x->buf, n), .data = x->buf, .len = n};
         x->wbuf.len = 0;
         if (peer_encode_snap_chunk(&x->wbuf, &c) != PEER_OK || !queue_frame(s, peer)) {
             send_end(s, peer, SLOG_INFO, "link queue refused a chunk");
             return;
         }
-        t->sent += n;
+        snap_send_sent(&t->st, n);
         x->bytes_sent += n;
     }
 }
@@ -183,27 +186,9 @@ static void send_chunks(struct server *s, int peer)
 static void send_ack(struct server *s, int peer, const struct peer_snap_ack *a)
 {
     struct snap_send *t = &s->xfer.out[peer];
-    if (!t->active || t->id != a->id)
-        return; /* an ended transfer's late answer */
-    if (a->status == PEER_SNAP_REFUSED) {
-        send_end(s, peer, SLOG_WARN, "refused by the receiver (see its log)");
-        return;
-    }
-    if (a->status == PEER_SNAP_DONE) {
-        t->acked = t->size; /* it had the image already (or installed it) */
-        send_end(s, peer, SLOG_INFO, "done");
-        return;
-    }
-    if (a->offset > t->sent || a->offset < t->acked) {
-        send_end(s, peer, SLOG_WARN, "acknowledgement out of order");
-        return;
-    }
-    t->accepted = true;
-    if (a->offset > t->acked || t->sent == 0)
-        t->progress_ms = server_now(s);
-    t->acked = a->offset;
-    if (t->acked == t->size)
-        send_end(s, peer, SLOG_INFO, "done");
+    struct snap_step st = snap_send_ack(&t->st, a->id, a->offset, a->status, server_now(s));
+    if (st.end)
+        send_end(s, peer, step_level(&st), st.why);
 }
 
 /* ---- The receiver (follower) ---------------------------------------------- */
@@ -219,14 +204,14 @@ static void recv_ack(struct server *s, int peer, uint64_t id, uint64_t off, uint
 static void recv_end(struct server *s, int level, const char *why)
 {
     struct snap_recv *t = &s->xfer.in;
-    if (!t->active || t->checking)
+    if (t->st.state == SNAP_RECV_IDLE || t->checking)
         return; /* the check's end takes it from here */
     if (why) {
         s->xfer.aborted++;
         server_log(level, "snapshot_receive_ended",
                    "peer=%s index=%" PRIu64 " received=%" PRIu64 " size=%" PRIu64
                    " reason=\"%s\" detail=\"the file is deleted; the leader sends it again\"",
-                   s->opt.names[t->peer], t->msg.snap_index, t->off, t->size, why);
+                   s->opt.names[t->st.peer], t->msg.snap_index, t->st.off, t->st.size, why);
     }
     if (t->fd >= 0)
         close(t->fd);
@@ -259,9 +244,10 @@ static void recv_offer(struct server *s, int peer, struct peer_snap_offer *o)
                     m->snap_index, o->size);
         return;
     }
-    if (t->active && t->peer == peer && t->id == o->id)
-        return; /* a duplicate */
-    if (t->checking) {
+    enum snap_offer_kind kind = snap_recv_offer(&t->st, peer, o->id);
+    if (kind == SNAP_OFFER_DUPLICATE)
+        return;
+    if (kind == SNAP_OFFER_BUSY) {
         recv_refuse(s, peer, o->id, "snapshot_offer_refused", "still checking the image received before",
                     m->snap_index, o->size);
         return;
@@ -297,16 +283,12 @@ static void recv_offer(struct server *s, int peer, struct peer_snap_offer *o)
         return;
     }
     uint64_t now = server_now(s);
-    *t = (struct snap_recv){.active = true,
-                            .peer = peer,
-                            .id = o->id,
-                            .size = o->size,
-                            .fd = fd,
-                            .msg = *m,
-                            .stream = malloc(sizeof *t->stream),
-                            .started_ms = now,
-                            .started_cpu_ms = cpu_ms(),
-                            .progress_ms = now};
+    struct snap_step st = snap_recv_begin(&t->st, peer, o->id, o->size, now);
+    t->fd = fd;
+    t->msg = *m;
+    t->stream = malloc(sizeof *t->stream);
+    t->started_ms = now;
+    t->started_cpu_ms = cpu_ms();
     if (t->stream)
         snap_reader_init(t->stream, &(struct snap_reader_ops){0}, NULL);
     if (!t->stream) {
@@ -316,7 +298,7 @@ static void recv_offer(struct server *s, int peer, struct peer_snap_offer *o)
     }
     server_log(SLOG_INFO, "snapshot_receive_started", "peer=%s index=%" PRIu64 " term=%" PRIu64 " bytes=%" PRIu64,
                s->opt.names[peer], m->snap_index, m->snap_term, o->size);
-    recv_ack(s, peer, o->id, 0, PEER_SNAP_GO_ON);
+    recv_ack(s, peer, st.ack_id, st.ack_off, st.ack_status);
 }
 
 
@@ -381,7 +363,7 @@ static void check_done(uv_work_t *w, int status)
         recv_end(s, SLOG_INFO, "shutdown");
         return;
     }
-    int peer = t->peer;
+    int peer = t->st.peer;
     uint8_t ours[CLUSTER_ID_BYTES];
     if (t->check.rc != 0) {
         server_log_limited(SLOG_ERROR, "snapshot_receive_refused", "peer=%s index=%" PRIu64 " reason=\"%s\"",
@@ -427,11 +409,11 @@ static void recv_finish(struct server *s)
     server_log(SLOG_INFO, "snapshot_received",
                "peer=%s index=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64 " mb_per_s=%.1f cpu_ms=%" PRIu64
                " rss_max_kb=%ld",
-               s->opt.names[t->peer], t->msg.snap_index, t->size, ms, mb_per_s(t->size, ms),
+               s->opt.names[t->st.peer], t->msg.snap_index, t->st.size, ms, mb_per_s(t->st.size, ms),
                cpu_ms() - t->started_cpu_ms, ru.ru_maxrss);
     if (snap_reader_finish(t->stream) != 0) {
         server_log_limited(SLOG_ERROR, "snapshot_receive_refused", "peer=%s index=%" PRIu64 " reason=\"%s\"",
-                           s->opt.names[t->peer], t->msg.snap_index, snap_reader_error(t->stream));
+                           s->opt.names[t->st.peer], t->msg.snap_index, snap_reader_error(t->stream));
         recv_end(s, SLOG_WARN, "image damaged");
         return;
     }
@@ -448,50 +430,40 @@ static void recv_finish(struct server *s)
 static void recv_chunk(struct server *s, int peer, const struct peer_snap_chunk *c)
 {
     struct snap_recv *t = &s->xfer.in;
-    if (!t->active || t->checking || t->peer != peer || t->id != c->id) {
-        recv_refuse(s, peer, c->id, "snapshot_chunk_refused", "a transfer this member did not accept",
-                    0, c->offset);
-        return;
-    }
-    const char *why = NULL;
-    if (c->offset != t->off)
-        why = "chunk out of order";
-    else if (c->len > t->size - t->off)
-        why = "chunk past the offered size";
-    else if (crc32c(c->data, c->len) != c->crc)
-        why = "chunk CRC mismatch";
-    if (why) {
-        uint64_t index = t->msg.snap_index, id = t->id;
-        recv_end(s, SLOG_WARN, why);
-        recv_refuse(s, peer, id, "snapshot_chunk_refused", why, index, c->offset);
+    uint64_t index = t->msg.snap_index;
+    bool crc_ok = crc32c(c->data, c->len) == c->crc;
+    struct snap_step st =
+        snap_recv_chunk(&t->st, peer, c->id, c->offset, c->len, crc_ok, server_now(s));
+    if (st.ack && st.ack_status == SNAP_ACK_REFUSED) {
+        if (st.end)
+            recv_end(s, step_level(&st), st.why);
+        recv_refuse(s, peer, st.ack_id, "snapshot_chunk_refused", st.why, st.end ? index : 0,
+                    c->offset);
         return;
     }
     if (sio_write_all(NULL, t->fd, c->data, c->len) != 0) {
-        uint64_t id = t->id;
-        recv_end(s, SLOG_ERROR, strerror(errno));
-        recv_ack(s, peer, id, 0, PEER_SNAP_REFUSED);
+        struct snap_step e = snap_recv_abort(&t->st, strerror(errno), true);
+        recv_end(s, SLOG_ERROR, e.why);
+        recv_ack(s, peer, e.ack_id, e.ack_off, e.ack_status);
         return;
     }
     if (snap_reader_feed(t->stream, c->data, c->len) != 0) {
-        uint64_t id = t->id;
+        struct snap_step e = snap_recv_abort(&t->st, "image damaged", true);
         server_log_limited(SLOG_ERROR, "snapshot_receive_refused", "peer=%s index=%" PRIu64 " reason=\"%s\"",
                            s->opt.names[peer], t->msg.snap_index, snap_reader_error(t->stream));
-        recv_end(s, SLOG_WARN, "image damaged");
-        recv_ack(s, peer, id, 0, PEER_SNAP_REFUSED);
+        recv_end(s, SLOG_WARN, e.why);
+        recv_ack(s, peer, e.ack_id, e.ack_off, e.ack_status);
         return;
     }
-    t->off += c->len;
     t->unsynced += c->len;
     s->xfer.bytes_received += c->len;
-    t->progress_ms = server_now(s);
     if (t->unsynced >= SNAP_XFER_WRITEBACK_BYTES) {
         /* Start writeback now, so the final fdatasync has little left. */
         sync_file_range(t->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         t->unsynced = 0;
     }
-    uint64_t id = t->id;
-    recv_ack(s, peer, id, t->off, PEER_SNAP_GO_ON);
-    if (t->off == t->size)
+    recv_ack(s, peer, st.ack_id, st.ack_off, st.ack_status);
+    if (st.install)
         recv_finish(s); /* the sender is done; the check and install are ours */
 }
 
@@ -529,40 +501,43 @@ int snap_xfer_frame(struct server *s, int peer, uint8_t kind, const uint8_t *bod
 
 void snap_xfer_conn_closed(struct server *s, int peer)
 {
-    if (s->xfer.in.active && s->xfer.in.peer == peer)
-        recv_end(s, SLOG_WARN, "connection from the sender closed");
+    struct snap_step st = snap_recv_peer_gone(&s->xfer.in.st, peer);
+    if (st.end)
+        recv_end(s, step_level(&st), st.why);
 }
 
 void snap_xfer_pump(struct server *s)
 {
     uint64_t now = server_now(s);
-    uint64_t stall = stall_ms(s);
+    struct snap_stream_config cfg = stream_config(s);
     struct snap_recv *in = &s->xfer.in;
     /* This process itself was paused (SIGSTOP, a long stall): the peer
      * gets its time back before anything counts as stalled, since what it
      * sent meanwhile is still unread in our socket. */
     if (s->xfer.last_pump_ms && now - s->xfer.last_pump_ms > 1500) {
         uint64_t gap = now - s->xfer.last_pump_ms;
-        in->progress_ms = in->progress_ms + gap < now ? in->progress_ms + gap : now;
+        uint64_t *p = &in->st.progress_ms;
+        *p = *p + gap < now ? *p + gap : now;
         for (int i = 0; i < s->opt.n_nodes; i++) {
-            uint64_t *p = &s->xfer.out[i].progress_ms;
+            p = &s->xfer.out[i].st.progress_ms;
             *p = *p + gap < now ? *p + gap : now;
         }
     }
     s->xfer.last_pump_ms = now;
-    if (in->active && !in->checking && now - in->progress_ms > stall)
-        recv_end(s, SLOG_WARN, "stalled: no chunk came in time");
+    struct snap_step st = snap_recv_tick(&in->st, &cfg, now);
+    if (st.end)
+        recv_end(s, step_level(&st), st.why);
     bool leading = s->replica && replica_role(s->replica) == RAFT_LEADER;
     for (int i = 0; i < s->opt.n_nodes; i++) {
         struct snap_send *t = &s->xfer.out[i];
-        if (!t->active)
+        if (!t->st.active)
             continue;
         if (!peer_link_up(s, i) || peer_link_connects(s, i) != t->link_connects)
             send_end(s, i, SLOG_WARN, "link to the peer went down");
         else if (!leading || replica_term(s->replica) != t->msg.term)
             send_end(s, i, SLOG_INFO, "no longer the leader of its term");
-        else if (now - t->progress_ms > stall)
-            send_end(s, i, SLOG_WARN, "stalled: no acknowledgement came in time");
+        else if ((st = snap_send_tick(&t->st, &cfg, now)).end)
+            send_end(s, i, step_level(&st), st.why);
         else
             send_chunks(s, i);
     }
@@ -571,7 +546,7 @@ void snap_xfer_pump(struct server *s)
 void snap_xfer_stop(struct server *s)
 {
     for (int i = 0; i < RAFT_MAX_NODES; i++)
-        if (s->xfer.out[i].active)
+        if (s->xfer.out[i].st.active)
             send_end(s, i, SLOG_INFO, "shutdown");
     recv_end(s, SLOG_INFO, "shutdown");
     free(s->xfer.buf);

@@ -2,6 +2,10 @@
  * flow control, as etcd streams its snapshots: the image never travels in
  * one frame nor sits whole in memory at either end.
  *
+ * The protocol's state machines (offer, windowed chunks, acknowledgements,
+ * stalls) are replica/snap_stream.h's, which the simulator drives too; this
+ * file is their driver over peer links, files and a worker thread.
+ *
  * The Raft core is unchanged: it asks to send a SNAPSHOT message with
  * metadata only (replica_config.stream_snapshots). The leader's side opens
  * the stored snapshot file, sends SNAP_OFFER (the message, the file's size,
@@ -46,6 +50,7 @@
 #include <uv.h>
 
 #include "raft/raft.h"
+#include "replica/snap_stream.h"
 #include "server/peer_codec.h"
 #include "storage/snap_reader.h"
 
@@ -59,17 +64,13 @@
 
 struct server;
 
+/* The sender's state machine is snap_stream.h's; this is its file and log. */
 struct snap_send {
-    bool active, accepted;
-    uint64_t id;
+    struct snap_sender st;
     int fd;
-    uint64_t size, sent, acked;
     struct raft_msg msg; /* the core's SNAPSHOT, no image */
-    uint64_t started_ms, started_cpu_ms, progress_ms;
+    uint64_t started_ms, started_cpu_ms;
     uint64_t link_connects; /* the link's count when it began: a redial ends it */
-    /* The last image delivered whole: the core's resends of it are not
-     * sent again while the receiver checks and installs it. */
-    uint64_t delivered_index, delivered_term, delivered_ms;
 };
 
 /* The receiver's last step runs on libuv's thread pool: fdatasync the file,
@@ -86,15 +87,16 @@ struct snap_check {
     char err[240];
 };
 
+/* The receiver's state machine is snap_stream.h's; this is its file, the
+ * checks of its bytes as they come and the check on a worker thread. */
 struct snap_recv {
-    bool active;
+    struct snap_receiver st;
     bool checking; /* the check runs on a thread: nothing else touches the file */
-    int peer;
-    uint64_t id, size, off, unsynced;
+    uint64_t unsynced;
     int fd;
     struct raft_msg msg;
     struct snap_reader *stream; /* block and file CRCs as the chunks come */
-    uint64_t started_ms, started_cpu_ms, progress_ms, received_ms;
+    uint64_t started_ms, started_cpu_ms, received_ms;
     struct snap_check check;
     uv_work_t work;
 };

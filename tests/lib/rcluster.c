@@ -4,6 +4,7 @@
 #include "rcluster.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,9 @@
 #include "common/rng.h"
 #include "kv/kv.h"
 #include "replica/replica.h"
+#include "replica/snap_stream.h"
 #include "router/router.h"
+#include "storage/crc32c.h"
 
 #define RC_MAX_NODES 7
 #define RC_MAX_CONNS 256
@@ -38,7 +41,44 @@ struct disk {
     raft_term snap_term;
     uint8_t *snap;
     size_t snap_len;
+    /* snap-<index>.recv: an image being received in chunks; durable once
+     * synced before its install; a crash loses it (the server deletes it
+     * at start). */
+    uint8_t *recv;
+    size_t recv_len, recv_cap;
+    raft_index recv_index;
+    bool recv_durable;
 };
+
+static void disk_recv_drop(struct disk *d)
+{
+    free(d->recv);
+    d->recv = NULL;
+    d->recv_len = d->recv_cap = 0;
+    d->recv_index = 0;
+    d->recv_durable = false;
+}
+
+/* Write a received chunk at off (a hole before it reads as zeros). */
+static void disk_recv_write(struct disk *d, uint64_t off, const uint8_t *data, size_t len)
+{
+    size_t end = (size_t)off + len;
+    if (end > d->recv_cap) {
+        size_t cap = d->recv_cap ? d->recv_cap : 256;
+        while (cap < end)
+            cap *= 2;
+        d->recv = realloc(d->recv, cap);
+        if (!d->recv)
+            abort();
+        d->recv_cap = cap;
+    }
+    if (off > d->recv_len)
+        memset(d->recv + d->recv_len, 0, (size_t)off - d->recv_len);
+    memcpy(d->recv + off, data, len);
+    if (end > d->recv_len)
+        d->recv_len = end;
+    d->recv_durable = false;
+}
 
 static int disk_load(void *impl, struct raft_restore *out)
 {
@@ -171,11 +211,14 @@ static void disk_free(struct disk *d)
     free(d->log);
     free(d->restore);
     free(d->snap);
+    disk_recv_drop(d);
 }
 
 /* ---- state ------------------------------------------------------------------ */
 
-enum msg_kind { MSG_RAFT, MSG_FWD, MSG_ANS };
+enum msg_kind { MSG_RAFT, MSG_FWD, MSG_ANS, MSG_SNAP };
+/* MSG_SNAP's frames (peer_codec.h's 5-7). */
+enum snap_frame { SF_OFFER, SF_CHUNK, SF_ACK };
 
 struct msg {
     uint64_t at, seq;
@@ -194,6 +237,14 @@ struct msg {
     uint8_t status;
     int code;
     int32_t value;
+    /* MSG_SNAP: an offer (raft: the SNAPSHOT message, no image), a chunk
+     * (data, crc) or an acknowledgement (off, ack) of transfer xid */
+    uint8_t frame, ack;
+    bool counted;     /* a chunk's first copy: counted in flight */
+    uint64_t xid, size, off;
+    uint32_t crc, len;
+    uint32_t img_crc; /* an offer: the whole image's CRC (for the checks, not on the wire) */
+    uint8_t *data;
 };
 
 /* A replica submission: the router's local attempt, or a forward in. */
@@ -229,6 +280,22 @@ struct node {
         size_t len;
         uint64_t done_at;
     } bg;
+    /* Chunked InstallSnapshot (snap_stream.h): a sender per peer, holding
+     * the image it sends (as the server holds the file open), and the
+     * receiver, whose file is disk.recv. */
+    struct {
+        struct snap_sender st;
+        uint8_t *img;
+        size_t len;
+    } out[RC_MAX_NODES];
+    struct {
+        struct snap_receiver st;
+        struct raft_msg msg; /* the offer's (a copy), no image */
+        uint32_t img_crc;
+        bool checking; /* durable and check under way, done at check_at */
+        uint64_t check_at;
+    } in;
+    uint64_t next_xid; /* drawn at each start: ids differ across incarnations */
 };
 
 struct conn {
@@ -263,6 +330,15 @@ struct rcluster {
     int leader_of_term[RC_MAX_TERMS];
     struct rcluster_snapshots snap;
     uint64_t snapshots_done, snapshots_cut;
+    struct snap_stream_config xcfg;
+    struct rng xg; /* the transfers' draws, apart: a run without one draws as before */
+    uint64_t last_snap_fifo[RC_MAX_NODES][RC_MAX_NODES];
+    /* Chunks of a's current transfer to b on the link (first copies). */
+    uint64_t inflight[RC_MAX_NODES][RC_MAX_NODES], inflight_xid[RC_MAX_NODES][RC_MAX_NODES];
+    struct rcluster_transfers xfers;
+    /* links.chunk_faults hits a transfer in the middle: its snapshot
+     * frames are lost until then (both ways). */
+    uint64_t snap_silent_until[RC_MAX_NODES][RC_MAX_NODES];
     rcluster_done_fn done;
     void *ctx;
     char error[512];
@@ -276,6 +352,22 @@ static void fail(struct rcluster *c, const char *fmt, const char *a, long long x
     snprintf(what, sizeof what, fmt, a, x, y);
     snprintf(c->error, sizeof c->error, "t=%llums step %llu: %s", (unsigned long long)c->now,
              (unsigned long long)c->steps, what);
+}
+
+/* store->adopt_snapshot: the received file becomes the snapshot, as
+ * disk_snapshot; only a whole image made durable may. */
+static int disk_adopt(void *impl, raft_index i, raft_term t)
+{
+    struct disk *d = impl;
+    struct node *nd = (struct node *)((char *)d - offsetof(struct node, disk));
+    if (!d->recv || !d->recv_durable || d->recv_index != i) {
+        fail(nd->c, "node %s%lld adopted a received snapshot that is not durable (index %lld)", "",
+             nd->id, (long long)i);
+        return -1;
+    }
+    int rc = disk_snapshot(d, i, t, d->recv, d->recv_len);
+    disk_recv_drop(d);
+    return rc;
 }
 
 /* ---- the event queue: a binary heap by (at, seq) ---------------------------- */
@@ -462,6 +554,343 @@ static void rt_finish(void *ctx, void *user, enum replica_status status, const c
     cop_result(nd->c, cop_of(user), status, 0, 0);
 }
 
+/* ---- chunked InstallSnapshot (snap_stream.h) over the links ------------------------ */
+
+/* A snapshot frame rides its own stream per link, in order as on TCP; with
+ * links.chunk_faults each frame may also be dropped, overtake earlier
+ * ones, or be duplicated (the copy arriving up to 400 ms late, as from an
+ * earlier connection), and a chunk's bytes corrupted (its CRC kept). */
+static void snap_frame_send(struct rcluster *c, struct msg *m)
+{
+    m->kind = MSG_SNAP;
+    double f = c->links.chunk_faults;
+    struct rng *g = &c->xg;
+    int copies = 1;
+    if (f > 0 && rng_double(g) < f)
+        copies = 0;
+    else if (f > 0 && rng_double(g) < f)
+        copies = 2;
+    if (m->frame == SF_CHUNK && copies && f > 0 && rng_double(g) < f)
+        m->data[rng_below(g, m->len)] ^= (uint8_t)(1u << rng_below(g, 8));
+    if (c->cut[m->from][m->to] || c->now < c->snap_silent_until[m->from][m->to])
+        copies = 0;
+    for (int i = 0; i < copies; i++) {
+        struct msg q = *m;
+        uint64_t span = c->links.latency_max_ms - c->links.latency_min_ms;
+        q.at = c->now + c->links.latency_min_ms + (span ? rng_below(g, span + 1) : 0);
+        if (i > 0) {
+            q.at += rng_below(g, 400); /* a late copy, as from an earlier connection */
+        } else if (f > 0 && rng_double(g) < f) {
+            /* overtakes what was sent before it */
+        } else if (q.at < c->last_snap_fifo[m->from][m->to]) {
+            q.at = c->last_snap_fifo[m->from][m->to];
+        } else {
+            c->last_snap_fifo[m->from][m->to] = q.at;
+        }
+        if (i > 0) {
+            q.data = NULL;
+            q.counted = false;
+            if (m->len) {
+                q.data = malloc(m->len);
+                if (!q.data)
+                    abort();
+                memcpy(q.data, m->data, m->len);
+            }
+            if (m->frame == SF_OFFER && raft_msg_copy(&q.raft, &m->raft) != RAFT_OK)
+                abort();
+        } else if (m->frame == SF_CHUNK && m->xid == c->inflight_xid[m->from][m->to]) {
+            q.counted = true;
+            c->inflight[m->from][m->to]++;
+        }
+        heap_push(c, &q);
+    }
+    if (copies == 0) {
+        free(m->data);
+        if (m->frame == SF_OFFER)
+            raft_msg_release(&m->raft);
+    }
+}
+
+static void snap_frame_free(struct rcluster *c, struct msg *m)
+{
+    if (m->counted && m->xid == c->inflight_xid[m->from][m->to])
+        c->inflight[m->from][m->to]--;
+    free(m->data);
+    if (m->frame == SF_OFFER)
+        raft_msg_release(&m->raft);
+}
+
+static void xfer_ack(struct node *nd, int to, const struct snap_step *st)
+{
+    struct msg q = {.frame = SF_ACK, .from = nd->id, .to = to, .xid = st->ack_id, .off = st->ack_off,
+                    .ack = st->ack_status};
+    snap_frame_send(nd->c, &q);
+}
+
+/* The sender's end, whatever the reason: its image is let go. */
+static void xfer_send_end(struct node *nd, int peer)
+{
+    if (!nd->out[peer].st.active)
+        return;
+    if (snap_send_end(&nd->out[peer].st, nd->c->now) == SNAP_SEND_CUT)
+        nd->c->xfers.cut_send++;
+    free(nd->out[peer].img);
+    nd->out[peer].img = NULL;
+    nd->out[peer].len = 0;
+}
+
+/* The receiver's end: its file goes. */
+static void xfer_recv_end(struct node *nd, bool cut)
+{
+    if (nd->in.st.state == SNAP_RECV_IDLE)
+        return;
+    nd->c->xfers.cut_recv += cut;
+    disk_recv_drop(&nd->disk);
+    snap_recv_reset(&nd->in.st);
+    raft_msg_release(&nd->in.msg);
+    nd->in.checking = false;
+}
+
+/* replica_config.send for a SNAPSHOT with no image: offer the disk's. */
+static void xfer_send(struct node *nd, const struct raft_msg *m)
+{
+    struct rcluster *c = nd->c;
+    struct disk *d = &nd->disk;
+    if (!snap_send_wanted(&nd->out[m->to].st, &c->xcfg, m->snap_index, m->snap_term, m->term, c->now))
+        return;
+    xfer_send_end(nd, m->to);
+    if (c->cut[nd->id][m->to] || d->snap_index != m->snap_index || !d->snap || d->snap_len == 0)
+        return;
+    uint8_t *img = malloc(d->snap_len);
+    if (!img)
+        abort();
+    memcpy(img, d->snap, d->snap_len);
+    uint64_t id = ++nd->next_xid;
+    snap_send_begin(&nd->out[m->to].st, id, d->snap_len, m->snap_index, m->snap_term, m->term, c->now);
+    nd->out[m->to].img = img;
+    nd->out[m->to].len = d->snap_len;
+    c->inflight_xid[nd->id][m->to] = id;
+    c->inflight[nd->id][m->to] = 0;
+    c->xfers.started++;
+    struct msg q = {.frame = SF_OFFER, .from = nd->id, .to = m->to, .xid = id, .size = d->snap_len,
+                    .img_crc = crc32c(img, d->snap_len)};
+    if (raft_msg_copy(&q.raft, m) != RAFT_OK)
+        abort();
+    snap_frame_send(c, &q);
+}
+
+/* The sender's turn: end what must end, send what the windows allow. */
+static void xfer_pump(struct node *nd)
+{
+    struct rcluster *c = nd->c;
+    bool leading = replica_role(nd->r) == RAFT_LEADER;
+    for (int p = 0; p < c->n; p++) {
+        struct snap_sender *t = &nd->out[p].st;
+        if (!t->active)
+            continue;
+        if (c->cut[nd->id][p] || !leading || replica_term(nd->r) != t->term ||
+            snap_send_tick(t, &c->xcfg, c->now).end) {
+            xfer_send_end(nd, p); /* link down, no longer leading its term, stalled */
+            continue;
+        }
+        uint64_t off, len;
+        while (snap_send_next(t, &c->xcfg, &off, &len)) {
+            if (off + len > nd->out[p].len) {
+                fail(c, "node %s%lld: chunk past the image at %lld", "", nd->id, (long long)off);
+                return;
+            }
+            struct msg q = {.frame = SF_CHUNK, .from = nd->id, .to = p, .xid = t->id, .off = off,
+                            .len = (uint32_t)len, .data = malloc(len)};
+            if (!q.data)
+                abort();
+            memcpy(q.data, nd->out[p].img + off, len);
+            q.crc = crc32c(q.data, len);
+            snap_send_sent(t, len);
+            c->xfers.chunks++;
+            snap_frame_send(c, &q);
+            if (c->inflight[nd->id][p] > c->xcfg.window)
+                fail(c, "node %s%lld has %lld chunks of one transfer in flight, more than the window",
+                     "", nd->id, (long long)c->inflight[nd->id][p]);
+        }
+    }
+}
+
+static void xfer_offer(struct node *nd, struct msg *m)
+{
+    struct rcluster *c = nd->c;
+    struct snap_receiver *r = &nd->in.st;
+    struct snap_step st = {.ack = true, .ack_id = m->xid, .ack_status = SNAP_ACK_REFUSED};
+    enum snap_offer_kind kind = snap_recv_offer(r, m->from, m->xid);
+    if (m->raft.from != m->from || m->raft.to != nd->id || kind == SNAP_OFFER_BUSY) {
+        xfer_ack(nd, m->from, &st);
+        return;
+    }
+    if (kind == SNAP_OFFER_DUPLICATE)
+        return;
+    if (m->raft.snap_index <= replica_commit_index(nd->r)) {
+        replica_receive_snapshot_file(nd->r, &m->raft, c->now); /* the core answers it has it */
+        st.ack_status = SNAP_ACK_DONE;
+        xfer_ack(nd, m->from, &st);
+        return;
+    }
+    if (kind == SNAP_OFFER_REPLACES)
+        xfer_recv_end(nd, true);
+    disk_recv_drop(&nd->disk);
+    nd->disk.recv_index = m->raft.snap_index;
+    st = snap_recv_begin(r, m->from, m->xid, m->size, c->now);
+    raft_msg_release(&nd->in.msg);
+    if (raft_msg_copy(&nd->in.msg, &m->raft) != RAFT_OK) /* its configuration too */
+        abort();
+    nd->in.img_crc = m->img_crc;
+    xfer_ack(nd, m->from, &st);
+}
+
+static void xfer_chunk(struct node *nd, struct msg *m)
+{
+    struct rcluster *c = nd->c;
+    struct snap_receiver *r = &nd->in.st;
+    bool ours = r->state == SNAP_RECV_RECEIVING && r->peer == m->from && r->id == m->xid;
+    struct snap_step st =
+        snap_recv_chunk(r, m->from, m->xid, m->off, m->len, crc32c(m->data, m->len) == m->crc, c->now);
+    if (st.write && !ours)
+        fail(c, "node %s%lld wrote a chunk of a transfer it did not accept (from %lld)", "", nd->id,
+             m->from);
+    if (st.write && st.write_off != nd->disk.recv_len)
+        fail(c, "node %s%lld wrote a chunk at %lld, not at its file's end", "", nd->id,
+             (long long)st.write_off);
+    if (st.end)
+        xfer_recv_end(nd, true);
+    if (st.write)
+        disk_recv_write(&nd->disk, st.write_off, m->data, (size_t)st.write_len);
+    if (st.ack)
+        xfer_ack(nd, m->from, &st);
+    double f = c->links.chunk_faults;
+    if (st.write && !st.install && f > 0 && rng_double(&c->xg) < 2 * f) {
+        /* A fault in the middle: the transfer's link goes silent both ways
+         * for 0.5-0.9 s, about the stall timeout (a paused peer, a
+         * half-open connection). */
+        c->snap_silent_until[m->from][nd->id] = c->snap_silent_until[nd->id][m->from] =
+            c->now + 500 + rng_below(&c->xg, 400);
+    }
+    if (st.install) {
+        /* fdatasync and the check run in the background for 1-20 ms */
+        nd->in.checking = true;
+        nd->in.check_at = c->now + 1 + rng_below(&c->xg, 20);
+    }
+}
+
+/* The file is durable now and checked: hand it to the core. A member never
+ * installs a partial or corrupted image. */
+static void xfer_install(struct node *nd)
+{
+    struct rcluster *c = nd->c;
+    struct disk *d = &nd->disk;
+    nd->in.checking = false;
+    d->recv_durable = true;
+    if (d->recv_len != nd->in.st.size || crc32c(d->recv, d->recv_len) != nd->in.img_crc) {
+        fail(c, "node %s%lld: asked to install a partial or corrupted image (%lld bytes)", "",
+             nd->id, (long long)d->recv_len);
+        xfer_recv_end(nd, true);
+        return;
+    }
+    struct kv_store *kv = kv_store_new();
+    uint64_t index = 0, term = 0;
+    if (!kv || kv_restore(kv, d->recv, d->recv_len, &index, &term) != 0 ||
+        index != nd->in.msg.snap_index || term != nd->in.msg.snap_term) {
+        fail(c, "node %s%lld: a whole image does not load (index %lld)", "", nd->id, (long long)index);
+        kv_store_free(kv);
+        xfer_recv_end(nd, true);
+        return;
+    }
+    c->xfers.installed++;
+    struct raft_msg msg = nd->in.msg;
+    replica_receive_snapshot_prepared(nd->r, &msg, kv, c->now); /* takes kv */
+    xfer_recv_end(nd, false); /* a file the core did not take is deleted */
+}
+
+static void xfer_check(struct rcluster *c, struct node *nd, uint64_t slack);
+
+/* A node's timer: the check's end, stalls, the senders' windows. */
+static void xfer_tick(struct node *nd)
+{
+    struct rcluster *c = nd->c;
+    if (nd->in.checking && nd->in.check_at <= c->now)
+        xfer_install(nd);
+    if (snap_recv_tick(&nd->in.st, &c->xcfg, c->now).end)
+        xfer_recv_end(nd, true);
+    xfer_pump(nd);
+    xfer_check(c, nd, 0); /* what was due has ended */
+}
+
+static uint64_t xfer_deadline(const struct node *nd)
+{
+    const struct rcluster *c = nd->c;
+    uint64_t a = nd->in.checking ? nd->in.check_at : snap_recv_deadline(&nd->in.st, &c->xcfg);
+    for (int p = 0; p < c->n; p++) {
+        uint64_t b = snap_send_deadline(&nd->out[p].st, &c->xcfg);
+        if (b < a)
+            a = b;
+    }
+    return a;
+}
+
+static void xfer_deliver(struct node *nd, struct msg *m)
+{
+    struct rcluster *c = nd->c;
+    if (m->frame == SF_OFFER) {
+        xfer_offer(nd, m);
+    } else if (m->frame == SF_CHUNK) {
+        xfer_chunk(nd, m);
+    } else {
+        struct snap_sender *t = &nd->out[m->from].st;
+        struct snap_sender before = *t;
+        struct snap_step st = snap_send_ack(t, m->xid, m->off, m->ack, c->now);
+        if ((!before.active || before.id != m->xid) &&
+            (st.end || t->acked != before.acked || t->accepted != before.accepted))
+            fail(c, "node %s%lld took an acknowledgement of another transfer (from %lld)", "",
+                 nd->id, m->from);
+        if (st.end)
+            xfer_send_end(nd, m->from);
+        xfer_pump(nd);
+    }
+}
+
+/* The end of a node's transfers when it stops; with `reset`, its peers
+ * see their connections to it close at once (a crashed process's sockets
+ * are reset), else they find out by the stall timeout. */
+static void xfer_node_stop(struct node *nd, bool reset)
+{
+    struct rcluster *c = nd->c;
+    for (int p = 0; p < c->n; p++)
+        xfer_send_end(nd, p);
+    xfer_recv_end(nd, true);
+    disk_recv_drop(&nd->disk);
+    for (int p = 0; reset && p < c->n; p++) {
+        struct node *o = &c->nodes[p];
+        if (p == nd->id || !o->alive)
+            continue;
+        if (snap_recv_peer_gone(&o->in.st, nd->id).end)
+            xfer_recv_end(o, true);
+        xfer_send_end(o, nd->id);
+    }
+}
+
+/* Transfers that outlived their stall timeout would be a leak: none is
+ * `slack` ms past its deadline (0 after the node's timer ran; 1 after any
+ * step: other events at the deadline may run before the timer). */
+static void xfer_check(struct rcluster *c, struct node *nd, uint64_t slack)
+{
+    if (nd->in.st.state == SNAP_RECV_RECEIVING &&
+        c->now >= snap_recv_deadline(&nd->in.st, &c->xcfg) + slack)
+        fail(c, "node %s%lld: a receive outlived its stall timeout (since %lld)", "", nd->id,
+             (long long)nd->in.st.progress_ms);
+    if (nd->in.st.state == SNAP_RECV_INSTALLING && !nd->in.checking)
+        fail(c, "node %s%lld: an install nobody runs (%lld)", "", nd->id, 0);
+    for (int p = 0; p < c->n; p++)
+        if (nd->out[p].st.active && c->now >= snap_send_deadline(&nd->out[p].st, &c->xcfg) + slack)
+            fail(c, "node %s%lld: a send to %lld outlived its stall timeout", "", nd->id, p);
+}
+
 /* ---- the replica's callbacks ---------------------------------------------------- */
 
 static void rp_send(void *ctx, const struct raft_msg *m)
@@ -470,6 +899,10 @@ static void rp_send(void *ctx, const struct raft_msg *m)
     struct rcluster *c = nd->c;
     if (m->to < 0 || m->to >= c->n || c->cut[nd->id][m->to])
         return;
+    if (m->type == RAFT_MSG_SNAPSHOT && m->snap_len == 0) {
+        xfer_send(nd, m); /* streamed in chunks (config.stream_snapshots) */
+        return;
+    }
     int copies = 1 + (rng_double(&c->g) < c->links.duplicate);
     for (int i = 0; i < copies; i++) {
         if (rng_double(&c->g) < c->links.drop)
@@ -563,8 +996,11 @@ static void node_start(struct node *nd, uint64_t seed)
                                           .append = disk_append, .save_snapshot = disk_snapshot,
                                           .sync = disk_sync,
                                           .load_snapshot = disk_load_snapshot,
-                                          .read_snapshot = disk_read_snapshot};
+                                          .read_snapshot = disk_read_snapshot,
+                                          .adopt_snapshot = disk_adopt};
     rc.store = &nd->seam;
+    rc.stream_snapshots = true;
+    nd->next_xid = rng_next(&c->xg);
     nd->r = replica_new(&rc, c->now);
     struct router_config tc;
     router_config_default(&tc, nd->id, c->n);
@@ -604,7 +1040,8 @@ static uint64_t node_deadline(const struct node *nd)
         a = b;
     if (nd->bg.running && nd->bg.done_at < a)
         a = nd->bg.done_at;
-    return a;
+    uint64_t x = xfer_deadline(nd);
+    return x < a ? x : a;
 }
 
 static void check_node(struct rcluster *c, struct node *nd)
@@ -615,6 +1052,7 @@ static void check_node(struct rcluster *c, struct node *nd)
     if (applied < nd->applied)
         fail(c, "node %s%lld applied index went down to %lld", "", nd->id, (long long)applied);
     nd->applied = applied;
+    xfer_check(c, nd, 1);
     if (replica_role(nd->r) == RAFT_LEADER) {
         raft_term t = replica_term(nd->r);
         if (t < RC_MAX_TERMS) {
@@ -644,7 +1082,10 @@ struct rcluster *rcluster_new_snapshots(int n, uint64_t seed, rcluster_done_fn d
     c->done = done;
     c->ctx = ctx;
     rng_seed(&c->g, seed ^ 0x7e57c0deULL);
+    rng_seed(&c->xg, seed ^ 0x5c4a9bULL);
     c->links = (struct rcluster_links){.latency_min_ms = 1, .latency_max_ms = 1};
+    c->xcfg = (struct snap_stream_config){
+        .chunk = c->snap.chunk_bytes ? c->snap.chunk_bytes : 64, .window = 4, .stall_ms = 600};
     for (int t = 0; t < RC_MAX_TERMS; t++)
         c->leader_of_term[t] = -1;
     for (int i = 0; i < n; i++) {
@@ -662,6 +1103,7 @@ static void node_stop(struct node *nd)
     if (nd->bg.running) /* the child dies with it: the old snapshot stays */
         nd->c->snapshots_cut++;
     bg_drop(nd);
+    xfer_node_stop(nd, false);
     router_free(nd->rt); /* its operations end below, with their connections */
     replica_free(nd->r);
     nd->rt = NULL;
@@ -682,6 +1124,8 @@ void rcluster_free(struct rcluster *c)
     for (size_t i = 0; i < c->n_heap; i++)
         if (c->heap[i].kind == MSG_RAFT)
             raft_msg_release(&c->heap[i].raft);
+        else if (c->heap[i].kind == MSG_SNAP)
+            snap_frame_free(c, &c->heap[i]);
     free(c->heap);
     free(c->cops);
     free(c);
@@ -726,6 +1170,7 @@ void rcluster_crash(struct rcluster *c, int node)
     struct node *nd = &c->nodes[node];
     if (!nd->alive)
         return;
+    xfer_node_stop(nd, rng_below(&c->xg, 2) == 0);
     node_stop(nd);
     /* Its connections break: what they had in flight is unknown. */
     for (int i = 0; i < c->n_conns; i++) {
@@ -794,6 +1239,20 @@ static void deliver(struct rcluster *c, struct msg *m)
 {
     struct node *nd = &c->nodes[m->to];
     bool cut = c->cut[m->from][m->to] && (m->kind == MSG_RAFT || c->links.stream_gaps);
+    if (m->kind == MSG_SNAP) {
+        bool live = nd->alive && !c->cut[m->from][m->to];
+        if (m->counted && m->xid == c->inflight_xid[m->from][m->to])
+            c->inflight[m->from][m->to]--;
+        m->counted = false;
+        if (live)
+            xfer_deliver(nd, m);
+        snap_frame_free(c, m);
+        if (!live)
+            return;
+        node_end_batch(nd);
+        check_node(c, nd);
+        return;
+    }
     if (!nd->alive || cut) {
         if (m->kind == MSG_RAFT)
             raft_msg_release(&m->raft);
@@ -841,6 +1300,7 @@ static bool step(struct rcluster *c, uint64_t until)
         struct node *nd = &c->nodes[who];
         if (nd->bg.running && nd->bg.done_at <= c->now)
             bg_finish(nd);
+        xfer_tick(nd);
         replica_tick(nd->r, c->now);
         router_tick(nd->rt, c->now);
         node_end_batch(nd);
@@ -868,6 +1328,25 @@ void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t
 {
     *done = c->snapshots_done;
     *cut = c->snapshots_cut;
+}
+
+void rcluster_transfer_counts(const struct rcluster *c, struct rcluster_transfers *out)
+{
+    *out = c->xfers;
+}
+
+int rcluster_transfers_active(const struct rcluster *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->n; i++) {
+        const struct node *nd = &c->nodes[i];
+        if (!nd->alive)
+            continue;
+        n += nd->in.st.state != SNAP_RECV_IDLE;
+        for (int p = 0; p < c->n; p++)
+            n += nd->out[p].st.active;
+    }
+    return n;
 }
 
 bool rcluster_check_maps(struct rcluster *c)

@@ -31,11 +31,23 @@
  * replica_snapshot_done() a random [min_ms, max_ms] later in simulated
  * time, while heartbeats, replication and clients go on; a crash meanwhile
  * loses it (the old snapshot stays) and the node restarts from the old
- * one. Lagging followers catch up by InstallSnapshot from the disk's image.
+ * one. Lagging followers catch up by InstallSnapshot, streamed in chunks
+ * by replica/snap_stream.h's state machines (the server's): an offer, at
+ * most 4 chunks of chunk_bytes unacknowledged, acknowledgements, a 600 ms
+ * stall timeout, the receiver's file on the model disk (lost in a crash),
+ * synced and checked 1-20 ms after its last chunk, then installed.
+ * Transfers are cut by partitions, crashes of either end (whose peers see
+ * the connection close at once, or only by the stall timeout), leader
+ * changes and links.chunk_faults.
  *
  * After every step the simulator checks: at most one leader per term, a
  * node's applied index never goes down while it lives, and every operation
- * ends at most once. rcluster_error() holds the first violation.
+ * ends at most once; for snapshot transfers: no more chunks of a transfer
+ * in flight than the window, acknowledgements and chunks of another
+ * transfer change nothing, a chunk is written only at its file's end, no
+ * transfer outlives its stall timeout (each end ends it: no leak), and a
+ * member is asked to install only a whole, uncorrupted, durable image.
+ * rcluster_error() holds the first violation.
  */
 #ifndef RAFTKV_TEST_RCLUSTER_H
 #define RAFTKV_TEST_RCLUSTER_H
@@ -65,6 +77,12 @@ struct rcluster_links {
     double duplicate; /* Raft messages only */
     double stall;     /* a forward or answer holds up its stream for 0.2-1 s */
     bool stream_gaps; /* forwards and answers may be lost with later ones arriving */
+    /* Snapshot transfer frames ride their own in-order stream per link;
+     * each is also dropped, duplicated (the copy late) or let overtake
+     * earlier ones, and a chunk's bytes corrupted, each with this
+     * probability; and with twice it, a chunk received mid-transfer makes
+     * the transfer's link silent both ways for 0.5-0.9 s. */
+    double chunk_faults;
 };
 
 struct rcluster;
@@ -73,6 +91,15 @@ struct rcluster_snapshots {
     raft_index threshold;  /* snapshot every this many applied entries; 0: never */
     uint64_t min_ms, max_ms; /* how long each takes */
     size_t apply_batch;    /* replica_config.apply_batch (0: its default) */
+    uint32_t chunk_bytes;  /* InstallSnapshot chunk size (0: 64 bytes) */
+};
+
+/* Chunked InstallSnapshot transfers so far. */
+struct rcluster_transfers {
+    uint64_t started;   /* offers sent */
+    uint64_t chunks;    /* chunks sent */
+    uint64_t installed; /* images received whole, durable, checked, handed to the core */
+    uint64_t cut_send, cut_recv; /* ended unfinished at the sender, at the receiver */
 };
 
 struct rcluster *rcluster_new(int n, uint64_t seed, rcluster_done_fn done, void *ctx);
@@ -82,6 +109,9 @@ struct rcluster *rcluster_new_snapshots(int n, uint64_t seed, rcluster_done_fn d
 bool rcluster_snapshot_running(const struct rcluster *c, int node);
 /* Snapshots finished, and cut short by a crash, so far. */
 void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t *cut);
+void rcluster_transfer_counts(const struct rcluster *c, struct rcluster_transfers *out);
+/* Transfers under way at live nodes, counting each end. */
+int rcluster_transfers_active(const struct rcluster *c);
 void rcluster_free(struct rcluster *c);
 void rcluster_set_links(struct rcluster *c, const struct rcluster_links *l);
 

@@ -29,6 +29,11 @@
  *   RAFTKV_NO_SNAPSHOTS=1  no background snapshots (half the schedules take
  *                        them: durable 20-400 ms after they begin, crashes
  *                        in the middle of some)
+ * Lagging members catch up by chunked InstallSnapshot (rcluster.h); in a
+ * third of the schedules its frames are faulted, and transfers are hit in
+ * the middle (a link silent for about the stall timeout). The
+ * second test runs 40 schedules that all snapshot every 5-20 entries and
+ * fault 1-4% of the transfer frames (the same variables apply).
  * A failure prints `seed=S` and what failed.
  */
 #include <criterion/criterion.h>
@@ -259,6 +264,11 @@ static void dump(const struct lin_op *h, size_t n, const struct lin_report *rep)
 /* Runs one schedule; NULL or a malloc'd description of what failed. */
 /* Background snapshots finished, and cut short by a crash, over the run. */
 static uint64_t snapshots_done, snapshots_cut;
+/* Chunked snapshot transfers over the run. */
+static struct rcluster_transfers xfers;
+/* The transfer schedules: every one snapshots often (5-20 entries) and
+ * faults 1-4% of the transfer frames. */
+static bool transfer_focus;
 
 static char *run_schedule(uint64_t seed, size_t *undecided)
 {
@@ -278,10 +288,23 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
         snap.min_ms = 20 + rng_below(&sg, 100);
         snap.max_ms = snap.min_ms + rng_below(&sg, 300);
     }
+    if (transfer_focus) {
+        snap.threshold = 5 + rng_below(&sg, 16);
+        snap.min_ms = 10 + rng_below(&sg, 50);
+        snap.max_ms = snap.min_ms + rng_below(&sg, 100);
+    }
     /* And a third apply committed entries a few per flush, so reads the
      * core declares ready often wait for a backlog. */
     if (rng_below(&sg, 3) == 0)
         snap.apply_batch = 1 + rng_below(&sg, 4);
+    /* Lagging members catch up by chunked InstallSnapshot: chunks of 8-64
+     * bytes, so an image spans several windows; a third of the schedules
+     * also drop, duplicate, reorder and corrupt 1-4% of its frames and hit
+     * as many transfers in the middle. */
+    snap.chunk_bytes = 8 + (uint32_t)rng_below(&sg, 57);
+    double chunk_faults = rng_below(&sg, 3) == 0 ? 0.01 + rng_double(&sg) * 0.03 : 0;
+    if (transfer_focus && chunk_faults == 0)
+        chunk_faults = 0.01 + rng_double(&sg) * 0.03;
     run.c = rcluster_new_snapshots(run.n, seed, on_done, &run, &snap);
     cr_assert_not_null(run.c);
     struct rcluster *c = run.c;
@@ -293,6 +316,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     double stall = rng_below(&run.g, 2) ? rng_double(&run.g) * 0.02 : 0;
     links.stall = getenv("RAFTKV_NO_STREAM_STALLS") ? 0 : stall;
     links.stream_gaps = getenv("RAFTKV_NO_STREAM_GAPS") == NULL;
+    links.chunk_faults = chunk_faults;
     rcluster_set_links(c, &links);
     run.n_open = 2 * run.n;
     for (int i = 0; i < run.n_open; i++)
@@ -352,6 +376,17 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     rcluster_elapse(c, 500);
     if (!failure && rcluster_ok(c))
         rcluster_check_maps(c);
+    /* Healed, transfer frames too, and quiet: every transfer ends at both
+     * ends within a stall timeout (600 ms) of its last progress. */
+    links.chunk_faults = 0;
+    rcluster_set_links(c, &links);
+    for (int i = 0; i < 4 && rcluster_transfers_active(c) != 0; i++)
+        rcluster_elapse(c, 700);
+    if (!failure && rcluster_ok(c) && rcluster_transfers_active(c) != 0) {
+        snprintf(buf, sizeof buf, "%d snapshot transfer ends still active after the faults",
+                 rcluster_transfers_active(c));
+        failure = strdup(buf);
+    }
     if (!failure && !rcluster_ok(c))
         failure = strdup(rcluster_error(c));
     for (int k = 0; k < N_KEYS && !failure; k++) {
@@ -385,17 +420,25 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     rcluster_snapshot_counts(c, &sd, &sc);
     snapshots_done += sd;
     snapshots_cut += sc;
+    struct rcluster_transfers x;
+    rcluster_transfer_counts(c, &x);
+    xfers.started += x.started;
+    xfers.chunks += x.chunks;
+    xfers.installed += x.installed;
+    xfers.cut_send += x.cut_send;
+    xfers.cut_recv += x.cut_recv;
     rcluster_free(c);
     return failure;
 }
 
-Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_linearizable_in_connection_order,
-     .timeout = 600)
+/* Runs seeds (RAFTKV_SEED, RAFTKV_SCHEDULES, RAFTKV_SEED_FROM; n by
+ * default) and asserts they all passed. */
+static void run_seeds(const char *test, uint64_t n)
 {
     const char *one = getenv("RAFTKV_SEED");
     const char *count = getenv("RAFTKV_SCHEDULES");
     const char *from = getenv("RAFTKV_SEED_FROM");
-    uint64_t first = 1, n = 300;
+    uint64_t first = 1;
     if (one && *one) {
         first = strtoull(one, NULL, 10);
         n = 1;
@@ -405,16 +448,17 @@ Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_
         if (from && *from)
             first = strtoull(from, NULL, 10);
     }
-    printf("routed schedules: seeds %llu..%llu (replay one with RAFTKV_SEED=S)\n",
-           (unsigned long long)first, (unsigned long long)(first + n - 1));
+    printf("routed schedules%s: seeds %llu..%llu (replay one with RAFTKV_SEED=S)\n",
+           transfer_focus ? " (snapshot transfers)" : "", (unsigned long long)first,
+           (unsigned long long)(first + n - 1));
     fflush(stdout);
     size_t failures = 0, undecided = 0;
     for (uint64_t s = first; s < first + n; s++) {
         char *why = run_schedule(s, &undecided);
         if (why) {
             fprintf(stderr, "seed=%llu FAILED: %s\n  replay: RAFTKV_SEED=%llu build/tests/raft_tests "
-                            "--filter 'routed_schedules/*'\n",
-                    (unsigned long long)s, why, (unsigned long long)s);
+                            "--filter 'routed_schedules/%s'\n",
+                    (unsigned long long)s, why, (unsigned long long)s, test);
             free(why);
             if (++failures >= 5)
                 break;
@@ -423,11 +467,32 @@ Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_
     printf("routed schedules: %zu keys undecided within the checker's bound; %llu background "
            "snapshots taken, %llu cut short by a crash\n",
            undecided, (unsigned long long)snapshots_done, (unsigned long long)snapshots_cut);
+    printf("routed schedules: %llu snapshot transfers (%llu chunks), %llu installed, cut short "
+           "%llu times at the sender and %llu at the receiver\n",
+           (unsigned long long)xfers.started, (unsigned long long)xfers.chunks,
+           (unsigned long long)xfers.installed, (unsigned long long)xfers.cut_send,
+           (unsigned long long)xfers.cut_recv);
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
     cr_assert_leq(undecided, 3 * n / 100 + 1, "%zu keys undecided: the schedules are too hard to judge",
                   undecided);
     if (n >= 50 && !getenv("RAFTKV_NO_SNAPSHOTS")) {
         cr_assert_gt(snapshots_done, 0, "no background snapshot was taken");
         cr_assert_gt(snapshots_cut, 0, "no crash hit a background snapshot");
+        cr_assert_gt(xfers.installed, 0, "no chunked snapshot transfer was installed");
+        if (transfer_focus)
+            cr_assert_gt(xfers.cut_send + xfers.cut_recv, 0, "no snapshot transfer was cut");
     }
+}
+
+Test(routed_schedules, clients_on_every_node_through_the_routers_keep_histories_linearizable_in_connection_order,
+     .timeout = 600)
+{
+    run_seeds("clients*", 300);
+}
+
+Test(routed_schedules, chunked_snapshot_transfers_under_faults_install_only_whole_images_and_never_leak,
+     .timeout = 600)
+{
+    transfer_focus = true;
+    run_seeds("chunked*", 40);
 }
