@@ -272,6 +272,18 @@ int64_t kv_store_time(const struct kv_store *s);
  * out filled, or false. */
 bool kv_cluster_id(const struct kv_store *s, uint8_t out[16]);
 
+/* The cluster configuration as of the applied index: the latest CONFIG
+ * entry applied, its index and bytes (raft.h's encoding, then what the
+ * driver put after it: the server's member table). Snapshots carry it as
+ * the "raft_config" metadata entry (u64 index, then the bytes), so a node
+ * that restarts from a snapshot or installs one knows its configuration
+ * without the log that held the entry. An image without it (written
+ * before any change, or by an older release) leaves the store without one.
+ * set: 0, or -1 (no memory; len 1..KV_CONFIG_MAX_BYTES). get: false if none. */
+#define KV_CONFIG_MAX_BYTES (32u * 1024)
+int kv_set_configuration(struct kv_store *s, uint64_t index, const uint8_t *data, size_t len);
+bool kv_configuration(const struct kv_store *s, uint64_t *index, const uint8_t **data, size_t *len);
+
 /* ---- Snapshots (the format: src/storage/snap_format.h) ----
  * The map as a stream of records as of Raft (index, term), and the cluster
  * id as the header's "cluster_id" metadata entry: written to a

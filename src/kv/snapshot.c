@@ -10,7 +10,9 @@
  * header's metadata: "cluster_id" (its 16 bytes) once one was applied,
  * "version" (the write counter, u64), "time" (the latest entry time,
  * i64) and "deleted" (kv_internal.h: each bucket that saw a delete, as
- * bucket u16 and version u64; absent when none did), all little-endian; a
+ * bucket u16 and version u64; absent when none did) and "raft_config" (the
+ * configuration as of the image's index: u64 index of its CONFIG entry,
+ * then the entry's bytes, kv.h; absent before any), all little-endian; a
  * loader passes on names it does not know, and an image without the entry
  * leaves the store with no id. */
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #define META_VERSION "version"
 #define META_TIME "time"
 #define META_DELETED "deleted"
+#define META_CONFIG "raft_config"
 
 int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
                       void *ctx)
@@ -43,8 +46,14 @@ int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, k
         le_put64(deleted + 10 * n_deleted + 2, s->deleted[i]);
         n_deleted++;
     }
-    struct snap_meta meta[4];
+    struct snap_meta meta[5];
     size_t n_meta = 0;
+    static _Thread_local uint8_t config[8 + KV_CONFIG_MAX_BYTES];
+    if (s->config) {
+        le_put64(config, s->config_index);
+        memcpy(config + 8, s->config, s->config_len);
+        meta[n_meta++] = (struct snap_meta){.name = META_CONFIG, .value = config, .len = 8 + s->config_len};
+    }
     if (s->has_cluster_id)
         meta[n_meta++] = (struct snap_meta){
             .name = META_CLUSTER_ID, .value = s->cluster_id, .len = CLUSTER_ID_BYTES};
@@ -100,6 +109,9 @@ struct kv_loader {
     int64_t time_ms;
     uint64_t deleted[KV_DELETE_BUCKETS];
     uint64_t index, term, records;
+    uint8_t *config; /* the "raft_config" entry's bytes after its index */
+    uint32_t config_len;
+    uint64_t config_index;
     char err[240];
 };
 
@@ -179,6 +191,20 @@ static int on_meta(void *ctx, const struct snap_meta *m)
             }
             l->deleted[b] = le_get64(m->value + off + 2);
         }
+        return 0;
+    }
+    if (strcmp(m->name, META_CONFIG) == 0) {
+        /* Its index, then at least the core's two bytes (raft.h); once. */
+        if (l->config || m->len < 8 + 2 || m->len > 8 + KV_CONFIG_MAX_BYTES) {
+            snprintf(l->err, sizeof l->err, "bad metadata entry %s (%u bytes)", m->name, (unsigned)m->len);
+            return -1;
+        }
+        l->config = malloc(m->len - 8);
+        if (!l->config)
+            return -1;
+        memcpy(l->config, m->value + 8, m->len - 8);
+        l->config_len = m->len - 8;
+        l->config_index = le_get64(m->value);
         return 0;
     }
     if (strcmp(m->name, META_CLUSTER_ID) != 0)
@@ -261,6 +287,11 @@ int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index
         into->time_ms = l->time_ms;
         memcpy(into->deleted, l->deleted, sizeof into->deleted);
         memcpy(into->cluster_id, l->cluster_id, CLUSTER_ID_BYTES);
+        free(into->config);
+        into->config = l->config;
+        into->config_len = l->config_len;
+        into->config_index = l->config_index;
+        l->config = NULL;
     }
     return 0;
 }
@@ -283,6 +314,7 @@ void kv_loader_free(struct kv_loader *l)
         return;
     snap_reader_free(&l->rd);
     kv_map_free(&l->map);
+    free(l->config);
     free(l);
 }
 

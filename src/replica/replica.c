@@ -17,6 +17,16 @@ void replica_config_default(struct replica_config *c, int id, int n_nodes, uint6
     c->snapshot_threshold = 10000;
 }
 
+int replica_store_configuration(const struct kv_store *kv, struct raft_configuration *out)
+{
+    uint64_t index;
+    const uint8_t *data;
+    size_t len;
+    if (!kv_configuration(kv, &index, &data, &len))
+        return 0;
+    return raft_configuration_decode(data, len, out) == RAFT_OK ? 1 : -1;
+}
+
 struct replica *replica_new(const struct replica_config *config, uint64_t now_ms)
 {
     assert(config->send && config->complete);
@@ -46,6 +56,16 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
         r->applied = restore.snap_index;
         r->apply_to = restore.snap_index;
         r->snapshot_index = restore.snap_index;
+    }
+    /* The configuration as of the snapshot, from its image: the log that
+     * held the CONFIG entry may be compacted away. */
+    struct raft_configuration snap_conf;
+    if (restore.snap_index > 0 && !restore.snap_conf) {
+        int rc = replica_store_configuration(r->kv, &snap_conf);
+        if (rc < 0)
+            goto err_after_kv;
+        if (rc == 1)
+            restore.snap_conf = &snap_conf;
     }
     if (restore.n_entries > 0) {
         const struct raft_entry *last = &restore.entries[restore.n_entries - 1];
@@ -230,6 +250,18 @@ static int receive_staged(struct replica *r, const struct raft_msg *m, struct kv
     }
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
     e.receive = *m;
+    /* Our wire does not carry the configuration beside the image: the
+     * image does (kv.h, "raft_config"). */
+    struct raft_configuration conf;
+    if (!m->snap_conf && prepared) {
+        int crc = replica_store_configuration(prepared, &conf);
+        if (crc < 0) {
+            replica_retire_store(r, prepared);
+            return RAFT_ERR_INVALID;
+        }
+        if (crc == 1)
+            e.receive.snap_conf = &conf;
+    }
     struct raft_update u;
     int rc = raft_step(r->raft, &e, &u);
     r->snapshot_from_file = true;

@@ -133,6 +133,21 @@ static void table_for_configuration(struct server *s, struct member_table *next)
             *next = t;
         }
     }
+    /* No CONFIG entry in the log: the configuration came with a snapshot,
+     * and so did its table (kv.h, "raft_config"), if newer than ours. */
+    uint64_t ki;
+    const uint8_t *kb;
+    size_t kl;
+    if (ci == 0 && kv_configuration(replica_store(s->replica), &ki, &kb, &kl) && ki > s->members.index &&
+        kl > 2 + 2 * (size_t)kb[1]) {
+        size_t core = 2 + 2 * (size_t)kb[1];
+        struct member_table t;
+        memset(&t, 0, sizeof t);
+        if (member_table_decode(kb + core, kl - core, &t) == 0) {
+            *next = t;
+            ci = ki;
+        }
+    }
     next->index = ci > 0 ? ci : s->members.index;
     /* The core decides who is a member and how it votes; the table only
      * names them. An id the table cannot name yet waits for a MEMBERS frame. */
