@@ -433,10 +433,9 @@ static bool conn_tell_removed(struct peer_conn *c, const struct peer_hello *h)
 {
     struct server *s = c->srv;
     uint64_t index = s->members.index;
-    if (!s->replica || index == 0 || index > replica_commit_index(s->replica) ||
-        strcmp(h->sender, s->opt.id) == 0 || strcmp(h->receiver, s->opt.id) != 0 ||
-        member_table_find_name(&s->members, h->sender) >= 0 || !s->identity.has_cluster_id ||
-        memcmp(h->cluster_id, s->identity.cluster_id, sizeof h->cluster_id) != 0)
+    if (!s->replica || strcmp(h->receiver, s->opt.id) != 0 ||
+        !member_tell_removed(&s->members, replica_commit_index(s->replica), s->opt.id, h->sender) ||
+        !s->identity.has_cluster_id || memcmp(h->cluster_id, s->identity.cluster_id, sizeof h->cluster_id) != 0)
         return false;
     peer_scratch.len = 0;
     if (peer_encode_removed(&peer_scratch, index, h->sender) != PEER_OK ||

@@ -256,19 +256,17 @@ void server_members_told_removed(struct server *s, int from, const uint8_t *body
 {
     uint64_t index;
     char name[PEER_MAX_NAME + 1];
-    if (peer_decode_removed(body, len, &index, name) != PEER_OK || strcmp(name, s->opt.id) != 0) {
-        server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s reason=\"malformed removed frame, or about "
-                           "another member\"", s->opt.names[from]);
+    if (peer_decode_removed(body, len, &index, name) != PEER_OK) {
+        server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s reason=\"malformed removed frame\"",
+                           s->opt.names[from]);
         return;
     }
-    /* A removal we know a newer configuration than (re-added since, or the
-     * sender lags) is not ours to obey. */
     uint64_t known = s->members.index;
     if (s->replica && replica_configuration_index(s->replica) > known)
         known = replica_configuration_index(s->replica);
-    if (index <= known || s->shutting_down || !s->replica) {
-        server_log(SLOG_DEBUG, "member_removed_ignored", "from=%s index=%" PRIu64 " known=%" PRIu64,
-                   s->opt.names[from], index, known);
+    if (!member_removal_applies(s->opt.id, name, index, known) || s->shutting_down || !s->replica) {
+        server_log(SLOG_DEBUG, "member_removed_ignored", "from=%s name=%s index=%" PRIu64 " known=%" PRIu64,
+                   s->opt.names[from], name, index, known);
         return;
     }
     server_log(SLOG_ERROR, "member_removed", "name=%s index=%" PRIu64 " from=%s detail=\"the cluster's committed "
