@@ -20,7 +20,10 @@
  * not compared) and the sender's cluster id (16 bytes, all zero while the
  * sender does not know it): the receiver refuses a connection from a name
  * not in its member table, with another peer list, or with a cluster id
- * other than its own (when both are known). A MEMBERS frame follows.
+ * other than its own (when both are known). A MEMBERS frame follows. A
+ * HELLO from a member the receiver's committed configuration no longer
+ * holds is answered, on that connection (the one frame a listener ever
+ * writes), with REMOVED: that member was removed while it was down.
  * After it, every Raft message's `from` must be the HELLO's sender.
  *
  * Followers proxy client commands to the leader with PROXY_REQ frames (a
