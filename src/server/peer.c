@@ -20,7 +20,8 @@
  * the HELLO's sender is named by the certificate it was shown
  * (peer_gate.h). Inbound connections must open with a HELLO that names a
  * configured peer, addresses this server, and carries the fingerprint of
- * the same peer list; otherwise they are logged and closed. Until then a
+ * the same peer list; otherwise they are logged and closed (a member the
+ * committed configuration removed is first answered REMOVED). Until then a
  * connection may send PEER_PREAUTH_MAX_BYTES and has
  * --peer-handshake-timeout-ms (one sweep timer closes the late ones).
  * After it, every Raft message must claim to come from that peer.
@@ -162,8 +163,6 @@ static void link_established(struct peer_link *l)
         link_down(l, "TLS failed");
 }
 
-/* The peer sends frames only on the links it dialled: on ours, only TLS
- * records (its handshake, tickets, an alert). */
 /* Bytes the listener wrote back on our link: only a REMOVED frame may come
  * (we were removed while down); anything else closes the link. */
 static void link_answer(struct peer_link *l, const uint8_t *p, size_t n)
@@ -179,6 +178,8 @@ static void link_answer(struct peer_link *l, const uint8_t *p, size_t n)
     link_down(l, "unexpected data from peer");
 }
 
+/* The peer sends frames only on the links it dialled: on ours, only TLS
+ * records (its handshake, tickets, an alert) and at most one REMOVED. */
 static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct peer_link *l = st->data;

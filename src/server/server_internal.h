@@ -194,7 +194,8 @@ struct peer_link {
 };
 
 /* An inbound connection from a peer: we read its frames; we write only
- * TLS records (the handshake, tickets). */
+ * TLS records (the handshake, tickets) and, to a member the configuration
+ * removed, one REMOVED frame. */
 struct peer_conn {
     struct server *srv;
     uv_tcp_t tcp;
