@@ -309,6 +309,9 @@ const char *kv_loader_error(const struct kv_loader *l); /* what and at which off
 /* After a successful finish: the image's cluster id (true and out filled),
  * or false when it carries none. Restoring sets the store's id to it. */
 bool kv_loader_cluster_id(const struct kv_loader *l, uint8_t out[16]);
+/* The same for the image's configuration (kv_configuration), before the
+ * loader is freed; false when it carries none. */
+bool kv_loader_configuration(const struct kv_loader *l, uint64_t *index, const uint8_t **data, size_t *len);
 void kv_loader_free(struct kv_loader *l);
 /* A whole image in memory; s NULL only checks it. 0 or -1. */
 int kv_restore(struct kv_store *s, const uint8_t *data, size_t len, uint64_t *index,

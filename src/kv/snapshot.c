@@ -303,6 +303,16 @@ bool kv_loader_cluster_id(const struct kv_loader *l, uint8_t out[CLUSTER_ID_BYTE
     return l->has_cluster_id;
 }
 
+bool kv_loader_configuration(const struct kv_loader *l, uint64_t *index, const uint8_t **data, size_t *len)
+{
+    if (!l->config)
+        return false;
+    *index = l->config_index;
+    *data = l->config;
+    *len = l->config_len;
+    return true;
+}
+
 const char *kv_loader_error(const struct kv_loader *l)
 {
     return l->err[0] ? l->err : snap_reader_error(&l->rd);

@@ -200,6 +200,8 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
         return RAFT_ERR_INVALID;
     /* A snapshot the map cannot load would leave the core past entries the
      * map never saw: refuse it before the core adopts it. */
+    struct raft_configuration snap_conf;
+    bool have_conf = false;
     if (m->type == RAFT_MSG_SNAPSHOT) {
         /* Checked only (no map built), with its header's index and term and
          * its cluster id. */
@@ -213,6 +215,15 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
         uint8_t ours[CLUSTER_ID_BYTES], theirs[CLUSTER_ID_BYTES];
         bool other = ok && kv_cluster_id(r->kv, ours) && kv_loader_cluster_id(l, theirs) &&
                      memcmp(ours, theirs, sizeof ours) != 0;
+        /* The configuration as of the image, which our wire does not carry
+         * beside it (kv.h, "raft_config"). */
+        uint64_t ci;
+        const uint8_t *cb;
+        size_t cl;
+        if (ok && !m->snap_conf && kv_loader_configuration(l, &ci, &cb, &cl)) {
+            ok = raft_configuration_decode(cb, cl, &snap_conf) == RAFT_OK;
+            have_conf = ok;
+        }
         kv_loader_free(l);
         if (other && r->config.snapshot_refused)
             r->config.snapshot_refused(r->config.ctx, m->from, ours, theirs);
@@ -221,6 +232,8 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     }
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
     e.receive = *m;
+    if (have_conf)
+        e.receive.snap_conf = &snap_conf;
     struct raft_update u;
     int rc = raft_step(r->raft, &e, &u);
     replica_absorb(r, &u);

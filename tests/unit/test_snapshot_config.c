@@ -224,3 +224,46 @@ Test(snapshot_config, a_restart_from_a_snapshot_past_the_config_entry_keeps_the_
     replica_free(n.r);
     storage_close(n.st);
 }
+
+static void noop_send(void *ctx, const struct raft_msg *m)
+{
+    (void)ctx;
+    (void)m;
+}
+
+static void noop_complete(void *ctx, uint64_t ref, const struct replica_result *res)
+{
+    (void)ctx;
+    (void)ref;
+    (void)res;
+}
+
+Test(snapshot_config, a_follower_installing_a_snapshot_takes_the_configuration_from_its_image)
+{
+    /* A follower (id 1 of the boot configuration {0, 1}) gets a snapshot
+     * at index 10 whose image says the configuration is {0, 1, 3 learner};
+     * the message itself carries none, as the TCP server's wire does. */
+    struct replica_config c;
+    replica_config_default(&c, 1, 2, 7);
+    c.send = noop_send;
+    c.complete = noop_complete;
+    struct replica *r = replica_new(&c, 0);
+    cr_assert_not_null(r);
+    static const uint8_t three[] = {1, 3, 0, 0, 1, 0, 3, 1};
+    struct kv_store *s = kv_store_new();
+    cr_assert_eq(kv_set_configuration(s, 8, three, sizeof three), 0);
+    uint8_t *img;
+    size_t len;
+    cr_assert_eq(kv_snapshot(s, 10, 1, &img, &len), 0);
+    kv_store_free(s);
+    struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT, .from = 0, .to = 1, .term = 1, .commit = 10, .seq = 1,
+                         .snap_index = 10, .snap_term = 1, .snap_data = img, .snap_len = len};
+    cr_assert_eq(replica_receive(r, &m, 5), 0);
+    cr_assert_eq(replica_flush(r, 5), 0);
+    const struct raft_configuration *conf = replica_configuration(r);
+    cr_assert_eq(conf->n, 3, "members after the install: %d", conf->n);
+    cr_assert_eq(conf->members[2].id, 3);
+    cr_assert_eq(conf->members[2].role, RAFT_LEARNER);
+    free(img);
+    replica_free(r);
+}
