@@ -315,6 +315,18 @@ int64_t kv_store_time(const struct kv_store *s);
  * out filled, or false. */
 bool kv_cluster_id(const struct kv_store *s, uint8_t out[16]);
 
+/* The cluster configuration as of the applied index: the latest CONFIG
+ * entry applied, its index and bytes (raft.h's encoding, then what the
+ * driver put after it: the server's member table). Snapshots carry it as
+ * the "raft_config" metadata entry (u64 index, then the bytes), so a node
+ * that restarts from a snapshot or installs one knows its configuration
+ * without the log that held the entry. An image without it (written
+ * before any change, or by an older release) leaves the store without one.
+ * set: 0, or -1 (no memory; len 1..KV_CONFIG_MAX_BYTES). get: false if none. */
+#define KV_CONFIG_MAX_BYTES (32u * 1024)
+int kv_set_configuration(struct kv_store *s, uint64_t index, const uint8_t *data, size_t len);
+bool kv_configuration(const struct kv_store *s, uint64_t *index, const uint8_t **data, size_t *len);
+
 /* ---- Snapshots (the format: src/storage/snap_format.h) ----
  * The map as a stream of records as of Raft (index, term), and the cluster
  * id as the header's "cluster_id" metadata entry: written to a
@@ -340,6 +352,9 @@ const char *kv_loader_error(const struct kv_loader *l); /* what and at which off
 /* After a successful finish: the image's cluster id (true and out filled),
  * or false when it carries none. Restoring sets the store's id to it. */
 bool kv_loader_cluster_id(const struct kv_loader *l, uint8_t out[16]);
+/* The same for the image's configuration (kv_configuration), before the
+ * loader is freed; false when it carries none. */
+bool kv_loader_configuration(const struct kv_loader *l, uint64_t *index, const uint8_t **data, size_t *len);
 void kv_loader_free(struct kv_loader *l);
 /* A whole image in memory; s NULL only checks it. 0 or -1. */
 int kv_restore(struct kv_store *s, const uint8_t *data, size_t len, uint64_t *index,

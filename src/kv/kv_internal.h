@@ -28,6 +28,10 @@ struct kv_store {
      * is seen; other keys of the bucket may abort such an EXEC needlessly,
      * one chance in KV_DELETE_BUCKETS per key deleted. */
     uint64_t deleted[KV_DELETE_BUCKETS];
+    /* The latest CONFIG entry applied (kv_set_configuration): malloc'd. */
+    uint8_t *config;
+    uint32_t config_len;
+    uint64_t config_index;
 };
 
 /* A write that leaves an absent key absent (SET with a past deadline):

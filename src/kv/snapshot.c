@@ -11,7 +11,9 @@
  * "map_key" (the map's hash key, 16 bytes, map.h) once one was,
  * "version" (the write counter, u64), "time" (the latest entry time,
  * i64) and "deleted" (kv_internal.h: each bucket that saw a delete, as
- * bucket u16 and version u64; absent when none did), all little-endian; a
+ * bucket u16 and version u64; absent when none did) and "raft_config" (the
+ * configuration as of the image's index: u64 index of its CONFIG entry,
+ * then the entry's bytes, kv.h; absent before any), all little-endian; a
  * loader passes on names it does not know, and an image without the entry
  * leaves the store with no id. */
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #define META_TIME "time"
 #define META_DELETED "deleted"
 #define META_MAP_KEY "map_key"
+#define META_CONFIG "raft_config"
 
 int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
                       void *ctx)
@@ -45,9 +48,15 @@ int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, k
         le_put64(deleted + 10 * n_deleted + 2, s->deleted[i]);
         n_deleted++;
     }
-    struct snap_meta meta[5];
+    struct snap_meta meta[6];
     size_t n_meta = 0;
     uint8_t map_key[KV_MAP_KEY_BYTES];
+    static _Thread_local uint8_t config[8 + KV_CONFIG_MAX_BYTES];
+    if (s->config) {
+        le_put64(config, s->config_index);
+        memcpy(config + 8, s->config, s->config_len);
+        meta[n_meta++] = (struct snap_meta){.name = META_CONFIG, .value = config, .len = 8 + s->config_len};
+    }
     if (s->has_cluster_id)
         meta[n_meta++] = (struct snap_meta){
             .name = META_CLUSTER_ID, .value = s->cluster_id, .len = CLUSTER_ID_BYTES};
@@ -106,6 +115,9 @@ struct kv_loader {
     int64_t time_ms;
     uint64_t deleted[KV_DELETE_BUCKETS];
     uint64_t index, term, records;
+    uint8_t *config; /* the "raft_config" entry's bytes after its index */
+    uint32_t config_len;
+    uint64_t config_index;
     char err[240];
 };
 
@@ -199,6 +211,20 @@ static int on_meta(void *ctx, const struct snap_meta *m)
             kv_map_set_key(&l->map, m->value);
         return 0;
     }
+    if (strcmp(m->name, META_CONFIG) == 0) {
+        /* Its index, then at least the core's two bytes (raft.h); once. */
+        if (l->config || m->len < 8 + 2 || m->len > 8 + KV_CONFIG_MAX_BYTES) {
+            snprintf(l->err, sizeof l->err, "bad metadata entry %s (%u bytes)", m->name, (unsigned)m->len);
+            return -1;
+        }
+        l->config = malloc(m->len - 8);
+        if (!l->config)
+            return -1;
+        memcpy(l->config, m->value + 8, m->len - 8);
+        l->config_len = m->len - 8;
+        l->config_index = le_get64(m->value);
+        return 0;
+    }
     if (strcmp(m->name, META_CLUSTER_ID) != 0)
         return 0;
     if (l->has_cluster_id || m->len != CLUSTER_ID_BYTES || cluster_id_is_zero(m->value)) {
@@ -279,6 +305,11 @@ int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index
         into->time_ms = l->time_ms;
         memcpy(into->deleted, l->deleted, sizeof into->deleted);
         memcpy(into->cluster_id, l->cluster_id, CLUSTER_ID_BYTES);
+        free(into->config);
+        into->config = l->config;
+        into->config_len = l->config_len;
+        into->config_index = l->config_index;
+        l->config = NULL;
     }
     return 0;
 }
@@ -288,6 +319,16 @@ bool kv_loader_cluster_id(const struct kv_loader *l, uint8_t out[CLUSTER_ID_BYTE
     if (l->has_cluster_id)
         memcpy(out, l->cluster_id, CLUSTER_ID_BYTES);
     return l->has_cluster_id;
+}
+
+bool kv_loader_configuration(const struct kv_loader *l, uint64_t *index, const uint8_t **data, size_t *len)
+{
+    if (!l->config)
+        return false;
+    *index = l->config_index;
+    *data = l->config;
+    *len = l->config_len;
+    return true;
 }
 
 const char *kv_loader_error(const struct kv_loader *l)
@@ -301,6 +342,7 @@ void kv_loader_free(struct kv_loader *l)
         return;
     snap_reader_free(&l->rd);
     kv_map_free(&l->map);
+    free(l->config);
     free(l);
 }
 

@@ -26,7 +26,33 @@ void kv_store_free(struct kv_store *s)
     if (!s)
         return;
     kv_map_free(&s->map);
+    free(s->config);
     free(s);
+}
+
+int kv_set_configuration(struct kv_store *s, uint64_t index, const uint8_t *data, size_t len)
+{
+    if (len == 0 || len > KV_CONFIG_MAX_BYTES)
+        return -1;
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return -1;
+    memcpy(copy, data, len);
+    free(s->config);
+    s->config = copy;
+    s->config_len = (uint32_t)len;
+    s->config_index = index;
+    return 0;
+}
+
+bool kv_configuration(const struct kv_store *s, uint64_t *index, const uint8_t **data, size_t *len)
+{
+    if (!s->config)
+        return false;
+    *index = s->config_index;
+    *data = s->config;
+    *len = s->config_len;
+    return true;
 }
 
 size_t kv_store_size(const struct kv_store *s)

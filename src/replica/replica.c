@@ -17,6 +17,16 @@ void replica_config_default(struct replica_config *c, int id, int n_nodes, uint6
     c->snapshot_threshold = 10000;
 }
 
+int replica_store_configuration(const struct kv_store *kv, struct raft_configuration *out)
+{
+    uint64_t index;
+    const uint8_t *data;
+    size_t len;
+    if (!kv_configuration(kv, &index, &data, &len))
+        return 0;
+    return raft_configuration_decode(data, len, out) == RAFT_OK ? 1 : -1;
+}
+
 struct replica *replica_new(const struct replica_config *config, uint64_t now_ms)
 {
     assert(config->send && config->complete);
@@ -46,6 +56,16 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
         r->applied = restore.snap_index;
         r->apply_to = restore.snap_index;
         r->snapshot_index = restore.snap_index;
+    }
+    /* The configuration as of the snapshot, from its image: the log that
+     * held the CONFIG entry may be compacted away. */
+    struct raft_configuration snap_conf;
+    if (restore.snap_index > 0 && !restore.snap_conf) {
+        int rc = replica_store_configuration(r->kv, &snap_conf);
+        if (rc < 0)
+            goto err_after_kv;
+        if (rc == 1)
+            restore.snap_conf = &snap_conf;
     }
     if (restore.n_entries > 0) {
         const struct raft_entry *last = &restore.entries[restore.n_entries - 1];
@@ -181,6 +201,8 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
         return RAFT_ERR_INVALID;
     /* A snapshot the map cannot load would leave the core past entries the
      * map never saw: refuse it before the core adopts it. */
+    struct raft_configuration snap_conf;
+    bool have_conf = false;
     if (m->type == RAFT_MSG_SNAPSHOT) {
         /* Checked only (no map built), with its header's index and term and
          * its cluster id. */
@@ -194,6 +216,15 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
         uint8_t ours[CLUSTER_ID_BYTES], theirs[CLUSTER_ID_BYTES];
         bool other = ok && kv_cluster_id(r->kv, ours) && kv_loader_cluster_id(l, theirs) &&
                      memcmp(ours, theirs, sizeof ours) != 0;
+        /* The configuration as of the image, which our wire does not carry
+         * beside it (kv.h, "raft_config"). */
+        uint64_t ci;
+        const uint8_t *cb;
+        size_t cl;
+        if (ok && !m->snap_conf && kv_loader_configuration(l, &ci, &cb, &cl)) {
+            ok = raft_configuration_decode(cb, cl, &snap_conf) == RAFT_OK;
+            have_conf = ok;
+        }
         kv_loader_free(l);
         if (other && r->config.snapshot_refused)
             r->config.snapshot_refused(r->config.ctx, m->from, ours, theirs);
@@ -202,6 +233,8 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
     }
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
     e.receive = *m;
+    if (have_conf)
+        e.receive.snap_conf = &snap_conf;
     struct raft_update u;
     int rc = raft_step(r->raft, &e, &u);
     replica_absorb(r, &u);
@@ -231,6 +264,18 @@ static int receive_staged(struct replica *r, const struct raft_msg *m, struct kv
     }
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
     e.receive = *m;
+    /* Our wire does not carry the configuration beside the image: the
+     * image does (kv.h, "raft_config"). */
+    struct raft_configuration conf;
+    if (!m->snap_conf && prepared) {
+        int crc = replica_store_configuration(prepared, &conf);
+        if (crc < 0) {
+            replica_retire_store(r, prepared);
+            return RAFT_ERR_INVALID;
+        }
+        if (crc == 1)
+            e.receive.snap_conf = &conf;
+    }
     struct raft_update u;
     int rc = raft_step(r->raft, &e, &u);
     r->snapshot_from_file = true;

@@ -288,6 +288,9 @@ int replica_change(struct replica *r, enum raft_change_type type, int id, const 
 /* The configuration in force, the index of its CONFIG entry (0: initial or
  * from a snapshot) and an entry still in memory (NULL if compacted). */
 const struct raft_configuration *replica_configuration(const struct replica *r);
+/* The configuration a store (a map restored from a snapshot) carries,
+ * decoded: 1, 0 when it carries none, -1 when its bytes are invalid. */
+int replica_store_configuration(const struct kv_store *kv, struct raft_configuration *out);
 raft_index replica_configuration_index(const struct replica *r);
 const struct raft_entry *replica_entry_at(const struct replica *r, raft_index index);
 

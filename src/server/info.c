@@ -330,9 +330,12 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t want
         info_line(&b, "commit_index:%" PRIu64, replica_commit_index(r));
         info_line(&b, "applied_index:%" PRIu64, replica_applied_index(r));
         info_line(&b, "last_index:%" PRIu64, replica_last_index(r));
-        info_line(&b, "nodes:%d", o->n_nodes);
+        /* The configuration's members by name and stable id (ids are not
+         * positions: removals leave gaps, a removed member is not listed). */
+        info_line(&b, "nodes:%d", replica_configuration(r)->n);
         for (int i = 0; i < o->n_nodes; i++) {
-            if (i == o->self)
+            const struct raft_member *mb = server_member_listed(s, i);
+            if (i == o->self || !mb)
                 continue;
             const struct peer_link *l = &s->links[i];
             raft_index match = 0, next = 0;
@@ -346,9 +349,10 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t want
                          replica_peer_lost_data(r, i) ? 1 : 0);
             info_line(&b,
                       "peer_%s:addr=%s:%d,link=%s,connects=%" PRIu64 ",frames_sent=%" PRIu64
-                      ",frames_dropped=%" PRIu64 "%s",
+                      ",frames_dropped=%" PRIu64 "%s,id=%d,member=%s",
                       o->names[i], o->peer_host[i], o->peer_port[i], l->state == LINK_CONNECTED ? "up" : "down",
-                      l->connects, l->frames_sent, l->frames_dropped, progress);
+                      l->connects, l->frames_sent, l->frames_dropped, progress, i,
+                      mb->role == RAFT_VOTER ? "voter" : "learner");
         }
     }
 

@@ -438,3 +438,13 @@ int member_check_remove(const struct member_table *t, const struct raft_configur
     }
     return id;
 }
+
+bool member_tell_removed(const struct member_table *t, raft_index commit, const char *self, const char *sender)
+{
+    return t->index > 0 && t->index <= commit && strcmp(sender, self) != 0 && member_table_find_name(t, sender) < 0;
+}
+
+bool member_removal_applies(const char *self, const char *name, uint64_t index, uint64_t known)
+{
+    return strcmp(self, name) == 0 && index > known;
+}

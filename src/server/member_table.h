@@ -100,4 +100,15 @@ int member_check_promote(const struct member_table *t, const struct raft_configu
 int member_check_remove(const struct member_table *t, const struct raft_configuration *c, const char *name,
                         char *why, size_t why_cap);
 
+/* A member removed while it was down (peer_codec.h, REMOVED). Whether to
+ * answer a HELLO from `sender` with REMOVED: this member's table (index:
+ * its CONFIG entry) is committed (index <= commit), came from a change
+ * (index > 0), and does not hold the sender, which is not this member. */
+bool member_tell_removed(const struct member_table *t, raft_index commit, const char *self, const char *sender);
+/* Whether a REMOVED frame (about `name`, at `index`) tells this member to
+ * stop: it names this member, and is newer than the configuration this
+ * member knows (`known`: the later of its table's and its core's index),
+ * so a member re-added since, or a peer that lags, is not obeyed. */
+bool member_removal_applies(const char *self, const char *name, uint64_t index, uint64_t known);
+
 #endif

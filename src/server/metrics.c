@@ -52,15 +52,20 @@ int health_check(const struct health_input *in, char *reason, size_t cap)
         return 503;
     }
     if (in->role == RAFT_LEADER) {
-        int heard = 1; /* itself */
-        for (int i = 0; i < in->n_nodes; i++)
-            if (i != in->self && in->heard_ago_ms[i] <= in->election_timeout_ms)
+        /* A majority of the voters (all of 0..n_nodes-1 when not given). */
+        int heard = 0, voters = 0;
+        for (int i = 0; i < in->n_nodes && i < RAFT_MAX_NODES; i++) {
+            if (in->voters && !(in->voters & (1ull << i)))
+                continue;
+            voters++;
+            if (i == in->self || in->heard_ago_ms[i] <= in->election_timeout_ms)
                 heard++;
-        if (heard * 2 <= in->n_nodes) {
+        }
+        if (heard * 2 <= voters) {
             snprintf(reason, cap,
-                     "leader without a quorum: heard %d of %d members (itself included) within the election "
+                     "leader without a quorum: heard %d of %d voters (itself included) within the election "
                      "timeout of %" PRIu64 " ms",
-                     heard, in->n_nodes, in->election_timeout_ms);
+                     heard, voters, in->election_timeout_ms);
             return 503;
         }
     } else if (in->leader == RAFT_NO_NODE || in->leader < 0 || in->leader >= in->n_nodes) {
@@ -100,6 +105,10 @@ int metrics_health(struct server *s, char *reason, size_t cap)
     in.role = (int)replica_role(s->replica);
     in.leader = replica_leader(s->replica);
     in.leader_name = in.leader >= 0 && in.leader < s->opt.n_nodes ? s->opt.names[in.leader] : NULL;
+    const struct raft_configuration *conf = replica_configuration(s->replica);
+    for (int k = 0; k < conf->n; k++)
+        if (conf->members[k].role == RAFT_VOTER)
+            in.voters |= 1ull << conf->members[k].id;
     for (int i = 0; i < in.n_nodes && i < RAFT_MAX_NODES; i++)
         in.heard_ago_ms[i] = s->metrics.peer_heard[i] && now >= s->metrics.peer_heard_ms[i]
                                  ? now - s->metrics.peer_heard_ms[i]
@@ -217,18 +226,29 @@ void metrics_write(struct server *s, struct resp_buf *b)
     mgauge(b, "raftkv_commit_index", "The highest log index known committed.", replica_commit_index(r));
     mgauge(b, "raftkv_applied_index", "The highest log index applied to the map.", replica_applied_index(r));
     mgauge(b, "raftkv_last_index", "The last index in this member's log.", replica_last_index(r));
-    mgauge(b, "raftkv_members", "Members in the configuration (this one included).", (uint64_t)o->n_nodes);
+    mgauge(b, "raftkv_members", "Members in the configuration (this one included).",
+           (uint64_t)replica_configuration(r)->n);
+    /* Peers below: the configuration's members by name (ids are not
+     * positions; a removed member is not listed), with their stable id. */
+    mhead(b, "raftkv_peer_member", "gauge", "1 for each peer in the configuration: its name, id and role as labels.");
+    for (int i = 0; i < o->n_nodes; i++) {
+        const struct raft_member *mb = server_member_listed(s, i);
+        if (i != o->self && mb)
+            mline(b, "raftkv_peer_member{peer=\"%s\",id=\"%d\",role=\"%s\"} 1", mlabel(o->names[i], l1, sizeof l1),
+                  i, mb->role == RAFT_VOTER ? "voter" : "learner");
+    }
 
     uint64_t now = server_now(s);
     mhead(b, "raftkv_peer_link_up", "gauge", "1 when this member's connection to the peer is up.");
     for (int i = 0; i < o->n_nodes; i++)
-        if (i != o->self)
+        if (i != o->self && server_member_listed(s, i))
             mline(b, "raftkv_peer_link_up{peer=\"%s\"} %d", mlabel(o->names[i], l1, sizeof l1),
                   s->links[i].state == LINK_CONNECTED ? 1 : 0);
     mhead(b, "raftkv_peer_last_heard_seconds", "gauge",
           "Seconds since the last Raft message from the peer (absent: never heard).");
     for (int i = 0; i < o->n_nodes; i++)
-        if (i != o->self && s->metrics.peer_heard[i] && now >= s->metrics.peer_heard_ms[i]) {
+        if (i != o->self && server_member_listed(s, i) && s->metrics.peer_heard[i] &&
+            now >= s->metrics.peer_heard_ms[i]) {
             uint64_t ago = now - s->metrics.peer_heard_ms[i];
             mline(b, "raftkv_peer_last_heard_seconds{peer=\"%s\"} %" PRIu64 ".%03" PRIu64,
                   mlabel(o->names[i], l1, sizeof l1), ago / 1000, ago % 1000);
@@ -237,13 +257,13 @@ void metrics_write(struct server *s, struct resp_buf *b)
         mhead(b, "raftkv_peer_match_index", "gauge", "Leader only: the highest index known replicated on the peer.");
         for (int i = 0; i < o->n_nodes; i++) {
             raft_index match = 0, next = 0;
-            if (i != o->self && replica_progress(r, i, &match, &next))
+            if (i != o->self && server_member_listed(s, i) && replica_progress(r, i, &match, &next))
                 mline(b, "raftkv_peer_match_index{peer=\"%s\"} %" PRIu64, mlabel(o->names[i], l1, sizeof l1), match);
         }
         mhead(b, "raftkv_peer_lag_entries", "gauge", "Leader only: entries of the leader's log the peer lacks.");
         for (int i = 0; i < o->n_nodes; i++) {
             raft_index match = 0, next = 0;
-            if (i != o->self && replica_progress(r, i, &match, &next)) {
+            if (i != o->self && server_member_listed(s, i) && replica_progress(r, i, &match, &next)) {
                 raft_index last = replica_last_index(r);
                 mline(b, "raftkv_peer_lag_entries{peer=\"%s\"} %" PRIu64, mlabel(o->names[i], l1, sizeof l1),
                       last > match ? last - match : 0);

@@ -28,6 +28,7 @@ struct metrics {
 /* The /health rule, pure (tested with literal inputs). */
 struct health_input {
     int n_nodes;
+    uint64_t voters; /* bit id set for each voter; 0: ids 0..n_nodes-1 all vote */
     int self;
     int role;   /* enum raft_role */
     int leader; /* RAFT_NO_NODE if unknown */

@@ -20,7 +20,8 @@
  * the HELLO's sender is named by the certificate it was shown
  * (peer_gate.h). Inbound connections must open with a HELLO that names a
  * configured peer, addresses this server, and carries the fingerprint of
- * the same peer list; otherwise they are logged and closed. Until then a
+ * the same peer list; otherwise they are logged and closed (a member the
+ * committed configuration removed is first answered REMOVED). Until then a
  * connection may send PEER_PREAUTH_MAX_BYTES and has
  * --peer-handshake-timeout-ms (one sweep timer closes the late ones).
  * After it, every Raft message must claim to come from that peer.
@@ -162,8 +163,23 @@ static void link_established(struct peer_link *l)
         link_down(l, "TLS failed");
 }
 
+/* Bytes the listener wrote back on our link: only a REMOVED frame may come
+ * (we were removed while down); anything else closes the link. */
+static void link_answer(struct peer_link *l, const uint8_t *p, size_t n)
+{
+    uint8_t kind;
+    size_t flen;
+    if (peer_frame_peek(p, n, PEER_FRAME_HEADER + 20 + PEER_MAX_NAME, &kind, &flen) == 1 && flen == n &&
+        kind == PEER_FRAME_REMOVED) {
+        server_members_told_removed(l->srv, l->peer, p + PEER_FRAME_HEADER, n - PEER_FRAME_HEADER);
+        link_down(l, "removed from the configuration");
+        return;
+    }
+    link_down(l, "unexpected data from peer");
+}
+
 /* The peer sends frames only on the links it dialled: on ours, only TLS
- * records (its handshake, tickets, an alert). */
+ * records (its handshake, tickets, an alert) and at most one REMOVED. */
 static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct peer_link *l = st->data;
@@ -179,14 +195,14 @@ static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (!l->out.tls) {
-        link_down(l, "unexpected bytes from peer");
+        link_answer(l, (const uint8_t *)buf->base, (size_t)n);
         return;
     }
     char plain[256];
     ssize_t r = tls_feed(l->out.tls, buf->base, (size_t)n) == 0 ? tls_read(l->out.tls, plain, sizeof plain)
                                                                 : TLS_FAILED;
     if (r > 0) {
-        link_down(l, "unexpected data from peer");
+        link_answer(l, (const uint8_t *)plain, (size_t)r);
         return;
     }
     if (r < 0) {
@@ -405,6 +421,37 @@ static void conn_refuse(struct peer_conn *c, const char *why, const char *who, c
     conn_close(c, why);
 }
 
+/* A HELLO from a name the committed configuration no longer holds (of our
+ * cluster, its certificate checked): a member removed while it was down,
+ * back with its old log. Answer REMOVED on this connection, so it stops
+ * instead of campaigning for ever. Its frames are not read (it never
+ * reaches the core, so it disrupts nothing); it closes the connection on
+ * the answer, or the handshake sweep does (closing first could reset the
+ * connection before the answer is read). */
+static void conn_write_done(uv_write_t *w, int status);
+
+static bool conn_tell_removed(struct peer_conn *c, const struct peer_hello *h)
+{
+    struct server *s = c->srv;
+    uint64_t index = s->members.index;
+    if (!s->replica || strcmp(h->receiver, s->opt.id) != 0 ||
+        !member_tell_removed(&s->members, replica_commit_index(s->replica), s->opt.id, h->sender) ||
+        !s->identity.has_cluster_id || memcmp(h->cluster_id, s->identity.cluster_id, sizeof h->cluster_id) != 0)
+        return false;
+    peer_scratch.len = 0;
+    if (peer_encode_removed(&peer_scratch, index, h->sender) != PEER_OK ||
+        resp_buf_append(&c->out.pending, peer_scratch.data, peer_scratch.len) != 0)
+        return false;
+    s->stats.peers_refused++;
+    server_log_limited(SLOG_WARN, "peer_refused", "addr=%s claimed=%s reason=\"removed from the configuration\" "
+                       "index=%" PRIu64 " detail=\"told it was removed (the committed configuration at index %" PRIu64
+                       " does not hold it)\"", c->addr, h->sender, index, index);
+    c->told_removed = true;
+    if (server_out_start(&c->out, (uv_stream_t *)&c->tcp, conn_write_done) != 0)
+        conn_close(c, "TLS failed");
+    return true;
+}
+
 static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t len)
 {
     struct server *s = c->srv;
@@ -426,6 +473,8 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
     for (int i = 0; i < s->opt.n_nodes; i++)
         if (s->opt.names[i][0] && !(s->departed & (1ull << i)) && strcmp(s->opt.names[i], h.sender) == 0)
             idx = i;
+    if (idx < 0 && conn_tell_removed(c, &h))
+        return;
     if (idx < 0 || idx == s->opt.self)
         conn_refuse(c, "sender is not a configured peer", h.sender, NULL);
     else if (strcmp(h.receiver, s->opt.id) != 0)
@@ -456,6 +505,8 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
 {
     struct server *s = c->srv;
     if (c->peer < 0) {
+        if (c->told_removed)
+            return; /* told: it closes, or the handshake sweep does */
         if (kind != PEER_FRAME_HELLO)
             conn_refuse(c, "no handshake", "?", NULL);
         else
@@ -529,8 +580,13 @@ static void conn_frames(struct peer_conn *c)
             break;
         if (rc < 0) {
             c->srv->stats.frames_bad++;
+            char detail[200];
+            if (rc == PEER_ERR_VERSION)
+                snprintf(detail, sizeof detail, "it speaks peer protocol version %u, this member %u: run the same "
+                         "raftkv release on every member (docs/OPERATIONS.md, Upgrade)",
+                         ((const uint8_t *)c->in.data)[off + 4], PEER_CODEC_VERSION);
             if (c->peer < 0)
-                conn_refuse(c, peer_strerror(rc), "?", NULL);
+                conn_refuse(c, peer_strerror(rc), "?", rc == PEER_ERR_VERSION ? detail : NULL);
             else {
                 server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s addr=%s reason=\"%s\"",
                                    c->srv->opt.names[c->peer], c->addr, peer_strerror(rc));
@@ -697,7 +753,9 @@ static void peer_sweep(uv_timer_t *t)
     struct peer_conn *next;
     for (struct peer_conn *c = s->peer_conns; c; c = next) {
         next = c->next;
-        if (peer_gate_expired(&c->gate, now, s->opt.peer_handshake_timeout_ms)) {
+        if (c->told_removed && peer_gate_expired(&c->gate, now, s->opt.peer_handshake_timeout_ms))
+            conn_close(c, "told it was removed");
+        else if (peer_gate_expired(&c->gate, now, s->opt.peer_handshake_timeout_ms)) {
             s->stats.peers_preauth_closed++;
             conn_refuse(c, "handshake_timeout", "?", c->gate.received ? "handshake not finished in time"
                                                                       : "nothing sent");

@@ -584,6 +584,32 @@ int peer_decode_members(const uint8_t *body, size_t len, uint64_t *index, const 
     return PEER_OK;
 }
 
+int peer_encode_removed(struct peer_wbuf *b, uint64_t index, const char *name)
+{
+    size_t ln = strnlen(name, PEER_MAX_NAME + 1);
+    if (ln == 0 || ln > PEER_MAX_NAME || index == 0)
+        return PEER_ERR_MALFORMED;
+    size_t start;
+    int rc = frame_begin(b, 20 + PEER_MAX_NAME, PEER_FRAME_REMOVED, &start);
+    if (rc != PEER_OK)
+        return rc;
+    put_varint(b, index);
+    put_varint(b, ln);
+    put_bytes(b, name, ln);
+    frame_end(b, start);
+    return PEER_OK;
+}
+
+int peer_decode_removed(const uint8_t *body, size_t len, uint64_t *index, char name[PEER_MAX_NAME + 1])
+{
+    struct reader r = {body, len, 0, false};
+    decode_detail = "malformed removed frame";
+    *index = get_varint(&r);
+    if (r.bad || *index == 0 || get_name(&r, name) != 0 || !reader_done(&r))
+        return PEER_ERR_MALFORMED;
+    return PEER_OK;
+}
+
 /* ---- Framing -------------------------------------------------------------------- */
 
 int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *kind,
@@ -599,7 +625,7 @@ int peer_frame_peek(const uint8_t *data, size_t len, size_t max_frame, uint8_t *
         return 0;
     if (data[4] != PEER_CODEC_VERSION)
         return PEER_ERR_VERSION;
-    if (data[5] < PEER_FRAME_HELLO || data[5] > PEER_FRAME_MEMBERS)
+    if (data[5] < PEER_FRAME_HELLO || data[5] > PEER_FRAME_REMOVED)
         return PEER_ERR_MALFORMED;
     if (len < 4 + (size_t)n)
         return 0;
@@ -628,7 +654,7 @@ const char *peer_strerror(int rc)
     case PEER_ERR_TOO_LARGE:
         return "frame too large";
     case PEER_ERR_VERSION:
-        return "unknown codec version";
+        return "peer protocol version differs";
     case PEER_ERR_NOMEM:
         return "out of memory";
     default:

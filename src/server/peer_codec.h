@@ -20,7 +20,10 @@
  * not compared) and the sender's cluster id (16 bytes, all zero while the
  * sender does not know it): the receiver refuses a connection from a name
  * not in its member table, with another peer list, or with a cluster id
- * other than its own (when both are known). A MEMBERS frame follows.
+ * other than its own (when both are known). A MEMBERS frame follows. A
+ * HELLO from a member the receiver's committed configuration no longer
+ * holds is answered, on that connection (the one frame a listener ever
+ * writes), with REMOVED: that member was removed while it was down.
  * After it, every Raft message's `from` must be the HELLO's sender.
  *
  * Followers proxy client commands to the leader with PROXY_REQ frames (a
@@ -53,7 +56,10 @@
 
 #include "raft/raft.h"
 
-#define PEER_CODEC_VERSION 3 /* 2: PROXY_REQ carries a term; 3: HELLO a cluster id */
+/* 2: PROXY_REQ carries a term; 3: HELLO a cluster id; 4: MEMBERS follows
+ * HELLO, REMOVED answers a removed member. A frame of another version is
+ * refused whole (peer_frame_peek): members of mixed versions do not talk. */
+#define PEER_CODEC_VERSION 4
 #define PEER_DEFAULT_MAX_FRAME (256u << 20)
 /* Bytes of image in one SNAP_CHUNK frame, at most. */
 #define PEER_SNAP_CHUNK_MAX (1u << 20)
@@ -72,6 +78,7 @@ enum peer_frame_kind {
     PEER_FRAME_SNAP_CHUNK = 6,
     PEER_FRAME_SNAP_ACK = 7,
     PEER_FRAME_MEMBERS = 8, /* varint index, then member_table.h's bytes */
+    PEER_FRAME_REMOVED = 9, /* varint index, varint name length, name */
 };
 
 enum peer_snap_status { PEER_SNAP_GO_ON = 0, PEER_SNAP_DONE = 1, PEER_SNAP_REFUSED = 2 };
@@ -178,6 +185,13 @@ int peer_decode_snap_ack(const uint8_t *body, size_t len, struct peer_snap_ack *
 int peer_encode_members(struct peer_wbuf *b, uint64_t index, const uint8_t *table, size_t len);
 int peer_decode_members(const uint8_t *body, size_t len, uint64_t *index, const uint8_t **table,
                         size_t *table_len);
+
+/* REMOVED: the answer to a HELLO from a member the committed configuration
+ * at `index` (nonzero) no longer holds, written back on that connection
+ * before it is closed; `name` is the member it is about (1..64 bytes). The
+ * receiver stops if the removal is newer than the configuration it knows. */
+int peer_encode_removed(struct peer_wbuf *b, uint64_t index, const char *name);
+int peer_decode_removed(const uint8_t *body, size_t len, uint64_t *index, char name[PEER_MAX_NAME + 1]);
 
 /* FNV-1a over the canonical peer list text, e.g. "n1=127.0.0.1:7101,...". */
 uint64_t peer_fingerprint(const char *text);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define META_CLUSTER_ID "cluster_id"
+#define META_CONFIG "raft_config"
 
 static int on_header(void *ctx, const struct snap_header *h)
 {
@@ -29,6 +30,9 @@ static int on_meta(void *ctx, const struct snap_meta *m)
         x->had_id = true;
         return 0;
     }
+    /* The old cluster's configuration: the new one's is its --peers. */
+    if (strcmp(m->name, META_CONFIG) == 0)
+        return 0;
     size_t name_len = strlen(m->name) + 1;
     if (x->n_meta == x->cap_meta) {
         size_t cap = x->cap_meta ? 2 * x->cap_meta : 8;

@@ -19,9 +19,11 @@ void role_view_of(struct server *s, struct role_view *v)
     if (v->master) {
         for (int i = 0; i < o->n_nodes; i++) {
             raft_index match = 0, next = 0;
-            if (i == o->self || !replica_progress(r, i, &match, &next))
+            if (i == o->self || !server_member_listed(s, i) || !replica_progress(r, i, &match, &next))
                 continue;
             struct role_member *m = &v->replicas[v->n_replicas++];
+            m->name = o->names[i];
+            m->id = i;
             m->host = o->peer_host[i];
             m->port = o->peer_port[i];
             m->offset = match;
@@ -82,12 +84,14 @@ void role_write_info(struct resp_buf *b, const struct role_view *v)
             online += v->replicas[i].online;
         info_line(b, "role:master");
         info_line(b, "connected_slaves:%zu", online);
-        /* Redis lists its connected replicas; lag (seconds) is not kept. */
+        /* Redis lists its connected replicas; lag (seconds) is not kept:
+         * name, stable id and entries behind (lag_entries) are raftkv's. */
         size_t k = 0;
         for (size_t i = 0; i < v->n_replicas; i++)
             if (v->replicas[i].online)
-                info_line(b, "slave%zu:ip=%s,port=%d,state=online,offset=%" PRIu64, k++, v->replicas[i].host,
-                     v->replicas[i].port, v->replicas[i].offset);
+                info_line(b, "slave%zu:ip=%s,port=%d,state=online,offset=%" PRIu64 ",name=%s,id=%d,lag_entries=%" PRIu64,
+                          k++, v->replicas[i].host, v->replicas[i].port, v->replicas[i].offset, v->replicas[i].name,
+                          v->replicas[i].id, v->offset > v->replicas[i].offset ? v->offset - v->replicas[i].offset : 0);
     } else {
         info_line(b, "role:slave");
         info_line(b, "master_host:%s", v->master_host);

@@ -22,6 +22,8 @@
 #include "server/resp.h"
 
 struct role_member {
+    const char *name; /* the member's stable name and id */
+    int id;
     const char *host;
     int port;
     uint64_t offset; /* the leader's match index for it */

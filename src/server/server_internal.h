@@ -201,7 +201,8 @@ struct peer_link {
 };
 
 /* An inbound connection from a peer: we read its frames; we write only
- * TLS records (the handshake, tickets). */
+ * TLS records (the handshake, tickets) and, to a member the configuration
+ * removed, one REMOVED frame. */
 struct peer_conn {
     struct server *srv;
     uv_tcp_t tcp;
@@ -214,6 +215,7 @@ struct peer_conn {
     char addr[64]; /* the other end, for logs */
     struct peer_conn *prev, *next;
     bool closing;
+    bool told_removed; /* answered REMOVED; its frames are dropped unread */
 };
 
 /* LCS's bound by default: 2^22 cells (two values of 2 KiB; an 8 MiB table,
@@ -438,6 +440,7 @@ struct server {
     /* Removed members still dialled until told (a MEMBERS frame without
      * them, once the removal committed), or for MEMBERS_NOTICE_MS. */
     uint64_t departed;
+    bool told_removed; /* a peer answered REMOVED: the table stays as recorded */
     uint64_t departed_ms[RAFT_MAX_NODES];
     struct backup *backups;     /* cmd_backup.c: images being taken or read */
     uint64_t backup_next_id;
@@ -613,6 +616,12 @@ uint64_t server_members_deadline(const struct server *s);
 /* The MEMBERS frame sent after each HELLO; one received from peer `from`. */
 int server_members_frame(struct server *s, struct peer_wbuf *b);
 int server_members_received(struct server *s, int from, const uint8_t *body, size_t len);
+/* A REMOVED frame's body, written back by peer `from` on our link. */
+void server_members_told_removed(struct server *s, int from, const uint8_t *body, size_t len);
+/* The member with id `id` in the core's configuration now, and named (for
+ * INFO, ROLE, /metrics): NULL when it is none (a removed member not yet
+ * forgotten, an id the table cannot name yet). */
+const struct raft_member *server_member_listed(const struct server *s, int id);
 /* server_join.c: wait for the cluster to dial in (--join); 0 or -1 (logged). */
 int server_join(struct server *s, struct member_table *table, uint8_t cluster_id[CLUSTER_ID_BYTES]);
 /* cmd_raft_node.c: watch the change under way; promote caught-up learners. */

@@ -133,6 +133,21 @@ static void table_for_configuration(struct server *s, struct member_table *next)
             *next = t;
         }
     }
+    /* No CONFIG entry in the log: the configuration came with a snapshot,
+     * and so did its table (kv.h, "raft_config"), if newer than ours. */
+    uint64_t ki;
+    const uint8_t *kb;
+    size_t kl;
+    if (ci == 0 && kv_configuration(replica_store(s->replica), &ki, &kb, &kl) && ki > s->members.index &&
+        kl > 2 + 2 * (size_t)kb[1]) {
+        size_t core = 2 + 2 * (size_t)kb[1];
+        struct member_table t;
+        memset(&t, 0, sizeof t);
+        if (member_table_decode(kb + core, kl - core, &t) == 0) {
+            *next = t;
+            ci = ki;
+        }
+    }
     next->index = ci > 0 ? ci : s->members.index;
     /* The core decides who is a member and how it votes; the table only
      * names them. An id the table cannot name yet waits for a MEMBERS frame. */
@@ -202,7 +217,7 @@ static void notify_departed(struct server *s)
 
 void server_members_sync(struct server *s)
 {
-    if (!s->replica || s->fatal)
+    if (!s->replica || s->fatal || s->told_removed)
         return;
     struct member_table next;
     table_for_configuration(s, &next);
@@ -235,6 +250,53 @@ uint64_t server_members_deadline(const struct server *s)
     if (!s->removed_since_ms)
         return UINT64_MAX;
     return s->removed_since_ms + 2 * s->opt.election_timeout_ms;
+}
+
+void server_members_told_removed(struct server *s, int from, const uint8_t *body, size_t len)
+{
+    uint64_t index;
+    char name[PEER_MAX_NAME + 1];
+    if (peer_decode_removed(body, len, &index, name) != PEER_OK) {
+        server_log_limited(SLOG_WARN, "peer_bad_frame", "peer=%s reason=\"malformed removed frame\"",
+                           s->opt.names[from]);
+        return;
+    }
+    uint64_t known = s->members.index;
+    if (s->replica && replica_configuration_index(s->replica) > known)
+        known = replica_configuration_index(s->replica);
+    if (!member_removal_applies(s->opt.id, name, index, known) || s->shutting_down || !s->replica) {
+        server_log(SLOG_DEBUG, "member_removed_ignored", "from=%s name=%s index=%" PRIu64 " known=%" PRIu64,
+                   s->opt.names[from], name, index, known);
+        return;
+    }
+    server_log(SLOG_ERROR, "member_removed", "name=%s index=%" PRIu64 " from=%s detail=\"the cluster's committed "
+               "configuration at index %" PRIu64 " no longer holds this member (it was removed while it was "
+               "down): it stops serving. To bring it back, empty its data directory and add it again "
+               "(docs/OPERATIONS.md)\"",
+               s->opt.id, index, s->opt.names[from], index);
+    /* Recorded, so a restart refuses at once (server_members_init); the
+     * log's older table is not adopted again meanwhile (server_members_sync). */
+    s->told_removed = true;
+    struct member_table t = s->members;
+    int self = member_table_find_name(&t, s->opt.id);
+    if (self >= 0)
+        t.m[self].used = false;
+    t.index = index;
+    s->members = t;
+    s->members_dynamic = true;
+    if (!s->opt.in_memory) {
+        char err[512];
+        if (member_table_write(s->opt.data_dir, &t, err, sizeof err) != 0)
+            server_log(SLOG_ERROR, "members_write_failed", "dir=%s reason=\"%s\"", s->opt.data_dir, err);
+    }
+    server_begin_shutdown(s, "removed from the cluster");
+}
+
+const struct raft_member *server_member_listed(const struct server *s, int id)
+{
+    if (!s->replica || id < 0 || id >= RAFT_MAX_NODES || !s->opt.names[id][0])
+        return NULL;
+    return raft_configuration_find(replica_configuration(s->replica), id);
 }
 
 int server_members_frame(struct server *s, struct peer_wbuf *b)

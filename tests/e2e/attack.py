@@ -20,6 +20,9 @@ hide here. Each command prints one line saying what the server did.
       client sent into DIR/conn-K.bin (runs until killed).
   attack.py replay PORT FILE
       send FILE's bytes to PORT as one new connection.
+  attack.py hello PORT --claim NAME --to NAME --version V [--tls CERT KEY]
+      a HELLO (cluster id unknown) in peer protocol version V, as a member
+      of an older or newer release would send it; print what came back.
 Standard library only.
 """
 import os
@@ -30,7 +33,7 @@ import sys
 import threading
 import time
 
-VERSION = 3  # PEER_CODEC_VERSION
+VERSION = 4  # PEER_CODEC_VERSION
 HELLO, RAFT = 1, 2
 SNAPSHOT, APPEND = 6, 4
 F_TERM, F_PREV_INDEX, F_PREV_TERM, F_COMMIT, F_SEQ, F_SNAP_INDEX, F_SNAP_TERM = 0, 3, 4, 5, 6, 11, 12
@@ -256,9 +259,31 @@ def cmd_replay(args):
     s.close()
 
 
+def cmd_hello(args):
+    port = int(args[0])
+    opt = dict(claim="n2", to="n1", version=str(VERSION))
+    tls = None
+    i = 1
+    while i < len(args):
+        if args[i] == "--tls":
+            tls = (args[i + 1], args[i + 2])
+            i += 3
+            continue
+        opt[args[i][2:]] = args[i + 1]
+        i += 2
+    body = name_bytes(opt["claim"]) + name_bytes(opt["to"]) + varint(0) + bytes(16)
+    s, how = connect(port, tls)
+    if not s:
+        print(f"hello: {how}")
+        return
+    sent = send_all(s, struct.pack(">IBB", len(body) + 2, int(opt["version"]), HELLO) + body)
+    print(f"hello: version {opt['version']}, {how}, sent {sent} bytes, {outcome(s)}")
+    s.close()
+
+
 def main(argv):
     cmds = {"frames": cmd_frames, "junk": cmd_junk, "halfopen": cmd_halfopen, "proxy": cmd_proxy,
-            "replay": cmd_replay}
+            "replay": cmd_replay, "hello": cmd_hello}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 64

@@ -160,6 +160,19 @@ static void decode_body(uint8_t kind, const uint8_t *body, size_t len)
         FUZZ_CHECK(a.id == a2.id && a.offset == a2.offset && a.status == a2.status);
         break;
     }
+    case PEER_FRAME_REMOVED: {
+        uint64_t index, index2;
+        char name[PEER_MAX_NAME + 1], name2[PEER_MAX_NAME + 1];
+        if (peer_decode_removed(body, len, &index, name) != PEER_OK)
+            break;
+        FUZZ_CHECK(index > 0 && strlen(name) > 0 && strlen(name) <= PEER_MAX_NAME);
+        FUZZ_CHECK(peer_encode_removed(&w, index, name) == PEER_OK);
+        again = reencoded_body(&w, kind, &again_len);
+        FUZZ_CHECK(again_len == len && memcmp(again, body, len) == 0);
+        FUZZ_CHECK(peer_decode_removed(again, again_len, &index2, name2) == PEER_OK);
+        FUZZ_CHECK(index == index2 && strcmp(name, name2) == 0);
+        break;
+    }
     default:
         break;
     }
@@ -182,6 +195,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* One body, its kind named by the first byte. */
     if (size >= 1)
-        decode_body((uint8_t)(1 + data[0] % 7), data + 1, size - 1);
+        decode_body((uint8_t)(1 + data[0] % 9), data + 1, size - 1);
     return 0;
 }

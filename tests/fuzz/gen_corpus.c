@@ -133,6 +133,18 @@ static void peer_frames(void)
     peer_encode_snap_ack(&w, &ack);
     put("peer_frame", "snap_ack_refused", 0, 0, w.data, w.len);
     peer_wbuf_free(&w);
+    /* MEMBERS (member_table.h's bytes: version 1, one member, id 0, voter,
+     * "n1", "127.0.0.1", port 7101) and REMOVED. */
+    static const uint8_t table[] = {1, 1, 0, 0, 2, 'n', '1', 9, '1', '2', '7', '.', '0', '.', '0', '.', '1',
+                                    0x1b, 0xbd};
+    peer_encode_members(&w, 12, table, sizeof table);
+    put("peer_frame", "members", 0, 0, w.data, w.len);
+    peer_encode_members(&all, 12, table, sizeof table);
+    peer_wbuf_free(&w);
+    peer_encode_removed(&w, 12, "n3");
+    put("peer_frame", "removed", 0, 0, w.data, w.len);
+    peer_encode_removed(&all, 12, "n3");
+    peer_wbuf_free(&w);
     put("peer_frame", "stream", 0, 0, all.data, all.len);
     peer_wbuf_free(&all);
     free(c1);

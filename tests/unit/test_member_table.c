@@ -177,8 +177,8 @@ Test(member_table, members_frame_bytes)
     static const uint8_t table[] = {1, 1, 0, 0, 1, 'a', 1, 'h', 1, 2};
     struct peer_wbuf b = {0};
     cr_assert_eq(peer_encode_members(&b, 300, table, sizeof table), PEER_OK);
-    /* length 2 + 2 (varint 300) + 10, version 3, kind 8 */
-    static const uint8_t want[] = {0, 0, 0, 14, 3, 8, 0xac, 0x02, 1, 1, 0, 0, 1, 'a', 1, 'h', 1, 2};
+    /* length 2 + 2 (varint 300) + 10, version 4, kind 8 */
+    static const uint8_t want[] = {0, 0, 0, 14, 4, 8, 0xac, 0x02, 1, 1, 0, 0, 1, 'a', 1, 'h', 1, 2};
     cr_assert_eq(b.len, sizeof want);
     cr_assert_arr_eq(b.data, want, sizeof want);
     uint64_t index;
@@ -188,4 +188,27 @@ Test(member_table, members_frame_bytes)
     cr_assert_eq(index, 300);
     cr_assert_eq(tl, sizeof table);
     peer_wbuf_free(&b);
+}
+
+/* A member removed while it was down is told at its handshake (REMOVED). */
+Test(member_table, who_is_told_it_was_removed_and_who_obeys)
+{
+    struct member_table t;
+    memset(&t, 0, sizeof t);
+    t.index = 11;
+    t.m[0] = (struct member_entry){.used = true, .name = "n1", .host = "h", .port = 1};
+    t.m[3] = (struct member_entry){.used = true, .name = "n4", .host = "h", .port = 4};
+    cr_assert(member_tell_removed(&t, 11, "n1", "n3"), "n3 is not in the committed table of index 11");
+    cr_assert(member_tell_removed(&t, 20, "n1", "n3"));
+    cr_assert_not(member_tell_removed(&t, 10, "n1", "n3"), "the change at 11 is not committed yet");
+    cr_assert_not(member_tell_removed(&t, 11, "n1", "n4"), "n4 is a member");
+    cr_assert_not(member_tell_removed(&t, 11, "n3", "n3"), "a HELLO in our own name is not a removed member");
+    t.index = 0;
+    cr_assert_not(member_tell_removed(&t, 5, "n1", "n3"), "--peers' table: nobody was ever removed");
+
+    cr_assert(member_removal_applies("n3", "n3", 11, 5));
+    cr_assert(member_removal_applies("n3", "n3", 6, 5));
+    cr_assert_not(member_removal_applies("n3", "n3", 5, 5), "not newer than what n3 knows");
+    cr_assert_not(member_removal_applies("n3", "n3", 11, 15), "re-added at 15: a lagging peer's news");
+    cr_assert_not(member_removal_applies("n3", "n2", 11, 5), "about another member");
 }

@@ -143,3 +143,29 @@ Test(restore_image, cluster_id_from_file_token_and_members)
     cluster_id_hex(id, hex);
     cr_assert_str_eq(hex, "1c9985599eef5ca7153bc92685266723");
 }
+
+Test(restore_image, drops_the_old_clusters_configuration)
+{
+    /* The input of replaces_the_cluster_id_and_keeps_the_rest with a
+     * "raft_config" entry (index 4, members 0..2) between the two: the
+     * copy is byte for byte the same as without it. */
+    struct snap_membuf in = {0};
+    uint8_t version[8] = {5, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t config[8 + 8] = {4, 0, 0, 0, 0, 0, 0, 0, 1, 3, 0, 0, 1, 0, 2, 0};
+    struct snap_meta meta[3] = {{.name = "cluster_id", .value = OLD_ID, .len = 16},
+                                {.name = "raft_config", .value = config, .len = sizeof config},
+                                {.name = "version", .value = version, .len = 8}};
+    struct snap_writer w;
+    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &in, 7, 3, 1, meta, 3), 0);
+    struct snap_record r = {.type = 1, .key = (const uint8_t *)"k", .key_len = 1,
+                            .value = (const uint8_t *)"v", .value_len = 1, .version = 9};
+    cr_assert_eq(snap_writer_add(&w, &r), 0);
+    cr_assert_eq(snap_writer_end(&w), 0);
+    int rc;
+    char err[256];
+    struct snap_membuf out = copy(&in, 4096, &rc, err);
+    cr_assert_eq(rc, 0, "%s", err);
+    check_output(&out);
+    free(out.data);
+    free(in.data);
+}

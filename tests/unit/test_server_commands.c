@@ -65,8 +65,10 @@ static const char *text(struct resp_buf *b)
 static struct role_view leader_view(void)
 {
     struct role_view v = {.master = true, .offset = 42, .master_host = "", .n_replicas = 2};
-    v.replicas[0] = (struct role_member){.host = "10.0.0.2", .port = 7102, .offset = 42, .online = true};
-    v.replicas[1] = (struct role_member){.host = "10.0.0.3", .port = 7103, .offset = 17, .online = false};
+    v.replicas[0] = (struct role_member){.name = "n2", .id = 1, .host = "10.0.0.2", .port = 7102, .offset = 40,
+                                         .online = true};
+    v.replicas[1] = (struct role_member){.name = "n4", .id = 3, .host = "10.0.0.3", .port = 7103, .offset = 17,
+                                         .online = false};
     return v;
 }
 
@@ -76,11 +78,11 @@ Test(role, leader_is_a_master_with_its_followers)
     struct role_view v = leader_view();
     role_write_reply(&b, &v, 2);
     cr_assert_str_eq(text(&b), "*3\r\n$6\r\nmaster\r\n:42\r\n*2\r\n"
-                               "*3\r\n$8\r\n10.0.0.2\r\n$4\r\n7102\r\n$2\r\n42\r\n"
+                               "*3\r\n$8\r\n10.0.0.2\r\n$4\r\n7102\r\n$2\r\n40\r\n"
                                "*3\r\n$8\r\n10.0.0.3\r\n$4\r\n7103\r\n$2\r\n17\r\n");
     role_write_info(&b, &v);
     cr_assert_str_eq(text(&b), "# Replication\r\nrole:master\r\nconnected_slaves:1\r\n"
-                               "slave0:ip=10.0.0.2,port=7102,state=online,offset=42\r\n"
+                               "slave0:ip=10.0.0.2,port=7102,state=online,offset=40,name=n2,id=1,lag_entries=2\r\n"
                                "master_failover_state:no-failover\r\nmaster_repl_offset:42\r\n");
     struct role_view alone = {.master = true, .offset = 5, .master_host = ""};
     role_write_reply(&b, &alone, 3);

@@ -238,7 +238,7 @@ Test(health, leader_needs_a_quorum)
     cr_assert_eq(health_check(&in, why, sizeof why), 200); /* itself and n2: 2 of 3 */
     in.heard_ago_ms[1] = 5000;
     cr_assert_eq(health_check(&in, why, sizeof why), 503);
-    cr_assert_str_eq(why, "leader without a quorum: heard 1 of 3 members (itself included) within the election "
+    cr_assert_str_eq(why, "leader without a quorum: heard 1 of 3 voters (itself included) within the election "
                           "timeout of 300 ms");
     in.n_nodes = 1; /* alone, it is its own quorum */
     cr_assert_eq(health_check(&in, why, sizeof why), 200);
@@ -246,6 +246,18 @@ Test(health, leader_needs_a_quorum)
     in.heard_ago_ms[1] = 10;
     in.heard_ago_ms[3] = UINT64_MAX;
     cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    /* After a removal ids have gaps: voters 0, 2 and 3 of ids 0..3 (id 1
+     * gone, never heard again). Itself and id 2 are 2 of 3 voters. */
+    in.voters = (1u << 0) | (1u << 2) | (1u << 3);
+    in.heard_ago_ms[1] = UINT64_MAX;
+    in.heard_ago_ms[2] = 10;
+    in.heard_ago_ms[3] = UINT64_MAX;
+    cr_assert_eq(health_check(&in, why, sizeof why), 200, "%s", why);
+    in.heard_ago_ms[2] = UINT64_MAX;
+    in.heard_ago_ms[1] = 10; /* hearing a removed id counts for nothing */
+    cr_assert_eq(health_check(&in, why, sizeof why), 503);
+    cr_assert_str_eq(why, "leader without a quorum: heard 1 of 3 voters (itself included) within the election "
+                          "timeout of 300 ms");
     in.shutting_down = true;
     cr_assert_eq(health_check(&in, why, sizeof why), 503);
     cr_assert_str_eq(why, "shutting down");
