@@ -130,7 +130,7 @@ echo "ok  ROLE: $role_l"
 repl() { cli "$1" INFO replication | tr -d '\r'; }
 expect "INFO replication on the leader" "$(repl $L | grep -E '^(role|connected_slaves):' | tr '\n' ' ')" \
   "role:master connected_slaves:2 "
-repl $L | grep -q "^slave[01]:ip=127.0.0.1,port=${PPORT[$F]},state=online,offset=$last$" ||
+repl $L | grep -Eq "^slave[01]:ip=127.0.0.1,port=${PPORT[$F]},state=online,offset=$last,name=n$F,id=$((F - 1)),lag_entries=[0-9]+$" ||
   fail "INFO replication on the leader lacks n$F: $(repl $L)"
 expect "INFO replication on a follower" \
   "$(repl $F | grep -E '^(role|master_host|master_port|master_link_status):' | tr '\n' ' ')" \
