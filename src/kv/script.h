@@ -44,6 +44,8 @@ struct script_run {
     size_t n_undo, cap_undo;
     uint64_t version0;       /* the store's write counter before the script */
     bool undo_failed;        /* out of memory recording: the script is refused */
+    struct kv_result *held;  /* redis.call's results while they become Lua values */
+    size_t n_held;
 };
 
 /* redis.call (raise true) and redis.pcall: a Lua C function's body. */
@@ -52,6 +54,9 @@ int kv_script_call(lua_State *L, bool raise);
  * exhausted: the script applies nothing). */
 void kv_script_undo(struct script_run *x);
 void kv_script_undo_free(struct script_run *x);
+/* Release the results a redis.call still holds (a Lua error, such as the
+ * memory cap, may have cut its pushing short). */
+void kv_script_held_free(struct script_run *x);
 
 /* Run body with keys and args (the KV_EVAL entry's fields) into r: bytes a
  * RESP2 reply. */

@@ -554,6 +554,7 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
     if (fail && x.n_undo)
         kv_script_undo(&x);
     kv_script_undo_free(&x);
+    kv_script_held_free(&x);
     lua_close(L);
     if (fail) {
         free(t.p);

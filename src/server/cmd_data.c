@@ -7,6 +7,10 @@
  * once all of them have ended (commands_format_reply). An operation that
  * must be atomic with others (MSET, EXEC) is one KV_MULTI.
  *
+ * The handler of these commands and of the string, key and deadline
+ * commands is cmd_parsed: their arguments are parsed in the state machine's
+ * module (src/kv/command_args.c), which scripts' redis.call shares.
+ *
  * CAS key from to: sets key to `to` if its current value is `from`.
  *   :1 swapped; :0 the key holds another value; nil (RESP2 $-1, RESP3 _)
  *   the key does not exist.
@@ -17,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kv/command_args.h"
 #include "server/commands.h"
 
 /* ---- shared by the data commands ---- */
@@ -101,30 +106,6 @@ void cmd_run(struct cmd_ctx *x, struct kv_command *cmds, size_t n)
         free(ops);
 }
 
-/* One operation of type op per key at argv[first], argv[first + step], ... */
-static void run_keys(struct cmd_ctx *x, enum kv_op op, size_t first, size_t step)
-{
-    const struct resp_request *q = x->q;
-    size_t n = (q->argc - first + step - 1) / step;
-    struct kv_command small[8];
-    struct kv_command *cmds = n <= 8 ? small : calloc(n, sizeof *cmds);
-    bool ok = cmds != NULL;
-    size_t made = 0;
-    for (; ok && made < n; made++)
-        ok = cmd_key_op(&cmds[made], op, q, first + made * step) == 0;
-    if (!ok) {
-        for (size_t i = 0; cmds && i < made; i++)
-            kv_command_release(&cmds[i]);
-        if (cmds != small)
-            free(cmds);
-        resp_write_error(&x->r->reply, "ERR out of memory");
-        return;
-    }
-    cmd_run(x, cmds, n);
-    if (cmds != small)
-        free(cmds);
-}
-
 int64_t cmd_wall_ms(void)
 {
     struct timespec ts;
@@ -134,104 +115,34 @@ int64_t cmd_wall_ms(void)
 
 /* ---- the commands ---- */
 
-void cmd_get(struct cmd_ctx *x)
+/* Every command of the shared parser's table (kv/command_args.h): its
+ * arguments become operations there, with Redis's checks and texts. MSET's
+ * KV_MULTI, queued in a transaction, goes as its KV_SETs alone (EXEC's
+ * entry is the KV_MULTI). */
+void cmd_parsed(struct cmd_ctx *x)
 {
-    run_keys(x, KV_GET, 1, 1);
-}
-
-/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL], with
- * Redis 7.0's checks and error texts. */
-void cmd_set(struct cmd_ctx *x)
-{
-    const struct resp_request *q = x->q;
-    struct resp_buf *b = &x->r->reply;
-    uint32_t flags = 0;
-    long long t = 0;
-    size_t expire = 0; /* the index of the expire time's argument, 0: none */
-    bool seconds = false;
-    int expire_kind = 0;
-    /* As Redis: every option's syntax first, then the time's value. */
-    for (size_t i = 3; i < q->argc; i++) {
-        uint32_t f = cmd_arg_is(q, i, "nx")        ? KV_SET_NX
-                     : cmd_arg_is(q, i, "xx")      ? KV_SET_XX
-                     : cmd_arg_is(q, i, "get")     ? KV_SET_GET
-                     : cmd_arg_is(q, i, "keepttl") ? KV_SET_KEEPTTL
-                                                   : 0;
-        bool ex = cmd_arg_is(q, i, "ex"), px = cmd_arg_is(q, i, "px");
-        bool exat = cmd_arg_is(q, i, "exat"), pxat = cmd_arg_is(q, i, "pxat");
-        if (ex || px || exat || pxat) {
-            /* The same option again replaces the time; another one is a
-             * syntax error, as in Redis. */
-            int kind = ex ? 1 : px ? 2 : exat ? 3 : 4;
-            if ((expire && kind != expire_kind) || (flags & KV_SET_KEEPTTL) || i + 1 >= q->argc) {
-                resp_write_error(b, "ERR syntax error");
-                return;
-            }
-            expire = ++i;
-            expire_kind = kind;
-            seconds = ex || exat;
-            flags |= ex || px ? KV_SET_EXPIRE_IN : KV_SET_EXPIRE_AT;
-            continue;
-        }
-        if (!f || (f == KV_SET_KEEPTTL && expire) || (f == KV_SET_NX && (flags & KV_SET_XX)) ||
-            (f == KV_SET_XX && (flags & KV_SET_NX))) {
-            resp_write_error(b, "ERR syntax error");
-            return;
-        }
-        flags |= f;
-    }
-    if (expire) {
-        if (!cmd_arg_ll(q, expire, &t)) {
-            resp_write_error(b, "ERR value is not an integer or out of range");
-            return;
-        }
-        /* A relative time must not overflow once added to the clock. */
-        if (t <= 0 || (seconds && t > LLONG_MAX / 1000) ||
-            ((flags & KV_SET_EXPIRE_IN) && t * (seconds ? 1000 : 1) > LLONG_MAX - cmd_wall_ms())) {
-            resp_write_error(b, "ERR invalid expire time in 'set' command");
-            return;
-        }
-        if (seconds)
-            t *= 1000;
-    }
-    struct kv_command c;
-    if (cmd_key_op(&c, KV_SET, q, 1) != 0 || cmd_arg_str(&c.arg[0], q, 2) != 0) {
-        kv_command_release(&c);
-        resp_write_error(b, "ERR out of memory");
+    const struct kv_args_def *d = kv_args_find(x->cmd->name, strlen(x->cmd->name));
+    char err[200];
+    struct kv_args a = {.argc = x->q->argc, .argv = x->q->argv, .argl = x->q->argl,
+                        .now_ms = cmd_wall_ms(), .err = err, .err_cap = sizeof err};
+    struct kv_parsed p;
+    if (!d) {
+        resp_write_error(&x->r->reply, "ERR command without a parser");
         return;
     }
-    c.flags = flags;
-    c.num[0] = t;
-    x->r->reply_flags = flags;
-    cmd_run(x, &c, 1);
-}
-
-void cmd_del(struct cmd_ctx *x)
-{
-    run_keys(x, KV_DEL, 1, 1);
-}
-
-void cmd_exists(struct cmd_ctx *x)
-{
-    run_keys(x, KV_EXISTS, 1, 1);
-}
-
-void cmd_mget(struct cmd_ctx *x)
-{
-    run_keys(x, KV_GET, 1, 1);
-}
-
-void cmd_cas(struct cmd_ctx *x)
-{
-    const struct resp_request *q = x->q;
-    struct kv_command c;
-    if (cmd_key_op(&c, KV_SCAS, q, 1) != 0 || cmd_arg_str(&c.arg[0], q, 2) != 0 ||
-        cmd_arg_str(&c.arg[1], q, 3) != 0) {
-        kv_command_release(&c);
-        resp_write_error(&x->r->reply, "ERR out of memory");
+    if (kv_args_parse(d, &a, &p) != 0) {
+        resp_write_error(&x->r->reply, err);
         return;
     }
-    cmd_run(x, &c, 1);
+    x->r->reply_flags = p.reply_flags;
+    if (x->capture && p.n == 1 && p.cmds[0].op == KV_MULTI) {
+        struct kv_command *sub = p.cmds[0].sub;
+        cmd_run(x, sub, p.cmds[0].n_sub); /* takes the KV_SETs over */
+        free(sub);
+        return;
+    }
+    cmd_run(x, p.cmds, p.n);
+    kv_parsed_free_array(&p);
 }
 
 /* ---- replies ---- */

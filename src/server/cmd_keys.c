@@ -1,6 +1,7 @@
 /* cmd_keys.c - the keyspace commands, as Redis 7.0 answers them: UNLINK,
  * TOUCH, TYPE, RENAME, RENAMENX, COPY, KEYS, SCAN, RANDOMKEY, DBSIZE,
- * FLUSHDB, FLUSHALL. Each prepares state-machine operations (kv.h's
+ * FLUSHDB, FLUSHALL (the first six parsed by the shared parser,
+ * src/kv/command_args.c, run by cmd_parsed). Each prepares state-machine operations (kv.h's
  * KV_TYPE ... KV_FLUSH) and runs them with cmd_run, so they are
  * linearizable (reads through ReadIndex, writes through the log) and work
  * inside MULTI. UNLINK frees nothing in the background: it is DEL.
@@ -20,99 +21,6 @@ static void oom(struct cmd_ctx *x, struct kv_command *c, size_t n)
     for (size_t i = 0; i < n; i++)
         kv_command_release(&c[i]);
     resp_write_error(&x->r->reply, "ERR out of memory");
-}
-
-/* One operation of type op per key from argv[1] on. */
-static void each_key(struct cmd_ctx *x, enum kv_op op)
-{
-    const struct resp_request *q = x->q;
-    size_t n = q->argc - 1;
-    struct kv_command *cmds = calloc(n, sizeof *cmds);
-    if (!cmds) {
-        resp_write_error(&x->r->reply, "ERR out of memory");
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (cmd_key_op(&cmds[i], op, q, i + 1) != 0) {
-            oom(x, cmds, i + 1);
-            free(cmds);
-            return;
-        }
-    cmd_run(x, cmds, n);
-    free(cmds);
-}
-
-/* One operation on argv[1], with argv[2] as arg[0] when two_keys. */
-static void one_key(struct cmd_ctx *x, enum kv_op op, bool two_keys, uint32_t flags)
-{
-    struct kv_command c;
-    if (cmd_key_op(&c, op, x->q, 1) != 0 || (two_keys && cmd_arg_str(&c.arg[0], x->q, 2) != 0)) {
-        oom(x, &c, 1);
-        return;
-    }
-    c.flags = flags;
-    cmd_run(x, &c, 1);
-}
-
-void cmd_unlink(struct cmd_ctx *x)
-{
-    each_key(x, KV_DEL);
-}
-
-void cmd_touch(struct cmd_ctx *x)
-{
-    each_key(x, KV_EXISTS);
-}
-
-void cmd_type(struct cmd_ctx *x)
-{
-    one_key(x, KV_TYPE, false, 0);
-}
-
-void cmd_rename(struct cmd_ctx *x)
-{
-    one_key(x, KV_RENAME, true, 0);
-}
-
-void cmd_renamenx(struct cmd_ctx *x)
-{
-    x->r->reply_flags = KV_RENAME_NX;
-    one_key(x, KV_RENAME, true, KV_RENAME_NX);
-}
-
-/* COPY source destination [DB n] [REPLACE]: DB 0 only. */
-void cmd_copy(struct cmd_ctx *x)
-{
-    const struct resp_request *q = x->q;
-    struct resp_buf *b = &x->r->reply;
-    uint32_t flags = 0;
-    for (size_t i = 3; i < q->argc; i++) {
-        long long db;
-        if (cmd_arg_is(q, i, "replace")) {
-            flags |= KV_COPY_REPLACE;
-        } else if (cmd_arg_is(q, i, "db") && i + 1 < q->argc) {
-            if (!cmd_arg_ll(q, ++i, &db) || db < INT32_MIN || db > INT32_MAX) {
-                resp_write_error(b, "ERR value is not an integer or out of range");
-                return;
-            }
-            if (db < 0 || db > 15) {
-                resp_write_error(b, "ERR DB index is out of range");
-                return;
-            }
-            if (db != 0) {
-                resp_write_error(b, "ERR raftkv has only database 0");
-                return;
-            }
-        } else {
-            resp_write_error(b, "ERR syntax error");
-            return;
-        }
-    }
-    if (q->argl[1] == q->argl[2] && memcmp(q->argv[1], q->argv[2], q->argl[1]) == 0) {
-        resp_write_error(b, "ERR source and destination objects are the same");
-        return;
-    }
-    one_key(x, KV_COPY, true, flags);
 }
 
 void cmd_keys(struct cmd_ctx *x)

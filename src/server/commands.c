@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kv/command_args.h"
 #include "server/commands.h"
 
 bool cmd_arg_is(const struct resp_request *q, size_t i, const char *word)
@@ -38,13 +39,7 @@ void cmd_reply_arity(struct resp_buf *b, const char *fullname)
 
 const char *commands_kv_error(const struct kv_result *kv, char *buf, size_t cap)
 {
-    if (kv->code == KV_OK || kv->code == KV_ERR_NO_KEY || kv->code == KV_ERR_PRECONDITION)
-        return NULL;
-    if (kv->code == KV_ERR_TYPE) /* Redis's own words, prefix included */
-        snprintf(buf, cap, "%s", kv->text);
-    else
-        snprintf(buf, cap, "ERR %s", kv->text[0] ? kv->text : "state machine error");
-    return buf;
+    return kv_result_error_text(kv, buf, cap); /* one text for scripts and clients */
 }
 
 /* An error that is not the state machine's answer; NULL if there is none. */

@@ -56,13 +56,10 @@ bool cmd_arg_is(const struct resp_request *q, size_t i, const char *word);
 /* "-ERR wrong number of arguments for 'get' command" */
 void cmd_reply_arity(struct resp_buf *b, const char *fullname);
 
-/* cmd_data.c: GET SET DEL EXISTS MGET CAS */
-void cmd_get(struct cmd_ctx *x);
-void cmd_set(struct cmd_ctx *x);
-void cmd_del(struct cmd_ctx *x);
-void cmd_exists(struct cmd_ctx *x);
-void cmd_mget(struct cmd_ctx *x);
-void cmd_cas(struct cmd_ctx *x);
+/* cmd_data.c: the handler of every command with a row in the shared
+ * argument parser's table (src/kv/command_args.h: GET SET DEL ... the
+ * string, key and deadline commands): parse, then cmd_run. */
+void cmd_parsed(struct cmd_ctx *x);
 /* What the data commands share (cmd_data.c). cmd_run takes over the n
  * prepared commands (each becomes one routed operation; the row's reply
  * function formats r->results once all have ended). */
@@ -85,23 +82,6 @@ void cmd_reply_cas(struct client_req *r, int proto);
 
 /* cmd_string.c: INCR DECR INCRBY DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE
  * SUBSTR SETRANGE GETSET GETDEL GETEX SETNX SETEX PSETEX MSET MSETNX */
-void cmd_incr(struct cmd_ctx *x);
-void cmd_decr(struct cmd_ctx *x);
-void cmd_incrby(struct cmd_ctx *x);
-void cmd_decrby(struct cmd_ctx *x);
-void cmd_incrbyfloat(struct cmd_ctx *x);
-void cmd_append(struct cmd_ctx *x);
-void cmd_strlen(struct cmd_ctx *x);
-void cmd_getrange(struct cmd_ctx *x);
-void cmd_setrange(struct cmd_ctx *x);
-void cmd_getset(struct cmd_ctx *x);
-void cmd_getdel(struct cmd_ctx *x);
-void cmd_getex(struct cmd_ctx *x);
-void cmd_setnx(struct cmd_ctx *x);
-void cmd_setex(struct cmd_ctx *x);
-void cmd_psetex(struct cmd_ctx *x);
-void cmd_mset(struct cmd_ctx *x);
-void cmd_msetnx(struct cmd_ctx *x);
 void cmd_reply_num(struct client_req *r, int proto);
 void cmd_reply_setnx(struct client_req *r, int proto);
 void cmd_reply_getex(struct client_req *r, int proto);
@@ -110,12 +90,6 @@ void cmd_lcs(struct cmd_ctx *x);
 void cmd_reply_lcs(struct client_req *r, int proto);
 /* cmd_keys.c: UNLINK TOUCH TYPE RENAME RENAMENX COPY KEYS SCAN RANDOMKEY
  * DBSIZE FLUSHDB FLUSHALL */
-void cmd_unlink(struct cmd_ctx *x);
-void cmd_touch(struct cmd_ctx *x);
-void cmd_type(struct cmd_ctx *x);
-void cmd_rename(struct cmd_ctx *x);
-void cmd_renamenx(struct cmd_ctx *x);
-void cmd_copy(struct cmd_ctx *x);
 void cmd_keys(struct cmd_ctx *x);
 void cmd_scan(struct cmd_ctx *x);
 void cmd_randomkey(struct cmd_ctx *x);
@@ -129,9 +103,6 @@ void cmd_reply_scan(struct client_req *r, int proto);
 
 /* cmd_expire.c: EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME
  * PEXPIRETIME PERSIST */
-void cmd_expire(struct cmd_ctx *x);
-void cmd_ttl(struct cmd_ctx *x);
-void cmd_persist(struct cmd_ctx *x);
 void cmd_reply_ttl(struct client_req *r, int proto);
 
 /* cmd_connection.c: PING ECHO HELLO AUTH QUIT SELECT CLIENT ACL */
