@@ -8,6 +8,12 @@
  * cells LCS answers "-ERR Insufficient memory, transient memory for LCS
  * exceeds max-lcs-cells" (Redis itself refuses past 512 MiB of table, with
  * its own text, which raftkv gives too). Replies and errors are Redis's.
+ * The reply functions of one EXEC run one after another on the loop, so
+ * there the bound is on the transaction's total: an LCS that would take
+ * the cells of the EXEC's earlier LCS commands past --max-lcs-cells
+ * answers "-ERR LCS cells of this transaction exceed max-lcs-cells" as its
+ * element of EXEC's array (it ran: EXECABORT would say it was never
+ * queued), and the others still answer.
  */
 #include <stdlib.h>
 #include <strings.h>
@@ -98,6 +104,13 @@ void cmd_reply_lcs(struct client_req *r, int proto)
         resp_write_error(b, "ERR Insufficient memory, transient memory for LCS exceeds max-lcs-cells");
         return;
     }
+    uint64_t spent = r->lcs_spent ? *r->lcs_spent : 0;
+    if (cells > max - spent) {
+        resp_write_error(b, "ERR LCS cells of this transaction exceed max-lcs-cells");
+        return;
+    }
+    if (r->lcs_spent)
+        *r->lcs_spent += cells;
     int want = (flags & LCS_LEN) ? 0 : (flags & LCS_IDX) ? LCS_WANT_MATCHES : LCS_WANT_STR;
     struct lcs_result res;
     if (lcs_compute(a, alen, bb, blen, want, min, &res) != 0) {

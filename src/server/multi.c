@@ -477,7 +477,8 @@ void cmd_exec(struct cmd_ctx *x)
 /* One queued data command's element of EXEC's array: its own reply
  * function over its slice of the MULTI's results. */
 static void item_reply(struct resp_buf *out, const struct multi_item *it,
-                       const struct kv_result *res, struct client *client, int proto)
+                       const struct kv_result *res, struct client *client, int proto,
+                       uint64_t *lcs_spent)
 {
     char err[200];
     for (size_t i = 0; i < it->n_ops_taken; i++) {
@@ -498,7 +499,7 @@ static void item_reply(struct resp_buf *out, const struct multi_item *it,
     }
     struct client_req tmp = {.client = client, .cmd = it->cmd, .n_ops = it->n_ops_taken,
                              .n_done = it->n_ops_taken, .results = ops,
-                             .reply_flags = it->reply_flags};
+                             .reply_flags = it->reply_flags, .lcs_spent = lcs_spent};
     it->cmd->reply(&tmp, proto);
     resp_buf_append(out, tmp.reply.data, tmp.reply.len);
     resp_buf_free(&tmp.reply);
@@ -519,6 +520,7 @@ void cmd_reply_exec(struct client_req *r, int proto)
     }
     resp_write_array_len(&r->reply, e->n_items);
     size_t k = e->n_guards;
+    uint64_t lcs_spent = 0; /* one --max-lcs-cells for all of EXEC's LCS commands */
     for (size_t i = 0; i < e->n_items; i++) {
         struct multi_item *it = &e->items[i];
         if (!it->data && it->argv.argc && r->client) {
@@ -539,7 +541,7 @@ void cmd_reply_exec(struct client_req *r, int proto)
             resp_write_error(&r->reply, "ERR the transaction's results are missing");
             continue;
         }
-        item_reply(&r->reply, it, &tx->sub[k], r->client, proto);
+        item_reply(&r->reply, it, &tx->sub[k], r->client, proto, &lcs_spent);
         k += it->n_ops_taken;
     }
 }

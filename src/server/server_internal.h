@@ -317,6 +317,7 @@ struct client_req {
     bool pinned; /* its handler is running: not freed even if it ends (commands_dispatch) */
     struct multi_exec *exec; /* EXEC: the transaction it runs (multi.c), owned */
     struct watch_note *watch; /* WATCH: where its versions go (multi.c), owned */
+    uint64_t *lcs_spent; /* in EXEC's array: the LCS cells its earlier items used (cmd_lcs.c) */
     uint64_t started_ns;
 };
 

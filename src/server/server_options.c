@@ -57,6 +57,7 @@ void server_options_usage(FILE *f)
             "                             (default 67108864)\n"
             "  --max-lcs-cells N          LCS's table of (len1+1)*(len2+1) cells (2 bytes each),\n"
             "                             computed on the event loop; past it LCS is refused\n"
+            "                             (one EXEC's LCS commands share it)\n"
             "                             (default 4194304, at most 134217728: Redis's bound)\n"
             "  --timeout SECONDS          close a client idle this long, nothing read or written\n"
             "                             and no command in flight, as Redis's timeout (default\n"

@@ -224,3 +224,43 @@ Test(watch_pipeline, a_command_that_ends_inside_its_handler_at_the_head)
                "-TRYAGAIN node is stopping\r\n+PONG\r\n");
     teardown(&f);
 }
+
+/* The LCS commands of one EXEC are computed one after another on the
+ * event loop when its reply is written, so --max-lcs-cells bounds their
+ * total (src/server/cmd_lcs.c, multi.c): the one that would pass it
+ * answers its own error in EXEC's array, the others their lengths. */
+Test(watch_pipeline, exec_bounds_the_total_of_its_lcs_cells)
+{
+    struct fixture f;
+    setup(&f);
+    struct server *s = f.s;
+    s->opt.max_lcs_cells = 100; /* two LCS of 6 x 6 = 36 cells fit, a third does not */
+    send_words(&f, (const char *const[]){"MULTI", "LCS a b LEN", "LCS a b LEN", "LCS a b LEN", "GET a", "EXEC",
+                                         NULL});
+    out_is(&f, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n");
+    struct server_op *ops[8];
+    size_t n = take_queued(s, ops, 8);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ops[0]->cmd.op, KV_MULTI);
+    cr_assert_eq(ops[0]->cmd.n_sub, 7, "two GETs per LCS, then GET a");
+    struct replica_result res = {.status = REPLICA_DONE, .kv = {.code = KV_OK}};
+    struct kv_result sub[7];
+    for (size_t i = 0; i < 7; i++)
+        sub[i] = (struct kv_result){.code = KV_OK, .bytes = (uint8_t *)(i % 2 ? "54321" : "12345"), .len = 5};
+    sub[6].bytes = (uint8_t *)"12345";
+    res.kv.sub = sub;
+    res.kv.n_sub = 7;
+    f.c->out.pending.len = 0;
+    commands_complete(s, ops[0]->id, &res);
+    out_is(&f, "*4\r\n:1\r\n:1\r\n-ERR LCS cells of this transaction exceed max-lcs-cells\r\n$5\r\n12345\r\n");
+    /* Outside a transaction each LCS has the whole bound. */
+    send_words(&f, (const char *const[]){"LCS a b LEN", NULL});
+    n = take_queued(s, ops, 8);
+    cr_assert_eq(n, 2);
+    f.c->out.pending.len = 0;
+    struct replica_result one = {.status = REPLICA_DONE, .kv = {.code = KV_OK, .bytes = (uint8_t *)"12345", .len = 5}};
+    commands_complete(s, ops[0]->id, &one);
+    commands_complete(s, ops[1]->id, &one);
+    out_is(&f, ":5\r\n");
+    teardown(&f);
+}
