@@ -212,6 +212,14 @@ SCRIPTS = [
     b"syntax error here",
     b"return redis.call('getset', KEYS[1], ARGV[1])",
     b"return redis.call('del', KEYS[1], KEYS[2])",
+    # commands scripts reach through the server's own argument parser
+    # (src/kv/command_args.c): replies and error texts as redis-server's
+    b"return redis.pcall('getex', KEYS[1], 'EX', ARGV[1])",
+    b"return redis.pcall('setex', KEYS[1], ARGV[1], 'v')",
+    b"return redis.pcall('getrange', KEYS[1], 0, ARGV[1])",
+    b"return redis.pcall('incrbyfloat', KEYS[1], ARGV[1])",
+    b"return redis.pcall('expire', KEYS[1], ARGV[1], 'GT')",
+    b"return redis.pcall('set', KEYS[1], 'v', 'PX', ARGV[1], 'KEEPTTL')",
 ]
 
 
