@@ -75,6 +75,9 @@ Test(command_args, refuses_with_redis_texts)
     REFUSED("GETEX k PERSIST EX 1", "ERR syntax error");
     REFUSED("SETEX k 0 v", "ERR invalid expire time in 'setex' command");
     REFUSED("PSETEX k x v", "ERR value is not an integer or out of range");
+    /* relative: past LLONG_MAX once added to the clock (1000 here) */
+    REFUSED("PSETEX k 9223372036854775000 v", "ERR invalid expire time in 'psetex' command");
+    REFUSED("PEXPIRE k 9223372036854775000", "ERR invalid expire time in 'pexpire' command");
     REFUSED("MSET a 1 b", "ERR wrong number of arguments for 'mset' command");
     REFUSED("MSETNX a 1 b", "ERR wrong number of arguments for 'msetnx' command");
     REFUSED("EXPIRE k 10 bogus", "ERR Unsupported option bogus");
@@ -135,6 +138,12 @@ Test(command_args, makes_the_operations)
     kv_parsed_release(&p);
     cr_assert_null(parse_at("GETEX k PX nope", 0, &p));
     cr_assert_eq(p.reply_flags, 1);
+    kv_parsed_release(&p);
+    cr_assert_null(parse_at("GETEX k PX 9223372036854775000", 1000, &p));
+    cr_assert_eq(p.reply_flags, 2, "past the clock's room");
+    kv_parsed_release(&p);
+    cr_assert_null(parse_at("GETEX k PXAT 9223372036854775000", 1000, &p));
+    cr_assert_eq(p.cmds[0].op, KV_GETEX, "absolute: no room needed");
     kv_parsed_release(&p);
     /* a relative time checked against the clock it is given */
     cr_assert_null(parse_at("SET k v PX 9223372036854775000", 0, &p));
