@@ -20,9 +20,10 @@ hide here. Each command prints one line saying what the server did.
       client sent into DIR/conn-K.bin (runs until killed).
   attack.py replay PORT FILE
       send FILE's bytes to PORT as one new connection.
-  attack.py hello PORT --claim NAME --to NAME --version V [--tls CERT KEY]
-      a HELLO (cluster id unknown) in peer protocol version V, as a member
-      of an older or newer release would send it; print what came back.
+  attack.py hello PORT --claim NAME --to NAME --version V [--cluster-id HEX] [--tls CERT KEY]
+      a HELLO (cluster id unknown, or HEX) in peer protocol version V, as a
+      member of an older or newer release would send it; print what came
+      back (a REMOVED frame is named) and whether the server closed.
 Standard library only.
 """
 import os
@@ -34,7 +35,7 @@ import threading
 import time
 
 VERSION = 4  # PEER_CODEC_VERSION
-HELLO, RAFT = 1, 2
+HELLO, RAFT, REMOVED = 1, 2, 9
 SNAPSHOT, APPEND = 6, 4
 F_TERM, F_PREV_INDEX, F_PREV_TERM, F_COMMIT, F_SEQ, F_SNAP_INDEX, F_SNAP_TERM = 0, 3, 4, 5, 6, 11, 12
 
@@ -271,14 +272,36 @@ def cmd_hello(args):
             continue
         opt[args[i][2:]] = args[i + 1]
         i += 2
-    body = name_bytes(opt["claim"]) + name_bytes(opt["to"]) + varint(0) + bytes(16)
+    cid = bytes.fromhex(opt["cluster-id"]) if "cluster-id" in opt else bytes(16)
+    body = name_bytes(opt["claim"]) + name_bytes(opt["to"]) + varint(0) + cid
     s, how = connect(port, tls)
     if not s:
         print(f"hello: {how}")
         return
     sent = send_all(s, struct.pack(">IBB", len(body) + 2, int(opt["version"]), HELLO) + body)
-    print(f"hello: version {opt['version']}, {how}, sent {sent} bytes, {outcome(s)}")
+    got = bytearray()
+    end = answer(s, got)
+    said = ""
+    if got:
+        kind = got[5] if len(got) >= 6 else -1
+        said = ", answered REMOVED" if kind == REMOVED else f", answered {len(got)} bytes (kind {kind})"
+    print(f"hello: version {opt['version']}, {how}, sent {sent} bytes{said}, {end}")
     s.close()
+
+
+def answer(s, got, wait=3.0):
+    """Like outcome(), keeping what the server wrote in `got`."""
+    s.settimeout(wait)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return "closed by the server"
+            got += d
+    except socket.timeout:
+        return "still open"
+    except (ssl.SSLError, OSError) as e:
+        return f"closed by the server ({e.__class__.__name__})"
 
 
 def main(argv):

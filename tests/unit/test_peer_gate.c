@@ -1,7 +1,8 @@
 /* test_peer_gate.c - what an inbound peer connection must pass before its
  * frames are read (src/server/peer_gate.h): 64 KiB before authentication,
  * the handshake time, the HELLO's sender named by the certificate shown
- * (over a real TLS 1.3 handshake in memory). */
+ * (over a real TLS 1.3 handshake in memory), and a removed member's
+ * connection: read no more once answered REMOVED, shut, then closed. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,46 @@ Test(peer_gate, the_handshake_time_runs_from_the_accept)
     /* Once authenticated it never expires. */
     g.authenticated = true;
     cr_assert_not(peer_gate_expired(&g, 99999, 5000));
+}
+
+Test(peer_gate, a_removed_member_is_read_no_more_and_shut_once_answered)
+{
+    struct peer_gate g;
+    peer_gate_open(&g, 10000);
+    cr_assert(peer_gate_reads(&g));
+    cr_assert_not(peer_gate_may_shut(&g, false), "not told: nothing to shut");
+    cr_assert_eq(peer_gate_sweep(&g, 10000, 5000), PEER_GATE_KEEP);
+
+    peer_gate_told_removed(&g);
+    cr_assert_not(peer_gate_reads(&g), "told it was removed: its later frames are not read");
+    /* The REMOVED frame is still on its way: shutting now could lose it. */
+    cr_assert_not(peer_gate_may_shut(&g, true));
+    cr_assert(peer_gate_may_shut(&g, false));
+    cr_assert_eq(peer_gate_sweep(&g, 10900, 5000), PEER_GATE_KEEP, "not shut yet, handshake time left");
+
+    peer_gate_shut(&g, 11000);
+    cr_assert_not(peer_gate_may_shut(&g, false), "shut once");
+    cr_assert_not(peer_gate_reads(&g));
+    /* Closed 1000 ms after the shutdown at the latest, long before the
+     * 5000 ms handshake time (which would close it at 15000). */
+    cr_assert_eq(PEER_REMOVED_LINGER_MS, 1000);
+    cr_assert_eq(peer_gate_sweep(&g, 11000, 5000), PEER_GATE_KEEP);
+    cr_assert_eq(peer_gate_sweep(&g, 11999, 5000), PEER_GATE_KEEP);
+    cr_assert_eq(peer_gate_sweep(&g, 12000, 5000), PEER_GATE_CLOSE_TOLD);
+    cr_assert_eq(peer_gate_sweep(&g, 12250, 5000), PEER_GATE_CLOSE_TOLD);
+
+    /* Told but never flushed (a stuck write): the handshake time still
+     * closes it, quietly rather than as a refusal. */
+    peer_gate_open(&g, 20000);
+    peer_gate_told_removed(&g);
+    cr_assert_eq(peer_gate_sweep(&g, 24999, 5000), PEER_GATE_KEEP);
+    cr_assert_eq(peer_gate_sweep(&g, 25000, 5000), PEER_GATE_CLOSE_TOLD);
+
+    /* A fresh connection starts untold. */
+    peer_gate_open(&g, 30000);
+    cr_assert(peer_gate_reads(&g));
+    cr_assert_not(g.shut);
+    cr_assert_eq(peer_gate_sweep(&g, 35000, 5000), PEER_GATE_REFUSE_TIMEOUT);
 }
 
 static char dir[64];
