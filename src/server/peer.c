@@ -702,6 +702,8 @@ static void conn_tls_input(struct peer_conn *c, const char *data, size_t n)
         conn_close(c, "TLS failed");
 }
 
+static void conn_input(struct peer_conn *c, const char *data, size_t n);
+
 static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct peer_conn *c = st->data;
@@ -713,16 +715,32 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0 || !peer_gate_reads(&c->gate))
         return; /* told it was removed: nothing more of it is read */
-    if (!peer_gate_take(&c->gate, (size_t)n, PEER_PREAUTH_MAX_BYTES)) {
+    /* Before authentication only what the gate admits; what follows is
+     * read once that part has authenticated the connection (its HELLO),
+     * so frames a peer sent right behind its HELLO do not count as
+     * pre-authentication bytes. */
+    size_t k = peer_gate_admit(&c->gate, (size_t)n, PEER_PREAUTH_MAX_BYTES);
+    if (k > 0)
+        conn_input(c, buf->base, k);
+    if (c->closing || k == (size_t)n || !peer_gate_reads(&c->gate))
+        return;
+    if (!c->gate.authenticated) {
         s->stats.peers_preauth_closed++;
         conn_refuse(c, "preauth_limit", "?", "more than 65536 bytes before authenticating");
         return;
     }
+    conn_input(c, buf->base + k, (size_t)n - k);
+}
+
+/* Bytes read and admitted by the gate: decrypted and framed. */
+static void conn_input(struct peer_conn *c, const char *data, size_t n)
+{
+    struct server *s = c->srv;
     if (s->peer_tls_server && c->tls) {
-        conn_tls_input(c, buf->base, (size_t)n);
+        conn_tls_input(c, data, n);
         return;
     }
-    if (resp_buf_append(&c->in, buf->base, (size_t)n) != 0) {
+    if (resp_buf_append(&c->in, data, n) != 0) {
         conn_close(c, "out of memory");
         return;
     }

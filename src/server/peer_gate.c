@@ -14,14 +14,14 @@ void peer_gate_open(struct peer_gate *g, uint64_t now_ms)
     g->linger_until_ms = 0;
 }
 
-bool peer_gate_take(struct peer_gate *g, size_t n, size_t limit)
+size_t peer_gate_admit(struct peer_gate *g, size_t n, size_t limit)
 {
     if (g->authenticated)
-        return true;
-    if (n > limit - g->received)
-        return false;
-    g->received += n;
-    return true;
+        return n;
+    size_t room = g->received < limit ? limit - g->received : 0;
+    size_t k = n < room ? n : room;
+    g->received += k;
+    return k;
 }
 
 bool peer_gate_expired(const struct peer_gate *g, uint64_t now_ms, uint64_t timeout_ms)

@@ -49,10 +49,15 @@ enum peer_gate_sweep {
 
 void peer_gate_open(struct peer_gate *g, uint64_t now_ms);
 
-/* n more bytes arrived. Before authentication: false when they take the
- * connection past `limit` bytes in all (it is to be closed, unread). After
- * it: always true (the frame limit applies instead). */
-bool peer_gate_take(struct peer_gate *g, size_t n, size_t limit);
+/* n more bytes arrived in one read: how many of them to read now (and
+ * count). Before authentication, only what keeps the connection within
+ * `limit` bytes in all (0: it is over, close it unread); the caller reads
+ * those, and the rest only if they authenticated it (else it closes the
+ * connection), since bytes after the HELLO are not pre-authentication
+ * bytes: a peer sends its frames right behind its HELLO, and a receiver
+ * that reads late finds both in one read. After authentication: all n
+ * (the frame limit applies instead). */
+size_t peer_gate_admit(struct peer_gate *g, size_t n, size_t limit);
 
 /* Whether an unauthenticated connection has used up its handshake time. */
 bool peer_gate_expired(const struct peer_gate *g, uint64_t now_ms, uint64_t timeout_ms);

@@ -24,6 +24,12 @@ hide here. Each command prints one line saying what the server did.
       a HELLO (cluster id unknown, or HEX) in peer protocol version V, as a
       member of an older or newer release would send it; print what came
       back (a REMOVED frame is named) and whether the server closed.
+  attack.py burst PORT --claim NAME --to NAME --cluster-id HEX --bytes N --pause PID --tls CERT KEY
+      as a member (its real certificate): after the TLS handshake, stop
+      PID (the server) with SIGSTOP, send a HELLO and right behind it N
+      bytes of SNAP_ACK frames for no transfer (ignored), continue PID, so
+      that its first read holds the HELLO and 64 KiB of frames; print
+      whether it kept the connection.
 Standard library only.
 """
 import os
@@ -35,7 +41,7 @@ import threading
 import time
 
 VERSION = 4  # PEER_CODEC_VERSION
-HELLO, RAFT, REMOVED = 1, 2, 9
+HELLO, RAFT, SNAP_ACK, REMOVED = 1, 2, 7, 9
 SNAPSHOT, APPEND = 6, 4
 F_TERM, F_PREV_INDEX, F_PREV_TERM, F_COMMIT, F_SEQ, F_SNAP_INDEX, F_SNAP_TERM = 0, 3, 4, 5, 6, 11, 12
 
@@ -289,6 +295,37 @@ def cmd_hello(args):
     s.close()
 
 
+def cmd_burst(args):
+    import signal
+    port = int(args[0])
+    opt = dict(claim="n2", to="n1", bytes="102400")
+    tls = None
+    i = 1
+    while i < len(args):
+        if args[i] == "--tls":
+            tls = (args[i + 1], args[i + 2])
+            i += 3
+            continue
+        opt[args[i][2:]] = args[i + 1]
+        i += 2
+    body = name_bytes(opt["claim"]) + name_bytes(opt["to"]) + varint(0) + bytes.fromhex(opt["cluster-id"])
+    ack = frame(SNAP_ACK, varint(1) + varint(0) + b"\x00")
+    data = frame(HELLO, body) + ack * (int(opt["bytes"]) // len(ack) + 1)
+    s, how = connect(port, tls)
+    if not s:
+        print(f"burst: {how}")
+        return
+    pid = int(opt["pause"])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        sent = send_all(s, data)
+        time.sleep(0.3)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    print(f"burst: {how}, sent a HELLO and {sent} bytes in all while the server was stopped, {outcome(s)}")
+    s.close()
+
+
 def answer(s, got, wait=3.0):
     """Like outcome(), keeping what the server wrote in `got`."""
     s.settimeout(wait)
@@ -306,7 +343,7 @@ def answer(s, got, wait=3.0):
 
 def main(argv):
     cmds = {"frames": cmd_frames, "junk": cmd_junk, "halfopen": cmd_halfopen, "proxy": cmd_proxy,
-            "replay": cmd_replay, "hello": cmd_hello}
+            "replay": cmd_replay, "hello": cmd_hello, "burst": cmd_burst}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 64
