@@ -42,7 +42,9 @@
  * the cluster's map hash key, 32 hex digits (map.h: kept secret, it makes
  * SCAN cursors mean the same on every member). The first one
  * applied sets the id; a later one with the same id answers KV_OK and
- * changes nothing, one with another id is refused with
+ * changes nothing but the hash key, when it carries one and the map has
+ * none yet (a cluster restored from a backup, which holds no key: its
+ * first leader draws one); one with another id is refused with
  * KV_ERR_PRECONDITION, on every node alike. Codes are part of the log's
  * format: never renumber, only add. */
 enum kv_op {
@@ -314,6 +316,9 @@ int64_t kv_store_time(const struct kv_store *s);
 /* The cluster id the state machine holds, if one was applied: true and
  * out filled, or false. */
 bool kv_cluster_id(const struct kv_store *s, uint8_t out[16]);
+/* Whether the map hashes under the cluster's hash key (one was applied,
+ * or came with a snapshot); the key itself is not given out. */
+bool kv_has_map_key(const struct kv_store *s);
 
 /* The cluster configuration as of the applied index: the latest CONFIG
  * entry applied, its index and bytes (raft.h's encoding, then what the
@@ -335,6 +340,14 @@ bool kv_configuration(const struct kv_store *s, uint64_t *index, const uint8_t *
 typedef int (*kv_sink_fn)(void *ctx, const void *data, size_t n);
 int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
                       void *ctx);
+/* The same, with KV_SNAP_* flags. KV_SNAP_NO_MAP_KEY leaves the map's hash
+ * key ("map_key") out: a backup's image, which leaves the cluster through
+ * the client port, where the key must never be shown (map.h). An image
+ * without it loads into a map with a key of its own, until a leader's
+ * cluster-id entry gives the cluster's (kv_op_cluster_id). */
+#define KV_SNAP_NO_MAP_KEY 1u
+int kv_snapshot_write_flags(const struct kv_store *s, uint64_t index, uint64_t term, unsigned flags,
+                            kv_sink_fn sink, void *ctx);
 /* The same into one malloc'd buffer (the stdio node and tests). 0 or -1. */
 int kv_snapshot(const struct kv_store *s, uint64_t index, uint64_t term, uint8_t **data,
                 size_t *len);

@@ -8,7 +8,8 @@
  * bytes in pieces and builds a new map aside, swapped in only when the whole
  * stream checked out. The state machine's fields besides the map go in the
  * header's metadata: "cluster_id" (its 16 bytes) once one was applied,
- * "map_key" (the map's hash key, 16 bytes, map.h) once one was,
+ * "map_key" (the map's hash key, 16 bytes, map.h) once one was (not in a
+ * backup's image: KV_SNAP_NO_MAP_KEY),
  * "version" (the write counter, u64), "time" (the latest entry time,
  * i64) and "deleted" (kv_internal.h: each bucket that saw a delete, as
  * bucket u16 and version u64; absent when none did) and "raft_config" (the
@@ -33,6 +34,12 @@
 
 int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, kv_sink_fn sink,
                       void *ctx)
+{
+    return kv_snapshot_write_flags(s, index, term, 0, sink, ctx);
+}
+
+int kv_snapshot_write_flags(const struct kv_store *s, uint64_t index, uint64_t term, unsigned flags,
+                            kv_sink_fn sink, void *ctx)
 {
     const struct kv_map *m = &s->map;
     uint8_t version[8], time[8];
@@ -60,7 +67,7 @@ int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, k
     if (s->has_cluster_id)
         meta[n_meta++] = (struct snap_meta){
             .name = META_CLUSTER_ID, .value = s->cluster_id, .len = CLUSTER_ID_BYTES};
-    if (kv_map_key(m, map_key))
+    if (!(flags & KV_SNAP_NO_MAP_KEY) && kv_map_key(m, map_key))
         meta[n_meta++] = (struct snap_meta){
             .name = META_MAP_KEY, .value = map_key, .len = KV_MAP_KEY_BYTES};
     meta[n_meta++] = (struct snap_meta){.name = META_VERSION, .value = version, .len = 8};

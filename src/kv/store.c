@@ -190,6 +190,12 @@ bool kv_cluster_id(const struct kv_store *s, uint8_t out[CLUSTER_ID_BYTES])
     return s->has_cluster_id;
 }
 
+bool kv_has_map_key(const struct kv_store *s)
+{
+    uint8_t key[KV_MAP_KEY_BYTES];
+    return kv_map_key(&s->map, key);
+}
+
 int64_t kv_store_time(const struct kv_store *s)
 {
     return s->time_ms;
@@ -197,7 +203,7 @@ int64_t kv_store_time(const struct kv_store *s)
 
 /* The first valid id applied is the cluster's, and its hash key, if the
  * entry carries one, the map's (map.h); the same id again changes
- * nothing; another is refused. Deterministic: every node applies the same
+ * nothing but a missing hash key; another is refused. Deterministic: every node applies the same
  * entries in the same order and so keeps the same id. */
 void kv_op_cluster_id(struct kv_store *s, const struct kv_command *c, int64_t now,
                       struct kv_result *r)
@@ -225,7 +231,12 @@ void kv_op_cluster_id(struct kv_store *s, const struct kv_command *c, int64_t no
         char have[CLUSTER_ID_HEX_LEN + 1];
         cluster_id_hex(s->cluster_id, have);
         kv_res(r, KV_ERR_PRECONDITION, "cluster id is already %s", have);
+        return;
     }
+    /* The id without a key (a restored backup holds none): the first key
+     * applied is the cluster's; once there is one, it stays. */
+    if (c->to && !kv_has_map_key(s))
+        kv_map_set_key(&s->map, key);
 }
 
 /* Whether the command has the fields its row asks for. */

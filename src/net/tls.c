@@ -238,6 +238,15 @@ int tls_write(struct tls_session *s, const void *data, size_t n)
     return 0;
 }
 
+void tls_close_notify(struct tls_session *s)
+{
+    if (!s->established)
+        return;
+    ERR_clear_error();
+    (void)SSL_shutdown(s->ssl); /* 0: sent, the other's not read; memory BIOs never wait */
+    ERR_clear_error();
+}
+
 bool tls_has_input(const struct tls_session *s)
 {
     return BIO_ctrl_pending(s->in) > 0 || SSL_pending(s->ssl) > 0;

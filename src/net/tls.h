@@ -83,6 +83,10 @@ size_t tls_take_pending(const struct tls_session *s); /* bytes tls_take would gi
 
 bool tls_established(const struct tls_session *s);
 
+/* After the handshake: queue a close_notify alert (then tls_take), so the
+ * other side reads a clean end after what was written before it. */
+void tls_close_notify(struct tls_session *s);
+
 /* After the handshake: whether the other side showed a verified certificate
  * that names `name` (DNS subjectAltName, or common name without any). */
 bool tls_peer_is(const struct tls_session *s, const char *name);

@@ -440,19 +440,24 @@ static void propose_queued(struct replica *r, uint64_t now_ms)
 
 /* config.cluster_id: a leader that has applied an entry of its own term
  * has applied everything committed before its term; if its map still holds
- * no cluster id, no id was ever committed, and it proposes its own. Not
- * tracked: nobody waits for the answer, and a refused one (another leader's
- * id applied first) changes nothing. */
+ * no cluster id, no id was ever committed, and it proposes its own. If it
+ * holds the id but no hash key (a cluster restored from a backup, which
+ * carries none), it proposes that id with its own key (config.map_key),
+ * as a new cluster's first leader does. Not tracked: nobody waits for the
+ * answer, and a refused one (another leader's id or key applied first)
+ * changes nothing. */
 static void propose_cluster_id(struct replica *r, uint64_t now_ms)
 {
     raft_term term = raft_current_term(r->raft);
     uint8_t have[CLUSTER_ID_BYTES];
     if (cluster_id_is_zero(r->config.cluster_id) || raft_role(r->raft) != RAFT_LEADER ||
-        r->applied_term != term || r->cluster_id_proposed_term == term ||
-        kv_cluster_id(r->kv, have))
+        r->applied_term != term || r->cluster_id_proposed_term == term)
+        return;
+    bool has_id = kv_cluster_id(r->kv, have);
+    if (has_id && (cluster_id_is_zero(r->config.map_key) || kv_has_map_key(r->kv)))
         return;
     char hex[CLUSTER_ID_HEX_LEN + 1];
-    cluster_id_hex(r->config.cluster_id, hex);
+    cluster_id_hex(has_id ? have : r->config.cluster_id, hex);
     struct kv_command c = {.op = KV_CLUSTER_ID, .value = json_string(hex)};
     if (!cluster_id_is_zero(r->config.map_key)) {
         char key_hex[CLUSTER_ID_HEX_LEN + 1];

@@ -21,7 +21,10 @@
  * client paces them. An image belongs to the connection that started it
  * and goes with it (END, or the connection's close), and at most
  * --max-backups are kept at once. The image keeps the old cluster id:
- * `raftkv restore` gives the new cluster its own.
+ * `raftkv restore` gives the new cluster its own. It holds no map hash key
+ * (KV_SNAP_NO_MAP_KEY: the key is the cluster's secret, map.h, and the
+ * image crosses the client port): the restored cluster's first leader
+ * draws a new one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -204,7 +207,7 @@ static void child_main(const struct kv_store *kv, int fd, int out, pid_t parent,
     close_range((unsigned)hi + 1, ~0u, 0);
     struct child_sink k = {.fd = fd};
     int res[2] = {0, 0};
-    if (kv_snapshot_write(kv, index, term, sink_write, &k) != 0) {
+    if (kv_snapshot_write_flags(kv, index, term, KV_SNAP_NO_MAP_KEY, sink_write, &k) != 0) {
         res[0] = -1;
         res[1] = k.err ? k.err : ENOMEM;
     }

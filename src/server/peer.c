@@ -400,6 +400,9 @@ static void conn_close(struct peer_conn *c, const char *why)
     if (c->peer >= 0)
         server_log(SLOG_INFO, "peer_conn_closed", "peer=%s addr=%s reason=\"%s\"", s->opt.names[c->peer], c->addr,
                    why);
+    else if (c->gate.told_removed)
+        server_log(SLOG_INFO, "peer_conn_closed", "addr=%s reason=\"%s\" shut=%s", c->addr, why,
+                   c->gate.shut ? "yes" : "no");
     else
         server_log(SLOG_DEBUG, "peer_conn_closed", "addr=%s reason=\"%s\"", c->addr, why);
     if (c->prev)
@@ -424,11 +427,31 @@ static void conn_refuse(struct peer_conn *c, const char *why, const char *who, c
 /* A HELLO from a name the committed configuration no longer holds (of our
  * cluster, its certificate checked): a member removed while it was down,
  * back with its old log. Answer REMOVED on this connection, so it stops
- * instead of campaigning for ever. Its frames are not read (it never
- * reaches the core, so it disrupts nothing); it closes the connection on
- * the answer, or the handshake sweep does (closing first could reset the
- * connection before the answer is read). */
+ * instead of campaigning for ever. Nothing it sends after the HELLO is read
+ * (it never reaches the core, so it disrupts nothing). Once the answer (and
+ * TLS's close_notify) is flushed, our side shuts down (a FIN after it) and
+ * the connection closes on the other's end or PEER_REMOVED_LINGER_MS later
+ * (peer_gate.h). */
 static void conn_write_done(uv_write_t *w, int status);
+
+static void conn_removed_shut_done(uv_shutdown_t *req, int status)
+{
+    struct peer_conn *c = req->data;
+    if (status < 0 && !c->closing)
+        conn_close(c, "told it was removed");
+}
+
+/* After a write: once everything (REMOVED, close_notify) has left, shut our
+ * side down. */
+static void conn_removed_flushed(struct peer_conn *c)
+{
+    if (c->closing || !peer_gate_may_shut(&c->gate, c->out.writing))
+        return;
+    peer_gate_shut(&c->gate, server_now(c->srv));
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, conn_removed_shut_done) != 0)
+        conn_close(c, "told it was removed");
+}
 
 static bool conn_tell_removed(struct peer_conn *c, const struct peer_hello *h)
 {
@@ -446,9 +469,19 @@ static bool conn_tell_removed(struct peer_conn *c, const struct peer_hello *h)
     server_log_limited(SLOG_WARN, "peer_refused", "addr=%s claimed=%s reason=\"removed from the configuration\" "
                        "index=%" PRIu64 " detail=\"told it was removed (the committed configuration at index %" PRIu64
                        " does not hold it)\"", c->addr, h->sender, index, index);
-    c->told_removed = true;
-    if (server_out_start(&c->out, (uv_stream_t *)&c->tcp, conn_write_done) != 0)
+    peer_gate_told_removed(&c->gate);
+    if (server_out_start(&c->out, (uv_stream_t *)&c->tcp, conn_write_done) != 0) {
         conn_close(c, "TLS failed");
+        return true;
+    }
+    if (c->tls) { /* after the REMOVED record, which the start encrypted */
+        tls_close_notify(c->tls);
+        if (server_out_start(&c->out, (uv_stream_t *)&c->tcp, conn_write_done) != 0) {
+            conn_close(c, "TLS failed");
+            return true;
+        }
+    }
+    conn_removed_flushed(c);
     return true;
 }
 
@@ -505,8 +538,8 @@ static void conn_handle_frame(struct peer_conn *c, uint8_t kind, const uint8_t *
 {
     struct server *s = c->srv;
     if (c->peer < 0) {
-        if (c->told_removed)
-            return; /* told: it closes, or the handshake sweep does */
+        if (!peer_gate_reads(&c->gate))
+            return; /* told it was removed: frames after its HELLO are dropped */
         if (kind != PEER_FRAME_HELLO)
             conn_refuse(c, "no handshake", "?", NULL);
         else
@@ -622,6 +655,8 @@ static void conn_write_done(uv_write_t *w, int status)
         conn_close(c, uv_strerror(status));
     else if (server_out_start(o, (uv_stream_t *)&c->tcp, conn_write_done) != 0)
         conn_close(c, "TLS failed");
+    else
+        conn_removed_flushed(c);
 }
 
 /* Ciphertext arrived: decrypt what it completes into c->in, frame by frame,
@@ -667,26 +702,45 @@ static void conn_tls_input(struct peer_conn *c, const char *data, size_t n)
         conn_close(c, "TLS failed");
 }
 
+static void conn_input(struct peer_conn *c, const char *data, size_t n);
+
 static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct peer_conn *c = st->data;
     struct server *s = c->srv;
     if (n < 0) {
-        conn_close(c, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
+        conn_close(c, c->gate.told_removed ? "told it was removed"
+                                      : n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
         return;
     }
-    if (n == 0)
+    if (n == 0 || !peer_gate_reads(&c->gate))
+        return; /* told it was removed: nothing more of it is read */
+    /* Before authentication only what the gate admits; what follows is
+     * read once that part has authenticated the connection (its HELLO),
+     * so frames a peer sent right behind its HELLO do not count as
+     * pre-authentication bytes. */
+    size_t k = peer_gate_admit(&c->gate, (size_t)n, PEER_PREAUTH_MAX_BYTES);
+    if (k > 0)
+        conn_input(c, buf->base, k);
+    if (c->closing || k == (size_t)n || !peer_gate_reads(&c->gate))
         return;
-    if (!peer_gate_take(&c->gate, (size_t)n, PEER_PREAUTH_MAX_BYTES)) {
+    if (!c->gate.authenticated) {
         s->stats.peers_preauth_closed++;
         conn_refuse(c, "preauth_limit", "?", "more than 65536 bytes before authenticating");
         return;
     }
+    conn_input(c, buf->base + k, (size_t)n - k);
+}
+
+/* Bytes read and admitted by the gate: decrypted and framed. */
+static void conn_input(struct peer_conn *c, const char *data, size_t n)
+{
+    struct server *s = c->srv;
     if (s->peer_tls_server && c->tls) {
-        conn_tls_input(c, buf->base, (size_t)n);
+        conn_tls_input(c, data, n);
         return;
     }
-    if (resp_buf_append(&c->in, buf->base, (size_t)n) != 0) {
+    if (resp_buf_append(&c->in, data, n) != 0) {
         conn_close(c, "out of memory");
         return;
     }
@@ -753,9 +807,10 @@ static void peer_sweep(uv_timer_t *t)
     struct peer_conn *next;
     for (struct peer_conn *c = s->peer_conns; c; c = next) {
         next = c->next;
-        if (c->told_removed && peer_gate_expired(&c->gate, now, s->opt.peer_handshake_timeout_ms))
+        enum peer_gate_sweep v = peer_gate_sweep(&c->gate, now, s->opt.peer_handshake_timeout_ms);
+        if (v == PEER_GATE_CLOSE_TOLD)
             conn_close(c, "told it was removed");
-        else if (peer_gate_expired(&c->gate, now, s->opt.peer_handshake_timeout_ms)) {
+        else if (v == PEER_GATE_REFUSE_TIMEOUT) {
             s->stats.peers_preauth_closed++;
             conn_refuse(c, "handshake_timeout", "?", c->gate.received ? "handshake not finished in time"
                                                                       : "nothing sent");

@@ -8,6 +8,7 @@
 
 #define META_CLUSTER_ID "cluster_id"
 #define META_CONFIG "raft_config"
+#define META_MAP_KEY "map_key"
 
 static int on_header(void *ctx, const struct snap_header *h)
 {
@@ -30,8 +31,10 @@ static int on_meta(void *ctx, const struct snap_meta *m)
         x->had_id = true;
         return 0;
     }
-    /* The old cluster's configuration: the new one's is its --peers. */
-    if (strcmp(m->name, META_CONFIG) == 0)
+    /* The old cluster's configuration: the new one's is its --peers. Its
+     * hash key (a backup of an older release holds one): the new cluster's
+     * first leader draws its own. */
+    if (strcmp(m->name, META_CONFIG) == 0 || strcmp(m->name, META_MAP_KEY) == 0)
         return 0;
     size_t name_len = strlen(m->name) + 1;
     if (x->n_meta == x->cap_meta) {

@@ -1,7 +1,8 @@
 /* restore_image.h - a snapshot image (snap_format.h) copied as a stream
  * with its "cluster_id" metadata entry replaced and its "raft_config"
- * (kv.h) dropped, for `raftkv restore`: the restored cluster must not carry
- * the old cluster's id, nor its members (the new cluster's are its --peers).
+ * (kv.h) and "map_key" dropped, for `raftkv restore`: the restored cluster
+ * must not carry the old cluster's id, nor its members (the new cluster's
+ * are its --peers), nor its hash key (its first leader draws one).
  * Every other metadata entry, the index, the term and every record are copied as they
  * are; the input is checked as it is read (block CRCs, counts, trailer,
  * file CRC) and the output gets its own CRCs. Memory: one block each way

@@ -215,7 +215,7 @@ struct peer_conn {
     char addr[64]; /* the other end, for logs */
     struct peer_conn *prev, *next;
     bool closing;
-    bool told_removed; /* answered REMOVED; its frames are dropped unread */
+    uv_shutdown_t sreq; /* told it was removed: our side's shutdown (peer_gate.h) */
 };
 
 /* LCS's bound by default: 2^22 cells (two values of 2 KiB; an 8 MiB table,

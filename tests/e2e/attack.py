@@ -20,9 +20,16 @@ hide here. Each command prints one line saying what the server did.
       client sent into DIR/conn-K.bin (runs until killed).
   attack.py replay PORT FILE
       send FILE's bytes to PORT as one new connection.
-  attack.py hello PORT --claim NAME --to NAME --version V [--tls CERT KEY]
-      a HELLO (cluster id unknown) in peer protocol version V, as a member
-      of an older or newer release would send it; print what came back.
+  attack.py hello PORT --claim NAME --to NAME --version V [--cluster-id HEX] [--tls CERT KEY]
+      a HELLO (cluster id unknown, or HEX) in peer protocol version V, as a
+      member of an older or newer release would send it; print what came
+      back (a REMOVED frame is named) and whether the server closed.
+  attack.py burst PORT --claim NAME --to NAME --cluster-id HEX --bytes N --pause PID --tls CERT KEY
+      as a member (its real certificate): after the TLS handshake, stop
+      PID (the server) with SIGSTOP, send a HELLO and right behind it N
+      bytes of SNAP_ACK frames for no transfer (ignored), continue PID, so
+      that its first read holds the HELLO and 64 KiB of frames; print
+      whether it kept the connection.
 Standard library only.
 """
 import os
@@ -34,7 +41,7 @@ import threading
 import time
 
 VERSION = 4  # PEER_CODEC_VERSION
-HELLO, RAFT = 1, 2
+HELLO, RAFT, SNAP_ACK, REMOVED = 1, 2, 7, 9
 SNAPSHOT, APPEND = 6, 4
 F_TERM, F_PREV_INDEX, F_PREV_TERM, F_COMMIT, F_SEQ, F_SNAP_INDEX, F_SNAP_TERM = 0, 3, 4, 5, 6, 11, 12
 
@@ -271,19 +278,72 @@ def cmd_hello(args):
             continue
         opt[args[i][2:]] = args[i + 1]
         i += 2
-    body = name_bytes(opt["claim"]) + name_bytes(opt["to"]) + varint(0) + bytes(16)
+    cid = bytes.fromhex(opt["cluster-id"]) if "cluster-id" in opt else bytes(16)
+    body = name_bytes(opt["claim"]) + name_bytes(opt["to"]) + varint(0) + cid
     s, how = connect(port, tls)
     if not s:
         print(f"hello: {how}")
         return
     sent = send_all(s, struct.pack(">IBB", len(body) + 2, int(opt["version"]), HELLO) + body)
-    print(f"hello: version {opt['version']}, {how}, sent {sent} bytes, {outcome(s)}")
+    got = bytearray()
+    end = answer(s, got)
+    said = ""
+    if got:
+        kind = got[5] if len(got) >= 6 else -1
+        said = ", answered REMOVED" if kind == REMOVED else f", answered {len(got)} bytes (kind {kind})"
+    print(f"hello: version {opt['version']}, {how}, sent {sent} bytes{said}, {end}")
     s.close()
+
+
+def cmd_burst(args):
+    import signal
+    port = int(args[0])
+    opt = dict(claim="n2", to="n1", bytes="102400")
+    tls = None
+    i = 1
+    while i < len(args):
+        if args[i] == "--tls":
+            tls = (args[i + 1], args[i + 2])
+            i += 3
+            continue
+        opt[args[i][2:]] = args[i + 1]
+        i += 2
+    body = name_bytes(opt["claim"]) + name_bytes(opt["to"]) + varint(0) + bytes.fromhex(opt["cluster-id"])
+    ack = frame(SNAP_ACK, varint(1) + varint(0) + b"\x00")
+    data = frame(HELLO, body) + ack * (int(opt["bytes"]) // len(ack) + 1)
+    s, how = connect(port, tls)
+    if not s:
+        print(f"burst: {how}")
+        return
+    pid = int(opt["pause"])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        sent = send_all(s, data)
+        time.sleep(0.3)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    print(f"burst: {how}, sent a HELLO and {sent} bytes in all while the server was stopped, {outcome(s)}")
+    s.close()
+
+
+def answer(s, got, wait=3.0):
+    """Like outcome(), keeping what the server wrote in `got`."""
+    s.settimeout(wait)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return "closed by the server"
+            got += d
+    except socket.timeout:
+        return "still open"
+    except (ssl.SSLError, OSError) as e:
+        return f"closed by the server ({e.__class__.__name__})"
 
 
 def main(argv):
     cmds = {"frames": cmd_frames, "junk": cmd_junk, "halfopen": cmd_halfopen, "proxy": cmd_proxy,
-            "replay": cmd_replay, "hello": cmd_hello}
+            "replay": cmd_replay, "hello": cmd_hello, "burst": cmd_burst}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 64

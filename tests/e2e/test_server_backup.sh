@@ -9,8 +9,11 @@
 # must stay well under the image's size above where it was). The file is
 # restored into a new 3-member cluster (new data directories, new ports):
 # every key acknowledged before the backup started is there with its value,
-# the new cluster has another cluster id, and a member of the old cluster
-# started among the new one's members is refused by both sides (identity).
+# the new cluster has another cluster id and, the backup holding no hash
+# key (the cluster's secret), a hash key of its own under which a SCAN
+# alternating between two members returns every key; a member of the old
+# cluster started among the new one's members is refused by both sides
+# (identity).
 # A copy of the file with one byte flipped in the middle is refused by
 # restore with a clear error, and no directory is made; so is a non-empty
 # directory. A third image at once is refused (--max-backups 2), and the
@@ -76,7 +79,10 @@ done
 
 TLS=(--tls --cacert "$WORK/certs/ca.crt" --cert "$WORK/certs/backup.crt" --key "$WORK/certs/backup.key")
 
-# A follower alone: refused, naming the leader; nothing written.
+# A follower alone: refused, naming the leader; nothing written. (The
+# leader of now: on a loaded machine the load may have moved it.)
+L=$(wait_leader)
+F=$((L % 3 + 1))
 set +e
 out=$("$RAFTKV" backup --from "127.0.0.1:${CPORT[$F]}" "$WORK/f.snap" 2>&1)
 rc=$?
@@ -125,6 +131,39 @@ echo "ok  backup of $SIZE bytes in $ms ms (w:1..w:$ACKED acknowledged before it)
 # the 200,000 keys is under half the image.
 [ "$GROWTH" -lt 32768 ] || fail "the leader's RSS grew by $GROWTH kB while streaming a $SIZE-byte image"
 echo "ok  the leader's RSS grew by $GROWTH kB while streaming $((SIZE / 1048576)) MB (bound: 32 MB)"
+
+# The map's hash key (the cluster's secret, map.h) is not in the file: not
+# as map_key metadata, not its bytes anywhere. The key from the data
+# directory of the member that took the backup: its snapshot's map_key
+# entry, or the cluster-id entry in its log.
+hash_key() { # hash_key DIR CLUSTER_ID: the key as 32 hex digits, or nothing
+  "$PY" - "$1" "$2" <<'PY'
+import glob, re, sys
+d, cid = sys.argv[1], sys.argv[2]
+for f in sorted(glob.glob(d + "/snap-*.snap")):
+    data = open(f, "rb").read(1 << 16)
+    i = data.find(b"\x07map_key\x10\x00\x00\x00")
+    if i >= 0:
+        print(data[i + 12:i + 28].hex())
+        sys.exit(0)
+for f in sorted(glob.glob(d + "/wal-*.log")):
+    m = re.search(rb'\{"h":"([0-9a-f]{32})","id":"' + cid.encode() + rb'"', open(f, "rb").read())
+    if m:
+        print(m.group(1).decode())
+        sys.exit(0)
+PY
+}
+A_KEY=$(hash_key "$WORK/n$L" "$A_ID")
+[[ "$A_KEY" =~ ^[0-9a-f]{32}$ ]] || fail "no hash key in n$L's snapshot or log"
+"$PY" - "$WORK/b.snap" "$A_KEY" <<'PY' || fail "the backup holds the cluster's hash key"
+import sys
+data = open(sys.argv[1], "rb").read()
+key = bytes.fromhex(sys.argv[2])
+bad = [what for what, b in (("map_key", b"map_key"), ("the key's bytes", key), ("the key in hex", sys.argv[2].encode()))
+       if b in data]
+sys.exit(f"found {', '.join(bad)}" if bad else 0)
+PY
+echo "ok  the backup holds no hash key (A's, from n$L's snapshot or log, is not in its $SIZE bytes)"
 
 touch "$WORK/stop"
 wait "$WRITER_PID" || true
@@ -194,6 +233,40 @@ echo "ok  cluster B's id $B_ID differs from A's $A_ID"
 "$PY" "$HERE/backup_client.py" check --port "${BCPORT[1]}" --acked-upto "$ACKED" --keys "$KEYS" \
   --value-bytes 300 || fail "cluster B lacks writes acknowledged before the backup"
 expect "B takes writes" "$(bcli 1 SET after-restore yes)" OK
+
+# B's first leader drew a new hash key (its cluster-id entry), which both
+# members hash under: a SCAN whose calls alternate between n1 and n2 returns
+# every key (cursors mean the same on both only under one key).
+B_KEY=
+deadline=$((SECONDS + 15))
+until [ -n "$B_KEY" ]; do
+  B_KEY=$(hash_key "$WORK/b1" "$B_ID")
+  [ $SECONDS -lt $deadline ] || fail "cluster B's leader proposed no hash key"
+  [ -n "$B_KEY" ] || sleep 0.2
+done
+[ "$B_KEY" != "$A_KEY" ] || fail "cluster B has A's hash key"
+deadline=$((SECONDS + 15))
+until [ "$(bcli 1 INFO | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')" = \
+        "$(bcli 2 INFO | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')" ]; do
+  [ $SECONDS -lt $deadline ] || fail "B's n1 and n2 did not reach the same applied index"
+  sleep 0.2
+done
+"$PY" - "${BCPORT[1]}" "${BCPORT[2]}" <<'PY' || fail "SCAN across B's members"
+import sys
+import redis
+rs = [redis.Redis(port=int(p)) for p in sys.argv[1:3]]
+total = rs[0].dbsize()
+seen, cursor, calls = set(), 0, 0
+while True:
+    cursor, keys = rs[calls % 2].scan(cursor, count=1000)
+    seen.update(keys)
+    calls += 1
+    if cursor == 0:
+        break
+print(f"    SCAN alternating n1/n2: {len(seen)} distinct keys of {total} in {calls} calls")
+sys.exit(0 if len(seen) == total else f"{len(seen)} keys seen, DBSIZE {total}")
+PY
+echo "ok  B drew its own hash key ($B_KEY is not A's), and SCAN cursors carry across its members"
 
 # RAFTKV.BACKUP's replies, byte for byte, on B's leader (its first backup: id 1).
 BL=$(bcli 1 LEADER)

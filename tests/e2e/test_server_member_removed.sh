@@ -6,8 +6,10 @@
 # killed, removed while down, and started again with its old log: the
 # leader answers its handshake with REMOVED, n3 logs why and stops, a
 # second start is refused at once, and n1 and n4 keep their leader and term
-# throughout. Last, a HELLO in peer protocol version 3 (the release before
-# MEMBERS and REMOVED) is refused with a log line naming both versions.
+# throughout; the member that answers REMOVED shuts the connection after
+# it (a peer that keeps it open sees the end). Last, a HELLO in peer
+# protocol version 3 (the release before MEMBERS and REMOVED) is refused
+# with a log line naming both versions.
 #   tests/e2e/test_server_member_removed.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
@@ -121,6 +123,21 @@ expect "n3 started again: refused at once (exit)" "$LAST_EXIT" 1
 grep -q 'member_removed name=n3 .*this member is not in the cluster.s member table' "$WORK/n3.log" ||
   fail "n3's second start did not say why it stopped"
 echo "ok  n3's second start says it was removed"
+
+# --- the member that answers REMOVED closes the connection itself ----------------------
+# A removed member that does not hang up on REMOVED (here a script with n3's
+# certificate that keeps reading) sees the end right after the answer, well
+# before the 5 s handshake timeout; n1 logs that it shut its side first.
+cid=$(info 1 server | awk -F: '$1 == "cluster_id" {print $2}')
+out=$("${ATTACK[@]}" hello "${PPORT[1]}" --claim n3 --to n1 --version 4 --cluster-id "$cid" \
+  --tls "$WORK/certs/n3.crt" "$WORK/certs/n3.key")
+expect "a removed member's HELLO" "$out" "hello: version 4, connected, sent 29 bytes, answered REMOVED, closed by the server"
+deadline=$((SECONDS + 5))
+until grep -q 'peer_conn_closed addr=127.0.0.1:[0-9]* reason="told it was removed" shut=yes' "$WORK/n1.log"; do
+  [ $SECONDS -lt $deadline ] || fail "n1 did not close the told connection itself: $(grep peer_conn_closed "$WORK/n1.log" | tail -2)"
+  sleep 0.1
+done
+echo "ok  n1 flushed REMOVED, then closed the connection"
 
 # --- a peer of the previous protocol version is refused clearly ------------------------
 out=$("${ATTACK[@]}" hello "${PPORT[1]}" --claim n4 --to n1 --version 3 --tls "$WORK/certs/n4.crt" "$WORK/certs/n4.key")

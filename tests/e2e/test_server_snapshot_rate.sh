@@ -3,7 +3,9 @@
 # an empty data directory gets a snapshot of about 8 MB from a leader capped
 # at 2 MB/s; the transfer takes at least 3 s (the leader's snapshot_sent
 # says so, and its rate is at most the cap plus one 1 MiB chunk's burst),
-# and the member ends with every key. Bad values are refused at start.
+# and the member ends with every key, with no preauth_limit refusal in any
+# log (also when a member's HELLO and 100 KiB of frames behind it reach a
+# stopped follower at once). Bad values are refused at start.
 #   tests/e2e/test_server_snapshot_rate.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
@@ -68,4 +70,17 @@ until [ "$(cli 4 DBSIZE)" = 40000 ]; do
   sleep 0.2
 done
 expect "n4's value of key:039999" "$(cli 4 GET key:039999 | cut -c1-10)" 0000000000
+# The join refused no connection for its first bytes: frames right behind
+# a HELLO are not pre-authentication bytes.
+expect "preauth_limit refusals in the four logs" \
+  "$(cat "$WORK"/n[1-4].log | grep -c 'reason="preauth_limit"' || true)" 0
+# The same, made certain: a follower stopped while a member's HELLO and
+# 100 KiB of frames behind it arrive reads them in one 64 KiB read.
+F=$(( L % 3 + 1 ))
+cid=$(info_field "$L" cluster_id)
+out=$(/usr/bin/python3 "$(dirname "$0")/attack.py" burst "${PPORT[$F]}" --claim n4 --to "n$F" --cluster-id "$cid" \
+  --bytes 102400 --pause "${PID[$F]}" --tls "$WORK/certs/n4.crt" "$WORK/certs/n4.key")
+expect "HELLO and 100 KiB behind it, read at once by n$F" "$out" \
+  "burst: connected, sent a HELLO and 102431 bytes in all while the server was stopped, still open"
+expect "preauth_limit refusals on n$F" "$(grep -c 'reason="preauth_limit"' "$WORK/n$F.log" || true)" 0
 echo "PASS test_server_snapshot_rate"

@@ -10,7 +10,8 @@
  * The file is named after the index its header holds. Properties: the file
  * loads iff the loader fed all at once checks it (same verdict, any piece
  * size); a file that loads has the header's index and term; an image the
- * loader takes gives a map that snapshots and loads back equal. */
+ * loader takes gives a map that snapshots and loads back equal, with its
+ * hash key, and without it as a backup's image (KV_SNAP_NO_MAP_KEY). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "storage/crc32c.h"
 #include "storage/le.h"
 #include "storage/snap_format.h"
+#include "storage/snap_writer.h"
 #include "storage/snapshot.h"
 
 static void quiet(void *ctx, const char *line)
@@ -128,7 +130,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t bi = 0, bt = 0;
         FUZZ_CHECK(kv_restore(t, img, img_len, &bi, &bt) == 0);
         FUZZ_CHECK(bi == li && bt == lt && kv_store_equal(s, t));
+        FUZZ_CHECK(kv_has_map_key(t) == kv_has_map_key(s));
         free(img);
+        kv_store_free(t);
+        /* A backup's image: the same state without the hash key. */
+        struct snap_membuf nokey = {0};
+        FUZZ_CHECK(kv_snapshot_write_flags(s, li, lt, KV_SNAP_NO_MAP_KEY, snap_membuf_sink, &nokey) == 0);
+        t = kv_store_new();
+        FUZZ_CHECK(t != NULL);
+        FUZZ_CHECK(kv_restore(t, nokey.data, nokey.len, &bi, &bt) == 0);
+        FUZZ_CHECK(bi == li && bt == lt && kv_store_equal(s, t) && !kv_has_map_key(t));
+        FUZZ_CHECK(memmem(nokey.data, nokey.len, "map_key", 7) == NULL);
+        free(nokey.data);
         kv_store_free(t);
     } else {
         uint8_t id[16];

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kv/kv.h"
+#include "server/member_table.h"
 #include "server/peer_codec.h"
 #include "storage/crc32c.h"
 #include "storage/le.h"
@@ -232,6 +233,49 @@ static void snapshots(void)
         free(c);
     }
     snapshot_of("two_blocks", s, 800, 4);
+    kv_store_free(s);
+
+    /* Since membership changes: the cluster id with the map's hash key
+     * ("map_key"), and the configuration as of the image ("raft_config":
+     * the core's bytes, then the server's member table), as a server writes
+     * them after a RAFT.NODE ADD of a learner n4. */
+    s = kv_store_new();
+    struct kv_command idk = {.op = KV_CLUSTER_ID,
+                             .value = json_string("00112233445566778899aabbccddeeff"),
+                             .to = json_string("0f1e2d3c4b5a69788796a5b4c3d2e1f0")};
+    kv_apply(s, &idk, 0, &r);
+    json_decref(idk.value);
+    json_decref(idk.to);
+    if (r.code != 0)
+        exit(1);
+    uint8_t k16[16];
+    if (!kv_cluster_id(s, k16))
+        exit(1);
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "\"m%d\"", i);
+        size_t len;
+        uint8_t *c = command(KV_WRITE, key, "1", NULL, &len);
+        kv_apply_bytes(s, c, len, 0, &r);
+        free(c);
+    }
+    snapshot_of("map_key", s, 12, 2);
+    struct member_table t = {.index = 11};
+    for (int i = 0; i < 4; i++) {
+        t.m[i].used = true;
+        t.m[i].role = i == 3 ? RAFT_LEARNER : RAFT_VOTER;
+        t.m[i].auto_promote = i == 3;
+        snprintf(t.m[i].name, sizeof t.m[i].name, "n%d", i + 1);
+        snprintf(t.m[i].host, sizeof t.m[i].host, "127.0.0.1");
+        t.m[i].port = 7101 + i;
+    }
+    struct raft_configuration cfg;
+    member_table_configuration(&t, &cfg);
+    static uint8_t config[RAFT_CONFIGURATION_MAX_BYTES + MEMBER_TABLE_MAX_BYTES];
+    size_t n = raft_configuration_encode(&cfg, config, sizeof config);
+    size_t extra = n ? member_table_encode(&t, config + n, sizeof config - n) : 0;
+    if (!extra || kv_set_configuration(s, 11, config, n + extra) != 0)
+        exit(1);
+    snapshot_of("map_key_raft_config", s, 12, 2);
     kv_store_free(s);
 }
 

@@ -12,9 +12,11 @@ corpus=$here/corpus
 shared=${RAFTKV_SHARED:-/work/shared}
 mkdir -p "$corpus"/{resp,peer_frame,maelstrom_line,wal_record,snapshot,history,http} "$build/tests/fuzz"
 
-cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$here/../../src" $(pkg-config --cflags jansson) \
+# The libraries the build links (its flags.mk, from pkg-config).
+pkg() { sed -n "s/^$1 := //p" "$build/flags.mk"; }
+cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$here/../../src" $(pkg PKG_CFLAGS) \
   -o "$build/tests/fuzz/gen_corpus" "$here/gen_corpus.c" "$build/libnode.a" "$build/libraftkv.a" \
-  $(pkg-config --libs jansson libuv) -lm
+  $(pkg PKG_LIBS) -lm
 "$build/tests/fuzz/gen_corpus" "$corpus"
 
 seed() { printf "$3" >"$corpus/$1/$2"; }

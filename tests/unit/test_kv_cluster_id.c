@@ -257,3 +257,52 @@ Test(kv_cluster_id, a_malformed_hash_key_is_refused_with_its_id)
     free(data);
     kv_store_free(s);
 }
+
+#define KEY2_HEX "77777777777777770a0b0c0d0e0f1011"
+
+/* A backup's image (KV_SNAP_NO_MAP_KEY) holds the id and no hash key; a
+ * store loaded from it takes the first key an entry with the same id
+ * carries (its first leader's), and keeps it. */
+Test(kv_cluster_id, a_backup_image_leaves_the_key_out_and_the_next_entry_gives_one)
+{
+    static const uint8_t key1[16] = {0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 1, 2, 3, 4, 5, 6, 7, 8};
+    static const uint8_t key2[16] = {0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77,
+                                     0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11};
+    struct kv_store *s = kv_store_new();
+    struct kv_result r;
+    apply_id_key(s, HEX_A, KEY_HEX, &r);
+    cr_assert_eq(r.code, 0);
+    cr_assert(kv_has_map_key(s));
+    struct snap_membuf full = {0}, backup = {0};
+    cr_assert_eq(kv_snapshot_write_flags(s, 9, 2, 0, snap_membuf_sink, &full), 0);
+    cr_assert_eq(kv_snapshot_write_flags(s, 9, 2, KV_SNAP_NO_MAP_KEY, snap_membuf_sink, &backup), 0);
+    cr_assert_not_null(memmem(full.data, full.len, key1, 16));
+    cr_assert_null(memmem(backup.data, backup.len, key1, 16), "the key's bytes are in the backup");
+    cr_assert_null(memmem(backup.data, backup.len, "map_key", 7));
+    cr_assert_eq(full.len, backup.len + 1 + 7 + 4 + 16, "only the map_key entry differs");
+
+    struct kv_store *b = kv_store_new();
+    uint8_t id[16];
+    cr_assert_eq(kv_restore(b, backup.data, backup.len, NULL, NULL), 0);
+    cr_assert(kv_cluster_id(b, id), "the id stays in a backup");
+    cr_assert_not(kv_has_map_key(b));
+    /* The restored cluster's first leader: the same id, a new key. */
+    apply_id_key(b, HEX_A, KEY2_HEX, &r);
+    cr_assert_eq(r.code, 0);
+    cr_assert(kv_has_map_key(b));
+    /* A later entry's key does not replace it; another id is refused. */
+    apply_id_key(b, HEX_A, KEY_HEX, &r);
+    cr_assert_eq(r.code, 0);
+    apply_id_key(b, HEX_B, KEY_HEX, &r);
+    cr_assert_eq(r.code, 22);
+    uint8_t *data;
+    size_t len;
+    cr_assert_eq(kv_snapshot(b, 10, 2, &data, &len), 0);
+    cr_assert_not_null(memmem(data, len, key2, 16), "the first key after the restore");
+    cr_assert_null(memmem(data, len, key1, 16));
+    free(data);
+    kv_store_free(b);
+    free(full.data);
+    free(backup.data);
+    kv_store_free(s);
+}

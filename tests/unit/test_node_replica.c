@@ -701,6 +701,57 @@ Test(node_replica, the_first_leader_gives_every_member_its_cluster_id_once)
     cr_assert_eq(id[0], 1);
 }
 
+/* Node 0 has no hash key of its own to give (as a leader of a release
+ * before the key), nodes 1 and 2 have {0x5b, ..., 0x5b, i + 1}. */
+static void own_cluster_id_keys_but_node_0(struct replica_config *c)
+{
+    own_cluster_id(c);
+    memset(c->map_key, 0, sizeof c->map_key);
+    if (c->raft.id != 0) {
+        memset(c->map_key, 0x5b, sizeof c->map_key);
+        c->map_key[15] = (uint8_t)(c->raft.id + 1);
+    }
+}
+
+/* A state machine with the id but no hash key (here: its first leader had
+ * none; a cluster restored from a backup, which holds no key, is the other
+ * case): the next leader proposes the same id with its own key, once, and
+ * every member then hashes under that key. */
+Test(node_replica, a_leader_gives_a_keyless_cluster_its_hash_key)
+{
+    start(3, own_cluster_id_keys_but_node_0);
+    run_for(400);
+    cr_assert_eq(leader(), 0);
+    cr_assert_eq(replica_last_index(nodes[0]), 2, "the no-op and the id");
+    for (int i = 0; i < 3; i++) {
+        uint8_t id[16];
+        cr_assert(replica_cluster_id(nodes[i], id));
+        cr_assert_not(kv_has_map_key(replica_store(nodes[i])), "node %d has a key", i);
+    }
+    cut[0] = true;
+    run_for(1500);
+    int l = leader();
+    cr_assert(l == 1 || l == 2);
+    raft_index last = replica_last_index(nodes[l]);
+    run_for(500);
+    cr_assert_eq(replica_last_index(nodes[l]), last, "proposed once");
+    for (int i = 1; i < 3; i++) {
+        uint8_t id[16];
+        cr_assert(replica_cluster_id(nodes[i], id));
+        cr_assert_eq(id[0], 1, "the first leader's id stays");
+        cr_assert(kv_has_map_key(replica_store(nodes[i])), "node %d took no key", i);
+    }
+    /* The leader's key: its snapshot carries it as map_key. */
+    uint8_t *img;
+    size_t len;
+    cr_assert_eq(kv_snapshot(replica_store(nodes[3 - l]), 9, 1, &img, &len), 0);
+    uint8_t want[16];
+    memset(want, 0x5b, 16);
+    want[15] = (uint8_t)(l + 1);
+    cr_assert_not_null(memmem(img, len, want, 16), "the key of n%d", l + 1);
+    free(img);
+}
+
 Test(node_replica, without_a_configured_id_no_cluster_id_is_proposed)
 {
     start(3, NULL);

@@ -1,7 +1,8 @@
 /* test_peer_gate.c - what an inbound peer connection must pass before its
  * frames are read (src/server/peer_gate.h): 64 KiB before authentication,
  * the handshake time, the HELLO's sender named by the certificate shown
- * (over a real TLS 1.3 handshake in memory). */
+ * (over a real TLS 1.3 handshake in memory), and a removed member's
+ * connection: read no more once answered REMOVED, shut, then closed. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,22 +17,43 @@ Test(peer_gate, preauth_bytes_stop_past_64_kib)
     peer_gate_open(&g, 1000);
     cr_assert_eq(PEER_PREAUTH_MAX_BYTES, 65536);
     /* In pieces up to exactly 65536 bytes: taken. */
-    cr_assert(peer_gate_take(&g, 40000, 65536));
-    cr_assert(peer_gate_take(&g, 25536, 65536));
+    cr_assert_eq(peer_gate_admit(&g, 40000, 65536), 40000);
+    cr_assert_eq(peer_gate_admit(&g, 25536, 65536), 25536);
     cr_assert_eq(g.received, 65536);
     /* One more byte is one too many, and nothing is counted for it. */
-    cr_assert_not(peer_gate_take(&g, 1, 65536));
+    cr_assert_eq(peer_gate_admit(&g, 1, 65536), 0);
     cr_assert_eq(g.received, 65536);
 
-    /* One read larger than the limit at once. */
+    /* Many small reads add up. */
     peer_gate_open(&g, 1000);
-    cr_assert_not(peer_gate_take(&g, 65537, 65536));
-    cr_assert_not(peer_gate_take(&g, (size_t)16 << 20, 65536));
-    cr_assert(peer_gate_take(&g, 65536, 65536));
+    for (int i = 0; i < 65536 / 512; i++)
+        cr_assert_eq(peer_gate_admit(&g, 512, 65536), 512, "read %d", i);
+    cr_assert_eq(peer_gate_admit(&g, 512, 65536), 0);
 
     /* Authenticated: the frame limit rules, not this one. */
     g.authenticated = true;
-    cr_assert(peer_gate_take(&g, (size_t)16 << 20, 65536));
+    cr_assert_eq(peer_gate_admit(&g, (size_t)16 << 20, 65536), (size_t)16 << 20);
+    cr_assert_eq(peer_gate_admit(&g, 1, 65536), 1);
+}
+
+/* A peer's HELLO and the frames it sent right behind it (a leader's first
+ * snapshot chunks to a member that joins) arrive in one read of 64 KiB,
+ * after about 3 KB of TLS handshake: the read is admitted up to the limit,
+ * not refused whole; the rest waits for the HELLO to authenticate. */
+Test(peer_gate, a_read_that_crosses_the_limit_is_admitted_up_to_it)
+{
+    struct peer_gate g;
+    peer_gate_open(&g, 1000);
+    cr_assert_eq(peer_gate_admit(&g, 3000, 65536), 3000);
+    cr_assert_eq(peer_gate_admit(&g, 65536, 65536), 62536);
+    cr_assert_eq(g.received, 65536);
+    /* The admitted part held the HELLO: the rest of the read goes on. */
+    g.authenticated = true;
+    cr_assert_eq(peer_gate_admit(&g, 3000, 65536), 3000);
+    /* One read larger than the limit at once: its first 65536 bytes. */
+    peer_gate_open(&g, 1000);
+    cr_assert_eq(peer_gate_admit(&g, (size_t)16 << 20, 65536), 65536);
+    cr_assert_eq(peer_gate_admit(&g, 1, 65536), 0);
 }
 
 Test(peer_gate, the_handshake_time_runs_from_the_accept)
@@ -44,11 +66,51 @@ Test(peer_gate, the_handshake_time_runs_from_the_accept)
     cr_assert(peer_gate_expired(&g, 15000, 5000));
     cr_assert(peer_gate_expired(&g, 99999, 5000));
     /* Bytes sent do not buy time. */
-    cr_assert(peer_gate_take(&g, 100, 65536));
+    cr_assert_eq(peer_gate_admit(&g, 100, 65536), 100);
     cr_assert(peer_gate_expired(&g, 15000, 5000));
     /* Once authenticated it never expires. */
     g.authenticated = true;
     cr_assert_not(peer_gate_expired(&g, 99999, 5000));
+}
+
+Test(peer_gate, a_removed_member_is_read_no_more_and_shut_once_answered)
+{
+    struct peer_gate g;
+    peer_gate_open(&g, 10000);
+    cr_assert(peer_gate_reads(&g));
+    cr_assert_not(peer_gate_may_shut(&g, false), "not told: nothing to shut");
+    cr_assert_eq(peer_gate_sweep(&g, 10000, 5000), PEER_GATE_KEEP);
+
+    peer_gate_told_removed(&g);
+    cr_assert_not(peer_gate_reads(&g), "told it was removed: its later frames are not read");
+    /* The REMOVED frame is still on its way: shutting now could lose it. */
+    cr_assert_not(peer_gate_may_shut(&g, true));
+    cr_assert(peer_gate_may_shut(&g, false));
+    cr_assert_eq(peer_gate_sweep(&g, 10900, 5000), PEER_GATE_KEEP, "not shut yet, handshake time left");
+
+    peer_gate_shut(&g, 11000);
+    cr_assert_not(peer_gate_may_shut(&g, false), "shut once");
+    cr_assert_not(peer_gate_reads(&g));
+    /* Closed 1000 ms after the shutdown at the latest, long before the
+     * 5000 ms handshake time (which would close it at 15000). */
+    cr_assert_eq(PEER_REMOVED_LINGER_MS, 1000);
+    cr_assert_eq(peer_gate_sweep(&g, 11000, 5000), PEER_GATE_KEEP);
+    cr_assert_eq(peer_gate_sweep(&g, 11999, 5000), PEER_GATE_KEEP);
+    cr_assert_eq(peer_gate_sweep(&g, 12000, 5000), PEER_GATE_CLOSE_TOLD);
+    cr_assert_eq(peer_gate_sweep(&g, 12250, 5000), PEER_GATE_CLOSE_TOLD);
+
+    /* Told but never flushed (a stuck write): the handshake time still
+     * closes it, quietly rather than as a refusal. */
+    peer_gate_open(&g, 20000);
+    peer_gate_told_removed(&g);
+    cr_assert_eq(peer_gate_sweep(&g, 24999, 5000), PEER_GATE_KEEP);
+    cr_assert_eq(peer_gate_sweep(&g, 25000, 5000), PEER_GATE_CLOSE_TOLD);
+
+    /* A fresh connection starts untold. */
+    peer_gate_open(&g, 30000);
+    cr_assert(peer_gate_reads(&g));
+    cr_assert_not(g.shut);
+    cr_assert_eq(peer_gate_sweep(&g, 35000, 5000), PEER_GATE_REFUSE_TIMEOUT);
 }
 
 static char dir[64];

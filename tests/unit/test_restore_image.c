@@ -169,3 +169,32 @@ Test(restore_image, drops_the_old_clusters_configuration)
     free(out.data);
     free(in.data);
 }
+
+Test(restore_image, drops_the_old_clusters_hash_key)
+{
+    /* As drops_the_old_clusters_configuration, with a "map_key" entry (a
+     * backup of a release that kept it): the copy is the same as without
+     * it, and the key's bytes are gone. */
+    struct snap_membuf in = {0};
+    uint8_t version[8] = {5, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t key[16] = {0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c,
+                                    0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3};
+    struct snap_meta meta[3] = {{.name = "cluster_id", .value = OLD_ID, .len = 16},
+                                {.name = "map_key", .value = key, .len = 16},
+                                {.name = "version", .value = version, .len = 8}};
+    struct snap_writer w;
+    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &in, 7, 3, 1, meta, 3), 0);
+    struct snap_record r = {.type = 1, .key = (const uint8_t *)"k", .key_len = 1,
+                            .value = (const uint8_t *)"v", .value_len = 1, .version = 9};
+    cr_assert_eq(snap_writer_add(&w, &r), 0);
+    cr_assert_eq(snap_writer_end(&w), 0);
+    cr_assert_not_null(memmem(in.data, in.len, key, 16));
+    int rc;
+    char err[256];
+    struct snap_membuf out = copy(&in, 4096, &rc, err);
+    cr_assert_eq(rc, 0, "%s", err);
+    check_output(&out);
+    cr_assert_null(memmem(out.data, out.len, key, 16));
+    free(out.data);
+    free(in.data);
+}
