@@ -22,4 +22,12 @@ int restore_main(int argc, char **argv);
 void restore_cluster_id(const uint8_t file_sha256[32], const char *token, const char *const *members,
                         int n, uint8_t out[CLUSTER_ID_BYTES]);
 
+/* The restored cluster's hash key (map.h), the same on every member
+ * restored alike and unknown to anyone without the backup file: the first
+ * 16 bytes of SHA-256 over "raftkv-restore-map-key-1\n", the file's
+ * SHA-256 (32 bytes) and the new cluster id (16 bytes); an all-zero result
+ * gets its first byte set to 1. */
+void restore_map_key(const uint8_t file_sha256[32], const uint8_t cluster_id[CLUSTER_ID_BYTES],
+                     uint8_t out[16]);
+
 #endif

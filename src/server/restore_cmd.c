@@ -7,7 +7,10 @@
  * directory is built aside (DIR.restore-XXXXXX next to DIR) and renamed
  * into place only when complete, so DIR is either untouched or whole:
  *   - the snapshot at the file's index i and term t, its "cluster_id"
- *     entry replaced by the new cluster's id (restore_image.h);
+ *     entry replaced by the new cluster's id and its hash key by one
+ *     derived from the file and that id (restore_map_key in backup.h), so
+ *     every member loads its map hashed under the new cluster's key at
+ *     once (restore_image.h);
  *   - hard state: term t, no vote; an empty log after i (the next leader
  *     is elected in a term above t and appends from i + 1);
  *   - the identity record: the member's name, the member names of
@@ -105,6 +108,23 @@ void restore_cluster_id(const uint8_t file_sha256[32], const char *token, const 
     EVP_MD_CTX_free(md);
     free(sorted);
     memcpy(out, digest, CLUSTER_ID_BYTES);
+    if (cluster_id_is_zero(out))
+        out[0] = 1;
+}
+
+void restore_map_key(const uint8_t file_sha256[32], const uint8_t cluster_id[CLUSTER_ID_BYTES],
+                     uint8_t out[16])
+{
+    uint8_t digest[32];
+    unsigned int dl = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestUpdate(md, "raftkv-restore-map-key-1\n", 25);
+    EVP_DigestUpdate(md, file_sha256, 32);
+    EVP_DigestUpdate(md, cluster_id, CLUSTER_ID_BYTES);
+    EVP_DigestFinal_ex(md, digest, &dl);
+    EVP_MD_CTX_free(md);
+    memcpy(out, digest, 16);
     if (cluster_id_is_zero(out))
         out[0] = 1;
 }
@@ -275,8 +295,8 @@ static int fd_sink(void *ctx, const void *data, size_t n)
 }
 
 /* Pass 2: the copy with the new id, into the store's staging file. */
-static int copy_image(const char *file, int out_fd, const uint8_t id[CLUSTER_ID_BYTES], char *err,
-                      size_t errlen)
+static int copy_image(const char *file, int out_fd, const uint8_t id[CLUSTER_ID_BYTES],
+                      const uint8_t map_key[KV_MAP_KEY_BYTES], char *err, size_t errlen)
 {
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -286,7 +306,7 @@ static int copy_image(const char *file, int out_fd, const uint8_t id[CLUSTER_ID_
     struct restore_image x;
     uint8_t *buf = malloc(READ_CHUNK);
     int rc = -1;
-    if (!buf || restore_image_init(&x, id, fd_sink, &out_fd) != 0) {
+    if (!buf || restore_image_init(&x, id, map_key, fd_sink, &out_fd) != 0) {
         snprintf(err, errlen, "out of memory");
         free(buf);
         close(fd);
@@ -364,7 +384,9 @@ static int build(const char *stage, const char *file, const struct checked *c, c
         storage_close(s);
         return -1;
     }
-    if (copy_image(file, fd, idn->cluster_id, err, errlen) != 0) {
+    uint8_t map_key[KV_MAP_KEY_BYTES];
+    restore_map_key(c->sha, idn->cluster_id, map_key);
+    if (copy_image(file, fd, idn->cluster_id, map_key, err, errlen) != 0) {
         close(fd);
         storage_snapshot_recv_abort(s);
         storage_close(s);

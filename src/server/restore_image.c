@@ -32,8 +32,8 @@ static int on_meta(void *ctx, const struct snap_meta *m)
         return 0;
     }
     /* The old cluster's configuration: the new one's is its --peers. Its
-     * hash key (a backup of an older release holds one): the new cluster's
-     * first leader draws its own. */
+     * hash key (a backup of an older release holds one): the new cluster
+     * gets its own. */
     if (strcmp(m->name, META_CONFIG) == 0 || strcmp(m->name, META_MAP_KEY) == 0)
         return 0;
     size_t name_len = strlen(m->name) + 1;
@@ -60,16 +60,20 @@ static int on_meta(void *ctx, const struct snap_meta *m)
     return 0;
 }
 
-/* The new id first, as the store writes it, then the others in order. */
+/* The new id first, as the store writes it, then the new hash key, then
+ * the others in order. */
 static int begin(struct restore_image *x)
 {
-    struct snap_meta *all = malloc((x->n_meta + 1) * sizeof *all);
+    size_t head = x->has_map_key ? 2 : 1;
+    struct snap_meta *all = malloc((x->n_meta + head) * sizeof *all);
     if (!all)
         return -1;
     all[0] = (struct snap_meta){.name = META_CLUSTER_ID, .value = x->id, .len = CLUSTER_ID_BYTES};
-    memcpy(all + 1, x->meta, x->n_meta * sizeof *all);
+    if (x->has_map_key)
+        all[1] = (struct snap_meta){.name = META_MAP_KEY, .value = x->map_key, .len = KV_MAP_KEY_BYTES};
+    memcpy(all + head, x->meta, x->n_meta * sizeof *all);
     int rc = snap_writer_begin(&x->w, x->sink, x->sink_ctx, x->hdr.index, x->hdr.term, x->hdr.records,
-                               all, x->n_meta + 1);
+                               all, x->n_meta + head);
     free(all);
     x->begun = true;
     if (rc != 0)
@@ -89,11 +93,15 @@ static int on_record(void *ctx, const struct snap_record *rec)
     return 0;
 }
 
-int restore_image_init(struct restore_image *x, const uint8_t id[CLUSTER_ID_BYTES], snap_sink_fn sink,
-                       void *ctx)
+int restore_image_init(struct restore_image *x, const uint8_t id[CLUSTER_ID_BYTES],
+                       const uint8_t *map_key, snap_sink_fn sink, void *ctx)
 {
     memset(x, 0, sizeof *x);
     memcpy(x->id, id, CLUSTER_ID_BYTES);
+    if (map_key) {
+        memcpy(x->map_key, map_key, KV_MAP_KEY_BYTES);
+        x->has_map_key = true;
+    }
     x->sink = sink;
     x->sink_ctx = ctx;
     x->arena_cap = 2 * (size_t)SNAP_MAX_META_BYTES;

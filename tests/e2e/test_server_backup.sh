@@ -234,14 +234,14 @@ echo "ok  cluster B's id $B_ID differs from A's $A_ID"
   --value-bytes 300 || fail "cluster B lacks writes acknowledged before the backup"
 expect "B takes writes" "$(bcli 1 SET after-restore yes)" OK
 
-# B's first leader drew a new hash key (its cluster-id entry), which both
-# members hash under: a SCAN whose calls alternate between n1 and n2 returns
+# B has a new hash key (restore derived it from the file and B's id and put
+# it in each member's snapshot), which both members hash under: a SCAN whose calls alternate between n1 and n2 returns
 # every key (cursors mean the same on both only under one key).
 B_KEY=
 deadline=$((SECONDS + 15))
 until [ -n "$B_KEY" ]; do
   B_KEY=$(hash_key "$WORK/b1" "$B_ID")
-  [ $SECONDS -lt $deadline ] || fail "cluster B's leader proposed no hash key"
+  [ $SECONDS -lt $deadline ] || fail "cluster B has no hash key"
   [ -n "$B_KEY" ] || sleep 0.2
 done
 [ "$B_KEY" != "$A_KEY" ] || fail "cluster B has A's hash key"
@@ -266,7 +266,7 @@ while True:
 print(f"    SCAN alternating n1/n2: {len(seen)} distinct keys of {total} in {calls} calls")
 sys.exit(0 if len(seen) == total else f"{len(seen)} keys seen, DBSIZE {total}")
 PY
-echo "ok  B drew its own hash key ($B_KEY is not A's), and SCAN cursors carry across its members"
+echo "ok  B has its own hash key ($B_KEY is not A's), and SCAN cursors carry across its members"
 
 # RAFTKV.BACKUP's replies, byte for byte, on B's leader (its first backup: id 1).
 BL=$(bcli 1 LEADER)
