@@ -193,6 +193,7 @@ static void server_options_default(struct server_options *o)
     o->script_cache_max = 1000;
     o->metrics_max_clients = 64;
     o->metrics_timeout_ms = 5000;
+    o->slow_loop_ms = 100;
     o->health_max_lag = 1000;
     o->auto_promote_lag = 1000;
     o->max_backups = 2;
@@ -518,6 +519,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
                 {"--metrics-max-clients", &o->metrics_max_clients, NULL},
                 {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},
+                {"--slow-loop-ms", NULL, &o->slow_loop_ms},
                 {"--max-backups", &o->max_backups, NULL},
                 {"--script-max-bytes", &o->script_max_bytes, NULL},
                 {"--script-cache-max", &o->script_cache_max, NULL},
