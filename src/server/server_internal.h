@@ -85,6 +85,7 @@ struct server_options {
     uint64_t snapshot_log_percent; /* ... or log bytes, % of the map's (0: off) */
     size_t snapshot_log_min_bytes; /* ... but never fewer log bytes than this */
     uint64_t apply_batch;      /* committed entries applied per loop turn at most */
+    uint64_t apply_batch_snapshot; /* ... while a snapshot child runs (copy-on-write) */
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */

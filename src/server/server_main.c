@@ -238,6 +238,8 @@ static void server_check(uv_check_t *h)
 static void server_turn(uv_prepare_t *h)
 {
     struct server *s = h->data;
+    if (s->replica)
+        replica_turn_end(s->replica); /* the apply budget is per turn */
     struct timespec cpu, wall;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
     clock_gettime(CLOCK_MONOTONIC, &wall);
@@ -461,6 +463,7 @@ int server_main(int argc, char **argv)
     rc_cfg.snapshot_log_percent = (uint32_t)o->snapshot_log_percent;
     rc_cfg.snapshot_log_min_bytes = o->snapshot_log_min_bytes;
     rc_cfg.apply_batch = (size_t)o->apply_batch;
+    rc_cfg.apply_batch_snapshot = (size_t)o->apply_batch_snapshot;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
     if (server_identity_replica_config(s, &rc_cfg) != 0) {
         server_free(s);
