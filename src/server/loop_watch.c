@@ -34,6 +34,11 @@ bool loop_watch_turn(struct loop_watch *w, uint64_t cpu_ns, uint64_t wall_ns, st
     bool had = w->started;
     uint64_t cpu = cpu_ns >= w->prev_cpu_ns ? cpu_ns - w->prev_cpu_ns : 0;
     uint64_t wall = wall_ns >= w->prev_wall_ns ? wall_ns - w->prev_wall_ns : 0;
+    /* A thread cannot run longer than the time that passed; a virtual
+     * machine's CPU clock sometimes says so (seen: 100 ms of CPU in 3 ms):
+     * the wall time bounds it. */
+    if (cpu > wall)
+        cpu = wall;
     uint32_t tags = w->tags;
     w->started = true;
     w->prev_cpu_ns = cpu_ns;

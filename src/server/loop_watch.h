@@ -11,7 +11,9 @@
  * also holds the poll's wait (none when events were ready, as under load),
  * the time spent waiting for a core on a loaded machine and the time
  * blocked in a system call that sleeps (a sync, a page fault from disk):
- * a long wall time with a short CPU time is waiting, not work. The
+ * a long wall time with a short CPU time is waiting, not work (CPU time
+ * is cut to the wall time: a virtual machine's thread clock sometimes
+ * jumps past it). The
  * accounting is pure (times passed in), so it is tested with literal
  * numbers. */
 #ifndef RAFTKV_SERVER_LOOP_WATCH_H

@@ -66,11 +66,22 @@ Test(loop_watch, histogram_buckets_are_log2_microseconds)
     loop_watch_init(&w, 100);
     struct loop_turn t;
     loop_watch_turn(&w, 0, 0, &t);
-    loop_watch_turn(&w, 3000, 10000, &t);        /* 3 us */
+    loop_watch_turn(&w, 3000, 10000, &t);                /* 3 us */
     loop_watch_turn(&w, 3000 + 100 * MS, 200 * MS, &t); /* 100 ms */
     cr_assert_eq(w.cpu_hist[1], 1);
     cr_assert_eq(w.cpu_hist[16], 1);
     cr_assert_eq(w.turns, 2);
+}
+
+Test(loop_watch, cpu_time_past_the_wall_time_is_cut_to_it)
+{
+    struct loop_watch w;
+    loop_watch_init(&w, 100);
+    struct loop_turn t;
+    loop_watch_turn(&w, 0, 0, &t);
+    cr_assert(!loop_watch_turn(&w, 104 * MS, 3 * MS, &t), "104 ms of CPU in 3 ms is a clock artefact");
+    cr_assert_eq(t.cpu_ns, 3 * MS);
+    cr_assert_eq(w.cpu_max_ns, 3 * MS);
 }
 
 Test(loop_watch, a_clock_that_steps_back_counts_zero)
