@@ -129,6 +129,10 @@ static void apply_entry(struct replica *r, const struct raft_entry *e)
             kv_apply(r->kv, own, 0, &res);
         else
             kv_apply_bytes(r->kv, e->data, e->len, 0, &res);
+        /* A large FLUSHALL's old map is freed off the loop. */
+        struct kv_store *flushed = kv_store_take_flushed(r->kv);
+        if (flushed)
+            replica_retire_store(r, flushed);
     } else if (e->type == RAFT_ENTRY_CONFIG) {
         /* Kept with the map, so snapshots carry the configuration. */
         if (kv_set_configuration(r->kv, e->index, e->data, e->len) != 0)
