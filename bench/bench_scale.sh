@@ -112,6 +112,12 @@ echo "== snapshots (each member's log)"
 for i in 1 2 3; do
   grep 'event=snapshot_done' "$work/n$i.log" | sed -E 's/.*index=([0-9]+).* ms=([0-9.]+) fork_ms=([0-9.]+) commit_ms=([0-9.]+)( commit_loop_ms=([0-9.]+))? disk_bytes=([0-9]+).*/index \1: \2 ms, fork \3 ms, commit \4 ms (on the loop \6 ms), disk \7 bytes/' | sed "s/^/  n$i /"
 done
+echo "== slow event-loop turns (CPU past --slow-loop-ms; the longest three per member)"
+for i in 1 2 3; do
+  echo "  n$i: $(grep -c 'event=slow_loop_turn' "$work/n$i.log") lines"
+  grep 'event=slow_loop_turn' "$work/n$i.log" | sed -E 's/.*(cpu_ms=[0-9.]+) (wall_ms=[0-9.]+) (callbacks=[^ ]+) (keys=[0-9]+).*/\1 \2 \3 \4/' |
+    sort -t= -k2 -rn | head -n 3 | sed 's/^/    /'
+done
 # Snapshot windows: from each member's snapshot_started to its
 # snapshot_done (the logs' UTC timestamps, the probe's Unix time).
 echo "== GET latency every 10 ms on the leader (us): p50 / p99 / max, failures"

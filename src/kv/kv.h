@@ -262,6 +262,11 @@ struct kv_store;
 struct kv_store *kv_store_new(void);
 void kv_store_free(struct kv_store *s);
 size_t kv_store_size(const struct kv_store *s);
+/* The map a large FLUSHALL detached (an old store of its own), taken by
+ * the caller, who frees it (kv_store_free) where it does not hold up the
+ * event loop; NULL when there is none. Not taken, it is freed with the
+ * store or at the next such FLUSHALL. */
+struct kv_store *kv_store_take_flushed(struct kv_store *s);
 /* Bytes the map requested: entries (header, key, value) and its slots. */
 size_t kv_store_bytes(const struct kv_store *s);
 

@@ -32,7 +32,15 @@ struct kv_store {
     uint8_t *config;
     uint32_t config_len;
     uint64_t config_index;
+    /* What a FLUSHALL of at least KV_FLUSH_DETACH_KEYS keys took away:
+     * the old map, in a store of its own, for the owner to free off its
+     * event loop (kv_store_take_flushed); NULL: none. */
+    struct kv_store *flushed;
 };
+
+/* From this many keys FLUSHALL detaches the map instead of freeing its
+ * entries in place (16 keys per delete bucket: see kv_op_flush). */
+#define KV_FLUSH_DETACH_KEYS (16 * KV_DELETE_BUCKETS)
 
 /* A write that leaves an absent key absent (SET with a past deadline):
  * recorded like a delete, so a WATCH of the key sees it. */

@@ -197,9 +197,35 @@ void kv_op_dbsize(struct kv_store *s, const struct kv_command *c, int64_t now, s
     r->num = (int64_t)s->map.size;
 }
 
+/* A large map leaves whole: it moves into a store of its own
+ * (kv_store.flushed, freed by the owner off the event loop) and an empty
+ * one with the same hash key takes its place, so the work here does not
+ * grow with the keys. Every delete bucket takes the new version: with 16
+ * keys or more per bucket, each would have been hit but for a chance of
+ * e^-16, and either way a WATCH may abort needlessly, never miss a
+ * change. 0: done; -1: out of memory (nothing changed). */
+static int flush_detach(struct kv_store *s, uint64_t v)
+{
+    struct kv_store *old = kv_store_new();
+    if (!old)
+        return -1;
+    struct kv_map fresh = old->map;
+    old->map = s->map;
+    s->map = fresh;
+    uint8_t key[KV_MAP_KEY_BYTES];
+    if (kv_map_key(&old->map, key))
+        kv_map_set_key(&s->map, key);
+    for (size_t i = 0; i < KV_DELETE_BUCKETS; i++)
+        s->deleted[i] = v;
+    kv_store_free(s->flushed); /* one its owner never took */
+    s->flushed = old;
+    return 0;
+}
+
 /* Every key goes; a WATCH on any of them sees it deleted (its bucket of
  * kv_store.deleted takes the new version), a WATCH on an absent key is not
- * disturbed, as in Redis. O(N). */
+ * disturbed, as in Redis. O(N) below KV_FLUSH_DETACH_KEYS keys, O(1)
+ * from there (flush_detach). */
 void kv_op_flush(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
 {
     (void)c;
@@ -207,6 +233,10 @@ void kv_op_flush(struct kv_store *s, const struct kv_command *c, int64_t now, st
     if (s->map.size == 0)
         return;
     uint64_t v = ++s->version;
+    if (s->map.size >= KV_FLUSH_DETACH_KEYS && flush_detach(s, v) == 0) {
+        r->num = 1;
+        return;
+    }
     size_t pos = 0;
     for (const struct kv_map_entry *e; (e = kv_map_next(&s->map, &pos));)
         s->deleted[kv_delete_bucket(kv_entry_key(e), kv_entry_key_len(e))] = v;

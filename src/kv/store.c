@@ -25,9 +25,17 @@ void kv_store_free(struct kv_store *s)
 {
     if (!s)
         return;
+    kv_store_free(s->flushed);
     kv_map_free(&s->map);
     free(s->config);
     free(s);
+}
+
+struct kv_store *kv_store_take_flushed(struct kv_store *s)
+{
+    struct kv_store *f = s->flushed;
+    s->flushed = NULL;
+    return f;
 }
 
 int kv_set_configuration(struct kv_store *s, uint64_t index, const uint8_t *data, size_t len)

@@ -129,6 +129,10 @@ static void apply_entry(struct replica *r, const struct raft_entry *e)
             kv_apply(r->kv, own, 0, &res);
         else
             kv_apply_bytes(r->kv, e->data, e->len, 0, &res);
+        /* A large FLUSHALL's old map is freed off the loop. */
+        struct kv_store *flushed = kv_store_take_flushed(r->kv);
+        if (flushed)
+            replica_retire_store(r, flushed);
     } else if (e->type == RAFT_ENTRY_CONFIG) {
         /* Kept with the map, so snapshots carry the configuration. */
         if (kv_set_configuration(r->kv, e->index, e->data, e->len) != 0)
@@ -154,16 +158,29 @@ static void serve_read(struct replica *r, uint64_t id, int64_t t)
 
 /* The committed entries stay in the core's log until a snapshot at or
  * below `applied` compacts them, so the backlog is read from there. */
-void replica_apply_backlog(struct replica *r)
+size_t replica_apply_budget(const struct replica *r)
 {
     size_t batch = r->config.apply_batch ? r->config.apply_batch : REPLICA_DEFAULT_APPLY_BATCH;
-    for (size_t k = 0; k < batch && r->applied < r->apply_to; k++) {
+    if (r->snapshot_running) {
+        size_t snap = r->config.apply_batch_snapshot ? r->config.apply_batch_snapshot
+                                                     : REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT;
+        if (snap < batch)
+            batch = snap;
+    }
+    return batch > r->budget_applied ? batch - r->budget_applied : 0;
+}
+
+void replica_apply_backlog(struct replica *r)
+{
+    size_t budget = replica_apply_budget(r);
+    for (size_t k = 0; k < budget && r->applied < r->apply_to; k++) {
         const struct raft_entry *e = raft_entry_at(r->raft, r->applied + 1);
         if (!e) { /* cannot happen: the core keeps what is not applied */
             r->failed = -1;
             return;
         }
         apply_entry(r, e);
+        r->budget_applied++;
     }
     if (r->applied < r->apply_to || r->n_deferred_reads == 0)
         return;

@@ -692,9 +692,17 @@ bool replica_snapshot_running(const struct replica *r)
     return r->snapshot_running;
 }
 
+void replica_turn_end(struct replica *r)
+{
+    r->per_turn = true;
+    r->budget_applied = 0;
+}
+
 int replica_flush(struct replica *r, uint64_t now_ms)
 {
     r->now_ms = now_ms;
+    if (!r->per_turn)
+        r->budget_applied = 0;
     if (r->failed)
         return r->failed;
     if (r->sync_ended && finish_background_sync(r, now_ms) != 0)
@@ -761,8 +769,13 @@ int replica_flush(struct replica *r, uint64_t now_ms)
 
 uint64_t replica_deadline(const struct replica *r)
 {
-    if (r->applied < r->apply_to)
-        return 0; /* a backlog to apply: the next loop turn */
+    if (r->applied < r->apply_to) {
+        /* A backlog to apply: at once, or, this turn's budget spent, on
+         * the next turn. Not "now" then: a timer re-armed for now from its
+         * own callback runs again in the same turn (libuv), which would
+         * spin without applying anything. */
+        return r->per_turn && replica_apply_budget(r) == 0 ? r->now_ms + 1 : 0;
+    }
     uint64_t d = raft_deadline(r->raft);
     uint64_t t = r->config.request_timeout_ms;
     if (r->proposals.head < r->proposals.tail) {

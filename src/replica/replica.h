@@ -196,12 +196,21 @@ struct replica_config {
      * snapshot_log_min_bytes (0 percent: this trigger is off). */
     uint32_t snapshot_log_percent;
     uint64_t snapshot_log_min_bytes;
-    /* Apply at most this many committed entries per replica_flush(); the
-     * rest follow on the next ones (replica_deadline() is then "now"), so
-     * a restart's or a catching-up follower's backlog never holds the
-     * event loop for long. Reads the core declares ready meanwhile wait
-     * until the backlog is applied. 0: REPLICA_DEFAULT_APPLY_BATCH. */
+    /* Apply at most this many committed entries per replica_flush(), or
+     * per turn of the driver's event loop once it calls replica_turn_end()
+     * (every flush and every core update of the turn together); the rest
+     * follow on the next ones (replica_deadline() is then "now", or 1 ms
+     * on once the turn's budget is spent), so a
+     * restart's or a catching-up follower's backlog never holds the event
+     * loop for long. Reads the core declares ready meanwhile wait until the
+     * backlog is applied. 0: REPLICA_DEFAULT_APPLY_BATCH. */
     size_t apply_batch;
+    /* The same bound while a snapshot started by snapshot_start runs (when
+     * the smaller): a forked snapshot child shares the map's pages, so each
+     * entry applied then may copy a page (copy-on-write, with a TLB flush
+     * on every core the process runs on), an order of magnitude more than
+     * applying it otherwise. 0: REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT. */
+    size_t apply_batch_snapshot;
     /* DELIBERATE BUG for testing checkers: serve reads from local state on
      * any node, without ReadIndex. Never use in production. */
     bool unsafe_local_reads;
@@ -209,6 +218,7 @@ struct replica_config {
 
 #define REPLICA_LOST_DATA_REPEAT_MS 30000
 #define REPLICA_DEFAULT_APPLY_BATCH 4096
+#define REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT 512
 
 /* What happened and what to do, for config.peer_lost_data's log line; `peer`
  * is the follower's name. snprintf's return. */
@@ -300,6 +310,11 @@ void replica_tick(struct replica *r, uint64_t now_ms);
 /* End a batch: propose, persist, sync, send, complete (see above).
  * Returns 0, or a negative code when the log store failed (fatal). */
 int replica_flush(struct replica *r, uint64_t now_ms);
+
+/* The driver's event-loop turn ended: the apply budget (apply_batch,
+ * apply_batch_snapshot) starts afresh. From the first call on, the budget
+ * is per turn rather than per replica_flush(). */
+void replica_turn_end(struct replica *r);
 
 /* A background sync begun by config.store->sync_start has ended with rc (0
  * or negative: the replica then fails, as after a failed sync()). Outputs

@@ -25,6 +25,13 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgsave_done_fn done,
                  void *ctx)
 {
@@ -209,6 +216,7 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
         return -1;
     }
     b->start_ns = now_ns();
+    uint64_t cpu0 = thread_cpu_ns();
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -221,6 +229,7 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
     if (pid == 0)
         child_main(b, kv, fds[1], parent); /* never returns */
     b->fork_ns = now_ns() - b->start_ns;
+    b->fork_cpu_ns = thread_cpu_ns() - cpu0;
     b->fail_errno = 0;
     close(fds[1]);
     /* The parent needs no descriptor of the file: the child writes it. */

@@ -52,6 +52,7 @@ struct bgsave {
     uv_work_t commit_work;
     struct storage_commit_job commit;
     uint64_t start_ns, fork_ns, write_ns;
+    uint64_t fork_cpu_ns; /* the loop thread's CPU time in fork() (page tables: grows with RSS) */
     uint64_t commit_ns;      /* the commit job, off the loop */
     uint64_t commit_loop_ns; /* the commit's two halves on the loop */
     uint64_t file_bytes;

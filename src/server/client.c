@@ -286,6 +286,7 @@ static void client_read_tls(struct client *c, const char *data, size_t n)
 static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct client *c = st->data;
+    loop_watch_note(&c->srv->loop_watch, LOOP_CB_CLIENT_READ);
     if (n < 0) {
         client_close(c, n == UV_EOF ? "closed by client" : uv_strerror((int)n));
         return;
@@ -419,6 +420,7 @@ static bool client_protected_refuse(struct server *s, struct client *c, const st
 static void client_on_connection(uv_stream_t *listener, int status)
 {
     struct server *s = listener->data;
+    loop_watch_note(&s->loop_watch, LOOP_CB_CLIENT_CONN);
     if (status < 0) {
         server_log_limited(SLOG_WARN, "accept_failed", "reason=\"%s\"", uv_strerror(status));
         return;

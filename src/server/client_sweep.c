@@ -76,6 +76,7 @@ static void client_sweep_expire(struct client *c, enum client_expiry why)
 static void client_sweep_tick(uv_timer_t *t)
 {
     struct server *s = t->data;
+    loop_watch_note(&s->loop_watch, LOOP_CB_SWEEP);
     client_sweep_run(s, server_now(s), client_sweep_tick_budget(s), client_sweep_expire);
     server_log_limited_flush();
 }

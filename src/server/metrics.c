@@ -311,6 +311,18 @@ void metrics_write(struct server *s, struct resp_buf *b)
         mgauge(b, "raftkv_disk_bytes", "Bytes of log segments and snapshot on disk.", st.disk_bytes);
     }
 
+    const struct loop_watch *lw = &s->loop_watch;
+    mhist(b, "raftkv_loop_turn_cpu_seconds",
+          "Thread CPU time of each event-loop turn (timers, I/O callbacks, the batch boundary).", lw->cpu_hist,
+          LOOP_WATCH_BUCKETS, lw->cpu_sum_ns);
+    mgauge(b, "raftkv_loop_turn_cpu_max_microseconds", "The longest event-loop turn in thread CPU time.",
+           lw->cpu_max_ns / 1000);
+    mgauge(b, "raftkv_loop_slow_turn_wall_max_microseconds",
+           "The longest wall time of a slow turn (its CPU time, plus waiting for a core or in blocking calls).",
+           lw->slow_wall_max_ns / 1000);
+    mcounter(b, "raftkv_loop_slow_turns_total", "Event-loop turns whose CPU time passed --slow-loop-ms.",
+             lw->slow_turns);
+
     char reason[256];
     int code = metrics_health(s, reason, sizeof reason);
     mgauge(b, "raftkv_healthy", "1 when /health answers 200.", code == 200 ? 1 : 0);

@@ -206,6 +206,7 @@ static void mc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void mc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct metrics_conn *c = st->data;
+    loop_watch_note(&c->http->srv->loop_watch, LOOP_CB_METRICS);
     (void)buf;
     if (nread == 0 || c->state == MC_CLOSING)
         return;
@@ -248,6 +249,7 @@ static void metrics_on_connection(uv_stream_t *listener, int status)
 {
     struct metrics_http *m = listener->data;
     struct server *s = m->srv;
+    loop_watch_note(&s->loop_watch, LOOP_CB_METRICS);
     if (status != 0)
         return; /* while draining on SIGTERM it still answers: /health says "shutting down" */
     if (m->n_conns >= s->opt.metrics_max_clients) {

@@ -184,6 +184,7 @@ static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct peer_link *l = st->data;
     struct server *s = l->srv;
+    loop_watch_note(&s->loop_watch, LOOP_CB_PEER_READ);
     if (n < 0) {
         if (l->state == LINK_CONNECTING && l->out.tls)
             server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
@@ -222,6 +223,7 @@ static void link_on_connect(uv_connect_t *req, int status)
 {
     struct peer_link *l = req->data;
     struct server *s = l->srv;
+    loop_watch_note(&s->loop_watch, LOOP_CB_PEER_CONN);
     if (l->state == LINK_IDLE)
         return; /* peer_stop() ran: the socket is closing, nothing to redial */
     if (status < 0 || (uv_tcp_t *)req->handle != l->tcp) {
@@ -708,6 +710,7 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct peer_conn *c = st->data;
     struct server *s = c->srv;
+    loop_watch_note(&s->loop_watch, LOOP_CB_PEER_READ);
     if (n < 0) {
         conn_close(c, c->gate.told_removed ? "told it was removed"
                                       : n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
@@ -775,6 +778,7 @@ static void conn_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 static void peer_on_connection(uv_stream_t *listener, int status)
 {
     struct server *s = listener->data;
+    loop_watch_note(&s->loop_watch, LOOP_CB_PEER_CONN);
     if (status < 0)
         return;
     struct peer_conn *c = calloc(1, sizeof *c);
@@ -803,6 +807,7 @@ static void peer_on_connection(uv_stream_t *listener, int status)
 static void peer_sweep(uv_timer_t *t)
 {
     struct server *s = t->data;
+    loop_watch_note(&s->loop_watch, LOOP_CB_SWEEP);
     uint64_t now = server_now(s);
     struct peer_conn *next;
     for (struct peer_conn *c = s->peer_conns; c; c = next) {

@@ -25,6 +25,7 @@
 #include "replica/replica.h"
 #include "router/router.h"
 #include "server/bgsave.h"
+#include "server/loop_watch.h"
 #include "server/member_table.h"
 #include "server/metrics.h"
 #include "server/peer_codec.h"
@@ -84,6 +85,7 @@ struct server_options {
     uint64_t snapshot_log_percent; /* ... or log bytes, % of the map's (0: off) */
     size_t snapshot_log_min_bytes; /* ... but never fewer log bytes than this */
     uint64_t apply_batch;      /* committed entries applied per loop turn at most */
+    uint64_t apply_batch_snapshot; /* ... while a snapshot child runs (copy-on-write) */
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */
@@ -97,6 +99,7 @@ struct server_options {
     bool metrics_listen_set;
     size_t metrics_max_clients;   /* connections to the metrics port at once */
     uint64_t metrics_timeout_ms;  /* a metrics connection's whole life */
+    uint64_t slow_loop_ms;        /* --slow-loop-ms: a loop turn's CPU time logged past this */
     uint64_t health_max_lag;      /* /health: applied may trail commit by this much */
     size_t max_backups;           /* cmd_backup.c: images kept at once */
     char log_file[PATH_MAX];      /* --log-file: append here (reopened on SIGHUP), not stderr */
@@ -392,6 +395,8 @@ struct server {
     struct tls_ctx *client_tls; /* made once at start (client_tls_start) */
     uv_timer_t tick_timer;
     uv_check_t check;
+    uv_prepare_t turn_prepare;    /* ends each loop turn (loop_watch.h) */
+    struct loop_watch loop_watch; /* the loop's turn meter */
     uv_signal_t sig_term, sig_int;
     uv_signal_t sig_hup; /* reopens --log-file; never ends the process */
     struct peer_link links[RAFT_MAX_NODES];

@@ -86,6 +86,7 @@ static void server_finish(struct server *s, const char *why)
     server_log(s->fatal ? SLOG_ERROR : SLOG_INFO, "shutdown", "reason=\"%s\" pending=%zu", why, s->n_ops);
     uv_timer_stop(&s->tick_timer);
     server_close_handle((uv_handle_t *)&s->tick_timer);
+    server_close_handle((uv_handle_t *)&s->turn_prepare);
     server_close_handle((uv_handle_t *)&s->check);
     server_close_handle((uv_handle_t *)&s->sig_term);
     server_close_handle((uv_handle_t *)&s->sig_int);
@@ -216,6 +217,7 @@ static void server_tick(uv_timer_t *t)
     struct server *s = t->data;
     if (s->fatal)
         return;
+    loop_watch_note(&s->loop_watch, LOOP_CB_TICK);
     replica_tick(s->replica, server_now(s));
     server_raft_refusals_check(s);
     /* The poll phase may now block: end this batch here, not in uv_check. */
@@ -224,12 +226,42 @@ static void server_tick(uv_timer_t *t)
 
 static void server_check(uv_check_t *h)
 {
-    server_after_io(h->data);
+    struct server *s = h->data;
+    loop_watch_note(&s->loop_watch, LOOP_CB_BATCH);
+    server_after_io(s);
+}
+
+/* The loop's prepare handle, run once per turn just before the poll: ends
+ * the turn that began at the previous one (loop_watch.h). A turn whose CPU
+ * time passed --slow-loop-ms is logged (rate-limited) with the callbacks
+ * that ran in it. */
+static void server_turn(uv_prepare_t *h)
+{
+    struct server *s = h->data;
+    if (s->replica)
+        replica_turn_end(s->replica); /* the apply budget is per turn */
+    struct timespec cpu, wall;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    clock_gettime(CLOCK_MONOTONIC, &wall);
+    struct loop_turn t;
+    if (!loop_watch_turn(&s->loop_watch, (uint64_t)cpu.tv_sec * 1000000000u + (uint64_t)cpu.tv_nsec,
+                         (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec, &t))
+        return;
+    char cbs[160];
+    loop_watch_tags_text(t.tags, cbs, sizeof cbs);
+    server_log_limited(SLOG_WARN, "slow_loop_turn",
+                       "cpu_ms=%.1f wall_ms=%.1f callbacks=%s keys=%zu last_index=%" PRIu64
+                       " detail=\"the event loop did this much work in one turn; no heartbeat or reply went out "
+                       "meanwhile\"",
+                       (double)t.cpu_ns / 1e6, (double)t.wall_ns / 1e6, cbs,
+                       s->replica ? kv_store_size(replica_store(s->replica)) : (size_t)0,
+                       s->replica ? (uint64_t)replica_last_index(s->replica) : 0);
 }
 
 static void server_on_signal(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
+    loop_watch_note(&s->loop_watch, LOOP_CB_SIGNAL);
     if (s->shutting_down) {
         server_log(SLOG_WARN, "shutdown_forced", "signal=%d", signum);
         server_finish(s, "second signal");
@@ -337,6 +369,7 @@ int server_main(int argc, char **argv)
         return 1;
     }
     s->loop->data = s; /* for the thread pool's completions */
+    loop_watch_init(&s->loop_watch, o->slow_loop_ms);
     /* Certificate files are read now, before the data directory is touched:
      * a bad one stops the start with the file named. */
     if (client_tls_start(s) != 0) {
@@ -430,6 +463,7 @@ int server_main(int argc, char **argv)
     rc_cfg.snapshot_log_percent = (uint32_t)o->snapshot_log_percent;
     rc_cfg.snapshot_log_min_bytes = o->snapshot_log_min_bytes;
     rc_cfg.apply_batch = (size_t)o->apply_batch;
+    rc_cfg.apply_batch_snapshot = (size_t)o->apply_batch_snapshot;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
     if (server_identity_replica_config(s, &rc_cfg) != 0) {
         server_free(s);
@@ -460,6 +494,9 @@ int server_main(int argc, char **argv)
     uv_check_init(s->loop, &s->check);
     s->check.data = s;
     uv_check_start(&s->check, server_check);
+    uv_prepare_init(s->loop, &s->turn_prepare);
+    s->turn_prepare.data = s;
+    uv_prepare_start(&s->turn_prepare, server_turn);
     uv_signal_init(s->loop, &s->sig_term);
     s->sig_term.data = s;
     uv_signal_start(&s->sig_term, server_on_signal, SIGTERM);

@@ -185,6 +185,7 @@ static void server_options_default(struct server_options *o)
     o->snapshot_log_percent = 25;
     o->snapshot_log_min_bytes = 32u << 20;
     o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
+    o->apply_batch_snapshot = REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT;
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
     o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
@@ -194,6 +195,7 @@ static void server_options_default(struct server_options *o)
     o->script_cache_max = 1000;
     o->metrics_max_clients = 64;
     o->metrics_timeout_ms = 5000;
+    o->slow_loop_ms = 100;
     o->health_max_lag = 1000;
     o->auto_promote_lag = 1000;
     o->max_backups = 2;
@@ -516,9 +518,11 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--shutdown-wait-ms", NULL, &o->shutdown_wait_ms},
                 {"--snapshot-entries", NULL, &o->snapshot_entries},
                 {"--apply-batch", NULL, &o->apply_batch},
+                {"--apply-batch-snapshot", NULL, &o->apply_batch_snapshot},
                 {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
                 {"--metrics-max-clients", &o->metrics_max_clients, NULL},
                 {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},
+                {"--slow-loop-ms", NULL, &o->slow_loop_ms},
                 {"--max-backups", &o->max_backups, NULL},
                 {"--script-max-bytes", &o->script_max_bytes, NULL},
                 {"--script-cache-max", &o->script_cache_max, NULL},

@@ -25,6 +25,7 @@ static void sync_work_done(uv_work_t *w, int status)
 {
     (void)status; /* never cancelled: the job always runs */
     struct server *s = w->loop->data;
+    loop_watch_note(&s->loop_watch, LOOP_CB_LOG_SYNCED);
     int rc = storage_replica_sync_end(&s->bg_sync);
     if (!s->replica)
         return;
@@ -42,6 +43,7 @@ static int sync_queue(void *ctx, struct storage_sync_job *job)
 static void snapshot_done(struct bgsave *b, int rc)
 {
     struct server *s = b->ctx;
+    loop_watch_note(&s->loop_watch, LOOP_CB_SNAPSHOT);
     double ms = (double)b->write_ns / 1e6;
     if (rc == 0 && b->job.superseded) {
         server_log(SLOG_INFO, "snapshot_superseded", "index=%llu ms=%.1f",
@@ -73,15 +75,16 @@ static void snapshot_done(struct bgsave *b, int rc)
 int server_store_snapshot_start(void *ctx, raft_index index, raft_term term)
 {
     struct server *s = ctx;
+    loop_watch_note(&s->loop_watch, LOOP_CB_SNAPSHOT);
     if (bgsave_start(&s->bgsave, replica_store(s->replica), index, term) != 0) {
         server_log(SLOG_ERROR, "snapshot_failed",
                    "index=%llu reason=\"%s\" detail=\"the previous snapshot stays; trying again in %d ms\"",
                    (unsigned long long)index, s->bgsave.why, REPLICA_SNAPSHOT_RETRY_MS);
         return -1;
     }
-    server_log(SLOG_INFO, "snapshot_started", "index=%llu term=%llu pid=%d fork_ms=%.2f",
+    server_log(SLOG_INFO, "snapshot_started", "index=%llu term=%llu pid=%d fork_ms=%.2f fork_cpu_ms=%.2f",
                (unsigned long long)index, (unsigned long long)term, (int)s->bgsave.pid,
-               (double)s->bgsave.fork_ns / 1e6);
+               (double)s->bgsave.fork_ns / 1e6, (double)s->bgsave.fork_cpu_ns / 1e6);
     return 0;
 }
 

@@ -357,6 +357,7 @@ static void check_run(uv_work_t *w)
 static void check_done(uv_work_t *w, int status)
 {
     struct server *s = w->loop->data;
+    loop_watch_note(&s->loop_watch, LOOP_CB_SNAP_XFER);
     struct snap_recv *t = &s->xfer.in;
     t->checking = false;
     if (status != 0 || s->finished || s->fatal || !s->replica) {

@@ -103,6 +103,13 @@ echo "ok  n1 command latency histogram: $hc observations"
 fc=$(metric "${MPORT[$L]}" raftkv_fsync_duration_seconds_count)
 [ "${fc:-0}" -ge 1 ] || fail "leader's fsync histogram count '$fc'"
 echo "ok  leader fsync histogram: $fc syncs"
+lc=$(metric "${MPORT[1]}" raftkv_loop_turn_cpu_seconds_count)
+linf=$(metric "${MPORT[1]}" 'raftkv_loop_turn_cpu_seconds_bucket{le="+Inf"}')
+lmax=$(metric "${MPORT[1]}" raftkv_loop_turn_cpu_max_microseconds)
+lslow=$(metric "${MPORT[1]}" raftkv_loop_slow_turns_total)
+[ "${lc:-0}" -ge 300 ] && [ "$linf" -ge "$lc" ] && [ "${lmax:-0}" -gt 0 ] && [ -n "$lslow" ] ||
+  fail "loop turn histogram count '$lc', +Inf '$linf', max '$lmax' us, slow '$lslow'"
+echo "ok  n1 loop turn CPU histogram: $lc turns, longest $lmax us, $lslow slow"
 
 # /health: 200 everywhere; other paths and methods.
 for i in 1 2 3; do

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "common/rng.h"
+#include "kv/kv_internal.h"
 #include "kv/map.h"
 #include "kv_test_util.h"
 
@@ -154,6 +155,60 @@ Test(kv_keys, flush_deletes_everything_and_watch_sees_it)
     kv_result_release(&r);
     kt_set(s, "c", "3", 1000);
     cr_assert_eq(kv_store_size(s), 1);
+    kv_store_free(s);
+}
+
+/* From 16384 keys (16 per delete bucket) FLUSHALL hands the whole map to
+ * the owner (kv_store_take_flushed) instead of freeing it in place; below,
+ * it frees in place and hands nothing. Either way the store is empty and
+ * usable, with the cluster's hash key, and a WATCH sees the keys deleted. */
+Test(kv_keys, a_large_flush_detaches_the_map_for_the_owner)
+{
+    struct kv_store *s = kv_store_new();
+    uint8_t key[KV_MAP_KEY_BYTES];
+    for (int i = 0; i < KV_MAP_KEY_BYTES; i++)
+        key[i] = (uint8_t)(i * 7 + 1);
+    kv_map_set_key(&s->map, key);
+    char k[32];
+    for (int i = 0; i < 16383; i++) {
+        snprintf(k, sizeof k, "key:%d", i);
+        kt_set(s, k, "v", 1000);
+    }
+    cr_assert_eq(kt_w(s, kt_cmd(KV_FLUSH, NULL, NULL, 0, 0), 1000), 1);
+    cr_assert_null(kv_store_take_flushed(s), "16383 keys are freed in place");
+    for (int i = 0; i < 16384; i++) {
+        snprintf(k, sizeof k, "key:%d", i);
+        kt_set(s, k, "v", 1000);
+    }
+    int64_t v7 = kt_r(s, kt_cmd(KV_VERSION, "key:7", NULL, 0, 0), 1000);
+    int64_t vx = kt_r(s, kt_cmd(KV_VERSION, "absent", NULL, 0, 0), 1000);
+    cr_assert_eq(kt_w(s, kt_cmd(KV_FLUSH, NULL, NULL, 0, 0), 1000), 1);
+    cr_assert_eq(kv_store_size(s), 0);
+    struct kv_store *old = kv_store_take_flushed(s);
+    cr_assert_not_null(old, "16384 keys leave with their map");
+    cr_assert_eq(kv_store_size(old), 16384);
+    cr_assert_null(kv_store_take_flushed(s), "taken once");
+    struct kv_result r = kt_read(s, kt_cmd(KV_VERSION, "key:7", NULL, KV_VERSION_EXPECT, v7), 1000);
+    cr_assert_eq(r.code, 22, "a WATCH on a flushed key sees it changed");
+    kv_result_release(&r);
+    r = kt_read(s, kt_cmd(KV_VERSION, "absent", NULL, KV_VERSION_EXPECT, vx), 1000);
+    cr_assert_eq(r.code, 22, "every bucket took the new version");
+    kv_result_release(&r);
+    uint8_t got[KV_MAP_KEY_BYTES];
+    cr_assert(kv_map_key(&s->map, got), "the empty map keeps the cluster's hash key");
+    cr_assert_eq(memcmp(got, key, sizeof key), 0);
+    kt_set(s, "key:7", "again", 1000);
+    cr_assert_eq(kv_store_size(s), 1);
+    r = kt_read(s, kt_cmd(KV_GET, "key:7", NULL, 0, 0), 1000);
+    cr_assert(bytes_are(&r, "again"));
+    kv_result_release(&r);
+    kv_store_free(old);
+    /* Not taken: freed with the store (ASan checks). */
+    for (int i = 0; i < 16384; i++) {
+        snprintf(k, sizeof k, "key:%d", i);
+        kt_set(s, k, "v", 1000);
+    }
+    cr_assert_eq(kt_w(s, kt_cmd(KV_FLUSH, NULL, NULL, 0, 0), 1000), 1);
     kv_store_free(s);
 }
 

@@ -3,7 +3,10 @@
  * does work proportional to the backlog; the replica's deadline is "now"
  * while one remains, and a read the core declares ready meanwhile is
  * answered only once the whole backlog is applied (never from a map that
- * lags the read index). */
+ * lags the read index). Once the driver marks its loop turns
+ * (replica_turn_end), the bound holds per turn however many flushes the
+ * turn makes, and a smaller one (apply_batch_snapshot) while a snapshot
+ * runs. */
 #include "storage/storage_replica.h"
 #include "test_storage_util.h"
 
@@ -105,6 +108,120 @@ Test(replica_apply_batch, a_restart_backlog_is_applied_in_bounded_batches_and_re
     }
     cr_assert_eq(answers.n, 1, "the read was answered once the backlog was applied");
     cr_assert_eq(answers.value, N, "and saw the last write");
+    replica_free(rep);
+    storage_close(s);
+    tsu_remove_dir(dir);
+}
+
+/* A log of n committed writes of "k" = 1..n, as a restart finds it. */
+static struct storage *ab_backlog(char *dir, size_t cap, int n, struct replica_log_store *ls)
+{
+    tsu_make_dir(dir, cap);
+    struct raft_restore r;
+    struct storage *s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(storage_set_hard_state(s, 1, 0), STORAGE_OK);
+    for (int i = 1; i <= n; i++) {
+        json_t *k = json_string("k"), *v = json_integer(i);
+        struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
+        uint8_t *data;
+        size_t len;
+        cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
+        struct raft_entry e = {.term = 1, .index = (raft_index)i, .type = RAFT_ENTRY_COMMAND,
+                               .data = data, .len = (uint32_t)len};
+        cr_assert_eq(storage_append(s, &e, 1), STORAGE_OK);
+        free(data);
+        json_decref(k);
+        json_decref(v);
+    }
+    cr_assert_eq(storage_sync(s), STORAGE_OK);
+    storage_close(s);
+    s = tsu_open(dir, &r, NULL);
+    cr_assert_eq(r.n_entries, (size_t)n);
+    storage_replica_log_store(s, ls);
+    return s;
+}
+
+struct ab_snap {
+    int started;
+    raft_index index;
+};
+
+static struct ab_snap ab_snap_seen;
+
+/* A snapshot that starts and stays running until the test ends it. */
+static int ab_snapshot_start_rec(void *ctx, raft_index index, raft_term term)
+{
+    (void)ctx, (void)term;
+    ab_snap_seen.started++;
+    ab_snap_seen.index = index;
+    return 0;
+}
+
+Test(replica_apply_batch, the_budget_is_per_turn_and_smaller_while_a_snapshot_runs)
+{
+    enum { N = 3000, BATCH = 100, SNAP_BATCH = 7, FLUSHES_PER_TURN = 5 };
+    char dir[256];
+    struct replica_log_store ls;
+    struct storage *s = ab_backlog(dir, sizeof dir, N, &ls);
+    struct ab_answers answers = {0};
+    struct replica_config c;
+    replica_config_default(&c, 0, 1, 7);
+    c.send = ab_send;
+    c.complete = ab_complete;
+    c.ctx = &answers;
+    c.store = &ls;
+    c.snapshot_threshold = 1000;
+    c.snapshot_log_percent = 0;
+    c.snapshot_start = ab_snapshot_start_rec;
+    c.apply_batch = BATCH;
+    c.apply_batch_snapshot = SNAP_BATCH;
+    ab_snap_seen = (struct ab_snap){0};
+    struct replica *rep = replica_new(&c, 0);
+    cr_assert_not_null(rep);
+    storage_release_restore(s);
+    uint64_t now = 0;
+    int turns = 0, snap_turns = 0, full_turns = 0;
+    bool ended = false;
+    for (int k = 0; k < 20000 && replica_applied_index(rep) < N + 1; k++) {
+        replica_turn_end(rep);
+        bool running = ab_snap_seen.started > 0 && !ended;
+        raft_index before = replica_applied_index(rep);
+        for (int f = 0; f < FLUSHES_PER_TURN; f++) {
+            if (replica_deadline(rep) > now)
+                now = replica_deadline(rep) < now + 10 ? replica_deadline(rep) : now + 10;
+            replica_tick(rep, now);
+            cr_assert_eq(replica_flush(rep, now), 0);
+        }
+        raft_index applied = replica_applied_index(rep) - before;
+        turns++;
+        if (replica_applied_index(rep) < N && replica_role(rep) == RAFT_LEADER && applied > 0) {
+            /* The turn's budget is spent: the deadline is the next turn,
+             * not "now" (a timer re-armed for now would spin this turn). */
+            cr_assert_gt(replica_deadline(rep), now, "deadline %llu at %llu with the budget spent",
+                         (unsigned long long)replica_deadline(rep), (unsigned long long)now);
+            replica_turn_end(rep);
+            cr_assert_eq(replica_deadline(rep), 0, "a fresh turn with a backlog: now");
+        }
+        if (running) {
+            cr_assert_leq(applied, SNAP_BATCH, "a turn applied %llu entries while the snapshot ran",
+                          (unsigned long long)applied);
+            snap_turns++;
+            /* End the snapshot after a while: the full budget comes back. */
+            if (snap_turns == 20) {
+                replica_snapshot_done(rep, ab_snap_seen.index, 0, now);
+                ended = true;
+            }
+        } else {
+            cr_assert_leq(applied, BATCH, "%d flushes of one turn applied %llu entries", FLUSHES_PER_TURN,
+                          (unsigned long long)applied);
+            if (applied == BATCH)
+                full_turns++;
+        }
+    }
+    cr_assert_eq(replica_applied_index(rep), N + 1, "the backlog and the leader's no-op applied");
+    cr_assert_geq(ab_snap_seen.started, 1, "a snapshot started at %d entries", 1000);
+    cr_assert_eq(snap_turns, 20);
+    cr_assert_geq(full_turns, 10, "turns applied the whole budget (%d)", full_turns);
     replica_free(rep);
     storage_close(s);
     tsu_remove_dir(dir);
