@@ -148,7 +148,17 @@ struct kv_map {
     bool shared_key;   /* k0, k1 are the cluster's (kv_map_set_key) */
     uint64_t perm_a, perm_d, perm_c; /* the bucket permutation's secret */
     unsigned perm_shift;             /* and its shift: half the mask's bits */
+    /* While growing (see above): the old table, its shift, the entries
+     * still in it, and the moved stretch [old_start, old_start +
+     * old_done) of its slots (all empty). old is NULL otherwise. */
+    uint64_t *old;
+    size_t old_mask, old_size, old_start, old_done;
+    unsigned old_shift;
+    size_t moved; /* entries moved by growth so far (tests count them) */
 };
+
+/* Slots of the old table a put or delete moves while the map grows. */
+#define KV_MAP_STEP_SLOTS 4
 
 #define KV_MAP_KEY_BYTES 16
 
@@ -187,7 +197,15 @@ size_t kv_map_bytes(const struct kv_map *m);
  * 48 bits (kv_map_put does this itself; tests call it to run that way). */
 void kv_map_drop_tags(struct kv_map *m);
 
-/* Entries in slot order: start with *pos = 0; NULL at the end. */
+/* Growth's bounded step, for the event loop to call while
+ * kv_map_rehashing(): moves the entries of up to max_slots slots of the
+ * old slot table and of the old deadline table (so at most 2 * max_slots
+ * entries); the number moved. */
+size_t kv_map_rehash_step(struct kv_map *m, size_t max_slots);
+bool kv_map_rehashing(const struct kv_map *m);
+
+/* Entries in slot order (both tables while growing): start with *pos = 0;
+ * NULL at the end. The map must not change in between. */
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos);
 
 /* Hash under the cluster's key from now on (the same key on every

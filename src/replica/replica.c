@@ -700,6 +700,8 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         if (r->failed)
             return r->failed;
     }
+    /* The next step of the map's growth (bounded), until it is done. */
+    kv_store_rehash(r->kv, REPLICA_REHASH_SLOTS);
     /* Reads first: the APPENDs of the proposal carry their heartbeat round
      * (thesis 6.4), so a mixed batch needs no separate round. */
     read_queued(r, now_ms);
@@ -756,8 +758,8 @@ int replica_flush(struct replica *r, uint64_t now_ms)
 
 uint64_t replica_deadline(const struct replica *r)
 {
-    if (r->applied < r->apply_to)
-        return 0; /* a backlog to apply: the next loop turn */
+    if (r->applied < r->apply_to || kv_store_rehashing(r->kv))
+        return 0; /* a backlog to apply, or the map's growth: the next loop turn */
     uint64_t d = raft_deadline(r->raft);
     uint64_t t = r->config.request_timeout_ms;
     if (r->proposals.head < r->proposals.tail) {
