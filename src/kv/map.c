@@ -387,23 +387,42 @@ static int map_rehash(struct kv_map *m, size_t count)
 
 /* Move the entries of up to max_slots slots of the old table, from the
  * end of the moved stretch on, each to its place in the new table; the
- * old table goes once it is empty. The number moved. */
+ * old table goes once it is empty. The number moved. Slots go in batches
+ * of up to BATCH: each entry (fetched ahead) is hashed and its new home
+ * fetched, then the batch is placed, so the misses overlap. */
+#define BATCH 8
 static size_t migrate(struct kv_map *m, size_t max_slots)
 {
     size_t moved = 0;
-    for (size_t n = 0; m->old && n < max_slots; n++) {
-        size_t i = (m->old_start + m->old_done) & m->old_mask;
-        __builtin_prefetch(slot_entry(m, m->old[(i + 8) & m->old_mask]));
-        uint64_t v = m->old[i];
-        if (v) {
-            struct kv_map_entry *e = slot_entry(m, v);
-            uint64_t h = entry_hash(m, e);
-            place(m, e, h, home(m, h));
-            m->old[i] = 0;
-            m->old_size--;
-            moved++;
+    while (m->old && max_slots > 0) {
+        struct {
+            struct kv_map_entry *e;
+            uint64_t h;
+            size_t j;
+        } batch[BATCH];
+        size_t n = 0, take = max_slots < BATCH ? max_slots : BATCH;
+        for (size_t s = 0; s < take && m->old_size > n; s++) {
+            size_t i = (m->old_start + m->old_done) & m->old_mask;
+            __builtin_prefetch(slot_entry(m, m->old[(i + 2 * BATCH) & m->old_mask]));
+            uint64_t v = m->old[i];
+            if (v) {
+                struct kv_map_entry *e = slot_entry(m, v);
+                uint64_t h = entry_hash(m, e);
+                size_t j = home(m, h);
+                __builtin_prefetch(&m->slots[j], 1);
+                batch[n].e = e;
+                batch[n].h = h;
+                batch[n].j = j;
+                n++;
+                m->old[i] = 0;
+            }
+            m->old_done++;
+            max_slots--;
         }
-        m->old_done++;
+        for (size_t k = 0; k < n; k++)
+            place(m, batch[k].e, batch[k].h, batch[k].j);
+        m->old_size -= n;
+        moved += n;
         if (m->old_size == 0) {
             free(m->old);
             m->old = NULL;

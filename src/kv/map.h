@@ -52,13 +52,62 @@
  * slots, the attack linear probing would otherwise fear (a run filled by
  * keys of neighbouring buckets).
  *
+ * Growth, a bounded step at a time. Past 70% full the slot table doubles
+ * (tables never shrink), but no call moves every entry: moving 734,000
+ * keys at once took 0.5 to 2.6 s on the event loop, long enough for a
+ * leader to lose its followers. Growth allocates the new table, keeps the
+ * current one as the old table, and moves entries across in steps: each
+ * put and delete moves the entries of KV_MAP_STEP_SLOTS (4) old slots, and
+ * the event loop calls kv_map_rehash_step while kv_map_rehashing()
+ * (replica_flush: REPLICA_REHASH_SLOTS = 4096 slots, at most once a ms;
+ * under a millisecond of CPU). Lookups move nothing (const to them). The
+ * bound: a put or delete moves at most 4 entries, and at most 4
+ * deadlines in the deadline table (expires.h, grown the same way); a
+ * kv_map_rehash_step(m, n) at most n entries and n deadlines. Only
+ * kv_map_set_key and kv_map_reserve finish a growth at once: they come on
+ * an empty or nearly empty map (the cluster's key, a snapshot's load).
+ * One growth is over before the next is due: it starts with 0.7 N
+ * entries of an N-slot table in 2N slots; the new table is 70% full only
+ * after 0.7 N more entries, whose puts have moved 2.8 N >= N old slots
+ * (a put that found it otherwise would finish the growth first). While
+ * growing, both tables exist (the slot arrays take 1.5 times the new
+ * one's size); the old one is freed when its last entry leaves.
+ *
+ * While growing, a lookup reads the new table, then the old one; a new
+ * key goes into the new table, a key still in the old one is replaced in
+ * place, a delete takes the key from whichever holds it. The old table
+ * is moved in slot order from one of its empty slots, p, on (wrapping), so
+ * its moved stretch [p, p + done) is all empty, and because no run
+ * crossed the empty p, an entry still there whose home lies in the
+ * stretch sits in the run that starts at the stretch's end: lookups and
+ * SCAN in the old table start there instead. Deletion there shifts back
+ * as usual: the run after the hole ends at the latest at the stretch
+ * (empty), so nothing is shifted into it or around the table's end behind
+ * it, and no tombstones are needed. kv_map_next visits the new table's
+ * slots and then the old one's (each entry once); kv_map_pick draws over
+ * the slots of both (each entry alike); kv_map_bytes counts both.
+ *
+ * SCAN while growing walks the buckets of the smaller (old) table's size,
+ * m0: for the cursor's bucket b it takes b in the old table and, in the
+ * new table, each bucket b expands to (b plus every value of the bits the
+ * new mask adds). Those are exactly the keys whose hash is b under m0,
+ * wherever they sit at the time of the call, which is what one call on a
+ * settled table of the smaller size returns; the cursor then advances in
+ * m0's reverse-binary order. So, for the guarantee above, a growing map is
+ * a table of its smaller size, and the argument between calls on tables
+ * of different sizes holds unchanged: a cursor passes between growing
+ * and settled members, of any sizes, and a growth may start or end
+ * between two calls, and each key present throughout still comes back.
+ *
  * Costs. Memory: one 8-byte slot per key in a table at most 70% full, and
  * nothing else for SCAN. Time: a lookup hashes once and probes the run
- * (tags rule out nearly every other entry without touching it); growth
- * and deletion hash again the keys they move; a SCAN call costs, for each
- * bucket it visits, the run from the bucket's home (a few slots at 70%),
- * each key of it hashed: O(COUNT + empty buckets visited (at most 10 *
- * COUNT)), times the mean run length.
+ * (tags rule out nearly every other entry without touching it); while not
+ * growing, a put, delete or lookup adds one predictable branch (is an old
+ * table there?); growth and deletion hash again the keys they move; a
+ * SCAN call costs, for each bucket it visits, the run from the bucket's
+ * home (a few slots at 70%), each key of it hashed: O(COUNT + empty
+ * buckets visited (at most 10 * COUNT)), times the mean run length (twice
+ * that while growing: a bucket and its two expansions).
  */
 #ifndef RAFTKV_KV_MAP_H
 #define RAFTKV_KV_MAP_H
