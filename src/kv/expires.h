@@ -8,7 +8,10 @@
  * Growth is incremental, as the map's (map.h says why the scheme is safe):
  * the new table is allocated, and each kv_expires_set or kv_expires_del
  * moves the deadlines of at most KV_EXPIRES_STEP_SLOTS slots of the old
- * table, kv_expires_step as many as it is told; lookups read both. */
+ * table, kv_expires_step as many as it is told; lookups read both. The
+ * leader's sampler of expired keys (kv_expired_sample) walks the new
+ * table: a deadline not moved yet waits for its move (the event loop
+ * moves 4096 slots a ms). */
 #ifndef RAFTKV_KV_EXPIRES_H
 #define RAFTKV_KV_EXPIRES_H
 

@@ -106,8 +106,9 @@
  * table there?); growth and deletion hash again the keys they move; a
  * SCAN call costs, for each bucket it visits, the run from the bucket's
  * home (a few slots at 70%), each key of it hashed: O(COUNT + empty
- * buckets visited (at most 10 * COUNT)), times the mean run length (twice
- * that while growing: a bucket and its two expansions).
+ * buckets visited (at most 10 * COUNT)), times the mean run length (about
+ * twice that while growing: the bucket's run in the old table and its two
+ * expansions' in the new one).
  */
 #ifndef RAFTKV_KV_MAP_H
 #define RAFTKV_KV_MAP_H
