@@ -3,7 +3,15 @@
  * spends one flag bit on it instead of eight bytes, and a deadline set or
  * cleared later never moves the entry. Open addressing keyed by the
  * entry's address, linear probing, backward-shift deletion, grown past 70%
- * full. Private to the map (map.c). */
+ * full. Private to the map (map.c).
+ *
+ * Growth is incremental, as the map's (map.h says why the scheme is safe):
+ * the new table is allocated, and each kv_expires_set or kv_expires_del
+ * moves the deadlines of at most KV_EXPIRES_STEP_SLOTS slots of the old
+ * table, kv_expires_step as many as it is told; lookups read both. The
+ * leader's sampler of expired keys (kv_expired_sample) walks the new
+ * table: a deadline not moved yet waits for its move (the event loop
+ * moves 4096 slots a ms). */
 #ifndef RAFTKV_KV_EXPIRES_H
 #define RAFTKV_KV_EXPIRES_H
 
@@ -17,9 +25,16 @@ struct kv_expires_slot {
     int64_t at;
 };
 
+#define KV_EXPIRES_STEP_SLOTS 4
+
 struct kv_expires {
     struct kv_expires_slot *slots; /* NULL until the first deadline */
-    size_t mask, size;
+    size_t mask, size;             /* size: deadlines in both tables */
+    /* While growing: the old table, its deadlines not yet moved, and the
+     * moved stretch [old_start, old_start + old_done) (empty slots). */
+    struct kv_expires_slot *old; /* NULL when not growing */
+    size_t old_mask, old_size, old_start, old_done;
+    size_t moved; /* deadlines moved by growth so far (tests count them) */
 };
 
 /* The deadline stored for e (it must have one). */
@@ -28,6 +43,9 @@ int64_t kv_expires_get(const struct kv_expires *x, const struct kv_map_entry *e)
 int kv_expires_set(struct kv_expires *x, const struct kv_map_entry *e, int64_t at);
 /* Forget e's deadline, if it has one. */
 void kv_expires_del(struct kv_expires *x, const struct kv_map_entry *e);
+/* Move the deadlines of up to max_slots slots of the old table (growing);
+ * the number moved. */
+size_t kv_expires_step(struct kv_expires *x, size_t max_slots);
 void kv_expires_free(struct kv_expires *x);
 size_t kv_expires_bytes(const struct kv_expires *x);
 

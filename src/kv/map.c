@@ -98,21 +98,39 @@ uint64_t kv_map_hash_with(const uint8_t key[KV_MAP_KEY_BYTES], const char *k, si
     return siphash13(load_le64(key), load_le64(key + 8), k, len);
 }
 
-/* The slot where bucket b's run starts: a bijection of the buckets,
- * (((b ^ c) * a) xorshift) * d within the mask, under this map's secret
- * odd a, d and c. Clients can learn a key's bucket (SCAN shows it); this
- * keeps them from learning where its run lies, so they cannot aim keys at
- * one stretch of slots (see map.h). */
+/* The slot where bucket b's run starts in a table of mask + 1 slots (shift:
+ * half its bits): a bijection of the buckets, (((b ^ c) * a) xorshift) * d
+ * within the mask, under this map's secret odd a, d and c. Clients can
+ * learn a key's bucket (SCAN shows it); this keeps them from learning
+ * where its run lies, so they cannot aim keys at one stretch of slots (see
+ * map.h). */
+static inline size_t bucket_home_in(const struct kv_map *m, uint64_t b, size_t mask,
+                                    unsigned shift)
+{
+    uint64_t x = ((b ^ m->perm_c) * m->perm_a) & mask;
+    x ^= x >> shift;
+    return (size_t)((x * m->perm_d) & mask);
+}
+
 static inline size_t bucket_home(const struct kv_map *m, uint64_t b)
 {
-    uint64_t x = ((b ^ m->perm_c) * m->perm_a) & m->mask;
-    x ^= x >> m->perm_shift;
-    return (size_t)((x * m->perm_d) & m->mask);
+    return bucket_home_in(m, b, m->mask, m->perm_shift);
 }
 
 static inline size_t home(const struct kv_map *m, uint64_t h)
 {
     return bucket_home(m, h & m->mask);
+}
+
+/* Where a probe for bucket b starts in the old table while it is moved:
+ * its home, unless that lies in the moved stretch (all empty now), whose
+ * end then starts the run that holds what is left of b (map.h). */
+static inline size_t old_bucket_start(const struct kv_map *m, uint64_t b)
+{
+    size_t i = bucket_home_in(m, b, m->old_mask, m->old_shift);
+    if (((i - m->old_start) & m->old_mask) < m->old_done)
+        i = (m->old_start + m->old_done) & m->old_mask;
+    return i;
 }
 
 #define TAG_BITS 0xffff000000000000ull
@@ -189,6 +207,8 @@ void kv_map_drop_tags(struct kv_map *m)
 {
     for (size_t i = 0; i <= m->mask; i++)
         m->slots[i] &= ADDR_BITS;
+    for (size_t i = 0; m->old && i <= m->old_mask; i++)
+        m->old[i] &= ADDR_BITS;
     m->ptr_mask = ~0ull;
 }
 
@@ -204,6 +224,7 @@ int kv_map_init(struct kv_map *m)
         uint64_t in[2] = {n, (uint64_t)i};
         s[i] = siphash13(sip_k0, sip_k1, (const char *)in, sizeof in);
     }
+    *m = (struct kv_map){0};
     m->k0 = s[0];
     m->k1 = s[1];
     m->shared_key = false;
@@ -212,10 +233,7 @@ int kv_map_init(struct kv_map *m)
     m->perm_c = s[4];
     m->slots = slots_new(m, MAP_MIN_SLOTS);
     m->mask = MAP_MIN_SLOTS - 1;
-    m->size = 0;
-    m->bytes = 0;
     m->ptr_mask = ADDR_BITS;
-    m->expires = (struct kv_expires){0};
     return m->slots ? 0 : -1;
 }
 
@@ -226,6 +244,13 @@ void kv_map_clear(struct kv_map *m)
             free(slot_entry(m, m->slots[i]));
             m->slots[i] = 0;
         }
+    }
+    if (m->old) {
+        for (size_t i = 0; i <= m->old_mask; i++)
+            if (m->old[i])
+                free(slot_entry(m, m->old[i]));
+        free(m->old);
+        m->old = NULL;
     }
     m->size = 0;
     m->bytes = 0;
@@ -243,7 +268,8 @@ void kv_map_free(struct kv_map *m)
 
 size_t kv_map_bytes(const struct kv_map *m)
 {
-    return m->bytes + (m->mask + 1) * sizeof(uint64_t) + kv_expires_bytes(&m->expires);
+    return m->bytes + (m->mask + 1) * sizeof(uint64_t) +
+           (m->old ? (m->old_mask + 1) * sizeof(uint64_t) : 0) + kv_expires_bytes(&m->expires);
 }
 
 int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e)
@@ -270,6 +296,14 @@ size_t kv_map_expiring(const struct kv_map *m)
     return m->expires.size;
 }
 
+static inline bool entry_is(const struct kv_map_entry *e, const char *key, size_t len)
+{
+    uint32_t klen, vlen;
+    size_t n = kv_varint_get(e->data, &klen);
+    n += kv_varint_get(e->data + n, &vlen);
+    return klen == len && memcmp(e->data + n, key, len) == 0;
+}
+
 /* The slot holding key, or the empty slot where it would go. */
 static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint64_t h)
 {
@@ -279,16 +313,22 @@ static size_t map_find(const struct kv_map *m, const char *key, size_t len, uint
         uint64_t v = m->slots[i];
         if (!v)
             return i;
-        if ((v & ~m->ptr_mask) == tag) {
-            const struct kv_map_entry *e = slot_entry(m, v);
-            uint32_t klen, vlen;
-            size_t n = kv_varint_get(e->data, &klen);
-            n += kv_varint_get(e->data + n, &vlen);
-            if (klen == len && memcmp(e->data + n, key, len) == 0)
-                return i;
-        }
+        if ((v & ~m->ptr_mask) == tag && entry_is(slot_entry(m, v), key, len))
+            return i;
         i = (i + 1) & m->mask;
     }
+}
+
+/* The old table's slot holding key, or NULL (the map is growing). */
+static uint64_t *old_find(const struct kv_map *m, const char *key, size_t len, uint64_t h)
+{
+    uint64_t tag = h & ~m->ptr_mask;
+    for (size_t i = old_bucket_start(m, h & m->old_mask); m->old[i]; i = (i + 1) & m->old_mask) {
+        uint64_t v = m->old[i];
+        if ((v & ~m->ptr_mask) == tag && entry_is(slot_entry(m, v), key, len))
+            return &m->old[i];
+    }
+    return NULL;
 }
 
 /* Put e (hash h) at the first free slot from its home j. */
@@ -299,11 +339,12 @@ static inline void place(struct kv_map *m, struct kv_map_entry *e, uint64_t h, s
     m->slots[j] = slot_word(m, e, h);
 }
 
-/* Every entry into a new array of count slots, each hashed again (under
- * the map's key as it is now). Homes are permuted, so the new slots are
- * written in no order: a pipeline keeps the misses overlapping (an entry
- * is fetched 16 slots ahead, hashed and its home fetched, and placed
- * RING entries later). */
+/* Every entry into a new array of count slots at once, each hashed again
+ * (under the map's key as it is now): only for kv_map_set_key, on a map
+ * that is empty or nearly so, and not growing. Homes are permuted, so the
+ * new slots are written in no order: a pipeline keeps the misses
+ * overlapping (an entry is fetched 16 slots ahead, hashed and its home
+ * fetched, and placed RING entries later). */
 #define RING 16
 static int map_rehash(struct kv_map *m, size_t count)
 {
@@ -342,8 +383,96 @@ static int map_rehash(struct kv_map *m, size_t count)
     return 0;
 }
 
+/* ---- growth, a bounded step at a time (map.h) ---- */
+
+/* Move the entries of up to max_slots slots of the old table, from the
+ * end of the moved stretch on, each to its place in the new table; the
+ * old table goes once it is empty. The number moved. Slots go in batches
+ * of up to BATCH: each entry (fetched ahead) is hashed and its new home
+ * fetched, then the batch is placed, so the misses overlap. */
+#define BATCH 8
+static size_t migrate(struct kv_map *m, size_t max_slots)
+{
+    size_t moved = 0;
+    while (m->old && max_slots > 0) {
+        struct {
+            struct kv_map_entry *e;
+            uint64_t h;
+            size_t j;
+        } batch[BATCH];
+        size_t n = 0, take = max_slots < BATCH ? max_slots : BATCH;
+        for (size_t s = 0; s < take && m->old_size > n; s++) {
+            size_t i = (m->old_start + m->old_done) & m->old_mask;
+            __builtin_prefetch(slot_entry(m, m->old[(i + 2 * BATCH) & m->old_mask]));
+            uint64_t v = m->old[i];
+            if (v) {
+                struct kv_map_entry *e = slot_entry(m, v);
+                uint64_t h = entry_hash(m, e);
+                size_t j = home(m, h);
+                __builtin_prefetch(&m->slots[j], 1);
+                batch[n].e = e;
+                batch[n].h = h;
+                batch[n].j = j;
+                n++;
+                m->old[i] = 0;
+            }
+            m->old_done++;
+            max_slots--;
+        }
+        for (size_t k = 0; k < n; k++)
+            place(m, batch[k].e, batch[k].h, batch[k].j);
+        m->old_size -= n;
+        moved += n;
+        if (m->old_size == 0) {
+            free(m->old);
+            m->old = NULL;
+        }
+    }
+    m->moved += moved;
+    return moved;
+}
+
+/* A new table of count slots (the map is not growing). The current one,
+ * if it holds entries, becomes the old table, moved from one of its empty
+ * slots on (at most 70% full, it has one within a few slots of slot 0). */
+static int grow(struct kv_map *m, size_t count)
+{
+    unsigned shift = m->perm_shift;
+    uint64_t *slots = slots_new(m, count);
+    if (!slots)
+        return -1;
+    if (m->size > 0) {
+        m->old = m->slots;
+        m->old_mask = m->mask;
+        m->old_shift = shift;
+        m->old_size = m->size;
+        m->old_done = 0;
+        size_t p = 0;
+        while (m->old[p])
+            p++;
+        m->old_start = p;
+    } else {
+        free(m->slots);
+    }
+    m->slots = slots;
+    m->mask = count - 1;
+    return 0;
+}
+
+size_t kv_map_rehash_step(struct kv_map *m, size_t max_slots)
+{
+    return migrate(m, max_slots) + kv_expires_step(&m->expires, max_slots);
+}
+
+bool kv_map_rehashing(const struct kv_map *m)
+{
+    return m->old || m->expires.old;
+}
+
 int kv_map_reserve(struct kv_map *m, size_t n)
 {
+    /* Before a load, into an empty map: nothing to move. */
+    migrate(m, SIZE_MAX);
     size_t count = m->mask + 1;
     while (n > count / 10 * 7) {
         if (count > SIZE_MAX / 2 / sizeof(uint64_t))
@@ -352,7 +481,7 @@ int kv_map_reserve(struct kv_map *m, size_t n)
     }
     if (count == m->mask + 1)
         return 0;
-    return map_rehash(m, count);
+    return grow(m, count);
 }
 
 void kv_map_set_key(struct kv_map *m, const uint8_t key[KV_MAP_KEY_BYTES])
@@ -360,6 +489,8 @@ void kv_map_set_key(struct kv_map *m, const uint8_t key[KV_MAP_KEY_BYTES])
     uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
     if (m->shared_key && m->k0 == k0 && m->k1 == k1)
         return;
+    /* Entries move under the key they were placed with. */
+    migrate(m, SIZE_MAX);
     uint64_t o0 = m->k0, o1 = m->k1;
     m->k0 = k0;
     m->k1 = k1;
@@ -389,7 +520,39 @@ bool kv_map_key(const struct kv_map *m, uint8_t out[KV_MAP_KEY_BYTES])
 
 struct kv_map_entry *kv_map_get(const struct kv_map *m, const char *key, size_t len)
 {
-    return slot_entry(m, m->slots[map_find(m, key, len, map_hash(m, key, len))]);
+    uint64_t h = map_hash(m, key, len);
+    uint64_t v = m->slots[map_find(m, key, len, h)];
+    if (__builtin_expect(!v && m->old != NULL, 0)) {
+        const uint64_t *o = old_find(m, key, len, h);
+        v = o ? *o : 0;
+    }
+    return slot_entry(m, v);
+}
+
+/* The empty slot of the new table for key after growing (finishing first
+ * the growth under way, if any: see map.h for why none is), or NULL when
+ * out of memory. */
+static uint64_t *grown_slot(struct kv_map *m, const char *key, size_t len, uint64_t h)
+{
+    migrate(m, SIZE_MAX);
+    if (grow(m, (m->mask + 1) * 2) != 0)
+        return NULL;
+    migrate(m, KV_MAP_STEP_SLOTS);
+    return &m->slots[map_find(m, key, len, h)];
+}
+
+/* While growing: a step of the move, then key's slot in either table, or
+ * the empty slot of the new table where it goes. */
+static uint64_t *migrating_slot(struct kv_map *m, const char *key, size_t len, uint64_t h)
+{
+    migrate(m, KV_MAP_STEP_SLOTS);
+    size_t i = map_find(m, key, len, h);
+    if (m->slots[i])
+        return &m->slots[i];
+    uint64_t *o = m->old ? old_find(m, key, len, h) : NULL;
+    if (o)
+        return o;
+    return MAP_FULL(m) ? grown_slot(m, key, len, h) : &m->slots[i];
 }
 
 struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, uint8_t type,
@@ -398,12 +561,15 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     if (len > UINT32_MAX || value_len > UINT32_MAX)
         return NULL;
     uint64_t h = map_hash(m, key, len);
-    size_t i = map_find(m, key, len, h);
-    if (!m->slots[i] && MAP_FULL(m)) {
-        if (map_rehash(m, (m->mask + 1) * 2) != 0)
-            return NULL;
-        i = map_find(m, key, len, h);
+    uint64_t *slot;
+    if (__builtin_expect(m->old != NULL, 0)) {
+        slot = migrating_slot(m, key, len, h);
+    } else {
+        size_t i = map_find(m, key, len, h);
+        slot = !m->slots[i] && MAP_FULL(m) ? grown_slot(m, key, len, h) : &m->slots[i];
     }
+    if (!slot)
+        return NULL;
     size_t size = entry_size(len, value_len);
     struct kv_map_entry *e = malloc(size);
     if (!e)
@@ -416,35 +582,69 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     memcpy(e->data + n, key, len);
     if (value_len)
         memcpy(e->data + n + len, value, value_len);
-    if (m->slots[i])
-        entry_free(m, slot_entry(m, m->slots[i]));
+    if (*slot)
+        entry_free(m, slot_entry(m, *slot));
     else
         m->size++;
     m->bytes += size;
     if ((uintptr_t)e & ~m->ptr_mask)
         kv_map_drop_tags(m);
-    m->slots[i] = slot_word(m, e, h);
+    *slot = slot_word(m, e, h);
     return e;
+}
+
+/* Empty slot i of a table (mask, shift): pull later members of its run
+ * back over the hole, each only if its home slot does not lie cyclically
+ * in (hole, j]. */
+static void shift_out(struct kv_map *m, uint64_t *slots, size_t mask, unsigned shift, size_t i)
+{
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; slots[j]; j = (j + 1) & mask) {
+        size_t h = bucket_home_in(m, entry_hash(m, slot_entry(m, slots[j])) & mask, mask, shift);
+        if (((j - h) & mask) >= ((j - hole) & mask)) {
+            slots[hole] = slots[j];
+            hole = j;
+        }
+    }
+    slots[hole] = 0;
+}
+
+static int del_migrating(struct kv_map *m, const char *key, size_t len, uint64_t h)
+{
+    migrate(m, KV_MAP_STEP_SLOTS);
+    size_t i = map_find(m, key, len, h);
+    if (m->slots[i]) {
+        entry_free(m, slot_entry(m, m->slots[i]));
+        m->size--;
+        shift_out(m, m->slots, m->mask, m->perm_shift, i);
+        return 1;
+    }
+    uint64_t *o = m->old ? old_find(m, key, len, h) : NULL;
+    if (!o)
+        return 0;
+    entry_free(m, slot_entry(m, *o));
+    m->size--;
+    /* The run after the hole ends before the moved stretch (empty, and
+     * begun at an empty slot): the shift never carries an entry into it. */
+    shift_out(m, m->old, m->old_mask, m->old_shift, (size_t)(o - m->old));
+    if (--m->old_size == 0) {
+        free(m->old);
+        m->old = NULL;
+    }
+    return 1;
 }
 
 int kv_map_del(struct kv_map *m, const char *key, size_t len)
 {
-    size_t i = map_find(m, key, len, map_hash(m, key, len));
+    uint64_t h = map_hash(m, key, len);
+    if (__builtin_expect(m->old != NULL, 0))
+        return del_migrating(m, key, len, h);
+    size_t i = map_find(m, key, len, h);
     if (!m->slots[i])
         return 0;
     entry_free(m, slot_entry(m, m->slots[i]));
     m->size--;
-    /* Pull later members of the run back over the hole, each only if its
-     * home slot does not lie cyclically in (hole, j]. */
-    size_t hole = i;
-    for (size_t j = (i + 1) & m->mask; m->slots[j]; j = (j + 1) & m->mask) {
-        size_t h = home(m, entry_hash(m, slot_entry(m, m->slots[j])));
-        if (((j - h) & m->mask) >= ((j - hole) & m->mask)) {
-            m->slots[hole] = m->slots[j];
-            hole = j;
-        }
-    }
-    m->slots[hole] = 0;
+    shift_out(m, m->slots, m->mask, m->perm_shift, i);
     return 1;
 }
 
@@ -453,6 +653,13 @@ const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos)
     for (; *pos <= m->mask; (*pos)++) {
         if (m->slots[*pos])
             return slot_entry(m, m->slots[(*pos)++]);
+    }
+    /* Then the old table's, while growing: positions past the new one's. */
+    for (size_t i; m->old && (i = *pos - (m->mask + 1)) <= m->old_mask; (*pos)++) {
+        if (m->old[i]) {
+            (*pos)++;
+            return slot_entry(m, m->old[i]);
+        }
     }
     return NULL;
 }
@@ -469,22 +676,46 @@ static uint64_t reverse_bits(uint64_t v)
     return (v >> 32) | (v << 32);
 }
 
+/* Bucket b of one table (mask): the entries on the run from slot i whose
+ * hash falls in b (linear probing never leaves a gap between an entry and
+ * where its bucket's run starts), each passed to fn; their count. */
+static uint64_t scan_run(const struct kv_map *m, const uint64_t *slots, size_t mask, size_t i,
+                         uint64_t b, kv_map_visit_fn fn, void *ctx)
+{
+    uint64_t n = 0;
+    for (; slots[i]; i = (i + 1) & mask) {
+        const struct kv_map_entry *e = slot_entry(m, slots[i]);
+        if ((entry_hash(m, e) & mask) == b) {
+            fn(ctx, e);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* While growing, bucket b of the smaller (old) table's size, wherever its
+ * keys are: b in the old table, and in the new one each bucket that b
+ * expands to (b with every value of the bits the new mask adds). */
+static uint64_t scan_both(const struct kv_map *m, uint64_t b, kv_map_visit_fn fn, void *ctx)
+{
+    uint64_t n = scan_run(m, m->old, m->old_mask, old_bucket_start(m, b), b, fn, ctx);
+    uint64_t added = m->mask & ~(uint64_t)m->old_mask;
+    for (uint64_t hi = 0; hi <= added; hi += m->old_mask + 1)
+        n += scan_run(m, m->slots, m->mask, bucket_home(m, b | hi), b | hi, fn, ctx);
+    return n;
+}
+
 uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
                      uint64_t max_buckets, kv_map_visit_fn fn, void *ctx)
 {
-    uint64_t mask = m->mask, entries = 0, buckets = 0;
+    /* Growing, the map walks the buckets of the smaller table's size. */
+    uint64_t mask = m->old ? m->old_mask : m->mask, entries = 0, buckets = 0;
     do {
-        /* Bucket b's entries all lie in the run that starts at its home
-         * slot (linear probing never leaves a gap): take those whose hash
-         * is in b. */
         uint64_t b = cursor & mask;
-        for (size_t i = bucket_home(m, b); m->slots[i]; i = (i + 1) & mask) {
-            const struct kv_map_entry *e = slot_entry(m, m->slots[i]);
-            if ((entry_hash(m, e) & mask) == b) {
-                fn(ctx, e);
-                entries++;
-            }
-        }
+        if (__builtin_expect(m->old != NULL, 0))
+            entries += scan_both(m, b, fn, ctx);
+        else
+            entries += scan_run(m, m->slots, mask, bucket_home(m, b), b, fn, ctx);
         buckets++;
         /* The next bucket in reverse-binary order: set the bits above the
          * mask, so that the increment of the reversed cursor carries into
@@ -504,22 +735,30 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Slot i of both tables: the new one's, then (growing) the old one's. */
+static inline uint64_t slot_at(const struct kv_map *m, size_t i)
+{
+    return i <= m->mask ? m->slots[i] : m->old[i - (m->mask + 1)];
+}
+
 const struct kv_map_entry *kv_map_pick(const struct kv_map *m, uint64_t seed,
                                        kv_map_accept_fn accept, void *ctx)
 {
-    /* Slots drawn from the seed: each entry has one slot, so a draw that
-     * lands on an accepted entry picks every such entry alike. Should 64
-     * draws miss (a nearly empty table, or mostly expired keys), the first
-     * accepted entry after the first draw. */
+    /* Slots drawn from the seed, over both tables while growing: each
+     * entry has one slot, so a draw that lands on an accepted entry picks
+     * every such entry alike. Should 64 draws miss (a nearly empty table,
+     * or mostly expired keys), the first accepted entry after the first
+     * draw. */
+    size_t total = m->mask + 1 + (m->old ? m->old_mask + 1 : 0);
     uint64_t x = mix64(seed); /* seeds a step apart draw unrelated slots */
     for (uint64_t t = 0; t < 64; t++) {
-        uint64_t v = m->slots[mix64(x + t * 0x9e3779b97f4a7c15ull) & m->mask];
+        uint64_t v = slot_at(m, mix64(x + t * 0x9e3779b97f4a7c15ull) % total);
         if (v && accept(ctx, slot_entry(m, v)))
             return slot_entry(m, v);
     }
-    size_t start = (size_t)(x & m->mask);
-    for (size_t i = 0; i <= m->mask; i++) {
-        uint64_t v = m->slots[(start + i) & m->mask];
+    size_t start = (size_t)(x % total);
+    for (size_t i = 0; i < total; i++) {
+        uint64_t v = slot_at(m, (start + i) % total);
         if (v && accept(ctx, slot_entry(m, v)))
             return slot_entry(m, v);
     }

@@ -53,13 +53,63 @@
  * slots, the attack linear probing would otherwise fear (a run filled by
  * keys of neighbouring buckets).
  *
+ * Growth, a bounded step at a time. Past 70% full the slot table doubles
+ * (tables never shrink), but no call moves every entry: moving 734,000
+ * keys at once took 0.5 to 2.6 s on the event loop, long enough for a
+ * leader to lose its followers. Growth allocates the new table, keeps the
+ * current one as the old table, and moves entries across in steps: each
+ * put and delete moves the entries of KV_MAP_STEP_SLOTS (4) old slots, and
+ * the event loop calls kv_map_rehash_step while kv_map_rehashing()
+ * (replica_flush: REPLICA_REHASH_SLOTS = 4096 slots, at most once a ms;
+ * under a millisecond of CPU). Lookups move nothing (const to them). The
+ * bound: a put or delete moves at most 4 entries, and at most 4
+ * deadlines in the deadline table (expires.h, grown the same way); a
+ * kv_map_rehash_step(m, n) at most n entries and n deadlines. Only
+ * kv_map_set_key and kv_map_reserve finish a growth at once: they come on
+ * an empty or nearly empty map (the cluster's key, a snapshot's load).
+ * One growth is over before the next is due: it starts with 0.7 N
+ * entries of an N-slot table in 2N slots; the new table is 70% full only
+ * after 0.7 N more entries, whose puts have moved 2.8 N >= N old slots
+ * (a put that found it otherwise would finish the growth first). While
+ * growing, both tables exist (the slot arrays take 1.5 times the new
+ * one's size); the old one is freed when its last entry leaves.
+ *
+ * While growing, a lookup reads the new table, then the old one; a new
+ * key goes into the new table, a key still in the old one is replaced in
+ * place, a delete takes the key from whichever holds it. The old table
+ * is moved in slot order from one of its empty slots, p, on (wrapping), so
+ * its moved stretch [p, p + done) is all empty, and because no run
+ * crossed the empty p, an entry still there whose home lies in the
+ * stretch sits in the run that starts at the stretch's end: lookups and
+ * SCAN in the old table start there instead. Deletion there shifts back
+ * as usual: the run after the hole ends at the latest at the stretch
+ * (empty), so nothing is shifted into it or around the table's end behind
+ * it, and no tombstones are needed. kv_map_next visits the new table's
+ * slots and then the old one's (each entry once); kv_map_pick draws over
+ * the slots of both (each entry alike); kv_map_bytes counts both.
+ *
+ * SCAN while growing walks the buckets of the smaller (old) table's size,
+ * m0: for the cursor's bucket b it takes b in the old table and, in the
+ * new table, each bucket b expands to (b plus every value of the bits the
+ * new mask adds). Those are exactly the keys whose hash is b under m0,
+ * wherever they sit at the time of the call, which is what one call on a
+ * settled table of the smaller size returns; the cursor then advances in
+ * m0's reverse-binary order. So, for the guarantee above, a growing map is
+ * a table of its smaller size, and the argument between calls on tables
+ * of different sizes holds unchanged: a cursor passes between growing
+ * and settled members, of any sizes, and a growth may start or end
+ * between two calls, and each key present throughout still comes back.
+ *
  * Costs. Memory: one 8-byte slot per key in a table at most 70% full, and
  * nothing else for SCAN. Time: a lookup hashes once and probes the run
- * (tags rule out nearly every other entry without touching it); growth
- * and deletion hash again the keys they move; a SCAN call costs, for each
- * bucket it visits, the run from the bucket's home (a few slots at 70%),
- * each key of it hashed: O(COUNT + empty buckets visited (at most 10 *
- * COUNT)), times the mean run length.
+ * (tags rule out nearly every other entry without touching it); while not
+ * growing, a put, delete or lookup adds one predictable branch (is an old
+ * table there?); growth and deletion hash again the keys they move; a
+ * SCAN call costs, for each bucket it visits, the run from the bucket's
+ * home (a few slots at 70%), each key of it hashed: O(COUNT + empty
+ * buckets visited (at most 10 * COUNT)), times the mean run length (about
+ * twice that while growing: the bucket's run in the old table and its two
+ * expansions' in the new one).
  */
 #ifndef RAFTKV_KV_MAP_H
 #define RAFTKV_KV_MAP_H
@@ -149,7 +199,17 @@ struct kv_map {
     bool shared_key;   /* k0, k1 are the cluster's (kv_map_set_key) */
     uint64_t perm_a, perm_d, perm_c; /* the bucket permutation's secret */
     unsigned perm_shift;             /* and its shift: half the mask's bits */
+    /* While growing (see above): the old table, its shift, the entries
+     * still in it, and the moved stretch [old_start, old_start +
+     * old_done) of its slots (all empty). old is NULL otherwise. */
+    uint64_t *old;
+    size_t old_mask, old_size, old_start, old_done;
+    unsigned old_shift;
+    size_t moved; /* entries moved by growth so far (tests count them) */
 };
+
+/* Slots of the old table a put or delete moves while the map grows. */
+#define KV_MAP_STEP_SLOTS 4
 
 #define KV_MAP_KEY_BYTES 16
 
@@ -188,7 +248,15 @@ size_t kv_map_bytes(const struct kv_map *m);
  * 48 bits (kv_map_put does this itself; tests call it to run that way). */
 void kv_map_drop_tags(struct kv_map *m);
 
-/* Entries in slot order: start with *pos = 0; NULL at the end. */
+/* Growth's bounded step, for the event loop to call while
+ * kv_map_rehashing(): moves the entries of up to max_slots slots of the
+ * old slot table and of the old deadline table (so at most 2 * max_slots
+ * entries); the number moved. */
+size_t kv_map_rehash_step(struct kv_map *m, size_t max_slots);
+bool kv_map_rehashing(const struct kv_map *m);
+
+/* Entries in slot order (both tables while growing): start with *pos = 0;
+ * NULL at the end. The map must not change in between. */
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos);
 
 /* Hash under the cluster's key from now on (the same key on every

@@ -73,6 +73,18 @@ size_t kv_store_bytes(const struct kv_store *s)
     return kv_map_bytes(&s->map);
 }
 
+bool kv_store_rehash(struct kv_store *s, size_t max_slots)
+{
+    if (kv_map_rehashing(&s->map))
+        kv_map_rehash_step(&s->map, max_slots);
+    return kv_map_rehashing(&s->map);
+}
+
+bool kv_store_rehashing(const struct kv_store *s)
+{
+    return kv_map_rehashing(&s->map);
+}
+
 char *kv_key_text(const json_t *key, char *buf, size_t size)
 {
     /* Small integers are by far the commonest key; skip the encoder. */

@@ -713,6 +713,12 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         if (r->failed)
             return r->failed;
     }
+    /* The next step of the map's growth (bounded; at most one a ms, for
+     * a flush may come several times in one loop turn). */
+    if (kv_store_rehashing(r->kv) && now_ms != r->rehash_ms) {
+        r->rehash_ms = now_ms;
+        kv_store_rehash(r->kv, REPLICA_REHASH_SLOTS);
+    }
     /* Reads first: the APPENDs of the proposal carry their heartbeat round
      * (thesis 6.4), so a mixed batch needs no separate round. */
     read_queued(r, now_ms);
@@ -777,6 +783,8 @@ uint64_t replica_deadline(const struct replica *r)
         return r->per_turn && replica_apply_budget(r) == 0 ? r->now_ms + 1 : 0;
     }
     uint64_t d = raft_deadline(r->raft);
+    if (kv_store_rehashing(r->kv) && r->rehash_ms + 1 < d)
+        d = r->rehash_ms + 1; /* the map's next growth step */
     uint64_t t = r->config.request_timeout_ms;
     if (r->proposals.head < r->proposals.tail) {
         uint64_t p = r->proposals.items[r->proposals.head].at + t;

@@ -145,6 +145,8 @@ struct replica {
     uint64_t expiry_next_ms;
     raft_index expiry_index;
     raft_term expiry_term;
+    /* The map's growth (kv/map.h): the ms of its last step (one a ms). */
+    uint64_t rehash_ms;
     /* Followers that lost data (lost_data.c): confirmed since the last
      * report, reported at least once, and when last. */
     uint64_t lost_data_due, lost_data_reported; /* bit i: node i */
