@@ -83,8 +83,8 @@ void server_options_usage(FILE *f)
             "  --catchup-append-entries N, --catchup-append-bytes N\n"
             "                             as leader, a member lacking more committed entries\n"
             "                             than one ordinary APPEND (256 entries, 1 MiB) holds\n"
-            "                             gets APPENDs of up to N entries (default 4096, at most\n"
-            "                             65536) and N bytes (default 4194304, 65536..64 MiB;\n"
+            "                             gets APPENDs of up to N entries (default 1024, at most\n"
+            "                             65536) and N bytes (default 1048576, 65536..64 MiB;\n"
             "                             with 32 bytes an entry within --max-frame-bytes)\n"
             "  --max-snapshot-bytes N     largest snapshot image a member accepts from the\n"
             "                             leader (default 68719476736; also refused when the\n"
@@ -179,8 +179,8 @@ static void server_options_default(struct server_options *o)
     o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
-    o->catchup_append_entries = 4096;
-    o->catchup_append_bytes = 4u << 20;
+    o->catchup_append_entries = 1024;
+    o->catchup_append_bytes = 1u << 20;
     o->max_snapshot_bytes = (size_t)64 << 30;
     o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     resp_limits_default(&o->limits);
