@@ -629,7 +629,7 @@ Test(replication, a_follower_far_behind_gets_large_appends_of_committed_entries_
     solo_free(&s);
 }
 
-Test(replication, a_follower_behind_by_one_ordinary_append_gets_no_large_one)
+Test(replication, a_follower_lacking_at_most_256_committed_entries_gets_ordinary_appends)
 {
     struct raft_config cfg;
     raft_config_default(&cfg, 0, 3, 1);
@@ -648,6 +648,16 @@ Test(replication, a_follower_behind_by_one_ordinary_append_gets_no_large_one)
     const struct raft_msg *m = solo_msg(&s, RAFT_MSG_APPEND, 1);
     cr_assert_not_null(m);
     cr_assert_eq(m->n_entries, 256);
+
+    propose_many(&s, 300); /* 514..813 */
+    solo_persisted_all(&s);
+    ack(&s, 2, 613);
+    cr_assert_eq(raft_commit_index(s.r), 613);
+    ack(&s, 1, 513); /* 100 committed and 200 uncommitted entries missing */
+    m = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert_not_null(m);
+    cr_assert_eq(m->prev_index, 513);
+    cr_assert_eq(m->n_entries, 256, "an ordinary APPEND, past the commit index (got %zu)", m->n_entries);
     solo_free(&s);
 }
 
