@@ -151,21 +151,28 @@ while True:
 EOF
 pids+=($!)
 terms() { local i t=; for i in 1 2 3; do t+="${t:+/}$(info "${CP[$i]}" term)"; done; echo "$t"; }
+# CPU seconds (utime + stime, /proc/PID/stat) each member used so far, "n1=.. n2=.. ..."
+cpu_all() { local i; for i in 1 2 3 4; do [ -n "${PID[$i]:-}" ] && [ -r "/proc/${PID[$i]}/stat" ] &&
+  awk -v n="n$i" -v t="$(getconf CLK_TCK)" '{printf "%s=%.2f ", n, ($14 + $15) / t}' "/proc/${PID[$i]}/stat"; done; echo; }
+cpu_delta() { # cpu_delta "BEFORE" "AFTER": CPU seconds each member used between two cpu_all
+  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, "[ =]"); for (i = 1; i < n; i += 2) s[x[i]] = x[i + 1]
+    n = split(b, y, "[ =]"); for (i = 1; i < n; i += 2) printf "%s %.2f s  ", y[i], y[i + 1] - s[y[i]]; print "" }'; }
 sample_for() { sleep "$1"; }
 rate() { # rate FROM_MS TO_MS: commits per second between the samples nearest those times
   awk -v a="$1" -v b="$2" '$1 >= a && !x { x = $1; cx = $2 } $1 <= b { y = $1; cy = $2 }
     END { if (y > x) printf "%.0f", (cy - cx) * 1000 / (y - x); else print 0 }' "$work/samples"
 }
-tb=$(terms); b0=$(now_ms); sample_for "$window"; b1=$(now_ms)
+tb=$(terms); cb=$(cpu_all); b0=$(now_ms); sample_for "$window"; b1=$(now_ms)
 before=$(rate "$b0" "$b1")
 echo "without the learner (before): $before writes/s over ${window} s (terms of n1/n2/n3 $tb to $(terms); load average $(load | cut -d' ' -f1))"
+echo "  CPU: $(cpu_delta "$cb" "$(cpu_all)")"
 
 L=$(leader)
 mkdir -p "$work/n4"
 "$raftkv" serve --id n4 --join "127.0.0.1:${PP[$L]}" --peer-listen "127.0.0.1:${PP[4]}" --listen "127.0.0.1:${CP[4]}" \
   --data-dir "$work/n4" "${opts[@]}" ${RAFTKV_OPTS:-} >>"$work/n4.log" 2>&1 &
 PID[4]=$!; pids+=($!)
-tc=$(terms); c0=$(now_ms)
+tc=$(terms); cc=$(cpu_all); c0=$(now_ms)
 for _ in $(seq 1 20); do
   add=$(redis-cli -p "${CP[$(leader)]}" RAFT.NODE ADD n4 "127.0.0.1:${PP[4]}" LEARNER | tr -d '\r')
   [ "$add" = "ERR not leader" ] || break
@@ -180,14 +187,17 @@ while [ "$(now_ms)" -lt $deadline ]; do
   sleep 0.5
 done
 [ -n "$caught" ] || die "n4 did not catch up within 300 s"
+cc1=$(cpu_all)
 during=$(rate "$c0" "$caught")
 echo "while n4 catches up (RAFT.NODE ADD to lag < 1000): $during writes/s over $(( (caught - c0) / 1000 )).$(( (caught - c0) % 1000 / 100 )) s (terms $tc to $(terms); load average $(load | cut -d' ' -f1))"
+echo "  CPU: $(cpu_delta "$cc" "$cc1")"
 grep -h -o 'event=snapshot_sent.*' "$work"/n[123].log | head -n 1 | sed 's/^/  leader: /'
 grep -h -o 'event=snapshot_received.*' "$work/n4.log" | head -n 1 | sed 's/^/  n4: /'
 grep -h -o 'event=snapshot_installed.*' "$work/n4.log" | head -n 1 | sed 's/^/  n4: /'
-ta=$(terms); a0=$(now_ms); sample_for "$window"; a1=$(now_ms)
+ta=$(terms); ca=$(cpu_all); a0=$(now_ms); sample_for "$window"; a1=$(now_ms)
 after=$(rate "$a0" "$a1")
 echo "without the learner's catch-up (after, n4 following): $after writes/s over ${window} s (terms $ta to $(terms); load average $(load | cut -d' ' -f1))"
+echo "  CPU: $(cpu_delta "$ca" "$(cpu_all)")"
 touch "$work/stop_load"; kill "$(cat "$work/bench.pid")" 2>/dev/null; wait "$bpid" 2>/dev/null
 grep -q . "$work/bench.err" && echo "  redis-benchmark said: $(tail -n 2 "$work/bench.err" | tr '\n' ' ')"
 /usr/bin/python3 - "$before" "$during" "$after" <<'EOF'

@@ -254,6 +254,10 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     /* Never hold a term or index a peer's JSON parser could not read back. */
     c.raft.max_term = RAFT_CODEC_MAX_INT;
     c.raft.max_index = RAFT_CODEC_MAX_INT;
+    /* Maelstrom's JSON lines: the ordinary APPEND bounds for everyone (its
+     * members never join late from an empty disk). */
+    c.raft.catchup_entries_per_msg = 0;
+    c.raft.catchup_bytes_per_msg = 0;
     if (n->opts.election_timeout_ms)
         c.raft.election_timeout_ms = n->opts.election_timeout_ms;
     if (n->opts.heartbeat_ms)

@@ -25,6 +25,15 @@
  *   max_entries_per_msg 256, max_bytes_per_msg 1 MiB: one APPEND carries a
  *                             whole burst of proposals;
  *   max_inflight 8            APPENDs in flight per follower (pipelining);
+ *   catchup_entries_per_msg 1024, catchup_bytes_per_msg 1 MiB: a follower
+ *                             far behind the commit index (a new member)
+ *                             gets 4 times the small entries per round
+ *                             trip; measured on 2 loaded cores, 4096 and
+ *                             4 MiB doubled the leader's CPU per entry
+ *                             caught up, 1024 cost as much as 256. Its
+ *                             stream counts as broken only after an
+ *                             election timeout without progress, not a
+ *                             heartbeat interval;
  *   max_pending_reads 4096    ReadIndex queue bound (RAFT_ERR_BUSY beyond);
  *   snapshot_trailing 1024    entries kept behind a snapshot, so a follower
  *                             a second behind under load still gets entries;
@@ -43,6 +52,8 @@ void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t se
     c->max_entries_per_msg = 256;
     c->max_bytes_per_msg = 1u << 20;
     c->max_inflight = 8;
+    c->catchup_entries_per_msg = 1024;
+    c->catchup_bytes_per_msg = 1u << 20;
     c->max_pending_reads = 4096;
     c->snapshot_trailing = 1024;
     c->max_term = INT64_MAX;

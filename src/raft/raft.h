@@ -226,6 +226,16 @@ struct raft_config {
     size_t max_entries_per_msg;     /* batching bound per APPEND */
     size_t max_bytes_per_msg;
     size_t max_inflight; /* APPEND messages in flight per follower (pipelining) */
+    /* Catch-up batching: a follower in REPLICATE that lacks more committed
+     * entries than one ordinary APPEND carries (commit - next + 1 >
+     * max_entries_per_msg: a new member, or one back from a partition or a
+     * restart) gets APPENDs of up to these bounds instead, holding committed
+     * entries only, so no commit ever waits behind a large APPEND and a
+     * follower in step keeps the small ones. Fewer, larger APPENDs cost
+     * less per entry at both ends and carry more per round trip. 0: the
+     * ordinary bounds. */
+    size_t catchup_entries_per_msg;
+    size_t catchup_bytes_per_msg;
     size_t max_pending_reads;
     uint64_t seed; /* the only source of randomness */
     /* One "condition -> action" line per decision, when set. */

@@ -66,6 +66,7 @@ struct raft_progress {
     size_t inflight_head, inflight_count;
     uint64_t snapshot_sent_ms;
     raft_index match_at_heartbeat; /* match at the previous heartbeat tick */
+    uint64_t stream_moved_ms; /* when match last moved, or the stream (re)started */
     bool sent_since_tick; /* an APPEND went out since the last heartbeat tick */
     uint64_t sent_seq;    /* heartbeat round carried by the last message sent to it */
     /* A follower that lost data it acknowledged (replication.c): */

@@ -71,6 +71,7 @@ void replication_progress_init(struct raft *r, int id)
     pr->acked_seq = 0;
     pr->snapshot_sent_ms = 0;
     pr->match_at_heartbeat = 0;
+    pr->stream_moved_ms = r->now;
     pr->sent_seq = 0;
     pr->sent_since_tick = false;
     lost_data_clear(pr);
@@ -123,6 +124,27 @@ static void send_snapshot(struct raft *r, int to)
           (unsigned long long)r->snap_index);
 }
 
+/* The batch bounds for pr's next APPEND, and the last index it may carry.
+ * A streaming follower that lacks more committed entries than one ordinary
+ * APPEND holds is catching up: it gets the catch-up bounds, up to the
+ * commit index only (raft.h). Anyone else, a probe included, the ordinary
+ * ones. */
+static raft_index batch_bounds(const struct raft *r, const struct raft_progress *pr,
+                               size_t *max_n, size_t *max_bytes)
+{
+    *max_n = r->cfg.max_entries_per_msg;
+    *max_bytes = r->cfg.max_bytes_per_msg;
+    raft_index last = log_last_index(&r->log);
+    if (pr->state != PROGRESS_REPLICATE || r->commit < pr->next ||
+        r->commit - pr->next + 1 <= r->cfg.max_entries_per_msg)
+        return last;
+    if (r->cfg.catchup_entries_per_msg > *max_n)
+        *max_n = r->cfg.catchup_entries_per_msg;
+    if (r->cfg.catchup_bytes_per_msg > *max_bytes)
+        *max_bytes = r->cfg.catchup_bytes_per_msg;
+    return r->commit < last ? r->commit : last;
+}
+
 /* One APPEND from pr->next: as many entries as the batch bounds allow (at
  * least one when there is any). Returns false when nothing was sent. */
 static bool send_one_append(struct raft *r, int to)
@@ -136,11 +158,12 @@ static bool send_one_append(struct raft *r, int to)
         send_snapshot(r, to);
         return true;
     }
-    raft_index last = log_last_index(&r->log);
+    size_t max_n, max_bytes;
+    raft_index last = batch_bounds(r, pr, &max_n, &max_bytes);
     size_t n = 0, bytes = 0;
-    for (raft_index i = pr->next; i <= last && n < r->cfg.max_entries_per_msg; i++) {
+    for (raft_index i = pr->next; i <= last && n < max_n; i++) {
         size_t len = log_get(&r->log, i)->len;
-        if (n > 0 && bytes + len > r->cfg.max_bytes_per_msg)
+        if (n > 0 && bytes + len > max_bytes)
             break;
         bytes += len;
         n++;
@@ -215,6 +238,19 @@ void replication_broadcast_heartbeat(struct raft *r)
         replication_send_heartbeat(r, i);
 }
 
+/* How long a streaming follower that is behind may go without its match
+ * moving before the stream counts as broken (on top of one whole heartbeat
+ * interval). One catching up may take a while over each large APPEND (and
+ * its sync) before it acknowledges the first: give it an election timeout,
+ * so a slow but live follower is not probed again and sent the same
+ * entries twice. */
+static uint64_t stuck_patience(const struct raft *r, const struct raft_progress *pr)
+{
+    bool catching_up = r->cfg.catchup_entries_per_msg > r->cfg.max_entries_per_msg &&
+                       r->commit > pr->match && r->commit - pr->match > r->cfg.max_entries_per_msg;
+    return catching_up ? r->cfg.election_timeout_ms : 0;
+}
+
 /* Figure 2 (heartbeats) and thesis 6.2: every follower hears from the
  * leader each interval. A follower streamed an APPEND since the last tick
  * has heard already and gets no extra heartbeat, unless a read round must
@@ -238,9 +274,11 @@ void replication_heartbeat_tick(struct raft *r, bool read_round)
                       (unsigned long long)pr->match);
                 progress_probe(pr, pr->match + 1);
                 send_one_append(r, i);
-            } else if (pr->match < last && pr->match == pr->match_at_heartbeat) {
-                /* No progress for a whole heartbeat interval while behind:
-                 * an APPEND of the stream was lost. Probe from match. */
+            } else if (pr->match < last && pr->match == pr->match_at_heartbeat &&
+                       r->now - pr->stream_moved_ms >= stuck_patience(r, pr)) {
+                /* No progress for a whole heartbeat interval while behind
+                 * (an election timeout while catching up): an APPEND of the
+                 * stream was lost. Probe from match. */
                 TRACE(r, "n%d stuck at %llu < %llu -> probe", i, (unsigned long long)pr->match,
                       (unsigned long long)last);
                 progress_probe(pr, pr->match + 1);
@@ -355,6 +393,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
         matched_again(r, m->from, m->match_index);
         if (m->match_index > pr->match) {
             pr->match = m->match_index;
+            pr->stream_moved_ms = r->now;
             if (pr->next <= pr->match)
                 pr->next = pr->match + 1;
             inflight_free_to(r, pr, pr->match);
@@ -365,6 +404,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_msg *m)
                   (unsigned long long)m->match_index);
             pr->state = PROGRESS_REPLICATE;
             pr->next = pr->match + 1;
+            pr->stream_moved_ms = r->now;
             inflight_clear(pr);
         }
         replication_send_append(r, m->from);

@@ -2,6 +2,7 @@
  * copies of the core's outgoing messages (the core's own buffers live only
  * until its next step) and the finished client requests. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "replica/replica_internal.h"
@@ -83,12 +84,61 @@ void replica_emit_done(struct replica *r)
 
 /* ---- outgoing messages -------------------------------------------------- */
 
+/* An APPEND keeps pointing at the core's log entries' bytes: only its entry
+ * array is copied (the core's update arrays are reused at its next step),
+ * not every entry's payload once per follower. The core frees an entry's
+ * bytes only when it compacts or truncates it away, so before the message
+ * goes out each entry is checked to be still in the log with the same
+ * bytes (deliverable()); one that is not makes the message a lost one,
+ * which Raft retransmits. */
+static int copy_append(struct raft_msg *dst, const struct raft_msg *src)
+{
+    *dst = *src;
+    dst->entries = NULL;
+    dst->snap_data = NULL;
+    dst->snap_conf = NULL;
+    if (src->n_entries == 0)
+        return RAFT_OK;
+    dst->entries = malloc(src->n_entries * sizeof *src->entries);
+    if (!dst->entries)
+        return RAFT_ERR_NOMEM;
+    memcpy(dst->entries, src->entries, src->n_entries * sizeof *src->entries);
+    return RAFT_OK; /* raft_msg_release() frees the array, never the bytes */
+}
+
+/* Whether an outbox message may still go: an APPEND's entries are all in
+ * the core's log, at the same bytes (the same index and term hold the same
+ * entry: log matching, 5.3). */
+static bool deliverable(struct replica *r, const struct raft_msg *m)
+{
+    if (m->type != RAFT_MSG_APPEND)
+        return true;
+    for (size_t i = 0; i < m->n_entries; i++) {
+        const struct raft_entry *e = raft_entry_at(r->raft, m->entries[i].index);
+        if (!e || e->data != m->entries[i].data || e->term != m->entries[i].term ||
+            e->len != m->entries[i].len) {
+            r->stats.appends_dropped++;
+            return false;
+        }
+    }
+    return true;
+}
+
+static void deliver(struct replica *r, const struct raft_msg *m)
+{
+    if (!deliverable(r, m))
+        return;
+    r->config.send(r->config.ctx, m);
+    r->stats.messages_sent++;
+}
+
 void replica_outbox_push(struct replica *r, const struct raft_msg *m)
 {
     if (!GROW(r->outbox, r->n_outbox, r->cap_outbox))
         return; /* a lost message: Raft retries */
     struct raft_msg *c = &r->outbox[r->n_outbox];
-    if (raft_msg_copy(c, m) != RAFT_OK)
+    int rc = m->type == RAFT_MSG_APPEND ? copy_append(c, m) : raft_msg_copy(c, m);
+    if (rc != RAFT_OK)
         return;
     /* The core keeps no image when the store has it in a file: an
      * InstallSnapshot gets it here (a whole read of the file), unless the
@@ -106,8 +156,7 @@ void replica_outbox_push(struct replica *r, const struct raft_msg *m)
 void replica_held_send(struct replica *r)
 {
     for (size_t i = 0; i < r->n_held; i++) {
-        r->config.send(r->config.ctx, &r->held[i]);
-        r->stats.messages_sent++;
+        deliver(r, &r->held[i]);
         raft_msg_release(&r->held[i]);
     }
     r->n_held = 0;
@@ -116,10 +165,8 @@ void replica_held_send(struct replica *r)
 void replica_outbox_send(struct replica *r)
 {
     replica_held_send(r);
-    for (size_t i = 0; i < r->n_outbox; i++) {
-        r->config.send(r->config.ctx, &r->outbox[i]);
-        r->stats.messages_sent++;
-    }
+    for (size_t i = 0; i < r->n_outbox; i++)
+        deliver(r, &r->outbox[i]);
     replica_outbox_clear(r);
 }
 
@@ -146,8 +193,7 @@ void replica_outbox_send_appends(struct replica *r)
     for (size_t i = 0; i < r->n_outbox; i++) {
         struct raft_msg *m = &r->outbox[i];
         if (m->type == RAFT_MSG_APPEND) {
-            r->config.send(r->config.ctx, m);
-            r->stats.messages_sent++;
+            deliver(r, m);
             raft_msg_release(m);
         } else {
             r->outbox[kept++] = *m;

@@ -367,6 +367,7 @@ struct replica_stats {
     uint64_t applied;    /* log entries applied */
     uint64_t syncs;      /* log store syncs */
     uint64_t messages_sent;
+    uint64_t appends_dropped; /* APPENDs whose entries left the log before they went out */
     uint64_t indefinite; /* requests answered INDEFINITE */
     uint64_t snapshots;  /* snapshots taken */
 };

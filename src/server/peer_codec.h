@@ -65,8 +65,9 @@
 #define PEER_SNAP_CHUNK_MAX (1u << 20)
 #define PEER_FRAME_HEADER 6                /* length + version + kind */
 #define PEER_MAX_NAME 64
-/* Entries in one APPEND frame: far above what a leader batches (the core's
- * max_entries_per_msg), checked before anything is allocated for them. */
+/* Entries in one APPEND frame: above what a leader batches (the core's
+ * max_entries_per_msg and catchup_entries_per_msg, --catchup-append-entries
+ * at most this), checked before anything is allocated for them. */
 #define PEER_MAX_ENTRIES 65536u
 
 enum peer_frame_kind {

@@ -67,6 +67,8 @@ struct server_options {
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
     size_t max_frame;
+    /* --catchup-append-entries/-bytes: raft_config's catch-up batching bounds */
+    size_t catchup_append_entries, catchup_append_bytes;
     size_t max_snapshot_bytes; /* a snapshot offer larger than this is refused */
     /* Peer TLS (peer.c): --certs-dir DIR fills the files not given by the
      * --peer-*-file options; insecure: --peer-insecure-plaintext. */

@@ -442,6 +442,8 @@ int server_main(int argc, char **argv)
     rc_cfg.raft.initial = &initial;
     rc_cfg.raft.election_timeout_ms = o->election_timeout_ms;
     rc_cfg.raft.heartbeat_interval_ms = o->heartbeat_ms;
+    rc_cfg.raft.catchup_entries_per_msg = o->catchup_append_entries;
+    rc_cfg.raft.catchup_bytes_per_msg = o->catchup_append_bytes;
     if (o->log_level >= SLOG_DEBUG) {
         rc_cfg.raft.trace = server_on_trace;
         rc_cfg.raft.trace_ctx = s;

@@ -81,6 +81,12 @@ void server_options_usage(FILE *f)
             "  --peer-queue-bytes N       unsent bytes per peer before frames are dropped\n"
             "                             (default 16777216; Raft retransmits)\n"
             "  --max-frame-bytes N        largest peer frame accepted (default %u)\n"
+            "  --catchup-append-entries N, --catchup-append-bytes N\n"
+            "                             as leader, a member lacking more committed entries\n"
+            "                             than one ordinary APPEND (256 entries, 1 MiB) holds\n"
+            "                             gets APPENDs of up to N entries (default 1024, at most\n"
+            "                             65536) and N bytes (default 1048576, 65536..64 MiB;\n"
+            "                             with 32 bytes an entry within --max-frame-bytes)\n"
             "  --max-snapshot-bytes N     largest snapshot image a member accepts from the\n"
             "                             leader (default 68719476736; also refused when the\n"
             "                             data directory's disk has not that much free)\n"
@@ -174,6 +180,8 @@ static void server_options_default(struct server_options *o)
     o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
+    o->catchup_append_entries = 1024;
+    o->catchup_append_bytes = 1u << 20;
     o->max_snapshot_bytes = (size_t)64 << 30;
     o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     resp_limits_default(&o->limits);
@@ -492,6 +500,14 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_size(v, &size) != 0 || size < (256u << 10) || size > ((size_t)1 << 34) - 1024;
             if (!bad)
                 o->script_max_memory = size;
+        } else if (strcmp(a, "--catchup-append-entries") == 0) {
+            bad = parse_size(v, &size) != 0 || size > PEER_MAX_ENTRIES;
+            if (!bad)
+                o->catchup_append_entries = size;
+        } else if (strcmp(a, "--catchup-append-bytes") == 0) {
+            bad = parse_size(v, &size) != 0 || size < (64u << 10) || size > (64u << 20);
+            if (!bad)
+                o->catchup_append_bytes = size;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {
@@ -659,6 +675,11 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
         return 64;
     if (o->heartbeat_ms * 2 > o->election_timeout_ms) {
         fprintf(stderr, "raftkv serve: --heartbeat-ms must be at most half of --election-timeout-ms\n");
+        return 64;
+    }
+    if (o->catchup_append_bytes + 32 * o->catchup_append_entries > o->max_frame) {
+        fprintf(stderr, "raftkv serve: --catchup-append-bytes plus 32 bytes for each of --catchup-append-entries "
+                        "must fit in --max-frame-bytes (%zu)\n", o->max_frame);
         return 64;
     }
     return 0;

@@ -12,14 +12,9 @@
 #include "net/tls.h"
 #include "server/server_internal.h"
 
-/* Encrypt what is pending and gather the session's ciphertext. */
-static int tls_gather(struct server_out *o)
+/* Move the session's ciphertext into o->cipher. */
+static int tls_drain(struct server_out *o)
 {
-    if (o->pending.len > 0 && tls_established(o->tls)) {
-        if (tls_write(o->tls, o->pending.data, o->pending.len) != 0)
-            return -1;
-        o->pending.len = 0;
-    }
     size_t n;
     while ((n = tls_take_pending(o->tls)) > 0) {
         if (resp_buf_reserve(&o->cipher, n) != 0)
@@ -27,6 +22,28 @@ static int tls_gather(struct server_out *o)
         o->cipher.len += tls_take(o->tls, o->cipher.data + o->cipher.len, n);
     }
     return 0;
+}
+
+/* Plaintext encrypted per slice before the ciphertext is drained: the
+ * session's memory BIO grows by reallocating (and clearing) its whole
+ * buffer, so encrypting megabytes at once (a catch-up APPEND, a batch of
+ * them) copied everything many times over; a slice stays within a buffer
+ * it has already. */
+#define TLS_GATHER_SLICE (64u << 10)
+
+/* Encrypt what is pending and gather the session's ciphertext. */
+static int tls_gather(struct server_out *o)
+{
+    if (o->pending.len > 0 && tls_established(o->tls)) {
+        for (size_t off = 0; off < o->pending.len;) {
+            size_t n = o->pending.len - off < TLS_GATHER_SLICE ? o->pending.len - off : TLS_GATHER_SLICE;
+            if (tls_write(o->tls, o->pending.data + off, n) != 0 || tls_drain(o) != 0)
+                return -1;
+            off += n;
+        }
+        o->pending.len = 0;
+    }
+    return tls_drain(o);
 }
 
 int server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_write_t *, int))

@@ -554,3 +554,134 @@ Test(replication, malformed_messages_are_refused_without_effect)
     cr_assert_eq(raft_current_term(s.r), 0);
     solo_free(&s);
 }
+
+/* ---- catch-up batching (raft_config.catchup_*) ---- */
+
+static void propose_many(struct solo *s, size_t n)
+{
+    for (size_t done = 0; done < n; done += 256)
+        cr_assert_eq(solo_propose(s, n - done < 256 ? n - done : 256), RAFT_OK);
+}
+
+static void ack(struct solo *s, int from, raft_index match)
+{
+    struct raft_msg a = solo_from(from, RAFT_MSG_APPEND_RESP, raft_current_term(s->r));
+    a.success = true;
+    a.match_index = match;
+    solo_recv(s, &a);
+}
+
+/* A leader with entries 1..1201 committed through n2, and n1 streaming
+ * (REPLICATE) with its first APPEND (2..257) unacknowledged; one APPEND in
+ * flight per follower, ordinary APPENDs bounded to 1024 bytes and catch-up
+ * APPENDs to 2000 (500 of solo's 4-byte entries). Every APPEND n2 got on the way is returned in
+ * *n2_largest. */
+static void leader_with_lagging_n1(struct solo *s, size_t *n2_largest)
+{
+    struct raft_config cfg;
+    raft_config_default(&cfg, 0, 3, 1);
+    cfg.max_inflight = 1;
+    cfg.max_bytes_per_msg = 1024; /* 256 of solo's 4-byte entries */
+    cfg.catchup_bytes_per_msg = 2000;
+    solo_init_config(s, &cfg, NULL);
+    solo_become_leader(s);
+    ack(s, 1, 1);
+    ack(s, 2, 1);
+    propose_many(s, 1200); /* 2..1201; n1 and n2 each get 2..257 at once */
+    solo_persisted_all(s);
+    *n2_largest = 0;
+    for (raft_index m = 257;;) {
+        ack(s, 2, m);
+        const struct raft_msg *a = solo_msg(s, RAFT_MSG_APPEND, 2);
+        if (!a)
+            break;
+        if (a->n_entries > *n2_largest)
+            *n2_largest = a->n_entries;
+        m = a->prev_index + a->n_entries;
+    }
+    cr_assert_eq(raft_commit_index(s->r), 1201);
+}
+
+Test(replication, a_follower_far_behind_gets_large_appends_of_committed_entries_only)
+{
+    struct solo s;
+    size_t n2_largest;
+    leader_with_lagging_n1(&s, &n2_largest);
+    cr_assert_eq(n2_largest, 256, "n2 in step: ordinary APPENDs while 944 entries were uncommitted");
+
+    ack(&s, 1, 257); /* 944 committed entries missing: catching up */
+    const struct raft_msg *m = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert_not_null(m);
+    cr_assert_eq(m->prev_index, 257);
+    cr_assert_eq(m->n_entries, 500, "past 256 entries, within the 2000-byte catch-up bound (got %zu)", m->n_entries);
+
+    propose_many(&s, 10); /* 1202..1211, not committed */
+    ack(&s, 1, 757);      /* 444 committed entries missing */
+    m = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert_not_null(m);
+    cr_assert_eq(m->prev_index, 757);
+    cr_assert_eq(m->n_entries, 444, "a large APPEND stops at the commit index (1201)");
+
+    ack(&s, 1, 1201); /* in step again */
+    m = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert_not_null(m);
+    cr_assert_eq(m->n_entries, 10, "the uncommitted rest in an ordinary APPEND");
+    solo_free(&s);
+}
+
+Test(replication, a_follower_lacking_at_most_256_committed_entries_gets_ordinary_appends)
+{
+    struct raft_config cfg;
+    raft_config_default(&cfg, 0, 3, 1);
+    cfg.max_inflight = 1;
+    struct solo s;
+    solo_init_config(&s, &cfg, NULL);
+    solo_become_leader(&s);
+    ack(&s, 1, 1);
+    ack(&s, 2, 1);
+    propose_many(&s, 512); /* 2..513 */
+    solo_persisted_all(&s);
+    ack(&s, 2, 257);
+    ack(&s, 2, 513); /* committed to 513 */
+    cr_assert_eq(raft_commit_index(s.r), 513);
+    ack(&s, 1, 257); /* exactly 256 committed entries missing: not catching up */
+    const struct raft_msg *m = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert_not_null(m);
+    cr_assert_eq(m->n_entries, 256);
+
+    propose_many(&s, 300); /* 514..813 */
+    solo_persisted_all(&s);
+    ack(&s, 2, 613);
+    cr_assert_eq(raft_commit_index(s.r), 613);
+    ack(&s, 1, 513); /* 100 committed and 200 uncommitted entries missing */
+    m = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert_not_null(m);
+    cr_assert_eq(m->prev_index, 513);
+    cr_assert_eq(m->n_entries, 256, "an ordinary APPEND, past the commit index (got %zu)", m->n_entries);
+    solo_free(&s);
+}
+
+Test(replication, a_catching_up_follower_is_probed_again_only_after_an_election_timeout)
+{
+    struct solo s;
+    size_t n2_largest;
+    leader_with_lagging_n1(&s, &n2_largest);
+    ack(&s, 1, 257);
+    cr_assert_eq(solo_msg(&s, RAFT_MSG_APPEND, 1)->n_entries, 500);
+    uint64_t t0 = s.now, probed_at = 0;
+    /* n1 goes silent (a slow disk, a large APPEND); n2 keeps answering. */
+    for (uint64_t t = t0 + 10; t <= t0 + 600 && !probed_at; t += 10) {
+        solo_tick(&s, t);
+        const struct raft_msg *m = solo_msg(&s, RAFT_MSG_APPEND, 1);
+        if (m && m->n_entries > 0) {
+            probed_at = t;
+            cr_assert_eq(m->prev_index, 257, "probed from its match");
+            cr_assert_eq(m->n_entries, 256, "a probe has the ordinary bounds");
+        }
+        ack(&s, 2, 1201);
+    }
+    cr_assert_neq(probed_at, 0, "a stream that stays stuck is probed");
+    cr_assert_geq(probed_at - t0, 250, "not after one 50 ms heartbeat: after the 250 ms election timeout");
+    cr_assert_leq(probed_at - t0, 310, "at the first heartbeat past it");
+    solo_free(&s);
+}

@@ -315,3 +315,36 @@ Test(config_file, snapshot_send_mbps_default_parse_and_refuse_bad_values)
     base[9] = "fast";
     cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
 }
+
+Test(config_file, catchup_append_options_default_parse_and_refuse_bad_values)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen", "127.0.0.1:7001",
+                          "--in-memory", NULL, NULL, NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.catchup_append_entries, 1024);
+    cr_assert_eq(o.catchup_append_bytes, 1048576);
+    base[8] = "--catchup-append-entries";
+    base[9] = "65536";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.catchup_append_entries, 65536);
+    base[9] = "65537";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "past the frame decoder's entry bound");
+    cr_assert(strstr(err, "--catchup-append-entries"), "names the option: %s", err);
+    base[9] = "0";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+    base[8] = "--catchup-append-bytes";
+    base[9] = "4194304";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.catchup_append_bytes, 4194304);
+    base[9] = "65535";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "below 64 KiB");
+    base[9] = "67108865";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "above 64 MiB");
+    base[9] = "2000000";
+    base[10] = "--max-frame-bytes";
+    base[11] = "2000000";
+    cr_assert_eq(parse_capture(&o, 12, base, err, sizeof err), 64, "an APPEND that no member would accept");
+    cr_assert(strstr(err, "--max-frame-bytes"), "says why: %s", err);
+}
