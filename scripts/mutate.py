@@ -89,9 +89,10 @@ def parse_catalog(path):
         elif raw.strip() and not raw.startswith("#"):
             errors.append(f"{path}:{no}: unexpected line: {raw!r}")
     for m in mutants:
-        # Blank lines between a block and the next '== ' separate, not belong.
+        # Blank lines and comment lines ("# " at column 0) between a block and
+        # the next '== ' separate, not belong.
         for part in (m.find, m.replace):
-            while part and not part[-1].strip():
+            while part and (not part[-1].strip() or part[-1].startswith("# ")):
                 part.pop()
         m.find = "\n".join(m.find)
         m.replace = "\n".join(m.replace)
