@@ -46,6 +46,7 @@ struct multi_item {
     size_t n_ops_taken; /* after EXEC: how many of the MULTI's results are its */
     struct resp_buf fixed;   /* otherwise: its reply, once it ran */
     struct resp_request argv; /* otherwise: the command as it came, until EXEC */
+    struct kv_str script;     /* SCRIPT LOAD: its body, cached here once EXEC applied it */
 };
 
 struct client_watch {
@@ -93,6 +94,7 @@ static void item_free(struct multi_item *it)
     free(it->cmds);
     resp_buf_free(&it->fixed);
     resp_request_release(&it->argv);
+    free(it->script.p);
 }
 
 static int request_copy(struct resp_request *dst, const struct resp_request *src)
@@ -252,6 +254,16 @@ void multi_capture(struct multi_item *it, struct cmd_ctx *x, struct kv_command *
     }
     memcpy(it->cmds, cmds, n * sizeof *cmds); /* taken over */
     it->n = n;
+    /* A queued SCRIPT LOAD: this member's cache takes the body when EXEC's
+     * reply shows it applied (as SCRIPT LOAD outside MULTI caches it at
+     * once), so an EVALSHA right after the EXEC on this connection finds
+     * it even before this member has applied the entry itself. */
+    if (n == 1 && cmds[0].op == KV_SCRIPT_LOAD &&
+        kv_str_set(&it->script, it->cmds[0].arg[0].p, it->cmds[0].arg[0].n) != 0) {
+        item_free(it);
+        *it = (struct multi_item){.cmd = x->cmd};
+        resp_write_error(&x->r->reply, "ERR out of memory");
+    }
 }
 
 void multi_queue(struct cmd_ctx *x)
@@ -542,6 +554,10 @@ void cmd_reply_exec(struct client_req *r, int proto)
             continue;
         }
         item_reply(&r->reply, it, &tx->sub[k], r->client, proto, &lcs_spent);
+        if (it->script.p && it->n_ops_taken == 1 && tx->sub[k].num >= 0 && r->client) {
+            kv_script_cache_limit(r->client->srv->opt.script_cache_max);
+            kv_script_remember_local(it->script.p, it->script.n);
+        }
         k += it->n_ops_taken;
     }
 }

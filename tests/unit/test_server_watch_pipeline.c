@@ -264,3 +264,47 @@ Test(watch_pipeline, exec_bounds_the_total_of_its_lcs_cells)
     out_is(&f, ":5\r\n");
     teardown(&f);
 }
+
+/* A SCRIPT LOAD queued in MULTI: once EXEC's reply shows it applied, this
+ * member's cache holds the body, so an EVALSHA right after on the same
+ * connection runs the script, though this member has not applied the
+ * entry itself (a follower answers EXEC with the leader's result).
+ * SHA1("return(1)") = 930269f31393d0be681588b6ab08dccee7d6bb67. */
+Test(watch_pipeline, script_load_in_exec_is_found_by_the_next_evalsha)
+{
+    struct fixture f;
+    setup(&f);
+    struct server *s = f.s;
+    s->opt.script_cache_max = 100;
+    s->opt.script_max_bytes = 1 << 20;
+    kv_script_forget_all();
+    send_words(&f, (const char *const[]){"MULTI", "SCRIPT LOAD return(1)", "EXEC", NULL});
+    cr_assert_null(kv_script_lookup("930269f31393d0be681588b6ab08dccee7d6bb67", 40),
+                   "not cached before EXEC's result");
+    struct server_op *ops[8];
+    cr_assert_eq(take_queued(s, ops, 8), 1);
+    cr_assert_eq(ops[0]->cmd.op, KV_MULTI);
+    struct kv_result sub[1] = {{.code = KV_OK, .bytes = (uint8_t *)"930269f31393d0be681588b6ab08dccee7d6bb67",
+                                .len = 40}};
+    struct replica_result res = {.status = REPLICA_DONE, .kv = {.code = KV_OK, .sub = sub, .n_sub = 1}};
+    f.c->out.pending.len = 0;
+    commands_complete(s, ops[0]->id, &res);
+    out_is(&f, "*1\r\n$40\r\n930269f31393d0be681588b6ab08dccee7d6bb67\r\n");
+    cr_assert_not_null(kv_script_lookup("930269f31393d0be681588b6ab08dccee7d6bb67", 40));
+
+    f.c->out.pending.len = 0;
+    send_words(&f, (const char *const[]){"EVALSHA 930269f31393d0be681588b6ab08dccee7d6bb67 0", NULL});
+    out_is(&f, ""); /* no NOSCRIPT: the script went to the log */
+    cr_assert_eq(take_queued(s, ops, 8), 1);
+    cr_assert_eq(ops[0]->cmd.op, KV_EVAL);
+
+    /* A queued SCRIPT LOAD whose EXEC a changed watch aborted is not cached. */
+    kv_script_forget_all();
+    send_words(&f, (const char *const[]){"MULTI", "SCRIPT LOAD return(1)", "EXEC", NULL});
+    cr_assert_eq(take_queued(s, ops, 8), 1);
+    struct replica_result aborted = {.status = REPLICA_DONE, .kv = {.code = KV_ERR_PRECONDITION}};
+    commands_complete(s, ops[0]->id, &aborted);
+    cr_assert_null(kv_script_lookup("930269f31393d0be681588b6ab08dccee7d6bb67", 40));
+    kv_script_forget_all();
+    teardown(&f);
+}
