@@ -19,22 +19,28 @@ static const uint8_t OLD_ID[16] = {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1
 static const uint8_t NEW_ID[16] = {0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
                                    0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22};
 
-/* Index 7, term 3, metadata cluster_id (OLD_ID, if with_id) and version 5,
- * one string record k = v with version 9. */
-static struct snap_membuf input(bool with_id)
+/* Index 7, term 3, the given metadata, one string record k = v with
+ * version 9. */
+static struct snap_membuf image(const struct snap_meta *meta, size_t n)
 {
     struct snap_membuf b = {0};
-    uint8_t version[8] = {5, 0, 0, 0, 0, 0, 0, 0};
-    struct snap_meta meta[2] = {{.name = "cluster_id", .value = OLD_ID, .len = 16},
-                                {.name = "version", .value = version, .len = 8}};
     struct snap_writer w;
-    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &b, 7, 3, 1, with_id ? meta : meta + 1,
-                                   with_id ? 2 : 1), 0);
+    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &b, 7, 3, 1, meta, n), 0);
     struct snap_record r = {.type = 1, .key = (const uint8_t *)"k", .key_len = 1,
                             .value = (const uint8_t *)"v", .value_len = 1, .version = 9};
     cr_assert_eq(snap_writer_add(&w, &r), 0);
     cr_assert_eq(snap_writer_end(&w), 0);
     return b;
+}
+
+/* Index 7, term 3, metadata cluster_id (OLD_ID, if with_id) and version 5,
+ * one string record k = v with version 9. */
+static struct snap_membuf input(bool with_id)
+{
+    static const uint8_t version[8] = {5, 0, 0, 0, 0, 0, 0, 0};
+    struct snap_meta meta[2] = {{.name = "cluster_id", .value = OLD_ID, .len = 16},
+                                {.name = "version", .value = version, .len = 8}};
+    return with_id ? image(meta, 2) : image(meta + 1, 1);
 }
 
 static struct snap_membuf copy(const struct snap_membuf *in, size_t piece, int *rc, char *err)
@@ -152,18 +158,12 @@ Test(restore_image, drops_the_old_clusters_configuration)
     /* The input of replaces_the_cluster_id_and_keeps_the_rest with a
      * "raft_config" entry (index 4, members 0..2) between the two: the
      * copy is byte for byte the same as without it. */
-    struct snap_membuf in = {0};
     uint8_t version[8] = {5, 0, 0, 0, 0, 0, 0, 0};
     uint8_t config[8 + 8] = {4, 0, 0, 0, 0, 0, 0, 0, 1, 3, 0, 0, 1, 0, 2, 0};
     struct snap_meta meta[3] = {{.name = "cluster_id", .value = OLD_ID, .len = 16},
                                 {.name = "raft_config", .value = config, .len = sizeof config},
                                 {.name = "version", .value = version, .len = 8}};
-    struct snap_writer w;
-    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &in, 7, 3, 1, meta, 3), 0);
-    struct snap_record r = {.type = 1, .key = (const uint8_t *)"k", .key_len = 1,
-                            .value = (const uint8_t *)"v", .value_len = 1, .version = 9};
-    cr_assert_eq(snap_writer_add(&w, &r), 0);
-    cr_assert_eq(snap_writer_end(&w), 0);
+    struct snap_membuf in = image(meta, 3);
     int rc;
     char err[256];
     struct snap_membuf out = copy(&in, 4096, &rc, err);
@@ -178,19 +178,13 @@ Test(restore_image, drops_the_old_clusters_hash_key)
     /* As drops_the_old_clusters_configuration, with a "map_key" entry (a
      * backup of a release that kept it): the copy is the same as without
      * it, and the key's bytes are gone. */
-    struct snap_membuf in = {0};
     uint8_t version[8] = {5, 0, 0, 0, 0, 0, 0, 0};
     static const uint8_t key[16] = {0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c,
                                     0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3};
     struct snap_meta meta[3] = {{.name = "cluster_id", .value = OLD_ID, .len = 16},
                                 {.name = "map_key", .value = key, .len = 16},
                                 {.name = "version", .value = version, .len = 8}};
-    struct snap_writer w;
-    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &in, 7, 3, 1, meta, 3), 0);
-    struct snap_record r = {.type = 1, .key = (const uint8_t *)"k", .key_len = 1,
-                            .value = (const uint8_t *)"v", .value_len = 1, .version = 9};
-    cr_assert_eq(snap_writer_add(&w, &r), 0);
-    cr_assert_eq(snap_writer_end(&w), 0);
+    struct snap_membuf in = image(meta, 3);
     cr_assert_not_null(memmem(in.data, in.len, key, 16));
     int rc;
     char err[256];
@@ -206,7 +200,6 @@ Test(restore_image, gives_the_new_cluster_its_own_hash_key)
 {
     /* The old key is replaced by the one given, written right after the
      * cluster id; a store loads the map hashed under it. */
-    struct snap_membuf in = {0};
     uint8_t version[8] = {5, 0, 0, 0, 0, 0, 0, 0};
     static const uint8_t old_key[16] = {0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c,
                                         0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3};
@@ -215,12 +208,7 @@ Test(restore_image, gives_the_new_cluster_its_own_hash_key)
     struct snap_meta meta[3] = {{.name = "cluster_id", .value = OLD_ID, .len = 16},
                                 {.name = "map_key", .value = old_key, .len = 16},
                                 {.name = "version", .value = version, .len = 8}};
-    struct snap_writer w;
-    cr_assert_eq(snap_writer_begin(&w, snap_membuf_sink, &in, 7, 3, 1, meta, 3), 0);
-    struct snap_record r = {.type = 1, .key = (const uint8_t *)"k", .key_len = 1,
-                            .value = (const uint8_t *)"v", .value_len = 1, .version = 9};
-    cr_assert_eq(snap_writer_add(&w, &r), 0);
-    cr_assert_eq(snap_writer_end(&w), 0);
+    struct snap_membuf in = image(meta, 3);
 
     struct snap_membuf out = {0};
     struct restore_image x;
