@@ -43,8 +43,8 @@
  * SCAN cursors mean the same on every member). The first one
  * applied sets the id; a later one with the same id answers KV_OK and
  * changes nothing but the hash key, when it carries one and the map has
- * none yet (a cluster restored from a backup, which holds no key: its
- * first leader draws one); one with another id is refused with
+ * none yet (a cluster restored from an image without a key, as an older
+ * release's restore made: its first leader draws one); one with another id is refused with
  * KV_ERR_PRECONDITION, on every node alike. Codes are part of the log's
  * format: never renumber, only add. */
 enum kv_op {

@@ -21,7 +21,7 @@
  * order (kv_map_scan). The hash key is the cluster's (kv_map_set_key:
  * drawn at random by the member that first leads the cluster, carried by
  * the log's cluster-id entry and by snapshots, never shown to clients nor
- * put in backups: a restored cluster's first leader draws a new one),
+ * put in backups: `raftkv restore` gives the new cluster a key of its own),
  * so a key is in the same bucket on every member whose table has the same
  * size; and the reverse-binary order visits, between two calls with
  * different table sizes, exactly the buckets of the new size that hold
