@@ -11,7 +11,8 @@
 # p50/p99/max inside and outside snapshot windows, each snapshot's time and
 # size, memory per key of each member (RSS / keys), disk use; then kill -9 of
 # all three, time from their restart to the first successful write; time for
-# a member started on an empty data directory to catch up; and Redis's
+# a member that replaces one (RAFT.NODE REMOVE, then a fresh n4 with --join
+# and RAFT.NODE ADD) to catch up; and Redis's
 # throughput, memory per key, BGSAVE and load time. Not a test: nothing here
 # fails on speed. RAFTKV_OPTS adds options to every member; CATCHUP_WAIT (120)
 # bounds the wait for the empty member, in seconds; KEEP=1 keeps the work
@@ -44,7 +45,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 echo "raftkv bench-scale: $keys keys, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
 certs=$work/certs
-"$raftkv" certs --dir "$certs" --members n1,n2,n3 >/dev/null
+"$raftkv" certs --dir "$certs" --members n1,n2,n3,n4 >/dev/null
 declare -A CP PP PID
 peers=
 for i in 1 2 3; do PP[$i]=$(free_port); CP[$i]=$(free_port); peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
@@ -158,27 +159,47 @@ t1=$(now_ms)
 echo "  first successful write after $((t1 - t0)) ms (through n${ok:-none})"
 for i in 1 2 3; do grep -E 'event=storage_opened' "$work/n$i.log" | tail -n 1 | sed "s/^/  n$i: /" | cut -c1-200; done
 
-echo "== an empty member catching up"
+echo "== an empty member catching up (a member replaced: RAFT.NODE REMOVE, then a fresh n4 joins)"
+# A member that lost its disk may not come back under its old identity (it
+# could vote again in a term it already voted in); docs/OPERATIONS.md's
+# replacement is this: remove it, start a fresh member with --join, add it.
 read -r LPORT LNAME <<<"$(leader_port)"
 victim=1; [ "$LNAME" = n1 ] && victim=2
 kill -9 "${PID[$victim]}" 2>/dev/null; wait "${PID[$victim]}" 2>/dev/null
 rm -rf "$work/n$victim"
+rm_reply=$(redis-cli -p "$LPORT" RAFT.NODE REMOVE "n$victim" | tr -d '\r')
+echo "  RAFT.NODE REMOVE n$victim: $rm_reply"
+PP[4]=$(free_port); CP[4]=$(free_port)
 lead_applied=$(redis-cli -p "$LPORT" INFO | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')
 t0=$(now_ms)
-start_member "$victim"
+mkdir -p "$work/n4"
+"$raftkv" serve --id n4 --join "127.0.0.1:${PP[${LNAME#n}]}" --peer-listen "127.0.0.1:${PP[4]}" \
+  --listen "127.0.0.1:${CP[4]}" --data-dir "$work/n4" --certs-dir "$certs" --log-level info ${RAFTKV_OPTS:-} \
+  >>"$work/n4.log" 2>&1 &
+PID[4]=$!
+pids+=($!)
+add=
+for _ in $(seq 1 50); do
+  add=$(redis-cli -p "$LPORT" RAFT.NODE ADD n4 "127.0.0.1:${PP[4]}" | tr -d '\r')
+  [ "$add" = OK ] && break
+  sleep 0.2
+done
+echo "  RAFT.NODE ADD n4: $add"
 caught=
 while [ $(( $(now_ms) - t0 )) -lt $(( ${CATCHUP_WAIT:-120} * 1000 )) ]; do
-  a=$(redis-cli -p "${CP[$victim]}" INFO 2>/dev/null | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')
+  a=$(redis-cli -p "${CP[4]}" INFO 2>/dev/null | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')
   if [ -n "$a" ] && [ "$a" -ge "$lead_applied" ]; then caught=1; break; fi
   sleep 0.1
 done
 t1=$(now_ms)
 if [ -n "$caught" ]; then
-  echo "  n$victim (empty) applied the leader's index $lead_applied after $((t1 - t0)) ms"
+  echo "  n4 (empty) applied the leader's index $lead_applied after $((t1 - t0)) ms"
+  grep -h -o 'event=snapshot_received.*' "$work/n4.log" | head -n 1 | cut -c1-200 | sed 's/^/  n4: /'
 else
-  echo "  n$victim (empty) had not caught up after $((t1 - t0)) ms (applied ${a:-?} of $lead_applied)"
-  grep -E 'level=(warn|error)' "$work/n$victim.log" | tail -n 3 | cut -c1-200 | sed 's/^/    /'
+  echo "  n4 (empty) had not caught up after $((t1 - t0)) ms (applied ${a:-?} of $lead_applied)"
+  grep -E 'level=(warn|error)' "$work/n4.log" | tail -n 3 | cut -c1-200 | sed 's/^/    /'
 fi
+kill -9 "${PID[4]}" 2>/dev/null
 for i in 1 2 3; do kill -9 "${PID[$i]}" 2>/dev/null; done
 wait 2>/dev/null
 
