@@ -11,6 +11,19 @@
 #include "server/server_internal.h"
 #include "storage/storage.h"
 
+/* Elections are what an operator looks for first in a log: one line each
+ * time this member's role, term or known leader moves; a leader that stops
+ * leading says so as a warning. */
+static void log_role_change(struct server *s, int role, raft_term term, int leader)
+{
+    const struct metrics *m = &s->metrics;
+    const char *ln = leader >= 0 && leader < s->opt.n_nodes ? s->opt.names[leader] : NULL;
+    server_log(m->last_role == RAFT_LEADER && role != RAFT_LEADER ? SLOG_WARN : SLOG_INFO, "role_change",
+               "role=%s term=%llu leader=%s was=%s old_term=%llu", raft_role_name((enum raft_role)role),
+               (unsigned long long)term, ln ? ln : "none", raft_role_name((enum raft_role)m->last_role),
+               (unsigned long long)m->last_term);
+}
+
 void metrics_observe(struct server *s)
 {
     struct metrics *m = &s->metrics;
@@ -32,9 +45,12 @@ void metrics_observe(struct server *s)
             m->leader_changes++;
             m->last_leader = leader;
         }
+        if (role != m->last_role || term != m->last_term || leader != m->seen_leader)
+            log_role_change(s, role, term, leader);
     }
     m->last_term = term;
     m->last_role = role;
+    m->seen_leader = leader;
 }
 
 void metrics_peer_heard(struct server *s, int peer)

@@ -20,6 +20,7 @@ struct metrics {
     raft_term last_term;
     int last_role;   /* enum raft_role at the last observation */
     int last_leader; /* the last leader known, RAFT_NO_NODE before one */
+    int seen_leader; /* the leader known at the last observation, or RAFT_NO_NODE */
     uint64_t elections;      /* terms this member entered as a candidate (or leader) */
     uint64_t leader_changes; /* a different leader became known */
     uint64_t term_changes;

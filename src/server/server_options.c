@@ -122,7 +122,7 @@ void server_options_usage(FILE *f)
             "  --shutdown-wait-ms N       on SIGTERM, how long in-flight commands may take\n"
             "                             (default 5000)\n"
             "  --snapshot-entries N       snapshot the state machine (and drop the log it\n"
-            "                             covers) every N applied entries (default 500000)\n"
+            "                             covers) every N applied entries (default 1000000)\n"
             "  --snapshot-log-percent P   also snapshot once the log applied since the last\n"
             "                             one holds P%% of the map's bytes, so the log kept in\n"
             "                             memory stays a fraction of the data (default 25;\n"
@@ -189,7 +189,7 @@ static void server_options_default(struct server_options *o)
     o->heartbeat_ms = 100;
     o->request_timeout_ms = 2000;
     o->shutdown_wait_ms = 5000;
-    o->snapshot_entries = 500000;
+    o->snapshot_entries = 1000000;
     o->snapshot_log_percent = 25;
     o->snapshot_log_min_bytes = 32u << 20;
     o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;

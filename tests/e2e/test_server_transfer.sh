@@ -55,6 +55,11 @@ PYEOF
 expect "RAFT.TRANSFER_LEADER n$F1" "$answer" OK
 expect "n$F1 is leader" "$(info_field $F1 raft_role)" leader
 expect "n$L follows it" "$(info_field $L leader)" "n$F1"
+# Each role change is one log line: the new leader's at info, the old one's stepping down as a warning.
+grep -q "level=info node=n$F1 event=role_change role=leader term=[0-9]* leader=n$F1 was=candidate" "$WORK/n$F1.log" ||
+  fail "n$F1 logged no role_change to leader: $(grep -h role_change "$WORK/n$F1.log" | tail -n 3)"
+grep -q "level=warn node=n$L event=role_change role=follower term=[0-9]* leader=[a-z0-9]* was=leader" "$WORK/n$L.log" ||
+  fail "n$L logged no role_change from leader: $(grep -h role_change "$WORK/n$L.log" | tail -n 3)"
 core_ms=$(grep 'event=transfer_done' "$WORK/n$L.log" | tail -1 | sed 's/.* ms=\([0-9]*\).*/\1/')
 echo "transfer time: ${took_ms} ms for the client (RAFT.TRANSFER_LEADER to +OK), ${core_ms} ms in the server's log; election timeout ${ELECTION_MS} ms"
 [ "$took_ms" -lt "$ELECTION_MS" ] || fail "the transfer took ${took_ms} ms, not within an election timeout"
