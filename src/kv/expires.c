@@ -139,7 +139,7 @@ static bool due(const struct kv_expires *x)
 
 bool kv_expires_busy(const struct kv_expires *x)
 {
-    return x->old || due(x);
+    return (x->old && !paused(x)) || due(x);
 }
 
 size_t kv_expires_step(struct kv_expires *x, size_t max_slots)

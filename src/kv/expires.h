@@ -52,7 +52,8 @@ void kv_expires_del(struct kv_expires *x, const struct kv_map_entry *e);
  * deadlines of the old table (visiting at most 16 * max_slots slots);
  * the number moved. */
 size_t kv_expires_step(struct kv_expires *x, size_t max_slots);
-/* Whether a migration is under way or due. */
+/* Whether a step has work: a migration under way and not paused, or one
+ * due. */
 bool kv_expires_busy(const struct kv_expires *x);
 void kv_expires_free(struct kv_expires *x);
 size_t kv_expires_bytes(const struct kv_expires *x);

@@ -563,7 +563,10 @@ size_t kv_map_rehash_step(struct kv_map *m, size_t max_slots)
 
 bool kv_map_rehashing(const struct kv_map *m)
 {
-    return m->old || map_due(m) || kv_expires_busy(&m->expires);
+    /* Paused, a migration has no step to take: the loop need not wake for
+     * it every ms while the child runs (a put that resumes it is seen at
+     * the next flush). */
+    return (m->old && !paused(m)) || map_due(m) || kv_expires_busy(&m->expires);
 }
 
 int kv_map_reserve(struct kv_map *m, size_t n)

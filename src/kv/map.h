@@ -306,7 +306,8 @@ void kv_map_drop_tags(struct kv_map *m);
  * slots, and as many of the old deadline table (so at most 2 * max_slots
  * entries); the number moved. */
 size_t kv_map_rehash_step(struct kv_map *m, size_t max_slots);
-/* Whether a migration is under way or due (then a step has work). */
+/* Whether a step has work: a migration under way and not paused, or one
+ * due. */
 bool kv_map_rehashing(const struct kv_map *m);
 
 /* A snapshot (or backup) child was forked (true) or has been reaped

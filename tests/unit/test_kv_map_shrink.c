@@ -497,6 +497,7 @@ Test(kv_map_shrink, a_snapshot_child_postpones_growth_to_90_percent)
         cr_assert_not_null(put_int(&m, k++, 1));
     cr_assert_eq(k, 919, "the 919th key grows the table");
     cr_assert_not_null(m.old);
+    cr_assert(!kv_map_rehashing(&m), "paused: the loop has no step to take");
     size_t moved = m.moved;
     for (int i = 0; i < 100; i++) {
         cr_assert_not_null(put_int(&m, k++, 1));
@@ -504,6 +505,7 @@ Test(kv_map_shrink, a_snapshot_child_postpones_growth_to_90_percent)
     }
     cr_assert_eq(m.moved, moved, "the migration is paused");
     kv_map_snapshot_child(false);
+    cr_assert(kv_map_rehashing(&m), "and goes on once the child is reaped");
     settle(&m);
     cr_assert_null(m.old);
     for (unsigned j = 0; j < k; j++)
