@@ -66,7 +66,10 @@
  * slots, and the event loop calls kv_map_rehash_step while
  * kv_map_rehashing() (replica_flush: REPLICA_REHASH_SLOTS = 4096
  * entries, at most once a ms; under a millisecond of CPU), which also
- * starts a shrink left after the last delete. Lookups move nothing (const
+ * starts a shrink left after the last delete (its first steps into a
+ * table over 1 MiB touch its pages in order instead, 1 MiB a step: moved
+ * entries land at random slots, and faulting most of a fresh table's
+ * pages in one step took 37 ms at 2^21 slots). Lookups move nothing (const
  * to them). The bound: a put or delete moves at most 4 entries, and at
  * most 4 deadlines in the deadline table (expires.h, migrated the same
  * way); a kv_map_rehash_step(m, n) at most n entries and n deadlines.
@@ -252,6 +255,7 @@ struct kv_map {
      * migration starts when that one ends. */
     bool rekey_pending;
     uint64_t next_k0, next_k1;
+    size_t warm;       /* slots of the new table the loop's steps have touched */
     size_t moved;      /* entries moved by migrations so far (tests count them) */
     size_t migrations; /* migrations started so far (tests count them) */
 };

@@ -779,3 +779,29 @@ Test(kv_map_shrink, a_cursor_moves_between_shrinking_growing_and_settled_members
     for (int i = 0; i < MEMBERS; i++)
         kv_map_free(&m[i]);
 }
+
+/* The loop's first steps into a new table of 2^19 slots (4 MiB) touch its
+ * pages, 1 MiB a step, and move nothing; then they move 4096 entries
+ * each. */
+Test(kv_map_shrink, the_loop_touches_a_large_new_table_before_moving_into_it)
+{
+    struct kv_map m;
+    cr_assert_eq(kv_map_init(&m), 0);
+    for (unsigned k = 0; k < 300000; k++)
+        cr_assert_not_null(put_int(&m, k, 1));
+    settle(&m);
+    cr_assert_eq(m.mask + 1, 524288);
+    uint8_t key[KV_MAP_KEY_BYTES] = {9, 9, 9};
+    kv_map_set_key(&m, key);
+    cr_assert_not_null(m.old);
+    cr_assert_eq(m.mask + 1, 1048576, "300000 keys: over half of 2^19, so the re-key doubles");
+    for (int step = 0; step < 8; step++) {
+        cr_assert_eq(kv_map_rehash_step(&m, 4096), 0, "step %d warms the table", step);
+        cr_assert_eq(m.warm, (size_t)(step + 1) * 131072);
+    }
+    cr_assert_eq(kv_map_rehash_step(&m, 4096), 4096);
+    settle(&m);
+    for (unsigned k = 0; k < 300000; k += 7)
+        cr_assert_not_null(get_key(&m, k));
+    kv_map_free(&m);
+}
