@@ -269,9 +269,9 @@ size_t kv_store_size(const struct kv_store *s);
 struct kv_store *kv_store_take_flushed(struct kv_store *s);
 /* Bytes the map requested: entries (header, key, value) and its slots. */
 size_t kv_store_bytes(const struct kv_store *s);
-/* The map grows a bounded step at a time (kv/map.h): the event loop moves
- * the entries of up to max_slots more slots (2 * max_slots entries at
- * most) each turn; true while some remain. */
+/* The map grows, shrinks and re-keys a bounded step at a time
+ * (kv/map.h): the event loop moves up to max_slots more entries (and as
+ * many deadlines) each turn; true while some remain. */
 bool kv_store_rehash(struct kv_store *s, size_t max_slots);
 bool kv_store_rehashing(const struct kv_store *s);
 

@@ -1,6 +1,7 @@
 /* map.c - the store's hash map (map.h): SipHash-1-3 keyed one-word slots
  * (address and hash tag), linear probing from a secretly permuted bucket,
- * backward-shift deletion, and SCAN's walk over the buckets. */
+ * backward-shift deletion, SCAN's walk over the buckets, and the
+ * incremental migration that grows, shrinks and re-keys the table. */
 #include "kv/map.h"
 
 #include <stdatomic.h>
@@ -13,10 +14,35 @@
 #define MAP_MIN_SLOTS 64
 /* Grow past 70% full: linear probing's runs stay short below that. */
 #define MAP_FULL(m) ((m)->size + 1 > ((m)->mask + 1) / 10 * 7)
+/* The hard limit (map.h): past 90% a growth starts even while a snapshot
+ * child runs. A miss there probes about 50 slots (linear probing's
+ * (1 + 1/(1-a)^2)/2 at a = 0.9; 6 at 0.7, 200 at 0.95), a few cache lines
+ * read in order: slower, not broken; and the last 10% leave a migration
+ * the room to finish at its own pace. */
+#define MAP_HARD(m) ((m)->size + 1 > ((m)->mask + 1) / 10 * 9)
+/* While a snapshot child runs, a migration under way resumes past 60%
+ * of the table taking new keys (map.h: it then ends before 90%). */
+#define MAP_RESUME(m) ((m)->size + 1 > ((m)->mask + 1) / 10 * 6)
+/* Shrink below 1/8 full, by a factor of 4 (to at most 1/2 full). */
+#define MAP_SPARSE(m) ((m)->size < ((m)->mask + 1) / 8 && (m)->mask + 1 > MAP_MIN_SLOTS)
 
 static uint64_t sip_k0, sip_k1; /* this process's secret */
 static once_flag sip_once = ONCE_FLAG_INIT;
 static atomic_uint_fast64_t map_count; /* maps made so far, for their secrets */
+static atomic_int map_children;        /* snapshot children running (map.h) */
+
+void kv_map_snapshot_child(bool running)
+{
+    if (running)
+        atomic_fetch_add_explicit(&map_children, 1, memory_order_relaxed);
+    else if (atomic_fetch_sub_explicit(&map_children, 1, memory_order_relaxed) <= 0)
+        atomic_store_explicit(&map_children, 0, memory_order_relaxed); /* unbalanced: none */
+}
+
+bool kv_map_child_running(void)
+{
+    return atomic_load_explicit(&map_children, memory_order_relaxed) > 0;
+}
 
 static void sip_seed(void)
 {
@@ -201,6 +227,16 @@ static inline uint64_t entry_hash(const struct kv_map *m, const struct kv_map_en
     return map_hash(m, kv_entry_key(e), kv_entry_key_len(e));
 }
 
+/* key's hash in the old table (under the old table's key, which differs
+ * from the map's only while re-keying), given h, its hash in the new
+ * one. */
+static inline uint64_t old_hash(const struct kv_map *m, const char *key, size_t len, uint64_t h)
+{
+    if (__builtin_expect(m->old_k0 == m->k0 && m->old_k1 == m->k1, 1))
+        return h;
+    return siphash13(m->old_k0, m->old_k1, key, len);
+}
+
 /* An address past 48 bits cannot share its word with a tag: strip every
  * tag, and keep plain addresses from now on. */
 void kv_map_drop_tags(struct kv_map *m)
@@ -237,12 +273,15 @@ int kv_map_init(struct kv_map *m)
     return m->slots ? 0 : -1;
 }
 
-void kv_map_clear(struct kv_map *m)
+/* Free every entry, and the old table; zero the slots if zero_slots (not
+ * when the table is going anyway). */
+static void release_entries(struct kv_map *m, bool zero_slots)
 {
     for (size_t i = 0; i <= m->mask; i++) {
         if (m->slots[i]) {
             free(slot_entry(m, m->slots[i]));
-            m->slots[i] = 0;
+            if (zero_slots)
+                m->slots[i] = 0;
         }
     }
     if (m->old) {
@@ -255,13 +294,34 @@ void kv_map_clear(struct kv_map *m)
     m->size = 0;
     m->bytes = 0;
     kv_expires_free(&m->expires);
+    if (m->rekey_pending) {
+        m->k0 = m->next_k0;
+        m->k1 = m->next_k1;
+        m->rekey_pending = false;
+    }
+}
+
+void kv_map_clear(struct kv_map *m)
+{
+    /* The table goes back to its least size at once: a new small one
+     * instead of zeroing the old (which, while a snapshot child shares its
+     * pages, would copy every one of them). */
+    uint64_t *small = NULL;
+    if (m->mask + 1 > MAP_MIN_SLOTS)
+        small = slots_new(m, MAP_MIN_SLOTS);
+    release_entries(m, small == NULL);
+    if (small) {
+        free(m->slots);
+        m->slots = small;
+        m->mask = MAP_MIN_SLOTS - 1;
+    }
 }
 
 void kv_map_free(struct kv_map *m)
 {
     if (!m->slots)
         return;
-    kv_map_clear(m);
+    release_entries(m, false);
     free(m->slots);
     m->slots = NULL;
 }
@@ -339,69 +399,27 @@ static inline void place(struct kv_map *m, struct kv_map_entry *e, uint64_t h, s
     m->slots[j] = slot_word(m, e, h);
 }
 
-/* Every entry into a new array of count slots at once, each hashed again
- * (under the map's key as it is now): only for kv_map_set_key, on a map
- * that is empty or nearly so, and not growing. Homes are permuted, so the
- * new slots are written in no order: a pipeline keeps the misses
- * overlapping (an entry is fetched 16 slots ahead, hashed and its home
- * fetched, and placed RING entries later). */
-#define RING 16
-static int map_rehash(struct kv_map *m, size_t count)
-{
-    size_t old_mask = m->mask;
-    uint64_t *old = m->slots;
-    uint64_t *slots = slots_new(m, count);
-    if (!slots)
-        return -1;
-    m->slots = slots;
-    m->mask = count - 1;
-    struct {
-        struct kv_map_entry *e;
-        uint64_t h;
-        size_t j;
-    } ring[RING];
-    size_t n = 0; /* entries taken in so far; ring[n % RING] is the oldest once full */
-    for (size_t i = 0; i <= old_mask; i++) {
-        if (i + 16 <= old_mask && old[i + 16])
-            __builtin_prefetch(slot_entry(m, old[i + 16]));
-        if (!old[i])
-            continue;
-        struct kv_map_entry *e = slot_entry(m, old[i]);
-        uint64_t h = entry_hash(m, e);
-        size_t j = home(m, h);
-        __builtin_prefetch(&slots[j], 1);
-        size_t r = n++ % RING;
-        if (n > RING)
-            place(m, ring[r].e, ring[r].h, ring[r].j);
-        ring[r].e = e;
-        ring[r].h = h;
-        ring[r].j = j;
-    }
-    for (size_t k = n > RING ? n - RING : 0; k < n; k++)
-        place(m, ring[k % RING].e, ring[k % RING].h, ring[k % RING].j);
-    free(old);
-    return 0;
-}
+/* ---- migration: growth, shrinking and re-keying, a bounded step at a
+ * time (map.h) ---- */
 
-/* ---- growth, a bounded step at a time (map.h) ---- */
-
-/* Move the entries of up to max_slots slots of the old table, from the
- * end of the moved stretch on, each to its place in the new table; the
- * old table goes once it is empty. The number moved. Slots go in batches
- * of up to BATCH: each entry (fetched ahead) is hashed and its new home
+/* Move the entries of the old table, from the end of the moved stretch
+ * on, each to its place in the new table (hashed under the map's key),
+ * until max_entries have moved or max_slots slots were visited; the old
+ * table goes once it is empty. The number moved. Entries go in batches
+ * of up to BATCH: each (fetched ahead) is hashed and its new home
  * fetched, then the batch is placed, so the misses overlap. */
 #define BATCH 8
-static size_t migrate(struct kv_map *m, size_t max_slots)
+static size_t migrate(struct kv_map *m, size_t max_entries, size_t max_slots)
 {
     size_t moved = 0;
-    while (m->old && max_slots > 0) {
+    while (m->old && max_slots > 0 && moved < max_entries) {
         struct {
             struct kv_map_entry *e;
             uint64_t h;
             size_t j;
         } batch[BATCH];
-        size_t n = 0, take = max_slots < BATCH ? max_slots : BATCH;
-        for (size_t s = 0; s < take && m->old_size > n; s++) {
+        size_t n = 0;
+        while (n < BATCH && max_slots > 0 && moved + n < max_entries && m->old_size > n) {
             size_t i = (m->old_start + m->old_done) & m->old_mask;
             __builtin_prefetch(slot_entry(m, m->old[(i + 2 * BATCH) & m->old_mask]));
             uint64_t v = m->old[i];
@@ -432,10 +450,43 @@ static size_t migrate(struct kv_map *m, size_t max_slots)
     return moved;
 }
 
-/* A new table of count slots (the map is not growing). The current one,
- * if it holds entries, becomes the old table, moved from one of its empty
- * slots on (at most 70% full, it has one within a few slots of slot 0). */
-static int grow(struct kv_map *m, size_t count)
+/* While a snapshot child runs, a migration waits (its writes would copy
+ * pages the child shares), unless the table that takes new keys is past
+ * 60%: then it goes on, and ends before that table reaches the hard
+ * limit (map.h). */
+static inline bool paused(const struct kv_map *m)
+{
+    return kv_map_child_running() && !MAP_RESUME(m);
+}
+
+/* The loop's step touches a new table's pages before it moves entries
+ * into it: WARM_SLOTS (1 MiB) a step, in order. Moved entries land at
+ * random slots, so the first steps into a fresh table of 2^21 slots
+ * took 37, 14 and 6 ms, nearly all of it faulting in its pages. */
+#define WARM_SLOTS ((size_t)1 << 17)
+
+static void warm_up(struct kv_map *m)
+{
+    size_t end = m->warm + WARM_SLOTS > m->mask + 1 ? m->mask + 1 : m->warm + WARM_SLOTS;
+    for (size_t i = m->warm; i < end; i += 4096 / sizeof(uint64_t)) {
+        volatile uint64_t *p = &m->slots[i];
+        *p = *p; /* a write: the page is the table's own from now on */
+    }
+    m->warm = end;
+}
+
+/* A put's or delete's share of a migration under way. */
+static inline void op_step(struct kv_map *m)
+{
+    if (!paused(m))
+        migrate(m, KV_MAP_STEP_SLOTS, KV_MAP_STEP_SLOTS * KV_MAP_SCAN_PER_ENTRY);
+}
+
+/* Start a migration into a new table of count slots under the hash key
+ * (k0, k1) (the map is not migrating). The current table, if it holds
+ * entries, becomes the old one, moved from one of its empty slots on
+ * (at most 90% full, it has one a few slots from slot 0). */
+static int start(struct kv_map *m, size_t count, uint64_t k0, uint64_t k1)
 {
     unsigned shift = m->perm_shift;
     uint64_t *slots = slots_new(m, count);
@@ -447,6 +498,8 @@ static int grow(struct kv_map *m, size_t count)
         m->old_shift = shift;
         m->old_size = m->size;
         m->old_done = 0;
+        m->old_k0 = m->k0;
+        m->old_k1 = m->k1;
         size_t p = 0;
         while (m->old[p])
             p++;
@@ -456,23 +509,89 @@ static int grow(struct kv_map *m, size_t count)
     }
     m->slots = slots;
     m->mask = count - 1;
+    m->k0 = k0;
+    m->k1 = k1;
+    m->warm = count <= WARM_SLOTS ? count : 0;
+    m->migrations++;
     return 0;
+}
+
+/* The size a shrink goes to: a quarter (so the new table is at most half
+ * full and the move ends before it fills: map.h), or the least size for
+ * an empty map. */
+static size_t shrunk_size(const struct kv_map *m)
+{
+    size_t count = m->size == 0 ? MAP_MIN_SLOTS : (m->mask + 1) / 4;
+    return count < MAP_MIN_SLOTS ? MAP_MIN_SLOTS : count;
+}
+
+/* The cluster's key given while the map was migrating: its migration
+ * starts now that the other is over. Out of memory, the map keeps its
+ * own key (its SCAN cursors stay this member's own). */
+static void start_rekey(struct kv_map *m)
+{
+    m->rekey_pending = false;
+    /* Every entry moves: into a table at most half full, so the move ends
+     * long before it fills, a child or not. */
+    size_t count = m->mask + 1;
+    if (m->size > count / 2)
+        count *= 2;
+    if (start(m, count, m->next_k0, m->next_k1) != 0)
+        m->shared_key = false;
+}
+
+/* Whether the map, not migrating, has a migration to start: a key given
+ * during the last one, a growth postponed while a snapshot child ran, a
+ * shrink. */
+static bool map_due(const struct kv_map *m)
+{
+    if (m->old)
+        return false;
+    if (m->rekey_pending)
+        return true;
+    return !kv_map_child_running() &&
+           (m->size > (m->mask + 1) / 10 * 7 || MAP_SPARSE(m));
+}
+
+/* Start what map_due says (a failed allocation: later). Only where no
+ * hash is held across the call: a re-key changes the map's key. */
+static void start_due(struct kv_map *m)
+{
+    if (m->rekey_pending) {
+        start_rekey(m);
+    } else if (m->size > (m->mask + 1) / 10 * 7) {
+        (void)start(m, (m->mask + 1) * 2, m->k0, m->k1);
+    } else if (MAP_SPARSE(m)) {
+        (void)start(m, shrunk_size(m), m->k0, m->k1);
+    }
 }
 
 size_t kv_map_rehash_step(struct kv_map *m, size_t max_slots)
 {
-    return migrate(m, max_slots) + kv_expires_step(&m->expires, max_slots);
+    if (map_due(m))
+        start_due(m);
+    size_t moved = 0;
+    if (m->old && !paused(m) && m->warm <= m->mask && max_slots > 0)
+        warm_up(m);
+    else if (m->old && !paused(m))
+        moved = migrate(m, max_slots, max_slots > SIZE_MAX / KV_MAP_SCAN_PER_ENTRY
+                                          ? SIZE_MAX
+                                          : max_slots * KV_MAP_SCAN_PER_ENTRY);
+    return moved + kv_expires_step(&m->expires, max_slots);
 }
 
 bool kv_map_rehashing(const struct kv_map *m)
 {
-    return m->old || m->expires.old;
+    /* Paused, a migration has no step to take: the loop need not wake for
+     * it every ms while the child runs (a put that resumes it is seen at
+     * the next flush). */
+    return (m->old && !paused(m)) || map_due(m) || kv_expires_busy(&m->expires);
 }
 
 int kv_map_reserve(struct kv_map *m, size_t n)
 {
     /* Before a load, into an empty map: nothing to move. */
-    migrate(m, SIZE_MAX);
+    migrate(m, SIZE_MAX, SIZE_MAX);
     size_t count = m->mask + 1;
     while (n > count / 10 * 7) {
         if (count > SIZE_MAX / 2 / sizeof(uint64_t))
@@ -481,39 +600,42 @@ int kv_map_reserve(struct kv_map *m, size_t n)
     }
     if (count == m->mask + 1)
         return 0;
-    return grow(m, count);
+    return start(m, count, m->k0, m->k1);
 }
 
 void kv_map_set_key(struct kv_map *m, const uint8_t key[KV_MAP_KEY_BYTES])
 {
     uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-    if (m->shared_key && m->k0 == k0 && m->k1 == k1)
+    if (m->shared_key && (m->rekey_pending ? m->next_k0 == k0 && m->next_k1 == k1
+                                           : m->k0 == k0 && m->k1 == k1))
         return;
-    /* Entries move under the key they were placed with. */
-    migrate(m, SIZE_MAX);
-    uint64_t o0 = m->k0, o1 = m->k1;
-    m->k0 = k0;
-    m->k1 = k1;
     m->shared_key = true;
-    if (m->size == 0)
+    if (m->size == 0) {
+        /* Nothing placed under the old key: the new one at once. */
+        m->k0 = k0;
+        m->k1 = k1;
+        m->rekey_pending = false;
         return;
+    }
     /* Entries hashed under the old key (a map filled before its cluster's
-     * key came): place them again. Out of memory, the map keeps its own
-     * key, and its SCAN cursors stay this member's own. */
-    if (map_rehash(m, m->mask + 1) == 0)
-        return;
-    m->k0 = o0;
-    m->k1 = o1;
-    m->shared_key = false;
+     * key came): a migration to a table under the new one, after the one
+     * under way if any. */
+    m->next_k0 = k0;
+    m->next_k1 = k1;
+    m->rekey_pending = true;
+    if (!m->old)
+        start_rekey(m);
 }
 
 bool kv_map_key(const struct kv_map *m, uint8_t out[KV_MAP_KEY_BYTES])
 {
     if (!m->shared_key)
         return false;
+    uint64_t k0 = m->rekey_pending ? m->next_k0 : m->k0;
+    uint64_t k1 = m->rekey_pending ? m->next_k1 : m->k1;
     for (int i = 0; i < 8; i++) {
-        out[i] = (uint8_t)(m->k0 >> (8 * i));
-        out[8 + i] = (uint8_t)(m->k1 >> (8 * i));
+        out[i] = (uint8_t)(k0 >> (8 * i));
+        out[8 + i] = (uint8_t)(k1 >> (8 * i));
     }
     return true;
 }
@@ -523,36 +645,55 @@ struct kv_map_entry *kv_map_get(const struct kv_map *m, const char *key, size_t 
     uint64_t h = map_hash(m, key, len);
     uint64_t v = m->slots[map_find(m, key, len, h)];
     if (__builtin_expect(!v && m->old != NULL, 0)) {
-        const uint64_t *o = old_find(m, key, len, h);
+        const uint64_t *o = old_find(m, key, len, old_hash(m, key, len, h));
         v = o ? *o : 0;
     }
     return slot_entry(m, v);
 }
 
-/* The empty slot of the new table for key after growing (finishing first
- * the growth under way, if any: see map.h for why none is), or NULL when
- * out of memory. */
-static uint64_t *grown_slot(struct kv_map *m, const char *key, size_t len, uint64_t h)
+/* Whether a full table waits to grow: while a snapshot child runs, until
+ * the hard limit. */
+static inline bool postponed(const struct kv_map *m)
 {
-    migrate(m, SIZE_MAX);
-    if (grow(m, (m->mask + 1) * 2) != 0)
+    return kv_map_child_running() && !MAP_HARD(m);
+}
+
+/* The empty slot of the new table for key after growing (finishing first
+ * the migration under way, if any: see map.h for why none is), or NULL
+ * when out of memory; the growth's first step unless the put has taken
+ * one. The key stays the same (h holds). */
+static uint64_t *grown_slot(struct kv_map *m, const char *key, size_t len, uint64_t h, bool step)
+{
+    migrate(m, SIZE_MAX, SIZE_MAX);
+    if (start(m, (m->mask + 1) * 2, m->k0, m->k1) != 0)
         return NULL;
-    migrate(m, KV_MAP_STEP_SLOTS);
+    if (step)
+        op_step(m);
     return &m->slots[map_find(m, key, len, h)];
 }
 
-/* While growing: a step of the move, then key's slot in either table, or
- * the empty slot of the new table where it goes. */
-static uint64_t *migrating_slot(struct kv_map *m, const char *key, size_t len, uint64_t h)
+/* While migrating: a step of the move, then key's slot in either table,
+ * or the empty slot of the new table where it goes. *h becomes the hash
+ * the slot's tag takes: the key's under the old table's key for a slot
+ * there (they differ while re-keying). */
+static uint64_t *migrating_slot(struct kv_map *m, const char *key, size_t len, uint64_t *hp)
 {
-    migrate(m, KV_MAP_STEP_SLOTS);
+    uint64_t h = *hp;
+    op_step(m);
     size_t i = map_find(m, key, len, h);
     if (m->slots[i])
         return &m->slots[i];
-    uint64_t *o = m->old ? old_find(m, key, len, h) : NULL;
-    if (o)
+    uint64_t ho = m->old ? old_hash(m, key, len, h) : h;
+    uint64_t *o = m->old ? old_find(m, key, len, ho) : NULL;
+    if (o) {
+        *hp = ho;
         return o;
-    return MAP_FULL(m) ? grown_slot(m, key, len, h) : &m->slots[i];
+    }
+    /* Past the hard limit with the move unfinished: never, by map.h's
+     * count; should it be, the move finishes first. */
+    if (m->old ? MAP_HARD(m) : (MAP_FULL(m) && !postponed(m)))
+        return grown_slot(m, key, len, h, false);
+    return &m->slots[i];
 }
 
 struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, uint8_t type,
@@ -560,13 +701,16 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
 {
     if (len > UINT32_MAX || value_len > UINT32_MAX)
         return NULL;
+    if (__builtin_expect(m->rekey_pending && !m->old, 0))
+        start_rekey(m);
     uint64_t h = map_hash(m, key, len);
     uint64_t *slot;
     if (__builtin_expect(m->old != NULL, 0)) {
-        slot = migrating_slot(m, key, len, h);
+        slot = migrating_slot(m, key, len, &h);
     } else {
         size_t i = map_find(m, key, len, h);
-        slot = !m->slots[i] && MAP_FULL(m) ? grown_slot(m, key, len, h) : &m->slots[i];
+        slot = !m->slots[i] && MAP_FULL(m) && !postponed(m) ? grown_slot(m, key, len, h, true)
+                                                             : &m->slots[i];
     }
     if (!slot)
         return NULL;
@@ -593,14 +737,17 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     return e;
 }
 
-/* Empty slot i of a table (mask, shift): pull later members of its run
- * back over the hole, each only if its home slot does not lie cyclically
- * in (hole, j]. */
-static void shift_out(struct kv_map *m, uint64_t *slots, size_t mask, unsigned shift, size_t i)
+/* Empty slot i of a table (mask, shift, hash key k0, k1): pull later
+ * members of its run back over the hole, each only if its home slot does
+ * not lie cyclically in (hole, j]. */
+static void shift_out(struct kv_map *m, uint64_t *slots, size_t mask, unsigned shift,
+                      uint64_t k0, uint64_t k1, size_t i)
 {
     size_t hole = i;
     for (size_t j = (i + 1) & mask; slots[j]; j = (j + 1) & mask) {
-        size_t h = bucket_home_in(m, entry_hash(m, slot_entry(m, slots[j])) & mask, mask, shift);
+        const struct kv_map_entry *e = slot_entry(m, slots[j]);
+        uint64_t eh = siphash13(k0, k1, kv_entry_key(e), kv_entry_key_len(e));
+        size_t h = bucket_home_in(m, eh & mask, mask, shift);
         if (((j - h) & mask) >= ((j - hole) & mask)) {
             slots[hole] = slots[j];
             hole = j;
@@ -611,22 +758,22 @@ static void shift_out(struct kv_map *m, uint64_t *slots, size_t mask, unsigned s
 
 static int del_migrating(struct kv_map *m, const char *key, size_t len, uint64_t h)
 {
-    migrate(m, KV_MAP_STEP_SLOTS);
+    op_step(m);
     size_t i = map_find(m, key, len, h);
     if (m->slots[i]) {
         entry_free(m, slot_entry(m, m->slots[i]));
         m->size--;
-        shift_out(m, m->slots, m->mask, m->perm_shift, i);
+        shift_out(m, m->slots, m->mask, m->perm_shift, m->k0, m->k1, i);
         return 1;
     }
-    uint64_t *o = m->old ? old_find(m, key, len, h) : NULL;
+    uint64_t *o = m->old ? old_find(m, key, len, old_hash(m, key, len, h)) : NULL;
     if (!o)
         return 0;
     entry_free(m, slot_entry(m, *o));
     m->size--;
     /* The run after the hole ends before the moved stretch (empty, and
      * begun at an empty slot): the shift never carries an entry into it. */
-    shift_out(m, m->old, m->old_mask, m->old_shift, (size_t)(o - m->old));
+    shift_out(m, m->old, m->old_mask, m->old_shift, m->old_k0, m->old_k1, (size_t)(o - m->old));
     if (--m->old_size == 0) {
         free(m->old);
         m->old = NULL;
@@ -636,6 +783,8 @@ static int del_migrating(struct kv_map *m, const char *key, size_t len, uint64_t
 
 int kv_map_del(struct kv_map *m, const char *key, size_t len)
 {
+    if (__builtin_expect(m->rekey_pending && !m->old, 0))
+        start_rekey(m);
     uint64_t h = map_hash(m, key, len);
     if (__builtin_expect(m->old != NULL, 0))
         return del_migrating(m, key, len, h);
@@ -644,7 +793,11 @@ int kv_map_del(struct kv_map *m, const char *key, size_t len)
         return 0;
     entry_free(m, slot_entry(m, m->slots[i]));
     m->size--;
-    shift_out(m, m->slots, m->mask, m->perm_shift, i);
+    shift_out(m, m->slots, m->mask, m->perm_shift, m->k0, m->k1, i);
+    /* Mass deletion: the table shrinks, a step at a time (not while a
+     * snapshot child shares its pages). */
+    if (__builtin_expect(MAP_SPARSE(m), 0) && !kv_map_child_running())
+        (void)start(m, shrunk_size(m), m->k0, m->k1);
     return 1;
 }
 
@@ -676,16 +829,17 @@ static uint64_t reverse_bits(uint64_t v)
     return (v >> 32) | (v << 32);
 }
 
-/* Bucket b of one table (mask): the entries on the run from slot i whose
- * hash falls in b (linear probing never leaves a gap between an entry and
- * where its bucket's run starts), each passed to fn; their count. */
+/* Bucket b of one table (mask, hash key k0, k1): the entries on the run
+ * from slot i whose hash falls in b (linear probing never leaves a gap
+ * between an entry and where its bucket's run starts), each passed to fn;
+ * their count. */
 static uint64_t scan_run(const struct kv_map *m, const uint64_t *slots, size_t mask, size_t i,
-                         uint64_t b, kv_map_visit_fn fn, void *ctx)
+                         uint64_t b, uint64_t k0, uint64_t k1, kv_map_visit_fn fn, void *ctx)
 {
     uint64_t n = 0;
     for (; slots[i]; i = (i + 1) & mask) {
         const struct kv_map_entry *e = slot_entry(m, slots[i]);
-        if ((entry_hash(m, e) & mask) == b) {
+        if ((siphash13(k0, k1, kv_entry_key(e), kv_entry_key_len(e)) & mask) == b) {
             fn(ctx, e);
             n++;
         }
@@ -693,29 +847,34 @@ static uint64_t scan_run(const struct kv_map *m, const uint64_t *slots, size_t m
     return n;
 }
 
-/* While growing, bucket b of the smaller (old) table's size, wherever its
- * keys are: b in the old table, and in the new one each bucket that b
- * expands to (b with every value of the bits the new mask adds). */
-static uint64_t scan_both(const struct kv_map *m, uint64_t b, kv_map_visit_fn fn, void *ctx)
+/* While migrating, bucket b of the smaller table's size (mask small),
+ * wherever its keys are: in each table, b itself if the table is the
+ * smaller, else every bucket b expands to (b with every value of the
+ * bits the larger mask adds). */
+static uint64_t scan_both(const struct kv_map *m, uint64_t b, uint64_t small, kv_map_visit_fn fn,
+                          void *ctx)
 {
-    uint64_t n = scan_run(m, m->old, m->old_mask, old_bucket_start(m, b), b, fn, ctx);
-    uint64_t added = m->mask & ~(uint64_t)m->old_mask;
-    for (uint64_t hi = 0; hi <= added; hi += m->old_mask + 1)
-        n += scan_run(m, m->slots, m->mask, bucket_home(m, b | hi), b | hi, fn, ctx);
+    uint64_t n = 0;
+    for (uint64_t hi = 0; hi <= (m->old_mask & ~small); hi += small + 1)
+        n += scan_run(m, m->old, m->old_mask, old_bucket_start(m, b | hi), b | hi, m->old_k0,
+                      m->old_k1, fn, ctx);
+    for (uint64_t hi = 0; hi <= (m->mask & ~small); hi += small + 1)
+        n += scan_run(m, m->slots, m->mask, bucket_home(m, b | hi), b | hi, m->k0, m->k1, fn, ctx);
     return n;
 }
 
 uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
                      uint64_t max_buckets, kv_map_visit_fn fn, void *ctx)
 {
-    /* Growing, the map walks the buckets of the smaller table's size. */
-    uint64_t mask = m->old ? m->old_mask : m->mask, entries = 0, buckets = 0;
+    /* Migrating, the map walks the buckets of the smaller table's size. */
+    uint64_t mask = m->old && m->old_mask < m->mask ? m->old_mask : m->mask;
+    uint64_t entries = 0, buckets = 0;
     do {
         uint64_t b = cursor & mask;
         if (__builtin_expect(m->old != NULL, 0))
-            entries += scan_both(m, b, fn, ctx);
+            entries += scan_both(m, b, mask, fn, ctx);
         else
-            entries += scan_run(m, m->slots, mask, bucket_home(m, b), b, fn, ctx);
+            entries += scan_run(m, m->slots, mask, bucket_home(m, b), b, m->k0, m->k1, fn, ctx);
         buckets++;
         /* The next bucket in reverse-binary order: set the bits above the
          * mask, so that the increment of the reversed cursor carries into

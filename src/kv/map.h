@@ -53,55 +53,99 @@
  * slots, the attack linear probing would otherwise fear (a run filled by
  * keys of neighbouring buckets).
  *
- * Growth, a bounded step at a time. Past 70% full the slot table doubles
- * (tables never shrink), but no call moves every entry: moving 734,000
- * keys at once took 0.5 to 2.6 s on the event loop, long enough for a
- * leader to lose its followers. Growth allocates the new table, keeps the
- * current one as the old table, and moves entries across in steps: each
- * put and delete moves the entries of KV_MAP_STEP_SLOTS (4) old slots, and
- * the event loop calls kv_map_rehash_step while kv_map_rehashing()
- * (replica_flush: REPLICA_REHASH_SLOTS = 4096 slots, at most once a ms;
- * under a millisecond of CPU). Lookups move nothing (const to them). The
- * bound: a put or delete moves at most 4 entries, and at most 4
- * deadlines in the deadline table (expires.h, grown the same way); a
- * kv_map_rehash_step(m, n) at most n entries and n deadlines. Only
- * kv_map_set_key and kv_map_reserve finish a growth at once: they come on
- * an empty or nearly empty map (the cluster's key, a snapshot's load).
- * One growth is over before the next is due: it starts with 0.7 N
- * entries of an N-slot table in 2N slots; the new table is 70% full only
- * after 0.7 N more entries, whose puts have moved 2.8 N >= N old slots
- * (a put that found it otherwise would finish the growth first). While
- * growing, both tables exist (the slot arrays take 1.5 times the new
- * one's size); the old one is freed when its last entry leaves.
+ * Growth, shrinking and re-keying, a bounded step at a time. Past 70%
+ * full the slot table doubles; below 1/8 full (and above 64 slots) it
+ * shrinks to a quarter (so it is then under half full: growth and shrink
+ * are far apart); given the cluster's key (kv_map_set_key) while holding
+ * entries, it moves to a table under that key. No call moves every
+ * entry: moving 734,000 keys at once took 0.5 to 2.6 s on the event
+ * loop, long enough for a leader to lose its followers. Each of the three
+ * is one migration: a new table is allocated, the current one is kept as
+ * the old table, and entries move across in steps: each put and delete
+ * moves at most KV_MAP_STEP_SLOTS (4) entries, visiting at most 64 old
+ * slots, and the event loop calls kv_map_rehash_step while
+ * kv_map_rehashing() (replica_flush: REPLICA_REHASH_SLOTS = 4096
+ * entries, at most once a ms; under a millisecond of CPU), which also
+ * starts a shrink left after the last delete (its first steps into a
+ * table over 1 MiB touch its pages in order instead, 1 MiB a step: moved
+ * entries land at random slots, and faulting most of a fresh table's
+ * pages in one step took 37 ms at 2^21 slots). Lookups move nothing (const
+ * to them). The bound: a put or delete moves at most 4 entries, and at
+ * most 4 deadlines in the deadline table (expires.h, migrated the same
+ * way); a kv_map_rehash_step(m, n) at most n entries and n deadlines.
+ * Only kv_map_reserve finishes one at once (on an empty map, before a
+ * snapshot's load); kv_map_clear returns to 64 slots.
  *
- * While growing, a lookup reads the new table, then the old one; a new
- * key goes into the new table, a key still in the old one is replaced in
- * place, a delete takes the key from whichever holds it. The old table
+ * The new table never fills first, so no put has to finish a migration:
+ * with n entries to move out of T old slots, the puts and deletes of at
+ * most n/4 + T/64 operations finish it. A growth starts at 0.7 N entries
+ * in 2N slots, whose puts reach 70% of the new table only after 0.7 N
+ * more (0.19 N would do); a shrink of T slots starts below T/8 entries
+ * in T/4 slots (at most half full), and T/64 + T/32 = 0.19 (T/4) ops come
+ * before the 0.2 (T/4) puts that fill it to 70%; a re-key goes to a table
+ * at most half full (the same size, or double), and 0.14 of its size in
+ * ops come before the 0.2 that fill it to 70%. A put that finds the new
+ * table past 90% with the move unfinished (never, by this count)
+ * finishes it and grows; past 70% it only goes on.
+ *
+ * Snapshot children. A snapshot (or backup) is written by a forked child
+ * (bgsave.h) that shares the parent's pages copy-on-write: every slot a
+ * migration writes copies the 4 KiB page under it (up to 24 MB of slot
+ * tables at 1M keys for one growth). While a child runs
+ * (kv_map_snapshot_child, set by the server around the fork), as Redis
+ * postpones dict resizes during BGSAVE: no shrink starts; a growth waits
+ * until the table is 90% full (a miss then probes about 50 slots, read in
+ * order, instead of 6: slower, not broken; and the last 10% leave room
+ * for the move); a migration under way pauses while the table taking new
+ * keys is below 60%, then goes on, and by the count above ends before
+ * that table passes 90% (from 60% of 2N there are 0.6 N puts for at most
+ * 0.24 N operations' moves; from 60% of a shrunk table 0.3 for 0.19, of a
+ * re-keyed one 0.3 for 0.14 or less). The next step after the child is
+ * reaped starts what waited. Measured (bench/map_bench.c fork, 1M keys):
+ * with a growth due when the child forks, 100,000 new keys took 5,568
+ * minor faults and 219-249 ms of CPU, against 7,618 and 488-548 ms when
+ * the map did not know of the child (the 8 MB old table copied, the
+ * 734,000 entries moved meanwhile); overwrites cost the same either way
+ * (27,400 faults: the entries' own pages).
+ *
+ * While migrating, a lookup reads the new table, then the old one (under
+ * the old key, hashing the key again while re-keying); a new key goes
+ * into the new table, a key still in the old one is replaced in place, a
+ * delete takes the key from whichever holds it. The old table
  * is moved in slot order from one of its empty slots, p, on (wrapping), so
  * its moved stretch [p, p + done) is all empty, and because no run
  * crossed the empty p, an entry still there whose home lies in the
  * stretch sits in the run that starts at the stretch's end: lookups and
- * SCAN in the old table start there instead. Deletion there shifts back
+ * SCAN in the old table start there instead (the old table is at most
+ * 90% full, so the empty p exists, whatever its size against the new). Deletion there shifts back
  * as usual: the run after the hole ends at the latest at the stretch
  * (empty), so nothing is shifted into it or around the table's end behind
  * it, and no tombstones are needed. kv_map_next visits the new table's
  * slots and then the old one's (each entry once); kv_map_pick draws over
  * the slots of both (each entry alike); kv_map_bytes counts both.
  *
- * SCAN while growing walks the buckets of the smaller (old) table's size,
- * m0: for the cursor's bucket b it takes b in the old table and, in the
- * new table, each bucket b expands to (b plus every value of the bits the
- * new mask adds). Those are exactly the keys whose hash is b under m0,
- * wherever they sit at the time of the call, which is what one call on a
- * settled table of the smaller size returns; the cursor then advances in
- * m0's reverse-binary order. So, for the guarantee above, a growing map is
- * a table of its smaller size, and the argument between calls on tables
- * of different sizes holds unchanged: a cursor passes between growing
- * and settled members, of any sizes, and a growth may start or end
- * between two calls, and each key present throughout still comes back.
+ * SCAN while migrating walks the buckets of the smaller table's size, m0
+ * (the old one's when growing, the new one's when shrinking): for the
+ * cursor's bucket b it takes b in the smaller table and, in the larger,
+ * each bucket b expands to (b plus every value of the bits its mask
+ * adds). Those are exactly the keys whose hash is b under m0, wherever
+ * they sit at the time of the call, which is what one call on a settled
+ * table of the smaller size returns; the cursor then advances in m0's
+ * reverse-binary order. So, for the guarantee above, a migrating map is a
+ * table of its smaller size, and the argument between calls on tables of
+ * different sizes holds unchanged: a cursor passes between growing,
+ * shrinking and settled members, of any sizes, and a growth or shrink may
+ * start or end between two calls, and each key present throughout still
+ * comes back. Re-keying is the exception: the two tables hash under
+ * different keys, so a SCAN that overlaps the move (which starts when an
+ * old cluster's or a restored one's first leader applies its key, and
+ * lasts about a ms per 4096 entries) may miss keys moved behind it, as a
+ * SCAN across the key's change always could (cursors made before it are
+ * the member's own).
  *
- * Costs. Memory: one 8-byte slot per key in a table at most 70% full, and
- * nothing else for SCAN. Time: a lookup hashes once and probes the run
+ * Costs. Memory: one 8-byte slot per key in a table at most 70% full (90%
+ * while a snapshot child runs) and at least 1/8 full (or of 64 slots),
+ * and nothing else for SCAN. Time: a lookup hashes once and probes the run
  * (tags rule out nearly every other entry without touching it); while not
  * growing, a put, delete or lookup adds one predictable branch (is an old
  * table there?); growth and deletion hash again the keys they move; a
@@ -199,17 +243,28 @@ struct kv_map {
     bool shared_key;   /* k0, k1 are the cluster's (kv_map_set_key) */
     uint64_t perm_a, perm_d, perm_c; /* the bucket permutation's secret */
     unsigned perm_shift;             /* and its shift: half the mask's bits */
-    /* While growing (see above): the old table, its shift, the entries
-     * still in it, and the moved stretch [old_start, old_start +
-     * old_done) of its slots (all empty). old is NULL otherwise. */
+    /* While migrating (see above): the old table, its shift, its hash
+     * key (the map's but while re-keying), the entries still in it, and
+     * the moved stretch [old_start, old_start + old_done) of its slots
+     * (all empty). old is NULL otherwise. */
     uint64_t *old;
     size_t old_mask, old_size, old_start, old_done;
     unsigned old_shift;
-    size_t moved; /* entries moved by growth so far (tests count them) */
+    uint64_t old_k0, old_k1;
+    /* The cluster's key, given while another migration ran: its own
+     * migration starts when that one ends. */
+    bool rekey_pending;
+    uint64_t next_k0, next_k1;
+    size_t warm;       /* slots of the new table the loop's steps have touched */
+    size_t moved;      /* entries moved by migrations so far (tests count them) */
+    size_t migrations; /* migrations started so far (tests count them) */
 };
 
-/* Slots of the old table a put or delete moves while the map grows. */
+/* Entries a put or delete moves while the map migrates (at most), visiting
+ * at most KV_MAP_SCAN_PER_ENTRY times as many old slots; the loop's
+ * kv_map_rehash_step(m, n) moves at most n, visiting at most 16 n. */
 #define KV_MAP_STEP_SLOTS 4
+#define KV_MAP_SCAN_PER_ENTRY 16
 
 #define KV_MAP_KEY_BYTES 16
 
@@ -248,21 +303,33 @@ size_t kv_map_bytes(const struct kv_map *m);
  * 48 bits (kv_map_put does this itself; tests call it to run that way). */
 void kv_map_drop_tags(struct kv_map *m);
 
-/* Growth's bounded step, for the event loop to call while
- * kv_map_rehashing(): moves the entries of up to max_slots slots of the
- * old slot table and of the old deadline table (so at most 2 * max_slots
+/* A migration's bounded step, for the event loop to call while
+ * kv_map_rehashing(): starts one that is due (a growth postponed while a
+ * snapshot child ran, a shrink, a re-key), then moves up to max_slots
+ * entries of the old slot table, visiting at most 16 * max_slots of its
+ * slots, and as many of the old deadline table (so at most 2 * max_slots
  * entries); the number moved. */
 size_t kv_map_rehash_step(struct kv_map *m, size_t max_slots);
+/* Whether a step has work: a migration under way and not paused, or one
+ * due. */
 bool kv_map_rehashing(const struct kv_map *m);
+
+/* A snapshot (or backup) child was forked (true) or has been reaped
+ * (false); counted, for this process's maps. While one runs, the maps
+ * start no growth below the hard limit (90%) and no shrink, and pause
+ * their migrations while the table taking new keys is below 60%: each
+ * slot written would copy a page the child still shares. */
+void kv_map_snapshot_child(bool running);
+bool kv_map_child_running(void);
 
 /* Entries in slot order (both tables while growing): start with *pos = 0;
  * NULL at the end. The map must not change in between. */
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos);
 
 /* Hash under the cluster's key from now on (the same key on every
- * member), placing again any entries already there (O(N); a map gets its
- * key while empty, from the log's first entry or a snapshot's header).
- * The same key again changes nothing. */
+ * member). Entries already there move to a table under the new key a
+ * bounded step at a time (after a migration under way, if any); an empty
+ * map takes the key at once. The same key again changes nothing. */
 void kv_map_set_key(struct kv_map *m, const uint8_t key[KV_MAP_KEY_BYTES]);
 /* The cluster's key, if the map was given one: true and out filled. */
 bool kv_map_key(const struct kv_map *m, uint8_t out[KV_MAP_KEY_BYTES]);

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kv/map.h"
+
 struct bgsave_result {
     int rc;  /* 0 ok, -1 failed */
     int err; /* errno of the failure */
@@ -165,6 +167,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
     do
         w = waitpid(b->pid, &st, 0);
     while (w < 0 && errno == EINTR);
+    kv_map_snapshot_child(false);
     b->running = false;
     b->write_ns = now_ns() - b->start_ns;
     b->commit_ns = b->commit_loop_ns = 0;
@@ -228,6 +231,7 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
     }
     if (pid == 0)
         child_main(b, kv, fds[1], parent); /* never returns */
+    kv_map_snapshot_child(true); /* the map spares the pages it shares (map.h) */
     b->fork_ns = now_ns() - b->start_ns;
     b->fork_cpu_ns = thread_cpu_ns() - cpu0;
     b->fail_errno = 0;
@@ -244,6 +248,7 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
         snprintf(b->why, sizeof b->why, "uv_poll_init failed");
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
+        kv_map_snapshot_child(false);
         close(b->fd);
         b->fd = -1;
         storage_snapshot_abort(b->storage, &b->job);
@@ -272,6 +277,7 @@ void bgsave_stop(struct bgsave *b)
         kill(b->pid, SIGKILL);
         while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        kv_map_snapshot_child(false);
         b->running = false;
         storage_snapshot_abort(b->storage, &b->job);
     }

@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kv/map.h"
 #include "server/commands.h"
 #include "server/server_internal.h"
 
@@ -82,6 +83,7 @@ static void stop_child(struct backup *b)
         kill(b->pid, SIGKILL);
         while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        kv_map_snapshot_child(false);
     }
     b->pid = 0;
 }
@@ -233,6 +235,7 @@ static void on_child(uv_poll_t *p, int status, int events)
     do
         w = waitpid(b->pid, &st, 0);
     while (w < 0 && errno == EINTR);
+    kv_map_snapshot_child(false);
     b->pid = 0;
     stop_child(b);
     char why[200];
@@ -287,6 +290,7 @@ static void confirmed(struct backup *b)
         child_main(replica_store(s->replica), b->fd, fds[1], parent, b->index, b->term);
     close(fds[1]);
     b->pid = pid;
+    kv_map_snapshot_child(true); /* the map spares the pages it shares (map.h) */
     b->pipe_fd = fds[0];
     b->state = BK_WRITING;
     b->poll = malloc(sizeof *b->poll);
