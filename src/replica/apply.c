@@ -156,10 +156,17 @@ static void serve_read(struct replica *r, uint64_t id, int64_t t)
     p->done = true;
 }
 
+static bool apply_timed(const struct replica *r)
+{
+    return r->config.apply_cpu_ns > 0 && r->config.cpu_clock;
+}
+
 /* The committed entries stay in the core's log until a snapshot at or
  * below `applied` compacts them, so the backlog is read from there. */
 size_t replica_apply_budget(const struct replica *r)
 {
+    if (apply_timed(r) && r->budget_cpu_ns >= r->config.apply_cpu_ns)
+        return 0; /* the time is used up (by one entry at least) */
     size_t batch = r->config.apply_batch ? r->config.apply_batch : REPLICA_DEFAULT_APPLY_BATCH;
     if (r->snapshot_running) {
         size_t snap = r->config.apply_batch_snapshot ? r->config.apply_batch_snapshot
@@ -170,9 +177,27 @@ size_t replica_apply_budget(const struct replica *r)
     return batch > r->budget_applied ? batch - r->budget_applied : 0;
 }
 
+static uint64_t cpu_now(const struct replica *r)
+{
+    return r->config.cpu_clock(r->config.ctx);
+}
+
+static uint64_t fast_now(const struct replica *r)
+{
+    return r->config.fast_clock ? r->config.fast_clock(r->config.ctx) : cpu_now(r);
+}
+
+/* With the time budget: the CPU time since `since` (the latest exact
+ * read, at `fast_since` on the fast clock) is at most the fast clock's
+ * advance, so the exact clock is read only once that could reach the
+ * budget; spent or not, the account is then exact again. */
 void replica_apply_backlog(struct replica *r)
 {
     size_t budget = replica_apply_budget(r);
+    bool timed = apply_timed(r) && budget > 0 && r->applied < r->apply_to;
+    uint64_t since = timed ? cpu_now(r) : 0;
+    uint64_t fast_since = timed && r->config.fast_clock ? fast_now(r) : since;
+    bool exact = true; /* nothing applied since `since` */
     for (size_t k = 0; k < budget && r->applied < r->apply_to; k++) {
         const struct raft_entry *e = raft_entry_at(r->raft, r->applied + 1);
         if (!e) { /* cannot happen: the core keeps what is not applied */
@@ -181,6 +206,23 @@ void replica_apply_backlog(struct replica *r)
         }
         apply_entry(r, e);
         r->budget_applied++;
+        if (!timed)
+            continue;
+        exact = false;
+        uint64_t f = fast_now(r);
+        if (r->budget_cpu_ns + (f > fast_since ? f - fast_since : 0) < r->config.apply_cpu_ns)
+            continue;
+        uint64_t c = r->config.fast_clock ? cpu_now(r) : f;
+        r->budget_cpu_ns += c > since ? c - since : 0;
+        since = c;
+        fast_since = f;
+        exact = true;
+        if (r->budget_cpu_ns >= r->config.apply_cpu_ns)
+            break; /* the rest at the next flush or turn */
+    }
+    if (!exact) {
+        uint64_t c = cpu_now(r);
+        r->budget_cpu_ns += c > since ? c - since : 0;
     }
     if (r->applied < r->apply_to || r->n_deferred_reads == 0)
         return;

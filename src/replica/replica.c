@@ -696,13 +696,21 @@ void replica_turn_end(struct replica *r)
 {
     r->per_turn = true;
     r->budget_applied = 0;
+    r->budget_cpu_ns = 0;
+}
+
+uint64_t replica_turn_apply_cpu_ns(const struct replica *r)
+{
+    return r->budget_cpu_ns;
 }
 
 int replica_flush(struct replica *r, uint64_t now_ms)
 {
     r->now_ms = now_ms;
-    if (!r->per_turn)
+    if (!r->per_turn) {
         r->budget_applied = 0;
+        r->budget_cpu_ns = 0;
+    }
     if (r->failed)
         return r->failed;
     if (r->sync_ended && finish_background_sync(r, now_ms) != 0)

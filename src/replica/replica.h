@@ -211,6 +211,24 @@ struct replica_config {
      * on every core the process runs on), an order of magnitude more than
      * applying it otherwise. 0: REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT. */
     size_t apply_batch_snapshot;
+    /* A bound in time besides the counts: applying stops for the rest of
+     * the flush or turn once it has used apply_cpu_ns of the thread's CPU
+     * time there (summed over the turn's flushes and core updates), and
+     * the backlog goes on at the next one, as above. At least one entry is
+     * applied per flush or turn whatever it costs. Counts alone are the
+     * wrong unit where an entry's cost varies 10-50 times (copy-on-write
+     * under a snapshot child, a fresh page of the map, a script).
+     * The driver's clocks, in ns, so the core and the replica read none:
+     * cpu_clock is the thread's CPU time (exact, but it may be a system
+     * call: 2-7 us on a paravirtualised machine), read when applying
+     * starts and ends in a flush or core update and when the budget may be
+     * spent; fast_clock, optional, is a cheap clock that advances at least
+     * as fast as cpu_clock (the monotonic wall clock does, for one thread),
+     * read after every entry to tell when that may be. Without fast_clock,
+     * cpu_clock is read after every entry. 0 or no cpu_clock: counts only. */
+    uint64_t apply_cpu_ns;
+    uint64_t (*cpu_clock)(void *ctx);
+    uint64_t (*fast_clock)(void *ctx);
     /* DELIBERATE BUG for testing checkers: serve reads from local state on
      * any node, without ReadIndex. Never use in production. */
     bool unsafe_local_reads;
@@ -316,9 +334,13 @@ void replica_tick(struct replica *r, uint64_t now_ms);
 int replica_flush(struct replica *r, uint64_t now_ms);
 
 /* The driver's event-loop turn ended: the apply budget (apply_batch,
- * apply_batch_snapshot) starts afresh. From the first call on, the budget
+ * apply_batch_snapshot, apply_cpu_ns) starts afresh. From the first call on, the budget
  * is per turn rather than per replica_flush(). */
 void replica_turn_end(struct replica *r);
+/* The thread CPU time applying has used since the budget started afresh
+ * (0 without config.cpu_clock): a driver reads it before replica_turn_end()
+ * to tell a slow turn's applying from its other work. */
+uint64_t replica_turn_apply_cpu_ns(const struct replica *r);
 
 /* A background sync begun by config.store->sync_start has ended with rc (0
  * or negative: the replica then fails, as after a failed sync()). Outputs

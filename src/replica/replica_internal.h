@@ -105,9 +105,11 @@ struct replica {
      * backlog, applied apply_batch entries per flush. Reads ready while it
      * lasts wait in deferred_reads (their ids). */
     raft_index apply_to;
-    /* Entries applied since the budget started afresh: at each
+    /* Entries applied, and the thread CPU time (config.cpu_clock) spent
+     * applying them, since the budget started afresh: at each
      * replica_flush(), or at each replica_turn_end() once per_turn. */
     size_t budget_applied;
+    uint64_t budget_cpu_ns;
     bool per_turn;
     uint64_t *deferred_reads;
     size_t n_deferred_reads, cap_deferred_reads;
@@ -191,7 +193,7 @@ void replica_settle_proposals(struct replica *r, raft_index index, raft_term ter
 struct pending_read *replica_find_read(struct replica *r, uint64_t id);
 void replica_pop_done_reads(struct replica *r);
 /* Apply what is left of the budget (apply_batch, or apply_batch_snapshot
- * while a snapshot runs) of the backlog, then serve the reads that waited
+ * while a snapshot runs, and apply_cpu_ns) of the backlog, then serve the reads that waited
  * for it once it is gone. */
 void replica_apply_backlog(struct replica *r);
 /* Entries the budget still allows in this flush or turn. */

@@ -88,6 +88,7 @@ struct server_options {
     size_t snapshot_log_min_bytes; /* ... but never fewer log bytes than this */
     uint64_t apply_batch;      /* committed entries applied per loop turn at most */
     uint64_t apply_batch_snapshot; /* ... while a snapshot child runs (copy-on-write) */
+    uint64_t apply_cpu_ms;     /* --apply-cpu-ms: thread CPU time applying per loop turn at most */
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */

@@ -132,6 +132,8 @@ void server_options_usage(FILE *f)
             "                             (default 0: as fast as the link and the receiver go)\n"
             "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
             "                             (default 4096; a backlog goes on at the next turn)\n"
+            "  --apply-cpu-ms MS          and stop applying in a turn once that took MS of the\n"
+            "                             loop thread's CPU time (default 10; one entry at least)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info); refusals (a client\n"
@@ -194,6 +196,7 @@ static void server_options_default(struct server_options *o)
     o->snapshot_log_min_bytes = 32u << 20;
     o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
     o->apply_batch_snapshot = REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT;
+    o->apply_cpu_ms = 10;
     o->log_level = SLOG_INFO;
     o->protected_mode = true;
     o->tls_auth_clients = TLS_CLIENT_CERT_REQUIRED;
@@ -535,6 +538,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--snapshot-entries", NULL, &o->snapshot_entries},
                 {"--apply-batch", NULL, &o->apply_batch},
                 {"--apply-batch-snapshot", NULL, &o->apply_batch_snapshot},
+                {"--apply-cpu-ms", NULL, &o->apply_cpu_ms},
                 {"--peer-handshake-timeout-ms", NULL, &o->peer_handshake_timeout_ms},
                 {"--metrics-max-clients", &o->metrics_max_clients, NULL},
                 {"--metrics-timeout-ms", NULL, &o->metrics_timeout_ms},

@@ -269,6 +269,7 @@ struct node {
     struct sub *subs;
     size_t n_subs, cap_subs;
     bool resubmitted;
+    uint64_t cpu_ns, cpu_reads; /* the fake CPU clock (snap.apply_cpu_ns) */
     raft_index applied;
     /* A background snapshot: the image taken when it began (as fork()
      * gives the server's child), durable at done_at. */
@@ -976,6 +977,16 @@ static void bg_finish(struct node *nd)
     replica_snapshot_done(nd->r, index, rc, c->now);
 }
 
+/* A CPU clock for the apply budget: each read finds 0.2-2 ms more spent,
+ * so applying stops after a varying number of entries. */
+static uint64_t rp_cpu_clock(void *ctx)
+{
+    struct node *nd = ctx;
+    nd->cpu_reads++;
+    nd->cpu_ns += 200000 + (nd->cpu_reads * 2654435761u) % 1800000;
+    return nd->cpu_ns;
+}
+
 static void node_start(struct node *nd, uint64_t seed)
 {
     struct rcluster *c = nd->c;
@@ -988,6 +999,10 @@ static void node_start(struct node *nd, uint64_t seed)
     rc.ctx = nd;
     rc.snapshot_threshold = c->snap.threshold;
     rc.apply_batch = c->snap.apply_batch;
+    if (c->snap.apply_cpu_ns) {
+        rc.apply_cpu_ns = c->snap.apply_cpu_ns;
+        rc.cpu_clock = rp_cpu_clock;
+    }
     if (c->snap.threshold)
         rc.snapshot_start = bg_start;
     rc.request_timeout_ms = 600;

@@ -91,6 +91,8 @@ struct rcluster_snapshots {
     raft_index threshold;  /* snapshot every this many applied entries; 0: never */
     uint64_t min_ms, max_ms; /* how long each takes */
     size_t apply_batch;    /* replica_config.apply_batch (0: its default) */
+    uint64_t apply_cpu_ns; /* replica_config.apply_cpu_ns, on a fake CPU clock that
+                            * advances 0.2-2 ms a read (0: no time budget) */
     uint32_t chunk_bytes;  /* InstallSnapshot chunk size (0: 64 bytes) */
 };
 

@@ -297,6 +297,10 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
      * core declares ready often wait for a backlog. */
     if (rng_below(&sg, 3) == 0)
         snap.apply_batch = 1 + rng_below(&sg, 4);
+    /* Half of those stop applying on a CPU-time budget too (a fake clock):
+     * entries then go on in the next flush after a varying count. */
+    if (snap.apply_batch % 2 == 0 && snap.apply_batch > 0)
+        snap.apply_cpu_ns = 2000000;
     /* Lagging members catch up by chunked InstallSnapshot: chunks of 8-64
      * bytes, so an image spans several windows; a third of the schedules
      * also drop, duplicate, reorder and corrupt 1-4% of its frames and hit
