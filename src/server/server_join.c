@@ -252,10 +252,13 @@ int server_join(struct server *s, struct member_table *table, uint8_t cluster_id
         tls_ctx_free(ctx);
         return -1;
     }
+    /* A wildcard bind is no address the others can dial: name the port. */
+    const char *h = o->peer_listen_host;
+    bool wild = !h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "[::]") == 0;
     server_log(SLOG_INFO, "join_waiting", "addr=%s:%d join=%s:%d detail=\"waiting for the cluster to dial in: on "
                "its leader run RAFT.NODE ADD %s %s:%d\"",
-               o->peer_listen_host, o->peer_listen_port, o->join_host, o->join_port, o->id, o->peer_listen_host,
-               o->peer_listen_port);
+               o->peer_listen_host, o->peer_listen_port, o->join_host, o->join_port, o->id,
+               wild ? "THIS_HOSTS_ADDRESS" : h, o->peer_listen_port);
     struct sigaction hup = {.sa_handler = join_on_hup}; /* no SA_RESTART: accept() returns EINTR */
     sigemptyset(&hup.sa_mask);
     sigaction(SIGHUP, &hup, NULL);
