@@ -7,8 +7,12 @@
  * checks, then the core's: not leader, a change in progress, the leader's
  * term not committed yet), and a refused one gets -ERR with the reason.
  * The new member table rides in the CONFIG entry (server_members.c).
+ * ADD also resolves the new address: one that does not resolve, or that
+ * reaches a member already there under another spelling, is refused.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -141,6 +145,67 @@ void server_member_op_abort(struct server *s, const char *why)
         finish(s, false, why);
 }
 
+/* One resolved address of HOST:PORT equal to one of `other`'s; -1 when
+ * HOST:PORT does not resolve (err filled), 0 when none is shared, 1 when
+ * one is (its text in `same`). */
+static int addr_shared(const char *host, int port, const char *ohost, int oport, char *same, size_t same_cap,
+                       char *err, size_t err_cap)
+{
+    char ps[16], ops[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    snprintf(ops, sizeof ops, "%d", oport);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *a = NULL, *b = NULL;
+    int rc = getaddrinfo(host, ps, &hints, &a);
+    if (rc != 0) {
+        snprintf(err, err_cap, "%s", gai_strerror(rc));
+        return -1;
+    }
+    int found = 0;
+    if (ohost && getaddrinfo(ohost, ops, &hints, &b) == 0) {
+        for (const struct addrinfo *x = a; x && !found; x = x->ai_next)
+            for (const struct addrinfo *y = b; y && !found; y = y->ai_next) {
+                if (x->ai_family != y->ai_family || x->ai_addrlen != y->ai_addrlen ||
+                    memcmp(x->ai_addr, y->ai_addr, x->ai_addrlen) != 0)
+                    continue;
+                char h[INET6_ADDRSTRLEN] = "?";
+                const void *in = x->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)x->ai_addr)->sin_addr
+                                                         : (const void *)&((struct sockaddr_in6 *)x->ai_addr)->sin6_addr;
+                inet_ntop(x->ai_family, in, h, sizeof h);
+                snprintf(same, same_cap, "%s:%d", h, port);
+                found = 1;
+            }
+        freeaddrinfo(b);
+    }
+    freeaddrinfo(a);
+    return found;
+}
+
+/* The new member's address must resolve, and to no address a member
+ * already has under another spelling (localhost for 127.0.0.1, a second
+ * DNS name): the others would dial that member under the new name. The
+ * lookups block the event loop, as the peer links' own do when the table
+ * changes: give addresses, or names the resolver answers at once. */
+static int check_add_addr(const struct server *s, const char *host, int port, char *why, size_t cap)
+{
+    char same[INET6_ADDRSTRLEN + 8], err[128];
+    if (addr_shared(host, port, NULL, 0, same, sizeof same, err, sizeof err) < 0) {
+        snprintf(why, cap, "cannot resolve %s: %s", host, err);
+        return -1;
+    }
+    for (int id = 0; id < RAFT_MAX_NODES; id++) {
+        const struct member_entry *e = &s->members.m[id];
+        if (!e->used || (e->port != port))
+            continue;
+        if (addr_shared(host, port, e->host, e->port, same, sizeof same, err, sizeof err) == 1) {
+            snprintf(why, cap, "address %s:%d is already %s's (%s:%d: both are %s)", host, port, e->name, e->host,
+                     e->port, same);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void arg_text(const struct resp_request *q, size_t i, char *out, size_t cap)
 {
     size_t n = q->argl[i] < cap - 1 ? q->argl[i] : cap - 1;
@@ -232,6 +297,8 @@ void cmd_raft_node(struct cmd_ctx *x)
         char host[MEMBER_MAX_HOST + 1];
         int port;
         id = member_check_add(&s->members, conf, name, q->argv[3], q->argl[3], host, &port, why, sizeof why);
+        if (id >= 0 && check_add_addr(s, host, port, why, sizeof why) != 0)
+            id = -1;
         if (id < 0) {
             reply_err(r, "ERR %s", why);
             return;

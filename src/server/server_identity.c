@@ -238,7 +238,11 @@ bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, cons
     cluster_id_hex(h->cluster_id, theirs);
     server_log_limited(SLOG_ERROR, "peer_refused",
                "reason=cluster_id_mismatch peer=%s addr=%s ours=%s theirs=%s"
-               " detail=\"%s belongs to another cluster (its data directory holds that cluster's state); its connections are closed. If %s was meant to rejoin this cluster, empty its data directory\"",
-               h->sender, server_addr_text(tcp, addr, sizeof addr), ours, theirs, h->sender, h->sender);
+               " detail=\"%s and this member hold the data of two different clusters; its connections are closed. "
+               "Compare cluster_id (INFO server) on every member: the members that differ from the majority are the "
+               "wrong ones. One made by raftkv restore: restore it again with the same FILE and --cluster-token as "
+               "the others. Otherwise replace each wrong one (docs/OPERATIONS.md, Replace): emptying the directory of a voter "
+               "started with --peers would make it vote without its data\"",
+               h->sender, server_addr_text(tcp, addr, sizeof addr), ours, theirs, h->sender);
     return false;
 }

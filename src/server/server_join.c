@@ -8,13 +8,17 @@
  * must hold this member and a member at HOST:PORT (the address given to
  * --join), so a member is never taken into a cluster the operator did not
  * name. Then the connection closes, the normal start goes on as a
- * learner, and the member redials when its backoff ends.
+ * learner, and the member redials when its backoff ends. A table that
+ * holds this member as a voter is refused (a voter whose disk was wiped:
+ * it waits to be removed and added again), and SIGHUP while waiting
+ * reopens --log-file instead of ending the process.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -47,7 +51,32 @@ static int send_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* Serve one inbound connection: 0 with *out filled, -1 (why) otherwise. */
+/* SIGHUP while waiting (before the event loop's handler exists): reopen
+ * --log-file, as the running server does; never stop. */
+static volatile sig_atomic_t join_hup;
+
+static void join_on_hup(int sig)
+{
+    (void)sig;
+    join_hup = 1;
+}
+
+static void join_take_hup(const struct server *s)
+{
+    if (!join_hup)
+        return;
+    join_hup = 0;
+    if (!s->opt.log_file[0])
+        server_log(SLOG_INFO, "sighup", "action=none detail=\"no --log-file to reopen\"");
+    else if (server_log_reopen() != 0)
+        server_log(SLOG_ERROR, "log_reopen_failed", "path=%s reason=\"%s\" detail=\"still writing to the old file\"",
+                   s->opt.log_file, strerror(errno));
+    else
+        server_log(SLOG_INFO, "log_reopened", "path=%s", s->opt.log_file);
+}
+
+/* Serve one inbound connection: 0 with *out filled, -1 (why) otherwise,
+ * -2 when this member must not join before the operator acts (why). */
 static int join_conn(struct server *s, int fd, struct tls_ctx *ctx, struct join_result *out, char *why,
                      size_t why_cap)
 {
@@ -64,6 +93,10 @@ static int join_conn(struct server *s, int fd, struct tls_ctx *ctx, struct join_
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int pr = poll(&p, 1, JOIN_CONN_TIMEOUT_MS);
+        if (pr < 0 && errno == EINTR) {
+            join_take_hup(s);
+            continue;
+        }
         if (pr <= 0) {
             snprintf(why, why_cap, "nothing received within %d ms", JOIN_CONN_TIMEOUT_MS);
             break;
@@ -149,6 +182,21 @@ static int join_conn(struct server *s, int fd, struct tls_ctx *ctx, struct join_
                          s->opt.id);
                 goto done;
             }
+            if (out->table.m[self].role == RAFT_VOTER) {
+                /* Only a learner joins: ADD makes one, and a voter's promotion
+                 * needs a log it acknowledged. A voter of that name joining
+                 * with an empty directory lost that log (a wiped disk): were
+                 * it let in, it would vote without the entries it helped
+                 * commit. It waits until it is removed and added again. */
+                snprintf(why, why_cap,
+                         "the table of %s (index %" PRIu64 ") holds %s as a voter: this member was a voter and "
+                         "its data directory is empty now (it lost its data), so it must not take part again "
+                         "under the old membership; on the leader run RAFT.NODE REMOVE %s, then RAFT.NODE ADD "
+                         "%s HOST:PORT, and this member joins as a new learner (docs/OPERATIONS.md, Replace)",
+                         out->sender, (uint64_t)index, s->opt.id, s->opt.id, s->opt.id);
+                rc = -2;
+                goto done;
+            }
             if (member_table_find_addr(&out->table, s->opt.join_host, s->opt.join_port) < 0) {
                 snprintf(why, why_cap, "no member of %s's cluster is at --join %s:%d", out->sender,
                          s->opt.join_host, s->opt.join_port);
@@ -204,18 +252,26 @@ int server_join(struct server *s, struct member_table *table, uint8_t cluster_id
         tls_ctx_free(ctx);
         return -1;
     }
+    /* A wildcard bind is no address the others can dial: name the port. */
+    const char *h = o->peer_listen_host;
+    bool wild = !h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "[::]") == 0;
     server_log(SLOG_INFO, "join_waiting", "addr=%s:%d join=%s:%d detail=\"waiting for the cluster to dial in: on "
                "its leader run RAFT.NODE ADD %s %s:%d\"",
-               o->peer_listen_host, o->peer_listen_port, o->join_host, o->join_port, o->id, o->peer_listen_host,
-               o->peer_listen_port);
+               o->peer_listen_host, o->peer_listen_port, o->join_host, o->join_port, o->id,
+               wild ? "THIS_HOSTS_ADDRESS" : h, o->peer_listen_port);
+    struct sigaction hup = {.sa_handler = join_on_hup}; /* no SA_RESTART: accept() returns EINTR */
+    sigemptyset(&hup.sa_mask);
+    sigaction(SIGHUP, &hup, NULL);
     int rc = -1;
     for (;;) {
         struct sockaddr_storage from;
         socklen_t fl = sizeof from;
         int fd = accept(lfd, (struct sockaddr *)&from, &fl);
         if (fd < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR) {
+                join_take_hup(s);
                 continue;
+            }
             server_log(SLOG_ERROR, "join_failed", "reason=\"accept: %s\"", strerror(errno));
             break;
         }
@@ -234,7 +290,7 @@ int server_join(struct server *s, struct member_table *table, uint8_t cluster_id
             rc = 0;
             break;
         }
-        server_log_limited(SLOG_WARN, "join_refused", "reason=\"%s\"", why);
+        server_log_limited(ok == -2 ? SLOG_ERROR : SLOG_WARN, "join_refused", "reason=\"%s\"", why);
     }
     close(lfd);
     tls_ctx_free(ctx);

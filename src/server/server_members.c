@@ -247,7 +247,11 @@ void server_members_sync(struct server *s)
 
 uint64_t server_members_deadline(const struct server *s)
 {
-    if (!s->removed_since_ms)
+    /* Once it shuts down the deadline is spent: a past one would re-arm
+     * the tick timer at 0 ms for ever, and libuv runs such a timer again
+     * in the same turn without updating its clock, so the member spun
+     * and never finished (a removed leader). */
+    if (!s->removed_since_ms || s->shutting_down)
         return UINT64_MAX;
     return s->removed_since_ms + 2 * s->opt.election_timeout_ms;
 }

@@ -364,6 +364,7 @@ static int server_options_file(struct server_options *o, const char *path, int d
 static int server_options_apply(struct server_options *o, int argc, char **argv, int depth)
 {
     const char *peers = NULL;
+    bool join_here = false; /* --join among these arguments */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -411,11 +412,19 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
         } else if (strcmp(a, "--join") == 0) {
             bad = parse_hostport(v, o->join_host, sizeof o->join_host, &o->join_port) != 0;
             o->join_set = !bad;
+            join_here = true;
+            if (depth == 0 && !peers) { /* the command line's --join overrides a config file's peers */
+                o->n_nodes = 0;
+                memset(o->names, 0, sizeof o->names);
+                o->peers_text[0] = '\0';
+            }
         } else if (strcmp(a, "--auto-promote-lag") == 0) {
             bad = parse_u64(v, &o->auto_promote_lag) != 0;
         } else if (strcmp(a, "--peers") == 0) {
             peers = v;
             bad = parse_peers(o, v) != 0;
+            if (depth == 0 && !bad && o->join_set && !join_here)
+                o->join_set = false; /* and its --peers a config file's join */
         } else if (strcmp(a, "--listen") == 0) {
             bad = parse_hostport_z(v, o->listen_host, sizeof o->listen_host, &o->listen_port, true) != 0;
             o->listen_set = !bad;

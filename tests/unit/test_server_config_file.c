@@ -348,3 +348,41 @@ Test(config_file, catchup_append_options_default_parse_and_refuse_bad_values)
     cr_assert_eq(parse_capture(&o, 12, base, err, sizeof err), 64, "an APPEND that no member would accept");
     cr_assert(strstr(err, "--max-frame-bytes"), "says why: %s", err);
 }
+
+/* The sample configuration names `peers`; a member that joins is started
+ * from the same file with --join on the command line, which overrides the
+ * file's peers (and a command line's --peers a file's join), while both on
+ * the command line still exclude each other (exit 64). */
+Test(config_file, command_line_join_overrides_file_peers)
+{
+    const char *path = write_conf("id n4\n"
+                                  "peers n1=10.0.0.1:7101,n2=10.0.0.2:7101,n3=10.0.0.3:7101\n"
+                                  "listen 127.0.0.1:7001\n"
+                                  "in-memory yes\n"
+                                  "peer-insecure-plaintext\n");
+    struct server_options o;
+    char err[1024];
+    const char *argv[] = {"serve", "--config", path, "--join", "10.0.0.1:7101", "--peer-listen", "10.0.0.4:7101"};
+    cr_assert_eq(parse_capture(&o, 7, argv, err, sizeof err), 0, "%s", err);
+    cr_assert(o.join_set);
+    cr_assert_str_eq(o.join_host, "10.0.0.1");
+    cr_assert_eq(o.join_port, 7101);
+    cr_assert_eq(o.n_nodes, 0);
+
+    path = write_conf("id n1\n"
+                      "join 10.0.0.2:7101\n"
+                      "peer-listen 10.0.0.1:7101\n"
+                      "listen 127.0.0.1:7001\n"
+                      "in-memory yes\n"
+                      "peer-insecure-plaintext\n");
+    const char *argv2[] = {"serve", "--config", path, "--peers", "n1=10.0.0.1:7101,n2=10.0.0.2:7101"};
+    cr_assert_eq(parse_capture(&o, 5, argv2, err, sizeof err), 0, "%s", err);
+    cr_assert(!o.join_set);
+    cr_assert_eq(o.n_nodes, 2);
+
+    const char *argv3[] = {"serve", "--config", path, "--peers", "n1=10.0.0.1:7101", "--join", "10.0.0.2:7101"};
+    cr_assert_eq(parse_capture(&o, 7, argv3, err, sizeof err), 64);
+    cr_assert(strstr(err, "--join and --peers exclude each other"), "%s", err);
+    const char *argv4[] = {"serve", "--config", path, "--join", "10.0.0.2:7101", "--peers", "n1=10.0.0.1:7101"};
+    cr_assert_eq(parse_capture(&o, 7, argv4, err, sizeof err), 64);
+}
