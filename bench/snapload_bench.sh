@@ -5,7 +5,7 @@
 #   bench/snapload_bench.sh BUILD     KEYS=N (2000000) keys, RUNS=R (3) runs each
 # The keys are key:000000000000 ... (16 bytes) with 100-byte values
 # (printable, pseudo-random from a fixed seed, so Redis's LZF finds nothing
-# to compress), sent once as MSETs of 100 keys (redis-cli --pipe) into a
+# to compress), sent as MSETs of 100 keys (8 in flight) into a
 # durable one-member raftkv and into redis-server. raftkv's image comes out
 # through `raftkv backup` and becomes a data directory with `raftkv restore`
 # (the snapshot and an empty log, so a start loads the snapshot and nothing
@@ -53,21 +53,42 @@ redis_cmd=(redis-server --port "$rp" --bind 127.0.0.1 --dir "$work/redis" --appe
 if [ -z "${DATA:-}" ]; then
 "$raftkv" certs --dir "$work/certs" --members n1 >/dev/null
 
-# --- the keys, once, as RESP ------------------------------------------------------------
-python3 - "$keys" >"$work/keys.resp" <<'PY'
-import random, string, sys
-n = int(sys.argv[1])
+# --- the keys: the same MSETs into either server, 8 in flight ----------------------------
+put_keys() { # put_keys PORT
+  python3 - "$1" "$keys" <<'PY'
+import collections, random, socket, string, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+alnum = (string.ascii_letters + string.digits).encode()
+table = bytes(alnum[i % 62] for i in range(256))
 rnd = random.Random(1)
-alpha = (string.ascii_letters + string.digits).encode()
-out = sys.stdout.buffer
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+pending, errors = collections.deque(), 0
+def answer():
+    global errors
+    line = f.readline()
+    cmd = pending.popleft()
+    if not line.startswith(b"+OK"):  # -UNCERTAIN, -TRYAGAIN: MSET again
+        errors += 1
+        if errors > 1000:
+            sys.exit(f"too many errors: {line!r}")
+        s.sendall(cmd)
+        pending.append(cmd)
 for start in range(0, n, 100):
     m = min(100, n - start)
     parts = [b"*%d\r\n$4\r\nMSET\r\n" % (1 + 2 * m)]
     for i in range(start, start + m):
-        v = bytes(alpha[b % 62] for b in rnd.randbytes(100))
-        parts.append(b"$16\r\nkey:%012d\r\n$100\r\n%s\r\n" % (i, v))
-    out.write(b"".join(parts))
+        parts.append(b"$16\r\nkey:%012d\r\n$100\r\n%s\r\n" % (i, rnd.randbytes(100).translate(table)))
+    cmd = b"".join(parts)
+    s.sendall(cmd)
+    pending.append(cmd)
+    while len(pending) >= 8:
+        answer()
+while pending:
+    answer()
+print(f"{n} keys in {(n + 99) // 100} MSETs, {errors} error answers retried")
 PY
+}
 
 # --- raftkv: one durable member, loaded, backed up, restored -----------------------------
 mkdir -p "$work/load"
@@ -77,7 +98,7 @@ lpid=$!; pids+=($lpid)
 up "$cp"
 for _ in $(seq 1 100); do [ "$(redis-cli -p "$cp" LEADER 2>/dev/null | tr -d '\r')" = n1 ] && break; sleep 0.1; done
 t0=$(date +%s%3N)
-redis-cli -p "$cp" --pipe <"$work/keys.resp" | tail -n 1 | sed 's/^/  raftkv load: /'
+put_keys "$cp" | sed 's/^/  raftkv load: /'
 echo "  raftkv load: $(( $(date +%s%3N) - t0 )) ms, DBSIZE $(redis-cli -p "$cp" DBSIZE | tr -d '\r')"
 "$raftkv" backup --from "127.0.0.1:$cp" "$work/image.snap" >"$work/backup.out" 2>&1 ||
   { echo "raftkv backup failed: $(cat "$work/backup.out")"; exit 1; }
@@ -93,18 +114,17 @@ mkdir -p "$work/redis"
 "${redis_cmd[@]}" >"$work/redis-load.log" 2>&1 &
 rpid=$!; pids+=($rpid)
 up "$rp"
-redis-cli -p "$rp" --pipe <"$work/keys.resp" | tail -n 1 | sed 's/^/  redis load: /'
+put_keys "$rp" | sed 's/^/  redis load: /'
 redis-cli -p "$rp" SAVE >/dev/null
 echo "  redis: DBSIZE $(redis-cli -p "$rp" DBSIZE | tr -d '\r'), dump.rdb $(( $(stat -c %s "$work/redis/dump.rdb") / 1048576 )) MB"
 redis-cli -p "$rp" SHUTDOWN NOSAVE >/dev/null 2>&1; wait "$rpid" 2>/dev/null
-rm -f "$work/keys.resp"
 fi
 
 # --- side by side ------------------------------------------------------------------------
 raftkv_cmd=("$raftkv" serve --id n1 --peers "$peers" --listen "127.0.0.1:$cp" --data-dir "$work/n1"
   --certs-dir "$work/certs" ${RAFTKV_OPTS:-})
-echo "\$ ${raftkv_cmd[*]}"
-echo "\$ ${redis_cmd[*]}"
+echo "\$ $(printf "%q " "${raftkv_cmd[@]}")"
+echo "\$ $(printf "%q " "${redis_cmd[@]}")"
 echo "(start to the first +PONG; CPU and RSS of the process then; page cache $([ "${DROP_CACHES:-0}" = 1 ] && echo dropped || echo warm))"
 # timed NAME PORT LOG CMD...: one start, one result line on stdout
 timed() {
