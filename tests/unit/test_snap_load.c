@@ -282,11 +282,20 @@ Test(snap_load, start_up_loads_the_mapped_file_and_refuses_a_damaged_block)
     kv_store_free(kv);
     storage_close(s);
 
+    /* A file whose name says another index than its header is refused at
+     * the open. */
+    char renamed[512];
+    snprintf(renamed, sizeof renamed, "%s/snap-%020d.snap", dir, 51);
+    cr_assert_eq(rename(path, renamed), 0);
+    struct storage *bad = NULL;
+    char err[512] = "";
+    cr_assert_eq(storage_open(dir, NULL, &bad, &r, err, sizeof err), STORAGE_ERR_CORRUPT);
+    cr_assert_not_null(strstr(err, "at offset 8: index 50 does not match the name"), "%s", err);
+    cr_assert_eq(rename(renamed, path), 0);
+
     /* A damaged header refuses the open itself. */
     tsu_xor_byte(path, (off_t)(at + 16 + 200), 0x08);
     tsu_xor_byte(path, 20, 0x01);
-    struct storage *bad = NULL;
-    char err[512] = "";
     cr_assert_eq(storage_open(dir, NULL, &bad, &r, err, sizeof err), STORAGE_ERR_CORRUPT);
     cr_assert_not_null(strstr(err, "header CRC mismatch"), "%s", err);
     free(b.data);
