@@ -100,7 +100,7 @@ for _ in $(seq 1 100); do [ "$(redis-cli -p "$cp" LEADER 2>/dev/null | tr -d '\r
 t0=$(date +%s%3N)
 put_keys "$cp" | sed 's/^/  raftkv load: /'
 echo "  raftkv load: $(( $(date +%s%3N) - t0 )) ms, DBSIZE $(redis-cli -p "$cp" DBSIZE | tr -d '\r')"
-"$raftkv" backup --from "127.0.0.1:$cp" "$work/image.snap" >"$work/backup.out" 2>&1 ||
+"$raftkv" backup --timeout-ms 1800000 --from "127.0.0.1:$cp" "$work/image.snap" >"$work/backup.out" 2>&1 ||
   { echo "raftkv backup failed: $(cat "$work/backup.out")"; exit 1; }
 kill "$lpid"; wait "$lpid" 2>/dev/null
 "$raftkv" restore "$work/image.snap" --data-dir "$work/n1" --id n1 --peers "$peers" \
