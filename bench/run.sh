@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # run.sh - `make bench`: every figure the README quotes, each with the exact
 # command that produced it. Not a test: nothing here passes or fails on speed.
-#   bench/run.sh BUILD [SECTION...]   sections: node durable net check storage server membership
+#   bench/run.sh BUILD [SECTION...]   sections: node durable net check storage server membership snapload
 # Env: BENCH_SECONDS (default 30) shortens the whirl runs.
 set -u
 build=${1:-build}; shift || true
-sections=${*:-node durable net check storage server membership}
+sections=${*:-node durable net check storage server membership snapload}
 secs=${BENCH_SECONDS:-30}
 store=$(mktemp -d /tmp/raftkv-bench.XXXXXX)
 trap 'rm -rf "$store"' EXIT
@@ -77,6 +77,12 @@ for line in sys.stdin:
     # KEYS=N for a quicker try (default 1,000,000): bench/membership_bench.sh
     echo "== membership (issue 13): writes while a learner catches up through a snapshot; leadership transfers"
     bash bench/membership_bench.sh "$build" 2>&1 | sed 's/^/   /'
+    echo
+    ;;
+  snapload)
+    # KEYS=N (2,000,000), RUNS=R (3): bench/snapload_bench.sh
+    echo "== snapshot load at start beside Redis's RDB load, the same keys (issue 12)"
+    bash bench/snapload_bench.sh "$build" 2>&1 | sed 's/^/   /'
     echo
     ;;
   *) echo "bench: unknown section $s" >&2; exit 64 ;;

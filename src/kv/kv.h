@@ -369,6 +369,10 @@ int kv_snapshot(const struct kv_store *s, uint64_t index, uint64_t term, uint8_t
 struct kv_loader;
 struct kv_loader *kv_loader_new(bool build);
 int kv_loader_feed(struct kv_loader *l, const uint8_t *data, size_t n); /* 0 or -1 */
+/* The whole image at once (a mapped file): the same result as feeding it,
+ * but from 1 MiB on a second thread checks the CRCs while this one builds
+ * the map (kv/snapshot.c). 0 or -1. */
+int kv_loader_load(struct kv_loader *l, const uint8_t *data, size_t len);
 /* 0 (and the header's index and term, either may be NULL) or -1. */
 int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index, uint64_t *term);
 const char *kv_loader_error(const struct kv_loader *l); /* what and at which offset */

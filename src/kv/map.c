@@ -603,6 +603,11 @@ int kv_map_reserve(struct kv_map *m, size_t n)
     return start(m, count, m->k0, m->k1);
 }
 
+void kv_map_prefetch(const struct kv_map *m, const char *key, size_t len)
+{
+    __builtin_prefetch(&m->slots[home(m, map_hash(m, key, len))], 1);
+}
+
 void kv_map_set_key(struct kv_map *m, const uint8_t key[KV_MAP_KEY_BYTES])
 {
     uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);

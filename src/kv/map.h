@@ -286,6 +286,9 @@ int kv_map_del(struct kv_map *m, const char *key, size_t len);
 /* Make room for n entries in all without growing (a snapshot's record
  * count, before loading it): 0, or -1 when out of memory (unchanged). */
 int kv_map_reserve(struct kv_map *m, size_t n);
+/* Fetch into the cache the slot where a put of key starts looking (a
+ * snapshot's loader calls it some keys ahead of their kv_map_put). */
+void kv_map_prefetch(const struct kv_map *m, const char *key, size_t len);
 
 /* e's deadline in ms, 0 for none. */
 int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e);

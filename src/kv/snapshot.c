@@ -17,6 +17,7 @@
  * then the entry's bytes, kv.h; absent before any), all little-endian; a
  * loader passes on names it does not know, and an image without the entry
  * leaves the store with no id. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,8 @@ int kv_snapshot(const struct kv_store *s, uint64_t index, uint64_t term, uint8_t
 
 /* ---- loading ---- */
 
+#define LOAD_AHEAD 8
+
 struct kv_loader {
     struct snap_reader rd;
     struct kv_map map; /* built aside */
@@ -125,6 +128,12 @@ struct kv_loader {
     uint8_t *config; /* the "raft_config" entry's bytes after its index */
     uint32_t config_len;
     uint64_t config_index;
+    /* Records parsed but not yet put: each one's slot is fetched into the
+     * cache when it comes and the record put LOAD_AHEAD records later, so
+     * the slot array's misses overlap. They point into the piece being
+     * read, so they are all put when it ends (on_piece). */
+    struct snap_record ahead[LOAD_AHEAD];
+    size_t n_ahead, ahead_pos;
     char err[240];
 };
 
@@ -244,6 +253,18 @@ static int on_meta(void *ctx, const struct snap_meta *m)
     return 0;
 }
 
+static int put_record(struct kv_loader *l, const struct snap_record *rec)
+{
+    struct kv_map_entry *e = kv_map_put(&l->map, (const char *)rec->key, rec->key_len, rec->type,
+                                        rec->value, rec->value_len);
+    if (!e || kv_map_set_expiry(&l->map, e, (int64_t)rec->expiry_ms) != 0) {
+        snprintf(l->err, sizeof l->err, "out of memory after %zu keys", l->map.size);
+        return -1;
+    }
+    e->version = rec->version;
+    return 0;
+}
+
 /* A JSON record's key must be the canonical text of some JSON value (or
  * lookups would never find it) and its value JSON text; a string record is
  * any bytes. Expiry deadlines are kept even if past: the log's next write
@@ -261,12 +282,33 @@ static int on_record(void *ctx, const struct snap_record *rec)
     l->records++;
     if (!l->build)
         return 0;
-    struct kv_map_entry *e = kv_map_put(&l->map, (const char *)rec->key, rec->key_len, rec->type,
-                                        rec->value, rec->value_len);
-    if (!e || kv_map_set_expiry(&l->map, e, (int64_t)rec->expiry_ms) != 0)
-        return -1;
-    e->version = rec->version;
-    return 0;
+    kv_map_prefetch(&l->map, (const char *)rec->key, rec->key_len);
+    if (l->n_ahead < LOAD_AHEAD) {
+        l->ahead[l->n_ahead++] = *rec;
+        return 0;
+    }
+    struct snap_record *oldest = &l->ahead[l->ahead_pos];
+    int rc = put_record(l, oldest);
+    *oldest = *rec;
+    l->ahead_pos = (l->ahead_pos + 1) % LOAD_AHEAD;
+    return rc;
+}
+
+/* Every record parsed so far into the map, in the image's order. */
+static int put_ahead(struct kv_loader *l)
+{
+    int rc = 0;
+    for (size_t i = 0; i < l->n_ahead && rc == 0; i++)
+        rc = put_record(l, &l->ahead[(l->ahead_pos + i) % LOAD_AHEAD]);
+    l->n_ahead = l->ahead_pos = 0;
+    return rc;
+}
+
+/* A piece of the image ends: the records that point into it go in now. */
+static int on_piece(void *ctx, uint64_t end)
+{
+    (void)end;
+    return put_ahead(ctx);
 }
 
 struct kv_loader *kv_loader_new(bool build)
@@ -280,7 +322,7 @@ struct kv_loader *kv_loader_new(bool build)
     }
     l->build = build;
     static const struct snap_reader_ops ops = {
-        .header = on_header, .meta = on_meta, .record = on_record};;
+        .header = on_header, .meta = on_meta, .record = on_record, .checked = on_piece};
     snap_reader_init(&l->rd, &ops, l);
     return l;
 }
@@ -292,7 +334,7 @@ int kv_loader_feed(struct kv_loader *l, const uint8_t *data, size_t n)
 
 int kv_loader_finish(struct kv_loader *l, struct kv_store *into, uint64_t *index, uint64_t *term)
 {
-    if (snap_reader_finish(&l->rd) != 0)
+    if (snap_reader_finish(&l->rd) != 0 || put_ahead(l) != 0)
         return -1;
     if (l->build && l->map.size != l->records) {
         snprintf(l->err, sizeof l->err, "%llu records hold only %zu distinct keys",
@@ -353,13 +395,117 @@ void kv_loader_free(struct kv_loader *l)
     free(l);
 }
 
+/* ---- a whole image on two threads ----
+ *
+ * A checker thread runs a second reader over the image that checks every
+ * CRC (header, blocks, file) and the framing, and publishes how far the
+ * bytes are checked after each piece; the calling thread feeds the
+ * loader's reader (which then skips the block and file CRCs) only bytes
+ * up to there, so no record of a block whose CRC did not match reaches the
+ * map, and the map is built while the rest is checked. A damaged piece
+ * stops the loader where it starts, with the checker's error; a record the
+ * loader refuses stops the checker. */
+#define KV_LOAD_THREAD_MIN (1u << 20) /* smaller images: one thread */
+
+struct image_check {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t checked; /* the image's bytes before this offset passed */
+    bool done, failed, stop;
+    struct snap_reader rd;
+    const uint8_t *data;
+    size_t len;
+};
+
+static int check_progress(void *ctx, uint64_t end)
+{
+    struct image_check *c = ctx;
+    pthread_mutex_lock(&c->mu);
+    c->checked = end;
+    bool stop = c->stop;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return stop ? -1 : 0;
+}
+
+static void *check_main(void *arg)
+{
+    struct image_check *c = arg;
+    int rc = snap_reader_feed(&c->rd, c->data, c->len) == 0 ? snap_reader_finish(&c->rd) : -1;
+    pthread_mutex_lock(&c->mu);
+    c->done = true;
+    c->failed = rc != 0;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* Feed l the checked bytes as they come; 0, or -1 with l's error set. */
+static int load_checked(struct kv_loader *l, struct image_check *c)
+{
+    uint64_t fed = 0;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (c->checked == fed && !c->done)
+            pthread_cond_wait(&c->cv, &c->mu);
+        uint64_t to = c->checked;
+        bool failed = c->failed;
+        pthread_mutex_unlock(&c->mu);
+        if (to > fed) {
+            if (kv_loader_feed(l, c->data + fed, (size_t)(to - fed)) != 0)
+                return -1;
+            fed = to;
+            continue;
+        }
+        if (!failed)
+            return 0; /* done: everything was fed and checked */
+        l->rd.failed = true;
+        snprintf(l->err, sizeof l->err, "%s", snap_reader_error(&c->rd));
+        return -1;
+    }
+}
+
+int kv_loader_load(struct kv_loader *l, const uint8_t *data, size_t len)
+{
+    if (len < KV_LOAD_THREAD_MIN || l->rd.piece_off != 0 || l->rd.have != 0)
+        return kv_loader_feed(l, data, len);
+    struct image_check *c = calloc(1, sizeof *c);
+    if (!c)
+        return kv_loader_feed(l, data, len);
+    c->data = data;
+    c->len = len;
+    static const struct snap_reader_ops check_ops = {.checked = check_progress};
+    snap_reader_init(&c->rd, &check_ops, c);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_t t;
+    int rc;
+    if (pthread_create(&t, NULL, check_main, c) != 0) {
+        rc = kv_loader_feed(l, data, len);
+    } else {
+        l->rd.crcs_checked_elsewhere = true;
+        rc = load_checked(l, c);
+        if (rc != 0) {
+            pthread_mutex_lock(&c->mu);
+            c->stop = true;
+            pthread_mutex_unlock(&c->mu);
+        }
+        pthread_join(t, NULL);
+    }
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    snap_reader_free(&c->rd);
+    free(c);
+    return rc;
+}
+
 int kv_restore(struct kv_store *s, const uint8_t *data, size_t len, uint64_t *index,
                uint64_t *term)
 {
     struct kv_loader *l = kv_loader_new(s != NULL);
     if (!l)
         return -1;
-    int rc = kv_loader_feed(l, data, len) == 0 && kv_loader_finish(l, s, index, term) == 0 ? 0 : -1;
+    int rc = kv_loader_load(l, data, len) == 0 && kv_loader_finish(l, s, index, term) == 0 ? 0 : -1;
     kv_loader_free(l);
     return rc;
 }

@@ -675,7 +675,7 @@ void metrics_http_free(struct server *s);
 
 /* server_store.c */
 int server_store_open(struct server *s, char *err, size_t errlen);
-void server_store_loaded(struct server *s);
+void server_store_loaded(struct server *s, uint64_t new_ns);
 void server_store_close(struct server *s);
 /* replica_config.sync_start */
 int server_store_sync_start(void *ctx);

@@ -502,8 +502,9 @@ int server_main(int argc, char **argv)
     }
     if (o->unsafe_local_reads)
         server_log(SLOG_WARN, "unsafe_local_reads", "detail=\"reads are NOT linearizable (testing only)\"");
+    uint64_t new_t0 = uv_hrtime();
     s->replica = replica_new(&rc_cfg, server_now(s));
-    server_store_loaded(s);
+    server_store_loaded(s, uv_hrtime() - new_t0);
     if (!s->replica) {
         server_log(SLOG_ERROR, "replica_failed", "reason=\"cannot create the replica from the stored state\" detail=\"%s\"",
                    s->storage ? storage_error(s->storage) : "");

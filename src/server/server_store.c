@@ -4,6 +4,7 @@
  * (storage_replica.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/alloc.h"
 #include "server/server_internal.h"
@@ -99,7 +100,9 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     struct storage_options so = {.log = store_log};
     struct raft_restore restore;
     memset(&restore, 0, sizeof restore);
+    uint64_t t0 = uv_hrtime();
     int rc = storage_open(s->opt.data_dir, &so, &s->storage, &restore, err, errlen);
+    double open_ms = (double)(uv_hrtime() - t0) / 1e6;
     if (rc != STORAGE_OK)
         return rc;
     s->storage_had_data = restore.term > 0 || restore.voted_for != RAFT_NO_NODE ||
@@ -114,21 +117,31 @@ int server_store_open(struct server *s, char *err, size_t errlen)
         server_log(SLOG_WARN, "test_hook", "detail=\"the first snapshot child fails with errno %d\"",
                    s->bgsave.fail_errno);
     }
-    server_log(SLOG_INFO, "storage_opened", "dir=%s term=%llu voted_for=%d snapshot_index=%llu entries=%zu",
+    server_log(SLOG_INFO, "storage_opened", "dir=%s term=%llu voted_for=%d snapshot_index=%llu entries=%zu ms=%.1f",
                s->opt.data_dir, (unsigned long long)restore.term, restore.voted_for,
-               (unsigned long long)restore.snap_index, restore.n_entries);
+               (unsigned long long)restore.snap_index, restore.n_entries, open_ms);
     return 0;
 }
 
 /* The replica exists: the storage's entry array goes (the core borrows the
  * entries' data, which stay mapped until its snapshots pass them), and the
  * pages start-up used for it and for loading the snapshot go back to the
- * system now rather than at jemalloc's decay. */
-void server_store_loaded(struct server *s)
+ * system now rather than at jemalloc's decay. new_ns: replica_new's time
+ * (the map loaded from the snapshot, then the core over the log), logged
+ * with the process's CPU time so far (start-up, issue 12). */
+void server_store_loaded(struct server *s, uint64_t new_ns)
 {
     if (s->storage)
         storage_release_restore(s->storage);
     alloc_release();
+    if (!s->storage || !s->replica)
+        return;
+    struct timespec cpu;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    server_log(SLOG_INFO, "snapshot_loaded", "index=%llu keys=%zu ms=%.1f cpu_ms=%.1f",
+               (unsigned long long)storage_snapshot_index(s->storage),
+               kv_store_size(replica_store(s->replica)), (double)new_ns / 1e6,
+               (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6);
 }
 
 void server_store_close(struct server *s)

@@ -52,21 +52,26 @@ bool snap_reader_has_header(const struct snap_reader *r)
     return r->state > S_HEAD_ALL;
 }
 
-/* The current piece is consumed: the next starts after it. */
-static void next_piece(struct snap_reader *r, int state, size_t need)
+/* The current piece b (r->have bytes) is checked and consumed: the next
+ * starts after it. */
+static int next_piece(struct snap_reader *r, const uint8_t *b, int state, size_t need)
 {
-    r->file_crc = crc32c_extend(r->file_crc, r->buf, r->have);
+    if (!r->crcs_checked_elsewhere)
+        r->file_crc = crc32c_extend(r->file_crc, b, r->have);
     r->piece_off += r->have;
     r->have = 0;
     r->state = state;
     r->need = need;
+    if (r->ops.checked && r->ops.checked(r->ctx, r->piece_off) != 0)
+        return fail(r, r->piece_off, "stopped after the bytes checked");
+    return 0;
 }
 
-static int parse_meta(struct snap_reader *r)
+static int parse_meta(struct snap_reader *r, const uint8_t *b)
 {
-    const uint8_t *p = r->buf + SNAP_HEADER_FIXED, *end = p + r->meta_bytes;
+    const uint8_t *p = b + SNAP_HEADER_FIXED, *end = p + r->meta_bytes;
     for (uint32_t i = 0; i < r->hdr.meta_count; i++) {
-        uint64_t at = r->piece_off + (uint64_t)(p - r->buf);
+        uint64_t at = r->piece_off + (uint64_t)(p - b);
         if (end - p < 1 || *p == 0 || end - p < 1 + *p + 4)
             return fail(r, at, "metadata entry %" PRIu32 " overruns the header", i);
         char name[256];
@@ -84,19 +89,19 @@ static int parse_meta(struct snap_reader *r)
         p = lenp + 4 + len;
     }
     if (p != end)
-        return fail(r, r->piece_off + (uint64_t)(p - r->buf),
+        return fail(r, r->piece_off + (uint64_t)(p - b),
                     "metadata holds bytes past its %" PRIu32 " entries", r->hdr.meta_count);
     return 0;
 }
 
-static int parse_block(struct snap_reader *r)
+static int parse_block(struct snap_reader *r, const uint8_t *b)
 {
-    uint32_t len = le_get32(r->buf + 4), n = le_get32(r->buf + 8);
-    const uint8_t *p = r->buf + SNAP_BLOCK_HEAD, *end = p + len;
-    if (crc32c(p, len) != le_get32(r->buf + 12))
+    uint32_t len = le_get32(b + 4), n = le_get32(b + 8);
+    const uint8_t *p = b + SNAP_BLOCK_HEAD, *end = p + len;
+    if (!r->crcs_checked_elsewhere && crc32c(p, len) != le_get32(b + 12))
         return fail(r, r->piece_off + 12, "block %" PRIu64 " CRC mismatch", r->blocks);
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t at = r->piece_off + (uint64_t)(p - r->buf);
+        uint64_t at = r->piece_off + (uint64_t)(p - b);
         if (end - p < SNAP_RECORD_HEAD)
             return fail(r, at, "block %" PRIu64 " ends inside record %" PRIu32, r->blocks, i);
         struct snap_record rec = {
@@ -118,16 +123,16 @@ static int parse_block(struct snap_reader *r)
             return fail(r, at, "record %" PRIu64 " refused", r->records - 1);
     }
     if (p != end)
-        return fail(r, r->piece_off + (uint64_t)(p - r->buf),
+        return fail(r, r->piece_off + (uint64_t)(p - b),
                     "block %" PRIu64 " holds bytes past its %" PRIu32 " records", r->blocks, n);
     r->blocks++;
     return 0;
 }
 
-/* The piece in buf is whole: check it and move on. */
-static int step(struct snap_reader *r)
+/* The piece b (r->have == r->need bytes: in buf, or where it was fed) is
+ * whole: check it and move on. */
+static int step(struct snap_reader *r, const uint8_t *b)
 {
-    uint8_t *b = r->buf;
     switch (r->state) {
     case S_HEAD:
         if (le_get32(b) != SNAP_MAGIC)
@@ -154,10 +159,9 @@ static int step(struct snap_reader *r)
         if (r->ops.header && r->ops.header(r->ctx, &r->hdr) != 0)
             return fail(r, 8, "header refused (index %" PRIu64 ", term %" PRIu64 ")",
                         r->hdr.index, r->hdr.term);
-        if (parse_meta(r) != 0)
+        if (parse_meta(r, b) != 0)
             return -1;
-        next_piece(r, S_TAG, 4);
-        return 0;
+        return next_piece(r, b, S_TAG, 4);
     }
     case S_TAG: {
         uint32_t tag = le_get32(b);
@@ -182,13 +186,11 @@ static int step(struct snap_reader *r)
         return 0;
     }
     case S_BLOCK_BODY:
-        if (parse_block(r) != 0)
+        if (parse_block(r, b) != 0)
             return -1;
-        next_piece(r, S_TAG, 4);
-        return 0;
+        return next_piece(r, b, S_TAG, 4);
     case S_TRAILER: {
-        uint32_t crc = crc32c_extend(r->file_crc, b, 20);
-        if (crc != le_get32(b + 20))
+        if (!r->crcs_checked_elsewhere && crc32c_extend(r->file_crc, b, 20) != le_get32(b + 20))
             return fail(r, r->piece_off + 20, "file CRC mismatch");
         if (le_get64(b + 4) != r->blocks || le_get64(b + 12) != r->records ||
             r->records != r->hdr.records)
@@ -197,12 +199,27 @@ static int step(struct snap_reader *r)
                         ", %" PRIu64 " (header: %" PRIu64 ")",
                         le_get64(b + 4), le_get64(b + 12), r->blocks, r->records,
                         r->hdr.records);
-        next_piece(r, S_DONE, 0);
-        return 0;
+        return next_piece(r, b, S_DONE, 0);
     }
     default:
         return fail(r, r->piece_off, "bytes after the trailer");
     }
+}
+
+/* Room in buf for the whole current piece. */
+static int grow_buf(struct snap_reader *r)
+{
+    if (r->need <= r->cap)
+        return 0;
+    size_t cap = r->cap ? r->cap : 4096;
+    while (cap < r->need)
+        cap *= 2;
+    uint8_t *nb = realloc(r->buf, cap);
+    if (!nb)
+        return fail(r, r->piece_off, "out of memory for a block of %zu bytes", r->need);
+    r->buf = nb;
+    r->cap = cap;
+    return 0;
 }
 
 int snap_reader_feed(struct snap_reader *r, const uint8_t *data, size_t n)
@@ -212,23 +229,45 @@ int snap_reader_feed(struct snap_reader *r, const uint8_t *data, size_t n)
     while (n > 0) {
         if (r->state == S_DONE)
             return fail(r, r->piece_off, "bytes after the trailer");
-        if (r->need > r->cap) {
-            size_t cap = r->cap ? r->cap : 4096;
-            while (cap < r->need)
-                cap *= 2;
-            uint8_t *nb = realloc(r->buf, cap);
-            if (!nb)
-                return fail(r, r->piece_off, "out of memory for a block of %zu bytes", r->need);
-            r->buf = nb;
-            r->cap = cap;
+        if (r->have == 0 && n >= r->need) {
+            /* The piece starts here and its first part is all here: read
+             * it in place while it grows (tag, head, body), copying only
+             * the start of one that ends beyond the bytes fed. */
+            size_t used = r->need;
+            for (;;) {
+                r->have = used;
+                if (step(r, data) != 0)
+                    return -1;
+                if (r->have == 0 || r->state == S_DONE)
+                    break; /* consumed */
+                if (r->need > n)
+                    break;
+                used = r->need;
+            }
+            if (r->have == 0) {
+                data += used;
+                n -= used;
+                continue;
+            }
+            /* The rest comes later: keep the start in buf. */
+            r->have = 0;
+            if (grow_buf(r) != 0)
+                return -1;
+            memcpy(r->buf, data, used);
+            r->have = used;
+            data += used;
+            n -= used;
+            continue;
         }
+        if (grow_buf(r) != 0)
+            return -1;
         size_t take = r->need - r->have < n ? r->need - r->have : n;
         memcpy(r->buf + r->have, data, take);
         r->have += take;
         data += take;
         n -= take;
         while (r->have == r->need && r->state != S_DONE)
-            if (step(r) != 0)
+            if (step(r, r->buf) != 0)
                 return -1;
     }
     /* A block buffer grown for one huge record is not kept for the rest. */

@@ -8,7 +8,14 @@
  * ends early or goes on after its trailer. Records of a block reach the
  * callbacks only after that block's CRC matched, but the file's CRC is known
  * only at the end: a consumer builds aside and keeps the result only when
- * snap_reader_finish() succeeds. */
+ * snap_reader_finish() succeeds.
+ *
+ * A piece (the header, a block, the trailer) that lies whole in the bytes
+ * fed is read where it is, not copied. Two readers can share the work of
+ * one image (kv/snapshot.c's threaded load): one checks every CRC and
+ * reports each piece checked (ops.checked, with the file offset its bytes
+ * end at); the other, with crcs_checked_elsewhere set, skips the block and
+ * file CRCs and must be fed only bytes the first one reported checked. */
 #ifndef RAFTKV_STORAGE_SNAP_READER_H
 #define RAFTKV_STORAGE_SNAP_READER_H
 
@@ -21,6 +28,10 @@ struct snap_reader_ops {
     int (*header)(void *ctx, const struct snap_header *h);
     int (*meta)(void *ctx, const struct snap_meta *m);
     int (*record)(void *ctx, const struct snap_record *rec);
+    /* After each piece (header, block, trailer) passed every check: the
+     * file's bytes before `end` are checked. Records of a block came
+     * before it. */
+    int (*checked)(void *ctx, uint64_t end);
 };
 
 struct snap_reader {
@@ -35,6 +46,7 @@ struct snap_reader {
     uint32_t meta_bytes;
     uint64_t blocks, records;
     bool failed;
+    bool crcs_checked_elsewhere; /* skip block and file CRCs (see above) */
     char err[200];
 };
 

@@ -150,11 +150,6 @@ static void snap_log(snapshot_log_fn log, void *ctx, const char *fmt, const char
         fprintf(stderr, "storage: %s\n", line);
 }
 
-static int reader_feed(void *ctx, const uint8_t *p, size_t n)
-{
-    return snap_reader_feed(ctx, p, n);
-}
-
 int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn log, void *log_ctx,
                   uint64_t *index, uint64_t *term, uint64_t *file_bytes, char *err,
                   size_t errlen)
@@ -193,30 +188,52 @@ int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn lo
     if (!have)
         return 0;
 
-    /* The whole file is checked (every CRC and count, no record decoded):
-     * damage found now refuses the start, naming the file and offset. */
+    /* The header only (its CRC, the version, the index against the name):
+     * the rest (every block's CRC, the file's, the counts) is checked as
+     * the state machine loads the file, before the member serves anything
+     * (kv_loader_load), so the file is read once. */
     char name[64];
     snapshot_name(name, sizeof name, newest);
-    struct snap_reader rd;
-    snap_reader_init(&rd, NULL, NULL);
-    int rc = snapshot_stream(dirfd, dir, newest, reader_feed, &rd, err, errlen);
-    if (rc == -1) {
-        snap_reader_free(&rd);
-        return -1;
-    }
-    if (rc == 0 && snap_reader_finish(&rd) == 0 && rd.hdr.index != newest)
-        snprintf(rd.err, sizeof rd.err, "at offset 8: index %" PRIu64 " does not match the name",
-                 rd.hdr.index);
-    snap_reader_free(&rd);
-    if (rd.failed || rd.err[0]) {
-        snprintf(err, errlen, "%s/%s: corrupt snapshot %s", dir, name, rd.err);
-        return -2;
-    }
-    struct snap_header h = rd.hdr;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fstatat(dirfd, name, &st, 0) < 0) {
-        snprintf(err, errlen, "%s/%s: stat: %s", dir, name, strerror(errno));
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "%s/%s: open: %s", dir, name, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
+    }
+    static const size_t cap = SNAP_HEADER_FIXED + SNAP_MAX_META_BYTES + 4;
+    uint8_t *head = malloc(cap);
+    size_t got = 0;
+    while (head && got < cap) {
+        ssize_t n = pread(fd, head + got, cap - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0)
+                got = SIZE_MAX;
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!head || got == SIZE_MAX) {
+        snprintf(err, errlen, "%s/%s: read: %s", dir, name, head ? strerror(errno) : "out of memory");
+        free(head);
+        return -1;
+    }
+    struct snap_header h;
+    size_t need;
+    char why[200];
+    int hrc = snap_header_peek(head, got, &h, &need, why, sizeof why);
+    free(head);
+    if (hrc == 1)
+        snprintf(why, sizeof why, "at offset %zu: truncated: the file ends inside header", got);
+    else if (hrc == 0 && h.index != newest)
+        snprintf(why, sizeof why, "at offset 8: index %" PRIu64 " does not match the name", h.index);
+    if (hrc != 0 || h.index != newest) {
+        snprintf(err, errlen, "%s/%s: corrupt snapshot %s", dir, name, why);
+        return -2;
     }
     *index = newest;
     *term = h.term;

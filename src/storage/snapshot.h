@@ -8,9 +8,11 @@
  * memory (snapshot_save: a leader's image, the stdio node) or by a writer
  * elsewhere, another process, through a job (snapshot_begin, then
  * snapshot_commit or snapshot_abort). A leftover .tmp (a crash mid-save) is
- * deleted at start-up. Start-up checks the whole file (every block's CRC,
- * the file's, the counts) without decoding it, and reports damage with the
- * offset; the state machine streams the image in afterwards, checking again.
+ * deleted at start-up. Start-up checks the header (its CRC, the version,
+ * the index against the name); the state machine then loads the file,
+ * checking every block's CRC, the file's and the counts as it goes, and
+ * refuses the start on damage, naming the offset, before anything is
+ * served (kv.h's kv_loader_load).
  */
 #ifndef RAFTKV_STORAGE_SNAPSHOT_H
 #define RAFTKV_STORAGE_SNAPSHOT_H
@@ -50,7 +52,7 @@ int snapshot_install_file(struct sio *io, int dirfd, const char *dir, const char
                           uint64_t index, uint64_t *file_bytes, char *err, size_t errlen);
 
 /* Find the newest snapshot, deleting leftover temp files and older
- * snapshots, and check it whole: *index and *term from its header. With none,
+ * snapshots, and check its header: *index and *term from it. With none,
  * *index = *term = 0. Returns 0, -1 on an I/O error, -2 if the header is
  * damaged or disagrees with the file name (err names file and offset). */
 int snapshot_load(struct sio *io, int dirfd, const char *dir, snapshot_log_fn log, void *log_ctx,

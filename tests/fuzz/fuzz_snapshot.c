@@ -1,15 +1,18 @@
 /* fuzz_snapshot.c - loading a snapshot: the file at start-up
- * (src/storage/snapshot.c snapshot_load, which checks it whole with
+ * (src/storage/snapshot.c snapshot_load, which checks its header with
  * src/storage/snap_reader.c) and the image streamed into a map
- * (src/kv/snapshot.c, the kv loader).
+ * (src/kv/snapshot.c, the kv loader), and given whole (kv_loader_load:
+ * from 1 MiB on a second thread checks the CRCs; below, the same reader
+ * reads each piece in place).
  *
  * Input: one control byte, then a snapshot file (snap_format.h). Control
  * bit 0 first fixes every CRC the bytes reach (header, each block, the
  * file's), so the input reaches the records; bits 1-3 choose the piece size
  * the loader is fed in (1, 2, 3, 7, 16, 64, 4096 bytes or all at once).
- * The file is named after the index its header holds. Properties: the file
- * loads iff the loader fed all at once checks it (same verdict, any piece
- * size); a file that loads has the header's index and term; an image the
+ * The file is named after the index its header holds. Properties: a file
+ * the checking loader takes passes start-up's header check; the building
+ * loader gives the same verdict in pieces of any size and given whole (and
+ * the same map); a file that loads has the header's index and term; an image the
  * loader takes gives a map that snapshots and loads back equal, with its
  * hash key, and without it as a backup's image (KV_SNAP_NO_MAP_KEY). */
 #include <fcntl.h>
@@ -120,6 +123,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kv_store *s = kv_store_new();
     FUZZ_CHECK(s != NULL);
     int built = load(s, buf, len, pieces[(ctl >> 1) & 7], NULL, NULL);
+    /* Given whole: the same verdict. */
+    {
+        struct kv_store *w = kv_store_new();
+        FUZZ_CHECK(w != NULL);
+        struct kv_loader *l = kv_loader_new(true);
+        FUZZ_CHECK(l != NULL);
+        int whole = kv_loader_load(l, buf, len) == 0 && kv_loader_finish(l, w, NULL, NULL) == 0 ? 0 : -1;
+        kv_loader_free(l);
+        FUZZ_CHECK(whole == built);
+        FUZZ_CHECK(whole != 0 || kv_store_equal(s, w));
+        kv_store_free(w);
+    }
     if (built == 0) {
         FUZZ_CHECK(rc == 0 && checked == 0);
         uint8_t *img;
