@@ -48,7 +48,7 @@ static void on_send(void *ctx, const struct raft_msg *m)
         const struct raft_entry *e = &m->entries[i];
         const struct raft_entry *in_log = replica_entry_at(rep, e->index);
         if (!in_log || in_log->term != e->term || in_log->len != e->len ||
-            memcmp(in_log->data, e->data, e->len) != 0) {
+            (e->len && memcmp(in_log->data, e->data, e->len) != 0)) {
             stale++;
             return;
         }
