@@ -311,9 +311,8 @@ void replication_heartbeat_tick(struct raft *r, bool read_round)
                 /* No progress for a whole heartbeat interval while behind
                  * (an election timeout while catching up). */
                 if (ask_window(r, i)) {
-                    TRACE(r, "n%d no answer past %llu, sent to %llu -> ask at %llu, keep streaming",
-                          i, (unsigned long long)pr->match, (unsigned long long)(pr->next - 1),
-                          (unsigned long long)(pr->next - 1));
+                    TRACE(r, "n%d no answer past %llu -> ask at %llu (the last sent), keep streaming",
+                          i, (unsigned long long)pr->match, (unsigned long long)(pr->next - 1));
                 } else {
                     TRACE(r, "n%d stuck at %llu < %llu, nothing out -> probe", i,
                           (unsigned long long)pr->match, (unsigned long long)last);
