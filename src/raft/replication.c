@@ -8,6 +8,10 @@
  *              backtracking from the follower's hint);
  *   REPLICATE  the logs agree up to match; APPENDs stream optimistically,
  *              up to max_inflight unacknowledged (pipelining, thesis 10.2.1);
+ *              a follower that refuses one is probed again; one whose
+ *              answers stop is asked, at the end of what was sent, whether
+ *              it holds it (ask_window), never re-probed merely for being
+ *              slow;
  *   SNAPSHOT   nextIndex fell behind the log; the image is on its way.
  *
  * A follower that refuses to agree at or below the match it acknowledged
@@ -210,17 +214,11 @@ void replication_broadcast_append(struct raft *r)
         replication_send_append(r, i);
 }
 
-/* An empty APPEND at the position known to match: it asserts leadership
- * (5.2), carries the commit index and the heartbeat round for ReadIndex. */
-void replication_send_heartbeat(struct raft *r, int to)
+/* An empty APPEND at prev: it asserts leadership (5.2), carries the commit
+ * index (up to prev) and the heartbeat round for ReadIndex. */
+static void send_empty_append(struct raft *r, int to, raft_index prev, raft_term prev_term)
 {
     struct raft_progress *pr = &r->progress[to];
-    raft_index prev = pr->match;
-    raft_term prev_term;
-    if (!log_term_at(&r->log, prev, &prev_term)) {
-        prev = 0; /* compacted: index 0 matches everywhere */
-        prev_term = 0;
-    }
     read_index_before_send(r);
     struct raft_msg *m = raft_msg_push(r, RAFT_MSG_APPEND, to);
     if (!m)
@@ -232,6 +230,19 @@ void replication_send_heartbeat(struct raft *r, int to)
     pr->sent_since_tick = true;
 }
 
+/* The heartbeat: an empty APPEND at the position known to match, which
+ * every follower that kept its log accepts. */
+void replication_send_heartbeat(struct raft *r, int to)
+{
+    raft_index prev = r->progress[to].match;
+    raft_term prev_term;
+    if (!log_term_at(&r->log, prev, &prev_term)) {
+        prev = 0; /* compacted: index 0 matches everywhere */
+        prev_term = 0;
+    }
+    send_empty_append(r, to, prev, prev_term);
+}
+
 void replication_broadcast_heartbeat(struct raft *r)
 {
     FOR_EACH_PEER(r, k, i)
@@ -239,16 +250,37 @@ void replication_broadcast_heartbeat(struct raft *r)
 }
 
 /* How long a streaming follower that is behind may go without its match
- * moving before the stream counts as broken (on top of one whole heartbeat
- * interval). One catching up may take a while over each large APPEND (and
- * its sync) before it acknowledges the first: give it an election timeout,
- * so a slow but live follower is not probed again and sent the same
- * entries twice. */
+ * moving before the leader asks whether its stream is intact (on top of
+ * one whole heartbeat interval). One catching up may take a while over
+ * each large APPEND (and its sync) before it acknowledges the first: give
+ * it an election timeout. */
 static uint64_t stuck_patience(const struct raft *r, const struct raft_progress *pr)
 {
     bool catching_up = r->cfg.catchup_entries_per_msg > r->cfg.max_entries_per_msg &&
                        r->commit > pr->match && r->commit - pr->match > r->cfg.max_entries_per_msg;
     return catching_up ? r->cfg.election_timeout_ms : 0;
+}
+
+/* A streaming follower's match has not moved for that long while APPENDs
+ * are out. Its answers may merely be late: a follower answers only once its
+ * log is durable, so one whose fsync stalls is silent meanwhile. Or an
+ * APPEND, or its answer, was lost. Ask instead of guessing: an empty APPEND
+ * at the end of what was sent, in place of the heartbeat. A follower holding
+ * all of it accepts (once durable; match moves to the window's end, nothing
+ * is sent twice); one lacking some of it refuses with its last index, and
+ * that refusal probes from there (recv_append_resp, 5.3). So a slow
+ * follower keeps its place and its APPENDs in flight, as etcd's does,
+ * where probing again would send the whole window twice. False when
+ * nothing is out (or the window's end was compacted): then probe. */
+static bool ask_window(struct raft *r, int to)
+{
+    struct raft_progress *pr = &r->progress[to];
+    raft_index end = pr->next - 1;
+    raft_term end_term;
+    if (end <= pr->match || !log_term_at(&r->log, end, &end_term))
+        return false;
+    send_empty_append(r, to, end, end_term);
+    return true;
 }
 
 /* Figure 2 (heartbeats) and thesis 6.2: every follower hears from the
@@ -277,12 +309,16 @@ void replication_heartbeat_tick(struct raft *r, bool read_round)
             } else if (pr->match < last && pr->match == pr->match_at_heartbeat &&
                        r->now - pr->stream_moved_ms >= stuck_patience(r, pr)) {
                 /* No progress for a whole heartbeat interval while behind
-                 * (an election timeout while catching up): an APPEND of the
-                 * stream was lost. Probe from match. */
-                TRACE(r, "n%d stuck at %llu < %llu -> probe", i, (unsigned long long)pr->match,
-                      (unsigned long long)last);
-                progress_probe(pr, pr->match + 1);
-                send_one_append(r, i);
+                 * (an election timeout while catching up). */
+                if (ask_window(r, i)) {
+                    TRACE(r, "n%d no answer past %llu -> ask at %llu (the last sent), keep streaming",
+                          i, (unsigned long long)pr->match, (unsigned long long)(pr->next - 1));
+                } else {
+                    TRACE(r, "n%d stuck at %llu < %llu, nothing out -> probe", i,
+                          (unsigned long long)pr->match, (unsigned long long)last);
+                    progress_probe(pr, pr->match + 1);
+                    send_one_append(r, i);
+                }
             } else if (read_round || !pr->sent_since_tick) {
                 replication_send_heartbeat(r, i);
             }

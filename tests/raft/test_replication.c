@@ -661,27 +661,51 @@ Test(replication, a_follower_lacking_at_most_256_committed_entries_gets_ordinary
     solo_free(&s);
 }
 
-Test(replication, a_catching_up_follower_is_probed_again_only_after_an_election_timeout)
+/* A catching-up follower silent for a while is asked (an empty APPEND at
+ * the end of what it was sent) only after an election timeout, and probed
+ * again only when it answers that it lacks the APPEND. */
+Test(replication, a_catching_up_follower_is_asked_only_after_an_election_timeout)
 {
     struct solo s;
     size_t n2_largest;
     leader_with_lagging_n1(&s, &n2_largest);
     ack(&s, 1, 257);
     cr_assert_eq(solo_msg(&s, RAFT_MSG_APPEND, 1)->n_entries, 500);
-    uint64_t t0 = s.now, probed_at = 0;
+    uint64_t t0 = s.now, asked_at = 0;
+    raft_term term = raft_current_term(s.r);
+    struct raft_msg ask = {0};
     /* n1 goes silent (a slow disk, a large APPEND); n2 keeps answering. */
-    for (uint64_t t = t0 + 10; t <= t0 + 600 && !probed_at; t += 10) {
+    for (uint64_t t = t0 + 10; t <= t0 + 600 && !asked_at; t += 10) {
         solo_tick(&s, t);
-        const struct raft_msg *m = solo_msg(&s, RAFT_MSG_APPEND, 1);
-        if (m && m->n_entries > 0) {
-            probed_at = t;
-            cr_assert_eq(m->prev_index, 257, "probed from its match");
-            cr_assert_eq(m->n_entries, 256, "a probe has the ordinary bounds");
+        for (size_t i = 0; i < s.u.n_messages; i++) {
+            const struct raft_msg *m = &s.u.messages[i];
+            if (m->type != RAFT_MSG_APPEND || m->to != 1)
+                continue;
+            cr_assert_eq(m->n_entries, 0, "nothing sent again while it is silent (at %llu ms)",
+                         (unsigned long long)(t - t0));
+            if (m->prev_index == 757) {
+                asked_at = t;
+                ask = *m;
+            } else {
+                cr_assert_eq(m->prev_index, 257, "a heartbeat at its match");
+            }
         }
         ack(&s, 2, 1201);
     }
-    cr_assert_neq(probed_at, 0, "a stream that stays stuck is probed");
-    cr_assert_geq(probed_at - t0, 250, "not after one 50 ms heartbeat: after the 250 ms election timeout");
-    cr_assert_leq(probed_at - t0, 310, "at the first heartbeat past it");
+    cr_assert_neq(asked_at, 0, "a stream that stays stuck is asked about");
+    cr_assert_geq(asked_at - t0, 250, "not after one 50 ms heartbeat: after the 250 ms election timeout");
+    cr_assert_leq(asked_at - t0, 310, "at the first heartbeat past it");
+    cr_assert_eq(ask.prev_term, term, "at the end of the window: 757, of this term");
+
+    /* It lost the large APPEND: it refuses, its log ending at 257. */
+    struct raft_msg no = solo_from(1, RAFT_MSG_APPEND_RESP, term);
+    no.reject_index = 757;
+    no.hint_index = 257;
+    no.seq = ask.seq;
+    solo_recv(&s, &no);
+    const struct raft_msg *m = solo_msg(&s, RAFT_MSG_APPEND, 1);
+    cr_assert_not_null(m, "probed at once");
+    cr_assert_eq(m->prev_index, 257, "probed from its match");
+    cr_assert_eq(m->n_entries, 256, "a probe has the ordinary bounds");
     solo_free(&s);
 }
