@@ -27,6 +27,7 @@ struct raft_log {
     size_t n, cap;
     struct log_chunk *chunks; /* oldest first */
     size_t n_chunks, cap_chunks;
+    void (*advise)(void *block, size_t len); /* raft_config.advise_log_block */
     size_t bytes;          /* payloads plus one struct raft_entry each */
     raft_index offset;     /* index of the last compacted entry (0: none) */
     raft_term offset_term; /* its term, so prev_term stays known */

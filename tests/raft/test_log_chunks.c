@@ -23,7 +23,7 @@ static void fill(uint8_t *p, uint32_t len, raft_index i, raft_term t)
 static uint32_t len_of(raft_index i)
 {
     /* Mostly small ones of odd lengths, one in 50 larger than 16 KiB. */
-    return i % 50 == 0 ? 20000 + (uint32_t)i : (uint32_t)(1 + i % 97);
+    return i % 50 == 0 ? 20000 + (uint32_t)(i % 1000) : (uint32_t)(1 + i % 97);
 }
 
 /* An APPEND from leader 1 of term t with entries first..last. */
@@ -141,5 +141,47 @@ Test(log_chunks, a_truncated_suffix_never_lends_its_bytes_to_the_replacing_entri
     check(&s, 11, 400, 3);
     append(&s, 4, 0, 0, 50, 0);
     check(&s, 1, 50, 4);
+    solo_free(&s);
+}
+
+/* raft_config.advise_log_block: each 2 MiB payload block, aligned to 2 MiB,
+ * is shown to the driver before use, and so is a grown entry array's new
+ * part once it is 2 MiB or more. */
+static uintptr_t advised_block[16];
+static size_t n_advised_blocks, n_advised_arrays;
+
+static void count_advice(void *p, size_t len)
+{
+    if (len == 2097152 && (uintptr_t)p % 2097152 == 0) {
+        if (n_advised_blocks < 16)
+            advised_block[n_advised_blocks] = (uintptr_t)p;
+        n_advised_blocks++;
+    } else {
+        cr_assert_geq(len, (size_t)2097152, "only large ranges are advised");
+        n_advised_arrays++;
+    }
+}
+
+Test(log_chunks, the_driver_is_told_of_each_large_block_before_it_is_used)
+{
+    struct raft_config cfg;
+    raft_config_default(&cfg, 0, 3, 13);
+    cfg.advise_log_block = count_advice;
+    struct solo s;
+    solo_init_config(&s, &cfg, NULL);
+    n_advised_blocks = n_advised_arrays = 0;
+    /* 64 + 128 + ... + 1024 KiB = 1984 KiB of chunks first, then 2 MiB blocks. */
+    append(&s, 1, 0, 0, 30000, 0);
+    cr_assert_eq(n_advised_blocks, 0, "about 1.6 MB of payloads fit the first chunks");
+    for (raft_index at = 30000; at < 100000; at += 10000)
+        append(&s, 1, at, 1, at + 10000, 0);
+    cr_assert_geq(n_advised_blocks, 2);
+    cr_assert_geq(n_advised_arrays, 1, "100,000 entries of 32 bytes are over 2 MiB");
+    check(&s, 1, 100000, 1);
+    const struct raft_entry *e = raft_entry_at(s.r, 99999); /* a small one */
+    bool inside = false;
+    for (size_t i = 0; i < n_advised_blocks && i < 16; i++)
+        inside |= (uintptr_t)e->data - advised_block[i] < 2097152;
+    cr_assert(inside, "the newest payload lies in an advised block");
     solo_free(&s);
 }
