@@ -3,12 +3,28 @@
  *
  * Contiguity is what lets an update point straight into the log for the
  * entries to persist, to send and to apply, without copying. Entry payloads
- * are owned by the log (one allocation each, copied on append), except a
- * restored prefix the driver lent (raft_restore.borrow): those point at the
- * driver's bytes, are never freed or written here, and stop being used as
- * they are compacted, truncated or reset away (log_borrows()).
+ * are owned by the log (copied on append), except a restored prefix the
+ * driver lent (raft_restore.borrow): those point at the driver's bytes, are
+ * never freed or written here, and stop being used as they are compacted,
+ * truncated or reset away (log_borrows()).
+ *
+ * Payloads of up to LOG_CHUNK_ENTRY_MAX bytes are carved, in index order,
+ * out of chunks (64 KiB doubling to RAFT_LOG_BLOCK, 2 MiB, whose memory
+ * the driver may advise on: raft_config.advise_log_block); larger ones get
+ * an allocation each. A chunk goes once compaction passes the last entry it holds, or
+ * truncation removes every entry it holds; its space is never reused for
+ * another entry while it lives. One allocation per chunk instead of one per
+ * entry (a follower appends tens of thousands of entries a second) costs
+ * the allocator's per-call work once per thousands of entries, the page
+ * faults of fresh memory once per block where the driver gets huge pages
+ * for it (bench/log_bench.c: 0.9 us of CPU per 130-byte entry taken from
+ * APPENDs, 0.5 with chunks, 0.12-0.27 with huge pages, on this project's
+ * virtual machines where a page fault costs ~20 us), and the payloads a
+ * batch appends lie side by side for the copies that follow (the log
+ * store's, the APPENDs' encoding, the state machine's).
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,18 +37,69 @@ void log_init(struct raft_log *l, raft_index offset, raft_term offset_term)
     l->offset_term = offset_term;
 }
 
+#define LOG_CHUNK_MIN ((size_t)64 << 10)
+#define LOG_CHUNK_MAX ((size_t)RAFT_LOG_BLOCK)
+#define LOG_CHUNK_ENTRY_MAX ((uint32_t)(LOG_CHUNK_MIN / 4))
+#define LOG_CHUNK_ALIGN 8
+
+/* Whether a payload of this length lives in a chunk (the rule, not a
+ * lookup: a payload is freed by it). */
+static bool chunked(uint32_t len)
+{
+    return len > 0 && len <= LOG_CHUNK_ENTRY_MAX;
+}
+
 static void log_free_range(struct raft_log *l, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
         l->bytes -= l->entries[i].len + sizeof(struct raft_entry);
-        if (l->offset + 1 + i > l->borrowed)
+        if (l->offset + 1 + i > l->borrowed && !chunked(l->entries[i].len))
             free(l->entries[i].data);
     }
+}
+
+static void chunks_free(struct raft_log *l)
+{
+    for (size_t i = 0; i < l->n_chunks; i++)
+        free(l->chunks[i].base);
+    l->n_chunks = 0;
+}
+
+/* Room for len bytes (chunked(len)) in the newest chunk, or a new one,
+ * on behalf of entry `index`. */
+static uint8_t *chunk_carve(struct raft_log *l, raft_index index, uint32_t len)
+{
+    struct log_chunk *c = l->n_chunks ? &l->chunks[l->n_chunks - 1] : NULL;
+    size_t at = c ? (c->used + LOG_CHUNK_ALIGN - 1) & ~(size_t)(LOG_CHUNK_ALIGN - 1) : 0;
+    if (!c || at + len > c->cap) {
+        size_t size = !c ? LOG_CHUNK_MIN : c->cap < LOG_CHUNK_MAX ? 2 * c->cap : LOG_CHUNK_MAX;
+        if (l->n_chunks == l->cap_chunks) {
+            size_t cap = l->cap_chunks ? 2 * l->cap_chunks : 8;
+            struct log_chunk *v = realloc(l->chunks, cap * sizeof *v);
+            if (!v)
+                return NULL;
+            l->chunks = v;
+            l->cap_chunks = cap;
+        }
+        uint8_t *base = size == LOG_CHUNK_MAX ? aligned_alloc(LOG_CHUNK_MAX, size) : malloc(size);
+        if (!base)
+            return NULL;
+        if (size == LOG_CHUNK_MAX && l->advise)
+            l->advise(base, size);
+        c = &l->chunks[l->n_chunks++];
+        *c = (struct log_chunk){.base = base, .cap = size};
+        at = 0;
+    }
+    c->used = at + len;
+    c->last = index;
+    return c->base + at;
 }
 
 void log_free(struct raft_log *l)
 {
     log_free_range(l, 0, l->n);
+    chunks_free(l);
+    free(l->chunks);
     free(l->entries);
     memset(l, 0, sizeof *l);
 }
@@ -76,6 +143,8 @@ int log_reserve(struct raft_log *l, size_t n)
         return RAFT_ERR_NOMEM;
     l->entries = e;
     l->cap = cap;
+    if (l->advise && (cap - l->n) * sizeof *e >= RAFT_LOG_BLOCK)
+        l->advise(e + l->n, (cap - l->n) * sizeof *e);
     return RAFT_OK;
 }
 
@@ -99,7 +168,7 @@ int log_append(struct raft_log *l, raft_term term, uint8_t type, const uint8_t *
         return RAFT_ERR_NOMEM;
     uint8_t *copy = NULL;
     if (len) {
-        copy = malloc(len);
+        copy = chunked(len) ? chunk_carve(l, log_last_index(l) + 1, len) : malloc(len);
         if (!copy)
             return RAFT_ERR_NOMEM;
         memcpy(copy, data, len);
@@ -137,6 +206,26 @@ void log_truncate_from(struct raft_log *l, raft_index from)
     l->n = keep;
     if (l->borrowed >= from)
         l->borrowed = from - 1;
+    /* Chunks holding only removed payloads go. Payloads are carved in
+     * index order, so a chunk holds a kept one only if it holds the last
+     * kept chunked payload; that chunk stays, its space not reused (a new
+     * entry never gets a removed one's bytes). */
+    const struct raft_entry *kept = NULL;
+    for (size_t i = keep; i-- > 0 && l->offset + 1 + i > l->borrowed;) {
+        if (chunked(l->entries[i].len)) {
+            kept = &l->entries[i];
+            break;
+        }
+    }
+    while (l->n_chunks > 0 && l->chunks[l->n_chunks - 1].last >= from) {
+        struct log_chunk *c = &l->chunks[l->n_chunks - 1];
+        if (kept && (uintptr_t)kept->data - (uintptr_t)c->base < c->cap) {
+            c->last = kept->index;
+            break;
+        }
+        free(c->base);
+        l->n_chunks--;
+    }
 }
 
 void log_compact_to(struct raft_log *l, raft_index upto)
@@ -147,6 +236,13 @@ void log_compact_to(struct raft_log *l, raft_index upto)
     size_t drop = (size_t)(upto - l->offset);
     raft_term t = l->entries[drop - 1].term;
     log_free_range(l, 0, drop);
+    size_t gone = 0;
+    while (gone < l->n_chunks && l->chunks[gone].last <= upto)
+        free(l->chunks[gone++].base);
+    if (gone) {
+        memmove(l->chunks, l->chunks + gone, (l->n_chunks - gone) * sizeof *l->chunks);
+        l->n_chunks -= gone;
+    }
     memmove(l->entries, l->entries + drop, (l->n - drop) * sizeof *l->entries);
     l->n -= drop;
     l->offset = upto;
@@ -165,6 +261,7 @@ void log_compact_to(struct raft_log *l, raft_index upto)
 void log_reset(struct raft_log *l, raft_index offset, raft_term offset_term)
 {
     log_free_range(l, 0, l->n);
+    chunks_free(l);
     l->n = 0;
     l->offset = offset;
     l->offset_term = offset_term;

@@ -120,6 +120,7 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
     r->cfg.initial = NULL; /* copied into boot_conf; the caller's may go */
 
     log_init(&r->log, 0, 0);
+    r->log.advise = config->advise_log_block;
     if (restore) {
         if (restore->voted_for < RAFT_NO_NODE || restore->voted_for >= RAFT_MAX_NODES ||
             (restore->n_entries && !restore->entries) || !restore_in_bounds(config, restore))
@@ -128,6 +129,7 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
         r->voted_for = restore->voted_for;
         if (restore->snap_index > 0) {
             log_init(&r->log, restore->snap_index, restore->snap_term);
+            r->log.advise = config->advise_log_block;
             r->snap_index = restore->snap_index;
             r->snap_term = restore->snap_term;
             if (restore->snap_len) {

@@ -83,6 +83,8 @@
 #include <stdint.h>
 
 #define RAFT_MAX_NODES 64 /* ids 0..63: a uint64_t bitmask holds any set of them */
+/* The log's largest payload block, and its alignment (raft_config.advise_log_block). */
+#define RAFT_LOG_BLOCK ((size_t)2 << 20)
 #define RAFT_NO_NODE (-1)
 
 typedef uint64_t raft_term;
@@ -241,6 +243,12 @@ struct raft_config {
     /* One "condition -> action" line per decision, when set. */
     void (*trace)(void *ctx, const char *line);
     void *trace_ctx;
+    /* When set, called on large ranges of the log's memory before the
+     * log writes them: each new block of payloads (RAFT_LOG_BLOCK bytes,
+     * aligned to it), the new part of a grown entry array of at least
+     * RAFT_LOG_BLOCK bytes. A hint only, e.g. for huge pages (one page
+     * fault per 2 MiB instead of per 4 KiB); the core never depends on it. */
+    void (*advise_log_block)(void *block, size_t len);
     /* Entries kept in memory behind a snapshot (RAFT_EVENT_SNAPSHOT), so a
      * follower a little behind gets entries rather than the whole image. */
     size_t snapshot_trailing;

@@ -15,9 +15,19 @@
 #define RAFT_MAX_UNCOMMITTED_ENTRIES 65536u
 
 /* ---- log.c: the in-memory log, with a compaction offset ---- */
+/* A block that payloads are carved from in index order (log.c). */
+struct log_chunk {
+    uint8_t *base;
+    size_t cap, used;
+    raft_index last; /* the last entry whose payload it holds */
+};
+
 struct raft_log {
     struct raft_entry *entries; /* entries[i] has index offset + 1 + i */
     size_t n, cap;
+    struct log_chunk *chunks; /* oldest first */
+    size_t n_chunks, cap_chunks;
+    void (*advise)(void *block, size_t len); /* raft_config.advise_log_block */
     size_t bytes;          /* payloads plus one struct raft_entry each */
     raft_index offset;     /* index of the last compacted entry (0: none) */
     raft_term offset_term; /* its term, so prev_term stays known */

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +83,23 @@ static void server_on_peer_lost_data(void *ctx, int id, raft_index agree, raft_i
     replica_lost_data_text(text, sizeof text, s->opt.names[id], agree, match);
     server_log(SLOG_ERROR, "peer_lost_data", "peer=%s agree=%" PRIu64 " match=%" PRIu64 " msg=\"%s\"",
                s->opt.names[id], agree, match, text);
+}
+
+/* raft.h: the log's payload blocks on huge pages where the kernel grants
+ * them on request (THP "madvise"): a follower takes tens of thousands of
+ * entries a second into fresh memory, and one fault per 2 MiB instead of
+ * one per 4 KiB halved its log's CPU per entry (bench/log_bench.c). */
+static void server_advise_log_block(void *block, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    uintptr_t from = ((uintptr_t)block + 4095) & ~(uintptr_t)4095;
+    uintptr_t to = ((uintptr_t)block + len) & ~(uintptr_t)4095;
+    if (to > from)
+        (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
+#else
+    (void)block;
+    (void)len;
+#endif
 }
 
 static void server_on_trace(void *ctx, const char *line)
@@ -470,6 +488,7 @@ int server_main(int argc, char **argv)
     rc_cfg.raft.heartbeat_interval_ms = o->heartbeat_ms;
     rc_cfg.raft.catchup_entries_per_msg = o->catchup_append_entries;
     rc_cfg.raft.catchup_bytes_per_msg = o->catchup_append_bytes;
+    rc_cfg.raft.advise_log_block = server_advise_log_block;
     if (o->log_level >= SLOG_DEBUG) {
         rc_cfg.raft.trace = server_on_trace;
         rc_cfg.raft.trace_ctx = s;

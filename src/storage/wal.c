@@ -87,6 +87,9 @@ int wal_push_pos(struct wal *w, uint64_t offset, uint64_t term)
             return -1;
         w->pos = pos;
         w->cap_pos = cap;
+        /* Grown while running (a follower, a leader under writes): the new
+         * half is fresh memory too. */
+        wal_advise_large(pos + w->n_pos, (cap - w->n_pos) * sizeof *pos);
     }
     w->pos[w->n_pos++] = (struct wal_pos){.offset = offset, .term = term};
     return 0;
