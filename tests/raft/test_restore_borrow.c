@@ -173,3 +173,31 @@ Test(restore_borrow, the_loan_ends_only_when_compaction_passes_every_restored_en
     solo_free(&s);
     munmap(lent, PAGE);
 }
+
+/* Lent entries too large for the log's shared payload blocks (over 16 KiB)
+ * are still the driver's: freeing the log must not free() them. */
+Test(restore_borrow, large_lent_entries_are_never_freed)
+{
+    size_t len = 20000, n = 3, size = (n * len + PAGE - 1) / PAGE * PAGE;
+    uint8_t *lent = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(lent, MAP_FAILED);
+    memset(lent, 7, size);
+    cr_assert_eq(mprotect(lent, size, PROT_READ), 0);
+    struct raft_entry ents[3];
+    for (size_t i = 0; i < n; i++)
+        ents[i] = (struct raft_entry){.term = 1, .index = i + 1, .type = RAFT_ENTRY_COMMAND,
+                                      .len = len, .data = lent + len * i};
+    struct raft_restore rs;
+    memset(&rs, 0, sizeof rs);
+    rs.term = 1;
+    rs.voted_for = RAFT_NO_NODE;
+    rs.entries = ents;
+    rs.n_entries = n;
+    rs.borrow = true;
+    struct solo s;
+    solo_init(&s, 3, &rs);
+    cr_assert(raft_borrows_restore(s.r));
+    cr_assert_eq(raft_entry_at(s.r, 2)->data, lent + 20000);
+    solo_free(&s); /* a free() of the lent bytes would abort here */
+    munmap(lent, size);
+}
