@@ -3,6 +3,7 @@
  * batch), copy the messages to send after the sync, then apply committed
  * entries to the map and serve the reads the core confirmed. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "replica/replica_internal.h"
 
@@ -117,6 +118,8 @@ static void install_snapshot(struct replica *r, const struct raft_update *u)
         r->apply_to = r->applied; /* the image holds the backlog */
     /* Proposals inside the snapshot can no longer be matched to a result. */
     replica_settle_proposals(r, u->snap_index, 0, NULL);
+    /* Reads confirmed at or below the image's index. */
+    replica_serve_deferred_reads(r);
 }
 
 static void apply_entry(struct replica *r, const struct raft_entry *e)
@@ -224,14 +227,25 @@ void replica_apply_backlog(struct replica *r)
         uint64_t c = cpu_now(r);
         r->budget_cpu_ns += c > since ? c - since : 0;
     }
-    if (r->applied < r->apply_to || r->n_deferred_reads == 0)
+    replica_serve_deferred_reads(r);
+}
+
+/* The core declared each ready when it had handed out everything up to
+ * apply_to (at least its read index), its `need`: once applied, it is
+ * served, without waiting for a backlog that new commits keep growing. */
+void replica_serve_deferred_reads(struct replica *r)
+{
+    size_t n = 0;
+    while (n < r->n_deferred_reads && r->deferred_reads[n].need <= r->applied)
+        n++;
+    if (n == 0)
         return;
-    /* The core declared these ready when it had handed out everything up
-     * to apply_to (at least their read index): now it is all applied. */
     int64_t t = replica_time(r, r->now_ms);
-    for (size_t i = 0; i < r->n_deferred_reads; i++)
-        serve_read(r, r->deferred_reads[i], t);
-    r->n_deferred_reads = 0;
+    for (size_t i = 0; i < n; i++)
+        serve_read(r, r->deferred_reads[i].id, t);
+    memmove(r->deferred_reads, r->deferred_reads + n,
+            (r->n_deferred_reads - n) * sizeof *r->deferred_reads);
+    r->n_deferred_reads -= n;
     replica_pop_done_reads(r);
 }
 
@@ -245,15 +259,20 @@ static void apply_committed(struct replica *r, const struct raft_update *u)
 
 static int defer_read(struct replica *r, uint64_t id)
 {
+    struct pending_read *p = replica_find_read(r, id);
+    if (!p)
+        return 0; /* already answered */
     if (r->n_deferred_reads == r->cap_deferred_reads) {
         size_t cap = r->cap_deferred_reads ? 2 * r->cap_deferred_reads : 64;
-        uint64_t *v = realloc(r->deferred_reads, cap * sizeof *v);
+        struct deferred_read *v = realloc(r->deferred_reads, cap * sizeof *v);
         if (!v)
             return -1;
         r->deferred_reads = v;
         r->cap_deferred_reads = cap;
     }
-    r->deferred_reads[r->n_deferred_reads++] = id;
+    r->deferred_reads[r->n_deferred_reads++] =
+        (struct deferred_read){.id = id, .need = r->apply_to};
+    p->confirmed = true; /* no longer timed out: applying answers it */
     return 0;
 }
 

@@ -136,20 +136,68 @@ void replica_fail_reads_from(struct replica *r, uint64_t first_id, const char *w
 
 /* ---- timeouts ----------------------------------------------------------- */
 
+/* The first proposal not known committed: the table is sorted by index and
+ * everything up to apply_to is committed (the core hands out its commit
+ * index at once), so the committed ones are a prefix. Each of those is
+ * answered when applied: with its result if the entry there is the one it
+ * proposed (same term), INDEFINITE ("lost leadership") if another leader's
+ * entry took the index. Either way applying answers it, so none times out:
+ * a committed write's outcome is certain, and answering it -UNCERTAIN
+ * because applying is slow would be wrong. */
+static size_t first_uncommitted(const struct replica *r)
+{
+    const struct proposal_table *t = &r->proposals;
+    size_t lo = t->head, hi = t->tail;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->items[mid].index <= r->apply_to)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The first read the sweep may time out: neither answered nor confirmed
+ * (a confirmed one waits for applying only, which answers it). */
+static size_t first_unconfirmed_read(const struct read_table *t, size_t from)
+{
+    while (from < t->tail && (t->items[from].done || t->items[from].confirmed))
+        from++;
+    return from;
+}
+
 void replica_expire(struct replica *r, uint64_t now_ms)
 {
     uint64_t limit = r->config.request_timeout_ms;
     struct proposal_table *pt = &r->proposals;
-    while (pt->head < pt->tail && pt->items[pt->head].at + limit <= now_ms) {
-        struct pending_proposal *p = &pt->items[pt->head++];
+    size_t from = first_uncommitted(r), to = from;
+    while (to < pt->tail && pt->items[to].at + limit <= now_ms) {
+        struct pending_proposal *p = &pt->items[to++];
         kv_command_release(&p->cmd);
         replica_answer(r, p->ref, REPLICA_INDEFINITE, "timed out");
+    }
+    if (to > from) { /* close the gap behind the committed prefix */
+        memmove(&pt->items[from], &pt->items[to], (pt->tail - to) * sizeof *pt->items);
+        pt->tail -= to - from;
     }
     if (pt->head == pt->tail)
         pt->head = pt->tail = 0;
     struct read_table *rt = &r->reads;
-    for (size_t i = rt->head; i < rt->tail && rt->items[i].at + limit <= now_ms; i++)
-        if (!rt->items[i].done)
-            read_fail(r, &rt->items[i], "read not confirmed in time");
+    for (size_t i = first_unconfirmed_read(rt, rt->head);
+         i < rt->tail && rt->items[i].at + limit <= now_ms; i = first_unconfirmed_read(rt, i + 1))
+        read_fail(r, &rt->items[i], "read not confirmed in time");
     replica_pop_done_reads(r);
+}
+
+uint64_t replica_expire_deadline(const struct replica *r)
+{
+    uint64_t d = UINT64_MAX, t = r->config.request_timeout_ms;
+    size_t p = first_uncommitted(r);
+    if (p < r->proposals.tail)
+        d = r->proposals.items[p].at + t;
+    size_t q = first_unconfirmed_read(&r->reads, r->reads.head);
+    if (q < r->reads.tail && r->reads.items[q].at + t < d)
+        d = r->reads.items[q].at + t;
+    return d;
 }

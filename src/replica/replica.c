@@ -793,16 +793,11 @@ uint64_t replica_deadline(const struct replica *r)
     uint64_t d = raft_deadline(r->raft);
     if (kv_store_rehashing(r->kv) && r->rehash_ms + 1 < d)
         d = r->rehash_ms + 1; /* the map's next growth step */
-    uint64_t t = r->config.request_timeout_ms;
-    if (r->proposals.head < r->proposals.tail) {
-        uint64_t p = r->proposals.items[r->proposals.head].at + t;
-        d = p < d ? p : d;
-    }
-    if (r->reads.head < r->reads.tail) {
-        uint64_t p = r->reads.items[r->reads.head].at + t;
-        d = p < d ? p : d;
-    }
-    return d;
+    /* Only what replica_expire() would time out: a committed proposal or
+     * a confirmed read waits for applying, and a deadline at its age
+     * would, once past, re-arm the timer for "now" forever. */
+    uint64_t p = replica_expire_deadline(r);
+    return p < d ? p : d;
 }
 
 /* ---- views -------------------------------------------------------------- */

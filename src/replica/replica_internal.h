@@ -44,13 +44,22 @@ struct pending_proposal {
     struct kv_command cmd; /* owned; key NULL if not kept */
 };
 
-/* A read waiting for the core's ReadIndex confirmation. Sorted by id. */
+/* A read waiting for the core's ReadIndex confirmation, then (confirmed)
+ * for applying to reach its read index. Sorted by id. */
 struct pending_read {
     uint64_t id;
     uint64_t ref;
     struct kv_command cmd; /* owned until done */
     uint64_t at;
     bool done;
+    bool confirmed; /* the core confirmed it: it waits for applying only */
+};
+
+/* A confirmed read served once `applied` reaches `need` (the backlog's end
+ * when the core confirmed it, at least its read index). */
+struct deferred_read {
+    uint64_t id;
+    raft_index need;
 };
 
 /* FIFO tables: live items are [head, tail). */
@@ -103,7 +112,9 @@ struct replica {
     uint64_t applied_bytes, snapshot_bytes_mark, snapshot_running_bytes;
     /* Committed by the core up to here, applied up to `applied`: the
      * backlog, applied apply_batch entries per flush. Reads ready while it
-     * lasts wait in deferred_reads (their ids). */
+     * lasts wait in deferred_reads, in order, each for the backlog's end
+     * when it was confirmed. A proposal at or below apply_to is committed:
+     * it waits for applying, however long, and never times out. */
     raft_index apply_to;
     /* Entries applied, and the thread CPU time (config.cpu_clock) spent
      * applying them, since the budget started afresh: at each
@@ -111,7 +122,7 @@ struct replica {
     size_t budget_applied;
     uint64_t budget_cpu_ns;
     bool per_turn;
-    uint64_t *deferred_reads;
+    struct deferred_read *deferred_reads;
     size_t n_deferred_reads, cap_deferred_reads;
     uint64_t now_ms;  /* the latest time a transport gave */
     int64_t log_time; /* the latest time stamped in an entry of the log */
@@ -198,7 +209,14 @@ void replica_pop_done_reads(struct replica *r);
 void replica_apply_backlog(struct replica *r);
 /* Entries the budget still allows in this flush or turn. */
 size_t replica_apply_budget(const struct replica *r);
+/* Time out what is not known committed (proposals) or confirmed (reads)
+ * after config.request_timeout_ms; what is waits for applying. */
 void replica_expire(struct replica *r, uint64_t now_ms);
+/* The earliest time replica_expire() will time something out (UINT64_MAX:
+ * nothing can): never one it would leave in place. */
+uint64_t replica_expire_deadline(const struct replica *r);
+/* Serve the deferred reads whose index applying has reached. */
+void replica_serve_deferred_reads(struct replica *r);
 
 /* outbox.c: outputs held until the batch is durable. */
 void replica_answer(struct replica *r, uint64_t ref, enum replica_status st, const char *why);
