@@ -10,6 +10,8 @@
  * past --max-pending-per-client unanswered commands the connection is no
  * longer read until half have been answered (TCP then pushes back on the
  * client); a client whose unread replies pass --max-output-bytes is closed.
+ * While the leader's apply backlog passes --max-apply-backlog no connection
+ * is read at all (apply_gate.c).
  * A malformed or oversized request gets "-ERR Protocol error: ..." and the
  * connection is closed once that reply is written: the parser never reads
  * past the limit, so nothing unbounded is held. Idle and handshake
@@ -133,7 +135,8 @@ static void client_resume(struct client *c);
 
 static void client_maybe_pause(struct client *c)
 {
-    if (c->reading && (c->n_pending >= c->srv->opt.max_pending_per_client || multi_holds(c))) {
+    if (c->reading &&
+        (c->n_pending >= c->srv->opt.max_pending_per_client || multi_holds(c) || c->srv->apply_gate.paused)) {
         char addr[SERVER_ADDR_TEXT];
         server_log_limited(SLOG_DEBUG, "client_paused", "client=%" PRIu64 " addr=%s pending=%zu", c->id,
                            server_addr_text(&c->tcp, addr, sizeof addr), c->n_pending);
@@ -320,7 +323,7 @@ struct client_req *client_req_new(struct client *c)
  * inside the completion of another command. */
 static void client_resume(struct client *c)
 {
-    if (c->closing || c->close_after_write || c->srv->shutting_down ||
+    if (c->closing || c->close_after_write || c->srv->shutting_down || c->srv->apply_gate.paused ||
         c->n_pending > c->srv->opt.max_pending_per_client / 2)
         return;
     if (multi_holds(c) && !multi_exec_ready(c))
@@ -558,6 +561,12 @@ void client_stop_reading_all(struct server *s)
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = false;
         }
+}
+
+void client_resume_reading_all(struct server *s)
+{
+    for (struct client *c = s->clients; c; c = c->next)
+        client_resume(c);
 }
 
 void client_close_all(struct server *s)

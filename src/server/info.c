@@ -330,6 +330,11 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t want
         info_line(&b, "commit_index:%" PRIu64, replica_commit_index(r));
         info_line(&b, "applied_index:%" PRIu64, replica_applied_index(r));
         info_line(&b, "last_index:%" PRIu64, replica_last_index(r));
+        /* --max-apply-backlog: clients not read while applying lags. */
+        raft_index ci = replica_commit_index(r), ai = replica_applied_index(r);
+        info_line(&b, "apply_backlog:%" PRIu64, ci > ai ? ci - ai : 0);
+        info_line(&b, "apply_backlog_paused:%d", s->apply_gate.paused ? 1 : 0);
+        info_line(&b, "apply_backlog_pauses:%" PRIu64, s->apply_gate.pauses);
         /* The configuration's members by name and stable id (ids are not
          * positions: removals leave gaps, a removed member is not listed). */
         info_line(&b, "nodes:%d", replica_configuration(r)->n);

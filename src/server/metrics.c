@@ -242,6 +242,11 @@ void metrics_write(struct server *s, struct resp_buf *b)
     mgauge(b, "raftkv_commit_index", "The highest log index known committed.", replica_commit_index(r));
     mgauge(b, "raftkv_applied_index", "The highest log index applied to the map.", replica_applied_index(r));
     mgauge(b, "raftkv_last_index", "The last index in this member's log.", replica_last_index(r));
+    mgauge(b, "raftkv_apply_backlog_paused",
+           "1 while client connections are not read because the apply backlog passed --max-apply-backlog.",
+           s->apply_gate.paused ? 1 : 0);
+    mcounter(b, "raftkv_apply_backlog_pauses_total", "Times client reads were paused for the apply backlog.",
+             s->apply_gate.pauses);
     mgauge(b, "raftkv_members", "Members in the configuration (this one included).",
            (uint64_t)replica_configuration(r)->n);
     /* Peers below: the configuration's members by name (ids are not

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "kv/kv.h"
+#include "server/apply_gate.h"
 #include "server/acl.h"
 #include "net/tls.h"
 #include "raft/raft.h"
@@ -61,6 +62,7 @@ struct server_options {
     size_t max_clients;
     size_t max_pending_per_client;
     size_t max_pending;     /* operations in flight, all clients and proxies */
+    size_t max_apply_backlog; /* leader: clients unread past this many unapplied entries (apply_gate.h) */
     size_t max_output_bytes; /* a client that reads no replies is closed past this */
     size_t max_lcs_cells; /* LCS's table, (len1+1)*(len2+1) cells (cmd_lcs.c) */
     uint64_t timeout_s; /* --timeout: idle clients are closed after this (0: never), as Redis's */
@@ -407,6 +409,7 @@ struct server {
     struct tls_ctx *peer_tls_server, *peer_tls_client; /* NULL: plaintext peers */
     uv_timer_t peer_sweep; /* closes inbound connections past their handshake time */
     bool peer_sweep_open;
+    struct apply_gate apply_gate; /* apply_gate.c: clients unread while applying lags */
     struct client *clients;
     struct client *drain_head; /* clients whose held input is to be taken up */
     size_t n_clients;
@@ -494,6 +497,10 @@ void peer_flush_writes(struct server *s);
 int client_start(struct server *s);
 void client_stop_accepting(struct server *s);
 void client_stop_reading_all(struct server *s);
+/* Read every connection again that nothing else holds (its window, MULTI). */
+void client_resume_reading_all(struct server *s);
+/* apply_gate.c: pause or resume client reads as the apply backlog asks. */
+void server_apply_gate(struct server *s);
 void client_close_all(struct server *s);
 /* A new request of c, queued after its others so its reply keeps its place;
  * NULL when out of memory. */

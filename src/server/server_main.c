@@ -198,6 +198,7 @@ void server_after_io(struct server *s)
         if (!s->queued_head)
             break;
     }
+    server_apply_gate(s);
     if (server_identity_sync(s) != 0) {
         server_fatal(s, "cannot record the cluster id");
         return;

@@ -53,6 +53,9 @@ void server_options_usage(FILE *f)
             "                             longer read (default 1024)\n"
             "  --max-pending N            operations in flight in all (default 65536); past it\n"
             "                             commands get -TRYAGAIN\n"
+            "  --max-apply-backlog N      as leader, stop reading clients while more than N\n"
+            "                             committed entries wait to be applied, until at most\n"
+            "                             N/2 do (default 8192; 0: never)\n"
             "  --max-output-bytes N       a client not reading its replies is closed past this\n"
             "                             (default 67108864)\n"
             "  --max-lcs-cells N          LCS's table of (len1+1)*(len2+1) cells (2 bytes each),\n"
@@ -176,6 +179,7 @@ static void server_options_default(struct server_options *o)
     o->max_clients = 10000;
     o->max_pending_per_client = 1024;
     o->max_pending = 65536;
+    o->max_apply_backlog = APPLY_GATE_DEFAULT_MAX;
     o->max_output_bytes = 64u << 20;
     o->max_lcs_cells = SERVER_DEFAULT_MAX_LCS_CELLS;
     o->timeout_s = 0;
@@ -531,6 +535,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--max-clients", &o->max_clients, NULL},
                 {"--max-pending-per-client", &o->max_pending_per_client, NULL},
                 {"--max-pending", &o->max_pending, NULL},
+                {"--max-apply-backlog", &o->max_apply_backlog, NULL},
                 {"--max-output-bytes", &o->max_output_bytes, NULL},
                 {"--max-bulk-bytes", &o->limits.max_bulk_bytes, NULL},
                 {"--max-args", &o->limits.max_args, NULL},
