@@ -524,6 +524,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_size(v, &size) != 0 || size < (64u << 10) || size > (64u << 20);
             if (!bad)
                 o->catchup_append_bytes = size;
+        } else if (strcmp(a, "--max-apply-backlog") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > SIZE_MAX / 4; /* 0: no bound */
+            if (!bad)
+                o->max_apply_backlog = (size_t)u;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {
@@ -535,7 +539,6 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--max-clients", &o->max_clients, NULL},
                 {"--max-pending-per-client", &o->max_pending_per_client, NULL},
                 {"--max-pending", &o->max_pending, NULL},
-                {"--max-apply-backlog", &o->max_apply_backlog, NULL},
                 {"--max-output-bytes", &o->max_output_bytes, NULL},
                 {"--max-bulk-bytes", &o->limits.max_bulk_bytes, NULL},
                 {"--max-args", &o->limits.max_args, NULL},
