@@ -41,7 +41,9 @@
  *   REPLICA_UNAVAILABLE  definite: refused (table full, core busy, read
  *                        not confirmed), certainly not appended
  *   REPLICA_INDEFINITE   the command may or may not take effect (appended,
- *                        then leadership changed or it timed out)
+ *                        then leadership changed or it timed out before it
+ *                        was known committed: a committed one waits for
+ *                        applying and gets its result)
  * A read never changes state, so a failed read is always definite.
  *
  * No de-duplication table: a command enters the log once, when a leader's
@@ -189,7 +191,9 @@ struct replica_config {
      * NULL: the now_ms the transport passes (simulated time in tests). */
     int64_t (*wall_clock)(void *ctx);
     size_t max_pending;          /* bound on pending writes and reads together */
-    uint64_t request_timeout_ms; /* pending longer than this -> INDEFINITE/UNAVAILABLE */
+    /* Pending longer than this -> INDEFINITE/UNAVAILABLE, unless committed
+     * (a write) or confirmed (a read): those wait for applying. */
+    uint64_t request_timeout_ms;
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
     /* Also snapshot once the log bytes applied since the latest snapshot
      * reach snapshot_log_percent % of the map's bytes and at least
@@ -203,7 +207,7 @@ struct replica_config {
      * on once the turn's budget is spent), so a
      * restart's or a catching-up follower's backlog never holds the event
      * loop for long. Reads the core declares ready meanwhile wait until the
-     * backlog is applied. 0: REPLICA_DEFAULT_APPLY_BATCH. */
+     * backlog they found is applied. 0: REPLICA_DEFAULT_APPLY_BATCH. */
     size_t apply_batch;
     /* The same bound while a snapshot started by snapshot_start runs (when
      * the smaller): a forked snapshot child shares the map's pages, so each

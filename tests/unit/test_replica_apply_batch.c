@@ -2,8 +2,8 @@
  * bounded batch per flush (replica_config.apply_batch), so no loop turn
  * does work proportional to the backlog; the replica's deadline is "now"
  * while one remains, and a read the core declares ready meanwhile is
- * answered only once the whole backlog is applied (never from a map that
- * lags the read index). Once the driver marks its loop turns
+ * answered only once the backlog it found is applied (never from a map
+ * that lags the read index). Once the driver marks its loop turns
  * (replica_turn_end), the bound holds per turn however many flushes the
  * turn makes, and a smaller one (apply_batch_snapshot) while a snapshot
  * runs. */
