@@ -270,6 +270,7 @@ struct node {
     size_t n_subs, cap_subs;
     bool resubmitted;
     uint64_t cpu_ns, cpu_reads; /* the fake CPU clock (snap.apply_cpu_ns) */
+    uint64_t next_turn_ms;      /* snap.apply_turn_ms: when the next turn begins */
     raft_index applied;
     /* A background snapshot: the image taken when it began (as fork()
      * gives the server's child), durable at done_at. */
@@ -1039,6 +1040,10 @@ static void node_end_batch(struct node *nd)
     struct rcluster *c = nd->c;
     router_view(nd->rt, replica_leader(nd->r), replica_term(nd->r),
                 replica_role(nd->r) == RAFT_LEADER, c->now);
+    if (c->snap.apply_turn_ms && c->now >= nd->next_turn_ms) {
+        replica_turn_end(nd->r); /* the apply budget starts afresh */
+        nd->next_turn_ms = c->now + c->snap.apply_turn_ms;
+    }
     for (int round = 0; round == 0 || (nd->resubmitted && round < 4); round++) {
         nd->resubmitted = false;
         if (replica_flush(nd->r, c->now) != 0)

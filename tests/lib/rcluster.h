@@ -94,6 +94,11 @@ struct rcluster_snapshots {
     uint64_t apply_cpu_ns; /* replica_config.apply_cpu_ns, on a fake CPU clock that
                             * advances 0.2-2 ms a read (0: no time budget) */
     uint32_t chunk_bytes;  /* InstallSnapshot chunk size (0: 64 bytes) */
+    /* Slow applying in simulated time: a node's event-loop turn ends
+     * (replica_turn_end) at most once per this many ms, so it applies at
+     * most apply_batch entries per that time (0: every batch is a turn of
+     * its own, as before). */
+    uint64_t apply_turn_ms;
 };
 
 /* Chunked InstallSnapshot transfers so far. */
