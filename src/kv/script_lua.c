@@ -514,8 +514,11 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
         /* the front end that proposed it may have cached it already */
         kv_script_forget(x.sha);
     }
-    if (!fail)
+    if (!fail) {
         kv_script_remember(c->arg[0].p, c->arg[0].n);
+        kv_script_tx_loaded(s, x.sha, c->arg[0].p, c->arg[0].n);
+    }
+    bool compiled = !fail;
     struct kv_text t = {0};
     if (!fail) {
         lua_sethook(L, hook, LUA_MASKCOUNT, (int)x.budget);
@@ -559,6 +562,8 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
     if (fail) {
         free(t.p);
         reply_error(r, fail);
+        if (!compiled)
+            r->num = -1;
         return;
     }
     if (t.err)
