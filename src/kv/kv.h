@@ -161,12 +161,13 @@ bool kv_parse_ld(const void *p, size_t n, long double *out);
  * memory cap of its Lua state in KiB in the bits above the 8th. */
 #define KV_EVAL_RO (1u << 0)
 #define KV_EVAL_MEM_KIB(flags) ((flags) >> 8)
-/* An EVALSHA queued in MULTI (src/kv/script_tx.c decides at apply, from the
- * entry alone): KV_EVAL_SHA, arg[0] is the body the receiving member's
- * cache gave, run unless a SCRIPT FLUSH came earlier in the transaction and
- * no SCRIPT LOAD or EVAL of the body since; KV_EVAL_BY_SHA, arg[0] is only
- * the SHA1 (that cache lacked it), run only with the body a SCRIPT LOAD or
- * EVAL earlier in the transaction gave. Otherwise Redis's NOSCRIPT. */
+/* An EVALSHA (src/kv/script_tx.c decides at apply, from the entry alone):
+ * KV_EVAL_SHA, arg[0] is the body the receiving member's cache gave, run
+ * unless it does not compile or, in MULTI, a SCRIPT FLUSH came earlier in
+ * the transaction and no SCRIPT LOAD or EVAL of the body since;
+ * KV_EVAL_BY_SHA (queued in MULTI), arg[0] is only the SHA1 (that cache
+ * lacked it), run only with the body a SCRIPT LOAD or EVAL earlier in the
+ * transaction gave. Otherwise Redis's NOSCRIPT. */
 #define KV_EVAL_SHA (1u << 1)
 #define KV_EVAL_BY_SHA (1u << 2)
 

@@ -99,7 +99,7 @@ static void evalsha(struct cmd_ctx *x, bool ro)
         resp_write_error(&x->r->reply, noscript);
         return;
     }
-    run_script(x, body->p, body->n, nk, flags);
+    run_script(x, body->p, body->n, nk, flags | KV_EVAL_SHA);
 }
 
 /* EXEC: a queued EVALSHA takes the body this member's cache holds now

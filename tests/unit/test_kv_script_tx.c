@@ -245,3 +245,21 @@ Test(kv_script_tx, without_a_flush_evalsha_runs_the_body_it_carries)
     kv_result_release(&r);
     release_all(subs, n);
 }
+
+/* redis_compare seed 174103056, through a follower: EVAL of a body that
+ * does not compile, then EVALSHA of its SHA1. The follower cached the body
+ * when it passed the EVAL on and answered with the leader's result before
+ * applying it, so the EVALSHA carried it; Redis caches only what compiles
+ * and answers NOSCRIPT, and so does the entry, on every member. */
+Test(kv_script_tx, evalsha_of_a_body_that_does_not_compile_is_noscript)
+{
+    struct kv_result r = kt_logged(a, ev(BAD, KV_EVAL_SHA, NULL), 1000);
+    cr_assert(r.len == strlen(NOSCRIPT) && memcmp(r.bytes, NOSCRIPT, r.len) == 0, "%.*s", (int)r.len,
+              (const char *)r.bytes);
+    kv_result_release(&r);
+    r = kt_logged(a, ev(BAD, 0, NULL), 1000); /* EVAL: the compiler's error, as Redis's */
+    const char *want = "-ERR Error compiling script (new function): user_script:1: unexpected symbol near '<eof>'\r\n";
+    cr_assert(r.len == strlen(want) && memcmp(r.bytes, want, r.len) == 0, "%.*s", (int)r.len, (const char *)r.bytes);
+    cr_assert_eq(r.num, -1, "did not compile");
+    kv_result_release(&r);
+}

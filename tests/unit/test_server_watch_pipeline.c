@@ -297,6 +297,7 @@ Test(watch_pipeline, script_load_in_exec_is_found_by_the_next_evalsha)
     out_is(&f, ""); /* no NOSCRIPT: the script went to the log */
     cr_assert_eq(take_queued(s, ops, 8), 1);
     cr_assert_eq(ops[0]->cmd.op, KV_EVAL);
+    cr_assert_eq(ops[0]->cmd.flags & 0xff, KV_EVAL_SHA, "an EVALSHA's body, flagged so");
 
     /* A queued SCRIPT LOAD whose EXEC a changed watch aborted is not cached. */
     kv_script_forget_all();
