@@ -14,13 +14,13 @@
 
 #define NOSCRIPT "-NOSCRIPT No matching script. Please use EVAL.\r\n"
 
-/* An EVALSHA queued in MULTI (kv.h's KV_EVAL_SHA, KV_EVAL_BY_SHA) runs
- * only if the transaction so far leaves its script in the cache, as Redis
- * runs EXEC's commands one after another (script_tx.c). */
+/* An EVALSHA (kv.h's KV_EVAL_SHA, KV_EVAL_BY_SHA) inside a transaction
+ * runs only if the transaction so far leaves its script in the cache, as
+ * Redis runs EXEC's commands one after another (script_tx.c). */
 void kv_op_eval(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
 {
     bool by_sha = c->flags & KV_EVAL_BY_SHA;
-    if (!(c->flags & (KV_EVAL_SHA | KV_EVAL_BY_SHA))) {
+    if (!(c->flags & (KV_EVAL_SHA | KV_EVAL_BY_SHA)) || (!by_sha && !s->script_tx)) {
         kv_script_run(s, c, now, r);
         return;
     }

@@ -5,8 +5,8 @@
  * apply time on every member (src/kv/script_lua.c), so it is atomic and
  * linearizable wherever the client is connected. EVALSHA is turned into
  * the body here, from this process's script cache, before proposing (at
- * EXEC when queued in MULTI): the log never depends on a cache. EVAL_RO goes through the log as well (a
- * read-only script is refused any write). The reply is the RESP2 the state
+ * EXEC when queued in MULTI): the log never depends on a cache. EVAL_RO
+ * goes through the log as well (a read-only script is refused any write). The reply is the RESP2 the state
  * machine made, re-written for the connection's protocol.
  */
 #include <limits.h>
