@@ -161,6 +161,15 @@ bool kv_parse_ld(const void *p, size_t n, long double *out);
  * memory cap of its Lua state in KiB in the bits above the 8th. */
 #define KV_EVAL_RO (1u << 0)
 #define KV_EVAL_MEM_KIB(flags) ((flags) >> 8)
+/* An EVALSHA (src/kv/script_tx.c decides at apply, from the entry alone):
+ * KV_EVAL_SHA, arg[0] is the body the receiving member's cache gave, run
+ * unless it does not compile or, in MULTI, a SCRIPT FLUSH came earlier in
+ * the transaction and no SCRIPT LOAD or EVAL of the body since;
+ * KV_EVAL_BY_SHA (queued in MULTI), arg[0] is only the SHA1 (that cache
+ * lacked it), run only with the body a SCRIPT LOAD or EVAL earlier in the
+ * transaction gave. Otherwise Redis's NOSCRIPT. */
+#define KV_EVAL_SHA (1u << 1)
+#define KV_EVAL_BY_SHA (1u << 2)
 
 /* Scripts (script.h has the rest): the SHA1 of a body as 40 lowercase hex
  * digits plus NUL; and this process's cache of bodies by SHA1 (filled when
@@ -182,6 +191,7 @@ int kv_script_remember_local(const void *body, size_t n);
 void kv_script_forget(const char *sha);
 void kv_script_forget_all(void);       /* an applied KV_SCRIPT_FLUSH */
 void kv_script_forget_all_local(void); /* a SCRIPT FLUSH proposed here */
+void kv_script_forget_all_shown(void); /* one EXEC's reply showed applied */
 void kv_script_cache_limit(size_t max_entries);
 /* Whether a body compiles as Lua 5.1: NULL, or Redis's error text
  * ("Error compiling script (new function): ...") in buf. */

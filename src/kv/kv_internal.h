@@ -36,6 +36,9 @@ struct kv_store {
      * the old map, in a store of its own, for the owner to free off its
      * event loop (kv_store_take_flushed); NULL: none. */
     struct kv_store *flushed;
+    /* While a KV_MULTI applies: what it did to the script cache so far
+     * (script_tx.c); NULL otherwise. */
+    struct kv_script_tx *script_tx;
 };
 
 /* From this many keys FLUSHALL detaches the map instead of freeing its

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kv/ops.h"
+#include "kv/script.h"
 
 #define WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
 
@@ -143,6 +144,9 @@ void kv_op_multi(struct kv_store *s, const struct kv_command *c, int64_t now, st
             return;
         }
     }
+    struct kv_script_tx tx; /* SCRIPT FLUSH, then EVALSHA, in one EXEC */
+    kv_script_tx_begin(s, &tx);
     for (; i < c->n_sub; i++)
         kv_apply(s, &c->sub[i], now, &r->sub[i]);
+    kv_script_tx_end(s, &tx);
 }

@@ -58,8 +58,43 @@ void kv_script_undo_free(struct script_run *x);
  * memory cap, may have cut its pushing short). */
 void kv_script_held_free(struct script_run *x);
 
+/* What one transaction's entry (a KV_MULTI) did to the script cache so far
+ * while it applies (script_tx.c), so that an EVALSHA or SCRIPT EXISTS
+ * queued after a SCRIPT FLUSH, SCRIPT LOAD or EVAL in the same MULTI
+ * answers as Redis's would, on every member alike: the entry decides, not
+ * the member's cache. */
+struct kv_script_tx_seen {
+    char sha[41];
+    const uint8_t *body; /* inside the entry's own sub-command */
+    size_t n;
+};
+struct kv_script_tx {
+    bool flushed; /* a SCRIPT FLUSH came earlier in the entry */
+    bool failed;  /* out of memory recording a script */
+    struct kv_script_tx_seen *seen; /* loaded since the start or the flush */
+    size_t n_seen, cap_seen;
+};
+enum kv_script_tx_state {
+    KV_SCRIPT_TX_UNKNOWN, /* the entry says nothing: the member's cache */
+    KV_SCRIPT_TX_LOADED,  /* loaded earlier in the entry (since any flush) */
+    KV_SCRIPT_TX_GONE,    /* flushed earlier in the entry, not loaded since */
+    KV_SCRIPT_TX_FAILED   /* out of memory: the script cannot be told */
+};
+/* Begin and end a KV_MULTI's apply (a nested one, a script's MSET, keeps
+ * the outer record). */
+void kv_script_tx_begin(struct kv_store *s, struct kv_script_tx *tx);
+void kv_script_tx_end(struct kv_store *s, struct kv_script_tx *tx);
+/* A SCRIPT FLUSH applied; a body (SCRIPT LOAD, or an EVAL that compiled)
+ * cached, sha its SHA1 in lowercase hex: no-ops outside a KV_MULTI. */
+void kv_script_tx_flushed(struct kv_store *s);
+void kv_script_tx_loaded(struct kv_store *s, const char *sha, const void *body, size_t n);
+/* What the entry so far says of a SHA1 (40 hex digits, any case); *body,
+ * *n the body when LOADED. */
+enum kv_script_tx_state kv_script_tx_find(const struct kv_store *s, const char *sha, size_t sha_len,
+                                          const uint8_t **body, size_t *n);
+
 /* Run body with keys and args (the KV_EVAL entry's fields) into r: bytes a
- * RESP2 reply. */
+ * RESP2 reply; num -1 when the body did not compile. */
 void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
                    struct kv_result *r);
 

@@ -124,6 +124,13 @@ void kv_script_forget_all_local(void)
     unapplied_flushes++;
 }
 
+/* A SCRIPT FLUSH queued in MULTI, known applied from EXEC's reply: this
+ * member may have applied it already, so no flush is counted as pending. */
+void kv_script_forget_all_shown(void)
+{
+    trim(0);
+}
+
 void kv_script_cache_limit(size_t max_entries)
 {
     max_cache = max_entries;

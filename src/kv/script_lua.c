@@ -513,9 +513,17 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
         fail = err;
         /* the front end that proposed it may have cached it already */
         kv_script_forget(x.sha);
+        /* An EVALSHA found it there (its EVAL, relayed by the leader, was
+         * answered before this member applied it): Redis caches only what
+         * compiles, so its answer is NOSCRIPT. */
+        if ((c->flags & KV_EVAL_SHA) && !x.over_memory)
+            fail = "NOSCRIPT No matching script. Please use EVAL.";
     }
-    if (!fail)
+    if (!fail) {
         kv_script_remember(c->arg[0].p, c->arg[0].n);
+        kv_script_tx_loaded(s, x.sha, c->arg[0].p, c->arg[0].n);
+    }
+    bool compiled = !fail;
     struct kv_text t = {0};
     if (!fail) {
         lua_sethook(L, hook, LUA_MASKCOUNT, (int)x.budget);
@@ -559,6 +567,8 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
     if (fail) {
         free(t.p);
         reply_error(r, fail);
+        if (!compiled)
+            r->num = -1;
         return;
     }
     if (t.err)

@@ -4,9 +4,9 @@
  * member's limits) that goes through the log like any write and runs at
  * apply time on every member (src/kv/script_lua.c), so it is atomic and
  * linearizable wherever the client is connected. EVALSHA is turned into
- * the body here, from this process's script cache, before proposing: the
- * log never depends on a cache. EVAL_RO goes through the log as well (a
- * read-only script is refused any write). The reply is the RESP2 the state
+ * the body here, from this process's script cache, before proposing (at
+ * EXEC when queued in MULTI): the log never depends on a cache. EVAL_RO
+ * goes through the log as well (a read-only script is refused any write). The reply is the RESP2 the state
  * machine made, re-written for the connection's protocol.
  */
 #include <limits.h>
@@ -36,7 +36,7 @@ static bool numkeys(struct cmd_ctx *x, long long *nk)
     return true;
 }
 
-static void run_script(struct cmd_ctx *x, const void *body, size_t n, long long nk, bool ro)
+static void run_script(struct cmd_ctx *x, const void *body, size_t n, long long nk, uint32_t flags)
 {
     const struct server_options *o = &x->s->opt;
     if (n > o->script_max_bytes) {
@@ -49,7 +49,7 @@ static void run_script(struct cmd_ctx *x, const void *body, size_t n, long long 
     struct kv_command c = {.op = KV_EVAL};
     c.num[0] = nk;
     c.num[1] = (int64_t)o->script_max_instructions;
-    c.flags = (ro ? KV_EVAL_RO : 0) | (uint32_t)(o->script_max_memory / 1024) << 8;
+    c.flags = flags | (uint32_t)(o->script_max_memory / 1024) << 8;
     if (kv_str_set(&c.arg[0], body, n) != 0 ||
         kv_pack_fields(&c.arg[1], x->q->argv + 3, x->q->argl + 3, x->q->argc - 3) != 0) {
         kv_command_release(&c);
@@ -71,7 +71,7 @@ static void eval(struct cmd_ctx *x, bool ro)
         kv_script_cache_limit(x->s->opt.script_cache_max);
         kv_script_remember_local(x->q->argv[1], x->q->argl[1]);
     }
-    run_script(x, x->q->argv[1], x->q->argl[1], nk, ro);
+    run_script(x, x->q->argv[1], x->q->argl[1], nk, ro ? KV_EVAL_RO : 0);
 }
 
 static void evalsha(struct cmd_ctx *x, bool ro)
@@ -86,13 +86,39 @@ static void evalsha(struct cmd_ctx *x, bool ro)
     }
     if (!numkeys(x, &nk))
         return;
+    uint32_t flags = ro ? KV_EVAL_RO : 0;
+    if (x->capture) {
+        /* Queued in MULTI: the SHA1 for now, turned into the body at EXEC
+         * (cmd_script_resolve), when Redis would look it up. */
+        run_script(x, x->q->argv[1], 40, nk, flags | KV_EVAL_BY_SHA);
+        return;
+    }
     kv_script_cache_limit(x->s->opt.script_cache_max);
     const struct kv_str *body = kv_script_lookup(x->q->argv[1], x->q->argl[1]);
     if (!body) {
         resp_write_error(&x->r->reply, noscript);
         return;
     }
-    run_script(x, body->p, body->n, nk, ro);
+    run_script(x, body->p, body->n, nk, flags | KV_EVAL_SHA);
+}
+
+/* EXEC: a queued EVALSHA takes the body this member's cache holds now
+ * (KV_EVAL_SHA), or stays a SHA1 (KV_EVAL_BY_SHA) that only a SCRIPT LOAD
+ * or EVAL earlier in the transaction can give a body; the entry then
+ * decides, on every member alike, whether a SCRIPT FLUSH earlier in it
+ * makes it NOSCRIPT (src/kv/script_tx.c). */
+void cmd_script_resolve(struct server *s, struct kv_command *c)
+{
+    if (c->op != KV_EVAL || !(c->flags & KV_EVAL_BY_SHA))
+        return;
+    kv_script_cache_limit(s->opt.script_cache_max);
+    const struct kv_str *body = kv_script_lookup((const char *)c->arg[0].p, c->arg[0].n);
+    struct kv_str copy = {0};
+    if (!body || body->n > s->opt.script_max_bytes || kv_str_set(&copy, body->p, body->n) != 0)
+        return; /* out of memory: as if not cached */
+    free(c->arg[0].p);
+    c->arg[0] = copy;
+    c->flags = (c->flags & ~(uint32_t)KV_EVAL_BY_SHA) | KV_EVAL_SHA;
 }
 
 void cmd_eval(struct cmd_ctx *x)

@@ -127,6 +127,7 @@ void cmd_evalsha_ro(struct cmd_ctx *x);
 void cmd_script_load(struct cmd_ctx *x);
 void cmd_script_exists(struct cmd_ctx *x);
 void cmd_script_flush(struct cmd_ctx *x);
+void cmd_script_resolve(struct server *s, struct kv_command *c); /* a queued EVALSHA, at EXEC */
 void cmd_reply_script(struct client_req *r, int proto);
 void cmd_reply_script_load(struct client_req *r, int proto);
 

@@ -46,7 +46,8 @@ struct multi_item {
     size_t n_ops_taken; /* after EXEC: how many of the MULTI's results are its */
     struct resp_buf fixed;   /* otherwise: its reply, once it ran */
     struct resp_request argv; /* otherwise: the command as it came, until EXEC */
-    struct kv_str script;     /* SCRIPT LOAD: its body, cached here once EXEC applied it */
+    struct kv_str script;     /* SCRIPT LOAD, EVAL: its body, cached here once EXEC applied it */
+    bool script_flush;        /* SCRIPT FLUSH: this member's cache emptied once EXEC applied it */
 };
 
 struct client_watch {
@@ -254,12 +255,15 @@ void multi_capture(struct multi_item *it, struct cmd_ctx *x, struct kv_command *
     }
     memcpy(it->cmds, cmds, n * sizeof *cmds); /* taken over */
     it->n = n;
-    /* A queued SCRIPT LOAD: this member's cache takes the body when EXEC's
-     * reply shows it applied (as SCRIPT LOAD outside MULTI caches it at
-     * once), so an EVALSHA right after the EXEC on this connection finds
-     * it even before this member has applied the entry itself. */
-    if (n == 1 && cmds[0].op == KV_SCRIPT_LOAD &&
-        kv_str_set(&it->script, it->cmds[0].arg[0].p, it->cmds[0].arg[0].n) != 0) {
+    /* A queued SCRIPT LOAD or EVAL: this member's cache takes the body
+     * when EXEC's reply shows it applied (as SCRIPT LOAD outside MULTI
+     * caches it at once), so an EVALSHA right after the EXEC on this
+     * connection finds it even before this member has applied the entry
+     * itself; a queued SCRIPT FLUSH empties the cache then, likewise. */
+    it->script_flush = n == 1 && cmds[0].op == KV_SCRIPT_FLUSH;
+    bool loads = n == 1 && (cmds[0].op == KV_SCRIPT_LOAD ||
+                            (cmds[0].op == KV_EVAL && !(cmds[0].flags & KV_EVAL_BY_SHA)));
+    if (loads && kv_str_set(&it->script, it->cmds[0].arg[0].p, it->cmds[0].arg[0].n) != 0) {
         item_free(it);
         *it = (struct multi_item){.cmd = x->cmd};
         resp_write_error(&x->r->reply, "ERR out of memory");
@@ -461,8 +465,10 @@ void cmd_exec(struct cmd_ctx *x)
     }
     for (size_t i = 0; i < m->n_items; i++) {
         struct multi_item *it = &m->items[i];
-        for (size_t j = 0; j < it->n; j++)
-            tx.sub[k++] = it->cmds[j];
+        for (size_t j = 0; j < it->n; j++) {
+            tx.sub[k] = it->cmds[j];
+            cmd_script_resolve(x->s, &tx.sub[k++]); /* a queued EVALSHA */
+        }
         it->n_ops_taken = it->n;
         free(it->cmds);
         it->cmds = NULL;
@@ -554,7 +560,10 @@ void cmd_reply_exec(struct client_req *r, int proto)
             continue;
         }
         item_reply(&r->reply, it, &tx->sub[k], r->client, proto, &lcs_spent);
-        if (it->script.p && it->n_ops_taken == 1 && tx->sub[k].num >= 0 && r->client) {
+        if (it->script_flush && tx->sub[k].code == KV_OK)
+            kv_script_forget_all_shown();
+        if (it->script.p && it->n_ops_taken == 1 && tx->sub[k].code == KV_OK && tx->sub[k].num >= 0 &&
+            r->client) {
             kv_script_cache_limit(r->client->srv->opt.script_cache_max);
             kv_script_remember_local(it->script.p, it->script.n);
         }

@@ -297,6 +297,7 @@ Test(watch_pipeline, script_load_in_exec_is_found_by_the_next_evalsha)
     out_is(&f, ""); /* no NOSCRIPT: the script went to the log */
     cr_assert_eq(take_queued(s, ops, 8), 1);
     cr_assert_eq(ops[0]->cmd.op, KV_EVAL);
+    cr_assert_eq(ops[0]->cmd.flags & 0xff, KV_EVAL_SHA, "an EVALSHA's body, flagged so");
 
     /* A queued SCRIPT LOAD whose EXEC a changed watch aborted is not cached. */
     kv_script_forget_all();
@@ -305,6 +306,118 @@ Test(watch_pipeline, script_load_in_exec_is_found_by_the_next_evalsha)
     struct replica_result aborted = {.status = REPLICA_DONE, .kv = {.code = KV_ERR_PRECONDITION}};
     commands_complete(s, ops[0]->id, &aborted);
     cr_assert_null(kv_script_lookup("930269f31393d0be681588b6ab08dccee7d6bb67", 40));
+    kv_script_forget_all();
+    teardown(&f);
+}
+
+static void script_options(struct server *s)
+{
+    s->opt.script_cache_max = 100;
+    s->opt.script_max_bytes = 1 << 20;
+    s->opt.script_max_instructions = 1000000;
+    s->opt.script_max_memory = 4 << 20;
+}
+
+/* Apply EXEC's entry to a store as the leader would and answer with its
+ * result; before the answer, not_yet puts back this member's cache as it
+ * is on a follower that has not applied the entry yet. */
+static void exec_applied(struct fixture *f, struct server_op *op, void (*not_yet)(void))
+{
+    struct kv_store *st = kv_store_new();
+    cr_assert_not_null(st);
+    struct replica_result res = {.status = REPLICA_DONE};
+    kv_apply(st, &op->cmd, 1000, &res.kv);
+    not_yet();
+    commands_complete(f->s, op->id, &res);
+    kv_result_release(&res.kv);
+    kv_store_free(st);
+}
+
+static void cache_return1(void)
+{
+    kv_script_forget_all();
+    cr_assert_eq(kv_script_remember_local("return(1)", 9), 0);
+}
+
+/* CI's sequence (redis_compare seed 1350931790), with Redis 7.0.15's
+ * replies: SCRIPT LOAD before; MULTI, SCRIPT FLUSH SYNC, AUTH pw,
+ * EVALSHA_RO and EVALSHA of the script, EXEC -> the EVALSHAs answer
+ * NOSCRIPT. The EVALSHAs carry the body this member's cache held at EXEC,
+ * flagged, and the entry decides (src/kv/script_tx.c); once EXEC's reply
+ * is out, this member's cache is empty too, applied here or not yet.
+ * SHA1("return(1)") = 930269f31393d0be681588b6ab08dccee7d6bb67. */
+Test(watch_pipeline, script_flush_in_exec_makes_a_later_evalsha_noscript)
+{
+    struct fixture f;
+    setup(&f);
+    struct server *s = f.s;
+    script_options(s);
+    kv_script_forget_all();
+    cr_assert_eq(kv_script_remember_local("return(1)", 9), 0); /* SCRIPT LOAD before the MULTI */
+    send_words(&f, (const char *const[]){"MULTI", "SCRIPT FLUSH SYNC", "AUTH pw",
+                                         "EVALSHA_RO 930269f31393d0be681588b6ab08dccee7d6bb67 0",
+                                         "evalsha 930269F31393D0BE681588B6AB08DCCEE7D6BB67 0", "EXEC", NULL});
+    out_is(&f, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n");
+    cr_assert_not_null(kv_script_lookup("930269f31393d0be681588b6ab08dccee7d6bb67", 40),
+                       "a queued flush empties nothing before EXEC");
+    struct server_op *ops[8];
+    cr_assert_eq(take_queued(s, ops, 8), 1);
+    const struct kv_command *tx = &ops[0]->cmd;
+    cr_assert_eq(tx->op, KV_MULTI);
+    cr_assert_eq(tx->n_sub, 3, "the flush and the two scripts (AUTH runs at EXEC)");
+    cr_assert_eq(tx->sub[0].op, KV_SCRIPT_FLUSH);
+    for (int i = 1; i <= 2; i++) {
+        cr_assert_eq(tx->sub[i].op, KV_EVAL);
+        cr_assert(tx->sub[i].arg[0].n == 9 && memcmp(tx->sub[i].arg[0].p, "return(1)", 9) == 0,
+                  "the body this member's cache held");
+        cr_assert_eq(tx->sub[i].flags & 0xff, i == 1 ? KV_EVAL_RO | KV_EVAL_SHA : KV_EVAL_SHA);
+    }
+    f.c->out.pending.len = 0;
+    exec_applied(&f, ops[0], cache_return1);
+    out_is(&f, "*4\r\n+OK\r\n-ERR AUTH <password> called without any password configured for the default "
+               "user. Are you sure your configuration is correct?\r\n"
+               "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+               "-NOSCRIPT No matching script. Please use EVAL.\r\n");
+    cr_assert_null(kv_script_lookup("930269f31393d0be681588b6ab08dccee7d6bb67", 40),
+                   "EXEC's reply showed the flush applied");
+    kv_script_forget_all();
+    teardown(&f);
+}
+
+/* A queued EVALSHA is looked up at EXEC, as Redis runs it then: a script
+ * flushed on this member between queueing and EXEC (by another
+ * connection) goes as its SHA1 alone and answers NOSCRIPT; one loaded by
+ * a SCRIPT LOAD earlier in the same MULTI runs (Redis: MULTI, SCRIPT LOAD
+ * return(2), EVALSHA sha 0, EXEC -> sha, 2), and so does an EVAL's body,
+ * which this member caches once EXEC's reply shows it ran.
+ * SHA1("return(2)") = 572625a1039fb30b308c236ab7091a2bd7724d22. */
+Test(watch_pipeline, a_queued_evalsha_is_looked_up_at_exec)
+{
+    struct fixture f;
+    setup(&f);
+    struct server *s = f.s;
+    script_options(s);
+    kv_script_forget_all();
+    cr_assert_eq(kv_script_remember_local("return(1)", 9), 0);
+    send_words(&f, (const char *const[]){"MULTI", "EVALSHA 930269f31393d0be681588b6ab08dccee7d6bb67 0", NULL});
+    kv_script_forget_all(); /* another connection's SCRIPT FLUSH */
+    send_words(&f, (const char *const[]){"SCRIPT LOAD return(2)", "EVALSHA 572625a1039fb30b308c236ab7091a2bd7724d22 0",
+                                         "EVAL return(3) 0", "EXEC", NULL});
+    struct server_op *ops[8];
+    cr_assert_eq(take_queued(s, ops, 8), 1);
+    const struct kv_command *tx = &ops[0]->cmd;
+    cr_assert_eq(tx->n_sub, 4);
+    cr_assert_eq(tx->sub[0].flags & 0xff, KV_EVAL_BY_SHA);
+    cr_assert(tx->sub[0].arg[0].n == 40 && memcmp(tx->sub[0].arg[0].p, "930269f3", 8) == 0);
+    cr_assert_eq(tx->sub[2].flags & 0xff, KV_EVAL_BY_SHA, "not cached here: the entry gives the body");
+    cr_assert_eq(tx->sub[3].flags & 0xff, 0, "EVAL is no EVALSHA");
+    f.c->out.pending.len = 0;
+    exec_applied(&f, ops[0], kv_script_forget_all);
+    out_is(&f, "*4\r\n-NOSCRIPT No matching script. Please use EVAL.\r\n"
+               "$40\r\n572625a1039fb30b308c236ab7091a2bd7724d22\r\n:2\r\n:3\r\n");
+    char sha3[41];
+    kv_script_sha1("return(3)", 9, sha3);
+    cr_assert_not_null(kv_script_lookup(sha3, 40), "EVAL's body cached once EXEC answered");
     kv_script_forget_all();
     teardown(&f);
 }
