@@ -57,9 +57,11 @@
 #include "raft/raft.h"
 
 /* 2: PROXY_REQ carries a term; 3: HELLO a cluster id; 4: MEMBERS follows
- * HELLO, REMOVED answers a removed member. A frame of another version is
+ * HELLO, REMOVED answers a removed member; 5: log entries of a transaction
+ * carry its script-cache flags (SCRIPT FLUSH, then EVALSHA: kv.h), which a
+ * member of 4 would ignore and so apply differently. A frame of another version is
  * refused whole (peer_frame_peek): members of mixed versions do not talk. */
-#define PEER_CODEC_VERSION 4
+#define PEER_CODEC_VERSION 5
 #define PEER_DEFAULT_MAX_FRAME (256u << 20)
 /* Bytes of image in one SNAP_CHUNK frame, at most. */
 #define PEER_SNAP_CHUNK_MAX (1u << 20)

@@ -8,7 +8,7 @@
 # second start is refused at once, and n1 and n4 keep their leader and term
 # throughout; the member that answers REMOVED shuts the connection after
 # it (a peer that keeps it open sees the end). Last, a HELLO in peer
-# protocol version 3 (the release before MEMBERS and REMOVED) is refused
+# protocol version 4 (the release before transactions' script-cache flags) is refused
 # with a log line naming both versions.
 #   tests/e2e/test_server_member_removed.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
@@ -129,9 +129,9 @@ echo "ok  n3's second start says it was removed"
 # certificate that keeps reading) sees the end right after the answer, well
 # before the 5 s handshake timeout; n1 logs that it shut its side first.
 cid=$(info 1 server | awk -F: '$1 == "cluster_id" {print $2}')
-out=$("${ATTACK[@]}" hello "${PPORT[1]}" --claim n3 --to n1 --version 4 --cluster-id "$cid" \
+out=$("${ATTACK[@]}" hello "${PPORT[1]}" --claim n3 --to n1 --version 5 --cluster-id "$cid" \
   --tls "$WORK/certs/n3.crt" "$WORK/certs/n3.key")
-expect "a removed member's HELLO" "$out" "hello: version 4, connected, sent 29 bytes, answered REMOVED, closed by the server"
+expect "a removed member's HELLO" "$out" "hello: version 5, connected, sent 29 bytes, answered REMOVED, closed by the server"
 deadline=$((SECONDS + 5))
 until grep -q 'peer_conn_closed addr=127.0.0.1:[0-9]* reason="told it was removed" shut=yes' "$WORK/n1.log"; do
   [ $SECONDS -lt $deadline ] || fail "n1 did not close the told connection itself: $(grep peer_conn_closed "$WORK/n1.log" | tail -2)"
@@ -140,9 +140,9 @@ done
 echo "ok  n1 flushed REMOVED, then closed the connection"
 
 # --- a peer of the previous protocol version is refused clearly ------------------------
-out=$("${ATTACK[@]}" hello "${PPORT[1]}" --claim n4 --to n1 --version 3 --tls "$WORK/certs/n4.crt" "$WORK/certs/n4.key")
-expect "a version 3 HELLO" "$out" "hello: version 3, connected, sent 29 bytes, closed by the server"
-grep -q 'peer_refused .*reason="peer protocol version differs" detail="it speaks peer protocol version 3, this member 4' \
+out=$("${ATTACK[@]}" hello "${PPORT[1]}" --claim n4 --to n1 --version 4 --tls "$WORK/certs/n4.crt" "$WORK/certs/n4.key")
+expect "a version 4 HELLO" "$out" "hello: version 4, connected, sent 29 bytes, closed by the server"
+grep -q 'peer_refused .*reason="peer protocol version differs" detail="it speaks peer protocol version 4, this member 5' \
   "$WORK/n1.log" || fail "n1 did not log the version refusal: $(grep peer_refused "$WORK/n1.log" | tail -2)"
 echo "ok  n1 logged: $(grep -o 'reason="peer protocol version differs".*' "$WORK/n1.log" | tail -1)"
 expect "n1 still leads n4" "$(cli 4 LEADER)" n1

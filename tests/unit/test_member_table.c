@@ -177,8 +177,8 @@ Test(member_table, members_frame_bytes)
     static const uint8_t table[] = {1, 1, 0, 0, 1, 'a', 1, 'h', 1, 2};
     struct peer_wbuf b = {0};
     cr_assert_eq(peer_encode_members(&b, 300, table, sizeof table), PEER_OK);
-    /* length 2 + 2 (varint 300) + 10, version 4, kind 8 */
-    static const uint8_t want[] = {0, 0, 0, 14, 4, 8, 0xac, 0x02, 1, 1, 0, 0, 1, 'a', 1, 'h', 1, 2};
+    /* length 2 + 2 (varint 300) + 10, version 5, kind 8 */
+    static const uint8_t want[] = {0, 0, 0, 14, 5, 8, 0xac, 0x02, 1, 1, 0, 0, 1, 'a', 1, 'h', 1, 2};
     cr_assert_eq(b.len, sizeof want);
     cr_assert_arr_eq(b.data, want, sizeof want);
     uint64_t index;

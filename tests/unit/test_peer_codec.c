@@ -292,8 +292,8 @@ Test(peer_codec, round_trips_the_handshake_with_its_cluster_id)
                            .cluster_id = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x80}};
     struct peer_wbuf b = {0};
     cr_assert_eq(peer_encode_hello(&b, &h), PEER_OK);
-    /* Byte for byte: length 25, version 4, kind 1, "n2", "n1", varint 5, the id. */
-    const uint8_t want[] = {0, 0, 0, 25, 4, 1, 2, 'n', '2', 2, 'n', '1', 5,
+    /* Byte for byte: length 25, version 5, kind 1, "n2", "n1", varint 5, the id. */
+    const uint8_t want[] = {0, 0, 0, 25, 5, 1, 2, 'n', '2', 2, 'n', '1', 5,
                             0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x80};
     cr_assert_eq(b.len, sizeof want);
     cr_assert_eq(memcmp(b.data, want, sizeof want), 0);
@@ -337,11 +337,11 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
         cr_assert_eq(peer_decode_proxy_req(body, k, &qb), PEER_ERR_MALFORMED);
     peer_wbuf_free(&b);
 
-    /* The wire layout, byte for byte: version 4, kind 3, then varints id 5,
+    /* The wire layout, byte for byte: version 5, kind 3, then varints id 5,
      * term 7, command length 2, and the command. */
     struct peer_proxy_req small = {.id = 5, .term = 7, .command = (const uint8_t *)"ab", .command_len = 2};
     cr_assert_eq(peer_encode_proxy_req(&b, &small), PEER_OK);
-    const uint8_t want[] = {0, 0, 0, 7, 4, 3, 5, 7, 2, 'a', 'b'};
+    const uint8_t want[] = {0, 0, 0, 7, 5, 3, 5, 7, 2, 'a', 'b'};
     cr_assert_eq(b.len, sizeof want);
     cr_assert_eq(memcmp(b.data, want, sizeof want), 0);
     /* A version 1 frame (no term) is refused at its header, and so are
@@ -355,6 +355,9 @@ Test(peer_codec, round_trips_proxied_requests_and_answers)
     cr_assert_eq(peer_frame_peek(v2, sizeof v2, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
     const uint8_t v3[] = {0, 0, 0, 7, 3, 3, 5, 7, 2, 'a', 'b'};
     cr_assert_eq(peer_frame_peek(v3, sizeof v3, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
+    /* And a version 4 one (its EVAL entries carry no transaction flags). */
+    const uint8_t v4[] = {0, 0, 0, 7, 4, 3, 5, 7, 2, 'a', 'b'};
+    cr_assert_eq(peer_frame_peek(v4, sizeof v4, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
     cr_assert_str_eq(peer_strerror(PEER_ERR_VERSION), "peer protocol version differs");
     peer_wbuf_free(&b);
 
@@ -669,7 +672,7 @@ Test(peer_codec, an_entry_count_within_the_bound_but_beyond_the_bytes_is_refused
 /* Offer: id 0x1234 (varint b4 24), size 3, then a SNAPSHOT body: type 6,
  * from 0, to 1, no flags, mask 0x1861 (term, commit, seq, snap_index,
  * snap_term), 3, 9, 4, 9, 2, and an empty image. */
-static const uint8_t offer_bytes[] = {0, 0, 0, 17, 4, 5, 0xb4, 0x24, 3, 6, 0, 1, 0, 0x18, 0x61,
+static const uint8_t offer_bytes[] = {0, 0, 0, 17, 5, 5, 0xb4, 0x24, 3, 6, 0, 1, 0, 0x18, 0x61,
                                       3, 9, 4, 9, 2, 0};
 
 Test(peer_codec, encodes_a_snapshot_offer_byte_for_byte)
@@ -725,7 +728,7 @@ Test(peer_codec, refuses_offers_that_carry_an_image_no_size_or_another_type)
 
 /* Chunk: id 0x1234, offset 0, CRC32C("RKV") = 0xb9ac9c3a big endian, the
  * bytes to the end of the frame. */
-static const uint8_t chunk_bytes[] = {0, 0, 0, 12, 4, 6, 0xb4, 0x24, 0, 0xb9, 0xac, 0x9c, 0x3a,
+static const uint8_t chunk_bytes[] = {0, 0, 0, 12, 5, 6, 0xb4, 0x24, 0, 0xb9, 0xac, 0x9c, 0x3a,
                                       'R', 'K', 'V'};
 
 Test(peer_codec, encodes_a_snapshot_chunk_byte_for_byte)
@@ -776,8 +779,8 @@ Test(peer_codec, refuses_empty_oversized_and_wrapping_chunks)
 
 Test(peer_codec, encodes_snapshot_acks_byte_for_byte_and_refuses_unknown_status)
 {
-    const uint8_t go_on[] = {0, 0, 0, 6, 4, 7, 0xb4, 0x24, 3, 0};
-    const uint8_t refused[] = {0, 0, 0, 7, 4, 7, 0xb4, 0x24, 0x80, 0x01, 2};
+    const uint8_t go_on[] = {0, 0, 0, 6, 5, 7, 0xb4, 0x24, 3, 0};
+    const uint8_t refused[] = {0, 0, 0, 7, 5, 7, 0xb4, 0x24, 0x80, 0x01, 2};
     struct peer_wbuf b = {0};
     struct peer_snap_ack a = {.id = 0x1234, .offset = 3, .status = PEER_SNAP_GO_ON};
     cr_assert_eq(peer_encode_snap_ack(&b, &a), PEER_OK);
@@ -800,7 +803,7 @@ Test(peer_codec, encodes_snapshot_acks_byte_for_byte_and_refuses_unknown_status)
     /* Kinds 5-9 pass the framing (8: MEMBERS, 9: REMOVED); 10 does not. */
     uint8_t kind;
     size_t flen;
-    const uint8_t k8[] = {0, 0, 0, 6, 4, 10, 0xb4, 0x24, 3, 0};
+    const uint8_t k8[] = {0, 0, 0, 6, 5, 10, 0xb4, 0x24, 3, 0};
     cr_assert_eq(peer_frame_peek(go_on, sizeof go_on, PEER_DEFAULT_MAX_FRAME, &kind, &flen), 1);
     cr_assert_eq(kind, 7);
     cr_assert_eq(peer_frame_peek(k8, sizeof k8, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_MALFORMED);
@@ -812,8 +815,8 @@ Test(peer_codec, encodes_removed_byte_for_byte_and_refuses_bad_ones)
 {
     struct peer_wbuf b = {0};
     cr_assert_eq(peer_encode_removed(&b, 300, "n3"), PEER_OK);
-    /* Length 7, version 4, kind 9, varint 300 (ac 02), name "n3". */
-    const uint8_t want[] = {0, 0, 0, 7, 4, 9, 0xac, 0x02, 2, 'n', '3'};
+    /* Length 7, version 5, kind 9, varint 300 (ac 02), name "n3". */
+    const uint8_t want[] = {0, 0, 0, 7, 5, 9, 0xac, 0x02, 2, 'n', '3'};
     cr_assert_eq(b.len, sizeof want);
     cr_assert_arr_eq(b.data, want, sizeof want);
     uint8_t kind;
@@ -838,8 +841,8 @@ Test(peer_codec, encodes_removed_byte_for_byte_and_refuses_bad_ones)
     cr_assert_eq(peer_encode_removed(&b, 0, "n3"), PEER_ERR_MALFORMED);
     cr_assert_eq(peer_encode_removed(&b, 1, ""), PEER_ERR_MALFORMED);
     cr_assert_eq(b.len, before, "a refused encode leaves the buffer as it was");
-    /* The same frame from a version 3 member is refused at its header. */
-    const uint8_t old[] = {0, 0, 0, 7, 3, 9, 0xac, 0x02, 2, 'n', '3'};
+    /* The same frame from a version 4 member is refused at its header. */
+    const uint8_t old[] = {0, 0, 0, 7, 4, 9, 0xac, 0x02, 2, 'n', '3'};
     cr_assert_eq(peer_frame_peek(old, sizeof old, PEER_DEFAULT_MAX_FRAME, &kind, &flen), PEER_ERR_VERSION);
     peer_wbuf_free(&b);
 }
