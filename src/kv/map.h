@@ -255,6 +255,10 @@ struct kv_map {
      * migration starts when that one ends. */
     bool rekey_pending;
     uint64_t next_k0, next_k1;
+    /* The key the last re-key moved entries away from (rekeyed: there was
+     * one): SCAN cursors made in its new table's walk name the pair. */
+    bool rekeyed;
+    uint64_t prev_k0, prev_k1;
     size_t warm;       /* slots of the new table the loop's steps have touched */
     size_t moved;      /* entries moved by migrations so far (tests count them) */
     size_t migrations; /* migrations started so far (tests count them) */

@@ -332,14 +332,18 @@ Test(kv_keys, scan_visits_each_key_once_when_nothing_changes)
  * cluster's hash key; each lays out its slots under its own secret), while
  * keys come and go: every key present throughout is returned. With
  * `shared` false, the first store never got the cluster's key: the two
- * hash differently, and keys are missed (what the key is for). */
+ * hash differently, so a cursor taken to the other store starts its walk
+ * over there (what the key is for: without it, a SCAN whose calls move
+ * between members returns keys again and again, and ends only after a
+ * whole walk on one member); the calls then move once, as at a leader
+ * change. */
 static void cursor_across_members(bool shared, int rounds)
 {
     struct rng g;
     rng_seed(&g, test_seed());
     enum { N = 6000, STABLE = 300 };
     char k[16];
-    int missed = 0;
+    int again = 0;
     for (int round = 0; round < rounds; round++) {
         struct kv_store *a = kv_store_new();
         if (shared)
@@ -362,8 +366,10 @@ static void cursor_across_members(bool shared, int rounds)
         unsigned seen[N] = {0};
         uint64_t cursor = 0;
         int steps = 0;
+        struct kv_store *on = a;
         do {
-            struct kv_store *on = rng_below(&g, 2) ? a : b;
+            if (shared ? rng_below(&g, 2) != 0 : steps == 5)
+                on = on == a ? b : a;
             cursor = scan_step(on, cursor, 1 + (int64_t)rng_below(&g, 40), NULL, seen, N);
             /* the same writes on both members, keys >= STABLE only */
             for (int w = 0; w < 20; w++) {
@@ -382,15 +388,15 @@ static void cursor_across_members(bool shared, int rounds)
         } while (cursor != 0 && steps < 100000);
         cr_assert_eq(cursor, 0);
         for (int i = 0; i < STABLE; i++) {
-            cr_assert(seen[i] >= 1 || !shared, "round %d: k%d never returned", round, i);
-            missed += seen[i] == 0;
+            cr_assert(seen[i] >= 1, "round %d: k%d never returned", round, i);
+            again += seen[i] > 1;
         }
         cr_assert(kv_store_equal(a, b));
         kv_store_free(a);
         kv_store_free(b);
     }
     if (!shared)
-        cr_assert_gt(missed, 0, "stores that hash differently cannot share a cursor");
+        cr_assert_gt(again, 0, "stores that hash differently start a moved cursor over");
 }
 
 Test(kv_keys, a_cursor_continues_on_another_member_with_another_table_size)
@@ -398,7 +404,7 @@ Test(kv_keys, a_cursor_continues_on_another_member_with_another_table_size)
     cursor_across_members(true, 20);
 }
 
-Test(kv_keys, without_the_clusters_key_members_cursors_differ)
+Test(kv_keys, without_the_clusters_key_a_moved_cursor_starts_over)
 {
     cursor_across_members(false, 2);
 }
