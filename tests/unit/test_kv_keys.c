@@ -4,8 +4,8 @@
  * store continues on another (which shares the cluster's hash key but lays
  * its slots out under its own secret) whose table has another size (as a
  * member that restored a snapshot), and a full iteration returns every
- * key present throughout, under random writes (seeded; RAFTKV_SEED
- * replays). */
+ * key present throughout, under random writes, also when the cluster's
+ * key arrives mid-SCAN (seeded; RAFTKV_SEED replays). */
 #include <stdio.h>
 
 #include "common/rng.h"
@@ -407,4 +407,70 @@ Test(kv_keys, a_cursor_continues_on_another_member_with_another_table_size)
 Test(kv_keys, without_the_clusters_key_a_moved_cursor_starts_over)
 {
     cursor_across_members(false, 2);
+}
+
+/* A store filled before it had the cluster's key (an old cluster's) gets
+ * it in the middle of a SCAN, from the cluster-id entry as its first
+ * leader proposes it; keys are written and deleted, and the loop moves
+ * entries a little at a time, while the SCAN goes on through the same
+ * operations a client's would; halfway through a round, its calls move
+ * to a store restored from a snapshot taken under the key (a leader
+ * change). Every key present throughout is returned. */
+Test(kv_keys, a_scan_across_the_arrival_of_the_clusters_key_returns_every_key)
+{
+    struct rng g;
+    rng_seed(&g, test_seed() + 7);
+    enum { N = 6000, STABLE = 1500 };
+    char k[16];
+    size_t rekeying_calls = 0;
+    for (int round = 0; round < 12; round++) {
+        struct kv_store *a = kv_store_new();
+        for (int i = 0; i < N; i++) {
+            snprintf(k, sizeof k, "k%d", i);
+            kt_set(a, k, "v", 1000);
+        }
+        struct kv_store *b = NULL;
+        unsigned seen[N] = {0};
+        uint64_t cursor = 0;
+        int steps = 0, key_at = (int)rng_below(&g, 30), move_at = round % 2 ? key_at + 15 : -1;
+        struct kv_store *on = a;
+        do {
+            if (steps == key_at) {
+                give_cluster_key(a);
+                cr_assert(kv_store_rehashing(a), "round %d: the move starts", round);
+            }
+            if (steps == move_at) {
+                uint8_t *data;
+                size_t len;
+                cr_assert_eq(kv_snapshot(a, 1, 1, &data, &len), 0);
+                b = kv_store_new();
+                cr_assert_eq(kv_restore(b, data, len, NULL, NULL), 0);
+                free(data);
+                on = b;
+            }
+            rekeying_calls += on == a && a->map.old && a->map.old_k0 != a->map.k0;
+            cursor = scan_step(on, cursor, 1 + (int64_t)rng_below(&g, 40), NULL, seen, N);
+            for (int w = 0; w < 10; w++) {
+                int i = STABLE + (int)rng_below(&g, N - STABLE);
+                snprintf(k, sizeof k, "k%d", i);
+                for (int m = 0; m < 2; m++) {
+                    struct kv_store *st = m ? b : a;
+                    if (!st)
+                        continue;
+                    if (w % 2)
+                        kt_w(st, kt_cmd(KV_DEL, k, NULL, 0, 0), 1000);
+                    else
+                        kt_set(st, k, "v", 1000);
+                }
+            }
+            kv_store_rehash(a, (size_t)rng_below(&g, 100));
+            steps++;
+        } while (cursor != 0 && steps < 100000);
+        cr_assert_eq(cursor, 0);
+        for (int i = 0; i < STABLE; i++)
+            cr_assert(seen[i] >= 1, "round %d: k%d never returned", round, i);
+        kv_store_free(a);
+        kv_store_free(b);
+    }
+    cr_assert_gt(rekeying_calls, 100, "calls came while the store moved to the key");
 }
