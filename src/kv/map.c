@@ -12,6 +12,9 @@
 #include <threads.h>
 
 #define MAP_MIN_SLOTS 64
+/* The most slots a table may have: SCAN's cursor holds a bucket number of
+ * 40 bits (2^40 slots are 8 TiB of slot table). */
+#define MAP_MAX_SLOTS ((size_t)1 << 40)
 /* Grow past 70% full: linear probing's runs stay short below that. */
 #define MAP_FULL(m) ((m)->size + 1 > ((m)->mask + 1) / 10 * 7)
 /* The hard limit (map.h): past 90% a growth starts even while a snapshot
@@ -489,9 +492,16 @@ static inline void op_step(struct kv_map *m)
 static int start(struct kv_map *m, size_t count, uint64_t k0, uint64_t k1)
 {
     unsigned shift = m->perm_shift;
+    if (count > MAP_MAX_SLOTS)
+        return -1;
     uint64_t *slots = slots_new(m, count);
     if (!slots)
         return -1;
+    if (m->size > 0 && (k0 != m->k0 || k1 != m->k1)) {
+        m->rekeyed = true;
+        m->prev_k0 = m->k0;
+        m->prev_k1 = m->k1;
+    }
     if (m->size > 0) {
         m->old = m->slots;
         m->old_mask = m->mask;
@@ -868,26 +878,106 @@ static uint64_t scan_both(const struct kv_map *m, uint64_t b, uint64_t small, kv
     return n;
 }
 
+/* A cursor: the walk's position (a bucket number, reversed-binary
+ * counting) in its low 40 bits, and above them, in bits 40-62, a tag
+ * naming the hash key the position is counted under (map.h): 22 bits of
+ * a fingerprint of that key, and a bit for the second half of a re-key's
+ * walk, whose tag fingerprints the pair (old key, new key). Bit 63 is
+ * never set, so a cursor fits a signed 64-bit integer too. */
+#define CURSOR_POS_BITS 40
+#define CURSOR_POS (((uint64_t)1 << CURSOR_POS_BITS) - 1)
+#define CURSOR_FP (((uint64_t)1 << 22) - 1)
+#define CURSOR_NEW ((uint64_t)1 << 22)
+
+/* The tag of positions counted under the key (k0, k1): never 0. */
+static uint64_t key_tag(uint64_t k0, uint64_t k1)
+{
+    static const char label[] = "raftkv scan cursor";
+    uint64_t t = siphash13(k0, k1, label, sizeof label - 1) & CURSOR_FP;
+    return t ? t : 1;
+}
+
+/* The tag of positions counted under the new key (k0, k1) of a re-key
+ * from (o0, o1), once the old table was walked. */
+static uint64_t pair_tag(uint64_t o0, uint64_t o1, uint64_t k0, uint64_t k1)
+{
+    unsigned char in[16];
+    for (int i = 0; i < 8; i++) {
+        in[i] = (unsigned char)(o0 >> (8 * i));
+        in[8 + i] = (unsigned char)(o1 >> (8 * i));
+    }
+    return CURSOR_NEW | (siphash13(k0, k1, (const char *)in, sizeof in) & CURSOR_FP);
+}
+
+/* The walks a cursor may be in: the map's buckets under its key (both
+ * tables while growing or shrinking), or, while re-keying, the old
+ * table's under the old key and then the new table's under the new. */
+enum walk { WALK_MAP, WALK_OLD, WALK_NEW };
+
 uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
                      uint64_t max_buckets, kv_map_visit_fn fn, void *ctx)
 {
-    /* Migrating, the map walks the buckets of the smaller table's size. */
-    uint64_t mask = m->old && m->old_mask < m->mask ? m->old_mask : m->mask;
+    bool rekeying = m->old && (m->old_k0 != m->k0 || m->old_k1 != m->k1);
+    uint64_t tag = cursor >> CURSOR_POS_BITS, pos = cursor & CURSOR_POS;
+    /* Where the cursor's walk goes on here; a cursor this map cannot
+     * place (another key's, a re-key's first walk after it ended, made
+     * up) starts its walk over: every key comes back, some twice. */
+    enum walk w = rekeying ? WALK_OLD : WALK_MAP;
+    bool known;
+    if (rekeying && tag == pair_tag(m->old_k0, m->old_k1, m->k0, m->k1)) {
+        w = WALK_NEW; /* this map walked its old table for the cursor */
+        known = true;
+    } else if (rekeying) {
+        known = tag == key_tag(m->old_k0, m->old_k1);
+    } else {
+        /* under the map's key, or in the new table's walk of the re-key
+         * that brought it */
+        known = tag == key_tag(m->k0, m->k1) ||
+                (m->rekeyed && tag == pair_tag(m->prev_k0, m->prev_k1, m->k0, m->k1));
+    }
+    if (cursor == 0 || !known) {
+        w = rekeying ? WALK_OLD : WALK_MAP;
+        pos = 0;
+    }
     uint64_t entries = 0, buckets = 0;
-    do {
-        uint64_t b = cursor & mask;
-        if (__builtin_expect(m->old != NULL, 0))
-            entries += scan_both(m, b, mask, fn, ctx);
-        else
+    for (;;) {
+        uint64_t mask, b;
+        if (w == WALK_OLD) {
+            mask = m->old_mask;
+            b = pos & mask;
+            entries += scan_run(m, m->old, mask, old_bucket_start(m, b), b, m->old_k0, m->old_k1,
+                                fn, ctx);
+        } else if (w == WALK_NEW || !m->old) {
+            mask = m->mask;
+            b = pos & mask;
             entries += scan_run(m, m->slots, mask, bucket_home(m, b), b, m->k0, m->k1, fn, ctx);
+        } else {
+            /* Growing or shrinking: the buckets of the smaller table's size. */
+            mask = m->old_mask < m->mask ? m->old_mask : m->mask;
+            b = pos & mask;
+            entries += scan_both(m, b, mask, fn, ctx);
+        }
         buckets++;
         /* The next bucket in reverse-binary order: set the bits above the
-         * mask, so that the increment of the reversed cursor carries into
-         * the bits that index the table. */
-        cursor |= ~mask;
-        cursor = reverse_bits(reverse_bits(cursor) + 1);
-    } while (cursor != 0 && entries < max_entries && buckets < max_buckets);
-    return cursor;
+         * mask, so that the increment of the reversed position carries
+         * into the bits that index the table. */
+        pos = reverse_bits(reverse_bits(pos | ~mask) + 1);
+        if (pos == 0) {
+            if (w != WALK_OLD)
+                return 0;
+            /* The old table walked: the new one's walk, from its start. */
+            w = WALK_NEW;
+        }
+        if (entries >= max_entries || buckets >= max_buckets)
+            break;
+    }
+    if (w == WALK_OLD)
+        tag = key_tag(m->old_k0, m->old_k1);
+    else if (w == WALK_NEW)
+        tag = pair_tag(m->old_k0, m->old_k1, m->k0, m->k1);
+    else
+        tag = key_tag(m->k0, m->k1);
+    return tag << CURSOR_POS_BITS | pos;
 }
 
 static uint64_t mix64(uint64_t x)

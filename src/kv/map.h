@@ -31,11 +31,11 @@
  * snapshot). Redis's guarantee follows: a key present from the start to
  * the end of a full iteration is returned at least once, whichever members
  * serve the calls and whatever snapshots or leader changes happen in
- * between; a key may come more than once when the table grew or shrank.
- * Until a map is given the cluster's key (the Maelstrom node, a cluster
+ * between; a key may come more than once when the table grew, shrank or
+ * was re-keyed meanwhile. Until a map is given the cluster's key (the Maelstrom node, a cluster
  * made before the key existed) it hashes under a key of its own, drawn
- * per map from a per-process random secret: everything works, only cursors
- * are then each member's own.
+ * per map from a per-process random secret: everything works, only a
+ * cursor taken to another member starts its walk over there (below).
  *
  * Where a bucket's entries lie: the run of slots that starts at the
  * bucket's home slot, a permutation of the bucket numbers under this map's
@@ -136,12 +136,40 @@
  * different sizes holds unchanged: a cursor passes between growing,
  * shrinking and settled members, of any sizes, and a growth or shrink may
  * start or end between two calls, and each key present throughout still
- * comes back. Re-keying is the exception: the two tables hash under
- * different keys, so a SCAN that overlaps the move (which starts when an
- * old cluster's or a restored one's first leader applies its key, and
- * lasts about a ms per 4096 entries) may miss keys moved behind it, as a
- * SCAN across the key's change always could (cursors made before it are
- * the member's own).
+ * comes back.
+ *
+ * SCAN across a re-key. A bucket number means nothing under another hash
+ * key, so a cursor says which key its number is counted under: its low 40
+ * bits are the bucket (tables have at most 2^40 slots), bits 40-61 a
+ * fingerprint of the key (22 bits of its SipHash of a fixed text: the
+ * same on every member with the cluster's key, telling nothing of the
+ * key), bit 62 a flag (below), bit 63 never set (a cursor fits a signed
+ * 64-bit integer). While re-keying (an old cluster's first leader applies
+ * the cluster's key: the move lasts about a ms per 4096 entries), the map
+ * walks in two halves: first the old table's buckets under the old key
+ * (old table only), then, from bucket 0, the new table's under the new
+ * key (new table only), that half's cursors flagged and tagged with a
+ * fingerprint of the pair (old key, new key). A key present throughout
+ * comes back: entries only leave the old table (a new key goes into the
+ * new one, a key replaced stays where it is), so one still there when the
+ * first half reaches its bucket is returned then, and one moved before is
+ * in the new table for the whole second half, which walks all of it. A
+ * cursor of the old key's walk made before the re-key started is in the
+ * first half already (the map walked the same table under the same key);
+ * a cursor the map cannot place starts the walk over, from bucket 0 of
+ * the first half (or of the map's walk when not re-keying), returning
+ * every key again: one made under another key (another member without
+ * the cluster's key, a member before or after its own re-key), a
+ * first-half cursor after the move ended (its keys are anywhere in the
+ * new table now), a second-half cursor anywhere but on the member that
+ * walked its first half (which knows the pair while re-keying and after),
+ * a cursor made up by a client. So the guarantee holds however the calls
+ * and the move interleave, at the price of one more whole walk for each
+ * re-key a SCAN overlaps (its second half, or a start over) and for each
+ * move between members that cannot place each other's cursors (reads are
+ * served by the leader: at a leader change); and the fingerprints
+ * compared are 22 bits, so a cursor of an unrelated key is taken for the
+ * map's own once in 4 million such arrivals.
  *
  * Costs. Memory: one 8-byte slot per key in a table at most 70% full (90%
  * while a snapshot child runs) and at least 1/8 full (or of 64 slots),
@@ -255,6 +283,10 @@ struct kv_map {
      * migration starts when that one ends. */
     bool rekey_pending;
     uint64_t next_k0, next_k1;
+    /* The key the last re-key moved entries away from (rekeyed: there was
+     * one): SCAN cursors made in its new table's walk name the pair. */
+    bool rekeyed;
+    uint64_t prev_k0, prev_k1;
     size_t warm;       /* slots of the new table the loop's steps have touched */
     size_t moved;      /* entries moved by migrations so far (tests count them) */
     size_t migrations; /* migrations started so far (tests count them) */
@@ -342,7 +374,10 @@ uint64_t kv_map_hash_with(const uint8_t key[KV_MAP_KEY_BYTES], const char *k, si
 
 /* SCAN: visit buckets from cursor in reverse-binary order, calling fn for
  * each entry, until at least max_entries were visited or max_buckets
- * buckets were, or the walk wrapped. Returns the next cursor (0: done). */
+ * buckets were, or the walk wrapped. Returns the next cursor (0: done;
+ * otherwise a bucket number tagged with the key it is counted under, and
+ * below 2^63: see "SCAN across a re-key" above). A cursor the map cannot
+ * place starts the walk over. */
 typedef void (*kv_map_visit_fn)(void *ctx, const struct kv_map_entry *e);
 uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
                      uint64_t max_buckets, kv_map_visit_fn fn, void *ctx);

@@ -4,8 +4,8 @@
  * store continues on another (which shares the cluster's hash key but lays
  * its slots out under its own secret) whose table has another size (as a
  * member that restored a snapshot), and a full iteration returns every
- * key present throughout, under random writes (seeded; RAFTKV_SEED
- * replays). */
+ * key present throughout, under random writes, also when the cluster's
+ * key arrives mid-SCAN (seeded; RAFTKV_SEED replays). */
 #include <stdio.h>
 
 #include "common/rng.h"
@@ -332,14 +332,18 @@ Test(kv_keys, scan_visits_each_key_once_when_nothing_changes)
  * cluster's hash key; each lays out its slots under its own secret), while
  * keys come and go: every key present throughout is returned. With
  * `shared` false, the first store never got the cluster's key: the two
- * hash differently, and keys are missed (what the key is for). */
+ * hash differently, so a cursor taken to the other store starts its walk
+ * over there (what the key is for: without it, a SCAN whose calls move
+ * between members returns keys again and again, and ends only after a
+ * whole walk on one member); the calls then move once, as at a leader
+ * change. */
 static void cursor_across_members(bool shared, int rounds)
 {
     struct rng g;
     rng_seed(&g, test_seed());
     enum { N = 6000, STABLE = 300 };
     char k[16];
-    int missed = 0;
+    int again = 0;
     for (int round = 0; round < rounds; round++) {
         struct kv_store *a = kv_store_new();
         if (shared)
@@ -362,8 +366,10 @@ static void cursor_across_members(bool shared, int rounds)
         unsigned seen[N] = {0};
         uint64_t cursor = 0;
         int steps = 0;
+        struct kv_store *on = a;
         do {
-            struct kv_store *on = rng_below(&g, 2) ? a : b;
+            if (shared ? rng_below(&g, 2) != 0 : steps == 5)
+                on = on == a ? b : a;
             cursor = scan_step(on, cursor, 1 + (int64_t)rng_below(&g, 40), NULL, seen, N);
             /* the same writes on both members, keys >= STABLE only */
             for (int w = 0; w < 20; w++) {
@@ -382,15 +388,15 @@ static void cursor_across_members(bool shared, int rounds)
         } while (cursor != 0 && steps < 100000);
         cr_assert_eq(cursor, 0);
         for (int i = 0; i < STABLE; i++) {
-            cr_assert(seen[i] >= 1 || !shared, "round %d: k%d never returned", round, i);
-            missed += seen[i] == 0;
+            cr_assert(seen[i] >= 1, "round %d: k%d never returned", round, i);
+            again += seen[i] > 1;
         }
         cr_assert(kv_store_equal(a, b));
         kv_store_free(a);
         kv_store_free(b);
     }
     if (!shared)
-        cr_assert_gt(missed, 0, "stores that hash differently cannot share a cursor");
+        cr_assert_gt(again, 0, "stores that hash differently start a moved cursor over");
 }
 
 Test(kv_keys, a_cursor_continues_on_another_member_with_another_table_size)
@@ -398,7 +404,73 @@ Test(kv_keys, a_cursor_continues_on_another_member_with_another_table_size)
     cursor_across_members(true, 20);
 }
 
-Test(kv_keys, without_the_clusters_key_members_cursors_differ)
+Test(kv_keys, without_the_clusters_key_a_moved_cursor_starts_over)
 {
     cursor_across_members(false, 2);
+}
+
+/* A store filled before it had the cluster's key (an old cluster's) gets
+ * it in the middle of a SCAN, from the cluster-id entry as its first
+ * leader proposes it; keys are written and deleted, and the loop moves
+ * entries a little at a time, while the SCAN goes on through the same
+ * operations a client's would; halfway through a round, its calls move
+ * to a store restored from a snapshot taken under the key (a leader
+ * change). Every key present throughout is returned. */
+Test(kv_keys, a_scan_across_the_arrival_of_the_clusters_key_returns_every_key)
+{
+    struct rng g;
+    rng_seed(&g, test_seed() + 7);
+    enum { N = 6000, STABLE = 1500 };
+    char k[16];
+    size_t rekeying_calls = 0;
+    for (int round = 0; round < 12; round++) {
+        struct kv_store *a = kv_store_new();
+        for (int i = 0; i < N; i++) {
+            snprintf(k, sizeof k, "k%d", i);
+            kt_set(a, k, "v", 1000);
+        }
+        struct kv_store *b = NULL;
+        unsigned seen[N] = {0};
+        uint64_t cursor = 0;
+        int steps = 0, key_at = (int)rng_below(&g, 30), move_at = round % 2 ? key_at + 15 : -1;
+        struct kv_store *on = a;
+        do {
+            if (steps == key_at) {
+                give_cluster_key(a);
+                cr_assert(kv_store_rehashing(a), "round %d: the move starts", round);
+            }
+            if (steps == move_at) {
+                uint8_t *data;
+                size_t len;
+                cr_assert_eq(kv_snapshot(a, 1, 1, &data, &len), 0);
+                b = kv_store_new();
+                cr_assert_eq(kv_restore(b, data, len, NULL, NULL), 0);
+                free(data);
+                on = b;
+            }
+            rekeying_calls += on == a && a->map.old && a->map.old_k0 != a->map.k0;
+            cursor = scan_step(on, cursor, 1 + (int64_t)rng_below(&g, 40), NULL, seen, N);
+            for (int w = 0; w < 10; w++) {
+                int i = STABLE + (int)rng_below(&g, N - STABLE);
+                snprintf(k, sizeof k, "k%d", i);
+                for (int m = 0; m < 2; m++) {
+                    struct kv_store *st = m ? b : a;
+                    if (!st)
+                        continue;
+                    if (w % 2)
+                        kt_w(st, kt_cmd(KV_DEL, k, NULL, 0, 0), 1000);
+                    else
+                        kt_set(st, k, "v", 1000);
+                }
+            }
+            kv_store_rehash(a, (size_t)rng_below(&g, 100));
+            steps++;
+        } while (cursor != 0 && steps < 100000);
+        cr_assert_eq(cursor, 0);
+        for (int i = 0; i < STABLE; i++)
+            cr_assert(seen[i] >= 1, "round %d: k%d never returned", round, i);
+        kv_store_free(a);
+        kv_store_free(b);
+    }
+    cr_assert_gt(rekeying_calls, 100, "calls came while the store moved to the key");
 }
