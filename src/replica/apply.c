@@ -252,8 +252,10 @@ void replica_serve_deferred_reads(struct replica *r)
 static void apply_committed(struct replica *r, const struct raft_update *u)
 {
     const struct raft_entry *last = &u->committed[u->n_committed - 1];
-    if (last->index > r->apply_to)
+    if (last->index > r->apply_to) {
         r->apply_to = last->index;
+        r->commit_moved_ms = r->now_ms;
+    }
     replica_apply_backlog(r);
 }
 

@@ -167,12 +167,22 @@ static size_t first_unconfirmed_read(const struct read_table *t, size_t from)
     return from;
 }
 
+/* When an uncommitted proposal times out: request_timeout_ms after it was
+ * made or after the commit index last moved, whichever is later (a leader
+ * still committing gets to it). Proposals are in arrival order, so this is
+ * monotone along the table. */
+static uint64_t proposal_expiry(const struct replica *r, const struct pending_proposal *p)
+{
+    uint64_t from = p->at > r->commit_moved_ms ? p->at : r->commit_moved_ms;
+    return from + r->config.request_timeout_ms;
+}
+
 void replica_expire(struct replica *r, uint64_t now_ms)
 {
     uint64_t limit = r->config.request_timeout_ms;
     struct proposal_table *pt = &r->proposals;
     size_t from = first_uncommitted(r), to = from;
-    while (to < pt->tail && pt->items[to].at + limit <= now_ms) {
+    while (to < pt->tail && proposal_expiry(r, &pt->items[to]) <= now_ms) {
         struct pending_proposal *p = &pt->items[to++];
         kv_command_release(&p->cmd);
         replica_answer(r, p->ref, REPLICA_INDEFINITE, "timed out");
@@ -195,7 +205,7 @@ uint64_t replica_expire_deadline(const struct replica *r)
     uint64_t d = UINT64_MAX, t = r->config.request_timeout_ms;
     size_t p = first_uncommitted(r);
     if (p < r->proposals.tail)
-        d = r->proposals.items[p].at + t;
+        d = proposal_expiry(r, &r->proposals.items[p]);
     size_t q = first_unconfirmed_read(&r->reads, r->reads.head);
     if (q < r->reads.tail && r->reads.items[q].at + t < d)
         d = r->reads.items[q].at + t;

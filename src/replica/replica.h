@@ -192,7 +192,9 @@ struct replica_config {
     int64_t (*wall_clock)(void *ctx);
     size_t max_pending;          /* bound on pending writes and reads together */
     /* Pending longer than this -> INDEFINITE/UNAVAILABLE, unless committed
-     * (a write) or confirmed (a read): those wait for applying. */
+     * (a write) or confirmed (a read): those wait for applying. A write not
+     * yet committed also waits while the commit index moves: it times out
+     * once both it and the latest commit are older than this. */
     uint64_t request_timeout_ms;
     raft_index snapshot_threshold; /* snapshot after this many applied entries; 0: never */
     /* Also snapshot once the log bytes applied since the latest snapshot

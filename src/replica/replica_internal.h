@@ -116,6 +116,11 @@ struct replica {
      * when it was confirmed. A proposal at or below apply_to is committed:
      * it waits for applying, however long, and never times out. */
     raft_index apply_to;
+    /* When apply_to last grew. A proposal not yet committed times out only
+     * once the commit index has stood still for request_timeout_ms too: a
+     * leader whose commits move on reaches it (or loses the entry, which
+     * answers it), however long the queue in front of it. */
+    uint64_t commit_moved_ms;
     /* Entries applied, and the thread CPU time (config.cpu_clock) spent
      * applying them, since the budget started afresh: at each
      * replica_flush(), or at each replica_turn_end() once per_turn. */

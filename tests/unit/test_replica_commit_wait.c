@@ -302,3 +302,37 @@ Test(replica_commit_wait, an_unconfirmed_read_still_times_out)
     cr_assert_eq(a1->status, REPLICA_UNAVAILABLE);
     cr_assert_gt(replica_deadline(rep), now + 2000);
 }
+
+/* A write behind others while the commit index still moves is reached, not
+ * given up: it times out only once both it and the latest commit are
+ * request_timeout_ms old. Writes at t, index 2 committed at t+1500, index 3
+ * never: not answered at t+2000 nor t+3499, "timed out" at t+3500. */
+Test(replica_commit_wait, a_write_waits_while_the_commit_index_moves)
+{
+    uint64_t t = start_leader();
+    write_cmd(1, 7, 11, t);
+    write_cmd(2, 7, 13, t);
+    flush(t);
+    cr_assert_eq(replica_last_index(rep), 3);
+    replica_turn_end(rep);
+    ack_from_1(2, t + 1500);
+    flush(t + 1500);
+    cr_assert_eq(replica_commit_index(rep), 2);
+    const struct answer *a1 = answer_of(1);
+    cr_assert_not_null(a1);
+    cr_assert_eq(a1->status, REPLICA_DONE);
+    replica_tick(rep, t + 2000);
+    flush(t + 2000);
+    cr_assert_null(answer_of(2), "the commit index moved 500 ms ago");
+    cr_assert_eq(replica_deadline(rep) <= t + 3500, true);
+    cr_assert_gt(replica_deadline(rep), t + 2000, "no spin");
+    replica_tick(rep, t + 3499);
+    flush(t + 3499);
+    cr_assert_null(answer_of(2));
+    replica_tick(rep, t + 3500);
+    flush(t + 3500);
+    const struct answer *a2 = answer_of(2);
+    cr_assert_not_null(a2, "the commit index stood still for 2000 ms");
+    cr_assert_eq(a2->status, REPLICA_INDEFINITE);
+    cr_assert_str_eq(a2->text, "timed out");
+}
