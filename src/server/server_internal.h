@@ -427,6 +427,7 @@ struct server {
     uint64_t shutdown_linger_ms; /* 0, or: answer forwards until then (server_main.c) */
     int exit_code;
     bool fatal;
+    char start_error[400]; /* why a listener could not start (the shutdown line's reason), or "" */
     struct server_stats stats;
     struct acl acl; /* users and their permissions */
     uint64_t started_ms;

@@ -561,7 +561,7 @@ int server_main(int argc, char **argv)
     if (peer_start(s) != 0 || client_start(s) != 0 || metrics_http_start(s) != 0) {
         s->exit_code = 1;
         s->fatal = true;
-        server_finish(s, "cannot listen");
+        server_finish(s, s->start_error[0] ? s->start_error : "cannot listen");
     } else {
         server_log(SLOG_INFO, "started",
                    "id=%s nodes=%d peers=%s listen=%s:%d tls_port=%d durable=%s data_dir=%s seed=%" PRIu64

@@ -8,7 +8,10 @@
 # is started again with its --join line is refused at the join (it would
 # vote without the entries it acknowledged) until it is removed and added
 # again, and then it joins and catches up. Last, the leader removes itself:
-# it steps down and exits 0 within a few election timeouts.
+# it steps down and exits 0 within a few election timeouts. First, names
+# that do not resolve: another peer's is a warning and is retried (DNS may
+# come later), this member's own --peers entry or --listen stops the start
+# with an error that says which address.
 #   tests/e2e/test_server_ops.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
@@ -16,6 +19,40 @@ source "$(dirname "$0")/lib_server.sh"
 
 NODES=4
 pick_ports # n1..n4's ports and certificates; the cluster starts with n1..n3
+
+# --- names that do not resolve ------------------------------------------------------
+solo() { # solo NAME PEERS LISTEN: start n1 on its own data directory, in the background
+  "$RAFTKV" serve --id n1 --peers "$2" --listen "$3" --data-dir "$WORK/$1" --certs-dir "$WORK/certs" \
+    --election-timeout-ms 300 --heartbeat-ms 50 >"$WORK/$1.log" 2>&1 &
+  PID[1]=$!
+}
+solo bad-peer "n1=127.0.0.1:${PPORT[1]},n2=127.0.0.1:${PPORT[2]},n3=nosuchhost.invalid:${PPORT[3]}" "127.0.0.1:${CPORT[1]}"
+deadline=$((SECONDS + 10))
+until grep -q 'event=peer_resolve_failed peer=n3 host=nosuchhost.invalid .*attempt=2 ' "$WORK/bad-peer.log"; do
+  [ $SECONDS -lt $deadline ] || fail "no second resolution attempt for n3 in $WORK/bad-peer.log"
+  kill -0 "${PID[1]}" 2>/dev/null || fail "n1 stopped over another peer's name: $(tail -n 3 "$WORK/bad-peer.log")"
+  sleep 0.1
+done
+grep -q 'level=warn node=n1 event=peer_resolve_failed peer=n3 host=nosuchhost.invalid port=[0-9]* attempt=1 reason="[^"]' "$WORK/bad-peer.log" ||
+  fail "the warning does not name n3, its host and why"
+expect "n1 serves although n3's name does not resolve" "$(cli 1 PING)" PONG
+echo "ok  another peer's unresolvable name: warned, retried, n1 runs"
+kill_node 1 TERM
+PID[1]=
+solo bad-self "n1=nosuchhost.invalid:${PPORT[1]},n2=127.0.0.1:${PPORT[2]},n3=127.0.0.1:${PPORT[3]}" "127.0.0.1:${CPORT[1]}"
+wait "${PID[1]}" 2>/dev/null && LAST_EXIT=0 || LAST_EXIT=$?
+PID[1]=
+expect "exit code with its own peer address unresolvable" "$LAST_EXIT" 1
+grep -q "level=error node=n1 event=shutdown reason=\"cannot resolve this member's own peer address (its own --peers entry n1=nosuchhost.invalid:${PPORT[1]}): " "$WORK/bad-self.log" ||
+  fail "the shutdown line does not name its own --peers entry: $(grep event=shutdown "$WORK/bad-self.log")"
+echo "ok  its own --peers entry unresolvable: $(grep -o 'event=shutdown reason="[^"]*"' "$WORK/bad-self.log")"
+solo bad-listen "$PEERS" "nosuchhost.invalid:${CPORT[1]}"
+wait "${PID[1]}" 2>/dev/null && LAST_EXIT=0 || LAST_EXIT=$?
+PID[1]=
+expect "exit code with --listen unresolvable" "$LAST_EXIT" 1
+grep -q "level=error node=n1 event=shutdown reason=\"cannot resolve this member's own client address (--listen nosuchhost.invalid): " "$WORK/bad-listen.log" ||
+  fail "the shutdown line does not name --listen: $(grep event=shutdown "$WORK/bad-listen.log")"
+echo "ok  --listen unresolvable: $(grep -o 'event=shutdown reason="[^"]*"' "$WORK/bad-listen.log")"
 PEERS="n1=127.0.0.1:${PPORT[1]},n2=127.0.0.1:${PPORT[2]},n3=127.0.0.1:${PPORT[3]}"
 for i in 1 2 3; do start_node "$i"; done
 L=$(wait_leader 1 2 3)
