@@ -428,6 +428,7 @@ struct server {
     int exit_code;
     bool fatal;
     char start_error[400]; /* why a listener could not start (the shutdown line's reason), or "" */
+    char shutdown_cause[200]; /* what began the shutdown ("SIGTERM", "removed from the cluster ..."): its last line says it */
     struct server_stats stats;
     struct acl acl; /* users and their permissions */
     uint64_t started_ms;

@@ -8,7 +8,8 @@
 # is started again with its --join line is refused at the join (it would
 # vote without the entries it acknowledged) until it is removed and added
 # again, and then it joins and catches up. Last, the leader removes itself:
-# it steps down and exits 0 within a few election timeouts. First, names
+# it steps down and exits 0 within a few election timeouts, and its last
+# line says it stopped because it was removed, at which index. First, names
 # that do not resolve: another peer's is a warning and is retried (DNS may
 # come later), this member's own --peers entry or --listen stops the start
 # with an error that says which address.
@@ -150,6 +151,10 @@ PID[$L]=
 expect "the removed leader's exit code" "$LAST_EXIT" 0
 grep -q "event=member_removed name=n$L" "$WORK/n$L.log" || fail "n$L did not log member_removed"
 echo "ok  n$L logged member_removed"
+idx=$(grep -o "event=member_removed name=n$L index=[0-9]*" "$WORK/n$L.log" | head -n 1 | grep -o '[0-9]*$')
+grep -q "event=shutdown reason=\"removed from the cluster by the configuration at index $idx: in-flight requests answered\"" "$WORK/n$L.log" ||
+  fail "n$L's shutdown line does not say it was removed at index $idx: $(grep 'event=shutdown' "$WORK/n$L.log")"
+echo "ok  $(grep -o 'event=shutdown reason="[^"]*"' "$WORK/n$L.log")"
 others=()
 for i in 1 2 3 4; do [ "$i" != "$L" ] && others+=("$i"); done
 L2=$(NOT_LEADER=$L wait_leader "${others[@]}")
