@@ -222,9 +222,11 @@ static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     loop_watch_note(&s->loop_watch, LOOP_CB_PEER_READ);
     if (n < 0) {
         if (l->state == LINK_CONNECTING && l->out.tls)
-            server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
-                             s->opt.names[l->peer], s->opt.peer_host[l->peer], s->opt.peer_port[l->peer],
-                             "closed during the TLS handshake (does it trust our certificate?)");
+            server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"closed during the TLS "
+                               "handshake: it may not trust this member's certificate %s (signed by another CA "
+                               "than its own ca file's?)\"",
+                               s->opt.names[l->peer], s->opt.peer_host[l->peer], s->opt.peer_port[l->peer],
+                               tls_ctx_own_cert(s->peer_tls_client));
         link_down(l, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
         return;
     }
