@@ -600,6 +600,8 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
     else if (h.cluster_fingerprint != 0 && !s->members_dynamic &&
              h.cluster_fingerprint != peer_fingerprint(s->opt.peers_text))
         conn_refuse(c, "peer list differs from ours", h.sender, NULL);
+    else if (server_identity_refuses_empty(s, &h, c->addr))
+        conn_close(c, "this member holds no log: it stays out of an existing cluster");
     else if (!server_identity_hello_ok(s, &h, &c->tcp)) {
         s->stats.peers_refused++; /* logged with both ids */
         conn_close(c, "cluster id mismatch");

@@ -107,6 +107,7 @@ struct server_options {
     size_t max_backups;           /* cmd_backup.c: images kept at once */
     char log_file[PATH_MAX];      /* --log-file: append here (reopened on SIGHUP), not stderr */
     /* Membership (server_members.c, cmd_raft_node.c, server_join.c) */
+    bool first_start; /* --first-start: an empty directory may take part in a cluster that exists (server_identity.c) */
     bool join_set; /* --join HOST:PORT: an empty data directory joins a running cluster */
     char join_host[256];
     int join_port;
@@ -659,6 +660,10 @@ int server_identity_sync(struct server *s);
 int server_identity_learn(struct server *s, const uint8_t id[CLUSTER_ID_BYTES], const char *from);
 /* The cluster id a HELLO carries (all zero while not known). */
 void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]);
+/* A HELLO from a member of a cluster that exists, while this member holds
+ * nothing (no log, no cluster id) and no --first-start: logged (what to
+ * do), and true: refuse the connection (server_identity.c). */
+bool server_identity_refuses_empty(struct server *s, const struct peer_hello *h, const char *addr);
 /* Whether a HELLO's cluster id may join us; false after logging why. */
 bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp);
 
