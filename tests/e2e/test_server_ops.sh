@@ -9,7 +9,10 @@
 # vote without the entries it acknowledged) until it is removed and added
 # again, and then it joins and catches up. Last, the leader removes itself:
 # it steps down and exits 0 within a few election timeouts, and its last
-# line says it stopped because it was removed, at which index. First, names
+# line says it stopped because it was removed, at which index. Before,
+# raftkv backup of a slowly written image (a test hook pauses the writer)
+# outlasts its --timeout-ms while the image grows, reporting progress, and
+# gives up when the writer is stopped. First, names
 # that do not resolve: another peer's is a warning and is retried (DNS may
 # come later), this member's own --peers entry or --listen stops the start
 # with an error that says which address.
@@ -55,8 +58,35 @@ grep -q "level=error node=n1 event=shutdown reason=\"cannot resolve this member'
   fail "the shutdown line does not name --listen: $(grep event=shutdown "$WORK/bad-listen.log")"
 echo "ok  --listen unresolvable: $(grep -o 'event=shutdown reason="[^"]*"' "$WORK/bad-listen.log")"
 PEERS="n1=127.0.0.1:${PPORT[1]},n2=127.0.0.1:${PPORT[2]},n3=127.0.0.1:${PPORT[3]}"
-for i in 1 2 3; do start_node "$i"; done
+# The backup children pause 200 ms after every MiB (a test hook): a slow image.
+for i in 1 2 3; do RAFTKV_BACKUP_CHILD_PAUSE_MS=200 start_node "$i"; done
 L=$(wait_leader 1 2 3)
+
+# --- raftkv backup: --timeout-ms bounds a wait without progress, not the backup ------
+redis-benchmark -p "${CPORT[$L]}" -t set -n 12000 -r 100000000 -d 1000 -P 16 -q >/dev/null 2>&1 || fail "redis-benchmark failed"
+t0=$(date +%s%N)
+"$RAFTKV" backup --from "127.0.0.1:${CPORT[$L]}" --timeout-ms 1500 "$WORK/slow.snap" >"$WORK/backup.out" 2>"$WORK/backup.err" ||
+  fail "a backup making progress stopped: $(cat "$WORK/backup.err")"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -gt 1500 ] || fail "the slow backup took $ms ms: under its --timeout-ms, which it does not exercise"
+grep -q "raftkv backup: 127.0.0.1:${CPORT[$L]}: the leader is writing the image: [0-9.]* [KM]iB so far, [0-9.]* [KM]*i*B/s" "$WORK/backup.err" ||
+  fail "no progress line while the image was written: $(cat "$WORK/backup.err")"
+echo "ok  a backup of $ms ms with --timeout-ms 1500 completes: $(head -n 1 "$WORK/backup.err")"
+# A stopped image writer makes no progress: the tool gives up, saying so.
+"$RAFTKV" backup --from "127.0.0.1:${CPORT[$L]}" --timeout-ms 1500 "$WORK/stuck.snap" >/dev/null 2>"$WORK/stuck.err" &
+BK=$!
+deadline=$((SECONDS + 10))
+until child=$(pgrep -P "${PID[$L]}" | head -n 1) && [ -n "$child" ]; do
+  [ $SECONDS -lt $deadline ] || fail "no backup child of n$L"
+  sleep 0.05
+done
+kill -STOP "$child"
+wait "$BK" && fail "the backup with a stopped writer succeeded" || true
+kill -CONT "$child" 2>/dev/null || true
+grep -q "no answer to RAFTKV.BACKUP START and no progress for 1500 ms (the image at [0-9.]* [KM]*i*B; --timeout-ms)" "$WORK/stuck.err" ||
+  fail "the stuck backup does not say it made no progress: $(cat "$WORK/stuck.err")"
+[ ! -e "$WORK/stuck.snap" ] && [ ! -e "$WORK/stuck.snap.tmp" ] || fail "the failed backup left a file"
+echo "ok  a stopped writer: $(grep -o 'no answer to RAFTKV.BACKUP START.*' "$WORK/stuck.err")"
 # RAFT.NODE runs on the leader; ask again before each step (a loaded
 # machine may elect another one meanwhile).
 leader() { L=$(wait_leader 1 2 3); }
