@@ -54,6 +54,9 @@ static bool peer_addr_ok[RAFT_MAX_NODES];
 static uv_getaddrinfo_t peer_gai[RAFT_MAX_NODES];
 static bool peer_gai_busy[RAFT_MAX_NODES];
 static uint64_t peer_resolve_failures[RAFT_MAX_NODES]; /* in a row */
+/* Bumped when a member's address changes: a look-up of the old one that
+ * ends after it is ignored. */
+static uint32_t peer_addr_gen[RAFT_MAX_NODES], peer_gai_gen[RAFT_MAX_NODES];
 static struct peer_wbuf peer_scratch;
 static struct rng peer_rng;
 /* Reads land here and are consumed at once (a read callback follows its
@@ -302,6 +305,10 @@ static void link_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo 
     struct peer_link *l = req->data;
     struct server *s = l->srv;
     peer_gai_busy[id] = false;
+    if (peer_gai_gen[id] != peer_addr_gen[id]) { /* the address changed meanwhile */
+        uv_freeaddrinfo(res);
+        return;
+    }
     if (status == 0 && res) {
         memcpy(&peer_addrs[id], res->ai_addr, res->ai_addrlen);
         peer_resolved(s, id);
@@ -327,6 +334,7 @@ static void link_resolve(struct peer_link *l)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     l->state = LINK_CONNECTING;
     peer_gai[id].data = l;
+    peer_gai_gen[id] = peer_addr_gen[id];
     int rc = uv_getaddrinfo(s->loop, &peer_gai[id], link_on_resolved, s->opt.peer_host[id], service, &hints);
     if (rc != 0) {
         peer_resolve_warn(s, id, uv_strerror(rc));
@@ -1034,6 +1042,7 @@ void peer_member_changed(struct server *s, int id)
     }
     if (!s->opt.names[id][0])
         return; /* removed: its link stays idle */
+    peer_addr_gen[id]++;
     peer_addr_ok[id] = false;
     peer_resolve_failures[id] = 0;
     int grc = peer_resolve(s->opt.peer_host[id], s->opt.peer_port[id], &peer_addrs[id]);
