@@ -228,12 +228,21 @@ static bool holds_nothing(const struct server *s)
     return !s->identity.has_cluster_id && s->replica && replica_last_index(s->replica) == 0;
 }
 
+bool server_identity_stays_out(bool peer_has_id, bool holds_nothing, bool first_start, bool joining, int n_nodes)
+{
+    if (!peer_has_id)
+        return false; /* a new cluster: no member has drawn its id yet */
+    if (first_start || joining || n_nodes < 2)
+        return false; /* vouched for, or the join decides, or no peers */
+    return holds_nothing;
+}
+
 static uint64_t empty_refused_logged_ms;
 
 bool server_identity_refuses_empty(struct server *s, const struct peer_hello *h, const char *addr)
 {
-    if (cluster_id_is_zero(h->cluster_id) || s->opt.first_start || s->opt.join_set || s->opt.n_nodes < 2 ||
-        !holds_nothing(s))
+    if (!server_identity_stays_out(!cluster_id_is_zero(h->cluster_id), holds_nothing(s), s->opt.first_start,
+                                   s->opt.join_set, s->opt.n_nodes))
         return false;
     /* The peer belongs to a cluster that exists (its first leader drew
      * the id and committed it), and this member holds none of its log.

@@ -664,6 +664,10 @@ void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]
  * nothing (no log, no cluster id) and no --first-start: logged (what to
  * do), and true: refuse the connection (server_identity.c). */
 bool server_identity_refuses_empty(struct server *s, const struct peer_hello *h, const char *addr);
+/* Its rule: a HELLO carrying a cluster id, this member holding nothing
+ * (no cluster id, no log entry or snapshot), no --first-start, not a
+ * --join member, and more than one member. */
+bool server_identity_stays_out(bool peer_has_id, bool holds_nothing, bool first_start, bool joining, int n_nodes);
 /* Whether a HELLO's cluster id may join us; false after logging why. */
 bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp);
 
