@@ -37,13 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
-  echo "no free port" >&2; exit 1
-}
-now_ms() { date +%s%3N; }
+source "$(dirname "$0")/lib.sh" # port_free, free_port, now_ms, wait_pong, leader_name
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 echo "raftkv bench-scale: $keys keys, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
@@ -61,14 +55,8 @@ start_member() { # start_member I
 }
 leader_port() {
   local l
-  for _ in $(seq 1 600); do
-    for i in 1 2 3; do
-      l=$(redis-cli -p "${CP[$i]}" LEADER 2>/dev/null | tr -d '\r')
-      case "$l" in n[123]) echo "${CP[${l#n}]} $l"; return;; esac
-    done
-    sleep 0.05
-  done
-  echo "0 none"
+  l=$(leader_name "${CP[1]}" "${CP[2]}" "${CP[3]}") || true
+  case "$l" in n[123]) echo "${CP[${l#n}]} $l";; *) echo "0 none";; esac
 }
 for i in 1 2 3; do start_member "$i"; done
 read -r LPORT LNAME <<<"$(leader_port)"

@@ -46,13 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
-  echo "no free port" >&2; exit 1
-}
-now_ms() { date +%s%3N; }
+source "$(dirname "$0")/lib.sh" # port_free, free_port, now_ms, wait_pong, leader_name
 load() { sed 's/.*load average: //' /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average: //'; }
 info() { redis-cli -p "$1" INFO 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'; }
 die() { echo "membership_bench: $*" >&2; tail -n 5 "$work"/n*.log >&2; exit 1; }
@@ -71,17 +65,11 @@ start_member() { # start_member I (n1..n3)
     "${opts[@]}" ${RAFTKV_OPTS:-} >>"$work/n$1.log" 2>&1 &
   PID[$1]=$!; pids+=($!)
 }
-leader() { # the leader's index, once a member names it
-  local x i
-  for _ in $(seq 1 300); do
-    for i in 1 2 3 4; do
-      [ -n "${PID[$i]:-}" ] || continue
-      x=$(redis-cli -p "${CP[$i]}" LEADER 2>/dev/null | tr -d '\r')
-      [ -n "$x" ] && { echo "${x#n}"; return; }
-    done
-    sleep 0.1
-  done
-  die "no leader"
+leader() { # the leader's index, once a running member names it
+  local x i ports=()
+  for i in 1 2 3 4; do [ -n "${PID[$i]:-}" ] && ports+=("${CP[$i]}"); done
+  x=$(leader_name "${ports[@]}") || die "no leader"
+  echo "${x#n}"
 }
 for i in 1 2 3; do start_member "$i"; done
 L=$(leader)

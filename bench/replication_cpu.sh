@@ -27,12 +27,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
-  echo "no free port" >&2; exit 1
-}
+source "$(dirname "$0")/lib.sh" # port_free, free_port, now_ms, wait_pong, leader_name
 info() { redis-cli -p "$1" INFO everything 2>/dev/null | tr -d '\r'; }
 field() { awk -F: -v k="$2" '$1 == k {print $2}' <<<"$1"; }
 cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
@@ -49,13 +44,8 @@ for i in 1 2 3; do
     "${opts[@]}" ${RAFTKV_OPTS:-} >>"$work/n$i.log" 2>&1 &
   PID[$i]=$!; pids+=($!)
 done
-L=
-for _ in $(seq 1 100); do
-  x=$(redis-cli -p "${CP[1]}" LEADER 2>/dev/null | tr -d '\r')
-  [ -n "$x" ] && { L=${x#n}; break; }
-  sleep 0.1
-done
-[ -n "$L" ] || { echo "no leader" >&2; exit 1; }
+x=$(LEADER_WAIT_S=10 leader_name "${CP[1]}") || { echo "no leader" >&2; exit 1; }
+L=${x#n}
 F=$(( L % 3 + 1 ))
 redis-benchmark -p "${CP[$L]}" -t set -r "$keys" -d 100 -c 50 -P 16 -n $((keys * 2)) -q >/dev/null 2>&1
 echo "leader n$L, follower measured n$F; $(redis-cli -p "${CP[$L]}" DBSIZE | tr -d '\r') keys; load average $(cut -d' ' -f1-3 /proc/loadavg)"

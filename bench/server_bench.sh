@@ -29,12 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
-  echo "no free port" >&2; exit 1
-}
+source "$(dirname "$0")/lib.sh" # port_free, free_port, now_ms, wait_pong, leader_name
 
 # One redis-benchmark run; prints "rps p50 p99" (ms) and the command.
 declare -A RPS P50 P99
@@ -78,12 +73,7 @@ start_cluster() {
       --tls-ca-cert-file "$certs/ca.crt" --log-level warn "$@" 2>"$work/$prefix$i.log" &
     pids+=($!)
   done
-  for _ in $(seq 1 100); do
-    leader=$(redis-cli -p "${CP[${prefix}1]}" LEADER 2>/dev/null || true)
-    [ -n "$leader" ] && break
-    sleep 0.1
-  done
-  [ -n "$leader" ] || { echo "raftkv: no leader"; cat "$work/${prefix}1.log"; exit 1; }
+  leader=$(LEADER_WAIT_S=10 leader_name "${CP[${prefix}1]}") || { echo "raftkv: no leader"; cat "$work/${prefix}1.log"; exit 1; }
   LPORT=${CP[$leader]} LTLS=${TP[$leader]}
   FPORT=${CP[$prefix$(( ${leader#$prefix} % 3 + 1 ))]}
   echo "  leader $leader: port $LPORT, TLS port $LTLS; data in $work" >&2

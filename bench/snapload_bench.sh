@@ -33,16 +33,7 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
-  echo "no free port" >&2; exit 1
-}
-up() { # up PORT: wait for +PONG
-  for _ in $(seq 1 600); do [ "$(redis-cli -p "$1" PING 2>/dev/null | tr -d '\r')" = PONG ] && return 0; sleep 0.1; done
-  echo "port $1 did not answer PING" >&2; exit 1
-}
+source "$(dirname "$0")/lib.sh" # port_free, free_port, now_ms, wait_pong, leader_name
 
 echo "raftkv snapload bench: $keys keys, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
 cp=$(free_port); rp=$(free_port)
@@ -95,7 +86,7 @@ mkdir -p "$work/load"
 "$raftkv" serve --id n1 --peers "$peers" --listen "127.0.0.1:$cp" --data-dir "$work/load" \
   --certs-dir "$work/certs" >"$work/load.log" 2>&1 &
 lpid=$!; pids+=($lpid)
-up "$cp"
+wait_pong "$cp"
 for _ in $(seq 1 100); do [ "$(redis-cli -p "$cp" LEADER 2>/dev/null | tr -d '\r')" = n1 ] && break; sleep 0.1; done
 t0=$(date +%s%3N)
 put_keys "$cp" | sed 's/^/  raftkv load: /'
@@ -113,7 +104,7 @@ echo "  raftkv snapshot: $(( $(stat -c %s "$snap") / 1048576 )) MB ($(basename "
 mkdir -p "$work/redis"
 "${redis_cmd[@]}" >"$work/redis-load.log" 2>&1 &
 rpid=$!; pids+=($rpid)
-up "$rp"
+wait_pong "$rp"
 put_keys "$rp" | sed 's/^/  redis load: /'
 redis-cli -p "$rp" SAVE >/dev/null
 echo "  redis: DBSIZE $(redis-cli -p "$rp" DBSIZE | tr -d '\r'), dump.rdb $(( $(stat -c %s "$work/redis/dump.rdb") / 1048576 )) MB"

@@ -38,8 +38,10 @@ alive() {
 start_node() {
   local i=$1 id=n$1
   if alive "$id"; then echo "  $id already running (pid $(cat "$dir/$id.pid"))"; return; fi
+  local first= # a directory's first start may find the others' leader elected already
+  [ -e "$dir/$id" ] || first=--first-start
   mkdir -p "$dir/$id"
-  nohup "$bin" serve --id "$id" --peers "$peers" --listen "127.0.0.1:$((cport + i - 1))" \
+  nohup "$bin" serve --id "$id" --peers "$peers" --listen "127.0.0.1:$((cport + i - 1))" $first \
     --data-dir "$dir/$id" --certs-dir "$dir/certs" >>"$dir/$id.log" 2>&1 </dev/null &
   echo $! >"$dir/$id.pid"
   echo "  $id pid $! client 127.0.0.1:$((cport + i - 1)) peer 127.0.0.1:$((pport + i - 1)) data $dir/$id"

@@ -3,6 +3,7 @@
 #include "net/tls.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdint.h>
@@ -10,19 +11,128 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TLS_DESC 448
+
 struct tls_ctx {
     SSL_CTX *ssl;
     enum tls_role role;
+    /* For error lines: "FILE (subject ..., issuer ..., ...)" of this side's
+     * certificate and of the CA it verifies the other side with ("" when
+     * none), so a failed handshake names the files involved. */
+    char own_desc[TLS_DESC];
+    char ca_desc[TLS_DESC];
 };
 
 struct tls_session {
     SSL *ssl;
+    const struct tls_ctx *ctx;
     BIO *in;  /* ciphertext from the network, read by OpenSSL */
     BIO *out; /* ciphertext OpenSSL wrote, for the network */
     bool established;
-    char error[256];
+    char error[1400];
     char common_name[128];
+    /* The other side's certificate as verification saw it when it failed:
+     * its subject and issuer (and the failing one's, deeper in the chain). */
+    char refused_cert[TLS_DESC];
 };
+
+/* "CN=n1" (RFC 2253) into buf. */
+static void name_text(const X509_NAME *n, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!b)
+        return;
+    if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0) {
+        int len = BIO_read(b, buf, (int)cap - 1);
+        buf[len > 0 ? len : 0] = '\0';
+    }
+    BIO_free(b);
+}
+
+/* The first 8 bytes of a key identifier as "08:5C:...", or "none". */
+static void key_id_text(const ASN1_OCTET_STRING *id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "none");
+    if (!id)
+        return;
+    const unsigned char *d = ASN1_STRING_get0_data(id);
+    int n = ASN1_STRING_length(id);
+    size_t used = 0;
+    for (int i = 0; i < n && i < 8 && used + 4 < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%02X", i ? ":" : "", d[i]);
+}
+
+/* subject, issuer and the issuer's key id of a certificate: the key id
+ * tells apart two CAs of the same name (`raftkv certs` names every CA
+ * alike). */
+static void cert_text(X509 *x, char *buf, size_t cap)
+{
+    char subject[160], issuer[160], kid[32];
+    name_text(X509_get_subject_name(x), subject, sizeof subject);
+    name_text(X509_get_issuer_name(x), issuer, sizeof issuer);
+    key_id_text(X509_get0_authority_key_id(x), kid, sizeof kid);
+    snprintf(buf, cap, "subject %.120s, issuer %.120s, issuer key id %.24s", subject, issuer, kid);
+}
+
+static void describe_own(SSL_CTX *ssl, const char *file, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    X509 *x = file ? SSL_CTX_get0_certificate(ssl) : NULL;
+    if (!x)
+        return;
+    char t[320];
+    cert_text(x, t, sizeof t);
+    snprintf(buf, cap, "%.90s (%s)", file, t);
+}
+
+static void describe_ca(const char *file, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (!file)
+        return;
+    BIO *b = BIO_new_file(file, "r");
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    if (!x) {
+        snprintf(buf, cap, "%.200s", file);
+        ERR_clear_error();
+        return;
+    }
+    char subject[160], kid[32];
+    name_text(X509_get_subject_name(x), subject, sizeof subject);
+    key_id_text(X509_get0_subject_key_id(x), kid, sizeof kid);
+    snprintf(buf, cap, "%.200s (subject %.160s, key id %.24s)", file, subject, kid);
+    X509_free(x);
+}
+
+/* Verification's callback: the outcome is OpenSSL's; a refusal records
+ * which certificate it was, for the error line. */
+static int verify_note(int ok, X509_STORE_CTX *store)
+{
+    if (ok)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct tls_session *s = ssl ? SSL_get_app_data(ssl) : NULL;
+    if (!s || s->refused_cert[0])
+        return ok;
+    X509 *leaf = X509_STORE_CTX_get0_cert(store);
+    X509 *at = X509_STORE_CTX_get_current_cert(store);
+    int depth = X509_STORE_CTX_get_error_depth(store);
+    char t[320];
+    if (leaf)
+        cert_text(leaf, t, sizeof t);
+    else
+        snprintf(t, sizeof t, "none");
+    if (at && at != leaf && depth > 0) {
+        char a[160];
+        name_text(X509_get_subject_name(at), a, sizeof a);
+        snprintf(s->refused_cert, sizeof s->refused_cert, "%.250s; refused at depth %d, %.120s", t, depth, a);
+    } else {
+        snprintf(s->refused_cert, sizeof s->refused_cert, "%s", t);
+    }
+    return ok;
+}
 
 /* OpenSSL's queued errors, oldest first, as one line. */
 static void openssl_reason(char *buf, size_t cap)
@@ -84,7 +194,7 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *o, char *err, size_t e
         SSL_CTX_free(ssl);
         return NULL;
     }
-    SSL_CTX_set_verify(ssl, verify, NULL);
+    SSL_CTX_set_verify(ssl, verify, verify == SSL_VERIFY_NONE ? NULL : verify_note);
     if (o->role == TLS_ROLE_SERVER && o->ca_file && verify != SSL_VERIFY_NONE) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->ca_file);
         if (names)
@@ -98,6 +208,9 @@ struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *o, char *err, size_t e
     }
     c->ssl = ssl;
     c->role = o->role;
+    describe_own(ssl, o->cert_file, c->own_desc, sizeof c->own_desc);
+    if (verify != SSL_VERIFY_NONE)
+        describe_ca(o->ca_file, c->ca_desc, sizeof c->ca_desc);
     return c;
 }
 
@@ -128,6 +241,8 @@ struct tls_session *tls_session_new(struct tls_ctx *c, const char *expect_name)
     /* An empty memory BIO reads as "try again", not as end of file. */
     BIO_set_mem_eof_return(s->in, -1);
     SSL_set_bio(s->ssl, s->in, s->out); /* the SSL owns both now */
+    SSL_set_app_data(s->ssl, s);
+    s->ctx = c;
     if (c->role == TLS_ROLE_SERVER) {
         SSL_set_accept_state(s->ssl);
     } else {
@@ -178,8 +293,14 @@ static int failed(struct tls_session *s, int rc)
     char reason[200];
     openssl_reason(reason, sizeof reason);
     long v = SSL_get_verify_result(s->ssl);
+    const struct tls_ctx *c = s->ctx;
     if (v != X509_V_OK)
-        snprintf(s->error, sizeof s->error, "%s (certificate: %s)", reason, X509_verify_cert_error_string(v));
+        snprintf(s->error, sizeof s->error, "%s (certificate: %.100s); the other side's certificate: %s; checked against %s",
+                 reason, X509_verify_cert_error_string(v), s->refused_cert[0] ? s->refused_cert : "none",
+                 c->ca_desc[0] ? c->ca_desc : "no CA");
+    else if (strstr(reason, "alert") && (strstr(reason, "certificate") || strstr(reason, "unknown ca")))
+        snprintf(s->error, sizeof s->error, "%s; the other side refused this side's certificate %s", reason,
+                 c->own_desc[0] ? c->own_desc : "(none sent)");
     else
         snprintf(s->error, sizeof s->error, "%s", reason);
     return TLS_FAILED;
@@ -307,6 +428,11 @@ const char *tls_peer_common_name(struct tls_session *s)
         X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, s->common_name,
                                   sizeof s->common_name);
     return s->common_name;
+}
+
+const char *tls_ctx_own_cert(const struct tls_ctx *c)
+{
+    return c->own_desc;
 }
 
 const char *tls_error(const struct tls_session *s)

@@ -42,6 +42,11 @@ struct tls_session;
  * context with a ca_file verifies the server's certificate. */
 struct tls_ctx *tls_ctx_new(const struct tls_ctx_options *o, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *c);
+/* This side's certificate for error lines: "FILE (subject ..., issuer ...,
+ * issuer key id ...)", or "" without one. A failed handshake's tls_error()
+ * names the other side's certificate and the CA file it was checked
+ * against, or this side's when the other refused it. */
+const char *tls_ctx_own_cert(const struct tls_ctx *c);
 
 /* A session of the context's role. For a client, expect_name (if not NULL)
  * is the name the server's certificate must carry (a DNS subjectAltName,

@@ -7,6 +7,13 @@
  * the same loader a member uses), then fsyncs it, renames it to FILE and
  * fsyncs the directory. Memory stays a few chunks whatever the image's
  * size. A failure leaves no FILE.tmp and FILE as it was.
+ *
+ * --timeout-ms bounds waits without progress, not the whole backup: a
+ * large image (10M keys, 1.5 GB) takes minutes to write before START
+ * answers, so while it waits the tool watches the image grow (RAFTKV.BACKUP
+ * STATUS on a second connection) and gives up only when neither the answer
+ * nor a byte came for that long; each reply of the transfer likewise.
+ * Past PROGRESS_AFTER_MS it reports on stderr every PROGRESS_EVERY_MS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kv/kv.h"
@@ -28,6 +36,8 @@
 #define MAX_FROM 16
 #define BACKUP_MAX_CHUNK (4u << 20)
 #define BACKUP_WINDOW 4
+#define PROGRESS_AFTER_MS 2000
+#define PROGRESS_EVERY_MS 2000
 
 static void usage(FILE *f)
 {
@@ -52,7 +62,10 @@ static void usage(FILE *f)
             "  --pass PASSWORD      the password on the command line (visible in ps: warned)\n"
             "  --chunk-bytes N      bytes per READ (default 1048576, at most 4194304); %d\n"
             "                       READs are in flight at a time\n"
-            "  --timeout-ms MS      connecting, and each reply (default 120000)\n",
+            "  --timeout-ms MS      give up after MS without progress (default 120000): no\n"
+            "                       answer byte and, while the leader writes the image, no\n"
+            "                       growth of it; not a bound on the whole backup. A backup\n"
+            "                       that runs past 2 s reports bytes and rate on stderr\n",
             BACKUP_WINDOW);
 }
 
@@ -121,6 +134,114 @@ static int read_start(struct resp_conn *c, struct image *im, char *err, size_t e
     return 0;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* "1.5 GiB", "512.0 MiB", "12.0 KiB", "100 B" */
+static void human(uint64_t n, char *buf, size_t cap)
+{
+    if (n >= (1ull << 30))
+        snprintf(buf, cap, "%.1f GiB", (double)n / (double)(1ull << 30));
+    else if (n >= (1u << 20))
+        snprintf(buf, cap, "%.1f MiB", (double)n / (double)(1u << 20));
+    else if (n >= 1024)
+        snprintf(buf, cap, "%.1f KiB", (double)n / 1024.0);
+    else
+        snprintf(buf, cap, "%" PRIu64 " B", n);
+}
+
+/* Bytes written so far of the member's images not yet ready
+ * (RAFTKV.BACKUP STATUS), or -1 (an older member, or the connection
+ * failed). */
+static int64_t probe_bytes(struct resp_conn *p, char *err, size_t errlen)
+{
+    const char *cmd[2] = {"RAFTKV.BACKUP", "STATUS"};
+    struct resp_reply r;
+    if (resp_conn_send(p, 2, cmd, err, errlen) != 0 || resp_conn_read(p, &r, err, errlen) != 0)
+        return -1;
+    if (r.type != RESP_R_ARRAY || r.integer < 0)
+        return -1;
+    int64_t total = 0, n = r.integer;
+    for (int64_t i = 0; i < n; i++) {
+        if (resp_conn_read(p, &r, err, errlen) != 0 || r.type != RESP_R_ARRAY || r.integer != 6)
+            return -1;
+        bool growing = false;
+        int64_t bytes = 0;
+        for (int k = 0; k < 6; k++) {
+            if (resp_conn_read(p, &r, err, errlen) != 0)
+                return -1;
+            if (k == 3)
+                growing = r.type == RESP_R_BULK && r.len != 5; /* not "ready" */
+            if (k == 5 && r.type == RESP_R_INT)
+                bytes = r.integer;
+        }
+        if (growing)
+            total += bytes;
+    }
+    return total;
+}
+
+/* Wait for START's answer. It fails only after timeout_ms with neither
+ * the answer nor growth of the image being written; from
+ * PROGRESS_AFTER_MS on, a second connection asks STATUS and stderr shows
+ * the growth. Then read_start's result. */
+static int wait_start(struct resp_conn *c, const char *from, const char *host, int port,
+                      const struct resp_conn_options *co, struct image *im, char *err, size_t errlen)
+{
+    uint64_t timeout = co->timeout_ms ? co->timeout_ms : 60000;
+    int tick = (int)(timeout / 4 < 10 ? 10 : timeout / 4 > 500 ? 500 : timeout / 4);
+    uint64_t probe_after = timeout / 2 < PROGRESS_AFTER_MS ? timeout / 2 : PROGRESS_AFTER_MS;
+    uint64_t t0 = now_ms(), progress_ms = t0, printed_ms = t0;
+    int64_t bytes = -1, printed_bytes = 0;
+    struct resp_conn *probe = NULL;
+    bool no_probe = false;
+    for (;;) {
+        int w = resp_conn_wait(c, tick);
+        if (w != 0)
+            break; /* an answer (or an error, which the read reports) */
+        uint64_t now = now_ms();
+        if (now - t0 >= probe_after && !no_probe) {
+            char perr[300];
+            if (!probe)
+                probe = resp_conn_open(host, port, co, perr, sizeof perr);
+            int64_t b = probe ? probe_bytes(probe, perr, sizeof perr) : -1;
+            if (b < 0) { /* an older member: the timeout is then the whole wait */
+                no_probe = true;
+                resp_conn_close(probe);
+                probe = NULL;
+            } else if (b > bytes) {
+                bytes = b;
+                progress_ms = now;
+            }
+            if (b >= 0 && now - t0 >= PROGRESS_AFTER_MS && now - printed_ms >= PROGRESS_EVERY_MS) {
+                char h[32], rate[32];
+                human((uint64_t)b, h, sizeof h);
+                human((uint64_t)((double)(b - printed_bytes) * 1000.0 / (double)(now - printed_ms)), rate,
+                      sizeof rate);
+                fprintf(stderr, "raftkv backup: %s: the leader is writing the image: %s so far, %s/s\n", from, h,
+                        rate);
+                printed_ms = now;
+                printed_bytes = b;
+            }
+        }
+        if (now - progress_ms >= timeout) {
+            char h[32];
+            human(bytes > 0 ? (uint64_t)bytes : 0, h, sizeof h);
+            snprintf(err, errlen, "no answer to RAFTKV.BACKUP START and no progress for %" PRIu64 " ms (%s%s; "
+                     "--timeout-ms)", timeout, no_probe ? "its progress cannot be seen: " : "the image at ",
+                     no_probe ? "an older member" : h);
+            resp_conn_close(probe);
+            return -1;
+        }
+    }
+    resp_conn_close(probe);
+    return read_start(c, im, err, errlen);
+}
+
 static int send_read(struct resp_conn *c, uint64_t id, uint64_t off, uint64_t len, char *err,
                      size_t errlen)
 {
@@ -134,9 +255,10 @@ static int send_read(struct resp_conn *c, uint64_t id, uint64_t off, uint64_t le
 
 
 /* Read the image into fd, checking it. 0, or -1 with err. */
-static int transfer(struct resp_conn *c, const struct image *im, uint64_t chunk, int fd,
+static int transfer(struct resp_conn *c, const char *from, const struct image *im, uint64_t chunk, int fd,
                     uint64_t *records, char *err, size_t errlen)
 {
+    uint64_t t0 = now_ms(), printed_ms = t0, printed_got = 0;
     struct kv_loader *l = kv_loader_new(false);
     if (!l) {
         snprintf(err, errlen, "out of memory");
@@ -181,6 +303,17 @@ static int transfer(struct resp_conn *c, const struct image *im, uint64_t chunk,
             goto out;
         }
         got += r.len;
+        uint64_t now = now_ms();
+        if (now - t0 >= PROGRESS_AFTER_MS && now - printed_ms >= PROGRESS_EVERY_MS && got < im->bytes) {
+            char a[32], b[32], rate[32];
+            human(got, a, sizeof a);
+            human(im->bytes, b, sizeof b);
+            human((uint64_t)((double)(got - printed_got) * 1000.0 / (double)(now - printed_ms)), rate, sizeof rate);
+            fprintf(stderr, "raftkv backup: %s: read %s of %s (%.0f%%), %s/s\n", from, a, b,
+                    100.0 * (double)got / (double)im->bytes, rate);
+            printed_ms = now;
+            printed_got = got;
+        }
     }
     uint64_t index = 0, term = 0;
     if (kv_loader_finish(l, NULL, &index, &term) != 0) {
@@ -346,7 +479,7 @@ int backup_main(int argc, char **argv)
             const char *start[2] = {"RAFTKV.BACKUP", "START"};
             r = resp_conn_send(c, 2, start, err, sizeof err);
             if (r == 0)
-                r = read_start(c, &im, err, sizeof err);
+                r = wait_start(c, from[i], host, port, &co, &im, err, sizeof err);
         }
         if (r == 0) {
             used = from[i];
@@ -369,7 +502,8 @@ int backup_main(int argc, char **argv)
         goto done;
     }
     uint64_t records = 0;
-    if (transfer(c, &im, chunk, fd, &records, err, sizeof err) != 0) {
+    uint64_t t_read = now_ms();
+    if (transfer(c, used, &im, chunk, fd, &records, err, sizeof err) != 0) {
         fprintf(stderr, "raftkv backup: %s: %s; nothing written\n", used, err);
         close(fd);
         unlink(tmp);
@@ -389,6 +523,12 @@ int backup_main(int argc, char **argv)
     printf("backup: %s from %s: %" PRIu64 " bytes, %" PRIu64 " keys, index %" PRIu64 " term %" PRIu64
            ", checked\n",
            file, used, im.bytes, records, im.index, im.term);
+    uint64_t took = now_ms() - t_read;
+    if (took >= PROGRESS_AFTER_MS) {
+        char rate[32];
+        human((uint64_t)((double)im.bytes * 1000.0 / (double)took), rate, sizeof rate);
+        fprintf(stderr, "raftkv backup: read in %.1f s, %s/s\n", (double)took / 1000.0, rate);
+    }
     rc = 0;
 done:
     resp_conn_close(c);

@@ -512,9 +512,14 @@ static int client_listen(struct server *s, uv_tcp_t *listener, bool *open, int p
     snprintf(port, sizeof port, "%d", port_no);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
-    if (getaddrinfo(s->opt.listen_host, port, &hints, &res) != 0 || !res) {
-        server_log(SLOG_ERROR, "listen_failed", "addr=%s:%d reason=\"cannot resolve\"", s->opt.listen_host,
-                   port_no);
+    int grc = getaddrinfo(s->opt.listen_host, port, &hints, &res);
+    if (grc != 0 || !res) {
+        const char *why = grc ? gai_strerror(grc) : "no address";
+        server_log(SLOG_ERROR, "listen_failed", "addr=%s:%d reason=\"cannot resolve %s: %s\" detail=\"this "
+                   "member's own client address (--listen) does not resolve\"", s->opt.listen_host, port_no,
+                   s->opt.listen_host, why);
+        snprintf(s->start_error, sizeof s->start_error, "cannot resolve this member's own client address (--listen %.256s): %.80s",
+                 s->opt.listen_host, why);
         return -1;
     }
     memcpy(&addr, res->ai_addr, res->ai_addrlen);
@@ -528,6 +533,8 @@ static int client_listen(struct server *s, uv_tcp_t *listener, bool *open, int p
     if (rc != 0) {
         server_log(SLOG_ERROR, "listen_failed", "addr=%s:%d reason=\"%s\"", s->opt.listen_host, port_no,
                    uv_strerror(rc));
+        snprintf(s->start_error, sizeof s->start_error, "cannot listen on the client address %.256s:%d: %.80s",
+                 s->opt.listen_host, port_no, uv_strerror(rc));
         return -1;
     }
     server_log(SLOG_INFO, "client_listening", "addr=%s:%d %s", s->opt.listen_host, port_no, what);

@@ -6,6 +6,13 @@
  *   RAFTKV.BACKUP READ ID OFF LEN -> the image's bytes [OFF, OFF+LEN) (fewer
  *                                    at its end, "" past it); LEN <= 4 MiB
  *   RAFTKV.BACKUP END ID          -> +OK (the image is dropped)
+ *   RAFTKV.BACKUP STATUS          -> one [id, ID, state, S, bytes, N] per image
+ *                                    of this member (S confirming, writing or
+ *                                    ready; N the bytes written so far)
+ *
+ * STATUS lets raftkv backup, while START waits for a large image, see it
+ * grow (on a second connection: START holds its own), so its timeout is
+ * one of no progress rather than of the whole write.
  *
  * START is answered by the leader only (a follower says `-ERR not leader`
  * and names the leader it knows; raftkv backup then tries its next
@@ -166,7 +173,13 @@ static int image_file(const struct server *s, char *err, size_t errlen)
 struct child_sink {
     int fd;
     int err;
+    uint64_t written, paused_at;
 };
+
+/* Test hook (RAFTKV_BACKUP_CHILD_PAUSE_MS, read at START, logged): the
+ * child pauses this long after every MiB, so a test sees a slow image
+ * grow (raftkv backup's progress timeout). */
+static unsigned child_pause_ms;
 
 static int sink_write(void *ctx, const void *data, size_t n)
 {
@@ -182,6 +195,11 @@ static int sink_write(void *ctx, const void *data, size_t n)
         }
         p += w;
         n -= (size_t)w;
+        k->written += (uint64_t)w;
+    }
+    if (child_pause_ms && k->written - k->paused_at >= (1u << 20)) {
+        k->paused_at = k->written;
+        usleep(child_pause_ms * 1000u);
     }
     return 0;
 }
@@ -364,6 +382,11 @@ static void start(struct cmd_ctx *x)
         resp_write_error(out, "ERR out of memory");
         return;
     }
+    const char *pause = getenv("RAFTKV_BACKUP_CHILD_PAUSE_MS");
+    unsigned pause_ms = pause && *pause ? (unsigned)atoi(pause) : 0;
+    if (pause_ms != child_pause_ms && pause_ms)
+        server_log(SLOG_WARN, "test_hook", "detail=\"backup children pause %u ms after every MiB\"", pause_ms);
+    child_pause_ms = pause_ms;
     b->s = s;
     b->owner = x->c;
     b->pipe_fd = -1;
@@ -472,11 +495,38 @@ static void read_chunk(struct cmd_ctx *x)
     out->len += (size_t)h + len + 2;
 }
 
+static void status(struct cmd_ctx *x)
+{
+    struct resp_buf *out = &x->r->reply;
+    size_t n = 0;
+    for (struct backup *b = x->s->backups; b; b = b->next)
+        n++;
+    resp_write_array_len(out, n);
+    for (struct backup *b = x->s->backups; b; b = b->next) {
+        uint64_t bytes = b->bytes;
+        struct stat sb;
+        if (b->state == BK_WRITING && b->fd >= 0 && fstat(b->fd, &sb) == 0)
+            bytes = (uint64_t)sb.st_size;
+        else if (b->state == BK_CONFIRMING)
+            bytes = 0;
+        const char *state = b->state == BK_CONFIRMING ? "confirming" : b->state == BK_WRITING ? "writing" : "ready";
+        resp_write_array_len(out, 6);
+        resp_write_bulk(out, "id", 2);
+        resp_write_int(out, (int64_t)b->id);
+        resp_write_bulk(out, "state", 5);
+        resp_write_bulk(out, state, strlen(state));
+        resp_write_bulk(out, "bytes", 5);
+        resp_write_int(out, (int64_t)bytes);
+    }
+}
+
 void cmd_raftkv_backup(struct cmd_ctx *x)
 {
     const struct resp_request *q = x->q;
     if (cmd_arg_is(q, 1, "start") && q->argc == 2) {
         start(x);
+    } else if (cmd_arg_is(q, 1, "status") && q->argc == 2) {
+        status(x);
     } else if (cmd_arg_is(q, 1, "read") && q->argc == 5) {
         read_chunk(x);
     } else if (cmd_arg_is(q, 1, "end") && q->argc == 3) {
@@ -488,6 +538,6 @@ void cmd_raftkv_backup(struct cmd_ctx *x)
         }
     } else {
         resp_write_error(&x->r->reply,
-                         "ERR usage: RAFTKV.BACKUP START | READ id offset length | END id");
+                         "ERR usage: RAFTKV.BACKUP START | READ id offset length | END id | STATUS");
     }
 }

@@ -7,7 +7,10 @@
  * of each carries TLS records only (handshake, tickets).
  *
  * Outbound links redial with exponential backoff (50 ms doubling to a 2 s
- * cap, with jitter so restarted nodes do not dial in lockstep). Each link
+ * cap, with jitter so restarted nodes do not dial in lockstep). A peer's
+ * name that does not resolve (its DNS record not there yet) is not fatal:
+ * it is logged at warn and resolved again, off the loop, before each redial
+ * until it does; only this member's own peer address must resolve at start. Each link
  * has a bounded queue (--peer-queue-bytes): while a peer is down or slow,
  * frames beyond the bound are dropped rather than buffered or blocking the
  * loop; Raft retransmits what matters, and a lost proxy frame becomes a
@@ -45,6 +48,15 @@
 #define PEER_READ_CHUNK (64u << 10)
 
 static struct sockaddr_storage peer_addrs[RAFT_MAX_NODES];
+/* peer_addrs[i] holds peer i's resolved address; when not, the link
+ * resolves its name (uv_getaddrinfo, peer_gai[i]) before it dials. */
+static bool peer_addr_ok[RAFT_MAX_NODES];
+static uv_getaddrinfo_t peer_gai[RAFT_MAX_NODES];
+static bool peer_gai_busy[RAFT_MAX_NODES];
+static uint64_t peer_resolve_failures[RAFT_MAX_NODES]; /* in a row */
+/* Bumped when a member's address changes: a look-up of the old one that
+ * ends after it is ignored. */
+static uint32_t peer_addr_gen[RAFT_MAX_NODES], peer_gai_gen[RAFT_MAX_NODES];
 static struct peer_wbuf peer_scratch;
 static struct rng peer_rng;
 /* Reads land here and are consumed at once (a read callback follows its
@@ -75,17 +87,43 @@ static void peer_addr_text(const uv_tcp_t *tcp, char *buf, size_t cap)
     }
 }
 
+/* 0, or getaddrinfo's error code (for gai_strerror). */
 static int peer_resolve(const char *host, int port, struct sockaddr_storage *out)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     char service[16];
     snprintf(service, sizeof service, "%d", port);
-    if (getaddrinfo(host, service, &hints, &res) != 0 || !res)
-        return -1;
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0 || !res)
+        return rc != 0 ? rc : EAI_NONAME;
     memcpy(out, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     return 0;
+}
+
+/* Another peer's name did not resolve: a warning, at the first failures in
+ * a row and then about once a minute (a redial every 2 s at most). */
+static void peer_resolve_warn(struct server *s, int id, const char *reason)
+{
+    uint64_t n = ++peer_resolve_failures[id];
+    if (n > 3 && n % 30 != 0)
+        return;
+    server_log(SLOG_WARN, "peer_resolve_failed",
+               "peer=%s host=%s port=%d attempt=%" PRIu64 " reason=\"%s\" detail=\"the address of peer %s does "
+               "not resolve; it is resolved again before each redial (backoff up to %d ms), and the cluster runs "
+               "without %s meanwhile. Fix its DNS record or its address in --peers\"",
+               s->opt.names[id], s->opt.peer_host[id], s->opt.peer_port[id], n, reason, s->opt.names[id],
+               PEER_BACKOFF_MAX_MS, s->opt.names[id]);
+}
+
+static void peer_resolved(struct server *s, int id)
+{
+    if (peer_resolve_failures[id] > 0)
+        server_log(SLOG_INFO, "peer_resolved", "peer=%s host=%s port=%d after_failures=%" PRIu64,
+                   s->opt.names[id], s->opt.peer_host[id], s->opt.peer_port[id], peer_resolve_failures[id]);
+    peer_resolve_failures[id] = 0;
+    peer_addr_ok[id] = true;
 }
 
 /* ---- Outbound links ----------------------------------------------------------- */
@@ -187,9 +225,11 @@ static void link_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     loop_watch_note(&s->loop_watch, LOOP_CB_PEER_READ);
     if (n < 0) {
         if (l->state == LINK_CONNECTING && l->out.tls)
-            server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"%s\"",
-                             s->opt.names[l->peer], s->opt.peer_host[l->peer], s->opt.peer_port[l->peer],
-                             "closed during the TLS handshake (does it trust our certificate?)");
+            server_log_limited(SLOG_WARN, "peer_tls_failed", "peer=%s addr=%s:%d reason=\"closed during the TLS "
+                               "handshake: it may not trust this member's certificate %s (signed by another CA "
+                               "than its own ca file's?)\"",
+                               s->opt.names[l->peer], s->opt.peer_host[l->peer], s->opt.peer_port[l->peer],
+                               tls_ctx_own_cert(s->peer_tls_client));
         link_down(l, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
         return;
     }
@@ -257,11 +297,62 @@ static void link_on_connect(uv_connect_t *req, int status)
         link_down(l, "cannot start TLS");
 }
 
+static void link_down(struct peer_link *l, const char *why);
+
+static void link_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    int id = (int)(req - peer_gai);
+    struct peer_link *l = req->data;
+    struct server *s = l->srv;
+    peer_gai_busy[id] = false;
+    if (peer_gai_gen[id] != peer_addr_gen[id]) { /* the address changed meanwhile */
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (status == 0 && res) {
+        memcpy(&peer_addrs[id], res->ai_addr, res->ai_addrlen);
+        peer_resolved(s, id);
+    }
+    uv_freeaddrinfo(res);
+    if (status == UV_ECANCELED || s->finished || l->state != LINK_CONNECTING || l->tcp)
+        return; /* stopped, or the member's address changed meanwhile */
+    if (!peer_addr_ok[id]) {
+        peer_resolve_warn(s, id, status ? uv_strerror(status) : "no address");
+        link_down(l, "cannot resolve");
+        return;
+    }
+    link_connect(l);
+}
+
+/* Resolve peer l's name off the loop; link_on_resolved dials. */
+static void link_resolve(struct peer_link *l)
+{
+    struct server *s = l->srv;
+    int id = l->peer;
+    char service[16];
+    snprintf(service, sizeof service, "%d", s->opt.peer_port[id]);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    l->state = LINK_CONNECTING;
+    peer_gai[id].data = l;
+    peer_gai_gen[id] = peer_addr_gen[id];
+    int rc = uv_getaddrinfo(s->loop, &peer_gai[id], link_on_resolved, s->opt.peer_host[id], service, &hints);
+    if (rc != 0) {
+        peer_resolve_warn(s, id, uv_strerror(rc));
+        link_down(l, "cannot resolve");
+        return;
+    }
+    peer_gai_busy[id] = true;
+}
+
 static void link_connect(struct peer_link *l)
 {
     struct server *s = l->srv;
-    if (l->tcp) { /* the previous socket is still closing */
+    if (l->tcp || peer_gai_busy[l->peer]) { /* the previous socket is still closing, or a look-up runs */
         uv_timer_start(&l->backoff_timer, link_backoff_fire, PEER_BACKOFF_MIN_MS, 0);
+        return;
+    }
+    if (!peer_addr_ok[l->peer]) {
+        link_resolve(l);
         return;
     }
     l->state = LINK_CONNECTING;
@@ -517,6 +608,8 @@ static void conn_handle_hello(struct peer_conn *c, const uint8_t *body, size_t l
     else if (h.cluster_fingerprint != 0 && !s->members_dynamic &&
              h.cluster_fingerprint != peer_fingerprint(s->opt.peers_text))
         conn_refuse(c, "peer list differs from ours", h.sender, NULL);
+    else if (server_identity_refuses_empty(s, &h, c->addr))
+        conn_close(c, "this member holds no log: it stays out of an existing cluster");
     else if (!server_identity_hello_ok(s, &h, &c->tcp)) {
         s->stats.peers_refused++; /* logged with both ids */
         conn_close(c, "cluster id mismatch");
@@ -862,21 +955,34 @@ int peer_start(struct server *s)
     rng_seed(&peer_rng, s->opt.seed ^ 0x9e3779b97f4a7c15ull);
     if (peer_tls_setup(s) != 0)
         return -1;
-    for (int i = 0; i < s->opt.n_nodes; i++) {
-        if (!s->opt.names[i][0])
-            continue;
-        if (peer_resolve(s->opt.peer_host[i], s->opt.peer_port[i], &peer_addrs[i]) != 0) {
-            server_log(SLOG_ERROR, "peer_resolve_failed", "peer=%s host=%s", s->opt.names[i],
-                       s->opt.peer_host[i]);
-            return -1;
-        }
-    }
     int self = s->opt.self;
+    for (int i = 0; i < s->opt.n_nodes; i++) {
+        peer_addr_ok[i] = false;
+        peer_resolve_failures[i] = 0;
+        if (i == self || !s->opt.names[i][0])
+            continue;
+        int rc = peer_resolve(s->opt.peer_host[i], s->opt.peer_port[i], &peer_addrs[i]);
+        if (rc == 0)
+            peer_resolved(s, i);
+        else
+            peer_resolve_warn(s, i, gai_strerror(rc)); /* its link resolves it again */
+    }
     const char *bind_host = s->opt.peer_listen_port ? s->opt.peer_listen_host : s->opt.peer_host[self];
     int bind_port = s->opt.peer_listen_port ? s->opt.peer_listen_port : s->opt.peer_port[self];
     struct sockaddr_storage bind_addr;
-    if (peer_resolve(bind_host, bind_port, &bind_addr) != 0) {
-        server_log(SLOG_ERROR, "peer_resolve_failed", "host=%s", bind_host);
+    int grc = peer_resolve(bind_host, bind_port, &bind_addr);
+    if (grc != 0) {
+        char opt[640];
+        if (s->opt.peer_listen_port)
+            snprintf(opt, sizeof opt, "--peer-listen %s:%d", bind_host, bind_port);
+        else
+            snprintf(opt, sizeof opt, "its own --peers entry %s=%s:%d", s->opt.id, bind_host, bind_port);
+        server_log(SLOG_ERROR, "peer_resolve_failed",
+                   "peer=%s host=%s port=%d reason=\"%s\" detail=\"this member's own peer address (%s) does not "
+                   "resolve, so it cannot listen for its peers\"",
+                   s->opt.id, bind_host, bind_port, gai_strerror(grc), opt);
+        snprintf(s->start_error, sizeof s->start_error, "cannot resolve this member's own peer address (%.250s): %.80s",
+                 opt, gai_strerror(grc));
         return -1;
     }
     uv_tcp_init(s->loop, &s->peer_listener);
@@ -888,6 +994,8 @@ int peer_start(struct server *s)
     if (rc != 0) {
         server_log(SLOG_ERROR, "peer_listen_failed", "addr=%s:%d reason=\"%s\"", bind_host, bind_port,
                    uv_strerror(rc));
+        snprintf(s->start_error, sizeof s->start_error, "cannot listen on the peer address %.256s:%d: %.80s",
+                 bind_host, bind_port, uv_strerror(rc));
         return -1;
     }
     server_log(SLOG_INFO, "peer_listening", "addr=%s:%d", bind_host, bind_port);
@@ -934,10 +1042,14 @@ void peer_member_changed(struct server *s, int id)
     }
     if (!s->opt.names[id][0])
         return; /* removed: its link stays idle */
-    if (peer_resolve(s->opt.peer_host[id], s->opt.peer_port[id], &peer_addrs[id]) != 0) {
-        server_log(SLOG_ERROR, "peer_resolve_failed", "peer=%s host=%s", s->opt.names[id], s->opt.peer_host[id]);
-        return;
-    }
+    peer_addr_gen[id]++;
+    peer_addr_ok[id] = false;
+    peer_resolve_failures[id] = 0;
+    int grc = peer_resolve(s->opt.peer_host[id], s->opt.peer_port[id], &peer_addrs[id]);
+    if (grc == 0)
+        peer_resolved(s, id);
+    else
+        peer_resolve_warn(s, id, gai_strerror(grc)); /* its link resolves it again */
     l->srv = s;
     l->peer = id;
     l->backoff_ms = PEER_BACKOFF_MIN_MS;
@@ -963,6 +1075,8 @@ void peer_stop(struct server *s)
             continue;
         uv_timer_stop(&l->backoff_timer);
         uv_close((uv_handle_t *)&l->backoff_timer, NULL);
+        if (peer_gai_busy[i])
+            uv_cancel((uv_req_t *)&peer_gai[i]); /* link_on_resolved sees LINK_IDLE */
         if (l->tcp && !uv_is_closing((uv_handle_t *)l->tcp))
             uv_close((uv_handle_t *)l->tcp, link_on_closed);
         l->state = LINK_IDLE;

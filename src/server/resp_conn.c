@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,18 @@ int resp_conn_read(struct resp_conn *c, struct resp_reply *out, char *err, size_
         if (fill(c, err, errlen) != 0)
             return -1;
     }
+}
+
+int resp_conn_wait(struct resp_conn *c, int ms)
+{
+    if (c->len - c->off > c->consumed || (c->tls && tls_has_input(c->tls)))
+        return 1;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int n;
+    do
+        n = poll(&p, 1, ms);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : n > 0;
 }
 
 static int dial(const char *host, int port, uint64_t timeout_ms, char *err, size_t errlen)

@@ -40,6 +40,10 @@ int resp_conn_send(struct resp_conn *c, int argc, const char *const *argv, char 
  * in err. */
 int resp_conn_read(struct resp_conn *c, struct resp_reply *out, char *err, size_t errlen);
 
+/* Whether a reply may be read without waiting: 1 when bytes are buffered
+ * or the socket is readable within ms, 0 when not, -1 on error. */
+int resp_conn_wait(struct resp_conn *c, int ms);
+
 /* "host:port" into host and *port ("[v6]:port" too). 0 or -1. */
 int resp_conn_parse_addr(const char *s, char *host, size_t hostlen, int *port);
 

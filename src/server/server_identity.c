@@ -1,7 +1,9 @@
 /* server_identity.c - which member this server is and to which cluster it
  * belongs: the data directory's identity record checked (or made) at
  * start, the cluster id drawn for a first bootstrap and learned from the
- * Raft log, and the handshake's refusal of a peer from another cluster.
+ * Raft log, the handshake's refusal of a peer from another cluster, and
+ * an empty member's refusal to take part in a cluster that already exists
+ * (it may be a voter that lost its log) unless --first-start vouches for it.
  * The record's format is src/storage/identity.h; how the id is agreed is
  * replica.h (config.cluster_id) and kv.h (KV_CLUSTER_ID). */
 #include <errno.h>
@@ -100,6 +102,9 @@ int server_identity_start(struct server *s)
         }
         s->identity = rec;
     }
+    if (o->first_start && s->identity.has_cluster_id)
+        server_log(SLOG_WARN, "first_start_ignored", "dir=%s detail=\"--first-start is for an empty data "
+                   "directory; this one holds a cluster id already\"", o->in_memory ? "-" : o->data_dir);
     char hex[CLUSTER_ID_HEX_LEN + 1];
     id_text(&s->identity, hex);
     server_log(SLOG_INFO, "identity", "name=%s members=%s cluster_id=%s recorded=%s", o->id, given_members,
@@ -211,6 +216,60 @@ void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]
         memcpy(out, s->identity.cluster_id, CLUSTER_ID_BYTES);
     else
         memset(out, 0, CLUSTER_ID_BYTES);
+}
+
+/* Whether this member holds nothing of any cluster: no cluster id and no
+ * log entry or snapshot. Such a member of a --peers list may be a new
+ * cluster's (all start so), or a voter whose data directory was wiped:
+ * it acknowledged entries it no longer has, and its vote could elect a
+ * member missing committed entries. */
+static bool holds_nothing(const struct server *s)
+{
+    return !s->identity.has_cluster_id && s->replica && replica_last_index(s->replica) == 0;
+}
+
+bool server_identity_stays_out(bool peer_has_id, bool holds_nothing, bool first_start, bool joining, int n_nodes)
+{
+    if (!peer_has_id)
+        return false; /* a new cluster: no member has drawn its id yet */
+    if (first_start || joining || n_nodes < 2)
+        return false; /* vouched for, or the join decides, or no peers */
+    return holds_nothing;
+}
+
+static uint64_t empty_refused_logged_ms;
+
+bool server_identity_refuses_empty(struct server *s, const struct peer_hello *h, const char *addr)
+{
+    if (!server_identity_stays_out(!cluster_id_is_zero(h->cluster_id), holds_nothing(s), s->opt.first_start,
+                                   s->opt.join_set, s->opt.n_nodes))
+        return false;
+    /* The peer belongs to a cluster that exists (its first leader drew
+     * the id and committed it), and this member holds none of its log.
+     * Refusing every such connection keeps it out of the cluster: it
+     * hears no vote request and no entry, so it neither votes nor counts
+     * toward a quorum; what it sends itself (pre-votes) is refused by any
+     * member with a longer log and changes no term. */
+    s->stats.peers_refused++;
+    uint64_t now = server_now(s);
+    if (empty_refused_logged_ms && now - empty_refused_logged_ms < 60000)
+        return true;
+    empty_refused_logged_ms = now;
+    char theirs[CLUSTER_ID_HEX_LEN + 1];
+    cluster_id_hex(h->cluster_id, theirs);
+    const char *dir = s->opt.in_memory ? "(in memory)" : s->opt.data_dir;
+    server_log(SLOG_ERROR, "empty_member_refused",
+               "name=%s peer=%s addr=%s cluster_id=%s dir=%s detail=\"this member holds no log and no cluster id, "
+               "but %s belongs to cluster %s, which exists already: if this member's data directory was wiped or "
+               "lost, it has forgotten entries it acknowledged, and its vote could elect a member missing committed "
+               "entries, so it stays out of the cluster (it refuses the cluster's connections: no vote, no entries, "
+               "no quorum). Replace it (docs/OPERATIONS.md, Replace): stop it, RAFT.NODE REMOVE %s on the leader, "
+               "start it with an empty data directory and --join HOST:PORT --peer-listen HOST:PORT instead of "
+               "--peers, then RAFT.NODE ADD %s HOST:PORT on the leader. Only if it never ran before (a new "
+               "cluster's member started after the others elected a leader), start it once with --first-start "
+               "instead. Repeated once a minute while it lasts\"",
+               s->opt.id, h->sender, addr, theirs, dir, h->sender, theirs, s->opt.id, s->opt.id);
+    return true;
 }
 
 bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp)

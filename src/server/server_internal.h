@@ -109,6 +109,7 @@ struct server_options {
     size_t max_backups;           /* cmd_backup.c: images kept at once */
     char log_file[PATH_MAX];      /* --log-file: append here (reopened on SIGHUP), not stderr */
     /* Membership (server_members.c, cmd_raft_node.c, server_join.c) */
+    bool first_start; /* --first-start: an empty directory may take part in a cluster that exists (server_identity.c) */
     bool join_set; /* --join HOST:PORT: an empty data directory joins a running cluster */
     char join_host[256];
     int join_port;
@@ -430,6 +431,8 @@ struct server {
     uint64_t shutdown_linger_ms; /* 0, or: answer forwards until then (server_main.c) */
     int exit_code;
     bool fatal;
+    char start_error[400]; /* why a listener could not start (the shutdown line's reason), or "" */
+    char shutdown_cause[200]; /* what began the shutdown ("SIGTERM", "removed from the cluster ..."): its last line says it */
     struct server_stats stats;
     struct acl acl; /* users and their permissions */
     uint64_t started_ms;
@@ -664,6 +667,14 @@ int server_identity_sync(struct server *s);
 int server_identity_learn(struct server *s, const uint8_t id[CLUSTER_ID_BYTES], const char *from);
 /* The cluster id a HELLO carries (all zero while not known). */
 void server_identity_hello(const struct server *s, uint8_t out[CLUSTER_ID_BYTES]);
+/* A HELLO from a member of a cluster that exists, while this member holds
+ * nothing (no log, no cluster id) and no --first-start: logged (what to
+ * do), and true: refuse the connection (server_identity.c). */
+bool server_identity_refuses_empty(struct server *s, const struct peer_hello *h, const char *addr);
+/* Its rule: a HELLO carrying a cluster id, this member holding nothing
+ * (no cluster id, no log entry or snapshot), no --first-start, not a
+ * --join member, and more than one member. */
+bool server_identity_stays_out(bool peer_has_id, bool holds_nothing, bool first_start, bool joining, int n_nodes);
 /* Whether a HELLO's cluster id may join us; false after logging why. */
 bool server_identity_hello_ok(struct server *s, const struct peer_hello *h, const uv_tcp_t *tcp);
 

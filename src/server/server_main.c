@@ -222,14 +222,18 @@ void server_after_io(struct server *s)
             if (!s->shutdown_linger_ms)
                 s->shutdown_linger_ms = now + s->opt.election_timeout_ms / 2;
             if (server_drained(s) && now >= s->shutdown_linger_ms) {
-                server_finish(s, "SIGTERM: in-flight requests answered");
+                char why[sizeof s->shutdown_cause + 40];
+                snprintf(why, sizeof why, "%s: in-flight requests answered", s->shutdown_cause);
+                server_finish(s, why);
                 return;
             }
             if (now < s->shutdown_linger_ms && next_expiry > s->shutdown_linger_ms)
                 next_expiry = s->shutdown_linger_ms;
         }
         if (now >= s->shutdown_deadline_ms) {
-            server_finish(s, "SIGTERM: shutdown wait elapsed with requests in flight");
+            char why[sizeof s->shutdown_cause + 60];
+            snprintf(why, sizeof why, "%s: shutdown wait elapsed with requests in flight", s->shutdown_cause);
+            server_finish(s, why);
             return;
         }
         if (next_expiry > s->shutdown_deadline_ms)
@@ -312,9 +316,7 @@ static void server_on_signal(uv_signal_t *h, int signum)
         server_finish(s, "second signal");
         return;
     }
-    char why[32];
-    snprintf(why, sizeof why, "signal %d", signum);
-    server_begin_shutdown(s, why);
+    server_begin_shutdown(s, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 void server_begin_shutdown(struct server *s, const char *why)
@@ -322,6 +324,7 @@ void server_begin_shutdown(struct server *s, const char *why)
     if (s->shutting_down)
         return;
     s->shutting_down = true;
+    snprintf(s->shutdown_cause, sizeof s->shutdown_cause, "%s", why);
     s->shutdown_deadline_ms = server_now(s) + s->opt.shutdown_wait_ms;
     server_log(SLOG_INFO, "shutdown_begin", "reason=\"%s\" pending=%zu wait_ms=%" PRIu64, why, s->n_ops,
                s->opt.shutdown_wait_ms);
@@ -562,7 +565,7 @@ int server_main(int argc, char **argv)
     if (peer_start(s) != 0 || client_start(s) != 0 || metrics_http_start(s) != 0) {
         s->exit_code = 1;
         s->fatal = true;
-        server_finish(s, "cannot listen");
+        server_finish(s, s->start_error[0] ? s->start_error : "cannot listen");
     } else {
         server_log(SLOG_INFO, "started",
                    "id=%s nodes=%d peers=%s listen=%s:%d tls_port=%d durable=%s data_dir=%s seed=%" PRIu64

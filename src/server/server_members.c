@@ -195,6 +195,19 @@ static void adopt(struct server *s, const struct member_table *next, const char 
 #define MEMBERS_NOTICE_MS 10000
 
 /* Tell removed members, once the removal committed, then forget them. */
+/* The shutdown a removal begins: its lines say so, and by which
+ * configuration (and who told, when a peer did). */
+static void begin_removed_shutdown(struct server *s, uint64_t index, const char *from)
+{
+    char why[160];
+    if (from)
+        snprintf(why, sizeof why, "removed from the cluster by the configuration at index %" PRIu64 " (told by %.64s)",
+                 index, from);
+    else
+        snprintf(why, sizeof why, "removed from the cluster by the configuration at index %" PRIu64, index);
+    server_begin_shutdown(s, why);
+}
+
 static void notify_departed(struct server *s)
 {
     if (!s->departed || replica_commit_index(s->replica) < s->members.index)
@@ -242,7 +255,7 @@ void server_members_sync(struct server *s)
                "and add it again (docs/OPERATIONS.md)\"",
                s->opt.id, (uint64_t)replica_configuration_index(s->replica),
                (uint64_t)replica_configuration_index(s->replica));
-    server_begin_shutdown(s, "removed from the cluster");
+    begin_removed_shutdown(s, (uint64_t)replica_configuration_index(s->replica), NULL);
 }
 
 uint64_t server_members_deadline(const struct server *s)
@@ -293,7 +306,7 @@ void server_members_told_removed(struct server *s, int from, const uint8_t *body
         if (member_table_write(s->opt.data_dir, &t, err, sizeof err) != 0)
             server_log(SLOG_ERROR, "members_write_failed", "dir=%s reason=\"%s\"", s->opt.data_dir, err);
     }
-    server_begin_shutdown(s, "removed from the cluster");
+    begin_removed_shutdown(s, index, s->opt.names[from]);
 }
 
 const struct raft_member *server_member_listed(const struct server *s, int id)
@@ -331,7 +344,7 @@ int server_members_received(struct server *s, int from, const uint8_t *body, siz
                    "configuration at index %" PRIu64 " no longer holds this member: it stops serving. To bring it "
                    "back, empty its data directory and add it again (docs/OPERATIONS.md)\"",
                    s->opt.id, index, s->opt.names[from], index);
-        server_begin_shutdown(s, "removed from the cluster");
+        begin_removed_shutdown(s, index, s->opt.names[from]);
         return PEER_OK;
     }
     /* Only names and addresses of members our configuration holds and our

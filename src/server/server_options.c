@@ -34,6 +34,11 @@ void server_options_usage(FILE *f)
             "\n"
             "  --id NAME                  this node's name; must appear in --peers\n"
             "  --peers LIST               every member, this one included: n1=127.0.0.1:7101,...\n"
+            "  --first-start              (command line only) this member's empty data directory is\n"
+            "                             its first: let it join a cluster whose leader is already\n"
+            "                             elected as the voter --peers makes it. Without it such a\n"
+            "                             member stays out (it may have lost its log: see\n"
+            "                             docs/OPERATIONS.md, Replace)\n"
             "  --listen HOST:PORT         the Redis-protocol client port; HOST:0 for none (only\n"
             "                             with --tls-port, as Redis's `port 0`)\n"
             "  --tls-port PORT            also serve clients over TLS 1.2/1.3 on HOST:PORT\n"
@@ -329,6 +334,12 @@ static int server_options_file_line(void *ctx, const char *key, const char *val,
     struct server_options_file_ctx *fc = ctx;
     char prefix[PATH_MAX + 40];
     snprintf(prefix, sizeof prefix, "%s: ", where);
+    if (strcmp(key, "first-start") == 0) {
+        fprintf(stderr, "raftkv serve: %sfirst-start is refused in a configuration file: it vouches that "
+                "this one start is the member's first, so give it on that start's command line only (kept "
+                "in the file, a later start after a lost disk would vote without its log)\n", prefix);
+        return 64;
+    }
     bool flag = strcmp(key, "in-memory") == 0 || strcmp(key, "enable-debug-commands") == 0 ||
                 strcmp(key, "peer-insecure-plaintext") == 0 || strcmp(key, "unsafe-local-reads") == 0;
     if (flag && *val) {
@@ -385,6 +396,9 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             return 1;
         } else if (strcmp(a, "--in-memory") == 0) {
             o->in_memory = true;
+            used = false;
+        } else if (strcmp(a, "--first-start") == 0) {
+            o->first_start = true;
             used = false;
         } else if (strcmp(a, "--unsafe-local-reads") == 0) {
             o->unsafe_local_reads = true;

@@ -54,11 +54,15 @@ free_port() {
   fail "no free port"
 }
 
+# A data directory's first start gets --first-start (a member started a
+# little after the others elected a leader is still a bootstrap member),
+# unless NO_FIRST_START=1 (a member whose directory was wiped).
 start_node() { # start_node I [extra options]
-  local i=$1
+  local i=$1 first=--first-start
   shift
+  [ ! -e "$WORK/n$i" ] && [ "${NO_FIRST_START:-0}" != 1 ] || first=
   mkdir -p "$WORK/n$i"
-  "$RAFTKV" serve --id "n$i" --peers "$PEERS" --listen "127.0.0.1:${CPORT[$i]}" \
+  "$RAFTKV" serve --id "n$i" --peers "$PEERS" --listen "127.0.0.1:${CPORT[$i]}" $first \
     --data-dir "$WORK/n$i" --election-timeout-ms 300 --heartbeat-ms 50 ${PEER_OPTS:---certs-dir $WORK/certs} \
     ${E2E_SERVE_OPTS:-} "$@" \
     >>"$WORK/n$i.log" 2>&1 &

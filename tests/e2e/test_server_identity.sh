@@ -157,7 +157,7 @@ r=$(cli 3 GET k2)
 [ "$r" != v2 ] || fail "the foreign n3 serves the first cluster's k2"
 echo "ok  the foreign n3 does not serve the first cluster's writes (GET k2: $r)"
 
-# --- a wiped member rejoins and adopts the id ----------------------------------------------------
+# --- a wiped member rejoins and adopts the id (start_node gives a new directory --first-start) ---
 kill_node 3 9
 refusals_before=$(cat "$WORK/n1.log" "$WORK/n2.log" | grep -c "event=peer_refused" || true)
 rm -rf "${WORK:?}/n3"

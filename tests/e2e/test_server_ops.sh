@@ -8,7 +8,14 @@
 # is started again with its --join line is refused at the join (it would
 # vote without the entries it acknowledged) until it is removed and added
 # again, and then it joins and catches up. Last, the leader removes itself:
-# it steps down and exits 0 within a few election timeouts.
+# it steps down and exits 0 within a few election timeouts, and its last
+# line says it stopped because it was removed, at which index. Before,
+# raftkv backup of a slowly written image (a test hook pauses the writer)
+# outlasts its --timeout-ms while the image grows, reporting progress, and
+# gives up when the writer is stopped. First, names
+# that do not resolve: another peer's is a warning and is retried (DNS may
+# come later), this member's own --peers entry or --listen stops the start
+# with an error that says which address.
 #   tests/e2e/test_server_ops.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
@@ -16,9 +23,75 @@ source "$(dirname "$0")/lib_server.sh"
 
 NODES=4
 pick_ports # n1..n4's ports and certificates; the cluster starts with n1..n3
+
+# --- names that do not resolve ------------------------------------------------------
+solo() { # solo NAME PEERS LISTEN: start n1 on its own data directory, in the background
+  "$RAFTKV" serve --id n1 --peers "$2" --listen "$3" --data-dir "$WORK/$1" --certs-dir "$WORK/certs" \
+    --election-timeout-ms 300 --heartbeat-ms 50 >"$WORK/$1.log" 2>&1 &
+  PID[1]=$!
+}
+solo bad-peer "n1=127.0.0.1:${PPORT[1]},n2=127.0.0.1:${PPORT[2]},n3=nosuchhost.invalid:${PPORT[3]}" "127.0.0.1:${CPORT[1]}"
+deadline=$((SECONDS + 10))
+until grep -q 'event=peer_resolve_failed peer=n3 host=nosuchhost.invalid .*attempt=3 ' "$WORK/bad-peer.log"; do
+  [ $SECONDS -lt $deadline ] || fail "no third resolution attempt (a redial after a failed one) for n3 in $WORK/bad-peer.log"
+  kill -0 "${PID[1]}" 2>/dev/null || fail "n1 stopped over another peer's name: $(tail -n 3 "$WORK/bad-peer.log")"
+  sleep 0.1
+done
+grep -q 'level=warn node=n1 event=peer_resolve_failed peer=n3 host=nosuchhost.invalid port=[0-9]* attempt=1 reason="[^"]' "$WORK/bad-peer.log" ||
+  fail "the warning does not name n3, its host and why"
+expect "n1 serves although n3's name does not resolve" "$(cli 1 PING)" PONG
+echo "ok  another peer's unresolvable name: warned, retried, n1 runs"
+kill_node 1 TERM
+PID[1]=
+solo bad-self "n1=nosuchhost.invalid:${PPORT[1]},n2=127.0.0.1:${PPORT[2]},n3=127.0.0.1:${PPORT[3]}" "127.0.0.1:${CPORT[1]}"
+wait "${PID[1]}" 2>/dev/null && LAST_EXIT=0 || LAST_EXIT=$?
+PID[1]=
+expect "exit code with its own peer address unresolvable" "$LAST_EXIT" 1
+grep -q "level=error node=n1 event=shutdown reason=\"cannot resolve this member's own peer address (its own --peers entry n1=nosuchhost.invalid:${PPORT[1]}): " "$WORK/bad-self.log" ||
+  fail "the shutdown line does not name its own --peers entry: $(grep event=shutdown "$WORK/bad-self.log")"
+echo "ok  its own --peers entry unresolvable: $(grep -o 'event=shutdown reason="[^"]*"' "$WORK/bad-self.log")"
+solo bad-listen "$PEERS" "nosuchhost.invalid:${CPORT[1]}"
+wait "${PID[1]}" 2>/dev/null && LAST_EXIT=0 || LAST_EXIT=$?
+PID[1]=
+expect "exit code with --listen unresolvable" "$LAST_EXIT" 1
+grep -q "level=error node=n1 event=shutdown reason=\"cannot resolve this member's own client address (--listen nosuchhost.invalid): " "$WORK/bad-listen.log" ||
+  fail "the shutdown line does not name --listen: $(grep event=shutdown "$WORK/bad-listen.log")"
+echo "ok  --listen unresolvable: $(grep -o 'event=shutdown reason="[^"]*"' "$WORK/bad-listen.log")"
 PEERS="n1=127.0.0.1:${PPORT[1]},n2=127.0.0.1:${PPORT[2]},n3=127.0.0.1:${PPORT[3]}"
-for i in 1 2 3; do start_node "$i"; done
+# The backup children pause 200 ms after every MiB (a test hook): a slow image.
+for i in 1 2 3; do RAFTKV_BACKUP_CHILD_PAUSE_MS=200 start_node "$i"; done
 L=$(wait_leader 1 2 3)
+
+# --- raftkv backup: --timeout-ms bounds a wait without progress, not the backup ------
+# 12,000 values of 1,000 bytes: a 12 MiB image, written in about 2.4 s.
+redis-benchmark -p "${CPORT[$L]}" -t set -n 12000 -r 100000000 -d 1000 -P 16 -q >"$WORK/load.out" 2>&1 || true
+L=$(wait_leader 1 2 3)
+keys=$(cli "$L" DBSIZE)
+[ "${keys:-0}" -ge 8000 ] 2>/dev/null || fail "only '$keys' keys loaded: $(tail -c 300 "$WORK/load.out")"
+FROM="127.0.0.1:${CPORT[1]},127.0.0.1:${CPORT[2]},127.0.0.1:${CPORT[3]}" # the leader may change on a loaded machine
+t0=$(date +%s%N)
+"$RAFTKV" backup --from "$FROM" --timeout-ms 1500 "$WORK/slow.snap" >"$WORK/backup.out" 2>"$WORK/backup.err" ||
+  fail "a backup making progress stopped: $(cat "$WORK/backup.err")"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -gt 1500 ] || fail "the slow backup took $ms ms: under its --timeout-ms, which it does not exercise"
+grep -q "raftkv backup: 127.0.0.1:[0-9]*: the leader is writing the image: [0-9.]* [KM]iB so far, [0-9.]* [KM]*i*B/s" "$WORK/backup.err" ||
+  fail "no progress line while the image was written: $(cat "$WORK/backup.err")"
+echo "ok  a backup of $ms ms with --timeout-ms 1500 completes: $(grep -m 1 "writing the image" "$WORK/backup.err")"
+# A stopped image writer makes no progress: the tool gives up, saying so.
+"$RAFTKV" backup --from "$FROM" --timeout-ms 1500 "$WORK/stuck.snap" >/dev/null 2>"$WORK/stuck.err" &
+BK=$!
+deadline=$((SECONDS + 10))
+until child=$(pgrep -P "${PID[1]},${PID[2]},${PID[3]}" | head -n 1) && [ -n "$child" ]; do
+  [ $SECONDS -lt $deadline ] || fail "no backup child of any member: $(cat "$WORK/stuck.err")"
+  sleep 0.05
+done
+kill -STOP "$child"
+wait "$BK" && fail "the backup with a stopped writer succeeded" || true
+kill -CONT "$child" 2>/dev/null || true
+grep -q "no answer to RAFTKV.BACKUP START and no progress for 1500 ms (the image at [0-9.]* [KM]*i*B; --timeout-ms)" "$WORK/stuck.err" ||
+  fail "the stuck backup does not say it made no progress: $(cat "$WORK/stuck.err")"
+[ ! -e "$WORK/stuck.snap" ] && [ ! -e "$WORK/stuck.snap.tmp" ] || fail "the failed backup left a file"
+echo "ok  a stopped writer: $(grep -o 'no answer to RAFTKV.BACKUP START.*' "$WORK/stuck.err")"
 # RAFT.NODE runs on the leader; ask again before each step (a loaded
 # machine may elect another one meanwhile).
 leader() { L=$(wait_leader 1 2 3); }
@@ -113,6 +186,10 @@ PID[$L]=
 expect "the removed leader's exit code" "$LAST_EXIT" 0
 grep -q "event=member_removed name=n$L" "$WORK/n$L.log" || fail "n$L did not log member_removed"
 echo "ok  n$L logged member_removed"
+idx=$(grep -o "event=member_removed name=n$L index=[0-9]*" "$WORK/n$L.log" | head -n 1 | grep -o '[0-9]*$')
+grep -q "event=shutdown reason=\"removed from the cluster by the configuration at index $idx: in-flight requests answered\"" "$WORK/n$L.log" ||
+  fail "n$L's shutdown line does not say it was removed at index $idx: $(grep 'event=shutdown' "$WORK/n$L.log")"
+echo "ok  $(grep -o 'event=shutdown reason="[^"]*"' "$WORK/n$L.log")"
 others=()
 for i in 1 2 3 4; do [ "$i" != "$L" ] && others+=("$i"); done
 L2=$(NOT_LEADER=$L wait_leader "${others[@]}")

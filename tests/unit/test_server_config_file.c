@@ -386,3 +386,25 @@ Test(config_file, command_line_join_overrides_file_peers)
     const char *argv4[] = {"serve", "--config", path, "--join", "10.0.0.2:7101", "--peers", "n1=10.0.0.1:7101"};
     cr_assert_eq(parse_capture(&o, 7, argv4, err, sizeof err), 64);
 }
+
+/* --first-start vouches for one start: the command line takes it, a
+ * configuration file refuses it (exit 64, FILE:LINE named). */
+Test(config_file, first_start_only_on_the_command_line)
+{
+    struct server_options o;
+    char err[1024];
+    const char *argv[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101,n2=127.0.0.1:7102", "--listen",
+                          "127.0.0.1:7001", "--in-memory", "--peer-insecure-plaintext", "--first-start"};
+    cr_assert_eq(parse_capture(&o, 10, argv, err, sizeof err), 0, "%s", err);
+    cr_assert(o.first_start);
+    const char *plain[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101,n2=127.0.0.1:7102", "--listen",
+                           "127.0.0.1:7001", "--in-memory", "--peer-insecure-plaintext"};
+    cr_assert_eq(parse_capture(&o, 9, plain, err, sizeof err), 0, "%s", err);
+    cr_assert(!o.first_start);
+    const char *path = write_conf("id n1\nfirst-start yes\n");
+    const char *withfile[] = {"serve", "--config", path};
+    cr_assert_eq(parse_capture(&o, 3, withfile, err, sizeof err), 64);
+    char want[200];
+    snprintf(want, sizeof want, "%s:2: first-start is refused in a configuration file", path);
+    cr_assert_neq(strstr(err, want), NULL, "%s", err);
+}

@@ -280,11 +280,13 @@ Test(dispatch, raftkv_backup_refusals)
     struct fixture f = setup(three_users);
     EXPECT(&f, "AUTH admin admpw", "+OK\r\n");
     EXPECT(&f, "RAFTKV.BACKUP", "-ERR wrong number of arguments for 'raftkv.backup' command\r\n");
-    EXPECT(&f, "RAFTKV.BACKUP STOP", "-ERR usage: RAFTKV.BACKUP START | READ id offset length | END id\r\n");
-    EXPECT(&f, "raftkv.backup read 1 0", "-ERR usage: RAFTKV.BACKUP START | READ id offset length | END id\r\n");
+    EXPECT(&f, "RAFTKV.BACKUP STOP", "-ERR usage: RAFTKV.BACKUP START | READ id offset length | END id | STATUS\r\n");
+    EXPECT(&f, "raftkv.backup read 1 0", "-ERR usage: RAFTKV.BACKUP START | READ id offset length | END id | STATUS\r\n");
     EXPECT(&f, "RAFTKV.BACKUP READ 1 0 4", "-ERR no such backup on this connection\r\n");
     EXPECT(&f, "RAFTKV.BACKUP READ one 0 4", "-ERR backup id is not an integer\r\n");
     EXPECT(&f, "RAFTKV.BACKUP END 3", "-ERR no such backup on this connection\r\n");
+    EXPECT(&f, "RAFTKV.BACKUP STATUS", "*0\r\n"); /* no image on this member */
+    EXPECT(&f, "RAFTKV.BACKUP STATUS 1", "-ERR usage: RAFTKV.BACKUP START | READ id offset length | END id | STATUS\r\n");
     EXPECT(&f, "AUTH rw rwpw", "+OK\r\n");
     EXPECT(&f, "RAFTKV.BACKUP START",
            "-NOPERM this user has no permissions to run the 'raftkv.backup' command\r\n");

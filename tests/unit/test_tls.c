@@ -145,6 +145,8 @@ Test(tls, the_server_name_must_match)
     cr_assert_eq(handshake(client, server), TLS_FAILED);
     cr_assert_not(tls_established(client));
     cr_assert_neq(strstr(tls_error(client), "hostname mismatch"), NULL, "%s", tls_error(client));
+    cr_assert_neq(strstr(tls_error(client), "the other side's certificate: subject CN=n1, issuer CN=raftkv cluster CA test"),
+                  NULL, "%s", tls_error(client));
     tls_session_free(server);
     tls_session_free(client);
     tls_ctx_free(sc);
@@ -160,6 +162,50 @@ Test(tls, another_clusters_certificate_fails)
     cr_assert_not(tls_established(server));
     cr_assert_not(tls_peer_is(server, "n2"));
     cr_assert_neq(strstr(tls_error(server), "certificate"), NULL, "%s", tls_error(server));
+    tls_session_free(server);
+    tls_session_free(client);
+    tls_ctx_free(sc);
+    tls_ctx_free(cc);
+}
+
+/* The key id printed after `label` in text, or "" (8 bytes: 23 chars). */
+static void key_id_after(const char *text, const char *label, char out[24])
+{
+    out[0] = '\0';
+    const char *p = strstr(text, label);
+    if (p)
+        snprintf(out, 24, "%.23s", p + strlen(label));
+}
+
+Test(tls, a_refused_certificate_is_named_with_its_issuer_and_the_ca_file)
+{
+    struct tls_ctx *sc = ctx(TLS_ROLE_SERVER, dir, "n1", dir, TLS_CLIENT_CERT_REQUIRED);
+    struct tls_ctx *cc = ctx(TLS_ROLE_CLIENT, other, "n2", dir, TLS_CLIENT_CERT_NONE);
+    struct tls_session *server = tls_session_new(sc, NULL), *client = tls_session_new(cc, "n1");
+    cr_assert_eq(handshake(client, server), TLS_FAILED);
+    const char *e = tls_error(server);
+    /* The server names the certificate it refused, its issuer, and the
+     * CA file it checked it against. */
+    cr_assert_neq(strstr(e, "the other side's certificate: subject CN=n2, issuer CN=raftkv cluster CA other, issuer key id "),
+                  NULL, "%s", e);
+    char ca[256];
+    snprintf(ca, sizeof ca, "checked against %s/ca.crt (subject CN=raftkv cluster CA test, key id ", dir);
+    cr_assert_neq(strstr(e, ca), NULL, "%s", e);
+    /* Both CAs could be named alike: the key ids tell them apart. */
+    char theirs[24], ours[24];
+    key_id_after(e, "issuer key id ", theirs);
+    key_id_after(e, ", key id ", ours);
+    cr_assert_eq(strlen(theirs), 23, "%s", e);
+    cr_assert_eq(strlen(ours), 23, "%s", e);
+    cr_assert_str_neq(theirs, ours, "%s", e);
+
+    /* The client heard the server's alert (in the same round) and names
+     * its own certificate. */
+    char own[256];
+    snprintf(own, sizeof own, "the other side refused this side's certificate %s/n2.crt (subject CN=n2, issuer CN=raftkv cluster CA other, issuer key id ", other);
+    cr_assert_neq(strstr(tls_error(client), own), NULL, "%s", tls_error(client));
+    snprintf(own, sizeof own, "%s/n1.crt (subject CN=n1, issuer CN=raftkv cluster CA test, issuer key id ", dir);
+    cr_assert_eq(strncmp(tls_ctx_own_cert(sc), own, strlen(own)), 0, "%s", tls_ctx_own_cert(sc));
     tls_session_free(server);
     tls_session_free(client);
     tls_ctx_free(sc);
