@@ -47,8 +47,9 @@ declare -A CP PP PID
 peers=
 for i in 1 2 3; do PP[$i]=$(free_port); CP[$i]=$(free_port); peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
 # shellcheck disable=SC2086
-start_member() { # start_member I
-  "$raftkv" serve --id "n$1" --peers "$peers" --listen "127.0.0.1:${CP[$1]}" --data-dir "$work/n$1" \
+start_member() { # start_member I (a new data directory's first start gets --first-start)
+  local first=; [ -e "$work/n$1" ] || first=--first-start
+  "$raftkv" serve --id "n$1" --peers "$peers" --listen "127.0.0.1:${CP[$1]}" --data-dir "$work/n$1" $first \
     --certs-dir "$certs" --log-level info ${RAFTKV_OPTS:-} >>"$work/n$1.log" 2>&1 &
   PID[$1]=$!
   pids+=($!)

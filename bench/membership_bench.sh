@@ -60,8 +60,9 @@ for i in 1 2 3; do peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
 opts=(--election-timeout-ms $election_ms --snapshot-entries $((keys / 10 + headroom)) --snapshot-log-percent 0
       --certs-dir "$work/certs" --log-level info)
 # shellcheck disable=SC2086
-start_member() { # start_member I (n1..n3)
-  "$raftkv" serve --id "n$1" --peers "$peers" --listen "127.0.0.1:${CP[$1]}" --data-dir "$work/n$1" \
+start_member() { # start_member I (n1..n3; a new data directory's first start gets --first-start)
+  local first=; [ -e "$work/n$1" ] || first=--first-start
+  "$raftkv" serve --id "n$1" --peers "$peers" --listen "127.0.0.1:${CP[$1]}" --data-dir "$work/n$1" $first \
     "${opts[@]}" ${RAFTKV_OPTS:-} >>"$work/n$1.log" 2>&1 &
   PID[$1]=$!; pids+=($!)
 }

@@ -40,7 +40,7 @@ for i in 1 2 3; do peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
 opts=(--election-timeout-ms 1000 --snapshot-entries 100000000 --snapshot-log-percent 0 --certs-dir "$work/certs")
 for i in 1 2 3; do
   # shellcheck disable=SC2086
-  "$raftkv" serve --id "n$i" --peers "$peers" --listen "127.0.0.1:${CP[$i]}" --data-dir "$work/n$i" \
+  "$raftkv" serve --id "n$i" --peers "$peers" --listen "127.0.0.1:${CP[$i]}" --data-dir "$work/n$i" --first-start \
     "${opts[@]}" ${RAFTKV_OPTS:-} >>"$work/n$i.log" 2>&1 &
   PID[$i]=$!; pids+=($!)
 done

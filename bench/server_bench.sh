@@ -58,6 +58,8 @@ tls_client=(--tls --cacert "$certs/ca.crt" --cert "$certs/bench.crt" --key "$cer
 peer_tls_opts=() peer_plain_opts=()
 if "$raftkv" serve --help 2>&1 | grep -q -- '--certs-dir'; then peer_tls_opts=(--certs-dir "$certs"); fi
 if "$raftkv" serve --help 2>&1 | grep -q -- '--peer-insecure-plaintext'; then peer_plain_opts=(--peer-insecure-plaintext); fi
+# A new cluster's members vouch for their empty directories (a late one is otherwise refused).
+first_opts=(); if "$raftkv" serve --help 2>&1 | grep -q -- '--first-start'; then first_opts=(--first-start); fi
 
 # start_cluster PREFIX EXTRA...: 3 durable members n1-n3 (or m1-m3), each
 # with a TLS client port; sets LPORT (leader's plain port), LTLS (its TLS
@@ -68,7 +70,7 @@ start_cluster() {
   declare -gA CP TP PP
   for i in 1 2 3; do PP[$prefix$i]=$(free_port); CP[$prefix$i]=$(free_port); TP[$prefix$i]=$(free_port); peers+="${peers:+,}$prefix$i=127.0.0.1:${PP[$prefix$i]}"; done
   for i in 1 2 3; do
-    "$raftkv" serve --id $prefix$i --peers "$peers" --listen 127.0.0.1:${CP[$prefix$i]} --data-dir "$work/$prefix$i" \
+    "$raftkv" serve --id $prefix$i --peers "$peers" --listen 127.0.0.1:${CP[$prefix$i]} --data-dir "$work/$prefix$i" "${first_opts[@]}" \
       --tls-port "${TP[$prefix$i]}" --tls-cert-file "$certs/$prefix$i.crt" --tls-key-file "$certs/$prefix$i.key" \
       --tls-ca-cert-file "$certs/ca.crt" --log-level warn "$@" 2>"$work/$prefix$i.log" &
     pids+=($!)
