@@ -4,7 +4,7 @@
 # children, and every page the member writes meanwhile is copied).
 #   bench/cow_bench.sh BUILD
 # One durable member (no periodic snapshot: --snapshot-entries 1e9,
-# --snapshot-log-percent 0) is loaded with KEYS (2,000,000) random keys'
+# --snapshot-log-percent 0; --request-timeout-ms 60000) is loaded with KEYS (2,000,000) random keys'
 # worth of MSETs of 10 keys with 100-byte values (redis-benchmark -t mset -r
 # KEYS -n KEYS/5 -d 100 -P 16 -c 50: about 86% of the key space), then the
 # same load runs on without end while REPS (3) times: WINDOW (8) seconds
@@ -12,11 +12,13 @@
 # whole map, as a snapshot's) from the fork to the child's exit. Counts,
 # not wall time (the machine is shared): per applied entry, the member's
 # minor page faults (/proc/PID/stat minflt), its CPU (utime+stime, all
-# threads) and the event loop thread's CPU; the machine's THP and compaction counters (/proc/vmstat thp_*, compact_*: other processes add
-# to these) over each window. RAFTKV_OPTS adds serve options (e.g.
-# --log-hugepages no to compare); KEEP=1 keeps the work directory; PERF=FILE
-# records the member (perf record -g) in the first child's first 2 s.
-# TASKSET=CPUS runs the member under taskset -c CPUS.
+# threads) and the event loop thread's CPU; the machine's THP and
+# compaction counters (/proc/vmstat thp_*, compact_*: other processes add
+# to these) over each window. RAFTKV_OPTS adds serve options; KEEP=1 keeps
+# the work directory; PERF=FILE records the member (perf record -g) in the
+# first child's first 2 s; TASKSET=CPUS runs the member under taskset -c
+# CPUS; NOTHP=1 under prctl(PR_SET_THP_DISABLE), so without the huge pages
+# its MADV_HUGEPAGE advice asks for.
 set -uo pipefail
 build=${1:-build}
 keys=${KEYS:-2000000}
@@ -28,7 +30,7 @@ command -v redis-benchmark >/dev/null || bash "$root/scripts/deps.sh" bench >/de
 work=$(mktemp -d /tmp/raftkv-cow.XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -9 "${pids[$i]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
@@ -43,8 +45,12 @@ pp=$(free_port); cp=$(free_port)
 echo "raftkv cow-bench: $keys keys, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
 echo "THP enabled: $(cat /sys/kernel/mm/transparent_hugepage/enabled), defrag: $(cat /sys/kernel/mm/transparent_hugepage/defrag); opts: ${RAFTKV_OPTS:-none}"
 # shellcheck disable=SC2086
-${TASKSET:+taskset -c "$TASKSET"} "$raftkv" serve --id n1 --peers "n1=127.0.0.1:$pp" --listen "127.0.0.1:$cp" --data-dir "$work/n1" \
-  --snapshot-entries 1000000000 --snapshot-log-percent 0 --log-level info ${RAFTKV_OPTS:-} >>"$work/n1.log" 2>&1 &
+nothp=()
+[ "${NOTHP:-0}" = 1 ] && nothp=(python3 -c 'import ctypes, os, sys
+if ctypes.CDLL(None).prctl(41, 1, 0, 0, 0) != 0: sys.exit("PR_SET_THP_DISABLE failed")
+os.execv(sys.argv[1], sys.argv[1:])')
+${TASKSET:+taskset -c "$TASKSET"} "${nothp[@]}" "$raftkv" serve --id n1 --peers "n1=127.0.0.1:$pp" --listen "127.0.0.1:$cp" --data-dir "$work/n1" \
+  --snapshot-entries 1000000000 --snapshot-log-percent 0 --request-timeout-ms 60000 --log-level info ${RAFTKV_OPTS:-} >>"$work/n1.log" 2>&1 &
 member=$!
 pids+=($member)
 for _ in $(seq 1 200); do
@@ -54,7 +60,8 @@ done
 t0=$(date +%s)
 redis-benchmark -p "$cp" -t mset -r "$keys" -n $((keys / 5)) -d 100 -P 16 -c 50 -q >"$work/load.txt" 2>&1
 echo "loaded in $(($(date +%s) - t0)) s: $(redis-cli -p "$cp" DBSIZE) keys, RSS $(awk '/^VmRSS/ {print $2}' /proc/$member/status) kB"
-redis-benchmark -p "$cp" -t mset -r "$keys" -n 1000000000 -d 100 -P 16 -c 50 -q >/dev/null 2>&1 &
+# redis-benchmark stops at its first error reply: started again if it does
+(while [ -d "$work" ]; do redis-benchmark -p "$cp" -t mset -r "$keys" -n 1000000000 -d 100 -P 16 -c 50 -q >/dev/null 2>&1; sleep 0.1; done) &
 pids+=($!)
 sleep 2
 python3 - "$member" "$cp" "$reps" "$window" ${PERF:+"$PERF"} <<'EOF'
