@@ -658,8 +658,9 @@ static bool snapshot_due(const struct replica *r)
 }
 
 /* Whether this member's turn to start the due background snapshot has
- * come (snap_stagger.h), worked out once per interval. */
-static bool snapshot_turn(struct replica *r)
+ * come (snap_stagger.h), worked out once per interval; or the member has
+ * been idle for REPLICA_STAGGER_IDLE_MS while waiting for it. */
+static bool snapshot_turn(struct replica *r, uint64_t now_ms)
 {
     unsigned n = r->config.snapshot_stagger_members;
     if (n < 2)
@@ -667,7 +668,14 @@ static bool snapshot_turn(struct replica *r)
     if (r->snapshot_stagger_start <= r->snapshot_index)
         r->snapshot_stagger_start = snap_stagger_start(
             r->applied, r->applied - r->snapshot_index, r->config.snapshot_stagger_slot, n);
-    return r->applied >= r->snapshot_stagger_start;
+    if (r->applied >= r->snapshot_stagger_start)
+        return true;
+    if (r->applied != r->snapshot_stagger_seen) {
+        r->snapshot_stagger_seen = r->applied;
+        r->snapshot_stagger_seen_ms = now_ms;
+        return false;
+    }
+    return now_ms - r->snapshot_stagger_seen_ms >= REPLICA_STAGGER_IDLE_MS;
 }
 
 static bool start_snapshot(struct replica *r, uint64_t now_ms)
@@ -676,7 +684,7 @@ static bool start_snapshot(struct replica *r, uint64_t now_ms)
         replica_take_snapshot(r, now_ms);
         return true;
     }
-    if (r->snapshot_running || now_ms < r->snapshot_retry_ms || !snapshot_turn(r))
+    if (r->snapshot_running || now_ms < r->snapshot_retry_ms || !snapshot_turn(r, now_ms))
         return false;
     if (r->config.snapshot_start(r->config.ctx, r->applied, r->applied_term) != 0) {
         r->snapshot_retry_ms = now_ms + REPLICA_SNAPSHOT_RETRY_MS;

@@ -207,6 +207,10 @@ struct replica_config {
      * snapshot_stagger_members. Fewer than 2 members: started when due. */
     unsigned snapshot_stagger_slot;
     unsigned snapshot_stagger_members;
+    /* A member waiting for its turn that has applied nothing for
+     * REPLICA_STAGGER_IDLE_MS starts at once: no write is there to copy
+     * pages, and an idle cluster's turn would never come. */
+#define REPLICA_STAGGER_IDLE_MS 1000
     /* Apply at most this many committed entries per replica_flush(), or
      * per turn of the driver's event loop once it calls replica_turn_end()
      * (every flush and every core update of the turn together); the rest

@@ -2,7 +2,8 @@
  * (replica/snap_stagger.h): the windows and starts for literal intervals,
  * the bounds on the deferral and on the spacing of different members'
  * starts over random inputs (seeded, printed), and a replica whose
- * snapshot came due starting it only at its own window. */
+ * snapshot came due starting it only at its own window, or once it has
+ * been idle for a second. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,8 +109,9 @@ static int st_snapshot_start(void *ctx, raft_index index, raft_term term)
 
 /* A restart's backlog of n committed writes applied one entry a flush by a
  * replica that is slot `slot` of `members` with a snapshot every 1000
- * entries; each background snapshot ends at the next flush. */
-static void st_run(int n, unsigned slot, unsigned members)
+ * entries; each background snapshot ends at the next flush. Then idle_ms
+ * more of flushes every 10 ms with nothing to apply. */
+static void st_run(int n, unsigned slot, unsigned members, uint64_t idle_ms)
 {
     char dir[256];
     tsu_make_dir(dir, sizeof dir);
@@ -163,6 +165,15 @@ static void st_run(int n, unsigned slot, unsigned members)
         }
     }
     cr_assert_eq(replica_applied_index(rep), (raft_index)n + 1);
+    for (uint64_t end = now + idle_ms; now < end;) {
+        now += 10;
+        replica_tick(rep, now);
+        cr_assert_eq(replica_flush(rep, now), 0);
+        if (st_n_started > done && replica_snapshot_running(rep)) {
+            replica_snapshot_done(rep, st_started[done], 0, now);
+            done++;
+        }
+    }
     replica_free(rep);
     storage_close(s);
     tsu_remove_dir(dir);
@@ -171,20 +182,32 @@ static void st_run(int n, unsigned slot, unsigned members)
 Test(snap_stagger, a_replica_starts_its_due_snapshot_at_its_own_turn)
 {
     /* Alone: at 1000, 2000 and 3000, as the threshold says. */
-    st_run(3000, 0, 1);
+    st_run(3000, 0, 1, 0);
     cr_assert_eq(st_n_started, 3, "%d snapshots", st_n_started);
     cr_assert_eq(st_started[0], 1000);
     cr_assert_eq(st_started[1], 2000);
     cr_assert_eq(st_started[2], 3000);
     /* Slot 1 of 3: due at 1000, window 4 (1024); due again 1000 later, at
      * 2024, past the first half of its window 7: window 10 (2560). */
-    st_run(3000, 1, 3);
+    st_run(3000, 1, 3, 0);
     cr_assert_eq(st_n_started, 2, "%d snapshots", st_n_started);
     cr_assert_eq(st_started[0], 1024);
     cr_assert_eq(st_started[1], 2560);
     /* Slot 2 of 3: window 5 (1280), then due at 2280: window 11 (2816). */
-    st_run(3000, 2, 3);
+    st_run(3000, 2, 3, 0);
     cr_assert_eq(st_n_started, 2, "%d snapshots", st_n_started);
     cr_assert_eq(st_started[0], 1280);
     cr_assert_eq(st_started[1], 2816);
+}
+
+Test(snap_stagger, an_idle_member_does_not_wait_for_its_turn)
+{
+    /* Slot 1 of 3, due at 1000, its turn at 1024; the writes end at 1010
+     * (and the leader's no-op, 1011). 900 ms idle: still waiting. */
+    st_run(1010, 1, 3, 900);
+    cr_assert_eq(st_n_started, 0, "started at %llu", (unsigned long long)st_started[0]);
+    /* 1,100 ms idle (REPLICA_STAGGER_IDLE_MS is 1000): started where it is. */
+    st_run(1010, 1, 3, 1100);
+    cr_assert_eq(st_n_started, 1, "%d snapshots", st_n_started);
+    cr_assert_eq(st_started[0], 1011);
 }
