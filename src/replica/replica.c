@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "replica/replica_internal.h"
+#include "replica/snap_stagger.h"
 
 void replica_config_default(struct replica_config *c, int id, int n_nodes, uint64_t seed)
 {
@@ -656,13 +657,34 @@ static bool snapshot_due(const struct replica *r)
     return log >= limit;
 }
 
+/* Whether this member's turn to start the due background snapshot has
+ * come (snap_stagger.h), worked out once per interval; or the member has
+ * been idle for REPLICA_STAGGER_IDLE_MS while waiting for it. */
+static bool snapshot_turn(struct replica *r, uint64_t now_ms)
+{
+    unsigned n = r->config.snapshot_stagger_members;
+    if (n < 2)
+        return true;
+    if (r->snapshot_stagger_start <= r->snapshot_index)
+        r->snapshot_stagger_start = snap_stagger_start(
+            r->applied, r->applied - r->snapshot_index, r->config.snapshot_stagger_slot, n);
+    if (r->applied >= r->snapshot_stagger_start)
+        return true;
+    if (r->applied != r->snapshot_stagger_seen) {
+        r->snapshot_stagger_seen = r->applied;
+        r->snapshot_stagger_seen_ms = now_ms;
+        return false;
+    }
+    return now_ms - r->snapshot_stagger_seen_ms >= REPLICA_STAGGER_IDLE_MS;
+}
+
 static bool start_snapshot(struct replica *r, uint64_t now_ms)
 {
     if (!r->config.snapshot_start) {
         replica_take_snapshot(r, now_ms);
         return true;
     }
-    if (r->snapshot_running || now_ms < r->snapshot_retry_ms)
+    if (r->snapshot_running || now_ms < r->snapshot_retry_ms || !snapshot_turn(r, now_ms))
         return false;
     if (r->config.snapshot_start(r->config.ctx, r->applied, r->applied_term) != 0) {
         r->snapshot_retry_ms = now_ms + REPLICA_SNAPSHOT_RETRY_MS;

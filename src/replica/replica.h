@@ -202,6 +202,15 @@ struct replica_config {
      * snapshot_log_min_bytes (0 percent: this trigger is off). */
     uint32_t snapshot_log_percent;
     uint64_t snapshot_log_min_bytes;
+    /* Background snapshots (snapshot_start) of the members are staggered
+     * (snap_stagger.h): this member is slot snapshot_stagger_slot of
+     * snapshot_stagger_members. Fewer than 2 members: started when due. */
+    unsigned snapshot_stagger_slot;
+    unsigned snapshot_stagger_members;
+    /* A member waiting for its turn that has applied nothing for
+     * REPLICA_STAGGER_IDLE_MS starts at once: no write is there to copy
+     * pages, and an idle cluster's turn would never come. */
+#define REPLICA_STAGGER_IDLE_MS 1000
     /* Apply at most this many committed entries per replica_flush(), or
      * per turn of the driver's event loop once it calls replica_turn_end()
      * (every flush and every core update of the turn together); the rest

@@ -156,6 +156,13 @@ struct replica {
     struct kv_store *snapshot_prepared;
     raft_index snapshot_running_index;
     uint64_t snapshot_retry_ms;
+    /* The staggered start (snap_stagger.h) of the snapshot due since the
+     * latest one; at or below snapshot_index: not worked out yet. */
+    raft_index snapshot_stagger_start;
+    /* The applied index seen while waiting for that turn, and since when
+     * (REPLICA_STAGGER_IDLE_MS). */
+    raft_index snapshot_stagger_seen;
+    uint64_t snapshot_stagger_seen_ms;
     raft_term cluster_id_proposed_term; /* config.cluster_id proposed in it */
     /* Active expiry (active_expiry.c): where the sampler goes on in the
      * map, when it may run again, and the entry it last proposed. */

@@ -513,6 +513,8 @@ int server_main(int argc, char **argv)
     rc_cfg.snapshot_threshold = o->snapshot_entries;
     rc_cfg.snapshot_log_percent = (uint32_t)o->snapshot_log_percent;
     rc_cfg.snapshot_log_min_bytes = o->snapshot_log_min_bytes;
+    rc_cfg.snapshot_stagger_slot = (unsigned)o->self; /* members snapshot in turn */
+    rc_cfg.snapshot_stagger_members = o->snapshot_no_stagger ? 0 : (unsigned)o->n_nodes;
     rc_cfg.apply_batch = (size_t)o->apply_batch;
     rc_cfg.apply_batch_snapshot = (size_t)o->apply_batch_snapshot;
     rc_cfg.apply_cpu_ns = o->apply_cpu_ms * UINT64_C(1000000);

@@ -137,6 +137,9 @@ void server_options_usage(FILE *f)
             "                             memory stays a fraction of the data (default 25;\n"
             "                             0: off; at most 1000)\n"
             "  --snapshot-log-min-bytes N but not before the log holds N bytes (default 32 MiB)\n"
+            "  --snapshot-stagger yes|no  members start their periodic snapshots in turn, one\n"
+            "                             window of the log each, deferring one by less than\n"
+            "                             the interval since the last (default yes)\n"
             "  --snapshot-send-mbps N     a leader sends each snapshot to a member at most N MB/s\n"
             "                             (default 0: as fast as the link and the receiver go)\n"
             "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
@@ -514,6 +517,9 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || u > 100000;
             if (!bad)
                 o->snapshot_send_mbps = u;
+        } else if (strcmp(a, "--snapshot-stagger") == 0) {
+            bad = strcmp(v, "yes") != 0 && strcmp(v, "no") != 0;
+            o->snapshot_no_stagger = strcmp(v, "no") == 0;
         } else if (strcmp(a, "--snapshot-log-percent") == 0) {
             bad = parse_u64(v, &u) != 0 || u > 1000;
             if (!bad)

@@ -22,7 +22,8 @@ NODES=4
 pick_ports # n1..n4; the cluster starts with n1..n3
 PEERS="n1=127.0.0.1:${PPORT[1]},n2=127.0.0.1:${PPORT[2]},n3=127.0.0.1:${PPORT[3]}"
 opts=(--snapshot-entries 20000 --snapshot-log-percent 0 --snapshot-send-mbps 2 --request-timeout-ms 10000
-      --election-timeout-ms 1000 --heartbeat-ms 100) # (a loaded machine: no elections wanted)
+      --election-timeout-ms 1000 --heartbeat-ms 100 # (a loaded machine: no elections wanted)
+      --snapshot-stagger no) # the leader's snapshot at index 40000 exactly, whichever member leads
 for i in 1 2 3; do start_node "$i" "${opts[@]}"; done
 L=$(wait_leader 1 2 3)
 
