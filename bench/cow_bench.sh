@@ -35,12 +35,7 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
-  echo "no free port" >&2; exit 1
-}
+source "$(dirname "$0")/lib.sh" # port_free, free_port
 pp=$(free_port); cp=$(free_port)
 echo "raftkv cow-bench: $keys keys, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
 echo "THP enabled: $(cat /sys/kernel/mm/transparent_hugepage/enabled), defrag: $(cat /sys/kernel/mm/transparent_hugepage/defrag); opts: ${RAFTKV_OPTS:-none}"

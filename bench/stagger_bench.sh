@@ -31,12 +31,7 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 200); do p=$((10000 + RANDOM % 20000)); port_free $p && { echo $p; return; }; done
-  echo "no free port" >&2; exit 1
-}
+source "$(dirname "$0")/lib.sh" # port_free, free_port
 echo "raftkv stagger-bench: $keys keys, --snapshot-entries $entries, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/'); opts: ${RAFTKV_OPTS:-none}"
 "$raftkv" certs --dir "$work/certs" --members n1,n2,n3 >/dev/null
 declare -A CP PP PID
@@ -44,7 +39,7 @@ peers=
 for i in 1 2 3; do PP[$i]=$(free_port); CP[$i]=$(free_port); peers+="${peers:+,}n$i=127.0.0.1:${PP[$i]}"; done
 for i in 1 2 3; do
   # shellcheck disable=SC2086
-  "$raftkv" serve --id "n$i" --peers "$peers" --listen "127.0.0.1:${CP[$i]}" --data-dir "$work/n$i" \
+  "$raftkv" serve --id "n$i" --peers "$peers" --listen "127.0.0.1:${CP[$i]}" --data-dir "$work/n$i" --first-start \
     --certs-dir "$work/certs" --snapshot-entries "$entries" --snapshot-log-percent 0 \
     --request-timeout-ms 60000 --election-timeout-ms 1000 --log-level info ${RAFTKV_OPTS:-} >>"$work/n$i.log" 2>&1 &
   PID[$i]=$!
