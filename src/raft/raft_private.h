@@ -85,6 +85,11 @@ struct raft_progress {
     uint8_t refused_below_match; /* probes in a row it refused below match */
     bool lost_data;        /* confirmed: flagged for INFO and the drivers */
     raft_index lost_agree; /* the last index it said may still agree with ours */
+    /* Catch-up pacing (cfg.catchup_bytes_per_sec, replication.c): the time,
+     * in microseconds of r->now, at which the catch-up APPENDs sent so far
+     * are paid for; paced: one was held back, the heartbeat tick retries. */
+    uint64_t pace_due_us;
+    bool paced;
 };
 
 /* ---- read_index.c ---- */

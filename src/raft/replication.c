@@ -57,6 +57,7 @@ static void progress_probe(struct raft_progress *pr, raft_index next)
     pr->probe_sent = false;
     pr->probe_parked = false;
     pr->suspect = false;
+    pr->paced = false;
     inflight_clear(pr);
 }
 
@@ -78,6 +79,8 @@ void replication_progress_init(struct raft *r, int id)
     pr->stream_moved_ms = r->now;
     pr->sent_seq = 0;
     pr->sent_since_tick = false;
+    pr->pace_due_us = 0;
+    pr->paced = false;
     lost_data_clear(pr);
     progress_probe(pr, log_last_index(&r->log) + 1);
 }
@@ -134,19 +137,48 @@ static void send_snapshot(struct raft *r, int to)
  * commit index only (raft.h). Anyone else, a probe included, the ordinary
  * ones. */
 static raft_index batch_bounds(const struct raft *r, const struct raft_progress *pr,
-                               size_t *max_n, size_t *max_bytes)
+                               size_t *max_n, size_t *max_bytes, bool *catchup)
 {
     *max_n = r->cfg.max_entries_per_msg;
     *max_bytes = r->cfg.max_bytes_per_msg;
+    *catchup = false;
     raft_index last = log_last_index(&r->log);
     if (pr->state != PROGRESS_REPLICATE || r->commit < pr->next ||
         r->commit - pr->next + 1 <= r->cfg.max_entries_per_msg)
         return last;
+    *catchup = true;
     if (r->cfg.catchup_entries_per_msg > *max_n)
         *max_n = r->cfg.catchup_entries_per_msg;
     if (r->cfg.catchup_bytes_per_msg > *max_bytes)
         *max_bytes = r->cfg.catchup_bytes_per_msg;
     return r->commit < last ? r->commit : last;
+}
+
+/* Catch-up pacing, a virtual clock per follower (GCRA): each catch-up
+ * APPEND of B bytes moves pace_due_us on by B / catchup_bytes_per_sec
+ * seconds from now or from where it was, whichever is later; the next may
+ * go while pace_due_us is at most one full catch-up APPEND's time ahead of
+ * now. So the average stays at the cap, and a burst is two APPENDs. */
+static uint64_t pace_us(const struct raft *r, size_t bytes)
+{
+    return (uint64_t)bytes * 1000000u / r->cfg.catchup_bytes_per_sec;
+}
+
+static bool pace_holds(const struct raft *r, const struct raft_progress *pr)
+{
+    if (!r->cfg.catchup_bytes_per_sec)
+        return false;
+    return pr->pace_due_us > r->now * 1000 + pace_us(r, r->cfg.catchup_bytes_per_msg);
+}
+
+static void pace_charge(const struct raft *r, struct raft_progress *pr, size_t bytes)
+{
+    if (!r->cfg.catchup_bytes_per_sec)
+        return;
+    uint64_t now_us = r->now * 1000;
+    if (pr->pace_due_us < now_us)
+        pr->pace_due_us = now_us;
+    pr->pace_due_us += pace_us(r, bytes);
 }
 
 /* One APPEND from pr->next: as many entries as the batch bounds allow (at
@@ -163,7 +195,8 @@ static bool send_one_append(struct raft *r, int to)
         return true;
     }
     size_t max_n, max_bytes;
-    raft_index last = batch_bounds(r, pr, &max_n, &max_bytes);
+    bool catchup;
+    raft_index last = batch_bounds(r, pr, &max_n, &max_bytes, &catchup);
     size_t n = 0, bytes = 0;
     for (raft_index i = pr->next; i <= last && n < max_n; i++) {
         size_t len = log_get(&r->log, i)->len;
@@ -178,7 +211,12 @@ static bool send_one_append(struct raft *r, int to)
         pr->probe_sent = true;
     } else if (n == 0 || pr->inflight_count >= r->cfg.max_inflight) {
         return false;
+    } else if (catchup && pace_holds(r, pr)) {
+        pr->paced = true; /* the heartbeat tick sends it if nothing else does */
+        return false;
     }
+    if (catchup)
+        pace_charge(r, pr, bytes);
     read_index_before_send(r);
     struct raft_msg *m = raft_msg_push(r, RAFT_MSG_APPEND, to);
     if (!m)
@@ -301,7 +339,15 @@ void replication_heartbeat_tick(struct raft *r, bool read_round)
             send_one_append(r, i);
             break;
         case PROGRESS_REPLICATE:
-            if (pr->suspect) {
+            if (pr->paced && !pr->suspect) {
+                /* Held back by the catch-up pace: send on, and count the
+                 * wait as progress (nothing is lost, nothing to ask). */
+                pr->paced = false;
+                pr->stream_moved_ms = r->now;
+                replication_send_append(r, i);
+                if (read_round || !pr->sent_since_tick)
+                    replication_send_heartbeat(r, i);
+            } else if (pr->suspect) {
                 TRACE(r, "n%d refused below match %llu -> probe at match", i,
                       (unsigned long long)pr->match);
                 progress_probe(pr, pr->match + 1);

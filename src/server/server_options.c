@@ -184,6 +184,7 @@ static void server_options_default(struct server_options *o)
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
     o->catchup_append_entries = 1024;
     o->catchup_append_bytes = 1u << 20;
+    o->catchup_append_mbps = 0;
     o->max_snapshot_bytes = (size_t)64 << 30;
     o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     resp_limits_default(&o->limits);
@@ -520,6 +521,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_size(v, &size) != 0 || size < (64u << 10) || size > (64u << 20);
             if (!bad)
                 o->catchup_append_bytes = size;
+        } else if (strcmp(a, "--catchup-append-mbps") == 0) {
+            bad = parse_u64(v, &u) != 0 || (u != 0 && u < 4) || u > 100000;
+            if (!bad)
+                o->catchup_append_mbps = u;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {
