@@ -111,6 +111,9 @@ struct raft {
 
     struct raft_log log;
     raft_index commit;
+    /* The log's growth as leader, for the catch-up pace (replication.c):
+     * bytes proposed so far, and per second over the last whole second. */
+    uint64_t proposed_bytes, growth_from_bytes, growth_from_ms, growth_bytes_per_sec;
     raft_index applied;
     raft_index persisted; /* last entry the driver reported durable */
 

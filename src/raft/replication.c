@@ -99,6 +99,9 @@ void replication_become_leader(struct raft *r)
     r->role = RAFT_LEADER;
     r->leader = r->cfg.id;
     replication_reset_progress(r);
+    r->growth_from_bytes = r->proposed_bytes;
+    r->growth_from_ms = r->now;
+    r->growth_bytes_per_sec = 0;
     r->heartbeat_deadline = r->now + r->cfg.heartbeat_interval_ms;
     raft_index last = log_last_index(&r->log);
     if (log_append(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0) == RAFT_OK)
@@ -155,13 +158,35 @@ static raft_index batch_bounds(const struct raft *r, const struct raft_progress 
 }
 
 /* Catch-up pacing, a virtual clock per follower (GCRA): each catch-up
- * APPEND of B bytes moves pace_due_us on by B / catchup_bytes_per_sec
- * seconds from now or from where it was, whichever is later; the next may
- * go while pace_due_us is at most one full catch-up APPEND's time ahead of
- * now. So the average stays at the cap, and a burst is two APPENDs. */
+ * APPEND of B bytes moves pace_due_us on by B / rate seconds from now or
+ * from where it was, whichever is later; the next may go while pace_due_us
+ * is at most one full catch-up APPEND's time ahead of now. So the average
+ * stays at the rate, and a burst is two APPENDs. The rate is
+ * catchup_bytes_per_sec, or 1.5 times the log's growth over the last
+ * second when that is more, so a follower always gains on the log (by half
+ * its growth at least), whatever the writes, while its catch-up costs the
+ * leader (and, on shared cores, the members serving) about 1.5 times what
+ * keeping up costs rather than all they can give. */
+static uint64_t pace_rate(const struct raft *r)
+{
+    uint64_t g = r->growth_bytes_per_sec / 2 * 3;
+    return g > r->cfg.catchup_bytes_per_sec ? g : r->cfg.catchup_bytes_per_sec;
+}
+
 static uint64_t pace_us(const struct raft *r, size_t bytes)
 {
-    return (uint64_t)bytes * 1000000u / r->cfg.catchup_bytes_per_sec;
+    return (uint64_t)bytes * 1000000u / pace_rate(r);
+}
+
+/* At each heartbeat tick: the log's growth per second, once a second. */
+static void measure_growth(struct raft *r)
+{
+    uint64_t ms = r->now - r->growth_from_ms;
+    if (ms < 1000)
+        return;
+    r->growth_bytes_per_sec = (r->proposed_bytes - r->growth_from_bytes) * 1000 / ms;
+    r->growth_from_bytes = r->proposed_bytes;
+    r->growth_from_ms = r->now;
 }
 
 static bool pace_holds(const struct raft *r, const struct raft_progress *pr)
@@ -328,6 +353,7 @@ static bool ask_window(struct raft *r, int to)
 void replication_heartbeat_tick(struct raft *r, bool read_round)
 {
     raft_index last = log_last_index(&r->log);
+    measure_growth(r);
     FOR_EACH_PEER(r, k, i) {
         struct raft_progress *pr = &r->progress[i];
         switch (pr->state) {

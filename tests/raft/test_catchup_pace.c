@@ -15,9 +15,28 @@ static void ack(struct solo *s, int from, raft_index match)
     solo_recv(s, &a);
 }
 
+/* Heartbeat ticks every 50 ms from s->now on, n2 answering each (so the
+ * leader keeps its quorum), until an APPEND with entries goes to n1 or
+ * `until`: the time it went (0: none), its entries in *n. */
+static uint64_t tick_until_sent(struct solo *s, uint64_t until, size_t *n)
+{
+    for (uint64_t t = s->now + 50; t <= until; t += 50) {
+        solo_tick(s, t);
+        const struct raft_msg *m = solo_msg(s, RAFT_MSG_APPEND, 1);
+        if (m && m->n_entries > 0) {
+            *n = m->n_entries;
+            return t;
+        }
+        ack(s, 2, 2401);
+    }
+    return 0;
+}
+
 /* A leader with entries 1..2401 committed through n2 while n1 is at 257;
  * one APPEND in flight per follower, catch-up APPENDs of at most 2000 bytes
  * (500 of solo's 4-byte entries), paced at `rate` bytes a second. */
+static uint64_t tick_until_sent(struct solo *s, uint64_t until, size_t *n);
+
 static void leader_with_n1_behind(struct solo *s, uint64_t rate)
 {
     struct raft_config cfg;
@@ -41,6 +60,10 @@ static void leader_with_n1_behind(struct solo *s, uint64_t rate)
         m = a->prev_index + a->n_entries;
     }
     cr_assert_eq(raft_commit_index(s->r), 2401);
+    /* Two seconds on, the log's growth (9600 bytes in the first) is
+     * measured as 0 again: the pace is `rate`. */
+    size_t n;
+    tick_until_sent(s, s->now + 2100, &n);
 }
 
 /* The entries of the APPEND to n1 in the last update, or -1 when none went. */
@@ -48,23 +71,6 @@ static long to_n1(const struct solo *s)
 {
     const struct raft_msg *m = solo_msg(s, RAFT_MSG_APPEND, 1);
     return m ? (long)m->n_entries : -1;
-}
-
-/* Heartbeat ticks every 50 ms from s->now on, n2 answering each (so the
- * leader keeps its quorum), until an APPEND with entries goes to n1 or
- * `until`: the time it went (0: none), its entries in *n. */
-static uint64_t tick_until_sent(struct solo *s, uint64_t until, size_t *n)
-{
-    for (uint64_t t = s->now + 50; t <= until; t += 50) {
-        solo_tick(s, t);
-        const struct raft_msg *m = solo_msg(s, RAFT_MSG_APPEND, 1);
-        if (m && m->n_entries > 0) {
-            *n = m->n_entries;
-            return t;
-        }
-        ack(s, 2, 2401);
-    }
-    return 0;
 }
 
 Test(catchup_pace, two_appends_go_at_once_then_one_per_appends_worth_of_time)
@@ -136,5 +142,38 @@ Test(catchup_pace, zero_turns_the_pace_off)
         cr_assert_eq(to_n1(&s), 500, "APPEND %d of 4 at once", k + 1);
         m += 500;
     }
+    solo_free(&s);
+}
+
+Test(catchup_pace, the_pace_rises_to_twice_the_logs_growth)
+{
+    struct solo s;
+    leader_with_n1_behind(&s, 4000);
+    /* 2000 entries of 4 bytes in a second: 8000 bytes a second, so 12000. */
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK);
+    cr_assert_eq(solo_propose(&s, 200), RAFT_OK); /* 2402..4401 */
+    solo_persisted_all(&s);
+    size_t n;
+    tick_until_sent(&s, s.now + 1000, &n);
+    ack(&s, 2, 4401);
+    cr_assert_eq(raft_commit_index(s.r), 4401);
+    uint64_t t0 = s.now;
+    ack(&s, 1, 257);
+    cr_assert_eq(to_n1(&s), 500);
+    ack(&s, 1, 757);
+    cr_assert_eq(to_n1(&s), 500);
+    ack(&s, 1, 1257);
+    cr_assert_eq(to_n1(&s), -1);
+    uint64_t t = tick_until_sent(&s, t0 + 2000, &n);
+    cr_assert(t - t0 >= 150 && t - t0 <= 200,
+              "167 ms an APPEND at 12000 bytes a second, not 500 at 4000 (got %lld)", (long long)(t - t0));
     solo_free(&s);
 }
