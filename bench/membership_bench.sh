@@ -11,13 +11,14 @@
 # without the learner; TRANSFERS (10) transfers per case; RAFTKV_OPTS adds
 # options to every member (e.g. --snapshot-send-mbps N); KEEP=1 keeps the
 # work directory; ELECTION_MS (1000) the members' election timeout. The
-# members snapshot every KEYS/10+HEADROOM entries (HEADROOM 3000000) and not
+# members snapshot every KEYS/10+HEADROOM entries (HEADROOM 5000000) and not
 # by log size; the load is KEYS/10 MSETs of 10 keys with 100-byte values,
 # then HEADROOM SETs of one small key (one entry each, topped up until the
 # snapshot starts: a request answered with an error may not be an entry),
 # so it ends with a snapshot holding every key and the next snapshot is
 # KEYS/10+HEADROOM entries away, past the measured windows (at 100,000
-# writes/s, 31 s: a periodic snapshot inside a window, three forked
+# writes/s, 51 s, room for a catch-up paced at 1.5 times the log's growth:
+# a periodic snapshot inside a window, three forked
 # children writing the map while the members serve, would be charged to
 # that window; each window prints the snapshots that began in it).
 # Throughput is the cluster's commit index per second (each SET is one
@@ -32,7 +33,7 @@ build=${1:-build}
 keys=${KEYS:-1000000}
 window=${WINDOW:-8}
 transfers=${TRANSFERS:-10}
-headroom=${HEADROOM:-3000000}
+headroom=${HEADROOM:-5000000}
 election_ms=${ELECTION_MS:-1000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 raftkv=$(cd "$build" && pwd)/raftkv
@@ -77,7 +78,7 @@ L=$(leader)
 LP=${CP[$L]}
 
 # --- the data: KEYS keys key:000000000000 ... (redis-benchmark's names) with 100-byte values, ---
-# --- 10 a MSET, then HEADROOM SETs of one key "pad" (2,000 commands a redis-cli --pipe, retried ---
+# --- 10 a MSET, then HEADROOM SETs of one key "pad" (20,000 commands a redis-cli --pipe, retried
 # --- at the leader of the moment when a reply is an error: a pipe sends everything at once) ---
 t0=$(now_ms)
 mkdir -p "$work/load"
@@ -86,7 +87,7 @@ awk -v n="$keys" -v h="$headroom" 'BEGIN { v = sprintf("%0100d", 7)
     for (j = i; j < i + 10; j++) { k = sprintf("key:%012d", j); printf "$%d\r\n%s\r\n$100\r\n%s\r\n", length(k), k, v } }
   for (i = 0; i < h; i++) printf "*3\r\n$3\r\nSET\r\n$3\r\npad\r\n$1\r\n%d\r\n", i % 10 }' >"$work/load/all"
 # split at command boundaries: every command starts with a line "*N"
-awk -v dir="$work/load" '/^\*/ { if (c++ % 2000 == 0) { if (f) close(f); f = sprintf("%s/part.%06d", dir, c / 2000) } } { print > f }' "$work/load/all"
+awk -v dir="$work/load" '/^\*/ { if (c++ % 20000 == 0) { if (f) close(f); f = sprintf("%s/part.%06d", dir, c / 20000) } } { print > f }' "$work/load/all"
 rm -f "$work/load/all"
 errors=0
 for f in "$work"/load/part.*; do

@@ -419,6 +419,8 @@ static int step_propose(struct raft *r, const struct raft_event *e)
             return RAFT_ERR_NOMEM;
         }
     }
+    for (size_t i = 0; i < e->propose.n; i++)
+        r->proposed_bytes += e->propose.len[i];
     r->proposed_first = last + 1;
     r->proposed_term = r->term;
     raft_mark_written(r, last + 1);

@@ -238,6 +238,14 @@ struct raft_config {
      * ordinary bounds. */
     size_t catchup_entries_per_msg;
     size_t catchup_bytes_per_msg;
+    /* Catch-up pacing: those catch-up APPENDs go to each follower at most
+     * this many payload bytes per second on average (one APPEND of
+     * catchup_bytes_per_msg may go ahead of the pace), so a member catching
+     * up takes its share of the leader's and its own CPU over time rather
+     * than at once. An APPEND held back goes at a later answer, proposal or
+     * heartbeat tick. 0: no cap. Keep it well above the log's growth in
+     * bytes per second, or the follower never catches up. */
+    uint64_t catchup_bytes_per_sec;
     size_t max_pending_reads;
     uint64_t seed; /* the only source of randomness */
     /* One "condition -> action" line per decision, when set. */

@@ -85,6 +85,11 @@ struct raft_progress {
     uint8_t refused_below_match; /* probes in a row it refused below match */
     bool lost_data;        /* confirmed: flagged for INFO and the drivers */
     raft_index lost_agree; /* the last index it said may still agree with ours */
+    /* Catch-up pacing (cfg.catchup_bytes_per_sec, replication.c): the time,
+     * in microseconds of r->now, at which the catch-up APPENDs sent so far
+     * are paid for; paced: one was held back, the heartbeat tick retries. */
+    uint64_t pace_due_us;
+    bool paced;
 };
 
 /* ---- read_index.c ---- */
@@ -106,6 +111,9 @@ struct raft {
 
     struct raft_log log;
     raft_index commit;
+    /* The log's growth as leader, for the catch-up pace (replication.c):
+     * bytes proposed so far, and per second over the last whole second. */
+    uint64_t proposed_bytes, growth_from_bytes, growth_from_ms, growth_bytes_per_sec;
     raft_index applied;
     raft_index persisted; /* last entry the driver reported durable */
 

@@ -57,6 +57,7 @@ static void progress_probe(struct raft_progress *pr, raft_index next)
     pr->probe_sent = false;
     pr->probe_parked = false;
     pr->suspect = false;
+    pr->paced = false;
     inflight_clear(pr);
 }
 
@@ -78,6 +79,8 @@ void replication_progress_init(struct raft *r, int id)
     pr->stream_moved_ms = r->now;
     pr->sent_seq = 0;
     pr->sent_since_tick = false;
+    pr->pace_due_us = 0;
+    pr->paced = false;
     lost_data_clear(pr);
     progress_probe(pr, log_last_index(&r->log) + 1);
 }
@@ -96,6 +99,9 @@ void replication_become_leader(struct raft *r)
     r->role = RAFT_LEADER;
     r->leader = r->cfg.id;
     replication_reset_progress(r);
+    r->growth_from_bytes = r->proposed_bytes;
+    r->growth_from_ms = r->now;
+    r->growth_bytes_per_sec = 0;
     r->heartbeat_deadline = r->now + r->cfg.heartbeat_interval_ms;
     raft_index last = log_last_index(&r->log);
     if (log_append(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0) == RAFT_OK)
@@ -134,19 +140,70 @@ static void send_snapshot(struct raft *r, int to)
  * commit index only (raft.h). Anyone else, a probe included, the ordinary
  * ones. */
 static raft_index batch_bounds(const struct raft *r, const struct raft_progress *pr,
-                               size_t *max_n, size_t *max_bytes)
+                               size_t *max_n, size_t *max_bytes, bool *catchup)
 {
     *max_n = r->cfg.max_entries_per_msg;
     *max_bytes = r->cfg.max_bytes_per_msg;
+    *catchup = false;
     raft_index last = log_last_index(&r->log);
     if (pr->state != PROGRESS_REPLICATE || r->commit < pr->next ||
         r->commit - pr->next + 1 <= r->cfg.max_entries_per_msg)
         return last;
+    *catchup = true;
     if (r->cfg.catchup_entries_per_msg > *max_n)
         *max_n = r->cfg.catchup_entries_per_msg;
     if (r->cfg.catchup_bytes_per_msg > *max_bytes)
         *max_bytes = r->cfg.catchup_bytes_per_msg;
     return r->commit < last ? r->commit : last;
+}
+
+/* Catch-up pacing, a virtual clock per follower (GCRA): each catch-up
+ * APPEND of B bytes moves pace_due_us on by B / rate seconds from now or
+ * from where it was, whichever is later; the next may go while pace_due_us
+ * is at most one full catch-up APPEND's time ahead of now. So the average
+ * stays at the rate, and a burst is two APPENDs. The rate is
+ * catchup_bytes_per_sec, or 1.5 times the log's growth over the last
+ * second when that is more, so a follower always gains on the log (by half
+ * its growth at least), whatever the writes, while its catch-up costs the
+ * leader (and, on shared cores, the members serving) about 1.5 times what
+ * keeping up costs rather than all they can give. */
+static uint64_t pace_rate(const struct raft *r)
+{
+    uint64_t g = r->growth_bytes_per_sec / 2 * 3;
+    return g > r->cfg.catchup_bytes_per_sec ? g : r->cfg.catchup_bytes_per_sec;
+}
+
+static uint64_t pace_us(const struct raft *r, size_t bytes)
+{
+    return (uint64_t)bytes * 1000000u / pace_rate(r);
+}
+
+/* At each heartbeat tick: the log's growth per second, once a second. */
+static void measure_growth(struct raft *r)
+{
+    uint64_t ms = r->now - r->growth_from_ms;
+    if (ms < 1000)
+        return;
+    r->growth_bytes_per_sec = (r->proposed_bytes - r->growth_from_bytes) * 1000 / ms;
+    r->growth_from_bytes = r->proposed_bytes;
+    r->growth_from_ms = r->now;
+}
+
+static bool pace_holds(const struct raft *r, const struct raft_progress *pr)
+{
+    if (!r->cfg.catchup_bytes_per_sec)
+        return false;
+    return pr->pace_due_us > r->now * 1000 + pace_us(r, r->cfg.catchup_bytes_per_msg);
+}
+
+static void pace_charge(const struct raft *r, struct raft_progress *pr, size_t bytes)
+{
+    if (!r->cfg.catchup_bytes_per_sec)
+        return;
+    uint64_t now_us = r->now * 1000;
+    if (pr->pace_due_us < now_us)
+        pr->pace_due_us = now_us;
+    pr->pace_due_us += pace_us(r, bytes);
 }
 
 /* One APPEND from pr->next: as many entries as the batch bounds allow (at
@@ -163,7 +220,8 @@ static bool send_one_append(struct raft *r, int to)
         return true;
     }
     size_t max_n, max_bytes;
-    raft_index last = batch_bounds(r, pr, &max_n, &max_bytes);
+    bool catchup;
+    raft_index last = batch_bounds(r, pr, &max_n, &max_bytes, &catchup);
     size_t n = 0, bytes = 0;
     for (raft_index i = pr->next; i <= last && n < max_n; i++) {
         size_t len = log_get(&r->log, i)->len;
@@ -178,7 +236,12 @@ static bool send_one_append(struct raft *r, int to)
         pr->probe_sent = true;
     } else if (n == 0 || pr->inflight_count >= r->cfg.max_inflight) {
         return false;
+    } else if (catchup && pace_holds(r, pr)) {
+        pr->paced = true; /* the heartbeat tick sends it if nothing else does */
+        return false;
     }
+    if (catchup)
+        pace_charge(r, pr, bytes);
     read_index_before_send(r);
     struct raft_msg *m = raft_msg_push(r, RAFT_MSG_APPEND, to);
     if (!m)
@@ -290,6 +353,7 @@ static bool ask_window(struct raft *r, int to)
 void replication_heartbeat_tick(struct raft *r, bool read_round)
 {
     raft_index last = log_last_index(&r->log);
+    measure_growth(r);
     FOR_EACH_PEER(r, k, i) {
         struct raft_progress *pr = &r->progress[i];
         switch (pr->state) {
@@ -301,7 +365,15 @@ void replication_heartbeat_tick(struct raft *r, bool read_round)
             send_one_append(r, i);
             break;
         case PROGRESS_REPLICATE:
-            if (pr->suspect) {
+            if (pr->paced && !pr->suspect) {
+                /* Held back by the catch-up pace: send on, and count the
+                 * wait as progress (nothing is lost, nothing to ask). */
+                pr->paced = false;
+                pr->stream_moved_ms = r->now;
+                replication_send_append(r, i);
+                if (read_round || !pr->sent_since_tick)
+                    replication_send_heartbeat(r, i);
+            } else if (pr->suspect) {
                 TRACE(r, "n%d refused below match %llu -> probe at match", i,
                       (unsigned long long)pr->match);
                 progress_probe(pr, pr->match + 1);

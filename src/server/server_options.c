@@ -95,6 +95,9 @@ void server_options_usage(FILE *f)
             "                             gets APPENDs of up to N entries (default 1024, at most\n"
             "                             65536) and N bytes (default 1048576, 65536..64 MiB;\n"
             "                             with 32 bytes an entry within --max-frame-bytes)\n"
+            "  --catchup-append-mbps N    and paces them to each such member at N MB/s of\n"
+            "                             entries, or 1.5 times the rate the log grows when\n"
+            "                             that is more (default 16, 4..100000; 0: no pace)\n"
             "  --max-snapshot-bytes N     largest snapshot image a member accepts from the\n"
             "                             leader (default 68719476736; also refused when the\n"
             "                             data directory's disk has not that much free)\n"
@@ -141,7 +144,7 @@ void server_options_usage(FILE *f)
             "                             window of the log each, deferring one by less than\n"
             "                             the interval since the last (default yes)\n"
             "  --snapshot-send-mbps N     a leader sends each snapshot to a member at most N MB/s\n"
-            "                             (default 0: as fast as the link and the receiver go)\n"
+            "                             (default 160; 0: as fast as the link and the receiver go)\n"
             "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
             "                             (default 4096; a backlog goes on at the next turn)\n"
             "  --apply-cpu-ms MS          and stop applying in a turn once that took MS of the\n"
@@ -197,6 +200,8 @@ static void server_options_default(struct server_options *o)
     o->max_frame = PEER_DEFAULT_MAX_FRAME;
     o->catchup_append_entries = 1024;
     o->catchup_append_bytes = 1u << 20;
+    o->catchup_append_mbps = 16;
+    o->snapshot_send_mbps = 160;
     o->max_snapshot_bytes = (size_t)64 << 30;
     o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     resp_limits_default(&o->limits);
@@ -549,6 +554,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || u > SIZE_MAX / 4; /* 0: no bound */
             if (!bad)
                 o->max_apply_backlog = (size_t)u;
+        } else if (strcmp(a, "--catchup-append-mbps") == 0) {
+            bad = parse_u64(v, &u) != 0 || (u != 0 && u < 4) || u > 100000;
+            if (!bad)
+                o->catchup_append_mbps = u;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {

@@ -299,7 +299,11 @@ Test(config_file, snapshot_send_mbps_default_parse_and_refuse_bad_values)
     const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
                           "127.0.0.1:7001", "--in-memory", NULL, NULL};
     cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(o.snapshot_send_mbps, 0, "no cap by default");
+    cr_assert_eq(o.snapshot_send_mbps, 160, "160 MB/s by default");
+    base[8] = "--snapshot-send-mbps";
+    base[9] = "0";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_send_mbps, 0, "0: no cap");
     base[8] = "--snapshot-send-mbps";
     base[9] = "40";
     cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
@@ -407,4 +411,27 @@ Test(config_file, first_start_only_on_the_command_line)
     char want[200];
     snprintf(want, sizeof want, "%s:2: first-start is refused in a configuration file", path);
     cr_assert_neq(strstr(err, want), NULL, "%s", err);
+}
+
+Test(config_file, catchup_append_mbps_default_parse_and_refuse_bad_values)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
+                          "127.0.0.1:7001", "--in-memory", "--catchup-append-mbps", NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.catchup_append_mbps, 16, "16 MB/s by default");
+    const char *good[] = {"0", "4", "250", "100000"};
+    const uint64_t want[] = {0, 4, 250, 100000};
+    for (int i = 0; i < 4; i++) {
+        base[9] = good[i];
+        cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s: %s", good[i], err);
+        cr_assert_eq(o.catchup_append_mbps, want[i]);
+    }
+    const char *bad[] = {"3", "1", "100001", "-5", "fast", ""};
+    for (int i = 0; i < 6; i++) {
+        base[9] = bad[i];
+        cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "'%s' is refused", bad[i]);
+        cr_assert(strstr(err, "--catchup-append-mbps"), "names the option: %s", err);
+    }
 }
