@@ -27,15 +27,8 @@ window=${WINDOW:-8}
 root=$(cd "$(dirname "$0")/.." && pwd)
 raftkv=$(cd "$build" && pwd)/raftkv
 command -v redis-benchmark >/dev/null || bash "$root/scripts/deps.sh" bench >/dev/null
-work=$(mktemp -d /tmp/raftkv-cow.XXXXXX)
-pids=()
-cleanup() {
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -9 "${pids[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-source "$(dirname "$0")/lib.sh" # port_free, free_port
+source "$(dirname "$0")/lib.sh" # bench_work, port_free, free_port
+bench_work cow
 pp=$(free_port); cp=$(free_port)
 echo "raftkv cow-bench: $keys keys, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
 echo "THP enabled: $(cat /sys/kernel/mm/transparent_hugepage/enabled), defrag: $(cat /sys/kernel/mm/transparent_hugepage/defrag); opts: ${RAFTKV_OPTS:-none}"

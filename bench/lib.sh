@@ -36,3 +36,17 @@ leader_name() {
   done
   return 1
 }
+
+# bench_work NAME: a fresh $work directory (/tmp/raftkv-NAME.XXXXXX) and a
+# $pids list; at exit every pid is killed, the last started first, and
+# $work is removed (KEEP=1 keeps it and says where).
+bench_work() {
+  work=$(mktemp -d "/tmp/raftkv-$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -9 "${pids[$i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}

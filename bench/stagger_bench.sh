@@ -23,15 +23,8 @@ secs=${SECONDS_RUN:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 raftkv=$(cd "$build" && pwd)/raftkv
 command -v redis-benchmark >/dev/null || bash "$root/scripts/deps.sh" bench >/dev/null
-work=$(mktemp -d /tmp/raftkv-stagger.XXXXXX)
-pids=()
-cleanup() {
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -9 "${pids[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-source "$(dirname "$0")/lib.sh" # port_free, free_port
+source "$(dirname "$0")/lib.sh" # bench_work, port_free, free_port
+bench_work stagger
 echo "raftkv stagger-bench: $keys keys, --snapshot-entries $entries, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/'); opts: ${RAFTKV_OPTS:-none}"
 "$raftkv" certs --dir "$work/certs" --members n1,n2,n3 >/dev/null
 declare -A CP PP PID
