@@ -155,7 +155,7 @@ Test(kv_map_scan_rekey, every_interleaving_of_a_scan_with_a_rekey_returns_every_
  * to others; one given during a re-key waits for it), loop steps
  * of any size, the whole move, extras put or deleted in bulk, a snapshot
  * child forked or reaped. Every stable key comes back in every SCAN. */
-Test(kv_map_scan_rekey, a_seeded_run_of_scans_across_rekeys_growth_and_shrinking, .timeout = 120)
+Test(kv_map_scan_rekey, a_seeded_run_of_scans_across_rekeys_growth_and_shrinking)
 {
     struct rng g;
     rng_seed(&g, test_seed());
