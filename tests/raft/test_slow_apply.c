@@ -109,7 +109,7 @@ static void slow_schedule(uint64_t seed)
     rcluster_free(c);
 }
 
-Test(slow_apply, committed_writes_wait_for_a_slow_apply_and_none_ends_unknown, .timeout = 120)
+Test(slow_apply, committed_writes_wait_for_a_slow_apply_and_none_ends_unknown)
 {
     const char *one = getenv("RAFTKV_SEED");
     if (one) {
