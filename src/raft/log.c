@@ -3,10 +3,13 @@
  *
  * Contiguity is what lets an update point straight into the log for the
  * entries to persist, to send and to apply, without copying. Entry payloads
- * are owned by the log (copied on append), except a restored prefix the
- * driver lent (raft_restore.borrow): those point at the driver's bytes, are
- * never freed or written here, and stop being used as they are compacted,
- * truncated or reset away (log_borrows()).
+ * are owned by the log (copied on append), except a lent prefix: a restored
+ * log the driver lent (raft_restore.borrow), extended while running by
+ * committed entries whose bytes the driver lends once they are durable and
+ * applied (log_lend(): their own copy is dropped, the chunks holding only
+ * lent payloads freed). Lent payloads point at the driver's bytes (the
+ * log's mapped files), are never freed or written here, and stop being
+ * used as they are compacted or reset away (log_borrows()).
  *
  * Payloads of up to LOG_CHUNK_ENTRY_MAX bytes are carved, in index order,
  * out of chunks (64 KiB doubling to RAFT_LOG_BLOCK, 2 MiB, whose memory
@@ -53,7 +56,9 @@ static void log_free_range(struct raft_log *l, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
         l->bytes -= l->entries[i].len + sizeof(struct raft_entry);
-        if (l->offset + 1 + i > l->borrowed && !chunked(l->entries[i].len))
+        if (l->offset + 1 + i <= l->borrowed)
+            l->lent_bytes -= l->entries[i].len;
+        else if (!chunked(l->entries[i].len))
             free(l->entries[i].data);
     }
 }
@@ -72,7 +77,8 @@ static uint8_t *chunk_carve(struct raft_log *l, raft_index index, uint32_t len)
     struct log_chunk *c = l->n_chunks ? &l->chunks[l->n_chunks - 1] : NULL;
     size_t at = c ? (c->used + LOG_CHUNK_ALIGN - 1) & ~(size_t)(LOG_CHUNK_ALIGN - 1) : 0;
     if (!c || at + len > c->cap) {
-        size_t size = !c ? LOG_CHUNK_MIN : c->cap < LOG_CHUNK_MAX ? 2 * c->cap : LOG_CHUNK_MAX;
+        size_t prev = c ? c->cap : l->next_chunk / 2;
+        size_t size = prev < LOG_CHUNK_MIN ? LOG_CHUNK_MIN : prev < LOG_CHUNK_MAX ? 2 * prev : LOG_CHUNK_MAX;
         if (l->n_chunks == l->cap_chunks) {
             size_t cap = l->cap_chunks ? 2 * l->cap_chunks : 8;
             struct log_chunk *v = realloc(l->chunks, cap * sizeof *v);
@@ -188,12 +194,57 @@ int log_append_borrowed(struct raft_log *l, raft_term term, uint8_t type, const 
      * writes through it, nor frees it (index <= borrowed). */
     log_push(l, term, type, len ? (uint8_t *)data : NULL, len);
     l->borrowed = log_last_index(l);
+    l->lent_bytes += len;
     return RAFT_OK;
 }
 
 bool log_borrows(const struct raft_log *l)
 {
     return l->borrowed > l->offset;
+}
+
+raft_index log_lend_next(const struct raft_log *l)
+{
+    return (l->borrowed > l->offset ? l->borrowed : l->offset) + 1;
+}
+
+int log_lend(struct raft_log *l, const struct raft_entry *lent, size_t n, bool verify)
+{
+    raft_index first = log_lend_next(l);
+    if (n == 0)
+        return RAFT_OK;
+    if (lent[0].index != first || first + n - 1 > log_last_index(l))
+        return RAFT_ERR_INVALID;
+    /* Checked whole before anything changes: a refused loan leaves the log
+     * as it was. The contents only on request (it reads every lent page). */
+    for (size_t k = 0; k < n; k++) {
+        const struct raft_entry *e = log_get(l, first + k);
+        if (lent[k].index != first + k || lent[k].term != e->term || lent[k].len != e->len ||
+            (e->len && !lent[k].data) ||
+            (verify && e->len && memcmp(lent[k].data, e->data, e->len) != 0))
+            return RAFT_ERR_INVALID;
+    }
+    for (size_t k = 0; k < n; k++) {
+        struct raft_entry *e = log_get(l, first + k);
+        if (e->len && !chunked(e->len))
+            free(e->data);
+        /* The cast as in log_append_borrowed(): never written through. */
+        e->data = e->len ? (uint8_t *)lent[k].data : NULL;
+        l->lent_bytes += e->len;
+    }
+    l->borrowed = first + n - 1;
+    /* Chunks are carved in index order and hold entries after the offset
+     * only (compaction frees the others): one whose last payload is lent
+     * holds nothing the log still reads. */
+    size_t gone = 0;
+    while (gone < l->n_chunks && l->chunks[gone].last <= l->borrowed)
+        free(l->chunks[gone++].base);
+    if (gone) {
+        l->next_chunk = l->chunks[l->n_chunks - 1].cap;
+        memmove(l->chunks, l->chunks + gone, (l->n_chunks - gone) * sizeof *l->chunks);
+        l->n_chunks -= gone;
+    }
+    return RAFT_OK;
 }
 
 void log_truncate_from(struct raft_log *l, raft_index from)
@@ -223,6 +274,7 @@ void log_truncate_from(struct raft_log *l, raft_index from)
             c->last = kept->index;
             break;
         }
+        l->next_chunk = c->cap;
         free(c->base);
         l->n_chunks--;
     }
@@ -266,4 +318,5 @@ void log_reset(struct raft_log *l, raft_index offset, raft_term offset_term)
     l->offset = offset;
     l->offset_term = offset_term;
     l->borrowed = 0;
+    l->lent_bytes = 0;
 }

@@ -633,6 +633,24 @@ bool raft_borrows_restore(const struct raft *r)
     return log_borrows(&r->log);
 }
 
+int raft_lend(struct raft *r, const struct raft_entry *lent, size_t n)
+{
+    if (n && (!lent || lent[n - 1].index > r->commit))
+        return RAFT_ERR_INVALID; /* an uncommitted entry may still be truncated */
+    return log_lend(&r->log, lent, n, r->cfg.verify_lent);
+}
+
+void raft_lent_range(const struct raft *r, raft_index *first, raft_index *last)
+{
+    *first = r->log.offset + 1;
+    *last = log_lend_next(&r->log) - 1;
+}
+
+size_t raft_log_lent_bytes(const struct raft *r)
+{
+    return r->log.lent_bytes;
+}
+
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 {
     return log_get(&r->log, index);

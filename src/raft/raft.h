@@ -257,6 +257,9 @@ struct raft_config {
      * RAFT_LOG_BLOCK bytes. A hint only, e.g. for huge pages (one page
      * fault per 2 MiB instead of per 4 KiB); the core never depends on it. */
     void (*advise_log_block)(void *block, size_t len);
+    /* raft_lend() compares each lent payload with the log's copy (tests:
+     * it reads every lent byte). */
+    bool verify_lent;
     /* Entries kept in memory behind a snapshot (RAFT_EVENT_SNAPSHOT), so a
      * follower a little behind gets entries rather than the whole image. */
     size_t snapshot_trailing;
@@ -277,9 +280,10 @@ void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t se
 /* What storage held at start-up. Entries are copied by raft_new(), unless
  * `borrow` is set: then the core keeps pointers to the entries' data (not
  * to the array) instead of copying them, never writes or frees them, and
- * the driver must keep those bytes valid and unchanged until
- * raft_borrows_restore() turns false (every such entry compacted, truncated
- * or replaced by a snapshot; it never turns true again) or raft_free(). */
+ * the driver must keep those bytes valid and unchanged as long as
+ * raft_lent_range() covers their entries (until compacted, truncated or
+ * replaced by a snapshot) or until raft_free(). raft_lend() extends the
+ * same lent prefix while the node runs. */
 struct raft_restore {
     raft_term term;
     int voted_for; /* RAFT_NO_NODE if none */
@@ -436,8 +440,25 @@ raft_index raft_last_index(const struct raft *r);
 raft_index raft_snapshot_index(const struct raft *r);
 /* Memory the in-memory log holds: payloads plus an entry record each. */
 size_t raft_log_bytes(const struct raft *r);
-/* Whether the log still points at data a raft_restore lent (borrow). */
+/* Whether the log still points at data a driver lent (raft_restore.borrow
+ * or raft_lend()). */
 bool raft_borrows_restore(const struct raft *r);
+/* Lending committed entries' bytes while running: the driver that holds an
+ * entry's payload elsewhere already (its log file, mapped read-only) hands
+ * the core a pointer to it, and the core frees its own copy (the payload
+ * blocks left holding only lent payloads go). lent[k] carries the entry's
+ * index, term and length and the pointer; the indexes run on from
+ * raft_lent_range()'s *last + 1 and must be committed (so never truncated).
+ * The driver keeps those bytes valid and unchanged while raft_lent_range()
+ * covers them (compaction and a snapshot's reset end that) or until
+ * raft_free(). RAFT_ERR_INVALID (nothing changed) for a wrong index, term
+ * or length, or with raft_config.verify_lent, different bytes. */
+int raft_lend(struct raft *r, const struct raft_entry *lent, size_t n);
+/* The entries whose payloads are lent: *first..*last (empty when *last <
+ * *first; *first is the first entry in memory). */
+void raft_lent_range(const struct raft *r, raft_index *first, raft_index *last);
+/* Of raft_log_bytes(), the payload bytes lent (not the core's memory). */
+size_t raft_log_lent_bytes(const struct raft *r);
 /* The entry at `index` if it is in memory (not compacted), else NULL. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* The configuration in force: the latest in the log, committed or not. */

@@ -31,10 +31,12 @@ struct raft_log {
     size_t bytes;          /* payloads plus one struct raft_entry each */
     raft_index offset;     /* index of the last compacted entry (0: none) */
     raft_term offset_term; /* its term, so prev_term stays known */
-    /* Entries offset+1..borrowed point at bytes the driver lent at
-     * raft_new() (raft_restore.borrow): never freed here, never written.
-     * 0, or <= offset: every payload is the log's own. */
+    /* Entries offset+1..borrowed point at bytes the driver lent, at
+     * raft_new() (raft_restore.borrow) or later (log_lend()): never freed
+     * here, never written. 0, or <= offset: every payload is the log's own. */
     raft_index borrowed;
+    size_t lent_bytes; /* payload bytes of those entries (counted in bytes too) */
+    size_t next_chunk; /* size of the newest chunk freed while none was left */
 };
 
 void log_init(struct raft_log *l, raft_index offset, raft_term offset_term);
@@ -56,6 +58,14 @@ int log_append_borrowed(struct raft_log *l, raft_term term, uint8_t type, const 
                         uint32_t len);
 /* Whether any entry in the log still points at lent bytes. */
 bool log_borrows(const struct raft_log *l);
+/* The first entry a loan may start at: right after the lent prefix. */
+raft_index log_lend_next(const struct raft_log *l);
+/* Point entries lent[0].index.. (which must be log_lend_next()) at the
+ * given bytes instead of the log's own copies, which are freed (and every
+ * chunk left holding only lent payloads). Each lent[k] must carry its
+ * entry's index, term and length, and with verify equal bytes; otherwise
+ * RAFT_ERR_INVALID and nothing changes. */
+int log_lend(struct raft_log *l, const struct raft_entry *lent, size_t n, bool verify);
 /* Drop every entry with index >= from. */
 void log_truncate_from(struct raft_log *l, raft_index from);
 /* Drop every entry with index <= upto; upto must be within offset..last. */

@@ -202,6 +202,30 @@ void replica_outbox_send_appends(struct replica *r)
     r->n_outbox = kept;
 }
 
+static void relend(struct raft_msg *m, size_t n_msgs, const struct raft_entry *lent,
+                   const uint8_t *const *old, size_t n)
+{
+    for (size_t j = 0; j < n_msgs; j++) {
+        if (m[j].type != RAFT_MSG_APPEND)
+            continue;
+        for (size_t i = 0; i < m[j].n_entries; i++) {
+            struct raft_entry *e = &m[j].entries[i];
+            raft_index k = e->index - lent[0].index;
+            if (e->index >= lent[0].index && k < n && e->data == old[k] && e->len == lent[k].len)
+                e->data = (uint8_t *)lent[k].data;
+        }
+    }
+}
+
+void replica_outbox_relend(struct replica *r, const struct raft_entry *lent,
+                           const uint8_t *const *old, size_t n)
+{
+    if (n == 0)
+        return;
+    relend(r->outbox, r->n_outbox, lent, old, n);
+    relend(r->held, r->n_held, lent, old, n);
+}
+
 void replica_outbox_clear(struct replica *r)
 {
     for (size_t i = 0; i < r->n_outbox; i++)

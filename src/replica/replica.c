@@ -80,6 +80,8 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
     if (!r->raft)
         goto err_after_kv;
     r->restore_lent = restore.borrow && store->release_restore;
+    r->restore_last = r->stored_index;
+    r->durable_index = r->stored_index;
     /* What storage held is durable already; the core may count it. */
     if (r->stored_index > 0)
         r->persist_due = true;
@@ -118,6 +120,8 @@ void replica_free(struct replica *r)
     for (size_t i = 0; i < r->n_done; i++)
         kv_result_release(&r->done[i].kv);
     free(r->done);
+    free(r->lend_buf);
+    free(r->lend_old);
     raft_free(r->raft);
     kv_store_free(r->kv);
     free(r);
@@ -580,6 +584,8 @@ static int finish_background_sync(struct replica *r, uint64_t now_ms)
         return r->failed;
     }
     r->stats.syncs++;
+    if (r->sync_index > r->durable_index)
+        r->durable_index = r->sync_index;
     replica_held_send(r); /* not the outbox: it may vouch for later writes */
     if (r->sync_persist) {
         r->sync_persist = false;
@@ -621,6 +627,7 @@ static int sync_round(struct replica *r)
         }
         if (rc == 0) {
             r->store_dirty = false;
+            r->durable_index = r->stored_index;
             return 0;
         }
     }
@@ -632,6 +639,7 @@ static int sync_round(struct replica *r)
     r->stats.syncs++;
     r->store_dirty = false;
     r->hard_state_unsynced = false;
+    r->durable_index = r->stored_index;
     return 0;
 }
 
@@ -794,11 +802,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         if (r->n_outbox == 0 && r->n_done == 0 && !r->store_dirty)
             break;
     }
-    /* Compaction or a snapshot took the last entry the core borrowed. */
-    if (r->restore_lent && !raft_borrows_restore(r->raft)) {
-        r->restore_lent = false;
-        r->config.store->release_restore(r->config.store->impl);
-    }
+    replica_lend(r);
     replica_report_lost_data(r, now_ms);
     return r->failed;
 }

@@ -90,6 +90,14 @@ struct replica_log_store {
     /* Optional: the core no longer points at what load() lent; called once,
      * from replica_flush(). */
     void (*release_restore)(void *impl);
+    /* Optional, lending while running (raft_lend): entries first.. (up to
+     * n) that a sync made durable, with pointers to their payloads in the
+     * store's own (mapped) copy; returns how many it filled in out. The
+     * replica lends only applied (so committed) entries, and calls
+     * lend_release() with the core's lent range (raft_lent_range) from
+     * replica_flush(): the store keeps the bytes of entries in it valid. */
+    size_t (*lend)(void *impl, raft_index first, size_t n, struct raft_entry *out);
+    void (*lend_release)(void *impl, raft_index first, raft_index last);
     int (*save_hard_state)(void *impl, raft_term term, int voted_for);
     /* Drop every stored entry with index >= entries[0].index, then append. */
     int (*append)(void *impl, const struct raft_entry *entries, size_t n);
@@ -407,6 +415,8 @@ struct replica_stats {
     uint64_t appends_dropped; /* APPENDs whose entries left the log before they went out */
     uint64_t indefinite; /* requests answered INDEFINITE */
     uint64_t snapshots;  /* snapshots taken */
+    uint64_t lent;       /* entries whose payloads the core took from the store (lend) */
+    uint64_t lend_refused; /* loans the core refused (a mismatch: a bug) */
 };
 void replica_stats(const struct replica *r, struct replica_stats *out);
 /* The core's bounds refusals (raft_refusals): a transport logs their growth,

@@ -132,6 +132,13 @@ struct replica {
     uint64_t now_ms;  /* the latest time a transport gave */
     int64_t log_time; /* the latest time stamped in an entry of the log */
     bool restore_lent; /* the core borrows what store->load lent; not yet released */
+    raft_index restore_last; /* the last entry store->load gave */
+    /* Everything stored up to here is durable (a sync covered it): with
+     * applied, the bound of what is lent back to the store (lend.c). */
+    raft_index durable_index;
+    struct raft_entry *lend_buf; /* lend.c's scratch: what the store lent */
+    const uint8_t **lend_old;    /* ... and the core's pointers it replaces */
+    size_t cap_lend;
     raft_index stored_index; /* last entry handed to the log store */
     raft_term stored_term;
     bool persist_due; /* entries stored since the last PERSISTED */
@@ -243,6 +250,13 @@ void replica_held_send(struct replica *r);
 void replica_outbox_hold(struct replica *r);
 void replica_outbox_send_appends(struct replica *r);
 void replica_outbox_clear(struct replica *r);
+/* The core now points entries lent[0..n) at lent[k].data instead of
+ * old[k]: APPENDs waiting to go follow (else they would count as lost). */
+void replica_outbox_relend(struct replica *r, const struct raft_entry *lent,
+                           const uint8_t *const *old, size_t n);
+/* lend.c: lend the store's bytes of what is durable and applied to the
+ * core, and let the store unmap what the core no longer points into. */
+void replica_lend(struct replica *r);
 void replica_held_clear(struct replica *r);
 void replica_emit_done(struct replica *r);
 

@@ -341,6 +341,17 @@ void storage_end_loan(struct storage *s)
     s->lent = NULL;
 }
 
+size_t storage_lend(struct storage *s, raft_index first, size_t n, struct raft_entry *out)
+{
+    ssize_t k = wal_lend(&s->wal, first, n, out, s->err, sizeof s->err);
+    return k > 0 ? (size_t)k : 0;
+}
+
+void storage_lend_release(struct storage *s, raft_index first, raft_index last)
+{
+    wal_lend_release(&s->wal, first, last);
+}
+
 void storage_close(struct storage *s)
 {
     if (!s)
@@ -1016,4 +1027,7 @@ void storage_get_stats(const struct storage *s, struct storage_stats *out)
     out->disk_bytes = wal_disk_bytes(&s->wal) + s->snap_file_bytes;
     out->log_entries = s->wal.n_pos;
     out->lent_bytes = wal_maps_bytes(s->lent);
+    size_t maps;
+    out->lend_bytes = wal_lend_bytes(&s->wal, &maps);
+    out->lend_maps = maps;
 }

@@ -112,6 +112,8 @@ struct storage_stats {
     uint64_t disk_bytes; /* bytes of segments + snapshot now on disk */
     uint64_t log_entries; /* entries after the snapshot, each indexed in memory */
     uint64_t lent_bytes;  /* segment memory still lent to the core (storage_lend_restore) */
+    uint64_t lend_bytes;  /* segment files mapped for storage_lend() (address space) */
+    uint64_t lend_maps;   /* ... how many mappings */
 };
 
 struct storage;
@@ -149,6 +151,20 @@ void storage_release_restore(struct storage *s);
 int storage_lend_restore(struct storage *s, struct raft_restore *out);
 /* End the loan: the restore is released and its segment memory unmapped. */
 void storage_end_loan(struct storage *s);
+
+/* Lending while running (raft_lend): out[k] gets entry first + k's index,
+ * term, length and a pointer to its payload in its segment file, mapped
+ * read-only and shared (page cache, not the process's memory; nothing is
+ * read from it here), for k below the count returned, which stops before
+ * an entry not held (compacted, not appended) or not yet written to the
+ * file (lend only what a sync made durable). 0 also when a segment cannot
+ * be mapped (storage_error() says why; not fatal: the core keeps its
+ * copies). Valid until storage_lend_release() or storage_close(); a
+ * segment deleted meanwhile keeps its disk space until then. */
+size_t storage_lend(struct storage *s, raft_index first, size_t n, struct raft_entry *out);
+/* The core's lent entries are first..last now (raft_lent_range; first >
+ * last: none): unmap every segment none of whose lent entries is among them. */
+void storage_lend_release(struct storage *s, raft_index first, raft_index last);
 
 /* Flush and sync what is buffered (best effort, unless failed), unlock, free. */
 void storage_close(struct storage *s);

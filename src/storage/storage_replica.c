@@ -19,6 +19,16 @@ static void storage_replica_release_restore(void *impl)
     storage_end_loan(impl);
 }
 
+static size_t storage_replica_lend(void *impl, raft_index first, size_t n, struct raft_entry *out)
+{
+    return storage_lend(impl, first, n, out);
+}
+
+static void storage_replica_lend_release(void *impl, raft_index first, raft_index last)
+{
+    storage_lend_release(impl, first, last);
+}
+
 static int storage_replica_save_hard_state(void *impl, raft_term term, int voted_for)
 {
     return storage_set_hard_state(impl, term, voted_for);
@@ -99,6 +109,8 @@ void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
     out->impl = s;
     out->load = storage_replica_load;
     out->release_restore = storage_replica_release_restore;
+    out->lend = storage_replica_lend;
+    out->lend_release = storage_replica_lend_release;
     out->save_hard_state = storage_replica_save_hard_state;
     out->append = storage_replica_append;
     out->save_snapshot = storage_replica_save_snapshot;

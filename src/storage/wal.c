@@ -42,7 +42,8 @@ int wal_push_segment(struct wal *w, uint64_t first, uint64_t bytes)
         w->segs = segs;
         w->cap_segs = cap;
     }
-    w->segs[w->n_segs++] = (struct wal_segment){.first = first, .last = first - 1, .bytes = bytes};
+    w->segs[w->n_segs++] =
+        (struct wal_segment){.first = first, .last = first - 1, .bytes = bytes, .gen = ++w->seg_gen};
     return 0;
 }
 
@@ -478,6 +479,10 @@ int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t 
 
 void wal_close(struct wal *w)
 {
+    wal_lend_release(w, 1, 0);
+    free(w->lend);
+    w->lend = NULL;
+    w->cap_lend = 0;
     if (w->tail_fd >= 0)
         close(w->tail_fd);
     w->tail_fd = -1;

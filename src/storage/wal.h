@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "raft/raft.h"
 #include "storage/sio.h"
@@ -33,6 +34,7 @@ struct wal_segment {
     uint64_t first; /* index of its first record, as in its name */
     uint64_t last;  /* index of its last record; first - 1 when empty */
     uint64_t bytes; /* file size, counting what is still buffered for it */
+    uint64_t gen;   /* which file: a new one for each segment made (wal.c) */
 };
 
 /* Where each stored entry lives, for truncation and term look-ups. */
@@ -76,6 +78,11 @@ struct wal {
     bool sync_inflight;
 
     uint64_t writes, bytes, entries, truncations;
+
+    uint64_t seg_gen; /* segments made so far */
+    /* Segments mapped to lend entries' bytes (wal_lend.c). */
+    struct wal_lend_map *lend;
+    size_t n_lend, cap_lend;
 };
 
 /* Recover the log in dirfd, reconciled with the snapshot (snap_index,
@@ -124,6 +131,20 @@ int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t 
  * positions from memory. */
 size_t wal_compact_plan(const struct wal *w, uint64_t index, uint64_t term, bool *holds);
 void wal_compact_forget(struct wal *w, uint64_t index, size_t drop);
+
+/* Lending (wal_lend.c): out[k] gets entry first + k's index, term, length
+ * and a pointer to its payload in its segment file, mapped read-only and
+ * shared, for k < the count returned: it stops before an entry not held
+ * or still buffered (not written to the file). Nothing is read from the
+ * mapping. The pointers stay valid until wal_lend_release() drops their
+ * mapping or wal_close(). -1 (err says why) when the first one fails. */
+ssize_t wal_lend(struct wal *w, uint64_t first, size_t n, struct raft_entry *out, char *err,
+                 size_t errlen);
+/* Unmap every mapping none of whose lent entries is within first..last
+ * (first > last: all). */
+void wal_lend_release(struct wal *w, uint64_t first, uint64_t last);
+/* Bytes mapped for lending, and how many mappings (maps may be NULL). */
+size_t wal_lend_bytes(const struct wal *w, size_t *maps);
 
 uint64_t wal_last_index(const struct wal *w); /* pos_first - 1 when empty */
 uint64_t wal_term_at(const struct wal *w, uint64_t index); /* 0 if not held */
