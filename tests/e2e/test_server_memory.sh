@@ -8,6 +8,9 @@
 # the 1,024 entries the core keeps behind a snapshot, also after a
 # restart with the same keys; with the trigger off it holds every entry
 # (INFO memory's raftkv_memory line gives keys, map_bytes, log_bytes).
+# Then a follower of three members with the trigger off holds the whole
+# log, lent from its log files: its RssAnon stays under its map plus a
+# quarter of the log (plus 16 MiB for the process).
 #   tests/e2e/test_server_memory.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
@@ -16,8 +19,9 @@ command -v redis-benchmark >/dev/null || { echo "SKIP: redis-benchmark not insta
 NODES=1
 pick_ports
 
-mem() { # mem FIELD: from INFO memory's raftkv_memory line
-  cli 1 INFO memory | tr -d '\r' | grep '^raftkv_memory:' | tr ',:' '\n\n' | awk -F= -v k="$1" '$1 == k {print $2}'
+mem() { mem_of 1 "$1"; }
+mem_of() { # mem_of I FIELD: from member I's INFO memory raftkv_memory line
+  cli "$1" INFO memory | tr -d '\r' | grep '^raftkv_memory:' | tr ',:' '\n\n' | awk -F= -v k="$2" '$1 == k {print $2}'
 }
 load() {
   redis-benchmark -p "${CPORT[1]}" -t set -r 50000 -d 100 -P 16 -c 20 -n 150000 -q >/dev/null 2>&1 ||
@@ -67,4 +71,28 @@ log=$(mem log_bytes)
 expect "no snapshot with the trigger off" "$(grep -c 'event=snapshot_done' "$WORK/n1.log" || true)" "$snaps_before"
 echo "ok  with --snapshot-log-percent 0 the log holds all $log bytes"
 kill_node 1 TERM
+
+# A follower of a 3-member cluster holding the same long log: the entries
+# it applied and synced are lent from its log files (page cache), so its
+# anonymous memory stays near the map's size, not map plus log.
+rm -rf "$WORK/n1"
+NODES=3
+pick_ports
+for i in 1 2 3; do start_node "$i" --snapshot-log-percent 0; done
+leader=$(wait_leader)
+redis-benchmark -p "${CPORT[$leader]}" -t set -r 50000 -d 100 -P 16 -c 20 -n 150000 -q >/dev/null 2>&1 ||
+  fail "redis-benchmark failed"
+f=$((leader % 3 + 1))
+wait_applied "$f" "$(info_field "$leader" commit_index)"
+sleep 2 # jemalloc gives freed pages back after 1 s
+rss_anon=$(awk '/^RssAnon:/ {print $2 * 1024}' "/proc/${PID[$f]}/status")
+map=$(mem_of "$f" map_bytes)
+log=$(mem_of "$f" log_bytes)
+lent=$(mem_of "$f" log_lent_bytes)
+echo "    follower n$f: RssAnon $rss_anon, map $map, log $log ($lent lent)"
+[ "$log" -gt 20000000 ] || fail "the follower's log holds only $log bytes"
+[ $((lent * 10)) -ge $((log * 7)) ] || fail "only $lent of the log's $log bytes are lent"
+[ "$rss_anon" -le $((map + log / 4 + 16 * 1048576)) ] ||
+  fail "the follower's anonymous memory ($rss_anon) is over map ($map) + a quarter of the log ($log) + 16 MiB"
+echo "ok  a follower with a ${log}-byte log: RssAnon $rss_anon, map $map"
 echo "PASS test_server_memory"
