@@ -39,6 +39,8 @@ trap cleanup EXIT
 
 source "$(dirname "$0")/lib.sh" # port_free, free_port, now_ms, wait_pong, leader_name
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.1f", ($12 + $13) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 echo "raftkv bench-scale: $keys keys, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
 certs=$work/certs
@@ -137,8 +139,9 @@ dbkeys=$(redis-cli -p "$LPORT" DBSIZE 2>/dev/null | tr -d '\r')
 echo "  keys held: $dbkeys (DBSIZE on the leader; a full load leaves about $(awk -v k="$keys" 'BEGIN {printf "%d", k * (1 - exp(-4))}'))"
 for i in 1 2 3; do
   r=$(rss_kb "${PID[$i]}")
+  a=$(anon_kb "${PID[$i]}")
   d=$(du -sb "$work/n$i" | cut -f1)
-  echo "  n$i: RSS $((r / 1024)) MB, $(awk -v r="$r" -v k="$dbkeys" 'BEGIN {printf "%.0f", r * 1024 / k}') bytes/key; disk $((d / 1048576)) MB"
+  echo "  n$i: RSS $((r / 1024)) MB, $(awk -v r="$r" -v k="$dbkeys" 'BEGIN {printf "%.0f", r * 1024 / k}') bytes/key (RssAnon $(awk -v r="$a" -v k="$dbkeys" 'BEGIN {printf "%.0f", r * 1024 / k}')); disk $((d / 1048576)) MB; CPU $(cpu_s "${PID[$i]}") s"
 done
 
 echo "== restart: kill -9 all three, start them, time to the first successful write"

@@ -92,15 +92,17 @@ Test(storage_lend, lends_written_entries_across_segments_until_released)
  * through the old file's mapping. */
 Test(storage_lend, a_new_file_under_an_old_name_gets_its_own_mapping)
 {
+    struct storage_options o = {.segment_bytes = 60}; /* one record a segment */
     struct raft_restore r;
-    struct storage *s = tsu_open(dir, &r, NULL);
+    struct storage *s = tsu_open(dir, &r, &o);
     storage_release_restore(s);
     tsu_append_range(s, 1, 10, 1);
     cr_assert_eq(storage_sync(s), STORAGE_OK);
     struct raft_entry a[10], b[10];
     cr_assert_eq(storage_lend(s, 1, 10, a), 10);
-    /* A leader's snapshot at 0 of another term is not a point of this
-     * log: the whole log goes, and 1.. are appended again in term 3. */
+    /* A leader's snapshot at 5 of another term is not a point of this
+     * log: the whole log goes, and 6.. are appended again in term 3, in a
+     * new wal-6 where a mapped one was. */
     cr_assert_eq(tsu_save_snapshot(s, 5, 3, "5"), STORAGE_OK);
     tsu_append_range(s, 6, 9, 3);
     cr_assert_eq(storage_sync(s), STORAGE_OK);
