@@ -38,6 +38,7 @@ static void step_node(struct cluster_node *nd, const struct raft_event *e, int *
         cluster_fail(nd->c, "n%d refused a message a core sent: %s (%s)", nd->id,
                      raft_msg_type_name(e->receive.type), raft_strerror(rc));
     cluster_handle_update(nd, &u);
+    cluster_disk_lend(nd);
 }
 
 static void maybe_snapshot(struct cluster_node *nd)
@@ -380,6 +381,16 @@ void cluster_set_snapshot_every(struct cluster *c, raft_index every)
 {
     c->snapshot_every = every;
 }
+
+void cluster_set_lend(struct cluster *c, bool on)
+{
+    c->lend = on;
+}
+
+uint64_t cluster_lent(const struct cluster *c)
+{
+    return c->lent;
+}
 uint64_t cluster_msgs_sent(const struct cluster *c, enum raft_msg_type type)
 {
     return (unsigned)type < RAFT_MSG_TYPE_COUNT ? c->msgs_sent[type] : 0;
@@ -434,6 +445,7 @@ void cluster_crash(struct cluster *c, int node)
     raft_free(nd->raft);
     nd->raft = NULL;
     nd->alive = false;
+    cluster_disk_reap_all(d); /* nothing points at them any more */
 }
 
 void cluster_wipe_disk(struct cluster *c, int node)

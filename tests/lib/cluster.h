@@ -175,6 +175,13 @@ void cluster_set_leader_sync_delay(struct cluster *c, uint64_t ms);
  * once it is `every` entries past its last snapshot (0: never). */
 void cluster_set_snapshot_every(struct cluster *c, raft_index every);
 
+/* Drivers lend each core their disk's copies of the entries applied and
+ * synced (raft_lend), as the server lends its log files' bytes; what the
+ * disk drops stays allocated while the core's lent range covers it. */
+void cluster_set_lend(struct cluster *c, bool on);
+/* Entries lent so far. */
+uint64_t cluster_lent(const struct cluster *c);
+
 /* Client operations. Completion goes to the callback (set it first). */
 void cluster_on_complete(struct cluster *c, cluster_complete_fn fn, void *ctx);
 /* Submit at node; returns the op id (> 0). May complete at once (not

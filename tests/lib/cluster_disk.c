@@ -9,11 +9,35 @@
 
 #include "cluster_private.h"
 
+/* A payload the disk drops: freed now, or with lending once the core's
+ * lent range leaves it (cluster_disk_lend). */
+static void retire(struct cluster_disk *d, raft_index index, uint8_t *data)
+{
+    if (!d->lending || !data) {
+        free(data);
+        return;
+    }
+    if (d->n_retired == d->cap_retired) {
+        d->cap_retired = d->cap_retired ? 2 * d->cap_retired : 64;
+        d->retired = realloc(d->retired, d->cap_retired * sizeof *d->retired);
+        if (!d->retired)
+            abort();
+    }
+    d->retired[d->n_retired++] = (struct cluster_retired){index, data};
+}
+
+void cluster_disk_reap_all(struct cluster_disk *d)
+{
+    for (size_t i = 0; i < d->n_retired; i++)
+        free(d->retired[i].data);
+    d->n_retired = 0;
+}
+
 void cluster_disk_truncate_from(struct cluster_disk *d, raft_index from)
 {
     while (d->n && d->offset + d->n >= from) {
         d->n--;
-        free(d->ents[d->n].data);
+        retire(d, d->offset + d->n + 1, d->ents[d->n].data);
     }
     if (d->durable > d->offset + d->n)
         d->durable = d->offset + d->n;
@@ -64,7 +88,7 @@ void cluster_disk_save_snapshot(struct cluster_disk *d, raft_index index, raft_t
     if (cluster_disk_term_at(d, index, &t) && t == term) {
         size_t drop = (size_t)(index - d->offset);
         for (size_t i = 0; i < drop; i++)
-            free(d->ents[i].data);
+            retire(d, d->offset + 1 + i, d->ents[i].data);
         memmove(d->ents, d->ents + drop, (d->n - drop) * sizeof *d->ents);
         d->n -= drop;
     } else {
@@ -89,7 +113,40 @@ void cluster_disk_save_snapshot(struct cluster_disk *d, raft_index index, raft_t
 void cluster_disk_free(struct cluster_disk *d)
 {
     cluster_disk_truncate_from(d, d->offset + 1);
+    cluster_disk_reap_all(d);
+    free(d->retired);
     free(d->ents);
     free(d->snap);
     memset(d, 0, sizeof *d);
+}
+
+void cluster_disk_lend(struct cluster_node *nd)
+{
+    struct cluster_disk *d = &nd->disk;
+    if (!nd->c->lend || !nd->alive || !nd->raft)
+        return;
+    d->lending = true;
+    raft_index first, last;
+    raft_lent_range(nd->raft, &first, &last);
+    size_t kept = 0;
+    for (size_t i = 0; i < d->n_retired; i++) {
+        if (first <= last && d->retired[i].index >= first && d->retired[i].index <= last)
+            d->retired[kept++] = d->retired[i];
+        else
+            free(d->retired[i].data);
+    }
+    d->n_retired = kept;
+    raft_index to = nd->sm_applied < d->durable ? nd->sm_applied : d->durable;
+    if (last + 1 <= d->offset || to <= last)
+        return; /* the disk compacted the next one away, or nothing new */
+    if (to > cluster_disk_last(d))
+        to = cluster_disk_last(d);
+    size_t n = (size_t)(to - last);
+    const struct raft_entry *from = &d->ents[last - d->offset];
+    int rc = raft_lend(nd->raft, from, n);
+    if (rc == RAFT_OK)
+        nd->c->lent += n;
+    else
+        cluster_fail(nd->c, "n%d refused the loan of %llu..%llu: %s", nd->id,
+                     (unsigned long long)(last + 1), (unsigned long long)to, raft_strerror(rc));
 }

@@ -32,6 +32,15 @@ struct cluster_disk {
     bool has_snap_conf;
     struct raft_configuration snap_conf;
     raft_index durable; /* entries past this are written but not yet synced */
+    /* With lending (cluster_set_lend): payloads the disk dropped (truncated,
+     * compacted) while the core may still point at them; freed once its
+     * lent range has left their index, or the core is gone. */
+    struct cluster_retired {
+        raft_index index;
+        uint8_t *data;
+    } *retired;
+    size_t n_retired, cap_retired;
+    bool lending;
 };
 
 struct cluster_sm {
@@ -107,6 +116,8 @@ struct cluster {
     double crash_point_prob;
     uint64_t crash_points_hit[CRASH_POINTS];
     uint64_t sync_delay_ms;
+    bool lend; /* drivers lend the disk's bytes of applied, synced entries */
+    uint64_t lent; /* entries lent so far */
 
     cluster_complete_fn on_complete;
     void *on_complete_ctx;
@@ -146,6 +157,11 @@ void cluster_disk_append(struct cluster_disk *d, const struct raft_entry *e);
 void cluster_disk_save_snapshot(struct cluster_disk *d, raft_index index, raft_term term,
                                 const uint8_t *data, size_t len);
 void cluster_disk_free(struct cluster_disk *d);
+/* Lending: the disk's copies of applied, synced entries to the core
+ * (raft_lend), and the retired payloads it no longer points at freed. */
+void cluster_disk_lend(struct cluster_node *nd);
+/* Free every retired payload (the core is gone). */
+void cluster_disk_reap_all(struct cluster_disk *d);
 
 /* cluster_net.c */
 void cluster_net_init(struct cluster *c);
