@@ -70,8 +70,6 @@ static struct wal_lend_map *lend_map_for(struct wal *w, size_t k, uint64_t end, 
         snprintf(err, errlen, "%s/%s: map: %s", w->dir, name, strerror(saved));
         return NULL;
     }
-    /* Read back rarely (a lagging follower's entries): no read-ahead. */
-    (void)madvise(p, want, MADV_RANDOM);
     struct wal_lend_map *m = &w->lend[w->n_lend++];
     *m = (struct wal_lend_map){.gen = seg->gen, .lo = UINT64_MAX, .hi = 0, .p = p, .len = want};
     return m;
