@@ -43,6 +43,8 @@ static void persist(struct replica *r, const struct raft_update *u)
         if (u->snap_index >= r->stored_index || !last || last->term != r->stored_term) {
             r->stored_index = u->snap_index;
             r->stored_term = u->snap_term;
+            if (r->restored_index > r->stored_index)
+                r->restored_index = r->stored_index;
         }
         r->store_dirty = true;
         r->hard_state_unsynced = true;
@@ -60,7 +62,10 @@ static void persist(struct replica *r, const struct raft_update *u)
                 r->log_time = t;
         }
         /* Appending drops everything from entries[0] on, so the store now
-         * ends exactly at the last of these. */
+         * ends exactly at the last of these (and what is left of the tail
+         * a restart found ends before them). */
+        if (r->restored_index >= u->entries[0].index)
+            r->restored_index = u->entries[0].index - 1;
         r->stored_index = u->entries[u->n_entries - 1].index;
         r->stored_term = u->entries[u->n_entries - 1].term;
         r->store_dirty = true;
