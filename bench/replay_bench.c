@@ -130,11 +130,13 @@ static void rb_apply_run(const char *dir, size_t n, int run)
     }
     uint64_t d = now_ns(), d_cpu = cpu_ns();
     size_t keys = kv_store_size(replica_store(rep));
-    printf("apply %d: %zu entries: open and replica_new %.0f ms (CPU %.0f), election %.0f ms, "
+    printf("apply %d: %zu entries: open and replica_new %.0f ms (CPU %.0f), election %.0f ms "
+           "(CPU %.0f), "
            "applying %.0f ms (CPU %.0f ms, %.2f us an entry, %zu flushes, %zu keys); "
            "whole CPU %.0f ms\n",
            run + 1, n, (double)(b - a) / 1e6, (double)(b_cpu - a_cpu) / 1e6,
-           (double)(c_ns - b) / 1e6, (double)(d - c_ns) / 1e6, (double)(d_cpu - c_cpu) / 1e6,
+           (double)(c_ns - b) / 1e6, (double)(c_cpu - b_cpu) / 1e6, (double)(d - c_ns) / 1e6,
+           (double)(d_cpu - c_cpu) / 1e6,
            (double)(d_cpu - c_cpu) / 1e3 / (double)n, flushes, keys,
            (double)(d_cpu - a_cpu) / 1e6);
     replica_free(rep);
