@@ -159,6 +159,34 @@ done
 t1=$(now_ms)
 echo "  first successful write after $((t1 - t0)) ms (through n${ok:-none})"
 for i in 1 2 3; do grep -E 'event=storage_opened' "$work/n$i.log" | tail -n 1 | sed "s/^/  n$i: /" | cut -c1-200; done
+# Where the time went, per member, from its log after this start (ms since
+# the start; CPU time is the process's so far): the log read back, the
+# snapshot loaded, the leader known, the log tail the restart found applied.
+for i in 1 2 3; do
+  python3 - "$work/n$i.log" "$t0" "$t1" "n$i" <<'PY'
+import datetime, re, sys
+path, t0, t1, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+got = {}
+for line in open(path, errors="replace"):
+    m = re.match(r"ts=(\S+?)Z .*?event=(\S+)", line)
+    if not m:
+        continue
+    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+    ms = int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000) - t0
+    if ms < 0:
+        continue
+    ev = m.group(2)
+    if ev == "role_change" and not re.search(r" leader=(?!none )\S", line):
+        continue
+    if ev in ("storage_opened", "snapshot_loaded", "role_change", "restart_tail_applied") and ev not in got:
+        cpu = re.search(r" cpu_ms=([0-9.]+)", line)
+        got[ev] = f"{ms} ms" + (f" (CPU {float(cpu.group(1)):.0f} ms)" if cpu else "")
+parts = [("log read", "storage_opened"), ("snapshot loaded", "snapshot_loaded"),
+         ("leader known", "role_change"), ("log tail applied", "restart_tail_applied")]
+print(f"  {name}: " + ", ".join(f"{label} {got.get(ev, '-')}" for label, ev in parts)
+      + f"; first write {t1 - t0} ms")
+PY
+done
 
 echo "== an empty member catching up (a member replaced: RAFT.NODE REMOVE, then a fresh n4 joins)"
 # A member that lost its disk may not come back under its old identity (it

@@ -141,8 +141,12 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
             }
             r->commit = r->applied = restore->snap_index;
         }
-        /* One allocation for the whole restored log. */
-        if (log_reserve(&r->log, restore->n_entries) != RAFT_OK)
+        /* One allocation for the whole restored log, with room for the
+         * appends after it: filled to the last slot, the first of them (a
+         * new leader's no-op) would copy the whole array (32 MB at a
+         * million entries) into fresh pages. Room not written to is not
+         * resident. */
+        if (log_reserve(&r->log, restore->n_entries + restore->n_entries / 8 + 256) != RAFT_OK)
             goto err_after_log;
         for (size_t i = 0; i < restore->n_entries; i++) {
             const struct raft_entry *e = &restore->entries[i];

@@ -44,6 +44,8 @@ static void persist(struct replica *r, const struct raft_update *u)
             r->stored_index = u->snap_index;
             r->stored_term = u->snap_term;
             r->durable_index = u->snap_index; /* saved durably; nothing after it */
+            if (r->restored_index > r->stored_index)
+                r->restored_index = r->stored_index;
         }
         r->store_dirty = true;
         r->hard_state_unsynced = true;
@@ -61,9 +63,12 @@ static void persist(struct replica *r, const struct raft_update *u)
                 r->log_time = t;
         }
         /* Appending drops everything from entries[0] on, so the store now
-         * ends exactly at the last of these, durable only before them. */
+         * ends exactly at the last of these, durable only before them (and
+         * what is left of the tail a restart found ends before them). */
         if (r->durable_index >= u->entries[0].index)
             r->durable_index = u->entries[0].index - 1;
+        if (r->restored_index >= u->entries[0].index)
+            r->restored_index = u->entries[0].index - 1;
         r->stored_index = u->entries[u->n_entries - 1].index;
         r->stored_term = u->entries[u->n_entries - 1].term;
         r->store_dirty = true;

@@ -76,6 +76,7 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
         r->stored_index = restore.snap_index;
         r->stored_term = restore.snap_term;
     }
+    r->restored_index = r->stored_index;
     r->raft = raft_new(&r->config.raft, &restore, now_ms);
     if (!r->raft)
         goto err_after_kv;
@@ -648,10 +649,14 @@ static int sync_round(struct replica *r)
 /* After snapshot_threshold entries, or once the log applied since the
  * latest snapshot weighs snapshot_log_percent of the map's bytes and at
  * least snapshot_log_min_bytes: the log in memory (and the tail a restart
- * replays) stays a fraction of the data. */
+ * replays) stays a fraction of the data. Not while a restart's tail is
+ * replayed (up to restored_index): that log is in memory already, and a
+ * child forked in the middle would make the rest of the replay pay a
+ * copy-on-write fault for every page it writes; the snapshot comes due
+ * once the tail is applied. */
 static bool snapshot_due(const struct replica *r)
 {
-    if (r->applied <= r->snapshot_index)
+    if (r->applied <= r->snapshot_index || r->applied < r->restored_index)
         return false;
     if (r->config.snapshot_threshold > 0 &&
         r->applied - r->snapshot_index >= r->config.snapshot_threshold)

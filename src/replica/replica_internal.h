@@ -140,6 +140,10 @@ struct replica {
     const uint8_t **lend_old;    /* ... and the core's pointers it replaces */
     size_t cap_lend;
     raft_index stored_index; /* last entry handed to the log store */
+    /* The last index of the log storage held at start-up (lowered when the
+     * core overwrites that tail): until applying reaches it, the backlog is
+     * the restart's, which no periodic snapshot interrupts (snapshot_due). */
+    raft_index restored_index;
     raft_term stored_term;
     bool persist_due; /* entries stored since the last PERSISTED */
     bool store_dirty; /* written to the log store since the last sync */

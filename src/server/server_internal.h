@@ -443,6 +443,9 @@ struct server {
     /* server_identity.c: who we are; identity.has_cluster_id once known. */
     struct identity identity;
     bool storage_had_data; /* the data directory held Raft state at start */
+    /* The log's last index at start, until applying reaches it (then 0):
+     * the restart's tail, whose end server_store_tail() logs. */
+    uint64_t restart_tail_end;
     uint64_t elections_refused_seen; /* raft_refusals.c */
     struct metrics metrics;            /* metrics.h: observations for /metrics, /health */
     struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */
@@ -696,6 +699,7 @@ void metrics_http_free(struct server *s);
 /* server_store.c */
 int server_store_open(struct server *s, char *err, size_t errlen);
 void server_store_loaded(struct server *s, uint64_t new_ns);
+void server_store_tail(struct server *s); /* once per batch */
 void server_store_close(struct server *s);
 /* replica_config.sync_start */
 int server_store_sync_start(void *ctx);

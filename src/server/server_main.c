@@ -199,6 +199,7 @@ void server_after_io(struct server *s)
             break;
     }
     server_apply_gate(s);
+    server_store_tail(s);
     if (server_identity_sync(s) != 0) {
         server_fatal(s, "cannot record the cluster id");
         return;

@@ -142,6 +142,26 @@ void server_store_loaded(struct server *s, uint64_t new_ns)
                (unsigned long long)storage_snapshot_index(s->storage),
                kv_store_size(replica_store(s->replica)), (double)new_ns / 1e6,
                (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6);
+    raft_index last = replica_last_index(s->replica);
+    s->restart_tail_end = last > replica_applied_index(s->replica) ? last : 0;
+}
+
+/* The restart's log tail applied (or cut by a new leader and passed):
+ * logged once, with the process's CPU time so far, so that a restart's
+ * phases (storage_opened, snapshot_loaded, the election, this) can be told
+ * apart (bench/bench_scale.sh). */
+void server_store_tail(struct server *s)
+{
+    if (!s->restart_tail_end || !s->replica ||
+        replica_applied_index(s->replica) < s->restart_tail_end)
+        return;
+    struct timespec cpu;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    server_log(SLOG_INFO, "restart_tail_applied", "index=%llu applied=%llu cpu_ms=%.1f",
+               (unsigned long long)s->restart_tail_end,
+               (unsigned long long)replica_applied_index(s->replica),
+               (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6);
+    s->restart_tail_end = 0;
 }
 
 void server_store_close(struct server *s)

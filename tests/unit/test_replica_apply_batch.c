@@ -159,10 +159,13 @@ static int ab_snapshot_start_rec(void *ctx, raft_index index, raft_term term)
 
 Test(replica_apply_batch, the_budget_is_per_turn_and_smaller_while_a_snapshot_runs)
 {
-    enum { N = 3000, BATCH = 100, SNAP_BATCH = 7, FLUSHES_PER_TURN = 5 };
+    /* A restart's tail of R writes, at whose end the snapshot comes due
+     * (no snapshot forks while a restart's tail is replayed), and N - R
+     * more submitted at once when it leads: the backlog behind them. */
+    enum { N = 3000, R = 1000, BATCH = 100, SNAP_BATCH = 7, FLUSHES_PER_TURN = 5 };
     char dir[256];
     struct replica_log_store ls;
-    struct storage *s = ab_backlog(dir, sizeof dir, N, &ls);
+    struct storage *s = ab_backlog(dir, sizeof dir, R, &ls);
     struct ab_answers answers = {0};
     struct replica_config c;
     replica_config_default(&c, 0, 1, 7);
@@ -181,9 +184,19 @@ Test(replica_apply_batch, the_budget_is_per_turn_and_smaller_while_a_snapshot_ru
     storage_release_restore(s);
     uint64_t now = 0;
     int turns = 0, snap_turns = 0, full_turns = 0;
-    bool ended = false;
+    bool ended = false, submitted = false;
     for (int k = 0; k < 20000 && replica_applied_index(rep) < N + 1; k++) {
         replica_turn_end(rep);
+        if (!submitted && replica_role(rep) == RAFT_LEADER) {
+            for (int i = R + 1; i <= N; i++) {
+                json_t *key = json_string("k"), *v = json_integer(i);
+                struct kv_command w = {.op = KV_WRITE, .key = key, .value = v};
+                replica_submit(rep, (uint64_t)i, &w, now);
+                json_decref(key);
+                json_decref(v);
+            }
+            submitted = true;
+        }
         bool running = ab_snap_seen.started > 0 && !ended;
         raft_index before = replica_applied_index(rep);
         for (int f = 0; f < FLUSHES_PER_TURN; f++) {
@@ -220,6 +233,7 @@ Test(replica_apply_batch, the_budget_is_per_turn_and_smaller_while_a_snapshot_ru
     }
     cr_assert_eq(replica_applied_index(rep), N + 1, "the backlog and the leader's no-op applied");
     cr_assert_geq(ab_snap_seen.started, 1, "a snapshot started at %d entries", 1000);
+    cr_assert_geq(ab_snap_seen.index, 1000, "none in the restart's tail");
     cr_assert_eq(snap_turns, 20);
     cr_assert_geq(full_turns, 10, "turns applied the whole budget (%d)", full_turns);
     replica_free(rep);

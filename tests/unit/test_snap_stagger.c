@@ -3,7 +3,8 @@
  * the bounds on the deferral and on the spacing of different members'
  * starts over random inputs (seeded, printed), and a replica whose
  * snapshot came due starting it only at its own window, or once it has
- * been idle for a second. */
+ * been idle for a second; and none forking while a restart's log tail is
+ * replayed. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,18 +108,25 @@ static int st_snapshot_start(void *ctx, raft_index index, raft_term term)
     return 0;
 }
 
-/* A restart's backlog of n committed writes applied one entry a flush by a
- * replica that is slot `slot` of `members` with a snapshot every 1000
- * entries; each background snapshot ends at the next flush. Then idle_ms
- * more of flushes every 10 ms with nothing to apply. */
-static void st_run(int n, unsigned slot, unsigned members, uint64_t idle_ms)
+static struct kv_command st_write(int i)
+{
+    return (struct kv_command){.op = KV_WRITE, .key = json_string("k"), .value = json_integer(i)};
+}
+
+/* n writes applied one entry a flush by a replica that is slot `slot` of
+ * `members` with a snapshot every 1000 entries; each background snapshot
+ * ends at the next flush. The first `restored` are a restart's log tail,
+ * committed (single member) once it leads, the leader's no-op after them;
+ * the rest are submitted one at a time after it. Then idle_ms more of
+ * flushes every 10 ms with nothing to apply. */
+static void st_run_restored(int n, int restored, unsigned slot, unsigned members, uint64_t idle_ms)
 {
     char dir[256];
     tsu_make_dir(dir, sizeof dir);
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, NULL);
     cr_assert_eq(storage_set_hard_state(s, 1, 0), STORAGE_OK);
-    for (int i = 1; i <= n; i++) {
+    for (int i = 1; i <= restored; i++) {
         json_t *k = json_string("k"), *v = json_integer(i);
         struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
         uint8_t *data;
@@ -154,7 +162,13 @@ static void st_run(int n, unsigned slot, unsigned members, uint64_t idle_ms)
     storage_release_restore(s);
     uint64_t now = 0;
     int done = 0;
-    for (int k = 0; k < 4 * n && replica_applied_index(rep) < (raft_index)n + 1; k++) {
+    int submitted = restored;
+    for (int k = 0; k < 4 * n + 100 && replica_applied_index(rep) < (raft_index)n + 1; k++) {
+        if (submitted < n && replica_role(rep) == RAFT_LEADER && replica_pending(rep) == 0) {
+            struct kv_command w = st_write(++submitted);
+            replica_submit(rep, (uint64_t)submitted, &w, now);
+            kv_command_release(&w);
+        }
         if (replica_deadline(rep) > now)
             now = replica_deadline(rep) < now + 10 ? replica_deadline(rep) : now + 10;
         replica_tick(rep, now);
@@ -177,6 +191,13 @@ static void st_run(int n, unsigned slot, unsigned members, uint64_t idle_ms)
     replica_free(rep);
     storage_close(s);
     tsu_remove_dir(dir);
+}
+
+/* All n writes submitted after the start: the no-op at 1, the writes at
+ * 2..n+1. */
+static void st_run(int n, unsigned slot, unsigned members, uint64_t idle_ms)
+{
+    st_run_restored(n, 0, slot, members, idle_ms);
 }
 
 Test(snap_stagger, a_replica_starts_its_due_snapshot_at_its_own_turn)
@@ -202,12 +223,36 @@ Test(snap_stagger, a_replica_starts_its_due_snapshot_at_its_own_turn)
 
 Test(snap_stagger, an_idle_member_does_not_wait_for_its_turn)
 {
-    /* Slot 1 of 3, due at 1000, its turn at 1024; the writes end at 1010
-     * (and the leader's no-op, 1011). 900 ms idle: still waiting. */
+    /* Slot 1 of 3, due at 1000, its turn at 1024; the writes end at 1011
+     * (after the leader's no-op at 1). 900 ms idle: still waiting. */
     st_run(1010, 1, 3, 900);
     cr_assert_eq(st_n_started, 0, "started at %llu", (unsigned long long)st_started[0]);
     /* 1,100 ms idle (REPLICA_STAGGER_IDLE_MS is 1000): started where it is. */
     st_run(1010, 1, 3, 1100);
     cr_assert_eq(st_n_started, 1, "%d snapshots", st_n_started);
     cr_assert_eq(st_started[0], 1011);
+}
+
+Test(snap_stagger, a_restarts_log_tail_is_replayed_before_a_periodic_snapshot)
+{
+    /* A tail of 3000 writes, three times the trigger: nothing forks while
+     * it is replayed; at its last entry the snapshot is due and starts. */
+    st_run_restored(3000, 3000, 0, 1, 0);
+    cr_assert_eq(st_n_started, 1, "%d snapshots, the first at %llu", st_n_started,
+                 (unsigned long long)st_started[0]);
+    cr_assert_eq(st_started[0], 3000);
+    /* Then the normal triggers, staggered: slot 1 of 3 due at 3000 with
+     * 3000 entries since the latest snapshot: windows of 512, slot 1's
+     * next one is window 7 (3584); due again 1000 later, at 4584, past the
+     * 4000 writes and the no-op. */
+    st_run_restored(4000, 3000, 1, 3, 0);
+    cr_assert_eq(st_n_started, 1, "%d snapshots, the first at %llu", st_n_started,
+                 (unsigned long long)st_started[0]);
+    cr_assert_eq(st_started[0], 3584);
+    /* Writes after a short tail: the trigger counts from the restored
+     * snapshot (none: 0) as usual, at 1000 and 2000. */
+    st_run_restored(2000, 500, 0, 1, 0);
+    cr_assert_eq(st_n_started, 2, "%d snapshots", st_n_started);
+    cr_assert_eq(st_started[0], 1000);
+    cr_assert_eq(st_started[1], 2000);
 }
