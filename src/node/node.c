@@ -498,6 +498,7 @@ void node_end_batch(struct node *n, uint64_t now_ms)
      * refusal routed again, rule 4), the next flush takes. */
     router_view(n->router, replica_leader(n->replica), replica_term(n->replica),
                 replica_role(n->replica) == RAFT_LEADER, now_ms);
+    router_progress(n->router, replica_commit_index(n->replica), now_ms);
     for (int round = 0; round == 0 || (n->resubmitted && round < 4); round++) {
         n->resubmitted = false;
         int rc = replica_flush(n->replica, now_ms);

@@ -44,6 +44,9 @@ struct router_op {
     struct route route;      /* LOCAL or FORWARDED: where it went */
     struct route refused_by; /* the view that refused it */
     uint64_t deadline;       /* WAITING, FORWARDED */
+    /* FORWARDED: the view epoch and dispatch number it was sent under
+     * (rule 3's wait for the leader's progress). */
+    uint64_t epoch, sent_no;
 };
 
 struct op_list {
@@ -60,6 +63,15 @@ struct router {
     size_t n_free;
     struct op_list waiting, forwarded;
     struct route view;
+    /* Rule 3's wait for progress: the view changes counted (an epoch);
+     * the commit index last reported, and when it last grew within this
+     * epoch (0: not yet); forwards numbered as they are sent, and the
+     * latest number among the reads, and the writes, of this epoch
+     * answered done. */
+    uint64_t view_epoch;
+    raft_index commit;
+    uint64_t progress_ms;
+    uint64_t sent_no, answered_no[2]; /* [kind] */
     struct router_stats stats;
 };
 
@@ -317,6 +329,8 @@ static bool dispatch(struct router *rt, struct router_op *op, uint64_t now)
         return false;
     op_set_state(rt, op, OP_FORWARDED);
     op->deadline = now + rt->c.forward_timeout_ms;
+    op->epoch = rt->view_epoch;
+    op->sent_no = ++rt->sent_no;
     list_insert(&rt->forwarded, op);
     rt->stats.forwarded++;
     return true;
@@ -467,6 +481,10 @@ void router_view(struct router *rt, int leader, raft_term term, bool self_leads,
     bool changed = !route_eq(&v, &rt->view);
     rt->view = v;
     if (changed) {
+        /* Rule 3: what was forwarded under the former view no longer waits
+         * for progress, and progress is measured afresh. */
+        rt->view_epoch++;
+        rt->progress_ms = 0;
         /* Rules 3 and 5: what went to a former leader. The list may lose
          * several members per step (a connection's next operations go out
          * as one ends), so walk it by id snapshots. */
@@ -511,10 +529,39 @@ void router_view(struct router *rt, int leader, raft_term term, bool self_leads,
     release_waiting(rt, now_ms);
 }
 
+/* Growth counts for the current view's forwards only: progress_ms starts
+ * afresh at every view change, and forwards exist only under a remote
+ * leader's view. */
+void router_progress(struct router *rt, raft_index commit_index, uint64_t now_ms)
+{
+    if (commit_index > rt->commit)
+        rt->progress_ms = now_ms;
+    rt->commit = commit_index;
+}
+
+/* Rules 3 and 5: a forward whose deadline came waits on while its view's
+ * leader still makes progress and nothing says its answer was lost. */
+static bool waits_for_progress(const struct router *rt, const struct router_op *op, uint64_t now)
+{
+    return op->epoch == rt->view_epoch && op->sent_no > rt->answered_no[op->kind] &&
+           rt->progress_ms != 0 &&
+           rt->progress_ms + rt->c.forward_timeout_ms > now;
+}
+
 /* An answer for the attempt `op`: end it, or route it again (rule 4). */
 static bool answered(struct router *rt, struct router_op *op, enum replica_status status,
                      uint64_t now)
 {
+    /* Rules 3 and 5: an answer of the view's leader is its progress too
+     * (its commit index may stand still while it applies a backlog that
+     * every client waits for); and it answers a view's writes in log order
+     * and its reads in arrival order, so those of the same kind sent before
+     * this one and still unanswered will get no answer. */
+    if (status == REPLICA_DONE && op->state == OP_FORWARDED && op->epoch == rt->view_epoch) {
+        rt->progress_ms = now;
+        if (op->sent_no > rt->answered_no[op->kind])
+            rt->answered_no[op->kind] = op->sent_no;
+    }
     if (status == REPLICA_NOT_LEADER && op->retries < ROUTER_MAX_RETRIES && may_resend(op)) {
         op->retries++;
         rt->stats.rerouted++;
@@ -577,6 +624,13 @@ void router_tick(struct router *rt, uint64_t now_ms)
 {
     while (rt->forwarded.head && rt->forwarded.head->deadline <= now_ms) {
         struct router_op *op = rt->forwarded.head;
+        if (waits_for_progress(rt, op, now_ms)) {
+            list_unlink(&rt->forwarded, op);
+            op->deadline = rt->progress_ms + rt->c.forward_timeout_ms;
+            list_insert(&rt->forwarded, op);
+            rt->stats.waited_for_progress++;
+            continue;
+        }
         if (op->kind == ROUTER_READ)
             op_finish(rt, op, REPLICA_UNAVAILABLE,
                       "no answer from the leader; a read changes nothing", now_ms);

@@ -31,14 +31,27 @@
  *     (thesis 3.10) committed all it appended and refuses the rest, and
  *     says so; one that crashed says nothing, and the write ends
  *     INDEFINITE at the deadline (breaking its connection, rule 8).
+ *     Waiting for progress: a forward (write or read) whose deadline
+ *     comes waits on while the leader it went to still makes progress:
+ *     while the view is the one it was sent under and, within the last
+ *     forward_timeout_ms, the commit index grew (router_progress) or that
+ *     leader answered a forward done, its deadline moves to
+ *     forward_timeout_ms after that progress. A leader still committing
+ *     reaches it, and answers it once applied (a committed write's answer
+ *     is certain, however slow applying is). It stops waiting - and ends
+ *     at its deadline as above - when the view changes, even briefly (an
+ *     answer may have gone with the link), or once a forward of the same
+ *     kind sent after it under the same view was answered done (a leader
+ *     answers a view's writes in log order and its reads in arrival
+ *     order: its answer was lost).
  *  4. A definite refusal (REPLICA_NOT_LEADER: certainly not appended) may
  *     be retried: the operation waits for a leader view other than the one
  *     that refused it (rule 1's wait), then goes again. Other definite
  *     answers (REPLICA_UNAVAILABLE: busy, table full) end the operation.
  *  5. Reads change nothing, so they may be retried: a read forwarded to a
  *     leader that is no longer the leader is routed again at once; a read
- *     with no answer within forward_timeout_ms ends definitely
- *     (REPLICA_UNAVAILABLE: 11, -TRYAGAIN).
+ *     with no answer within forward_timeout_ms (and no progress, rule 3)
+ *     ends definitely (REPLICA_UNAVAILABLE: 11, -TRYAGAIN).
  *     Rules 4 and 5 send an operation again only while nothing submitted
  *     after it on its connection has been sent: a later one may already have
  *     taken effect (its forward arrived where this one's was lost), and the
@@ -164,6 +177,12 @@ void *router_forwarded_user(const struct router *rt, uint64_t id);
  * flight go on without the connection. */
 void router_conn_close(struct router *rt, struct router_conn *conn);
 
+/* The local replica's commit index, after every batch (after router_view):
+ * its growth under a remote leader's view is that leader's progress, which
+ * forwards wait for (rule 3). Without these calls only the leader's
+ * answers count as progress. */
+void router_progress(struct router *rt, raft_index commit_index, uint64_t now_ms);
+
 /* Fire deadlines (rules 1, 3, 5). */
 void router_tick(struct router *rt, uint64_t now_ms);
 /* The earliest deadline, or UINT64_MAX. */
@@ -176,6 +195,7 @@ void router_abort_all(struct router *rt, const char *text);
 struct router_stats {
     uint64_t submitted, local, forwarded, rerouted, held, waited_for_leader;
     uint64_t ended_indefinite, ended_refused;
+    uint64_t waited_for_progress; /* forward deadlines moved by the leader's progress (rule 3) */
 };
 size_t router_ops(const struct router *rt); /* operations in the router */
 void router_stats(const struct router *rt, struct router_stats *out);

@@ -220,6 +220,7 @@ void route_view(struct server *s, uint64_t now_ms)
     if (!leads && leader >= 0 && !peer_link_up(s, leader))
         leader = RAFT_NO_NODE;
     router_view(s->router, leader, replica_term(r), leads, now_ms);
+    router_progress(s->router, replica_commit_index(r), now_ms);
 }
 
 void route_conn_closed(struct server *s, struct router_conn *conn)

@@ -1040,6 +1040,7 @@ static void node_end_batch(struct node *nd)
     struct rcluster *c = nd->c;
     router_view(nd->rt, replica_leader(nd->r), replica_term(nd->r),
                 replica_role(nd->r) == RAFT_LEADER, c->now);
+    router_progress(nd->rt, replica_commit_index(nd->r), c->now);
     if (c->snap.apply_turn_ms && c->now >= nd->next_turn_ms) {
         replica_turn_end(nd->r); /* the apply budget starts afresh */
         nd->next_turn_ms = c->now + c->snap.apply_turn_ms;

@@ -26,6 +26,9 @@
  *   end 13 by the forward timeout and be appended later (router.h rule 8
  *   breaks its connection); RAFTKV_NO_STREAM_STALLS=1 turns that off.
  *   RAFTKV_NO_ORDER=1    check plain linearizability only
+ *   RAFTKV_MAX_STATES=N  the checker's bound per key (default 400000): an
+ *                        undecided key (RAFTKV_VERBOSE=1 prints its seed)
+ *                        replayed with a larger one is decided
  *   RAFTKV_NO_SNAPSHOTS=1  no background snapshots (half the schedules take
  *                        them: durable 20-400 ms after they begin, crashes
  *                        in the middle of some)
@@ -396,7 +399,9 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     for (int k = 0; k < N_KEYS && !failure; k++) {
         /* A crash leaves its connections' writes unknown; a key with many
          * of them can be too costly to decide: counted, not failed. */
-        struct lin_limits lim = {.connection_order = !getenv("RAFTKV_NO_ORDER"), .max_states = 400000};
+        const char *ms = getenv("RAFTKV_MAX_STATES");
+        struct lin_limits lim = {.connection_order = !getenv("RAFTKV_NO_ORDER"),
+                                 .max_states = ms && *ms ? strtoull(ms, NULL, 10) : 400000};
         struct lin_report rep;
         enum lin_verdict v = lin_check(run.h[k], run.nh[k], &lim, &rep);
         if (v == LIN_INVALID && getenv("RAFTKV_SEED"))
@@ -407,7 +412,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
             failure = strdup(buf);
         } else if (v == LIN_UNKNOWN) {
             (*undecided)++;
-            if (getenv("RAFTKV_SEED"))
+            if (getenv("RAFTKV_SEED") || getenv("RAFTKV_VERBOSE"))
                 fprintf(stderr, "seed=%llu key %d undecided: %s\n", (unsigned long long)seed, k, rep.reason);
         }
         lin_report_free(&rep);

@@ -46,7 +46,9 @@ static void slow_done(void *ctx, const struct rcluster_done *d)
     }
 }
 
-static void slow_schedule(uint64_t seed)
+/* Clients on the leader, or (via_follower) on a follower whose router
+ * forwards every operation to the leader. */
+static void slow_schedule(uint64_t seed, bool via_follower)
 {
     struct slow_run run;
     memset(&run, 0, sizeof run);
@@ -66,9 +68,10 @@ static void slow_schedule(uint64_t seed)
     cr_assert_geq(leader, 0, "seed=%llu: no leader", (unsigned long long)seed);
     /* Let the leader's first entries apply before the load. */
     rcluster_elapse(c, 300);
+    int target = via_follower ? (leader + 1) % 3 : leader;
     int conns[CONNS];
     for (int i = 0; i < CONNS; i++)
-        conns[i] = rcluster_connect(c, leader);
+        conns[i] = rcluster_connect(c, target);
     int32_t value = 1;
     uint64_t writes = 0;
     while (rcluster_now(c) < 3000 && rcluster_ok(c)) {
@@ -90,8 +93,9 @@ static void slow_schedule(uint64_t seed)
     /* Stop submitting; everything in flight ends once applied. */
     rcluster_elapse(c, 20000);
     if (getenv("RAFTKV_VERBOSE") || getenv("RAFTKV_SEED"))
-        fprintf(stderr, "slow_apply seed=%llu ops=%llu writes=%llu ok=%llu fail=%llu info=%llu\n",
-                (unsigned long long)seed, (unsigned long long)run.n_ops, (unsigned long long)writes,
+        fprintf(stderr, "slow_apply%s seed=%llu ops=%llu writes=%llu ok=%llu fail=%llu info=%llu\n",
+                via_follower ? " (via a follower)" : "", (unsigned long long)seed,
+                (unsigned long long)run.n_ops, (unsigned long long)writes,
                 (unsigned long long)run.ok, (unsigned long long)run.fail, (unsigned long long)run.info);
     cr_assert(rcluster_ok(c), "seed=%llu: %s", (unsigned long long)seed, rcluster_error(c));
     cr_assert_eq(rcluster_leader(c), leader, "seed=%llu: the leader changed", (unsigned long long)seed);
@@ -113,9 +117,24 @@ Test(slow_apply, committed_writes_wait_for_a_slow_apply_and_none_ends_unknown)
 {
     const char *one = getenv("RAFTKV_SEED");
     if (one) {
-        slow_schedule(strtoull(one, NULL, 10));
+        slow_schedule(strtoull(one, NULL, 10), false);
         return;
     }
     for (uint64_t seed = 1; seed <= 6; seed++)
-        slow_schedule(seed);
+        slow_schedule(seed, false);
+}
+
+/* The same load through a follower: its router forwards the writes, and the
+ * leader answers each once applied, long after the router's forward timeout
+ * (500 ms here), while the commit index the follower learns keeps moving.
+ * The forwards must wait for those answers, not end unknown (13). */
+Test(slow_apply, writes_forwarded_by_a_follower_wait_while_the_leader_commits_and_none_ends_unknown)
+{
+    const char *one = getenv("RAFTKV_SEED");
+    if (one) {
+        slow_schedule(strtoull(one, NULL, 10), true);
+        return;
+    }
+    for (uint64_t seed = 1; seed <= 6; seed++)
+        slow_schedule(seed, true);
 }

@@ -524,6 +524,8 @@ Test(router, a_timed_out_write_breaks_its_connection)
     submit(&b, ROUTER_READ, 3, 0);
     cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 1));
     router_tick(rt, 1500);
+    cr_assert_eq(d.n, 2, "the leader's answer at 1 was progress: the write waits to 1501");
+    router_tick(rt, 1501);
     cr_assert_eq(d.n, 4);
     cr_assert_eq(ev(2)->user, 1);
     cr_assert_eq(ev(2)->status, REPLICA_INDEFINITE);
@@ -651,3 +653,107 @@ Test(router, ids_stay_short)
         cr_assert(router_forward_done(rt, ev(i)->id, REPLICA_DONE, 1));
     }
 }
+
+/* Rule 3: a forwarded write waits past its timeout while the commit index
+ * grows under the same view, and ends indefinite once it stood still for
+ * forward_timeout_ms. */
+Test(router, a_forwarded_write_waits_while_the_commit_index_grows)
+{
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    cr_assert_eq(router_deadline(rt), 1500);
+    router_progress(rt, 6, 1000);
+    router_progress(rt, 6, 1200); /* standing still is no progress */
+    router_tick(rt, 1500);
+    cr_assert_eq(d.n, 1, "the leader still commits: it waits");
+    cr_assert_eq(router_deadline(rt), 2500);
+    router_progress(rt, 9, 2000);
+    router_tick(rt, 2500);
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(router_deadline(rt), 3500);
+    router_tick(rt, 3499);
+    cr_assert_eq(d.n, 1);
+    router_tick(rt, 3500);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->status, REPLICA_INDEFINITE);
+    struct router_stats st;
+    router_stats(rt, &st);
+    cr_assert_eq(st.waited_for_progress, 2);
+}
+
+/* Rule 3: the commit index standing still while the leader applies a
+ * backlog, the leader's answers to other forwards are its progress. */
+Test(router, an_answer_of_the_leader_is_progress)
+{
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    submit(NULL, ROUTER_WRITE, 2, 100);
+    cr_assert(router_forward_done(rt, ev(0)->id, REPLICA_DONE, 1400));
+    router_tick(rt, 1600);
+    cr_assert_eq(d.n, 2, "the second waits on");
+    cr_assert_eq(router_deadline(rt), 2900);
+    router_tick(rt, 2900);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 2);
+    cr_assert_eq(ev(2)->status, REPLICA_INDEFINITE);
+}
+
+/* Rule 3: a write forwarded before one the leader answered will get no
+ * answer (the leader answers writes in log order): it stops waiting. */
+Test(router, a_write_sent_before_an_answered_one_stops_waiting)
+{
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    submit(NULL, ROUTER_WRITE, 2, 10);
+    router_progress(rt, 7, 1000);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 1200));
+    router_tick(rt, 1500);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 1);
+    cr_assert_eq(ev(2)->status, REPLICA_INDEFINITE, "its answer was lost");
+}
+
+/* Rule 3: a view change, even one that comes back to the same leader and
+ * term, ends the wait (an answer may have gone with the link). */
+Test(router, a_view_change_ends_the_wait_for_progress)
+{
+    router_free(rt);
+    struct router_config c;
+    router_config_default(&c, 0, 3);
+    c.submit = on_submit;
+    c.forward = on_forward;
+    c.finish = on_finish;
+    c.ctx = &d;
+    c.leader_wait_ms = 1000;
+    c.forward_timeout_ms = 1500;
+    c.await_former_leader = true;
+    rt = router_new(&c);
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_WRITE, 1, 0);
+    router_view(rt, RAFT_NO_NODE, 3, false, 1100);
+    router_view(rt, 1, 3, false, 1200);
+    router_progress(rt, 8, 1300);
+    router_tick(rt, 1500);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->status, REPLICA_INDEFINITE);
+}
+
+/* Rule 5: a forwarded read waits for the leader's progress too, then ends
+ * definitely. */
+Test(router, a_forwarded_read_waits_while_the_leader_commits)
+{
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_READ, 1, 0);
+    router_progress(rt, 6, 1000);
+    router_tick(rt, 1500);
+    cr_assert_eq(d.n, 1);
+    router_tick(rt, 2500);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->status, REPLICA_UNAVAILABLE);
+}
+
