@@ -132,9 +132,8 @@ for _ in $(seq 1 600); do [ "$(grep -l 'event=snapshot_done' "$work"/n[123].log 
 L=$(leader)
 echo "leader n$L: $(grep -m1 -o 'event=snapshot_done.*' "$work/n$L.log")"
 echo "snapshot file: $(du -m "$work/n$L"/*snap* 2>/dev/null | awk '{s += $1} END {print s}') MB"
-# On a loaded machine the members end the load with entries committed but not yet applied; a
-# window that began then would charge their applying to the figure without the learner (the
-# first runs of this baseline saw 55-98 us of CPU per entry before against 12-17 after). So
+# On a loaded machine a member may end the load with entries committed but not yet applied; a
+# window that began then would charge their applying to the figure without the learner. So
 # every member applies what the load committed first.
 loaded=$(info "${CP[$L]}" commit_index); t0=$(now_ms)
 while :; do
