@@ -268,11 +268,12 @@ for _ in $(seq 1 20); do
   sleep 0.2
 done
 [ "$rm_reply" = OK ] || die "RAFT.NODE REMOVE n4: $rm_reply"
-running() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat")" != Z ]; } # a zombie has stopped
+running() { # a zombie has stopped; so has a process whose stat vanished while read
+  local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]; }
 r0=$(now_ms)
 while running "${PID[4]}" && [ $(( $(now_ms) - r0 )) -lt 30000 ]; do sleep 0.1; done
 if running "${PID[4]}"; then
-  echo "  n4 still ran 30 s after its removal was acknowledged (a loaded machine): killed"; kill -9 "${PID[4]}"
+  echo "  n4 still ran 30 s after its removal was acknowledged (a loaded machine): killed"; kill -9 "${PID[4]}" 2>/dev/null
 else
   echo "  n4 stopped $(( $(now_ms) - r0 )) ms after its removal was acknowledged"
 fi
