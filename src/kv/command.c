@@ -406,6 +406,20 @@ static int decode_batch(const uint8_t *data, size_t len, struct kv_command *c)
     return d.p == d.end ? 0 : -1;
 }
 
+bool kv_entry_key_hint(const uint8_t *data, size_t len, const uint8_t **key, size_t *key_len)
+{
+    /* One op (not MULTI) with its key present: the key is the op's first field. */
+    if (!data || len < ENTRY_HEAD + OP_HEAD + 4 || data[0] != ENTRY_MAGIC || data[1] != ENTRY_VERSION ||
+        data[10] != 0 || !(data[ENTRY_HEAD + 21] & 1))
+        return false;
+    size_t n = le_get32(data + ENTRY_HEAD + OP_HEAD);
+    if (n > len - (ENTRY_HEAD + OP_HEAD + 4))
+        return false;
+    *key = data + ENTRY_HEAD + OP_HEAD + 4;
+    *key_len = n;
+    return true;
+}
+
 int64_t kv_entry_time(const uint8_t *data, size_t len)
 {
     if (!data || len < ENTRY_HEAD || data[0] != ENTRY_MAGIC)

@@ -302,6 +302,15 @@ void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, int64_t
 int kv_command_encode(const struct kv_command *c, uint8_t **data, size_t *len);
 /* The time stamped in entry bytes (ms), or -1 if the entry carries none. */
 int64_t kv_entry_time(const uint8_t *data, size_t len);
+/* The key a one-op entry's bytes name (pointing into data), or false (a
+ * MULTI, an op without a key, JSON-family bytes, a short entry). */
+bool kv_entry_key_hint(const uint8_t *data, size_t len, const uint8_t **key, size_t *key_len);
+/* Cache hints for applying a run of entries' bytes in order (map.h's
+ * kv_map_prefetch_slot and _entry): kv_prefetch_slot some entries ahead,
+ * true with the key's hash when the bytes name a key; kv_prefetch_entry
+ * with that hash a few entries later. They change nothing. */
+bool kv_prefetch_slot(const struct kv_store *s, const uint8_t *data, size_t len, uint64_t *h);
+void kv_prefetch_entry(const struct kv_store *s, uint64_t h);
 /* Stamp time_ms into entry bytes that carry a time; others are left as
  * they are. */
 void kv_entry_stamp(uint8_t *data, size_t len, int64_t time_ms);

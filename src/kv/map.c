@@ -618,6 +618,29 @@ void kv_map_prefetch(const struct kv_map *m, const char *key, size_t len)
     __builtin_prefetch(&m->slots[home(m, map_hash(m, key, len))], 1);
 }
 
+uint64_t kv_map_prefetch_slot(const struct kv_map *m, const char *key, size_t len)
+{
+    uint64_t h = map_hash(m, key, len);
+    __builtin_prefetch(&m->slots[home(m, h)], 1);
+    return h;
+}
+
+/* Only the first few slots of the run: a hint, not a lookup. */
+void kv_map_prefetch_entry(const struct kv_map *m, uint64_t h)
+{
+    size_t i = home(m, h);
+    uint64_t tag = h & ~m->ptr_mask;
+    for (int k = 0; k < 4; k++, i = (i + 1) & m->mask) {
+        uint64_t v = m->slots[i];
+        if (!v)
+            return;
+        if ((v & ~m->ptr_mask) == tag) {
+            __builtin_prefetch(slot_entry(m, v), 1);
+            return;
+        }
+    }
+}
+
 void kv_map_set_key(struct kv_map *m, const uint8_t key[KV_MAP_KEY_BYTES])
 {
     uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);

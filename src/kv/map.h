@@ -321,6 +321,13 @@ int kv_map_reserve(struct kv_map *m, size_t n);
 /* Fetch into the cache the slot where a put of key starts looking (a
  * snapshot's loader calls it some keys ahead of their kv_map_put). */
 void kv_map_prefetch(const struct kv_map *m, const char *key, size_t len);
+/* The same in two steps for a run of lookups (applying a batch of
+ * entries): kv_map_prefetch_slot some keys ahead returns the key's hash;
+ * kv_map_prefetch_entry with it, a few keys later, when the slot is in the
+ * cache, fetches the entry its tag points at. Hints only: a stale hash
+ * (the map grew or was re-keyed in between) fetches the wrong line. */
+uint64_t kv_map_prefetch_slot(const struct kv_map *m, const char *key, size_t len);
+void kv_map_prefetch_entry(const struct kv_map *m, uint64_t h);
 
 /* e's deadline in ms, 0 for none. */
 int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e);

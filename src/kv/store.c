@@ -305,6 +305,21 @@ void kv_apply_bytes(struct kv_store *s, const uint8_t *data, size_t len, int64_t
     kv_command_release(&c);
 }
 
+bool kv_prefetch_slot(const struct kv_store *s, const uint8_t *data, size_t len, uint64_t *h)
+{
+    const uint8_t *key;
+    size_t n;
+    if (!kv_entry_key_hint(data, len, &key, &n))
+        return false;
+    *h = kv_map_prefetch_slot(&s->map, (const char *)key, n);
+    return true;
+}
+
+void kv_prefetch_entry(const struct kv_store *s, uint64_t h)
+{
+    kv_map_prefetch_entry(&s->map, h);
+}
+
 bool kv_store_equal(const struct kv_store *a, const struct kv_store *b)
 {
     if (a->map.size != b->map.size || a->has_cluster_id != b->has_cluster_id ||

@@ -161,16 +161,24 @@ static raft_index batch_bounds(const struct raft *r, const struct raft_progress 
  * APPEND of B bytes moves pace_due_us on by B / rate seconds from now or
  * from where it was, whichever is later; the next may go while pace_due_us
  * is at most one full catch-up APPEND's time ahead of now. So the average
- * stays at the rate, and a burst is two APPENDs. The rate is
- * catchup_bytes_per_sec, or 1.5 times the log's growth over the last
- * second when that is more, so a follower always gains on the log (by half
- * its growth at least), whatever the writes, while its catch-up costs the
- * leader (and, on shared cores, the members serving) about 1.5 times what
- * keeping up costs rather than all they can give. */
+ * stays at the rate, and a burst is two APPENDs. The rate is 1.5 times the
+ * log's growth over the last second, so a follower always gains on the
+ * log (by half its growth at least), whatever the writes, while its
+ * catch-up costs the leader (and, on shared cores, the members serving)
+ * about 1.5 times what keeping up costs rather than all they can give; or
+ * the floor catchup_bytes_per_sec less twice the growth when that is more:
+ * the whole floor on an idle log, which nobody else needs the cores for,
+ * less as writes come (from 2/7 of the floor on, 1.5 times the growth
+ * alone), so a cluster slowed by its cores is not charged the floor's
+ * several times its own rate. */
 static uint64_t pace_rate(const struct raft *r)
 {
-    uint64_t g = r->growth_bytes_per_sec / 2 * 3;
-    return g > r->cfg.catchup_bytes_per_sec ? g : r->cfg.catchup_bytes_per_sec;
+    uint64_t g = r->growth_bytes_per_sec;
+    uint64_t f = r->cfg.catchup_bytes_per_sec;
+    uint64_t rate = g / 2 * 3;
+    if (f > 2 * g && f - 2 * g > rate)
+        rate = f - 2 * g;
+    return rate ? rate : 1;
 }
 
 static uint64_t pace_us(const struct raft *r, size_t bytes)

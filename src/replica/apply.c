@@ -198,6 +198,37 @@ static uint64_t fast_now(const struct replica *r)
     return r->config.fast_clock ? r->config.fast_clock(r->config.ctx) : cpu_now(r);
 }
 
+/* In a map much larger than the cache, applying an entry misses twice:
+ * the key's slot, then the entry the slot points at (a learner catching
+ * up applies thousands in a row). So while applying a run, the slot of
+ * the key AHEAD_SLOT entries on is fetched, and AHEAD_ENTRY entries on,
+ * its slot being in the cache by then, the entry (kv.h's hints). */
+#define AHEAD_SLOT 8
+#define AHEAD_ENTRY 4
+#define AHEAD_RING 16 /* a power of two above AHEAD_SLOT */
+
+struct ahead {
+    raft_index next; /* the next entry whose slot is to be fetched */
+    uint64_t h[AHEAD_RING];
+    bool named[AHEAD_RING]; /* h holds the key's hash */
+};
+
+static void ahead(struct replica *r, struct ahead *a, raft_index x, raft_index last)
+{
+    raft_index to = x + AHEAD_SLOT < last ? x + AHEAD_SLOT : last;
+    if (a->next < x)
+        a->next = x;
+    for (; a->next <= to; a->next++) {
+        const struct raft_entry *e = raft_entry_at(r->raft, a->next);
+        size_t k = a->next & (AHEAD_RING - 1);
+        a->named[k] = e && e->type == RAFT_ENTRY_COMMAND &&
+                      kv_prefetch_slot(r->kv, e->data, e->len, &a->h[k]);
+    }
+    raft_index y = x + AHEAD_ENTRY;
+    if (y <= last && a->named[y & (AHEAD_RING - 1)])
+        kv_prefetch_entry(r->kv, a->h[y & (AHEAD_RING - 1)]);
+}
+
 /* With the time budget: the CPU time since `since` (the latest exact
  * read, at `fast_since` on the fast clock) is at most the fast clock's
  * advance, so the exact clock is read only once that could reach the
@@ -209,12 +240,17 @@ void replica_apply_backlog(struct replica *r)
     uint64_t since = timed ? cpu_now(r) : 0;
     uint64_t fast_since = timed && r->config.fast_clock ? fast_now(r) : since;
     bool exact = true; /* nothing applied since `since` */
+    /* The last entry this call may apply: the hints stop there. */
+    raft_index last = r->apply_to - r->applied > budget ? r->applied + budget : r->apply_to;
+    struct ahead a = {.next = 0};
     for (size_t k = 0; k < budget && r->applied < r->apply_to; k++) {
         const struct raft_entry *e = raft_entry_at(r->raft, r->applied + 1);
         if (!e) { /* cannot happen: the core keeps what is not applied */
             r->failed = -1;
             return;
         }
+        if (last > r->applied + 1)
+            ahead(r, &a, r->applied + 1, last);
         apply_entry(r, e);
         r->budget_applied++;
         if (!timed)

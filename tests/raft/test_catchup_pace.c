@@ -1,7 +1,8 @@
 /* test_catchup_pace.c - the leader paces its catch-up APPENDs to each
  * follower at raft_config.catchup_bytes_per_sec (replication.c's virtual
  * clock): two may go at once, then one per catchup_bytes_per_msg's worth of
- * time; ordinary APPENDs are never held back; 0 turns the pace off.
+ * time; ordinary APPENDs are never held back; 0 turns the pace off; the
+ * pace is 1.5 times the log's growth or the floor less twice it.
  */
 #include <criterion/criterion.h>
 
@@ -175,5 +176,32 @@ Test(catchup_pace, the_pace_rises_to_twice_the_logs_growth)
     uint64_t t = tick_until_sent(&s, t0 + 2000, &n);
     cr_assert(t - t0 >= 150 && t - t0 <= 200,
               "167 ms an APPEND at 12000 bytes a second, not 500 at 4000 (got %lld)", (long long)(t - t0));
+    solo_free(&s);
+}
+
+Test(catchup_pace, the_floor_gives_way_to_the_logs_growth)
+{
+    struct solo s;
+    leader_with_n1_behind(&s, 16000);
+    /* 1000 entries of 4 bytes in a second: 4000 bytes a second, so the
+     * floor less twice that, 8000 (1.5 times it is only 6000), not 16000. */
+    for (int k = 0; k < 5; k++)
+        cr_assert_eq(solo_propose(&s, 200), RAFT_OK); /* 2402..3401 */
+    solo_persisted_all(&s);
+    size_t n;
+    tick_until_sent(&s, s.now + 1000, &n);
+    ack(&s, 2, 3401);
+    cr_assert_eq(raft_commit_index(s.r), 3401);
+    uint64_t t0 = s.now;
+    ack(&s, 1, 257);
+    cr_assert_eq(to_n1(&s), 500);
+    ack(&s, 1, 757);
+    cr_assert_eq(to_n1(&s), 500);
+    ack(&s, 1, 1257);
+    cr_assert_eq(to_n1(&s), -1);
+    uint64_t t = tick_until_sent(&s, t0 + 2000, &n);
+    cr_assert(t - t0 >= 230 && t - t0 <= 300,
+              "250 ms an APPEND at 8000 bytes a second, not 167 at 12000 or 125 at 16000 (got %lld)",
+              (long long)(t - t0));
     solo_free(&s);
 }
