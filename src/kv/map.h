@@ -290,6 +290,9 @@ struct kv_map {
     size_t warm;       /* slots of the new table the loop's steps have touched */
     size_t moved;      /* entries moved by migrations so far (tests count them) */
     size_t migrations; /* migrations started so far (tests count them) */
+    /* A point-in-time walk under way over this map (map_walk.h), or NULL:
+     * changes first tell it, and no shrink starts meanwhile. */
+    struct kv_map_walk *walk;
 };
 
 /* Entries a put or delete moves while the map migrates (at most), visiting
@@ -360,6 +363,15 @@ bool kv_map_child_running(void);
 /* Entries in slot order (both tables while growing): start with *pos = 0;
  * NULL at the end. The map must not change in between. */
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos);
+
+/* For map_walk.c: the bytes an entry takes (its allocation's size asked
+ * for); key's hash in m (what kv_map_walk_passed takes); whether a SCAN
+ * walk from cursor 0 that has reached cursor has visited the bucket of a
+ * key of hash h (the map neither shrank nor was re-keyed since: map_walk.h
+ * says why it holds). */
+size_t kv_map_entry_size(const struct kv_map_entry *e);
+uint64_t kv_map_key_hash(const struct kv_map *m, const char *key, size_t len);
+bool kv_map_walk_passed(const struct kv_map *m, uint64_t cursor, uint64_t h);
 
 /* Hash under the cluster's key from now on (the same key on every
  * member). Entries already there move to a table under the new key a
