@@ -76,6 +76,7 @@ struct bgsave {
     uint64_t walk_loop_ns;     /* the loop's time in the walk's slices */
     uint64_t walk_slices;      /* slices taken */
     uint64_t walk_max_slice_ns; /* the longest one */
+    uint64_t walk_loop_cpu_ns, walk_max_slice_cpu_ns; /* the same in the loop thread's CPU time */
     size_t walk_kept_peak, walk_kept_keys; /* pre-images kept (bytes at most, keys) */
 };
 

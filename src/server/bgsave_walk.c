@@ -80,6 +80,13 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void chunk_push(struct bgsave_walk *w)
 {
     struct chunk *c = w->cur;
@@ -265,7 +272,7 @@ static void step(uv_idle_t *h)
 {
     struct bgsave_walk *w = h->data;
     struct bgsave *b = w->b;
-    uint64_t t0 = now_ns(), t = t0;
+    uint64_t t0 = now_ns(), t = t0, c0 = thread_cpu_ns();
     int rc = 0;
     while (t - t0 < BGSAVE_WALK_SLICE_NS && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
         rc = kv_snapshot_walk_step(w->sw, BGSAVE_WALK_STEP);
@@ -273,10 +280,14 @@ static void step(uv_idle_t *h)
         if (rc != 0)
             break;
     }
+    uint64_t cpu = thread_cpu_ns() - c0;
     b->walk_loop_ns += t - t0;
+    b->walk_loop_cpu_ns += cpu;
     b->walk_slices++;
     if (t - t0 > b->walk_max_slice_ns)
         b->walk_max_slice_ns = t - t0;
+    if (cpu > b->walk_max_slice_cpu_ns)
+        b->walk_max_slice_cpu_ns = cpu;
     if (rc < 0) {
         snprintf(b->why, sizeof b->why, "%s", kv_snapshot_walk_error(w->sw));
         walk_fail(w);
@@ -316,6 +327,7 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
     b->start_ns = now_ns();
     b->fork_ns = b->fork_cpu_ns = 0;
     b->walk_loop_ns = b->walk_slices = b->walk_max_slice_ns = 0;
+    b->walk_loop_cpu_ns = b->walk_max_slice_cpu_ns = 0;
     b->walk_kept_peak = b->walk_kept_keys = 0;
     b->pid = 0;
     w->sw = kv_snapshot_walk_begin(kv, index, term, b->walk_max_bytes, sink, w, b->why,

@@ -51,12 +51,13 @@ static void snapshot_done(struct bgsave *b, int rc)
                    (unsigned long long)b->job.index, ms);
     } else if (rc == 0 && b->method == BGSAVE_WALK) {
         server_log(SLOG_INFO, "snapshot_done",
-                   "index=%llu term=%llu ms=%.1f method=walk loop_ms=%.1f slices=%llu "
-                   "max_slice_ms=%.2f kept_peak_bytes=%zu kept_keys=%zu commit_ms=%.2f "
-                   "commit_loop_ms=%.3f disk_bytes=%llu",
+                   "index=%llu term=%llu ms=%.1f method=walk loop_ms=%.1f loop_cpu_ms=%.1f "
+                   "slices=%llu max_slice_ms=%.2f max_slice_cpu_ms=%.2f kept_peak_bytes=%zu "
+                   "kept_keys=%zu commit_ms=%.2f commit_loop_ms=%.3f disk_bytes=%llu",
                    (unsigned long long)b->job.index, (unsigned long long)b->job.term, ms,
-                   (double)b->walk_loop_ns / 1e6, (unsigned long long)b->walk_slices,
-                   (double)b->walk_max_slice_ns / 1e6, b->walk_kept_peak, b->walk_kept_keys,
+                   (double)b->walk_loop_ns / 1e6, (double)b->walk_loop_cpu_ns / 1e6,
+                   (unsigned long long)b->walk_slices, (double)b->walk_max_slice_ns / 1e6,
+                   (double)b->walk_max_slice_cpu_ns / 1e6, b->walk_kept_peak, b->walk_kept_keys,
                    (double)b->commit_ns / 1e6, (double)b->commit_loop_ns / 1e6,
                    (unsigned long long)b->file_bytes);
     } else if (rc == 0) {
