@@ -108,6 +108,13 @@
  * 734,000 entries moved meanwhile); overwrites cost the same either way
  * (27,400 faults: the entries' own pages).
  *
+ * Snapshot walks. With --snapshot-method walk no child shares the pages:
+ * the event loop walks the map itself (map_walk.h) along SCAN's cursor, and
+ * while a walk runs, puts, deletes and deadline changes first hand it the
+ * key's entry as it was (a pre-image) if it has not passed the key; no
+ * shrink starts (its smaller table would revisit buckets) and a re-key
+ * abandons the walk; growth goes on as usual.
+ *
  * While migrating, a lookup reads the new table, then the old one (under
  * the old key, hashing the key again while re-keying); a new key goes
  * into the new table, a key still in the old one is replaced in place, a
