@@ -27,6 +27,11 @@ struct kv_map_walk {
     size_t kept_pos;  /* the side table's slot the pre-image phase is at */
     struct walk_rec **recs; /* open addressing, linear probing; NULL slots empty */
     size_t rec_mask, n_recs;
+    /* While the side table grows: the old table, whose records are copied
+     * (the pointers) into the new one a few slots at each change, never
+     * all at once; lookups read the new table, then the old. */
+    struct walk_rec **old_recs;
+    size_t old_mask, old_pos;
     size_t bytes, peak, max_bytes;
     size_t expected, emitted;
     kv_map_walk_fn fn;
@@ -36,18 +41,11 @@ struct kv_map_walk {
 
 #define REC_MIN_SLOTS 64
 
-static inline size_t rec_home(const struct kv_map_walk *w, uint64_t h)
+static struct walk_rec *table_find(struct walk_rec **recs, size_t mask, uint64_t h,
+                                   const char *key, size_t len)
 {
-    return (size_t)((h * 0x9e3779b97f4a7c15ull) >> 17) & w->rec_mask;
-}
-
-static struct walk_rec *rec_find(const struct kv_map_walk *w, uint64_t h, const char *key,
-                                 size_t len)
-{
-    if (w->n_recs == 0)
-        return NULL;
-    for (size_t i = rec_home(w, h);; i = (i + 1) & w->rec_mask) {
-        struct walk_rec *r = w->recs[i];
+    for (size_t i = (size_t)((h * 0x9e3779b97f4a7c15ull) >> 17) & mask;; i = (i + 1) & mask) {
+        struct walk_rec *r = recs[i];
         if (!r)
             return NULL;
         if (r->h == h && r->klen == len && memcmp(r->key, key, len) == 0)
@@ -55,8 +53,43 @@ static struct walk_rec *rec_find(const struct kv_map_walk *w, uint64_t h, const 
     }
 }
 
+static struct walk_rec *rec_find(const struct kv_map_walk *w, uint64_t h, const char *key,
+                                 size_t len)
+{
+    if (w->n_recs == 0)
+        return NULL;
+    struct walk_rec *r = table_find(w->recs, w->rec_mask, h, key, len);
+    if (!r && w->old_recs)
+        r = table_find(w->old_recs, w->old_mask, h, key, len);
+    return r;
+}
+
+static void table_put(struct walk_rec **recs, size_t mask, struct walk_rec *r)
+{
+    size_t i = (size_t)((r->h * 0x9e3779b97f4a7c15ull) >> 17) & mask;
+    while (recs[i])
+        i = (i + 1) & mask;
+    recs[i] = r;
+}
+
+/* Copy up to n slots of the old table into the new; the old one goes
+ * once all are copied. */
+static void recs_migrate(struct kv_map_walk *w, size_t n)
+{
+    for (; w->old_recs && n > 0; n--) {
+        if (w->old_recs[w->old_pos])
+            table_put(w->recs, w->rec_mask, w->old_recs[w->old_pos]);
+        if (++w->old_pos > w->old_mask) {
+            w->bytes -= (w->old_mask + 1) * sizeof *w->old_recs;
+            free(w->old_recs);
+            w->old_recs = NULL;
+        }
+    }
+}
+
 static void recs_free(struct kv_map_walk *w)
 {
+    recs_migrate(w, SIZE_MAX); /* every record is in the new table then */
     for (size_t i = 0; w->recs && i <= w->rec_mask; i++) {
         if (w->recs[i]) {
             free(w->recs[i]->e);
@@ -113,29 +146,27 @@ struct kv_map_walk *kv_map_walk_begin(struct kv_map *m, size_t max_bytes, char *
     return w;
 }
 
-/* Room for one more record: the table doubles past half full. */
+/* Room for one more record: past half full the table quadruples, its
+ * records copied over RECS_STEP slots at each insertion (so the copy ends
+ * long before the new table is half full: n/2 records in 2n slots, 8n
+ * new slots to fill to half, 2n / RECS_STEP insertions to copy). */
+#define RECS_STEP 16
 static int recs_room(struct kv_map_walk *w)
 {
+    recs_migrate(w, RECS_STEP);
     if ((w->n_recs + 1) * 2 <= w->rec_mask + 1)
         return 0;
-    size_t count = (w->rec_mask + 1) * 2;
+    recs_migrate(w, SIZE_MAX); /* never, by the count above */
+    size_t count = (w->rec_mask + 1) * 4;
     struct walk_rec **n = calloc(count, sizeof *n);
     if (!n)
         return -1;
-    size_t old_count = w->rec_mask + 1;
-    struct walk_rec **old = w->recs;
+    w->old_recs = w->recs;
+    w->old_mask = w->rec_mask;
+    w->old_pos = 0;
     w->recs = n;
     w->rec_mask = count - 1;
-    for (size_t i = 0; i < old_count; i++) {
-        if (!old[i])
-            continue;
-        size_t j = rec_home(w, old[i]->h);
-        while (n[j])
-            j = (j + 1) & w->rec_mask;
-        n[j] = old[i];
-    }
-    free(old);
-    w->bytes += (count - old_count) * sizeof *n;
+    w->bytes += count * sizeof *n;
     return 0;
 }
 
@@ -145,6 +176,8 @@ static struct walk_rec *rec_add(struct kv_map_walk *w, uint64_t h, const char *k
                                 size_t entry_bytes)
 {
     size_t need = sizeof(struct walk_rec) + len + entry_bytes;
+    if ((w->n_recs + 1) * 2 > w->rec_mask + 1) /* and the side table's growth */
+        need += (w->rec_mask + 1) * 4 * sizeof *w->recs;
     if (w->bytes + need > w->max_bytes) {
         char why[160];
         snprintf(why, sizeof why,
@@ -164,12 +197,9 @@ static struct walk_rec *rec_add(struct kv_map_walk *w, uint64_t h, const char *k
     r->expiry = 0;
     r->klen = len;
     memcpy(r->key, key, len);
-    size_t i = rec_home(w, h);
-    while (w->recs[i])
-        i = (i + 1) & w->rec_mask;
-    w->recs[i] = r;
+    table_put(w->recs, w->rec_mask, r);
     w->n_recs++;
-    w->bytes += need;
+    w->bytes += sizeof(struct walk_rec) + len + entry_bytes;
     if (w->bytes > w->peak)
         w->peak = w->bytes;
     return r;
@@ -279,6 +309,10 @@ int kv_map_walk_step(struct kv_map_walk *w, size_t max_entries, kv_map_walk_fn f
         return 0;
     }
     if (w->phase == PHASE_KEPT) {
+        if (w->old_recs) { /* the side table's growth first, a bounded part a step */
+            recs_migrate(w, 16 * max_entries);
+            return 0;
+        }
         size_t n = 0;
         for (; w->kept_pos <= w->rec_mask && n < max_entries; w->kept_pos++) {
             struct walk_rec *r = w->recs[w->kept_pos];

@@ -299,4 +299,5 @@ void bgsave_stop(struct bgsave *b)
         storage_snapshot_abort(b->storage, &b->job);
     }
     finish_poll(b);
+    bgsave_walk_release(b);
 }

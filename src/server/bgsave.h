@@ -73,6 +73,8 @@ struct bgsave {
     enum bgsave_method method;
     size_t walk_max_bytes;
     struct bgsave_walk *walk;
+    void *walk_pool;      /* written chunks kept for the next ones (bgsave_walk.c) */
+    size_t walk_pooled;
     uint64_t walk_loop_ns;     /* the loop's time in the walk's slices */
     uint64_t walk_slices;      /* slices taken */
     uint64_t walk_max_slice_ns; /* the longest one */
@@ -87,9 +89,9 @@ void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgs
 int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, raft_term term);
 /* Whether a child or its commit is running. */
 bool bgsave_busy(const struct bgsave *b);
-/* Shutting down: kill a running child, reap it, delete its temp file and
- * close the handle; wait for a running commit job and end it. done is not
- * called. */
+/* Shutting down: kill a running child (or stop the walk), reap it, delete
+ * its temp file and close the handle; wait for a running commit job and end
+ * it; free the walk's chunk pool. done is not called. */
 void bgsave_stop(struct bgsave *b);
 
 /* Shared with bgsave_walk.c: the image is written and synced: commit it
@@ -100,6 +102,8 @@ void bgsave_write_failed(struct bgsave *b);
 /* The walk's start (bgsave_start with method BGSAVE_WALK) and stop. */
 int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, raft_term term);
 void bgsave_walk_stop(struct bgsave *b);
+/* The chunk pool goes (bgsave_stop). */
+void bgsave_walk_release(struct bgsave *b);
 /* kv leaves the replica (an installed snapshot replaced it, or FLUSHALL
  * detached it): a walk over it is abandoned now. */
 void bgsave_store_leaving(struct bgsave *b, struct kv_store *kv);
