@@ -37,6 +37,8 @@ enum bgsave_method { BGSAVE_FORK = 0, BGSAVE_WALK = 1 };
 /* The walk's defaults: the most bytes of pre-images it keeps
  * (--snapshot-walk-max-bytes) before it gives up (tried again later). */
 #define BGSAVE_WALK_MAX_BYTES_DEFAULT ((size_t)512 << 20)
+/* ... and the most time a turn of the loop gives it (--snapshot-walk-slice-ms). */
+#define BGSAVE_WALK_SLICE_MS_DEFAULT 2
 /* rc: 0 committed (or superseded by a newer snapshot: job.superseded),
  * BGSAVE_CHILD_FAILED (b->why says why; nothing changed), or a negative
  * STORAGE_ERR_* from the commit (fatal: the store has failed). */
@@ -72,6 +74,7 @@ struct bgsave {
      * (running with walk set: no child) and what the last one measured. */
     enum bgsave_method method;
     size_t walk_max_bytes;
+    uint64_t walk_slice_ns;
     struct bgsave_walk *walk;
     void *walk_pool;      /* written chunks kept for the next ones (bgsave_walk.c) */
     size_t walk_pooled;

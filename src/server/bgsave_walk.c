@@ -11,7 +11,8 @@
  * applied index, while the loop goes on applying.
  *
  * How. The loop encodes the image in slices from a uv_idle handle: each
- * turn of the loop takes at most BGSAVE_WALK_SLICE_NS of walking (a turn
+ * turn of the loop takes at most b->walk_slice_ns of walking
+ * (--snapshot-walk-slice-ms) (a turn
  * with nothing else to do takes another slice at once, so an idle member
  * writes at full speed and a busy one a slice per turn). Encoded bytes go
  * into 256 KiB chunks; full chunks are written to the temp file in order by
@@ -39,7 +40,6 @@
 #include "kv/snapshot_walk.h"
 #include "server/bgsave.h"
 
-#define BGSAVE_WALK_SLICE_NS 2000000ull /* a slice's time on the loop, at most about */
 #define BGSAVE_WALK_STEP 128            /* entries between clock checks */
 #define BGSAVE_WALK_CHUNK ((size_t)256 << 10)
 #define BGSAVE_WALK_QUEUE_BYTES ((size_t)2 << 20)
@@ -306,7 +306,7 @@ static void step(uv_idle_t *h)
     struct bgsave *b = w->b;
     uint64_t t0 = now_ns(), t = t0, c0 = thread_cpu_ns();
     int rc = 0;
-    while (t - t0 < BGSAVE_WALK_SLICE_NS && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
+    while (t - t0 < b->walk_slice_ns && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
         rc = kv_snapshot_walk_step(w->sw, BGSAVE_WALK_STEP);
         t = now_ns();
         if (rc != 0)

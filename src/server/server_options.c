@@ -145,8 +145,10 @@ void server_options_usage(FILE *f)
             "                             the interval since the last (default yes)\n"
             "  --snapshot-method fork|walk how a member writes its snapshots: a forked child\n"
             "                             (copy-on-write), or the event loop itself in slices\n"
-            "                             of at most 2 ms from a point-in-time walk of the map\n"
-            "                             (no fork; default fork)\n"
+            "                             from a point-in-time walk of the map (no fork;\n"
+            "                             default fork)\n"
+            "  --snapshot-walk-slice-ms MS a walk takes at most MS of each loop turn (default 2;\n"
+            "                             1-1000): more is a shorter walk, a slower turn\n"
             "  --snapshot-walk-max-bytes N a walk keeps the old values of keys written before\n"
             "                             it reached them; past N bytes of them it gives up\n"
             "                             and is tried again later (default 512 MiB)\n"
@@ -218,6 +220,7 @@ static void server_options_default(struct server_options *o)
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 1000000;
     o->snapshot_walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
+    o->snapshot_walk_slice_ms = BGSAVE_WALK_SLICE_MS_DEFAULT;
     o->snapshot_log_percent = 25;
     o->snapshot_log_min_bytes = 32u << 20;
     o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
@@ -534,6 +537,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = strcmp(v, "fork") != 0 && strcmp(v, "walk") != 0;
             if (!bad)
                 o->snapshot_walk = strcmp(v, "walk") == 0;
+        } else if (strcmp(a, "--snapshot-walk-slice-ms") == 0) {
+            bad = parse_u64(v, &u) != 0 || u == 0 || u > 1000;
+            if (!bad)
+                o->snapshot_walk_slice_ms = u;
         } else if (strcmp(a, "--snapshot-walk-max-bytes") == 0) {
             bad = parse_size(v, &size) != 0 || size < 4096;
             if (!bad)

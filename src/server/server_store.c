@@ -128,6 +128,7 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     bgsave_init(&s->bgsave, s->loop, s->storage, snapshot_done, s);
     s->bgsave.method = s->opt.snapshot_walk ? BGSAVE_WALK : BGSAVE_FORK;
     s->bgsave.walk_max_bytes = s->opt.snapshot_walk_max_bytes;
+    s->bgsave.walk_slice_ns = s->opt.snapshot_walk_slice_ms * 1000000ull;
     /* Test hook: make the next snapshot child fail with this errno. */
     const char *fail = getenv("RAFTKV_SNAPSHOT_FAIL_ERRNO");
     if (fail && *fail) {
