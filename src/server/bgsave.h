@@ -38,7 +38,7 @@ enum bgsave_method { BGSAVE_FORK = 0, BGSAVE_WALK = 1 };
  * (--snapshot-walk-max-bytes) before it gives up (tried again later). */
 #define BGSAVE_WALK_MAX_BYTES_DEFAULT ((size_t)512 << 20)
 /* ... and the most time a turn of the loop gives it (--snapshot-walk-slice-ms). */
-#define BGSAVE_WALK_SLICE_MS_DEFAULT 2
+#define BGSAVE_WALK_SLICE_MS_DEFAULT 8
 /* rc: 0 committed (or superseded by a newer snapshot: job.superseded),
  * BGSAVE_CHILD_FAILED (b->why says why; nothing changed), or a negative
  * STORAGE_ERR_* from the commit (fatal: the store has failed). */

@@ -147,7 +147,7 @@ void server_options_usage(FILE *f)
             "                             (copy-on-write), or the event loop itself in slices\n"
             "                             from a point-in-time walk of the map (no fork;\n"
             "                             default fork)\n"
-            "  --snapshot-walk-slice-ms MS a walk takes at most MS of each loop turn (default 2;\n"
+            "  --snapshot-walk-slice-ms MS a walk takes at most MS of each loop turn (default 8;\n"
             "                             1-1000): more is a shorter walk, a slower turn\n"
             "  --snapshot-walk-max-bytes N a walk keeps the old values of keys written before\n"
             "                             it reached them; past N bytes of them it gives up\n"
