@@ -108,7 +108,8 @@ done
 
 echo "== snapshots (each member's log)"
 for i in 1 2 3; do
-  grep 'event=snapshot_done' "$work/n$i.log" | sed -E 's/.*index=([0-9]+).* ms=([0-9.]+) fork_ms=([0-9.]+) commit_ms=([0-9.]+)( commit_loop_ms=([0-9.]+))? disk_bytes=([0-9]+).*/index \1: \2 ms, fork \3 ms, commit \4 ms (on the loop \6 ms), disk \7 bytes/' | sed "s/^/  n$i /"
+  grep 'event=snapshot_done' "$work/n$i.log" | sed -E -e 's/.*index=([0-9]+).* ms=([0-9.]+) fork_ms=([0-9.]+) commit_ms=([0-9.]+)( commit_loop_ms=([0-9.]+))? disk_bytes=([0-9]+).*/index \1: \2 ms, fork \3 ms, commit \4 ms (on the loop \6 ms), disk \7 bytes/' \
+    -e 's/.*index=([0-9]+).* ms=([0-9.]+) method=walk loop_ms=([0-9.]+) loop_cpu_ms=([0-9.]+) slices=([0-9]+) max_slice_ms=[0-9.]+ max_slice_cpu_ms=([0-9.]+) kept_peak_bytes=[0-9]+ kept_keys=([0-9]+) commit_ms=([0-9.]+).* disk_bytes=([0-9]+).*/index \1: \2 ms, walk on the loop \3 ms (CPU \4 ms) in \5 slices (longest CPU \6 ms), kept \7 keys, commit \8 ms, disk \9 bytes/' | sed "s/^/  n$i /"
 done
 echo "== slow event-loop turns (CPU past --slow-loop-ms; the longest three per member)"
 for i in 1 2 3; do

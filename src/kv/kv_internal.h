@@ -53,6 +53,14 @@ int kv_store_del(struct kv_store *s, const char *key, size_t len);
 /* The bucket of kv_store.deleted a key falls in. */
 size_t kv_delete_bucket(const char *key, size_t len);
 
+/* A snapshot stream in pieces (snapshot.c): the header with the store's
+ * metadata as it is now and a record count, into w (discarded on
+ * failure); then one record per entry (deadline apart). 0 or -1. */
+struct snap_writer;
+int kv_snapshot_header(const struct kv_store *s, uint64_t index, uint64_t term, unsigned flags,
+                       uint64_t records, struct snap_writer *w, kv_sink_fn sink, void *ctx);
+int kv_snapshot_entry(struct snap_writer *w, const struct kv_map_entry *e, int64_t expiry_ms);
+
 /* ---- what the operations share (store.c) ---- */
 
 /* The key's entry if it is there and not expired at now_ms. */

@@ -4,6 +4,8 @@
  * incremental migration that grows, shrinks and re-keys the table. */
 #include "kv/map.h"
 
+#include "kv/map_walk.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -200,6 +202,34 @@ static void entry_free(struct kv_map *m, struct kv_map_entry *e)
     free(e);
 }
 
+size_t kv_map_entry_size(const struct kv_map_entry *e)
+{
+    return entry_size(kv_entry_key_len(e), kv_entry_value_len(e));
+}
+
+/* A walk is under way (map_walk.h): before key (hash h) changes from old
+ * (NULL: absent), the walk may keep old as its pre-image; then old leaves
+ * the map's deadlines and byte count but is not freed. Whether it did. */
+static bool walk_keeps(struct kv_map *m, uint64_t h, const char *key, size_t len,
+                       struct kv_map_entry *old)
+{
+    if (!kv_map_walk_note(m->walk, m, h, key, len, old, old ? kv_map_expiry(m, old) : 0) || !old)
+        return false;
+    if (old->flags & KV_ENTRY_EXPIRES)
+        kv_expires_del(&m->expires, old);
+    m->bytes -= entry_size(kv_entry_key_len(old), kv_entry_value_len(old));
+    return true;
+}
+
+/* Drop e (key, hash h; out of the slots already): freed, or kept by a
+ * walk. */
+static void entry_drop(struct kv_map *m, struct kv_map_entry *e, uint64_t h, const char *key,
+                       size_t len)
+{
+    if (!(__builtin_expect(m->walk != NULL, 0) && walk_keeps(m, h, key, len, e)))
+        entry_free(m, e);
+}
+
 /* A new slot array of count (a power of two) slots, and the permutation's
  * shift for its size: half its bits, rounded up. */
 static uint64_t *slots_new(struct kv_map *m, size_t count)
@@ -304,8 +334,48 @@ static void release_entries(struct kv_map *m, bool zero_slots)
     }
 }
 
+/* A walk is under way over m (map_walk.h): it takes the whole table as it
+ * stands and m becomes an empty map with the same hash key, O(1). False
+ * when out of memory (the walk is abandoned; m is cleared as usual). */
+static bool clear_for_walk(struct kv_map *m)
+{
+    struct kv_map *frozen = malloc(sizeof *frozen);
+    if (!frozen) {
+        kv_map_walk_detach(m, "out of memory");
+        return false;
+    }
+    *frozen = *m;
+    uint64_t *small = slots_new(m, MAP_MIN_SLOTS);
+    if (!small) {
+        m->perm_shift = frozen->perm_shift;
+        free(frozen);
+        kv_map_walk_detach(m, "out of memory");
+        return false;
+    }
+    struct kv_map_walk *w = m->walk;
+    frozen->walk = NULL;
+    m->walk = NULL;
+    m->slots = small;
+    m->mask = MAP_MIN_SLOTS - 1;
+    m->size = 0;
+    m->bytes = 0;
+    m->expires = (struct kv_expires){0};
+    m->old = NULL;
+    m->old_mask = m->old_size = m->old_start = m->old_done = 0;
+    m->warm = MAP_MIN_SLOTS;
+    if (m->rekey_pending) {
+        m->k0 = m->next_k0;
+        m->k1 = m->next_k1;
+        m->rekey_pending = false;
+    }
+    kv_map_walk_adopt(w, frozen);
+    return true;
+}
+
 void kv_map_clear(struct kv_map *m)
 {
+    if (__builtin_expect(m->walk != NULL, 0) && clear_for_walk(m))
+        return;
     /* The table goes back to its least size at once: a new small one
      * instead of zeroing the old (which, while a snapshot child shares its
      * pages, would copy every one of them). */
@@ -322,6 +392,8 @@ void kv_map_clear(struct kv_map *m)
 
 void kv_map_free(struct kv_map *m)
 {
+    if (m->walk)
+        kv_map_walk_detach(m, "the map was freed");
     if (!m->slots)
         return;
     release_entries(m, false);
@@ -342,6 +414,8 @@ int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e)
 
 int kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_ms)
 {
+    if (__builtin_expect(m->walk != NULL, 0))
+        kv_map_walk_note_inplace(m->walk, m, entry_hash(m, e), e, kv_map_expiry(m, e));
     if (expiry_ms == 0) {
         if (e->flags & KV_ENTRY_EXPIRES)
             kv_expires_del(&m->expires, e);
@@ -560,7 +634,7 @@ static bool map_due(const struct kv_map *m)
     if (m->rekey_pending)
         return true;
     return !kv_map_child_running() &&
-           (m->size > (m->mask + 1) / 10 * 7 || MAP_SPARSE(m));
+           (m->size > (m->mask + 1) / 10 * 7 || (MAP_SPARSE(m) && !m->walk));
 }
 
 /* Start what map_due says (a failed allocation: later). Only where no
@@ -571,7 +645,7 @@ static void start_due(struct kv_map *m)
         start_rekey(m);
     } else if (m->size > (m->mask + 1) / 10 * 7) {
         (void)start(m, (m->mask + 1) * 2, m->k0, m->k1);
-    } else if (MAP_SPARSE(m)) {
+    } else if (MAP_SPARSE(m) && !m->walk) {
         (void)start(m, shrunk_size(m), m->k0, m->k1);
     }
 }
@@ -648,6 +722,8 @@ void kv_map_set_key(struct kv_map *m, const uint8_t key[KV_MAP_KEY_BYTES])
                                            : m->k0 == k0 && m->k1 == k1))
         return;
     m->shared_key = true;
+    if (m->walk) /* its buckets would change meaning (map_walk.h) */
+        kv_map_walk_detach(m, "the map's hash key changed");
     if (m->size == 0) {
         /* Nothing placed under the old key: the new one at once. */
         m->k0 = k0;
@@ -741,7 +817,7 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
         return NULL;
     if (__builtin_expect(m->rekey_pending && !m->old, 0))
         start_rekey(m);
-    uint64_t h = map_hash(m, key, len);
+    uint64_t h = map_hash(m, key, len), h0 = h;
     uint64_t *slot;
     if (__builtin_expect(m->old != NULL, 0)) {
         slot = migrating_slot(m, key, len, &h);
@@ -764,10 +840,13 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     memcpy(e->data + n, key, len);
     if (value_len)
         memcpy(e->data + n + len, value, value_len);
-    if (*slot)
-        entry_free(m, slot_entry(m, *slot));
-    else
+    if (*slot) {
+        entry_drop(m, slot_entry(m, *slot), h0, key, len);
+    } else {
+        if (__builtin_expect(m->walk != NULL, 0))
+            (void)walk_keeps(m, h0, key, len, NULL);
         m->size++;
+    }
     m->bytes += size;
     if ((uintptr_t)e & ~m->ptr_mask)
         kv_map_drop_tags(m);
@@ -799,7 +878,7 @@ static int del_migrating(struct kv_map *m, const char *key, size_t len, uint64_t
     op_step(m);
     size_t i = map_find(m, key, len, h);
     if (m->slots[i]) {
-        entry_free(m, slot_entry(m, m->slots[i]));
+        entry_drop(m, slot_entry(m, m->slots[i]), h, key, len);
         m->size--;
         shift_out(m, m->slots, m->mask, m->perm_shift, m->k0, m->k1, i);
         return 1;
@@ -807,7 +886,7 @@ static int del_migrating(struct kv_map *m, const char *key, size_t len, uint64_t
     uint64_t *o = m->old ? old_find(m, key, len, old_hash(m, key, len, h)) : NULL;
     if (!o)
         return 0;
-    entry_free(m, slot_entry(m, *o));
+    entry_drop(m, slot_entry(m, *o), h, key, len);
     m->size--;
     /* The run after the hole ends before the moved stretch (empty, and
      * begun at an empty slot): the shift never carries an entry into it. */
@@ -829,12 +908,12 @@ int kv_map_del(struct kv_map *m, const char *key, size_t len)
     size_t i = map_find(m, key, len, h);
     if (!m->slots[i])
         return 0;
-    entry_free(m, slot_entry(m, m->slots[i]));
+    entry_drop(m, slot_entry(m, m->slots[i]), h, key, len);
     m->size--;
     shift_out(m, m->slots, m->mask, m->perm_shift, m->k0, m->k1, i);
     /* Mass deletion: the table shrinks, a step at a time (not while a
-     * snapshot child shares its pages). */
-    if (__builtin_expect(MAP_SPARSE(m), 0) && !kv_map_child_running())
+     * snapshot child shares its pages, nor while a walk runs: map_walk.h). */
+    if (__builtin_expect(MAP_SPARSE(m), 0) && !kv_map_child_running() && !m->walk)
         (void)start(m, shrunk_size(m), m->k0, m->k1);
     return 1;
 }
@@ -1001,6 +1080,22 @@ uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entri
     else
         tag = key_tag(m->k0, m->k1);
     return tag << CURSOR_POS_BITS | pos;
+}
+
+uint64_t kv_map_key_hash(const struct kv_map *m, const char *key, size_t len)
+{
+    return map_hash(m, key, len);
+}
+
+/* The buckets a walk from cursor 0 has visited are those before the
+ * cursor's position in reverse-binary order, counted in the walk's table
+ * size (the smaller one while migrating, as kv_map_scan); after the table
+ * doubled, a position of the smaller size counts the same buckets (their
+ * expansions), so the comparison holds across growth. */
+bool kv_map_walk_passed(const struct kv_map *m, uint64_t cursor, uint64_t h)
+{
+    size_t mask = m->old && m->old_mask < m->mask ? m->old_mask : m->mask;
+    return reverse_bits(h & mask) < reverse_bits(cursor & CURSOR_POS & mask);
 }
 
 static uint64_t mix64(uint64_t x)

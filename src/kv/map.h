@@ -108,6 +108,13 @@
  * 734,000 entries moved meanwhile); overwrites cost the same either way
  * (27,400 faults: the entries' own pages).
  *
+ * Snapshot walks. With --snapshot-method walk no child shares the pages:
+ * the event loop walks the map itself (map_walk.h) along SCAN's cursor, and
+ * while a walk runs, puts, deletes and deadline changes first hand it the
+ * key's entry as it was (a pre-image) if it has not passed the key; no
+ * shrink starts (its smaller table would revisit buckets) and a re-key
+ * abandons the walk; growth goes on as usual.
+ *
  * While migrating, a lookup reads the new table, then the old one (under
  * the old key, hashing the key again while re-keying); a new key goes
  * into the new table, a key still in the old one is replaced in place, a
@@ -290,6 +297,9 @@ struct kv_map {
     size_t warm;       /* slots of the new table the loop's steps have touched */
     size_t moved;      /* entries moved by migrations so far (tests count them) */
     size_t migrations; /* migrations started so far (tests count them) */
+    /* A point-in-time walk under way over this map (map_walk.h), or NULL:
+     * changes first tell it, and no shrink starts meanwhile. */
+    struct kv_map_walk *walk;
 };
 
 /* Entries a put or delete moves while the map migrates (at most), visiting
@@ -367,6 +377,15 @@ bool kv_map_child_running(void);
 /* Entries in slot order (both tables while growing): start with *pos = 0;
  * NULL at the end. The map must not change in between. */
 const struct kv_map_entry *kv_map_next(const struct kv_map *m, size_t *pos);
+
+/* For map_walk.c: the bytes an entry takes (its allocation's size asked
+ * for); key's hash in m (what kv_map_walk_passed takes); whether a SCAN
+ * walk from cursor 0 that has reached cursor has visited the bucket of a
+ * key of hash h (the map neither shrank nor was re-keyed since: map_walk.h
+ * says why it holds). */
+size_t kv_map_entry_size(const struct kv_map_entry *e);
+uint64_t kv_map_key_hash(const struct kv_map *m, const char *key, size_t len);
+bool kv_map_walk_passed(const struct kv_map *m, uint64_t cursor, uint64_t h);
 
 /* Hash under the cluster's key from now on (the same key on every
  * member). Entries already there move to a table under the new key a

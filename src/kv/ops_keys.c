@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kv/map_walk.h"
 #include "kv/ops.h"
 #include "storage/le.h"
 
@@ -209,6 +210,9 @@ static int flush_detach(struct kv_store *s, uint64_t v)
     struct kv_store *old = kv_store_new();
     if (!old)
         return -1;
+    /* A snapshot walk over the map (map_walk.h) cannot follow it into a
+     * store freed off the loop: it is abandoned, and tried again later. */
+    kv_map_walk_detach(&s->map, "FLUSHALL detached the map");
     struct kv_map fresh = old->map;
     old->map = s->map;
     s->map = fresh;

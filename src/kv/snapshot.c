@@ -42,6 +42,34 @@ int kv_snapshot_write(const struct kv_store *s, uint64_t index, uint64_t term, k
 int kv_snapshot_write_flags(const struct kv_store *s, uint64_t index, uint64_t term, unsigned flags,
                             kv_sink_fn sink, void *ctx)
 {
+    struct snap_writer w;
+    if (kv_snapshot_header(s, index, term, flags, s->map.size, &w, sink, ctx) != 0)
+        return -1;
+    size_t pos = 0;
+    for (const struct kv_map_entry *e; (e = kv_map_next(&s->map, &pos));) {
+        if (kv_snapshot_entry(&w, e, kv_map_expiry(&s->map, e)) != 0) {
+            snap_writer_discard(&w);
+            return -1;
+        }
+    }
+    return snap_writer_end(&w);
+}
+
+int kv_snapshot_entry(struct snap_writer *w, const struct kv_map_entry *e, int64_t expiry_ms)
+{
+    struct snap_record rec = {.type = e->type,
+                              .key = (const uint8_t *)kv_entry_key(e),
+                              .key_len = kv_entry_key_len(e),
+                              .value = (const uint8_t *)kv_entry_value(e),
+                              .value_len = kv_entry_value_len(e),
+                              .expiry_ms = (uint64_t)expiry_ms,
+                              .version = e->version};
+    return snap_writer_add(w, &rec);
+}
+
+int kv_snapshot_header(const struct kv_store *s, uint64_t index, uint64_t term, unsigned flags,
+                       uint64_t records, struct snap_writer *w, kv_sink_fn sink, void *ctx)
+{
     const struct kv_map *m = &s->map;
     uint8_t version[8], time[8];
     static _Thread_local uint8_t deleted[10 * KV_DELETE_BUCKETS];
@@ -76,26 +104,11 @@ int kv_snapshot_write_flags(const struct kv_store *s, uint64_t index, uint64_t t
     if (n_deleted)
         meta[n_meta++] = (struct snap_meta){
             .name = META_DELETED, .value = deleted, .len = (uint32_t)(10 * n_deleted)};
-    struct snap_writer w;
-    if (snap_writer_begin(&w, sink, ctx, index, term, m->size, meta, n_meta) != 0) {
-        snap_writer_discard(&w);
+    if (snap_writer_begin(w, sink, ctx, index, term, records, meta, n_meta) != 0) {
+        snap_writer_discard(w);
         return -1;
     }
-    size_t pos = 0;
-    for (const struct kv_map_entry *e; (e = kv_map_next(m, &pos));) {
-        struct snap_record rec = {.type = e->type,
-                                  .key = (const uint8_t *)kv_entry_key(e),
-                                  .key_len = kv_entry_key_len(e),
-                                  .value = (const uint8_t *)kv_entry_value(e),
-                                  .value_len = kv_entry_value_len(e),
-                                  .expiry_ms = (uint64_t)kv_map_expiry(m, e),
-                                  .version = e->version};
-        if (snap_writer_add(&w, &rec) != 0) {
-            snap_writer_discard(&w);
-            return -1;
-        }
-    }
-    return snap_writer_end(&w);
+    return 0;
 }
 
 int kv_snapshot(const struct kv_store *s, uint64_t index, uint64_t term, uint8_t **data,

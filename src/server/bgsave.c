@@ -44,6 +44,8 @@ void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgs
     b->ctx = ctx;
     b->fd = -1;
     b->job.fd = -1;
+    b->walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
+    b->walk_slice_ns = BGSAVE_WALK_SLICE_MS_DEFAULT * 1000000ull;
 }
 
 /* Close every descriptor but keep_a and keep_b (stdin/out/err stay). */
@@ -168,26 +170,9 @@ static void on_readable(uv_poll_t *p, int status, int events)
         w = waitpid(b->pid, &st, 0);
     while (w < 0 && errno == EINTR);
     kv_map_snapshot_child(false);
-    b->running = false;
-    b->write_ns = now_ns() - b->start_ns;
-    b->commit_ns = b->commit_loop_ns = 0;
-    int rc;
     if (n == (ssize_t)sizeof res && res.rc == 0 && w == b->pid && WIFEXITED(st) &&
         WEXITSTATUS(st) == 0) {
-        uint64_t t0 = now_ns();
-        rc = storage_snapshot_commit_begin(b->storage, &b->job, &b->commit);
-        b->commit_loop_ns = now_ns() - t0;
-        if (rc == STORAGE_COMMIT_STARTED) {
-            b->commit_work.data = b;
-            if (uv_queue_work(b->loop, &b->commit_work, commit_run, commit_done) == 0) {
-                b->committing = true;
-                return;
-            }
-            storage_commit_job_run(&b->commit); /* no thread to run it on */
-            rc = storage_snapshot_commit_end(b->storage, &b->commit);
-            b->commit_ns = b->commit.ns;
-        }
-        commit_finish(b, rc);
+        bgsave_written(b);
         return;
     }
     if (w == b->pid && WIFSIGNALED(st))
@@ -197,6 +182,35 @@ static void on_readable(uv_poll_t *p, int status, int events)
         snprintf(b->why, sizeof b->why, "writing the snapshot failed: %s", strerror(res.err));
     else
         snprintf(b->why, sizeof b->why, "the snapshot process ended without a result");
+    bgsave_write_failed(b);
+}
+
+void bgsave_written(struct bgsave *b)
+{
+    b->running = false;
+    b->write_ns = now_ns() - b->start_ns;
+    b->commit_ns = b->commit_loop_ns = 0;
+    uint64_t t0 = now_ns();
+    int rc = storage_snapshot_commit_begin(b->storage, &b->job, &b->commit);
+    b->commit_loop_ns = now_ns() - t0;
+    if (rc == STORAGE_COMMIT_STARTED) {
+        b->commit_work.data = b;
+        if (uv_queue_work(b->loop, &b->commit_work, commit_run, commit_done) == 0) {
+            b->committing = true;
+            return;
+        }
+        storage_commit_job_run(&b->commit); /* no thread to run it on */
+        rc = storage_snapshot_commit_end(b->storage, &b->commit);
+        b->commit_ns = b->commit.ns;
+    }
+    commit_finish(b, rc);
+}
+
+void bgsave_write_failed(struct bgsave *b)
+{
+    b->running = false;
+    b->write_ns = now_ns() - b->start_ns;
+    b->commit_ns = b->commit_loop_ns = 0;
     storage_snapshot_abort(b->storage, &b->job);
     b->done(b, BGSAVE_CHILD_FAILED);
 }
@@ -208,6 +222,8 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
         snprintf(b->why, sizeof b->why, "a snapshot is already being written");
         return -1;
     }
+    if (b->method == BGSAVE_WALK) /* the loop writes it: bgsave_walk.c */
+        return bgsave_walk_start(b, (struct kv_store *)kv, index, term);
     if (storage_snapshot_begin(b->storage, index, term, &b->job) != STORAGE_OK) {
         snprintf(b->why, sizeof b->why, "%s", storage_error(b->storage));
         return -1;
@@ -273,7 +289,9 @@ void bgsave_stop(struct bgsave *b)
         b->committing = false;
         storage_snapshot_commit_wait(b->storage);
     }
-    if (b->running) {
+    if (b->running && b->walk) {
+        bgsave_walk_stop(b);
+    } else if (b->running) {
         kill(b->pid, SIGKILL);
         while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
             ;
@@ -282,4 +300,5 @@ void bgsave_stop(struct bgsave *b)
         storage_snapshot_abort(b->storage, &b->job);
     }
     finish_poll(b);
+    bgsave_walk_release(b);
 }

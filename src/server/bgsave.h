@@ -29,6 +29,16 @@
 #include "storage/storage.h"
 
 struct bgsave;
+struct bgsave_walk;
+/* How a snapshot is written (--snapshot-method): by a forked child (the
+ * comment above), or by the event loop itself in bounded slices from a
+ * point-in-time walk of the map (bgsave_walk.c, src/kv/map_walk.h). */
+enum bgsave_method { BGSAVE_FORK = 0, BGSAVE_WALK = 1 };
+/* The walk's defaults: the most bytes of pre-images it keeps
+ * (--snapshot-walk-max-bytes) before it gives up (tried again later). */
+#define BGSAVE_WALK_MAX_BYTES_DEFAULT ((size_t)512 << 20)
+/* ... and the most time a turn of the loop gives it (--snapshot-walk-slice-ms). */
+#define BGSAVE_WALK_SLICE_MS_DEFAULT 8
 /* rc: 0 committed (or superseded by a newer snapshot: job.superseded),
  * BGSAVE_CHILD_FAILED (b->why says why; nothing changed), or a negative
  * STORAGE_ERR_* from the commit (fatal: the store has failed). */
@@ -60,6 +70,19 @@ struct bgsave {
     /* Test hook: the next child fails with this errno instead of writing
      * (then it is cleared). */
     int fail_errno;
+    /* --snapshot-method and, for walk, its limit; the walk under way
+     * (running with walk set: no child) and what the last one measured. */
+    enum bgsave_method method;
+    size_t walk_max_bytes;
+    uint64_t walk_slice_ns;
+    struct bgsave_walk *walk;
+    void *walk_pool;      /* written chunks kept for the next ones (bgsave_walk.c) */
+    size_t walk_pooled;
+    uint64_t walk_loop_ns;     /* the loop's time in the walk's slices */
+    uint64_t walk_slices;      /* slices taken */
+    uint64_t walk_max_slice_ns; /* the longest one */
+    uint64_t walk_loop_cpu_ns, walk_max_slice_cpu_ns; /* the same in the loop thread's CPU time */
+    size_t walk_kept_peak, walk_kept_keys; /* pre-images kept (bytes at most, keys) */
 };
 
 void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgsave_done_fn done,
@@ -69,9 +92,23 @@ void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgs
 int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, raft_term term);
 /* Whether a child or its commit is running. */
 bool bgsave_busy(const struct bgsave *b);
-/* Shutting down: kill a running child, reap it, delete its temp file and
- * close the handle; wait for a running commit job and end it. done is not
- * called. */
+/* Shutting down: kill a running child (or stop the walk), reap it, delete
+ * its temp file and close the handle; wait for a running commit job and end
+ * it; free the walk's chunk pool. done is not called. */
 void bgsave_stop(struct bgsave *b);
+
+/* Shared with bgsave_walk.c: the image is written and synced: commit it
+ * (off the loop) and report; or it failed (b->why): delete the temp file
+ * and report BGSAVE_CHILD_FAILED. */
+void bgsave_written(struct bgsave *b);
+void bgsave_write_failed(struct bgsave *b);
+/* The walk's start (bgsave_start with method BGSAVE_WALK) and stop. */
+int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, raft_term term);
+void bgsave_walk_stop(struct bgsave *b);
+/* The chunk pool goes (bgsave_stop). */
+void bgsave_walk_release(struct bgsave *b);
+/* kv leaves the replica (an installed snapshot replaced it, or FLUSHALL
+ * detached it): a walk over it is abandoned now. */
+void bgsave_store_leaving(struct bgsave *b, struct kv_store *kv);
 
 #endif

@@ -90,6 +90,9 @@ struct server_options {
     uint64_t snapshot_log_percent; /* ... or log bytes, % of the map's (0: off) */
     size_t snapshot_log_min_bytes; /* ... but never fewer log bytes than this */
     bool snapshot_no_stagger;  /* --snapshot-stagger no: every member snapshots when due */
+    bool snapshot_walk;        /* --snapshot-method walk (bgsave_walk.c) instead of fork */
+    size_t snapshot_walk_max_bytes; /* --snapshot-walk-max-bytes */
+    uint64_t snapshot_walk_slice_ms; /* --snapshot-walk-slice-ms */
     uint64_t apply_batch;      /* committed entries applied per loop turn at most */
     uint64_t apply_batch_snapshot; /* ... while a snapshot child runs (copy-on-write) */
     uint64_t apply_cpu_ms;     /* --apply-cpu-ms: thread CPU time applying per loop turn at most */

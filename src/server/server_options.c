@@ -144,6 +144,15 @@ void server_options_usage(FILE *f)
             "  --snapshot-stagger yes|no  members start their periodic snapshots in turn, one\n"
             "                             window of the log each, deferring one by less than\n"
             "                             the interval since the last (default yes)\n"
+            "  --snapshot-method fork|walk how a member writes its snapshots: a forked child\n"
+            "                             (copy-on-write), or the event loop itself in slices\n"
+            "                             from a point-in-time walk of the map (no fork;\n"
+            "                             default fork)\n"
+            "  --snapshot-walk-slice-ms MS a walk takes at most MS of each loop turn (default 8;\n"
+            "                             1-1000): more is a shorter walk, a slower turn\n"
+            "  --snapshot-walk-max-bytes N a walk keeps the old values of keys written before\n"
+            "                             it reached them; past N bytes of them it gives up\n"
+            "                             and is tried again later (default 512 MiB)\n"
             "  --snapshot-send-mbps N     a leader sends each snapshot to a member at most N MB/s\n"
             "                             (default 160; 0: as fast as the link and the receiver go)\n"
             "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
@@ -211,6 +220,8 @@ static void server_options_default(struct server_options *o)
     o->request_timeout_ms = 2000;
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 1000000;
+    o->snapshot_walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
+    o->snapshot_walk_slice_ms = BGSAVE_WALK_SLICE_MS_DEFAULT;
     o->snapshot_log_percent = 25;
     o->snapshot_log_min_bytes = 32u << 20;
     o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
@@ -523,6 +534,18 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || u > 100000;
             if (!bad)
                 o->snapshot_send_mbps = u;
+        } else if (strcmp(a, "--snapshot-method") == 0) {
+            bad = strcmp(v, "fork") != 0 && strcmp(v, "walk") != 0;
+            if (!bad)
+                o->snapshot_walk = strcmp(v, "walk") == 0;
+        } else if (strcmp(a, "--snapshot-walk-slice-ms") == 0) {
+            bad = parse_u64(v, &u) != 0 || u == 0 || u > 1000;
+            if (!bad)
+                o->snapshot_walk_slice_ms = u;
+        } else if (strcmp(a, "--snapshot-walk-max-bytes") == 0) {
+            bad = parse_size(v, &size) != 0 || size < 4096;
+            if (!bad)
+                o->snapshot_walk_max_bytes = size;
         } else if (strcmp(a, "--snapshot-stagger") == 0) {
             bad = strcmp(v, "yes") != 0 && strcmp(v, "no") != 0;
             o->snapshot_no_stagger = strcmp(v, "no") == 0;

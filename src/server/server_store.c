@@ -49,6 +49,17 @@ static void snapshot_done(struct bgsave *b, int rc)
     if (rc == 0 && b->job.superseded) {
         server_log(SLOG_INFO, "snapshot_superseded", "index=%llu ms=%.1f",
                    (unsigned long long)b->job.index, ms);
+    } else if (rc == 0 && b->method == BGSAVE_WALK) {
+        server_log(SLOG_INFO, "snapshot_done",
+                   "index=%llu term=%llu ms=%.1f method=walk loop_ms=%.1f loop_cpu_ms=%.1f "
+                   "slices=%llu max_slice_ms=%.2f max_slice_cpu_ms=%.2f kept_peak_bytes=%zu "
+                   "kept_keys=%zu commit_ms=%.2f commit_loop_ms=%.3f disk_bytes=%llu",
+                   (unsigned long long)b->job.index, (unsigned long long)b->job.term, ms,
+                   (double)b->walk_loop_ns / 1e6, (double)b->walk_loop_cpu_ns / 1e6,
+                   (unsigned long long)b->walk_slices, (double)b->walk_max_slice_ns / 1e6,
+                   (double)b->walk_max_slice_cpu_ns / 1e6, b->walk_kept_peak, b->walk_kept_keys,
+                   (double)b->commit_ns / 1e6, (double)b->commit_loop_ns / 1e6,
+                   (unsigned long long)b->file_bytes);
     } else if (rc == 0) {
         server_log(SLOG_INFO, "snapshot_done",
                    "index=%llu term=%llu ms=%.1f fork_ms=%.2f commit_ms=%.2f commit_loop_ms=%.3f "
@@ -83,6 +94,11 @@ int server_store_snapshot_start(void *ctx, raft_index index, raft_term term)
                    (unsigned long long)index, s->bgsave.why, REPLICA_SNAPSHOT_RETRY_MS);
         return -1;
     }
+    if (s->bgsave.method == BGSAVE_WALK) {
+        server_log(SLOG_INFO, "snapshot_started", "index=%llu term=%llu method=walk",
+                   (unsigned long long)index, (unsigned long long)term);
+        return 0;
+    }
     server_log(SLOG_INFO, "snapshot_started", "index=%llu term=%llu pid=%d fork_ms=%.2f fork_cpu_ms=%.2f",
                (unsigned long long)index, (unsigned long long)term, (int)s->bgsave.pid,
                (double)s->bgsave.fork_ns / 1e6, (double)s->bgsave.fork_cpu_ns / 1e6);
@@ -110,6 +126,9 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     storage_replica_log_store(s->storage, &s->log_store);
     s->bg_sync = (struct storage_replica_sync){.storage = s->storage, .queue = sync_queue, .ctx = s};
     bgsave_init(&s->bgsave, s->loop, s->storage, snapshot_done, s);
+    s->bgsave.method = s->opt.snapshot_walk ? BGSAVE_WALK : BGSAVE_FORK;
+    s->bgsave.walk_max_bytes = s->opt.snapshot_walk_max_bytes;
+    s->bgsave.walk_slice_ns = s->opt.snapshot_walk_slice_ms * 1000000ull;
     /* Test hook: make the next snapshot child fail with this errno. */
     const char *fail = getenv("RAFTKV_SNAPSHOT_FAIL_ERRNO");
     if (fail && *fail) {

@@ -1,0 +1,412 @@
+/* bgsave_walk.c - snapshots written by the event loop itself, without a
+ * fork (--snapshot-method walk; bgsave.h has the fork).
+ *
+ * Why. On a paravirtualised VM every copy-on-write fault the parent takes
+ * after fork() exits to the hypervisor (50-300 us each, measured), and
+ * applying writes touches pages all over the heap: for tens of seconds
+ * after each fork the member applied a thirtieth of its usual rate. The
+ * walk costs no fault: the map keeps what the snapshot needs instead
+ * (src/kv/map_walk.h: pre-images of the keys changed before the walk
+ * reached them), so the image is the map as it was at the start, the
+ * applied index, while the loop goes on applying.
+ *
+ * How. The loop encodes the image in slices from a uv_idle handle: each
+ * turn of the loop takes at most b->walk_slice_ns of walking
+ * (--snapshot-walk-slice-ms) (a turn
+ * with nothing else to do takes another slice at once, so an idle member
+ * writes at full speed and a busy one a slice per turn). Encoded bytes go
+ * into 256 KiB chunks; full chunks are written to the temp file in order by
+ * libuv's thread pool, one write at a time (the job's writes fdatasync
+ * every 4 MiB: never on the loop); while BGSAVE_WALK_QUEUE_BYTES wait,
+ * the walk pauses until a write ends. Written chunks go back to a pool
+ * that outlives the walk (struct bgsave: at most 2.5 MiB): a fresh chunk's
+ * pages fault in as they are first written, and on this VM a fault costs
+ * 50-300 us, which made the slices that crossed into a new chunk the
+ * longest (up to 49 ms of CPU at 1M keys). After the last chunk the fdatasync
+ * runs on the pool too, then the commit exactly as the fork's (bgsave.c:
+ * rename, directory fsync, deletions on the pool). No thread reads the map:
+ * only the loop walks it, so nothing is locked. A walk that fails (its
+ * pre-images past --snapshot-walk-max-bytes, the map replaced or re-keyed,
+ * a write error) loses only its temp file, as a failed child does, and the
+ * replica tries again later. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv/snapshot_walk.h"
+#include "server/bgsave.h"
+
+#define BGSAVE_WALK_STEP 128            /* entries between clock checks */
+#define BGSAVE_WALK_CHUNK ((size_t)256 << 10)
+#define BGSAVE_WALK_QUEUE_BYTES ((size_t)2 << 20)
+
+struct chunk {
+    struct chunk *next; /* in the queue, or in the pool (b->walk_pool) */
+    size_t len;
+    uint8_t data[];
+};
+
+/* One write of a chunk (or, chunk NULL, the final fdatasync) on the pool.
+ * Its own allocation: a stop orphans it (w NULL) and its callback frees
+ * it. */
+struct io_req {
+    uv_work_t work;
+    struct bgsave_walk *w;
+    struct storage_snapshot_job *job;
+    struct chunk *chunk;
+    int fail_errno; /* test hook (bgsave.fail_errno): this write fails so */
+    int rc;
+    atomic_bool ran; /* the thread part is over */
+};
+
+struct bgsave_walk {
+    struct bgsave *b;
+    struct kv_snapshot_walk *sw;
+    uv_idle_t *idle; /* malloc'd, freed when closed */
+    bool idling;
+    struct chunk *head, *tail; /* full chunks waiting for the writer, in order */
+    struct chunk *cur;         /* being filled */
+    size_t queued;             /* bytes in head..tail */
+    struct io_req *io;         /* the write or sync on the pool, if any */
+    bool encoded;              /* the trailer is in the chunks */
+    bool failed;
+    int fail_errno; /* the first write fails with it (bgsave.fail_errno) */
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct chunk *chunk_get(struct bgsave *b)
+{
+    struct chunk *c = b->walk_pool;
+    if (c) {
+        b->walk_pool = c->next;
+        b->walk_pooled--;
+        return c;
+    }
+    return malloc(sizeof *c + BGSAVE_WALK_CHUNK);
+}
+
+/* Back to the pool; past the queue's worth and two, freed. */
+static void chunk_put(struct bgsave *b, struct chunk *c)
+{
+    if (!c)
+        return;
+    if (b->walk_pooled >= BGSAVE_WALK_QUEUE_BYTES / BGSAVE_WALK_CHUNK + 2) {
+        free(c);
+        return;
+    }
+    c->next = b->walk_pool;
+    b->walk_pool = c;
+    b->walk_pooled++;
+}
+
+static void chunk_push(struct bgsave_walk *w)
+{
+    struct chunk *c = w->cur;
+    w->cur = NULL;
+    if (!c || c->len == 0) {
+        chunk_put(w->b, c);
+        return;
+    }
+    c->next = NULL;
+    if (w->tail)
+        w->tail->next = c;
+    else
+        w->head = c;
+    w->tail = c;
+    w->queued += c->len;
+}
+
+/* The encoder's sink: bytes into chunks. */
+static int sink(void *ctx, const void *data, size_t n)
+{
+    struct bgsave_walk *w = ctx;
+    const uint8_t *p = data;
+    while (n > 0) {
+        if (!w->cur) {
+            w->cur = chunk_get(w->b);
+            if (!w->cur)
+                return -1;
+            w->cur->len = 0;
+        }
+        size_t k = BGSAVE_WALK_CHUNK - w->cur->len;
+        if (k > n)
+            k = n;
+        memcpy(w->cur->data + w->cur->len, p, k);
+        w->cur->len += k;
+        p += k;
+        n -= k;
+        if (w->cur->len == BGSAVE_WALK_CHUNK)
+            chunk_push(w);
+    }
+    return 0;
+}
+
+static void chunks_free(struct bgsave_walk *w)
+{
+    while (w->head) {
+        struct chunk *c = w->head;
+        w->head = c->next;
+        chunk_put(w->b, c);
+    }
+    w->tail = NULL;
+    chunk_put(w->b, w->cur);
+    w->cur = NULL;
+    w->queued = 0;
+}
+
+static void on_idle_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* The walk's end, either way: no handle, no encoder, no chunks; the
+ * stats kept in b. */
+static void walk_free(struct bgsave_walk *w)
+{
+    struct bgsave *b = w->b;
+    if (w->idle)
+        uv_close((uv_handle_t *)w->idle, on_idle_closed);
+    if (w->sw) {
+        uint64_t written, total;
+        kv_snapshot_walk_stats(w->sw, &written, &total, &b->walk_kept_peak, &b->walk_kept_keys);
+        kv_snapshot_walk_free(w->sw);
+    }
+    chunks_free(w);
+    b->walk = NULL;
+    free(w);
+}
+
+static void io_run(uv_work_t *req)
+{
+    struct io_req *io = req->data;
+    if (io->fail_errno) {
+        io->job->err = io->fail_errno;
+        io->rc = -1;
+    } else if (io->chunk)
+        io->rc = storage_snapshot_job_write(io->job, io->chunk->data, io->chunk->len);
+    else
+        io->rc = storage_snapshot_job_sync(io->job);
+    atomic_store(&io->ran, true);
+}
+
+static void pump(struct bgsave_walk *w);
+
+/* A failure (b->why set): once no write is on the pool, the temp file
+ * goes and the owner hears of it. */
+static void walk_fail(struct bgsave_walk *w)
+{
+    w->failed = true;
+    if (w->idling) {
+        uv_idle_stop(w->idle);
+        w->idling = false;
+    }
+    if (w->io)
+        return; /* io_done comes back here */
+    struct bgsave *b = w->b;
+    walk_free(w);
+    bgsave_write_failed(b);
+}
+
+static void io_done(uv_work_t *req, int status)
+{
+    struct io_req *io = req->data;
+    struct bgsave_walk *w = io->w;
+    int rc = status == 0 ? io->rc : -1;
+    bool sync = io->chunk == NULL;
+    struct chunk *c = io->chunk;
+    free(io);
+    if (!w) {
+        free(c); /* stopped meanwhile: the pool may be gone */
+        return;
+    }
+    chunk_put(w->b, c);
+    w->io = NULL;
+    struct bgsave *b = w->b;
+    if (w->failed) {
+        walk_fail(w);
+        return;
+    }
+    if (rc != 0) {
+        snprintf(b->why, sizeof b->why, "writing the snapshot failed: %s",
+                 strerror(b->job.err ? b->job.err : EIO));
+        walk_fail(w);
+        return;
+    }
+    if (sync) {
+        walk_free(w);
+        bgsave_written(b);
+        return;
+    }
+    pump(w);
+}
+
+static void step(uv_idle_t *h);
+
+/* Start the next write (or the final sync) if none runs; resume the
+ * walk when the queue has room. */
+static void pump(struct bgsave_walk *w)
+{
+    struct bgsave *b = w->b;
+    if (!w->io && (w->head || w->encoded)) {
+        struct io_req *io = calloc(1, sizeof *io);
+        if (!io) {
+            snprintf(b->why, sizeof b->why, "out of memory");
+            walk_fail(w);
+            return;
+        }
+        io->w = w;
+        io->job = &b->job;
+        io->work.data = io;
+        io->fail_errno = w->fail_errno;
+        w->fail_errno = 0;
+        if (w->head) {
+            io->chunk = w->head;
+            w->head = io->chunk->next;
+            if (!w->head)
+                w->tail = NULL;
+            w->queued -= io->chunk->len;
+        }
+        if (uv_queue_work(b->loop, &io->work, io_run, io_done) != 0) {
+            chunk_put(b, io->chunk);
+            free(io);
+            snprintf(b->why, sizeof b->why, "no thread to write the snapshot on");
+            walk_fail(w);
+            return;
+        }
+        w->io = io;
+    }
+    if (!w->encoded && !w->idling && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
+        uv_idle_start(w->idle, step);
+        w->idling = true;
+    }
+}
+
+/* A slice: walk until its time is up, the queue is full or the image is
+ * complete. */
+static void step(uv_idle_t *h)
+{
+    struct bgsave_walk *w = h->data;
+    struct bgsave *b = w->b;
+    uint64_t t0 = now_ns(), t = t0, c0 = thread_cpu_ns();
+    int rc = 0;
+    while (t - t0 < b->walk_slice_ns && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
+        rc = kv_snapshot_walk_step(w->sw, BGSAVE_WALK_STEP);
+        t = now_ns();
+        if (rc != 0)
+            break;
+    }
+    uint64_t cpu = thread_cpu_ns() - c0;
+    b->walk_loop_ns += t - t0;
+    b->walk_loop_cpu_ns += cpu;
+    b->walk_slices++;
+    if (t - t0 > b->walk_max_slice_ns)
+        b->walk_max_slice_ns = t - t0;
+    if (cpu > b->walk_max_slice_cpu_ns)
+        b->walk_max_slice_cpu_ns = cpu;
+    if (rc < 0) {
+        snprintf(b->why, sizeof b->why, "%s", kv_snapshot_walk_error(w->sw));
+        walk_fail(w);
+        return;
+    }
+    if (rc == 1) {
+        w->encoded = true;
+        chunk_push(w);
+    }
+    if (w->encoded || w->queued >= BGSAVE_WALK_QUEUE_BYTES) {
+        uv_idle_stop(w->idle);
+        w->idling = false;
+    }
+    pump(w);
+}
+
+int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, raft_term term)
+{
+    if (storage_snapshot_begin(b->storage, index, term, &b->job) != STORAGE_OK) {
+        snprintf(b->why, sizeof b->why, "%s", storage_error(b->storage));
+        return -1;
+    }
+    struct bgsave_walk *w = calloc(1, sizeof *w);
+    uv_idle_t *idle = malloc(sizeof *idle);
+    if (!w || !idle || uv_idle_init(b->loop, idle) != 0) {
+        free(w);
+        free(idle);
+        snprintf(b->why, sizeof b->why, "out of memory");
+        storage_snapshot_abort(b->storage, &b->job);
+        return -1;
+    }
+    idle->data = w;
+    w->idle = idle;
+    w->b = b;
+    w->fail_errno = b->fail_errno;
+    b->fail_errno = 0;
+    b->start_ns = now_ns();
+    b->fork_ns = b->fork_cpu_ns = 0;
+    b->walk_loop_ns = b->walk_slices = b->walk_max_slice_ns = 0;
+    b->walk_loop_cpu_ns = b->walk_max_slice_cpu_ns = 0;
+    b->walk_kept_peak = b->walk_kept_keys = 0;
+    b->pid = 0;
+    w->sw = kv_snapshot_walk_begin(kv, index, term, b->walk_max_bytes, sink, w, b->why,
+                                   sizeof b->why);
+    if (!w->sw) {
+        walk_free(w);
+        storage_snapshot_abort(b->storage, &b->job);
+        return -1;
+    }
+    b->walk = w;
+    b->running = true;
+    uv_idle_start(idle, step);
+    w->idling = true;
+    return 0;
+}
+
+void bgsave_walk_stop(struct bgsave *b)
+{
+    struct bgsave_walk *w = b->walk;
+    if (!w)
+        return;
+    if (w->io) {
+        /* The write (or sync) on the pool uses the file: wait for its
+         * thread part (one chunk, at most a sync), then orphan it. */
+        while (!atomic_load(&w->io->ran))
+            usleep(1000);
+        w->io->w = NULL;
+        w->io = NULL;
+    }
+    walk_free(w);
+    b->running = false;
+    storage_snapshot_abort(b->storage, &b->job);
+}
+
+void bgsave_walk_release(struct bgsave *b)
+{
+    while (b->walk_pool) {
+        struct chunk *c = b->walk_pool;
+        b->walk_pool = c->next;
+        free(c);
+    }
+    b->walk_pooled = 0;
+}
+
+void bgsave_store_leaving(struct bgsave *b, struct kv_store *kv)
+{
+    /* The walk notices at its next slice (map gone) and fails there. */
+    if (b->walk)
+        kv_snapshot_walk_detach(kv);
+}
