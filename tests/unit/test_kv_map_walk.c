@@ -401,6 +401,12 @@ Test(kv_map_walk, random_changes_between_steps_leave_the_image_of_the_start)
     struct rng g;
     rng_seed(&g, seed);
     struct kv_store *s = kv_store_new();
+    /* The hash key from the seed too (a process draws its own), so the
+     * seed replays the table's layout, not only the operations. */
+    uint8_t key[KV_MAP_KEY_BYTES];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (uint8_t)rng_below(&g, 256);
+    kv_map_set_key(&s->map, key);
     size_t space = 3000;
     for (size_t i = 0; i < space / 2; i++)
         put(s, rng_below(&g, space), "initial");
