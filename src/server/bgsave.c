@@ -20,20 +20,6 @@ struct bgsave_result {
     int err; /* errno of the failure */
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgsave_done_fn done,
                  void *ctx)
 {
@@ -142,9 +128,9 @@ static void commit_done(uv_work_t *w, int status)
     if (!b->committing)
         return; /* bgsave_stop ended it */
     b->committing = false;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bgsave_now_ns();
     int rc = storage_snapshot_commit_end(b->storage, &b->commit);
-    b->commit_loop_ns += now_ns() - t0;
+    b->commit_loop_ns += bgsave_now_ns() - t0;
     b->commit_ns = b->commit.ns;
     commit_finish(b, rc);
 }
@@ -188,11 +174,11 @@ static void on_readable(uv_poll_t *p, int status, int events)
 void bgsave_written(struct bgsave *b)
 {
     b->running = false;
-    b->write_ns = now_ns() - b->start_ns;
+    b->write_ns = bgsave_now_ns() - b->start_ns;
     b->commit_ns = b->commit_loop_ns = 0;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bgsave_now_ns();
     int rc = storage_snapshot_commit_begin(b->storage, &b->job, &b->commit);
-    b->commit_loop_ns = now_ns() - t0;
+    b->commit_loop_ns = bgsave_now_ns() - t0;
     if (rc == STORAGE_COMMIT_STARTED) {
         b->commit_work.data = b;
         if (uv_queue_work(b->loop, &b->commit_work, commit_run, commit_done) == 0) {
@@ -209,7 +195,7 @@ void bgsave_written(struct bgsave *b)
 void bgsave_write_failed(struct bgsave *b)
 {
     b->running = false;
-    b->write_ns = now_ns() - b->start_ns;
+    b->write_ns = bgsave_now_ns() - b->start_ns;
     b->commit_ns = b->commit_loop_ns = 0;
     storage_snapshot_abort(b->storage, &b->job);
     b->done(b, BGSAVE_CHILD_FAILED);
@@ -234,8 +220,8 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
         storage_snapshot_abort(b->storage, &b->job);
         return -1;
     }
-    b->start_ns = now_ns();
-    uint64_t cpu0 = thread_cpu_ns();
+    b->start_ns = bgsave_now_ns();
+    uint64_t cpu0 = bgsave_thread_cpu_ns();
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -248,8 +234,8 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
     if (pid == 0)
         child_main(b, kv, fds[1], parent); /* never returns */
     kv_map_snapshot_child(true); /* the map spares the pages it shares (map.h) */
-    b->fork_ns = now_ns() - b->start_ns;
-    b->fork_cpu_ns = thread_cpu_ns() - cpu0;
+    b->fork_ns = bgsave_now_ns() - b->start_ns;
+    b->fork_cpu_ns = bgsave_thread_cpu_ns() - cpu0;
     b->fail_errno = 0;
     close(fds[1]);
     /* The parent needs no descriptor of the file: the child writes it. */

@@ -22,7 +22,9 @@
 #define RAFTKV_SERVER_BGSAVE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <uv.h>
 
 #include "kv/kv.h"
@@ -102,6 +104,22 @@ void bgsave_stop(struct bgsave *b);
  * and report BGSAVE_CHILD_FAILED. */
 void bgsave_written(struct bgsave *b);
 void bgsave_write_failed(struct bgsave *b);
+/* The clocks both methods time themselves with, in ns: monotonic, and the
+ * calling thread's CPU time. */
+static inline uint64_t bgsave_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t bgsave_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* The walk's start (bgsave_start with method BGSAVE_WALK) and stop. */
 int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, raft_term term);
 void bgsave_walk_stop(struct bgsave *b);

@@ -77,20 +77,6 @@ struct bgsave_walk {
     int fail_errno; /* the first write fails with it (bgsave.fail_errno) */
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static struct chunk *chunk_get(struct bgsave *b)
 {
     struct chunk *c = b->walk_pool;
@@ -304,15 +290,15 @@ static void step(uv_idle_t *h)
 {
     struct bgsave_walk *w = h->data;
     struct bgsave *b = w->b;
-    uint64_t t0 = now_ns(), t = t0, c0 = thread_cpu_ns();
+    uint64_t t0 = bgsave_now_ns(), t = t0, c0 = bgsave_thread_cpu_ns();
     int rc = 0;
     while (t - t0 < b->walk_slice_ns && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
         rc = kv_snapshot_walk_step(w->sw, BGSAVE_WALK_STEP);
-        t = now_ns();
+        t = bgsave_now_ns();
         if (rc != 0)
             break;
     }
-    uint64_t cpu = thread_cpu_ns() - c0;
+    uint64_t cpu = bgsave_thread_cpu_ns() - c0;
     b->walk_loop_ns += t - t0;
     b->walk_loop_cpu_ns += cpu;
     b->walk_slices++;
@@ -356,7 +342,7 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
     w->b = b;
     w->fail_errno = b->fail_errno;
     b->fail_errno = 0;
-    b->start_ns = now_ns();
+    b->start_ns = bgsave_now_ns();
     b->fork_ns = b->fork_cpu_ns = 0;
     b->walk_loop_ns = b->walk_slices = b->walk_max_slice_ns = 0;
     b->walk_loop_cpu_ns = b->walk_max_slice_cpu_ns = 0;
