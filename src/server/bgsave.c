@@ -208,8 +208,10 @@ int bgsave_start(struct bgsave *b, const struct kv_store *kv, raft_index index, 
         snprintf(b->why, sizeof b->why, "a snapshot is already being written");
         return -1;
     }
-    if (b->method == BGSAVE_WALK) /* the loop writes it: bgsave_walk.c */
+    b->walking = b->method == BGSAVE_WALK && !b->walk_gave_up;
+    if (b->walking) /* the loop writes it: bgsave_walk.c */
         return bgsave_walk_start(b, (struct kv_store *)kv, index, term);
+    b->walk_gave_up = false;
     if (storage_snapshot_begin(b->storage, index, term, &b->job) != STORAGE_OK) {
         snprintf(b->why, sizeof b->why, "%s", storage_error(b->storage));
         return -1;

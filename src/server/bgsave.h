@@ -75,6 +75,14 @@ struct bgsave {
     /* --snapshot-method and, for walk, its limit; the walk under way
      * (running with walk set: no child) and what the last one measured. */
     enum bgsave_method method;
+    /* The latest snapshot started was a walk (the log lines say which). */
+    bool walking;
+    /* The latest walk gave up by itself (past walk_max_bytes, or abandoned:
+     * a re-key, a FLUSHALL of a large map): the next snapshot forks, so a
+     * write load that outruns every walk still gets snapshots (and the log
+     * compacted); the one after walks again. Not set by write errors,
+     * which a child would meet too. */
+    bool walk_gave_up;
     size_t walk_max_bytes;
     uint64_t walk_slice_ns;
     struct bgsave_walk *walk;

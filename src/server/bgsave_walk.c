@@ -308,6 +308,7 @@ static void step(uv_idle_t *h)
         b->walk_max_slice_cpu_ns = cpu;
     if (rc < 0) {
         snprintf(b->why, sizeof b->why, "%s", kv_snapshot_walk_error(w->sw));
+        b->walk_gave_up = true; /* the next snapshot forks (bgsave_start) */
         walk_fail(w);
         return;
     }

@@ -49,7 +49,7 @@ static void snapshot_done(struct bgsave *b, int rc)
     if (rc == 0 && b->job.superseded) {
         server_log(SLOG_INFO, "snapshot_superseded", "index=%llu ms=%.1f",
                    (unsigned long long)b->job.index, ms);
-    } else if (rc == 0 && b->method == BGSAVE_WALK) {
+    } else if (rc == 0 && b->walking) {
         server_log(SLOG_INFO, "snapshot_done",
                    "index=%llu term=%llu ms=%.1f method=walk loop_ms=%.1f loop_cpu_ms=%.1f "
                    "slices=%llu max_slice_ms=%.2f max_slice_cpu_ms=%.2f kept_peak_bytes=%zu "
@@ -94,14 +94,17 @@ int server_store_snapshot_start(void *ctx, raft_index index, raft_term term)
                    (unsigned long long)index, s->bgsave.why, REPLICA_SNAPSHOT_RETRY_MS);
         return -1;
     }
-    if (s->bgsave.method == BGSAVE_WALK) {
+    if (s->bgsave.walking) {
         server_log(SLOG_INFO, "snapshot_started", "index=%llu term=%llu method=walk",
                    (unsigned long long)index, (unsigned long long)term);
         return 0;
     }
-    server_log(SLOG_INFO, "snapshot_started", "index=%llu term=%llu pid=%d fork_ms=%.2f fork_cpu_ms=%.2f",
+    server_log(SLOG_INFO, "snapshot_started", "index=%llu term=%llu pid=%d fork_ms=%.2f fork_cpu_ms=%.2f%s",
                (unsigned long long)index, (unsigned long long)term, (int)s->bgsave.pid,
-               (double)s->bgsave.fork_ns / 1e6, (double)s->bgsave.fork_cpu_ns / 1e6);
+               (double)s->bgsave.fork_ns / 1e6, (double)s->bgsave.fork_cpu_ns / 1e6,
+               s->bgsave.method == BGSAVE_WALK
+                   ? " method=fork detail=\"the last walk gave up; this one forks, the next walks\""
+                   : "");
     return 0;
 }
 

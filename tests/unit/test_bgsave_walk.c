@@ -222,3 +222,46 @@ Test(bgsave_walk, a_failed_write_leaves_the_old_snapshot_and_the_next_walk_succe
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0);
 }
+
+Test(bgsave_walk, a_walk_past_its_memory_limit_makes_the_next_snapshot_fork_and_the_one_after_walk)
+{
+    cr_assert_eq(tsu_save_snapshot(st, 5, 1, "old"), STORAGE_OK);
+    for (size_t i = 0; i < 20000; i++)
+        put(kv, i, "v");
+    struct run r = {.n = 20000};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bgsave_init(&r.b, &loop, st, on_done, &r);
+    r.b.method = BGSAVE_WALK;
+    r.b.walk_max_bytes = 4096;
+    r.b.walk_slice_ns = 1000; /* a few keys a turn: the writes below come first */
+    cr_assert_eq(bgsave_start(&r.b, kv, 10, 1), 0, "%s", r.b.why);
+    cr_assert(r.b.walking);
+    for (int turn = 0; !r.done && turn < 100000; turn++) {
+        for (size_t i = 0; i < 200; i++)
+            put(kv, (size_t)(turn * 200 + i) % 20000, "overwritten during the walk");
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    cr_assert_eq(r.rc, BGSAVE_CHILD_FAILED, "the walk should pass its 4096-byte limit");
+    cr_assert_eq(storage_snapshot_index(st), 5);
+    /* The next one forks, whatever the writes. */
+    r.done = 0;
+    cr_assert_eq(bgsave_start(&r.b, kv, 12, 1), 0, "%s", r.b.why);
+    cr_assert_not(r.b.walking);
+    cr_assert_gt(r.b.pid, 0);
+    while (!r.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(r.rc, 0, "%s", r.b.why);
+    cr_assert_eq(storage_snapshot_index(st), 12);
+    /* And the one after walks again. */
+    r.done = 0;
+    r.b.walk_max_bytes = (size_t)64 << 20;
+    cr_assert_eq(bgsave_start(&r.b, kv, 14, 1), 0, "%s", r.b.why);
+    cr_assert(r.b.walking);
+    while (!r.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(r.rc, 0, "%s", r.b.why);
+    cr_assert_eq(storage_snapshot_index(st), 14);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+}
