@@ -156,7 +156,7 @@ bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 # Issue 12's scale run (KEYS=N, default 10 million; about 20 minutes), then
 # the replay of a million log entries. Not part of make test.
-bench-scale: all $(BUILD)/bench/replay_bench
+bench-scale: all $(BUILD)/bench/replay_bench $(BUILD)/bench/cow_fault
 	@bash bench/bench_scale.sh $(BUILD)
 	@$(BUILD)/bench/replay_bench
 
