@@ -249,6 +249,9 @@ load "redis overwrite" "$keys" "$rp"
 rk=$(redis-cli -p "$rp" DBSIZE | tr -d '\r')
 r=$(rss_kb "$rpid")
 echo "  keys $rk, RSS $((r / 1024)) MB, $(awk -v r="$r" -v k="$rk" 'BEGIN {printf "%.0f", r * 1024 / k}') bytes/key (used_memory $(redis-cli -p "$rp" INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory_human" {print $2}'))"
+# Redis refuses BGSAVE while it rewrites its AOF (which the load may have
+# started): wait for that first.
+while redis-cli -p "$rp" INFO persistence | tr -d '\r' | grep -q 'aof_rewrite_in_progress:1'; do sleep 0.1; done
 t0=$(now_ms)
 redis-cli -p "$rp" BGSAVE >/dev/null
 sleep 0.2
