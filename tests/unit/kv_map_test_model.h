@@ -1,7 +1,9 @@
 /* kv_map_test_model.h - the model the map's seeded runs are checked
  * against (test_kv_map_grow.c, test_kv_map_shrink.c): each numbered key's
  * value and deadline, the operations applied to the map and the model
- * together, a SCAN's guarantee, and the whole map compared with the model.
+ * together, a SCAN's guarantee, and the whole map compared with the model;
+ * and the driver of their SCANs across members (the same numbered keys on
+ * each, extra keys of a member's own that come and go, members rebuilt).
  * Keys are kv_map_test_keys.h's. Header-only, as test_storage_util.h. */
 #ifndef KV_MAP_TEST_MODEL_H
 #define KV_MAP_TEST_MODEL_H
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/rng.h"
 #include "kv_map_test_keys.h"
 
 /* The run's seed: RAFTKV_SEED, or the test's own default; printed. */
@@ -162,6 +165,78 @@ static inline void kmm_scan_end(const struct kv_map_model *md, int step)
     for (unsigned j = 0; j < md->keys; j++)
         cr_assert(!md->present[j] || md->seen[j],
                   "k%u was present throughout a SCAN that missed it (step %d)", j, step);
+}
+
+/* ---- one SCAN's calls across members ---- */
+
+/* The numbered keys 0..keys-1 a SCAN returned (a member's extra keys,
+ * "x<n>", are not counted). */
+struct kmm_cross {
+    bool *seen;
+    unsigned keys;
+};
+
+static inline void kmm_cross_visit(void *ctx, const struct kv_map_entry *e)
+{
+    struct kmm_cross *c = ctx;
+    if (kv_entry_key(e)[0] == 'x')
+        return; /* a member's own extra key */
+    unsigned k = key_number(e);
+    cr_assert_lt(k, c->keys);
+    c->seen[k] = true;
+}
+
+/* Every numbered key came back in the round's full iteration. */
+static inline void kmm_cross_check(const struct kmm_cross *c, int round)
+{
+    for (unsigned k = 0; k < c->keys; k++)
+        cr_assert(c->seen[k], "round %d: k%u, on every member throughout, was never returned", round,
+                  k);
+}
+
+/* A member's extra keys "x<n>" (at most cap), n drawn from *next. */
+struct kmm_extra {
+    unsigned *keys;
+    size_t n, cap;
+};
+
+static inline void kmm_extra_add(struct kv_map *x, struct kmm_extra *ex, unsigned *next, uint64_t n)
+{
+    for (; n > 0 && ex->n < ex->cap; n--) {
+        char t[32];
+        unsigned e = (*next)++;
+        size_t len = (size_t)snprintf(t, sizeof t, "x%u", e);
+        cr_assert_not_null(kv_map_put(x, t, len, KV_TYPE_STR, "1", 1));
+        ex->keys[ex->n++] = e;
+    }
+}
+
+/* n of them deleted, drawn at random. */
+static inline void kmm_extra_del(struct kv_map *x, struct kmm_extra *ex, struct rng *g, uint64_t n)
+{
+    for (; n > 0 && ex->n > 0; n--) {
+        size_t j = (size_t)rng_below(g, ex->n);
+        char t[32];
+        size_t len = (size_t)snprintf(t, sizeof t, "x%u", ex->keys[j]);
+        cr_assert_eq(kv_map_del(x, t, len), 1);
+        ex->keys[j] = ex->keys[--ex->n];
+    }
+}
+
+/* The member is rebuilt (as from a snapshot) under the cluster's key:
+ * numbered keys 0..keys-1, in a table reserved for fewer than
+ * reserve_below keys half the time, no extra keys. */
+static inline void kmm_member_rebuild(struct kv_map *x, const uint8_t *key, unsigned keys,
+                                      struct rng *g, uint64_t reserve_below, struct kmm_extra *ex)
+{
+    kv_map_free(x);
+    cr_assert_eq(kv_map_init(x), 0);
+    kv_map_set_key(x, key);
+    if (rng_below(g, 2))
+        cr_assert_eq(kv_map_reserve(x, (size_t)rng_below(g, reserve_below)), 0);
+    for (unsigned k = 0; k < keys; k++)
+        cr_assert_not_null(put_int(x, k, 1));
+    ex->n = 0;
 }
 
 #endif

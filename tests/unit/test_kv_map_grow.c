@@ -136,21 +136,6 @@ Test(kv_map_grow, dropping_tags_in_the_middle_of_a_growth_strips_both_tables)
 
 /* ---- SCAN across members ---- */
 
-struct cross {
-    bool *seen;
-    unsigned keys;
-};
-
-static void cross_visit(void *ctx, const struct kv_map_entry *e)
-{
-    struct cross *c = ctx;
-    if (kv_entry_key(e)[0] == 'x')
-        return; /* a member's own extra key */
-    unsigned k = key_number(e);
-    cr_assert_lt(k, c->keys);
-    c->seen[k] = true;
-}
-
 /* Three members with the cluster's key hold the same 3000 keys in tables
  * of different sizes, each now and then growing (extra keys of its own
  * come and go); one SCAN's calls go to any of them. Every one of the 3000
@@ -164,12 +149,13 @@ Test(kv_map_grow, a_cursor_moves_between_growing_and_settled_members_of_any_size
     for (int i = 0; i < KV_MAP_KEY_BYTES; i++)
         key[i] = (uint8_t)(0x51 * i + 3);
     struct kv_map m[MEMBERS];
-    static unsigned extra[MEMBERS][EXTRA];
-    size_t n_extra[MEMBERS] = {0};
+    static unsigned extra_keys[MEMBERS][EXTRA];
+    struct kmm_extra extra[MEMBERS];
     unsigned next_extra = 0;
     for (int i = 0; i < MEMBERS; i++) {
         cr_assert_eq(kv_map_init(&m[i]), 0);
         kv_map_set_key(&m[i], key);
+        extra[i] = (struct kmm_extra){.keys = extra_keys[i], .cap = EXTRA};
     }
     cr_assert_eq(kv_map_reserve(&m[1], 20000), 0, "member 1 starts with 32768 slots");
     for (unsigned k = 0; k < K; k++)
@@ -178,7 +164,7 @@ Test(kv_map_grow, a_cursor_moves_between_growing_and_settled_members_of_any_size
     cr_assert_not_null(m[0].old, "member 0 is growing from 4096 slots to 8192");
     cr_assert_null(m[1].old);
     bool seen[K];
-    struct cross ctx = {.seen = seen, .keys = K};
+    struct kmm_cross ctx = {.seen = seen, .keys = K};
     size_t handovers = 0, started = 0, finished = 0;
     for (int round = 0; round < 40; round++) {
         memset(seen, 0, sizeof seen);
@@ -192,34 +178,15 @@ Test(kv_map_grow, a_cursor_moves_between_growing_and_settled_members_of_any_size
             if (what < 3) {
                 /* Extra keys: growth starts (and, with the puts' own
                  * steps, may end) in the middle of the SCAN. */
-                for (uint64_t n = rng_below(&g, 300); n > 0 && n_extra[i] < EXTRA; n--) {
-                    char t[32];
-                    unsigned e = next_extra++;
-                    size_t len = (size_t)snprintf(t, sizeof t, "x%u", e);
-                    cr_assert_not_null(kv_map_put(x, t, len, KV_TYPE_STR, "1", 1));
-                    extra[i][n_extra[i]++] = e;
-                }
+                kmm_extra_add(x, &extra[i], &next_extra, rng_below(&g, 300));
             } else if (what < 5) {
                 kv_map_rehash_step(x, (size_t)rng_below(&g, 3000));
             } else if (what < 7) {
-                for (uint64_t n = rng_below(&g, 200); n > 0 && n_extra[i] > 0; n--) {
-                    size_t j = (size_t)rng_below(&g, n_extra[i]);
-                    char t[32];
-                    size_t len = (size_t)snprintf(t, sizeof t, "x%u", extra[i][j]);
-                    cr_assert_eq(kv_map_del(x, t, len), 1);
-                    extra[i][j] = extra[i][--n_extra[i]];
-                }
+                kmm_extra_del(x, &extra[i], &g, rng_below(&g, 200));
             } else {
                 /* The member is rebuilt (as from a snapshot): the 3000
                  * keys, in a table of another size, often still growing. */
-                kv_map_free(x);
-                cr_assert_eq(kv_map_init(x), 0);
-                kv_map_set_key(x, key);
-                if (rng_below(&g, 2))
-                    cr_assert_eq(kv_map_reserve(x, (size_t)rng_below(&g, 50000)), 0);
-                for (unsigned k = 0; k < K; k++)
-                    cr_assert_not_null(put_int(x, k, 1));
-                n_extra[i] = 0;
+                kmm_member_rebuild(x, key, K, &g, 50000, &extra[i]);
                 was = false;
             }
             started += !was && x->old;
@@ -227,11 +194,10 @@ Test(kv_map_grow, a_cursor_moves_between_growing_and_settled_members_of_any_size
             if (prev >= 0 && (m[prev].old != NULL) != (x->old != NULL) && m[prev].mask != x->mask)
                 handovers++;
             uint64_t count = 1 + rng_below(&g, 200);
-            cursor = kv_map_scan(x, cursor, count, 10 * count, cross_visit, &ctx);
+            cursor = kv_map_scan(x, cursor, count, 10 * count, kmm_cross_visit, &ctx);
             prev = i;
         } while (cursor != 0);
-        for (unsigned k = 0; k < K; k++)
-            cr_assert(seen[k], "round %d: k%u, on every member throughout, was never returned", round, k);
+        kmm_cross_check(&ctx, round);
     }
     printf("cross-member scans: %zu handovers between growing and settled members, %zu growths "
            "started and %zu finished mid-scan\n",
@@ -268,11 +234,11 @@ Test(kv_map_grow, a_cursor_from_a_growing_map_continues_on_a_larger_settled_one_
     cr_assert_eq(b.mask + 1, 65536);
     for (int start = 0; start < 2; start++) {
         bool seen[K] = {false};
-        struct cross ctx = {.seen = seen, .keys = K};
+        struct kmm_cross ctx = {.seen = seen, .keys = K};
         uint64_t cursor = 0;
         int turn = start;
         do {
-            cursor = kv_map_scan(turn ? &b : &a, cursor, 25, 250, cross_visit, &ctx);
+            cursor = kv_map_scan(turn ? &b : &a, cursor, 25, 250, kmm_cross_visit, &ctx);
             turn ^= 1;
         } while (cursor != 0);
         for (unsigned k = 0; k < K; k++)

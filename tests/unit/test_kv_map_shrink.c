@@ -570,21 +570,6 @@ Test(kv_map_shrink, the_clusters_key_given_during_a_growth_waits_for_it)
 
 /* ---- SCAN across shrinking members ---- */
 
-struct cross {
-    bool *seen;
-    unsigned keys;
-};
-
-static void cross_visit(void *ctx, const struct kv_map_entry *e)
-{
-    struct cross *c = ctx;
-    if (kv_entry_key(e)[0] == 'x')
-        return;
-    unsigned k = key_number(e);
-    cr_assert_lt(k, c->keys);
-    c->seen[k] = true;
-}
-
 /* Three members with the cluster's key hold the same 2000 keys; each now
  * and then takes many keys of its own and deletes them again (so it grows
  * and shrinks, often in the middle of a SCAN), or is rebuilt in a table
@@ -599,17 +584,18 @@ Test(kv_map_shrink, a_cursor_moves_between_shrinking_growing_and_settled_members
     for (int i = 0; i < KV_MAP_KEY_BYTES; i++)
         key[i] = (uint8_t)(0x33 * i + 7);
     struct kv_map m[MEMBERS];
-    static unsigned extra[MEMBERS][EXTRA];
-    size_t n_extra[MEMBERS] = {0};
+    static unsigned extra_keys[MEMBERS][EXTRA];
+    struct kmm_extra extra[MEMBERS];
     unsigned next_extra = 0;
     for (int i = 0; i < MEMBERS; i++) {
         cr_assert_eq(kv_map_init(&m[i]), 0);
         kv_map_set_key(&m[i], key);
+        extra[i] = (struct kmm_extra){.keys = extra_keys[i], .cap = EXTRA};
         for (unsigned k = 0; k < K; k++)
             cr_assert_not_null(put_int(&m[i], k, 1));
     }
     bool seen[K];
-    struct cross ctx = {.seen = seen, .keys = K};
+    struct kmm_cross ctx = {.seen = seen, .keys = K};
     size_t shrink_calls = 0, shrinks_started = 0;
     for (int round = 0; round < 60; round++) {
         memset(seen, 0, sizeof seen);
@@ -620,32 +606,13 @@ Test(kv_map_shrink, a_cursor_moves_between_shrinking_growing_and_settled_members
             size_t mig = x->migrations, mask = x->mask;
             uint64_t what = rng_below(&g, 10);
             if (what < 3) {
-                for (uint64_t n = rng_below(&g, 3000); n > 0 && n_extra[i] < EXTRA; n--) {
-                    char t[32];
-                    unsigned e = next_extra++;
-                    size_t len = (size_t)snprintf(t, sizeof t, "x%u", e);
-                    cr_assert_not_null(kv_map_put(x, t, len, KV_TYPE_STR, "1", 1));
-                    extra[i][n_extra[i]++] = e;
-                }
+                kmm_extra_add(x, &extra[i], &next_extra, rng_below(&g, 3000));
             } else if (what < 5) {
                 kv_map_rehash_step(x, (size_t)rng_below(&g, 2000));
             } else if (what < 8) {
-                for (uint64_t n = rng_below(&g, 4000); n > 0 && n_extra[i] > 0; n--) {
-                    size_t j = (size_t)rng_below(&g, n_extra[i]);
-                    char t[32];
-                    size_t len = (size_t)snprintf(t, sizeof t, "x%u", extra[i][j]);
-                    cr_assert_eq(kv_map_del(x, t, len), 1);
-                    extra[i][j] = extra[i][--n_extra[i]];
-                }
+                kmm_extra_del(x, &extra[i], &g, rng_below(&g, 4000));
             } else if (what < 9) {
-                kv_map_free(x);
-                cr_assert_eq(kv_map_init(x), 0);
-                kv_map_set_key(x, key);
-                if (rng_below(&g, 2))
-                    cr_assert_eq(kv_map_reserve(x, (size_t)rng_below(&g, 40000)), 0);
-                for (unsigned k = 0; k < K; k++)
-                    cr_assert_not_null(put_int(x, k, 1));
-                n_extra[i] = 0;
+                kmm_member_rebuild(x, key, K, &g, 40000, &extra[i]);
                 mig = x->migrations;
                 mask = x->mask;
             }
@@ -654,10 +621,9 @@ Test(kv_map_shrink, a_cursor_moves_between_shrinking_growing_and_settled_members
             if (x->old && x->mask < x->old_mask)
                 shrink_calls++;
             uint64_t count = 1 + rng_below(&g, 100);
-            cursor = kv_map_scan(x, cursor, count, 10 * count, cross_visit, &ctx);
+            cursor = kv_map_scan(x, cursor, count, 10 * count, kmm_cross_visit, &ctx);
         } while (cursor != 0);
-        for (unsigned k = 0; k < K; k++)
-            cr_assert(seen[k], "round %d: k%u, on every member throughout, was never returned", round, k);
+        kmm_cross_check(&ctx, round);
     }
     printf("cross-member scans: %zu calls on shrinking members, %zu shrinks started mid-scan\n",
            shrink_calls, shrinks_started);
