@@ -20,6 +20,14 @@ struct kv_snapshot_walk *kv_snapshot_walk_begin(struct kv_store *s, uint64_t ind
                                                 size_t max_kept_bytes, kv_sink_fn sink, void *ctx,
                                                 char *why, size_t whylen)
 {
+    return kv_snapshot_walk_begin_flags(s, index, term, 0, max_kept_bytes, sink, ctx, why, whylen);
+}
+
+struct kv_snapshot_walk *kv_snapshot_walk_begin_flags(struct kv_store *s, uint64_t index,
+                                                      uint64_t term, unsigned flags,
+                                                      size_t max_kept_bytes, kv_sink_fn sink,
+                                                      void *ctx, char *why, size_t whylen)
+{
     struct kv_snapshot_walk *sw = calloc(1, sizeof *sw);
     if (!sw) {
         snprintf(why, whylen, "out of memory");
@@ -30,7 +38,7 @@ struct kv_snapshot_walk *kv_snapshot_walk_begin(struct kv_store *s, uint64_t ind
         free(sw);
         return NULL;
     }
-    if (kv_snapshot_header(s, index, term, 0, kv_map_walk_expected(sw->walk), &sw->w, sink, ctx) !=
+    if (kv_snapshot_header(s, index, term, flags, kv_map_walk_expected(sw->walk), &sw->w, sink, ctx) !=
         0) {
         snprintf(why, whylen, "writing the snapshot's header failed");
         kv_map_walk_end(sw->walk);

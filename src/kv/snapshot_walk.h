@@ -21,6 +21,11 @@ struct kv_snapshot_walk;
 struct kv_snapshot_walk *kv_snapshot_walk_begin(struct kv_store *s, uint64_t index, uint64_t term,
                                                 size_t max_kept_bytes, kv_sink_fn sink, void *ctx,
                                                 char *why, size_t whylen);
+/* The same with kv.h's KV_SNAP_* flags (a backup's KV_SNAP_NO_MAP_KEY). */
+struct kv_snapshot_walk *kv_snapshot_walk_begin_flags(struct kv_store *s, uint64_t index,
+                                                      uint64_t term, unsigned flags,
+                                                      size_t max_kept_bytes, kv_sink_fn sink,
+                                                      void *ctx, char *why, size_t whylen);
 /* Up to about max_entries records into the sink. 1: the image is complete
  * (trailer written); 0: more to come; -1: failed (kv_snapshot_walk_error;
  * only free is left). */

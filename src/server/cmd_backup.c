@@ -23,7 +23,17 @@
  * forked child (as bgsave.c's) writes the map in the snapshot format
  * (snap_format.h: header, CRC'd blocks, trailer) to an unlinked temporary
  * file in the data directory (TMPDIR for --in-memory); the loop goes on
- * serving meanwhile and answers START when the child is done. READs are
+ * serving meanwhile and answers START when the child is done. With
+ * --snapshot-method walk there is no child: the loop writes the image
+ * itself from a point-in-time walk of the map (backup_walk.h), as such a
+ * member writes its snapshots, and answers START once the file is complete
+ * and synced. One walk of the map runs at a time (map_walk.h): a backup
+ * that finds one running (a snapshot's, or another backup's) forks its
+ * image instead, and a walk that gives up by itself (its pre-images past
+ * --snapshot-walk-max-bytes, a re-key, the map replaced or detached) is
+ * followed by a child writing the map as it is then (every write
+ * acknowledged before START is still in it); a periodic snapshot due while
+ * a backup walks waits for it (tried again each second). READs are
  * pread from that file, so the leader never holds the image in memory; the
  * client paces them. An image belongs to the connection that started it
  * and goes with it (END, or the connection's close), and at most
@@ -47,6 +57,8 @@
 #include <unistd.h>
 
 #include "kv/map.h"
+#include "kv/snapshot_walk.h"
+#include "server/backup_walk.h"
 #include "server/commands.h"
 #include "server/server_internal.h"
 
@@ -66,6 +78,8 @@ struct backup {
     struct client_req *req; /* START, waiting for its answer */
     int fd;                 /* the image (an unlinked file) */
     pid_t pid;              /* BK_WRITING: the child */
+    struct backup_walk *walk; /* BK_WRITING: or the loop's walk */
+    bool deferred_snapshot; /* a snapshot waited for this walk (logged) */
     int pipe_fd;
     uv_poll_t *poll;
     uint64_t index, term, bytes;
@@ -126,6 +140,8 @@ static void backup_free(struct backup *b)
     if (*p)
         *p = b->next;
     stop_child(b);
+    backup_walk_free(b->walk);
+    b->walk = NULL;
     answer(b, "ERR backup abandoned");
     if (b->fd >= 0)
         close(b->fd);
@@ -177,8 +193,8 @@ struct child_sink {
 };
 
 /* Test hook (RAFTKV_BACKUP_CHILD_PAUSE_MS, read at START, logged): the
- * child pauses this long after every MiB, so a test sees a slow image
- * grow (raftkv backup's progress timeout). */
+ * child (or the walk's writer) pauses this long after every MiB, so a test
+ * sees a slow image grow (raftkv backup's progress timeout). */
 static unsigned child_pause_ms;
 
 static int sink_write(void *ctx, const void *data, size_t n)
@@ -235,6 +251,8 @@ static void child_main(const struct kv_store *kv, int fd, int out, pid_t parent,
     _exit(n == (ssize_t)sizeof res && res[0] == 0 ? 0 : 1);
 }
 
+static void ready(struct backup *b, const char *method);
+
 static void on_child(uv_poll_t *p, int status, int events)
 {
     (void)events;
@@ -265,6 +283,22 @@ static void on_child(uv_poll_t *p, int status, int events)
         fail(b, why);
         return;
     }
+    ready(b, "fork");
+}
+
+/* The image is of the map as applied now: its index and term. */
+static void image_point(struct backup *b)
+{
+    struct server *s = b->s;
+    b->index = replica_applied_index(s->replica);
+    b->term = s->storage ? storage_term_at(s->storage, b->index) : 0;
+    if (!b->term)
+        b->term = replica_term(s->replica);
+}
+
+static void ready(struct backup *b, const char *method)
+{
+    char why[200];
     struct stat sb;
     if (fstat(b->fd, &sb) != 0) {
         snprintf(why, sizeof why, "fstat: %s", strerror(errno));
@@ -274,21 +308,17 @@ static void on_child(uv_poll_t *p, int status, int events)
     b->bytes = (uint64_t)sb.st_size;
     b->state = BK_READY;
     server_log(SLOG_INFO, "backup_ready",
-               "id=%" PRIu64 " index=%" PRIu64 " term=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64, b->id,
-               b->index, b->term, b->bytes, server_now(b->s) - b->started_ms);
+               "id=%" PRIu64 " index=%" PRIu64 " term=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64
+               " method=%s",
+               b->id, b->index, b->term, b->bytes, server_now(b->s) - b->started_ms, method);
     answer(b, NULL);
 }
 
-/* The confirming read is done: the map holds every write acknowledged
- * before START; fork the writer now, before anything else is applied. */
-static void confirmed(struct backup *b)
+/* Fork the writer of the map as it is now. */
+static void fork_writer(struct backup *b)
 {
     struct server *s = b->s;
     char why[200];
-    b->index = replica_applied_index(s->replica);
-    b->term = s->storage ? storage_term_at(s->storage, b->index) : 0;
-    if (!b->term)
-        b->term = replica_term(s->replica);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
         snprintf(why, sizeof why, "pipe: %s", strerror(errno));
@@ -320,6 +350,91 @@ static void confirmed(struct backup *b)
     }
     b->poll->data = b;
     uv_poll_start(b->poll, UV_READABLE | UV_DISCONNECT, on_child);
+}
+
+static void on_walk_done(void *ctx, int rc, const char *why)
+{
+    struct backup *b = ctx;
+    backup_walk_free(b->walk);
+    b->walk = NULL;
+    if (rc == 0) {
+        ready(b, "walk");
+        return;
+    }
+    if (rc != BACKUP_WALK_GAVE_UP) {
+        fail(b, why);
+        return;
+    }
+    /* The walk gave up by itself: a child writes the map as it is now,
+     * which holds every write acknowledged before START too. */
+    server_log(SLOG_WARN, "backup_walk_gave_up",
+               "id=%" PRIu64 " reason=\"%s\" detail=\"a forked child writes the image instead\"",
+               b->id, why);
+    if (ftruncate(b->fd, 0) != 0) {
+        char e[200];
+        snprintf(e, sizeof e, "ftruncate: %s", strerror(errno));
+        fail(b, e);
+        return;
+    }
+    image_point(b);
+    fork_writer(b);
+}
+
+/* The confirming read is done: the map holds every write acknowledged
+ * before START; begin writing it now, before anything else is applied:
+ * by the loop's walk with --snapshot-method walk, else (or when the walk
+ * cannot begin) by a forked child. */
+static void confirmed(struct backup *b)
+{
+    struct server *s = b->s;
+    image_point(b);
+    if (s->opt.snapshot_walk) {
+        struct backup_walk_options o = {.loop = s->loop,
+                                        .fd = b->fd,
+                                        .max_kept_bytes = s->opt.snapshot_walk_max_bytes,
+                                        .slice_ns = s->opt.snapshot_walk_slice_ms * 1000000ull,
+                                        .pause_ms = child_pause_ms,
+                                        .done = on_walk_done,
+                                        .ctx = b};
+        char why[200];
+        /* The walk notes changes in the map, which the loop keeps applying. */
+        struct kv_store *kv = (struct kv_store *)replica_store(s->replica);
+        b->walk = backup_walk_start(&o, kv, b->index, b->term, why, sizeof why);
+        if (b->walk) {
+            b->state = BK_WRITING;
+            server_log(SLOG_INFO, "backup_writing", "id=%" PRIu64 " index=%" PRIu64 " method=walk",
+                       b->id, b->index);
+            return;
+        }
+        server_log(SLOG_INFO, "backup_writing",
+                   "id=%" PRIu64 " index=%" PRIu64 " method=fork detail=\"the walk cannot begin: %s\"",
+                   b->id, b->index, why);
+    }
+    fork_writer(b);
+}
+
+void backup_store_leaving(struct server *s, struct kv_store *kv)
+{
+    for (struct backup *b = s->backups; b; b = b->next)
+        if (b->walk) {
+            kv_snapshot_walk_detach(kv); /* the walk gives up at its next slice */
+            return;
+        }
+}
+
+bool backup_defers_snapshot(struct server *s)
+{
+    for (struct backup *b = s->backups; b; b = b->next)
+        if (b->walk) {
+            if (!b->deferred_snapshot)
+                server_log(SLOG_INFO, "snapshot_deferred",
+                           "backup=%" PRIu64 " detail=\"a backup walks the map; the snapshot "
+                           "walks once it is done\"",
+                           b->id);
+            b->deferred_snapshot = true;
+            return true;
+        }
+    return false;
 }
 
 bool backup_op_complete(struct server *s, uint64_t op_id, const struct replica_result *res)
@@ -385,7 +500,7 @@ static void start(struct cmd_ctx *x)
     const char *pause = getenv("RAFTKV_BACKUP_CHILD_PAUSE_MS");
     unsigned pause_ms = pause && *pause ? (unsigned)atoi(pause) : 0;
     if (pause_ms != child_pause_ms && pause_ms)
-        server_log(SLOG_WARN, "test_hook", "detail=\"backup children pause %u ms after every MiB\"", pause_ms);
+        server_log(SLOG_WARN, "test_hook", "detail=\"backup writers pause %u ms after every MiB\"", pause_ms);
     child_pause_ms = pause_ms;
     b->s = s;
     b->owner = x->c;

@@ -614,6 +614,12 @@ void server_transfer_abort(struct server *s, const char *why);
 struct backup;
 bool backup_op_complete(struct server *s, uint64_t op_id, const struct replica_result *res);
 void backup_client_closed(struct server *s, struct client *c);
+/* kv leaves the replica (server_retire_store): a backup's walk over it is
+ * abandoned now (the backup then forks, cmd_backup.c). */
+void backup_store_leaving(struct server *s, struct kv_store *kv);
+/* Whether a backup's walk of the map runs (--snapshot-method walk), so a
+ * periodic snapshot's walk cannot begin: it waits (logged once a backup). */
+bool backup_defers_snapshot(struct server *s);
 
 /* info.c */
 /* INFO's sections, in Redis's order (raft is raftkv's own). */

@@ -88,6 +88,8 @@ int server_store_snapshot_start(void *ctx, raft_index index, raft_term term)
 {
     struct server *s = ctx;
     loop_watch_note(&s->loop_watch, LOOP_CB_SNAPSHOT);
+    if (s->bgsave.method == BGSAVE_WALK && !s->bgsave.walk_gave_up && backup_defers_snapshot(s))
+        return -1; /* the replica tries again in REPLICA_SNAPSHOT_RETRY_MS */
     if (bgsave_start(&s->bgsave, replica_store(s->replica), index, term) != 0) {
         server_log(SLOG_ERROR, "snapshot_failed",
                    "index=%llu reason=\"%s\" detail=\"the previous snapshot stays; trying again in %d ms\"",

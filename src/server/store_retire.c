@@ -32,8 +32,10 @@ void server_retire_store(void *ctx, struct kv_store *kv)
     struct server *s = ctx;
     if (!kv)
         return;
-    /* A snapshot walk over it stops here, on the loop (bgsave_walk.c). */
+    /* A snapshot's or a backup's walk over it stops here, on the loop
+     * (bgsave_walk.c, backup_walk.c). */
     bgsave_store_leaving(&s->bgsave, kv);
+    backup_store_leaving(s, kv);
     struct retired *t = malloc(sizeof *t);
     if (t) {
         *t = (struct retired){.kv = kv};

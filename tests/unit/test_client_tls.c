@@ -13,34 +13,14 @@
 #include "net/certs.h"
 #include "net/tls.h"
 #include "server/server_internal.h"
+#include "tls_test_util.h"
 
 static char dir[64], other[64];
 static char cert[128], key[128], ca[128];
 
-static void mk(char *d, size_t cap)
-{
-    snprintf(d, cap, "/tmp/raftkv-ctls.XXXXXX");
-    cr_assert_not_null(mkdtemp(d));
-}
-
-static void rm(const char *d)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
-    cr_assert_eq(system(cmd), 0);
-}
-
 static void setup(void)
 {
-    char err[512];
-    mk(dir, sizeof dir);
-    mk(other, sizeof other);
-    const char *hosts[] = {"127.0.0.1", "localhost"};
-    cr_assert_eq(certs_make_ca(dir, "test", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n1", CERTS_MEMBER, hosts, 2, 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "alice", CERTS_CLIENT, NULL, 0, 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_ca(other, "other", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(other, "alice", CERTS_CLIENT, NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    ttu_make_clusters(dir, other, sizeof dir, "ctls", "alice", CERTS_CLIENT);
     snprintf(cert, sizeof cert, "%s/n1.crt", dir);
     snprintf(key, sizeof key, "%s/n1.key", dir);
     snprintf(ca, sizeof ca, "%s/ca.crt", dir);
@@ -48,8 +28,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    rm(dir);
-    rm(other);
+    ttu_rmdir(dir);
+    ttu_rmdir(other);
 }
 
 TestSuite(client_tls, .init = setup, .fini = teardown);

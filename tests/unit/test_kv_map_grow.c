@@ -14,74 +14,16 @@
 #include "common/rng.h"
 #include "kv/kv.h"
 #include "kv/map.h"
-#include "kv_map_test_keys.h"
+#include "kv_map_test_model.h"
 
 static uint64_t test_seed(void)
 {
-    const char *env = getenv("RAFTKV_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 10) : 20261207;
-    printf("kv map grow seed %llu (replay: RAFTKV_SEED=%llu)\n", (unsigned long long)seed,
-           (unsigned long long)seed);
-    return seed;
+    return kmm_seed("kv map grow", 20261207);
 }
 
 /* ---- the model run ---- */
 
 enum { KEYS = 20000 };
-
-struct model {
-    int val[KEYS];    /* -1: absent */
-    int64_t at[KEYS]; /* the deadline, 0 for none */
-    /* The SCAN under way: keys present since it began, and those seen. */
-    bool present[KEYS], seen[KEYS];
-};
-
-static void model_visit(void *ctx, const struct kv_map_entry *e)
-{
-    struct model *md = ctx;
-    unsigned k = key_number(e);
-    cr_assert_lt(k, KEYS);
-    cr_assert_neq(md->val[k], -1, "SCAN returned k%u, which is absent", k);
-    cr_assert_eq(entry_value(e), md->val[k]);
-    md->seen[k] = true;
-}
-
-static bool accept_all(void *ctx, const struct kv_map_entry *e)
-{
-    (void)ctx;
-    (void)e;
-    return true;
-}
-
-static void assert_same_as_model(const struct kv_map *m, const struct model *md)
-{
-    static unsigned visits[KEYS];
-    memset(visits, 0, sizeof visits);
-    size_t pos = 0, n = 0, expiring = 0;
-    for (const struct kv_map_entry *e; (e = kv_map_next(m, &pos));) {
-        unsigned k = key_number(e);
-        cr_assert_lt(k, KEYS);
-        cr_assert_neq(md->val[k], -1, "the map iterates k%u, which is absent", k);
-        cr_assert_eq(entry_value(e), md->val[k]);
-        visits[k]++;
-        n++;
-    }
-    for (unsigned k = 0; k < KEYS; k++) {
-        const struct kv_map_entry *e = get_key(m, k);
-        if (md->val[k] == -1) {
-            cr_assert_null(e, "k%u deleted, yet found", k);
-            cr_assert_eq(visits[k], 0);
-            continue;
-        }
-        cr_assert_not_null(e, "k%u lost", k);
-        cr_assert_eq(entry_value(e), md->val[k]);
-        cr_assert_eq(visits[k], 1, "iteration visits k%u %u times", k, visits[k]);
-        cr_assert_eq(kv_map_expiry(m, e), md->at[k], "deadline of k%u", k);
-        expiring += md->at[k] != 0;
-    }
-    cr_assert_eq(m->size, n);
-    cr_assert_eq(kv_map_expiring(m), expiring);
-}
 
 /* Two rounds, each on a fresh map whose key space widens (so it grows
  * again and again) while every operation runs against it. */
@@ -89,16 +31,12 @@ static void model_run(uint64_t seed, int drop_tags_at)
 {
     struct rng g;
     rng_seed(&g, seed);
-    struct model *md = calloc(1, sizeof *md);
-    cr_assert_not_null(md);
+    struct kv_map_model *md = kmm_new(KEYS);
     size_t growing_steps = 0, scans = 0, scans_across_growth = 0, deadline_growths = 0;
     for (int round = 0; round < 2; round++) {
         struct kv_map m;
         cr_assert_eq(kv_map_init(&m), 0);
-        for (unsigned k = 0; k < KEYS; k++) {
-            md->val[k] = -1;
-            md->at[k] = 0;
-        }
+        kmm_reset(md);
         unsigned limit = 64;
         bool scanning = false, scan_saw_growing = false, scan_saw_still = false;
         uint64_t cursor = 0;
@@ -108,22 +46,11 @@ static void model_run(uint64_t seed, int drop_tags_at)
             unsigned k = (unsigned)rng_below(&g, limit);
             uint64_t what = rng_below(&g, 100);
             if (what < 50) {
-                int v = (int)rng_below(&g, 1000);
-                cr_assert_not_null(put_int(&m, k, v));
-                md->val[k] = v;
-                md->at[k] = 0; /* a new entry has no deadline */
+                kmm_put(&m, md, k, (int)rng_below(&g, 1000));
             } else if (what < 68) {
-                cr_assert_eq(del_key(&m, k), md->val[k] != -1, "delete of k%u at step %d", k, step);
-                md->val[k] = -1;
-                md->at[k] = 0;
-                md->present[k] = false;
+                kmm_del(&m, md, k, step);
             } else if (what < 78) {
-                const struct kv_map_entry *e = get_key(&m, k);
-                cr_assert_eq(e != NULL, md->val[k] != -1, "lookup of k%u at step %d", k, step);
-                if (e) {
-                    cr_assert_eq(entry_value(e), md->val[k]);
-                    cr_assert_eq(kv_map_expiry(&m, e), md->at[k]);
-                }
+                kmm_lookup(&m, md, k, step);
             } else if (what < 88) {
                 struct kv_map_entry *e = get_key(&m, k);
                 if (e) {
@@ -138,10 +65,7 @@ static void model_run(uint64_t seed, int drop_tags_at)
                 cr_assert_leq(kv_map_rehash_step(&m, budget), 2 * budget);
             } else if (what < 99) {
                 if (!scanning) {
-                    for (unsigned j = 0; j < KEYS; j++) {
-                        md->present[j] = md->val[j] != -1;
-                        md->seen[j] = false;
-                    }
+                    kmm_scan_begin(md);
                     scanning = true;
                     scan_saw_growing = scan_saw_still = false;
                     cursor = 0;
@@ -151,17 +75,15 @@ static void model_run(uint64_t seed, int drop_tags_at)
                 else
                     scan_saw_still = true;
                 uint64_t count = 1 + rng_below(&g, 20);
-                cursor = kv_map_scan(&m, cursor, count, 10 * count, model_visit, md);
+                cursor = kv_map_scan(&m, cursor, count, 10 * count, kmm_visit, md);
                 if (cursor == 0) {
-                    for (unsigned j = 0; j < KEYS; j++)
-                        cr_assert(!md->present[j] || md->seen[j],
-                                  "k%u was present throughout a SCAN that missed it (step %d)", j, step);
+                    kmm_scan_end(md, step);
                     scanning = false;
                     scans++;
                     scans_across_growth += scan_saw_growing && scan_saw_still;
                 }
             } else {
-                const struct kv_map_entry *e = kv_map_pick(&m, rng_next(&g), accept_all, NULL);
+                const struct kv_map_entry *e = kv_map_pick(&m, rng_next(&g), kmm_accept_all, NULL);
                 cr_assert_eq(e != NULL, m.size > 0);
                 if (e)
                     cr_assert_eq(entry_value(e), md->val[key_number(e)]);
@@ -169,12 +91,12 @@ static void model_run(uint64_t seed, int drop_tags_at)
             growing_steps += m.old != NULL;
             if (step == drop_tags_at) {
                 kv_map_drop_tags(&m);
-                assert_same_as_model(&m, md);
+                kmm_assert_same(&m, md);
             }
             if (step % 3000 == 0)
-                assert_same_as_model(&m, md);
+                kmm_assert_same(&m, md);
         }
-        assert_same_as_model(&m, md);
+        kmm_assert_same(&m, md);
         kv_map_free(&m);
     }
     printf("model run: %zu steps growing, %zu scans (%zu across a growth), %zu deadline growths\n",
@@ -182,7 +104,7 @@ static void model_run(uint64_t seed, int drop_tags_at)
     cr_assert_gt(growing_steps, 5000, "the run must spend real time growing");
     cr_assert_gt(scans_across_growth, 5, "some scans must see growth start or end");
     cr_assert_gt(deadline_growths, 5);
-    free(md);
+    kmm_free(md);
 }
 
 Test(kv_map_grow, a_random_run_interleaved_with_growth_agrees_with_a_model)
@@ -214,21 +136,6 @@ Test(kv_map_grow, dropping_tags_in_the_middle_of_a_growth_strips_both_tables)
 
 /* ---- SCAN across members ---- */
 
-struct cross {
-    bool *seen;
-    unsigned keys;
-};
-
-static void cross_visit(void *ctx, const struct kv_map_entry *e)
-{
-    struct cross *c = ctx;
-    if (kv_entry_key(e)[0] == 'x')
-        return; /* a member's own extra key */
-    unsigned k = key_number(e);
-    cr_assert_lt(k, c->keys);
-    c->seen[k] = true;
-}
-
 /* Three members with the cluster's key hold the same 3000 keys in tables
  * of different sizes, each now and then growing (extra keys of its own
  * come and go); one SCAN's calls go to any of them. Every one of the 3000
@@ -242,12 +149,13 @@ Test(kv_map_grow, a_cursor_moves_between_growing_and_settled_members_of_any_size
     for (int i = 0; i < KV_MAP_KEY_BYTES; i++)
         key[i] = (uint8_t)(0x51 * i + 3);
     struct kv_map m[MEMBERS];
-    static unsigned extra[MEMBERS][EXTRA];
-    size_t n_extra[MEMBERS] = {0};
+    static unsigned extra_keys[MEMBERS][EXTRA];
+    struct kmm_extra extra[MEMBERS];
     unsigned next_extra = 0;
     for (int i = 0; i < MEMBERS; i++) {
         cr_assert_eq(kv_map_init(&m[i]), 0);
         kv_map_set_key(&m[i], key);
+        extra[i] = (struct kmm_extra){.keys = extra_keys[i], .cap = EXTRA};
     }
     cr_assert_eq(kv_map_reserve(&m[1], 20000), 0, "member 1 starts with 32768 slots");
     for (unsigned k = 0; k < K; k++)
@@ -256,7 +164,7 @@ Test(kv_map_grow, a_cursor_moves_between_growing_and_settled_members_of_any_size
     cr_assert_not_null(m[0].old, "member 0 is growing from 4096 slots to 8192");
     cr_assert_null(m[1].old);
     bool seen[K];
-    struct cross ctx = {.seen = seen, .keys = K};
+    struct kmm_cross ctx = {.seen = seen, .keys = K};
     size_t handovers = 0, started = 0, finished = 0;
     for (int round = 0; round < 40; round++) {
         memset(seen, 0, sizeof seen);
@@ -270,34 +178,15 @@ Test(kv_map_grow, a_cursor_moves_between_growing_and_settled_members_of_any_size
             if (what < 3) {
                 /* Extra keys: growth starts (and, with the puts' own
                  * steps, may end) in the middle of the SCAN. */
-                for (uint64_t n = rng_below(&g, 300); n > 0 && n_extra[i] < EXTRA; n--) {
-                    char t[32];
-                    unsigned e = next_extra++;
-                    size_t len = (size_t)snprintf(t, sizeof t, "x%u", e);
-                    cr_assert_not_null(kv_map_put(x, t, len, KV_TYPE_STR, "1", 1));
-                    extra[i][n_extra[i]++] = e;
-                }
+                kmm_extra_add(x, &extra[i], &next_extra, rng_below(&g, 300));
             } else if (what < 5) {
                 kv_map_rehash_step(x, (size_t)rng_below(&g, 3000));
             } else if (what < 7) {
-                for (uint64_t n = rng_below(&g, 200); n > 0 && n_extra[i] > 0; n--) {
-                    size_t j = (size_t)rng_below(&g, n_extra[i]);
-                    char t[32];
-                    size_t len = (size_t)snprintf(t, sizeof t, "x%u", extra[i][j]);
-                    cr_assert_eq(kv_map_del(x, t, len), 1);
-                    extra[i][j] = extra[i][--n_extra[i]];
-                }
+                kmm_extra_del(x, &extra[i], &g, rng_below(&g, 200));
             } else {
                 /* The member is rebuilt (as from a snapshot): the 3000
                  * keys, in a table of another size, often still growing. */
-                kv_map_free(x);
-                cr_assert_eq(kv_map_init(x), 0);
-                kv_map_set_key(x, key);
-                if (rng_below(&g, 2))
-                    cr_assert_eq(kv_map_reserve(x, (size_t)rng_below(&g, 50000)), 0);
-                for (unsigned k = 0; k < K; k++)
-                    cr_assert_not_null(put_int(x, k, 1));
-                n_extra[i] = 0;
+                kmm_member_rebuild(x, key, K, &g, 50000, &extra[i]);
                 was = false;
             }
             started += !was && x->old;
@@ -305,11 +194,10 @@ Test(kv_map_grow, a_cursor_moves_between_growing_and_settled_members_of_any_size
             if (prev >= 0 && (m[prev].old != NULL) != (x->old != NULL) && m[prev].mask != x->mask)
                 handovers++;
             uint64_t count = 1 + rng_below(&g, 200);
-            cursor = kv_map_scan(x, cursor, count, 10 * count, cross_visit, &ctx);
+            cursor = kv_map_scan(x, cursor, count, 10 * count, kmm_cross_visit, &ctx);
             prev = i;
         } while (cursor != 0);
-        for (unsigned k = 0; k < K; k++)
-            cr_assert(seen[k], "round %d: k%u, on every member throughout, was never returned", round, k);
+        kmm_cross_check(&ctx, round);
     }
     printf("cross-member scans: %zu handovers between growing and settled members, %zu growths "
            "started and %zu finished mid-scan\n",
@@ -346,11 +234,11 @@ Test(kv_map_grow, a_cursor_from_a_growing_map_continues_on_a_larger_settled_one_
     cr_assert_eq(b.mask + 1, 65536);
     for (int start = 0; start < 2; start++) {
         bool seen[K] = {false};
-        struct cross ctx = {.seen = seen, .keys = K};
+        struct kmm_cross ctx = {.seen = seen, .keys = K};
         uint64_t cursor = 0;
         int turn = start;
         do {
-            cursor = kv_map_scan(turn ? &b : &a, cursor, 25, 250, cross_visit, &ctx);
+            cursor = kv_map_scan(turn ? &b : &a, cursor, 25, 250, kmm_cross_visit, &ctx);
             turn ^= 1;
         } while (cursor != 0);
         for (unsigned k = 0; k < K; k++)
@@ -537,7 +425,7 @@ Test(kv_map_grow, randomkey_picks_entries_of_both_tables_alike)
     double want = (double)m.old_size / (double)m.size;
     int in_old = 0, draws = 4000;
     for (int i = 0; i < draws; i++) {
-        const struct kv_map_entry *e = kv_map_pick(&m, (uint64_t)i, accept_all, NULL);
+        const struct kv_map_entry *e = kv_map_pick(&m, (uint64_t)i, kmm_accept_all, NULL);
         cr_assert_not_null(e);
         in_old += in_old_table(&m, e);
     }

@@ -13,15 +13,11 @@
 #include "common/rng.h"
 #include "kv/kv.h"
 #include "kv/map.h"
-#include "kv_map_test_keys.h"
+#include "kv_map_test_model.h"
 
 static uint64_t test_seed(void)
 {
-    const char *env = getenv("RAFTKV_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 10) : 20261208;
-    printf("kv map shrink seed %llu (replay: RAFTKV_SEED=%llu)\n", (unsigned long long)seed,
-           (unsigned long long)seed);
-    return seed;
+    return kmm_seed("kv map shrink", 20261208);
 }
 
 static size_t slot_bytes(const struct kv_map *m)
@@ -44,57 +40,6 @@ static void settle(struct kv_map *m)
 
 enum { KEYS = 4000 };
 
-struct model {
-    int val[KEYS];
-    int64_t at[KEYS];
-    bool present[KEYS], seen[KEYS];
-};
-
-static void model_visit(void *ctx, const struct kv_map_entry *e)
-{
-    struct model *md = ctx;
-    unsigned k = key_number(e);
-    cr_assert_lt(k, KEYS);
-    cr_assert_neq(md->val[k], -1, "SCAN returned k%u, which is absent", k);
-    cr_assert_eq(entry_value(e), md->val[k]);
-    md->seen[k] = true;
-}
-
-static bool accept_all(void *ctx, const struct kv_map_entry *e)
-{
-    (void)ctx;
-    (void)e;
-    return true;
-}
-
-static void assert_same_as_model(const struct kv_map *m, const struct model *md)
-{
-    static unsigned visits[KEYS];
-    memset(visits, 0, sizeof visits);
-    size_t pos = 0, n = 0, expiring = 0;
-    for (const struct kv_map_entry *e; (e = kv_map_next(m, &pos));) {
-        unsigned k = key_number(e);
-        cr_assert_lt(k, KEYS);
-        cr_assert_neq(md->val[k], -1, "the map iterates k%u, which is absent", k);
-        visits[k]++;
-        n++;
-    }
-    for (unsigned k = 0; k < KEYS; k++) {
-        const struct kv_map_entry *e = get_key(m, k);
-        if (md->val[k] == -1) {
-            cr_assert_null(e, "k%u deleted, yet found", k);
-            continue;
-        }
-        cr_assert_not_null(e, "k%u lost", k);
-        cr_assert_eq(entry_value(e), md->val[k]);
-        cr_assert_eq(visits[k], 1, "iteration visits k%u %u times", k, visits[k]);
-        cr_assert_eq(kv_map_expiry(m, e), md->at[k], "deadline of k%u", k);
-        expiring += md->at[k] != 0;
-    }
-    cr_assert_eq(m->size, n);
-    cr_assert_eq(kv_map_expiring(m), expiring);
-}
-
 /* Phases fill the key space and empty it again (so the map grows and
  * shrinks again and again), the snapshot flag goes on and off, and now
  * and then the map is given another hash key; every put and delete is
@@ -105,12 +50,9 @@ Test(kv_map_shrink, a_random_run_with_shrinks_rekeys_and_snapshot_children_agree
 {
     struct rng g;
     rng_seed(&g, test_seed());
-    struct model *md = calloc(1, sizeof *md);
-    cr_assert_not_null(md);
+    struct kv_map_model *md = kmm_new(KEYS);
     struct kv_map m;
     cr_assert_eq(kv_map_init(&m), 0);
-    for (unsigned k = 0; k < KEYS; k++)
-        md->val[k] = -1;
     bool child = false, scanning = false, scan_rekeyed = false;
     uint64_t cursor = 0;
     size_t shrinks = 0, growths = 0, rekeys = 0, scans = 0, scans_across_shrink = 0,
@@ -134,22 +76,13 @@ Test(kv_map_shrink, a_random_run_with_shrinks_rekeys_and_snapshot_children_agree
         uint64_t what = rng_below(&g, 100);
         bool op = false;
         if (what < (uint64_t)put_pct) {
-            int v = (int)rng_below(&g, 1000);
-            cr_assert_not_null(put_int(&m, k, v));
-            md->val[k] = v;
-            md->at[k] = 0;
+            kmm_put(&m, md, k, (int)rng_below(&g, 1000));
             op = true;
         } else if (what < 70) {
-            cr_assert_eq(del_key(&m, k), md->val[k] != -1, "delete of k%u at step %d", k, step);
-            md->val[k] = -1;
-            md->at[k] = 0;
-            md->present[k] = false;
+            kmm_del(&m, md, k, step);
             op = true;
         } else if (what < 76) {
-            const struct kv_map_entry *e = get_key(&m, k);
-            cr_assert_eq(e != NULL, md->val[k] != -1, "lookup of k%u at step %d", k, step);
-            if (e)
-                cr_assert_eq(kv_map_expiry(&m, e), md->at[k]);
+            kmm_lookup(&m, md, k, step);
         } else if (what < 84) {
             struct kv_map_entry *e = get_key(&m, k);
             if (e) {
@@ -165,22 +98,16 @@ Test(kv_map_shrink, a_random_run_with_shrinks_rekeys_and_snapshot_children_agree
             paused_moves += map_paused || x_paused;
         } else if (what < 97) {
             if (!scanning) {
-                for (unsigned j = 0; j < KEYS; j++) {
-                    md->present[j] = md->val[j] != -1;
-                    md->seen[j] = false;
-                }
+                kmm_scan_begin(md);
                 scanning = true;
                 scan_rekeyed = rekeying(&m);
                 scan_saw_shrink = false;
                 cursor = 0;
             }
             uint64_t count = 1 + rng_below(&g, 30);
-            cursor = kv_map_scan(&m, cursor, count, 10 * count, model_visit, md);
+            cursor = kv_map_scan(&m, cursor, count, 10 * count, kmm_visit, md);
             if (cursor == 0) {
-                for (unsigned j = 0; j < KEYS; j++)
-                    cr_assert(!md->present[j] || md->seen[j],
-                              "k%u was present throughout a SCAN that missed it (step %d)", j,
-                              step);
+                kmm_scan_end(md, step);
                 scanning = false;
                 scans++;
                 scans_across_shrink += scan_saw_shrink;
@@ -201,7 +128,7 @@ Test(kv_map_shrink, a_random_run_with_shrinks_rekeys_and_snapshot_children_agree
             rekeys++;
             scan_rekeyed = true;
         } else {
-            const struct kv_map_entry *e = kv_map_pick(&m, rng_next(&g), accept_all, NULL);
+            const struct kv_map_entry *e = kv_map_pick(&m, rng_next(&g), kmm_accept_all, NULL);
             cr_assert_eq(e != NULL, m.size > 0);
         }
         if (map_paused)
@@ -234,13 +161,13 @@ Test(kv_map_shrink, a_random_run_with_shrinks_rekeys_and_snapshot_children_agree
         if (scanning && m.old && m.mask < m.old_mask)
             scan_saw_shrink = true;
         if (step % 5000 == 0)
-            assert_same_as_model(&m, md);
+            kmm_assert_same(&m, md);
     }
     if (child)
         kv_map_snapshot_child(false);
-    assert_same_as_model(&m, md);
+    kmm_assert_same(&m, md);
     settle(&m);
-    assert_same_as_model(&m, md);
+    kmm_assert_same(&m, md);
     printf("shrink model run: %zu shrinks, %zu growths, %zu re-keys, %zu deadline shrinks, %zu scans "
            "(%zu across a shrink, %zu across a re-key), %zu steps migrating under a child, %zu "
            "loop steps while paused\n",
@@ -255,7 +182,7 @@ Test(kv_map_shrink, a_random_run_with_shrinks_rekeys_and_snapshot_children_agree
     cr_assert_gt(child_steps, 1000, "and migrate while a child runs");
     cr_assert_gt(paused_moves, 100, "loop steps came while paused");
     kv_map_free(&m);
-    free(md);
+    kmm_free(md);
 }
 
 /* ---- memory given back ---- */
@@ -643,21 +570,6 @@ Test(kv_map_shrink, the_clusters_key_given_during_a_growth_waits_for_it)
 
 /* ---- SCAN across shrinking members ---- */
 
-struct cross {
-    bool *seen;
-    unsigned keys;
-};
-
-static void cross_visit(void *ctx, const struct kv_map_entry *e)
-{
-    struct cross *c = ctx;
-    if (kv_entry_key(e)[0] == 'x')
-        return;
-    unsigned k = key_number(e);
-    cr_assert_lt(k, c->keys);
-    c->seen[k] = true;
-}
-
 /* Three members with the cluster's key hold the same 2000 keys; each now
  * and then takes many keys of its own and deletes them again (so it grows
  * and shrinks, often in the middle of a SCAN), or is rebuilt in a table
@@ -672,17 +584,18 @@ Test(kv_map_shrink, a_cursor_moves_between_shrinking_growing_and_settled_members
     for (int i = 0; i < KV_MAP_KEY_BYTES; i++)
         key[i] = (uint8_t)(0x33 * i + 7);
     struct kv_map m[MEMBERS];
-    static unsigned extra[MEMBERS][EXTRA];
-    size_t n_extra[MEMBERS] = {0};
+    static unsigned extra_keys[MEMBERS][EXTRA];
+    struct kmm_extra extra[MEMBERS];
     unsigned next_extra = 0;
     for (int i = 0; i < MEMBERS; i++) {
         cr_assert_eq(kv_map_init(&m[i]), 0);
         kv_map_set_key(&m[i], key);
+        extra[i] = (struct kmm_extra){.keys = extra_keys[i], .cap = EXTRA};
         for (unsigned k = 0; k < K; k++)
             cr_assert_not_null(put_int(&m[i], k, 1));
     }
     bool seen[K];
-    struct cross ctx = {.seen = seen, .keys = K};
+    struct kmm_cross ctx = {.seen = seen, .keys = K};
     size_t shrink_calls = 0, shrinks_started = 0;
     for (int round = 0; round < 60; round++) {
         memset(seen, 0, sizeof seen);
@@ -693,32 +606,13 @@ Test(kv_map_shrink, a_cursor_moves_between_shrinking_growing_and_settled_members
             size_t mig = x->migrations, mask = x->mask;
             uint64_t what = rng_below(&g, 10);
             if (what < 3) {
-                for (uint64_t n = rng_below(&g, 3000); n > 0 && n_extra[i] < EXTRA; n--) {
-                    char t[32];
-                    unsigned e = next_extra++;
-                    size_t len = (size_t)snprintf(t, sizeof t, "x%u", e);
-                    cr_assert_not_null(kv_map_put(x, t, len, KV_TYPE_STR, "1", 1));
-                    extra[i][n_extra[i]++] = e;
-                }
+                kmm_extra_add(x, &extra[i], &next_extra, rng_below(&g, 3000));
             } else if (what < 5) {
                 kv_map_rehash_step(x, (size_t)rng_below(&g, 2000));
             } else if (what < 8) {
-                for (uint64_t n = rng_below(&g, 4000); n > 0 && n_extra[i] > 0; n--) {
-                    size_t j = (size_t)rng_below(&g, n_extra[i]);
-                    char t[32];
-                    size_t len = (size_t)snprintf(t, sizeof t, "x%u", extra[i][j]);
-                    cr_assert_eq(kv_map_del(x, t, len), 1);
-                    extra[i][j] = extra[i][--n_extra[i]];
-                }
+                kmm_extra_del(x, &extra[i], &g, rng_below(&g, 4000));
             } else if (what < 9) {
-                kv_map_free(x);
-                cr_assert_eq(kv_map_init(x), 0);
-                kv_map_set_key(x, key);
-                if (rng_below(&g, 2))
-                    cr_assert_eq(kv_map_reserve(x, (size_t)rng_below(&g, 40000)), 0);
-                for (unsigned k = 0; k < K; k++)
-                    cr_assert_not_null(put_int(x, k, 1));
-                n_extra[i] = 0;
+                kmm_member_rebuild(x, key, K, &g, 40000, &extra[i]);
                 mig = x->migrations;
                 mask = x->mask;
             }
@@ -727,10 +621,9 @@ Test(kv_map_shrink, a_cursor_moves_between_shrinking_growing_and_settled_members
             if (x->old && x->mask < x->old_mask)
                 shrink_calls++;
             uint64_t count = 1 + rng_below(&g, 100);
-            cursor = kv_map_scan(x, cursor, count, 10 * count, cross_visit, &ctx);
+            cursor = kv_map_scan(x, cursor, count, 10 * count, kmm_cross_visit, &ctx);
         } while (cursor != 0);
-        for (unsigned k = 0; k < K; k++)
-            cr_assert(seen[k], "round %d: k%u, on every member throughout, was never returned", round, k);
+        kmm_cross_check(&ctx, round);
     }
     printf("cross-member scans: %zu calls on shrinking members, %zu shrinks started mid-scan\n",
            shrink_calls, shrinks_started);

@@ -7,6 +7,7 @@
  * (replica_turn_end), the bound holds per turn however many flushes the
  * turn makes, and a smaller one (apply_batch_snapshot) while a snapshot
  * runs. */
+#include "replica_test_util.h"
 #include "storage/storage_replica.h"
 #include "test_storage_util.h"
 
@@ -39,19 +40,7 @@ Test(replica_apply_batch, a_restart_backlog_is_applied_in_bounded_batches_and_re
     struct storage *s = tsu_open(dir, &r, NULL);
     cr_assert_eq(storage_set_hard_state(s, 1, 0), STORAGE_OK);
     /* N writes of key "k" = 1..N, in the log (committed before the crash). */
-    for (int i = 1; i <= N; i++) {
-        json_t *k = json_string("k"), *v = json_integer(i);
-        struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
-        uint8_t *data;
-        size_t len;
-        cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
-        struct raft_entry e = {.term = 1, .index = (raft_index)i, .type = RAFT_ENTRY_COMMAND,
-                               .data = data, .len = (uint32_t)len};
-        cr_assert_eq(storage_append(s, &e, 1), STORAGE_OK);
-        free(data);
-        json_decref(k);
-        json_decref(v);
-    }
+    rtu_append_writes(s, 1, (raft_index)N, 1);
     cr_assert_eq(storage_sync(s), STORAGE_OK);
     storage_close(s);
 
@@ -120,19 +109,7 @@ static struct storage *ab_backlog(char *dir, size_t cap, int n, struct replica_l
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, NULL);
     cr_assert_eq(storage_set_hard_state(s, 1, 0), STORAGE_OK);
-    for (int i = 1; i <= n; i++) {
-        json_t *k = json_string("k"), *v = json_integer(i);
-        struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
-        uint8_t *data;
-        size_t len;
-        cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
-        struct raft_entry e = {.term = 1, .index = (raft_index)i, .type = RAFT_ENTRY_COMMAND,
-                               .data = data, .len = (uint32_t)len};
-        cr_assert_eq(storage_append(s, &e, 1), STORAGE_OK);
-        free(data);
-        json_decref(k);
-        json_decref(v);
-    }
+    rtu_append_writes(s, 1, (raft_index)n, 1);
     cr_assert_eq(storage_sync(s), STORAGE_OK);
     storage_close(s);
     s = tsu_open(dir, &r, NULL);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "replica/replica.h"
+#include "replica_test_util.h"
 
 #define ANSWERS_MAX 64
 
@@ -69,26 +70,10 @@ static const struct answer *answer_of(uint64_t ref)
     return found;
 }
 
-static void flush(uint64_t now)
-{
-    cr_assert_eq(replica_flush(rep, now), 0);
-}
-
-static struct raft_msg from_peer(int from, enum raft_msg_type type, raft_term term)
-{
-    struct raft_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = type;
-    m.from = from;
-    m.to = 0;
-    m.term = term;
-    return m;
-}
-
 /* n1 acknowledges the leader's log up to `match`, echoing the latest round. */
 static void ack_from_1(raft_index match, uint64_t now)
 {
-    struct raft_msg m = from_peer(1, RAFT_MSG_APPEND_RESP, replica_term(rep));
+    struct raft_msg m = rtu_from_peer(1, RAFT_MSG_APPEND_RESP, replica_term(rep));
     m.success = true;
     m.match_index = match;
     m.seq = last_seq_to_1;
@@ -131,22 +116,22 @@ static uint64_t start_leader(void)
     for (int k = 0; k < 100 && replica_role(rep) != RAFT_CANDIDATE; k++) {
         now = replica_deadline(rep) > now ? replica_deadline(rep) : now + 1;
         replica_tick(rep, now);
-        flush(now);
-        struct raft_msg g = from_peer(1, RAFT_MSG_PREVOTE_RESP, replica_term(rep) + 1);
+        rtu_flush(rep, now);
+        struct raft_msg g = rtu_from_peer(1, RAFT_MSG_PREVOTE_RESP, replica_term(rep) + 1);
         g.granted = true;
         replica_receive(rep, &g, now);
-        flush(now);
+        rtu_flush(rep, now);
     }
     cr_assert_eq(replica_role(rep), RAFT_CANDIDATE, "campaigns");
-    struct raft_msg g = from_peer(1, RAFT_MSG_VOTE_RESP, replica_term(rep));
+    struct raft_msg g = rtu_from_peer(1, RAFT_MSG_VOTE_RESP, replica_term(rep));
     g.granted = true;
     replica_receive(rep, &g, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_role(rep), RAFT_LEADER);
     cr_assert_eq(replica_last_index(rep), 1, "the leader's no-op");
     replica_turn_end(rep);
     ack_from_1(1, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_applied_index(rep), 1);
     return now;
 }
@@ -168,15 +153,15 @@ static uint64_t three_committed_one_not(void)
     write_cmd(1, 7, 11, now);
     write_cmd(2, 7, 13, now);
     write_cmd(3, 8, 20, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_last_index(rep), 4);
     replica_turn_end(rep);
     ack_from_1(4, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_commit_index(rep), 4);
     cr_assert_eq(replica_applied_index(rep), 2, "one entry this turn");
     write_cmd(4, 9, 22, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_last_index(rep), 5);
     const struct answer *a1 = answer_of(1);
     cr_assert_not_null(a1);
@@ -191,7 +176,7 @@ Test(replica_commit_wait, committed_proposals_outlive_the_timeout_and_get_their_
 {
     uint64_t now = three_committed_one_not() + 2000;
     replica_tick(rep, now);
-    flush(now);
+    rtu_flush(rep, now);
     /* The uncommitted one, behind the committed ones, timed out. */
     const struct answer *a4 = answer_of(4);
     cr_assert_not_null(a4, "the unacknowledged write times out");
@@ -204,13 +189,13 @@ Test(replica_commit_wait, committed_proposals_outlive_the_timeout_and_get_their_
      * and the deadline is the next turn, not the past. */
     now += 10000;
     replica_tick(rep, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(n_answers, 2);
     cr_assert_eq(replica_deadline(rep), now + 1);
     /* Applying goes on, a turn at a time: each gets its own result. */
     replica_turn_end(rep);
     replica_tick(rep, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_applied_index(rep), 3);
     const struct answer *a2 = answer_of(2);
     cr_assert_not_null(a2);
@@ -219,7 +204,7 @@ Test(replica_commit_wait, committed_proposals_outlive_the_timeout_and_get_their_
     cr_assert_null(answer_of(3));
     replica_turn_end(rep);
     replica_tick(rep, now);
-    flush(now);
+    rtu_flush(rep, now);
     const struct answer *a3 = answer_of(3);
     cr_assert_not_null(a3);
     cr_assert_eq(a3->status, REPLICA_DONE);
@@ -229,14 +214,14 @@ Test(replica_commit_wait, committed_proposals_outlive_the_timeout_and_get_their_
     /* The timed-out write's entry commits later: applied, answered once. */
     replica_turn_end(rep);
     ack_from_1(5, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_applied_index(rep), 5);
     cr_assert_eq(n_answers, 4);
     cr_assert_not_null(answer_of(4));
     read_cmd(5, 9, now);
-    flush(now);
+    rtu_flush(rep, now);
     ack_from_1(5, now);
-    flush(now);
+    rtu_flush(rep, now);
     const struct answer *a5 = answer_of(5);
     cr_assert_not_null(a5);
     cr_assert_eq(a5->status, REPLICA_DONE);
@@ -248,13 +233,13 @@ Test(replica_commit_wait, a_proposal_not_yet_committed_times_out_at_the_timeout_
 {
     uint64_t now = start_leader();
     write_cmd(1, 7, 11, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_deadline(rep) <= now + 2000, true);
     replica_tick(rep, now + 1999);
-    flush(now + 1999);
+    rtu_flush(rep, now + 1999);
     cr_assert_null(answer_of(1));
     replica_tick(rep, now + 2000);
-    flush(now + 2000);
+    rtu_flush(rep, now + 2000);
     const struct answer *a1 = answer_of(1);
     cr_assert_not_null(a1);
     cr_assert_eq(a1->status, REPLICA_INDEFINITE);
@@ -266,22 +251,22 @@ Test(replica_commit_wait, a_confirmed_read_waits_for_applying_past_the_timeout)
     uint64_t now = three_committed_one_not();
     /* A read of key 8 while index 3 and 4 wait; n1 confirms the round. */
     read_cmd(6, 8, now);
-    flush(now);
+    rtu_flush(rep, now);
     ack_from_1(4, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_null(answer_of(6), "confirmed, but the map lags its read index");
     now += 5000;
     replica_tick(rep, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_null(answer_of(6), "confirmed: not refused by the timeout");
     cr_assert_not_null(answer_of(4), "the unacknowledged write timed out");
     replica_turn_end(rep);
     replica_tick(rep, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_null(answer_of(6));
     replica_turn_end(rep);
     replica_tick(rep, now);
-    flush(now);
+    rtu_flush(rep, now);
     cr_assert_eq(replica_applied_index(rep), 4);
     const struct answer *a6 = answer_of(6);
     cr_assert_not_null(a6, "answered once its read index is applied");
@@ -294,9 +279,9 @@ Test(replica_commit_wait, an_unconfirmed_read_still_times_out)
 {
     uint64_t now = start_leader();
     read_cmd(1, 7, now);
-    flush(now);
+    rtu_flush(rep, now);
     replica_tick(rep, now + 2000);
-    flush(now + 2000);
+    rtu_flush(rep, now + 2000);
     const struct answer *a1 = answer_of(1);
     cr_assert_not_null(a1);
     cr_assert_eq(a1->status, REPLICA_UNAVAILABLE);
@@ -312,25 +297,25 @@ Test(replica_commit_wait, a_write_waits_while_the_commit_index_moves)
     uint64_t t = start_leader();
     write_cmd(1, 7, 11, t);
     write_cmd(2, 7, 13, t);
-    flush(t);
+    rtu_flush(rep, t);
     cr_assert_eq(replica_last_index(rep), 3);
     replica_turn_end(rep);
     ack_from_1(2, t + 1500);
-    flush(t + 1500);
+    rtu_flush(rep, t + 1500);
     cr_assert_eq(replica_commit_index(rep), 2);
     const struct answer *a1 = answer_of(1);
     cr_assert_not_null(a1);
     cr_assert_eq(a1->status, REPLICA_DONE);
     replica_tick(rep, t + 2000);
-    flush(t + 2000);
+    rtu_flush(rep, t + 2000);
     cr_assert_null(answer_of(2), "the commit index moved 500 ms ago");
     cr_assert_eq(replica_deadline(rep) <= t + 3500, true);
     cr_assert_gt(replica_deadline(rep), t + 2000, "no spin");
     replica_tick(rep, t + 3499);
-    flush(t + 3499);
+    rtu_flush(rep, t + 3499);
     cr_assert_null(answer_of(2));
     replica_tick(rep, t + 3500);
-    flush(t + 3500);
+    rtu_flush(rep, t + 3500);
     const struct answer *a2 = answer_of(2);
     cr_assert_not_null(a2, "the commit index stood still for 2000 ms");
     cr_assert_eq(a2->status, REPLICA_INDEFINITE);

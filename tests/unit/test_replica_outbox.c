@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "replica/replica.h"
+#include "replica_test_util.h"
 
 #define SENT_MAX 256
 
@@ -71,18 +72,7 @@ static const struct sent *find_sent(enum raft_msg_type type, int to)
 static void flush(uint64_t now)
 {
     n_sent = 0;
-    cr_assert_eq(replica_flush(rep, now), 0);
-}
-
-static struct raft_msg from_peer(int from, enum raft_msg_type type, raft_term term)
-{
-    struct raft_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = type;
-    m.from = from;
-    m.to = 0;
-    m.term = term;
-    return m;
+    rtu_flush(rep, now);
 }
 
 static void write_cmd(uint64_t ref, int value, uint64_t now)
@@ -112,12 +102,12 @@ static uint64_t start_leader(void)
     }
     const struct sent *pv = find_sent(RAFT_MSG_PREVOTE, 1);
     cr_assert_not_null(pv, "campaigns");
-    struct raft_msg g = from_peer(1, RAFT_MSG_PREVOTE_RESP, replica_term(rep) + 1);
+    struct raft_msg g = rtu_from_peer(1, RAFT_MSG_PREVOTE_RESP, replica_term(rep) + 1);
     g.granted = true;
     replica_receive(rep, &g, now);
     flush(now);
     cr_assert_not_null(find_sent(RAFT_MSG_VOTE, 1));
-    g = from_peer(1, RAFT_MSG_VOTE_RESP, replica_term(rep));
+    g = rtu_from_peer(1, RAFT_MSG_VOTE_RESP, replica_term(rep));
     g.granted = true;
     replica_receive(rep, &g, now);
     flush(now);
@@ -142,7 +132,7 @@ static raft_term replaced_in_one_batch(int n_writes, int their_value, uint64_t *
     uint64_t now = start_leader();
     raft_term t = replica_term(rep);
     /* n2 holds the no-op (index 1); n1 has not answered its probe yet. */
-    struct raft_msg ok = from_peer(2, RAFT_MSG_APPEND_RESP, t);
+    struct raft_msg ok = rtu_from_peer(2, RAFT_MSG_APPEND_RESP, t);
     ok.success = true;
     ok.match_index = 1;
     replica_receive(rep, &ok, now);
@@ -156,7 +146,7 @@ static raft_term replaced_in_one_batch(int n_writes, int their_value, uint64_t *
 
     /* One input batch. n1 answers the probe: an APPEND of 2.. is queued
      * for it, pointing at those entries' bytes... */
-    struct raft_msg n1_ok = from_peer(1, RAFT_MSG_APPEND_RESP, t);
+    struct raft_msg n1_ok = rtu_from_peer(1, RAFT_MSG_APPEND_RESP, t);
     n1_ok.success = true;
     n1_ok.match_index = 1;
     replica_receive(rep, &n1_ok, now);
@@ -171,7 +161,7 @@ static raft_term replaced_in_one_batch(int n_writes, int their_value, uint64_t *
     json_decref(c.value);
     struct raft_entry theirs = {.term = t + 1, .index = 2, .type = RAFT_ENTRY_COMMAND,
                                 .len = (uint32_t)len, .data = data};
-    struct raft_msg app = from_peer(2, RAFT_MSG_APPEND, t + 1);
+    struct raft_msg app = rtu_from_peer(2, RAFT_MSG_APPEND, t + 1);
     app.prev_index = 1;
     app.prev_term = t;
     app.entries = &theirs;

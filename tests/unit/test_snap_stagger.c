@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "replica/snap_stagger.h"
+#include "replica_test_util.h"
 #include "storage/storage_replica.h"
 #include "test_storage_util.h"
 
@@ -126,19 +127,7 @@ static void st_run_restored(int n, int restored, unsigned slot, unsigned members
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, NULL);
     cr_assert_eq(storage_set_hard_state(s, 1, 0), STORAGE_OK);
-    for (int i = 1; i <= restored; i++) {
-        json_t *k = json_string("k"), *v = json_integer(i);
-        struct kv_command c = {.op = KV_WRITE, .key = k, .value = v};
-        uint8_t *data;
-        size_t len;
-        cr_assert_eq(kv_command_encode(&c, &data, &len), 0);
-        struct raft_entry e = {.term = 1, .index = (raft_index)i, .type = RAFT_ENTRY_COMMAND,
-                               .data = data, .len = (uint32_t)len};
-        cr_assert_eq(storage_append(s, &e, 1), STORAGE_OK);
-        free(data);
-        json_decref(k);
-        json_decref(v);
-    }
+    rtu_append_writes(s, 1, (raft_index)restored, 1);
     cr_assert_eq(storage_sync(s), STORAGE_OK);
     storage_close(s);
     s = tsu_open(dir, &r, NULL);

@@ -12,40 +12,20 @@
 
 #include "net/certs.h"
 #include "net/tls.h"
+#include "tls_test_util.h"
 
 static char dir[64], other[64];
 
-static void mk(char *d, size_t cap)
-{
-    snprintf(d, cap, "/tmp/raftkv-tls.XXXXXX");
-    cr_assert_not_null(mkdtemp(d));
-}
-
-static void rm(const char *d)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
-    cr_assert_eq(system(cmd), 0);
-}
-
 static void setup(void)
 {
-    char err[512];
-    mk(dir, sizeof dir);
-    mk(other, sizeof other);
-    const char *hosts[] = {"127.0.0.1", "localhost"};
-    cr_assert_eq(certs_make_ca(dir, "test", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n1", CERTS_MEMBER, hosts, 2, 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(dir, "n2", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), 0, "%s", err);
-    /* Another cluster's CA, with a member of the same name. */
-    cr_assert_eq(certs_make_ca(other, "other", 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(certs_make_leaf(other, "n2", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), 0, "%s", err);
+    /* Another cluster's CA has a member of the same name, n2. */
+    ttu_make_clusters(dir, other, sizeof dir, "tls", "n2", CERTS_MEMBER);
 }
 
 static void teardown(void)
 {
-    rm(dir);
-    rm(other);
+    ttu_rmdir(dir);
+    ttu_rmdir(other);
 }
 
 TestSuite(tls, .init = setup, .fini = teardown);
@@ -265,10 +245,10 @@ Test(tls, certs_never_replace_a_ca_and_keys_are_private)
     cr_assert_eq(st.st_mode & 0777, 0600);
     cr_assert_eq(certs_make_leaf(dir, "a,b", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), -1);
     char empty[64];
-    mk(empty, sizeof empty);
+    ttu_mkdir(empty, sizeof empty, "tls");
     cr_assert_eq(certs_make_leaf(empty, "n1", CERTS_MEMBER, NULL, 0, 2, err, sizeof err), -1);
     cr_assert_neq(strstr(err, "make it first"), NULL, "%s", err);
-    rm(empty);
+    ttu_rmdir(empty);
 }
 
 Test(tls, missing_files_are_named)
