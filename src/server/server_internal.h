@@ -449,6 +449,9 @@ struct server {
     /* The log's last index at start, until applying reaches it (then 0):
      * the restart's tail, whose end server_store_tail() logs. */
     uint64_t restart_tail_end;
+    /* ... and the part of it the log's commit marks said was committed,
+     * applied before any election (restart_commit_applied). */
+    uint64_t restart_commit_end;
     uint64_t elections_refused_seen; /* raft_refusals.c */
     struct metrics metrics;            /* metrics.h: observations for /metrics, /health */
     struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */

@@ -363,6 +363,10 @@ static void server_on_hup(uv_signal_t *h, int signum)
 static void server_free(struct server *s)
 {
     commands_free_all(s);
+    /* The commit index it knows goes into the log at the close, so the
+     * next start applies all of it at once (storage_set_commit). */
+    if (s->storage && s->replica)
+        storage_set_commit(s->storage, replica_commit_index(s->replica));
     replica_free(s->replica);
     s->replica = NULL;
     server_store_close(s);
