@@ -407,6 +407,10 @@ struct server {
     uv_timer_t tick_timer;
     uv_check_t check;
     uv_prepare_t turn_prepare;    /* ends each loop turn (loop_watch.h) */
+    /* Active while committed entries wait to be applied: the poll then
+     * does not sleep, so the backlog goes a turn's budget a turn, back to
+     * back, I/O served between turns (server_after_io). */
+    uv_idle_t apply_idle;
     struct loop_watch loop_watch; /* the loop's turn meter */
     uv_signal_t sig_term, sig_int;
     uv_signal_t sig_hup; /* reopens --log-file; never ends the process */
