@@ -165,7 +165,8 @@ echo "  first successful write after $((t1 - t0)) ms (through n${ok:-none})"
 for i in 1 2 3; do grep -E 'event=storage_opened' "$work/n$i.log" | tail -n 1 | sed "s/^/  n$i: /" | cut -c1-200; done
 # Where the time went, per member, from its log after this start (ms since
 # the start; CPU time is the process's so far): the log read back, the
-# snapshot loaded, the leader known, the log tail the restart found applied.
+# snapshot loaded, the part of the log tail its commit marks named applied
+# (before any election), the leader known, the whole tail applied.
 for i in 1 2 3; do
   python3 - "$work/n$i.log" "$t0" "$t1" "n$i" <<'PY'
 import datetime, re, sys
@@ -182,10 +183,12 @@ for line in open(path, errors="replace"):
     ev = m.group(2)
     if ev == "role_change" and not re.search(r" leader=(?!none )\S", line):
         continue
-    if ev in ("storage_opened", "snapshot_loaded", "role_change", "restart_tail_applied") and ev not in got:
+    if ev in ("storage_opened", "snapshot_loaded", "restart_commit_applied", "role_change",
+              "restart_tail_applied") and ev not in got:
         cpu = re.search(r" cpu_ms=([0-9.]+)", line)
         got[ev] = f"{ms} ms" + (f" (CPU {float(cpu.group(1)):.0f} ms)" if cpu else "")
 parts = [("log read", "storage_opened"), ("snapshot loaded", "snapshot_loaded"),
+         ("committed tail applied", "restart_commit_applied"),
          ("leader known", "role_change"), ("log tail applied", "restart_tail_applied")]
 print(f"  {name}: " + ", ".join(f"{label} {got.get(ev, '-')}" for label, ev in parts)
       + f"; first write {t1 - t0} ms")

@@ -69,6 +69,8 @@ void node_free(struct node *n)
     log_stats(n);
     router_free(n->router); /* requests still in it are freed below */
     node_requests_free(n);
+    if (n->storage && n->replica) /* marked at the close (storage_set_commit) */
+        storage_set_commit(n->storage, replica_commit_index(n->replica));
     replica_free(n->replica);
     storage_close(n->storage);
     for (int i = 0; i < n->n_nodes; i++)

@@ -162,6 +162,17 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
             config_appended(r, log_get(&r->log, e->index));
         }
     }
+    /* A commit index storage kept (raft.h, RESTARTING WITH A COMMIT INDEX):
+     * its entries are committed, so the first update hands them out. Never
+     * past the log (a crash cut what followed the value's entries), never
+     * below the snapshot (which holds them). */
+    if (restore) {
+        raft_index c = restore->commit, last = log_last_index(&r->log);
+        if (c > last)
+            c = last;
+        if (c > r->commit)
+            r->commit = c;
+    }
     /* A crash between syncing the log and syncing the hard state can leave
      * entries of a term newer than the stored term. Nothing that depended
      * on the lost hard state was sent (raft.h: persist before send), so

@@ -35,6 +35,23 @@
  * snapshot install keeps the entries after snap_index exactly when the log
  * held (snap_index, snap_term), as storage_save_snapshot() does.
  *
+ * RESTARTING WITH A COMMIT INDEX (etcd keeps `commit` in its HardState). A
+ * commit index a node once knew stays true forever: the entries up to it are
+ * committed, and a committed entry is never truncated or overwritten (a new
+ * leader only cuts entries past every commit index). So a driver may store
+ * it cheaply and lagging, and hand it back in raft_restore.commit; any value
+ * at or below the true one is safe. The one rule: a stored value C must
+ * never outlive, or come back without, the log entries up to it, i.e. store
+ * C only once entries up to C are durable, or in the same ordered stream
+ * after them, so that whatever a crash leaves of the stream (a prefix) holds
+ * them whenever it holds C (the server's log writes C as a record after a
+ * sync batch's entries, storage.h). raft_new() clamps C to [snap_index, last
+ * restored index] (a log cut short by a crash ends before it; the snapshot
+ * holds what is below it) and its first update, whatever the event (a TICK
+ * before any message will do), hands out snap_index+1..C in `committed`: a
+ * restarted node applies what it knew was committed while it elects,
+ * instead of waiting for a leader to tell it the commit index again.
+ *
  * Node ids are small integers 0..RAFT_MAX_NODES-1; drivers map them to names.
  *
  * MEMBERSHIP (thesis chapter 4). The core knows its configuration as data
@@ -298,6 +315,10 @@ struct raft_restore {
      * `entries` override it. */
     const struct raft_configuration *snap_conf;
     bool borrow; /* keep pointers to the entries' data, not copies (above) */
+    /* A commit index this node knew before it stopped (0: none); see
+     * RESTARTING WITH A COMMIT INDEX above. raft_new() clamps it to
+     * [snap_index, the last entry restored]. */
+    raft_index commit;
 };
 
 enum raft_event_type {

@@ -80,6 +80,14 @@ struct replica *replica_new(const struct replica_config *config, uint64_t now_ms
     r->raft = raft_new(&r->config.raft, &restore, now_ms);
     if (!r->raft)
         goto err_after_kv;
+    /* The commit index the store kept (clamped by the core): that part of
+     * the log is a backlog to apply now, a batch a flush, while the node
+     * elects, not once a leader has told it the commit index again. The
+     * core's first update hands the same entries out as committed. */
+    if (raft_commit_index(r->raft) > r->apply_to) {
+        r->apply_to = raft_commit_index(r->raft);
+        r->commit_moved_ms = now_ms;
+    }
     r->restore_lent = restore.borrow && store->release_restore;
     r->restore_last = r->stored_index;
     r->durable_index = r->stored_index;
@@ -609,6 +617,13 @@ static int sync_round(struct replica *r)
             return 0;
         replica_outbox_hold(r); /* nothing new written: the running sync covers it */
         return 1;
+    }
+    /* Rides on this sync if it writes entries (the store's choice): every
+     * entry up to the core's commit index is in the store by now. */
+    if (store->save_commit) {
+        int rc = store->save_commit(store->impl, raft_commit_index(r->raft));
+        if (rc != 0)
+            return rc < 0 ? rc : -1;
     }
     if (r->config.sync_start && !r->hard_state_unsynced) {
         if (r->sync_running)

@@ -99,6 +99,11 @@ struct replica_log_store {
     size_t (*lend)(void *impl, raft_index first, size_t n, struct raft_entry *out);
     void (*lend_release)(void *impl, raft_index first, raft_index last);
     int (*save_hard_state)(void *impl, raft_term term, int voted_for);
+    /* Optional: the core's commit index, given before each sync; the store
+     * keeps it as raft.h's RESTARTING WITH A COMMIT INDEX says (only ever
+     * after the entries up to it, lagging if it likes) and load() hands it
+     * back in out->commit, which the replica applies up to at once. */
+    int (*save_commit)(void *impl, raft_index commit);
     /* Drop every stored entry with index >= entries[0].index, then append. */
     int (*append)(void *impl, const struct raft_entry *entries, size_t n);
     /* Durable when it returns, with everything written before it. */

@@ -407,6 +407,10 @@ struct server {
     uv_timer_t tick_timer;
     uv_check_t check;
     uv_prepare_t turn_prepare;    /* ends each loop turn (loop_watch.h) */
+    /* Active while committed entries wait to be applied: the poll then
+     * does not sleep, so the backlog goes a turn's budget a turn, back to
+     * back, I/O served between turns (server_after_io). */
+    uv_idle_t apply_idle;
     struct loop_watch loop_watch; /* the loop's turn meter */
     uv_signal_t sig_term, sig_int;
     uv_signal_t sig_hup; /* reopens --log-file; never ends the process */
@@ -449,6 +453,9 @@ struct server {
     /* The log's last index at start, until applying reaches it (then 0):
      * the restart's tail, whose end server_store_tail() logs. */
     uint64_t restart_tail_end;
+    /* ... and the part of it the log's commit marks said was committed,
+     * applied before any election (restart_commit_applied). */
+    uint64_t restart_commit_end;
     uint64_t elections_refused_seen; /* raft_refusals.c */
     struct metrics metrics;            /* metrics.h: observations for /metrics, /health */
     struct metrics_http *metrics_http; /* --metrics-listen; NULL when off */

@@ -141,9 +141,11 @@ int server_store_open(struct server *s, char *err, size_t errlen)
         server_log(SLOG_WARN, "test_hook", "detail=\"the first snapshot child fails with errno %d\"",
                    s->bgsave.fail_errno);
     }
-    server_log(SLOG_INFO, "storage_opened", "dir=%s term=%llu voted_for=%d snapshot_index=%llu entries=%zu ms=%.1f",
+    server_log(SLOG_INFO, "storage_opened",
+               "dir=%s term=%llu voted_for=%d snapshot_index=%llu entries=%zu commit=%llu ms=%.1f",
                s->opt.data_dir, (unsigned long long)restore.term, restore.voted_for,
-               (unsigned long long)restore.snap_index, restore.n_entries, open_ms);
+               (unsigned long long)restore.snap_index, restore.n_entries,
+               (unsigned long long)restore.commit, open_ms);
     return 0;
 }
 
@@ -167,19 +169,34 @@ void server_store_loaded(struct server *s, uint64_t new_ns)
                kv_store_size(replica_store(s->replica)), (double)new_ns / 1e6,
                (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6);
     raft_index last = replica_last_index(s->replica);
+    raft_index commit = replica_commit_index(s->replica); /* the stored one, clamped */
     s->restart_tail_end = last > replica_applied_index(s->replica) ? last : 0;
+    s->restart_commit_end = commit > replica_applied_index(s->replica) ? commit : 0;
 }
 
-/* The restart's log tail applied (or cut by a new leader and passed):
- * logged once, with the process's CPU time so far, so that a restart's
- * phases (storage_opened, snapshot_loaded, the election, this) can be told
- * apart (bench/bench_scale.sh). */
+/* The part of the restart's log tail its commit marks named applied
+ * (restart_commit_applied, with the role then: before an election, as a
+ * rule), and the whole tail applied (or cut by a new leader and passed):
+ * each logged once, with the process's CPU time so far, so that a
+ * restart's phases (storage_opened, snapshot_loaded, these, the election)
+ * can be told apart (bench/bench_scale.sh). */
 void server_store_tail(struct server *s)
 {
+    struct timespec cpu;
+    if (s->restart_commit_end && s->replica &&
+        replica_applied_index(s->replica) >= s->restart_commit_end) {
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+        int leader = replica_leader(s->replica);
+        server_log(SLOG_INFO, "restart_commit_applied", "index=%llu role=%s leader=%s cpu_ms=%.1f",
+                   (unsigned long long)s->restart_commit_end,
+                   raft_role_name(replica_role(s->replica)),
+                   leader >= 0 && leader < s->opt.n_nodes ? s->opt.names[leader] : "none",
+                   (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6);
+        s->restart_commit_end = 0;
+    }
     if (!s->restart_tail_end || !s->replica ||
         replica_applied_index(s->replica) < s->restart_tail_end)
         return;
-    struct timespec cpu;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
     server_log(SLOG_INFO, "restart_tail_applied", "index=%llu applied=%llu cpu_ms=%.1f",
                (unsigned long long)s->restart_tail_end,

@@ -297,6 +297,7 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
     restore_out->snap_len = 0;
     restore_out->entries = s->restore_entries;
     restore_out->n_entries = s->n_restore_entries;
+    restore_out->commit = wal_commit_marked(&s->wal);
     s->restore = *restore_out;
     *out = s;
     return STORAGE_OK;
@@ -360,9 +361,13 @@ void storage_close(struct storage *s)
         storage_commit_wait(s->commit);
         storage_snapshot_commit_end(s, s->commit);
     }
-    /* Trimmed, so that a clean restart finds no unused space to report. */
-    if (!s->failed && (storage_result(s, wal_trim_tail(&s->wal, s->err, sizeof s->err)) != STORAGE_OK ||
-                       storage_sync(s) != STORAGE_OK))
+    /* The latest commit index marked, then trimmed, so that a clean restart
+     * applies all it knew at once and finds no unused space to report. */
+    struct wal *w = &s->wal;
+    if (!s->failed &&
+        (storage_result(s, wal_mark_commit(w, true, s->err, sizeof s->err)) != STORAGE_OK ||
+         storage_result(s, wal_trim_tail(w, s->err, sizeof s->err)) != STORAGE_OK ||
+         storage_sync(s) != STORAGE_OK))
         fprintf(stderr, "storage: closing %s: %s\n", s->dir, s->err);
     storage_free(s);
 }
@@ -414,6 +419,15 @@ int storage_append(struct storage *s, const struct raft_entry *entries, size_t n
     return storage_result(s, wal_append(&s->wal, entries, n, s->err, sizeof s->err));
 }
 
+int storage_set_commit(struct storage *s, raft_index index)
+{
+    int rc = storage_check_usable(s);
+    if (rc)
+        return rc;
+    wal_set_commit(&s->wal, index);
+    return STORAGE_OK;
+}
+
 static void storage_note_sync(struct storage *s, uint64_t ns)
 {
     s->syncs++;
@@ -444,6 +458,8 @@ int storage_sync(struct storage *s)
             return storage_result(s, -1);
         s->hard_state_dirty = false;
     }
+    if ((rc = storage_result(s, wal_mark_commit(&s->wal, false, s->err, sizeof s->err))) != STORAGE_OK)
+        return rc;
     rc = storage_result(s, wal_sync(&s->wal, s->err, sizeof s->err));
     if (rc == STORAGE_OK)
         storage_note_sync(s, storage_now_ns() - start);
@@ -458,6 +474,8 @@ int storage_sync_begin(struct storage *s, struct storage_sync_job *job)
     struct wal *w = &s->wal;
     if (s->hard_state_dirty || w->dir_dirty || w->sync_inflight)
         return STORAGE_SYNC_INLINE;
+    if ((rc = storage_result(s, wal_mark_commit(w, false, s->err, sizeof s->err))) != STORAGE_OK)
+        return rc;
     if (wal_write_buffered(w, s->err, sizeof s->err) < 0)
         return storage_result(s, -1);
     if (!w->tail_dirty)

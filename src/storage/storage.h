@@ -4,7 +4,8 @@
  * raft.h's ORDER OF WORK: persist, make durable, then send. The directory holds
  *   LOCK                   flock'ed while open; holds the owner's pid
  *   meta                   term and vote, two CRC'd slots written alternately
- *   wal-<first_index>.log  log segments of CRC'd records, rolled by size
+ *   wal-<first_index>.log  log segments of CRC'd records (entries, and commit
+ *                          marks between them), rolled by size
  *   snap-<index>.snap      the latest state-machine snapshot (snap_format.h)
  *   identity               whose directory this is (identity.h; the server's)
  *
@@ -24,6 +25,7 @@
  *     if (u.flags & RAFT_UPDATE_HARD_STATE) storage_set_hard_state(s, u.term, u.voted_for)
  *     if (u.flags & RAFT_UPDATE_ENTRIES)    storage_append(s, u.entries, u.n_entries)
  *     if (u.flags & RAFT_UPDATE_SNAPSHOT)   storage_save_snapshot(s, u.snap_index, ...)
+ *     storage_set_commit(s, u.commit_index)  // optional: a restart applies up to it at once
  *     ... more steps may be batched here ...
  *     storage_sync(s)                        // once for the whole batch
  *     send messages; apply; then step RAFT_EVENT_PERSISTED with
@@ -155,9 +157,10 @@ void storage_end_loan(struct storage *s);
 /* Lending while running (raft_lend): out[k] gets entry first + k's index,
  * term, length and a pointer to its payload in its segment file, mapped
  * read-only and shared (page cache, not the process's memory; nothing is
- * read from it here), for k below the count returned, which stops before
- * an entry not held (compacted, not appended) or not yet written to the
- * file (lend only what a sync made durable). 0 also when a segment cannot
+ * read from it here but the length of an entry a commit mark follows),
+ * for k below the count returned, which stops before an entry not held
+ * (compacted, not appended) or not yet written to the file (lend only
+ * what a sync made durable). 0 also when a segment cannot
  * be mapped (storage_error() says why; not fatal: the core keeps its
  * copies). Valid until storage_lend_release() or storage_close(); a
  * segment deleted meanwhile keeps its disk space until then. */
@@ -213,6 +216,17 @@ int storage_set_hard_state(struct storage *s, raft_term term, int voted_for);
  * STORAGE_ERR_INVALID (the store stays usable). Durable at the next
  * storage_sync(). */
 int storage_append(struct storage *s, const struct raft_entry *entries, size_t n);
+
+/* A commit index the node knows (raft_update.commit_index; the largest
+ * given counts). It costs no sync of its own: the next storage_sync() or
+ * storage_sync_begin() that writes log entries anyway puts it in the log
+ * as a commit mark right after them (capped at the last entry; wal.h), and
+ * so does storage_close(); storage_open() gives the largest mark found back
+ * in restore->commit (0: none). It may lag (what a sync wrote before the
+ * node learnt more), and a crash that tears the tail loses it together
+ * with the entries before it, which is what makes it safe to use at a
+ * restart (raft.h, RESTARTING WITH A COMMIT INDEX). */
+int storage_set_commit(struct storage *s, raft_index index);
 
 /* Make everything set or appended so far durable: write the buffer, then
  * fdatasync each dirty file (and the directory if files were created).

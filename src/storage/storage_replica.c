@@ -34,6 +34,11 @@ static int storage_replica_save_hard_state(void *impl, raft_term term, int voted
     return storage_set_hard_state(impl, term, voted_for);
 }
 
+static int storage_replica_save_commit(void *impl, raft_index commit)
+{
+    return storage_set_commit(impl, commit);
+}
+
 static int storage_replica_append(void *impl, const struct raft_entry *entries, size_t n)
 {
     return storage_append(impl, entries, n);
@@ -112,6 +117,7 @@ void storage_replica_log_store(struct storage *s, struct replica_log_store *out)
     out->lend = storage_replica_lend;
     out->lend_release = storage_replica_lend_release;
     out->save_hard_state = storage_replica_save_hard_state;
+    out->save_commit = storage_replica_save_commit;
     out->append = storage_replica_append;
     out->save_snapshot = storage_replica_save_snapshot;
     out->sync = storage_replica_sync;

@@ -131,6 +131,42 @@ uint64_t wal_disk_bytes(const struct wal *w)
     return total;
 }
 
+void wal_set_commit(struct wal *w, uint64_t index)
+{
+    if (index > w->commit_known)
+        w->commit_known = index;
+}
+
+uint64_t wal_commit_marked(const struct wal *w)
+{
+    return w->commit_marked;
+}
+
+int wal_mark_commit(struct wal *w, bool always, char *err, size_t errlen)
+{
+    if (w->tail_fd < 0 || w->n_segs == 0)
+        return 0;
+    if (!always && w->buf_len == 0 && !w->tail_dirty)
+        return 0; /* no entries to write or sync: no mark alone */
+    uint64_t c = w->commit_known < wal_last_index(w) ? w->commit_known : wal_last_index(w);
+    if (c <= w->commit_marked || c < w->pos_first)
+        return 0; /* nothing new, or only what the snapshot holds */
+    if (wal_reserve_buf(w, WAL_RECORD_HEADER) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -3;
+    }
+    struct wal_segment *tail = &w->segs[w->n_segs - 1];
+    wal_encode_commit(w->buf + w->buf_len, c, wal_term_at(w, c));
+    /* The tail's last entry is no longer followed by the next one alone
+     * (wal_lend reads its length from its header instead). */
+    if (tail->last >= tail->first && tail->last >= w->pos_first)
+        w->pos[tail->last - w->pos_first].offset |= WAL_POS_MARKED;
+    w->buf_len += WAL_RECORD_HEADER;
+    tail->bytes += WAL_RECORD_HEADER;
+    w->commit_marked = c;
+    return 0;
+}
+
 bool wal_pending(const struct wal *w)
 {
     return w->buf_len > 0 || w->tail_dirty || w->dir_dirty || w->sync_inflight;
@@ -345,7 +381,7 @@ static int wal_truncate_from(struct wal *w, uint64_t index, char *err, size_t er
             return -1;
         }
     }
-    uint64_t cut = w->pos[index - w->pos_first].offset;
+    uint64_t cut = WAL_POS_OFFSET(w->pos[index - w->pos_first]);
     if (sio_ftruncate(w->io, w->tail_fd, (off_t)cut) < 0 ||
         sio_fdatasync(w->io, w->tail_fd) < 0) {
         snprintf(err, errlen, "%s/%s: truncate at offset %" PRIu64 ": %s", w->dir, name, cut,
@@ -379,6 +415,11 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *
             (entries[i].len > 0 && entries[i].data == NULL)) {
             snprintf(err, errlen, "appended entry %zu (index %" PRIu64 ") is out of order", i,
                      entries[i].index);
+            return -4;
+        }
+        if (entries[i].type == WAL_RECORD_COMMIT) {
+            snprintf(err, errlen, "appended entry %" PRIu64 " has type %u, the log's commit mark",
+                     entries[i].index, WAL_RECORD_COMMIT);
             return -4;
         }
     }

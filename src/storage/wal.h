@@ -4,7 +4,15 @@
  * first_index, CRC) followed by records
  *     [len u32][crc32c u32][term u64][index u64][type u8][data: len bytes]
  * with the CRC over every other header field and the data. Indexes run
- * without gaps across segments; terms never decrease. Appends are encoded
+ * without gaps across segments; terms never decrease. Between entries may
+ * sit COMMIT MARKS (type WAL_RECORD_COMMIT, no data): the index field holds
+ * a commit index the node knew (raft.h, RESTARTING WITH A COMMIT INDEX), the
+ * term field that entry's term. wal_mark_commit() puts one after the last
+ * entry when a sync writes the log anyway (never a sync of its own), so a
+ * mark always follows the entries up to its index in the stream, and a
+ * crash that tears the tail before it loses the mark with them. Start-up
+ * keeps the largest mark whose entry the log holds with that term (one that
+ * does not is damage, as a wrong index is). Appends are encoded
  * into one user-space buffer and reach the file in one write() per batch;
  * wal_sync() then needs one fdatasync. A segment is closed (and synced) once
  * it passes segment_bytes, so compaction after a snapshot can delete whole
@@ -39,9 +47,13 @@ struct wal_segment {
 
 /* Where each stored entry lives, for truncation and term look-ups. */
 struct wal_pos {
-    uint64_t offset; /* in its segment */
+    uint64_t offset; /* in its segment, | WAL_POS_MARKED when a commit mark follows */
     uint64_t term;
 };
+/* The entry's record is followed by commit marks, not (only) by the next
+ * entry: its length is not the distance to the next offset. */
+#define WAL_POS_MARKED (1ull << 63)
+#define WAL_POS_OFFSET(p) ((p).offset & ~WAL_POS_MARKED)
 
 typedef void (*wal_log_fn)(void *ctx, const char *line);
 
@@ -80,6 +92,9 @@ struct wal {
     uint64_t writes, bytes, entries, truncations;
 
     uint64_t seg_gen; /* segments made so far */
+    /* Commit marks: the largest commit index the node gave (wal_set_commit)
+     * and the largest one marked (or found at start-up). */
+    uint64_t commit_known, commit_marked;
     /* Segments mapped to lend entries' bytes (wal_lend.c). */
     struct wal_lend_map *lend;
     size_t n_lend, cap_lend;
@@ -112,6 +127,17 @@ size_t wal_maps_bytes(const struct wal_maps *m);
  * Returns 0, -1 on an I/O error, -3 out of memory, -4 on a caller error. */
 int wal_append(struct wal *w, const struct raft_entry *entries, size_t n, char *err,
                size_t errlen);
+/* Commit marks (above): remember a commit index the node knows (the
+ * largest given counts); wal_mark_commit() then buffers a mark for it,
+ * capped at the last entry, if that is above the last mark and after the
+ * snapshot, and if entries wait to be written or synced (or `always`: a
+ * clean close): callers put it right before a write and sync they make
+ * anyway, so a mark never costs a sync of its own. Returns 0, or -3 out
+ * of memory. */
+void wal_set_commit(struct wal *w, uint64_t index);
+int wal_mark_commit(struct wal *w, bool always, char *err, size_t errlen);
+/* The largest commit mark written or found at start-up (0: none). */
+uint64_t wal_commit_marked(const struct wal *w);
 /* Write the buffer and make the log durable. Returns 0 or -1. */
 int wal_sync(struct wal *w, char *err, size_t errlen);
 /* Write the buffer to the tail segment without syncing. Returns 0 or -1. */
@@ -136,8 +162,9 @@ void wal_compact_forget(struct wal *w, uint64_t index, size_t drop);
  * and a pointer to its payload in its segment file, mapped read-only and
  * shared, for k < the count returned: it stops before an entry not held
  * or still buffered (not written to the file). Nothing is read from the
- * mapping. The pointers stay valid until wal_lend_release() drops their
- * mapping or wal_close(). -1 (err says why) when the first one fails. */
+ * mapping but the length of an entry a commit mark follows (one a batch).
+ * The pointers stay valid until wal_lend_release() drops their mapping or
+ * wal_close(). -1 (err says why) when the first one fails. */
 ssize_t wal_lend(struct wal *w, uint64_t first, size_t n, struct raft_entry *out, char *err,
                  size_t errlen);
 /* Unmap every mapping none of whose lent entries is within first..last

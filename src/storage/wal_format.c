@@ -40,6 +40,12 @@ void wal_encode_record(uint8_t *out, const struct raft_entry *e)
     le_put32(out + 4, wal_record_crc(out, e->len));
 }
 
+void wal_encode_commit(uint8_t *out, uint64_t index, uint64_t term)
+{
+    struct raft_entry mark = {.term = term, .index = index, .type = WAL_RECORD_COMMIT};
+    wal_encode_record(out, &mark);
+}
+
 bool wal_all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -17,6 +17,10 @@
 #define WAL_VERSION 1u
 #define WAL_HEADER_BYTES 24 /* magic u32, version u32, first u64, crc u32, zero u32 */
 #define WAL_RECORD_HEADER 25 /* len u32, crc u32, term u64, index u64, type u8 */
+/* A record of this type is no entry but a commit mark: no data, its index
+ * a commit index the node knew and its term that entry's term, written
+ * after the entries up to it (wal.h). Raft's entry types are below it. */
+#define WAL_RECORD_COMMIT 0xC0u
 #define WAL_NAME_FMT "wal-%020" PRIu64 ".log"
 #define WAL_NAME_MAX 64
 
@@ -33,6 +37,8 @@ void wal_name(char *buf, uint64_t first);
 void wal_encode_header(uint8_t *h, uint64_t first);
 /* Encode e at out (WAL_RECORD_HEADER + e->len bytes). */
 void wal_encode_record(uint8_t *out, const struct raft_entry *e);
+/* Encode a commit mark for (index, term) at out (WAL_RECORD_HEADER bytes). */
+void wal_encode_commit(uint8_t *out, uint64_t index, uint64_t term);
 /* Decode the record at off; NULL if it is whole and its CRC holds, else a
  * short reason ("checksum mismatch", "zero-filled", ...). */
 const char *wal_decode_record(const uint8_t *buf, size_t size, size_t off, struct wal_record *r);

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "storage/le.h"
 #include "storage/wal_internal.h"
 
 struct wal_lend_map {
@@ -89,8 +90,9 @@ ssize_t wal_lend(struct wal *w, uint64_t first, size_t n, struct raft_entry *out
         if (k == w->n_segs || w->segs[k].first > i)
             break;
         const struct wal_segment *seg = &w->segs[k];
-        uint64_t off = w->pos[i - w->pos_first].offset;
-        uint64_t end = i < seg->last ? w->pos[i + 1 - w->pos_first].offset : seg->bytes;
+        struct wal_pos pos = w->pos[i - w->pos_first];
+        uint64_t off = WAL_POS_OFFSET(pos);
+        uint64_t end = i < seg->last ? WAL_POS_OFFSET(w->pos[i + 1 - w->pos_first]) : seg->bytes;
         /* Still in the buffer, not yet in the file: not lendable yet. */
         if (k == w->n_segs - 1 && end > seg->bytes - w->buf_len)
             break;
@@ -103,9 +105,11 @@ ssize_t wal_lend(struct wal *w, uint64_t first, size_t n, struct raft_entry *out
             m->lo = i;
         if (i > m->hi)
             m->hi = i;
-        out[done] = (struct raft_entry){.index = i,
-                                        .term = w->pos[i - w->pos_first].term,
-                                        .len = (uint32_t)(end - off - WAL_RECORD_HEADER)};
+        /* Commit marks after it: its length is in its header (one read
+         * a sync batch; the other entries' come from the offsets). */
+        uint32_t len = pos.offset & WAL_POS_MARKED ? le_get32(m->p + off)
+                                                   : (uint32_t)(end - off - WAL_RECORD_HEADER);
+        out[done] = (struct raft_entry){.index = i, .term = pos.term, .len = len};
         out[done].data = out[done].len ? m->p + off + WAL_RECORD_HEADER : NULL;
     }
     return (ssize_t)done;

@@ -279,6 +279,28 @@ static int wal_map_segment(struct wal *w, const char *name, struct wal_loaded *o
     return 0;
 }
 
+/* A commit mark (wal.h) read back: NULL if it names an entry the log read
+ * so far holds with that term (the segment's last entry gets the flag
+ * saying that a mark follows it, and the largest mark counts), else why
+ * not. A mark for an entry compacted away is whole but tells nothing. */
+static const char *wal_take_mark(struct wal *w, struct wal_segment *seg, const struct wal_record *r,
+                                 char *why, size_t whylen)
+{
+    if (r->len != 0 || r->index > seg->last ||
+        (r->index >= w->pos_first && w->pos[r->index - w->pos_first].term != r->term)) {
+        snprintf(why, whylen,
+                 "commit mark for index %" PRIu64 " term %" PRIu64
+                 " where the log ends at %" PRIu64 " or holds another term",
+                 r->index, r->term, seg->last);
+        return why;
+    }
+    if (seg->last >= seg->first)
+        w->pos[w->n_pos - 1].offset |= WAL_POS_MARKED;
+    if (r->index >= w->pos_first && r->index > w->commit_marked)
+        w->commit_marked = r->index;
+    return NULL;
+}
+
 /* Scan one segment into w->segs / w->pos, keeping entries after skip_index.
  * A torn tail of the last segment is cut off (or the whole file removed if
  * even its header is torn). */
@@ -328,8 +350,15 @@ static int wal_load_segment(struct wal *w, uint64_t first, bool is_last, uint64_
     while (off < size) {
         struct wal_record r;
         const char *why = wal_decode_record(buf, size, off, &r);
-        char why_buf[128];
-        if (!why && r.index != seg->last + 1) {
+        char why_buf[160];
+        if (!why && r.type == WAL_RECORD_COMMIT) {
+            why = wal_take_mark(w, seg, &r, why_buf, sizeof why_buf);
+            if (!why) {
+                off += WAL_RECORD_HEADER;
+                seg->bytes = off;
+                continue;
+            }
+        } else if (!why && r.index != seg->last + 1) {
             snprintf(why_buf, sizeof why_buf, "index %" PRIu64 " where %" PRIu64 " was expected",
                      r.index, seg->last + 1);
             why = why_buf;
@@ -447,6 +476,7 @@ int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t s
         if ((rc = wal_delete_segments_from(w, 0, err, errlen)) < 0)
             goto fail;
         w->pos_first = snap_index + 1;
+        w->commit_marked = 0;
     } else if (w->pos_first > snap_index + 1) {
         char name[WAL_NAME_MAX];
         wal_name(name, w->segs[0].first);
@@ -468,6 +498,7 @@ int wal_open(struct wal *w, struct sio *io, int dirfd, const char *dir, size_t s
             goto fail;
         if (out.b)
             out.b->n = 0;
+        w->commit_marked = 0; /* its marks named that log's entries */
     } else if ((rc = wal_compact(w, snap_index, snap_term, err, errlen)) < 0) {
         goto fail;
     }

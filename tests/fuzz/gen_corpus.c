@@ -186,6 +186,23 @@ static void wal_segments(void)
     n = segment(buf, 6, 3);
     put("wal_record", "starts_at_6_snap5", 3 << 2 | 2 << 4, 1, buf, n);
     put("wal_record", "header_only", 0, 1, buf, WAL_HEADER_BYTES);
+    /* Commit marks (wal.h): after entry 3 (naming 2) and at the end
+     * (naming 5), as syncs write them; then one naming a term the log does
+     * not hold, at the end (a torn tail) and before a record (damage). */
+    n = segment(buf, 1, 5);
+    size_t at = WAL_HEADER_BYTES;
+    for (int r = 0; r < 3; r++)
+        at += WAL_RECORD_HEADER + le_get32(buf + at);
+    memmove(buf + at + WAL_RECORD_HEADER, buf + at, n - at);
+    wal_encode_commit(buf + at, 2, 1);
+    n += WAL_RECORD_HEADER;
+    wal_encode_commit(buf + n, 5, 3);
+    put("wal_record", "commit_marks", 0, 1, buf, n + WAL_RECORD_HEADER);
+    put("wal_record", "commit_marks_snap2", 2 << 2 | 1 << 4, 1, buf, n + WAL_RECORD_HEADER);
+    wal_encode_commit(buf + n, 5, 9);
+    put("wal_record", "commit_mark_wrong_term", 0, 1, buf, n + WAL_RECORD_HEADER);
+    wal_encode_commit(buf + at, 2, 7);
+    put("wal_record", "commit_mark_wrong_term_mid", 0, 1, buf, n);
 }
 
 static void snapshot_of(const char *name, const struct kv_store *s, uint64_t index, uint64_t term)

@@ -72,6 +72,10 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
     bool wrote = false;
     if (u->commit_index > c->max_commit)
         c->max_commit = u->commit_index; /* the one-change check's floor */
+    if ((u->role == RAFT_LEADER || nd->role_seen == RAFT_LEADER) &&
+        u->commit_index > c->max_leader_commit)
+        c->max_leader_commit = u->commit_index;
+    nd->role_seen = u->role;
     int crash_at = CRASH_NONE;
     if (c->crash_point_prob > 0 && (u->flags & (RAFT_UPDATE_HARD_STATE | RAFT_UPDATE_ENTRIES |
                                                 RAFT_UPDATE_MESSAGES | RAFT_UPDATE_COMMITTED)) &&
@@ -98,6 +102,11 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
                 cluster_safety_persisted(nd, &u->entries[i], prev_term);
                 cluster_disk_append(d, &u->entries[i]);
             }
+            /* The commit mark comes after the entries: whole only if they
+             * are (and so is every unsynced write before them: the crash
+             * below decides). */
+            if (keep == u->n_entries && u->commit_index > d->commit_unsynced)
+                d->commit_unsynced = u->commit_index;
         }
         cluster_crash(c, nd->id);
         return;
@@ -144,6 +153,9 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
     }
     /* 2. Sync: at once, covering any write still pending, unless this
      * leader update goes out first. */
+    /* The commit mark rides on a sync that writes entries (storage.h). */
+    if ((u->flags & RAFT_UPDATE_ENTRIES) && u->commit_index > d->commit_unsynced)
+        d->commit_unsynced = u->commit_index;
     if (early_send) {
         if (!nd->sync_at)
             nd->sync_at = c->now + c->sync_delay_ms;
@@ -154,6 +166,7 @@ void cluster_handle_update(struct cluster_node *nd, const struct raft_update *u)
         if (nd->sync_at)
             wrote = true;
         d->durable = cluster_disk_last(d);
+        cluster_disk_synced(d);
         nd->sync_at = 0;
     }
     if (crash_at == CRASH_BEFORE_SEND) {
@@ -211,6 +224,7 @@ static void node_synced(struct cluster_node *nd)
     struct cluster_disk *d = &nd->disk;
     nd->sync_at = 0;
     d->durable = cluster_disk_last(d);
+    cluster_disk_synced(d);
     struct raft_event ev = {.type = RAFT_EVENT_PERSISTED, .now_ms = c->now};
     ev.persisted.index = cluster_disk_last(d);
     cluster_disk_term_at(d, ev.persisted.index, &ev.persisted.term);
@@ -238,6 +252,7 @@ static void node_start(struct cluster_node *nd)
         .entries = d->ents,
         .n_entries = d->n,
         .snap_conf = d->has_snap_conf ? &d->snap_conf : NULL,
+        .commit = cluster_disk_restored_commit(d, cfg.seed),
     };
     nd->raft = raft_new(&cfg, &rs, c->now);
     if (!nd->raft) {
@@ -245,6 +260,7 @@ static void node_start(struct cluster_node *nd)
         nd->alive = false;
         return;
     }
+    c->restored_committed += raft_commit_index(nd->raft) - d->snap_index;
     nd->alive = true;
     nd->sync_at = 0;
     d->durable = cluster_disk_last(d);
@@ -252,6 +268,7 @@ static void node_start(struct cluster_node *nd)
     cluster_sm_decode(&nd->sm, d->snap, d->snap_len);
     nd->sm_applied = d->snap_index;
     nd->last_snap = d->snap_index;
+    nd->role_seen = RAFT_FOLLOWER;
     nd->lead_term = 0;
     nd->lead_last = 0;
 }
@@ -391,6 +408,11 @@ uint64_t cluster_lent(const struct cluster *c)
 {
     return c->lent;
 }
+
+uint64_t cluster_restored_committed(const struct cluster *c)
+{
+    return c->restored_committed;
+}
 uint64_t cluster_msgs_sent(const struct cluster *c, enum raft_msg_type type)
 {
     return (unsigned)type < RAFT_MSG_TYPE_COUNT ? c->msgs_sent[type] : 0;
@@ -440,8 +462,12 @@ void cluster_crash(struct cluster *c, int node)
     struct cluster_disk *d = &nd->disk;
     if (d->durable < cluster_disk_last(d)) {
         raft_index keep = d->durable + rng_below(&c->rng, cluster_disk_last(d) - d->durable + 1);
+        /* The unsynced commit mark follows every unsynced entry. */
+        if (keep == cluster_disk_last(d))
+            cluster_disk_synced(d);
         cluster_disk_truncate_from(d, keep + 1);
     }
+    d->commit_unsynced = 0;
     raft_free(nd->raft);
     nd->raft = NULL;
     nd->alive = false;

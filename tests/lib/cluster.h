@@ -181,6 +181,9 @@ void cluster_set_snapshot_every(struct cluster *c, raft_index every);
 void cluster_set_lend(struct cluster *c, bool on);
 /* Entries lent so far. */
 uint64_t cluster_lent(const struct cluster *c);
+/* Entries restarts found committed by their disk's commit mark (past its
+ * snapshot), which the first update hands out before any message. */
+uint64_t cluster_restored_committed(const struct cluster *c);
 
 /* Client operations. Completion goes to the callback (set it first). */
 void cluster_on_complete(struct cluster *c, cluster_complete_fn fn, void *ctx);

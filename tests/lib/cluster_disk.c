@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cluster_private.h"
+#include "common/rng.h"
 
 /* A payload the disk drops: freed now, or with lending once the core's
  * lent range leaves it (cluster_disk_lend). */
@@ -149,4 +150,24 @@ void cluster_disk_lend(struct cluster_node *nd)
     else
         cluster_fail(nd->c, "n%d refused the loan of %llu..%llu: %s", nd->id,
                      (unsigned long long)(last + 1), (unsigned long long)to, raft_strerror(rc));
+}
+
+void cluster_disk_synced(struct cluster_disk *d)
+{
+    if (d->commit_unsynced > d->commit)
+        d->commit = d->commit_unsynced;
+    d->commit_unsynced = 0;
+}
+
+/* Any value at or below the mark is as safe as the mark (raft.h): a quarter
+ * of the restarts get a lower one, now and then below the snapshot, and
+ * the core must clamp it. Drawn from the restart's own seed, so the
+ * cluster's schedule draws nothing more. */
+raft_index cluster_disk_restored_commit(const struct cluster_disk *d, uint64_t seed)
+{
+    struct rng g;
+    rng_seed(&g, seed ^ 0xc0ffee5eedULL);
+    if (rng_below(&g, 4) != 0)
+        return d->commit;
+    return rng_below(&g, d->commit + 1);
 }

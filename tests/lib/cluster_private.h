@@ -32,6 +32,11 @@ struct cluster_disk {
     bool has_snap_conf;
     struct raft_configuration snap_conf;
     raft_index durable; /* entries past this are written but not yet synced */
+    /* The commit mark (storage_set_commit): the value a sync that wrote
+     * entries made durable after them, and the one still riding on an
+     * unsynced write (a crash keeps it only with every entry before it).
+     * A restart hands it back (raft_restore.commit), sometimes lower. */
+    raft_index commit, commit_unsynced;
     /* With lending (cluster_set_lend): payloads the disk dropped (truncated,
      * compacted) while the core may still point at them; freed once its
      * lent range has left their index, or the core is gone. */
@@ -59,6 +64,9 @@ struct cluster_node {
     raft_index last_snap;
     uint64_t sync_at; /* a pending leader sync completes then (0: none) */
     /* Leader append-only: what this node's log looked like as leader. */
+    /* The role its last update reported: a leader's commit index counts
+     * in max_leader_commit also in the step it stepped down in. */
+    enum raft_role role_seen;
     raft_term lead_term;
     raft_index lead_last;
     raft_term lead_last_term;
@@ -118,6 +126,7 @@ struct cluster {
     uint64_t sync_delay_ms;
     bool lend; /* drivers lend the disk's bytes of applied, synced entries */
     uint64_t lent; /* entries lent so far */
+    uint64_t restored_committed; /* cluster_restored_committed() */
 
     cluster_complete_fn on_complete;
     void *on_complete_ctx;
@@ -136,6 +145,9 @@ struct cluster {
     size_t cap_applied;
     raft_index max_applied;
     raft_index max_commit; /* the highest commit index any node reached */
+    /* ... as leader: nothing may be applied past it (a restored commit
+     * index included). */
+    raft_index max_leader_commit;
 
     uint64_t msgs_sent[RAFT_MSG_TYPE_COUNT];
     uint64_t msgs_sent_to[RAFT_MAX_NODES][RAFT_MSG_TYPE_COUNT];
@@ -157,6 +169,10 @@ void cluster_disk_append(struct cluster_disk *d, const struct raft_entry *e);
 void cluster_disk_save_snapshot(struct cluster_disk *d, raft_index index, raft_term term,
                                 const uint8_t *data, size_t len);
 void cluster_disk_free(struct cluster_disk *d);
+/* A sync made the unsynced commit mark durable. */
+void cluster_disk_synced(struct cluster_disk *d);
+/* The commit index a restart hands the core (seed: the restart's own). */
+raft_index cluster_disk_restored_commit(const struct cluster_disk *d, uint64_t seed);
 /* Lending: the disk's copies of applied, synced entries to the core
  * (raft_lend), and the retired payloads it no longer points at freed. */
 void cluster_disk_lend(struct cluster_node *nd);

@@ -101,6 +101,11 @@ static struct cluster_applied_rec *applied_at(struct cluster *c, raft_index inde
 void cluster_safety_applied(struct cluster_node *nd, const struct raft_entry *e)
 {
     struct cluster *c = nd->c;
+    if (e->index > c->max_leader_commit) {
+        cluster_fail(c, "n%d applied %llu, past every leader's commit index (%llu)", nd->id,
+                     (unsigned long long)e->index, (unsigned long long)c->max_leader_commit);
+        return;
+    }
     struct cluster_applied_rec *a = applied_at(c, e->index);
     uint64_t h = cluster_entry_hash(e);
     if (!a->term) {

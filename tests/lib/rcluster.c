@@ -33,6 +33,7 @@ struct disk_entry {
 struct disk {
     raft_term term;
     int vote;
+    raft_index commit; /* store->save_commit's latest (a restart applies up to it) */
     struct disk_entry *log; /* index snap_index + 1 + i at log[i] */
     size_t n, cap;
     struct raft_entry *restore;
@@ -99,6 +100,15 @@ static int disk_load(void *impl, struct raft_restore *out)
     /* The image is streamed by disk_load_snapshot, as the real store does. */
     out->snap_index = d->snap_index;
     out->snap_term = d->snap_term;
+    out->commit = d->commit;
+    return 0;
+}
+
+static int disk_commit(void *impl, raft_index commit)
+{
+    struct disk *d = impl;
+    if (commit > d->commit)
+        d->commit = commit;
     return 0;
 }
 
@@ -1009,6 +1019,7 @@ static void node_start(struct node *nd, uint64_t seed)
     rc.request_timeout_ms = 600;
     nd->seam = (struct replica_log_store){.impl = &nd->disk, .load = disk_load,
                                           .save_hard_state = disk_hard_state,
+                                          .save_commit = disk_commit,
                                           .append = disk_append, .save_snapshot = disk_snapshot,
                                           .sync = disk_sync,
                                           .load_snapshot = disk_load_snapshot,

@@ -72,7 +72,7 @@ struct run {
 
 /* Over the schedules run: transfers begun and TimeoutNows sent, so a test
  * can tell the transfers were exercised at all. */
-static uint64_t transfers_begun, timeout_nows_sent, entries_lent;
+static uint64_t transfers_begun, timeout_nows_sent, entries_lent, restored_committed;
 
 static void history_add(struct history *h, int key, struct lin_op op)
 {
@@ -407,6 +407,7 @@ static char *run_schedule(uint64_t seed, bool force_crash_points, uint64_t *hits
             hits[p] += cluster_crash_points_hit(c, p);
     transfers_begun += run.transfers;
     entries_lent += cluster_lent(c);
+    restored_committed += cluster_restored_committed(c);
     timeout_nows_sent += cluster_msgs_sent(c, RAFT_MSG_TIMEOUT_NOW);
     cluster_free(c);
     return failure;
@@ -443,6 +444,10 @@ Test(random_schedules, every_seeded_fault_schedule_keeps_raft_safe_and_histories
     if (n >= 10)
         cr_assert_gt(entries_lent, 100 * n, "lending barely exercised: %llu entries lent",
                      (unsigned long long)entries_lent);
+    if (n >= 10)
+        cr_assert_gt(restored_committed, 100 * n,
+                     "restarts with a stored commit index barely exercised: %llu entries",
+                     (unsigned long long)restored_committed);
     if (n >= 40)
         cr_assert(transfers_begun >= n && timeout_nows_sent >= n / 2,
                   "transfers barely exercised: %llu begun, %llu TimeoutNow in %llu schedules",
