@@ -14,9 +14,15 @@
  * Payloads of up to LOG_CHUNK_ENTRY_MAX bytes are carved, in index order,
  * out of chunks (64 KiB doubling to RAFT_LOG_BLOCK, 2 MiB, whose memory
  * the driver may advise on: raft_config.advise_log_block); larger ones get
- * an allocation each. A chunk goes once compaction passes the last entry it holds, or
- * truncation removes every entry it holds; its space is never reused for
- * another entry while it lives. One allocation per chunk instead of one per
+ * an allocation each. A chunk goes once compaction passes the last entry it
+ * holds, or a loan covers it, or truncation removes every entry it holds;
+ * its space is never reused for another entry while it lives. Chunks that
+ * compaction or a loan emptied are kept as spares, up to
+ * raft_config.log_spare_blocks, and carved again for later entries (never
+ * one a truncation or a reset emptied): a learner catching up takes
+ * entries in at several times the log's growth, and a spare's pages are
+ * already the process's, where a new chunk's must be faulted in and
+ * zeroed by the kernel. One allocation per chunk instead of one per
  * entry (a follower appends tens of thousands of entries a second) costs
  * the allocator's per-call work once per thousands of entries, the page
  * faults of fresh memory once per block where the driver gets huge pages
@@ -70,6 +76,61 @@ static void chunks_free(struct raft_log *l)
     l->n_chunks = 0;
 }
 
+static void spares_trim(struct raft_log *l, size_t keep)
+{
+    if (l->n_spare <= keep)
+        return;
+    size_t gone = l->n_spare - keep;
+    for (size_t i = 0; i < gone; i++)
+        free(l->spare[i].base);
+    memmove(l->spare, l->spare + gone, keep * sizeof *l->spare);
+    l->n_spare = keep;
+}
+
+void log_set_spare(struct raft_log *l, size_t max)
+{
+    l->max_spare = max < RAFT_LOG_SPARE_MAX ? max : RAFT_LOG_SPARE_MAX;
+    spares_trim(l, l->max_spare);
+}
+
+size_t log_spare_bytes(const struct raft_log *l)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < l->n_spare; i++)
+        bytes += l->spare[i].cap;
+    return bytes;
+}
+
+/* The oldest `gone` chunks, emptied by compaction or a loan: the newest
+ * of them kept as spares while there is room (older spares make way),
+ * the rest freed. */
+static void chunks_retire(struct raft_log *l, size_t gone)
+{
+    size_t keep = gone < l->max_spare ? gone : l->max_spare;
+    for (size_t i = 0; i < gone - keep; i++)
+        free(l->chunks[i].base);
+    if (keep) {
+        spares_trim(l, l->max_spare - keep);
+        for (size_t i = gone - keep; i < gone; i++)
+            l->spare[l->n_spare++] = (struct log_chunk){.base = l->chunks[i].base, .cap = l->chunks[i].cap};
+    }
+    memmove(l->chunks, l->chunks + gone, (l->n_chunks - gone) * sizeof *l->chunks);
+    l->n_chunks -= gone;
+}
+
+/* The newest spare of at least `size` bytes, or {0}; smaller spares on
+ * top of it are freed (chunks only grow until they reach the block). */
+static struct log_chunk spare_take(struct raft_log *l, size_t size)
+{
+    while (l->n_spare > 0) {
+        struct log_chunk c = l->spare[--l->n_spare];
+        if (c.cap >= size)
+            return c;
+        free(c.base);
+    }
+    return (struct log_chunk){0};
+}
+
 /* Room for len bytes (chunked(len)) in the newest chunk, or a new one,
  * on behalf of entry `index`. */
 static uint8_t *chunk_carve(struct raft_log *l, raft_index index, uint32_t len)
@@ -87,11 +148,17 @@ static uint8_t *chunk_carve(struct raft_log *l, raft_index index, uint32_t len)
             l->chunks = v;
             l->cap_chunks = cap;
         }
-        uint8_t *base = size == LOG_CHUNK_MAX ? aligned_alloc(LOG_CHUNK_MAX, size) : malloc(size);
-        if (!base)
-            return NULL;
-        if (size == LOG_CHUNK_MAX && l->advise)
-            l->advise(base, size);
+        struct log_chunk spare = spare_take(l, size);
+        uint8_t *base = spare.base;
+        if (base) {
+            size = spare.cap;
+        } else {
+            base = size == LOG_CHUNK_MAX ? aligned_alloc(LOG_CHUNK_MAX, size) : malloc(size);
+            if (!base)
+                return NULL;
+            if (size == LOG_CHUNK_MAX && l->advise)
+                l->advise(base, size);
+        }
         c = &l->chunks[l->n_chunks++];
         *c = (struct log_chunk){.base = base, .cap = size};
         at = 0;
@@ -105,6 +172,7 @@ void log_free(struct raft_log *l)
 {
     log_free_range(l, 0, l->n);
     chunks_free(l);
+    spares_trim(l, 0);
     free(l->chunks);
     free(l->entries);
     memset(l, 0, sizeof *l);
@@ -238,11 +306,10 @@ int log_lend(struct raft_log *l, const struct raft_entry *lent, size_t n, bool v
      * holds nothing the log still reads. */
     size_t gone = 0;
     while (gone < l->n_chunks && l->chunks[gone].last <= l->borrowed)
-        free(l->chunks[gone++].base);
+        gone++;
     if (gone) {
         l->next_chunk = l->chunks[l->n_chunks - 1].cap;
-        memmove(l->chunks, l->chunks + gone, (l->n_chunks - gone) * sizeof *l->chunks);
-        l->n_chunks -= gone;
+        chunks_retire(l, gone);
     }
     return RAFT_OK;
 }
@@ -290,11 +357,9 @@ void log_compact_to(struct raft_log *l, raft_index upto)
     log_free_range(l, 0, drop);
     size_t gone = 0;
     while (gone < l->n_chunks && l->chunks[gone].last <= upto)
-        free(l->chunks[gone++].base);
-    if (gone) {
-        memmove(l->chunks, l->chunks + gone, (l->n_chunks - gone) * sizeof *l->chunks);
-        l->n_chunks -= gone;
-    }
+        gone++;
+    if (gone)
+        chunks_retire(l, gone);
     memmove(l->entries, l->entries + drop, (l->n - drop) * sizeof *l->entries);
     l->n -= drop;
     l->offset = upto;

@@ -102,6 +102,8 @@
 #define RAFT_MAX_NODES 64 /* ids 0..63: a uint64_t bitmask holds any set of them */
 /* The log's largest payload block, and its alignment (raft_config.advise_log_block). */
 #define RAFT_LOG_BLOCK ((size_t)2 << 20)
+/* The most spare payload blocks a log may keep (raft_config.log_spare_blocks). */
+#define RAFT_LOG_SPARE_MAX 16u
 #define RAFT_NO_NODE (-1)
 
 typedef uint64_t raft_term;
@@ -274,6 +276,14 @@ struct raft_config {
      * RAFT_LOG_BLOCK bytes. A hint only, e.g. for huge pages (one page
      * fault per 2 MiB instead of per 4 KiB); the core never depends on it. */
     void (*advise_log_block)(void *block, size_t len);
+    /* Payload blocks (up to RAFT_LOG_BLOCK bytes each) whose entries all
+     * went by compaction or raft_lend() are kept, up to this many
+     * (<= RAFT_LOG_SPARE_MAX), and reused for the next payloads instead of
+     * freed and allocated afresh: a member taking entries in fast (a
+     * learner catching up) writes into memory it already holds rather
+     * than pages the kernel must fault in and zero. Blocks a truncation or
+     * a snapshot's reset empties are freed, never reused. 0: none. */
+    size_t log_spare_blocks;
     /* raft_lend() compares each lent payload with the log's copy (tests:
      * it reads every lent byte). */
     bool verify_lent;
@@ -480,6 +490,9 @@ int raft_lend(struct raft *r, const struct raft_entry *lent, size_t n);
 void raft_lent_range(const struct raft *r, raft_index *first, raft_index *last);
 /* Of raft_log_bytes(), the payload bytes lent (not the core's memory). */
 size_t raft_log_lent_bytes(const struct raft *r);
+/* Bytes of spare payload blocks the log holds for its next entries
+ * (raft_config.log_spare_blocks), not in raft_log_bytes(). */
+size_t raft_log_spare_bytes(const struct raft *r);
 /* The entry at `index` if it is in memory (not compacted), else NULL. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 /* The configuration in force: the latest in the log, committed or not. */

@@ -37,9 +37,17 @@ struct raft_log {
     raft_index borrowed;
     size_t lent_bytes; /* payload bytes of those entries (counted in bytes too) */
     size_t next_chunk; /* size of the newest chunk freed while none was left */
+    /* Spare chunks (log.c): ones whose entries all went by compaction or
+     * a loan, kept (at most max_spare, newest last) for the next chunks. */
+    struct log_chunk spare[RAFT_LOG_SPARE_MAX];
+    size_t n_spare, max_spare;
 };
 
 void log_init(struct raft_log *l, raft_index offset, raft_term offset_term);
+/* Keep up to max (<= RAFT_LOG_SPARE_MAX) spare chunks; the oldest beyond it go. */
+void log_set_spare(struct raft_log *l, size_t max);
+/* Bytes of the spare chunks held now. */
+size_t log_spare_bytes(const struct raft_log *l);
 void log_free(struct raft_log *l);
 raft_index log_last_index(const struct raft_log *l);
 raft_term log_last_term(const struct raft_log *l);

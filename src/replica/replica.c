@@ -858,6 +858,7 @@ raft_index replica_applied_index(const struct replica *r) { return r->applied; }
 raft_index replica_last_index(const struct replica *r) { return raft_last_index(r->raft); }
 size_t replica_log_bytes(const struct replica *r) { return raft_log_bytes(r->raft); }
 size_t replica_log_lent_bytes(const struct replica *r) { return raft_log_lent_bytes(r->raft); }
+size_t replica_log_spare_bytes(const struct replica *r) { return raft_log_spare_bytes(r->raft); }
 const struct kv_store *replica_store(const struct replica *r) { return r->kv; }
 bool replica_cluster_id(const struct replica *r, uint8_t out[CLUSTER_ID_BYTES])
 {

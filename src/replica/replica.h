@@ -402,6 +402,8 @@ raft_index replica_last_index(const struct replica *r);
 size_t replica_log_bytes(const struct replica *r);
 /* Of those, the payload bytes lent from the log store (raft_log_lent_bytes). */
 size_t replica_log_lent_bytes(const struct replica *r);
+/* Spare payload blocks the core's log keeps for its next entries (raft_log_spare_bytes). */
+size_t replica_log_spare_bytes(const struct replica *r);
 bool replica_progress(const struct replica *r, int id, raft_index *match, raft_index *next);
 size_t replica_pending(const struct replica *r); /* writes + reads awaiting an outcome */
 /* As leader: follower `id` lost data it had acknowledged (raft_peer_lost_data). */

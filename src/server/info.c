@@ -133,13 +133,14 @@ static void section_memory(struct server *s, struct resp_buf *b)
     info_line(b, "mem_allocator:%s", je ? "jemalloc" : "libc");
     /* Where it goes: the map (entries and slots) and the Raft log kept in
      * memory, as requested, of which log_lent_bytes are payloads read from
-     * the log's mapped files (page cache, not the heap); then the
-     * allocator's pages (jemalloc only). */
+     * the log's mapped files (page cache, not the heap), and the spare
+     * payload blocks it keeps for its next entries (--log-spare-blocks);
+     * then the allocator's pages (jemalloc only). */
     if (s->replica)
-        info_line(b, "raftkv_memory:keys=%zu,map_bytes=%zu,log_bytes=%zu,log_lent_bytes=%zu",
+        info_line(b, "raftkv_memory:keys=%zu,map_bytes=%zu,log_bytes=%zu,log_lent_bytes=%zu,log_spare_bytes=%zu",
                   kv_store_size(replica_store(s->replica)),
                   kv_store_bytes(replica_store(s->replica)), replica_log_bytes(s->replica),
-                  replica_log_lent_bytes(s->replica));
+                  replica_log_lent_bytes(s->replica), replica_log_spare_bytes(s->replica));
     if (je) {
         info_line(b, "allocator_active:%zu", as.active);
         info_line(b, "allocator_resident:%zu", as.resident);

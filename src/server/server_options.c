@@ -99,6 +99,9 @@ void server_options_usage(FILE *f)
             "                             rate the log grows, or N MB/s of entries less twice\n"
             "                             that rate when that is more (default 16, 4..100000;\n"
             "                             0: no pace)\n"
+            "  --log-spare-blocks N       2 MiB blocks of the in-memory log's payloads kept\n"
+            "                             for reuse once their entries are applied and on\n"
+            "                             disk, instead of freed (default 4, 0..16)\n"
             "  --max-snapshot-bytes N     largest snapshot image a member accepts from the\n"
             "                             leader (default 68719476736; also refused when the\n"
             "                             data directory's disk has not that much free)\n"
@@ -212,6 +215,7 @@ static void server_options_default(struct server_options *o)
     o->catchup_append_entries = 1024;
     o->catchup_append_bytes = 1u << 20;
     o->catchup_append_mbps = 16;
+    o->log_spare_blocks = 4;
     o->snapshot_send_mbps = 160;
     o->max_snapshot_bytes = (size_t)64 << 30;
     o->peer_handshake_timeout_ms = PEER_DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -583,6 +587,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || (u != 0 && u < 4) || u > 100000;
             if (!bad)
                 o->catchup_append_mbps = u;
+        } else if (strcmp(a, "--log-spare-blocks") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > RAFT_LOG_SPARE_MAX;
+            if (!bad)
+                o->log_spare_blocks = (size_t)u;
         } else if (strcmp(a, "--seed") == 0) {
             bad = parse_u64(v, &o->seed) != 0;
         } else {

@@ -10,7 +10,8 @@
 # (INFO memory's raftkv_memory line gives keys, map_bytes, log_bytes).
 # Then a follower of three members with the trigger off holds the whole
 # log, lent from its log files: its RssAnon stays under its map plus a
-# quarter of the log (plus 16 MiB for the process).
+# quarter of the log (plus 16 MiB for the process), and INFO's
+# log_spare_bytes shows the emptied payload blocks it keeps (1 to 4 of 2 MiB).
 #   tests/e2e/test_server_memory.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
@@ -95,4 +96,10 @@ echo "    follower n$f: RssAnon $rss_anon, map $map, log $log ($lent lent)"
 [ "$rss_anon" -le $((map + log / 4 + 16 * 1048576)) ] ||
   fail "the follower's anonymous memory ($rss_anon) is over map ($map) + a quarter of the log ($log) + 16 MiB"
 echo "ok  a follower with a ${log}-byte log: RssAnon $rss_anon, map $map"
+# The payload blocks its loans emptied: some kept for its next entries, at
+# most --log-spare-blocks (4) of 2 MiB.
+spare=$(mem_of "$f" log_spare_bytes)
+[ "$spare" -gt 0 ] && [ "$spare" -le $((4 * 2097152)) ] ||
+  fail "the follower keeps $spare bytes of spare log blocks (want 1 to 4 blocks of 2 MiB)"
+echo "ok  the follower keeps $spare bytes of spare log blocks"
 echo "PASS test_server_memory"

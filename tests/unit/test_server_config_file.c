@@ -435,3 +435,26 @@ Test(config_file, catchup_append_mbps_default_parse_and_refuse_bad_values)
         cr_assert(strstr(err, "--catchup-append-mbps"), "names the option: %s", err);
     }
 }
+
+Test(config_file, log_spare_blocks_default_parse_and_refuse_bad_values)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
+                          "127.0.0.1:7001", "--in-memory", "--log-spare-blocks", NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.log_spare_blocks, 4, "4 blocks by default");
+    const char *good[] = {"0", "1", "16"};
+    const size_t want[] = {0, 1, 16};
+    for (int i = 0; i < 3; i++) {
+        base[9] = good[i];
+        cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s: %s", good[i], err);
+        cr_assert_eq(o.log_spare_blocks, want[i]);
+    }
+    const char *bad[] = {"17", "-1", "many", ""};
+    for (int i = 0; i < 4; i++) {
+        base[9] = bad[i];
+        cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "'%s' is refused", bad[i]);
+        cr_assert(strstr(err, "--log-spare-blocks"), "names the option: %s", err);
+    }
+}
