@@ -11,13 +11,13 @@
 # without the learner; TRANSFERS (10) transfers per case; RAFTKV_OPTS adds
 # options to every member (e.g. --snapshot-send-mbps N); KEEP=1 keeps the
 # work directory; ELECTION_MS (1000) the members' election timeout. The
-# members snapshot every KEYS/10+HEADROOM entries (HEADROOM 5000000) and not
+# members snapshot every KEYS/10+HEADROOM entries (HEADROOM 12000000) and not
 # by log size; the load is KEYS/10 MSETs of 10 keys with 100-byte values,
 # then HEADROOM SETs of one small key (one entry each, topped up until the
 # snapshot starts: a request answered with an error may not be an entry),
 # so it ends with a snapshot holding every key and the next snapshot is
-# KEYS/10+HEADROOM entries away, past the measured windows (at 100,000
-# writes/s, 51 s, room for a catch-up paced at 1.5 times the log's growth:
+# KEYS/10+HEADROOM entries away, past the measured windows (at 250,000
+# writes/s, 48 s, room for a catch-up paced at 1.5 times the log's growth:
 # a periodic snapshot inside a window, three forked
 # children writing the map while the members serve, would be charged to
 # that window; each window prints the snapshots that began in it).
@@ -52,7 +52,7 @@ build=${1:-build}
 keys=${KEYS:-1000000}
 window=${WINDOW:-8}
 transfers=${TRANSFERS:-10}
-headroom=${HEADROOM:-5000000}
+headroom=${HEADROOM:-12000000}
 election_ms=${ELECTION_MS:-1000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 raftkv=$(cd "$build" && pwd)/raftkv
