@@ -264,15 +264,18 @@ void kv_map_walk_detach(struct kv_map *m, const char *why)
         fail(w, why);
 }
 
-static void visit(void *ctx, const struct kv_map_entry *e)
+static void visit(void *ctx, const struct kv_map_entry *e, uint64_t h)
 {
     struct kv_map_walk *w = ctx;
     if (w->phase != PHASE_SCAN)
         return;
-    /* A key changed since the beginning: its pre-image comes at the end. */
-    if (w->n_recs && rec_find(w, kv_map_key_hash(w->visiting, kv_entry_key(e), kv_entry_key_len(e)),
-                              kv_entry_key(e), kv_entry_key_len(e)))
-        return;
+    /* A key changed since the beginning (only a flagged entry can be one:
+     * map.h's KV_ENTRY_WALK): its pre-image comes at the end. */
+    if (e->flags & KV_ENTRY_WALK) {
+        ((struct kv_map_entry *)e)->flags &= (uint8_t)~KV_ENTRY_WALK; /* passed from now on */
+        if (w->n_recs && rec_find(w, h, kv_entry_key(e), kv_entry_key_len(e)))
+            return;
+    }
     if (w->fn(w->ctx, e, kv_map_expiry(w->visiting, e)) != 0) {
         fail(w, "writing an entry failed");
         return;
@@ -294,8 +297,8 @@ int kv_map_walk_step(struct kv_map_walk *w, size_t max_entries, kv_map_walk_fn f
         }
         /* Empty buckets count too (ten for each entry asked for), so a
          * sparse table's step stays bounded. */
-        uint64_t next = kv_map_scan(w->visiting, w->cursor, max_entries, 10 * (uint64_t)max_entries,
-                                    visit, w);
+        uint64_t next = kv_map_scan_hashed(w->visiting, w->cursor, max_entries,
+                                           10 * (uint64_t)max_entries, visit, w);
         if (w->phase != PHASE_SCAN)
             return -1;
         w->cursor = next;

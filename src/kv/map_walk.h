@@ -13,7 +13,9 @@
  * neither frees nor counts, or a copy for an in-place change) or an
  * "absent" mark for a key S did not hold, into a side table keyed like
  * the map. A step emits each entry it visits unless the side table has
- * its key (its current entry is newer than S), and after the last bucket
+ * its key (its current entry is newer than S; only an entry written while
+ * a walk ran can be, so only those, flagged KV_ENTRY_WALK by the map, are
+ * looked up, and the flag is cleared as the walk passes), and after the last bucket
  * the side table's pre-images (skipping "absent"): so each key of S comes
  * once, and none created after S. A clear (FLUSHALL of a small map:
  * kv_map_clear) hands the walk the whole table as it stands, O(1): the
@@ -35,7 +37,10 @@
  * start) and a re-key abandons the walk; growth and its migration go on
  * as usual. No thread reads the map concurrently: no locks.
  *
- * Cost. Memory: the pre-images of keys changed during the walk before the
+ * Cost. The walk's own time per entry: its key hashed once (SCAN's
+ * bucket test; the hash serves the side table too), the record, and the
+ * cache misses of the slot and the entry, overlapped by fetching buckets
+ * a few places ahead (kv_map_scan_hashed). Memory: the pre-images of keys changed during the walk before the
  * walk reached them, at most max_bytes (the record, the key, the entry;
  * past it the walk is abandoned and the memory returned at once); time: a
  * change while a walk runs hashes nothing more on put and delete (the
