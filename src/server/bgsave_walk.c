@@ -11,8 +11,10 @@
  * applied index, while the loop goes on applying.
  *
  * How. The loop encodes the image in slices from a uv_idle handle: each
- * turn of the loop takes at most b->walk_slice_ns of walking
- * (--snapshot-walk-slice-ms) (a turn
+ * turn of the loop takes one slice of walking, b->walk_slice_ns
+ * (--snapshot-walk-slice-ms) while the walk keeps up, longer (at most
+ * --snapshot-walk-max-slice-ms) once it falls behind its target length or
+ * its pre-images grow (walk_pace.h) (a turn
  * with nothing else to do takes another slice at once, so an idle member
  * writes at full speed and a busy one a slice per turn). Encoded bytes go
  * into 256 KiB chunks; full chunks are written to the temp file in order by
@@ -39,8 +41,9 @@
 
 #include "kv/snapshot_walk.h"
 #include "server/bgsave.h"
+#include "server/walk_pace.h"
 
-#define BGSAVE_WALK_STEP 128            /* entries between clock checks */
+#define BGSAVE_WALK_STEP 256            /* entries between clock checks */
 #define BGSAVE_WALK_CHUNK ((size_t)256 << 10)
 #define BGSAVE_WALK_QUEUE_BYTES ((size_t)2 << 20)
 
@@ -291,8 +294,18 @@ static void step(uv_idle_t *h)
     struct bgsave_walk *w = h->data;
     struct bgsave *b = w->b;
     uint64_t t0 = bgsave_now_ns(), t = t0, c0 = bgsave_thread_cpu_ns();
+    uint64_t written, total;
+    size_t kept, kept_keys;
+    kv_snapshot_walk_stats(w->sw, &written, &total, &kept, &kept_keys);
+    struct walk_pace pace = {.base_ns = b->walk_slice_ns,
+                             .max_ns = b->walk_max_slice_ns_limit,
+                             .target_ns = b->walk_target_ns,
+                             .max_bytes = b->walk_max_bytes};
+    uint64_t budget = walk_pace_slice_ns(&pace, t0 - b->start_ns, written, total, kept);
+    if (budget > b->walk_max_budget_ns)
+        b->walk_max_budget_ns = budget;
     int rc = 0;
-    while (t - t0 < b->walk_slice_ns && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
+    while (t - t0 < budget && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
         rc = kv_snapshot_walk_step(w->sw, BGSAVE_WALK_STEP);
         t = bgsave_now_ns();
         if (rc != 0)
@@ -345,7 +358,7 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
     b->fail_errno = 0;
     b->start_ns = bgsave_now_ns();
     b->fork_ns = b->fork_cpu_ns = 0;
-    b->walk_loop_ns = b->walk_slices = b->walk_max_slice_ns = 0;
+    b->walk_loop_ns = b->walk_slices = b->walk_max_slice_ns = b->walk_max_budget_ns = 0;
     b->walk_loop_cpu_ns = b->walk_max_slice_cpu_ns = 0;
     b->walk_kept_peak = b->walk_kept_keys = 0;
     b->pid = 0;
