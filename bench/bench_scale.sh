@@ -14,8 +14,9 @@
 # p50/p99/max inside and outside snapshot windows, each snapshot's time and
 # size, memory per key of each member (RSS / keys) right after the load, at
 # rest (once no snapshot runs: INFO rdb_bgsave_in_progress:0, waited for at
-# most REST_WAIT (120) s) and at its peak during a snapshot (RSS sampled
-# every second, inside the member's snapshot windows), CPU per key write
+# most REST_WAIT (120) s, then REST_SETTLE (10) s twice) and at its peak during a snapshot (RSS, and a
+# snapshot child's private pages, sampled every second inside the member's
+# snapshot windows), CPU per key write
 # and per applied entry, disk use; then kill -9 of
 # all three, time from their restart to the first successful write; time for
 # a member that replaces one (RAFT.NODE REMOVE, then a fresh n4 with --join
@@ -74,11 +75,17 @@ echo "cluster: leader $LNAME on port $LPORT; data in $work"
 python3 "$root/bench/scale_probe.py" "$work/probe" "$work/stop" "$LPORT" "${CP[1]}" "${CP[2]}" "${CP[3]}" &
 pids+=($!)
 probe_pid=$!
-# Each member's RSS once a second ("unix_ms member rss_kb"), until the
-# memory figures are taken.
+# Each member's RSS once a second ("unix_ms member rss_kb"), plus the
+# private memory of its snapshot child if one runs (the pages the member
+# wrote since the fork exist twice), until the memory figures are taken.
+private_kb() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s + 0}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 ( while [ ! -e "$work/stop_rss" ]; do
     t=$(now_ms)
-    for i in 1 2 3; do echo "$t n$i $(rss_kb "${PID[$i]}")"; done
+    for i in 1 2 3; do
+      kb=$(rss_kb "${PID[$i]}")
+      for c in $(pgrep -P "${PID[$i]}" 2>/dev/null); do kb=$((kb + $(private_kb "$c"))); done
+      echo "$t n$i $kb"
+    done
     sleep 1
   done >"$work/rss" ) &
 pids+=($!)
@@ -161,7 +168,8 @@ done
 # At rest: once no member writes a snapshot (INFO rdb_bgsave_in_progress:0,
 # fork or walk), at most REST_WAIT seconds after the load.
 # The commit (and the log it releases) follows the write, and the allocator
-# returns freed pages over seconds: twice, REST_SETTLE (5) s after each.
+# returns freed pages over seconds (jemalloc: 10): twice, REST_SETTLE (10) s
+# after each.
 rest_t0=$(now_ms)
 for _ in 1 2; do
   for i in 1 2 3; do
@@ -170,7 +178,7 @@ for _ in 1 2; do
       sleep 0.2
     done
   done
-  sleep "${REST_SETTLE:-5}"
+  sleep "${REST_SETTLE:-10}"
 done
 rest_ms=$(( $(now_ms) - rest_t0 ))
 echo "  at rest ($rest_ms ms after the figures above; REST_WAIT ${REST_WAIT:-120} s):"
@@ -182,7 +190,7 @@ for i in 1 2 3; do
 done
 touch "$work/stop_rss"
 wait "$rss_pid" 2>/dev/null
-echo "  peak during a snapshot (RSS sampled once a second inside the member's snapshot windows):"
+echo "  peak during a snapshot (RSS, plus a snapshot child's private pages, sampled once a second inside the member's snapshot windows):"
 for i in 1 2 3; do
   grep -hE 'event=snapshot_(started|done|failed)' "$work/n$i.log" |
     sed -E 's/^ts=([^ ]+) .*event=snapshot_([a-z]+).*/\1 \2/' | while read -r ts ev; do

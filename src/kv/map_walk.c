@@ -34,6 +34,7 @@ struct kv_map_walk {
     size_t old_mask, old_pos;
     size_t bytes, peak, max_bytes;
     size_t expected, emitted;
+    size_t start_bytes; /* kv_map_bytes of the map at the beginning */
     kv_map_walk_fn fn;
     void *ctx;
     char why[160];
@@ -141,6 +142,7 @@ struct kv_map_walk *kv_map_walk_begin(struct kv_map *m, size_t max_bytes, char *
     w->peak = w->bytes;
     w->max_bytes = max_bytes;
     w->expected = m->size;
+    w->start_bytes = kv_map_bytes(m);
     w->phase = PHASE_SCAN;
     m->walk = w;
     return w;
@@ -350,6 +352,11 @@ const char *kv_map_walk_error(const struct kv_map_walk *w)
 size_t kv_map_walk_expected(const struct kv_map_walk *w)
 {
     return w->expected;
+}
+
+size_t kv_map_walk_start_bytes(const struct kv_map_walk *w)
+{
+    return w->start_bytes;
 }
 
 size_t kv_map_walk_kept_bytes(const struct kv_map_walk *w)

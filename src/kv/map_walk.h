@@ -70,8 +70,10 @@ struct kv_map_walk *kv_map_walk_begin(struct kv_map *m, size_t max_bytes, char *
  * (kv_map_walk_error). */
 int kv_map_walk_step(struct kv_map_walk *w, size_t max_entries, kv_map_walk_fn fn, void *ctx);
 const char *kv_map_walk_error(const struct kv_map_walk *w);
-/* The number of entries of the view (m's size at the beginning). */
+/* The number of entries of the view (m's size at the beginning), and the
+ * bytes the map took then (kv_map_bytes). */
 size_t kv_map_walk_expected(const struct kv_map_walk *w);
+size_t kv_map_walk_start_bytes(const struct kv_map_walk *w);
 /* Pre-images kept now and at most so far (bytes), and how many were kept. */
 size_t kv_map_walk_kept_bytes(const struct kv_map_walk *w);
 size_t kv_map_walk_kept_peak(const struct kv_map_walk *w);

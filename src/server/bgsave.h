@@ -97,6 +97,10 @@ struct bgsave {
     uint64_t walk_slices;      /* slices taken */
     uint64_t walk_max_slice_ns; /* the longest one */
     uint64_t walk_max_budget_ns; /* the longest slice the pace granted (walk_pace.h) */
+    /* Test hook: nonzero, the walk's slices and pace read a clock that
+     * advances this much per step of BGSAVE_WALK_STEP entries instead of
+     * the real one (walk_fake_now: where it is). */
+    uint64_t walk_fake_step_ns, walk_fake_now;
     uint64_t walk_loop_cpu_ns, walk_max_slice_cpu_ns; /* the same in the loop thread's CPU time */
     size_t walk_kept_peak, walk_kept_keys; /* pre-images kept (bytes at most, keys) */
 };

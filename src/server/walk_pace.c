@@ -5,7 +5,7 @@
 #define ONE 256u
 
 uint64_t walk_pace_slice_ns(const struct walk_pace *p, uint64_t elapsed_ns, uint64_t written,
-                            uint64_t total, size_t kept_bytes)
+                            uint64_t total, size_t kept_bytes, size_t map_bytes)
 {
     uint64_t factor = ONE;
     if (p->target_ns > 0 && written > 0 && written >= total / 64) {
@@ -15,8 +15,8 @@ uint64_t walk_pace_slice_ns(const struct walk_pace *p, uint64_t elapsed_ns, uint
         if (f > (long double)factor)
             factor = f > 1e9L ? (uint64_t)1e9 : (uint64_t)f;
     }
-    if (p->max_bytes > 0) {
-        long double f = ONE + (long double)kept_bytes * 8 * ONE / (long double)p->max_bytes;
+    if (map_bytes > 0) {
+        long double f = ONE + (long double)kept_bytes * 16 * ONE / (long double)map_bytes;
         if (f > (long double)factor)
             factor = f > 1e9L ? (uint64_t)1e9 : (uint64_t)f;
     }

@@ -9,10 +9,11 @@
  *     length (elapsed x total / written) over target_ns
  *     (--snapshot-walk-target-ms), when that exceeds 1: a walk heading for
  *     twice its target takes slices twice as long;
- *   - memory: 1 + 8 x the pre-image bytes kept / max_bytes
- *     (--snapshot-walk-max-bytes): each eighth of the limit the pre-images
- *     fill adds one base slice, so a walk racing a write load that changes
- *     keys ahead of it ends sooner instead of giving up.
+ *   - memory: 1 + 16 x the pre-image bytes kept / the map's bytes at the
+ *     walk's start: each sixteenth of the data the pre-images add (memory
+ *     per key, while the walk runs and after it: the allocator keeps the
+ *     pages they took, reused by later writes) adds one base slice, so a
+ *     walk racing a write load that changes keys ahead of it ends sooner.
  * The product is capped at max_ns (--snapshot-walk-max-slice-ms), so no
  * turn of the loop spends more than that on the walk, and never falls
  * below base_ns. A longer slice makes the walk shorter (fewer pre-images,
@@ -28,12 +29,12 @@ struct walk_pace {
     uint64_t base_ns;   /* the slice while the walk keeps up */
     uint64_t max_ns;    /* the longest slice */
     uint64_t target_ns; /* the walk's length aimed at */
-    size_t max_bytes;   /* the pre-images' limit (the walk gives up past it) */
 };
 
 /* The next slice's length in ns, for a walk that has run elapsed_ns and
- * written `written` of `total` entries, keeping kept_bytes of pre-images. */
+ * written `written` of `total` entries, keeping kept_bytes of pre-images
+ * over a map of map_bytes (kv_map_bytes when the walk began). */
 uint64_t walk_pace_slice_ns(const struct walk_pace *p, uint64_t elapsed_ns, uint64_t written,
-                            uint64_t total, size_t kept_bytes);
+                            uint64_t total, size_t kept_bytes, size_t map_bytes);
 
 #endif
