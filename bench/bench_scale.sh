@@ -47,6 +47,9 @@ source "$(dirname "$0")/lib.sh" # port_free, free_port, now_ms, wait_pong, leade
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.1f", ($12 + $13) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# ... and with its reaped children's (snapshot and backup children: a fork's
+# snapshot work is theirs, a walk's the member's own).
+cpu_all_s() { awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.1f", ($12 + $13 + $14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 echo "raftkv bench-scale: $keys keys, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
 certs=$work/certs
@@ -203,9 +206,9 @@ done
 # CPU per key write and per applied entry: a loaded machine stretches wall
 # time, much less the CPU a member spent.
 applied=$(redis-cli -p "$LPORT" INFO 2>/dev/null | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')
-echo "  CPU per key write ($((4 * keys)) written) and per applied entry (${applied:-?} on the leader):"
+echo "  CPU, snapshot children's included, per key write ($((4 * keys)) written) and per applied entry (${applied:-?} on the leader):"
 for i in 1 2 3; do
-  c=$(cpu_s "${PID[$i]}")
+  c=$(cpu_all_s "${PID[$i]}")
   echo "  n$i: $(awk -v c="$c" -v w="$((4 * keys))" -v a="${applied:-0}" 'BEGIN {printf "%.2f us/key write, %.1f us/entry", c * 1e6 / w, (a > 0 ? c * 1e6 / a : 0)}')"
 done
 if [ "${LOAD_ONLY:-0}" = 1 ]; then echo "LOAD_ONLY=1: no restart, catch-up or Redis run"; exit 0; fi
