@@ -208,26 +208,20 @@ size_t kv_map_entry_size(const struct kv_map_entry *e)
 }
 
 /* A walk is under way (map_walk.h): before key (hash h) changes from old
- * (NULL: absent), the walk may keep old as its pre-image; then old leaves
- * the map's deadlines and byte count but is not freed. Whether it did. */
-static bool walk_keeps(struct kv_map *m, uint64_t h, const char *key, size_t len,
-                       struct kv_map_entry *old)
+ * (NULL: absent), the walk copies old if it needs the pre-image. */
+static void walk_note(struct kv_map *m, uint64_t h, const char *key, size_t len,
+                      const struct kv_map_entry *old)
 {
-    if (!kv_map_walk_note(m->walk, m, h, key, len, old, old ? kv_map_expiry(m, old) : 0) || !old)
-        return false;
-    if (old->flags & KV_ENTRY_EXPIRES)
-        kv_expires_del(&m->expires, old);
-    m->bytes -= entry_size(kv_entry_key_len(old), kv_entry_value_len(old));
-    return true;
+    kv_map_walk_note(m->walk, m, h, key, len, old, old ? kv_map_expiry(m, old) : 0);
 }
 
-/* Drop e (key, hash h; out of the slots already): freed, or kept by a
- * walk. */
+/* Drop e (key, hash h; out of the slots already), a walk told first. */
 static void entry_drop(struct kv_map *m, struct kv_map_entry *e, uint64_t h, const char *key,
                        size_t len)
 {
-    if (!(__builtin_expect(m->walk != NULL, 0) && walk_keeps(m, h, key, len, e)))
-        entry_free(m, e);
+    if (__builtin_expect(m->walk != NULL, 0))
+        walk_note(m, h, key, len, e);
+    entry_free(m, e);
 }
 
 /* A new slot array of count (a power of two) slots, and the permutation's
@@ -848,7 +842,7 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
         entry_drop(m, slot_entry(m, *slot), h0, key, len);
     } else {
         if (__builtin_expect(m->walk != NULL, 0))
-            (void)walk_keeps(m, h0, key, len, NULL);
+            walk_note(m, h0, key, len, NULL);
         m->size++;
     }
     m->bytes += size;

@@ -9,10 +9,10 @@
  * version, change in place, through kv_map_set_expiry), so the map keeps
  * pre-images: while a walk has not yet passed a key, the first change to
  * it (a put over it or creating it, a delete, a deadline change) hands the
- * walk the key's entry as of S (the entry itself, which the map then
- * neither frees nor counts, or a copy for an in-place change) or an
- * "absent" mark for a key S did not hold, into a side table keyed like
- * the map. A step emits each entry it visits unless the side table has
+ * walk a copy of the key's entry as of S (in chunks of the walk's own,
+ * so the map frees the entry at once and the next write reuses its
+ * memory) or an "absent" mark for a key S did not hold, into a side table
+ * keyed like the map. A step emits each entry it visits unless the side table has
  * its key (its current entry is newer than S; only an entry written while
  * a walk ran can be, so only those, flagged KV_ENTRY_WALK by the map, are
  * looked up, and the flag is cleared as the walk passes), and after the last bucket
@@ -86,12 +86,11 @@ void kv_map_walk_detach(struct kv_map *m, const char *why);
 
 /* ---- for map.c only, while m->walk is set ---- */
 /* key (hash h in m) is about to change from old (NULL: absent; expiry its
- * deadline). True: the walk keeps old as the key's pre-image (the map must
- * drop it from its deadlines and byte count, not free it). */
-bool kv_map_walk_note(struct kv_map_walk *w, struct kv_map *m, uint64_t h, const char *key,
-                      size_t len, struct kv_map_entry *old, int64_t expiry);
-/* e (hash h) is about to change in place: the walk copies it if it needs
- * its pre-image. */
+ * deadline): the walk copies old if it needs the key's pre-image; the map
+ * then frees or changes old as usual. */
+void kv_map_walk_note(struct kv_map_walk *w, struct kv_map *m, uint64_t h, const char *key,
+                      size_t len, const struct kv_map_entry *old, int64_t expiry);
+/* e (hash h) is about to change in place: the same. */
 void kv_map_walk_note_inplace(struct kv_map_walk *w, struct kv_map *m, uint64_t h,
                               const struct kv_map_entry *e, int64_t expiry);
 /* The walked map was cleared: frozen (malloc'd, walk NULL) is what it
