@@ -12,7 +12,12 @@
 # one GET every 10 ms and every member's INFO once a second. Prints:
 # throughput per 10 s, leader changes, -UNCERTAIN/-TRYAGAIN answers, GET
 # p50/p99/max inside and outside snapshot windows, each snapshot's time and
-# size, memory per key of each member (RSS / keys), disk use; then kill -9 of
+# size, memory per key of each member (RSS / keys) right after the load, at
+# rest (once no snapshot runs: INFO rdb_bgsave_in_progress:0, waited for at
+# most REST_WAIT (120) s, then REST_SETTLE (10) s twice) and at its peak during a snapshot (RSS, and a
+# snapshot child's private pages, sampled every second inside the member's
+# snapshot windows), CPU per key write
+# and per applied entry, disk use; then kill -9 of
 # all three, time from their restart to the first successful write; time for
 # a member that replaces one (RAFT.NODE REMOVE, then a fresh n4 with --join
 # and RAFT.NODE ADD) to catch up; and Redis's
@@ -20,7 +25,8 @@
 # fails on speed. RAFTKV_OPTS adds options to every member; CATCHUP_WAIT (120)
 # bounds the wait for the empty member, in seconds; KEEP=1 keeps the work
 # directory. redis-benchmark stops at its first error reply, so a run with
-# errors loaded fewer keys than the key count printed assumes.
+# errors loaded fewer keys than the key count printed assumes. LOAD_ONLY=1
+# stops after the memory figures (no restart, catch-up or Redis run).
 set -uo pipefail
 build=${1:-build}
 keys=${KEYS:-10000000}
@@ -41,6 +47,9 @@ source "$(dirname "$0")/lib.sh" # port_free, free_port, now_ms, wait_pong, leade
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.1f", ($12 + $13) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# ... and with its reaped children's (snapshot and backup children: a fork's
+# snapshot work is theirs, a walk's the member's own).
+cpu_all_s() { awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.1f", ($12 + $13 + $14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 echo "raftkv bench-scale: $keys keys, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
 # What a forked snapshot child costs its parent per page written depends on
@@ -72,6 +81,21 @@ echo "cluster: leader $LNAME on port $LPORT; data in $work"
 python3 "$root/bench/scale_probe.py" "$work/probe" "$work/stop" "$LPORT" "${CP[1]}" "${CP[2]}" "${CP[3]}" &
 pids+=($!)
 probe_pid=$!
+# Each member's RSS once a second ("unix_ms member rss_kb"), plus the
+# private memory of its snapshot child if one runs (the pages the member
+# wrote since the fork exist twice), until the memory figures are taken.
+private_kb() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s + 0}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+( while [ ! -e "$work/stop_rss" ]; do
+    t=$(now_ms)
+    for i in 1 2 3; do
+      kb=$(rss_kb "${PID[$i]}")
+      for c in $(pgrep -P "${PID[$i]}" 2>/dev/null); do kb=$((kb + $(private_kb "$c"))); done
+      echo "$t n$i $kb"
+    done
+    sleep 1
+  done >"$work/rss" ) &
+pids+=($!)
+rss_pid=$!
 
 mode=${MODE:-mset}
 per=10; [ "$mode" = set ] && per=1
@@ -112,7 +136,7 @@ done
 echo "== snapshots (each member's log)"
 for i in 1 2 3; do
   grep 'event=snapshot_done' "$work/n$i.log" | sed -E -e 's/.*index=([0-9]+).* ms=([0-9.]+) fork_ms=([0-9.]+) commit_ms=([0-9.]+)( commit_loop_ms=([0-9.]+))? disk_bytes=([0-9]+).*/index \1: \2 ms, fork \3 ms, commit \4 ms (on the loop \6 ms), disk \7 bytes/' \
-    -e 's/.*index=([0-9]+).* ms=([0-9.]+) method=walk loop_ms=([0-9.]+) loop_cpu_ms=([0-9.]+) slices=([0-9]+) max_slice_ms=[0-9.]+ max_slice_cpu_ms=([0-9.]+) kept_peak_bytes=[0-9]+ kept_keys=([0-9]+) commit_ms=([0-9.]+).* disk_bytes=([0-9]+).*/index \1: \2 ms, walk on the loop \3 ms (CPU \4 ms) in \5 slices (longest CPU \6 ms), kept \7 keys, commit \8 ms, disk \9 bytes/' | sed "s/^/  n$i /"
+    -e 's/.*index=([0-9]+).* ms=([0-9.]+) method=walk loop_ms=([0-9.]+) loop_cpu_ms=([0-9.]+) slices=([0-9]+) max_slice_ms=[0-9.]+ max_slice_cpu_ms=([0-9.]+) kept_peak_bytes=[0-9]+ kept_keys=([0-9]+) (max_budget_ms=[0-9.]+ )?commit_ms=[0-9.]+.* disk_bytes=([0-9]+).*/index \1: \2 ms, walk on the loop \3 ms (CPU \4 ms) in \5 slices (longest CPU \6 ms), kept \7 keys, \8disk \9 bytes/' | sed "s/^/  n$i /"
 done
 echo "== slow event-loop turns (CPU past --slow-loop-ms; the longest three per member)"
 for i in 1 2 3; do
@@ -147,6 +171,50 @@ for i in 1 2 3; do
   d=$(du -sb "$work/n$i" | cut -f1)
   echo "  n$i: RSS $((r / 1024)) MB, $(awk -v r="$r" -v k="$dbkeys" 'BEGIN {printf "%.0f", r * 1024 / k}') bytes/key (RssAnon $(awk -v r="$a" -v k="$dbkeys" 'BEGIN {printf "%.0f", r * 1024 / k}')); disk $((d / 1048576)) MB; CPU $(cpu_s "${PID[$i]}") s"
 done
+# At rest: once no member writes a snapshot (INFO rdb_bgsave_in_progress:0,
+# fork or walk), at most REST_WAIT seconds after the load.
+# The commit (and the log it releases) follows the write, and the allocator
+# returns freed pages over seconds (jemalloc: 10): twice, REST_SETTLE (10) s
+# after each.
+rest_t0=$(now_ms)
+for _ in 1 2; do
+  for i in 1 2 3; do
+    while [ $(( $(now_ms) - rest_t0 )) -lt $(( ${REST_WAIT:-120} * 1000 )) ] &&
+      ! redis-cli -p "${CP[$i]}" INFO 2>/dev/null | tr -d '\r' | grep -q '^rdb_bgsave_in_progress:0'; do
+      sleep 0.2
+    done
+  done
+  sleep "${REST_SETTLE:-10}"
+done
+rest_ms=$(( $(now_ms) - rest_t0 ))
+echo "  at rest ($rest_ms ms after the figures above; REST_WAIT ${REST_WAIT:-120} s):"
+for i in 1 2 3; do
+  busy=$(redis-cli -p "${CP[$i]}" INFO 2>/dev/null | tr -d '\r' | awk -F: '$1 == "rdb_bgsave_in_progress" {print $2}')
+  r=$(rss_kb "${PID[$i]}")
+  a=$(anon_kb "${PID[$i]}")
+  echo "  n$i: RSS $((r / 1024)) MB, $(awk -v r="$r" -v k="$dbkeys" 'BEGIN {printf "%.0f", r * 1024 / k}') bytes/key (RssAnon $(awk -v r="$a" -v k="$dbkeys" 'BEGIN {printf "%.0f", r * 1024 / k}'))$([ "${busy:-1}" = 0 ] || echo ", a snapshot still running")"
+done
+touch "$work/stop_rss"
+wait "$rss_pid" 2>/dev/null
+echo "  peak during a snapshot (RSS, plus a snapshot child's private pages, sampled once a second inside the member's snapshot windows):"
+for i in 1 2 3; do
+  grep -hE 'event=snapshot_(started|done|failed)' "$work/n$i.log" |
+    sed -E 's/^ts=([^ ]+) .*event=snapshot_([a-z]+).*/\1 \2/' | while read -r ts ev; do
+      echo "$(date -d "$ts" +%s%3N) $ev"; done | sort -n >"$work/windows.n$i"
+  awk -v m="n$i" -v k="$dbkeys" 'FILENAME ~ /windows/ { if ($2 == "started") { s[++n] = $1 } else if (n > c) { e[++c] = $1 }; next }
+    $2 == m { for (j = 1; j <= n; j++) if ($1 >= s[j] && (j > c || $1 <= e[j])) { if ($3 > p) p = $3; break } }
+    END { if (p) printf "  %s: RSS %d MB, %.0f bytes/key (%d snapshots)\n", m, p / 1024, p * 1024 / k, n;
+          else printf "  %s: no sample inside a snapshot (%d snapshots)\n", m, n }' "$work/windows.n$i" "$work/rss"
+done
+# CPU per key write and per applied entry: a loaded machine stretches wall
+# time, much less the CPU a member spent.
+applied=$(redis-cli -p "$LPORT" INFO 2>/dev/null | tr -d '\r' | awk -F: '$1 == "applied_index" {print $2}')
+echo "  CPU, snapshot children's included, per key write ($((4 * keys)) written) and per applied entry (${applied:-?} on the leader):"
+for i in 1 2 3; do
+  c=$(cpu_all_s "${PID[$i]}")
+  echo "  n$i: $(awk -v c="$c" -v w="$((4 * keys))" -v a="${applied:-0}" 'BEGIN {printf "%.2f us/key write, %.1f us/entry", c * 1e6 / w, (a > 0 ? c * 1e6 / a : 0)}')"
+done
+if [ "${LOAD_ONLY:-0}" = 1 ]; then echo "LOAD_ONLY=1: no restart, catch-up or Redis run"; exit 0; fi
 
 echo "== restart: kill -9 all three, start them, time to the first successful write"
 for i in 1 2 3; do kill -9 "${PID[$i]}" 2>/dev/null; done

@@ -208,26 +208,20 @@ size_t kv_map_entry_size(const struct kv_map_entry *e)
 }
 
 /* A walk is under way (map_walk.h): before key (hash h) changes from old
- * (NULL: absent), the walk may keep old as its pre-image; then old leaves
- * the map's deadlines and byte count but is not freed. Whether it did. */
-static bool walk_keeps(struct kv_map *m, uint64_t h, const char *key, size_t len,
-                       struct kv_map_entry *old)
+ * (NULL: absent), the walk copies old if it needs the pre-image. */
+static void walk_note(struct kv_map *m, uint64_t h, const char *key, size_t len,
+                      const struct kv_map_entry *old)
 {
-    if (!kv_map_walk_note(m->walk, m, h, key, len, old, old ? kv_map_expiry(m, old) : 0) || !old)
-        return false;
-    if (old->flags & KV_ENTRY_EXPIRES)
-        kv_expires_del(&m->expires, old);
-    m->bytes -= entry_size(kv_entry_key_len(old), kv_entry_value_len(old));
-    return true;
+    kv_map_walk_note(m->walk, m, h, key, len, old, old ? kv_map_expiry(m, old) : 0);
 }
 
-/* Drop e (key, hash h; out of the slots already): freed, or kept by a
- * walk. */
+/* Drop e (key, hash h; out of the slots already), a walk told first. */
 static void entry_drop(struct kv_map *m, struct kv_map_entry *e, uint64_t h, const char *key,
                        size_t len)
 {
-    if (!(__builtin_expect(m->walk != NULL, 0) && walk_keeps(m, h, key, len, e)))
-        entry_free(m, e);
+    if (__builtin_expect(m->walk != NULL, 0))
+        walk_note(m, h, key, len, e);
+    entry_free(m, e);
 }
 
 /* A new slot array of count (a power of two) slots, and the permutation's
@@ -414,8 +408,10 @@ int64_t kv_map_expiry(const struct kv_map *m, const struct kv_map_entry *e)
 
 int kv_map_set_expiry(struct kv_map *m, struct kv_map_entry *e, int64_t expiry_ms)
 {
-    if (__builtin_expect(m->walk != NULL, 0))
+    if (__builtin_expect(m->walk != NULL, 0)) {
         kv_map_walk_note_inplace(m->walk, m, entry_hash(m, e), e, kv_map_expiry(m, e));
+        e->flags |= KV_ENTRY_WALK;
+    }
     if (expiry_ms == 0) {
         if (e->flags & KV_ENTRY_EXPIRES)
             kv_expires_del(&m->expires, e);
@@ -840,11 +836,13 @@ struct kv_map_entry *kv_map_put(struct kv_map *m, const char *key, size_t len, u
     memcpy(e->data + n, key, len);
     if (value_len)
         memcpy(e->data + n + len, value, value_len);
+    if (__builtin_expect(m->walk != NULL, 0))
+        e->flags = KV_ENTRY_WALK; /* the walk may keep the key's pre-image */
     if (*slot) {
         entry_drop(m, slot_entry(m, *slot), h0, key, len);
     } else {
         if (__builtin_expect(m->walk != NULL, 0))
-            (void)walk_keeps(m, h0, key, len, NULL);
+            walk_note(m, h0, key, len, NULL);
         m->size++;
     }
     m->bytes += size;
@@ -946,18 +944,35 @@ static uint64_t reverse_bits(uint64_t v)
     return (v >> 32) | (v << 32);
 }
 
+/* What a scan calls for each entry: SCAN's visitor, or the walk's, which
+ * takes the key's hash too (map_walk.c looks changed keys up by it). */
+struct visitor {
+    kv_map_visit_fn fn;
+    kv_map_hvisit_fn hfn;
+    void *ctx;
+};
+
+static inline void visit_entry(const struct visitor *v, const struct kv_map_entry *e, uint64_t h)
+{
+    if (v->hfn)
+        v->hfn(v->ctx, e, h);
+    else
+        v->fn(v->ctx, e);
+}
+
 /* Bucket b of one table (mask, hash key k0, k1): the entries on the run
  * from slot i whose hash falls in b (linear probing never leaves a gap
- * between an entry and where its bucket's run starts), each passed to fn;
- * their count. */
+ * between an entry and where its bucket's run starts), each passed to the
+ * visitor; their count. */
 static uint64_t scan_run(const struct kv_map *m, const uint64_t *slots, size_t mask, size_t i,
-                         uint64_t b, uint64_t k0, uint64_t k1, kv_map_visit_fn fn, void *ctx)
+                         uint64_t b, uint64_t k0, uint64_t k1, const struct visitor *v)
 {
     uint64_t n = 0;
     for (; slots[i]; i = (i + 1) & mask) {
         const struct kv_map_entry *e = slot_entry(m, slots[i]);
-        if ((siphash13(k0, k1, kv_entry_key(e), kv_entry_key_len(e)) & mask) == b) {
-            fn(ctx, e);
+        uint64_t h = siphash13(k0, k1, kv_entry_key(e), kv_entry_key_len(e));
+        if ((h & mask) == b) {
+            visit_entry(v, e, h);
             n++;
         }
     }
@@ -968,15 +983,15 @@ static uint64_t scan_run(const struct kv_map *m, const uint64_t *slots, size_t m
  * wherever its keys are: in each table, b itself if the table is the
  * smaller, else every bucket b expands to (b with every value of the
  * bits the larger mask adds). */
-static uint64_t scan_both(const struct kv_map *m, uint64_t b, uint64_t small, kv_map_visit_fn fn,
-                          void *ctx)
+static uint64_t scan_both(const struct kv_map *m, uint64_t b, uint64_t small,
+                          const struct visitor *v)
 {
     uint64_t n = 0;
     for (uint64_t hi = 0; hi <= (m->old_mask & ~small); hi += small + 1)
         n += scan_run(m, m->old, m->old_mask, old_bucket_start(m, b | hi), b | hi, m->old_k0,
-                      m->old_k1, fn, ctx);
+                      m->old_k1, v);
     for (uint64_t hi = 0; hi <= (m->mask & ~small); hi += small + 1)
-        n += scan_run(m, m->slots, m->mask, bucket_home(m, b | hi), b | hi, m->k0, m->k1, fn, ctx);
+        n += scan_run(m, m->slots, m->mask, bucket_home(m, b | hi), b | hi, m->k0, m->k1, v);
     return n;
 }
 
@@ -1016,8 +1031,66 @@ static uint64_t pair_tag(uint64_t o0, uint64_t o1, uint64_t k0, uint64_t k1)
  * table's under the old key and then the new table's under the new. */
 enum walk { WALK_MAP, WALK_OLD, WALK_NEW };
 
-uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
-                     uint64_t max_buckets, kv_map_visit_fn fn, void *ctx)
+/* The walk order's position of bucket b among 2^bits buckets (and back:
+ * the same reversal), for looking buckets ahead. */
+static inline uint64_t rev_in(uint64_t b, unsigned bits)
+{
+    return reverse_bits(b) >> (64 - bits);
+}
+
+/* A walk's look-ahead: the buckets WALK_AHEAD_SLOT places ahead of the
+ * cursor have their home slots' lines fetched, and those WALK_AHEAD_ENTRY
+ * ahead (their slots in the cache by then) the first two lines of each
+ * entry on their runs, so the misses of many buckets overlap instead of
+ * coming one after another (the walk's order, like SCAN's, jumps across
+ * the slot table and the heap). While migrating, as scan_both: the
+ * bucket of the smaller table's size in each table, or its expansions. */
+#define WALK_AHEAD_SLOT 64
+#define WALK_AHEAD_ENTRY 24
+#define WALK_AHEAD_RUN 8 /* slots of a run fetched ahead at most */
+/* Inlined into the scan by force: GCC takes a function that only reads
+ * and prefetches for a pure one, and drops calls to it whose result is
+ * unused, prefetches and all. */
+#define AHEAD_INLINE static inline __attribute__((always_inline))
+
+AHEAD_INLINE void ahead_run(const struct kv_map *m, const uint64_t *slots, size_t mask, size_t i,
+                             bool entries)
+{
+    if (!entries) {
+        __builtin_prefetch(&slots[i]);
+        return;
+    }
+    for (int k = 0; k < WALK_AHEAD_RUN && slots[i]; k++, i = (i + 1) & mask) {
+        const char *e = (const char *)slot_entry(m, slots[i]);
+        __builtin_prefetch(e);
+        __builtin_prefetch(e + 64);
+    }
+}
+
+AHEAD_INLINE void ahead_bucket(const struct kv_map *m, uint64_t b, uint64_t small, bool entries)
+{
+    if (!m->old) {
+        ahead_run(m, m->slots, m->mask, bucket_home(m, b), entries);
+        return;
+    }
+    for (uint64_t hi = 0; hi <= (m->old_mask & ~small); hi += small + 1)
+        ahead_run(m, m->old, m->old_mask, old_bucket_start(m, b | hi), entries);
+    for (uint64_t hi = 0; hi <= (m->mask & ~small); hi += small + 1)
+        ahead_run(m, m->slots, m->mask, bucket_home(m, b | hi), entries);
+}
+
+/* b: the bucket about to be visited, of 2^bits (mask small). */
+AHEAD_INLINE void walk_ahead(const struct kv_map *m, uint64_t b, uint64_t small, unsigned bits)
+{
+    uint64_t c = rev_in(b, bits);
+    if (c + WALK_AHEAD_SLOT <= small)
+        ahead_bucket(m, rev_in(c + WALK_AHEAD_SLOT, bits), small, false);
+    if (c + WALK_AHEAD_ENTRY <= small)
+        ahead_bucket(m, rev_in(c + WALK_AHEAD_ENTRY, bits), small, true);
+}
+
+static uint64_t scan_with(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
+                          uint64_t max_buckets, const struct visitor *v)
 {
     bool rekeying = m->old && (m->old_k0 != m->k0 || m->old_k1 != m->k1);
     uint64_t tag = cursor >> CURSOR_POS_BITS, pos = cursor & CURSOR_POS;
@@ -1042,22 +1115,33 @@ uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entri
         pos = 0;
     }
     uint64_t entries = 0, buckets = 0;
+    /* The walk's look-ahead counts in the smaller table's buckets (not
+     * while re-keying: a walk never runs then). */
+    uint64_t small = m->old && m->old_mask < m->mask ? m->old_mask : m->mask;
+    unsigned bits = 0;
+    while (((uint64_t)1 << bits) <= small)
+        bits++;
+    bool ahead = v->hfn && !rekeying;
     for (;;) {
         uint64_t mask, b;
         if (w == WALK_OLD) {
             mask = m->old_mask;
             b = pos & mask;
             entries += scan_run(m, m->old, mask, old_bucket_start(m, b), b, m->old_k0, m->old_k1,
-                                fn, ctx);
+                                v);
         } else if (w == WALK_NEW || !m->old) {
             mask = m->mask;
             b = pos & mask;
-            entries += scan_run(m, m->slots, mask, bucket_home(m, b), b, m->k0, m->k1, fn, ctx);
+            if (ahead)
+                walk_ahead(m, b, mask, bits);
+            entries += scan_run(m, m->slots, mask, bucket_home(m, b), b, m->k0, m->k1, v);
         } else {
             /* Growing or shrinking: the buckets of the smaller table's size. */
             mask = m->old_mask < m->mask ? m->old_mask : m->mask;
             b = pos & mask;
-            entries += scan_both(m, b, mask, fn, ctx);
+            if (ahead)
+                walk_ahead(m, b, mask, bits);
+            entries += scan_both(m, b, mask, v);
         }
         buckets++;
         /* The next bucket in reverse-binary order: set the bits above the
@@ -1080,6 +1164,20 @@ uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entri
     else
         tag = key_tag(m->k0, m->k1);
     return tag << CURSOR_POS_BITS | pos;
+}
+
+uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
+                     uint64_t max_buckets, kv_map_visit_fn fn, void *ctx)
+{
+    struct visitor v = {.fn = fn, .ctx = ctx};
+    return scan_with(m, cursor, max_entries, max_buckets, &v);
+}
+
+uint64_t kv_map_scan_hashed(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
+                            uint64_t max_buckets, kv_map_hvisit_fn fn, void *ctx)
+{
+    struct visitor v = {.hfn = fn, .ctx = ctx};
+    return scan_with(m, cursor, max_entries, max_buckets, &v);
 }
 
 uint64_t kv_map_key_hash(const struct kv_map *m, const char *key, size_t len)

@@ -214,6 +214,13 @@ struct kv_map_entry {
 };
 
 #define KV_ENTRY_EXPIRES 0x01 /* a deadline in the map's table */
+/* Written (put, or its deadline changed) while a walk ran (map_walk.h):
+ * the walk may hold the key's pre-image, so it looks the key up in its
+ * side table before emitting the entry; an entry without the flag cannot
+ * have one, and the walk skips the lookup. A walk clears the flag of each
+ * entry it visits; one left from an abandoned walk costs the next walk a
+ * lookup, nothing else. */
+#define KV_ENTRY_WALK 0x02
 
 /* Reads a varint at p into *v; its byte count. */
 static inline size_t kv_varint_get(const unsigned char *p, uint32_t *v)
@@ -407,6 +414,12 @@ uint64_t kv_map_hash_with(const uint8_t key[KV_MAP_KEY_BYTES], const char *k, si
 typedef void (*kv_map_visit_fn)(void *ctx, const struct kv_map_entry *e);
 uint64_t kv_map_scan(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
                      uint64_t max_buckets, kv_map_visit_fn fn, void *ctx);
+/* The same walk for map_walk.c: fn is given each entry's hash in m too,
+ * and on a settled table (no migration) the buckets a few places ahead
+ * are fetched into the cache while the current one is visited. */
+typedef void (*kv_map_hvisit_fn)(void *ctx, const struct kv_map_entry *e, uint64_t h);
+uint64_t kv_map_scan_hashed(const struct kv_map *m, uint64_t cursor, uint64_t max_entries,
+                            uint64_t max_buckets, kv_map_hvisit_fn fn, void *ctx);
 
 /* RANDOMKEY: an entry that accept() takes, drawn from seed (each such
  * entry alike while they are not rare), or NULL if none is accepted.

@@ -6,14 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A key's state at the walk's beginning: e (the walk's own: the entry
- * taken from the map, or a copy) with its deadline, or e NULL: absent. */
+/* A key's state at the walk's beginning: e (a copy, after the key in the
+ * same arena allocation) with its deadline, or e NULL: absent. */
 struct walk_rec {
     uint64_t h;
     struct kv_map_entry *e;
     int64_t expiry;
     size_t klen;
     char key[];
+};
+
+/* Records live in large chunks of the walk's own (a bump allocator), not
+ * one allocation each: the map frees an entry as soon as the walk has
+ * copied it, so the next write reuses its memory instead of the heap
+ * growing by every pre-image, and all the chunks go back at the walk's
+ * end (the allocator's small-object pages would keep the pre-images'
+ * holes after the walk: 15-25 bytes/key at rest at 1M keys). */
+#define ARENA_CHUNK ((size_t)1 << 20)
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    _Alignas(8) char data[];
 };
 
 enum { PHASE_SCAN, PHASE_KEPT, PHASE_DONE, PHASE_FAILED };
@@ -32,8 +45,10 @@ struct kv_map_walk {
      * all at once; lookups read the new table, then the old. */
     struct walk_rec **old_recs;
     size_t old_mask, old_pos;
+    struct arena_chunk *arena; /* the records' chunks, newest first */
     size_t bytes, peak, max_bytes;
     size_t expected, emitted;
+    size_t start_bytes; /* kv_map_bytes of the map at the beginning */
     kv_map_walk_fn fn;
     void *ctx;
     char why[160];
@@ -87,14 +102,32 @@ static void recs_migrate(struct kv_map_walk *w, size_t n)
     }
 }
 
+static void *arena_alloc(struct kv_map_walk *w, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    struct arena_chunk *c = w->arena;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = w->arena;
+        c->used = 0;
+        c->cap = cap;
+        w->arena = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
 static void recs_free(struct kv_map_walk *w)
 {
     recs_migrate(w, SIZE_MAX); /* every record is in the new table then */
-    for (size_t i = 0; w->recs && i <= w->rec_mask; i++) {
-        if (w->recs[i]) {
-            free(w->recs[i]->e);
-            free(w->recs[i]);
-        }
+    while (w->arena) {
+        struct arena_chunk *c = w->arena;
+        w->arena = c->next;
+        free(c);
     }
     free(w->recs);
     w->recs = NULL;
@@ -141,6 +174,7 @@ struct kv_map_walk *kv_map_walk_begin(struct kv_map *m, size_t max_bytes, char *
     w->peak = w->bytes;
     w->max_bytes = max_bytes;
     w->expected = m->size;
+    w->start_bytes = kv_map_bytes(m);
     w->phase = PHASE_SCAN;
     m->walk = w;
     return w;
@@ -170,11 +204,13 @@ static int recs_room(struct kv_map_walk *w)
     return 0;
 }
 
-/* Keep (h, key) -> e: the record, or NULL when the memory ran out or the
- * limit was passed (the walk has then failed). */
-static struct walk_rec *rec_add(struct kv_map_walk *w, uint64_t h, const char *key, size_t len,
-                                size_t entry_bytes)
+/* Keep (h, key) -> a copy of e (NULL: absent) with its deadline; false
+ * when the memory ran out or the limit was passed (the walk has then
+ * failed). */
+static bool rec_add(struct kv_map_walk *w, uint64_t h, const char *key, size_t len,
+                    const struct kv_map_entry *e, int64_t expiry)
 {
+    size_t entry_bytes = e ? kv_map_entry_size(e) : 0;
     size_t need = sizeof(struct walk_rec) + len + entry_bytes;
     if ((w->n_recs + 1) * 2 > w->rec_mask + 1) /* and the side table's growth */
         need += (w->rec_mask + 1) * 4 * sizeof *w->recs;
@@ -185,16 +221,19 @@ static struct walk_rec *rec_add(struct kv_map_walk *w, uint64_t h, const char *k
                  "(--snapshot-walk-max-bytes)",
                  w->max_bytes);
         fail(w, why);
-        return NULL;
+        return false;
     }
+    size_t eoff = (sizeof(struct walk_rec) + len + 7) & ~(size_t)7;
     struct walk_rec *r;
-    if (recs_room(w) != 0 || !(r = malloc(sizeof *r + len))) {
+    if (recs_room(w) != 0 || !(r = arena_alloc(w, eoff + entry_bytes))) {
         fail(w, "out of memory keeping a pre-image");
-        return NULL;
+        return false;
     }
     r->h = h;
-    r->e = NULL;
-    r->expiry = 0;
+    r->e = e ? (struct kv_map_entry *)((char *)r + eoff) : NULL;
+    if (e)
+        memcpy(r->e, e, entry_bytes);
+    r->expiry = expiry;
     r->klen = len;
     memcpy(r->key, key, len);
     table_put(w->recs, w->rec_mask, r);
@@ -202,7 +241,7 @@ static struct walk_rec *rec_add(struct kv_map_walk *w, uint64_t h, const char *k
     w->bytes += sizeof(struct walk_rec) + len + entry_bytes;
     if (w->bytes > w->peak)
         w->peak = w->bytes;
-    return r;
+    return true;
 }
 
 /* Whether the walk still needs key's state as of its beginning: it
@@ -214,40 +253,17 @@ static bool wants(const struct kv_map_walk *w, const struct kv_map *m, uint64_t 
            !rec_find(w, h, key, len);
 }
 
-bool kv_map_walk_note(struct kv_map_walk *w, struct kv_map *m, uint64_t h, const char *key,
-                      size_t len, struct kv_map_entry *old, int64_t expiry)
+void kv_map_walk_note(struct kv_map_walk *w, struct kv_map *m, uint64_t h, const char *key,
+                      size_t len, const struct kv_map_entry *old, int64_t expiry)
 {
-    if (!wants(w, m, h, key, len))
-        return false;
-    struct walk_rec *r = rec_add(w, h, key, len, old ? kv_map_entry_size(old) : 0);
-    if (!r)
-        return false;
-    r->e = old;
-    r->expiry = expiry;
-    return old != NULL;
+    if (wants(w, m, h, key, len))
+        (void)rec_add(w, h, key, len, old, expiry);
 }
 
 void kv_map_walk_note_inplace(struct kv_map_walk *w, struct kv_map *m, uint64_t h,
                               const struct kv_map_entry *e, int64_t expiry)
 {
-    const char *key = kv_entry_key(e);
-    size_t len = kv_entry_key_len(e);
-    if (!wants(w, m, h, key, len))
-        return;
-    size_t size = kv_map_entry_size(e);
-    struct kv_map_entry *copy = malloc(size);
-    if (!copy) {
-        fail(w, "out of memory keeping a pre-image");
-        return;
-    }
-    memcpy(copy, e, size);
-    struct walk_rec *r = rec_add(w, h, key, len, size);
-    if (!r) {
-        free(copy);
-        return;
-    }
-    r->e = copy;
-    r->expiry = expiry;
+    kv_map_walk_note(w, m, h, kv_entry_key(e), kv_entry_key_len(e), e, expiry);
 }
 
 void kv_map_walk_adopt(struct kv_map_walk *w, struct kv_map *frozen)
@@ -264,15 +280,18 @@ void kv_map_walk_detach(struct kv_map *m, const char *why)
         fail(w, why);
 }
 
-static void visit(void *ctx, const struct kv_map_entry *e)
+static void visit(void *ctx, const struct kv_map_entry *e, uint64_t h)
 {
     struct kv_map_walk *w = ctx;
     if (w->phase != PHASE_SCAN)
         return;
-    /* A key changed since the beginning: its pre-image comes at the end. */
-    if (w->n_recs && rec_find(w, kv_map_key_hash(w->visiting, kv_entry_key(e), kv_entry_key_len(e)),
-                              kv_entry_key(e), kv_entry_key_len(e)))
-        return;
+    /* A key changed since the beginning (only a flagged entry can be one:
+     * map.h's KV_ENTRY_WALK): its pre-image comes at the end. */
+    if (e->flags & KV_ENTRY_WALK) {
+        ((struct kv_map_entry *)e)->flags &= (uint8_t)~KV_ENTRY_WALK; /* passed from now on */
+        if (w->n_recs && rec_find(w, h, kv_entry_key(e), kv_entry_key_len(e)))
+            return;
+    }
     if (w->fn(w->ctx, e, kv_map_expiry(w->visiting, e)) != 0) {
         fail(w, "writing an entry failed");
         return;
@@ -294,8 +313,8 @@ int kv_map_walk_step(struct kv_map_walk *w, size_t max_entries, kv_map_walk_fn f
         }
         /* Empty buckets count too (ten for each entry asked for), so a
          * sparse table's step stays bounded. */
-        uint64_t next = kv_map_scan(w->visiting, w->cursor, max_entries, 10 * (uint64_t)max_entries,
-                                    visit, w);
+        uint64_t next = kv_map_scan_hashed(w->visiting, w->cursor, max_entries,
+                                           10 * (uint64_t)max_entries, visit, w);
         if (w->phase != PHASE_SCAN)
             return -1;
         w->cursor = next;
@@ -347,6 +366,11 @@ const char *kv_map_walk_error(const struct kv_map_walk *w)
 size_t kv_map_walk_expected(const struct kv_map_walk *w)
 {
     return w->expected;
+}
+
+size_t kv_map_walk_start_bytes(const struct kv_map_walk *w)
+{
+    return w->start_bytes;
 }
 
 size_t kv_map_walk_kept_bytes(const struct kv_map_walk *w)

@@ -9,11 +9,13 @@
  * version, change in place, through kv_map_set_expiry), so the map keeps
  * pre-images: while a walk has not yet passed a key, the first change to
  * it (a put over it or creating it, a delete, a deadline change) hands the
- * walk the key's entry as of S (the entry itself, which the map then
- * neither frees nor counts, or a copy for an in-place change) or an
- * "absent" mark for a key S did not hold, into a side table keyed like
- * the map. A step emits each entry it visits unless the side table has
- * its key (its current entry is newer than S), and after the last bucket
+ * walk a copy of the key's entry as of S (in chunks of the walk's own,
+ * so the map frees the entry at once and the next write reuses its
+ * memory) or an "absent" mark for a key S did not hold, into a side table
+ * keyed like the map. A step emits each entry it visits unless the side table has
+ * its key (its current entry is newer than S; only an entry written while
+ * a walk ran can be, so only those, flagged KV_ENTRY_WALK by the map, are
+ * looked up, and the flag is cleared as the walk passes), and after the last bucket
  * the side table's pre-images (skipping "absent"): so each key of S comes
  * once, and none created after S. A clear (FLUSHALL of a small map:
  * kv_map_clear) hands the walk the whole table as it stands, O(1): the
@@ -35,7 +37,10 @@
  * start) and a re-key abandons the walk; growth and its migration go on
  * as usual. No thread reads the map concurrently: no locks.
  *
- * Cost. Memory: the pre-images of keys changed during the walk before the
+ * Cost. The walk's own time per entry: its key hashed once (SCAN's
+ * bucket test; the hash serves the side table too), the record, and the
+ * cache misses of the slot and the entry, overlapped by fetching buckets
+ * a few places ahead (kv_map_scan_hashed). Memory: the pre-images of keys changed during the walk before the
  * walk reached them, at most max_bytes (the record, the key, the entry;
  * past it the walk is abandoned and the memory returned at once); time: a
  * change while a walk runs hashes nothing more on put and delete (the
@@ -65,8 +70,10 @@ struct kv_map_walk *kv_map_walk_begin(struct kv_map *m, size_t max_bytes, char *
  * (kv_map_walk_error). */
 int kv_map_walk_step(struct kv_map_walk *w, size_t max_entries, kv_map_walk_fn fn, void *ctx);
 const char *kv_map_walk_error(const struct kv_map_walk *w);
-/* The number of entries of the view (m's size at the beginning). */
+/* The number of entries of the view (m's size at the beginning), and the
+ * bytes the map took then (kv_map_bytes). */
 size_t kv_map_walk_expected(const struct kv_map_walk *w);
+size_t kv_map_walk_start_bytes(const struct kv_map_walk *w);
 /* Pre-images kept now and at most so far (bytes), and how many were kept. */
 size_t kv_map_walk_kept_bytes(const struct kv_map_walk *w);
 size_t kv_map_walk_kept_peak(const struct kv_map_walk *w);
@@ -79,12 +86,11 @@ void kv_map_walk_detach(struct kv_map *m, const char *why);
 
 /* ---- for map.c only, while m->walk is set ---- */
 /* key (hash h in m) is about to change from old (NULL: absent; expiry its
- * deadline). True: the walk keeps old as the key's pre-image (the map must
- * drop it from its deadlines and byte count, not free it). */
-bool kv_map_walk_note(struct kv_map_walk *w, struct kv_map *m, uint64_t h, const char *key,
-                      size_t len, struct kv_map_entry *old, int64_t expiry);
-/* e (hash h) is about to change in place: the walk copies it if it needs
- * its pre-image. */
+ * deadline): the walk copies old if it needs the key's pre-image; the map
+ * then frees or changes old as usual. */
+void kv_map_walk_note(struct kv_map_walk *w, struct kv_map *m, uint64_t h, const char *key,
+                      size_t len, const struct kv_map_entry *old, int64_t expiry);
+/* e (hash h) is about to change in place: the same. */
 void kv_map_walk_note_inplace(struct kv_map_walk *w, struct kv_map *m, uint64_t h,
                               const struct kv_map_entry *e, int64_t expiry);
 /* The walked map was cleared: frozen (malloc'd, walk NULL) is what it

@@ -92,6 +92,11 @@ void kv_snapshot_walk_stats(const struct kv_snapshot_walk *sw, uint64_t *written
     *kept_keys = kv_map_walk_kept_count(sw->walk);
 }
 
+size_t kv_snapshot_walk_map_bytes(const struct kv_snapshot_walk *sw)
+{
+    return kv_map_walk_start_bytes(sw->walk);
+}
+
 void kv_snapshot_walk_free(struct kv_snapshot_walk *sw)
 {
     if (!sw)

@@ -35,6 +35,8 @@ const char *kv_snapshot_walk_error(const struct kv_snapshot_walk *w);
  * how many keys had one. */
 void kv_snapshot_walk_stats(const struct kv_snapshot_walk *w, uint64_t *written, uint64_t *total,
                             size_t *kept_peak, size_t *kept_keys);
+/* The bytes the map took when the walk began (kv_map_bytes). */
+size_t kv_snapshot_walk_map_bytes(const struct kv_snapshot_walk *w);
 void kv_snapshot_walk_free(struct kv_snapshot_walk *w);
 
 /* s is leaving its owner (replaced by an installed snapshot, or detached

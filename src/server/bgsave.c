@@ -32,6 +32,8 @@ void bgsave_init(struct bgsave *b, uv_loop_t *loop, struct storage *storage, bgs
     b->job.fd = -1;
     b->walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
     b->walk_slice_ns = BGSAVE_WALK_SLICE_MS_DEFAULT * 1000000ull;
+    b->walk_max_slice_ns_limit = BGSAVE_WALK_MAX_SLICE_MS_DEFAULT * 1000000ull;
+    b->walk_target_ns = BGSAVE_WALK_TARGET_MS_DEFAULT * 1000000ull;
 }
 
 /* Close every descriptor but keep_a and keep_b (stdin/out/err stay). */

@@ -39,8 +39,13 @@ enum bgsave_method { BGSAVE_FORK = 0, BGSAVE_WALK = 1 };
 /* The walk's defaults: the most bytes of pre-images it keeps
  * (--snapshot-walk-max-bytes) before it gives up (tried again later). */
 #define BGSAVE_WALK_MAX_BYTES_DEFAULT ((size_t)512 << 20)
-/* ... and the most time a turn of the loop gives it (--snapshot-walk-slice-ms). */
+/* ... the time a turn of the loop gives it while it keeps up
+ * (--snapshot-walk-slice-ms), the most a turn gives a walk that falls
+ * behind (--snapshot-walk-max-slice-ms) and the walk's length aimed at
+ * (--snapshot-walk-target-ms): walk_pace.h has the rule. */
 #define BGSAVE_WALK_SLICE_MS_DEFAULT 8
+#define BGSAVE_WALK_MAX_SLICE_MS_DEFAULT 32
+#define BGSAVE_WALK_TARGET_MS_DEFAULT 10000
 /* rc: 0 committed (or superseded by a newer snapshot: job.superseded),
  * BGSAVE_CHILD_FAILED (b->why says why; nothing changed), or a negative
  * STORAGE_ERR_* from the commit (fatal: the store has failed). */
@@ -84,13 +89,18 @@ struct bgsave {
      * which a child would meet too. */
     bool walk_gave_up;
     size_t walk_max_bytes;
-    uint64_t walk_slice_ns;
+    uint64_t walk_slice_ns, walk_max_slice_ns_limit, walk_target_ns; /* walk_pace.h */
     struct bgsave_walk *walk;
     void *walk_pool;      /* written chunks kept for the next ones (bgsave_walk.c) */
     size_t walk_pooled;
     uint64_t walk_loop_ns;     /* the loop's time in the walk's slices */
     uint64_t walk_slices;      /* slices taken */
     uint64_t walk_max_slice_ns; /* the longest one */
+    uint64_t walk_max_budget_ns; /* the longest slice the pace granted (walk_pace.h) */
+    /* Test hook: nonzero, the walk's slices and pace read a clock that
+     * advances this much per step of BGSAVE_WALK_STEP entries instead of
+     * the real one (walk_fake_now: where it is). */
+    uint64_t walk_fake_step_ns, walk_fake_now;
     uint64_t walk_loop_cpu_ns, walk_max_slice_cpu_ns; /* the same in the loop thread's CPU time */
     size_t walk_kept_peak, walk_kept_keys; /* pre-images kept (bytes at most, keys) */
 };

@@ -11,8 +11,10 @@
  * applied index, while the loop goes on applying.
  *
  * How. The loop encodes the image in slices from a uv_idle handle: each
- * turn of the loop takes at most b->walk_slice_ns of walking
- * (--snapshot-walk-slice-ms) (a turn
+ * turn of the loop takes one slice of walking, b->walk_slice_ns
+ * (--snapshot-walk-slice-ms) while the walk keeps up, longer (at most
+ * --snapshot-walk-max-slice-ms) once it falls behind its target length or
+ * its pre-images grow (walk_pace.h) (a turn
  * with nothing else to do takes another slice at once, so an idle member
  * writes at full speed and a busy one a slice per turn). Encoded bytes go
  * into 256 KiB chunks; full chunks are written to the temp file in order by
@@ -39,8 +41,9 @@
 
 #include "kv/snapshot_walk.h"
 #include "server/bgsave.h"
+#include "server/walk_pace.h"
 
-#define BGSAVE_WALK_STEP 128            /* entries between clock checks */
+#define BGSAVE_WALK_STEP 256            /* entries between clock checks */
 #define BGSAVE_WALK_CHUNK ((size_t)256 << 10)
 #define BGSAVE_WALK_QUEUE_BYTES ((size_t)2 << 20)
 
@@ -73,6 +76,7 @@ struct bgsave_walk {
     size_t queued;             /* bytes in head..tail */
     struct io_req *io;         /* the write or sync on the pool, if any */
     bool encoded;              /* the trailer is in the chunks */
+    uint64_t started;          /* walk_clock() at the start */
     bool failed;
     int fail_errno; /* the first write fails with it (bgsave.fail_errno) */
 };
@@ -245,6 +249,12 @@ static void io_done(uv_work_t *req, int status)
 
 static void step(uv_idle_t *h);
 
+/* The clock slices and the pace go by: the real one, or the test hook's. */
+static uint64_t walk_clock(const struct bgsave *b)
+{
+    return b->walk_fake_step_ns ? b->walk_fake_now : bgsave_now_ns();
+}
+
 /* Start the next write (or the final sync) if none runs; resume the
  * walk when the queue has room. */
 static void pump(struct bgsave_walk *w)
@@ -290,11 +300,22 @@ static void step(uv_idle_t *h)
 {
     struct bgsave_walk *w = h->data;
     struct bgsave *b = w->b;
-    uint64_t t0 = bgsave_now_ns(), t = t0, c0 = bgsave_thread_cpu_ns();
+    uint64_t t0 = walk_clock(b), t = t0, c0 = bgsave_thread_cpu_ns();
+    uint64_t written, total;
+    size_t kept, kept_keys;
+    kv_snapshot_walk_stats(w->sw, &written, &total, &kept, &kept_keys);
+    struct walk_pace pace = {.base_ns = b->walk_slice_ns,
+                             .max_ns = b->walk_max_slice_ns_limit,
+                             .target_ns = b->walk_target_ns};
+    uint64_t budget = walk_pace_slice_ns(&pace, t0 - w->started, written, total, kept,
+                                         kv_snapshot_walk_map_bytes(w->sw));
+    if (budget > b->walk_max_budget_ns)
+        b->walk_max_budget_ns = budget;
     int rc = 0;
-    while (t - t0 < b->walk_slice_ns && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
+    while (t - t0 < budget && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
         rc = kv_snapshot_walk_step(w->sw, BGSAVE_WALK_STEP);
-        t = bgsave_now_ns();
+        b->walk_fake_now += b->walk_fake_step_ns;
+        t = walk_clock(b);
         if (rc != 0)
             break;
     }
@@ -344,8 +365,9 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
     w->fail_errno = b->fail_errno;
     b->fail_errno = 0;
     b->start_ns = bgsave_now_ns();
+    w->started = walk_clock(b);
     b->fork_ns = b->fork_cpu_ns = 0;
-    b->walk_loop_ns = b->walk_slices = b->walk_max_slice_ns = 0;
+    b->walk_loop_ns = b->walk_slices = b->walk_max_slice_ns = b->walk_max_budget_ns = 0;
     b->walk_loop_cpu_ns = b->walk_max_slice_cpu_ns = 0;
     b->walk_kept_peak = b->walk_kept_keys = 0;
     b->pid = 0;

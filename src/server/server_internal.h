@@ -94,6 +94,8 @@ struct server_options {
     bool snapshot_walk;        /* --snapshot-method walk (bgsave_walk.c) instead of fork */
     size_t snapshot_walk_max_bytes; /* --snapshot-walk-max-bytes */
     uint64_t snapshot_walk_slice_ms; /* --snapshot-walk-slice-ms */
+    uint64_t snapshot_walk_max_slice_ms; /* --snapshot-walk-max-slice-ms */
+    uint64_t snapshot_walk_target_ms;    /* --snapshot-walk-target-ms (0: none) */
     uint64_t apply_batch;      /* committed entries applied per loop turn at most */
     uint64_t apply_batch_snapshot; /* ... while a snapshot child runs (copy-on-write) */
     uint64_t apply_cpu_ms;     /* --apply-cpu-ms: thread CPU time applying per loop turn at most */

@@ -152,8 +152,14 @@ void server_options_usage(FILE *f)
             "                             (copy-on-write), or the event loop itself in slices\n"
             "                             from a point-in-time walk of the map (no fork;\n"
             "                             default fork)\n"
-            "  --snapshot-walk-slice-ms MS a walk takes at most MS of each loop turn (default 8;\n"
-            "                             1-1000): more is a shorter walk, a slower turn\n"
+            "  --snapshot-walk-slice-ms MS a walk takes MS of each loop turn while it keeps up\n"
+            "                             (default 8; 1-1000): more is a shorter walk, a slower\n"
+            "                             turn\n"
+            "  --snapshot-walk-max-slice-ms MS and up to MS of each turn once it falls behind\n"
+            "                             its target or its pre-images grow (default 32;\n"
+            "                             1-1000; below the slice counts as the slice)\n"
+            "  --snapshot-walk-target-ms MS the length a walk aims at: one heading past it\n"
+            "                             takes longer slices (default 10000; 0: no target)\n"
             "  --snapshot-walk-max-bytes N a walk keeps the old values of keys written before\n"
             "                             it reached them; past N bytes of them it gives up\n"
             "                             and is tried again later (default 512 MiB)\n"
@@ -227,6 +233,8 @@ static void server_options_default(struct server_options *o)
     o->snapshot_entries = 1000000;
     o->snapshot_walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
     o->snapshot_walk_slice_ms = BGSAVE_WALK_SLICE_MS_DEFAULT;
+    o->snapshot_walk_max_slice_ms = BGSAVE_WALK_MAX_SLICE_MS_DEFAULT;
+    o->snapshot_walk_target_ms = BGSAVE_WALK_TARGET_MS_DEFAULT;
     o->snapshot_log_percent = 25;
     o->snapshot_log_min_bytes = 32u << 20;
     o->apply_batch = REPLICA_DEFAULT_APPLY_BATCH;
@@ -547,6 +555,14 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || u == 0 || u > 1000;
             if (!bad)
                 o->snapshot_walk_slice_ms = u;
+        } else if (strcmp(a, "--snapshot-walk-max-slice-ms") == 0) {
+            bad = parse_u64(v, &u) != 0 || u == 0 || u > 1000;
+            if (!bad)
+                o->snapshot_walk_max_slice_ms = u;
+        } else if (strcmp(a, "--snapshot-walk-target-ms") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > 86400000ull;
+            if (!bad)
+                o->snapshot_walk_target_ms = u;
         } else if (strcmp(a, "--snapshot-walk-max-bytes") == 0) {
             bad = parse_size(v, &size) != 0 || size < 4096;
             if (!bad)

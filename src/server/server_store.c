@@ -53,11 +53,13 @@ static void snapshot_done(struct bgsave *b, int rc)
         server_log(SLOG_INFO, "snapshot_done",
                    "index=%llu term=%llu ms=%.1f method=walk loop_ms=%.1f loop_cpu_ms=%.1f "
                    "slices=%llu max_slice_ms=%.2f max_slice_cpu_ms=%.2f kept_peak_bytes=%zu "
-                   "kept_keys=%zu commit_ms=%.2f commit_loop_ms=%.3f disk_bytes=%llu",
+                   "kept_keys=%zu max_budget_ms=%.1f commit_ms=%.2f commit_loop_ms=%.3f "
+                   "disk_bytes=%llu",
                    (unsigned long long)b->job.index, (unsigned long long)b->job.term, ms,
                    (double)b->walk_loop_ns / 1e6, (double)b->walk_loop_cpu_ns / 1e6,
                    (unsigned long long)b->walk_slices, (double)b->walk_max_slice_ns / 1e6,
                    (double)b->walk_max_slice_cpu_ns / 1e6, b->walk_kept_peak, b->walk_kept_keys,
+                   (double)b->walk_max_budget_ns / 1e6,
                    (double)b->commit_ns / 1e6, (double)b->commit_loop_ns / 1e6,
                    (unsigned long long)b->file_bytes);
     } else if (rc == 0) {
@@ -134,6 +136,8 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     s->bgsave.method = s->opt.snapshot_walk ? BGSAVE_WALK : BGSAVE_FORK;
     s->bgsave.walk_max_bytes = s->opt.snapshot_walk_max_bytes;
     s->bgsave.walk_slice_ns = s->opt.snapshot_walk_slice_ms * 1000000ull;
+    s->bgsave.walk_max_slice_ns_limit = s->opt.snapshot_walk_max_slice_ms * 1000000ull;
+    s->bgsave.walk_target_ns = s->opt.snapshot_walk_target_ms * 1000000ull;
     /* Test hook: make the next snapshot child fail with this errno. */
     const char *fail = getenv("RAFTKV_SNAPSHOT_FAIL_ERRNO");
     if (fail && *fail) {

@@ -265,3 +265,41 @@ Test(bgsave_walk, a_walk_past_its_memory_limit_makes_the_next_snapshot_fork_and_
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0);
 }
+
+/* The pace (src/server/walk_pace.h) as the loop applies it, on a clock
+ * that advances 100 us per step of the walk (the test hook): a walk on
+ * time takes the base slice (1 ms: 10 steps) every turn; one far behind
+ * its target (1 ns here) takes the longest slice allowed (5 ms) once a
+ * 64th of it is written. */
+Test(bgsave_walk, a_walk_behind_its_target_takes_slices_up_to_the_cap_and_one_on_time_the_base)
+{
+    for (size_t i = 0; i < 200000; i++)
+        put(kv, i, "v");
+    for (int behind = 0; behind < 2; behind++) {
+        struct run r = {.n = 200000};
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        bgsave_init(&r.b, &loop, st, on_done, &r);
+        r.b.method = BGSAVE_WALK;
+        r.b.walk_fake_step_ns = 100000;
+        r.b.walk_slice_ns = 1000000;
+        r.b.walk_max_slice_ns_limit = 5000000;
+        if (behind)
+            r.b.walk_target_ns = 1;
+        cr_assert_eq(bgsave_start(&r.b, kv, 10 + (raft_index)behind, 1), 0, "%s", r.b.why);
+        while (!r.done)
+            uv_run(&loop, UV_RUN_ONCE);
+        cr_assert_eq(r.rc, 0, "%s", r.b.why);
+        fprintf(stderr, "bgsave walk pace: behind %d, %llu slices, longest %.2f ms\n", behind,
+                (unsigned long long)r.b.walk_slices, (double)r.b.walk_max_slice_ns / 1e6);
+        cr_assert_gt(r.b.walk_slices, 5, "several slices");
+        cr_assert_eq(r.b.walk_max_budget_ns, behind ? 5000000ull : 1000000ull,
+                     "behind %d: longest slice granted %llu ns", behind,
+                     (unsigned long long)r.b.walk_max_budget_ns);
+        cr_assert_eq(r.b.walk_max_slice_ns, behind ? 5000000ull : 1000000ull,
+                     "behind %d: longest slice taken %llu ns", behind,
+                     (unsigned long long)r.b.walk_max_slice_ns);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        cr_assert_eq(uv_loop_close(&loop), 0);
+    }
+}

@@ -282,6 +282,65 @@ Test(kv_map_walk, a_deadline_change_in_place_is_undone_in_the_image)
     case_end(&r, "deadline changes");
 }
 
+/* map.h's KV_ENTRY_WALK: what a walk looks up in its side table. */
+Test(kv_map_walk, entries_written_during_a_walk_are_flagged_until_the_walk_passes_them)
+{
+    struct case_run r;
+    case_begin(&r);
+    put(r.s, r.unvisited, "written after S");
+    put(r.s, r.visited, "written after S too");
+    cr_assert(get(r.s, r.unvisited)->flags & KV_ENTRY_WALK);
+    cr_assert(get(r.s, r.visited)->flags & KV_ENTRY_WALK);
+    size_t deadline = SIZE_MAX; /* an unvisited key with an untouched entry */
+    for (size_t i = 0; i < CASE_KEYS && deadline == SIZE_MAX; i++) {
+        char k[32];
+        key_of(k, sizeof k, i);
+        if (i != r.unvisited && !kv_map_get(&r.c.out->map, k, strlen(k)))
+            deadline = i;
+    }
+    cr_assert_neq(deadline, SIZE_MAX);
+    cr_assert_not(get(r.s, deadline)->flags & KV_ENTRY_WALK);
+    expire(r.s, get(r.s, deadline), 7777777);
+    cr_assert(get(r.s, deadline)->flags & KV_ENTRY_WALK, "a deadline changed in place");
+    int rc;
+    while ((rc = kv_map_walk_step(r.w, 37, collect, &r.c)) == 0)
+        ;
+    cr_assert_eq(rc, 1);
+    cr_assert_not(get(r.s, r.unvisited)->flags & KV_ENTRY_WALK, "the walk passed it");
+    cr_assert_not(get(r.s, deadline)->flags & KV_ENTRY_WALK, "the walk passed it");
+    cr_assert(get(r.s, r.visited)->flags & KV_ENTRY_WALK, "written behind the walk: left");
+    case_end(&r, "flags");
+}
+
+Test(kv_map_walk, a_flag_left_by_an_abandoned_walk_costs_the_next_walk_a_lookup_and_no_key)
+{
+    struct kv_store *s = kv_store_new();
+    for (size_t i = 0; i < 3000; i++)
+        put(s, i, "at the first walk's start");
+    char why[200];
+    struct collect c = {.out = kv_store_new()};
+    struct kv_map_walk *w = kv_map_walk_begin(&s->map, 1 << 20, why, sizeof why);
+    cr_assert_not_null(w, "%s", why);
+    cr_assert_eq(kv_map_walk_step(w, 100, collect, &c), 0);
+    for (size_t i = 0; i < 3000; i++)
+        put(s, i, "written during the first walk");
+    kv_map_walk_end(w); /* abandoned: every entry keeps its flag */
+    kv_store_free(c.out);
+    cr_assert(get(s, 0)->flags & KV_ENTRY_WALK);
+    struct kv_store *then = copy_now(s);
+    struct walked x;
+    walk_begin(&x, s, 1 << 20);
+    struct kv_store *back = walk_finish(&x, 50);
+    assert_same(back, then, "stale flags");
+    size_t pos = 0, flagged = 0;
+    for (const struct kv_map_entry *e; (e = kv_map_next(&s->map, &pos));)
+        flagged += (e->flags & KV_ENTRY_WALK) != 0;
+    cr_assert_eq(flagged, 0, "the second walk cleared every flag it passed");
+    kv_store_free(back);
+    kv_store_free(then);
+    kv_store_free(s);
+}
+
 Test(kv_map_walk, a_clear_hands_the_walk_the_table_as_it_stood)
 {
     struct case_run r;

@@ -320,6 +320,38 @@ Test(config_file, snapshot_send_mbps_default_parse_and_refuse_bad_values)
     cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
 }
 
+Test(config_file, snapshot_walk_pace_options_default_parse_and_refuse_bad_values)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
+                          "127.0.0.1:7001", "--in-memory", NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_walk_max_slice_ms, 32);
+    cr_assert_eq(o.snapshot_walk_target_ms, 10000);
+    base[8] = "--snapshot-walk-max-slice-ms";
+    base[9] = "50";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_walk_max_slice_ms, 50);
+    base[9] = "0";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+    cr_assert(strstr(err, "--snapshot-walk-max-slice-ms"), "names the option: %s", err);
+    base[9] = "1001";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+    base[8] = "--snapshot-walk-target-ms";
+    base[9] = "0";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "0: no target: %s", err);
+    cr_assert_eq(o.snapshot_walk_target_ms, 0);
+    base[9] = "86400000";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.snapshot_walk_target_ms, 86400000);
+    base[9] = "86400001";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+    cr_assert(strstr(err, "--snapshot-walk-target-ms"), "names the option: %s", err);
+    base[9] = "soon";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+}
+
 Test(config_file, catchup_append_options_default_parse_and_refuse_bad_values)
 {
     struct server_options o;
