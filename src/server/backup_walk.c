@@ -13,18 +13,11 @@
 #include <unistd.h>
 
 #include "kv/snapshot_walk.h"
+#include "server/chunk_queue.h"
 
 #define BW_STEP 128 /* entries between clock checks */
-#define BW_CHUNK ((size_t)256 << 10)
-#define BW_QUEUE_BYTES ((size_t)2 << 20)
 #define BW_SYNC_EVERY ((uint64_t)4 << 20)
 #define BW_PAUSE_EVERY ((uint64_t)1 << 20)
-
-struct bw_chunk {
-    struct bw_chunk *next;
-    size_t len;
-    uint8_t data[];
-};
 
 /* One write (chunk set) or the final fdatasync (chunk NULL) on the pool.
  * Its own allocation: a free orphans it (w NULL) and its callback frees
@@ -32,7 +25,7 @@ struct bw_chunk {
 struct bw_io {
     uv_work_t work;
     struct backup_walk *w;
-    struct bw_chunk *chunk;
+    struct chunk *chunk;
     int fd;
     uint64_t offset;
     bool sync;        /* fdatasync after the write (every 4 MiB) */
@@ -46,10 +39,8 @@ struct backup_walk {
     struct kv_snapshot_walk *sw;
     uv_idle_t *idle; /* malloc'd, freed when closed */
     bool idling;
-    struct bw_chunk *head, *tail; /* full chunks waiting for the writer */
-    struct bw_chunk *cur;         /* being filled */
-    struct bw_chunk *spare;       /* written chunks, for the next ones */
-    size_t queued;                /* bytes in head..tail */
+    struct chunk_queue q;         /* encoded chunks for the writer */
+    struct chunk_pool pool;       /* written chunks, for the next ones */
     struct bw_io *io;             /* on the pool, if any */
     uint64_t written;             /* bytes handed to the file */
     uint64_t synced_at, paused_at;
@@ -64,64 +55,6 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void chunk_free_list(struct bw_chunk *c)
-{
-    while (c) {
-        struct bw_chunk *next = c->next;
-        free(c);
-        c = next;
-    }
-}
-
-static void chunk_push(struct backup_walk *w)
-{
-    struct bw_chunk *c = w->cur;
-    w->cur = NULL;
-    if (!c)
-        return;
-    if (c->len == 0) {
-        c->next = w->spare;
-        w->spare = c;
-        return;
-    }
-    c->next = NULL;
-    if (w->tail)
-        w->tail->next = c;
-    else
-        w->head = c;
-    w->tail = c;
-    w->queued += c->len;
-}
-
-/* The encoder's sink: bytes into chunks. */
-static int sink(void *ctx, const void *data, size_t n)
-{
-    struct backup_walk *w = ctx;
-    const uint8_t *p = data;
-    while (n > 0) {
-        if (!w->cur) {
-            if (w->spare) {
-                w->cur = w->spare;
-                w->spare = w->cur->next;
-            } else if (!(w->cur = malloc(sizeof *w->cur + BW_CHUNK))) {
-                return -1;
-            }
-            w->cur->next = NULL;
-            w->cur->len = 0;
-        }
-        size_t k = BW_CHUNK - w->cur->len;
-        if (k > n)
-            k = n;
-        memcpy(w->cur->data + w->cur->len, p, k);
-        w->cur->len += k;
-        p += k;
-        n -= k;
-        if (w->cur->len == BW_CHUNK)
-            chunk_push(w);
-    }
-    return 0;
 }
 
 static void io_run(uv_work_t *req)
@@ -181,7 +114,7 @@ static void io_done(uv_work_t *req, int status)
 {
     struct bw_io *io = req->data;
     struct backup_walk *w = io->w;
-    struct bw_chunk *c = io->chunk;
+    struct chunk *c = io->chunk;
     bool final = !c;
     int err = status != 0 ? ECANCELED : io->err;
     free(io);
@@ -190,10 +123,7 @@ static void io_done(uv_work_t *req, int status)
         return;
     }
     w->io = NULL;
-    if (c) {
-        c->next = w->spare;
-        w->spare = c;
-    }
+    chunk_pool_put(&w->pool, c);
     if (w->ended) {
         end(w, w->rc);
         return;
@@ -216,7 +146,7 @@ static void step(uv_idle_t *h);
  * runs; resume the walk when the queue has room. */
 static void pump(struct backup_walk *w)
 {
-    if (!w->io && (w->head || w->encoded)) {
+    if (!w->io && (w->q.head || w->encoded)) {
         struct bw_io *io = calloc(1, sizeof *io);
         if (!io) {
             snprintf(w->why, sizeof w->why, "out of memory");
@@ -226,12 +156,8 @@ static void pump(struct backup_walk *w)
         io->w = w;
         io->fd = w->o.fd;
         io->work.data = io;
-        if (w->head) {
-            io->chunk = w->head;
-            w->head = io->chunk->next;
-            if (!w->head)
-                w->tail = NULL;
-            w->queued -= io->chunk->len;
+        io->chunk = chunk_queue_pop(&w->q);
+        if (io->chunk) {
             io->offset = w->written;
             w->written += io->chunk->len;
             if (w->written - w->synced_at >= BW_SYNC_EVERY) {
@@ -246,10 +172,7 @@ static void pump(struct backup_walk *w)
             io->sync = true; /* the last chunk is written: the final sync */
         }
         if (uv_queue_work(w->o.loop, &io->work, io_run, io_done) != 0) {
-            if (io->chunk) {
-                io->chunk->next = w->spare;
-                w->spare = io->chunk;
-            }
+            chunk_pool_put(&w->pool, io->chunk);
             free(io);
             snprintf(w->why, sizeof w->why, "no thread to write the image on");
             end(w, BACKUP_WALK_FAILED);
@@ -257,7 +180,7 @@ static void pump(struct backup_walk *w)
         }
         w->io = io;
     }
-    if (!w->encoded && !w->idling && w->queued < BW_QUEUE_BYTES) {
+    if (!w->encoded && !w->idling && w->q.queued < CHUNK_QUEUE_BYTES) {
         uv_idle_start(w->idle, step);
         w->idling = true;
     }
@@ -270,7 +193,7 @@ static void step(uv_idle_t *h)
     struct backup_walk *w = h->data;
     uint64_t t0 = now_ns();
     int rc = 0;
-    while (w->queued < BW_QUEUE_BYTES) {
+    while (w->q.queued < CHUNK_QUEUE_BYTES) {
         rc = kv_snapshot_walk_step(w->sw, BW_STEP);
         if (rc != 0 || now_ns() - t0 >= w->o.slice_ns)
             break;
@@ -282,9 +205,9 @@ static void step(uv_idle_t *h)
     }
     if (rc == 1) {
         w->encoded = true;
-        chunk_push(w);
+        chunk_queue_seal(&w->q);
     }
-    if (w->encoded || w->queued >= BW_QUEUE_BYTES)
+    if (w->encoded || w->q.queued >= CHUNK_QUEUE_BYTES)
         stop_idle(w);
     pump(w);
 }
@@ -303,8 +226,9 @@ struct backup_walk *backup_walk_start(const struct backup_walk_options *o, struc
     w->o = *o;
     idle->data = w;
     w->idle = idle;
+    w->q.pool = &w->pool;
     w->sw = kv_snapshot_walk_begin_flags(kv, index, term, KV_SNAP_NO_MAP_KEY, o->max_kept_bytes,
-                                         sink, w, why, whylen);
+                                         chunk_queue_sink, &w->q, why, whylen);
     if (!w->sw) {
         backup_walk_free(w);
         return NULL;
@@ -334,8 +258,7 @@ void backup_walk_free(struct backup_walk *w)
     stop_idle(w);
     uv_close((uv_handle_t *)w->idle, on_idle_closed);
     kv_snapshot_walk_free(w->sw);
-    chunk_free_list(w->head);
-    chunk_free_list(w->cur);
-    chunk_free_list(w->spare);
+    chunk_queue_clear(&w->q);
+    chunk_pool_free(&w->pool);
     free(w);
 }

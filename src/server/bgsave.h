@@ -29,6 +29,7 @@
 
 #include "kv/kv.h"
 #include "storage/storage.h"
+#include "server/chunk_queue.h"
 
 struct bgsave;
 struct bgsave_walk;
@@ -91,8 +92,7 @@ struct bgsave {
     size_t walk_max_bytes;
     uint64_t walk_slice_ns, walk_max_slice_ns_limit, walk_target_ns; /* walk_pace.h */
     struct bgsave_walk *walk;
-    void *walk_pool;      /* written chunks kept for the next ones (bgsave_walk.c) */
-    size_t walk_pooled;
+    struct chunk_pool walk_pool; /* written chunks kept for the next walks */
     uint64_t walk_loop_ns;     /* the loop's time in the walk's slices */
     uint64_t walk_slices;      /* slices taken */
     uint64_t walk_max_slice_ns; /* the longest one */

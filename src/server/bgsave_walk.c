@@ -19,8 +19,8 @@
  * writes at full speed and a busy one a slice per turn). Encoded bytes go
  * into 256 KiB chunks; full chunks are written to the temp file in order by
  * libuv's thread pool, one write at a time (the job's writes fdatasync
- * every 4 MiB: never on the loop); while BGSAVE_WALK_QUEUE_BYTES wait,
- * the walk pauses until a write ends. Written chunks go back to a pool
+ * every 4 MiB: never on the loop); while CHUNK_QUEUE_BYTES wait
+ * (chunk_queue.h), the walk pauses until a write ends. Written chunks go back to a pool
  * that outlives the walk (struct bgsave: at most 2.5 MiB): a fresh chunk's
  * pages fault in as they are first written, and on this VM a fault costs
  * 50-300 us, which made the slices that crossed into a new chunk the
@@ -44,14 +44,6 @@
 #include "server/walk_pace.h"
 
 #define BGSAVE_WALK_STEP 256            /* entries between clock checks */
-#define BGSAVE_WALK_CHUNK ((size_t)256 << 10)
-#define BGSAVE_WALK_QUEUE_BYTES ((size_t)2 << 20)
-
-struct chunk {
-    struct chunk *next; /* in the queue, or in the pool (b->walk_pool) */
-    size_t len;
-    uint8_t data[];
-};
 
 /* One write of a chunk (or, chunk NULL, the final fdatasync) on the pool.
  * Its own allocation: a stop orphans it (w NULL) and its callback frees
@@ -71,95 +63,13 @@ struct bgsave_walk {
     struct kv_snapshot_walk *sw;
     uv_idle_t *idle; /* malloc'd, freed when closed */
     bool idling;
-    struct chunk *head, *tail; /* full chunks waiting for the writer, in order */
-    struct chunk *cur;         /* being filled */
-    size_t queued;             /* bytes in head..tail */
+    struct chunk_queue q;      /* encoded chunks for the writer (pool: b->walk_pool) */
     struct io_req *io;         /* the write or sync on the pool, if any */
     bool encoded;              /* the trailer is in the chunks */
     uint64_t started;          /* walk_clock() at the start */
     bool failed;
     int fail_errno; /* the first write fails with it (bgsave.fail_errno) */
 };
-
-static struct chunk *chunk_get(struct bgsave *b)
-{
-    struct chunk *c = b->walk_pool;
-    if (c) {
-        b->walk_pool = c->next;
-        b->walk_pooled--;
-        return c;
-    }
-    return malloc(sizeof *c + BGSAVE_WALK_CHUNK);
-}
-
-/* Back to the pool; past the queue's worth and two, freed. */
-static void chunk_put(struct bgsave *b, struct chunk *c)
-{
-    if (!c)
-        return;
-    if (b->walk_pooled >= BGSAVE_WALK_QUEUE_BYTES / BGSAVE_WALK_CHUNK + 2) {
-        free(c);
-        return;
-    }
-    c->next = b->walk_pool;
-    b->walk_pool = c;
-    b->walk_pooled++;
-}
-
-static void chunk_push(struct bgsave_walk *w)
-{
-    struct chunk *c = w->cur;
-    w->cur = NULL;
-    if (!c || c->len == 0) {
-        chunk_put(w->b, c);
-        return;
-    }
-    c->next = NULL;
-    if (w->tail)
-        w->tail->next = c;
-    else
-        w->head = c;
-    w->tail = c;
-    w->queued += c->len;
-}
-
-/* The encoder's sink: bytes into chunks. */
-static int sink(void *ctx, const void *data, size_t n)
-{
-    struct bgsave_walk *w = ctx;
-    const uint8_t *p = data;
-    while (n > 0) {
-        if (!w->cur) {
-            w->cur = chunk_get(w->b);
-            if (!w->cur)
-                return -1;
-            w->cur->len = 0;
-        }
-        size_t k = BGSAVE_WALK_CHUNK - w->cur->len;
-        if (k > n)
-            k = n;
-        memcpy(w->cur->data + w->cur->len, p, k);
-        w->cur->len += k;
-        p += k;
-        n -= k;
-        if (w->cur->len == BGSAVE_WALK_CHUNK)
-            chunk_push(w);
-    }
-    return 0;
-}
-
-static void chunks_free(struct bgsave_walk *w)
-{
-    while (w->head) {
-        struct chunk *c = w->head;
-        w->head = c->next;
-        chunk_put(w->b, c);
-    }
-    w->tail = NULL;
-    chunk_put(w->b, w->cur);
-    w->cur = NULL;
-    w->queued = 0;
-}
 
 static void on_idle_closed(uv_handle_t *h)
 {
@@ -178,7 +88,7 @@ static void walk_free(struct bgsave_walk *w)
         kv_snapshot_walk_stats(w->sw, &written, &total, &b->walk_kept_peak, &b->walk_kept_keys);
         kv_snapshot_walk_free(w->sw);
     }
-    chunks_free(w);
+    chunk_queue_clear(&w->q);
     b->walk = NULL;
     free(w);
 }
@@ -226,7 +136,7 @@ static void io_done(uv_work_t *req, int status)
         free(c); /* stopped meanwhile: the pool may be gone */
         return;
     }
-    chunk_put(w->b, c);
+    chunk_pool_put(&w->b->walk_pool, c);
     w->io = NULL;
     struct bgsave *b = w->b;
     if (w->failed) {
@@ -260,7 +170,7 @@ static uint64_t walk_clock(const struct bgsave *b)
 static void pump(struct bgsave_walk *w)
 {
     struct bgsave *b = w->b;
-    if (!w->io && (w->head || w->encoded)) {
+    if (!w->io && (w->q.head || w->encoded)) {
         struct io_req *io = calloc(1, sizeof *io);
         if (!io) {
             snprintf(b->why, sizeof b->why, "out of memory");
@@ -272,15 +182,9 @@ static void pump(struct bgsave_walk *w)
         io->work.data = io;
         io->fail_errno = w->fail_errno;
         w->fail_errno = 0;
-        if (w->head) {
-            io->chunk = w->head;
-            w->head = io->chunk->next;
-            if (!w->head)
-                w->tail = NULL;
-            w->queued -= io->chunk->len;
-        }
+        io->chunk = chunk_queue_pop(&w->q); /* none: the final sync */
         if (uv_queue_work(b->loop, &io->work, io_run, io_done) != 0) {
-            chunk_put(b, io->chunk);
+            chunk_pool_put(&b->walk_pool, io->chunk);
             free(io);
             snprintf(b->why, sizeof b->why, "no thread to write the snapshot on");
             walk_fail(w);
@@ -288,7 +192,7 @@ static void pump(struct bgsave_walk *w)
         }
         w->io = io;
     }
-    if (!w->encoded && !w->idling && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
+    if (!w->encoded && !w->idling && w->q.queued < CHUNK_QUEUE_BYTES) {
         uv_idle_start(w->idle, step);
         w->idling = true;
     }
@@ -312,7 +216,7 @@ static void step(uv_idle_t *h)
     if (budget > b->walk_max_budget_ns)
         b->walk_max_budget_ns = budget;
     int rc = 0;
-    while (t - t0 < budget && w->queued < BGSAVE_WALK_QUEUE_BYTES) {
+    while (t - t0 < budget && w->q.queued < CHUNK_QUEUE_BYTES) {
         rc = kv_snapshot_walk_step(w->sw, BGSAVE_WALK_STEP);
         b->walk_fake_now += b->walk_fake_step_ns;
         t = walk_clock(b);
@@ -335,9 +239,9 @@ static void step(uv_idle_t *h)
     }
     if (rc == 1) {
         w->encoded = true;
-        chunk_push(w);
+        chunk_queue_seal(&w->q);
     }
-    if (w->encoded || w->queued >= BGSAVE_WALK_QUEUE_BYTES) {
+    if (w->encoded || w->q.queued >= CHUNK_QUEUE_BYTES) {
         uv_idle_stop(w->idle);
         w->idling = false;
     }
@@ -362,6 +266,7 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
     idle->data = w;
     w->idle = idle;
     w->b = b;
+    w->q.pool = &b->walk_pool;
     w->fail_errno = b->fail_errno;
     b->fail_errno = 0;
     b->start_ns = bgsave_now_ns();
@@ -371,8 +276,8 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
     b->walk_loop_cpu_ns = b->walk_max_slice_cpu_ns = 0;
     b->walk_kept_peak = b->walk_kept_keys = 0;
     b->pid = 0;
-    w->sw = kv_snapshot_walk_begin(kv, index, term, b->walk_max_bytes, sink, w, b->why,
-                                   sizeof b->why);
+    w->sw = kv_snapshot_walk_begin(kv, index, term, b->walk_max_bytes, chunk_queue_sink,
+                                   &w->q, b->why, sizeof b->why);
     if (!w->sw) {
         walk_free(w);
         storage_snapshot_abort(b->storage, &b->job);
@@ -405,12 +310,7 @@ void bgsave_walk_stop(struct bgsave *b)
 
 void bgsave_walk_release(struct bgsave *b)
 {
-    while (b->walk_pool) {
-        struct chunk *c = b->walk_pool;
-        b->walk_pool = c->next;
-        free(c);
-    }
-    b->walk_pooled = 0;
+    chunk_pool_free(&b->walk_pool);
 }
 
 void bgsave_store_leaving(struct bgsave *b, struct kv_store *kv)
