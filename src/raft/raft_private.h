@@ -132,6 +132,9 @@ struct raft {
     /* The log's growth as leader, for the catch-up pace (replication.c):
      * bytes proposed so far, and per second over the last whole second. */
     uint64_t proposed_bytes, growth_from_bytes, growth_from_ms, growth_bytes_per_sec;
+    /* APPEND batches measured entry by entry (send_one_append), for tests
+     * that check a paced follower costs no measuring while it is held. */
+    uint64_t batches_measured;
     raft_index applied;
     raft_index persisted; /* last entry the driver reported durable */
 

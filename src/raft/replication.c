@@ -230,7 +230,17 @@ static bool send_one_append(struct raft *r, int to)
     size_t max_n, max_bytes;
     bool catchup;
     raft_index last = batch_bounds(r, pr, &max_n, &max_bytes, &catchup);
+    /* A catch-up batch is never empty (it lacks more than one ordinary
+     * APPEND), so the pace is asked before the batch is measured: a held
+     * follower is asked at every proposal and every answer, and measuring
+     * its batch each time read a whole catch-up batch of cold entries for
+     * nothing. */
+    if (catchup && pr->inflight_count < r->cfg.max_inflight && pace_holds(r, pr)) {
+        pr->paced = true; /* the heartbeat tick sends it if nothing else does */
+        return false;
+    }
     size_t n = 0, bytes = 0;
+    r->batches_measured++;
     for (raft_index i = pr->next; i <= last && n < max_n; i++) {
         size_t len = log_get(&r->log, i)->len;
         if (n > 0 && bytes + len > max_bytes)
@@ -243,9 +253,6 @@ static bool send_one_append(struct raft *r, int to)
             return false;
         pr->probe_sent = true;
     } else if (n == 0 || pr->inflight_count >= r->cfg.max_inflight) {
-        return false;
-    } else if (catchup && pace_holds(r, pr)) {
-        pr->paced = true; /* the heartbeat tick sends it if nothing else does */
         return false;
     }
     if (catchup)

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 
 #include "../lib/solo.h"
+#include "raft/raft_private.h"
 
 static void ack(struct solo *s, int from, raft_index match)
 {
@@ -203,5 +204,28 @@ Test(catchup_pace, the_floor_gives_way_to_the_logs_growth)
     cr_assert(t - t0 >= 230 && t - t0 <= 300,
               "250 ms an APPEND at 8000 bytes a second, not 167 at 12000 or 125 at 16000 (got %lld)",
               (long long)(t - t0));
+    solo_free(&s);
+}
+
+Test(catchup_pace, a_held_follower_costs_no_batch_measuring)
+{
+    struct solo s;
+    leader_with_n1_behind(&s, 4000);
+    ack(&s, 1, 257);
+    ack(&s, 1, 757);
+    ack(&s, 1, 1257);
+    cr_assert_eq(to_n1(&s), -1, "paced");
+    /* Every proposal offers n1 an APPEND; held by the pace, its batch of
+     * 500 cold entries is not measured: only n2's (in step: the first
+     * proposal's APPEND, then finding nothing more; then, one APPEND in
+     * flight, one measuring a proposal), 11; measuring n1's too, 21. */
+    ack(&s, 2, 2401);
+    uint64_t before = s.r->batches_measured;
+    for (int k = 0; k < 10; k++) {
+        cr_assert_eq(solo_propose(&s, 1), RAFT_OK);
+        cr_assert_eq(to_n1(&s), -1, "still paced");
+    }
+    cr_assert_eq(s.r->batches_measured - before, 11, "got %llu",
+                 (unsigned long long)(s.r->batches_measured - before));
     solo_free(&s);
 }
