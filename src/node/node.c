@@ -298,6 +298,10 @@ static const char *start_replica(struct node *n, uint64_t now_ms)
     n->replica = replica_new(&c, now_ms);
     if (n->storage)
         storage_release_restore(n->storage);
+    if (n->replica && n->turns)
+        replica_turn_end(n->replica); /* a turn's budget from the first flush on */
+    if (n->replica && replica_commit_index(n->replica) > replica_applied_index(n->replica))
+        n->restart_commit_end = replica_commit_index(n->replica);
     struct router_config rc;
     router_config_default(&rc, n->self, n->n_nodes);
     rc.max_ops = n->max_reqs;
@@ -513,6 +517,36 @@ void node_end_batch(struct node *n, uint64_t now_ms)
     }
     node_emit_forwards(n);
     log_changes(n);
+    if (n->restart_commit_end && replica_applied_index(n->replica) >= n->restart_commit_end) {
+        struct timespec cpu;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+        int leader = replica_leader(n->replica);
+        node_log(NODE_LOG_INFO,
+                 "applied the committed log tail to index %llu (%s, leader %s; %.1f ms of CPU "
+                 "since the start)",
+                 (unsigned long long)n->restart_commit_end,
+                 raft_role_name(replica_role(n->replica)),
+                 leader >= 0 && leader < n->n_nodes ? n->names[leader] : "unknown",
+                 (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6);
+        n->restart_commit_end = 0;
+    }
+}
+
+void node_turn_end(struct node *n)
+{
+    n->turns = true;
+    if (n->replica)
+        replica_turn_end(n->replica);
+}
+
+uint64_t node_applied_index(const struct node *n)
+{
+    return n->replica ? replica_applied_index(n->replica) : 0;
+}
+
+uint64_t node_commit_index(const struct node *n)
+{
+    return n->replica ? replica_commit_index(n->replica) : 0;
 }
 
 void node_tick(struct node *n, uint64_t now_ms)

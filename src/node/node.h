@@ -54,5 +54,13 @@ void node_sync_done(struct node *n);
 uint64_t node_deadline(const struct node *n);
 /* Nonzero after a fatal error (storage); the process must exit non-zero. */
 int node_failed(const struct node *n);
+/* The driver's event-loop turn ended: the replica's apply budget
+ * (replica_turn_end) starts afresh. After the first call the budget is a
+ * turn's, for the replica created at init too, so a restart's committed log
+ * tail is applied a turn at a time while the loop polls its input. */
+void node_turn_end(struct node *n);
+/* The replica's applied and commit indexes (0 before init). */
+uint64_t node_applied_index(const struct node *n);
+uint64_t node_commit_index(const struct node *n);
 
 #endif

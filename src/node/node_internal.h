@@ -80,6 +80,13 @@ struct node {
 
     struct storage_replica_sync bg_sync; /* node_set_background_sync() */
     int failed;
+
+    /* node_turn_end() was called: the replica's apply budget is a turn's
+     * from its creation on. */
+    bool turns;
+    /* The commit index the log's commit marks gave at the start, until it
+     * is applied (logged once then); 0: none left to report. */
+    uint64_t restart_commit_end;
 };
 
 /* node.c */

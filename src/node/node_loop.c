@@ -2,7 +2,11 @@
  * that stdin has, hand each line to the node, then (in the check phase, once
  * per loop iteration) end the batch and write every output line with one
  * write; one timer armed at the node's next deadline; the log's fdatasync
- * on libuv's thread pool. Exits 0 on EOF. */
+ * on libuv's thread pool. The replica's apply budget is a turn's from the
+ * first turn on, and while committed entries wait the loop goes round
+ * without sleeping (an idle handle; apply_pace.h), so a restart's committed
+ * log tail is applied a turn at a time while input is read between turns.
+ * Exits 0 on EOF. */
 #include "node/node_loop.h"
 
 #include <errno.h>
@@ -13,6 +17,7 @@
 #include <unistd.h>
 
 #include "node/node_log.h"
+#include "replica/apply_pace.h"
 #include "storage/storage.h"
 
 #define NODE_LOOP_MAX_LINE (64u * 1024 * 1024) /* a longer line is dropped */
@@ -22,6 +27,8 @@ struct node_loop {
     uv_pipe_t in_pipe;
     uv_idle_t in_file; /* stdin that is a regular file: read it when idle */
     uv_check_t check;
+    uv_prepare_t turn;    /* before each poll: the turn ends */
+    uv_idle_t backlog;    /* active while committed entries wait */
     uv_timer_t timer;
     uv_work_t sync_work;
     struct node *node;
@@ -32,19 +39,20 @@ struct node_loop {
     bool eof;
     bool stopped;
     int exit_code;
+    int in_fd, out_fd;
 };
 
 /* Write all of buf to stdout, waiting while the pipe is full (stdout may be
  * non-blocking when it shares its file description with stdin). */
-static int write_all(const char *p, size_t len)
+static int write_all(int fd, const char *p, size_t len)
 {
     while (len > 0) {
-        ssize_t w = write(1, p, len);
+        ssize_t w = write(fd, p, len);
         if (w > 0) {
             p += w;
             len -= (size_t)w;
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd pfd = {.fd = 1, .events = POLLOUT};
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
             poll(&pfd, 1, 100);
         } else if (w < 0 && errno == EINTR) {
             continue;
@@ -70,7 +78,7 @@ static void flush_output(struct node_loop *l)
         stop(l, 1);
         return;
     }
-    if (out->len > 0 && write_all(out->data, out->len) != 0) {
+    if (out->len > 0 && write_all(l->out_fd, out->data, out->len) != 0) {
         /* The reader is gone: nothing more can be said to anyone. */
         node_log(NODE_LOG_INFO, "stdout closed; exiting");
         stop(l, 0);
@@ -85,15 +93,39 @@ static void write_output_now(void *ctx)
 
 static void node_loop_on_timer(uv_timer_t *t);
 
+/* The idle callback marks the batch dirty: the check handle after the poll
+ * applies the next turn's budget. */
+static void on_backlog(uv_idle_t *h)
+{
+    struct node_loop *l = h->data;
+    l->dirty = true;
+}
+
+/* Before each poll, the first one too: the turn's apply budget starts
+ * afresh for the next, and the replica the init message creates counts a
+ * turn's budget from its first flush on (node_turn_end). */
+static void on_turn(uv_prepare_t *h)
+{
+    struct node_loop *l = h->data;
+    node_turn_end(l->node);
+}
+
 static void arm_timer(struct node_loop *l)
 {
     uint64_t d = node_deadline(l->node);
-    if (d == UINT64_MAX) {
-        uv_timer_stop(&l->timer);
-        return;
-    }
     uint64_t now = uv_now(l->loop);
-    uv_timer_start(&l->timer, node_loop_on_timer, d > now ? d - now : 0, 0);
+    struct apply_pace p = apply_pace(node_applied_index(l->node), node_commit_index(l->node), d,
+                                     now, UINT64_MAX);
+    if (p.keep_turning) {
+        if (!uv_is_active((uv_handle_t *)&l->backlog))
+            uv_idle_start(&l->backlog, on_backlog);
+    } else if (uv_is_active((uv_handle_t *)&l->backlog)) {
+        uv_idle_stop(&l->backlog);
+    }
+    if (d == UINT64_MAX)
+        uv_timer_stop(&l->timer);
+    else
+        uv_timer_start(&l->timer, node_loop_on_timer, p.delay_ms, 0);
 }
 
 static void end_batch(struct node_loop *l)
@@ -232,7 +264,7 @@ static void on_idle_file(uv_idle_t *h)
 {
     struct node_loop *l = h->data;
     static char chunk[256 * 1024];
-    ssize_t r = read(0, chunk, sizeof chunk);
+    ssize_t r = read(l->in_fd, chunk, sizeof chunk);
     if (r > 0) {
         feed(l, chunk, (size_t)r);
     } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
@@ -248,37 +280,72 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-int node_loop_run(struct node *node)
+struct node_loop *node_loop_open(struct node *node, uv_loop_t *loop, int in_fd, int out_fd)
 {
-    struct node_loop l = {.node = node};
-    l.loop = uv_default_loop();
-    l.check.data = l.timer.data = l.in_pipe.data = l.in_file.data = &l;
-    l.loop->data = &l;
-    node_set_output_writer(node, write_output_now, &l);
-    node_set_background_sync(node, queue_sync, &l);
-    uv_check_init(l.loop, &l.check);
-    uv_check_start(&l.check, on_check);
-    uv_timer_init(l.loop, &l.timer);
-    uv_handle_type kind = uv_guess_handle(0);
+    struct node_loop *l = calloc(1, sizeof *l);
+    if (!l) {
+        node_log(NODE_LOG_ERROR, "out of memory");
+        return NULL;
+    }
+    l->node = node;
+    l->loop = loop;
+    l->in_fd = in_fd;
+    l->out_fd = out_fd;
+    l->check.data = l->timer.data = l->in_pipe.data = l->in_file.data = l;
+    l->turn.data = l->backlog.data = l;
+    l->loop->data = l;
+    node_set_output_writer(node, write_output_now, l);
+    node_set_background_sync(node, queue_sync, l);
+    uv_check_init(l->loop, &l->check);
+    uv_check_start(&l->check, on_check);
+    uv_prepare_init(l->loop, &l->turn);
+    uv_prepare_start(&l->turn, on_turn);
+    uv_idle_init(l->loop, &l->backlog);
+    uv_timer_init(l->loop, &l->timer);
+    uv_handle_type kind = uv_guess_handle(in_fd);
     int rc;
     if (kind == UV_FILE) {
-        uv_idle_init(l.loop, &l.in_file);
-        rc = uv_idle_start(&l.in_file, on_idle_file);
+        uv_idle_init(l->loop, &l->in_file);
+        rc = uv_idle_start(&l->in_file, on_idle_file);
     } else {
-        rc = uv_pipe_init(l.loop, &l.in_pipe, 0);
+        rc = uv_pipe_init(l->loop, &l->in_pipe, 0);
         if (rc == 0)
-            rc = uv_pipe_open(&l.in_pipe, 0);
+            rc = uv_pipe_open(&l->in_pipe, in_fd);
         if (rc == 0)
-            rc = uv_read_start((uv_stream_t *)&l.in_pipe, on_alloc, on_read);
+            rc = uv_read_start((uv_stream_t *)&l->in_pipe, on_alloc, on_read);
     }
     if (rc != 0) {
         node_log(NODE_LOG_ERROR, "cannot read stdin: %s", uv_strerror(rc));
-        return 1;
+        l->exit_code = 1;
+        l->stopped = true;
     }
-    uv_run(l.loop, UV_RUN_DEFAULT);
-    free(l.line);
-    uv_walk(l.loop, close_handle, NULL);
-    uv_run(l.loop, UV_RUN_DEFAULT);
-    uv_loop_close(l.loop);
-    return l.exit_code;
+    return l;
+}
+
+bool node_loop_stopped(const struct node_loop *l)
+{
+    return l->stopped;
+}
+
+int node_loop_close(struct node_loop *l)
+{
+    free(l->line);
+    uv_walk(l->loop, close_handle, NULL);
+    uv_run(l->loop, UV_RUN_DEFAULT);
+    int code = l->exit_code;
+    free(l);
+    return code;
+}
+
+int node_loop_run(struct node *node)
+{
+    uv_loop_t *loop = uv_default_loop();
+    struct node_loop *l = node_loop_open(node, loop, 0, 1);
+    if (!l)
+        return 1;
+    if (!l->stopped)
+        uv_run(loop, UV_RUN_DEFAULT);
+    int code = node_loop_close(l);
+    uv_loop_close(loop);
+    return code;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "net/tls.h"
+#include "replica/apply_pace.h"
 #include "server/server.h"
 #include "server/alloc.h"
 #include "server/server_internal.h"
@@ -252,22 +253,22 @@ void server_after_io(struct server *s)
     if (routed < next_expiry)
         next_expiry = routed;
     uint64_t deadline = replica_deadline(s->replica);
+    if (next_expiry < deadline)
+        deadline = next_expiry;
+    if (s->queued_head || s->drain_head)
+        deadline = now;
     /* A backlog to apply: the loop goes round without sleeping (the check
-     * handle applies the next turn's budget), instead of a 1 ms timer a
-     * turn, which on a busy machine costs a scheduling slice each. */
-    if (replica_applied_index(s->replica) < replica_commit_index(s->replica)) {
+     * handle applies the next turn's budget; apply_pace.h). */
+    struct apply_pace pace = apply_pace(replica_applied_index(s->replica),
+                                        replica_commit_index(s->replica), deadline, now, 1000);
+    if (pace.keep_turning) {
         if (!uv_is_active((uv_handle_t *)&s->apply_idle))
             uv_idle_start(&s->apply_idle, server_apply_idle);
     } else if (uv_is_active((uv_handle_t *)&s->apply_idle)) {
         uv_idle_stop(&s->apply_idle);
     }
-    if (next_expiry < deadline)
-        deadline = next_expiry;
-    uint64_t delay = deadline > now && !s->queued_head && !s->drain_head ? deadline - now : 0;
-    if (delay > 1000)
-        delay = 1000;
     if (!uv_is_closing((uv_handle_t *)&s->tick_timer))
-        uv_timer_start(&s->tick_timer, server_tick, delay, 0);
+        uv_timer_start(&s->tick_timer, server_tick, pace.delay_ms, 0);
 }
 
 static void server_apply_idle(uv_idle_t *h)

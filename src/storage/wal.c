@@ -395,6 +395,11 @@ static int wal_truncate_from(struct wal *w, uint64_t index, char *err, size_t er
     w->segs[k].bytes = cut;
     w->n_pos = index - w->pos_first;
     w->truncations++;
+    /* Marks after the cut went with it, and which of the marks before it is
+     * the largest is not known here: the next sync that writes entries
+     * marks the commit index the node knows again (it names no entry the
+     * cut took: a committed entry is never cut). */
+    w->commit_marked = 0;
     return 0;
 }
 

@@ -176,7 +176,10 @@ Test(storage_commit, a_torn_tail_gives_a_commit_index_no_larger_than_the_true_on
 
 /* A conflicting suffix cut by a new leader takes the marks after it along;
  * the ones before stay (every commit index is below the cut). */
-Test(storage_commit, cutting_a_conflicting_suffix_keeps_the_marks_before_it)
+/* Entries 1..8 of term 1 with mark 3 after entry 6 and mark 6 after entry
+ * 8, then entries 8..9 of term 2, which cut entry 8 and mark 6 (the cut is
+ * durable at once; the new entries are only buffered). */
+static struct storage *cut_after_marks(void)
 {
     struct raft_restore r;
     struct storage *s = tsu_open(dir, &r, &opts);
@@ -187,11 +190,28 @@ Test(storage_commit, cutting_a_conflicting_suffix_keeps_the_marks_before_it)
     cr_assert_eq(storage_set_commit(s, 6), STORAGE_OK);
     cr_assert_eq(storage_sync(s), STORAGE_OK); /* mark 6 after entry 8 */
     tsu_append_range(s, 8, 9, 2);              /* cuts 8 and mark 6 */
+    return s;
+}
+
+Test(storage_commit, cutting_a_conflicting_suffix_keeps_the_marks_before_it)
+{
+    storage_abandon(cut_after_marks());
+    size_t n;
+    cr_assert_eq(reopened_commit(&n), 3);
+    cr_assert_eq(n, 7);
+}
+
+/* The mark the cut took is written again by the next sync with entries:
+ * the store still knows commit index 6, and entry 6 is still in the log. */
+Test(storage_commit, a_sync_after_a_cut_marks_the_commit_index_again)
+{
+    struct storage *s = cut_after_marks();
     cr_assert_eq(storage_sync(s), STORAGE_OK);
     storage_abandon(s);
     size_t n;
-    cr_assert_eq(reopened_commit(&n), 3);
+    cr_assert_eq(reopened_commit(&n), 6);
     cr_assert_eq(n, 9);
+    struct raft_restore r;
     s = tsu_open(dir, &r, &opts);
     tsu_expect_entry(&r, 5, 6, 1);
     tsu_expect_entry(&r, 6, 7, 1);
