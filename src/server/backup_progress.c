@@ -24,9 +24,13 @@ void backup_progress_add(struct backup_progress *p, uint64_t id, uint64_t bytes)
         p->more++;
         return;
     }
-    p->id[p->n] = id;
-    p->bytes[p->n] = bytes;
-    p->n++;
+    int i = p->n++;
+    for (; i > 0 && p->id[i - 1] > id; i--) {
+        p->id[i] = p->id[i - 1];
+        p->bytes[i] = p->bytes[i - 1];
+    }
+    p->id[i] = id;
+    p->bytes[i] = bytes;
 }
 
 /* The bytes p lists for image id, 0 if it lists none. */

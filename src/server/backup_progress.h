@@ -23,7 +23,8 @@ struct backup_progress {
     int more; /* images past BACKUP_PROGRESS_MAX */
 };
 
-/* One image STATUS lists as not ready. */
+/* One image STATUS lists as not ready (STATUS lists the newest first;
+ * p keeps them in id order). */
 void backup_progress_add(struct backup_progress *p, uint64_t id, uint64_t bytes);
 /* An image in now has more bytes than it had in before (one before does
  * not list: more than 0). */

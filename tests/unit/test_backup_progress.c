@@ -1,7 +1,7 @@
 /* test_backup_progress.c - what raftkv backup says of the leader's images
  * while START waits (backup_progress.h): each image on its own with its
  * own rate, never their sum, and growth of any of them is progress even
- * when another has just finished. */
+ * when another has just finished; in id order. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -24,8 +24,8 @@ Test(backup_progress, two_images_at_once_are_told_apart_not_summed)
     /* The first walks; the second (another client's) forks meanwhile. */
     struct backup_progress last = {0}, now = {0};
     backup_progress_add(&last, 1, 1 * MiB);
+    backup_progress_add(&now, 2, 1 * MiB); /* STATUS: the newest first */
     backup_progress_add(&now, 1, 3 * MiB);
-    backup_progress_add(&now, 2, 1 * MiB);
     char line[256];
     backup_progress_line(&last, &now, 2000, line, sizeof line);
     cr_assert_str_eq(line, "the leader is writing 2 images: id 1 3.0 MiB so far, 1.0 MiB/s; "
