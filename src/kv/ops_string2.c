@@ -290,19 +290,29 @@ void kv_op_setrange(struct kv_store *s, const struct kv_command *c, int64_t now,
     splice(s, c, e, (size_t)off, c->arg[0].p, c->arg[0].n, r);
 }
 
-void kv_op_getdel(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+/* GETDEL's and GETEX's first step: the key's string value as the reply;
+ * its entry, or NULL when the reply is already an error (a wrong type, no
+ * key, out of memory) and nothing is to change. */
+static struct kv_map_entry *reply_value(struct kv_store *s, const struct kv_command *c, int64_t now,
+                                        struct kv_result *r)
 {
     bool bad;
     struct kv_map_entry *e = live_str(s, c, now, r, &bad);
     if (bad)
-        return;
+        return NULL;
     if (!e) {
         kv_res(r, KV_ERR_NO_KEY, "key does not exist");
-        return;
+        return NULL;
     }
     if (kv_res_bytes(r, kv_entry_value(e), kv_entry_value_len(e)) != 0)
-        return;
-    kv_store_del(s, (const char *)c->skey.p, c->skey.n);
+        return NULL;
+    return e;
+}
+
+void kv_op_getdel(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
+{
+    if (reply_value(s, c, now, r))
+        kv_store_del(s, (const char *)c->skey.p, c->skey.n);
 }
 
 /* GETEX key with EX/PX (num[0] ms from now), EXAT/PXAT (num[0] absolute
@@ -310,15 +320,8 @@ void kv_op_getdel(struct kv_store *s, const struct kv_command *c, int64_t now, s
  * is a write of the key (a new version: WATCH sees it). */
 void kv_op_getex(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
 {
-    bool bad;
-    struct kv_map_entry *e = live_str(s, c, now, r, &bad);
-    if (bad)
-        return;
-    if (!e) {
-        kv_res(r, KV_ERR_NO_KEY, "key does not exist");
-        return;
-    }
-    if (kv_res_bytes(r, kv_entry_value(e), kv_entry_value_len(e)) != 0)
+    struct kv_map_entry *e = reply_value(s, c, now, r);
+    if (!e)
         return;
     if ((c->flags & KV_SET_EXPIRE_AT) && c->num[0] <= now) {
         kv_store_del(s, (const char *)c->skey.p, c->skey.n);

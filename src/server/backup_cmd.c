@@ -30,6 +30,7 @@
 #include "kv/kv.h"
 #include "storage/sio.h"
 #include "server/backup.h"
+#include "server/backup_progress.h"
 #include "server/resp_conn.h"
 #include "storage/snap_reader.h"
 
@@ -141,48 +142,36 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* "1.5 GiB", "512.0 MiB", "12.0 KiB", "100 B" */
-static void human(uint64_t n, char *buf, size_t cap)
-{
-    if (n >= (1ull << 30))
-        snprintf(buf, cap, "%.1f GiB", (double)n / (double)(1ull << 30));
-    else if (n >= (1u << 20))
-        snprintf(buf, cap, "%.1f MiB", (double)n / (double)(1u << 20));
-    else if (n >= 1024)
-        snprintf(buf, cap, "%.1f KiB", (double)n / 1024.0);
-    else
-        snprintf(buf, cap, "%" PRIu64 " B", n);
-}
-
-/* Bytes written so far of the member's images not yet ready
- * (RAFTKV.BACKUP STATUS), or -1 (an older member, or the connection
- * failed). */
-static int64_t probe_bytes(struct resp_conn *p, char *err, size_t errlen)
+/* The member's images not yet ready (RAFTKV.BACKUP STATUS) into p: 0,
+ * or -1 (an older member, or the connection failed). */
+static int probe_images(struct resp_conn *c, struct backup_progress *p, char *err, size_t errlen)
 {
     const char *cmd[2] = {"RAFTKV.BACKUP", "STATUS"};
     struct resp_reply r;
-    if (resp_conn_send(p, 2, cmd, err, errlen) != 0 || resp_conn_read(p, &r, err, errlen) != 0)
+    if (resp_conn_send(c, 2, cmd, err, errlen) != 0 || resp_conn_read(c, &r, err, errlen) != 0)
         return -1;
     if (r.type != RESP_R_ARRAY || r.integer < 0)
         return -1;
-    int64_t total = 0, n = r.integer;
+    int64_t n = r.integer;
     for (int64_t i = 0; i < n; i++) {
-        if (resp_conn_read(p, &r, err, errlen) != 0 || r.type != RESP_R_ARRAY || r.integer != 6)
+        if (resp_conn_read(c, &r, err, errlen) != 0 || r.type != RESP_R_ARRAY || r.integer != 6)
             return -1;
         bool growing = false;
-        int64_t bytes = 0;
+        int64_t id = 0, bytes = 0;
         for (int k = 0; k < 6; k++) {
-            if (resp_conn_read(p, &r, err, errlen) != 0)
+            if (resp_conn_read(c, &r, err, errlen) != 0)
                 return -1;
+            if (k == 1 && r.type == RESP_R_INT)
+                id = r.integer;
             if (k == 3)
                 growing = r.type == RESP_R_BULK && r.len != 5; /* not "ready" */
             if (k == 5 && r.type == RESP_R_INT)
                 bytes = r.integer;
         }
         if (growing)
-            total += bytes;
+            backup_progress_add(p, (uint64_t)id, bytes > 0 ? (uint64_t)bytes : 0);
     }
-    return total;
+    return 0;
 }
 
 /* Wait for START's answer. It fails only after timeout_ms with neither
@@ -196,7 +185,8 @@ static int wait_start(struct resp_conn *c, const char *from, const char *host, i
     int tick = (int)(timeout / 4 < 10 ? 10 : timeout / 4 > 500 ? 500 : timeout / 4);
     uint64_t probe_after = timeout / 2 < PROGRESS_AFTER_MS ? timeout / 2 : PROGRESS_AFTER_MS;
     uint64_t t0 = now_ms(), progress_ms = t0, printed_ms = t0;
-    int64_t bytes = -1, printed_bytes = 0;
+    struct backup_progress seen = {0}, printed = {0}; /* the last probe's; the last printed */
+    bool probed = false;
     struct resp_conn *probe = NULL;
     bool no_probe = false;
     for (;;) {
@@ -206,34 +196,36 @@ static int wait_start(struct resp_conn *c, const char *from, const char *host, i
         uint64_t now = now_ms();
         if (now - t0 >= probe_after && !no_probe) {
             char perr[300];
+            struct backup_progress cur = {0};
             if (!probe)
                 probe = resp_conn_open(host, port, co, perr, sizeof perr);
-            int64_t b = probe ? probe_bytes(probe, perr, sizeof perr) : -1;
-            if (b < 0) { /* an older member: the timeout is then the whole wait */
+            if (!probe || probe_images(probe, &cur, perr, sizeof perr) != 0) {
+                /* an older member: the timeout is then the whole wait */
                 no_probe = true;
                 resp_conn_close(probe);
                 probe = NULL;
-            } else if (b > bytes) {
-                bytes = b;
-                progress_ms = now;
+            } else if (!probed || backup_progress_grew(&seen, &cur)) {
+                progress_ms = now; /* the first answer, or an image grew */
             }
-            if (b >= 0 && now - t0 >= PROGRESS_AFTER_MS && now - printed_ms >= PROGRESS_EVERY_MS) {
-                char h[32], rate[32];
-                human((uint64_t)b, h, sizeof h);
-                human((uint64_t)((double)(b - printed_bytes) * 1000.0 / (double)(now - printed_ms)), rate,
-                      sizeof rate);
-                fprintf(stderr, "raftkv backup: %s: the leader is writing the image: %s so far, %s/s\n", from, h,
-                        rate);
+            if (!no_probe) {
+                probed = true;
+                seen = cur;
+            }
+            if (!no_probe && now - t0 >= PROGRESS_AFTER_MS && now - printed_ms >= PROGRESS_EVERY_MS) {
+                char line[512];
+                backup_progress_line(&printed, &cur, now - printed_ms, line, sizeof line);
+                if (line[0])
+                    fprintf(stderr, "raftkv backup: %s: %s\n", from, line);
                 printed_ms = now;
-                printed_bytes = b;
+                printed = cur;
             }
         }
         if (now - progress_ms >= timeout) {
-            char h[32];
-            human(bytes > 0 ? (uint64_t)bytes : 0, h, sizeof h);
+            char sizes[300];
+            backup_progress_sizes(&seen, sizes, sizeof sizes);
             snprintf(err, errlen, "no answer to RAFTKV.BACKUP START and no progress for %" PRIu64 " ms (%s%s; "
-                     "--timeout-ms)", timeout, no_probe ? "its progress cannot be seen: " : "the image at ",
-                     no_probe ? "an older member" : h);
+                     "--timeout-ms)", timeout, no_probe ? "its progress cannot be seen: " : "",
+                     no_probe ? "an older member" : sizes);
             resp_conn_close(probe);
             return -1;
         }
@@ -306,9 +298,9 @@ static int transfer(struct resp_conn *c, const char *from, const struct image *i
         uint64_t now = now_ms();
         if (now - t0 >= PROGRESS_AFTER_MS && now - printed_ms >= PROGRESS_EVERY_MS && got < im->bytes) {
             char a[32], b[32], rate[32];
-            human(got, a, sizeof a);
-            human(im->bytes, b, sizeof b);
-            human((uint64_t)((double)(got - printed_got) * 1000.0 / (double)(now - printed_ms)), rate, sizeof rate);
+            backup_human_bytes(got, a, sizeof a);
+            backup_human_bytes(im->bytes, b, sizeof b);
+            backup_human_bytes((uint64_t)((double)(got - printed_got) * 1000.0 / (double)(now - printed_ms)), rate, sizeof rate);
             fprintf(stderr, "raftkv backup: %s: read %s of %s (%.0f%%), %s/s\n", from, a, b,
                     100.0 * (double)got / (double)im->bytes, rate);
             printed_ms = now;
@@ -526,7 +518,7 @@ int backup_main(int argc, char **argv)
     uint64_t took = now_ms() - t_read;
     if (took >= PROGRESS_AFTER_MS) {
         char rate[32];
-        human((uint64_t)((double)im.bytes * 1000.0 / (double)took), rate, sizeof rate);
+        backup_human_bytes((uint64_t)((double)im.bytes * 1000.0 / (double)took), rate, sizeof rate);
         fprintf(stderr, "raftkv backup: read in %.1f s, %s/s\n", (double)took / 1000.0, rate);
     }
     rc = 0;

@@ -32,132 +32,71 @@
  * a write error) loses only its temp file, as a failed child does, and the
  * replica tries again later. */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kv/snapshot_walk.h"
 #include "server/bgsave.h"
+#include "server/chunk_pump.h"
 #include "server/walk_pace.h"
 
 #define BGSAVE_WALK_STEP 256            /* entries between clock checks */
 
-/* One write of a chunk (or, chunk NULL, the final fdatasync) on the pool.
- * Its own allocation: a stop orphans it (w NULL) and its callback frees
- * it. */
+/* One write of a chunk (or, chunk NULL, the final fdatasync) on the pool,
+ * into the snapshot's job (chunk_pump.h's chunk_io first). */
 struct io_req {
-    uv_work_t work;
-    struct bgsave_walk *w;
+    struct chunk_io io;
     struct storage_snapshot_job *job;
-    struct chunk *chunk;
     int fail_errno; /* test hook (bgsave.fail_errno): this write fails so */
-    int rc;
-    atomic_bool ran; /* the thread part is over */
 };
 
 struct bgsave_walk {
     struct bgsave *b;
     struct kv_snapshot_walk *sw;
-    uv_idle_t *idle; /* malloc'd, freed when closed */
-    bool idling;
-    struct chunk_queue q;      /* encoded chunks for the writer (pool: b->walk_pool) */
-    struct io_req *io;         /* the write or sync on the pool, if any */
-    bool encoded;              /* the trailer is in the chunks */
-    uint64_t started;          /* walk_clock() at the start */
-    bool failed;
+    struct chunk_pump pump; /* its chunks from and back to b->walk_pool */
+    uint64_t started;       /* walk_clock() at the start */
     int fail_errno; /* the first write fails with it (bgsave.fail_errno) */
 };
-
-static void on_idle_closed(uv_handle_t *h)
-{
-    free(h);
-}
 
 /* The walk's end, either way: no handle, no encoder, no chunks; the
  * stats kept in b. */
 static void walk_free(struct bgsave_walk *w)
 {
     struct bgsave *b = w->b;
-    if (w->idle)
-        uv_close((uv_handle_t *)w->idle, on_idle_closed);
+    chunk_pump_stop(&w->pump);
     if (w->sw) {
         uint64_t written, total;
         kv_snapshot_walk_stats(w->sw, &written, &total, &b->walk_kept_peak, &b->walk_kept_keys);
         kv_snapshot_walk_free(w->sw);
     }
-    chunk_queue_clear(&w->q);
     b->walk = NULL;
     free(w);
 }
 
-static void io_run(uv_work_t *req)
+static int io_write(struct chunk_io *cio)
 {
-    struct io_req *io = req->data;
+    struct io_req *io = (struct io_req *)cio;
+    int rc;
     if (io->fail_errno) {
         io->job->err = io->fail_errno;
-        io->rc = -1;
-    } else if (io->chunk)
-        io->rc = storage_snapshot_job_write(io->job, io->chunk->data, io->chunk->len);
+        rc = -1;
+    } else if (cio->chunk)
+        rc = storage_snapshot_job_write(io->job, cio->chunk->data, cio->chunk->len);
     else
-        io->rc = storage_snapshot_job_sync(io->job);
-    atomic_store(&io->ran, true);
+        rc = storage_snapshot_job_sync(io->job);
+    return rc == 0 ? 0 : io->job->err ? io->job->err : EIO;
 }
 
-static void pump(struct bgsave_walk *w);
-
-/* A failure (b->why set): once no write is on the pool, the temp file
- * goes and the owner hears of it. */
-static void walk_fail(struct bgsave_walk *w)
+static void io_prepare(void *ctx, struct chunk_io *cio)
 {
-    w->failed = true;
-    if (w->idling) {
-        uv_idle_stop(w->idle);
-        w->idling = false;
-    }
-    if (w->io)
-        return; /* io_done comes back here */
-    struct bgsave *b = w->b;
-    walk_free(w);
-    bgsave_write_failed(b);
+    struct bgsave_walk *w = ctx;
+    struct io_req *io = (struct io_req *)cio;
+    io->job = &w->b->job;
+    io->fail_errno = w->fail_errno;
+    w->fail_errno = 0;
 }
-
-static void io_done(uv_work_t *req, int status)
-{
-    struct io_req *io = req->data;
-    struct bgsave_walk *w = io->w;
-    int rc = status == 0 ? io->rc : -1;
-    bool sync = io->chunk == NULL;
-    struct chunk *c = io->chunk;
-    free(io);
-    if (!w) {
-        free(c); /* stopped meanwhile: the pool may be gone */
-        return;
-    }
-    chunk_pool_put(&w->b->walk_pool, c);
-    w->io = NULL;
-    struct bgsave *b = w->b;
-    if (w->failed) {
-        walk_fail(w);
-        return;
-    }
-    if (rc != 0) {
-        snprintf(b->why, sizeof b->why, "writing the snapshot failed: %s",
-                 strerror(b->job.err ? b->job.err : EIO));
-        walk_fail(w);
-        return;
-    }
-    if (sync) {
-        walk_free(w);
-        bgsave_written(b);
-        return;
-    }
-    pump(w);
-}
-
-static void step(uv_idle_t *h);
 
 /* The clock slices and the pace go by: the real one, or the test hook's. */
 static uint64_t walk_clock(const struct bgsave *b)
@@ -165,44 +104,11 @@ static uint64_t walk_clock(const struct bgsave *b)
     return b->walk_fake_step_ns ? b->walk_fake_now : bgsave_now_ns();
 }
 
-/* Start the next write (or the final sync) if none runs; resume the
- * walk when the queue has room. */
-static void pump(struct bgsave_walk *w)
+/* A slice: walk until its time (walk_pace.h) is up, the queue is full or
+ * the image is complete. */
+static int slice(void *ctx)
 {
-    struct bgsave *b = w->b;
-    if (!w->io && (w->q.head || w->encoded)) {
-        struct io_req *io = calloc(1, sizeof *io);
-        if (!io) {
-            snprintf(b->why, sizeof b->why, "out of memory");
-            walk_fail(w);
-            return;
-        }
-        io->w = w;
-        io->job = &b->job;
-        io->work.data = io;
-        io->fail_errno = w->fail_errno;
-        w->fail_errno = 0;
-        io->chunk = chunk_queue_pop(&w->q); /* none: the final sync */
-        if (uv_queue_work(b->loop, &io->work, io_run, io_done) != 0) {
-            chunk_pool_put(&b->walk_pool, io->chunk);
-            free(io);
-            snprintf(b->why, sizeof b->why, "no thread to write the snapshot on");
-            walk_fail(w);
-            return;
-        }
-        w->io = io;
-    }
-    if (!w->encoded && !w->idling && w->q.queued < CHUNK_QUEUE_BYTES) {
-        uv_idle_start(w->idle, step);
-        w->idling = true;
-    }
-}
-
-/* A slice: walk until its time is up, the queue is full or the image is
- * complete. */
-static void step(uv_idle_t *h)
-{
-    struct bgsave_walk *w = h->data;
+    struct bgsave_walk *w = ctx;
     struct bgsave *b = w->b;
     uint64_t t0 = walk_clock(b), t = t0, c0 = bgsave_thread_cpu_ns();
     uint64_t written, total;
@@ -216,7 +122,7 @@ static void step(uv_idle_t *h)
     if (budget > b->walk_max_budget_ns)
         b->walk_max_budget_ns = budget;
     int rc = 0;
-    while (t - t0 < budget && w->q.queued < CHUNK_QUEUE_BYTES) {
+    while (t - t0 < budget && chunk_pump_room(&w->pump)) {
         rc = kv_snapshot_walk_step(w->sw, BGSAVE_WALK_STEP);
         b->walk_fake_now += b->walk_fake_step_ns;
         t = walk_clock(b);
@@ -234,19 +140,46 @@ static void step(uv_idle_t *h)
     if (rc < 0) {
         snprintf(b->why, sizeof b->why, "%s", kv_snapshot_walk_error(w->sw));
         b->walk_gave_up = true; /* the next snapshot forks (bgsave_start) */
-        walk_fail(w);
-        return;
     }
-    if (rc == 1) {
-        w->encoded = true;
-        chunk_queue_seal(&w->q);
-    }
-    if (w->encoded || w->q.queued >= CHUNK_QUEUE_BYTES) {
-        uv_idle_stop(w->idle);
-        w->idling = false;
-    }
-    pump(w);
+    return rc;
 }
+
+/* Written and synced: the commit (bgsave_written); else the temp file
+ * goes and the owner hears why (b->why). */
+static void end(void *ctx, enum chunk_pump_end how, int err)
+{
+    struct bgsave_walk *w = ctx;
+    struct bgsave *b = w->b;
+    (void)err; /* the job's own errno says it */
+    switch (how) {
+    case CHUNK_PUMP_DONE:
+        walk_free(w);
+        bgsave_written(b);
+        return;
+    case CHUNK_PUMP_WALK_FAILED: /* slice said why */
+        break;
+    case CHUNK_PUMP_WRITE_FAILED:
+        snprintf(b->why, sizeof b->why, "writing the snapshot failed: %s",
+                 strerror(b->job.err ? b->job.err : EIO));
+        break;
+    case CHUNK_PUMP_NO_MEMORY:
+        snprintf(b->why, sizeof b->why, "out of memory");
+        break;
+    case CHUNK_PUMP_NO_THREAD:
+        snprintf(b->why, sizeof b->why, "no thread to write the snapshot on");
+        break;
+    }
+    walk_free(w);
+    bgsave_write_failed(b);
+}
+
+static const struct chunk_pump_ops walk_ops = {
+    .io_size = sizeof(struct io_req),
+    .slice = slice,
+    .prepare = io_prepare,
+    .write = io_write,
+    .end = end,
+};
 
 int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, raft_term term)
 {
@@ -255,18 +188,13 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
         return -1;
     }
     struct bgsave_walk *w = calloc(1, sizeof *w);
-    uv_idle_t *idle = malloc(sizeof *idle);
-    if (!w || !idle || uv_idle_init(b->loop, idle) != 0) {
+    if (!w || chunk_pump_init(&w->pump, &walk_ops, w, b->loop, &b->walk_pool) != 0) {
         free(w);
-        free(idle);
         snprintf(b->why, sizeof b->why, "out of memory");
         storage_snapshot_abort(b->storage, &b->job);
         return -1;
     }
-    idle->data = w;
-    w->idle = idle;
     w->b = b;
-    w->q.pool = &b->walk_pool;
     w->fail_errno = b->fail_errno;
     b->fail_errno = 0;
     b->start_ns = bgsave_now_ns();
@@ -277,7 +205,7 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
     b->walk_kept_peak = b->walk_kept_keys = 0;
     b->pid = 0;
     w->sw = kv_snapshot_walk_begin(kv, index, term, b->walk_max_bytes, chunk_queue_sink,
-                                   &w->q, b->why, sizeof b->why);
+                                   &w->pump.q, b->why, sizeof b->why);
     if (!w->sw) {
         walk_free(w);
         storage_snapshot_abort(b->storage, &b->job);
@@ -285,8 +213,7 @@ int bgsave_walk_start(struct bgsave *b, struct kv_store *kv, raft_index index, r
     }
     b->walk = w;
     b->running = true;
-    uv_idle_start(idle, step);
-    w->idling = true;
+    chunk_pump_start(&w->pump);
     return 0;
 }
 
@@ -295,15 +222,7 @@ void bgsave_walk_stop(struct bgsave *b)
     struct bgsave_walk *w = b->walk;
     if (!w)
         return;
-    if (w->io) {
-        /* The write (or sync) on the pool uses the file: wait for its
-         * thread part (one chunk, at most a sync), then orphan it. */
-        while (!atomic_load(&w->io->ran))
-            usleep(1000);
-        w->io->w = NULL;
-        w->io = NULL;
-    }
-    walk_free(w);
+    walk_free(w); /* waits for a write on the pool (one chunk, at most a sync) */
     b->running = false;
     storage_snapshot_abort(b->storage, &b->job);
 }

@@ -407,15 +407,25 @@ int member_check_add(const struct member_table *t, const struct raft_configurati
     return id;
 }
 
+/* The configuration's member called name (its id in *id), or NULL with
+ * why filled. */
+static const struct raft_member *named_member(const struct member_table *t, const struct raft_configuration *c,
+                                              const char *name, int *id, char *why, size_t why_cap)
+{
+    *id = member_table_find_name(t, name);
+    const struct raft_member *m = *id >= 0 ? raft_configuration_find(c, *id) : NULL;
+    if (!m)
+        snprintf(why, why_cap, "no member named %s", name);
+    return m;
+}
+
 int member_check_promote(const struct member_table *t, const struct raft_configuration *c, const char *name,
                          char *why, size_t why_cap)
 {
-    int id = member_table_find_name(t, name);
-    const struct raft_member *m = id >= 0 ? raft_configuration_find(c, id) : NULL;
-    if (!m) {
-        snprintf(why, why_cap, "no member named %s", name);
+    int id;
+    const struct raft_member *m = named_member(t, c, name, &id, why, why_cap);
+    if (!m)
         return -1;
-    }
     if (m->role == RAFT_VOTER) {
         snprintf(why, why_cap, "%s is already a voter", name);
         return -1;
@@ -426,12 +436,10 @@ int member_check_promote(const struct member_table *t, const struct raft_configu
 int member_check_remove(const struct member_table *t, const struct raft_configuration *c, const char *name,
                         char *why, size_t why_cap)
 {
-    int id = member_table_find_name(t, name);
-    const struct raft_member *m = id >= 0 ? raft_configuration_find(c, id) : NULL;
-    if (!m) {
-        snprintf(why, why_cap, "no member named %s", name);
+    int id;
+    const struct raft_member *m = named_member(t, c, name, &id, why, why_cap);
+    if (!m)
         return -1;
-    }
     if (m->role == RAFT_VOTER && raft_configuration_voters(c) == 1) {
         snprintf(why, why_cap, "cannot remove the last voter");
         return -1;

@@ -92,6 +92,20 @@ static ssize_t raw_recv(struct resp_conn *c, void *buf, size_t cap, char *err, s
     }
 }
 
+/* Bytes from the socket into the TLS session: 0, or -1 with err. */
+static int recv_into_tls(struct resp_conn *c, char *err, size_t errlen)
+{
+    char in[16384];
+    ssize_t r = raw_recv(c, in, sizeof in, err, errlen);
+    if (r < 0)
+        return -1;
+    if (tls_feed(c->tls, in, (size_t)r) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* More plaintext into buf (at least one byte), or -1. */
 static int fill(struct resp_conn *c, char *err, size_t errlen)
 {
@@ -134,14 +148,8 @@ static int fill(struct resp_conn *c, char *err, size_t errlen)
                                                              : tls_error(c->tls));
             return -1;
         }
-        char in[16384];
-        ssize_t r = raw_recv(c, in, sizeof in, err, errlen);
-        if (r < 0)
+        if (recv_into_tls(c, err, errlen) != 0)
             return -1;
-        if (tls_feed(c->tls, in, (size_t)r) != 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
     }
 }
 
@@ -256,14 +264,8 @@ static int handshake(struct resp_conn *c, const char *host, const struct resp_co
     while (!tls_established(c->tls)) {
         if (flush_tls(c, err, errlen) != 0)
             return -1;
-        char in[16384];
-        ssize_t r = raw_recv(c, in, sizeof in, err, errlen);
-        if (r < 0)
+        if (recv_into_tls(c, err, errlen) != 0)
             return -1;
-        if (tls_feed(c->tls, in, (size_t)r) != 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
         char plain[4096];
         ssize_t n = tls_read(c->tls, plain, sizeof plain);
         if (n < 0) {

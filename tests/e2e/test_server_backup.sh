@@ -23,17 +23,13 @@
 set -euo pipefail
 build=${1:-build}
 source "$(dirname "$0")/lib_server.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
 KEYS=${BACKUP_KEYS:-200000}
-PY=/usr/bin/python3 # Debian's, with python3-redis (scripts/deps.sh test)
+source "$(dirname "$0")/lib_backup.sh"
 
 declare -a BPID BCPORT BPPORT TPORT
-WRITER_PID=
-SAMPLER_PID=
 XPID=
 cleanup_all() {
-  [ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null || true
-  [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
+  backup_stop_helpers
   [ -n "$XPID" ] && kill -9 "$XPID" 2>/dev/null || true
   for i in 1 2 3; do [ -n "${BPID[$i]:-}" ] && kill -9 "${BPID[$i]}" 2>/dev/null || true; done
   cleanup
@@ -62,20 +58,10 @@ F=$((L % 3 + 1))
 A_ID=$(info_field "$L" cluster_id)
 echo "cluster A: leader n$L, cluster id $A_ID"
 
-t0=$SECONDS
-"$PY" "$HERE/backup_client.py" load --port "${CPORT[$L]}" --keys "$KEYS" --value-bytes 300 ||
-  fail "loading $KEYS keys failed"
-echo "ok  loaded $KEYS keys of 300 bytes in $((SECONDS - t0)) s"
+backup_load "${CPORT[$L]}"
 
 # --- a writer, and what it had acknowledged when the backup started ------------------
-"$PY" "$HERE/backup_client.py" write --port "${CPORT[$F]}" --stop "$WORK/stop" --acked "$WORK/acked" \
-  >"$WORK/writer.log" 2>&1 &
-WRITER_PID=$!
-deadline=$((SECONDS + 15))
-until [ -s "$WORK/acked" ] && [ "$(wc -l <"$WORK/acked")" -ge 200 ]; do
-  [ $SECONDS -lt $deadline ] || fail "the writer acknowledged fewer than 200 writes in 15 s: $(cat "$WORK/writer.log")"
-  sleep 0.1
-done
+backup_start_writer "${CPORT[$F]}"
 
 TLS=(--tls --cacert "$WORK/certs/ca.crt" --cert "$WORK/certs/backup.crt" --key "$WORK/certs/backup.key")
 
@@ -115,9 +101,7 @@ t0=$(date +%s%N)
   --pass-file "$WORK/backup.pass" "$WORK/b.snap" >"$WORK/backup.out" 2>&1 ||
   fail "raftkv backup failed: $(cat "$WORK/backup.out")"
 ms=$((($(date +%s%N) - t0) / 1000000))
-kill "$SAMPLER_PID" 2>/dev/null || true
-wait "$SAMPLER_PID" 2>/dev/null || true
-SAMPLER_PID=
+backup_stop_sampler
 cat "$WORK/backup.out"
 grep -q "trying the next address" "$WORK/backup.out" || fail "the tool did not move on from the follower"
 [ ! -e "$WORK/b.snap.tmp" ] || fail "b.snap.tmp left behind"
@@ -125,7 +109,7 @@ SIZE=$(stat -c %s "$WORK/b.snap")
 PEAK_RSS=$(sort -n "$WORK/rss" | tail -n 1)
 GROWTH=$((PEAK_RSS - BASE_RSS))
 echo "ok  backup of $SIZE bytes in $ms ms (w:1..w:$ACKED acknowledged before it); leader RSS ${BASE_RSS} kB before, peak ${PEAK_RSS} kB ($(wc -l <"$WORK/rss") samples)"
-[ "$SIZE" -gt $((KEYS * 300)) ] || fail "the image ($SIZE bytes) is smaller than the keys' values"
+backup_check_size "$WORK/b.snap"
 # Bounded by the chunks in flight (4 of 1 MiB, each copied into the reply
 # and the connection's output), not by the image: under 32 MB, which for
 # the 200,000 keys is under half the image.
@@ -165,12 +149,7 @@ sys.exit(f"found {', '.join(bad)}" if bad else 0)
 PY
 echo "ok  the backup holds no hash key (A's, from n$L's snapshot or log, is not in its $SIZE bytes)"
 
-touch "$WORK/stop"
-wait "$WRITER_PID" || true
-WRITER_PID=
-cat "$WORK/writer.log"
-TOTAL=$(tail -n 1 "$WORK/acked")
-[ "$TOTAL" -gt "$ACKED" ] || fail "no write was acknowledged after the backup started ($TOTAL)"
+backup_stop_writer "$ACKED"
 
 # --- a damaged copy and a non-empty directory are refused ------------------------------
 cp "$WORK/b.snap" "$WORK/bad.snap"
@@ -230,8 +209,7 @@ expect "n1 and n2 of B agree on the cluster id" "$B_ID2" "$B_ID"
 [ "$B_ID" != "$A_ID" ] || fail "the restored cluster kept the old cluster id $A_ID"
 echo "ok  cluster B's id $B_ID differs from A's $A_ID"
 
-"$PY" "$HERE/backup_client.py" check --port "${BCPORT[1]}" --acked-upto "$ACKED" --keys "$KEYS" \
-  --value-bytes 300 || fail "cluster B lacks writes acknowledged before the backup"
+backup_check_restored "${BCPORT[1]}" "$ACKED"
 expect "B takes writes" "$(bcli 1 SET after-restore yes)" OK
 
 # B has a new hash key (restore derived it from the file and B's id and put

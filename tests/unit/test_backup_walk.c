@@ -77,6 +77,7 @@ struct bw_run {
     uv_timer_t timer;
     size_t n;
     int ticks, done, rc;
+    uint64_t started_ms; /* the loop's clock at the start */
     char why[200];
     bool detach_at_tick_3; /* the map is replaced under the walk */
     bool free_at_tick_2;   /* the owner goes (its connection closed) */
@@ -96,6 +97,9 @@ static void bw_tick(uv_timer_t *t)
 {
     struct bw_run *r = t->data;
     r->ticks++;
+    /* A walk that stalls fails here instead of hanging the suite: with
+     * this timer firing, Criterion's --timeout did not end such a test. */
+    cr_assert_lt(uv_now(t->loop) - r->started_ms, 60000, "no end after 60 s (%d ticks)", r->ticks);
     /* Changes after the start: the image must not see them. */
     for (int i = 0; i < 50; i++) {
         size_t k = (size_t)(r->ticks * 50 + i) * 7919 % (r->n + r->n / 10);
@@ -137,6 +141,7 @@ static void bw_run(struct bw_run *r, int fd, size_t max_kept, unsigned pause_ms)
     struct backup_walk_options o2 = o;
     cr_assert_null(backup_walk_start(&o2, r->kv, 42, 7, why, sizeof why));
     cr_assert_str_eq(why, "a walk over the map is under way");
+    r->started_ms = uv_now(&loop);
     uv_timer_start(&r->timer, bw_tick, 1, 1);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&r->timer, NULL);

@@ -5,32 +5,11 @@
  * over it applies that much before any election. */
 #include "storage/storage_replica.h"
 #include "storage/wal_format.h"
-#include "test_storage_util.h"
+#include "wal_test_fixture.h"
 
-static char dir[256];
-static struct tsu_log rlog;
-static struct storage_options opts;
+TestSuite(storage_commit, .init = wal_fixture_setup, .fini = wal_fixture_teardown);
 
-static void setup(void)
-{
-    tsu_make_dir(dir, sizeof dir);
-    memset(&rlog, 0, sizeof rlog);
-    memset(&opts, 0, sizeof opts);
-    opts.log = tsu_log_line;
-    opts.log_ctx = &rlog;
-}
-
-static void teardown(void)
-{
-    tsu_remove_dir(dir);
-}
-
-TestSuite(storage_commit, .init = setup, .fini = teardown);
-
-/* Entries 1..9 of term 1 have 14-byte payloads: 25 + 14 = 39-byte records
- * after the 24-byte segment header; a mark is a 25-byte record. */
-#define REC 39
-#define HDR 24
+/* A commit mark is a 25-byte record. */
 #define MARK 25
 
 static uint64_t fsyncs(const struct storage *s)

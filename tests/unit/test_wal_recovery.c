@@ -2,32 +2,9 @@
  * cut back to the last complete entry (and said so); damage anywhere else
  * stops the open with the file and byte offset, and changes nothing. */
 #include "storage/storage_replica.h"
-#include "test_storage_util.h"
+#include "wal_test_fixture.h"
 
-static char dir[256];
-static struct tsu_log rlog;
-static struct storage_options opts;
-
-static void setup(void)
-{
-    tsu_make_dir(dir, sizeof dir);
-    memset(&rlog, 0, sizeof rlog);
-    memset(&opts, 0, sizeof opts);
-    opts.log = tsu_log_line;
-    opts.log_ctx = &rlog;
-}
-
-static void teardown(void)
-{
-    tsu_remove_dir(dir);
-}
-
-TestSuite(wal_recovery, .init = setup, .fini = teardown);
-
-/* Entries 1..9 of term 1 have 14-byte payloads: 25 + 14 = 39-byte records
- * after the 24-byte segment header. */
-#define REC 39
-#define HDR 24
+TestSuite(wal_recovery, .init = wal_fixture_setup, .fini = wal_fixture_teardown);
 
 static void write_log(raft_index n)
 {
