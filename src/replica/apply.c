@@ -57,7 +57,9 @@ static void persist(struct replica *r, const struct raft_update *u)
             if (rc != 0)
                 store_failed(r, rc);
         }
+        r->unsynced_entries += u->n_entries;
         for (size_t i = 0; i < u->n_entries; i++) {
+            r->unsynced_bytes += u->entries[i].len;
             int64_t t = kv_entry_time(u->entries[i].data, u->entries[i].len);
             if (t > r->log_time)
                 r->log_time = t;

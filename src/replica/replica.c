@@ -245,6 +245,7 @@ int replica_receive(struct replica *r, const struct raft_msg *m, uint64_t now_ms
         if (!ok || other)
             return RAFT_ERR_INVALID;
     }
+    replica_learner_note_append(r, m);
     struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .now_ms = now_ms};
     e.receive = *m;
     if (have_conf)
@@ -618,6 +619,11 @@ static int sync_round(struct replica *r)
         replica_outbox_hold(r); /* nothing new written: the running sync covers it */
         return 1;
     }
+    /* A catching-up learner groups its syncs: what it wrote waits, with
+     * the acknowledgements in the outbox, for the next one. */
+    uint64_t due = replica_learner_sync_due(r);
+    if (due > r->now_ms)
+        return 1;
     /* Rides on this sync if it writes entries (the store's choice): every
      * entry up to the core's commit index is in the store by now. */
     if (store->save_commit) {
@@ -632,6 +638,7 @@ static int sync_round(struct replica *r)
         if (rc < 0)
             return rc;
         if (rc == REPLICA_SYNC_STARTED) {
+            replica_learner_note_sync(r);
             r->sync_running = true;
             r->sync_index = r->stored_index;
             r->sync_term = r->stored_term;
@@ -652,6 +659,7 @@ static int sync_round(struct replica *r)
     int rc = store->sync(store->impl);
     if (rc != 0)
         return rc < 0 ? rc : -1;
+    replica_learner_note_sync(r);
     r->stats.syncs++;
     r->store_dirty = false;
     r->hard_state_unsynced = false;
@@ -837,6 +845,9 @@ uint64_t replica_deadline(const struct replica *r)
         return r->per_turn && replica_apply_budget(r) == 0 ? r->now_ms + 1 : 0;
     }
     uint64_t d = raft_deadline(r->raft);
+    uint64_t due = r->store_dirty && !r->sync_running ? replica_learner_sync_due(r) : 0;
+    if (due && due < d)
+        d = due; /* a catching-up learner's next grouped sync */
     if (kv_store_rehashing(r->kv) && r->rehash_ms + 1 < d)
         d = r->rehash_ms + 1; /* the map's next growth step */
     /* Only what replica_expire() would time out: a committed proposal or

@@ -203,6 +203,14 @@ struct replica_config {
      * stamps into each string-family entry and each read (expiry, kv.h).
      * NULL: the now_ms the transport passes (simulated time in tests). */
     int64_t (*wall_clock)(void *ctx);
+    /* A learner (or a node outside the configuration) that lacks more
+     * committed entries than one ordinary APPEND holds syncs its log at
+     * most once per this many ms, or once half the leader's window of
+     * catch-up APPENDs (raft.max_inflight of them) waits unsynced
+     * (learner_sync.c): fewer, larger syncs while it catches up, on a disk
+     * it may share with the voters. It acknowledges only what a sync made
+     * durable, as any member; a voter syncs every batch. 0: every batch. */
+    uint64_t learner_sync_interval_ms;
     size_t max_pending;          /* bound on pending writes and reads together */
     /* Pending longer than this -> INDEFINITE/UNAVAILABLE, unless committed
      * (a write) or confirmed (a read): those wait for applying. A write not

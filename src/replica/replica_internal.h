@@ -155,6 +155,9 @@ struct replica {
     int sync_rc;
     raft_index sync_index;
     raft_term sync_term;
+    uint64_t last_sync_ms; /* when the latest sync began (learner_sync.c) */
+    uint64_t unsynced_entries, unsynced_bytes; /* appended since it began */
+    raft_index leader_commit_seen; /* the highest commit index an APPEND carried */
     int failed;       /* a log store error: the replica is finished */
     /* A background snapshot (config.snapshot_start) at this index is
      * running; after a failed one, none starts before snapshot_retry_ms. */
@@ -204,6 +207,14 @@ void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_comman
 
 /* lost_data.c: config.peer_lost_data, rate-limited. */
 void replica_report_lost_data(struct replica *r, uint64_t now_ms);
+
+/* learner_sync.c: a catching-up learner's grouped syncs. */
+void replica_learner_note_append(struct replica *r, const struct raft_msg *m);
+/* A sync begins: what was appended is no longer waiting for one. */
+void replica_learner_note_sync(struct replica *r);
+/* When the next sync may begin: 0 at once, else a time in ms (it may be
+ * past: then at once too). */
+uint64_t replica_learner_sync_due(const struct replica *r);
 
 /* pending.c: the tables of requests in flight. */
 void replica_supersede(struct replica *r, raft_index first);

@@ -72,6 +72,7 @@ struct server_options {
     /* --catchup-append-entries/-bytes: raft_config's catch-up batching bounds */
     size_t catchup_append_entries, catchup_append_bytes;
     uint64_t catchup_append_mbps; /* --catchup-append-mbps: their pace per member (0: none) */
+    uint64_t learner_sync_interval_ms; /* --learner-sync-interval-ms (replica.h) */
     size_t log_spare_blocks; /* --log-spare-blocks: raft_config.log_spare_blocks */
     size_t max_snapshot_bytes; /* a snapshot offer larger than this is refused */
     /* Peer TLS (peer.c): --certs-dir DIR fills the files not given by the

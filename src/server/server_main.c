@@ -534,6 +534,7 @@ int server_main(int argc, char **argv)
     rc_cfg.retire_store = server_retire_store;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;
+    rc_cfg.learner_sync_interval_ms = o->learner_sync_interval_ms;
     rc_cfg.snapshot_threshold = o->snapshot_entries;
     rc_cfg.snapshot_log_percent = (uint32_t)o->snapshot_log_percent;
     rc_cfg.snapshot_log_min_bytes = o->snapshot_log_min_bytes;

@@ -99,6 +99,11 @@ void server_options_usage(FILE *f)
             "                             rate the log grows, or N MB/s of entries less twice\n"
             "                             that rate when that is more (default 16, 4..100000;\n"
             "                             0: no pace)\n"
+            "  --learner-sync-interval-ms N  a learner that lacks more committed entries than\n"
+            "                             one ordinary APPEND holds syncs its log at most once\n"
+            "                             per N ms (default 20, 0..1000; 0: every batch), and\n"
+            "                             acknowledges only what is synced; a voter syncs every\n"
+            "                             batch\n"
             "  --log-spare-blocks N       2 MiB blocks of the in-memory log's payloads kept\n"
             "                             for reuse once their entries are applied and on\n"
             "                             disk, instead of freed (default 4, 0..16)\n"
@@ -221,6 +226,7 @@ static void server_options_default(struct server_options *o)
     o->catchup_append_entries = 1024;
     o->catchup_append_bytes = 1u << 20;
     o->catchup_append_mbps = 16;
+    o->learner_sync_interval_ms = 20;
     o->log_spare_blocks = 4;
     o->snapshot_send_mbps = 160;
     o->max_snapshot_bytes = (size_t)64 << 30;
@@ -603,6 +609,10 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_u64(v, &u) != 0 || (u != 0 && u < 4) || u > 100000;
             if (!bad)
                 o->catchup_append_mbps = u;
+        } else if (strcmp(a, "--learner-sync-interval-ms") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > 1000;
+            if (!bad)
+                o->learner_sync_interval_ms = u;
         } else if (strcmp(a, "--log-spare-blocks") == 0) {
             bad = parse_u64(v, &u) != 0 || u > RAFT_LOG_SPARE_MAX;
             if (!bad)

@@ -49,6 +49,10 @@ struct disk {
     size_t recv_len, recv_cap;
     raft_index recv_index;
     bool recv_durable;
+    /* The last index a sync (or a snapshot, durable at once) covered, and
+     * the syncs so far: a node acknowledges no entry past it. */
+    raft_index synced;
+    uint64_t syncs;
 };
 
 static void disk_recv_drop(struct disk *d)
@@ -158,6 +162,8 @@ static int disk_append(void *impl, const struct raft_entry *e, size_t n)
     for (size_t i = at; i < d->n; i++)
         free(d->log[i].data);
     d->n = at;
+    if (d->synced > d->snap_index + at)
+        d->synced = d->snap_index + at; /* replaced: what comes is not synced */
     if (d->n + n > d->cap) {
         size_t cap = d->cap ? d->cap : 256;
         while (cap < d->n + n)
@@ -205,12 +211,16 @@ static int disk_snapshot(void *impl, raft_index i, raft_term t, const uint8_t *d
     d->n -= keep_from;
     d->snap_index = i;
     d->snap_term = t;
+    if (d->synced < i)
+        d->synced = i;
     return 0;
 }
 
 static int disk_sync(void *impl)
 {
-    (void)impl;
+    struct disk *d = impl;
+    d->synced = d->snap_index + d->n;
+    d->syncs++;
     return 0;
 }
 
@@ -273,6 +283,7 @@ struct node {
     bool alive;
     uint32_t inc; /* incarnation: bumped by every restart */
     struct disk disk;
+    struct raft_configuration conf; /* its initial configuration, with learners */
     struct replica_log_store seam;
     struct replica *r;
     struct router *rt;
@@ -915,6 +926,9 @@ static void rp_send(void *ctx, const struct raft_msg *m)
         xfer_send(nd, m); /* streamed in chunks (config.stream_snapshots) */
         return;
     }
+    if (m->type == RAFT_MSG_APPEND_RESP && m->success && m->match_index > nd->disk.synced)
+        fail(c, "node %s%lld acknowledged %lld, which no sync covered", "", nd->id,
+             (long long)m->match_index);
     int copies = 1 + (rng_double(&c->g) < c->links.duplicate);
     for (int i = 0; i < copies; i++) {
         if (rng_double(&c->g) < c->links.drop)
@@ -1017,6 +1031,15 @@ static void node_start(struct node *nd, uint64_t seed)
     if (c->snap.threshold)
         rc.snapshot_start = bg_start;
     rc.request_timeout_ms = 600;
+    /* The last snap.learners nodes start as learners of the voters before them. */
+    nd->conf = (struct raft_configuration){.n = c->n};
+    for (int i = 0; i < c->n; i++)
+        nd->conf.members[i] = (struct raft_member){
+            .id = i, .role = i >= c->n - c->snap.learners ? RAFT_LEARNER : RAFT_VOTER};
+    if (c->snap.learners > 0 && c->snap.learners < c->n)
+        rc.raft.initial = &nd->conf;
+    rc.learner_sync_interval_ms = c->snap.learner_sync_interval_ms;
+    nd->disk.synced = nd->disk.snap_index + nd->disk.n; /* what a restart finds */
     nd->seam = (struct replica_log_store){.impl = &nd->disk, .load = disk_load,
                                           .save_hard_state = disk_hard_state,
                                           .save_commit = disk_commit,
@@ -1171,6 +1194,11 @@ void rcluster_set_links(struct rcluster *c, const struct rcluster_links *l)
 uint64_t rcluster_now(const struct rcluster *c) { return c->now; }
 uint64_t rcluster_steps(const struct rcluster *c) { return c->steps; }
 bool rcluster_ok(const struct rcluster *c) { return !c->error[0]; }
+uint64_t rcluster_syncs(const struct rcluster *c, int node) { return c->nodes[node].disk.syncs; }
+raft_index rcluster_applied(const struct rcluster *c, int node)
+{
+    return c->nodes[node].alive ? replica_applied_index(c->nodes[node].r) : 0;
+}
 const char *rcluster_error(const struct rcluster *c) { return c->error; }
 bool rcluster_alive(const struct rcluster *c, int node) { return c->nodes[node].alive; }
 size_t rcluster_unfinished(const struct rcluster *c) { return c->unfinished; }

@@ -46,7 +46,8 @@
  * in flight than the window, acknowledgements and chunks of another
  * transfer change nothing, a chunk is written only at its file's end, no
  * transfer outlives its stall timeout (each end ends it: no leak), and a
- * member is asked to install only a whole, uncorrupted, durable image.
+ * member is asked to install only a whole, uncorrupted, durable image;
+ * no node acknowledges an entry (APPEND_RESP's match) no sync covered.
  * rcluster_error() holds the first violation.
  */
 #ifndef RAFTKV_TEST_RCLUSTER_H
@@ -99,6 +100,11 @@ struct rcluster_snapshots {
      * most apply_batch entries per that time (0: every batch is a turn of
      * its own, as before). */
     uint64_t apply_turn_ms;
+    /* The last `learners` nodes (0..n-1) start as learners of the initial
+     * configuration, the rest its voters; every node's
+     * replica_config.learner_sync_interval_ms. */
+    int learners;
+    uint64_t learner_sync_interval_ms;
 };
 
 /* Chunked InstallSnapshot transfers so far. */
@@ -127,6 +133,10 @@ uint64_t rcluster_steps(const struct rcluster *c);
 /* Run every event due up to now + ms. False once a check failed. */
 bool rcluster_elapse(struct rcluster *c, uint64_t ms);
 bool rcluster_ok(const struct rcluster *c);
+/* The log syncs `node`'s disk has seen, over all its restarts. */
+uint64_t rcluster_syncs(const struct rcluster *c, int node);
+/* A live node's applied index (0 when it is down). */
+raft_index rcluster_applied(const struct rcluster *c, int node);
 const char *rcluster_error(const struct rcluster *c);
 
 void rcluster_cut(struct rcluster *c, int a, int b, bool cut); /* both ways */

@@ -352,6 +352,28 @@ Test(config_file, snapshot_walk_pace_options_default_parse_and_refuse_bad_values
     cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
 }
 
+Test(config_file, learner_sync_interval_defaults_parses_and_refuses_bad_values)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen", "127.0.0.1:7001",
+                          "--in-memory", NULL, NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.learner_sync_interval_ms, 20);
+    base[8] = "--learner-sync-interval-ms";
+    base[9] = "0";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.learner_sync_interval_ms, 0);
+    base[9] = "1000";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.learner_sync_interval_ms, 1000);
+    base[9] = "1001";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "past 1000 ms");
+    cr_assert(strstr(err, "--learner-sync-interval-ms"), "names the option: %s", err);
+    base[9] = "soon";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64);
+}
+
 Test(config_file, catchup_append_options_default_parse_and_refuse_bad_values)
 {
     struct server_options o;
