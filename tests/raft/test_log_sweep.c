@@ -95,6 +95,16 @@ static size_t live_bytes(const struct solo *s)
     return bytes;
 }
 
+/* Events until nothing is left to sweep: at most `most` of them. */
+static void sweep_within(struct solo *s, size_t most)
+{
+    size_t k = 0;
+    for (; k < most && (raft_log_dead_entries(s->r) > 0 || raft_log_dead_blocks(s->r) > 0); k++)
+        solo_tick(s, s->now + 1);
+    cr_assert_eq(raft_log_dead_entries(s->r), 0, "swept within %zu events", most);
+    cr_assert_eq(raft_log_dead_blocks(s->r), 0);
+}
+
 static void start(struct solo *s, size_t entries, size_t blocks)
 {
     struct raft_config cfg;
@@ -202,12 +212,54 @@ Test(log_sweep, lent_payloads_are_never_read_by_the_sweep)
     cr_assert_eq(raft_log_dead_entries(s.r), 2400);
     /* 1..100 swept: 2 x 20,000 + 98 x 200 lent bytes gone from both counts. */
     cr_assert_eq(raft_log_lent_bytes(s.r), 1192000 - 59600);
-    while (raft_log_dead_entries(s.r) > 0)
-        solo_tick(&s, s.now + 1);
+    sweep_within(&s, 24); /* 100 an event */
     cr_assert_eq(raft_log_lent_bytes(s.r), 0);
     /* 2501..3000 kept: 10 large, 490 small. */
     cr_assert_eq(raft_log_bytes(s.r), 10 * 20000 + 490 * 200 + 500 * 32);
     check(&s, 2501, 3000, 1);
+    solo_free(&s);
+    free(lent);
+    munmap(copy, size);
+}
+
+/* A snapshot install that replaces a log with a lent prefix: the whole
+ * log is swept from its own old array, lent payloads never read, and the
+ * chunks it held are freed, never kept as spares (only compaction's and a
+ * loan's are). */
+Test(log_sweep, a_reset_sweeps_the_old_log_and_keeps_none_of_its_chunks)
+{
+    struct solo s;
+    start(&s, 500, 1);
+    append(&s, 1, 0, 0, 3000, 3000);
+    solo_persisted_all(&s);
+    size_t size = 2000 * 20000;
+    uint8_t *copy = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(copy, MAP_FAILED);
+    struct raft_entry *lent = calloc(2000, sizeof *lent);
+    size_t at = 0;
+    for (raft_index i = 1; i <= 2000; i++) {
+        fill(copy + at, len_of(i), i, 1);
+        lent[i - 1] = (struct raft_entry){.term = 1, .index = i, .len = len_of(i), .data = copy + at};
+        at += len_of(i);
+    }
+    cr_assert_eq(raft_lend(s.r, lent, 2000), RAFT_OK);
+    size_t spares = raft_log_spare_bytes(s.r);
+    cr_assert_gt(spares, 0, "the chunks the loan emptied are spares");
+    cr_assert_gt(s.r->log.n_chunks, 0, "2001..3000 hold chunks of their own");
+    uint8_t image[1] = {9};
+    struct raft_msg m = solo_from(1, RAFT_MSG_SNAPSHOT, 2);
+    m.snap_index = 5000;
+    m.snap_term = 2;
+    m.snap_data = image;
+    m.snap_len = 1;
+    cr_assert_eq(solo_recv(&s, &m), RAFT_OK);
+    cr_assert_eq(mprotect(copy, size, PROT_NONE), 0);
+    cr_assert_eq(raft_log_dead_entries(s.r), 2500);
+    cr_assert_eq(raft_log_lent_bytes(s.r), 1192000 - (10 * 20000 + 490 * 200), "1..500 swept");
+    sweep_within(&s, 5); /* 500 an event */
+    cr_assert_eq(raft_log_lent_bytes(s.r), 0);
+    cr_assert_eq(raft_log_bytes(s.r), 0);
+    cr_assert_eq(raft_log_spare_bytes(s.r), spares, "none of the reset's chunks kept");
     solo_free(&s);
     free(lent);
     munmap(copy, size);
@@ -266,8 +318,7 @@ Test(log_sweep, sweeps_meet_appends_truncations_loans_compactions_and_resets)
     cr_assert_eq(raft_log_lent_bytes(s.r), 0, "nothing was lent after 1800");
     append(&s, 3, 10000, 3, 10200, 10000);
     check(&s, 10001, 10200, 3);
-    while (raft_log_dead_entries(s.r) > 0 || raft_log_dead_blocks(s.r) > 0)
-        solo_tick(&s, s.now + 1);
+    sweep_within(&s, 2099); /* 3 an event */
     /* 10001..10200: 4 large, 196 small. */
     cr_assert_eq(raft_log_bytes(s.r), 4 * 20000 + 196 * 200 + 200 * 32);
     cr_assert_eq(raft_log_bytes(s.r), live_bytes(&s));
