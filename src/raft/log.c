@@ -40,8 +40,9 @@
  * into the allocation `base`) past the dropped entries and hands them,
  * with the chunks they emptied (moved to a list of their own, so that
  * truncation, loans and carving never see them), to the dead region;
- * a reset hands it the whole old array and chunk list and starts afresh.
- * Both are O(chunks). raft_step() then sweeps the dead region a budget at
+ * a reset hands it the whole old array and chunk list and starts afresh
+ * (that array is swept from its end and shrunk as it goes, so no event
+ * frees it whole). Both are O(chunks). raft_step() then sweeps the dead region a budget at
  * a time (raft_config.log_sweep_entries and log_sweep_blocks per event):
  * the accounting, the free() of each payload the log owned and allocated
  * alone, and each chunk freed or kept as a spare as compaction's rule
@@ -55,8 +56,9 @@
  * (the sweep usually ends long before the next snapshot). Dead entries in
  * the live array lie at positions, not pointers, so an append's realloc()
  * may move the array under them. Once they are swept, the live entries
- * move back to the front of the allocation (and a quarter-full allocation
- * shrinks, as realloc() growth doubles it) only when that copy is small,
+ * move back to the front of the allocation (after which a quarter-full
+ * allocation shrinks, 8 MiB an event, as realloc() growth doubles it)
+ * only when that copy is small,
  * up to LOG_MOVE_MAX entries (8 MiB, about a millisecond), or when the
  * swept front is at least as long as the live part: that copy is then
  * paid for by the entries swept, like the copy realloc() growth makes
@@ -85,6 +87,8 @@ void log_init(struct raft_log *l, raft_index offset, raft_term offset_term)
 #define LOG_CHUNK_ALIGN 8
 /* The live entries always move to the array's front when this few (log_reclaim). */
 #define LOG_MOVE_MAX ((size_t)256 << 10)
+/* The most slots a shrinking array gives back in one event (8 MiB). */
+#define LOG_SHRINK_STEP ((size_t)256 << 10)
 
 /* Whether a payload of this length lives in a chunk (the rule, not a
  * lookup: a payload is freed by it). */
@@ -214,13 +218,22 @@ static void log_reclaim(struct raft_log *l)
     l->cap += l->front;
     l->front = 0;
     l->entries = l->base;
-    if (l->cap > 1024 && l->n < l->cap / 4) {
-        size_t cap = l->n * 2 > 256 ? l->n * 2 : 256;
-        struct raft_entry *e = realloc(l->base, cap * sizeof *e);
-        if (e) {
-            l->base = l->entries = e;
-            l->cap = cap;
-        }
+}
+
+/* A quarter-full array shrinks towards twice its entries, LOG_SHRINK_STEP
+ * slots an event: the allocator unmaps what a shrink gives back, which
+ * costs the kernel time in proportion to it (16-20 ms for 3 million
+ * slots at once). */
+static void log_shrink_step(struct raft_log *l)
+{
+    if (l->front > 0 || l->cap <= 1024 || l->n >= l->cap / 4)
+        return;
+    size_t want = l->n * 2 > 256 ? l->n * 2 : 256;
+    size_t cap = l->cap - want > LOG_SHRINK_STEP ? l->cap - LOG_SHRINK_STEP : want;
+    struct raft_entry *e = realloc(l->base, cap * sizeof *e);
+    if (e) {
+        l->base = l->entries = e;
+        l->cap = cap;
     }
 }
 
@@ -236,18 +249,37 @@ static void dead_chunk(struct raft_log *l, struct log_dead *d)
     l->spare[l->n_spare++] = (struct log_chunk){.base = d->chunks[i].base, .cap = d->chunks[i].cap};
 }
 
+static void dead_entry(struct raft_log *l, const struct raft_entry *e, raft_index borrowed)
+{
+    l->bytes -= e->len + sizeof *e;
+    if (e->index <= borrowed)
+        l->lent_bytes -= e->len;
+    else if (!chunked(e->len))
+        free(e->data);
+}
+
 void log_sweep(struct raft_log *l, size_t max_entries, size_t max_chunks)
 {
     struct log_dead *d = &l->dead;
-    const struct raft_entry *a = d->alloc ? d->alloc : l->base;
-    size_t stop = d->end - d->pos > max_entries ? d->pos + max_entries : d->end;
-    for (; d->pos < stop; d->pos++) {
-        const struct raft_entry *e = &a[d->pos];
-        l->bytes -= e->len + sizeof *e;
-        if (e->index <= d->borrowed)
-            l->lent_bytes -= e->len;
-        else if (!chunked(e->len))
-            free(e->data);
+    if (d->alloc) {
+        /* A reset's own array: swept from its end, and given back as it
+         * goes, LOG_SHRINK_STEP slots at a time (log_shrink_step). */
+        size_t stop = d->end - d->pos > max_entries ? d->end - max_entries : d->pos;
+        while (d->end > stop) {
+            d->end--;
+            dead_entry(l, &d->alloc[d->end], d->borrowed);
+        }
+        if (d->end > d->pos && d->alloc_cap - d->end >= LOG_SHRINK_STEP) {
+            struct raft_entry *e = realloc(d->alloc, d->end * sizeof *e);
+            if (e) {
+                d->alloc = e;
+                d->alloc_cap = d->end;
+            }
+        }
+    } else {
+        size_t stop = d->end - d->pos > max_entries ? d->pos + max_entries : d->end;
+        for (; d->pos < stop; d->pos++)
+            dead_entry(l, &l->base[d->pos], d->borrowed);
     }
     for (size_t k = 0; k < max_chunks && d->chunk_pos < d->n_chunks; k++)
         dead_chunk(l, d);
@@ -257,6 +289,7 @@ void log_sweep(struct raft_log *l, size_t max_entries, size_t max_chunks)
     free(d->chunks);
     memset(d, 0, sizeof *d);
     log_reclaim(l);
+    log_shrink_step(l);
 }
 
 size_t log_dead_entries(const struct raft_log *l)
@@ -490,6 +523,7 @@ void log_reset(struct raft_log *l, raft_index offset, raft_term offset_term)
 {
     log_sweep(l, SIZE_MAX, SIZE_MAX); /* one dead region at a time */
     l->dead = (struct log_dead){.alloc = l->base,
+                                .alloc_cap = l->front + l->cap,
                                 .pos = l->front,
                                 .end = l->front + l->n,
                                 .borrowed = l->borrowed,

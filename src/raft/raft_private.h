@@ -28,6 +28,7 @@ struct log_dead {
     /* The array the entries lie in: a reset's old one (freed once swept),
      * or NULL: the live array's swept front (struct raft_log.base). */
     struct raft_entry *alloc;
+    size_t alloc_cap;    /* its slots (a reset's array shrinks as it is swept) */
     size_t pos, end;     /* positions in it of the entries left to sweep */
     raft_index borrowed; /* those with index <= borrowed are lent */
     struct log_chunk *chunks; /* emptied chunks, oldest first (freed once swept) */

@@ -255,8 +255,13 @@ Test(log_sweep, a_reset_sweeps_the_old_log_and_keeps_none_of_its_chunks)
     cr_assert_eq(solo_recv(&s, &m), RAFT_OK);
     cr_assert_eq(mprotect(copy, size, PROT_NONE), 0);
     cr_assert_eq(raft_log_dead_entries(s.r), 2500);
-    cr_assert_eq(raft_log_lent_bytes(s.r), 1192000 - (10 * 20000 + 490 * 200), "1..500 swept");
-    sweep_within(&s, 5); /* 500 an event */
+    cr_assert_eq(raft_log_lent_bytes(s.r), 1192000, "2501..3000 swept first: the old array shrinks from its end");
+    solo_tick(&s, s.now + 1);
+    cr_assert_eq(raft_log_dead_entries(s.r), 2000);
+    cr_assert_eq(raft_log_lent_bytes(s.r), 1192000, "2001..2500 swept: none lent");
+    solo_tick(&s, s.now + 1);
+    cr_assert_eq(raft_log_lent_bytes(s.r), 1192000 - (10 * 20000 + 490 * 200), "1501..2000 swept");
+    sweep_within(&s, 3); /* 500 an event */
     cr_assert_eq(raft_log_lent_bytes(s.r), 0);
     cr_assert_eq(raft_log_bytes(s.r), 0);
     cr_assert_eq(raft_log_spare_bytes(s.r), spares, "none of the reset's chunks kept");
@@ -356,8 +361,44 @@ Test(log_sweep, the_live_entries_move_to_the_front_when_the_copy_is_small_or_pai
     snapshot(&s, 300000);
     cr_assert_eq(s.r->log.front, 0, "a 300,000 front, as long as the live part: moved");
     check(&s, 300001, 600000, 1);
+    cr_assert_eq(s.r->log.cap, 1048576);
     snapshot(&s, 400000);
     cr_assert_eq(s.r->log.front, 0, "200,000 live entries: moved");
+    /* Under a quarter full (200,000 of 1,048,576): 262,144 slots given
+     * back an event, until it is no longer. */
+    cr_assert_eq(s.r->log.cap, 786432);
+    solo_tick(&s, s.now + 1);
+    cr_assert_eq(s.r->log.cap, 786432);
     cr_assert_eq(raft_log_bytes(s.r), live_bytes(&s));
+    solo_free(&s);
+}
+
+/* A reset's old array is swept from its end and shrinks as it goes, so
+ * no event frees it whole. */
+Test(log_sweep, a_reset_gives_the_old_array_back_a_step_at_a_time)
+{
+    struct solo s;
+    large = small = 8;
+    start(&s, 65536, 4);
+    for (raft_index at = 0; at < 600000; at += 100000)
+        append(&s, 1, at, at ? 1 : 0, at + 100000, at + 100000);
+    cr_assert_eq(s.r->log.cap, 1048576);
+    uint8_t image[1] = {9};
+    struct raft_msg m = solo_from(1, RAFT_MSG_SNAPSHOT, 2);
+    m.snap_index = 700000;
+    m.snap_term = 2;
+    m.snap_data = image;
+    m.snap_len = 1;
+    cr_assert_eq(solo_recv(&s, &m), RAFT_OK);
+    /* 65,536 entries an event from the end; the array shrinks to what is
+     * left once 262,144 slots or more lie past it. */
+    static const size_t cap_after[] = {534464, 534464, 534464, 534464, 272320, 272320, 272320, 272320};
+    for (size_t k = 1; k <= 8; k++) {
+        cr_assert_eq(raft_log_dead_entries(s.r), 600000 - 65536 * k, "after %zu events", k);
+        cr_assert_eq(s.r->log.dead.alloc_cap, cap_after[k - 1], "after %zu events", k);
+        solo_tick(&s, s.now + 1);
+    }
+    sweep_within(&s, 2);
+    cr_assert_eq(raft_log_bytes(s.r), 0);
     solo_free(&s);
 }
