@@ -39,33 +39,35 @@
  * event loop would wait on. So compaction only moves `entries` (a pointer
  * into the allocation `base`) past the dropped entries and hands them,
  * with the chunks they emptied (moved to a list of their own, so that
- * truncation, loans and carving never see them), to the dead region;
- * a reset hands it the whole old array and chunk list and starts afresh
- * (that array is swept from its end and shrunk as it goes, so no event
- * frees it whole). Both are O(chunks). raft_step() then sweeps the dead region a budget at
- * a time (raft_config.log_sweep_entries and log_sweep_blocks per event):
+ * truncation, loans and carving never see them), to the dead region; a
+ * reset hands it the whole old array and chunk list and starts afresh.
+ * Both are O(chunks). raft_step() then sweeps the dead region a budget at
+ * a time (raft_config.log_sweep_entries and log_sweep_blocks an event):
  * the accounting, the free() of each payload the log owned and allocated
  * alone, and each chunk freed or kept as a spare as compaction's rule
  * says. A lent entry's payload is never touched (its mapping may be gone
  * already), nor is any dead entry's data read: a chunked payload may lie
  * in a chunk a later truncation or loan freed. raft_log_bytes() counts
- * the dead entries until they are swept.
+ * the dead entries until they are swept. A reset's old array is swept
+ * from its end and shrunk behind the sweep, LOG_SHRINK_STEP slots at a
+ * time, so no event frees it whole (but for a swept front it still held,
+ * below).
  *
  * There is one dead region at a time: a compaction or reset while one is
  * left finishes it first, which costs at most what the previous drop left
  * (the sweep usually ends long before the next snapshot). Dead entries in
  * the live array lie at positions, not pointers, so an append's realloc()
  * may move the array under them. Once they are swept, the live entries
- * move back to the front of the allocation (after which a quarter-full
- * allocation shrinks, 8 MiB an event, as realloc() growth doubles it)
- * only when that copy is small,
+ * move back to the front of the allocation only when that copy is small,
  * up to LOG_MOVE_MAX entries (8 MiB, about a millisecond), or when the
  * swept front is at least as long as the live part: that copy is then
- * paid for by the entries swept, like the copy realloc() growth makes
- * (which the allocator avoids for large arrays by remapping pages), but it
- * is one event's work; it happens only when a snapshot leaves more than
- * LOG_MOVE_MAX entries after it, and keeps the wasted front below the
- * live part. log_free() releases everything at once (teardown).
+ * paid for by the entries swept, like the copy realloc() growth makes,
+ * but it is one event's work, proportional to the live part; it happens
+ * only when a snapshot leaves more than LOG_MOVE_MAX entries after it, and
+ * keeps the wasted front below the live part. After the move, an array
+ * under a quarter full shrinks LOG_SHRINK_STEP slots an event (the
+ * allocator unmaps what a shrink gives back, in proportion to it).
+ * log_free() releases everything at once (teardown).
  */
 #include <assert.h>
 #include <stdint.h>
