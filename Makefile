@@ -110,6 +110,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libraftkv.a
 # A restart's replay, measured with the allocator the server links.
 $(BUILD)/bench/replay_bench: LIBS += $(MALLOC_LIBS)
 $(BUILD)/bench/log_bench: LIBS += $(MALLOC_LIBS)
+$(BUILD)/bench/compact_bench: LIBS += $(MALLOC_LIBS)
 $(BUILD)/bench/walk_bench: LIBS += $(MALLOC_LIBS)
 
 # Fuzz targets (tests/fuzz/README.md): replay_<t> runs a target over files

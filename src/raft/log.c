@@ -31,6 +31,43 @@
  * virtual machines where a page fault costs ~20 us), and the payloads a
  * batch appends lie side by side for the copies that follow (the log
  * store's, the APPENDs' encoding, the state machine's).
+ *
+ * Dropping is bounded per event. Compaction and a reset may drop millions
+ * of entries and hundreds of blocks at once, and releasing them (the byte
+ * accounting, a free() per payload allocated alone, one per chunk, a copy
+ * of the entries kept) is work proportional to the log that the driver's
+ * event loop would wait on. So compaction only moves `entries` (a pointer
+ * into the allocation `base`) past the dropped entries and hands them,
+ * with the chunks they emptied (moved to a list of their own, so that
+ * truncation, loans and carving never see them), to the dead region; a
+ * reset hands it the whole old array and chunk list and starts afresh.
+ * Both are O(chunks). raft_step() then sweeps the dead region a budget at
+ * a time (raft_config.log_sweep_entries and log_sweep_blocks an event):
+ * the accounting, the free() of each payload the log owned and allocated
+ * alone, and each chunk freed or kept as a spare as compaction's rule
+ * says. A lent entry's payload is never touched (its mapping may be gone
+ * already), nor is any dead entry's data read: a chunked payload may lie
+ * in a chunk a later truncation or loan freed. raft_log_bytes() counts
+ * the dead entries until they are swept. A reset's old array is swept
+ * from its end and shrunk behind the sweep, LOG_SHRINK_STEP slots at a
+ * time, so no event frees it whole (but for a swept front it still held,
+ * below).
+ *
+ * There is one dead region at a time: a compaction or reset while one is
+ * left finishes it first, which costs at most what the previous drop left
+ * (the sweep usually ends long before the next snapshot). Dead entries in
+ * the live array lie at positions, not pointers, so an append's realloc()
+ * may move the array under them. Once they are swept, the live entries
+ * move back to the front of the allocation only when that copy is small,
+ * up to LOG_MOVE_MAX entries (8 MiB, about a millisecond), or when the
+ * swept front is at least as long as the live part: that copy is then
+ * paid for by the entries swept, like the copy realloc() growth makes,
+ * but it is one event's work, proportional to the live part; it happens
+ * only when a snapshot leaves more than LOG_MOVE_MAX entries after it, and
+ * keeps the wasted front below the live part. After the move, an array
+ * under a quarter full shrinks LOG_SHRINK_STEP slots an event (the
+ * allocator unmaps what a shrink gives back, in proportion to it).
+ * log_free() releases everything at once (teardown).
  */
 #include <assert.h>
 #include <stdint.h>
@@ -50,6 +87,10 @@ void log_init(struct raft_log *l, raft_index offset, raft_term offset_term)
 #define LOG_CHUNK_MAX ((size_t)RAFT_LOG_BLOCK)
 #define LOG_CHUNK_ENTRY_MAX ((uint32_t)(LOG_CHUNK_MIN / 4))
 #define LOG_CHUNK_ALIGN 8
+/* The live entries always move to the array's front when this few (log_reclaim). */
+#define LOG_MOVE_MAX ((size_t)256 << 10)
+/* The most slots a shrinking array gives back in one event (8 MiB). */
+#define LOG_SHRINK_STEP ((size_t)256 << 10)
 
 /* Whether a payload of this length lives in a chunk (the rule, not a
  * lookup: a payload is freed by it). */
@@ -168,13 +209,109 @@ static uint8_t *chunk_carve(struct raft_log *l, raft_index index, uint32_t len)
     return c->base + at;
 }
 
+/* The swept front of the live array given back, under the rule above. */
+static void log_reclaim(struct raft_log *l)
+{
+    if (l->front == 0 || (!l->dead.alloc && l->dead.pos < l->dead.end))
+        return;
+    if (l->n > LOG_MOVE_MAX && l->front < l->n)
+        return;
+    memmove(l->base, l->entries, l->n * sizeof *l->entries);
+    l->cap += l->front;
+    l->front = 0;
+    l->entries = l->base;
+}
+
+/* A quarter-full array shrinks towards twice its entries, LOG_SHRINK_STEP
+ * slots an event: the allocator unmaps what a shrink gives back, which
+ * costs the kernel time in proportion to it (16-20 ms for 3 million
+ * slots at once). */
+static void log_shrink_step(struct raft_log *l)
+{
+    if (l->front > 0 || l->cap <= 1024 || l->n >= l->cap / 4)
+        return;
+    size_t want = l->n * 2 > 256 ? l->n * 2 : 256;
+    size_t cap = l->cap - want > LOG_SHRINK_STEP ? l->cap - LOG_SHRINK_STEP : want;
+    struct raft_entry *e = realloc(l->base, cap * sizeof *e);
+    if (e) {
+        l->base = l->entries = e;
+        l->cap = cap;
+    }
+}
+
+static void dead_chunk(struct raft_log *l, struct log_dead *d)
+{
+    size_t i = d->chunk_pos++;
+    size_t keep = d->n_chunks < l->max_spare ? d->n_chunks : l->max_spare;
+    if (!d->spares || i < d->n_chunks - keep) {
+        free(d->chunks[i].base);
+        return;
+    }
+    spares_trim(l, l->max_spare - 1); /* the oldest spare makes way */
+    l->spare[l->n_spare++] = (struct log_chunk){.base = d->chunks[i].base, .cap = d->chunks[i].cap};
+}
+
+static void dead_entry(struct raft_log *l, const struct raft_entry *e, raft_index borrowed)
+{
+    l->bytes -= e->len + sizeof *e;
+    if (e->index <= borrowed)
+        l->lent_bytes -= e->len;
+    else if (!chunked(e->len))
+        free(e->data);
+}
+
+void log_sweep(struct raft_log *l, size_t max_entries, size_t max_chunks)
+{
+    struct log_dead *d = &l->dead;
+    if (d->alloc) {
+        /* A reset's own array: swept from its end, and given back as it
+         * goes, LOG_SHRINK_STEP slots at a time (log_shrink_step). */
+        size_t stop = d->end - d->pos > max_entries ? d->end - max_entries : d->pos;
+        while (d->end > stop) {
+            d->end--;
+            dead_entry(l, &d->alloc[d->end], d->borrowed);
+        }
+        if (d->end > d->pos && d->alloc_cap - d->end >= LOG_SHRINK_STEP) {
+            struct raft_entry *e = realloc(d->alloc, d->end * sizeof *e);
+            if (e) {
+                d->alloc = e;
+                d->alloc_cap = d->end;
+            }
+        }
+    } else {
+        size_t stop = d->end - d->pos > max_entries ? d->pos + max_entries : d->end;
+        for (; d->pos < stop; d->pos++)
+            dead_entry(l, &l->base[d->pos], d->borrowed);
+    }
+    for (size_t k = 0; k < max_chunks && d->chunk_pos < d->n_chunks; k++)
+        dead_chunk(l, d);
+    if (d->pos < d->end || d->chunk_pos < d->n_chunks)
+        return;
+    free(d->alloc);
+    free(d->chunks);
+    memset(d, 0, sizeof *d);
+    log_reclaim(l);
+    log_shrink_step(l);
+}
+
+size_t log_dead_entries(const struct raft_log *l)
+{
+    return l->dead.end - l->dead.pos;
+}
+
+size_t log_dead_chunks(const struct raft_log *l)
+{
+    return l->dead.n_chunks - l->dead.chunk_pos;
+}
+
 void log_free(struct raft_log *l)
 {
+    log_sweep(l, SIZE_MAX, SIZE_MAX);
     log_free_range(l, 0, l->n);
     chunks_free(l);
     spares_trim(l, 0);
     free(l->chunks);
-    free(l->entries);
+    free(l->base);
     memset(l, 0, sizeof *l);
 }
 
@@ -211,14 +348,18 @@ int log_reserve(struct raft_log *l, size_t n)
 {
     if (n <= l->cap - l->n)
         return RAFT_OK;
+    log_reclaim(l);
+    if (n <= l->cap - l->n)
+        return RAFT_OK;
     size_t cap = l->n + n;
-    struct raft_entry *e = realloc(l->entries, cap * sizeof *e);
+    struct raft_entry *e = realloc(l->base, (l->front + cap) * sizeof *e);
     if (!e)
         return RAFT_ERR_NOMEM;
-    l->entries = e;
+    l->base = e;
+    l->entries = e + l->front;
     l->cap = cap;
     if (l->advise && (cap - l->n) * sizeof *e >= RAFT_LOG_BLOCK)
-        l->advise(e + l->n, (cap - l->n) * sizeof *e);
+        l->advise(l->entries + l->n, (cap - l->n) * sizeof *e);
     return RAFT_OK;
 }
 
@@ -352,36 +493,49 @@ void log_compact_to(struct raft_log *l, raft_index upto)
     assert(upto >= l->offset && upto <= log_last_index(l));
     if (upto == l->offset)
         return;
+    log_sweep(l, SIZE_MAX, SIZE_MAX); /* one dead region at a time */
     size_t drop = (size_t)(upto - l->offset);
     raft_term t = l->entries[drop - 1].term;
-    log_free_range(l, 0, drop);
     size_t gone = 0;
     while (gone < l->n_chunks && l->chunks[gone].last <= upto)
         gone++;
-    if (gone)
-        chunks_retire(l, gone);
-    memmove(l->entries, l->entries + drop, (l->n - drop) * sizeof *l->entries);
+    struct log_chunk *dead = gone ? malloc(gone * sizeof *dead) : NULL;
+    if (dead) {
+        memcpy(dead, l->chunks, gone * sizeof *dead);
+        memmove(l->chunks, l->chunks + gone, (l->n_chunks - gone) * sizeof *l->chunks);
+        l->n_chunks -= gone;
+    } else if (gone) {
+        chunks_retire(l, gone); /* no memory for the list: at once */
+    }
+    l->dead = (struct log_dead){.pos = l->front,
+                                .end = l->front + drop,
+                                .borrowed = l->borrowed,
+                                .chunks = dead,
+                                .n_chunks = dead ? gone : 0,
+                                .spares = true};
+    l->entries += drop;
+    l->front += drop;
+    l->cap -= drop;
     l->n -= drop;
     l->offset = upto;
     l->offset_term = t;
-    /* Give memory back after a large compaction so a long run stays bounded. */
-    if (l->cap > 1024 && l->n < l->cap / 4) {
-        size_t cap = l->n * 2 > 256 ? l->n * 2 : 256;
-        struct raft_entry *e = realloc(l->entries, cap * sizeof *e);
-        if (e) {
-            l->entries = e;
-            l->cap = cap;
-        }
-    }
 }
 
 void log_reset(struct raft_log *l, raft_index offset, raft_term offset_term)
 {
-    log_free_range(l, 0, l->n);
-    chunks_free(l);
-    l->n = 0;
+    log_sweep(l, SIZE_MAX, SIZE_MAX); /* one dead region at a time */
+    l->dead = (struct log_dead){.alloc = l->base,
+                                .alloc_cap = l->front + l->cap,
+                                .pos = l->front,
+                                .end = l->front + l->n,
+                                .borrowed = l->borrowed,
+                                .chunks = l->chunks,
+                                .n_chunks = l->n_chunks};
+    l->entries = l->base = NULL;
+    l->n = l->cap = l->front = 0;
+    l->chunks = NULL;
+    l->n_chunks = l->cap_chunks = 0;
     l->offset = offset;
     l->offset_term = offset_term;
     l->borrowed = 0;
-    l->lent_bytes = 0;
 }

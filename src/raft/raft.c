@@ -41,6 +41,10 @@
  *                             100,000 entries (15 MB) a second a member
  *                             empties a block every 140 ms or so and needs
  *                             a new one as often, so a few suffice;
+ *   log_sweep_entries 65536, log_sweep_blocks 4  released per event after a
+ *                             compaction: ~0.2 ms of accounting and a few
+ *                             block frees, so 6 million dropped entries go
+ *                             in ~100 events instead of 140-230 ms at once;
  *   max_term, max_index 2^63-1  what any signed 64-bit reader of a term or
  *                             index accepts; an election a millisecond
  *                             would take 292 million years to reach it. */
@@ -61,6 +65,8 @@ void raft_config_default(struct raft_config *c, int id, int n_nodes, uint64_t se
     c->max_pending_reads = 4096;
     c->snapshot_trailing = 1024;
     c->log_spare_blocks = 4;
+    c->log_sweep_entries = 65536;
+    c->log_sweep_blocks = 4;
     c->max_term = INT64_MAX;
     c->max_index = INT64_MAX;
     c->seed = seed;
@@ -75,7 +81,8 @@ static bool config_valid(const struct raft_config *c)
            c->max_entries_per_msg > 0 && c->max_bytes_per_msg > 0 && c->max_inflight > 0 &&
            c->max_pending_reads > 0 && c->max_term > 0 && c->max_term < UINT64_MAX &&
            c->max_index > 0 && c->max_index < UINT64_MAX &&
-           c->log_spare_blocks <= RAFT_LOG_SPARE_MAX;
+           c->log_spare_blocks <= RAFT_LOG_SPARE_MAX && c->log_sweep_entries > 0 &&
+           c->log_sweep_blocks > 0;
 }
 
 /* What storage held must lie within the bounds: a node restored above
@@ -583,6 +590,8 @@ int raft_step(struct raft *r, const struct raft_event *e, struct raft_update *u)
     }
     transfer_after_step(r);
     read_index_advance(r);
+    /* Before the update points into the log: the sweep may move its array. */
+    log_sweep(&r->log, r->cfg.log_sweep_entries, r->cfg.log_sweep_blocks);
     finish_update(r, u, term0, vote0, role0, leader0);
     return rc;
 }
@@ -672,6 +681,14 @@ void raft_lent_range(const struct raft *r, raft_index *first, raft_index *last)
 size_t raft_log_lent_bytes(const struct raft *r)
 {
     return r->log.lent_bytes;
+}
+size_t raft_log_dead_entries(const struct raft *r)
+{
+    return log_dead_entries(&r->log);
+}
+size_t raft_log_dead_blocks(const struct raft *r)
+{
+    return log_dead_chunks(&r->log);
 }
 size_t raft_log_spare_bytes(const struct raft *r)
 {

@@ -284,6 +284,14 @@ struct raft_config {
      * than pages the kernel must fault in and zero. Blocks a truncation or
      * a snapshot's reset empties are freed, never reused. 0: none. */
     size_t log_spare_blocks;
+    /* What compaction and a snapshot's reset drop is released a budget at
+     * a time, after each event: at most log_sweep_entries entries (their
+     * accounting, the payloads allocated alone) and log_sweep_blocks
+     * payload blocks (freed or kept as spares) per raft_step(), so no
+     * event costs time in proportion to the log (raft_log_dead_entries()
+     * says what is left). Both at least 1. */
+    size_t log_sweep_entries;
+    size_t log_sweep_blocks;
     /* raft_lend() compares each lent payload with the log's copy (tests:
      * it reads every lent byte). */
     bool verify_lent;
@@ -490,6 +498,11 @@ int raft_lend(struct raft *r, const struct raft_entry *lent, size_t n);
 void raft_lent_range(const struct raft *r, raft_index *first, raft_index *last);
 /* Of raft_log_bytes(), the payload bytes lent (not the core's memory). */
 size_t raft_log_lent_bytes(const struct raft *r);
+/* Entries and payload blocks dropped by compaction or a reset, still to
+ * release (raft_config.log_sweep_entries, log_sweep_blocks); their bytes
+ * count in raft_log_bytes() (and raft_log_lent_bytes()) until then. */
+size_t raft_log_dead_entries(const struct raft *r);
+size_t raft_log_dead_blocks(const struct raft *r);
 /* Bytes of spare payload blocks the log holds for its next entries
  * (raft_config.log_spare_blocks), not in raft_log_bytes(). */
 size_t raft_log_spare_bytes(const struct raft *r);

@@ -22,9 +22,26 @@ struct log_chunk {
     raft_index last; /* the last entry whose payload it holds */
 };
 
+/* What compaction or a reset dropped, left to sweep a budget at a time
+ * (log.c, log_sweep()). */
+struct log_dead {
+    /* The array the entries lie in: a reset's old one (freed once swept),
+     * or NULL: the live array's swept front (struct raft_log.base). */
+    struct raft_entry *alloc;
+    size_t alloc_cap;    /* its slots (a reset's array shrinks as it is swept) */
+    size_t pos, end;     /* positions in it of the entries left to sweep */
+    raft_index borrowed; /* those with index <= borrowed are lent */
+    struct log_chunk *chunks; /* emptied chunks, oldest first (freed once swept) */
+    size_t chunk_pos, n_chunks;
+    bool spares; /* compaction emptied them: the newest may become spares */
+};
+
 struct raft_log {
     struct raft_entry *entries; /* entries[i] has index offset + 1 + i */
-    size_t n, cap;
+    size_t n, cap;              /* cap: slots from entries on */
+    struct raft_entry *base;    /* the allocation; entries == base + front */
+    size_t front;
+    struct log_dead dead;
     struct log_chunk *chunks; /* oldest first */
     size_t n_chunks, cap_chunks;
     void (*advise)(void *block, size_t len); /* raft_config.advise_log_block */
@@ -49,6 +66,12 @@ void log_set_spare(struct raft_log *l, size_t max);
 /* Bytes of the spare chunks held now. */
 size_t log_spare_bytes(const struct raft_log *l);
 void log_free(struct raft_log *l);
+/* Release at most max_entries dropped entries and max_chunks emptied
+ * chunks of the dead region (log_compact_to, log_reset). */
+void log_sweep(struct raft_log *l, size_t max_entries, size_t max_chunks);
+/* Dropped entries, and emptied chunks, still to sweep. */
+size_t log_dead_entries(const struct raft_log *l);
+size_t log_dead_chunks(const struct raft_log *l);
 raft_index log_last_index(const struct raft_log *l);
 raft_term log_last_term(const struct raft_log *l);
 /* The term at index if known (offset..last), else false. */
@@ -76,9 +99,11 @@ raft_index log_lend_next(const struct raft_log *l);
 int log_lend(struct raft_log *l, const struct raft_entry *lent, size_t n, bool verify);
 /* Drop every entry with index >= from. */
 void log_truncate_from(struct raft_log *l, raft_index from);
-/* Drop every entry with index <= upto; upto must be within offset..last. */
+/* Drop every entry with index <= upto; upto must be within offset..last.
+ * O(chunks): the entries join the dead region (log_sweep). */
 void log_compact_to(struct raft_log *l, raft_index upto);
-/* Drop everything; the log restarts after (offset, offset_term). */
+/* Drop everything; the log restarts after (offset, offset_term). The old
+ * array and chunks become the dead region (log_sweep). */
 void log_reset(struct raft_log *l, raft_index offset, raft_term offset_term);
 
 /* ---- replication.c: what the leader knows of each follower ---- */

@@ -51,6 +51,9 @@ struct storage {
     /* The segment memory those entries point into, once lent to the core
      * (storage_lend_restore), until storage_end_loan() or the end. */
     struct wal_maps *lent;
+    /* After storage_end_loan(): those mappings not yet unmapped, a few a
+     * storage_lend_release() call (STORAGE_LEND_RELEASE_MAPS). */
+    struct wal_maps *loan_ended;
 
     bool failed; /* a disk error happened: refuse every further write */
     char err[STORAGE_ERR_BYTES];
@@ -210,6 +213,7 @@ static void storage_free(struct storage *s)
         s->commit = NULL;
     }
     storage_end_loan(s);
+    wal_maps_free(s->loan_ended);
     wal_close(&s->wal);
     meta_close(&s->meta);
     if (s->dirfd >= 0)
@@ -335,11 +339,26 @@ int storage_lend_restore(struct storage *s, struct raft_restore *out)
     return STORAGE_OK;
 }
 
+/* Up to max of the ended restore loan's mappings; how many are left. */
+static size_t storage_lend_release_restored(struct storage *s, size_t max)
+{
+    size_t left = wal_maps_release(s->loan_ended, max);
+    if (s->loan_ended && left == 0) {
+        wal_maps_free(s->loan_ended);
+        s->loan_ended = NULL;
+    }
+    return left;
+}
+
 void storage_end_loan(struct storage *s)
 {
     storage_release_restore(s); /* its entries point into the mappings */
-    wal_maps_free(s->lent);
+    if (!s->lent)
+        return;
+    wal_maps_free(s->loan_ended); /* one restore a store: never in practice */
+    s->loan_ended = s->lent;
     s->lent = NULL;
+    storage_lend_release_restored(s, STORAGE_LEND_RELEASE_MAPS);
 }
 
 size_t storage_lend(struct storage *s, raft_index first, size_t n, struct raft_entry *out)
@@ -348,9 +367,12 @@ size_t storage_lend(struct storage *s, raft_index first, size_t n, struct raft_e
     return k > 0 ? (size_t)k : 0;
 }
 
-void storage_lend_release(struct storage *s, raft_index first, raft_index last)
+size_t storage_lend_release(struct storage *s, raft_index first, raft_index last)
 {
-    wal_lend_release(&s->wal, first, last);
+    size_t before = s->loan_ended ? wal_maps_release(s->loan_ended, 0) : 0;
+    size_t left = storage_lend_release_restored(s, STORAGE_LEND_RELEASE_MAPS);
+    size_t done = before - left;
+    return left + wal_lend_release(&s->wal, first, last, STORAGE_LEND_RELEASE_MAPS - done);
 }
 
 void storage_close(struct storage *s)
@@ -1045,6 +1067,7 @@ void storage_get_stats(const struct storage *s, struct storage_stats *out)
     out->disk_bytes = wal_disk_bytes(&s->wal) + s->snap_file_bytes;
     out->log_entries = s->wal.n_pos;
     out->lent_bytes = wal_maps_bytes(s->lent);
+    out->ended_maps = wal_maps_release(s->loan_ended, 0);
     size_t maps;
     out->lend_bytes = wal_lend_bytes(&s->wal, &maps);
     out->lend_maps = maps;

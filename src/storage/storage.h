@@ -114,6 +114,7 @@ struct storage_stats {
     uint64_t disk_bytes; /* bytes of segments + snapshot now on disk */
     uint64_t log_entries; /* entries after the snapshot, each indexed in memory */
     uint64_t lent_bytes;  /* segment memory still lent to the core (storage_lend_restore) */
+    uint64_t ended_maps;  /* mappings of an ended restore loan not yet unmapped */
     uint64_t lend_bytes;  /* segment files mapped for storage_lend() (address space) */
     uint64_t lend_maps;   /* ... how many mappings */
 };
@@ -151,7 +152,9 @@ void storage_release_restore(struct storage *s);
  * segments deleted by compaction keep their disk space (unlinked, still
  * mapped). STORAGE_ERR_INVALID once released, STORAGE_ERR_NOMEM. */
 int storage_lend_restore(struct storage *s, struct raft_restore *out);
-/* End the loan: the restore is released and its segment memory unmapped. */
+/* End the loan: the restore is released and its segment memory unmapped,
+ * STORAGE_LEND_RELEASE_MAPS mappings now and as many at each
+ * storage_lend_release() (the rest at storage_close()). */
 void storage_end_loan(struct storage *s);
 
 /* Lending while running (raft_lend): out[k] gets entry first + k's index,
@@ -166,8 +169,13 @@ void storage_end_loan(struct storage *s);
  * segment deleted meanwhile keeps its disk space until then. */
 size_t storage_lend(struct storage *s, raft_index first, size_t n, struct raft_entry *out);
 /* The core's lent entries are first..last now (raft_lent_range; first >
- * last: none): unmap every segment none of whose lent entries is among them. */
-void storage_lend_release(struct storage *s, raft_index first, raft_index last);
+ * last: none): unmap segments none of whose lent entries is among them,
+ * and those of a restore loan that ended, at most STORAGE_LEND_RELEASE_MAPS
+ * a call in all (the server calls it every loop turn), so a snapshot that
+ * ends the loan of a whole log's segments spreads their unmapping over
+ * turns. Returns how many are left to unmap. */
+#define STORAGE_LEND_RELEASE_MAPS 2u
+size_t storage_lend_release(struct storage *s, raft_index first, raft_index last);
 
 /* Flush and sync what is buffered (best effort, unless failed), unlock, free. */
 void storage_close(struct storage *s);

@@ -525,7 +525,7 @@ int wal_compact(struct wal *w, uint64_t index, uint64_t term, char *err, size_t 
 
 void wal_close(struct wal *w)
 {
-    wal_lend_release(w, 1, 0);
+    wal_lend_release(w, 1, 0, SIZE_MAX);
     free(w->lend);
     w->lend = NULL;
     w->cap_lend = 0;

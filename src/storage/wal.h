@@ -119,6 +119,9 @@ void wal_free_entries(struct raft_entry *entries, size_t n);
  * valid, and so do data of segments deleted meanwhile. NULL: no memory. */
 struct wal_maps *wal_entries_detach_maps(struct raft_entry *entries);
 void wal_maps_free(struct wal_maps *m);
+/* Unmap (or free) up to max of those mappings, the newest first; returns
+ * how many are left. wal_maps_free() still frees the rest and the list. */
+size_t wal_maps_release(struct wal_maps *m, size_t max);
 /* Bytes those mappings span (0 for NULL). */
 size_t wal_maps_bytes(const struct wal_maps *m);
 
@@ -167,9 +170,11 @@ void wal_compact_forget(struct wal *w, uint64_t index, size_t drop);
  * wal_close(). -1 (err says why) when the first one fails. */
 ssize_t wal_lend(struct wal *w, uint64_t first, size_t n, struct raft_entry *out, char *err,
                  size_t errlen);
-/* Unmap every mapping none of whose lent entries is within first..last
- * (first > last: all). */
-void wal_lend_release(struct wal *w, uint64_t first, uint64_t last);
+/* Unmap up to max mappings none of whose lent entries is within
+ * first..last (first > last: any); returns how many such mappings are
+ * left for a later call. Unmapping a segment's touched pages costs the
+ * kernel time in proportion to them, so a server releases a few a turn. */
+size_t wal_lend_release(struct wal *w, uint64_t first, uint64_t last, size_t max);
 /* Bytes mapped for lending, and how many mappings (maps may be NULL). */
 size_t wal_lend_bytes(const struct wal *w, size_t *maps);
 

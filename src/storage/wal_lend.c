@@ -115,18 +115,22 @@ ssize_t wal_lend(struct wal *w, uint64_t first, size_t n, struct raft_entry *out
     return (ssize_t)done;
 }
 
-void wal_lend_release(struct wal *w, uint64_t first, uint64_t last)
+size_t wal_lend_release(struct wal *w, uint64_t first, uint64_t last, size_t max)
 {
-    size_t kept = 0;
+    size_t kept = 0, left = 0;
     for (size_t i = 0; i < w->n_lend; i++) {
         struct wal_lend_map *m = &w->lend[i];
-        if (first <= last && m->lo <= last && m->hi >= first) {
+        bool lent = first <= last && m->lo <= last && m->hi >= first;
+        if (lent || max == 0) {
+            left += !lent;
             w->lend[kept++] = *m;
             continue;
         }
         munmap(m->p, m->len);
+        max--;
     }
     w->n_lend = kept;
+    return left;
 }
 
 size_t wal_lend_bytes(const struct wal *w, size_t *maps)

@@ -139,16 +139,23 @@ size_t wal_maps_bytes(const struct wal_maps *m)
     return bytes;
 }
 
+size_t wal_maps_release(struct wal_maps *m, size_t max)
+{
+    for (; m && m->n_maps > 0 && max > 0; max--) {
+        struct wal_map *last = &m->maps[--m->n_maps];
+        if (last->mapped)
+            munmap(last->p, last->len);
+        else
+            free(last->p);
+    }
+    return m ? m->n_maps : 0;
+}
+
 void wal_maps_free(struct wal_maps *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->n_maps; i++) {
-        if (m->maps[i].mapped)
-            munmap(m->maps[i].p, m->maps[i].len);
-        else
-            free(m->maps[i].p);
-    }
+    wal_maps_release(m, SIZE_MAX);
     free(m->maps);
     free(m);
 }

@@ -70,6 +70,7 @@ struct cluster_node {
     raft_term lead_term;
     raft_index lead_last;
     raft_term lead_last_term;
+    size_t dead_before; /* raft_log_dead_entries() after the previous step */
     raft_index lead_conf_index; /* as leader: its latest CONFIG entry past the commit */
 };
 

@@ -198,10 +198,36 @@ static void check_one_change(struct cluster *c, struct cluster_node *nd, raft_in
     }
 }
 
+/* The log's accounting (src/raft/log.c): once nothing dropped is left to
+ * sweep, raft_log_bytes() is the entries in memory, a record and a payload
+ * each, and raft_log_lent_bytes() the lent payloads among them. Checked
+ * when a sweep just ended, and after every step while the log is short. */
+static void check_log_bytes(struct cluster *c, struct cluster_node *nd)
+{
+    size_t dead = raft_log_dead_entries(nd->raft), before = nd->dead_before;
+    nd->dead_before = dead;
+    raft_index first, lent_last, last = raft_last_index(nd->raft);
+    raft_lent_range(nd->raft, &first, &lent_last);
+    if (dead || (before == 0 && last - first >= 256))
+        return;
+    size_t bytes = 0, lent = 0;
+    for (raft_index i = first; i <= last; i++) {
+        const struct raft_entry *e = raft_entry_at(nd->raft, i);
+        bytes += e->len + sizeof *e;
+        lent += i <= lent_last ? e->len : 0;
+    }
+    if (bytes != raft_log_bytes(nd->raft) || lent != raft_log_lent_bytes(nd->raft))
+        cluster_fail(c, "log accounting: n%d holds %llu..%llu, %zu bytes (%zu lent) counted as %zu (%zu)",
+                     nd->id, (unsigned long long)first, (unsigned long long)last, bytes, lent,
+                     raft_log_bytes(nd->raft), raft_log_lent_bytes(nd->raft));
+}
+
 void cluster_safety_after_step(struct cluster *c)
 {
     for (int i = 0; i < c->n && !c->failed; i++) {
         struct cluster_node *nd = &c->nodes[i];
+        if (nd->alive && nd->raft)
+            check_log_bytes(c, nd);
         if (!nd->alive || raft_role(nd->raft) != RAFT_LEADER) {
             nd->lead_term = 0;
             continue;

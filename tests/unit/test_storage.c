@@ -432,7 +432,8 @@ Test(storage, the_restore_memory_can_be_released_early)
 
 /* storage_lend_restore: the entries' data stay readable, where they were,
  * past storage_release_restore(), a truncation after them and the deletion
- * of their segments by compaction, until storage_end_loan(). */
+ * of their segments by compaction, until storage_end_loan(), which unmaps
+ * them a few a call from then on. */
 Test(storage, lent_entries_stay_readable_until_the_loan_ends)
 {
     struct storage_options o = {.segment_bytes = 400}; /* several segments */
@@ -465,6 +466,12 @@ Test(storage, lent_entries_stay_readable_until_the_loan_ends)
     storage_end_loan(s);
     storage_get_stats(s, &st);
     cr_assert_eq(st.lent_bytes, 0);
+    /* Its three mappings go two a call (STORAGE_LEND_RELEASE_MAPS): two
+     * now, the last at the next storage_lend_release(). */
+    cr_assert_eq(st.ended_maps, 1);
+    cr_assert_eq(storage_lend_release(s, 1, 0), 0);
+    storage_get_stats(s, &st);
+    cr_assert_eq(st.ended_maps, 0);
     storage_end_loan(s); /* twice is harmless */
     storage_close(s);
     s = tsu_open(dir, &r, &o);
