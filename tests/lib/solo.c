@@ -105,6 +105,18 @@ struct raft_msg solo_from(int from, enum raft_msg_type type, raft_term term)
     return m;
 }
 
+int solo_append(struct solo *s, raft_term t, raft_index prev, raft_term prev_term,
+                struct raft_entry *in, size_t n, raft_index commit)
+{
+    struct raft_msg m = solo_from(1, RAFT_MSG_APPEND, t);
+    m.prev_index = prev;
+    m.prev_term = prev_term;
+    m.entries = in;
+    m.n_entries = n;
+    m.commit = commit;
+    return solo_recv(s, &m);
+}
+
 void solo_become_leader(struct solo *s)
 {
     solo_tick(s, raft_deadline(s->r));

@@ -41,4 +41,9 @@ size_t solo_count(const struct solo *s, enum raft_msg_type type);
 /* A message as peer `from` would send it to node 0. */
 struct raft_msg solo_from(int from, enum raft_msg_type type, raft_term term);
 
+/* An APPEND from peer 1 as leader of term t: entries in[0..n) after
+ * (prev, prev_term), the leader's commit index; solo_recv()'s result. */
+int solo_append(struct solo *s, raft_term t, raft_index prev, raft_term prev_term,
+                struct raft_entry *in, size_t n, raft_index commit);
+
 #endif

@@ -42,13 +42,7 @@ static void append(struct solo *s, raft_term t, raft_index prev, raft_term prev_
         in[k] = (struct raft_entry){.term = t, .index = i, .type = RAFT_ENTRY_COMMAND,
                                     .len = len_of(i), .data = d};
     }
-    struct raft_msg m = solo_from(1, RAFT_MSG_APPEND, t);
-    m.prev_index = prev;
-    m.prev_term = prev_term;
-    m.entries = in;
-    m.n_entries = n;
-    m.commit = commit;
-    cr_assert_eq(solo_recv(s, &m), RAFT_OK);
+    cr_assert_eq(solo_append(s, t, prev, prev_term, in, n, commit), RAFT_OK);
     for (size_t k = 0; k < n; k++)
         free(in[k].data);
     free(in);
