@@ -73,8 +73,9 @@
  * driver's raft_config.log_table_resize when it gives one, else realloc()
  * and free(). Growth doubles the table, and a realloc() of a block that
  * large (jemalloc's, glibc's past its mmap threshold) may copy it whole
- * into fresh pages: 128 MiB at 4 million entries, an event of 100-400 ms
- * on this project's virtual machines. The table stays one allocation,
+ * into fresh pages: 128 MiB at 4 million entries, 60-90 ms of CPU in one
+ * event (bench/table_bench.c), loop turns of 100-400 ms in the server.
+ * The table stays one allocation,
  * so updates keep pointing straight into it, and the core stays free of
  * system calls: the server's hook grows it with mremap(), which moves the
  * pages rather than their bytes (src/server/log_table.c). Its shrinks and
