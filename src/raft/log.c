@@ -75,11 +75,11 @@
  * large (jemalloc's, glibc's past its mmap threshold) may copy it whole
  * into fresh pages: 128 MiB at 4 million entries, 60-90 ms of CPU in one
  * event (bench/table_bench.c), loop turns of 100-400 ms in the server.
- * The table stays one allocation,
- * so updates keep pointing straight into it, and the core stays free of
- * system calls: the server's hook grows it with mremap(), which moves the
- * pages rather than their bytes (src/server/log_table.c). Its shrinks and
- * frees are bounded an event as above, whichever allocator serves them.
+ * The table stays one allocation, so updates keep pointing straight into
+ * it, and the core stays free of system calls: the server's hook grows
+ * it with mremap(), which moves the pages rather than their bytes
+ * (src/server/log_table.c). Its shrinks and frees are bounded an event
+ * as above, whichever allocator serves them.
  */
 #include <assert.h>
 #include <stdint.h>
