@@ -111,6 +111,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libraftkv.a
 $(BUILD)/bench/replay_bench: LIBS += $(MALLOC_LIBS)
 $(BUILD)/bench/log_bench: LIBS += $(MALLOC_LIBS)
 $(BUILD)/bench/compact_bench: LIBS += $(MALLOC_LIBS)
+$(BUILD)/bench/table_bench: LIBS += $(MALLOC_LIBS)
+# The server's entry table allocator, measured against realloc().
+$(BUILD)/bench/table_bench: $(BUILD)/obj/src/server/log_table.o
 $(BUILD)/bench/walk_bench: LIBS += $(MALLOC_LIBS)
 
 # Fuzz targets (tests/fuzz/README.md): replay_<t> runs a target over files

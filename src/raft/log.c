@@ -50,8 +50,8 @@
  * in a chunk a later truncation or loan freed. raft_log_bytes() counts
  * the dead entries until they are swept. A reset's old array is swept
  * from its end and shrunk behind the sweep, LOG_SHRINK_STEP slots at a
- * time, so no event frees it whole (but for a swept front it still held,
- * below).
+ * time, then the swept front it still held (below) as much an event, so
+ * no event frees it whole.
  *
  * There is one dead region at a time: a compaction or reset while one is
  * left finishes it first, which costs at most what the previous drop left
@@ -68,6 +68,18 @@
  * under a quarter full shrinks LOG_SHRINK_STEP slots an event (the
  * allocator unmaps what a shrink gives back, in proportion to it).
  * log_free() releases everything at once (teardown).
+ *
+ * The entry table is allocated, grown, shrunk and freed through the
+ * driver's raft_config.log_table_resize when it gives one, else realloc()
+ * and free(). Growth doubles the table, and a realloc() of a block that
+ * large (jemalloc's, glibc's past its mmap threshold) may copy it whole
+ * into fresh pages: 128 MiB at 4 million entries, 60-90 ms of CPU in one
+ * event (bench/table_bench.c), loop turns of 100-400 ms in the server.
+ * The table stays one allocation, so updates keep pointing straight into
+ * it, and the core stays free of system calls: the server's hook grows
+ * it with mremap(), which moves the pages rather than their bytes
+ * (src/server/log_table.c). Its shrinks and frees are bounded an event
+ * as above, whichever allocator serves them.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -97,6 +109,22 @@ void log_init(struct raft_log *l, raft_index offset, raft_term offset_term)
 static bool chunked(uint32_t len)
 {
     return len > 0 && len <= LOG_CHUNK_ENTRY_MAX;
+}
+
+/* An entry table's allocation from old_slots to new_slots (0: freed):
+ * by the driver's raft_config.log_table_resize, else realloc() and free(). */
+static struct raft_entry *table_resize(const struct raft_log *l, struct raft_entry *p,
+                                       size_t old_slots, size_t new_slots)
+{
+    if (!p && !new_slots)
+        return NULL;
+    if (l->resize)
+        return l->resize(p, old_slots * sizeof *p, new_slots * sizeof *p);
+    if (!new_slots) {
+        free(p);
+        return NULL;
+    }
+    return realloc(p, new_slots * sizeof *p);
 }
 
 static void log_free_range(struct raft_log *l, size_t from, size_t to)
@@ -232,7 +260,7 @@ static void log_shrink_step(struct raft_log *l)
         return;
     size_t want = l->n * 2 > 256 ? l->n * 2 : 256;
     size_t cap = l->cap - want > LOG_SHRINK_STEP ? l->cap - LOG_SHRINK_STEP : want;
-    struct raft_entry *e = realloc(l->base, cap * sizeof *e);
+    struct raft_entry *e = table_resize(l, l->base, l->cap, cap);
     if (e) {
         l->base = l->entries = e;
         l->cap = cap;
@@ -260,6 +288,36 @@ static void dead_entry(struct raft_log *l, const struct raft_entry *e, raft_inde
         free(e->data);
 }
 
+/* A reset's old array given back behind its sweep: down to the entries
+ * left to sweep once LOG_SHRINK_STEP slots or more lie past them; once
+ * all are swept, the rest (the swept front it held) LOG_SHRINK_STEP slots
+ * a call, the last of them freed, or all at once when `finish`. */
+static void dead_alloc_shrink(struct raft_log *l, struct log_dead *d, bool finish)
+{
+    if (d->end > d->pos) {
+        if (d->alloc_cap - d->end >= LOG_SHRINK_STEP) {
+            struct raft_entry *e = table_resize(l, d->alloc, d->alloc_cap, d->end);
+            if (e) {
+                d->alloc = e;
+                d->alloc_cap = d->end;
+            }
+        }
+        return;
+    }
+    if (!finish && d->alloc_cap > LOG_SHRINK_STEP) {
+        size_t cap = d->alloc_cap - LOG_SHRINK_STEP;
+        struct raft_entry *e = table_resize(l, d->alloc, d->alloc_cap, cap);
+        if (e) {
+            d->alloc = e;
+            d->alloc_cap = cap;
+            return;
+        }
+    }
+    table_resize(l, d->alloc, d->alloc_cap, 0);
+    d->alloc = NULL;
+    d->alloc_cap = 0;
+}
+
 void log_sweep(struct raft_log *l, size_t max_entries, size_t max_chunks)
 {
     struct log_dead *d = &l->dead;
@@ -271,13 +329,7 @@ void log_sweep(struct raft_log *l, size_t max_entries, size_t max_chunks)
             d->end--;
             dead_entry(l, &d->alloc[d->end], d->borrowed);
         }
-        if (d->end > d->pos && d->alloc_cap - d->end >= LOG_SHRINK_STEP) {
-            struct raft_entry *e = realloc(d->alloc, d->end * sizeof *e);
-            if (e) {
-                d->alloc = e;
-                d->alloc_cap = d->end;
-            }
-        }
+        dead_alloc_shrink(l, d, max_entries == SIZE_MAX);
     } else {
         size_t stop = d->end - d->pos > max_entries ? d->pos + max_entries : d->end;
         for (; d->pos < stop; d->pos++)
@@ -285,9 +337,8 @@ void log_sweep(struct raft_log *l, size_t max_entries, size_t max_chunks)
     }
     for (size_t k = 0; k < max_chunks && d->chunk_pos < d->n_chunks; k++)
         dead_chunk(l, d);
-    if (d->pos < d->end || d->chunk_pos < d->n_chunks)
+    if (d->pos < d->end || d->chunk_pos < d->n_chunks || d->alloc)
         return;
-    free(d->alloc);
     free(d->chunks);
     memset(d, 0, sizeof *d);
     log_reclaim(l);
@@ -311,7 +362,7 @@ void log_free(struct raft_log *l)
     chunks_free(l);
     spares_trim(l, 0);
     free(l->chunks);
-    free(l->base);
+    table_resize(l, l->base, l->front + l->cap, 0);
     memset(l, 0, sizeof *l);
 }
 
@@ -352,7 +403,7 @@ int log_reserve(struct raft_log *l, size_t n)
     if (n <= l->cap - l->n)
         return RAFT_OK;
     size_t cap = l->n + n;
-    struct raft_entry *e = realloc(l->base, (l->front + cap) * sizeof *e);
+    struct raft_entry *e = table_resize(l, l->base, l->front + l->cap, l->front + cap);
     if (!e)
         return RAFT_ERR_NOMEM;
     l->base = e;

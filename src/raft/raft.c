@@ -134,6 +134,7 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
 
     log_init(&r->log, 0, 0);
     r->log.advise = config->advise_log_block;
+    r->log.resize = config->log_table_resize;
     log_set_spare(&r->log, config->log_spare_blocks);
     if (restore) {
         if (restore->voted_for < RAFT_NO_NODE || restore->voted_for >= RAFT_MAX_NODES ||
@@ -144,6 +145,7 @@ struct raft *raft_new(const struct raft_config *config, const struct raft_restor
         if (restore->snap_index > 0) {
             log_init(&r->log, restore->snap_index, restore->snap_term);
             r->log.advise = config->advise_log_block;
+            r->log.resize = config->log_table_resize;
             log_set_spare(&r->log, config->log_spare_blocks);
             r->snap_index = restore->snap_index;
             r->snap_term = restore->snap_term;

@@ -276,6 +276,19 @@ struct raft_config {
      * RAFT_LOG_BLOCK bytes. A hint only, e.g. for huge pages (one page
      * fault per 2 MiB instead of per 4 KiB); the core never depends on it. */
     void (*advise_log_block)(void *block, size_t len);
+    /* When set, the log's entry table (one struct raft_entry per entry in
+     * memory, one contiguous allocation) is allocated, resized and freed
+     * through it instead of realloc() and free(): p NULL (old_bytes 0)
+     * allocates new_bytes; new_bytes 0 frees p (returns NULL); otherwise
+     * it resizes p from old_bytes to new_bytes, keeping the first
+     * min(old_bytes, new_bytes) bytes, possibly at a new address, and
+     * returns NULL, p left as it was, when it cannot. The table doubles
+     * as the log grows, to hundreds of MB: realloc() copies it into fresh
+     * pages, one event's work in proportion to the log, where a driver
+     * can move page tables instead (mremap(); the server's
+     * src/server/log_table.c). The core never frees or shrinks more than
+     * a bounded part of it in one event, but for raft_free(). */
+    void *(*log_table_resize)(void *p, size_t old_bytes, size_t new_bytes);
     /* Payload blocks (up to RAFT_LOG_BLOCK bytes each) whose entries all
      * went by compaction or raft_lend() are kept, up to this many
      * (<= RAFT_LOG_SPARE_MAX), and reused for the next payloads instead of

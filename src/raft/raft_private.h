@@ -45,6 +45,7 @@ struct raft_log {
     struct log_chunk *chunks; /* oldest first */
     size_t n_chunks, cap_chunks;
     void (*advise)(void *block, size_t len); /* raft_config.advise_log_block */
+    void *(*resize)(void *p, size_t old_bytes, size_t new_bytes); /* raft_config.log_table_resize */
     size_t bytes;          /* payloads plus one struct raft_entry each */
     raft_index offset;     /* index of the last compacted entry (0: none) */
     raft_term offset_term; /* its term, so prev_term stays known */

@@ -14,6 +14,7 @@
 #include "replica/apply_pace.h"
 #include "server/server.h"
 #include "server/alloc.h"
+#include "server/log_table.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
 
@@ -516,6 +517,7 @@ int server_main(int argc, char **argv)
     rc_cfg.raft.catchup_bytes_per_msg = o->catchup_append_bytes;
     rc_cfg.raft.catchup_bytes_per_sec = o->catchup_append_mbps * 1000000;
     rc_cfg.raft.advise_log_block = server_advise_log_block;
+    rc_cfg.raft.log_table_resize = log_table_resize;
     rc_cfg.raft.log_spare_blocks = o->log_spare_blocks;
     if (o->log_level >= SLOG_DEBUG) {
         rc_cfg.raft.trace = server_on_trace;

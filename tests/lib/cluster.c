@@ -231,6 +231,27 @@ static void node_synced(struct cluster_node *nd)
     step_node(nd, &ev, NULL);
 }
 
+/* raft_config.log_table_resize for odd ids (even ones keep realloc()):
+ * every resize moves the table, as the server's mremap() allocator may,
+ * and scrambles the old bytes before freeing them, so a pointer into the
+ * table kept past a growth or shrink reads garbage (a use after free
+ * under ASan). */
+static void *moving_table(void *p, size_t old_bytes, size_t new_bytes)
+{
+    void *q = NULL;
+    if (new_bytes) {
+        q = malloc(new_bytes);
+        if (!q)
+            return NULL;
+        if (p)
+            memcpy(q, p, old_bytes < new_bytes ? old_bytes : new_bytes);
+    }
+    if (p)
+        memset(p, 0xa5, old_bytes);
+    free(p);
+    return q;
+}
+
 static void node_start(struct cluster_node *nd)
 {
     struct cluster *c = nd->c;
@@ -241,6 +262,8 @@ static void node_start(struct cluster_node *nd)
     cfg.trace = c->trace_hook ? cluster_trace_cb : NULL;
     cfg.trace_ctx = nd;
     cfg.initial = c->has_initial ? &c->initial : NULL;
+    if (!cfg.log_table_resize && nd->id % 2)
+        cfg.log_table_resize = moving_table;
     struct cluster_disk *d = &nd->disk;
     struct raft_restore rs = {
         .term = d->term,
