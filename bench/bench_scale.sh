@@ -17,7 +17,9 @@
 # most REST_WAIT (120) s, then REST_SETTLE (10) s twice) and at its peak during a snapshot (RSS, and a
 # snapshot child's private pages, sampled every second inside the member's
 # snapshot windows), CPU per key write
-# and per applied entry, disk use; then kill -9 of
+# and per applied entry, disk use; KEYS over the whole key space (a pattern
+# matching about 1% of it), timed, with the GETs and slow turns meanwhile;
+# then kill -9 of
 # all three, time from their restart to the first successful write; time for
 # a member that replaces one (RAFT.NODE REMOVE, then a fresh n4 with --join
 # and RAFT.NODE ADD) to catch up; and Redis's
@@ -214,6 +216,39 @@ for i in 1 2 3; do
   c=$(cpu_all_s "${PID[$i]}")
   echo "  n$i: $(awk -v c="$c" -v w="$((4 * keys))" -v a="${applied:-0}" 'BEGIN {printf "%.2f us/key write, %.1f us/entry", c * 1e6 / w, (a > 0 ? c * 1e6 / a : 0)}')"
 done
+
+echo "== KEYS over the whole key space on the leader (a pattern matching about 1% of the keys: the walk visits every key), while a client GETs every 10 ms"
+# redis-benchmark's keys are key:%012d of 0..KEYS-1: a prefix of 12-d zeros
+# leaves d free digits, 10^d keys, d = floor(log10(KEYS / 100)).
+digits=$(awk -v k="$keys" 'BEGIN {d = int(log(k / 100) / log(10)); print (d < 1 ? 1 : d)}')
+kpat="key:$(printf '%0*d' $((12 - digits)) 0)*"
+slow0=$(grep -c 'event=slow_loop_turn' "$work/$LNAME.log")
+/usr/bin/python3 - "$LPORT" "$work/keys.stop" >"$work/keys.gets" <<'PY' &
+import sys, time, os, redis
+r = redis.Redis(port=int(sys.argv[1]), socket_timeout=10)
+worst, n, fails = 0.0, 0, 0
+while not os.path.exists(sys.argv[2]):
+    t = time.monotonic()
+    try:
+        r.get("key:000000000001")
+    except Exception:
+        fails += 1
+    worst = max(worst, time.monotonic() - t)
+    n += 1
+    time.sleep(0.01)
+print(n, int(worst * 1000), fails)
+PY
+gets_pid=$!
+sleep 0.3
+t0=$(now_ms)
+got=$(redis-cli -p "$LPORT" KEYS "$kpat" | wc -l)
+t1=$(now_ms)
+touch "$work/keys.stop"
+wait "$gets_pid" 2>/dev/null
+read -r gn gworst gfail <"$work/keys.gets"
+echo "  \$ redis-cli -p $LPORT KEYS '$kpat': $got keys in $((t1 - t0)) ms; meanwhile $gn GETs, the slowest $gworst ms, $gfail failed"
+echo "  slow event-loop turns on the leader during it: $(( $(grep -c 'event=slow_loop_turn' "$work/$LNAME.log") - slow0 ))"
+grep -h 'event=keys_walk' "$work/$LNAME.log" | tail -n 1 | cut -c1-200 | sed 's/^/  /'
 if [ "${LOAD_ONLY:-0}" = 1 ]; then echo "LOAD_ONLY=1: no restart, catch-up or Redis run"; exit 0; fi
 
 echo "== restart: kill -9 all three, start them, time to the first successful write"
