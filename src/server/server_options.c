@@ -68,7 +68,7 @@ void server_options_usage(FILE *f)
             "                             (one EXEC's LCS commands share it)\n"
             "                             (default 4194304, at most 134217728: Redis's bound)\n"
             "  --scan-max-count N         SCAN's COUNT past N counts as N: one call walks at\n"
-            "                             most N entries and 10*N buckets (default 100000,\n"
+            "                             most N entries and 10*N buckets (default 2000,\n"
             "                             1 to 100000000)\n"
             "  --randomkey-max-slots N    map slots one RANDOMKEY looks at for a live key;\n"
             "                             none among them (keys past their deadline not yet\n"
