@@ -272,6 +272,16 @@ Test(kv_script, budget_counts_the_store_work_of_redis_call)
                 "for j = 1, 100 do redis.call('get', 'big') end return 'done'");
     cr_assert_str_eq(got, "$4\r\ndone\r\n", "100 GETs of it fit");
     free(got);
+    /* Lua's own instructions still count exactly between the calls */
+    r = kt_logged(store, eval_cmd("local i = 0 while i < 10000 do i = i + 1 end return i", 0, NULL, 0, 20000, 4096, false),
+                  1000);
+    cr_assert(strstr((const char *)r.bytes, "-ERR script stopped after 20000 instructions") == (const char *)r.bytes,
+              "%.*s", (int)r.len, r.bytes);
+    kv_result_release(&r);
+    r = kt_logged(store, eval_cmd("local i = 0 while i < 1000 do i = i + 1 end return i", 0, NULL, 0, 20000, 4096, false),
+                  1000);
+    cr_assert(r.len == 7 && memcmp(r.bytes, ":1000\r\n", 7) == 0, "%.*s", (int)r.len, r.bytes);
+    kv_result_release(&r);
 }
 
 Test(kv_script, memory_cap_stops_the_script_and_undoes_its_writes)
