@@ -90,8 +90,11 @@ enum kv_op {
                         * glob (MATCH), arg[1] a type name (TYPE) -> bytes a
                         * kv_list, num the next cursor (0: done). The cursor
                         * means the same on every member (map.h) */
-    KV_RANDOMKEY = 53, /* num[0] a random seed -> bytes a live key, or
-                        * KV_ERR_NO_KEY when there is none */
+    KV_RANDOMKEY = 53, /* num[0] a random seed, num[1] the most map slots
+                        * to look at (0: KV_RANDOMKEY_MAX_SLOTS) -> bytes a
+                        * live key, or KV_ERR_NO_KEY when those slots hold
+                        * none (keys past their deadline not yet removed
+                        * may hide the few live ones) */
     KV_DBSIZE = 54,    /* -> num: keys held (deadlines passed included, as
                         * Redis counts until they are removed) */
     KV_FLUSH = 55,     /* delete every key */
@@ -217,6 +220,10 @@ struct kv_str {
     uint8_t *p;
     size_t n;
 };
+
+/* RANDOMKEY's bound by default: 64 slots drawn, then a run of the rest
+ * (about 1 ms of the event loop when every key it meets has expired). */
+#define KV_RANDOMKEY_MAX_SLOTS 16384
 
 struct kv_command {
     enum kv_op op;

@@ -1211,23 +1211,25 @@ static inline uint64_t slot_at(const struct kv_map *m, size_t i)
     return i <= m->mask ? m->slots[i] : m->old[i - (m->mask + 1)];
 }
 
-const struct kv_map_entry *kv_map_pick(const struct kv_map *m, uint64_t seed,
+const struct kv_map_entry *kv_map_pick(const struct kv_map *m, uint64_t seed, size_t max_slots,
                                        kv_map_accept_fn accept, void *ctx)
 {
     /* Slots drawn from the seed, over both tables while growing: each
      * entry has one slot, so a draw that lands on an accepted entry picks
      * every such entry alike. Should 64 draws miss (a nearly empty table,
      * or mostly expired keys), the first accepted entry after the first
-     * draw. */
+     * draw, among the slots max_slots leaves to look at. */
     size_t total = m->mask + 1 + (m->old ? m->old_mask + 1 : 0);
     uint64_t x = mix64(seed); /* seeds a step apart draw unrelated slots */
-    for (uint64_t t = 0; t < 64; t++) {
+    uint64_t draws = max_slots < 64 ? max_slots : 64;
+    for (uint64_t t = 0; t < draws; t++) {
         uint64_t v = slot_at(m, mix64(x + t * 0x9e3779b97f4a7c15ull) % total);
         if (v && accept(ctx, slot_entry(m, v)))
             return slot_entry(m, v);
     }
+    size_t run = max_slots - draws < total ? max_slots - draws : total;
     size_t start = (size_t)(x % total);
-    for (size_t i = 0; i < total; i++) {
+    for (size_t i = 0; i < run; i++) {
         uint64_t v = slot_at(m, (start + i) % total);
         if (v && accept(ctx, slot_entry(m, v)))
             return slot_entry(m, v);

@@ -422,10 +422,12 @@ uint64_t kv_map_scan_hashed(const struct kv_map *m, uint64_t cursor, uint64_t ma
                             uint64_t max_buckets, kv_map_hvisit_fn fn, void *ctx);
 
 /* RANDOMKEY: an entry that accept() takes, drawn from seed (each such
- * entry alike while they are not rare), or NULL if none is accepted.
- * Expected O(1) when most entries are accepted, O(N) at worst. */
+ * entry alike while they are not rare), or NULL if none is accepted among
+ * the at most max_slots slots it looks at (64 drawn, then a run of the
+ * rest; SIZE_MAX: the whole table). Expected O(1) when most entries are
+ * accepted, O(max_slots) at worst. */
 typedef bool (*kv_map_accept_fn)(void *ctx, const struct kv_map_entry *e);
-const struct kv_map_entry *kv_map_pick(const struct kv_map *m, uint64_t seed,
+const struct kv_map_entry *kv_map_pick(const struct kv_map *m, uint64_t seed, size_t max_slots,
                                        kv_map_accept_fn accept, void *ctx);
 
 #endif

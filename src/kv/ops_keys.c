@@ -178,13 +178,16 @@ static bool accept_live(void *ctx, const struct kv_map_entry *e)
 }
 
 /* A slot from the seed, drawn again until it holds a live key: expected
- * O(1), O(N) only when nearly every key's deadline passed unremoved. */
+ * O(1), and never more than num[1] slots, so when nearly every key's
+ * deadline passed unremoved (a mass expiry the leader is still removing)
+ * the answer may be "no keys" rather than a walk of the whole map. */
 void kv_op_randomkey(struct kv_store *s, const struct kv_command *c, int64_t now,
                      struct kv_result *r)
 {
     uint64_t seed = (uint64_t)c->num[0];
+    size_t max_slots = c->num[1] > 0 ? (size_t)c->num[1] : KV_RANDOMKEY_MAX_SLOTS;
     struct live_ctx x = {.m = &s->map, .now = now};
-    const struct kv_map_entry *e = kv_map_pick(&s->map, seed, accept_live, &x);
+    const struct kv_map_entry *e = kv_map_pick(&s->map, seed, max_slots, accept_live, &x);
     if (!e)
         kv_res(r, KV_ERR_NO_KEY, "no keys");
     else

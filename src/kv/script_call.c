@@ -281,6 +281,14 @@ static int run_command(struct call *k, const struct kv_args_def *d)
     uint32_t flags = p.reply_flags;
     if (apply_all(k, &p) != 0)
         return -1;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < k->x->n_held; i++)
+        bytes += k->x->held[i].len;
+    if (!kv_script_charge(k->x, bytes / KV_SCRIPT_BYTES_COST)) {
+        kv_script_held_free(k->x);
+        lua_pushstring(k->L, "script stopped");
+        return lua_error(k->L);
+    }
     int rc = push_reply(k, d->reply, flags);
     kv_script_held_free(k->x);
     return rc;
@@ -329,6 +337,15 @@ int kv_script_call(lua_State *L, bool raise)
         return error_out(L, "ERR Wrong number of args calling Redis command from script", raise);
     if (d->writes && k.x->ro)
         return error_out(L, "ERR Write commands are not allowed from read-only scripts.", raise);
+    /* The store's work counts against the budget: its arguments before it
+     * runs, its reply's bytes after (run_command). */
+    uint64_t cost = (uint64_t)k.argc * KV_SCRIPT_ARG_COST;
+    for (size_t i = 0; i < k.argc; i++)
+        cost += k.argl[i] / KV_SCRIPT_BYTES_COST;
+    if (!kv_script_charge(k.x, cost)) {
+        lua_pushstring(L, "script stopped");
+        return lua_error(L);
+    }
     if (run_command(&k, d) != 0)
         return error_out(L, k.err, raise);
     return 1;

@@ -53,16 +53,47 @@ static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-/* Called every `budget` instructions, then (once the budget or the memory
- * is spent) at every instruction, raising each time: a pcall inside the
- * script catches one error but the next instruction raises again, so the
- * error reaches the top. */
+/* The count hook's next call: after SCRIPT_HOOK_STEP instructions, or
+ * what is left of the budget. */
+#define SCRIPT_HOOK_STEP 1000
+
+static void arm(struct script_run *x)
+{
+    int64_t left = x->budget - x->spent;
+    x->step = left < SCRIPT_HOOK_STEP ? (int)left : SCRIPT_HOOK_STEP;
+    lua_sethook(x->L, hook, LUA_MASKCOUNT, x->step);
+}
+
+bool kv_script_charge(struct script_run *x, uint64_t cost)
+{
+    if (x->over_budget)
+        return false;
+    if (cost < (uint64_t)(x->budget - x->spent)) {
+        x->spent += (int64_t)cost; /* the hook's step goes on: at most a step past the budget */
+        return true;
+    }
+    x->spent = x->budget;
+    x->over_budget = true;
+    lua_sethook(x->L, hook, LUA_MASKCOUNT, 1);
+    return false;
+}
+
+/* Called every step of the budget (instructions counted in x->spent);
+ * once the budget or the memory is spent, at every instruction, raising
+ * each time: a pcall inside the script catches one error but the next
+ * instruction raises again, so the error reaches the top. */
 static void hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     struct script_run *x = run_of(L);
-    if (!x->over_memory)
+    if (!x->over_memory && !x->over_budget) {
+        x->spent += x->step;
+        if (x->spent < x->budget) {
+            arm(x);
+            return;
+        }
         x->over_budget = true;
+    }
     lua_sethook(L, hook, LUA_MASKCOUNT, 1);
     lua_pushstring(L, "script stopped");
     lua_error(L);
@@ -526,7 +557,7 @@ void kv_script_run(struct kv_store *s, const struct kv_command *c, int64_t now,
     bool compiled = !fail;
     struct kv_text t = {0};
     if (!fail) {
-        lua_sethook(L, hook, LUA_MASKCOUNT, (int)x.budget);
+        arm(&x);
         int rc = lua_pcall(L, 0, 1, handler);
         lua_sethook(L, NULL, 0, 0);
         /* The conversion below runs unprotected: it must not meet the

@@ -6,7 +6,11 @@
  * linearizable (reads through ReadIndex, writes through the log) and work
  * inside MULTI. UNLINK frees nothing in the background: it is DEL.
  * FLUSHDB and FLUSHALL accept ASYNC and SYNC and do the same (there is one
- * database). SCAN's cursor is valid on every member (src/kv/map.h). */
+ * database). SCAN's cursor is valid on every member (src/kv/map.h); its
+ * COUNT, a hint, is cut to --scan-max-count, so one call's walk is bounded
+ * whatever the client asks (inside MULTI the cut count goes in the log
+ * entry: every member walks the same); RANDOMKEY looks at no more than
+ * --randomkey-max-slots slots of the map. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -86,6 +90,9 @@ void cmd_scan(struct cmd_ctx *x)
             return;
         }
     }
+    size_t max = x->r->client ? x->r->client->srv->opt.scan_max_count : SERVER_DEFAULT_SCAN_MAX_COUNT;
+    if ((unsigned long long)count > max)
+        count = (long long)max;
     struct kv_command c = {.op = KV_SCAN, .num = {(int64_t)cursor, count}};
     if ((match && cmd_arg_str(&c.arg[0], q, match) != 0) || (type && cmd_arg_str(&c.arg[1], q, type) != 0)) {
         oom(x, &c, 1);
@@ -99,7 +106,8 @@ void cmd_randomkey(struct cmd_ctx *x)
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
         seed = (uint64_t)cmd_wall_ms() * 0x9e3779b97f4a7c15ull;
-    struct kv_command c = {.op = KV_RANDOMKEY, .num = {(int64_t)seed, 0}};
+    size_t max = x->r->client ? x->r->client->srv->opt.randomkey_max_slots : KV_RANDOMKEY_MAX_SLOTS;
+    struct kv_command c = {.op = KV_RANDOMKEY, .num = {(int64_t)seed, (int64_t)max}};
     cmd_run(x, &c, 1);
 }
 

@@ -65,6 +65,8 @@ struct server_options {
     size_t max_apply_backlog; /* leader: clients unread past this many unapplied entries (apply_gate.h) */
     size_t max_output_bytes; /* a client that reads no replies is closed past this */
     size_t max_lcs_cells; /* LCS's table, (len1+1)*(len2+1) cells (cmd_lcs.c) */
+    size_t scan_max_count; /* SCAN's COUNT is cut to this (cmd_keys.c) */
+    size_t randomkey_max_slots; /* map slots one RANDOMKEY looks at (cmd_keys.c) */
     uint64_t timeout_s; /* --timeout: idle clients are closed after this (0: never), as Redis's */
     uint64_t client_handshake_timeout_ms; /* first command due within this (0: no limit) */
     size_t peer_queue_bytes; /* per peer; frames beyond it are dropped */
@@ -241,6 +243,14 @@ struct peer_conn {
 #define SERVER_DEFAULT_MAX_LCS_CELLS ((size_t)1 << 22)
 /* Above this Redis refuses too (its table of 4-byte cells past 512 MiB). */
 #define SERVER_MAX_LCS_CELLS ((size_t)1 << 27)
+
+/* SCAN's COUNT past this is cut to it (a hint, as Redis documents it), so
+ * one call's walk stays a few milliseconds of the event loop: about 1.5 us
+ * an entry at 1.7 million keys, so 3 ms for 2000 (README). */
+#define SERVER_DEFAULT_SCAN_MAX_COUNT ((size_t)2000)
+#define SERVER_MAX_SCAN_MAX_COUNT ((size_t)100000000)
+/* --randomkey-max-slots' bound (the default is KV_RANDOMKEY_MAX_SLOTS). */
+#define SERVER_MAX_RANDOMKEY_SLOTS ((size_t)1 << 32)
 
 struct client_req;
 

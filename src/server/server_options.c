@@ -67,6 +67,12 @@ void server_options_usage(FILE *f)
             "                             computed on the event loop; past it LCS is refused\n"
             "                             (one EXEC's LCS commands share it)\n"
             "                             (default 4194304, at most 134217728: Redis's bound)\n"
+            "  --scan-max-count N         SCAN's COUNT past N counts as N: one call walks at\n"
+            "                             most N entries and 10*N buckets (default 2000,\n"
+            "                             1 to 100000000)\n"
+            "  --randomkey-max-slots N    map slots one RANDOMKEY looks at for a live key;\n"
+            "                             none among them (keys past their deadline not yet\n"
+            "                             removed): nil (default 16384, 64 to 4294967296)\n"
             "  --timeout SECONDS          close a client idle this long, nothing read or written\n"
             "                             and no command in flight, as Redis's timeout (default\n"
             "                             0: never)\n"
@@ -219,6 +225,8 @@ static void server_options_default(struct server_options *o)
     o->max_apply_backlog = APPLY_GATE_DEFAULT_MAX;
     o->max_output_bytes = 64u << 20;
     o->max_lcs_cells = SERVER_DEFAULT_MAX_LCS_CELLS;
+    o->scan_max_count = SERVER_DEFAULT_SCAN_MAX_COUNT;
+    o->randomkey_max_slots = KV_RANDOMKEY_MAX_SLOTS;
     o->timeout_s = 0;
     o->client_handshake_timeout_ms = 10000;
     o->peer_queue_bytes = 16u << 20;
@@ -584,6 +592,14 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_size(v, &size) != 0 || size > SERVER_MAX_LCS_CELLS;
             if (!bad)
                 o->max_lcs_cells = size;
+        } else if (strcmp(a, "--scan-max-count") == 0) {
+            bad = parse_size(v, &size) != 0 || size < 1 || size > SERVER_MAX_SCAN_MAX_COUNT;
+            if (!bad)
+                o->scan_max_count = size;
+        } else if (strcmp(a, "--randomkey-max-slots") == 0) {
+            bad = parse_size(v, &size) != 0 || size < 64 || size > SERVER_MAX_RANDOMKEY_SLOTS;
+            if (!bad)
+                o->randomkey_max_slots = size;
         } else if (strcmp(a, "--script-max-instructions") == 0) {
             bad = parse_u64(v, &u) != 0 || u < 1000 || u > 1000000000ull;
             if (!bad)

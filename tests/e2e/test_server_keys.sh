@@ -6,12 +6,15 @@
 # new leader removes the key; a SCAN whose cursor moves to another member
 # across a leader change (kill -9), with keys written and deleted
 # meanwhile, returns every key present throughout; KEYS, RENAME, TTL
-# inside MULTI/EXEC; redis-cli --scan and --bigkeys.
+# inside MULTI/EXEC; redis-cli --scan and --bigkeys; SCAN's COUNT cut to
+# --scan-max-count (50 here), alone and inside MULTI, a full iteration
+# with a huge COUNT still returning every key.
 #   tests/e2e/test_server_keys.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
 source "$(dirname "$0")/lib_server.sh"
 trap cleanup EXIT
+E2E_SERVE_OPTS="${E2E_SERVE_OPTS:-} --scan-max-count 50"
 
 pick_ports
 for i in 1 2 3; do start_node "$i"; done
@@ -115,4 +118,26 @@ if [ "$(cli $F COMMAND INFO strlen | sed -n 1p)" = strlen ]; then
   grep -q "Biggest string found '\"\?big\"\?' has 5000 bytes" <<<"$out" || fail "redis-cli --bigkeys: $out"
 fi
 echo "ok  redis-cli --scan and --bigkeys"
+
+# ---- SCAN's COUNT is a hint: past --scan-max-count (50) it counts as 50 ----
+out=$(cli $L SCAN 0 COUNT 100000000)
+cursor=${out%%$'\n'*}
+got=$(( $(wc -l <<<"$out") - 1 ))
+[ "$cursor" != 0 ] && [ $got -ge 40 ] && [ $got -le 80 ] ||
+  fail "SCAN 0 COUNT 100000000 with --scan-max-count 50: cursor $cursor, $got keys (want 50 and a bucket's run at most)"
+out=$(printf 'MULTI\r\nSCAN 0 COUNT 100000000\r\nEXEC\r\n' | redis-cli -p "${CPORT[$L]}")
+got=$(( $(wc -l <<<"$out") - 3 )) # OK, QUEUED, the cursor
+[ $got -ge 40 ] && [ $got -le 80 ] || fail "SCAN COUNT 100000000 inside MULTI: $got keys"
+cursor=0; : >"$seen"; steps=0
+while :; do
+  out=$(cli $L SCAN "$cursor" COUNT 100000000)
+  cursor=${out%%$'\n'*}
+  sed 1d <<<"$out" >>"$seen"
+  steps=$((steps + 1))
+  [ "$cursor" = 0 ] && break
+  [ $steps -lt 1000 ] || fail "SCAN COUNT 100000000 did not end in 1000 steps"
+done
+expect "stable keys from a full SCAN with COUNT 100000000" "$(grep -c '^stable:' <(sort -u "$seen"))" 1000
+[ $steps -ge 15 ] || fail "a full SCAN with COUNT 100000000 took $steps calls: COUNT was not cut to 50"
+echo "ok  SCAN COUNT 100000000 walks 50 entries a call (--scan-max-count), inside MULTI too; a full iteration returns every key ($steps calls)"
 echo "PASS test_server_keys"

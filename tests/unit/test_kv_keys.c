@@ -1,6 +1,6 @@
 /* test_kv_keys.c - the keyspace operations: TYPE, RENAME (NX), COPY
  * (REPLACE), KEYS with a glob and deadlines, DBSIZE, FLUSH and WATCH,
- * RANDOMKEY; kv_list's layout; and SCAN's guarantee: a cursor made on one
+ * RANDOMKEY and its bound; kv_list's layout; SCAN's bound per call; and SCAN's guarantee: a cursor made on one
  * store continues on another (which shares the cluster's hash key but lays
  * its slots out under its own secret) whose table has another size (as a
  * member that restored a snapshot), and a full iteration returns every
@@ -235,6 +235,62 @@ Test(kv_keys, randomkey_answers_a_live_key)
     kv_store_free(s);
 }
 
+static bool accept_none(void *ctx, const struct kv_map_entry *e)
+{
+    (void)e;
+    (*(size_t *)ctx)++;
+    return false;
+}
+
+/* RANDOMKEY with nearly every key past its deadline (a mass expiry the
+ * leader is still removing): it looks at no more slots than num[1] says,
+ * so it may answer "no keys" while one is live, rather than walk the map. */
+Test(kv_keys, randomkey_looks_at_no_more_slots_than_its_bound)
+{
+    struct kv_store *s = kv_store_new();
+    char k[16];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        kt_set(s, k, "v", 1000);
+        kt_w(s, kt_cmd(KV_EXPIRE, k, NULL, 0, 2000), 1000);
+    }
+    kt_set(s, "live", "v", 1000);
+    cr_assert_eq(s->map.mask + 1, 8192, "the table these figures assume");
+    /* the map's own count of the slots looked at: occupied ones are offered */
+    size_t offered = 0;
+    cr_assert_null(kv_map_pick(&s->map, 99, 100, accept_none, &offered));
+    cr_assert(offered >= 1 && offered <= 100, "%zu entries offered for a bound of 100 slots", offered);
+    offered = 0;
+    cr_assert_null(kv_map_pick(&s->map, 99, 10, accept_none, &offered));
+    cr_assert(offered <= 10, "%zu entries offered for a bound of 10 slots", offered);
+    offered = 0;
+    cr_assert_null(kv_map_pick(&s->map, 99, SIZE_MAX, accept_none, &offered));
+    cr_assert(offered > 5001 && offered <= 5001 + 64,
+              "no bound: the 64 draws' entries, then every entry once (%zu)", offered);
+    int missed = 0;
+    for (int64_t seed = 1; seed <= 32; seed++) {
+        struct kv_command c = kt_cmd(KV_RANDOMKEY, NULL, NULL, 0, seed * 0x9e3779b97f4a7c15);
+        c.num[1] = 64;
+        struct kv_result r = kt_read(s, c, 3000);
+        cr_assert(r.code == 20 || bytes_are(&r, "live"), "seed %lld", (long long)seed);
+        missed += r.code == 20;
+        kv_result_release(&r);
+        /* 0: the default bound, 16384 slots, more than this table holds */
+        r = kt_read(s, kt_cmd(KV_RANDOMKEY, NULL, NULL, 0, seed * 0x9e3779b97f4a7c15), 3000);
+        cr_assert(bytes_are(&r, "live"), "seed %lld: code %d", (long long)seed, r.code);
+        kv_result_release(&r);
+        c = kt_cmd(KV_RANDOMKEY, NULL, NULL, 0, seed * 0x9e3779b97f4a7c15);
+        c.num[1] = 8192 + 64;
+        r = kt_read(s, c, 3000);
+        cr_assert(bytes_are(&r, "live"), "seed %lld: the draws and then the whole table find it",
+                  (long long)seed);
+        kv_result_release(&r);
+    }
+    /* 64 slots of 8192 hold the live key with a chance of 1 in 128 */
+    cr_assert(missed >= 28, "64 slots found the one live key among 5001 for %d seeds of 32", 32 - missed);
+    kv_store_free(s);
+}
+
 Test(kv_keys, the_hash_is_siphash_1_3_under_the_given_key)
 {
     /* Cursors of every member and every version depend on these: the
@@ -323,6 +379,40 @@ Test(kv_keys, scan_visits_each_key_once_when_nothing_changes)
     while (cursor != 0);
     for (int i = 0; i < N; i++)
         cr_assert_eq(seen[i], i >= 10 && i < 20, "k%d", i);
+    kv_store_free(s);
+}
+
+/* SCAN's bound, which --scan-max-count relies on (the server cuts COUNT
+ * to it): one call walks whole buckets until COUNT entries were seen, so
+ * returns at most COUNT plus one bucket's run, and a full iteration at
+ * that COUNT still returns every key once. */
+Test(kv_keys, a_scan_call_walks_at_most_count_entries_and_the_iteration_returns_every_key)
+{
+    struct kv_store *s = kv_store_new();
+    char k[16];
+    enum { N = 20000 };
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        kt_set(s, k, "v", 1000);
+    }
+    static unsigned seen[N];
+    memset(seen, 0, sizeof seen);
+    uint64_t cursor = 0;
+    int calls = 0;
+    unsigned before = 0, most = 0;
+    do {
+        cursor = scan_step(s, cursor, 100, NULL, seen, N);
+        calls++;
+        unsigned total = 0;
+        for (int i = 0; i < N; i++)
+            total += seen[i];
+        most = total - before > most ? total - before : most;
+        before = total;
+    } while (cursor != 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(seen[i], 1, "k%d seen %u times", i, seen[i]);
+    cr_assert(most >= 100 && most <= 116, "a call returned up to %u keys for COUNT 100", most);
+    cr_assert(calls >= N / 116 && calls <= N / 50, "%d calls", calls);
     kv_store_free(s);
 }
 

@@ -83,7 +83,7 @@ static void model_run(uint64_t seed, int drop_tags_at)
                     scans_across_growth += scan_saw_growing && scan_saw_still;
                 }
             } else {
-                const struct kv_map_entry *e = kv_map_pick(&m, rng_next(&g), kmm_accept_all, NULL);
+                const struct kv_map_entry *e = kv_map_pick(&m, rng_next(&g), SIZE_MAX, kmm_accept_all, NULL);
                 cr_assert_eq(e != NULL, m.size > 0);
                 if (e)
                     cr_assert_eq(entry_value(e), md->val[key_number(e)]);
@@ -425,7 +425,7 @@ Test(kv_map_grow, randomkey_picks_entries_of_both_tables_alike)
     double want = (double)m.old_size / (double)m.size;
     int in_old = 0, draws = 4000;
     for (int i = 0; i < draws; i++) {
-        const struct kv_map_entry *e = kv_map_pick(&m, (uint64_t)i, kmm_accept_all, NULL);
+        const struct kv_map_entry *e = kv_map_pick(&m, (uint64_t)i, SIZE_MAX, kmm_accept_all, NULL);
         cr_assert_not_null(e);
         in_old += in_old_table(&m, e);
     }

@@ -128,7 +128,7 @@ Test(kv_map_shrink, a_random_run_with_shrinks_rekeys_and_snapshot_children_agree
             rekeys++;
             scan_rekeyed = true;
         } else {
-            const struct kv_map_entry *e = kv_map_pick(&m, rng_next(&g), kmm_accept_all, NULL);
+            const struct kv_map_entry *e = kv_map_pick(&m, rng_next(&g), SIZE_MAX, kmm_accept_all, NULL);
             cr_assert_eq(e != NULL, m.size > 0);
         }
         if (map_paused)

@@ -241,6 +241,49 @@ Test(kv_script, budget_stops_the_script_and_undoes_its_writes)
     kv_result_release(&r);
 }
 
+/* The budget bounds the store's work too: each redis.call costs 100
+ * instructions an argument and one per 16 bytes of its arguments and
+ * reply, so a few Lua instructions calling MGET of 1000 keys in a loop
+ * are stopped (an event-loop stall of seconds otherwise, on every member). */
+Test(kv_script, budget_counts_the_store_work_of_redis_call)
+{
+    const char *mget = "redis.call('set', 'before', '1') "
+                       "local k = {} for i = 1, 1000 do k[i] = 'k' .. i end "
+                       "for j = 1, 100 do redis.call('mget', unpack(k)) end return 'done'";
+    struct kv_result r = kt_logged(store, eval_cmd(mget, 0, NULL, 0, 1000000, 4096, false), 1000);
+    cr_assert_eq(r.code, 0);
+    cr_assert(strstr((const char *)r.bytes, "-ERR script stopped after 1000000 instructions") == (const char *)r.bytes,
+              "%.*s", (int)r.len, r.bytes);
+    kv_result_release(&r);
+    cr_assert_eq(kv_store_size(store), 0, "the script's write undone");
+    /* 9 such calls fit (1001 arguments: 100100 each) */
+    char *got = eval0("local k = {} for i = 1, 1000 do k[i] = 'k' .. i end "
+                      "for j = 1, 9 do redis.call('mget', unpack(k)) end return 'done'");
+    cr_assert_str_eq(got, "$4\r\ndone\r\n");
+    free(got);
+    /* a reply's bytes: 200 GETs of a 100 KiB value, 6600 each with its 2 arguments */
+    const char *big = "redis.call('set', 'big', string.rep('x', 102400)) "
+                      "for j = 1, 200 do redis.call('get', 'big') end return 'done'";
+    r = kt_logged(store, eval_cmd(big, 0, NULL, 0, 1000000, 4096, false), 1000);
+    cr_assert(strstr((const char *)r.bytes, "-ERR script stopped after 1000000 instructions") == (const char *)r.bytes,
+              "%.*s", (int)r.len, r.bytes);
+    kv_result_release(&r);
+    got = eval0("redis.call('set', 'big', string.rep('x', 102400)) "
+                "for j = 1, 100 do redis.call('get', 'big') end return 'done'");
+    cr_assert_str_eq(got, "$4\r\ndone\r\n", "100 GETs of it fit");
+    free(got);
+    /* Lua's own instructions still count exactly between the calls */
+    r = kt_logged(store, eval_cmd("local i = 0 while i < 10000 do i = i + 1 end return i", 0, NULL, 0, 20000, 4096, false),
+                  1000);
+    cr_assert(strstr((const char *)r.bytes, "-ERR script stopped after 20000 instructions") == (const char *)r.bytes,
+              "%.*s", (int)r.len, r.bytes);
+    kv_result_release(&r);
+    r = kt_logged(store, eval_cmd("local i = 0 while i < 1000 do i = i + 1 end return i", 0, NULL, 0, 20000, 4096, false),
+                  1000);
+    cr_assert(r.len == 7 && memcmp(r.bytes, ":1000\r\n", 7) == 0, "%.*s", (int)r.len, r.bytes);
+    kv_result_release(&r);
+}
+
 Test(kv_script, memory_cap_stops_the_script_and_undoes_its_writes)
 {
     const char *body = "redis.call('set', 'gone', '1') local t = {} "
