@@ -24,10 +24,12 @@ int mem_dir_make(const char *base, char *out, size_t cap, bool *on_memory, char 
     int n = snprintf(out, cap, "%s/" MEM_DIR_PREFIX "%ld-XXXXXX", base, (long)getpid());
     if (n < 0 || (size_t)n >= cap) {
         snprintf(err, errlen, "--in-memory-dir %s: path too long", base);
+        out[0] = '\0';
         return -1;
     }
     if (!mkdtemp(out)) {
         snprintf(err, errlen, "--in-memory-dir %s: mkdtemp: %s", base, strerror(errno));
+        out[0] = '\0'; /* nothing made, nothing to remove */
         return -1;
     }
     struct statfs fs;

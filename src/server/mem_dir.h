@@ -19,7 +19,7 @@
 #define MEM_DIR_DEFAULT_BASE "/dev/shm"
 
 /* Make base/raftkv-mem-<pid>-XXXXXX (mode 0700) into out: 0, or -1 with
- * err saying why. *on_memory: whether base is a memory file system
+ * err saying why and out "". *on_memory: whether base is a memory file system
  * (tmpfs, ramfs), where the storage's syncs cost nothing. */
 int mem_dir_make(const char *base, char *out, size_t cap, bool *on_memory, char *err, size_t errlen);
 

@@ -15,7 +15,8 @@
 #     snapshot_received, snapshot_installed) to the leader's key count;
 #   - the directory a member killed with -9 left is removed by the next
 #     start under the same base (its pid gone, its LOCK unheld);
-#   - after SIGTERM the base holds no directory: each member removed its own.
+#   - after SIGTERM the base holds no directory: each member removed its own;
+#   - a missing --in-memory-dir stops the start with the base named.
 #   tests/e2e/test_server_in_memory_snapshot.sh BUILD    (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
@@ -39,6 +40,15 @@ start_mem() { # start_mem I [extra options]
 mem_dir_of() { grep -o 'event=storage_opened dir=[^ ]*' "$WORK/n$1.log" | tail -n 1 | cut -d= -f3; }
 
 pick_ports
+# A base that cannot hold the directory stops the start, named.
+rc=0
+out=$("$RAFTKV" serve --id n1 --peers "$PEERS" --listen "127.0.0.1:${CPORT[1]}" --in-memory \
+  --in-memory-dir "$BASE/missing" --certs-dir "$WORK/certs" 2>&1) || rc=$?
+expect "exit with a missing --in-memory-dir" "$rc" 1
+echo "$out" | grep -q "event=storage_open_failed .*--in-memory-dir $BASE/missing: mkdtemp: No such file" ||
+  fail "the refusal does not name the base: $out"
+echo "ok  a missing --in-memory-dir is refused, named"
+
 for i in 1 2 3; do start_mem "$i"; done
 L=$(wait_leader)
 term0=$(info_field "$L" term)

@@ -100,6 +100,7 @@ Test(mem_dir, a_base_that_cannot_hold_it_is_an_error_naming_the_base)
     cr_assert_eq(mem_dir_make("/nonexistent/raftkv-base", dir, sizeof dir, &on_memory, err, sizeof err), -1);
     cr_assert(strstr(err, "--in-memory-dir /nonexistent/raftkv-base"), "%s", err);
     cr_assert(strstr(err, "No such file"), "%s", err);
+    cr_assert_str_eq(dir, "", "nothing made, nothing for the exit to remove");
     char tiny[16];
     cr_assert_eq(mem_dir_make("/tmp", tiny, sizeof tiny, &on_memory, err, sizeof err), -1);
     cr_assert(strstr(err, "too long"), "%s", err);
