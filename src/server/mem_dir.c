@@ -57,7 +57,9 @@ int mem_dir_remove(const char *dir)
     return rmdir(dir);
 }
 
-/* Whether base/name is a dead member's: its pid gone, its LOCK unheld. */
+/* Whether base/name is a dead member's: its pid gone, its LOCK unheld.
+ * One with no LOCK yet (its member died between making it and opening the
+ * storage) is removed only while empty: rmdir removes nothing else. */
 static bool leftover(int basefd, const char *name)
 {
     char *end = NULL;
@@ -73,8 +75,11 @@ static bool leftover(int basefd, const char *name)
     bool mine = fstat(dfd, &st) == 0 && st.st_uid == getuid();
     int lfd = mine ? openat(dfd, "LOCK", O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
     close(dfd);
-    if (lfd < 0)
+    if (lfd < 0) {
+        if (mine && errno == ENOENT)
+            unlinkat(basefd, name, AT_REMOVEDIR); /* only if empty */
         return false;
+    }
     bool free_lock = flock(lfd, LOCK_EX | LOCK_NB) == 0;
     close(lfd); /* drops the flock taken, if any */
     return free_lock;

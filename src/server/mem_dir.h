@@ -8,7 +8,8 @@
  * start under the same base removes the leftovers of dead ones: a
  * directory named raftkv-mem-<pid>-XXXXXX whose pid is gone and whose
  * storage LOCK no process holds (both, so neither a reused pid nor
- * another pid namespace sharing the base makes it remove a live one). */
+ * another pid namespace sharing the base makes it remove a live one), and
+ * such a directory with no LOCK only while it is empty. */
 #ifndef RAFTKV_SERVER_MEM_DIR_H
 #define RAFTKV_SERVER_MEM_DIR_H
 

@@ -1,8 +1,8 @@
 /* test_mem_dir.c - an --in-memory member's private storage directory
  * (src/server/mem_dir.c): made under the base with the member's pid in its
  * name, removed whole, and the sweep that removes a killed member's
- * leftovers but never a directory whose pid lives, whose LOCK is held, or
- * that has no LOCK or another name. */
+ * leftovers but never a directory whose pid lives, whose LOCK is held,
+ * that has another name, or no LOCK and files in it. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -116,6 +116,9 @@ Test(mem_dir, the_sweep_removes_only_dead_unlocked_members_directories)
     leftover_dir(base, getppid(), "B", true, live, sizeof live);     /* its pid lives */
     leftover_dir(base, dead, "C", true, held, sizeof held);          /* its LOCK is held */
     leftover_dir(base, dead, "D", false, nolock, sizeof nolock);     /* no LOCK: not a store */
+    char empty[256];
+    snprintf(empty, sizeof empty, "%s/raftkv-mem-%ld-testE", base, (long)dead);
+    cr_assert_eq(mkdir(empty, 0700), 0);                             /* died before its LOCK */
     snprintf(other, sizeof other, "%s/raftkv-other-%ld-x", base, (long)dead);
     cr_assert_eq(mkdir(other, 0700), 0);
     put_file(other, "LOCK", "1\n");                                  /* another name */
@@ -129,6 +132,7 @@ Test(mem_dir, the_sweep_removes_only_dead_unlocked_members_directories)
      * held although this process holds it. */
     cr_assert_eq(mem_dir_sweep(base), 1);
     cr_assert(!exists(gone));
+    cr_assert(!exists(empty), "an empty one with no LOCK goes too (not counted)");
     cr_assert(exists(live));
     cr_assert(exists(held));
     cr_assert(exists(nolock));
