@@ -59,6 +59,8 @@ struct server_options {
     enum tls_client_auth tls_auth_clients; /* --tls-auth-clients yes (default), optional, no */
     char data_dir[PATH_MAX];
     bool in_memory; /* --in-memory: no data dir, nothing survives a restart */
+    char in_memory_dir[PATH_MAX]; /* --in-memory-dir: where its private storage goes (mem_dir.h) */
+    bool in_memory_dir_set;
     size_t max_clients;
     size_t max_pending_per_client;
     size_t max_pending;     /* operations in flight, all clients and proxies */
@@ -406,6 +408,7 @@ struct server {
     uv_loop_t *loop;
     struct replica *replica;
     struct storage *storage;
+    char mem_dir[PATH_MAX]; /* --in-memory: the storage's private directory, removed at exit */
     struct replica_log_store log_store;
     /* The log's fdatasync runs on libuv's thread pool while the loop goes
      * on serving (replica_config.sync_start); one at a time. */
@@ -727,7 +730,7 @@ void metrics_http_stop(struct server *s);
 void metrics_http_free(struct server *s);
 
 /* server_store.c */
-int server_store_open(struct server *s, char *err, size_t errlen);
+int server_store_open(struct server *s, const char *dir, char *err, size_t errlen);
 void server_store_loaded(struct server *s, uint64_t new_ns);
 void server_store_tail(struct server *s); /* once per batch */
 void server_store_close(struct server *s);

@@ -15,6 +15,7 @@
 #include "server/server.h"
 #include "server/alloc.h"
 #include "server/log_table.h"
+#include "server/mem_dir.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
 
@@ -458,11 +459,32 @@ int server_main(int argc, char **argv)
     s->next_op_id = (uint64_t)now_ts.tv_sec * 1000000000ull + (uint64_t)now_ts.tv_nsec;
 
     alloc_background_release();
-    if (!o->in_memory) {
+    /* An in-memory member runs the same storage in a private directory
+     * on a tmpfs (mem_dir.h): its snapshots are forked or walked in the
+     * background and sent in chunks as a durable member's are, and a
+     * restart starts empty. */
+    if (o->in_memory) {
         char err[512];
-        rc = server_store_open(s, err, sizeof err);
+        bool on_memory = false;
+        int swept = mem_dir_sweep(o->in_memory_dir);
+        if (swept > 0)
+            server_log(SLOG_INFO, "in_memory_dirs_swept", "dir=%s removed=%d detail=\"left by members killed before they could remove them\"",
+                       o->in_memory_dir, swept);
+        if (mem_dir_make(o->in_memory_dir, s->mem_dir, sizeof s->mem_dir, &on_memory, err, sizeof err) != 0) {
+            server_log(SLOG_ERROR, "storage_open_failed", "dir=%s reason=\"%s\"", o->in_memory_dir, err);
+            server_free(s);
+            return 1;
+        }
+        if (!on_memory)
+            server_log(SLOG_WARN, "in_memory_dir_on_disk", "dir=%s detail=\"not a tmpfs: the log and snapshots "
+                       "of this in-memory member are written (and synced) to a disk\"", s->mem_dir);
+    }
+    {
+        char err[512];
+        const char *dir = o->in_memory ? s->mem_dir : o->data_dir;
+        rc = server_store_open(s, dir, err, sizeof err);
         if (rc != 0) {
-            server_log(SLOG_ERROR, "storage_open_failed", "dir=%s rc=%d reason=\"%s\"", o->data_dir, rc, err);
+            server_log(SLOG_ERROR, "storage_open_failed", "dir=%s rc=%d reason=\"%s\"", dir, rc, err);
             server_free(s);
             return 1;
         }
@@ -529,10 +551,10 @@ int server_main(int argc, char **argv)
     rc_cfg.flush_sends = server_on_flush_sends;
     rc_cfg.peer_lost_data = server_on_peer_lost_data;
     rc_cfg.ctx = s;
-    rc_cfg.store = o->in_memory ? NULL : &s->log_store;
-    rc_cfg.stream_snapshots = !o->in_memory;
-    rc_cfg.sync_start = o->in_memory ? NULL : server_store_sync_start;
-    rc_cfg.snapshot_start = o->in_memory ? NULL : server_store_snapshot_start;
+    rc_cfg.store = &s->log_store;
+    rc_cfg.stream_snapshots = true;
+    rc_cfg.sync_start = server_store_sync_start;
+    rc_cfg.snapshot_start = server_store_snapshot_start;
     rc_cfg.retire_store = server_retire_store;
     rc_cfg.max_pending = o->max_pending;
     rc_cfg.request_timeout_ms = o->request_timeout_ms;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/version.h"
+#include "server/mem_dir.h"
 #include "server/server_internal.h"
 
 
@@ -49,7 +50,11 @@ void server_options_usage(FILE *f)
             "  --tls-auth-clients MODE    yes: clients must show a certificate from those CAs\n"
             "                             (default); optional: verified if shown; no: not asked\n"
             "  --data-dir DIR             durable state (created if missing, locked while running)\n"
-            "  --in-memory                keep nothing on disk (tests and benchmarks only)\n"
+            "  --in-memory                nothing survives a restart (tests and benchmarks): the\n"
+            "                             log and snapshots go to a private directory under\n"
+            "                             --in-memory-dir, removed at exit\n"
+            "  --in-memory-dir DIR        where (default /dev/shm: a tmpfs, RAM, whose syncs cost\n"
+            "                             nothing; room for a snapshot and the log is needed)\n"
             "  --config FILE              read options from FILE: lines 'key value' or 'key = value',\n"
             "                             '#' comments, keys as the long options without '--'\n"
             "                             (in-memory yes); the command line overrides the file\n"
@@ -246,6 +251,7 @@ static void server_options_default(struct server_options *o)
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 1000000;
     o->snapshot_walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
+    snprintf(o->in_memory_dir, sizeof o->in_memory_dir, "%s", MEM_DIR_DEFAULT_BASE);
     o->snapshot_walk_slice_ms = BGSAVE_WALK_SLICE_MS_DEFAULT;
     o->snapshot_walk_max_slice_ms = BGSAVE_WALK_MAX_SLICE_MS_DEFAULT;
     o->snapshot_walk_target_ms = BGSAVE_WALK_TARGET_MS_DEFAULT;
@@ -514,6 +520,9 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 o->tls_auth_clients = TLS_CLIENT_CERT_NONE;
             else
                 bad = 1;
+        } else if (strcmp(a, "--in-memory-dir") == 0) {
+            bad = parse_path(v, o->in_memory_dir, sizeof o->in_memory_dir - 32) != 0;
+            o->in_memory_dir_set = !bad;
         } else if (strcmp(a, "--data-dir") == 0) {
             bad = strlen(v) == 0 || strlen(v) >= sizeof o->data_dir;
             if (!bad)
@@ -750,6 +759,11 @@ int server_options_parse(struct server_options *o, int argc, char **argv)
     if (missing) {
         fprintf(stderr, "raftkv serve: %s is required\n\n", missing);
         server_options_usage(stderr);
+        return 64;
+    }
+    if (o->in_memory_dir_set && !o->in_memory) {
+        fprintf(stderr, "raftkv serve: --in-memory-dir is only for --in-memory (a member with --data-dir "
+                        "keeps its storage there)\n");
         return 64;
     }
     for (int i = 0; i < o->n_nodes; i++)

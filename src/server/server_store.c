@@ -1,12 +1,15 @@
-/* server_store.c - opening and closing the data directory around the
- * replica, and running its log syncs on libuv's thread pool; src/storage
- * owns the files, CRCs and locking, and fills the replica's log-store seam
+/* server_store.c - opening and closing the data directory (or an
+ * --in-memory member's private one, mem_dir.h) around the replica, and
+ * running its log syncs on libuv's thread pool; src/storage owns the
+ * files, CRCs and locking, and fills the replica's log-store seam
  * (storage_replica.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "server/alloc.h"
+#include "server/mem_dir.h"
 #include "server/server_internal.h"
 #include "storage/storage.h"
 #include "storage/storage_replica.h"
@@ -118,13 +121,13 @@ void server_store_stop_snapshot(struct server *s)
         bgsave_stop(&s->bgsave);
 }
 
-int server_store_open(struct server *s, char *err, size_t errlen)
+int server_store_open(struct server *s, const char *dir, char *err, size_t errlen)
 {
     struct storage_options so = {.log = store_log};
     struct raft_restore restore;
     memset(&restore, 0, sizeof restore);
     uint64_t t0 = uv_hrtime();
-    int rc = storage_open(s->opt.data_dir, &so, &s->storage, &restore, err, errlen);
+    int rc = storage_open(dir, &so, &s->storage, &restore, err, errlen);
     double open_ms = (double)(uv_hrtime() - t0) / 1e6;
     if (rc != STORAGE_OK)
         return rc;
@@ -147,7 +150,7 @@ int server_store_open(struct server *s, char *err, size_t errlen)
     }
     server_log(SLOG_INFO, "storage_opened",
                "dir=%s term=%llu voted_for=%d snapshot_index=%llu entries=%zu commit=%llu ms=%.1f",
-               s->opt.data_dir, (unsigned long long)restore.term, restore.voted_for,
+               dir, (unsigned long long)restore.term, restore.voted_for,
                (unsigned long long)restore.snap_index, restore.n_entries,
                (unsigned long long)restore.commit, open_ms);
     return 0;
@@ -217,6 +220,11 @@ void server_store_close(struct server *s)
             server_log(SLOG_ERROR, "storage_sync_failed", "reason=\"%s\"", storage_error(s->storage));
         storage_close(s->storage);
         s->storage = NULL;
+    }
+    if (s->mem_dir[0]) {
+        if (mem_dir_remove(s->mem_dir) != 0)
+            server_log(SLOG_WARN, "in_memory_dir_left", "dir=%s reason=\"%s\"", s->mem_dir, strerror(errno));
+        s->mem_dir[0] = '\0';
     }
 }
 

@@ -512,3 +512,23 @@ Test(config_file, log_spare_blocks_default_parse_and_refuse_bad_values)
         cr_assert(strstr(err, "--log-spare-blocks"), "names the option: %s", err);
     }
 }
+
+Test(config_file, in_memory_dir_defaults_to_dev_shm_and_needs_in_memory)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
+                          "127.0.0.1:7001", "--in-memory", NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(o.in_memory_dir, "/dev/shm");
+    base[8] = "--in-memory-dir";
+    base[9] = "/run/raftkv";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(o.in_memory_dir, "/run/raftkv");
+    base[9] = "";
+    cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "an empty path is refused");
+    const char *durable[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
+                             "127.0.0.1:7001", "--data-dir", "/var/lib/raftkv", "--in-memory-dir", "/run/raftkv"};
+    cr_assert_eq(parse_capture(&o, 11, durable, err, sizeof err), 64);
+    cr_assert(strstr(err, "--in-memory-dir is only for --in-memory"), "%s", err);
+}
