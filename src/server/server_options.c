@@ -174,6 +174,11 @@ void server_options_usage(FILE *f)
             "                             (default 4096; a backlog goes on at the next turn)\n"
             "  --apply-cpu-ms MS          and stop applying in a turn once that took MS of the\n"
             "                             loop thread's CPU time (default 10; one entry at least)\n"
+            "  --keys-walk-min N          KEYS on a map of N keys or more is answered from a\n"
+            "                             point-in-time walk of the map in slices, not one pass\n"
+            "                             in one loop turn (default 65536; 0: always walk)\n"
+            "  --keys-walk-entries N      such a walk visits at most N entries per loop turn\n"
+            "                             (default 32768; 64-16777216)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info); refusals (a client\n"
@@ -238,6 +243,8 @@ static void server_options_default(struct server_options *o)
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 1000000;
     o->snapshot_walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
+    o->keys_walk_min = 65536;
+    o->keys_walk_entries = 32768;
     o->snapshot_walk_slice_ms = BGSAVE_WALK_SLICE_MS_DEFAULT;
     o->snapshot_walk_max_slice_ms = BGSAVE_WALK_MAX_SLICE_MS_DEFAULT;
     o->snapshot_walk_target_ms = BGSAVE_WALK_TARGET_MS_DEFAULT;
@@ -573,6 +580,14 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_size(v, &size) != 0 || size < 4096;
             if (!bad)
                 o->snapshot_walk_max_bytes = size;
+        } else if (strcmp(a, "--keys-walk-min") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > ((uint64_t)1 << 40);
+            if (!bad)
+                o->keys_walk_min = (size_t)u;
+        } else if (strcmp(a, "--keys-walk-entries") == 0) {
+            bad = parse_u64(v, &u) != 0 || u < 64 || u > ((uint64_t)1 << 24);
+            if (!bad)
+                o->keys_walk_entries = (size_t)u;
         } else if (strcmp(a, "--snapshot-stagger") == 0) {
             bad = strcmp(v, "yes") != 0 && strcmp(v, "no") != 0;
             o->snapshot_no_stagger = strcmp(v, "no") == 0;
