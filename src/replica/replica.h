@@ -288,7 +288,7 @@ struct replica_config {
 #define REPLICA_LOST_DATA_REPEAT_MS 30000
 #define REPLICA_DEFAULT_APPLY_BATCH 4096
 #define REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT 512
-#define REPLICA_DEFAULT_KEYS_WALK_ENTRIES 32768
+#define REPLICA_DEFAULT_KEYS_WALK_ENTRIES 8192
 #define REPLICA_DEFAULT_KEYS_WALK_KEPT ((size_t)512 << 20)
 /* A KEYS walk abandoned (the map replaced, detached or re-keyed, its
  * pre-images past the bound) begins again on the current map at most this

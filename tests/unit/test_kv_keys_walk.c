@@ -73,8 +73,9 @@ static char *sorted(const struct kv_result *r)
     for (size_t i = 0; i < n; i++) {
         cr_assert(i == 0 || strcmp(keys[i - 1], keys[i]) != 0, "%s twice", keys[i]);
         at += (size_t)sprintf(out + at, "%s\n", keys[i]);
-        free(keys[i]);
     }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
     free(keys);
     return out;
 }
