@@ -352,6 +352,18 @@ static void ack_n1(struct replica *rep, uint64_t now)
     replica_receive(rep, &a, now);
 }
 
+/* Maps retired, kept to the test's end as a server's worker thread may
+ * keep one a while: a walk left on one would read the old keys. */
+static struct kv_store *retired[4];
+static int n_retired;
+
+static void on_retire(void *ctx, struct kv_store *kv)
+{
+    (void)ctx;
+    cr_assert_lt(n_retired, 4);
+    retired[n_retired++] = kv;
+}
+
 Test(replica_keys_walk, an_installed_snapshot_restarts_the_walk_on_its_map)
 {
     n_answers = 0;
@@ -363,6 +375,8 @@ Test(replica_keys_walk, an_installed_snapshot_restarts_the_walk_on_its_map)
     c.snapshot_threshold = 0;
     c.keys_walk_min = 100;
     c.keys_walk_entries = 100;
+    c.retire_store = on_retire;
+    n_retired = 0;
     uint64_t now = 1000;
     struct replica *rep = replica_new(&c, now);
     cr_assert_not_null(rep);
@@ -427,6 +441,9 @@ Test(replica_keys_walk, an_installed_snapshot_restarts_the_walk_on_its_map)
     cr_assert_eq(st.keys_walks_restarted, 1);
     cr_assert_eq(st.keys_walks_begun, 2);
     replica_free(rep);
+    cr_assert_eq(n_retired, 1, "the old map was retired");
+    cr_assert_null(retired[0]->map.walk, "with no walk left on it");
+    kv_store_free(retired[0]);
 }
 
 Test(replica_keys_walk, freeing_the_replica_drops_a_walk_under_way)
