@@ -16,6 +16,7 @@ void replica_config_default(struct replica_config *c, int id, int n_nodes, uint6
     c->max_pending = 65536;
     c->request_timeout_ms = 2000;
     c->snapshot_threshold = 10000;
+    c->keys_walk_min = REPLICA_DEFAULT_KEYS_WALK_MIN;
 }
 
 int replica_store_configuration(const struct kv_store *kv, struct raft_configuration *out)

@@ -288,6 +288,7 @@ struct replica_config {
 #define REPLICA_LOST_DATA_REPEAT_MS 30000
 #define REPLICA_DEFAULT_APPLY_BATCH 4096
 #define REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT 512
+#define REPLICA_DEFAULT_KEYS_WALK_MIN 65536 /* replica_config_default's */
 #define REPLICA_DEFAULT_KEYS_WALK_ENTRIES 8192
 #define REPLICA_DEFAULT_KEYS_WALK_KEPT ((size_t)512 << 20)
 /* A KEYS walk abandoned (the map replaced, detached or re-keyed, its
@@ -305,7 +306,8 @@ int replica_lost_data_text(char *buf, size_t cap, const char *peer, raft_index a
                            raft_index match);
 
 /* Defaults: raft_config_default(id, n_nodes, seed), 65536 pending,
- * 2000 ms timeout, snapshot every 10000 entries, no store. */
+ * 2000 ms timeout, snapshot every 10000 entries, no store, KEYS walked
+ * from REPLICA_DEFAULT_KEYS_WALK_MIN keys. */
 void replica_config_default(struct replica_config *c, int id, int n_nodes, uint64_t seed);
 
 struct replica;
