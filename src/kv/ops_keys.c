@@ -1,6 +1,8 @@
 /* ops_keys.c - the keyspace operations of the Redis front end: TYPE,
- * RENAME (and NX), COPY, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSH; and the
- * kv_list their key lists travel in. Reads see a key whose deadline has
+ * RENAME (and NX), COPY, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSH; the
+ * kv_list their key lists travel in; and KEYS's list as it is gathered
+ * (kv_keys_list, with its reply cap), which the stepped KEYS walk
+ * (keys_walk.c) gathers through too. Reads see a key whose deadline has
  * passed (at the read's stamped time) as absent; writes remove it first,
  * at the entry's time, on every member alike. SCAN's cursor walks the
  * map's buckets under the cluster's hash key (map.h), so it means the same
