@@ -1,6 +1,8 @@
 /* ops_keys.c - the keyspace operations of the Redis front end: TYPE,
- * RENAME (and NX), COPY, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSH; and the
- * kv_list their key lists travel in. Reads see a key whose deadline has
+ * RENAME (and NX), COPY, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSH; the
+ * kv_list their key lists travel in; and KEYS's list as it is gathered
+ * (kv_keys_list, with its reply cap), which the stepped KEYS walk
+ * (keys_walk.c) gathers through too. Reads see a key whose deadline has
  * passed (at the read's stamped time) as absent; writes remove it first,
  * at the entry's time, on every member alike. SCAN's cursor walks the
  * map's buckets under the cluster's hash key (map.h), so it means the same
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kv/keys_walk.h"
 #include "kv/map_walk.h"
 #include "kv/ops.h"
 #include "storage/le.h"
@@ -117,19 +120,65 @@ void kv_op_copy(struct kv_store *s, const struct kv_command *c, int64_t now, str
     r->num = 1;
 }
 
-/* Every live key the pattern matches: O(N). */
+void kv_keys_list_init(struct kv_keys_list *l, const struct kv_str *pat, int64_t now,
+                       size_t max_bytes)
+{
+    *l = (struct kv_keys_list){.now = now, .max_bytes = max_bytes};
+    if (!whole_glob(pat)) {
+        l->pat = pat->p;
+        l->plen = pat->n;
+    }
+}
+
+void kv_keys_list_take(struct kv_keys_list *l, const char *key, size_t len, int64_t expiry)
+{
+    if (l->over || (expiry != 0 && expiry <= l->now))
+        return;
+    if (l->pat && !kv_glob_match((const char *)l->pat, l->plen, key, len))
+        return;
+    l->counted += len + KV_KEYS_REPLY_KEY_BYTES;
+    if (l->max_bytes && l->counted > l->max_bytes) {
+        l->over = true; /* the answer is the error: the keys are not needed */
+        free(l->t.p);
+        l->t = (struct kv_text){0};
+        return;
+    }
+    list_put(&l->t, key, len);
+}
+
+void kv_keys_list_result(struct kv_keys_list *l, struct kv_result *r)
+{
+    if (l->over) {
+        kv_res(r, KV_ERR_MALFORMED,
+               "KEYS reply would exceed %zu bytes (--max-output-bytes); use SCAN", l->max_bytes);
+        return;
+    }
+    res_list(r, &l->t);
+    l->t = (struct kv_text){0};
+}
+
+void kv_keys_list_release(struct kv_keys_list *l)
+{
+    free(l->t.p);
+    l->t = (struct kv_text){0};
+}
+
+void kv_keys_once(struct kv_store *s, const struct kv_str *pat, int64_t now, size_t max_bytes,
+                  struct kv_result *r)
+{
+    struct kv_keys_list l;
+    kv_keys_list_init(&l, pat, now, max_bytes);
+    size_t pos = 0;
+    for (const struct kv_map_entry *e; !l.over && (e = kv_map_next(&s->map, &pos));)
+        kv_keys_list_take(&l, kv_entry_key(e), kv_entry_key_len(e), kv_map_expiry(&s->map, e));
+    kv_keys_list_result(&l, r);
+}
+
+/* Every live key the pattern matches, in one pass: O(N). A replica serves
+ * a large map's KEYS in steps instead (keys_walk.h). */
 void kv_op_keys(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
 {
-    struct kv_text t = {0};
-    bool all = whole_glob(&c->arg[0]);
-    size_t pos = 0;
-    for (const struct kv_map_entry *e; (e = kv_map_next(&s->map, &pos));) {
-        if (!live(&s->map, e, now))
-            continue;
-        if (all || kv_glob_match((const char *)c->arg[0].p, c->arg[0].n, kv_entry_key(e), kv_entry_key_len(e)))
-            list_put(&t, kv_entry_key(e), kv_entry_key_len(e));
-    }
-    res_list(r, &t);
+    kv_keys_once(s, &c->arg[0], now, 0, r);
 }
 
 struct scan_ctx {

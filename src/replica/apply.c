@@ -82,12 +82,19 @@ void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_comman
                          int64_t time_ms)
 {
     struct kv_result res;
-    kv_apply(r->kv, c, time_ms, &res);
+    if (c->op == KV_KEYS && c->arg[0].p) { /* with the reply's cap */
+        res = (struct kv_result){.code = KV_OK};
+        kv_keys_once(r->kv, &c->arg[0], time_ms, r->config.keys_max_bytes, &res);
+    } else {
+        kv_apply(r->kv, c, time_ms, &res);
+    }
     replica_answer_kv(r, ref, &res);
 }
 
 void replica_retire_store(struct replica *r, struct kv_store *kv)
 {
+    /* A KEYS walk over it stops here, while the map is still ours. */
+    replica_keys_store_leaving(r, kv);
     if (kv && r->config.retire_store)
         r->config.retire_store(r->config.ctx, kv);
     else
@@ -164,7 +171,9 @@ static void serve_read(struct replica *r, uint64_t id, int64_t t)
     struct pending_read *p = replica_find_read(r, id);
     if (!p)
         return; /* already timed out */
-    replica_answer_read(r, p->ref, &p->cmd, t);
+    /* KEYS on a large map: answered from a walk (keys_walk.c). */
+    if (!replica_keys_take(r, p->ref, &p->cmd))
+        replica_answer_read(r, p->ref, &p->cmd, t);
     kv_command_release(&p->cmd);
     p->done = true;
 }

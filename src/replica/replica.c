@@ -16,6 +16,7 @@ void replica_config_default(struct replica_config *c, int id, int n_nodes, uint6
     c->max_pending = 65536;
     c->request_timeout_ms = 2000;
     c->snapshot_threshold = 10000;
+    c->keys_walk_min = REPLICA_DEFAULT_KEYS_WALK_MIN;
 }
 
 int replica_store_configuration(const struct kv_store *kv, struct raft_configuration *out)
@@ -131,6 +132,7 @@ void replica_free(struct replica *r)
     free(r->done);
     free(r->lend_buf);
     free(r->lend_old);
+    replica_keys_free(r); /* before the map it walks */
     raft_free(r->raft);
     kv_store_free(r->kv);
     free(r);
@@ -755,6 +757,7 @@ void replica_turn_end(struct replica *r)
     r->per_turn = true;
     r->budget_applied = 0;
     r->budget_cpu_ns = 0;
+    r->keys_budget_used = 0;
 }
 
 uint64_t replica_turn_apply_cpu_ns(const struct replica *r)
@@ -768,6 +771,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
     if (!r->per_turn) {
         r->budget_applied = 0;
         r->budget_cpu_ns = 0;
+        r->keys_budget_used = 0;
     }
     if (r->failed)
         return r->failed;
@@ -815,6 +819,7 @@ int replica_flush(struct replica *r, uint64_t now_ms)
         /* Answers vouch for nothing on this disk: a committed entry is
          * durable on a majority, which counts this node only once
          * PERSISTED said so. So they never wait for a background sync. */
+        replica_keys_step(r); /* bounded: keys_walk_entries a flush or turn */
         replica_emit_done(r);
         if (!waiting && r->persist_due) {
             r->persist_due = false;
@@ -837,14 +842,19 @@ int replica_flush(struct replica *r, uint64_t now_ms)
 
 uint64_t replica_deadline(const struct replica *r)
 {
+    /* A KEYS walk with work left: the same rule as the backlog's. */
+    uint64_t keys = replica_keys_deadline(r);
     if (r->applied < r->apply_to) {
         /* A backlog to apply: at once, or, this turn's budget spent, on
          * the next turn. Not "now" then: a timer re-armed for now from its
          * own callback runs again in the same turn (libuv), which would
          * spin without applying anything. */
-        return r->per_turn && replica_apply_budget(r) == 0 ? r->now_ms + 1 : 0;
+        uint64_t b = r->per_turn && replica_apply_budget(r) == 0 ? r->now_ms + 1 : 0;
+        return keys < b ? keys : b;
     }
     uint64_t d = raft_deadline(r->raft);
+    if (keys < d)
+        d = keys;
     uint64_t due = r->store_dirty && !r->sync_running ? replica_learner_sync_due(r) : 0;
     if (due && due < d)
         d = due; /* a catching-up learner's next grouped sync */
@@ -889,7 +899,7 @@ bool replica_progress(const struct replica *r, int id, raft_index *match, raft_i
 size_t replica_pending(const struct replica *r)
 {
     return r->n_queued_writes + r->n_queued_reads + (r->proposals.tail - r->proposals.head) +
-           (r->reads.tail - r->reads.head);
+           (r->reads.tail - r->reads.head) + r->n_keys_reads;
 }
 
 void replica_stats(const struct replica *r, struct replica_stats *out)

@@ -265,6 +265,21 @@ struct replica_config {
     uint64_t apply_cpu_ns;
     uint64_t (*cpu_clock)(void *ctx);
     uint64_t (*fast_clock)(void *ctx);
+    /* KEYS on a large map (replica keys_walk.c, kv/keys_walk.h): a served
+     * KV_KEYS read whose map holds at least keys_walk_min keys (0: every
+     * one) is answered from the map's point-in-time walk as it was when
+     * the walk began, at most keys_walk_entries entries of it per flush,
+     * or per turn once the driver calls replica_turn_end() (0:
+     * REPLICA_DEFAULT_KEYS_WALK_ENTRIES); replica_deadline() is "now"
+     * while a walk has budget left. One walk at a time: KEYS reads wait in
+     * arrival order for the map (a snapshot's or backup's walk may hold
+     * it) and are answered in that order. keys_max_bytes caps a reply
+     * (keys_walk.h; 0: none), inline ones too; keys_walk_kept_bytes bounds
+     * the pre-images a walk keeps (0: REPLICA_DEFAULT_KEYS_WALK_KEPT). */
+    size_t keys_walk_min;
+    size_t keys_walk_entries;
+    size_t keys_max_bytes;
+    size_t keys_walk_kept_bytes;
     /* DELIBERATE BUG for testing checkers: serve reads from local state on
      * any node, without ReadIndex. Never use in production. */
     bool unsafe_local_reads;
@@ -273,6 +288,13 @@ struct replica_config {
 #define REPLICA_LOST_DATA_REPEAT_MS 30000
 #define REPLICA_DEFAULT_APPLY_BATCH 4096
 #define REPLICA_DEFAULT_APPLY_BATCH_SNAPSHOT 512
+#define REPLICA_DEFAULT_KEYS_WALK_MIN 65536 /* replica_config_default's */
+#define REPLICA_DEFAULT_KEYS_WALK_ENTRIES 8192
+#define REPLICA_DEFAULT_KEYS_WALK_KEPT ((size_t)512 << 20)
+/* A KEYS walk abandoned (the map replaced, detached or re-keyed, its
+ * pre-images past the bound) begins again on the current map at most this
+ * many times; then the read ends REPLICA_UNAVAILABLE. */
+#define REPLICA_KEYS_WALK_RESTARTS 3
 /* Slots of the map's old table (and of its deadline table) that
  * replica_flush moves, at most once a ms, while the map grows (kv/map.h):
  * about 0.7 ms of CPU for a map of a million keys. */
@@ -284,7 +306,8 @@ int replica_lost_data_text(char *buf, size_t cap, const char *peer, raft_index a
                            raft_index match);
 
 /* Defaults: raft_config_default(id, n_nodes, seed), 65536 pending,
- * 2000 ms timeout, snapshot every 10000 entries, no store. */
+ * 2000 ms timeout, snapshot every 10000 entries, no store, KEYS walked
+ * from REPLICA_DEFAULT_KEYS_WALK_MIN keys. */
 void replica_config_default(struct replica_config *c, int id, int n_nodes, uint64_t seed);
 
 struct replica;
@@ -434,6 +457,11 @@ struct replica_stats {
     uint64_t snapshots;  /* snapshots taken */
     uint64_t lent;       /* entries whose payloads the core took from the store (lend) */
     uint64_t lend_refused; /* loans the core refused (a mismatch: a bug) */
+    uint64_t keys_walks_begun;     /* KEYS walks begun (restarts included) */
+    uint64_t keys_walks_done;      /* ... ended with an answer */
+    uint64_t keys_walks_restarted; /* ... abandoned and begun again */
+    uint64_t keys_walks_failed;    /* reads ended UNAVAILABLE after the restarts */
+    uint64_t keys_walk_entries;    /* entries visited by KEYS walks */
 };
 void replica_stats(const struct replica *r, struct replica_stats *out);
 /* The core's bounds refusals (raft_refusals): a transport logs their growth,

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include "kv/keys_walk.h"
 #include "replica/replica.h"
 
 /* Make room for one more element in a malloc'd array; false on OOM. */
@@ -78,6 +79,15 @@ struct finished { /* an outcome waiting for config.complete */
     int leader;
     struct kv_result kv; /* owned here */
     const char *text;
+};
+
+/* A served KEYS read answered from a walk of the map (keys_walk.c):
+ * waiting for the map, or walking it (only the first of the queue). */
+struct keys_read {
+    uint64_t ref;
+    struct kv_command cmd; /* owned */
+    struct kv_keys_walk *walk;
+    unsigned restarts;
 };
 
 struct replica {
@@ -190,6 +200,11 @@ struct replica {
      * report, reported at least once, and when last. */
     uint64_t lost_data_due, lost_data_reported; /* bit i: node i */
     uint64_t lost_data_reported_ms[RAFT_MAX_NODES];
+    /* KEYS reads answered from a walk, in arrival order (keys_walk.c), and
+     * the entries walked since the budget started afresh. */
+    struct keys_read *keys_reads;
+    size_t n_keys_reads, cap_keys_reads;
+    size_t keys_budget_used;
     struct replica_stats stats;
 };
 
@@ -204,6 +219,23 @@ void replica_snapshot_taken(struct replica *r, raft_index index, const uint8_t *
                             uint64_t now_ms);
 void replica_answer_read(struct replica *r, uint64_t ref, const struct kv_command *c,
                          int64_t time_ms);
+
+/* keys_walk.c: KEYS on a large map, in steps. Take a served read (its
+ * command moves into the queue, zeroed here) that is to be answered from a
+ * walk: a KV_KEYS on a map of keys_walk_min keys or more, or any KV_KEYS
+ * while others wait (answered in arrival order). false: answer it inline. */
+bool replica_keys_take(struct replica *r, uint64_t ref, struct kv_command *cmd);
+/* Walk what the budget allows (flush), begin the next waiting ones, answer
+ * the finished ones. */
+void replica_keys_step(struct replica *r);
+/* kv is about to leave (retired): a walk over it is dropped now, to begin
+ * again on the current map. */
+void replica_keys_store_leaving(struct replica *r, const struct kv_store *kv);
+/* replica_deadline's part: 0 (at once) while a walk can go on in this
+ * flush or turn, now + 1 when it waits for the next turn or for the map,
+ * UINT64_MAX with nothing queued. */
+uint64_t replica_keys_deadline(const struct replica *r);
+void replica_keys_free(struct replica *r);
 
 /* lost_data.c: config.peer_lost_data, rate-limited. */
 void replica_report_lost_data(struct replica *r, uint64_t now_ms);

@@ -301,6 +301,13 @@ void info_write_sections(struct server *s, const struct client *c, uint32_t want
                   rs.messages_sent, rs.indefinite, rs.snapshots, s->stats.auth_failures, s->stats.acl_denied,
                   s->stats.protected_refused);
 
+        /* KEYS on a large map, answered from a walk in slices (--keys-walk-min). */
+        info_line(&b,
+                  "keys_walks:begun=%" PRIu64 ",done=%" PRIu64 ",restarted=%" PRIu64 ",failed=%" PRIu64
+                  ",entries=%" PRIu64,
+                  rs.keys_walks_begun, rs.keys_walks_done, rs.keys_walks_restarted, rs.keys_walks_failed,
+                  rs.keys_walk_entries);
+
         struct raft_refusals rf;
         replica_refusals(r, &rf);
         info_line(&b, "raft_refused:terms=%" PRIu64 ",indexes=%" PRIu64 ",elections=%" PRIu64, rf.term,

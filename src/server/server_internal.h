@@ -104,6 +104,8 @@ struct server_options {
     uint64_t apply_batch;      /* committed entries applied per loop turn at most */
     uint64_t apply_batch_snapshot; /* ... while a snapshot child runs (copy-on-write) */
     uint64_t apply_cpu_ms;     /* --apply-cpu-ms: thread CPU time applying per loop turn at most */
+    size_t keys_walk_min;      /* --keys-walk-min: KEYS walks a map of this many keys (replica.h) */
+    size_t keys_walk_entries;  /* --keys-walk-entries: ... this many entries per loop turn */
     uint64_t seed;
     int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
     bool debug_commands; /* --enable-debug-commands: DEBUG.CUT for fault tests */

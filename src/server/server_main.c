@@ -569,6 +569,14 @@ int server_main(int argc, char **argv)
     rc_cfg.apply_cpu_ns = o->apply_cpu_ms * UINT64_C(1000000);
     rc_cfg.cpu_clock = server_thread_cpu_ns;
     rc_cfg.fast_clock = server_monotonic_ns;
+    rc_cfg.keys_walk_min = o->keys_walk_min;
+    rc_cfg.keys_walk_entries = o->keys_walk_entries;
+    /* A KEYS reply past the client's output limit would close its
+     * connection; a forwarded one must fit a peer frame too. */
+    rc_cfg.keys_max_bytes = o->max_output_bytes;
+    if (o->max_frame > 4096 && rc_cfg.keys_max_bytes > o->max_frame - 4096)
+        rc_cfg.keys_max_bytes = o->max_frame - 4096;
+    rc_cfg.keys_walk_kept_bytes = o->snapshot_walk_max_bytes;
     rc_cfg.unsafe_local_reads = o->unsafe_local_reads;
     if (server_identity_replica_config(s, &rc_cfg) != 0) {
         server_free(s);

@@ -178,13 +178,19 @@ void server_options_usage(FILE *f)
             "                             takes longer slices (default 10000; 0: no target)\n"
             "  --snapshot-walk-max-bytes N a walk keeps the old values of keys written before\n"
             "                             it reached them; past N bytes of them it gives up\n"
-            "                             and is tried again later (default 512 MiB)\n"
+            "                             and is tried again later (default 512 MiB; a KEYS\n"
+            "                             walk's bound too)\n"
             "  --snapshot-send-mbps N     a leader sends each snapshot to a member at most N MB/s\n"
             "                             (default 160; 0: as fast as the link and the receiver go)\n"
             "  --apply-batch N            apply at most N committed entries per event-loop turn\n"
             "                             (default 4096; a backlog goes on at the next turn)\n"
             "  --apply-cpu-ms MS          and stop applying in a turn once that took MS of the\n"
             "                             loop thread's CPU time (default 10; one entry at least)\n"
+            "  --keys-walk-min N          KEYS on a map of N keys or more is answered from a\n"
+            "                             point-in-time walk of the map in slices, not one pass\n"
+            "                             in one loop turn (default 65536; 0: always walk)\n"
+            "  --keys-walk-entries N      such a walk visits at most N entries per loop turn\n"
+            "                             (default 8192: 3-5 ms a turn at 1M keys; 64-16777216)\n"
             "  --seed N                   seed of the election-timeout generator (default: from\n"
             "                             the clock and pid, logged)\n"
             "  --log-level LEVEL          error|warn|info|debug (default info); refusals (a client\n"
@@ -252,6 +258,8 @@ static void server_options_default(struct server_options *o)
     o->snapshot_entries = 1000000;
     o->snapshot_walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
     snprintf(o->in_memory_dir, sizeof o->in_memory_dir, "%s", MEM_DIR_DEFAULT_BASE);
+    o->keys_walk_min = 65536;
+    o->keys_walk_entries = 8192;
     o->snapshot_walk_slice_ms = BGSAVE_WALK_SLICE_MS_DEFAULT;
     o->snapshot_walk_max_slice_ms = BGSAVE_WALK_MAX_SLICE_MS_DEFAULT;
     o->snapshot_walk_target_ms = BGSAVE_WALK_TARGET_MS_DEFAULT;
@@ -590,6 +598,14 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
             bad = parse_size(v, &size) != 0 || size < 4096;
             if (!bad)
                 o->snapshot_walk_max_bytes = size;
+        } else if (strcmp(a, "--keys-walk-min") == 0) {
+            bad = parse_u64(v, &u) != 0 || u > ((uint64_t)1 << 40);
+            if (!bad)
+                o->keys_walk_min = (size_t)u;
+        } else if (strcmp(a, "--keys-walk-entries") == 0) {
+            bad = parse_u64(v, &u) != 0 || u < 64 || u > ((uint64_t)1 << 24);
+            if (!bad)
+                o->keys_walk_entries = (size_t)u;
         } else if (strcmp(a, "--snapshot-stagger") == 0) {
             bad = strcmp(v, "yes") != 0 && strcmp(v, "no") != 0;
             o->snapshot_no_stagger = strcmp(v, "no") == 0;
