@@ -85,7 +85,15 @@ enum kv_op {
                         * num 1 copied, 0 not (absent source, or the
                         * destination exists without REPLACE) */
     KV_KEYS = 51,      /* arg[0] a glob -> bytes: the live keys it matches,
-                        * a kv_list (below) */
+                        * a kv_list (below). num[0], when > 0, is the
+                        * bound of a KEYS inside a transaction (its entry
+                        * runs on every member's event loop in one pass):
+                        * on a map of num[0] keys or more (deadlines passed
+                        * included) it answers KV_ERR_MALFORMED without
+                        * looking at the map. The member that builds the
+                        * entry stamps it (--keys-walk-min), so every member
+                        * decides alike; 0 (entries made before the bound)
+                        * has none */
     KV_SCAN = 52,      /* num[0] cursor, num[1] COUNT; optional arg[0] a
                         * glob (MATCH), arg[1] a type name (TYPE) -> bytes a
                         * kv_list, num the next cursor (0: done). The cursor

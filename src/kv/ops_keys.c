@@ -7,6 +7,7 @@
  * at the entry's time, on every member alike. SCAN's cursor walks the
  * map's buckets under the cluster's hash key (map.h), so it means the same
  * on every member. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -175,9 +176,18 @@ void kv_keys_once(struct kv_store *s, const struct kv_str *pat, int64_t now, siz
 }
 
 /* Every live key the pattern matches, in one pass: O(N). A replica serves
- * a large map's KEYS in steps instead (keys_walk.h). */
+ * a large map's KEYS in steps instead (keys_walk.h); this runs a KEYS
+ * inside a transaction, on every member at apply time, so a map of the
+ * entry's bound (num[0], kv.h) or more is refused without a pass. */
 void kv_op_keys(struct kv_store *s, const struct kv_command *c, int64_t now, struct kv_result *r)
 {
+    if (c->num[0] > 0 && s->map.size >= (uint64_t)c->num[0]) {
+        kv_res(r, KV_ERR_MALFORMED,
+               "KEYS inside MULTI on a key space of %" PRId64 " keys or more (--keys-walk-min) would "
+               "hold every member's event loop; run KEYS outside MULTI or use SCAN",
+               c->num[0]);
+        return;
+    }
     kv_keys_once(s, &c->arg[0], now, 0, r);
 }
 

@@ -10,7 +10,8 @@
  * COUNT, a hint, is cut to --scan-max-count, so one call's walk is bounded
  * whatever the client asks (inside MULTI the cut count goes in the log
  * entry: every member walks the same); RANDOMKEY looks at no more than
- * --randomkey-max-slots slots of the map. */
+ * --randomkey-max-slots slots of the map; a KEYS inside MULTI on a map of
+ * --keys-walk-min keys or more answers an error (the bound in the entry). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,9 +28,16 @@ static void oom(struct cmd_ctx *x, struct kv_command *c, size_t n)
     resp_write_error(&x->r->reply, "ERR out of memory");
 }
 
+/* The bound of a KEYS inside MULTI travels in the entry (kv.h's KV_KEYS
+ * num[0]): the maps that a KEYS outside MULTI would walk in slices, this
+ * member's --keys-walk-min keys or more (0, every KEYS walks: any key at
+ * all), answer an error there instead of a pass on every member's loop.
+ * Outside MULTI the read path walks or answers (replica's keys_walk.c) and
+ * does not look at it. */
 void cmd_keys(struct cmd_ctx *x)
 {
-    struct kv_command c = {.op = KV_KEYS};
+    size_t min = x->r->client ? x->r->client->srv->opt.keys_walk_min : REPLICA_DEFAULT_KEYS_WALK_MIN;
+    struct kv_command c = {.op = KV_KEYS, .num = {min > 0 ? (int64_t)min : 1}};
     if (cmd_arg_str(&c.arg[0], x->q, 1) != 0) {
         oom(x, &c, 1);
         return;

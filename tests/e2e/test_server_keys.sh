@@ -8,13 +8,16 @@
 # meanwhile, returns every key present throughout; KEYS, RENAME, TTL
 # inside MULTI/EXEC; redis-cli --scan and --bigkeys; SCAN's COUNT cut to
 # --scan-max-count (50 here), alone and inside MULTI, a full iteration
-# with a huge COUNT still returning every key.
+# with a huge COUNT still returning every key; KEYS inside MULTI on a map
+# of --keys-walk-min keys or more (100 here) answers the error in its slot
+# of EXEC's array while the transaction's SET applies on every member
+# (redis-cli, and redis-py's WATCH/MULTI pipeline).
 #   tests/e2e/test_server_keys.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
 source "$(dirname "$0")/lib_server.sh"
 trap cleanup EXIT
-E2E_SERVE_OPTS="${E2E_SERVE_OPTS:-} --scan-max-count 50"
+E2E_SERVE_OPTS="${E2E_SERVE_OPTS:-} --scan-max-count 50 --keys-walk-min 100"
 
 pick_ports
 for i in 1 2 3; do start_node "$i"; done
@@ -140,4 +143,47 @@ done
 expect "stable keys from a full SCAN with COUNT 100000000" "$(grep -c '^stable:' <(sort -u "$seen"))" 1000
 [ $steps -ge 15 ] || fail "a full SCAN with COUNT 100000000 took $steps calls: COUNT was not cut to 50"
 echo "ok  SCAN COUNT 100000000 walks 50 entries a call (--scan-max-count), inside MULTI too; a full iteration returns every key ($steps calls)"
+# ---- KEYS inside MULTI on a map of --keys-walk-min (100) keys or more ----
+L=$(wait_leader)
+F=$(( L % 3 + 1 ))
+n=$(cli $L DBSIZE); [ "$n" -ge 1500 ] || fail "DBSIZE $n: want the 1500 keys written above"
+refused="ERR KEYS inside MULTI on a key space of 100 keys or more (--keys-walk-min) would hold every member's event loop; run KEYS outside MULTI or use SCAN"
+# (redis-cli ends an error inside an array with an empty line: dropped)
+out=$(printf 'MULTI\r\nKEYS *\r\nSET mk v1\r\nKEYS nomatch*\r\nEXEC\r\n' | redis-cli -p "${CPORT[$F]}" | sed '/^$/d')
+expect "KEYS inside MULTI on $n keys, through n$F" "$out" "OK
+QUEUED
+QUEUED
+QUEUED
+$refused
+OK
+$refused"
+for i in 1 2 3; do expect "the transaction's SET on n$i" "$(cli $i GET mk)" v1; done
+# outside MULTI the same map is answered (from the walk)
+expect "KEYS outside MULTI" "$(cli $F KEYS 'stable:*' | wc -l)" 1000
+/usr/bin/python3 - "${CPORT[$L]}" "$refused" <<'PY' || fail "redis-py WATCH/MULTI pipeline with KEYS"
+import sys, redis
+r = redis.Redis(port=int(sys.argv[1]))
+refused = sys.argv[2]
+with r.pipeline(transaction=True) as p:
+    p.watch("mk")
+    p.multi()
+    p.keys("*")
+    p.set("mk", "v2")
+    got = p.execute(raise_on_error=False)
+assert isinstance(got[0], redis.ResponseError) and str(got[0]) == refused[4:], got
+assert got[1] is True, got
+assert r.get("mk") == b"v2"
+# raise_on_error (the default): the error is raised, the SET applied
+with r.pipeline(transaction=True) as p:
+    p.keys("*")
+    p.set("mk", "v3")
+    try:
+        p.execute()
+        raise SystemExit("no error raised")
+    except redis.ResponseError as e:
+        assert refused[4:] in str(e), str(e)
+assert r.get("mk") == b"v3"
+PY
+for i in 1 2 3; do expect "the pipeline's SET on n$i" "$(cli $i GET mk)" v3; done
+echo "ok  KEYS inside MULTI on $n keys (--keys-walk-min 100) answers the error in its slot; the transaction's SET applies on every member (redis-cli, redis-py WATCH/MULTI)"
 echo "PASS test_server_keys"

@@ -1,6 +1,7 @@
 /* test_kv_keys.c - the keyspace operations: TYPE, RENAME (NX), COPY
  * (REPLACE), KEYS with a glob and deadlines, DBSIZE, FLUSH and WATCH,
- * RANDOMKEY and its bound; kv_list's layout; SCAN's bound per call; and SCAN's guarantee: a cursor made on one
+ * RANDOMKEY and its bound; KEYS inside a transaction refused from the
+ * bound its entry carries (0: none); kv_list's layout; SCAN's bound per call; and SCAN's guarantee: a cursor made on one
  * store continues on another (which shares the cluster's hash key but lays
  * its slots out under its own secret) whose table has another size (as a
  * member that restored a snapshot), and a full iteration returns every
@@ -132,6 +133,74 @@ Test(kv_keys, keys_matches_live_keys_only)
     kv_result_release(&r);
     /* DBSIZE counts a key until its removal, as Redis's */
     cr_assert_eq(kt_r(s, kt_cmd(KV_DBSIZE, NULL, NULL, 0, 0), 2000), 4);
+    kv_store_free(s);
+}
+
+/* One EXEC's entry, through its bytes as every member applies it: KEYS *
+ * carrying `bound` (kv.h's KV_KEYS num[0]), then SET after 1. */
+static struct kv_result exec_keys_then_set(struct kv_store *s, int64_t bound, int64_t at)
+{
+    struct kv_command tx = {.op = KV_MULTI, .n_sub = 2};
+    tx.sub = calloc(2, sizeof *tx.sub);
+    cr_assert_not_null(tx.sub);
+    tx.sub[0] = kt_cmd(KV_KEYS, NULL, "*", 0, bound);
+    tx.sub[1] = kt_cmd(KV_SET, "after", "1", 0, 0);
+    struct kv_result r = kt_logged(s, tx, at);
+    cr_assert_eq(r.code, 0, "%s", r.text);
+    cr_assert_eq(r.n_sub, 2);
+    cr_assert_eq(r.sub[1].code, 0, "%s", r.sub[1].text);
+    return r;
+}
+
+Test(kv_keys, keys_inside_a_transaction_is_refused_from_the_entrys_bound)
+{
+    struct kv_store *s = kv_store_new();
+    kt_set(s, "k1", "v", 1000);
+    kt_set(s, "k2", "v", 1000);
+    kt_set(s, "k3", "v", 1000);
+    /* a map of 3 keys and the bound 3: refused, no keys; the SET applies */
+    struct kv_result r = exec_keys_then_set(s, 3, 1000);
+    cr_assert_eq(r.sub[0].code, 12);
+    cr_assert_str_eq(r.sub[0].text, "KEYS inside MULTI on a key space of 3 keys or more (--keys-walk-min) "
+                                    "would hold every member's event loop; run KEYS outside MULTI or use SCAN");
+    cr_assert_null(r.sub[0].bytes);
+    kv_result_release(&r);
+    struct kv_result g = kt_read(s, kt_cmd(KV_GET, "after", NULL, 0, 0), 1000);
+    cr_assert(bytes_are(&g, "1"));
+    kv_result_release(&g);
+    kt_w(s, kt_cmd(KV_DEL, "after", NULL, 0, 0), 1000);
+
+    /* the bound 4, one key more than the map holds: the keys */
+    char text[256];
+    r = exec_keys_then_set(s, 4, 1000);
+    cr_assert_eq(r.sub[0].code, 0, "%s", r.sub[0].text);
+    list_text(&r.sub[0], text, sizeof text);
+    cr_assert_str_eq(text, "k1,k2,k3");
+    kv_result_release(&r);
+    /* now 4 keys (after is back): the same bound refuses */
+    r = exec_keys_then_set(s, 4, 1000);
+    cr_assert_eq(r.sub[0].code, 12);
+    kv_result_release(&r);
+
+    /* 0, an entry made before the bound existed: no bound */
+    r = exec_keys_then_set(s, 0, 1000);
+    cr_assert_eq(r.sub[0].code, 0, "%s", r.sub[0].text);
+    list_text(&r.sub[0], text, sizeof text);
+    cr_assert_str_eq(text, "after,k1,k2,k3");
+    kv_result_release(&r);
+
+    /* the map's size decides, keys past their deadline not yet removed
+     * included (every member holds the same ones at the same entry): 2 of
+     * 4 live and the bound 3 still refuse */
+    kt_w(s, kt_cmd(KV_EXPIRE, "k1", NULL, 0, 2000), 1000);
+    kt_w(s, kt_cmd(KV_EXPIRE, "k2", NULL, 0, 2000), 1000);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 3000);
+    list_text(&r, text, sizeof text);
+    cr_assert_str_eq(text, "after,k3");
+    kv_result_release(&r);
+    r = exec_keys_then_set(s, 3, 3000);
+    cr_assert_eq(r.sub[0].code, 12);
+    kv_result_release(&r);
     kv_store_free(s);
 }
 

@@ -3,7 +3,9 @@
  * waits for the connection's WATCH reads and then guards with the version
  * they learnt; what follows it waits too, in order (src/server/multi.c,
  * client.c). A server with a router that leads (route.c) and no replica:
- * the test takes the operations it would submit and answers them itself. */
+ * the test takes the operations it would submit and answers them itself.
+ * Also what EXEC's entry carries from this member's options: LCS's and
+ * KEYS's bounds. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,5 +421,42 @@ Test(watch_pipeline, a_queued_evalsha_is_looked_up_at_exec)
     kv_script_sha1("return(3)", 9, sha3);
     cr_assert_not_null(kv_script_lookup(sha3, 40), "EVAL's body cached once EXEC answered");
     kv_script_forget_all();
+    teardown(&f);
+}
+
+/* A KEYS queued in MULTI carries this member's --keys-walk-min in EXEC's
+ * entry (0 there: a bound of 1), and a refusal from the entry is its slot
+ * of EXEC's array while the SET beside it answers as usual. */
+Test(watch_pipeline, a_queued_keys_carries_the_members_bound)
+{
+    struct fixture f;
+    setup(&f);
+    struct server *s = f.s;
+    s->opt.keys_walk_min = 100;
+    send_words(&f, (const char *const[]){"MULTI", "KEYS *", "SET a 1", "EXEC", NULL});
+    out_is(&f, "+OK\r\n+QUEUED\r\n+QUEUED\r\n");
+    struct server_op *ops[8];
+    size_t n = take_queued(s, ops, 8);
+    cr_assert_eq(n, 1);
+    const struct kv_command *tx = &ops[0]->cmd;
+    cr_assert_eq(tx->op, KV_MULTI);
+    cr_assert_eq(tx->n_sub, 2);
+    cr_assert_eq(tx->sub[0].op, KV_KEYS);
+    cr_assert_eq(tx->sub[0].num[0], 100, "the bound in the entry: %lld", (long long)tx->sub[0].num[0]);
+    cr_assert_eq(tx->sub[1].op, KV_SET);
+    struct kv_result sub[2] = {{.code = 12}, {.code = KV_OK, .num = 1}};
+    snprintf(sub[0].text, sizeof sub[0].text, "KEYS inside MULTI on a key space of 100 keys or more");
+    struct replica_result res = {.status = REPLICA_DONE, .kv = {.code = KV_OK, .sub = sub, .n_sub = 2}};
+    f.c->out.pending.len = 0;
+    commands_complete(s, ops[0]->id, &res);
+    out_is(&f, "*2\r\n-ERR KEYS inside MULTI on a key space of 100 keys or more\r\n+OK\r\n");
+
+    s->opt.keys_walk_min = 0; /* every KEYS walks: any key at all refuses */
+    send_words(&f, (const char *const[]){"MULTI", "KEYS *", "EXEC", NULL});
+    n = take_queued(s, ops, 8);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ops[0]->cmd.sub[0].op, KV_KEYS);
+    cr_assert_eq(ops[0]->cmd.sub[0].num[0], 1);
+    ops[0]->route = OP_ROUTE_REPLICA; /* back to the router, for teardown */
     teardown(&f);
 }
