@@ -499,9 +499,39 @@ static void cop_result(struct rcluster *c, uint32_t id, enum replica_status stat
     }
 }
 
+/* A KEYS answer (a kv_list) as rcluster_done.value: a bit per key 0..30,
+ * negative if it holds any other key or is malformed. */
+static int32_t keys_mask(const struct kv_result *r)
+{
+    uint32_t mask = 0;
+    size_t pos = 0;
+    const uint8_t *key;
+    size_t len;
+    while (r->bytes && kv_list_next(r->bytes, r->len, &pos, &key, &len)) {
+        int v = 0;
+        bool digits = len > 0 && len <= 2;
+        for (size_t i = 0; digits && i < len; i++) {
+            digits = key[i] >= '0' && key[i] <= '9';
+            v = v * 10 + (key[i] - '0');
+        }
+        if (!digits || v > 30)
+            return -1;
+        mask |= 1u << v;
+    }
+    if (r->bytes && pos != r->len)
+        return -1;
+    return (int32_t)mask;
+}
+
 static void command_of(uint8_t f, int key, int32_t a, int32_t b, struct kv_command *k)
 {
     memset(k, 0, sizeof *k);
+    if (f == RC_KEYS) {
+        k->op = KV_KEYS;
+        if (kv_str_set(&k->arg[0], "*", 1) != 0)
+            abort();
+        return;
+    }
     k->op = f == RC_READ ? KV_READ : f == RC_WRITE ? KV_WRITE : KV_CAS;
     k->key = json_integer(key);
     if (f == RC_WRITE)
@@ -534,10 +564,7 @@ static void replica_run(struct node *nd, uint8_t f, int key, int32_t a, int32_t 
         replica_submit_in_term(nd->r, ref, &k, term, nd->c->now);
     else
         replica_submit(nd->r, ref, &k, nd->c->now);
-    json_decref(k.key);
-    json_decref(k.value);
-    json_decref(k.from);
-    json_decref(k.to);
+    kv_command_release(&k);
 }
 
 /* ---- the router's callbacks --------------------------------------------------- */
@@ -949,6 +976,8 @@ static void rp_complete(void *ctx, uint64_t ref, const struct replica_result *re
     struct sub s = nd->subs[ref];
     int code = res->status == REPLICA_DONE ? res->kv.code : 0;
     int32_t value = res->kv.value ? (int32_t)json_integer_value(res->kv.value) : 0;
+    if (s.f == RC_KEYS && res->status == REPLICA_DONE && code == 0)
+        value = keys_mask(&res->kv);
     if (s.fwd_in) {
         struct msg m = {.kind = MSG_ANS, .from = nd->id, .to = s.origin, .from_inc = s.origin_inc,
                         .rid = s.rid, .cop = s.cop, .status = (uint8_t)res->status,
@@ -1056,6 +1085,7 @@ static void node_start(struct node *nd, uint64_t seed)
     router_config_default(&tc, nd->id, c->n);
     tc.leader_wait_ms = 300;
     tc.forward_timeout_ms = 500;
+    tc.long_forward_timeout_ms = 1200;
     tc.submit = rt_submit;
     tc.forward = rt_forward;
     tc.finish = rt_finish;
@@ -1286,7 +1316,8 @@ uint64_t rcluster_submit(struct rcluster *c, int conn, enum rcluster_f f, int ke
         return id;
     }
     struct node *nd = &c->nodes[k->node];
-    router_submit(nd->rt, &k->rc, f == RC_READ ? ROUTER_READ : ROUTER_WRITE,
+    enum router_kind kind = f == RC_KEYS ? ROUTER_READ_LONG : f == RC_READ ? ROUTER_READ : ROUTER_WRITE;
+    router_submit(nd->rt, &k->rc, kind,
                   (void *)(uintptr_t)id, c->now);
     node_end_batch(nd);
     check_node(c, nd);
