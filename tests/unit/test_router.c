@@ -884,13 +884,17 @@ Test(router, a_forwarded_long_read_waits_for_progress_by_the_long_timeout)
     router_view(rt, 1, 3, false, 0);
     router_progress(rt, 5, 0);
     submit(NULL, ROUTER_READ_LONG, 1, 0);
-    router_progress(rt, 6, 5000);
+    router_progress(rt, 6, 2000);
     router_tick(rt, 6000);
-    cr_assert_eq(d.n, 1, "the leader still commits: it waits");
-    cr_assert_eq(router_deadline(rt), 11000);
-    router_tick(rt, 10999);
+    cr_assert_eq(d.n, 1, "the leader committed 4000 ms ago, within 6000: it waits");
+    cr_assert_eq(router_deadline(rt), 8000);
+    router_progress(rt, 7, 7000);
+    router_tick(rt, 8000);
     cr_assert_eq(d.n, 1);
-    router_tick(rt, 11000);
+    cr_assert_eq(router_deadline(rt), 13000);
+    router_tick(rt, 12999);
+    cr_assert_eq(d.n, 1);
+    router_tick(rt, 13000);
     cr_assert_eq(ev(1)->kind, EV_FINISH);
     cr_assert_eq(ev(1)->status, REPLICA_UNAVAILABLE);
 }
