@@ -353,6 +353,7 @@ struct rcluster {
     int leader_of_term[RC_MAX_TERMS];
     struct rcluster_snapshots snap;
     uint64_t snapshots_done, snapshots_cut;
+    uint64_t walks_begun, walks_done; /* KEYS walks of stopped incarnations */
     struct snap_stream_config xcfg;
     struct rng xg; /* the transfers' draws, apart: a run without one draws as before */
     uint64_t last_snap_fifo[RC_MAX_NODES][RC_MAX_NODES];
@@ -1068,6 +1069,10 @@ static void node_start(struct node *nd, uint64_t seed)
     if (c->snap.learners > 0 && c->snap.learners < c->n)
         rc.raft.initial = &nd->conf;
     rc.learner_sync_interval_ms = c->snap.learner_sync_interval_ms;
+    if (c->snap.keys_walk) {
+        rc.keys_walk_min = c->snap.keys_walk_min;
+        rc.keys_walk_entries = c->snap.keys_walk_entries;
+    }
     nd->disk.synced = nd->disk.snap_index + nd->disk.n; /* what a restart finds */
     nd->seam = (struct replica_log_store){.impl = &nd->disk, .load = disk_load,
                                           .save_hard_state = disk_hard_state,
@@ -1185,6 +1190,10 @@ struct rcluster *rcluster_new_snapshots(int n, uint64_t seed, rcluster_done_fn d
 
 static void node_stop(struct node *nd)
 {
+    struct replica_stats st;
+    replica_stats(nd->r, &st);
+    nd->c->walks_begun += st.keys_walks_begun;
+    nd->c->walks_done += st.keys_walks_done;
     if (nd->bg.running) /* the child dies with it: the old snapshot stays */
         nd->c->snapshots_cut++;
     bg_drop(nd);
@@ -1419,6 +1428,20 @@ void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t
 {
     *done = c->snapshots_done;
     *cut = c->snapshots_cut;
+}
+
+void rcluster_keys_walks(const struct rcluster *c, uint64_t *begun, uint64_t *done)
+{
+    *begun = c->walks_begun;
+    *done = c->walks_done;
+    for (int i = 0; i < c->n; i++) {
+        if (!c->nodes[i].alive)
+            continue;
+        struct replica_stats st;
+        replica_stats(c->nodes[i].r, &st);
+        *begun += st.keys_walks_begun;
+        *done += st.keys_walks_done;
+    }
 }
 
 void rcluster_transfer_counts(const struct rcluster *c, struct rcluster_transfers *out)

@@ -108,7 +108,16 @@ struct rcluster_snapshots {
      * replica_config.learner_sync_interval_ms. */
     int learners;
     uint64_t learner_sync_interval_ms;
+    /* KEYS answered from the replica's point-in-time walk (replica.h):
+     * with keys_walk, every node's replica_config.keys_walk_min and
+     * keys_walk_entries (a walk of this many entries per flush, or per
+     * turn with apply_turn_ms); without it the replica's defaults. */
+    bool keys_walk;
+    size_t keys_walk_min, keys_walk_entries;
 };
+
+/* KEYS walks begun and ended with an answer, over every incarnation. */
+void rcluster_keys_walks(const struct rcluster *c, uint64_t *begun, uint64_t *done);
 
 /* Chunked InstallSnapshot transfers so far. */
 struct rcluster_transfers {

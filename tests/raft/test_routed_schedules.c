@@ -30,6 +30,9 @@
  *   breaks its connection); RAFTKV_NO_STREAM_STALLS=1 turns that off.
  *   RAFTKV_NO_ORDER=1    check plain linearizability only
  *   RAFTKV_NO_KEYS=1     clients send no KEYS
+ *   RAFTKV_NO_KEYS_WALK=1  KEYS answered inline (three quarters of the
+ *                        schedules otherwise walk: keys_walk_min 0-2,
+ *                        keys_walk_entries 1-50 a flush)
  *   RAFTKV_MAX_STATES=N  the checker's bound per key (default 400000): an
  *                        undecided key (RAFTKV_VERBOSE=1 prints its seed)
  *                        replayed with a larger one is decided
@@ -378,6 +381,8 @@ static uint64_t snapshots_done, snapshots_cut;
 static struct rcluster_transfers xfers;
 /* KEYS sent, and answered (then checked by check_keys), over the run. */
 static uint64_t keys_sent, keys_ok;
+/* KEYS walks (replica.h's keys_walk_*) begun and answered, over the run. */
+static uint64_t walks_begun, walks_done;
 /* The transfer schedules: every one snapshots often (5-20 entries) and
  * faults 1-4% of the transfer frames. */
 static bool transfer_focus;
@@ -422,6 +427,16 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     double chunk_faults = rng_below(&sg, 3) == 0 ? 0.01 + rng_double(&sg) * 0.03 : 0;
     if (transfer_focus && chunk_faults == 0)
         chunk_faults = 0.01 + rng_double(&sg) * 0.03;
+    /* Most schedules answer KEYS from the replica's walk, begun on maps of
+     * 0-2 keys and going 1-50 entries a flush (half of them 1-3), so one
+     * spans several steps while other reads and writes go on. */
+    struct rng wg;
+    rng_seed(&wg, seed ^ 0x77616c6bULL);
+    if (rng_below(&wg, 4) != 0 && !getenv("RAFTKV_NO_KEYS_WALK")) {
+        snap.keys_walk = true;
+        snap.keys_walk_min = rng_below(&wg, 3);
+        snap.keys_walk_entries = 1 + rng_below(&wg, rng_below(&wg, 2) ? 3 : 50);
+    }
     run.c = rcluster_new_snapshots(run.n, seed, on_done, &run, &snap);
     cr_assert_not_null(run.c);
     struct rcluster *c = run.c;
@@ -510,6 +525,10 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
         failure = check_keys(&run);
     keys_sent += run.keys_sent;
     keys_ok += run.keys_ok;
+    uint64_t wb, wd;
+    rcluster_keys_walks(c, &wb, &wd);
+    walks_begun += wb;
+    walks_done += wd;
     for (int k = 0; k < N_KEYS && !failure; k++) {
         /* A crash leaves its connections' writes unknown; a key with many
          * of them can be too costly to decide: counted, not failed. */
@@ -596,11 +615,15 @@ static void run_seeds(const char *test, uint64_t n)
            (unsigned long long)xfers.started, (unsigned long long)xfers.chunks,
            (unsigned long long)xfers.installed, (unsigned long long)xfers.cut_send,
            (unsigned long long)xfers.cut_recv);
-    printf("routed schedules: %llu KEYS sent, %llu answered and checked\n",
-           (unsigned long long)keys_sent, (unsigned long long)keys_ok);
+    printf("routed schedules: %llu KEYS sent, %llu answered and checked; %llu walks begun, %llu "
+           "answered\n",
+           (unsigned long long)keys_sent, (unsigned long long)keys_ok,
+           (unsigned long long)walks_begun, (unsigned long long)walks_done);
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
     if (n >= 50 && !getenv("RAFTKV_NO_KEYS"))
         cr_assert_gt(keys_ok, 0, "no KEYS was answered");
+    if (n >= 50 && !getenv("RAFTKV_NO_KEYS") && !getenv("RAFTKV_NO_KEYS_WALK"))
+        cr_assert_gt(walks_done, 0, "no KEYS walk answered");
     cr_assert_leq(undecided, 3 * n / 100 + 1, "%zu keys undecided: the schedules are too hard to judge",
                   undecided);
     if (n >= 50 && !getenv("RAFTKV_NO_SNAPSHOTS")) {
