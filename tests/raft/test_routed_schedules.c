@@ -8,7 +8,9 @@
  * phases with partitions (one node isolated, the leader isolated, halves),
  * crashes and restarts; connections attached to random nodes sending bursts
  * of reads, writes (unique values) and cas on a few keys, and now and then
- * a KEYS * (a long read, router.h rule 9, pipelined among the others).
+ * a KEYS * (a long read, router.h rule 9, pipelined among the others), a
+ * write of a fresh key (each written once, so keys appear all along the
+ * run) or a read of one near that frontier.
  * Judged by the simulator's checks after every step, then: every operation
  * ended (the router ends what it holds), every node that applied as much
  * holds the same map, each KEYS answer is the key set at some point
@@ -56,6 +58,11 @@
 #include "common/rng.h"
 
 #define N_KEYS 3
+/* Keys N_KEYS.. are fresh: each written once, in turn, now and then, and
+ * read near that frontier, so KEYS answers meet keys appearing all along
+ * the run (keys_mask's bits: at most 31 keys in all). */
+#define N_FRESH 28
+#define N_ALL (N_KEYS + N_FRESH)
 #define MAX_OPEN 48
 #define MAX_PER_CONN 6
 
@@ -80,8 +87,9 @@ struct run {
     int n_open;
     uint64_t clock;        /* history clock: one tick per invocation or completion */
     int32_t next_value;
-    struct lin_op *h[N_KEYS];
-    size_t nh[N_KEYS], caph[N_KEYS];
+    struct lin_op *h[N_ALL];
+    size_t nh[N_ALL], caph[N_ALL];
+    int next_fresh;        /* the next fresh key to write */
     uint64_t ok, fail, info;
     struct rng kg;         /* whether a client sends KEYS: draws of its own */
     uint64_t keys_sent, keys_ok;
@@ -207,6 +215,20 @@ static void clients(struct run *run)
             if (!getenv("RAFTKV_NO_KEYS") && rng_below(&run->kg, 8) == 0) {
                 run->keys_sent++;
                 submit(run, k, RC_KEYS, 0, 0, 0);
+                if (!rcluster_conn_alive(run->c, k))
+                    break;
+                continue;
+            }
+            uint64_t fresh = getenv("RAFTKV_NO_KEYS") ? 9 : rng_below(&run->kg, 8);
+            if (fresh == 0 && run->next_fresh < N_ALL) {
+                submit(run, k, RC_WRITE, run->next_fresh++, ++run->next_value, 0);
+                if (!rcluster_conn_alive(run->c, k))
+                    break;
+                continue;
+            }
+            if (fresh == 1) {
+                int key = run->next_fresh - (int)rng_below(&run->kg, 2);
+                submit(run, k, RC_READ, key < N_ALL ? key : N_ALL - 1, 0, 0);
                 if (!rcluster_conn_alive(run->c, k))
                     break;
                 continue;
@@ -337,7 +359,7 @@ static char *check_keys(const struct run *run)
             snprintf(buf, sizeof buf, "KEYS op %zu answered a key no client wrote", i);
             return strdup(buf);
         }
-        for (int k = 0; k < N_KEYS; k++) {
+        for (int k = 0; k < N_ALL; k++) {
             bool in = (q->value >> k) & 1;
             bool written = false;
             for (size_t j = 0; j < run->n_ops; j++) {
@@ -393,6 +415,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     memset(&run, 0, sizeof run);
     rng_seed(&run.g, seed ^ 0x0badcafeULL);
     rng_seed(&run.kg, seed ^ 0x6b657973ULL);
+    run.next_fresh = N_KEYS;
     run.n = rng_below(&run.g, 3) ? 3 : 5;
     /* Half the schedules snapshot in the background (a threshold of 15-80
      * entries, each taking 20-400 ms of simulated time, longer than an
@@ -436,6 +459,11 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
         snap.keys_walk = true;
         snap.keys_walk_min = rng_below(&wg, 3);
         snap.keys_walk_entries = 1 + rng_below(&wg, rng_below(&wg, 2) ? 3 : 50);
+        /* Half of those end a node's loop turn at most every 1-8 ms, the
+         * walk's budget being per turn: a walk then spans simulated time,
+         * while later reads are served and writes applied. */
+        if (rng_below(&wg, 2))
+            snap.apply_turn_ms = 1 + rng_below(&wg, 8);
     }
     run.c = rcluster_new_snapshots(run.n, seed, on_done, &run, &snap);
     cr_assert_not_null(run.c);
@@ -485,7 +513,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
         failure = strdup(buf);
     }
     /* Final reads, through random nodes, until each key's is answered. */
-    for (int key = 0; key < N_KEYS && rcluster_ok(c) && !failure; key++) {
+    for (int key = 0; key < run.next_fresh && rcluster_ok(c) && !failure; key++) {
         bool answered = false;
         for (int tries = 0; tries < 40 && !answered && rcluster_ok(c); tries++) {
             int k = rcluster_connect(c, (int)rng_below(&run.g, (uint64_t)run.n));
@@ -529,7 +557,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     rcluster_keys_walks(c, &wb, &wd);
     walks_begun += wb;
     walks_done += wd;
-    for (int k = 0; k < N_KEYS && !failure; k++) {
+    for (int k = 0; k < N_ALL && !failure; k++) {
         /* A crash leaves its connections' writes unknown; a key with many
          * of them can be too costly to decide: counted, not failed. */
         const char *ms = getenv("RAFTKV_MAX_STATES");
@@ -556,7 +584,7 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
                 (unsigned long long)rcluster_steps(c), (unsigned long long)run.ok,
                 (unsigned long long)run.fail, (unsigned long long)run.info, run.nh[0], run.nh[1], run.nh[2],
                 (unsigned long long)run.keys_ok, (unsigned long long)run.keys_sent);
-    for (int k = 0; k < N_KEYS; k++)
+    for (int k = 0; k < N_ALL; k++)
         free(run.h[k]);
     free(run.ops);
     uint64_t sd, sc;
