@@ -3,8 +3,10 @@
 # (src/router/router.h rule 9: a KEYS goes alone, after the commands before
 # it are answered and before those after it are sent), through a follower
 # (forwarded to the leader) and through the leader, on a 3-member cluster
-# started with --long-read-timeout-ms; and the option's bad values are
-# refused at start.
+# started with --long-read-timeout-ms that answers every KEYS from a walk
+# of 64 entries a loop turn over 2000 other keys (so each spans turns while
+# other commands are served); and the option's bad values are refused at
+# start.
 #   tests/e2e/test_server_keys_order.sh BUILD      (KEEP=1 keeps the logs)
 set -euo pipefail
 build=${1:-build}
@@ -24,9 +26,18 @@ case "$help" in *"--long-read-timeout-ms N"*) ;; *) fail "--help lacks --long-re
 echo "ok  --long-read-timeout-ms 0, past 10^9 or not a number is refused (64, the option named)"
 
 pick_ports
-for i in 1 2 3; do start_node "$i" --long-read-timeout-ms 20000; done
+for i in 1 2 3; do
+  start_node "$i" --long-read-timeout-ms 20000 --keys-walk-min 0 --keys-walk-entries 64
+done
 L=$(wait_leader)
 F=$(( L % 3 + 1 ))
+/usr/bin/python3 - "${CPORT[$L]}" <<'PY' || fail "preload"
+import sys, redis
+p = redis.Redis(port=int(sys.argv[1])).pipeline(transaction=False)
+for i in range(2000):
+    p.set("filler:%d" % i, "v")
+p.execute()
+PY
 
 # Pipelines mixing KEYS with writes and reads of the keys it lists: each
 # KEYS sees exactly the writes before it on its connection, none after.
@@ -34,7 +45,7 @@ F=$(( L % 3 + 1 ))
 import sys, redis
 for port in sys.argv[1:]:
     r = redis.Redis(port=int(port))
-    for i in range(150):
+    for i in range(100):
         k = "o:%s:%d:" % (port, i)
         p = r.pipeline(transaction=False)
         p.keys(k + "*")
@@ -55,7 +66,9 @@ for port in sys.argv[1:]:
             print("port %s round %d: got %r, want %r" % (port, i, got, want))
             sys.exit(1)
 PY
-echo "ok  300 pipelines of KEYS among SET/GET/DEL through follower n$F and leader n$L: each KEYS saw its connection's earlier writes and none of its later ones"
+walks=$(info_field "$L" keys_walks)
+case "$walks" in begun=0,*|"") fail "no KEYS walk on the leader: '$walks'" ;; esac
+echo "ok  200 pipelines of KEYS among SET/GET/DEL through follower n$F and leader n$L: each KEYS saw its connection's earlier writes and none of its later ones (leader's walks: $walks)"
 
 # KEYS inside MULTI is part of EXEC's one write, in order with the rest.
 out=$(printf 'MULTI\r\nSET m:x 1\r\nKEYS m:*\r\nDEL m:x\r\nKEYS m:*\r\nEXEC\r\n' |
