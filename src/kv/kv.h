@@ -273,6 +273,9 @@ int kv_result_decode(const uint8_t *data, size_t len, struct kv_result *r);
 /* Whether an operation only reads (served through ReadIndex, never logged)
  * and whether the registry knows it at all. */
 bool kv_op_reads(enum kv_op op);
+/* A read that may be answered long after it is served (KEYS: a walk of
+ * the whole map), which the router gives its own order (router.h, rule 9). */
+bool kv_op_long_read(enum kv_op op);
 bool kv_op_known(enum kv_op op);
 const char *kv_op_name(enum kv_op op);
 

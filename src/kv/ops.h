@@ -17,13 +17,14 @@
 #define KV_NEEDS_ARG1 (1u << 2)
 #define KV_JSON_FAMILY (1u << 3) /* JSON values; the entry is JSON text */
 #define KV_WRITES (1u << 4)      /* changes the state: goes through the log */
+#define KV_LONG (1u << 5)        /* a read answered many loop turns after it is served */
 
 typedef void (*kv_apply_fn)(struct kv_store *s, const struct kv_command *c, int64_t now_ms,
                             struct kv_result *r);
 
 struct kv_op_def {
     const char *name;
-    unsigned flags; /* KV_NEEDS_*, KV_JSON_FAMILY, KV_WRITES */
+    unsigned flags; /* KV_NEEDS_*, KV_JSON_FAMILY, KV_WRITES, KV_LONG */
     kv_apply_fn apply;
 };
 

@@ -33,7 +33,7 @@ static const struct kv_op_def ops[KV_OP_LIMIT] = {
     [KV_TYPE] = {"type", KV_NEEDS_KEY, kv_op_type},
     [KV_RENAME] = {"rename", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_rename},
     [KV_COPY] = {"copy", KV_NEEDS_KEY | KV_NEEDS_ARG0 | KV_WRITES, kv_op_copy},
-    [KV_KEYS] = {"keys", KV_NEEDS_ARG0, kv_op_keys},
+    [KV_KEYS] = {"keys", KV_NEEDS_ARG0 | KV_LONG, kv_op_keys},
     [KV_SCAN] = {"scan", 0, kv_op_scan},
     [KV_RANDOMKEY] = {"randomkey", 0, kv_op_randomkey},
     [KV_DBSIZE] = {"dbsize", 0, kv_op_dbsize},
@@ -63,6 +63,12 @@ bool kv_op_reads(enum kv_op op)
 {
     const struct kv_op_def *d = kv_op_def((unsigned)op);
     return d && !(d->flags & KV_WRITES);
+}
+
+bool kv_op_long_read(enum kv_op op)
+{
+    const struct kv_op_def *d = kv_op_def((unsigned)op);
+    return d && !(d->flags & KV_WRITES) && (d->flags & KV_LONG);
 }
 
 const char *kv_op_name(enum kv_op op)

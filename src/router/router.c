@@ -71,7 +71,7 @@ struct router {
     uint64_t view_epoch;
     raft_index commit;
     uint64_t progress_ms;
-    uint64_t sent_no, answered_no[2]; /* [kind] */
+    uint64_t sent_no, answered_no[ROUTER_KINDS]; /* [kind]: rules 3 and 9 */
     struct router_stats stats;
 };
 
@@ -97,6 +97,8 @@ struct router *router_new(const struct router_config *c)
     if (!rt)
         return NULL;
     rt->c = *c;
+    if (rt->c.long_forward_timeout_ms == 0)
+        rt->c.long_forward_timeout_ms = rt->c.forward_timeout_ms;
     /* The table starts at 64 slots and doubles only while all are taken,
      * so it never outgrows max(64, max_ops) rounded up to a power of 2. */
     if (rt->c.max_ops > (size_t)1 << 31)
@@ -282,6 +284,19 @@ static void op_finish(struct router *rt, struct router_op *op, enum replica_stat
 
 /* ---- routing ------------------------------------------------------------------ */
 
+/* Reads and long reads alike (rules 5 and 9). */
+static bool op_reads(const struct router_op *op)
+{
+    return op->kind != ROUTER_WRITE;
+}
+
+/* How long a forward of it waits for an answer, or for more progress
+ * (rules 3 and 9). */
+static uint64_t forward_timeout(const struct router *rt, const struct router_op *op)
+{
+    return op->kind == ROUTER_READ_LONG ? rt->c.long_forward_timeout_ms : rt->c.forward_timeout_ms;
+}
+
 /* Rules 4 and 5: it may be sent again only while nothing after it on its
  * connection was sent. */
 static bool may_resend(const struct router_op *op)
@@ -305,7 +320,17 @@ static bool route_eq(const struct route *a, const struct route *b)
 static const struct route *route_for(const struct router *rt, const struct router_op *op)
 {
     static const struct route local = {.known = true, .local = true, .leader = RAFT_NO_NODE};
-    return rt->c.unsafe_local_reads && op->kind == ROUTER_READ ? &local : &rt->view;
+    return rt->c.unsafe_local_reads && op_reads(op) ? &local : &rt->view;
+}
+
+/* Rule 6 (and 9): whether `op` may fly together with `earlier`, an
+ * operation of its connection in flight on `route`: same kind, same route,
+ * and never a long read. */
+static bool flies_with(const struct router_op *earlier, const struct router_op *op,
+                       const struct route *route)
+{
+    return earlier->kind == op->kind && op->kind != ROUTER_READ_LONG &&
+           route_eq(&earlier->route, route);
 }
 
 /* Send it where the view says; false if it could not go (no route, or the
@@ -328,7 +353,7 @@ static bool dispatch(struct router *rt, struct router_op *op, uint64_t now)
     if (!rt->c.forward(rt->c.ctx, r->leader, r->term, op_id(rt, op), op->user))
         return false;
     op_set_state(rt, op, OP_FORWARDED);
-    op->deadline = now + rt->c.forward_timeout_ms;
+    op->deadline = now + forward_timeout(rt, op);
     op->epoch = rt->view_epoch;
     op->sent_no = ++rt->sent_no;
     list_insert(&rt->forwarded, op);
@@ -375,7 +400,7 @@ static void pump(struct router *rt, struct router_conn *conn, struct router_op *
         } else if (op->state == OP_WAITING) {
             return;
         } else { /* HELD */
-            if (front && (op->kind != front->kind || !route_eq(&front->route, route_for(rt, op))))
+            if (front && !flies_with(front, op, route_for(rt, op)))
                 return;
             if (!dispatch(rt, op, now)) {
                 if (!front)
@@ -404,7 +429,8 @@ void router_submit(struct router *rt, struct router_conn *conn, enum router_kind
         return;
     }
     rt->stats.submitted++;
-    op->kind = (uint8_t)kind;
+    /* A kind it does not know is taken as a write: the strictest rules. */
+    op->kind = (uint8_t)((unsigned)kind < ROUTER_KINDS ? kind : ROUTER_WRITE);
     op->user = user;
     op->conn = conn;
     op_set_state(rt, op, OP_HELD);
@@ -425,8 +451,7 @@ void router_submit(struct router *rt, struct router_conn *conn, enum router_kind
     }
     /* Behind others: when all of them were sent, the one before it says
      * whether this one may go too (rule 6), without walking the list. */
-    if (conn->unsent == 1 && prev->kind == op->kind &&
-        route_eq(&prev->route, route_for(rt, op)) && dispatch(rt, op, now_ms))
+    if (conn->unsent == 1 && flies_with(prev, op, route_for(rt, op)) && dispatch(rt, op, now_ms))
         return;
     rt->stats.held++;
 }
@@ -502,14 +527,14 @@ void router_view(struct router *rt, int leader, raft_term term, bool self_leads,
          * so none of them is sent again ahead of an earlier one). */
         for (size_t i = 0; i < k; i++) {
             struct router_op *o = op_lookup(rt, ids[i], OP_FORWARDED);
-            if (o && o->kind == ROUTER_READ && may_resend(o)) {
+            if (o && op_reads(o) && may_resend(o)) {
                 op_set_state(rt, o, OP_HELD);
                 rt->stats.rerouted++;
             }
         }
         for (size_t i = 0; i < k; i++) {
             struct router_op *o = op_lookup(rt, ids[i], OP_FORWARDED);
-            if (o && o->kind == ROUTER_READ)
+            if (o && op_reads(o))
                 op_finish(rt, o, REPLICA_UNAVAILABLE,
                           "the leader changed; a read changes nothing", now_ms);
             else if (o && !rt->c.await_former_leader)
@@ -545,7 +570,7 @@ static bool waits_for_progress(const struct router *rt, const struct router_op *
 {
     return op->epoch == rt->view_epoch && op->sent_no > rt->answered_no[op->kind] &&
            rt->progress_ms != 0 &&
-           rt->progress_ms + rt->c.forward_timeout_ms > now;
+           rt->progress_ms + forward_timeout(rt, op) > now;
 }
 
 /* An answer for the attempt `op`: end it, or route it again (rule 4). */
@@ -555,8 +580,9 @@ static bool answered(struct router *rt, struct router_op *op, enum replica_statu
     /* Rules 3 and 5: an answer of the view's leader is its progress too
      * (its commit index may stand still while it applies a backlog that
      * every client waits for); and it answers a view's writes in log order
-     * and its reads in arrival order, so those of the same kind sent before
-     * this one and still unanswered will get no answer. */
+     * and its reads, and its long reads, in arrival order (rule 9), so those
+     * of the same kind sent before this one and still unanswered will get
+     * no answer. */
     if (status == REPLICA_DONE && op->state == OP_FORWARDED && op->epoch == rt->view_epoch) {
         rt->progress_ms = now;
         if (op->sent_no > rt->answered_no[op->kind])
@@ -626,12 +652,12 @@ void router_tick(struct router *rt, uint64_t now_ms)
         struct router_op *op = rt->forwarded.head;
         if (waits_for_progress(rt, op, now_ms)) {
             list_unlink(&rt->forwarded, op);
-            op->deadline = rt->progress_ms + rt->c.forward_timeout_ms;
+            op->deadline = rt->progress_ms + forward_timeout(rt, op);
             list_insert(&rt->forwarded, op);
             rt->stats.waited_for_progress++;
             continue;
         }
-        if (op->kind == ROUTER_READ)
+        if (op_reads(op))
             op_finish(rt, op, REPLICA_UNAVAILABLE,
                       "no answer from the leader; a read changes nothing", now_ms);
         else {

@@ -43,15 +43,17 @@
  *     answer may have gone with the link), or once a forward of the same
  *     kind sent after it under the same view was answered done (a leader
  *     answers a view's writes in log order and its reads in arrival
- *     order: its answer was lost).
+ *     order: its answer was lost). That inference is made per kind:
+ *     writes from writes, reads from reads, long reads from long reads
+ *     (rule 9).
  *  4. A definite refusal (REPLICA_NOT_LEADER: certainly not appended) may
  *     be retried: the operation waits for a leader view other than the one
  *     that refused it (rule 1's wait), then goes again. Other definite
  *     answers (REPLICA_UNAVAILABLE: busy, table full) end the operation.
- *  5. Reads change nothing, so they may be retried: a read forwarded to a
- *     leader that is no longer the leader is routed again at once; a read
- *     with no answer within forward_timeout_ms (and no progress, rule 3)
- *     ends definitely (REPLICA_UNAVAILABLE: 11, -TRYAGAIN).
+ *  5. Reads (long reads too, rule 9) change nothing, so they may be
+ *     retried: a read forwarded to a leader that is no longer the leader
+ *     is routed again at once; a read with no answer within
+ *     forward_timeout_ms (and no progress, rule 3) ends definitely (REPLICA_UNAVAILABLE: 11, -TRYAGAIN).
  *     Rules 4 and 5 send an operation again only while nothing submitted
  *     after it on its connection has been sent: a later one may already have
  *     taken effect (its forward arrived where this one's was lost), and the
@@ -63,7 +65,7 @@
  *     The router holds an operation back until every earlier, unfinished
  *     operation of its connection is of the same kind (read or write) and
  *     went the same route (local, or forwarded to the same leader in the
- *     same term). So a pipeline of reads shares one ReadIndex round and a
+ *     same term); a long read goes only alone (rule 9). So a pipeline of reads shares one ReadIndex round and a
  *     pipeline of writes is appended in order in one term; a read after a
  *     write waits for the write's answer (it has then been applied where
  *     the read is served, or can no longer be), and a write after a read
@@ -84,6 +86,27 @@
  *     connection once its answers are out (the TCP server does, after an
  *     -UNCERTAIN). A write ended by a leader change (rule 3) does not break
  *     it: rule 2 keeps that write in a term before the next operations'.
+ *  9. Long reads (ROUTER_READ_LONG: KEYS over the whole map, which the
+ *     leader answers only when a walk begun at its ReadIndex point ends,
+ *     many loop turns later) are reads for rules 4, 5 and 8: retried and
+ *     re-routed as reads, ended definitely, never breaking a connection.
+ *     Their own kind elsewhere:
+ *     - Rule 6: a long read flies alone on its connection. It is held
+ *       until every earlier operation of the connection has its answer,
+ *       and every later one (long reads too) is held until it has its
+ *       own. (A leader answers ordinary reads served after a long read
+ *       began before the long read, so the two must never be in flight
+ *       together; one at a time keeps the order without relying on how a
+ *       leader orders long reads among themselves.)
+ *     - Rule 3: a leader answers long reads in arrival order among
+ *       themselves only: an answered long read sent after an unanswered
+ *       one under the same view says the earlier one's answer was lost;
+ *       answered reads and writes say nothing about long reads, nor
+ *       long reads about them.
+ *     - Timeouts: a forwarded long read's deadline is
+ *       config.long_forward_timeout_ms (0: forward_timeout_ms) after it
+ *       was sent, and rule 3's wait for progress moves it to
+ *       long_forward_timeout_ms after the leader's latest progress.
  *
  * Every operation ends exactly once: through router_local_done() or
  * router_forward_done() returning true (the caller answers with the result
@@ -99,7 +122,10 @@
 #include "raft/raft.h"
 #include "replica/replica.h"
 
-enum router_kind { ROUTER_READ, ROUTER_WRITE };
+/* ROUTER_READ_LONG: a read answered many loop turns after it is served
+ * (rule 9). */
+enum router_kind { ROUTER_READ, ROUTER_WRITE, ROUTER_READ_LONG };
+#define ROUTER_KINDS 3
 
 struct router_op;
 
@@ -122,6 +148,7 @@ struct router_config {
     bool unsafe_local_reads;
     uint64_t leader_wait_ms;     /* rule 1 */
     uint64_t forward_timeout_ms; /* rules 3 and 5 */
+    uint64_t long_forward_timeout_ms; /* rule 9: long reads' (0: forward_timeout_ms) */
     bool await_former_leader;    /* rule 3: wait for its answer, not the view */
     /* Run `op` on the local replica: replica_submit(..., id, ...). */
     void (*submit)(void *ctx, uint64_t id, void *user);
@@ -135,7 +162,8 @@ struct router_config {
     void *ctx;
 };
 
-/* Defaults: max_ops 65536, leader_wait_ms 1000, forward_timeout_ms 1500. */
+/* Defaults: max_ops 65536, leader_wait_ms 1000, forward_timeout_ms 1500,
+ * long_forward_timeout_ms 0 (as forward_timeout_ms). */
 void router_config_default(struct router_config *c, int self, int n_nodes);
 
 struct router;

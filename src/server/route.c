@@ -175,6 +175,7 @@ int route_start(struct server *s)
     c.unsafe_local_reads = s->opt.unsafe_local_reads;
     c.leader_wait_ms = s->opt.request_timeout_ms;
     c.forward_timeout_ms = s->opt.request_timeout_ms + ROUTE_FORWARD_MARGIN_MS;
+    c.long_forward_timeout_ms = s->opt.long_read_timeout_ms; /* KEYS (rule 9) */
     /* A leader that hands over (RAFT.TRANSFER_LEADER, SIGTERM) answers what
      * was forwarded to it after the view moved on: wait for that answer. */
     c.await_former_leader = true;
@@ -206,7 +207,10 @@ void route_op(struct server *s, struct server_op *op)
         return;
     }
     struct client *c = op->req->client;
-    enum router_kind kind = kv_op_reads(op->cmd.op) ? ROUTER_READ : ROUTER_WRITE;
+    /* A MULTI (EXEC) is one write, whatever it holds: its KEYS is no long read. */
+    enum router_kind kind = !kv_op_reads(op->cmd.op)       ? ROUTER_WRITE
+                            : kv_op_long_read(op->cmd.op) ? ROUTER_READ_LONG
+                                                          : ROUTER_READ;
     router_submit(s->router, c ? &c->order : NULL, kind, op, server_now(s));
 }
 

@@ -91,6 +91,7 @@ struct server_options {
     uint64_t election_timeout_ms;
     uint64_t heartbeat_ms;
     uint64_t request_timeout_ms;
+    uint64_t long_read_timeout_ms; /* a KEYS passed on to the leader: router.h rule 9 */
     uint64_t shutdown_wait_ms;
     uint64_t snapshot_entries; /* applied entries between snapshots */
     uint64_t snapshot_log_percent; /* ... or log bytes, % of the map's (0: off) */

@@ -151,6 +151,10 @@ void server_options_usage(FILE *f)
             "                             plus 500 ms for the leader's answer to one it passed\n"
             "                             on (then -UNCERTAIN, or -TRYAGAIN for a read)\n"
             "                             (default 2000)\n"
+            "  --long-read-timeout-ms N   a follower waits this long for the leader's answer\n"
+            "                             to a KEYS it passed on (the leader walks the whole\n"
+            "                             map), and longer while that leader makes progress;\n"
+            "                             then -TRYAGAIN (default 60000, 1..1000000000)\n"
             "  --shutdown-wait-ms N       on SIGTERM, how long in-flight commands may take\n"
             "                             (default 5000)\n"
             "  --snapshot-entries N       snapshot the state machine (and drop the log it\n"
@@ -255,6 +259,7 @@ static void server_options_default(struct server_options *o)
     o->election_timeout_ms = 1000;
     o->heartbeat_ms = 100;
     o->request_timeout_ms = 2000;
+    o->long_read_timeout_ms = 60000;
     o->shutdown_wait_ms = 5000;
     o->snapshot_entries = 1000000;
     o->snapshot_walk_max_bytes = BGSAVE_WALK_MAX_BYTES_DEFAULT;
@@ -682,6 +687,7 @@ static int server_options_apply(struct server_options *o, int argc, char **argv,
                 {"--election-timeout-ms", NULL, &o->election_timeout_ms},
                 {"--heartbeat-ms", NULL, &o->heartbeat_ms},
                 {"--request-timeout-ms", NULL, &o->request_timeout_ms},
+                {"--long-read-timeout-ms", NULL, &o->long_read_timeout_ms},
                 {"--shutdown-wait-ms", NULL, &o->shutdown_wait_ms},
                 {"--snapshot-entries", NULL, &o->snapshot_entries},
                 {"--apply-batch", NULL, &o->apply_batch},

@@ -353,6 +353,7 @@ struct rcluster {
     int leader_of_term[RC_MAX_TERMS];
     struct rcluster_snapshots snap;
     uint64_t snapshots_done, snapshots_cut;
+    uint64_t walks_begun, walks_done; /* KEYS walks of stopped incarnations */
     struct snap_stream_config xcfg;
     struct rng xg; /* the transfers' draws, apart: a run without one draws as before */
     uint64_t last_snap_fifo[RC_MAX_NODES][RC_MAX_NODES];
@@ -499,9 +500,39 @@ static void cop_result(struct rcluster *c, uint32_t id, enum replica_status stat
     }
 }
 
+/* A KEYS answer (a kv_list) as rcluster_done.value: a bit per key 0..30,
+ * negative if it holds any other key or is malformed. */
+static int32_t keys_mask(const struct kv_result *r)
+{
+    uint32_t mask = 0;
+    size_t pos = 0;
+    const uint8_t *key;
+    size_t len;
+    while (r->bytes && kv_list_next(r->bytes, r->len, &pos, &key, &len)) {
+        int v = 0;
+        bool digits = len > 0 && len <= 2;
+        for (size_t i = 0; digits && i < len; i++) {
+            digits = key[i] >= '0' && key[i] <= '9';
+            v = v * 10 + (key[i] - '0');
+        }
+        if (!digits || v > 30)
+            return -1;
+        mask |= 1u << v;
+    }
+    if (r->bytes && pos != r->len)
+        return -1;
+    return (int32_t)mask;
+}
+
 static void command_of(uint8_t f, int key, int32_t a, int32_t b, struct kv_command *k)
 {
     memset(k, 0, sizeof *k);
+    if (f == RC_KEYS) {
+        k->op = KV_KEYS;
+        if (kv_str_set(&k->arg[0], "*", 1) != 0)
+            abort();
+        return;
+    }
     k->op = f == RC_READ ? KV_READ : f == RC_WRITE ? KV_WRITE : KV_CAS;
     k->key = json_integer(key);
     if (f == RC_WRITE)
@@ -534,10 +565,7 @@ static void replica_run(struct node *nd, uint8_t f, int key, int32_t a, int32_t 
         replica_submit_in_term(nd->r, ref, &k, term, nd->c->now);
     else
         replica_submit(nd->r, ref, &k, nd->c->now);
-    json_decref(k.key);
-    json_decref(k.value);
-    json_decref(k.from);
-    json_decref(k.to);
+    kv_command_release(&k);
 }
 
 /* ---- the router's callbacks --------------------------------------------------- */
@@ -949,6 +977,8 @@ static void rp_complete(void *ctx, uint64_t ref, const struct replica_result *re
     struct sub s = nd->subs[ref];
     int code = res->status == REPLICA_DONE ? res->kv.code : 0;
     int32_t value = res->kv.value ? (int32_t)json_integer_value(res->kv.value) : 0;
+    if (s.f == RC_KEYS && res->status == REPLICA_DONE && code == 0)
+        value = keys_mask(&res->kv);
     if (s.fwd_in) {
         struct msg m = {.kind = MSG_ANS, .from = nd->id, .to = s.origin, .from_inc = s.origin_inc,
                         .rid = s.rid, .cop = s.cop, .status = (uint8_t)res->status,
@@ -1039,6 +1069,10 @@ static void node_start(struct node *nd, uint64_t seed)
     if (c->snap.learners > 0 && c->snap.learners < c->n)
         rc.raft.initial = &nd->conf;
     rc.learner_sync_interval_ms = c->snap.learner_sync_interval_ms;
+    if (c->snap.keys_walk) {
+        rc.keys_walk_min = c->snap.keys_walk_min;
+        rc.keys_walk_entries = c->snap.keys_walk_entries;
+    }
     nd->disk.synced = nd->disk.snap_index + nd->disk.n; /* what a restart finds */
     nd->seam = (struct replica_log_store){.impl = &nd->disk, .load = disk_load,
                                           .save_hard_state = disk_hard_state,
@@ -1056,6 +1090,7 @@ static void node_start(struct node *nd, uint64_t seed)
     router_config_default(&tc, nd->id, c->n);
     tc.leader_wait_ms = 300;
     tc.forward_timeout_ms = 500;
+    tc.long_forward_timeout_ms = 1200;
     tc.submit = rt_submit;
     tc.forward = rt_forward;
     tc.finish = rt_finish;
@@ -1155,6 +1190,10 @@ struct rcluster *rcluster_new_snapshots(int n, uint64_t seed, rcluster_done_fn d
 
 static void node_stop(struct node *nd)
 {
+    struct replica_stats st;
+    replica_stats(nd->r, &st);
+    nd->c->walks_begun += st.keys_walks_begun;
+    nd->c->walks_done += st.keys_walks_done;
     if (nd->bg.running) /* the child dies with it: the old snapshot stays */
         nd->c->snapshots_cut++;
     bg_drop(nd);
@@ -1286,7 +1325,8 @@ uint64_t rcluster_submit(struct rcluster *c, int conn, enum rcluster_f f, int ke
         return id;
     }
     struct node *nd = &c->nodes[k->node];
-    router_submit(nd->rt, &k->rc, f == RC_READ ? ROUTER_READ : ROUTER_WRITE,
+    enum router_kind kind = f == RC_KEYS ? ROUTER_READ_LONG : f == RC_READ ? ROUTER_READ : ROUTER_WRITE;
+    router_submit(nd->rt, &k->rc, kind,
                   (void *)(uintptr_t)id, c->now);
     node_end_batch(nd);
     check_node(c, nd);
@@ -1388,6 +1428,20 @@ void rcluster_snapshot_counts(const struct rcluster *c, uint64_t *done, uint64_t
 {
     *done = c->snapshots_done;
     *cut = c->snapshots_cut;
+}
+
+void rcluster_keys_walks(const struct rcluster *c, uint64_t *begun, uint64_t *done)
+{
+    *begun = c->walks_begun;
+    *done = c->walks_done;
+    for (int i = 0; i < c->n; i++) {
+        if (!c->nodes[i].alive)
+            continue;
+        struct replica_stats st;
+        replica_stats(c->nodes[i].r, &st);
+        *begun += st.keys_walks_begun;
+        *done += st.keys_walks_done;
+    }
 }
 
 void rcluster_transfer_counts(const struct rcluster *c, struct rcluster_transfers *out)

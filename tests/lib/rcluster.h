@@ -59,7 +59,8 @@
 
 #include "raft/raft.h"
 
-enum rcluster_f { RC_READ, RC_WRITE, RC_CAS };
+/* RC_KEYS: KEYS * (kv KV_KEYS), routed as a long read (router.h rule 9). */
+enum rcluster_f { RC_READ, RC_WRITE, RC_CAS, RC_KEYS };
 enum rcluster_outcome { RC_OK, RC_FAIL, RC_INFO };
 
 struct rcluster_done {
@@ -67,7 +68,9 @@ struct rcluster_done {
     int conn;
     enum rcluster_outcome outcome;
     int code;      /* RC_FAIL: 11, 20 or 22; RC_INFO: 13 */
-    int32_t value; /* RC_OK read: the value read */
+    int32_t value; /* RC_OK read: the value read; RC_OK keys: the keys
+                    * answered as a bit mask (bit k: key k, for keys 0..30),
+                    * negative if any other key was in the answer */
 };
 
 typedef void (*rcluster_done_fn)(void *ctx, const struct rcluster_done *d);
@@ -105,7 +108,16 @@ struct rcluster_snapshots {
      * replica_config.learner_sync_interval_ms. */
     int learners;
     uint64_t learner_sync_interval_ms;
+    /* KEYS answered from the replica's point-in-time walk (replica.h):
+     * with keys_walk, every node's replica_config.keys_walk_min and
+     * keys_walk_entries (a walk of this many entries per flush, or per
+     * turn with apply_turn_ms); without it the replica's defaults. */
+    bool keys_walk;
+    size_t keys_walk_min, keys_walk_entries;
 };
+
+/* KEYS walks begun and ended with an answer, over every incarnation. */
+void rcluster_keys_walks(const struct rcluster *c, uint64_t *begun, uint64_t *done);
 
 /* Chunked InstallSnapshot transfers so far. */
 struct rcluster_transfers {
@@ -151,8 +163,8 @@ int rcluster_leader(const struct rcluster *c); /* a live leader of the highest t
  * too; the caller drops them), and later submits on it end 11 at once. */
 int rcluster_connect(struct rcluster *c, int node);
 bool rcluster_conn_alive(const struct rcluster *c, int conn);
-/* An operation on `conn`: read key, write key = a, cas key a -> b. Its id;
- * it may end within the call. */
+/* An operation on `conn`: read key, write key = a, cas key a -> b, keys
+ * (key, a and b unused). Its id; it may end within the call. */
 uint64_t rcluster_submit(struct rcluster *c, int conn, enum rcluster_f f, int key, int32_t a,
                          int32_t b);
 size_t rcluster_unfinished(const struct rcluster *c);

@@ -7,12 +7,17 @@
  * drops and (Raft messages only) duplicates; a nemesis alternating healed
  * phases with partitions (one node isolated, the leader isolated, halves),
  * crashes and restarts; connections attached to random nodes sending bursts
- * of reads, writes (unique values) and cas on a few keys. Judged by the
- * simulator's checks after every step, then: every operation ended (the
- * router ends what it holds), every node that applied as much holds the
- * same map, and each key's history - final reads included, so an
- * acknowledged write that was lost shows - is linearizable with
- * per-connection order (lin_limits.connection_order).
+ * of reads, writes (unique values) and cas on a few keys, and now and then
+ * a KEYS * (a long read, router.h rule 9, pipelined among the others), a
+ * write of a fresh key (each written once, so keys appear all along the
+ * run) or a read of one near that frontier.
+ * Judged by the simulator's checks after every step, then: every operation
+ * ended (the router ends what it holds), every node that applied as much
+ * holds the same map, each KEYS answer is the key set at some point
+ * between its call and its answer, in its connection's order (check_keys),
+ * and each key's history - final reads included, so an acknowledged write
+ * that was lost shows - is linearizable with per-connection order
+ * (lin_limits.connection_order).
  *
  *   RAFTKV_SCHEDULES=N   how many schedules (default 300)
  *   RAFTKV_SEED_FROM=F   start at seed F (default 1)
@@ -26,6 +31,10 @@
  *   end 13 by the forward timeout and be appended later (router.h rule 8
  *   breaks its connection); RAFTKV_NO_STREAM_STALLS=1 turns that off.
  *   RAFTKV_NO_ORDER=1    check plain linearizability only
+ *   RAFTKV_NO_KEYS=1     clients send no KEYS
+ *   RAFTKV_NO_KEYS_WALK=1  KEYS answered inline (three quarters of the
+ *                        schedules otherwise walk: keys_walk_min 0-2,
+ *                        keys_walk_entries 1-50 a flush)
  *   RAFTKV_MAX_STATES=N  the checker's bound per key (default 400000): an
  *                        undecided key (RAFTKV_VERBOSE=1 prints its seed)
  *                        replayed with a larger one is decided
@@ -49,6 +58,11 @@
 #include "common/rng.h"
 
 #define N_KEYS 3
+/* Keys N_KEYS.. are fresh: each written once, in turn, now and then, and
+ * read near that frontier, so KEYS answers meet keys appearing all along
+ * the run (keys_mask's bits: at most 31 keys in all). */
+#define N_FRESH 28
+#define N_ALL (N_KEYS + N_FRESH)
 #define MAX_OPEN 48
 #define MAX_PER_CONN 6
 
@@ -56,7 +70,10 @@ struct op_rec {
     int key, conn;
     enum rcluster_f f;
     int32_t a, b;
-    uint64_t call;
+    uint64_t call, ret; /* ret: UINT64_MAX until it ended */
+    enum rcluster_outcome outcome;
+    int code;
+    int32_t value;
 };
 
 struct run {
@@ -70,9 +87,12 @@ struct run {
     int n_open;
     uint64_t clock;        /* history clock: one tick per invocation or completion */
     int32_t next_value;
-    struct lin_op *h[N_KEYS];
-    size_t nh[N_KEYS], caph[N_KEYS];
+    struct lin_op *h[N_ALL];
+    size_t nh[N_ALL], caph[N_ALL];
+    int next_fresh;        /* the next fresh key to write */
     uint64_t ok, fail, info;
+    struct rng kg;         /* whether a client sends KEYS: draws of its own */
+    uint64_t keys_sent, keys_ok;
     bool final_done;       /* the last final read ended */
     struct rcluster_done final;
 };
@@ -93,7 +113,7 @@ static void on_done(void *ctx, const struct rcluster_done *d)
 {
     struct run *run = ctx;
     cr_assert_lt(d->op, run->n_ops);
-    const struct op_rec *r = &run->ops[d->op];
+    struct op_rec *r = &run->ops[d->op];
     run->in_flight[r->conn]--;
     run->final_done = true;
     run->final = *d;
@@ -101,7 +121,14 @@ static void on_done(void *ctx, const struct rcluster_done *d)
     run->fail += d->outcome == RC_FAIL;
     run->info += d->outcome == RC_INFO;
     struct lin_op op = {.process = r->conn, .call = r->call, .ret = ++run->clock};
+    r->ret = op.ret;
+    r->outcome = d->outcome;
+    r->code = d->code;
+    r->value = d->value;
     switch (r->f) {
+    case RC_KEYS:
+        run->keys_ok += d->outcome == RC_OK;
+        return; /* judged by check_keys */
     case RC_READ:
         op.f = LIN_READ;
         op.outcome = LIN_OK;
@@ -149,7 +176,8 @@ static uint64_t submit(struct run *run, int conn, enum rcluster_f f, int key, in
         cr_assert_not_null(run->ops);
     }
     run->ops[run->n_ops++] =
-        (struct op_rec){.key = key, .conn = conn, .f = f, .a = a, .b = b, .call = ++run->clock};
+        (struct op_rec){.key = key, .conn = conn, .f = f, .a = a, .b = b, .call = ++run->clock,
+                        .ret = UINT64_MAX};
     run->in_flight[conn]++;
     uint64_t id = rcluster_submit(run->c, conn, f, key, a, b);
     cr_assert_eq(id, run->n_ops - 1);
@@ -184,6 +212,27 @@ static void clients(struct run *run)
             continue;
         int burst = 1 + (int)rng_below(&run->g, 4);
         for (int j = 0; j < burst && run->in_flight[k] < MAX_PER_CONN; j++) {
+            if (!getenv("RAFTKV_NO_KEYS") && rng_below(&run->kg, 8) == 0) {
+                run->keys_sent++;
+                submit(run, k, RC_KEYS, 0, 0, 0);
+                if (!rcluster_conn_alive(run->c, k))
+                    break;
+                continue;
+            }
+            uint64_t fresh = getenv("RAFTKV_NO_KEYS") ? 9 : rng_below(&run->kg, 8);
+            if (fresh == 0 && run->next_fresh < N_ALL) {
+                submit(run, k, RC_WRITE, run->next_fresh++, ++run->next_value, 0);
+                if (!rcluster_conn_alive(run->c, k))
+                    break;
+                continue;
+            }
+            if (fresh == 1) {
+                int key = run->next_fresh - (int)rng_below(&run->kg, 2);
+                submit(run, k, RC_READ, key < N_ALL ? key : N_ALL - 1, 0, 0);
+                if (!rcluster_conn_alive(run->c, k))
+                    break;
+                continue;
+            }
             int key = (int)rng_below(&run->g, N_KEYS);
             uint64_t what = rng_below(&run->g, 10);
             if (what < 4) {
@@ -264,11 +313,98 @@ static void dump(const struct lin_op *h, size_t n, const struct lin_report *rep)
     fprintf(stderr, "\n");
 }
 
+/* What an ended operation says about key k at its linearization point:
+ * 1 it was there (or is from then on: a write), 0 it was not, -1 nothing. */
+static int shows_key(const struct op_rec *o, int k)
+{
+    if (o->ret == UINT64_MAX)
+        return -1;
+    if (o->f == RC_KEYS)
+        return o->outcome == RC_OK && o->value >= 0 ? (int)((o->value >> k) & 1) : -1;
+    if (o->key != k)
+        return -1;
+    if (o->outcome == RC_OK)
+        return 1; /* a value read, a write, a cas that matched */
+    if (o->outcome == RC_FAIL && o->code == 20)
+        return 0; /* a read or cas of no key */
+    if (o->f == RC_CAS && o->outcome == RC_FAIL && o->code == 22)
+        return 1; /* another value */
+    return -1;
+}
+
+/* Whether operation a takes effect before b must: a was answered before b
+ * was sent, or both are of one connection and a was sent first. */
+static bool must_precede(const struct op_rec *a, const struct op_rec *b)
+{
+    return a->ret < b->call || (a->conn == b->conn && a->call < b->call);
+}
+
+/* KEYS answers against the keys' histories (no key is ever deleted here,
+ * so a key, once there, stays): each must be the key set at some point
+ * between its call and its answer, in its connection's order. A key is in
+ * it only if a write of it (not refused) could come before it: sent before
+ * the answer and not after it on its connection; a key seen by an
+ * operation that must come before it (a value read, a write or cas
+ * answered, another KEYS) is in it; a key in it is seen by every
+ * operation that must come after it (no read of it finds none). NULL or a
+ * malloc'd description. */
+static char *check_keys(const struct run *run)
+{
+    char buf[400];
+    for (size_t i = 0; i < run->n_ops; i++) {
+        const struct op_rec *q = &run->ops[i];
+        if (q->f != RC_KEYS || q->ret == UINT64_MAX || q->outcome != RC_OK)
+            continue;
+        if (q->value < 0) {
+            snprintf(buf, sizeof buf, "KEYS op %zu answered a key no client wrote", i);
+            return strdup(buf);
+        }
+        for (int k = 0; k < N_ALL; k++) {
+            bool in = (q->value >> k) & 1;
+            bool written = false;
+            for (size_t j = 0; j < run->n_ops; j++) {
+                const struct op_rec *o = &run->ops[j];
+                if (j == i)
+                    continue;
+                if (in && o->f == RC_WRITE && o->key == k && o->call < q->ret &&
+                    !(o->conn == q->conn && o->call > q->call) &&
+                    !(o->ret != UINT64_MAX && o->outcome == RC_FAIL))
+                    written = true;
+                int s = shows_key(o, k);
+                const char *why = NULL;
+                if (!in && s == 1 && must_precede(o, q))
+                    why = "misses key %d, which op %zu (conn %d, [%llu, %llu]) before it saw";
+                else if (in && s == 0 && must_precede(q, o))
+                    why = "has key %d, which op %zu (conn %d, [%llu, %llu]) after it did not find";
+                if (why) {
+                    char what[160];
+                    snprintf(what, sizeof what, why, k, j, o->conn, (unsigned long long)o->call,
+                             (unsigned long long)o->ret);
+                    snprintf(buf, sizeof buf, "KEYS op %zu (conn %d, [%llu, %llu]) %s", i, q->conn,
+                             (unsigned long long)q->call, (unsigned long long)q->ret, what);
+                    return strdup(buf);
+                }
+            }
+            if (in && !written) {
+                snprintf(buf, sizeof buf,
+                         "KEYS op %zu (conn %d, [%llu, %llu]) has key %d, which no write before it made",
+                         i, q->conn, (unsigned long long)q->call, (unsigned long long)q->ret, k);
+                return strdup(buf);
+            }
+        }
+    }
+    return NULL;
+}
+
 /* Runs one schedule; NULL or a malloc'd description of what failed. */
 /* Background snapshots finished, and cut short by a crash, over the run. */
 static uint64_t snapshots_done, snapshots_cut;
 /* Chunked snapshot transfers over the run. */
 static struct rcluster_transfers xfers;
+/* KEYS sent, and answered (then checked by check_keys), over the run. */
+static uint64_t keys_sent, keys_ok;
+/* KEYS walks (replica.h's keys_walk_*) begun and answered, over the run. */
+static uint64_t walks_begun, walks_done;
 /* The transfer schedules: every one snapshots often (5-20 entries) and
  * faults 1-4% of the transfer frames. */
 static bool transfer_focus;
@@ -278,6 +414,8 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     struct run run;
     memset(&run, 0, sizeof run);
     rng_seed(&run.g, seed ^ 0x0badcafeULL);
+    rng_seed(&run.kg, seed ^ 0x6b657973ULL);
+    run.next_fresh = N_KEYS;
     run.n = rng_below(&run.g, 3) ? 3 : 5;
     /* Half the schedules snapshot in the background (a threshold of 15-80
      * entries, each taking 20-400 ms of simulated time, longer than an
@@ -312,6 +450,21 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     double chunk_faults = rng_below(&sg, 3) == 0 ? 0.01 + rng_double(&sg) * 0.03 : 0;
     if (transfer_focus && chunk_faults == 0)
         chunk_faults = 0.01 + rng_double(&sg) * 0.03;
+    /* Most schedules answer KEYS from the replica's walk, begun on maps of
+     * 0-2 keys and going 1-50 entries a flush (half of them 1-3), so one
+     * spans several steps while other reads and writes go on. */
+    struct rng wg;
+    rng_seed(&wg, seed ^ 0x77616c6bULL);
+    if (rng_below(&wg, 4) != 0 && !getenv("RAFTKV_NO_KEYS_WALK")) {
+        snap.keys_walk = true;
+        snap.keys_walk_min = rng_below(&wg, 3);
+        snap.keys_walk_entries = 1 + rng_below(&wg, rng_below(&wg, 2) ? 3 : 50);
+        /* Half of those end a node's loop turn at most every 1-8 ms, the
+         * walk's budget being per turn: a walk then spans simulated time,
+         * while later reads are served and writes applied. */
+        if (rng_below(&wg, 2))
+            snap.apply_turn_ms = 1 + rng_below(&wg, 8);
+    }
     run.c = rcluster_new_snapshots(run.n, seed, on_done, &run, &snap);
     cr_assert_not_null(run.c);
     struct rcluster *c = run.c;
@@ -347,20 +500,30 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
         rcluster_elapse(c, 10 + rng_below(&run.g, 20));
     }
     /* Heal and restart everyone; whatever is still in a router ends by its
-     * deadlines or the replicas' request timeouts. */
+     * deadlines or the replicas' request timeouts. A KEYS goes alone on its
+     * connection (router.h rule 9), so a pipeline holding some ends one
+     * flight after another, each by its own deadline (a long read's 1200
+     * ms, longer while the leader makes progress): up to 8 s more. */
     rcluster_heal(c);
     for (int i = 0; i < run.n; i++)
         rcluster_restart(c, i);
     rcluster_elapse(c, 4000);
+    for (int i = 0; i < 16 && rcluster_unfinished(c) != 0 && rcluster_ok(c); i++)
+        rcluster_elapse(c, 500);
 
     char buf[512];
     char *failure = NULL;
     if (rcluster_ok(c) && rcluster_unfinished(c) != 0) {
         snprintf(buf, sizeof buf, "%zu operations never ended", rcluster_unfinished(c));
         failure = strdup(buf);
+        for (size_t i = 0; i < run.n_ops && getenv("RAFTKV_SEED"); i++)
+            if (run.ops[i].ret == UINT64_MAX)
+                fprintf(stderr, "op %zu never ended: conn %d f %d key %d call %llu\n", i,
+                        run.ops[i].conn, (int)run.ops[i].f, run.ops[i].key,
+                        (unsigned long long)run.ops[i].call);
     }
     /* Final reads, through random nodes, until each key's is answered. */
-    for (int key = 0; key < N_KEYS && rcluster_ok(c) && !failure; key++) {
+    for (int key = 0; key < run.next_fresh && rcluster_ok(c) && !failure; key++) {
         bool answered = false;
         for (int tries = 0; tries < 40 && !answered && rcluster_ok(c); tries++) {
             int k = rcluster_connect(c, (int)rng_below(&run.g, (uint64_t)run.n));
@@ -396,7 +559,15 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
     }
     if (!failure && !rcluster_ok(c))
         failure = strdup(rcluster_error(c));
-    for (int k = 0; k < N_KEYS && !failure; k++) {
+    if (!failure)
+        failure = check_keys(&run);
+    keys_sent += run.keys_sent;
+    keys_ok += run.keys_ok;
+    uint64_t wb, wd;
+    rcluster_keys_walks(c, &wb, &wd);
+    walks_begun += wb;
+    walks_done += wd;
+    for (int k = 0; k < N_ALL && !failure; k++) {
         /* A crash leaves its connections' writes unknown; a key with many
          * of them can be too costly to decide: counted, not failed. */
         const char *ms = getenv("RAFTKV_MAX_STATES");
@@ -418,11 +589,12 @@ static char *run_schedule(uint64_t seed, size_t *undecided)
         lin_report_free(&rep);
     }
     if (getenv("RAFTKV_SEED") || getenv("RAFTKV_VERBOSE"))
-        fprintf(stderr, "seed=%llu nodes=%d t=%llums steps=%llu ok=%llu fail=%llu info=%llu ops/key=%zu,%zu,%zu\n",
+        fprintf(stderr, "seed=%llu nodes=%d t=%llums steps=%llu ok=%llu fail=%llu info=%llu ops/key=%zu,%zu,%zu keys=%llu/%llu\n",
                 (unsigned long long)seed, run.n, (unsigned long long)rcluster_now(c),
                 (unsigned long long)rcluster_steps(c), (unsigned long long)run.ok,
-                (unsigned long long)run.fail, (unsigned long long)run.info, run.nh[0], run.nh[1], run.nh[2]);
-    for (int k = 0; k < N_KEYS; k++)
+                (unsigned long long)run.fail, (unsigned long long)run.info, run.nh[0], run.nh[1], run.nh[2],
+                (unsigned long long)run.keys_ok, (unsigned long long)run.keys_sent);
+    for (int k = 0; k < N_ALL; k++)
         free(run.h[k]);
     free(run.ops);
     uint64_t sd, sc;
@@ -481,7 +653,15 @@ static void run_seeds(const char *test, uint64_t n)
            (unsigned long long)xfers.started, (unsigned long long)xfers.chunks,
            (unsigned long long)xfers.installed, (unsigned long long)xfers.cut_send,
            (unsigned long long)xfers.cut_recv);
+    printf("routed schedules: %llu KEYS sent, %llu answered and checked; %llu walks begun, %llu "
+           "answered\n",
+           (unsigned long long)keys_sent, (unsigned long long)keys_ok,
+           (unsigned long long)walks_begun, (unsigned long long)walks_done);
     cr_assert_eq(failures, 0, "%zu schedule(s) failed; seeds printed above", failures);
+    if (n >= 50 && !getenv("RAFTKV_NO_KEYS"))
+        cr_assert_gt(keys_ok, 0, "no KEYS was answered");
+    if (n >= 50 && !getenv("RAFTKV_NO_KEYS") && !getenv("RAFTKV_NO_KEYS_WALK"))
+        cr_assert_gt(walks_done, 0, "no KEYS walk answered");
     cr_assert_leq(undecided, 3 * n / 100 + 1, "%zu keys undecided: the schedules are too hard to judge",
                   undecided);
     if (n >= 50 && !getenv("RAFTKV_NO_SNAPSHOTS")) {

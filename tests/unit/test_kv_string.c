@@ -140,6 +140,15 @@ Test(kv_string, codes_are_the_log_format)
               !kv_op_reads(KV_MSETNX));
 }
 
+/* KEYS (51) alone is a long read (the router's rule 9): no write is, nor
+ * any other read, nor a code the registry does not know. */
+Test(kv_string, only_keys_is_a_long_read)
+{
+    for (int op = 0; op < 200; op++)
+        cr_assert_eq(kv_op_long_read((enum kv_op)op), op == 51, "op %d", op);
+    cr_assert(kv_op_reads((enum kv_op)51));
+}
+
 Test(kv_string, incr_counts_from_absent)
 {
     expect_num(run(KV_INCR, "c", NULL, 1, 0), 1);

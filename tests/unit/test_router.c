@@ -757,3 +757,256 @@ Test(router, a_forwarded_read_waits_while_the_leader_commits)
     cr_assert_eq(ev(1)->status, REPLICA_UNAVAILABLE);
 }
 
+
+/* ---- long reads (rule 9) ---------------------------------------------------------- */
+
+/* A router with long_forward_timeout_ms `long_ms` (forward_timeout_ms 1500). */
+static void with_long_timeout(uint64_t long_ms)
+{
+    router_free(rt);
+    struct router_config c;
+    router_config_default(&c, 0, 3);
+    c.submit = on_submit;
+    c.forward = on_forward;
+    c.finish = on_finish;
+    c.ctx = &d;
+    c.leader_wait_ms = 1000;
+    c.forward_timeout_ms = 1500;
+    c.long_forward_timeout_ms = long_ms;
+    rt = router_new(&c);
+    cr_assert(rt);
+}
+
+/* Rule 9: a long read flies alone: what its connection submits after it,
+ * a read or another long read, waits for its answer. */
+Test(router, a_long_read_flies_alone_on_its_connection)
+{
+    struct router_conn a = {0}, b = {0};
+    router_view(rt, 0, 3, true, 0);
+    submit(&a, ROUTER_READ_LONG, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    submit(&a, ROUTER_READ_LONG, 3, 0);
+    submit(&a, ROUTER_READ, 4, 0);
+    cr_assert_eq(d.n, 1, "only the long read goes");
+    cr_assert_eq(ev(0)->kind, EV_SUBMIT);
+    cr_assert_eq(ev(0)->user, 1);
+    cr_assert(router_local_done(rt, ev(0)->id, REPLICA_DONE, 1));
+    cr_assert_eq(d.n, 2, "the read goes, the long read behind it waits");
+    cr_assert_eq(ev(1)->user, 2);
+    cr_assert(router_local_done(rt, ev(1)->id, REPLICA_DONE, 2));
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(ev(2)->user, 3);
+    cr_assert(router_local_done(rt, ev(2)->id, REPLICA_DONE, 3));
+    cr_assert_eq(d.n, 4);
+    cr_assert_eq(ev(3)->user, 4);
+
+    /* Two long reads of one connection do not fly together either; another
+     * connection's go at once. */
+    submit(&b, ROUTER_READ_LONG, 5, 4);
+    submit(&b, ROUTER_READ_LONG, 6, 4);
+    submit(NULL, ROUTER_READ_LONG, 7, 4);
+    cr_assert_eq(d.n, 6);
+    cr_assert_eq(ev(4)->user, 5);
+    cr_assert_eq(ev(5)->user, 7);
+    cr_assert(router_local_done(rt, ev(4)->id, REPLICA_DONE, 5));
+    cr_assert_eq(d.n, 7);
+    cr_assert_eq(ev(6)->kind, EV_SUBMIT);
+    cr_assert_eq(ev(6)->user, 6);
+}
+
+/* Rule 9: a long read waits for every earlier operation of its connection
+ * (reads in flight too), and a write behind it waits for it. */
+Test(router, a_long_read_waits_for_earlier_reads_and_holds_later_writes)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_READ, 1, 0);
+    submit(&a, ROUTER_READ, 2, 0);
+    submit(&a, ROUTER_READ_LONG, 3, 0);
+    submit(&a, ROUTER_WRITE, 4, 0);
+    cr_assert_eq(d.n, 2, "the reads go together, the long read waits");
+    cr_assert(router_forward_done(rt, ev(0)->id, REPLICA_DONE, 1));
+    cr_assert_eq(d.n, 2);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 2));
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(ev(2)->kind, EV_FORWARD);
+    cr_assert_eq(ev(2)->user, 3);
+    cr_assert(router_forward_done(rt, ev(2)->id, REPLICA_DONE, 3));
+    cr_assert_eq(d.n, 4);
+    cr_assert_eq(ev(3)->user, 4);
+}
+
+/* Rule 9: a forwarded long read's deadline is long_forward_timeout_ms;
+ * reads and writes keep forward_timeout_ms. */
+Test(router, a_forwarded_long_read_has_the_long_timeout)
+{
+    with_long_timeout(6000);
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_READ_LONG, 1, 0);
+    cr_assert_eq(router_deadline(rt), 6000);
+    submit(NULL, ROUTER_READ, 2, 10);
+    submit(NULL, ROUTER_WRITE, 3, 20);
+    cr_assert_eq(router_deadline(rt), 1510);
+    router_tick(rt, 1520);
+    cr_assert_eq(d.n, 5);
+    cr_assert_eq(ev(3)->user, 2);
+    cr_assert_eq(ev(3)->status, REPLICA_UNAVAILABLE);
+    cr_assert_eq(ev(4)->user, 3);
+    cr_assert_eq(ev(4)->status, REPLICA_INDEFINITE);
+    cr_assert_eq(router_deadline(rt), 6000);
+    router_tick(rt, 5999);
+    cr_assert_eq(d.n, 5);
+    router_tick(rt, 6000);
+    cr_assert_eq(ev(5)->kind, EV_FINISH);
+    cr_assert_eq(ev(5)->user, 1);
+    cr_assert_eq(ev(5)->status, REPLICA_UNAVAILABLE, "a long read changes nothing: definite");
+    cr_assert_eq(router_ops(rt), 0);
+}
+
+/* Rule 9: with long_forward_timeout_ms 0 (the default) a long read has
+ * forward_timeout_ms. */
+Test(router, the_long_timeout_defaults_to_the_forward_timeout)
+{
+    struct router_config c;
+    router_config_default(&c, 0, 3);
+    cr_assert_eq(c.long_forward_timeout_ms, 0);
+    cr_assert_eq(c.forward_timeout_ms, 1500);
+    router_view(rt, 1, 3, false, 0);
+    submit(NULL, ROUTER_READ_LONG, 1, 100);
+    cr_assert_eq(router_deadline(rt), 1600);
+}
+
+/* Rule 9 with rule 3: the wait for progress is measured in the long
+ * timeout too. */
+Test(router, a_forwarded_long_read_waits_for_progress_by_the_long_timeout)
+{
+    with_long_timeout(6000);
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_READ_LONG, 1, 0);
+    router_progress(rt, 6, 2000);
+    router_tick(rt, 6000);
+    cr_assert_eq(d.n, 1, "the leader committed 4000 ms ago, within 6000: it waits");
+    cr_assert_eq(router_deadline(rt), 8000);
+    router_progress(rt, 7, 7000);
+    router_tick(rt, 8000);
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(router_deadline(rt), 13000);
+    router_tick(rt, 12999);
+    cr_assert_eq(d.n, 1);
+    router_tick(rt, 13000);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->status, REPLICA_UNAVAILABLE);
+}
+
+/* Rule 9: an ordinary read sent later and answered says nothing about a
+ * long read (the leader answers it while the walk goes on): the long read
+ * waits on, to its own deadline and past it while the leader progresses. */
+Test(router, a_later_answered_read_does_not_end_a_long_read)
+{
+    with_long_timeout(6000);
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_READ_LONG, 1, 0);
+    submit(NULL, ROUTER_READ, 2, 10);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 100));
+    router_tick(rt, 1510);
+    cr_assert_eq(d.n, 2);
+    router_tick(rt, 6000);
+    cr_assert_eq(d.n, 2, "the answer at 100 was progress: it waits to 6100");
+    cr_assert_eq(router_deadline(rt), 6100);
+    cr_assert(router_forward_done(rt, ev(0)->id, REPLICA_DONE, 6050));
+    cr_assert_eq(router_ops(rt), 0);
+}
+
+/* Rule 9 (and rule 3 for reads): a long read sent later and answered says
+ * an earlier unanswered one's answer was lost: it ends at its deadline. */
+Test(router, a_later_answered_long_read_ends_an_earlier_one)
+{
+    with_long_timeout(6000);
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_READ_LONG, 1, 0);
+    submit(NULL, ROUTER_READ_LONG, 2, 10);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 100));
+    router_progress(rt, 9, 5900);
+    router_tick(rt, 5999);
+    cr_assert_eq(d.n, 2);
+    router_tick(rt, 6000);
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 1);
+    cr_assert_eq(ev(2)->status, REPLICA_UNAVAILABLE, "its answer was lost");
+}
+
+/* Rule 9: nor does an answered long read say anything about an earlier
+ * ordinary read, which waits for progress as before. */
+Test(router, a_later_answered_long_read_does_not_end_a_read)
+{
+    with_long_timeout(6000);
+    router_view(rt, 1, 3, false, 0);
+    router_progress(rt, 5, 0);
+    submit(NULL, ROUTER_READ, 1, 0);
+    submit(NULL, ROUTER_READ_LONG, 2, 10);
+    cr_assert(router_forward_done(rt, ev(1)->id, REPLICA_DONE, 1000));
+    router_tick(rt, 1500);
+    cr_assert_eq(d.n, 2, "the answer at 1000 was progress: it waits to 2500");
+    cr_assert_eq(router_deadline(rt), 2500);
+    router_tick(rt, 2500);
+    cr_assert_eq(ev(2)->kind, EV_FINISH);
+    cr_assert_eq(ev(2)->user, 1);
+    cr_assert_eq(ev(2)->status, REPLICA_UNAVAILABLE);
+}
+
+/* Rules 4, 5 and 9: a long read refused NOT_LEADER goes again at the next
+ * view; one forwarded to a leader that lost the view goes again at once,
+ * with the long timeout afresh. */
+Test(router, a_long_read_is_retried_and_rerouted_like_a_read)
+{
+    with_long_timeout(6000);
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_READ_LONG, 1, 0);
+    cr_assert_not(router_forward_done(rt, ev(0)->id, REPLICA_NOT_LEADER, 5));
+    cr_assert_eq(d.n, 1);
+    router_view(rt, 2, 4, false, 10);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(ev(1)->kind, EV_FORWARD);
+    cr_assert_eq(ev(1)->user, 1);
+    cr_assert_eq(ev(1)->leader, 2);
+    router_view(rt, 1, 5, false, 20);
+    cr_assert_eq(d.n, 3, "re-routed at once, not ended");
+    cr_assert_eq(ev(2)->kind, EV_FORWARD);
+    cr_assert_eq(ev(2)->leader, 1);
+    cr_assert_eq(ev(2)->term, 5);
+    cr_assert_eq(router_deadline(rt), 6020);
+    cr_assert_not(a.broken);
+    cr_assert(router_forward_done(rt, ev(2)->id, REPLICA_DONE, 30));
+    cr_assert_eq(router_ops(rt), 0);
+}
+
+/* Rules 8 and 9: a long read that timed out or was aborted is definite,
+ * and its connection goes on. */
+Test(router, a_long_read_ends_definitely_and_never_breaks_its_connection)
+{
+    struct router_conn a = {0};
+    router_view(rt, 1, 3, false, 0);
+    submit(&a, ROUTER_READ_LONG, 1, 0);
+    submit(&a, ROUTER_WRITE, 2, 0);
+    router_tick(rt, 1500);
+    cr_assert_eq(ev(1)->kind, EV_FINISH);
+    cr_assert_eq(ev(1)->user, 1);
+    cr_assert_eq(ev(1)->status, REPLICA_UNAVAILABLE);
+    cr_assert_not(a.broken);
+    cr_assert_eq(ev(2)->kind, EV_FORWARD, "the write behind it goes");
+    cr_assert_eq(ev(2)->user, 2);
+    submit(NULL, ROUTER_READ_LONG, 3, 1600);
+    router_view(rt, 0, 4, true, 1700);
+    submit(NULL, ROUTER_READ_LONG, 4, 1700);
+    router_abort_all(rt, "stopping");
+    for (size_t i = 3; i < d.n; i++)
+        if (d.ev[i].kind == EV_FINISH)
+            cr_assert_eq(d.ev[i].status, d.ev[i].user == 2 ? REPLICA_INDEFINITE : REPLICA_UNAVAILABLE,
+                         "user %d", d.ev[i].user);
+    cr_assert_eq(router_ops(rt), 0);
+}

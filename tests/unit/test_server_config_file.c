@@ -532,3 +532,26 @@ Test(config_file, in_memory_dir_defaults_to_dev_shm_and_needs_in_memory)
     cr_assert_eq(parse_capture(&o, 11, durable, err, sizeof err), 64);
     cr_assert(strstr(err, "--in-memory-dir is only for --in-memory"), "%s", err);
 }
+
+Test(config_file, long_read_timeout_default_parse_and_refuse_bad_values)
+{
+    struct server_options o;
+    char err[1024];
+    const char *base[] = {"serve", "--id", "n1", "--peers", "n1=127.0.0.1:7101", "--listen",
+                          "127.0.0.1:7001", "--in-memory", "--long-read-timeout-ms", NULL, NULL};
+    cr_assert_eq(parse_capture(&o, 8, base, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.long_read_timeout_ms, 60000, "a minute by default");
+    const char *good[] = {"1", "250", "1000000000"};
+    const uint64_t want[] = {1, 250, 1000000000};
+    for (int i = 0; i < 3; i++) {
+        base[9] = good[i];
+        cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 0, "%s: %s", good[i], err);
+        cr_assert_eq(o.long_read_timeout_ms, want[i]);
+    }
+    const char *bad[] = {"0", "1000000001", "-1", "soon", ""};
+    for (int i = 0; i < 5; i++) {
+        base[9] = bad[i];
+        cr_assert_eq(parse_capture(&o, 10, base, err, sizeof err), 64, "'%s' is refused", bad[i]);
+        cr_assert(strstr(err, "--long-read-timeout-ms"), "names the option: %s", err);
+    }
+}
