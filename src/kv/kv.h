@@ -84,8 +84,8 @@ enum kv_op {
     KV_COPY = 50,      /* key, arg[0] the copy's name; KV_COPY_REPLACE.
                         * num 1 copied, 0 not (absent source, or the
                         * destination exists without REPLACE) */
-    KV_KEYS = 51,      /* arg[0] a glob -> bytes: the live keys it matches,
-                        * a kv_list (below) */
+    KV_KEYS = 51,      /* arg[0] a glob -> bytes: the live keys it matches
+                        * as kv_bulks (below), num how many */
     KV_SCAN = 52,      /* num[0] cursor, num[1] COUNT; optional arg[0] a
                         * glob (MATCH), arg[1] a type name (TYPE) -> bytes a
                         * kv_list, num the next cursor (0: done). The cursor
@@ -204,6 +204,13 @@ const char *kv_script_check(const void *body, size_t n, char *buf, size_t cap);
  * length then its bytes. kv_list_next walks one: start with *pos = 0; it
  * returns false at the end (or if the bytes are malformed). */
 bool kv_list_next(const uint8_t *p, size_t n, size_t *pos, const uint8_t **key, size_t *key_len);
+
+/* kv_bulks: a result's bytes holding keys already framed as the RESP
+ * bulk strings of a reply, "$<len>\r\n<key>\r\n" each (KEYS: the reply is
+ * the array header "*<num>\r\n" and these bytes as they are, on the member
+ * that gathered them and on one the answer was forwarded to).
+ * kv_bulks_next walks one as kv_list_next does. */
+bool kv_bulks_next(const uint8_t *p, size_t n, size_t *pos, const uint8_t **key, size_t *key_len);
 
 /* Redis's glob (KEYS, SCAN MATCH): * ? [abc] [^a] [a-z] and \x escapes,
  * byte for byte as Redis 7.0's stringmatchlen, case-sensitive (glob.c). */

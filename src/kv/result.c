@@ -2,7 +2,9 @@
  * copying, and the bytes a proxied answer carries between members:
  *   code u32, num i64, has_bytes u8, [len u32, bytes], text_len u8, text,
  *   n_sub u32, then n_sub results the same way (one level deep)
- * every integer little-endian. */
+ * every integer little-endian. The bytes go as the operation left them
+ * (KEYS's are kv_bulks, its reply's RESP framing, with num the count:
+ * kv.h), so both members of a forward must run the same build. */
 #include <stdlib.h>
 #include <string.h>
 

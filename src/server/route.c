@@ -102,7 +102,15 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
                                     .leader = replica_leader(s->replica), .kv_code = kv ? kv->code : 0,
                                     .result = bytes, .result_len = len,
                                     .text = text, .text_len = text ? strlen(text) : 0};
-        peer_send_proxy_resp(s, op->from_peer, &p);
+        if (!peer_send_proxy_resp(s, op->from_peer, &p) && len > 0) {
+            /* Past --peer-queue-bytes (a KEYS of megabytes): a small
+             * definite refusal instead, so the client hears at once. */
+            char why[96];
+            snprintf(why, sizeof why, "answer of %zu bytes does not fit --peer-queue-bytes; use SCAN", len);
+            p = (struct peer_proxy_resp){.id = op->remote_id, .status = REPLICA_UNAVAILABLE,
+                                         .leader = p.leader, .text = why, .text_len = strlen(why)};
+            peer_send_proxy_resp(s, op->from_peer, &p);
+        }
         free(bytes);
         op_free(s, op);
         return;

@@ -61,15 +61,19 @@ int server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_
     /* Try the cheap path first: most batches fit the socket buffer. */
     uv_buf_t buf = uv_buf_init(src->data, (unsigned)src->len);
     int n = uv_try_write(stream, &buf, 1);
-    if (n > 0)
-        resp_buf_consume(src, (size_t)n);
-    if (src->len == 0)
+    size_t sent = n > 0 ? (size_t)n : 0;
+    if (sent == src->len) {
+        src->len = 0;
         return 0;
+    }
+    /* The rest goes from where the socket stopped taking it: the batch
+     * (a reply of megabytes) is not moved down to the buffer's start.
+     * Until it is written, inflight counts the part sent too. */
     struct resp_buf t = o->inflight;
     o->inflight = *src;
     *src = t;
     src->len = 0;
-    buf = uv_buf_init(o->inflight.data, (unsigned)o->inflight.len);
+    buf = uv_buf_init(o->inflight.data + sent, (unsigned)(o->inflight.len - sent));
     o->req.data = o;
     if (uv_write(&o->req, stream, &buf, 1, done) == 0)
         o->writing = true;
