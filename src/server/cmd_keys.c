@@ -173,13 +173,39 @@ static void write_list(struct resp_buf *b, const struct kv_result *kv)
         resp_write_bulk(b, key, len);
 }
 
+/* A result of this many bytes or more becomes the reply itself. */
+#define KEYS_TAKE_BYTES (64u << 10)
+
+/* The result's bytes become the reply: moved up in place for the header
+ * (realloc grows a large block without copying it). false: left as they
+ * were (out of memory). */
+static bool take_bytes(struct resp_buf *b, struct kv_result *kv)
+{
+    char head[32];
+    int hl = snprintf(head, sizeof head, "*%" PRId64 "\r\n", kv->num);
+    char *p = realloc(kv->bytes, kv->len + (size_t)hl);
+    if (!p)
+        return false;
+    memmove(p + hl, p, kv->len);
+    memcpy(p, head, (size_t)hl);
+    resp_buf_free(b);
+    *b = (struct resp_buf){.data = p, .len = kv->len + (size_t)hl, .cap = kv->len + (size_t)hl};
+    kv->bytes = NULL;
+    kv->len = 0;
+    return true;
+}
+
 /* KEYS's result is the reply's bulk strings already (kv.h's kv_bulks,
  * framed a slice at a time as the walk gathered them): the reply is the
- * array header and one copy of those bytes, whatever the count. */
+ * array header and those bytes, taken over when large and the request's
+ * own (one move in place, no copy), else copied once. */
 void cmd_reply_keys(struct client_req *r, int proto)
 {
     (void)proto;
-    const struct kv_result *kv = &r->results[0].kv;
+    struct kv_result *kv = &r->results[0].kv;
+    if (!r->borrowed && r->reply.len == 0 && kv->bytes && kv->len >= KEYS_TAKE_BYTES &&
+        take_bytes(&r->reply, kv))
+        return;
     size_t start = r->reply.len;
     if (resp_write_array_len(&r->reply, kv->num > 0 ? (size_t)kv->num : 0) != 0 ||
         (kv->bytes && resp_buf_append(&r->reply, kv->bytes, kv->len) != 0)) {

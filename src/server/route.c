@@ -83,9 +83,11 @@ static int op_rekey(struct server *s, struct server_op *op, uint64_t router_id)
     return 0;
 }
 
-/* The one place an operation ends: record its outcome where it came from. */
-static void op_finish(struct server *s, struct server_op *op, enum replica_status status,
-                      const struct kv_result *kv, const char *text)
+/* The one place an operation ends: record its outcome where it came from.
+ * `take`, when not NULL, is kv itself and may be moved into a client's
+ * request (a forwarded answer, decoded here: not copied again). */
+static void op_end(struct server *s, struct server_op *op, enum replica_status status,
+                   const struct kv_result *kv, const char *text, struct kv_result *take)
 {
     op_unkey(s, op);
     if (op->route == OP_ROUTE_QUEUED)
@@ -119,7 +121,10 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
     struct op_result *res = &r->results[op->index];
     res->status = status;
     res->kv = (struct kv_result){0};
-    if (kv && kv_result_copy(&res->kv, kv) != 0) {
+    if (take) {
+        res->kv = *take;
+        *take = (struct kv_result){0};
+    } else if (kv && kv_result_copy(&res->kv, kv) != 0) {
         res->status = REPLICA_INDEFINITE;
         text = "out of memory";
     }
@@ -132,6 +137,12 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
         commands_format_reply(s, r);
         client_req_done(r);
     }
+}
+
+static void op_finish(struct server *s, struct server_op *op, enum replica_status status,
+                      const struct kv_result *kv, const char *text)
+{
+    op_end(s, op, status, kv, text, NULL);
 }
 
 /* ---- The router's callbacks (they only queue work) ------------------------- */
@@ -303,7 +314,7 @@ void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p)
         status = REPLICA_INDEFINITE; /* applied, but the answer is unreadable */
         snprintf(text, sizeof text, "unreadable answer from the leader");
     }
-    op_finish(s, op, status, status == REPLICA_DONE ? &kv : NULL, text);
+    op_end(s, op, status, status == REPLICA_DONE ? &kv : NULL, text, status == REPLICA_DONE ? &kv : NULL);
     kv_result_release(&kv);
 }
 

@@ -350,6 +350,7 @@ struct client_req {
     struct multi_exec *exec; /* EXEC: the transaction it runs (multi.c), owned */
     struct watch_note *watch; /* WATCH: where its versions go (multi.c), owned */
     uint64_t *lcs_spent; /* in EXEC's array: the LCS cells its earlier items used (cmd_lcs.c) */
+    bool borrowed; /* results not its own (EXEC's items): a reply function may not take them */
     uint64_t started_ns;
 };
 

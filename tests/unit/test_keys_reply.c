@@ -168,3 +168,40 @@ Test(keys_reply, scan_replies_its_cursor_and_keys)
     kv_result_release(&kv);
     kv_store_free(s);
 }
+
+/* A large result the request owns becomes the reply (its bytes taken, the
+ * header put in front); one EXEC borrows is copied and left alone. */
+Test(keys_reply, a_large_owned_result_becomes_the_reply)
+{
+    struct kv_store *s = kv_store_new();
+    char k[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "large:key:%06d", i);
+        kt_set(s, k, "v", 1);
+    }
+    struct kv_result kv = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 1000);
+    size_t body = 5000 * strlen("$16\r\nlarge:key:000000\r\n");
+    cr_assert_eq(kv.len, body);
+    uint8_t *copy = malloc(body);
+    memcpy(copy, kv.bytes, body);
+
+    struct op_result borrowed = {.status = REPLICA_DONE, .kv = kv};
+    struct client_req b = {.n_ops = 1, .n_done = 1, .results = &borrowed, .borrowed = true};
+    cmd_reply_keys(&b, 2);
+    cr_assert(borrowed.kv.bytes == kv.bytes && borrowed.kv.len == body, "a borrowed result was taken");
+    cr_assert_eq(b.reply.len, 7 + body);
+    cr_assert_eq(memcmp(b.reply.data, "*5000\r\n", 7), 0);
+    cr_assert_eq(memcmp(b.reply.data + 7, copy, body), 0);
+    resp_buf_free(&b.reply);
+
+    struct op_result owned = {.status = REPLICA_DONE, .kv = kv};
+    struct client_req r = {.n_ops = 1, .n_done = 1, .results = &owned};
+    cmd_reply_keys(&r, 2);
+    cr_assert(owned.kv.bytes == NULL && owned.kv.len == 0, "a large owned result was copied");
+    cr_assert_eq(r.reply.len, 7 + body);
+    cr_assert_eq(memcmp(r.reply.data, "*5000\r\n", 7), 0);
+    cr_assert_eq(memcmp(r.reply.data + 7, copy, body), 0);
+    resp_buf_free(&r.reply); /* kv.bytes went with it */
+    free(copy);
+    kv_store_free(s);
+}
