@@ -87,6 +87,7 @@ int kv_result_encode(const struct kv_result *r, uint8_t **data, size_t *len)
     if (r->len > UINT32_MAX || r->n_sub > UINT32_MAX)
         return -1;
     struct kv_text t = {0};
+    kv_text_reserve(&t, r->len + 64); /* a large answer is copied once, not grown into */
     put_result(&t, r, true);
     if (t.err) {
         free(t.p);
