@@ -106,10 +106,12 @@ static void op_end(struct server *s, struct server_op *op, enum replica_status s
                                     .text = text, .text_len = text ? strlen(text) : 0};
         if (!peer_send_proxy_resp(s, op->from_peer, &p) && len > 0) {
             /* Past --peer-queue-bytes (a KEYS of megabytes): a small
-             * definite refusal instead, so the client hears at once. */
+             * answer instead, so the client hears at once; definite for a
+             * read, of unknown outcome for a write (it was applied). */
             char why[96];
             snprintf(why, sizeof why, "answer of %zu bytes does not fit --peer-queue-bytes; use SCAN", len);
-            p = (struct peer_proxy_resp){.id = op->remote_id, .status = REPLICA_UNAVAILABLE,
+            p = (struct peer_proxy_resp){.id = op->remote_id,
+                                         .status = kv_op_reads(op->cmd.op) ? REPLICA_UNAVAILABLE : REPLICA_INDEFINITE,
                                          .leader = p.leader, .text = why, .text_len = strlen(why)};
             peer_send_proxy_resp(s, op->from_peer, &p);
         }
