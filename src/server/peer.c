@@ -154,6 +154,7 @@ static void link_down(struct peer_link *l, const char *why)
     if (l->tcp && !uv_is_closing((uv_handle_t *)l->tcp))
         uv_close((uv_handle_t *)l->tcp, link_on_closed);
     l->out.pending.len = 0;
+    l->out.plain_off = 0;
     l->out.cipher.len = 0;
     tls_session_free(l->out.tls);
     l->out.tls = NULL;
@@ -283,6 +284,7 @@ static void link_on_connect(uv_connect_t *req, int status)
     snprintf(h.receiver, sizeof h.receiver, "%s", s->opt.names[l->peer]);
     peer_scratch.len = 0;
     l->out.pending.len = 0;
+    l->out.plain_off = 0;
     if (peer_encode_hello(&peer_scratch, &h) == PEER_OK && server_members_frame(s, &peer_scratch) == 0)
         resp_buf_append(&l->out.pending, peer_scratch.data, peer_scratch.len);
     if (!s->peer_tls_client) {
@@ -1051,6 +1053,7 @@ void peer_member_changed(struct server *s, int id)
         if (l->tcp && !uv_is_closing((uv_handle_t *)l->tcp))
             uv_close((uv_handle_t *)l->tcp, link_on_closed);
         l->out.pending.len = 0;
+        l->out.plain_off = 0;
         l->out.cipher.len = 0;
         tls_session_free(l->out.tls);
         l->out.tls = NULL;

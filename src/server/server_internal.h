@@ -198,6 +198,7 @@ struct tls_ctx;
  * pending is plaintext and `cipher` gathers the session's output. */
 struct server_out {
     struct resp_buf pending;
+    size_t plain_off; /* with tls: pending's first bytes already encrypted (0 when pending is empty) */
     struct resp_buf inflight;
     struct resp_buf cipher;
     struct tls_session *tls; /* owned by the connection, not freed here */
