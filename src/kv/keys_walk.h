@@ -2,7 +2,8 @@
  * matches in the map as it was when the walk began (the map's
  * point-in-time walk, map_walk.h), gathered a slice at a time by the
  * thread that changes the map, and answered as the same kv_result the
- * inline KV_KEYS gives (a kv_list) once the walk ends. What a replica
+ * inline KV_KEYS gives (kv.h's kv_bulks: the reply's bulk strings,
+ * framed slice by slice, and their count) once the walk ends. What a replica
  * runs for a KEYS read on a large map (src/replica/keys_walk.c), so
  * nothing proportional to the map runs in one event-loop turn.
  *

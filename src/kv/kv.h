@@ -84,16 +84,16 @@ enum kv_op {
     KV_COPY = 50,      /* key, arg[0] the copy's name; KV_COPY_REPLACE.
                         * num 1 copied, 0 not (absent source, or the
                         * destination exists without REPLACE) */
-    KV_KEYS = 51,      /* arg[0] a glob -> bytes: the live keys it matches,
-                        * a kv_list (below). num[0], when > 0, is the
-                        * bound of a KEYS inside a transaction (its entry
-                        * runs on every member's event loop in one pass):
-                        * on a map of num[0] keys or more (deadlines passed
-                        * included) it answers KV_ERR_MALFORMED without
-                        * looking at the map. The member that builds the
-                        * entry stamps it (--keys-walk-min), so every member
-                        * decides alike; 0 (entries made before the bound)
-                        * has none */
+    KV_KEYS = 51,      /* arg[0] a glob -> bytes: the live keys it matches
+                        * as kv_bulks (below), num how many. num[0], when
+                        * > 0, is the bound of a KEYS inside a transaction
+                        * (its entry runs on every member's event loop in
+                        * one pass): on a map of num[0] keys or more
+                        * (deadlines passed included) it answers
+                        * KV_ERR_MALFORMED without looking at the map. The
+                        * member that builds the entry stamps it
+                        * (--keys-walk-min), so every member decides alike;
+                        * 0 (entries made before the bound) has none */
     KV_SCAN = 52,      /* num[0] cursor, num[1] COUNT; optional arg[0] a
                         * glob (MATCH), arg[1] a type name (TYPE) -> bytes a
                         * kv_list, num the next cursor (0: done). The cursor
@@ -212,6 +212,13 @@ const char *kv_script_check(const void *body, size_t n, char *buf, size_t cap);
  * length then its bytes. kv_list_next walks one: start with *pos = 0; it
  * returns false at the end (or if the bytes are malformed). */
 bool kv_list_next(const uint8_t *p, size_t n, size_t *pos, const uint8_t **key, size_t *key_len);
+
+/* kv_bulks: a result's bytes holding keys already framed as the RESP
+ * bulk strings of a reply, "$<len>\r\n<key>\r\n" each (KEYS: the reply is
+ * the array header "*<num>\r\n" and these bytes as they are, on the member
+ * that gathered them and on one the answer was forwarded to).
+ * kv_bulks_next walks one as kv_list_next does. */
+bool kv_bulks_next(const uint8_t *p, size_t n, size_t *pos, const uint8_t **key, size_t *key_len);
 
 /* Redis's glob (KEYS, SCAN MATCH): * ? [abc] [^a] [a-z] and \x escapes,
  * byte for byte as Redis 7.0's stringmatchlen, case-sensitive (glob.c). */

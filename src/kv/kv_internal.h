@@ -115,7 +115,8 @@ void kv_text_value(struct kv_text *t, const json_t *v);
 void kv_text_member(struct kv_text *t, const char *name, const json_t *v);
 
 /* KEYS's list as it is gathered (ops_keys.c): the keys a glob matches
- * that are live at `now`, as a kv_list, within a byte cap. Both the inline
+ * that are live at `now`, as kv_bulks (kv.h) with their count, within a
+ * byte cap. Both the inline
  * KV_KEYS and the stepped walk (keys_walk.c) gather through it. */
 struct kv_keys_list {
     struct kv_text t;
@@ -124,13 +125,15 @@ struct kv_keys_list {
     int64_t now;
     size_t max_bytes; /* 0: no cap; else keys_walk.h's reply bytes */
     size_t counted;   /* reply bytes counted so far */
+    size_t n;         /* keys in t */
     bool over;        /* past max_bytes: the list was dropped */
 };
 void kv_keys_list_init(struct kv_keys_list *l, const struct kv_str *pat, int64_t now,
                        size_t max_bytes);
 /* Offer one entry with its deadline (0: none). */
 void kv_keys_list_take(struct kv_keys_list *l, const char *key, size_t len, int64_t expiry);
-/* The result: the list's bytes (moved), the cap's error, or out of memory. */
+/* The result: the list's bytes (moved) and num its count, the cap's
+ * error, or out of memory. */
 void kv_keys_list_result(struct kv_keys_list *l, struct kv_result *r);
 void kv_keys_list_release(struct kv_keys_list *l);
 

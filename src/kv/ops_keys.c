@@ -1,13 +1,15 @@
 /* ops_keys.c - the keyspace operations of the Redis front end: TYPE,
  * RENAME (and NX), COPY, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSH; the
  * kv_list their key lists travel in; and KEYS's list as it is gathered
- * (kv_keys_list, with its reply cap), which the stepped KEYS walk
+ * (kv_keys_list, with its reply cap: already framed as the reply's RESP
+ * bulk strings, kv.h's kv_bulks), which the stepped KEYS walk
  * (keys_walk.c) gathers through too. Reads see a key whose deadline has
  * passed (at the read's stamped time) as absent; writes remove it first,
  * at the entry's time, on every member alike. SCAN's cursor walks the
  * map's buckets under the cluster's hash key (map.h), so it means the same
  * on every member. */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -131,6 +133,56 @@ void kv_keys_list_init(struct kv_keys_list *l, const struct kv_str *pat, int64_t
     }
 }
 
+/* One key as a RESP bulk string, "$<len>\r\n<key>\r\n", written straight
+ * into the text (no printf): the reply's formatting is done here, a slice
+ * at a time in the stepped walk. */
+static void bulk_put(struct kv_text *t, const char *key, size_t len)
+{
+    char digits[24];
+    size_t d = 0;
+    size_t v = len;
+    do {
+        digits[d++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (!kv_text_reserve(t, len + d + 5))
+        return;
+    char *out = t->p + t->len;
+    *out++ = '$';
+    while (d)
+        *out++ = digits[--d];
+    *out++ = '\r';
+    *out++ = '\n';
+    memcpy(out, key, len);
+    out += len;
+    *out++ = '\r';
+    *out++ = '\n';
+    t->len = (size_t)(out - t->p);
+}
+
+bool kv_bulks_next(const uint8_t *p, size_t n, size_t *pos, const uint8_t **key, size_t *key_len)
+{
+    size_t i = *pos;
+    if (i >= n || p[i] != '$')
+        return false;
+    size_t len = 0;
+    bool digit = false;
+    for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++, digit = true) {
+        if (len > (SIZE_MAX - 9) / 10)
+            return false;
+        len = len * 10 + (size_t)(p[i] - '0');
+    }
+    if (!digit || n - i < 2 || p[i] != '\r' || p[i + 1] != '\n')
+        return false;
+    i += 2;
+    if (n - i < len || n - i - len < 2 || p[i + len] != '\r' || p[i + len + 1] != '\n')
+        return false;
+    *key = p + i;
+    *key_len = len;
+    *pos = i + len + 2;
+    return true;
+}
+
 void kv_keys_list_take(struct kv_keys_list *l, const char *key, size_t len, int64_t expiry)
 {
     if (l->over || (expiry != 0 && expiry <= l->now))
@@ -144,7 +196,8 @@ void kv_keys_list_take(struct kv_keys_list *l, const char *key, size_t len, int6
         l->t = (struct kv_text){0};
         return;
     }
-    list_put(&l->t, key, len);
+    bulk_put(&l->t, key, len);
+    l->n++;
 }
 
 void kv_keys_list_result(struct kv_keys_list *l, struct kv_result *r)
@@ -155,6 +208,8 @@ void kv_keys_list_result(struct kv_keys_list *l, struct kv_result *r)
         return;
     }
     res_list(r, &l->t);
+    if (r->code == KV_OK)
+        r->num = (int64_t)l->n;
     l->t = (struct kv_text){0};
 }
 

@@ -2,7 +2,9 @@
  * copying, and the bytes a proxied answer carries between members:
  *   code u32, num i64, has_bytes u8, [len u32, bytes], text_len u8, text,
  *   n_sub u32, then n_sub results the same way (one level deep)
- * every integer little-endian. */
+ * every integer little-endian. The bytes go as the operation left them
+ * (KEYS's are kv_bulks, its reply's RESP framing, with num the count:
+ * kv.h), so both members of a forward must run the same build. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +87,7 @@ int kv_result_encode(const struct kv_result *r, uint8_t **data, size_t *len)
     if (r->len > UINT32_MAX || r->n_sub > UINT32_MAX)
         return -1;
     struct kv_text t = {0};
+    kv_text_reserve(&t, r->len + 64); /* a large answer is copied once, not grown into */
     put_result(&t, r, true);
     if (t.err) {
         free(t.p);

@@ -375,7 +375,13 @@ void client_req_done(struct client_req *r)
         if (!c->head)
             c->tail = NULL;
         c->n_pending--;
-        if (resp_buf_append(&c->out.pending, h->reply.data, h->reply.len) != 0) {
+        if (c->out.pending.len == 0 && h->reply.len > c->out.pending.cap) {
+            /* A reply larger than the buffer it would be copied into (a
+             * KEYS of megabytes) becomes the pending output itself. */
+            struct resp_buf t = c->out.pending;
+            c->out.pending = h->reply;
+            h->reply = t;
+        } else if (resp_buf_append(&c->out.pending, h->reply.data, h->reply.len) != 0) {
             client_req_free(h);
             client_close(c, "out of memory");
             return;

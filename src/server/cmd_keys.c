@@ -167,52 +167,59 @@ void cmd_reply_int(struct client_req *r, int proto)
     resp_write_int(&r->reply, r->results[0].kv.num);
 }
 
-/* A list as an array of bulk strings. Written straight into a buffer
- * reserved once (no printf, no append per piece): a KEYS answer of a
- * million keys is formatted in one loop turn, so its cost per key is kept
- * to the copy. */
+/* SCAN's kv_list (at most --scan-max-count keys) as an array of bulk
+ * strings. */
 static void write_list(struct resp_buf *b, const struct kv_result *kv)
 {
-    size_t n = 0, pos = 0, len, need = 0;
+    size_t n = 0, pos = 0, len;
     const uint8_t *key;
-    while (kv->bytes && kv_list_next(kv->bytes, kv->len, &pos, &key, &len)) {
+    while (kv->bytes && kv_list_next(kv->bytes, kv->len, &pos, &key, &len))
         n++;
-        need += len + 25; /* '$', at most 20 digits, two CRLFs */
-    }
     resp_write_array_len(b, n);
-    if (n == 0 || resp_buf_reserve(b, need) != 0) {
-        pos = 0; /* out of memory: piece by piece as far as it goes */
-        while (kv->bytes && kv_list_next(kv->bytes, kv->len, &pos, &key, &len))
-            resp_write_bulk(b, key, len);
-        return;
-    }
-    char *out = b->data + b->len;
     pos = 0;
-    while (kv_list_next(kv->bytes, kv->len, &pos, &key, &len)) {
-        char digits[24];
-        size_t d = 0;
-        size_t v = len;
-        do {
-            digits[d++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        *out++ = '$';
-        while (d)
-            *out++ = digits[--d];
-        *out++ = '\r';
-        *out++ = '\n';
-        memcpy(out, key, len);
-        out += len;
-        *out++ = '\r';
-        *out++ = '\n';
-    }
-    b->len = (size_t)(out - b->data);
+    while (kv->bytes && kv_list_next(kv->bytes, kv->len, &pos, &key, &len))
+        resp_write_bulk(b, key, len);
 }
 
+/* A result of this many bytes or more becomes the reply itself. */
+#define KEYS_TAKE_BYTES (64u << 10)
+
+/* The result's bytes become the reply: moved up in place for the header
+ * (realloc grows a large block without copying it). false: left as they
+ * were (out of memory). */
+static bool take_bytes(struct resp_buf *b, struct kv_result *kv)
+{
+    char head[32];
+    int hl = snprintf(head, sizeof head, "*%" PRId64 "\r\n", kv->num);
+    char *p = realloc(kv->bytes, kv->len + (size_t)hl);
+    if (!p)
+        return false;
+    memmove(p + hl, p, kv->len);
+    memcpy(p, head, (size_t)hl);
+    resp_buf_free(b);
+    *b = (struct resp_buf){.data = p, .len = kv->len + (size_t)hl, .cap = kv->len + (size_t)hl};
+    kv->bytes = NULL;
+    kv->len = 0;
+    return true;
+}
+
+/* KEYS's result is the reply's bulk strings already (kv.h's kv_bulks,
+ * framed a slice at a time as the walk gathered them): the reply is the
+ * array header and those bytes, taken over when large and the request's
+ * own (one move in place, no copy), else copied once. */
 void cmd_reply_keys(struct client_req *r, int proto)
 {
     (void)proto;
-    write_list(&r->reply, &r->results[0].kv);
+    struct kv_result *kv = &r->results[0].kv;
+    if (!r->borrowed && r->reply.len == 0 && kv->bytes && kv->len >= KEYS_TAKE_BYTES &&
+        take_bytes(&r->reply, kv))
+        return;
+    size_t start = r->reply.len;
+    if (resp_write_array_len(&r->reply, kv->num > 0 ? (size_t)kv->num : 0) != 0 ||
+        (kv->bytes && resp_buf_append(&r->reply, kv->bytes, kv->len) != 0)) {
+        r->reply.len = start;
+        resp_write_error(&r->reply, "ERR out of memory");
+    }
 }
 
 void cmd_reply_scan(struct client_req *r, int proto)

@@ -517,7 +517,7 @@ static void item_reply(struct resp_buf *out, const struct multi_item *it,
     }
     struct client_req tmp = {.client = client, .cmd = it->cmd, .n_ops = it->n_ops_taken,
                              .n_done = it->n_ops_taken, .results = ops,
-                             .reply_flags = it->reply_flags, .lcs_spent = lcs_spent};
+                             .reply_flags = it->reply_flags, .lcs_spent = lcs_spent, .borrowed = true};
     it->cmd->reply(&tmp, proto);
     resp_buf_append(out, tmp.reply.data, tmp.reply.len);
     resp_buf_free(&tmp.reply);

@@ -154,6 +154,7 @@ static void link_down(struct peer_link *l, const char *why)
     if (l->tcp && !uv_is_closing((uv_handle_t *)l->tcp))
         uv_close((uv_handle_t *)l->tcp, link_on_closed);
     l->out.pending.len = 0;
+    l->out.plain_off = 0;
     l->out.cipher.len = 0;
     tls_session_free(l->out.tls);
     l->out.tls = NULL;
@@ -283,6 +284,7 @@ static void link_on_connect(uv_connect_t *req, int status)
     snprintf(h.receiver, sizeof h.receiver, "%s", s->opt.names[l->peer]);
     peer_scratch.len = 0;
     l->out.pending.len = 0;
+    l->out.plain_off = 0;
     if (peer_encode_hello(&peer_scratch, &h) == PEER_OK && server_members_frame(s, &peer_scratch) == 0)
         resp_buf_append(&l->out.pending, peer_scratch.data, peer_scratch.len);
     if (!s->peer_tls_client) {
@@ -370,17 +372,18 @@ static void link_connect(struct peer_link *l)
         link_down(l, uv_strerror(rc));
 }
 
-static bool link_queue_bytes(struct server *s, int peer, const uint8_t *frame, size_t len);
+static bool link_queue_bytes(struct server *s, int peer, const uint8_t *frame, size_t len,
+                             struct peer_wbuf *take);
 
 /* Append a frame already encoded in peer_scratch to a link's queue. */
 static bool link_queue(struct server *s, int peer)
 {
-    return link_queue_bytes(s, peer, peer_scratch.data, peer_scratch.len);
+    return link_queue_bytes(s, peer, peer_scratch.data, peer_scratch.len, &peer_scratch);
 }
 
 bool peer_send_frame(struct server *s, int peer, const uint8_t *frame, size_t len)
 {
-    return link_queue_bytes(s, peer, frame, len);
+    return link_queue_bytes(s, peer, frame, len, NULL);
 }
 
 size_t peer_link_queued(const struct server *s, int peer)
@@ -393,7 +396,22 @@ uint64_t peer_link_connects(const struct server *s, int peer)
     return s->links[peer].connects;
 }
 
-static bool link_queue_bytes(struct server *s, int peer, const uint8_t *frame, size_t len)
+/* A frame into the queue: copied, or, when it is in `take` (the scratch
+ * buffer) and larger than the empty queue's buffer (a forwarded answer of
+ * megabytes), the buffers trade places instead. */
+static int link_append(struct peer_link *l, const uint8_t *frame, size_t len, struct peer_wbuf *take)
+{
+    struct resp_buf *q = &l->out.pending;
+    if (!take || q->len > 0 || len <= q->cap)
+        return resp_buf_append(q, frame, len);
+    struct peer_wbuf old = {.data = (uint8_t *)q->data, .len = 0, .cap = q->cap};
+    *q = (struct resp_buf){.data = (char *)take->data, .len = take->len, .cap = take->cap};
+    *take = old;
+    return 0;
+}
+
+static bool link_queue_bytes(struct server *s, int peer, const uint8_t *frame, size_t len,
+                             struct peer_wbuf *take)
 {
     if (peer < 0 || peer >= s->opt.n_nodes || peer == s->opt.self)
         return false;
@@ -403,7 +421,7 @@ static bool link_queue_bytes(struct server *s, int peer, const uint8_t *frame, s
     size_t queued = server_out_bytes(&l->out);
     if (l->state != LINK_CONNECTED || server_now(s) < s->cut_until_ms[peer] ||
         (queued > 0 && queued + len > s->opt.peer_queue_bytes) ||
-        resp_buf_append(&l->out.pending, frame, len) != 0) {
+        link_append(l, frame, len, take) != 0) {
         l->frames_dropped++;
         return false;
     }
@@ -1035,6 +1053,7 @@ void peer_member_changed(struct server *s, int id)
         if (l->tcp && !uv_is_closing((uv_handle_t *)l->tcp))
             uv_close((uv_handle_t *)l->tcp, link_on_closed);
         l->out.pending.len = 0;
+        l->out.plain_off = 0;
         l->out.cipher.len = 0;
         tls_session_free(l->out.tls);
         l->out.tls = NULL;

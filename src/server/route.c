@@ -83,9 +83,11 @@ static int op_rekey(struct server *s, struct server_op *op, uint64_t router_id)
     return 0;
 }
 
-/* The one place an operation ends: record its outcome where it came from. */
-static void op_finish(struct server *s, struct server_op *op, enum replica_status status,
-                      const struct kv_result *kv, const char *text)
+/* The one place an operation ends: record its outcome where it came from.
+ * `take`, when not NULL, is kv itself and may be moved into a client's
+ * request (a forwarded answer, decoded here: not copied again). */
+static void op_end(struct server *s, struct server_op *op, enum replica_status status,
+                   const struct kv_result *kv, const char *text, struct kv_result *take)
 {
     op_unkey(s, op);
     if (op->route == OP_ROUTE_QUEUED)
@@ -102,7 +104,17 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
                                     .leader = replica_leader(s->replica), .kv_code = kv ? kv->code : 0,
                                     .result = bytes, .result_len = len,
                                     .text = text, .text_len = text ? strlen(text) : 0};
-        peer_send_proxy_resp(s, op->from_peer, &p);
+        if (!peer_send_proxy_resp(s, op->from_peer, &p) && len > 0) {
+            /* Past --peer-queue-bytes (a KEYS of megabytes): a small
+             * answer instead, so the client hears at once; definite for a
+             * read, of unknown outcome for a write (it was applied). */
+            char why[96];
+            snprintf(why, sizeof why, "answer of %zu bytes does not fit --peer-queue-bytes; use SCAN", len);
+            p = (struct peer_proxy_resp){.id = op->remote_id,
+                                         .status = kv_op_reads(op->cmd.op) ? REPLICA_UNAVAILABLE : REPLICA_INDEFINITE,
+                                         .leader = p.leader, .text = why, .text_len = strlen(why)};
+            peer_send_proxy_resp(s, op->from_peer, &p);
+        }
         free(bytes);
         op_free(s, op);
         return;
@@ -111,7 +123,10 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
     struct op_result *res = &r->results[op->index];
     res->status = status;
     res->kv = (struct kv_result){0};
-    if (kv && kv_result_copy(&res->kv, kv) != 0) {
+    if (take) {
+        res->kv = *take;
+        *take = (struct kv_result){0};
+    } else if (kv && kv_result_copy(&res->kv, kv) != 0) {
         res->status = REPLICA_INDEFINITE;
         text = "out of memory";
     }
@@ -124,6 +139,12 @@ static void op_finish(struct server *s, struct server_op *op, enum replica_statu
         commands_format_reply(s, r);
         client_req_done(r);
     }
+}
+
+static void op_finish(struct server *s, struct server_op *op, enum replica_status status,
+                      const struct kv_result *kv, const char *text)
+{
+    op_end(s, op, status, kv, text, NULL);
 }
 
 /* ---- The router's callbacks (they only queue work) ------------------------- */
@@ -299,7 +320,7 @@ void commands_proxy_answer(struct server *s, const struct peer_proxy_resp *p)
         status = REPLICA_INDEFINITE; /* applied, but the answer is unreadable */
         snprintf(text, sizeof text, "unreadable answer from the leader");
     }
-    op_finish(s, op, status, status == REPLICA_DONE ? &kv : NULL, text);
+    op_end(s, op, status, status == REPLICA_DONE ? &kv : NULL, text, status == REPLICA_DONE ? &kv : NULL);
     kv_result_release(&kv);
 }
 

@@ -199,6 +199,7 @@ struct tls_ctx;
  * pending is plaintext and `cipher` gathers the session's output. */
 struct server_out {
     struct resp_buf pending;
+    size_t plain_off; /* with tls: pending's first bytes already encrypted (0 when pending is empty) */
     struct resp_buf inflight;
     struct resp_buf cipher;
     struct tls_session *tls; /* owned by the connection, not freed here */
@@ -351,6 +352,7 @@ struct client_req {
     struct multi_exec *exec; /* EXEC: the transaction it runs (multi.c), owned */
     struct watch_note *watch; /* WATCH: where its versions go (multi.c), owned */
     uint64_t *lcs_spent; /* in EXEC's array: the LCS cells its earlier items used (cmd_lcs.c) */
+    bool borrowed; /* results not its own (EXEC's items): a reply function may not take them */
     uint64_t started_ns;
 };
 

@@ -4,7 +4,8 @@
  * Output is double-buffered: replies and frames accumulate in `pending`
  * while `inflight` is on its way; one uv_write per batch, never one per
  * reply. On a TLS connection (o->tls set) `pending` is plaintext: each start
- * encrypts it, once the handshake is done, and what the socket gets is the
+ * encrypts up to 1 MiB more of it (plain_off marks how far), once the
+ * handshake is done, and what the socket gets is the
  * session's ciphertext (handshake records included), gathered in `cipher`.
  */
 #include <string.h>
@@ -31,17 +32,28 @@ static int tls_drain(struct server_out *o)
  * it has already. */
 #define TLS_GATHER_SLICE (64u << 10)
 
-/* Encrypt what is pending and gather the session's ciphertext. */
+/* Plaintext encrypted per write: a batch of megabytes (a forwarded KEYS
+ * answer) is encrypted a part at a time as the socket takes it, the rest
+ * on later turns (each write's completion starts the next), not all in
+ * one turn. */
+#define TLS_GATHER_WRITE (1u << 20)
+
+/* Encrypt up to TLS_GATHER_WRITE more of what is pending and gather the
+ * session's ciphertext. */
 static int tls_gather(struct server_out *o)
 {
-    if (o->pending.len > 0 && tls_established(o->tls)) {
-        for (size_t off = 0; off < o->pending.len;) {
-            size_t n = o->pending.len - off < TLS_GATHER_SLICE ? o->pending.len - off : TLS_GATHER_SLICE;
+    if (o->pending.len > o->plain_off && tls_established(o->tls)) {
+        size_t end = o->pending.len - o->plain_off > TLS_GATHER_WRITE ? o->plain_off + TLS_GATHER_WRITE
+                                                                       : o->pending.len;
+        for (size_t off = o->plain_off; off < end;) {
+            size_t n = end - off < TLS_GATHER_SLICE ? end - off : TLS_GATHER_SLICE;
             if (tls_write(o->tls, o->pending.data + off, n) != 0 || tls_drain(o) != 0)
                 return -1;
             off += n;
         }
-        o->pending.len = 0;
+        o->plain_off = end;
+        if (end == o->pending.len)
+            o->pending.len = o->plain_off = 0;
     }
     return tls_drain(o);
 }
@@ -50,26 +62,35 @@ int server_out_start(struct server_out *o, uv_stream_t *stream, void (*done)(uv_
 {
     if (o->writing)
         return 0;
-    struct resp_buf *src = &o->pending;
-    if (o->tls) {
-        if (tls_gather(o) != 0)
-            return -1;
-        src = &o->cipher;
+    struct resp_buf *src;
+    size_t sent;
+    for (;;) {
+        src = &o->pending;
+        if (o->tls) {
+            if (tls_gather(o) != 0)
+                return -1;
+            src = &o->cipher;
+        }
+        if (src->len == 0)
+            return 0;
+        /* Try the cheap path first: most batches fit the socket buffer. */
+        uv_buf_t buf = uv_buf_init(src->data, (unsigned)src->len);
+        int n = uv_try_write(stream, &buf, 1);
+        sent = n > 0 ? (size_t)n : 0;
+        if (sent < src->len)
+            break;
+        src->len = 0;
+        if (!o->tls || o->pending.len == 0)
+            return 0; /* else the socket took it all: the next part */
     }
-    if (src->len == 0)
-        return 0;
-    /* Try the cheap path first: most batches fit the socket buffer. */
-    uv_buf_t buf = uv_buf_init(src->data, (unsigned)src->len);
-    int n = uv_try_write(stream, &buf, 1);
-    if (n > 0)
-        resp_buf_consume(src, (size_t)n);
-    if (src->len == 0)
-        return 0;
+    /* The rest goes from where the socket stopped taking it: the batch
+     * (a reply of megabytes) is not moved down to the buffer's start.
+     * Until it is written, inflight counts the part sent too. */
     struct resp_buf t = o->inflight;
     o->inflight = *src;
     *src = t;
     src->len = 0;
-    buf = uv_buf_init(o->inflight.data, (unsigned)o->inflight.len);
+    uv_buf_t buf = uv_buf_init(o->inflight.data + sent, (unsigned)(o->inflight.len - sent));
     o->req.data = o;
     if (uv_write(&o->req, stream, &buf, 1, done) == 0)
         o->writing = true;
@@ -87,7 +108,7 @@ void server_out_free(struct server_out *o)
 
 size_t server_out_bytes(const struct server_out *o)
 {
-    return o->pending.len + o->inflight.len + o->cipher.len;
+    return o->pending.len - o->plain_off + o->inflight.len + o->cipher.len;
 }
 
 int server_tls_input(struct tls_session *t, const void *data, size_t n, struct resp_buf *plain,

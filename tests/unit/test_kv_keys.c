@@ -28,14 +28,17 @@ static bool bytes_are(const struct kv_result *r, const char *want)
     return r->bytes && r->len == strlen(want) && memcmp(r->bytes, want, r->len) == 0;
 }
 
-/* A kv_list's keys, sorted and joined with ',' into out. */
+/* A KEYS result's keys (kv_bulks, every byte of them, as many as num
+ * says), sorted and joined with ',' into out. */
 static void list_text(const struct kv_result *r, char *out, size_t cap)
 {
     char *keys[256];
     size_t n = 0, pos = 0, len;
     const uint8_t *k;
-    while (kv_list_next(r->bytes, r->len, &pos, &k, &len) && n < 256)
+    while (kv_bulks_next(r->bytes, r->len, &pos, &k, &len) && n < 256)
         keys[n++] = strndup((const char *)k, len);
+    cr_assert_eq(pos, r->len);
+    cr_assert_eq(r->num, (int64_t)n);
     for (size_t i = 1; i < n; i++)
         for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
             char *t = keys[j];
@@ -51,17 +54,72 @@ static void list_text(const struct kv_result *r, char *out, size_t cap)
 
 Test(kv_keys, a_list_is_length_prefixed_keys)
 {
-    struct kv_store *s = kv_store_new();
-    kt_set(s, "ab", "v", 1);
-    struct kv_result r = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 1);
-    cr_assert_eq(r.len, 6);
-    cr_assert_eq(memcmp(r.bytes, "\x02\x00\x00\x00" "ab", 6), 0);
-    kv_result_release(&r);
-    /* a truncated list ends the walk */
     size_t pos = 0, len;
     const uint8_t *k;
+    cr_assert(kv_list_next((const uint8_t *)"\x02\x00\x00\x00" "ab", 6, &pos, &k, &len));
+    cr_assert_eq(len, 2);
+    cr_assert_eq(memcmp(k, "ab", 2), 0);
+    /* a truncated list ends the walk */
+    pos = 0;
     cr_assert(!kv_list_next((const uint8_t *)"\x05\x00\x00\x00" "ab", 6, &pos, &k, &len));
+}
+
+Test(kv_keys, keys_answers_the_replys_bulk_strings_and_their_count)
+{
+    struct kv_store *s = kv_store_new();
+    struct kv_result r = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 1);
+    cr_assert_eq(r.code, 0);
+    cr_assert(r.bytes != NULL); /* an empty list, not none */
+    cr_assert_eq(r.len, 0);
+    cr_assert_eq(r.num, 0);
+    kv_result_release(&r);
+    kt_set(s, "ab", "v", 1);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 1);
+    cr_assert(bytes_are(&r, "$2\r\nab\r\n"));
+    cr_assert_eq(r.num, 1);
+    kv_result_release(&r);
+    /* a key with CRLF inside, one of 12 bytes (two digits), an empty one */
     kv_store_free(s);
+    s = kv_store_new();
+    kt_set(s, "a\r\n$1\r\nb", "v", 1);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 1);
+    cr_assert(bytes_are(&r, "$8\r\na\r\n$1\r\nb\r\n"));
+    kv_result_release(&r);
+    kt_set(s, "0123456789ab", "v", 1);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "0*", 0, 0), 1);
+    cr_assert(bytes_are(&r, "$12\r\n0123456789ab\r\n"));
+    cr_assert_eq(r.num, 1);
+    kv_result_release(&r);
+    kt_set(s, "", "v", 1);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "", 0, 0), 1);
+    cr_assert(bytes_are(&r, "$0\r\n\r\n"));
+    cr_assert_eq(r.num, 1);
+    kv_result_release(&r);
+    r = kt_read(s, kt_cmd(KV_KEYS, NULL, "*", 0, 0), 1);
+    cr_assert_eq(r.num, 3);
+    cr_assert_eq(r.len, strlen("$8\r\na\r\n$1\r\nb\r\n$12\r\n0123456789ab\r\n$0\r\n\r\n"));
+    kv_result_release(&r);
+    kv_store_free(s);
+}
+
+Test(kv_keys, bulks_next_walks_keys_and_stops_at_malformed_bytes)
+{
+    const char *ok = "$3\r\na\r\n\r\n$0\r\n\r\n";
+    size_t pos = 0, len;
+    const uint8_t *k;
+    cr_assert(kv_bulks_next((const uint8_t *)ok, strlen(ok), &pos, &k, &len));
+    cr_assert_eq(len, 3);
+    cr_assert_eq(memcmp(k, "a\r\n", 3), 0);
+    cr_assert(kv_bulks_next((const uint8_t *)ok, strlen(ok), &pos, &k, &len));
+    cr_assert_eq(len, 0);
+    cr_assert_eq(pos, strlen(ok));
+    cr_assert(!kv_bulks_next((const uint8_t *)ok, strlen(ok), &pos, &k, &len));
+    const char *bad[] = {"$4\r\nab\r\n", "$2\r\nabc\r\n", "$\r\n\r\n", "2\r\nab\r\n",
+                         "$2\nab\r\n", "$2\r\nab\r", "$99999999999999999999999\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pos = 0;
+        cr_assert(!kv_bulks_next((const uint8_t *)bad[i], strlen(bad[i]), &pos, &k, &len), "%zu", i);
+    }
 }
 
 Test(kv_keys, type_rename_and_copy)

@@ -60,12 +60,14 @@ static char *sorted(const struct kv_result *r)
     size_t n = 0, cap = 64, pos = 0, len, total = 1;
     char **keys = malloc(cap * sizeof *keys);
     const uint8_t *k;
-    while (kv_list_next(r->bytes, r->len, &pos, &k, &len)) {
+    while (kv_bulks_next(r->bytes, r->len, &pos, &k, &len)) {
         if (n == cap)
             keys = realloc(keys, (cap *= 2) * sizeof *keys);
         keys[n++] = strndup((const char *)k, len);
         total += len + 1;
     }
+    cr_assert_eq(pos, r->len);
+    cr_assert_eq(r->num, (int64_t)n);
     qsort(keys, n, sizeof *keys, cmp_str);
     char *out = malloc(total);
     out[0] = '\0';

@@ -46,7 +46,7 @@ static void on_complete(void *ctx, uint64_t ref, const struct replica_result *re
     size_t pos = 0, len;
     const uint8_t *k;
     while (res->status == REPLICA_DONE &&
-           kv_list_next(res->kv.bytes, res->kv.len, &pos, &k, &len)) {
+           kv_bulks_next(res->kv.bytes, res->kv.len, &pos, &k, &len)) {
         a->keys++;
         if (len >= 5 && memcmp(k, "late:", 5) == 0)
             a->late++;
