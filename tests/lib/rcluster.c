@@ -500,7 +500,7 @@ static void cop_result(struct rcluster *c, uint32_t id, enum replica_status stat
     }
 }
 
-/* A KEYS answer (a kv_list) as rcluster_done.value: a bit per key 0..30,
+/* A KEYS answer (kv_bulks, kv.h) as rcluster_done.value: a bit per key 0..30,
  * negative if it holds any other key or is malformed. */
 static int32_t keys_mask(const struct kv_result *r)
 {
@@ -508,7 +508,7 @@ static int32_t keys_mask(const struct kv_result *r)
     size_t pos = 0;
     const uint8_t *key;
     size_t len;
-    while (r->bytes && kv_list_next(r->bytes, r->len, &pos, &key, &len)) {
+    while (r->bytes && kv_bulks_next(r->bytes, r->len, &pos, &key, &len)) {
         int v = 0;
         bool digits = len > 0 && len <= 2;
         for (size_t i = 0; digits && i < len; i++) {
