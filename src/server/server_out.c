@@ -52,8 +52,17 @@ static int tls_gather(struct server_out *o)
             off += n;
         }
         o->plain_off = end;
-        if (end == o->pending.len)
+        if (end == o->pending.len) {
             o->pending.len = o->plain_off = 0;
+        } else if (o->plain_off >= o->pending.len - o->plain_off) {
+            /* A queue that never empties (frames keep coming while the
+             * rest is encrypted) would keep its encrypted front forever:
+             * drop it once it is at least what is left, so the buffer
+             * stays within twice its unsent bytes and each byte is moved
+             * at most once on average. */
+            resp_buf_consume(&o->pending, o->plain_off);
+            o->plain_off = 0;
+        }
     }
     return tls_drain(o);
 }
