@@ -127,6 +127,10 @@ wait_leader() {
       local x
       x=$(cli "$i" LEADER)
       said+=" n$i:'$x'"
+      # cli keeps stderr: redis-cli's "Could not connect ..." (a member not
+      # yet listening) or "Error: ..." is no answer; an error reply such as
+      # -NOAUTH is (the member is up).
+      case "$x" in "Could not connect"* | "Error:"*) x= ;; esac
       if [ -z "$x" ] || { [ -n "$l" ] && [ "$x" != "$l" ]; }; then l=; break; fi
       l=$x
     done
